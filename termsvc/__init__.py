@@ -1,0 +1,1 @@
+"""termsvc: FHIR terminology and code-mapping service for the HL7 Europe Imaging Report IG."""

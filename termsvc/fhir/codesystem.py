@@ -1,0 +1,94 @@
+"""Reading a FHIR CodeSystem's concept tree into flat concept records.
+
+Shared by the store writer (which saves the records) and the in-memory code
+systems built from `tx-resource` parameters, so both agree on what a concept's
+status, abstractness, parents, designations and properties are.
+"""
+from dataclasses import dataclass, field
+
+CONCEPT_PROPERTIES = "http://hl7.org/fhir/concept-properties#"
+INACTIVE_STATUSES = {"retired", "inactive"}  # 'deprecated' is still active
+
+
+@dataclass(slots=True)
+class FlatConcept:
+    code: str
+    display: str | None = None
+    definition: str | None = None
+    status: str | None = None
+    inactive: bool = False
+    abstract: bool = False
+    designations: list = field(default_factory=list)   # FHIR designation dicts
+    properties: list = field(default_factory=list)     # (code, valueKey, value)
+    parents: list = field(default_factory=list)        # parent codes
+    extensions: list = field(default_factory=list)
+
+
+def property_value(prop: dict):
+    """(valueKey, value) of a concept property."""
+    for k, v in prop.items():
+        if k.startswith("value"):
+            return k, v
+    return None, None
+
+
+def property_codes(cs: dict) -> dict:
+    """Map well-known property meanings to the code this code system uses for them."""
+    out = {"status": "status", "inactive": "inactive", "notSelectable": "notSelectable",
+           "parent": "parent", "child": "child", "deprecated": "deprecated"}
+    for p in cs.get("property", []) or []:
+        uri = p.get("uri") or ""
+        if uri.startswith(CONCEPT_PROPERTIES):
+            out[uri[len(CONCEPT_PROPERTIES):]] = p.get("code")
+    return out
+
+
+def flatten(cs: dict) -> list[FlatConcept]:
+    """Depth-first list of the concepts of a CodeSystem resource (R4 or R5)."""
+    codes = property_codes(cs)
+    out: list[FlatConcept] = []
+    by_code: dict[str, FlatConcept] = {}
+
+    def walk(concepts, parent):
+        for c in concepts or []:
+            code = c.get("code")
+            if code is None:
+                continue
+            fc = FlatConcept(code=code, display=c.get("display"), definition=c.get("definition"),
+                             designations=list(c.get("designation", []) or []),
+                             extensions=list(c.get("extension", []) or []))
+            if parent is not None:
+                fc.parents.append(parent)
+            for p in c.get("property", []) or []:
+                key, value = property_value(p)
+                pcode = p.get("code")
+                fc.properties.append((pcode, key, value))
+                if pcode == codes["status"] and isinstance(value, str):
+                    fc.status = value
+                    if value in INACTIVE_STATUSES:
+                        fc.inactive = True
+                elif pcode == codes["inactive"] and value is True:
+                    fc.inactive = True
+                elif pcode == codes["notSelectable"] and value in (True, "true"):
+                    fc.abstract = True
+                elif pcode in (codes["parent"], "subsumedBy") and isinstance(value, str):
+                    if value not in fc.parents:
+                        fc.parents.append(value)
+            out.append(fc)
+            by_code.setdefault(code, fc)
+            walk(c.get("concept"), code)
+
+    walk(cs.get("concept"), None)
+    # 'child' properties state the edge from the other end
+    for fc in out:
+        for pcode, _, value in fc.properties:
+            if pcode == codes["child"] and isinstance(value, str) and value in by_code:
+                child = by_code[value]
+                if fc.code not in child.parents:
+                    child.parents.append(fc.code)
+    return out
+
+
+def strip_concepts(cs: dict) -> dict:
+    """The CodeSystem resource without its concept tree (what the store keeps as JSON)."""
+    return {k: v for k, v in cs.items() if k != "concept"}

@@ -1,0 +1,135 @@
+"""R4 <-> R5 shape conversion for the terminology resources.
+
+The store and the operations work on R5 shapes. R4 content (packages, R4
+clients) is converted on the way in; an R4 ConceptMap target keeps the author's
+`equivalence` word in the standard cross-version extension so that the R4
+answer is what the author wrote.
+"""
+import copy
+
+EXT_R4_EQUIVALENCE = "http://hl7.org/fhir/1.0/StructureDefinition/extension-ConceptMap.element.target.equivalence"
+
+EQUIVALENCE_TO_RELATIONSHIP = {
+    "relatedto": "related-to", "equivalent": "equivalent", "equal": "equivalent",
+    "wider": "source-is-narrower-than-target", "subsumes": "source-is-narrower-than-target",
+    "narrower": "source-is-broader-than-target", "specializes": "source-is-broader-than-target",
+    "inexact": "related-to", "disjoint": "not-related-to",
+}
+RELATIONSHIP_TO_EQUIVALENCE = {
+    "related-to": "relatedto", "equivalent": "equivalent",
+    "source-is-narrower-than-target": "wider", "source-is-broader-than-target": "narrower",
+    "not-related-to": "disjoint",
+}
+R4_UNMAPPED_MODE = {"provided": "use-source-code", "fixed": "fixed", "other-map": "other-map"}
+R5_UNMAPPED_MODE = {v: k for k, v in R4_UNMAPPED_MODE.items()}
+_SCOPE_R4_TO_R5 = {"sourceUri": "sourceScopeUri", "sourceCanonical": "sourceScopeCanonical",
+                   "targetUri": "targetScopeUri", "targetCanonical": "targetScopeCanonical"}
+
+
+def is_r4_concept_map(cm: dict) -> bool:
+    if any(k in cm for k in _SCOPE_R4_TO_R5):
+        return True
+    for g in cm.get("group", []) or []:
+        if "sourceVersion" in g or "targetVersion" in g:
+            return True
+        um = g.get("unmapped") or {}
+        if um.get("mode") == "provided" or "url" in um:
+            return True
+        for e in g.get("element", []) or []:
+            for t in e.get("target", []) or []:
+                if "equivalence" in t:
+                    return True
+    return False
+
+
+def _other_r4_to_r5(o: dict) -> dict:
+    out = {"attribute": o.get("property")}
+    if "system" in o:
+        out["valueCoding"] = {k: v for k, v in (("system", o.get("system")), ("code", o.get("value")),
+                                                  ("display", o.get("display"))) if v is not None}
+    elif "value" in o:
+        out["valueString"] = o["value"]
+    return out
+
+
+def concept_map_r4_to_r5(cm: dict) -> dict:
+    out = {}
+    for k, v in cm.items():
+        if k in _SCOPE_R4_TO_R5:
+            out[_SCOPE_R4_TO_R5[k]] = v
+        elif k == "identifier" and isinstance(v, dict):
+            out[k] = [v]
+        elif k == "group":
+            out[k] = [_group_r4_to_r5(g) for g in v]
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _group_r4_to_r5(g: dict) -> dict:
+    out = {}
+    for k, v in g.items():
+        if k in ("sourceVersion", "targetVersion"):
+            continue
+        if k in ("source", "target"):
+            ver = g.get(k + "Version")
+            out[k] = f"{v}|{ver}" if ver else v
+        elif k == "unmapped":
+            um = {}
+            for uk, uv in v.items():
+                if uk == "mode":
+                    um["mode"] = R4_UNMAPPED_MODE.get(uv, uv)
+                elif uk == "url":
+                    um["otherMap"] = uv
+                else:
+                    um[uk] = uv
+            out[k] = um
+        elif k == "element":
+            out[k] = [_element_r4_to_r5(e) for e in v]
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _element_r4_to_r5(e: dict) -> dict:
+    out = {k: copy.deepcopy(v) for k, v in e.items() if k != "target"}
+    targets = []
+    for t in e.get("target", []) or []:
+        eq = t.get("equivalence")
+        if eq == "unmatched":
+            out["noMap"] = True
+            if t.get("comment"):
+                out.setdefault("extension", []).append(
+                    {"url": "http://hl7.org/fhir/StructureDefinition/conceptmap-nomap-comment",
+                     "valueString": t["comment"]})
+            continue
+        nt = {}
+        for k, v in t.items():
+            if k == "equivalence":
+                continue
+            if k in ("dependsOn", "product"):
+                nt[k] = [_other_r4_to_r5(o) for o in v]
+            else:
+                nt[k] = copy.deepcopy(v)
+        if eq:
+            nt["relationship"] = EQUIVALENCE_TO_RELATIONSHIP.get(eq, "related-to")
+            nt.setdefault("extension", []).append({"url": EXT_R4_EQUIVALENCE, "valueCode": eq})
+        targets.append(nt)
+    if targets:
+        out["target"] = targets
+    return out
+
+
+def to_r5(resource: dict) -> dict:
+    """Normalise a terminology resource to the R5 shape the store keeps."""
+    if resource.get("resourceType") == "ConceptMap" and is_r4_concept_map(resource):
+        return concept_map_r4_to_r5(resource)
+    return resource
+
+
+def r4_equivalence(target: dict) -> str:
+    """The R4 equivalence of an R5 target: the author's word when kept, else the standard mapping."""
+    for x in target.get("extension", []) or []:
+        if x.get("url") == EXT_R4_EQUIVALENCE and x.get("valueCode"):
+            return x["valueCode"]
+    return RELATIONSHIP_TO_EQUIVALENCE.get(target.get("relationship"), "relatedto")

@@ -1,0 +1,101 @@
+"""Read access to the served build.
+
+Each thread gets its own read-only connection (opened `immutable`: a build file
+is never written after it is swapped in, so SQLite can skip locking). A new
+build is noticed by the file's inode changing; the next request on each thread
+then opens the new file, and every per-build cache is keyed by `generation`.
+A connection still open on the old file keeps reading it until it is dropped,
+so a request in flight during a swap never fails.
+"""
+import os
+import sqlite3
+import threading
+import time
+
+import orjson
+
+DEFAULT_TIME_LIMIT_MS = 5000
+
+
+class QueryTooCostly(Exception):
+    pass
+
+
+class Store:
+    def __init__(self, path: str, time_limit_ms: int = DEFAULT_TIME_LIMIT_MS):
+        self.path = os.path.abspath(path)
+        self.time_limit_ms = time_limit_ms
+        self._local = threading.local()
+        self._ident = None
+        self.generation = 0
+        self._check_at = 0.0
+        self.refresh(force=True)
+
+    # -- build generations ---------------------------------------------------------
+    def _file_ident(self):
+        st = os.stat(self.path)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def refresh(self, force: bool = False) -> bool:
+        """Notice a swapped-in build (checked at most every 0.2 s). True if it changed."""
+        now = time.monotonic()
+        if not force and now < self._check_at:
+            return False
+        self._check_at = now + 0.2
+        try:
+            ident = self._file_ident()
+        except FileNotFoundError:
+            return False
+        if ident != self._ident:
+            self._ident = ident
+            self.generation += 1
+            return True
+        return False
+
+    def conn(self) -> sqlite3.Connection:
+        loc = self._local
+        c = getattr(loc, "conn", None)
+        if c is None or loc.generation != self.generation:
+            if c is not None:
+                c.close()
+            c = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True,
+                                check_same_thread=False, cached_statements=512)
+            c.execute("PRAGMA cache_size=-64000")
+            c.execute("PRAGMA mmap_size=1073741824")
+            loc.conn = c
+            loc.generation = self.generation
+        return c
+
+    # -- bounded queries -----------------------------------------------------------
+    def run_limited(self, sql: str, params=(), limit_ms: int | None = None):
+        """fetchall() under a time limit (SQLite progress handler); QueryTooCostly past it."""
+        c = self.conn()
+        deadline = time.monotonic() + (limit_ms or self.time_limit_ms) / 1000.0
+
+        def check():
+            return 1 if time.monotonic() > deadline else 0
+
+        c.set_progress_handler(check, 10_000)
+        try:
+            return c.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as e:
+            if "interrupted" in str(e):
+                raise QueryTooCostly(f"query exceeded its time limit of {limit_ms or self.time_limit_ms} ms")
+            raise
+        finally:
+            c.set_progress_handler(None, 0)
+
+    # -- small helpers -------------------------------------------------------------
+    def one(self, sql: str, params=()):
+        return self.conn().execute(sql, params).fetchone()
+
+    def all(self, sql: str, params=()):
+        return self.conn().execute(sql, params).fetchall()
+
+    def resource_json(self, rid: int) -> dict:
+        row = self.one("SELECT json FROM resource WHERE id=?", (rid,))
+        return orjson.loads(row[0]) if row else None
+
+    def meta(self, key: str):
+        row = self.one("SELECT value FROM meta WHERE key=?", (key,))
+        return row[0] if row else None

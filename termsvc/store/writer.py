@@ -1,0 +1,332 @@
+"""Writing a build: a new database file, filled by the loaders, then swapped in.
+
+    with BuildWriter(final_path) as w:
+        sid = w.add_source("hl7.fhir.r5.core", "fhir-package", "5.0.0", location, sha256)
+        w.add_resource(resource_dict, sid)
+        ...
+        w.finish_source(sid)
+    # leaving the block without an exception: indexes, closure, FTS, os.replace()
+    # an exception: the partial file is deleted and the served database is untouched
+
+Large code systems (SNOMED CT, LOINC) stream through begin_code_system /
+insert_concepts / insert_* / end_code_system instead of add_resource.
+"""
+import datetime
+import json
+import os
+import sqlite3
+from collections import defaultdict
+
+import orjson
+import sqlite_utils
+
+from termsvc.fhir.codesystem import FlatConcept, flatten, strip_concepts
+from termsvc.fhir.convert import to_r5
+from termsvc.store.schema import create_schema
+
+BATCH = 20_000
+
+
+def _dumps(obj) -> str:
+    return orjson.dumps(obj).decode()
+
+
+class BuildError(Exception):
+    """A build input is unusable; the message names the file (and line) at fault."""
+
+
+class BuildWriter:
+    def __init__(self, final_path: str):
+        self.final_path = os.path.abspath(final_path)
+        os.makedirs(os.path.dirname(self.final_path), exist_ok=True)
+        self.path = f"{self.final_path}.building-{os.getpid()}"
+        if os.path.exists(self.path):
+            os.remove(self.path)
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=OFF")
+        self.conn.execute("PRAGMA synchronous=OFF")
+        self.conn.execute("PRAGMA cache_size=-400000")
+        self.conn.execute("PRAGMA temp_store=MEMORY")
+        self.db = sqlite_utils.Database(self.conn)
+        create_schema(self.db)
+        self.conn.execute("BEGIN")
+        self._next_concept_id = 1
+        self._cs_counts: dict[int, int] = {}
+        self._source_counts: dict[int, dict] = defaultdict(lambda: defaultdict(int))
+        self._closure_pending: set[int] = set()
+
+    # -- context manager ---------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.commit_and_swap()
+        else:
+            self.abort()
+        return False
+
+    def abort(self):
+        try:
+            self.conn.close()
+        finally:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                if os.path.exists(self.path + suffix):
+                    os.remove(self.path + suffix)
+
+    # -- sources -----------------------------------------------------------
+    def add_source(self, name: str, kind: str, version: str | None, location: str | None,
+                   sha256: str | None) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO source(name, kind, version, location, sha256, loaded_at, counts)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (name, kind, version, location, sha256,
+             datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "{}"))
+        return cur.lastrowid
+
+    def finish_source(self, source_id: int, extra: dict | None = None) -> dict:
+        counts = dict(self._source_counts[source_id])
+        if extra:
+            counts.update(extra)
+        self.conn.execute("UPDATE source SET counts=? WHERE id=?", (_dumps(counts), source_id))
+        return counts
+
+    def count(self, source_id: int, what: str, n: int = 1):
+        self._source_counts[source_id][what] += n
+
+    # -- canonical resources --------------------------------------------------
+    def add_resource(self, res: dict, source_id: int, fhir_version: str = "R5") -> int | None:
+        """Store a CodeSystem, ValueSet or ConceptMap (R4 or R5 JSON). Others are ignored."""
+        rt = res.get("resourceType")
+        if rt not in ("CodeSystem", "ValueSet", "ConceptMap"):
+            return None
+        res = to_r5(res)
+        if rt == "CodeSystem":
+            cs_id = self.begin_code_system(res, source_id, fhir_version)
+            self.insert_flat_concepts(cs_id, flatten(res))
+            self.end_code_system(cs_id)
+            return cs_id
+        rid = self._insert_resource(res, source_id, fhir_version)
+        if rt == "ValueSet":
+            self.conn.execute("INSERT INTO value_set(id, url, version, expansion_state) VALUES (?,?,?,?)",
+                              (rid, res.get("url"), res.get("version"), "pending"))
+            self.count(source_id, "ValueSet")
+        else:
+            self._insert_concept_map(rid, res)
+            self.count(source_id, "ConceptMap")
+        return rid
+
+    def _insert_resource(self, res: dict, source_id: int, fhir_version: str) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO resource(type, fhir_id, url, version, name, title, status, source_id,"
+            " fhir_version, json) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (res.get("resourceType"), res.get("id"), res.get("url"), res.get("version"),
+             res.get("name"), res.get("title"), res.get("status"), source_id, fhir_version,
+             _dumps(res)))
+        return cur.lastrowid
+
+    def _insert_concept_map(self, rid: int, cm: dict):
+        src = cm.get("sourceScopeUri") or cm.get("sourceScopeCanonical")
+        tgt = cm.get("targetScopeUri") or cm.get("targetScopeCanonical")
+        self.conn.execute("INSERT INTO concept_map(id, url, version, source_scope, target_scope)"
+                          " VALUES (?,?,?,?,?)", (rid, cm.get("url"), cm.get("version"), src, tgt))
+        rows = []
+        for gi, g in enumerate(cm.get("group", []) or []):
+            ss = (g.get("source") or "").split("|")[0] or None
+            ts = (g.get("target") or "").split("|")[0] or None
+            for ei, e in enumerate(g.get("element", []) or []):
+                targets = e.get("target", []) or []
+                if not targets:
+                    rows.append((rid, gi, ei, -1, ss, e.get("code"), None, None))
+                for ti, t in enumerate(targets):
+                    rows.append((rid, gi, ei, ti, ss, e.get("code"), ts, t.get("code")))
+        self.conn.executemany(
+            "INSERT INTO cm_entry(cm_id, group_idx, element_idx, target_idx, source_system,"
+            " source_code, target_system, target_code) VALUES (?,?,?,?,?,?,?,?)", rows)
+
+    # -- code systems (also the streaming API) ------------------------------------
+    def begin_code_system(self, cs: dict, source_id: int, fhir_version: str = "R5") -> int:
+        """Register a CodeSystem (its concepts are inserted separately). Returns its id."""
+        meta = strip_concepts(cs)
+        rid = self._insert_resource(meta, source_id, fhir_version)
+        case_sensitive = cs.get("caseSensitive")
+        self.conn.execute(
+            "INSERT INTO code_system(id, url, version, content, case_sensitive, hierarchy_meaning,"
+            " supplements, language, concept_count) VALUES (?,?,?,?,?,?,?,?,0)",
+            (rid, cs.get("url"), cs.get("version"), cs.get("content", "complete"),
+             1 if case_sensitive in (True, None) else 0, cs.get("hierarchyMeaning"),
+             cs.get("supplements"), cs.get("language")))
+        self._cs_counts[rid] = 0
+        self._cs_source = getattr(self, "_cs_source", {})
+        self._cs_source[rid] = source_id
+        self.count(source_id, "CodeSystem")
+        return rid
+
+    def insert_concepts(self, cs_id: int, rows) -> list[int]:
+        """rows: iterable of (code, display, definition, status, inactive, abstract).
+        Returns the new concept ids in order."""
+        ids = []
+        batch = []
+        seq = self._cs_counts[cs_id]
+        for code, display, definition, status, inactive, abstract in rows:
+            cid = self._next_concept_id
+            self._next_concept_id += 1
+            ids.append(cid)
+            batch.append((cid, cs_id, code, display, definition, status,
+                           1 if inactive else 0, 1 if abstract else 0, seq))
+            seq += 1
+            if len(batch) >= BATCH:
+                self._flush_concepts(batch)
+                batch = []
+        if batch:
+            self._flush_concepts(batch)
+        self._cs_counts[cs_id] = seq
+        self.count(self._cs_source[cs_id], "concepts", len(ids))
+        return ids
+
+    def _flush_concepts(self, batch):
+        self.conn.executemany(
+            "INSERT INTO concept(id, cs_id, code, display, definition, status, inactive, abstract, seq)"
+            " VALUES (?,?,?,?,?,?,?,?,?)", batch)
+
+    def code_ids(self, cs_id: int) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT code, id FROM concept WHERE cs_id=?", (cs_id,)))
+
+    def insert_designations(self, rows):
+        """rows: (concept_id, language, use_system, use_code, use_display, value)"""
+        self.conn.executemany(
+            "INSERT INTO designation(concept_id, language, use_system, use_code, use_display, value)"
+            " VALUES (?,?,?,?,?,?)", rows)
+
+    def insert_properties(self, rows):
+        """rows: (concept_id, code, type, value) - value as text (Codings as 'system|code')."""
+        self.conn.executemany(
+            "INSERT INTO concept_property(concept_id, code, type, value) VALUES (?,?,?,?)", rows)
+
+    def insert_edges(self, rows):
+        """rows: (parent_id, child_id) direct is-a edges."""
+        self.conn.executemany("INSERT INTO edge(parent_id, child_id) VALUES (?,?)", rows)
+
+    def insert_flat_concepts(self, cs_id: int, concepts: list[FlatConcept]):
+        ids = self.insert_concepts(cs_id, ((c.code, c.display, c.definition, c.status, c.inactive,
+                                            c.abstract) for c in concepts))
+        by_code = {}
+        for c, cid in zip(concepts, ids):
+            by_code.setdefault(c.code, cid)
+        des, props, edges = [], [], []
+        for c, cid in zip(concepts, ids):
+            for d in c.designations:
+                use = d.get("use") or {}
+                des.append((cid, d.get("language"), use.get("system"), use.get("code"),
+                            use.get("display"), d.get("value")))
+            for code, key, value in c.properties:
+                props.append((cid, code, (key or "value")[5:], property_text(key, value)))
+            for p in c.parents:
+                if p in by_code:
+                    edges.append((by_code[p], cid))
+        self.insert_designations(des)
+        self.insert_properties(props)
+        self.insert_edges(edges)
+
+    def end_code_system(self, cs_id: int):
+        self.conn.execute("UPDATE code_system SET concept_count=? WHERE id=?",
+                          (self._cs_counts[cs_id], cs_id))
+        self._closure_pending.add(cs_id)
+
+    # -- finishing -----------------------------------------------------------
+    def build_closure(self):
+        """Transitive closure of the is-a edges of every code system loaded."""
+        if not self._closure_pending:
+            return
+        cur = self.conn.execute(
+            "SELECT e.parent_id, e.child_id FROM edge e JOIN concept c ON c.id = e.child_id"
+            " WHERE c.cs_id IN (%s)" % ",".join(str(i) for i in self._closure_pending))
+        parents = defaultdict(list)
+        for p, c in cur:
+            parents[c].append(p)
+        self._closure_pending.clear()
+        ancestors = closure_of(parents)
+        batch = []
+        for child, anc in ancestors.items():
+            for a in anc:
+                batch.append((a, child))
+            if len(batch) >= BATCH * 5:
+                self.conn.executemany("INSERT OR IGNORE INTO closure VALUES (?,?)", batch)
+                batch = []
+        if batch:
+            self.conn.executemany("INSERT OR IGNORE INTO closure VALUES (?,?)", batch)
+
+    def build_fts(self):
+        self.conn.execute("DELETE FROM concept_fts")
+        self.conn.execute("INSERT INTO concept_fts(text, concept_id)"
+                          " SELECT display, id FROM concept WHERE display IS NOT NULL AND display != ''")
+        self.conn.execute("INSERT INTO concept_fts(text, concept_id)"
+                          " SELECT d.value, d.concept_id FROM designation d JOIN concept c ON c.id = d.concept_id"
+                          " WHERE d.value IS NOT NULL AND d.value != c.display")
+        self.conn.execute("INSERT INTO concept_fts(concept_fts) VALUES ('optimize')")
+
+    def set_meta(self, key: str, value: str):
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)", (key, value))
+
+    def finalize(self):
+        """Closure and FTS; after this the build file is complete but not yet swapped in."""
+        self.build_closure()
+        self.build_fts()
+        self.set_meta("built_at", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+        self.conn.execute("COMMIT")
+        self.conn.execute("ANALYZE")
+        self.conn.execute("BEGIN")
+
+    def commit_and_swap(self):
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+        self.conn.close()
+        os.replace(self.path, self.final_path)
+
+
+def property_text(key: str | None, value) -> str | None:
+    """A concept property value as text: Codings as 'system|code', booleans as true/false."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        if "code" in value:
+            return f"{value.get('system', '')}|{value['code']}"
+        return json.dumps(value)
+    return str(value)
+
+
+def closure_of(parents: dict) -> dict:
+    """node -> frozenset of its strict ancestors, from node -> direct parents.
+    Kahn's order from the roots down; nodes in a cycle keep what reached them."""
+    children = defaultdict(list)
+    waiting = {}
+    for child, ps in parents.items():
+        ps = [p for p in ps if p != child]
+        waiting[child] = len(ps)
+        for p in ps:
+            children[p].append(child)
+    ready = [n for n in children if n not in waiting]
+    ready += [n for n, k in waiting.items() if k == 0]
+    ancestors: dict = {}
+    while ready:
+        n = ready.pop()
+        if n not in ancestors:
+            s = set()
+            for p in parents.get(n, ()):
+                if p != n:
+                    s.add(p)
+                    s |= ancestors.get(p, frozenset())
+            ancestors[n] = frozenset(s)
+        for c in children.get(n, ()):
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                ready.append(c)
+    for n in parents:  # cycles
+        if n not in ancestors:
+            s = set(p for p in parents[n] if p != n)
+            for p in list(s):
+                s |= ancestors.get(p, frozenset())
+            ancestors[n] = frozenset(s)
+    return {n: a for n, a in ancestors.items() if a}
