@@ -40,6 +40,41 @@ def default_db_path() -> str:
     return os.environ.get("TERMSVC_DB") or DEFAULT_DB
 
 
+DEFAULT_MAPPINGS_DIR = os.path.join(PROJECT_DIR, "mappings_csv")
+
+
+def loader_available(kind: str) -> bool:
+    """True when the loader module of `kind` exists and imports."""
+    try:
+        importlib.import_module(LOADERS[kind])
+        return True
+    except ImportError:
+        return False
+
+
+def _accepted_options(module_name: str, options: dict) -> dict:
+    """The options a loader's load() accepts (all of them when it takes **kwargs)."""
+    import inspect
+    params = inspect.signature(importlib.import_module(module_name).load).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(options)
+    return {k: v for k, v in options.items() if k in params}
+
+
+def default_sources(include_unaccepted_mappings: bool = False) -> list[SourceSpec]:
+    """The content a plain `termsvc build` loads: the IG, FHIR core + THO + IPS, DICOM,
+    and the project's mapping tables (when the mapping-table loader is installed)."""
+    sources = [SourceSpec("ig")]
+    sources += [SourceSpec("package", p) for p in DEFAULT_PACKAGES]
+    sources.append(SourceSpec("dicom"))
+    if os.path.isdir(DEFAULT_MAPPINGS_DIR) and loader_available("mappings"):
+        opts = {}
+        if include_unaccepted_mappings:
+            opts = _accepted_options(LOADERS["mappings"], {"include_unaccepted": True})
+        sources.append(SourceSpec("mappings", DEFAULT_MAPPINGS_DIR, opts))
+    return sources
+
+
 class Progress:
     """Prints what the build is doing, one line per step, with elapsed time."""
 
@@ -55,7 +90,12 @@ class Progress:
 
 
 def run_loader(writer: BuildWriter, spec: SourceSpec, progress: Progress):
-    module = importlib.import_module(LOADERS[spec.kind])
+    if spec.kind not in LOADERS:
+        raise BuildError(f"unknown source kind {spec.kind!r} (known: {', '.join(sorted(LOADERS))})")
+    try:
+        module = importlib.import_module(LOADERS[spec.kind])
+    except ImportError as e:
+        raise BuildError(f"the {spec.kind} loader is not available ({LOADERS[spec.kind]}): {e}") from e
     module.load(writer, spec.location, progress, **spec.options)
 
 
@@ -64,6 +104,7 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
     """Load `sources` into a new build and swap it in at `db_path`. Returns a summary."""
     progress = progress or Progress()
     failures = []
+    t_start = time.monotonic()
     writer = BuildWriter(db_path)
     try:
         for spec in sources:
@@ -86,6 +127,7 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
             from termsvc.ops.preexpand import preexpand_all
             progress("pre-expanding value sets")
             preexpand_all(writer, progress)
+        writer.set_meta("build_seconds", f"{time.monotonic() - t_start:.1f}")
         summary = {
             "code_systems": writer.conn.execute("SELECT count(*) FROM code_system").fetchone()[0],
             "value_sets": writer.conn.execute("SELECT count(*) FROM value_set").fetchone()[0],
@@ -102,4 +144,5 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
     return summary
 
 
-__all__ = ["BuildError", "SourceSpec", "Progress", "build", "default_db_path", "DEFAULT_PACKAGES"]
+__all__ = ["BuildError", "SourceSpec", "Progress", "build", "default_db_path", "default_sources",
+           "DEFAULT_PACKAGES", "LOADERS"]

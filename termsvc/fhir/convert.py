@@ -133,3 +133,45 @@ def r4_equivalence(target: dict) -> str:
         if x.get("url") == EXT_R4_EQUIVALENCE and x.get("valueCode"):
             return x["valueCode"]
     return RELATIONSHIP_TO_EQUIVALENCE.get(target.get("relationship"), "relatedto")
+
+
+EXT_VS_EXP_PROP = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.property"
+EXT_VS_CONTAINS_PROP = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property"
+
+
+def value_set_r5_to_r4(vs: dict) -> dict:
+    """An expansion in R4 shape: the R5-only property elements become the standard extensions."""
+    exp = vs.get("expansion")
+    if not isinstance(exp, dict):
+        return vs
+    vs = dict(vs)
+    exp = dict(exp)
+    vs["expansion"] = exp
+    props = exp.pop("property", None)
+    if props:
+        exp["extension"] = list(exp.get("extension", [])) + [
+            {"url": EXT_VS_EXP_PROP, "extension": [{"url": "code", "valueCode": p.get("code")},
+                                                   {"url": "uri", "valueUri": p.get("uri")}]} for p in props]
+
+    def walk(contains):
+        out = []
+        for c in contains:
+            c = dict(c)
+            cprops = c.pop("property", None)
+            if cprops:
+                exts = list(c.get("extension", []))
+                for p in cprops:
+                    key = next((k for k in p if k.startswith("value")), None)
+                    sub = [{"url": "code", "valueCode": p.get("code")}]
+                    if key:
+                        sub.append({"url": "value", key: p[key]})
+                    exts.append({"url": EXT_VS_CONTAINS_PROP, "extension": sub})
+                c["extension"] = exts
+            if c.get("contains"):
+                c["contains"] = walk(c["contains"])
+            out.append(c)
+        return out
+
+    if exp.get("contains"):
+        exp["contains"] = walk(exp["contains"])
+    return vs

@@ -60,7 +60,8 @@ def create_schema(db: sqlite_utils.Database) -> None:
     db.execute("CREATE VIRTUAL TABLE concept_fts USING fts5(text, concept_id UNINDEXED,"
                f" tokenize=\"{FTS_TOKENIZER}\")")
     db["value_set"].create(
-        {"id": int, "url": str, "version": str, "expansion_state": str, "expansion_total": int},
+        {"id": int, "url": str, "version": str, "expansion_state": str, "expansion_total": int,
+         "used_systems": str},
         pk="id",
     )
     db["value_set"].create_index(["url"])

@@ -134,6 +134,8 @@ class BuildWriter:
         for gi, g in enumerate(cm.get("group", []) or []):
             ss = (g.get("source") or "").split("|")[0] or None
             ts = (g.get("target") or "").split("|")[0] or None
+            if g.get("unmapped"):  # so that $translate finds the map for codes it does not list
+                rows.append((rid, gi, -1, -2, ss, None, ts, None))
             for ei, e in enumerate(g.get("element", []) or []):
                 targets = e.get("target", []) or []
                 if not targets:

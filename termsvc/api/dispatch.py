@@ -1,0 +1,221 @@
+"""The operation router: the hot path, in plain WSGI.
+
+Terminology operations are what converters and validators call thousands of
+times, so they are dispatched here without Flask's request/response machinery:
+parse the query string or Parameters body, call the operation (a pure function
+over the store), serialise the plain dict with orjson. GET answers are cached
+per build (an LRU keyed by path and query). Everything else (metadata, read,
+search, errors for unknown paths) goes on to the Flask app.
+"""
+import logging
+import threading
+import urllib.parse
+from collections import OrderedDict
+
+import orjson
+
+from termsvc.fhir.outcome import OpError, issue, outcome
+from termsvc.fhir.params import Params
+from termsvc.ops import expand as expand_op
+from termsvc.ops import lookup as lookup_op
+from termsvc.ops import translate as translate_op
+from termsvc.ops import validate as validate_op
+from termsvc.ops.context import Context
+from termsvc.store.reader import QueryTooCostly
+
+log = logging.getLogger("termsvc")
+
+JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+FHIR_JSON = "application/fhir+json; charset=utf-8"
+CACHE_SIZE = 20_000
+MAX_BODY = 50 * 1024 * 1024
+
+# (resource type, operation) -> handler(ctx, params, request) -> dict
+OPERATIONS = {}
+
+
+def operation(rtype, name):
+    def deco(fn):
+        OPERATIONS[(rtype, name)] = fn
+        return fn
+    return deco
+
+
+@operation("ValueSet", "expand")
+def _expand(ctx, params, req):
+    res = expand_op.expand(ctx, params, req.accept_language, req.instance_id, max_size=req.config["max_expansion"])
+    if req.r4:
+        from termsvc.fhir.convert import value_set_r5_to_r4
+        res = value_set_r5_to_r4(res)
+    return res
+
+
+@operation("ValueSet", "validate-code")
+def _vs_validate(ctx, params, req):
+    return validate_op.validate_vs(ctx, params, req.accept_language, req.instance_id)
+
+
+@operation("CodeSystem", "validate-code")
+def _cs_validate(ctx, params, req):
+    return validate_op.validate_cs(ctx, params, req.accept_language, req.instance_url("CodeSystem"))
+
+
+@operation("CodeSystem", "lookup")
+def _lookup(ctx, params, req):
+    return lookup_op.lookup(ctx, params, req.accept_language, req.instance_url("CodeSystem"))
+
+
+@operation("CodeSystem", "subsumes")
+def _subsumes(ctx, params, req):
+    return lookup_op.subsumes(ctx, params, req.instance_url("CodeSystem"))
+
+
+@operation("ConceptMap", "translate")
+def _translate(ctx, params, req):
+    return translate_op.translate(ctx, params, r4=req.r4, instance_url=req.instance_url("ConceptMap"))
+
+
+class OpRequest:
+    __slots__ = ("r4", "accept_language", "instance_id", "store", "config", "rtype")
+
+    def __init__(self, r4, accept_language, instance_id, store, config, rtype):
+        self.r4 = r4
+        self.accept_language = accept_language
+        self.instance_id = instance_id
+        self.store = store
+        self.config = config
+        self.rtype = rtype
+
+    def instance_url(self, rtype):
+        """The canonical URL of the resource named by an instance-level call, or None."""
+        if self.instance_id is None:
+            return None
+        row = self.store.one("SELECT url, version FROM resource WHERE type=? AND fhir_id=?", (rtype, self.instance_id))
+        if row is None:
+            from termsvc.fhir.outcome import NotFound
+            raise NotFound(f"{rtype}/{self.instance_id} not found")
+        return row[0]
+
+
+def _respond(start_response, status: int, body: dict | bytes, extra_headers=()):
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    start_response(f"{status} {_REASONS.get(status, 'Error')}",
+                   [("Content-Type", FHIR_JSON), ("Content-Length", str(len(data))), *extra_headers])
+    return [data]
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+            413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
+            500: "Internal Server Error"}
+
+
+def error_body(status: int, text: str, code: str = "invalid") -> dict:
+    return outcome([issue("error", code, text)])
+
+
+class OperationRouter:
+    """WSGI middleware: serves /fhir and /r4/fhir operations, passes the rest on."""
+
+    PREFIXES = (("/fhir/", False), ("/r4/fhir/", True))
+
+    def __init__(self, app, store, config: dict):
+        self.app = app
+        self.store = store
+        self.config = config
+        self._cache = OrderedDict()
+        self._cache_gen = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/health":
+            return _respond(start_response, 200, b'{"status":"ok"}')
+        r4 = None
+        for prefix, is_r4 in self.PREFIXES:
+            if path.startswith(prefix):
+                r4 = is_r4
+                rest = path[len(prefix):]
+                break
+        if r4 is None or "$" not in rest:
+            return self.app(environ, start_response)
+        parts = rest.split("/")
+        if len(parts) == 2 and parts[1].startswith("$"):
+            rtype, instance_id, op = parts[0], None, parts[1][1:]
+        elif len(parts) == 3 and parts[2].startswith("$"):
+            rtype, instance_id, op = parts[0], parts[1], parts[2][1:]
+        else:
+            return self.app(environ, start_response)
+        handler = OPERATIONS.get((rtype, op))
+        if handler is None:
+            return self.app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "POST"):
+            return _respond(start_response, 405, error_body(405, f"Method {method} is not allowed on {path}",
+                                                             "not-supported"), [("Allow", "GET, POST")])
+        self.store.refresh()
+        query = environ.get("QUERY_STRING", "")
+        lang = environ.get("HTTP_ACCEPT_LANGUAGE")
+        cache_key = None
+        if method == "GET":
+            cache_key = (path, query, lang)
+            with self._lock:
+                if self._cache_gen != self.store.generation:
+                    self._cache.clear()
+                    self._cache_gen = self.store.generation
+                hit = self._cache.get(cache_key)
+                if hit is not None:
+                    self._cache.move_to_end(cache_key)
+                    return _respond(start_response, hit[0], hit[1])
+        status, body = self.run(environ, method, r4, rtype, instance_id, handler, query, lang)
+        if cache_key is not None and status in (200, 404, 422):
+            with self._lock:
+                self._cache[cache_key] = (status, body)
+                if len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return _respond(start_response, status, body)
+
+    def run(self, environ, method, r4, rtype, instance_id, handler, query, lang):
+        try:
+            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+            pairs = [(k, v) for k, v in pairs if k not in ("_format", "_pretty")]
+            if method == "POST":
+                params, tx = self._body_params(environ)
+                if pairs:
+                    params.items = Params.from_query(pairs).items + params.items
+            else:
+                params, tx = Params.from_query(pairs), []
+            ctx = Context(self.store, tx, fhir_version="R4" if r4 else "R5")
+            req = OpRequest(r4, lang, instance_id, self.store, self.config, rtype)
+            return 200, orjson.dumps(handler(ctx, params, req))
+        except OpError as e:
+            return e.status, orjson.dumps(e.to_outcome())
+        except QueryTooCostly as e:
+            return 422, orjson.dumps(outcome([issue("error", "too-costly", str(e))]))
+        except RecursionError:
+            return 422, orjson.dumps(outcome([issue("error", "too-costly", "The request is too deeply nested")]))
+        except Exception:
+            log.exception("operation failed: %s", environ.get("PATH_INFO"))
+            return 500, orjson.dumps(outcome([issue("error", "exception", "Internal error: see the server log")]))
+
+    def _body_params(self, environ):
+        ctype = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+        if ctype and ctype not in JSON_TYPES:
+            raise OpError(f"Unsupported content type '{ctype}': send application/fhir+json", status=415,
+                          code="not-supported")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BODY:
+            raise OpError(f"The request body is larger than {MAX_BODY} bytes", status=413, code="too-costly")
+        raw = environ["wsgi.input"].read(length) if length else b""
+        if not raw.strip():
+            raise OpError("The POST body is empty: send a Parameters resource", code="required")
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise OpError(f"The request body is not valid JSON: {e}", code="structure")
+        params = Params.from_resource(body)
+        tx = params.resources("tx-resource")
+        params.items = [p for p in params.items if p.name != "tx-resource"]
+        return params, tx

@@ -1,0 +1,102 @@
+"""CapabilityStatement, TerminologyCapabilities and $versions."""
+import datetime
+
+import termsvc
+
+SOFTWARE_VERSION = "0.1.0"
+RELEASE_DATE = "2026-11-27"
+TX_TEST_VERSION = "1.9.3"
+OPS_BASE = "http://hl7.org/fhir/OperationDefinition/"
+EXPAND_PARAMETERS = ["activeOnly", "check-system-version", "count", "designation", "displayLanguage",
+                     "excludeNested", "excludeNotForUI", "filter", "force-system-version", "includeDefinition",
+                     "includeDesignations", "offset", "property", "system-version", "tx-resource", "useSupplement",
+                     "valueSetVersion"]
+
+
+def fhir_version(r4: bool) -> str:
+    return "4.0.1" if r4 else "5.0.0"
+
+
+def capability_statement(base_url: str, r4: bool = False) -> dict:
+    ops = lambda *names: [{"name": n, "definition": OPS_BASE + d} for n, d in names]
+    resources = [
+        {"type": "CodeSystem",
+         "interaction": [{"code": "read"}, {"code": "search-type"}],
+         "searchParam": [{"name": n, "type": t} for n, t in (("name", "string"), ("url", "uri"), ("version", "token"))],
+         "operation": ops(("lookup", "CodeSystem-lookup"), ("validate-code", "CodeSystem-validate-code"),
+                          ("subsumes", "CodeSystem-subsumes"))},
+        {"type": "ConceptMap",
+         "interaction": [{"code": "read"}, {"code": "search-type"}],
+         "searchParam": [{"name": n, "type": t} for n, t in (("name", "string"), ("url", "uri"), ("version", "token"))],
+         "operation": ops(("translate", "ConceptMap-translate"))},
+        {"type": "ValueSet",
+         "interaction": [{"code": "read"}, {"code": "search-type"}],
+         "searchParam": [{"name": n, "type": t} for n, t in (("name", "string"), ("url", "uri"), ("version", "token"))],
+         "operation": ops(("expand", "ValueSet-expand"), ("validate-code", "ValueSet-validate-code"))},
+    ]
+    return {
+        "resourceType": "CapabilityStatement",
+        "extension": [
+            {"url": "http://hl7.org/fhir/uv/application-feature/StructureDefinition/feature",
+             "extension": [{"url": "definition", "valueCanonical": "http://hl7.org/fhir/uv/tx-tests/FeatureDefinition/test-version"},
+                           {"url": "value", "valueCode": TX_TEST_VERSION}]},
+            {"url": "http://hl7.org/fhir/uv/application-feature/StructureDefinition/feature",
+             "extension": [{"url": "definition", "valueCanonical": "http://hl7.org/fhir/uv/tx-ecosystem/FeatureDefinition/CodeSystemAsParameter"},
+                           {"url": "value", "valueBoolean": True}]},
+        ],
+        "url": base_url.rstrip("/") + "/metadata",
+        "version": SOFTWARE_VERSION,
+        "name": "termsvc",
+        "title": "termsvc terminology server for the HL7 Europe Imaging Report IG",
+        "status": "active",
+        "date": RELEASE_DATE,
+        "kind": "instance",
+        "instantiates": ["http://hl7.org/fhir/CapabilityStatement/terminology-server"],
+        "software": {"name": "termsvc", "version": SOFTWARE_VERSION, "releaseDate": RELEASE_DATE},
+        "implementation": {"description": termsvc.__doc__.strip(), "url": base_url},
+        "fhirVersion": fhir_version(r4),
+        "format": ["application/fhir+json", "application/json"],
+        "rest": [{"mode": "server", "resource": resources,
+                  "operation": [{"name": "versions", "definition": "http://hl7.org/fhir/OperationDefinition/-s-versions"}]}],
+    }
+
+
+def terminology_capabilities(store, base_url: str, r4: bool = False) -> dict:
+    by_url: dict[str, list] = {}
+    for url, version, content in store.all("SELECT url, version, content FROM code_system"
+                                           " WHERE content != 'supplement' ORDER BY url, version"):
+        if url:
+            by_url.setdefault(url, []).append(version)
+    code_systems = []
+    for url, versions in by_url.items():
+        entry = {"uri": url}
+        vs = [{"code": v} for v in versions if v]
+        if vs:
+            entry["version"] = vs
+        code_systems.append(entry)
+    built = store.meta("built_at") or datetime.date.today().isoformat()
+    return {
+        "resourceType": "TerminologyCapabilities",
+        "url": base_url.rstrip("/") + "/metadata?mode=terminology",
+        "version": SOFTWARE_VERSION,
+        "name": "termsvc",
+        "title": "termsvc terminology capabilities",
+        "status": "active",
+        "date": built[:10],
+        "kind": "instance",
+        "software": {"name": "termsvc", "version": SOFTWARE_VERSION},
+        "codeSystem": code_systems,
+        "expansion": {"hierarchical": True, "paging": True, "incomplete": False,
+                      "parameter": [{"name": n} for n in EXPAND_PARAMETERS],
+                      "textFilter": "Word-prefix search over displays and designations, case and accent insensitive"},
+        "codeSearch": "in-compose-or-expansion" if not r4 else "all",
+        "validateCode": {"translations": True},
+        "translation": {"needsMap": False},
+        "closure": {"translation": False},
+    }
+
+
+def versions(r4: bool = False) -> dict:
+    v = "4.0" if r4 else "5.0"
+    return {"resourceType": "Parameters", "parameter": [{"name": "version", "valueString": v},
+                                                        {"name": "default", "valueString": v}]}

@@ -1,0 +1,59 @@
+"""OperationOutcome building and the errors operations raise."""
+
+TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
+MESSAGE_ID_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
+
+
+def issue(severity: str, code: str, text: str, tx_type: str | None = None,
+          expression: str | list | None = None, message_id: str | None = None) -> dict:
+    """One OperationOutcome.issue; tx_type is a code of the tx-issue-type code system."""
+    out = {}
+    if message_id:
+        out["extension"] = [{"url": MESSAGE_ID_EXT, "valueString": message_id}]
+    out["severity"] = severity
+    out["code"] = code
+    details = {}
+    if tx_type:
+        details["coding"] = [{"system": TX_ISSUE_TYPE, "code": tx_type}]
+    details["text"] = text
+    out["details"] = details
+    if expression:
+        exprs = [expression] if isinstance(expression, str) else list(expression)
+        out["location"] = exprs
+        out["expression"] = exprs
+    return out
+
+
+def outcome(issues: list) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+class OpError(Exception):
+    """An operation failed: rendered as an OperationOutcome with an HTTP status."""
+
+    def __init__(self, text: str, status: int = 400, code: str = "invalid",
+                 tx_type: str | None = None, message_id: str | None = None, issues: list | None = None):
+        super().__init__(text)
+        self.text = text
+        self.status = status
+        self.code = code
+        self.tx_type = tx_type
+        self.message_id = message_id
+        self.issues = issues
+
+    def to_outcome(self) -> dict:
+        if self.issues:
+            return outcome(self.issues)
+        return outcome([issue("error", self.code, self.text, self.tx_type, message_id=self.message_id)])
+
+
+class NotFound(OpError):
+    def __init__(self, text: str, **kw):
+        kw.setdefault("code", "not-found")
+        kw.setdefault("tx_type", "not-found")
+        super().__init__(text, status=404, **kw)
+
+
+class TooCostly(OpError):
+    def __init__(self, text: str):
+        super().__init__(text, status=422, code="too-costly")

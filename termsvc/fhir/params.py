@@ -1,0 +1,160 @@
+"""Operation parameters: from a query string or a Parameters resource into one shape.
+
+Each parameter keeps its FHIR value key (valueBoolean, valueCode, ...) so an
+operation can echo it as it was sent. Query-string values get the type the
+OperationDefinitions give that parameter name.
+"""
+from termsvc.fhir.outcome import OpError
+
+BOOLEAN = {"activeOnly", "includeDesignations", "includeDefinition", "excludeNested", "excludeNotForUI",
+           "excludePostCoordinated", "limitedExpansion", "abstract", "inferSystem", "lenient-display-validation",
+           "default-to-latest-version", "reverse", "incomplete-ok", "includeAncestors", "_incomplete",
+           "diagnostics", "valueset-membership-only", "membershipOnly", "check-system-version-strict"}
+INTEGER = {"count", "offset"}
+URI = {"url", "system", "context", "valueSet", "conceptMap", "source", "target", "targetsystem", "targetSystem",
+       "sourceSystem", "sourceScope", "targetScope", "system-version", "check-system-version",
+       "force-system-version", "useSupplement", "sourceCanonical"}
+CODE = {"code", "displayLanguage", "codeA", "codeB", "sourceCode", "targetCode", "property", "mode"}
+STRING_DEFAULT = "valueString"
+
+
+def _key_for(name: str) -> str:
+    if name in BOOLEAN:
+        return "valueBoolean"
+    if name in INTEGER:
+        return "valueInteger"
+    if name in URI:
+        return "valueUri"
+    if name in CODE:
+        return "valueCode"
+    return STRING_DEFAULT
+
+
+class Param:
+    __slots__ = ("name", "key", "value", "resource", "part")
+
+    def __init__(self, name, key=None, value=None, resource=None, part=None):
+        self.name = name
+        self.key = key
+        self.value = value
+        self.resource = resource
+        self.part = part
+
+    def as_fhir(self) -> dict:
+        out = {"name": self.name}
+        if self.resource is not None:
+            out["resource"] = self.resource
+        elif self.key:
+            out[self.key] = self.value
+        if self.part:
+            out["part"] = self.part
+        return out
+
+
+class Params:
+    def __init__(self, items: list[Param] | None = None):
+        self.items = items or []
+
+    # -- construction ----------------------------------------------------------------
+    @classmethod
+    def from_query(cls, pairs) -> "Params":
+        items = []
+        for name, raw in pairs:
+            key = _key_for(name)
+            value = raw
+            if key == "valueBoolean":
+                low = raw.strip().lower()
+                if low not in ("true", "false"):
+                    raise OpError(f"The parameter '{name}' must be true or false, not '{raw}'")
+                value = low == "true"
+            elif key == "valueInteger":
+                try:
+                    value = int(raw)
+                except ValueError:
+                    raise OpError(f"The parameter '{name}' must be an integer, not '{raw}'")
+            elif name in ("coding", "sourceCoding", "targetCoding", "codingA", "codingB"):
+                key, value = "valueCoding", _coding_from_token(raw)
+            items.append(Param(name, key, value))
+        return cls(items)
+
+    @classmethod
+    def from_resource(cls, body: dict) -> "Params":
+        if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+            rt = body.get("resourceType") if isinstance(body, dict) else None
+            raise OpError(f"The request body must be a Parameters resource, not {rt or 'something else'}")
+        items = []
+        for p in body.get("parameter", []) or []:
+            if not isinstance(p, dict) or "name" not in p:
+                raise OpError("Every Parameters.parameter needs a name")
+            key = next((k for k in p if k.startswith("value")), None)
+            items.append(Param(p["name"], key, p.get(key) if key else None, p.get("resource"), p.get("part")))
+        return cls(items)
+
+    # -- access ---------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        return any(p.name == name for p in self.items)
+
+    def first(self, name: str) -> Param | None:
+        for p in self.items:
+            if p.name == name:
+                return p
+        return None
+
+    def get(self, name: str, default=None):
+        p = self.first(name)
+        if p is None:
+            return default
+        return p.resource if p.resource is not None else p.value
+
+    def all(self, name: str) -> list:
+        return [p.resource if p.resource is not None else p.value for p in self.items if p.name == name]
+
+    def str(self, name: str, default=None):
+        v = self.get(name, default)
+        if v is not None and not isinstance(v, str):
+            if isinstance(v, bool):
+                return "true" if v else "false"
+            if isinstance(v, (int, float)):
+                return str(v)
+            raise OpError(f"The parameter '{name}' must be a simple value")
+        return v
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        v = self.get(name)
+        if v is None:
+            return default
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, str) and v.lower() in ("true", "false"):
+            return v.lower() == "true"
+        raise OpError(f"The parameter '{name}' must be true or false")
+
+    def int(self, name: str, default=None):
+        v = self.get(name)
+        if v is None:
+            return default
+        try:
+            n = int(v)
+        except (TypeError, ValueError):
+            raise OpError(f"The parameter '{name}' must be an integer, not '{v}'")
+        if n < 0:
+            raise OpError(f"The parameter '{name}' must not be negative")
+        return n
+
+    def resources(self, name: str) -> list[dict]:
+        return [p.resource for p in self.items if p.name == name and isinstance(p.resource, dict)]
+
+
+def _coding_from_token(raw: str) -> dict:
+    """'system|code' (or a bare code) from a query string as a Coding."""
+    if "|" in raw:
+        system, code = raw.split("|", 1)
+        out = {"code": code}
+        if system:
+            out["system"] = system
+        return out
+    return {"code": raw}
+
+
+def parameters(items: list[dict]) -> dict:
+    return {"resourceType": "Parameters", "parameter": items}

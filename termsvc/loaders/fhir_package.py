@@ -1,0 +1,268 @@
+"""Load FHIR NPM packages: a .tgz, an unpacked folder, or NAME#VERSION from the package cache.
+
+NAME#VERSION resolves to `~/.fhir/packages/NAME#VERSION/package/` (the standard
+FHIR package cache shared with the IG publisher, SUSHI and the validator; env
+FHIR_PACKAGE_CACHE overrides the folder). A package missing from the cache is
+fetched into it: the tarball from the npm registry over HTTPS, else `npm pack`.
+
+Only the CodeSystem, ValueSet and ConceptMap files at the top of `package/` are
+loaded (picked with `.index.json` when the package has one); examples
+(`package/example/`, resources with an `example` id) are skipped.
+"""
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+
+from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, read_json
+from termsvc.store.writer import BuildError
+
+REGISTRY = "https://registry.npmjs.org"
+_NAME_VERSION = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)#(?P<version>[A-Za-z0-9][A-Za-z0-9.+_-]*)$")
+_PREFIXES = tuple(t + "-" for t in TERMINOLOGY_TYPES)
+
+
+def cache_dir() -> str:
+    return os.path.expanduser(os.environ.get("FHIR_PACKAGE_CACHE") or os.path.join("~", ".fhir", "packages"))
+
+
+def parse_name_version(spec: str) -> tuple[str, str] | None:
+    m = _NAME_VERSION.match(spec.strip())
+    return (m["name"], m["version"]) if m else None
+
+
+def cached_package_dir(name: str, version: str) -> str:
+    return os.path.join(cache_dir(), f"{name}#{version}")
+
+
+# -- fetching ------------------------------------------------------------------
+
+def _safe_extract(tgz_bytes: bytes, dest: str, origin: str):
+    """Extract a package tarball into dest (which must end up holding package/package.json)."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(tgz_bytes), mode="r:gz") as tf:
+            members = []
+            for m in tf.getmembers():
+                name = m.name.replace("\\", "/")
+                if name.startswith("/") or ".." in name.split("/") or not (m.isfile() or m.isdir()):
+                    continue
+                # some packages put the files at the root instead of under package/
+                if not name.startswith("package/") and name != "package":
+                    m.name = "package/" + name
+                members.append(m)
+            tf.extractall(dest, members=members, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise BuildError(f"{origin}: not a readable package tarball: {e}") from e
+    if not os.path.isfile(os.path.join(dest, "package", "package.json")):
+        raise BuildError(f"{origin}: no package/package.json in the tarball")
+
+
+def _download(name: str, version: str) -> bytes:
+    import requests
+    url = f"{REGISTRY}/{name}/-/{name}-{version}.tgz"
+    r = requests.get(url, timeout=(15, 300))
+    if r.status_code != 200:
+        raise BuildError(f"{name}#{version}: {url} answered HTTP {r.status_code}")
+    return r.content
+
+
+def _npm_pack(name: str, version: str) -> bytes:
+    npm = shutil.which("npm")
+    if not npm:
+        raise BuildError(f"{name}#{version}: npm is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        p = subprocess.run([npm, "pack", f"{name}@{version}", "--silent"], cwd=tmp,
+                           capture_output=True, text=True, timeout=600)
+        tgzs = [f for f in os.listdir(tmp) if f.endswith(".tgz")]
+        if p.returncode != 0 or not tgzs:
+            raise BuildError(f"{name}#{version}: npm pack failed: {(p.stderr or p.stdout).strip()[:300]}")
+        with open(os.path.join(tmp, tgzs[0]), "rb") as f:
+            return f.read()
+
+
+def fetch(name_version: str, progress=None) -> str:
+    """Make NAME#VERSION present in the package cache; returns its folder (holding package/)."""
+    nv = parse_name_version(name_version)
+    if not nv:
+        raise BuildError(f"{name_version}: not a NAME#VERSION package reference")
+    name, version = nv
+    target = cached_package_dir(name, version)
+    if os.path.isfile(os.path.join(target, "package", "package.json")):
+        return target
+    errors = []
+    data = None
+    for how, fn in (("registry", _download), ("npm pack", _npm_pack)):
+        try:
+            if progress:
+                progress(f"  fetching {name}#{version} ({how})")
+            data = fn(name, version)
+            break
+        except BuildError as e:
+            errors.append(str(e))
+        except Exception as e:  # network errors, timeouts
+            errors.append(f"{name}#{version}: {how}: {e}")
+    if data is None:
+        raise BuildError(f"cannot fetch {name}#{version}: " + "; ".join(errors))
+    os.makedirs(cache_dir(), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{name}#{version}.", dir=cache_dir())
+    try:
+        _safe_extract(data, tmp, f"{name}#{version}")
+        with open(os.path.join(tmp, "package", ".termsvc-tgz-sha256"), "w") as f:
+            f.write(hashlib.sha256(data).hexdigest())
+        if os.path.isdir(target):  # an incomplete earlier attempt
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+# -- reading -------------------------------------------------------------------
+
+class Package:
+    """An opened package: its package.json, its package/ folder and a sha256."""
+
+    def __init__(self, manifest: dict, folder: str, sha256: str, location: str, tmp=None):
+        self.manifest = manifest
+        self.folder = folder
+        self.sha256 = sha256
+        self.location = location
+        self._tmp = tmp
+
+    @property
+    def name(self):
+        return self.manifest.get("name")
+
+    @property
+    def version(self):
+        return self.manifest.get("version")
+
+    @property
+    def fhir_version(self) -> str:
+        versions = self.manifest.get("fhirVersions") or self.manifest.get("fhir-version-list") or []
+        if isinstance(versions, str):
+            versions = [versions]
+        return "R4" if versions and all(str(v).startswith("4.") for v in versions) else "R5"
+
+    def close(self):
+        if self._tmp:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def open_package(location: str, progress=None) -> Package:
+    """A .tgz, a folder holding package/package.json (or package.json itself), or NAME#VERSION."""
+    path = os.path.abspath(os.path.expanduser(location))
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            data = f.read()
+        tmp = tempfile.TemporaryDirectory(prefix="termsvc-pkg-")
+        try:
+            _safe_extract(data, tmp.name, location)
+            folder = os.path.join(tmp.name, "package")
+            manifest = _manifest(folder, location)
+        except BaseException:
+            tmp.cleanup()
+            raise
+        return Package(manifest, folder, hashlib.sha256(data).hexdigest(), path, tmp)
+    if os.path.isdir(path):
+        folder = os.path.join(path, "package") if os.path.isfile(os.path.join(path, "package", "package.json")) else path
+        manifest = _manifest(folder, location)
+        stamp = os.path.join(folder, ".termsvc-tgz-sha256")
+        if os.path.isfile(stamp):  # fetched by us: the sha256 of the tarball it came from
+            with open(stamp) as f:
+                sha = f.read().strip()
+        else:
+            sha = _sha256_file(os.path.join(folder, "package.json"))
+        return Package(manifest, folder, sha, path)
+    if parse_name_version(location):
+        return open_package(fetch(location, progress), progress)
+    raise BuildError(f"{location}: not a package file, package folder or NAME#VERSION")
+
+
+def _manifest(folder: str, origin: str) -> dict:
+    pj = os.path.join(folder, "package.json")
+    if not os.path.isfile(pj):
+        raise BuildError(f"{origin}: no package/package.json")
+    m = read_json(pj)
+    if not isinstance(m, dict) or not m.get("name"):
+        raise BuildError(f"{pj}: package.json without a name")
+    return m
+
+
+_EXAMPLE_ID = re.compile(r"^example(\d*|-.*)$")
+
+
+def _is_example(res: dict) -> bool:
+    """The spec's own examples (id `example`, `example2`, `example-...`), not real terminology
+    such as `examplescenario-actor-type`."""
+    return bool(_EXAMPLE_ID.match(str(res.get("id") or "")))
+
+
+def terminology_files(folder: str) -> list[str]:
+    """The files of package/ holding CodeSystem/ValueSet/ConceptMap resources (by .index.json
+    when present; otherwise every top-level *.json file, checked when read)."""
+    index = os.path.join(folder, ".index.json")
+    if os.path.isfile(index):
+        try:
+            idx = read_json(index)
+            files = [e["filename"] for e in idx.get("files", [])
+                     if e.get("resourceType") in TERMINOLOGY_TYPES and e.get("filename")]
+            return [os.path.join(folder, f) for f in sorted(set(files))
+                    if os.path.isfile(os.path.join(folder, f))]
+        except (BuildError, AttributeError, KeyError, TypeError):
+            pass  # a broken index: fall back to reading the files
+    return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
+            if f.endswith(".json") and not f.startswith(".") and f != "package.json"
+            and os.path.isfile(os.path.join(folder, f))]
+
+
+def iter_package_resources(pkg: Package):
+    """(filename, resource) for the package's CodeSystems, ValueSets and ConceptMaps, examples skipped."""
+    for path in terminology_files(pkg.folder):
+        fn = os.path.basename(path)
+        if not fn.startswith(_PREFIXES):
+            # cheap pre-check: a file whose name does not say its type must say it in the JSON
+            with open(path, "rb") as f:
+                head = f.read(4096)
+            if not any(f'"{t}"'.encode() in head for t in TERMINOLOGY_TYPES):
+                continue
+        res = read_json(path)
+        if not isinstance(res, dict) or res.get("resourceType") not in TERMINOLOGY_TYPES:
+            continue
+        if _is_example(res):
+            continue
+        yield fn, res
+
+
+def load(writer, location, progress, **_opts):
+    if not location:
+        raise BuildError("package: no package given")
+    with open_package(location, progress) as pkg:
+        fv = pkg.fhir_version
+        sid = writer.add_source(pkg.name, "fhir-package", pkg.version, pkg.location, pkg.sha256)
+        for _fn, res in iter_package_resources(pkg):
+            writer.add_resource(res, sid, fv)
+        counts = writer.finish_source(sid, {"fhir_version": fv})
+    progress(f"  {pkg.name}#{pkg.version}: " + ", ".join(
+        f"{k} {v}" for k, v in sorted(counts.items()) if k != "fhir_version"))
+    return counts

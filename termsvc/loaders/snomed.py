@@ -1,0 +1,648 @@
+"""SNOMED CT RF2 Snapshot loader.
+
+`load(writer, location, progress)`: `location` is a release folder or zip, or a list
+of them (a string holding several paths separated by os.pathsep works too). Files
+are found by name pattern anywhere under each root (see shared/formats/snomed-rf2.md).
+
+Editions: a package that lacks the root concept 138875005 is an extension; it is
+loaded on top of the packages loaded before it (in this call or by an earlier
+"snomed" source of the same build), union of rows, later rows of the same id
+replacing earlier ones. Each package loaded gives one CodeSystem
+`http://snomed.info/sct`, version `http://snomed.info/sct/<module>/version/<date>`;
+an extension's CodeSystem holds the International content plus its own.
+
+What goes where
+- concept: code = SCTID, display = en-US preferred synonym (fallback: another
+  preferred synonym, then the FSN without its semantic tag), definition = text
+  definition, inactive/status from Concept.active.
+- designation: every active description, once per language refset it is in
+  (language = the dialect tag of the refset, e.g. en-US, en-GB, da-DK; descriptions
+  in no language refset get their languageCode); use = SNOMED Coding of the
+  description type. Per concept, in order: language refset (en-US, en-GB, then
+  others), preferred synonym, preferred FSN, acceptable, unreferenced, definitions.
+- edge: active inferred is-a relationships (the writer computes the closure).
+- concept_property: `moduleId` (code), `sufficientlyDefined` (boolean) and every
+  other active inferred relationship as property code = attribute id, type code,
+  value = destination id (concrete values as integer/decimal/string).
+- refset_member: simple refsets, and language refsets (a concept is a member when
+  one of its active descriptions is); also historical association refsets
+  (member = the inactive concept).
+- ConceptMap per historical association refset: `http://snomed.info/sct?fhir_cm=<id>`.
+"""
+import io
+import os
+import re
+import zipfile
+from collections import defaultdict
+
+from termsvc.store.writer import BuildError
+
+SCT = "http://snomed.info/sct"
+ROOT = "138875005"
+IS_A = 116680003
+INFERRED = 900000000000011006
+FSN = 900000000000003001
+SYNONYM = 900000000000013009
+DEFINITION = 900000000000550004
+PREFERRED = 900000000000548007
+ACCEPTABLE = 900000000000549004
+DEFINED = "900000000000073002"
+CORE_MODULE = "900000000000207008"
+MODEL_MODULE = "900000000000012004"
+EN_US = 900000000000509007
+EN_GB = 900000000000508004
+
+TYPE_DISPLAY = {FSN: "Fully specified name", SYNONYM: "Synonym", DEFINITION: "Definition"}
+
+# language refset -> dialect tag (designation language)
+LANGUAGE_REFSETS = {
+    EN_US: "en-US",
+    EN_GB: "en-GB",
+    554461000005103: "da-DK",
+    46011000052107: "sv-SE",
+    21000172104: "nl-BE",      # Belgian Dutch
+    21000172105: "fr-BE",
+    31000146106: "nl-NL",
+    2021000195106: "de-CH",
+    2041000195100: "it-CH",
+    2031000195108: "fr-CH",
+    450828004: "es",           # Spanish (conceptual LATAM)
+    608771002: "fr-CA",
+    32570271000036106: "en-AU",
+    19491000087109: "en-CA",
+    21000220103: "en-IE",
+    281000210109: "en-NZ",
+    722128001: "de",           # German language reference set
+    722130004: "de",
+    900000000000507009: "en",  # English
+}
+
+# historical association refset -> (name, R5 ConceptMap relationship).
+# HL7 FHIR's SNOMED CT page ("Implicit Concept Maps") maps SAME AS to equal and
+# REPLACED BY to equivalent (R4 codes), WAS A to wider and POSSIBLY EQUIVALENT TO /
+# ALTERNATIVE to inexact; R5 folds equal/equivalent into `equivalent`, wider (the
+# target is wider) into `source-is-narrower-than-target` and inexact into `related-to`.
+# MOVED TO points at a namespace concept, not a meaning -> related-to; MOVED FROM
+# points at the same meaning in the other module -> equivalent.
+ASSOCIATIONS = {
+    "900000000000527005": ("SAME AS", "equivalent"),
+    "900000000000526001": ("REPLACED BY", "equivalent"),
+    "900000000000523009": ("POSSIBLY EQUIVALENT TO", "related-to"),
+    "900000000000528000": ("WAS A", "source-is-narrower-than-target"),
+    "900000000000524003": ("MOVED TO", "related-to"),
+    "900000000000525002": ("MOVED FROM", "equivalent"),
+    "900000000000529008": ("SIMILAR TO", "related-to"),
+    "900000000000530003": ("ALTERNATIVE", "related-to"),
+    "900000000000531004": ("REFERS TO", "related-to"),
+    "1186924009": ("PARTIALLY EQUIVALENT TO", "related-to"),
+    "1186921001": ("POSSIBLY REPLACED BY", "related-to"),
+}
+
+HEADERS = {
+    "concept": "id effectiveTime active moduleId definitionStatusId",
+    "description": "id effectiveTime active moduleId conceptId languageCode typeId term caseSignificanceId",
+    "textdef": "id effectiveTime active moduleId conceptId languageCode typeId term caseSignificanceId",
+    "relationship": "id effectiveTime active moduleId sourceId destinationId relationshipGroup typeId"
+                    " characteristicTypeId modifierId",
+    "concrete": "id effectiveTime active moduleId sourceId value relationshipGroup typeId"
+                " characteristicTypeId modifierId",
+    "language": "id effectiveTime active moduleId refsetId referencedComponentId acceptabilityId",
+    "association": "id effectiveTime active moduleId refsetId referencedComponentId targetComponentId",
+    "simple": "id effectiveTime active moduleId refsetId referencedComponentId",
+    "moduledep": "id effectiveTime active moduleId refsetId referencedComponentId sourceEffectiveTime"
+                 " targetEffectiveTime",
+}
+
+PATTERNS = {
+    "concept": re.compile(r"^[xz]?sct2_Concept_Snapshot[-_]"),
+    "description": re.compile(r"^[xz]?sct2_Description_Snapshot[-_]"),
+    "textdef": re.compile(r"^[xz]?sct2_TextDefinition_Snapshot[-_]"),
+    "relationship": re.compile(r"^[xz]?sct2_Relationship_Snapshot[-_]"),
+    "concrete": re.compile(r"^[xz]?sct2_RelationshipConcreteValues_Snapshot[-_]"),
+    "language": re.compile(r"^[xz]?der2_cRefset_LanguageSnapshot[-_]"),
+    "association": re.compile(r"^[xz]?der2_cRefset_Association(Reference)?Snapshot[-_]"),
+    "simple": re.compile(r"^[xz]?der2_Refset_SimpleSnapshot[-_]"),
+    "moduledep": re.compile(r"^[xz]?der2_ssRefset_ModuleDependencySnapshot[-_]"),
+}
+REQUIRED = ("concept", "description", "relationship")
+
+COPYRIGHT = ("This content from SNOMED CT, which is copyright (c) 2002+ International Health "
+             "Terminology Standards Development Organisation (SNOMED International), is used "
+             "under licence. Implementers of these specifications must have the appropriate "
+             "SNOMED CT Affiliate license.")
+
+BATCH = 20_000
+
+
+# -- release files ------------------------------------------------------------------
+class Release:
+    """A release folder or zip: files found by base-name pattern anywhere below the root."""
+
+    def __init__(self, location: str):
+        self.location = os.path.abspath(location)
+        self.zip = None
+        if os.path.isdir(self.location):
+            names = []
+            for d, _dirs, files in os.walk(self.location):
+                for f in files:
+                    names.append(os.path.relpath(os.path.join(d, f), self.location).replace(os.sep, "/"))
+        elif os.path.isfile(self.location) and zipfile.is_zipfile(self.location):
+            self.zip = zipfile.ZipFile(self.location)
+            names = [n for n in self.zip.namelist() if not n.endswith("/")]
+        else:
+            raise BuildError(f"{location}: not a release folder or zip file")
+        self.names = sorted(n for n in names if "__MACOSX" not in n)
+
+    def find(self, pattern) -> list[str]:
+        return [n for n in self.names if pattern.search(n.rsplit("/", 1)[-1])]
+
+    def find_suffix(self, suffix: str) -> list[str]:
+        s = suffix.lower()
+        return [n for n in self.names if n.lower() == s or n.lower().endswith("/" + s)]
+
+    def label(self, name: str) -> str:
+        return f"{self.location}!{name}" if self.zip else os.path.join(self.location, name)
+
+    def open_text(self, name: str, encoding="utf-8-sig"):
+        if self.zip:
+            return io.TextIOWrapper(self.zip.open(name), encoding=encoding, newline="")
+        return open(os.path.join(self.location, name), encoding=encoding, newline="")
+
+    def close(self):
+        if self.zip:
+            self.zip.close()
+
+
+def rf2_rows(release: Release, name: str, kind: str):
+    """Yield (line_number, fields) of an RF2 file after checking its header."""
+    label = release.label(name)
+    header = HEADERS[kind].split(" ")
+    n = len(header)
+    try:
+        with release.open_text(name) as f:
+            first = f.readline().rstrip("\r\n").split("\t")
+            if first != header:
+                raise BuildError(f"{label}: line 1: unexpected header {first!r}; expected "
+                                 f"{HEADERS[kind].replace(' ', '<TAB>')}")
+            for lineno, line in enumerate(f, 2):
+                line = line.rstrip("\r\n")
+                if not line:
+                    continue
+                fields = line.split("\t")
+                if len(fields) != n:
+                    raise BuildError(f"{label}: line {lineno}: expected {n} tab-separated columns,"
+                                     f" found {len(fields)}")
+                if fields[2] not in ("1", "0"):
+                    raise BuildError(f"{label}: line {lineno}: active must be 0 or 1, not {fields[2]!r}")
+                yield lineno, fields
+    except UnicodeDecodeError as e:
+        raise BuildError(f"{label}: not UTF-8 ({e})") from None
+
+
+def _bad(release, name, lineno, e):
+    return BuildError(f"{release.label(name)}: line {lineno}: {e}")
+
+
+# -- packages ----------------------------------------------------------------------
+class Package:
+    def __init__(self, location: str):
+        self.location = location
+        self.release = Release(location)
+        self.files = {k: self.release.find(p) for k, p in PATTERNS.items()}
+        for k in REQUIRED:
+            if not self.files[k]:
+                what = {"concept": "sct2_Concept_Snapshot_*.txt",
+                        "description": "sct2_Description_Snapshot*.txt",
+                        "relationship": "sct2_Relationship_Snapshot_*.txt"}[k]
+                raise BuildError(f"{location}: required RF2 file {what} not found")
+        cfile = self.files["concept"][0]
+        m = re.search(r"_([A-Za-z0-9]+)_(\d{8})\.txt$", cfile)
+        self.tag, self.date = (m.group(1), m.group(2)) if m else ("INT", "00000000")
+        self.has_root = self._has_root()
+        self.module = self._edition_module()
+
+    def _has_root(self) -> bool:
+        for name in self.files["concept"]:
+            with self.release.open_text(name) as f:
+                for line in f:
+                    if line.startswith(ROOT + "\t"):
+                        return True
+        return False
+
+    def _edition_module(self) -> str:
+        """The package's own module: the module no other module of the package depends on."""
+        sources, targets = set(), set()
+        for name in self.files["moduledep"]:
+            for _ln, r in rf2_rows(self.release, name, "moduledep"):
+                if r[2] == "1":
+                    sources.add(r[3])
+                    targets.add(r[5])
+        leaves = sorted(sources - targets - {MODEL_MODULE})
+        if leaves:
+            if CORE_MODULE in leaves and len(leaves) > 1:
+                leaves.remove(CORE_MODULE)
+            return leaves[0]
+        if self.has_root and self.tag == "INT":
+            return CORE_MODULE
+        counts = defaultdict(int)
+        for name in self.files["concept"]:
+            for _ln, r in rf2_rows(self.release, name, "concept"):
+                counts[r[3]] += 1
+        counts.pop(MODEL_MODULE, None)
+        if not self.has_root:
+            counts.pop(CORE_MODULE, None)
+        return max(counts, key=counts.get) if counts else CORE_MODULE
+
+    def ids(self, kind: str) -> set:
+        out = set()
+        for name in self.files[kind]:
+            for _ln, r in rf2_rows(self.release, name, kind):
+                out.add(r[0])
+        return out
+
+
+def _locations(location) -> list[str]:
+    if location is None:
+        raise BuildError("snomed: no release folder or zip given")
+    if isinstance(location, (list, tuple)):
+        return [str(x) for x in location]
+    location = str(location)
+    if not os.path.exists(location) and os.pathsep in location:
+        return [p for p in location.split(os.pathsep) if p]
+    return [location]
+
+
+# -- the load ------------------------------------------------------------------------
+def load(writer, location, progress=None, **options):
+    progress = progress or (lambda msg: None)
+    loaded = getattr(writer, "_snomed_packages", None)
+    if loaded is None:
+        loaded = writer._snomed_packages = []
+    for loc in _locations(location):
+        pkg = Package(loc)
+        if pkg.has_root:
+            stack = [pkg]
+        else:
+            base = [p for p in loaded if p.has_root]
+            if not base:
+                raise BuildError(f"{loc}: SNOMED CT extension package (no root concept {ROOT}) given"
+                                 " without the International edition it depends on; list the"
+                                 " International edition first")
+            # the last edition that has the root, plus the extensions loaded on top of it since
+            start = max(i for i, p in enumerate(loaded) if p.has_root)
+            stack = loaded[start:] + [pkg]
+        progress(f"  SNOMED CT {pkg.tag} {pkg.date} module {pkg.module}"
+                 + (f" on top of {len(stack) - 1} package(s)" if len(stack) > 1 else ""))
+        load_edition(writer, stack, progress)
+        loaded.append(pkg)
+
+
+def load_edition(writer, stack: list[Package], progress):
+    """One CodeSystem from the union of the packages in `stack` (last one wins)."""
+    top = stack[-1]
+    version = f"{SCT}/{top.module}/version/{top.date}"
+    sid = writer.add_source(f"SNOMED CT {top.tag} {top.date}", "snomed", version, top.location, None)
+    conn = writer.conn
+    counts = Counts()
+
+    # ids appearing in later packages replace those of earlier ones
+    def skip_sets(kind):
+        sets = []
+        later = set()
+        for p in reversed(stack):
+            sets.append(later)
+            if p is not stack[0]:
+                later = later | p.ids(kind)
+        return list(reversed(sets))
+
+    def each(kind):
+        skips = skip_sets(kind) if len(stack) > 1 else [set()]
+        for p, skip in zip(stack, skips):
+            for name in p.files[kind]:
+                for lineno, r in rf2_rows(p.release, name, kind):
+                    if skip and r[0] in skip:
+                        continue
+                    yield p, name, lineno, r
+
+    # 1. concepts: sctid -> (active, module, definitionStatus)
+    concepts: dict[str, tuple] = {}
+    for _p, _n, _ln, r in each("concept"):
+        concepts[r[0]] = (r[2] == "1", r[3], r[4])
+    progress(f"  {len(concepts)} concepts read")
+
+    # 2. descriptions and language refsets, staged in temporary tables
+    conn.execute("DROP TABLE IF EXISTS temp.sct_desc")
+    conn.execute("DROP TABLE IF EXISTS temp.sct_lang")
+    conn.execute("DROP TABLE IF EXISTS temp.sct_map")
+    conn.execute("DROP TABLE IF EXISTS temp.sct_tag")
+    conn.execute("CREATE TEMP TABLE sct_desc (id INTEGER PRIMARY KEY, concept INTEGER, lang TEXT,"
+                 " type INTEGER, term TEXT, active INTEGER)")
+    conn.execute("CREATE TEMP TABLE sct_lang (refset INTEGER, desc INTEGER, acc INTEGER)")
+    conn.execute("CREATE TEMP TABLE sct_map (sctid INTEGER PRIMARY KEY, cid INTEGER)")
+    conn.execute("CREATE TEMP TABLE sct_tag (refset INTEGER PRIMARY KEY, tag TEXT, ord INTEGER)")
+    try:
+        _stage_descriptions(conn, each, counts)
+        progress(f"  {counts['descriptions']} descriptions, {counts['language members']}"
+                 " language refset members staged")
+        cs_id = _insert_concepts(writer, conn, sid, version, top, concepts, counts)
+        progress("  concepts and designations written")
+        del concepts
+        cid = dict(conn.execute("SELECT sctid, cid FROM sct_map"))
+        _relationships(writer, each, cid, counts)
+        progress(f"  {counts['edges']} is-a edges, {counts['attribute properties']} attribute properties")
+        _refsets(writer, conn, each, cs_id, cid, counts)
+        _concept_maps(writer, each, sid, version, cid, counts)
+        _finish_code_system(writer, conn, cs_id, counts.attr_types)
+        writer.end_code_system(cs_id)
+    finally:
+        for t in ("sct_desc", "sct_lang", "sct_map", "sct_tag"):
+            conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
+    writer.finish_source(sid, dict(counts))
+
+
+class Counts(defaultdict):
+    def __init__(self):
+        super().__init__(int)
+        self.attr_types: dict[str, str] = {}
+
+
+def _stage_descriptions(conn, each, counts):
+    sql = "INSERT OR REPLACE INTO sct_desc VALUES (?,?,?,?,?,?)"
+    batch = []
+    for kind in ("description", "textdef"):
+        for p, name, lineno, r in each(kind):
+            try:
+                batch.append((int(r[0]), int(r[4]), r[5], int(r[6]), r[7], 1 if r[2] == "1" else 0))
+            except ValueError as e:
+                raise _bad(p.release, name, lineno, e) from None
+            if len(batch) >= BATCH:
+                conn.executemany(sql, batch)
+                counts["descriptions"] += len(batch)
+                batch = []
+    conn.executemany(sql, batch)
+    counts["descriptions"] += len(batch)
+    batch = []
+    refsets = set()
+    for p, name, lineno, r in each("language"):
+        if r[2] != "1":
+            continue
+        try:
+            acc = int(r[6])
+            batch.append((int(r[4]), int(r[5]), acc))
+        except ValueError as e:
+            raise _bad(p.release, name, lineno, e) from None
+        refsets.add(int(r[4]))
+        if len(batch) >= BATCH:
+            conn.executemany("INSERT INTO sct_lang VALUES (?,?,?)", batch)
+            counts["language members"] += len(batch)
+            batch = []
+    conn.executemany("INSERT INTO sct_lang VALUES (?,?,?)", batch)
+    counts["language members"] += len(batch)
+    conn.execute("CREATE INDEX temp.idx_sct_lang ON sct_lang(desc)")
+    conn.execute("CREATE INDEX temp.idx_sct_desc_concept ON sct_desc(concept)")
+    order = {EN_US: 0, EN_GB: 1}
+    conn.executemany("INSERT INTO sct_tag VALUES (?,?,?)",
+                     [(r, LANGUAGE_REFSETS.get(r), order.get(r, 2)) for r in refsets])
+
+
+_TAG_RE = re.compile(r"\s*\([^()]*\)\s*$")
+
+
+def _insert_concepts(writer, conn, sid, version, top, concepts, counts):
+    # display: en-US preferred synonym, another preferred synonym, FSN without tag, anything
+    displays = {}
+    for concept, term, typ, prio in conn.execute(
+            f"""SELECT d.concept, d.term, d.type, min(CASE
+                  WHEN d.type={SYNONYM} AND l.refset={EN_US} AND l.acc={PREFERRED} THEN 0
+                  WHEN d.type={SYNONYM} AND l.refset={EN_GB} AND l.acc={PREFERRED} THEN 1
+                  WHEN d.type={SYNONYM} AND l.acc={PREFERRED} THEN 2
+                  WHEN d.type={FSN} AND l.acc={PREFERRED} THEN 3
+                  WHEN d.type={FSN} THEN 4 ELSE 5 END) AS prio
+                FROM sct_desc d LEFT JOIN sct_lang l ON l.desc = d.id
+                WHERE d.active=1 AND d.type != {DEFINITION} GROUP BY d.concept"""):
+        if typ == FSN:
+            term = _TAG_RE.sub("", term)
+        displays[str(concept)] = term
+    definitions = {}
+    for concept, term, _prio in conn.execute(
+            f"""SELECT d.concept, d.term, min(CASE WHEN l.refset={EN_US} AND l.acc={PREFERRED} THEN 0
+                  WHEN l.acc={PREFERRED} THEN 1 ELSE 2 END)
+                FROM sct_desc d LEFT JOIN sct_lang l ON l.desc = d.id
+                WHERE d.active=1 AND d.type={DEFINITION} GROUP BY d.concept"""):
+        definitions[str(concept)] = term
+
+    edition = "International Edition" if top.tag == "INT" else f"edition module {top.module}"
+    cs = {
+        "resourceType": "CodeSystem",
+        "id": f"sct-{top.module}-{top.date}",
+        "url": SCT,
+        "version": version,
+        "name": "SNOMED_CT",
+        "title": f"SNOMED CT ({edition})",
+        "status": "active",
+        "experimental": False,
+        "date": f"{top.date[:4]}-{top.date[4:6]}-{top.date[6:]}",
+        "publisher": "SNOMED International",
+        "copyright": COPYRIGHT,
+        "caseSensitive": True,
+        "valueSet": f"{SCT}?fhir_vs",
+        "hierarchyMeaning": "is-a",
+        "compositional": True,
+        "versionNeeded": False,
+        "content": "complete",
+        "filter": [
+            {"code": "concept", "description": "Filter that includes concepts based on their logical definition",
+             "operator": ["is-a", "descendent-of", "is-not-a", "in", "="], "value": "A SNOMED CT code"},
+            {"code": "constraint", "description": "Filter that includes concepts matching an ECL expression",
+             "operator": ["="], "value": "A SNOMED CT ECL expression (subset)"},
+        ],
+        "property": [
+            {"code": "inactive", "uri": "http://hl7.org/fhir/concept-properties#inactive", "type": "boolean"},
+            {"code": "sufficientlyDefined", "uri": "http://snomed.info/field/Concept.definitionStatusId",
+             "type": "boolean", "description": "True if the concept is sufficiently defined"},
+            {"code": "moduleId", "uri": "http://snomed.info/field/Concept.moduleId", "type": "code"},
+            {"code": "parent", "uri": "http://hl7.org/fhir/concept-properties#parent", "type": "code"},
+            {"code": "child", "uri": "http://hl7.org/fhir/concept-properties#child", "type": "code"},
+        ],
+    }
+    cs_id = writer.begin_code_system(cs, sid)
+
+    def rows():
+        for code, (active, _m, _d) in concepts.items():
+            yield (code, displays.get(code), definitions.get(code),
+                   "active" if active else "inactive", not active, False)
+
+    codes = list(concepts)
+    ids = writer.insert_concepts(cs_id, rows())
+    del displays, definitions
+    conn.executemany("INSERT INTO sct_map VALUES (?,?)", zip(map(int, codes), ids))
+
+    # per-concept properties: moduleId, sufficientlyDefined
+    batch = []
+    for code, cid in zip(codes, ids):
+        _a, module, defst = concepts[code]
+        batch.append((cid, "moduleId", "code", module))
+        batch.append((cid, "sufficientlyDefined", "boolean", "true" if defst == DEFINED else "false"))
+        if len(batch) >= BATCH:
+            writer.insert_properties(batch)
+            batch = []
+    writer.insert_properties(batch)
+    del codes, ids
+
+    # designations, ordered per concept: refset (en-US, en-GB, others), preferred synonym,
+    # preferred FSN, acceptable, not in a refset, definitions
+    cur = conn.execute(
+        f"""INSERT INTO designation(concept_id, language, use_system, use_code, use_display, value)
+            SELECT m.cid, COALESCE(t.tag, d.lang), '{SCT}', CAST(d.type AS TEXT),
+                   CASE d.type WHEN {FSN} THEN 'Fully specified name' WHEN {SYNONYM} THEN 'Synonym'
+                               WHEN {DEFINITION} THEN 'Definition' END, d.term
+            FROM sct_desc d JOIN sct_map m ON m.sctid = d.concept
+                 LEFT JOIN sct_lang l ON l.desc = d.id LEFT JOIN sct_tag t ON t.refset = l.refset
+            WHERE d.active = 1
+            ORDER BY m.cid, COALESCE(t.ord, 3), t.refset,
+                     CASE WHEN d.type = {DEFINITION} THEN 4
+                          WHEN l.acc = {PREFERRED} AND d.type = {SYNONYM} THEN 0
+                          WHEN l.acc = {PREFERRED} THEN 1
+                          WHEN l.acc = {ACCEPTABLE} THEN 2 ELSE 3 END, d.id""")
+    counts["designations"] = cur.rowcount
+    return cs_id
+
+
+def _concrete(value: str):
+    if value.startswith("#"):
+        v = value[1:]
+        return ("decimal" if ("." in v or "e" in v.lower()) else "integer"), v
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return "string", value[1:-1]
+    return "string", value
+
+
+def _relationships(writer, each, cid, counts):
+    inferred = str(INFERRED)
+    is_a = str(IS_A)
+    edges, props = [], []
+    for p, name, lineno, r in each("relationship"):
+        if r[2] != "1" or r[8] != inferred:
+            continue
+        try:
+            src = cid.get(int(r[4]))
+            dst = int(r[5])
+        except ValueError as e:
+            raise _bad(p.release, name, lineno, e) from None
+        if src is None:
+            counts["relationships with unknown source"] += 1
+            continue
+        if r[7] == is_a:
+            parent = cid.get(dst)
+            if parent is None:
+                counts["is-a with unknown destination"] += 1
+                continue
+            edges.append((parent, src))
+            if len(edges) >= BATCH:
+                writer.insert_edges(edges)
+                counts["edges"] += len(edges)
+                edges = []
+        else:
+            counts.attr_types.setdefault(r[7], "code")
+            props.append((src, r[7], "code", r[5]))
+            if len(props) >= BATCH:
+                writer.insert_properties(props)
+                counts["attribute properties"] += len(props)
+                props = []
+    for p, name, lineno, r in each("concrete"):
+        if r[2] != "1" or r[8] != inferred:
+            continue
+        try:
+            src = cid.get(int(r[4]))
+        except ValueError as e:
+            raise _bad(p.release, name, lineno, e) from None
+        if src is None:
+            continue
+        typ, value = _concrete(r[5])
+        counts.attr_types.setdefault(r[7], typ)
+        props.append((src, r[7], typ, value))
+        if len(props) >= BATCH:
+            writer.insert_properties(props)
+            counts["attribute properties"] += len(props)
+            props = []
+    writer.insert_edges(edges)
+    counts["edges"] += len(edges)
+    writer.insert_properties(props)
+    counts["attribute properties"] += len(props)
+
+
+def _refsets(writer, conn, each, cs_id, cid, counts):
+    sql = "INSERT INTO refset_member(refset, cs_id, concept_id) VALUES (?,?,?)"
+    batch = []
+    for kind in ("simple", "association"):
+        for p, name, lineno, r in each(kind):
+            if r[2] != "1":
+                continue
+            try:
+                c = cid.get(int(r[5]))
+            except ValueError as e:
+                raise _bad(p.release, name, lineno, e) from None
+            if c is not None:
+                batch.append((r[4], cs_id, c))
+            if len(batch) >= BATCH:
+                conn.executemany(sql, batch)
+                counts["refset members"] += len(batch)
+                batch = []
+    conn.executemany(sql, batch)
+    counts["refset members"] += len(batch)
+    cur = conn.execute(
+        "INSERT INTO refset_member(refset, cs_id, concept_id)"
+        " SELECT DISTINCT CAST(l.refset AS TEXT), ?, m.cid FROM sct_lang l"
+        " JOIN sct_desc d ON d.id = l.desc JOIN sct_map m ON m.sctid = d.concept WHERE d.active = 1",
+        (cs_id,))
+    counts["language refset concept members"] = cur.rowcount
+
+
+def _concept_maps(writer, each, sid, version, cid, counts):
+    maps: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for _p, _name, _lineno, r in each("association"):
+        if r[2] != "1":
+            continue
+        maps[r[4]][r[5]].append(r[6])
+    for refset, elements in sorted(maps.items()):
+        name, relationship = ASSOCIATIONS.get(refset, (f"association {refset}", "related-to"))
+        cm = {
+            "resourceType": "ConceptMap",
+            "id": f"sct-{refset}-{version.rsplit('/', 3)[-3]}-{version.rsplit('/', 1)[-1]}",
+            "url": f"{SCT}?fhir_cm={refset}",
+            "version": version,
+            "name": "SNOMED_CT_" + re.sub(r"\W+", "_", name.title()).strip("_"),
+            "title": f"SNOMED CT {name} historical association",
+            "status": "active",
+            "experimental": False,
+            "publisher": "SNOMED International",
+            "copyright": COPYRIGHT,
+            "sourceScopeUri": f"{SCT}?fhir_vs",
+            "targetScopeUri": f"{SCT}?fhir_vs",
+            "group": [{
+                "source": f"{SCT}|{version}",
+                "target": f"{SCT}|{version}",
+                "element": [{"code": src, "target": [{"code": t, "relationship": relationship}
+                                                     for t in targets]}
+                            for src, targets in elements.items()],
+            }],
+        }
+        writer.add_resource(cm, sid)
+        counts["association entries"] += sum(len(t) for t in elements.values())
+
+
+def _finish_code_system(writer, conn, cs_id, types: dict):
+    """Declare the attribute properties found (ids of the attribute concepts) on the CodeSystem."""
+    import orjson
+    if not types:
+        return
+    row = conn.execute("SELECT json FROM resource WHERE id=?", (cs_id,)).fetchone()
+    if not row:
+        return
+    res = orjson.loads(row[0])
+    seen = {p["code"] for p in res.get("property", [])}
+    for t in sorted(types, key=int):
+        if t not in seen:
+            res.setdefault("property", []).append(
+                {"code": t, "uri": f"http://snomed.info/id/{t}", "type": types[t]})
+    conn.execute("UPDATE resource SET json=? WHERE id=?", (orjson.dumps(res).decode(), cs_id))

@@ -1,0 +1,1 @@
+"""Local-to-EU mapping tables (CSV/XLSX + TOML) as FHIR ConceptMaps: reading, lint, export, import."""

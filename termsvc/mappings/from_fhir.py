@@ -1,0 +1,165 @@
+"""ConceptMap (R4 or R5 JSON) -> table rows + metadata, and writing CSV + TOML.
+
+A ConceptMap made by `to_fhir` comes back as the table it came from (same columns in
+the same order, same rows in the same order, same cell text). Any other ConceptMap
+becomes a table with the standard columns: one row per target, one per `noMap`
+element (R4: target with equivalence `unmatched`); rows without a kept status are
+`accepted` (they are what the ConceptMap publishes). Not represented: dependsOn /
+product, group.unmapped, R5 properties and additional attributes.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+
+import tomli_w
+
+from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, to_r5
+from termsvc.mappings.table import KNOWN_COLUMNS, canonical_header
+from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_NOMAP_COMMENT, EXT_REVIEWER, EXT_ROW,
+                                      EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE, render_cells)
+
+STANDARD_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
+                    "target_display", "relationship", "no_map", "status", "comment"]
+OPTIONAL_COLUMNS = ["author", "reviewer", "status_date"]
+
+
+def _ext_value(holder: dict, url: str):
+    for x in holder.get("extension", []) or []:
+        if x.get("url") == url:
+            for k, v in x.items():
+                if k.startswith("value"):
+                    return v
+    return None
+
+
+def _column_cells(holder: dict) -> dict:
+    out = {}
+    for x in holder.get("extension", []) or []:
+        if x.get("url") == EXT_COLUMN:
+            sub = {s.get("url"): s.get("valueString") for s in x.get("extension", []) or []}
+            if sub.get("name") is not None:
+                out[sub["name"]] = sub.get("value") or ""
+    return out
+
+
+def _table_ext(cm: dict) -> dict:
+    out = {"column": []}
+    for x in cm.get("extension", []) or []:
+        if x.get("url") == EXT_TABLE:
+            for s in x.get("extension", []) or []:
+                if s.get("url") == "column":
+                    out["column"].append(s.get("valueString"))
+                else:
+                    out[s.get("url")] = s.get("valueString")
+    return out
+
+
+def concept_map_to_table(cm: dict):
+    """(metadata dict, column headers, rows as dicts header -> cell)."""
+    cm = to_r5(cm)
+    tx = _table_ext(cm)
+    meta = {}
+    for key in ("url", "version", "name", "title", "status", "publisher", "description"):
+        if cm.get(key):
+            meta[key] = cm[key]
+    ss = cm.get("sourceScopeCanonical") or cm.get("sourceScopeUri")
+    ts = cm.get("targetScopeCanonical") or cm.get("targetScopeUri")
+    if ss:
+        meta["source_scope"] = ss
+    if ts:
+        meta["target_scope"] = ts
+    for key in ("source-system", "target-system", "default-status"):
+        if tx.get(key):
+            meta[key.replace("-", "_")] = tx[key]
+    items = []   # (order, meaning, overrides)
+    n = 0
+    for g in cm.get("group", []) or []:
+        gs = (g.get("source") or "").split("|")[0]
+        gt = (g.get("target") or "").split("|")[0]
+        for e in g.get("element", []) or []:
+            base = {"source_system": gs, "source_code": e.get("code") or "",
+                    "source_display": e.get("display") or ""}
+            holders = []
+            if e.get("noMap"):
+                holders.append((e, None))
+            for t in e.get("target", []) or []:
+                holders.append((t, t))
+            for holder, t in holders:
+                d = dict(base)
+                if t is None:
+                    d.update(no_map=True, comment=_ext_value(e, EXT_NOMAP_COMMENT) or "")
+                else:
+                    d.update(target_system=gt, target_code=t.get("code") or "",
+                             target_display=t.get("display") or "",
+                             relationship=t.get("relationship") or "",
+                             r4_word=_ext_value(t, EXT_R4_EQUIVALENCE), comment=t.get("comment") or "")
+                d["status"] = _ext_value(holder, EXT_STATUS) or "accepted"
+                d["author"] = _ext_value(holder, EXT_AUTHOR) or ""
+                d["reviewer"] = _ext_value(holder, EXT_REVIEWER) or ""
+                d["status_date"] = _ext_value(holder, EXT_STATUS_DATE) or ""
+                rownum = _ext_value(holder, EXT_ROW)
+                items.append(((0, rownum, n) if isinstance(rownum, int) else (1, 0, n), d,
+                              _column_cells(holder)))
+                n += 1
+    items.sort(key=lambda x: x[0])
+    columns = tx["column"]
+    if not columns:
+        columns = list(STANDARD_COLUMNS)
+        for c in OPTIONAL_COLUMNS:
+            if any(d.get(c) for _, d, _ in items):
+                columns.append(c)
+        for _, _, over in items:
+            for h in over:
+                if h not in columns:
+                    columns.append(h)
+    rows = []
+    for _, d, over in items:
+        regenerated = render_cells(d)
+        row = {}
+        for h in columns:
+            c = canonical_header(h)
+            row[h] = regenerated[c] if c in KNOWN_COLUMNS else ""
+            if h in over:
+                row[h] = over[h]
+        rows.append(row)
+    return meta, columns, rows
+
+
+def rows_to_csv(columns, rows, delimiter: str = ",") -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([r.get(h, "") for h in columns])
+    return buf.getvalue()
+
+
+META_ORDER = ["url", "version", "name", "title", "status", "publisher", "description", "source_scope",
+              "target_scope", "source_system", "target_system", "default_status"]
+
+
+def meta_to_toml(meta: dict) -> str:
+    ordered = {k: meta[k] for k in META_ORDER if meta.get(k)}
+    return tomli_w.dumps(ordered)
+
+
+def write_table(out_dir: str, name: str, meta: dict, columns, rows, delimiter: str = ",") -> tuple[str, str]:
+    os.makedirs(out_dir, exist_ok=True)
+    csv_path = os.path.join(out_dir, f"{name}.csv")
+    toml_path = os.path.join(out_dir, f"{name}.toml")
+    with open(csv_path, "w", encoding="utf-8", newline="") as f:
+        f.write(rows_to_csv(columns, rows, delimiter))
+    with open(toml_path, "w", encoding="utf-8") as f:
+        f.write(meta_to_toml(meta))
+    return csv_path, toml_path
+
+
+def table_name_for(cm: dict, fallback: str) -> str:
+    for x in cm.get("extension", []) or []:
+        if x.get("url") == EXT_TABLE:
+            for s in x.get("extension", []) or []:
+                if s.get("url") == "file" and s.get("valueString"):
+                    return os.path.splitext(s["valueString"])[0]
+    return cm.get("id") or fallback

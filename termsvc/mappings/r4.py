@@ -1,0 +1,136 @@
+"""R5 ConceptMap -> R4 ConceptMap (the inverse of termsvc.fhir.convert.concept_map_r4_to_r5).
+
+- `equivalence` is the author's R4 word when kept (EXT_R4_EQUIVALENCE, then dropped
+  from the target's extensions), else the standard mapping of the R5 relationship;
+- `noMap: true` becomes a target with `equivalence: unmatched` (and the comment
+  from the `conceptmap-nomap-comment` extension);
+- scopes `sourceScopeUri/Canonical` -> `sourceUri/Canonical` (same for target);
+  `identifier` list -> the first one; group `source`/`target` `url|version` ->
+  `source` + `sourceVersion`; `unmapped.mode` use-source-code -> provided,
+  `otherMap` -> `url`; dependsOn/product `attribute` + `value[x]` -> `property` +
+  `system`/`value`/`display`;
+- R5-only elements (properties, additional attributes, element/target valueSet,
+  author/reviewer/..., versionAlgorithm, copyrightLabel) are dropped.
+"""
+from __future__ import annotations
+
+import copy
+
+from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, R5_UNMAPPED_MODE, r4_equivalence
+from termsvc.mappings.to_fhir import EXT_NOMAP_COMMENT
+
+_SCOPES = {"sourceScopeUri": "sourceUri", "sourceScopeCanonical": "sourceCanonical",
+           "targetScopeUri": "targetUri", "targetScopeCanonical": "targetCanonical"}
+_R5_ONLY_ROOT = {"property", "additionalAttribute", "versionAlgorithmString", "versionAlgorithmCoding",
+                 "copyrightLabel", "approvalDate", "lastReviewDate", "effectivePeriod", "topic",
+                 "author", "editor", "reviewer", "endorser", "relatedArtifact"}
+
+
+def concept_map_r5_to_r4(cm: dict) -> dict:
+    out = {}
+    for k, v in cm.items():
+        if k in _SCOPES:
+            out[_SCOPES[k]] = v
+        elif k in _R5_ONLY_ROOT:
+            continue
+        elif k == "identifier" and isinstance(v, list):
+            if v:
+                out[k] = copy.deepcopy(v[0])
+        elif k == "group":
+            out[k] = [_group(g) for g in v]
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _split(canonical: str):
+    if "|" in canonical:
+        url, ver = canonical.split("|", 1)
+        return url, ver
+    return canonical, None
+
+
+def _group(g: dict) -> dict:
+    out = {}
+    for k, v in g.items():
+        if k in ("source", "target"):
+            url, ver = _split(v)
+            out[k] = url
+            if ver:
+                out[k + "Version"] = ver
+        elif k == "unmapped":
+            um = {}
+            for uk, uv in v.items():
+                if uk == "mode":
+                    um["mode"] = R5_UNMAPPED_MODE.get(uv, uv)
+                elif uk == "otherMap":
+                    um["url"] = uv
+                elif uk in ("relationship", "valueSet"):
+                    continue
+                else:
+                    um[uk] = copy.deepcopy(uv)
+            out[k] = um
+        elif k == "element":
+            out[k] = [_element(e) for e in v]
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _element(e: dict) -> dict:
+    out = {}
+    nomap_comment = None
+    for k, v in e.items():
+        if k in ("noMap", "valueSet", "target"):
+            continue
+        if k == "extension":
+            keep = []
+            for x in v:
+                if x.get("url") == EXT_NOMAP_COMMENT and e.get("noMap"):
+                    nomap_comment = x.get("valueString")
+                else:
+                    keep.append(copy.deepcopy(x))
+            if keep:
+                out[k] = keep
+            continue
+        out[k] = copy.deepcopy(v)
+    targets = [_target(t) for t in e.get("target", []) or []]
+    if e.get("noMap"):
+        t = {"equivalence": "unmatched"}
+        if nomap_comment:
+            t["comment"] = nomap_comment
+        targets.insert(0, t)
+    if targets:
+        out["target"] = targets
+    return out
+
+
+def _other(o: dict) -> dict:
+    out = {"property": o.get("attribute")}
+    if "valueCoding" in o:
+        c = o["valueCoding"]
+        for src, dst in (("system", "system"), ("code", "value"), ("display", "display")):
+            if c.get(src) is not None:
+                out[dst] = c[src]
+    else:
+        for k, v in o.items():
+            if k.startswith("value"):
+                out["value"] = v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+    return out
+
+
+def _target(t: dict) -> dict:
+    out = {}
+    for k, v in t.items():
+        if k in ("relationship", "valueSet", "property"):
+            continue
+        if k == "extension":
+            keep = [copy.deepcopy(x) for x in v if x.get("url") != EXT_R4_EQUIVALENCE]
+            if keep:
+                out[k] = keep
+        elif k in ("dependsOn", "product"):
+            out[k] = [_other(o) for o in v]
+        else:
+            out[k] = copy.deepcopy(v)
+    out["equivalence"] = r4_equivalence(t)
+    return out

@@ -1,0 +1,530 @@
+"""Reading a mapping table (CSV or XLSX, plus TOML metadata) into rows.
+
+A table is `NAME.csv` or `NAME.xlsx` with `NAME.toml` next to it (an XLSX may carry
+a `metadata` sheet of key/value rows instead of, or as well as, the TOML; the TOML
+wins on a key both give). See mappings_csv/README.md for the contract.
+
+Reading is forgiving about how spreadsheet programs write files and strict about
+what the cells mean:
+
+- CSV bytes: UTF-8 with or without BOM, else Windows-1252; the delimiter (`,` `;`
+  or tab) is sniffed from the header line; quoted fields; every cell read as a
+  string (`0012` stays `0012`, `1.10` stays `1.10`), leading/trailing blanks of a
+  cell dropped, blank lines skipped (they keep their line number), columns with an
+  empty header and no content dropped.
+- XLSX (openpyxl, values as stored): text cells as written; numbers rendered from
+  the cell's number format: an integer format made of zeros (`0000`) pads to its
+  width (`12` shown as `0012` stays `0012`), a fixed-decimal format (`0.00`) keeps
+  its decimals, otherwise integers without `.0` and other numbers by Python's
+  shortest repr (so store codes such as `1.10` as text cells: a number 1.1 in a
+  General cell is `1.1`); booleans TRUE/FALSE; dates ISO `YYYY-MM-DD`.
+- Header names are case-insensitive, blanks/hyphens count as `_` (`Source Code`
+  is `source_code`); any other column is kept with its header as written.
+- Row numbers are spreadsheet rows: the header is row 1.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+import pandas as pd
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
+
+KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
+                 "target_display", "relationship", "no_map", "status", "comment", "author",
+                 "reviewer", "status_date"]
+REQUIRED_COLUMNS = ["source_code"]
+DATA_SUFFIXES = (".csv", ".tsv", ".xlsx")
+
+R5_RELATIONSHIPS = ["equivalent", "source-is-narrower-than-target", "source-is-broader-than-target",
+                    "related-to", "not-related-to"]
+R4_EQUIVALENCES = ["equal", "equivalent", "wider", "narrower", "subsumes", "specializes", "inexact",
+                   "relatedto", "unmatched", "disjoint"]
+ROW_STATUSES = ["draft", "in-review", "accepted", "rejected"]
+STATUS_ALIASES = {"in review": "in-review", "in_review": "in-review", "inreview": "in-review",
+                  "review": "in-review"}
+NO_MAP_TRUE = {"true", "yes", "y", "1", "x", "no map", "nomap", "no-map", "no_map"}
+NO_MAP_FALSE = {"", "false", "no", "n", "0"}
+CM_STATUSES = ["draft", "active", "retired", "unknown"]
+
+META_KEYS = ["url", "version", "name", "title", "status", "publisher", "description", "source_scope",
+             "target_scope", "source_system", "target_system", "default_status"]
+
+
+@dataclass
+class Problem:
+    level: str        # "error" | "warning"
+    kind: str         # short machine name, e.g. "unknown-relationship"
+    file: str
+    row: int | None   # spreadsheet row (header = 1); None for the whole table
+    message: str
+    column: str | None = None
+
+    def where(self) -> str:
+        return f"{self.file}:{self.row}" if self.row else self.file
+
+    def as_dict(self) -> dict:
+        return {"level": self.level, "kind": self.kind, "file": self.file, "row": self.row,
+                "column": self.column, "message": self.message}
+
+
+@dataclass
+class Row:
+    """One table row: the cells as written, and their meaning (None when invalid)."""
+    row: int                       # spreadsheet row number
+    cells: dict                    # header as written -> cell string (every column of the table)
+    source_system: str = ""
+    source_code: str = ""
+    source_display: str = ""
+    target_system: str = ""
+    target_code: str = ""
+    target_display: str = ""
+    relationship: str | None = None   # R5 code
+    r4_word: str | None = None        # the R4 equivalence word as the author wrote it, if any
+    no_map: bool = False
+    status: str | None = None
+    comment: str = ""
+    author: str = ""
+    reviewer: str = ""
+    status_date: str = ""
+    extras: dict = field(default_factory=dict)   # other columns: header -> value
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+
+@dataclass
+class Table:
+    name: str
+    path: str                      # the data file (csv/xlsx), or the toml if no data file
+    meta: dict = field(default_factory=dict)
+    columns: list = field(default_factory=list)   # headers as written, in file order
+    colmap: dict = field(default_factory=dict)    # known column name -> header as written
+    rows: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+    delimiter: str | None = None
+    encoding: str | None = None
+    toml_path: str | None = None
+    usable: bool = True            # False: the rows could not be read at all
+
+    @property
+    def file(self) -> str:
+        return os.path.basename(self.path)
+
+    def error(self, kind, row, message, column=None):
+        self.problems.append(Problem("error", kind, self.file, row, message, column))
+
+    def warning(self, kind, row, message, column=None):
+        self.problems.append(Problem("warning", kind, self.file, row, message, column))
+
+    @property
+    def errors(self):
+        return [p for p in self.problems if p.level == "error"]
+
+
+# -- schemas -------------------------------------------------------------------------
+class MetadataSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    url = fields.String(required=True, validate=validate.Length(min=1))
+    version = fields.String(load_default=None)
+    name = fields.String(load_default=None)
+    title = fields.String(load_default=None)
+    status = fields.String(load_default="draft", validate=validate.OneOf(CM_STATUSES))
+    publisher = fields.String(load_default=None)
+    description = fields.String(load_default=None)
+    source_scope = fields.String(load_default=None)
+    target_scope = fields.String(load_default=None)
+    source_system = fields.String(load_default=None)
+    target_system = fields.String(load_default=None)
+    default_status = fields.String(load_default="draft", validate=validate.OneOf(ROW_STATUSES))
+
+
+def normalize_status(text: str) -> str:
+    t = (text or "").strip().lower()
+    return STATUS_ALIASES.get(t, t)
+
+
+def parse_relationship(text: str):
+    """(R5 relationship, R4 word or None, is_unmatched) for a cell; ValueError if unknown."""
+    t = (text or "").strip().lower()
+    if t == "unmatched":
+        return None, "unmatched", True
+    if t in R5_RELATIONSHIPS:
+        return t, None, False
+    if t in EQUIVALENCE_TO_RELATIONSHIP:
+        return EQUIVALENCE_TO_RELATIONSHIP[t], t, False
+    raise ValueError(text)
+
+
+class RowSchema(Schema):
+    """Validates one row's known cells (strings) and gives their meaning."""
+    class Meta:
+        unknown = EXCLUDE
+
+    source_system = fields.String(load_default="")
+    source_code = fields.String(required=True, validate=validate.Length(min=1, error="source_code is empty"))
+    source_display = fields.String(load_default="")
+    target_system = fields.String(load_default="")
+    target_code = fields.String(load_default="")
+    target_display = fields.String(load_default="")
+    relationship = fields.String(load_default="")
+    no_map = fields.String(load_default="")
+    status = fields.String(load_default="")
+    comment = fields.String(load_default="")
+    author = fields.String(load_default="")
+    reviewer = fields.String(load_default="")
+    status_date = fields.String(load_default="")
+
+    @validates_schema
+    def _check(self, data, **_):
+        errors = {}
+        rel = data.get("relationship", "")
+        if rel.strip():
+            try:
+                parse_relationship(rel)
+            except ValueError:
+                errors["relationship"] = [
+                    f"unknown relationship '{rel}' (R5: {', '.join(R5_RELATIONSHIPS)};"
+                    f" R4: {', '.join(R4_EQUIVALENCES)})"]
+        st = data.get("status", "")
+        if st.strip() and normalize_status(st) not in ROW_STATUSES:
+            errors["status"] = [f"unknown status '{st}' (one of {', '.join(ROW_STATUSES)})"]
+        nm = data.get("no_map", "").strip().lower()
+        if nm not in NO_MAP_TRUE and nm not in NO_MAP_FALSE:
+            errors["no_map"] = [f"unknown no_map value '{data.get('no_map')}' (yes/no, true/false, x)"]
+        if errors:
+            raise ValidationError(errors)
+
+
+ROW_SCHEMA = RowSchema()
+META_SCHEMA = MetadataSchema()
+
+
+# -- reading files ---------------------------------------------------------------------
+def canonical_header(h) -> str:
+    return re.sub(r"[\s\-]+", "_", str(h).strip().lower())
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+def sniff_delimiter(text: str) -> str:
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    try:
+        return csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
+    except csv.Error:
+        counts = {d: first.count(d) for d in (",", ";", "\t")}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
+def read_csv_cells(path: str):
+    """(headers, [(rownum, [cells])], delimiter, encoding). Raises ValueError if unreadable."""
+    with open(path, "rb") as f:
+        data = f.read()
+    text, enc = decode_bytes(data)
+    if not text.strip():
+        raise ValueError("the file is empty")
+    delim = sniff_delimiter(text)
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False,
+                         na_filter=False, skip_blank_lines=False, header=None, quotechar='"',
+                         engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as e:
+        raise ValueError(f"cannot parse as CSV ({delim!r}-delimited): {e}") from None
+    matrix = df.values.tolist()
+    # the first non-blank line is the header; line numbers assume no line breaks inside cells
+    start = 0
+    while start < len(matrix) and all(not str(c).strip() for c in matrix[start]):
+        start += 1
+    if start >= len(matrix):
+        raise ValueError("the file has no header line")
+    headers = [str(c).strip() for c in matrix[start]]
+    rows = []
+    for i in range(start + 1, len(matrix)):
+        rows.append((i + 1 - start, [str(c) for c in matrix[i]]))
+    return headers, rows, delim, enc
+
+
+def render_xlsx_cell(cell) -> str:
+    v = cell.value
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, datetime.datetime):
+        return v.date().isoformat() if v.time() == datetime.time(0) else v.isoformat()
+    if isinstance(v, (datetime.date, datetime.time)):
+        return v.isoformat()
+    if isinstance(v, (int, float)):
+        fmt = (cell.number_format or "General").split(";")[0]
+        if re.fullmatch(r"0+", fmt):
+            return str(int(round(v))).zfill(len(fmt))
+        m = re.fullmatch(r"0+\.(0+)", fmt)
+        if m:
+            return f"{v:.{len(m.group(1))}f}"
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return repr(v) if isinstance(v, float) else str(v)
+    return str(v)
+
+
+def read_xlsx(path: str):
+    """(headers, rows, metadata-from-sheet). Raises ValueError if unreadable."""
+    import openpyxl
+    try:
+        wb = openpyxl.load_workbook(path, data_only=True)
+    except Exception as e:  # zipfile.BadZipFile, KeyError, InvalidFileException...
+        raise ValueError(f"cannot open as XLSX: {e}") from None
+    names = {n.lower(): n for n in wb.sheetnames}
+    meta = {}
+    if "metadata" in names:
+        for r in wb[names["metadata"]].iter_rows():
+            if len(r) < 2:
+                continue
+            k, v = render_xlsx_cell(r[0]).strip(), render_xlsx_cell(r[1]).strip()
+            if k and k.lower() not in ("key",) and v:
+                meta[canonical_header(k)] = v
+    sheet_name = names.get("mappings") or next(n for n in wb.sheetnames if n.lower() != "metadata")
+    ws = wb[sheet_name]
+    grid = [(r[0].row, [render_xlsx_cell(c) for c in r]) for r in ws.iter_rows() if r]
+    grid = [(n, cells) for n, cells in grid]
+    start = 0
+    while start < len(grid) and all(not c.strip() for c in grid[start][1]):
+        start += 1
+    if start >= len(grid):
+        raise ValueError(f"sheet '{sheet_name}' has no header row")
+    header_row, headers = grid[start]
+    headers = [h.strip() for h in headers]
+    rows = [(n - header_row + 1, cells) for n, cells in grid[start + 1:]]
+    return headers, rows, meta
+
+
+def find_tables(paths) -> list[str]:
+    """Table base paths (without suffix) for files or folders; a folder means every table in it."""
+    out = []
+    for p in paths:
+        p = os.path.abspath(p)
+        if os.path.isdir(p):
+            bases = set()
+            for fn in sorted(os.listdir(p)):
+                base, ext = os.path.splitext(fn)
+                if ext.lower() in DATA_SUFFIXES + (".toml",) and not fn.startswith((".", "~$")):
+                    bases.add(os.path.join(p, base))
+            out.extend(sorted(bases))
+        else:
+            out.append(os.path.splitext(p)[0])
+    seen, uniq = set(), []
+    for b in out:
+        if b not in seen:
+            seen.add(b)
+            uniq.append(b)
+    return uniq
+
+
+def data_file_for(base: str) -> str | None:
+    for ext in DATA_SUFFIXES:
+        for cand in (base + ext, base + ext.upper()):
+            if os.path.exists(cand):
+                return cand
+    return None
+
+
+def read_table(path: str) -> Table:
+    """Read a table given its data file, its TOML, or its base path. Never raises:
+    problems (unreadable file, missing column, invalid cells) are in `table.problems`."""
+    base = os.path.splitext(os.path.abspath(path))[0] if os.path.splitext(path)[1].lower() in \
+        DATA_SUFFIXES + (".toml",) else os.path.abspath(path)
+    name = os.path.basename(base)
+    data_path = data_file_for(base)
+    toml_path = base + ".toml" if os.path.exists(base + ".toml") else None
+    t = Table(name=name, path=data_path or (toml_path or base + ".csv"), toml_path=toml_path)
+    meta = {}
+    sheet_meta = {}
+    headers, raw_rows = None, []
+    if data_path is None:
+        t.usable = False
+        t.error("unreadable", None, f"no data file {name}.csv or {name}.xlsx next to {name}.toml")
+    else:
+        try:
+            if data_path.lower().endswith(".xlsx"):
+                headers, raw_rows, sheet_meta = read_xlsx(data_path)
+            else:
+                headers, raw_rows, t.delimiter, t.encoding = read_csv_cells(data_path)
+        except (ValueError, OSError) as e:
+            t.usable = False
+            t.error("unreadable", None, f"unreadable: {e}")
+    meta.update(sheet_meta)
+    if toml_path:
+        try:
+            with open(toml_path, "rb") as f:
+                meta.update({canonical_header(k): v for k, v in tomllib.load(f).items()})
+        except (tomllib.TOMLDecodeError, OSError) as e:
+            t.usable = False
+            t.problems.append(Problem("error", "unreadable", os.path.basename(toml_path), None,
+                                      f"unreadable metadata: {e}"))
+    elif not sheet_meta:
+        t.usable = False
+        t.error("missing-metadata", None, f"no metadata: {name}.toml (or an XLSX 'metadata' sheet) is missing")
+    if meta:
+        try:
+            t.meta = META_SCHEMA.load({k: (str(v) if v is not None else None) for k, v in meta.items()})
+        except ValidationError as e:
+            t.usable = False
+            for k, msgs in e.messages.items():
+                t.problems.append(Problem("error", "invalid-metadata",
+                                          os.path.basename(toml_path or t.path), None,
+                                          f"metadata '{k}': {'; '.join(map(str, msgs))}"))
+        unknown = sorted(set(meta) - set(META_KEYS))
+        if unknown:
+            t.warning("unknown-metadata", None, f"metadata keys ignored: {', '.join(unknown)}")
+    if headers is None:
+        return t
+    # columns: drop trailing/unnamed empty columns
+    keep = []
+    for i, h in enumerate(headers):
+        if h or any(i < len(cells) and cells[i].strip() for _, cells in raw_rows):
+            keep.append(i)
+    cols = []
+    for i in keep:
+        h = headers[i] or f"column_{i + 1}"
+        cols.append((i, h))
+    t.columns = [h for _, h in cols]
+    seen = {}
+    for i, h in cols:
+        c = canonical_header(h)
+        if c in KNOWN_COLUMNS:
+            if c in seen:
+                t.usable = False
+                t.error("duplicate-column", 1, f"column '{h}' given twice (also '{seen[c]}')", h)
+            seen[c] = h
+    t.colmap = seen
+    known_headers = set(seen.values())
+    missing = [c for c in REQUIRED_COLUMNS if c not in seen]
+    if missing:
+        t.usable = False
+        t.error("missing-column", 1, f"missing required column(s): {', '.join(missing)}"
+                f" (found: {', '.join(t.columns)})")
+        return t
+    defaults = {"source_system": t.meta.get("source_system") or "",
+                "target_system": t.meta.get("target_system") or ""}
+    default_status = t.meta.get("default_status") or "draft"
+    for rownum, raw in raw_rows:
+        cells = {}
+        for i, h in cols:
+            cells[h] = raw[i].strip() if i < len(raw) else ""
+        if not any(cells.values()):
+            continue   # blank line
+        known = {c: cells[h] for c, h in seen.items()}
+        r = Row(row=rownum, cells=cells)
+        r.extras = {h: cells[h] for _, h in cols if h not in known_headers}
+        try:
+            data = ROW_SCHEMA.load(known)
+        except ValidationError as e:
+            for col, msgs in e.messages.items():
+                kind = {"relationship": "unknown-relationship", "status": "unknown-status",
+                        "no_map": "unknown-no-map", "source_code": "empty-source-code"}.get(col, "invalid-cell")
+                t.error(kind, rownum, "; ".join(map(str, msgs)), seen.get(col, col))
+            data = {c: known.get(c, "") for c in KNOWN_COLUMNS}
+            data["_invalid"] = True
+        for c in ("source_system", "source_code", "source_display", "target_system", "target_code",
+                  "target_display", "comment", "author", "reviewer", "status_date"):
+            setattr(r, c, data.get(c, "") or "")
+        r.source_system = r.source_system or defaults["source_system"]
+        if r.target_code or not (data.get("no_map", "").strip().lower() in NO_MAP_TRUE):
+            r.target_system = r.target_system or defaults["target_system"]
+        rel = data.get("relationship", "")
+        unmatched = False
+        if rel.strip():
+            try:
+                r.relationship, r.r4_word, unmatched = parse_relationship(rel)
+            except ValueError:
+                pass
+        nm = data.get("no_map", "").strip().lower()
+        r.no_map = nm in NO_MAP_TRUE or (unmatched and not r.target_code)
+        st = data.get("status", "")
+        r.status = normalize_status(st) if st.strip() else default_status
+        if r.status not in ROW_STATUSES:
+            r.status = None
+        if not data.get("_invalid"):
+            structural_row_checks(t, r, unmatched)
+        t.rows.append(r)
+    table_checks(t)
+    return t
+
+
+def structural_row_checks(t: Table, r: Row, unmatched: bool):
+    col = t.colmap.get
+    if r.no_map and r.target_code:
+        t.error("no-map-with-target", r.row, f"no_map is set but a target code is given ({r.target_code})",
+                col("no_map"))
+    elif unmatched and r.target_code:
+        t.error("unknown-relationship", r.row, "relationship 'unmatched' means no map, but a target"
+                f" code is given ({r.target_code})", col("relationship"))
+    elif not r.no_map and not r.target_code:
+        t.error("empty-target", r.row, "no target code and no_map not set (set no_map for a"
+                " deliberate no-map)", col("target_code") or "target_code")
+    elif not r.no_map and not r.relationship:
+        t.error("missing-relationship", r.row, "a mapped row needs a relationship",
+                col("relationship") or "relationship")
+    if not r.source_system:
+        t.error("missing-system", r.row, "no source_system (column empty and no default in the metadata)",
+                col("source_system") or "source_system")
+    if r.target_code and not r.target_system:
+        t.error("missing-system", r.row, "no target_system (column empty and no default in the metadata)",
+                col("target_system") or "target_system")
+
+
+def table_checks(t: Table):
+    """Conflicts and duplicates between rows."""
+    pairs = {}      # (ss, sc, ts, tc) -> first row
+    nomaps = {}     # (ss, sc) -> first no-map row
+    mapped = {}     # (ss, sc) -> first mapped row
+    for r in t.rows:
+        if r.no_map:
+            key = (r.source_system, r.source_code)
+            if key in nomaps:
+                t.error("duplicate-row", r.row, f"duplicate no-map for {r.source_code}"
+                        f" (same as row {nomaps[key].row})")
+            else:
+                nomaps[key] = r
+            continue
+        if not r.target_code or not r.relationship:
+            continue
+        mapped.setdefault((r.source_system, r.source_code), r)
+        key = (r.source_system, r.source_code, r.target_system, r.target_code)
+        first = pairs.get(key)
+        if first is None:
+            pairs[key] = r
+        elif first.relationship != r.relationship:
+            t.error("conflicting-relationship", r.row,
+                    f"{r.source_code} -> {r.target_code}: relationship '{r.cells.get(t.colmap.get('relationship'), r.relationship)}'"
+                    f" conflicts with row {first.row} ('{first.cells.get(t.colmap.get('relationship'), first.relationship)}')",
+                    t.colmap.get("relationship"))
+        else:
+            t.error("duplicate-row", r.row, f"{r.source_code} -> {r.target_code} duplicates row {first.row}")
+    for key, r in nomaps.items():
+        if key in mapped:
+            t.error("conflicting-relationship", r.row,
+                    f"{r.source_code} is marked no_map but row {mapped[key].row} maps it to"
+                    f" {mapped[key].target_code}", t.colmap.get("no_map"))
+
+
+def structural_errors(t: Table) -> list[Problem]:
+    return t.errors

@@ -1,0 +1,167 @@
+"""Table rows -> R5 ConceptMap, losslessly.
+
+Shape:
+- one group per (source_system, target_system), in order of first appearance; a
+  no-map row goes to the group of its source system and the table's default target
+  system; one element per source code; one target per mapped row.
+- `noMap: true` on the element of a no-map row; its comment in the standard
+  `conceptmap-nomap-comment` extension.
+- Per row, on the target (or on the element for a no-map row), extensions under
+  `http://termsvc.local/fhir/StructureDefinition/`: `mapping-row` (spreadsheet row,
+  for the order on export), `mapping-status`, `mapping-author`, `mapping-reviewer`,
+  `mapping-status-date`; the author's R4 equivalence word in the standard
+  cross-version extension (termsvc.fhir.convert.EXT_R4_EQUIVALENCE).
+- `mapping-column` (sub-extensions `name`, `value`): a cell of an extra column, or a
+  known column's cell whose text cannot be regenerated from the structure (a `Wider`
+  relationship, `x` as no_map, an empty system cell that the default filled...).
+  Export regenerates the known cells and then applies these, so CSV -> ConceptMap ->
+  CSV gives back the same cells.
+- On the ConceptMap, `mapping-table`: the column headers as written, in order
+  (`column`), the file name, the delimiter, and the metadata defaults.
+"""
+from __future__ import annotations
+
+import re
+
+from termsvc.fhir.convert import EXT_R4_EQUIVALENCE
+from termsvc.mappings.table import KNOWN_COLUMNS, Row, Table, canonical_header
+
+EXT_BASE = "http://termsvc.local/fhir/StructureDefinition/"
+EXT_TABLE = EXT_BASE + "mapping-table"
+EXT_ROW = EXT_BASE + "mapping-row"
+EXT_STATUS = EXT_BASE + "mapping-status"
+EXT_AUTHOR = EXT_BASE + "mapping-author"
+EXT_REVIEWER = EXT_BASE + "mapping-reviewer"
+EXT_STATUS_DATE = EXT_BASE + "mapping-status-date"
+EXT_COLUMN = EXT_BASE + "mapping-column"
+EXT_NOMAP_COMMENT = "http://hl7.org/fhir/StructureDefinition/conceptmap-nomap-comment"
+NO_MAP_YES = "yes"
+
+
+def fhir_id(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9\-.]", "-", name)[:64]
+
+
+def render_cells(d: dict) -> dict:
+    """The cell text of each known column, regenerated from a row's meaning."""
+    rel = "" if d.get("no_map") else (d.get("r4_word") or d.get("relationship") or "")
+    return {
+        "source_system": d.get("source_system") or "",
+        "source_code": d.get("source_code") or "",
+        "source_display": d.get("source_display") or "",
+        "target_system": "" if d.get("no_map") else (d.get("target_system") or ""),
+        "target_code": d.get("target_code") or "",
+        "target_display": d.get("target_display") or "",
+        "relationship": rel,
+        "no_map": NO_MAP_YES if d.get("no_map") else "",
+        "status": d.get("status") or "",
+        "comment": d.get("comment") or "",
+        "author": d.get("author") or "",
+        "reviewer": d.get("reviewer") or "",
+        "status_date": d.get("status_date") or "",
+    }
+
+
+def _column_ext(name: str, value: str) -> dict:
+    return {"url": EXT_COLUMN, "extension": [{"url": "name", "valueString": name},
+                                             {"url": "value", "valueString": value}]}
+
+
+def table_extension(t: Table) -> dict:
+    sub = [{"url": "column", "valueString": h} for h in t.columns]
+    sub.append({"url": "file", "valueString": t.file})
+    if t.delimiter:
+        sub.append({"url": "delimiter", "valueString": t.delimiter})
+    for key in ("source_system", "target_system", "default_status"):
+        if t.meta.get(key):
+            sub.append({"url": key.replace("_", "-"), "valueString": t.meta[key]})
+    return {"url": EXT_TABLE, "extension": sub}
+
+
+def concept_map_from_table(t: Table, statuses: set | None = None) -> dict:
+    """The R5 ConceptMap of a (structurally valid) table. `statuses`: only rows with
+    these statuses (None: every row)."""
+    m = t.meta
+    cm = {"resourceType": "ConceptMap", "id": fhir_id(m.get("name") or t.name),
+          "extension": [table_extension(t)], "url": m["url"]}
+    for key in ("version", "name", "title", "status", "publisher", "description"):
+        if m.get(key):
+            cm[key] = m[key]
+    cm.setdefault("status", "draft")
+    if m.get("source_scope"):
+        cm["sourceScopeCanonical"] = m["source_scope"]
+    if m.get("target_scope"):
+        cm["targetScopeCanonical"] = m["target_scope"]
+    default_ts = m.get("target_system") or ""
+    groups: dict = {}
+    placed = []   # (row, element, target|None)
+    for r in t.rows:
+        if statuses is not None and r.status not in statuses:
+            continue
+        ts = r.target_system if r.target_code else (r.target_system or default_ts)
+        g = groups.get((r.source_system, ts))
+        if g is None:
+            g = groups[(r.source_system, ts)] = {"group": {"source": r.source_system}, "elements": {}}
+            if ts:
+                g["group"]["target"] = ts
+            g["group"]["element"] = []
+        e = g["elements"].get(r.source_code)
+        if e is None:
+            e = g["elements"][r.source_code] = {"code": r.source_code}
+            g["group"]["element"].append(e)
+        if r.source_display and "display" not in e:
+            e["display"] = r.source_display
+        if r.no_map:
+            if e.get("target") or e.get("noMap"):
+                raise ValueError(f"{t.file}:{r.row}: {r.source_code} has a no-map and other rows")
+            e["noMap"] = True
+            placed.append((r, e, None))
+        else:
+            if e.get("noMap"):
+                raise ValueError(f"{t.file}:{r.row}: {r.source_code} has a no-map and other rows")
+            tg = {"code": r.target_code}
+            if r.target_display:
+                tg["display"] = r.target_display
+            tg["relationship"] = r.relationship
+            if r.comment:
+                tg["comment"] = r.comment
+            e.setdefault("target", []).append(tg)
+            placed.append((r, e, tg))
+    for r, e, tg in placed:
+        holder = tg if tg is not None else e
+        exts = holder.setdefault("extension", [])
+        if tg is None and r.comment:
+            exts.append({"url": EXT_NOMAP_COMMENT, "valueString": r.comment})
+        if tg is not None and r.r4_word:
+            exts.append({"url": EXT_R4_EQUIVALENCE, "valueCode": r.r4_word})
+        exts.append({"url": EXT_ROW, "valueInteger": r.row})
+        exts.append({"url": EXT_STATUS, "valueCode": r.status})
+        for url, val in ((EXT_AUTHOR, r.author), (EXT_REVIEWER, r.reviewer),
+                         (EXT_STATUS_DATE, r.status_date)):
+            if val:
+                exts.append({"url": url, "valueString": val})
+        regenerated = render_cells(row_meaning(r, e.get("display"), tg))
+        for h in t.columns:
+            written = r.cells.get(h, "")
+            c = canonical_header(h)
+            if c in KNOWN_COLUMNS and t.colmap.get(c) == h:
+                if regenerated[c] != written:
+                    exts.append(_column_ext(h, written))
+            elif written:
+                exts.append(_column_ext(h, written))
+        # keep extension lists ordered as built; element-level ones stay before targets
+    cm["group"] = [g["group"] for g in groups.values() if g["group"]["element"]]
+    if not cm["group"]:
+        del cm["group"]
+    return cm
+
+
+def row_meaning(r: Row, element_display, target) -> dict:
+    """What the ConceptMap says about a row (the input to render_cells)."""
+    return {"source_system": r.source_system, "source_code": r.source_code,
+            "source_display": element_display or "",
+            "target_system": r.target_system if target is not None else "",
+            "target_code": r.target_code, "target_display": r.target_display,
+            "relationship": r.relationship, "r4_word": r.r4_word, "no_map": r.no_map,
+            "status": r.status, "comment": r.comment, "author": r.author, "reviewer": r.reviewer,
+            "status_date": r.status_date}

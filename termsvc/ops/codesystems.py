@@ -1,0 +1,358 @@
+"""Code system providers: one interface over a code system held in the store and
+one passed in a request (tx-resource), so the operations never care which.
+"""
+import re
+
+from termsvc.fhir.codesystem import flatten, property_value
+
+PROPERTY_TYPES = {"Code": "valueCode", "Coding": "valueCoding", "String": "valueString",
+                  "Integer": "valueInteger", "Boolean": "valueBoolean", "DateTime": "valueDateTime",
+                  "Decimal": "valueDecimal"}
+
+
+class Concept:
+    __slots__ = ("code", "display", "definition", "status", "inactive", "abstract", "cid",
+                 "_designations", "_properties", "_parents", "_children", "extensions")
+
+    def __init__(self, code, display=None, definition=None, status=None, inactive=False, abstract=False,
+                 cid=None):
+        self.code = code
+        self.display = display
+        self.definition = definition
+        self.status = status
+        self.inactive = bool(inactive)
+        self.abstract = bool(abstract)
+        self.cid = cid
+        self._designations = None
+        self._properties = None
+        self._parents = None
+        self._children = None
+        self.extensions = None
+
+
+class CodeSystemProvider:
+    """What the operations need of a code system."""
+    url: str
+    version: str | None
+    content: str
+    case_sensitive: bool
+    hierarchy_meaning: str | None
+    language: str | None
+    resource: dict          # the CodeSystem resource without concepts
+    supplements: list       # supplement CodeSystem resources applied
+
+    @property
+    def status(self):
+        return self.resource.get("status")
+
+    @property
+    def property_defs(self) -> list:
+        defs = list(self.resource.get("property", []) or [])
+        for s in self.supplements:
+            defs += [p for p in s.get("property", []) or [] if p.get("code") not in {d.get("code") for d in defs}]
+        return defs
+
+    def vurl(self) -> str:
+        return f"{self.url}|{self.version}" if self.version else self.url
+
+    # the provider-specific part
+    def locate(self, code: str) -> Concept | None: ...
+    def iter_all(self): ...
+    def roots(self) -> list: ...
+    def children(self, c: Concept) -> list: ...
+    def parent_codes(self, c: Concept) -> list: ...
+    def is_ancestor(self, ancestor: str, code: str) -> bool: ...
+    def descendants(self, code: str) -> list: ...
+    def designations(self, c: Concept) -> list: ...
+    def properties(self, c: Concept) -> list: ...
+    def size(self) -> int: ...
+
+    def find(self, code: str):
+        """(concept, normalized_code): exact match first, then by case for case-insensitive systems."""
+        c = self.locate(code)
+        if c is not None:
+            return c, None
+        if not self.case_sensitive:
+            c = self.locate_nocase(code)
+            if c is not None:
+                return c, (c.code if c.code != code else None)
+        return None, None
+
+    def locate_nocase(self, code: str):
+        low = code.lower()
+        for c in self.iter_all():
+            if c.code.lower() == low:
+                return c
+        return None
+
+    def has_hierarchy(self) -> bool:
+        return True
+
+    def supplement_designations(self, c: Concept) -> list:
+        out = []
+        for s in self.supplements:
+            sc = _supplement_concept(s, c.code)
+            if sc:
+                for d in sc.get("designation", []) or []:
+                    out.append(d)
+        return out
+
+    def supplement_properties(self, c: Concept) -> list:
+        out = []
+        for s in self.supplements:
+            sc = _supplement_concept(s, c.code)
+            if sc:
+                for p in sc.get("property", []) or []:
+                    key, value = property_value(p)
+                    out.append((p.get("code"), key, value))
+        return out
+
+
+def _supplement_concept(supp: dict, code: str):
+    index = supp.get("_index")
+    if index is None:
+        index = {}
+
+        def walk(concepts):
+            for c in concepts or []:
+                if c.get("code") is not None:
+                    index.setdefault(c["code"], c)
+                walk(c.get("concept"))
+        walk(supp.get("concept"))
+        supp["_index"] = index
+    return index.get(code)
+
+
+class InMemoryCodeSystem(CodeSystemProvider):
+    """A CodeSystem resource passed in the request."""
+
+    def __init__(self, cs: dict, supplements: list | None = None):
+        self.resource = {k: v for k, v in cs.items() if k != "concept"}
+        self.url = cs.get("url")
+        self.version = cs.get("version")
+        self.content = cs.get("content", "complete")
+        self.case_sensitive = cs.get("caseSensitive") is not False
+        self.hierarchy_meaning = cs.get("hierarchyMeaning")
+        self.language = cs.get("language")
+        self.supplements = supplements or []
+        self._concepts: list[Concept] = []
+        self._by_code: dict[str, Concept] = {}
+        self._children: dict[str, list] = {}
+        for fc in flatten(cs):
+            if fc.code in self._by_code:  # a concept repeated under another parent
+                known = self._by_code[fc.code]
+                for p in fc.parents:
+                    if p not in known._parents:
+                        known._parents.append(p)
+                continue
+            c = Concept(fc.code, fc.display, fc.definition, fc.status, fc.inactive, fc.abstract)
+            c._designations = fc.designations
+            c._properties = fc.properties
+            c._parents = fc.parents
+            c.extensions = fc.extensions
+            self._concepts.append(c)
+            self._by_code[c.code] = c
+        for c in self._concepts:
+            for p in c._parents:
+                self._children.setdefault(p, []).append(c)
+        self._lower = None
+
+    def locate(self, code):
+        return self._by_code.get(code)
+
+    def locate_nocase(self, code):
+        if self._lower is None:
+            self._lower = {}
+            for c in self._concepts:
+                self._lower.setdefault(c.code.lower(), c)
+        return self._lower.get(code.lower())
+
+    def iter_all(self):
+        return iter(self._concepts)
+
+    def roots(self):
+        return [c for c in self._concepts if not [p for p in c._parents if p in self._by_code]]
+
+    def children(self, c):
+        return self._children.get(c.code, [])
+
+    def parent_codes(self, c):
+        return [p for p in c._parents if p in self._by_code]
+
+    def has_hierarchy(self):
+        return bool(self._children)
+
+    def is_ancestor(self, ancestor, code):
+        seen = set()
+        todo = [code]
+        while todo:
+            n = todo.pop()
+            c = self._by_code.get(n)
+            if c is None:
+                continue
+            for p in c._parents:
+                if p == ancestor:
+                    return True
+                if p not in seen:
+                    seen.add(p)
+                    todo.append(p)
+        return False
+
+    def descendants(self, code):
+        out, seen = [], set()
+        todo = list(self._children.get(code, []))
+        while todo:
+            c = todo.pop(0)
+            if c.code in seen:
+                continue
+            seen.add(c.code)
+            out.append(c)
+            todo.extend(self._children.get(c.code, []))
+        order = {c.code: i for i, c in enumerate(self._concepts)}
+        out.sort(key=lambda c: order[c.code])
+        return out
+
+    def designations(self, c):
+        return list(c._designations or []) + self.supplement_designations(c)
+
+    def properties(self, c):
+        return list(c._properties or []) + self.supplement_properties(c)
+
+    def size(self):
+        return len(self._concepts)
+
+    def with_supplements(self, supplements: list) -> "InMemoryCodeSystem":
+        clone = object.__new__(InMemoryCodeSystem)
+        clone.__dict__.update(self.__dict__)
+        clone.supplements = supplements
+        return clone
+
+
+_CONCEPT_COLS = "id, code, display, definition, status, inactive, abstract"
+
+
+def _row_concept(r) -> Concept:
+    return Concept(r[1], r[2], r[3], r[4], r[5], r[6], cid=r[0])
+
+
+class StoredCodeSystem(CodeSystemProvider):
+    """A code system in the store: every access is an indexed query."""
+
+    def __init__(self, store, row, resource: dict, supplements: list | None = None):
+        # row: code_system(id, url, version, content, case_sensitive, hierarchy_meaning, supplements, language, concept_count)
+        self.store = store
+        self.cs_id = row[0]
+        self.url = row[1]
+        self.version = row[2]
+        self.content = row[3] or "complete"
+        self.case_sensitive = bool(row[4])
+        self.hierarchy_meaning = row[5]
+        self.language = row[7]
+        self.count = row[8]
+        self.resource = resource
+        self.supplements = supplements or []
+
+    def with_supplements(self, supplements):
+        return StoredCodeSystem(self.store, (self.cs_id, self.url, self.version, self.content,
+                                             self.case_sensitive, self.hierarchy_meaning, None,
+                                             self.language, self.count), self.resource, supplements)
+
+    def locate(self, code):
+        r = self.store.one(f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? AND code=?", (self.cs_id, code))
+        return _row_concept(r) if r else None
+
+    def locate_nocase(self, code):
+        r = self.store.one(f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? AND code=? COLLATE NOCASE",
+                           (self.cs_id, code))
+        return _row_concept(r) if r else None
+
+    def iter_all(self):
+        cur = self.store.conn().execute(f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? ORDER BY seq",
+                                        (self.cs_id,))
+        return (_row_concept(r) for r in cur)
+
+    def roots(self):
+        return [_row_concept(r) for r in self.store.all(
+            f"SELECT {_CONCEPT_COLS} FROM concept c WHERE cs_id=? AND NOT EXISTS"
+            " (SELECT 1 FROM edge e WHERE e.child_id = c.id) ORDER BY seq", (self.cs_id,))]
+
+    def children(self, c):
+        if c._children is None:
+            c._children = [_row_concept(r) for r in self.store.all(
+                "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract"
+                " FROM edge e JOIN concept c ON c.id = e.child_id WHERE e.parent_id=? ORDER BY c.seq", (c.cid,))]
+        return c._children
+
+    def parent_codes(self, c):
+        return [r[0] for r in self.store.all(
+            "SELECT p.code FROM edge e JOIN concept p ON p.id = e.parent_id WHERE e.child_id=?", (c.cid,))]
+
+    def has_hierarchy(self):
+        return self.store.one("SELECT 1 FROM edge e JOIN concept c ON c.id = e.child_id WHERE c.cs_id=? LIMIT 1",
+                              (self.cs_id,)) is not None
+
+    def is_ancestor(self, ancestor, code):
+        return self.store.one(
+            "SELECT 1 FROM closure x JOIN concept a ON a.id = x.ancestor_id JOIN concept d ON d.id = x.descendant_id"
+            " WHERE a.cs_id=? AND a.code=? AND d.cs_id=? AND d.code=?",
+            (self.cs_id, ancestor, self.cs_id, code)) is not None
+
+    def descendants(self, code):
+        return [_row_concept(r) for r in self.store.all(
+            "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract FROM concept a"
+            " JOIN closure x ON x.ancestor_id = a.id JOIN concept c ON c.id = x.descendant_id"
+            " WHERE a.cs_id=? AND a.code=? ORDER BY c.seq", (self.cs_id, code))]
+
+    def designations(self, c):
+        if c._designations is None:
+            out = []
+            for lang, us, uc, ud, value in self.store.all(
+                    "SELECT language, use_system, use_code, use_display, value FROM designation"
+                    " WHERE concept_id=? ORDER BY rowid", (c.cid,)):
+                d = {}
+                if lang:
+                    d["language"] = lang
+                if us or uc:
+                    d["use"] = {k: v for k, v in (("system", us), ("code", uc), ("display", ud)) if v}
+                d["value"] = value
+                out.append(d)
+            c._designations = out
+        return c._designations + self.supplement_designations(c)
+
+    def properties(self, c):
+        if c._properties is None:
+            c._properties = [(code, PROPERTY_TYPES.get(t, "valueString"), _typed(t, v)) for code, t, v in
+                             self.store.all("SELECT code, type, value FROM concept_property WHERE concept_id=?"
+                                            " ORDER BY rowid", (c.cid,))]
+        return c._properties + self.supplement_properties(c)
+
+    def size(self):
+        return self.count
+
+
+def _typed(t, v):
+    if v is None:
+        return None
+    if t == "Boolean":
+        return v == "true"
+    if t == "Integer":
+        try:
+            return int(v)
+        except ValueError:
+            return v
+    if t == "Decimal":
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    if t == "Coding":
+        system, _, code = v.partition("|")
+        return {"system": system, "code": code} if system else {"code": code}
+    return v
+
+
+def regex_fullmatch(pattern: str, text: str) -> bool:
+    try:
+        return re.fullmatch(pattern, text or "") is not None
+    except re.error:
+        return False

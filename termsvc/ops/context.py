@@ -1,0 +1,264 @@
+"""Resolving canonical URLs for one request: request resources (tx-resource)
+first, then the store. Versions: exact, wildcard (`1.x`, `1.*`) or latest.
+"""
+import re
+import urllib.parse
+
+import orjson
+
+from termsvc.ops.codesystems import InMemoryCodeSystem, StoredCodeSystem
+
+# per build generation: parsed JSON of stored resources, providers, lists of versions
+_cache: dict = {}
+_cache_generation = [None]
+_CACHE_MAX = 50_000
+
+
+def _cached(store, key, make):
+    gen = (id(store), store.generation)
+    if _cache_generation[0] != gen:
+        _cache.clear()
+        _cache_generation[0] = gen
+    try:
+        return _cache[key]
+    except KeyError:
+        if len(_cache) > _CACHE_MAX:
+            _cache.clear()
+        v = _cache[key] = make()
+        return v
+
+
+def split_canonical(canonical: str | None):
+    if canonical and "|" in canonical:
+        u, v = canonical.split("|", 1)
+        return u, (v or None)
+    return canonical, None
+
+
+def _version_key(v: str | None):
+    if v is None:
+        return ()
+    parts = re.split(r"[.\-+]", v)
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
+def version_matches(wanted: str | None, actual: str | None) -> bool:
+    """Exact, or a wildcard pattern: 1.x / 1.* / 1.2.x ('x' and '*' match one or more trailing parts)."""
+    if wanted is None:
+        return True
+    if actual is None:
+        return False
+    if wanted == actual:
+        return True
+    if "x" in wanted.split(".") or "*" in wanted:
+        wp = wanted.split(".")
+        ap = actual.split(".")
+        for i, w in enumerate(wp):
+            if w in ("x", "*"):
+                return True if i == len(wp) - 1 else (i < len(ap))
+            if i >= len(ap) or ap[i] != w:
+                return False
+        return len(ap) == len(wp)
+    return False
+
+
+def pick_version(candidates: list, wanted: str | None, version_of=lambda c: c.get("version")):
+    """The candidate with the wanted version (or pattern), else the latest."""
+    if not candidates:
+        return None
+    if wanted is not None:
+        matching = [c for c in candidates if version_matches(wanted, version_of(c))]
+        if not matching:
+            return None
+        candidates = matching
+    return max(candidates, key=lambda c: _version_key(version_of(c)))
+
+
+class Context:
+    def __init__(self, store, tx_resources: list | None = None, fhir_version: str = "R5"):
+        self.store = store
+        self.fhir_version = fhir_version
+        self.tx = {}
+        for r in tx_resources or []:
+            self.add_resource(r)
+        self._cs_cache = {}
+
+    def add_resource(self, r: dict):
+        if not isinstance(r, dict):
+            return
+        rt = r.get("resourceType")
+        if rt in ("CodeSystem", "ValueSet", "ConceptMap") and r.get("url"):
+            if rt == "ConceptMap":
+                from termsvc.fhir.convert import to_r5
+                r = to_r5(r)
+            self.tx.setdefault((rt, r["url"]), []).append(r)
+        for c in r.get("contained", []) or []:
+            if isinstance(c, dict) and c.get("url"):
+                self.add_resource(c)
+
+    # -- code systems ---------------------------------------------------------------
+    def code_system_versions(self, url: str) -> list[str | None]:
+        out = [r.get("version") for r in self.tx.get(("CodeSystem", url), [])
+               if r.get("content") != "supplement"]
+        if self.store is not None:
+            out += [v for (v,) in self._stored_cs_rows(url, versions_only=True)]
+        return out
+
+    def _stored_cs_rows(self, url, versions_only=False):
+        if self.store is None:
+            return []
+        rows = _cached(self.store, ("csrows", url), lambda: self.store.all(
+            "SELECT id, url, version, content, case_sensitive, hierarchy_meaning, supplements, language,"
+            " concept_count FROM code_system WHERE url=?", (url,)))
+        if versions_only:
+            return [(r[2],) for r in rows if r[3] != "supplement"]
+        return rows
+
+    def code_system(self, url: str | None, version: str | None = None, supplements: list | None = None):
+        """A provider for url (and version), or None when not known."""
+        if not url:
+            return None
+        if version is None and "|" in url:
+            url, version = split_canonical(url)
+        key = (url, version)
+        cs = self._cs_cache.get(key)
+        if cs is None:
+            cs = self._find_code_system(url, version)
+            if cs is None:
+                return None
+            self._cs_cache[key] = cs
+        if supplements:
+            cs = cs.with_supplements(supplements)
+        return cs
+
+    def _find_code_system(self, url, version):
+        local = [r for r in self.tx.get(("CodeSystem", url), []) if r.get("content") != "supplement"]
+        hit = pick_version(local, version)
+        if hit is not None:
+            return InMemoryCodeSystem(hit)
+        rows = [r for r in self._stored_cs_rows(url) if r[3] != "supplement"]
+        row = pick_version(rows, version, version_of=lambda r: r[2])
+        if row is None:
+            return None
+        resource = _cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
+        return StoredCodeSystem(self.store, row, resource)
+
+    def supplements_for(self, url: str, version: str | None = None) -> list[dict]:
+        """Supplement CodeSystems (full JSON) naming this code system."""
+        out = []
+        for (rt, _), items in self.tx.items():
+            if rt != "CodeSystem":
+                continue
+            for r in items:
+                if r.get("content") == "supplement" and split_canonical(r.get("supplements"))[0] == url:
+                    out.append(r)
+        return out
+
+    def supplement(self, canonical: str) -> dict | None:
+        url, version = split_canonical(canonical)
+        cands = [r for r in self.tx.get(("CodeSystem", url), []) if r.get("content") == "supplement"]
+        hit = pick_version(cands, version)
+        if hit is not None:
+            return hit
+        if self.store is not None:
+            rows = [r for r in self._stored_cs_rows(url) if r[3] == "supplement"]
+            row = pick_version(rows, version, version_of=lambda r: r[2])
+            if row is not None:
+                return self._stored_supplement_json(row)
+        return None
+
+    def _stored_supplement_json(self, row):
+        def make():
+            cs = self.store.resource_json(row[0])
+            concepts = []
+            for cid, code, display in self.store.all("SELECT id, code, display FROM concept WHERE cs_id=?",
+                                                     (row[0],)):
+                c = {"code": code}
+                if display:
+                    c["display"] = display
+                des = [{k: v for k, v in (("language", l), ("value", v)) if v}
+                       for l, v in self.store.all("SELECT language, value FROM designation WHERE concept_id=?",
+                                                  (cid,))]
+                if des:
+                    c["designation"] = des
+                concepts.append(c)
+            cs["concept"] = concepts
+            return cs
+        return _cached(self.store, ("supp", row[0]), make)
+
+    # -- value sets -----------------------------------------------------------------
+    def value_set(self, canonical: str | None, version: str | None = None) -> dict | None:
+        if not canonical:
+            return None
+        url, v = split_canonical(canonical)
+        version = version or v
+        hit = pick_version(self.tx.get(("ValueSet", url), []), version)
+        if hit is not None:
+            return hit
+        if self.store is not None:
+            rows = _cached(self.store, ("vsrows", url), lambda: self.store.all(
+                "SELECT id, version FROM value_set WHERE url=?", (url,)))
+            row = pick_version(rows, version, version_of=lambda r: r[1])
+            if row is not None:
+                vs = _cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
+                vs.setdefault("_store_id", row[0])
+                return vs
+        return implicit_value_set(self, url, version)
+
+    def stored_value_set_id(self, vs: dict) -> int | None:
+        """The store id of a value set that came from the store (None for request resources)."""
+        return vs.get("_store_id")
+
+    # -- concept maps ---------------------------------------------------------------
+    def concept_map(self, canonical: str, version: str | None = None) -> dict | None:
+        url, v = split_canonical(canonical)
+        version = version or v
+        hit = pick_version(self.tx.get(("ConceptMap", url), []), version)
+        if hit is not None:
+            return hit
+        if self.store is not None:
+            rows = _cached(self.store, ("cmrows", url), lambda: self.store.all(
+                "SELECT id, version FROM concept_map WHERE url=?", (url,)))
+            row = pick_version(rows, version, version_of=lambda r: r[1])
+            if row is not None:
+                return self.stored_concept_map(row[0])
+        return None
+
+    def stored_concept_map(self, cm_id: int) -> dict:
+        cm = _cached(self.store, ("res", cm_id), lambda: self.store.resource_json(cm_id))
+        cm.setdefault("_store_id", cm_id)
+        return cm
+
+    def request_concept_maps(self) -> list[dict]:
+        return [r for (rt, _), items in self.tx.items() if rt == "ConceptMap" for r in items]
+
+
+def implicit_value_set(ctx: Context, url: str, version: str | None) -> dict | None:
+    """Value sets defined by a URL pattern: SNOMED CT `?fhir_vs`, and a code system's `valueSet`."""
+    base, _, query = url.partition("?")
+    if query.startswith("fhir_vs"):
+        include = {"system": base}
+        if version:
+            include["version"] = version
+        q = urllib.parse.unquote(query[len("fhir_vs"):].lstrip("="))
+        if q.startswith("isa/"):
+            include["filter"] = [{"property": "concept", "op": "is-a", "value": q[4:]}]
+        elif q.startswith("refset/"):
+            include["filter"] = [{"property": "concept", "op": "in", "value": q[7:]}]
+        elif q.startswith("ecl/"):
+            include["filter"] = [{"property": "constraint", "op": "=", "value": q[4:]}]
+        elif q:
+            return None
+        if ctx.code_system(base) is None:
+            return None
+        return {"resourceType": "ValueSet", "url": url, "status": "active",
+                "compose": {"include": [include]}}
+    if ctx.store is not None:
+        rows = _cached(ctx.store, ("cs-vs", url), lambda: ctx.store.all(
+            "SELECT url, version FROM resource WHERE type='CodeSystem' AND json LIKE ?",
+            ('%"valueSet":' + orjson.dumps(url).decode() + "%",)))
+        if rows:
+            cs_url, cs_version = rows[0]
+            return {"resourceType": "ValueSet", "url": url, "version": cs_version, "status": "active",
+                    "compose": {"include": [{"system": cs_url}]}}
+    return None

@@ -1,0 +1,330 @@
+"""ValueSet/$expand.
+
+A stored value set that was pre-expanded at build time is paged straight out of
+the `expansion` table (a keyset read; text filters go through FTS5). Anything
+else - request resources, version overrides, supplements - is expanded by the
+Composer and rendered by the same code.
+"""
+import datetime
+import re
+import unicodedata
+import uuid
+
+from termsvc.fhir.outcome import NotFound, OpError, TooCostly
+from termsvc.ops.compose import Composer, CycleError, DEFAULT_MAX_EXPANSION, Member
+from termsvc.ops.context import split_canonical
+from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display
+
+ECHOED = ("activeOnly", "count", "offset", "displayLanguage", "designation", "excludeNested", "excludeNotForUI",
+          "excludePostCoordinated", "includeDesignations", "includeDefinition", "filter", "system-version",
+          "check-system-version", "force-system-version", "default-to-latest-version", "limitedExpansion",
+          "valueSetVersion")
+CONCEPT_PROPS = "http://hl7.org/fhir/concept-properties#"
+CONCEPT_DEFINITION_EXT = "http://hl7.org/fhir/StructureDefinition/valueset-concept-definition"
+VS_META_DROP = {"text", "expansion", "_store_id"}
+
+
+class ExpandOptions:
+    def __init__(self, params, accept_language: str | None = None):
+        self.params = params
+        self.count = params.int("count")
+        self.offset = params.int("offset", 0) or 0
+        self.active_only = params.bool("activeOnly")
+        self.exclude_nested = params.bool("excludeNested", False)
+        self.include_designations = params.bool("includeDesignations")
+        self.include_definition = params.bool("includeDefinition")
+        self.exclude_not_for_ui = params.bool("excludeNotForUI")
+        self.designations = [d for d in params.all("designation") if isinstance(d, str)]
+        self.properties = [p for p in params.all("property") if isinstance(p, str)]
+        self.filter = params.str("filter")
+        self.display_language_param = params.str("displayLanguage")
+        self.accept_language = accept_language
+        self.system_versions = _canonicals(params.all("system-version"))
+        self.force_versions = _canonicals(params.all("force-system-version"))
+        self.check_versions = _canonicals(params.all("check-system-version"))
+        self.supplements = [s for s in params.all("useSupplement") if isinstance(s, str)]
+
+
+def _canonicals(values) -> dict:
+    out = {}
+    for v in values:
+        if isinstance(v, str) and "|" in v:
+            u, ver = split_canonical(v)
+            out[u] = ver
+    return out
+
+
+def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
+    if instance_id is not None:
+        vs = ctx.value_set_by_id(instance_id) if hasattr(ctx, "value_set_by_id") else None
+        if vs is None:
+            raise NotFound(f"ValueSet/{instance_id} not found")
+        return vs
+    vs = params.get("valueSet")
+    if isinstance(vs, dict):
+        if vs.get("resourceType") != "ValueSet":
+            raise OpError("The valueSet parameter must be a ValueSet")
+        return vs
+    url = params.str("url") or params.str("context")
+    if not url:
+        raise OpError("No value set to expand: give the url or valueSet parameter", code="required")
+    found = ctx.value_set(url, params.str("valueSetVersion"))
+    if found is None:
+        version = params.str("valueSetVersion")
+        canonical = url + ("|" + version if version else "")
+        raise NotFound(f"A definition for the value Set '{canonical}' could not be found",
+                       message_id="Unable_to_resolve_value_Set_")
+    return found
+
+
+def expand(ctx, params, accept_language: str | None = None, instance_id: str | None = None,
+           max_size: int = DEFAULT_MAX_EXPANSION) -> dict:
+    opts = ExpandOptions(params, accept_language)
+    vs = resolve_value_set(ctx, params, instance_id)
+    prefs = _language_prefs(opts, vs)
+    paged = opts.count is not None or opts.offset
+    fast = None
+    if ctx.stored_value_set_id(vs) is not None and not (opts.system_versions or opts.force_versions
+                                                         or opts.supplements or ctx.tx):
+        from termsvc.ops.preexpand import stored_expansion
+        fast = stored_expansion(ctx, vs, opts)
+    composer = Composer(ctx, opts.system_versions, opts.force_versions, opts.check_versions,
+                        max_size=None if (paged or fast is not None) else max_size,
+                        supplements=opts.supplements, active_only=opts.active_only,
+                        exclude_not_for_ui=opts.exclude_not_for_ui)
+    composer.note_vs(vs)
+    if fast is not None:
+        members, total, used = fast
+        for vurl in used:
+            composer.used_codesystems.setdefault(vurl, None)
+    else:
+        try:
+            members = composer.members(vs)
+        except CycleError as e:
+            raise OpError(e.text, status=400, code="processing", tx_type="vs-invalid")
+        _check_versions(composer, opts)
+        if opts.exclude_not_for_ui:
+            members = [m for m in members if not m.abstract]
+        if opts.filter:
+            members = text_filter(members, opts.filter)
+        total = len(members)
+        if max_size and not paged and total > max_size:
+            raise TooCostly(f"The expansion of {vs.get('url')} has {total} codes, more than the limit of {max_size};"
+                            " use count and offset to page through it")
+    nested = (not opts.exclude_nested and not paged and fast is None
+              and _can_nest(vs) and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1]))
+    if fast is None:
+        page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
+    else:
+        page = members
+    expansion = {"identifier": "urn:uuid:" + str(uuid.uuid4()),
+                 "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                 "total": total}
+    if paged:
+        expansion["offset"] = opts.offset
+    expansion["parameter"] = _echo_parameters(opts, prefs, composer, vs)
+    renderer = Renderer(opts, prefs)
+    if nested:
+        contains = renderer.nest(page)
+    else:
+        contains = [renderer.entry(m) for m in page]
+    if renderer.property_defs:
+        expansion["property"] = renderer.property_defs
+    if contains:
+        expansion["contains"] = contains
+    out = {k: v for k, v in vs.items() if k not in VS_META_DROP}
+    out["resourceType"] = "ValueSet"
+    out["expansion"] = expansion
+    return out
+
+
+def _check_versions(composer, opts):
+    for url, wanted in opts.check_versions.items():
+        for vurl, cs in composer.used_codesystems.items():
+            if cs is not None and cs.url == url and wanted and cs.version != wanted:
+                from termsvc.ops.context import version_matches
+                if not version_matches(wanted, cs.version):
+                    raise OpError(f"The code system {url} version {cs.version} does not match the required version"
+                                  f" {wanted} (check-system-version)", code="exception", tx_type="vs-invalid")
+
+
+def _can_nest(vs) -> bool:
+    compose = vs.get("compose") or {}
+    incs = compose.get("include", []) or []
+    return bool(incs) and all(inc.get("system") and not inc.get("concept") and not inc.get("valueSet")
+                              for inc in incs)
+
+
+def _language_prefs(opts, vs) -> LanguagePrefs:
+    if opts.display_language_param:
+        return LanguagePrefs(opts.display_language_param)
+    if opts.accept_language:
+        return LanguagePrefs(opts.accept_language)
+    if vs.get("language"):
+        return LanguagePrefs(vs["language"])
+    return LanguagePrefs(None)
+
+
+def _echo_parameters(opts, prefs, composer, vs) -> list:
+    out = []
+    for p in opts.params.items:
+        if p.name in ECHOED and p.name != "displayLanguage" and p.resource is None and p.key:
+            out.append({"name": p.name, p.key: p.value})
+    if prefs:
+        key = "valueCode"
+        p = opts.params.first("displayLanguage")
+        if p is not None and p.key:
+            key = p.key
+        out.append({"name": "displayLanguage", key: prefs.echo()})
+    for vurl in composer.used_codesystems:
+        out.append({"name": "used-codesystem", "valueUri": vurl})
+    for vurl in composer.used_valuesets:
+        if vurl:
+            out.append({"name": "used-valueset", "valueUri": vurl})
+    for s in composer.used_supplements:
+        out.append({"name": "used-supplement", "valueUri": s})
+    for name, canonical in composer.warnings:
+        out.append({"name": name, "valueUri": canonical})
+    return out
+
+
+# -- text filter --------------------------------------------------------------------
+
+def _fold(s: str) -> str:
+    s = unicodedata.normalize("NFKD", s)
+    return "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def text_matches(query_words: list[str], text: str | None) -> bool:
+    if not text:
+        return False
+    words = _WORD.findall(_fold(text))
+    return all(any(w.startswith(q) for w in words) for q in query_words)
+
+
+def text_filter(members: list[Member], query: str) -> list[Member]:
+    words = _WORD.findall(_fold(query))
+    if not words:
+        return members
+    out = []
+    for m in members:
+        texts = [m.display, m.code]
+        if m.concept is not None and m.cs is not None:
+            texts += [d.get("value") for d in m.cs.designations(m.concept)]
+        if any(text_matches(words, t) for t in texts):
+            out.append(m)
+    return out
+
+
+# -- rendering ----------------------------------------------------------------------
+
+class Renderer:
+    def __init__(self, opts, prefs):
+        self.opts = opts
+        self.prefs = prefs
+        self.property_defs = []
+        self._seen_props = set()
+
+    def _prop_def(self, cs, code):
+        if code in self._seen_props:
+            return
+        uri = None
+        if code == "definition":
+            uri = CONCEPT_PROPS + "definition"
+        elif cs is not None:
+            for d in cs.property_defs:
+                if d.get("code") == code:
+                    uri = d.get("uri")
+        self._seen_props.add(code)
+        d = {"code": code}
+        if uri:
+            d["uri"] = uri
+        self.property_defs.append(d)
+
+    def entry(self, m: Member) -> dict:
+        e = {}
+        if m.extensions:
+            e["extension"] = list(m.extensions)
+        e["system"] = m.system
+        if m.abstract:
+            e["abstract"] = True
+        if m.inactive:
+            e["inactive"] = True
+        e["code"] = m.code
+        cs = m.cs
+        designations = []
+        if m.concept is not None and cs is not None:
+            designations = cs.designations(m.concept)
+        if m.designations:
+            designations = list(m.designations) + designations
+        display, used, changed = choose_display(self.prefs, cs.language if cs is not None else None, m.display,
+                                                designations)
+        if display:
+            e["display"] = display
+        if self.opts.include_designations or self.opts.designations:
+            out = []
+            if changed and m.display:
+                d = {"use": PREFERRED_FOR_LANGUAGE, "value": m.display}
+                if cs is not None and cs.language:
+                    d = {"language": cs.language, **d}
+                out.append(d)
+            for d in designations:
+                if d is used:
+                    continue
+                if self.opts.designations and not _designation_wanted(d, self.opts.designations):
+                    continue
+                out.append(d)
+            if out:
+                e["designation"] = out
+        if self.opts.properties and m.concept is not None and cs is not None:
+            props = []
+            for code in self.opts.properties:
+                if code == "definition":
+                    if m.concept.definition:
+                        props.append({"code": "definition", "valueString": m.concept.definition})
+                        self._prop_def(cs, code)
+                    continue
+                for pcode, key, value in cs.properties(m.concept):
+                    if pcode == code and key:
+                        props.append({"code": code, key: value})
+                        self._prop_def(cs, code)
+            if props:
+                e["property"] = props
+        if self.opts.include_definition and m.concept is not None and m.concept.definition \
+                and "definition" not in self.opts.properties:
+            e.setdefault("extension", []).append({"url": CONCEPT_DEFINITION_EXT,
+                                                  "valueString": m.concept.definition})
+        return e
+
+    def nest(self, members: list[Member]) -> list:
+        by_code = {m.code: m for m in members}
+        entries = {m.code: self.entry(m) for m in members}
+        roots = []
+        for m in members:
+            parent = None
+            if m.concept is not None and m.cs is not None:
+                for p in m.cs.parent_codes(m.concept):
+                    if p in by_code and p != m.code:
+                        parent = p
+                        break
+            if parent is None:
+                roots.append(entries[m.code])
+            else:
+                entries[parent].setdefault("contains", []).append(entries[m.code])
+        return roots
+
+
+def _designation_wanted(d: dict, wanted: list[str]) -> bool:
+    for w in wanted:
+        system, _, code = w.partition("|")
+        if system == "urn:ietf:bcp:47":
+            if d.get("language") and d["language"].lower().startswith(code.lower()):
+                return True
+        else:
+            use = d.get("use") or {}
+            if use.get("system") == system and use.get("code") == code:
+                return True
+    return False

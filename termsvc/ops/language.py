@@ -1,0 +1,91 @@
+"""Display languages: parsing displayLanguage / Accept-Language and choosing a
+concept's display and designations for them.
+"""
+PREFERRED_FOR_LANGUAGE = {"system": "http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
+                          "code": "preferredForLanguage", "display": "Preferred For Language"}
+
+
+class LanguagePrefs:
+    """An ordered list of (language, q). `hard` when '*' is excluded with q=0."""
+
+    def __init__(self, raw: str | None):
+        self.raw = raw
+        self.langs: list[tuple[str, float]] = []
+        self.wildcard = None
+        if raw:
+            for part in raw.split(","):
+                part = part.strip()
+                if not part:
+                    continue
+                tag, _, rest = part.partition(";")
+                tag = tag.strip()
+                q = 1.0
+                rest = rest.strip()
+                if rest.startswith("q="):
+                    try:
+                        q = float(rest[2:])
+                    except ValueError:
+                        q = 1.0
+                if tag == "*":
+                    self.wildcard = q
+                else:
+                    self.langs.append((tag, q))
+            self.langs.sort(key=lambda x: -x[1])
+
+    def __bool__(self):
+        return bool(self.langs)
+
+    @property
+    def hard(self) -> bool:
+        return self.wildcard == 0
+
+    def echo(self) -> str:
+        """How the parameter is echoed: as sent, or normalised when it carries q-values."""
+        if self.raw and ";" in self.raw:
+            parts = []
+            for part in self.raw.split(","):
+                tag, _, rest = part.strip().partition(";")
+                rest = rest.strip()
+                parts.append(tag.strip() + ("; " + rest.replace(" ", "") if rest else ""))
+            return ", ".join(parts)
+        return self.raw
+
+    def wanted(self) -> list[str]:
+        return [t for t, q in self.langs if q > 0]
+
+    def matches(self, lang: str | None) -> bool:
+        return any(lang_matches(w, lang) for w in self.wanted())
+
+    def first(self) -> str | None:
+        w = self.wanted()
+        return w[0] if w else None
+
+
+def lang_matches(wanted: str | None, actual: str | None) -> bool:
+    """'de' matches 'de', 'de-CH'; 'de-CH' matches 'de-CH' and 'de'."""
+    if not wanted or not actual:
+        return False
+    w, a = wanted.lower(), actual.lower()
+    return a == w or a.startswith(w + "-") or w.startswith(a + "-")
+
+
+def choose_display(prefs: LanguagePrefs, cs_language: str | None, display: str | None, designations: list):
+    """(display, designation_used_or_None, changed) for the requested languages.
+
+    changed: the display is not the code system's own (another language was asked for)."""
+    if not prefs:
+        return display, None, False
+    for want in prefs.wanted():
+        if cs_language and lang_matches(want, cs_language) and display:
+            return display, None, False
+        for d in designations:
+            if d.get("language") and lang_matches(want, d["language"]) and not _is_fsn(d):
+                return d.get("value"), d, True
+    if prefs.hard:
+        return None, None, True
+    return display, None, bool(cs_language) and not prefs.matches(cs_language)
+
+
+def _is_fsn(d: dict) -> bool:
+    use = d.get("use") or {}
+    return use.get("code") == "900000000000003001"

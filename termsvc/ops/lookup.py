@@ -1,0 +1,117 @@
+"""CodeSystem/$lookup and CodeSystem/$subsumes."""
+from termsvc.fhir.outcome import NotFound, OpError
+from termsvc.ops.context import split_canonical
+from termsvc.ops.language import LanguagePrefs, choose_display
+
+DEFAULT_PROPERTIES = ("parent", "child", "inactive")
+
+
+def _coding_arg(params, code_name="code", coding_name="coding"):
+    coding = params.get(coding_name)
+    if isinstance(coding, dict):
+        return coding.get("system"), coding.get("code"), coding.get("version")
+    return params.str("system"), params.str(code_name), params.str("version")
+
+
+def _resolve(ctx, system, version, supplements=()):
+    if not system:
+        raise OpError("No system was given", code="required")
+    if version is None and "|" in system:
+        system, version = split_canonical(system)
+    supps = []
+    for s in supplements:
+        sj = ctx.supplement(s)
+        if sj is None:
+            raise OpError(f"Required supplement not found: {s}", code="not-found", tx_type="not-found")
+        supps.append(sj)
+    cs = ctx.code_system(system, version, supps or None)
+    if cs is None:
+        label = system + (f"|{version}" if version else "")
+        raise NotFound(f"A definition for CodeSystem {label} could not be found, so the code cannot be looked up",
+                       message_id="UNKNOWN_CODESYSTEM")
+    return cs
+
+
+def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
+    system, code, version = _coding_arg(params)
+    if instance_url:
+        system = instance_url
+    if code is None:
+        raise OpError("No code to look up: give code (with system) or coding", code="required")
+    cs = _resolve(ctx, system, version, [s for s in params.all("useSupplement") if isinstance(s, str)])
+    concept, _ = cs.find(code)
+    if concept is None:
+        raise NotFound(f"Unknown code '{code}' in the CodeSystem '{cs.url}' version '{cs.version}'",
+                       code="not-found", message_id="Unknown_Code_in_Version")
+    prefs = LanguagePrefs(params.str("displayLanguage") or accept_language)
+    designations = cs.designations(concept)
+    display, used, _ = choose_display(prefs, cs.language, concept.display, designations)
+    wanted = [p for p in params.all("property") if isinstance(p, str)]
+    out = [{"name": "name", "valueString": cs.resource.get("name") or cs.resource.get("title") or cs.url}]
+    if cs.version:
+        out.append({"name": "version", "valueString": cs.version})
+    if display:
+        out.append({"name": "display", "valueString": display})
+    if concept.definition and (not wanted or "definition" in wanted or "*" in wanted):
+        out.append({"name": "definition", "valueString": concept.definition})
+    if concept.abstract:
+        out.append({"name": "abstract", "valueBoolean": True})
+
+    def want(p):
+        return not wanted or p in wanted or "*" in wanted
+
+    if not wanted or "designation" in wanted or "*" in wanted:
+        for d in designations:
+            part = []
+            if d.get("language"):
+                part.append({"name": "language", "valueCode": d["language"]})
+            if d.get("use"):
+                part.append({"name": "use", "valueCoding": d["use"]})
+            part.append({"name": "value", "valueString": d.get("value")})
+            out.append({"name": "designation", "part": part})
+    props = []
+    seen_codes = set()
+    for pcode, key, value in cs.properties(concept):
+        if key and want(pcode) and pcode not in ("parent", "child"):
+            props.append((pcode, key, value))
+            seen_codes.add(pcode)
+    if want("inactive") and "inactive" not in seen_codes:
+        props.append(("inactive", "valueBoolean", concept.inactive))
+    if want("parent"):
+        for p in cs.parent_codes(concept):
+            props.append(("parent", "valueCode", p))
+    if want("child"):
+        for c in cs.children(concept):
+            props.append(("child", "valueCode", c.code))
+    for pcode, key, value in props:
+        part = [{"name": "code", "valueCode": pcode}, {"name": "value", key: value}]
+        if key == "valueCoding" and isinstance(value, dict) and value.get("display"):
+            pass
+        out.append({"name": "property", "part": part})
+    return {"resourceType": "Parameters", "parameter": out}
+
+
+def subsumes(ctx, params, instance_url=None) -> dict:
+    sa, ca, va = _coding_arg(params, "codeA", "codingA")
+    sb, cb, vb = _coding_arg(params, "codeB", "codingB")
+    system = instance_url or params.str("system") or sa or sb
+    if ca is None or cb is None:
+        raise OpError("$subsumes needs codeA and codeB (or codingA and codingB)", code="required")
+    if (sa and sa != system) or (sb and sb != system):
+        raise OpError("codingA and codingB must be from the same code system", code="invalid")
+    cs = _resolve(ctx, system, params.str("version") or va or vb)
+    a, _ = cs.find(ca)
+    b, _ = cs.find(cb)
+    for code, c in ((ca, a), (cb, b)):
+        if c is None:
+            raise OpError(f"Unknown code '{code}' in the CodeSystem '{cs.url}' version '{cs.version}'",
+                          code="invalid", tx_type="invalid-code")
+    if a.code == b.code:
+        outcome = "equivalent"
+    elif cs.is_ancestor(a.code, b.code):
+        outcome = "subsumes"
+    elif cs.is_ancestor(b.code, a.code):
+        outcome = "subsumed-by"
+    else:
+        outcome = "not-subsumed"
+    return {"resourceType": "Parameters", "parameter": [{"name": "outcome", "valueCode": outcome}]}

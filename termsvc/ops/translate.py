@@ -1,0 +1,270 @@
+"""ConceptMap/$translate, R5 and R4 flavours, forward and reverse.
+
+Stored maps are found through the `cm_entry` index (source or target code ->
+map, group, element, target); the answer is built from the map's JSON, which
+is parsed once per build. Request maps (tx-resource) are searched directly.
+"""
+from termsvc.fhir.convert import r4_equivalence
+from termsvc.fhir.outcome import NotFound, OpError
+from termsvc.ops.context import split_canonical
+
+MAX_CHAIN = 10
+
+
+class TranslateRequest:
+    def __init__(self, params, r4: bool):
+        self.r4 = r4
+        self.reverse = False
+        coding = None
+        if r4:
+            if params.bool("reverse"):
+                self.reverse = True
+            coding = params.get("coding")
+            cc = params.get("codeableConcept")
+            code = params.str("code")
+            system = params.str("system")
+            version = params.str("version")
+            self.target_system = params.str("targetsystem") or params.str("targetSystem")
+            self.source_scope = params.str("source")
+            self.target_scope = params.str("target")
+        else:
+            if params.has("reverse"):
+                raise OpError("The parameter 'reverse' is not supported on R5 $translate: give the target concept as"
+                              " targetCode/targetCoding/targetCodeableConcept instead", code="not-supported")
+            coding = params.get("sourceCoding")
+            cc = params.get("sourceCodeableConcept")
+            code = params.str("sourceCode")
+            system = params.str("sourceSystem") or params.str("system")
+            version = params.str("version")
+            tcoding = params.get("targetCoding")
+            tcc = params.get("targetCodeableConcept")
+            tcode = params.str("targetCode")
+            if tcode is not None or isinstance(tcoding, dict) or isinstance(tcc, dict):
+                self.reverse = True
+                coding, cc, code = tcoding, tcc, tcode
+                system = params.str("targetSystem") if tcode is not None else None
+            self.target_system = params.str("targetSystem")
+            self.source_scope = params.str("sourceScope")
+            self.target_scope = params.str("targetScope")
+            if self.reverse:
+                self.source_system_filter = params.str("sourceSystem") or params.str("system")
+        if not hasattr(self, "source_system_filter"):
+            self.source_system_filter = None
+        codings = []
+        if isinstance(cc, dict):
+            codings = [c for c in cc.get("coding", []) or [] if c.get("code")]
+        elif isinstance(coding, dict):
+            codings = [coding]
+        elif code is not None:
+            codings = [{"system": system, "code": code, **({"version": version} if version else {})}]
+        if not codings:
+            raise OpError("No concept to translate: give sourceCode and system, sourceCoding or sourceCodeableConcept"
+                          + (" (R4: code and system, coding or codeableConcept)" if r4 else ""), code="required")
+        self.codings = codings
+        self.url = params.str("url") or params.str("conceptMap")
+        self.map_version = params.str("conceptMapVersion")
+
+
+def _vurl(cm):
+    return f"{cm['url']}|{cm['version']}" if cm.get("version") else cm.get("url")
+
+
+def _group_system(g, key):
+    return split_canonical(g.get(key))[0] if g.get(key) else None
+
+
+def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[dict]:
+    if req.url:
+        cm = ctx.concept_map(req.url, req.map_version)
+        if cm is None:
+            raise NotFound(f"A definition for the ConceptMap '{req.url}' could not be found")
+        return [cm]
+    maps = list(ctx.request_concept_maps())
+    if ctx.store is not None:
+        if req.reverse:
+            rows = ctx.store.all("SELECT DISTINCT cm_id FROM cm_entry WHERE target_code=?"
+                                 + (" AND target_system=?" if coding.get("system") else ""),
+                                 (coding["code"], coding["system"]) if coding.get("system") else (coding["code"],))
+        else:
+            rows = ctx.store.all("SELECT DISTINCT cm_id FROM cm_entry WHERE source_code=?"
+                                 + (" AND source_system=?" if coding.get("system") else ""),
+                                 (coding["code"], coding["system"]) if coding.get("system") else (coding["code"],))
+            if coding.get("system"):
+                rows += ctx.store.all("SELECT DISTINCT cm_id FROM cm_entry WHERE source_system=? AND target_idx=-2",
+                                      (coding["system"],))
+        seen = {_vurl(m) for m in maps}
+        for (cm_id,) in rows:
+            cm = ctx.stored_concept_map(cm_id)
+            if _vurl(cm) not in seen:
+                maps.append(cm)
+    out = []
+    for cm in maps:
+        if req.source_scope and not _scope_ok(cm.get("sourceScopeUri") or cm.get("sourceScopeCanonical"), req.source_scope):
+            continue
+        if req.target_scope and not _scope_ok(cm.get("targetScopeUri") or cm.get("targetScopeCanonical"), req.target_scope):
+            continue
+        out.append(cm)
+    return out
+
+
+def _scope_ok(have, want):
+    return have is not None and split_canonical(have)[0] == split_canonical(want)[0]
+
+
+def _match_part(req, cm, target_coding, relationship, target, element, source_coding=None, equivalence=None):
+    parts = []
+    if req.r4:
+        parts.append({"name": "equivalence", "valueCode": equivalence or r4_equivalence(target or {"relationship": relationship})})
+    else:
+        parts.append({"name": "relationship", "valueCode": relationship})
+    if target_coding is not None:
+        parts.append({"name": "concept", "valueCoding": target_coding})
+    for dep in (target or {}).get("dependsOn", []) or []:
+        parts.append({"name": "dependsOn", "part": _other_parts(dep)})
+    for prod in (target or {}).get("product", []) or []:
+        parts.append({"name": "product", "part": _other_parts(prod)})
+    if req.r4:
+        parts.append({"name": "source", "valueUri": _vurl(cm)})
+    else:
+        parts.append({"name": "originMap", "valueCanonical": _vurl(cm)})
+        if source_coding is not None:
+            parts.append({"name": "source", "valueCoding": source_coding})
+    comment = (target or {}).get("comment")
+    if comment:
+        parts.append({"name": "message", "valueString": comment})
+    return {"name": "match", "part": parts}
+
+
+def _other_parts(o):
+    parts = []
+    if o.get("attribute") or o.get("property"):
+        parts.append({"name": "attribute" if o.get("attribute") else "property",
+                      "valueUri": o.get("attribute") or o.get("property")})
+    for k, v in o.items():
+        if k.startswith("value"):
+            parts.append({"name": "value", k: v})
+    return parts
+
+
+def _coding(system, code, display=None, version=None):
+    c = {}
+    if system:
+        c["system"] = system
+    if version:
+        c["version"] = version
+    c["code"] = code
+    if display:
+        c["display"] = display
+    return c
+
+
+def translate(ctx, params, r4: bool = False, instance_url: str | None = None) -> dict:
+    req = TranslateRequest(params, r4)
+    if instance_url:
+        req.url = instance_url
+    matches = []
+    messages = []
+    for coding in req.codings:
+        for cm in _candidate_maps(ctx, req, coding):
+            if req.reverse:
+                matches += _reverse(req, cm, coding)
+            else:
+                matches += _forward(ctx, req, cm, coding, [], messages)
+    result = any(_is_positive(m, req) for m in matches)
+    out = []
+    if not result:
+        c = req.codings[0]
+        messages.insert(0, f"No translations found for {c.get('system', '')}#{c.get('code')}"
+                        + (f" to {req.target_system}" if req.target_system else ""))
+        out.append({"name": "message", "valueString": "; ".join(messages)})
+    out.append({"name": "result", "valueBoolean": result})
+    out += matches
+    return {"resourceType": "Parameters", "parameter": out}
+
+
+def _is_positive(match, req):
+    for p in match["part"]:
+        if p["name"] == "relationship":
+            return p["valueCode"] != "not-related-to"
+        if p["name"] == "equivalence":
+            return p["valueCode"] not in ("unmatched", "disjoint")
+    return True
+
+
+def _forward(ctx, req, cm, coding, chain, messages) -> list:
+    out = []
+    system, code = coding.get("system"), coding.get("code")
+    for g in cm.get("group", []) or []:
+        gsrc = _group_system(g, "source")
+        gtgt = _group_system(g, "target")
+        if system and gsrc and gsrc != system:
+            continue
+        if req.target_system and gtgt and gtgt != req.target_system:
+            continue
+        found = False
+        for e in g.get("element", []) or []:
+            if e.get("code") != code:
+                continue
+            found = True
+            if e.get("noMap"):
+                if req.r4:
+                    comment = next((x.get("valueString") for x in e.get("extension", []) or []
+                                    if x.get("url", "").endswith("conceptmap-nomap-comment")), None)
+                    out.append(_match_part(req, cm, None, "not-related-to", {"comment": comment} if comment else None,
+                                           e, equivalence="unmatched"))
+                else:
+                    messages.append(f"The concept {system}#{code} is explicitly not mapped by {_vurl(cm)}"
+                                    + (f": {e['comment']}" if e.get("comment") else ""))
+                continue
+            for t in e.get("target", []) or []:
+                target_coding = _coding(gtgt, t.get("code"), t.get("display"))
+                m = _match_part(req, cm, target_coding, t.get("relationship", "related-to"), t, e)
+                if e.get("comment"):
+                    m["part"].append({"name": "message", "valueString": e["comment"]})
+                out.append(m)
+        if not found and g.get("unmapped") and (not system or gsrc == system):
+            out += _unmapped(ctx, req, cm, g, coding, chain, messages)
+    return out
+
+
+def _unmapped(ctx, req, cm, g, coding, chain, messages) -> list:
+    um = g["unmapped"]
+    mode = um.get("mode")
+    rel = um.get("relationship", "related-to" if mode != "use-source-code" else "equivalent")
+    gtgt = _group_system(g, "target")
+    if mode == "fixed":
+        return [_match_part(req, cm, _coding(gtgt, um.get("code"), um.get("display")), rel, {"relationship": rel}, None)]
+    if mode == "use-source-code":
+        return [_match_part(req, cm, _coding(gtgt or coding.get("system"), coding.get("code"), coding.get("display")),
+                            rel, {"relationship": rel}, None)]
+    if mode == "other-map" and um.get("otherMap"):
+        key = um["otherMap"]
+        if key in chain or _vurl(cm) in chain or len(chain) > MAX_CHAIN:
+            messages.append(f"Circular reference in unmapped other-map chain: {' -> '.join(chain + [_vurl(cm), key])}")
+            return []
+        other = ctx.concept_map(key)
+        if other is None:
+            messages.append(f"The other map {key} named by {_vurl(cm)} could not be found")
+            return []
+        return _forward(ctx, req, other, coding, chain + [_vurl(cm)], messages)
+    return []
+
+
+def _reverse(req, cm, coding) -> list:
+    out = []
+    system, code = coding.get("system"), coding.get("code")
+    for g in cm.get("group", []) or []:
+        gsrc = _group_system(g, "source")
+        gtgt = _group_system(g, "target")
+        if system and gtgt and gtgt != system:
+            continue
+        if req.source_system_filter and gsrc and gsrc != req.source_system_filter:
+            continue
+        for e in g.get("element", []) or []:
+            for t in e.get("target", []) or []:
+                if t.get("code") != code:
+                    continue
+                out.append(_match_part(req, cm, _coding(gtgt, t.get("code"), t.get("display")),
+                                       t.get("relationship", "related-to"), t, e,
+                                       source_coding=_coding(gsrc, e.get("code"), e.get("display"))))
+    return out
