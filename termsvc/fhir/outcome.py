@@ -6,7 +6,8 @@ MESSAGE_ID_EXT = "http://hl7.org/fhir/StructureDefinition/operationoutcome-messa
 
 def issue(severity: str, code: str, text: str, tx_type: str | None = None,
           expression: str | list | None = None, message_id: str | None = None) -> dict:
-    """One OperationOutcome.issue; tx_type is a code of the tx-issue-type code system."""
+    """One OperationOutcome.issue; tx_type is a code of the tx-issue-type code system,
+    message_id the id of the HL7 (FHIR validator) message it corresponds to."""
     out = {}
     if message_id:
         out["extension"] = [{"url": MESSAGE_ID_EXT, "valueString": message_id}]
@@ -19,7 +20,6 @@ def issue(severity: str, code: str, text: str, tx_type: str | None = None,
     out["details"] = details
     if expression:
         exprs = [expression] if isinstance(expression, str) else list(expression)
-        out["location"] = exprs
         out["expression"] = exprs
     return out
 

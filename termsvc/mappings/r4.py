@@ -19,6 +19,9 @@ import copy
 from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, R5_UNMAPPED_MODE, r4_equivalence
 from termsvc.mappings.to_fhir import EXT_NOMAP_COMMENT
 
+# the R5 relationship where the author wrote an R5 code (no R4 word kept), so an R4 copy
+# imports back to what was written
+EXT_R5_RELATIONSHIP = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ConceptMap.group.element.target.relationship"
 _SCOPES = {"sourceScopeUri": "sourceUri", "sourceScopeCanonical": "sourceCanonical",
            "targetScopeUri": "targetUri", "targetScopeCanonical": "targetCanonical"}
 _R5_ONLY_ROOT = {"property", "additionalAttribute", "versionAlgorithmString", "versionAlgorithmCoding",
@@ -133,4 +136,7 @@ def _target(t: dict) -> dict:
         else:
             out[k] = copy.deepcopy(v)
     out["equivalence"] = r4_equivalence(t)
+    kept_word = any(x.get("url") == EXT_R4_EQUIVALENCE for x in t.get("extension", []) or [])
+    if t.get("relationship") and not kept_word:
+        out.setdefault("extension", []).append({"url": EXT_R5_RELATIONSHIP, "valueCode": t["relationship"]})
     return out

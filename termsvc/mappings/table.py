@@ -50,7 +50,8 @@ R4_EQUIVALENCES = ["equal", "equivalent", "wider", "narrower", "subsumes", "spec
 ROW_STATUSES = ["draft", "in-review", "accepted", "rejected"]
 STATUS_ALIASES = {"in review": "in-review", "in_review": "in-review", "inreview": "in-review",
                   "review": "in-review"}
-NO_MAP_TRUE = {"true", "yes", "y", "1", "x", "no map", "nomap", "no-map", "no_map"}
+NO_MAP_TRUE = {"true", "yes", "y", "1", "x", "no map", "nomap", "no-map", "no_map",
+               "sí", "si", "oui", "ja", "tak", "sim"}   # yes in the languages terminologists write
 NO_MAP_FALSE = {"", "false", "no", "n", "0"}
 CM_STATUSES = ["draft", "active", "retired", "unknown"]
 
@@ -248,7 +249,8 @@ def read_csv_cells(path: str):
                          engine="python")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as e:
         raise ValueError(f"cannot parse as CSV ({delim!r}-delimited): {e}") from None
-    matrix = df.values.tolist()
+    matrix = [["" if (c is None or (isinstance(c, float) and c != c)) else str(c) for c in row]
+              for row in df.values.tolist()]   # a blank line comes back as NaNs
     # the first non-blank line is the header; line numbers assume no line breaks inside cells
     start = 0
     while start < len(matrix) and all(not str(c).strip() for c in matrix[start]):
@@ -394,7 +396,7 @@ def read_table(path: str) -> Table:
         unknown = sorted(set(meta) - set(META_KEYS))
         if unknown:
             t.warning("unknown-metadata", None, f"metadata keys ignored: {', '.join(unknown)}")
-    if headers is None:
+    if headers is None or not t.usable:
         return t
     # columns: drop trailing/unnamed empty columns
     keep = []

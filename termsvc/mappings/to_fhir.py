@@ -73,7 +73,7 @@ def table_extension(t: Table) -> dict:
     if t.delimiter:
         sub.append({"url": "delimiter", "valueString": t.delimiter})
     for key in ("source_system", "target_system", "default_status"):
-        if t.meta.get(key):
+        if t.meta.get(key) and not (key == "default_status" and t.meta[key] == "draft"):
             sub.append({"url": key.replace("_", "-"), "valueString": t.meta[key]})
     return {"url": EXT_TABLE, "extension": sub}
 
@@ -82,7 +82,7 @@ def concept_map_from_table(t: Table, statuses: set | None = None) -> dict:
     """The R5 ConceptMap of a (structurally valid) table. `statuses`: only rows with
     these statuses (None: every row)."""
     m = t.meta
-    cm = {"resourceType": "ConceptMap", "id": fhir_id(m.get("name") or t.name),
+    cm = {"resourceType": "ConceptMap", "id": fhir_id(t.name),
           "extension": [table_extension(t)], "url": m["url"]}
     for key in ("version", "name", "title", "status", "publisher", "description"):
         if m.get(key):

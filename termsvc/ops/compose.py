@@ -68,7 +68,7 @@ class Composer:
             s = self.ctx.supplement(canonical)
             if s is None:
                 raise OpError(f"Required supplement not found: {canonical}", status=400, code="not-found",
-                              tx_type="not-found")
+                              tx_type="not-found", message_id="VALUESET_SUPPLEMENT_MISSING")
             if split_canonical(s.get("supplements"))[0] == system:
                 supps.append(s)
         cs = self.ctx.code_system(system, version)
@@ -97,6 +97,8 @@ class Composer:
     def note_vs(self, vs: dict):
         status = vs.get("status")
         vurl = _vurl(vs)
+        if vurl is None:
+            return
         if _standards_status(vs) == "withdrawn" or status == "retired":
             self._warn("warning-withdrawn", vurl)
         if _standards_status(vs) == "deprecated":
@@ -118,7 +120,8 @@ class Composer:
         key = _vurl(vs) or id(vs)
         if key in self._stack:
             raise CycleError(f"Cyclic reference to value set {key} (via {' -> '.join(map(str, self._stack))})",
-                             status=400, code="processing", tx_type="vs-invalid")
+                             status=400, code="processing", tx_type="vs-invalid",
+                             message_id="VALUESET_CIRCULAR_REFERENCE")
         self._stack.append(key)
         try:
             compose = vs.get("compose") or {}
@@ -139,7 +142,7 @@ class Composer:
                 for m in self._include(exc, vs, excluding=True):
                     out.pop((m.system, m.code), None)
             members = list(out.values())
-            if self.active_only:
+            if self.active_only or compose.get("inactive") is False:
                 members = [m for m in members if not m.inactive]
             return members
         finally:
@@ -225,7 +228,8 @@ class Composer:
         prop, op, value = f.get("property"), f.get("op"), f.get("value")
         if value is None or value == "":
             raise OpError(f"The system {cs.url} filter with property = {prop}, op = {op} has no value",
-                          status=400, code="invalid", tx_type="vs-invalid")
+                          status=400, code="invalid", tx_type="vs-invalid",
+                          message_id="UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE")
         if op is None:
             raise OpError(f"The system {cs.url} filter with property = {prop} has no operation", status=400)
 
@@ -331,7 +335,7 @@ class Composer:
         key = _vurl(vs) or id(vs)
         if key in self._stack:
             raise CycleError(f"Cyclic reference to value set {key}", status=400, code="processing",
-                             tx_type="vs-invalid")
+                             tx_type="vs-invalid", message_id="VALUESET_CIRCULAR_REFERENCE")
         self._stack.append(key)
         try:
             compose = vs.get("compose") or {}
@@ -347,6 +351,8 @@ class Composer:
                     hit = m
                     break
             if hit is None:
+                return None, None
+            if hit.inactive and (self.active_only or compose.get("inactive") is False):
                 return None, None
             for exc in compose.get("exclude", []) or []:
                 if self._include_contains(exc, vs, hit.system, hit.code, version, excluding=True) is not None:
@@ -381,6 +387,8 @@ class Composer:
                 m = Member(inc_system, cs.version, concept.code, cref.get("display") or concept.display, concept, cs)
                 if cref.get("designation"):
                     m.designations = cref["designation"]
+                if cref.get("extension"):
+                    m.extensions = cref["extension"]
             else:
                 m = Member(inc_system, cs.version, concept.code, concept.display, concept, cs)
             for f in inc.get("filter", []) or []:
@@ -391,6 +399,7 @@ class Composer:
             sub = self.resolve_vs(canonical)
             if not excluding and _vurl(sub) not in self.used_valuesets:
                 self.used_valuesets.append(_vurl(sub))
+                self.note_vs(sub)
             sm, scs = self.contains(sub, system if m is None else m.system, code if m is None else m.code, version)
             if sm is None:
                 return None
@@ -457,3 +466,25 @@ def _vurl(vs: dict):
     if not vs.get("url"):
         return None
     return f"{vs['url']}|{vs['version']}" if vs.get("version") else vs["url"]
+
+
+EXPANSION_PARAMETER_EXT = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+
+
+def vs_default_parameters(vs: dict) -> list[tuple]:
+    """Expansion parameters a value set sets for itself (compose extension valueset-expansion-parameter):
+    [(name, valueKey, value)]."""
+    out = []
+    for x in ((vs.get("compose") or {}).get("extension", []) or []) + (vs.get("extension", []) or []):
+        if x.get("url") != EXPANSION_PARAMETER_EXT:
+            continue
+        name, key, value = None, None, None
+        for sub in x.get("extension", []) or []:
+            if sub.get("url") == "name":
+                name = sub.get("valueCode") or sub.get("valueString")
+            elif sub.get("url") == "value":
+                key = next((k for k in sub if k.startswith("value")), None)
+                value = sub.get(key) if key else None
+        if name and key:
+            out.append((name, key, value))
+    return out

@@ -79,6 +79,7 @@ class Context:
         self.store = store
         self.fhir_version = fhir_version
         self.tx = {}
+        self.contained = {}
         for r in tx_resources or []:
             self.add_resource(r)
         self._cs_cache = {}
@@ -87,6 +88,9 @@ class Context:
         if not isinstance(r, dict):
             return
         rt = r.get("resourceType")
+        for c in r.get("contained", []) or []:
+            if isinstance(c, dict) and c.get("id"):
+                self.contained["#" + c["id"]] = c
         if rt in ("CodeSystem", "ValueSet", "ConceptMap") and r.get("url"):
             if rt == "ConceptMap":
                 from termsvc.fhir.convert import to_r5
@@ -190,6 +194,8 @@ class Context:
     def value_set(self, canonical: str | None, version: str | None = None) -> dict | None:
         if not canonical:
             return None
+        if canonical.startswith("#"):
+            return self.contained.get(canonical)
         url, v = split_canonical(canonical)
         version = version or v
         hit = pick_version(self.tx.get(("ValueSet", url), []), version)

@@ -11,7 +11,8 @@ import unicodedata
 import uuid
 
 from termsvc.fhir.outcome import NotFound, OpError, TooCostly
-from termsvc.ops.compose import Composer, CycleError, DEFAULT_MAX_EXPANSION, Member
+from termsvc.fhir.params import Param, Params
+from termsvc.ops.compose import Composer, CycleError, DEFAULT_MAX_EXPANSION, Member, vs_default_parameters
 from termsvc.ops.context import split_canonical
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display
 
@@ -21,7 +22,10 @@ ECHOED = ("activeOnly", "count", "offset", "displayLanguage", "designation", "ex
           "valueSetVersion")
 CONCEPT_PROPS = "http://hl7.org/fhir/concept-properties#"
 CONCEPT_DEFINITION_EXT = "http://hl7.org/fhir/StructureDefinition/valueset-concept-definition"
-VS_META_DROP = {"text", "expansion", "_store_id"}
+# what an expansion repeats of its value set (the compose is not repeated: it can be large)
+VS_META_KEEP = ("resourceType", "id", "language", "url", "identifier", "version", "name", "title", "status",
+                "experimental", "date", "publisher", "contained")
+STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 
 
 class ExpandOptions:
@@ -64,6 +68,7 @@ def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
     if isinstance(vs, dict):
         if vs.get("resourceType") != "ValueSet":
             raise OpError("The valueSet parameter must be a ValueSet")
+        ctx.add_resource(vs)
         return vs
     url = params.str("url") or params.str("context")
     if not url:
@@ -79,8 +84,11 @@ def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
 
 def expand(ctx, params, accept_language: str | None = None, instance_id: str | None = None,
            max_size: int = DEFAULT_MAX_EXPANSION) -> dict:
-    opts = ExpandOptions(params, accept_language)
     vs = resolve_value_set(ctx, params, instance_id)
+    defaults = [Param(n, k, v) for n, k, v in vs_default_parameters(vs) if not params.has(n)]
+    if defaults:
+        params = Params(params.items + defaults)
+    opts = ExpandOptions(params, accept_language)
     prefs = _language_prefs(opts, vs)
     paged = opts.count is not None or opts.offset
     fast = None
@@ -132,8 +140,11 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
         expansion["property"] = renderer.property_defs
     if contains:
         expansion["contains"] = contains
-    out = {k: v for k, v in vs.items() if k not in VS_META_DROP}
-    out["resourceType"] = "ValueSet"
+    out = {"resourceType": "ValueSet"}
+    exts = [x for x in vs.get("extension", []) or [] if x.get("url") != STANDARDS_STATUS]
+    if exts:
+        out["extension"] = exts
+    out.update((k, vs[k]) for k in VS_META_KEEP if k in vs and k != "resourceType")
     out["expansion"] = expansion
     return out
 
@@ -293,10 +304,6 @@ class Renderer:
                         self._prop_def(cs, code)
             if props:
                 e["property"] = props
-        if self.opts.include_definition and m.concept is not None and m.concept.definition \
-                and "definition" not in self.opts.properties:
-            e.setdefault("extension", []).append({"url": CONCEPT_DEFINITION_EXT,
-                                                  "valueString": m.concept.definition})
         return e
 
     def nest(self, members: list[Member]) -> list:

@@ -1,6 +1,6 @@
 """ValueSet/$validate-code and CodeSystem/$validate-code, with HL7 tx-ecosystem messages."""
 from termsvc.fhir.outcome import NotFound, OpError, issue
-from termsvc.ops.compose import Composer, CycleError
+from termsvc.ops.compose import Composer, CycleError, vs_default_parameters
 from termsvc.ops.context import split_canonical
 from termsvc.ops.expand import resolve_value_set
 from termsvc.ops.language import LanguagePrefs, lang_matches
@@ -26,12 +26,18 @@ class Coded:
 class Result:
     def __init__(self):
         self.issues = []
+        self.messages = []
         self.params = {}
         self.valid = True
-        self.unknown_systems = []
+        self.unknown_systems = []      # the coding's own system is unknown
+        self.caused_by = []            # a code system the value set needs is unknown
 
-    def add(self, *args, **kw):
-        self.issues.append(issue(*args, **kw))
+    def add(self, severity, code, text, tx_type=None, expression=None, message_id=None, in_message=None):
+        self.issues.append(issue(severity, code, text, tx_type, expression, message_id))
+        if in_message is None:
+            in_message = severity in ("error", "fatal", "warning")
+        if in_message:
+            self.messages.append(text)
 
 
 def _is_absolute(system: str) -> bool:
@@ -65,7 +71,9 @@ class Validator:
     def __init__(self, ctx, params, accept_language=None):
         self.ctx = ctx
         self.params = params
-        self.prefs = LanguagePrefs(params.str("displayLanguage") or accept_language)
+        self.explicit_language = params.str("displayLanguage") or accept_language
+        self.prefs = LanguagePrefs(self.explicit_language)
+        self.membership_only = params.bool("valueset-membership-only")
         self.lenient = params.bool("lenient-display-validation", False)
         self.active_only = params.bool("activeOnly")
         self.abstract_ok = params.bool("abstract", True)
@@ -80,22 +88,33 @@ class Validator:
             if isinstance(v, str) and "|" in v:
                 u, ver = split_canonical(v)
                 force[u] = ver
-        self.composer = Composer(ctx, system_versions, force, max_size=None,
+        self.composer = Composer(ctx, system_versions, force, max_size=None, active_only=self.active_only,
                                  supplements=[s for s in params.all("useSupplement") if isinstance(s, str)])
 
     # -- entry points -----------------------------------------------------------------
     def validate_vs(self, instance_id=None) -> dict:
         vs = resolve_value_set(self.ctx, self.params, instance_id)
         mode, codeds, cc = _coded_inputs(self.params)
+        if not self.explicit_language:
+            vs_lang = next((v for n, k, v in vs_default_parameters(vs) if n == "displayLanguage"), None)
+            if vs_lang or vs.get("language"):
+                self.prefs = LanguagePrefs(vs_lang or vs["language"])
         self.composer.note_vs(vs)
+        self._vs_urls = {_vurl(vs)}
         try:
             if mode == "codeableConcept":
                 return self._render(self._validate_cc(vs, codeds), mode, cc)
             return self._render(self._validate_one(vs, codeds[0]), mode, None)
         except CycleError as e:
             raise OpError(e.text, status=400, code="processing", tx_type="vs-invalid")
+        except VSNotFound as e:  # the value set cannot be evaluated: that is the answer
+            r = Result()
+            r.add("error", "not-found", e.text, "not-found", None, message_id="Unable_to_resolve_value_Set_")
+            r.valid = False
+            return self._render(r, mode, cc)
 
     def validate_cs(self, instance_cs=None) -> dict:
+        self._vs_urls = set()
         mode, codeds, cc = _coded_inputs(self.params)
         url = self.params.str("url") or (codeds[0].system if codeds else None)
         if instance_cs is not None:
@@ -110,6 +129,13 @@ class Validator:
     # -- one coding ---------------------------------------------------------------------
     def _validate_one(self, vs, cd: Coded, in_cc=False) -> Result:
         r = Result()
+        self._check_coding(r, vs, cd)
+        r.in_vs = not any(_tx_type(i) in ("not-in-vs", "invalid-code", "not-found", "cannot-infer", "invalid-data")
+                          for i in r.issues)
+        self._status_issues(r)
+        return r
+
+    def _check_coding(self, r, vs, cd: Coded):
         vs_label = _vurl(vs) if vs is not None else None
         r.params["code"] = cd.code
         if cd.system is None:
@@ -120,72 +146,72 @@ class Validator:
                 elif len(systems) > 1:
                     text = (f"The System URI could not be determined for the code '{cd.code}' in the ValueSet "
                             f"'{vs_label}': value set expansion has multiple matches: [{', '.join(systems)}]")
-                    r.add("error", "not-found", text, "cannot-infer", None)
+                    r.add("error", "not-found", text, "cannot-infer", None,
+                          message_id="Unable_to_resolve_system__value_set_has_multiple_matches")
                     self._not_in_vs(r, vs, cd, label=f"#{cd.code}")
-                    r.valid = False
-                    return r
+                    return
             if cd.system is None:
                 if vs is None:
                     raise OpError("No system was provided for the code to validate", tx_type="invalid-data")
                 r.add("warning", "invalid", "Coding has no system. A code with no system has no defined meaning, "
-                      "and it cannot be validated. A system should be provided", "invalid-data", cd.path or "code")
+                      "and it cannot be validated. A system should be provided", "invalid-data", cd.path or "code",
+                      message_id="Coding_has_no_system__cannot_validate")
                 self._not_in_vs(r, vs, cd, label=f"#{cd.code}")
-                r.valid = False
-                return r
+                return
         r.params["system"] = cd.system
         if not _is_absolute(cd.system):
             r.add("error", "invalid", "Coding.system must be an absolute reference, not a local reference",
-                  "invalid-data", cd.system_path)
+                  "invalid-data", cd.system_path, message_id="Terminology_TX_System_Relative")
             r.add("error", "not-found", f"A definition for CodeSystem '{cd.system}' could not be found, so the code "
                   "cannot be validated", "not-found", cd.system_path, message_id="UNKNOWN_CODESYSTEM")
             r.unknown_systems.append(cd.system)
             if vs is not None:
                 self._not_in_vs(r, vs, cd)
             r.valid = False
-            return r
+            return
         cs = self.composer.code_system_for(cd.system, self._wanted_version(cd), vs)
         if cs is None:
             if self.ctx.value_set(cd.system) is not None:
                 r.add("error", "invalid", f"The Coding references a value set, not a code system ('{cd.system}')",
-                      "invalid-data", cd.system_path)
+                      "invalid-data", cd.system_path, message_id="Terminology_TX_System_ValueSet2")
             else:
                 version = self._wanted_version(cd)
-                label = cd.system + (f"|{version}" if version else "")
                 known = [v for v in self.ctx.code_system_versions(cd.system) if v]
                 if version and known:
                     text = (f"A definition for CodeSystem '{cd.system}' version '{version}' could not be found, so the"
                             f" code cannot be validated. Valid versions: {', '.join(sorted(known))}")
+                    r.unknown_systems.append(f"{cd.system}|{version}")
                 else:
-                    text = f"A definition for CodeSystem {label} could not be found, so the code cannot be validated"
+                    text = f"A definition for CodeSystem {cd.system} could not be found, so the code cannot be validated"
+                    r.unknown_systems.append(cd.system)
                 r.add("error", "not-found", text, "not-found", cd.system_path, message_id="UNKNOWN_CODESYSTEM")
-                r.unknown_systems.append(label)
             if vs is not None:
                 self._not_in_vs(r, vs, cd)
             r.valid = False
-            return r
+            return
         if cs.version:
             r.params["version"] = cs.version
         concept, normalized = cs.find(cd.code)
         member = None
         in_vs = True
         if vs is not None:
-            member, _ = self.composer.contains(vs, cd.system, concept.code if concept else cd.code, cd.version)
+            member, _ = self._contains(vs, cd.system, concept.code if concept else cd.code, cd.version)
             in_vs = member is not None
         if concept is None:
-            if cs.content in ("fragment", "example") or cs.content == "not-present":
+            if cs.content in ("fragment", "example", "not-present"):
                 r.add("warning", "code-invalid",
                       f"Unknown Code '{cd.code}' in the CodeSystem '{cs.url}' version '{cs.version}' - note that the "
                       f"code system is labeled as a {cs.content}, so the code may be valid in some other fragment",
                       "invalid-code", cd.code_path, message_id="UNKNOWN_CODE_IN_FRAGMENT")
-                return r
+                return
             if vs is not None and not in_vs:
                 self._not_in_vs(r, vs, cd)
-            r.add("error", "code-invalid", f"Unknown code '{cd.code}' in the CodeSystem '{cs.url}' version "
-                  f"'{cs.version}'", "invalid-code", cd.code_path, message_id="Unknown_Code_in_Version")
+            if not self.membership_only:
+                r.add("error", "code-invalid", f"Unknown code '{cd.code}' in the CodeSystem '{cs.url}' version "
+                      f"'{cs.version}'", "invalid-code", cd.code_path, message_id="Unknown_Code_in_Version")
             r.valid = False
-            return r
+            return
         if normalized:
-            r.params["code"] = cd.code
             r.params["normalized-code"] = concept.code
             r.add("information", "business-rule",
                   f"The code '{cd.code}' differs from the correct code '{concept.code}' by case. Although the code "
@@ -194,35 +220,51 @@ class Validator:
         display = self._display_for(cs, concept, member)
         if display:
             r.params["display"] = display
+        vs_active_only = vs is not None and (vs.get("compose") or {}).get("inactive") is False
         if concept.inactive:
             r.params["inactive"] = True
             status = concept.status or "inactive"
             if status != "inactive":
                 r.params["status"] = status
-            if self.active_only:
+            if self.active_only or vs_active_only:
                 r.add("error", "business-rule", f"The concept '{concept.code}' is valid but is not active",
                       "code-rule", cd.code_path, message_id="STATUS_CODE_WARNING_CODE")
                 r.valid = False
             status_text = status if status == "inactive" else f"{status} and inactive"
             r.add("warning", "business-rule", f"The concept '{concept.code}' has a status of {status_text} and its "
-                  "use should be reviewed", "code-comment", cd.path or "code", message_id="INACTIVE_CONCEPT_FOUND")
-        elif concept.status == "deprecated":
-            r.add("warning", "business-rule", f"The concept '{concept.code}' is deprecated and its use should be "
-                  "reviewed", "code-comment", cd.path or "code")
+                  "use should be reviewed", "code-comment", cd.path or "code",
+                  message_id="INACTIVE_CONCEPT_FOUND")
+        if member is not None and _deprecated_in_vs(member):
+            r.add("warning", "business-rule", f"The presence of the concept '{concept.code}' in the system "
+                  f"'{cd.system}' in the value set {vs_label} is marked with a status of deprecated and its use "
+                  "should be reviewed", "code-comment", cd.code_path, message_id="CONCEPT_DEPRECATED_IN_VALUESET")
         if vs is not None and not in_vs:
             self._not_in_vs(r, vs, cd)
-            r.valid = False
         elif vs is not None and concept.abstract and not self.abstract_ok:
             r.add("error", "business-rule", f"Code '{cd.system}#{concept.code}' is abstract, and not allowed in this "
                   "context", "code-rule", cd.code_path, message_id="ABSTRACT_CODE_NOT_ALLOWED")
             self._not_in_vs(r, vs, cd)
-            r.valid = False
-        if cd.display is not None and r.valid is not False:
+        if cd.display is not None and not self.membership_only:
             self._check_display(r, cs, concept, cd, member)
-        elif cd.display is not None:
-            self._check_display(r, cs, concept, cd, member, quiet=True)
-        self._status_warnings(r, cs, cd)
-        return r
+
+    def _contains(self, vs, system, code, version):
+        try:
+            member, cs = self.composer.contains(vs, system, code, version)
+        except OpError as e:
+            if e.status == 404:
+                raise VSNotFound(e.text)
+            raise
+        return member, cs
+
+    def _status_issues(self, r):
+        seen = set()
+        for name, canonical in self.composer.warnings:
+            kind = name.split("-", 1)[1]
+            what = "ValueSet" if canonical in self.composer.used_valuesets or canonical in self._vs_urls else "CodeSystem"
+            text = f"Reference to {kind} {what} {canonical}"
+            if text not in seen:
+                seen.add(text)
+                r.add("information", "business-rule", text, "status-check", None, message_id="MSG_" + kind.upper())
 
     def _wanted_version(self, cd):
         return self.composer.force_versions.get(cd.system) or cd.version or self.composer.system_versions.get(cd.system)
@@ -246,10 +288,6 @@ class Validator:
               "not-in-vs", cd.code_path, message_id="None_of_the_provided_codes_are_in_the_value_set_one")
         r.valid = False
 
-    def _status_warnings(self, r, cs, cd):
-        for name, canonical in self.composer.warnings:
-            pass
-
     def _display_for(self, cs, concept, member):
         display = member.display if member is not None and member.display else concept.display
         if self.prefs:
@@ -262,7 +300,7 @@ class Validator:
                         return d.get("value")
         return display
 
-    def _check_display(self, r, cs, concept, cd, member, quiet=False):
+    def _check_display(self, r, cs, concept, cd, member):
         given = cd.display
         choices = []  # (value, language)
         if concept.display:
@@ -272,109 +310,131 @@ class Validator:
         for d in cs.designations(concept):
             if d.get("value"):
                 choices.append((d["value"], d.get("language")))
+        if member is not None and member.designations:
+            for d in member.designations:
+                if d.get("value"):
+                    choices.append((d["value"], d.get("language")))
         norm = given.strip().lower()
         wanted = self.prefs.wanted() if self.prefs else []
 
-        def lang_ok(lang):
-            return not wanted or any(lang_matches(w, lang) for w in wanted) or lang is None and not cs.language
-        if any(v.strip().lower() == norm and lang_ok(l) for v, l in choices):
+        def in_lang(lang):
+            if not wanted:
+                return True
+            lang = lang or cs.language
+            return lang is None or any(lang_matches(w, lang) for w in wanted)
+
+        valid = [(v, l) for v, l in choices if in_lang(l)]
+        if any(v.strip().lower() == norm for v, _ in valid):
             return
-        if any(v.strip().lower() == norm for v, _ in choices) and not wanted:
-            return
-        sev = "warning" if (self.lenient or True) else "error"
-        if self.params.has("lenient-display-validation") and not self.lenient:
-            sev = "error"
-        langs = "', '".join(wanted) if wanted else "--"
-        valid = [(v, l) for v, l in choices if not wanted or lang_matches(wanted[0], l) or (l is None and cs.language
-                                                                                             and lang_matches(wanted[0], cs.language))]
+        sev = "warning" if self.lenient else "error"
+        langs = ",".join(wanted) if wanted else "--"
         if wanted and not valid:
-            default = concept.display
             if any(v.strip().lower() == norm for v, _ in choices):
                 text = (f"There are no valid display names found for the code {cd.system}#{concept.code} for language(s)"
                         f" '{langs}'. The display is '{given}' which is a valid display for the default language")
-                r.add("information", "invalid", text, "display-comment", cd.display_path)
+                r.add("information", "invalid", text, "invalid-display", cd.display_path, in_message=True,
+                      message_id="NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK")
                 return
             text = (f"Wrong Display Name '{given}' for {cd.system}#{concept.code}. There are no valid display names "
-                    f"found for language(s) '{langs}'. Default display is '{default}'")
+                    f"found for language(s) '{langs}'. Default display is '{concept.display}'")
         else:
-            if not valid:
-                valid = choices
-            shown = [f"'{v}'" + (f" ({l})" if l else "") for v, l in _dedupe(valid)]
+            shown = [f"'{v}'" + (f" ({l or cs.language})" if (l or cs.language) else "") for v, l in _dedupe(valid)]
             if len(shown) == 1:
                 text = f"Wrong Display Name '{given}' for {cd.system}#{concept.code}. Valid display is {shown[0]}"
             else:
                 text = (f"Wrong Display Name '{given}' for {cd.system}#{concept.code}. Valid display is one of "
                         f"{len(shown)} choices: {' or '.join(shown)}")
             text += f" (for the language(s) '{langs}')"
-        if quiet:
-            return
         r.add(sev, "invalid", text, "invalid-display", cd.display_path,
-              message_id="Display_Name_for__should_be_one_of__instead_of")
+              message_id="NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR" if wanted and not valid
+              else "Display_Name_for__should_be_one_of__instead_of")
         if sev == "error":
             r.valid = False
 
     # -- codeable concepts -------------------------------------------------------------
     def _validate_cc(self, vs, codeds) -> Result:
         total = Result()
-        any_valid = False
-        first_valid = None
+        results = []
         for cd in codeds:
             r = self._validate_one(vs, cd, in_cc=True)
-            total.unknown_systems += r.unknown_systems
-            if r.valid:
-                any_valid = True
-                if first_valid is None:
-                    first_valid = r
+            results.append(r)
+            total.unknown_systems += [u for u in r.unknown_systems if u not in total.unknown_systems]
+        valid = [r for r in results if r.in_vs]
+        seen_texts = set()
+        for r in results:
             for i in r.issues:
-                if vs is not None and not r.valid and _tx_type(i) == "not-in-vs":
+                if vs is not None and _tx_type(i) == "not-in-vs":
                     i = dict(i, severity="information")
                     i["details"] = dict(i["details"], coding=[dict(i["details"]["coding"][0], code="this-code-not-in-vs")])
+                elif _tx_type(i) == "status-check":
+                    if i["details"]["text"] in seen_texts:
+                        continue
+                seen_texts.add(i["details"]["text"])
                 total.issues.append(i)
-        if any_valid:
-            total.params.update({k: v for k, v in first_valid.params.items()})
-            total.valid = True
-            total.issues = [i for i in total.issues if i["severity"] != "error" or _tx_type(i) not in ("invalid-code",)]
+        if valid:
+            first = valid[0]
+            total.params.update(first.params)
+            total.valid = not any(i["severity"] in ("error", "fatal") for i in total.issues)
+            total.messages = [m for r in results for m in r.messages if "was not found in the value set" not in m]
         else:
             total.valid = False
-            if codeds:
-                last = codeds[-1]
-                for k in ("code", "system", "version", "display"):
-                    pass
+            total.messages = [m for r in results for m in r.messages]
             if vs is not None:
-                total.issues.insert(0, issue("error", "code-invalid",
-                                             f"No valid coding was found for the value set '{_vurl(vs)}'", "not-in-vs",
-                                             None, message_id="TX_GENERAL_CC_ERROR_MESSAGE"))
+                text = f"No valid coding was found for the value set '{_vurl(vs)}'"
+                total.issues.insert(0, issue("error", "code-invalid", text, "not-in-vs", None,
+                                             message_id="TX_GENERAL_CC_ERROR_MESSAGE"))
+                total.messages = [text] + [m for m in total.messages if "was not found in the value set" not in m]
         return total
 
     # -- output ------------------------------------------------------------------------
     def _render(self, r: Result, mode, cc) -> dict:
         out = []
         p = r.params
+        show = mode != "codeableConcept" or "code" in p
         if mode == "codeableConcept":
             out.append({"name": "codeableConcept", "valueCodeableConcept": cc})
-        if "code" in p and (mode != "codeableConcept" or r.valid):
+        if "code" in p and show:
             out.append({"name": "code", "valueCode": p["code"]})
-        if "display" in p and (mode != "codeableConcept" or r.valid):
+        if "display" in p and show:
             out.append({"name": "display", "valueString": p["display"]})
-        if p.get("inactive"):
+        if p.get("inactive") and show:
             out.append({"name": "inactive", "valueBoolean": True})
         if r.issues:
             out.append({"name": "issues", "resource": {"resourceType": "OperationOutcome", "issue": r.issues}})
-        messages = [i["details"]["text"] for i in r.issues if i["severity"] in ("error", "warning", "fatal")]
-        if messages and (not r.valid or True):
-            out.append({"name": "message", "valueString": "; ".join(messages)})
-        if "normalized-code" in p:
+        if r.messages:
+            out.append({"name": "message", "valueString": "; ".join(dict.fromkeys(r.messages))})
+        if "normalized-code" in p and show:
             out.append({"name": "normalized-code", "valueCode": p["normalized-code"]})
         out.append({"name": "result", "valueBoolean": bool(r.valid)})
-        if "status" in p:
+        if "status" in p and show:
             out.append({"name": "status", "valueCode": p["status"]})
-        if "system" in p and (mode != "codeableConcept" or r.valid):
+        if "system" in p and show:
             out.append({"name": "system", "valueUri": p["system"]})
-        if "version" in p and (mode != "codeableConcept" or r.valid):
+        if "version" in p and show:
             out.append({"name": "version", "valueString": p["version"]})
         for u in r.unknown_systems:
+            out.append({"name": "x-unknown-system", "valueCanonical": u})
+        for u in r.caused_by:
             out.append({"name": "x-caused-by-unknown-system", "valueCanonical": u})
         return {"resourceType": "Parameters", "parameter": out}
+
+
+class VSNotFound(Exception):
+    def __init__(self, text):
+        super().__init__(text)
+        self.text = text
+
+
+def _deprecated_in_vs(member) -> bool:
+    for x in member.extensions or []:
+        url = x.get("url")
+        if url == "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status" and \
+                x.get("valueCode") == "deprecated":
+            return True
+        if url == "http://hl7.org/fhir/StructureDefinition/valueset-deprecated" and \
+                str(x.get("valueBoolean", x.get("valueCode"))).lower() == "true":
+            return True
+    return False
 
 
 def _dedupe(pairs):

@@ -1,0 +1,395 @@
+"""Mapping tables: reading, lint, ConceptMap round trip, R4 export, loader, CLI."""
+import json
+import os
+import shutil
+
+import openpyxl
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from termsvc.build import SourceSpec, build
+from termsvc.fhir.convert import EXT_R4_EQUIVALENCE
+from termsvc.mappings.cli import mappings as mappings_cli
+from termsvc.mappings.from_fhir import concept_map_to_table, rows_to_csv
+from termsvc.mappings.lint import check
+from termsvc.mappings.r4 import concept_map_r5_to_r4
+from termsvc.mappings.table import read_table
+from termsvc.mappings.to_fhir import EXT_STATUS, concept_map_from_table
+from termsvc.store.reader import Store
+from termsvc.store.writer import BuildError
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED = os.path.join(PROJECT, "mappings_csv")
+
+LOCAL = "http://ex.test/cs/local"
+EU = "http://ex.test/cs/eu"
+FRAG = "http://ex.test/cs/frag"
+TOML = f'''url = "http://ex.test/cm/{{name}}"
+version = "1"
+name = "T"
+title = "Test table"
+status = "active"
+source_scope = "http://ex.test/vs/local"
+target_scope = "http://ex.test/vs/eu-scope"
+source_system = "{LOCAL}"
+target_system = "{EU}"
+'''
+
+
+def write_table(folder, name, text, encoding="utf-8", toml=True):
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{name}.csv")
+    with open(path, "wb") as f:
+        f.write(text.encode(encoding) if encoding != "utf-8-sig" else b"\xef\xbb\xbf" + text.encode("utf-8"))
+    if toml:
+        with open(os.path.join(folder, f"{name}.toml"), "w", encoding="utf-8") as f:
+            f.write(TOML.format(name=name))
+    return path
+
+
+def by_kind(report_or_table):
+    probs = report_or_table.problems
+    out = {}
+    for p in probs:
+        out.setdefault(p.kind, []).append(p.row)
+    return out
+
+
+# -- reading -------------------------------------------------------------------------------
+def test_cp1252_semicolon_file(tmp_path):
+    p = write_table(tmp_path, "t", "source_code;source_display;target_code;relationship;status\r\n"
+                    "0012;Radiografía de tórax;X1;equivalent;accepted\r\n", encoding="cp1252")
+    t = read_table(p)
+    assert t.encoding == "cp1252" and t.delimiter == ";"
+    assert not t.problems
+    assert t.rows[0].source_code == "0012"
+    assert t.rows[0].source_display == "Radiografía de tórax"
+
+
+def test_bom_file_header_recognised(tmp_path):
+    p = write_table(tmp_path, "t", "Source_Code,Target Code,relationship\n1.10,X1,wider\n", encoding="utf-8-sig")
+    t = read_table(p)
+    assert not t.errors
+    assert t.columns[0] == "Source_Code"
+    r = t.rows[0]
+    assert (r.source_code, r.target_code, r.relationship, r.r4_word) == \
+        ("1.10", "X1", "source-is-narrower-than-target", "wider")
+
+
+def test_tab_delimited_quoted_trailing_blanks(tmp_path):
+    p = write_table(tmp_path, "t", 'source_code\ttarget_code\trelationship\tcomment\tfreq\n'
+                    '0012  \tX1\tequivalent\t"a, quoted; comment"\t007\n\n'
+                    '1.10\tX2\tnarrower\t\t1.50\n')
+    t = read_table(p)
+    assert t.delimiter == "\t" and not t.errors
+    assert [r.source_code for r in t.rows] == ["0012", "1.10"]
+    assert [r.row for r in t.rows] == [2, 4]          # the blank line keeps its number
+    assert t.rows[0].comment == "a, quoted; comment"
+    assert [r.extras["freq"] for r in t.rows] == ["007", "1.50"]
+
+
+def test_missing_required_column(tmp_path):
+    p = write_table(tmp_path, "t", "code,target_code,relationship\nA,X1,equivalent\n")
+    t = read_table(p)
+    assert not t.usable
+    assert by_kind(t) == {"missing-column": [1]}
+
+
+def test_missing_metadata_and_unreadable_xlsx(tmp_path):
+    p = write_table(tmp_path, "nometa", "source_code,target_code,relationship\nA,X1,equivalent\n", toml=False)
+    assert by_kind(read_table(p)) == {"missing-metadata": [None]}
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"not a zip file")
+    (tmp_path / "bad.toml").write_text('url = "http://x"\n')
+    t = read_table(str(bad))
+    assert not t.usable and by_kind(t) == {"unreadable": [None]}
+
+
+def test_structural_errors_with_rows(tmp_path):
+    p = write_table(tmp_path, "t", "\n".join([
+        "source_code,target_code,relationship,status,no_map",
+        "A,X1,foo,accepted,",            # 2 unknown relationship
+        "A,X2,equivalent,done,",         # 3 unknown status
+        "B,,,accepted,",                 # 4 empty target without no_map
+        "C,X1,equivalent,accepted,",     # 5
+        "C,X1,wider,accepted,",          # 6 conflicting relationship
+        "C,X1,equivalent,draft,",        # 7 duplicate of row 5
+        "D,,,accepted,maybe",            # 8 unknown no_map value
+        "E,,,accepted,yes",              # 9 fine: deliberate no-map
+        "E,X3,equivalent,accepted,",     # 10 a map for a no-map source
+    ]) + "\n")
+    t = read_table(p)
+    assert t.usable
+    kinds = by_kind(t)
+    assert kinds == {"unknown-relationship": [2], "unknown-status": [3], "empty-target": [4],
+                     "conflicting-relationship": [6, 9], "duplicate-row": [7], "unknown-no-map": [8]}
+
+
+# -- content checks against a small build ----------------------------------------------------
+def _cs(url, codes, content="complete"):
+    return {"resourceType": "CodeSystem", "url": url, "version": "1", "status": "active", "content": content,
+            "concept": [{"code": c, "display": d} for c, d in codes]}
+
+
+@pytest.fixture(scope="module")
+def content_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("content")
+    res = [
+        _cs(LOCAL, [("A", "Alpha"), ("B", "Bravo"), ("C", "Charlie"), ("D", "Delta"), ("E", "Echo")]),
+        {"resourceType": "ValueSet", "url": "http://ex.test/vs/local", "status": "active",
+         "compose": {"include": [{"system": LOCAL}]}},
+        _cs(EU, [("X1", "Ex one"), ("X2", "Ex two"), ("X3", "Ex three"), ("X4", "Ex four")]),
+        {"resourceType": "ValueSet", "url": "http://ex.test/vs/eu-scope", "status": "active",
+         "compose": {"include": [{"system": EU, "concept": [{"code": "X1"}, {"code": "X2"}, {"code": "X3"}]}]}},
+        _cs(FRAG, [("F1", "Frag one")], content="fragment"),
+    ]
+    for i, r in enumerate(res):
+        (d / f"r{i}.json").write_bytes(orjson.dumps(r))
+    return str(d)
+
+
+CLEAN = "\n".join([
+    "source_code,source_display,target_code,target_display,relationship,no_map,status,comment,frequency",
+    "A,Alpha,X1,Ex one,equivalent,,accepted,,10",
+    "B,Bravo,X2,Ex two,wider,,draft,needs review,5",
+    "E,Echo,,,,yes,accepted,not an EU concept,1",
+]) + "\n"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, content_dir):
+    """A build with the test content and one clean table (accepted + draft rows)."""
+    d = tmp_path_factory.mktemp("built")
+    maps = d / "maps"
+    write_table(maps, "clean", CLEAN)
+    db = str(d / "t.db")
+    build(db, [SourceSpec("fhir", content_dir), SourceSpec("mappings", str(maps))], preexpand=False)
+    return db, str(maps)
+
+
+def test_content_errors_and_warnings(tmp_path, built):
+    db, _ = built
+    p = write_table(tmp_path, "t", "\n".join([
+        "source_code,source_display,target_system,target_code,target_display,relationship,status",
+        "A,Alpha,,X1,Ex one,equivalent,accepted",                     # 2 clean
+        "B,Bravo!!,,X2,Ex two,equivalent,accepted",                   # 3 source display differs
+        "C,Charlie,,X4,Ex four,equivalent,accepted",                  # 4 target outside scope
+        "ZZ,,,X1,,equivalent,accepted",                               # 5 unknown source code
+        "D,Delta,,X9,,equivalent,accepted",                           # 6 unknown target code (+ outside scope)
+        f"E,Echo,{FRAG},F2,,equivalent,accepted",                     # 7 fragment: unverifiable (+ outside scope)
+        "E,Echo,http://ex.test/cs/unloaded,Q1,,related-to,draft",     # 8 not loaded; not accepted
+    ]) + "\n")
+    rep = check([p], Store(db))
+    kinds = by_kind(rep.tables[0])
+    assert kinds["display-differs"] == [3]
+    assert kinds["target-outside-scope"] == [4, 6, 7, 8]
+    assert kinds["unknown-source-code"] == [5]
+    assert kinds["unknown-target-code"] == [6]
+    assert kinds["unverifiable"] == [7]
+    assert kinds["system-not-loaded"] == [8]
+    assert kinds["not-accepted"] == [8]
+    assert kinds["outside-source-scope"] == [5]
+    assert rep.errors == 6 and rep.exit_code == 1
+
+
+def test_coverage(built):
+    db, maps = built
+    rep = check([maps], db)
+    cov = rep.tables[0].coverage
+    assert (cov["total"], cov["mapped"], cov["no_map"], cov["unmapped"]) == (5, 1, 1, 3)
+    assert [(u["code"], u["pending"]) for u in cov["unmapped_codes"]] == [("B", True), ("C", False), ("D", False)]
+    assert cov["percent_covered"] == 40.0
+    assert rep.errors == 0 and rep.exit_code == 0
+
+
+# -- build -----------------------------------------------------------------------------------
+def test_build_serves_only_accepted_rows_and_stores_all(built):
+    db, _ = built
+    s = Store(db)
+    rows = s.all("SELECT e.source_code, e.target_code FROM cm_entry e JOIN concept_map m ON m.id=e.cm_id"
+                 " WHERE m.url='http://ex.test/cm/clean' ORDER BY 1")
+    assert rows == [("A", "X1"), ("E", None)]
+    full = s.one("SELECT json FROM resource WHERE type='MappingTable' AND url='http://ex.test/cm/clean'")
+    _, _, back = concept_map_to_table(orjson.loads(full[0]))
+    assert [r["source_code"] for r in back] == ["A", "B", "E"]
+    assert back[1]["status"] == "draft"
+
+
+def test_build_include_unaccepted(tmp_path, content_dir):
+    maps = tmp_path / "maps"
+    write_table(maps, "clean", CLEAN)
+    db = str(tmp_path / "t.db")
+    build(db, [SourceSpec("fhir", content_dir), SourceSpec("mappings", str(maps), {"include_unaccepted": True})],
+          preexpand=False)
+    s = Store(db)
+    cm = s.resource_json(s.one("SELECT id FROM resource WHERE type='ConceptMap'")[0])
+    targets = [t for g in cm["group"] for e in g["element"] for t in e.get("target", [])]
+    statuses = [x["valueCode"] for t in targets for x in t["extension"] if x["url"] == EXT_STATUS]
+    assert statuses == ["accepted", "draft"]
+
+
+def test_broken_table_fails_build_and_keeps_previous_db(tmp_path, content_dir):
+    maps = tmp_path / "maps"
+    write_table(maps, "good", CLEAN)
+    db = str(tmp_path / "t.db")
+    build(db, [SourceSpec("fhir", content_dir), SourceSpec("mappings", str(maps))], preexpand=False)
+    before = open(db, "rb").read()
+    write_table(maps, "broken", "source_code,target_code,relationship\nA,X1,sortof\nB,,\n")
+    with pytest.raises(BuildError) as e:
+        build(db, [SourceSpec("fhir", content_dir), SourceSpec("mappings", str(maps))], preexpand=False)
+    assert "broken.csv:2" in str(e.value) and "broken.csv:3" in str(e.value)
+    assert open(db, "rb").read() == before
+    assert not [f for f in os.listdir(tmp_path) if ".building-" in f]
+    # --keep-going: the build goes on without the mapping tables
+    summary = build(db, [SourceSpec("fhir", content_dir), SourceSpec("mappings", str(maps))],
+                    keep_going=True, preexpand=False)
+    assert summary["concept_maps"] == 0 and len(summary["failures"]) == 1
+
+
+# -- round trip and R4 -------------------------------------------------------------------------
+ROUND = "\n".join([
+    "Source Code;source_system;source_display;target_code;target_display;Relationship;no_map;status;comment;author;reviewer;status_date;Frecuencia;URV",
+    "0012;;RX tórax;X1;Ex one;Wider;;accepted;c1;ana;jo;2026-01-02;120;1.10",
+    f"1.10;{LOCAL};TAC;X2;Ex two;narrower;;in review;;ana;;;5;",
+    "1.10;;TAC (alt);X3;;inexact;;draft;;;;;;0.50",
+    "B;;;X1;;source-is-broader-than-target;;;;;;;;",
+    "CONS;;Consulta;;;;x;rejected;no imaging;;;;3;",
+    "E;;;;;unmatched;;accepted;;;;;;",
+    "C;;;X4;;EQUAL;NO;accepted;;;;;;",
+]) + "\n"
+
+
+def test_round_trip_csv_conceptmap_csv_lossless(tmp_path):
+    p = write_table(tmp_path, "rt", ROUND, encoding="cp1252")
+    t = read_table(p)
+    assert not t.errors
+    cm = concept_map_from_table(t)
+    meta, cols, rows = concept_map_to_table(json.loads(json.dumps(cm)))
+    assert cols == t.columns
+    assert rows == [r.cells for r in t.rows]
+    assert meta["url"] == "http://ex.test/cm/rt" and meta["target_system"] == EU
+    # and through R4 JSON too
+    _, cols4, rows4 = concept_map_to_table(concept_map_r5_to_r4(cm))
+    assert cols4 == t.columns and rows4 == [r.cells for r in t.rows]
+    # the CSV text written back reads as the same table
+    (tmp_path / "out").mkdir()
+    write_table(tmp_path / "out", "rt", rows_to_csv(cols, rows))
+    t2 = read_table(str(tmp_path / "out" / "rt.csv"))
+    assert [r.cells for r in t2.rows] == [r.cells for r in t.rows]
+
+
+def test_r4_export_keeps_author_words(tmp_path):
+    t = read_table(write_table(tmp_path, "rt", ROUND, encoding="cp1252"))
+    r4 = concept_map_r5_to_r4(concept_map_from_table(t))
+    assert "sourceCanonical" in r4 and "sourceScopeCanonical" not in r4
+    eq = {}
+    for g in r4["group"]:
+        for e in g["element"]:
+            for tg in e["target"]:
+                eq[(e["code"], tg.get("code"))] = tg["equivalence"]
+                assert "relationship" not in tg
+                assert all(x["url"] != EXT_R4_EQUIVALENCE for x in tg.get("extension", []))
+    assert eq[("0012", "X1")] == "wider"
+    assert eq[("1.10", "X2")] == "narrower"
+    assert eq[("1.10", "X3")] == "inexact"
+    assert eq[("C", "X4")] == "equal"
+    assert eq[("B", "X1")] == "narrower"        # R5 code written: the standard R4 word
+    assert eq[("CONS", None)] == "unmatched" and eq[("E", None)] == "unmatched"
+    r5 = concept_map_from_table(t)
+    el = {e["code"]: e for g in r5["group"] for e in g["element"]}
+    assert el["CONS"]["noMap"] is True and "target" not in el["CONS"]
+    assert el["0012"]["target"][0]["relationship"] == "source-is-narrower-than-target"
+
+
+# -- XLSX ----------------------------------------------------------------------------------------
+def test_xlsx_with_metadata_sheet_and_number_formats(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "mappings"
+    ws.append(["source_code", "target_code", "relationship", "status", "urv", "freq"])
+    ws.append([12, "X1", "equivalent", "accepted", 1.1, 3.0])
+    ws["A2"].number_format = "0000"
+    ws["E2"].number_format = "0.00"
+    ws.append(["1.10", "X2", "wider", "accepted", "2.50", 7])
+    meta = wb.create_sheet("metadata")
+    for k, v in [("key", "value"), ("url", "http://ex.test/cm/x"), ("title", "From Excel"),
+                 ("source_system", LOCAL), ("target_system", EU)]:
+        meta.append([k, v])
+    path = tmp_path / "x.xlsx"
+    wb.save(path)
+    t = read_table(str(path))
+    assert not t.problems
+    assert t.meta["title"] == "From Excel" and t.meta["target_system"] == EU
+    assert [r.source_code for r in t.rows] == ["0012", "1.10"]
+    assert [r.extras["urv"] for r in t.rows] == ["1.10", "2.50"]
+    assert [r.extras["freq"] for r in t.rows] == ["3", "7"]
+    assert [r.row for r in t.rows] == [2, 3]
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+def test_cli_check_exit_codes_json_html(tmp_path, built):
+    db, maps = built
+    runner = CliRunner()
+    r = runner.invoke(mappings_cli, ["check", maps, "--db", db, "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["errors"] == 0 and data["tables"][0]["coverage"]["mapped"] == 1
+    bad = tmp_path / "bad"
+    write_table(bad, "t", "source_code,target_code,relationship\nA,X1,equivalent\nA,X1,wider\n")
+    html = tmp_path / "r.html"
+    r = runner.invoke(mappings_cli, ["check", str(bad), "--db", db, "--html", str(html)])
+    assert r.exit_code == 1
+    assert "t.csv:3: error: conflicting-relationship" in r.output
+    page = html.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "conflicting-relationship" in page
+    assert "<link" not in page and "<script" not in page and "http-equiv" not in page
+    unusable = tmp_path / "unusable"
+    write_table(unusable, "t", "code,target\nA,X1\n")
+    r = runner.invoke(mappings_cli, ["check", str(unusable), "--no-db"])
+    assert r.exit_code == 2
+    assert runner.invoke(mappings_cli, ["check", str(tmp_path / "nope")]).exit_code == 2
+    assert runner.invoke(mappings_cli, ["check", maps, "--db", str(tmp_path / "no.db")]).exit_code == 2
+
+
+def test_cli_export_and_import(tmp_path):
+    src = tmp_path / "src"
+    write_table(src, "rt", ROUND, encoding="cp1252")
+    runner = CliRunner()
+    out = tmp_path / "cm-r4.json"
+    r = runner.invoke(mappings_cli, ["export", "rt", "--dir", str(src), "--fhir", "r4", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    cm = json.loads(out.read_text())
+    assert cm["resourceType"] == "ConceptMap" and "targetCanonical" in cm
+    r = runner.invoke(mappings_cli, ["import", str(out), "-o", str(tmp_path / "back")])
+    assert r.exit_code == 0, r.output
+    t0 = read_table(str(src / "rt.csv"))
+    t1 = read_table(str(tmp_path / "back" / "rt.csv"))
+    assert t1.columns == t0.columns and [x.cells for x in t1.rows] == [x.cells for x in t0.rows]
+    assert t1.meta["url"] == t0.meta["url"]
+    r = runner.invoke(mappings_cli, ["export", "rt", "--dir", str(src), "--accepted-only"])
+    codes = [e["code"] for g in json.loads(r.output)["group"] for e in g["element"]]
+    assert codes == ["0012", "E", "C"]
+
+
+# -- the shipped tables ------------------------------------------------------------------------------
+def test_shipped_tables_structurally_clean_and_sized():
+    rep = check([SHIPPED])
+    assert len(rep.tables) >= 3
+    for t in rep.tables:
+        assert t.errors == [], [p.message for p in t.errors]
+        assert t.rows >= 40
+        assert t.status_counts["accepted"] > t.rows // 2
+        assert any(p.kind == "not-accepted" for p in t.problems)
+
+
+def test_shipped_tables_against_dicom_and_local_content(tmp_path):
+    db = str(tmp_path / "t.db")
+    build(db, [SourceSpec("dicom"), SourceSpec("mappings", SHIPPED)], preexpand=False)
+    rep = check([SHIPPED], Store(db))
+    assert rep.errors == 0, [(p.where(), p.message) for t in rep.tables for p in t.errors]
+    by_name = {t.name: t for t in rep.tables}
+    for name in ("ris-modality-eu", "dicom-body-part-examined"):
+        cov = by_name[name].coverage
+        assert cov["evaluable"] and cov["mapped"] > 40 and cov["no_map"] >= 2
+        assert not any(p.kind == "scope-unverifiable" for p in by_name[name].problems)
