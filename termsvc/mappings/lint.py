@@ -24,7 +24,6 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-import orjson
 
 from termsvc.mappings.table import ROW_STATUSES, Problem, Table, find_tables, read_table
 

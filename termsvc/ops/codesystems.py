@@ -97,6 +97,14 @@ class CodeSystemProvider:
                     out.append(d)
         return out
 
+    def concept_extensions(self, c: Concept) -> list:
+        out = list(c.extensions or [])
+        for s in self.supplements:
+            sc = _supplement_concept(s, c.code)
+            if sc:
+                out += sc.get("extension", []) or []
+        return out
+
     def supplement_properties(self, c: Concept) -> list:
         out = []
         for s in self.supplements:

@@ -115,6 +115,20 @@ class Composer:
                           code="not-found", tx_type="not-found", message_id="Unable_to_resolve_value_Set_")
         return vs
 
+    def check_cycles(self, vs: dict, path: tuple = ()):
+        """Raise CycleError when the value set imports itself (through include or exclude)."""
+        key = _vurl(vs) or id(vs)
+        if key in path:
+            raise CycleError(f"Cyclic reference to value set {key} (via {' -> '.join(map(str, path + (key,)))})",
+                             status=400, code="processing", tx_type="vs-invalid",
+                             message_id="VALUESET_CIRCULAR_REFERENCE")
+        compose = vs.get("compose") or {}
+        for inc in (compose.get("include", []) or []) + (compose.get("exclude", []) or []):
+            for canonical in inc.get("valueSet", []) or []:
+                sub = self.ctx.value_set(canonical)
+                if sub is not None:
+                    self.check_cycles(sub, path + (key,))
+
     # -- enumeration ----------------------------------------------------------------
     def members(self, vs: dict) -> list[Member]:
         key = _vurl(vs) or id(vs)
@@ -169,7 +183,7 @@ class Composer:
             vs_sets = []
             for canonical in inc["valueSet"]:
                 sub = self.resolve_vs(canonical)
-                if not excluding:
+                if not excluding and not canonical.startswith("#"):
                     self.used_valuesets.append(_vurl(sub))
                 self.note_vs(sub)
                 vs_sets.append({(m.system, m.code): m for m in self.members(sub)})

@@ -119,7 +119,7 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
         if max_size and not paged and total > max_size:
             raise TooCostly(f"The expansion of {vs.get('url')} has {total} codes, more than the limit of {max_size};"
                             " use count and offset to page through it")
-    nested = (not opts.exclude_nested and not paged and fast is None
+    nested = (not opts.exclude_nested and not paged and fast is None and not opts.filter
               and _can_nest(vs) and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1]))
     if fast is None:
         page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
@@ -190,7 +190,7 @@ def _echo_parameters(opts, prefs, composer, vs) -> list:
     for vurl in composer.used_codesystems:
         out.append({"name": "used-codesystem", "valueUri": vurl})
     for vurl in composer.used_valuesets:
-        if vurl:
+        if vurl and not vurl.startswith("#"):
             out.append({"name": "used-valueset", "valueUri": vurl})
     for s in composer.used_supplements:
         out.append({"name": "used-supplement", "valueUri": s})
@@ -232,6 +232,25 @@ def text_filter(members: list[Member], query: str) -> list[Member]:
 
 # -- rendering ----------------------------------------------------------------------
 
+SD = "http://hl7.org/fhir/StructureDefinition/"
+# concept extensions that expansions report as properties: url -> (property code, uri, value key)
+EXTENSION_PROPERTIES = {
+    SD + "codesystem-conceptOrder": ("order", CONCEPT_PROPS + "order", "valueDecimal"),
+    SD + "itemWeight": ("weight", CONCEPT_PROPS + "itemWeight", "valueDecimal"),
+    SD + "codesystem-label": ("label", CONCEPT_PROPS + "label", "valueString"),
+    SD + "structuredefinition-standards-status": ("status", CONCEPT_PROPS + "status", "valueCode"),
+}
+# the same set by the value set on its compose concepts
+VS_EXTENSION_PROPERTIES = {
+    SD + "valueset-conceptOrder": ("order", CONCEPT_PROPS + "order", "valueDecimal"),
+    SD + "itemWeight": ("weight", CONCEPT_PROPS + "itemWeight", "valueDecimal"),
+    SD + "valueset-label": ("label", CONCEPT_PROPS + "label", "valueString"),
+}
+# concept extensions that expansions carry along
+CARRIED_EXTENSIONS = {SD + "rendering-style", SD + "rendering-xhtml", SD + "valueset-deprecated",
+                      SD + "valueset-concept-definition"}
+
+
 class Renderer:
     def __init__(self, opts, prefs):
         self.opts = opts
@@ -239,13 +258,12 @@ class Renderer:
         self.property_defs = []
         self._seen_props = set()
 
-    def _prop_def(self, cs, code):
+    def _prop_def(self, cs, code, uri=None):
         if code in self._seen_props:
             return
-        uri = None
         if code == "definition":
             uri = CONCEPT_PROPS + "definition"
-        elif cs is not None:
+        elif uri is None and cs is not None:
             for d in cs.property_defs:
                 if d.get("code") == code:
                     uri = d.get("uri")
@@ -257,20 +275,39 @@ class Renderer:
 
     def entry(self, m: Member) -> dict:
         e = {}
-        if m.extensions:
-            e["extension"] = list(m.extensions)
+        cs = m.cs
+        ext_props = {}
+        carried = []
+        if m.concept is not None and cs is not None:
+            if m.concept.status and m.concept.status != "active":
+                ext_props["status"] = (CONCEPT_PROPS + "status", "valueCode", m.concept.status)
+            for x in cs.concept_extensions(m.concept):
+                url = x.get("url")
+                if url in EXTENSION_PROPERTIES:
+                    code, uri, key = EXTENSION_PROPERTIES[url]
+                    ext_props[code] = (uri, key, next((v for k, v in x.items() if k.startswith("value")), None))
+                elif url in CARRIED_EXTENSIONS and url not in {c.get("url") for c in carried}:
+                    carried.append(x)
+        for x in m.extensions or []:  # the value set's own word wins
+            url = x.get("url")
+            if url in VS_EXTENSION_PROPERTIES:
+                code, uri, key = VS_EXTENSION_PROPERTIES[url]
+                ext_props[code] = (uri, key, next((v for k, v in x.items() if k.startswith("value")), None))
+            elif url in CARRIED_EXTENSIONS or url == STANDARDS_STATUS:
+                carried = [c for c in carried if c.get("url") != url] + [x]
+        if carried:
+            e["extension"] = carried
         e["system"] = m.system
         if m.abstract:
             e["abstract"] = True
         if m.inactive:
             e["inactive"] = True
         e["code"] = m.code
-        cs = m.cs
         designations = []
         if m.concept is not None and cs is not None:
             designations = cs.designations(m.concept)
         if m.designations:
-            designations = list(m.designations) + designations
+            designations = designations + list(m.designations)
         display, used, changed = choose_display(self.prefs, cs.language if cs is not None else None, m.display,
                                                 designations)
         if display:
@@ -304,6 +341,11 @@ class Renderer:
                         self._prop_def(cs, code)
             if props:
                 e["property"] = props
+        for code, (uri, key, value) in ext_props.items():
+            if code in self.opts.properties:
+                continue
+            e.setdefault("property", []).append({"code": code, key: value})
+            self._prop_def(cs, code, uri)
         return e
 
     def nest(self, members: list[Member]) -> list:
@@ -328,7 +370,7 @@ def _designation_wanted(d: dict, wanted: list[str]) -> bool:
     for w in wanted:
         system, _, code = w.partition("|")
         if system == "urn:ietf:bcp:47":
-            if d.get("language") and d["language"].lower().startswith(code.lower()):
+            if (d.get("language") or "").lower() == code.lower():
                 return True
         else:
             use = d.get("use") or {}

@@ -83,7 +83,7 @@ def choose_display(prefs: LanguagePrefs, cs_language: str | None, display: str |
                 return d.get("value"), d, True
     if prefs.hard:
         return None, None, True
-    return display, None, bool(cs_language) and not prefs.matches(cs_language)
+    return display, None, False
 
 
 def _is_fsn(d: dict) -> bool:

@@ -1,7 +1,7 @@
 """CodeSystem/$lookup and CodeSystem/$subsumes."""
 from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.ops.context import split_canonical
-from termsvc.ops.language import LanguagePrefs, choose_display
+from termsvc.ops.language import PREFERRED_FOR_LANGUAGE, LanguagePrefs, choose_display
 
 DEFAULT_PROPERTIES = ("parent", "child", "inactive")
 
@@ -47,48 +47,75 @@ def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
     designations = cs.designations(concept)
     display, used, _ = choose_display(prefs, cs.language, concept.display, designations)
     wanted = [p for p in params.all("property") if isinstance(p, str)]
-    out = [{"name": "name", "valueString": cs.resource.get("name") or cs.resource.get("title") or cs.url}]
-    if cs.version:
-        out.append({"name": "version", "valueString": cs.version})
-    if display:
-        out.append({"name": "display", "valueString": display})
-    if concept.definition and (not wanted or "definition" in wanted or "*" in wanted):
-        out.append({"name": "definition", "valueString": concept.definition})
-    if concept.abstract:
-        out.append({"name": "abstract", "valueBoolean": True})
 
     def want(p):
         return not wanted or p in wanted or "*" in wanted
 
-    if not wanted or "designation" in wanted or "*" in wanted:
-        for d in designations:
-            part = []
-            if d.get("language"):
-                part.append({"name": "language", "valueCode": d["language"]})
-            if d.get("use"):
-                part.append({"name": "use", "valueCoding": d["use"]})
-            part.append({"name": "value", "valueString": d.get("value")})
-            out.append({"name": "designation", "part": part})
+    out = [{"name": "code", "valueCode": concept.code},
+           {"name": "system", "valueUri": cs.url},
+           {"name": "name", "valueString": cs.resource.get("name") or cs.resource.get("title") or cs.url}]
+    if cs.version:
+        out.append({"name": "version", "valueString": cs.version})
+    if display:
+        out.append({"name": "display", "valueString": display})
+    if concept.definition and want("definition"):
+        out.append({"name": "definition", "valueString": concept.definition})
+    out.append({"name": "abstract", "valueBoolean": bool(concept.abstract)})
+    if want("designation"):
+        own = list(concept._designations or []) if hasattr(concept, "_designations") else []
+        if cs.language and concept.display:
+            out.append(_designation_param({"language": cs.language, "use": PREFERRED_FOR_LANGUAGE,
+                                           "value": concept.display}))
+        for d in cs.designations(concept):
+            out.append(_designation_param(d, _designation_source(cs, concept, d)))
     props = []
     seen_codes = set()
     for pcode, key, value in cs.properties(concept):
         if key and want(pcode) and pcode not in ("parent", "child"):
-            props.append((pcode, key, value))
+            props.append((pcode, key, value, None))
             seen_codes.add(pcode)
     if want("inactive") and "inactive" not in seen_codes:
-        props.append(("inactive", "valueBoolean", concept.inactive))
+        props.append(("inactive", "valueBoolean", concept.inactive, None))
     if want("parent"):
         for p in cs.parent_codes(concept):
-            props.append(("parent", "valueCode", p))
+            pc = cs.locate(p)
+            props.append(("parent", "valueCode", p, pc.display if pc else None))
     if want("child"):
         for c in cs.children(concept):
-            props.append(("child", "valueCode", c.code))
-    for pcode, key, value in props:
+            props.append(("child", "valueCode", c.code, c.display))
+    for pcode, key, value, description in props:
         part = [{"name": "code", "valueCode": pcode}, {"name": "value", key: value}]
-        if key == "valueCoding" and isinstance(value, dict) and value.get("display"):
-            pass
+        if description:
+            part.append({"name": "description", "valueString": description})
         out.append({"name": "property", "part": part})
+    for s in cs.supplements:
+        out.append({"name": "used-supplement", "valueCanonical": _supplement_vurl(s)})
     return {"resourceType": "Parameters", "parameter": out}
+
+
+def _supplement_vurl(s: dict) -> str:
+    return f"{s['url']}|{s['version']}" if s.get("version") else s["url"]
+
+
+def _designation_source(cs, concept, d):
+    """The supplement a designation comes from, if any."""
+    for s in cs.supplements:
+        for c in s.get("concept", []) or []:
+            if c.get("code") == concept.code and d in (c.get("designation", []) or []):
+                return _supplement_vurl(s)
+    return None
+
+
+def _designation_param(d: dict, source: str | None = None) -> dict:
+    part = []
+    if d.get("language"):
+        part.append({"name": "language", "valueCode": d["language"]})
+    if d.get("use"):
+        part.append({"name": "use", "valueCoding": d["use"]})
+    if source:
+        part.append({"name": "source", "valueCanonical": source})
+    part.append({"name": "value", "valueString": d.get("value")})
+    return {"name": "designation", "part": part}
 
 
 def subsumes(ctx, params, instance_url=None) -> dict:

@@ -102,6 +102,7 @@ class Validator:
         self.composer.note_vs(vs)
         self._vs_urls = {_vurl(vs)}
         try:
+            self.composer.check_cycles(vs)
             if mode == "codeableConcept":
                 return self._render(self._validate_cc(vs, codeds), mode, cc)
             return self._render(self._validate_one(vs, codeds[0]), mode, None)
@@ -237,7 +238,8 @@ class Validator:
         if member is not None and _deprecated_in_vs(member):
             r.add("warning", "business-rule", f"The presence of the concept '{concept.code}' in the system "
                   f"'{cd.system}' in the value set {vs_label} is marked with a status of deprecated and its use "
-                  "should be reviewed", "code-comment", cd.code_path, message_id="CONCEPT_DEPRECATED_IN_VALUESET")
+                  "should be reviewed", "code-comment", cd.code_path, message_id="CONCEPT_DEPRECATED_IN_VALUESET",
+                  in_message=False)
         if vs is not None and not in_vs:
             self._not_in_vs(r, vs, cd)
         elif vs is not None and concept.abstract and not self.abstract_ok:
