@@ -220,8 +220,10 @@ def db_info(db_path: str) -> dict:
             "concept_maps": conn.execute("SELECT count(*) FROM concept_map").fetchone()[0],
             "concepts": conn.execute("SELECT count(*) FROM concept").fetchone()[0],
         }
+        # 'error: <reason>' states are counted together (`termsvc info --json` is not a log)
         states = {r[0] or "none": r[1] for r in conn.execute(
-            "SELECT expansion_state, count(*) FROM value_set GROUP BY expansion_state")}
+            "SELECT CASE WHEN expansion_state LIKE 'error:%' THEN 'not expandable' ELSE expansion_state END,"
+            " count(*) FROM value_set GROUP BY 1")}
         conn.close()
     except sqlite3.DatabaseError as e:
         raise CliError(f"{db_path}: not a termsvc database: {e}")

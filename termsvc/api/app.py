@@ -181,6 +181,7 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
         raise FileNotFoundError(f"No database at {db_path}: run 'termsvc build' first")
     app = Flask("termsvc")
     app.config.update({"max_expansion": int(os.environ.get("TERMSVC_MAX_EXPANSION", 10_000)),
+                       "cache_size": int(os.environ.get("TERMSVC_CACHE_SIZE", 20_000)),
                        "time_limit_ms": int(os.environ.get("TERMSVC_TIME_LIMIT_MS", 5000))})
     app.config.update(config or {})
     store = Store(db_path, time_limit_ms=app.config["time_limit_ms"])
@@ -204,5 +205,6 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
         logging.getLogger("termsvc").exception("request failed")
         return error(500, "Internal error: see the server log", "exception")
 
-    app.wsgi_app = OperationRouter(app.wsgi_app, store, {"max_expansion": app.config["max_expansion"]})
+    app.wsgi_app = OperationRouter(app.wsgi_app, store, {"max_expansion": app.config["max_expansion"],
+                                                         "cache_size": app.config["cache_size"]})
     return app

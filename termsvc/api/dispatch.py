@@ -27,7 +27,7 @@ log = logging.getLogger("termsvc")
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 FHIR_JSON = "application/fhir+json; charset=utf-8"
-CACHE_SIZE = 20_000
+DEFAULT_CACHE_SIZE = 20_000
 MAX_BODY = 50 * 1024 * 1024
 
 # (resource type, operation) -> handler(ctx, params, request) -> dict
@@ -123,6 +123,8 @@ class OperationRouter:
         self.store = store
         self.config = config
         self._cache = OrderedDict()
+        self._tx_cache = OrderedDict()
+        self.cache_size = config.get("cache_size", DEFAULT_CACHE_SIZE)
         self._cache_gen = None
         self._lock = threading.Lock()
 
@@ -156,11 +158,12 @@ class OperationRouter:
         query = environ.get("QUERY_STRING", "")
         lang = environ.get("HTTP_ACCEPT_LANGUAGE")
         cache_key = None
-        if method == "GET":
+        if method == "GET" and self.cache_size:
             cache_key = (path, query, lang)
             with self._lock:
                 if self._cache_gen != self.store.generation:
                     self._cache.clear()
+                    self._tx_cache.clear()
                     self._cache_gen = self.store.generation
                 hit = self._cache.get(cache_key)
                 if hit is not None:
@@ -170,7 +173,7 @@ class OperationRouter:
         if cache_key is not None and status in (200, 404, 422):
             with self._lock:
                 self._cache[cache_key] = (status, body)
-                if len(self._cache) > CACHE_SIZE:
+                if len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         return _respond(start_response, status, body)
 
@@ -184,6 +187,9 @@ class OperationRouter:
                     params.items = Params.from_query(pairs).items + params.items
             else:
                 params, tx = Params.from_query(pairs), []
+            cache_id = params.str("cache-id")
+            if cache_id:
+                tx = self._cached_resources(cache_id, tx)
             ctx = Context(self.store, tx, fhir_version="R4" if r4 else "R5")
             req = OpRequest(r4, lang, instance_id, self.store, self.config, rtype)
             return 200, orjson.dumps(handler(ctx, params, req))
@@ -196,6 +202,18 @@ class OperationRouter:
         except Exception:
             log.exception("operation failed: %s", environ.get("PATH_INFO"))
             return 500, orjson.dumps(outcome([issue("error", "exception", "Internal error: see the server log")]))
+
+    def _cached_resources(self, cache_id: str, tx: list) -> list:
+        """tx-resources sent earlier with the same cache-id, plus this request's (which replace
+        same-url ones). Kept per worker process, for the life of the build (LRU of 500 ids)."""
+        with self._lock:
+            known = self._tx_cache.pop(cache_id, [])
+            keys = {(r.get("resourceType"), r.get("url"), r.get("version")) for r in tx}
+            merged = [r for r in known if (r.get("resourceType"), r.get("url"), r.get("version")) not in keys] + tx
+            self._tx_cache[cache_id] = merged
+            while len(self._tx_cache) > 500:
+                self._tx_cache.popitem(last=False)
+        return merged
 
     def _body_params(self, environ):
         ctype = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()

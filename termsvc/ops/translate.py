@@ -12,44 +12,36 @@ MAX_CHAIN = 10
 
 
 class TranslateRequest:
+    """The concept to translate and the constraints, from R5 or R4 parameter names.
+
+    Both endpoints accept both spellings (R5 sourceCode/sourceCoding/targetCode...,
+    R4 code/coding/targetsystem...); only R4 takes `reverse`."""
+
     def __init__(self, params, r4: bool):
         self.r4 = r4
-        self.reverse = False
-        coding = None
-        if r4:
-            if params.bool("reverse"):
-                self.reverse = True
-            coding = params.get("coding")
-            cc = params.get("codeableConcept")
-            code = params.str("code")
-            system = params.str("system")
-            version = params.str("version")
-            self.target_system = params.str("targetsystem") or params.str("targetSystem")
-            self.source_scope = params.str("source")
-            self.target_scope = params.str("target")
-        else:
-            if params.has("reverse"):
-                raise OpError("The parameter 'reverse' is not supported on R5 $translate: give the target concept as"
-                              " targetCode/targetCoding/targetCodeableConcept instead", code="not-supported")
-            coding = params.get("sourceCoding")
-            cc = params.get("sourceCodeableConcept")
-            code = params.str("sourceCode")
-            system = params.str("sourceSystem") or params.str("system")
-            version = params.str("version")
-            tcoding = params.get("targetCoding")
-            tcc = params.get("targetCodeableConcept")
-            tcode = params.str("targetCode")
-            if tcode is not None or isinstance(tcoding, dict) or isinstance(tcc, dict):
-                self.reverse = True
-                coding, cc, code = tcoding, tcc, tcode
-                system = params.str("targetSystem") if tcode is not None else None
-            self.target_system = params.str("targetSystem")
-            self.source_scope = params.str("sourceScope")
-            self.target_scope = params.str("targetScope")
-            if self.reverse:
-                self.source_system_filter = params.str("sourceSystem") or params.str("system")
-        if not hasattr(self, "source_system_filter"):
-            self.source_system_filter = None
+        if params.has("reverse") and not r4:
+            raise OpError("The parameter 'reverse' is not supported on R5 $translate: give the target concept as"
+                          " targetCode/targetCoding/targetCodeableConcept instead", code="not-supported")
+        coding = params.get("sourceCoding") or params.get("coding")
+        cc = params.get("sourceCodeableConcept") or params.get("codeableConcept")
+        code = params.str("sourceCode") or params.str("code")
+        system = params.str("sourceSystem") or params.str("system")
+        version = params.str("sourceVersion") or params.str("version")
+        self.target_system = params.str("targetSystem") or params.str("targetsystem")
+        self.source_scope = params.str("sourceScope") or params.str("source")
+        self.target_scope = params.str("targetScope") or params.str("target")
+        self.source_system_filter = None
+        self.reverse = r4 and params.bool("reverse")
+        tcoding = params.get("targetCoding")
+        tcc = params.get("targetCodeableConcept")
+        tcode = params.str("targetCode")
+        if tcode is not None or isinstance(tcoding, dict) or isinstance(tcc, dict):
+            self.reverse = True
+            coding, cc, code = tcoding, tcc, tcode
+            self.source_system_filter = system
+            system = self.target_system if tcode is not None else None
+        elif self.reverse:  # R4 reverse: the input concept is a target; targetsystem names the source side
+            self.source_system_filter = self.target_system
         codings = []
         if isinstance(cc, dict):
             codings = [c for c in cc.get("coding", []) or [] if c.get("code")]
@@ -59,7 +51,8 @@ class TranslateRequest:
             codings = [{"system": system, "code": code, **({"version": version} if version else {})}]
         if not codings:
             raise OpError("No concept to translate: give sourceCode and system, sourceCoding or sourceCodeableConcept"
-                          + (" (R4: code and system, coding or codeableConcept)" if r4 else ""), code="required")
+                          " (R4: code and system, coding or codeableConcept), or targetCode/targetCoding to reverse",
+                          code="required")
         self.codings = codings
         self.url = params.str("url") or params.str("conceptMap")
         self.map_version = params.str("conceptMapVersion")
@@ -123,12 +116,9 @@ def _match_part(req, cm, target_coding, relationship, target, element, source_co
         parts.append({"name": "dependsOn", "part": _other_parts(dep)})
     for prod in (target or {}).get("product", []) or []:
         parts.append({"name": "product", "part": _other_parts(prod)})
-    if req.r4:
-        parts.append({"name": "source", "valueUri": _vurl(cm)})
-    else:
-        parts.append({"name": "originMap", "valueCanonical": _vurl(cm)})
-        if source_coding is not None:
-            parts.append({"name": "source", "valueCoding": source_coding})
+    parts.append({"name": "originMap", "valueCanonical": _vurl(cm)})
+    if source_coding is not None:
+        parts.append({"name": "source", "valueCoding": source_coding})
     comment = (target or {}).get("comment")
     if comment:
         parts.append({"name": "message", "valueString": comment})
@@ -207,14 +197,14 @@ def _forward(ctx, req, cm, coding, chain, messages) -> list:
                 continue
             found = True
             if e.get("noMap"):
+                comment = next((x.get("valueString") for x in e.get("extension", []) or []
+                                if x.get("url", "").endswith("conceptmap-nomap-comment")), None)
                 if req.r4:
-                    comment = next((x.get("valueString") for x in e.get("extension", []) or []
-                                    if x.get("url", "").endswith("conceptmap-nomap-comment")), None)
                     out.append(_match_part(req, cm, None, "not-related-to", {"comment": comment} if comment else None,
                                            e, equivalence="unmatched"))
                 else:
-                    messages.append(f"The concept {system}#{code} is explicitly not mapped by {_vurl(cm)}"
-                                    + (f": {e['comment']}" if e.get("comment") else ""))
+                    messages.append(f"The concept {system}#{code} is deliberately not mapped by {_vurl(cm)}"
+                                    + (f": {comment}" if comment else ""))
                 continue
             for t in e.get("target", []) or []:
                 target_coding = _coding(gtgt, t.get("code"), t.get("display"))
