@@ -84,6 +84,8 @@ def generate(outdir: str, n: int, seed: int = 1, date: str = "20250701") -> str:
     n = len(ids)
     attr_types = [sctid(100000 + i) for i in range(len(TOP) + 1, len(TOP) + 41)]  # early concepts
     inactive = [False] * n
+    primary = [0] * n
+    children = [[] for _ in range(n)]
     depth_sum = 0
     depth = [0] * n
     uid = [0]
@@ -140,22 +142,23 @@ def generate(outdir: str, n: int, seed: int = 1, date: str = "20250701") -> str:
                 p1 = int(i * rand() ** 0.7)
             parents = [p1]
             if rand() < 0.30:
-                p2 = int(p1 * (0.3 + rand() * 0.7)) if p1 > 0 else 0
+                # a second parent close to the first (one of its siblings), as in SNOMED CT
+                # where the parents of a concept share most of their ancestry
+                sibs = children[primary[p1]]
+                p2 = sibs[int(rand() * len(sibs))]
                 if p2 != p1 and not inactive[p2]:
                     parents.append(p2)
-                    if rand() < 0.15:
-                        p3 = int(rand() * i)
-                        if p3 not in parents and not inactive[p3]:
-                            parents.append(p3)
+        primary[i] = parents[0]
+        children[parents[0]].append(i)
         depth[i] = 1 + min(depth[p] for p in parents)
         depth_sum += depth[i]
         for p in parents:
             rel(cid, ids[p], IS_A, 0)
-        # attributes: ~4 active rows in role groups, plus ~3.3 inactive history rows
+        # attributes: ~4 active rows in role groups, plus ~4.1 inactive history rows
         for g in range(int(rand() * 3) + 1):
             for _ in range(int(rand() * 2.2) + 1):
                 rel(cid, ids[int(rand() * n)], attr_types[int(rand() * 40)], g)
-        for _ in range(int(rand() * 7.6)):
+        for _ in range(int(rand() * 9.2)):
             rel(cid, ids[int(rand() * n)], attr_types[int(rand() * 40)], 0, active=0)
         if rand() < 0.02:
             rn[0] += 1
