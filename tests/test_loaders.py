@@ -173,11 +173,11 @@ def test_package_from_cache_and_fetch(tmp_path, monkeypatch):
     data = open(tgz, "rb").read()
     calls = []
 
-    def fake_download(name, version):
+    def fake_npm_pack(name, version):
         calls.append((name, version))
         return data
 
-    monkeypatch.setattr(fhir_package, "_download", fake_download)
+    monkeypatch.setattr(fhir_package, "_npm_pack", fake_npm_pack)
     path = fhir_package.fetch("cached.pkg#2.0.0")
     assert path == str(cache / "cached.pkg#2.0.0")
     assert (cache / "cached.pkg#2.0.0" / "package" / "package.json").is_file()

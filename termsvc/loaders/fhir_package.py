@@ -3,7 +3,9 @@
 NAME#VERSION resolves to `~/.fhir/packages/NAME#VERSION/package/` (the standard
 FHIR package cache shared with the IG publisher, SUSHI and the validator; env
 FHIR_PACKAGE_CACHE overrides the folder). A package missing from the cache is
-fetched into it: the tarball from the npm registry over HTTPS, else `npm pack`.
+fetched into it with `npm pack` (npm's configured registry), or over HTTPS from a
+FHIR package registry named by env FHIR_PACKAGE_REGISTRY (a base URL serving
+NAME/-/NAME-VERSION.tgz, the npm layout).
 
 Only the CodeSystem, ValueSet and ConceptMap files at the top of `package/` are
 loaded (picked with `.index.json` when the package has one); examples
@@ -21,7 +23,6 @@ import tempfile
 from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, read_json
 from termsvc.store.writer import BuildError
 
-REGISTRY = "https://registry.npmjs.org"
 _NAME_VERSION = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)#(?P<version>[A-Za-z0-9][A-Za-z0-9.+_-]*)$")
 _PREFIXES = tuple(t + "-" for t in TERMINOLOGY_TYPES)
 
@@ -63,7 +64,10 @@ def _safe_extract(tgz_bytes: bytes, dest: str, origin: str):
 
 def _download(name: str, version: str) -> bytes:
     import requests
-    url = f"{REGISTRY}/{name}/-/{name}-{version}.tgz"
+    registry = os.environ.get("FHIR_PACKAGE_REGISTRY")
+    if not registry:
+        raise BuildError(f"{name}#{version}: no FHIR_PACKAGE_REGISTRY set")
+    url = f"{registry.rstrip('/')}/{name}/-/{name}-{version}.tgz"
     r = requests.get(url, timeout=(15, 300))
     if r.status_code != 200:
         raise BuildError(f"{name}#{version}: {url} answered HTTP {r.status_code}")
@@ -95,7 +99,7 @@ def fetch(name_version: str, progress=None) -> str:
         return target
     errors = []
     data = None
-    for how, fn in (("registry", _download), ("npm pack", _npm_pack)):
+    for how, fn in (("npm pack", _npm_pack), ("FHIR_PACKAGE_REGISTRY", _download)):
         try:
             if progress:
                 progress(f"  fetching {name}#{version} ({how})")

@@ -1,0 +1,270 @@
+"""Shared fixtures for the HTTP tests: one built database of the default content per
+session (per xdist worker), a Flask test client over it, a helper to POST Parameters,
+and a real `termsvc serve` process for the tests that need real HTTP.
+
+The default content needs the FHIR packages (hl7.fhir.r5.core#5.0.0, hl7.terminology.r5#7.0.1,
+hl7.fhir.uv.ips#2.0.0) in the FHIR package cache; `scripts/test.sh` fetches them. When they
+are missing, the tests that need them are skipped (not failed) with the reason.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from termsvc.build import DEFAULT_PACKAGES, Progress, SourceSpec, build, default_sources
+
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TERMSVC_BIN = os.path.join(os.path.dirname(sys.executable), "termsvc")
+QUIET = Progress(quiet=True)
+
+FHIR_JSON = "application/fhir+json"
+
+# canonical URLs used across the tests
+IG_R5 = "http://hl7.eu/fhir/imaging-r5"
+IG_R4 = "http://hl7.eu/fhir/imaging"
+IG_BASES = (IG_R5, IG_R4)
+CID33 = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_33.html"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+SCT = "http://snomed.info/sct"
+
+
+def package_cache_dir() -> str:
+    return os.environ.get("FHIR_PACKAGE_CACHE") or os.path.expanduser("~/.fhir/packages")
+
+
+def missing_packages() -> list[str]:
+    cache = package_cache_dir()
+    return [p for p in DEFAULT_PACKAGES if not os.path.isdir(os.path.join(cache, p, "package"))]
+
+
+def require_packages():
+    missing = missing_packages()
+    if missing:
+        pytest.skip(f"FHIR packages not in the package cache {package_cache_dir()}: {', '.join(missing)}"
+                    " (run `termsvc packages fetch --defaults` or scripts/test.sh)")
+
+
+# -- the default-content database ------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def db_path(tmp_path_factory) -> str:
+    """A build of the default content (IG, the three packages, DICOM, mappings_csv)."""
+    require_packages()
+    path = str(tmp_path_factory.mktemp("db") / "termsvc.db")
+    build(path, default_sources(), QUIET)
+    return path
+
+
+@pytest.fixture(scope="session")
+def app(db_path):
+    from termsvc.api.app import create_app
+    a = create_app(db_path)
+    a.testing = True
+    return a
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    return app.test_client()
+
+
+def as_parameters(params) -> dict:
+    """A Parameters resource from a dict/list of (name, value) pairs.
+
+    Values: dict with resourceType -> resource; dict with system/code -> valueCoding;
+    dict with coding -> valueCodeableConcept; bool -> valueBoolean; int -> valueInteger;
+    str -> valueString (or a ('valueX', value) tuple to choose the type)."""
+    items = params.items() if isinstance(params, dict) else params
+    out = []
+    for name, value in items:
+        for v in (value if isinstance(value, list) else [value]):
+            p = {"name": name}
+            if isinstance(v, tuple):
+                p[v[0]] = v[1]
+            elif isinstance(v, dict) and "resourceType" in v:
+                p["resource"] = v
+            elif isinstance(v, dict) and "coding" in v:
+                p["valueCodeableConcept"] = v
+            elif isinstance(v, dict):
+                p["valueCoding"] = v
+            elif isinstance(v, bool):
+                p["valueBoolean"] = v
+            elif isinstance(v, int):
+                p["valueInteger"] = v
+            else:
+                p["valueString"] = v
+            out.append(p)
+    return {"resourceType": "Parameters", "parameter": out}
+
+
+def post_params(client, path, params, headers=None):
+    """POST a Parameters resource (built by as_parameters) to `path` with the test client."""
+    return client.post(path, data=json.dumps(as_parameters(params)), content_type=FHIR_JSON,
+                       headers=headers or {})
+
+
+@pytest.fixture
+def post(client):
+    def _post(path, params, headers=None):
+        return post_params(client, path, params, headers)
+    return _post
+
+
+def param(body: dict, name: str, default=None):
+    """The value of the first top-level parameter `name` of a Parameters answer."""
+    for p in body.get("parameter", []):
+        if p["name"] == name:
+            for k, v in p.items():
+                if k.startswith("value") or k == "resource":
+                    return v
+            return p.get("part")
+    return default
+
+
+def params_named(body: dict, name: str) -> list[dict]:
+    return [p for p in body.get("parameter", []) if p["name"] == name]
+
+
+def codes_of(expansion: dict) -> list[str]:
+    """Every code of an expanded ValueSet (nested contains flattened)."""
+    out = []
+
+    def walk(items):
+        for c in items or []:
+            out.append(c["code"])
+            walk(c.get("contains"))
+    walk(expansion.get("expansion", {}).get("contains"))
+    return out
+
+
+def issue_texts(oo: dict) -> list[str]:
+    return [i.get("details", {}).get("text", "") for i in oo.get("issue", [])]
+
+
+# -- a real server process -------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`termsvc serve --db DB --port PORT --workers 1` as a subprocess."""
+
+    def __init__(self, db: str, log_path: str, workers: int = 1, timeout: float = 60.0):
+        self.db = db
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        env = dict(os.environ)
+        env.pop("TERMSVC_DB", None)
+        self.proc = subprocess.Popen(
+            [TERMSVC_BIN, "serve", "--db", db, "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", str(workers)],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_DIR, start_new_session=True)
+        self._wait_healthy(timeout)
+
+    def _wait_healthy(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"termsvc serve exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.base + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"termsvc serve did not answer /health within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")[-4000:]
+        except OSError:
+            return ""
+
+    def request(self, method: str, path: str, body=None, headers=None, timeout: float = 30.0):
+        """(status, parsed JSON body or None, raw bytes)."""
+        data = None
+        hdrs = {"Accept": FHIR_JSON}
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            hdrs["Content-Type"] = FHIR_JSON
+        hdrs.update(headers or {})
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                status, raw = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        return status, parsed, raw
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, params, **kw):
+        return self.request("POST", path, body=as_parameters(params), **kw)
+
+    def stop(self):
+        """Terminate the server (its own process group: granian forks workers), then kill."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=10)
+        if not self._log.closed:
+            self._log.close()
+
+
+def start_server(db: str, log_path: str, **kw) -> ServerProcess:
+    if not os.path.exists(TERMSVC_BIN):
+        pytest.skip(f"the termsvc command is not installed next to {sys.executable}")
+    return ServerProcess(db, log_path, **kw)
+
+
+@pytest.fixture(scope="session")
+def live_server(db_path, tmp_path_factory):
+    """A real `termsvc serve` process over the session database (shared, read-only use)."""
+    srv = start_server(db_path, str(tmp_path_factory.mktemp("server") / "serve.log"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Starts real servers over databases of the test's choosing; all stopped at teardown."""
+    started = []
+
+    def _start(db, **kw):
+        srv = start_server(db, str(tmp_path / f"serve-{len(started)}.log"), **kw)
+        started.append(srv)
+        return srv
+    yield _start
+    for srv in started:
+        srv.stop()
+
