@@ -120,10 +120,32 @@ def _element_r4_to_r5(e: dict) -> dict:
     return out
 
 
+EXT_R5_FILTER_OP = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.compose.include.filter.op"
+
+
+def value_set_r4_to_r5(vs: dict) -> dict:
+    """R4 carries the R5-only filter operators (child-of, descendent-leaf) in an extension on `_op`."""
+    compose = vs.get("compose") or {}
+    if EXT_R5_FILTER_OP not in str(compose):
+        return vs
+    vs = copy.deepcopy(vs)
+    for inc in (vs["compose"].get("include", []) or []) + (vs["compose"].get("exclude", []) or []):
+        for f in inc.get("filter", []) or []:
+            hold = f.get("_op") or {}
+            for x in hold.get("extension", []) or []:
+                if x.get("url") == EXT_R5_FILTER_OP and x.get("valueCode"):
+                    f["op"] = x["valueCode"]
+                    f.pop("_op", None)
+    return vs
+
+
 def to_r5(resource: dict) -> dict:
     """Normalise a terminology resource to the R5 shape the store keeps."""
-    if resource.get("resourceType") == "ConceptMap" and is_r4_concept_map(resource):
+    rt = resource.get("resourceType")
+    if rt == "ConceptMap" and is_r4_concept_map(resource):
         return concept_map_r4_to_r5(resource)
+    if rt == "ValueSet":
+        return value_set_r4_to_r5(resource)
     return resource
 
 

@@ -6,6 +6,7 @@ import urllib.parse
 
 import orjson
 
+from termsvc.fhir.convert import to_r5
 from termsvc.ops.codesystems import InMemoryCodeSystem, StoredCodeSystem
 
 # per build generation: parsed JSON of stored resources, providers, lists of versions
@@ -92,9 +93,7 @@ class Context:
             if isinstance(c, dict) and c.get("id"):
                 self.contained["#" + c["id"]] = c
         if rt in ("CodeSystem", "ValueSet", "ConceptMap") and r.get("url"):
-            if rt == "ConceptMap":
-                from termsvc.fhir.convert import to_r5
-                r = to_r5(r)
+            r = to_r5(r)
             self.tx.setdefault((rt, r["url"]), []).append(r)
         for c in r.get("contained", []) or []:
             if isinstance(c, dict) and c.get("url"):

@@ -68,6 +68,8 @@ def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
     if isinstance(vs, dict):
         if vs.get("resourceType") != "ValueSet":
             raise OpError("The valueSet parameter must be a ValueSet")
+        from termsvc.fhir.convert import to_r5
+        vs = to_r5(vs)
         ctx.add_resource(vs)
         return vs
     url = params.str("url") or params.str("context")
