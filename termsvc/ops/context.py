@@ -140,6 +140,8 @@ class Context:
         if hit is not None:
             return InMemoryCodeSystem(hit)
         rows = [r for r in self._stored_cs_rows(url) if r[3] != "supplement"]
+        if version is None and any(r[3] != "fragment" for r in rows):
+            rows = [r for r in rows if r[3] != "fragment"]  # a full release wins over a fragment
         row = pick_version(rows, version, version_of=lambda r: r[2])
         if row is None:
             return None
