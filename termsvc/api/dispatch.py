@@ -55,6 +55,11 @@ def _vs_validate(ctx, params, req):
     return validate_op.validate_vs(ctx, params, req.accept_language, req.instance_id)
 
 
+@operation("ValueSet", "batch-validate-code")
+def _vs_batch_validate(ctx, params, req):
+    return validate_op.batch_validate(ctx, params, req.accept_language)
+
+
 @operation("CodeSystem", "validate-code")
 def _cs_validate(ctx, params, req):
     return validate_op.validate_cs(ctx, params, req.accept_language, req.instance_url("CodeSystem"))

@@ -32,7 +32,8 @@ def capability_statement(base_url: str, r4: bool = False) -> dict:
         {"type": "ValueSet",
          "interaction": [{"code": "read"}, {"code": "search-type"}],
          "searchParam": [{"name": n, "type": t} for n, t in (("name", "string"), ("url", "uri"), ("version", "token"))],
-         "operation": ops(("expand", "ValueSet-expand"), ("validate-code", "ValueSet-validate-code"))},
+         "operation": ops(("expand", "ValueSet-expand"), ("validate-code", "ValueSet-validate-code"),
+                          ("batch-validate-code", "ValueSet-batch-validate-code"))},
     ]
     return {
         "resourceType": "CapabilityStatement",

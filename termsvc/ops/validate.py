@@ -469,3 +469,28 @@ def validate_vs(ctx, params, accept_language=None, instance_id=None) -> dict:
 
 def validate_cs(ctx, params, accept_language=None, instance_url=None) -> dict:
     return Validator(ctx, params, accept_language).validate_cs(instance_url)
+
+
+def batch_validate(ctx, params, accept_language=None) -> dict:
+    """ValueSet/$batch-validate-code: one `validation` parameter per request (a Parameters resource,
+    or the parts of the parameter), each validated with the top-level parameters as defaults."""
+    from termsvc.fhir.params import Param, Params
+    shared = [p for p in params.items if p.name != "validation"]
+    out = []
+    for p in params.items:
+        if p.name != "validation":
+            continue
+        if isinstance(p.resource, dict):
+            own = Params.from_resource(p.resource).items
+        else:
+            own = Params.from_resource({"resourceType": "Parameters", "parameter": p.part or []}).items
+        names = {q.name for q in own}
+        merged = Params(own + [q for q in shared if q.name not in names])
+        try:
+            result = Validator(ctx, merged, accept_language).validate_vs()
+        except OpError as e:
+            result = e.to_outcome()
+        out.append({"name": "validation", "resource": result})
+    if not out:
+        raise OpError("$batch-validate-code needs one 'validation' parameter per code to validate", code="required")
+    return {"resourceType": "Parameters", "parameter": out}
