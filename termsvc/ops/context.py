@@ -51,6 +51,8 @@ def version_matches(wanted: str | None, actual: str | None) -> bool:
         return False
     if wanted == actual:
         return True
+    if wanted.startswith("http://snomed.info/sct/") and "/version/" not in wanted:
+        return actual.startswith(wanted.rstrip("/") + "/version/")  # an edition: any of its releases
     if "x" in wanted.split(".") or "*" in wanted:
         wp = wanted.split(".")
         ap = actual.split(".")
