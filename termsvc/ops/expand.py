@@ -21,7 +21,6 @@ ECHOED = ("activeOnly", "count", "offset", "displayLanguage", "designation", "ex
           "check-system-version", "force-system-version", "default-to-latest-version", "limitedExpansion",
           "valueSetVersion")
 CONCEPT_PROPS = "http://hl7.org/fhir/concept-properties#"
-CONCEPT_DEFINITION_EXT = "http://hl7.org/fhir/StructureDefinition/valueset-concept-definition"
 # what an expansion repeats of its value set (the compose is not repeated: it can be large)
 VS_META_KEEP = ("resourceType", "id", "language", "url", "identifier", "version", "name", "title", "status",
                 "experimental", "date", "publisher", "contained")

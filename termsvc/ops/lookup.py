@@ -3,8 +3,6 @@ from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.ops.context import split_canonical
 from termsvc.ops.language import PREFERRED_FOR_LANGUAGE, LanguagePrefs, choose_display
 
-DEFAULT_PROPERTIES = ("parent", "child", "inactive")
-
 
 def _coding_arg(params, code_name="code", coding_name="coding"):
     coding = params.get(coding_name)
@@ -62,7 +60,6 @@ def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
         out.append({"name": "definition", "valueString": concept.definition})
     out.append({"name": "abstract", "valueBoolean": bool(concept.abstract)})
     if want("designation"):
-        own = list(concept._designations or []) if hasattr(concept, "_designations") else []
         if cs.language and concept.display:
             out.append(_designation_param({"language": cs.language, "use": PREFERRED_FOR_LANGUAGE,
                                            "value": concept.display}))

@@ -1,11 +1,10 @@
 """ValueSet/$validate-code and CodeSystem/$validate-code, with HL7 tx-ecosystem messages."""
-from termsvc.fhir.outcome import NotFound, OpError, issue
+from termsvc.fhir.outcome import OpError, issue
 from termsvc.ops.compose import Composer, CycleError, vs_default_parameters
 from termsvc.ops.context import split_canonical
 from termsvc.ops.expand import resolve_value_set
 from termsvc.ops.language import LanguagePrefs, lang_matches
 
-ABSENT = object()
 
 
 class Coded:
@@ -474,7 +473,7 @@ def validate_cs(ctx, params, accept_language=None, instance_url=None) -> dict:
 def batch_validate(ctx, params, accept_language=None) -> dict:
     """ValueSet/$batch-validate-code: one `validation` parameter per request (a Parameters resource,
     or the parts of the parameter), each validated with the top-level parameters as defaults."""
-    from termsvc.fhir.params import Param, Params
+    from termsvc.fhir.params import Params
     shared = [p for p in params.items if p.name != "validation"]
     out = []
     for p in params.items:
