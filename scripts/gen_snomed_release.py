@@ -20,20 +20,41 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from synthetic_releases import (ACC, CORE, DEFINED, EN_GB, EN_US, EXISTENTIAL, FSN,  # noqa: E402
-                                H_ASSOC, H_CONCEPT, H_CONCRETE, H_DESC, H_LANG, H_MODDEP, H_REL,
-                                H_SIMPLE, INFERRED, INSENSITIVE, IS_A, MODEL, PREF, PRIMITIVE,
-                                REPLACED_BY, SAME_AS, SYN, sctid, write_snomed_extension,
-                                write_snomed_release)
+from synthetic_releases import (
+    ACC,
+    CORE,
+    DEFINED,
+    EN_GB,
+    EN_US,
+    EXISTENTIAL,
+    FSN,
+    H_ASSOC,
+    H_CONCEPT,
+    H_CONCRETE,
+    H_DESC,
+    H_LANG,
+    H_MODDEP,
+    H_REL,
+    H_SIMPLE,
+    INFERRED,
+    INSENSITIVE,
+    IS_A,
+    MODEL,
+    PREF,
+    PRIMITIVE,
+    REPLACED_BY,
+    SAME_AS,
+    SYN,
+    sctid,
+    write_snomed_extension,
+    write_snomed_release,
+)
 
 ROOT = "138875005"
 TOP = ["71388002", "123037004", "404684003", "363787002", "260787004", "105590001", "308916002",
        "272379006", "243796009", "48176007", "370115009", "78621006", "410607006", "373873005",
        "419891008", "362981000", "254291000", "123038009", "900000000000441003"]
-WORDS = ("structure procedure finding disorder imaging scan lesion region entire left right upper lower "
-         "anterior posterior chronic acute device equipment agent substance observable measurement "
-         "cardiac pulmonary renal hepatic cerebral spinal vascular muscular skeletal neoplasm fracture "
-         "infection syndrome examination therapy contrast guided radiographic ultrasound magnetic").split()
+WORDS = ["structure", "procedure", "finding", "disorder", "imaging", "scan", "lesion", "region", "entire", "left", "right", "upper", "lower", "anterior", "posterior", "chronic", "acute", "device", "equipment", "agent", "substance", "observable", "measurement", "cardiac", "pulmonary", "renal", "hepatic", "cerebral", "spinal", "vascular", "muscular", "skeletal", "neoplasm", "fracture", "infection", "syndrome", "examination", "therapy", "contrast", "guided", "radiographic", "ultrasound", "magnetic"]
 TAGS = ["procedure", "body structure", "finding", "disorder", "observable entity", "physical object",
         "substance", "qualifier value", "situation", "event"]
 

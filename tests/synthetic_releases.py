@@ -10,7 +10,6 @@ shared/formats/snomed-rf2.md and shared/formats/loinc.md (CRLF, exact headers).
 Each takes zip=True to return a zip instead.
 """
 import csv
-import io
 import os
 import zipfile
 
@@ -77,7 +76,7 @@ SIMPLE_REFSET = "723264001"   # a simple refset concept (Lateralizable body stru
 
 
 def uuid_for(*parts) -> str:
-    h = abs(hash(("|".join(map(str, parts))))) % (16 ** 32)
+    h = abs(hash("|".join(map(str, parts)))) % (16 ** 32)
     s = f"{h:032x}"
     return f"{s[:8]}-{s[8:12]}-4{s[13:16]}-8{s[17:20]}-{s[20:32]}"
 

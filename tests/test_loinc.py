@@ -8,8 +8,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from synthetic_releases import LOINC_DEPRECATED, write_loinc_release  # noqa: E402
-from termsvc.build import BuildError, Progress, SourceSpec, build  # noqa: E402
+from synthetic_releases import LOINC_DEPRECATED, write_loinc_release
+
+from termsvc.build import BuildError, Progress, SourceSpec, build
 
 QUIET = Progress(quiet=True)
 

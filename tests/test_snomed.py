@@ -7,9 +7,14 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from synthetic_releases import (EXTENSION_CODE, INACTIVE,  # noqa: E402
-                                write_snomed_extension, write_snomed_release)
-from termsvc.build import BuildError, Progress, SourceSpec, build  # noqa: E402
+from synthetic_releases import (
+    EXTENSION_CODE,
+    INACTIVE,
+    write_snomed_extension,
+    write_snomed_release,
+)
+
+from termsvc.build import BuildError, Progress, SourceSpec, build
 
 INT_VERSION = "http://snomed.info/sct/900000000000207008/version/20250701"
 DK_VERSION = "http://snomed.info/sct/554471000005108/version/20250930"

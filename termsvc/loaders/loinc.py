@@ -22,8 +22,6 @@
   `rad-*` Coding properties on the terms.
 """
 import csv
-import io
-import os
 import re
 from collections import defaultdict
 
@@ -133,7 +131,7 @@ class LoincRelease:
             if m:
                 return m.group(1)
         for s in (self.prefix, self.release.location):
-            m = re.search(r"Loinc_(\d+\.\d+)", s, re.I)
+            m = re.search(r"Loinc_(\d+\.\d+)", s, re.IGNORECASE)
             if m:
                 return m.group(1)
         raise BuildError(f"{self.release.location}: cannot tell the LOINC version (no loinc.xml, no"

@@ -474,7 +474,7 @@ def _insert_concepts(writer, conn, sid, version, top, concepts, counts):
 
     codes = list(concepts)
     ids = writer.insert_concepts(cs_id, rows())
-    del displays, definitions
+
     conn.executemany("INSERT INTO sct_map VALUES (?,?)", zip(map(int, codes), ids))
 
     # per-concept properties: moduleId, sufficientlyDefined

@@ -25,7 +25,7 @@ _TOKEN = re.compile(r"""
      |(?P<id>\d{6,18})
      |(?P<word>[A-Za-z]+)
      |(?P<other>\S)
-    )""", re.X)
+    )""", re.VERBOSE)
 
 _BINARY = {"AND": "AND", ",": "AND", "OR": "OR", "MINUS": "MINUS"}
 _CHUNK = 500
