@@ -102,6 +102,12 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
                         supplements=opts.supplements, active_only=opts.active_only,
                         exclude_not_for_ui=opts.exclude_not_for_ui)
     composer.note_vs(vs)
+    if fast is None and not ctx.tx and ctx.store is not None:
+        from termsvc.ops.preexpand import _fts_query
+        from termsvc.ops.sqlpath import query_expansion
+        queried = query_expansion(ctx, composer, vs, opts, _fts_query, max_size)
+        if queried is not None:
+            fast = (*queried, ())
     if fast is not None:
         members, total, used = fast
         for vurl in used:
@@ -280,7 +286,7 @@ class Renderer:
         ext_props = {}
         carried = []
         if m.concept is not None and cs is not None:
-            if m.concept.status and m.concept.status != "active":
+            if m.concept.status and m.concept.status.lower() != "active":
                 ext_props["status"] = (CONCEPT_PROPS + "status", "valueCode", m.concept.status)
             for x in cs.concept_extensions(m.concept):
                 url = x.get("url")

@@ -6,6 +6,7 @@ the IG's `im-procedure-type`) - minus enumerated excludes, when the request page
 filters by text. Membership, the text filter (FTS5), activeOnly and the page are one
 indexed query each; the total is a COUNT over the same condition.
 """
+from termsvc.fhir.outcome import TooCostly
 from termsvc.ops.codesystems import Concept, StoredCodeSystem
 from termsvc.ops.compose import Member
 
@@ -33,7 +34,7 @@ def _shape(vs):
     return inc, excluded
 
 
-def query_expansion(ctx, composer, vs, opts, fts_query):
+def query_expansion(ctx, composer, vs, opts, fts_query, max_size=None):
     """(members of the page, total) or None when the value set or request is not of this kind."""
     if not (opts.count is not None or opts.offset or opts.filter):
         return None
@@ -70,6 +71,9 @@ def query_expansion(ctx, composer, vs, opts, fts_query):
             args.append(q)
     cond = " AND ".join(where)
     total = ctx.store.run_limited(f"SELECT count(*) FROM concept c WHERE {cond}", args)[0][0]
+    if opts.count is None and max_size and total > max_size:
+        raise TooCostly(f"The expansion of {vs.get('url')} has {total} codes, more than the limit of {max_size};"
+                        " use count and offset to page through it")
     count = opts.count if opts.count is not None else total
     rows = ctx.store.run_limited(
         "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract FROM concept c"

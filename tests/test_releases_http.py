@@ -1,0 +1,121 @@
+"""The IG's SNOMED CT and LOINC value sets over HTTP, on synthetic releases in the official layouts."""
+import pytest
+
+from synthetic_releases import INACTIVE, LOINC_DEPRECATED, write_loinc_release, write_snomed_release
+from termsvc.api.app import create_app
+from termsvc.build import Progress, SourceSpec, build
+
+SCT = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+BASES = ["http://hl7.eu/fhir/imaging-r5", "http://hl7.eu/fhir/imaging"]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    root = tmp_path_factory.mktemp("releases")
+    snomed = write_snomed_release(str(root / "snomed"))
+    loinc = write_loinc_release(str(root / "loinc"))
+    db = str(root / "termsvc.db")
+    build(db, [SourceSpec("ig"), SourceSpec("snomed", snomed), SourceSpec("loinc", loinc)],
+          Progress(quiet=True))
+    return create_app(db).test_client()
+
+
+def codes(expansion: dict) -> set:
+    out = set()
+
+    def walk(contains):
+        for c in contains or []:
+            out.add(c["code"])
+            walk(c.get("contains"))
+    walk(expansion["expansion"].get("contains"))
+    return out
+
+
+def params(resource: dict) -> dict:
+    return {p["name"]: next((v for k, v in p.items() if k.startswith("value")), p.get("resource"))
+            for p in resource["parameter"]}
+
+
+def descendants(client, code):
+    r = client.get(f"/fhir/ValueSet/$expand?url={SCT}?fhir_vs=isa/{code}")
+    assert r.status_code == 200, r.json
+    return codes(r.json) - {code}
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_procedure_type_is_the_descendants_of_imaging(client, base):
+    r = client.get(f"/fhir/ValueSet/$expand?url={base}/ValueSet/im-procedure-type")
+    assert r.status_code == 200, r.json
+    got = codes(r.json)
+    assert "363679005" not in got
+    assert got == descendants(client, "363679005")
+    assert {"77477000", "16310003"} <= got  # CT and ultrasonography are imaging procedures
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_device_and_report_type_value_sets_expand(client, base):
+    dev = client.get(f"/fhir/ValueSet/$expand?url={base}/ValueSet/DeviceEuImagingType").json
+    assert "314789007" in codes(dev) and "57134006" in codes(dev)  # the root and the CT scanner
+    rep = client.get(f"/fhir/ValueSet/$expand?url={base}/ValueSet/ImagingReportTypesEuVSEuImaging").json
+    assert {"18726-0", "18748-4", "24627-2", "30695-1"} <= codes(rep)
+    assert "2345-7" not in codes(rep)  # glucose is no radiology report
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_all_snomed_and_loinc_accepts_active_codes_and_flags_inactive(client, base):
+    vs = f"{base}/ValueSet/ImEUValueSetAllSnomedLoinc"
+    for system, code in ((SCT, "80891009"), (LOINC, "24627-2")):
+        r = client.get(f"/fhir/ValueSet/$validate-code?url={vs}&system={system}&code={code}")
+        p = params(r.json)
+        assert p["result"] is True and "inactive" not in p, r.json
+    inactive_sct = INACTIVE[0][0]
+    for system, code in ((SCT, inactive_sct), (LOINC, LOINC_DEPRECATED)):
+        p = params(client.get(f"/fhir/ValueSet/$validate-code?url={vs}&system={system}&code={code}").json)
+        assert p["inactive"] is True
+        issues = p["issues"]["issue"]
+        assert any(i["details"]["coding"][0]["code"] == "code-comment" and "status of" in i["details"]["text"]
+                   for i in issues)
+    p = params(client.get(f"/fhir/ValueSet/$validate-code?url={vs}&system={LOINC}&code={LOINC_DEPRECATED}").json)
+    assert p["status"] == "DEPRECATED"
+
+
+def test_replaced_by_map_translates_an_inactive_concept(client):
+    old, _, refset, targets = INACTIVE[0]
+    r = client.get(f"/fhir/ConceptMap/$translate?url={SCT}?fhir_cm={refset}&system={SCT}&sourceCode={old}")
+    assert r.status_code == 200, r.json
+    p = r.json["parameter"]
+    assert params(r.json)["result"] is True
+    matches = [m for m in p if m["name"] == "match"]
+    concepts = [part["valueCoding"]["code"] for m in matches for part in m["part"] if part["name"] == "concept"]
+    assert concepts == targets
+
+
+def test_german_loinc_display(client):
+    r = client.get(f"/fhir/CodeSystem/$lookup?system={LOINC}&code=24627-2&displayLanguage=de")
+    assert params(r.json)["display"] == "CT Thorax"
+    r = client.get(f"/fhir/ValueSet/$expand?url={LOINC}?fhir_vs&displayLanguage=de-DE&filter=thorax")
+    assert r.status_code == 200, r.json
+    assert [c["display"] for c in r.json["expansion"]["contains"]] == ["CT Thorax"]
+
+
+def test_subsumes_from_the_closure(client):
+    def outcome(a, b, system=SCT):
+        return params(client.get(f"/fhir/CodeSystem/$subsumes?system={system}&codeA={a}&codeB={b}").json)["outcome"]
+    assert outcome("363679005", "77477000") == "subsumes"
+    assert outcome("77477000", "363679005") == "subsumed-by"
+    assert outcome("77477000", "77477000") == "equivalent"
+    assert outcome("77477000", "80891009") == "not-subsumed"
+    assert outcome("18726-0", "24627-2", LOINC) == "subsumes"  # two levels down the LOINC hierarchy
+
+
+def test_snomed_text_filter_and_paging(client):
+    url = f"/fhir/ValueSet/$expand?url={SCT}?fhir_vs"
+    page = client.get(url + "&count=5&offset=0").json["expansion"]
+    assert page["total"] > 50 and len(page["contains"]) == 5
+    later = client.get(url + "&count=5&offset=5").json["expansion"]
+    assert not {c["code"] for c in page["contains"]} & {c["code"] for c in later["contains"]}
+    heart = client.get(url + "&filter=HEART&count=50").json["expansion"]
+    assert "80891009" in {c["code"] for c in heart["contains"]}
+    assert all("heart" in (c.get("display") or "").lower() or c["code"] == "80891009"
+               for c in heart["contains"])
