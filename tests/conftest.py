@@ -1,5 +1,5 @@
 """Shared fixtures for the HTTP tests: one built database of the default content per
-session (per xdist worker), a Flask test client over it, a helper to POST Parameters,
+test run (shared by the xdist workers), a Flask test client over it, a helper to POST Parameters,
 and a real `termsvc serve` process for the tests that need real HTTP.
 
 The default content needs the FHIR packages (hl7.fhir.r5.core#5.0.0, hl7.terminology.r5#7.0.1,
@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from termsvc.build import DEFAULT_PACKAGES, Progress, SourceSpec, build, default_sources
+from termsvc.build import DEFAULT_PACKAGES, Progress, build, default_sources
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TERMSVC_BIN = os.path.join(os.path.dirname(sys.executable), "termsvc")
@@ -54,12 +54,43 @@ def require_packages():
 # -- the default-content database ------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def db_path(tmp_path_factory) -> str:
-    """A build of the default content (IG, the three packages, DICOM, mappings_csv)."""
+def db_path(tmp_path_factory, worker_id) -> str:
+    """A build of the default content (IG, the three packages, DICOM, mappings_csv).
+
+    Built once per test run: under pytest-xdist the workers share one build in the run's base
+    temp folder (the first worker builds it; the others wait for it). Tests only read it."""
     require_packages()
-    path = str(tmp_path_factory.mktemp("db") / "termsvc.db")
-    build(path, default_sources(), QUIET)
+    if worker_id == "master":
+        path = str(tmp_path_factory.mktemp("db") / "termsvc.db")
+        build(path, default_sources(), QUIET)
+        return path
+    root = tmp_path_factory.getbasetemp().parent
+    path = str(root / "termsvc-default.db")
+    failed = root / "termsvc-default.failed"
+    try:
+        fd = os.open(str(root / "termsvc-default.lock"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        deadline = time.monotonic() + 600
+        while not os.path.exists(path):
+            if failed.exists():
+                pytest.fail(f"building the shared test database failed: {failed.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail("timed out waiting for another worker to build the shared test database")
+            time.sleep(0.2)
+        return path
+    os.close(fd)
+    try:
+        build(path, default_sources(), QUIET)  # written beside `path`, renamed into place when complete
+    except BaseException as e:
+        failed.write_text(f"{type(e).__name__}: {e}")
+        raise
     return path
+
+
+@pytest.fixture(scope="session")
+def worker_id(request) -> str:
+    """The pytest-xdist worker id ("master" without xdist); xdist's own fixture wins when present."""
+    return getattr(request.config, "workerinput", {}).get("workerid", "master")
 
 
 @pytest.fixture(scope="session")
@@ -159,14 +190,13 @@ def free_port() -> int:
 class ServerProcess:
     """`termsvc serve --db DB --port PORT --workers 1` as a subprocess."""
 
-    def __init__(self, db: str, log_path: str, workers: int = 1, timeout: float = 60.0):
+    def __init__(self, db: str, log_path: str, workers: int = 1, timeout: float = 60.0, env: dict | None = None):
         self.db = db
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        env = dict(os.environ)
-        env.pop("TERMSVC_DB", None)
+        env = {**{k: v for k, v in os.environ.items() if k != "TERMSVC_DB"}, **(env or {})}
         self.proc = subprocess.Popen(
             [TERMSVC_BIN, "serve", "--db", db, "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", str(workers)],
