@@ -10,10 +10,13 @@ from werkzeug.exceptions import HTTPException
 
 from termsvc.api import metadata
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
-from termsvc.fhir.outcome import issue, outcome
+from termsvc.fhir.outcome import OpError, issue, outcome
 from termsvc.store.reader import Store
 
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
+# ids repeat across packages and across the IG's R4 and R5 editions: prefer the endpoint's edition
+RESOURCE_BY_ID = ("SELECT id FROM resource WHERE type=? AND fhir_id=? ORDER BY (fhir_version = ?) DESC, id DESC"
+                  " LIMIT 1")
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
 
@@ -51,7 +54,7 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
         if rtype not in RESOURCE_TYPES:
             return error(404, f"Unknown resource type '{rtype}': this server serves {', '.join(RESOURCE_TYPES)}",
                          "not-supported")
-        row = _store().one("SELECT id FROM resource WHERE type=? AND fhir_id=? ORDER BY id DESC", (rtype, rid))
+        row = _store().one(RESOURCE_BY_ID, (rtype, rid, "R4" if r4 else "R5"))
         if row is None:
             return error(404, f"{rtype}/{rid} is not known", "not-found")
         return fhir_response(render_resource(_store(), row[0], rtype, r4))
@@ -146,11 +149,13 @@ def search_bundle(store, rtype: str, args, r4: bool) -> dict:
     if summary == "count":
         return bundle
     try:
-        count = min(int(args.get("_count", DEFAULT_COUNT)), MAX_COUNT)
-        offset = max(int(args.get("_offset", 0)), 0)
+        count = int(args.get("_count", DEFAULT_COUNT))
+        offset = int(args.get("_offset", 0))
     except ValueError:
-        from termsvc.fhir.outcome import OpError
         raise OpError("_count and _offset must be integers")
+    if count < 0 or offset < 0:
+        raise OpError("_count and _offset must not be negative")
+    count = min(count, MAX_COUNT)
     rows = store.all(f"SELECT id, fhir_id FROM resource WHERE {cond} ORDER BY url, version LIMIT ? OFFSET ?",
                      (*params, count, offset))
     entries = []
@@ -193,8 +198,6 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
     def http_error(e):
         code = {404: "not-found", 405: "not-supported", 415: "not-supported"}.get(e.code, "invalid")
         return error(e.code, e.description or e.name, code)
-
-    from termsvc.fhir.outcome import OpError
 
     @app.errorhandler(OpError)
     def op_error(e):

@@ -16,6 +16,7 @@ import orjson
 
 from termsvc.fhir.outcome import OpError, issue, outcome
 from termsvc.fhir.params import Params
+from termsvc.fhir.shape import check_resource
 from termsvc.ops import expand as expand_op
 from termsvc.ops import lookup as lookup_op
 from termsvc.ops import translate as translate_op
@@ -80,6 +81,24 @@ def _translate(ctx, params, req):
     return translate_op.translate(ctx, params, r4=req.r4, instance_url=req.instance_url("ConceptMap"))
 
 
+def _unquote(s: str) -> str:
+    if "+" in s:
+        s = s.replace("+", " ")
+    return urllib.parse.unquote(s) if "%" in s else s
+
+
+def parse_query(query: str) -> list:
+    """urllib.parse.parse_qsl(query, keep_blank_values=True), without its per-field overhead:
+    fields without '%' or '+' are taken as they are."""
+    out = []
+    for field in query.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        out.append((_unquote(name), _unquote(value)))
+    return out
+
+
 class OpRequest:
     __slots__ = ("r4", "accept_language", "instance_id", "store", "config", "rtype")
 
@@ -95,7 +114,9 @@ class OpRequest:
         """The canonical URL of the resource named by an instance-level call, or None."""
         if self.instance_id is None:
             return None
-        row = self.store.one("SELECT url, version FROM resource WHERE type=? AND fhir_id=?", (rtype, self.instance_id))
+        row = self.store.one("SELECT url, version FROM resource WHERE type=? AND fhir_id=?"
+                             " ORDER BY (fhir_version = ?) DESC, id DESC LIMIT 1",
+                             (rtype, self.instance_id, "R4" if self.r4 else "R5"))
         if row is None:
             from termsvc.fhir.outcome import NotFound
             raise NotFound(f"{rtype}/{self.instance_id} not found")
@@ -184,8 +205,7 @@ class OperationRouter:
 
     def run(self, environ, method, r4, rtype, instance_id, handler, query, lang):
         try:
-            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-            pairs = [(k, v) for k, v in pairs if k not in ("_format", "_pretty")]
+            pairs = [(k, v) for k, v in parse_query(query) if k not in ("_format", "_pretty")]
             if method == "POST":
                 params, tx = self._body_params(environ)
                 if pairs:
@@ -239,6 +259,6 @@ class OperationRouter:
         except orjson.JSONDecodeError as e:
             raise OpError(f"The request body is not valid JSON: {e}", code="structure")
         params = Params.from_resource(body)
-        tx = params.resources("tx-resource")
+        tx = [check_resource(r, "tx-resource") for r in params.resources("tx-resource")]
         params.items = [p for p in params.items if p.name != "tx-resource"]
         return params, tx

@@ -52,7 +52,7 @@ def flatten(cs: dict) -> list[FlatConcept]:
     def walk(concepts, parent):
         for c in concepts or []:
             code = c.get("code")
-            if code is None:
+            if not code:  # a concept needs a code (pydicom has one LOINC row without)
                 continue
             fc = FlatConcept(code=code, display=c.get("display"), definition=c.get("definition"),
                              designations=list(c.get("designation", []) or []),

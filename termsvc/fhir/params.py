@@ -16,6 +16,7 @@ URI = {"url", "system", "context", "valueSet", "conceptMap", "source", "target",
        "force-system-version", "useSupplement", "sourceCanonical"}
 CODE = {"code", "displayLanguage", "codeA", "codeB", "sourceCode", "targetCode", "property", "mode"}
 STRING_DEFAULT = "valueString"
+MAX_INT = 2**31 - 1  # FHIR integer
 
 
 def _key_for(name: str) -> str:
@@ -72,6 +73,8 @@ class Params:
                     value = int(raw)
                 except ValueError:
                     raise OpError(f"The parameter '{name}' must be an integer, not '{raw}'")
+                if not -MAX_INT <= value <= MAX_INT:
+                    raise OpError(f"The parameter '{name}' is out of range: {raw}")
             elif name in ("coding", "sourceCoding", "targetCoding", "codingA", "codingB"):
                 key, value = "valueCoding", _coding_from_token(raw)
             items.append(Param(name, key, value))
@@ -87,6 +90,10 @@ class Params:
             if not isinstance(p, dict) or "name" not in p:
                 raise OpError("Every Parameters.parameter needs a name")
             key = next((k for k in p if k.startswith("value")), None)
+            if p.get("resource") is not None and not isinstance(p["resource"], dict):
+                raise OpError(f"Parameters.parameter '{p['name']}': resource must be an object")
+            if p.get("part") is not None and not isinstance(p["part"], list):
+                raise OpError(f"Parameters.parameter '{p['name']}': part must be an array")
             items.append(Param(p["name"], key, p.get(key) if key else None, p.get("resource"), p.get("part")))
         return cls(items)
 
@@ -137,6 +144,8 @@ class Params:
             n = int(v)
         except (TypeError, ValueError):
             raise OpError(f"The parameter '{name}' must be an integer, not '{v}'")
+        if n > MAX_INT:
+            raise OpError(f"The parameter '{name}' is out of range: {v}")
         if n < 0:
             raise OpError(f"The parameter '{name}' must not be negative")
         return n

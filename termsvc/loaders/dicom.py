@@ -78,7 +78,8 @@ def code_tables(concepts) -> dict:
         options = defaultdict(list)  # code -> [(−n cids, keyword, meaning)]
         for kw, codes in by_kw.items():
             for code, (meaning, cids) in codes.items():
-                options[code].append((-len(cids), kw, meaning))
+                if code.strip():  # pydicom has a LOINC row with an empty code
+                    options[code].append((-len(cids), kw, meaning))
         table = {}
         for code, opts in options.items():
             opts.sort()
@@ -139,7 +140,7 @@ def build_resources(concepts, cid_concepts, name_for_cid, pydicom_version: str,
             seen = set()
             for kw in cid_concepts[cid][scheme]:
                 for code, (meaning, cids) in (concepts.get(scheme, {}).get(kw) or {}).items():
-                    if cid in cids and code not in seen:
+                    if cid in cids and code.strip() and code not in seen:
                         seen.add(code)
                         members.append({"code": code, "display": meaning})
             if members:

@@ -313,18 +313,9 @@ class StoredCodeSystem(CodeSystemProvider):
 
     def designations(self, c):
         if c._designations is None:
-            out = []
-            for lang, us, uc, ud, value in self.store.all(
-                    "SELECT language, use_system, use_code, use_display, value FROM designation"
-                    " WHERE concept_id=? ORDER BY rowid", (c.cid,)):
-                d = {}
-                if lang:
-                    d["language"] = lang
-                if us or uc:
-                    d["use"] = {k: v for k, v in (("system", us), ("code", uc), ("display", ud)) if v}
-                d["value"] = value
-                out.append(d)
-            c._designations = out
+            c._designations = [designation_dict(*r) for r in self.store.all(
+                "SELECT language, use_system, use_code, use_display, value FROM designation"
+                " WHERE concept_id=? ORDER BY rowid", (c.cid,))]
         return c._designations + self.supplement_designations(c)
 
     def properties(self, c):
@@ -336,6 +327,16 @@ class StoredCodeSystem(CodeSystemProvider):
 
     def size(self):
         return self.count
+
+
+def designation_dict(lang, us, uc, ud, value) -> dict:
+    d = {}
+    if lang:
+        d["language"] = lang
+    if us or uc:
+        d["use"] = {k: v for k, v in (("system", us), ("code", uc), ("display", ud)) if v}
+    d["value"] = value
+    return d
 
 
 def _typed(t, v):

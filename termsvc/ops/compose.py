@@ -395,7 +395,7 @@ class Composer:
             if concept is None:
                 return None
             if inc.get("concept"):
-                cref = next((x for x in inc["concept"] if x.get("code") == concept.code), None)
+                cref = _concept_ref(inc["concept"], concept.code)
                 if cref is None:
                     return None
                 m = Member(inc_system, cs.version, concept.code, cref.get("display") or concept.display, concept, cs)
@@ -420,6 +420,25 @@ class Composer:
             if m is None:
                 m = sm
         return m
+
+
+_CREF_INDEX: dict = {}   # id(include.concept list) -> (the list, {code: first entry})
+
+
+def _concept_ref(crefs: list, code: str):
+    """The first entry of an include's concept list with this code. Long lists (DICOM CIDs, large
+    enumerated value sets) are indexed once; the index holds the list, so its id stays unique."""
+    if len(crefs) < 16:
+        return next((x for x in crefs if x.get("code") == code), None)
+    hit = _CREF_INDEX.get(id(crefs))
+    if hit is None or hit[0] is not crefs:
+        index = {}
+        for x in crefs:
+            index.setdefault(x.get("code"), x)
+        if len(_CREF_INDEX) > 2000:
+            _CREF_INDEX.clear()
+        hit = _CREF_INDEX[id(crefs)] = (crefs, index)
+    return hit[1].get(code)
 
 
 def concept_property_values(cs, c: Concept, prop: str) -> list[str]:

@@ -141,10 +141,21 @@ class Context:
         hit = pick_version(local, version)
         if hit is not None:
             return InMemoryCodeSystem(hit)
+        if self.store is None:
+            return None
+        # the stored provider for (url, version) is the same for every request of a build
+        return _cached(self.store, ("cs", url, version), lambda: self._stored_code_system(url, version))
+
+    def _stored_code_system(self, url, version):
         rows = [r for r in self._stored_cs_rows(url) if r[3] != "supplement"]
         if version is None and any(r[3] != "fragment" for r in rows):
             rows = [r for r in rows if r[3] != "fragment"]  # a full release wins over a fragment
-        row = pick_version(rows, version, version_of=lambda r: r[2])
+        if version is None and len(rows) > 1 and all((r[2] or "").startswith("http") for r in rows):
+            # URI versions (SNOMED CT editions) do not sort: the last edition loaded is the one
+            # that builds on the others (an extension on the International edition)
+            row = max(rows, key=lambda r: r[0])
+        else:
+            row = pick_version(rows, version, version_of=lambda r: r[2])
         if row is None:
             return None
         resource = _cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
@@ -213,6 +224,18 @@ class Context:
                 vs.setdefault("_store_id", row[0])
                 return vs
         return implicit_value_set(self, url, version)
+
+    def value_set_by_id(self, fhir_id: str) -> dict | None:
+        """A stored value set by its id (ids repeat across editions: this endpoint's edition first)."""
+        if self.store is None:
+            return None
+        row = self.store.one("SELECT id FROM resource WHERE type='ValueSet' AND fhir_id=?"
+                             " ORDER BY (fhir_version = ?) DESC, id DESC LIMIT 1", (fhir_id, self.fhir_version))
+        if row is None:
+            return None
+        vs = _cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
+        vs.setdefault("_store_id", row[0])
+        return vs
 
     def stored_value_set_id(self, vs: dict) -> int | None:
         """The store id of a value set that came from the store (None for request resources)."""

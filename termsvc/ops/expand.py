@@ -59,7 +59,7 @@ def _canonicals(values) -> dict:
 
 def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
     if instance_id is not None:
-        vs = ctx.value_set_by_id(instance_id) if hasattr(ctx, "value_set_by_id") else None
+        vs = ctx.value_set_by_id(instance_id)
         if vs is None:
             raise NotFound(f"ValueSet/{instance_id} not found")
         return vs
@@ -68,7 +68,8 @@ def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
         if vs.get("resourceType") != "ValueSet":
             raise OpError("The valueSet parameter must be a ValueSet")
         from termsvc.fhir.convert import to_r5
-        vs = to_r5(vs)
+        from termsvc.fhir.shape import check_resource
+        vs = to_r5(check_resource(vs, "valueSet"))
         ctx.add_resource(vs)
         return vs
     url = params.str("url") or params.str("context")
@@ -96,7 +97,7 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     if ctx.stored_value_set_id(vs) is not None and not (opts.system_versions or opts.force_versions
                                                          or opts.supplements or ctx.tx):
         from termsvc.ops.preexpand import stored_expansion
-        fast = stored_expansion(ctx, vs, opts)
+        fast = stored_expansion(ctx, vs, opts, max_size)
     composer = Composer(ctx, opts.system_versions, opts.force_versions, opts.check_versions,
                         max_size=None if (paged or fast is not None) else max_size,
                         supplements=opts.supplements, active_only=opts.active_only,

@@ -76,7 +76,7 @@ def _fts_query(text: str) -> str | None:
     return " ".join('"' + w.replace('"', '') + '"*' for w in words)
 
 
-def stored_expansion(ctx, vs: dict, opts):
+def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None):
     """(members of the requested page, total, used code systems) from the pre-expansion, or None
     when the value set has none or the request is better served by the Composer."""
     vs_id = ctx.stored_value_set_id(vs)
@@ -101,23 +101,31 @@ def stored_expansion(ctx, vs: dict, opts):
             args.append(q)
     filtered = len(where) > 1
     cond = " AND ".join(where)
-    if filtered:
-        total = store.run_limited(f"SELECT count(*) FROM expansion e WHERE {cond}", args)[0][0]
-    else:
-        total = total_all
-    count = opts.count if opts.count is not None else total
-    if not paged and total > 10_000:
-        return None  # let the caller apply its size limit
     cols = ("e.system, e.version, e.code, e.display, e.concept_id, e.inactive, e.abstract, c.definition, c.status,"
             " c.display")
     if filtered:
+        # The positions of the matching members, in one pass over the index on (concept_id, vs_id)
+        # driven by the FTS hits (covering: seq is part of the key), then the page by position.
+        # (`ORDER BY seq LIMIT/OFFSET` over the join would walk the whole expansion in seq order.)
+        seqs = sorted(r[0] for r in store.run_limited(f"SELECT e.seq FROM expansion e WHERE {cond}", args))
+        total = len(seqs)
+        count = opts.count if opts.count is not None else total
+        if not paged and max_size and total > max_size:
+            return None  # let the caller apply its size limit
+        page = seqs[opts.offset:opts.offset + count]
         rows = store.run_limited(f"SELECT {cols} FROM expansion e LEFT JOIN concept c ON c.id = e.concept_id"
-                                 f" WHERE {cond} ORDER BY e.seq LIMIT ? OFFSET ?", (*args, count, opts.offset))
+                                 " WHERE e.vs_id=? AND e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq",
+                                 (vs_id, orjson.dumps(page).decode())) if page else []
     else:  # keyset: seq is the position in the expansion
+        total = total_all
+        count = opts.count if opts.count is not None else total
+        if not paged and max_size and total > max_size:
+            return None  # let the caller apply its size limit
         rows = store.run_limited(f"SELECT {cols} FROM expansion e LEFT JOIN concept c ON c.id = e.concept_id"
                                  " WHERE e.vs_id=? AND e.seq >= ? ORDER BY e.seq LIMIT ?", (vs_id, opts.offset, count))
     members = []
     providers = {}
+    stored_concepts = []
     for system, version, code, display, cid, inactive, abstract, definition, status, cdisplay in rows:
         key = (system, version)
         if key not in providers:
@@ -125,7 +133,29 @@ def stored_expansion(ctx, vs: dict, opts):
         concept = None
         if cid is not None:
             concept = Concept(code, cdisplay, definition, status, inactive, abstract, cid=cid)
+            stored_concepts.append(concept)
         m = Member(system, version, code, display, concept, providers[key])
         m.inactive, m.abstract = bool(inactive), bool(abstract)
         members.append(m)
+    if stored_concepts:
+        prefetch_designations(store, stored_concepts)
     return members, total, orjson.loads(row[2] or "[]")
+
+
+def prefetch_designations(store, concepts):
+    """Load the designations of a page of stored concepts in one query (what
+    StoredCodeSystem.designations would otherwise read concept by concept)."""
+    by_id = {}
+    for c in concepts:
+        if c._designations is None:
+            by_id.setdefault(c.cid, []).append(c)
+            c._designations = []
+    if not by_id:
+        return
+    from termsvc.ops.codesystems import designation_dict
+    for cid, lang, us, uc, ud, value in store.all(
+            "SELECT concept_id, language, use_system, use_code, use_display, value FROM designation"
+            " WHERE concept_id IN (SELECT value FROM json_each(?)) ORDER BY concept_id, rowid",
+            (orjson.dumps(list(by_id)).decode(),)):
+        for c in by_id[cid]:
+            c._designations.append(designation_dict(lang, us, uc, ud, value))

@@ -6,6 +6,7 @@ is parsed once per build. Request maps (tx-resource) are searched directly.
 """
 from termsvc.fhir.convert import r4_equivalence
 from termsvc.fhir.outcome import NotFound, OpError
+from termsvc.fhir.shape import check_codeable_concept, check_coding
 from termsvc.ops.context import split_canonical
 
 MAX_CHAIN = 10
@@ -43,10 +44,10 @@ class TranslateRequest:
         elif self.reverse:  # R4 reverse: the input concept is a target; targetsystem names the source side
             self.source_system_filter = self.target_system
         codings = []
-        if isinstance(cc, dict):
-            codings = [c for c in cc.get("coding", []) or [] if c.get("code")]
-        elif isinstance(coding, dict):
-            codings = [coding]
+        if cc is not None:
+            codings = [c for c in check_codeable_concept(cc).get("coding", []) or [] if c.get("code")]
+        elif coding is not None:
+            codings = [check_coding(coding)] if check_coding(coding).get("code") else []
         elif code is not None:
             codings = [{"system": system, "code": code, **({"version": version} if version else {})}]
         if not codings:

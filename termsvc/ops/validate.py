@@ -1,5 +1,6 @@
 """ValueSet/$validate-code and CodeSystem/$validate-code, with HL7 tx-ecosystem messages."""
 from termsvc.fhir.outcome import OpError, issue
+from termsvc.fhir.shape import check_codeable_concept, check_coding
 from termsvc.ops.compose import Composer, CycleError, vs_default_parameters
 from termsvc.ops.context import split_canonical
 from termsvc.ops.expand import resolve_value_set
@@ -47,13 +48,15 @@ def _coded_inputs(params):
     """(mode, [Coded]) from code/system/display, coding or codeableConcept."""
     if params.get("codeableConcept") is not None:
         cc = params.get("codeableConcept")
+        check_codeable_concept(cc)
         out = []
         for i, c in enumerate(cc.get("coding", []) or []):
             p = f"CodeableConcept.coding[{i}]"
             out.append(Coded(c.get("system"), c.get("code"), c.get("version"), c.get("display"), path=p))
         return "codeableConcept", out, cc
     coding = params.get("coding")
-    if isinstance(coding, dict):
+    if coding is not None:
+        check_coding(coding)
         return "coding", [Coded(coding.get("system"), coding.get("code"), coding.get("version"),
                                 coding.get("display"), path="Coding")], None
     code = params.str("code")

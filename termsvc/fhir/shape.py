@@ -1,0 +1,99 @@
+"""Structural checks of request input: a malformed resource or Coding is a 400
+naming the element at fault, never an exception deep inside an operation."""
+from termsvc.fhir.outcome import OpError
+
+_STR = (str,)
+
+
+def _fail(path: str, what: str):
+    raise OpError(f"{path}: {what}", code="structure", tx_type="invalid-data")
+
+
+def _obj(v, path):
+    if not isinstance(v, dict):
+        _fail(path, "must be an object")
+    return v
+
+
+def _list(v, path):
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        _fail(path, "must be an array")
+    return v
+
+
+def _strs(d: dict, path: str, *keys):
+    for k in keys:
+        if k in d and d[k] is not None and not isinstance(d[k], _STR):
+            _fail(f"{path}.{k}", "must be a string")
+
+
+def check_coding(c, path: str = "Coding") -> dict:
+    _obj(c, path)
+    _strs(c, path, "system", "version", "code", "display")
+    return c
+
+
+def check_codeable_concept(cc, path: str = "CodeableConcept") -> dict:
+    _obj(cc, path)
+    for i, c in enumerate(_list(cc.get("coding"), f"{path}.coding")):
+        check_coding(c, f"{path}.coding[{i}]")
+    return cc
+
+
+def _check_concepts(concepts, path):
+    for i, c in enumerate(_list(concepts, path)):
+        p = f"{path}[{i}]"
+        _obj(c, p)
+        _strs(c, p, "code", "display", "definition")
+        for j, d in enumerate(_list(c.get("designation"), f"{p}.designation")):
+            _obj(d, f"{p}.designation[{j}]")
+            _strs(d, f"{p}.designation[{j}]", "language", "value")
+        for j, pr in enumerate(_list(c.get("property"), f"{p}.property")):
+            _obj(pr, f"{p}.property[{j}]")
+        _check_concepts(c.get("concept"), f"{p}.concept")
+
+
+def check_resource(r, path: str = "resource") -> dict:
+    """A CodeSystem, ValueSet or ConceptMap sound enough to be used (other types pass)."""
+    _obj(r, path)
+    rt = r.get("resourceType")
+    path = rt or path
+    _strs(r, path, "url", "version", "status", "content", "language", "supplements")
+    if rt == "CodeSystem":
+        _check_concepts(r.get("concept"), f"{path}.concept")
+        for j, pr in enumerate(_list(r.get("property"), f"{path}.property")):
+            _obj(pr, f"{path}.property[{j}]")
+    elif rt == "ValueSet":
+        compose = r.get("compose")
+        if compose is not None:
+            _obj(compose, f"{path}.compose")
+            for part in ("include", "exclude"):
+                for i, inc in enumerate(_list(compose.get(part), f"{path}.compose.{part}")):
+                    p = f"{path}.compose.{part}[{i}]"
+                    _obj(inc, p)
+                    _strs(inc, p, "system", "version")
+                    for j, v in enumerate(_list(inc.get("valueSet"), f"{p}.valueSet")):
+                        if not isinstance(v, str):
+                            _fail(f"{p}.valueSet[{j}]", "must be a canonical URL")
+                    _check_concepts(inc.get("concept"), f"{p}.concept")
+                    for j, f in enumerate(_list(inc.get("filter"), f"{p}.filter")):
+                        _obj(f, f"{p}.filter[{j}]")
+                        _strs(f, f"{p}.filter[{j}]", "property", "op", "value")
+        for i, c in enumerate(_list(r.get("contained"), f"{path}.contained")):
+            check_resource(c, f"{path}.contained[{i}]")
+    elif rt == "ConceptMap":
+        for i, g in enumerate(_list(r.get("group"), f"{path}.group")):
+            p = f"{path}.group[{i}]"
+            _obj(g, p)
+            _strs(g, p, "source", "target")
+            if g.get("unmapped") is not None:
+                _obj(g["unmapped"], f"{p}.unmapped")
+            for j, e in enumerate(_list(g.get("element"), f"{p}.element")):
+                _obj(e, f"{p}.element[{j}]")
+                _strs(e, f"{p}.element[{j}]", "code", "display")
+                for k, t in enumerate(_list(e.get("target"), f"{p}.element[{j}].target")):
+                    _obj(t, f"{p}.element[{j}].target[{k}]")
+                    _strs(t, f"{p}.element[{j}].target[{k}]", "code", "display", "relationship", "equivalence")
+    return r
