@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from termsvc.api import metadata
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
 from termsvc.fhir.outcome import OpError, issue, outcome
+from termsvc.ops.codesystems import PROPERTY_TYPES, _typed, designation_dict
 from termsvc.store.reader import Store
 
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
@@ -99,14 +100,7 @@ def with_concepts(store, cs_id: int, cs: dict) -> dict:
     for cid, lang, us, uc, ud, value in store.all(
             "SELECT d.concept_id, d.language, d.use_system, d.use_code, d.use_display, d.value FROM designation d"
             " JOIN concept c ON c.id = d.concept_id WHERE c.cs_id=? ORDER BY d.rowid", (cs_id,)):
-        d = {}
-        if lang:
-            d["language"] = lang
-        if us or uc:
-            d["use"] = {k: v for k, v in (("system", us), ("code", uc), ("display", ud)) if v}
-        d["value"] = value
-        by_id[cid].setdefault("designation", []).append(d)
-    from termsvc.ops.codesystems import PROPERTY_TYPES, _typed
+        by_id[cid].setdefault("designation", []).append(designation_dict(lang, us, uc, ud, value))
     for cid, code, t, value in store.all(
             "SELECT p.concept_id, p.code, p.type, p.value FROM concept_property p JOIN concept c ON c.id = p.concept_id"
             " WHERE c.cs_id=? ORDER BY p.rowid", (cs_id,)):

@@ -54,7 +54,25 @@ class Param:
 
 class Params:
     def __init__(self, items: list[Param] | None = None):
-        self.items = items or []
+        self._items = items or []
+        self._by_name = None
+
+    @property
+    def items(self) -> list[Param]:
+        return self._items
+
+    @items.setter
+    def items(self, items: list[Param]):
+        self._items = items
+        self._by_name = None
+
+    def _index(self) -> dict:
+        if self._by_name is None:
+            index = {}
+            for p in self._items:
+                index.setdefault(p.name, p)
+            self._by_name = index
+        return self._by_name
 
     # -- construction ----------------------------------------------------------------
     @classmethod
@@ -99,13 +117,10 @@ class Params:
 
     # -- access ---------------------------------------------------------------------
     def has(self, name: str) -> bool:
-        return any(p.name == name for p in self.items)
+        return name in self._index()
 
     def first(self, name: str) -> Param | None:
-        for p in self.items:
-            if p.name == name:
-                return p
-        return None
+        return self._index().get(name)
 
     def get(self, name: str, default=None):
         p = self.first(name)

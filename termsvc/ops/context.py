@@ -15,7 +15,7 @@ _cache_generation = [None]
 _CACHE_MAX = 50_000
 
 
-def _cached(store, key, make):
+def build_cached(store, key, make):
     gen = (id(store), store.generation)
     if _cache_generation[0] != gen:
         _cache.clear()
@@ -112,7 +112,7 @@ class Context:
     def _stored_cs_rows(self, url, versions_only=False):
         if self.store is None:
             return []
-        rows = _cached(self.store, ("csrows", url), lambda: self.store.all(
+        rows = build_cached(self.store, ("csrows", url), lambda: self.store.all(
             "SELECT id, url, version, content, case_sensitive, hierarchy_meaning, supplements, language,"
             " concept_count FROM code_system WHERE url=?", (url,)))
         if versions_only:
@@ -144,7 +144,7 @@ class Context:
         if self.store is None:
             return None
         # the stored provider for (url, version) is the same for every request of a build
-        return _cached(self.store, ("cs", url, version), lambda: self._stored_code_system(url, version))
+        return build_cached(self.store, ("cs", url, version), lambda: self._stored_code_system(url, version))
 
     def _stored_code_system(self, url, version):
         rows = [r for r in self._stored_cs_rows(url) if r[3] != "supplement"]
@@ -158,7 +158,7 @@ class Context:
             row = pick_version(rows, version, version_of=lambda r: r[2])
         if row is None:
             return None
-        resource = _cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
+        resource = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
         return StoredCodeSystem(self.store, row, resource)
 
     def supplements_for(self, url: str, version: str | None = None) -> list[dict]:
@@ -202,7 +202,7 @@ class Context:
                 concepts.append(c)
             cs["concept"] = concepts
             return cs
-        return _cached(self.store, ("supp", row[0]), make)
+        return build_cached(self.store, ("supp", row[0]), make)
 
     # -- value sets -----------------------------------------------------------------
     def value_set(self, canonical: str | None, version: str | None = None) -> dict | None:
@@ -216,11 +216,11 @@ class Context:
         if hit is not None:
             return hit
         if self.store is not None:
-            rows = _cached(self.store, ("vsrows", url), lambda: self.store.all(
+            rows = build_cached(self.store, ("vsrows", url), lambda: self.store.all(
                 "SELECT id, version FROM value_set WHERE url=?", (url,)))
             row = pick_version(rows, version, version_of=lambda r: r[1])
             if row is not None:
-                vs = _cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
+                vs = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
                 vs.setdefault("_store_id", row[0])
                 return vs
         return implicit_value_set(self, url, version)
@@ -233,7 +233,7 @@ class Context:
                              " ORDER BY (fhir_version = ?) DESC, id DESC LIMIT 1", (fhir_id, self.fhir_version))
         if row is None:
             return None
-        vs = _cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
+        vs = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
         vs.setdefault("_store_id", row[0])
         return vs
 
@@ -249,7 +249,7 @@ class Context:
         if hit is not None:
             return hit
         if self.store is not None:
-            rows = _cached(self.store, ("cmrows", url), lambda: self.store.all(
+            rows = build_cached(self.store, ("cmrows", url), lambda: self.store.all(
                 "SELECT id, version FROM concept_map WHERE url=?", (url,)))
             row = pick_version(rows, version, version_of=lambda r: r[1])
             if row is not None:
@@ -257,7 +257,7 @@ class Context:
         return None
 
     def stored_concept_map(self, cm_id: int) -> dict:
-        cm = _cached(self.store, ("res", cm_id), lambda: self.store.resource_json(cm_id))
+        cm = build_cached(self.store, ("res", cm_id), lambda: self.store.resource_json(cm_id))
         cm.setdefault("_store_id", cm_id)
         return cm
 
@@ -286,7 +286,7 @@ def implicit_value_set(ctx: Context, url: str, version: str | None) -> dict | No
         return {"resourceType": "ValueSet", "url": url, "status": "active",
                 "compose": {"include": [include]}}
     if ctx.store is not None:
-        rows = _cached(ctx.store, ("cs-vs", url), lambda: ctx.store.all(
+        rows = build_cached(ctx.store, ("cs-vs", url), lambda: ctx.store.all(
             "SELECT url, version FROM resource WHERE type='CodeSystem' AND json LIKE ?",
             ('%"valueSet":' + orjson.dumps(url).decode() + "%",)))
         if rows:

@@ -7,7 +7,7 @@ is parsed once per build. Request maps (tx-resource) are searched directly.
 from termsvc.fhir.convert import r4_equivalence
 from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.fhir.shape import check_codeable_concept, check_coding
-from termsvc.ops.context import split_canonical
+from termsvc.ops.context import build_cached, split_canonical
 
 MAX_CHAIN = 10
 
@@ -75,19 +75,8 @@ def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[dict]:
         return [cm]
     maps = list(ctx.request_concept_maps())
     if ctx.store is not None:
-        if req.reverse:
-            rows = ctx.store.all("SELECT DISTINCT cm_id FROM cm_entry WHERE target_code=?"
-                                 + (" AND target_system=?" if coding.get("system") else ""),
-                                 (coding["code"], coding["system"]) if coding.get("system") else (coding["code"],))
-        else:
-            rows = ctx.store.all("SELECT DISTINCT cm_id FROM cm_entry WHERE source_code=?"
-                                 + (" AND source_system=?" if coding.get("system") else ""),
-                                 (coding["code"], coding["system"]) if coding.get("system") else (coding["code"],))
-            if coding.get("system"):
-                rows += ctx.store.all("SELECT DISTINCT cm_id FROM cm_entry WHERE source_system=? AND target_idx=-2",
-                                      (coding["system"],))
         seen = {_vurl(m) for m in maps}
-        for (cm_id,) in rows:
+        for cm_id in stored_map_ids(ctx.store, req.reverse, coding.get("system"), coding["code"]):
             cm = ctx.stored_concept_map(cm_id)
             if _vurl(cm) not in seen:
                 maps.append(cm)
@@ -99,6 +88,21 @@ def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[dict]:
             continue
         out.append(cm)
     return out
+
+
+# the maps that can answer for a code; stable for a build, so remembered per build
+_FORWARD = ("SELECT cm_id FROM cm_entry WHERE source_code=?1 AND source_system=?2"
+            " UNION SELECT cm_id FROM cm_entry WHERE source_system=?2 AND target_idx=-2")
+_FORWARD_ANY = "SELECT DISTINCT cm_id FROM cm_entry WHERE source_code=?1"
+_REVERSE = "SELECT DISTINCT cm_id FROM cm_entry WHERE target_code=?1 AND target_system=?2"
+_REVERSE_ANY = "SELECT DISTINCT cm_id FROM cm_entry WHERE target_code=?1"
+
+
+def stored_map_ids(store, reverse: bool, system: str | None, code: str) -> list[int]:
+    def query():
+        sql = (_REVERSE if system else _REVERSE_ANY) if reverse else (_FORWARD if system else _FORWARD_ANY)
+        return [r[0] for r in store.all(sql, (code, system) if system else (code,))]
+    return build_cached(store, ("cm-ids", reverse, system, code), query)
 
 
 def _scope_ok(have, want):
@@ -193,9 +197,7 @@ def _forward(ctx, req, cm, coding, chain, messages) -> list:
         if req.target_system and gtgt and gtgt != req.target_system:
             continue
         found = False
-        for e in g.get("element", []) or []:
-            if e.get("code") != code:
-                continue
+        for e in _elements_with_code(g, code):
             found = True
             if e.get("noMap"):
                 comment = next((x.get("valueString") for x in e.get("extension", []) or []
@@ -216,6 +218,26 @@ def _forward(ctx, req, cm, coding, chain, messages) -> list:
         if not found and g.get("unmapped") and (not system or gsrc == system):
             out += _unmapped(ctx, req, cm, g, coding, chain, messages)
     return out
+
+
+_ELEMENT_INDEX: dict = {}   # id(group.element list) -> (the list, {code: [elements, in order]})
+
+
+def _elements_with_code(g: dict, code) -> list:
+    """The elements of a group with this source code, in document order. Stored maps are parsed
+    once per build, so their index is built once; the index holds the list, so its id stays unique."""
+    elements = g.get("element", []) or []
+    if len(elements) < 16:
+        return [e for e in elements if e.get("code") == code]
+    hit = _ELEMENT_INDEX.get(id(elements))
+    if hit is None or hit[0] is not elements:
+        index = {}
+        for e in elements:
+            index.setdefault(e.get("code"), []).append(e)
+        if len(_ELEMENT_INDEX) > 2000:
+            _ELEMENT_INDEX.clear()
+        hit = _ELEMENT_INDEX[id(elements)] = (elements, index)
+    return hit[1].get(code, ())
 
 
 def _unmapped(ctx, req, cm, g, coding, chain, messages) -> list:
