@@ -217,7 +217,9 @@ class OperationRouter:
                 tx = self._cached_resources(cache_id, tx)
             ctx = Context(self.store, tx, fhir_version="R4" if r4 else "R5")
             req = OpRequest(r4, lang, instance_id, self.store, self.config, rtype)
-            return 200, orjson.dumps(handler(ctx, params, req))
+            with self.store.time_limit():
+                result = handler(ctx, params, req)
+            return 200, orjson.dumps(result)
         except OpError as e:
             return e.status, orjson.dumps(e.to_outcome())
         except QueryTooCostly as e:

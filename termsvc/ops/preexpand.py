@@ -107,13 +107,13 @@ def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None):
         # The positions of the matching members, in one pass over the index on (concept_id, vs_id)
         # driven by the FTS hits (covering: seq is part of the key), then the page by position.
         # (`ORDER BY seq LIMIT/OFFSET` over the join would walk the whole expansion in seq order.)
-        seqs = sorted(r[0] for r in store.run_limited(f"SELECT e.seq FROM expansion e WHERE {cond}", args))
+        seqs = sorted(r[0] for r in store.all(f"SELECT e.seq FROM expansion e WHERE {cond}", args))
         total = len(seqs)
         count = opts.count if opts.count is not None else total
         if not paged and max_size and total > max_size:
             return None  # let the caller apply its size limit
         page = seqs[opts.offset:opts.offset + count]
-        rows = store.run_limited(f"SELECT {cols} FROM expansion e LEFT JOIN concept c ON c.id = e.concept_id"
+        rows = store.all(f"SELECT {cols} FROM expansion e LEFT JOIN concept c ON c.id = e.concept_id"
                                  " WHERE e.vs_id=? AND e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq",
                                  (vs_id, orjson.dumps(page).decode())) if page else []
     else:  # keyset: seq is the position in the expansion
@@ -121,7 +121,7 @@ def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None):
         count = opts.count if opts.count is not None else total
         if not paged and max_size and total > max_size:
             return None  # let the caller apply its size limit
-        rows = store.run_limited(f"SELECT {cols} FROM expansion e LEFT JOIN concept c ON c.id = e.concept_id"
+        rows = store.all(f"SELECT {cols} FROM expansion e LEFT JOIN concept c ON c.id = e.concept_id"
                                  " WHERE e.vs_id=? AND e.seq >= ? ORDER BY e.seq LIMIT ?", (vs_id, opts.offset, count))
     members = []
     providers = {}

@@ -70,12 +70,12 @@ def query_expansion(ctx, composer, vs, opts, fts_query, max_size=None):
             where.append("c.id IN (SELECT concept_id FROM concept_fts WHERE concept_fts MATCH ?)")
             args.append(q)
     cond = " AND ".join(where)
-    total = ctx.store.run_limited(f"SELECT count(*) FROM concept c WHERE {cond}", args)[0][0]
+    total = ctx.store.all(f"SELECT count(*) FROM concept c WHERE {cond}", args)[0][0]
     if opts.count is None and max_size and total > max_size:
         raise TooCostly(f"The expansion of {vs.get('url')} has {total} codes, more than the limit of {max_size};"
                         " use count and offset to page through it")
     count = opts.count if opts.count is not None else total
-    rows = ctx.store.run_limited(
+    rows = ctx.store.all(
         "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract FROM concept c"
         f" WHERE {cond} ORDER BY c.seq LIMIT ? OFFSET ?", (*args, count, opts.offset))
     composer._note_cs(cs)

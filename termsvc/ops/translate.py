@@ -23,19 +23,19 @@ class TranslateRequest:
         if params.has("reverse") and not r4:
             raise OpError("The parameter 'reverse' is not supported on R5 $translate: give the target concept as"
                           " targetCode/targetCoding/targetCodeableConcept instead", code="not-supported")
-        coding = params.get("sourceCoding") or params.get("coding")
-        cc = params.get("sourceCodeableConcept") or params.get("codeableConcept")
-        code = params.str("sourceCode") or params.str("code")
-        system = params.str("sourceSystem") or params.str("system")
-        version = params.str("sourceVersion") or params.str("version")
-        self.target_system = params.str("targetSystem") or params.str("targetsystem")
-        self.source_scope = params.str("sourceScope") or params.str("source")
-        self.target_scope = params.str("targetScope") or params.str("target")
+        coding = params.pick("sourceCoding", "coding")
+        cc = params.pick("sourceCodeableConcept", "codeableConcept")
+        code = params.pick_str("sourceCode", "code")
+        system = params.pick_str("sourceSystem", "system")
+        version = params.pick_str("sourceVersion", "version")
+        self.target_system = params.pick_str("targetSystem", "targetsystem")
+        self.source_scope = params.pick_str("sourceScope", "source")
+        self.target_scope = params.pick_str("targetScope", "target")
         self.source_system_filter = None
         self.reverse = r4 and params.bool("reverse")
-        tcoding = params.get("targetCoding")
-        tcc = params.get("targetCodeableConcept")
-        tcode = params.str("targetCode")
+        tcoding = params.pick("targetCoding")
+        tcc = params.pick("targetCodeableConcept")
+        tcode = params.pick_str("targetCode")
         if tcode is not None or isinstance(tcoding, dict) or isinstance(tcc, dict):
             self.reverse = True
             coding, cc, code = tcoding, tcc, tcode
@@ -55,8 +55,8 @@ class TranslateRequest:
                           " (R4: code and system, coding or codeableConcept), or targetCode/targetCoding to reverse",
                           code="required")
         self.codings = codings
-        self.url = params.str("url") or params.str("conceptMap")
-        self.map_version = params.str("conceptMapVersion")
+        self.url = params.pick_str("url", "conceptMap")
+        self.map_version = params.pick_str("conceptMapVersion")
 
 
 def _vurl(cm):

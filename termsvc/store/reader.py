@@ -10,6 +10,7 @@ so a request in flight during a swap never fails.
 import os
 import sqlite3
 import threading
+from contextlib import contextmanager
 import time
 
 import orjson
@@ -67,20 +68,19 @@ class Store:
         return c
 
     # -- bounded queries -----------------------------------------------------------
-    def run_limited(self, sql: str, params=(), limit_ms: int | None = None):
-        """fetchall() under a time limit (SQLite progress handler); QueryTooCostly past it."""
+    @contextmanager
+    def time_limit(self, limit_ms: int | None = None):
+        """Every query this thread runs inside the block is interrupted past the limit (SQLite's
+        progress handler), raising QueryTooCostly: one deadline for a whole request."""
         c = self.conn()
-        deadline = time.monotonic() + (limit_ms or self.time_limit_ms) / 1000.0
-
-        def check():
-            return 1 if time.monotonic() > deadline else 0
-
-        c.set_progress_handler(check, 10_000)
+        limit_ms = limit_ms or self.time_limit_ms
+        deadline = time.monotonic() + limit_ms / 1000.0
+        c.set_progress_handler(lambda: time.monotonic() > deadline, 20_000)
         try:
-            return c.execute(sql, params).fetchall()
+            yield
         except sqlite3.OperationalError as e:
             if "interrupted" in str(e):
-                raise QueryTooCostly(f"query exceeded its time limit of {limit_ms or self.time_limit_ms} ms")
+                raise QueryTooCostly(f"The request exceeded its time limit of {limit_ms} ms")
             raise
         finally:
             c.set_progress_handler(None, 0)
