@@ -189,15 +189,9 @@ def _is_positive(match, req):
 def _forward(ctx, req, cm, coding, chain, messages) -> list:
     out = []
     system, code = coding.get("system"), coding.get("code")
-    for g in cm.get("group", []) or []:
-        gsrc = _group_system(g, "source")
-        gtgt = _group_system(g, "target")
-        if system and gsrc and gsrc != system:
-            continue
-        if req.target_system and gtgt and gtgt != req.target_system:
-            continue
+    for g, gsrc, gtgt in _groups(cm, system, req.target_system):
         found = False
-        for e in _elements_with_code(g, code):
+        for e in _indexed(g, "source").get(code, ()):
             found = True
             if e.get("noMap"):
                 comment = next((x.get("valueString") for x in e.get("extension", []) or []
@@ -220,24 +214,39 @@ def _forward(ctx, req, cm, coding, chain, messages) -> list:
     return out
 
 
-_ELEMENT_INDEX: dict = {}   # id(group.element list) -> (the list, {code: [elements, in order]})
+def _groups(cm: dict, source_system: str | None, target_system: str | None):
+    """(group, its source system, its target system) for the groups that can map between these systems."""
+    for g in cm.get("group", []) or []:
+        gsrc, gtgt = _group_system(g, "source"), _group_system(g, "target")
+        if source_system and gsrc and gsrc != source_system:
+            continue
+        if target_system and gtgt and gtgt != target_system:
+            continue
+        yield g, gsrc, gtgt
 
 
-def _elements_with_code(g: dict, code) -> list:
-    """The elements of a group with this source code, in document order. Stored maps are parsed
-    once per build, so their index is built once; the index holds the list, so its id stays unique."""
+_INDEX: dict = {}   # (id(group.element list), side) -> (the list, {code: [...], in document order})
+
+
+def _indexed(g: dict, side: str) -> dict:
+    """A group's elements by source code (side "source": code -> [element]) or its targets by
+    target code ("target": code -> [(element, target)]). Stored maps are parsed once per build,
+    so the index is built once; it holds the list, so the id it is keyed by stays unique."""
     elements = g.get("element", []) or []
-    if len(elements) < 16:
-        return [e for e in elements if e.get("code") == code]
-    hit = _ELEMENT_INDEX.get(id(elements))
+    key = (id(elements), side)
+    hit = _INDEX.get(key)
     if hit is None or hit[0] is not elements:
         index = {}
         for e in elements:
-            index.setdefault(e.get("code"), []).append(e)
-        if len(_ELEMENT_INDEX) > 2000:
-            _ELEMENT_INDEX.clear()
-        hit = _ELEMENT_INDEX[id(elements)] = (elements, index)
-    return hit[1].get(code, ())
+            if side == "source":
+                index.setdefault(e.get("code"), []).append(e)
+            else:
+                for t in e.get("target", []) or []:
+                    index.setdefault(t.get("code"), []).append((e, t))
+        if len(_INDEX) > 4000:
+            _INDEX.clear()
+        hit = _INDEX[key] = (elements, index)
+    return hit[1]
 
 
 def _unmapped(ctx, req, cm, g, coding, chain, messages) -> list:
@@ -266,18 +275,9 @@ def _unmapped(ctx, req, cm, g, coding, chain, messages) -> list:
 def _reverse(req, cm, coding) -> list:
     out = []
     system, code = coding.get("system"), coding.get("code")
-    for g in cm.get("group", []) or []:
-        gsrc = _group_system(g, "source")
-        gtgt = _group_system(g, "target")
-        if system and gtgt and gtgt != system:
-            continue
-        if req.source_system_filter and gsrc and gsrc != req.source_system_filter:
-            continue
-        for e in g.get("element", []) or []:
-            for t in e.get("target", []) or []:
-                if t.get("code") != code:
-                    continue
-                out.append(_match_part(req, cm, _coding(gtgt, t.get("code"), t.get("display")),
-                                       t.get("relationship", "related-to"), t, e,
-                                       source_coding=_coding(gsrc, e.get("code"), e.get("display"))))
+    for g, gsrc, gtgt in _groups(cm, req.source_system_filter, system):
+        for e, t in _indexed(g, "target").get(code, ()):
+            out.append(_match_part(req, cm, _coding(gtgt, t.get("code"), t.get("display")),
+                                   t.get("relationship", "related-to"), t, e,
+                                   source_coding=_coding(gsrc, e.get("code"), e.get("display"))))
     return out
