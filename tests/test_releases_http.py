@@ -4,6 +4,7 @@ import pytest
 from synthetic_releases import INACTIVE, LOINC_DEPRECATED, write_loinc_release, write_snomed_release
 from termsvc.api.app import create_app
 from termsvc.build import Progress, SourceSpec, build
+from termsvc.cli import db_info
 
 SCT = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -11,14 +12,31 @@ BASES = ["http://hl7.eu/fhir/imaging-r5", "http://hl7.eu/fhir/imaging"]
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def db(tmp_path_factory):
     root = tmp_path_factory.mktemp("releases")
     snomed = write_snomed_release(str(root / "snomed"))
-    loinc = write_loinc_release(str(root / "loinc"))
-    db = str(root / "termsvc.db")
-    build(db, [SourceSpec("ig"), SourceSpec("snomed", snomed), SourceSpec("loinc", loinc)],
+    loinc = write_loinc_release(str(root / "loinc"), zip=True)
+    path = str(root / "termsvc.db")
+    build(path, [SourceSpec("ig"), SourceSpec("snomed", snomed), SourceSpec("loinc", loinc)],
           Progress(quiet=True))
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(db):
     return create_app(db).test_client()
+
+
+def test_releases_are_recorded_with_version_and_checksum(db, client):
+    info = db_info(db)
+    by_kind = {s["kind"]: s for s in info["sources"]}
+    assert by_kind["snomed"]["version"] == "http://snomed.info/sct/900000000000207008/version/20250701"
+    assert by_kind["loinc"]["version"] == "2.80"
+    for kind in ("snomed", "loinc"):
+        assert len(by_kind[kind]["sha256"]) == 64 and by_kind[kind]["counts"]["concepts"] > 0
+    caps = client.get("/fhir/metadata?mode=terminology").json
+    versions = {c["uri"]: [v["code"] for v in c.get("version", [])] for c in caps["codeSystem"]}
+    assert versions[SCT] == [by_kind["snomed"]["version"]] and versions[LOINC] == ["2.80"]
 
 
 def codes(expansion: dict) -> set:

@@ -45,13 +45,13 @@ def iter_bundle(obj: object) -> Iterator[dict]:
     yield obj
 
 
-def json_files(path: str) -> list[str]:
-    """*.json files under a folder, recursively, in a stable (sorted) order; hidden files skipped."""
+def json_files(path: str, suffixes: tuple = (".json",)) -> list[str]:
+    """Files with these suffixes under a folder, recursively, in a stable (sorted) order; hidden ones skipped."""
     out = []
     for root, dirs, files in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if name.lower().endswith(".json") and not name.startswith("."):
+            if name.lower().endswith(suffixes) and not name.startswith("."):
                 out.append(os.path.join(root, name))
     return out
 
@@ -67,14 +67,18 @@ def iter_resources(path: str) -> Iterator[dict]:
         raise BuildError(f"{path}: no such file or folder")
 
 
-def content_sha256(path: str) -> str:
-    """sha256 of a file, or of a folder's JSON files (relative names and contents, sorted)."""
+def content_sha256(path: str, suffixes: tuple = (".json",)) -> str:
+    """sha256 of a file (a zip, say), or of a folder's files with these suffixes (relative names
+    and contents, sorted)."""
     h = hashlib.sha256()
     if os.path.isdir(path):
-        for f in json_files(path):
+        for f in json_files(path, suffixes):
             h.update(os.path.relpath(f, path).replace(os.sep, "/").encode() + b"\0")
+            fh_hash = hashlib.sha256()
             with open(f, "rb") as fh:
-                h.update(hashlib.sha256(fh.read()).digest())
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    fh_hash.update(chunk)
+            h.update(fh_hash.digest())
     else:
         with open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -26,6 +26,7 @@ import re
 from collections import defaultdict
 
 from termsvc.loaders.snomed import Release
+from termsvc.loaders.fhir_json import content_sha256
 from termsvc.store.writer import BuildError
 
 LOINC = "http://loinc.org"
@@ -151,7 +152,8 @@ def load(writer, location, progress=None, loinc_version=None, version=None, **_o
 
 def _load(writer, rel: LoincRelease, progress, option_version):
     version = rel.version(option_version)
-    sid = writer.add_source(f"LOINC {version}", "loinc", version, rel.release.location, None)
+    sid = writer.add_source(f"LOINC {version}", "loinc", version, rel.release.location,
+                            content_sha256(rel.release.location, (".csv", ".xml")))
     counts = defaultdict(int)
     cs = {
         "resourceType": "CodeSystem", "id": "loinc", "url": LOINC, "version": version,

@@ -35,6 +35,7 @@ import re
 import zipfile
 from collections import defaultdict
 
+from termsvc.loaders.fhir_json import content_sha256
 from termsvc.store.writer import BuildError
 
 SCT = "http://snomed.info/sct"
@@ -301,7 +302,8 @@ def load_edition(writer, stack: list[Package], progress):
     """One CodeSystem from the union of the packages in `stack` (last one wins)."""
     top = stack[-1]
     version = f"{SCT}/{top.module}/version/{top.date}"
-    sid = writer.add_source(f"SNOMED CT {top.tag} {top.date}", "snomed", version, top.location, None)
+    sid = writer.add_source(f"SNOMED CT {top.tag} {top.date}", "snomed", version, top.location,
+                            content_sha256(top.location, (".txt",)))
     conn = writer.conn
     counts = Counts()
 
