@@ -312,7 +312,8 @@ class Renderer:
             e["inactive"] = True
         e["code"] = m.code
         designations = []
-        if m.concept is not None and cs is not None:
+        wants_designations = self.prefs or self.opts.include_designations or self.opts.designations
+        if m.concept is not None and cs is not None and wants_designations:
             designations = cs.designations(m.concept)
         if m.designations:
             designations = designations + list(m.designations)

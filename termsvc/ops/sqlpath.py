@@ -45,41 +45,64 @@ def query_expansion(ctx, composer, vs, opts, fts_query, max_size=None):
     cs = composer.code_system_for(inc["system"], inc.get("version"), vs)
     if not isinstance(cs, StoredCodeSystem):
         return None
-    where, args = ["c.cs_id=?"], [cs.cs_id]
-    for f in inc.get("filter", []) or []:
+    # the members: a range of the closure's primary key (in concept id order, which is load order)
+    # for is-a / descendent-of, else the code system's concepts in load order; is-a puts its root first
+    root = None
+    f = (inc.get("filter") or [None])[0]
+    if f is not None:
         root = cs.locate(f["value"])
         if root is None:
             return [], 0
-        cond = "c.id IN (SELECT descendant_id FROM closure WHERE ancestor_id=?)"
-        if f["op"] == "is-a":
-            cond = f"({cond} OR c.id=?)"
-            args += [root.cid, root.cid]
-        else:
-            args.append(root.cid)
-        where.append(cond)
+        source, where, args = "closure x JOIN concept c ON c.id = x.descendant_id", ["x.ancestor_id=?"], [root.cid]
+        order = "x.descendant_id"
+    else:
+        source, where, args, order = "concept c", ["c.cs_id=?"], [cs.cs_id], "c.seq"
+    conds, cond_args = [], []
     if excluded:
-        where.append("c.code NOT IN (%s)" % ",".join("?" * len(excluded)))
-        args += excluded
+        conds.append("c.code NOT IN (%s)" % ",".join("?" * len(excluded)))
+        cond_args += excluded
     if opts.active_only or (vs.get("compose") or {}).get("inactive") is False:
-        where.append("c.inactive=0")
+        conds.append("c.inactive=0")
     if opts.exclude_not_for_ui:
-        where.append("c.abstract=0")
+        conds.append("c.abstract=0")
     if opts.filter:
         q = fts_query(opts.filter)
         if q:
-            where.append("c.id IN (SELECT concept_id FROM concept_fts WHERE concept_fts MATCH ?)")
-            args.append(q)
+            conds.append("c.id IN (SELECT concept_id FROM concept_fts WHERE concept_fts MATCH ?)")
+            cond_args.append(q)
+    where, args = where + conds, args + cond_args
     cond = " AND ".join(where)
-    total = ctx.store.all(f"SELECT count(*) FROM concept c WHERE {cond}", args)[0][0]
+    store = ctx.store
+    # without conditions on the concept a hierarchy is counted and paged in the closure index alone
+    closure_only = root is not None and not conds
+    if closure_only:
+        total = store.one("SELECT count(*) FROM closure WHERE ancestor_id=?", (root.cid,))[0]
+    else:
+        total = store.all(f"SELECT count(*) FROM {source} WHERE {cond}", args)[0][0]
+    head = []
+    if root is not None and f["op"] == "is-a":
+        extra = (" AND " + " AND ".join(conds)) if conds else ""
+        if store.one(f"SELECT 1 FROM concept c WHERE c.id=?{extra}", (root.cid, *cond_args)):
+            head = [root]
+            total += 1
     if opts.count is None and max_size and total > max_size:
         raise TooCostly(f"The expansion of {vs.get('url')} has {total} codes, more than the limit of {max_size};"
                         " use count and offset to page through it")
     count = opts.count if opts.count is not None else total
-    rows = ctx.store.all(
-        "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract FROM concept c"
-        f" WHERE {cond} ORDER BY c.seq LIMIT ? OFFSET ?", (*args, count, opts.offset))
+    offset = opts.offset
+    page_head = head if offset == 0 else []
+    if head:
+        offset = max(offset - 1, 0)
+        count -= len(page_head)
+    if closure_only:
+        source = ("(SELECT descendant_id FROM closure WHERE ancestor_id=? ORDER BY descendant_id LIMIT ? OFFSET ?) x"
+                  " JOIN concept c ON c.id = x.descendant_id")
+        rows = store.all("SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract"
+                         f" FROM {source} ORDER BY x.descendant_id", (root.cid, max(count, 0), offset))
+    else:
+        rows = store.all("SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract"
+                         f" FROM {source} WHERE {cond} ORDER BY {order} LIMIT ? OFFSET ?", (*args, max(count, 0), offset))
     composer._note_cs(cs)
-    members = [Member(cs.url, cs.version, code, display, Concept(code, display, definition, status, inactive,
-                                                                 abstract, cid=cid), cs)
-               for cid, code, display, definition, status, inactive, abstract in rows]
-    return members, total
+    concepts = page_head + [Concept(code, display, definition, status, inactive, abstract, cid=cid)
+                            for cid, code, display, definition, status, inactive, abstract in rows]
+    return [Member(cs.url, cs.version, c.code, c.display, c, cs) for c in concepts], total
