@@ -122,23 +122,6 @@ class Params:
     def first(self, name: str) -> Param | None:
         return self._index().get(name)
 
-    def pick(self, *names):
-        """The value of the first of these parameters that is present (R5 and R4 spellings), or None."""
-        index = self._index()
-        for name in names:
-            p = index.get(name)
-            if p is not None:
-                v = p.resource if p.resource is not None else p.value
-                if v is not None and v != "":
-                    return v
-        return None
-
-    def pick_str(self, *names):
-        v = self.pick(*names)
-        if v is None or isinstance(v, str):
-            return v
-        return self.str(names[0]) if self.has(names[0]) else str(v)
-
     def get(self, name: str, default=None):
         p = self.first(name)
         if p is None:

@@ -20,22 +20,28 @@ class TranslateRequest:
 
     def __init__(self, params, r4: bool):
         self.r4 = r4
-        if params.has("reverse") and not r4:
+        v = {}
+        for p in params.items:  # first value of each name (R5 and R4 spellings side by side)
+            if p.name not in v:
+                value = p.resource if p.resource is not None else p.value
+                if value is not None and value != "":
+                    v[p.name] = value
+        if "reverse" in v and not r4:
             raise OpError("The parameter 'reverse' is not supported on R5 $translate: give the target concept as"
                           " targetCode/targetCoding/targetCodeableConcept instead", code="not-supported")
-        coding = params.pick("sourceCoding", "coding")
-        cc = params.pick("sourceCodeableConcept", "codeableConcept")
-        code = params.pick_str("sourceCode", "code")
-        system = params.pick_str("sourceSystem", "system")
-        version = params.pick_str("sourceVersion", "version")
-        self.target_system = params.pick_str("targetSystem", "targetsystem")
-        self.source_scope = params.pick_str("sourceScope", "source")
-        self.target_scope = params.pick_str("targetScope", "target")
+        coding = v.get("sourceCoding") or v.get("coding")
+        cc = v.get("sourceCodeableConcept") or v.get("codeableConcept")
+        code = _text(v.get("sourceCode") or v.get("code"))
+        system = _text(v.get("sourceSystem") or v.get("system"))
+        version = _text(v.get("sourceVersion") or v.get("version"))
+        self.target_system = _text(v.get("targetSystem") or v.get("targetsystem"))
+        self.source_scope = _text(v.get("sourceScope") or v.get("source"))
+        self.target_scope = _text(v.get("targetScope") or v.get("target"))
         self.source_system_filter = None
         self.reverse = r4 and params.bool("reverse")
-        tcoding = params.pick("targetCoding")
-        tcc = params.pick("targetCodeableConcept")
-        tcode = params.pick_str("targetCode")
+        tcoding = v.get("targetCoding")
+        tcc = v.get("targetCodeableConcept")
+        tcode = _text(v.get("targetCode"))
         if tcode is not None or isinstance(tcoding, dict) or isinstance(tcc, dict):
             self.reverse = True
             coding, cc, code = tcoding, tcc, tcode
@@ -47,7 +53,7 @@ class TranslateRequest:
         if cc is not None:
             codings = [c for c in check_codeable_concept(cc).get("coding", []) or [] if c.get("code")]
         elif coding is not None:
-            codings = [check_coding(coding)] if check_coding(coding).get("code") else []
+            codings = [coding] if check_coding(coding).get("code") else []
         elif code is not None:
             codings = [{"system": system, "code": code, **({"version": version} if version else {})}]
         if not codings:
@@ -55,8 +61,17 @@ class TranslateRequest:
                           " (R4: code and system, coding or codeableConcept), or targetCode/targetCoding to reverse",
                           code="required")
         self.codings = codings
-        self.url = params.pick_str("url", "conceptMap")
-        self.map_version = params.pick_str("conceptMapVersion")
+        self.url = _text(v.get("url") or v.get("conceptMap"))
+        self.map_version = _text(v.get("conceptMapVersion"))
+
+
+def _text(value):
+    """A simple parameter value as text (a query string gives text; a Parameters body may not)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        raise OpError("A simple value was expected where a complex one was given", code="invalid")
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _vurl(cm):
