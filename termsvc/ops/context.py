@@ -74,6 +74,8 @@ def pick_version(candidates: list, wanted: str | None, version_of=lambda c: c.ge
         if not matching:
             return None
         candidates = matching
+    if len(candidates) == 1:
+        return candidates[0]
     return max(candidates, key=lambda c: _version_key(version_of(c)))
 
 
