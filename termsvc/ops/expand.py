@@ -15,6 +15,7 @@ from termsvc.fhir.params import Param, Params
 from termsvc.ops.compose import Composer, CycleError, DEFAULT_MAX_EXPANSION, Member, vs_default_parameters
 from termsvc.ops.context import split_canonical
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display
+from termsvc.ops.sqlpath import query_expansion, stored_expansion
 
 ECHOED = ("activeOnly", "count", "offset", "displayLanguage", "designation", "excludeNested", "excludeNotForUI",
           "excludePostCoordinated", "includeDesignations", "includeDefinition", "filter", "system-version",
@@ -96,17 +97,15 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     fast = None
     if ctx.stored_value_set_id(vs) is not None and not (opts.system_versions or opts.force_versions
                                                          or opts.supplements or ctx.tx):
-        from termsvc.ops.preexpand import stored_expansion
-        fast = stored_expansion(ctx, vs, opts, max_size)
+        fast = stored_expansion(ctx, vs, opts, max_size, with_designations=bool(
+            prefs or opts.include_designations or opts.designations))
     composer = Composer(ctx, opts.system_versions, opts.force_versions, opts.check_versions,
                         max_size=None if (paged or fast is not None) else max_size,
                         supplements=opts.supplements, active_only=opts.active_only,
                         exclude_not_for_ui=opts.exclude_not_for_ui)
     composer.note_vs(vs)
     if fast is None and not ctx.tx and ctx.store is not None:
-        from termsvc.ops.preexpand import _fts_query
-        from termsvc.ops.sqlpath import query_expansion
-        queried = query_expansion(ctx, composer, vs, opts, _fts_query, max_size)
+        queried = query_expansion(ctx, composer, vs, opts, max_size)
         if queried is not None:
             fast = (*queried, ())
     if fast is not None:

@@ -1,14 +1,43 @@
-"""Expansion straight from the concept tables, for value sets too large to walk in Python.
+"""Expansions answered in SQL, for value sets too large to walk in Python.
 
-Serves a value set whose compose is one include of a stored code system - the whole
-system (SNOMED CT `?fhir_vs`) or one `is-a` / `descendent-of` filter (`?fhir_vs=isa/X`,
-the IG's `im-procedure-type`) - minus enumerated excludes, when the request pages or
-filters by text. Membership, the text filter (FTS5), activeOnly and the page are one
-indexed query each; the total is a COUNT over the same condition.
+- `stored_expansion`: a stored value set pre-expanded at build time is paged out of the
+  `expansion` table (a keyset read), a text filter goes through FTS5.
+- `query_expansion`: a value set whose compose is one include of a stored code system -
+  the whole system (SNOMED CT `?fhir_vs`) or one `is-a` / `descendent-of` filter
+  (`?fhir_vs=isa/X`) - minus enumerated excludes, paged or filtered straight from the
+  concept tables and the closure.
 """
+import orjson
+
 from termsvc.fhir.outcome import TooCostly
-from termsvc.ops.codesystems import Concept, StoredCodeSystem
+from termsvc.ops.codesystems import Concept, StoredCodeSystem, designation_dict
 from termsvc.ops.compose import Member
+
+FAST_PATH_MIN = 1000   # smaller pre-expansions go through the Composer (hierarchical output)
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 query: every word of the text as a prefix."""
+    from termsvc.ops.expand import _WORD, _fold
+    words = _WORD.findall(_fold(text))
+    if not words:
+        return None
+    return " ".join('"' + w.replace('"', '') + '"*' for w in words)
+
+
+def member_conditions(opts, alias: str, id_column: str) -> tuple[list, list]:
+    """SQL conditions (and their arguments) for activeOnly, excludeNotForUI and a text filter."""
+    conds, args = [], []
+    if opts.active_only:
+        conds.append(f"{alias}.inactive=0")
+    if opts.exclude_not_for_ui:
+        conds.append(f"{alias}.abstract=0")
+    if opts.filter:
+        q = fts_query(opts.filter)
+        if q:
+            conds.append(f"{alias}.{id_column} IN (SELECT concept_id FROM concept_fts WHERE concept_fts MATCH ?)")
+            args.append(q)
+    return conds, args
 
 
 def _shape(vs):
@@ -34,7 +63,7 @@ def _shape(vs):
     return inc, excluded
 
 
-def query_expansion(ctx, composer, vs, opts, fts_query, max_size=None):
+def query_expansion(ctx, composer, vs, opts, max_size=None):
     """(members of the page, total) or None when the value set or request is not of this kind."""
     if not (opts.count is not None or opts.offset or opts.filter):
         return None
@@ -57,19 +86,12 @@ def query_expansion(ctx, composer, vs, opts, fts_query, max_size=None):
         order = "x.descendant_id"
     else:
         source, where, args, order = "concept c", ["c.cs_id=?"], [cs.cs_id], "c.seq"
-    conds, cond_args = [], []
+    conds, cond_args = member_conditions(opts, "c", "id")
     if excluded:
         conds.append("c.code NOT IN (%s)" % ",".join("?" * len(excluded)))
         cond_args += excluded
-    if opts.active_only or (vs.get("compose") or {}).get("inactive") is False:
+    if (vs.get("compose") or {}).get("inactive") is False and not opts.active_only:
         conds.append("c.inactive=0")
-    if opts.exclude_not_for_ui:
-        conds.append("c.abstract=0")
-    if opts.filter:
-        q = fts_query(opts.filter)
-        if q:
-            conds.append("c.id IN (SELECT concept_id FROM concept_fts WHERE concept_fts MATCH ?)")
-            cond_args.append(q)
     where, args = where + conds, args + cond_args
     cond = " AND ".join(where)
     store = ctx.store
@@ -106,3 +128,78 @@ def query_expansion(ctx, composer, vs, opts, fts_query, max_size=None):
     concepts = page_head + [Concept(code, display, definition, status, inactive, abstract, cid=cid)
                             for cid, code, display, definition, status, inactive, abstract in rows]
     return [Member(cs.url, cs.version, c.code, c.display, c, cs) for c in concepts], total
+
+
+def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, with_designations: bool = False):
+    """(members of the requested page, total, used code systems) from the pre-expansion, or None
+    when the value set has none or the request is better served by the Composer."""
+    vs_id = ctx.stored_value_set_id(vs)
+    store = ctx.store
+    row = store.one("SELECT expansion_state, expansion_total, used_systems FROM value_set WHERE id=?", (vs_id,))
+    if row is None or row[0] != "done":
+        return None
+    total_all = row[1]
+    paged = opts.count is not None or opts.offset
+    if total_all < FAST_PATH_MIN and not opts.filter:
+        return None
+    conds, cond_args = member_conditions(opts, "e", "concept_id")
+    where, args = ["e.vs_id=?"] + conds, [vs_id] + cond_args
+    filtered = bool(conds)
+    cond = " AND ".join(where)
+    cols = ("e.system, e.version, e.code, e.display, e.concept_id, e.inactive, e.abstract, c.definition, c.status,"
+            " c.display")
+    if filtered:
+        # The positions of the matching members, in one pass over the index on (concept_id, vs_id)
+        # driven by the FTS hits (covering: seq is part of the key), then the page by position.
+        # (`ORDER BY seq LIMIT/OFFSET` over the join would walk the whole expansion in seq order.)
+        seqs = sorted(r[0] for r in store.all(f"SELECT e.seq FROM expansion e WHERE {cond}", args))
+        total = len(seqs)
+        count = opts.count if opts.count is not None else total
+        if not paged and max_size and total > max_size:
+            return None  # let the caller apply its size limit
+        page = seqs[opts.offset:opts.offset + count]
+        rows = store.all(f"SELECT {cols} FROM expansion e LEFT JOIN concept c ON c.id = e.concept_id"
+                                 " WHERE e.vs_id=? AND e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq",
+                                 (vs_id, orjson.dumps(page).decode())) if page else []
+    else:  # keyset: seq is the position in the expansion
+        total = total_all
+        count = opts.count if opts.count is not None else total
+        if not paged and max_size and total > max_size:
+            return None  # let the caller apply its size limit
+        rows = store.all(f"SELECT {cols} FROM expansion e LEFT JOIN concept c ON c.id = e.concept_id"
+                                 " WHERE e.vs_id=? AND e.seq >= ? ORDER BY e.seq LIMIT ?", (vs_id, opts.offset, count))
+    members = []
+    providers = {}
+    stored_concepts = []
+    for system, version, code, display, cid, inactive, abstract, definition, status, cdisplay in rows:
+        key = (system, version)
+        if key not in providers:
+            providers[key] = ctx.code_system(system, version)
+        concept = None
+        if cid is not None:
+            concept = Concept(code, cdisplay, definition, status, inactive, abstract, cid=cid)
+            stored_concepts.append(concept)
+        m = Member(system, version, code, display, concept, providers[key])
+        m.inactive, m.abstract = bool(inactive), bool(abstract)
+        members.append(m)
+    if stored_concepts and with_designations:
+        prefetch_designations(store, stored_concepts)
+    return members, total, orjson.loads(row[2] or "[]")
+
+
+def prefetch_designations(store, concepts):
+    """Load the designations of a page of stored concepts in one query (what
+    StoredCodeSystem.designations would otherwise read concept by concept)."""
+    by_id = {}
+    for c in concepts:
+        if c._designations is None:
+            by_id.setdefault(c.cid, []).append(c)
+            c._designations = []
+    if not by_id:
+        return
+    for cid, lang, us, uc, ud, value in store.all(
+            "SELECT concept_id, language, use_system, use_code, use_display, value FROM designation"
+            " WHERE concept_id IN (SELECT value FROM json_each(?)) ORDER BY concept_id, rowid",
+            (orjson.dumps(list(by_id)).decode(),)):
+        for c in by_id[cid]:
+            c._designations.append(designation_dict(lang, us, uc, ud, value))
