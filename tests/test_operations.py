@@ -225,6 +225,16 @@ class TestPaging:
         assert len(codes_of(tail)) == 3
         assert not set(codes_of(first)) & set(codes_of(deep))
 
+    def test_designations_on_a_page_of_a_large_preexpanded_value_set(self, client):
+        # LOINC 18071-1 (from DICOM) has other meanings as designations; it sits at position 155
+        plain = ok(expand(client, BIG_VS_URL, count=20, offset=150))
+        entry = next(c for c in plain["expansion"]["contains"] if c["code"] == "18071-1")
+        assert "designation" not in entry
+        rich = ok(expand(client, BIG_VS_URL, count=20, offset=150, includeDesignations="true"))
+        entry = next(c for c in rich["expansion"]["contains"] if c["code"] == "18071-1")
+        assert entry["designation"] and all(d["value"] for d in entry["designation"])
+        assert [c["code"] for c in rich["expansion"]["contains"]] == codes_of(plain)
+
     def test_paging_on_r4_endpoint(self, client):
         vs = ok(client.get(f"/r4/fhir/ValueSet/$expand?url={q(CID33)}&count=3&offset=3"))
         assert len(vs["expansion"]["contains"]) == 3 and vs["expansion"]["offset"] == 3
