@@ -50,6 +50,7 @@ class Composer:
         self.supplements = supplements or []
         self.active_only = active_only
         self.exclude_not_for_ui = exclude_not_for_ui
+        self.default_to_latest = False
         self.used_codesystems: dict[str, object] = {}   # vurl -> provider
         self.used_valuesets: list[str] = []
         self.used_supplements: list[str] = []
@@ -72,6 +73,10 @@ class Composer:
             if split_canonical(s.get("supplements"))[0] == system:
                 supps.append(s)
         cs = self.ctx.code_system(system, version)
+        if cs is None and version is not None and self.default_to_latest and system not in self.force_versions:
+            cs = self.ctx.code_system(system)  # default-to-latest-version: the pinned version is not loaded
+            if cs is not None:
+                self._warn("warning-version-substituted", f"{system}|{version}")
         if cs is None:
             return None
         if supps:

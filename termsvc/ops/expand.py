@@ -103,6 +103,7 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
                         max_size=None if (paged or fast is not None) else max_size,
                         supplements=opts.supplements, active_only=opts.active_only,
                         exclude_not_for_ui=opts.exclude_not_for_ui)
+    composer.default_to_latest = opts.params.bool("default-to-latest-version")
     composer.note_vs(vs)
     if fast is None and not ctx.tx and ctx.store is not None:
         queried = query_expansion(ctx, composer, vs, opts, max_size)

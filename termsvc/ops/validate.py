@@ -92,6 +92,7 @@ class Validator:
                 force[u] = ver
         self.composer = Composer(ctx, system_versions, force, max_size=None, active_only=self.active_only,
                                  supplements=[s for s in params.all("useSupplement") if isinstance(s, str)])
+        self.composer.default_to_latest = params.bool("default-to-latest-version")
 
     # -- entry points -----------------------------------------------------------------
     def validate_vs(self, instance_id=None) -> dict:
@@ -264,11 +265,18 @@ class Validator:
         seen = set()
         for name, canonical in self.composer.warnings:
             kind = name.split("-", 1)[1]
-            what = "ValueSet" if canonical in self.composer.used_valuesets or canonical in self._vs_urls else "CodeSystem"
-            text = f"Reference to {kind} {what} {canonical}"
+            message_id = "MSG_" + kind.upper()
+            if kind == "version-substituted":
+                text = (f"The code system version {canonical} is not known; its latest version was used"
+                        " (default-to-latest-version)")
+                message_id = None
+            else:
+                what = ("ValueSet" if canonical in self.composer.used_valuesets or canonical in self._vs_urls
+                        else "CodeSystem")
+                text = f"Reference to {kind} {what} {canonical}"
             if text not in seen:
                 seen.add(text)
-                r.add("information", "business-rule", text, "status-check", None, message_id="MSG_" + kind.upper())
+                r.add("information", "business-rule", text, "status-check", None, message_id=message_id)
 
     def _wanted_version(self, cd):
         return self.composer.force_versions.get(cd.system) or cd.version or self.composer.system_versions.get(cd.system)
