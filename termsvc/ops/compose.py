@@ -526,3 +526,13 @@ def vs_default_parameters(vs: dict) -> list[tuple]:
         if name and key:
             out.append((name, key, value))
     return out
+
+
+def canonical_versions(values) -> dict:
+    """{url: version} from `url|version` parameters (system-version and its kin)."""
+    out = {}
+    for v in values:
+        if isinstance(v, str) and "|" in v:
+            u, ver = split_canonical(v)
+            out[u] = ver
+    return out

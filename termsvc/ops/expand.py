@@ -12,8 +12,8 @@ import uuid
 
 from termsvc.fhir.outcome import NotFound, OpError, TooCostly
 from termsvc.fhir.params import Param, Params
-from termsvc.ops.compose import Composer, CycleError, DEFAULT_MAX_EXPANSION, Member, vs_default_parameters
-from termsvc.ops.context import split_canonical
+from termsvc.ops.compose import (Composer, CycleError, DEFAULT_MAX_EXPANSION, Member, canonical_versions,
+                                  vs_default_parameters)
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display
 from termsvc.ops.sqlpath import query_expansion, stored_expansion
 
@@ -43,19 +43,10 @@ class ExpandOptions:
         self.filter = params.str("filter")
         self.display_language_param = params.str("displayLanguage")
         self.accept_language = accept_language
-        self.system_versions = _canonicals(params.all("system-version"))
-        self.force_versions = _canonicals(params.all("force-system-version"))
-        self.check_versions = _canonicals(params.all("check-system-version"))
+        self.system_versions = canonical_versions(params.all("system-version"))
+        self.force_versions = canonical_versions(params.all("force-system-version"))
+        self.check_versions = canonical_versions(params.all("check-system-version"))
         self.supplements = [s for s in params.all("useSupplement") if isinstance(s, str)]
-
-
-def _canonicals(values) -> dict:
-    out = {}
-    for v in values:
-        if isinstance(v, str) and "|" in v:
-            u, ver = split_canonical(v)
-            out[u] = ver
-    return out
 
 
 def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:

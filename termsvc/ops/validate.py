@@ -1,8 +1,7 @@
 """ValueSet/$validate-code and CodeSystem/$validate-code, with HL7 tx-ecosystem messages."""
 from termsvc.fhir.outcome import OpError, issue
 from termsvc.fhir.shape import check_codeable_concept, check_coding
-from termsvc.ops.compose import Composer, CycleError, vs_default_parameters
-from termsvc.ops.context import split_canonical
+from termsvc.ops.compose import Composer, CycleError, canonical_versions, vs_default_parameters
 from termsvc.ops.expand import resolve_value_set
 from termsvc.ops.language import LanguagePrefs, lang_matches
 
@@ -80,17 +79,9 @@ class Validator:
         self.active_only = params.bool("activeOnly")
         self.abstract_ok = params.bool("abstract", True)
         self.infer = params.bool("inferSystem")
-        system_versions = {}
-        for v in params.all("system-version"):
-            if isinstance(v, str) and "|" in v:
-                u, ver = split_canonical(v)
-                system_versions[u] = ver
-        force = {}
-        for v in params.all("force-system-version"):
-            if isinstance(v, str) and "|" in v:
-                u, ver = split_canonical(v)
-                force[u] = ver
-        self.composer = Composer(ctx, system_versions, force, max_size=None, active_only=self.active_only,
+        self.composer = Composer(ctx, canonical_versions(params.all("system-version")),
+                                 canonical_versions(params.all("force-system-version")), max_size=None,
+                                 active_only=self.active_only,
                                  supplements=[s for s in params.all("useSupplement") if isinstance(s, str)])
         self.composer.default_to_latest = params.bool("default-to-latest-version")
 
@@ -131,7 +122,7 @@ class Validator:
         return self._render(self._validate_one(None, codeds[0]), mode, None)
 
     # -- one coding ---------------------------------------------------------------------
-    def _validate_one(self, vs, cd: Coded, in_cc=False) -> Result:
+    def _validate_one(self, vs, cd: Coded) -> Result:
         r = Result()
         self._check_coding(r, vs, cd)
         r.in_vs = not any(_tx_type(i) in ("not-in-vs", "invalid-code", "not-found", "cannot-infer", "invalid-data")
@@ -368,7 +359,7 @@ class Validator:
         total = Result()
         results = []
         for cd in codeds:
-            r = self._validate_one(vs, cd, in_cc=True)
+            r = self._validate_one(vs, cd)
             results.append(r)
             total.unknown_systems += [u for u in r.unknown_systems if u not in total.unknown_systems]
         valid = [r for r in results if r.in_vs]
