@@ -7,6 +7,7 @@ over the store), serialise the plain dict with orjson. GET answers are cached
 per build (an LRU keyed by path and query). Everything else (metadata, read,
 search, errors for unknown paths) goes on to the Flask app.
 """
+import functools
 import logging
 import threading
 import urllib.parse
@@ -81,6 +82,7 @@ def _translate(ctx, params, req):
     return translate_op.translate(ctx, params, r4=req.r4, instance_url=req.instance_url("ConceptMap"))
 
 
+@functools.lru_cache(maxsize=8192)  # system URLs and codes repeat from request to request
 def _unquote(s: str) -> str:
     if "+" in s:
         s = s.replace("+", " ")

@@ -180,7 +180,7 @@ def translate(ctx, params, r4: bool = False, instance_url: str | None = None) ->
                 matches += _reverse(req, cm, coding)
             else:
                 matches += _forward(ctx, req, cm, coding, [], messages)
-    result = any(_is_positive(m, req) for m in matches)
+    result = any(_is_positive(m) for m in matches)
     out = []
     if not result:
         c = req.codings[0]
@@ -192,13 +192,10 @@ def translate(ctx, params, r4: bool = False, instance_url: str | None = None) ->
     return {"resourceType": "Parameters", "parameter": out}
 
 
-def _is_positive(match, req):
-    for p in match["part"]:
-        if p["name"] == "relationship":
-            return p["valueCode"] != "not-related-to"
-        if p["name"] == "equivalence":
-            return p["valueCode"] not in ("unmatched", "disjoint")
-    return True
+def _is_positive(match) -> bool:
+    """A match that maps (not `not-related-to`, R4 `unmatched` / `disjoint`); its first part says."""
+    first = match["part"][0]
+    return first.get("valueCode") not in ("not-related-to", "unmatched", "disjoint")
 
 
 def _forward(ctx, req, cm, coding, chain, messages) -> list:

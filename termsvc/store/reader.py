@@ -10,7 +10,6 @@ so a request in flight during a swap never fails.
 import os
 import sqlite3
 import threading
-from contextlib import contextmanager
 import time
 
 import orjson
@@ -20,6 +19,25 @@ DEFAULT_TIME_LIMIT_MS = 5000
 
 class QueryTooCostly(Exception):
     pass
+
+
+class _TimeLimit:
+    __slots__ = ("store", "limit_ms", "local")
+
+    def __init__(self, store, limit_ms):
+        self.store = store
+        self.limit_ms = limit_ms
+
+    def __enter__(self):
+        self.store.conn()  # the thread's connection exists, with its handler
+        self.local = self.store._local
+        self.local.deadline = time.monotonic() + self.limit_ms / 1000.0
+
+    def __exit__(self, exc_type, exc, tb):
+        self.local.deadline = float("inf")
+        if exc_type is sqlite3.OperationalError and "interrupted" in str(exc):
+            raise QueryTooCostly(f"The request exceeded its time limit of {self.limit_ms} ms") from exc
+        return False
 
 
 class Store:
@@ -63,27 +81,18 @@ class Store:
                                 check_same_thread=False, cached_statements=512)
             c.execute("PRAGMA cache_size=-64000")
             c.execute("PRAGMA mmap_size=1073741824")
+            # one progress handler for the connection's life; a request sets the deadline it checks
+            loc.deadline = float("inf")
+            c.set_progress_handler(lambda: time.monotonic() > loc.deadline, 20_000)
             loc.conn = c
             loc.generation = self.generation
         return c
 
     # -- bounded queries -----------------------------------------------------------
-    @contextmanager
-    def time_limit(self, limit_ms: int | None = None):
-        """Every query this thread runs inside the block is interrupted past the limit (SQLite's
-        progress handler), raising QueryTooCostly: one deadline for a whole request."""
-        c = self.conn()
-        limit_ms = limit_ms or self.time_limit_ms
-        deadline = time.monotonic() + limit_ms / 1000.0
-        c.set_progress_handler(lambda: time.monotonic() > deadline, 20_000)
-        try:
-            yield
-        except sqlite3.OperationalError as e:
-            if "interrupted" in str(e):
-                raise QueryTooCostly(f"The request exceeded its time limit of {limit_ms} ms")
-            raise
-        finally:
-            c.set_progress_handler(None, 0)
+    def time_limit(self, limit_ms: int | None = None) -> "_TimeLimit":
+        """`with store.time_limit():` every query this thread runs in the block is interrupted past
+        the limit (SQLite's progress handler), raising QueryTooCostly: one deadline per request."""
+        return _TimeLimit(self, limit_ms or self.time_limit_ms)
 
     # -- small helpers -------------------------------------------------------------
     def one(self, sql: str, params=()):
