@@ -288,7 +288,7 @@ class StoredCodeSystem(CodeSystemProvider):
         if c._children is None:
             c._children = [_row_concept(r) for r in self.store.all(
                 "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract"
-                " FROM edge e JOIN concept c ON c.id = e.child_id WHERE e.parent_id=? ORDER BY c.seq", (c.cid,))]
+                " FROM edge e JOIN concept c ON c.id = e.child_id WHERE e.parent_id=? ORDER BY e.child_id", (c.cid,))]
         return c._children
 
     def parent_codes(self, c):

@@ -52,8 +52,8 @@ def create_schema(db: sqlite_utils.Database) -> None:
     db["concept_property"].create_index(["code", "value"])
     # direct is-a edges and their transitive closure (strict: no self rows)
     db["edge"].create({"parent_id": int, "child_id": int})
-    db["edge"].create_index(["parent_id"])
-    db["edge"].create_index(["child_id"])
+    db["edge"].create_index(["parent_id", "child_id"])  # children in load order, from the index alone
+    db["edge"].create_index(["child_id", "parent_id"])
     db.execute("CREATE TABLE closure (ancestor_id INTEGER, descendant_id INTEGER,"
                " PRIMARY KEY (ancestor_id, descendant_id)) WITHOUT ROWID")
     db.execute("CREATE INDEX idx_closure_desc ON closure(descendant_id, ancestor_id)")
