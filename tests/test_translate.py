@@ -445,3 +445,34 @@ class TestStatusFilter:
         # the R4 answer keeps the author's word
         body = ok(c.get(f"/r4/fhir/ConceptMap/$translate?code=DRA&system={q(SRC)}"))
         assert [m["equivalence"] for m in matches(body)] == ["wider"]
+
+
+LATERALITY = "http://example.org/fhir/laterality"
+DEPENDS = {"resourceType": "ConceptMap", "url": "http://example.org/fhir/ConceptMap/depends", "status": "active",
+           "group": [{"source": S, "target": T, "element": [{"code": "XR-KNEE", "target": [{
+               "code": "t-knee", "relationship": "source-is-broader-than-target",
+               "dependsOn": [{"attribute": LATERALITY, "valueCoding": {"system": "http://snomed.info/sct",
+                                                                         "code": "7771000", "display": "Left"}}],
+               "product": [{"attribute": "http://example.org/fhir/view", "valueString": "AP"}]}]}]}]}
+
+
+class TestDependsOnAndProduct:
+    def test_r5_attribute_and_value(self, client):
+        body = _translate_with(client, [DEPENDS], "XR-KNEE", DEPENDS["url"])
+        [match] = [p for p in body["parameter"] if p["name"] == "match"]
+        parts = {p["name"]: p for p in match["part"]}
+        assert parts["dependsOn"]["part"] == [
+            {"name": "attribute", "valueUri": LATERALITY},
+            {"name": "value", "valueCoding": {"system": "http://snomed.info/sct", "code": "7771000", "display": "Left"}}]
+        assert parts["product"]["part"] == [{"name": "attribute", "valueUri": "http://example.org/fhir/view"},
+                                            {"name": "value", "valueString": "AP"}]
+
+    def test_r4_element_and_concept(self, client):
+        body = _translate_with(client, [DEPENDS], "XR-KNEE", DEPENDS["url"], base="/r4/fhir")
+        [match] = [p for p in body["parameter"] if p["name"] == "match"]
+        parts = {p["name"]: p for p in match["part"]}
+        assert parts["equivalence"]["valueCode"] == "narrower"
+        assert parts["dependsOn"]["part"] == [
+            {"name": "element", "valueUri": LATERALITY},
+            {"name": "concept", "valueCoding": {"system": "http://snomed.info/sct", "code": "7771000", "display": "Left"}}]
+        assert parts["product"]["part"][1] == {"name": "concept", "valueCoding": {"code": "AP"}}

@@ -133,9 +133,9 @@ def _match_part(req, cm, target_coding, relationship, target, element, source_co
     if target_coding is not None:
         parts.append({"name": "concept", "valueCoding": target_coding})
     for dep in (target or {}).get("dependsOn", []) or []:
-        parts.append({"name": "dependsOn", "part": _other_parts(dep)})
+        parts.append({"name": "dependsOn", "part": _other_parts(dep, req.r4)})
     for prod in (target or {}).get("product", []) or []:
-        parts.append({"name": "product", "part": _other_parts(prod)})
+        parts.append({"name": "product", "part": _other_parts(prod, req.r4)})
     parts.append({"name": "originMap", "valueCanonical": _vurl(cm)})
     if source_coding is not None:
         parts.append({"name": "source", "valueCoding": source_coding})
@@ -145,14 +145,21 @@ def _match_part(req, cm, target_coding, relationship, target, element, source_co
     return {"name": "match", "part": parts}
 
 
-def _other_parts(o):
-    parts = []
-    if o.get("attribute") or o.get("property"):
-        parts.append({"name": "attribute" if o.get("attribute") else "property",
-                      "valueUri": o.get("attribute") or o.get("property")})
-    for k, v in o.items():
-        if k.startswith("value"):
-            parts.append({"name": "value", k: v})
+def _other_parts(o: dict, r4: bool) -> list:
+    """A dependsOn / product of a target as match parts: R5 `attribute` + `value[x]`,
+    R4 `element` (the property URI) + `concept` (a Coding)."""
+    attribute = o.get("attribute") or o.get("property")
+    value_key = next((k for k in o if k.startswith("value")), None)
+    if r4:
+        parts = [{"name": "element", "valueUri": attribute}] if attribute else []
+        if value_key == "valueCoding":
+            parts.append({"name": "concept", "valueCoding": o[value_key]})
+        elif value_key:
+            parts.append({"name": "concept", "valueCoding": {"code": str(o[value_key])}})
+        return parts
+    parts = [{"name": "attribute", "valueUri": attribute}] if attribute else []
+    if value_key:
+        parts.append({"name": "value", value_key: o[value_key]})
     return parts
 
 
