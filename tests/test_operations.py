@@ -71,6 +71,17 @@ class TestImagingIG:
         assert param(body, "result") is True
 
 
+@pytest.mark.parametrize("base", IG_BASES)
+def test_anatomical_region_lists_all_ten_codes_though_snomed_is_only_a_fragment(client, base):
+    # 63337009, 67734004 and 737561001 are not in pydicom's SNOMED CT subset: a fragment cannot
+    # say they are not codes, so the enumerated value set keeps them (with the IG's displays)
+    vs = ok(expand(client, base + ANATOMICAL))
+    assert len(codes_of(vs)) == 10 and {"63337009", "67734004", "737561001"} <= set(codes_of(vs))
+    r = ok(client.get(f"/fhir/ValueSet/$validate-code?url={q(base + ANATOMICAL)}&system={q(SCT)}&code=737561001"))
+    assert param(r, "result") is True
+    assert any("fragment" in t for t in issue_texts(param(r, "issues")))
+
+
 class TestDicom:
     def test_ct_in_cid33(self, client):
         body = ok(client.get(f"/fhir/ValueSet/$validate-code?url={q(CID33)}&system={q(DCM)}&code=CT"))

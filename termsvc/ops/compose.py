@@ -209,6 +209,8 @@ class Composer:
             for cref in inc["concept"]:
                 concept = cs.locate(cref.get("code"))
                 if concept is None:
+                    if cs.content == "fragment" and cref.get("code"):  # not known here, not invalid either
+                        result.append(Member(system, cs.version, cref["code"], cref.get("display")))
                     continue
                 if inc.get("filter") and not all(self.filter_matches(cs, concept, f) for f in inc["filter"]):
                     continue
@@ -398,6 +400,9 @@ class Composer:
                 self._note_cs(cs)
             concept, _ = cs.find(code)
             if concept is None:
+                if cs.content == "fragment" and any(c.get("code") == code for c in inc.get("concept", []) or []):
+                    cref = next(c for c in inc["concept"] if c.get("code") == code)
+                    return Member(inc_system, cs.version, code, cref.get("display"))
                 return None
             if inc.get("concept"):
                 cref = _concept_ref(inc["concept"], concept.code)
