@@ -45,6 +45,7 @@ from synthetic_releases import (
     REPLACED_BY,
     SAME_AS,
     SYN,
+    RF2File,
     sctid,
     write_snomed_extension,
     write_snomed_release,
@@ -59,47 +60,26 @@ TAGS = ["procedure", "body structure", "finding", "disorder", "observable entity
         "substance", "qualifier value", "situation", "event"]
 
 
-class Out:
-    def __init__(self, path, header):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.f = open(path, "w", encoding="utf-8", newline="", buffering=1 << 20)
-        self.f.write(header.replace(" ", "\t") + "\r\n")
-        self.n = 0
-        self.buf = []
-
-    def row(self, line):
-        self.buf.append(line)
-        if len(self.buf) >= 50_000:
-            self.flush()
-
-    def flush(self):
-        self.f.write("\r\n".join(self.buf) + "\r\n")
-        self.n += len(self.buf)
-        self.buf = []
-
-    def close(self):
-        if self.buf:
-            self.flush()
-        self.f.close()
-
-
 def generate(outdir: str, n: int, seed: int = 1, date: str = "20250701") -> str:
     rnd = random.Random(seed)
     rand = rnd.random
     root = os.path.join(outdir, f"SnomedCT_InternationalRF2_PRODUCTION_{date}T120000Z")
     snap = os.path.join(root, "Snapshot")
-    term = os.path.join(snap, "Terminology")
     tag = f"INT_{date}"
-    fc = Out(os.path.join(term, f"sct2_Concept_Snapshot_{tag}.txt"), H_CONCEPT)
-    fd = Out(os.path.join(term, f"sct2_Description_Snapshot-en_{tag}.txt"), H_DESC)
-    fr = Out(os.path.join(term, f"sct2_Relationship_Snapshot_{tag}.txt"), H_REL)
-    fcv = Out(os.path.join(term, f"sct2_RelationshipConcreteValues_Snapshot_{tag}.txt"), H_CONCRETE)
-    fl = Out(os.path.join(snap, "Refset", "Language", f"der2_cRefset_LanguageSnapshot-en_{tag}.txt"), H_LANG)
-    fa = Out(os.path.join(snap, "Refset", "Content", f"der2_cRefset_AssociationSnapshot_{tag}.txt"), H_ASSOC)
-    fs = Out(os.path.join(snap, "Refset", "Content", f"der2_Refset_SimpleSnapshot_{tag}.txt"), H_SIMPLE)
-    fm = Out(os.path.join(snap, "Refset", "Metadata", f"der2_ssRefset_ModuleDependencySnapshot_{tag}.txt"),
-             H_MODDEP)
-    fm.row(f"00000000-0000-4000-8000-000000000001\t{date}\t1\t{CORE}\t900000000000534007\t{MODEL}\t{date}\t{date}")
+    buf = 1 << 20
+
+    def rf2(*parts, header):
+        return RF2File(os.path.join(snap, *parts), header, buffering=buf)
+
+    fc = rf2("Terminology", f"sct2_Concept_Snapshot_{tag}.txt", header=H_CONCEPT)
+    fd = rf2("Terminology", f"sct2_Description_Snapshot-en_{tag}.txt", header=H_DESC)
+    fr = rf2("Terminology", f"sct2_Relationship_Snapshot_{tag}.txt", header=H_REL)
+    fcv = rf2("Terminology", f"sct2_RelationshipConcreteValues_Snapshot_{tag}.txt", header=H_CONCRETE)
+    fl = rf2("Refset", "Language", f"der2_cRefset_LanguageSnapshot-en_{tag}.txt", header=H_LANG)
+    fa = rf2("Refset", "Content", f"der2_cRefset_AssociationSnapshot_{tag}.txt", header=H_ASSOC)
+    fs = rf2("Refset", "Content", f"der2_Refset_SimpleSnapshot_{tag}.txt", header=H_SIMPLE)
+    fm = rf2("Refset", "Metadata", f"der2_ssRefset_ModuleDependencySnapshot_{tag}.txt", header=H_MODDEP)
+    fm.line(f"00000000-0000-4000-8000-000000000001\t{date}\t1\t{CORE}\t900000000000534007\t{MODEL}\t{date}\t{date}")
 
     ids = [ROOT] + TOP + [sctid(100000 + i) for i in range(n - 1 - len(TOP))]
     n = len(ids)
@@ -120,13 +100,13 @@ def generate(outdir: str, n: int, seed: int = 1, date: str = "20250701") -> str:
     def desc(cid, typ, text, refs, active=1):
         dn[0] += 1
         did = f"{dn[0]}011"  # partition 01 + a fixed check digit (ids are not validated)
-        fd.row(f"{did}\t{date}\t{active}\t{CORE}\t{cid}\ten\t{typ}\t{text}\t{INSENSITIVE}")
+        fd.line(f"{did}\t{date}\t{active}\t{CORE}\t{cid}\ten\t{typ}\t{text}\t{INSENSITIVE}")
         for refset, accept in refs:
-            fl.row(f"{uuid()}\t{date}\t1\t{CORE}\t{refset}\t{did}\t{accept}")
+            fl.line(f"{uuid()}\t{date}\t1\t{CORE}\t{refset}\t{did}\t{accept}")
 
     def rel(src, dst, typ, group, active=1):
         rn[0] += 1
-        fr.row(f"{rn[0]}021\t{date}\t{active}\t{CORE}\t{src}\t{dst}\t{group}\t{typ}\t{INFERRED}\t{EXISTENTIAL}")
+        fr.line(f"{rn[0]}021\t{date}\t{active}\t{CORE}\t{src}\t{dst}\t{group}\t{typ}\t{INFERRED}\t{EXISTENTIAL}")
 
     both_pref = ((EN_US, PREF), (EN_GB, PREF))
     both_acc = ((EN_US, ACC), (EN_GB, ACC))
@@ -134,7 +114,7 @@ def generate(outdir: str, n: int, seed: int = 1, date: str = "20250701") -> str:
     for i, cid in enumerate(ids):
         is_inactive = i > 100 and rand() < 0.08
         inactive[i] = is_inactive
-        fc.row(f"{cid}\t{date}\t{0 if is_inactive else 1}\t{CORE}\t{DEFINED if rand() < 0.3 else PRIMITIVE}")
+        fc.line(f"{cid}\t{date}\t{0 if is_inactive else 1}\t{CORE}\t{DEFINED if rand() < 0.3 else PRIMITIVE}")
         words = " ".join(WORDS[int(rand() * nw)] for _ in range(3))
         name = f"{words.capitalize()} {i}"
         stag = TAGS[i % len(TAGS)]
@@ -153,7 +133,7 @@ def generate(outdir: str, n: int, seed: int = 1, date: str = "20250701") -> str:
             target = int(rand() * i)
             while inactive[target]:
                 target = int(rand() * i)
-            fa.row(f"{uuid()}\t{date}\t1\t{CORE}\t{REPLACED_BY if rand() < 0.8 else SAME_AS}\t{cid}\t{ids[target]}")
+            fa.line(f"{uuid()}\t{date}\t1\t{CORE}\t{REPLACED_BY if rand() < 0.8 else SAME_AS}\t{cid}\t{ids[target]}")
             continue
         if i <= len(TOP):
             parents = [0]
@@ -183,9 +163,9 @@ def generate(outdir: str, n: int, seed: int = 1, date: str = "20250701") -> str:
             rel(cid, ids[int(rand() * n)], attr_types[int(rand() * 40)], 0, active=0)
         if rand() < 0.02:
             rn[0] += 1
-            fcv.row(f"{rn[0]}021\t{date}\t1\t{CORE}\t{cid}\t#{int(rand() * 500)}\t1\t{attr_types[0]}\t{INFERRED}\t{EXISTENTIAL}")
+            fcv.line(f"{rn[0]}021\t{date}\t1\t{CORE}\t{cid}\t#{int(rand() * 500)}\t1\t{attr_types[0]}\t{INFERRED}\t{EXISTENTIAL}")
         if rand() < 0.01:
-            fs.row(f"{uuid()}\t{date}\t1\t{CORE}\t723264001\t{cid}")
+            fs.line(f"{uuid()}\t{date}\t1\t{CORE}\t723264001\t{cid}")
     for f in (fc, fd, fr, fcv, fl, fa, fs, fm):
         f.close()
     print(f"{fc.n} concepts, {fd.n} descriptions, {fr.n} relationships (+{fcv.n} concrete),"

@@ -91,13 +91,21 @@ def next_uuid() -> str:
 
 
 class RF2File:
-    def __init__(self, path: str, header: str):
+    """An RF2 file as SNOMED International writes it: UTF-8, TAB-separated, CR LF after every line."""
+
+    def __init__(self, path: str, header: str, buffering: int = -1):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.f = open(path, "w", encoding="utf-8", newline="")
+        self.f = open(path, "w", encoding="utf-8", newline="", buffering=buffering)
         self.f.write(header.replace(" ", "\t") + "\r\n")
+        self.n = 0
 
     def row(self, *fields):
-        self.f.write("\t".join(str(x) for x in fields) + "\r\n")
+        self.line("\t".join(str(x) for x in fields))
+
+    def line(self, text: str):
+        """A row already joined with TABs."""
+        self.f.write(text + "\r\n")
+        self.n += 1
 
     def close(self):
         self.f.close()

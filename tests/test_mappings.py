@@ -1,7 +1,6 @@
 """Mapping tables: reading, lint, ConceptMap round trip, R4 export, loader, CLI."""
 import json
 import os
-import shutil
 
 import openpyxl
 import orjson
