@@ -428,6 +428,23 @@ class TestRequestResources:
 
 # -- instance-level operations -------------------------------------------------------------
 
+def test_caused_by_unknown_system(client, tx_cs):
+    """A value set pinned to a version of a code system the server does not have cannot say 'no' for
+    sure: the answer names that version as the cause."""
+    vs = {"resourceType": "ValueSet", "url": "http://example.org/fhir/ValueSet/pinned", "status": "active",
+          "compose": {"include": [{"system": tx_cs["url"], "version": "9"}]}}
+    r = post_params(client, "/fhir/ValueSet/$validate-code",
+                    [("url", vs["url"]), ("system", tx_cs["url"]), ("code", ("valueCode", "a")),
+                     ("tx-resource", tx_cs), ("tx-resource", vs)]).get_json()
+    assert param(r, "result") is False
+    assert [p["valueCanonical"] for p in params_named(r, "x-caused-by-unknown-system")] == [f"{tx_cs['url']}|9"]
+    vs["compose"]["include"][0]["version"] = "1"
+    r = post_params(client, "/fhir/ValueSet/$validate-code",
+                    [("url", vs["url"]), ("system", tx_cs["url"]), ("code", ("valueCode", "a")),
+                     ("tx-resource", tx_cs), ("tx-resource", vs)]).get_json()
+    assert param(r, "result") is True and not params_named(r, "x-caused-by-unknown-system")
+
+
 class TestInstanceLevel:
     def test_expand_by_id(self, client):
         vs = ok(client.get("/fhir/ValueSet/dicom-cid-33/$expand?count=5"))

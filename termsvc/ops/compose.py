@@ -12,13 +12,11 @@ from termsvc.ops.codesystems import Concept, StoredCodeSystem, regex_fullmatch
 from termsvc.ops.context import split_canonical
 
 DEFAULT_MAX_EXPANSION = 10_000
-ALL_CONCEPT_OPS = {"is-a", "descendent-of", "is-not-a", "generalizes", "child-of", "descendent-leaf", "in",
-                   "not-in", "regex", "="}
 
 
 class Member:
     __slots__ = ("system", "version", "code", "display", "concept", "cs", "designations", "extensions",
-                 "inactive", "abstract", "children")
+                 "inactive", "abstract")
 
     def __init__(self, system, version, code, display=None, concept=None, cs=None):
         self.system = system
@@ -31,7 +29,6 @@ class Member:
         self.extensions = None
         self.inactive = concept.inactive if concept is not None else False
         self.abstract = concept.abstract if concept is not None else False
-        self.children = None
 
 
 class CycleError(OpError):
@@ -40,17 +37,15 @@ class CycleError(OpError):
 
 class Composer:
     def __init__(self, ctx, system_versions: dict | None = None, force_versions: dict | None = None,
-                 check_versions: dict | None = None, max_size: int | None = DEFAULT_MAX_EXPANSION,
-                 supplements: list | None = None, active_only: bool = False, exclude_not_for_ui: bool = False):
+                 max_size: int | None = DEFAULT_MAX_EXPANSION, supplements: list | None = None,
+                 active_only: bool = False, default_to_latest: bool = False):
         self.ctx = ctx
         self.system_versions = system_versions or {}
         self.force_versions = force_versions or {}
-        self.check_versions = check_versions or {}
         self.max_size = max_size
         self.supplements = supplements or []
         self.active_only = active_only
-        self.exclude_not_for_ui = exclude_not_for_ui
-        self.default_to_latest = False
+        self.default_to_latest = default_to_latest
         self.used_codesystems: dict[str, object] = {}   # vurl -> provider
         self.used_valuesets: list[str] = []
         self.used_supplements: list[str] = []
@@ -388,10 +383,12 @@ class Composer:
             return None
         m = None
         if inc_system:
-            cs = self.code_system_for(inc_system, inc.get("version") or version, vs)
+            wanted = inc.get("version") or version
+            cs = self.code_system_for(inc_system, wanted, vs)
             if cs is None:
-                if inc_system not in self.unknown_systems:
-                    self.unknown_systems.append(inc_system)
+                label = f"{inc_system}|{wanted}" if wanted else inc_system
+                if label not in self.unknown_systems:
+                    self.unknown_systems.append(label)
                 for cref in inc.get("concept", []) or []:
                     if cref.get("code") == code:
                         return Member(inc_system, inc.get("version"), code, cref.get("display"))

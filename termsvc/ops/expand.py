@@ -12,8 +12,7 @@ import uuid
 
 from termsvc.fhir.outcome import NotFound, OpError, TooCostly
 from termsvc.fhir.params import Param, Params
-from termsvc.ops.compose import (Composer, CycleError, DEFAULT_MAX_EXPANSION, Member, canonical_versions,
-                                  vs_default_parameters)
+from termsvc.ops.compose import Composer, DEFAULT_MAX_EXPANSION, Member, canonical_versions, vs_default_parameters
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display
 from termsvc.ops.sqlpath import query_expansion, stored_expansion
 
@@ -90,11 +89,10 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
                                                          or opts.supplements or ctx.tx):
         fast = stored_expansion(ctx, vs, opts, max_size, with_designations=bool(
             prefs or opts.include_designations or opts.designations))
-    composer = Composer(ctx, opts.system_versions, opts.force_versions, opts.check_versions,
+    composer = Composer(ctx, opts.system_versions, opts.force_versions,
                         max_size=None if (paged or fast is not None) else max_size,
                         supplements=opts.supplements, active_only=opts.active_only,
-                        exclude_not_for_ui=opts.exclude_not_for_ui)
-    composer.default_to_latest = opts.params.bool("default-to-latest-version")
+                        default_to_latest=opts.params.bool("default-to-latest-version"))
     composer.note_vs(vs)
     if fast is None and not ctx.tx and ctx.store is not None:
         queried = query_expansion(ctx, composer, vs, opts, max_size)
@@ -105,10 +103,7 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
         for vurl in used:
             composer.used_codesystems.setdefault(vurl, None)
     else:
-        try:
-            members = composer.members(vs)
-        except CycleError as e:
-            raise OpError(e.text, status=400, code="processing", tx_type="vs-invalid")
+        members = composer.members(vs)
         _check_versions(composer, opts)
         if opts.exclude_not_for_ui:
             members = [m for m in members if not m.abstract]

@@ -1,7 +1,7 @@
 """ValueSet/$validate-code and CodeSystem/$validate-code, with HL7 tx-ecosystem messages."""
 from termsvc.fhir.outcome import OpError, issue
 from termsvc.fhir.shape import check_codeable_concept, check_coding
-from termsvc.ops.compose import Composer, CycleError, canonical_versions, vs_default_parameters
+from termsvc.ops.compose import Composer, canonical_versions, vs_default_parameters
 from termsvc.ops.expand import resolve_value_set
 from termsvc.ops.language import LanguagePrefs, lang_matches
 
@@ -82,8 +82,8 @@ class Validator:
         self.composer = Composer(ctx, canonical_versions(params.all("system-version")),
                                  canonical_versions(params.all("force-system-version")), max_size=None,
                                  active_only=self.active_only,
-                                 supplements=[s for s in params.all("useSupplement") if isinstance(s, str)])
-        self.composer.default_to_latest = params.bool("default-to-latest-version")
+                                 supplements=[s for s in params.all("useSupplement") if isinstance(s, str)],
+                                 default_to_latest=params.bool("default-to-latest-version"))
 
     # -- entry points -----------------------------------------------------------------
     def validate_vs(self, instance_id=None) -> dict:
@@ -100,8 +100,6 @@ class Validator:
             if mode == "codeableConcept":
                 return self._render(self._validate_cc(vs, codeds), mode, cc)
             return self._render(self._validate_one(vs, codeds[0]), mode, None)
-        except CycleError as e:
-            raise OpError(e.text, status=400, code="processing", tx_type="vs-invalid")
         except VSNotFound as e:  # the value set cannot be evaluated: that is the answer
             r = Result()
             r.add("error", "not-found", e.text, "not-found", None, message_id="Unable_to_resolve_value_Set_")
@@ -125,6 +123,7 @@ class Validator:
     def _validate_one(self, vs, cd: Coded) -> Result:
         r = Result()
         self._check_coding(r, vs, cd)
+        r.caused_by = [s for s in self.composer.unknown_systems if s != cd.system]
         r.in_vs = not any(_tx_type(i) in ("not-in-vs", "invalid-code", "not-found", "cannot-infer", "invalid-data")
                           for i in r.issues)
         self._status_issues(r)
@@ -362,6 +361,7 @@ class Validator:
             r = self._validate_one(vs, cd)
             results.append(r)
             total.unknown_systems += [u for u in r.unknown_systems if u not in total.unknown_systems]
+            total.caused_by += [u for u in r.caused_by if u not in total.caused_by]
         valid = [r for r in results if r.in_vs]
         seen_texts = set()
         for r in results:
@@ -417,7 +417,7 @@ class Validator:
             out.append({"name": "version", "valueString": p["version"]})
         for u in r.unknown_systems:
             out.append({"name": "x-unknown-system", "valueCanonical": u})
-        for u in r.caused_by:
+        for u in (r.caused_by if not r.valid else ()):  # the answer might differ with that system known
             out.append({"name": "x-caused-by-unknown-system", "valueCanonical": u})
         return {"resourceType": "Parameters", "parameter": out}
 
