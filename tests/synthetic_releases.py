@@ -397,6 +397,7 @@ LOINC_TERMS = [
      "Glucose SerPl-mCnc", "Gluc; Sugar"),
 ]
 LOINC_DEPRECATED = "18783-1"
+LOINC_REPLACEMENT = "18748-4"  # its MapTo.csv replacement
 
 
 def _csv_write(path, header, rows):
@@ -427,6 +428,8 @@ def write_loinc_release(directory: str, version: str = "2.80", zip: bool = False
                      DefinitionDescription='Glucose, "the" sugar, in serum')
         rows.append([r[h] for h in LOINC_HEADER])
     _csv_write(os.path.join(root, "LoincTable", "Loinc.csv"), LOINC_HEADER, rows)
+    _csv_write(os.path.join(root, "LoincTable", "MapTo.csv"), ["LOINC", "MAP_TO", "COMMENT"],
+               [[LOINC_DEPRECATED, LOINC_REPLACEMENT, "Use the diagnostic imaging study term"]])
     # a decoy with the same file name (must not be read as the term table)
     _csv_write(os.path.join(acc, "PanelsAndForms", "Loinc.csv"), ["ParentId", "Loinc", "Name"],
                [["99999-9", "18726-0", "decoy panel"]])

@@ -1,7 +1,8 @@
 """The IG's SNOMED CT and LOINC value sets over HTTP, on synthetic releases in the official layouts."""
 import pytest
 
-from synthetic_releases import INACTIVE, LOINC_DEPRECATED, write_loinc_release, write_snomed_release
+from synthetic_releases import (INACTIVE, LOINC_DEPRECATED, LOINC_REPLACEMENT, write_loinc_release,
+                                write_snomed_release)
 from termsvc.api.app import create_app
 from termsvc.build import Progress, SourceSpec, build
 from termsvc.cli import db_info
@@ -107,6 +108,15 @@ def test_replaced_by_map_translates_an_inactive_concept(client):
     matches = [m for m in p if m["name"] == "match"]
     concepts = [part["valueCoding"]["code"] for m in matches for part in m["part"] if part["name"] == "concept"]
     assert concepts == targets
+
+
+def test_loinc_mapto_translates_a_deprecated_term(client):
+    r = client.get(f"/fhir/ConceptMap/$translate?system={LOINC}&sourceCode={LOINC_DEPRECATED}")
+    assert params(r.json)["result"] is True
+    [match] = [m for m in r.json["parameter"] if m["name"] == "match"]
+    parts = {p["name"]: p for p in match["part"]}
+    assert parts["concept"]["valueCoding"]["code"] == LOINC_REPLACEMENT
+    assert parts["originMap"]["valueCanonical"] == "http://loinc.org/cm/mapto|2.80"
 
 
 def test_german_loinc_display(client):

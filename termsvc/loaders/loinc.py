@@ -57,6 +57,7 @@ FILES = {
     "multiaxial": "AccessoryFiles/MultiAxialHierarchy/MultiAxialHierarchy.csv",
     "variants": "AccessoryFiles/LinguisticVariants/LinguisticVariants.csv",
     "playbook": "AccessoryFiles/LoincRsnaRadiologyPlaybook/LoincRsnaRadiologyPlaybook.csv",
+    "mapto": "LoincTable/MapTo.csv",
 }
 REQUIRED_COLUMNS = {
     "loinc": ["LOINC_NUM", "LONG_COMMON_NAME", "SHORTNAME", "STATUS"],
@@ -69,7 +70,9 @@ REQUIRED_COLUMNS = {
     "variants": ["ID", "ISO_LANGUAGE", "ISO_COUNTRY"],
     "playbook": ["LoincNumber", "PartNumber", "PartTypeName"],
     "variant": ["LOINC_NUM", "LONG_COMMON_NAME"],
+    "mapto": ["LOINC", "MAP_TO"],
 }
+MAPTO_URL = "http://loinc.org/cm/mapto"  # our canonical for LoincTable/MapTo.csv (LOINC publishes none)
 BATCH = 5_000
 
 
@@ -377,4 +380,22 @@ def _load(writer, rel: LoincRelease, progress, option_version):
         writer.add_resource(vs(f"{LOINC}/vs/loinc-rsna-radiology-playbook", "loinc-rsna-radiology-playbook",
                                "LOINC_RSNA_Radiology_Playbook", "LOINC/RSNA Radiology Playbook",
                                [{"code": c} for c in playbook]), sid)
+    # deprecated terms and their replacements (MapTo.csv): $translate for converters
+    if rel.paths["mapto"]:
+        elements = {}
+        for _ln, r in rel.rows("mapto"):
+            code, target = r["LOINC"].strip(), r["MAP_TO"].strip()
+            if code and target:
+                t = {"code": target, "relationship": "equivalent"}
+                if (r.get("COMMENT") or "").strip():
+                    t["comment"] = r["COMMENT"].strip()
+                elements.setdefault(code, []).append(t)
+        if elements:
+            writer.add_resource({
+                "resourceType": "ConceptMap", "id": "loinc-mapto", "url": MAPTO_URL, "version": version,
+                "name": "LOINC_MapTo", "title": "LOINC deprecated terms to their replacements (MapTo)",
+                "status": "active", "publisher": "Regenstrief Institute, Inc.", "copyright": COPYRIGHT,
+                "group": [{"source": LOINC, "target": LOINC,
+                           "element": [{"code": c, "target": ts} for c, ts in elements.items()]}]}, sid)
+            counts["MapTo replacements"] = len(elements)
     writer.finish_source(sid, dict(counts))
