@@ -27,7 +27,7 @@ from collections import defaultdict
 
 from termsvc.loaders.snomed import Release
 from termsvc.loaders.fhir_json import content_sha256
-from termsvc.store.writer import BuildError
+from termsvc.store.writer import Batched, BuildError
 
 LOINC = "http://loinc.org"
 COPYRIGHT = ("This material contains content from LOINC (http://loinc.org). LOINC is copyright "
@@ -301,18 +301,12 @@ def _load(writer, rel: LoincRelease, progress, option_version):
 
     # 5. primary part links and answer list links: Coding properties
     if rel.paths["partlink"]:
-        props = []
-        for _ln, r in rel.rows("partlink"):
-            cid = ids.get(r["LoincNumber"].strip())
-            axis = AXIS_PROPERTY.get((r.get("PartTypeName") or "").strip())
-            if cid and axis and r["PartNumber"]:
-                props.append((cid, f"{axis}-part", "Coding", f"{LOINC}|{r['PartNumber'].strip()}"))
-            if len(props) >= BATCH:
-                writer.insert_properties(props)
-                counts["part links"] += len(props)
-                props = []
-        writer.insert_properties(props)
-        counts["part links"] += len(props)
+        with Batched(writer.insert_properties, counts, "part links") as props:
+            for _ln, r in rel.rows("partlink"):
+                cid = ids.get(r["LoincNumber"].strip())
+                axis = AXIS_PROPERTY.get((r.get("PartTypeName") or "").strip())
+                if cid and axis and r["PartNumber"]:
+                    props.add((cid, f"{axis}-part", "Coding", f"{LOINC}|{r['PartNumber'].strip()}"))
     if rel.paths["answerlink"]:
         props = []
         for _ln, r in rel.rows("answerlink"):
@@ -330,18 +324,12 @@ def _load(writer, rel: LoincRelease, progress, option_version):
             if name not in rel.release.names:
                 continue
             lang = f"{ll}-{cc}" if cc else ll
-            des = []
-            for _ln2, v in rel.rows("variant", name):
-                cid = ids.get(v["LOINC_NUM"].strip())
-                text = (v.get("LONG_COMMON_NAME") or "").strip()
-                if cid and text:
-                    des.append((cid, lang, LOINC, "LONG_COMMON_NAME", "LONG_COMMON_NAME", text))
-                if len(des) >= BATCH:
-                    writer.insert_designations(des)
-                    counts[f"designations {lang}"] += len(des)
-                    des = []
-            writer.insert_designations(des)
-            counts[f"designations {lang}"] += len(des)
+            with Batched(writer.insert_designations, counts, f"designations {lang}") as des:
+                for _ln2, v in rel.rows("variant", name):
+                    cid = ids.get(v["LOINC_NUM"].strip())
+                    text = (v.get("LONG_COMMON_NAME") or "").strip()
+                    if cid and text:
+                        des.add((cid, lang, LOINC, "LONG_COMMON_NAME", "LONG_COMMON_NAME", text))
 
     # 7. radiology playbook
     playbook = []

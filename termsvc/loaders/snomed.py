@@ -36,7 +36,7 @@ import zipfile
 from collections import defaultdict
 
 from termsvc.loaders.fhir_json import content_sha256
-from termsvc.store.writer import BuildError
+from termsvc.store.writer import Batched, BuildError
 
 SCT = "http://snomed.info/sct"
 ROOT = "138875005"
@@ -132,7 +132,6 @@ COPYRIGHT = ("This content from SNOMED CT, which is copyright (c) 2002+ Internat
              "under licence. Implementers of these specifications must have the appropriate "
              "SNOMED CT Affiliate license.")
 
-BATCH = 20_000
 
 
 # -- release files ------------------------------------------------------------------
@@ -370,36 +369,24 @@ class Counts(defaultdict):
 
 def _stage_descriptions(conn, each, counts):
     sql = "INSERT OR REPLACE INTO sct_desc VALUES (?,?,?,?,?,?)"
-    batch = []
-    for kind in ("description", "textdef"):
-        for p, name, lineno, r in each(kind):
+    with Batched(lambda rows: conn.executemany(sql, rows), counts, "descriptions") as batch:
+        for kind in ("description", "textdef"):
+            for p, name, lineno, r in each(kind):
+                try:
+                    batch.add((int(r[0]), int(r[4]), r[5], int(r[6]), r[7], 1 if r[2] == "1" else 0))
+                except ValueError as e:
+                    raise _bad(p.release, name, lineno, e) from None
+    refsets = set()
+    with Batched(lambda rows: conn.executemany("INSERT INTO sct_lang VALUES (?,?,?)", rows), counts,
+                 "language members") as batch:
+        for p, name, lineno, r in each("language"):
+            if r[2] != "1":
+                continue
             try:
-                batch.append((int(r[0]), int(r[4]), r[5], int(r[6]), r[7], 1 if r[2] == "1" else 0))
+                batch.add((int(r[4]), int(r[5]), int(r[6])))
             except ValueError as e:
                 raise _bad(p.release, name, lineno, e) from None
-            if len(batch) >= BATCH:
-                conn.executemany(sql, batch)
-                counts["descriptions"] += len(batch)
-                batch = []
-    conn.executemany(sql, batch)
-    counts["descriptions"] += len(batch)
-    batch = []
-    refsets = set()
-    for p, name, lineno, r in each("language"):
-        if r[2] != "1":
-            continue
-        try:
-            acc = int(r[6])
-            batch.append((int(r[4]), int(r[5]), acc))
-        except ValueError as e:
-            raise _bad(p.release, name, lineno, e) from None
-        refsets.add(int(r[4]))
-        if len(batch) >= BATCH:
-            conn.executemany("INSERT INTO sct_lang VALUES (?,?,?)", batch)
-            counts["language members"] += len(batch)
-            batch = []
-    conn.executemany("INSERT INTO sct_lang VALUES (?,?,?)", batch)
-    counts["language members"] += len(batch)
+            refsets.add(int(r[4]))
     conn.execute("CREATE INDEX temp.idx_sct_lang ON sct_lang(desc)")
     conn.execute("CREATE INDEX temp.idx_sct_desc_concept ON sct_desc(concept)")
     order = {EN_US: 0, EN_GB: 1}
@@ -480,15 +467,11 @@ def _insert_concepts(writer, conn, sid, version, top, concepts, counts):
     conn.executemany("INSERT INTO sct_map VALUES (?,?)", zip(map(int, codes), ids))
 
     # per-concept properties: moduleId, sufficientlyDefined
-    batch = []
-    for code, cid in zip(codes, ids):
-        _a, module, defst = concepts[code]
-        batch.append((cid, "moduleId", "code", module))
-        batch.append((cid, "sufficientlyDefined", "boolean", "true" if defst == DEFINED else "false"))
-        if len(batch) >= BATCH:
-            writer.insert_properties(batch)
-            batch = []
-    writer.insert_properties(batch)
+    with Batched(writer.insert_properties) as batch:
+        for code, cid in zip(codes, ids):
+            _a, module, defst = concepts[code]
+            batch.add((cid, "moduleId", "code", module))
+            batch.add((cid, "sufficientlyDefined", "boolean", "true" if defst == DEFINED else "false"))
     del codes, ids
 
     # designations, ordered per concept: refset (en-US, en-GB, others), preferred synonym,
@@ -522,7 +505,8 @@ def _concrete(value: str):
 def _relationships(writer, each, cid, counts):
     inferred = str(INFERRED)
     is_a = str(IS_A)
-    edges, props = [], []
+    edges = Batched(writer.insert_edges, counts, "edges")
+    props = Batched(writer.insert_properties, counts, "attribute properties")
     for p, name, lineno, r in each("relationship"):
         if r[2] != "1" or r[8] != inferred:
             continue
@@ -539,18 +523,10 @@ def _relationships(writer, each, cid, counts):
             if parent is None:
                 counts["is-a with unknown destination"] += 1
                 continue
-            edges.append((parent, src))
-            if len(edges) >= BATCH:
-                writer.insert_edges(edges)
-                counts["edges"] += len(edges)
-                edges = []
+            edges.add((parent, src))
         else:
             counts.attr_types.setdefault(r[7], "code")
-            props.append((src, r[7], "code", r[5]))
-            if len(props) >= BATCH:
-                writer.insert_properties(props)
-                counts["attribute properties"] += len(props)
-                props = []
+            props.add((src, r[7], "code", r[5]))
     for p, name, lineno, r in each("concrete"):
         if r[2] != "1" or r[8] != inferred:
             continue
@@ -562,36 +538,24 @@ def _relationships(writer, each, cid, counts):
             continue
         typ, value = _concrete(r[5])
         counts.attr_types.setdefault(r[7], typ)
-        props.append((src, r[7], typ, value))
-        if len(props) >= BATCH:
-            writer.insert_properties(props)
-            counts["attribute properties"] += len(props)
-            props = []
-    writer.insert_edges(edges)
-    counts["edges"] += len(edges)
-    writer.insert_properties(props)
-    counts["attribute properties"] += len(props)
+        props.add((src, r[7], typ, value))
+    edges.flush()
+    props.flush()
 
 
 def _refsets(writer, conn, each, cs_id, cid, counts):
     sql = "INSERT INTO refset_member(refset, cs_id, concept_id) VALUES (?,?,?)"
-    batch = []
-    for kind in ("simple", "association"):
-        for p, name, lineno, r in each(kind):
-            if r[2] != "1":
-                continue
-            try:
-                c = cid.get(int(r[5]))
-            except ValueError as e:
-                raise _bad(p.release, name, lineno, e) from None
-            if c is not None:
-                batch.append((r[4], cs_id, c))
-            if len(batch) >= BATCH:
-                conn.executemany(sql, batch)
-                counts["refset members"] += len(batch)
-                batch = []
-    conn.executemany(sql, batch)
-    counts["refset members"] += len(batch)
+    with Batched(lambda rows: conn.executemany(sql, rows), counts, "refset members") as batch:
+        for kind in ("simple", "association"):
+            for p, name, lineno, r in each(kind):
+                if r[2] != "1":
+                    continue
+                try:
+                    c = cid.get(int(r[5]))
+                except ValueError as e:
+                    raise _bad(p.release, name, lineno, e) from None
+                if c is not None:
+                    batch.add((r[4], cs_id, c))
     cur = conn.execute(
         "INSERT INTO refset_member(refset, cs_id, concept_id)"
         " SELECT DISTINCT CAST(l.refset AS TEXT), ?, m.cid FROM sct_lang l"

@@ -31,6 +31,37 @@ def _dumps(obj) -> str:
     return orjson.dumps(obj).decode()
 
 
+class Batched:
+    """Rows handed to `write` a batch at a time (loaders stream millions of rows), each batch
+    counted in `counts[key]`. Use as a context manager: the last batch is written on exit."""
+
+    def __init__(self, write, counts=None, key: str | None = None, size: int = BATCH):
+        self.write, self.counts, self.key, self.size = write, counts, key, size
+        self.rows = []
+        if counts is not None:
+            counts[key] += 0  # the count is reported even when nothing comes
+
+    def add(self, row):
+        self.rows.append(row)
+        if len(self.rows) >= self.size:
+            self.flush()
+
+    def flush(self):
+        if self.rows:
+            self.write(self.rows)
+            if self.counts is not None:
+                self.counts[self.key] += len(self.rows)
+            self.rows = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.flush()
+        return False
+
+
 class BuildError(Exception):
     """A build input is unusable; the message names the file (and line) at fault."""
 
