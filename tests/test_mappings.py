@@ -12,7 +12,7 @@ from termsvc.fhir.convert import EXT_R4_EQUIVALENCE
 from termsvc.mappings.cli import mappings as mappings_cli
 from termsvc.mappings.from_fhir import concept_map_to_table, rows_to_csv
 from termsvc.mappings.lint import check
-from termsvc.mappings.r4 import concept_map_r5_to_r4
+from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
 from termsvc.mappings.table import read_table
 from termsvc.mappings.to_fhir import EXT_STATUS, concept_map_from_table
 from termsvc.store.reader import Store

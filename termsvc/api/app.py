@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from termsvc.api import metadata
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
+from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
 from termsvc.fhir.outcome import OpError, issue, outcome
 from termsvc.ops.codesystems import PROPERTY_TYPES, _typed, designation_dict
 from termsvc.store.reader import Store
@@ -75,11 +76,7 @@ def render_resource(store, rid: int, rtype: str, r4: bool) -> dict:
     if rtype == "CodeSystem":
         res = with_concepts(store, rid, res)
     if r4 and rtype == "ConceptMap":
-        try:
-            from termsvc.mappings.r4 import concept_map_r5_to_r4
-            res = concept_map_r5_to_r4(res)
-        except ImportError:
-            pass
+        res = concept_map_r5_to_r4(res)
     return res
 
 

@@ -7,6 +7,7 @@ answer is what the author wrote.
 """
 import copy
 
+EXT_NOMAP_COMMENT = "http://hl7.org/fhir/StructureDefinition/conceptmap-nomap-comment"
 EXT_R4_EQUIVALENCE = "http://hl7.org/fhir/1.0/StructureDefinition/extension-ConceptMap.element.target.equivalence"
 
 EQUIVALENCE_TO_RELATIONSHIP = {
@@ -99,9 +100,7 @@ def _element_r4_to_r5(e: dict) -> dict:
         if eq == "unmatched":
             out["noMap"] = True
             if t.get("comment"):
-                out.setdefault("extension", []).append(
-                    {"url": "http://hl7.org/fhir/StructureDefinition/conceptmap-nomap-comment",
-                     "valueString": t["comment"]})
+                out.setdefault("extension", []).append({"url": EXT_NOMAP_COMMENT, "valueString": t["comment"]})
             continue
         nt = {}
         for k, v in t.items():

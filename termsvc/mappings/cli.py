@@ -112,7 +112,7 @@ def export_cmd(name, fhir_version, output, folder, db, accepted_only):
     """Write table NAME (name in the folder, or a path) as a ConceptMap JSON.
 
     Every row is exported with its status (extension) unless --accepted-only."""
-    from termsvc.mappings.r4 import concept_map_r5_to_r4
+    from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
     from termsvc.mappings.to_fhir import concept_map_from_table
     if db:
         cm = _from_db(db, name)

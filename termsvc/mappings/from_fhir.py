@@ -16,7 +16,7 @@ import os
 import tomli_w
 
 from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, to_r5
-from termsvc.mappings.r4 import EXT_R5_RELATIONSHIP
+from termsvc.fhir.conceptmap_r4 import EXT_R5_RELATIONSHIP
 from termsvc.mappings.table import KNOWN_COLUMNS, canonical_header
 from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_NOMAP_COMMENT, EXT_REVIEWER, EXT_ROW,
                                       EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE, render_cells)
@@ -97,7 +97,7 @@ def concept_map_to_table(cm: dict):
                              relationship=t.get("relationship") or "",
                              r4_word=_ext_value(t, EXT_R4_EQUIVALENCE), comment=t.get("comment") or "")
                     rel5 = _ext_value(t, EXT_R5_RELATIONSHIP)
-                    if rel5:   # an R4 copy of an R5-written relationship (termsvc.mappings.r4)
+                    if rel5:   # an R4 copy of an R5-written relationship (termsvc.fhir.conceptmap_r4)
                         d.update(relationship=rel5, r4_word=None)
                 d["status"] = _ext_value(holder, EXT_STATUS) or "accepted"
                 d["author"] = _ext_value(holder, EXT_AUTHOR) or ""

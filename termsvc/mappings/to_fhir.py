@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from termsvc.fhir.convert import EXT_R4_EQUIVALENCE
+from termsvc.fhir.convert import EXT_NOMAP_COMMENT, EXT_R4_EQUIVALENCE
 from termsvc.mappings.table import KNOWN_COLUMNS, Row, Table, canonical_header
 
 EXT_BASE = "http://termsvc.local/fhir/StructureDefinition/"
@@ -34,7 +34,6 @@ EXT_AUTHOR = EXT_BASE + "mapping-author"
 EXT_REVIEWER = EXT_BASE + "mapping-reviewer"
 EXT_STATUS_DATE = EXT_BASE + "mapping-status-date"
 EXT_COLUMN = EXT_BASE + "mapping-column"
-EXT_NOMAP_COMMENT = "http://hl7.org/fhir/StructureDefinition/conceptmap-nomap-comment"
 NO_MAP_YES = "yes"
 
 

@@ -4,7 +4,7 @@ Stored maps are found through the `cm_entry` index (source or target code ->
 map, group, element, target); the answer is built from the map's JSON, which
 is parsed once per build. Request maps (tx-resource) are searched directly.
 """
-from termsvc.fhir.convert import r4_equivalence
+from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence
 from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.fhir.shape import check_codeable_concept, check_coding
 from termsvc.ops.context import build_cached, split_canonical
@@ -214,7 +214,7 @@ def _forward(ctx, req, cm, coding, chain, messages) -> list:
             found = True
             if e.get("noMap"):
                 comment = next((x.get("valueString") for x in e.get("extension", []) or []
-                                if x.get("url", "").endswith("conceptmap-nomap-comment")), None)
+                                if x.get("url") == EXT_NOMAP_COMMENT), None)
                 if req.r4:
                     out.append(_match_part(req, cm, None, "not-related-to", {"comment": comment} if comment else None,
                                            e, equivalence="unmatched"))

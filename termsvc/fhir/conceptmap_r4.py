@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import copy
 
-from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, R5_UNMAPPED_MODE, r4_equivalence
-from termsvc.mappings.to_fhir import EXT_NOMAP_COMMENT
+from termsvc.fhir.convert import EXT_NOMAP_COMMENT, EXT_R4_EQUIVALENCE, R5_UNMAPPED_MODE, r4_equivalence
 
 # the R5 relationship where the author wrote an R5 code (no R4 word kept), so an R4 copy
 # imports back to what was written
