@@ -252,6 +252,10 @@ class ServerProcess:
     def post(self, path, params, **kw):
         return self.request("POST", path, body=as_parameters(params), **kw)
 
+    def post_raw(self, path, resource: dict, **kw):
+        """POST a resource as it is (a Parameters built by the test)."""
+        return self.request("POST", path, body=resource, **kw)
+
     def stop(self):
         """Terminate the server (its own process group: granian forks workers), then kill."""
         if self.proc.poll() is None:

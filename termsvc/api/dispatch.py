@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 import orjson
 
+from termsvc.deadline import TimeLimitExceeded
 from termsvc.fhir.outcome import OpError, issue, outcome
 from termsvc.fhir.params import Params
 from termsvc.fhir.shape import check_resource
@@ -23,7 +24,6 @@ from termsvc.ops import lookup as lookup_op
 from termsvc.ops import translate as translate_op
 from termsvc.ops import validate as validate_op
 from termsvc.ops.context import Context
-from termsvc.store.reader import QueryTooCostly
 
 log = logging.getLogger("termsvc")
 
@@ -224,7 +224,7 @@ class OperationRouter:
             return 200, orjson.dumps(result)
         except OpError as e:
             return e.status, orjson.dumps(e.to_outcome())
-        except QueryTooCostly as e:
+        except TimeLimitExceeded as e:
             return 422, orjson.dumps(outcome([issue("error", "too-costly", str(e))]))
         except RecursionError:
             return 422, orjson.dumps(outcome([issue("error", "too-costly", "The request is too deeply nested")]))

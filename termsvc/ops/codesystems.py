@@ -1,8 +1,9 @@
 """Code system providers: one interface over a code system held in the store and
 one passed in a request (tx-resource), so the operations never care which.
 """
-import re
+from collections import deque
 
+from termsvc import deadline
 from termsvc.fhir.codesystem import flatten, property_value
 
 PROPERTY_TYPES = {"Code": "valueCode", "Coding": "valueCoding", "String": "valueString",
@@ -176,7 +177,7 @@ class InMemoryCodeSystem(CodeSystemProvider):
         return self._lower.get(code.lower())
 
     def iter_all(self):
-        return iter(self._concepts)
+        return deadline.bounded(self._concepts)
 
     def roots(self):
         return [c for c in self._concepts if not [p for p in c._parents if p in self._by_code]]
@@ -194,6 +195,7 @@ class InMemoryCodeSystem(CodeSystemProvider):
         seen = set()
         todo = [code]
         while todo:
+            deadline.check()
             n = todo.pop()
             c = self._by_code.get(n)
             if c is None:
@@ -208,9 +210,10 @@ class InMemoryCodeSystem(CodeSystemProvider):
 
     def descendants(self, code):
         out, seen = [], set()
-        todo = list(self._children.get(code, []))
+        todo = deque(self._children.get(code, []))
         while todo:
-            c = todo.pop(0)
+            deadline.check()
+            c = todo.popleft()
             if c.code in seen:
                 continue
             seen.add(c.code)
@@ -277,7 +280,7 @@ class StoredCodeSystem(CodeSystemProvider):
     def iter_all(self):
         cur = self.store.conn().execute(f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? ORDER BY seq",
                                         (self.cs_id,))
-        return (_row_concept(r) for r in cur)
+        return (_row_concept(r) for r in deadline.bounded(cur))
 
     def roots(self):
         return [_row_concept(r) for r in self.store.all(
@@ -358,10 +361,3 @@ def _typed(t, v):
         system, _, code = v.partition("|")
         return {"system": system, "code": code} if system else {"code": code}
     return v
-
-
-def regex_fullmatch(pattern: str, text: str) -> bool:
-    try:
-        return re.fullmatch(pattern, text or "") is not None
-    except re.error:
-        return False

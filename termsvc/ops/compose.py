@@ -8,7 +8,9 @@ Two entry points share the rules:
 """
 from termsvc.fhir.codesystem import CONCEPT_PROPERTIES
 from termsvc.fhir.outcome import OpError, TooCostly
-from termsvc.ops.codesystems import Concept, StoredCodeSystem, regex_fullmatch
+from termsvc import deadline
+from termsvc.ops import regex
+from termsvc.ops.codesystems import Concept, StoredCodeSystem
 from termsvc.ops.context import split_canonical
 
 DEFAULT_MAX_EXPANSION = 10_000
@@ -143,7 +145,7 @@ class Composer:
                 return self._from_expansion(vs)
             out: dict = {}
             for inc in compose.get("include", []) or []:
-                for m in self._include(inc, vs):
+                for m in deadline.bounded(self._include(inc, vs)):
                     k = (m.system, m.code)
                     if k not in out:
                         out[k] = m
@@ -248,6 +250,8 @@ class Composer:
                           message_id="UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE")
         if op is None:
             raise OpError(f"The system {cs.url} filter with property = {prop} has no operation", status=400)
+        if op == "regex":
+            regex.compile_filter(value, prop, cs.url)
 
     def filter_select(self, cs, filters: list) -> list[Concept]:
         for f in filters:
@@ -316,7 +320,7 @@ class Composer:
             if op == "not-in":
                 return c.code not in [v.strip() for v in value.split(",")]
             if op == "regex":
-                return regex_fullmatch(value, c.code)
+                return regex.fullmatch(regex.compile_filter(value, prop, cs.url), c.code)
             if op == "=":
                 return c.code == value
             raise OpError(f"The filter operation '{op}' is not supported for the property '{prop}' of {cs.url}",
@@ -338,7 +342,8 @@ class Composer:
             wanted = {v.strip() for v in value.split(",")}
             return not any(v in wanted for v in values)
         if op == "regex":
-            return any(regex_fullmatch(value, v) for v in values)
+            compiled = regex.compile_filter(value, prop, cs.url)
+            return any(regex.fullmatch(compiled, v) for v in values)
         if op in ("is-a", "descendent-of", "generalizes", "is-not-a", "child-of"):
             ok = any(v == value or cs.is_ancestor(value, v) for v in values)
             return (not ok) if op == "is-not-a" else ok
@@ -395,6 +400,8 @@ class Composer:
                 return None
             if not excluding:
                 self._note_cs(cs)
+            for f in inc.get("filter", []) or []:  # a broken filter is an error whatever the code
+                self.check_filter(cs, f)
             concept, _ = cs.find(code)
             if concept is None:
                 if cs.content == "fragment" and any(c.get("code") == code for c in inc.get("concept", []) or []):
@@ -413,7 +420,6 @@ class Composer:
             else:
                 m = Member(inc_system, cs.version, concept.code, concept.display, concept, cs)
             for f in inc.get("filter", []) or []:
-                self.check_filter(cs, f)
                 if not self.filter_matches(cs, concept, f):
                     return None
         for canonical in inc.get("valueSet", []) or []:

@@ -10,6 +10,7 @@ import re
 import unicodedata
 import uuid
 
+from termsvc import deadline
 from termsvc.fhir.outcome import NotFound, OpError, TooCostly
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.compose import Composer, DEFAULT_MAX_EXPANSION, Member, canonical_versions, vs_default_parameters
@@ -129,7 +130,7 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     if nested:
         contains = renderer.nest(page)
     else:
-        contains = [renderer.entry(m) for m in page]
+        contains = [renderer.entry(m) for m in deadline.bounded(page)]
     if renderer.property_defs:
         expansion["property"] = renderer.property_defs
     if contains:
@@ -215,7 +216,7 @@ def text_filter(members: list[Member], query: str) -> list[Member]:
     if not words:
         return members
     out = []
-    for m in members:
+    for m in deadline.bounded(members):
         texts = [m.display, m.code]
         if m.concept is not None and m.cs is not None:
             texts += [d.get("value") for d in m.cs.designations(m.concept)]
@@ -345,7 +346,7 @@ class Renderer:
 
     def nest(self, members: list[Member]) -> list:
         by_code = {m.code: m for m in members}
-        entries = {m.code: self.entry(m) for m in members}
+        entries = {m.code: self.entry(m) for m in deadline.bounded(members)}
         roots = []
         for m in members:
             parent = None

@@ -4,6 +4,7 @@ Stored maps are found through the `cm_entry` index (source or target code ->
 map, group, element, target); the answer is built from the map's JSON, which
 is parsed once per build. Request maps (tx-resource) are searched directly.
 """
+from termsvc import deadline
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence
 from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.fhir.shape import check_codeable_concept, check_coding
@@ -182,7 +183,7 @@ def translate(ctx, params, r4: bool = False, instance_url: str | None = None) ->
     matches = []
     messages = []
     for coding in req.codings:
-        for cm in _candidate_maps(ctx, req, coding):
+        for cm in deadline.bounded(_candidate_maps(ctx, req, coding)):
             if req.reverse:
                 matches += _reverse(req, cm, coding)
             else:

@@ -14,30 +14,9 @@ import time
 
 import orjson
 
+from termsvc import deadline
+
 DEFAULT_TIME_LIMIT_MS = 5000
-
-
-class QueryTooCostly(Exception):
-    pass
-
-
-class _TimeLimit:
-    __slots__ = ("store", "limit_ms", "local")
-
-    def __init__(self, store, limit_ms):
-        self.store = store
-        self.limit_ms = limit_ms
-
-    def __enter__(self):
-        self.store.conn()  # the thread's connection exists, with its handler
-        self.local = self.store._local
-        self.local.deadline = time.monotonic() + self.limit_ms / 1000.0
-
-    def __exit__(self, exc_type, exc, tb):
-        self.local.deadline = float("inf")
-        if exc_type is sqlite3.OperationalError and "interrupted" in str(exc):
-            raise QueryTooCostly(f"The request exceeded its time limit of {self.limit_ms} ms") from exc
-        return False
 
 
 class Store:
@@ -81,18 +60,18 @@ class Store:
                                 check_same_thread=False, cached_statements=512)
             c.execute("PRAGMA cache_size=-64000")
             c.execute("PRAGMA mmap_size=1073741824")
-            # one progress handler for the connection's life; a request sets the deadline it checks
-            loc.deadline = float("inf")
-            c.set_progress_handler(lambda: time.monotonic() > loc.deadline, 20_000)
+            # one progress handler for the connection's life: it interrupts a query past the
+            # deadline of the thread's request
+            c.set_progress_handler(deadline.expired, 20_000)
             loc.conn = c
             loc.generation = self.generation
         return c
 
     # -- bounded queries -----------------------------------------------------------
-    def time_limit(self, limit_ms: int | None = None) -> "_TimeLimit":
-        """`with store.time_limit():` every query this thread runs in the block is interrupted past
-        the limit (SQLite's progress handler), raising QueryTooCostly: one deadline per request."""
-        return _TimeLimit(self, limit_ms or self.time_limit_ms)
+    def time_limit(self, limit_ms: int | None = None):
+        """`with store.time_limit():` the block - its queries and the engine's loops - stops past the
+        limit with deadline.TimeLimitExceeded: one deadline per request."""
+        return deadline.within(limit_ms or self.time_limit_ms)
 
     # -- small helpers -------------------------------------------------------------
     def one(self, sql: str, params=()):

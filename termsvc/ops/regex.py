@@ -1,0 +1,37 @@
+"""The `regex` filter of ValueSet.compose, evaluated by RE2: linear time in the length of the
+text whatever the pattern, so a pattern such as `((a+)+)+` cannot hang a worker.
+
+RE2 has no backreferences or look-around; a pattern it cannot compile is refused with a 400
+naming the filter, never evaluated by a backtracking engine.
+"""
+import functools
+
+import re2
+
+from termsvc.fhir.outcome import OpError
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False   # RE2 would print each refused pattern to stderr
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(pattern: str):
+    try:
+        return re2.compile(pattern, _OPTIONS)
+    except re2.error as e:
+        reason = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        return reason
+
+
+def compile_filter(pattern: str, prop: str, system: str | None):
+    """The compiled pattern of a `regex` filter; OpError (400) when it is invalid or unsupported."""
+    compiled = _compile(pattern)
+    if isinstance(compiled, str):
+        raise OpError(f"The regex filter '{pattern}' on the property '{prop}' of {system} cannot be used:"
+                      f" {compiled} (regular expressions are evaluated by RE2: no backreferences or"
+                      " look-around)", status=400, code="invalid", tx_type="vs-invalid")
+    return compiled
+
+
+def fullmatch(compiled, text: str | None) -> bool:
+    return compiled.fullmatch(text or "") is not None

@@ -1,0 +1,194 @@
+"""Requests that could hold a worker: regular expressions (RE2, linear time), one deadline over all
+of a request's work (SQLite and Python loops), and a prompt stop on SIGTERM.
+
+The costly requests carry their own code systems (tx-resource), so an empty build serves them.
+"""
+import concurrent.futures
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import QUIET, as_parameters, issue_texts, param
+from termsvc import deadline
+from termsvc.build import build
+from termsvc.fhir.outcome import OpError
+from termsvc.fhir.params import Params
+from termsvc.ops.context import Context
+from termsvc.ops.expand import expand
+from termsvc.ops.validate import validate_vs
+
+CS_URL = "http://example.org/cs/limits"
+VS_URL = "http://example.org/vs/limits"
+
+
+def code_system(codes, parents=None):
+    """A CodeSystem; parents maps a code to its parent code (a hierarchy by `concept` nesting is not
+    needed: the parent property gives the same tree)."""
+    concepts = []
+    for c in codes:
+        concept = {"code": c, "display": f"Display {c}"}
+        if parents and parents.get(c):
+            concept["property"] = [{"code": "parent", "valueCode": parents[c]}]
+        concepts.append(concept)
+    return {"resourceType": "CodeSystem", "url": CS_URL, "version": "1", "status": "active",
+            "content": "complete", "caseSensitive": True, "hierarchyMeaning": "is-a",
+            "property": [{"code": "parent", "uri": "http://hl7.org/fhir/concept-properties#parent",
+                          "type": "code"}],
+            "concept": concepts}
+
+
+def value_set(*filters):
+    return {"resourceType": "ValueSet", "url": VS_URL, "version": "1", "status": "active",
+            "compose": {"include": [{"system": CS_URL, "filter": list(filters)}]}}
+
+
+def regex_filter(pattern, prop="code"):
+    return {"property": prop, "op": "regex", "value": pattern}
+
+
+CATASTROPHIC = "((a+)+)+"
+EVIL_CODES = ["a" * 59, "a" * 59 + "!", "a" * 59 + "$", "b" * 40 + "!"]
+
+
+def deep_chain(n):
+    """n codes, each the child of the one before: walking up from the last visits every code."""
+    codes = [f"c{i}" for i in range(n)]
+    return code_system(codes, {codes[i]: codes[i - 1] for i in range(1, n)})
+
+
+@pytest.fixture(scope="module")
+def empty_db(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("limits") / "empty.db")
+    build(path, [], QUIET)
+    return path
+
+
+def ctx_for(*resources):
+    return Context(None, list(resources))
+
+
+# -- regular expressions -----------------------------------------------------------------
+
+def test_catastrophic_regex_expands_at_once_and_correctly():
+    ctx = ctx_for(code_system(EVIL_CODES), value_set(regex_filter(CATASTROPHIC)))
+    started = time.monotonic()
+    vs = expand(ctx, Params.from_query([("url", VS_URL)]))
+    assert time.monotonic() - started < 1.0
+    assert [c["code"] for c in vs["expansion"]["contains"]] == ["a" * 59]
+
+
+@pytest.mark.parametrize("code,member", [("a" * 59, True), ("a" * 59 + "!", False)])
+def test_catastrophic_regex_validates_at_once_and_correctly(code, member):
+    ctx = ctx_for(code_system(EVIL_CODES), value_set(regex_filter(CATASTROPHIC)))
+    started = time.monotonic()
+    out = validate_vs(ctx, Params.from_query([("url", VS_URL), ("system", CS_URL), ("code", code)]))
+    assert time.monotonic() - started < 1.0
+    assert param(out, "result") is member
+
+
+def test_regex_over_property_values():
+    cs = code_system(["x1", "x2", "x3"])
+    cs["property"].append({"code": "colour", "type": "string"})
+    for c, colour in zip(cs["concept"], ["red", "reddish", "blue"]):
+        c.setdefault("property", []).append({"code": "colour", "valueString": colour})
+    ctx = ctx_for(cs, value_set(regex_filter("red.*", prop="colour")))
+    vs = expand(ctx, Params.from_query([("url", VS_URL)]))
+    assert [c["code"] for c in vs["expansion"]["contains"]] == ["x1", "x2"]
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", "(?=a)a", "(unclosed"])
+def test_a_pattern_re2_cannot_run_is_a_400_naming_the_filter(pattern):
+    ctx = ctx_for(code_system(EVIL_CODES), value_set(regex_filter(pattern)))
+    for call in (lambda: expand(ctx, Params.from_query([("url", VS_URL)])),
+                 lambda: validate_vs(ctx, Params.from_query([("url", VS_URL), ("system", CS_URL),
+                                                              ("code", "a")]))):
+        with pytest.raises(OpError) as e:
+            call()
+        assert e.value.status == 400
+        assert pattern in e.value.text and "regex" in e.value.text
+
+
+# -- one deadline for all the work --------------------------------------------------------
+
+def test_python_loops_stop_at_the_deadline():
+    # `generalizes` walks up from every concept: quadratic in Python over a deep chain
+    ctx = ctx_for(deep_chain(4000),
+                  value_set({"property": "concept", "op": "generalizes", "value": "c3999"}))
+    started = time.monotonic()
+    with pytest.raises(deadline.TimeLimitExceeded, match="time limit of 50 ms"):
+        with deadline.within(50):
+            expand(ctx, Params.from_query([("url", VS_URL), ("count", "10")]))
+    assert time.monotonic() - started < 1.0
+    deadline.check()  # the deadline ended with the block
+
+
+def test_nested_deadlines_keep_the_earlier_one():
+    with deadline.within(30):
+        with deadline.within(60_000):
+            time.sleep(0.05)
+            with pytest.raises(deadline.TimeLimitExceeded):
+                deadline.check()
+
+
+# -- over HTTP: costly requests cannot take the service down --------------------------------
+
+def costly_expand():
+    return as_parameters([("url", VS_URL), ("count", 10),
+                          ("tx-resource", deep_chain(3000)),
+                          ("tx-resource", value_set({"property": "concept", "op": "generalizes",
+                                                     "value": "c2999"}))])
+
+
+def regex_validate(code):
+    return as_parameters([("url", VS_URL), ("system", CS_URL), ("code", code),
+                          ("tx-resource", code_system(EVIL_CODES)),
+                          ("tx-resource", value_set(regex_filter(CATASTROPHIC)))])
+
+
+def test_costly_requests_get_422_and_normal_traffic_keeps_being_answered(empty_db, server_factory):
+    srv = server_factory(empty_db, workers=2, env={"TERMSVC_TIME_LIMIT_MS": "400", "TERMSVC_CACHE_SIZE": "0"})
+    normal = regex_validate("a" * 59)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        costly = [pool.submit(srv.post_raw, "/fhir/ValueSet/$expand", costly_expand()) for _ in range(6)]
+        evil = [pool.submit(srv.post_raw, "/fhir/ValueSet/$validate-code", regex_validate("a" * 59 + "!"))
+                for _ in range(4)]
+        answered = []
+        started = time.monotonic()
+        while time.monotonic() - started < 3.0:
+            t0 = time.monotonic()
+            status, body, _ = srv.post_raw("/fhir/ValueSet/$validate-code", normal, timeout=10)
+            answered.append(time.monotonic() - t0)
+            assert status == 200 and param(body, "result") is True, body
+        for f in costly:
+            status, body, _ = f.result(timeout=30)
+            assert status == 422, body
+            assert body["resourceType"] == "OperationOutcome"
+            assert body["issue"][0]["code"] == "too-costly"
+            assert "time limit of 400 ms" in issue_texts(body)[0]
+        for f in evil:
+            status, body, _ = f.result(timeout=30)
+            assert status == 200 and param(body, "result") is False, body
+    # normal requests kept flowing while the costly ones ran: many answers, none waited past a
+    # costly request's time limit plus a margin for the queue behind it
+    assert len(answered) >= 10, answered
+    assert max(answered) < 2.5, answered
+
+
+def test_sigterm_during_costly_requests_exits_within_10_s(empty_db, server_factory):
+    srv = server_factory(empty_db, workers=2, env={"TERMSVC_TIME_LIMIT_MS": "3000", "TERMSVC_CACHE_SIZE": "0"})
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        inflight = [pool.submit(srv.post_raw, "/fhir/ValueSet/$expand", costly_expand(), timeout=30)
+                    for _ in range(4)]
+        time.sleep(0.5)  # the requests are being worked on
+        started = time.monotonic()
+        os.killpg(srv.proc.pid, signal.SIGTERM)
+        srv.proc.wait(timeout=10)
+        assert time.monotonic() - started < 10
+        for f in inflight:  # each got its answer (the time limit) or saw the connection close
+            try:
+                status, body, _ = f.result(timeout=15)
+            except OSError:
+                continue
+            assert status in (200, 422), body
