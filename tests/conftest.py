@@ -18,6 +18,7 @@ import urllib.request
 
 import pytest
 
+from termsvc import settings
 from termsvc.build import DEFAULT_PACKAGES, Progress, build, default_sources
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +37,7 @@ SCT = "http://snomed.info/sct"
 
 
 def package_cache_dir() -> str:
-    return os.environ.get("FHIR_PACKAGE_CACHE") or os.path.expanduser("~/.fhir/packages")
+    return settings.load().fhir_package_cache
 
 
 def missing_packages() -> list[str]:
@@ -302,3 +303,11 @@ def server_factory(tmp_path):
     for srv in started:
         srv.stop()
 
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """Each test reads the settings afresh (tests change the environment with monkeypatch)."""
+    settings.use(None)
+    yield
+    settings.use(None)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from termsvc.build import SourceSpec, build
 from termsvc.fhir.convert import EXT_R4_EQUIVALENCE
-from termsvc.mappings.cli import mappings as mappings_cli
+from termsvc.cli.mappings import mappings as mappings_cli
 from termsvc.mappings.from_fhir import concept_map_to_table, rows_to_csv
 from termsvc.mappings.lint import check
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4

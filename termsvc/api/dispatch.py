@@ -8,15 +8,16 @@ per build (an LRU keyed by path and query). Everything else (metadata, read,
 search, errors for unknown paths) goes on to the Flask app.
 """
 import functools
-import logging
 import threading
 import urllib.parse
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import orjson
 
-from termsvc.deadline import TimeLimitExceeded
-from termsvc.fhir.outcome import OpError, issue, outcome
+from termsvc.api.errors import error_outcome
+from termsvc.fhir.convert import value_set_r5_to_r4
+from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.fhir.params import Params
 from termsvc.fhir.shape import check_resource
 from termsvc.ops import expand as expand_op
@@ -24,12 +25,10 @@ from termsvc.ops import lookup as lookup_op
 from termsvc.ops import translate as translate_op
 from termsvc.ops import validate as validate_op
 from termsvc.ops.context import Context
-
-log = logging.getLogger("termsvc")
+from termsvc.store.reader import Store
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 FHIR_JSON = "application/fhir+json; charset=utf-8"
-DEFAULT_CACHE_SIZE = 20_000
 MAX_BODY = 50 * 1024 * 1024
 
 # (resource type, operation) -> handler(ctx, params, request) -> dict
@@ -45,9 +44,8 @@ def operation(rtype, name):
 
 @operation("ValueSet", "expand")
 def _expand(ctx, params, req):
-    res = expand_op.expand(ctx, params, req.accept_language, req.instance_id, max_size=req.config["max_expansion"])
+    res = expand_op.expand(ctx, params, req.accept_language, req.instance_id, max_size=req.max_expansion)
     if req.r4:
-        from termsvc.fhir.convert import value_set_r5_to_r4
         res = value_set_r5_to_r4(res)
     return res
 
@@ -101,28 +99,22 @@ def parse_query(query: str) -> list:
     return out
 
 
+@dataclass(slots=True)
 class OpRequest:
-    __slots__ = ("r4", "accept_language", "instance_id", "store", "config", "rtype")
-
-    def __init__(self, r4, accept_language, instance_id, store, config, rtype):
-        self.r4 = r4
-        self.accept_language = accept_language
-        self.instance_id = instance_id
-        self.store = store
-        self.config = config
-        self.rtype = rtype
+    r4: bool
+    accept_language: str | None
+    instance_id: str | None
+    store: Store
+    max_expansion: int
 
     def instance_url(self, rtype):
         """The canonical URL of the resource named by an instance-level call, or None."""
         if self.instance_id is None:
             return None
-        row = self.store.one("SELECT url, version FROM resource WHERE type=? AND fhir_id=?"
-                             " ORDER BY (fhir_version = ?) DESC, id DESC LIMIT 1",
-                             (rtype, self.instance_id, "R4" if self.r4 else "R5"))
+        row = self.store.resource_by_fhir_id(rtype, self.instance_id, "R4" if self.r4 else "R5")
         if row is None:
-            from termsvc.fhir.outcome import NotFound
             raise NotFound(f"{rtype}/{self.instance_id} not found")
-        return row[0]
+        return row[1]
 
 
 def _respond(start_response, status: int, body: dict | bytes, extra_headers=()):
@@ -137,22 +129,18 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
             500: "Internal Server Error"}
 
 
-def error_body(status: int, text: str, code: str = "invalid") -> dict:
-    return outcome([issue("error", code, text)])
-
-
 class OperationRouter:
     """WSGI middleware: serves /fhir and /r4/fhir operations, passes the rest on."""
 
     PREFIXES = (("/fhir/", False), ("/r4/fhir/", True))
 
-    def __init__(self, app, store, config: dict):
+    def __init__(self, app, store: Store, cache_size: int, max_expansion: int):
         self.app = app
         self.store = store
-        self.config = config
+        self.max_expansion = max_expansion
         self._cache = OrderedDict()
         self._tx_cache = OrderedDict()
-        self.cache_size = config.get("cache_size", DEFAULT_CACHE_SIZE)
+        self.cache_size = cache_size
         self._cache_gen = None
         self._lock = threading.Lock()
 
@@ -180,8 +168,9 @@ class OperationRouter:
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "POST"):
-            return _respond(start_response, 405, error_body(405, f"Method {method} is not allowed on {path}",
-                                                             "not-supported"), [("Allow", "GET, POST")])
+            status, body = error_outcome(OpError(f"Method {method} is not allowed on {path}", status=405,
+                                                 code="not-supported"))
+            return _respond(start_response, status, body, [("Allow", "GET, POST")])
         self.store.refresh()
         query = environ.get("QUERY_STRING", "")
         lang = environ.get("HTTP_ACCEPT_LANGUAGE")
@@ -197,7 +186,7 @@ class OperationRouter:
                 if hit is not None:
                     self._cache.move_to_end(cache_key)
                     return _respond(start_response, hit[0], hit[1])
-        status, body = self.run(environ, method, r4, rtype, instance_id, handler, query, lang)
+        status, body = self.run(environ, method, r4, instance_id, handler, query, lang)
         if cache_key is not None and status in (200, 404, 422):
             with self._lock:
                 self._cache[cache_key] = (status, body)
@@ -205,7 +194,7 @@ class OperationRouter:
                     self._cache.popitem(last=False)
         return _respond(start_response, status, body)
 
-    def run(self, environ, method, r4, rtype, instance_id, handler, query, lang):
+    def run(self, environ, method, r4, instance_id, handler, query, lang):
         try:
             pairs = [(k, v) for k, v in parse_query(query) if k not in ("_format", "_pretty")]
             if method == "POST":
@@ -218,19 +207,13 @@ class OperationRouter:
             if cache_id:
                 tx = self._cached_resources(cache_id, tx)
             ctx = Context(self.store, tx, fhir_version="R4" if r4 else "R5")
-            req = OpRequest(r4, lang, instance_id, self.store, self.config, rtype)
+            req = OpRequest(r4, lang, instance_id, self.store, self.max_expansion)
             with self.store.time_limit():
                 result = handler(ctx, params, req)
             return 200, orjson.dumps(result)
-        except OpError as e:
-            return e.status, orjson.dumps(e.to_outcome())
-        except TimeLimitExceeded as e:
-            return 422, orjson.dumps(outcome([issue("error", "too-costly", str(e))]))
-        except RecursionError:
-            return 422, orjson.dumps(outcome([issue("error", "too-costly", "The request is too deeply nested")]))
-        except Exception:
-            log.exception("operation failed: %s", environ.get("PATH_INFO"))
-            return 500, orjson.dumps(outcome([issue("error", "exception", "Internal error: see the server log")]))
+        except Exception as e:
+            status, body = error_outcome(e, environ.get("PATH_INFO", ""))
+            return status, orjson.dumps(body)
 
     def _cached_resources(self, cache_id: str, tx: list) -> list:
         """tx-resources sent earlier with the same cache-id, plus this request's (which replace

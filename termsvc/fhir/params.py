@@ -4,6 +4,8 @@ Each parameter keeps its FHIR value key (valueBoolean, valueCode, ...) so an
 operation can echo it as it was sent. Query-string values get the type the
 OperationDefinitions give that parameter name.
 """
+from dataclasses import dataclass
+
 from termsvc.fhir.outcome import OpError
 
 BOOLEAN = {"activeOnly", "includeDesignations", "includeDefinition", "excludeNested", "excludeNotForUI",
@@ -31,25 +33,13 @@ def _key_for(name: str) -> str:
     return STRING_DEFAULT
 
 
+@dataclass(slots=True)
 class Param:
-    __slots__ = ("name", "key", "value", "resource", "part")
-
-    def __init__(self, name, key=None, value=None, resource=None, part=None):
-        self.name = name
-        self.key = key
-        self.value = value
-        self.resource = resource
-        self.part = part
-
-    def as_fhir(self) -> dict:
-        out = {"name": self.name}
-        if self.resource is not None:
-            out["resource"] = self.resource
-        elif self.key:
-            out[self.key] = self.value
-        if self.part:
-            out["part"] = self.part
-        return out
+    name: str
+    key: str | None = None      # the FHIR value key: valueBoolean, valueCode, ...
+    value: object = None
+    resource: dict | None = None
+    part: list | None = None
 
 
 class Params:

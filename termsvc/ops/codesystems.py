@@ -5,10 +5,7 @@ from collections import deque
 
 from termsvc import deadline
 from termsvc.fhir.codesystem import flatten, property_value
-
-PROPERTY_TYPES = {"Code": "valueCode", "Coding": "valueCoding", "String": "valueString",
-                  "Integer": "valueInteger", "Boolean": "valueBoolean", "DateTime": "valueDateTime",
-                  "Decimal": "valueDecimal"}
+from termsvc.store.values import PROPERTY_TYPES, designation_dict, typed_value
 
 
 class Concept:
@@ -323,41 +320,10 @@ class StoredCodeSystem(CodeSystemProvider):
 
     def properties(self, c):
         if c._properties is None:
-            c._properties = [(code, PROPERTY_TYPES.get(t, "valueString"), _typed(t, v)) for code, t, v in
+            c._properties = [(code, PROPERTY_TYPES.get(t, "valueString"), typed_value(t, v)) for code, t, v in
                              self.store.all("SELECT code, type, value FROM concept_property WHERE concept_id=?"
                                             " ORDER BY rowid", (c.cid,))]
         return c._properties + self.supplement_properties(c)
 
     def size(self):
         return self.count
-
-
-def designation_dict(lang, us, uc, ud, value) -> dict:
-    d = {}
-    if lang:
-        d["language"] = lang
-    if us or uc:
-        d["use"] = {k: v for k, v in (("system", us), ("code", uc), ("display", ud)) if v}
-    d["value"] = value
-    return d
-
-
-def _typed(t, v):
-    if v is None:
-        return None
-    if t == "Boolean":
-        return v == "true"
-    if t == "Integer":
-        try:
-            return int(v)
-        except ValueError:
-            return v
-    if t == "Decimal":
-        try:
-            return float(v)
-        except ValueError:
-            return v
-    if t == "Coding":
-        system, _, code = v.partition("|")
-        return {"system": system, "code": code} if system else {"code": code}
-    return v

@@ -197,6 +197,8 @@ class Validator:
                       f"Unknown Code '{cd.code}' in the CodeSystem '{cs.url}' version '{cs.version}' - note that the "
                       f"code system is labeled as a {cs.content}, so the code may be valid in some other fragment",
                       "invalid-code", cd.code_path, message_id="UNKNOWN_CODE_IN_FRAGMENT")
+                if vs is not None and not in_vs and cs.vurl() not in self.composer.used_codesystems:
+                    self._not_in_vs(r, vs, cd)  # the value set does not draw on this code system at all
                 return
             if vs is not None and not in_vs:
                 self._not_in_vs(r, vs, cd)

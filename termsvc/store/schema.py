@@ -10,6 +10,10 @@ SCHEMA_VERSION = 1
 
 FTS_TOKENIZER = "unicode61 remove_diacritics 2"
 
+# `resource.type` of a complete mapping table (every row, as an R5 ConceptMap): kept for export,
+# not indexed or served as a ConceptMap
+MAPPING_TABLE_TYPE = "MappingTable"
+
 
 def create_schema(db: sqlite_utils.Database) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key")
