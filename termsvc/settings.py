@@ -82,7 +82,7 @@ class FilePath:
 @dataclass(frozen=True, slots=True)
 class PathList:
     """Paths: a list in the configuration file, os.pathsep-separated text elsewhere."""
-    label = f"paths (separated by '{os.pathsep}')"
+    label = "paths (':' between them; ';' on Windows)"
 
     def parse(self, value, base: Path | None = None) -> tuple[str, ...]:
         items = value if isinstance(value, (list, tuple)) else str(value).split(os.pathsep)
@@ -115,7 +115,7 @@ SETTINGS: tuple[Setting, ...] = (
             "a configuration file to use instead of termsvc.toml in the project folder",
             default_text="termsvc.toml in the project folder, if present", in_file=False),
     Setting("host", "TERMSVC_HOST", Text(), "127.0.0.1", "the address `termsvc serve` listens on"),
-    Setting("port", "TERMSVC_PORT", Int(1), 8080, "the port `termsvc serve` listens on"),
+    Setting("port", "TERMSVC_PORT", Int(1), 8080, "the port `termsvc serve` listens on", default_text="8080"),
     Setting("workers", "TERMSVC_WORKERS", Int(1), None, "server worker processes",
             default_text="one per CPU"),
     Setting("cache_size", "TERMSVC_CACHE_SIZE", Int(0), 20_000,

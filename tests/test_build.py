@@ -108,3 +108,14 @@ def test_default_sources():
     assert ("mappings", None) in kinds   # None: the tables shipped with termsvc
     (mappings,) = [s for s in default_sources(include_unaccepted_mappings=True) if s.kind == "mappings"]
     assert mappings.options == {"include_unaccepted": True}
+
+
+def test_under_ci_a_missing_fhir_package_fails_instead_of_skipping(monkeypatch, tmp_path):
+    from conftest import require_packages
+    monkeypatch.setenv("FHIR_PACKAGE_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        require_packages()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="hl7.fhir.r5.core#5.0.0"):
+        require_packages()

@@ -8,8 +8,9 @@ import tarfile
 
 import pytest
 
-from termsvc.build import DEFAULT_PACKAGES, Progress, SourceSpec, build
+from conftest import require_packages
 from termsvc import content
+from termsvc.build import DEFAULT_PACKAGES, Progress, SourceSpec, build
 from termsvc.loaders import dicom, fhir_json, fhir_package, ig
 from termsvc.store.writer import BuildError
 
@@ -324,9 +325,7 @@ def test_ig_rejects_foreign_base(tmp_path):
 
 @pytest.mark.integration
 def test_real_r5_core_from_cache(tmp_path):
-    if not os.path.isfile(os.path.join(fhir_package.cached_package_dir("hl7.fhir.r5.core", "5.0.0"),
-                                       "package", "package.json")):
-        pytest.skip("hl7.fhir.r5.core#5.0.0 is not in the package cache (scripts/test.sh fetches it)")
+    require_packages()
     db = str(tmp_path / "core.db")
     build(db, [SourceSpec("package", DEFAULT_PACKAGES[0])], QUIET, preexpand=False)
     (name, version, counts), = db_rows(db, "SELECT name, version, counts FROM source")

@@ -36,7 +36,6 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
-import openpyxl
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
@@ -350,6 +349,7 @@ def render_xlsx_cell(cell) -> str:
 
 def read_xlsx(path: str):
     """(headers, header row, [(row, [cells])], metadata-from-sheet). Raises ValueError if unreadable."""
+    import openpyxl   # only for XLSX tables: the commands start without it
     try:
         wb = openpyxl.load_workbook(path, data_only=True)
     except Exception as e:  # zipfile.BadZipFile, KeyError, InvalidFileException...

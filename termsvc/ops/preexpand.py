@@ -4,7 +4,7 @@ a text filter over it is an indexed read (termsvc/ops/sqlpath.py). A rebuild
 recomputes them all: a served pre-expansion is never older than the content it
 came from.
 """
-from termsvc.fhir.outcome import OpError
+from termsvc.fhir.outcome import OpError, TooCostly
 from termsvc.ops.compose import Composer
 from termsvc.ops.context import Context
 
@@ -20,13 +20,12 @@ def preexpand_all(writer, progress) -> dict:
         composer = Composer(ctx, max_size=PREEXPAND_MAX)
         try:
             members = composer.members(vs)
-        except OpError as e:
-            too_large = e.status == 422
-            writer.set_expansion_state(vs_id, "too-large" if too_large else "error: " + e.text[:200])
-            counts["too-large" if too_large else "error"] += 1
+        except TooCostly:
+            writer.set_expansion_state(vs_id, "too-large")
+            counts["too-large"] += 1
             continue
         except Exception as e:  # a broken definition must not fail the build
-            writer.set_expansion_state(vs_id, "error: " + str(e)[:200])
+            writer.set_expansion_state(vs_id, "error", (e.text if isinstance(e, OpError) else str(e))[:200])
             counts["error"] += 1
             continue
         writer.set_expansion(vs_id, [(m.system, m.version, m.code, m.display,

@@ -65,10 +65,9 @@ class Queries:
                 "concepts": self.one("SELECT count(*) FROM concept")[0]}
 
     def expansion_states(self) -> dict:
-        """Pre-expansion state -> value sets; every 'error: <reason>' counted as 'not expandable'."""
-        return {state or "none": n for state, n in self.all(
-            "SELECT CASE WHEN expansion_state LIKE 'error:%' THEN 'not expandable' ELSE expansion_state END,"
-            " count(*) FROM value_set GROUP BY 1")}
+        """Pre-expansion state -> value sets ('error' shown as 'not expandable')."""
+        return {{"error": "not expandable"}.get(state, state or "none"): n for state, n in self.all(
+            "SELECT expansion_state, count(*) FROM value_set GROUP BY 1")}
 
     def sources(self) -> list[dict]:
         out = []

@@ -327,9 +327,9 @@ class BuildWriter:
         self.conn.execute("UPDATE value_set SET expansion_state='done', expansion_total=?, used_systems=?"
                           " WHERE id=?", (len(members), _dumps(used_systems), vs_id))
 
-    def set_expansion_state(self, vs_id: int, state: str):
-        """'too-large', or 'error: <reason>' for a value set that is not pre-expanded."""
-        self.conn.execute("UPDATE value_set SET expansion_state=? WHERE id=?", (state, vs_id))
+    def set_expansion_state(self, vs_id: int, state: str, error: str | None = None):
+        """Why a value set is not pre-expanded: 'too-large', or 'error' and the reason."""
+        self.conn.execute("UPDATE value_set SET expansion_state=?, expansion_error=? WHERE id=?", (state, error, vs_id))
 
     # -- finishing -----------------------------------------------------------
     def build_closure(self):
