@@ -131,10 +131,9 @@ class Judge:
     def members(self, value_set: str, limit: int) -> list[tuple] | NotEvaluable:
         """(system, code, display) of every member ($expand), or why they cannot be listed."""
         ctx = self._context()
-        vs = ctx.value_set(value_set)
-        if vs is None:
+        if ctx.value_set(value_set) is None:
             return NotEvaluable(f"not loaded ({value_set})")
-        partial = self._partial_system(ctx, vs)
+        partial = self.partial_system(value_set)
         if partial:
             return NotEvaluable(f"not evaluable: its compose selects from {partial}, loaded only as a fragment")
         params = Params([Param("url", "valueUri", value_set), Param("excludeNested", "valueBoolean", True)])
@@ -152,11 +151,12 @@ class Judge:
         walk(expansion.get("expansion", {}).get("contains"))
         return out
 
-    @staticmethod
-    def _partial_system(ctx: Context, vs: dict) -> str | None:
-        """A code system the compose takes whole (or filters) while only part of it is loaded: the
-        expansion is then not the value set."""
-        compose = vs.get("compose") or {}
+    def partial_system(self, value_set: str) -> str | None:
+        """A code system the value set takes whole (or filters) while only part of it is loaded (a
+        fragment): its expansion is then not the value set, and a "not a member" not certain."""
+        ctx = self._context()
+        vs = ctx.value_set(value_set)
+        compose = (vs or {}).get("compose") or {}
         for inc in (compose.get("include") or []) + (compose.get("exclude") or []):
             system = inc.get("system")
             if system and not inc.get("concept"):
