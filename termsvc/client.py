@@ -420,6 +420,16 @@ class TerminologyClient:
             if not page or len(expansion.get("contains") or []) < count or (total is not None and offset >= total):
                 return
 
+    def search(self, resource_type: str, params: dict | None = None) -> Iterator[dict]:
+        """Every resource of a search (all pages, following the Bundle's `next` links)."""
+        url, query = f"{self.base_url}/{resource_type}", {"_count": "1000", **(params or {})}
+        while url:
+            bundle = self._json(self._http("GET", url, params=query))
+            for e in bundle.get("entry", []) or []:
+                yield e.get("resource") or {}
+            url = next((ln.get("url") for ln in bundle.get("link", []) or [] if ln.get("relation") == "next"), None)
+            query = None
+
     def translate_many(self, items: Iterable, system: str | None = None, *, url: str | None = None,
                        target_system: str | None = None) -> list[TranslateResult]:
         """$translate each item (a code, or a dict of translate() arguments) through batch requests."""
