@@ -344,6 +344,8 @@ def dicom_codes_cmd(paths, fhir, db, server):
 
     Exit status 0 when every value found an EU code, 1 when some value was left unmapped or a
     file was skipped, 2 when nothing could be answered."""
+    import pydicom
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE  # non-conforming values are the point
     client = open_client(db, server, r4=False)
     try:
         resolver = Resolver(client)

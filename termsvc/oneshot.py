@@ -32,7 +32,7 @@ class AnswerError(click.ClickException):
 def source_options(fn):
     """--db / --server / --r4 / --json, shared by the one-shot commands."""
     fn = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")(fn)
-    fn = click.option("--r4", is_flag=True, help="Ask in FHIR R4 terms (the /r4/fhir endpoint's answers).")(fn)
+    fn = click.option("--r4", is_flag=True, help="Ask in FHIR R4 terms (with --server, give the server's R4 base URL).")(fn)
     fn = click.option("--server", metavar="URL",
                       help="Ask this FHIR terminology server (base URL, e.g. http://127.0.0.1:8080/fhir)"
                            " instead of the local database.")(fn)
