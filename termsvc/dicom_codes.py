@@ -27,6 +27,7 @@ import sys
 from dataclasses import dataclass
 
 import click
+import orjson
 
 from termsvc.client import LocalClient, TerminologyError
 from termsvc.oneshot import AnswerError, open_client
@@ -162,7 +163,7 @@ class Resolver:
         self._memo: dict = {}
 
     def resolve(self, attr: Attribute, local) -> dict:
-        key = (attr.keyword, json.dumps(local, sort_keys=True) if isinstance(local, dict) else local)
+        key = (attr.keyword, _hashable(local))
         hit = self._memo.get(key)
         if hit is None:
             try:
@@ -222,6 +223,10 @@ class Resolver:
                 + ", ".join(self.maps[attr.keyword])}
 
 
+def _hashable(local):
+    return tuple(sorted(local.items())) if isinstance(local, dict) else local
+
+
 def _srt_to_sct(code: str) -> str | None:
     """A legacy SNOMED RT (SRT) code as its SNOMED CT id, from pydicom's table."""
     try:
@@ -258,7 +263,7 @@ def study_reports(files: list[dict]) -> list[dict]:
         s["files"] += 1
         s["series"].setdefault(f["series"], []).append(f)
         for c in f["codes"]:
-            key = (c["attribute"], json.dumps(c["local"], sort_keys=True))
+            key = (c["attribute"], _hashable(c["local"]))
             s["codes"].setdefault(key, {**c, "files": 0})["files"] += 1
     out = []
     for s in studies.values():
@@ -367,7 +372,7 @@ def dicom_codes_cmd(paths, fhir, db, server):
     else:
         doc = {"files": files, "studies": [{k: v for k, v in s.items() if not k.startswith("_")} for s in studies],
                "skipped": skipped}
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     for s in skipped:
         click.echo(f"termsvc: skipped {s['file']}: {s['reason']}", err=True)
     if not files:
