@@ -21,6 +21,7 @@ Each value's status: `mapped` (a table translated it), `standard` (a valid stand
 Output: JSON per file and per study (default), or `--fhir r5|r4`: an ImagingStudy per study
 (a `collection` Bundle when there are several).
 """
+import functools
 import json
 import os
 import sys
@@ -49,7 +50,7 @@ class Attribute:
     fhir: str             # the ImagingStudy field it feeds: modality | bodySite | laterality | procedure
     standard: str | None = None   # a code system a plain value may already belong to
 
-    @property
+    @functools.cached_property
     def tag(self) -> str:
         from pydicom.datadict import tag_for_keyword
         t = tag_for_keyword(self.keyword)
@@ -108,6 +109,7 @@ def read_header(path: str):
 def local_values(ds, attr: Attribute) -> list:
     """The attribute's local values: strings (trimmed, empty ones dropped) or, for code sequences,
     dicts {code, scheme, meaning}."""
+    from pydicom.multival import MultiValue
     sources = [ds]
     if attr.keyword in REQUESTED:
         sources += list(ds.get("RequestAttributesSequence") or [])
@@ -125,7 +127,7 @@ def local_values(ds, attr: Attribute) -> list:
                         local["meaning"] = str(item.CodeMeaning).strip()
                     out.append(local)
         else:
-            for v in (value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]):
+            for v in (value if isinstance(value, (list, tuple, MultiValue)) else [value]):
                 text = str(v).strip()
                 if text:
                     out.append(text)
@@ -278,7 +280,7 @@ def study_reports(files: list[dict]) -> list[dict]:
 # -- ImagingStudy ------------------------------------------------------------------------------------
 
 def imaging_study(study: dict, r4: bool) -> dict:
-    def codings(entries, field):
+    def codings(entries):
         out = []
         for c in entries:
             for cd in c.get("codings", []) if c["status"] in MAPPED else []:
@@ -288,7 +290,7 @@ def imaging_study(study: dict, r4: bool) -> dict:
         return out
 
     def concept(entries, field):
-        cs = codings([c for c in entries if _fhir_field(c) == field], field)
+        cs = codings([c for c in entries if _fhir_field(c) == field])
         locals_ = [c["local"] if isinstance(c["local"], str) else c["local"].get("meaning") or c["local"]["code"]
                    for c in entries if _fhir_field(c) == field]
         if not cs and not locals_:
@@ -317,7 +319,7 @@ def imaging_study(study: dict, r4: bool) -> dict:
            "identifier": [{"system": "urn:dicom:uid", "value": "urn:oid:" + study["study"]}],
            "subject": {"identifier": {"value": study["patient"]}} if study["patient"]
            else {"display": "the patient is not identified in the DICOM header"}}
-    modalities = codings([c for c in study["codes"] if _fhir_field(c) == "modality"], "modality")
+    modalities = codings([c for c in study["codes"] if _fhir_field(c) == "modality"])
     if modalities:
         out["modality"] = modalities if r4 else [{"coding": [m]} for m in modalities]
     description = next((c["local"] for c in study["codes"] if c["attribute"] == "StudyDescription"), None)
@@ -327,7 +329,10 @@ def imaging_study(study: dict, r4: bool) -> dict:
     out["numberOfInstances"] = study["files"]
     procedures = [c for c in study["codes"] if _fhir_field(c) == "procedure" and c["status"] in MAPPED]
     if procedures:
-        concepts = [{"coding": codings([c], "procedure")} for c in procedures]
+        concepts = []
+        for c in procedures:   # a procedure coded twice (a code sequence and a description) is listed once
+            if {"coding": codings([c])} not in concepts:
+                concepts.append({"coding": codings([c])})
         out["procedureCode" if r4 else "procedure"] = concepts if r4 else [{"concept": c} for c in concepts]
     out["series"] = series
     return out

@@ -265,3 +265,17 @@ def test_local_client_answers_like_the_server(db_path, r5):
     assert e.value.status == 404
     r4 = LocalClient(db_path, fhir_version="R4")
     assert r4.translate("RX", RIS_CS).matches[0].equivalence == "narrower"
+
+
+def test_the_readme_converter_example_runs(live_server, capsys):
+    """The README's converter example, run against a real server: it stays true."""
+    import os
+    import re
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md"), encoding="utf-8").read()
+    section = readme[readme.index("## Python client"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S)[1]
+    assert len(code.strip().splitlines()) <= 12
+    exec(compile(code.replace("http://127.0.0.1:8080", live_server.base), "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"TAC -> {DCM} CT Computed Tomography (equivalent, {RIS_MAP}|2026.1)")
+    assert out[3].startswith("CONS -> no EU code:") and "deliberately not mapped" in out[3]
