@@ -99,10 +99,12 @@ CSV_COLUMNS = ["source_code", "source_system", "result", "relationship", "target
 @source_options
 def translate_cmd(code, system, url, target_system, input_path, column, db, server, r4, as_json):
     """Translate a code (or many) through the loaded ConceptMaps."""
+    if code is not None and input_path is not None:
+        raise click.UsageError("give a CODE or --input FILE, not both")
     if code is None and input_path is None and sys.stdin.isatty():
         raise click.UsageError("give a CODE, or codes on stdin / with --input FILE")
     client = open_client(db, server, r4)
-    if code is not None and input_path is None:
+    if code is not None:
         r = asking(lambda: client.translate(code, system, url=url, target_system=target_system))
         if as_json:
             emit_json(r)

@@ -167,3 +167,9 @@ def test_batch_over_real_http(live_server):
     status, body, _ = live_server.post_raw("/r4/fhir", batch(get_entry("ConceptMap/$translate", system=RIS_CS,
                                                                        code="TAC")))
     assert status == 200 and param(body["entry"][0]["resource"], "match")[0]["name"] == "equivalence"
+
+
+@pytest.mark.parametrize("base", ["/fhir", "/r4/fhir"])
+def test_capability_statement_declares_batch(client, base):
+    rest = client.get(base + "/metadata").get_json()["rest"][0]
+    assert {"code": "batch"} in rest["interaction"]
