@@ -173,3 +173,13 @@ def test_batch_over_real_http(live_server):
 def test_capability_statement_declares_batch(client, base):
     rest = client.get(base + "/metadata").get_json()["rest"][0]
     assert {"code": "batch"} in rest["interaction"]
+
+
+def test_entries_past_the_answer_size_limit_are_not_run(client, monkeypatch):
+    from termsvc.api import batch as batch_module
+    monkeypatch.setattr(batch_module, "MAX_ANSWER", 20_000)
+    page = get_entry("ValueSet/$expand", url=CID33, count=1000)   # each answer well over 5 kB
+    body = post_batch(client, batch(*[page] * 6)).get_json()
+    got = statuses(body)
+    assert got[0] == "200 OK" and got[-1] == "422 Unprocessable Entity"
+    assert "Not run" in issue_texts(body["entry"][-1]["resource"])[0]

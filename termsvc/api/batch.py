@@ -13,20 +13,25 @@ The answer is a `batch-response` Bundle: one entry per request, in order, each w
 Time: the batch is one request, so it runs under one deadline (TERMSVC_TIME_LIMIT_MS), and
 each entry under its own deadline of the same length that cannot outlast the batch's. Entries
 not started before the batch's deadline answer 422 `too-costly` without running: the caller
-keeps every answer computed and sends the rest again.
+keeps every answer computed and sends the rest again. So do the entries after the answers
+gathered pass MAX_ANSWER bytes (a batch of large expansions).
 """
 import urllib.parse
 
 import orjson
 
 from termsvc import deadline
-from termsvc.api.dispatch import _REASONS, _respond, body_params, parse_query, read_json_body, resolve
+from termsvc.api.dispatch import MAX_BODY, _REASONS, _respond, body_params, parse_query, read_json_body, resolve
 from termsvc.fhir.outcome import OpError, issue, outcome
 from termsvc.fhir.params import Params
 
 DEFAULT_MAX_ENTRIES = 10_000
-NOT_RUN = orjson.dumps(outcome([issue(
+MAX_ANSWER = MAX_BODY   # bytes of answers one batch may gather (10,000 large expansions would not fit in memory)
+NOT_RUN_TIME = orjson.dumps(outcome([issue(
     "error", "too-costly", "Not run: the batch reached its time limit before this entry; send it again")]))
+NOT_RUN_SIZE = orjson.dumps(outcome([issue(
+    "error", "too-costly", f"Not run: the batch's answer reached {MAX_ANSWER // 2**20} MB before this entry;"
+                           " send it again")]))
 
 
 def serve_batch(router, environ, start_response, r4: bool):
@@ -37,13 +42,16 @@ def serve_batch(router, environ, start_response, r4: bool):
         return _respond(start_response, e.status, e.to_outcome())
     lang = environ.get("HTTP_ACCEPT_LANGUAGE")
     base = "/r4/fhir/" if r4 else "/fhir/"
-    out = []
+    out, size = [], 0
     with router.store.time_limit():
         for entry in entries:
             if deadline.expired():
-                status, body = 422, NOT_RUN
+                status, body = 422, NOT_RUN_TIME
+            elif size > MAX_ANSWER:
+                status, body = 422, NOT_RUN_SIZE
             else:
                 status, body = run_entry(router, entry, r4, base, lang)
+                size += len(body)
             out.append(_response_entry(status, body))
     return _respond(start_response, 200, b'{"resourceType":"Bundle","type":"batch-response"'
                     + (b',"entry":[' + b",".join(out) + b"]}" if out else b"}"))
