@@ -417,8 +417,8 @@ class TerminologyClient:
             seen += len(page)
             offset += len(expansion.get("contains") or [])
             total = expansion.get("total")
-            if not page or len(expansion.get("contains") or []) < count or (total is not None and offset >= total):
-                return
+            if len(expansion.get("contains") or []) != count or (total is not None and offset >= total):
+                return   # the last page (or a server that does not page)
 
     def search(self, resource_type: str, params: dict | None = None) -> Iterator[dict]:
         """Every resource of a search (all pages, following the Bundle's `next` links)."""

@@ -21,9 +21,8 @@ import urllib.parse
 import orjson
 
 from termsvc import deadline
-from termsvc.api.dispatch import MAX_BODY, _REASONS, _respond, body_params, parse_query, read_json_body, resolve
+from termsvc.api.dispatch import MAX_BODY, _REASONS, _respond, read_json_body, request_params, resolve
 from termsvc.fhir.outcome import OpError, issue, outcome
-from termsvc.fhir.params import Params
 
 DEFAULT_MAX_ENTRIES = 10_000
 MAX_ANSWER = MAX_BODY   # bytes of answers one batch may gather (10,000 large expansions would not fit in memory)
@@ -94,16 +93,7 @@ def run_entry(router, entry, r4: bool, base: str, lang) -> tuple[int, bytes]:
     hit = router.cached(cache_key)
     if hit is not None:
         return hit
-
-    def params():
-        pairs = [(k, v) for k, v in parse_query(query) if k not in ("_format", "_pretty")]
-        if method == "GET":
-            return Params.from_query(pairs), []
-        params, tx = body_params(resource)
-        if pairs:
-            params.items = Params.from_query(pairs).items + params.items
-        return params, tx
-    status, body = router.execute(route, r4, params, lang)
+    status, body = router.execute(route, r4, lambda: request_params(method, query, lambda: resource), lang)
     router.remember(cache_key, status, body)
     return status, body
 

@@ -202,16 +202,8 @@ class OperationRouter:
         hit = self.cached(cache_key)
         if hit is not None:
             return _respond(start_response, hit[0], hit[1])
-
-        def params():
-            pairs = [(k, v) for k, v in parse_query(query) if k not in ("_format", "_pretty")]
-            if method == "POST":
-                params, tx = body_params(read_json_body(environ))
-                if pairs:
-                    params.items = Params.from_query(pairs).items + params.items
-                return params, tx
-            return Params.from_query(pairs), []
-        status, body = self.execute(route, r4, params, lang)
+        status, body = self.execute(route, r4, lambda: request_params(method, query, lambda: read_json_body(environ)),
+                                    lang)
         self.remember(cache_key, status, body)
         return _respond(start_response, status, body)
 
@@ -296,9 +288,14 @@ def read_json_body(environ):
         raise OpError(f"The request body is not valid JSON: {e}", code="structure")
 
 
-def body_params(body) -> tuple[Params, list]:
-    """A Parameters resource as (Params without tx-resource, the tx-resources)."""
-    params = Params.from_resource(body)
+def request_params(method: str, query: str, body) -> tuple[Params, list]:
+    """(Params, tx-resources) of an operation request: the query's parameters, then for a POST
+    those of the Parameters resource `body()` gives."""
+    pairs = [(k, v) for k, v in parse_query(query) if k not in ("_format", "_pretty")]
+    if method != "POST":
+        return Params.from_query(pairs), []
+    params = Params.from_resource(body())
     tx = [check_resource(r, "tx-resource") for r in params.resources("tx-resource")]
-    params.items = [p for p in params.items if p.name != "tx-resource"]
+    params.items = ([] if not pairs else Params.from_query(pairs).items) \
+        + [p for p in params.items if p.name != "tx-resource"]
     return params, tx
