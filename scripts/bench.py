@@ -5,6 +5,7 @@
     .venv/bin/python scripts/bench.py --db /tmp/x.db --json bench.json
     .venv/bin/python scripts/bench.py --url http://127.0.0.1:8080 --db /tmp/x.db   # a running server
     .venv/bin/python scripts/bench.py --quick               # shorter runs (about a minute)
+    .venv/bin/python scripts/bench.py --batch-only          # only the batch workload (about 10 s)
 
 Request sets are sampled FROM THE STORE (fixed seed, hundreds of distinct requests):
   validate-code  codes against the value sets that contain them (DICOM CIDs, IG value sets, core value sets)
@@ -17,6 +18,10 @@ and driven by wrk with scripts/bench_cycle.lua (which cycles through the list), 
 with TERMSVC_CACHE_SIZE=0 ("uncached"); /health is the ceiling. Every figure is also given as a
 ratio to the FHIRsmith reference (HL7's reference server, same machine type) and to /health in the
 same run: the machine may be shared and noisy, so ratios within one run are what to compare.
+
+Batch workload, per server mode: 10,000 $translate (the translate set, cycled) sent one by one over
+one keep-alive connection, then as one FHIR batch (POST /fhir), after one warm-up batch: both times
+and their ratio (goals: the batch >= 5x faster, <= 1 s).
 
 Without wrk, a Python loader (threads + keep-alive http.client) is used: it is much slower than wrk
 (the loader itself becomes the bottleneck), so its req/s are a lower bound; install wrk
