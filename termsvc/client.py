@@ -160,8 +160,8 @@ def parse_translate(body: dict) -> TranslateResult:
         relationship = _first(parts, "relationship") or (
             EQUIVALENCE_TO_RELATIONSHIP.get(equivalence, "not-related-to") if equivalence else None)
         matches.append(Match(concept.get("code"), concept.get("system"), concept.get("display"), relationship,
-                             _first(parts, "originMap"),
-                             equivalence, _first(parts, "message"), _first(parts, "source")))
+                             _first(parts, "originMap"), equivalence, _first(parts, "message"),
+                             _first(parts, "source")))
     return TranslateResult(bool(_first(params, "result")), matches, _first(params, "message"),
                            issues_of(_first(params, "issues")), body)
 
