@@ -91,8 +91,9 @@ def test_absolute_and_base_relative_entry_urls(client):
     query = urllib.parse.urlencode({"system": RIS_CS, "sourceCode": "TAC"})
     r = post_batch(client, batch({"request": {"method": "GET", "url": f"http://h.example/fhir/ConceptMap/$translate?{query}"}},
                                  {"request": {"method": "GET", "url": f"/fhir/ConceptMap/$translate?{query}"}},
-                                 {"request": {"method": "GET", "url": f"/ConceptMap/$translate?{query}"}}))
-    assert statuses(r.get_json()) == ["200 OK"] * 3
+                                 {"request": {"method": "GET", "url": f"/ConceptMap/$translate?{query}"}},
+                                 {"request": {"method": "get", "url": f"ConceptMap/%24translate?{query}"}}))
+    assert statuses(r.get_json()) == ["200 OK"] * 4
 
 
 def test_empty_batch(client):

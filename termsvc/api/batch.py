@@ -103,7 +103,7 @@ def _entry_request(entry, base: str):
     request = entry.get("request") if isinstance(entry, dict) else None
     if not isinstance(request, dict) or not isinstance(request.get("url"), str) or not request["url"]:
         raise OpError("Every batch entry needs request.method and request.url", code="required")
-    method = request.get("method")
+    method = request.get("method").upper() if isinstance(request.get("method"), str) else request.get("method")
     if method not in ("GET", "POST"):
         raise OpError(f"Batch entries are GET or POST operation requests, not {method}", status=405,
                       code="not-supported")
@@ -114,7 +114,7 @@ def _entry_request(entry, base: str):
         path = path[cut + len(base):] if cut >= 0 else path
     elif path.startswith(base):
         path = path[len(base):]
-    path = path.lstrip("/")
+    path = urllib.parse.unquote(path.lstrip("/"))   # `%24translate` is `$translate`
     resource = entry.get("resource")
     if method == "POST" and not isinstance(resource, dict):
         raise OpError("A POST batch entry needs a Parameters resource", code="required")
