@@ -103,9 +103,9 @@ def _entry_request(entry, base: str):
     request = entry.get("request") if isinstance(entry, dict) else None
     if not isinstance(request, dict) or not isinstance(request.get("url"), str) or not request["url"]:
         raise OpError("Every batch entry needs request.method and request.url", code="required")
-    method = request.get("method").upper() if isinstance(request.get("method"), str) else request.get("method")
+    method = str(request.get("method") or "").upper()
     if method not in ("GET", "POST"):
-        raise OpError(f"Batch entries are GET or POST operation requests, not {method}", status=405,
+        raise OpError(f"Batch entries are GET or POST operation requests, not {request.get('method')}", status=405,
                       code="not-supported")
     path, _, query = request["url"].partition("?")
     if "://" in path:  # an absolute URL: the part after this server's base
