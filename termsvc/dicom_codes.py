@@ -346,10 +346,12 @@ def _fhir_field(code_entry: dict) -> str:
 
 @click.command("dicom-codes")
 @click.argument("paths", nargs=-1, required=True, metavar="FILE|DIR...")
-@click.option("--fhir", "fhir", type=click.Choice(["r5", "r4"]), help="Write ImagingStudy resources (FHIR R5 or R4).")
+@click.option("--fhir", "fhir", type=click.Choice(["r5", "r4"], case_sensitive=False),
+              help="Write ImagingStudy resources (FHIR R5 or R4) instead of the JSON report.")
+@click.option("--json", "as_json", is_flag=True, help="The JSON report (the default).")
 @click.option("--db", metavar="PATH", help="Local database [$TERMSVC_DB, data/termsvc.db].")
 @click.option("--server", metavar="URL", help="Ask this FHIR terminology server (base URL) instead of the local database.")
-def dicom_codes_cmd(paths, fhir, db, server):
+def dicom_codes_cmd(paths, fhir, as_json, db, server):
     """The EU codes for the local values of DICOM headers (files, or folders read recursively).
 
     Exit status 0 when every value found an EU code, 1 when some value was left unmapped or a
@@ -371,7 +373,7 @@ def dicom_codes_cmd(paths, fhir, db, server):
         files.append(file_report(path, ds, resolver))
     studies = study_reports(files)
     if fhir:
-        resources = [imaging_study(s, fhir == "r4") for s in studies]
+        resources = [imaging_study(s, fhir.lower() == "r4") for s in studies]
         doc = resources[0] if len(resources) == 1 else {
             "resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
     else:

@@ -169,7 +169,8 @@ def write_csv(codes, system, results):
 @click.command("validate")
 @click.argument("code")
 @click.option("--system", "-s", metavar="URI", help="The code system of the code.")
-@click.option("--valueset", metavar="CANONICAL", help="Validate against this value set (else against the code system).")
+@click.option("--valueset", "--url", "valueset", metavar="CANONICAL",
+              help="Validate against this value set (else against the code system).")
 @click.option("--display", metavar="TEXT", help="Check this display too.")
 @click.option("--version", metavar="VERSION", help="The code system version.")
 @source_options
@@ -224,7 +225,7 @@ def lookup_cmd(code, system, version, properties, language, db, server, r4, as_j
 @click.command("expand")
 @click.argument("url")
 @click.option("--filter", "text", metavar="TEXT", help="Only concepts whose display matches these words.")
-@click.option("--limit", type=click.IntRange(min=0), metavar="N", help="At most N concepts.")
+@click.option("--limit", "--count", "limit", type=click.IntRange(min=0), metavar="N", help="At most N concepts.")
 @click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Concepts per request.")
 @source_options
