@@ -124,6 +124,8 @@ SETTINGS: tuple[Setting, ...] = (
             "codes an expansion may have without paging (0: no limit)"),
     Setting("time_limit_ms", "TERMSVC_TIME_LIMIT_MS", Int(1), 5_000,
             "time limit of one request, in milliseconds"),
+    Setting("batch_max_entries", "TERMSVC_BATCH_MAX_ENTRIES", Int(1), 10_000,
+            "operation requests one FHIR batch may hold"),
     Setting("snomed", "TERMSVC_SNOMED", PathList(), (),
             "SNOMED CT release folders or zips the default build loads (edition, then extensions)"),
     Setting("loinc", "TERMSVC_LOINC", FilePath(), None, "the LOINC release folder or zip the default build loads"),

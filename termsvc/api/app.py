@@ -1,6 +1,7 @@
 """Flask app factory: metadata, read and search. Operations are routed before
 Flask by `OperationRouter` (see dispatch.py); both share one Store and one error renderer.
 """
+import functools
 import os
 from urllib.parse import urlencode
 
@@ -9,6 +10,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from termsvc import settings as settings_mod
 from termsvc.api import metadata
+from termsvc.api.batch import serve_batch
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
@@ -135,5 +137,6 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
         return fhir_response(body, status)
 
     app.wsgi_app = OperationRouter(app.wsgi_app, store, cache_size=settings.cache_size,
-                                   max_expansion=settings.max_expansion)
+                                   max_expansion=settings.max_expansion,
+                                   batch=functools.partial(serve_batch, max_entries=settings.batch_max_entries))
     return app

@@ -12,6 +12,9 @@ from granian.constants import Interfaces
 from termsvc.api.app import create_app
 
 BACKPRESSURE_PER_THREAD = 16
+# on SIGTERM a worker finishes its requests in flight (each bounded by the request time limit), then
+# exits; one still busy after this many seconds is killed, so that the server stops within 10 s
+SHUTDOWN_GRACE_S = 6
 
 
 def serve(settings, threads: int = 1, log_access: bool = False):
@@ -23,4 +26,4 @@ def serve(settings, threads: int = 1, log_access: bool = False):
             # connections wait in the socket backlog instead of piling up as tasks that contend for
             # the GIL (measured with scripts/bench.py: about 1.5-2x req/s on 2 cores for operations)
             backpressure=BACKPRESSURE_PER_THREAD * threads,
-            log_access=log_access).serve()
+            workers_kill_timeout=SHUTDOWN_GRACE_S, log_access=log_access).serve()

@@ -18,7 +18,7 @@ def with_settings(*option_names: str):
     options named here (e.g. `--db`) and `--setting` pairs are command-line values, then the
     environment, the configuration file and the defaults. An invalid value exits 1 at start."""
     def decorate(fn):
-        @click.option("--setting", "-s", "setting_pairs", type=(str, str), multiple=True, metavar="NAME VALUE",
+        @click.option("--setting", "setting_pairs", type=(str, str), multiple=True, metavar="NAME VALUE",
                       help="Set a setting (repeatable): the settings are listed above.")
         @functools.wraps(fn)
         def command(setting_pairs, **kwargs):

@@ -106,6 +106,11 @@ class Queries:
                         (*args, count, offset))
         return total, page
 
+    def resources_mentioning(self, rtype: str, text: str) -> list[dict]:
+        """The resources of a type whose JSON holds this text (an extension's url, say)."""
+        return [orjson.loads(j) for (j,) in self.all("SELECT json FROM resource WHERE type=? AND json LIKE ?",
+                                                     (rtype, "%" + text.replace("%", "") + "%"))]
+
     def mapping_table(self, name: str) -> dict | None:
         """The complete mapping table (every row, as an R5 ConceptMap) stored under this id, name or url."""
         row = self.one("SELECT id FROM resource WHERE type=? AND (fhir_id=? OR name=? OR url=?) ORDER BY id DESC",
