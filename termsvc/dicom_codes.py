@@ -224,10 +224,7 @@ def _hashable(local):
 
 def _srt_to_sct(code: str) -> str | None:
     """A legacy SNOMED RT (SRT) code as its SNOMED CT id, from pydicom's table."""
-    try:
-        from pydicom.sr._snomed_dict import mapping
-    except ImportError:
-        return None
+    from pydicom.sr._snomed_dict import mapping
     return mapping.get("SRT", {}).get(code)
 
 

@@ -470,3 +470,15 @@ def test_shipped_tables_against_dicom_and_local_content(tmp_path):
         cov = by_name[name].coverage
         assert cov["evaluable"] and cov["mapped"] > 40 and cov["no_map"] >= 2
         assert not any(p.kind == "scope-unverifiable" for p in by_name[name].problems)
+
+
+def test_a_target_scope_over_a_fragment_cannot_rule_targets_out(tmp_path):
+    """im-procedure-type is an is-a filter over SNOMED CT, loaded here only as DICOM's fragment (no
+    hierarchy): a target it does not list is not known to be outside it (one warning, no errors)."""
+    db = str(tmp_path / "t.db")
+    build(db, [SourceSpec("ig"), SourceSpec("dicom"), SourceSpec("mappings", SHIPPED)], preexpand=False)
+    rep = check([os.path.join(SHIPPED, "es-catalogo-procedimientos-radiologia.csv")], Store(db))
+    (table,) = rep.tables
+    assert table.errors == []
+    (warning,) = [p for p in table.problems if p.kind == "scope-unverifiable"]
+    assert "im-procedure-type selects from http://snomed.info/sct, loaded only as a fragment" in warning.message

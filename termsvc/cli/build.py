@@ -24,7 +24,7 @@ from termsvc.store.writer import BuildError
               help="Also load mapping-table rows not yet accepted by a reviewer.")
 @click.option("--no-preexpand", is_flag=True, help="Do not pre-expand the value sets.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-@with_settings("db", "snomed", "loinc")
+@with_settings("db", "snomed", "loinc", listed=True)
 def build_cmd(settings, db, fhir, packages, snomed, loinc, no_defaults, keep_going, include_unaccepted_mappings,
               no_preexpand, quiet):
     """Build the content database aside and swap it in (the served file changes only on success)."""
@@ -63,7 +63,7 @@ def run_build(db_path, sources, quiet=False, keep_going=False, preexpand=True) -
 @click.option("--port", type=int, help="Port to listen on [setting port].")
 @click.option("--workers", type=int, help="Worker processes [setting workers].")
 @click.option("--build-if-missing", is_flag=True, help="Build the default content first when the database is missing.")
-@with_settings("db", "host", "port", "workers")
+@with_settings("db", "host", "port", "workers", listed=True)
 def serve_cmd(settings, db, host, port, workers, build_if_missing):
     """Serve the FHIR terminology API over HTTP."""
     from termsvc.api.server import serve

@@ -13,13 +13,15 @@ class CliError(click.ClickException):
         click.echo(f"termsvc: error: {self.format_message()}", err=True)
 
 
-def with_settings(*option_names: str):
+def with_settings(*option_names: str, listed: bool = False):
     """The command gets `--setting NAME VALUE` (repeatable) and its settings as `settings`: its own
     options named here (e.g. `--db`) and `--setting` pairs are command-line values, then the
-    environment, the configuration file and the defaults. An invalid value exits 1 at start."""
+    environment, the configuration file and the defaults. An invalid value exits 1 at start.
+    `listed`: its --help lists every setting (else it points at `termsvc settings`)."""
     def decorate(fn):
         @click.option("--setting", "setting_pairs", type=(str, str), multiple=True, metavar="NAME VALUE",
-                      help="Set a setting (repeatable): the settings are listed above.")
+                      help="Set a setting (repeatable): " + ("the settings are listed above." if listed
+                                                             else "`termsvc settings --help` lists them."))
         @functools.wraps(fn)
         def command(setting_pairs, **kwargs):
             overrides = dict(setting_pairs)
@@ -30,6 +32,7 @@ def with_settings(*option_names: str):
                 raise CliError(str(e)) from None
             settings_mod.use(loaded)
             return fn(settings=loaded, **kwargs)
-        command.__doc__ = (fn.__doc__ or "").rstrip() + "\n\n\b\n" + settings_mod.help_text()
+        if listed:
+            command.__doc__ = (fn.__doc__ or "").rstrip() + "\n\n\b\n" + settings_mod.help_text()
         return command
     return decorate

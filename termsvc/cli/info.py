@@ -69,7 +69,7 @@ def info_cmd(settings, db, as_json):
 
 @click.command("settings")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")
-@with_settings()
+@with_settings(listed=True)
 def settings_cmd(settings, as_json):
     """The settings in effect: value and where it came from (exit 1 when one is invalid)."""
     rows = [{"name": s.name, "env": s.env, "value": getattr(settings, s.name), "origin": settings.origin(s.name)}
