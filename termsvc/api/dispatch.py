@@ -144,8 +144,8 @@ def respond(start_response, status: int, body: dict | bytes, extra_headers=()):
 
 
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-            413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-            500: "Internal Server Error"}
+           413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
+           500: "Internal Server Error"}
 
 
 class OperationRouter:
