@@ -5,6 +5,7 @@
     termsvc serve --build-if-missing
     termsvc packages fetch hl7.fhir.r5.core#5.0.0
     termsvc info --json
+    termsvc pull https://host/termsvc.db --sha256 HEX   # a build made elsewhere, verified and swapped in
 
 The database: --db, else $TERMSVC_DB, else data/termsvc.db in the project.
 SNOMED CT / LOINC releases: --snomed/--loinc, else $TERMSVC_SNOMED (os.pathsep-
@@ -21,6 +22,7 @@ import click
 
 from termsvc.build import (DEFAULT_PACKAGES, PROJECT_DIR, Progress, SourceSpec, build,
                            default_db_path, default_sources)
+from termsvc.pull import PullError, file_sha256, pull
 from termsvc.store.writer import BuildError
 
 
@@ -130,6 +132,7 @@ def build_cmd(db, fhir, packages, snomed, loinc, no_defaults, keep_going, includ
         click.echo(f"built {db_path}: {summary['code_systems']} code systems, {summary['value_sets']} value sets,"
                    f" {summary['concept_maps']} concept maps, {summary['concepts']} concepts,"
                    f" {summary['size_bytes'] / 1e6:.1f} MB")
+    click.echo(f"{file_sha256(db_path)}  {db_path}")  # sha256sum's format: what `termsvc pull --sha256` takes
     if summary.get("failures"):
         for f in summary["failures"]:
             click.echo(f"termsvc: skipped: {f}", err=True)
@@ -175,6 +178,23 @@ def serve_cmd(db, host, port, workers, build_if_missing):
     except ImportError as e:
         raise CliError(f"the HTTP API is not available in this installation (termsvc.api.server): {e}")
     serve(db_path, host, port, workers=workers)
+
+
+@cli.command("pull")
+@click.argument("url")
+@click.option("--sha256", "sha256", required=True, metavar="HEX", help="The sha256 the build must have.")
+@click.option("--db", "db", metavar="PATH", help="Database file to replace [$TERMSVC_DB, data/termsvc.db].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def pull_cmd(url, sha256, db, quiet):
+    """Download a build (http, https or file URL), verify its sha256 and swap it in as a local build does."""
+    db_path = resolve_db(db)
+    try:
+        result = pull(url, sha256, db_path, Progress(quiet=quiet))
+    except PullError as e:
+        raise CliError(f"{e}; {db_path} is unchanged")
+    except OSError as e:
+        raise CliError(f"{getattr(e, 'filename', None) or db_path}: {e.strerror or e}; {db_path} is unchanged")
+    click.echo(f"{result['sha256']}  {db_path}")
 
 
 @cli.group("packages")
@@ -230,6 +250,7 @@ def db_info(db_path: str) -> dict:
     return {
         "db": db_path,
         "size_bytes": os.path.getsize(db_path),
+        "sha256": file_sha256(db_path),
         "schema_version": meta.get("schema_version"),
         "built_at": meta.get("built_at"),
         "build_seconds": float(meta["build_seconds"]) if meta.get("build_seconds") else None,
@@ -258,6 +279,7 @@ def info_cmd(db, as_json):
     secs = f" in {info['build_seconds']:.1f} s" if info["build_seconds"] is not None else ""
     click.echo(f"database   {info['db']} ({info['size_bytes'] / 1e6:.1f} MB, schema {info['schema_version']})")
     click.echo(f"built      {info['built_at']}{secs}")
+    click.echo(f"sha256     {info['sha256']}")
     click.echo(f"content    {t['code_systems']} code systems, {t['value_sets']} value sets,"
                f" {t['concept_maps']} concept maps, {t['concepts']} concepts")
     click.echo("expansions " + ", ".join(f"{k} {v}" for k, v in sorted(info["expansion_states"].items())))

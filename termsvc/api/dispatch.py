@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 import orjson
 
+from termsvc.api import probes
 from termsvc.deadline import TimeLimitExceeded
 from termsvc.fhir.outcome import OpError, issue, outcome
 from termsvc.fhir.params import Params
@@ -153,7 +154,7 @@ def _respond(start_response, status: int, body: dict | bytes, extra_headers=()):
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
             413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-            500: "Internal Server Error"}
+            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 def error_body(status: int, text: str, code: str = "invalid") -> dict:
@@ -179,6 +180,8 @@ class OperationRouter:
         path = environ.get("PATH_INFO", "")
         if path == "/health":
             return _respond(start_response, 200, b'{"status":"ok"}')
+        if path == "/ready":
+            return _respond(start_response, *probes.ready(self.store))
         if path in BATCH_PATHS and environ.get("REQUEST_METHOD") == "POST":
             from termsvc.api.batch import serve_batch
             return serve_batch(self, environ, start_response, r4=path.startswith("/r4/"))

@@ -11,8 +11,18 @@ BACKPRESSURE_PER_THREAD = 16
 SHUTDOWN_GRACE_S = 6
 
 
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
+def default_workers(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """One per CPU this process may use: its affinity, capped by a container's CPU limit (cgroup v2
+    quota; a container sees the host's CPU count otherwise)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        with open(cpu_max) as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
 
 
 def serve(db_path: str, host: str = "127.0.0.1", port: int = 8080, workers: int | None = None,
