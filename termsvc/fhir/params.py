@@ -4,16 +4,19 @@ Each parameter keeps its FHIR value key (valueBoolean, valueCode, ...) so an
 operation can echo it as it was sent. Query-string values get the type the
 OperationDefinitions give that parameter name.
 """
+from dataclasses import dataclass
+
 from termsvc.fhir.outcome import OpError
 
 BOOLEAN = {"activeOnly", "includeDesignations", "includeDefinition", "excludeNested", "excludeNotForUI",
            "excludePostCoordinated", "limitedExpansion", "abstract", "inferSystem", "lenient-display-validation",
            "default-to-latest-version", "reverse", "incomplete-ok", "includeAncestors", "_incomplete",
-           "diagnostics", "valueset-membership-only", "membershipOnly", "check-system-version-strict"}
+           "diagnostics", "valueset-membership-only", "membershipOnly", "check-system-version-strict",
+           "versionsMatch"}
 INTEGER = {"count", "offset"}
 URI = {"url", "system", "context", "valueSet", "conceptMap", "source", "target", "targetsystem", "targetSystem",
        "sourceSystem", "sourceScope", "targetScope", "system-version", "check-system-version",
-       "force-system-version", "useSupplement", "sourceCanonical"}
+       "force-system-version", "useSupplement", "sourceCanonical", "default-valueset-version"}
 CODE = {"code", "displayLanguage", "codeA", "codeB", "sourceCode", "targetCode", "property", "mode"}
 STRING_DEFAULT = "valueString"
 MAX_INT = 2**31 - 1  # FHIR integer
@@ -31,25 +34,14 @@ def _key_for(name: str) -> str:
     return STRING_DEFAULT
 
 
+@dataclass(slots=True)
 class Param:
-    __slots__ = ("name", "key", "value", "resource", "part")
-
-    def __init__(self, name, key=None, value=None, resource=None, part=None):
-        self.name = name
-        self.key = key
-        self.value = value
-        self.resource = resource
-        self.part = part
-
-    def as_fhir(self) -> dict:
-        out = {"name": self.name}
-        if self.resource is not None:
-            out["resource"] = self.resource
-        elif self.key:
-            out[self.key] = self.value
-        if self.part:
-            out["part"] = self.part
-        return out
+    """One parameter: its value (with the FHIR value key it came with), resource or parts."""
+    name: str
+    key: str | None = None
+    value: object = None
+    resource: dict | None = None
+    part: list | None = None
 
 
 class Params:
