@@ -86,6 +86,17 @@ HL7 = {
 }
 
 OWN = {
+    # request input
+    "param-boolean": "The parameter '{name}' must be true or false{value}",
+    "param-integer": "The parameter '{name}' must be an integer, not '{value}'",
+    "param-range": "The parameter '{name}' is out of range: {value}",
+    "param-negative": "The parameter '{name}' must not be negative",
+    "param-simple": "The parameter '{name}' must be a simple value",
+    "param-no-name": "Every Parameters.parameter needs a name",
+    "param-resource": "Parameters.parameter '{name}': resource must be an object",
+    "param-part": "Parameters.parameter '{name}': part must be an array",
+    "body-not-parameters": "The request body must be a Parameters resource, not {type}",
+    "structure": "{path}: {what}",
     "no-code": "Unable to find code to validate (looked for coding | codeableConcept | code+system |"
                " code+inferSystem in parameters",
     "no-system": "No system was provided for the code to validate",

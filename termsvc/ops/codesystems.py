@@ -50,7 +50,6 @@ class CodeSystemProvider:
     # the provider-specific part
     def locate(self, code: str) -> FlatConcept | None: ...
     def iter_all(self): ...
-    def roots(self) -> list: ...
     def children(self, c: FlatConcept) -> list: ...
     def parent_codes(self, c: FlatConcept) -> list: ...
     def is_ancestor(self, ancestor: str, code: str) -> bool: ...
@@ -163,9 +162,6 @@ class InMemoryCodeSystem(CodeSystemProvider):
     def iter_all(self):
         return deadline.bounded(self._concepts)
 
-    def roots(self):
-        return [c for c in self._concepts if not [p for p in c.parents if p in self._by_code]]
-
     def children(self, c):
         return self._children.get(c.code, [])
 
@@ -265,11 +261,6 @@ class StoredCodeSystem(CodeSystemProvider):
         cur = self.store.conn().execute(f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? ORDER BY seq",
                                         (self.cs_id,))
         return (_row_concept(r) for r in deadline.bounded(cur))
-
-    def roots(self):
-        return [_row_concept(r) for r in self.store.all(
-            f"SELECT {_CONCEPT_COLS} FROM concept c WHERE cs_id=? AND NOT EXISTS"
-            " (SELECT 1 FROM edge e WHERE e.child_id = c.id) ORDER BY seq", (self.cs_id,))]
 
     def children(self, c):
         if c.children is None:

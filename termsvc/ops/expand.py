@@ -327,20 +327,19 @@ class Renderer:
         return e
 
     def nest(self, members: list[Member]) -> list:
-        by_code = {m.code: m for m in members}
-        entries = {m.code: self.entry(m) for m in deadline.bounded(members)}
+        """The entries as a tree: each under its first parent in the expansion (same system and version)."""
+        entries = {(m.system, m.version, m.code): self.entry(m) for m in deadline.bounded(members)}
         roots = []
         for m in members:
+            entry = entries[(m.system, m.version, m.code)]
             parent = None
             if m.concept is not None and m.cs is not None:
-                for p in m.cs.parent_codes(m.concept):
-                    if p in by_code and p != m.code:
-                        parent = p
-                        break
+                parent = next((entries[k] for p in m.cs.parent_codes(m.concept) if p != m.code
+                               for k in ((m.system, m.version, p),) if k in entries), None)
             if parent is None:
-                roots.append(entries[m.code])
+                roots.append(entry)
             else:
-                entries[parent].setdefault("contains", []).append(entries[m.code])
+                parent.setdefault("contains", []).append(entry)
         return roots
 
 
