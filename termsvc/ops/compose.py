@@ -165,16 +165,20 @@ class Composer:
         return None
 
     def note_cs(self, cs):
-        self.used_codesystems.setdefault(cs.vurl(), cs)
-        status = cs.resource.get("status")
+        """Record cs as used, with the warnings its status calls for."""
+        url = cs.vurl()
+        if url in self.used_codesystems:
+            return
+        self.used_codesystems[url] = cs
+        status, standards = cs.resource.get("status"), standards_status(cs.resource)
         if status == "draft":
-            self._warn("warning-draft", cs.vurl())
+            self._warn("warning-draft", url)
         if cs.resource.get("experimental") is True:
-            self._warn("warning-experimental", cs.vurl())
-        if standards_status(cs.resource) == "deprecated":
-            self._warn("warning-deprecated", cs.vurl())
-        if status == "retired" or standards_status(cs.resource) == "withdrawn":
-            self._warn("warning-withdrawn", cs.vurl())
+            self._warn("warning-experimental", url)
+        if standards == "deprecated":
+            self._warn("warning-deprecated", url)
+        if status == "retired" or standards == "withdrawn":
+            self._warn("warning-withdrawn", url)
 
     # -- value sets -----------------------------------------------------------------
     def note_vs(self, vs: dict):
