@@ -115,6 +115,8 @@ class Composer:
         return self.provider(system, version, vs)
 
     def provider(self, system: str, version: str | None, vs: dict | None = None):
+        """The provider of system in `version` (exact or a wildcard; None: the latest), with the
+        supplements the request and vs ask for; None when there is no such version."""
         supps = []
         for canonical in self.supplements + (_vs_supplements(vs) if vs else []):
             s = self.ctx.supplement(canonical)
@@ -139,6 +141,7 @@ class Composer:
         return cs
 
     def include_version(self, inc: dict, vs: dict | None) -> IncludeVersion:
+        """The version of its code system an include (or exclude) selects (see the module doc)."""
         system, declared = inc["system"], inc.get("version")
         rules = self.rules
         if system in rules.force:
@@ -201,7 +204,7 @@ class Composer:
         pinned = version is None and url in self.rules.value_sets
         if pinned:
             version = self.rules.value_sets[url]
-        vs = self.ctx.value_set(url if not canonical.startswith("#") else canonical, version)
+        vs = self.ctx.value_set(url, version)
         if vs is None:
             if pinned and expanding:
                 raise messages.error("VS_EXP_IMPORT_UNK_PINNED", status=404, issue_code="not-found",

@@ -263,7 +263,8 @@ class Validator:
         named = accepted or [iv.cs for iv in includes if iv.cs is not None]
         if named:
             return max(named, key=lambda cs: version_key(cs.version))
-        return coding_cs or self.composer.include_version({"system": cd.system}, vs).cs
+        return (coding_cs or self.composer.include_version({"system": cd.system}, vs).cs
+                or self.composer.provider(cd.system, None, vs))
 
     def _check_concept(self, r, vs, cd: Coded, cs, concept, normalized, member, undecided: bool):
         in_vs = vs is None or member is not None
@@ -319,9 +320,9 @@ class Validator:
             problem = display_problem(cs, concept, member, cd.display, self.prefs, self.lenient)
             if problem is not None:
                 severity, message_id, args = problem
-                r.add(severity, "invalid", message_id, "display-comment" if message_id == "INACTIVE_DISPLAY_FOUND"
-                      else "invalid-display", cd.at("display"),
-                      in_message=message_id != "INACTIVE_DISPLAY_FOUND", system=cd.system, code=concept.code, **args)
+                retired = message_id == "INACTIVE_DISPLAY_FOUND"   # a comment on the display, not an error
+                r.add(severity, "invalid", message_id, "display-comment" if retired else "invalid-display",
+                      cd.at("display"), in_message=not retired, system=cd.system, code=concept.code, **args)
 
     def _status_issues(self, r):
         seen = set()
