@@ -5,6 +5,7 @@
     .venv/bin/python scripts/bench.py --db /tmp/x.db --json bench.json
     .venv/bin/python scripts/bench.py --url http://127.0.0.1:8080 --db /tmp/x.db   # a running server
     .venv/bin/python scripts/bench.py --quick               # shorter runs (about a minute)
+    .venv/bin/python scripts/bench.py --batch-only          # only the batch workload (about 10 s)
 
 Request sets are sampled FROM THE STORE (fixed seed, hundreds of distinct requests):
   validate-code  codes against the value sets that contain them (DICOM CIDs, IG value sets, core value sets)
@@ -17,6 +18,10 @@ and driven by wrk with scripts/bench_cycle.lua (which cycles through the list), 
 with TERMSVC_CACHE_SIZE=0 ("uncached"); /health is the ceiling. Every figure is also given as a
 ratio to the FHIRsmith reference (HL7's reference server, same machine type) and to /health in the
 same run: the machine may be shared and noisy, so ratios within one run are what to compare.
+
+Batch workload, per server mode: 10,000 $translate (the translate set, cycled) sent one by one over
+one keep-alive connection, then as one FHIR batch (POST /fhir), after one warm-up batch: both times
+and their ratio (goals: the batch >= 5x faster, <= 1 s).
 
 Without wrk, a Python loader (threads + keep-alive http.client) is used: it is much slower than wrk
 (the loader itself becomes the bottleneck), so its req/s are a lower bound; install wrk
@@ -391,6 +396,46 @@ def table(report) -> str:
     return out
 
 
+# -- batch vs single requests -------------------------------------------------------------------
+
+BATCH_ENTRIES = 10_000
+
+
+def batch_vs_single(base, translate_paths, n=BATCH_ENTRIES):
+    """The same n $translate requests (cycling through the translate set) sent one by one over one
+    keep-alive connection, then as one FHIR batch (POST /fhir): the times and their ratio."""
+    paths = [translate_paths[i % len(translate_paths)] for i in range(n)]
+    u = urllib.parse.urlsplit(base)
+    bundle = json.dumps({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": p[len("/fhir/"):]}} for p in paths]}).encode()
+
+    def send_batch(conn):
+        conn.request("POST", "/fhir", body=bundle, headers={"Content-Type": "application/fhir+json"})
+        r = conn.getresponse()
+        answer = json.loads(r.read())
+        bad = [e["response"]["status"] for e in answer.get("entry", []) if not e["response"]["status"].startswith("200")]
+        if r.status != 200 or len(answer.get("entry", [])) != n or bad:
+            raise SystemExit(f"bench: the batch failed: HTTP {r.status}, {len(answer.get('entry', []))} entries,"
+                             f" {len(bad)} not 200 ({bad[:3]})")
+
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    send_batch(conn)                                   # warm-up: both runs below see the same caches
+    t0 = time.perf_counter()
+    for p in paths:
+        conn.request("GET", p)
+        r = conn.getresponse()
+        r.read()
+        if r.status != 200:
+            raise SystemExit(f"bench: {p}: HTTP {r.status}")
+    singles = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    send_batch(conn)
+    batched = time.perf_counter() - t0
+    conn.close()
+    return {"entries": n, "singles_s": round(singles, 3), "batch_s": round(batched, 3),
+            "ratio": round(singles / batched, 2)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -404,6 +449,8 @@ def main(argv=None):
     ap.add_argument("--seconds-c1", type=float, default=3, help="seconds per 1-connection run (default 3)")
     ap.add_argument("--quick", action="store_true", help="2 s / 1 s runs")
     ap.add_argument("--python-loader", action="store_true", help="use the Python loader even if wrk is installed")
+    ap.add_argument("--batch-only", action="store_true",
+                    help=f"only the batch workload ({BATCH_ENTRIES:,} $translate in one batch vs one by one)")
     ap.add_argument("--json", nargs="?", const="-", metavar="FILE", help="write the report as JSON (to FILE, or"
                                                                          " stdout)")
     args = ap.parse_args(argv)
@@ -442,11 +489,17 @@ def main(argv=None):
               "machine": {"cpus": os.cpu_count(), "platform": sys.platform,
                           "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1)},
               "seconds": {"c1": seconds_c1, "c16": seconds_c16}, "reference": REFERENCE_RPS,
-              "largest_value_set": largest, "modes": {}, "medians": None}
+              "largest_value_set": largest, "modes": {}, "medians": None, "batch": {}}
+
+    def run_mode(base, mode):
+        if not args.batch_only:
+            report["modes"][mode] = measure(base, sets, files, loader, seconds_c1, seconds_c16, mode)
+            if mode in ("uncached", "target") or report["medians"] is None:
+                report["medians"] = medians(base, median_sets)
+        report["batch"][mode] = batch_vs_single(base, sets["translate"])
+        print(f"bench: {mode} batch: {report['batch'][mode]}", file=sys.stderr, flush=True)
     if args.url:
-        base = args.url.rstrip("/")
-        report["modes"]["target"] = measure(base, sets, files, loader, seconds_c1, seconds_c16, "target")
-        report["medians"] = medians(base, median_sets)
+        run_mode(args.url.rstrip("/"), "target")
     else:
         from_env = args.workers
         for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
@@ -454,9 +507,7 @@ def main(argv=None):
                 raise SystemExit(f"bench: unknown mode {mode!r}")
             server = Server(db_path, free_port(), from_env or os.cpu_count() or 1, None if mode == "cached" else 0)
             try:
-                report["modes"][mode] = measure(server.base, sets, files, loader, seconds_c1, seconds_c16, mode)
-                if mode == "uncached" or report["medians"] is None:
-                    report["medians"] = medians(server.base, median_sets)
+                run_mode(server.base, mode)
             finally:
                 server.stop()
         report["workers"] = from_env or os.cpu_count()
@@ -464,7 +515,11 @@ def main(argv=None):
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"\ntermsvc benchmark, {report['date']}, {report['machine']['cpus']} CPUs,"
           f" {report['machine']['mem_gib']} GiB, loader {loader_name}, {report['elapsed_s']} s\n")
-    print(table(report))
+    if report["modes"]:
+        print(table(report))
+    for mode, b in report["batch"].items():
+        print(f"batch ({mode}): {b['entries']:,} $translate in one batch {b['batch_s']:.3f} s;"
+              f" one by one over keep-alive {b['singles_s']:.3f} s; ratio {b['ratio']:.1f}x")
     if args.json:
         data = json.dumps(report, indent=2)
         if args.json == "-":

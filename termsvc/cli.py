@@ -273,6 +273,12 @@ def info_cmd(db, as_json):
 
 # -- commands from other parts of the project ----------------------------------------
 
+from termsvc.dicom_codes import dicom_codes_cmd  # noqa: E402
+from termsvc.oneshot import COMMANDS as _ONESHOT  # noqa: E402
+
+for _cmd in (*_ONESHOT, dicom_codes_cmd):
+    cli.add_command(_cmd)
+
 try:
     from termsvc.mappings.cli import mappings as _mappings_group
     cli.add_command(_mappings_group)

@@ -190,9 +190,10 @@ def free_port() -> int:
 class ServerProcess:
     """`termsvc serve --db DB --port PORT --workers 1` as a subprocess."""
 
-    def __init__(self, db: str, log_path: str, workers: int = 1, timeout: float = 60.0, env: dict | None = None):
+    def __init__(self, db: str, log_path: str, workers: int = 1, timeout: float = 60.0, env: dict | None = None,
+                 port: int | None = None):
         self.db = db
-        self.port = free_port()
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")

@@ -178,7 +178,8 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
     app = Flask("termsvc")
     app.config.update({"max_expansion": int(os.environ.get("TERMSVC_MAX_EXPANSION", 10_000)),
                        "cache_size": int(os.environ.get("TERMSVC_CACHE_SIZE", 20_000)),
-                       "time_limit_ms": int(os.environ.get("TERMSVC_TIME_LIMIT_MS", 5000))})
+                       "time_limit_ms": int(os.environ.get("TERMSVC_TIME_LIMIT_MS", 5000)),
+                       "batch_max_entries": int(os.environ.get("TERMSVC_BATCH_MAX_ENTRIES", 10_000))})
     app.config.update(config or {})
     store = Store(db_path, time_limit_ms=app.config["time_limit_ms"])
     app.extensions["termsvc.store"] = store
@@ -200,5 +201,6 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
         return error(500, "Internal error: see the server log", "exception")
 
     app.wsgi_app = OperationRouter(app.wsgi_app, store, {"max_expansion": app.config["max_expansion"],
-                                                         "cache_size": app.config["cache_size"]})
+                                                         "cache_size": app.config["cache_size"],
+                                                         "batch_max_entries": app.config["batch_max_entries"]})
     return app

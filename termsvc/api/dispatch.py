@@ -101,6 +101,25 @@ def parse_query(query: str) -> list:
     return out
 
 
+BATCH_PATHS = ("/fhir", "/fhir/", "/r4/fhir", "/r4/fhir/")
+
+
+def resolve(rest: str):
+    """'ConceptMap/$translate' or 'ConceptMap/{id}/$translate' (the path after the base) ->
+    (resource type, instance id or None, handler), or None when it names no operation."""
+    if "$" not in rest:
+        return None
+    parts = rest.split("/")
+    if len(parts) == 2 and parts[1].startswith("$"):
+        rtype, instance_id, op = parts[0], None, parts[1][1:]
+    elif len(parts) == 3 and parts[2].startswith("$"):
+        rtype, instance_id, op = parts[0], parts[1], parts[2][1:]
+    else:
+        return None
+    handler = OPERATIONS.get((rtype, op))
+    return None if handler is None else (rtype, instance_id, handler)
+
+
 class OpRequest:
     __slots__ = ("r4", "accept_language", "instance_id", "store", "config", "rtype")
 
@@ -160,23 +179,17 @@ class OperationRouter:
         path = environ.get("PATH_INFO", "")
         if path == "/health":
             return _respond(start_response, 200, b'{"status":"ok"}')
+        if path in BATCH_PATHS and environ.get("REQUEST_METHOD") == "POST":
+            from termsvc.api.batch import serve_batch
+            return serve_batch(self, environ, start_response, r4=path.startswith("/r4/"))
         r4 = None
         for prefix, is_r4 in self.PREFIXES:
             if path.startswith(prefix):
                 r4 = is_r4
                 rest = path[len(prefix):]
                 break
-        if r4 is None or "$" not in rest:
-            return self.app(environ, start_response)
-        parts = rest.split("/")
-        if len(parts) == 2 and parts[1].startswith("$"):
-            rtype, instance_id, op = parts[0], None, parts[1][1:]
-        elif len(parts) == 3 and parts[2].startswith("$"):
-            rtype, instance_id, op = parts[0], parts[1], parts[2][1:]
-        else:
-            return self.app(environ, start_response)
-        handler = OPERATIONS.get((rtype, op))
-        if handler is None:
+        route = resolve(rest) if r4 is not None else None
+        if route is None:
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "POST"):
@@ -185,35 +198,43 @@ class OperationRouter:
         self.store.refresh()
         query = environ.get("QUERY_STRING", "")
         lang = environ.get("HTTP_ACCEPT_LANGUAGE")
-        cache_key = None
-        if method == "GET" and self.cache_size:
-            cache_key = (path, query, lang)
-            with self._lock:
-                if self._cache_gen != self.store.generation:
-                    self._cache.clear()
-                    self._tx_cache.clear()
-                    self._cache_gen = self.store.generation
-                hit = self._cache.get(cache_key)
-                if hit is not None:
-                    self._cache.move_to_end(cache_key)
-                    return _respond(start_response, hit[0], hit[1])
-        status, body = self.run(environ, method, r4, rtype, instance_id, handler, query, lang)
-        if cache_key is not None and status in (200, 404, 422):
-            with self._lock:
-                self._cache[cache_key] = (status, body)
-                if len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+        cache_key = (path, query, lang) if method == "GET" else None
+        hit = self.cached(cache_key)
+        if hit is not None:
+            return _respond(start_response, hit[0], hit[1])
+        status, body = self.execute(route, r4, lambda: request_params(method, query, lambda: read_json_body(environ)),
+                                    lang)
+        self.remember(cache_key, status, body)
         return _respond(start_response, status, body)
 
-    def run(self, environ, method, r4, rtype, instance_id, handler, query, lang):
+    def cached(self, key):
+        """The cached (status, body) of a GET, or None (also when caching is off)."""
+        if key is None or not self.cache_size:
+            return None
+        with self._lock:
+            if self._cache_gen != self.store.generation:
+                self._cache.clear()
+                self._tx_cache.clear()
+                self._cache_gen = self.store.generation
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+            return hit
+
+    def remember(self, key, status: int, body: bytes):
+        if key is None or not self.cache_size or status not in (200, 404, 422):
+            return
+        with self._lock:
+            self._cache[key] = (status, body)
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def execute(self, route, r4: bool, params_fn, lang) -> tuple[int, bytes]:
+        """Run one operation: `route` from resolve(), `params_fn()` -> (Params, tx-resources).
+        Any failure, the parameters' included, is an OperationOutcome with its status."""
+        rtype, instance_id, handler = route
         try:
-            pairs = [(k, v) for k, v in parse_query(query) if k not in ("_format", "_pretty")]
-            if method == "POST":
-                params, tx = self._body_params(environ)
-                if pairs:
-                    params.items = Params.from_query(pairs).items + params.items
-            else:
-                params, tx = Params.from_query(pairs), []
+            params, tx = params_fn()
             cache_id = params.str("cache-id")
             if cache_id:
                 tx = self._cached_resources(cache_id, tx)
@@ -229,7 +250,7 @@ class OperationRouter:
         except RecursionError:
             return 422, orjson.dumps(outcome([issue("error", "too-costly", "The request is too deeply nested")]))
         except Exception:
-            log.exception("operation failed: %s", environ.get("PATH_INFO"))
+            log.exception("operation failed: %s/$%s", rtype, handler.__name__)
             return 500, orjson.dumps(outcome([issue("error", "exception", "Internal error: see the server log")]))
 
     def _cached_resources(self, cache_id: str, tx: list) -> list:
@@ -244,25 +265,37 @@ class OperationRouter:
                 self._tx_cache.popitem(last=False)
         return merged
 
-    def _body_params(self, environ):
-        ctype = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
-        if ctype and ctype not in JSON_TYPES:
-            raise OpError(f"Unsupported content type '{ctype}': send application/fhir+json", status=415,
-                          code="not-supported")
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_BODY:
-            raise OpError(f"The request body is larger than {MAX_BODY} bytes", status=413, code="too-costly")
-        raw = environ["wsgi.input"].read(length) if length else b""
-        if not raw.strip():
-            raise OpError("The POST body is empty: send a Parameters resource", code="required")
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
-            raise OpError(f"The request body is not valid JSON: {e}", code="structure")
-        params = Params.from_resource(body)
-        tx = [check_resource(r, "tx-resource") for r in params.resources("tx-resource")]
-        params.items = [p for p in params.items if p.name != "tx-resource"]
-        return params, tx
+
+
+def read_json_body(environ):
+    """The request body as parsed JSON (FHIR JSON content type, at most MAX_BODY bytes)."""
+    ctype = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+    if ctype and ctype not in JSON_TYPES:
+        raise OpError(f"Unsupported content type '{ctype}': send application/fhir+json", status=415,
+                      code="not-supported")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_BODY:
+        raise OpError(f"The request body is larger than {MAX_BODY} bytes", status=413, code="too-costly")
+    raw = environ["wsgi.input"].read(length) if length else b""
+    if not raw.strip():
+        raise OpError("The POST body is empty: send a Parameters resource", code="required")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise OpError(f"The request body is not valid JSON: {e}", code="structure")
+
+
+def request_params(method: str, query: str, body) -> tuple[Params, list]:
+    """(Params, tx-resources) of an operation request: the query's parameters, then for a POST
+    those of the Parameters resource `body()` gives."""
+    pairs = [(k, v) for k, v in parse_query(query) if k not in ("_format", "_pretty")]
+    if method != "POST":
+        return Params.from_query(pairs), []
+    params = Params.from_resource(body())
+    tx = [check_resource(r, "tx-resource") for r in params.resources("tx-resource")]
+    params.items = ([] if not pairs else Params.from_query(pairs).items) \
+        + [p for p in params.items if p.name != "tx-resource"]
+    return params, tx

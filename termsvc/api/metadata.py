@@ -57,7 +57,7 @@ def capability_statement(base_url: str, r4: bool = False) -> dict:
         "implementation": {"description": termsvc.__doc__.strip(), "url": base_url},
         "fhirVersion": fhir_version(r4),
         "format": ["application/fhir+json", "application/json"],
-        "rest": [{"mode": "server", "resource": resources,
+        "rest": [{"mode": "server", "resource": resources, "interaction": [{"code": "batch"}],
                   "operation": [{"name": "versions", "definition": "http://hl7.org/fhir/OperationDefinition/-s-versions"}]}],
     }
 

@@ -18,8 +18,8 @@ import tomli_w
 from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, to_r5
 from termsvc.fhir.conceptmap_r4 import EXT_R5_RELATIONSHIP
 from termsvc.mappings.table import KNOWN_COLUMNS, canonical_header
-from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_NOMAP_COMMENT, EXT_REVIEWER, EXT_ROW,
-                                      EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE, render_cells)
+from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUTE, EXT_NOMAP_COMMENT, EXT_REVIEWER,
+                                      EXT_ROW, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE, render_cells)
 
 STANDARD_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                     "target_display", "relationship", "no_map", "status", "comment"]
@@ -74,6 +74,9 @@ def concept_map_to_table(cm: dict):
     for key in ("source-system", "target-system", "default-status"):
         if tx.get(key):
             meta[key.replace("-", "_")] = tx[key]
+    attributes = [x.get("valueString") for x in cm.get("extension", []) or [] if x.get("url") == EXT_DICOM_ATTRIBUTE]
+    if attributes:
+        meta["dicom_attributes"] = attributes
     items = []   # (order, meaning, overrides)
     n = 0
     for g in cm.get("group", []) or []:
@@ -141,7 +144,7 @@ def rows_to_csv(columns, rows, delimiter: str = ",") -> str:
 
 
 META_ORDER = ["url", "version", "name", "title", "status", "publisher", "description", "source_scope",
-              "target_scope", "source_system", "target_system", "default_status"]
+              "target_scope", "source_system", "target_system", "default_status", "dicom_attributes"]
 
 
 def meta_to_toml(meta: dict) -> str:

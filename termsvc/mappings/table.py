@@ -56,7 +56,7 @@ NO_MAP_FALSE = {"", "false", "no", "n", "0"}
 CM_STATUSES = ["draft", "active", "retired", "unknown"]
 
 META_KEYS = ["url", "version", "name", "title", "status", "publisher", "description", "source_scope",
-             "target_scope", "source_system", "target_system", "default_status"]
+             "target_scope", "source_system", "target_system", "default_status", "dicom_attributes"]
 
 
 @dataclass
@@ -132,6 +132,23 @@ class Table:
 
 
 # -- schemas -------------------------------------------------------------------------
+class DicomAttributes(fields.Field):
+    """The DICOM attributes a table serves (`termsvc dicom-codes`): a list (or one string) of keywords
+    (`BodyPartExamined`) or tags (`0018,0015`); loaded as keywords."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from pydicom.datadict import keyword_for_tag, tag_for_keyword
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for item in (str(i).strip() for i in items):
+            tag = re.fullmatch(r"\(?([0-9A-Fa-f]{4}),?\s*([0-9A-Fa-f]{4})\)?", item)
+            keyword = keyword_for_tag(int(tag[1] + tag[2], 16)) if tag else item if tag_for_keyword(item) else None
+            if not keyword:
+                raise ValidationError(f"'{item}' is not a DICOM attribute keyword or tag")
+            out.append(keyword)
+        return out
+
+
 class MetadataSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -148,6 +165,7 @@ class MetadataSchema(Schema):
     source_system = fields.String(load_default=None)
     target_system = fields.String(load_default=None)
     default_status = fields.String(load_default="draft", validate=validate.OneOf(ROW_STATUSES))
+    dicom_attributes = DicomAttributes(load_default=list)
 
 
 def normalize_status(text: str) -> str:
@@ -386,7 +404,7 @@ def read_table(path: str) -> Table:
         t.error("missing-metadata", None, f"no metadata: {name}.toml (or an XLSX 'metadata' sheet) is missing")
     if meta:
         try:
-            t.meta = META_SCHEMA.load({k: (str(v) if v is not None else None) for k, v in meta.items()})
+            t.meta = META_SCHEMA.load({k: (v if isinstance(v, list) or v is None else str(v)) for k, v in meta.items()})
         except ValidationError as e:
             t.usable = False
             for k, msgs in e.messages.items():

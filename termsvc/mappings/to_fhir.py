@@ -34,6 +34,7 @@ EXT_AUTHOR = EXT_BASE + "mapping-author"
 EXT_REVIEWER = EXT_BASE + "mapping-reviewer"
 EXT_STATUS_DATE = EXT_BASE + "mapping-status-date"
 EXT_COLUMN = EXT_BASE + "mapping-column"
+EXT_DICOM_ATTRIBUTE = EXT_BASE + "dicom-attribute"   # the DICOM attribute (keyword) a table serves
 NO_MAP_YES = "yes"
 
 
@@ -82,7 +83,9 @@ def concept_map_from_table(t: Table, statuses: set | None = None) -> dict:
     these statuses (None: every row)."""
     m = t.meta
     cm = {"resourceType": "ConceptMap", "id": fhir_id(t.name),
-          "extension": [table_extension(t)], "url": m["url"]}
+          "extension": [table_extension(t)] + [{"url": EXT_DICOM_ATTRIBUTE, "valueString": a}
+                                               for a in m.get("dicom_attributes") or []],
+          "url": m["url"]}
     for key in ("version", "name", "title", "status", "publisher", "description"):
         if m.get(key):
             cm[key] = m[key]

@@ -1,0 +1,121 @@
+"""FHIR batch: POST /fhir (or /r4/fhir) with a `batch` Bundle of operation requests.
+
+Each entry is `request.method` GET with the parameters in the query of `request.url`
+(`ConceptMap/$translate?system=...&sourceCode=...`), or POST with a Parameters resource.
+Entries are dispatched straight to the operation functions through the router (no HTTP
+round trip, no Flask), GET entries through the same response cache as single requests, and
+the answer is built from the operations' serialised bodies without parsing them again.
+
+The answer is a `batch-response` Bundle: one entry per request, in order, each with
+`response.status` and `resource` (the operation's answer, or an OperationOutcome, also in
+`response.outcome`, for a failing entry). One bad entry does not fail the others.
+
+Time: the batch is one request, so it runs under one deadline (TERMSVC_TIME_LIMIT_MS), and
+each entry under its own deadline of the same length that cannot outlast the batch's. Entries
+not started before the batch's deadline answer 422 `too-costly` without running: the caller
+keeps every answer computed and sends the rest again. So do the entries after the answers
+gathered pass MAX_ANSWER bytes (a batch of large expansions).
+"""
+import urllib.parse
+
+import orjson
+
+from termsvc import deadline
+from termsvc.api.dispatch import MAX_BODY, _REASONS, _respond, read_json_body, request_params, resolve
+from termsvc.fhir.outcome import OpError, issue, outcome
+
+DEFAULT_MAX_ENTRIES = 10_000
+MAX_ANSWER = MAX_BODY   # bytes of answers one batch may gather (10,000 large expansions would not fit in memory)
+NOT_RUN_TIME = orjson.dumps(outcome([issue(
+    "error", "too-costly", "Not run: the batch reached its time limit before this entry; send it again")]))
+NOT_RUN_SIZE = orjson.dumps(outcome([issue(
+    "error", "too-costly", f"Not run: the batch's answer reached {MAX_ANSWER // 2**20} MB before this entry;"
+                           " send it again")]))
+
+
+def serve_batch(router, environ, start_response, r4: bool):
+    router.store.refresh()
+    try:
+        entries = batch_entries(read_json_body(environ), router.config.get("batch_max_entries", DEFAULT_MAX_ENTRIES))
+    except OpError as e:
+        return _respond(start_response, e.status, e.to_outcome())
+    lang = environ.get("HTTP_ACCEPT_LANGUAGE")
+    base = "/r4/fhir/" if r4 else "/fhir/"
+    out, size = [], 0
+    with router.store.time_limit():
+        for entry in entries:
+            if deadline.expired():
+                status, body = 422, NOT_RUN_TIME
+            elif size > MAX_ANSWER:
+                status, body = 422, NOT_RUN_SIZE
+            else:
+                status, body = run_entry(router, entry, r4, base, lang)
+                size += len(body)
+            out.append(_response_entry(status, body))
+    return _respond(start_response, 200, b'{"resourceType":"Bundle","type":"batch-response"'
+                    + (b',"entry":[' + b",".join(out) + b"]}" if out else b"}"))
+
+
+def batch_entries(bundle, max_entries: int) -> list:
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise OpError("POST to the base URL takes a Bundle of type batch", code="invalid")
+    if bundle.get("type") != "batch":
+        raise OpError(f"Bundle.type must be 'batch', not '{bundle.get('type')}': operations have nothing to"
+                      " commit, so transactions are not supported", code="not-supported")
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise OpError("Bundle.entry must be an array", code="structure")
+    if len(entries) > max_entries:
+        raise OpError(f"The batch has {len(entries)} entries; this server takes at most {max_entries} in one"
+                      " batch (TERMSVC_BATCH_MAX_ENTRIES): split it", status=413, code="too-costly")
+    return entries
+
+
+def _response_entry(status: int, body: bytes) -> bytes:
+    head = b'{"response":{"status":"' + f"{status} {_REASONS.get(status, 'Error')}".encode() + b'"'
+    if status >= 400:
+        head += b',"outcome":' + body
+    return head + b'},"resource":' + body + b"}"
+
+
+def run_entry(router, entry, r4: bool, base: str, lang) -> tuple[int, bytes]:
+    """(status, serialised answer) of one batch entry."""
+    try:
+        method, path, query, resource = _entry_request(entry, base)
+    except OpError as e:
+        return e.status, orjson.dumps(e.to_outcome())
+    route = resolve(path)
+    if route is None:
+        return 400, orjson.dumps(outcome([issue(
+            "error", "not-supported", f"Batch entries must be terminology operations ($translate, $validate-code,"
+                                      f" $lookup, $expand, $subsumes ...): '{path}' is not one")]))
+    cache_key = (base + path, query, lang) if method == "GET" else None
+    hit = router.cached(cache_key)
+    if hit is not None:
+        return hit
+    status, body = router.execute(route, r4, lambda: request_params(method, query, lambda: resource), lang)
+    router.remember(cache_key, status, body)
+    return status, body
+
+
+def _entry_request(entry, base: str):
+    """(method, path after the base, query, resource) of a batch entry."""
+    request = entry.get("request") if isinstance(entry, dict) else None
+    if not isinstance(request, dict) or not isinstance(request.get("url"), str) or not request["url"]:
+        raise OpError("Every batch entry needs request.method and request.url", code="required")
+    method = str(request.get("method") or "").upper()
+    if method not in ("GET", "POST"):
+        raise OpError(f"Batch entries are GET or POST operation requests, not {request.get('method')}", status=405,
+                      code="not-supported")
+    path, _, query = request["url"].partition("?")
+    if "://" in path:  # an absolute URL: the part after this server's base
+        path = urllib.parse.urlsplit(path).path
+        cut = path.find(base)
+        path = path[cut + len(base):] if cut >= 0 else path
+    elif path.startswith(base):
+        path = path[len(base):]
+    path = urllib.parse.unquote(path.lstrip("/"))   # `%24translate` is `$translate`
+    resource = entry.get("resource")
+    if method == "POST" and not isinstance(resource, dict):
+        raise OpError("A POST batch entry needs a Parameters resource", code="required")
+    return method, path, query, resource

@@ -1,0 +1,484 @@
+"""A Python client for a FHIR terminology server (termsvc or any other), for converters.
+
+    from termsvc.client import TerminologyClient
+    tx = TerminologyClient("http://127.0.0.1:8080/fhir", cache_size=10_000)
+    r = tx.translate("TAC", system="http://termsvc.example.eu/fhir/CodeSystem/ris-modality-eu")
+    if r.result:
+        print(r.matches[0].code, r.matches[0].relationship, r.matches[0].origin_map)
+
+One keep-alive `requests` session; a timeout on every call; retries with exponential backoff
+on connection errors and 503 (honouring Retry-After); R5 (`/fhir`) or R4 (`/r4/fhir`,
+`fhir_version="R4"`) endpoints. Answers are small dataclasses that keep the raw Parameters;
+an HTTP 4xx/5xx raises TerminologyError with the OperationOutcome's issues. `cache_size`
+turns on an in-process LRU of answers. `translate_many` / `validate_many` send FHIR batch
+Bundles (one entry per code, `batch_size` per request) and answer in order; a failing entry
+gives a result whose `error` is set, the others are unaffected.
+
+`LocalClient(db_path)` has the same methods and answers in process from a database file
+(no HTTP), through the same operation code the server runs.
+"""
+import json
+import os
+import threading
+import time
+import urllib.parse
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import requests
+
+from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
+
+FHIR_JSON = "application/fhir+json"
+RETRY_STATUS = 503
+
+
+# -- results --------------------------------------------------------------------------------
+
+@dataclass
+class Issue:
+    severity: str
+    code: str
+    text: str
+    tx_type: str | None = None          # tx-issue-type code (not-found, invalid-code, ...)
+    expression: list = field(default_factory=list)
+    message_id: str | None = None
+
+
+class TerminologyError(Exception):
+    """The server answered 4xx/5xx (status, issues from its OperationOutcome), or could not be reached
+    (status None)."""
+
+    def __init__(self, message: str, status: int | None = None, issues: list | None = None,
+                 outcome: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.issues: list[Issue] = issues or []
+        self.outcome = outcome
+
+
+@dataclass
+class Match:
+    code: str | None
+    system: str | None
+    display: str | None
+    relationship: str | None            # R5 relationship (from the R4 equivalence on an R4 endpoint)
+    origin_map: str | None              # canonical|version of the ConceptMap
+    equivalence: str | None = None      # the R4 word, when the server answered one
+    message: str | None = None
+    source: dict | None = None          # the source Coding (reverse translation)
+
+
+@dataclass
+class TranslateResult:
+    result: bool
+    matches: list[Match]
+    message: str | None
+    issues: list[Issue]
+    raw: dict
+    error: TerminologyError | None = None   # set for a failing batch entry
+
+
+@dataclass
+class ValidateResult:
+    result: bool
+    code: str | None
+    system: str | None
+    display: str | None
+    version: str | None
+    message: str | None
+    issues: list[Issue]
+    raw: dict
+    error: TerminologyError | None = None
+
+
+@dataclass
+class LookupResult:
+    code: str
+    system: str | None
+    name: str | None
+    version: str | None
+    display: str | None
+    designations: list[dict]            # {language, use (Coding), value}
+    properties: list[dict]              # {code, value, description?}
+    raw: dict
+
+
+@dataclass
+class SubsumesResult:
+    outcome: str                        # equivalent | subsumes | subsumed-by | not-subsumed
+    raw: dict
+
+
+@dataclass
+class Concept:
+    system: str | None
+    code: str
+    display: str | None = None
+    version: str | None = None
+    inactive: bool = False
+    abstract: bool = False
+
+
+# -- reading Parameters -------------------------------------------------------------------------
+
+def _value(p: dict):
+    for k, v in p.items():
+        if k.startswith("value"):
+            return v
+    return p.get("resource")
+
+
+def _first(params: list, name: str):
+    return next((_value(p) for p in params if p.get("name") == name), None)
+
+
+def issues_of(oo: dict | None) -> list[Issue]:
+    out = []
+    for i in (oo or {}).get("issue", []) or []:
+        details = i.get("details") or {}
+        tx = next((c.get("code") for c in details.get("coding", []) or []
+                   if c.get("system", "").endswith("/tx-issue-type")), None)
+        mid = next((x.get("valueString") for x in i.get("extension", []) or []
+                    if x.get("url", "").endswith("/operationoutcome-message-id")), None)
+        out.append(Issue(i.get("severity", "error"), i.get("code", "unknown"),
+                         details.get("text") or i.get("diagnostics") or "", tx, i.get("expression") or [], mid))
+    return out
+
+
+def parse_translate(body: dict) -> TranslateResult:
+    params = body.get("parameter", []) or []
+    matches = []
+    for p in params:
+        if p.get("name") != "match":
+            continue
+        parts = p.get("part", []) or []
+        concept = _first(parts, "concept") or {}
+        equivalence = _first(parts, "equivalence")
+        relationship = _first(parts, "relationship") or (
+            EQUIVALENCE_TO_RELATIONSHIP.get(equivalence, "not-related-to") if equivalence else None)
+        matches.append(Match(concept.get("code"), concept.get("system"), concept.get("display"), relationship,
+                             _first(parts, "originMap"), equivalence, _first(parts, "message"),
+                             _first(parts, "source")))
+    return TranslateResult(bool(_first(params, "result")), matches, _first(params, "message"),
+                           issues_of(_first(params, "issues")), body)
+
+
+def parse_validate(body: dict) -> ValidateResult:
+    params = body.get("parameter", []) or []
+    return ValidateResult(bool(_first(params, "result")), _first(params, "code"), _first(params, "system"),
+                          _first(params, "display"), _first(params, "version"), _first(params, "message"),
+                          issues_of(_first(params, "issues")), body)
+
+
+def parse_lookup(body: dict, code: str, system: str | None) -> LookupResult:
+    params = body.get("parameter", []) or []
+    designations, properties = [], []
+    for p in params:
+        parts = p.get("part", []) or []
+        if p.get("name") == "designation":
+            designations.append({"language": _first(parts, "language"), "use": _first(parts, "use"),
+                                 "value": _first(parts, "value")})
+        elif p.get("name") == "property":
+            prop = {"code": _first(parts, "code"), "value": _first(parts, "value")}
+            if _first(parts, "description"):
+                prop["description"] = _first(parts, "description")
+            properties.append(prop)
+    return LookupResult(_first(params, "code") or code, _first(params, "system") or system, _first(params, "name"),
+                        _first(params, "version"), _first(params, "display"), designations, properties, body)
+
+
+def _failed(parse, error: "TerminologyError"):
+    """The result object of a failing batch entry: negative, with the error's message and issues."""
+    empty = {"resourceType": "Parameters", "parameter": []}
+    r = parse(empty)
+    r.result, r.message, r.issues, r.raw, r.error = False, error.message, error.issues, error.outcome or {}, error
+    return r
+
+
+def error_from(status: int, body) -> TerminologyError:
+    oo = body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
+    issues = issues_of(oo)
+    text = "; ".join(i.text for i in issues if i.text) or f"HTTP {status}"
+    return TerminologyError(f"HTTP {status}: {text}", status, issues, oo)
+
+
+# -- the client -----------------------------------------------------------------------------------
+
+class TerminologyClient:
+    """Terminology operations over HTTP. Thread-safe for the cache; one session per client."""
+
+    def __init__(self, base_url: str, fhir_version: str = "R5", timeout: float | tuple = (3.05, 30.0),
+                 retries: int = 3, backoff: float = 0.2, cache_size: int = 0, batch_size: int = 1000,
+                 headers: dict | None = None, session: requests.Session | None = None):
+        if fhir_version not in ("R5", "R4"):
+            raise ValueError("fhir_version is 'R5' or 'R4'")
+        self.base_url = base_url.rstrip("/")
+        self.r4 = fhir_version == "R4"
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.batch_size = batch_size
+        self.session = session or requests.Session()
+        self.session.headers.update({"Accept": FHIR_JSON, **(headers or {})})
+        self.cache_size = cache_size
+        self._cache: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def close(self):
+        self.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- transport (LocalClient replaces these two) ----------------------------------------------
+    def _call(self, path: str, pairs: list) -> dict:
+        """GET an operation; the answer's JSON, or TerminologyError."""
+        r = self._http("GET", f"{self.base_url}/{path}", params=pairs)
+        return self._json(r)
+
+    def _batch(self, requests_: list) -> list[tuple[int, dict]]:
+        """(status, resource) per (path, pairs) request, in order, through FHIR batch Bundles."""
+        out = []
+        for i in range(0, len(requests_), self.batch_size):
+            chunk = requests_[i:i + self.batch_size]
+            bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+                {"request": {"method": "GET", "url": f"{path}?{urllib.parse.urlencode(pairs)}"}}
+                for path, pairs in chunk]}
+            answer = self._json(self._http("POST", self.base_url, json=bundle,
+                                           headers={"Content-Type": FHIR_JSON}))
+            entries = answer.get("entry", []) or []
+            if len(entries) != len(chunk):
+                raise TerminologyError(f"The batch answer has {len(entries)} entries for {len(chunk)} requests")
+            for e in entries:
+                status = int(str((e.get("response") or {}).get("status", "0")).split(" ")[0] or 0)
+                out.append((status, e.get("resource") or (e.get("response") or {}).get("outcome") or {}))
+        return out
+
+    def _http(self, method: str, url: str, **kw) -> requests.Response:
+        for attempt in range(self.retries + 1):
+            wait = self.backoff * (2 ** attempt)
+            try:
+                r = self.session.request(method, url, timeout=self.timeout, **kw)
+            except requests.ConnectionError as e:
+                if attempt == self.retries:
+                    raise TerminologyError(f"Cannot reach {url} after {attempt + 1} attempt(s): {e}") from e
+                time.sleep(wait)
+                continue
+            except requests.Timeout as e:
+                raise TerminologyError(f"No answer from {url} within {self.timeout} s") from e
+            if r.status_code == RETRY_STATUS and attempt < self.retries:
+                try:
+                    wait = max(wait, float(r.headers.get("Retry-After", 0)))
+                except ValueError:
+                    pass
+                time.sleep(wait)
+                continue
+            return r
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _json(r: requests.Response) -> dict:
+        try:
+            body = r.json()
+        except ValueError:
+            body = None
+        if r.status_code >= 400:
+            raise error_from(r.status_code, body)
+        if not isinstance(body, dict):
+            raise TerminologyError(f"HTTP {r.status_code}: the answer is not FHIR JSON", r.status_code)
+        return body
+
+    # -- cache ----------------------------------------------------------------------------------------
+    def _cached_call(self, path: str, pairs: list, parse):
+        if not self.cache_size:
+            return parse(self._call(path, pairs))
+        key = (path, tuple(pairs))
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        result = parse(self._call(path, pairs))
+        self._remember(key, result)
+        return result
+
+    def _remember(self, key, result):
+        if self.cache_size:
+            with self._lock:
+                self._cache[key] = result
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+
+    def _many(self, requests_: list, parse) -> list:
+        """Results in order; cached ones from the cache, the others through batches."""
+        results = [None] * len(requests_)
+        todo = []
+        for i, (path, pairs) in enumerate(requests_):
+            key = (path, tuple(pairs))
+            with self._lock:
+                hit = self._cache.get(key) if self.cache_size else None
+            if hit is not None:
+                results[i] = hit
+            else:
+                todo.append(i)
+        answers = self._batch([requests_[i] for i in todo]) if todo else []
+        for i, (status, body) in zip(todo, answers):
+            if status == 200:
+                results[i] = parse(body)
+                self._remember((requests_[i][0], tuple(requests_[i][1])), results[i])
+            else:
+                results[i] = _failed(parse, error_from(status, body))
+        return results
+
+    # -- request building -------------------------------------------------------------------------------
+    def _translate_request(self, code=None, system=None, *, url=None, target_system=None, coding=None,
+                           version=None, params=None) -> tuple[str, list]:
+        r4 = self.r4
+        pairs = []
+        if coding is not None:
+            pairs.append(("coding" if r4 else "sourceCoding", f"{coding.get('system', '')}|{coding['code']}"))
+        elif code is not None:
+            pairs.append(("code" if r4 else "sourceCode", code))
+            if system:
+                pairs.append(("system", system))
+            if version:
+                pairs.append(("version" if r4 else "sourceVersion", version))
+        if url:
+            pairs.append(("url", url))
+        if target_system:
+            pairs.append(("targetsystem" if r4 else "targetSystem", target_system))
+        pairs += list((params or {}).items())
+        return "ConceptMap/$translate", pairs
+
+    @staticmethod
+    def _validate_request(code, system=None, *, url=None, display=None, version=None, params=None):
+        if url:
+            path = "ValueSet/$validate-code"
+            pairs = [("url", url), ("code", code)] + ([("system", system)] if system else [])
+            if version:
+                pairs.append(("systemVersion", version))
+        else:
+            path = "CodeSystem/$validate-code"
+            pairs = [("url", system), ("code", code)] + ([("version", version)] if version else [])
+        if display:
+            pairs.append(("display", display))
+        return path, pairs + list((params or {}).items())
+
+    # -- operations ---------------------------------------------------------------------------------------
+    def translate(self, code: str | None = None, system: str | None = None, *, url: str | None = None,
+                  target_system: str | None = None, coding: dict | None = None, version: str | None = None,
+                  params: dict | None = None) -> TranslateResult:
+        """$translate a code (with its system) or a Coding; `url` names the ConceptMap, `target_system`
+        the code system wanted; `params` adds any other parameter by its FHIR name."""
+        return self._cached_call(*self._translate_request(code, system, url=url, target_system=target_system,
+                                                          coding=coding, version=version, params=params),
+                                 parse_translate)
+
+    def validate_code(self, code: str, system: str | None = None, *, url: str | None = None,
+                      display: str | None = None, version: str | None = None,
+                      params: dict | None = None) -> ValidateResult:
+        """$validate-code: against the value set `url` when given, else against the code system `system`."""
+        return self._cached_call(*self._validate_request(code, system, url=url, display=display, version=version,
+                                                         params=params), parse_validate)
+
+    def lookup(self, code: str, system: str, *, version: str | None = None, properties: Iterable[str] = (),
+               display_language: str | None = None) -> LookupResult:
+        pairs = [("system", system), ("code", code)] + ([("version", version)] if version else [])
+        pairs += [("property", p) for p in properties]
+        if display_language:
+            pairs.append(("displayLanguage", display_language))
+        return self._cached_call("CodeSystem/$lookup", pairs, lambda b: parse_lookup(b, code, system))
+
+    def subsumes(self, code_a: str, code_b: str, system: str, *, version: str | None = None) -> SubsumesResult:
+        pairs = [("system", system), ("codeA", code_a), ("codeB", code_b)] + ([("version", version)] if version else [])
+        return self._cached_call("CodeSystem/$subsumes", pairs,
+                                 lambda b: SubsumesResult(_first(b.get("parameter", []) or [], "outcome"), b))
+
+    def expand(self, url: str, *, filter: str | None = None, page_size: int = 1000, limit: int | None = None,
+               params: dict | None = None) -> Iterator[Concept]:
+        """Every concept of the value set's expansion (or the first `limit`), fetched `page_size` at a time."""
+        offset, seen = 0, 0
+        while limit is None or seen < limit:
+            count = page_size if limit is None else min(page_size, limit - seen)
+            pairs = [("url", url), ("count", str(count)), ("offset", str(offset))]
+            if filter:
+                pairs.append(("filter", filter))
+            vs = self._call("ValueSet/$expand", pairs + list((params or {}).items()))
+            expansion = vs.get("expansion") or {}
+            page = list(_flatten(expansion.get("contains")))
+            for c in page:
+                yield c
+            seen += len(page)
+            offset += len(expansion.get("contains") or [])
+            total = expansion.get("total")
+            if len(expansion.get("contains") or []) != count or (total is not None and offset >= total):
+                return   # the last page (or a server that does not page)
+
+    def search(self, resource_type: str, params: dict | None = None) -> Iterator[dict]:
+        """Every resource of a search (all pages, following the Bundle's `next` links)."""
+        url, query = f"{self.base_url}/{resource_type}", {"_count": "1000", **(params or {})}
+        while url:
+            bundle = self._json(self._http("GET", url, params=query))
+            for e in bundle.get("entry", []) or []:
+                yield e.get("resource") or {}
+            url = next((ln.get("url") for ln in bundle.get("link", []) or [] if ln.get("relation") == "next"), None)
+            query = None
+
+    def translate_many(self, items: Iterable, system: str | None = None, *, url: str | None = None,
+                       target_system: str | None = None) -> list[TranslateResult]:
+        """$translate each item (a code, or a dict of translate() arguments) through batch requests."""
+        reqs = [self._translate_request(**(it if isinstance(it, dict) else {"code": it, "system": system}),
+                                        **({} if isinstance(it, dict) else {"url": url, "target_system": target_system}))
+                for it in items]
+        return self._many(reqs, parse_translate)
+
+    def validate_many(self, items: Iterable, system: str | None = None, *, url: str | None = None) \
+            -> list[ValidateResult]:
+        """$validate-code each item (a code, or a dict of validate_code() arguments) through batch requests."""
+        reqs = [self._validate_request(**(it if isinstance(it, dict) else {"code": it, "system": system, "url": url}))
+                for it in items]
+        return self._many(reqs, parse_validate)
+
+
+def _flatten(contains) -> Iterator[Concept]:
+    for c in contains or []:
+        if c.get("code") is not None:
+            yield Concept(c.get("system"), c["code"], c.get("display"), c.get("version"),
+                          bool(c.get("inactive")), bool(c.get("abstract")))
+        yield from _flatten(c.get("contains"))
+
+
+class LocalClient(TerminologyClient):
+    """The same operations answered in process from a database file: the server's operation code
+    (OperationRouter.execute and the batch runner) without HTTP."""
+
+    def __init__(self, db_path: str, fhir_version: str = "R5", cache_size: int = 0):
+        from termsvc.api.dispatch import OperationRouter  # the server's code, only when answering locally
+        from termsvc.store.reader import Store
+        super().__init__("local:", fhir_version=fhir_version, cache_size=cache_size)
+        self.store = Store(db_path, time_limit_ms=int(os.environ.get("TERMSVC_TIME_LIMIT_MS", 5000)))
+        self.router = OperationRouter(None, self.store, {
+            "max_expansion": int(os.environ.get("TERMSVC_MAX_EXPANSION", 10_000)), "cache_size": 0})
+        self.base = "/r4/fhir/" if self.r4 else "/fhir/"
+
+    def _call(self, path: str, pairs: list) -> dict:
+        status, body = self._batch([(path, pairs)])[0]
+        if status >= 400:
+            raise error_from(status, body)
+        return body
+
+    def _batch(self, requests_: list) -> list[tuple[int, dict]]:
+        from termsvc.api.batch import run_entry
+        self.store.refresh()
+        out = []
+        for path, pairs in requests_:
+            entry = {"request": {"method": "GET", "url": f"{path}?{urllib.parse.urlencode(pairs)}"}}
+            status, body = run_entry(self.router, entry, self.r4, self.base, None)
+            out.append((status, json.loads(body)))
+        return out

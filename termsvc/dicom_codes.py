@@ -1,0 +1,387 @@
+"""`termsvc dicom-codes FILE|DIR...`: the EU codes for the local values of DICOM headers.
+
+Reads each file's header with pydicom (stopping before the pixel data, only the attributes
+below), and for each local value:
+
+- Modality, Body Part Examined, Laterality, Image Laterality (CS values: trimmed; DICOM
+  defines them upper case, so `chest` is tried as `CHEST` when it has no answer as written),
+  Study / Requested Procedure Description (text): translated through the loaded mapping
+  tables that declare the attribute (`dicom_attributes` in the table's TOML, kept on the
+  ConceptMap as the `dicom-attribute` extension); a Modality no table maps is passed through
+  when it is a DCM code.
+- Code sequences (Procedure Code Sequence, Requested Procedure Code Sequence, Anatomic Region
+  Sequence, Performed Protocol Code Sequence; the requested ones also inside the Request
+  Attributes Sequence): a code of a standard scheme (DCM, SCT, SRT converted to SCT, LN) is
+  validated and passed through; a local one is translated through the tables that declare
+  the attribute.
+
+Each value's status: `mapped` (a table translated it), `standard` (a valid standard code),
+`unverified` (a standard code the server cannot confirm: a fragment code system),
+`invalid` (a standard scheme, but not a code of it) or `unmapped`.
+Output: JSON per file and per study (default), or `--fhir r5|r4`: an ImagingStudy per study
+(a `collection` Bundle when there are several).
+"""
+import functools
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import click
+import orjson
+
+from termsvc.client import LocalClient, TerminologyError
+from termsvc.oneshot import AnswerError, open_client
+
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+SCT = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+STANDARD_SCHEMES = {"DCM": DCM, "SCT": SCT, "SRT": SCT, "LN": LOINC}
+EXT_DICOM_ATTRIBUTE = "http://termsvc.local/fhir/StructureDefinition/dicom-attribute"
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+MAPPED = ("mapped", "standard", "unverified")   # the statuses that give EU codings
+
+
+@dataclass(frozen=True)
+class Attribute:
+    keyword: str
+    level: str            # study | series
+    kind: str             # value (CS) | text | codes (a code sequence)
+    fhir: str             # the ImagingStudy field it feeds: modality | bodySite | laterality | procedure
+    standard: str | None = None   # a code system a plain value may already belong to
+
+    @functools.cached_property
+    def tag(self) -> str:
+        from pydicom.datadict import tag_for_keyword
+        t = tag_for_keyword(self.keyword)
+        return f"({t >> 16:04X},{t & 0xFFFF:04X})"
+
+
+ATTRIBUTES = (
+    Attribute("Modality", "series", "value", "modality", DCM),
+    Attribute("BodyPartExamined", "series", "value", "bodySite"),
+    Attribute("AnatomicRegionSequence", "series", "codes", "bodySite"),
+    Attribute("Laterality", "series", "value", "laterality"),
+    Attribute("ImageLaterality", "series", "value", "laterality"),
+    Attribute("StudyDescription", "study", "text", "procedure"),
+    Attribute("RequestedProcedureDescription", "study", "text", "procedure"),
+    Attribute("ProcedureCodeSequence", "study", "codes", "procedure"),
+    Attribute("RequestedProcedureCodeSequence", "study", "codes", "procedure"),
+    Attribute("PerformedProtocolCodeSequence", "series", "codes", "procedure"),
+)
+IDENTIFYING = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "PatientID",
+               "RequestAttributesSequence")
+READ_TAGS = [a.keyword for a in ATTRIBUTES] + list(IDENTIFYING)
+REQUESTED = ("RequestedProcedureCodeSequence", "RequestedProcedureDescription")  # also in Request Attributes
+
+
+# -- reading headers ---------------------------------------------------------------------------
+
+def dicom_files(paths) -> list[str]:
+    out = []
+    for p in paths:
+        if os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                out += [os.path.join(root, f) for f in sorted(files) if not f.startswith(".")]
+        else:
+            out.append(p)
+    return out
+
+
+def read_header(path: str):
+    """The dataset (header only, the attributes used), or raises ValueError saying why not."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=READ_TAGS)
+    except InvalidDicomError:
+        raise ValueError("not a DICOM file")
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"unreadable DICOM: {e}")
+    if ds.get("SOPClassUID") == MEDIA_STORAGE_DIRECTORY:
+        raise ValueError("a DICOMDIR (no study of its own)")
+    if not ds.get("StudyInstanceUID"):
+        raise ValueError("no Study Instance UID")
+    return ds
+
+
+def local_values(ds, attr: Attribute) -> list:
+    """The attribute's local values: strings (trimmed, empty ones dropped) or, for code sequences,
+    dicts {code, scheme, meaning}."""
+    from pydicom.multival import MultiValue
+    sources = [ds]
+    if attr.keyword in REQUESTED:
+        sources += list(ds.get("RequestAttributesSequence") or [])
+    out = []
+    for source in sources:
+        value = source.get(attr.keyword)
+        if value is None:
+            continue
+        if attr.kind == "codes":
+            for item in value:
+                code = item.get("CodeValue") or item.get("LongCodeValue") or item.get("URNCodeValue")
+                if code and str(code).strip():
+                    local = {"code": str(code).strip(), "scheme": str(item.get("CodingSchemeDesignator") or "").strip()}
+                    if item.get("CodeMeaning"):
+                        local["meaning"] = str(item.CodeMeaning).strip()
+                    out.append(local)
+        else:
+            for v in (value if isinstance(value, (list, tuple, MultiValue)) else [value]):
+                text = str(v).strip()
+                if text:
+                    out.append(text)
+    unique = []
+    for v in out:
+        if v not in unique:
+            unique.append(v)
+    return unique
+
+
+# -- resolving values to EU codes ------------------------------------------------------------------
+
+def attribute_maps(client) -> dict[str, list[str]]:
+    """DICOM keyword -> the canonicals (url|version) of the ConceptMaps that declare they serve it."""
+    if isinstance(client, LocalClient):
+        maps = [json.loads(r[0]) for r in client.store.all(
+            "SELECT json FROM resource WHERE type='ConceptMap' AND json LIKE ?", (f"%{EXT_DICOM_ATTRIBUTE}%",))]
+    else:
+        maps = list(client.search("ConceptMap", {"_summary": "true"}))
+    out: dict[str, list[str]] = {}
+    for cm in maps:
+        canonical = f"{cm['url']}|{cm['version']}" if cm.get("version") else cm.get("url")
+        for x in cm.get("extension", []) or []:
+            if x.get("url") == EXT_DICOM_ATTRIBUTE and canonical not in out.get(x.get("valueString"), []):
+                out.setdefault(x.get("valueString"), []).append(canonical)
+    return out
+
+
+class Resolver:
+    """Local value -> EU codings, remembered per (attribute, value) for the run."""
+
+    def __init__(self, client):
+        self.client = client
+        self.maps = attribute_maps(client)
+        self._memo: dict = {}
+
+    def resolve(self, attr: Attribute, local) -> dict:
+        key = (attr.keyword, _hashable(local))
+        hit = self._memo.get(key)
+        if hit is None:
+            try:
+                hit = self._resolve(attr, local)
+            except TerminologyError as e:
+                hit = {"status": "error", "message": e.message}
+            self._memo[key] = hit
+        return hit
+
+    def _resolve(self, attr: Attribute, local) -> dict:
+        if attr.kind == "codes":
+            system, code = STANDARD_SCHEMES.get(local["scheme"].upper()), local["code"]
+            if local["scheme"].upper() == "SRT":
+                code = _srt_to_sct(code)
+            if system and code:
+                return self._standard(system, code)
+            return self._translated(attr, local["code"]) or self._unmapped(attr)
+        candidates = [local]
+        if attr.kind == "value" and local.upper() != local:
+            candidates.append(local.upper())   # CS values are upper case in DICOM
+        for value in candidates:
+            found = self._translated(attr, value)
+            if found is None and attr.standard:
+                found = self._standard(attr.standard, value)
+                found = found if found["status"] in ("standard", "unverified") else None
+            if found is not None:
+                if value != local:
+                    found["normalized"] = value
+                return found
+        return self._unmapped(attr)
+
+    def _translated(self, attr: Attribute, value: str) -> dict | None:
+        codings = []
+        for url in self.maps.get(attr.keyword, []):
+            r = self.client.translate(value, url=url)
+            codings += [{"system": m.system, "code": m.code, "display": m.display,
+                         "relationship": m.relationship, "map": m.origin_map}
+                        for m in r.matches if m.relationship != "not-related-to" and m.code]
+        return {"status": "mapped", "codings": codings} if codings else None
+
+    def _standard(self, system: str, code: str) -> dict:
+        r = self.client.validate_code(code, system)
+        doubt = [i.text for i in r.issues if i.severity in ("warning", "error") and i.code in ("code-invalid",
+                                                                                               "not-found")]
+        coding = {"system": system, "code": code, "display": r.display, "relationship": "equivalent", "map": None}
+        if not r.result:
+            return {"status": "invalid", "message": r.message or f"{code} is not a code of {system}"}
+        if doubt:
+            return {"status": "unverified", "codings": [coding], "message": "; ".join(doubt)}
+        return {"status": "standard", "codings": [coding]}
+
+    def _unmapped(self, attr: Attribute) -> dict:
+        if not self.maps.get(attr.keyword):
+            return {"status": "unmapped", "message": f"no loaded mapping table declares {attr.keyword}"
+                                                     f" {attr.tag} (dicom_attributes in its TOML)"}
+        return {"status": "unmapped", "message": "not in the mapping tables for " + attr.keyword + ": "
+                + ", ".join(self.maps[attr.keyword])}
+
+
+def _hashable(local):
+    return tuple(sorted(local.items())) if isinstance(local, dict) else local
+
+
+def _srt_to_sct(code: str) -> str | None:
+    """A legacy SNOMED RT (SRT) code as its SNOMED CT id, from pydicom's table."""
+    try:
+        from pydicom.sr._snomed_dict import mapping
+    except ImportError:
+        return None
+    return mapping.get("SRT", {}).get(code)
+
+
+# -- per file, per study ----------------------------------------------------------------------------
+
+def file_report(path: str, ds, resolver: Resolver) -> dict:
+    codes = []
+    for attr in ATTRIBUTES:
+        for local in local_values(ds, attr):
+            codes.append({"attribute": attr.keyword, "tag": attr.tag, "level": attr.level, "local": local,
+                          **resolver.resolve(attr, local)})
+    return {"file": path, "study": str(ds.StudyInstanceUID), "series": str(ds.get("SeriesInstanceUID") or ""),
+            "instance": str(ds.get("SOPInstanceUID") or ""), "sop_class": str(ds.get("SOPClassUID") or ""),
+            "patient": str(ds.get("PatientID") or ""), "codes": codes,
+            "unmapped": [_short(c) for c in codes if c["status"] not in MAPPED]}
+
+
+
+def _short(c: dict) -> dict:
+    return {"attribute": c["attribute"], "local": c["local"], "status": c["status"]}
+
+
+def study_reports(files: list[dict]) -> list[dict]:
+    studies: dict[str, dict] = {}
+    for f in files:
+        s = studies.setdefault(f["study"], {"study": f["study"], "patient": f["patient"], "files": 0,
+                                            "series": {}, "codes": {}})
+        s["files"] += 1
+        s["series"].setdefault(f["series"], []).append(f)
+        for c in f["codes"]:
+            key = (c["attribute"], _hashable(c["local"]))
+            s["codes"].setdefault(key, {**c, "files": 0})["files"] += 1
+    out = []
+    for s in studies.values():
+        codes = list(s["codes"].values())
+        out.append({"study": s["study"], "patient": s["patient"], "files": s["files"],
+                    "series": [{"uid": uid, "files": len(fs)} for uid, fs in s["series"].items()],
+                    "codes": codes, "unmapped": [_short(c) for c in codes if c["status"] not in MAPPED],
+                    "_series_files": s["series"]})
+    return out
+
+
+# -- ImagingStudy ------------------------------------------------------------------------------------
+
+def imaging_study(study: dict, r4: bool) -> dict:
+    def codings(entries):
+        out = []
+        for c in entries:
+            for cd in c.get("codings", []) if c["status"] in MAPPED else []:
+                coding = {k: cd[k] for k in ("system", "code", "display") if cd.get(k)}
+                if coding not in out:
+                    out.append(coding)
+        return out
+
+    def concept(entries, field):
+        cs = codings([c for c in entries if _fhir_field(c) == field])
+        locals_ = [c["local"] if isinstance(c["local"], str) else c["local"].get("meaning") or c["local"]["code"]
+                   for c in entries if _fhir_field(c) == field]
+        if not cs and not locals_:
+            return None
+        if r4:   # R4 series fields are Codings: the first EU coding, else the local value as display
+            return cs[0] if cs else {"display": locals_[0]}
+        return {"coding": cs, "text": locals_[0]} if cs else {"text": locals_[0]}
+
+    series = []
+    for uid, files in study["_series_files"].items():
+        entries = [c for f in files for c in f["codes"]]
+        se = {"uid": uid, "numberOfInstances": len(files)}
+        modality = concept(entries, "modality")
+        se["modality"] = modality or ({"display": "unknown"} if r4 else {"text": "unknown"})
+        body = concept(entries, "bodySite")
+        if body:
+            se["bodySite"] = body if r4 else {"concept": body}
+        laterality = concept(entries, "laterality")
+        if laterality:
+            se["laterality"] = laterality
+        se["instance"] = [{"uid": f["instance"], "sopClass": {"system": "urn:ietf:rfc:3986",
+                                                              "code": "urn:oid:" + f["sop_class"]}}
+                          for f in files if f["instance"]]
+        series.append(se)
+    out = {"resourceType": "ImagingStudy", "status": "available",
+           "identifier": [{"system": "urn:dicom:uid", "value": "urn:oid:" + study["study"]}],
+           "subject": {"identifier": {"value": study["patient"]}} if study["patient"]
+           else {"display": "the patient is not identified in the DICOM header"}}
+    modalities = codings([c for c in study["codes"] if _fhir_field(c) == "modality"])
+    if modalities:
+        out["modality"] = modalities if r4 else [{"coding": [m]} for m in modalities]
+    description = next((c["local"] for c in study["codes"] if c["attribute"] == "StudyDescription"), None)
+    if description:
+        out["description"] = description
+    out["numberOfSeries"] = len(series)
+    out["numberOfInstances"] = study["files"]
+    procedures = [c for c in study["codes"] if _fhir_field(c) == "procedure" and c["status"] in MAPPED]
+    if procedures:
+        concepts = []
+        for c in procedures:   # a procedure coded twice (a code sequence and a description) is listed once
+            if {"coding": codings([c])} not in concepts:
+                concepts.append({"coding": codings([c])})
+        out["procedureCode" if r4 else "procedure"] = concepts if r4 else [{"concept": c} for c in concepts]
+    out["series"] = series
+    return out
+
+
+def _fhir_field(code_entry: dict) -> str:
+    return next(a.fhir for a in ATTRIBUTES if a.keyword == code_entry["attribute"])
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+@click.command("dicom-codes")
+@click.argument("paths", nargs=-1, required=True, metavar="FILE|DIR...")
+@click.option("--fhir", "fhir", type=click.Choice(["r5", "r4"], case_sensitive=False),
+              help="Write ImagingStudy resources (FHIR R5 or R4) instead of the JSON report.")
+@click.option("--json", "as_json", is_flag=True, help="The JSON report (the default).")
+@click.option("--db", metavar="PATH", help="Local database [$TERMSVC_DB, data/termsvc.db].")
+@click.option("--server", metavar="URL", help="Ask this FHIR terminology server (base URL) instead of the local database.")
+def dicom_codes_cmd(paths, fhir, as_json, db, server):
+    """The EU codes for the local values of DICOM headers (files, or folders read recursively).
+
+    Exit status 0 when every value found an EU code, 1 when some value was left unmapped or a
+    file was skipped, 2 when nothing could be answered."""
+    import pydicom
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE  # non-conforming values are the point
+    client = open_client(db, server, r4=False)
+    try:
+        resolver = Resolver(client)
+    except TerminologyError as e:
+        raise AnswerError(e.message)
+    files, skipped = [], []
+    for path in dicom_files(paths):
+        try:
+            ds = read_header(path)
+        except ValueError as e:
+            skipped.append({"file": path, "reason": str(e)})
+            continue
+        files.append(file_report(path, ds, resolver))
+    studies = study_reports(files)
+    if fhir:
+        resources = [imaging_study(s, fhir.lower() == "r4") for s in studies]
+        doc = resources[0] if len(resources) == 1 else {
+            "resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    else:
+        doc = {"files": files, "studies": [{k: v for k, v in s.items() if not k.startswith("_")} for s in studies],
+               "skipped": skipped}
+    click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    for s in skipped:
+        click.echo(f"termsvc: skipped {s['file']}: {s['reason']}", err=True)
+    if not files:
+        sys.exit(2)
+    sys.exit(1 if skipped or any(f["unmapped"] for f in files) else 0)

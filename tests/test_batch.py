@@ -1,0 +1,186 @@
+"""FHIR batch at POST /fhir and /r4/fhir: entries dispatched to the operations, answered in order."""
+import json
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import CID33, DCM, FHIR_JSON, issue_texts, param
+
+RIS_CS = "http://termsvc.example.eu/fhir/CodeSystem/ris-modality-eu"
+RIS_MAP = "http://termsvc.example.eu/fhir/ConceptMap/ris-modality-eu"
+
+
+def get_entry(path, **query):
+    return {"request": {"method": "GET", "url": f"{path}?{urllib.parse.urlencode(query)}"}}
+
+
+def batch(*entries, type_="batch"):
+    return {"resourceType": "Bundle", "type": type_, "entry": list(entries)}
+
+
+def post_batch(client, bundle, base="/fhir", **kw):
+    return client.post(base, data=json.dumps(bundle), content_type=FHIR_JSON, **kw)
+
+
+def statuses(body):
+    return [e["response"]["status"] for e in body["entry"]]
+
+
+def test_batch_answers_each_entry_in_order_like_the_single_request(client):
+    entries = [
+        get_entry("ConceptMap/$translate", system=RIS_CS, sourceCode="TAC"),
+        {"request": {"method": "POST", "url": "CodeSystem/$validate-code"},
+         "resource": {"resourceType": "Parameters", "parameter": [
+             {"name": "url", "valueUri": DCM}, {"name": "code", "valueCode": "MR"}]}},
+        get_entry("CodeSystem/$lookup", system=DCM, code="CT"),
+        get_entry("ValueSet/$expand", url=CID33, count=3),
+        get_entry("ConceptMap/$translate", system=RIS_CS, sourceCode="RM"),
+    ]
+    r = post_batch(client, batch(*entries))
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["resourceType"] == "Bundle" and body["type"] == "batch-response"
+    assert statuses(body) == ["200 OK"] * 5
+    res = [e["resource"] for e in body["entry"]]
+    assert param(res[0], "result") is True
+    assert param(res[0], "match")[1]["valueCoding"]["code"] == "CT"
+    assert param(res[1], "result") is True and param(res[1], "display") == "Magnetic Resonance"
+    assert param(res[2], "display") == "Computed Tomography"
+    assert len(res[3]["expansion"]["contains"]) == 3
+    assert param(res[4], "match")[1]["valueCoding"]["code"] == "MR"
+    # the same answer as the single GET
+    single = client.get("/fhir/" + entries[0]["request"]["url"]).get_json()
+    assert single == res[0]
+
+
+def test_one_bad_entry_does_not_fail_the_others(client):
+    r = post_batch(client, batch(
+        get_entry("ConceptMap/$translate", system=RIS_CS, sourceCode="TAC"),
+        get_entry("ValueSet/$expand", url="http://example.org/no-such-value-set"),
+        get_entry("CodeSystem/$lookup", system=DCM),                      # no code
+        {"request": {"method": "DELETE", "url": "CodeSystem/x"}},
+        {"request": {"method": "GET", "url": "CodeSystem/dicom-body-part-examined"}},  # a read, not an operation
+        {"request": {"method": "POST", "url": "CodeSystem/$lookup"}},     # POST without Parameters
+        {"nothing": True},
+        get_entry("ConceptMap/$translate", system=RIS_CS, sourceCode="RM"),
+    ))
+    assert r.status_code == 200
+    body = r.get_json()
+    assert statuses(body) == ["200 OK", "404 Not Found", "400 Bad Request", "405 Method Not Allowed",
+                              "400 Bad Request", "400 Bad Request", "400 Bad Request", "200 OK"]
+    for e in body["entry"][1:7]:
+        assert e["resource"]["resourceType"] == "OperationOutcome"
+        assert e["response"]["outcome"] == e["resource"]
+        assert issue_texts(e["resource"])[0]
+    assert "no-such-value-set" in issue_texts(body["entry"][1]["resource"])[0]
+    assert "operations" in issue_texts(body["entry"][4]["resource"])[0]
+    assert param(body["entry"][7]["resource"], "result") is True
+
+
+def test_r4_batch_answers_in_r4_shapes(client):
+    r = post_batch(client, batch(get_entry("ConceptMap/$translate", system=RIS_CS, code="RX")), base="/r4/fhir")
+    res = r.get_json()["entry"][0]["resource"]
+    parts = param(res, "match")
+    assert parts[0] == {"name": "equivalence", "valueCode": "narrower"}
+    r5 = post_batch(client, batch(get_entry("ConceptMap/$translate", system=RIS_CS, sourceCode="RX")))
+    assert param(r5.get_json()["entry"][0]["resource"], "match")[0]["name"] == "relationship"
+
+
+def test_absolute_and_base_relative_entry_urls(client):
+    query = urllib.parse.urlencode({"system": RIS_CS, "sourceCode": "TAC"})
+    r = post_batch(client, batch({"request": {"method": "GET", "url": f"http://h.example/fhir/ConceptMap/$translate?{query}"}},
+                                 {"request": {"method": "GET", "url": f"/fhir/ConceptMap/$translate?{query}"}},
+                                 {"request": {"method": "GET", "url": f"/ConceptMap/$translate?{query}"}},
+                                 {"request": {"method": "get", "url": f"ConceptMap/%24translate?{query}"}}))
+    assert statuses(r.get_json()) == ["200 OK"] * 4
+
+
+def test_empty_batch(client):
+    r = post_batch(client, batch())
+    assert r.status_code == 200
+    assert r.get_json() == {"resourceType": "Bundle", "type": "batch-response"}
+
+
+@pytest.mark.parametrize("body,status,text", [
+    ({"resourceType": "Parameters"}, 400, "Bundle of type batch"),
+    (batch(type_="transaction"), 400, "transactions are not supported"),
+    ({"resourceType": "Bundle", "type": "batch", "entry": {"x": 1}}, 400, "array"),
+])
+def test_bad_bundles_are_refused_whole(client, body, status, text):
+    r = post_batch(client, body)
+    assert r.status_code == status
+    assert r.get_json()["resourceType"] == "OperationOutcome"
+    assert text in issue_texts(r.get_json())[0]
+
+
+def test_bad_body_and_content_type(client):
+    r = client.post("/fhir", data=b"{not json", content_type=FHIR_JSON)
+    assert r.status_code == 400 and "not valid JSON" in issue_texts(r.get_json())[0]
+    r = client.post("/fhir", data=b"<Bundle/>", content_type="application/fhir+xml")
+    assert r.status_code == 415
+
+
+def test_entry_limit_is_a_setting(db_path):
+    from termsvc.api.app import create_app
+    app = create_app(db_path, {"batch_max_entries": 3})
+    c = app.test_client()
+    entry = get_entry("CodeSystem/$lookup", system=DCM, code="CT")
+    assert post_batch(c, batch(*[entry] * 3)).status_code == 200
+    r = post_batch(c, batch(*[entry] * 4))
+    assert r.status_code == 413
+    assert "at most 3" in issue_texts(r.get_json())[0]
+
+
+def test_default_entry_limit_is_10000(client):
+    entry = get_entry("CodeSystem/$lookup", system=DCM, code="CT")
+    r = post_batch(client, batch(*[entry] * 10_001))
+    assert r.status_code == 413
+    assert "10001 entries" in issue_texts(r.get_json())[0]
+
+
+def test_the_batch_runs_under_one_deadline(db_path):
+    """A costly entry stops at the batch's deadline; entries not started by then answer 422 without
+    running; the ones before keep their answers; the worker is free soon after the time limit."""
+    from termsvc.api.app import create_app
+    from test_limits import costly_expand
+    app = create_app(db_path, {"time_limit_ms": 300, "cache_size": 0})
+    c = app.test_client()
+    cheap = get_entry("CodeSystem/$lookup", system=DCM, code="CT")
+    costly = {"request": {"method": "POST", "url": "ValueSet/$expand"}, "resource": costly_expand()}
+    started = time.monotonic()
+    body = post_batch(c, batch(cheap, *[costly] * 10, cheap)).get_json()
+    assert time.monotonic() - started < 3.0   # ten costly entries alone would take far longer
+    got = statuses(body)
+    assert got[0] == "200 OK"
+    assert got[1:] == ["422 Unprocessable Entity"] * 11
+    assert "exceeded its time limit" in issue_texts(body["entry"][1]["resource"])[0]
+    not_run = body["entry"][-1]["resource"]
+    assert not_run["issue"][0]["code"] == "too-costly" and "Not run" in issue_texts(not_run)[0]
+
+
+def test_batch_over_real_http(live_server):
+    status, body, _ = live_server.post_raw("/fhir", batch(
+        get_entry("ConceptMap/$translate", system=RIS_CS, sourceCode="TAC"),
+        get_entry("ConceptMap/$translate", url="http://example.org/none", sourceCode="TAC")))
+    assert status == 200
+    assert statuses(body) == ["200 OK", "404 Not Found"]
+    status, body, _ = live_server.post_raw("/r4/fhir", batch(get_entry("ConceptMap/$translate", system=RIS_CS,
+                                                                       code="TAC")))
+    assert status == 200 and param(body["entry"][0]["resource"], "match")[0]["name"] == "equivalence"
+
+
+@pytest.mark.parametrize("base", ["/fhir", "/r4/fhir"])
+def test_capability_statement_declares_batch(client, base):
+    rest = client.get(base + "/metadata").get_json()["rest"][0]
+    assert {"code": "batch"} in rest["interaction"]
+
+
+def test_entries_past_the_answer_size_limit_are_not_run(client, monkeypatch):
+    from termsvc.api import batch as batch_module
+    monkeypatch.setattr(batch_module, "MAX_ANSWER", 20_000)
+    page = get_entry("ValueSet/$expand", url=CID33, count=1000)   # each answer well over 5 kB
+    body = post_batch(client, batch(*[page] * 6)).get_json()
+    got = statuses(body)
+    assert got[0] == "200 OK" and got[-1] == "422 Unprocessable Entity"
+    assert "Not run" in issue_texts(body["entry"][-1]["resource"])[0]

@@ -1,0 +1,281 @@
+"""termsvc.client against a real `termsvc serve` (R5 and R4), and its retries against stand-in servers."""
+import http.server
+import json
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import CID33, DCM, SCT, free_port, start_server
+from termsvc.client import LocalClient, TerminologyClient, TerminologyError
+
+RIS_CS = "http://termsvc.example.eu/fhir/CodeSystem/ris-modality-eu"
+RIS_MAP = "http://termsvc.example.eu/fhir/ConceptMap/ris-modality-eu"
+ES_CS = "http://termsvc.example.eu/fhir/CodeSystem/es-catalogo-procedimientos-radiologia"
+
+
+class Counting(requests.Session):
+    """A session that counts the HTTP requests it sends."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent = 0
+
+    def request(self, *a, **kw):
+        self.sent += 1
+        return super().request(*a, **kw)
+
+
+@pytest.fixture(scope="module")
+def r5(live_server):
+    with TerminologyClient(live_server.base + "/fhir") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def r4(live_server):
+    with TerminologyClient(live_server.base + "/r4/fhir", fhir_version="R4") as c:
+        yield c
+
+
+def test_translate_r5(r5):
+    r = r5.translate("RX", RIS_CS)
+    assert r.result is True and r.message is None
+    assert [(m.system, m.code, m.relationship) for m in r.matches] == [
+        (DCM, "DX", "source-is-broader-than-target"), (DCM, "CR", "source-is-broader-than-target")]
+    assert r.matches[0].display == "Digital Radiography"
+    assert r.matches[0].origin_map == RIS_MAP + "|2026.1"
+    assert r.matches[0].equivalence is None
+    assert r.raw["resourceType"] == "Parameters"
+
+
+def test_translate_r4_gives_the_equivalence_and_the_r5_relationship(r4):
+    r = r4.translate("RX", RIS_CS)
+    assert r.result is True
+    assert [(m.code, m.equivalence, m.relationship) for m in r.matches] == [
+        ("DX", "narrower", "source-is-broader-than-target"), ("CR", "narrower", "source-is-broader-than-target")]
+
+
+def test_translate_keeps_codes_as_strings_and_names_the_map(r5):
+    r = r5.translate("0012", ES_CS, url="http://termsvc.example.eu/fhir/ConceptMap/es-catalogo-procedimientos-radiologia",
+                     target_system=SCT)
+    assert r.result and r.matches[0].code == "168537006" and r.matches[0].system == SCT
+
+
+def test_no_translation_says_why(r5):
+    r = r5.translate("CONS", RIS_CS)
+    assert r.result is False and r.matches == []
+    assert "deliberately not mapped" in r.message
+
+
+def test_validate_code_against_code_system_and_value_set(r5, r4):
+    ok = r5.validate_code("CT", DCM)
+    assert ok.result is True and ok.display == "Computed Tomography" and ok.system == DCM
+    bad = r5.validate_code("NOT-A-CODE", DCM, url=CID33)
+    assert bad.result is False
+    assert any(i.severity == "error" and i.tx_type for i in bad.issues)
+    assert "NOT-A-CODE" in bad.message
+    wrong_display = r4.validate_code("CT", DCM, display="Cat scan")
+    assert wrong_display.result is False and any("Cat scan" in i.text for i in wrong_display.issues)
+
+
+def test_validate_cannot_tell_for_a_fragment(r5):
+    r = r5.validate_code("999999999", SCT)  # pydicom's SNOMED CT subset is a fragment
+    assert any(i.severity == "warning" and i.message_id == "UNKNOWN_CODE_IN_FRAGMENT" for i in r.issues)
+
+
+def test_lookup_and_subsumes(r5):
+    r = r5.lookup("CT", DCM)
+    assert (r.code, r.system, r.display, r.name) == ("CT", DCM, "Computed Tomography", "DICOMControlledTerminology")
+    assert {"code": "inactive", "value": False} in r.properties
+    s = r5.subsumes("CT", "CT", DCM)
+    assert s.outcome == "equivalent"
+
+
+def test_expand_iterates_pages(r5, live_server):
+    _, whole, _ = live_server.get(f"/fhir/ValueSet/$expand?url={CID33}")
+    expected = [c["code"] for c in whole["expansion"]["contains"]]
+    paged = [c.code for c in r5.expand(CID33, page_size=7)]
+    assert paged == expected and len(expected) > 14
+    assert [c.code for c in r5.expand(CID33, page_size=7, limit=10)] == expected[:10]
+    ct = [c for c in r5.expand(CID33, filter="computed")]
+    assert any(c.code == "CT" and c.system == DCM and c.display == "Computed Tomography" for c in ct)
+
+
+def test_errors_raise_with_the_outcome_issues(r5, r4):
+    with pytest.raises(TerminologyError) as e:
+        r5.lookup("x", "http://example.org/unknown-system")
+    assert e.value.status == 404
+    assert e.value.issues[0].code == "not-found" and "unknown-system" in e.value.issues[0].text
+    assert e.value.outcome["resourceType"] == "OperationOutcome"
+    with pytest.raises(TerminologyError) as e:
+        r4.translate("TAC", RIS_CS, url="http://example.org/no-map")
+    assert e.value.status == 404 and "no-map" in str(e.value)
+    with pytest.raises(TerminologyError) as e:
+        r5.translate(params={"sourceCode": ""})
+    assert e.value.status == 400
+
+
+def test_translate_many_and_validate_many_through_batch(live_server):
+    session = Counting()
+    with TerminologyClient(live_server.base + "/fhir", session=session, batch_size=3) as c:
+        codes = ["TAC", "RM", "zz-unknown", "ECO", {"code": "TAC", "system": RIS_CS, "url": "http://example.org/no-map"},
+                 "RX", "MAMO"]
+        results = c.translate_many(codes, RIS_CS)
+        assert session.sent == 3                      # 7 requests in batches of 3
+        assert [r.result for r in results] == [True, True, False, True, False, True, True]
+        assert [r.matches[0].code for r in results if r.result] == ["CT", "MR", "US", "DX", "MG"]
+        failed = results[4]
+        assert failed.error is not None and failed.error.status == 404 and "no-map" in failed.message
+        assert results[2].error is None and "No translations" in results[2].message
+        v = c.validate_many(["CT", "MR", "NOPE"], DCM)
+        assert [r.result for r in v] == [True, True, False]
+        v = c.validate_many([{"code": "CT", "system": DCM, "url": CID33}, {"code": "X", "system": DCM,
+                                                                          "url": "http://example.org/no-vs"}])
+        assert v[0].result is True and v[1].error.status == 404
+
+
+def test_r4_translate_many(r4):
+    results = r4.translate_many(["TAC", "RX"], RIS_CS)
+    assert [m.equivalence for m in results[1].matches] == ["narrower", "narrower"]
+
+
+def test_the_cache_answers_repeated_questions(live_server):
+    session = Counting()
+    with TerminologyClient(live_server.base + "/fhir", session=session, cache_size=2) as c:
+        first = c.translate("TAC", RIS_CS)
+        assert c.translate("TAC", RIS_CS) is first and session.sent == 1
+        c.validate_code("CT", DCM)
+        c.lookup("CT", DCM)                           # evicts the translate (LRU of 2)
+        c.translate("TAC", RIS_CS)
+        assert session.sent == 4
+        many = c.translate_many(["TAC", "RM"], RIS_CS)   # TAC cached: one batch of one entry
+        assert session.sent == 5 and many[0] is c.translate("TAC", RIS_CS) and session.sent == 5
+    with TerminologyClient(live_server.base + "/fhir", session=(s2 := Counting())) as c:
+        c.translate("TAC", RIS_CS)
+        c.translate("TAC", RIS_CS)
+        assert s2.sent == 2                          # no cache unless asked for
+
+
+def test_one_keep_alive_connection(live_server):
+    with TerminologyClient(live_server.base + "/fhir") as c:
+        for code in ("CT", "MR", "US", "NM"):
+            c.validate_code(code, DCM)
+        pool = c.session.get_adapter(live_server.base).poolmanager
+        (conn_pool,) = pool.pools._container.values()
+        assert conn_pool.num_connections == 1
+
+
+def test_connection_refused_is_retried_then_raised():
+    port = free_port()
+    with TerminologyClient(f"http://127.0.0.1:{port}/fhir", retries=2, backoff=0.05,
+                           session=(session := Counting())) as c:
+        started = time.monotonic()
+        with pytest.raises(TerminologyError) as e:
+            c.validate_code("CT", DCM)
+        assert session.sent == 3 and e.value.status is None and "after 3 attempt(s)" in str(e.value)
+        assert time.monotonic() - started >= 0.05 + 0.1   # backoff 0.05 then 0.1
+
+
+def test_a_server_that_comes_up_during_the_retries_answers(db_path, tmp_path):
+    """The client asks first; the real server comes up a moment later, within the backoff."""
+    port = free_port()
+    holder = {}
+
+    def ask():
+        with TerminologyClient(f"http://127.0.0.1:{port}/fhir", retries=8, backoff=0.25) as c:
+            holder["result"] = c.validate_code("CT", DCM)
+    asking = threading.Thread(target=ask)
+    asking.start()
+    time.sleep(0.3)
+    assert "result" not in holder
+    srv = start_server(db_path, str(tmp_path / "late.log"), port=port)
+    try:
+        asking.join(60)
+        assert holder["result"].result is True
+    finally:
+        srv.stop()
+
+
+class _Unavailable(http.server.BaseHTTPRequestHandler):
+    """Answers 503 (Retry-After: 0) to the first `failures` requests, then a Parameters."""
+    failures = 2
+    seen = 0
+
+    def do_GET(self):
+        type(self).seen += 1
+        if type(self).seen <= type(self).failures:
+            body = json.dumps({"resourceType": "OperationOutcome", "issue": [
+                {"severity": "error", "code": "transient", "details": {"text": "busy"}}]}).encode()
+            self.send_response(503)
+            self.send_header("Retry-After", "0")
+        else:
+            body = json.dumps({"resourceType": "Parameters", "parameter": [
+                {"name": "result", "valueBoolean": True}, {"name": "code", "valueCode": "CT"}]}).encode()
+            self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def unavailable():
+    _Unavailable.seen = 0
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_503_is_retried(unavailable):
+    base = f"http://127.0.0.1:{unavailable.server_address[1]}/fhir"
+    with TerminologyClient(base, retries=3, backoff=0.01) as c:
+        assert c.validate_code("CT", DCM).result is True
+    assert _Unavailable.seen == 3
+
+
+def test_503_past_the_retries_raises_with_the_outcome(unavailable):
+    _Unavailable.failures = 10
+    try:
+        base = f"http://127.0.0.1:{unavailable.server_address[1]}/fhir"
+        with TerminologyClient(base, retries=1, backoff=0.01) as c:
+            with pytest.raises(TerminologyError) as e:
+                c.validate_code("CT", DCM)
+        assert e.value.status == 503 and e.value.issues[0].code == "transient"
+        assert _Unavailable.seen == 2
+    finally:
+        _Unavailable.failures = 2
+
+
+def test_local_client_answers_like_the_server(db_path, r5):
+    local = LocalClient(db_path)
+    for call in (lambda c: c.translate("RX", RIS_CS), lambda c: c.validate_code("CT", DCM, url=CID33),
+                 lambda c: c.lookup("CT", DCM)):
+        assert call(local).raw == call(r5).raw
+    assert [c.code for c in local.expand(CID33, page_size=10)] == [c.code for c in r5.expand(CID33)]
+    assert [r.result for r in local.translate_many(["TAC", "nope"], RIS_CS)] == [True, False]
+    with pytest.raises(TerminologyError) as e:
+        local.lookup("x", "http://example.org/unknown-system")
+    assert e.value.status == 404
+    r4 = LocalClient(db_path, fhir_version="R4")
+    assert r4.translate("RX", RIS_CS).matches[0].equivalence == "narrower"
+
+
+def test_the_readme_converter_example_runs(live_server, capsys):
+    """The README's converter example, run against a real server: it stays true."""
+    import os
+    import re
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md"), encoding="utf-8").read()
+    section = readme[readme.index("## Python client"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S)[1]
+    assert len(code.strip().splitlines()) <= 12
+    exec(compile(code.replace("http://127.0.0.1:8080", live_server.base), "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"TAC -> {DCM} CT Computed Tomography (equivalent, {RIS_MAP}|2026.1)")
+    assert out[3].startswith("CONS -> no EU code:") and "deliberately not mapped" in out[3]

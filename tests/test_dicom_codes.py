@@ -1,0 +1,286 @@
+"""termsvc dicom-codes: DICOM header values to EU codes, on pydicom's own test files and on files
+written here with chosen attributes."""
+import json
+import os
+import shutil
+import warnings
+
+import pydicom
+import pytest
+from click.testing import CliRunner
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from conftest import DCM, QUIET, SCT
+from termsvc.build import SourceSpec, build
+from termsvc.cli import cli
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+DESCRIPTION_TABLE = """source_code,target_code,target_display,relationship,status
+Torax PA y lateral,168537006,Plain radiography,source-is-narrower-than-target,accepted
+"""
+DESCRIPTION_TOML = """url = "http://example.org/ConceptMap/study-descriptions"
+version = "1"
+source_system = "http://example.org/CodeSystem/study-descriptions"
+target_system = "http://snomed.info/sct"
+dicom_attributes = ["StudyDescription", "(0032,1060)"]
+"""
+
+
+@pytest.fixture(scope="module")
+def dicom_db(tmp_path_factory):
+    """DICOM + the shipped mapping tables + a table of study descriptions (declared for Study and
+    Requested Procedure Description)."""
+    root = tmp_path_factory.mktemp("dicom-codes")
+    maps = root / "mappings"
+    shutil.copytree(os.path.join(PROJECT, "mappings_csv"), maps)
+    (maps / "study-descriptions.csv").write_text(DESCRIPTION_TABLE)
+    (maps / "study-descriptions.toml").write_text(DESCRIPTION_TOML)
+    db = str(root / "dicom.db")
+    build(db, [SourceSpec("dicom"), SourceSpec("mappings", str(maps))], QUIET, preexpand=False)
+    return db
+
+
+def code_item(code, scheme, meaning=None):
+    item = Dataset()
+    item.CodeValue = code
+    item.CodingSchemeDesignator = scheme
+    if meaning:
+        item.CodeMeaning = meaning
+    return item
+
+
+def write_dicom(path, study=None, series=None, **attrs) -> str:
+    """A small DICOM file (no pixel data) with the attributes given (keyword=value; lists of
+    code_item() for sequences)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CT_IMAGE
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = CT_IMAGE
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = study or generate_uid()
+    ds.SeriesInstanceUID = series or generate_uid()
+    ds.PatientID = "P-0001"
+    with warnings.catch_warnings():  # values such as 'chest' are not valid CS: on purpose
+        warnings.simplefilter("ignore")
+        for k, v in attrs.items():
+            setattr(ds, k, v)
+    ds.save_as(str(path), enforce_file_format=True)
+    return str(path)
+
+
+def dicom_codes(db, *args):
+    r = CliRunner().invoke(cli, ["dicom-codes", *map(str, args), "--db", db])
+    return r.exit_code, r.output
+
+
+def codes_by_attribute(file_report):
+    out = {}
+    for c in file_report["codes"]:
+        out.setdefault(c["attribute"], []).append(c)
+    return out
+
+
+def only_json(output: str) -> dict:
+    """The JSON document of the output (skipped-file notes go to stderr, mixed in by the runner)."""
+    return json.loads(output[output.index("{"):output.rindex("}") + 1])
+
+
+# -- pydicom's own files ------------------------------------------------------------------------
+
+def test_pydicom_test_files(dicom_db):
+    ct, mr, nm = (get_testdata_file(n) for n in ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"))
+    code, out = dicom_codes(dicom_db, ct, mr, nm)
+    doc = json.loads(out)
+    assert code == 1          # JPEG2000.dcm has values no table maps
+    assert [f["file"] for f in doc["files"]] == [ct, mr, nm]
+    modality = [codes_by_attribute(f)["Modality"][0] for f in doc["files"]]
+    assert [(m["local"], m["status"], m["codings"][0]["system"], m["codings"][0]["code"]) for m in modality] == [
+        ("CT", "standard", DCM, "CT"), ("MR", "mapped", DCM, "MR"), ("NM", "standard", DCM, "NM")]  # MR: in the RIS table
+    assert modality[0]["codings"][0]["display"] == "Computed Tomography" and modality[0]["tag"] == "(0008,0060)"
+    nm_codes = codes_by_attribute(doc["files"][2])
+    assert nm_codes["BodyPartExamined"][0]["local"] == "WHOLE BODY"   # not the defined term WHOLEBODY
+    assert nm_codes["BodyPartExamined"][0]["status"] == "unmapped"
+    assert {"attribute": "BodyPartExamined", "local": "WHOLE BODY", "status": "unmapped"} in doc["files"][2]["unmapped"]
+    assert "no loaded mapping table declares" not in nm_codes["BodyPartExamined"][0]["message"]
+    assert doc["files"][0]["unmapped"] == [{"attribute": "StudyDescription", "local": "e+1", "status": "unmapped"}]
+    assert len(doc["studies"]) == 3 and doc["skipped"] == []
+
+
+def test_a_folder_is_read_recursively_and_non_dicom_files_are_skipped(dicom_db, tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "a" / "b" / "IM0001")
+    (tmp_path / "a" / "notes.txt").write_text("not DICOM")
+    code, out = dicom_codes(dicom_db, tmp_path)
+    doc = only_json(out)
+    assert [os.path.basename(f["file"]) for f in doc["files"]] == ["IM0001"]
+    assert doc["skipped"] == [{"file": str(tmp_path / "a" / "notes.txt"), "reason": "not a DICOM file"}]
+    assert code == 1
+    code, out = dicom_codes(dicom_db, tmp_path / "a" / "notes.txt")
+    assert code == 2
+
+
+# -- files with chosen attributes -----------------------------------------------------------------
+
+@pytest.fixture
+def chosen(tmp_path):
+    request_item = Dataset()
+    request_item.RequestedProcedureCodeSequence = [code_item("0013", "99ESCAT")]
+    request_item.RequestedProcedureDescription = "Unknown request text"
+    return write_dicom(
+        tmp_path / "chosen.dcm",
+        Modality="TAC ",                       # a local RIS modality, space-padded
+        BodyPartExamined="chest",              # lower case, as some PACS send it
+        Laterality="L", ImageLaterality="U",
+        StudyDescription="Torax PA y lateral",
+        ProcedureCodeSequence=[code_item("0012", "99ESCAT", "Radiografía de tórax PA y lateral")],
+        RequestAttributesSequence=[request_item],
+        AnatomicRegionSequence=[code_item("12738006", "SCT", "Brain"), code_item("T-D1100", "SRT", "Head")],
+        PerformedProtocolCodeSequence=[code_item("NOPE-1", "DCM"), code_item("999999999", "SCT"),
+                                       code_item("X1", "99LOCAL")],
+    )
+
+
+def test_local_values_translated_standard_codes_validated(dicom_db, chosen):
+    code, out = dicom_codes(dicom_db, chosen)
+    f = json.loads(out)["files"][0]
+    by = codes_by_attribute(f)
+    m = by["Modality"][0]
+    assert (m["local"], m["status"]) == ("TAC", "mapped")
+    assert m["codings"] == [{"system": DCM, "code": "CT", "display": "Computed Tomography",
+                             "relationship": "equivalent",
+                             "map": "http://termsvc.example.eu/fhir/ConceptMap/ris-modality-eu|2026.1"}]
+    b = by["BodyPartExamined"][0]
+    assert (b["local"], b["normalized"], b["status"]) == ("chest", "CHEST", "mapped")
+    assert (b["codings"][0]["system"], b["codings"][0]["code"]) == (SCT, "816094009")
+    assert by["Laterality"][0]["codings"][0]["code"] == "7771000"
+    assert by["ImageLaterality"][0]["codings"][0]["relationship"] == "related-to"
+    assert by["ImageLaterality"][0]["codings"][0]["map"].startswith(
+        "http://termsvc.example.eu/fhir/ConceptMap/dicom-laterality|")
+    d = by["StudyDescription"][0]
+    assert d["status"] == "mapped" and d["codings"][0]["code"] == "168537006"
+    assert d["codings"][0]["map"] == "http://example.org/ConceptMap/study-descriptions|1"
+    assert by["RequestedProcedureDescription"][0]["status"] == "unmapped"
+    p = by["ProcedureCodeSequence"][0]
+    assert p["local"] == {"code": "0012", "scheme": "99ESCAT", "meaning": "Radiografía de tórax PA y lateral"}
+    assert p["status"] == "mapped" and p["codings"][0]["code"] == "168537006"
+    assert by["RequestedProcedureCodeSequence"][0]["codings"][0]["code"] == "168537006"  # 0013, in Request Attributes
+    brain, head = by["AnatomicRegionSequence"]
+    assert (brain["status"], brain["codings"][0]["display"]) == ("standard", "Brain")
+    assert (head["status"], head["codings"][0]["code"]) == ("standard", "69536005")   # SRT T-D1100 -> SCT
+    invalid, unverified, local = by["PerformedProtocolCodeSequence"]
+    assert invalid["status"] == "invalid" and "NOPE-1" in invalid["message"]
+    assert unverified["status"] == "unverified" and "fragment" in unverified["message"]
+    assert unverified["codings"][0]["code"] == "999999999"
+    assert local["status"] == "unmapped" and "no loaded mapping table declares PerformedProtocolCodeSequence" \
+        in local["message"]
+    assert [(u["attribute"], u["status"]) for u in f["unmapped"]] == [
+        ("RequestedProcedureDescription", "unmapped"), ("PerformedProtocolCodeSequence", "invalid"),
+        ("PerformedProtocolCodeSequence", "unmapped")]
+    assert code == 1
+
+
+def test_everything_mapped_exits_0(dicom_db, tmp_path):
+    path = write_dicom(tmp_path / "ok.dcm", Modality="MR", BodyPartExamined="HEAD", Laterality="R")
+    code, out = dicom_codes(dicom_db, path)
+    assert code == 0 and json.loads(out)["files"][0]["unmapped"] == []
+
+
+def test_per_study_summary(dicom_db, tmp_path):
+    study, series = generate_uid(), generate_uid()
+    for i in range(3):
+        write_dicom(tmp_path / f"s1-{i}.dcm", study, series, Modality="CT", BodyPartExamined="CHEST")
+    write_dicom(tmp_path / "s1-x.dcm", study, None, Modality="RX", BodyPartExamined="KNEEE")
+    write_dicom(tmp_path / "s2.dcm", None, None, Modality="MR")
+    code, out = dicom_codes(dicom_db, tmp_path)
+    studies = {s["study"]: s for s in json.loads(out)["studies"]}
+    s = studies[study]
+    assert s["files"] == 4 and len(s["series"]) == 2
+    assert sorted(x["files"] for x in s["series"]) == [1, 3]
+    counts = {(c["attribute"], c["local"]): c["files"] for c in s["codes"]}
+    assert counts == {("Modality", "CT"): 3, ("BodyPartExamined", "CHEST"): 3, ("Modality", "RX"): 1,
+                      ("BodyPartExamined", "KNEEE"): 1}
+    assert s["unmapped"] == [{"attribute": "BodyPartExamined", "local": "KNEEE", "status": "unmapped"}]
+    rx = next(c for c in s["codes"] if c["local"] == "RX")
+    assert [c["code"] for c in rx["codings"]] == ["DX", "CR"]   # two targets of one local code
+    assert len(studies) == 2
+
+
+def test_imaging_study_r5_and_r4(dicom_db, chosen):
+    r = CliRunner().invoke(cli, ["dicom-codes", chosen, "--db", dicom_db, "--fhir", "r5"])
+    s = json.loads(r.output)
+    assert s["resourceType"] == "ImagingStudy" and s["status"] == "available"
+    assert s["identifier"][0]["value"].startswith("urn:oid:")
+    assert s["subject"] == {"identifier": {"value": "P-0001"}}
+    assert s["modality"] == [{"coding": [{"system": DCM, "code": "CT", "display": "Computed Tomography"}]}]
+    assert s["description"] == "Torax PA y lateral"
+    (series,) = s["series"]
+    assert series["modality"]["coding"][0]["code"] == "CT" and series["modality"]["text"] == "TAC"
+    assert [c["code"] for c in series["bodySite"]["concept"]["coding"]] == ["816094009", "12738006", "69536005"]
+    assert [c["code"] for c in series["laterality"]["coding"]] == ["7771000", "66459002"]
+    assert series["instance"][0]["sopClass"]["code"] == "urn:oid:" + CT_IMAGE
+    procedures = [c["code"] for p in s["procedure"] for c in p["concept"]["coding"]]
+    assert "168537006" in procedures and "NOPE-1" not in procedures
+    r = CliRunner().invoke(cli, ["dicom-codes", chosen, "--db", dicom_db, "--fhir", "r4"])
+    s4 = json.loads(r.output)
+    assert s4["modality"] == [{"system": DCM, "code": "CT", "display": "Computed Tomography"}]
+    (series4,) = s4["series"]
+    assert series4["modality"] == {"system": DCM, "code": "CT", "display": "Computed Tomography"}
+    assert series4["bodySite"]["code"] == "816094009" and series4["laterality"]["code"] == "7771000"
+    assert "procedure" not in s4 and s4["procedureCode"][0]["coding"][0]["code"] == "168537006"
+
+
+def test_several_studies_make_a_collection_bundle(dicom_db):
+    r = CliRunner().invoke(cli, ["dicom-codes", get_testdata_file("CT_small.dcm"), get_testdata_file("MR_small.dcm"),
+                                 "--db", dicom_db, "--fhir", "r5"])
+    b = json.loads(r.output)
+    assert b["resourceType"] == "Bundle" and b["type"] == "collection"
+    assert [e["resource"]["modality"][0]["coding"][0]["code"] for e in b["entry"]] == ["CT", "MR"]
+
+
+def test_server_answers_like_the_local_database(dicom_db, chosen, server_factory):
+    srv = server_factory(dicom_db)
+    local = json.loads(dicom_codes(dicom_db, chosen)[1])
+    r = CliRunner().invoke(cli, ["dicom-codes", chosen, "--server", srv.base + "/fhir"])
+    assert json.loads(r.output) == local
+
+
+def test_only_the_header_is_read(tmp_path, monkeypatch):
+    """pydicom is told to stop before the pixel data: a file whose pixel data is garbage reads."""
+    src = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    src.PixelData = b"\x00" * 7   # wrong length for the image: reading it would fail
+    path = str(tmp_path / "broken-pixels.dcm")
+    src.save_as(path)
+    from termsvc.dicom_codes import read_header
+    ds = read_header(path)
+    assert "PixelData" not in ds and ds.Modality == "CT"
+
+
+# -- the mapping-table key --------------------------------------------------------------------------
+
+def test_dicom_attributes_key_is_checked_and_round_trips(tmp_path):
+    from termsvc.mappings.from_fhir import concept_map_to_table
+    from termsvc.mappings.table import read_table
+    from termsvc.mappings.to_fhir import concept_map_from_table
+    (tmp_path / "t.csv").write_text(DESCRIPTION_TABLE)
+    (tmp_path / "t.toml").write_text(DESCRIPTION_TOML)
+    t = read_table(str(tmp_path / "t.csv"))
+    assert not t.errors and t.meta["dicom_attributes"] == ["StudyDescription", "RequestedProcedureDescription"]
+    meta, _, _ = concept_map_to_table(concept_map_from_table(t))
+    assert meta["dicom_attributes"] == ["StudyDescription", "RequestedProcedureDescription"]
+    (tmp_path / "t.toml").write_text(DESCRIPTION_TOML.replace('"(0032,1060)"', '"BodyPartExamind"'))
+    t = read_table(str(tmp_path / "t.csv"))
+    assert any("BodyPartExamind" in p.message and "not a DICOM attribute" in p.message for p in t.errors)
+
+
+def test_shipped_tables_declare_their_attributes():
+    from termsvc.mappings.table import read_table
+    declared = {name: read_table(os.path.join(PROJECT, "mappings_csv", name + ".csv")).meta["dicom_attributes"]
+                for name in ("ris-modality-eu", "dicom-body-part-examined", "dicom-laterality")}
+    assert declared == {"ris-modality-eu": ["Modality"], "dicom-body-part-examined": ["BodyPartExamined"],
+                        "dicom-laterality": ["Laterality", "ImageLaterality"]}
