@@ -127,9 +127,9 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
         expansion["offset"] = opts.offset
     fragments = _used_fragments(ctx, composer)
     if fragments:  # a fragment cannot say a code is not in the code system: the expansion is not closed
+        reason = messages.text("unclosed-fragment", system=fragments[0].split("|")[0])
         expansion["extension"] = [{"url": UNCLOSED, "valueBoolean": True},
-                                  {"url": UNCLOSED + "-reason",
-                                   "valueString": messages.text("unclosed-fragment", system=fragments[0].split("|")[0])}]
+                                  {"url": UNCLOSED + "-reason", "valueString": reason}]
     expansion["parameter"] = _echo_parameters(opts, prefs, composer, fragments)
     renderer = Renderer(opts, prefs, versioned_systems(vs))
     if nested:
@@ -152,8 +152,8 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
 def _can_nest(vs) -> bool:
     compose = vs.get("compose") or {}
     incs = compose.get("include", []) or []
-    return bool(incs) and not compose.get("exclude") and all(inc.get("system") and not inc.get("concept") and not inc.get("valueSet")
-                              for inc in incs)
+    return bool(incs) and not compose.get("exclude") and all(
+        inc.get("system") and not inc.get("concept") and not inc.get("valueSet") for inc in incs)
 
 
 def _language_prefs(opts, vs) -> LanguagePrefs:

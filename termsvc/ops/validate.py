@@ -380,8 +380,8 @@ class Validator:
         for r in results:
             for i in r.issues:
                 if vs is not None and _tx_type(i) == "not-in-vs":
-                    i = dict(i, severity="information")
-                    i["details"] = dict(i["details"], coding=[dict(i["details"]["coding"][0], code="this-code-not-in-vs")])
+                    coding = dict(i["details"]["coding"][0], code="this-code-not-in-vs")
+                    i = dict(i, severity="information", details=dict(i["details"], coding=[coding]))
                 elif _tx_type(i) == "status-check" and i["details"]["text"] in seen_texts:
                     continue
                 seen_texts.add(i["details"]["text"])
