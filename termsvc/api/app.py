@@ -12,7 +12,7 @@ from termsvc.api import metadata
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
 from termsvc.fhir.outcome import OpError, issue, outcome
-from termsvc.ops.codesystems import PROPERTY_TYPES, _typed, designation_dict
+from termsvc.ops.codesystems import PROPERTY_TYPES, designation_dict, typed_value
 from termsvc.store.reader import Store
 
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
@@ -101,7 +101,7 @@ def with_concepts(store, cs_id: int, cs: dict) -> dict:
     for cid, code, t, value in store.all(
             "SELECT p.concept_id, p.code, p.type, p.value FROM concept_property p JOIN concept c ON c.id = p.concept_id"
             " WHERE c.cs_id=? ORDER BY p.rowid", (cs_id,)):
-        by_id[cid].setdefault("property", []).append({"code": code, PROPERTY_TYPES.get(t, "valueString"): _typed(t, value)})
+        by_id[cid].setdefault("property", []).append({"code": code, PROPERTY_TYPES.get(t, "valueString"): typed_value(t, value)})
     parents = {}
     for p, c in store.all("SELECT e.parent_id, e.child_id FROM edge e JOIN concept c ON c.id = e.child_id"
                           " WHERE c.cs_id=?", (cs_id,)):
