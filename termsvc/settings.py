@@ -117,7 +117,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "TERMSVC_HOST", Text(), "127.0.0.1", "the address `termsvc serve` listens on"),
     Setting("port", "TERMSVC_PORT", Int(1), 8080, "the port `termsvc serve` listens on", default_text="8080"),
     Setting("workers", "TERMSVC_WORKERS", Int(1), None, "server worker processes",
-            default_text="one per CPU"),
+            default_text="one per CPU the process may use (in a container: its CPU limit)"),
     Setting("cache_size", "TERMSVC_CACHE_SIZE", Int(0), 20_000,
             "GET answers cached per worker and build (0: no cache)"),
     Setting("max_expansion", "TERMSVC_MAX_EXPANSION", Int(0), 10_000,

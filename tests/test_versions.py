@@ -63,7 +63,10 @@ def test_check_system_version_rejects_another_version(client):
         {"name": "check-system-version", "valueUri": f"{CS}|1.0.0"}] + [
         {"name": "tx-resource", "resource": x} for x in RESOURCES + [vs("2.0.0")]]},
         headers={"Content-Type": "application/fhir+json"})
-    assert r.status_code == 400 and "check-system-version" in r.json["issue"][0]["details"]["text"]
+    issue = r.json["issue"][0]
+    assert r.status_code == 400 and issue["details"]["coding"][0]["code"] == "version-error"
+    assert issue["details"]["text"] == (f"The version '2.0.0' is not allowed for system '{CS}': required to be"
+                                        " '1.0.0' by a version-check parameter")
 
 
 def test_unknown_pinned_version(client):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from termsvc.api import probes
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.convert import value_set_r5_to_r4
 from termsvc.fhir.outcome import NotFound, OpError
@@ -145,7 +146,7 @@ def respond(start_response, status: int, body: dict | bytes, extra_headers=()):
 
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
            413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-           500: "Internal Server Error"}
+           500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class OperationRouter:
@@ -168,6 +169,8 @@ class OperationRouter:
         path = environ.get("PATH_INFO", "")
         if path == "/health":
             return respond(start_response, 200, b'{"status":"ok"}')
+        if path == "/ready":
+            return respond(start_response, *probes.ready(self.store))
         if path in BATCH_PATHS and environ.get("REQUEST_METHOD") == "POST" and self.batch is not None:
             return self.batch(self, environ, start_response, r4=path.startswith("/r4/"))
         r4 = None

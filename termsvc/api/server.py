@@ -17,11 +17,25 @@ BACKPRESSURE_PER_THREAD = 16
 SHUTDOWN_GRACE_S = 6
 
 
+def default_workers(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """One per CPU this process may use: its affinity, capped by a container's CPU limit (cgroup v2
+    quota; a container sees the host's CPU count otherwise)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        with open(cpu_max) as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
 def serve(settings, threads: int = 1, log_access: bool = False):
     os.environ.update(settings.environ())
     create_app(settings.db)  # fail fast, before forking workers, when the database is missing or broken
     Granian("termsvc.api.wsgi:app", address=settings.host, port=settings.port, interface=Interfaces.WSGI,
-            workers=settings.workers or os.cpu_count() or 1, blocking_threads=threads, backlog=2048,
+            workers=settings.workers or default_workers(), blocking_threads=threads, backlog=2048,
             # bound the requests a worker accepts while its Python thread is busy: past this the
             # connections wait in the socket backlog instead of piling up as tasks that contend for
             # the GIL (measured with scripts/bench.py: about 1.5-2x req/s on 2 cores for operations)

@@ -6,6 +6,7 @@ import orjson
 
 from termsvc import settings as settings_mod
 from termsvc.cli.common import CliError, with_settings
+from termsvc.pull import file_sha256
 from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
 
@@ -20,6 +21,7 @@ def db_info(db_path: str) -> dict:
         info = {
             "db": db_path,
             "size_bytes": os.path.getsize(db_path),
+            "sha256": file_sha256(db_path),
             "schema_version": meta.get("schema_version"),
             "built_at": meta.get("built_at"),
             "build_seconds": float(meta["build_seconds"]) if meta.get("build_seconds") else None,
@@ -54,6 +56,7 @@ def info_cmd(settings, db, as_json):
     secs = f" in {info['build_seconds']:.1f} s" if info["build_seconds"] is not None else ""
     click.echo(f"database   {info['db']} ({info['size_bytes'] / 1e6:.1f} MB, schema {info['schema_version']})")
     click.echo(f"built      {info['built_at']}{secs}")
+    click.echo(f"sha256     {info['sha256']}")
     click.echo(f"content    {t['code_systems']} code systems, {t['value_sets']} value sets,"
                f" {t['concept_maps']} concept maps, {t['concepts']} concepts")
     click.echo("expansions " + ", ".join(f"{k} {v}" for k, v in sorted(info["expansion_states"].items())))

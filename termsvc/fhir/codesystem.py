@@ -4,7 +4,7 @@ Shared by the store writer (which saves the records) and the in-memory code
 systems built from `tx-resource` parameters, so both agree on what a concept's
 status, abstractness, parents, designations and properties are.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 CONCEPT_PROPERTIES = "http://hl7.org/fhir/concept-properties#"
 INACTIVE_STATUSES = {"retired", "inactive"}  # 'deprecated' is still active
@@ -12,16 +12,18 @@ INACTIVE_STATUSES = {"retired", "inactive"}  # 'deprecated' is still active
 
 @dataclass(slots=True)
 class FlatConcept:
+    """One concept. flatten() fills the lists; a provider reading the store fills them when
+    first asked (None: not read yet)."""
     code: str
     display: str | None = None
     definition: str | None = None
     status: str | None = None
     inactive: bool = False
     abstract: bool = False
-    designations: list = field(default_factory=list)   # FHIR designation dicts
-    properties: list = field(default_factory=list)     # (code, valueKey, value)
-    parents: list = field(default_factory=list)        # parent codes
-    extensions: list = field(default_factory=list)
+    designations: list | None = None   # FHIR designation dicts
+    properties: list | None = None     # (code, valueKey, value)
+    parents: list | None = None        # parent codes
+    extensions: list | None = None
 
 
 def property_value(prop: dict):
@@ -55,7 +57,7 @@ def flatten(cs: dict) -> list[FlatConcept]:
             if not code:  # a concept needs a code (pydicom has one LOINC row without)
                 continue
             fc = FlatConcept(code=code, display=c.get("display"), definition=c.get("definition"),
-                             designations=list(c.get("designation", []) or []),
+                             designations=list(c.get("designation", []) or []), properties=[], parents=[],
                              extensions=list(c.get("extension", []) or []))
             if parent is not None:
                 fc.parents.append(parent)

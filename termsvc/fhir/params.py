@@ -6,16 +6,17 @@ OperationDefinitions give that parameter name.
 """
 from dataclasses import dataclass
 
-from termsvc.fhir.outcome import OpError
+from termsvc.fhir import messages
 
 BOOLEAN = {"activeOnly", "includeDesignations", "includeDefinition", "excludeNested", "excludeNotForUI",
            "excludePostCoordinated", "limitedExpansion", "abstract", "inferSystem", "lenient-display-validation",
            "default-to-latest-version", "reverse", "incomplete-ok", "includeAncestors", "_incomplete",
-           "diagnostics", "valueset-membership-only", "membershipOnly", "check-system-version-strict"}
+           "diagnostics", "valueset-membership-only", "membershipOnly", "check-system-version-strict",
+           "versionsMatch"}
 INTEGER = {"count", "offset"}
 URI = {"url", "system", "context", "valueSet", "conceptMap", "source", "target", "targetsystem", "targetSystem",
        "sourceSystem", "sourceScope", "targetScope", "system-version", "check-system-version",
-       "force-system-version", "useSupplement", "sourceCanonical"}
+       "force-system-version", "useSupplement", "sourceCanonical", "default-valueset-version"}
 CODE = {"code", "displayLanguage", "codeA", "codeB", "sourceCode", "targetCode", "property", "mode"}
 STRING_DEFAULT = "valueString"
 MAX_INT = 2**31 - 1  # FHIR integer
@@ -35,8 +36,9 @@ def _key_for(name: str) -> str:
 
 @dataclass(slots=True)
 class Param:
+    """One parameter: its value (with the FHIR value key it came with), resource or parts."""
     name: str
-    key: str | None = None      # the FHIR value key: valueBoolean, valueCode, ...
+    key: str | None = None
     value: object = None
     resource: dict | None = None
     part: list | None = None
@@ -74,15 +76,15 @@ class Params:
             if key == "valueBoolean":
                 low = raw.strip().lower()
                 if low not in ("true", "false"):
-                    raise OpError(f"The parameter '{name}' must be true or false, not '{raw}'")
+                    raise messages.error("param-boolean", name=name, value=f", not '{raw}'")
                 value = low == "true"
             elif key == "valueInteger":
                 try:
                     value = int(raw)
                 except ValueError:
-                    raise OpError(f"The parameter '{name}' must be an integer, not '{raw}'")
+                    raise messages.error("param-integer", name=name, value=raw)
                 if not -MAX_INT <= value <= MAX_INT:
-                    raise OpError(f"The parameter '{name}' is out of range: {raw}")
+                    raise messages.error("param-range", name=name, value=raw)
             elif name in ("coding", "sourceCoding", "targetCoding", "codingA", "codingB"):
                 key, value = "valueCoding", _coding_from_token(raw)
             items.append(Param(name, key, value))
@@ -92,16 +94,16 @@ class Params:
     def from_resource(cls, body: dict) -> "Params":
         if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
             rt = body.get("resourceType") if isinstance(body, dict) else None
-            raise OpError(f"The request body must be a Parameters resource, not {rt or 'something else'}")
+            raise messages.error("body-not-parameters", type=rt or "something else")
         items = []
         for p in body.get("parameter", []) or []:
             if not isinstance(p, dict) or "name" not in p:
-                raise OpError("Every Parameters.parameter needs a name")
+                raise messages.error("param-no-name")
             key = next((k for k in p if k.startswith("value")), None)
             if p.get("resource") is not None and not isinstance(p["resource"], dict):
-                raise OpError(f"Parameters.parameter '{p['name']}': resource must be an object")
+                raise messages.error("param-resource", name=p["name"])
             if p.get("part") is not None and not isinstance(p["part"], list):
-                raise OpError(f"Parameters.parameter '{p['name']}': part must be an array")
+                raise messages.error("param-part", name=p["name"])
             items.append(Param(p["name"], key, p.get(key) if key else None, p.get("resource"), p.get("part")))
         return cls(items)
 
@@ -128,7 +130,7 @@ class Params:
                 return "true" if v else "false"
             if isinstance(v, (int, float)):
                 return str(v)
-            raise OpError(f"The parameter '{name}' must be a simple value")
+            raise messages.error("param-simple", name=name)
         return v
 
     def bool(self, name: str, default: bool = False) -> bool:
@@ -139,7 +141,7 @@ class Params:
             return v
         if isinstance(v, str) and v.lower() in ("true", "false"):
             return v.lower() == "true"
-        raise OpError(f"The parameter '{name}' must be true or false")
+        raise messages.error("param-boolean", name=name, value="")
 
     def int(self, name: str, default=None):
         v = self.get(name)
@@ -148,11 +150,11 @@ class Params:
         try:
             n = int(v)
         except (TypeError, ValueError):
-            raise OpError(f"The parameter '{name}' must be an integer, not '{v}'")
+            raise messages.error("param-integer", name=name, value=v)
         if n > MAX_INT:
-            raise OpError(f"The parameter '{name}' is out of range: {v}")
+            raise messages.error("param-range", name=name, value=v)
         if n < 0:
-            raise OpError(f"The parameter '{name}' must not be negative")
+            raise messages.error("param-negative", name=name)
         return n
 
     def resources(self, name: str) -> list[dict]:
@@ -169,6 +171,3 @@ def _coding_from_token(raw: str) -> dict:
         return out
     return {"code": raw}
 
-
-def parameters(items: list[dict]) -> dict:
-    return {"resourceType": "Parameters", "parameter": items}

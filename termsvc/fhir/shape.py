@@ -1,12 +1,12 @@
 """Structural checks of request input: a malformed resource or Coding is a 400
 naming the element at fault, never an exception deep inside an operation."""
-from termsvc.fhir.outcome import OpError
+from termsvc.fhir import messages
 
 _STR = (str,)
 
 
 def _fail(path: str, what: str):
-    raise OpError(f"{path}: {what}", code="structure", tx_type="invalid-data")
+    raise messages.error("structure", issue_code="structure", tx_type="invalid-data", path=path, what=what)
 
 
 def _obj(v, path):

@@ -2,30 +2,21 @@
 one passed in a request (tx-resource), so the operations never care which.
 """
 from collections import deque
+from dataclasses import dataclass
 
 from termsvc import deadline
-from termsvc.fhir.codesystem import flatten, property_value
+from termsvc.fhir.codesystem import FlatConcept, flatten, property_value
 from termsvc.store.values import PROPERTY_TYPES, designation_dict, typed_value
 
 
-class Concept:
-    __slots__ = ("code", "display", "definition", "status", "inactive", "abstract", "cid",
-                 "_designations", "_properties", "_parents", "_children", "extensions")
+@dataclass(slots=True)
+class Concept(FlatConcept):
+    """A concept of a stored code system: its id in the store, its children once read."""
+    cid: int | None = None
+    children: list | None = None
 
-    def __init__(self, code, display=None, definition=None, status=None, inactive=False, abstract=False,
-                 cid=None):
-        self.code = code
-        self.display = display
-        self.definition = definition
-        self.status = status
-        self.inactive = bool(inactive)
-        self.abstract = bool(abstract)
-        self.cid = cid
-        self._designations = None
-        self._properties = None
-        self._parents = None
-        self._children = None
-        self.extensions = None
+    def __post_init__(self):
+        self.inactive, self.abstract = bool(self.inactive), bool(self.abstract)
 
 
 class CodeSystemProvider:
@@ -54,15 +45,14 @@ class CodeSystemProvider:
         return f"{self.url}|{self.version}" if self.version else self.url
 
     # the provider-specific part
-    def locate(self, code: str) -> Concept | None: ...
+    def locate(self, code: str) -> FlatConcept | None: ...
     def iter_all(self): ...
-    def roots(self) -> list: ...
-    def children(self, c: Concept) -> list: ...
-    def parent_codes(self, c: Concept) -> list: ...
+    def children(self, c: FlatConcept) -> list: ...
+    def parent_codes(self, c: FlatConcept) -> list: ...
     def is_ancestor(self, ancestor: str, code: str) -> bool: ...
     def descendants(self, code: str) -> list: ...
-    def designations(self, c: Concept) -> list: ...
-    def properties(self, c: Concept) -> list: ...
+    def designations(self, c: FlatConcept) -> list: ...
+    def properties(self, c: FlatConcept) -> list: ...
     def size(self) -> int: ...
 
     def find(self, code: str):
@@ -86,7 +76,7 @@ class CodeSystemProvider:
     def has_hierarchy(self) -> bool:
         return True
 
-    def supplement_designations(self, c: Concept) -> list:
+    def supplement_designations(self, c: FlatConcept) -> list:
         out = []
         for s in self.supplements:
             sc = _supplement_concept(s, c.code)
@@ -95,7 +85,7 @@ class CodeSystemProvider:
                     out.append(d)
         return out
 
-    def concept_extensions(self, c: Concept) -> list:
+    def concept_extensions(self, c: FlatConcept) -> list:
         out = list(c.extensions or [])
         for s in self.supplements:
             sc = _supplement_concept(s, c.code)
@@ -103,7 +93,7 @@ class CodeSystemProvider:
                 out += sc.get("extension", []) or []
         return out
 
-    def supplement_properties(self, c: Concept) -> list:
+    def supplement_properties(self, c: FlatConcept) -> list:
         out = []
         for s in self.supplements:
             sc = _supplement_concept(s, c.code)
@@ -141,25 +131,18 @@ class InMemoryCodeSystem(CodeSystemProvider):
         self.hierarchy_meaning = cs.get("hierarchyMeaning")
         self.language = cs.get("language")
         self.supplements = supplements or []
-        self._concepts: list[Concept] = []
-        self._by_code: dict[str, Concept] = {}
+        self._concepts: list[FlatConcept] = []
+        self._by_code: dict[str, FlatConcept] = {}
         self._children: dict[str, list] = {}
-        for fc in flatten(cs):
-            if fc.code in self._by_code:  # a concept repeated under another parent
-                known = self._by_code[fc.code]
-                for p in fc.parents:
-                    if p not in known._parents:
-                        known._parents.append(p)
+        for c in flatten(cs):
+            known = self._by_code.get(c.code)
+            if known is not None:  # a concept repeated under another parent
+                known.parents += [p for p in c.parents if p not in known.parents]
                 continue
-            c = Concept(fc.code, fc.display, fc.definition, fc.status, fc.inactive, fc.abstract)
-            c._designations = fc.designations
-            c._properties = fc.properties
-            c._parents = fc.parents
-            c.extensions = fc.extensions
             self._concepts.append(c)
             self._by_code[c.code] = c
         for c in self._concepts:
-            for p in c._parents:
+            for p in c.parents:
                 self._children.setdefault(p, []).append(c)
         self._lower = None
 
@@ -176,14 +159,11 @@ class InMemoryCodeSystem(CodeSystemProvider):
     def iter_all(self):
         return deadline.bounded(self._concepts)
 
-    def roots(self):
-        return [c for c in self._concepts if not [p for p in c._parents if p in self._by_code]]
-
     def children(self, c):
         return self._children.get(c.code, [])
 
     def parent_codes(self, c):
-        return [p for p in c._parents if p in self._by_code]
+        return [p for p in c.parents if p in self._by_code]
 
     def has_hierarchy(self):
         return bool(self._children)
@@ -197,7 +177,7 @@ class InMemoryCodeSystem(CodeSystemProvider):
             c = self._by_code.get(n)
             if c is None:
                 continue
-            for p in c._parents:
+            for p in c.parents:
                 if p == ancestor:
                     return True
                 if p not in seen:
@@ -221,10 +201,10 @@ class InMemoryCodeSystem(CodeSystemProvider):
         return out
 
     def designations(self, c):
-        return list(c._designations or []) + self.supplement_designations(c)
+        return list(c.designations or []) + self.supplement_designations(c)
 
     def properties(self, c):
-        return list(c._properties or []) + self.supplement_properties(c)
+        return list(c.properties or []) + self.supplement_properties(c)
 
     def size(self):
         return len(self._concepts)
@@ -279,17 +259,12 @@ class StoredCodeSystem(CodeSystemProvider):
                                         (self.cs_id,))
         return (_row_concept(r) for r in deadline.bounded(cur))
 
-    def roots(self):
-        return [_row_concept(r) for r in self.store.all(
-            f"SELECT {_CONCEPT_COLS} FROM concept c WHERE cs_id=? AND NOT EXISTS"
-            " (SELECT 1 FROM edge e WHERE e.child_id = c.id) ORDER BY seq", (self.cs_id,))]
-
     def children(self, c):
-        if c._children is None:
-            c._children = [_row_concept(r) for r in self.store.all(
+        if c.children is None:
+            c.children = [_row_concept(r) for r in self.store.all(
                 "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract"
                 " FROM edge e JOIN concept c ON c.id = e.child_id WHERE e.parent_id=? ORDER BY e.child_id", (c.cid,))]
-        return c._children
+        return c.children
 
     def parent_codes(self, c):
         return [r[0] for r in self.store.all(
@@ -311,19 +286,29 @@ class StoredCodeSystem(CodeSystemProvider):
             " JOIN closure x ON x.ancestor_id = a.id JOIN concept c ON c.id = x.descendant_id"
             " WHERE a.cs_id=? AND a.code=? ORDER BY c.seq", (self.cs_id, code))]
 
+    def refset_members(self, refsets: list) -> set:
+        """Ids of the concepts in any of these reference sets (SNOMED CT `in`)."""
+        return {r[0] for r in self.store.all(
+            "SELECT DISTINCT concept_id FROM refset_member WHERE cs_id=? AND refset IN (%s)"
+            % ",".join("?" * len(refsets)), (self.cs_id, *refsets))}
+
+    def in_refsets(self, c: FlatConcept, refsets: list) -> bool:
+        return self.store.one("SELECT 1 FROM refset_member WHERE concept_id=? AND refset IN (%s)"
+                              % ",".join("?" * len(refsets)), (c.cid, *refsets)) is not None
+
     def designations(self, c):
-        if c._designations is None:
-            c._designations = [designation_dict(*r) for r in self.store.all(
+        if c.designations is None:
+            c.designations = [designation_dict(*r) for r in self.store.all(
                 "SELECT language, use_system, use_code, use_display, value FROM designation"
                 " WHERE concept_id=? ORDER BY rowid", (c.cid,))]
-        return c._designations + self.supplement_designations(c)
+        return c.designations + self.supplement_designations(c)
 
     def properties(self, c):
-        if c._properties is None:
-            c._properties = [(code, PROPERTY_TYPES.get(t, "valueString"), typed_value(t, v)) for code, t, v in
+        if c.properties is None:
+            c.properties = [(code, PROPERTY_TYPES.get(t, "valueString"), typed_value(t, v)) for code, t, v in
                              self.store.all("SELECT code, type, value FROM concept_property WHERE concept_id=?"
                                             " ORDER BY rowid", (c.cid,))]
-        return c._properties + self.supplement_properties(c)
+        return c.properties + self.supplement_properties(c)
 
     def size(self):
         return self.count

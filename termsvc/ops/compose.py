@@ -1,36 +1,84 @@
-"""ValueSet.compose semantics: which concepts an include/exclude selects.
+"""ValueSet.compose semantics: which concepts an include/exclude selects, in which code system
+version.
 
 Two entry points share the rules:
 - `Composer.members(vs)` enumerates a value set (for $expand and pre-expansion);
-- `Composer.contains(vs, system, code)` decides membership of one code without
-  expanding (for $validate-code), so validating against a filter over SNOMED CT
-  costs a few indexed lookups, not an expansion.
+- `Composer.contains(vs, system, code)` decides membership of one code without expanding (for
+  $validate-code), so validating against a filter over SNOMED CT costs a few indexed lookups.
+
+The version of a code system an include selects: `force-system-version` for that system, else the
+include's own version (exact or a wildcard), else `system-version` (then `check-system-version`)
+as a default, else the latest version known. The same system may be included in several versions
+(overloads): members are then told apart by version unless the value set merges them
+(`versionsMatch`), and an exclude removes a code whatever its version unless told otherwise.
 """
-from termsvc.fhir.codesystem import CONCEPT_PROPERTIES
-from termsvc.fhir.outcome import OpError, TooCostly
+from dataclasses import dataclass, field
+
 from termsvc import deadline
-from termsvc.ops import regex
-from termsvc.ops.codesystems import Concept, StoredCodeSystem
-from termsvc.ops.context import split_canonical
+from termsvc.fhir import messages
+from termsvc.fhir.codesystem import FlatConcept
+from termsvc.fhir.outcome import OpError, TooCostly
+from termsvc.ops import filters
+from termsvc.ops.codesystems import CodeSystemProvider
+from termsvc.ops.context import canonical_versions, split_canonical, version_key, version_matches
 
 DEFAULT_MAX_EXPANSION = 10_000
+STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
+VS_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
+EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
 
 
+@dataclass(slots=True)
 class Member:
-    __slots__ = ("system", "version", "code", "display", "concept", "cs", "designations", "extensions",
-                 "inactive", "abstract")
+    """One concept of a value set, as the value set presents it."""
+    system: str
+    version: str | None
+    code: str
+    display: str | None = None
+    concept: FlatConcept | None = None
+    cs: CodeSystemProvider | None = None
+    designations: list | None = None   # the value set's own (compose) designations
+    extensions: list | None = None     # the value set's own (compose) concept extensions
+    inactive: bool = False
+    abstract: bool = False
 
-    def __init__(self, system, version, code, display=None, concept=None, cs=None):
-        self.system = system
-        self.version = version
-        self.code = code
-        self.display = display
-        self.concept = concept
-        self.cs = cs
-        self.designations = None   # compose-level designations
-        self.extensions = None
-        self.inactive = concept.inactive if concept is not None else False
-        self.abstract = concept.abstract if concept is not None else False
+    def __post_init__(self):
+        if self.concept is not None:
+            self.inactive, self.abstract = self.concept.inactive, self.concept.abstract
+
+
+@dataclass(slots=True)
+class VersionRules:
+    """What the request says about versions: of code systems (`system-version` as a default,
+    `force-system-version` over the value set, `check-system-version` as a requirement) and of
+    the value sets a value set imports (`default-valueset-version`)."""
+    defaults: dict = field(default_factory=dict)
+    force: dict = field(default_factory=dict)
+    check: dict = field(default_factory=dict)
+    value_sets: dict = field(default_factory=dict)
+    to_latest: bool = False   # default-to-latest-version: a pinned version the server lacks -> the latest
+
+    @classmethod
+    def from_params(cls, params) -> "VersionRules":
+        return cls(canonical_versions(params.all("system-version")),
+                   canonical_versions(params.all("force-system-version")),
+                   canonical_versions(params.all("check-system-version")),
+                   canonical_versions(params.all("default-valueset-version")),
+                   params.bool("default-to-latest-version"))
+
+
+@dataclass(slots=True)
+class IncludeVersion:
+    """The code system version an include (or exclude) selects, and how it was chosen."""
+    system: str
+    declared: str | None      # the include's own version
+    wanted: str | None        # what was looked for (None: the latest)
+    source: str | None        # the request parameter that decided `wanted` (None: the value set)
+    cs: CodeSystemProvider | None   # None: no such version is known
+
+    def accepts(self, version: str | None) -> bool:
+        """Is a coding of this version one of the include's (before knowing it exists)?"""
+        return version is None or self.wanted is None or version_matches(self.wanted, version)
 
 
 class CycleError(OpError):
@@ -38,39 +86,47 @@ class CycleError(OpError):
 
 
 class Composer:
-    def __init__(self, ctx, system_versions: dict | None = None, force_versions: dict | None = None,
-                 max_size: int | None = DEFAULT_MAX_EXPANSION, supplements: list | None = None,
-                 active_only: bool = False, default_to_latest: bool = False):
+    def __init__(self, ctx, rules: VersionRules | None = None, max_size: int | None = DEFAULT_MAX_EXPANSION,
+                 supplements: list | None = None, active_only: bool = False, versions_match: bool | None = None):
         self.ctx = ctx
-        self.system_versions = system_versions or {}
-        self.force_versions = force_versions or {}
+        self.rules = rules or VersionRules()
         self.max_size = max_size
         self.supplements = supplements or []
         self.active_only = active_only
-        self.default_to_latest = default_to_latest
+        self.versions_match = versions_match        # None: includes apart by version, excludes across versions
         self.used_codesystems: dict[str, object] = {}   # vurl -> provider
         self.used_valuesets: list[str] = []
         self.used_supplements: list[str] = []
+        self.used_version_params: set = set()           # (parameter name, system) that chose a version
         self.warnings: list[tuple] = []                # (parameter name, canonical)
-        self.unknown_systems: list[str] = []
-        self._stack: list[str] = []
+        self.unknown_systems: list[str] = []           # systems (or system|version) the value set needs
+        self.visited: list[IncludeVersion] = []        # includes of the code's system seen by contains()
+        self.merged_across_versions = False            # an exclude removed a code of another version
+        self._stack: list = []
 
-    # -- resolution -----------------------------------------------------------------
+    # -- code systems ---------------------------------------------------------------
     def code_system_for(self, system: str, version: str | None, vs: dict | None = None):
-        if system in self.force_versions:
-            version = self.force_versions[system]
-        elif version is None and system in self.system_versions:
-            version = self.system_versions[system]
+        """The provider of system for a coding of `version` (force-system-version over it,
+        system-version as its default), with the supplements the request and vs ask for."""
+        if system in self.rules.force:
+            version = self.rules.force[system]
+        elif version is None and system in self.rules.defaults:
+            version = self.rules.defaults[system]
+        return self.provider(system, version, vs)
+
+    def provider(self, system: str, version: str | None, vs: dict | None = None):
+        """The provider of system in `version` (exact or a wildcard; None: the latest), with the
+        supplements the request and vs ask for; None when there is no such version."""
         supps = []
         for canonical in self.supplements + (_vs_supplements(vs) if vs else []):
             s = self.ctx.supplement(canonical)
             if s is None:
-                raise OpError(f"Required supplement not found: {canonical}", status=400, code="not-found",
-                              tx_type="not-found", message_id="VALUESET_SUPPLEMENT_MISSING")
+                raise messages.error("VALUESET_SUPPLEMENT_MISSING", issue_code="not-found", tx_type="not-found",
+                                     url=canonical)
             if split_canonical(s.get("supplements"))[0] == system:
                 supps.append(s)
         cs = self.ctx.code_system(system, version)
-        if cs is None and version is not None and self.default_to_latest and system not in self.force_versions:
+        if cs is None and version is not None and self.rules.to_latest and system not in self.rules.force:
             cs = self.ctx.code_system(system)  # default-to-latest-version: the pinned version is not loaded
             if cs is not None:
                 self._warn("warning-version-substituted", f"{system}|{version}")
@@ -84,46 +140,93 @@ class Composer:
                     self.used_supplements.append(v)
         return cs
 
-    def _note_cs(self, cs):
-        self.used_codesystems.setdefault(cs.vurl(), cs)
-        status = cs.resource.get("status")
-        if status == "draft":
-            self._warn("warning-draft", cs.vurl())
-        if cs.resource.get("experimental") is True:
-            self._warn("warning-experimental", cs.vurl())
-        if _standards_status(cs.resource) == "deprecated":
-            self._warn("warning-deprecated", cs.vurl())
-        if status == "retired" or _standards_status(cs.resource) == "withdrawn":
-            self._warn("warning-withdrawn", cs.vurl())
+    def include_version(self, inc: dict, vs: dict | None) -> IncludeVersion:
+        """The version of its code system an include (or exclude) selects (see the module doc)."""
+        system, declared = inc["system"], inc.get("version")
+        rules = self.rules
+        if system in rules.force:
+            wanted, source = rules.force[system], "force-system-version"
+        elif declared:
+            wanted, source = declared, None
+        elif system in rules.defaults:
+            wanted, source = rules.defaults[system], "system-version"
+        elif system in rules.check:
+            wanted, source = rules.check[system], "check-system-version"
+        else:
+            wanted, source = None, None
+        cs = self.provider(system, wanted, vs)
+        if cs is not None and source is not None:
+            self.used_version_params.add((source, system))
+        return IncludeVersion(system, declared, wanted, source, cs)
 
+    def version_check_error(self, cs) -> OpError | None:
+        """The error when check-system-version rules out the version of cs."""
+        wanted = self.rules.check.get(cs.url)
+        if wanted and not version_matches(wanted, cs.version):
+            return messages.error("VALUESET_VERSION_CHECK", issue_code="exception", tx_type="version-error",
+                                  version=cs.version, system=cs.url, wanted=wanted)
+        return None
+
+    def note_cs(self, cs):
+        """Record cs as used, with the warnings its status calls for."""
+        url = cs.vurl()
+        if url in self.used_codesystems:
+            return
+        self.used_codesystems[url] = cs
+        status, standards = cs.resource.get("status"), standards_status(cs.resource)
+        if status == "draft":
+            self._warn("warning-draft", url)
+        if cs.resource.get("experimental") is True:
+            self._warn("warning-experimental", url)
+        if standards == "deprecated":
+            self._warn("warning-deprecated", url)
+        if status == "retired" or standards == "withdrawn":
+            self._warn("warning-withdrawn", url)
+
+    # -- value sets -----------------------------------------------------------------
     def note_vs(self, vs: dict):
         status = vs.get("status")
-        vurl = _vurl(vs)
-        if vurl is None:
+        url = vurl(vs)
+        if url is None:
             return
-        if _standards_status(vs) == "withdrawn" or status == "retired":
-            self._warn("warning-withdrawn", vurl)
-        if _standards_status(vs) == "deprecated":
-            self._warn("warning-deprecated", vurl)
+        if standards_status(vs) == "withdrawn" or status == "retired":
+            self._warn("warning-withdrawn", url)
+        if standards_status(vs) == "deprecated":
+            self._warn("warning-deprecated", url)
 
     def _warn(self, name, canonical):
         if (name, canonical) not in self.warnings:
             self.warnings.append((name, canonical))
 
-    def resolve_vs(self, canonical: str) -> dict:
-        vs = self.ctx.value_set(canonical)
+    def resolve_vs(self, canonical: str, expanding: bool = False) -> dict:
+        """An imported value set; an unversioned import takes default-valueset-version."""
+        url, version = split_canonical(canonical)
+        pinned = version is None and url in self.rules.value_sets
+        if pinned:
+            version = self.rules.value_sets[url]
+        vs = self.ctx.value_set(url, version)
         if vs is None:
-            raise OpError(f"A definition for the value Set '{canonical}' could not be found", status=404,
-                          code="not-found", tx_type="not-found", message_id="Unable_to_resolve_value_Set_")
+            if pinned and expanding:
+                raise messages.error("VS_EXP_IMPORT_UNK_PINNED", status=404, issue_code="not-found",
+                                     tx_type="not-found", url=url, version=version)
+            raise messages.error("Unable_to_resolve_value_Set_", status=404, issue_code="not-found",
+                                 tx_type="not-found", url=f"{url}|{version}" if version else canonical)
         return vs
+
+    def _import(self, canonical: str, excluding: bool, expanding: bool = False) -> dict:
+        sub = self.resolve_vs(canonical, expanding)
+        url = vurl(sub)
+        if not canonical.startswith("#") and url not in self.used_valuesets:
+            self.used_valuesets.append(url)
+        if not excluding:
+            self.note_vs(sub)
+        return sub
 
     def check_cycles(self, vs: dict, path: tuple = ()):
         """Raise CycleError when the value set imports itself (through include or exclude)."""
-        key = _vurl(vs) or id(vs)
+        key = vurl(vs) or id(vs)
         if key in path:
-            raise CycleError(f"Cyclic reference to value set {key} (via {' -> '.join(map(str, path + (key,)))})",
-                             status=400, code="processing", tx_type="vs-invalid",
-                             message_id="VALUESET_CIRCULAR_REFERENCE")
+            raise self._cycle(key, path + (key,))
         compose = vs.get("compose") or {}
         for inc in (compose.get("include", []) or []) + (compose.get("exclude", []) or []):
             for canonical in inc.get("valueSet", []) or []:
@@ -131,32 +234,40 @@ class Composer:
                 if sub is not None:
                     self.check_cycles(sub, path + (key,))
 
+    def _enter(self, vs: dict):
+        key = vurl(vs) or id(vs)
+        if key in self._stack:
+            raise self._cycle(key, tuple(self._stack) + (key,))
+        self._stack.append(key)
+
+    @staticmethod
+    def _cycle(key, path):
+        return CycleError(messages.text("VALUESET_CIRCULAR_REFERENCE", url=key, path=" -> ".join(map(str, path))),
+                          status=400, code="processing", tx_type="vs-invalid",
+                          message_id="VALUESET_CIRCULAR_REFERENCE")
+
     # -- enumeration ----------------------------------------------------------------
     def members(self, vs: dict) -> list[Member]:
-        key = _vurl(vs) or id(vs)
-        if key in self._stack:
-            raise CycleError(f"Cyclic reference to value set {key} (via {' -> '.join(map(str, self._stack))})",
-                             status=400, code="processing", tx_type="vs-invalid",
-                             message_id="VALUESET_CIRCULAR_REFERENCE")
-        self._stack.append(key)
+        self._enter(vs)
         try:
             compose = vs.get("compose") or {}
             if not compose and vs.get("expansion"):
                 return self._from_expansion(vs)
+            merge = self.versions_match is True
             out: dict = {}
-            for inc in compose.get("include", []) or []:
+            includes = compose.get("include", []) or []
+            for inc in (includes if merge else _in_version_order(includes)):
                 for m in deadline.bounded(self._include(inc, vs)):
-                    k = (m.system, m.code)
-                    if k not in out:
+                    k = (m.system, m.code) if merge else (m.system, m.version, m.code)
+                    known = out.get(k)
+                    if known is None:
                         out[k] = m
                         if self.max_size and len(out) > self.max_size:
-                            raise TooCostly(f"The value set {_vurl(vs)} has more than {self.max_size} codes;"
-                                            " use count/offset paging or a filter")
-            for exc in compose.get("exclude", []) or []:
-                if not out:
-                    break
-                for m in self._include(exc, vs, excluding=True):
-                    out.pop((m.system, m.code), None)
+                            raise TooCostly(messages.text("too-many-codes", url=vurl(vs), limit=self.max_size))
+                    elif merge:
+                        known.version = m.version   # merged versions: the later include's version
+            if out and compose.get("exclude"):
+                self._exclude(out, compose, vs, merge)
             members = list(out.values())
             if self.active_only or compose.get("inactive") is False:
                 members = [m for m in members if not m.inactive]
@@ -164,16 +275,34 @@ class Composer:
         finally:
             self._stack.pop()
 
+    def _exclude(self, out: dict, compose: dict, vs: dict, merge: bool):
+        """Remove the excluded codes: the excluded version's member, or - when that version is not
+        included and versionsMatch does not say otherwise - the code in every version."""
+        versions: dict = {}
+        if not merge:
+            for k in out:
+                versions.setdefault((k[0], k[2]), []).append(k)
+        for exc in compose.get("exclude", []) or []:
+            for m in self._include(exc, vs, excluding=True):
+                if merge:
+                    out.pop((m.system, m.code), None)
+                    continue
+                exact = (m.system, m.version, m.code)
+                if exact in out or self.versions_match is False:
+                    out.pop(exact, None)
+                    continue
+                for k in versions.get((m.system, m.code), ()):
+                    if out.pop(k, None) is not None:
+                        self.merged_across_versions = True
+
     def _from_expansion(self, vs):
         out = []
 
         def walk(contains):
             for c in contains or []:
                 if c.get("code") is not None:
-                    m = Member(c.get("system"), c.get("version"), c["code"], c.get("display"))
-                    m.inactive = bool(c.get("inactive"))
-                    m.abstract = bool(c.get("abstract"))
-                    out.append(m)
+                    out.append(Member(c.get("system"), c.get("version"), c["code"], c.get("display"),
+                                      inactive=bool(c.get("inactive")), abstract=bool(c.get("abstract"))))
                 walk(c.get("contains"))
         walk((vs.get("expansion") or {}).get("contains"))
         return out
@@ -182,25 +311,23 @@ class Composer:
         system = inc.get("system")
         vs_sets = None
         if inc.get("valueSet"):
-            vs_sets = []
-            for canonical in inc["valueSet"]:
-                sub = self.resolve_vs(canonical)
-                if not excluding and not canonical.startswith("#"):
-                    self.used_valuesets.append(_vurl(sub))
-                self.note_vs(sub)
-                vs_sets.append({(m.system, m.code): m for m in self.members(sub)})
+            vs_sets = [{(m.system, m.code): m for m in self.members(self._import(c, excluding, expanding=True))}
+                       for c in inc["valueSet"]]
         if not system:
             if vs_sets is None:
                 return []
             first = vs_sets[0]
             return [m for k, m in first.items() if all(k in s for s in vs_sets[1:])]
-        cs = self.code_system_for(system, inc.get("version"), vs)
+        iv = self.include_version(inc, vs)
+        cs = iv.cs
         if cs is None:
-            return self._unknown_system_include(inc, system)
+            return self._unknown_system_include(inc, iv)
         if cs.content == "supplement":
-            raise OpError(f"The code system {system} is a supplement and cannot be used in a value set")
-        if not excluding:
-            self._note_cs(cs)
+            raise messages.error("supplement-in-value-set", system=system)
+        error = self.version_check_error(cs)
+        if error is not None:
+            raise error
+        self.note_cs(cs)
         result = []
         if inc.get("concept"):
             for cref in inc["concept"]:
@@ -209,230 +336,150 @@ class Composer:
                     if cs.content == "fragment" and cref.get("code"):  # not known here, not invalid either
                         result.append(Member(system, cs.version, cref["code"], cref.get("display")))
                     continue
-                if inc.get("filter") and not all(self.filter_matches(cs, concept, f) for f in inc["filter"]):
+                if inc.get("filter") and not all(filters.matches(cs, concept, f) for f in inc["filter"]):
                     continue
-                m = Member(system, cs.version, concept.code, cref.get("display") or concept.display, concept, cs)
-                if cref.get("designation"):
-                    m.designations = cref["designation"]
-                if cref.get("extension"):
-                    m.extensions = cref["extension"]
-                result.append(m)
+                result.append(_enumerated_member(system, cs, concept, cref))
         elif inc.get("filter"):
-            result = [Member(system, cs.version, c.code, c.display, c, cs) for c in self.filter_select(cs, inc["filter"])]
+            result = [Member(system, cs.version, c.code, c.display, c, cs)
+                      for c in filters.select(cs, inc["filter"], self.max_size)]
         else:
-            if cs.content in ("not-present",):
-                raise OpError(f"The code system {cs.vurl()} has no content (content = not-present) and cannot be"
-                              " expanded", status=422, code="too-costly")
+            if cs.content == "not-present":
+                raise messages.error("not-present", status=422, issue_code="too-costly", system=cs.vurl())
             if self.max_size and cs.size() > self.max_size and not excluding:
-                raise TooCostly(f"The code system {cs.vurl()} has {cs.size()} codes, more than the limit of"
-                                f" {self.max_size} for an expansion without paging")
+                raise TooCostly(messages.text("code-system-too-large", system=cs.vurl(), size=cs.size(),
+                                              limit=self.max_size))
             result = [Member(system, cs.version, c.code, c.display, c, cs) for c in cs.iter_all()]
         if vs_sets is not None:
             result = [m for m in result if all((m.system, m.code) in s for s in vs_sets)]
         return result
 
-    def _unknown_system_include(self, inc, system):
+    def _unknown_system_include(self, inc: dict, iv: IncludeVersion):
+        system = iv.system
+        known = self.known_versions(system)
+        if known and iv.wanted:
+            raise messages.error("UNKNOWN_CODESYSTEM_VERSION_EXP", status=404, issue_code="not-found",
+                                 tx_type="not-found", system=system, version=iv.wanted,
+                                 versions=messages.version_list(known))
         if system not in self.unknown_systems:
             self.unknown_systems.append(system)
         if inc.get("concept") and not inc.get("filter"):
             return [Member(system, inc.get("version"), c.get("code"), c.get("display")) for c in inc["concept"]]
-        version = inc.get("version")
-        raise OpError(f"A definition for CodeSystem '{system}'{' version ' + repr(version) if version else ''}"
-                      " could not be found, so the value set cannot be expanded", status=404, code="not-found",
-                      tx_type="not-found", message_id="UNKNOWN_CODESYSTEM_EXP")
+        if iv.wanted:
+            raise messages.error("UNKNOWN_CODESYSTEM_VERSION_EXP_NONE", status=404, issue_code="not-found",
+                                 tx_type="not-found", system=system, version=iv.wanted)
+        raise messages.error("UNKNOWN_CODESYSTEM_EXP", status=404, issue_code="not-found", tx_type="not-found",
+                             system=system)
 
-    # -- filters --------------------------------------------------------------------
-    def check_filter(self, cs, f):
-        prop, op, value = f.get("property"), f.get("op"), f.get("value")
-        if value is None or value == "":
-            raise OpError(f"The system {cs.url} filter with property = {prop}, op = {op} has no value",
-                          status=400, code="invalid", tx_type="vs-invalid",
-                          message_id="UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE")
-        if op is None:
-            raise OpError(f"The system {cs.url} filter with property = {prop} has no operation", status=400)
-        if op == "regex":
-            regex.compile_filter(value, prop, cs.url)
-
-    def filter_select(self, cs, filters: list) -> list[Concept]:
-        for f in filters:
-            self.check_filter(cs, f)
-        first, rest = filters[0], filters[1:]
-        candidates = self._select_one(cs, first)
-        return [c for c in candidates if all(self.filter_matches(cs, c, f) for f in rest)]
-
-    def _select_one(self, cs, f) -> list:
-        prop, op, value = f.get("property"), f.get("op"), f.get("value")
-        if _is_concept_prop(cs, prop):
-            if op == "is-a":
-                root = cs.locate(value)
-                return ([root] if root else []) + cs.descendants(value)
-            if op == "descendent-of":
-                return cs.descendants(value)
-            if op == "child-of":
-                root = cs.locate(value)
-                return list(cs.children(root)) if root else []
-            if op == "descendent-leaf":
-                return [c for c in cs.descendants(value) if not cs.children(c)]
-            if op == "generalizes":
-                c = cs.locate(value)
-                return [x for x in cs.iter_all() if c and (x.code == value or cs.is_ancestor(x.code, value))]
-        if prop == "constraint" and isinstance(cs, StoredCodeSystem):
-            from termsvc.ops import ecl
-            ids = ecl.evaluate(cs.store.conn(), cs.cs_id, value)
-            return [c for c in cs.iter_all() if c.cid in ids]
-        if op == "in" and _is_concept_prop(cs, prop) and isinstance(cs, StoredCodeSystem):
-            codes = [v.strip() for v in value.split(",")]
-            rows = cs.store.all("SELECT DISTINCT concept_id FROM refset_member WHERE cs_id=? AND refset IN (%s)"
-                                % ",".join("?" * len(codes)), (cs.cs_id, *codes))
-            if rows:
-                ids = {r[0] for r in rows}
-                return [c for c in cs.iter_all() if c.cid in ids]
-        if isinstance(cs, StoredCodeSystem) and cs.size() > (self.max_size or 10 ** 9) * 20:
-            raise TooCostly(f"The filter {prop} {op} {value} over {cs.vurl()} cannot be evaluated"
-                            " within the cost limit")
-        return [c for c in cs.iter_all() if self.filter_matches(cs, c, f)]
-
-    def filter_matches(self, cs, c: Concept, f: dict) -> bool:
-        prop, op, value = f.get("property"), f.get("op"), f.get("value")
-        if value is None:
-            self.check_filter(cs, f)
-        if _is_concept_prop(cs, prop):
-            if op == "is-a":
-                return c.code == value or cs.is_ancestor(value, c.code)
-            if op == "descendent-of":
-                return cs.is_ancestor(value, c.code)
-            if op == "is-not-a":
-                return not (c.code == value or cs.is_ancestor(value, c.code))
-            if op == "generalizes":
-                return c.code == value or cs.is_ancestor(c.code, value)
-            if op == "child-of":
-                return value in cs.parent_codes(c)
-            if op == "descendent-leaf":
-                return cs.is_ancestor(value, c.code) and not cs.children(c)
-            if op == "in":
-                codes = [v.strip() for v in value.split(",")]
-                if c.code in codes:
-                    return True
-                if isinstance(cs, StoredCodeSystem):
-                    return cs.store.one("SELECT 1 FROM refset_member WHERE concept_id=? AND refset IN (%s)"
-                                        % ",".join("?" * len(codes)), (c.cid, *codes)) is not None
-                return False
-            if op == "not-in":
-                return c.code not in [v.strip() for v in value.split(",")]
-            if op == "regex":
-                return regex.fullmatch(regex.compile_filter(value, prop, cs.url), c.code)
-            if op == "=":
-                return c.code == value
-            raise OpError(f"The filter operation '{op}' is not supported for the property '{prop}' of {cs.url}",
-                          tx_type="vs-invalid")
-        if prop == "constraint":
-            if isinstance(cs, StoredCodeSystem):
-                from termsvc.ops import ecl
-                return c.cid in ecl.evaluate(cs.store.conn(), cs.cs_id, value)
-            raise OpError(f"ECL constraints are only supported for stored SNOMED CT content, not {cs.url}")
-        values = concept_property_values(cs, c, prop)
-        if op == "exists":
-            return bool(values) == (str(value).lower() == "true")
-        if op == "=":
-            return any(v == value for v in values)
-        if op == "in":
-            wanted = {v.strip() for v in value.split(",")}
-            return any(v in wanted for v in values)
-        if op == "not-in":
-            wanted = {v.strip() for v in value.split(",")}
-            return not any(v in wanted for v in values)
-        if op == "regex":
-            compiled = regex.compile_filter(value, prop, cs.url)
-            return any(regex.fullmatch(compiled, v) for v in values)
-        if op in ("is-a", "descendent-of", "generalizes", "is-not-a", "child-of"):
-            ok = any(v == value or cs.is_ancestor(value, v) for v in values)
-            return (not ok) if op == "is-not-a" else ok
-        raise OpError(f"The filter operation '{op}' is not supported for the property '{prop}' of {cs.url}",
-                      tx_type="vs-invalid")
+    def known_versions(self, system: str) -> list[str]:
+        return sorted({v for v in self.ctx.code_system_versions(system) if v}, key=version_key)
 
     # -- membership -----------------------------------------------------------------
-    def contains(self, vs: dict, system: str | None, code: str, version: str | None = None):
-        """Is system#code in vs? Returns (member_or_None, cs_or_None). Raises for broken definitions."""
-        key = _vurl(vs) or id(vs)
-        if key in self._stack:
-            raise CycleError(f"Cyclic reference to value set {key}", status=400, code="processing",
-                             tx_type="vs-invalid", message_id="VALUESET_CIRCULAR_REFERENCE")
-        self._stack.append(key)
+    def contains(self, vs: dict, system: str | None, code: str, version: str | None = None, prefer=None):
+        """The member of vs for system#code, or None. `version` is the coding's: an include that
+        accepts it is evaluated in that version, the others are left out when one accepts it.
+        Of several members (one code in several versions) the first `prefer` accepts wins, else
+        the latest version. Includes of `system` visited are in `self.visited`."""
+        self._enter(vs)
         try:
             compose = vs.get("compose") or {}
             if not compose and vs.get("expansion"):
-                for m in self._from_expansion(vs):
-                    if m.code == code and (system is None or m.system == system):
-                        return m, None
-                return None, None
-            hit = None
-            for inc in compose.get("include", []) or []:
-                m = self._include_contains(inc, vs, system, code, version)
-                if m is not None:
-                    hit = m
-                    break
-            if hit is None:
-                return None, None
-            if hit.inactive and (self.active_only or compose.get("inactive") is False):
-                return None, None
-            for exc in compose.get("exclude", []) or []:
-                if self._include_contains(exc, vs, hit.system, hit.code, version, excluding=True) is not None:
-                    return None, None
-            return hit, hit.cs
+                return next((m for m in self._from_expansion(vs)
+                             if m.code == code and (system is None or m.system == system)), None)
+            includes = compose.get("include", []) or []
+            strict = version is not None and any(
+                inc.get("system") == system and self.include_version(inc, vs).accepts(version) for inc in includes)
+            hits = []
+            for inc in includes:
+                m = self._include_contains(inc, vs, system, code, version, strict=strict)
+                if m is not None and not (m.inactive and (self.active_only or compose.get("inactive") is False)) \
+                        and not self._excluded(compose, vs, m):
+                    hits.append(m)
+            if not hits:
+                return None
+            if prefer is not None and len(hits) > 1:
+                hit = next((m for m in hits if prefer(m)), None)
+                if hit is not None:
+                    return hit
+            return max(hits, key=lambda m: version_key(m.version))
         finally:
             self._stack.pop()
 
-    def _include_contains(self, inc, vs, system, code, version, excluding=False):
+    def _excluded(self, compose: dict, vs: dict, m: Member) -> bool:
+        """Is member m excluded (by the rules of `_exclude`)?"""
+        for exc in compose.get("exclude", []) or []:
+            x = self._include_contains(exc, vs, m.system, m.code, m.version, excluding=True)
+            if x is None:
+                continue
+            if x.version == m.version or self.versions_match is True:
+                return True
+            if self.versions_match is None and not any(
+                    inc.get("system") == m.system and (iv := self.include_version(inc, vs)).cs is not None
+                    and iv.cs.version == x.version for inc in compose.get("include", []) or []):
+                return True
+        return False
+
+    def _include_contains(self, inc, vs, system, code, version, excluding=False, strict=False):
         inc_system = inc.get("system")
         if inc_system and system is not None and inc_system != system:
             return None
         m = None
         if inc_system:
-            wanted = inc.get("version") or version
-            cs = self.code_system_for(inc_system, wanted, vs)
+            iv = self.include_version(inc, vs)
+            if not excluding:
+                self.visited.append(iv)
+            if strict and not iv.accepts(version):
+                return None
+            cs = iv.cs
+            if version is not None and iv.accepts(version):
+                cs = self.provider(inc_system, version, vs) or cs
             if cs is None:
-                label = f"{inc_system}|{wanted}" if wanted else inc_system
+                label = f"{inc_system}|{iv.wanted}" if iv.wanted else inc_system
                 if label not in self.unknown_systems:
                     self.unknown_systems.append(label)
-                for cref in inc.get("concept", []) or []:
-                    if cref.get("code") == code:
-                        return Member(inc_system, inc.get("version"), code, cref.get("display"))
-                return None
-            if not excluding:
-                self._note_cs(cs)
+                cref = _concept_ref(inc.get("concept", []) or [], code)
+                return Member(inc_system, iv.wanted, code, cref.get("display")) if cref is not None else None
+            self.note_cs(cs)
             for f in inc.get("filter", []) or []:  # a broken filter is an error whatever the code
-                self.check_filter(cs, f)
+                filters.check_filter(cs, f)
             concept, _ = cs.find(code)
             if concept is None:
-                if cs.content == "fragment" and any(c.get("code") == code for c in inc.get("concept", []) or []):
-                    cref = next(c for c in inc["concept"] if c.get("code") == code)
-                    return Member(inc_system, cs.version, code, cref.get("display"))
-                return None
+                cref = _concept_ref(inc.get("concept", []) or [], code) if cs.content == "fragment" else None
+                return Member(inc_system, cs.version, code, cref.get("display")) if cref is not None else None
             if inc.get("concept"):
                 cref = _concept_ref(inc["concept"], concept.code)
                 if cref is None:
                     return None
-                m = Member(inc_system, cs.version, concept.code, cref.get("display") or concept.display, concept, cs)
-                if cref.get("designation"):
-                    m.designations = cref["designation"]
-                if cref.get("extension"):
-                    m.extensions = cref["extension"]
+                m = _enumerated_member(inc_system, cs, concept, cref)
             else:
                 m = Member(inc_system, cs.version, concept.code, concept.display, concept, cs)
-            for f in inc.get("filter", []) or []:
-                if not self.filter_matches(cs, concept, f):
-                    return None
+            if not all(filters.matches(cs, concept, f) for f in inc.get("filter", []) or []):
+                return None
         for canonical in inc.get("valueSet", []) or []:
-            sub = self.resolve_vs(canonical)
-            if not excluding and _vurl(sub) not in self.used_valuesets:
-                self.used_valuesets.append(_vurl(sub))
-                self.note_vs(sub)
-            sm, scs = self.contains(sub, system if m is None else m.system, code if m is None else m.code, version)
+            sub = self._import(canonical, excluding)
+            sm = self.contains(sub, system if m is None else m.system, code if m is None else m.code, version)
             if sm is None:
                 return None
             if m is None:
                 m = sm
         return m
+
+
+def _in_version_order(includes: list) -> list:
+    """The includes, those of one system in several versions latest declared version first (the
+    order the reference server lists overloaded codes in)."""
+    if len(includes) < 2:
+        return includes
+    first: dict = {}
+    for i, inc in enumerate(includes):
+        first.setdefault(inc.get("system"), i)
+    by_version = sorted(includes, key=lambda inc: version_key(inc.get("version")), reverse=True)
+    return sorted(by_version, key=lambda inc: first[inc.get("system")])
+
+
+def _enumerated_member(system, cs, concept, cref) -> Member:
+    """A concept listed by the value set: its display, designations and extensions win."""
+    return Member(system, cs.version, concept.code, cref.get("display") or concept.display, concept, cs,
+                  designations=cref.get("designation") or None, extensions=cref.get("extension") or None)
 
 
 _CREF_INDEX: dict = {}   # id(include.concept list) -> (the list, {code: first entry})
@@ -454,67 +501,32 @@ def _concept_ref(crefs: list, code: str):
     return hit[1].get(code)
 
 
-def concept_property_values(cs, c: Concept, prop: str) -> list[str]:
-    """A concept's values of a property, as strings (also the implicit ones: status, inactive...)."""
-    defs = {d.get("code"): d for d in cs.property_defs}
-    uri_name = None
-    d = defs.get(prop)
-    if d and (d.get("uri") or "").startswith(CONCEPT_PROPERTIES):
-        uri_name = d["uri"][len(CONCEPT_PROPERTIES):]
-    out = []
-    for code, key, value in cs.properties(c):
-        if code == prop:
-            if isinstance(value, bool):
-                out.append("true" if value else "false")
-            elif isinstance(value, dict):
-                out.append(value.get("code", ""))
-            elif value is not None:
-                out.append(str(value))
-    name = uri_name or prop
-    if not out:
-        if name == "display":
-            out = [c.display] if c.display else []
-        elif name == "status" and c.status:
-            out = [c.status]
-        elif name == "inactive":
-            out = ["true" if c.inactive else "false"]
-        elif name == "notSelectable" and prop not in defs and c.abstract:
-            out = ["true"]
-        elif name == "parent":
-            out = cs.parent_codes(c)
-        elif name == "child":
-            out = [x.code for x in cs.children(c)]
-    return out
-
-
-def _is_concept_prop(cs, prop) -> bool:
-    return prop in ("concept", "code")
-
-
 def _vs_supplements(vs: dict) -> list:
-    out = []
-    for x in vs.get("extension", []) or []:
-        if x.get("url") == "http://hl7.org/fhir/StructureDefinition/valueset-supplement":
-            v = x.get("valueCanonical") or x.get("valueUri")
-            if v:
-                out.append(v)
-    return out
+    return [v for x in vs.get("extension", []) or [] if x.get("url") == VS_SUPPLEMENT
+            for v in (x.get("valueCanonical") or x.get("valueUri"),) if v]
 
 
-def _standards_status(res: dict):
+def standards_status(res: dict):
     for x in res.get("extension", []) or []:
-        if x.get("url") == "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status":
+        if x.get("url") == STANDARDS_STATUS:
             return x.get("valueCode")
     return None
 
 
-def _vurl(vs: dict):
+def vurl(vs: dict):
     if not vs.get("url"):
         return None
     return f"{vs['url']}|{vs['version']}" if vs.get("version") else vs["url"]
 
 
-EXPANSION_PARAMETER_EXT = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+def versioned_systems(vs: dict) -> set:
+    """Systems the compose names in more than one version (its members then say which)."""
+    seen: dict = {}
+    compose = vs.get("compose") or {}
+    for inc in (compose.get("include", []) or []) + (compose.get("exclude", []) or []):
+        if inc.get("system"):
+            seen.setdefault(inc["system"], set()).add(inc.get("version"))
+    return {s for s, versions in seen.items() if len(versions) > 1}
 
 
 def vs_default_parameters(vs: dict) -> list[tuple]:
@@ -522,7 +534,7 @@ def vs_default_parameters(vs: dict) -> list[tuple]:
     [(name, valueKey, value)]."""
     out = []
     for x in ((vs.get("compose") or {}).get("extension", []) or []) + (vs.get("extension", []) or []):
-        if x.get("url") != EXPANSION_PARAMETER_EXT:
+        if x.get("url") != EXPANSION_PARAMETER:
             continue
         name, key, value = None, None, None
         for sub in x.get("extension", []) or []:
@@ -533,14 +545,4 @@ def vs_default_parameters(vs: dict) -> list[tuple]:
                 value = sub.get(key) if key else None
         if name and key:
             out.append((name, key, value))
-    return out
-
-
-def canonical_versions(values) -> dict:
-    """{url: version} from `url|version` parameters (system-version and its kin)."""
-    out = {}
-    for v in values:
-        if isinstance(v, str) and "|" in v:
-            u, ver = split_canonical(v)
-            out[u] = ver
     return out

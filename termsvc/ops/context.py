@@ -36,7 +36,8 @@ def split_canonical(canonical: str | None):
     return canonical, None
 
 
-def _version_key(v: str | None):
+def version_key(v: str | None):
+    """A sort key of versions: numeric parts as numbers (1.10 after 1.9)."""
     if v is None:
         return ()
     parts = re.split(r"[.\-+]", v)
@@ -65,6 +66,16 @@ def version_matches(wanted: str | None, actual: str | None) -> bool:
     return False
 
 
+def canonical_versions(values) -> dict:
+    """{url: version} from `url|version` parameters (system-version and its kin)."""
+    out = {}
+    for v in values:
+        if isinstance(v, str) and "|" in v:
+            u, ver = split_canonical(v)
+            out[u] = ver
+    return out
+
+
 def pick_version(candidates: list, wanted: str | None, version_of=lambda c: c.get("version")):
     """The candidate with the wanted version (or pattern), else the latest."""
     if not candidates:
@@ -76,7 +87,7 @@ def pick_version(candidates: list, wanted: str | None, version_of=lambda c: c.ge
         candidates = matching
     if len(candidates) == 1:
         return candidates[0]
-    return max(candidates, key=lambda c: _version_key(version_of(c)))
+    return max(candidates, key=lambda c: version_key(version_of(c)))
 
 
 class Context:
@@ -162,17 +173,6 @@ class Context:
             return None
         resource = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
         return StoredCodeSystem(self.store, row, resource)
-
-    def supplements_for(self, url: str, version: str | None = None) -> list[dict]:
-        """Supplement CodeSystems (full JSON) naming this code system."""
-        out = []
-        for (rt, _), items in self.tx.items():
-            if rt != "CodeSystem":
-                continue
-            for r in items:
-                if r.get("content") == "supplement" and split_canonical(r.get("supplements"))[0] == url:
-                    out.append(r)
-        return out
 
     def supplement(self, canonical: str) -> dict | None:
         url, version = split_canonical(canonical)

@@ -27,7 +27,6 @@ _TOKEN = re.compile(r"""
      |(?P<other>\S)
     )""", re.VERBOSE)
 
-_BINARY = {"AND": "AND", ",": "AND", "OR": "OR", "MINUS": "MINUS"}
 _CHUNK = 500
 
 

@@ -6,26 +6,30 @@ else - request resources, version overrides, supplements - is expanded by the
 Composer and rendered by the same code.
 """
 import datetime
-import re
-import unicodedata
 import uuid
 
 from termsvc import deadline
-from termsvc.fhir.outcome import NotFound, OpError, TooCostly
+from termsvc.fhir import messages
+from termsvc.fhir.convert import to_r5
+from termsvc.fhir.outcome import TooCostly
 from termsvc.fhir.params import Param, Params
-from termsvc.ops.compose import Composer, DEFAULT_MAX_EXPANSION, Member, canonical_versions, vs_default_parameters
+from termsvc.fhir.shape import check_resource
+from termsvc.ops.compose import (Composer, DEFAULT_MAX_EXPANSION, Member, STANDARDS_STATUS, VersionRules,
+                                 versioned_systems, vs_default_parameters)
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display
 from termsvc.ops.sqlpath import query_expansion, stored_expansion
+from termsvc.ops.text import text_filter
 
 ECHOED = ("activeOnly", "count", "offset", "displayLanguage", "designation", "excludeNested", "excludeNotForUI",
-          "excludePostCoordinated", "includeDesignations", "includeDefinition", "filter", "system-version",
-          "check-system-version", "force-system-version", "default-to-latest-version", "limitedExpansion",
-          "valueSetVersion")
+          "excludePostCoordinated", "includeDesignations", "includeDefinition", "filter",
+          "default-to-latest-version", "limitedExpansion", "default-valueset-version")
+# echoed only when they chose the version of a code system the expansion used
+VERSION_PARAMETERS = ("system-version", "check-system-version", "force-system-version")
 CONCEPT_PROPS = "http://hl7.org/fhir/concept-properties#"
+UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
 # what an expansion repeats of its value set (the compose is not repeated: it can be large)
 VS_META_KEEP = ("resourceType", "id", "language", "url", "identifier", "version", "name", "title", "status",
                 "experimental", "date", "publisher", "contained")
-STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 
 
 class ExpandOptions:
@@ -43,36 +47,33 @@ class ExpandOptions:
         self.filter = params.str("filter")
         self.display_language_param = params.str("displayLanguage")
         self.accept_language = accept_language
-        self.system_versions = canonical_versions(params.all("system-version"))
-        self.force_versions = canonical_versions(params.all("force-system-version"))
-        self.check_versions = canonical_versions(params.all("check-system-version"))
+        self.rules = VersionRules.from_params(params)
         self.supplements = [s for s in params.all("useSupplement") if isinstance(s, str)]
+        self.versions_match = params.bool("versionsMatch") if params.has("versionsMatch") else None
 
 
 def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
     if instance_id is not None:
         vs = ctx.value_set_by_id(instance_id)
         if vs is None:
-            raise NotFound(f"ValueSet/{instance_id} not found")
+            raise messages.error("instance-not-found", status=404, issue_code="not-found", tx_type="not-found",
+                                 type="ValueSet", id=instance_id)
         return vs
     vs = params.get("valueSet")
     if isinstance(vs, dict):
         if vs.get("resourceType") != "ValueSet":
-            raise OpError("The valueSet parameter must be a ValueSet")
-        from termsvc.fhir.convert import to_r5
-        from termsvc.fhir.shape import check_resource
+            raise messages.error("value-set-parameter")
         vs = to_r5(check_resource(vs, "valueSet"))
         ctx.add_resource(vs)
         return vs
     url = params.str("url") or params.str("context")
     if not url:
-        raise OpError("No value set to expand: give the url or valueSet parameter", code="required")
+        raise messages.error("no-value-set", issue_code="required")
     found = ctx.value_set(url, params.str("valueSetVersion"))
     if found is None:
         version = params.str("valueSetVersion")
-        canonical = url + ("|" + version if version else "")
-        raise NotFound(f"A definition for the value Set '{canonical}' could not be found",
-                       message_id="Unable_to_resolve_value_Set_")
+        raise messages.error("Unable_to_resolve_value_Set_", status=404, issue_code="not-found", tx_type="not-found",
+                             url=url + ("|" + version if version else ""))
     return found
 
 
@@ -85,35 +86,34 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     opts = ExpandOptions(params, accept_language)
     prefs = _language_prefs(opts, vs)
     paged = opts.count is not None or opts.offset
+    rules = opts.rules
+    as_stored = not (rules.defaults or rules.force or rules.check or rules.value_sets or opts.supplements
+                     or ctx.tx or opts.versions_match is not None)
     fast = None
-    if ctx.stored_value_set_id(vs) is not None and not (opts.system_versions or opts.force_versions
-                                                         or opts.supplements or ctx.tx):
+    if ctx.stored_value_set_id(vs) is not None and as_stored:
         fast = stored_expansion(ctx, vs, opts, max_size, with_designations=bool(
             prefs or opts.include_designations or opts.designations))
-    composer = Composer(ctx, opts.system_versions, opts.force_versions,
-                        max_size=None if (paged or fast is not None) else max_size,
+    composer = Composer(ctx, rules, max_size=None if (paged or fast is not None) else max_size,
                         supplements=opts.supplements, active_only=opts.active_only,
-                        default_to_latest=opts.params.bool("default-to-latest-version"))
+                        versions_match=opts.versions_match)
     composer.note_vs(vs)
-    if fast is None and not ctx.tx and ctx.store is not None:
+    if fast is None and as_stored and ctx.store is not None:
         queried = query_expansion(ctx, composer, vs, opts, max_size)
         if queried is not None:
             fast = (*queried, ())
     if fast is not None:
         members, total, used = fast
-        for vurl in used:
-            composer.used_codesystems.setdefault(vurl, None)
+        for url in used:
+            composer.used_codesystems.setdefault(url, None)
     else:
         members = composer.members(vs)
-        _check_versions(composer, opts)
         if opts.exclude_not_for_ui:
             members = [m for m in members if not m.abstract]
         if opts.filter:
             members = text_filter(members, opts.filter)
         total = len(members)
         if max_size and not paged and total > max_size:
-            raise TooCostly(f"The expansion of {vs.get('url')} has {total} codes, more than the limit of {max_size};"
-                            " use count and offset to page through it")
+            raise TooCostly(messages.text("expansion-too-large", url=vs.get("url"), total=total, limit=max_size))
     nested = (not opts.exclude_nested and not paged and fast is None and not opts.filter
               and _can_nest(vs) and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1]))
     if fast is None:
@@ -125,8 +125,13 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
                  "total": total}
     if paged:
         expansion["offset"] = opts.offset
-    expansion["parameter"] = _echo_parameters(opts, prefs, composer, vs)
-    renderer = Renderer(opts, prefs)
+    fragments = _used_fragments(ctx, composer)
+    if fragments:  # a fragment cannot say a code is not in the code system: the expansion is not closed
+        reason = messages.text("unclosed-fragment", system=fragments[0].split("|")[0])
+        expansion["extension"] = [{"url": UNCLOSED, "valueBoolean": True},
+                                  {"url": UNCLOSED + "-reason", "valueString": reason}]
+    expansion["parameter"] = _echo_parameters(opts, prefs, composer, fragments)
+    renderer = Renderer(opts, prefs, versioned_systems(vs))
     if nested:
         contains = renderer.nest(page)
     else:
@@ -144,21 +149,11 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     return out
 
 
-def _check_versions(composer, opts):
-    for url, wanted in opts.check_versions.items():
-        for vurl, cs in composer.used_codesystems.items():
-            if cs is not None and cs.url == url and wanted and cs.version != wanted:
-                from termsvc.ops.context import version_matches
-                if not version_matches(wanted, cs.version):
-                    raise OpError(f"The code system {url} version {cs.version} does not match the required version"
-                                  f" {wanted} (check-system-version)", code="exception", tx_type="vs-invalid")
-
-
 def _can_nest(vs) -> bool:
     compose = vs.get("compose") or {}
     incs = compose.get("include", []) or []
-    return bool(incs) and all(inc.get("system") and not inc.get("concept") and not inc.get("valueSet")
-                              for inc in incs)
+    return bool(incs) and not compose.get("exclude") and all(
+        inc.get("system") and not inc.get("concept") and not inc.get("valueSet") for inc in incs)
 
 
 def _language_prefs(opts, vs) -> LanguagePrefs:
@@ -171,57 +166,41 @@ def _language_prefs(opts, vs) -> LanguagePrefs:
     return LanguagePrefs(None)
 
 
-def _echo_parameters(opts, prefs, composer, vs) -> list:
+def _used_fragments(ctx, composer) -> list[str]:
+    """The used code systems (url|version) that are fragments."""
+    out = []
+    for url, cs in composer.used_codesystems.items():
+        cs = cs or ctx.code_system(url)
+        if cs is not None and cs.content == "fragment":
+            out.append(url)
+    return out
+
+
+def _echo_parameters(opts, prefs, composer, fragments) -> list:
     out = []
     for p in opts.params.items:
-        if p.name in ECHOED and p.name != "displayLanguage" and p.resource is None and p.key:
-            out.append({"name": p.name, p.key: p.value})
+        if p.resource is not None or not p.key or p.name == "displayLanguage":
+            continue
+        if p.name in ECHOED or (p.name in VERSION_PARAMETERS and isinstance(p.value, str)
+                                and (p.name, p.value.split("|")[0]) in composer.used_version_params):
+            out.append({"name": p.name, "valueUri" if p.key == "valueCanonical" else p.key: p.value})
     if prefs:
         key = "valueCode"
         p = opts.params.first("displayLanguage")
         if p is not None and p.key:
             key = p.key
         out.append({"name": "displayLanguage", key: prefs.echo()})
-    for vurl in composer.used_codesystems:
-        out.append({"name": "used-codesystem", "valueUri": vurl})
-    for vurl in composer.used_valuesets:
-        if vurl and not vurl.startswith("#"):
-            out.append({"name": "used-valueset", "valueUri": vurl})
+    if composer.versions_match or composer.merged_across_versions:
+        out.append({"name": "versionsMatch", "valueBoolean": True})
+    out += [{"name": "used-codesystem", "valueUri": url} for url in composer.used_codesystems]
+    out += [{"name": "used-fragment", "valueUri": url} for url in fragments]
+    for url in composer.used_valuesets:
+        if url and not url.startswith("#"):
+            out.append({"name": "used-valueset", "valueUri": url})
     for s in composer.used_supplements:
         out.append({"name": "used-supplement", "valueUri": s})
     for name, canonical in composer.warnings:
         out.append({"name": name, "valueUri": canonical})
-    return out
-
-
-# -- text filter --------------------------------------------------------------------
-
-def _fold(s: str) -> str:
-    s = unicodedata.normalize("NFKD", s)
-    return "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
-
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def text_matches(query_words: list[str], text: str | None) -> bool:
-    if not text:
-        return False
-    words = _WORD.findall(_fold(text))
-    return all(any(w.startswith(q) for w in words) for q in query_words)
-
-
-def text_filter(members: list[Member], query: str) -> list[Member]:
-    words = _WORD.findall(_fold(query))
-    if not words:
-        return members
-    out = []
-    for m in deadline.bounded(members):
-        texts = [m.display, m.code]
-        if m.concept is not None and m.cs is not None:
-            texts += [d.get("value") for d in m.cs.designations(m.concept)]
-        if any(text_matches(words, t) for t in texts):
-            out.append(m)
     return out
 
 
@@ -247,9 +226,10 @@ CARRIED_EXTENSIONS = {SD + "rendering-style", SD + "rendering-xhtml", SD + "valu
 
 
 class Renderer:
-    def __init__(self, opts, prefs):
+    def __init__(self, opts, prefs, versioned: set = frozenset()):
         self.opts = opts
         self.prefs = prefs
+        self.versioned = versioned    # systems whose entries say their version
         self.property_defs = []
         self._seen_props = set()
 
@@ -293,6 +273,8 @@ class Renderer:
         if carried:
             e["extension"] = carried
         e["system"] = m.system
+        if m.system in self.versioned and m.version:
+            e["version"] = m.version
         if m.abstract:
             e["abstract"] = True
         if m.inactive:
@@ -345,20 +327,19 @@ class Renderer:
         return e
 
     def nest(self, members: list[Member]) -> list:
-        by_code = {m.code: m for m in members}
-        entries = {m.code: self.entry(m) for m in deadline.bounded(members)}
+        """The entries as a tree: each under its first parent in the expansion (same system and version)."""
+        entries = {(m.system, m.version, m.code): self.entry(m) for m in deadline.bounded(members)}
         roots = []
         for m in members:
+            entry = entries[(m.system, m.version, m.code)]
             parent = None
             if m.concept is not None and m.cs is not None:
-                for p in m.cs.parent_codes(m.concept):
-                    if p in by_code and p != m.code:
-                        parent = p
-                        break
+                parent = next((entries[k] for p in m.cs.parent_codes(m.concept) if p != m.code
+                               for k in ((m.system, m.version, p),) if k in entries), None)
             if parent is None:
-                roots.append(entries[m.code])
+                roots.append(entry)
             else:
-                entries[parent].setdefault("contains", []).append(entries[m.code])
+                parent.setdefault("contains", []).append(entry)
         return roots
 
 

@@ -53,13 +53,6 @@ class LanguagePrefs:
     def wanted(self) -> list[str]:
         return [t for t, q in self.langs if q > 0]
 
-    def matches(self, lang: str | None) -> bool:
-        return any(lang_matches(w, lang) for w in self.wanted())
-
-    def first(self) -> str | None:
-        w = self.wanted()
-        return w[0] if w else None
-
 
 def lang_matches(wanted: str | None, actual: str | None) -> bool:
     """'de' matches 'de', 'de-CH'; 'de-CH' matches 'de-CH' and 'de'."""

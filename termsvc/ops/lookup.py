@@ -1,5 +1,5 @@
 """CodeSystem/$lookup and CodeSystem/$subsumes."""
-from termsvc.fhir.outcome import NotFound, OpError
+from termsvc.fhir import messages
 from termsvc.ops.context import split_canonical
 from termsvc.ops.language import PREFERRED_FOR_LANGUAGE, LanguagePrefs, choose_display
 
@@ -13,20 +13,19 @@ def _coding_arg(params, code_name="code", coding_name="coding"):
 
 def _resolve(ctx, system, version, supplements=()):
     if not system:
-        raise OpError("No system was given", code="required")
+        raise messages.error("no-system-given", issue_code="required")
     if version is None and "|" in system:
         system, version = split_canonical(system)
     supps = []
     for s in supplements:
         sj = ctx.supplement(s)
         if sj is None:
-            raise OpError(f"Required supplement not found: {s}", code="not-found", tx_type="not-found")
+            raise messages.error("VALUESET_SUPPLEMENT_MISSING", issue_code="not-found", tx_type="not-found", url=s)
         supps.append(sj)
     cs = ctx.code_system(system, version, supps or None)
     if cs is None:
-        label = system + (f"|{version}" if version else "")
-        raise NotFound(f"A definition for CodeSystem {label} could not be found, so the code cannot be looked up",
-                       message_id="UNKNOWN_CODESYSTEM")
+        raise messages.error("lookup-unknown-system", status=404, issue_code="not-found", tx_type="not-found",
+                             system=system + (f"|{version}" if version else ""))
     return cs
 
 
@@ -35,12 +34,12 @@ def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
     if instance_url:
         system = instance_url
     if code is None:
-        raise OpError("No code to look up: give code (with system) or coding", code="required")
+        raise messages.error("lookup-no-code", issue_code="required")
     cs = _resolve(ctx, system, version, [s for s in params.all("useSupplement") if isinstance(s, str)])
     concept, _ = cs.find(code)
     if concept is None:
-        raise NotFound(f"Unknown code '{code}' in the CodeSystem '{cs.url}' version '{cs.version}'",
-                       code="not-found", message_id="Unknown_Code_in_Version")
+        raise messages.error("Unknown_Code_in_Version", status=404, issue_code="not-found", tx_type="not-found",
+                             code=code, system=cs.url, version=cs.version)
     prefs = LanguagePrefs(params.str("displayLanguage") or accept_language)
     designations = cs.designations(concept)
     display, used, _ = choose_display(prefs, cs.language, concept.display, designations)
@@ -120,16 +119,16 @@ def subsumes(ctx, params, instance_url=None) -> dict:
     sb, cb, vb = _coding_arg(params, "codeB", "codingB")
     system = instance_url or params.str("system") or sa or sb
     if ca is None or cb is None:
-        raise OpError("$subsumes needs codeA and codeB (or codingA and codingB)", code="required")
+        raise messages.error("subsumes-codes", issue_code="required")
     if (sa and sa != system) or (sb and sb != system):
-        raise OpError("codingA and codingB must be from the same code system", code="invalid")
+        raise messages.error("subsumes-systems")
     cs = _resolve(ctx, system, params.str("version") or va or vb)
     a, _ = cs.find(ca)
     b, _ = cs.find(cb)
     for code, c in ((ca, a), (cb, b)):
         if c is None:
-            raise OpError(f"Unknown code '{code}' in the CodeSystem '{cs.url}' version '{cs.version}'",
-                          code="invalid", tx_type="invalid-code")
+            raise messages.error("Unknown_Code_in_Version", tx_type="invalid-code", code=code, system=cs.url,
+                                 version=cs.version)
     if a.code == b.code:
         outcome = "equivalent"
     elif cs.is_ancestor(a.code, b.code):

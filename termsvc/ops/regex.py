@@ -8,7 +8,7 @@ import functools
 
 import re2
 
-from termsvc.fhir.outcome import OpError
+from termsvc.fhir import messages
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False   # RE2 would print each refused pattern to stderr
@@ -27,9 +27,8 @@ def compile_filter(pattern: str, prop: str, system: str | None):
     """The compiled pattern of a `regex` filter; OpError (400) when it is invalid or unsupported."""
     compiled = _compile(pattern)
     if isinstance(compiled, str):
-        raise OpError(f"The regex filter '{pattern}' on the property '{prop}' of {system} cannot be used:"
-                      f" {compiled} (regular expressions are evaluated by RE2: no backreferences or"
-                      " look-around)", status=400, code="invalid", tx_type="vs-invalid")
+        raise messages.error("regex-unusable", tx_type="vs-invalid", pattern=pattern, property=prop, system=system,
+                             reason=compiled)
     return compiled
 
 

@@ -9,20 +9,13 @@
 """
 import orjson
 
+from termsvc.fhir import messages
 from termsvc.fhir.outcome import TooCostly
 from termsvc.ops.codesystems import Concept, StoredCodeSystem, designation_dict
 from termsvc.ops.compose import Member
+from termsvc.ops.text import fts_query
 
 FAST_PATH_MIN = 1000   # smaller pre-expansions go through the Composer (hierarchical output)
-
-
-def fts_query(text: str) -> str | None:
-    """An FTS5 query: every word of the text as a prefix."""
-    from termsvc.ops.expand import _WORD, _fold
-    words = _WORD.findall(_fold(text))
-    if not words:
-        return None
-    return " ".join('"' + w.replace('"', '') + '"*' for w in words)
 
 
 def member_conditions(opts, alias: str, id_column: str) -> tuple[list, list]:
@@ -71,7 +64,7 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
     if shape is None:
         return None
     inc, excluded = shape
-    cs = composer.code_system_for(inc["system"], inc.get("version"), vs)
+    cs = composer.include_version(inc, vs).cs
     if not isinstance(cs, StoredCodeSystem):
         return None
     # the members: a range of the closure's primary key (in concept id order, which is load order)
@@ -108,8 +101,7 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
             head = [root]
             total += 1
     if opts.count is None and max_size and total > max_size:
-        raise TooCostly(f"The expansion of {vs.get('url')} has {total} codes, more than the limit of {max_size};"
-                        " use count and offset to page through it")
+        raise TooCostly(messages.text("expansion-too-large", url=vs.get("url"), total=total, limit=max_size))
     count = opts.count if opts.count is not None else total
     offset = opts.offset
     page_head = head if offset == 0 else []
@@ -124,7 +116,7 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
     else:
         rows = store.all("SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract"
                          f" FROM {source} WHERE {cond} ORDER BY {order} LIMIT ? OFFSET ?", (*args, max(count, 0), offset))
-    composer._note_cs(cs)
+    composer.note_cs(cs)
     concepts = page_head + [Concept(code, display, definition, status, inactive, abstract, cid=cid)
                             for cid, code, display, definition, status, inactive, abstract in rows]
     return [Member(cs.url, cs.version, c.code, c.display, c, cs) for c in concepts], total
@@ -192,9 +184,9 @@ def prefetch_designations(store, concepts):
     StoredCodeSystem.designations would otherwise read concept by concept)."""
     by_id = {}
     for c in concepts:
-        if c._designations is None:
+        if c.designations is None:
             by_id.setdefault(c.cid, []).append(c)
-            c._designations = []
+            c.designations = []
     if not by_id:
         return
     for cid, lang, us, uc, ud, value in store.all(
@@ -202,4 +194,4 @@ def prefetch_designations(store, concepts):
             " WHERE concept_id IN (SELECT value FROM json_each(?)) ORDER BY concept_id, rowid",
             (orjson.dumps(list(by_id)).decode(),)):
         for c in by_id[cid]:
-            c._designations.append(designation_dict(lang, us, uc, ud, value))
+            c.designations.append(designation_dict(lang, us, uc, ud, value))

@@ -6,7 +6,7 @@ is parsed once per build. Request maps (tx-resource) are searched directly.
 """
 from termsvc import deadline
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence
-from termsvc.fhir.outcome import NotFound, OpError
+from termsvc.fhir import messages
 from termsvc.fhir.shape import check_codeable_concept, check_coding
 from termsvc.ops.context import build_cached, split_canonical
 
@@ -28,8 +28,7 @@ class TranslateRequest:
                 if value is not None and value != "":
                     v[p.name] = value
         if "reverse" in v and not r4:
-            raise OpError("The parameter 'reverse' is not supported on R5 $translate: give the target concept as"
-                          " targetCode/targetCoding/targetCodeableConcept instead", code="not-supported")
+            raise messages.error("translate-reverse-r5", issue_code="not-supported")
         coding = v.get("sourceCoding") or v.get("coding")
         cc = v.get("sourceCodeableConcept") or v.get("codeableConcept")
         code = _text(v.get("sourceCode") or v.get("code"))
@@ -58,9 +57,7 @@ class TranslateRequest:
         elif code is not None:
             codings = [{"system": system, "code": code, **({"version": version} if version else {})}]
         if not codings:
-            raise OpError("No concept to translate: give sourceCode and system, sourceCoding or sourceCodeableConcept"
-                          " (R4: code and system, coding or codeableConcept), or targetCode/targetCoding to reverse",
-                          code="required")
+            raise messages.error("translate-nothing", issue_code="required")
         self.codings = codings
         self.url = _text(v.get("url") or v.get("conceptMap"))
         self.map_version = _text(v.get("conceptMapVersion"))
@@ -71,7 +68,7 @@ def _text(value):
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, (dict, list)):
-        raise OpError("A simple value was expected where a complex one was given", code="invalid")
+        raise messages.error("simple-value")
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -87,7 +84,8 @@ def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[dict]:
     if req.url:
         cm = ctx.concept_map(req.url, req.map_version)
         if cm is None:
-            raise NotFound(f"A definition for the ConceptMap '{req.url}' could not be found")
+            raise messages.error("concept-map-not-found", status=404, issue_code="not-found", tx_type="not-found",
+                                 url=req.url)
         return [cm]
     maps = list(ctx.request_concept_maps())
     if ctx.store is not None:
@@ -181,20 +179,20 @@ def translate(ctx, params, r4: bool = False, instance_url: str | None = None) ->
     if instance_url:
         req.url = instance_url
     matches = []
-    messages = []
+    notes = []
     for coding in req.codings:
         for cm in deadline.bounded(_candidate_maps(ctx, req, coding)):
             if req.reverse:
                 matches += _reverse(req, cm, coding)
             else:
-                matches += _forward(ctx, req, cm, coding, [], messages)
+                matches += _forward(ctx, req, cm, coding, [], notes)
     result = any(_is_positive(m) for m in matches)
     out = []
     if not result:
         c = req.codings[0]
-        messages.insert(0, f"No translations found for {c.get('system', '')}#{c.get('code')}"
-                        + (f" to {req.target_system}" if req.target_system else ""))
-        out.append({"name": "message", "valueString": "; ".join(messages)})
+        notes.insert(0, messages.text("no-translation", system=c.get("system", ""), code=c.get("code"),
+                                      to=f" to {req.target_system}" if req.target_system else ""))
+        out.append({"name": "message", "valueString": "; ".join(notes)})
     out.append({"name": "result", "valueBoolean": result})
     out += matches
     return {"resourceType": "Parameters", "parameter": out}
@@ -206,7 +204,7 @@ def _is_positive(match) -> bool:
     return first.get("valueCode") not in ("not-related-to", "unmatched", "disjoint")
 
 
-def _forward(ctx, req, cm, coding, chain, messages) -> list:
+def _forward(ctx, req, cm, coding, chain, notes) -> list:
     out = []
     system, code = coding.get("system"), coding.get("code")
     for g, gsrc, gtgt in _groups(cm, system, req.target_system):
@@ -220,8 +218,8 @@ def _forward(ctx, req, cm, coding, chain, messages) -> list:
                     out.append(_match_part(req, cm, None, "not-related-to", {"comment": comment} if comment else None,
                                            e, equivalence="unmatched"))
                 else:
-                    messages.append(f"The concept {system}#{code} is deliberately not mapped by {_vurl(cm)}"
-                                    + (f": {comment}" if comment else ""))
+                    notes.append(messages.text("not-mapped", system=system, code=code, map=_vurl(cm),
+                                               comment=f": {comment}" if comment else ""))
                 continue
             for t in e.get("target", []) or []:
                 target_coding = _coding(gtgt, t.get("code"), t.get("display"))
@@ -230,7 +228,7 @@ def _forward(ctx, req, cm, coding, chain, messages) -> list:
                     m["part"].append({"name": "message", "valueString": e["comment"]})
                 out.append(m)
         if not found and g.get("unmapped") and (not system or gsrc == system):
-            out += _unmapped(ctx, req, cm, g, coding, chain, messages)
+            out += _unmapped(ctx, req, cm, g, coding, chain, notes)
     return out
 
 
@@ -269,7 +267,7 @@ def _indexed(g: dict, side: str) -> dict:
     return hit[1]
 
 
-def _unmapped(ctx, req, cm, g, coding, chain, messages) -> list:
+def _unmapped(ctx, req, cm, g, coding, chain, notes) -> list:
     um = g["unmapped"]
     mode = um.get("mode")
     rel = um.get("relationship", "related-to" if mode != "use-source-code" else "equivalent")
@@ -282,13 +280,13 @@ def _unmapped(ctx, req, cm, g, coding, chain, messages) -> list:
     if mode == "other-map" and um.get("otherMap"):
         key = um["otherMap"]
         if key in chain or _vurl(cm) in chain or len(chain) > MAX_CHAIN:
-            messages.append(f"Circular reference in unmapped other-map chain: {' -> '.join(chain + [_vurl(cm), key])}")
+            notes.append(messages.text("other-map-cycle", chain=" -> ".join(chain + [_vurl(cm), key])))
             return []
         other = ctx.concept_map(key)
         if other is None:
-            messages.append(f"The other map {key} named by {_vurl(cm)} could not be found")
+            notes.append(messages.text("other-map-missing", url=key, map=_vurl(cm)))
             return []
-        return _forward(ctx, req, other, coding, chain + [_vurl(cm)], messages)
+        return _forward(ctx, req, other, coding, chain + [_vurl(cm)], notes)
     return []
 
 

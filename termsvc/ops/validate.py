@@ -1,42 +1,56 @@
-"""ValueSet/$validate-code and CodeSystem/$validate-code, with HL7 tx-ecosystem messages."""
-from termsvc.fhir.outcome import OpError, issue
+"""ValueSet/$validate-code and CodeSystem/$validate-code, with the HL7 tx-ecosystem issues.
+
+Against a value set, the code is looked up in the code system version the value set selects
+(compose.IncludeVersion); a coding that names another version gets the issues that say so
+(VALUESET_VALUE_MISMATCH and its kin), a version nobody has makes the answer depend on it
+(x-caused-by-unknown-system) rather than a confident no.
+"""
+from dataclasses import dataclass, field
+
+from termsvc.fhir import messages
+from termsvc.fhir.outcome import OpError
+from termsvc.fhir.params import Params
 from termsvc.fhir.shape import check_codeable_concept, check_coding
-from termsvc.ops.compose import Composer, canonical_versions, vs_default_parameters
+from termsvc.ops.compose import STANDARDS_STATUS, Composer, VersionRules, vs_default_parameters
+from termsvc.ops.context import version_key
+from termsvc.ops.display import display_matches, display_problem
 from termsvc.ops.expand import resolve_value_set
 from termsvc.ops.language import LanguagePrefs, lang_matches
 
+NOT_IN_VS = "None_of_the_provided_codes_are_in_the_value_set_one"
 
 
+@dataclass(slots=True)
 class Coded:
-    """One coding to validate, and where it sits in the request (for issue expressions)."""
+    """One coding to validate, and where its parts sit in the request (for issue expressions)."""
+    system: str | None
+    code: str
+    version: str | None = None
+    display: str | None = None
+    path: str = "Coding"        # "" for the code/system/display parameters
 
-    def __init__(self, system, code, version=None, display=None, path="Coding", code_path=None, system_path=None,
-                 display_path=None):
-        self.system = system
-        self.code = code
-        self.version = version
-        self.display = display
-        self.path = path
-        self.code_path = code_path or f"{path}.code"
-        self.system_path = system_path or f"{path}.system"
-        self.display_path = display_path or f"{path}.display"
+    def at(self, element: str) -> str:
+        """The expression of one of its elements: Coding.system, CodeableConcept.coding[0].code, system."""
+        return f"{self.path}.{element}" if self.path else element
 
 
+@dataclass(slots=True)
 class Result:
-    def __init__(self):
-        self.issues = []
-        self.messages = []
-        self.params = {}
-        self.valid = True
-        self.unknown_systems = []      # the coding's own system is unknown
-        self.caused_by = []            # a code system the value set needs is unknown
+    issues: list = field(default_factory=list)
+    messages: list = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+    valid: bool = True
+    in_vs: bool | None = True          # None: the value set cannot say (a version is unknown, a fragment)
+    unknown_systems: list = field(default_factory=list)   # the coding's own system is unknown
+    caused_by: list = field(default_factory=list)         # what the answer depends on and the server lacks
 
-    def add(self, severity, code, text, tx_type=None, expression=None, message_id=None, in_message=None):
-        self.issues.append(issue(severity, code, text, tx_type, expression, message_id))
-        if in_message is None:
-            in_message = severity in ("error", "fatal", "warning")
-        if in_message:
-            self.messages.append(text)
+    def add(self, severity, issue_code, message_id, tx_type=None, expression=None, in_message=None, **args):
+        i = messages.issue(severity, issue_code, message_id, tx_type, expression, **args)
+        self.issues.append(i)
+        if in_message if in_message is not None else severity in ("error", "fatal", "warning"):
+            self.messages.append(i["details"]["text"])
+        if severity in ("error", "fatal"):
+            self.valid = False
 
 
 def _is_absolute(system: str) -> bool:
@@ -44,28 +58,22 @@ def _is_absolute(system: str) -> bool:
 
 
 def _coded_inputs(params):
-    """(mode, [Coded]) from code/system/display, coding or codeableConcept."""
+    """(mode, [Coded], codeableConcept) from code/system/display, coding or codeableConcept."""
     if params.get("codeableConcept") is not None:
-        cc = params.get("codeableConcept")
-        check_codeable_concept(cc)
-        out = []
-        for i, c in enumerate(cc.get("coding", []) or []):
-            p = f"CodeableConcept.coding[{i}]"
-            out.append(Coded(c.get("system"), c.get("code"), c.get("version"), c.get("display"), path=p))
-        return "codeableConcept", out, cc
+        cc = check_codeable_concept(params.get("codeableConcept"))
+        return "codeableConcept", [Coded(c.get("system"), c.get("code"), c.get("version"), c.get("display"),
+                                         f"CodeableConcept.coding[{i}]")
+                                   for i, c in enumerate(cc.get("coding", []) or [])], cc
     coding = params.get("coding")
     if coding is not None:
         check_coding(coding)
         return "coding", [Coded(coding.get("system"), coding.get("code"), coding.get("version"),
-                                coding.get("display"), path="Coding")], None
+                                coding.get("display"))], None
     code = params.str("code")
     if code is None:
-        raise OpError("Unable to find a code to validate (looked for code, coding and codeableConcept)",
-                      code="invalid", tx_type="invalid-data")
-    system = params.str("system")
-    version = params.str("systemVersion") or params.str("version")
-    return "code", [Coded(system, code, version, params.str("display"), path="", code_path="code",
-                          system_path="system", display_path="display")], None
+        raise messages.error("no-code")
+    return "code", [Coded(params.str("system"), code, params.str("systemVersion") or params.str("version"),
+                          params.str("display"), "")], None
 
 
 class Validator:
@@ -79,11 +87,9 @@ class Validator:
         self.active_only = params.bool("activeOnly")
         self.abstract_ok = params.bool("abstract", True)
         self.infer = params.bool("inferSystem")
-        self.composer = Composer(ctx, canonical_versions(params.all("system-version")),
-                                 canonical_versions(params.all("force-system-version")), max_size=None,
-                                 active_only=self.active_only,
-                                 supplements=[s for s in params.all("useSupplement") if isinstance(s, str)],
-                                 default_to_latest=params.bool("default-to-latest-version"))
+        self.composer = Composer(ctx, VersionRules.from_params(params), max_size=None, active_only=self.active_only,
+                                 supplements=[s for s in params.all("useSupplement") if isinstance(s, str)])
+        self._vs_urls = set()
 
     # -- entry points -----------------------------------------------------------------
     def validate_vs(self, instance_id=None) -> dict:
@@ -100,18 +106,18 @@ class Validator:
             if mode == "codeableConcept":
                 return self._render(self._validate_cc(vs, codeds), mode, cc)
             return self._render(self._validate_one(vs, codeds[0]), mode, None)
-        except VSNotFound as e:  # the value set cannot be evaluated: that is the answer
-            r = Result()
-            r.add("error", "not-found", e.text, "not-found", None, message_id="Unable_to_resolve_value_Set_")
+        except OpError as e:
+            if e.status != 404:
+                raise
+            r = Result()   # a value set it imports cannot be found: that is the answer
+            r.issues.append(e.to_outcome()["issue"][0])
+            r.messages.append(e.text)
             r.valid = False
             return self._render(r, mode, cc)
 
     def validate_cs(self, instance_cs=None) -> dict:
-        self._vs_urls = set()
         mode, codeds, cc = _coded_inputs(self.params)
-        url = self.params.str("url") or (codeds[0].system if codeds else None)
-        if instance_cs is not None:
-            url = instance_cs
+        url = instance_cs or self.params.str("url") or (codeds[0].system if codeds else None)
         for c in codeds:
             if c.system is None and mode == "code":
                 c.system = url
@@ -122,97 +128,169 @@ class Validator:
     # -- one coding ---------------------------------------------------------------------
     def _validate_one(self, vs, cd: Coded) -> Result:
         r = Result()
-        self._check_coding(r, vs, cd)
-        r.caused_by = [s for s in self.composer.unknown_systems if s != cd.system]
-        r.in_vs = not any(_tx_type(i) in ("not-in-vs", "invalid-code", "not-found", "cannot-infer", "invalid-data")
-                          for i in r.issues)
+        r.params["code"] = cd.code
+        if self._system_known(r, vs, cd):
+            if vs is None:
+                self._check_in_code_system(r, cd)
+            else:
+                self._check_in_value_set(r, vs, cd)
+        r.caused_by += [s for s in self.composer.unknown_systems if s.split("|")[0] != cd.system
+                        and s not in r.caused_by]
         self._status_issues(r)
         return r
 
-    def _check_coding(self, r, vs, cd: Coded):
-        vs_label = _vurl(vs) if vs is not None else None
-        r.params["code"] = cd.code
+    def _system_known(self, r, vs, cd: Coded) -> bool:
+        """Settle the coding's system (inferred from the value set when asked); False when the
+        answer is already given (no system, a relative one, one nobody knows)."""
         if cd.system is None:
             if vs is not None and self.infer:
                 systems = self._infer_systems(vs, cd.code)
                 if len(systems) == 1:
                     cd.system = systems[0]
                 elif len(systems) > 1:
-                    text = (f"The System URI could not be determined for the code '{cd.code}' in the ValueSet "
-                            f"'{vs_label}': value set expansion has multiple matches: [{', '.join(systems)}]")
-                    r.add("error", "not-found", text, "cannot-infer", None,
-                          message_id="Unable_to_resolve_system__value_set_has_multiple_matches")
+                    r.add("error", "not-found", "Unable_to_resolve_system__value_set_has_multiple_matches",
+                          "cannot-infer", None, code=cd.code, vs=_vurl(vs), systems=", ".join(systems))
                     self._not_in_vs(r, vs, cd, label=f"#{cd.code}")
-                    return
+                    return False
             if cd.system is None:
                 if vs is None:
-                    raise OpError("No system was provided for the code to validate", tx_type="invalid-data")
-                r.add("warning", "invalid", "Coding has no system. A code with no system has no defined meaning, "
-                      "and it cannot be validated. A system should be provided", "invalid-data", cd.path or "code",
-                      message_id="Coding_has_no_system__cannot_validate")
+                    raise messages.error("no-system", tx_type="invalid-data")
+                r.add("warning", "invalid", "Coding_has_no_system__cannot_validate", "invalid-data",
+                      cd.path or "code")
                 self._not_in_vs(r, vs, cd, label=f"#{cd.code}")
-                return
+                return False
         r.params["system"] = cd.system
         if not _is_absolute(cd.system):
-            r.add("error", "invalid", "Coding.system must be an absolute reference, not a local reference",
-                  "invalid-data", cd.system_path, message_id="Terminology_TX_System_Relative")
-            r.add("error", "not-found", f"A definition for CodeSystem '{cd.system}' could not be found, so the code "
-                  "cannot be validated", "not-found", cd.system_path, message_id="UNKNOWN_CODESYSTEM")
+            r.add("error", "invalid", "Terminology_TX_System_Relative", "invalid-data", cd.at("system"))
+            r.add("error", "not-found", "UNKNOWN_CODESYSTEM", "not-found", cd.at("system"), system=cd.system)
             r.unknown_systems.append(cd.system)
-            if vs is not None:
-                self._not_in_vs(r, vs, cd)
-            r.valid = False
-            return
-        cs = self.composer.code_system_for(cd.system, self._wanted_version(cd), vs)
-        if cs is None:
-            if self.ctx.value_set(cd.system) is not None:
-                r.add("error", "invalid", f"The Coding references a value set, not a code system ('{cd.system}')",
-                      "invalid-data", cd.system_path, message_id="Terminology_TX_System_ValueSet2")
+        elif self.ctx.code_system(cd.system) is not None:
+            return True
+        elif self.ctx.value_set(cd.system) is not None:
+            r.add("error", "invalid", "Terminology_TX_System_ValueSet2", "invalid-data", cd.at("system"),
+                  system=cd.system)
+        elif (supplement := self.ctx.supplement(cd.system)) is not None:
+            r.add("error", "invalid", "CODESYSTEM_CS_NO_SUPPLEMENT", "invalid-data", cd.at("system"),
+                  url=_vurl(supplement))
+        else:
+            r.unknown_systems.append(cd.system)
+            if cd.version:
+                r.add("error", "not-found", "UNKNOWN_CODESYSTEM_VERSION_NONE", "not-found", cd.at("system"),
+                      system=cd.system, version=cd.version)
             else:
-                version = self._wanted_version(cd)
-                known = [v for v in self.ctx.code_system_versions(cd.system) if v]
-                if version and known:
-                    text = (f"A definition for CodeSystem '{cd.system}' version '{version}' could not be found, so the"
-                            f" code cannot be validated. Valid versions: {', '.join(sorted(known))}")
-                    r.unknown_systems.append(f"{cd.system}|{version}")
-                else:
-                    text = f"A definition for CodeSystem {cd.system} could not be found, so the code cannot be validated"
-                    r.unknown_systems.append(cd.system)
-                r.add("error", "not-found", text, "not-found", cd.system_path, message_id="UNKNOWN_CODESYSTEM")
-            if vs is not None:
-                self._not_in_vs(r, vs, cd)
-            r.valid = False
+                r.add("error", "not-found", "UNKNOWN_CODESYSTEM", "not-found", cd.at("system"),
+                      system=cd.system)
+        if vs is not None:
+            self._not_in_vs(r, vs, cd)
+        r.valid = False
+        return False
+
+    def _check_in_code_system(self, r, cd: Coded):
+        cs = self.composer.code_system_for(cd.system, cd.version)
+        if cs is None:
+            version = self.composer.rules.force.get(cd.system) or cd.version or \
+                self.composer.rules.defaults.get(cd.system)
+            r.unknown_systems.append(f"{cd.system}|{version}")
+            r.add("error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"),
+                  system=cd.system, version=version,
+                  versions=messages.version_list(self.composer.known_versions(cd.system)))
+            r.in_vs = False
             return
+        concept, normalized = cs.find(cd.code)
+        self._check_concept(r, None, cd, cs, concept, normalized, None, False)
+
+    def _check_in_value_set(self, r, vs, cd: Coded):
+        composer = self.composer
+        composer.visited = []
+        prefer = (lambda m: m.cs is not None and m.concept is not None
+                  and display_matches(m.cs, m.concept, m, cd.display)) if cd.display else None
+        member = composer.contains(vs, cd.system, cd.code, cd.version, prefer)
+        seen, includes = set(), []
+        for iv in composer.visited:
+            if iv.system == cd.system and (iv.declared, iv.wanted) not in seen:
+                seen.add((iv.declared, iv.wanted))
+                includes.append(iv)
+        coding_cs = composer.provider(cd.system, cd.version, vs) if cd.version else None
+        self._version_issues(r, cd, includes, coding_cs)
+        undecided = member is None and any(iv.cs is None for iv in includes)
+        cs = member.cs if member is not None and member.cs is not None else \
+            self._reported_code_system(cd, includes, coding_cs, vs)
         if cs.version:
             r.params["version"] = cs.version
-        concept, normalized = cs.find(cd.code)
-        member = None
-        in_vs = True
-        if vs is not None:
-            member, _ = self._contains(vs, cd.system, concept.code if concept else cd.code, cd.version)
-            in_vs = member is not None
+        error = None if undecided else composer.version_check_error(cs)
+        if error is not None:
+            r.add("error", "exception", "VALUESET_VERSION_CHECK", "version-error", cd.at("version"),
+                  version=cs.version, system=cs.url, wanted=composer.rules.check[cs.url])
+        if member is not None and member.concept is not None:
+            concept = member.concept
+            normalized = concept.code if concept.code != cd.code else None
+        else:
+            concept, normalized = cs.find(cd.code)
+        self._check_concept(r, vs, cd, cs, concept, normalized, member, undecided, drawn_on=bool(includes))
+
+    def _version_issues(self, r, cd: Coded, includes: list, coding_cs):
+        """What the value set's versions of the system say about the coding's version."""
+        system, version = cd.system, cd.version
+        if version and coding_cs is None:
+            r.add("error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"), system=system,
+                  version=version, versions=messages.version_list(self.composer.known_versions(system)))
+            r.caused_by.append(f"{system}|{version}")
+            for iv in includes:
+                if iv.wanted is None and iv.cs is not None:
+                    r.add("warning", "invalid", "VALUESET_VALUE_MISMATCH_DEFAULT", "vs-invalid", cd.at("version"),
+                          in_message=False, system=system, vs_version=iv.cs.version, version=version)
+        if version and includes and not any(iv.accepts(version) for iv in includes):
+            for iv in includes:
+                if iv.source is not None:
+                    r.add("error", "invalid", "VALUESET_VALUE_MISMATCH_CHANGED", "vs-invalid", cd.at("version"),
+                          system=system, vs_version=iv.wanted, declared=iv.declared or "", version=version)
+                else:
+                    r.add("error", "invalid", "VALUESET_VALUE_MISMATCH", "vs-invalid", cd.at("version"),
+                          system=system, vs_version=iv.wanted, version=version)
+        for iv in includes:
+            if iv.cs is None and iv.wanted:
+                r.add("error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"),
+                      system=system, version=iv.wanted,
+                      versions=messages.version_list(self.composer.known_versions(system)))
+                r.caused_by.append(f"{system}|{iv.wanted}")
+
+    def _reported_code_system(self, cd: Coded, includes: list, coding_cs, vs):
+        """The version a code the value set does not hold is reported against: the coding's when
+        the value set takes it, else the latest the value set names, else the default."""
+        accepted = [iv.cs for iv in includes if iv.cs is not None and iv.accepts(cd.version)]
+        if coding_cs is not None and (accepted or not includes):
+            return coding_cs
+        named = accepted or [iv.cs for iv in includes if iv.cs is not None]
+        if named:
+            return max(named, key=lambda cs: version_key(cs.version))
+        return (coding_cs or self.composer.include_version({"system": cd.system}, vs).cs
+                or self.composer.provider(cd.system, None, vs))
+
+    def _check_concept(self, r, vs, cd: Coded, cs, concept, normalized, member, undecided: bool,
+                       drawn_on: bool = True):
+        """`drawn_on`: the value set takes codes of this code system (an include names it)."""
+        in_vs = vs is None or member is not None
         if concept is None:
             if cs.content in ("fragment", "example", "not-present"):
-                r.add("warning", "code-invalid",
-                      f"Unknown Code '{cd.code}' in the CodeSystem '{cs.url}' version '{cs.version}' - note that the "
-                      f"code system is labeled as a {cs.content}, so the code may be valid in some other fragment",
-                      "invalid-code", cd.code_path, message_id="UNKNOWN_CODE_IN_FRAGMENT")
-                if vs is not None and not in_vs and cs.vurl() not in self.composer.used_codesystems:
-                    self._not_in_vs(r, vs, cd)  # the value set does not draw on this code system at all
+                r.add("warning", "code-invalid", "UNKNOWN_CODE_IN_FRAGMENT", "invalid-code", cd.at("code"),
+                      in_message=False, code=cd.code, system=cs.url, version=cs.version, content=cs.content)
+                if vs is not None and not drawn_on:
+                    self._not_in_vs(r, vs, cd)   # whatever the code is, the value set has none of its system
+                    return
+                r.in_vs = None
                 return
-            if vs is not None and not in_vs:
+            if vs is not None and not in_vs and not undecided:
                 self._not_in_vs(r, vs, cd)
-            if not self.membership_only:
-                r.add("error", "code-invalid", f"Unknown code '{cd.code}' in the CodeSystem '{cs.url}' version "
-                      f"'{cs.version}'", "invalid-code", cd.code_path, message_id="Unknown_Code_in_Version")
+            if not self.membership_only and not undecided:
+                r.add("error", "code-invalid", "Unknown_Code_in_Version", "invalid-code", cd.at("code"),
+                      code=cd.code, system=cs.url, version=cs.version)
             r.valid = False
+            r.in_vs = None if undecided else False
             return
         if normalized:
             r.params["normalized-code"] = concept.code
-            r.add("information", "business-rule",
-                  f"The code '{cd.code}' differs from the correct code '{concept.code}' by case. Although the code "
-                  f"system '{cs.vurl()}' is case insensitive, implementers are strongly encouraged to use the correct "
-                  "case anyway", "code-rule", cd.code_path, message_id="CODE_CASE_DIFFERENCE")
+            r.add("information", "business-rule", "CODE_CASE_DIFFERENCE", "code-rule", cd.at("code"),
+                  code=cd.code, correct=concept.code, system=cs.vurl())
         display = self._display_for(cs, concept, member)
         if display:
             r.params["display"] = display
@@ -223,74 +301,64 @@ class Validator:
             if status != "inactive":
                 r.params["status"] = status
             if self.active_only or vs_active_only:
-                r.add("error", "business-rule", f"The concept '{concept.code}' is valid but is not active",
-                      "code-rule", cd.code_path, message_id="STATUS_CODE_WARNING_CODE")
-                r.valid = False
-            status_text = status if status == "inactive" else f"{status} and inactive"
-            r.add("warning", "business-rule", f"The concept '{concept.code}' has a status of {status_text} and its "
-                  "use should be reviewed", "code-comment", cd.path or "code",
-                  message_id="INACTIVE_CONCEPT_FOUND")
+                r.add("error", "business-rule", "STATUS_CODE_WARNING_CODE", "code-rule", cd.at("code"),
+                      code=concept.code)
+            r.add("warning", "business-rule", "INACTIVE_CONCEPT_FOUND", "code-comment", cd.path or "code",
+                  code=concept.code, status=status if status == "inactive" else f"{status} and inactive")
+        elif _deprecated(cs, concept):
+            r.params["status"] = "deprecated"
+            r.add("warning", "business-rule", "DEPRECATED_CONCEPT_FOUND", "code-comment", cd.at("code"),
+                  code=concept.code)
         if member is not None and _deprecated_in_vs(member):
-            r.add("warning", "business-rule", f"The presence of the concept '{concept.code}' in the system "
-                  f"'{cd.system}' in the value set {vs_label} is marked with a status of deprecated and its use "
-                  "should be reviewed", "code-comment", cd.code_path, message_id="CONCEPT_DEPRECATED_IN_VALUESET",
-                  in_message=False)
+            r.add("warning", "business-rule", "CONCEPT_DEPRECATED_IN_VALUESET", "code-comment", cd.at("code"),
+                  in_message=False, code=concept.code, system=cd.system, vs=_vurl(vs))
         if vs is not None and not in_vs:
-            self._not_in_vs(r, vs, cd)
+            if undecided:
+                r.in_vs = None
+            else:
+                self._not_in_vs(r, vs, cd)
         elif vs is not None and concept.abstract and not self.abstract_ok:
-            r.add("error", "business-rule", f"Code '{cd.system}#{concept.code}' is abstract, and not allowed in this "
-                  "context", "code-rule", cd.code_path, message_id="ABSTRACT_CODE_NOT_ALLOWED")
+            r.add("error", "business-rule", "ABSTRACT_CODE_NOT_ALLOWED", "code-rule", cd.at("code"),
+                  system=cd.system, code=concept.code)
             self._not_in_vs(r, vs, cd)
         if cd.display is not None and not self.membership_only:
-            self._check_display(r, cs, concept, cd, member)
-
-    def _contains(self, vs, system, code, version):
-        try:
-            member, cs = self.composer.contains(vs, system, code, version)
-        except OpError as e:
-            if e.status == 404:
-                raise VSNotFound(e.text)
-            raise
-        return member, cs
+            problem = display_problem(cs, concept, member, cd.display, self.prefs, self.lenient)
+            if problem is not None:
+                severity, message_id, args = problem
+                retired = message_id == "INACTIVE_DISPLAY_FOUND"   # a comment on the display, not an error
+                r.add(severity, "invalid", message_id, "display-comment" if retired else "invalid-display",
+                      cd.at("display"), in_message=not retired, system=cd.system, code=concept.code, **args)
 
     def _status_issues(self, r):
         seen = set()
         for name, canonical in self.composer.warnings:
             kind = name.split("-", 1)[1]
-            message_id = "MSG_" + kind.upper()
             if kind == "version-substituted":
-                text = (f"The code system version {canonical} is not known; its latest version was used"
-                        " (default-to-latest-version)")
-                message_id = None
+                i = messages.issue("information", "business-rule", "version-substituted", "status-check", url=canonical)
             else:
                 what = ("ValueSet" if canonical in self.composer.used_valuesets or canonical in self._vs_urls
                         else "CodeSystem")
-                text = f"Reference to {kind} {what} {canonical}"
-            if text not in seen:
-                seen.add(text)
-                r.add("information", "business-rule", text, "status-check", None, message_id=message_id)
-
-    def _wanted_version(self, cd):
-        return self.composer.force_versions.get(cd.system) or cd.version or self.composer.system_versions.get(cd.system)
+                i = messages.issue("information", "business-rule", "MSG_" + kind.upper(), "status-check",
+                                   type=what, url=canonical)
+            if i["details"]["text"] not in seen:
+                seen.add(i["details"]["text"])
+                r.issues.append(i)
 
     def _infer_systems(self, vs, code):
         systems = []
         for inc in (vs.get("compose") or {}).get("include", []) or []:
             s = inc.get("system")
-            if s and s not in systems:
-                m, _ = self.composer.contains({"compose": {"include": [inc]}}, s, code)
-                if m is not None:
-                    systems.append(s)
+            if s and s not in systems and self.composer.contains({"compose": {"include": [inc]}}, s, code):
+                systems.append(s)
         return systems
 
-    def _not_in_vs(self, r, vs, cd, label=None):
+    def _not_in_vs(self, r, vs, cd: Coded, label=None):
         if label is None:
-            label = f"{cd.system}#{cd.code}"
+            label = f"{cd.system}|{cd.version}#{cd.code}" if cd.version else f"{cd.system}#{cd.code}"
             if cd.display:
                 label += f" ('{cd.display}')"
-        r.add("error", "code-invalid", f"The provided code '{label}' was not found in the value set '{_vurl(vs)}'",
-              "not-in-vs", cd.code_path, message_id="None_of_the_provided_codes_are_in_the_value_set_one")
-        r.valid = False
+        r.add("error", "code-invalid", NOT_IN_VS, "not-in-vs", cd.at("code"), code=label, vs=_vurl(vs))
+        r.in_vs = False
 
     def _display_for(self, cs, concept, member):
         display = member.display if member is not None and member.display else concept.display
@@ -304,57 +372,6 @@ class Validator:
                         return d.get("value")
         return display
 
-    def _check_display(self, r, cs, concept, cd, member):
-        given = cd.display
-        choices = []  # (value, language)
-        if concept.display:
-            choices.append((concept.display, cs.language))
-        if member is not None and member.display and member.display != concept.display:
-            choices.append((member.display, None))
-        for d in cs.designations(concept):
-            if d.get("value"):
-                choices.append((d["value"], d.get("language")))
-        if member is not None and member.designations:
-            for d in member.designations:
-                if d.get("value"):
-                    choices.append((d["value"], d.get("language")))
-        norm = given.strip().lower()
-        wanted = self.prefs.wanted() if self.prefs else []
-
-        def in_lang(lang):
-            if not wanted:
-                return True
-            lang = lang or cs.language
-            return lang is None or any(lang_matches(w, lang) for w in wanted)
-
-        valid = [(v, l) for v, l in choices if in_lang(l)]
-        if any(v.strip().lower() == norm for v, _ in valid):
-            return
-        sev = "warning" if self.lenient else "error"
-        langs = ",".join(wanted) if wanted else "--"
-        if wanted and not valid:
-            if any(v.strip().lower() == norm for v, _ in choices):
-                text = (f"There are no valid display names found for the code {cd.system}#{concept.code} for language(s)"
-                        f" '{langs}'. The display is '{given}' which is a valid display for the default language")
-                r.add("information", "invalid", text, "invalid-display", cd.display_path, in_message=True,
-                      message_id="NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK")
-                return
-            text = (f"Wrong Display Name '{given}' for {cd.system}#{concept.code}. There are no valid display names "
-                    f"found for language(s) '{langs}'. Default display is '{concept.display}'")
-        else:
-            shown = [f"'{v}'" + (f" ({l or cs.language})" if (l or cs.language) else "") for v, l in _dedupe(valid)]
-            if len(shown) == 1:
-                text = f"Wrong Display Name '{given}' for {cd.system}#{concept.code}. Valid display is {shown[0]}"
-            else:
-                text = (f"Wrong Display Name '{given}' for {cd.system}#{concept.code}. Valid display is one of "
-                        f"{len(shown)} choices: {' or '.join(shown)}")
-            text += f" (for the language(s) '{langs}')"
-        r.add(sev, "invalid", text, "invalid-display", cd.display_path,
-              message_id="NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR" if wanted and not valid
-              else "Display_Name_for__should_be_one_of__instead_of")
-        if sev == "error":
-            r.valid = False
-
     # -- codeable concepts -------------------------------------------------------------
     def _validate_cc(self, vs, codeds) -> Result:
         total = Result()
@@ -364,31 +381,30 @@ class Validator:
             results.append(r)
             total.unknown_systems += [u for u in r.unknown_systems if u not in total.unknown_systems]
             total.caused_by += [u for u in r.caused_by if u not in total.caused_by]
-        valid = [r for r in results if r.in_vs]
         seen_texts = set()
         for r in results:
             for i in r.issues:
                 if vs is not None and _tx_type(i) == "not-in-vs":
-                    i = dict(i, severity="information")
-                    i["details"] = dict(i["details"], coding=[dict(i["details"]["coding"][0], code="this-code-not-in-vs")])
-                elif _tx_type(i) == "status-check":
-                    if i["details"]["text"] in seen_texts:
-                        continue
+                    coding = dict(i["details"]["coding"][0], code="this-code-not-in-vs")
+                    i = dict(i, severity="information", details=dict(i["details"], coding=[coding]))
+                elif _tx_type(i) == "status-check" and i["details"]["text"] in seen_texts:
+                    continue
                 seen_texts.add(i["details"]["text"])
                 total.issues.append(i)
-        if valid:
-            first = valid[0]
-            total.params.update(first.params)
+        found = [r for r in results if r.in_vs is True]
+        if found or any(r.in_vs is None for r in results):
+            if found:
+                total.params.update(found[0].params)
             total.valid = not any(i["severity"] in ("error", "fatal") for i in total.issues)
             total.messages = [m for r in results for m in r.messages if "was not found in the value set" not in m]
         else:
             total.valid = False
             total.messages = [m for r in results for m in r.messages]
             if vs is not None:
-                text = f"No valid coding was found for the value set '{_vurl(vs)}'"
-                total.issues.insert(0, issue("error", "code-invalid", text, "not-in-vs", None,
-                                             message_id="TX_GENERAL_CC_ERROR_MESSAGE"))
-                total.messages = [text] + [m for m in total.messages if "was not found in the value set" not in m]
+                i = messages.issue("error", "code-invalid", "TX_GENERAL_CC_ERROR_MESSAGE", "not-in-vs", vs=_vurl(vs))
+                total.issues.insert(0, i)
+                total.messages = [i["details"]["text"]] + [m for m in total.messages
+                                                           if "was not found in the value set" not in m]
         return total
 
     # -- output ------------------------------------------------------------------------
@@ -424,31 +440,20 @@ class Validator:
         return {"resourceType": "Parameters", "parameter": out}
 
 
-class VSNotFound(Exception):
-    def __init__(self, text):
-        super().__init__(text)
-        self.text = text
+def _deprecated(cs, concept) -> bool:
+    return concept.status == "deprecated" or any(
+        x.get("url") == STANDARDS_STATUS and x.get("valueCode") == "deprecated" for x in cs.concept_extensions(concept))
 
 
 def _deprecated_in_vs(member) -> bool:
     for x in member.extensions or []:
         url = x.get("url")
-        if url == "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status" and \
-                x.get("valueCode") == "deprecated":
+        if url == STANDARDS_STATUS and x.get("valueCode") == "deprecated":
             return True
         if url == "http://hl7.org/fhir/StructureDefinition/valueset-deprecated" and \
                 str(x.get("valueBoolean", x.get("valueCode"))).lower() == "true":
             return True
     return False
-
-
-def _dedupe(pairs):
-    seen, out = set(), []
-    for v, l in pairs:
-        if (v, l) not in seen:
-            seen.add((v, l))
-            out.append((v, l))
-    return out
 
 
 def _tx_type(i):
@@ -477,7 +482,6 @@ def validate_cs(ctx, params, accept_language=None, instance_url=None) -> dict:
 def batch_validate(ctx, params, accept_language=None) -> dict:
     """ValueSet/$batch-validate-code: one `validation` parameter per request (a Parameters resource,
     or the parts of the parameter), each validated with the top-level parameters as defaults."""
-    from termsvc.fhir.params import Params
     shared = [p for p in params.items if p.name != "validation"]
     out = []
     for p in params.items:
@@ -495,5 +499,5 @@ def batch_validate(ctx, params, accept_language=None) -> dict:
             result = e.to_outcome()
         out.append({"name": "validation", "resource": result})
     if not out:
-        raise OpError("$batch-validate-code needs one 'validation' parameter per code to validate", code="required")
+        raise messages.error("batch-no-validation", issue_code="required")
     return {"resourceType": "Parameters", "parameter": out}

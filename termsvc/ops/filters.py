@@ -1,0 +1,155 @@
+"""ValueSet.compose filters: which concepts of a code system a filter selects, and whether one
+concept passes it, so that an expansion enumerates and a validation decides one code with the
+same rules.
+"""
+from termsvc.fhir import messages
+from termsvc.fhir.codesystem import CONCEPT_PROPERTIES, FlatConcept
+from termsvc.fhir.outcome import TooCostly
+from termsvc.ops import ecl, regex
+from termsvc.ops.codesystems import StoredCodeSystem
+
+HIERARCHY_OPS = ("is-a", "descendent-of", "generalizes", "is-not-a", "child-of")
+
+
+def check_filter(cs, f: dict) -> None:
+    """Raise for a filter that cannot be evaluated whatever the code (no value, no op, a bad regex)."""
+    prop, op, value = f.get("property"), f.get("op"), f.get("value")
+    if value is None or value == "":
+        raise messages.error("UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE", tx_type="vs-invalid", system=cs.url,
+                             property=prop, op=op)
+    if op is None:
+        raise messages.error("filter-no-op", system=cs.url, property=prop)
+    if op == "regex":
+        regex.compile_filter(value, prop, cs.url)
+
+
+def select(cs, filters: list, max_size: int | None) -> list[FlatConcept]:
+    """The concepts of cs that pass every filter: the first filter selects, the others test."""
+    for f in filters:
+        check_filter(cs, f)
+    first, rest = filters[0], filters[1:]
+    return [c for c in _select_one(cs, first, max_size) if all(matches(cs, c, f) for f in rest)]
+
+
+def _select_one(cs, f: dict, max_size: int | None) -> list:
+    prop, op, value = f.get("property"), f.get("op"), f.get("value")
+    if _is_concept_prop(prop):
+        if op == "is-a":
+            root = cs.locate(value)
+            return ([root] if root else []) + cs.descendants(value)
+        if op == "descendent-of":
+            return cs.descendants(value)
+        if op == "child-of":
+            root = cs.locate(value)
+            return list(cs.children(root)) if root else []
+        if op == "descendent-leaf":
+            return [c for c in cs.descendants(value) if not cs.children(c)]
+        if op == "generalizes":
+            c = cs.locate(value)
+            return [x for x in cs.iter_all() if c and (x.code == value or cs.is_ancestor(x.code, value))]
+    if prop == "constraint" and isinstance(cs, StoredCodeSystem):
+        ids = _ecl(cs, value)
+        return [c for c in cs.iter_all() if c.cid in ids]
+    if op == "in" and _is_concept_prop(prop) and isinstance(cs, StoredCodeSystem):
+        ids = cs.refset_members([v.strip() for v in value.split(",")])
+        if ids:
+            return [c for c in cs.iter_all() if c.cid in ids]
+    if isinstance(cs, StoredCodeSystem) and cs.size() > (max_size or 10 ** 9) * 20:
+        raise TooCostly(messages.text("filter-too-costly", property=prop, op=op, value=value, system=cs.vurl()))
+    return [c for c in cs.iter_all() if matches(cs, c, f)]
+
+
+def matches(cs, c: FlatConcept, f: dict) -> bool:
+    """Does concept c of cs pass filter f?"""
+    prop, op, value = f.get("property"), f.get("op"), f.get("value")
+    if value is None:
+        check_filter(cs, f)
+    if _is_concept_prop(prop):
+        if op == "is-a":
+            return c.code == value or cs.is_ancestor(value, c.code)
+        if op == "descendent-of":
+            return cs.is_ancestor(value, c.code)
+        if op == "is-not-a":
+            return not (c.code == value or cs.is_ancestor(value, c.code))
+        if op == "generalizes":
+            return c.code == value or cs.is_ancestor(c.code, value)
+        if op == "child-of":
+            return value in cs.parent_codes(c)
+        if op == "descendent-leaf":
+            return cs.is_ancestor(value, c.code) and not cs.children(c)
+        if op == "in":
+            codes = [v.strip() for v in value.split(",")]
+            return c.code in codes or (isinstance(cs, StoredCodeSystem) and cs.in_refsets(c, codes))
+        if op == "not-in":
+            return c.code not in [v.strip() for v in value.split(",")]
+        if op == "regex":
+            return regex.fullmatch(regex.compile_filter(value, prop, cs.url), c.code)
+        if op == "=":
+            return c.code == value
+        raise messages.error("filter-op-unsupported", tx_type="vs-invalid", op=op, property=prop, system=cs.url)
+    if prop == "constraint":
+        if isinstance(cs, StoredCodeSystem):
+            return c.cid in _ecl(cs, value)
+        raise messages.error("ecl-unsupported", system=cs.url)
+    values = concept_property_values(cs, c, prop)
+    if op == "exists":
+        return bool(values) == (str(value).lower() == "true")
+    if op == "=":
+        return any(v == value for v in values)
+    if op == "in":
+        wanted = {v.strip() for v in value.split(",")}
+        return any(v in wanted for v in values)
+    if op == "not-in":
+        wanted = {v.strip() for v in value.split(",")}
+        return not any(v in wanted for v in values)
+    if op == "regex":
+        compiled = regex.compile_filter(value, prop, cs.url)
+        return any(regex.fullmatch(compiled, v) for v in values)
+    if op in HIERARCHY_OPS:
+        ok = any(v == value or cs.is_ancestor(value, v) for v in values)
+        return (not ok) if op == "is-not-a" else ok
+    raise messages.error("filter-op-unsupported", tx_type="vs-invalid", op=op, property=prop, system=cs.url)
+
+
+def _ecl(cs, expression: str) -> set:
+    try:
+        return ecl.evaluate(cs.store.conn(), cs.cs_id, expression)
+    except ValueError as e:
+        raise messages.error("ecl-invalid", tx_type="vs-invalid", expression=expression, reason=str(e))
+
+
+def concept_property_values(cs, c: FlatConcept, prop: str) -> list[str]:
+    """A concept's values of a property, as strings (also the implicit ones: status, inactive...)."""
+    defs = {d.get("code"): d for d in cs.property_defs}
+    uri_name = None
+    d = defs.get(prop)
+    if d and (d.get("uri") or "").startswith(CONCEPT_PROPERTIES):
+        uri_name = d["uri"][len(CONCEPT_PROPERTIES):]
+    out = []
+    for code, key, value in cs.properties(c):
+        if code == prop:
+            if isinstance(value, bool):
+                out.append("true" if value else "false")
+            elif isinstance(value, dict):
+                out.append(value.get("code", ""))
+            elif value is not None:
+                out.append(str(value))
+    name = uri_name or prop
+    if not out:
+        if name == "display":
+            out = [c.display] if c.display else []
+        elif name == "status" and c.status:
+            out = [c.status]
+        elif name == "inactive":
+            out = ["true" if c.inactive else "false"]
+        elif name == "notSelectable" and prop not in defs and c.abstract:
+            out = ["true"]
+        elif name == "parent":
+            out = cs.parent_codes(c)
+        elif name == "child":
+            out = [x.code for x in cs.children(c)]
+    return out
+
+
+def _is_concept_prop(prop) -> bool:
+    return prop in ("concept", "code")

@@ -1,0 +1,235 @@
+"""The deployment files: the Dockerfile (hadolint), the Kubernetes manifests (kubernetes-validate, strict,
+and how they fit together), deploy/compose.yaml (the compose-spec schema, and its shape), the nginx
+configuration (crossplane; `nginx -t` where nginx is installed); and the server's worker count under a
+container's CPU limit."""
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import crossplane
+import kubernetes_validate
+import pytest
+import yaml
+
+from conftest import PROJECT_DIR
+from termsvc.api.server import default_workers
+
+DEPLOY = os.path.join(PROJECT_DIR, "deploy")
+K8S = os.path.join(DEPLOY, "k8s")
+BIN = os.path.dirname(sys.executable)
+K8S_VERSIONS = ("1.29", kubernetes_validate.latest_version())
+
+
+def tool(name: str) -> str:
+    path = os.path.join(BIN, name) if os.path.exists(os.path.join(BIN, name)) else shutil.which(name)
+    assert path, f"{name} is not installed (it is a test dependency in pyproject.toml)"
+    return path
+
+
+# -- Dockerfile ------------------------------------------------------------------------------
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = open(os.path.join(PROJECT_DIR, "Dockerfile")).read().replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_passes_hadolint():
+    r = subprocess.run([tool("hadolint"), "--no-color", os.path.join(PROJECT_DIR, "Dockerfile")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_hadolint_finds_faults(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get install curl\nCMD termsvc serve\n")
+    r = subprocess.run([tool("hadolint"), "--no-color", str(bad)], capture_output=True, text=True)
+    assert r.returncode != 0 and "DL3007" in r.stdout  # the check above can fail
+
+
+def test_dockerfile_shape():
+    ins = dockerfile_instructions()
+    stages = [rest for word, rest in ins if word == "FROM"]
+    assert len(stages) >= 2 and all(re.match(r"(\$\{PYTHON_IMAGE\}|builder|base) AS \w+", s) for s in stages)
+    (image_arg,) = [rest for word, rest in ins if word == "ARG" and rest.startswith("PYTHON_IMAGE=")]
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11-slim(-\w+)?", image_arg)
+    assert stages[-1] == "base AS runtime"  # the default target: content mounted at /content
+    users = [rest for word, rest in ins if word == "USER"]
+    assert users and all(not re.match(r"(0|root)(:|$)", u) for u in users)
+    (health,) = [rest for word, rest in ins if word == "HEALTHCHECK"]
+    assert "/ready" in health
+    (entry,) = [rest for word, rest in ins if word == "ENTRYPOINT"]
+    assert entry == '["termsvc"]'
+    (cmd,) = [rest for word, rest in ins if word == "CMD" and "serve" in rest]
+    assert '"0.0.0.0"' in cmd
+    ignored = open(os.path.join(PROJECT_DIR, ".dockerignore")).read().split()
+    assert {".git", ".venv", "data/", "*.db"} <= set(ignored)
+
+
+# -- Kubernetes -------------------------------------------------------------------------------
+
+def k8s_documents() -> dict:
+    docs = {}
+    for name in sorted(os.listdir(K8S)):
+        with open(os.path.join(K8S, name)) as f:
+            for doc in yaml.safe_load_all(f):
+                if doc:
+                    docs[doc["kind"]] = doc
+    return docs
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_k8s_manifests_validate(version):
+    docs = k8s_documents()
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler"} <= set(docs)
+    for doc in docs.values():
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_k8s_validation_finds_faults():
+    dep = copy.deepcopy(k8s_documents()["Deployment"])
+    dep["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paht"] = "/ready"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(dep, K8S_VERSIONS[-1], strict=True)
+
+
+def test_k8s_manifests_fit_together():
+    docs = k8s_documents()
+    dep, svc, hpa = docs["Deployment"], docs["Service"], docs["HorizontalPodAutoscaler"]
+    pod = dep["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert svc["spec"]["selector"].items() <= labels.items()
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": dep["metadata"]["name"]}
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    assert hpa["spec"]["minReplicas"] >= 2
+
+    (server,) = pod["spec"]["containers"]
+    (init,) = pod["spec"]["initContainers"]
+    assert server["args"][0] == "serve" and init["args"][0] == "pull"
+    port_names = {p["name"]: p["containerPort"] for p in server["ports"]}
+    assert svc["spec"]["ports"][0]["targetPort"] in port_names
+    assert port_names["http"] == int(server["args"][server["args"].index("--port") + 1])
+    assert server["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert server["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    for part in ("requests", "limits"):
+        assert "memory" in server["resources"][part] and "cpu" in server["resources"][part]
+    assert "cpu" in server["resources"]["requests"]  # the HPA's utilization is relative to it
+    # the init container pulls by URL and sha256 into the volume the server reads, read-only
+    assert init["args"][2] == "--sha256" and {e["name"] for e in init["env"]} == {"CONTENT_URL", "CONTENT_SHA256"}
+    db_pulled = init["args"][init["args"].index("--db") + 1]
+    db_served = server["args"][server["args"].index("--db") + 1]
+    assert db_pulled == db_served
+    mount = {m["name"]: m for m in server["volumeMounts"]}
+    (content,) = [m for m in init["volumeMounts"] if db_pulled.startswith(m["mountPath"] + "/")]
+    assert mount[content["name"]]["mountPath"] == content["mountPath"] and mount[content["name"]]["readOnly"]
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+# -- compose ----------------------------------------------------------------------------------
+
+def compose() -> dict:
+    with open(os.path.join(DEPLOY, "compose.yaml")) as f:
+        return yaml.safe_load(f)
+
+
+def test_compose_file_matches_the_compose_spec():
+    r = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
+                        os.path.join(DEPLOY, "compose.yaml")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_compose_spec_check_finds_faults(tmp_path):
+    bad = compose()
+    bad["services"]["termsvc"]["replica"] = 3  # not a compose key (deploy.replicas is)
+    (tmp_path / "compose.yaml").write_text(yaml.safe_dump(bad))
+    r = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
+                        str(tmp_path / "compose.yaml")], capture_output=True, text=True)
+    assert r.returncode != 0
+
+
+def test_compose_shape():
+    c = compose()
+    svc = c["services"]
+    termsvc, content, nginx = svc["termsvc"], svc["content"], svc["nginx"]
+    assert termsvc["deploy"]["replicas"] == 3
+    assert termsvc["command"][0] == "serve" and content["command"][0] == "pull"
+    (vol,) = termsvc["volumes"]
+    assert vol["type"] == "volume" and vol["read_only"] is True and vol["source"] in c["volumes"]
+    assert f"{vol['source']}:{vol['target']}" in content["volumes"]  # the pull writes where the replicas read
+    db = termsvc["command"][termsvc["command"].index("--db") + 1]
+    assert db.startswith(vol["target"] + "/") and content["command"][content["command"].index("--db") + 1] == db
+    assert termsvc["depends_on"]["content"]["condition"] == "service_completed_successfully"
+    assert nginx["depends_on"]["termsvc"]["condition"] == "service_healthy"
+    for m in nginx["volumes"]:  # the repository's nginx configuration
+        host = m.split(":")[0]
+        assert os.path.isfile(os.path.join(DEPLOY, host)), host
+
+
+# -- nginx ------------------------------------------------------------------------------------
+
+def nginx_main(tmp_path, upstreams: str) -> str:
+    """A main nginx.conf including the repository's termsvc.conf, as nginx's Debian and Docker packages do."""
+    shutil.copyfile(os.path.join(DEPLOY, "nginx", "termsvc.conf"), tmp_path / "termsvc.conf")
+    (tmp_path / "termsvc-upstreams.conf").write_text(upstreams)
+    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / d).mkdir()
+    main = tmp_path / "nginx.conf"
+    main.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\nhttp {{\n"
+                    + "".join(f"  {d}_temp_path {tmp_path}/{d};\n" for d in ("proxy", "fastcgi", "uwsgi", "scgi"))
+                    + f"  client_body_temp_path {tmp_path}/body;\n  include termsvc.conf;\n}}\n")
+    return str(main)
+
+
+def test_nginx_configuration_parses(tmp_path):
+    compose_upstreams = open(os.path.join(DEPLOY, "nginx", "upstreams-compose.conf")).read()
+    parsed = crossplane.parse(nginx_main(tmp_path, compose_upstreams), strict=True, check_ctx=True,
+                              check_args=True)
+    assert parsed["status"] == "ok", parsed["errors"]
+    assert len(parsed["config"]) == 3  # nginx.conf, termsvc.conf, termsvc-upstreams.conf
+    directives = {d["directive"]: d for f in parsed["config"] for d in f["parsed"]}
+    (server,) = [d for d in directives["http"]["block"] if d["directive"] == "include"]
+    assert server["args"] == ["termsvc.conf"]
+
+
+def test_nginx_parse_finds_faults(tmp_path):
+    main = nginx_main(tmp_path, "server 127.0.0.1:1;\n")
+    with open(tmp_path / "termsvc.conf", "a") as f:
+        f.write("proxy_pass http://termsvc;\n")  # not allowed at the http level
+    assert crossplane.parse(main, strict=True, check_ctx=True, check_args=True)["status"] == "failed"
+
+
+@pytest.mark.skipif(not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")),
+                    reason="nginx is not installed (the crossplane check above still ran)")
+def test_nginx_accepts_the_configuration(tmp_path):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    main = nginx_main(tmp_path, "server 127.0.0.1:18301;\nserver 127.0.0.1:18302;\n")
+    r = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", main], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+# -- workers in a container -------------------------------------------------------------------
+
+def test_default_workers_follow_the_cpu_limit(tmp_path):
+    cpus = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    assert default_workers(str(tmp_path / "missing")) == cpus
+    cpu_max.write_text("max 100000\n")
+    assert default_workers(str(cpu_max)) == cpus
+    cpu_max.write_text("50000 100000\n")  # half a CPU: one worker
+    assert default_workers(str(cpu_max)) == 1
+    cpu_max.write_text(f"{150000 * cpus} 100000\n")  # more than the CPUs there are: one per CPU
+    assert default_workers(str(cpu_max)) == cpus
+    if cpus >= 2:
+        cpu_max.write_text("150000 100000\n")  # 1.5 CPUs: rounded up
+        assert default_workers(str(cpu_max)) == 2
+

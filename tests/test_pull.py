@@ -1,0 +1,222 @@
+"""`termsvc pull`: a published build downloaded (http, file), verified by sha256 and swapped in as a local
+build is; a wrong checksum, a truncated or failed download, or a file that is no termsvc build leaves the
+served file byte-identical (same inode). `termsvc build` prints the sha256, `termsvc info` shows it."""
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import TERMSVC_BIN, free_port, param
+
+CS = "http://example.org/fhir/CodeSystem/pull-test"
+
+
+def termsvc(*args, env=None):
+    return subprocess.run([TERMSVC_BIN, *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def sha256_of(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def make_build(tmp_path, name: str, codes: list[str]) -> tuple[str, str]:
+    """A small build (one code system with `codes`) at tmp_path/name.db: (path, the sha256 build printed)."""
+    src = tmp_path / f"{name}-src"
+    src.mkdir()
+    (src / "cs.json").write_text(json.dumps({
+        "resourceType": "CodeSystem", "id": "pull-test", "url": CS, "version": name, "status": "active",
+        "content": "complete", "concept": [{"code": c, "display": f"{c} of {name}"} for c in codes]}))
+    db = str(tmp_path / "artifacts" / f"{name}.db")
+    r = termsvc("build", "--db", db, "--no-defaults", "--fhir", str(src), "--quiet")
+    assert r.returncode == 0, r.stderr
+    line, = r.stdout.splitlines()  # --quiet: only the checksum line, in sha256sum's format
+    sha, path = line.split("  ")
+    assert path == db and sha == sha256_of(db)
+    return db, sha
+
+
+@pytest.fixture
+def builds(tmp_path):
+    a = make_build(tmp_path, "a", ["a1", "a2"])
+    b = make_build(tmp_path, "b", ["a1", "b1"])
+    return {"a": a, "b": b}
+
+
+class Publisher:
+    """Serves tmp_path/artifacts over HTTP; /truncated/NAME announces NAME's full length but sends half."""
+
+    def __init__(self, folder):
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.path.startswith("/truncated/"):
+                    data = open(os.path.join(folder, self.path.rsplit("/", 1)[1]), "rb").read()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                super().do_GET()
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     functools.partial(Handler, directory=folder))
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def publisher(tmp_path, builds):
+    p = Publisher(str(tmp_path / "artifacts"))
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def served(tmp_path, builds):
+    """The served file: a copy of build A in its own folder (as a replica's volume holds it)."""
+    db = tmp_path / "served" / "termsvc.db"
+    db.parent.mkdir()
+    shutil.copyfile(builds["a"][0], db)
+    return str(db)
+
+
+def snapshot(path):
+    st = os.stat(path)
+    return open(path, "rb").read(), (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def assert_unchanged(path, before):
+    assert snapshot(path) == before
+    assert not [f for f in os.listdir(os.path.dirname(path)) if ".pulling-" in f]
+
+
+def lookup_display(srv, code):
+    status, body, _ = srv.get(f"/fhir/CodeSystem/$lookup?system={urllib.parse.quote(CS, safe='')}&code={code}")
+    return param(body, "display") if status == 200 else None
+
+
+def wait_for(fn, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if fn():
+            return True
+        time.sleep(0.1)
+    return fn()
+
+
+def test_build_prints_sha256_and_info_shows_it(builds):
+    db, sha = builds["a"]
+    r = termsvc("info", "--db", db, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["sha256"] == sha
+    r = termsvc("info", "--db", db)
+    assert f"sha256     {sha}" in r.stdout
+
+
+def test_pull_swaps_in_and_a_live_server_answers_from_it(builds, publisher, served, server_factory):
+    srv = server_factory(served)
+    assert lookup_display(srv, "a2") == "a2 of a" and lookup_display(srv, "b1") is None
+    inode_a = os.stat(served).st_ino
+
+    r = termsvc("pull", f"{publisher.base}/b.db", "--sha256", builds["b"][1].upper(), "--db", served)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"{builds['b'][1]}  {served}"
+    assert os.stat(served).st_ino != inode_a and sha256_of(served) == builds["b"][1]
+    assert not [f for f in os.listdir(os.path.dirname(served)) if ".pulling-" in f]
+    assert wait_for(lambda: lookup_display(srv, "b1") == "b1 of b")  # no restart: the server noticed the swap
+    assert lookup_display(srv, "a2") is None and lookup_display(srv, "a1") == "a1 of b"
+
+    # back to A from a file URL
+    r = termsvc("pull", "file://" + builds["a"][0], "--sha256", builds["a"][1], "--db", served)
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: lookup_display(srv, "a2") == "a2 of a")
+    assert srv.proc.poll() is None
+
+
+def test_pull_of_the_served_build_changes_nothing(builds, served):
+    before = snapshot(served)
+    r = termsvc("pull", builds["a"][0], "--sha256", builds["a"][1], "--db", served)  # a plain path is a file
+    assert r.returncode == 0, r.stderr
+    assert "nothing to do" in r.stderr
+    assert_unchanged(served, before)
+
+
+def test_pull_into_a_new_volume(builds, publisher, tmp_path):
+    db = str(tmp_path / "empty-volume" / "sub" / "termsvc.db")
+    r = termsvc("pull", f"{publisher.base}/a.db", "--sha256", builds["a"][1], "--db", db, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "" and sha256_of(db) == builds["a"][1]
+
+
+def test_wrong_checksum_leaves_the_served_file(builds, publisher, served, server_factory):
+    srv = server_factory(served)
+    before = snapshot(served)
+    wrong = builds["b"][1][:-1] + ("0" if builds["b"][1][-1] != "0" else "1")
+    r = termsvc("pull", f"{publisher.base}/b.db", "--sha256", wrong, "--db", served)
+    assert r.returncode == 1
+    assert f"sha256 {builds['b'][1]}, expected {wrong}" in r.stderr and "is unchanged" in r.stderr
+    assert_unchanged(served, before)
+    time.sleep(0.3)  # past the server's look for a new build
+    assert lookup_display(srv, "a2") == "a2 of a" and lookup_display(srv, "b1") is None
+
+
+def test_truncated_download_leaves_the_served_file(builds, publisher, served):
+    before = snapshot(served)
+    size = os.path.getsize(builds["b"][0])
+    r = termsvc("pull", f"{publisher.base}/truncated/b.db", "--sha256", builds["b"][1], "--db", served)
+    assert r.returncode == 1
+    assert f"truncated/b.db: incomplete download: the connection closed before the end of the {size} bytes" in r.stderr
+    assert_unchanged(served, before)
+
+
+def test_a_file_that_is_no_termsvc_build_is_refused(builds, tmp_path, served):
+    before = snapshot(served)
+    junk = tmp_path / "artifacts" / "junk.db"
+    junk.write_bytes(b"not a database" * 1000)
+    r = termsvc("pull", str(junk), "--sha256", sha256_of(junk), "--db", served)
+    assert r.returncode == 1 and "not a termsvc database" in r.stderr
+    assert_unchanged(served, before)
+
+    other = tmp_path / "artifacts" / "other-schema.db"
+    shutil.copyfile(builds["b"][0], other)
+    with sqlite3.connect(other) as c:
+        c.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    c.close()
+    r = termsvc("pull", str(other), "--sha256", sha256_of(other), "--db", served)
+    assert r.returncode == 1 and "schema version 999" in r.stderr
+    assert_unchanged(served, before)
+
+
+@pytest.mark.parametrize("url, sha, message", [
+    ("{base}/missing.db", "{sha}", "HTTP 404"),
+    ("http://127.0.0.1:{free}/b.db", "{sha}", "download failed"),
+    ("ftp://example.org/b.db", "{sha}", "unsupported URL scheme 'ftp'"),
+    ("file:///nonexistent/b.db", "{sha}", "No such file"),
+    ("{base}/b.db", "abc123", "64 hexadecimal digits"),
+])
+def test_failed_pulls_exit_1_and_leave_the_served_file(builds, publisher, served, url, sha, message):
+    before = snapshot(served)
+    url = url.format(base=publisher.base, free=free_port())
+    r = termsvc("pull", url, "--sha256", sha.format(sha=builds["b"][1]), "--db", served)
+    assert r.returncode == 1
+    error = r.stderr.splitlines()[-1]
+    assert error.startswith("termsvc: error: ") and message in error and error.endswith(f"{served} is unchanged")
+    assert_unchanged(served, before)
