@@ -456,12 +456,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.quick:
         args.seconds, args.seconds_c1 = 2, 1
-    db_path = args.db or os.environ.get("TERMSVC_DB")
-    if not db_path:
+    if args.db:
+        db_path = os.path.abspath(args.db)
+    else:
         sys.path.insert(0, PROJECT)
-        from termsvc.build import default_db_path
-        db_path = default_db_path()
-    db_path = os.path.abspath(db_path)
+        from termsvc import settings
+        db_path = settings.load().db
     if not os.path.exists(db_path):
         raise SystemExit(f"bench: {db_path}: no build (run `termsvc build`, or give --db)")
     if args.python_loader or shutil.which("wrk") is None:

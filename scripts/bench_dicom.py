@@ -58,10 +58,10 @@ def write_files(folder: str, n: int, seed: int = 20261129) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=1000)
-    ap.add_argument("--db", help="the build to answer from (default: $TERMSVC_DB, else the project's default)")
+    ap.add_argument("--db", help="the build to answer from (default: setting db)")
     args = ap.parse_args(argv)
-    from termsvc.build import default_db_path
-    db = os.path.abspath(args.db or default_db_path())
+    from termsvc import settings
+    db = os.path.abspath(args.db or settings.load().db)
     if not os.path.exists(db):
         raise SystemExit(f"bench_dicom: {db}: no build (run `termsvc build`, or give --db)")
     folder = tempfile.mkdtemp(prefix="termsvc-bench-dicom-")

@@ -5,7 +5,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 termsvc packages fetch --defaults >/dev/null \
-  || echo "termsvc: warning: could not fetch the default packages; integration tests will be skipped" >&2
+  || echo "termsvc: warning: could not fetch the default packages; the tests that need them will be skipped" \
+          "(and fail under CI=true)" >&2
 set +e
 if python -c 'import xdist' 2>/dev/null; then
   python -m pytest -q -n auto "$@"

@@ -17,8 +17,6 @@ gives a result whose `error` is set, the others are unaffected.
 `LocalClient(db_path)` has the same methods and answers in process from a database file
 (no HTTP), through the same operation code the server runs.
 """
-import json
-import os
 import threading
 import time
 import urllib.parse
@@ -26,8 +24,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+import orjson
 import requests
 
+from termsvc import settings as settings_mod
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
 
 FHIR_JSON = "application/fhir+json"
@@ -458,13 +458,13 @@ class LocalClient(TerminologyClient):
     """The same operations answered in process from a database file: the server's operation code
     (OperationRouter.execute and the batch runner) without HTTP."""
 
-    def __init__(self, db_path: str, fhir_version: str = "R5", cache_size: int = 0):
+    def __init__(self, db_path: str, fhir_version: str = "R5", cache_size: int = 0, settings=None):
         from termsvc.api.dispatch import OperationRouter  # the server's code, only when answering locally
         from termsvc.store.reader import Store
         super().__init__("local:", fhir_version=fhir_version, cache_size=cache_size)
-        self.store = Store(db_path, time_limit_ms=int(os.environ.get("TERMSVC_TIME_LIMIT_MS", 5000)))
-        self.router = OperationRouter(None, self.store, {
-            "max_expansion": int(os.environ.get("TERMSVC_MAX_EXPANSION", 10_000)), "cache_size": 0})
+        settings = settings or settings_mod.current()
+        self.store = Store(db_path, time_limit_ms=settings.time_limit_ms)
+        self.router = OperationRouter(None, self.store, cache_size=0, max_expansion=settings.max_expansion)
         self.base = "/r4/fhir/" if self.r4 else "/fhir/"
 
     def _call(self, path: str, pairs: list) -> dict:
@@ -480,5 +480,5 @@ class LocalClient(TerminologyClient):
         for path, pairs in requests_:
             entry = {"request": {"method": "GET", "url": f"{path}?{urllib.parse.urlencode(pairs)}"}}
             status, body = run_entry(self.router, entry, self.r4, self.base, None)
-            out.append((status, json.loads(body)))
+            out.append((status, orjson.loads(body)))
         return out

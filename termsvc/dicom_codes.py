@@ -1,4 +1,4 @@
-"""`termsvc dicom-codes FILE|DIR...`: the EU codes for the local values of DICOM headers.
+"""The EU codes for the local values of DICOM headers (`termsvc dicom-codes FILE|DIR...`).
 
 Reads each file's header with pydicom (stopping before the pixel data, only the attributes
 below), and for each local value:
@@ -22,22 +22,16 @@ Output: JSON per file and per study (default), or `--fhir r5|r4`: an ImagingStud
 (a `collection` Bundle when there are several).
 """
 import functools
-import json
 import os
-import sys
 from dataclasses import dataclass
 
-import click
-import orjson
-
 from termsvc.client import LocalClient, TerminologyError
-from termsvc.oneshot import AnswerError, open_client
+from termsvc.mappings.to_fhir import EXT_DICOM_ATTRIBUTE
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 SCT = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 STANDARD_SCHEMES = {"DCM": DCM, "SCT": SCT, "SRT": SCT, "LN": LOINC}
-EXT_DICOM_ATTRIBUTE = "http://termsvc.local/fhir/StructureDefinition/dicom-attribute"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 MAPPED = ("mapped", "standard", "unverified")   # the statuses that give EU codings
 
@@ -143,8 +137,7 @@ def local_values(ds, attr: Attribute) -> list:
 def attribute_maps(client) -> dict[str, list[str]]:
     """DICOM keyword -> the canonicals (url|version) of the ConceptMaps that declare they serve it."""
     if isinstance(client, LocalClient):
-        maps = [json.loads(r[0]) for r in client.store.all(
-            "SELECT json FROM resource WHERE type='ConceptMap' AND json LIKE ?", (f"%{EXT_DICOM_ATTRIBUTE}%",))]
+        maps = client.store.resources_mentioning("ConceptMap", EXT_DICOM_ATTRIBUTE)
     else:
         maps = list(client.search("ConceptMap", {"_summary": "true"}))
     out: dict[str, list[str]] = {}
@@ -231,10 +224,7 @@ def _hashable(local):
 
 def _srt_to_sct(code: str) -> str | None:
     """A legacy SNOMED RT (SRT) code as its SNOMED CT id, from pydicom's table."""
-    try:
-        from pydicom.sr._snomed_dict import mapping
-    except ImportError:
-        return None
+    from pydicom.sr._snomed_dict import mapping
     return mapping.get("SRT", {}).get(code)
 
 
@@ -340,48 +330,3 @@ def imaging_study(study: dict, r4: bool) -> dict:
 
 def _fhir_field(code_entry: dict) -> str:
     return next(a.fhir for a in ATTRIBUTES if a.keyword == code_entry["attribute"])
-
-
-# -- the command ------------------------------------------------------------------------------------
-
-@click.command("dicom-codes")
-@click.argument("paths", nargs=-1, required=True, metavar="FILE|DIR...")
-@click.option("--fhir", "fhir", type=click.Choice(["r5", "r4"], case_sensitive=False),
-              help="Write ImagingStudy resources (FHIR R5 or R4) instead of the JSON report.")
-@click.option("--json", "as_json", is_flag=True, help="The JSON report (the default).")
-@click.option("--db", metavar="PATH", help="Local database [$TERMSVC_DB, data/termsvc.db].")
-@click.option("--server", metavar="URL", help="Ask this FHIR terminology server (base URL) instead of the local database.")
-def dicom_codes_cmd(paths, fhir, as_json, db, server):
-    """The EU codes for the local values of DICOM headers (files, or folders read recursively).
-
-    Exit status 0 when every value found an EU code, 1 when some value was left unmapped or a
-    file was skipped, 2 when nothing could be answered."""
-    import pydicom
-    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE  # non-conforming values are the point
-    client = open_client(db, server, r4=False)
-    try:
-        resolver = Resolver(client)
-    except TerminologyError as e:
-        raise AnswerError(e.message)
-    files, skipped = [], []
-    for path in dicom_files(paths):
-        try:
-            ds = read_header(path)
-        except ValueError as e:
-            skipped.append({"file": path, "reason": str(e)})
-            continue
-        files.append(file_report(path, ds, resolver))
-    studies = study_reports(files)
-    if fhir:
-        resources = [imaging_study(s, fhir.lower() == "r4") for s in studies]
-        doc = resources[0] if len(resources) == 1 else {
-            "resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    else:
-        doc = {"files": files, "studies": [{k: v for k, v in s.items() if not k.startswith("_")} for s in studies],
-               "skipped": skipped}
-    click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
-    for s in skipped:
-        click.echo(f"termsvc: skipped {s['file']}: {s['reason']}", err=True)
-    if not files:
-        sys.exit(2)
-    sys.exit(1 if skipped or any(f["unmapped"] for f in files) else 0)

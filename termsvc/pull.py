@@ -12,10 +12,11 @@ failed pull leaves the served file as it was.
 import hashlib
 import os
 import re
-import sqlite3
 import urllib.parse
 import urllib.request
 
+from termsvc.store.queries import NotADatabase
+from termsvc.store.reader import Store
 from termsvc.store.schema import SCHEMA_VERSION
 
 CHUNK = 1 << 20
@@ -70,17 +71,16 @@ def _http_chunks(url: str):
 
 def check_build(path: str):
     """A termsvc database of the schema version this server reads, else PullError."""
+    store = Store(path)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
-        try:
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as e:
-        raise PullError(f"not a termsvc database: {e}")
-    if row is None or str(row[0]) != str(SCHEMA_VERSION):
-        raise PullError(f"a termsvc database of schema version {row[0] if row else 'unknown'};"
-                        f" this termsvc reads version {SCHEMA_VERSION}")
+        store.check(path)
+        version = store.meta("schema_version")
+    except NotADatabase as e:
+        raise PullError(f"not a termsvc database: {e.reason}") from None
+    finally:
+        store.close()
+    if str(version) != str(SCHEMA_VERSION):
+        raise PullError(f"a termsvc database of schema version {version}; this termsvc reads version {SCHEMA_VERSION}")
 
 
 def pull(url: str, sha256: str, db_path: str, progress=lambda message: None) -> dict:

@@ -4,7 +4,8 @@ and a real `termsvc serve` process for the tests that need real HTTP.
 
 The default content needs the FHIR packages (hl7.fhir.r5.core#5.0.0, hl7.terminology.r5#7.0.1,
 hl7.fhir.uv.ips#2.0.0) in the FHIR package cache; `scripts/test.sh` fetches them. When they
-are missing, the tests that need them are skipped (not failed) with the reason.
+are missing, the tests that need them are skipped with the reason - except under CI
+(`CI=true`), where a missing package fails them: a CI run that skipped them would report green.
 """
 import json
 import os
@@ -18,6 +19,7 @@ import urllib.request
 
 import pytest
 
+from termsvc import settings
 from termsvc.build import DEFAULT_PACKAGES, Progress, build, default_sources
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +38,7 @@ SCT = "http://snomed.info/sct"
 
 
 def package_cache_dir() -> str:
-    return os.environ.get("FHIR_PACKAGE_CACHE") or os.path.expanduser("~/.fhir/packages")
+    return settings.load().fhir_package_cache
 
 
 def missing_packages() -> list[str]:
@@ -44,11 +46,18 @@ def missing_packages() -> list[str]:
     return [p for p in DEFAULT_PACKAGES if not os.path.isdir(os.path.join(cache, p, "package"))]
 
 
+def under_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
 def require_packages():
     missing = missing_packages()
     if missing:
-        pytest.skip(f"FHIR packages not in the package cache {package_cache_dir()}: {', '.join(missing)}"
-                    " (run `termsvc packages fetch --defaults` or scripts/test.sh)")
+        reason = (f"FHIR packages not in the package cache {package_cache_dir()}: {', '.join(missing)}"
+                  " (run `termsvc packages fetch --defaults` or scripts/test.sh)")
+        if under_ci():
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
 
 
 # -- the default-content database ------------------------------------------------------
@@ -191,7 +200,7 @@ class ServerProcess:
     """`termsvc serve --db DB --port PORT --workers 1` as a subprocess."""
 
     def __init__(self, db: str, log_path: str, workers: int = 1, timeout: float = 60.0, env: dict | None = None,
-                 port: int | None = None):
+                 port: int | None = None, args: tuple = ()):
         self.db = db
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -200,7 +209,7 @@ class ServerProcess:
         env = {**{k: v for k, v in os.environ.items() if k != "TERMSVC_DB"}, **(env or {})}
         self.proc = subprocess.Popen(
             [TERMSVC_BIN, "serve", "--db", db, "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(workers)],
+             "--workers", str(workers), *args],
             stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_DIR, start_new_session=True)
         self._wait_healthy(timeout)
 
@@ -278,7 +287,10 @@ class ServerProcess:
 
 def start_server(db: str, log_path: str, **kw) -> ServerProcess:
     if not os.path.exists(TERMSVC_BIN):
-        pytest.skip(f"the termsvc command is not installed next to {sys.executable}")
+        reason = f"the termsvc command is not installed next to {sys.executable}"
+        if under_ci():
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
     return ServerProcess(db, log_path, **kw)
 
 
@@ -303,3 +315,11 @@ def server_factory(tmp_path):
     for srv in started:
         srv.stop()
 
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """Each test reads the settings afresh (tests change the environment with monkeypatch)."""
+    settings.use(None)
+    yield
+    settings.use(None)

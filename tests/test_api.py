@@ -120,6 +120,25 @@ class TestErrors:
         assert r.get_json()["resourceType"] == "OperationOutcome"
 
 
+def test_both_routing_paths_render_an_unexpected_error_alike(app, monkeypatch, caplog):
+    """The operation router and the Flask routes share one error renderer: an unexpected exception
+    is a logged 500 with the same OperationOutcome on either path."""
+    from termsvc.api import dispatch, metadata
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setitem(dispatch.OPERATIONS, ("CodeSystem", "lookup"), broken)
+    monkeypatch.setattr(metadata, "versions", broken)
+    client = app.test_client()
+    with caplog.at_level("ERROR", logger="termsvc"):
+        via_router = client.get("/fhir/CodeSystem/$lookup?system=x&code=y&nocache=1")
+        via_flask = client.get("/fhir/$versions")
+    assert_outcome(via_router, 500, "exception")
+    assert via_router.get_json() == via_flask.get_json()
+    assert [r.exc_info[0] for r in caplog.records] == [ValueError, ValueError]
+
+
 # -- fuzz: bad input never answers 5xx ------------------------------------------------------
 
 FUZZ_QUERIES = [

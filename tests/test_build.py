@@ -85,12 +85,9 @@ def test_keep_going_skips_a_bad_source(tmp_path):
     assert len(summary["failures"]) == 1 and "broken.json" in summary["failures"][0]
 
 
-def test_unknown_kind_and_missing_loader(tmp_path, monkeypatch):
+def test_unknown_kind(tmp_path):
     with pytest.raises(BuildError, match="unknown source kind"):
         build(str(tmp_path / "t.db"), [SourceSpec("nope")], QUIET, preexpand=False)
-    monkeypatch.setitem(build_mod.LOADERS, "snomed", "termsvc.loaders.does_not_exist")
-    with pytest.raises(BuildError, match="snomed loader is not available"):
-        build(str(tmp_path / "t.db"), [SourceSpec("snomed", "x")], QUIET, preexpand=False)
 
 
 def test_build_records_meta(tmp_path):
@@ -103,12 +100,22 @@ def test_build_records_meta(tmp_path):
     assert meta["built_at"] and float(meta["build_seconds"]) >= 0
 
 
-def test_default_sources(monkeypatch):
+def test_default_sources():
     kinds = [(s.kind, s.location) for s in default_sources()]
     assert kinds[0] == ("ig", None)
     assert [loc for k, loc in kinds if k == "package"] == build_mod.DEFAULT_PACKAGES
     assert ("dicom", None) in kinds
-    monkeypatch.setattr(build_mod, "loader_available", lambda kind: False)
-    assert "mappings" not in [s.kind for s in default_sources()]
-    monkeypatch.setattr(build_mod, "loader_available", lambda kind: True)
-    assert ("mappings", build_mod.DEFAULT_MAPPINGS_DIR) in [(s.kind, s.location) for s in default_sources()]
+    assert ("mappings", None) in kinds   # None: the tables shipped with termsvc
+    (mappings,) = [s for s in default_sources(include_unaccepted_mappings=True) if s.kind == "mappings"]
+    assert mappings.options == {"include_unaccepted": True}
+
+
+def test_under_ci_a_missing_fhir_package_fails_instead_of_skipping(monkeypatch, tmp_path):
+    from conftest import require_packages
+    monkeypatch.setenv("FHIR_PACKAGE_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        require_packages()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="hl7.fhir.r5.core#5.0.0"):
+        require_packages()

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from termsvc import build as build_mod
-from termsvc import cli as cli_mod
+from termsvc import settings
+from termsvc.cli import build as build_cli
 from termsvc.cli import cli
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def runner(monkeypatch, tmp_path):
     monkeypatch.delenv("TERMSVC_SNOMED", raising=False)
     monkeypatch.delenv("TERMSVC_LOINC", raising=False)
-    monkeypatch.setenv("TERMSVC_CONFIG", str(tmp_path / "no-config.toml"))
+    (tmp_path / "empty-config.toml").write_text("")   # no termsvc.toml of the project applies
+    monkeypatch.setenv("TERMSVC_CONFIG", str(tmp_path / "empty-config.toml"))
     monkeypatch.setenv("TERMSVC_DB", str(tmp_path / "env" / "termsvc.db"))
     return CliRunner()
 
@@ -102,7 +104,7 @@ def test_packages_fetch(runner, tmp_path, monkeypatch):
     from termsvc.loaders import fhir_package
     from test_loaders import make_tgz, small_package_files
     data = open(make_tgz(str(tmp_path / "p.tgz"), "cli.pkg", "1.0.0", small_package_files()), "rb").read()
-    monkeypatch.setattr(fhir_package, "_download", lambda n, v: data)
+    monkeypatch.setattr(fhir_package, "registry_download", lambda n, v: data)
     r = runner.invoke(cli, ["packages", "fetch", "cli.pkg#1.0.0"])
     assert r.exit_code == 0, r.output
     assert str(tmp_path / "cache" / "cli.pkg#1.0.0") in r.stdout
@@ -121,9 +123,9 @@ def fake_release_loaders(monkeypatch):
 
     mod.load = load
     monkeypatch.setitem(sys.modules, mod.__name__, mod)
-    monkeypatch.setitem(build_mod.LOADERS, "snomed", mod.__name__)
-    monkeypatch.setitem(build_mod.LOADERS, "loinc", mod.__name__)
-    monkeypatch.setattr(cli_mod, "default_sources", lambda **kw: [])
+    monkeypatch.setitem(build_mod.LOADERS, "snomed", mod)
+    monkeypatch.setitem(build_mod.LOADERS, "loinc", mod)
+    monkeypatch.setattr(build_cli, "default_sources", lambda **kw: [])
     return seen
 
 
@@ -131,15 +133,21 @@ def test_release_locations_precedence(runner, tmp_path, monkeypatch):
     cfg = tmp_path / "termsvc.toml"
     cfg.write_text('snomed = ["/cfg/int", "/cfg/ext"]\nloinc = "/cfg/loinc"\n')
     monkeypatch.setenv("TERMSVC_CONFIG", str(cfg))
-    assert cli_mod.release_locations((), None) == (["/cfg/int", "/cfg/ext"], "/cfg/loinc")
+    s = settings.load()
+    assert (s.snomed, s.loinc) == (("/cfg/int", "/cfg/ext"), "/cfg/loinc")
+    assert s.origin("snomed") == str(cfg)
     monkeypatch.setenv("TERMSVC_SNOMED", os.pathsep.join(["/env/a", "/env/b"]))
     monkeypatch.setenv("TERMSVC_LOINC", "/env/loinc")
-    assert cli_mod.release_locations((), None) == (["/env/a", "/env/b"], "/env/loinc")
-    assert cli_mod.release_locations(("/opt/s",), "/opt/l") == (["/opt/s"], "/opt/l")
+    s = settings.load()
+    assert (s.snomed, s.loinc) == (("/env/a", "/env/b"), "/env/loinc")
+    s = settings.load({"snomed": ("/opt/s",), "loinc": "/opt/l"})
+    assert (s.snomed, s.loinc) == (("/opt/s",), "/opt/l") and s.origin("loinc") == "command line"
     cfg.write_text("snomed = [")
     monkeypatch.delenv("TERMSVC_SNOMED")
-    with pytest.raises(cli_mod.CliError, match="invalid TOML"):
-        cli_mod.release_locations((), None)
+    with pytest.raises(settings.SettingsError, match="invalid TOML"):
+        settings.load()
+    r = runner.invoke(cli, ["info"])
+    assert r.exit_code == 1 and "invalid TOML" in r.stderr and "Traceback" not in r.output
 
 
 def test_build_uses_env_releases(runner, tmp_path, monkeypatch, fake_release_loaders):

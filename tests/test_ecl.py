@@ -29,8 +29,7 @@ def store(tmp_path_factory):
                                       c == "2400", False) for c in CODES])
         by = dict(zip(CODES, ids))
         w.insert_edges((by[p], by[c]) for p, c in EDGES)
-        w.conn.executemany("INSERT INTO refset_member(refset, cs_id, concept_id) VALUES (?,?,?)",
-                           [(P(r), cs, by[c]) for r, c in REFSET])
+        w.insert_refset_members([(P(r), cs, by[c]) for r, c in REFSET])
         # a second code system with the same codes must not leak in
         cs2 = w.begin_code_system({"resourceType": "CodeSystem", "url": "http://snomed.info/sct",
                                    "version": "y", "content": "complete"}, sid)

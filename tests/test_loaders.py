@@ -8,6 +8,8 @@ import tarfile
 
 import pytest
 
+from conftest import require_packages
+from termsvc import content
 from termsvc.build import DEFAULT_PACKAGES, Progress, SourceSpec, build
 from termsvc.loaders import dicom, fhir_json, fhir_package, ig
 from termsvc.store.writer import BuildError
@@ -177,7 +179,7 @@ def test_package_from_cache_and_fetch(tmp_path, monkeypatch):
         calls.append((name, version))
         return data
 
-    monkeypatch.setattr(fhir_package, "_npm_pack", fake_npm_pack)
+    monkeypatch.setattr(fhir_package, "npm_pack", fake_npm_pack)
     path = fhir_package.fetch("cached.pkg#2.0.0")
     assert path == str(cache / "cached.pkg#2.0.0")
     assert (cache / "cached.pkg#2.0.0" / "package" / "package.json").is_file()
@@ -194,8 +196,8 @@ def test_fetch_failure_is_build_error(tmp_path, monkeypatch):
     def fail(name, version):
         raise BuildError(f"{name}#{version}: HTTP 404")
 
-    monkeypatch.setattr(fhir_package, "_download", fail)
-    monkeypatch.setattr(fhir_package, "_npm_pack", fail)
+    monkeypatch.setattr(fhir_package, "registry_download", fail)
+    monkeypatch.setattr(fhir_package, "npm_pack", fail)
     with pytest.raises(BuildError, match="cannot fetch nope.pkg#1.0.0"):
         fhir_package.fetch("nope.pkg#1.0.0")
     assert not (tmp_path / "cache" / "nope.pkg#1.0.0").exists()
@@ -264,8 +266,13 @@ def test_dicom_load(tmp_path):
 
 # -- the IG --------------------------------------------------------------------------
 
+def shipped_ig_editions():
+    with content.folder(content.IG) as folder:
+        return ig.editions(folder)
+
+
 def test_ig_editions_have_no_drift():
-    eds = ig.editions()
+    eds = shipped_ig_editions()
     r5, r4 = eds["hl7.fhir.eu.imaging-r5"], eds["hl7.fhir.eu.imaging"]
     assert len(r5) == len(r4) == 11
     assert sorted(r["resourceType"] for r in r5).count("ValueSet") == 9
@@ -277,8 +284,9 @@ def test_ig_editions_have_no_drift():
 
 
 def test_ig_content():
-    r5 = {r["id"]: r for r in ig.editions()["hl7.fhir.eu.imaging-r5"]}
-    r4 = {r["id"]: r for r in ig.editions()["hl7.fhir.eu.imaging"]}
+    eds = shipped_ig_editions()
+    r5 = {r["id"]: r for r in eds["hl7.fhir.eu.imaging-r5"]}
+    r4 = {r["id"]: r for r in eds["hl7.fhir.eu.imaging"]}
     proc = r5["im-procedure-type"]["compose"]
     assert proc["include"][0]["filter"] == [{"property": "concept", "op": "is-a", "value": "363679005"}]
     assert proc["exclude"][0]["concept"] == [{"code": "363679005"}]
@@ -317,9 +325,7 @@ def test_ig_rejects_foreign_base(tmp_path):
 
 @pytest.mark.integration
 def test_real_r5_core_from_cache(tmp_path):
-    if not os.path.isfile(os.path.join(fhir_package.cached_package_dir("hl7.fhir.r5.core", "5.0.0"),
-                                       "package", "package.json")):
-        pytest.skip("hl7.fhir.r5.core#5.0.0 is not in the package cache (scripts/test.sh fetches it)")
+    require_packages()
     db = str(tmp_path / "core.db")
     build(db, [SourceSpec("package", DEFAULT_PACKAGES[0])], QUIET, preexpand=False)
     (name, version, counts), = db_rows(db, "SELECT name, version, counts FROM source")

@@ -7,9 +7,10 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from conftest import param
 from termsvc.build import SourceSpec, build
 from termsvc.fhir.convert import EXT_R4_EQUIVALENCE
-from termsvc.mappings.cli import mappings as mappings_cli
+from termsvc.cli.mappings import mappings as mappings_cli
 from termsvc.mappings.from_fhir import concept_map_to_table, rows_to_csv
 from termsvc.mappings.lint import check
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
@@ -125,6 +126,48 @@ def test_structural_errors_with_rows(tmp_path):
                      "conflicting-relationship": [6, 9], "duplicate-row": [7], "unknown-no-map": [8]}
 
 
+def test_row_numbers_are_the_lines_a_row_starts_on(tmp_path):
+    lines = ["",                                              # 1: blank lines before the header
+             "source_code,target_code,relationship,comment",  # 2
+             'A,X1,equivalent,"a comment',                    # 3: a quoted cell over three lines
+             "over more",                                     # 4
+             'lines"',                                        # 5
+             "B,X2,equivalent,",                              # 6
+             "",                                              # 7
+             'C,X3,sortof,"two',                              # 8: an unknown relationship
+             'lines"',                                        # 9
+             "D,X4,equivalent,"]                              # 10
+    t = read_table(write_table(tmp_path, "t", "\r\n".join(lines) + "\r\n"))
+    assert [r.row for r in t.rows] == [3, 6, 8, 10]
+    assert t.rows[0].comment == "a comment\r\nover more\r\nlines"
+    assert by_kind(t) == {"unknown-relationship": [8]}
+    assert by_kind(read_table(write_table(tmp_path, "u", "\n".join(lines[2:]) + "\n"))) == {
+        "missing-column": [1]}   # the header is the first line with a cell
+
+
+def test_a_line_with_surplus_cells_is_an_error_for_that_row_only(tmp_path):
+    t = read_table(write_table(tmp_path, "t", "source_code;target_code;relationship;comment\n"
+                               "A;X1;equivalent;fine\n"
+                               "B;X2;equivalent;one; two\n"     # 3: an unquoted ';' in the comment
+                               "C;X3;wider;;\n"                  # 4: an empty surplus cell is harmless
+                               "D;X4;foo;\n"))                   # 5
+    assert t.usable and [r.source_code for r in t.rows] == ["A", "C", "D"]
+    assert by_kind(t) == {"malformed-row": [3], "unknown-relationship": [5]}
+    assert "4 cells, the header 4" not in t.problems[0].message and "5 cells" in t.problems[0].message
+
+
+def test_a_cell_that_cannot_be_read_leaves_the_rest_of_the_row(tmp_path):
+    t = read_table(write_table(tmp_path, "t", "source_code,source_display,target_code,relationship,status,no_map\n"
+                               "0012,Tórax,X1,wider,done,\n"
+                               "0013,Abdomen,,,accepted,perhaps\n"))
+    a, b = t.rows
+    assert (a.source_code, a.source_display, a.target_code, a.relationship, a.r4_word, a.status) == \
+        ("0012", "Tórax", "X1", "source-is-narrower-than-target", "wider", None)
+    assert (b.source_code, b.no_map, b.status, b.target_system) == ("0013", False, "accepted", "http://ex.test/cs/eu")
+    assert by_kind(t) == {"unknown-status": [2], "unknown-no-map": [3]}
+    assert [p.column for p in t.problems] == ["status", "no_map"]
+
+
 # -- content checks against a small build ----------------------------------------------------
 def _cs(url, codes, content="complete"):
     return {"resourceType": "CodeSystem", "url": url, "version": "1", "status": "active", "content": content,
@@ -200,6 +243,38 @@ def test_coverage(built):
     assert [(u["code"], u["pending"]) for u in cov["unmapped_codes"]] == [("B", True), ("C", False), ("D", False)]
     assert cov["percent_covered"] == 40.0
     assert rep.errors == 0 and rep.exit_code == 0
+
+
+def test_check_and_validate_code_agree(tmp_path, built):
+    """A row's target is outside its scope for the check exactly when $validate-code against the
+    scope says no; an unknown code and a wrong display likewise."""
+    from termsvc.api.app import create_app
+    db, _ = built
+    p = write_table(tmp_path, "t", "\n".join([
+        "source_code,source_display,target_system,target_code,target_display,relationship,status",
+        "A,Alpha,,X1,Ex one,equivalent,accepted",
+        "B,Bravo,,X2,Ex 2,equivalent,accepted",
+        "C,Charlie,,X4,Ex four,equivalent,accepted",
+        "D,Delta,,X9,,equivalent,accepted",
+        f"E,Echo,{FRAG},F2,,equivalent,accepted",
+        f"E,Echo,{FRAG},F1,,equivalent,accepted",
+        "E,Echo,http://ex.test/cs/unloaded,Q1,,related-to,accepted",
+    ]) + "\n")
+    table = read_table(p)
+    report = check([p], Store(db)).tables[0]
+    client = create_app(db).test_client()
+    for r in table.rows:
+        kinds = {q.kind for q in report.problems if q.row == r.row}
+        vs = client.get("/fhir/ValueSet/$validate-code", query_string={
+            "url": "http://ex.test/vs/eu-scope", "system": r.target_system, "code": r.target_code}).get_json()
+        assert param(vs, "result") is ("target-outside-scope" not in kinds), (r.row, kinds, vs)
+        cs = client.get("/fhir/CodeSystem/$validate-code", query_string={
+            "system": r.target_system, "code": r.target_code, "display": r.target_display or None}).get_json()
+        issues = {(i["severity"], i["details"]["coding"][0]["code"]) for i in param(cs, "issues", {}).get("issue", [])}
+        assert (("error", "invalid-code") in issues) is ("unknown-target-code" in kinds), (r.row, kinds, cs)
+        assert (("error", "invalid-display") in issues) is ("display-differs" in kinds), (r.row, kinds, cs)
+    assert by_kind(report)["target-outside-scope"] == [4, 5, 6, 7, 8]
+    assert by_kind(report)["display-differs"] == [3] and by_kind(report)["unknown-target-code"] == [5]
 
 
 # -- build -----------------------------------------------------------------------------------
@@ -395,3 +470,15 @@ def test_shipped_tables_against_dicom_and_local_content(tmp_path):
         cov = by_name[name].coverage
         assert cov["evaluable"] and cov["mapped"] > 40 and cov["no_map"] >= 2
         assert not any(p.kind == "scope-unverifiable" for p in by_name[name].problems)
+
+
+def test_a_target_scope_over_a_fragment_cannot_rule_targets_out(tmp_path):
+    """im-procedure-type is an is-a filter over SNOMED CT, loaded here only as DICOM's fragment (no
+    hierarchy): a target it does not list is not known to be outside it (one warning, no errors)."""
+    db = str(tmp_path / "t.db")
+    build(db, [SourceSpec("ig"), SourceSpec("dicom"), SourceSpec("mappings", SHIPPED)], preexpand=False)
+    rep = check([os.path.join(SHIPPED, "es-catalogo-procedimientos-radiologia.csv")], Store(db))
+    (table,) = rep.tables
+    assert table.errors == []
+    (warning,) = [p for p in table.problems if p.kind == "scope-unverifiable"]
+    assert "im-procedure-type selects from http://snomed.info/sct, loaded only as a fragment" in warning.message

@@ -5,7 +5,7 @@ from synthetic_releases import (INACTIVE, LOINC_DEPRECATED, LOINC_REPLACEMENT, w
                                 write_snomed_release)
 from termsvc.api.app import create_app
 from termsvc.build import Progress, SourceSpec, build
-from termsvc.cli import db_info
+from termsvc.cli.info import db_info
 
 SCT = "http://snomed.info/sct"
 LOINC = "http://loinc.org"

@@ -1,8 +1,11 @@
-"""The store's read side: the per-request time limit."""
+"""The store's read side: the per-request time limit, named queries."""
+import json
+
 import pytest
 
-from termsvc.build import Progress, build
+from termsvc.build import Progress, SourceSpec, build
 from termsvc.deadline import TimeLimitExceeded
+from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
 
 SLOW = ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 50000000)"
@@ -29,3 +32,33 @@ def test_the_connection_is_usable_after_an_interruption(store):
     assert store.one("SELECT 1")[0] == 1  # no handler left behind: queries outside a request run freely
     with store.time_limit(limit_ms=5000):
         assert store.one("SELECT count(*) FROM concept")[0] == 0
+
+
+def _value_set(folder, url):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vs.json").write_text(json.dumps({"resourceType": "ValueSet", "id": "same-id", "url": url,
+                                                "status": "active"}))
+    return str(folder)
+
+
+def test_resource_by_id_prefers_the_endpoints_edition_then_the_last_loaded(tmp_path):
+    db = str(tmp_path / "t.db")
+    build(db, [SourceSpec("fhir", _value_set(tmp_path / "a", "http://x/r5-first"), {"fhir_version": "R5"}),
+               SourceSpec("fhir", _value_set(tmp_path / "b", "http://x/r4"), {"fhir_version": "R4"}),
+               SourceSpec("fhir", _value_set(tmp_path / "c", "http://x/r5-last"), {"fhir_version": "R5"})],
+          Progress(quiet=True), preexpand=False)
+    s = Store(db)
+    assert s.resource_by_fhir_id("ValueSet", "same-id", "R5")[1] == "http://x/r5-last"
+    assert s.resource_by_fhir_id("ValueSet", "same-id", "R4")[1] == "http://x/r4"
+    assert s.resource_by_fhir_id("CodeSystem", "same-id", "R5") is None
+    total, page = s.search_resources("ValueSet", {"url": "http://x/r4"}, 10, 0)
+    assert total == 1 and [fid for _, fid in page] == ["same-id"]
+    assert s.totals() == {"code_systems": 0, "value_sets": 3, "concept_maps": 0, "concepts": 0}
+
+
+def test_a_file_that_is_not_a_build_is_refused(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"x" * 4096)
+    with pytest.raises(NotADatabase) as e:
+        Store(str(junk)).check(str(junk))
+    assert e.value.path == str(junk)

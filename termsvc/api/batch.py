@@ -10,7 +10,7 @@ The answer is a `batch-response` Bundle: one entry per request, in order, each w
 `response.status` and `resource` (the operation's answer, or an OperationOutcome, also in
 `response.outcome`, for a failing entry). One bad entry does not fail the others.
 
-Time: the batch is one request, so it runs under one deadline (TERMSVC_TIME_LIMIT_MS), and
+Time: the batch is one request, so it runs under one deadline (setting time_limit_ms), and
 each entry under its own deadline of the same length that cannot outlast the batch's. Entries
 not started before the batch's deadline answer 422 `too-costly` without running: the caller
 keeps every answer computed and sends the rest again. So do the entries after the answers
@@ -21,10 +21,10 @@ import urllib.parse
 import orjson
 
 from termsvc import deadline
-from termsvc.api.dispatch import MAX_BODY, _REASONS, _respond, read_json_body, request_params, resolve
+from termsvc.api.dispatch import MAX_BODY, REASONS, read_json_body, request_params, resolve, respond
+from termsvc.api.errors import error_outcome
 from termsvc.fhir.outcome import OpError, issue, outcome
 
-DEFAULT_MAX_ENTRIES = 10_000
 MAX_ANSWER = MAX_BODY   # bytes of answers one batch may gather (10,000 large expansions would not fit in memory)
 NOT_RUN_TIME = orjson.dumps(outcome([issue(
     "error", "too-costly", "Not run: the batch reached its time limit before this entry; send it again")]))
@@ -33,12 +33,14 @@ NOT_RUN_SIZE = orjson.dumps(outcome([issue(
                            " send it again")]))
 
 
-def serve_batch(router, environ, start_response, r4: bool):
+def serve_batch(router, environ, start_response, r4: bool, max_entries: int):
+    """The router's answer to POST on the base URL: a batch of at most max_entries entries."""
     router.store.refresh()
     try:
-        entries = batch_entries(read_json_body(environ), router.config.get("batch_max_entries", DEFAULT_MAX_ENTRIES))
-    except OpError as e:
-        return _respond(start_response, e.status, e.to_outcome())
+        entries = batch_entries(read_json_body(environ), max_entries)
+    except Exception as e:
+        status, body = error_outcome(e, "batch")
+        return respond(start_response, status, body)
     lang = environ.get("HTTP_ACCEPT_LANGUAGE")
     base = "/r4/fhir/" if r4 else "/fhir/"
     out, size = [], 0
@@ -52,7 +54,7 @@ def serve_batch(router, environ, start_response, r4: bool):
                 status, body = run_entry(router, entry, r4, base, lang)
                 size += len(body)
             out.append(_response_entry(status, body))
-    return _respond(start_response, 200, b'{"resourceType":"Bundle","type":"batch-response"'
+    return respond(start_response, 200, b'{"resourceType":"Bundle","type":"batch-response"'
                     + (b',"entry":[' + b",".join(out) + b"]}" if out else b"}"))
 
 
@@ -67,12 +69,12 @@ def batch_entries(bundle, max_entries: int) -> list:
         raise OpError("Bundle.entry must be an array", code="structure")
     if len(entries) > max_entries:
         raise OpError(f"The batch has {len(entries)} entries; this server takes at most {max_entries} in one"
-                      " batch (TERMSVC_BATCH_MAX_ENTRIES): split it", status=413, code="too-costly")
+                      " batch (setting batch_max_entries): split it", status=413, code="too-costly")
     return entries
 
 
 def _response_entry(status: int, body: bytes) -> bytes:
-    head = b'{"response":{"status":"' + f"{status} {_REASONS.get(status, 'Error')}".encode() + b'"'
+    head = b'{"response":{"status":"' + f"{status} {REASONS.get(status, 'Error')}".encode() + b'"'
     if status >= 400:
         head += b',"outcome":' + body
     return head + b'},"resource":' + body + b"}"
@@ -83,7 +85,8 @@ def run_entry(router, entry, r4: bool, base: str, lang) -> tuple[int, bytes]:
     try:
         method, path, query, resource = _entry_request(entry, base)
     except OpError as e:
-        return e.status, orjson.dumps(e.to_outcome())
+        status, body = error_outcome(e)
+        return status, orjson.dumps(body)
     route = resolve(path)
     if route is None:
         return 400, orjson.dumps(outcome([issue(

@@ -8,16 +8,17 @@ per build (an LRU keyed by path and query). Everything else (metadata, read,
 search, errors for unknown paths) goes on to the Flask app.
 """
 import functools
-import logging
 import threading
 import urllib.parse
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import orjson
 
 from termsvc.api import probes
-from termsvc.deadline import TimeLimitExceeded
-from termsvc.fhir.outcome import OpError, issue, outcome
+from termsvc.api.errors import error_outcome
+from termsvc.fhir.convert import value_set_r5_to_r4
+from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.fhir.params import Params
 from termsvc.fhir.shape import check_resource
 from termsvc.ops import expand as expand_op
@@ -25,12 +26,10 @@ from termsvc.ops import lookup as lookup_op
 from termsvc.ops import translate as translate_op
 from termsvc.ops import validate as validate_op
 from termsvc.ops.context import Context
-
-log = logging.getLogger("termsvc")
+from termsvc.store.reader import Store
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 FHIR_JSON = "application/fhir+json; charset=utf-8"
-DEFAULT_CACHE_SIZE = 20_000
 MAX_BODY = 50 * 1024 * 1024
 
 # (resource type, operation) -> handler(ctx, params, request) -> dict
@@ -46,9 +45,8 @@ def operation(rtype, name):
 
 @operation("ValueSet", "expand")
 def _expand(ctx, params, req):
-    res = expand_op.expand(ctx, params, req.accept_language, req.instance_id, max_size=req.config["max_expansion"])
+    res = expand_op.expand(ctx, params, req.accept_language, req.instance_id, max_size=req.max_expansion)
     if req.r4:
-        from termsvc.fhir.convert import value_set_r5_to_r4
         res = value_set_r5_to_r4(res)
     return res
 
@@ -121,44 +119,34 @@ def resolve(rest: str):
     return None if handler is None else (rtype, instance_id, handler)
 
 
+@dataclass(slots=True)
 class OpRequest:
-    __slots__ = ("r4", "accept_language", "instance_id", "store", "config", "rtype")
-
-    def __init__(self, r4, accept_language, instance_id, store, config, rtype):
-        self.r4 = r4
-        self.accept_language = accept_language
-        self.instance_id = instance_id
-        self.store = store
-        self.config = config
-        self.rtype = rtype
+    r4: bool
+    accept_language: str | None
+    instance_id: str | None
+    store: Store
+    max_expansion: int
 
     def instance_url(self, rtype):
         """The canonical URL of the resource named by an instance-level call, or None."""
         if self.instance_id is None:
             return None
-        row = self.store.one("SELECT url, version FROM resource WHERE type=? AND fhir_id=?"
-                             " ORDER BY (fhir_version = ?) DESC, id DESC LIMIT 1",
-                             (rtype, self.instance_id, "R4" if self.r4 else "R5"))
+        row = self.store.resource_by_fhir_id(rtype, self.instance_id, "R4" if self.r4 else "R5")
         if row is None:
-            from termsvc.fhir.outcome import NotFound
             raise NotFound(f"{rtype}/{self.instance_id} not found")
-        return row[0]
+        return row[1]
 
 
-def _respond(start_response, status: int, body: dict | bytes, extra_headers=()):
+def respond(start_response, status: int, body: dict | bytes, extra_headers=()):
     data = body if isinstance(body, bytes) else orjson.dumps(body)
-    start_response(f"{status} {_REASONS.get(status, 'Error')}",
+    start_response(f"{status} {REASONS.get(status, 'Error')}",
                    [("Content-Type", FHIR_JSON), ("Content-Length", str(len(data))), *extra_headers])
     return [data]
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-            413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-            500: "Internal Server Error", 503: "Service Unavailable"}
-
-
-def error_body(status: int, text: str, code: str = "invalid") -> dict:
-    return outcome([issue("error", code, text)])
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+           413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
+           500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class OperationRouter:
@@ -166,25 +154,25 @@ class OperationRouter:
 
     PREFIXES = (("/fhir/", False), ("/r4/fhir/", True))
 
-    def __init__(self, app, store, config: dict):
+    def __init__(self, app, store: Store, cache_size: int, max_expansion: int, batch=None):
         self.app = app
         self.store = store
-        self.config = config
+        self.max_expansion = max_expansion
+        self.batch = batch   # batch(router, environ, start_response, r4) answers POST to the base
         self._cache = OrderedDict()
         self._tx_cache = OrderedDict()
-        self.cache_size = config.get("cache_size", DEFAULT_CACHE_SIZE)
+        self.cache_size = cache_size
         self._cache_gen = None
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == "/health":
-            return _respond(start_response, 200, b'{"status":"ok"}')
+            return respond(start_response, 200, b'{"status":"ok"}')
         if path == "/ready":
-            return _respond(start_response, *probes.ready(self.store))
-        if path in BATCH_PATHS and environ.get("REQUEST_METHOD") == "POST":
-            from termsvc.api.batch import serve_batch
-            return serve_batch(self, environ, start_response, r4=path.startswith("/r4/"))
+            return respond(start_response, *probes.ready(self.store))
+        if path in BATCH_PATHS and environ.get("REQUEST_METHOD") == "POST" and self.batch is not None:
+            return self.batch(self, environ, start_response, r4=path.startswith("/r4/"))
         r4 = None
         for prefix, is_r4 in self.PREFIXES:
             if path.startswith(prefix):
@@ -196,19 +184,20 @@ class OperationRouter:
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "POST"):
-            return _respond(start_response, 405, error_body(405, f"Method {method} is not allowed on {path}",
-                                                             "not-supported"), [("Allow", "GET, POST")])
+            status, body = error_outcome(OpError(f"Method {method} is not allowed on {path}", status=405,
+                                                 code="not-supported"))
+            return respond(start_response, status, body, [("Allow", "GET, POST")])
         self.store.refresh()
         query = environ.get("QUERY_STRING", "")
         lang = environ.get("HTTP_ACCEPT_LANGUAGE")
         cache_key = (path, query, lang) if method == "GET" else None
         hit = self.cached(cache_key)
         if hit is not None:
-            return _respond(start_response, hit[0], hit[1])
+            return respond(start_response, hit[0], hit[1])
         status, body = self.execute(route, r4, lambda: request_params(method, query, lambda: read_json_body(environ)),
                                     lang)
         self.remember(cache_key, status, body)
-        return _respond(start_response, status, body)
+        return respond(start_response, status, body)
 
     def cached(self, key):
         """The cached (status, body) of a GET, or None (also when caching is off)."""
@@ -242,19 +231,13 @@ class OperationRouter:
             if cache_id:
                 tx = self._cached_resources(cache_id, tx)
             ctx = Context(self.store, tx, fhir_version="R4" if r4 else "R5")
-            req = OpRequest(r4, lang, instance_id, self.store, self.config, rtype)
+            req = OpRequest(r4, lang, instance_id, self.store, self.max_expansion)
             with self.store.time_limit():
                 result = handler(ctx, params, req)
             return 200, orjson.dumps(result)
-        except OpError as e:
-            return e.status, orjson.dumps(e.to_outcome())
-        except TimeLimitExceeded as e:
-            return 422, orjson.dumps(outcome([issue("error", "too-costly", str(e))]))
-        except RecursionError:
-            return 422, orjson.dumps(outcome([issue("error", "too-costly", "The request is too deeply nested")]))
-        except Exception:
-            log.exception("operation failed: %s/$%s", rtype, handler.__name__)
-            return 500, orjson.dumps(outcome([issue("error", "exception", "Internal error: see the server log")]))
+        except Exception as e:
+            status, body = error_outcome(e, f"{rtype}/${handler.__name__}")
+            return status, orjson.dumps(body)
 
     def _cached_resources(self, cache_id: str, tx: list) -> list:
         """tx-resources sent earlier with the same cache-id, plus this request's (which replace

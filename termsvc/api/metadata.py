@@ -1,9 +1,10 @@
 """CapabilityStatement, TerminologyCapabilities and $versions."""
 import datetime
+from importlib.metadata import version
 
 import termsvc
 
-SOFTWARE_VERSION = "0.1.0"
+SOFTWARE_VERSION = version("termsvc")
 RELEASE_DATE = "2026-11-27"
 TX_TEST_VERSION = "1.9.3"
 OPS_BASE = "http://hl7.org/fhir/OperationDefinition/"
@@ -64,10 +65,9 @@ def capability_statement(base_url: str, r4: bool = False) -> dict:
 
 def terminology_capabilities(store, base_url: str, r4: bool = False) -> dict:
     by_url: dict[str, list] = {}
-    for url, version, content in store.all("SELECT url, version, content FROM code_system"
-                                           " WHERE content != 'supplement' ORDER BY url, version"):
+    for url, cs_version in store.code_system_versions():
         if url:
-            by_url.setdefault(url, []).append(version)
+            by_url.setdefault(url, []).append(cs_version)
     code_systems = []
     for url, versions in by_url.items():
         entry = {"uri": url}

@@ -8,7 +8,7 @@ from termsvc.fhir.outcome import issue, outcome
 def ready(store) -> tuple[int, dict]:
     try:
         store.refresh()
-        store.one("SELECT value FROM meta WHERE key='schema_version'")
+        store.meta("schema_version")
     except (sqlite3.Error, OSError) as e:
         return 503, outcome([issue("error", "transient", f"The content database is not available: {e}")])
     return 200, {"status": "ready"}

@@ -1,9 +1,15 @@
 """Serving: granian (Rust HTTP core, one process per worker, WSGI interface).
 
 Each worker process opens its own read-only connections; a swapped-in build is
-picked up by every worker on its next request.
+picked up by every worker on its next request. The workers get the settings of
+`termsvc serve` through their environment (termsvc.settings reads them at start).
 """
 import os
+
+from granian import Granian
+from granian.constants import Interfaces
+
+from termsvc.api.app import create_app
 
 BACKPRESSURE_PER_THREAD = 16
 # on SIGTERM a worker finishes its requests in flight (each bounded by the request time limit), then
@@ -25,17 +31,11 @@ def default_workers(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
     return max(1, cpus)
 
 
-def serve(db_path: str, host: str = "127.0.0.1", port: int = 8080, workers: int | None = None,
-          threads: int = 1, log_access: bool = False):
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    from termsvc.api.app import create_app
-
-    os.environ["TERMSVC_DB"] = os.path.abspath(db_path)
-    create_app(db_path)  # fail fast, before forking workers, when the database is missing or broken
-    Granian("termsvc.api.wsgi:app", address=host, port=port, interface=Interfaces.WSGI,
-            workers=workers or default_workers(), blocking_threads=threads, backlog=2048,
+def serve(settings, threads: int = 1, log_access: bool = False):
+    os.environ.update(settings.environ())
+    create_app(settings.db)  # fail fast, before forking workers, when the database is missing or broken
+    Granian("termsvc.api.wsgi:app", address=settings.host, port=settings.port, interface=Interfaces.WSGI,
+            workers=settings.workers or default_workers(), blocking_threads=threads, backlog=2048,
             # bound the requests a worker accepts while its Python thread is busy: past this the
             # connections wait in the socket backlog instead of piling up as tasks that contend for
             # the GIL (measured with scripts/bench.py: about 1.5-2x req/s on 2 cores for operations)

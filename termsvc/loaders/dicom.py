@@ -19,8 +19,6 @@ from collections import defaultdict
 
 import orjson
 
-from termsvc.store.writer import BuildError
-
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 CID_URL = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
 
@@ -59,15 +57,12 @@ def system_for(scheme: str) -> str:
 
 
 def pydicom_dicts():
-    try:
-        import pydicom
-        from pydicom.sr._cid_dict import cid_concepts, name_for_cid
-        from pydicom.sr._concepts_dict import concepts
-    except ImportError as e:  # pydicom < 3 or missing
-        raise BuildError(f"dicom: pydicom 3 with its SR dictionaries is needed: {e}") from e
-    pv = pydicom.__version__
-    dv = getattr(pydicom, "__dicom_version__", None) or getattr(pydicom, "__concepts_version__", None)
-    return concepts, cid_concepts, name_for_cid, pv, dv
+    """pydicom's PS3.16 dictionaries (its `sr` modules), its version and the DICOM release they come from
+    (imported when a build loads DICOM: the other commands start without pydicom)."""
+    import pydicom
+    from pydicom.sr._cid_dict import cid_concepts, name_for_cid
+    from pydicom.sr._concepts_dict import concepts
+    return concepts, cid_concepts, name_for_cid, pydicom.__version__, pydicom.__dicom_version__
 
 
 def code_tables(concepts) -> dict:

@@ -1,10 +1,10 @@
 """Load FHIR NPM packages: a .tgz, an unpacked folder, or NAME#VERSION from the package cache.
 
 NAME#VERSION resolves to `~/.fhir/packages/NAME#VERSION/package/` (the standard
-FHIR package cache shared with the IG publisher, SUSHI and the validator; env
-FHIR_PACKAGE_CACHE overrides the folder). A package missing from the cache is
+FHIR package cache shared with the IG publisher, SUSHI and the validator; setting
+fhir_package_cache overrides the folder). A package missing from the cache is
 fetched into it with `npm pack` (npm's configured registry), or over HTTPS from a
-FHIR package registry named by env FHIR_PACKAGE_REGISTRY (a base URL serving
+FHIR package registry named by setting fhir_package_registry (a base URL serving
 NAME/-/NAME-VERSION.tgz, the npm layout).
 
 Only the CodeSystem, ValueSet and ConceptMap files at the top of `package/` are
@@ -20,6 +20,9 @@ import subprocess
 import tarfile
 import tempfile
 
+import requests
+
+from termsvc import settings
 from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, read_json
 from termsvc.store.writer import BuildError
 
@@ -28,7 +31,7 @@ _PREFIXES = tuple(t + "-" for t in TERMINOLOGY_TYPES)
 
 
 def cache_dir() -> str:
-    return os.path.expanduser(os.environ.get("FHIR_PACKAGE_CACHE") or os.path.join("~", ".fhir", "packages"))
+    return settings.current().fhir_package_cache
 
 
 def parse_name_version(spec: str) -> tuple[str, str] | None:
@@ -62,11 +65,10 @@ def _safe_extract(tgz_bytes: bytes, dest: str, origin: str):
         raise BuildError(f"{origin}: no package/package.json in the tarball")
 
 
-def _download(name: str, version: str) -> bytes:
-    import requests
-    registry = os.environ.get("FHIR_PACKAGE_REGISTRY")
+def registry_download(name: str, version: str) -> bytes:
+    registry = settings.current().fhir_package_registry
     if not registry:
-        raise BuildError(f"{name}#{version}: no FHIR_PACKAGE_REGISTRY set")
+        raise BuildError(f"{name}#{version}: no FHIR package registry set (setting fhir_package_registry)")
     url = f"{registry.rstrip('/')}/{name}/-/{name}-{version}.tgz"
     r = requests.get(url, timeout=(15, 300))
     if r.status_code != 200:
@@ -74,7 +76,7 @@ def _download(name: str, version: str) -> bytes:
     return r.content
 
 
-def _npm_pack(name: str, version: str) -> bytes:
+def npm_pack(name: str, version: str) -> bytes:
     npm = shutil.which("npm")
     if not npm:
         raise BuildError(f"{name}#{version}: npm is not installed")
@@ -99,7 +101,7 @@ def fetch(name_version: str, progress=None) -> str:
         return target
     errors = []
     data = None
-    for how, fn in (("npm pack", _npm_pack), ("FHIR_PACKAGE_REGISTRY", _download)):
+    for how, fn in (("npm pack", npm_pack), ("fhir_package_registry", registry_download)):
         try:
             if progress:
                 progress(f"  fetching {name}#{version} ({how})")

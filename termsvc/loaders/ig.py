@@ -1,6 +1,6 @@
 """The HL7 Europe Imaging Report IG's own terminology, for both of its canonical bases.
 
-`valuesets/` (in the project) holds the IG's ValueSets and CodeSystems once, as
+`valuesets/` (shipped with termsvc: termsvc.content) holds the IG's ValueSets and CodeSystems once, as
 FHIR R5 JSON for the R5 base `http://hl7.eu/fhir/imaging-r5`. The IG's R4 edition
 (`http://hl7.eu/fhir/imaging`) has the same terminology under another base, so it
 is generated here by rewriting the base in every URL and internal reference:
@@ -11,11 +11,9 @@ Two source records: `hl7.fhir.eu.imaging-r5` and `hl7.fhir.eu.imaging`, 1.0.0-ba
 import copy
 import os
 
+from termsvc import content
 from termsvc.loaders.fhir_json import content_sha256, iter_resources
 from termsvc.store.writer import BuildError
-
-PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_FOLDER = os.path.join(PROJECT_DIR, "valuesets")
 
 R5_BASE = "http://hl7.eu/fhir/imaging-r5"
 R4_BASE = "http://hl7.eu/fhir/imaging"
@@ -38,7 +36,7 @@ def rebase(obj, old: str = R5_BASE, new: str = R4_BASE):
     return obj
 
 
-def ig_resources(folder: str = DEFAULT_FOLDER) -> list[dict]:
+def ig_resources(folder: str) -> list[dict]:
     if not os.path.isdir(folder):
         raise BuildError(f"{folder}: the IG terminology folder is missing")
     res = [r for r in iter_resources(folder) if r.get("resourceType") in ("CodeSystem", "ValueSet", "ConceptMap")]
@@ -50,7 +48,7 @@ def ig_resources(folder: str = DEFAULT_FOLDER) -> list[dict]:
     return res
 
 
-def editions(folder: str = DEFAULT_FOLDER) -> dict[str, list[dict]]:
+def editions(folder: str) -> dict[str, list[dict]]:
     """package id -> the resources of that edition."""
     r5 = ig_resources(folder)
     return {pkg: (copy.deepcopy(r5) if base == R5_BASE else rebase(r5, R5_BASE, base))
@@ -58,7 +56,10 @@ def editions(folder: str = DEFAULT_FOLDER) -> dict[str, list[dict]]:
 
 
 def load(writer, location, progress, **_opts):
-    folder = os.path.abspath(location) if location else DEFAULT_FOLDER
+    if location is None:
+        with content.folder(content.IG) as folder:
+            return load(writer, folder, progress)
+    folder = os.path.abspath(location)
     sha = content_sha256(folder) if os.path.isdir(folder) else None
     by_pkg = editions(folder)
     for pkg, base, fv in EDITIONS:

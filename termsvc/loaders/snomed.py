@@ -36,6 +36,7 @@ import zipfile
 from collections import defaultdict
 
 from termsvc.loaders.fhir_json import content_sha256
+from termsvc.store.snomed_staging import SnomedStaging
 from termsvc.store.writer import Batched, BuildError
 
 SCT = "http://snomed.info/sct"
@@ -54,6 +55,9 @@ EN_US = 900000000000509007
 EN_GB = 900000000000508004
 
 TYPE_DISPLAY = {FSN: "Fully specified name", SYNONYM: "Synonym", DEFINITION: "Definition"}
+# the ids the staging tables rank descriptions by
+RANKING_IDS = {"fsn": FSN, "synonym": SYNONYM, "definition": DEFINITION, "preferred": PREFERRED,
+               "acceptable": ACCEPTABLE, "en_us": EN_US, "en_gb": EN_GB}
 
 # language refset -> dialect tag (designation language)
 LANGUAGE_REFSETS = {
@@ -131,7 +135,6 @@ COPYRIGHT = ("This content from SNOMED CT, which is copyright (c) 2002+ Internat
              "Terminology Standards Development Organisation (SNOMED International), is used "
              "under licence. Implementers of these specifications must have the appropriate "
              "SNOMED CT Affiliate license.")
-
 
 
 # -- release files ------------------------------------------------------------------
@@ -275,9 +278,7 @@ def _locations(location) -> list[str]:
 # -- the load ------------------------------------------------------------------------
 def load(writer, location, progress=None, **options):
     progress = progress or (lambda msg: None)
-    loaded = getattr(writer, "_snomed_packages", None)
-    if loaded is None:
-        loaded = writer._snomed_packages = []
+    loaded = writer.state.setdefault("snomed packages", [])
     for loc in _locations(location):
         pkg = Package(loc)
         if pkg.has_root:
@@ -303,7 +304,6 @@ def load_edition(writer, stack: list[Package], progress):
     version = f"{SCT}/{top.module}/version/{top.date}"
     sid = writer.add_source(f"SNOMED CT {top.tag} {top.date}", "snomed", version, top.location,
                             content_sha256(top.location, (".txt",)))
-    conn = writer.conn
     counts = Counts()
 
     # ids appearing in later packages replace those of earlier ones
@@ -332,32 +332,21 @@ def load_edition(writer, stack: list[Package], progress):
     progress(f"  {len(concepts)} concepts read")
 
     # 2. descriptions and language refsets, staged in temporary tables
-    conn.execute("DROP TABLE IF EXISTS temp.sct_desc")
-    conn.execute("DROP TABLE IF EXISTS temp.sct_lang")
-    conn.execute("DROP TABLE IF EXISTS temp.sct_map")
-    conn.execute("DROP TABLE IF EXISTS temp.sct_tag")
-    conn.execute("CREATE TEMP TABLE sct_desc (id INTEGER PRIMARY KEY, concept INTEGER, lang TEXT,"
-                 " type INTEGER, term TEXT, active INTEGER)")
-    conn.execute("CREATE TEMP TABLE sct_lang (refset INTEGER, desc INTEGER, acc INTEGER)")
-    conn.execute("CREATE TEMP TABLE sct_map (sctid INTEGER PRIMARY KEY, cid INTEGER)")
-    conn.execute("CREATE TEMP TABLE sct_tag (refset INTEGER PRIMARY KEY, tag TEXT, ord INTEGER)")
-    try:
-        _stage_descriptions(conn, each, counts)
+    with SnomedStaging(writer) as staging:
+        _stage_descriptions(staging, each, counts)
         progress(f"  {counts['descriptions']} descriptions, {counts['language members']}"
                  " language refset members staged")
-        cs_id = _insert_concepts(writer, conn, sid, version, top, concepts, counts)
+        cs_id = _insert_concepts(writer, staging, sid, version, top, concepts, counts)
         progress("  concepts and designations written")
         del concepts
-        cid = dict(conn.execute("SELECT sctid, cid FROM sct_map"))
+        cid = staging.concept_ids()
         _relationships(writer, each, cid, counts)
         progress(f"  {counts['edges']} is-a edges, {counts['attribute properties']} attribute properties")
-        _refsets(writer, conn, each, cs_id, cid, counts)
+        _refsets(writer, staging, each, cs_id, cid, counts)
         _concept_maps(writer, each, sid, version, cid, counts)
-        _finish_code_system(writer, conn, cs_id, counts.attr_types)
+        writer.declare_properties(cs_id, [{"code": t, "uri": f"http://snomed.info/id/{t}", "type": typ}
+                                          for t, typ in sorted(counts.attr_types.items(), key=lambda x: int(x[0]))])
         writer.end_code_system(cs_id)
-    finally:
-        for t in ("sct_desc", "sct_lang", "sct_map", "sct_tag"):
-            conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
     writer.finish_source(sid, dict(counts))
 
 
@@ -367,9 +356,8 @@ class Counts(defaultdict):
         self.attr_types: dict[str, str] = {}
 
 
-def _stage_descriptions(conn, each, counts):
-    sql = "INSERT OR REPLACE INTO sct_desc VALUES (?,?,?,?,?,?)"
-    with Batched(lambda rows: conn.executemany(sql, rows), counts, "descriptions") as batch:
+def _stage_descriptions(staging, each, counts):
+    with staging.descriptions(counts, "descriptions") as batch:
         for kind in ("description", "textdef"):
             for p, name, lineno, r in each(kind):
                 try:
@@ -377,8 +365,7 @@ def _stage_descriptions(conn, each, counts):
                 except ValueError as e:
                     raise _bad(p.release, name, lineno, e) from None
     refsets = set()
-    with Batched(lambda rows: conn.executemany("INSERT INTO sct_lang VALUES (?,?,?)", rows), counts,
-                 "language members") as batch:
+    with staging.language_members(counts, "language members") as batch:
         for p, name, lineno, r in each("language"):
             if r[2] != "1":
                 continue
@@ -387,38 +374,18 @@ def _stage_descriptions(conn, each, counts):
             except ValueError as e:
                 raise _bad(p.release, name, lineno, e) from None
             refsets.add(int(r[4]))
-    conn.execute("CREATE INDEX temp.idx_sct_lang ON sct_lang(desc)")
-    conn.execute("CREATE INDEX temp.idx_sct_desc_concept ON sct_desc(concept)")
     order = {EN_US: 0, EN_GB: 1}
-    conn.executemany("INSERT INTO sct_tag VALUES (?,?,?)",
-                     [(r, LANGUAGE_REFSETS.get(r), order.get(r, 2)) for r in refsets])
+    staging.index([(r, LANGUAGE_REFSETS.get(r), order.get(r, 2)) for r in refsets])
 
 
 _TAG_RE = re.compile(r"\s*\([^()]*\)\s*$")
 
 
-def _insert_concepts(writer, conn, sid, version, top, concepts, counts):
-    # display: en-US preferred synonym, another preferred synonym, FSN without tag, anything
+def _insert_concepts(writer, staging, sid, version, top, concepts, counts):
     displays = {}
-    for concept, term, typ, prio in conn.execute(
-            f"""SELECT d.concept, d.term, d.type, min(CASE
-                  WHEN d.type={SYNONYM} AND l.refset={EN_US} AND l.acc={PREFERRED} THEN 0
-                  WHEN d.type={SYNONYM} AND l.refset={EN_GB} AND l.acc={PREFERRED} THEN 1
-                  WHEN d.type={SYNONYM} AND l.acc={PREFERRED} THEN 2
-                  WHEN d.type={FSN} AND l.acc={PREFERRED} THEN 3
-                  WHEN d.type={FSN} THEN 4 ELSE 5 END) AS prio
-                FROM sct_desc d LEFT JOIN sct_lang l ON l.desc = d.id
-                WHERE d.active=1 AND d.type != {DEFINITION} GROUP BY d.concept"""):
-        if typ == FSN:
-            term = _TAG_RE.sub("", term)
-        displays[str(concept)] = term
-    definitions = {}
-    for concept, term, _prio in conn.execute(
-            f"""SELECT d.concept, d.term, min(CASE WHEN l.refset={EN_US} AND l.acc={PREFERRED} THEN 0
-                  WHEN l.acc={PREFERRED} THEN 1 ELSE 2 END)
-                FROM sct_desc d LEFT JOIN sct_lang l ON l.desc = d.id
-                WHERE d.active=1 AND d.type={DEFINITION} GROUP BY d.concept"""):
-        definitions[str(concept)] = term
+    for concept, term, typ, _rank in staging.best_terms(RANKING_IDS):
+        displays[str(concept)] = _TAG_RE.sub("", term) if typ == FSN else term
+    definitions = {str(concept): term for concept, term, _rank in staging.best_definitions(RANKING_IDS)}
 
     edition = "International Edition" if top.tag == "INT" else f"edition module {top.module}"
     cs = {
@@ -463,8 +430,7 @@ def _insert_concepts(writer, conn, sid, version, top, concepts, counts):
 
     codes = list(concepts)
     ids = writer.insert_concepts(cs_id, rows())
-
-    conn.executemany("INSERT INTO sct_map VALUES (?,?)", zip(map(int, codes), ids))
+    staging.map_concepts(zip(map(int, codes), ids))
 
     # per-concept properties: moduleId, sufficientlyDefined
     with Batched(writer.insert_properties) as batch:
@@ -473,23 +439,7 @@ def _insert_concepts(writer, conn, sid, version, top, concepts, counts):
             batch.add((cid, "moduleId", "code", module))
             batch.add((cid, "sufficientlyDefined", "boolean", "true" if defst == DEFINED else "false"))
     del codes, ids
-
-    # designations, ordered per concept: refset (en-US, en-GB, others), preferred synonym,
-    # preferred FSN, acceptable, not in a refset, definitions
-    cur = conn.execute(
-        f"""INSERT INTO designation(concept_id, language, use_system, use_code, use_display, value)
-            SELECT m.cid, COALESCE(t.tag, d.lang), '{SCT}', CAST(d.type AS TEXT),
-                   CASE d.type WHEN {FSN} THEN 'Fully specified name' WHEN {SYNONYM} THEN 'Synonym'
-                               WHEN {DEFINITION} THEN 'Definition' END, d.term
-            FROM sct_desc d JOIN sct_map m ON m.sctid = d.concept
-                 LEFT JOIN sct_lang l ON l.desc = d.id LEFT JOIN sct_tag t ON t.refset = l.refset
-            WHERE d.active = 1
-            ORDER BY m.cid, COALESCE(t.ord, 3), t.refset,
-                     CASE WHEN d.type = {DEFINITION} THEN 4
-                          WHEN l.acc = {PREFERRED} AND d.type = {SYNONYM} THEN 0
-                          WHEN l.acc = {PREFERRED} THEN 1
-                          WHEN l.acc = {ACCEPTABLE} THEN 2 ELSE 3 END, d.id""")
-    counts["designations"] = cur.rowcount
+    counts["designations"] = staging.write_designations(SCT, RANKING_IDS, TYPE_DISPLAY)
     return cs_id
 
 
@@ -543,9 +493,8 @@ def _relationships(writer, each, cid, counts):
     props.flush()
 
 
-def _refsets(writer, conn, each, cs_id, cid, counts):
-    sql = "INSERT INTO refset_member(refset, cs_id, concept_id) VALUES (?,?,?)"
-    with Batched(lambda rows: conn.executemany(sql, rows), counts, "refset members") as batch:
+def _refsets(writer, staging, each, cs_id, cid, counts):
+    with Batched(writer.insert_refset_members, counts, "refset members") as batch:
         for kind in ("simple", "association"):
             for p, name, lineno, r in each(kind):
                 if r[2] != "1":
@@ -556,12 +505,7 @@ def _refsets(writer, conn, each, cs_id, cid, counts):
                     raise _bad(p.release, name, lineno, e) from None
                 if c is not None:
                     batch.add((r[4], cs_id, c))
-    cur = conn.execute(
-        "INSERT INTO refset_member(refset, cs_id, concept_id)"
-        " SELECT DISTINCT CAST(l.refset AS TEXT), ?, m.cid FROM sct_lang l"
-        " JOIN sct_desc d ON d.id = l.desc JOIN sct_map m ON m.sctid = d.concept WHERE d.active = 1",
-        (cs_id,))
-    counts["language refset concept members"] = cur.rowcount
+    counts["language refset concept members"] = staging.write_language_refset_members(cs_id)
 
 
 def _concept_maps(writer, each, sid, version, cid, counts):
@@ -595,20 +539,3 @@ def _concept_maps(writer, each, sid, version, cid, counts):
         }
         writer.add_resource(cm, sid)
         counts["association entries"] += sum(len(t) for t in elements.values())
-
-
-def _finish_code_system(writer, conn, cs_id, types: dict):
-    """Declare the attribute properties found (ids of the attribute concepts) on the CodeSystem."""
-    import orjson
-    if not types:
-        return
-    row = conn.execute("SELECT json FROM resource WHERE id=?", (cs_id,)).fetchone()
-    if not row:
-        return
-    res = orjson.loads(row[0])
-    seen = {p["code"] for p in res.get("property", [])}
-    for t in sorted(types, key=int):
-        if t not in seen:
-            res.setdefault("property", []).append(
-                {"code": t, "uri": f"http://snomed.info/id/{t}", "type": types[t]})
-    conn.execute("UPDATE resource SET json=? WHERE id=?", (orjson.dumps(res).decode(), cs_id))

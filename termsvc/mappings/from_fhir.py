@@ -26,7 +26,7 @@ STANDARD_COLUMNS = ["source_system", "source_code", "source_display", "target_sy
 OPTIONAL_COLUMNS = ["author", "reviewer", "status_date"]
 
 
-def _ext_value(holder: dict, url: str):
+def extension_value(holder: dict, url: str):
     for x in holder.get("extension", []) or []:
         if x.get("url") == url:
             for k, v in x.items():
@@ -93,20 +93,20 @@ def concept_map_to_table(cm: dict):
             for holder, t in holders:
                 d = dict(base)
                 if t is None:
-                    d.update(no_map=True, comment=_ext_value(e, EXT_NOMAP_COMMENT) or "")
+                    d.update(no_map=True, comment=extension_value(e, EXT_NOMAP_COMMENT) or "")
                 else:
                     d.update(target_system=gt, target_code=t.get("code") or "",
                              target_display=t.get("display") or "",
                              relationship=t.get("relationship") or "",
-                             r4_word=_ext_value(t, EXT_R4_EQUIVALENCE), comment=t.get("comment") or "")
-                    rel5 = _ext_value(t, EXT_R5_RELATIONSHIP)
+                             r4_word=extension_value(t, EXT_R4_EQUIVALENCE), comment=t.get("comment") or "")
+                    rel5 = extension_value(t, EXT_R5_RELATIONSHIP)
                     if rel5:   # an R4 copy of an R5-written relationship (termsvc.fhir.conceptmap_r4)
                         d.update(relationship=rel5, r4_word=None)
-                d["status"] = _ext_value(holder, EXT_STATUS) or "accepted"
-                d["author"] = _ext_value(holder, EXT_AUTHOR) or ""
-                d["reviewer"] = _ext_value(holder, EXT_REVIEWER) or ""
-                d["status_date"] = _ext_value(holder, EXT_STATUS_DATE) or ""
-                rownum = _ext_value(holder, EXT_ROW)
+                d["status"] = extension_value(holder, EXT_STATUS) or "accepted"
+                d["author"] = extension_value(holder, EXT_AUTHOR) or ""
+                d["reviewer"] = extension_value(holder, EXT_REVIEWER) or ""
+                d["status_date"] = extension_value(holder, EXT_STATUS_DATE) or ""
+                rownum = extension_value(holder, EXT_ROW)
                 items.append(((0, rownum, n) if isinstance(rownum, int) else (1, 0, n), d,
                               _column_cells(holder)))
                 n += 1

@@ -1,6 +1,7 @@
-"""Checking mapping tables: structure (no store needed) and content (against a build).
+"""Judging mapping tables: structure (no store needed) and content (against a build).
 
-    report = check(["mappings_csv/"], store)      # store: termsvc.store.reader.Store, a path, or None
+    report = check(["mappings_csv/"], store)      # store: a Store, a build in progress, or None
+    table_report = judge_table(read_table(path), store)
 
 Errors: unreadable file / metadata, missing required column, unknown relationship,
 status or no_map value, empty target without no_map, mapped row without
@@ -8,15 +9,15 @@ relationship, missing system, conflicting relationships for the same source ->
 target (or no-map plus a map), duplicate rows; with a store: source code not in its
 (complete) code system, target code not in its (complete) code system, target not in
 the target scope value set.
-Warnings: display differs from the code system's, code system a fragment (code not
+Warnings: display not one of the code's displays, code system a fragment (code not
 in it) or not loaded (cannot verify), scope value set not loaded or not evaluable,
 source code outside the source scope, rows not yet accepted.
 Coverage: the source scope value set's codes with an accepted map, an accepted
 deliberate no-map, or nothing (listed; `pending` when only unaccepted rows exist).
 
-Value set membership uses the build's pre-expansion when `expansion_state` is
-'done', else evaluates simple composes itself (enumerated concepts, whole code
-systems, imported value sets, excludes); a filter makes it "not evaluable".
+The content questions are answered by the service's own operations (termsvc.ops.judge:
+$validate-code for codes, displays and membership, $expand for the coverage), so a check
+and the service cannot disagree.
 """
 from __future__ import annotations
 
@@ -24,150 +25,12 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-
 from termsvc.mappings.table import ROW_STATUSES, Problem, Table, find_tables, read_table
+from termsvc.ops.judge import (FOUND, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, Judge,
+                               NotEvaluable)
+from termsvc.store.reader import Store
 
-
-# -- store access ------------------------------------------------------------------------
-class StoreView:
-    """The few questions lint asks of a build, cached."""
-
-    def __init__(self, store):
-        if isinstance(store, (str, os.PathLike)):
-            from termsvc.store.reader import Store
-            store = Store(str(store))
-        self.s = store
-        self._cs = {}
-        self._vs = {}
-
-    def code_systems(self, url: str):
-        """[(cs_id, content)] of the code systems loaded with this url."""
-        if url not in self._cs:
-            self._cs[url] = [(r[0], r[1] or "complete") for r in
-                             self.s.all("SELECT id, content FROM code_system WHERE url=?", (url,))]
-        return self._cs[url]
-
-    def lookup(self, system: str, code: str):
-        """('found', display, [designations]) | ('missing', content, None) |
-        ('unverifiable', content, None) | ('not-loaded', None, None)"""
-        css = self.code_systems(system)
-        if not css:
-            return "not-loaded", None, None
-        ids = [c[0] for c in css]
-        row = self.s.one(f"SELECT id, display FROM concept WHERE cs_id IN ({','.join('?' * len(ids))})"
-                         " AND code=? LIMIT 1", (*ids, code))
-        if row:
-            des = [r[0] for r in self.s.all("SELECT value FROM designation WHERE concept_id=?", (row[0],))]
-            return "found", row[1], des
-        contents = {c[1] for c in css}
-        if "complete" in contents:
-            return "missing", "complete", None
-        return "unverifiable", sorted(contents)[0], None
-
-    def value_set(self, canonical: str):
-        """Ordered members [(system, code, display)] of a value set, or a reason string
-        ('not loaded' / 'not evaluable: ...')."""
-        if canonical not in self._vs:
-            self._vs[canonical] = self._members(canonical, 0)
-        return self._vs[canonical]
-
-    def _members(self, canonical: str, depth: int):
-        if depth > 8:
-            return "not evaluable: value sets import each other too deeply"
-        url, _, ver = canonical.partition("|")
-        sql = "SELECT id, expansion_state FROM value_set WHERE url=?"
-        params = [url]
-        if ver:
-            sql += " AND version=?"
-            params.append(ver)
-        rows = self.s.all(sql, params)
-        if not rows:
-            return f"not loaded ({canonical})"
-        vs_json = self.s.resource_json(rows[0][0]) or {}
-        partial = self._over_partial_system(vs_json)
-        if partial:
-            return f"not evaluable: its compose selects from {partial}, loaded only as a fragment"
-        for vs_id, state in rows:
-            if state == "done":
-                return [tuple(r) for r in self.s.all(
-                    "SELECT system, code, display FROM expansion WHERE vs_id=? ORDER BY seq", (vs_id,))]
-        return self._eval_compose(vs_json, depth)
-
-    def _over_partial_system(self, vs: dict):
-        """A system the compose filters or includes whole while only a fragment of it is
-        loaded: such an expansion is not the value set, so membership can't be decided."""
-        compose = vs.get("compose") or {}
-        for inc in (compose.get("include") or []) + (compose.get("exclude") or []):
-            system = inc.get("system")
-            if system and not inc.get("concept"):
-                css = self.code_systems(system)
-                if css and not any(c[1] == "complete" for c in css):
-                    return system
-        return None
-
-    def _system_members(self, system: str):
-        css = self.code_systems(system)
-        if not css:
-            return f"not evaluable: code system {system} not loaded"
-        ids = [c[0] for c in css]
-        return [(system, r[0], r[1]) for r in self.s.all(
-            f"SELECT code, display FROM concept WHERE cs_id IN ({','.join('?' * len(ids))}) ORDER BY cs_id, seq",
-            ids)]
-
-    def _part(self, inc: dict, depth: int):
-        if inc.get("filter"):
-            return "not evaluable: the compose uses filters and the build has no pre-expansion"
-        result = None
-        system = inc.get("system")
-        if system:
-            if inc.get("concept"):
-                result = [(system, c.get("code"), c.get("display")) for c in inc["concept"]]
-            else:
-                result = self._system_members(system)
-                if isinstance(result, str):
-                    return result
-        for vs in inc.get("valueSet", []) or []:
-            m = self._members(vs, depth + 1)
-            if isinstance(m, str):
-                return m
-            if result is None:
-                result = m
-            else:
-                keys = {(s, c) for s, c, _ in m}
-                result = [x for x in result if (x[0], x[1]) in keys]
-        return result or []
-
-    def _eval_compose(self, vs: dict, depth: int):
-        compose = vs.get("compose")
-        if not compose:
-            contains = (vs.get("expansion") or {}).get("contains")
-            if contains is None:
-                return "not evaluable: no compose"
-            out = []
-
-            def walk(items):
-                for c in items:
-                    if c.get("code"):
-                        out.append((c.get("system"), c["code"], c.get("display")))
-                    walk(c.get("contains", []) or [])
-            walk(contains)
-            return out
-        members, seen = [], set()
-        for inc in compose.get("include", []) or []:
-            part = self._part(inc, depth)
-            if isinstance(part, str):
-                return part
-            for m in part:
-                if (m[0], m[1]) not in seen:
-                    seen.add((m[0], m[1]))
-                    members.append(m)
-        for exc in compose.get("exclude", []) or []:
-            part = self._part(exc, depth)
-            if isinstance(part, str):
-                return part
-            drop = {(s, c) for s, c, _ in part}
-            members = [m for m in members if (m[0], m[1]) not in drop]
-        return members
+COVERAGE_LIMIT = 100_000   # codes of a source scope listed for coverage
 
 
 # -- report ------------------------------------------------------------------------------
@@ -247,11 +110,9 @@ def _ranges(nums) -> str:
     return ", ".join(out)
 
 
-def _norm(s) -> str:
-    return " ".join((s or "").split()).casefold()
-
-
-def check_table(t: Table, sv: StoreView | None) -> TableReport:
+def judge_table(t: Table, store=None) -> TableReport:
+    """A table's report: its structural problems and, with a store (a served Store or a build in
+    progress), the engine's judgement of its codes, displays and scopes, and its coverage."""
     status_counts = Counter(r.status or "invalid" for r in t.rows)
     rep = TableReport(name=t.name, file=t.file, path=t.path, meta=t.meta, usable=t.usable,
                       rows=len(t.rows), problems=list(t.problems),
@@ -268,99 +129,107 @@ def check_table(t: Table, sv: StoreView | None) -> TableReport:
         if r.status and r.status != "accepted":
             add("warning", "not-accepted", r.row, f"{r.source_code}: status '{r.status}' - not served",
                 t.colmap.get("status"))
-    if sv is None:
-        probs.sort(key=lambda p: (p.row or 0, p.level != "error"))
-        return rep
-    not_loaded = defaultdict(list)   # (side, system) -> rows
-    # target scope
-    tscope = t.meta.get("target_scope")
-    tmembers = None
-    if tscope:
-        m = sv.value_set(tscope)
-        if isinstance(m, str):
-            add("warning", "scope-unverifiable", None, f"target scope {tscope}: {m}; target membership not checked")
-        else:
-            tmembers = {(s, c) for s, c, _ in m}
-    sscope = t.meta.get("source_scope")
-    smembers = None
-    coverage = None
-    if sscope:
-        m = sv.value_set(sscope)
-        if isinstance(m, str):
-            add("warning", "scope-unverifiable", None, f"source scope {sscope}: {m}; coverage not computed")
-            coverage = {"scope": sscope, "evaluable": False, "reason": m}
-        else:
-            smembers = m
-    for r in t.rows:
-        for side, system, code, display, col in (
-                ("source", r.source_system, r.source_code, r.source_display, "source"),
-                ("target", r.target_system, r.target_code, r.target_display, "target")):
-            if not code or not system:
-                continue
-            state, info, des = sv.lookup(system, code)
-            if state == "not-loaded":
-                not_loaded[(side, system)].append(r.row)
-            elif state == "missing":
-                add("error", f"unknown-{side}-code", r.row, f"{side} code {code} is not in {system}",
-                    t.colmap.get(f"{col}_code"))
-            elif state == "unverifiable":
-                add("warning", "unverifiable", r.row, f"{side} code {code} cannot be verified: {system}"
-                    f" is loaded only as a {info} without it", t.colmap.get(f"{col}_code"))
-            elif state == "found" and display and info is not None:
-                if _norm(display) != _norm(info) and _norm(display) not in {_norm(d) for d in des or []}:
-                    add("warning", "display-differs", r.row, f"{side} display '{display}' differs from"
-                        f" the code system's '{info}' for {code}", t.colmap.get(f"{col}_display"))
-        if tmembers is not None and r.target_code and (r.target_system, r.target_code) not in tmembers:
-            add("error", "target-outside-scope", r.row, f"target {r.target_code} is not in the target"
-                f" scope value set {tscope}", t.colmap.get("target_code"))
-    for (side, system), rows in not_loaded.items():
-        add("warning", "system-not-loaded", rows[0], f"{side} code system {system} is not loaded:"
-            f" {len(rows)} code(s) cannot be verified (rows {_ranges(rows)})")
-    if smembers is not None:
-        keys = {(s, c) for s, c, _ in smembers}
-        outside = [r.row for r in t.rows if (r.source_system, r.source_code) not in keys]
-        if outside:
-            add("warning", "outside-source-scope", outside[0], f"{len(outside)} row(s) have a source code"
-                f" outside the source scope {sscope} (rows {_ranges(outside)})")
-        mapped, nomap, pending = set(), set(), set()
-        for r in t.rows:
-            k = (r.source_system, r.source_code)
-            if r.accepted:
-                (nomap if r.no_map else mapped).add(k)
-            else:
-                pending.add(k)
-        n_mapped = n_nomap = 0
-        unmapped = []
-        for s, c, d in smembers:
-            if (s, c) in mapped:
-                n_mapped += 1
-            elif (s, c) in nomap:
-                n_nomap += 1
-            else:
-                unmapped.append({"system": s, "code": c, "display": d, "pending": (s, c) in pending})
-        total = len(smembers)
-        coverage = {"scope": sscope, "evaluable": True, "total": total, "mapped": n_mapped,
-                    "no_map": n_nomap, "unmapped": len(unmapped), "unmapped_codes": unmapped,
-                    "percent_covered": round(100.0 * (n_mapped + n_nomap) / total, 1) if total else 100.0}
-    rep.coverage = coverage
+    if store is not None:
+        rep.coverage = _judge_content(t, Judge(store), add)
     probs.sort(key=lambda p: (p.row or 0, p.level != "error"))
     return rep
 
 
-def check(paths, store=None) -> Report:
-    """Check the tables at `paths` (files or folders). `store`: a Store, a db path, or None
-    (structural checks only)."""
+def _judge_content(t: Table, judge: Judge, add) -> dict | None:
+    """Codes, displays and target scope of every row; the coverage of the source scope."""
+    tscope = t.meta.get("target_scope")
+    if tscope and not judge.has_value_set(tscope):
+        add("warning", "scope-unverifiable", None, f"target scope {tscope}: not loaded; target membership not checked")
+        tscope = None
+    tscope_partial = judge.partial_system(tscope) if tscope else None
+    undecided = []   # rows outside the target scope as far as the loaded part of a code system tells
+    sscope = t.meta.get("source_scope")
+    smembers = judge.members(sscope, COVERAGE_LIMIT) if sscope else None
+    if isinstance(smembers, NotEvaluable):
+        add("warning", "scope-unverifiable", None, f"source scope {sscope}: {smembers.reason}; coverage not computed")
+    not_loaded = defaultdict(list)   # (side, system) -> rows
+    for r in t.rows:
+        for side, system, code, display in (("source", r.source_system, r.source_code, r.source_display),
+                                            ("target", r.target_system, r.target_code, r.target_display)):
+            if not code or not system:
+                continue
+            verdict = judge.code(system, code, display or None)
+            if verdict.state == UNKNOWN_SYSTEM:
+                not_loaded[(side, system)].append(r.row)
+            elif verdict.state == UNKNOWN_CODE:
+                add("error", f"unknown-{side}-code", r.row, f"{side} code {code} is not in {system}",
+                    t.colmap.get(f"{side}_code"))
+            elif verdict.state == UNVERIFIABLE:
+                add("warning", "unverifiable", r.row, f"{side} code {code} cannot be verified: {verdict.message}",
+                    t.colmap.get(f"{side}_code"))
+            elif verdict.state == FOUND and not verdict.display_ok:
+                add("warning", "display-differs", r.row, f"{side} display '{display}' differs from"
+                    f" the code system's '{verdict.display}' for {code}", t.colmap.get(f"{side}_display"))
+        if tscope and r.target_code and r.target_system:
+            member = judge.membership(tscope, r.target_system, r.target_code)
+            if member.state == NOT_MEMBER and r.target_system == tscope_partial:
+                undecided.append(r.row)
+            elif member.state == NOT_MEMBER:
+                add("error", "target-outside-scope", r.row, f"target {r.target_code} is not in the target"
+                    f" scope value set {tscope}", t.colmap.get("target_code"))
+            elif member.state == UNVERIFIABLE:
+                add("warning", "scope-unverifiable", r.row, f"target {r.target_code}: membership of {tscope}"
+                    f" cannot be decided: {member.message}", t.colmap.get("target_code"))
+    if undecided:
+        add("warning", "scope-unverifiable", undecided[0], f"target scope {tscope} selects from {tscope_partial},"
+            f" loaded only as a fragment: {len(undecided)} target(s) it does not list cannot be judged"
+            f" (rows {_ranges(undecided)})")
+    for (side, system), rows in not_loaded.items():
+        add("warning", "system-not-loaded", rows[0], f"{side} code system {system} is not loaded:"
+            f" {len(rows)} code(s) cannot be verified (rows {_ranges(rows)})")
+    if not sscope:
+        return None
+    if isinstance(smembers, NotEvaluable):
+        return {"scope": sscope, "evaluable": False, "reason": smembers.reason}
+    return _coverage(t, sscope, smembers, add)
+
+
+def _coverage(t: Table, sscope: str, smembers: list, add) -> dict:
+    keys = {(s, c) for s, c, _ in smembers}
+    outside = [r.row for r in t.rows if (r.source_system, r.source_code) not in keys]
+    if outside:
+        add("warning", "outside-source-scope", outside[0], f"{len(outside)} row(s) have a source code"
+            f" outside the source scope {sscope} (rows {_ranges(outside)})")
+    mapped, nomap, pending = set(), set(), set()
+    for r in t.rows:
+        k = (r.source_system, r.source_code)
+        if r.accepted:
+            (nomap if r.no_map else mapped).add(k)
+        else:
+            pending.add(k)
+    n_mapped = n_nomap = 0
+    unmapped = []
+    for s, c, d in smembers:
+        if (s, c) in mapped:
+            n_mapped += 1
+        elif (s, c) in nomap:
+            n_nomap += 1
+        else:
+            unmapped.append({"system": s, "code": c, "display": d, "pending": (s, c) in pending})
+    total = len(smembers)
+    return {"scope": sscope, "evaluable": True, "total": total, "mapped": n_mapped,
+            "no_map": n_nomap, "unmapped": len(unmapped), "unmapped_codes": unmapped,
+            "percent_covered": round(100.0 * (n_mapped + n_nomap) / total, 1) if total else 100.0}
+
+
+def check(paths, store: Store | str | None = None) -> Report:
+    """Judge the tables at `paths` (files or folders) against a build (a Store or its path;
+    None: structural checks only)."""
     report = Report()
-    sv = None
+    if isinstance(store, (str, os.PathLike)):
+        store = Store(os.fspath(store))
     if store is not None:
-        sv = StoreView(store)
-        report.db = sv.s.path
+        report.db = store.path
     else:
         report.notes.append("no database: code, display, scope and coverage checks skipped")
     bases = find_tables(paths)
     if not bases:
         report.notes.append("no mapping tables found")
     for base in bases:
-        t = read_table(base)
-        report.tables.append(check_table(t, sv))
+        report.tables.append(judge_table(read_table(base), store))
     return report

@@ -8,10 +8,11 @@ Reading is forgiving about how spreadsheet programs write files and strict about
 what the cells mean:
 
 - CSV bytes: UTF-8 with or without BOM, else Windows-1252; the delimiter (`,` `;`
-  or tab) is sniffed from the header line; quoted fields; every cell read as a
-  string (`0012` stays `0012`, `1.10` stays `1.10`), leading/trailing blanks of a
-  cell dropped, blank lines skipped (they keep their line number), columns with an
-  empty header and no content dropped.
+  or tab) is sniffed from the header line; quoted fields (a quoted cell may hold
+  line breaks); every cell read as a string (`0012` stays `0012`, `1.10` stays
+  `1.10`), leading/trailing blanks of a cell dropped, blank lines skipped, columns
+  with an empty header and no content dropped. A line with more cells than the
+  header is an error for that row; the other rows are still read.
 - XLSX (openpyxl, values as stored): text cells as written; numbers rendered from
   the cell's number format: an integer format made of zeros (`0000`) pads to its
   width (`12` shown as `0012` stays `0012`), a fixed-decimal format (`0.00`) keeps
@@ -20,7 +21,10 @@ what the cells mean:
   General cell is `1.1`); booleans TRUE/FALSE; dates ISO `YYYY-MM-DD`.
 - Header names are case-insensitive, blanks/hyphens count as `_` (`Source Code`
   is `source_code`); any other column is kept with its header as written.
-- Row numbers are spreadsheet rows: the header is row 1.
+- Row numbers are the spreadsheet's: the line (CSV) or row (XLSX) a row starts on.
+
+The row schema (marshmallow) turns a row's cells into its Row: one parser, which
+also reports the cells it cannot read.
 """
 from __future__ import annotations
 
@@ -32,8 +36,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
-import pandas as pd
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
 
@@ -54,6 +57,9 @@ NO_MAP_TRUE = {"true", "yes", "y", "1", "x", "no map", "nomap", "no-map", "no_ma
                "sí", "si", "oui", "ja", "tak", "sim"}   # yes in the languages terminologists write
 NO_MAP_FALSE = {"", "false", "no", "n", "0"}
 CM_STATUSES = ["draft", "active", "retired", "unknown"]
+# a row's cell that cannot be read -> the kind of its error
+CELL_ERROR_KINDS = {"relationship": "unknown-relationship", "status": "unknown-status", "no_map": "unknown-no-map",
+                    "source_code": "empty-source-code"}
 
 META_KEYS = ["url", "version", "name", "title", "status", "publisher", "description", "source_scope",
              "target_scope", "source_system", "target_system", "default_status", "dicom_attributes"]
@@ -174,58 +180,117 @@ def normalize_status(text: str) -> str:
 
 
 def parse_relationship(text: str):
-    """(R5 relationship, R4 word or None, is_unmatched) for a cell; ValueError if unknown."""
+    """(R5 relationship, R4 word or None) for a cell: `unmatched` is (None, "unmatched");
+    ValueError if unknown."""
     t = (text or "").strip().lower()
     if t == "unmatched":
-        return None, "unmatched", True
+        return None, "unmatched"
     if t in R5_RELATIONSHIPS:
-        return t, None, False
+        return t, None
     if t in EQUIVALENCE_TO_RELATIONSHIP:
-        return EQUIVALENCE_TO_RELATIONSHIP[t], t, False
+        return EQUIVALENCE_TO_RELATIONSHIP[t], t
     raise ValueError(text)
 
 
+class RelationshipCell(fields.String):
+    """-> (R5 relationship or None, the R4 word written or None)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.strip():
+            return None, None
+        try:
+            return parse_relationship(text)
+        except ValueError:
+            raise ValidationError(f"unknown relationship '{text}' (R5: {', '.join(R5_RELATIONSHIPS)};"
+                                  f" R4: {', '.join(R4_EQUIVALENCES)})") from None
+
+
+class NoMapCell(fields.String):
+    """-> True for a deliberate no-map."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        word = text.strip().lower()
+        if word not in NO_MAP_TRUE and word not in NO_MAP_FALSE:
+            raise ValidationError(f"unknown no_map value '{text}' (yes/no, true/false, x)")
+        return word in NO_MAP_TRUE
+
+
+class StatusCell(fields.String):
+    """-> a review status, or None when the cell is empty (the table's default_status applies)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.strip():
+            return None
+        status = normalize_status(text)
+        if status not in ROW_STATUSES:
+            raise ValidationError(f"unknown status '{text}' (one of {', '.join(ROW_STATUSES)})")
+        return status
+
+
 class RowSchema(Schema):
-    """Validates one row's known cells (strings) and gives their meaning."""
+    """A table row's known cells (strings, by canonical column name) -> its Row.
+
+    One per table: the metadata gives the defaults of empty system and status cells. A cell
+    that cannot be read is reported (ValidationError by column) and gets its neutral value."""
+
     class Meta:
         unknown = EXCLUDE
 
+    line = fields.Integer(required=True)
+    cells = fields.Dict(required=True)
     source_system = fields.String(load_default="")
     source_code = fields.String(required=True, validate=validate.Length(min=1, error="source_code is empty"))
     source_display = fields.String(load_default="")
     target_system = fields.String(load_default="")
     target_code = fields.String(load_default="")
     target_display = fields.String(load_default="")
-    relationship = fields.String(load_default="")
-    no_map = fields.String(load_default="")
-    status = fields.String(load_default="")
+    relationship = RelationshipCell(load_default=(None, None))
+    no_map = NoMapCell(load_default=False)
+    status = StatusCell(load_default=None)
     comment = fields.String(load_default="")
     author = fields.String(load_default="")
     reviewer = fields.String(load_default="")
     status_date = fields.String(load_default="")
 
-    @validates_schema
-    def _check(self, data, **_):
-        errors = {}
-        rel = data.get("relationship", "")
-        if rel.strip():
-            try:
-                parse_relationship(rel)
-            except ValueError:
-                errors["relationship"] = [
-                    f"unknown relationship '{rel}' (R5: {', '.join(R5_RELATIONSHIPS)};"
-                    f" R4: {', '.join(R4_EQUIVALENCES)})"]
-        st = data.get("status", "")
-        if st.strip() and normalize_status(st) not in ROW_STATUSES:
-            errors["status"] = [f"unknown status '{st}' (one of {', '.join(ROW_STATUSES)})"]
-        nm = data.get("no_map", "").strip().lower()
-        if nm not in NO_MAP_TRUE and nm not in NO_MAP_FALSE:
-            errors["no_map"] = [f"unknown no_map value '{data.get('no_map')}' (yes/no, true/false, x)"]
-        if errors:
-            raise ValidationError(errors)
+    # the value of a cell that could not be read (its status: the table default does not apply)
+    UNREADABLE = {"source_code": "", "relationship": (None, None), "no_map": False, "status": "invalid"}
+
+    def __init__(self, meta: dict, colmap: dict):
+        super().__init__()
+        self.table_meta = meta
+        self.colmap = colmap      # canonical column -> header as written
+        self.headers = set(colmap.values())
+
+    def row(self, line: int, cells: dict) -> tuple[Row, dict]:
+        """(the Row, {column: [messages]} of the cells that could not be read)."""
+        known = {c: cells[h] for c, h in self.colmap.items()}
+        try:
+            return self.load({"line": line, "cells": cells, **known}), {}
+        except ValidationError as e:
+            return self.make_row({**self.UNREADABLE, **e.valid_data, "line": line, "cells": cells}), e.messages
+
+    @post_load
+    def make_row(self, data: dict, **_kwargs) -> Row:
+        meta = self.table_meta
+        relationship, r4_word = data["relationship"]
+        no_map = data["no_map"] or (r4_word == "unmatched" and not data["target_code"])
+        status = data["status"] or meta.get("default_status") or "draft"   # "invalid" stays: no status
+        target_system = data["target_system"]
+        if data["target_code"] or not data["no_map"]:
+            target_system = target_system or meta.get("target_system") or ""
+        return Row(row=data["line"], cells=data["cells"],
+                   source_system=data["source_system"] or meta.get("source_system") or "",
+                   source_code=data["source_code"], source_display=data["source_display"],
+                   target_system=target_system, target_code=data["target_code"],
+                   target_display=data["target_display"], relationship=relationship, r4_word=r4_word,
+                   no_map=no_map, status=status if status in ROW_STATUSES else None, comment=data["comment"],
+                   author=data["author"], reviewer=data["reviewer"], status_date=data["status_date"],
+                   extras={h: v for h, v in data["cells"].items() if h not in self.headers})
 
 
-ROW_SCHEMA = RowSchema()
 META_SCHEMA = MetadataSchema()
 
 
@@ -254,32 +319,27 @@ def sniff_delimiter(text: str) -> str:
 
 
 def read_csv_cells(path: str):
-    """(headers, [(rownum, [cells])], delimiter, encoding). Raises ValueError if unreadable."""
+    """(headers, header line, [(line, [cells])], delimiter, encoding); `line` is the line a row
+    starts on (a quoted cell may span lines). Raises ValueError if unreadable."""
     with open(path, "rb") as f:
         data = f.read()
     text, enc = decode_bytes(data)
     if not text.strip():
         raise ValueError("the file is empty")
     delim = sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"')
+    records, line = [], 1
     try:
-        df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False,
-                         na_filter=False, skip_blank_lines=False, header=None, quotechar='"',
-                         engine="python")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as e:
-        raise ValueError(f"cannot parse as CSV ({delim!r}-delimited): {e}") from None
-    matrix = [["" if (c is None or (isinstance(c, float) and c != c)) else str(c) for c in row]
-              for row in df.values.tolist()]   # a blank line comes back as NaNs
-    # the first non-blank line is the header; line numbers assume no line breaks inside cells
-    start = 0
-    while start < len(matrix) and all(not str(c).strip() for c in matrix[start]):
-        start += 1
-    if start >= len(matrix):
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                records.append((line, cells))
+            line = reader.line_num + 1
+    except csv.Error as e:
+        raise ValueError(f"cannot parse as CSV ({delim!r}-delimited): line {reader.line_num}: {e}") from None
+    if not records:
         raise ValueError("the file has no header line")
-    headers = [str(c).strip() for c in matrix[start]]
-    rows = []
-    for i in range(start + 1, len(matrix)):
-        rows.append((i + 1 - start, [str(c) for c in matrix[i]]))
-    return headers, rows, delim, enc
+    (header_line, headers), rows = records[0], records[1:]
+    return [h.strip() for h in headers], header_line, rows, delim, enc
 
 
 def render_xlsx_cell(cell) -> str:
@@ -306,8 +366,8 @@ def render_xlsx_cell(cell) -> str:
 
 
 def read_xlsx(path: str):
-    """(headers, rows, metadata-from-sheet). Raises ValueError if unreadable."""
-    import openpyxl
+    """(headers, header row, [(row, [cells])], metadata-from-sheet). Raises ValueError if unreadable."""
+    import openpyxl   # only for XLSX tables: the commands start without it
     try:
         wb = openpyxl.load_workbook(path, data_only=True)
     except Exception as e:  # zipfile.BadZipFile, KeyError, InvalidFileException...
@@ -319,21 +379,15 @@ def read_xlsx(path: str):
             if len(r) < 2:
                 continue
             k, v = render_xlsx_cell(r[0]).strip(), render_xlsx_cell(r[1]).strip()
-            if k and k.lower() not in ("key",) and v:
+            if k and k.lower() != "key" and v:
                 meta[canonical_header(k)] = v
     sheet_name = names.get("mappings") or next(n for n in wb.sheetnames if n.lower() != "metadata")
-    ws = wb[sheet_name]
-    grid = [(r[0].row, [render_xlsx_cell(c) for c in r]) for r in ws.iter_rows() if r]
-    grid = [(n, cells) for n, cells in grid]
-    start = 0
-    while start < len(grid) and all(not c.strip() for c in grid[start][1]):
-        start += 1
-    if start >= len(grid):
+    grid = [(r[0].row, [render_xlsx_cell(c) for c in r]) for r in wb[sheet_name].iter_rows() if r]
+    grid = [(n, cells) for n, cells in grid if any(c.strip() for c in cells)]
+    if not grid:
         raise ValueError(f"sheet '{sheet_name}' has no header row")
-    header_row, headers = grid[start]
-    headers = [h.strip() for h in headers]
-    rows = [(n - header_row + 1, cells) for n, cells in grid[start + 1:]]
-    return headers, rows, meta
+    (header_row, headers), rows = grid[0], grid[1:]
+    return [h.strip() for h in headers], header_row, rows, meta
 
 
 def find_tables(paths) -> list[str]:
@@ -377,16 +431,16 @@ def read_table(path: str) -> Table:
     t = Table(name=name, path=data_path or (toml_path or base + ".csv"), toml_path=toml_path)
     meta = {}
     sheet_meta = {}
-    headers, raw_rows = None, []
+    headers, header_line, raw_rows = None, 1, []
     if data_path is None:
         t.usable = False
         t.error("unreadable", None, f"no data file {name}.csv or {name}.xlsx next to {name}.toml")
     else:
         try:
             if data_path.lower().endswith(".xlsx"):
-                headers, raw_rows, sheet_meta = read_xlsx(data_path)
+                headers, header_line, raw_rows, sheet_meta = read_xlsx(data_path)
             else:
-                headers, raw_rows, t.delimiter, t.encoding = read_csv_cells(data_path)
+                headers, header_line, raw_rows, t.delimiter, t.encoding = read_csv_cells(data_path)
         except (ValueError, OSError) as e:
             t.usable = False
             t.error("unreadable", None, f"unreadable: {e}")
@@ -416,15 +470,9 @@ def read_table(path: str) -> Table:
             t.warning("unknown-metadata", None, f"metadata keys ignored: {', '.join(unknown)}")
     if headers is None or not t.usable:
         return t
-    # columns: drop trailing/unnamed empty columns
-    keep = []
-    for i, h in enumerate(headers):
-        if h or any(i < len(cells) and cells[i].strip() for _, cells in raw_rows):
-            keep.append(i)
-    cols = []
-    for i in keep:
-        h = headers[i] or f"column_{i + 1}"
-        cols.append((i, h))
+    # columns: trailing/unnamed empty columns dropped
+    cols = [(i, h or f"column_{i + 1}") for i, h in enumerate(headers)
+            if h or any(i < len(cells) and cells[i].strip() for _, cells in raw_rows)]
     t.columns = [h for _, h in cols]
     seen = {}
     for i, h in cols:
@@ -432,65 +480,37 @@ def read_table(path: str) -> Table:
         if c in KNOWN_COLUMNS:
             if c in seen:
                 t.usable = False
-                t.error("duplicate-column", 1, f"column '{h}' given twice (also '{seen[c]}')", h)
+                t.error("duplicate-column", header_line, f"column '{h}' given twice (also '{seen[c]}')", h)
             seen[c] = h
     t.colmap = seen
-    known_headers = set(seen.values())
     missing = [c for c in REQUIRED_COLUMNS if c not in seen]
     if missing:
         t.usable = False
-        t.error("missing-column", 1, f"missing required column(s): {', '.join(missing)}"
+        t.error("missing-column", header_line, f"missing required column(s): {', '.join(missing)}"
                 f" (found: {', '.join(t.columns)})")
         return t
-    defaults = {"source_system": t.meta.get("source_system") or "",
-                "target_system": t.meta.get("target_system") or ""}
-    default_status = t.meta.get("default_status") or "draft"
-    for rownum, raw in raw_rows:
-        cells = {}
-        for i, h in cols:
-            cells[h] = raw[i].strip() if i < len(raw) else ""
-        if not any(cells.values()):
-            continue   # blank line
-        known = {c: cells[h] for c, h in seen.items()}
-        r = Row(row=rownum, cells=cells)
-        r.extras = {h: cells[h] for _, h in cols if h not in known_headers}
-        try:
-            data = ROW_SCHEMA.load(known)
-        except ValidationError as e:
-            for col, msgs in e.messages.items():
-                kind = {"relationship": "unknown-relationship", "status": "unknown-status",
-                        "no_map": "unknown-no-map", "source_code": "empty-source-code"}.get(col, "invalid-cell")
-                t.error(kind, rownum, "; ".join(map(str, msgs)), seen.get(col, col))
-            data = {c: known.get(c, "") for c in KNOWN_COLUMNS}
-            data["_invalid"] = True
-        for c in ("source_system", "source_code", "source_display", "target_system", "target_code",
-                  "target_display", "comment", "author", "reviewer", "status_date"):
-            setattr(r, c, data.get(c, "") or "")
-        r.source_system = r.source_system or defaults["source_system"]
-        if r.target_code or not (data.get("no_map", "").strip().lower() in NO_MAP_TRUE):
-            r.target_system = r.target_system or defaults["target_system"]
-        rel = data.get("relationship", "")
-        unmatched = False
-        if rel.strip():
-            try:
-                r.relationship, r.r4_word, unmatched = parse_relationship(rel)
-            except ValueError:
-                pass
-        nm = data.get("no_map", "").strip().lower()
-        r.no_map = nm in NO_MAP_TRUE or (unmatched and not r.target_code)
-        st = data.get("status", "")
-        r.status = normalize_status(st) if st.strip() else default_status
-        if r.status not in ROW_STATUSES:
-            r.status = None
-        if not data.get("_invalid"):
-            structural_row_checks(t, r, unmatched)
+    schema = RowSchema(t.meta, seen)
+    for line, raw in raw_rows:
+        surplus = [c for c in raw[len(headers):] if c.strip()]
+        if surplus:
+            t.error("malformed-row", line, f"the row has {len(headers) + len(surplus)} cells, the header"
+                    f" {len(headers)} (a delimiter '{t.delimiter}' inside an unquoted cell?)")
+            continue
+        cells = {h: (raw[i].strip() if i < len(raw) else "") for i, h in cols}
+        r, errors = schema.row(line, cells)
+        for column, messages in errors.items():
+            t.error(CELL_ERROR_KINDS.get(column, "invalid-cell"), line, "; ".join(map(str, messages)),
+                    seen.get(column, column))
+        if not errors:
+            structural_row_checks(t, r)
         t.rows.append(r)
     table_checks(t)
     return t
 
 
-def structural_row_checks(t: Table, r: Row, unmatched: bool):
+def structural_row_checks(t: Table, r: Row):
     col = t.colmap.get
+    unmatched = r.r4_word == "unmatched"
     if r.no_map and r.target_code:
         t.error("no-map-with-target", r.row, f"no_map is set but a target code is given ({r.target_code})",
                 col("no_map"))
@@ -544,7 +564,3 @@ def table_checks(t: Table):
             t.error("conflicting-relationship", r.row,
                     f"{r.source_code} is marked no_map but row {mapped[key].row} maps it to"
                     f" {mapped[key].target_code}", t.colmap.get("no_map"))
-
-
-def structural_errors(t: Table) -> list[Problem]:
-    return t.errors

@@ -6,10 +6,7 @@ from dataclasses import dataclass
 
 from termsvc import deadline
 from termsvc.fhir.codesystem import FlatConcept, flatten, property_value
-
-PROPERTY_TYPES = {"Code": "valueCode", "Coding": "valueCoding", "String": "valueString",
-                  "Integer": "valueInteger", "Boolean": "valueBoolean", "DateTime": "valueDateTime",
-                  "Decimal": "valueDecimal"}
+from termsvc.store.values import PROPERTY_TYPES, designation_dict, typed_value
 
 
 @dataclass(slots=True)
@@ -315,34 +312,3 @@ class StoredCodeSystem(CodeSystemProvider):
 
     def size(self):
         return self.count
-
-
-def designation_dict(lang, us, uc, ud, value) -> dict:
-    d = {}
-    if lang:
-        d["language"] = lang
-    if us or uc:
-        d["use"] = {k: v for k, v in (("system", us), ("code", uc), ("display", ud)) if v}
-    d["value"] = value
-    return d
-
-
-def typed_value(t, v):
-    if v is None:
-        return None
-    if t == "Boolean":
-        return v == "true"
-    if t == "Integer":
-        try:
-            return int(v)
-        except ValueError:
-            return v
-    if t == "Decimal":
-        try:
-            return float(v)
-        except ValueError:
-            return v
-    if t == "Coding":
-        system, _, code = v.partition("|")
-        return {"system": system, "code": code} if system else {"code": code}
-    return v

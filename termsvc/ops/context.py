@@ -231,8 +231,7 @@ class Context:
         """A stored value set by its id (ids repeat across editions: this endpoint's edition first)."""
         if self.store is None:
             return None
-        row = self.store.one("SELECT id FROM resource WHERE type='ValueSet' AND fhir_id=?"
-                             " ORDER BY (fhir_version = ?) DESC, id DESC LIMIT 1", (fhir_id, self.fhir_version))
+        row = self.store.resource_by_fhir_id("ValueSet", fhir_id, self.fhir_version)
         if row is None:
             return None
         vs = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))

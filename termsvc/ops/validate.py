@@ -226,7 +226,7 @@ class Validator:
             normalized = concept.code if concept.code != cd.code else None
         else:
             concept, normalized = cs.find(cd.code)
-        self._check_concept(r, vs, cd, cs, concept, normalized, member, undecided)
+        self._check_concept(r, vs, cd, cs, concept, normalized, member, undecided, drawn_on=bool(includes))
 
     def _version_issues(self, r, cd: Coded, includes: list, coding_cs):
         """What the value set's versions of the system say about the coding's version."""
@@ -266,12 +266,17 @@ class Validator:
         return (coding_cs or self.composer.include_version({"system": cd.system}, vs).cs
                 or self.composer.provider(cd.system, None, vs))
 
-    def _check_concept(self, r, vs, cd: Coded, cs, concept, normalized, member, undecided: bool):
+    def _check_concept(self, r, vs, cd: Coded, cs, concept, normalized, member, undecided: bool,
+                       drawn_on: bool = True):
+        """`drawn_on`: the value set takes codes of this code system (an include names it)."""
         in_vs = vs is None or member is not None
         if concept is None:
             if cs.content in ("fragment", "example", "not-present"):
                 r.add("warning", "code-invalid", "UNKNOWN_CODE_IN_FRAGMENT", "invalid-code", cd.at("code"),
                       in_message=False, code=cd.code, system=cs.url, version=cs.version, content=cs.content)
+                if vs is not None and not drawn_on:
+                    self._not_in_vs(r, vs, cd)   # whatever the code is, the value set has none of its system
+                    return
                 r.in_vs = None
                 return
             if vs is not None and not in_vs and not undecided:

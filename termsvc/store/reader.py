@@ -12,15 +12,13 @@ import sqlite3
 import threading
 import time
 
-import orjson
-
 from termsvc import deadline
+from termsvc.settings import BY_NAME
+from termsvc.store.queries import Queries
 
-DEFAULT_TIME_LIMIT_MS = 5000
 
-
-class Store:
-    def __init__(self, path: str, time_limit_ms: int = DEFAULT_TIME_LIMIT_MS):
+class Store(Queries):
+    def __init__(self, path: str, time_limit_ms: int = BY_NAME["time_limit_ms"].default):
         self.path = os.path.abspath(path)
         self.time_limit_ms = time_limit_ms
         self._local = threading.local()
@@ -67,23 +65,15 @@ class Store:
             loc.generation = self.generation
         return c
 
+    def close(self):
+        """Close this thread's connection (the next query opens a new one)."""
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
+
     # -- bounded queries -----------------------------------------------------------
     def time_limit(self, limit_ms: int | None = None):
         """`with store.time_limit():` the block - its queries and the engine's loops - stops past the
         limit with deadline.TimeLimitExceeded: one deadline per request."""
         return deadline.within(limit_ms or self.time_limit_ms)
-
-    # -- small helpers -------------------------------------------------------------
-    def one(self, sql: str, params=()):
-        return self.conn().execute(sql, params).fetchone()
-
-    def all(self, sql: str, params=()):
-        return self.conn().execute(sql, params).fetchall()
-
-    def resource_json(self, rid: int) -> dict:
-        row = self.one("SELECT json FROM resource WHERE id=?", (rid,))
-        return orjson.loads(row[0]) if row else None
-
-    def meta(self, key: str):
-        row = self.one("SELECT value FROM meta WHERE key=?", (key,))
-        return row[0] if row else None

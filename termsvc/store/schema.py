@@ -6,9 +6,13 @@ can refer to a concept without repeating its code system.
 """
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 FTS_TOKENIZER = "unicode61 remove_diacritics 2"
+
+# `resource.type` of a complete mapping table (every row, as an R5 ConceptMap): kept for export,
+# not indexed or served as a ConceptMap
+MAPPING_TABLE_TYPE = "MappingTable"
 
 
 def create_schema(db: sqlite_utils.Database) -> None:
@@ -60,7 +64,8 @@ def create_schema(db: sqlite_utils.Database) -> None:
     db.execute("CREATE VIRTUAL TABLE concept_fts USING fts5(text, concept_id UNINDEXED,"
                f" tokenize=\"{FTS_TOKENIZER}\")")
     db["value_set"].create(
-        {"id": int, "url": str, "version": str, "expansion_state": str, "expansion_total": int,
+        # expansion_state: pending | done | too-large | error (the reason in expansion_error)
+        {"id": int, "url": str, "version": str, "expansion_state": str, "expansion_error": str, "expansion_total": int,
          "used_systems": str},
         pk="id",
     )

@@ -12,17 +12,19 @@ Large code systems (SNOMED CT, LOINC) stream through begin_code_system /
 insert_concepts / insert_* / end_code_system instead of add_resource.
 """
 import datetime
-import json
 import os
 import sqlite3
 from collections import defaultdict
+from contextlib import contextmanager
 
 import orjson
 import sqlite_utils
 
 from termsvc.fhir.codesystem import FlatConcept, flatten, strip_concepts
 from termsvc.fhir.convert import to_r5
-from termsvc.store.schema import create_schema
+from termsvc.store.queries import Queries
+from termsvc.store.schema import MAPPING_TABLE_TYPE, create_schema
+from termsvc.store.values import property_text
 
 BATCH = 20_000
 
@@ -66,6 +68,18 @@ class BuildError(Exception):
     """A build input is unusable; the message names the file (and line) at fault."""
 
 
+class BuildView(Queries):
+    """A build in progress, read through the store's named queries and the methods the engine
+    uses of a Store (conn, one, all, resource_json, generation): for pre-expansion."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+        self.generation = -id(conn)
+
+    def conn(self) -> sqlite3.Connection:
+        return self._conn
+
+
 class BuildWriter:
     def __init__(self, final_path: str):
         self.final_path = os.path.abspath(final_path)
@@ -83,8 +97,12 @@ class BuildWriter:
         self.conn.execute("BEGIN")
         self._next_concept_id = 1
         self._cs_counts: dict[int, int] = {}
+        self._cs_source: dict[int, int] = {}
         self._source_counts: dict[int, dict] = defaultdict(lambda: defaultdict(int))
         self._closure_pending: set[int] = set()
+        # what loaders keep for the length of the build (the SNOMED CT packages loaded so far,
+        # which an extension loaded later builds on)
+        self.state: dict = {}
 
     # -- context manager ---------------------------------------------------
     def __enter__(self):
@@ -96,6 +114,21 @@ class BuildWriter:
         else:
             self.abort()
         return False
+
+    def reader(self) -> BuildView:
+        return BuildView(self.conn)
+
+    @contextmanager
+    def savepoint(self):
+        """The block's writes are undone when it raises (the build goes on without them)."""
+        self.conn.execute("SAVEPOINT source")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO source")
+            raise
+        finally:
+            self.conn.execute("RELEASE source")
 
     def abort(self):
         try:
@@ -190,7 +223,6 @@ class BuildWriter:
              1 if case_sensitive in (True, None) else 0, cs.get("hierarchyMeaning"),
              cs.get("supplements"), cs.get("language")))
         self._cs_counts[rid] = 0
-        self._cs_source = getattr(self, "_cs_source", {})
         self._cs_source[rid] = source_id
         self.count(source_id, "CodeSystem")
         return rid
@@ -222,9 +254,6 @@ class BuildWriter:
             "INSERT INTO concept(id, cs_id, code, display, definition, status, inactive, abstract, seq)"
             " VALUES (?,?,?,?,?,?,?,?,?)", batch)
 
-    def code_ids(self, cs_id: int) -> dict[str, int]:
-        return dict(self.conn.execute("SELECT code, id FROM concept WHERE cs_id=?", (cs_id,)))
-
     def insert_designations(self, rows):
         """rows: (concept_id, language, use_system, use_code, use_display, value)"""
         self.conn.executemany(
@@ -253,7 +282,7 @@ class BuildWriter:
                 des.append((cid, d.get("language"), use.get("system"), use.get("code"),
                             use.get("display"), d.get("value")))
             for code, key, value in c.properties:
-                props.append((cid, code, (key or "value")[5:], property_text(key, value)))
+                props.append((cid, code, (key or "value")[5:], property_text(value)))
             for p in c.parents:
                 if p in by_code:
                     edges.append((by_code[p], cid))
@@ -261,10 +290,46 @@ class BuildWriter:
         self.insert_properties(props)
         self.insert_edges(edges)
 
+    def insert_refset_members(self, rows):
+        """rows: (refset, cs_id, concept_id) - the members the `in` filter finds."""
+        self.conn.executemany("INSERT INTO refset_member(refset, cs_id, concept_id) VALUES (?,?,?)", rows)
+
+    def declare_properties(self, cs_id: int, properties: list[dict]):
+        """Add property definitions to a CodeSystem registered earlier (those it lacks, by code)."""
+        row = self.conn.execute("SELECT json FROM resource WHERE id=?", (cs_id,)).fetchone()
+        cs = orjson.loads(row[0])
+        known = {p.get("code") for p in cs.get("property", [])}
+        new = [p for p in properties if p["code"] not in known]
+        if new:
+            cs["property"] = cs.get("property", []) + new
+            self.conn.execute("UPDATE resource SET json=? WHERE id=?", (_dumps(cs), cs_id))
+
     def end_code_system(self, cs_id: int):
         self.conn.execute("UPDATE code_system SET concept_count=? WHERE id=?",
                           (self._cs_counts[cs_id], cs_id))
         self._closure_pending.add(cs_id)
+
+    # -- mapping tables ------------------------------------------------------------------
+    def add_mapping_table(self, cm: dict, source_id: int) -> int:
+        """Keep a complete mapping table (an R5 ConceptMap of every row): not indexed, not served."""
+        cur = self.conn.execute(
+            "INSERT INTO resource(type, fhir_id, url, version, name, title, status, source_id,"
+            " fhir_version, json) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (MAPPING_TABLE_TYPE, cm.get("id"), cm.get("url"), cm.get("version"), cm.get("name"),
+             cm.get("title"), cm.get("status"), source_id, "R5", _dumps(cm)))
+        return cur.lastrowid
+
+    # -- pre-expansions --------------------------------------------------------------------
+    def set_expansion(self, vs_id: int, members, used_systems: list[str]):
+        """members: (system, version, code, display, concept_id, inactive, abstract) in expansion order."""
+        self.conn.executemany("INSERT INTO expansion VALUES (?,?,?,?,?,?,?,?,?,?)",
+                              [(vs_id, seq, *m, None) for seq, m in enumerate(members)])
+        self.conn.execute("UPDATE value_set SET expansion_state='done', expansion_total=?, used_systems=?"
+                          " WHERE id=?", (len(members), _dumps(used_systems), vs_id))
+
+    def set_expansion_state(self, vs_id: int, state: str, error: str | None = None):
+        """Why a value set is not pre-expanded: 'too-large', or 'error' and the reason."""
+        self.conn.execute("UPDATE value_set SET expansion_state=?, expansion_error=? WHERE id=?", (state, error, vs_id))
 
     # -- finishing -----------------------------------------------------------
     def build_closure(self):
@@ -315,19 +380,6 @@ class BuildWriter:
             self.conn.execute("COMMIT")
         self.conn.close()
         os.replace(self.path, self.final_path)
-
-
-def property_text(key: str | None, value) -> str | None:
-    """A concept property value as text: Codings as 'system|code', booleans as true/false."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        if "code" in value:
-            return f"{value.get('system', '')}|{value['code']}"
-        return json.dumps(value)
-    return str(value)
 
 
 def closure_of(parents: dict) -> dict:

@@ -1,20 +1,20 @@
 """`termsvc mappings ...`: check, export and import mapping tables."""
-from __future__ import annotations
-
-import json
 import os
 import sys
 
 import click
 import orjson
 
-from termsvc.loaders.mapping_table import DEFAULT_FOLDER, STORED_TYPE
+from termsvc import content
+from termsvc.cli.common import with_settings
+from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
+from termsvc.mappings.from_fhir import concept_map_to_table, extension_value, table_name_for, write_table
+from termsvc.mappings.lint import check
+from termsvc.mappings.report_html import render
 from termsvc.mappings.table import find_tables, read_table
-
-
-def _default_db():
-    from termsvc.build import default_db_path
-    return default_db_path()
+from termsvc.mappings.to_fhir import EXT_STATUS, concept_map_from_table
+from termsvc.store.queries import NotADatabase
+from termsvc.store.reader import Store
 
 
 @click.group("mappings")
@@ -25,43 +25,39 @@ def mappings():
 @mappings.command("check")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--db", "db", type=click.Path(), default=None,
-              help="Build to check codes, displays, scopes and coverage against (default: the served db if present).")
+              help="Build to check codes, displays, scopes and coverage against (default: setting db, if present).")
 @click.option("--no-db", is_flag=True, help="Structural checks only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained HTML report to FILE.")
-def check_cmd(paths, db, no_db, as_json, html_file):
-    """Check mapping tables (files or folders; default: the project's mappings_csv/).
+@with_settings()
+def check_cmd(settings, paths, db, no_db, as_json, html_file):
+    """Check mapping tables (files or folders; default: the tables shipped with termsvc).
 
     Exit status: 0 no errors (warnings allowed), 1 errors, 2 unusable input."""
-    from termsvc.mappings.lint import check
-    paths = list(paths) or [DEFAULT_FOLDER]
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
         click.echo(f"error: no such file or folder: {', '.join(missing)}", err=True)
         sys.exit(2)
     store = None
     if not no_db:
-        if db is not None:
-            if not os.path.isfile(db):
-                click.echo(f"error: no database at {db}", err=True)
+        if db is not None and not os.path.isfile(db):
+            click.echo(f"error: no database at {db}", err=True)
+            sys.exit(2)
+        if db is not None or os.path.isfile(settings.db):
+            store = Store(db or settings.db)
+            try:
+                store.check(store.path)
+            except NotADatabase as e:
+                click.echo(f"error: cannot check against {e}", err=True)
                 sys.exit(2)
-            store = db
-        elif os.path.isfile(_default_db()):
-            store = _default_db()
-    try:
-        report = check(paths, store)
-    except Exception as e:  # a db that is not a termsvc build
-        if store is None:
-            raise
-        click.echo(f"error: cannot check against {store}: {e}", err=True)
-        sys.exit(2)
+    with content.folder(content.MAPPINGS) as shipped:
+        report = check(list(paths) or [shipped], store)
     if html_file:
-        from termsvc.mappings.report_html import render
         with open(html_file, "w", encoding="utf-8") as f:
             f.write(render(report))
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        click.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
         click.echo(format_text(report))
     sys.exit(report.exit_code)
@@ -103,8 +99,8 @@ def _find_table(name: str, folder: str):
 @click.option("--fhir", "fhir_version", type=click.Choice(["r5", "r4"], case_sensitive=False), default="r5",
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File (default: stdout).")
-@click.option("--dir", "folder", type=click.Path(file_okay=False), default=DEFAULT_FOLDER,
-              show_default=True, help="Folder of the tables.")
+@click.option("--dir", "folder", type=click.Path(file_okay=False), default=None,
+              help="Folder of the tables (default: the tables shipped with termsvc).")
 @click.option("--db", "db", type=click.Path(dir_okay=False), default=None,
               help="Export the table as loaded in this build instead of reading the folder.")
 @click.option("--accepted-only", is_flag=True, help="Only accepted rows (what $translate serves).")
@@ -112,19 +108,18 @@ def export_cmd(name, fhir_version, output, folder, db, accepted_only):
     """Write table NAME (name in the folder, or a path) as a ConceptMap JSON.
 
     Every row is exported with its status (extension) unless --accepted-only."""
-    from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
-    from termsvc.mappings.to_fhir import concept_map_from_table
     if db:
-        cm = _from_db(db, name)
+        cm = Store(db).mapping_table(name)
         if cm is None:
             click.echo(f"error: no mapping table '{name}' in {db}", err=True)
             sys.exit(2)
         if accepted_only:
             cm = _accepted_only(cm)
     else:
-        t = _find_table(name, folder)
+        with content.folder(content.MAPPINGS) as shipped:
+            t = _find_table(name, folder or shipped)
         if t is None:
-            click.echo(f"error: no mapping table '{name}' in {folder}", err=True)
+            click.echo(f"error: no mapping table '{name}' in {folder or 'the shipped tables'}", err=True)
             sys.exit(2)
         if t.errors:
             for p in t.errors:
@@ -141,36 +136,28 @@ def export_cmd(name, fhir_version, output, folder, db, accepted_only):
         click.echo(data, nl=False)
 
 
-def _from_db(db: str, name: str):
-    from termsvc.store.reader import Store
-    s = Store(db)
-    row = s.one("SELECT id FROM resource WHERE type=? AND (fhir_id=? OR name=? OR url=?) ORDER BY id DESC",
-                (STORED_TYPE, name, name, name))
-    return s.resource_json(row[0]) if row else None
-
-
 def _accepted_only(cm: dict) -> dict:
-    from termsvc.mappings.from_fhir import _ext_value
-    from termsvc.mappings.to_fhir import EXT_STATUS
-    out = dict(cm)
+    def accepted(holder):
+        return extension_value(holder, EXT_STATUS) in (None, "accepted")
+
     groups = []
     for g in cm.get("group", []) or []:
-        els = []
+        elements = []
         for e in g.get("element", []) or []:
-            e2 = dict(e)
             if e.get("noMap"):
-                if _ext_value(e, EXT_STATUS) in (None, "accepted"):
-                    els.append(e2)
+                if accepted(e):
+                    elements.append(dict(e))
                 continue
-            ts = [t for t in e.get("target", []) or [] if _ext_value(t, EXT_STATUS) in (None, "accepted")]
-            if ts:
-                e2["target"] = ts
-                els.append(e2)
-        if els:
-            groups.append({**g, "element": els})
-    out["group"] = groups
-    if not groups:
-        out.pop("group")
+            targets = [t for t in e.get("target", []) or [] if accepted(t)]
+            if targets:
+                elements.append({**e, "target": targets})
+        if elements:
+            groups.append({**g, "element": elements})
+    out = dict(cm)
+    if groups:
+        out["group"] = groups
+    else:
+        out.pop("group", None)
     return out
 
 
@@ -180,7 +167,6 @@ def _accepted_only(cm: dict) -> dict:
 @click.option("--name", default=None, help="Table name (default: from the ConceptMap).")
 def import_cmd(file, output_dir, name):
     """Write a ConceptMap JSON (R4 or R5) as a table: NAME.csv + NAME.toml."""
-    from termsvc.mappings.from_fhir import concept_map_to_table, table_name_for, write_table
     try:
         with open(file, "rb") as f:
             cm = orjson.loads(f.read().removeprefix(b"\xef\xbb\xbf"))
@@ -198,4 +184,4 @@ def import_cmd(file, output_dir, name):
     click.echo(f"wrote {csv_path} ({len(rows)} rows) and {toml_path}")
 
 
-main = mappings
+COMMANDS = [mappings]

@@ -13,46 +13,45 @@ unreachable).
 import csv
 import dataclasses
 import io
-import json
 import os
 import sys
 
 import click
+import orjson
 
+from termsvc.cli.common import CliError, with_settings
 from termsvc.client import LocalClient, TerminologyClient, TerminologyError
+from termsvc.mappings.table import canonical_header, decode_bytes, sniff_delimiter
 
 
-class AnswerError(click.ClickException):
+class AnswerError(CliError):
+    """The question could not be answered: exit status 2."""
     exit_code = 2
-
-    def show(self, file=None):
-        click.echo(f"termsvc: error: {self.format_message()}", err=True)
 
 
 def source_options(fn):
-    """--db / --server / --r4 / --json, shared by the one-shot commands."""
+    """--db / --server / --r4 / --json (and the settings), shared by the one-shot commands."""
+    fn = with_settings("db")(fn)
     fn = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")(fn)
     fn = click.option("--r4", is_flag=True, help="Ask in FHIR R4 terms (with --server, give the server's R4 base URL).")(fn)
     fn = click.option("--server", metavar="URL",
                       help="Ask this FHIR terminology server (base URL, e.g. http://127.0.0.1:8080/fhir)"
                            " instead of the local database.")(fn)
-    fn = click.option("--db", metavar="PATH", help="Local database [$TERMSVC_DB, data/termsvc.db].")(fn)
+    fn = click.option("--db", metavar="PATH", help="Local database [setting db].")(fn)
     return fn
 
 
-def open_client(db, server, r4) -> TerminologyClient:
+def open_client(settings, server, r4) -> TerminologyClient:
     version = "R4" if r4 else "R5"
     if server:
         return TerminologyClient(server, fhir_version=version, cache_size=10_000)
-    from termsvc.cli import resolve_db
-    path = resolve_db(db)
-    if not os.path.isfile(path):
-        raise AnswerError(f"{path}: no database; run `termsvc build` first, or ask a server with --server URL")
-    return LocalClient(path, fhir_version=version, cache_size=10_000)
+    if not os.path.isfile(settings.db):
+        raise AnswerError(f"{settings.db}: no database; run `termsvc build` first, or ask a server with --server URL")
+    return LocalClient(settings.db, fhir_version=version, cache_size=10_000, settings=settings)
 
 
 def emit_json(obj):
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=_plain))
+    click.echo(orjson.dumps(obj, default=_plain, option=orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATACLASS).decode())
 
 
 def _plain(o):
@@ -97,13 +96,13 @@ CSV_COLUMNS = ["source_code", "source_system", "result", "relationship", "target
                    " and --input, codes are read from stdin.")
 @click.option("--column", metavar="NAME", help="The CSV column that holds the codes (header name).")
 @source_options
-def translate_cmd(code, system, url, target_system, input_path, column, db, server, r4, as_json):
+def translate_cmd(settings, code, system, url, target_system, input_path, column, db, server, r4, as_json):
     """Translate a code (or many) through the loaded ConceptMaps."""
     if code is not None and input_path is not None:
         raise click.UsageError("give a CODE or --input FILE, not both")
     if code is None and input_path is None and sys.stdin.isatty():
         raise click.UsageError("give a CODE, or codes on stdin / with --input FILE")
-    client = open_client(db, server, r4)
+    client = open_client(settings, server, r4)
     if code is not None:
         r = asking(lambda: client.translate(code, system, url=url, target_system=target_system))
         if as_json:
@@ -129,7 +128,6 @@ def translate_cmd(code, system, url, target_system, input_path, column, db, serv
 def read_codes(path: str, column: str | None) -> list[str]:
     """The codes of a file (or stdin): one a line, or the column `column` of a CSV. Kept as written
     (no number conversion); surrounding blanks trimmed, empty lines/cells skipped."""
-    from termsvc.mappings.table import canonical_header, decode_bytes, sniff_delimiter
     data = sys.stdin.buffer.read() if path == "-" else _read_file(path)
     text, _ = decode_bytes(data)
     if column is None:
@@ -174,11 +172,11 @@ def write_csv(codes, system, results):
 @click.option("--display", metavar="TEXT", help="Check this display too.")
 @click.option("--version", metavar="VERSION", help="The code system version.")
 @source_options
-def validate_cmd(code, system, valueset, display, version, db, server, r4, as_json):
+def validate_cmd(settings, code, system, valueset, display, version, db, server, r4, as_json):
     """Validate a code against a code system or a value set (exit 0 valid, 1 invalid)."""
     if not system and not valueset:
         raise click.UsageError("give --system, --valueset or both")
-    client = open_client(db, server, r4)
+    client = open_client(settings, server, r4)
     r = asking(lambda: client.validate_code(code, system, url=valueset, display=display, version=version))
     if as_json:
         emit_json(r)
@@ -200,9 +198,9 @@ def validate_cmd(code, system, valueset, display, version, db, server, r4, as_js
 @click.option("--property", "properties", multiple=True, metavar="CODE", help="A property to return (repeatable).")
 @click.option("--language", metavar="LANG", help="The display language (e.g. de-DE).")
 @source_options
-def lookup_cmd(code, system, version, properties, language, db, server, r4, as_json):
+def lookup_cmd(settings, code, system, version, properties, language, db, server, r4, as_json):
     """Look a code up: display, code system name and version, designations, properties."""
-    client = open_client(db, server, r4)
+    client = open_client(settings, server, r4)
     r = asking(lambda: client.lookup(code, system, version=version, properties=properties,
                                      display_language=language))
     if as_json:
@@ -216,7 +214,7 @@ def lookup_cmd(code, system, version, properties, language, db, server, r4, as_j
     for p in r.properties:
         value = p.get("value")
         if isinstance(value, dict):
-            value = f"{value.get('system', '')}|{value.get('code', '')}" if "code" in value else json.dumps(value)
+            value = f"{value.get('system', '')}|{value.get('code', '')}" if "code" in value else orjson.dumps(value).decode()
         click.echo(f"  property {p.get('code')} = {value}")
 
 
@@ -229,9 +227,9 @@ def lookup_cmd(code, system, version, properties, language, db, server, r4, as_j
 @click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Concepts per request.")
 @source_options
-def expand_cmd(url, text, limit, page_size, db, server, r4, as_json):
+def expand_cmd(settings, url, text, limit, page_size, db, server, r4, as_json):
     """Expand a value set: one concept a line (system|code, display), or a JSON list."""
-    client = open_client(db, server, r4)
+    client = open_client(settings, server, r4)
     concepts = asking(lambda: list(client.expand(url, filter=text, page_size=page_size, limit=limit)))
     if as_json:
         emit_json(concepts)
@@ -241,4 +239,4 @@ def expand_cmd(url, text, limit, page_size, db, server, r4, as_json):
         click.echo(f"{c.system}|{c.code}\t{c.display or ''}{flags}")
 
 
-COMMANDS = (translate_cmd, validate_cmd, lookup_cmd, expand_cmd)
+COMMANDS = [translate_cmd, validate_cmd, lookup_cmd, expand_cmd]

@@ -1,0 +1,27 @@
+"""The one error renderer of both routing paths (the operation router and Flask): an exception
+becomes an HTTP status and an OperationOutcome; only an unexpected one is a 500 (and logged)."""
+import logging
+
+from werkzeug.exceptions import HTTPException
+
+from termsvc.deadline import TimeLimitExceeded
+from termsvc.fhir.outcome import OpError, issue, outcome
+
+log = logging.getLogger("termsvc")
+
+# HTTP errors Flask raises (unknown path, wrong method, ...) -> OperationOutcome issue code
+HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported", 415: "not-supported"}
+
+
+def error_outcome(e: Exception, where: str = "") -> tuple[int, dict]:
+    """(HTTP status, OperationOutcome) for an exception raised while answering a request."""
+    if isinstance(e, OpError):
+        return e.status, e.to_outcome()
+    if isinstance(e, TimeLimitExceeded):
+        return 422, outcome([issue("error", "too-costly", str(e))])
+    if isinstance(e, RecursionError):
+        return 422, outcome([issue("error", "too-costly", "The request is too deeply nested")])
+    if isinstance(e, HTTPException):
+        return e.code, outcome([issue("error", HTTP_ISSUE_CODES.get(e.code, "invalid"), e.description or e.name)])
+    log.exception("request failed: %s", where)
+    return 500, outcome([issue("error", "exception", "Internal error: see the server log")])

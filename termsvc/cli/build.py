@@ -1,0 +1,79 @@
+"""`termsvc build` and `termsvc serve`."""
+import os
+
+import click
+
+from termsvc.build import Progress, SourceSpec, build, default_sources, release_sources
+from termsvc.cli.common import CliError, with_settings
+from termsvc.pull import file_sha256
+from termsvc.store.writer import BuildError
+
+
+@click.command("build")
+@click.option("--db", metavar="PATH", help="Database file to (re)build [setting db].")
+@click.option("--fhir", "fhir", multiple=True, metavar="PATH",
+              help="FHIR JSON file, Bundle or folder (repeatable).")
+@click.option("--package", "packages", multiple=True, metavar="NAME#VER|PATH",
+              help="FHIR NPM package: NAME#VERSION (package cache, fetched if missing), .tgz or folder (repeatable).")
+@click.option("--snomed", multiple=True, metavar="PATH",
+              help="SNOMED CT RF2 release (folder or zip; repeatable: edition + extensions) [setting snomed].")
+@click.option("--loinc", metavar="PATH", help="LOINC release (folder or zip) [setting loinc].")
+@click.option("--no-defaults", is_flag=True,
+              help="Load only the sources given (no IG, FHIR packages, DICOM, mapping tables, configured releases).")
+@click.option("--keep-going", is_flag=True, help="Skip a source that fails instead of abandoning the build.")
+@click.option("--include-unaccepted-mappings", is_flag=True,
+              help="Also load mapping-table rows not yet accepted by a reviewer.")
+@click.option("--no-preexpand", is_flag=True, help="Do not pre-expand the value sets.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@with_settings("db", "snomed", "loinc", listed=True)
+def build_cmd(settings, db, fhir, packages, snomed, loinc, no_defaults, keep_going, include_unaccepted_mappings,
+              no_preexpand, quiet):
+    """Build the content database aside and swap it in (the served file changes only on success)."""
+    sources: list[SourceSpec] = []
+    if no_defaults:  # only what the command line names: no configured releases either
+        sources += release_sources(snomed, loinc)
+    else:
+        sources += default_sources(include_unaccepted_mappings=include_unaccepted_mappings)
+    sources += [SourceSpec("package", p) for p in packages]
+    sources += [SourceSpec("fhir", p) for p in fhir]
+    if not no_defaults:
+        sources += release_sources(settings.snomed, settings.loinc)
+    if not sources:
+        raise CliError("nothing to build: --no-defaults without --fhir/--package/--snomed/--loinc")
+    summary = run_build(settings.db, sources, quiet=quiet, keep_going=keep_going, preexpand=not no_preexpand)
+    if not quiet:
+        click.echo(f"built {settings.db}: {summary['code_systems']} code systems, {summary['value_sets']} value sets,"
+                   f" {summary['concept_maps']} concept maps, {summary['concepts']} concepts,"
+                   f" {summary['size_bytes'] / 1e6:.1f} MB")
+    click.echo(f"{file_sha256(settings.db)}  {settings.db}")  # sha256sum's format: what `termsvc pull --sha256` takes
+    for failure in summary["failures"]:
+        click.echo(f"termsvc: skipped: {failure}", err=True)
+
+
+def run_build(db_path, sources, quiet=False, keep_going=False, preexpand=True) -> dict:
+    try:
+        return build(db_path, sources, Progress(quiet=quiet), keep_going=keep_going, preexpand=preexpand)
+    except BuildError as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"{e.filename or db_path}: {e.strerror or e}") from None
+
+
+@click.command("serve")
+@click.option("--db", metavar="PATH", help="Database file [setting db].")
+@click.option("--host", help="Address to listen on [setting host].")
+@click.option("--port", type=int, help="Port to listen on [setting port].")
+@click.option("--workers", type=int, help="Worker processes [setting workers].")
+@click.option("--build-if-missing", is_flag=True, help="Build the default content first when the database is missing.")
+@with_settings("db", "host", "port", "workers", listed=True)
+def serve_cmd(settings, db, host, port, workers, build_if_missing):
+    """Serve the FHIR terminology API over HTTP."""
+    from termsvc.api.server import serve
+    if not os.path.isfile(settings.db):
+        if not build_if_missing:
+            raise CliError(f"{settings.db}: no database; run `termsvc build` first (or use --build-if-missing)")
+        run_build(settings.db, default_sources() + release_sources(settings.snomed, settings.loinc))
+    serve(settings)
+
+
+COMMANDS = [build_cmd, serve_cmd]

@@ -1,0 +1,166 @@
+"""The engine's judgement of codings for callers that are not HTTP requests (the mapping
+checks): each question is answered by the operation itself - $validate-code for a code, its
+display and value-set membership, $expand for the members of a value set - so such a check
+cannot disagree with what the service answers.
+
+    judge = Judge(store)                       # a served Store, or a build in progress
+    judge.code(system, code, display)          # CodeVerdict
+    judge.membership(vs_url, system, code)     # MembershipVerdict
+    judge.members(vs_url, limit)               # [(system, code, display)], or NotEvaluable
+"""
+from dataclasses import dataclass
+
+from termsvc.fhir.outcome import OpError
+from termsvc.fhir.params import Param, Params
+from termsvc.ops.context import Context
+from termsvc.ops.expand import expand
+from termsvc.ops.validate import validate_cs, validate_vs
+
+# CodeVerdict.state
+FOUND = "found"
+UNKNOWN_CODE = "unknown-code"        # not in its (complete) code system
+UNVERIFIABLE = "unverifiable"        # the code system is loaded only in part (a fragment, ...)
+UNKNOWN_SYSTEM = "unknown-system"    # the code system is not loaded
+# MembershipVerdict.state
+MEMBER = "member"
+NOT_MEMBER = "not-member"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeVerdict:
+    state: str
+    display: str | None    # the code system's display of the code
+    display_ok: bool       # $validate-code accepts the display given (True when none was given)
+    message: str           # what $validate-code said ("" when it had nothing to say)
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipVerdict:
+    state: str             # MEMBER, NOT_MEMBER, or UNVERIFIABLE (the answer depends on content not loaded)
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotEvaluable:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """The parts of a $validate-code answer a verdict is made of."""
+    result: bool
+    display: str | None
+    message: str
+    issue_types: tuple       # (severity, tx-issue-type code) of each issue
+    unknown_systems: tuple   # x-unknown-system
+    caused_by: tuple         # x-caused-by-unknown-system
+
+    @classmethod
+    def of(cls, parameters: dict) -> "_Answer":
+        by_name: dict = {}
+        for p in parameters.get("parameter", []):
+            value = next((v for k, v in p.items() if k.startswith("value") or k == "resource"), None)
+            by_name.setdefault(p["name"], []).append(value)
+        issues = (by_name.get("issues") or [{}])[0].get("issue", [])
+        return cls(result=by_name.get("result", [False])[0], display=by_name.get("display", [None])[0],
+                   message=by_name.get("message", [""])[0],
+                   issue_types=tuple((i.get("severity"), c.get("code")) for i in issues
+                                     for c in (i.get("details") or {}).get("coding", [])),
+                   unknown_systems=tuple(by_name.get("x-unknown-system", ())),
+                   caused_by=tuple(by_name.get("x-caused-by-unknown-system", ())))
+
+    def has(self, severity: str, tx_type: str) -> bool:
+        return (severity, tx_type) in self.issue_types
+
+
+class Judge:
+    def __init__(self, store):
+        self.store = store
+
+    def _context(self) -> Context:
+        return Context(self.store)   # one per question, as each request has its own
+
+    def code(self, system: str, code: str, display: str | None = None) -> CodeVerdict:
+        """Does the code exist in its code system, and is the display one of its displays?"""
+        params = [Param("system", "valueUri", system), Param("code", "valueCode", code)]
+        if display:
+            params.append(Param("display", "valueString", display))
+        answer = _Answer.of(validate_cs(self._context(), Params(params)))
+        display_ok = not (answer.has("error", "invalid-display") or answer.has("warning", "invalid-display"))
+        if answer.unknown_systems:
+            state = UNKNOWN_SYSTEM
+        elif answer.has("error", "invalid-code"):
+            state = UNKNOWN_CODE
+        elif answer.has("warning", "invalid-code"):
+            state = UNVERIFIABLE
+        else:
+            state = FOUND
+        return CodeVerdict(state, answer.display, display_ok, answer.message)
+
+    def has_value_set(self, canonical: str) -> bool:
+        return self._context().value_set(canonical) is not None
+
+    def membership(self, value_set: str, system: str, code: str) -> MembershipVerdict:
+        """Is system#code in the value set (what $validate-code answers, whatever the display)?"""
+        params = Params([Param("url", "valueUri", value_set), Param("system", "valueUri", system),
+                         Param("code", "valueCode", code), Param("valueset-membership-only", "valueBoolean", True)])
+        ctx = self._context()
+        try:
+            answer = _Answer.of(validate_vs(ctx, params))
+        except OpError as e:
+            return MembershipVerdict(UNVERIFIABLE, e.text)
+        if answer.caused_by or (answer.result and answer.has("warning", "invalid-code")):
+            return MembershipVerdict(UNVERIFIABLE, answer.message)
+        if answer.has("error", "not-in-vs"):
+            if system in answer.unknown_systems and self._draws_on(ctx, ctx.value_set(value_set), system):
+                return MembershipVerdict(UNVERIFIABLE, answer.message)  # its codes cannot be known here
+            return MembershipVerdict(NOT_MEMBER, answer.message)
+        return MembershipVerdict(MEMBER, answer.message)
+
+    def _draws_on(self, ctx: Context, vs: dict | None, system: str, seen: frozenset = frozenset()) -> bool:
+        """Does the value set (or one it imports) include codes of this code system?"""
+        if vs is None or id(vs) in seen:
+            return False
+        compose = vs.get("compose") or {}
+        for inc in compose.get("include") or []:
+            if inc.get("system") == system or any(self._draws_on(ctx, ctx.value_set(v), system, seen | {id(vs)})
+                                                  for v in inc.get("valueSet") or []):
+                return True
+        return False
+
+    def members(self, value_set: str, limit: int) -> list[tuple] | NotEvaluable:
+        """(system, code, display) of every member ($expand), or why they cannot be listed."""
+        ctx = self._context()
+        if ctx.value_set(value_set) is None:
+            return NotEvaluable(f"not loaded ({value_set})")
+        partial = self.partial_system(value_set)
+        if partial:
+            return NotEvaluable(f"not evaluable: its compose selects from {partial}, loaded only as a fragment")
+        params = Params([Param("url", "valueUri", value_set), Param("excludeNested", "valueBoolean", True)])
+        try:
+            expansion = expand(ctx, params, max_size=limit)
+        except OpError as e:
+            return NotEvaluable(f"not evaluable: {e.text}")
+        out = []
+
+        def walk(contains):
+            for c in contains or []:
+                if c.get("code") is not None:
+                    out.append((c.get("system"), c["code"], c.get("display")))
+                walk(c.get("contains"))
+        walk(expansion.get("expansion", {}).get("contains"))
+        return out
+
+    def partial_system(self, value_set: str) -> str | None:
+        """A code system the value set takes whole (or filters) while only part of it is loaded (a
+        fragment): its expansion is then not the value set, and a "not a member" not certain."""
+        ctx = self._context()
+        vs = ctx.value_set(value_set)
+        compose = (vs or {}).get("compose") or {}
+        for inc in (compose.get("include") or []) + (compose.get("exclude") or []):
+            system = inc.get("system")
+            if system and not inc.get("concept"):
+                cs = ctx.code_system(system, inc.get("version"))
+                if cs is not None and cs.content != "complete":
+                    return system
+        return None

@@ -1,0 +1,163 @@
+"""The named read queries of a build, shared by the served Store and a build in progress.
+
+Everything outside the query engine (termsvc/ops) reads the store through these; the
+engine's own SQL (expansion paths, ECL, closure queries) stays with it.
+"""
+import sqlite3
+
+import orjson
+
+from termsvc.store.schema import MAPPING_TABLE_TYPE
+from termsvc.store.values import designation_dict, property_dict
+
+# ids repeat across packages and across the IG's R4 and R5 editions: the endpoint's edition
+# first, then the resource loaded last
+RESOURCE_BY_FHIR_ID = ("SELECT id, url, version FROM resource WHERE type=? AND fhir_id=?"
+                       " ORDER BY (fhir_version = ?) DESC, id DESC LIMIT 1")
+
+# search parameter -> (column, how it matches)
+SEARCH_COLUMNS = {"url": ("url", "exact"), "version": ("version", "exact"), "_id": ("fhir_id", "exact"),
+                  "status": ("status", "exact"), "name": ("name", "prefix"), "title": ("title", "contains")}
+
+
+class NotADatabase(Exception):
+    """The file is not a termsvc build."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: not a termsvc database: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class Queries:
+    """Named queries over `self.conn()` (a Store's per-thread connection, or a build's)."""
+
+    def conn(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def one(self, sql: str, params=()):
+        return self.conn().execute(sql, params).fetchone()
+
+    def all(self, sql: str, params=()):
+        return self.conn().execute(sql, params).fetchall()
+
+    # -- build ---------------------------------------------------------------------------
+    def meta(self, key: str):
+        row = self.one("SELECT value FROM meta WHERE key=?", (key,))
+        return row[0] if row else None
+
+    def meta_all(self) -> dict:
+        return dict(self.all("SELECT key, value FROM meta"))
+
+    def check(self, path: str) -> None:
+        """Raise NotADatabase unless this is a termsvc build."""
+        try:
+            version = self.meta("schema_version")
+        except sqlite3.DatabaseError as e:
+            raise NotADatabase(path, str(e)) from None
+        if version is None:
+            raise NotADatabase(path, "no schema version")
+
+    def totals(self) -> dict:
+        return {"code_systems": self.one("SELECT count(*) FROM code_system")[0],
+                "value_sets": self.one("SELECT count(*) FROM value_set")[0],
+                "concept_maps": self.one("SELECT count(*) FROM concept_map")[0],
+                "concepts": self.one("SELECT count(*) FROM concept")[0]}
+
+    def expansion_states(self) -> dict:
+        """Pre-expansion state -> value sets ('error' shown as 'not expandable')."""
+        return {{"error": "not expandable"}.get(state, state or "none"): n for state, n in self.all(
+            "SELECT expansion_state, count(*) FROM value_set GROUP BY 1")}
+
+    def sources(self) -> list[dict]:
+        out = []
+        for sid, name, kind, version, location, sha256, loaded_at, counts in self.all(
+                "SELECT id, name, kind, version, location, sha256, loaded_at, counts FROM source ORDER BY id"):
+            out.append({"id": sid, "name": name, "kind": kind, "version": version, "location": location,
+                        "sha256": sha256, "loaded_at": loaded_at, "counts": orjson.loads(counts or "{}")})
+        return out
+
+    # -- resources -------------------------------------------------------------------------
+    def resource_json(self, rid: int) -> dict | None:
+        row = self.one("SELECT json FROM resource WHERE id=?", (rid,))
+        return orjson.loads(row[0]) if row else None
+
+    def resource_by_fhir_id(self, rtype: str, fhir_id: str, fhir_version: str):
+        """(store id, url, version) of the resource `rtype/fhir_id` an endpoint of this FHIR version
+        ("R4"/"R5") serves, or None."""
+        return self.one(RESOURCE_BY_FHIR_ID, (rtype, fhir_id, fhir_version))
+
+    def search_resources(self, rtype: str, criteria: dict, count: int, offset: int):
+        """(total, [(store id, fhir id)] of the page) of the resources of a type matching the search
+        parameters in `criteria` (SEARCH_COLUMNS), ordered by url and version."""
+        where, args = ["type=?"], [rtype]
+        for name, value in criteria.items():
+            column, how = SEARCH_COLUMNS[name]
+            if how == "exact":
+                where.append(f"{column}=?")
+                args.append(value)
+            else:
+                where.append(f"{column} LIKE ?")
+                text = value.replace("%", "")
+                args.append(text + "%" if how == "prefix" else "%" + text + "%")
+        cond = " AND ".join(where)
+        total = self.one(f"SELECT count(*) FROM resource WHERE {cond}", args)[0]
+        page = self.all(f"SELECT id, fhir_id FROM resource WHERE {cond} ORDER BY url, version LIMIT ? OFFSET ?",
+                        (*args, count, offset))
+        return total, page
+
+    def resources_mentioning(self, rtype: str, text: str) -> list[dict]:
+        """The resources of a type whose JSON holds this text (an extension's url, say)."""
+        return [orjson.loads(j) for (j,) in self.all("SELECT json FROM resource WHERE type=? AND json LIKE ?",
+                                                     (rtype, "%" + text.replace("%", "") + "%"))]
+
+    def mapping_table(self, name: str) -> dict | None:
+        """The complete mapping table (every row, as an R5 ConceptMap) stored under this id, name or url."""
+        row = self.one("SELECT id FROM resource WHERE type=? AND (fhir_id=? OR name=? OR url=?) ORDER BY id DESC",
+                       (MAPPING_TABLE_TYPE, name, name, name))
+        return self.resource_json(row[0]) if row else None
+
+    # -- code systems and value sets ----------------------------------------------------------
+    def code_system_versions(self) -> list[tuple]:
+        """(url, version) of every code system (supplements aside), ordered."""
+        return self.all("SELECT url, version FROM code_system WHERE content != 'supplement' ORDER BY url, version")
+
+    def code_system_with_concepts(self, cs_id: int, max_concepts: int) -> dict:
+        """The CodeSystem as loaded: its concept tree rebuilt from the concept tables (without
+        concepts when it has more than max_concepts)."""
+        cs = self.resource_json(cs_id)
+        count = self.one("SELECT concept_count FROM code_system WHERE id=?", (cs_id,))
+        if not count or count[0] == 0 or count[0] > max_concepts:
+            return cs
+        rows = self.all("SELECT id, code, display, definition FROM concept WHERE cs_id=? ORDER BY seq", (cs_id,))
+        by_id = {}
+        for cid, code, display, definition in rows:
+            c = {"code": code}
+            if display is not None:
+                c["display"] = display
+            if definition is not None:
+                c["definition"] = definition
+            by_id[cid] = c
+        for cid, *designation in self.all(
+                "SELECT d.concept_id, d.language, d.use_system, d.use_code, d.use_display, d.value FROM designation d"
+                " JOIN concept c ON c.id = d.concept_id WHERE c.cs_id=? ORDER BY d.rowid", (cs_id,)):
+            by_id[cid].setdefault("designation", []).append(designation_dict(*designation))
+        for cid, code, type_name, value in self.all(
+                "SELECT p.concept_id, p.code, p.type, p.value FROM concept_property p"
+                " JOIN concept c ON c.id = p.concept_id WHERE c.cs_id=? ORDER BY p.rowid", (cs_id,)):
+            by_id[cid].setdefault("property", []).append(property_dict(code, type_name, value))
+        parents = {}
+        for parent, child in self.all("SELECT e.parent_id, e.child_id FROM edge e JOIN concept c ON c.id = e.child_id"
+                                      " WHERE c.cs_id=?", (cs_id,)):
+            parents.setdefault(child, []).append(parent)
+        roots = []
+        for cid, *_ in rows:
+            ps = parents.get(cid)
+            if ps and ps[0] in by_id:
+                by_id[ps[0]].setdefault("concept", []).append(by_id[cid])
+            else:
+                roots.append(by_id[cid])
+        return {**cs, "concept": roots}
+
+    def value_set_ids(self) -> list[int]:
+        return [vs_id for (vs_id,) in self.all("SELECT id FROM value_set ORDER BY id")]

@@ -1,0 +1,180 @@
+"""The structure the README's architecture section describes, checked on the source: one-way
+arrows between the rooms, no import cycle, no private name used outside its module, SQL only in
+the store and the query engine, settings read only through termsvc.settings, modules of a
+readable size."""
+import ast
+import os
+import re
+
+import pytest
+
+from conftest import PROJECT_DIR
+
+PACKAGE = os.path.join(PROJECT_DIR, "termsvc")
+MAX_LINES = 600
+
+# room -> the rooms it may import (a room is a subpackage or top-level module of termsvc; the
+# package itself, which only holds its description, may be imported by any)
+ALLOWED = {
+    "deadline": set(),
+    "settings": set(),
+    "content": set(),
+    "fhir": set(),
+    "store": {"fhir", "settings", "deadline"},
+    "ops": {"store", "fhir", "deadline"},
+    "loaders": {"store", "fhir", "mappings", "content", "settings"},
+    "mappings": {"ops", "store", "fhir"},
+    "build": {"loaders", "ops", "store"},
+    "api": {"ops", "store", "fhir", "settings", "deadline"},
+    "client": {"api", "store", "fhir", "settings"},
+    "pull": {"store"},
+    "dicom_codes": {"client", "mappings"},
+    "cli": {"build", "api", "loaders", "mappings", "ops", "store", "fhir", "settings", "content", "deadline", "client",
+            "dicom_codes", "pull"},
+}
+SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT"
+                 r"|ANALYZE|WITH)\b", re.IGNORECASE)
+
+
+def modules() -> dict[str, str]:
+    out = {}
+    for d, _, files in os.walk(PACKAGE):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(d, f)
+                name = os.path.relpath(path, PROJECT_DIR)[:-3].replace(os.sep, ".")
+                out[name.removesuffix(".__init__")] = path
+    return out
+
+
+MODULES = modules()
+TREES = {name: ast.parse(open(path, encoding="utf-8").read()) for name, path in MODULES.items()}
+
+
+def room(module: str) -> str:
+    return module.split(".")[1] if "." in module else module
+
+
+def imports(name: str):
+    """(imported module, imported names) of every import in a module, function-local ones too."""
+    package = name if MODULES[name].endswith("__init__.py") else name.rpartition(".")[0]
+    for node in ast.walk(TREES[name]):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield a.name, ()
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            submodules = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES]
+            names = tuple(a.name for a in node.names if f"{base}.{a.name}" not in MODULES)
+            yield from ((m, ()) for m in submodules)
+            if names or not submodules:
+                yield base, names
+
+
+def graph() -> dict[str, set]:
+    return {name: {m for m, _ in imports(name) if m in MODULES and m != name} for name in MODULES}
+
+
+def cycles(edges: dict[str, set]) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan)."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in edges:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle_between_modules():
+    assert cycles(graph()) == []
+
+
+def test_no_cycle_between_rooms_and_arrows_point_one_way():
+    wrong = sorted({(name, m) for name, targets in graph().items() for m in targets
+                    if m != "termsvc" and room(m) != room(name) and room(m) not in ALLOWED[room(name)]})
+    assert wrong == []
+    rooms = {r: {room(m) for name, targets in graph().items() if room(name) == r for m in targets}
+             - {r, "termsvc"} for r in ALLOWED}
+    assert cycles(rooms) == []
+
+
+def test_no_private_name_used_outside_its_module():
+    found = []
+    for name, tree in TREES.items():
+        for module, names in imports(name):
+            if module in MODULES and module != name:
+                found += [(name, f"{module}.{n}") for n in names if n.startswith("_") and not n.startswith("__")]
+        for node in ast.walk(tree):   # obj._name on anything but self / cls
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+                    and not (isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "super")):
+                found.append((name, f"{ast.unparse(node.value)}.{node.attr}"))
+    assert found == []
+
+
+def test_sql_only_in_the_store_and_the_query_engine():
+    found = []
+    for name, tree in TREES.items():
+        if room(name) in ("store", "ops"):
+            continue
+        for node in ast.walk(tree):
+            # every SQL statement is written as a string (or the start of an f-string) somewhere
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value):
+                found.append((name, node.lineno, node.value[:40]))
+    assert found == []
+
+
+def test_settings_are_read_only_through_the_settings_module():
+    found = []
+    for name, tree in TREES.items():
+        if name == "termsvc.settings":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv") \
+                    and getattr(node.value, "id", "") == "os":
+                parent_ok = name == "termsvc.api.server"   # hands the settings to the server's workers
+                if not parent_ok:
+                    found.append((name, node.lineno))
+    assert found == []
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module_size(name):
+    with open(MODULES[name], encoding="utf-8") as f:
+        assert sum(1 for _ in f) <= MAX_LINES
+
+
+def test_one_json_library_and_dataclasses_for_slots():
+    found = []
+    for name, tree in TREES.items():
+        for module, _ in imports(name):
+            if module == "json":
+                found.append((name, "import json: use orjson"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__slots__" for t in node.targets):
+                found.append((name, node.lineno, "__slots__: use @dataclass(slots=True)"))
+    assert found == []
