@@ -63,6 +63,36 @@ class Text:
 
 
 @dataclass(frozen=True, slots=True)
+class Flag:
+    label = "on/off"
+
+    def parse(self, value, base: Path | None = None) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("not on/off (true/false, yes/no, 1/0)")
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    choices: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return " | ".join(self.choices)
+
+    def parse(self, value, base: Path | None = None) -> str:
+        text = str(value).strip().lower()
+        if text not in self.choices:
+            raise ValueError(f"not one of {', '.join(self.choices)}")
+        return text
+
+
+@dataclass(frozen=True, slots=True)
 class FilePath:
     """A path; a relative one in the configuration file is relative to that file's folder."""
     label = "path"
@@ -98,6 +128,7 @@ class Setting:
     help: str
     default_text: str | None = None   # how the default is shown when it is computed
     in_file: bool = True              # may be set in the configuration file
+    secret: bool = False              # its value is never shown (`termsvc settings` says whether it is set)
 
     @property
     def shown_default(self) -> str:
@@ -105,6 +136,8 @@ class Setting:
             return self.default_text
         if self.default is None or self.default == ():
             return "(none)"
+        if isinstance(self.default, bool):
+            return "on" if self.default else "off"
         return f"{self.default:,}" if isinstance(self.default, int) else str(self.default)
 
 
@@ -126,6 +159,12 @@ SETTINGS: tuple[Setting, ...] = (
             "time limit of one request, in milliseconds"),
     Setting("batch_max_entries", "TERMSVC_BATCH_MAX_ENTRIES", Int(1), 10_000,
             "operation requests one FHIR batch may hold"),
+    Setting("access_log", "TERMSVC_ACCESS_LOG", Flag(), True,
+            "one JSON line per request on stdout (time, method, path, operation, status, duration, request id)"),
+    Setting("log_level", "TERMSVC_LOG_LEVEL", Choice(("debug", "info", "warning", "error")), "info",
+            "lowest level logged: access lines are info (warning: 4xx, error: 5xx), the server's own messages too"),
+    Setting("admin_token", "TERMSVC_ADMIN_TOKEN", Text(), None,
+            "bearer token of the admin API under /admin (unset: no admin API, /admin answers 404)", secret=True),
     Setting("snomed", "TERMSVC_SNOMED", PathList(), (),
             "SNOMED CT release folders or zips the default build loads (edition, then extensions)"),
     Setting("loinc", "TERMSVC_LOINC", FilePath(), None, "the LOINC release folder or zip the default build loads"),
@@ -176,6 +215,17 @@ class Settings:
                 continue
             out[s.env] = os.pathsep.join(value) if isinstance(value, tuple) else str(value)
         return out
+
+    def shown(self, name: str) -> str:
+        """A setting's value as `termsvc settings` shows it (a secret only says whether it is set)."""
+        value = self._values[name]
+        if value is None or value == ():
+            return ""
+        if BY_NAME[name].secret:
+            return "(set)"
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return os.pathsep.join(value) if isinstance(value, tuple) else str(value)
 
 
 def _setting(name: str, origin: str) -> Setting:

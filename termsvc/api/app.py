@@ -8,11 +8,13 @@ from urllib.parse import urlencode
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
+from termsvc import deadline
 from termsvc import settings as settings_mod
 from termsvc.api import metadata
 from termsvc.api.batch import serve_batch
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
 from termsvc.api.errors import error_outcome
+from termsvc.api.observe import Observer
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
 from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.store.queries import SEARCH_COLUMNS
@@ -34,6 +36,15 @@ def _store() -> Store:
     return store
 
 
+def bounded(view):
+    """The view runs under the request's deadline (setting time_limit_ms), its queries and loops."""
+    @functools.wraps(view)
+    def run(*args, **kwargs):
+        with _store().time_limit():
+            return view(*args, **kwargs)
+    return run
+
+
 def _check_type(rtype: str):
     if rtype not in RESOURCE_TYPES:
         raise OpError(f"Unknown resource type '{rtype}': this server serves {', '.join(RESOURCE_TYPES)}",
@@ -44,6 +55,7 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
     bp = Blueprint(name, __name__)
 
     @bp.get("/metadata")
+    @bounded
     def capabilities():
         base = request.host_url.rstrip("/") + request.script_root + ("/r4/fhir" if r4 else "/fhir")
         if request.args.get("mode") == "terminology":
@@ -51,10 +63,12 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
         return fhir_response(metadata.capability_statement(base, r4))
 
     @bp.get("/$versions")
+    @bounded
     def versions():
         return fhir_response(metadata.versions(r4))
 
     @bp.get("/<rtype>/<rid>")
+    @bounded
     def read(rtype, rid):
         _check_type(rtype)
         row = _store().resource_by_fhir_id(rtype, rid, "R4" if r4 else "R5")
@@ -63,6 +77,7 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
         return fhir_response(render_resource(_store(), row[0], rtype, r4))
 
     @bp.get("/<rtype>")
+    @bounded
     def search(rtype):
         _check_type(rtype)
         return fhir_response(search_bundle(_store(), rtype, request.args, r4))
@@ -97,7 +112,7 @@ def search_bundle(store: Store, rtype: str, args, r4: bool) -> dict:
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": total}
     entries = []
     base = request.host_url.rstrip("/") + ("/r4/fhir" if r4 else "/fhir")
-    for rid, fid in page:
+    for rid, fid in deadline.bounded(page):
         if summary == "true":
             res = store.resource_json(rid)
             res = {k: v for k, v in res.items() if k not in ("concept", "compose", "group", "expansion", "text")}
@@ -136,7 +151,7 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
         status, body = error_outcome(e, request.path)
         return fhir_response(body, status)
 
-    app.wsgi_app = OperationRouter(app.wsgi_app, store, cache_size=settings.cache_size,
-                                   max_expansion=settings.max_expansion,
-                                   batch=functools.partial(serve_batch, max_entries=settings.batch_max_entries))
+    router = OperationRouter(app.wsgi_app, store, cache_size=settings.cache_size, max_expansion=settings.max_expansion,
+                             batch=functools.partial(serve_batch, max_entries=settings.batch_max_entries))
+    app.wsgi_app = Observer(router, store, access_log=settings.access_log, log_level=settings.log_level)
     return app

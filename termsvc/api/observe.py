@@ -1,0 +1,158 @@
+"""The outermost WSGI layer: a request id for every request, one JSON access-log line on stdout, the
+request counted for /metrics (which it serves), and the server's own log messages as JSON on stderr.
+
+    {"time": "2026-11-29T15:04:05.123Z", "level": "info", "method": "GET", "path": "/fhir/ConceptMap/$translate",
+     "query": "system=...&sourceCode=CT", "operation": "ConceptMap/$translate", "status": 200,
+     "duration_ms": 0.143, "request_id": "3f2a9c01-1a"}
+
+The request id is the client's X-Request-Id when it is a plausible one (1-128 characters of
+`A-Za-z0-9._~:/+=@-`), else one made here; it is echoed in the X-Request-Id response header. A line's
+level is info, warning for a 4xx, error for a 5xx; lines below the setting log_level are not written.
+"""
+import itertools
+import logging
+import os
+import re
+import sys
+import time
+from time import perf_counter
+
+import orjson
+
+from termsvc.api import metrics
+
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+REQUEST_ID = re.compile(r"[A-Za-z0-9._~:/+=@-]{1,128}")
+MAX_LOGGED = 1024   # characters of a path or query written to the log (a line stays one atomic write)
+RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
+
+
+def operation_of(method: str, path: str) -> str:
+    """The operation label of a request the router did not label: a small, fixed set of values."""
+    if path in ("/health", "/ready", "/metrics"):
+        return path[1:]
+    if path == "/openapi.json":
+        return "openapi"
+    for prefix in ("/fhir", "/r4/fhir"):
+        if path == prefix or path.startswith(prefix + "/"):
+            parts = [p for p in path[len(prefix):].split("/") if p]
+            if not parts:
+                return "batch" if method == "POST" else "other"
+            if parts == ["metadata"]:
+                return "metadata"
+            if parts == ["$versions"]:
+                return "versions"
+            if parts[0] in RESOURCE_TYPES and len(parts) <= 2:
+                return f"{parts[0]}/{'search' if len(parts) == 1 else 'read'}"
+            return "other"
+    first = path.split("/", 2)[1] if path.startswith("/") else ""
+    return first if first in ("admin", "mappings") else "other"
+
+
+class _Ids:
+    """Request ids made here: a random prefix per process and a counter."""
+
+    def __init__(self):
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self):
+        self.prefix = os.urandom(4).hex() + "-"
+        self.counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):x}"
+
+
+IDS = _Ids()
+
+
+class _JsonLines(logging.Formatter):
+    def format(self, record):
+        entry = {"time": _timestamp(record.created), "level": record.levelname.lower(), "logger": record.name,
+                 "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def _timestamp(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def configure_logging(level: str) -> None:
+    """The `termsvc` logger writes JSON lines to stderr from `level` up (once per process)."""
+    log = logging.getLogger("termsvc")
+    log.setLevel(LEVELS[level])
+    if not any(getattr(h, "termsvc_json", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_JsonLines())
+        handler.termsvc_json = True
+        log.addHandler(handler)
+        log.propagate = False
+
+
+class Observer:
+    """WSGI middleware around the whole app (see the module's description)."""
+
+    def __init__(self, app, store, access_log: bool = True, log_level: str = "info"):
+        self.app = app
+        self.store = store
+        self.min_level = LEVELS[log_level]
+        self.access_log = access_log and self.min_level <= LEVELS["error"]
+        self.watching = False
+        self._second = None
+        self._stamp = ""
+        configure_logging(log_level)
+
+    def __call__(self, environ, start_response):
+        started = perf_counter()
+        if not self.watching:   # first request of this worker process: its metrics thread
+            metrics.watch(self.store)
+            self.watching = True
+        rid = environ.get("HTTP_X_REQUEST_ID")
+        if rid is None or REQUEST_ID.fullmatch(rid) is None:
+            rid = IDS.next()
+        environ["termsvc.request_id"] = rid
+        seen = []
+
+        def start(status, headers, exc_info=None):
+            seen.append(status)
+            headers.append(("X-Request-Id", rid))
+            return start_response(status, headers, exc_info)
+
+        path = environ.get("PATH_INFO", "")
+        try:
+            if path == "/metrics":
+                body, ctype = metrics.exposition()
+                start("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+                result = [body]
+            else:
+                result = self.app(environ, start)
+        finally:
+            seconds = perf_counter() - started
+            status = int(seen[-1][:3]) if seen else 500
+            operation = environ.get("termsvc.operation") or operation_of(environ.get("REQUEST_METHOD", ""), path)
+            metrics.TALLY.request(operation, status, seconds)
+            if self.access_log:
+                self._log(environ, path, operation, status, seconds, rid)
+        return result
+
+    def _log(self, environ, path, operation, status, seconds, rid):
+        level = "info" if status < 400 else "warning" if status < 500 else "error"
+        if LEVELS[level] < self.min_level:
+            return
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        entry = {"time": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": level,
+                 "method": environ.get("REQUEST_METHOD"), "path": path[:MAX_LOGGED]}
+        query = environ.get("QUERY_STRING")
+        if query:
+            entry["query"] = query[:MAX_LOGGED]
+        entry.update(operation=operation, status=status, duration_ms=round(seconds * 1000, 3), request_id=rid)
+        try:
+            os.write(1, orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))   # one write: lines never mix
+        except OSError:
+            pass
