@@ -15,6 +15,7 @@ from termsvc.api.batch import serve_batch
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
 from termsvc.api.errors import error_outcome
 from termsvc.api.observe import Observer
+from termsvc.api.openapi import build_spec
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
 from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.store.queries import SEARCH_COLUMNS
@@ -23,6 +24,7 @@ from termsvc.store.reader import Store
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
+MAX_OFFSET = 2**31   # SQLite's OFFSET is a 64-bit integer: past this a search has nothing anyway
 MAX_READ_CONCEPTS = 20_000   # a larger CodeSystem is read without its concepts
 
 
@@ -107,6 +109,8 @@ def search_bundle(store: Store, rtype: str, args, r4: bool) -> dict:
         raise OpError("_count and _offset must be integers") from None
     if count < 0 or offset < 0:
         raise OpError("_count and _offset must not be negative")
+    if offset > MAX_OFFSET:
+        raise OpError(f"_offset must be at most {MAX_OFFSET}")
     count = min(count, MAX_COUNT)
     total, page = store.search_resources(rtype, criteria, count, offset)
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": total}
@@ -145,6 +149,12 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
     app.extensions["termsvc.store"] = store
     app.register_blueprint(make_blueprint("fhir", r4=False), url_prefix="/fhir")
     app.register_blueprint(make_blueprint("fhir_r4", r4=True), url_prefix="/r4/fhir")
+
+    openapi = functools.cache(lambda: orjson.dumps(build_spec(admin=settings.admin_token is not None)))
+
+    @app.get("/openapi.json")
+    def openapi_json():
+        return Response(openapi(), content_type="application/json")
 
     @app.errorhandler(Exception)
     def any_error(e):
