@@ -44,6 +44,19 @@ def default_sources(include_unaccepted_mappings: bool = False) -> list[SourceSpe
     return sources
 
 
+def configured_sources(settings, include_unaccepted_mappings: bool = False) -> list[SourceSpec]:
+    """What `termsvc build` without arguments loads: the default content, the mapping-table folders of
+    the setting `mappings`, and the SNOMED CT / LOINC releases of the settings."""
+    return (default_sources(include_unaccepted_mappings)
+            + mapping_folder_sources(settings.mappings, include_unaccepted_mappings)
+            + release_sources(settings.snomed, settings.loinc))
+
+
+def mapping_folder_sources(folders, include_unaccepted: bool = False) -> list[SourceSpec]:
+    options = {"include_unaccepted": True} if include_unaccepted else {}
+    return [SourceSpec("mappings", folder, dict(options)) for folder in folders]
+
+
 def release_sources(snomed_paths, loinc_path) -> list[SourceSpec]:
     """SNOMED CT releases (edition first, then extensions) and a LOINC release."""
     sources = [SourceSpec("snomed", p) for p in snomed_paths]

@@ -165,6 +165,9 @@ SETTINGS: tuple[Setting, ...] = (
             "lowest level logged: access lines are info (warning: 4xx, error: 5xx), the server's own messages too"),
     Setting("admin_token", "TERMSVC_ADMIN_TOKEN", Text(), None,
             "bearer token of the admin API under /admin (unset: no admin API, /admin answers 404)", secret=True),
+    Setting("mappings", "TERMSVC_MAPPINGS", PathList(), (),
+            "folders of mapping tables the default build loads besides the shipped ones (uploads through"
+            " POST /admin/mappings go to the first)"),
     Setting("snomed", "TERMSVC_SNOMED", PathList(), (),
             "SNOMED CT release folders or zips the default build loads (edition, then extensions)"),
     Setting("loinc", "TERMSVC_LOINC", FilePath(), None, "the LOINC release folder or zip the default build loads"),

@@ -25,7 +25,8 @@ ALLOWED = {
     "loaders": {"store", "fhir", "mappings", "content", "settings"},
     "mappings": {"ops", "store", "fhir"},
     "build": {"loaders", "ops", "store"},
-    "api": {"ops", "store", "fhir", "settings", "deadline"},
+    # the admin API (api.admin, api.jobs) checks uploaded mapping tables and rebuilds
+    "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "pull"},
     "client": {"api", "store", "fhir", "settings"},
     "pull": {"store"},
     "dicom_codes": {"client", "mappings"},

@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from termsvc import deadline
 from termsvc import settings as settings_mod
-from termsvc.api import metadata
+from termsvc.api import admin, metadata
 from termsvc.api.batch import serve_batch
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
 from termsvc.api.errors import error_outcome
@@ -150,6 +150,8 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
     app.register_blueprint(make_blueprint("fhir", r4=False), url_prefix="/fhir")
     app.register_blueprint(make_blueprint("fhir_r4", r4=True), url_prefix="/r4/fhir")
 
+    if settings.admin_token:
+        app.register_blueprint(admin.make_blueprint(store, settings), url_prefix="/admin")
     openapi = functools.cache(lambda: orjson.dumps(build_spec(admin=settings.admin_token is not None)))
 
     @app.get("/openapi.json")

@@ -3,7 +3,8 @@ import os
 
 import click
 
-from termsvc.build import Progress, SourceSpec, build, default_sources, release_sources
+from termsvc.build import Progress, SourceSpec, build, configured_sources, default_sources, mapping_folder_sources, \
+    release_sources
 from termsvc.cli.common import CliError, with_settings
 from termsvc.pull import file_sha256
 from termsvc.store.writer import BuildError
@@ -34,6 +35,7 @@ def build_cmd(settings, db, fhir, packages, snomed, loinc, no_defaults, keep_goi
         sources += release_sources(snomed, loinc)
     else:
         sources += default_sources(include_unaccepted_mappings=include_unaccepted_mappings)
+        sources += mapping_folder_sources(settings.mappings, include_unaccepted_mappings)
     sources += [SourceSpec("package", p) for p in packages]
     sources += [SourceSpec("fhir", p) for p in fhir]
     if not no_defaults:
@@ -72,7 +74,7 @@ def serve_cmd(settings, db, host, port, workers, build_if_missing):
     if not os.path.isfile(settings.db):
         if not build_if_missing:
             raise CliError(f"{settings.db}: no database; run `termsvc build` first (or use --build-if-missing)")
-        run_build(settings.db, default_sources() + release_sources(settings.snomed, settings.loinc))
+        run_build(settings.db, configured_sources(settings))
     serve(settings)
 
 
