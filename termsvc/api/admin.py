@@ -48,6 +48,8 @@ def _refusal(status: int, code: str, text: str, headers=None) -> Response:
 def make_blueprint(store, settings) -> Blueprint:
     token = settings.admin_token.encode()
     bp = Blueprint("admin", __name__)
+    if settings.mappings:   # the upload folder: the build loads it, so it exists even before the first upload
+        os.makedirs(settings.mappings[0], exist_ok=True)
 
     @bp.before_request
     def authorize():
@@ -93,7 +95,7 @@ def make_blueprint(store, settings) -> Blueprint:
         except OpError as e:
             return _refusal(e.status, e.code, str(e))
         folder = settings.mappings[0]
-        clash = _table_elsewhere(name, [f for f in settings.mappings[1:]])
+        clash = _table_elsewhere(name, settings.mappings[1:])
         if clash:
             return _refusal(409, "duplicate", f"A table {name} is also in {clash}: give the upload another name")
         os.makedirs(folder, exist_ok=True)
