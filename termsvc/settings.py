@@ -83,7 +83,7 @@ class Choice:
 
     @property
     def label(self) -> str:
-        return " | ".join(self.choices)
+        return "/".join(self.choices)
 
     def parse(self, value, base: Path | None = None) -> str:
         text = str(value).strip().lower()
