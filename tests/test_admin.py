@@ -181,3 +181,13 @@ def test_a_job_whose_process_died_is_reported_failed(admin_server):
     r = requests.post(srv.base + "/admin/reload", headers=AUTH, timeout=10)   # the lock went with it
     assert r.status_code == 202, r.text
     assert wait_for(srv, r.json()["job"]["url"])["state"] == "succeeded"
+
+
+def test_the_token_is_never_shown(monkeypatch):
+    from click.testing import CliRunner
+
+    from termsvc.cli import cli
+    monkeypatch.setenv("TERMSVC_ADMIN_TOKEN", TOKEN)
+    for args in (["settings"], ["settings", "--json"]):
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 0 and TOKEN not in r.output and "(set)" in r.output

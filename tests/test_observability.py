@@ -249,3 +249,13 @@ def test_search_loop_stops_at_the_time_limit(small_db, monkeypatch):
     started = time.monotonic()
     r = app.test_client().get("/fhir/ValueSet?_count=1000&_summary=true")
     assert r.status_code == 422 and time.monotonic() - started < 3
+
+
+def test_log_settings_are_checked_at_start():
+    from termsvc import settings
+    assert settings.load({"access_log": "off"}).access_log is False
+    assert settings.load({"access_log": "Yes"}).access_log is True
+    assert settings.load({"log_level": "WARNING"}).log_level == "warning"
+    for name, value in (("access_log", "maybe"), ("log_level", "loud")):
+        with pytest.raises(settings.SettingsError, match=name):
+            settings.load({name: value})
