@@ -259,3 +259,20 @@ def test_log_settings_are_checked_at_start():
     for name, value in (("access_log", "maybe"), ("log_level", "loud")):
         with pytest.raises(settings.SettingsError, match=name):
             settings.load({name: value})
+
+
+def test_access_lines_are_written_whole_in_writes_of_at_most_4_kb(monkeypatch):
+    from termsvc.api import observe
+    read_fd, write_fd = os.pipe()
+    writer = observe.LineWriter(write_fd)
+    sizes = []
+    real_write = os.write
+    monkeypatch.setattr(observe.os, "write", lambda fd, data: sizes.append(len(data)) or real_write(fd, data))
+    lines = [json.dumps({"n": i, "pad": "x" * (i % 300)}).encode() + b"\n" for i in range(300)]   # < 64 KB
+    for line in lines:
+        writer.write(line)
+    writer.flush()
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as f:
+        assert f.read() == b"".join(lines)
+    assert len(sizes) > 1 and max(sizes) <= 4096 and len(sizes) < len(lines) / 5

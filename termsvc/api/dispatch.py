@@ -127,7 +127,18 @@ def refuse_format(accept: str, query: str) -> OpError | None:
 
 def resolve(rest: str):
     """'ConceptMap/$translate' or 'ConceptMap/{id}/$translate' (the path after the base) ->
-    (resource type, instance id or None, handler), or None when it names no operation."""
+    (resource type, instance id or None, handler, label such as 'ConceptMap/$translate'), or None
+    when it names no operation."""
+    parsed = _operation_path(rest)
+    if parsed is None:
+        return None
+    rtype, instance_id, op, label = parsed
+    handler = OPERATIONS.get((rtype, op))
+    return None if handler is None else (rtype, instance_id, handler, label)
+
+
+@functools.lru_cache(maxsize=4096)   # the same few paths over and over
+def _operation_path(rest: str):
     if "$" not in rest:
         return None
     parts = rest.split("/")
@@ -137,8 +148,7 @@ def resolve(rest: str):
         rtype, instance_id, op = parts[0], parts[1], parts[2][1:]
     else:
         return None
-    handler = OPERATIONS.get((rtype, op))
-    return None if handler is None else (rtype, instance_id, handler)
+    return rtype, instance_id, op, f"{rtype}/${op}"
 
 
 @dataclass(slots=True)
@@ -210,7 +220,7 @@ class OperationRouter:
         route = resolve(rest) if r4 is not None else None
         if route is None:
             return self.app(environ, start_response)
-        environ["termsvc.operation"] = f"{route[0]}/{rest.rpartition('/')[2]}"   # for the log and the metrics
+        environ["termsvc.operation"] = route[3]   # for the access log and the metrics
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "POST"):
             status, body = error_outcome(OpError(f"Method {method} is not allowed on {path}", status=405,
@@ -256,7 +266,7 @@ class OperationRouter:
     def execute(self, route, r4: bool, params_fn, lang) -> tuple[int, bytes]:
         """Run one operation: `route` from resolve(), `params_fn()` -> (Params, tx-resources).
         Any failure, the parameters' included, is an OperationOutcome with its status."""
-        rtype, instance_id, handler = route
+        rtype, instance_id, handler, _label = route
         try:
             params, tx = params_fn()
             cache_id = params.str("cache-id")

@@ -32,6 +32,7 @@ LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 REQUEST_ID = re.compile(r"[A-Za-z0-9._~:/+=@-]{1,128}")
 MAX_LOGGED = 1024   # characters of a path or query written to the log (a line stays within one atomic write)
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
+STATUS_CODES = {"200 OK": 200, "404 Not Found": 404, "400 Bad Request": 400, "422 Unprocessable Entity": 422}
 
 
 def operation_of(method: str, path: str) -> str:
@@ -165,8 +166,7 @@ class Observer:
         self.min_level = LEVELS[log_level]
         self.access_log = access_log and self.min_level <= LEVELS["error"]
         self.watching = False
-        self._second = None
-        self._stamp = ""
+        self._ms, self._second, self._stamp = -1000, "", ""
         configure_logging(log_level)
 
     def __call__(self, environ, start_response):
@@ -177,7 +177,6 @@ class Observer:
         rid = environ.get("HTTP_X_REQUEST_ID")
         if rid is None or REQUEST_ID.fullmatch(rid) is None:
             rid = IDS.next()
-        environ["termsvc.request_id"] = rid
         seen = []
 
         def start(status, headers, exc_info=None):
@@ -195,7 +194,7 @@ class Observer:
                 result = self.app(environ, start)
         finally:
             seconds = perf_counter() - started
-            status = int(seen[-1][:3]) if seen else 500
+            status = (STATUS_CODES.get(seen[-1]) or int(seen[-1][:3])) if seen else 500
             operation = environ.get("termsvc.operation") or operation_of(environ.get("REQUEST_METHOD", ""), path)
             metrics.TALLY.request(operation, status, seconds)
             if self.access_log:
@@ -203,17 +202,31 @@ class Observer:
         return result
 
     def _log(self, environ, path, operation, status, seconds, rid):
-        level = "info" if status < 400 else "warning" if status < 500 else "error"
-        if LEVELS[level] < self.min_level:
-            return
+        if status < 400:
+            if self.min_level > 20:
+                return
+            level = "info"
+        else:
+            level = "warning" if status < 500 else "error"
+            if LEVELS[level] < self.min_level:
+                return
         now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        entry = {"time": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": level,
-                 "method": environ.get("REQUEST_METHOD"), "path": path[:MAX_LOGGED]}
+        ms = int(now * 1000)
+        if ms != self._ms:   # one timestamp string per millisecond, one strftime per second
+            if ms // 1000 != self._ms // 1000:
+                self._second = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))
+            self._ms, self._stamp = ms, f"{self._second}.{ms % 1000:03d}Z"
         query = environ.get("QUERY_STRING")
+        if len(path) > MAX_LOGGED:
+            path = path[:MAX_LOGGED]
         if query:
-            entry["query"] = query[:MAX_LOGGED]
-        entry.update(operation=operation, status=status, duration_ms=int(seconds * 1e6) / 1000, request_id=rid)
+            if len(query) > MAX_LOGGED:
+                query = query[:MAX_LOGGED]
+            entry = {"time": self._stamp, "level": level, "method": environ.get("REQUEST_METHOD"), "path": path,
+                     "query": query, "operation": operation, "status": status,
+                     "duration_ms": int(seconds * 1e6) / 1000, "request_id": rid}
+        else:
+            entry = {"time": self._stamp, "level": level, "method": environ.get("REQUEST_METHOD"), "path": path,
+                     "operation": operation, "status": status, "duration_ms": int(seconds * 1e6) / 1000,
+                     "request_id": rid}
         ACCESS_LOG.write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
