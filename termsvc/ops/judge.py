@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.context import Context
-from termsvc.ops.expand import expand
+from termsvc.ops.expand import UNCLOSED, expand
 from termsvc.ops.validate import validate_cs, validate_vs
 
 # CodeVerdict.state
@@ -133,14 +133,14 @@ class Judge:
         ctx = self._context()
         if ctx.value_set(value_set) is None:
             return NotEvaluable(f"not loaded ({value_set})")
-        partial = self.partial_system(value_set)
-        if partial:
-            return NotEvaluable(f"not evaluable: its compose selects from {partial}, loaded only as a fragment")
         params = Params([Param("url", "valueUri", value_set), Param("excludeNested", "valueBoolean", True)])
         try:
             expansion = expand(ctx, params, max_size=limit)
         except OpError as e:
             return NotEvaluable(f"not evaluable: {e.text}")
+        unclosed = {x.get("url"): x for x in expansion["expansion"].get("extension") or []}
+        if UNCLOSED in unclosed:   # the expansion is not the value set: what the engine says is missing
+            return NotEvaluable("not evaluable: " + (unclosed.get(UNCLOSED + "-reason") or {}).get("valueString", ""))
         out = []
 
         def walk(contains):
@@ -150,17 +150,3 @@ class Judge:
                 walk(c.get("contains"))
         walk(expansion.get("expansion", {}).get("contains"))
         return out
-
-    def partial_system(self, value_set: str) -> str | None:
-        """A code system the value set takes whole (or filters) while only part of it is loaded (a
-        fragment): its expansion is then not the value set, and a "not a member" not certain."""
-        ctx = self._context()
-        vs = ctx.value_set(value_set)
-        compose = (vs or {}).get("compose") or {}
-        for inc in (compose.get("include") or []) + (compose.get("exclude") or []):
-            system = inc.get("system")
-            if system and not inc.get("concept"):
-                cs = ctx.code_system(system, inc.get("version"))
-                if cs is not None and cs.content != "complete":
-                    return system
-        return None

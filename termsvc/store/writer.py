@@ -320,10 +320,13 @@ class BuildWriter:
         return cur.lastrowid
 
     # -- pre-expansions --------------------------------------------------------------------
-    def set_expansion(self, vs_id: int, members, used_systems: list[str]):
-        """members: (system, version, code, display, concept_id, inactive, abstract) in expansion order."""
+    def set_expansion(self, vs_id: int, members, used_systems: list[str], texts=()):
+        """members: (system, version, code, display, concept_id, inactive, abstract) in expansion order;
+        texts: (seq, text) the members show beyond their concepts' displays and designations."""
         self.conn.executemany("INSERT INTO expansion VALUES (?,?,?,?,?,?,?,?,?,?)",
                               [(vs_id, seq, *m, None) for seq, m in enumerate(members)])
+        self.conn.executemany("INSERT INTO expansion_fts(text, vs_id, seq) VALUES (?,?,?)",
+                              [(text, vs_id, seq) for seq, text in texts])
         self.conn.execute("UPDATE value_set SET expansion_state='done', expansion_total=?, used_systems=?"
                           " WHERE id=?", (len(members), _dumps(used_systems), vs_id))
 
