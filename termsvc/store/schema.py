@@ -23,10 +23,12 @@ def create_schema(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     # Every canonical resource, with its JSON as loaded (CodeSystem JSON without
-    # its concept tree: the concepts live in the concept tables).
+    # its concept tree: the concepts live in the concept tables). `endpoint`: the one endpoint
+    # ("R4" or "R5") that serves it by id (an edition of the IG), NULL for both; `fhir_id` is
+    # unique per endpoint and type (the build renames the ones that collide).
     db["resource"].create(
         {"id": int, "type": str, "fhir_id": str, "url": str, "version": str, "name": str,
-         "title": str, "status": str, "source_id": int, "fhir_version": str, "json": str},
+         "title": str, "status": str, "source_id": int, "fhir_version": str, "endpoint": str, "json": str},
         pk="id",
     )
     db["resource"].create_index(["type", "url"])
