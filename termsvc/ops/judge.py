@@ -6,6 +6,7 @@ cannot disagree with what the service answers.
     judge = Judge(store)                       # a served Store, or a build in progress
     judge.code(system, code, display)          # CodeVerdict
     judge.membership(vs_url, system, code)     # MembershipVerdict
+    judge.membership_of_any(vs_url, codings)   # MembershipVerdict of a CodeableConcept's codings
     judge.members(vs_url, limit)               # [(system, code, display)], or NotEvaluable
 """
 from dataclasses import dataclass
@@ -104,6 +105,17 @@ class Judge:
         """Is system#code in the value set (what $validate-code answers, whatever the display)?"""
         params = Params([Param("url", "valueUri", value_set), Param("system", "valueUri", system),
                          Param("code", "valueCode", code), Param("valueset-membership-only", "valueBoolean", True)])
+        return self._membership(params, value_set, [system])
+
+    def membership_of_any(self, value_set: str, codings: list[dict]) -> MembershipVerdict:
+        """Is one of the codings (a CodeableConcept's) in the value set (what $validate-code answers
+        for the CodeableConcept, whatever the displays)?"""
+        cc = {"coding": [{k: c[k] for k in ("system", "version", "code") if c.get(k)} for c in codings]}
+        params = Params([Param("url", "valueUri", value_set), Param("codeableConcept", "valueCodeableConcept", cc),
+                         Param("valueset-membership-only", "valueBoolean", True)])
+        return self._membership(params, value_set, [c.get("system") for c in codings])
+
+    def _membership(self, params: Params, value_set: str, systems: list) -> MembershipVerdict:
         ctx = self._context()
         try:
             answer = _Answer.of(validate_vs(ctx, params))
@@ -112,21 +124,19 @@ class Judge:
         if answer.caused_by or (answer.result and answer.has("warning", "invalid-code")):
             return MembershipVerdict(UNVERIFIABLE, answer.message)
         if answer.has("error", "not-in-vs"):
-            if system in answer.unknown_systems and self._draws_on(ctx, ctx.value_set(value_set), system):
+            if any(s in answer.unknown_systems and self._draws_on(ctx, ctx.value_set(value_set), s) for s in systems):
                 return MembershipVerdict(UNVERIFIABLE, answer.message)  # its codes cannot be known here
             return MembershipVerdict(NOT_MEMBER, answer.message)
         return MembershipVerdict(MEMBER, answer.message)
 
-    def _draws_on(self, ctx: Context, vs: dict | None, system: str, seen: frozenset = frozenset()) -> bool:
+    def _draws_on(self, ctx: Context, vs: dict | None, system: str) -> bool:
         """Does the value set (or one it imports) include codes of this code system?"""
-        if vs is None or id(vs) in seen:
-            return False
-        compose = vs.get("compose") or {}
-        for inc in compose.get("include") or []:
-            if inc.get("system") == system or any(self._draws_on(ctx, ctx.value_set(v), system, seen | {id(vs)})
-                                                  for v in inc.get("valueSet") or []):
-                return True
-        return False
+        return system in _systems_named(ctx, vs)
+
+    def systems_named(self, value_set: str) -> set:
+        """The code systems the value set (or one it imports) includes codes of."""
+        ctx = self._context()
+        return _systems_named(ctx, ctx.value_set(value_set))
 
     def members(self, value_set: str, limit: int) -> list[tuple] | NotEvaluable:
         """(system, code, display) of every member ($expand), or why they cannot be listed."""
@@ -150,3 +160,15 @@ class Judge:
                 walk(c.get("contains"))
         walk(expansion.get("expansion", {}).get("contains"))
         return out
+
+
+def _systems_named(ctx: Context, vs: dict | None, seen: frozenset = frozenset()) -> set:
+    if vs is None or id(vs) in seen:
+        return set()
+    out = set()
+    for inc in (vs.get("compose") or {}).get("include") or []:
+        if inc.get("system"):
+            out.add(inc["system"])
+        for v in inc.get("valueSet") or []:
+            out |= _systems_named(ctx, ctx.value_set(v), seen | {id(vs)})
+    return out
