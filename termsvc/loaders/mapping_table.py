@@ -95,7 +95,8 @@ def finish(writer, progress):
         t = rep.table
         sid = writer.add_source(f"mappings:{t.name}", "mappings", t.meta.get("version"), t.path,
                                 _sha256([t.path, t.toml_path]))
-        if not t.usable or any(p.row is None for p in rep.errors):
+        loaded = t.usable and not any(p.row is None for p in rep.errors)
+        if not loaded:
             dropped_tables.append(t.file)
             rep.served, rep.dropped = 0, len(t.rows)
         else:
@@ -106,7 +107,9 @@ def finish(writer, progress):
             dropped_rows += [f"{t.file}:{r.row}" for r in wanted if id(r) not in kept]
             writer.add_resource(concept_map_from_table(t, rows=rows, displays=rep.displays), sid, "R5")
             writer.add_mapping_table(concept_map_from_table(t), sid)
-        writer.add_mapping_report(rep.as_dict(), fhir_id(t.name), sid)
+        writer.add_mapping_report({**rep.as_dict(), "id": fhir_id(t.name), "loaded": loaded,
+                                   "served_statuses": sorted(served) if served is not None else None},
+                                  fhir_id(t.name), sid)
         writer.finish_source(sid, {"rows": len(t.rows), "rows_served": rep.served, "rows_left_out": rep.dropped,
                                    "errors": len(rep.errors), "warnings": len(rep.warnings)})
         coverage = rep.coverage or {}

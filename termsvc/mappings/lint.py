@@ -27,7 +27,7 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from termsvc.mappings.table import ROW_STATUSES, Problem, Row, Table, find_tables, name_problems, read_table
+from termsvc.mappings.table import ROW_STATUSES, Problem, Row, Table, find_tables, read_table
 from termsvc.ops.judge import (FOUND, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, Judge,
                                NotEvaluable)
 from termsvc.store.reader import Store
@@ -147,18 +147,20 @@ def judge_table(t: Table, store=None, served=SERVED) -> TableReport:
     probs = rep.problems
 
     def add(level, kind, row, msg, col=None):
-        if isinstance(row, Row):   # a content problem of one row
+        """A problem of the table, of a Row (an error only if the row is served), or of several rows
+        (the number of the first)."""
+        if isinstance(row, Row):
             level = level if row_served(row, served) else "warning"
-            row = row.row
-        probs.append(Problem(level, kind, t.file, row, msg, col))
+            probs.append(Problem(level, kind, t.file, row.row, msg, col, row.source_code, row.source_display))
+        else:
+            probs.append(Problem(level, kind, t.file, row, msg, col))
 
     for r in t.rows:
         if r.status and not row_served(r, served):
-            add("warning", "not-accepted", r.row, f"{r.source_code}: status '{r.status}' - not served",
+            add("warning", "not-accepted", r, f"{r.source_code}: status '{r.status}' - not served",
                 t.colmap.get("status"))
     if store is not None:
         rep.coverage = _judge_content(t, Judge(store), add, rep.displays)
-    name_problems(probs, t.rows)
     probs.sort(key=lambda p: (p.row or 0, p.level != "error"))
     return rep
 

@@ -364,21 +364,29 @@ def read_table(path: str) -> Table:
         t.usable = False
         t.error("missing-metadata", None, f"no metadata: {name}.toml (or an XLSX 'metadata' sheet) is missing")
     if meta:
-        try:
-            t.meta = META_SCHEMA.load({k: (v if isinstance(v, list) or v is None else str(v)) for k, v in meta.items()})
-        except ValidationError as e:
-            t.usable = False
-            for k, msgs in e.messages.items():
-                t.problems.append(Problem("error", "invalid-metadata",
-                                          os.path.basename(toml_path or t.path), None,
-                                          f"metadata '{k}': {'; '.join(map(str, msgs))}"))
-        unknown = sorted(set(meta) - set(META_KEYS))
-        if unknown:
-            t.warning("unknown-metadata", None, f"metadata keys ignored: {', '.join(unknown)}")
+        t.meta, problems = load_meta(meta, os.path.basename(toml_path or t.path))
+        t.problems += problems
+        t.usable = t.usable and not any(p.level == "error" for p in problems)
     if cells is None or not t.usable:
         return t
     read_rows(t, cells)
     return t
+
+
+def load_meta(meta: dict, file: str = "") -> tuple[dict, list]:
+    """(the metadata, checked, with its defaults; [Problem]) of a table's metadata keys and values."""
+    problems = []
+    try:
+        loaded = META_SCHEMA.load({k: (v if isinstance(v, (list, bool)) or v is None else str(v))
+                                   for k, v in meta.items()})
+    except ValidationError as e:
+        loaded = {}
+        problems += [Problem("error", "invalid-metadata", file, None, f"metadata '{k}': {'; '.join(map(str, msgs))}")
+                     for k, msgs in e.messages.items()]
+    unknown = sorted(set(meta) - set(META_KEYS))
+    if unknown:
+        problems.append(Problem("warning", "unknown-metadata", file, None, f"metadata keys ignored: {', '.join(unknown)}"))
+    return loaded, problems
 
 
 def read_rows(t: Table, cells):
@@ -428,23 +436,16 @@ def read_rows(t: Table, cells):
             structural_row_checks(t, r)
         t.rows.append(r)
     table_checks(t)
-    for p in t.problems:   # a left-out row is named by the cells read from it
-        raw = malformed.get(p.row)
-        if raw is not None:
+    by_row = {r.row: r for r in t.rows}
+    for p in t.problems:   # named by the row's source code and display (of a left-out row: its cells)
+        r, raw = by_row.get(p.row), malformed.get(p.row)
+        if r is not None:
+            p.source_code, p.source_display = r.source_code, r.source_display
+        elif raw is not None:
             code, display = (by_header.get(seen.get(c)) for c in ("source_code", "source_display"))
             p.source_code = raw[code].strip() if code is not None and code < len(raw) else ""
             p.source_display = raw[display].strip() if display is not None and display < len(raw) else ""
-    name_problems(t.problems, t.rows)
     t.problems.sort(key=lambda p: p.row or 0)
-
-
-def name_problems(problems, rows):
-    """Each problem of a row gets the row's source code and display."""
-    by_row = {r.row: r for r in rows}
-    for p in problems:
-        r = by_row.get(p.row)
-        if r is not None and not p.source_code:
-            p.source_code, p.source_display = r.source_code, r.source_display
 
 
 def structural_row_checks(t: Table, r: Row):
