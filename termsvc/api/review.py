@@ -25,6 +25,7 @@ from termsvc.ops.context import build_cached
 
 MAX_RESULTS = 500
 PAGE_CSS = CSS + """
+main{max-width:1700px}td{overflow-wrap:anywhere}
 nav{margin-bottom:14px;font-size:14px}nav a{margin-right:14px}
 form.search input[type=search]{font-size:15px;padding:6px 10px;width:320px;border:1px solid #b8c0cc;border-radius:6px}
 form button,form select{font-size:14px;padding:5px 10px;margin-left:6px}
@@ -192,8 +193,8 @@ def _filter_form(rep: dict, kinds: list, status: str, problem: str) -> str:
         return "".join(f'<option value="{escape(v)}"{" selected" if v == current else ""}>{escape(label)}</option>'
                        for v, label in choices)
     statuses = [("", "any status")] + [(s, s) for s in ROW_STATUSES + ["invalid"]]
-    problems = [("", "any row"), ("any", "with a problem"), ("error", "with an error"), ("warning", "with a warning"),
-                ("none", "without problems")] + [(k, k) for k in kinds]
+    problems = [("", "any row"), ("any", "has a problem"), ("error", "has an error"), ("warning", "has a warning"),
+                ("none", "no problem")] + [(k, k) for k in kinds]
     return (f'<form class="filters" method="get" action="{_url("/mappings/" + quote(rep["id"]))}">'
             f'<label>Status <select name="status" id="status">{options(status, statuses)}</select></label>'
             f'<label> Problem <select name="problem" id="problem">{options(problem, problems)}</select></label>'

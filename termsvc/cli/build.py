@@ -41,8 +41,9 @@ def build_cmd(settings, db, fhir, packages, snomed, loinc, mappings, default_map
         sources += release_sources(snomed, loinc)
         sources += mapping_sources(mappings, False, include_unaccepted_mappings, allow_mapping_errors)
     else:
-        sources += default_sources(include_unaccepted_mappings, settings.mappings, settings.default_mappings,
-                                   allow_mapping_errors)
+        sources += default_sources(include_unaccepted_mappings=include_unaccepted_mappings,
+                                   mapping_folders=settings.mappings, default_mappings=settings.default_mappings,
+                                   allow_mapping_errors=allow_mapping_errors)
     sources += [SourceSpec("package", p) for p in packages]
     sources += [SourceSpec("fhir", p) for p in fhir]
     if not no_defaults:

@@ -27,6 +27,7 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from termsvc.fhir.conceptmap_match import fold
 from termsvc.mappings.table import ROW_STATUSES, Problem, Row, Table, find_tables, read_table
 from termsvc.ops.judge import (FOUND, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, Judge,
                                NotEvaluable)
@@ -160,12 +161,12 @@ def judge_table(t: Table, store=None, served=SERVED) -> TableReport:
             add("warning", "not-accepted", r, f"{r.source_code}: status '{r.status}' - not served",
                 t.colmap.get("status"))
     if store is not None:
-        rep.coverage = _judge_content(t, Judge(store), add, rep.displays)
+        rep.coverage = _judge_content(t, Judge(store), add, rep.displays, probs)
     probs.sort(key=lambda p: (p.row or 0, p.level != "error"))
     return rep
 
 
-def _judge_content(t: Table, judge: Judge, add, displays: dict) -> dict | None:
+def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list) -> dict | None:
     """Codes, displays and target scope of every row (`add` takes the Row for a row's problem);
     the code system's display of each target found goes into `displays`; the coverage of the
     source scope is returned."""
@@ -225,31 +226,35 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict) -> dict | None:
         return None
     if isinstance(smembers, NotEvaluable):
         return {"scope": sscope, "evaluable": False, "reason": smembers.reason}
-    return _coverage(t, sscope, smembers, add)
+    return _coverage(t, sscope, smembers, add, {p.row for p in problems if p.level == "error"})
 
 
-def _coverage(t: Table, sscope: str, smembers: list, add) -> dict:
-    keys = {(s, c) for s, c, _ in smembers}
-    outside = [r.row for r in t.rows if (r.source_system, r.source_code) not in keys]
+def _coverage(t: Table, sscope: str, smembers: list, add, error_rows: set) -> dict:
+    """Of the source scope's codes: those an accepted row without errors maps, or marks a deliberate
+    no-map, and the others (`pending` when some row not yet accepted, or in error, names them)."""
+    key = (lambda s, c: (s, c)) if t.meta.get("source_case_sensitive", True) else (lambda s, c: (s, fold(c)))
+    keys = {key(s, c) for s, c, _ in smembers}
+    outside = [r.row for r in t.rows if key(r.source_system, r.source_code) not in keys]
     if outside:
         add("warning", "outside-source-scope", outside[0], f"{len(outside)} row(s) have a source code"
             f" outside the source scope {sscope} (rows {_ranges(outside)})")
     mapped, nomap, pending = set(), set(), set()
     for r in t.rows:
-        k = (r.source_system, r.source_code)
-        if r.accepted:
+        k = key(r.source_system, r.source_code)
+        if r.accepted and r.row not in error_rows:
             (nomap if r.no_map else mapped).add(k)
         else:
             pending.add(k)
     n_mapped = n_nomap = 0
     unmapped = []
     for s, c, d in smembers:
-        if (s, c) in mapped:
+        k = key(s, c)
+        if k in mapped:
             n_mapped += 1
-        elif (s, c) in nomap:
+        elif k in nomap:
             n_nomap += 1
         else:
-            unmapped.append({"system": s, "code": c, "display": d, "pending": (s, c) in pending})
+            unmapped.append({"system": s, "code": c, "display": d, "pending": k in pending})
     total = len(smembers)
     return {"scope": sscope, "evaluable": True, "total": total, "mapped": n_mapped,
             "no_map": n_nomap, "unmapped": len(unmapped), "unmapped_codes": unmapped,
