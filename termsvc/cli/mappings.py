@@ -164,7 +164,8 @@ def export_cmd(settings, name, fmt, output, mappings, default_mappings, db, acce
         click.echo("error: an XLSX is not for a terminal: give -o FILE (or redirect the output)", err=True)
         sys.exit(2)
     else:
-        click.get_binary_stream("stdout").write(data)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
 
 
 @mappings.command("import")
