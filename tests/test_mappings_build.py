@@ -46,7 +46,8 @@ def content(tmp_path_factory):
     eu = _cs(EU, [("X1", "Ex one"), ("X2", "Ex two"), ("X3", "Ex three"), ("X4", "Ex four")])
     eu["concept"][0]["designation"] = [{"language": "es", "value": "Equis uno"}]
     resources = [
-        _cs(LOCAL, [("A", "Alpha"), ("B", "Bravo"), ("C", "Charlie"), ("D", "Delta"), ("E", "Echo")]),
+        _cs(LOCAL, [("A", "Alpha"), ("B", "Bravo"), ("C", "Charlie"), ("D", "Delta"), ("E", "Echo"),
+                    ("0012", "Tórax"), ("1.10", "Abdomen"), ("0045", "Cabeza")]),
         {"resourceType": "ValueSet", "url": "http://ex.test/vs/local", "status": "active",
          "compose": {"include": [{"system": LOCAL}]}},
         eu,
