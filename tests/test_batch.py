@@ -147,7 +147,7 @@ def test_the_batch_runs_under_one_deadline(db_path):
     app = create_app(db_path, {"time_limit_ms": 300, "cache_size": 0})
     c = app.test_client()
     cheap = get_entry("CodeSystem/$lookup", system=DCM, code="CT")
-    costly = {"request": {"method": "POST", "url": "ValueSet/$expand"}, "resource": costly_expand()}
+    costly = {"request": {"method": "POST", "url": "ValueSet/$expand"}, "resource": costly_expand(3000)}
     started = time.monotonic()
     body = post_batch(c, batch(cheap, *[costly] * 10, cheap)).get_json()
     assert time.monotonic() - started < 3.0   # ten costly entries alone would take far longer
