@@ -89,8 +89,8 @@ def test_every_documented_xlsx_layout_builds(layout, tmp_path, content):   # noq
 def test_an_xlsx_of_only_a_metadata_sheet_is_unreadable_not_a_crash(tmp_path):
     path = workbook(tmp_path / "x.xlsx", [], META)
     t = read_table(path)
-    (unreadable,) = [p for p in t.errors if p.kind == "unreadable"]
-    assert not t.usable and "only a 'metadata' sheet" in unreadable.message
+    (unreadable,) = t.errors
+    assert not t.usable and unreadable.kind == "unreadable" and "only a 'metadata' sheet" in unreadable.message
 
 
 def export(*args):

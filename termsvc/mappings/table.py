@@ -360,7 +360,7 @@ def read_table(path: str) -> Table:
             t.usable = False
             t.problems.append(Problem("error", "unreadable", os.path.basename(toml_path), None,
                                       f"unreadable metadata: {e}"))
-    elif not sheet_meta:
+    elif cells is not None and not sheet_meta:   # (a file that cannot be read is error enough)
         t.usable = False
         t.error("missing-metadata", None, f"no metadata: {name}.toml (or an XLSX 'metadata' sheet) is missing")
     if meta:
