@@ -25,7 +25,7 @@ ALLOWED = {
     "loaders": {"store", "fhir", "mappings", "content", "settings"},
     "mappings": {"ops", "store", "fhir"},
     "build": {"loaders", "ops", "store"},
-    "api": {"ops", "store", "fhir", "settings", "deadline"},
+    "api": {"ops", "store", "fhir", "settings", "deadline", "mappings"},
     "client": {"api", "store", "fhir", "settings"},
     "pull": {"store"},
     "dicom_codes": {"client", "mappings"},
