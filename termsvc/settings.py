@@ -53,6 +53,21 @@ class Int:
 
 
 @dataclass(frozen=True, slots=True)
+class Bool:
+    label = "true or false"
+
+    def parse(self, value, base: Path | None = None) -> bool:
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in ("true", "yes", "1", "on"):
+            return True
+        if word in ("false", "no", "0", "off"):
+            return False
+        raise ValueError("not true or false")
+
+
+@dataclass(frozen=True, slots=True)
 class Text:
     label = "text"
 
@@ -129,6 +144,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("snomed", "TERMSVC_SNOMED", PathList(), (),
             "SNOMED CT release folders or zips the default build loads (edition, then extensions)"),
     Setting("loinc", "TERMSVC_LOINC", FilePath(), None, "the LOINC release folder or zip the default build loads"),
+    Setting("mappings", "TERMSVC_MAPPINGS", PathList(), (),
+            "folders of mapping tables `termsvc build` and `termsvc mappings` read, besides the shipped ones"),
+    Setting("default_mappings", "TERMSVC_DEFAULT_MAPPINGS", Bool(), True,
+            "whether the mapping tables shipped with termsvc are read too (false: only the `mappings` folders)",
+            default_text="true"),
     Setting("fhir_package_cache", "FHIR_PACKAGE_CACHE", FilePath(), None,
             "the FHIR package cache folder (packages in NAME#VERSION/package/)",
             default_text="~/.fhir/packages"),

@@ -26,7 +26,7 @@ ALLOWED = {
     "mappings": {"ops", "store", "fhir"},
     "bindings": {"ops", "store", "fhir"},
     "build": {"loaders", "ops", "store"},
-    "api": {"ops", "store", "fhir", "settings", "deadline"},
+    "api": {"ops", "store", "fhir", "settings", "deadline", "mappings"},
     "client": {"api", "store", "fhir", "settings"},
     "pull": {"store"},
     "dicom_codes": {"client", "mappings"},

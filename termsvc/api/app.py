@@ -9,7 +9,7 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
 from termsvc import settings as settings_mod
-from termsvc.api import metadata
+from termsvc.api import metadata, review
 from termsvc.api.batch import serve_batch
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
 from termsvc.api.errors import error_outcome
@@ -140,6 +140,7 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
     app.extensions["termsvc.store"] = store
     app.register_blueprint(make_blueprint("fhir", r4=False), url_prefix="/fhir")
     app.register_blueprint(make_blueprint("fhir_r4", r4=True), url_prefix="/r4/fhir")
+    app.register_blueprint(review.blueprint(), url_prefix="/mappings")
 
     @app.errorhandler(Exception)
     def any_error(e):

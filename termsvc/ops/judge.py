@@ -32,6 +32,7 @@ class CodeVerdict:
     state: str
     display: str | None    # the code system's display of the code
     display_ok: bool       # $validate-code accepts the display given (True when none was given)
+    display_rejected: bool  # ... and when it does not: whether it answers no (an error), not just a warning
     message: str           # what $validate-code said ("" when it had nothing to say)
 
 
@@ -87,7 +88,8 @@ class Judge:
         if display:
             params.append(Param("display", "valueString", display))
         answer = _Answer.of(validate_cs(self._context(), Params(params)))
-        display_ok = not (answer.has("error", "invalid-display") or answer.has("warning", "invalid-display"))
+        display_rejected = answer.has("error", "invalid-display")
+        display_ok = not (display_rejected or answer.has("warning", "invalid-display"))
         if answer.unknown_systems:
             state = UNKNOWN_SYSTEM
         elif answer.has("error", "invalid-code"):
@@ -96,7 +98,7 @@ class Judge:
             state = UNVERIFIABLE
         else:
             state = FOUND
-        return CodeVerdict(state, answer.display, display_ok, answer.message)
+        return CodeVerdict(state, answer.display, display_ok, display_rejected, answer.message)
 
     def has_value_set(self, canonical: str) -> bool:
         return self._context().value_set(canonical) is not None

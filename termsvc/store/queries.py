@@ -7,7 +7,7 @@ import sqlite3
 
 import orjson
 
-from termsvc.store.schema import MAPPING_TABLE_TYPE
+from termsvc.store.schema import MAPPING_REPORT_TYPE, MAPPING_TABLE_TYPE
 from termsvc.store.values import designation_dict, property_dict
 
 # the build makes ids unique per endpoint (BuildWriter.assign_ids): one resource or none
@@ -115,6 +115,11 @@ class Queries:
         row = self.one("SELECT id FROM resource WHERE type=? AND (fhir_id=? OR name=? OR url=?) ORDER BY id DESC",
                        (MAPPING_TABLE_TYPE, name, name, name))
         return self.resource_json(row[0]) if row else None
+
+    def mapping_reports(self) -> list[dict]:
+        """The report of every mapping table the build judged, in load order."""
+        return [orjson.loads(j) for (j,) in self.all("SELECT json FROM resource WHERE type=? ORDER BY id",
+                                                     (MAPPING_REPORT_TYPE,))]
 
     # -- code systems and value sets ----------------------------------------------------------
     def code_system_versions(self) -> list[tuple]:

@@ -13,6 +13,8 @@ FTS_TOKENIZER = "unicode61 remove_diacritics 2"
 # `resource.type` of a complete mapping table (every row, as an R5 ConceptMap): kept for export,
 # not indexed or served as a ConceptMap
 MAPPING_TABLE_TYPE = "MappingTable"
+# `resource.type` of a mapping table's report (its problems, coverage, rows served) as the build judged it
+MAPPING_REPORT_TYPE = "MappingReport"
 
 
 def create_schema(db: sqlite_utils.Database) -> None:

@@ -23,9 +23,10 @@ import orjson
 import sqlite_utils
 
 from termsvc.fhir.codesystem import FlatConcept, flatten, strip_concepts
+from termsvc.fhir.conceptmap_match import case_insensitive, fold
 from termsvc.fhir.convert import to_r5
 from termsvc.store.queries import Queries
-from termsvc.store.schema import MAPPING_TABLE_TYPE, create_schema
+from termsvc.store.schema import MAPPING_REPORT_TYPE, MAPPING_TABLE_TYPE, create_schema
 from termsvc.store.values import property_text
 
 BATCH = 20_000
@@ -205,12 +206,17 @@ class BuildWriter:
             ts = (g.get("target") or "").split("|")[0] or None
             if g.get("unmapped"):  # so that $translate finds the map for codes it does not list
                 rows.append((rid, gi, -1, -2, ss, None, ts, None))
+            folded = case_insensitive(g)   # its codes are found folded too
             for ei, e in enumerate(g.get("element", []) or []):
+                codes = [e.get("code")]
+                if folded and e.get("code") and fold(e["code"]) != e["code"]:
+                    codes.append(fold(e["code"]))
                 targets = e.get("target", []) or []
-                if not targets:
-                    rows.append((rid, gi, ei, -1, ss, e.get("code"), None, None))
-                for ti, t in enumerate(targets):
-                    rows.append((rid, gi, ei, ti, ss, e.get("code"), ts, t.get("code")))
+                for code in codes:
+                    if not targets:
+                        rows.append((rid, gi, ei, -1, ss, code, None, None))
+                    for ti, t in enumerate(targets):
+                        rows.append((rid, gi, ei, ti, ss, code, ts, t.get("code")))
         self.conn.executemany(
             "INSERT INTO cm_entry(cm_id, group_idx, element_idx, target_idx, source_system,"
             " source_code, target_system, target_code) VALUES (?,?,?,?,?,?,?,?)", rows)
@@ -323,6 +329,15 @@ class BuildWriter:
             " fhir_version, json) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (MAPPING_TABLE_TYPE, cm.get("id"), cm.get("url"), cm.get("version"), cm.get("name"),
              cm.get("title"), cm.get("status"), source_id, "R5", _dumps(cm)))
+        return cur.lastrowid
+
+    def add_mapping_report(self, report: dict, table_id: str, source_id: int) -> int:
+        """Keep what the build found of a mapping table (problems, coverage, rows served): not served."""
+        cur = self.conn.execute(
+            "INSERT INTO resource(type, fhir_id, url, name, title, source_id, fhir_version, json)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (MAPPING_REPORT_TYPE, table_id, report.get("url"), report.get("name"), report.get("title"),
+             source_id, "R5", _dumps(report)))
         return cur.lastrowid
 
     # -- pre-expansions --------------------------------------------------------------------
