@@ -561,4 +561,5 @@ def test_a_target_scope_over_a_fragment_cannot_rule_targets_out(tmp_path):
     (table,) = rep.tables
     assert table.errors == []
     (warning,) = [p for p in table.problems if p.kind == "scope-unverifiable"]
-    assert "im-procedure-type selects from http://snomed.info/sct, loaded only as a fragment" in warning.message
+    assert "im-procedure-type: 53 target(s) cannot be judged" in warning.message
+    assert "by the filter 'concept is-a 363679005', which cannot be evaluated" in warning.message

@@ -14,6 +14,7 @@ from termsvc.api.batch import serve_batch
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
+from termsvc.fhir.convert import canonical_r5_to_r4
 from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.store.queries import SEARCH_COLUMNS
 from termsvc.store.reader import Store
@@ -72,10 +73,19 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
 
 def render_resource(store: Store, rid: int, rtype: str, r4: bool) -> dict:
     if rtype == "CodeSystem":
-        return store.code_system_with_concepts(rid, MAX_READ_CONCEPTS)
-    res = store.resource_json(rid)
-    if r4 and rtype == "ConceptMap":
-        res = concept_map_r5_to_r4(res)
+        res = store.code_system_with_concepts(rid, MAX_READ_CONCEPTS)
+    else:
+        res = store.resource_json(rid)
+    return as_r4(res) if r4 else res
+
+
+def as_r4(res: dict) -> dict:
+    """A stored (R5-shaped) resource as the R4 endpoint serves it, its contained ones too."""
+    if res.get("resourceType") == "ConceptMap":
+        return concept_map_r5_to_r4(res)
+    res = canonical_r5_to_r4(res)
+    if res.get("contained"):
+        res = {**res, "contained": [as_r4(c) for c in res["contained"]]}
     return res
 
 
@@ -83,7 +93,7 @@ def search_bundle(store: Store, rtype: str, args, r4: bool) -> dict:
     criteria = {name: args[name] for name in SEARCH_COLUMNS if args.get(name)}
     summary = args.get("_summary")
     if summary == "count":
-        total, _ = store.search_resources(rtype, criteria, 0, 0)
+        total, _ = store.search_resources(rtype, criteria, 0, 0, "R4" if r4 else "R5")
         return {"resourceType": "Bundle", "type": "searchset", "total": total}
     try:
         count = int(args.get("_count", DEFAULT_COUNT))
@@ -93,7 +103,7 @@ def search_bundle(store: Store, rtype: str, args, r4: bool) -> dict:
     if count < 0 or offset < 0:
         raise OpError("_count and _offset must not be negative")
     count = min(count, MAX_COUNT)
-    total, page = store.search_resources(rtype, criteria, count, offset)
+    total, page = store.search_resources(rtype, criteria, count, offset, "R4" if r4 else "R5")
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": total}
     entries = []
     base = request.host_url.rstrip("/") + ("/r4/fhir" if r4 else "/fhir")

@@ -174,8 +174,7 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list) 
     if tscope and not judge.has_value_set(tscope):
         add("warning", "scope-unverifiable", None, f"target scope {tscope}: not loaded; target membership not checked")
         tscope = None
-    tscope_partial = judge.partial_system(tscope) if tscope else None
-    undecided = []   # rows outside the target scope as far as the loaded part of a code system tells
+    undecided = []   # (row, why) of targets whose membership of the target scope the engine cannot decide
     sscope = t.meta.get("source_scope")
     smembers = judge.members(sscope, COVERAGE_LIMIT) if sscope else None
     if isinstance(smembers, NotEvaluable):
@@ -207,18 +206,15 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list) 
         if tscope and r.target_code and r.target_system:
             key = (r.target_system, r.target_code)
             member = memberships.get(key) or memberships.setdefault(key, judge.membership(tscope, *key))
-            if member.state == NOT_MEMBER and r.target_system == tscope_partial:
-                undecided.append(r.row)
-            elif member.state == NOT_MEMBER:
+            if member.state == NOT_MEMBER:
                 add("error", "target-outside-scope", r, f"target {r.target_code} is not in the target"
                     f" scope value set {tscope}", t.colmap.get("target_code"))
             elif member.state == UNVERIFIABLE:
-                add("warning", "scope-unverifiable", r, f"target {r.target_code}: membership of {tscope}"
-                    f" cannot be decided: {member.message}", t.colmap.get("target_code"))
+                undecided.append((r.row, member.message))
     if undecided:
-        add("warning", "scope-unverifiable", undecided[0], f"target scope {tscope} selects from {tscope_partial},"
-            f" loaded only as a fragment: {len(undecided)} target(s) it does not list cannot be judged"
-            f" (rows {_ranges(undecided)})")
+        rows = [row for row, _ in undecided]
+        add("warning", "scope-unverifiable", rows[0], f"target scope {tscope}: {len(rows)} target(s) cannot be"
+            f" judged (rows {_ranges(rows)}); the first: {undecided[0][1]}")
     for (side, system), rows in not_loaded.items():
         add("warning", "system-not-loaded", rows[0], f"{side} code system {system} is not loaded:"
             f" {len(rows)} code(s) cannot be verified (rows {_ranges(rows)})")
