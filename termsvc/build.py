@@ -2,7 +2,9 @@
 
 Each loader is `load(writer, location, progress, **options)`: it records its source
 (`writer.add_source` ... `writer.finish_source`) and adds content through the writer; it
-raises BuildError for unusable input. A failed build leaves the served file untouched.
+raises BuildError for unusable input. A loader may also have `finish(writer, progress)`, run
+once every source is loaded (and pre-expanded): the mapping tables are judged there, against
+all the content of the build. A failed build leaves the served file untouched.
 """
 import os
 import sys
@@ -34,27 +36,31 @@ class SourceSpec:
     options: dict = field(default_factory=dict)  # passed to the loader as keyword arguments
 
 
-def default_sources(include_unaccepted_mappings: bool = False) -> list[SourceSpec]:
+def default_sources(include_unaccepted_mappings: bool = False, mapping_folders=(), default_mappings: bool = True,
+                    allow_mapping_errors: bool = False) -> list[SourceSpec]:
     """The content a plain `termsvc build` loads: the IG, FHIR core + THO + IPS, DICOM and the
-    mapping tables shipped with termsvc."""
+    mapping tables (see mapping_sources)."""
     sources = [SourceSpec("ig")]
     sources += [SourceSpec("package", p) for p in DEFAULT_PACKAGES]
     sources.append(SourceSpec("dicom"))
-    sources.append(SourceSpec("mappings", None, {"include_unaccepted": True} if include_unaccepted_mappings else {}))
-    return sources
+    return sources + mapping_sources(mapping_folders, default_mappings, include_unaccepted_mappings,
+                                     allow_mapping_errors)
 
 
-def configured_sources(settings, include_unaccepted_mappings: bool = False) -> list[SourceSpec]:
-    """What `termsvc build` without arguments loads: the default content, the mapping-table folders of
-    the setting `mappings`, and the SNOMED CT / LOINC releases of the settings."""
-    return (default_sources(include_unaccepted_mappings)
-            + mapping_folder_sources(settings.mappings, include_unaccepted_mappings)
+def mapping_sources(folders=(), default: bool = True, include_unaccepted: bool = False,
+                    allow_errors: bool = False) -> list[SourceSpec]:
+    """The mapping tables shipped with termsvc (unless not `default`) and those of `folders`.
+    `include_unaccepted`: serve rows of any status; `allow_errors`: build even when rows have errors,
+    leaving those rows out of what $translate serves."""
+    options = {"include_unaccepted": include_unaccepted, "allow_errors": allow_errors}
+    return [SourceSpec("mappings", folder, options) for folder in ([None] if default else []) + list(folders)]
+
+
+def configured_sources(settings) -> list[SourceSpec]:
+    """What `termsvc build` without arguments loads: the default content with the mapping tables of the
+    settings `mappings` and `default_mappings`, and the SNOMED CT / LOINC releases of the settings."""
+    return (default_sources(mapping_folders=settings.mappings, default_mappings=settings.default_mappings)
             + release_sources(settings.snomed, settings.loinc))
-
-
-def mapping_folder_sources(folders, include_unaccepted: bool = False) -> list[SourceSpec]:
-    options = {"include_unaccepted": True} if include_unaccepted else {}
-    return [SourceSpec("mappings", folder, dict(options)) for folder in folders]
 
 
 def release_sources(snomed_paths, loinc_path) -> list[SourceSpec]:
@@ -85,6 +91,19 @@ def run_loader(writer: BuildWriter, spec: SourceSpec, progress: Progress):
     LOADERS[spec.kind].load(writer, spec.location, progress, **spec.options)
 
 
+def run_step(writer: BuildWriter, step, kind: str, progress: Progress, failures: list | None):
+    """A loader's finish step; with `failures` (--keep-going) one that fails is undone and noted."""
+    if failures is None:
+        step(writer, progress)
+        return
+    try:
+        with writer.savepoint():
+            step(writer, progress)
+    except BuildError as e:
+        failures.append(f"{kind}: {e}")
+        progress(f"  skipped (--keep-going): {e}")
+
+
 def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = None,
           keep_going: bool = False, preexpand: bool = True) -> dict:
     """Load `sources` into a new build and swap it in at `db_path`. Returns a summary."""
@@ -109,8 +128,11 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
         if preexpand:
             progress("pre-expanding value sets")
             preexpand_all(writer, progress)
+        for kind, loader in LOADERS.items():   # the steps that need every source loaded
+            if hasattr(loader, "finish"):
+                run_step(writer, loader.finish, kind, progress, failures if keep_going else None)
         writer.set_meta("build_seconds", f"{time.monotonic() - t_start:.1f}")
-        summary = {**writer.reader().totals(), "failures": failures}
+        summary = {**writer.reader().totals(), "failures": failures, "notes": writer.state.get("notes", [])}
         writer.commit_and_swap()
     except BaseException:
         writer.abort()

@@ -53,6 +53,21 @@ class Int:
 
 
 @dataclass(frozen=True, slots=True)
+class Bool:
+    label = "true or false"
+
+    def parse(self, value, base: Path | None = None) -> bool:
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in ("true", "yes", "1", "on"):
+            return True
+        if word in ("false", "no", "0", "off"):
+            return False
+        raise ValueError("not true or false")
+
+
+@dataclass(frozen=True, slots=True)
 class Text:
     label = "text"
 
@@ -60,21 +75,6 @@ class Text:
         if not isinstance(value, str):
             raise ValueError("not a string")
         return value.strip() or None
-
-
-@dataclass(frozen=True, slots=True)
-class Flag:
-    label = "on/off"
-
-    def parse(self, value, base: Path | None = None) -> bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise ValueError("not on/off (true/false, yes/no, 1/0)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,18 +159,21 @@ SETTINGS: tuple[Setting, ...] = (
             "time limit of one request, in milliseconds"),
     Setting("batch_max_entries", "TERMSVC_BATCH_MAX_ENTRIES", Int(1), 10_000,
             "operation requests one FHIR batch may hold"),
-    Setting("access_log", "TERMSVC_ACCESS_LOG", Flag(), True,
+    Setting("access_log", "TERMSVC_ACCESS_LOG", Bool(), True,
             "one JSON line per request on stdout (time, method, path, operation, status, duration, request id)"),
     Setting("log_level", "TERMSVC_LOG_LEVEL", Choice(("debug", "info", "warning", "error")), "info",
             "lowest level logged: access lines are info (warning: 4xx, error: 5xx), the server's own messages too"),
     Setting("admin_token", "TERMSVC_ADMIN_TOKEN", Text(), None,
             "bearer token of the admin API under /admin (unset: no admin API, /admin answers 404)", secret=True),
-    Setting("mappings", "TERMSVC_MAPPINGS", PathList(), (),
-            "folders of mapping tables the default build loads besides the shipped ones (uploads through"
-            " POST /admin/mappings go to the first)"),
     Setting("snomed", "TERMSVC_SNOMED", PathList(), (),
             "SNOMED CT release folders or zips the default build loads (edition, then extensions)"),
     Setting("loinc", "TERMSVC_LOINC", FilePath(), None, "the LOINC release folder or zip the default build loads"),
+    Setting("mappings", "TERMSVC_MAPPINGS", PathList(), (),
+            "folders of mapping tables `termsvc build` and `termsvc mappings` read, besides the shipped ones"
+            " (uploads to POST /admin/mappings go to the first)"),
+    Setting("default_mappings", "TERMSVC_DEFAULT_MAPPINGS", Bool(), True,
+            "whether the mapping tables shipped with termsvc are read too (false: only the `mappings` folders)",
+            default_text="true"),
     Setting("fhir_package_cache", "FHIR_PACKAGE_CACHE", FilePath(), None,
             "the FHIR package cache folder (packages in NAME#VERSION/package/)",
             default_text="~/.fhir/packages"),

@@ -24,6 +24,7 @@ ALLOWED = {
     "ops": {"store", "fhir", "deadline"},
     "loaders": {"store", "fhir", "mappings", "content", "settings"},
     "mappings": {"ops", "store", "fhir"},
+    "bindings": {"ops", "store", "fhir"},
     "build": {"loaders", "ops", "store"},
     # the admin API (api.admin, api.jobs) checks uploaded mapping tables and rebuilds
     "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "pull"},
@@ -31,7 +32,7 @@ ALLOWED = {
     "pull": {"store"},
     "dicom_codes": {"client", "mappings"},
     "cli": {"build", "api", "loaders", "mappings", "ops", "store", "fhir", "settings", "content", "deadline", "client",
-            "dicom_codes", "pull"},
+            "dicom_codes", "pull", "bindings"},
 }
 SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT"
                  r"|ANALYZE|WITH)\b", re.IGNORECASE)

@@ -107,7 +107,10 @@ def test_default_sources():
     assert ("dicom", None) in kinds
     assert ("mappings", None) in kinds   # None: the tables shipped with termsvc
     (mappings,) = [s for s in default_sources(include_unaccepted_mappings=True) if s.kind == "mappings"]
-    assert mappings.options == {"include_unaccepted": True}
+    assert mappings.options == {"include_unaccepted": True, "allow_errors": False}
+    folders = [s.location for s in default_sources(mapping_folders=["/a", "/b"], default_mappings=False)
+               if s.kind == "mappings"]
+    assert folders == ["/a", "/b"]
 
 
 def test_under_ci_a_missing_fhir_package_fails_instead_of_skipping(monkeypatch, tmp_path):

@@ -143,9 +143,10 @@ def test_package_tgz(tmp_path):
     assert (name, kind, version) == ("test.pkg", "fhir-package", "1.2.3")
     assert sha == hashlib.sha256(open(tgz, "rb").read()).hexdigest()
     counts = json.loads(counts)
-    assert (counts["CodeSystem"], counts["ValueSet"], counts["ConceptMap"]) == (1, 1, 1)
+    assert (counts["CodeSystem"], counts["ValueSet"], counts["ConceptMap"]) == (2, 1, 1)
     urls = sorted(u for (u,) in db_rows(db, "SELECT url FROM resource"))
-    assert urls == ["http://x/cm/m", "http://x/cs/a", "http://x/vs/b"]  # no examples, no SD
+    # the package root is content (an `example` id too); package/example/ and the SD are not loaded
+    assert urls == ["http://x/cm/m", "http://x/cs/a", "http://x/cs/example", "http://x/vs/b"]
     assert {fv for (fv,) in db_rows(db, "SELECT fhir_version FROM resource")} == {"R4"}
     # the R4 ConceptMap is stored in R5 shape
     cm = json.loads(db_rows(db, "SELECT json FROM resource WHERE type='ConceptMap'")[0][0])
@@ -164,7 +165,7 @@ def test_package_without_index_and_folder(tmp_path):
     (name, sha, counts), = db_rows(db, "SELECT name, sha256, counts FROM source")
     assert name == "noindex.pkg"
     assert sha == hashlib.sha256((pkg_dir / "package" / "package.json").read_bytes()).hexdigest()
-    assert json.loads(counts)["CodeSystem"] == 1
+    assert json.loads(counts)["CodeSystem"] == 2 and json.loads(counts)["ValueSet"] == 1
     assert {fv for (fv,) in db_rows(db, "SELECT fhir_version FROM resource")} == {"R5"}
 
 
@@ -334,4 +335,10 @@ def test_real_r5_core_from_cache(tmp_path):
     assert counts["CodeSystem"] > 400 and counts["ValueSet"] > 700 and counts["ConceptMap"] > 50
     assert db_rows(db, "SELECT count(*) FROM value_set WHERE url=?",
                    ("http://hl7.org/fhir/ValueSet/series-performer-function",))[0][0] == 1
-    assert db_rows(db, "SELECT count(*) FROM resource WHERE fhir_id='example' AND type='CodeSystem'")[0][0] == 0
+    # the specification's example code systems and their maps sit at the package root: content
+    loaded = set(db_rows(db, "SELECT type, url FROM resource WHERE fhir_id LIKE 'example%'"))
+    assert {("CodeSystem", "http://hl7.org/fhir/CodeSystem/example"),
+            ("CodeSystem", "http://hl7.org/fhir/CodeSystem/example-metadata"),
+            ("CodeSystem", "http://hl7.org/fhir/CodeSystem/example-metadata-2"),
+            ("ConceptMap", "http://hl7.org/fhir/ConceptMap/example-metadata"),
+            ("ConceptMap", "http://hl7.org/fhir/ConceptMap/example-metadata-2")} <= loaded

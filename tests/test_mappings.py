@@ -156,6 +156,58 @@ def test_a_line_with_surplus_cells_is_an_error_for_that_row_only(tmp_path):
     assert "4 cells, the header 4" not in t.problems[0].message and "5 cells" in t.problems[0].message
 
 
+def test_a_quote_never_closed_costs_its_row_only(tmp_path):
+    t = read_table(write_table(tmp_path, "t", "source_code;source_display;target_code;relationship;comment\n"
+                               "A;Alpha;X1;equivalent;fine\n"
+                               'B;Bravo;X2;equivalent;"an open quote\n'     # 3: the quote is never closed
+                               "C;Charlie;X3;wider;\n"
+                               "D;Delta;X4;foo;\n"))                       # 5
+    assert t.usable and [r.source_code for r in t.rows] == ["A", "C", "D"]
+    assert by_kind(t) == {"malformed-row": [3], "unknown-relationship": [5]}
+    malformed = t.problems[0]
+    assert "never closed" in malformed.message
+    assert (malformed.source_code, malformed.source_display) == ("B", "Bravo")
+
+
+def test_every_problem_shows_row_source_code_and_display_in_text_json_and_html(tmp_path):
+    folder = tmp_path / "t"
+    write_table(folder, "t", "source_code;source_display;target_code;relationship;comment\n"
+                "A;Alpha;X1;equivalent;one; two\n"        # 2: an unquoted ';' in the comment
+                "B;Bravo;X2;sortof;\n"                     # 3
+                "C;Charlie;X3;equivalent;\n")
+    runner = CliRunner()
+    r = runner.invoke(mappings_cli, ["check", str(folder), "--no-db"])
+    assert r.exit_code == 1
+    assert "t.csv:2: error: malformed-row: the row has 6 cells, the header 5" in r.output
+    assert "(source code 'A' 'Alpha')" in r.output
+    assert "t.csv:3: error: unknown-relationship [relationship]: unknown relationship 'sortof'" in r.output
+    assert "(source code 'B' 'Bravo')" in r.output
+    data = json.loads(runner.invoke(mappings_cli, ["check", str(folder), "--no-db", "--json"]).output)
+    problems = {(p["row"], p["kind"]): (p["source_code"], p["source_display"]) for p in data["tables"][0]["problems"]
+                if p["level"] == "error"}
+    assert problems == {(2, "malformed-row"): ("A", "Alpha"), (3, "unknown-relationship"): ("B", "Bravo")}
+    html = tmp_path / "r.html"
+    runner.invoke(mappings_cli, ["check", str(folder), "--no-db", "--html", str(html)])
+    page = html.read_text(encoding="utf-8")
+    assert "<td>2</td><td><code>A</code></td><td>Alpha</td><td>error</td><td>malformed-row</td>" in page
+    assert "<td>3</td><td><code>B</code></td><td>Bravo</td><td>error</td><td>unknown-relationship</td>" in page
+
+
+def test_a_table_matching_ignoring_case_warns_of_codes_differing_only_in_case(tmp_path):
+    text = "source_code,target_code,relationship\nCHEST,X1,equivalent\nHead,X2,equivalent\n chest ,X3,equivalent\n"
+    exact = read_table(write_table(tmp_path / "a", "t", text))
+    assert by_kind(exact) == {} and exact.meta["source_case_sensitive"] is True
+    folder = tmp_path / "b"
+    write_table(folder, "t", text)
+    with open(folder / "t.toml", "a", encoding="utf-8") as f:
+        f.write("source_case_sensitive = false\n")
+    t = read_table(str(folder / "t.csv"))
+    assert t.meta["source_case_sensitive"] is False
+    assert by_kind(t) == {"case-duplicate": [4]}
+    assert "'chest' differs from 'CHEST' (row 2) only in case" in t.problems[0].message
+    assert t.problems[0].level == "warning"
+
+
 def test_a_cell_that_cannot_be_read_leaves_the_rest_of_the_row(tmp_path):
     t = read_table(write_table(tmp_path, "t", "source_code,source_display,target_code,relationship,status,no_map\n"
                                "0012,Tórax,X1,wider,done,\n"
@@ -232,7 +284,34 @@ def test_content_errors_and_warnings(tmp_path, built):
     assert kinds["system-not-loaded"] == [8]
     assert kinds["not-accepted"] == [8]
     assert kinds["outside-source-scope"] == [5]
-    assert rep.errors == 6 and rep.exit_code == 1
+    # errors: of the rows the build would serve; a source display is the local system's business (a warning)
+    errors = {(p.row, p.kind) for p in rep.tables[0].errors}
+    assert errors == {(4, "target-outside-scope"), (5, "unknown-source-code"), (6, "unknown-target-code"),
+                      (6, "target-outside-scope"), (7, "target-outside-scope")}
+    assert rep.exit_code == 1
+    # the draft row 8 is not served: its problems are warnings, unless every row is served
+    assert {p.level for p in rep.tables[0].problems if p.row == 8} == {"warning"}
+    every = check([p], Store(db), served=None).tables[0]
+    assert (8, "target-outside-scope") in {(p.row, p.kind) for p in every.errors}
+    # each problem names its row's source code and display
+    (unknown,) = [p for p in rep.tables[0].problems if p.kind == "unknown-source-code"]
+    assert (unknown.source_code, unknown.source_display) == ("ZZ", "")
+    (display,) = [p for p in rep.tables[0].problems if p.kind == "display-differs"]
+    assert (display.source_code, display.source_display, display.level) == ("B", "Bravo!!", "warning")
+
+
+def test_a_target_display_validate_code_rejects_is_an_error_of_a_served_row(tmp_path, built):
+    db, _ = built
+    p = write_table(tmp_path, "t", "source_code,target_code,target_display,relationship,status\n"
+                    "A,X1,Ex one,equivalent,accepted\n"
+                    "B,X2,Ex 2,equivalent,accepted\n"
+                    "C,X3,Ex 3,equivalent,draft\n")
+    problems = check([p], Store(db)).tables[0].problems
+    assert {(q.row, q.level) for q in problems if q.kind == "display-differs"} == {(3, "error"), (4, "warning")}
+    (error,) = [q for q in problems if q.level == "error"]
+    assert "$validate-code rejects it" in error.message and error.line() == (
+        "t.csv:3: target display 'Ex 2' differs from the code system's 'Ex two' for X2: $validate-code rejects it"
+        " (source code 'B')")
 
 
 def test_coverage(built):
@@ -431,7 +510,8 @@ def test_cli_export_and_import(tmp_path):
     write_table(src, "rt", ROUND, encoding="cp1252")
     runner = CliRunner()
     out = tmp_path / "cm-r4.json"
-    r = runner.invoke(mappings_cli, ["export", "rt", "--dir", str(src), "--fhir", "r4", "-o", str(out)])
+    r = runner.invoke(mappings_cli, ["export", "rt", "--mappings", str(src), "--no-default-mappings",
+                                     "--format", "r4", "-o", str(out)])
     assert r.exit_code == 0, r.output
     cm = json.loads(out.read_text())
     assert cm["resourceType"] == "ConceptMap" and "targetCanonical" in cm
@@ -441,7 +521,7 @@ def test_cli_export_and_import(tmp_path):
     t1 = read_table(str(tmp_path / "back" / "rt.csv"))
     assert t1.columns == t0.columns and [x.cells for x in t1.rows] == [x.cells for x in t0.rows]
     assert t1.meta["url"] == t0.meta["url"]
-    r = runner.invoke(mappings_cli, ["export", "rt", "--dir", str(src), "--accepted-only"])
+    r = runner.invoke(mappings_cli, ["export", "rt", "--mappings", str(src), "--accepted-only"])
     codes = [e["code"] for g in json.loads(r.output)["group"] for e in g["element"]]
     assert codes == ["0012", "E", "C"]
 
@@ -481,4 +561,5 @@ def test_a_target_scope_over_a_fragment_cannot_rule_targets_out(tmp_path):
     (table,) = rep.tables
     assert table.errors == []
     (warning,) = [p for p in table.problems if p.kind == "scope-unverifiable"]
-    assert "im-procedure-type selects from http://snomed.info/sct, loaded only as a fragment" in warning.message
+    assert "im-procedure-type: 53 target(s) cannot be judged" in warning.message
+    assert "by the filter 'concept is-a 363679005', which cannot be evaluated" in warning.message

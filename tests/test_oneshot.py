@@ -89,6 +89,9 @@ def test_validate(run):
     assert out["result"] is False and any("Cat scan" in i["text"] for i in out["issues"])
     r = run("validate", "CT")
     assert r.exit_code == 2 and "--system" in r.output
+    r = run("validate", "168537006", "--system", "http://snomed.info/sct", "--valueset",
+            "http://hl7.eu/fhir/imaging-r5/ValueSet/im-procedure-type")   # an is-a over DICOM's SNOMED CT subset
+    assert r.exit_code == 2 and "cannot be judged in" in r.output and "--snomed" in r.output
 
 
 def test_lookup(run):

@@ -1,5 +1,6 @@
 """The store's read side: the per-request time limit, named queries."""
 import json
+import re
 
 import pytest
 
@@ -41,18 +42,25 @@ def _value_set(folder, url):
     return str(folder)
 
 
-def test_resource_by_id_prefers_the_endpoints_edition_then_the_last_loaded(tmp_path):
+def test_ids_are_unique_per_endpoint_the_last_loaded_keeps_its_own(tmp_path):
     db = str(tmp_path / "t.db")
-    build(db, [SourceSpec("fhir", _value_set(tmp_path / "a", "http://x/r5-first"), {"fhir_version": "R5"}),
-               SourceSpec("fhir", _value_set(tmp_path / "b", "http://x/r4"), {"fhir_version": "R4"}),
-               SourceSpec("fhir", _value_set(tmp_path / "c", "http://x/r5-last"), {"fhir_version": "R5"})],
+    build(db, [SourceSpec("fhir", _value_set(tmp_path / "a", "http://x/first"), {"fhir_version": "R5"}),
+               SourceSpec("fhir", _value_set(tmp_path / "b", "http://x/r4-shaped"), {"fhir_version": "R4"}),
+               SourceSpec("fhir", _value_set(tmp_path / "c", "http://x/last"), {"fhir_version": "R5"})],
           Progress(quiet=True), preexpand=False)
     s = Store(db)
-    assert s.resource_by_fhir_id("ValueSet", "same-id", "R5")[1] == "http://x/r5-last"
-    assert s.resource_by_fhir_id("ValueSet", "same-id", "R4")[1] == "http://x/r4"
+    for endpoint in ("R5", "R4"):   # not an IG edition: served on both endpoints
+        assert s.resource_by_fhir_id("ValueSet", "same-id", endpoint)[1] == "http://x/last"
+        total, page = s.search_resources("ValueSet", {"_id": "same-id"}, 10, 0, endpoint)
+        assert total == 1
+    ids = {url: fid for _, fid, url in (s.one("SELECT id, fhir_id, url FROM resource WHERE url=?", (u,))
+                                        for u in ("http://x/first", "http://x/r4-shaped", "http://x/last"))}
+    assert ids["http://x/last"] == "same-id" and len(set(ids.values())) == 3
+    for url, fid in ids.items():    # the others renamed, in their JSON too, and found by their new ids
+        assert s.resource_by_fhir_id("ValueSet", fid, "R5")[1] == url
+        assert s.resource_json(s.resource_by_fhir_id("ValueSet", fid, "R4")[0])["id"] == fid
+        assert re.fullmatch(r"[A-Za-z0-9.-]{1,64}", fid)
     assert s.resource_by_fhir_id("CodeSystem", "same-id", "R5") is None
-    total, page = s.search_resources("ValueSet", {"url": "http://x/r4"}, 10, 0)
-    assert total == 1 and [fid for _, fid in page] == ["same-id"]
     assert s.totals() == {"code_systems": 0, "value_sets": 3, "concept_maps": 0, "concepts": 0}
 
 

@@ -106,11 +106,12 @@ def make_blueprint(store, settings) -> Blueprint:
                     f.write(data)
             store.refresh()
             with store.time_limit(max(store.time_limit_ms, 60_000)):
-                report = check([staging], store).as_dict()
+                checked = check([staging], store)
+            if checked.exit_code != 0:
+                return _report_refusal(checked)
+            report = checked.as_dict()
             for table in report["tables"]:
                 table["path"] = os.path.join(folder, os.path.basename(table["path"]))
-            if report["exit_code"] != 0:
-                return _report_refusal(report)
             return accepted(jobs.start(store.path, "mappings", settings, {"table": name},
                                        prepare=lambda: _move_in(staging, folder, name)), {"report": report})
         except jobs.Busy as e:
@@ -121,15 +122,15 @@ def make_blueprint(store, settings) -> Blueprint:
     return bp
 
 
-def _report_refusal(report: dict) -> Response:
-    """422: the check report as an OperationOutcome, one issue per problem (`file:row: kind [column]: message`)."""
-    issues = [issue(p["level"], "invalid" if p["level"] == "error" else "informational",
-                    f"{p['file']}{':' + str(p['row']) if p['row'] else ''}: {p['kind']}"
-                    f"{' [' + p['column'] + ']' if p['column'] else ''}: {p['message']}")
-              for t in report["tables"] for p in t["problems"]]
-    issues += [issue("error", "invalid", f"note: {n}") for n in report["notes"]]
-    summary = issue("error", "business-rule", f"The table has {report['errors']} error(s) and {report['warnings']}"
-                    " warning(s): nothing was changed" if report["tables"] else "No table could be read")
+def _report_refusal(report) -> Response:
+    """422: the check report as an OperationOutcome, one issue per problem, as `termsvc mappings check`
+    writes it (`file:row: kind [column]: message (source code 'X' 'display')`)."""
+    issues = [issue(p.level, "invalid" if p.level == "error" else "informational",
+                    f"{p.where()}: {p.kind}{' [' + p.column + ']' if p.column else ''}: {p.message}{p.source_text()}")
+              for t in report.tables for p in t.problems]
+    issues += [issue("error", "invalid", f"note: {n}") for n in report.notes]
+    summary = issue("error", "business-rule", f"The table has {report.errors} error(s) and {report.warnings}"
+                    " warning(s): nothing was changed" if report.tables else "No table could be read")
     return Response(orjson.dumps(outcome([summary, *issues])), status=422,
                     content_type="application/fhir+json; charset=utf-8")
 

@@ -10,13 +10,14 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from termsvc import deadline
 from termsvc import settings as settings_mod
-from termsvc.api import admin, metadata
+from termsvc.api import admin, metadata, review
 from termsvc.api.batch import serve_batch
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
 from termsvc.api.errors import error_outcome
 from termsvc.api.observe import Observer
 from termsvc.api.openapi import build_spec
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
+from termsvc.fhir.convert import canonical_r5_to_r4
 from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.store.queries import SEARCH_COLUMNS
 from termsvc.store.reader import Store
@@ -89,10 +90,19 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
 
 def render_resource(store: Store, rid: int, rtype: str, r4: bool) -> dict:
     if rtype == "CodeSystem":
-        return store.code_system_with_concepts(rid, MAX_READ_CONCEPTS)
-    res = store.resource_json(rid)
-    if r4 and rtype == "ConceptMap":
-        res = concept_map_r5_to_r4(res)
+        res = store.code_system_with_concepts(rid, MAX_READ_CONCEPTS)
+    else:
+        res = store.resource_json(rid)
+    return as_r4(res) if r4 else res
+
+
+def as_r4(res: dict) -> dict:
+    """A stored (R5-shaped) resource as the R4 endpoint serves it, its contained ones too."""
+    if res.get("resourceType") == "ConceptMap":
+        return concept_map_r5_to_r4(res)
+    res = canonical_r5_to_r4(res)
+    if res.get("contained"):
+        res = {**res, "contained": [as_r4(c) for c in res["contained"]]}
     return res
 
 
@@ -100,7 +110,7 @@ def search_bundle(store: Store, rtype: str, args, r4: bool) -> dict:
     criteria = {name: args[name] for name in SEARCH_COLUMNS if args.get(name)}
     summary = args.get("_summary")
     if summary == "count":
-        total, _ = store.search_resources(rtype, criteria, 0, 0)
+        total, _ = store.search_resources(rtype, criteria, 0, 0, "R4" if r4 else "R5")
         return {"resourceType": "Bundle", "type": "searchset", "total": total}
     try:
         count = int(args.get("_count", DEFAULT_COUNT))
@@ -112,7 +122,7 @@ def search_bundle(store: Store, rtype: str, args, r4: bool) -> dict:
     if offset > MAX_OFFSET:
         raise OpError(f"_offset must be at most {MAX_OFFSET}")
     count = min(count, MAX_COUNT)
-    total, page = store.search_resources(rtype, criteria, count, offset)
+    total, page = store.search_resources(rtype, criteria, count, offset, "R4" if r4 else "R5")
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": total}
     entries = []
     base = request.host_url.rstrip("/") + ("/r4/fhir" if r4 else "/fhir")
@@ -149,6 +159,7 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
     app.extensions["termsvc.store"] = store
     app.register_blueprint(make_blueprint("fhir", r4=False), url_prefix="/fhir")
     app.register_blueprint(make_blueprint("fhir_r4", r4=True), url_prefix="/r4/fhir")
+    app.register_blueprint(review.blueprint(), url_prefix="/mappings")
 
     if settings.admin_token:
         app.register_blueprint(admin.make_blueprint(store, settings), url_prefix="/admin")

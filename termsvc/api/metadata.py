@@ -13,6 +13,7 @@ EXPAND_PARAMETERS = ["activeOnly", "check-system-version", "count", "designation
                      "excludeNested", "excludeNotForUI", "filter", "force-system-version", "includeDefinition",
                      "includeDesignations", "offset", "property", "system-version", "tx-resource", "useSupplement",
                      "valueSetVersion"]
+CONTENT_ORDER = ("complete", "fragment", "example", "not-present")
 
 
 def fhir_version(r4: bool) -> str:
@@ -66,15 +67,18 @@ def capability_statement(base_url: str, r4: bool = False) -> dict:
 
 def terminology_capabilities(store, base_url: str, r4: bool = False) -> dict:
     by_url: dict[str, list] = {}
-    for url, cs_version in deadline.bounded(store.code_system_versions()):
+    for url, cs_version, content in deadline.bounded(store.code_system_versions()):
         if url:
-            by_url.setdefault(url, []).append(cs_version)
+            by_url.setdefault(url, []).append((cs_version, content))
     code_systems = []
     for url, versions in by_url.items():
         entry = {"uri": url}
-        vs = [{"code": v} for v in versions if v]
+        vs = [{"code": v} for v, _ in versions if v]
         if vs:
             entry["version"] = vs
+        if not r4:   # R5 (1..1): the fullest content held of any version
+            contents = {c for _, c in versions}
+            entry["content"] = next((c for c in CONTENT_ORDER if c in contents), "complete")
         code_systems.append(entry)
     built = store.meta("built_at") or datetime.date.today().isoformat()
     return {

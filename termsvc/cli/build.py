@@ -3,7 +3,7 @@ import os
 
 import click
 
-from termsvc.build import Progress, SourceSpec, build, configured_sources, default_sources, mapping_folder_sources, \
+from termsvc.build import Progress, SourceSpec, build, configured_sources, default_sources, mapping_sources, \
     release_sources
 from termsvc.cli.common import CliError, with_settings
 from termsvc.pull import file_sha256
@@ -22,20 +22,29 @@ from termsvc.store.writer import BuildError
 @click.option("--no-defaults", is_flag=True,
               help="Load only the sources given (no IG, FHIR packages, DICOM, mapping tables, configured releases).")
 @click.option("--keep-going", is_flag=True, help="Skip a source that fails instead of abandoning the build.")
+@click.option("--mappings", multiple=True, metavar="DIR",
+              help="A folder of mapping tables, loaded besides the shipped ones (repeatable) [setting mappings].")
+@click.option("--no-default-mappings", "default_mappings", flag_value="false", default=None,
+              help="Do not load the mapping tables shipped with termsvc [setting default_mappings].")
 @click.option("--include-unaccepted-mappings", is_flag=True,
               help="Also load mapping-table rows not yet accepted by a reviewer.")
+@click.option("--allow-mapping-errors", is_flag=True,
+              help="Build even when mapping-table rows have errors (what `termsvc mappings check` calls errors:"
+                   " they fail the build otherwise), leaving those rows out of $translate.")
 @click.option("--no-preexpand", is_flag=True, help="Do not pre-expand the value sets.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-@with_settings("db", "snomed", "loinc", listed=True)
-def build_cmd(settings, db, fhir, packages, snomed, loinc, no_defaults, keep_going, include_unaccepted_mappings,
-              no_preexpand, quiet):
+@with_settings("db", "snomed", "loinc", "mappings", "default_mappings", listed=True)
+def build_cmd(settings, db, fhir, packages, snomed, loinc, mappings, default_mappings, no_defaults, keep_going,
+              include_unaccepted_mappings, allow_mapping_errors, no_preexpand, quiet):
     """Build the content database aside and swap it in (the served file changes only on success)."""
     sources: list[SourceSpec] = []
-    if no_defaults:  # only what the command line names: no configured releases either
+    if no_defaults:  # only what the command line names: no configured releases or table folders either
         sources += release_sources(snomed, loinc)
+        sources += mapping_sources(mappings, False, include_unaccepted_mappings, allow_mapping_errors)
     else:
-        sources += default_sources(include_unaccepted_mappings=include_unaccepted_mappings)
-        sources += mapping_folder_sources(settings.mappings, include_unaccepted_mappings)
+        sources += default_sources(include_unaccepted_mappings=include_unaccepted_mappings,
+                                   mapping_folders=settings.mappings, default_mappings=settings.default_mappings,
+                                   allow_mapping_errors=allow_mapping_errors)
     sources += [SourceSpec("package", p) for p in packages]
     sources += [SourceSpec("fhir", p) for p in fhir]
     if not no_defaults:
@@ -50,6 +59,8 @@ def build_cmd(settings, db, fhir, packages, snomed, loinc, no_defaults, keep_goi
     click.echo(f"{file_sha256(settings.db)}  {settings.db}")  # sha256sum's format: what `termsvc pull --sha256` takes
     for failure in summary["failures"]:
         click.echo(f"termsvc: skipped: {failure}", err=True)
+    for note in summary["notes"]:
+        click.echo(f"termsvc: warning: {note}", err=True)
 
 
 def run_build(db_path, sources, quiet=False, keep_going=False, preexpand=True) -> dict:

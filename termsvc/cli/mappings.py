@@ -1,18 +1,19 @@
 """`termsvc mappings ...`: check, export and import mapping tables."""
 import os
 import sys
+from contextlib import contextmanager
 
 import click
 import orjson
 
 from termsvc import content
 from termsvc.cli.common import with_settings
-from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
-from termsvc.mappings.from_fhir import concept_map_to_table, extension_value, table_name_for, write_table
-from termsvc.mappings.lint import check
+from termsvc.mappings.export import DEFAULT_ENCODING, FORMATS, ExportError, export
+from termsvc.mappings.from_fhir import concept_map_to_table, table_name_for, write_table
+from termsvc.mappings.lint import SERVED, check
 from termsvc.mappings.report_html import render
 from termsvc.mappings.table import find_tables, read_table
-from termsvc.mappings.to_fhir import EXT_STATUS, concept_map_from_table
+from termsvc.mappings.to_fhir import concept_map_from_table
 from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
 
@@ -22,20 +23,40 @@ def mappings():
     """Local-to-EU mapping tables (CSV/XLSX + TOML) and their ConceptMaps."""
 
 
+def folder_options(fn):
+    """--mappings DIR (repeatable) and --no-default-mappings: the folders of tables, as for `termsvc build`."""
+    fn = click.option("--no-default-mappings", "default_mappings", flag_value="false", default=None,
+                      help="Not the tables shipped with termsvc [setting default_mappings].")(fn)
+    return click.option("--mappings", multiple=True, metavar="DIR", type=click.Path(),
+                        help="A folder of tables, besides the shipped ones (repeatable) [setting mappings].")(fn)
+
+
+@contextmanager
+def table_folders(settings):
+    """The folders of tables the settings name: the shipped ones (unless default_mappings is false),
+    then the `mappings` folders - what `termsvc build` loads."""
+    with content.folder(content.MAPPINGS) as shipped:
+        yield ([shipped] if settings.default_mappings else []) + list(settings.mappings)
+
+
 @mappings.command("check")
 @click.argument("paths", nargs=-1, type=click.Path())
+@folder_options
 @click.option("--db", "db", type=click.Path(), default=None,
               help="Build to check codes, displays, scopes and coverage against (default: setting db, if present).")
 @click.option("--no-db", is_flag=True, help="Structural checks only.")
+@click.option("--include-unaccepted", is_flag=True,
+              help="Judge every row as served (as `termsvc build --include-unaccepted-mappings` does).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained HTML report to FILE.")
-@with_settings()
-def check_cmd(settings, paths, db, no_db, as_json, html_file):
-    """Check mapping tables (files or folders; default: the tables shipped with termsvc).
+@with_settings("mappings", "default_mappings")
+def check_cmd(settings, paths, mappings, default_mappings, db, no_db, include_unaccepted, as_json, html_file):
+    """Check mapping tables: PATHS (files or folders), else the folders `termsvc build` loads.
 
+    The checks of the build: an error here fails `termsvc build`.
     Exit status: 0 no errors (warnings allowed), 1 errors, 2 unusable input."""
-    missing = [p for p in paths if not os.path.exists(p)]
+    missing = [p for p in paths + tuple(settings.mappings) if not os.path.exists(p)]
     if missing:
         click.echo(f"error: no such file or folder: {', '.join(missing)}", err=True)
         sys.exit(2)
@@ -51,8 +72,8 @@ def check_cmd(settings, paths, db, no_db, as_json, html_file):
             except NotADatabase as e:
                 click.echo(f"error: cannot check against {e}", err=True)
                 sys.exit(2)
-    with content.folder(content.MAPPINGS) as shipped:
-        report = check(list(paths) or [shipped], store)
+    with table_folders(settings) as folders:
+        report = check(list(paths) or folders, store, None if include_unaccepted else SERVED)
     if html_file:
         with open(html_file, "w", encoding="utf-8") as f:
             f.write(render(report))
@@ -73,7 +94,7 @@ def format_text(report) -> str:
                      f" - {len(t.errors)} error(s), {len(t.warnings)} warning(s)")
         for p in t.problems:
             col = f" [{p.column}]" if p.column else ""
-            lines.append(f"  {p.where()}: {p.level}: {p.kind}{col}: {p.message}")
+            lines.append(f"  {p.where()}: {p.level}: {p.kind}{col}: {p.message}{p.source_text()}")
         cov = t.coverage
         if cov and cov.get("evaluable"):
             lines.append(f"  coverage of {cov['scope']}: {cov['total']} codes, {cov['mapped']} mapped,"
@@ -85,10 +106,11 @@ def format_text(report) -> str:
     return "\n".join(lines)
 
 
-def _find_table(name: str, folder: str):
+def find_table(name: str, folders):
+    """The table NAME (a file or base path, or a table name in one of the folders), or None."""
     if os.path.exists(name):
         return read_table(name)
-    for base in find_tables([folder]):
+    for base in find_tables(folders):
         if os.path.basename(base) == name:
             return read_table(base)
     return None
@@ -96,69 +118,54 @@ def _find_table(name: str, folder: str):
 
 @mappings.command("export")
 @click.argument("name")
-@click.option("--fhir", "fhir_version", type=click.Choice(["r5", "r4"], case_sensitive=False), default="r5",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default=None,
+              help="xlsx, csv, or the ConceptMap as r5 or r4 JSON (default: from the -o suffix, else r5).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File (default: stdout).")
-@click.option("--dir", "folder", type=click.Path(file_okay=False), default=None,
-              help="Folder of the tables (default: the tables shipped with termsvc).")
+@folder_options
 @click.option("--db", "db", type=click.Path(dir_okay=False), default=None,
-              help="Export the table as loaded in this build instead of reading the folder.")
+              help="Export the table as loaded in this build instead of reading the folders.")
 @click.option("--accepted-only", is_flag=True, help="Only accepted rows (what $translate serves).")
-def export_cmd(name, fhir_version, output, folder, db, accepted_only):
-    """Write table NAME (name in the folder, or a path) as a ConceptMap JSON.
+@click.option("--encoding", default=DEFAULT_ENCODING, show_default=True,
+              help="Encoding of a CSV (utf-8-sig: UTF-8 with the BOM Excel needs; utf-8, cp1252, ...).")
+@with_settings("mappings", "default_mappings")
+def export_cmd(settings, name, fmt, output, mappings, default_mappings, db, accepted_only, encoding):
+    """Write table NAME (its name in the folders, or a path) as XLSX, CSV or a ConceptMap.
 
-    Every row is exported with its status (extension) unless --accepted-only."""
+    Every row is exported with its status unless --accepted-only; a spreadsheet keeps every cell
+    and column as written."""
+    fmt = (fmt or {".xlsx": "xlsx", ".csv": "csv"}.get(os.path.splitext(output or "")[1].lower(), "r5")).lower()
     if db:
         cm = Store(db).mapping_table(name)
         if cm is None:
             click.echo(f"error: no mapping table '{name}' in {db}", err=True)
             sys.exit(2)
-        if accepted_only:
-            cm = _accepted_only(cm)
     else:
-        with content.folder(content.MAPPINGS) as shipped:
-            t = _find_table(name, folder or shipped)
+        with table_folders(settings) as folders:
+            t = find_table(name, folders)
         if t is None:
-            click.echo(f"error: no mapping table '{name}' in {folder or 'the shipped tables'}", err=True)
+            click.echo(f"error: no mapping table '{name}' in {', '.join(folders) or 'no folder'}", err=True)
             sys.exit(2)
-        if t.errors:
-            for p in t.errors:
-                click.echo(f"{p.where()}: {p.message}", err=True)
+        # a spreadsheet keeps rows in error (to be fixed in it); a ConceptMap, and a row left out, cannot
+        lost = [p for p in t.errors if fmt in ("r5", "r4") or p.kind == "malformed-row" or not t.usable]
+        for p in lost:
+            click.echo(f"{p.line()}", err=True)
+        if lost:
             sys.exit(2 if not t.usable else 1)
-        cm = concept_map_from_table(t, {"accepted"} if accepted_only else None)
-    if fhir_version.lower() == "r4":
-        cm = concept_map_r5_to_r4(cm)
-    data = orjson.dumps(cm, option=orjson.OPT_INDENT_2).decode() + "\n"
+        cm = concept_map_from_table(t)
+    try:
+        data = export(cm, fmt, encoding, accepted_only)
+    except ExportError as e:
+        click.echo(f"error: {name}: {e}", err=True)
+        sys.exit(2)
     if output:
-        with open(output, "w", encoding="utf-8") as f:
+        with open(output, "wb") as f:
             f.write(data)
+    elif fmt == "xlsx" and sys.stdout.isatty():
+        click.echo("error: an XLSX is not for a terminal: give -o FILE (or redirect the output)", err=True)
+        sys.exit(2)
     else:
-        click.echo(data, nl=False)
-
-
-def _accepted_only(cm: dict) -> dict:
-    def accepted(holder):
-        return extension_value(holder, EXT_STATUS) in (None, "accepted")
-
-    groups = []
-    for g in cm.get("group", []) or []:
-        elements = []
-        for e in g.get("element", []) or []:
-            if e.get("noMap"):
-                if accepted(e):
-                    elements.append(dict(e))
-                continue
-            targets = [t for t in e.get("target", []) or [] if accepted(t)]
-            if targets:
-                elements.append({**e, "target": targets})
-        if elements:
-            groups.append({**g, "element": elements})
-    out = dict(cm)
-    if groups:
-        out["group"] = groups
-    else:
-        out.pop("group", None)
-    return out
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
 
 
 @mappings.command("import")

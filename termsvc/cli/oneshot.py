@@ -173,20 +173,25 @@ def write_csv(codes, system, results):
 @click.option("--version", metavar="VERSION", help="The code system version.")
 @source_options
 def validate_cmd(settings, code, system, valueset, display, version, db, server, r4, as_json):
-    """Validate a code against a code system or a value set (exit 0 valid, 1 invalid)."""
+    """Validate a code against a code system or a value set (exit 0 valid, 1 invalid, 2 when the
+    answer depends on content the build does not hold)."""
     if not system and not valueset:
         raise click.UsageError("give --system, --valueset or both")
     client = open_client(settings, server, r4)
     r = asking(lambda: client.validate_code(code, system, url=valueset, display=display, version=version))
+    # a "no" that depends on content the server lacks is no answer (exit 2)
+    unanswered = not r.result and any(p.get("name") == "x-caused-by-unknown-system"
+                                      for p in r.raw.get("parameter", []))
     if as_json:
         emit_json(r)
     else:
         where = valueset or system
+        verdict = "cannot be judged" if unanswered else "valid" if r.result else "invalid"
         click.echo(f"{r.system + '|' if r.system else ''}{r.code or code}"
-                   f"{' ' + repr(r.display) if r.display else ''}: {'valid' if r.result else 'invalid'} in {where}")
+                   f"{' ' + repr(r.display) if r.display else ''}: {verdict} in {where}")
         for line in _issues_text(r.issues) or ([f"  {r.message}"] if r.message else []):
             click.echo(line)
-    sys.exit(0 if r.result else 1)
+    sys.exit(2 if unanswered else 0 if r.result else 1)
 
 
 # -- lookup ---------------------------------------------------------------------------------------

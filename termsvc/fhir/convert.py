@@ -196,3 +196,36 @@ def value_set_r5_to_r4(vs: dict) -> dict:
     if exp.get("contains"):
         exp["contains"] = walk(exp["contains"])
     return vs
+
+
+XVER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
+# R5-only elements of CodeSystem and ValueSet -> the value[x] of their cross-version extension
+R5_ONLY_METADATA = {"approvalDate": "valueDate", "lastReviewDate": "valueDate", "effectivePeriod": "valuePeriod",
+                    "topic": "valueCodeableConcept", "author": "valueContactDetail", "editor": "valueContactDetail",
+                    "reviewer": "valueContactDetail", "endorser": "valueContactDetail",
+                    "relatedArtifact": "valueRelatedArtifact", "copyrightLabel": "valueString",
+                    "versionAlgorithmString": "valueString", "versionAlgorithmCoding": "valueCoding"}
+
+
+def canonical_r5_to_r4(res: dict) -> dict:
+    """A CodeSystem or ValueSet in R4 shape: the R5-only elements become the standard
+    cross-version extensions (`extension-ValueSet.approvalDate`...), an expansion its R4 form."""
+    rt = res.get("resourceType")
+    moved = [k for k in res if k in R5_ONLY_METADATA]
+    compose = res.get("compose") if rt == "ValueSet" else None
+    if moved or (compose and "property" in compose):
+        res = dict(res)
+        exts = list(res.get("extension", []))
+        for k in moved:
+            element = k.removesuffix("String").removesuffix("Coding")
+            values = res.pop(k)
+            for v in values if isinstance(values, list) else [values]:
+                exts.append({"url": f"{XVER}{rt}.{element}", R5_ONLY_METADATA[k]: v})
+        if exts:
+            res["extension"] = exts
+        if compose and "property" in compose:
+            compose = dict(compose)
+            compose["extension"] = list(compose.get("extension", [])) + [
+                {"url": f"{XVER}ValueSet.compose.property", "valueString": p} for p in compose.pop("property")]
+            res["compose"] = compose
+    return value_set_r5_to_r4(res) if rt == "ValueSet" else res

@@ -108,6 +108,14 @@ OWN = {
     "version-substituted": "The code system version {url} is not known; its latest version was used"
                            " (default-to-latest-version)",
     "unclosed-fragment": "This extension is based on a fragment of the code system {system}",
+    "unclosed-filter": "The value set {role} codes of {system} by the filter {filters}, which cannot be evaluated on"
+                       " the version '{version}' held here, a {content} without {missing}: the expansion lists only"
+                       " what that {content} states; load {fix}",
+    "vs-filter-not-evaluable": "The code '{system}#{code}' cannot be checked against the value set '{vs}': it"
+                               " {role} codes of {system} by the filter {filters}, which cannot be evaluated: the"
+                               " version '{version}' held here is a {content} without {missing}; load {fix}",
+    "display-unverified": "The display '{display}' for {system}#{code} could not be verified: the code system"
+                          " version '{version}' held here is a {content}, whose display is '{known}'",
     "supplement-in-value-set": "The code system {system} is a supplement and cannot be used in a value set",
     "not-present": "The code system {system} has no content (content = not-present) and cannot be expanded",
     "too-many-codes": "The value set {url} has more than {limit} codes; use count/offset paging or a filter",

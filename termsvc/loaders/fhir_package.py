@@ -8,8 +8,9 @@ FHIR package registry named by setting fhir_package_registry (a base URL serving
 NAME/-/NAME-VERSION.tgz, the npm layout).
 
 Only the CodeSystem, ValueSet and ConceptMap files at the top of `package/` are
-loaded (picked with `.index.json` when the package has one); examples
-(`package/example/`, resources with an `example` id) are skipped.
+loaded (picked with `.index.json` when the package has one): the package's content,
+including the specification's own example code systems (`example`, `example-metadata`...);
+the examples of `package/example/` are skipped.
 """
 import hashlib
 import io
@@ -215,15 +216,6 @@ def _manifest(folder: str, origin: str) -> dict:
     return m
 
 
-_EXAMPLE_ID = re.compile(r"^example(\d*|-.*)$")
-
-
-def _is_example(res: dict) -> bool:
-    """The spec's own examples (id `example`, `example2`, `example-...`), not real terminology
-    such as `examplescenario-actor-type`."""
-    return bool(_EXAMPLE_ID.match(str(res.get("id") or "")))
-
-
 def terminology_files(folder: str) -> list[str]:
     """The files of package/ holding CodeSystem/ValueSet/ConceptMap resources (by .index.json
     when present; otherwise every top-level *.json file, checked when read)."""
@@ -243,7 +235,7 @@ def terminology_files(folder: str) -> list[str]:
 
 
 def iter_package_resources(pkg: Package):
-    """(filename, resource) for the package's CodeSystems, ValueSets and ConceptMaps, examples skipped."""
+    """(filename, resource) for the CodeSystems, ValueSets and ConceptMaps at the top of package/."""
     for path in terminology_files(pkg.folder):
         fn = os.path.basename(path)
         if not fn.startswith(_PREFIXES):
@@ -254,8 +246,6 @@ def iter_package_resources(pkg: Package):
                 continue
         res = read_json(path)
         if not isinstance(res, dict) or res.get("resourceType") not in TERMINOLOGY_TYPES:
-            continue
-        if _is_example(res):
             continue
         yield fn, res
 

@@ -65,8 +65,8 @@ def load(writer, location, progress, **_opts):
     for pkg, base, fv in EDITIONS:
         sid = writer.add_source(pkg, "ig", VERSION, f"{folder} ({base})", sha)
         for r in by_pkg[pkg]:
-            # the resources are R5 JSON either way; fhir_version records the edition
-            writer.add_resource(r, sid, fv)
+            # R5 JSON either way; each edition is served by id on its own endpoint
+            writer.add_resource(r, sid, fv, endpoint=fv)
         counts = writer.finish_source(sid, {"canonical": base})
         progress(f"  {pkg}#{VERSION}: CodeSystem {counts.get('CodeSystem', 0)},"
                  f" ValueSet {counts.get('ValueSet', 0)}, concepts {counts.get('concepts', 0)}")

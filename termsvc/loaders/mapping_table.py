@@ -1,33 +1,38 @@
-"""Load the local-to-EU mapping tables (mappings_csv/) as ConceptMaps.
+"""Load the local-to-EU mapping tables (mappings_csv/ and the folders given) as ConceptMaps.
 
-    termsvc build ...                      # the mapping tables shipped with termsvc by default
-    SourceSpec("mappings", "path/to/dir", {"include_unaccepted": True})   # test environments
+    termsvc build --mappings DIR ...                                   # shipped tables + DIR
+    SourceSpec("mappings", "path/to/dir", {"include_unaccepted": True, "allow_errors": False})
 
-- First the local code systems and value sets next to the tables
-  (`<dir>/codesystems/*.json`: CodeSystem / ValueSet resources or Bundles of them), as
-  one source `mappings:codesystems`.
-- Every table is read and checked for structural errors (termsvc.mappings.table). If any
-  table has such errors nothing is loaded: a BuildError lists every error as
-  `file:row: message` (all tables are checked before anything is written, so one run
-  reports everything). With `--keep-going` the build then skips the whole mappings source.
+- `load` (one call per folder, with the other sources): the local code systems and value sets
+  next to the tables (`<dir>/codesystems/*.json`: CodeSystem / ValueSet resources or Bundles of
+  them), as one source `mappings:codesystems`; the folder is noted for `finish`.
+- `finish` (once every source is loaded and pre-expanded): every table of every folder is judged
+  by termsvc.mappings.lint.check against the build - the same checks, through the same engine, as
+  `termsvc mappings check` against the built database. Any error (structural, or a served row
+  whose code, display or scope the engine rejects) fails the build: a BuildError lists every one as
+  `file:row: message`. With `allow_errors` the build goes on without the rows in error (and without
+  a table that cannot be read), and says how many were left out.
 - Each table is its own source (`mappings:<name>`, sha256 of its files) and adds:
-  * the served ConceptMap (`add_resource`, indexed for $translate): only `accepted`
-    rows, unless `include_unaccepted=True` (then every row; each target/element keeps
-    its row status in the `mapping-status` extension, so $translate can still filter);
-  * the complete table, every row with its status (`add_mapping_table`): not served,
-    what `termsvc mappings export --db` reads.
+  * the served ConceptMap (indexed for $translate): the `accepted` rows without errors (every
+    status with `include_unaccepted`; each target/element keeps its row status in the
+    `mapping-status` extension); a target's display is its code system's where the engine knows
+    the code, the spreadsheet's otherwise;
+  * the complete table, every row with its status and cells as written (`add_mapping_table`):
+    not served, what `termsvc mappings export --db` and the review page read;
+  * the table's report (problems, coverage, rows served and left out): the review page's.
 """
 import hashlib
 import os
 
 from termsvc import content
 from termsvc.loaders.fhir_json import iter_bundle, read_json
-from termsvc.mappings.table import find_tables, read_table
-from termsvc.mappings.to_fhir import concept_map_from_table
+from termsvc.mappings.lint import SERVED, check
+from termsvc.mappings.to_fhir import concept_map_from_table, fhir_id
 from termsvc.store.writer import BuildError
 
 CODESYSTEM_FOLDER = "codesystems"
 LOCAL_TYPES = ("CodeSystem", "ValueSet")
+SHOWN_ERRORS = 200
 
 
 def _sha256(paths) -> str:
@@ -56,28 +61,66 @@ def load_codesystems(writer, folder: str, progress) -> int:
     return len(resources)
 
 
-def load(writer, location, progress, include_unaccepted: bool = False, **_opts):
+def load(writer, location, progress, include_unaccepted: bool = False, allow_errors: bool = False, **_opts):
     if location is None:
         with content.folder(content.MAPPINGS) as folder:
-            return load(writer, folder, progress, include_unaccepted)
+            return load(writer, folder, progress, include_unaccepted, allow_errors)
     folder = os.path.abspath(location)
     if not os.path.isdir(folder):
         raise BuildError(f"mappings: {folder}: no such folder")
-    tables = [read_table(b) for b in find_tables([folder])]
-    errors = [f"{p.where()}: {p.message}" for t in tables for p in t.errors]
-    if errors:
-        shown = errors[:200]
-        more = f"\n  ... and {len(errors) - 200} more" if len(errors) > 200 else ""
-        raise BuildError(f"{len(errors)} error(s) in the mapping tables of {folder}"
-                         " (run `termsvc mappings check` for the full report):\n  "
-                         + "\n  ".join(shown) + more)
     load_codesystems(writer, folder, progress)
-    statuses = None if include_unaccepted else {"accepted"}
-    for t in tables:
+    pending = writer.state.setdefault("mappings", {"folders": [], "include_unaccepted": False, "allow_errors": False})
+    pending["folders"].append(folder)
+    pending["include_unaccepted"] |= include_unaccepted
+    pending["allow_errors"] |= allow_errors
+    progress(f"  tables of {folder}: judged once every source is loaded")
+
+
+def finish(writer, progress):
+    """Judge every table against the build and write what it serves (see the module's description)."""
+    pending = writer.state.pop("mappings", None)
+    if not pending:
+        return
+    progress("judging the mapping tables")
+    served = None if pending["include_unaccepted"] else SERVED
+    report = check(pending["folders"], writer.reader(), served)
+    errors = report.error_lines()
+    if errors and not pending["allow_errors"]:
+        more = f"\n  ... and {len(errors) - SHOWN_ERRORS} more" if len(errors) > SHOWN_ERRORS else ""
+        raise BuildError(f"{len(errors)} error(s) in the mapping tables of {', '.join(pending['folders'])}"
+                         " (run `termsvc mappings check` for the full report; `--allow-mapping-errors` builds"
+                         " without the rows in error):\n  " + "\n  ".join(errors[:SHOWN_ERRORS]) + more)
+    dropped_rows, dropped_tables = [], []
+    for rep in report.tables:
+        t = rep.table
         sid = writer.add_source(f"mappings:{t.name}", "mappings", t.meta.get("version"), t.path,
                                 _sha256([t.path, t.toml_path]))
-        writer.add_resource(concept_map_from_table(t, statuses), sid, "R5")
-        writer.add_mapping_table(concept_map_from_table(t), sid)
-        n_served = sum(1 for r in t.rows if statuses is None or r.status in statuses)
-        writer.finish_source(sid, {"rows": len(t.rows), "rows_served": n_served})
-        progress(f"  {t.file}: {len(t.rows)} rows, {n_served} served")
+        loaded = t.usable and not any(p.row is None for p in rep.errors)
+        if not loaded:
+            dropped_tables.append(t.file)
+            rep.served, rep.dropped = 0, len(t.rows)
+        else:
+            rows = rep.served_rows(served)
+            wanted = [r for r in t.rows if served is None or r.status in served]
+            rep.served, rep.dropped = len(rows), len(wanted) - len(rows)
+            kept = {id(r) for r in rows}
+            dropped_rows += [f"{t.file}:{r.row}" for r in wanted if id(r) not in kept]
+            writer.add_resource(concept_map_from_table(t, rows=rows, displays=rep.displays), sid, "R5")
+            writer.add_mapping_table(concept_map_from_table(t), sid)
+        writer.add_mapping_report({**rep.as_dict(), "id": fhir_id(t.name), "loaded": loaded,
+                                   "served_statuses": sorted(served) if served is not None else None},
+                                  fhir_id(t.name), sid)
+        writer.finish_source(sid, {"rows": len(t.rows), "rows_served": rep.served, "rows_left_out": rep.dropped,
+                                   "errors": len(rep.errors), "warnings": len(rep.warnings)})
+        coverage = rep.coverage or {}
+        progress(f"  {t.file}: {len(t.rows)} rows, {rep.served} served"
+                 + (f", {rep.dropped} left out for their errors" if rep.dropped else "")
+                 + (f", {coverage['percent_covered']}% of the source scope covered" if coverage.get("evaluable") else ""))
+    notes = writer.state.setdefault("notes", [])
+    if dropped_rows:
+        notes.append(f"mapping tables: {len(dropped_rows)} row(s) with errors left out of what $translate serves"
+                     f" (--allow-mapping-errors): {', '.join(dropped_rows[:20])}"
+                     + (", ..." if len(dropped_rows) > 20 else ""))
+    if dropped_tables:
+        notes.append(f"mapping tables: {len(dropped_tables)} table(s) with errors of the whole table not loaded"
+                     f" (--allow-mapping-errors): {', '.join(dropped_tables)}")

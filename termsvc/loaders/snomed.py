@@ -21,6 +21,9 @@ What goes where
   description type. Per concept, in order: language refset (en-US, en-GB, then
   others), preferred synonym, preferred FSN, acceptable, unreferenced, definitions.
 - edge: active inferred is-a relationships (the writer computes the closure).
+- integrity: a concept id twice in one package's Snapshot, or a relationship (active or not)
+  whose source, destination or type no edition loaded together defines, stops the load with
+  the file and line.
 - concept_property: `moduleId` (code), `sufficientlyDefined` (boolean) and every
   other active inferred relationship as property code = attribute id, type code,
   value = destination id (concrete values as integer/decimal/string).
@@ -325,10 +328,17 @@ def load_edition(writer, stack: list[Package], progress):
                         continue
                     yield p, name, lineno, r
 
-    # 1. concepts: sctid -> (active, module, definitionStatus)
+    # 1. concepts: sctid -> (active, module, definitionStatus); an id twice in one package is refused
     concepts: dict[str, tuple] = {}
-    for _p, _n, _ln, r in each("concept"):
+    first_seen: dict[str, tuple] = {}     # sctid -> (package, file, line) that defines it
+    for p, name, lineno, r in each("concept"):
+        seen = first_seen.get(r[0])
+        if seen is not None and seen[0] is p:
+            raise _bad(p.release, name, lineno, f"duplicate concept id {r[0]} (first at"
+                                                f" {p.release.label(seen[1])} line {seen[2]})")
+        first_seen[r[0]] = (p, name, lineno)
         concepts[r[0]] = (r[2] == "1", r[3], r[4])
+    del first_seen
     progress(f"  {len(concepts)} concepts read")
 
     # 2. descriptions and language refsets, staged in temporary tables
@@ -452,39 +462,40 @@ def _concrete(value: str):
     return "string", value
 
 
+def _defined(cid: dict, p, name, lineno, r, columns: tuple) -> list:
+    """The store ids of the concepts a relationship row names (sourceId, destinationId, typeId...);
+    a concept that none of the editions loaded together defines is refused, naming file and line."""
+    out = []
+    for column in columns:
+        try:
+            c = cid.get(int(r[column]))
+        except ValueError as e:
+            raise _bad(p.release, name, lineno, e) from None
+        if c is None:
+            field = HEADERS["relationship"].split(" ")[column]
+            raise _bad(p.release, name, lineno, f"relationship {r[0]}: {field} {r[column]} is not a concept of"
+                                                f" this release or of the editions it is loaded with")
+        out.append(c)
+    return out
+
+
 def _relationships(writer, each, cid, counts):
     inferred = str(INFERRED)
     is_a = str(IS_A)
     edges = Batched(writer.insert_edges, counts, "edges")
     props = Batched(writer.insert_properties, counts, "attribute properties")
     for p, name, lineno, r in each("relationship"):
+        src, dst, _typ = _defined(cid, p, name, lineno, r, (4, 5, 7))
         if r[2] != "1" or r[8] != inferred:
             continue
-        try:
-            src = cid.get(int(r[4]))
-            dst = int(r[5])
-        except ValueError as e:
-            raise _bad(p.release, name, lineno, e) from None
-        if src is None:
-            counts["relationships with unknown source"] += 1
-            continue
         if r[7] == is_a:
-            parent = cid.get(dst)
-            if parent is None:
-                counts["is-a with unknown destination"] += 1
-                continue
-            edges.add((parent, src))
+            edges.add((dst, src))
         else:
             counts.attr_types.setdefault(r[7], "code")
             props.add((src, r[7], "code", r[5]))
     for p, name, lineno, r in each("concrete"):
+        src, _typ = _defined(cid, p, name, lineno, r, (4, 7))
         if r[2] != "1" or r[8] != inferred:
-            continue
-        try:
-            src = cid.get(int(r[4]))
-        except ValueError as e:
-            raise _bad(p.release, name, lineno, e) from None
-        if src is None:
             continue
         typ, value = _concrete(r[5])
         counts.attr_types.setdefault(r[7], typ)

@@ -17,7 +17,9 @@ import tomli_w
 
 from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, to_r5
 from termsvc.fhir.conceptmap_r4 import EXT_R5_RELATIONSHIP
-from termsvc.mappings.table import KNOWN_COLUMNS, canonical_header
+from termsvc.fhir.conceptmap_match import case_insensitive
+from termsvc.mappings.reading import Cells
+from termsvc.mappings.table import KNOWN_COLUMNS, META_KEYS, Table, canonical_header, load_meta, read_rows
 from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUTE, EXT_NOMAP_COMMENT, EXT_REVIEWER,
                                       EXT_ROW, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE, render_cells)
 
@@ -45,7 +47,8 @@ def _column_cells(holder: dict) -> dict:
     return out
 
 
-def _table_ext(cm: dict) -> dict:
+def table_extension_values(cm: dict) -> dict:
+    """The `mapping-table` extension's values: `column` (the headers, in order), `file`, `delimiter`, ..."""
     out = {"column": []}
     for x in cm.get("extension", []) or []:
         if x.get("url") == EXT_TABLE:
@@ -59,8 +62,24 @@ def _table_ext(cm: dict) -> dict:
 
 def concept_map_to_table(cm: dict):
     """(metadata dict, column headers, rows as dicts header -> cell)."""
+    meta, columns, numbered = numbered_rows(cm)
+    return meta, columns, [row for _, row in numbered]
+
+
+def table_from_concept_map(cm: dict, name: str) -> Table:
+    """The Table a ConceptMap of a table holds (a build's complete table), rows with their numbers."""
+    meta, columns, numbered = numbered_rows(cm)
+    t = Table(name=name, path=table_extension_values(cm).get("file") or f"{name}.csv")
+    t.meta, problems = load_meta(meta)
+    read_rows(t, Cells(columns, 1, [(n, [row[h] for h in columns]) for n, row in numbered]))
+    t.problems[:0] = problems
+    return t
+
+
+def numbered_rows(cm: dict):
+    """(metadata dict, column headers, [(spreadsheet row number, row as a dict header -> cell)])."""
     cm = to_r5(cm)
-    tx = _table_ext(cm)
+    tx = table_extension_values(cm)
     meta = {}
     for key in ("url", "version", "name", "title", "status", "publisher", "description"):
         if cm.get(key):
@@ -77,6 +96,8 @@ def concept_map_to_table(cm: dict):
     attributes = [x.get("valueString") for x in cm.get("extension", []) or [] if x.get("url") == EXT_DICOM_ATTRIBUTE]
     if attributes:
         meta["dicom_attributes"] = attributes
+    if any(case_insensitive(g) for g in cm.get("group", []) or []):
+        meta["source_case_sensitive"] = False
     items = []   # (order, meaning, overrides)
     n = 0
     for g in cm.get("group", []) or []:
@@ -122,7 +143,7 @@ def concept_map_to_table(cm: dict):
                 if h not in columns:
                     columns.append(h)
     rows = []
-    for _, d, over in items:
+    for i, (order, d, over) in enumerate(items):
         regenerated = render_cells(d)
         row = {}
         for h in columns:
@@ -130,7 +151,7 @@ def concept_map_to_table(cm: dict):
             row[h] = regenerated[c] if c in KNOWN_COLUMNS else ""
             if h in over:
                 row[h] = over[h]
-        rows.append(row)
+        rows.append((order[1] if order[0] == 0 else i + 2, row))
     return meta, columns, rows
 
 
@@ -143,12 +164,8 @@ def rows_to_csv(columns, rows, delimiter: str = ",") -> str:
     return buf.getvalue()
 
 
-META_ORDER = ["url", "version", "name", "title", "status", "publisher", "description", "source_scope",
-              "target_scope", "source_system", "target_system", "default_status", "dicom_attributes"]
-
-
 def meta_to_toml(meta: dict) -> str:
-    ordered = {k: meta[k] for k in META_ORDER if meta.get(k)}
+    ordered = {k: meta[k] for k in META_KEYS if meta.get(k) not in (None, "", [])}
     return tomli_w.dumps(ordered)
 
 

@@ -3,15 +3,17 @@
     report = check(["mappings_csv/"], store)      # store: a Store, a build in progress, or None
     table_report = judge_table(read_table(path), store)
 
-Errors: unreadable file / metadata, missing required column, unknown relationship,
-status or no_map value, empty target without no_map, mapped row without
-relationship, missing system, conflicting relationships for the same source ->
-target (or no-map plus a map), duplicate rows; with a store: source code not in its
-(complete) code system, target code not in its (complete) code system, target not in
-the target scope value set.
-Warnings: display not one of the code's displays, code system a fragment (code not
-in it) or not loaded (cannot verify), scope value set not loaded or not evaluable,
-source code outside the source scope, rows not yet accepted.
+Errors: unreadable file / metadata, missing required column, a line that cannot be read,
+unknown relationship, status or no_map value, empty target without no_map, mapped row
+without relationship, missing system, conflicting relationships for the same source ->
+target (or no-map plus a map), duplicate rows, two tables of one name or url; with a store,
+for a row the build serves: source code not in its (complete) code system, target code not
+in its (complete) code system, target not in the target scope value set, a target display
+$validate-code rejects.
+Warnings: those content problems on a row not served; a source display that differs, code
+system a fragment (code not in it) or not loaded (cannot verify), scope value set not loaded
+or not evaluable, source code outside the source scope, rows not yet accepted, source codes
+differing only in case in a table that matches ignoring case.
 Coverage: the source scope value set's codes with an accepted map, an accepted
 deliberate no-map, or nothing (listed; `pending` when only unaccepted rows exist).
 
@@ -25,12 +27,14 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from termsvc.mappings.table import ROW_STATUSES, Problem, Table, find_tables, read_table
+from termsvc.fhir.conceptmap_match import fold
+from termsvc.mappings.table import ROW_STATUSES, Problem, Row, Table, find_tables, read_table
 from termsvc.ops.judge import (FOUND, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, Judge,
                                NotEvaluable)
 from termsvc.store.reader import Store
 
 COVERAGE_LIMIT = 100_000   # codes of a source scope listed for coverage
+SERVED = frozenset({"accepted"})   # the row statuses a build serves (--include-unaccepted-mappings: all)
 
 
 # -- report ------------------------------------------------------------------------------
@@ -45,6 +49,10 @@ class TableReport:
     status_counts: dict
     problems: list
     coverage: dict | None = None
+    table: Table | None = None          # what was judged (not in the report's JSON)
+    displays: dict = field(default_factory=dict)   # (system, code) -> the code system's display, of the targets
+    served: int | None = None           # set by a build: rows served, rows left out for their errors
+    dropped: int | None = None
 
     @property
     def errors(self):
@@ -58,8 +66,13 @@ class TableReport:
         return {"name": self.name, "file": self.file, "path": self.path, "url": self.meta.get("url"),
                 "title": self.meta.get("title"), "usable": self.usable, "rows": self.rows,
                 "status_counts": self.status_counts, "errors": len(self.errors),
-                "warnings": len(self.warnings), "coverage": self.coverage,
-                "problems": [p.as_dict() for p in self.problems]}
+                "warnings": len(self.warnings), "coverage": self.coverage, "served": self.served,
+                "dropped": self.dropped, "meta": self.meta, "problems": [p.as_dict() for p in self.problems]}
+
+    def served_rows(self, served=SERVED) -> list:
+        """The rows a build serves: of a served status, with no error."""
+        bad = {p.row for p in self.errors}
+        return [r for r in self.table.rows if row_served(r, served) and r.row not in bad]
 
 
 @dataclass
@@ -88,6 +101,10 @@ class Report:
             return 2
         return 1 if self.errors else 0
 
+    def error_lines(self) -> list[str]:
+        """Every error as `file:row: message (source code ...)`."""
+        return [p.line() for t in self.tables for p in t.errors]
+
     def as_dict(self) -> dict:
         return {"db": self.db, "errors": self.errors, "warnings": self.warnings,
                 "exit_code": self.exit_code, "notes": self.notes,
@@ -110,75 +127,94 @@ def _ranges(nums) -> str:
     return ", ".join(out)
 
 
-def judge_table(t: Table, store=None) -> TableReport:
+def row_served(r, served) -> bool:
+    """Is this row one the build serves (its status among `served`; None: every status)?"""
+    return served is None or r.status in served
+
+
+def judge_table(t: Table, store=None, served=SERVED) -> TableReport:
     """A table's report: its structural problems and, with a store (a served Store or a build in
-    progress), the engine's judgement of its codes, displays and scopes, and its coverage."""
+    progress), the engine's judgement of its codes, displays and scopes, and its coverage.
+
+    `served`: the row statuses the build serves (None: every row). A content problem of a served
+    row is an error (the build would serve a wrong answer); of a row not served, a warning."""
     status_counts = Counter(r.status or "invalid" for r in t.rows)
     rep = TableReport(name=t.name, file=t.file, path=t.path, meta=t.meta, usable=t.usable,
                       rows=len(t.rows), problems=list(t.problems),
                       status_counts={s: status_counts.get(s, 0) for s in ROW_STATUSES + ["invalid"]
-                                     if status_counts.get(s)})
+                                     if status_counts.get(s)}, table=t)
     if not t.usable:
         return rep
     probs = rep.problems
 
     def add(level, kind, row, msg, col=None):
-        probs.append(Problem(level, kind, t.file, row, msg, col))
+        """A problem of the table, of a Row (an error only if the row is served), or of several rows
+        (the number of the first)."""
+        if isinstance(row, Row):
+            level = level if row_served(row, served) else "warning"
+            probs.append(Problem(level, kind, t.file, row.row, msg, col, row.source_code, row.source_display))
+        else:
+            probs.append(Problem(level, kind, t.file, row, msg, col))
 
     for r in t.rows:
-        if r.status and r.status != "accepted":
-            add("warning", "not-accepted", r.row, f"{r.source_code}: status '{r.status}' - not served",
+        if r.status and not row_served(r, served):
+            add("warning", "not-accepted", r, f"{r.source_code}: status '{r.status}' - not served",
                 t.colmap.get("status"))
     if store is not None:
-        rep.coverage = _judge_content(t, Judge(store), add)
+        rep.coverage = _judge_content(t, Judge(store), add, rep.displays, probs)
     probs.sort(key=lambda p: (p.row or 0, p.level != "error"))
     return rep
 
 
-def _judge_content(t: Table, judge: Judge, add) -> dict | None:
-    """Codes, displays and target scope of every row; the coverage of the source scope."""
+def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list) -> dict | None:
+    """Codes, displays and target scope of every row (`add` takes the Row for a row's problem);
+    the code system's display of each target found goes into `displays`; the coverage of the
+    source scope is returned."""
     tscope = t.meta.get("target_scope")
     if tscope and not judge.has_value_set(tscope):
         add("warning", "scope-unverifiable", None, f"target scope {tscope}: not loaded; target membership not checked")
         tscope = None
-    tscope_partial = judge.partial_system(tscope) if tscope else None
-    undecided = []   # rows outside the target scope as far as the loaded part of a code system tells
+    undecided = []   # (row, why) of targets whose membership of the target scope the engine cannot decide
     sscope = t.meta.get("source_scope")
     smembers = judge.members(sscope, COVERAGE_LIMIT) if sscope else None
     if isinstance(smembers, NotEvaluable):
         add("warning", "scope-unverifiable", None, f"source scope {sscope}: {smembers.reason}; coverage not computed")
     not_loaded = defaultdict(list)   # (side, system) -> rows
+    verdicts, memberships = {}, {}   # the same code on many rows is asked once
     for r in t.rows:
         for side, system, code, display in (("source", r.source_system, r.source_code, r.source_display),
                                             ("target", r.target_system, r.target_code, r.target_display)):
             if not code or not system:
                 continue
-            verdict = judge.code(system, code, display or None)
+            key = (system, code, display or None)
+            verdict = verdicts.get(key) or verdicts.setdefault(key, judge.code(*key))
             if verdict.state == UNKNOWN_SYSTEM:
                 not_loaded[(side, system)].append(r.row)
             elif verdict.state == UNKNOWN_CODE:
-                add("error", f"unknown-{side}-code", r.row, f"{side} code {code} is not in {system}",
+                add("error", f"unknown-{side}-code", r, f"{side} code {code} is not in {system}",
                     t.colmap.get(f"{side}_code"))
             elif verdict.state == UNVERIFIABLE:
-                add("warning", "unverifiable", r.row, f"{side} code {code} cannot be verified: {verdict.message}",
+                add("warning", "unverifiable", r, f"{side} code {code} cannot be verified: {verdict.message}",
                     t.colmap.get(f"{side}_code"))
             elif verdict.state == FOUND and not verdict.display_ok:
-                add("warning", "display-differs", r.row, f"{side} display '{display}' differs from"
-                    f" the code system's '{verdict.display}' for {code}", t.colmap.get(f"{side}_display"))
+                rejected = side == "target" and verdict.display_rejected   # what $translate would serve
+                add("error" if rejected else "warning", "display-differs", r, f"{side} display '{display}'"
+                    f" differs from the code system's '{verdict.display}' for {code}"
+                    + (": $validate-code rejects it" if rejected else ""), t.colmap.get(f"{side}_display"))
+            if side == "target" and verdict.state == FOUND and verdict.display:
+                displays[(system, code)] = verdict.display
         if tscope and r.target_code and r.target_system:
-            member = judge.membership(tscope, r.target_system, r.target_code)
-            if member.state == NOT_MEMBER and r.target_system == tscope_partial:
-                undecided.append(r.row)
-            elif member.state == NOT_MEMBER:
-                add("error", "target-outside-scope", r.row, f"target {r.target_code} is not in the target"
+            key = (r.target_system, r.target_code)
+            member = memberships.get(key) or memberships.setdefault(key, judge.membership(tscope, *key))
+            if member.state == NOT_MEMBER:
+                add("error", "target-outside-scope", r, f"target {r.target_code} is not in the target"
                     f" scope value set {tscope}", t.colmap.get("target_code"))
             elif member.state == UNVERIFIABLE:
-                add("warning", "scope-unverifiable", r.row, f"target {r.target_code}: membership of {tscope}"
-                    f" cannot be decided: {member.message}", t.colmap.get("target_code"))
+                undecided.append((r.row, member.message))
     if undecided:
-        add("warning", "scope-unverifiable", undecided[0], f"target scope {tscope} selects from {tscope_partial},"
-            f" loaded only as a fragment: {len(undecided)} target(s) it does not list cannot be judged"
-            f" (rows {_ranges(undecided)})")
+        rows = [row for row, _ in undecided]
+        add("warning", "scope-unverifiable", rows[0], f"target scope {tscope}: {len(rows)} target(s) cannot be"
+            f" judged (rows {_ranges(rows)}); the first: {undecided[0][1]}")
     for (side, system), rows in not_loaded.items():
         add("warning", "system-not-loaded", rows[0], f"{side} code system {system} is not loaded:"
             f" {len(rows)} code(s) cannot be verified (rows {_ranges(rows)})")
@@ -186,50 +222,64 @@ def _judge_content(t: Table, judge: Judge, add) -> dict | None:
         return None
     if isinstance(smembers, NotEvaluable):
         return {"scope": sscope, "evaluable": False, "reason": smembers.reason}
-    return _coverage(t, sscope, smembers, add)
+    return _coverage(t, sscope, smembers, add, {p.row for p in problems if p.level == "error"})
 
 
-def _coverage(t: Table, sscope: str, smembers: list, add) -> dict:
-    keys = {(s, c) for s, c, _ in smembers}
-    outside = [r.row for r in t.rows if (r.source_system, r.source_code) not in keys]
+def _coverage(t: Table, sscope: str, smembers: list, add, error_rows: set) -> dict:
+    """Of the source scope's codes: those an accepted row without errors maps, or marks a deliberate
+    no-map, and the others (`pending` when some row not yet accepted, or in error, names them)."""
+    key = (lambda s, c: (s, c)) if t.meta.get("source_case_sensitive", True) else (lambda s, c: (s, fold(c)))
+    keys = {key(s, c) for s, c, _ in smembers}
+    outside = [r.row for r in t.rows if key(r.source_system, r.source_code) not in keys]
     if outside:
         add("warning", "outside-source-scope", outside[0], f"{len(outside)} row(s) have a source code"
             f" outside the source scope {sscope} (rows {_ranges(outside)})")
     mapped, nomap, pending = set(), set(), set()
     for r in t.rows:
-        k = (r.source_system, r.source_code)
-        if r.accepted:
+        k = key(r.source_system, r.source_code)
+        if r.accepted and r.row not in error_rows:
             (nomap if r.no_map else mapped).add(k)
         else:
             pending.add(k)
     n_mapped = n_nomap = 0
     unmapped = []
     for s, c, d in smembers:
-        if (s, c) in mapped:
+        k = key(s, c)
+        if k in mapped:
             n_mapped += 1
-        elif (s, c) in nomap:
+        elif k in nomap:
             n_nomap += 1
         else:
-            unmapped.append({"system": s, "code": c, "display": d, "pending": (s, c) in pending})
+            unmapped.append({"system": s, "code": c, "display": d, "pending": k in pending})
     total = len(smembers)
     return {"scope": sscope, "evaluable": True, "total": total, "mapped": n_mapped,
             "no_map": n_nomap, "unmapped": len(unmapped), "unmapped_codes": unmapped,
             "percent_covered": round(100.0 * (n_mapped + n_nomap) / total, 1) if total else 100.0}
 
 
-def check(paths, store: Store | str | None = None) -> Report:
-    """Judge the tables at `paths` (files or folders) against a build (a Store or its path;
-    None: structural checks only)."""
+def check(paths, store: Store | str | None = None, served=SERVED) -> Report:
+    """Judge the tables at `paths` (files or folders) against a build (a Store, a build in progress,
+    or a database path; None: structural checks only). `served`: see judge_table.
+
+    Two tables of one name, or one ConceptMap url, in different folders: the later one is in error."""
     report = Report()
     if isinstance(store, (str, os.PathLike)):
         store = Store(os.fspath(store))
     if store is not None:
-        report.db = store.path
+        report.db = getattr(store, "path", None)
     else:
         report.notes.append("no database: code, display, scope and coverage checks skipped")
     bases = find_tables(paths)
     if not bases:
         report.notes.append("no mapping tables found")
+    names, urls = {}, {}
     for base in bases:
-        report.tables.append(judge_table(read_table(base), store))
+        rep = judge_table(read_table(base), store, served)
+        for key, seen, what in ((rep.name, names, "table name"), (rep.meta.get("url"), urls, "url")):
+            if key and key in seen:
+                rep.problems.insert(0, Problem("error", "duplicate-table", rep.file, None,
+                                               f"{what} {key} is also the {what} of {seen[key]}"))
+            elif key:
+                seen[key] = rep.path
+        report.tables.append(rep)
     return report

@@ -53,17 +53,8 @@ def _table_section(t: dict) -> str:
     out.append('<div class="counts">%d rows: %s</div>' % (
         t["rows"], ", ".join(f"{escape(k)} {v}" for k, v in sc.items()) or "none"))
     cov = t.get("coverage")
+    out.append(coverage_bar(cov))
     if cov and cov.get("evaluable"):
-        tot = cov["total"]
-        out.append('<div class="bar" title="coverage of the source scope">'
-                   f'<div class="c-map" style="width:{_pct(cov["mapped"], tot):.2f}%"></div>'
-                   f'<div class="c-nomap" style="width:{_pct(cov["no_map"], tot):.2f}%"></div>'
-                   f'<div class="c-none" style="width:{_pct(cov["unmapped"], tot):.2f}%"></div></div>')
-        out.append(f'<div class="legend">{cov["percent_covered"]}% of {tot} codes in '
-                   f'<code>{escape(cov["scope"])}</code> covered'
-                   f'<span class="c-map"></span>mapped {cov["mapped"]}'
-                   f'<span class="c-nomap"></span>no map {cov["no_map"]}'
-                   f'<span class="c-none"></span>nothing {cov["unmapped"]}</div>')
         if cov["unmapped_codes"]:
             items = "".join(
                 f'<li><code>{escape(u["code"])}</code> {escape(u.get("display") or "")}'
@@ -71,19 +62,41 @@ def _table_section(t: dict) -> str:
                 + "</li>" for u in cov["unmapped_codes"])
             out.append(f'<details open><summary>Unmapped codes ({cov["unmapped"]})</summary>'
                        f'<ul class="codes">{items}</ul></details>')
-    elif cov:
-        out.append(f'<div class="note">Coverage not computed: {escape(cov.get("reason") or "")}</div>')
     probs = t["problems"]
     if probs:
-        rows = "".join(
-            f'<tr class="{p["level"]}"><td>{p["row"] or ""}</td><td>{escape(p["level"])}</td>'
-            f'<td>{escape(p["kind"])}</td><td>{escape(p.get("column") or "")}</td>'
-            f'<td>{escape(p["message"])}</td></tr>' for p in probs)
         out.append(f'<details {"open" if e else ""}><summary>Problems by row ({len(probs)})</summary>'
-                   '<table class="grid"><tr><th>Row</th><th>Level</th><th>Kind</th><th>Column</th>'
-                   f'<th>Message</th></tr>{rows}</table></details>')
+                   f'{problems_table(probs)}</details>')
     out.append("</section>")
     return "".join(out)
+
+
+def coverage_bar(cov: dict | None) -> str:
+    """The coverage of the source scope as a bar (mapped, no map, nothing) and its legend."""
+    if not cov:
+        return ""
+    if not cov.get("evaluable"):
+        return f'<div class="note">Coverage not computed: {escape(cov.get("reason") or "")}</div>'
+    tot = cov["total"]
+    return ('<div class="bar" title="coverage of the source scope">'
+            f'<div class="c-map" style="width:{_pct(cov["mapped"], tot):.2f}%"></div>'
+            f'<div class="c-nomap" style="width:{_pct(cov["no_map"], tot):.2f}%"></div>'
+            f'<div class="c-none" style="width:{_pct(cov["unmapped"], tot):.2f}%"></div></div>'
+            f'<div class="legend">{cov["percent_covered"]}% of {tot} codes in '
+            f'<code>{escape(cov["scope"])}</code> covered'
+            f'<span class="c-map"></span>mapped {cov["mapped"]}'
+            f'<span class="c-nomap"></span>no map {cov["no_map"]}'
+            f'<span class="c-none"></span>nothing {cov["unmapped"]}</div>')
+
+
+def problems_table(problems: list[dict]) -> str:
+    """Problems (as_dict) by row: row number, the row's source code and display, and what is wrong."""
+    rows = "".join(
+        f'<tr class="{escape(p["level"])}"><td>{p["row"] or ""}</td><td><code>{escape(p.get("source_code") or "")}'
+        f'</code></td><td>{escape(p.get("source_display") or "")}</td><td>{escape(p["level"])}</td>'
+        f'<td>{escape(p["kind"])}</td><td>{escape(p.get("column") or "")}</td>'
+        f'<td>{escape(p["message"])}</td></tr>' for p in problems)
+    return ('<table class="grid problems"><tr><th>Row</th><th>Source code</th><th>Source display</th><th>Level</th>'
+            f'<th>Kind</th><th>Column</th><th>Message</th></tr>{rows}</table>')
 
 
 def render(report) -> str:

@@ -4,33 +4,16 @@ A table is `NAME.csv` or `NAME.xlsx` with `NAME.toml` next to it (an XLSX may ca
 a `metadata` sheet of key/value rows instead of, or as well as, the TOML; the TOML
 wins on a key both give). See mappings_csv/README.md for the contract.
 
-Reading is forgiving about how spreadsheet programs write files and strict about
-what the cells mean:
-
-- CSV bytes: UTF-8 with or without BOM, else Windows-1252; the delimiter (`,` `;`
-  or tab) is sniffed from the header line; quoted fields (a quoted cell may hold
-  line breaks); every cell read as a string (`0012` stays `0012`, `1.10` stays
-  `1.10`), leading/trailing blanks of a cell dropped, blank lines skipped, columns
-  with an empty header and no content dropped. A line with more cells than the
-  header is an error for that row; the other rows are still read.
-- XLSX (openpyxl, values as stored): text cells as written; numbers rendered from
-  the cell's number format: an integer format made of zeros (`0000`) pads to its
-  width (`12` shown as `0012` stays `0012`), a fixed-decimal format (`0.00`) keeps
-  its decimals, otherwise integers without `.0` and other numbers by Python's
-  shortest repr (so store codes such as `1.10` as text cells: a number 1.1 in a
-  General cell is `1.1`); booleans TRUE/FALSE; dates ISO `YYYY-MM-DD`.
-- Header names are case-insensitive, blanks/hyphens count as `_` (`Source Code`
-  is `source_code`); any other column is kept with its header as written.
-- Row numbers are the spreadsheet's: the line (CSV) or row (XLSX) a row starts on.
+Reading is forgiving about how spreadsheet programs write files (termsvc.mappings.reading:
+encodings, delimiters, XLSX number formats, row numbers as the spreadsheet's) and strict about
+what the cells mean. Header names are case-insensitive, blanks/hyphens count as `_` (`Source
+Code` is `source_code`); any other column is kept with its header as written.
 
 The row schema (marshmallow) turns a row's cells into its Row: one parser, which
 also reports the cells it cannot read.
 """
 from __future__ import annotations
 
-import csv
-import datetime
-import io
 import os
 import re
 import tomllib
@@ -38,7 +21,10 @@ from dataclasses import dataclass, field
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
+from termsvc.fhir.conceptmap_match import fold
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
+# decode_bytes and sniff_delimiter are also read from here (termsvc.cli.oneshot)
+from termsvc.mappings.reading import canonical_header, decode_bytes, read_csv, read_xlsx, sniff_delimiter  # noqa: F401
 
 KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                  "target_display", "relationship", "no_map", "status", "comment", "author",
@@ -62,7 +48,8 @@ CELL_ERROR_KINDS = {"relationship": "unknown-relationship", "status": "unknown-s
                     "source_code": "empty-source-code"}
 
 META_KEYS = ["url", "version", "name", "title", "status", "publisher", "description", "source_scope",
-             "target_scope", "source_system", "target_system", "default_status", "dicom_attributes"]
+             "target_scope", "source_system", "target_system", "default_status", "dicom_attributes",
+             "source_case_sensitive"]
 
 
 @dataclass
@@ -73,13 +60,25 @@ class Problem:
     row: int | None   # spreadsheet row (header = 1); None for the whole table
     message: str
     column: str | None = None
+    source_code: str = ""     # the row's source code and display, as written
+    source_display: str = ""
 
     def where(self) -> str:
         return f"{self.file}:{self.row}" if self.row else self.file
 
+    def line(self) -> str:
+        """`file:row: message (source code 'X' 'display')` - how a build names a problem."""
+        return f"{self.where()}: {self.message}{self.source_text()}"
+
+    def source_text(self) -> str:
+        if not self.source_code:
+            return ""
+        return f" (source code '{self.source_code}'" + (f" '{self.source_display}')" if self.source_display else ")")
+
     def as_dict(self) -> dict:
         return {"level": self.level, "kind": self.kind, "file": self.file, "row": self.row,
-                "column": self.column, "message": self.message}
+                "column": self.column, "message": self.message, "source_code": self.source_code,
+                "source_display": self.source_display}
 
 
 @dataclass
@@ -139,12 +138,15 @@ class Table:
 
 # -- schemas -------------------------------------------------------------------------
 class DicomAttributes(fields.Field):
-    """The DICOM attributes a table serves (`termsvc dicom-codes`): a list (or one string) of keywords
-    (`BodyPartExamined`) or tags (`0018,0015`); loaded as keywords."""
+    """The DICOM attributes a table serves (`termsvc dicom-codes`): a list of keywords
+    (`BodyPartExamined`) or tags (`0018,0015`), or one text listing them (an XLSX metadata cell:
+    `Laterality, ImageLaterality`); loaded as keywords."""
+
+    ITEM = re.compile(r"\(?[0-9A-Fa-f]{4},\s*[0-9A-Fa-f]{4}\)?|[^\s,;]+")
 
     def _deserialize(self, value, attr, data, **kwargs):
         from pydicom.datadict import keyword_for_tag, tag_for_keyword
-        items = value if isinstance(value, list) else [value]
+        items = value if isinstance(value, list) else self.ITEM.findall(str(value))
         out = []
         for item in (str(i).strip() for i in items):
             tag = re.fullmatch(r"\(?([0-9A-Fa-f]{4}),?\s*([0-9A-Fa-f]{4})\)?", item)
@@ -172,6 +174,8 @@ class MetadataSchema(Schema):
     target_system = fields.String(load_default=None)
     default_status = fields.String(load_default="draft", validate=validate.OneOf(ROW_STATUSES))
     dicom_attributes = DicomAttributes(load_default=list)
+    # false: source codes match ignoring case and surrounding blanks (PACS sends `chest` for `CHEST`)
+    source_case_sensitive = fields.Boolean(load_default=True)
 
 
 def normalize_status(text: str) -> str:
@@ -295,101 +299,6 @@ META_SCHEMA = MetadataSchema()
 
 
 # -- reading files ---------------------------------------------------------------------
-def canonical_header(h) -> str:
-    return re.sub(r"[\s\-]+", "_", str(h).strip().lower())
-
-
-def decode_bytes(data: bytes) -> tuple[str, str]:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), "cp1252"
-
-
-def sniff_delimiter(text: str) -> str:
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    try:
-        return csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
-    except csv.Error:
-        counts = {d: first.count(d) for d in (",", ";", "\t")}
-        best = max(counts, key=counts.get)
-        return best if counts[best] else ","
-
-
-def read_csv_cells(path: str):
-    """(headers, header line, [(line, [cells])], delimiter, encoding); `line` is the line a row
-    starts on (a quoted cell may span lines). Raises ValueError if unreadable."""
-    with open(path, "rb") as f:
-        data = f.read()
-    text, enc = decode_bytes(data)
-    if not text.strip():
-        raise ValueError("the file is empty")
-    delim = sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"')
-    records, line = [], 1
-    try:
-        for cells in reader:
-            if any(c.strip() for c in cells):
-                records.append((line, cells))
-            line = reader.line_num + 1
-    except csv.Error as e:
-        raise ValueError(f"cannot parse as CSV ({delim!r}-delimited): line {reader.line_num}: {e}") from None
-    if not records:
-        raise ValueError("the file has no header line")
-    (header_line, headers), rows = records[0], records[1:]
-    return [h.strip() for h in headers], header_line, rows, delim, enc
-
-
-def render_xlsx_cell(cell) -> str:
-    v = cell.value
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "TRUE" if v else "FALSE"
-    if isinstance(v, datetime.datetime):
-        return v.date().isoformat() if v.time() == datetime.time(0) else v.isoformat()
-    if isinstance(v, (datetime.date, datetime.time)):
-        return v.isoformat()
-    if isinstance(v, (int, float)):
-        fmt = (cell.number_format or "General").split(";")[0]
-        if re.fullmatch(r"0+", fmt):
-            return str(int(round(v))).zfill(len(fmt))
-        m = re.fullmatch(r"0+\.(0+)", fmt)
-        if m:
-            return f"{v:.{len(m.group(1))}f}"
-        if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        return repr(v) if isinstance(v, float) else str(v)
-    return str(v)
-
-
-def read_xlsx(path: str):
-    """(headers, header row, [(row, [cells])], metadata-from-sheet). Raises ValueError if unreadable."""
-    import openpyxl   # only for XLSX tables: the commands start without it
-    try:
-        wb = openpyxl.load_workbook(path, data_only=True)
-    except Exception as e:  # zipfile.BadZipFile, KeyError, InvalidFileException...
-        raise ValueError(f"cannot open as XLSX: {e}") from None
-    names = {n.lower(): n for n in wb.sheetnames}
-    meta = {}
-    if "metadata" in names:
-        for r in wb[names["metadata"]].iter_rows():
-            if len(r) < 2:
-                continue
-            k, v = render_xlsx_cell(r[0]).strip(), render_xlsx_cell(r[1]).strip()
-            if k and k.lower() != "key" and v:
-                meta[canonical_header(k)] = v
-    sheet_name = names.get("mappings") or next(n for n in wb.sheetnames if n.lower() != "metadata")
-    grid = [(r[0].row, [render_xlsx_cell(c) for c in r]) for r in wb[sheet_name].iter_rows() if r]
-    grid = [(n, cells) for n, cells in grid if any(c.strip() for c in cells)]
-    if not grid:
-        raise ValueError(f"sheet '{sheet_name}' has no header row")
-    (header_row, headers), rows = grid[0], grid[1:]
-    return [h.strip() for h in headers], header_row, rows, meta
-
-
 def find_tables(paths) -> list[str]:
     """Table base paths (without suffix) for files or folders; a folder means every table in it."""
     out = []
@@ -430,20 +339,18 @@ def read_table(path: str) -> Table:
     toml_path = base + ".toml" if os.path.exists(base + ".toml") else None
     t = Table(name=name, path=data_path or (toml_path or base + ".csv"), toml_path=toml_path)
     meta = {}
-    sheet_meta = {}
-    headers, header_line, raw_rows = None, 1, []
+    cells = None
     if data_path is None:
         t.usable = False
         t.error("unreadable", None, f"no data file {name}.csv or {name}.xlsx next to {name}.toml")
     else:
         try:
-            if data_path.lower().endswith(".xlsx"):
-                headers, header_line, raw_rows, sheet_meta = read_xlsx(data_path)
-            else:
-                headers, header_line, raw_rows, t.delimiter, t.encoding = read_csv_cells(data_path)
+            cells = read_xlsx(data_path) if data_path.lower().endswith(".xlsx") else read_csv(data_path)
+            t.delimiter, t.encoding = cells.delimiter, cells.encoding
         except (ValueError, OSError) as e:
             t.usable = False
             t.error("unreadable", None, f"unreadable: {e}")
+    sheet_meta = cells.meta if cells else {}
     meta.update(sheet_meta)
     if toml_path:
         try:
@@ -453,26 +360,41 @@ def read_table(path: str) -> Table:
             t.usable = False
             t.problems.append(Problem("error", "unreadable", os.path.basename(toml_path), None,
                                       f"unreadable metadata: {e}"))
-    elif not sheet_meta:
+    elif cells is not None and not sheet_meta:   # (a file that cannot be read is error enough)
         t.usable = False
         t.error("missing-metadata", None, f"no metadata: {name}.toml (or an XLSX 'metadata' sheet) is missing")
     if meta:
-        try:
-            t.meta = META_SCHEMA.load({k: (v if isinstance(v, list) or v is None else str(v)) for k, v in meta.items()})
-        except ValidationError as e:
-            t.usable = False
-            for k, msgs in e.messages.items():
-                t.problems.append(Problem("error", "invalid-metadata",
-                                          os.path.basename(toml_path or t.path), None,
-                                          f"metadata '{k}': {'; '.join(map(str, msgs))}"))
-        unknown = sorted(set(meta) - set(META_KEYS))
-        if unknown:
-            t.warning("unknown-metadata", None, f"metadata keys ignored: {', '.join(unknown)}")
-    if headers is None or not t.usable:
+        t.meta, problems = load_meta(meta, os.path.basename(toml_path or t.path))
+        t.problems += problems
+        t.usable = t.usable and not any(p.level == "error" for p in problems)
+    if cells is None or not t.usable:
         return t
+    read_rows(t, cells)
+    return t
+
+
+def load_meta(meta: dict, file: str = "") -> tuple[dict, list]:
+    """(the metadata, checked, with its defaults; [Problem]) of a table's metadata keys and values."""
+    problems = []
+    try:
+        loaded = META_SCHEMA.load({k: (v if isinstance(v, (list, bool)) or v is None else str(v))
+                                   for k, v in meta.items()})
+    except ValidationError as e:
+        loaded = {}
+        problems += [Problem("error", "invalid-metadata", file, None, f"metadata '{k}': {'; '.join(map(str, msgs))}")
+                     for k, msgs in e.messages.items()]
+    unknown = sorted(set(meta) - set(META_KEYS))
+    if unknown:
+        problems.append(Problem("warning", "unknown-metadata", file, None, f"metadata keys ignored: {', '.join(unknown)}"))
+    return loaded, problems
+
+
+def read_rows(t: Table, cells):
+    """The table's columns and rows from its cells; every problem a row has, row by row."""
+    headers, raw_rows = cells.headers, cells.rows
     # columns: trailing/unnamed empty columns dropped
     cols = [(i, h or f"column_{i + 1}") for i, h in enumerate(headers)
-            if h or any(i < len(cells) and cells[i].strip() for _, cells in raw_rows)]
+            if h or any(i < len(raw) and raw[i].strip() for _, raw in raw_rows)]
     t.columns = [h for _, h in cols]
     seen = {}
     for i, h in cols:
@@ -480,24 +402,33 @@ def read_table(path: str) -> Table:
         if c in KNOWN_COLUMNS:
             if c in seen:
                 t.usable = False
-                t.error("duplicate-column", header_line, f"column '{h}' given twice (also '{seen[c]}')", h)
+                t.error("duplicate-column", cells.header_line, f"column '{h}' given twice (also '{seen[c]}')", h)
             seen[c] = h
     t.colmap = seen
     missing = [c for c in REQUIRED_COLUMNS if c not in seen]
     if missing:
         t.usable = False
-        t.error("missing-column", header_line, f"missing required column(s): {', '.join(missing)}"
+        t.error("missing-column", cells.header_line, f"missing required column(s): {', '.join(missing)}"
                 f" (found: {', '.join(t.columns)})")
-        return t
+        return
+    by_header = {h: i for i, h in cols}
+    malformed = {}   # line -> the cells read from it (a row left out)
+
+    def left_out(line, message, raw):
+        t.error("malformed-row", line, message)
+        malformed[line] = raw
+
+    for line, message, raw in cells.bad:
+        left_out(line, message, raw)
     schema = RowSchema(t.meta, seen)
     for line, raw in raw_rows:
         surplus = [c for c in raw[len(headers):] if c.strip()]
         if surplus:
-            t.error("malformed-row", line, f"the row has {len(headers) + len(surplus)} cells, the header"
-                    f" {len(headers)} (a delimiter '{t.delimiter}' inside an unquoted cell?)")
+            left_out(line, f"the row has {len(headers) + len(surplus)} cells, the header {len(headers)}"
+                     f" (a delimiter '{t.delimiter}' inside an unquoted cell?)", raw)
             continue
-        cells = {h: (raw[i].strip() if i < len(raw) else "") for i, h in cols}
-        r, errors = schema.row(line, cells)
+        row_cells = {h: (raw[i].strip() if i < len(raw) else "") for i, h in cols}
+        r, errors = schema.row(line, row_cells)
         for column, messages in errors.items():
             t.error(CELL_ERROR_KINDS.get(column, "invalid-cell"), line, "; ".join(map(str, messages)),
                     seen.get(column, column))
@@ -505,7 +436,16 @@ def read_table(path: str) -> Table:
             structural_row_checks(t, r)
         t.rows.append(r)
     table_checks(t)
-    return t
+    by_row = {r.row: r for r in t.rows}
+    for p in t.problems:   # named by the row's source code and display (of a left-out row: its cells)
+        r, raw = by_row.get(p.row), malformed.get(p.row)
+        if r is not None:
+            p.source_code, p.source_display = r.source_code, r.source_display
+        elif raw is not None:
+            code, display = (by_header.get(seen.get(c)) for c in ("source_code", "source_display"))
+            p.source_code = raw[code].strip() if code is not None and code < len(raw) else ""
+            p.source_display = raw[display].strip() if display is not None and display < len(raw) else ""
+    t.problems.sort(key=lambda p: p.row or 0)
 
 
 def structural_row_checks(t: Table, r: Row):
@@ -559,8 +499,23 @@ def table_checks(t: Table):
                     t.colmap.get("relationship"))
         else:
             t.error("duplicate-row", r.row, f"{r.source_code} -> {r.target_code} duplicates row {first.row}")
+    if not t.meta.get("source_case_sensitive", True):
+        case_checks(t)
     for key, r in nomaps.items():
         if key in mapped:
             t.error("conflicting-relationship", r.row,
                     f"{r.source_code} is marked no_map but row {mapped[key].row} maps it to"
                     f" {mapped[key].target_code}", t.colmap.get("no_map"))
+
+
+def case_checks(t: Table):
+    """A table whose source codes match ignoring case: rows whose codes differ only in case (or
+    blanks) answer the same code, which is rarely what the author meant."""
+    first = {}   # (system, folded code) -> (first row, its code)
+    for r in t.rows:
+        key = (r.source_system, fold(r.source_code))
+        seen = first.setdefault(key, (r.row, r.source_code))
+        if seen[1] != r.source_code:
+            t.warning("case-duplicate", r.row, f"source code '{r.source_code}' differs from '{seen[1]}' (row"
+                      f" {seen[0]}) only in case: the table matches codes ignoring case, so both answer for"
+                      " either", t.colmap.get("source_code"))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, EXT_R4_EQUIVALENCE
 from termsvc.mappings.table import KNOWN_COLUMNS, Row, Table, canonical_header
 
@@ -78,9 +79,11 @@ def table_extension(t: Table) -> dict:
     return {"url": EXT_TABLE, "extension": sub}
 
 
-def concept_map_from_table(t: Table, statuses: set | None = None) -> dict:
-    """The R5 ConceptMap of a (structurally valid) table. `statuses`: only rows with
-    these statuses (None: every row)."""
+def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | None = None,
+                           displays: dict | None = None) -> dict:
+    """The R5 ConceptMap of a table: every row, or only the rows with these `statuses`, or the
+    `rows` given. `displays` ((system, code) -> display): the target displays to serve instead of
+    the spreadsheet's (which then stays in a `mapping-column` extension, for export)."""
     m = t.meta
     cm = {"resourceType": "ConceptMap", "id": fhir_id(t.name),
           "extension": [table_extension(t)] + [{"url": EXT_DICOM_ATTRIBUTE, "valueString": a}
@@ -95,35 +98,36 @@ def concept_map_from_table(t: Table, statuses: set | None = None) -> dict:
     if m.get("target_scope"):
         cm["targetScopeCanonical"] = m["target_scope"]
     default_ts = m.get("target_system") or ""
+    displays = displays or {}
     groups: dict = {}
     placed = []   # (row, element, target|None)
-    for r in t.rows:
+    for r in (t.rows if rows is None else rows):
         if statuses is not None and r.status not in statuses:
             continue
         ts = r.target_system if r.target_code else (r.target_system or default_ts)
         g = groups.get((r.source_system, ts))
         if g is None:
             g = groups[(r.source_system, ts)] = {"group": {"source": r.source_system}, "elements": {}}
+            if not m.get("source_case_sensitive", True):
+                g["group"]["extension"] = [{"url": EXT_SOURCE_CASE_INSENSITIVE, "valueBoolean": True}]
             if ts:
                 g["group"]["target"] = ts
             g["group"]["element"] = []
         e = g["elements"].get(r.source_code)
-        if e is None:
+        if e is None or e.get("noMap") or (r.no_map and e.get("target")):
+            # a no-map beside maps of the code (an error the check reports) keeps an element of its own
             e = g["elements"][r.source_code] = {"code": r.source_code}
             g["group"]["element"].append(e)
         if r.source_display and "display" not in e:
             e["display"] = r.source_display
         if r.no_map:
-            if e.get("target") or e.get("noMap"):
-                raise ValueError(f"{t.file}:{r.row}: {r.source_code} has a no-map and other rows")
             e["noMap"] = True
             placed.append((r, e, None))
         else:
-            if e.get("noMap"):
-                raise ValueError(f"{t.file}:{r.row}: {r.source_code} has a no-map and other rows")
             tg = {"code": r.target_code}
-            if r.target_display:
-                tg["display"] = r.target_display
+            display = displays.get((r.target_system, r.target_code)) or r.target_display
+            if display:
+                tg["display"] = display
             tg["relationship"] = r.relationship
             if r.comment:
                 tg["comment"] = r.comment
@@ -163,7 +167,7 @@ def row_meaning(r: Row, element_display, target) -> dict:
     return {"source_system": r.source_system, "source_code": r.source_code,
             "source_display": element_display or "",
             "target_system": r.target_system if target is not None else "",
-            "target_code": r.target_code, "target_display": r.target_display,
+            "target_code": r.target_code, "target_display": (target or {}).get("display") or "",
             "relationship": r.relationship, "r4_word": r.r4_word, "no_map": r.no_map,
             "status": r.status, "comment": r.comment, "author": r.author, "reviewer": r.reviewer,
             "status_date": r.status_date}

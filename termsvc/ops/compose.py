@@ -20,6 +20,7 @@ from termsvc.fhir.codesystem import FlatConcept
 from termsvc.fhir.outcome import OpError, TooCostly
 from termsvc.ops import filters
 from termsvc.ops.codesystems import CodeSystemProvider
+from termsvc.ops.completeness import PARTIAL_CONTENT, Undecided
 from termsvc.ops.context import canonical_versions, split_canonical, version_key, version_matches
 
 DEFAULT_MAX_EXPANSION = 10_000
@@ -101,6 +102,7 @@ class Composer:
         self.warnings: list[tuple] = []                # (parameter name, canonical)
         self.unknown_systems: list[str] = []           # systems (or system|version) the value set needs
         self.visited: list[IncludeVersion] = []        # includes of the code's system seen by contains()
+        self.undecided: list[Undecided] = []           # includes/excludes contains() could not settle
         self.merged_across_versions = False            # an exclude removed a code of another version
         self._stack: list = []
 
@@ -439,12 +441,20 @@ class Composer:
                 cref = _concept_ref(inc.get("concept", []) or [], code)
                 return Member(inc_system, iv.wanted, code, cref.get("display")) if cref is not None else None
             self.note_cs(cs)
-            for f in inc.get("filter", []) or []:  # a broken filter is an error whatever the code
+            incfilters = inc.get("filter", []) or []
+            for f in incfilters:  # a broken filter is an error whatever the code
                 filters.check_filter(cs, f)
+            partial = cs.content in PARTIAL_CONTENT
             concept, _ = cs.find(code)
             if concept is None:
-                cref = _concept_ref(inc.get("concept", []) or [], code) if cs.content == "fragment" else None
-                return Member(inc_system, cs.version, code, cref.get("display")) if cref is not None else None
+                cref = _concept_ref(inc.get("concept", []) or [], code) if partial else None
+                if cref is not None:   # listed: a member, whatever the fragment says
+                    return Member(inc_system, cs.version, code, cref.get("display"))
+                if partial and not inc.get("concept"):
+                    if excluding and not incfilters:   # all of the system is excluded, listed or not
+                        return Member(inc_system, cs.version, code)
+                    self._undecided(iv, cs, incfilters, excluding)
+                return None
             if inc.get("concept"):
                 cref = _concept_ref(inc["concept"], concept.code)
                 if cref is None:
@@ -452,16 +462,42 @@ class Composer:
                 m = _enumerated_member(inc_system, cs, concept, cref)
             else:
                 m = Member(inc_system, cs.version, concept.code, concept.display, concept, cs)
-            if not all(filters.matches(cs, concept, f) for f in inc.get("filter", []) or []):
+            if partial:
+                verdicts = [filters.matches_in_part(cs, concept, f) for f in incfilters]
+                if False in verdicts:
+                    return None
+                if None in verdicts:
+                    self._undecided(iv, cs, incfilters, excluding)
+                    return None
+            elif not all(filters.matches(cs, concept, f) for f in incfilters):
                 return None
         for canonical in inc.get("valueSet", []) or []:
             sub = self._import(canonical, excluding)
+            mark = len(self.undecided)
             sm = self.contains(sub, system if m is None else m.system, code if m is None else m.code, version)
+            if excluding:   # what the imported value set could not settle leaves the exclusion open
+                for u in self.undecided[mark:]:
+                    u.excluding = True
             if sm is None:
                 return None
             if m is None:
                 m = sm
         return m
+
+
+    def _undecided(self, iv: IncludeVersion, cs, incfilters: list, excluding: bool):
+        self.undecided.append(Undecided(iv.system, cs.version, iv.wanted, cs.content, list(incfilters), excluding))
+
+    def unsettled(self, member) -> list[Undecided]:
+        """What leaves a contains() answer open: for a member, the excludes it could not decide;
+        for none, the includes whose filters it could not evaluate."""
+        if member is not None:
+            return [u for u in self.undecided if u.excluding]
+        return [u for u in self.undecided if not u.excluding and u.filters]
+
+    def open_fragment(self) -> bool:
+        """Did contains() meet an include of all of a fragment that does not list the code?"""
+        return any(not u.excluding and not u.filters for u in self.undecided)
 
 
 def _in_version_order(includes: list) -> list:

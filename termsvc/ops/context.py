@@ -228,7 +228,7 @@ class Context:
         return implicit_value_set(self, url, version)
 
     def value_set_by_id(self, fhir_id: str) -> dict | None:
-        """A stored value set by its id (ids repeat across editions: this endpoint's edition first)."""
+        """A stored value set by the id this endpoint serves it under (unique per endpoint)."""
         if self.store is None:
             return None
         row = self.store.resource_by_fhir_id("ValueSet", fhir_id, self.fhir_version)

@@ -14,6 +14,7 @@ from termsvc.fhir.convert import to_r5
 from termsvc.fhir.outcome import TooCostly
 from termsvc.fhir.params import Param, Params
 from termsvc.fhir.shape import check_resource
+from termsvc.ops.completeness import unclosed
 from termsvc.ops.compose import (Composer, DEFAULT_MAX_EXPANSION, Member, STANDARDS_STATUS, VersionRules,
                                  versioned_systems, vs_default_parameters)
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display
@@ -126,8 +127,9 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     if paged:
         expansion["offset"] = opts.offset
     fragments = _used_fragments(ctx, composer)
-    if fragments:  # a fragment cannot say a code is not in the code system: the expansion is not closed
-        reason = messages.text("unclosed-fragment", system=fragments[0].split("|")[0])
+    open_parts = unclosed(composer, vs)
+    if open_parts:  # a fragment cannot say a code is not in the code system: the expansion is not closed
+        reason = "; ".join(dict.fromkeys(u.expansion_reason() for u in open_parts))
         expansion["extension"] = [{"url": UNCLOSED, "valueBoolean": True},
                                   {"url": UNCLOSED + "-reason", "valueString": reason}]
     expansion["parameter"] = _echo_parameters(opts, prefs, composer, fragments)

@@ -111,6 +111,21 @@ def matches(cs, c: FlatConcept, f: dict) -> bool:
     raise messages.error("filter-op-unsupported", tx_type="vs-invalid", op=op, property=prop, system=cs.url)
 
 
+def matches_in_part(cs, c: FlatConcept, f: dict) -> bool | None:
+    """matches() for a code system held only in part (a fragment): None when what it holds cannot
+    settle it. A fragment's stated relations and properties are true, their absence proves nothing."""
+    ok = matches(cs, c, f)
+    prop, op = f.get("property"), f.get("op")
+    if _is_concept_prop(prop) and op in ("=", "regex"):
+        return ok    # the code alone decides
+    if op == "descendent-leaf" or prop == "constraint":
+        return None
+    negative = op in ("is-not-a", "not-in") or (op == "exists" and str(f.get("value")).lower() != "true")
+    if negative:
+        return None if ok else False
+    return True if ok else None
+
+
 def _ecl(cs, expression: str) -> set:
     try:
         return ecl.evaluate(cs.store.conn(), cs.cs_id, expression)

@@ -6,6 +6,7 @@ cannot disagree with what the service answers.
     judge = Judge(store)                       # a served Store, or a build in progress
     judge.code(system, code, display)          # CodeVerdict
     judge.membership(vs_url, system, code)     # MembershipVerdict
+    judge.membership_of_any(vs_url, codings)   # MembershipVerdict of a CodeableConcept's codings
     judge.members(vs_url, limit)               # [(system, code, display)], or NotEvaluable
 """
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.context import Context
-from termsvc.ops.expand import expand
+from termsvc.ops.expand import UNCLOSED, expand
 from termsvc.ops.validate import validate_cs, validate_vs
 
 # CodeVerdict.state
@@ -31,6 +32,7 @@ class CodeVerdict:
     state: str
     display: str | None    # the code system's display of the code
     display_ok: bool       # $validate-code accepts the display given (True when none was given)
+    display_rejected: bool  # ... and when it does not: whether it answers no (an error), not just a warning
     message: str           # what $validate-code said ("" when it had nothing to say)
 
 
@@ -86,7 +88,8 @@ class Judge:
         if display:
             params.append(Param("display", "valueString", display))
         answer = _Answer.of(validate_cs(self._context(), Params(params)))
-        display_ok = not (answer.has("error", "invalid-display") or answer.has("warning", "invalid-display"))
+        display_rejected = answer.has("error", "invalid-display")
+        display_ok = not (display_rejected or answer.has("warning", "invalid-display"))
         if answer.unknown_systems:
             state = UNKNOWN_SYSTEM
         elif answer.has("error", "invalid-code"):
@@ -95,7 +98,7 @@ class Judge:
             state = UNVERIFIABLE
         else:
             state = FOUND
-        return CodeVerdict(state, answer.display, display_ok, answer.message)
+        return CodeVerdict(state, answer.display, display_ok, display_rejected, answer.message)
 
     def has_value_set(self, canonical: str) -> bool:
         return self._context().value_set(canonical) is not None
@@ -104,6 +107,17 @@ class Judge:
         """Is system#code in the value set (what $validate-code answers, whatever the display)?"""
         params = Params([Param("url", "valueUri", value_set), Param("system", "valueUri", system),
                          Param("code", "valueCode", code), Param("valueset-membership-only", "valueBoolean", True)])
+        return self._membership(params, value_set, [system])
+
+    def membership_of_any(self, value_set: str, codings: list[dict]) -> MembershipVerdict:
+        """Is one of the codings (a CodeableConcept's) in the value set (what $validate-code answers
+        for the CodeableConcept, whatever the displays)?"""
+        cc = {"coding": [{k: c[k] for k in ("system", "version", "code") if c.get(k)} for c in codings]}
+        params = Params([Param("url", "valueUri", value_set), Param("codeableConcept", "valueCodeableConcept", cc),
+                         Param("valueset-membership-only", "valueBoolean", True)])
+        return self._membership(params, value_set, [c.get("system") for c in codings])
+
+    def _membership(self, params: Params, value_set: str, systems: list) -> MembershipVerdict:
         ctx = self._context()
         try:
             answer = _Answer.of(validate_vs(ctx, params))
@@ -112,35 +126,33 @@ class Judge:
         if answer.caused_by or (answer.result and answer.has("warning", "invalid-code")):
             return MembershipVerdict(UNVERIFIABLE, answer.message)
         if answer.has("error", "not-in-vs"):
-            if system in answer.unknown_systems and self._draws_on(ctx, ctx.value_set(value_set), system):
+            if any(s in answer.unknown_systems and self._draws_on(ctx, ctx.value_set(value_set), s) for s in systems):
                 return MembershipVerdict(UNVERIFIABLE, answer.message)  # its codes cannot be known here
             return MembershipVerdict(NOT_MEMBER, answer.message)
         return MembershipVerdict(MEMBER, answer.message)
 
-    def _draws_on(self, ctx: Context, vs: dict | None, system: str, seen: frozenset = frozenset()) -> bool:
+    def _draws_on(self, ctx: Context, vs: dict | None, system: str) -> bool:
         """Does the value set (or one it imports) include codes of this code system?"""
-        if vs is None or id(vs) in seen:
-            return False
-        compose = vs.get("compose") or {}
-        for inc in compose.get("include") or []:
-            if inc.get("system") == system or any(self._draws_on(ctx, ctx.value_set(v), system, seen | {id(vs)})
-                                                  for v in inc.get("valueSet") or []):
-                return True
-        return False
+        return system in _systems_named(ctx, vs)
+
+    def systems_named(self, value_set: str) -> set:
+        """The code systems the value set (or one it imports) includes codes of."""
+        ctx = self._context()
+        return _systems_named(ctx, ctx.value_set(value_set))
 
     def members(self, value_set: str, limit: int) -> list[tuple] | NotEvaluable:
         """(system, code, display) of every member ($expand), or why they cannot be listed."""
         ctx = self._context()
         if ctx.value_set(value_set) is None:
             return NotEvaluable(f"not loaded ({value_set})")
-        partial = self.partial_system(value_set)
-        if partial:
-            return NotEvaluable(f"not evaluable: its compose selects from {partial}, loaded only as a fragment")
         params = Params([Param("url", "valueUri", value_set), Param("excludeNested", "valueBoolean", True)])
         try:
             expansion = expand(ctx, params, max_size=limit)
         except OpError as e:
             return NotEvaluable(f"not evaluable: {e.text}")
+        unclosed = {x.get("url"): x for x in expansion["expansion"].get("extension") or []}
+        if UNCLOSED in unclosed:   # the expansion is not the value set: what the engine says is missing
+            return NotEvaluable("not evaluable: " + (unclosed.get(UNCLOSED + "-reason") or {}).get("valueString", ""))
         out = []
 
         def walk(contains):
@@ -151,16 +163,14 @@ class Judge:
         walk(expansion.get("expansion", {}).get("contains"))
         return out
 
-    def partial_system(self, value_set: str) -> str | None:
-        """A code system the value set takes whole (or filters) while only part of it is loaded (a
-        fragment): its expansion is then not the value set, and a "not a member" not certain."""
-        ctx = self._context()
-        vs = ctx.value_set(value_set)
-        compose = (vs or {}).get("compose") or {}
-        for inc in (compose.get("include") or []) + (compose.get("exclude") or []):
-            system = inc.get("system")
-            if system and not inc.get("concept"):
-                cs = ctx.code_system(system, inc.get("version"))
-                if cs is not None and cs.content != "complete":
-                    return system
-        return None
+
+def _systems_named(ctx: Context, vs: dict | None, seen: frozenset = frozenset()) -> set:
+    if vs is None or id(vs) in seen:
+        return set()
+    out = set()
+    for inc in (vs.get("compose") or {}).get("include") or []:
+        if inc.get("system"):
+            out.add(inc["system"])
+        for v in inc.get("valueSet") or []:
+            out |= _systems_named(ctx, ctx.value_set(v), seen | {id(vs)})
+    return out

@@ -11,6 +11,17 @@ from termsvc.ops.context import Context
 PREEXPAND_MAX = 2_000_000
 
 
+def own_texts(members) -> list[tuple]:
+    """(seq, text) of what the members show that their stored concepts' text index does not hold:
+    the value set's own displays and designations, the displays of codes with no stored concept."""
+    out = []
+    for seq, m in enumerate(members):
+        if m.display and (m.concept is None or m.display != m.concept.display):
+            out.append((seq, m.display))
+        out += [(seq, d["value"]) for d in m.designations or () if d.get("value")]
+    return out
+
+
 def preexpand_all(writer, progress) -> dict:
     store = writer.reader()
     ctx = Context(store)
@@ -30,7 +41,8 @@ def preexpand_all(writer, progress) -> dict:
             continue
         writer.set_expansion(vs_id, [(m.system, m.version, m.code, m.display,
                                       m.concept.cid if m.concept is not None else None, int(m.inactive),
-                                      int(m.abstract)) for m in members], list(composer.used_codesystems))
+                                      int(m.abstract)) for m in members], list(composer.used_codesystems),
+                             own_texts(members))
         counts["done"] += 1
     progress(f"  pre-expanded {counts['done']} value sets ({counts['too-large']} too large,"
              f" {counts['error']} not expandable)")

@@ -18,8 +18,9 @@ from termsvc.ops.text import fts_query
 FAST_PATH_MIN = 1000   # smaller pre-expansions go through the Composer (hierarchical output)
 
 
-def member_conditions(opts, alias: str, id_column: str) -> tuple[list, list]:
-    """SQL conditions (and their arguments) for activeOnly, excludeNotForUI and a text filter."""
+def member_conditions(opts, alias: str, id_column: str, vs_id: int | None = None) -> tuple[list, list]:
+    """SQL conditions (and their arguments) for activeOnly, excludeNotForUI and a text filter
+    (with vs_id: over a pre-expansion, whose own texts count too)."""
     conds, args = [], []
     if opts.active_only:
         conds.append(f"{alias}.inactive=0")
@@ -28,8 +29,13 @@ def member_conditions(opts, alias: str, id_column: str) -> tuple[list, list]:
     if opts.filter:
         q = fts_query(opts.filter)
         if q:
-            conds.append(f"{alias}.{id_column} IN (SELECT concept_id FROM concept_fts WHERE concept_fts MATCH ?)")
+            cond = f"{alias}.{id_column} IN (SELECT concept_id FROM concept_fts WHERE concept_fts MATCH ?)"
             args.append(q)
+            if vs_id is not None:
+                cond = (f"({cond} OR {alias}.seq IN (SELECT seq FROM expansion_fts WHERE expansion_fts MATCH ?"
+                        " AND vs_id=?))")
+                args += [q, vs_id]
+            conds.append(cond)
     return conds, args
 
 
@@ -134,7 +140,7 @@ def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, with_desi
     paged = opts.count is not None or opts.offset
     if total_all < FAST_PATH_MIN and not opts.filter:
         return None
-    conds, cond_args = member_conditions(opts, "e", "concept_id")
+    conds, cond_args = member_conditions(opts, "e", "concept_id", vs_id)
     where, args = ["e.vs_id=?"] + conds, [vs_id] + cond_args
     filtered = bool(conds)
     cond = " AND ".join(where)

@@ -24,15 +24,16 @@ def text_matches(query_words: list[str], text: str | None) -> bool:
 
 
 def text_filter(members: list, query: str) -> list:
-    """The members (compose.Member) whose display, code or a designation matches the query."""
+    """The members (compose.Member) whose display (the value set's and the code system's), code or a
+    designation (the code system's and the value set's) matches the query."""
     wanted = words(query)
     if not wanted:
         return members
     out = []
     for m in deadline.bounded(members):
-        texts = [m.display, m.code]
+        texts = [m.display, m.code] + [d.get("value") for d in m.designations or ()]
         if m.concept is not None and m.cs is not None:
-            texts += [d.get("value") for d in m.cs.designations(m.concept)]
+            texts += [m.concept.display] + [d.get("value") for d in m.cs.designations(m.concept)]
         if any(text_matches(wanted, t) for t in texts):
             out.append(m)
     return out

@@ -5,6 +5,7 @@ map, group, element, target); the answer is built from the map's JSON, which
 is parsed once per build. Request maps (tx-resource) are searched directly.
 """
 from termsvc import deadline
+from termsvc.fhir.conceptmap_match import fold, source_key
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence
 from termsvc.fhir import messages
 from termsvc.fhir.shape import check_codeable_concept, check_coding
@@ -90,7 +91,10 @@ def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[dict]:
     maps = list(ctx.request_concept_maps())
     if ctx.store is not None:
         seen = {_vurl(m) for m in maps}
-        for cm_id in stored_map_ids(ctx.store, req.reverse, coding.get("system"), coding["code"]):
+        code = coding["code"]
+        codes = (code,) if req.reverse or fold(code) == code else (code, fold(code))  # folded: groups ignoring case
+        for cm_id in dict.fromkeys(i for c in codes for i in stored_map_ids(ctx.store, req.reverse,
+                                                                             coding.get("system"), c)):
             cm = ctx.stored_concept_map(cm_id)
             if _vurl(cm) not in seen:
                 maps.append(cm)
@@ -209,7 +213,7 @@ def _forward(ctx, req, cm, coding, chain, notes) -> list:
     system, code = coding.get("system"), coding.get("code")
     for g, gsrc, gtgt in _groups(cm, system, req.target_system):
         found = False
-        for e in _indexed(g, "source").get(code, ()):
+        for e in _indexed(g, "source").get(source_key(g, code), ()):
             found = True
             if e.get("noMap"):
                 comment = next((x.get("valueString") for x in e.get("extension", []) or []
@@ -257,7 +261,7 @@ def _indexed(g: dict, side: str) -> dict:
         index = {}
         for e in elements:
             if side == "source":
-                index.setdefault(e.get("code"), []).append(e)
+                index.setdefault(source_key(g, e.get("code") or ""), []).append(e)
             else:
                 for t in e.get("target", []) or []:
                     index.setdefault(t.get("code"), []).append((e, t))

@@ -11,6 +11,7 @@ from termsvc.fhir import messages
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Params
 from termsvc.fhir.shape import check_codeable_concept, check_coding
+from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.ops.compose import STANDARDS_STATUS, Composer, VersionRules, vs_default_parameters
 from termsvc.ops.context import version_key
 from termsvc.ops.display import display_matches, display_problem
@@ -43,6 +44,8 @@ class Result:
     in_vs: bool | None = True          # None: the value set cannot say (a version is unknown, a fragment)
     unknown_systems: list = field(default_factory=list)   # the coding's own system is unknown
     caused_by: list = field(default_factory=list)         # what the answer depends on and the server lacks
+    unsettled: list = field(default_factory=list)         # includes/excludes the content held cannot decide
+    open_fragment: bool = False                           # the value set takes all of a fragment
 
     def add(self, severity, issue_code, message_id, tx_type=None, expression=None, in_message=None, **args):
         i = messages.issue(severity, issue_code, message_id, tx_type, expression, **args)
@@ -201,10 +204,11 @@ class Validator:
 
     def _check_in_value_set(self, r, vs, cd: Coded):
         composer = self.composer
-        composer.visited = []
+        composer.visited, composer.undecided = [], []
         prefer = (lambda m: m.cs is not None and m.concept is not None
                   and display_matches(m.cs, m.concept, m, cd.display)) if cd.display else None
         member = composer.contains(vs, cd.system, cd.code, cd.version, prefer)
+        r.unsettled, r.open_fragment = composer.unsettled(member), composer.open_fragment()
         seen, includes = set(), []
         for iv in composer.visited:
             if iv.system == cd.system and (iv.declared, iv.wanted) not in seen:
@@ -226,7 +230,7 @@ class Validator:
             normalized = concept.code if concept.code != cd.code else None
         else:
             concept, normalized = cs.find(cd.code)
-        self._check_concept(r, vs, cd, cs, concept, normalized, member, undecided, drawn_on=bool(includes))
+        self._check_concept(r, vs, cd, cs, concept, normalized, member, undecided)
 
     def _version_issues(self, r, cd: Coded, includes: list, coding_cs):
         """What the value set's versions of the system say about the coding's version."""
@@ -266,18 +270,18 @@ class Validator:
         return (coding_cs or self.composer.include_version({"system": cd.system}, vs).cs
                 or self.composer.provider(cd.system, None, vs))
 
-    def _check_concept(self, r, vs, cd: Coded, cs, concept, normalized, member, undecided: bool,
-                       drawn_on: bool = True):
-        """`drawn_on`: the value set takes codes of this code system (an include names it)."""
+    def _check_concept(self, r, vs, cd: Coded, cs, concept, normalized, member, undecided: bool):
         in_vs = vs is None or member is not None
         if concept is None:
-            if cs.content in ("fragment", "example", "not-present"):
+            if cs.content in PARTIAL_CONTENT:
                 r.add("warning", "code-invalid", "UNKNOWN_CODE_IN_FRAGMENT", "invalid-code", cd.at("code"),
                       in_message=False, code=cd.code, system=cs.url, version=cs.version, content=cs.content)
-                if vs is not None and not drawn_on:
-                    self._not_in_vs(r, vs, cd)   # whatever the code is, the value set has none of its system
-                    return
-                r.in_vs = None
+                if vs is not None and r.unsettled:
+                    self._cannot_tell(r, vs, cd)
+                elif vs is not None and not (r.open_fragment or in_vs):
+                    self._not_in_vs(r, vs, cd)   # an enumeration that does not list it, or no include of its system
+                else:
+                    r.in_vs = None     # the code may exist, and the value set takes all of its system
                 return
             if vs is not None and not in_vs and not undecided:
                 self._not_in_vs(r, vs, cd)
@@ -312,9 +316,11 @@ class Validator:
         if member is not None and _deprecated_in_vs(member):
             r.add("warning", "business-rule", "CONCEPT_DEPRECATED_IN_VALUESET", "code-comment", cd.at("code"),
                   in_message=False, code=concept.code, system=cd.system, vs=_vurl(vs))
-        if vs is not None and not in_vs:
+        if vs is not None and (not in_vs or r.unsettled):
             if undecided:
                 r.in_vs = None
+            elif r.unsettled:
+                self._cannot_tell(r, vs, cd)
             else:
                 self._not_in_vs(r, vs, cd)
         elif vs is not None and concept.abstract and not self.abstract_ok:
@@ -323,7 +329,12 @@ class Validator:
             self._not_in_vs(r, vs, cd)
         if cd.display is not None and not self.membership_only:
             problem = display_problem(cs, concept, member, cd.display, self.prefs, self.lenient)
-            if problem is not None:
+            if problem is not None and cs.content in PARTIAL_CONTENT and problem[1] != "INACTIVE_DISPLAY_FOUND":
+                # a fragment's displays are its source's (DICOM's code meanings), not the code system's
+                r.add("warning", "invalid", "display-unverified", "display-comment", cd.at("display"),
+                      display=cd.display, system=cd.system, code=concept.code, version=cs.version,
+                      content=cs.content, known=r.params.get("display") or concept.display)
+            elif problem is not None:
                 severity, message_id, args = problem
                 retired = message_id == "INACTIVE_DISPLAY_FOUND"   # a comment on the display, not an error
                 r.add(severity, "invalid", message_id, "display-comment" if retired else "invalid-display",
@@ -351,6 +362,17 @@ class Validator:
             if s and s not in systems and self.composer.contains({"compose": {"include": [inc]}}, s, code):
                 systems.append(s)
         return systems
+
+    def _cannot_tell(self, r, vs, cd: Coded):
+        """The membership depends on content the build does not hold: say which, never a plain no."""
+        for u in {(u.canonical(), u.excluding): u for u in r.unsettled}.values():
+            i = u.issue(cd.code, _vurl(vs), cd.at("code"))
+            r.issues.append(i)
+            r.messages.append(i["details"]["text"])
+            r.valid = False
+            if u.canonical() not in r.caused_by:
+                r.caused_by.append(u.canonical())
+        r.in_vs = None
 
     def _not_in_vs(self, r, vs, cd: Coded, label=None):
         if label is None:

@@ -7,13 +7,12 @@ import sqlite3
 
 import orjson
 
-from termsvc.store.schema import MAPPING_TABLE_TYPE
+from termsvc.store.schema import MAPPING_REPORT_TYPE, MAPPING_TABLE_TYPE
 from termsvc.store.values import designation_dict, property_dict
 
-# ids repeat across packages and across the IG's R4 and R5 editions: the endpoint's edition
-# first, then the resource loaded last
+# the build makes ids unique per endpoint (BuildWriter.assign_ids): one resource or none
 RESOURCE_BY_FHIR_ID = ("SELECT id, url, version FROM resource WHERE type=? AND fhir_id=?"
-                       " ORDER BY (fhir_version = ?) DESC, id DESC LIMIT 1")
+                       " AND (endpoint IS NULL OR endpoint=?)")
 
 # search parameter -> (column, how it matches)
 SEARCH_COLUMNS = {"url": ("url", "exact"), "version": ("version", "exact"), "_id": ("fhir_id", "exact"),
@@ -82,15 +81,15 @@ class Queries:
         row = self.one("SELECT json FROM resource WHERE id=?", (rid,))
         return orjson.loads(row[0]) if row else None
 
-    def resource_by_fhir_id(self, rtype: str, fhir_id: str, fhir_version: str):
-        """(store id, url, version) of the resource `rtype/fhir_id` an endpoint of this FHIR version
-        ("R4"/"R5") serves, or None."""
-        return self.one(RESOURCE_BY_FHIR_ID, (rtype, fhir_id, fhir_version))
+    def resource_by_fhir_id(self, rtype: str, fhir_id: str, endpoint: str):
+        """(store id, url, version) of the resource `rtype/fhir_id` the endpoint ("R4"/"R5") serves,
+        or None."""
+        return self.one(RESOURCE_BY_FHIR_ID, (rtype, fhir_id, endpoint))
 
-    def search_resources(self, rtype: str, criteria: dict, count: int, offset: int):
-        """(total, [(store id, fhir id)] of the page) of the resources of a type matching the search
-        parameters in `criteria` (SEARCH_COLUMNS), ordered by url and version."""
-        where, args = ["type=?"], [rtype]
+    def search_resources(self, rtype: str, criteria: dict, count: int, offset: int, endpoint: str = "R5"):
+        """(total, [(store id, fhir id)] of the page) of the resources of a type an endpoint ("R4"/"R5")
+        serves matching the search parameters in `criteria` (SEARCH_COLUMNS), ordered by url and version."""
+        where, args = ["type=?", "(endpoint IS NULL OR endpoint=?)"], [rtype, endpoint]
         for name, value in criteria.items():
             column, how = SEARCH_COLUMNS[name]
             if how == "exact":
@@ -117,10 +116,16 @@ class Queries:
                        (MAPPING_TABLE_TYPE, name, name, name))
         return self.resource_json(row[0]) if row else None
 
+    def mapping_reports(self) -> list[dict]:
+        """The report of every mapping table the build judged, in load order."""
+        return [orjson.loads(j) for (j,) in self.all("SELECT json FROM resource WHERE type=? ORDER BY id",
+                                                     (MAPPING_REPORT_TYPE,))]
+
     # -- code systems and value sets ----------------------------------------------------------
     def code_system_versions(self) -> list[tuple]:
-        """(url, version) of every code system (supplements aside), ordered."""
-        return self.all("SELECT url, version FROM code_system WHERE content != 'supplement' ORDER BY url, version")
+        """(url, version, content) of every code system (supplements aside), ordered."""
+        return self.all("SELECT url, version, content FROM code_system WHERE content != 'supplement'"
+                        " ORDER BY url, version")
 
     def code_system_with_concepts(self, cs_id: int, max_concepts: int) -> dict:
         """The CodeSystem as loaded: its concept tree rebuilt from the concept tables (without

@@ -6,13 +6,15 @@ can refer to a concept without repeating its code system.
 """
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 FTS_TOKENIZER = "unicode61 remove_diacritics 2"
 
 # `resource.type` of a complete mapping table (every row, as an R5 ConceptMap): kept for export,
 # not indexed or served as a ConceptMap
 MAPPING_TABLE_TYPE = "MappingTable"
+# `resource.type` of a mapping table's report (its problems, coverage, rows served) as the build judged it
+MAPPING_REPORT_TYPE = "MappingReport"
 
 
 def create_schema(db: sqlite_utils.Database) -> None:
@@ -23,10 +25,12 @@ def create_schema(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     # Every canonical resource, with its JSON as loaded (CodeSystem JSON without
-    # its concept tree: the concepts live in the concept tables).
+    # its concept tree: the concepts live in the concept tables). `endpoint`: the one endpoint
+    # ("R4" or "R5") that serves it by id (an edition of the IG), NULL for both; `fhir_id` is
+    # unique per endpoint and type (the build renames the ones that collide).
     db["resource"].create(
         {"id": int, "type": str, "fhir_id": str, "url": str, "version": str, "name": str,
-         "title": str, "status": str, "source_id": int, "fhir_version": str, "json": str},
+         "title": str, "status": str, "source_id": int, "fhir_version": str, "endpoint": str, "json": str},
         pk="id",
     )
     db["resource"].create_index(["type", "url"])
@@ -77,6 +81,10 @@ def create_schema(db: sqlite_utils.Database) -> None:
         " parent_seq INTEGER, PRIMARY KEY (vs_id, seq)) WITHOUT ROWID")
     db.execute("CREATE INDEX idx_expansion_code ON expansion(vs_id, system, code)")
     db.execute("CREATE INDEX idx_expansion_concept ON expansion(concept_id, vs_id)")
+    # the texts an expansion shows that its concepts' index does not hold: the value set's own
+    # displays and designations, the displays of members with no stored concept (text filters)
+    db.execute("CREATE VIRTUAL TABLE expansion_fts USING fts5(text, vs_id UNINDEXED, seq UNINDEXED,"
+               f" tokenize=\"{FTS_TOKENIZER}\")")
     db["concept_map"].create(
         {"id": int, "url": str, "version": str, "source_scope": str, "target_scope": str},
         pk="id",

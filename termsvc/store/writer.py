@@ -12,7 +12,9 @@ Large code systems (SNOMED CT, LOINC) stream through begin_code_system /
 insert_concepts / insert_* / end_code_system instead of add_resource.
 """
 import datetime
+import hashlib
 import os
+import re
 import sqlite3
 from collections import defaultdict
 from contextlib import contextmanager
@@ -21,12 +23,14 @@ import orjson
 import sqlite_utils
 
 from termsvc.fhir.codesystem import FlatConcept, flatten, strip_concepts
+from termsvc.fhir.conceptmap_match import case_insensitive, fold
 from termsvc.fhir.convert import to_r5
 from termsvc.store.queries import Queries
-from termsvc.store.schema import MAPPING_TABLE_TYPE, create_schema
+from termsvc.store.schema import MAPPING_REPORT_TYPE, MAPPING_TABLE_TYPE, create_schema
 from termsvc.store.values import property_text
 
 BATCH = 20_000
+FHIR_ID = re.compile(r"[A-Za-z0-9.-]{1,64}")
 
 
 def _dumps(obj) -> str:
@@ -159,18 +163,20 @@ class BuildWriter:
         self._source_counts[source_id][what] += n
 
     # -- canonical resources --------------------------------------------------
-    def add_resource(self, res: dict, source_id: int, fhir_version: str = "R5") -> int | None:
-        """Store a CodeSystem, ValueSet or ConceptMap (R4 or R5 JSON). Others are ignored."""
+    def add_resource(self, res: dict, source_id: int, fhir_version: str = "R5", endpoint: str | None = None
+                     ) -> int | None:
+        """Store a CodeSystem, ValueSet or ConceptMap (R4 or R5 JSON). Others are ignored.
+        `endpoint`: "R4" or "R5" when only that endpoint serves it by id (an IG edition)."""
         rt = res.get("resourceType")
         if rt not in ("CodeSystem", "ValueSet", "ConceptMap"):
             return None
         res = to_r5(res)
         if rt == "CodeSystem":
-            cs_id = self.begin_code_system(res, source_id, fhir_version)
+            cs_id = self.begin_code_system(res, source_id, fhir_version, endpoint)
             self.insert_flat_concepts(cs_id, flatten(res))
             self.end_code_system(cs_id)
             return cs_id
-        rid = self._insert_resource(res, source_id, fhir_version)
+        rid = self._insert_resource(res, source_id, fhir_version, endpoint)
         if rt == "ValueSet":
             self.conn.execute("INSERT INTO value_set(id, url, version, expansion_state) VALUES (?,?,?,?)",
                               (rid, res.get("url"), res.get("version"), "pending"))
@@ -180,12 +186,12 @@ class BuildWriter:
             self.count(source_id, "ConceptMap")
         return rid
 
-    def _insert_resource(self, res: dict, source_id: int, fhir_version: str) -> int:
+    def _insert_resource(self, res: dict, source_id: int, fhir_version: str, endpoint: str | None = None) -> int:
         cur = self.conn.execute(
             "INSERT INTO resource(type, fhir_id, url, version, name, title, status, source_id,"
-            " fhir_version, json) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " fhir_version, endpoint, json) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (res.get("resourceType"), res.get("id"), res.get("url"), res.get("version"),
-             res.get("name"), res.get("title"), res.get("status"), source_id, fhir_version,
+             res.get("name"), res.get("title"), res.get("status"), source_id, fhir_version, endpoint,
              _dumps(res)))
         return cur.lastrowid
 
@@ -200,21 +206,27 @@ class BuildWriter:
             ts = (g.get("target") or "").split("|")[0] or None
             if g.get("unmapped"):  # so that $translate finds the map for codes it does not list
                 rows.append((rid, gi, -1, -2, ss, None, ts, None))
+            folded = case_insensitive(g)   # its codes are found folded too
             for ei, e in enumerate(g.get("element", []) or []):
+                codes = [e.get("code")]
+                if folded and e.get("code") and fold(e["code"]) != e["code"]:
+                    codes.append(fold(e["code"]))
                 targets = e.get("target", []) or []
-                if not targets:
-                    rows.append((rid, gi, ei, -1, ss, e.get("code"), None, None))
-                for ti, t in enumerate(targets):
-                    rows.append((rid, gi, ei, ti, ss, e.get("code"), ts, t.get("code")))
+                for code in codes:
+                    if not targets:
+                        rows.append((rid, gi, ei, -1, ss, code, None, None))
+                    for ti, t in enumerate(targets):
+                        rows.append((rid, gi, ei, ti, ss, code, ts, t.get("code")))
         self.conn.executemany(
             "INSERT INTO cm_entry(cm_id, group_idx, element_idx, target_idx, source_system,"
             " source_code, target_system, target_code) VALUES (?,?,?,?,?,?,?,?)", rows)
 
     # -- code systems (also the streaming API) ------------------------------------
-    def begin_code_system(self, cs: dict, source_id: int, fhir_version: str = "R5") -> int:
+    def begin_code_system(self, cs: dict, source_id: int, fhir_version: str = "R5", endpoint: str | None = None
+                          ) -> int:
         """Register a CodeSystem (its concepts are inserted separately). Returns its id."""
         meta = strip_concepts(cs)
-        rid = self._insert_resource(meta, source_id, fhir_version)
+        rid = self._insert_resource(meta, source_id, fhir_version, endpoint)
         case_sensitive = cs.get("caseSensitive")
         self.conn.execute(
             "INSERT INTO code_system(id, url, version, content, case_sensitive, hierarchy_meaning,"
@@ -319,11 +331,23 @@ class BuildWriter:
              cm.get("title"), cm.get("status"), source_id, "R5", _dumps(cm)))
         return cur.lastrowid
 
+    def add_mapping_report(self, report: dict, table_id: str, source_id: int) -> int:
+        """Keep what the build found of a mapping table (problems, coverage, rows served): not served."""
+        cur = self.conn.execute(
+            "INSERT INTO resource(type, fhir_id, url, name, title, source_id, fhir_version, json)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (MAPPING_REPORT_TYPE, table_id, report.get("url"), report.get("name"), report.get("title"),
+             source_id, "R5", _dumps(report)))
+        return cur.lastrowid
+
     # -- pre-expansions --------------------------------------------------------------------
-    def set_expansion(self, vs_id: int, members, used_systems: list[str]):
-        """members: (system, version, code, display, concept_id, inactive, abstract) in expansion order."""
+    def set_expansion(self, vs_id: int, members, used_systems: list[str], texts=()):
+        """members: (system, version, code, display, concept_id, inactive, abstract) in expansion order;
+        texts: (seq, text) the members show beyond their concepts' displays and designations."""
         self.conn.executemany("INSERT INTO expansion VALUES (?,?,?,?,?,?,?,?,?,?)",
                               [(vs_id, seq, *m, None) for seq, m in enumerate(members)])
+        self.conn.executemany("INSERT INTO expansion_fts(text, vs_id, seq) VALUES (?,?,?)",
+                              [(text, vs_id, seq) for seq, text in texts])
         self.conn.execute("UPDATE value_set SET expansion_state='done', expansion_total=?, used_systems=?"
                           " WHERE id=?", (len(members), _dumps(used_systems), vs_id))
 
@@ -366,8 +390,34 @@ class BuildWriter:
     def set_meta(self, key: str, value: str):
         self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)", (key, value))
 
+    def assign_ids(self):
+        """Make every served id unique per endpoint and type: of the resources that share an id
+        (packages reuse ids: FHIR core's and THO's `action-type`), the one loaded last keeps it
+        (as it did), the others are renamed `ID--SOURCE` (or a hash when that is too long or taken);
+        a resource without a valid id gets one. The JSON says the new id, as every answer does."""
+        taken: dict = defaultdict(set)          # (type, endpoint) -> ids
+        renamed = []
+        for rid, rtype, fhir_id, endpoint, source, url, version in self.conn.execute(
+                "SELECT r.id, r.type, r.fhir_id, r.endpoint, s.name, r.url, r.version FROM resource r"
+                " JOIN source s ON s.id = r.source_id WHERE r.type != ? ORDER BY r.id DESC", (MAPPING_TABLE_TYPE,)):
+            places = [(rtype, endpoint)] if endpoint else [(rtype, "R4"), (rtype, "R5")]
+            new = fhir_id if fhir_id and FHIR_ID.fullmatch(fhir_id) else None
+            if new is None or any(new in taken[p] for p in places):
+                new = f"{fhir_id or 'resource'}--{re.sub(r'[^A-Za-z0-9.-]+', '-', source)}"
+                if len(new) > 64 or not FHIR_ID.fullmatch(new) or any(new in taken[p] for p in places):
+                    digest = hashlib.sha256(f"{rtype}|{url}|{version}|{rid}".encode()).hexdigest()[:12]
+                    new = f"{re.sub(r'[^A-Za-z0-9.-]+', '-', fhir_id or 'resource')[:50]}--{digest}"
+                renamed.append((rid, new))
+            for p in places:
+                taken[p].add(new)
+        for rid, new in renamed:
+            res = orjson.loads(self.conn.execute("SELECT json FROM resource WHERE id=?", (rid,)).fetchone()[0])
+            res["id"] = new
+            self.conn.execute("UPDATE resource SET fhir_id=?, json=? WHERE id=?", (new, _dumps(res), rid))
+
     def finalize(self):
-        """Closure and FTS; after this the build file is complete but not yet swapped in."""
+        """Ids, closure and FTS; after this the build file is complete but not yet swapped in."""
+        self.assign_ids()
         self.build_closure()
         self.build_fts()
         self.set_meta("built_at", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))

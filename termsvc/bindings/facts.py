@@ -1,0 +1,140 @@
+"""The bindings of the HL7 Europe Imaging Report IG (1.0.0-ballot), both editions, as facts: the 39
+bindings its profiles declare and the FHIR core bindings a validator still applies to the
+resources it profiles (taken from the IG source, hl7-eu/imaging @ab1b10af, and FHIR R5 core).
+
+A path is the element the binding is on, from its resource (or from the extension, for an
+extension's own binding): `name[slice]` steps into a slice; an extension slice selects the
+extensions whose url names it. Strength `maximum` is an additional binding of purpose maximum.
+"""
+from dataclasses import dataclass
+
+R5_BASE = "http://hl7.eu/fhir/imaging-r5"
+R4_BASE = "http://hl7.eu/fhir/imaging"
+BASES = {"R5": R5_BASE, "R4": R4_BASE}
+DICOM_CID = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    edition: str          # "R4" or "R5"
+    profile: str | None   # None: a FHIR core binding of the resource type
+    resource_type: str    # what the profile constrains ("Extension" for an extension)
+    path: str
+    strength: str         # required, extensible, preferred, example, maximum
+    value_set: str
+    origin: str           # who publishes the value set
+
+    @property
+    def required(self) -> bool:
+        return self.strength == "required"
+
+
+# profile -> the resource type it constrains
+PROFILES = {
+    "DocumentReferenceImagingReport": "DocumentReference", "DocumentReferenceKeyImageEuImaging": "DocumentReference",
+    "AnatomicalRegionExtension": "Extension", "CompositionEuImaging": "Composition",
+    "DiagnosticReportEuImaging": "DiagnosticReport", "DiagnosticReportEuImagingMinimalMetadata": "DiagnosticReport",
+    "ObservationGestationalAgeEuImaging": "Observation", "ObservationRadiationDoseEuImaging": "Observation",
+    "DeviceEuImaging": "Device", "ImagingStudyEuImaging": "ImagingStudy", "ServiceRequestOrderEuImaging":
+    "ServiceRequest", "ProcedureEuImaging": "Procedure",
+}
+
+# (profile, path per edition (R4, R5), strength, value set: IG-local id or canonical, origin)
+_IG = [
+    ("DocumentReferenceImagingReport", ("extension[bodysite].extension[concept].valueCodeableConcept",
+                                        "bodySite.concept"), "extensible", "im-anatomical-region-valueset"),
+    ("AnatomicalRegionExtension", ("valueCodeableConcept",) * 2, "required", "im-anatomical-region-valueset"),
+    ("CompositionEuImaging", ("type",) * 2, "preferred", "ImagingReportTypesEuVSEuImaging"),
+    ("CompositionEuImaging", ("category[diagnostic-service]",) * 2, "required",
+     "http://hl7.org/fhir/ValueSet/diagnostic-service-sections"),
+    ("CompositionEuImaging", ("section.emptyReason",) * 2, "preferred", "SectionEmptyReasonEuImaging"),
+    ("DiagnosticReportEuImaging", ("code",) * 2, "preferred", "ImagingReportTypesEuVSEuImaging"),
+    ("DiagnosticReportEuImagingMinimalMetadata", ("code",) * 2, "preferred", "ImagingReportTypesEuVSEuImaging"),
+    ("DiagnosticReportEuImaging", ("category[diagnostic-service]",) * 2, "required",
+     "http://hl7.org/fhir/ValueSet/diagnostic-service-sections"),
+    ("DiagnosticReportEuImagingMinimalMetadata", ("category[diagnostic-service]",) * 2, "required",
+     "http://hl7.org/fhir/ValueSet/diagnostic-service-sections"),
+    ("DiagnosticReportEuImaging", ("extension[note].valueAnnotation.extension[annotation-type].valueCodeableConcept",
+                                   "note.extension[annotation-type].valueCodeableConcept"), "preferred",
+     "valueset-diagnosticreport-notes"),
+    ("DiagnosticReportEuImagingMinimalMetadata",
+     ("extension[note].valueAnnotation.extension[annotation-type].valueCodeableConcept",
+      "note.extension[annotation-type].valueCodeableConcept"), "preferred", "valueset-diagnosticreport-notes"),
+    ("ObservationGestationalAgeEuImaging", ("valueQuantity",) * 2, "extensible", "http://hl7.org/fhir/ValueSet/age-units"),
+    ("DeviceEuImaging", ("type",) * 2, "extensible", "DeviceEuImagingType"),
+    ("ImagingStudyEuImaging", ("series.performer.function",) * 2, "extensible", "im-imaging-study-performer-type"),
+    ("DocumentReferenceKeyImageEuImaging", ("type",) * 2, "preferred",
+     "http://terminology.hl7.org/ValueSet/image-reference-type"),
+    ("ServiceRequestOrderEuImaging", ("code",) * 2, "example", "im-procedure-type"),
+    ("ProcedureEuImaging", ("code",) * 2, "extensible", "im-procedure-type"),
+    ("ObservationRadiationDoseEuImaging", ("code",) * 2, "preferred", "ImEUValueSetAllSnomedLoinc"),
+    ("ObservationGestationalAgeEuImaging", ("valueQuantity",) * 2, "maximum",
+     "http://hl7.org/fhir/ValueSet/all-time-units"),
+]
+# R5 only: the pregnancy status slice (the FSH gives no strength: required)
+_IG_R5_ONLY = [("ServiceRequestOrderEuImaging", "supportingInfo[pregnancy]", "required",
+                "http://hl7.org/fhir/uv/ips/ValueSet/pregnancy-status-uv-ips")]
+
+# FHIR core bindings of the profiled resource types: (edition, resource type, path, strength, value set)
+_CORE = [
+    ("R5", "ImagingStudy", "modality", "extensible", DICOM_CID.format(33)),
+    ("R5", "ImagingStudy", "series.modality", "extensible", DICOM_CID.format(33)),
+    ("R5", "DocumentReference", "modality", "extensible", DICOM_CID.format(33)),
+    ("R5", "ImagingStudy", "series.laterality", "example", DICOM_CID.format(244)),
+    ("R5", "ImagingStudy", "procedure", "preferred", "http://loinc.org/vs/loinc-rsna-radiology-playbook"),
+    ("R5", "ImagingStudy", "series.instance.sopClass", "extensible",
+     "http://dicom.nema.org/medical/dicom/current/output/chtml/part04/sect_B.5.html#table_B.5-1"),
+    ("R5", "ImagingSelection", "code", "example", DICOM_CID.format(7010)),
+    ("R5", "ImagingSelection", "category", "example", DICOM_CID.format(7010)),
+    ("R5", "ImagingStudy", "series.bodySite", "example", "http://hl7.org/fhir/ValueSet/body-site"),
+    ("R5", "ImagingSelection", "bodySite", "example", "http://hl7.org/fhir/ValueSet/body-site"),
+    ("R5", "Procedure", "bodySite", "example", "http://hl7.org/fhir/ValueSet/body-site"),
+    ("R5", "ServiceRequest", "bodySite", "example", "http://hl7.org/fhir/ValueSet/body-site"),
+    ("R5", "Observation", "bodySite", "example", "http://hl7.org/fhir/ValueSet/body-site"),
+    ("R5", "Composition", "attester.mode", "preferred", "http://hl7.org/fhir/ValueSet/composition-attestation-mode"),
+    ("R4", "ImagingStudy", "modality", "extensible", DICOM_CID.format(29)),
+    ("R4", "ImagingStudy", "series.modality", "extensible", DICOM_CID.format(29)),
+    ("R4", "DocumentReference", "extension[modality].valueCodeableConcept", "extensible",
+     "http://hl7.org/fhir/5.0/ValueSet/R5-dicom-cid-33-Modality-for-R4"),
+]
+
+
+def _value_set(ref: str, edition: str) -> str:
+    return ref if "/" in ref else f"{BASES[edition]}/ValueSet/{ref}"
+
+
+def _origin(value_set: str) -> str:
+    for prefix, origin in ((R5_BASE, "IG"), (R4_BASE, "IG"), ("http://hl7.org/fhir/uv/ips/", "IPS"),
+                           ("http://hl7.org/fhir/5.0/", "FHIR cross-version (hl7.fhir.uv.xver-r5.r4)"),
+                           ("http://hl7.org/fhir/", "FHIR core"), ("http://terminology.hl7.org/", "THO"),
+                           ("http://dicom.nema.org/", "DICOM"), ("http://loinc.org", "LOINC")):
+        if value_set.startswith(prefix):
+            return origin
+    return "other"
+
+
+def _all() -> list[Binding]:
+    out = []
+    for edition, index in (("R4", 0), ("R5", 1)):
+        for profile, paths, strength, ref in _IG:
+            vs = _value_set(ref, edition)
+            out.append(Binding(edition, profile, PROFILES[profile], paths[index], strength, vs, _origin(vs)))
+        if edition == "R5":
+            out += [Binding("R5", p, PROFILES[p], path, s, vs, _origin(vs)) for p, path, s, vs in _IG_R5_ONLY]
+    out += [Binding(e, None, rtype, path, s, vs, _origin(vs)) for e, rtype, path, s, vs in _CORE]
+    return out
+
+
+BINDINGS: list[Binding] = _all()
+
+
+def bindings_for(edition: str, profiles: list[str], resource_type: str) -> list[Binding]:
+    """The bindings that apply to a resource of this type and edition claiming these IG profiles:
+    the profiles' own and the core bindings of its type."""
+    return [b for b in BINDINGS if b.edition == edition and b.resource_type == resource_type
+            and (b.profile is None or b.profile in profiles)]
+
+
+def extension_bindings(edition: str) -> list[Binding]:
+    """The bindings of the IG's extensions (applied wherever the extension appears)."""
+    return [b for b in BINDINGS if b.edition == edition and b.resource_type == "Extension"]

@@ -1,0 +1,280 @@
+"""`termsvc check-resource`: the coded elements of FHIR resources that the IG binds, judged by the
+engine against their value sets with the meaning of the binding's strength.
+
+- Which bindings: the IG profiles a resource claims in meta.profile (its edition from the profile's
+  base), else the profile of its resource type (DocumentReference: the key-image profile when a
+  category says LOINC 55113-5, else the report's; Observation: by its code); the FHIR core
+  bindings of its type; the IG's extensions wherever they appear.
+- A CodeableConcept is in a value set when one of its codings is (what $validate-code answers).
+- Strength: required (and maximum) -> error when not in the value set; extensible -> warning when
+  the code is valid but outside it, error when the code does not exist; preferred, example ->
+  information. What the build cannot judge (a fragment, a code system or value set not loaded) is
+  said, as a warning for a required binding and information otherwise, never as an error.
+- A slice that is not an extension (`category[diagnostic-service]`) holds the codings of the code
+  systems its value set draws on: other codings belong to other slices and are not judged here.
+"""
+import os
+import re
+from dataclasses import asdict, dataclass
+
+import orjson
+
+from termsvc.bindings.facts import BASES, PROFILES, Binding, bindings_for, extension_bindings
+from termsvc.ops.judge import FOUND, MEMBER, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, Judge
+
+ERROR, WARNING, INFORMATION = "error", "warning", "information"
+KEY_IMAGES = ("http://loinc.org", "55113-5")
+OBSERVATION_PROFILES = {("http://loinc.org", "73569-6"): "ObservationRadiationDoseEuImaging",
+                        ("http://snomed.info/sct", "598151000005105"): "ObservationGestationalAgeEuImaging"}
+DEFAULT_PROFILES = {"DiagnosticReport": "DiagnosticReportEuImaging", "Composition": "CompositionEuImaging",
+                    "ImagingStudy": "ImagingStudyEuImaging", "Procedure": "ProcedureEuImaging",
+                    "ServiceRequest": "ServiceRequestOrderEuImaging", "Device": "DeviceEuImaging"}
+# elements only one edition has, to tell an R4 resource without meta.profile from an R5 one
+R4_ONLY = {"ImagingStudy": ("procedureCode", "procedureReference"), "Procedure": ("performedDateTime",
+           "performedPeriod"), "DocumentReference": ("masterIdentifier",), "Device": ("deviceName",),
+           "Composition": ("confidentiality",), "DiagnosticReport": ()}
+STEP = re.compile(r"([A-Za-z]+)(?:\[([^\]]+)\])?")
+
+
+class Unreadable(Exception):
+    """A file that is not FHIR JSON (exit status 2)."""
+
+
+@dataclass(slots=True)
+class Finding:
+    severity: str
+    file: str
+    resource: str          # Type/id
+    location: str          # the element, FHIRPath-like: DiagnosticReport.category[1]
+    profile: str | None
+    edition: str
+    strength: str
+    value_set: str
+    codes: list
+    message: str
+
+
+def read_inputs(paths) -> list[tuple[str, dict]]:
+    """(file, resource) of every resource in the files, folders (*.json, recursive) and Bundles."""
+    out = []
+    for path in paths:
+        if os.path.isdir(path):
+            files = sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(".json"))
+            if not files:
+                raise Unreadable(f"{path}: no .json files")
+        else:
+            files = [path]
+        for f in files:
+            try:
+                with open(f, "rb") as fh:
+                    res = orjson.loads(fh.read())
+            except (OSError, orjson.JSONDecodeError) as e:
+                raise Unreadable(f"{f}: {e}") from None
+            if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
+                raise Unreadable(f"{f}: not a FHIR resource (no resourceType)")
+            out += [(f, r) for r in _unbundle(res)]
+    return out
+
+
+def _unbundle(res: dict):
+    if res.get("resourceType") == "Bundle":
+        for e in res.get("entry") or []:
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict):
+                yield from _unbundle(e["resource"])
+    else:
+        yield res
+
+
+def edition_of(res: dict, forced: str | None = None) -> str:
+    if forced:
+        return forced
+    for p in (res.get("meta") or {}).get("profile") or []:
+        for edition, base in sorted(BASES.items(), key=lambda x: -len(x[1])):
+            if str(p).startswith(base + "/"):
+                return edition
+    return "R4" if any(k in res for k in R4_ONLY.get(res.get("resourceType"), ())) else "R5"
+
+
+def profiles_of(res: dict, edition: str) -> tuple[list[str], list[str]]:
+    """(the IG profiles that apply, notes) by meta.profile, else by resource type."""
+    rtype, notes = res.get("resourceType"), []
+    claimed = []
+    for p in (res.get("meta") or {}).get("profile") or []:
+        name = str(p).split("|")[0].rstrip("/").rsplit("/", 1)[-1]
+        match = next((k for k in PROFILES if _norm(k) == _norm(name) and PROFILES[k] == rtype), None)
+        if match:
+            claimed.append(match)
+        elif str(p).startswith(BASES[edition] + "/"):
+            notes.append(f"meta.profile {p} is not a profile this check knows")
+    if claimed:
+        return claimed, notes
+    if rtype == "DocumentReference":
+        key = any((c.get("system"), c.get("code")) == KEY_IMAGES for cc in res.get("category") or []
+                  for c in cc.get("coding") or [])
+        return ["DocumentReferenceKeyImageEuImaging" if key else "DocumentReferenceImagingReport"], notes
+    if rtype == "Observation":
+        codes = {(c.get("system"), c.get("code")) for c in (res.get("code") or {}).get("coding") or []}
+        return [p for k, p in OBSERVATION_PROFILES.items() if k in codes], notes
+    return ([DEFAULT_PROFILES[rtype]] if rtype in DEFAULT_PROFILES else []), notes
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _extension_matches(ext: dict, slice_name: str) -> bool:
+    url = str(ext.get("url") or "")
+    return url == slice_name or _norm(slice_name) in _norm(url.rsplit("/", 1)[-1])
+
+
+def values_at(node, path: str, location: str):
+    """(location, value) of every value at `path` below node."""
+    if not path:
+        yield location, node
+        return
+    step, _, rest = path.partition(".")
+    name, slice_name = STEP.fullmatch(step).groups()
+    value = node.get(name) if isinstance(node, dict) else None
+    if value is None:
+        return
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        if name == "extension" and slice_name and not _extension_matches(item, slice_name):
+            continue
+        where = f"{location}.{name}[{i}]" if isinstance(value, list) else f"{location}.{name}"
+        yield from values_at(item, rest, where)
+
+
+def codings_of(value) -> list[dict] | None:
+    """The codings of a coded value: CodeableConcept, CodeableReference, Coding or Quantity."""
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("concept"), dict):
+        value = value["concept"]
+    if "coding" in value or "text" in value:
+        return [c for c in value.get("coding") or [] if isinstance(c, dict) and c.get("code")]
+    if value.get("code") is not None:
+        return [{"system": value.get("system"), "code": str(value["code"]), "display": value.get("display")}]
+    return None
+
+
+class Checker:
+    def __init__(self, store):
+        self.judge = Judge(store)
+        self._systems: dict = {}
+
+    def check(self, file: str, res: dict, edition: str | None = None) -> list[Finding]:
+        edition = edition_of(res, edition)
+        rtype = res.get("resourceType")
+        label = f"{rtype}/{res.get('id') or '(no id)'}"
+        profiles, notes = profiles_of(res, edition)
+        out = [Finding(INFORMATION, file, label, rtype, None, edition, "", "", [], n) for n in notes]
+        for b in bindings_for(edition, profiles, rtype):
+            for location, value in values_at(res, b.path, rtype):
+                out += self._judge(file, label, location, value, b)
+        for b in extension_bindings(edition):
+            for location, ext in _extensions(res, rtype):
+                if _extension_matches(ext, b.profile.removesuffix("Extension")):
+                    for where, value in values_at(ext, b.path, location):
+                        out += self._judge(file, label, where, value, b)
+        return out
+
+    def _judge(self, file, label, location, value, b: Binding) -> list[Finding]:
+        codings = codings_of(value)
+        if not codings:
+            return []
+        sliced = "[" in b.path.split(".")[0] and not b.path.startswith("extension")
+        if sliced:   # a slice of a repeating element: the codings of the systems its value set draws on
+            drawn = self._drawn_on(b.value_set)
+            codings = [c for c in codings if c.get("system") in drawn]
+            if not codings:
+                return []
+        codes = [f"{c.get('system')}#{c.get('code')}" for c in codings]
+
+        def finding(severity, message):
+            return Finding(severity, file, label, location, b.profile, b.edition, b.strength, b.value_set, codes,
+                           message)
+        if not self.judge.has_value_set(b.value_set):
+            return [finding(WARNING if b.required else INFORMATION,
+                            f"not checked: the value set {b.value_set} is not loaded")]
+        out = []
+        member = self.judge.membership_of_any(b.value_set, codings)
+        if member.state == MEMBER:
+            pass
+        elif member.state == NOT_MEMBER:
+            out.append(self._outside(finding, codings, b, member.message))
+        else:
+            out.append(finding(WARNING if b.required else INFORMATION, f"cannot be judged: {member.message}"))
+        for c in codings:   # the codes themselves, and their displays
+            if not c.get("system"):
+                continue
+            verdict = self.judge.code(c["system"], c["code"], c.get("display"))
+            if verdict.state == FOUND and not verdict.display_ok:
+                out.append(finding(WARNING, f"{c['system']}#{c['code']}: the display '{c.get('display')}' is not"
+                                            f" one of its displays ('{verdict.display}')"))
+        return out
+
+    def _outside(self, finding, codings, b: Binding, message: str) -> Finding:
+        if b.strength in ("required", "maximum"):
+            return finding(ERROR, message)
+        if b.strength == "extensible":
+            states = [self.judge.code(c.get("system") or "", c["code"]).state for c in codings if c.get("system")]
+            if states and all(s == UNKNOWN_CODE for s in states):
+                return finding(ERROR, f"{message}; and the code is not in its code system")
+            if states and all(s == UNKNOWN_SYSTEM for s in states):
+                return finding(INFORMATION, f"{message}; its code system is not loaded: the code cannot be verified")
+            return finding(WARNING, f"{message} (extensible: a code outside the value set is allowed only when none"
+                                    " of its codes fits)")
+        return finding(INFORMATION, f"{message} ({b.strength} binding)")
+
+    def _drawn_on(self, value_set: str) -> set:
+        if value_set not in self._systems:
+            self._systems[value_set] = self.judge.systems_named(value_set)
+        return self._systems[value_set]
+
+
+def _extensions(node, location: str):
+    """(location, extension) of every extension anywhere in the resource."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            items = v if isinstance(v, list) else [v]
+            for i, item in enumerate(items):
+                where = f"{location}.{k}[{i}]" if isinstance(v, list) else f"{location}.{k}"
+                if k in ("extension", "modifierExtension") and isinstance(item, dict):
+                    yield where, item
+                yield from _extensions(item, where)
+
+
+def check(store, paths, edition: str | None = None) -> tuple[list[tuple[str, str]], list[Finding]]:
+    """([(file, resource)] checked, findings); raises Unreadable."""
+    checker = Checker(store)
+    checked, findings = [], []
+    for file, res in read_inputs(paths):
+        checked.append((file, f"{res.get('resourceType')}/{res.get('id') or '(no id)'}"))
+        findings += checker.check(file, res, edition)
+    return checked, findings
+
+
+def exit_code(findings: list[Finding]) -> int:
+    return 1 if any(f.severity == ERROR for f in findings) else 0
+
+
+def as_json(checked, findings) -> dict:
+    return {"resources": [{"file": f, "resource": r} for f, r in checked],
+            "findings": [asdict(f) for f in findings],
+            "counts": {s: sum(1 for f in findings if f.severity == s) for s in (ERROR, WARNING, INFORMATION)}}
+
+
+def as_text(checked, findings) -> str:
+    out = []
+    for file, label in checked:
+        mine = [f for f in findings if f.file == file and f.resource == label]
+        out.append(f"{file}: {label}" + ("" if mine else ": no findings"))
+        for f in mine:
+            where = f"{f.location}" + (f" [{f.strength}] {f.value_set}" if f.value_set else "")
+            out.append(f"  {f.severity:<11} {where}")
+            out.append(f"              {', '.join(f.codes)}: {f.message}" if f.codes else f"              {f.message}")
+    counts = as_json(checked, findings)["counts"]
+    out.append(f"{len(checked)} resource(s): {counts[ERROR]} error(s), {counts[WARNING]} warning(s),"
+               f" {counts[INFORMATION]} information")
+    return "\n".join(out)

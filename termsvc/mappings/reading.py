@@ -1,0 +1,163 @@
+"""Reading a spreadsheet's cells: CSV bytes or an XLSX workbook -> header and rows of strings.
+
+- CSV bytes: UTF-8 with or without BOM, else Windows-1252; the delimiter (`,` `;` or tab) is
+  sniffed from the header line; quoted fields (a quoted cell may hold line breaks); every cell a
+  string as written. A line the csv module cannot read (a quote opened and never closed, ...) is a
+  bad record of its own: the lines after it are read again, so one bad line costs one row.
+- XLSX (openpyxl, values as stored): text cells as written; numbers rendered from the cell's number
+  format (`0000` pads, `0.00` keeps its decimals, else integers without `.0` and other numbers in
+  their shortest form); booleans TRUE/FALSE; dates ISO `YYYY-MM-DD`.
+- Row numbers are the spreadsheet's: the line (CSV) or row (XLSX) a row starts on.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Cells:
+    """A sheet's cells: the header, the rows, and the records that could not be read."""
+    headers: list
+    header_line: int
+    rows: list                                     # [(line, [cells])]
+    bad: list = field(default_factory=list)        # [(line, message, [cells as far as read])]
+    delimiter: str | None = None
+    encoding: str | None = None
+    meta: dict = field(default_factory=dict)       # an XLSX's `metadata` sheet
+
+
+def canonical_header(h) -> str:
+    return re.sub(r"[\s\-]+", "_", str(h).strip().lower())
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+def sniff_delimiter(text: str) -> str:
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    try:
+        return csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
+    except csv.Error:
+        counts = {d: first.count(d) for d in (",", ";", "\t")}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
+def _unclosed_quote(text: str, delimiter: str) -> bool:
+    """Does this record's text end inside a quoted cell?"""
+    try:
+        for _ in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as e:
+        return "unexpected end of data" in str(e)
+    return False
+
+
+def _lenient_cells(line: str, delimiter: str) -> list:
+    """The cells of one line read on its own, quotes as plain characters."""
+    return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, quoting=csv.QUOTE_NONE), [])
+
+
+def csv_records(text: str, delimiter: str) -> tuple[list, list]:
+    """([(line, cells)], [(line, message, cells)]): the non-blank records and the bad ones."""
+    lines = text.splitlines(keepends=True)
+    good, bad, start = [], [], 0          # start: index of the first line still to read
+    while start < len(lines):
+        reader = csv.reader(io.StringIO("".join(lines[start:]), newline=""), delimiter=delimiter, quotechar='"')
+        first = start      # index of the line the current record starts on
+        try:
+            for cells in reader:
+                end = start + reader.line_num          # index just past the record's last line
+                if end - first > 1:                    # a quoted cell over several lines: or a stray quote?
+                    if end == len(lines) and _unclosed_quote("".join(lines[first:end]), delimiter):
+                        raise csv.Error("a quote opened in this row is never closed")
+                    if good and sum(1 for c in cells[len(good[0][1]):] if c.strip()):
+                        raise csv.Error(f"a quoted cell runs over {end - first} lines into more cells than"
+                                        " the header has (a stray quote?)")
+                if any(c.strip() for c in cells):
+                    good.append((first + 1, cells))
+                first = end
+            return good, bad
+        except csv.Error as e:
+            message = str(e)
+            if "never closed" in message:
+                message += f" (lines {first + 1}-{len(lines)} would be one cell)"
+            bad.append((first + 1, f"cannot read the line as CSV: {message}", _lenient_cells(lines[first], delimiter)))
+            start = first + 1
+    return good, bad
+
+
+def read_csv(path: str) -> Cells:
+    """The cells of a CSV file. Raises ValueError if it has no header (or cannot be read at all)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    text, enc = decode_bytes(data)
+    if not text.strip():
+        raise ValueError("the file is empty")
+    delim = sniff_delimiter(text)
+    records, bad = csv_records(text, delim)
+    if not records or (bad and bad[0][0] < records[0][0]):
+        raise ValueError("the file has no header line it can read")
+    (header_line, headers), rows = records[0], records[1:]
+    return Cells([h.strip() for h in headers], header_line, rows, bad, delim, enc)
+
+
+def render_xlsx_cell(cell) -> str:
+    v = cell.value
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, datetime.datetime):
+        return v.date().isoformat() if v.time() == datetime.time(0) else v.isoformat()
+    if isinstance(v, (datetime.date, datetime.time)):
+        return v.isoformat()
+    if isinstance(v, (int, float)):
+        fmt = (cell.number_format or "General").split(";")[0]
+        if re.fullmatch(r"0+", fmt):
+            return str(int(round(v))).zfill(len(fmt))
+        m = re.fullmatch(r"0+\.(0+)", fmt)
+        if m:
+            return f"{v:.{len(m.group(1))}f}"
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return repr(v) if isinstance(v, float) else str(v)
+    return str(v)
+
+
+def read_xlsx(path: str) -> Cells:
+    """The cells of the mappings sheet (`mappings`, else the first sheet that is not `metadata`) and
+    the key/value rows of the `metadata` sheet. Raises ValueError if unreadable."""
+    import openpyxl   # only for XLSX tables: the commands start without it
+    try:
+        wb = openpyxl.load_workbook(path, data_only=True)
+    except Exception as e:  # zipfile.BadZipFile, KeyError, InvalidFileException...
+        raise ValueError(f"cannot open as XLSX: {e}") from None
+    names = {n.lower(): n for n in wb.sheetnames}
+    meta = {}
+    if "metadata" in names:
+        for r in wb[names["metadata"]].iter_rows():
+            if len(r) < 2:
+                continue
+            k, v = render_xlsx_cell(r[0]).strip(), render_xlsx_cell(r[1]).strip()
+            if k and k.lower() != "key" and v:
+                meta[canonical_header(k)] = v
+    sheet_name = names.get("mappings") or next((n for n in wb.sheetnames if n.lower() != "metadata"), None)
+    if sheet_name is None:
+        raise ValueError("no sheet of mappings (only a 'metadata' sheet)")
+    grid = [(r[0].row, [render_xlsx_cell(c) for c in r]) for r in wb[sheet_name].iter_rows() if r]
+    grid = [(n, cells) for n, cells in grid if any(c.strip() for c in cells)]
+    if not grid:
+        raise ValueError(f"sheet '{sheet_name}' has no header row")
+    (header_row, headers), rows = grid[0], grid[1:]
+    return Cells([h.strip() for h in headers], header_row, rows, meta=meta)
