@@ -47,7 +47,7 @@ def test_every_operation_on_both_bases_with_get_and_post():
     assert "tx-resource" in doc["paths"]["/fhir/ValueSet/$expand"]["post"]["requestBody"]["content"][
         "application/fhir+json"]["schema"]["properties"]["parameter"]["items"]["properties"]["name"]["enum"]
     for path in ("/health", "/ready", "/metrics", "/openapi.json", "/fhir/metadata", "/fhir", "/fhir/ValueSet",
-                 "/fhir/ValueSet/{id}", "/r4/fhir/ConceptMap/{id}/$translate"):
+                 "/fhir/ValueSet/{id}", "/r4/fhir/ConceptMap/{id}/$translate", "/mappings", "/mappings/{table}.xlsx"):
         assert path in doc["paths"], path
 
 

@@ -233,9 +233,33 @@ def _service_paths(spec: APISpec, admin: bool) -> None:
     plain("/metrics", "Prometheus metrics of every worker", "The exposition format", {"type": "string"},
           "text/plain")
     plain("/openapi.json", "This description", "OpenAPI 3", {"type": "object"})
+    _review_paths(spec)
     if admin:
         from termsvc.api.admin import openapi_paths   # described where it is served
         openapi_paths(spec, ERRORS)
+
+
+def _review_paths(spec: APISpec) -> None:
+    """The mapping tables' review page (termsvc/api/review.py): HTML, and downloads of each table."""
+    table = {"in": "path", "name": "table", "required": True, "schema": {"type": "string"},
+             "description": "the table's name"}
+    html = {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}, **ERRORS}
+    spec.path(path="/mappings", operations={"get": {
+        "summary": "Review page: every mapping table loaded, with its coverage; q finds a local code in all of them",
+        "tags": ["mappings"], "operationId": "get_mappings",
+        "parameters": [{"in": "query", "name": "q", "schema": {"type": "string"}}], "responses": html}})
+    spec.path(path="/mappings/{table}", operations={"get": {
+        "summary": "One table's rows, filterable by status and by problem", "tags": ["mappings"],
+        "operationId": "get_mappings_table",
+        "parameters": [table, {"in": "query", "name": "status", "schema": {"type": "string"}},
+                       {"in": "query", "name": "problem", "schema": {"type": "string"}}], "responses": html}})
+    for fmt, media in (("csv", "text/csv"), ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml"
+                                                     ".sheet")):
+        spec.path(path=f"/mappings/{{table}}.{fmt}", operations={"get": {
+            "summary": f"The table as {fmt.upper()}", "tags": ["mappings"], "operationId": f"get_mappings_{fmt}",
+            "parameters": [table],
+            "responses": {"200": {"description": fmt.upper(), "content": {media: {"schema": {"type": "string"}}}},
+                          **ERRORS}}})
 
 
 def build_spec(admin: bool = False) -> dict:
