@@ -137,7 +137,7 @@ class Setting:
         if self.default is None or self.default == ():
             return "(none)"
         if isinstance(self.default, bool):
-            return "on" if self.default else "off"
+            return "true" if self.default else "false"
         return f"{self.default:,}" if isinstance(self.default, int) else str(self.default)
 
 
@@ -230,7 +230,7 @@ class Settings:
         if BY_NAME[name].secret:
             return "(set)"
         if isinstance(value, bool):
-            return "on" if value else "off"
+            return "true" if value else "false"
         return os.pathsep.join(value) if isinstance(value, tuple) else str(value)
 
 
