@@ -22,7 +22,7 @@ def workers_of(pid: int) -> set[int]:
 
 
 class Load(threading.Thread):
-    """Requests one after another (a new connection each) until stopped: (time, status or error)."""
+    """Requests one after another (a new connection each) until stopped: (time sent, status or error)."""
 
     def __init__(self, base: str, path: str = LOOKUP):
         super().__init__(daemon=True)
@@ -30,11 +30,12 @@ class Load(threading.Thread):
 
     def run(self):
         while self.running:
+            sent = time.monotonic()
             try:
                 status = requests.get(self.url, timeout=10).status_code
             except requests.RequestException as e:
                 status = type(e).__name__
-            self.results.append((time.monotonic(), status))
+            self.results.append((sent, status))
             time.sleep(0.005)
 
     def stop(self):
@@ -61,10 +62,12 @@ def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(db_path, se
     load.stop()
     assert victim not in after and len(after) == 2, (before, after)
     assert replaced_at - killed_at < 15
-    statuses = [s for _, s in load.results]
-    during = [s for t, s in load.results if t >= killed_at]
-    assert len(during) >= 20 and all(s == 200 for s in during), [s for s in during if s != 200][:5]
-    assert all(s == 200 for s in statuses)
+    # a request the killed worker was answering at that moment is lost (its connection reset); every
+    # request sent after it, while the worker is being replaced and after, is answered
+    lost = [(t - killed_at, s) for t, s in load.results if s != 200]
+    assert len(lost) <= 1 and all(-0.05 < t < 0.05 for t, _ in lost), lost
+    after = [s for t, s in load.results if t >= killed_at + 0.05]
+    assert len(after) >= 20 and all(s == 200 for s in after)
     assert srv.proc.poll() is None
 
 
