@@ -56,6 +56,13 @@ def mapping_sources(folders=(), default: bool = True, include_unaccepted: bool =
     return [SourceSpec("mappings", folder, options) for folder in ([None] if default else []) + list(folders)]
 
 
+def configured_sources(settings) -> list[SourceSpec]:
+    """What `termsvc build` without arguments loads: the default content with the mapping tables of the
+    settings `mappings` and `default_mappings`, and the SNOMED CT / LOINC releases of the settings."""
+    return (default_sources(mapping_folders=settings.mappings, default_mappings=settings.default_mappings)
+            + release_sources(settings.snomed, settings.loinc))
+
+
 def release_sources(snomed_paths, loinc_path) -> list[SourceSpec]:
     """SNOMED CT releases (edition first, then extensions) and a LOINC release."""
     sources = [SourceSpec("snomed", p) for p in snomed_paths]

@@ -78,6 +78,21 @@ class Text:
 
 
 @dataclass(frozen=True, slots=True)
+class Choice:
+    choices: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return "/".join(self.choices)
+
+    def parse(self, value, base: Path | None = None) -> str:
+        text = str(value).strip().lower()
+        if text not in self.choices:
+            raise ValueError(f"not one of {', '.join(self.choices)}")
+        return text
+
+
+@dataclass(frozen=True, slots=True)
 class FilePath:
     """A path; a relative one in the configuration file is relative to that file's folder."""
     label = "path"
@@ -113,6 +128,7 @@ class Setting:
     help: str
     default_text: str | None = None   # how the default is shown when it is computed
     in_file: bool = True              # may be set in the configuration file
+    secret: bool = False              # its value is never shown (`termsvc settings` says whether it is set)
 
     @property
     def shown_default(self) -> str:
@@ -120,6 +136,8 @@ class Setting:
             return self.default_text
         if self.default is None or self.default == ():
             return "(none)"
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
         return f"{self.default:,}" if isinstance(self.default, int) else str(self.default)
 
 
@@ -141,11 +159,18 @@ SETTINGS: tuple[Setting, ...] = (
             "time limit of one request, in milliseconds"),
     Setting("batch_max_entries", "TERMSVC_BATCH_MAX_ENTRIES", Int(1), 10_000,
             "operation requests one FHIR batch may hold"),
+    Setting("access_log", "TERMSVC_ACCESS_LOG", Bool(), True,
+            "one JSON line per request on stdout (time, method, path, operation, status, duration, request id)"),
+    Setting("log_level", "TERMSVC_LOG_LEVEL", Choice(("debug", "info", "warning", "error")), "info",
+            "lowest level logged: access lines are info (warning: 4xx, error: 5xx), the server's own messages too"),
+    Setting("admin_token", "TERMSVC_ADMIN_TOKEN", Text(), None,
+            "bearer token of the admin API under /admin (unset: no admin API, /admin answers 404)", secret=True),
     Setting("snomed", "TERMSVC_SNOMED", PathList(), (),
             "SNOMED CT release folders or zips the default build loads (edition, then extensions)"),
     Setting("loinc", "TERMSVC_LOINC", FilePath(), None, "the LOINC release folder or zip the default build loads"),
     Setting("mappings", "TERMSVC_MAPPINGS", PathList(), (),
-            "folders of mapping tables `termsvc build` and `termsvc mappings` read, besides the shipped ones"),
+            "folders of mapping tables `termsvc build` and `termsvc mappings` read, besides the shipped ones"
+            " (uploads to POST /admin/mappings go to the first)"),
     Setting("default_mappings", "TERMSVC_DEFAULT_MAPPINGS", Bool(), True,
             "whether the mapping tables shipped with termsvc are read too (false: only the `mappings` folders)",
             default_text="true"),
@@ -196,6 +221,17 @@ class Settings:
                 continue
             out[s.env] = os.pathsep.join(value) if isinstance(value, tuple) else str(value)
         return out
+
+    def shown(self, name: str) -> str:
+        """A setting's value as `termsvc settings` shows it (a secret only says whether it is set)."""
+        value = self._values[name]
+        if value is None or value == ():
+            return ""
+        if BY_NAME[name].secret:
+            return "(set)"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return os.pathsep.join(value) if isinstance(value, tuple) else str(value)
 
 
 def _setting(name: str, origin: str) -> Setting:

@@ -26,7 +26,8 @@ ALLOWED = {
     "mappings": {"ops", "store", "fhir"},
     "bindings": {"ops", "store", "fhir"},
     "build": {"loaders", "ops", "store"},
-    "api": {"ops", "store", "fhir", "settings", "deadline", "mappings"},
+    # the admin API (api.admin, api.jobs) checks uploaded mapping tables and rebuilds
+    "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "pull"},
     "client": {"api", "store", "fhir", "settings"},
     "pull": {"store"},
     "dicom_codes": {"client", "mappings"},

@@ -8,11 +8,14 @@ from urllib.parse import urlencode
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
+from termsvc import deadline
 from termsvc import settings as settings_mod
-from termsvc.api import metadata, review
+from termsvc.api import admin, metadata, review
 from termsvc.api.batch import serve_batch
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
 from termsvc.api.errors import error_outcome
+from termsvc.api.observe import Observer
+from termsvc.api.openapi import build_spec
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
 from termsvc.fhir.convert import canonical_r5_to_r4
 from termsvc.fhir.outcome import NotFound, OpError
@@ -22,6 +25,7 @@ from termsvc.store.reader import Store
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
+MAX_OFFSET = 2**31   # SQLite's OFFSET is a 64-bit integer: past this a search has nothing anyway
 MAX_READ_CONCEPTS = 20_000   # a larger CodeSystem is read without its concepts
 
 
@@ -35,6 +39,15 @@ def _store() -> Store:
     return store
 
 
+def bounded(view):
+    """The view runs under the request's deadline (setting time_limit_ms), its queries and loops."""
+    @functools.wraps(view)
+    def run(*args, **kwargs):
+        with _store().time_limit():
+            return view(*args, **kwargs)
+    return run
+
+
 def _check_type(rtype: str):
     if rtype not in RESOURCE_TYPES:
         raise OpError(f"Unknown resource type '{rtype}': this server serves {', '.join(RESOURCE_TYPES)}",
@@ -45,6 +58,7 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
     bp = Blueprint(name, __name__)
 
     @bp.get("/metadata")
+    @bounded
     def capabilities():
         base = request.host_url.rstrip("/") + request.script_root + ("/r4/fhir" if r4 else "/fhir")
         if request.args.get("mode") == "terminology":
@@ -52,10 +66,12 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
         return fhir_response(metadata.capability_statement(base, r4))
 
     @bp.get("/$versions")
+    @bounded
     def versions():
         return fhir_response(metadata.versions(r4))
 
     @bp.get("/<rtype>/<rid>")
+    @bounded
     def read(rtype, rid):
         _check_type(rtype)
         row = _store().resource_by_fhir_id(rtype, rid, "R4" if r4 else "R5")
@@ -64,6 +80,7 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
         return fhir_response(render_resource(_store(), row[0], rtype, r4))
 
     @bp.get("/<rtype>")
+    @bounded
     def search(rtype):
         _check_type(rtype)
         return fhir_response(search_bundle(_store(), rtype, request.args, r4))
@@ -102,12 +119,14 @@ def search_bundle(store: Store, rtype: str, args, r4: bool) -> dict:
         raise OpError("_count and _offset must be integers") from None
     if count < 0 or offset < 0:
         raise OpError("_count and _offset must not be negative")
+    if offset > MAX_OFFSET:
+        raise OpError(f"_offset must be at most {MAX_OFFSET}")
     count = min(count, MAX_COUNT)
     total, page = store.search_resources(rtype, criteria, count, offset, "R4" if r4 else "R5")
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": total}
     entries = []
     base = request.host_url.rstrip("/") + ("/r4/fhir" if r4 else "/fhir")
-    for rid, fid in page:
+    for rid, fid in deadline.bounded(page):
         if summary == "true":
             res = store.resource_json(rid)
             res = {k: v for k, v in res.items() if k not in ("concept", "compose", "group", "expansion", "text")}
@@ -142,12 +161,20 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
     app.register_blueprint(make_blueprint("fhir_r4", r4=True), url_prefix="/r4/fhir")
     app.register_blueprint(review.blueprint(), url_prefix="/mappings")
 
+    if settings.admin_token:
+        app.register_blueprint(admin.make_blueprint(store, settings), url_prefix="/admin")
+    openapi = functools.cache(lambda: orjson.dumps(build_spec(admin=settings.admin_token is not None)))
+
+    @app.get("/openapi.json")
+    def openapi_json():
+        return Response(openapi(), content_type="application/json")
+
     @app.errorhandler(Exception)
     def any_error(e):
         status, body = error_outcome(e, request.path)
         return fhir_response(body, status)
 
-    app.wsgi_app = OperationRouter(app.wsgi_app, store, cache_size=settings.cache_size,
-                                   max_expansion=settings.max_expansion,
-                                   batch=functools.partial(serve_batch, max_entries=settings.batch_max_entries))
+    router = OperationRouter(app.wsgi_app, store, cache_size=settings.cache_size, max_expansion=settings.max_expansion,
+                             batch=functools.partial(serve_batch, max_entries=settings.batch_max_entries))
+    app.wsgi_app = Observer(router, store, access_log=settings.access_log, log_level=settings.log_level)
     return app

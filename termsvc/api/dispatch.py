@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from termsvc.api import probes
+from termsvc.api import metrics, probes
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.convert import value_set_r5_to_r4
 from termsvc.fhir.outcome import NotFound, OpError
@@ -103,9 +103,42 @@ def parse_query(query: str) -> list:
 BATCH_PATHS = ("/fhir", "/fhir/", "/r4/fhir", "/r4/fhir/")
 
 
+def refuse_format(accept: str, query: str) -> OpError | None:
+    """The 406 for a request that asks for another format than JSON (`_format=xml`, or an Accept that
+    allows only XML), else None. An Accept naming no XML and no JSON type gets JSON (FHIR's default)."""
+    for name, value in parse_query(query):
+        if name == "_format" and "json" not in value.lower():
+            return OpError(f"_format={value}: this server answers in JSON only (application/fhir+json)",
+                           status=406, code="not-supported")
+    ranges = []
+    for item in accept.split(","):
+        media, *params = [p.strip().lower() for p in item.split(";")]
+        q = next((p[2:] for p in params if p.startswith("q=")), "1")
+        try:
+            if media and float(q) > 0:
+                ranges.append(media)
+        except ValueError:
+            ranges.append(media)
+    if any("xml" in m for m in ranges) and not any("json" in m or m in ("*/*", "application/*") for m in ranges):
+        return OpError(f"Accept: {accept}: this server answers in JSON only (application/fhir+json)", status=406,
+                       code="not-supported")
+    return None
+
+
 def resolve(rest: str):
     """'ConceptMap/$translate' or 'ConceptMap/{id}/$translate' (the path after the base) ->
-    (resource type, instance id or None, handler), or None when it names no operation."""
+    (resource type, instance id or None, handler, label such as 'ConceptMap/$translate'), or None
+    when it names no operation."""
+    parsed = _operation_path(rest)
+    if parsed is None:
+        return None
+    rtype, instance_id, op, label = parsed
+    handler = OPERATIONS.get((rtype, op))
+    return None if handler is None else (rtype, instance_id, handler, label)
+
+
+@functools.lru_cache(maxsize=4096)   # the same few paths over and over
+def _operation_path(rest: str):
     if "$" not in rest:
         return None
     parts = rest.split("/")
@@ -115,8 +148,7 @@ def resolve(rest: str):
         rtype, instance_id, op = parts[0], parts[1], parts[2][1:]
     else:
         return None
-    handler = OPERATIONS.get((rtype, op))
-    return None if handler is None else (rtype, instance_id, handler)
+    return rtype, instance_id, op, f"{rtype}/${op}"
 
 
 @dataclass(slots=True)
@@ -171,6 +203,12 @@ class OperationRouter:
             return respond(start_response, 200, b'{"status":"ok"}')
         if path == "/ready":
             return respond(start_response, *probes.ready(self.store))
+        if ("xml" in environ.get("HTTP_ACCEPT", "") or "_format" in environ.get("QUERY_STRING", "")) \
+                and (path.startswith(("/fhir/", "/r4/fhir/")) or path in BATCH_PATHS):
+            refusal = refuse_format(environ.get("HTTP_ACCEPT", ""), environ.get("QUERY_STRING", ""))
+            if refusal is not None:
+                status, body = error_outcome(refusal)
+                return respond(start_response, status, body)
         if path in BATCH_PATHS and environ.get("REQUEST_METHOD") == "POST" and self.batch is not None:
             return self.batch(self, environ, start_response, r4=path.startswith("/r4/"))
         r4 = None
@@ -182,6 +220,7 @@ class OperationRouter:
         route = resolve(rest) if r4 is not None else None
         if route is None:
             return self.app(environ, start_response)
+        environ["termsvc.operation"] = route[3]   # for the access log and the metrics
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "POST"):
             status, body = error_outcome(OpError(f"Method {method} is not allowed on {path}", status=405,
@@ -211,6 +250,9 @@ class OperationRouter:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
+                metrics.TALLY.cache_hits += 1
+            else:
+                metrics.TALLY.cache_misses += 1
             return hit
 
     def remember(self, key, status: int, body: bytes):
@@ -224,7 +266,7 @@ class OperationRouter:
     def execute(self, route, r4: bool, params_fn, lang) -> tuple[int, bytes]:
         """Run one operation: `route` from resolve(), `params_fn()` -> (Params, tx-resources).
         Any failure, the parameters' included, is an OperationOutcome with its status."""
-        rtype, instance_id, handler = route
+        rtype, instance_id, handler, _label = route
         try:
             params, tx = params_fn()
             cache_id = params.str("cache-id")

@@ -4,6 +4,7 @@ import logging
 
 from werkzeug.exceptions import HTTPException
 
+from termsvc.api import metrics
 from termsvc.deadline import TimeLimitExceeded
 from termsvc.fhir.outcome import OpError, issue, outcome
 
@@ -18,6 +19,7 @@ def error_outcome(e: Exception, where: str = "") -> tuple[int, dict]:
     if isinstance(e, OpError):
         return e.status, e.to_outcome()
     if isinstance(e, TimeLimitExceeded):
+        metrics.TALLY.time_limit_hits += 1
         return 422, outcome([issue("error", "too-costly", str(e))])
     if isinstance(e, RecursionError):
         return 422, outcome([issue("error", "too-costly", "The request is too deeply nested")])

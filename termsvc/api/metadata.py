@@ -3,6 +3,7 @@ import datetime
 from importlib.metadata import version
 
 import termsvc
+from termsvc import deadline
 
 SOFTWARE_VERSION = version("termsvc")
 RELEASE_DATE = "2026-11-27"
@@ -66,7 +67,7 @@ def capability_statement(base_url: str, r4: bool = False) -> dict:
 
 def terminology_capabilities(store, base_url: str, r4: bool = False) -> dict:
     by_url: dict[str, list] = {}
-    for url, cs_version, content in store.code_system_versions():
+    for url, cs_version, content in deadline.bounded(store.code_system_versions()):
         if url:
             by_url.setdefault(url, []).append((cs_version, content))
     code_systems = []

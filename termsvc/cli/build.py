@@ -3,7 +3,8 @@ import os
 
 import click
 
-from termsvc.build import Progress, SourceSpec, build, default_sources, mapping_sources, release_sources
+from termsvc.build import Progress, SourceSpec, build, configured_sources, default_sources, mapping_sources, \
+    release_sources
 from termsvc.cli.common import CliError, with_settings
 from termsvc.pull import file_sha256
 from termsvc.store.writer import BuildError
@@ -84,8 +85,7 @@ def serve_cmd(settings, db, host, port, workers, build_if_missing):
     if not os.path.isfile(settings.db):
         if not build_if_missing:
             raise CliError(f"{settings.db}: no database; run `termsvc build` first (or use --build-if-missing)")
-        run_build(settings.db, default_sources(mapping_folders=settings.mappings, default_mappings=settings.default_mappings)
-                  + release_sources(settings.snomed, settings.loinc))
+        run_build(settings.db, configured_sources(settings))
     serve(settings)
 
 

@@ -75,16 +75,14 @@ def info_cmd(settings, db, as_json):
 @with_settings(listed=True)
 def settings_cmd(settings, as_json):
     """The settings in effect: value and where it came from (exit 1 when one is invalid)."""
-    rows = [{"name": s.name, "env": s.env, "value": getattr(settings, s.name), "origin": settings.origin(s.name)}
-            for s in settings_mod.SETTINGS]
+    rows = [{"name": s.name, "env": s.env, "value": settings.shown(s.name) if s.secret else getattr(settings, s.name),
+             "origin": settings.origin(s.name)} for s in settings_mod.SETTINGS]
     if as_json:
         click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return
     width = max(len(r["name"]) for r in rows)
     for r in rows:
-        value = r["value"]
-        shown = os.pathsep.join(value) if isinstance(value, tuple) else ("" if value is None else str(value))
-        click.echo(f"{r['name'].ljust(width)}  {shown or '-'}  ({r['origin']})")
+        click.echo(f"{r['name'].ljust(width)}  {settings.shown(r['name']) or '-'}  ({r['origin']})")
 
 
 COMMANDS = [info_cmd, settings_cmd]

@@ -92,6 +92,7 @@ OWN = {
     "param-range": "The parameter '{name}' is out of range: {value}",
     "param-negative": "The parameter '{name}' must not be negative",
     "param-simple": "The parameter '{name}' must be a simple value",
+    "param-not-array": "Parameters.parameter must be an array",
     "param-no-name": "Every Parameters.parameter needs a name",
     "param-resource": "Parameters.parameter '{name}': resource must be an object",
     "param-part": "Parameters.parameter '{name}': part must be an array",

@@ -96,7 +96,10 @@ class Params:
             rt = body.get("resourceType") if isinstance(body, dict) else None
             raise messages.error("body-not-parameters", type=rt or "something else")
         items = []
-        for p in body.get("parameter", []) or []:
+        parameters = body.get("parameter") or []
+        if not isinstance(parameters, list):
+            raise messages.error("param-not-array")
+        for p in parameters:
             if not isinstance(p, dict) or "name" not in p:
                 raise messages.error("param-no-name")
             key = next((k for k in p if k.startswith("value")), None)

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Property-based requests from the server's own /openapi.json (schemathesis), and what must hold for
+every answer: no 5xx, every 4xx an OperationOutcome (FHIR JSON), and status, content type and body as
+the description says.
+
+    .venv/bin/python scripts/fuzz_openapi.py                       # build-free: a server on --db (default
+                                                                   # setting db), ~20,000+ requests
+    .venv/bin/python scripts/fuzz_openapi.py --url http://127.0.0.1:8080 --examples 50
+    .venv/bin/python scripts/fuzz_openapi.py --json fuzz.json
+
+Each operation of the description (GET and POST shapes of every FHIR operation on both bases, read,
+search, metadata, batch, the probes, ...) gets up to --examples valid requests and as many invalid
+ones (schemathesis' positive and negative modes). Exit status 0 when no answer broke a rule.
+tests/test_openapi.py runs the same `run()` in process with a few examples per operation.
+"""
+import argparse
+import collections
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, \
+    status_code_conformance
+
+CONFORMANCE = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance)
+
+
+def problems_of(case, response) -> list[str]:
+    """What is wrong with one answer (empty: nothing)."""
+    found = []
+    if response.status_code >= 500:
+        found.append(f"server error {response.status_code}")
+    elif response.status_code >= 400 and case.path != "/metrics":
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+        if not (isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" and body.get("issue")):
+            found.append(f"{response.status_code} without an OperationOutcome: {response.content[:200]!r}")
+        elif "json" not in (response.headers.get("content-type") or [""])[0]:
+            found.append(f"{response.status_code} OperationOutcome not in JSON")
+    try:
+        case.validate_response(response, checks=CONFORMANCE)
+    except (AssertionError, BaseExceptionGroup) as e:   # schemathesis' Failure / FailureGroup
+        found.append(" ".join(str(e).split())[:300])
+    return found
+
+
+class Tally:
+    def __init__(self):
+        self.requests = 0
+        self.by_status = collections.Counter()
+        self.failures = []      # (operation, mode, problem, request)
+        self.operations = 0
+
+    def as_dict(self) -> dict:
+        return {"requests": self.requests, "operations": self.operations,
+                "server_errors": sum(n for s, n in self.by_status.items() if s >= 500),
+                "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+                "failures": len(self.failures), "first_failures": self.failures[:20]}
+
+
+def run(schema, examples: int, call, tally: Tally | None = None, first_seed: int = 1, progress=None) -> Tally:
+    """Every operation of `schema`, positive then negative examples; `call(case)` sends a request."""
+    tally = tally or Tally()
+    for result in schema.get_all_operations():
+        op = result.ok()
+        tally.operations += 1
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            try:
+                strategy = op.as_strategy(generation_mode=mode)
+            except Exception as e:   # nothing to make invalid (no parameters): nothing to send
+                if progress:
+                    progress(f"  {op.label} {mode.value}: skipped ({type(e).__name__})")
+                continue
+
+            @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
+                      suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+            @given(case=strategy)
+            def send(case):
+                response = call(case)
+                tally.requests += 1
+                tally.by_status[response.status_code] += 1
+                for problem in problems_of(case, response):
+                    tally.failures.append({"operation": op.label, "mode": mode.value, "problem": problem,
+                                           "request": f"{case.method} {case.formatted_path} query={case.query}"})
+
+            try:
+                seed(first_seed + tally.operations * 2 + (mode is GenerationMode.NEGATIVE))(send)()
+            except Exception as e:  # generation gave up (e.g. unsatisfiable negative data): noted
+                if progress:
+                    progress(f"  {op.label} {mode.value}: generation stopped: {type(e).__name__}: {e}"[:200])
+        if progress:
+            progress(f"{op.label}: {tally.requests} requests so far, {len(tally.failures)} failures")
+    return tally
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db: str, port: int, log_path: str):
+    termsvc = os.path.join(os.path.dirname(sys.executable), "termsvc")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([termsvc, "serve", "--db", db, "--port", str(port), "--workers", "2",
+                                 "--setting", "access_log", "off"], stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(base + "/ready", timeout=2):
+                return proc, base
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"the server exited: see {log_path}")
+            time.sleep(0.2)
+    raise SystemExit(f"the server did not get ready: see {log_path}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", help="a running server (else one is started on --db)")
+    ap.add_argument("--db", help="the build to serve (default: the setting db)")
+    ap.add_argument("--port", type=int, default=None)
+    ap.add_argument("--examples", type=int, default=150, help="examples per operation and mode (default 150)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", help="write the figures to this file")
+    args = ap.parse_args(argv)
+    proc = None
+    if args.url:
+        base = args.url.rstrip("/")
+    else:
+        from termsvc import settings as termsvc_settings
+        db = args.db or termsvc_settings.load().db
+        proc, base = start_server(db, args.port or free_port(), "/tmp/termsvc-fuzz-server.log")
+    started = time.monotonic()
+    try:
+        schema = schemathesis.openapi.from_url(base + "/openapi.json")
+        schema.config.update(base_url=base)
+        import requests
+        session = requests.Session()
+        tally = run(schema, args.examples, lambda case: case.call(session=session, timeout=30), first_seed=args.seed,
+                    progress=lambda m: print(m, flush=True))
+    finally:
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+    figures = {**tally.as_dict(), "seconds": round(time.monotonic() - started, 1), "examples": args.examples}
+    print(json.dumps({k: v for k, v in figures.items() if k != "first_failures"}, indent=1))
+    for f in tally.failures[:20]:
+        print("FAILURE", json.dumps(f))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(figures, out, indent=1)
+    print(f"{tally.requests} requests, {figures['server_errors']} server errors, {len(tally.failures)} failures")
+    return 1 if tally.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Prometheus metrics at /metrics: requests and latency per operation and status, response-cache hits
+and misses, time-limit hits, the build served.
+
+`termsvc serve` runs prometheus-client in multiprocess mode (a PROMETHEUS_MULTIPROC_DIR of its own per
+run, see server.py), so one scrape counts every worker. The hot path only adds to plain per-process
+tallies (`TALLY`); a thread of each worker moves them into prometheus-client's shared files once a
+second (and the worker answering a scrape does it first), which keeps the cost of a request at a
+dictionary update instead of several locked writes to memory-mapped files.
+"""
+import os
+import threading
+import time
+from bisect import bisect_left
+
+from termsvc.pull import file_sha256
+
+# seconds; the cached operations answer in ~0.1 ms, the limit is time_limit_ms (5 s by default)
+BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BOUNDS = BUCKETS + (float("inf"),)
+FLUSH_EVERY_S = 1.0
+
+
+class Instruments:
+    """The prometheus-client metrics. Made on first use in a worker: prometheus-client chooses its
+    multiprocess mode from PROMETHEUS_MULTIPROC_DIR when it is imported, which `termsvc serve` sets
+    only after the command line has imported termsvc."""
+
+    def __init__(self):
+        from prometheus_client import Counter, Gauge, Histogram
+
+        class CountsHistogram(Histogram):
+            """A Histogram that takes counts gathered elsewhere: n observations per bucket and their sum."""
+
+            def add_counts(self, counts, total: float) -> None:
+                for bucket, n in zip(self._buckets, counts):
+                    if n:
+                        bucket.inc(n)
+                self._sum.inc(total)
+
+        by_op = ["operation", "status"]
+        self.requests = Counter("termsvc_requests", "Requests answered, by operation and HTTP status", by_op)
+        self.latency = CountsHistogram("termsvc_request_duration_seconds",
+                                       "Time to answer a request, by operation and HTTP status", by_op, buckets=BUCKETS)
+        self.cache = Counter("termsvc_response_cache", "Response-cache lookups of GET operations (batch entries"
+                             " included), by result", ["result"])
+        self.time_limit = Counter("termsvc_time_limit_hits", "Requests (and batch entries) stopped at their time limit")
+        self.build_info = Gauge("termsvc_build_info", "The build served (1; 0: a build served before)",
+                                ["sha256", "built_at"], multiprocess_mode="mostrecent")
+        self.build_generation = Gauge("termsvc_build_generation", "Builds the server has switched to since it"
+                                      " started (1: the one it started with)", multiprocess_mode="max")
+        self.build_loaded = Gauge("termsvc_build_loaded_timestamp_seconds", "When the build served was loaded"
+                                  " (Unix time)", multiprocess_mode="max")
+        self.build_seconds = Gauge("termsvc_build_duration_seconds", "How long making the build served took",
+                                   multiprocess_mode="mostrecent")
+
+
+_instruments = None
+
+
+def instruments() -> Instruments:
+    global _instruments
+    if _instruments is None:
+        _instruments = Instruments()
+    return _instruments
+
+
+class Tally:
+    """What this process answered since its last flush; plain Python numbers, updated by the request
+    thread (one per worker) and read by the flush."""
+
+    def __init__(self):
+        self.requests = {}       # (operation, status) -> [n per bucket ..., sum of seconds]
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.time_limit_hits = 0
+        self.flushed = {}        # the same keys: what flush() pushed already
+
+    def request(self, operation: str, status: int, seconds: float) -> None:
+        row = self.requests.get((operation, status))
+        if row is None:
+            row = self.requests[(operation, status)] = [0] * len(BOUNDS) + [0.0]
+        row[bisect_left(BOUNDS, seconds)] += 1
+        row[-1] += seconds
+
+
+TALLY = Tally()
+
+
+class BuildWatch:
+    """The build a worker serves, for the gauges: noticed by the flush thread, hashed once per build."""
+
+    def __init__(self):
+        self.store = None
+        self.generation = None
+        self.labels = None
+
+    def update(self) -> None:
+        store = self.store
+        if store is None:
+            return
+        store.refresh()
+        if store.generation == self.generation:
+            return
+        generation = store.generation
+        try:
+            sha256 = file_sha256(store.path)
+            built_at = store.meta("built_at") or ""
+            seconds = float(store.meta("build_seconds") or 0)
+        except Exception:   # a build swapped out under us or unreadable: /ready reports it, retry next time
+            return
+        m = instruments()
+        if self.labels is not None:
+            m.build_info.labels(*self.labels).set(0)
+        self.labels = (sha256, built_at)
+        m.build_info.labels(*self.labels).set(1)
+        m.build_generation.set(generation)
+        m.build_loaded.set(time.time())
+        m.build_seconds.set(seconds)
+        self.generation = generation
+
+
+BUILD = BuildWatch()
+_flush_lock = threading.Lock()
+_thread = None
+
+
+def flush() -> None:
+    """Move this process's tallies into prometheus-client (its shared files in multiprocess mode)."""
+    with _flush_lock:
+        t, m = TALLY, instruments()
+        for key, row in list(t.requests.items()):
+            now = list(row)
+            before = t.flushed.get(key)
+            delta = now if before is None else [a - b for a, b in zip(now, before)]
+            n = sum(delta[:-1])
+            if n:
+                m.requests.labels(*key).inc(n)
+                m.latency.labels(*key).add_counts(delta[:-1], delta[-1])
+                t.flushed[key] = now
+        for result, attr in (("hit", "cache_hits"), ("miss", "cache_misses")):
+            n = getattr(t, attr) - t.flushed.get(attr, 0)
+            if n:
+                m.cache.labels(result).inc(n)
+                t.flushed[attr] = t.flushed.get(attr, 0) + n
+        n = t.time_limit_hits - t.flushed.get("time_limit_hits", 0)
+        if n:
+            m.time_limit.inc(n)
+            t.flushed["time_limit_hits"] = t.flushed.get("time_limit_hits", 0) + n
+        BUILD.update()
+
+
+def _flush_forever():
+    while True:
+        time.sleep(FLUSH_EVERY_S)
+        try:
+            flush()
+        except Exception:   # never let the metrics thread die; the next round tries again
+            pass
+
+
+def watch(store) -> None:
+    """Start this process's flush thread (once), reporting on `store`'s build."""
+    global _thread
+    BUILD.store = store
+    if _thread is None:
+        _thread = threading.Thread(target=_flush_forever, name="termsvc-metrics", daemon=True)
+        _thread.start()
+
+
+def _after_fork():
+    """A forked worker starts with empty tallies and a thread of its own."""
+    global TALLY, _thread, BUILD, _flush_lock
+    TALLY = Tally()
+    BUILD = BuildWatch()
+    _thread = None
+    _flush_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def exposition() -> tuple[bytes, str]:
+    """(body, content type) of a scrape: every worker's metrics in multiprocess mode, else this process's."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+    flush()
+    try:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    except ValueError:   # PROMETHEUS_MULTIPROC_DIR not set: a single process (the tests' Flask client)
+        registry = REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST

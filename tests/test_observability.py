@@ -1,0 +1,278 @@
+"""What an operator sees: /metrics (every worker counted), /health and /ready, the JSON access log with
+request ids, the XML refusal, and the request deadline over read, search and metadata."""
+import json
+import os
+import re
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from conftest import DCM, QUIET, issue_texts
+from termsvc.api.app import create_app
+from termsvc.api.observe import operation_of
+from termsvc.build import build
+from termsvc.pull import file_sha256
+
+LOOKUP = "/fhir/CodeSystem/$lookup?" + urllib.parse.urlencode({"system": DCM, "code": "CT"})
+
+
+def samples(text: str) -> dict:
+    """{'name{labels}': value} of a Prometheus exposition."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+def metric(text: str, name: str, **labels) -> float:
+    """The sum of the samples of `name` whose labels include `labels`."""
+    total = 0.0
+    for key, value in samples(text).items():
+        base, _, rest = key.partition("{")
+        found = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+        if base == name and all(found.get(k) == v for k, v in labels.items()):
+            total += value
+    return total
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("obs") / "termsvc.db")
+    build(path, [], QUIET)
+    return path
+
+
+# -- /metrics in one process ---------------------------------------------------------------
+
+def test_metrics_count_requests_cache_and_time_limits(db_path):
+    app = create_app(db_path, {"access_log": "off", "time_limit_ms": "300"})
+    c = app.test_client()
+    before = c.get("/metrics").get_data(as_text=True)
+    for _ in range(3):
+        assert c.get(LOOKUP).status_code == 200
+    assert c.get("/fhir/ValueSet/$expand?url=http://example.org/none").status_code == 404
+    from test_limits import costly_expand   # a request that needs minutes without the deadline
+    r = c.post("/fhir/ValueSet/$expand", data=json.dumps(costly_expand()), content_type="application/fhir+json")
+    assert r.status_code == 422
+    r = c.get("/metrics")
+    assert r.status_code == 200 and r.content_type.startswith("text/plain")
+    after = r.get_data(as_text=True)
+
+    def grew(name, **labels):
+        return metric(after, name, **labels) - metric(before, name, **labels)
+    assert grew("termsvc_requests_total", operation="CodeSystem/$lookup", status="200") == 3
+    assert grew("termsvc_request_duration_seconds_count", operation="CodeSystem/$lookup", status="200") == 3
+    assert grew("termsvc_request_duration_seconds_bucket", operation="CodeSystem/$lookup", status="200",
+                le="+Inf") == 3
+    assert grew("termsvc_requests_total", operation="ValueSet/$expand", status="404") == 1
+    assert grew("termsvc_requests_total", operation="ValueSet/$expand", status="422") == 1
+    assert grew("termsvc_response_cache_total", result="hit") >= 2      # the same GET three times
+    assert grew("termsvc_response_cache_total", result="miss") >= 1
+    assert grew("termsvc_time_limit_hits_total") == 1
+    # the slow request is in a slow bucket, the cached lookups in fast ones
+    assert grew("termsvc_request_duration_seconds_bucket", operation="ValueSet/$expand", status="422", le="0.1") == 0
+    sha = file_sha256(db_path)
+    assert metric(after, "termsvc_build_info", sha256=sha) == 1
+    assert metric(after, "termsvc_build_generation") >= 1
+    assert time.time() - metric(after, "termsvc_build_loaded_timestamp_seconds") < 3600
+
+
+def test_operation_labels_are_a_small_fixed_set():
+    assert operation_of("GET", "/fhir/metadata") == "metadata"
+    assert operation_of("GET", "/r4/fhir/ValueSet") == "ValueSet/search"
+    assert operation_of("GET", "/fhir/CodeSystem/abc") == "CodeSystem/read"
+    assert operation_of("POST", "/fhir") == "batch"
+    assert operation_of("GET", "/admin/jobs/1") == "admin"
+    for junk in ("/fhir/Patient/1/x/y", "/nothing", "/fhir/" + "x" * 500, "/%00"):
+        assert operation_of("GET", junk) == "other"
+
+
+# -- /metrics, logs and ids over a real server of 2 workers -------------------------------------
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def metrics_dir_of(server_pid: int) -> str:
+    """The run's PROMETHEUS_MULTIPROC_DIR: where the workers map their metric files."""
+    for pid in children(server_pid):
+        with open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                if "termsvc-metrics-" in line:
+                    return os.path.dirname(line.split()[-1])
+    raise AssertionError("no worker maps a metrics file")
+
+
+def test_metrics_count_every_worker_and_the_folder_goes_with_the_server(db_path, server_factory):
+    srv = server_factory(db_path, workers=2)
+    n = 120
+    for i in range(n):   # a connection per request: the kernel spreads them over both workers
+        status, _, _ = srv.get(f"/fhir/CodeSystem/$lookup?system={DCM}&code=CT&n={i}")
+        assert status == 200
+    time.sleep(1.5)      # each worker moves its counts into the shared files once a second
+    _, _, raw = srv.get("/metrics")
+    text = raw.decode()
+    folder = metrics_dir_of(srv.proc.pid)
+    assert metric(text, "termsvc_requests_total", operation="CodeSystem/$lookup", status="200") == n
+    assert metric(text, "termsvc_response_cache_total", result="miss") == n   # every query differs
+    pids = {m.group(1) for f in os.listdir(folder) if (m := re.search(r"_(\d+)\.db$", f))}
+    assert len(pids - {str(srv.proc.pid)}) >= 2, os.listdir(folder)   # both workers wrote their counts
+    assert metric(text, "termsvc_build_info", sha256=file_sha256(db_path)) == 1
+    srv.stop()
+    assert not os.path.exists(folder)
+
+
+def access_lines(srv) -> list[dict]:
+    lines = []
+    for line in srv.log().splitlines():
+        if line.startswith('{"time"'):
+            lines.append(json.loads(line))
+    return lines
+
+
+def test_access_log_lines_and_request_ids(small_db, server_factory):
+    srv = server_factory(small_db)
+    req = urllib.request.Request(srv.base + "/fhir/metadata", headers={"X-Request-Id": "conv-42.a"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.headers["X-Request-Id"] == "conv-42.a"
+    made = set()
+    for path in ("/health", "/fhir/CodeSystem/nope"):
+        req = urllib.request.Request(srv.base + path, headers={"X-Request-Id": "bad id\twith spaces"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                made.add(r.headers["X-Request-Id"])
+        except urllib.error.HTTPError as e:
+            assert e.code == 404
+            made.add(e.headers["X-Request-Id"])
+    assert len(made) == 2 and all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]+", m) for m in made), made
+    time.sleep(0.3)
+    lines = access_lines(srv)
+    by_id = {line["request_id"]: line for line in lines}
+    first = by_id["conv-42.a"]
+    assert first["method"] == "GET" and first["path"] == "/fhir/metadata" and first["operation"] == "metadata"
+    assert first["status"] == 200 and first["level"] == "info" and first["duration_ms"] >= 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["time"])
+    missing = next(line for line in lines if line["path"] == "/fhir/CodeSystem/nope")
+    assert missing["status"] == 404 and missing["level"] == "warning" and missing["request_id"] in made
+    assert missing["operation"] == "CodeSystem/read"
+
+
+def test_log_level_and_access_log_off(small_db, server_factory):
+    quiet = server_factory(small_db, args=("--setting", "log_level", "warning"))
+    assert quiet.get("/health")[0] == 200 and quiet.get("/fhir/ValueSet/none")[0] == 404
+    off = server_factory(small_db, args=("--setting", "access_log", "off"))
+    assert off.get("/health")[0] == 200 and off.get("/fhir/ValueSet/none")[0] == 404
+    time.sleep(0.3)
+    assert [line["status"] for line in access_lines(quiet)] == [404]
+    assert access_lines(off) == []
+
+
+def test_health_and_ready(live_server):
+    assert live_server.get("/health")[:2] == (200, {"status": "ok"})
+    assert live_server.get("/ready")[:2] == (200, {"status": "ready"})
+
+
+# -- formats ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/fhir/metadata", "/r4/fhir/metadata", LOOKUP, "/fhir/ValueSet?_count=1",
+                                  "/fhir/CodeSystem/x"])
+@pytest.mark.parametrize("how", [{"query": "_format=xml"}, {"query": "_format=application/fhir%2Bxml"},
+                                 {"accept": "application/fhir+xml"}, {"accept": "application/xml, text/xml;q=0.5"},
+                                 {"accept": "application/fhir+json;q=0, application/fhir+xml"}])
+def test_xml_asked_for_is_a_406_in_json(client, path, how):
+    url = path + ("&" if "?" in path else "?") + how["query"] if "query" in how else path
+    r = client.get(url, headers={"Accept": how.get("accept", "application/fhir+json")})
+    assert r.status_code == 406
+    assert r.content_type.startswith("application/fhir+json")
+    body = r.get_json()
+    assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["code"] == "not-supported"
+    assert "JSON" in issue_texts(body)[0]
+
+
+def test_xml_refused_for_posts_and_batches_too(client):
+    r = client.post("/fhir?_format=xml", data=json.dumps({"resourceType": "Bundle", "type": "batch"}),
+                    content_type="application/fhir+json")
+    assert r.status_code == 406
+    r = client.post("/fhir/CodeSystem/$lookup", data=json.dumps({"resourceType": "Parameters"}),
+                    content_type="application/fhir+json", headers={"Accept": "application/fhir+xml"})
+    assert r.status_code == 406
+
+
+@pytest.mark.parametrize("accept", ["application/fhir+json", "application/json", "*/*", "text/html",
+                                    "application/fhir+xml;q=0.9, application/fhir+json", "application/xml, */*;q=0.1",
+                                    "", "garbage;;q=x"])
+def test_json_served_when_the_accept_allows_it(client, accept):
+    r = client.get("/fhir/metadata?_format=json", headers={"Accept": accept})
+    assert r.status_code == 200 and r.get_json()["resourceType"] == "CapabilityStatement"
+
+
+# -- the deadline over read, search and metadata ---------------------------------------------------
+
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+
+
+@pytest.mark.parametrize("path, method", [
+    ("/fhir/metadata?mode=terminology", "code_system_versions"),
+    ("/r4/fhir/metadata?mode=terminology", "code_system_versions"),
+    ("/fhir/ValueSet?_count=5", "search_resources"),
+    ("/fhir/CodeSystem?_summary=count", "search_resources"),
+    ("/fhir/ValueSet/anything", "resource_by_fhir_id"),
+])
+def test_read_search_and_metadata_stop_at_the_time_limit(small_db, monkeypatch, path, method):
+    """The store method the endpoint calls runs a query that never ends: the request's deadline stops it."""
+    app = create_app(small_db, {"access_log": "off", "time_limit_ms": "300"})
+    store = app.extensions["termsvc.store"]
+    monkeypatch.setattr(store, method, lambda *a, **k: store.one(ENDLESS))
+    started = time.monotonic()
+    r = app.test_client().get(path)
+    assert time.monotonic() - started < 5
+    assert r.status_code == 422, r.get_data(as_text=True)
+    body = r.get_json()
+    assert body["issue"][0]["code"] == "too-costly" and "300 ms" in issue_texts(body)[0]
+
+
+def test_search_loop_stops_at_the_time_limit(small_db, monkeypatch):
+    """Python work per entry (rendering each resource) is bounded by the same deadline."""
+    app = create_app(small_db, {"access_log": "off", "time_limit_ms": "200"})
+    store = app.extensions["termsvc.store"]
+    monkeypatch.setattr(store, "search_resources", lambda *a, **k: (10_000, [(i, f"id{i}") for i in range(10_000)]))
+
+    def slow_render(*_args):
+        time.sleep(0.01)
+        return {"resourceType": "ValueSet"}
+    monkeypatch.setattr(store, "resource_json", slow_render)
+    started = time.monotonic()
+    r = app.test_client().get("/fhir/ValueSet?_count=1000&_summary=true")
+    assert r.status_code == 422 and time.monotonic() - started < 3
+
+
+def test_log_settings_are_checked_at_start():
+    from termsvc import settings
+    assert settings.load({"access_log": "off"}).access_log is False
+    assert settings.load({"access_log": "Yes"}).access_log is True
+    assert settings.load({"log_level": "WARNING"}).log_level == "warning"
+    for name, value in (("access_log", "maybe"), ("log_level", "loud")):
+        with pytest.raises(settings.SettingsError, match=name):
+            settings.load({name: value})
+
+
+def test_access_lines_are_written_whole_in_writes_of_at_most_4_kb(monkeypatch):
+    from termsvc.api import observe
+    read_fd, write_fd = os.pipe()
+    writer = observe.LineWriter(write_fd)
+    sizes = []
+    real_write = os.write
+    monkeypatch.setattr(observe.os, "write", lambda fd, data: sizes.append(len(data)) or real_write(fd, data))
+    lines = [json.dumps({"n": i, "pad": "x" * (i % 300)}).encode() + b"\n" for i in range(300)]   # < 64 KB
+    for line in lines:
+        writer.write(line)
+    writer.flush()
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as f:
+        assert f.read() == b"".join(lines)
+    assert len(sizes) > 1 and max(sizes) <= 4096 and len(sizes) < len(lines) / 5

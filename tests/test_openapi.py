@@ -1,0 +1,94 @@
+"""/openapi.json: one description of every endpoint, and a schemathesis run against it (a few examples per
+operation here; scripts/fuzz_openapi.py is the full run): no 5xx, every 4xx an OperationOutcome, answers
+as described."""
+import importlib.util
+import os
+
+import schemathesis
+
+from conftest import PROJECT_DIR
+from termsvc.api.app import create_app
+from termsvc.api.dispatch import OPERATIONS
+from termsvc.api.openapi import OPERATION_PARAMETERS, build_spec
+
+
+def load_fuzz():
+    spec = importlib.util.spec_from_file_location("fuzz_openapi", os.path.join(PROJECT_DIR, "scripts",
+                                                                                "fuzz_openapi.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_served_and_openapi_3(client):
+    r = client.get("/openapi.json")
+    assert r.status_code == 200 and r.content_type == "application/json"
+    doc = r.get_json()
+    assert doc["openapi"].startswith("3.") and doc["info"]["title"] == "termsvc"
+    schemathesis.openapi.from_dict(doc)   # loads (and checks the shape of) the description
+
+
+def test_every_operation_on_both_bases_with_get_and_post():
+    doc = build_spec()
+    assert set(OPERATION_PARAMETERS) == set(OPERATIONS)   # one declaration per operation the router serves
+    for rtype, op in OPERATIONS:
+        for base in ("/fhir", "/r4/fhir"):
+            item = doc["paths"][f"{base}/{rtype}/${op}"]
+            assert set(item) == {"get", "post"}
+            names = {p["name"] for p in item["get"]["parameters"]}
+            body = item["post"]["requestBody"]["content"]["application/fhir+json"]["schema"]
+            posted = set(body["properties"]["parameter"]["items"]["properties"]["name"]["enum"])
+            assert names < posted   # POST carries the resources too; GET every other parameter
+            assert item["get"]["responses"]["4XX"]["content"]["application/fhir+json"]["schema"]["$ref"] \
+                == "#/components/schemas/OperationOutcome"
+    get = {p["name"]: p for p in doc["paths"]["/fhir/ValueSet/$expand"]["get"]["parameters"]}
+    assert get["count"]["schema"]["type"] == "integer" and get["activeOnly"]["schema"]["type"] == "boolean"
+    assert get["system-version"]["schema"]["type"] == "array" and "tx-resource" not in get
+    assert "tx-resource" in doc["paths"]["/fhir/ValueSet/$expand"]["post"]["requestBody"]["content"][
+        "application/fhir+json"]["schema"]["properties"]["parameter"]["items"]["properties"]["name"]["enum"]
+    for path in ("/health", "/ready", "/metrics", "/openapi.json", "/fhir/metadata", "/fhir", "/fhir/ValueSet",
+                 "/fhir/ValueSet/{id}", "/r4/fhir/ConceptMap/{id}/$translate", "/mappings", "/mappings/{table}.xlsx"):
+        assert path in doc["paths"], path
+
+
+def test_admin_paths_only_when_the_admin_api_is_on(db_path):
+    off = create_app(db_path, {"access_log": "off"}).test_client().get("/openapi.json").get_json()
+    on = create_app(db_path, {"access_log": "off", "admin_token": "t"}).test_client().get("/openapi.json").get_json()
+    assert not [p for p in off["paths"] if p.startswith("/admin")]
+    assert {"/admin/reload", "/admin/jobs/{id}", "/admin/mappings"} <= set(on["paths"])
+    assert on["paths"]["/admin/reload"]["post"]["security"] == [{"adminToken": []}]
+    assert on["components"]["securitySchemes"]["adminToken"] == {"type": "http", "scheme": "bearer"}
+
+
+def test_schemathesis_finds_no_server_error_and_only_operation_outcomes(db_path):
+    fuzz = load_fuzz()
+    app = create_app(db_path, {"access_log": "off", "admin_token": "not-guessable"})
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    tally = fuzz.run(schema, examples=3, call=lambda case: case.call())
+    assert tally.operations >= 70
+    assert tally.requests >= 300
+    assert tally.failures == [], tally.failures[:5]
+    assert not [s for s in tally.by_status if s >= 500]
+    assert {200, 400, 404} <= set(tally.by_status)   # it reached the operations, not only the refusals
+
+
+def test_the_checks_catch_what_they_must(db_path):
+    """The fuzz checks fail an answer that breaks a rule (a check that cannot fail proves nothing)."""
+    fuzz = load_fuzz()
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app(db_path, {"access_log": "off"}))
+    op = schema["/fhir/CodeSystem/$lookup"]["GET"]
+    case = op.Case(query={"system": "x", "code": "y"})
+
+    from schemathesis.core.transport import Response
+    good = case.call()
+    assert fuzz.problems_of(case, good) == []
+    for status, body in ((500, b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"x"}]}'),
+                         (400, b'{"error": "no"}'), (404, b"not json")):
+        bad = Response(status_code=status, headers={"content-type": ["application/fhir+json"]}, content=body,
+                       request=good.request, elapsed=0.0, verify=False)
+        assert fuzz.problems_of(case, bad), (status, body)
+
+
+def test_openapi_over_http(live_server):
+    status, body, _ = live_server.get("/openapi.json")
+    assert status == 200 and "/fhir/ValueSet/$expand" in body["paths"]
