@@ -7,7 +7,7 @@ deadline is per thread: each server thread runs one request at a time.
 """
 import sqlite3
 import threading
-from contextlib import contextmanager
+from dataclasses import dataclass
 from time import monotonic
 
 
@@ -39,26 +39,33 @@ def check() -> None:
         raise TimeLimitExceeded(_local.limit_ms)
 
 
-def bounded(items):
-    """Iterate `items`, checking the deadline before each one."""
-    for item in items:
-        if monotonic() > _local.at:
+def bounded(items, every: int = 32):
+    """Iterate `items`, checking the deadline before the first one and every `every` after it (a
+    loop whose single step can be long checks inside the step too)."""
+    for i, item in enumerate(items):
+        if not i % every and monotonic() > _local.at:
             raise TimeLimitExceeded(_local.limit_ms)
         yield item
 
 
-@contextmanager
-def within(limit_ms: float | None):
-    """Run the block under a deadline of limit_ms (None or 0: none). A query SQLite interrupted
-    because of it comes out as TimeLimitExceeded."""
-    outer = (_local.at, _local.limit_ms)
-    if limit_ms and monotonic() + limit_ms / 1000.0 < outer[0]:  # an outer, earlier deadline stays
-        _local.at, _local.limit_ms = monotonic() + limit_ms / 1000.0, limit_ms
-    try:
-        yield
-    except sqlite3.OperationalError as e:
-        if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT and expired():
-            raise TimeLimitExceeded(_local.limit_ms) from e
-        raise
-    finally:
-        _local.at, _local.limit_ms = outer
+@dataclass(slots=True)
+class within:
+    """`with within(limit_ms):` the block runs under a deadline of limit_ms (None or 0: none; an
+    outer, earlier deadline stays). A query SQLite interrupted because of it comes out as
+    TimeLimitExceeded. (A class, not a generator: it is entered once per request.)"""
+    limit_ms: float | None
+    outer: tuple = (float("inf"), None)
+
+    def __enter__(self):
+        self.outer = (_local.at, _local.limit_ms)
+        if self.limit_ms:
+            at = monotonic() + self.limit_ms / 1000.0
+            if at < self.outer[0]:
+                _local.at, _local.limit_ms = at, self.limit_ms
+
+    def __exit__(self, exc_type, exc, tb):
+        in_force = _local.limit_ms
+        _local.at, _local.limit_ms = self.outer
+        if exc_type is sqlite3.OperationalError and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:
+            raise TimeLimitExceeded(in_force) from exc   # the progress handler stops a query only past the deadline
+        return False

@@ -46,8 +46,7 @@ class Param:
 
 class Params:
     def __init__(self, items: list[Param] | None = None):
-        self._items = items or []
-        self._by_name = None
+        self.items = items or []
 
     @property
     def items(self) -> list[Param]:
@@ -56,15 +55,10 @@ class Params:
     @items.setter
     def items(self, items: list[Param]):
         self._items = items
-        self._by_name = None
-
-    def _index(self) -> dict:
-        if self._by_name is None:
-            index = {}
-            for p in self._items:
-                index.setdefault(p.name, p)
-            self._by_name = index
-        return self._by_name
+        index = {}   # the first parameter of each name
+        for p in items:
+            index.setdefault(p.name, p)
+        self._by_name = index
 
     # -- construction ----------------------------------------------------------------
     @classmethod
@@ -112,13 +106,13 @@ class Params:
 
     # -- access ---------------------------------------------------------------------
     def has(self, name: str) -> bool:
-        return name in self._index()
+        return name in self._by_name
 
     def first(self, name: str) -> Param | None:
-        return self._index().get(name)
+        return self._by_name.get(name)
 
     def get(self, name: str, default=None):
-        p = self.first(name)
+        p = self._by_name.get(name)
         if p is None:
             return default
         return p.resource if p.resource is not None else p.value
@@ -127,7 +121,8 @@ class Params:
         return [p.resource if p.resource is not None else p.value for p in self.items if p.name == name]
 
     def str(self, name: str, default=None):
-        v = self.get(name, default)
+        p = self._by_name.get(name)
+        v = default if p is None else (p.resource if p.resource is not None else p.value)
         if v is not None and not isinstance(v, str):
             if isinstance(v, bool):
                 return "true" if v else "false"
@@ -137,7 +132,8 @@ class Params:
         return v
 
     def bool(self, name: str, default: bool = False) -> bool:
-        v = self.get(name)
+        p = self._by_name.get(name)
+        v = None if p is None else (p.resource if p.resource is not None else p.value)
         if v is None:
             return default
         if isinstance(v, bool):

@@ -15,9 +15,6 @@ class Concept(FlatConcept):
     cid: int | None = None
     children: list | None = None
 
-    def __post_init__(self):
-        self.inactive, self.abstract = bool(self.inactive), bool(self.abstract)
-
 
 class CodeSystemProvider:
     """What the operations need of a code system."""
@@ -86,6 +83,8 @@ class CodeSystemProvider:
         return out
 
     def concept_extensions(self, c: FlatConcept) -> list:
+        if not self.supplements:
+            return c.extensions or ()
         out = list(c.extensions or [])
         for s in self.supplements:
             sc = _supplement_concept(s, c.code)
@@ -220,7 +219,7 @@ _CONCEPT_COLS = "id, code, display, definition, status, inactive, abstract"
 
 
 def _row_concept(r) -> Concept:
-    return Concept(r[1], r[2], r[3], r[4], r[5], r[6], cid=r[0])
+    return Concept(r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6]), cid=r[0])
 
 
 class StoredCodeSystem(CodeSystemProvider):

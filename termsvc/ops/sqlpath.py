@@ -18,25 +18,42 @@ from termsvc.ops.text import fts_query
 FAST_PATH_MIN = 1000   # smaller pre-expansions go through the Composer (hierarchical output)
 
 
-def member_conditions(opts, alias: str, id_column: str, vs_id: int | None = None) -> tuple[list, list]:
-    """SQL conditions (and their arguments) for activeOnly, excludeNotForUI and a text filter
-    (with vs_id: over a pre-expansion, whose own texts count too)."""
-    conds, args = [], []
+def _status_conditions(opts, alias: str) -> list[str]:
+    """SQL conditions for activeOnly and excludeNotForUI."""
+    conds = []
     if opts.active_only:
         conds.append(f"{alias}.inactive=0")
     if opts.exclude_not_for_ui:
         conds.append(f"{alias}.abstract=0")
-    if opts.filter:
-        q = fts_query(opts.filter)
-        if q:
-            cond = f"{alias}.{id_column} IN (SELECT concept_id FROM concept_fts WHERE concept_fts MATCH ?)"
-            args.append(q)
-            if vs_id is not None:
-                cond = (f"({cond} OR {alias}.seq IN (SELECT seq FROM expansion_fts WHERE expansion_fts MATCH ?"
-                        " AND vs_id=?))")
-                args += [q, vs_id]
-            conds.append(cond)
+    return conds
+
+
+def member_conditions(opts, alias: str, id_column: str) -> tuple[list, list]:
+    """SQL conditions (and their arguments) for activeOnly, excludeNotForUI and a text filter over
+    the concepts' texts."""
+    conds, args = _status_conditions(opts, alias), []
+    q = fts_query(opts.filter) if opts.filter else None
+    if q:
+        conds.append(f"{alias}.{id_column} IN (SELECT concept_id FROM concept_fts WHERE concept_fts MATCH ?)")
+        args.append(q)
     return conds, args
+
+
+def _matching_seqs(store, vs_id: int, opts) -> list[int]:
+    """The positions in a pre-expansion of the members that pass the request's conditions. A text
+    filter matches a concept's own texts (concept_fts) or the texts the value set gives its members
+    (expansion_fts): two queries, each driven by its FTS index (an OR of the two would walk the
+    whole expansion)."""
+    conds, args = member_conditions(opts, "e", "concept_id")
+    seqs = {r[0] for r in store.all(f"SELECT e.seq FROM expansion e WHERE {' AND '.join(['e.vs_id=?'] + conds)}",
+                                    [vs_id] + args)}
+    q = fts_query(opts.filter) if opts.filter else None
+    if q:
+        status = "".join(" AND " + c for c in _status_conditions(opts, "e"))
+        seqs.update(r[0] for r in store.all(
+            "SELECT e.seq FROM expansion e WHERE e.vs_id=? AND e.seq IN (SELECT seq FROM expansion_fts"
+            f" WHERE expansion_fts MATCH ? AND vs_id=?){status}", (vs_id, q, vs_id)))
+    return sorted(seqs)
 
 
 def _shape(vs):
@@ -123,7 +140,7 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
         rows = store.all("SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract"
                          f" FROM {source} WHERE {cond} ORDER BY {order} LIMIT ? OFFSET ?", (*args, max(count, 0), offset))
     composer.note_cs(cs)
-    concepts = page_head + [Concept(code, display, definition, status, inactive, abstract, cid=cid)
+    concepts = page_head + [Concept(code, display, definition, status, bool(inactive), bool(abstract), cid=cid)
                             for cid, code, display, definition, status, inactive, abstract in rows]
     return [Member(cs.url, cs.version, c.code, c.display, c, cs) for c in concepts], total
 
@@ -140,17 +157,14 @@ def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, with_desi
     paged = opts.count is not None or opts.offset
     if total_all < FAST_PATH_MIN and not opts.filter:
         return None
-    conds, cond_args = member_conditions(opts, "e", "concept_id", vs_id)
-    where, args = ["e.vs_id=?"] + conds, [vs_id] + cond_args
-    filtered = bool(conds)
-    cond = " AND ".join(where)
+    filtered = bool(member_conditions(opts, "e", "concept_id")[0])
     cols = ("e.system, e.version, e.code, e.display, e.concept_id, e.inactive, e.abstract, c.definition, c.status,"
             " c.display")
     if filtered:
         # The positions of the matching members, in one pass over the index on (concept_id, vs_id)
         # driven by the FTS hits (covering: seq is part of the key), then the page by position.
         # (`ORDER BY seq LIMIT/OFFSET` over the join would walk the whole expansion in seq order.)
-        seqs = sorted(r[0] for r in store.all(f"SELECT e.seq FROM expansion e WHERE {cond}", args))
+        seqs = _matching_seqs(store, vs_id, opts)
         total = len(seqs)
         count = opts.count if opts.count is not None else total
         if not paged and max_size and total > max_size:
@@ -175,7 +189,7 @@ def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, with_desi
             providers[key] = ctx.code_system(system, version)
         concept = None
         if cid is not None:
-            concept = Concept(code, cdisplay, definition, status, inactive, abstract, cid=cid)
+            concept = Concept(code, cdisplay, definition, status, bool(inactive), bool(abstract), cid=cid)
             stored_concepts.append(concept)
         m = Member(system, version, code, display, concept, providers[key])
         m.inactive, m.abstract = bool(inactive), bool(abstract)
