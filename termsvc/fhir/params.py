@@ -118,7 +118,9 @@ class Params:
         return p.resource if p.resource is not None else p.value
 
     def all(self, name: str) -> list:
-        return [p.resource if p.resource is not None else p.value for p in self.items if p.name == name]
+        if name not in self._by_name:
+            return []
+        return [p.resource if p.resource is not None else p.value for p in self._items if p.name == name]
 
     def str(self, name: str, default=None):
         p = self._by_name.get(name)
@@ -157,7 +159,9 @@ class Params:
         return n
 
     def resources(self, name: str) -> list[dict]:
-        return [p.resource for p in self.items if p.name == name and isinstance(p.resource, dict)]
+        if name not in self._by_name:
+            return []
+        return [p.resource for p in self._items if p.name == name and isinstance(p.resource, dict)]
 
 
 def _coding_from_token(raw: str) -> dict:
