@@ -6,6 +6,7 @@ else - request resources, version overrides, supplements - is expanded by the
 Composer and rendered by the same code.
 """
 import datetime
+import functools
 import uuid
 
 from termsvc import deadline
@@ -19,7 +20,7 @@ from termsvc.ops.compose import (Composer, DEFAULT_MAX_EXPANSION, Member, STANDA
                                  versioned_systems, vs_default_parameters)
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display
 from termsvc.ops.sqlpath import query_expansion, stored_expansion
-from termsvc.ops.text import text_filter
+from termsvc.ops.text import fts_query, text_filter
 
 ECHOED = ("activeOnly", "count", "offset", "displayLanguage", "designation", "excludeNested", "excludeNotForUI",
           "excludePostCoordinated", "includeDesignations", "includeDefinition", "filter",
@@ -51,6 +52,11 @@ class ExpandOptions:
         self.rules = VersionRules.from_params(params)
         self.supplements = [s for s in params.all("useSupplement") if isinstance(s, str)]
         self.versions_match = params.bool("versionsMatch") if params.has("versionsMatch") else None
+
+    @functools.cached_property
+    def text_query(self) -> str | None:
+        """The FTS5 query of the text filter (None: no filter, or one without words)."""
+        return fts_query(self.filter) if self.filter else None
 
 
 def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
