@@ -23,7 +23,6 @@ from termsvc.ops.codesystems import CodeSystemProvider
 from termsvc.ops.completeness import PARTIAL_CONTENT, Undecided
 from termsvc.ops.context import canonical_versions, split_canonical, version_key, version_matches
 
-DEFAULT_MAX_EXPANSION = 10_000
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 VS_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
@@ -87,7 +86,7 @@ class CycleError(OpError):
 
 
 class Composer:
-    def __init__(self, ctx, rules: VersionRules | None = None, max_size: int | None = DEFAULT_MAX_EXPANSION,
+    def __init__(self, ctx, rules: VersionRules | None = None, max_size: int | None = None,
                  supplements: list | None = None, active_only: bool = False, versions_match: bool | None = None):
         self.ctx = ctx
         self.rules = rules or VersionRules()
