@@ -21,7 +21,7 @@ from termsvc.fhir.outcome import OpError, TooCostly
 from termsvc.ops import filters
 from termsvc.ops.codesystems import CodeSystemProvider
 from termsvc.ops.completeness import PARTIAL_CONTENT, Undecided
-from termsvc.ops.context import canonical_versions, split_canonical, version_key, version_matches
+from termsvc.ops.context import canonical_versions, split_canonical, version_key, version_matches, vurl
 
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 VS_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
@@ -136,7 +136,7 @@ class Composer:
         if supps:
             cs = cs.with_supplements(supps)
             for s in supps:
-                v = f"{s['url']}|{s['version']}" if s.get("version") else s["url"]
+                v = vurl(s)
                 if v not in self.used_supplements:
                     self.used_supplements.append(v)
         return cs
@@ -546,12 +546,6 @@ def standards_status(res: dict):
         if x.get("url") == STANDARDS_STATUS:
             return x.get("valueCode")
     return None
-
-
-def vurl(vs: dict):
-    if not vs.get("url"):
-        return None
-    return f"{vs['url']}|{vs['version']}" if vs.get("version") else vs["url"]
 
 
 def versioned_systems(vs: dict) -> set:
