@@ -21,7 +21,7 @@ import orjson
 
 from termsvc.cli.common import Unanswerable, with_settings
 from termsvc.client import LocalClient, TerminologyClient, TerminologyError
-from termsvc.mappings.table import canonical_header, decode_bytes, sniff_delimiter
+from termsvc.mappings.reading import canonical_header, decode_bytes, sniff_delimiter
 
 
 def source_options(fn):
