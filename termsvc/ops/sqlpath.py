@@ -11,8 +11,9 @@ import orjson
 
 from termsvc.fhir import messages
 from termsvc.fhir.outcome import TooCostly
-from termsvc.ops.codesystems import Concept, StoredCodeSystem, designation_dict
+from termsvc.ops.codesystems import Concept, StoredCodeSystem
 from termsvc.ops.compose import Member
+from termsvc.store.values import designation_dict
 
 FAST_PATH_MIN = 1000   # smaller pre-expansions go through the Composer (hierarchical output)
 
