@@ -108,8 +108,7 @@ def finish(writer, progress):
             writer.add_resource(concept_map_from_table(t, rows=rows, displays=rep.displays), sid, "R5")
             writer.add_mapping_table(concept_map_from_table(t), sid)
         writer.add_mapping_report({**rep.as_dict(), "id": fhir_id(t.name), "loaded": loaded,
-                                   "served_statuses": sorted(served) if served is not None else None},
-                                  fhir_id(t.name), sid)
+                                   "served_statuses": sorted(served) if served is not None else None}, sid)
         writer.finish_source(sid, {"rows": len(t.rows), "rows_served": rep.served, "rows_left_out": rep.dropped,
                                    "errors": len(rep.errors), "warnings": len(rep.warnings)})
         coverage = rep.coverage or {}
