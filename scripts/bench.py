@@ -214,15 +214,20 @@ def free_port():
 
 
 class Server:
-    def __init__(self, db_path, port, workers, cache_size):
+    """`termsvc serve` on the build at db_path, started and answering /health; `settings`: more
+    settings (name -> value) for it."""
+
+    def __init__(self, db_path, port, workers, cache_size, settings=None):
         exe = os.path.join(os.path.dirname(sys.executable), "termsvc")
         cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "termsvc.cli"]
         env = dict(os.environ, TERMSVC_DB=db_path)
         if cache_size is not None:
             env["TERMSVC_CACHE_SIZE"] = str(cache_size)
+        cmd += ["serve", "--port", str(port), "--workers", str(workers)]
+        for name, value in (settings or {}).items():
+            cmd += ["--setting", name, str(value)]
         self.log = tempfile.NamedTemporaryFile(prefix="termsvc-bench-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(cmd + ["serve", "--port", str(port), "--workers", str(workers)],
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.base = f"http://127.0.0.1:{port}"
         deadline = time.time() + 60
         while time.time() < deadline:

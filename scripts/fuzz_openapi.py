@@ -17,12 +17,8 @@ import argparse
 import collections
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -104,30 +100,6 @@ def run(schema, examples: int, call, tally: Tally | None = None, first_seed: int
     return tally
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(db: str, port: int, log_path: str):
-    termsvc = os.path.join(os.path.dirname(sys.executable), "termsvc")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([termsvc, "serve", "--db", db, "--port", str(port), "--workers", "2",
-                                 "--setting", "access_log", "off"], stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(base + "/ready", timeout=2):
-                return proc, base
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited: see {log_path}")
-            time.sleep(0.2)
-    raise SystemExit(f"the server did not get ready: see {log_path}")
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="a running server (else one is started on --db)")
@@ -137,13 +109,17 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args(argv)
-    proc = None
+    server = None
     if args.url:
         base = args.url.rstrip("/")
     else:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import bench   # the server launcher of the benchmark
         from termsvc import settings as termsvc_settings
         db = args.db or termsvc_settings.load().db
-        proc, base = start_server(db, args.port or free_port(), "/tmp/termsvc-fuzz-server.log")
+        server = bench.Server(db, args.port or bench.free_port(), workers=2, cache_size=None,
+                              settings={"access_log": "off"})
+        base = server.base
     started = time.monotonic()
     try:
         schema = schemathesis.openapi.from_url(base + "/openapi.json")
@@ -153,9 +129,8 @@ def main(argv=None):
         tally = run(schema, args.examples, lambda case: case.call(session=session, timeout=30), first_seed=args.seed,
                     progress=lambda m: print(m, flush=True))
     finally:
-        if proc is not None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
+        if server is not None:
+            server.stop()
     figures = {**tally.as_dict(), "seconds": round(time.monotonic() - started, 1), "examples": args.examples}
     print(json.dumps({k: v for k, v in figures.items() if k != "first_failures"}, indent=1))
     for f in tally.failures[:20]:

@@ -91,8 +91,8 @@ def run_loader(writer: BuildWriter, spec: SourceSpec, progress: Progress):
     LOADERS[spec.kind].load(writer, spec.location, progress, **spec.options)
 
 
-def run_step(writer: BuildWriter, step, kind: str, progress: Progress, failures: list | None):
-    """A loader's finish step; with `failures` (--keep-going) one that fails is undone and noted."""
+def run_step(writer: BuildWriter, step, label: str, progress: Progress, failures: list | None):
+    """A loader or a loader's finish step; with `failures` (--keep-going) one that fails is undone and noted."""
     if failures is None:
         step(writer, progress)
         return
@@ -100,7 +100,7 @@ def run_step(writer: BuildWriter, step, kind: str, progress: Progress, failures:
         with writer.savepoint():
             step(writer, progress)
     except BuildError as e:
-        failures.append(f"{kind}: {e}")
+        failures.append(f"{label}: {e}")
         progress(f"  skipped (--keep-going): {e}")
 
 
@@ -108,21 +108,14 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
           keep_going: bool = False, preexpand: bool = True) -> dict:
     """Load `sources` into a new build and swap it in at `db_path`. Returns a summary."""
     progress = progress or Progress()
-    failures = []
+    failures = [] if keep_going else None
     t_start = time.monotonic()
     writer = BuildWriter(db_path)
     try:
         for spec in sources:
             progress(f"loading {spec.kind} {spec.location or ''}".rstrip())
-            if keep_going:
-                try:
-                    with writer.savepoint():
-                        run_loader(writer, spec, progress)
-                except BuildError as e:
-                    failures.append(f"{spec.kind} {spec.location}: {e}")
-                    progress(f"  skipped (--keep-going): {e}")
-            else:
-                run_loader(writer, spec, progress)
+            run_step(writer, lambda w, p, spec=spec: run_loader(w, spec, p), f"{spec.kind} {spec.location}",
+                     progress, failures)
         progress("computing is-a closure and the text index")
         writer.finalize()
         if preexpand:
@@ -130,9 +123,9 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
             preexpand_all(writer, progress)
         for kind, loader in LOADERS.items():   # the steps that need every source loaded
             if hasattr(loader, "finish"):
-                run_step(writer, loader.finish, kind, progress, failures if keep_going else None)
+                run_step(writer, loader.finish, kind, progress, failures)
         writer.set_meta("build_seconds", f"{time.monotonic() - t_start:.1f}")
-        summary = {**writer.reader().totals(), "failures": failures, "notes": writer.state.get("notes", [])}
+        summary = {**writer.reader().totals(), "failures": failures or [], "notes": writer.state.get("notes", [])}
         writer.commit_and_swap()
     except BaseException:
         writer.abort()

@@ -295,15 +295,21 @@ class TerminologyClient:
         return body
 
     # -- cache ----------------------------------------------------------------------------------------
-    def _cached_call(self, path: str, pairs: list, parse):
+    def _cached(self, key):
+        """The cached result of a request, or None (also when the cache is off)."""
         if not self.cache_size:
-            return parse(self._call(path, pairs))
-        key = (path, tuple(pairs))
+            return None
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
-                return hit
+            return hit
+
+    def _cached_call(self, path: str, pairs: list, parse):
+        key = (path, tuple(pairs))
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
         result = parse(self._call(path, pairs))
         self._remember(key, result)
         return result
@@ -320,9 +326,7 @@ class TerminologyClient:
         results = [None] * len(requests_)
         todo = []
         for i, (path, pairs) in enumerate(requests_):
-            key = (path, tuple(pairs))
-            with self._lock:
-                hit = self._cache.get(key) if self.cache_size else None
+            hit = self._cached((path, tuple(pairs)))
             if hit is not None:
                 results[i] = hit
             else:

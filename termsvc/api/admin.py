@@ -26,6 +26,7 @@ from flask import Blueprint, Response, request
 
 from termsvc import content
 from termsvc.api import jobs
+from termsvc.api.dispatch import FHIR_JSON
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.outcome import OpError, issue, outcome
 from termsvc.mappings.lint import check
@@ -41,8 +42,7 @@ def _json(body, status: int = 200, headers=None) -> Response:
 
 def _refusal(status: int, code: str, text: str, headers=None) -> Response:
     status, body = error_outcome(OpError(text, status=status, code=code))
-    return Response(orjson.dumps(body), status=status, content_type="application/fhir+json; charset=utf-8",
-                    headers=headers or {})
+    return Response(orjson.dumps(body), status=status, content_type=FHIR_JSON, headers=headers or {})
 
 
 def make_blueprint(store, settings) -> Blueprint:
@@ -131,8 +131,7 @@ def _report_refusal(report) -> Response:
     issues += [issue("error", "invalid", f"note: {n}") for n in report.notes]
     summary = issue("error", "business-rule", f"The table has {report.errors} error(s) and {report.warnings}"
                     " warning(s): nothing was changed" if report.tables else "No table could be read")
-    return Response(orjson.dumps(outcome([summary, *issues])), status=422,
-                    content_type="application/fhir+json; charset=utf-8")
+    return Response(orjson.dumps(outcome([summary, *issues])), status=422, content_type=FHIR_JSON)
 
 
 def _uploaded_table(uploads) -> tuple[str, dict]:

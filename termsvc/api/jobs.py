@@ -7,13 +7,13 @@ holds an exclusive lock (flock) on `rebuild.lock` for its life, handed to it by 
 it; a worker that cannot take the lock finds the running job in `current`. A job whose process died
 without saying how it ended (the server stopped, a kill) is reported failed.
 
-    python -m termsvc.api.jobs JOB_FILE        # what a worker starts; the settings come from the environment
+    python -m termsvc.api.jobs JOB_FILE        # what a worker starts; the settings come from the job file
 """
 import fcntl
-import threading
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -112,9 +112,9 @@ def start(db_path: str, kind: str, settings, detail: dict | None = None, prepare
                                  if not s.secret and settings.shown(s.name)}, "db": os.path.abspath(db_path)}}
         _write(path, state)
         with open(os.path.join(folder, f"{job_id}.log"), "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "termsvc.api.jobs", path, str(lock_fd)],
+            proc = subprocess.Popen([sys.executable, "-m", "termsvc.api.jobs", path],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    pass_fds=(lock_fd,), start_new_session=False)
+                                    pass_fds=(lock_fd,))
         state.update(pid=proc.pid)
         _write(path, state)   # the job's process rewrites it when it starts; either way the pid is there
         _write(os.path.join(folder, CURRENT), {"id": job_id})

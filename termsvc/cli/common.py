@@ -1,4 +1,4 @@
-"""What the command modules share: the error exit and the settings of a command."""
+"""What the command modules share: the error exits and the settings of a command."""
 import functools
 
 import click
@@ -11,6 +11,12 @@ class CliError(click.ClickException):
 
     def show(self, file=None):
         click.echo(f"termsvc: error: {self.format_message()}", err=True)
+
+
+class Unanswerable(CliError):
+    """The question could not be answered (no database, unreadable input, server unreachable):
+    exit status 2, where 1 is a "no"."""
+    exit_code = 2
 
 
 def with_settings(*option_names: str, listed: bool = False):

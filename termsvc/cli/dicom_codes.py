@@ -5,8 +5,8 @@ import sys
 import click
 import orjson
 
-from termsvc.cli.oneshot import AnswerError, open_client
-from termsvc.cli.common import with_settings
+from termsvc.cli.common import Unanswerable, with_settings
+from termsvc.cli.oneshot import open_client
 from termsvc.client import TerminologyError
 from termsvc.dicom_codes import Resolver, dicom_files, file_report, imaging_study, read_header, study_reports
 
@@ -30,7 +30,7 @@ def dicom_codes_cmd(settings, paths, fhir, as_json, db, server):
     try:
         resolver = Resolver(client)
     except TerminologyError as e:
-        raise AnswerError(e.message) from None
+        raise Unanswerable(e.message) from None
     files, skipped = [], []
     for path in dicom_files(paths):
         try:

@@ -19,14 +19,9 @@ import sys
 import click
 import orjson
 
-from termsvc.cli.common import CliError, with_settings
+from termsvc.cli.common import Unanswerable, with_settings
 from termsvc.client import LocalClient, TerminologyClient, TerminologyError
-from termsvc.mappings.table import canonical_header, decode_bytes, sniff_delimiter
-
-
-class AnswerError(CliError):
-    """The question could not be answered: exit status 2."""
-    exit_code = 2
+from termsvc.mappings.reading import canonical_header, decode_bytes, sniff_delimiter
 
 
 def source_options(fn):
@@ -46,7 +41,7 @@ def open_client(settings, server, r4) -> TerminologyClient:
     if server:
         return TerminologyClient(server, fhir_version=version, cache_size=10_000)
     if not os.path.isfile(settings.db):
-        raise AnswerError(f"{settings.db}: no database; run `termsvc build` first, or ask a server with --server URL")
+        raise Unanswerable(f"{settings.db}: no database; run `termsvc build` first, or ask a server with --server URL")
     return LocalClient(settings.db, fhir_version=version, cache_size=10_000, settings=settings)
 
 
@@ -77,7 +72,7 @@ def asking(fn):
     try:
         return fn()
     except TerminologyError as e:
-        raise AnswerError(e.message)
+        raise Unanswerable(e.message)
 
 
 # -- translate ---------------------------------------------------------------------------------
@@ -134,10 +129,10 @@ def read_codes(path: str, column: str | None) -> list[str]:
         return [line.strip() for line in text.splitlines() if line.strip()]
     rows = list(csv.reader(io.StringIO(text), delimiter=sniff_delimiter(text)))
     if not rows:
-        raise AnswerError(f"{path}: empty: no header line with the column '{column}'")
+        raise Unanswerable(f"{path}: empty: no header line with the column '{column}'")
     headers = [canonical_header(h) for h in rows[0]]
     if canonical_header(column) not in headers:
-        raise AnswerError(f"{path}: no column '{column}' (columns: {', '.join(rows[0])})")
+        raise Unanswerable(f"{path}: no column '{column}' (columns: {', '.join(rows[0])})")
     i = headers.index(canonical_header(column))
     return [r[i].strip() for r in rows[1:] if len(r) > i and r[i].strip()]
 
@@ -147,7 +142,7 @@ def _read_file(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as e:
-        raise AnswerError(f"{path}: {e.strerror}")
+        raise Unanswerable(f"{path}: {e.strerror}")
 
 
 def write_csv(codes, system, results):

@@ -8,14 +8,8 @@ import orjson
 from termsvc.bindings import report as ig_report
 from termsvc.bindings import resources
 from termsvc.bindings.report_html import render
-from termsvc.cli.common import CliError, with_settings
+from termsvc.cli.common import Unanswerable, with_settings
 from termsvc.store.reader import Store
-
-
-class Unanswerable(CliError):
-    """The input cannot be read: exit status 2."""
-    exit_code = 2
-
 
 def _store(settings) -> Store:
     if not os.path.isfile(settings.db):

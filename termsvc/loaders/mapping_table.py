@@ -26,7 +26,7 @@ import os
 
 from termsvc import content
 from termsvc.loaders.fhir_json import iter_bundle, read_json
-from termsvc.mappings.lint import SERVED, check
+from termsvc.mappings.lint import SERVED, check, row_served
 from termsvc.mappings.to_fhir import concept_map_from_table, fhir_id
 from termsvc.store.writer import BuildError
 
@@ -101,15 +101,14 @@ def finish(writer, progress):
             rep.served, rep.dropped = 0, len(t.rows)
         else:
             rows = rep.served_rows(served)
-            wanted = [r for r in t.rows if served is None or r.status in served]
+            wanted = [r for r in t.rows if row_served(r, served)]
             rep.served, rep.dropped = len(rows), len(wanted) - len(rows)
             kept = {id(r) for r in rows}
             dropped_rows += [f"{t.file}:{r.row}" for r in wanted if id(r) not in kept]
             writer.add_resource(concept_map_from_table(t, rows=rows, displays=rep.displays), sid, "R5")
             writer.add_mapping_table(concept_map_from_table(t), sid)
         writer.add_mapping_report({**rep.as_dict(), "id": fhir_id(t.name), "loaded": loaded,
-                                   "served_statuses": sorted(served) if served is not None else None},
-                                  fhir_id(t.name), sid)
+                                   "served_statuses": sorted(served) if served is not None else None}, sid)
         writer.finish_source(sid, {"rows": len(t.rows), "rows_served": rep.served, "rows_left_out": rep.dropped,
                                    "errors": len(rep.errors), "warnings": len(rep.warnings)})
         coverage = rep.coverage or {}

@@ -18,8 +18,8 @@ import tomli_w
 from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, to_r5
 from termsvc.fhir.conceptmap_r4 import EXT_R5_RELATIONSHIP
 from termsvc.fhir.conceptmap_match import case_insensitive
-from termsvc.mappings.reading import Cells
-from termsvc.mappings.table import KNOWN_COLUMNS, META_KEYS, Table, canonical_header, load_meta, read_rows
+from termsvc.mappings.reading import Cells, canonical_header
+from termsvc.mappings.table import KNOWN_COLUMNS, META_KEYS, Table, load_meta, read_rows
 from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUTE, EXT_NOMAP_COMMENT, EXT_REVIEWER,
                                       EXT_ROW, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE, render_cells)
 

@@ -23,8 +23,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 
 from termsvc.fhir.conceptmap_match import fold
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
-# decode_bytes and sniff_delimiter are also read from here (termsvc.cli.oneshot)
-from termsvc.mappings.reading import canonical_header, decode_bytes, read_csv, read_xlsx, sniff_delimiter  # noqa: F401
+from termsvc.mappings.reading import canonical_header, read_csv, read_xlsx
 
 KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                  "target_display", "relationship", "no_map", "status", "comment", "author",

@@ -25,7 +25,8 @@ import re
 
 from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, EXT_R4_EQUIVALENCE
-from termsvc.mappings.table import KNOWN_COLUMNS, Row, Table, canonical_header
+from termsvc.mappings.reading import canonical_header
+from termsvc.mappings.table import KNOWN_COLUMNS, Row, Table
 
 EXT_BASE = "http://termsvc.local/fhir/StructureDefinition/"
 EXT_TABLE = EXT_BASE + "mapping-table"

@@ -21,9 +21,8 @@ from termsvc.fhir.outcome import OpError, TooCostly
 from termsvc.ops import filters
 from termsvc.ops.codesystems import CodeSystemProvider
 from termsvc.ops.completeness import PARTIAL_CONTENT, Undecided
-from termsvc.ops.context import canonical_versions, split_canonical, version_key, version_matches
+from termsvc.ops.context import canonical_versions, split_canonical, version_key, version_matches, vurl
 
-DEFAULT_MAX_EXPANSION = 10_000
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 VS_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
@@ -87,7 +86,7 @@ class CycleError(OpError):
 
 
 class Composer:
-    def __init__(self, ctx, rules: VersionRules | None = None, max_size: int | None = DEFAULT_MAX_EXPANSION,
+    def __init__(self, ctx, rules: VersionRules | None = None, max_size: int | None = None,
                  supplements: list | None = None, active_only: bool = False, versions_match: bool | None = None):
         self.ctx = ctx
         self.rules = rules or VersionRules()
@@ -137,7 +136,7 @@ class Composer:
         if supps:
             cs = cs.with_supplements(supps)
             for s in supps:
-                v = f"{s['url']}|{s['version']}" if s.get("version") else s["url"]
+                v = vurl(s)
                 if v not in self.used_supplements:
                     self.used_supplements.append(v)
         return cs
@@ -547,12 +546,6 @@ def standards_status(res: dict):
         if x.get("url") == STANDARDS_STATUS:
             return x.get("valueCode")
     return None
-
-
-def vurl(vs: dict):
-    if not vs.get("url"):
-        return None
-    return f"{vs['url']}|{vs['version']}" if vs.get("version") else vs["url"]
 
 
 def versioned_systems(vs: dict) -> set:

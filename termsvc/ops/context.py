@@ -36,6 +36,13 @@ def split_canonical(canonical: str | None):
     return canonical, None
 
 
+def vurl(resource: dict):
+    """A canonical resource's `url|version` (its url when it has no version; None without a url)."""
+    if not resource.get("url"):
+        return None
+    return f"{resource['url']}|{resource['version']}" if resource.get("version") else resource["url"]
+
+
 def version_key(v: str | None):
     """A sort key of versions: numeric parts as numbers (1.10 after 1.9)."""
     if v is None:

@@ -6,6 +6,7 @@ else - request resources, version overrides, supplements - is expanded by the
 Composer and rendered by the same code.
 """
 import datetime
+import functools
 import uuid
 
 from termsvc import deadline
@@ -15,11 +16,11 @@ from termsvc.fhir.outcome import TooCostly
 from termsvc.fhir.params import Param, Params
 from termsvc.fhir.shape import check_resource
 from termsvc.ops.completeness import unclosed
-from termsvc.ops.compose import (Composer, DEFAULT_MAX_EXPANSION, Member, STANDARDS_STATUS, VersionRules,
-                                 versioned_systems, vs_default_parameters)
+from termsvc.ops.compose import (Composer, Member, STANDARDS_STATUS, VersionRules, versioned_systems,
+                                 vs_default_parameters)
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display
 from termsvc.ops.sqlpath import query_expansion, stored_expansion
-from termsvc.ops.text import text_filter
+from termsvc.ops.text import fts_query, text_filter
 
 ECHOED = ("activeOnly", "count", "offset", "displayLanguage", "designation", "excludeNested", "excludeNotForUI",
           "excludePostCoordinated", "includeDesignations", "includeDefinition", "filter",
@@ -52,6 +53,11 @@ class ExpandOptions:
         self.supplements = [s for s in params.all("useSupplement") if isinstance(s, str)]
         self.versions_match = params.bool("versionsMatch") if params.has("versionsMatch") else None
 
+    @functools.cached_property
+    def text_query(self) -> str | None:
+        """The FTS5 query of the text filter (None: no filter, or one without words)."""
+        return fts_query(self.filter) if self.filter else None
+
 
 def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
     if instance_id is not None:
@@ -79,7 +85,9 @@ def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
 
 
 def expand(ctx, params, accept_language: str | None = None, instance_id: str | None = None,
-           max_size: int = DEFAULT_MAX_EXPANSION) -> dict:
+           max_size: int | None = None) -> dict:
+    """The expansion of the value set the parameters name. `max_size`: codes it may have without
+    paging (the setting max_expansion; None or 0: no limit)."""
     vs = resolve_value_set(ctx, params, instance_id)
     defaults = [Param(n, k, v) for n, k, v in vs_default_parameters(vs) if not params.has(n)]
     if defaults:

@@ -1,6 +1,6 @@
 """CodeSystem/$lookup and CodeSystem/$subsumes."""
 from termsvc.fhir import messages
-from termsvc.ops.context import split_canonical
+from termsvc.ops.context import split_canonical, vurl
 from termsvc.ops.language import PREFERRED_FOR_LANGUAGE, LanguagePrefs, choose_display
 
 
@@ -85,12 +85,8 @@ def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
             part.append({"name": "description", "valueString": description})
         out.append({"name": "property", "part": part})
     for s in cs.supplements:
-        out.append({"name": "used-supplement", "valueCanonical": _supplement_vurl(s)})
+        out.append({"name": "used-supplement", "valueCanonical": vurl(s)})
     return {"resourceType": "Parameters", "parameter": out}
-
-
-def _supplement_vurl(s: dict) -> str:
-    return f"{s['url']}|{s['version']}" if s.get("version") else s["url"]
 
 
 def _designation_source(cs, concept, d):
@@ -98,7 +94,7 @@ def _designation_source(cs, concept, d):
     for s in cs.supplements:
         for c in s.get("concept", []) or []:
             if c.get("code") == concept.code and d in (c.get("designation", []) or []):
-                return _supplement_vurl(s)
+                return vurl(s)
     return None
 
 

@@ -11,9 +11,9 @@ import orjson
 
 from termsvc.fhir import messages
 from termsvc.fhir.outcome import TooCostly
-from termsvc.ops.codesystems import Concept, StoredCodeSystem, designation_dict
+from termsvc.ops.codesystems import Concept, StoredCodeSystem
 from termsvc.ops.compose import Member
-from termsvc.ops.text import fts_query
+from termsvc.store.values import designation_dict
 
 FAST_PATH_MIN = 1000   # smaller pre-expansions go through the Composer (hierarchical output)
 
@@ -32,10 +32,9 @@ def member_conditions(opts, alias: str, id_column: str) -> tuple[list, list]:
     """SQL conditions (and their arguments) for activeOnly, excludeNotForUI and a text filter over
     the concepts' texts."""
     conds, args = _status_conditions(opts, alias), []
-    q = fts_query(opts.filter) if opts.filter else None
-    if q:
+    if opts.text_query:
         conds.append(f"{alias}.{id_column} IN (SELECT concept_id FROM concept_fts WHERE concept_fts MATCH ?)")
-        args.append(q)
+        args.append(opts.text_query)
     return conds, args
 
 
@@ -47,12 +46,11 @@ def _matching_seqs(store, vs_id: int, opts) -> list[int]:
     conds, args = member_conditions(opts, "e", "concept_id")
     seqs = {r[0] for r in store.all(f"SELECT e.seq FROM expansion e WHERE {' AND '.join(['e.vs_id=?'] + conds)}",
                                     [vs_id] + args)}
-    q = fts_query(opts.filter) if opts.filter else None
-    if q:
+    if opts.text_query:
         status = "".join(" AND " + c for c in _status_conditions(opts, "e"))
         seqs.update(r[0] for r in store.all(
             "SELECT e.seq FROM expansion e WHERE e.vs_id=? AND e.seq IN (SELECT seq FROM expansion_fts"
-            f" WHERE expansion_fts MATCH ? AND vs_id=?){status}", (vs_id, q, vs_id)))
+            f" WHERE expansion_fts MATCH ? AND vs_id=?){status}", (vs_id, opts.text_query, vs_id)))
     return sorted(seqs)
 
 
@@ -157,7 +155,7 @@ def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, with_desi
     paged = opts.count is not None or opts.offset
     if total_all < FAST_PATH_MIN and not opts.filter:
         return None
-    filtered = bool(member_conditions(opts, "e", "concept_id")[0])
+    filtered = bool(opts.text_query or _status_conditions(opts, "e"))
     cols = ("e.system, e.version, e.code, e.display, e.concept_id, e.inactive, e.abstract, c.definition, c.status,"
             " c.display")
     if filtered:

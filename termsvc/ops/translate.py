@@ -9,7 +9,7 @@ from termsvc.fhir.conceptmap_match import fold, source_key
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence
 from termsvc.fhir import messages
 from termsvc.fhir.shape import check_codeable_concept, check_coding
-from termsvc.ops.context import build_cached, split_canonical
+from termsvc.ops.context import build_cached, split_canonical, vurl
 
 MAX_CHAIN = 10
 
@@ -73,10 +73,6 @@ def _text(value):
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _vurl(cm):
-    return f"{cm['url']}|{cm['version']}" if cm.get("version") else cm.get("url")
-
-
 def _group_system(g, key):
     return split_canonical(g.get(key))[0] if g.get(key) else None
 
@@ -90,13 +86,13 @@ def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[dict]:
         return [cm]
     maps = list(ctx.request_concept_maps())
     if ctx.store is not None:
-        seen = {_vurl(m) for m in maps}
+        seen = {vurl(m) for m in maps}
         code = coding["code"]
         codes = (code,) if req.reverse or fold(code) == code else (code, fold(code))  # folded: groups ignoring case
         for cm_id in dict.fromkeys(i for c in codes for i in stored_map_ids(ctx.store, req.reverse,
                                                                              coding.get("system"), c)):
             cm = ctx.stored_concept_map(cm_id)
-            if _vurl(cm) not in seen:
+            if vurl(cm) not in seen:
                 maps.append(cm)
     out = []
     for cm in maps:
@@ -139,7 +135,7 @@ def _match_part(req, cm, target_coding, relationship, target, element, source_co
         parts.append({"name": "dependsOn", "part": _other_parts(dep, req.r4)})
     for prod in (target or {}).get("product", []) or []:
         parts.append({"name": "product", "part": _other_parts(prod, req.r4)})
-    parts.append({"name": "originMap", "valueCanonical": _vurl(cm)})
+    parts.append({"name": "originMap", "valueCanonical": vurl(cm)})
     if source_coding is not None:
         parts.append({"name": "source", "valueCoding": source_coding})
     comment = (target or {}).get("comment")
@@ -222,7 +218,7 @@ def _forward(ctx, req, cm, coding, chain, notes) -> list:
                     out.append(_match_part(req, cm, None, "not-related-to", {"comment": comment} if comment else None,
                                            e, equivalence="unmatched"))
                 else:
-                    notes.append(messages.text("not-mapped", system=system, code=code, map=_vurl(cm),
+                    notes.append(messages.text("not-mapped", system=system, code=code, map=vurl(cm),
                                                comment=f": {comment}" if comment else ""))
                 continue
             for t in e.get("target", []) or []:
@@ -283,14 +279,14 @@ def _unmapped(ctx, req, cm, g, coding, chain, notes) -> list:
                             rel, {"relationship": rel}, None)]
     if mode == "other-map" and um.get("otherMap"):
         key = um["otherMap"]
-        if key in chain or _vurl(cm) in chain or len(chain) > MAX_CHAIN:
-            notes.append(messages.text("other-map-cycle", chain=" -> ".join(chain + [_vurl(cm), key])))
+        if key in chain or vurl(cm) in chain or len(chain) > MAX_CHAIN:
+            notes.append(messages.text("other-map-cycle", chain=" -> ".join(chain + [vurl(cm), key])))
             return []
         other = ctx.concept_map(key)
         if other is None:
-            notes.append(messages.text("other-map-missing", url=key, map=_vurl(cm)))
+            notes.append(messages.text("other-map-missing", url=key, map=vurl(cm)))
             return []
-        return _forward(ctx, req, other, coding, chain + [_vurl(cm)], notes)
+        return _forward(ctx, req, other, coding, chain + [vurl(cm)], notes)
     return []
 
 

@@ -13,7 +13,7 @@ from termsvc.fhir.params import Params
 from termsvc.fhir.shape import check_codeable_concept, check_coding
 from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.ops.compose import STANDARDS_STATUS, Composer, VersionRules, vs_default_parameters
-from termsvc.ops.context import version_key
+from termsvc.ops.context import version_key, vurl
 from termsvc.ops.display import display_matches, display_problem
 from termsvc.ops.expand import resolve_value_set
 from termsvc.ops.language import LanguagePrefs, lang_matches
@@ -486,11 +486,8 @@ def _tx_type(i):
 
 
 def _vurl(vs):
-    if vs is None:
-        return None
-    if not vs.get("url"):
-        return "(contained)"
-    return f"{vs['url']}|{vs['version']}" if vs.get("version") else vs["url"]
+    """How messages name a value set."""
+    return None if vs is None else vurl(vs) or "(contained)"
 
 
 def validate_vs(ctx, params, accept_language=None, instance_id=None) -> dict:

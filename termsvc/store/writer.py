@@ -186,11 +186,13 @@ class BuildWriter:
             self.count(source_id, "ConceptMap")
         return rid
 
-    def _insert_resource(self, res: dict, source_id: int, fhir_version: str, endpoint: str | None = None) -> int:
+    def _insert_resource(self, res: dict, source_id: int, fhir_version: str, endpoint: str | None = None,
+                         rtype: str | None = None) -> int:
+        """A row of `resource`; `rtype` (default: its resourceType) the type it is kept as."""
         cur = self.conn.execute(
             "INSERT INTO resource(type, fhir_id, url, version, name, title, status, source_id,"
             " fhir_version, endpoint, json) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (res.get("resourceType"), res.get("id"), res.get("url"), res.get("version"),
+            (rtype or res.get("resourceType"), res.get("id"), res.get("url"), res.get("version"),
              res.get("name"), res.get("title"), res.get("status"), source_id, fhir_version, endpoint,
              _dumps(res)))
         return cur.lastrowid
@@ -324,21 +326,12 @@ class BuildWriter:
     # -- mapping tables ------------------------------------------------------------------
     def add_mapping_table(self, cm: dict, source_id: int) -> int:
         """Keep a complete mapping table (an R5 ConceptMap of every row): not indexed, not served."""
-        cur = self.conn.execute(
-            "INSERT INTO resource(type, fhir_id, url, version, name, title, status, source_id,"
-            " fhir_version, json) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (MAPPING_TABLE_TYPE, cm.get("id"), cm.get("url"), cm.get("version"), cm.get("name"),
-             cm.get("title"), cm.get("status"), source_id, "R5", _dumps(cm)))
-        return cur.lastrowid
+        return self._insert_resource(cm, source_id, "R5", rtype=MAPPING_TABLE_TYPE)
 
-    def add_mapping_report(self, report: dict, table_id: str, source_id: int) -> int:
-        """Keep what the build found of a mapping table (problems, coverage, rows served): not served."""
-        cur = self.conn.execute(
-            "INSERT INTO resource(type, fhir_id, url, name, title, source_id, fhir_version, json)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            (MAPPING_REPORT_TYPE, table_id, report.get("url"), report.get("name"), report.get("title"),
-             source_id, "R5", _dumps(report)))
-        return cur.lastrowid
+    def add_mapping_report(self, report: dict, source_id: int) -> int:
+        """Keep what the build found of a mapping table (problems, coverage, rows served; its `id` the
+        table's): not served."""
+        return self._insert_resource(report, source_id, "R5", rtype=MAPPING_REPORT_TYPE)
 
     # -- pre-expansions --------------------------------------------------------------------
     def set_expansion(self, vs_id: int, members, used_systems: list[str], texts=()):
