@@ -15,6 +15,8 @@ import re
 import urllib.parse
 import urllib.request
 
+import orjson
+
 from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
 from termsvc.store.schema import SCHEMA_VERSION
@@ -32,6 +34,39 @@ class PullError(Exception):
 def file_sha256(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _identity(path: str) -> list:
+    st = os.stat(path)
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def remember_sha256(path: str, sha256: str) -> None:
+    """Keep a build's sha256 beside it (PATH.sha256, with the file's inode, size and mtime), for
+    build_sha256. Best effort: a folder the process cannot write to only costs a rehash."""
+    note = f"{path}.sha256"
+    try:
+        with open(f"{note}.{os.getpid()}", "wb") as f:
+            f.write(orjson.dumps({"sha256": sha256, "file": _identity(path)}))
+        os.replace(f"{note}.{os.getpid()}", note)
+    except OSError:
+        pass
+
+
+def build_sha256(path: str) -> str:
+    """The sha256 of the build file at `path`: the one remembered beside it while that file is the
+    one it was computed for (a GB-sized SNOMED CT build is hashed once, not by every worker and
+    every `termsvc info`), else computed and remembered."""
+    try:
+        with open(f"{path}.sha256", "rb") as f:
+            note = orjson.loads(f.read())
+        if note.get("file") == _identity(path):
+            return note["sha256"]
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass
+    sha256 = file_sha256(path)
+    remember_sha256(path, sha256)
+    return sha256
 
 
 def _chunks(url: str):
@@ -90,7 +125,7 @@ def pull(url: str, sha256: str, db_path: str, progress=lambda message: None) -> 
     if not SHA256_HEX.fullmatch(expected):
         raise PullError(f"--sha256 must be 64 hexadecimal digits, not {sha256!r}")
     final = os.path.abspath(db_path)
-    if os.path.isfile(final) and file_sha256(final) == expected:
+    if os.path.isfile(final) and build_sha256(final) == expected:
         progress(f"{final} already is the build {expected[:12]}: nothing to do")
         return {"sha256": expected, "bytes": os.path.getsize(final), "swapped": False}
     os.makedirs(os.path.dirname(final), exist_ok=True)
@@ -113,6 +148,7 @@ def pull(url: str, sha256: str, db_path: str, progress=lambda message: None) -> 
         except PullError as e:
             raise PullError(f"{url}: {e}")
         os.replace(part, final)
+        remember_sha256(final, expected)
     except BaseException:
         if os.path.exists(part):
             os.remove(part)

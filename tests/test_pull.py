@@ -131,6 +131,35 @@ def test_build_prints_sha256_and_info_shows_it(builds):
     assert f"sha256     {sha}" in r.stdout
 
 
+def test_the_sha256_is_remembered_beside_the_build_while_the_file_is_the_same(builds, tmp_path):
+    from termsvc.pull import build_sha256
+    db = str(tmp_path / "copy.db")
+    shutil.copyfile(builds["a"][0], db)
+    note = db + ".sha256"
+    assert not os.path.exists(note)
+    assert build_sha256(db) == builds["a"][1]          # computed, then remembered
+    assert json.loads(open(note).read())["sha256"] == builds["a"][1]
+    # the note is trusted while it describes this file: a forged hash shows it is read, not recomputed
+    forged = json.loads(open(note).read())
+    forged["sha256"] = "f" * 64
+    open(note, "w").write(json.dumps(forged))
+    assert build_sha256(db) == "f" * 64
+    # another file in its place (a new build: new inode) is hashed again
+    shutil.copyfile(builds["b"][0], db + ".new")
+    os.replace(db + ".new", db)
+    assert build_sha256(db) == builds["b"][1]
+    open(note, "w").write("not json")
+    assert build_sha256(db) == builds["b"][1]
+
+
+def test_pull_remembers_the_sha256_it_verified(builds, publisher, tmp_path):
+    db = str(tmp_path / "volume" / "termsvc.db")
+    r = termsvc("pull", f"{publisher.base}/b.db", "--sha256", builds["b"][1], "--db", db, "--quiet")
+    assert r.returncode == 0, r.stderr
+    note = json.loads(open(db + ".sha256").read())
+    assert note["sha256"] == builds["b"][1] and note["file"][0] == os.stat(db).st_ino
+
+
 def test_pull_swaps_in_and_a_live_server_answers_from_it(builds, publisher, served, server_factory):
     srv = server_factory(served)
     assert lookup_display(srv, "a2") == "a2 of a" and lookup_display(srv, "b1") is None

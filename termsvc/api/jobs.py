@@ -19,7 +19,7 @@ import uuid
 
 import orjson
 
-from termsvc.pull import file_sha256
+from termsvc.pull import build_sha256
 from termsvc.settings import SETTINGS
 
 JOBS_FOLDER = os.path.join(".termsvc-admin", "jobs")
@@ -150,7 +150,7 @@ def run(job_path: str) -> int:
     try:
         settings = settings_mod.load({k: v for k, v in state["settings"].items() if k != "config"})
         summary = build(state["db"], configured_sources(settings), Progress(stream=sys.stdout))
-        state.update(state="succeeded", sha256=file_sha256(state["db"]),
+        state.update(state="succeeded", sha256=build_sha256(state["db"]),
                      summary={k: v for k, v in summary.items() if k != "failures"})
     except BaseException as e:   # noqa: BLE001 - every ending is recorded
         state.update(state="failed", error=f"{type(e).__name__}: {e}"[:4000])

@@ -12,7 +12,7 @@ import threading
 import time
 from bisect import bisect_left
 
-from termsvc.pull import file_sha256
+from termsvc.pull import build_sha256
 
 # seconds; the cached operations answer in ~0.1 ms, the limit is time_limit_ms (5 s by default)
 BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -103,7 +103,7 @@ class BuildWatch:
             return
         generation = store.generation
         try:
-            sha256 = file_sha256(store.path)
+            sha256 = build_sha256(store.path)
             built_at = store.meta("built_at") or ""
             seconds = float(store.meta("build_seconds") or 0)
         except Exception:   # a build swapped out under us or unreadable: /ready reports it, retry next time

@@ -6,7 +6,7 @@ import click
 from termsvc.build import Progress, SourceSpec, build, configured_sources, default_sources, mapping_sources, \
     release_sources
 from termsvc.cli.common import CliError, with_settings
-from termsvc.pull import file_sha256
+from termsvc.pull import build_sha256
 from termsvc.store.writer import BuildError
 
 
@@ -56,7 +56,7 @@ def build_cmd(settings, db, fhir, packages, snomed, loinc, mappings, default_map
         click.echo(f"built {settings.db}: {summary['code_systems']} code systems, {summary['value_sets']} value sets,"
                    f" {summary['concept_maps']} concept maps, {summary['concepts']} concepts,"
                    f" {summary['size_bytes'] / 1e6:.1f} MB")
-    click.echo(f"{file_sha256(settings.db)}  {settings.db}")  # sha256sum's format: what `termsvc pull --sha256` takes
+    click.echo(f"{build_sha256(settings.db)}  {settings.db}")  # sha256sum's format: what `termsvc pull --sha256` takes
     for failure in summary["failures"]:
         click.echo(f"termsvc: skipped: {failure}", err=True)
     for note in summary["notes"]:

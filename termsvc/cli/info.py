@@ -6,7 +6,7 @@ import orjson
 
 from termsvc import settings as settings_mod
 from termsvc.cli.common import CliError, with_settings
-from termsvc.pull import file_sha256
+from termsvc.pull import build_sha256
 from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
 
@@ -21,7 +21,7 @@ def db_info(db_path: str) -> dict:
         info = {
             "db": db_path,
             "size_bytes": os.path.getsize(db_path),
-            "sha256": file_sha256(db_path),
+            "sha256": build_sha256(db_path),
             "schema_version": meta.get("schema_version"),
             "built_at": meta.get("built_at"),
             "build_seconds": float(meta["build_seconds"]) if meta.get("build_seconds") else None,
