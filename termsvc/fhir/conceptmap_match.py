@@ -14,8 +14,3 @@ def fold(code: str) -> str:
 def case_insensitive(group: dict) -> bool:
     return any(x.get("url") == EXT_SOURCE_CASE_INSENSITIVE and x.get("valueBoolean")
                for x in group.get("extension", ()) or ())
-
-
-def source_key(group: dict, code: str) -> str:
-    """The key a group's source code is looked up by."""
-    return fold(code) if case_insensitive(group) else code

@@ -5,7 +5,7 @@ map, group, element, target); the answer is built from the map's JSON, which
 is parsed once per build. Request maps (tx-resource) are searched directly.
 """
 from termsvc import deadline
-from termsvc.fhir.conceptmap_match import fold, source_key
+from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE, case_insensitive, fold
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence
 from termsvc.fhir import messages
 from termsvc.fhir.shape import check_codeable_concept, check_coding
@@ -88,7 +88,11 @@ def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[dict]:
     if ctx.store is not None:
         seen = {vurl(m) for m in maps}
         code = coding["code"]
-        codes = (code,) if req.reverse or fold(code) == code else (code, fold(code))  # folded: groups ignoring case
+        codes = (code,)
+        if not req.reverse and _has_folded_groups(ctx.store):   # groups ignoring case index their codes folded
+            folded = fold(code)
+            if folded != code:
+                codes = (code, folded)
         for cm_id in dict.fromkeys(i for c in codes for i in stored_map_ids(ctx.store, req.reverse,
                                                                              coding.get("system"), c)):
             cm = ctx.stored_concept_map(cm_id)
@@ -117,6 +121,13 @@ def stored_map_ids(store, reverse: bool, system: str | None, code: str) -> list[
         sql = (_REVERSE if system else _REVERSE_ANY) if reverse else (_FORWARD if system else _FORWARD_ANY)
         return [r[0] for r in store.all(sql, (code, system) if system else (code,))]
     return build_cached(store, ("cm-ids", reverse, system, code), query)
+
+
+def _has_folded_groups(store) -> bool:
+    """Does any stored ConceptMap have a group that matches source codes ignoring case? (Once per build.)"""
+    return build_cached(store, ("folded-groups",), lambda: store.one(
+        "SELECT 1 FROM resource WHERE type='ConceptMap' AND json LIKE ? LIMIT 1",
+        (f"%{EXT_SOURCE_CASE_INSENSITIVE}%",)) is not None)
 
 
 def _scope_ok(have, want):
@@ -209,7 +220,8 @@ def _forward(ctx, req, cm, coding, chain, notes) -> list:
     system, code = coding.get("system"), coding.get("code")
     for g, gsrc, gtgt in _groups(cm, system, req.target_system):
         found = False
-        for e in _indexed(g, "source").get(source_key(g, code), ()):
+        index, folded = _source_index(g)
+        for e in index.get(fold(code) if folded else code, ()):
             found = True
             if e.get("noMap"):
                 comment = next((x.get("valueString") for x in e.get("extension", []) or []
@@ -243,28 +255,44 @@ def _groups(cm: dict, source_system: str | None, target_system: str | None):
         yield g, gsrc, gtgt
 
 
-_INDEX: dict = {}   # (id(group.element list), side) -> (the list, {code: [...], in document order})
+_INDEX: dict = {}   # (id(group.element list), side) -> (the list, index), see _source_index / _target_index
 
 
-def _indexed(g: dict, side: str) -> dict:
-    """A group's elements by source code (side "source": code -> [element]) or its targets by
-    target code ("target": code -> [(element, target)]). Stored maps are parsed once per build,
-    so the index is built once; it holds the list, so the id it is keyed by stays unique."""
+def _cached_index(g: dict, side: str, make):
+    """Stored maps are parsed once per build, so a group's index is built once; the entry holds the
+    element list, so the id it is keyed by stays unique."""
     elements = g.get("element", []) or []
     key = (id(elements), side)
     hit = _INDEX.get(key)
     if hit is None or hit[0] is not elements:
-        index = {}
-        for e in elements:
-            if side == "source":
-                index.setdefault(source_key(g, e.get("code") or ""), []).append(e)
-            else:
-                for t in e.get("target", []) or []:
-                    index.setdefault(t.get("code"), []).append((e, t))
         if len(_INDEX) > 4000:
             _INDEX.clear()
-        hit = _INDEX[key] = (elements, index)
+        hit = _INDEX[key] = (elements, make(elements))
     return hit[1]
+
+
+def _source_index(g: dict) -> tuple[dict, bool]:
+    """A group's elements by source code (code -> [element], in document order), and whether the
+    group matches codes ignoring case (then the keys are folded, and so must be the code asked for)."""
+    def make(elements):
+        folded = case_insensitive(g)
+        index = {}
+        for e in elements:
+            code = e.get("code") or ""
+            index.setdefault(fold(code) if folded else code, []).append(e)
+        return index, folded
+    return _cached_index(g, "source", make)
+
+
+def _target_index(g: dict) -> dict:
+    """A group's targets by target code (code -> [(element, target)])."""
+    def make(elements):
+        index = {}
+        for e in elements:
+            for t in e.get("target", []) or []:
+                index.setdefault(t.get("code"), []).append((e, t))
+        return index
+    return _cached_index(g, "target", make)
 
 
 def _unmapped(ctx, req, cm, g, coding, chain, notes) -> list:
@@ -294,7 +322,7 @@ def _reverse(req, cm, coding) -> list:
     out = []
     system, code = coding.get("system"), coding.get("code")
     for g, gsrc, gtgt in _groups(cm, req.source_system_filter, system):
-        for e, t in _indexed(g, "target").get(code, ()):
+        for e, t in _target_index(g).get(code, ()):
             out.append(_match_part(req, cm, _coding(gtgt, t.get("code"), t.get("display")),
                                    t.get("relationship", "related-to"), t, e,
                                    source_coding=_coding(gsrc, e.get("code"), e.get("display"))))
