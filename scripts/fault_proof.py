@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The server under faults, at 16 connections, on one machine (figures for the README; not part of .ci/run).
+"""The server under faults, at 16 connections, on one machine (figures for docs/running.md; not part of .ci/run).
 
     .venv/bin/python scripts/fault_proof.py                  # about 2 minutes; --db, --json FILE
 

@@ -313,7 +313,7 @@ def use(settings: Settings | None) -> None:
     _current = settings
 
 
-# -- documentation: the CLI's help and the README show this table ----------------------------------
+# -- documentation: the CLI's help and docs/configuration.md show this table ----------------------------------
 def help_text() -> str:
     lines = ["Settings (--setting NAME VALUE, else the environment variable, else termsvc.toml, else the default):"]
     for s in SETTINGS:

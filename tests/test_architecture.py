@@ -1,4 +1,4 @@
-"""The structure the README's architecture section describes, checked on the source: one-way
+"""The structure docs/architecture.md describes, checked on the source: one-way
 arrows between the rooms, no import cycle, no private name used outside its module, SQL only in
 the store and the query engine, settings read only through termsvc.settings, modules of a
 readable size."""

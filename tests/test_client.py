@@ -272,7 +272,7 @@ def test_the_readme_converter_example_runs(live_server, capsys):
     import os
     import re
     readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md"), encoding="utf-8").read()
-    section = readme[readme.index("## Python client"):]
+    section = readme[readme.index("## For converters"):]
     code = re.search(r"```python\n(.*?)```", section, re.S)[1]
     assert len(code.strip().splitlines()) <= 12
     exec(compile(code.replace("http://127.0.0.1:8080", live_server.base), "README.md", "exec"), {})

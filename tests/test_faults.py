@@ -1,4 +1,4 @@
-"""The server under faults (scripts/fault_proof.py measures the same at 16 connections for the README):
+"""The server under faults (scripts/fault_proof.py measures the same at 16 connections for docs/running.md):
 a worker killed with SIGKILL is replaced and the service keeps answering; on SIGTERM the requests in
 flight get their answers and the server exits within 10 s."""
 import concurrent.futures

@@ -1,4 +1,4 @@
-"""Settings: one table, read once at start, invalid values refused; the CLI's help and the README
+"""Settings: one table, read once at start, invalid values refused; the CLI's help and docs/configuration.md
 show the same table."""
 import json
 import os
@@ -100,13 +100,15 @@ def test_serve_help_lists_every_setting():
         assert f"{s.name} (${s.env}, {s.type.label}, default {s.shown_default}): {s.help}" in text
 
 
-def test_readme_shows_the_settings_table():
-    with open(os.path.join(PROJECT_DIR, "README.md"), encoding="utf-8") as f:
-        readme = f.read()
-    assert settings.markdown_table() in readme
-    # and no setting the table does not declare
+def test_docs_show_the_settings_table():
+    with open(os.path.join(PROJECT_DIR, "docs", "configuration.md"), encoding="utf-8") as f:
+        assert settings.markdown_table() in f.read()
+    # and no page mentions a setting the table does not declare
     declared = {s.env for s in settings.SETTINGS}
-    mentioned = set(re.findall(r"`((?:TERMSVC|FHIR_PACKAGE)_[A-Z_]+)`", readme))
+    docs = [os.path.join(PROJECT_DIR, "README.md")] + [os.path.join(PROJECT_DIR, "docs", f)
+                                                        for f in os.listdir(os.path.join(PROJECT_DIR, "docs"))]
+    text = "".join(open(path, encoding="utf-8").read() for path in docs if path.endswith(".md"))
+    mentioned = set(re.findall(r"`((?:TERMSVC|FHIR_PACKAGE)_[A-Z_]+)`", text))
     assert mentioned <= declared, mentioned - declared
 
 
