@@ -37,29 +37,32 @@ class SourceSpec:
 
 
 def default_sources(include_unaccepted_mappings: bool = False, mapping_folders=(), default_mappings: bool = True,
-                    allow_mapping_errors: bool = False) -> list[SourceSpec]:
+                    allow_mapping_errors: bool = False, strict_displays: bool = False) -> list[SourceSpec]:
     """The content a plain `termsvc build` loads: the IG, FHIR core + THO + IPS, DICOM and the
     mapping tables (see mapping_sources)."""
     sources = [SourceSpec("ig")]
     sources += [SourceSpec("package", p) for p in DEFAULT_PACKAGES]
     sources.append(SourceSpec("dicom"))
     return sources + mapping_sources(mapping_folders, default_mappings, include_unaccepted_mappings,
-                                     allow_mapping_errors)
+                                     allow_mapping_errors, strict_displays)
 
 
 def mapping_sources(folders=(), default: bool = True, include_unaccepted: bool = False,
-                    allow_errors: bool = False) -> list[SourceSpec]:
+                    allow_errors: bool = False, strict_displays: bool = False) -> list[SourceSpec]:
     """The mapping tables shipped with termsvc (unless not `default`) and those of `folders`.
     `include_unaccepted`: serve rows of any status; `allow_errors`: build even when rows have errors,
-    leaving those rows out of what $translate serves."""
-    options = {"include_unaccepted": include_unaccepted, "allow_errors": allow_errors}
+    leaving those rows out of what $translate serves; `strict_displays`: a display $validate-code only
+    warns about is an error."""
+    options = {"include_unaccepted": include_unaccepted, "allow_errors": allow_errors,
+               "strict_displays": strict_displays}
     return [SourceSpec("mappings", folder, options) for folder in ([None] if default else []) + list(folders)]
 
 
 def configured_sources(settings) -> list[SourceSpec]:
     """What `termsvc build` without arguments loads: the default content with the mapping tables of the
     settings `mappings` and `default_mappings`, and the SNOMED CT / LOINC releases of the settings."""
-    return (default_sources(mapping_folders=settings.mappings, default_mappings=settings.default_mappings)
+    return (default_sources(mapping_folders=settings.mappings, default_mappings=settings.default_mappings,
+                            strict_displays=settings.strict_displays)
             + release_sources(settings.snomed, settings.loinc))
 
 

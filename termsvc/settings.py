@@ -174,6 +174,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("default_mappings", "TERMSVC_DEFAULT_MAPPINGS", Bool(), True,
             "whether the mapping tables shipped with termsvc are read too (false: only the `mappings` folders)",
             default_text="true"),
+    Setting("strict_displays", "TERMSVC_STRICT_DISPLAYS", Bool(), False,
+            "a display $validate-code only warns about (a fragment's, a wrong one under lenient rules) is an error"
+            " for `termsvc build`, `termsvc mappings check` and `termsvc check-resource`"),
     Setting("fhir_package_cache", "FHIR_PACKAGE_CACHE", FilePath(), None,
             "the FHIR package cache folder (packages in NAME#VERSION/package/)",
             default_text="~/.fhir/packages"),

@@ -107,7 +107,7 @@ def test_default_sources():
     assert ("dicom", None) in kinds
     assert ("mappings", None) in kinds   # None: the tables shipped with termsvc
     (mappings,) = [s for s in default_sources(include_unaccepted_mappings=True) if s.kind == "mappings"]
-    assert mappings.options == {"include_unaccepted": True, "allow_errors": False}
+    assert mappings.options == {"include_unaccepted": True, "allow_errors": False, "strict_displays": False}
     folders = [s.location for s in default_sources(mapping_folders=["/a", "/b"], default_mappings=False)
                if s.kind == "mappings"]
     assert folders == ["/a", "/b"]

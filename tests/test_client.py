@@ -81,7 +81,7 @@ def test_validate_code_against_code_system_and_value_set(r5, r4):
 
 
 def test_validate_cannot_tell_for_a_fragment(r5):
-    r = r5.validate_code("999999999", SCT)  # pydicom's SNOMED CT subset is a fragment
+    r = r5.validate_code("123456001", SCT)  # a well-formed SCTID; pydicom's SNOMED CT subset is a fragment
     assert any(i.severity == "warning" and i.message_id == "UNKNOWN_CODE_IN_FRAGMENT" for i in r.issues)
 
 

@@ -141,7 +141,7 @@ def chosen(tmp_path):
         ProcedureCodeSequence=[code_item("0012", "99ESCAT", "Radiografía de tórax PA y lateral")],
         RequestAttributesSequence=[request_item],
         AnatomicRegionSequence=[code_item("12738006", "SCT", "Brain"), code_item("T-D1100", "SRT", "Head")],
-        PerformedProtocolCodeSequence=[code_item("NOPE-1", "DCM"), code_item("999999999", "SCT"),
+        PerformedProtocolCodeSequence=[code_item("NOPE-1", "DCM"), code_item("123456001", "SCT"),
                                        code_item("X1", "99LOCAL")],
     )
 
@@ -176,7 +176,7 @@ def test_local_values_translated_standard_codes_validated(dicom_db, chosen):
     invalid, unverified, local = by["PerformedProtocolCodeSequence"]
     assert invalid["status"] == "invalid" and "NOPE-1" in invalid["message"]
     assert unverified["status"] == "unverified" and "fragment" in unverified["message"]
-    assert unverified["codings"][0]["code"] == "999999999"
+    assert unverified["codings"][0]["code"] == "123456001"
     assert local["status"] == "unmapped" and "no loaded mapping table declares PerformedProtocolCodeSequence" \
         in local["message"]
     assert [(u["attribute"], u["status"]) for u in f["unmapped"]] == [

@@ -106,7 +106,7 @@ def make_blueprint(store, settings) -> Blueprint:
                     f.write(data)
             store.refresh()
             with store.time_limit(max(store.time_limit_ms, 60_000)):
-                checked = check([staging], store)
+                checked = check([staging], store, strict_displays=settings.strict_displays)
             if checked.exit_code != 0:
                 return _report_refusal(checked)
             report = checked.as_dict()

@@ -1,6 +1,8 @@
 """The bindings of the HL7 Europe Imaging Report IG (1.0.0-ballot), both editions, as facts: the 39
-bindings its profiles declare and the FHIR core bindings a validator still applies to the
-resources it profiles (taken from the IG source, hl7-eu/imaging @ab1b10af, and FHIR R5 core).
+bindings its profiles declare (taken from the IG source, hl7-eu/imaging @ab1b10af), the
+cross-version extension its R4 edition binds, and where FHIR R4 core binds an element otherwise
+than R5 core (the core bindings themselves are read from the StructureDefinitions the build holds:
+termsvc.bindings.core).
 
 A path is the element the binding is on, from its resource (or from the extension, for an
 extension's own binding): `name[slice]` steps into a slice; an extension slice selects the
@@ -75,27 +77,51 @@ _IG = [
 _IG_R5_ONLY = [("ServiceRequestOrderEuImaging", "supportingInfo[pregnancy]", "required",
                 "http://hl7.org/fhir/uv/ips/ValueSet/pregnancy-status-uv-ips")]
 
-# FHIR core bindings of the profiled resource types: (edition, resource type, path, strength, value set)
-_CORE = [
-    ("R5", "ImagingStudy", "modality", "extensible", DICOM_CID.format(33)),
-    ("R5", "ImagingStudy", "series.modality", "extensible", DICOM_CID.format(33)),
-    ("R5", "DocumentReference", "modality", "extensible", DICOM_CID.format(33)),
-    ("R5", "ImagingStudy", "series.laterality", "example", DICOM_CID.format(244)),
-    ("R5", "ImagingStudy", "procedure", "preferred", "http://loinc.org/vs/loinc-rsna-radiology-playbook"),
-    ("R5", "ImagingStudy", "series.instance.sopClass", "extensible",
-     "http://dicom.nema.org/medical/dicom/current/output/chtml/part04/sect_B.5.html#table_B.5-1"),
-    ("R5", "ImagingSelection", "code", "example", DICOM_CID.format(7010)),
-    ("R5", "ImagingSelection", "category", "example", DICOM_CID.format(7010)),
-    ("R5", "ImagingStudy", "series.bodySite", "example", "http://hl7.org/fhir/ValueSet/body-site"),
-    ("R5", "ImagingSelection", "bodySite", "example", "http://hl7.org/fhir/ValueSet/body-site"),
-    ("R5", "Procedure", "bodySite", "example", "http://hl7.org/fhir/ValueSet/body-site"),
-    ("R5", "ServiceRequest", "bodySite", "example", "http://hl7.org/fhir/ValueSet/body-site"),
-    ("R5", "Observation", "bodySite", "example", "http://hl7.org/fhir/ValueSet/body-site"),
-    ("R5", "Composition", "attester.mode", "preferred", "http://hl7.org/fhir/ValueSet/composition-attestation-mode"),
-    ("R4", "ImagingStudy", "modality", "extensible", DICOM_CID.format(29)),
-    ("R4", "ImagingStudy", "series.modality", "extensible", DICOM_CID.format(29)),
-    ("R4", "DocumentReference", "extension[modality].valueCodeableConcept", "extensible",
-     "http://hl7.org/fhir/5.0/ValueSet/R5-dicom-cid-33-Modality-for-R4"),
+# The R4 edition carries R5's DocumentReference.modality in a cross-version extension
+_R4_XVER = [("R4", "DocumentReference", "extension[modality].valueCodeableConcept", "extensible",
+             "http://hl7.org/fhir/5.0/ValueSet/R5-dicom-cid-33-Modality-for-R4")]
+
+# The FHIR core bindings come from the core StructureDefinitions the build loaded (bindings.core); R4
+# core is not in the default build, so R4 resources are judged with R5's, except these elements of
+# the profiled resources (and their data types) whose R4 binding differs (FHIR 4.0.1):
+# (path, types, strength, value set - or, for a code element, (system, the codes R4 allows)).
+_FHIR = "http://hl7.org/fhir/"
+_COMPOSITION_STATUS_R4 = (_FHIR + "composition-status", ("preliminary", "final", "amended", "entered-in-error"))
+_DOCUMENT_RELATIONSHIP_R4 = (_FHIR + "document-relationship-type", ("replaces", "transforms", "signs", "appends"))
+R4_DIFFERENCES = [
+    # R4: Coding, DICOM CID 29 (R5: CodeableConcept, CID 33)
+    ("ImagingStudy.modality", ("Coding",), "extensible", DICOM_CID.format(29)),
+    ("ImagingStudy.series.modality", ("Coding",), "extensible", DICOM_CID.format(29)),
+    # R4 only (R5: procedure, preferred, the LOINC/RSNA playbook)
+    ("ImagingStudy.procedureCode", ("CodeableConcept",), "extensible", "http://www.rsna.org/RadLex_Playbook.aspx"),
+    # R5 added 'modified'
+    ("DiagnosticReport.status", ("code",), "required",
+     (_FHIR + "diagnostic-report-status", ("registered", "partial", "preliminary", "final", "amended", "corrected",
+                                           "appended", "cancelled", "entered-in-error", "unknown"))),
+    # R5 added registered, partial, corrected, appended, cancelled, deprecated, unknown
+    ("Composition.status", ("code",), "required", _COMPOSITION_STATUS_R4),
+    ("DocumentReference.docStatus", ("code",), "required", _COMPOSITION_STATUS_R4),
+    # R4: a required code (R5: a preferred CodeableConcept)
+    ("Composition.attester.mode", ("code",), "required",
+     (_FHIR + "composition-attestation-mode", ("personal", "professional", "legal", "official"))),
+    # R4: relatesTo.code, a required code (R5: Composition.relatesTo is a RelatedArtifact; DocumentReference's
+    # an extensible CodeableConcept)
+    ("Composition.relatesTo", ("BackboneElement",), None, None),
+    ("Composition.relatesTo.code", ("code",), "required", _DOCUMENT_RELATIONSHIP_R4),
+    ("DocumentReference.relatesTo.code", ("code",), "required", _DOCUMENT_RELATIONSHIP_R4),
+    # R5 dropped 'unknown'
+    ("Device.status", ("code",), "required",
+     (_FHIR + "device-status", ("active", "inactive", "entered-in-error", "unknown"))),
+    # R5 added 'electronic-transmission'
+    ("Device.udiCarrier.entryType", ("code",), "required",
+     (_FHIR + "udi-entry-type", ("barcode", "rfid", "manual", "card", "self-reported", "unknown"))),
+    # R4 only (R5: Device.name.type, other codes)
+    ("Device.deviceName", ("BackboneElement",), None, None),
+    ("Device.deviceName.type", ("code",), "required",
+     (_FHIR + "device-nametype", ("udi-label-name", "user-friendly-name", "patient-reported-name",
+                                  "manufacturer-name", "model-name", "other"))),
+    # R5 added 'ad'
+    ("Quantity.comparator", ("code",), "required", (_FHIR + "quantity-comparator", ("<", "<=", ">=", ">"))),
 ]
 
 
@@ -103,7 +129,7 @@ def _value_set(ref: str, edition: str) -> str:
     return ref if "/" in ref else f"{BASES[edition]}/ValueSet/{ref}"
 
 
-def _origin(value_set: str) -> str:
+def origin(value_set: str) -> str:
     for prefix, origin in ((R5_BASE, "IG"), (R4_BASE, "IG"), ("http://hl7.org/fhir/uv/ips/", "IPS"),
                            ("http://hl7.org/fhir/5.0/", "FHIR cross-version (hl7.fhir.uv.xver-r5.r4)"),
                            ("http://hl7.org/fhir/", "FHIR core"), ("http://terminology.hl7.org/", "THO"),
@@ -118,10 +144,10 @@ def _all() -> list[Binding]:
     for edition, index in (("R4", 0), ("R5", 1)):
         for profile, paths, strength, ref in _IG:
             vs = _value_set(ref, edition)
-            out.append(Binding(edition, profile, PROFILES[profile], paths[index], strength, vs, _origin(vs)))
+            out.append(Binding(edition, profile, PROFILES[profile], paths[index], strength, vs, origin(vs)))
         if edition == "R5":
-            out += [Binding("R5", p, PROFILES[p], path, s, vs, _origin(vs)) for p, path, s, vs in _IG_R5_ONLY]
-    out += [Binding(e, None, rtype, path, s, vs, _origin(vs)) for e, rtype, path, s, vs in _CORE]
+            out += [Binding("R5", p, PROFILES[p], path, s, vs, origin(vs)) for p, path, s, vs in _IG_R5_ONLY]
+    out += [Binding(e, None, rtype, path, s, vs, origin(vs)) for e, rtype, path, s, vs in _R4_XVER]
     return out
 
 
@@ -129,8 +155,8 @@ BINDINGS: list[Binding] = _all()
 
 
 def bindings_for(edition: str, profiles: list[str], resource_type: str) -> list[Binding]:
-    """The bindings that apply to a resource of this type and edition claiming these IG profiles:
-    the profiles' own and the core bindings of its type."""
+    """The facts' bindings that apply to a resource of this type and edition claiming these IG
+    profiles: the profiles' own (and the R4 cross-version extension)."""
     return [b for b in BINDINGS if b.edition == edition and b.resource_type == resource_type
             and (b.profile is None or b.profile in profiles)]
 

@@ -9,7 +9,8 @@ LOINC subsets) or with the code system missing, its codes cannot be judged.
 """
 from dataclasses import asdict, dataclass, field
 
-from termsvc.bindings.facts import BINDINGS, Binding
+from termsvc.bindings import core
+from termsvc.bindings.facts import BINDINGS, PROFILES, Binding, origin
 from termsvc.ops.completeness import PARTIAL_CONTENT, describe_filters, how_to_load, missing_part
 from termsvc.ops.compose import Composer
 from termsvc.ops.context import Context
@@ -38,21 +39,44 @@ class Row:
     verdict: str = FULLY
     problems: list = field(default_factory=list)
     fixes: list = field(default_factory=list)
+    core: bool = False                     # a FHIR core binding (from the core StructureDefinitions)
 
     def as_dict(self) -> dict:
         d = asdict(self.binding)
         d.update(value_set_loaded=self.found, needs=[asdict(n) for n in self.needs], verdict=self.verdict,
-                 cannot_judge=self.problems, to_load=self.fixes)
+                 cannot_judge=self.problems, to_load=self.fixes, core=self.core)
         return d
 
 
 def report(store) -> list[Row]:
-    return [_row(Context(store), b) for b in BINDINGS]
+    """The IG's bindings (facts), then the FHIR core bindings of the resource types it profiles (from
+    the core StructureDefinitions the build holds; R4 as bindings.core judges R4 resources)."""
+    ctx = Context(store)
+    rows = [_row(ctx, b) for b in BINDINGS]
+    for edition in ("R4", "R5"):
+        definitions, _ = core.load(store, edition)
+        for rtype in sorted(set(PROFILES.values()) - {"Extension"}):
+            for e in core.bindings_of(definitions, rtype):
+                path = e.path.split(".", 1)[1]
+                if e.codes:   # judged by R4's own list of codes
+                    row = Row(Binding(edition, None, rtype, path, e.strength, f"{e.codes[0]} (the codes of FHIR R4)",
+                                      "FHIR core"))
+                else:
+                    row = _row(ctx, Binding(edition, None, rtype, path, e.strength, e.value_set, origin(e.value_set)))
+                row.core = True
+                rows.append(row)
+    return rows
+
+
+def required_checkable(rows: list[Row]) -> bool:
+    """Is every required binding of the IG fully checkable? (FHIR core's are reported, not counted:
+    Resource.language's all-languages, a grammar, is never checkable.)"""
+    return all(r.verdict == FULLY for r in rows if r.binding.required and not r.core)
 
 
 def exit_code(rows: list[Row]) -> int:
-    """0 when every required binding is fully checkable, else 1."""
-    return 0 if all(r.verdict == FULLY for r in rows if r.binding.required) else 1
+    """0 when every required binding of the IG is fully checkable, else 1."""
+    return 0 if required_checkable(rows) else 1
 
 
 def _row(ctx, b: Binding) -> Row:
@@ -143,13 +167,15 @@ def as_text(rows: list[Row]) -> str:
         for f in r.fixes:
             out.append(f"       to load: {f}")
     counts = {v: sum(1 for r in rows if r.verdict == v) for v in (FULLY, PARTLY, NOT)}
-    required = [r for r in rows if r.binding.required]
+    required = [r for r in rows if r.binding.required and not r.core]
+    core_required = [r for r in rows if r.binding.required and r.core]
     out.append(f"{len(rows)} bindings: {counts[FULLY]} {FULLY}, {counts[PARTLY]} {PARTLY}, {counts[NOT]} {NOT};"
-               f" required bindings checkable: {sum(1 for r in required if r.verdict == FULLY)}/{len(required)}")
+               f" required bindings checkable: {sum(1 for r in required if r.verdict == FULLY)}/{len(required)}"
+               f" (FHIR core: {sum(1 for r in core_required if r.verdict == FULLY)}/{len(core_required)})")
     return "\n".join(out)
 
 
 def summary(rows: list[Row]) -> dict:
     return {"bindings": [r.as_dict() for r in rows],
             "counts": {v: sum(1 for r in rows if r.verdict == v) for v in (FULLY, PARTLY, NOT)},
-            "required_checkable": all(r.verdict == FULLY for r in rows if r.binding.required)}
+            "required_checkable": required_checkable(rows)}

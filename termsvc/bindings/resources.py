@@ -4,7 +4,11 @@ engine against their value sets with the meaning of the binding's strength.
 - Which bindings: the IG profiles a resource claims in meta.profile (its edition from the profile's
   base), else the profile of its resource type (DocumentReference: the key-image profile when a
   category says LOINC 55113-5, else the report's; Observation: by its code); the FHIR core
-  bindings of its type; the IG's extensions wherever they appear.
+  bindings of every coded element (termsvc.bindings.core: from the core StructureDefinitions the
+  build holds, example bindings aside); the IG's extensions wherever they appear.
+- Each code is judged by $validate-code too: an identifier its system's syntax rules out is an
+  error, a display $validate-code warns about a warning (an error when it rejects it, or with
+  `strict_displays`), saying the code system's display.
 - A CodeableConcept is in a value set when one of its codings is (what $validate-code answers).
 - Strength: required (and maximum) -> error when not in the value set; extensible -> warning when
   the code is valid but outside it, error when the code does not exist; preferred, example ->
@@ -19,8 +23,9 @@ from dataclasses import asdict, dataclass
 
 import orjson
 
+from termsvc.bindings import core
 from termsvc.bindings.facts import BASES, PROFILES, Binding, bindings_for, extension_bindings
-from termsvc.ops.judge import FOUND, MEMBER, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, Judge
+from termsvc.ops.judge import FOUND, MALFORMED, MEMBER, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, Judge
 
 ERROR, WARNING, INFORMATION = "error", "warning", "information"
 KEY_IMAGES = ("http://loinc.org", "55113-5")
@@ -159,28 +164,51 @@ def codings_of(value) -> list[dict] | None:
 
 
 class Checker:
-    def __init__(self, store):
+    def __init__(self, store, strict_displays: bool = False):
+        self.store = store
         self.judge = Judge(store)
+        self.strict_displays = strict_displays
         self._systems: dict = {}
+        self._core: dict = {}
+
+    def core(self, edition: str) -> tuple[core.Definitions, str | None]:
+        if edition not in self._core:
+            self._core[edition] = core.load(self.store, edition)
+        return self._core[edition]
 
     def check(self, file: str, res: dict, edition: str | None = None) -> list[Finding]:
         edition = edition_of(res, edition)
         rtype = res.get("resourceType")
         label = f"{rtype}/{res.get('id') or '(no id)'}"
         profiles, notes = profiles_of(res, edition)
+        definitions, note = self.core(edition)
+        if not definitions:
+            note = f"no FHIR {edition} core StructureDefinitions in the build: the core bindings are not checked"
+        notes += [note] if note else []
         out = [Finding(INFORMATION, file, label, rtype, None, edition, "", "", [], n) for n in notes]
+        judged: set = set()   # locations whose codes and displays are judged already
         for b in bindings_for(edition, profiles, rtype):
             for location, value in values_at(res, b.path, rtype):
-                out += self._judge(file, label, location, value, b)
+                out += self._judge(file, label, location, value, b, judged)
         for b in extension_bindings(edition):
             for location, ext in _extensions(res, rtype):
                 if _extension_matches(ext, b.profile.removesuffix("Extension")):
                     for where, value in values_at(ext, b.path, location):
-                        out += self._judge(file, label, where, value, b)
+                        out += self._judge(file, label, where, value, b, judged)
+        for location, element, value in core.coded_values(definitions, res):
+            vs = element.value_set or (f"{element.codes[0]} (the codes of FHIR R4)" if element.codes else "")
+            b = Binding(edition, None, element.path.split(".")[0], element.path, element.strength or "", vs, "FHIR core")
+            out += self._judge(file, label, location, value, b, judged, element.codes, element.judged)
         return out
 
-    def _judge(self, file, label, location, value, b: Binding) -> list[Finding]:
-        codings = codings_of(value)
+    def _judge(self, file, label, location, value, b: Binding, judged: set, r4_codes=None,
+               membership: bool = True) -> list[Finding]:
+        """The findings of a coded value under a binding: its membership of the value set (unless
+        `membership` is False: an example binding, or none), and once per location its codes."""
+        if isinstance(value, str):   # a code element: its system is the value set's
+            codings = [{"code": value}]
+        else:
+            codings = codings_of(value)
         if not codings:
             return []
         sliced = "[" in b.path.split(".")[0] and not b.path.startswith("extension")
@@ -189,29 +217,52 @@ class Checker:
             codings = [c for c in codings if c.get("system") in drawn]
             if not codings:
                 return []
-        codes = [f"{c.get('system')}#{c.get('code')}" for c in codings]
+        codes = [f"{c.get('system')}#{c.get('code')}" if c.get("system") else c["code"] for c in codings]
 
         def finding(severity, message):
             return Finding(severity, file, label, location, b.profile, b.edition, b.strength, b.value_set, codes,
                            message)
-        if not self.judge.has_value_set(b.value_set):
-            return [finding(WARNING if b.required else INFORMATION,
-                            f"not checked: the value set {b.value_set} is not loaded")]
         out = []
-        member = self.judge.membership_of_any(b.value_set, codings)
-        if member.state == MEMBER:
+        if not membership:
             pass
-        elif member.state == NOT_MEMBER:
-            out.append(self._outside(finding, codings, b, member.message))
+        elif r4_codes is not None:
+            system, allowed = r4_codes
+            if codings[0]["code"] not in allowed:
+                out.append(self._outside(finding, [{"system": system, **codings[0]}], b,
+                                         f"'{codings[0]['code']}' is not a code of {system} in FHIR R4 (R4 has:"
+                                         f" {', '.join(allowed)})"))
+        elif not self.judge.has_value_set(b.value_set):
+            out.append(finding(WARNING if b.required else INFORMATION,
+                               f"not checked: the value set {b.value_set} is not loaded"))
         else:
-            out.append(finding(WARNING if b.required else INFORMATION, f"cannot be judged: {member.message}"))
-        for c in codings:   # the codes themselves, and their displays
+            if isinstance(value, str):
+                member = self.judge.membership_of_code(b.value_set, value)
+            else:
+                member = self.judge.membership_of_any(b.value_set, codings)
+            if member.state == NOT_MEMBER:
+                out.append(self._outside(finding, codings, b, member.message))
+            elif member.state != MEMBER:
+                out.append(finding(WARNING if b.required else INFORMATION, f"cannot be judged: {member.message}"))
+        held = location.removesuffix(".concept")   # a CodeableReference's codes, whichever binding reaches them
+        if held not in judged:
+            judged.add(held)
+            out += self._codes(finding, codings)
+        return out
+
+    def _codes(self, finding, codings) -> list[Finding]:
+        """The codes themselves and their displays, as $validate-code judges them."""
+        out = []
+        for c in codings:
             if not c.get("system"):
                 continue
+            which = f"{c['system']}#{c['code']}: " if len(codings) > 1 else ""
             verdict = self.judge.code(c["system"], c["code"], c.get("display"))
-            if verdict.state == FOUND and not verdict.display_ok:
-                out.append(finding(WARNING, f"{c['system']}#{c['code']}: the display '{c.get('display')}' is not"
-                                            f" one of its displays ('{verdict.display}')"))
+            if verdict.state == MALFORMED:
+                out.append(finding(ERROR, which + verdict.message))
+            elif verdict.state == FOUND and not verdict.display_ok:
+                severity = ERROR if verdict.display_rejected or self.strict_displays else WARNING
+                out.append(finding(severity, f"{which}the display '{c.get('display')}' is not one of its displays"
+                                             f" ('{verdict.display}'): {verdict.display_message}"))
         return out
 
     def _outside(self, finding, codings, b: Binding, message: str) -> Finding:
@@ -219,7 +270,7 @@ class Checker:
             return finding(ERROR, message)
         if b.strength == "extensible":
             states = [self.judge.code(c.get("system") or "", c["code"]).state for c in codings if c.get("system")]
-            if states and all(s == UNKNOWN_CODE for s in states):
+            if states and all(s in (UNKNOWN_CODE, MALFORMED) for s in states):
                 return finding(ERROR, f"{message}; and the code is not in its code system")
             if states and all(s == UNKNOWN_SYSTEM for s in states):
                 return finding(INFORMATION, f"{message}; its code system is not loaded: the code cannot be verified")
@@ -245,9 +296,11 @@ def _extensions(node, location: str):
                 yield from _extensions(item, where)
 
 
-def check(store, paths, edition: str | None = None) -> tuple[list[tuple[str, str]], list[Finding]]:
-    """([(file, resource)] checked, findings); raises Unreadable."""
-    checker = Checker(store)
+def check(store, paths, edition: str | None = None, strict_displays: bool = False
+          ) -> tuple[list[tuple[str, str]], list[Finding]]:
+    """([(file, resource)] checked, findings); raises Unreadable. `strict_displays`: a display
+    $validate-code only warns about is an error."""
+    checker = Checker(store, strict_displays)
     checked, findings = [], []
     for file, res in read_inputs(paths):
         checked.append((file, f"{res.get('resourceType')}/{res.get('id') or '(no id)'}"))

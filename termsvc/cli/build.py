@@ -31,20 +31,23 @@ from termsvc.store.writer import BuildError
 @click.option("--allow-mapping-errors", is_flag=True,
               help="Build even when mapping-table rows have errors (what `termsvc mappings check` calls errors:"
                    " they fail the build otherwise), leaving those rows out of $translate.")
+@click.option("--strict-displays", "strict_displays", flag_value="true", default=None,
+              help="A mapping-table display $validate-code only warns about is an error too [setting strict_displays].")
 @click.option("--no-preexpand", is_flag=True, help="Do not pre-expand the value sets.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-@with_settings("db", "snomed", "loinc", "mappings", "default_mappings", listed=True)
+@with_settings("db", "snomed", "loinc", "mappings", "default_mappings", "strict_displays", listed=True)
 def build_cmd(settings, db, fhir, packages, snomed, loinc, mappings, default_mappings, no_defaults, keep_going,
-              include_unaccepted_mappings, allow_mapping_errors, no_preexpand, quiet):
+              include_unaccepted_mappings, allow_mapping_errors, strict_displays, no_preexpand, quiet):
     """Build the content database aside and swap it in (the served file changes only on success)."""
     sources: list[SourceSpec] = []
     if no_defaults:  # only what the command line names: no configured releases or table folders either
         sources += release_sources(snomed, loinc)
-        sources += mapping_sources(mappings, False, include_unaccepted_mappings, allow_mapping_errors)
+        sources += mapping_sources(mappings, False, include_unaccepted_mappings, allow_mapping_errors,
+                                   settings.strict_displays)
     else:
         sources += default_sources(include_unaccepted_mappings=include_unaccepted_mappings,
                                    mapping_folders=settings.mappings, default_mappings=settings.default_mappings,
-                                   allow_mapping_errors=allow_mapping_errors)
+                                   allow_mapping_errors=allow_mapping_errors, strict_displays=settings.strict_displays)
     sources += [SourceSpec("package", p) for p in packages]
     sources += [SourceSpec("fhir", p) for p in fhir]
     if not no_defaults:

@@ -47,11 +47,14 @@ def table_folders(settings):
 @click.option("--no-db", is_flag=True, help="Structural checks only.")
 @click.option("--include-unaccepted", is_flag=True,
               help="Judge every row as served (as `termsvc build --include-unaccepted-mappings` does).")
+@click.option("--strict-displays", "strict_displays", flag_value="true", default=None,
+              help="A display $validate-code only warns about is an error too [setting strict_displays].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained HTML report to FILE.")
-@with_settings("mappings", "default_mappings")
-def check_cmd(settings, paths, mappings, default_mappings, db, no_db, include_unaccepted, as_json, html_file):
+@with_settings("mappings", "default_mappings", "strict_displays")
+def check_cmd(settings, paths, mappings, default_mappings, db, no_db, include_unaccepted, strict_displays, as_json,
+              html_file):
     """Check mapping tables: PATHS (files or folders), else the folders `termsvc build` loads.
 
     The checks of the build: an error here fails `termsvc build`.
@@ -73,7 +76,7 @@ def check_cmd(settings, paths, mappings, default_mappings, db, no_db, include_un
                 click.echo(f"error: cannot check against {e}", err=True)
                 sys.exit(2)
     with table_folders(settings) as folders:
-        report = check(list(paths) or folders, store, None if include_unaccepted else SERVED)
+        report = check(list(paths) or folders, store, None if include_unaccepted else SERVED, settings.strict_displays)
     if html_file:
         with open(html_file, "w", encoding="utf-8") as f:
             f.write(render(report))

@@ -45,9 +45,11 @@ def ig_report_cmd(settings, db, as_json, html_file):
 @click.option("--db", metavar="PATH", help="The build to judge with [setting db].")
 @click.option("--fhir-version", "edition", type=click.Choice(["R4", "R5"], case_sensitive=False), default=None,
               help="The FHIR version of the resources (default: from meta.profile, else from their elements).")
+@click.option("--strict-displays", "strict_displays", flag_value="true", default=None,
+              help="A display $validate-code only warns about is an error too [setting strict_displays].")
 @click.option("--json", "as_json", is_flag=True, help="The findings as JSON.")
-@with_settings("db")
-def check_resource_cmd(settings, paths, db, edition, as_json):
+@with_settings("db", "strict_displays")
+def check_resource_cmd(settings, paths, db, edition, strict_displays, as_json):
     """Check the coded elements of FHIR resources (JSON files, folders of them, Bundles; R4 or R5)
     against the bindings of the IG profiles they claim (meta.profile, else their resource type):
     required -> error, extensible -> warning when the code is valid but outside the value set,
@@ -56,7 +58,8 @@ def check_resource_cmd(settings, paths, db, edition, as_json):
     Exit status: 0 no errors, 1 errors, 2 unreadable input."""
     store = _store(settings)
     try:
-        checked, findings = resources.check(store, paths, edition.upper() if edition else None)
+        checked, findings = resources.check(store, paths, edition.upper() if edition else None,
+                                            settings.strict_displays)
     except resources.Unreadable as e:
         raise Unanswerable(str(e)) from None
     if as_json:

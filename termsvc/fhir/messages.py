@@ -114,6 +114,10 @@ OWN = {
     "vs-filter-not-evaluable": "The code '{system}#{code}' cannot be checked against the value set '{vs}': it"
                                " {role} codes of {system} by the filter {filters}, which cannot be evaluated: the"
                                " version '{version}' held here is a {content} without {missing}; load {fix}",
+    "value-set-needs": "The value set '{vs}' draws on {systems}, which the build does not hold: its codes cannot be"
+                       " judged",
+    "code-not-in-value-set": "'{code}' is not a code of the value set '{vs}'",
+    "invalid-identifier": "The code '{code}' is not a valid {what}: {reason}",
     "display-unverified": "The display '{display}' for {system}#{code} could not be verified: the code system"
                           " version '{version}' held here is a {content}, whose display is '{known}'",
     "supplement-in-value-set": "The code system {system} is a supplement and cannot be used in a value set",

@@ -10,7 +10,8 @@ NAME/-/NAME-VERSION.tgz, the npm layout).
 Only the CodeSystem, ValueSet and ConceptMap files at the top of `package/` are
 loaded (picked with `.index.json` when the package has one): the package's content,
 including the specification's own example code systems (`example`, `example-metadata`...);
-the examples of `package/example/` are skipped.
+the examples of `package/example/` are skipped. Of its StructureDefinitions, those of base
+resources and data types are kept as their elements' types and bindings (writer.add_structure_definition).
 """
 import hashlib
 import io
@@ -250,6 +251,16 @@ def iter_package_resources(pkg: Package):
         yield fn, res
 
 
+def iter_structure_definitions(pkg: Package):
+    """The StructureDefinitions at the top of package/ (the build keeps those of base resources and
+    data types: the elements and bindings `termsvc check-resource` walks)."""
+    for fn in sorted(os.listdir(pkg.folder)):
+        if fn.startswith("StructureDefinition-") and fn.endswith(".json"):
+            res = read_json(os.path.join(pkg.folder, fn))
+            if isinstance(res, dict) and res.get("resourceType") == "StructureDefinition":
+                yield res
+
+
 def load(writer, location, progress, **_opts):
     if not location:
         raise BuildError("package: no package given")
@@ -258,6 +269,8 @@ def load(writer, location, progress, **_opts):
         sid = writer.add_source(pkg.name, "fhir-package", pkg.version, pkg.location, pkg.sha256)
         for _fn, res in iter_package_resources(pkg):
             writer.add_resource(res, sid, fv)
+        for sd in iter_structure_definitions(pkg):
+            writer.add_structure_definition(sd, sid, fv)
         counts = writer.finish_source(sid, {"fhir_version": fv})
     progress(f"  {pkg.name}#{pkg.version}: " + ", ".join(
         f"{k} {v}" for k, v in sorted(counts.items()) if k != "fhir_version"))

@@ -61,18 +61,21 @@ def load_codesystems(writer, folder: str, progress) -> int:
     return len(resources)
 
 
-def load(writer, location, progress, include_unaccepted: bool = False, allow_errors: bool = False, **_opts):
+def load(writer, location, progress, include_unaccepted: bool = False, allow_errors: bool = False,
+         strict_displays: bool = False, **_opts):
     if location is None:
         with content.folder(content.MAPPINGS) as folder:
-            return load(writer, folder, progress, include_unaccepted, allow_errors)
+            return load(writer, folder, progress, include_unaccepted, allow_errors, strict_displays)
     folder = os.path.abspath(location)
     if not os.path.isdir(folder):
         raise BuildError(f"mappings: {folder}: no such folder")
     load_codesystems(writer, folder, progress)
-    pending = writer.state.setdefault("mappings", {"folders": [], "include_unaccepted": False, "allow_errors": False})
+    pending = writer.state.setdefault("mappings", {"folders": [], "include_unaccepted": False, "allow_errors": False,
+                                                   "strict_displays": False})
     pending["folders"].append(folder)
     pending["include_unaccepted"] |= include_unaccepted
     pending["allow_errors"] |= allow_errors
+    pending["strict_displays"] |= strict_displays
     progress(f"  tables of {folder}: judged once every source is loaded")
 
 
@@ -83,7 +86,7 @@ def finish(writer, progress):
         return
     progress("judging the mapping tables")
     served = None if pending["include_unaccepted"] else SERVED
-    report = check(pending["folders"], writer.reader(), served)
+    report = check(pending["folders"], writer.reader(), served, pending["strict_displays"])
     errors = report.error_lines()
     if errors and not pending["allow_errors"]:
         more = f"\n  ... and {len(errors) - SHOWN_ERRORS} more" if len(errors) > SHOWN_ERRORS else ""

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from termsvc.fhir.conceptmap_match import fold
 from termsvc.mappings.table import ROW_STATUSES, Problem, Row, Table, find_tables, read_table
-from termsvc.ops.judge import (FOUND, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, Judge,
+from termsvc.ops.judge import (FOUND, MALFORMED, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, Judge,
                                NotEvaluable)
 from termsvc.store.reader import Store
 
@@ -132,12 +132,13 @@ def row_served(r, served) -> bool:
     return served is None or r.status in served
 
 
-def judge_table(t: Table, store=None, served=SERVED) -> TableReport:
+def judge_table(t: Table, store=None, served=SERVED, strict_displays: bool = False) -> TableReport:
     """A table's report: its structural problems and, with a store (a served Store or a build in
     progress), the engine's judgement of its codes, displays and scopes, and its coverage.
 
     `served`: the row statuses the build serves (None: every row). A content problem of a served
-    row is an error (the build would serve a wrong answer); of a row not served, a warning."""
+    row is an error (the build would serve a wrong answer); of a row not served, a warning.
+    `strict_displays`: a display $validate-code only warns about is an error too."""
     status_counts = Counter(r.status or "invalid" for r in t.rows)
     rep = TableReport(name=t.name, file=t.file, path=t.path, meta=t.meta, usable=t.usable,
                       rows=len(t.rows), problems=list(t.problems),
@@ -161,12 +162,12 @@ def judge_table(t: Table, store=None, served=SERVED) -> TableReport:
             add("warning", "not-accepted", r, f"{r.source_code}: status '{r.status}' - not served",
                 t.colmap.get("status"))
     if store is not None:
-        rep.coverage = _judge_content(t, Judge(store), add, rep.displays, probs)
+        rep.coverage = _judge_content(t, Judge(store), add, rep.displays, probs, strict_displays)
     probs.sort(key=lambda p: (p.row or 0, p.level != "error"))
     return rep
 
 
-def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list) -> dict | None:
+def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, strict_displays: bool) -> dict | None:
     """Codes, displays and target scope of every row (`add` takes the Row for a row's problem);
     the code system's display of each target found goes into `displays`; the coverage of the
     source scope is returned."""
@@ -188,7 +189,10 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list) 
                 continue
             key = (system, code, display or None)
             verdict = verdicts.get(key) or verdicts.setdefault(key, judge.code(*key))
-            if verdict.state == UNKNOWN_SYSTEM:
+            if verdict.state == MALFORMED:
+                add("error", f"invalid-{side}-code", r, f"{side} code {code}: {verdict.message}",
+                    t.colmap.get(f"{side}_code"))
+            elif verdict.state == UNKNOWN_SYSTEM:
                 not_loaded[(side, system)].append(r.row)
             elif verdict.state == UNKNOWN_CODE:
                 add("error", f"unknown-{side}-code", r, f"{side} code {code} is not in {system}",
@@ -198,9 +202,11 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list) 
                     t.colmap.get(f"{side}_code"))
             elif verdict.state == FOUND and not verdict.display_ok:
                 rejected = side == "target" and verdict.display_rejected   # what $translate would serve
-                add("error" if rejected else "warning", "display-differs", r, f"{side} display '{display}'"
-                    f" differs from the code system's '{verdict.display}' for {code}"
-                    + (": $validate-code rejects it" if rejected else ""), t.colmap.get(f"{side}_display"))
+                add("error" if rejected or strict_displays else "warning", "display-differs", r,
+                    f"{side} display '{display}' differs from the code system's '{verdict.display}' for {code}: "
+                    + ("$validate-code rejects it" if verdict.display_rejected
+                       else f"$validate-code warns ({verdict.display_message})"),
+                    t.colmap.get(f"{side}_display"))
             if side == "target" and verdict.state == FOUND and verdict.display:
                 displays[(system, code)] = verdict.display
         if tscope and r.target_code and r.target_system:
@@ -257,9 +263,9 @@ def _coverage(t: Table, sscope: str, smembers: list, add, error_rows: set) -> di
             "percent_covered": round(100.0 * (n_mapped + n_nomap) / total, 1) if total else 100.0}
 
 
-def check(paths, store: Store | str | None = None, served=SERVED) -> Report:
+def check(paths, store: Store | str | None = None, served=SERVED, strict_displays: bool = False) -> Report:
     """Judge the tables at `paths` (files or folders) against a build (a Store, a build in progress,
-    or a database path; None: structural checks only). `served`: see judge_table.
+    or a database path; None: structural checks only). `served`, `strict_displays`: see judge_table.
 
     Two tables of one name, or one ConceptMap url, in different folders: the later one is in error."""
     report = Report()
@@ -274,7 +280,7 @@ def check(paths, store: Store | str | None = None, served=SERVED) -> Report:
         report.notes.append("no mapping tables found")
     names, urls = {}, {}
     for base in bases:
-        rep = judge_table(read_table(base), store, served)
+        rep = judge_table(read_table(base), store, served, strict_displays)
         for key, seen, what in ((rep.name, names, "table name"), (rep.meta.get("url"), urls, "url")):
             if key and key in seen:
                 rep.problems.insert(0, Problem("error", "duplicate-table", rep.file, None,

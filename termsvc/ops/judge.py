@@ -11,14 +11,17 @@ cannot disagree with what the service answers.
 """
 from dataclasses import dataclass
 
+from termsvc.fhir import messages
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.context import Context
 from termsvc.ops.expand import UNCLOSED, expand
+from termsvc.ops.identifiers import problem as identifier_problem
 from termsvc.ops.validate import validate_cs, validate_vs
 
 # CodeVerdict.state
 FOUND = "found"
+MALFORMED = "malformed"              # its code system's identifier syntax rules it out (ops.identifiers)
 UNKNOWN_CODE = "unknown-code"        # not in its (complete) code system
 UNVERIFIABLE = "unverifiable"        # the code system is loaded only in part (a fragment, ...)
 UNKNOWN_SYSTEM = "unknown-system"    # the code system is not loaded
@@ -33,7 +36,8 @@ class CodeVerdict:
     display: str | None    # the code system's display of the code
     display_ok: bool       # $validate-code accepts the display given (True when none was given)
     display_rejected: bool  # ... and when it does not: whether it answers no (an error), not just a warning
-    message: str           # what $validate-code said ("" when it had nothing to say)
+    message: str           # why the state is not FOUND: what $validate-code said of the code
+    display_message: str = ""   # what $validate-code said of the display ("" when display_ok)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,7 @@ class _Answer:
     result: bool
     display: str | None
     message: str
-    issue_types: tuple       # (severity, tx-issue-type code) of each issue
+    issue_types: tuple       # (severity, tx-issue-type code, text) of each issue
     unknown_systems: tuple   # x-unknown-system
     caused_by: tuple         # x-caused-by-unknown-system
 
@@ -66,13 +70,18 @@ class _Answer:
         issues = (by_name.get("issues") or [{}])[0].get("issue", [])
         return cls(result=by_name.get("result", [False])[0], display=by_name.get("display", [None])[0],
                    message=by_name.get("message", [""])[0],
-                   issue_types=tuple((i.get("severity"), c.get("code")) for i in issues
-                                     for c in (i.get("details") or {}).get("coding", [])),
+                   issue_types=tuple((i.get("severity"), c.get("code"), (i.get("details") or {}).get("text", ""))
+                                     for i in issues for c in (i.get("details") or {}).get("coding", [])),
                    unknown_systems=tuple(by_name.get("x-unknown-system", ())),
                    caused_by=tuple(by_name.get("x-caused-by-unknown-system", ())))
 
     def has(self, severity: str, tx_type: str) -> bool:
-        return (severity, tx_type) in self.issue_types
+        return any(i[:2] == (severity, tx_type) for i in self.issue_types)
+
+    def texts(self, *tx_types: str, severity: str | None = None) -> str:
+        """The texts of the issues of these types (and severity), joined."""
+        return "; ".join(dict.fromkeys(t for sev, tx, t in self.issue_types
+                                       if tx in tx_types and severity in (None, sev) and t))
 
 
 class Judge:
@@ -87,10 +96,14 @@ class Judge:
         params = [Param("system", "valueUri", system), Param("code", "valueCode", code)]
         if display:
             params.append(Param("display", "valueString", display))
-        answer = _Answer.of(validate_cs(self._context(), Params(params)))
+        ctx = self._context()
+        answer = _Answer.of(validate_cs(ctx, Params(params)))
+        # a wrong display (invalid-display), or one a fragment cannot confirm or that is retired (display-comment)
+        display_message = answer.texts("invalid-display", "display-comment")
         display_rejected = answer.has("error", "invalid-display")
-        display_ok = not (display_rejected or answer.has("warning", "invalid-display"))
-        if answer.unknown_systems:
+        if answer.has("error", "invalid-code") and identifier_problem(system, code, _resource(ctx, system)):
+            state = MALFORMED
+        elif answer.unknown_systems:
             state = UNKNOWN_SYSTEM
         elif answer.has("error", "invalid-code"):
             state = UNKNOWN_CODE
@@ -98,7 +111,8 @@ class Judge:
             state = UNVERIFIABLE
         else:
             state = FOUND
-        return CodeVerdict(state, answer.display, display_ok, display_rejected, answer.message)
+        message = answer.texts("invalid-code", "not-found") or answer.message if state != FOUND else ""
+        return CodeVerdict(state, answer.display, not display_message, display_rejected, message, display_message)
 
     def has_value_set(self, canonical: str) -> bool:
         return self._context().value_set(canonical) is not None
@@ -108,6 +122,15 @@ class Judge:
         params = Params([Param("url", "valueUri", value_set), Param("system", "valueUri", system),
                          Param("code", "valueCode", code), Param("valueset-membership-only", "valueBoolean", True)])
         return self._membership(params, value_set, [system])
+
+    def membership_of_code(self, value_set: str, code: str) -> MembershipVerdict:
+        """Is the code (of a `code` element: its system is the value set's) in the value set?"""
+        params = Params([Param("url", "valueUri", value_set), Param("code", "valueCode", code),
+                         Param("inferSystem", "valueBoolean", True), Param("valueset-membership-only", "valueBoolean", True)])
+        verdict = self._membership(params, value_set, [])
+        if verdict.state == NOT_MEMBER:   # (not the warning that a code alone has no system: its system is inferred)
+            verdict = MembershipVerdict(NOT_MEMBER, messages.text("code-not-in-value-set", code=code, vs=value_set))
+        return verdict
 
     def membership_of_any(self, value_set: str, codings: list[dict]) -> MembershipVerdict:
         """Is one of the codings (a CodeableConcept's) in the value set (what $validate-code answers
@@ -123,7 +146,10 @@ class Judge:
             answer = _Answer.of(validate_vs(ctx, params))
         except OpError as e:
             return MembershipVerdict(UNVERIFIABLE, e.text)
-        if answer.caused_by or (answer.result and answer.has("warning", "invalid-code")):
+        if answer.caused_by:   # what it depends on: the issues that say so, else the systems it names
+            return MembershipVerdict(UNVERIFIABLE, answer.texts("not-found") or messages.text(
+                "value-set-needs", vs=value_set, systems=", ".join(answer.caused_by)))
+        if answer.result and answer.has("warning", "invalid-code"):
             return MembershipVerdict(UNVERIFIABLE, answer.message)
         if answer.has("error", "not-in-vs"):
             if any(s in answer.unknown_systems and self._draws_on(ctx, ctx.value_set(value_set), s) for s in systems):
@@ -162,6 +188,11 @@ class Judge:
                 walk(c.get("contains"))
         walk(expansion.get("expansion", {}).get("contains"))
         return out
+
+
+def _resource(ctx: Context, system: str) -> dict | None:
+    cs = ctx.code_system(system)
+    return cs.resource if cs is not None else None
 
 
 def _systems_named(ctx: Context, vs: dict | None, seen: frozenset = frozenset()) -> set:

@@ -1,6 +1,8 @@
 """CodeSystem/$lookup and CodeSystem/$subsumes."""
 from termsvc.fhir import messages
+from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.ops.context import split_canonical, vurl
+from termsvc.ops.identifiers import input_error
 from termsvc.ops.language import PREFERRED_FOR_LANGUAGE, LanguagePrefs, choose_display
 
 
@@ -29,6 +31,19 @@ def _resolve(ctx, system, version, supplements=()):
     return cs
 
 
+def unknown_code(ctx, cs, code: str):
+    """Why a code the code system does not hold cannot be looked up: its system's syntax rules it
+    out (400), the code system does not have it (404), or holds only part of it (404, and says so)."""
+    malformed = input_error(ctx, cs.url, code)
+    if malformed is not None:
+        return malformed
+    if cs.content in PARTIAL_CONTENT:
+        return messages.error("UNKNOWN_CODE_IN_FRAGMENT", status=404, issue_code="not-found", tx_type="not-found",
+                              code=code, system=cs.url, version=cs.version, content=cs.content)
+    return messages.error("Unknown_Code_in_Version", status=404, issue_code="not-found", tx_type="not-found",
+                          code=code, system=cs.url, version=cs.version)
+
+
 def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
     system, code, version = _coding_arg(params)
     if instance_url:
@@ -38,8 +53,7 @@ def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
     cs = _resolve(ctx, system, version, [s for s in params.all("useSupplement") if isinstance(s, str)])
     concept, _ = cs.find(code)
     if concept is None:
-        raise messages.error("Unknown_Code_in_Version", status=404, issue_code="not-found", tx_type="not-found",
-                             code=code, system=cs.url, version=cs.version)
+        raise unknown_code(ctx, cs, code)
     prefs = LanguagePrefs(params.str("displayLanguage") or accept_language)
     designations = cs.designations(concept)
     display, used, _ = choose_display(prefs, cs.language, concept.display, designations)

@@ -32,5 +32,11 @@ def compile_filter(pattern: str, prop: str, system: str | None):
     return compiled
 
 
+def try_compile(pattern: str):
+    """The compiled pattern, or None when RE2 cannot compile it."""
+    compiled = _compile(pattern)
+    return None if isinstance(compiled, str) else compiled
+
+
 def fullmatch(compiled, text: str | None) -> bool:
     return compiled.fullmatch(text or "") is not None

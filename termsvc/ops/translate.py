@@ -10,6 +10,7 @@ from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence
 from termsvc.fhir import messages
 from termsvc.fhir.shape import check_codeable_concept, check_coding
 from termsvc.ops.context import build_cached, split_canonical, vurl
+from termsvc.ops.identifiers import input_error
 
 MAX_CHAIN = 10
 
@@ -192,6 +193,9 @@ def translate(ctx, params, r4: bool = False, instance_url: str | None = None) ->
     matches = []
     notes = []
     for coding in req.codings:
+        malformed = input_error(ctx, coding.get("system"), coding.get("code"))
+        if malformed is not None:
+            raise malformed
         for cm in deadline.bounded(_candidate_maps(ctx, req, coding)):
             if req.reverse:
                 matches += _reverse(req, cm, coding)

@@ -16,6 +16,7 @@ from termsvc.ops.compose import STANDARDS_STATUS, Composer, VersionRules, vs_def
 from termsvc.ops.context import version_key, vurl
 from termsvc.ops.display import display_matches, display_problem
 from termsvc.ops.expand import resolve_value_set
+from termsvc.ops.identifiers import problem as identifier_problem
 from termsvc.ops.language import LanguagePrefs, lang_matches
 
 NOT_IN_VS = "None_of_the_provided_codes_are_in_the_value_set_one"
@@ -177,6 +178,7 @@ class Validator:
                   url=_vurl(supplement))
         else:
             r.unknown_systems.append(cd.system)
+            self._malformed(r, cd, None)
             if cd.version:
                 r.add("error", "not-found", "UNKNOWN_CODESYSTEM_VERSION_NONE", "not-found", cd.at("system"),
                       system=cd.system, version=cd.version)
@@ -270,8 +272,21 @@ class Validator:
         return (coding_cs or self.composer.include_version({"system": cd.system}, vs).cs
                 or self.composer.provider(cd.system, None, vs))
 
+    def _malformed(self, r, cd: Coded, cs) -> bool:
+        """A code its system's identifier syntax rules out (whatever content is held): an error."""
+        bad = identifier_problem(cd.system, cd.code, cs.resource if cs is not None else None)
+        if bad is not None:
+            r.add("error", "code-invalid", "invalid-identifier", "invalid-code", cd.at("code"), code=cd.code,
+                  what=bad.what, reason=bad.reason)
+        return bad is not None
+
     def _check_concept(self, r, vs, cd: Coded, cs, concept, normalized, member, undecided: bool):
         in_vs = vs is None or member is not None
+        if concept is None and self._malformed(r, cd, cs):
+            if vs is not None:
+                self._not_in_vs(r, vs, cd)
+            r.in_vs = False
+            return
         if concept is None:
             if cs.content in PARTIAL_CONTENT:
                 r.add("warning", "code-invalid", "UNKNOWN_CODE_IN_FRAGMENT", "invalid-code", cd.at("code"),

@@ -63,6 +63,12 @@ class Queries:
                 "concept_maps": self.one("SELECT count(*) FROM concept_map")[0],
                 "concepts": self.one("SELECT count(*) FROM concept")[0]}
 
+    def element_definitions(self, fhir_version: str) -> list[tuple]:
+        """(path, types, content_ref, strength, value_set) of every element of the base resources and
+        data types of this FHIR version (R4, R5) the build holds."""
+        return self.all("SELECT path, types, content_ref, strength, value_set FROM element_def WHERE fhir_version=?"
+                        " ORDER BY rowid", (fhir_version,))
+
     def expansion_states(self) -> dict:
         """Pre-expansion state -> value sets ('error' shown as 'not expandable')."""
         return {{"error": "not expandable"}.get(state, state or "none"): n for state, n in self.all(

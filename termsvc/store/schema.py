@@ -6,7 +6,7 @@ can refer to a concept without repeating its code system.
 """
 import sqlite_utils
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 FTS_TOKENIZER = "unicode61 remove_diacritics 2"
 
@@ -104,4 +104,10 @@ def create_schema(db: sqlite_utils.Database) -> None:
     db["refset_member"].create({"refset": str, "cs_id": int, "concept_id": int})
     db["refset_member"].create_index(["refset", "concept_id"])
     db["refset_member"].create_index(["concept_id"])
+    # the elements of the base resources and data types (StructureDefinitions that specialize, of the
+    # FHIR core packages loaded): their types, where a contentReference points, and their binding -
+    # what `termsvc check-resource` walks a resource with
+    db["element_def"].create({"source_id": int, "fhir_version": str, "path": str, "types": str, "content_ref": str,
+                              "strength": str, "value_set": str})
+    db["element_def"].create_index(["fhir_version", "path"])
     db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})

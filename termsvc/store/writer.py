@@ -223,6 +223,26 @@ class BuildWriter:
             "INSERT INTO cm_entry(cm_id, group_idx, element_idx, target_idx, source_system,"
             " source_code, target_system, target_code) VALUES (?,?,?,?,?,?,?,?)", rows)
 
+    # -- structure definitions -------------------------------------------------------------
+    def add_structure_definition(self, sd: dict, source_id: int, fhir_version: str) -> bool:
+        """Keep the elements of a base resource or data type (a StructureDefinition that specializes):
+        path, types, contentReference, binding. Profiles, extensions and logical models are not kept."""
+        if sd.get("derivation") != "specialization" or sd.get("kind") not in ("resource", "complex-type"):
+            return False
+        rows = []
+        for e in (sd.get("snapshot") or {}).get("element") or []:
+            path = e.get("path") or ""
+            if "." not in path:
+                continue
+            binding = e.get("binding") or {}
+            rows.append((source_id, fhir_version, path, ",".join(t.get("code", "") for t in e.get("type") or []),
+                         (e.get("contentReference") or "").lstrip("#").split("#")[-1] or None,
+                         binding.get("strength"), binding.get("valueSet")))
+        self.conn.executemany("INSERT INTO element_def(source_id, fhir_version, path, types, content_ref, strength,"
+                              " value_set) VALUES (?,?,?,?,?,?,?)", rows)
+        self.count(source_id, "StructureDefinition")
+        return True
+
     # -- code systems (also the streaming API) ------------------------------------
     def begin_code_system(self, cs: dict, source_id: int, fhir_version: str = "R5", endpoint: str | None = None
                           ) -> int:
