@@ -12,7 +12,7 @@ from termsvc.build import SourceSpec, build
 from termsvc.fhir.convert import EXT_R4_EQUIVALENCE
 from termsvc.cli.mappings import mappings as mappings_cli
 from termsvc.mappings.from_fhir import concept_map_to_table, rows_to_csv
-from termsvc.mappings.lint import check
+from termsvc.mappings.lint import check, judge_table
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
 from termsvc.mappings.table import read_table
 from termsvc.mappings.to_fhir import EXT_STATUS, concept_map_from_table
@@ -113,17 +113,30 @@ def test_structural_errors_with_rows(tmp_path):
         "A,X2,equivalent,done,",         # 3 unknown status
         "B,,,accepted,",                 # 4 empty target without no_map
         "C,X1,equivalent,accepted,",     # 5
-        "C,X1,wider,accepted,",          # 6 conflicting relationship
-        "C,X1,equivalent,draft,",        # 7 duplicate of row 5
+        "C,X1,wider,accepted,",          # 6 conflicting relationship (with 5, both accepted: errors of both)
+        "C,X1,equivalent,draft,",        # 7 duplicate of row 5 (and contradicts the accepted row 6: a warning)
         "D,,,accepted,maybe",            # 8 unknown no_map value
-        "E,,,accepted,yes",              # 9 fine: deliberate no-map
-        "E,X3,equivalent,accepted,",     # 10 a map for a no-map source
+        "E,,,accepted,yes",              # 9 deliberate no-map ...
+        "E,X3,equivalent,accepted,",     # 10 ... and a map of the same source: errors of both
+        "F,X4,equivalent,accepted,",     # 11 equivalent to two targets: errors of both
+        "F,X5,equivalent,accepted,",     # 12
+        "G,X4,equivalent,accepted,",     # 13 fine: equivalent to one, broader than another
+        "G,X5,wider,accepted,",          # 14
+        "H,X6,equivalent,accepted,",     # 15 contradicted by a rejected row: it stands
+        "H,X6,not-related-to,rejected,",  # 16
     ]) + "\n")
     t = read_table(p)
     assert t.usable
-    kinds = by_kind(t)
-    assert kinds == {"unknown-relationship": [2], "unknown-status": [3], "empty-target": [4],
-                     "conflicting-relationship": [6, 9], "duplicate-row": [7], "unknown-no-map": [8]}
+    assert by_kind(t) == {"unknown-relationship": [2], "unknown-status": [3], "empty-target": [4],
+                          "duplicate-row": [7], "unknown-no-map": [8]}
+    judged = judge_table(t)   # conflicts are judged with what the build serves
+    conflicts = [(p.row, p.level) for p in judged.problems if p.kind == "conflicting-relationship"]
+    assert sorted(conflicts) == [(5, "error"), (6, "error"), (7, "warning"), (9, "error"), (10, "error"),
+                                 (11, "error"), (12, "error")]
+    (f11,) = [p for p in judged.problems if p.kind == "conflicting-relationship" and p.row == 11]
+    assert f11.message == ("F is equivalent to both X4 and X5: rows 11 and 12 contradict each other, so neither is"
+                           " served")
+    assert {r.row for r in judged.served_rows()} == {13, 14, 15}
 
 
 def test_row_numbers_are_the_lines_a_row_starts_on(tmp_path):
@@ -196,7 +209,8 @@ def test_every_problem_shows_row_source_code_and_display_in_text_json_and_html(t
 def test_a_table_matching_ignoring_case_warns_of_codes_differing_only_in_case(tmp_path):
     text = "source_code,target_code,relationship\nCHEST,X1,equivalent\nHead,X2,equivalent\n chest ,X3,equivalent\n"
     exact = read_table(write_table(tmp_path / "a", "t", text))
-    assert by_kind(exact) == {} and exact.meta["source_case_sensitive"] is True
+    assert by_kind(exact) == {"case-duplicate": [4]} and exact.meta["source_case_sensitive"] is True
+    assert "each answers only for itself" in exact.problems[0].message and exact.problems[0].level == "warning"
     folder = tmp_path / "b"
     write_table(folder, "t", text)
     with open(folder / "t.toml", "a", encoding="utf-8") as f:
@@ -489,7 +503,7 @@ def test_cli_check_exit_codes_json_html(tmp_path, built):
     data = json.loads(r.output)
     assert data["errors"] == 0 and data["tables"][0]["coverage"]["mapped"] == 1
     bad = tmp_path / "bad"
-    write_table(bad, "t", "source_code,target_code,relationship\nA,X1,equivalent\nA,X1,wider\n")
+    write_table(bad, "t", "source_code,target_code,relationship,status\nA,X1,equivalent,accepted\nA,X1,wider,accepted\n")
     html = tmp_path / "r.html"
     r = runner.invoke(mappings_cli, ["check", str(bad), "--db", db, "--html", str(html)])
     assert r.exit_code == 1

@@ -262,3 +262,68 @@ def test_dicom_codes_finds_a_value_through_a_table_matching_ignoring_case(tmp_pa
     code, out = dicom_codes(db, path)
     value = next(v for v in json.loads(out)["files"][0]["codes"] if v["attribute"] == "StudyDescription")
     assert value["status"] == "mapped" and value["codings"][0]["code"] == "168537006"
+
+
+SCT = "http://snomed.info/sct"
+CONFLICTS = f"""source_system,source_code,target_system,target_code,relationship,status
+{LOCAL},A,{EU},X1,equivalent,accepted
+{LOCAL},A,{EU},X2,equivalent,accepted
+{LOCAL},B,{EU},X1,equivalent,accepted
+{LOCAL},B,{EU},X1,not-related-to,accepted
+{LOCAL},C,{EU},X3,equivalent,accepted
+{PACS},chest,{EU},X1,equivalent,accepted
+{PACS},CHEST,{EU},X2,equivalent,accepted
+{LOCAL},D,{SCT},71615007,equivalent,accepted
+{LOCAL},E,{SCT},12345,equivalent,accepted
+"""
+
+
+def test_conflicts_and_malformed_identifiers_stop_the_build_and_allow_errors_leaves_them_all_out(tmp_path, content):
+    maps = tmp_path / "maps"
+    write_table(maps, "conflicts", CONFLICTS)
+    with open(maps / "conflicts.toml", "a", encoding="utf-8") as f:
+        f.write("source_case_sensitive = false\n")   # chest and CHEST are one source code
+    db = str(tmp_path / "t.db")
+    with pytest.raises(BuildError) as e:
+        build(db, sources(content, maps), preexpand=False)
+    message = str(e.value)
+    for row in (2, 3):
+        assert (f"conflicts.csv:{row}: A is equivalent to both X1 and X2: rows 2 and 3 contradict each other, so"
+                " neither is served") in message
+    for row in (4, 5):
+        assert f"conflicts.csv:{row}: B -> X1: relationship 'equivalent' and 'not-related-to'" in message
+    for row in (7, 8):
+        assert f"conflicts.csv:{row}: chest is equivalent to both X1 and X2: rows 7 and 8" in message
+    assert ("conflicts.csv:9: target code 71615007: The code '71615007' is not a valid SNOMED CT concept identifier:"
+            " the check digit is wrong") in message
+    assert "conflicts.csv:10: target code 12345: The code '12345' is not a valid SNOMED CT concept identifier: it has"\
+           " 5 digits" in message
+    assert "conflicts.csv:6" not in message and ": \n" not in message and not message.rstrip().endswith(":")
+    summary = build(db, sources(content, maps, allow_errors=True), preexpand=False)
+    assert "8 row(s) with errors left out" in summary["notes"][0]
+    client = create_app(db).test_client()
+    for code, system in (("A", LOCAL), ("B", LOCAL), ("D", LOCAL), ("E", LOCAL), ("chest", PACS), ("CHEST", PACS)):
+        assert matches(translate(client, code, system)) == [], code   # neither row of a conflict is served
+    assert [m["concept"]["code"] for m in matches(translate(client, "C"))] == ["X3"]
+
+
+def test_strict_displays_turn_display_warnings_into_errors(tmp_path, content):
+    maps = tmp_path / "maps"
+    write_table(maps, "t", f"""source_code,target_system,target_code,target_display,relationship,status
+A,{FRAG},F1,Not frag one,related-to,accepted
+""")
+    db = str(tmp_path / "t.db")
+    build(db, sources(content, maps), preexpand=False)   # a fragment's display: $validate-code warns
+    (problem,) = [p for p in Store(db).mapping_reports()[0]["problems"] if p["kind"] == "display-differs"]
+    assert problem["level"] == "warning"
+    assert problem["message"] == ("target display 'Not frag one' differs from the code system's 'Frag one' for F1:"
+                                  " $validate-code warns (The display 'Not frag one' for http://ex.test/cs/frag#F1"
+                                  " could not be verified: the code system version '1' held here is a fragment,"
+                                  " whose display is 'Frag one')")
+    r = CliRunner().invoke(cli, ["mappings", "check", str(maps), "--db", db, "--strict-displays"])
+    assert r.exit_code == 1 and "t.csv:2: error: display-differs" in r.output
+    with pytest.raises(BuildError, match="t.csv:2: target display 'Not frag one'"):
+        build(db, sources(content, maps, strict_displays=True), preexpand=False)
+    r = CliRunner().invoke(cli, ["build", "--db", db, "--no-defaults", "--fhir", content, "--mappings", str(maps),
+                                 "--no-preexpand", "-q", "--strict-displays"])
+    assert r.exit_code == 1 and "t.csv:2: target display" in r.output

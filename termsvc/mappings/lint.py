@@ -161,10 +161,57 @@ def judge_table(t: Table, store=None, served=SERVED, strict_displays: bool = Fal
         if r.status and not row_served(r, served):
             add("warning", "not-accepted", r, f"{r.source_code}: status '{r.status}' - not served",
                 t.colmap.get("status"))
+    _conflicts(t, add, served)
     if store is not None:
         rep.coverage = _judge_content(t, Judge(store), add, rep.displays, probs, strict_displays)
     probs.sort(key=lambda p: (p.row or 0, p.level != "error"))
     return rep
+
+
+def _conflicts(t: Table, add, served):
+    """Rows of one source code (folded, in a table that matches codes ignoring case) that contradict
+    each other: the same target with two relationships, `equivalent` to two targets, a no-map and a
+    map. Both rows are named and neither is served (an error of each) when both would be served; a
+    row not served that contradicts one served is warned about; the served one stands."""
+    key = (lambda r: (r.source_system, r.source_code)) if t.meta.get("source_case_sensitive", True) else \
+        (lambda r: (r.source_system, fold(r.source_code)))
+    by_source = defaultdict(list)
+    for r in t.rows:
+        if r.status != "rejected" and (r.no_map or (r.target_code and r.relationship)):
+            by_source[key(r)].append(r)
+    column = t.colmap.get("relationship")
+    for rows in by_source.values():
+        for i, a in enumerate(rows):
+            for b in rows[i + 1:]:
+                why = _contradiction(t, a, b)
+                if why is None:
+                    continue
+                for r, other in ((a, b), (b, a)):
+                    mine, theirs = row_served(r, served), row_served(other, served)
+                    if mine and theirs:
+                        add("error", "conflicting-relationship", r, f"{why}: rows {a.row} and {b.row} contradict each"
+                            " other, so neither is served", column)
+                    elif not mine:   # (a served row that a row not served contradicts stands)
+                        add("warning", "conflicting-relationship", r, f"{why}: this row ({r.status}) contradicts row"
+                            f" {other.row}" + (", which is served" if theirs else "; neither is served yet"), column)
+
+
+def _contradiction(t: Table, a: Row, b: Row) -> str | None:
+    def rel(r):
+        return r.cells.get(t.colmap.get("relationship")) or r.relationship
+    if a.no_map and b.no_map:
+        return None   # a duplicate (table.table_checks)
+    if a.no_map or b.no_map:
+        mapped = b if a.no_map else a
+        if mapped.relationship == "not-related-to":
+            return None
+        return f"{mapped.source_code} is marked no_map and mapped to {mapped.target_code} ({rel(mapped)})"
+    same_target = (a.target_system, a.target_code) == (b.target_system, b.target_code)
+    if same_target and a.relationship != b.relationship:
+        return f"{a.source_code} -> {a.target_code}: relationship '{rel(a)}' and '{rel(b)}'"
+    if not same_target and a.relationship == b.relationship == "equivalent":
+        return f"{a.source_code} is equivalent to both {a.target_code} and {b.target_code}"
+    return None
 
 
 def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, strict_displays: bool) -> dict | None:

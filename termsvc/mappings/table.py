@@ -471,10 +471,10 @@ def structural_row_checks(t: Table, r: Row):
 
 
 def table_checks(t: Table):
-    """Conflicts and duplicates between rows."""
+    """Duplicates between rows, and codes differing only in case (the conflicts between rows are
+    judged with what a build serves: termsvc.mappings.lint)."""
     pairs = {}      # (ss, sc, ts, tc) -> first row
     nomaps = {}     # (ss, sc) -> first no-map row
-    mapped = {}     # (ss, sc) -> first mapped row
     for r in t.rows:
         if r.no_map:
             key = (r.source_system, r.source_code)
@@ -486,35 +486,25 @@ def table_checks(t: Table):
             continue
         if not r.target_code or not r.relationship:
             continue
-        mapped.setdefault((r.source_system, r.source_code), r)
         key = (r.source_system, r.source_code, r.target_system, r.target_code)
-        first = pairs.get(key)
-        if first is None:
-            pairs[key] = r
-        elif first.relationship != r.relationship:
-            t.error("conflicting-relationship", r.row,
-                    f"{r.source_code} -> {r.target_code}: relationship '{r.cells.get(t.colmap.get('relationship'), r.relationship)}'"
-                    f" conflicts with row {first.row} ('{first.cells.get(t.colmap.get('relationship'), first.relationship)}')",
-                    t.colmap.get("relationship"))
-        else:
+        first = pairs.setdefault(key, r)
+        if first is not r and first.relationship == r.relationship:
             t.error("duplicate-row", r.row, f"{r.source_code} -> {r.target_code} duplicates row {first.row}")
-    if not t.meta.get("source_case_sensitive", True):
-        case_checks(t)
-    for key, r in nomaps.items():
-        if key in mapped:
-            t.error("conflicting-relationship", r.row,
-                    f"{r.source_code} is marked no_map but row {mapped[key].row} maps it to"
-                    f" {mapped[key].target_code}", t.colmap.get("no_map"))
+    case_checks(t)
 
 
 def case_checks(t: Table):
-    """A table whose source codes match ignoring case: rows whose codes differ only in case (or
-    blanks) answer the same code, which is rarely what the author meant."""
+    """Rows whose source codes differ only in case (or blanks): in a table that matches codes ignoring
+    case both answer for either code; in one that does not, the source system rarely means two codes."""
+    folded = not t.meta.get("source_case_sensitive", True)
     first = {}   # (system, folded code) -> (first row, its code)
     for r in t.rows:
         key = (r.source_system, fold(r.source_code))
         seen = first.setdefault(key, (r.row, r.source_code))
         if seen[1] != r.source_code:
             t.warning("case-duplicate", r.row, f"source code '{r.source_code}' differs from '{seen[1]}' (row"
-                      f" {seen[0]}) only in case: the table matches codes ignoring case, so both answer for"
-                      " either", t.colmap.get("source_code"))
+                      f" {seen[0]}) only in case: " + (
+                          "the table matches codes ignoring case, so both answer for either" if folded else
+                          "the table matches codes as written, so each answers only for itself; if the source"
+                          " system means one code, merge them (or set source_case_sensitive = false)"),
+                      t.colmap.get("source_code"))
