@@ -4,7 +4,8 @@ Reads each file's header with pydicom (stopping before the pixel data, only the 
 below), and for each local value:
 
 - Modality, Body Part Examined, Laterality, Image Laterality (CS values: trimmed; DICOM
-  defines them upper case, so `chest` is tried as `CHEST` when it has no answer as written),
+  defines them upper case and without blanks, so `chest` is tried as `CHEST` and `Whole Body` as
+  `WHOLE BODY`, then `WHOLEBODY`, when it has no answer as written),
   Study / Requested Procedure Description (text): translated through the loaded mapping
   tables that declare the attribute (`dicom_attributes` in the table's TOML, kept on the
   ConceptMap as the `dicom-attribute` extension); a Modality no table maps is passed through
@@ -15,18 +16,27 @@ below), and for each local value:
   validated and passed through; a local one is translated through the tables that declare
   the attribute.
 
+A code sequence's local code goes through the tables that declare its coding scheme designator
+(`dicom_coding_schemes`), else through those that declare no scheme - never through a table of
+another scheme.
+
 Each value's status: `mapped` (a table translated it), `standard` (a valid standard code),
 `unverified` (a standard code the server cannot confirm: a fragment code system),
-`invalid` (a standard scheme, but not a code of it) or `unmapped`.
+`invalid` (a standard scheme, but not a code of it: an unknown code, an identifier its syntax rules
+out), `unmapped` (a table declares the attribute, and does not map it) or `no-table` (no table
+declares the attribute, or the coding scheme: listed, not a failure).
 Output: JSON per file and per study (default), or `--fhir r5|r4`: an ImagingStudy per study
-(a `collection` Bundle when there are several).
+(a `collection` Bundle when there are several) with the study's start, its accession number and,
+when asked, the IG's profile.
 """
 import functools
 import os
+import re
 from dataclasses import dataclass
 
+from termsvc.bindings.facts import BASES
 from termsvc.client import LocalClient, TerminologyError
-from termsvc.mappings.to_fhir import EXT_DICOM_ATTRIBUTE
+from termsvc.mappings.to_fhir import EXT_DICOM_ATTRIBUTE, EXT_DICOM_SCHEME
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 SCT = "http://snomed.info/sct"
@@ -34,6 +44,7 @@ LOINC = "http://loinc.org"
 STANDARD_SCHEMES = {"DCM": DCM, "SCT": SCT, "SRT": SCT, "LN": LOINC}
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 MAPPED = ("mapped", "standard", "unverified")   # the statuses that give EU codings
+NO_TABLE = "no-table"   # a value of an attribute (or coding scheme) no loaded table declares: listed, not a failure
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ ATTRIBUTES = (
     Attribute("PerformedProtocolCodeSequence", "series", "codes", "procedure"),
 )
 IDENTIFYING = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "PatientID",
-               "RequestAttributesSequence")
+               "RequestAttributesSequence", "StudyDate", "StudyTime", "TimezoneOffsetFromUTC", "AccessionNumber")
 READ_TAGS = [a.keyword for a in ATTRIBUTES] + list(IDENTIFYING)
 REQUESTED = ("RequestedProcedureCodeSequence", "RequestedProcedureDescription")  # also in Request Attributes
 
@@ -84,19 +95,33 @@ def dicom_files(paths) -> list[str]:
 
 
 def read_header(path: str):
-    """The dataset (header only, the attributes used), or raises ValueError saying why not."""
+    """The dataset (header only, the attributes used), or raises ValueError saying why not. A file
+    without the DICM preamble (older archives, RT objects) is read as pydicom reads it with force=True,
+    when what it reads is DICOM: a dataset with a Study Instance UID."""
     import pydicom
     from pydicom.errors import InvalidDicomError
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=READ_TAGS)
     except InvalidDicomError:
-        raise ValueError("not a DICOM file")
+        ds = _forced(path)
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"unreadable DICOM: {e}")
     if ds.get("SOPClassUID") == MEDIA_STORAGE_DIRECTORY:
         raise ValueError("a DICOMDIR (no study of its own)")
     if not ds.get("StudyInstanceUID"):
         raise ValueError("no Study Instance UID")
+    return ds
+
+
+def _forced(path: str):
+    import pydicom
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=READ_TAGS, force=True)
+        uid = ds.get("StudyInstanceUID")
+    except Exception:   # pydicom reading what is not DICOM fails in many ways (unknown VRs, lengths...)
+        raise ValueError("not a DICOM file (no DICM preamble, and not readable as a dataset either)") from None
+    if not uid:
+        raise ValueError("not a DICOM file (no DICM preamble, and no Study Instance UID when read without it)")
     return ds
 
 
@@ -134,19 +159,37 @@ def local_values(ds, attr: Attribute) -> list:
 
 # -- resolving values to EU codes ------------------------------------------------------------------
 
-def attribute_maps(client) -> dict[str, list[str]]:
-    """DICOM keyword -> the canonicals (url|version) of the ConceptMaps that declare they serve it."""
+@dataclass(frozen=True)
+class TableMap:
+    canonical: str          # url|version of the ConceptMap
+    schemes: tuple          # the coding scheme designators of its local codes (none declared: any)
+
+
+def attribute_maps(client) -> dict[str, list[TableMap]]:
+    """DICOM keyword -> the ConceptMaps that declare they serve it, with the coding schemes they map."""
     if isinstance(client, LocalClient):
         maps = client.store.resources_mentioning("ConceptMap", EXT_DICOM_ATTRIBUTE)
     else:
         maps = list(client.search("ConceptMap", {"_summary": "true"}))
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[TableMap]] = {}
     for cm in maps:
         canonical = f"{cm['url']}|{cm['version']}" if cm.get("version") else cm.get("url")
-        for x in cm.get("extension", []) or []:
-            if x.get("url") == EXT_DICOM_ATTRIBUTE and canonical not in out.get(x.get("valueString"), []):
-                out.setdefault(x.get("valueString"), []).append(canonical)
+        extensions = cm.get("extension", []) or []
+        schemes = tuple(x.get("valueString", "").upper() for x in extensions if x.get("url") == EXT_DICOM_SCHEME)
+        for x in extensions:
+            served = out.setdefault(x.get("valueString"), []) if x.get("url") == EXT_DICOM_ATTRIBUTE else None
+            if served is not None and all(m.canonical != canonical for m in served):
+                served.append(TableMap(canonical, schemes))
     return out
+
+
+def maps_for(maps: list[TableMap], scheme: str | None) -> list[TableMap]:
+    """The tables a local value goes through: for a code of a coding scheme, those that declare the
+    scheme, else those that declare none; never one that declares other schemes."""
+    if scheme is None:
+        return maps
+    declaring = [m for m in maps if scheme.upper() in m.schemes]
+    return declaring or [m for m in maps if not m.schemes]
 
 
 class Resolver:
@@ -175,10 +218,10 @@ class Resolver:
                 code = _srt_to_sct(code)
             if system and code:
                 return self._standard(system, code)
-            return self._translated(attr, local["code"]) or self._unmapped(attr)
+            return self._translated(attr, local["code"], local["scheme"]) or self._unmapped(attr, local["scheme"])
         candidates = [local]
-        if attr.kind == "value" and local.upper() != local:
-            candidates.append(local.upper())   # CS values are upper case in DICOM
+        if attr.kind == "value":   # CS defined terms are upper case, without blanks (vendors write `Whole Body`)
+            candidates += [v for v in (local.upper(), re.sub(r"[\s_-]+", "", local.upper())) if v not in candidates]
         for value in candidates:
             found = self._translated(attr, value)
             if found is None and attr.standard:
@@ -190,10 +233,10 @@ class Resolver:
                 return found
         return self._unmapped(attr)
 
-    def _translated(self, attr: Attribute, value: str) -> dict | None:
+    def _translated(self, attr: Attribute, value: str, scheme: str | None = None) -> dict | None:
         codings = []
-        for url in self.maps.get(attr.keyword, []):
-            r = self.client.translate(value, url=url)
+        for table in maps_for(self.maps.get(attr.keyword, []), scheme):
+            r = self.client.translate(value, url=table.canonical)
             codings += [{"system": m.system, "code": m.code, "display": m.display,
                          "relationship": m.relationship, "map": m.origin_map}
                         for m in r.matches if m.relationship != "not-related-to" and m.code]
@@ -210,12 +253,18 @@ class Resolver:
             return {"status": "unverified", "codings": [coding], "message": "; ".join(doubt)}
         return {"status": "standard", "codings": [coding]}
 
-    def _unmapped(self, attr: Attribute) -> dict:
+    def _unmapped(self, attr: Attribute, scheme: str | None = None) -> dict:
+        tables = maps_for(self.maps.get(attr.keyword, []), scheme)
         if not self.maps.get(attr.keyword):
-            return {"status": "unmapped", "message": f"no loaded mapping table declares {attr.keyword}"
-                                                     f" {attr.tag} (dicom_attributes in its TOML)"}
-        return {"status": "unmapped", "message": "not in the mapping tables for " + attr.keyword + ": "
-                + ", ".join(self.maps[attr.keyword])}
+            return {"status": NO_TABLE, "message": f"no loaded mapping table declares {attr.keyword} {attr.tag}"
+                                                   " (dicom_attributes in its TOML)"}
+        if not tables:
+            return {"status": NO_TABLE, "message": f"no loaded mapping table of {attr.keyword} declares the coding"
+                                                   f" scheme {scheme} (dicom_coding_schemes in its TOML); those of"
+                                                   f" other schemes: " + ", ".join(m.canonical for m in
+                                                                                  self.maps[attr.keyword])}
+        return {"status": "unmapped", "message": f"not in the mapping tables for {attr.keyword}"
+                + (f" (coding scheme {scheme})" if scheme else "") + ": " + ", ".join(m.canonical for m in tables)}
 
 
 def _hashable(local):
@@ -238,8 +287,31 @@ def file_report(path: str, ds, resolver: Resolver) -> dict:
                           **resolver.resolve(attr, local)})
     return {"file": path, "study": str(ds.StudyInstanceUID), "series": str(ds.get("SeriesInstanceUID") or ""),
             "instance": str(ds.get("SOPInstanceUID") or ""), "sop_class": str(ds.get("SOPClassUID") or ""),
-            "patient": str(ds.get("PatientID") or ""), "codes": codes,
-            "unmapped": [_short(c) for c in codes if c["status"] not in MAPPED]}
+            "patient": str(ds.get("PatientID") or ""), "started": started(ds),
+            "accession": str(ds.get("AccessionNumber") or "").strip(), "codes": codes, **_outcome(codes)}
+
+
+def _outcome(codes: list[dict]) -> dict:
+    """`unmapped`: the values a table was meant to map and did not (and invalid standard codes): the
+    failures; `no_table`: the values of attributes (or coding schemes) no table declares."""
+    return {"unmapped": [_short(c) for c in codes if c["status"] not in MAPPED and c["status"] != NO_TABLE],
+            "no_table": [_short(c) for c in codes if c["status"] == NO_TABLE]}
+
+
+def started(ds) -> str | None:
+    """Study Date and Time as a FHIR dateTime (with the Timezone Offset From UTC when given)."""
+    date = str(ds.get("StudyDate") or "").strip()
+    if len(date) != 8 or not date.isdigit():
+        return None
+    out = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    time = str(ds.get("StudyTime") or "").strip().split(".")[0]
+    if len(time) >= 4 and time.isdigit():
+        time = (time + "00")[:6]
+        out += f"T{time[:2]}:{time[2:4]}:{time[4:6]}"
+        offset = str(ds.get("TimezoneOffsetFromUTC") or "").strip()
+        if len(offset) == 5 and offset[0] in "+-" and offset[1:].isdigit():
+            return out + f"{offset[:3]}:{offset[3:]}"
+    return out[:10]   # FHIR wants a time zone with a time: without one, the date alone is certain
 
 
 
@@ -250,8 +322,8 @@ def _short(c: dict) -> dict:
 def study_reports(files: list[dict]) -> list[dict]:
     studies: dict[str, dict] = {}
     for f in files:
-        s = studies.setdefault(f["study"], {"study": f["study"], "patient": f["patient"], "files": 0,
-                                            "series": {}, "codes": {}})
+        s = studies.setdefault(f["study"], {"study": f["study"], "patient": f["patient"], "started": f["started"],
+                                            "accession": f["accession"], "files": 0, "series": {}, "codes": {}})
         s["files"] += 1
         s["series"].setdefault(f["series"], []).append(f)
         for c in f["codes"]:
@@ -260,16 +332,24 @@ def study_reports(files: list[dict]) -> list[dict]:
     out = []
     for s in studies.values():
         codes = list(s["codes"].values())
-        out.append({"study": s["study"], "patient": s["patient"], "files": s["files"],
+        out.append({"study": s["study"], "patient": s["patient"], "started": s["started"],
+                    "accession": s["accession"], "files": s["files"],
                     "series": [{"uid": uid, "files": len(fs)} for uid, fs in s["series"].items()],
-                    "codes": codes, "unmapped": [_short(c) for c in codes if c["status"] not in MAPPED],
+                    "codes": codes, **_outcome(codes),
                     "_series_files": s["series"]})
     return out
 
 
 # -- ImagingStudy ------------------------------------------------------------------------------------
 
-def imaging_study(study: dict, r4: bool) -> dict:
+ACCESSION_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN",
+                               "display": "Accession ID"}]}
+IMAGING_STUDY_PROFILE = "/StructureDefinition/ImagingStudyEuImaging"
+
+
+def imaging_study(study: dict, r4: bool, patient_id_system: str | None = None, profile: bool = False) -> dict:
+    """The study as an ImagingStudy (R5, or R4): `patient_id_system` the system of the subject's
+    identifier (the Patient ID's issuer); `profile`: claim the IG's ImagingStudy profile of that edition."""
     def codings(entries):
         out = []
         for c in entries:
@@ -305,10 +385,18 @@ def imaging_study(study: dict, r4: bool) -> dict:
                                                               "code": "urn:oid:" + f["sop_class"]}}
                           for f in files if f["instance"]]
         series.append(se)
-    out = {"resourceType": "ImagingStudy", "status": "available",
-           "identifier": [{"system": "urn:dicom:uid", "value": "urn:oid:" + study["study"]}],
-           "subject": {"identifier": {"value": study["patient"]}} if study["patient"]
-           else {"display": "the patient is not identified in the DICOM header"}}
+    out = {"resourceType": "ImagingStudy"}
+    if profile:
+        out["meta"] = {"profile": [BASES["R4" if r4 else "R5"] + IMAGING_STUDY_PROFILE]}
+    out["identifier"] = [{"system": "urn:dicom:uid", "value": "urn:oid:" + study["study"]}]
+    if study["accession"]:
+        out["identifier"].append({"type": ACCESSION_TYPE, "value": study["accession"]})
+    out["status"] = "available"
+    patient = {"value": study["patient"], **({"system": patient_id_system} if patient_id_system else {})}
+    out["subject"] = {"identifier": patient} if study["patient"] else {
+        "display": "the patient is not identified in the DICOM header"}
+    if study["started"]:
+        out["started"] = study["started"]
     modalities = codings([c for c in study["codes"] if _fhir_field(c) == "modality"])
     if modalities:
         out["modality"] = modalities if r4 else [{"coding": [m]} for m in modalities]

@@ -177,6 +177,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("strict_displays", "TERMSVC_STRICT_DISPLAYS", Bool(), False,
             "a display $validate-code only warns about (a fragment's, a wrong one under lenient rules) is an error"
             " for `termsvc build`, `termsvc mappings check` and `termsvc check-resource`"),
+    Setting("patient_id_system", "TERMSVC_PATIENT_ID_SYSTEM", Text(), None,
+            "the identifier system of the DICOM Patient IDs (`termsvc dicom-codes --fhir`: ImagingStudy.subject)"),
     Setting("fhir_package_cache", "FHIR_PACKAGE_CACHE", FilePath(), None,
             "the FHIR package cache folder (packages in NAME#VERSION/package/)",
             default_text="~/.fhir/packages"),

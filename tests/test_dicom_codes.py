@@ -1,5 +1,6 @@
 """termsvc dicom-codes: DICOM header values to EU codes, on pydicom's own test files and on files
 written here with chosen attributes."""
+import csv
 import json
 import os
 import shutil
@@ -97,18 +98,19 @@ def test_pydicom_test_files(dicom_db):
     ct, mr, nm = (get_testdata_file(n) for n in ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"))
     code, out = dicom_codes(dicom_db, ct, mr, nm)
     doc = json.loads(out)
-    assert code == 1          # JPEG2000.dcm has values no table maps
+    assert code == 1          # CT_small's Study Description 'e+1' is not in the table that declares the attribute
     assert [f["file"] for f in doc["files"]] == [ct, mr, nm]
     modality = [codes_by_attribute(f)["Modality"][0] for f in doc["files"]]
     assert [(m["local"], m["status"], m["codings"][0]["system"], m["codings"][0]["code"]) for m in modality] == [
         ("CT", "standard", DCM, "CT"), ("MR", "mapped", DCM, "MR"), ("NM", "standard", DCM, "NM")]  # MR: in the RIS table
     assert modality[0]["codings"][0]["display"] == "Computed Tomography" and modality[0]["tag"] == "(0008,0060)"
     nm_codes = codes_by_attribute(doc["files"][2])
-    assert nm_codes["BodyPartExamined"][0]["local"] == "WHOLE BODY"   # not the defined term WHOLEBODY
-    assert nm_codes["BodyPartExamined"][0]["status"] == "unmapped"
-    assert {"attribute": "BodyPartExamined", "local": "WHOLE BODY", "status": "unmapped"} in doc["files"][2]["unmapped"]
-    assert "no loaded mapping table declares" not in nm_codes["BodyPartExamined"][0]["message"]
+    whole_body = nm_codes["BodyPartExamined"][0]
+    assert (whole_body["local"], whole_body["normalized"]) == ("WHOLE BODY", "WHOLEBODY")   # a vendor spelling
+    assert (whole_body["status"], whole_body["codings"][0]["code"]) == ("mapped", "38266002")
     assert doc["files"][0]["unmapped"] == [{"attribute": "StudyDescription", "local": "e+1", "status": "unmapped"}]
+    assert doc["files"][2]["unmapped"] == [{"attribute": "StudyDescription", "local": "Whole Body Bone",
+                                            "status": "unmapped"}]
     assert len(doc["studies"]) == 3 and doc["skipped"] == []
 
 
@@ -119,8 +121,13 @@ def test_a_folder_is_read_recursively_and_non_dicom_files_are_skipped(dicom_db, 
     code, out = dicom_codes(dicom_db, tmp_path)
     doc = only_json(out)
     assert [os.path.basename(f["file"]) for f in doc["files"]] == ["IM0001"]
-    assert doc["skipped"] == [{"file": str(tmp_path / "a" / "notes.txt"), "reason": "not a DICOM file"}]
-    assert code == 1
+    (skipped,) = doc["skipped"]
+    assert skipped["file"] == str(tmp_path / "a" / "notes.txt") and skipped["reason"].startswith("not a DICOM file")
+    assert code == 1   # CT_small's Study Description; the file that is not DICOM is said (stderr), not a failure
+    os.remove(tmp_path / "a" / "b" / "IM0001")
+    write_dicom(tmp_path / "a" / "b" / "IM0002", Modality="MR", BodyPartExamined="HEAD")
+    code, out = dicom_codes(dicom_db, tmp_path)
+    assert code == 0 and len(only_json(out)["skipped"]) == 1
     code, out = dicom_codes(dicom_db, tmp_path / "a" / "notes.txt")
     assert code == 2
 
@@ -177,11 +184,11 @@ def test_local_values_translated_standard_codes_validated(dicom_db, chosen):
     assert invalid["status"] == "invalid" and "NOPE-1" in invalid["message"]
     assert unverified["status"] == "unverified" and "fragment" in unverified["message"]
     assert unverified["codings"][0]["code"] == "123456001"
-    assert local["status"] == "unmapped" and "no loaded mapping table declares PerformedProtocolCodeSequence" \
+    assert local["status"] == "no-table" and "no loaded mapping table declares PerformedProtocolCodeSequence" \
         in local["message"]
     assert [(u["attribute"], u["status"]) for u in f["unmapped"]] == [
-        ("RequestedProcedureDescription", "unmapped"), ("PerformedProtocolCodeSequence", "invalid"),
-        ("PerformedProtocolCodeSequence", "unmapped")]
+        ("RequestedProcedureDescription", "unmapped"), ("PerformedProtocolCodeSequence", "invalid")]
+    assert [(u["attribute"], u["status"]) for u in f["no_table"]] == [("PerformedProtocolCodeSequence", "no-table")]
     assert code == 1
 
 
@@ -284,3 +291,78 @@ def test_shipped_tables_declare_their_attributes():
                 for name in ("ris-modality-eu", "dicom-body-part-examined", "dicom-laterality")}
     assert declared == {"ris-modality-eu": ["Modality"], "dicom-body-part-examined": ["BodyPartExamined"],
                         "dicom-laterality": ["Laterality", "ImageLaterality"]}
+
+
+def test_attributes_no_table_declares_are_listed_not_failures(tmp_path):
+    """The shipped tables only (no table of Study Descriptions): a real archive's descriptions are
+    listed as values no table declares, and the exit status says the mapped attributes mapped."""
+    db = str(tmp_path / "t.db")
+    build(db, [SourceSpec("dicom"), SourceSpec("mappings")], QUIET, preexpand=False)
+    path = write_dicom(tmp_path / "a.dcm", Modality="CT", BodyPartExamined="Upper Limb", StudyDescription="TC torax",
+                       ProcedureCodeSequence=[code_item("0012", "99SERMAS", "Radiografía de tórax")])
+    code, out = dicom_codes(db, path)
+    f = json.loads(out)["files"][0]
+    by = codes_by_attribute(f)
+    assert (by["BodyPartExamined"][0]["status"], by["BodyPartExamined"][0]["codings"][0]["code"]) == ("mapped",
+                                                                                                    "53120007")
+    # 0012 is a code of the Spanish catalogue's scheme 99ESCAT: a 99SERMAS code does not go through its table
+    sermas = by["ProcedureCodeSequence"][0]
+    assert sermas["status"] == "no-table" and "declares the coding scheme 99SERMAS" in sermas["message"]
+    assert [(u["attribute"], u["status"]) for u in f["no_table"]] == [("StudyDescription", "no-table"),
+                                                                      ("ProcedureCodeSequence", "no-table")]
+    assert f["unmapped"] == [] and code == 0
+
+
+def test_body_part_table_covers_the_annex_l_terms_and_vendor_spellings(tmp_path):
+    """Every target of the body-part table is a CID 4 code of the DICOM release pydicom ships (its
+    scope: Annex L maps Body Part Examined to CID 4), with pydicom's code; the defined terms and the
+    vendor spellings seen in archives map."""
+    from pydicom.sr._cid_dict import cid_concepts
+    from pydicom.sr._concepts_dict import concepts
+    cid4 = {code for keyword in cid_concepts[4]["SCT"] for code in concepts["SCT"][keyword]}
+    with open(os.path.join(PROJECT, "mappings_csv", "dicom-body-part-examined.csv"), encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    targets = {r["target_code"] for r in rows if r["target_code"]}
+    assert targets <= cid4 and len(targets) >= 105
+    db = str(tmp_path / "t.db")
+    build(db, [SourceSpec("dicom"), SourceSpec("mappings")], QUIET, preexpand=False)
+    spellings = {"WHOLE BODY": "38266002", "Heart": "80891009", "TORSO": "416775004", "tmj": "53620006",
+                 "FOREARM": "14975008", "SSPINE": "54735007", "UPPERLIMB": "53120007", "Lower Limb": "61685007",
+                 "C-SPINE": "122494005", "Abdomen Pelvis": "818982008"}
+    paths = [write_dicom(tmp_path / f"{i}.dcm", BodyPartExamined=v) for i, v in enumerate(spellings)]
+    code, out = dicom_codes(db, *paths)
+    got = {c["local"]: c["codings"][0]["code"] for f in json.loads(out)["files"] for c in f["codes"]
+           if c["attribute"] == "BodyPartExamined"}
+    assert got == spellings and code == 0
+
+
+def test_a_file_without_the_dicm_preamble_reads_as_pydicom_reads_it(dicom_db, tmp_path):
+    rtstruct = get_testdata_file("rtstruct.dcm")   # no preamble: pydicom reads it with force=True
+    code, out = dicom_codes(dicom_db, rtstruct)
+    doc = json.loads(out)
+    assert doc["skipped"] == [] and doc["files"][0]["study"] == "1.2.826.0.1.3680043.8.498.2010020400001.1"
+    assert codes_by_attribute(doc["files"][0])["Modality"][0]["codings"][0]["code"] == "RTSTRUCT"
+    (tmp_path / "text.dcm").write_bytes(b"not DICOM at all, only text\n" * 20)
+    code, out = dicom_codes(dicom_db, tmp_path / "text.dcm")
+    assert code == 2 and "not a DICOM file" in out
+
+
+def test_imaging_study_carries_the_start_accession_subject_system_and_profile(dicom_db, tmp_path):
+    path = write_dicom(tmp_path / "s.dcm", Modality="CT", StudyDate="20260521", StudyTime="143005.123",
+                       TimezoneOffsetFromUTC="+0200", AccessionNumber="ACC-778")
+    for edition, base in (("r5", "http://hl7.eu/fhir/imaging-r5"), ("r4", "http://hl7.eu/fhir/imaging")):
+        r = CliRunner().invoke(cli, ["dicom-codes", path, "--db", dicom_db, "--fhir", edition, "--profile",
+                                     "--patient-id-system", "urn:oid:1.2.3.4"])
+        s = json.loads(r.output)
+        assert s["meta"]["profile"] == [f"{base}/StructureDefinition/ImagingStudyEuImaging"]
+        assert s["started"] == "2026-05-21T14:30:05+02:00"
+        assert s["identifier"][1] == {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                                            "code": "ACSN", "display": "Accession ID"}]},
+                                      "value": "ACC-778"}
+        assert s["subject"] == {"identifier": {"system": "urn:oid:1.2.3.4", "value": "P-0001"}}
+    r = CliRunner().invoke(cli, ["dicom-codes", write_dicom(tmp_path / "t.dcm", Modality="CT", StudyDate="20260521",
+                                                            StudyTime="1430"), "--db", dicom_db, "--fhir", "r5",
+                                 "--setting", "patient_id_system", "urn:oid:9.9"])
+    s = json.loads(r.output)
+    assert "meta" not in s and s["started"] == "2026-05-21"   # a time without a zone: the date alone
+    assert s["subject"]["identifier"]["system"] == "urn:oid:9.9" and len(s["identifier"]) == 1

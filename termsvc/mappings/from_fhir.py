@@ -20,8 +20,8 @@ from termsvc.fhir.conceptmap_r4 import EXT_R5_RELATIONSHIP
 from termsvc.fhir.conceptmap_match import case_insensitive
 from termsvc.mappings.reading import Cells, canonical_header
 from termsvc.mappings.table import KNOWN_COLUMNS, META_KEYS, Table, load_meta, read_rows
-from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUTE, EXT_NOMAP_COMMENT, EXT_REVIEWER,
-                                      EXT_ROW, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE, render_cells)
+from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUTE, EXT_DICOM_SCHEME, EXT_NOMAP_COMMENT,
+                                      EXT_REVIEWER, EXT_ROW, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE, render_cells)
 
 STANDARD_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                     "target_display", "relationship", "no_map", "status", "comment"]
@@ -93,9 +93,10 @@ def numbered_rows(cm: dict):
     for key in ("source-system", "target-system", "default-status"):
         if tx.get(key):
             meta[key.replace("-", "_")] = tx[key]
-    attributes = [x.get("valueString") for x in cm.get("extension", []) or [] if x.get("url") == EXT_DICOM_ATTRIBUTE]
-    if attributes:
-        meta["dicom_attributes"] = attributes
+    for key, url in (("dicom_attributes", EXT_DICOM_ATTRIBUTE), ("dicom_coding_schemes", EXT_DICOM_SCHEME)):
+        values = [x.get("valueString") for x in cm.get("extension", []) or [] if x.get("url") == url]
+        if values:
+            meta[key] = values
     if any(case_insensitive(g) for g in cm.get("group", []) or []):
         meta["source_case_sensitive"] = False
     items = []   # (order, meaning, overrides)

@@ -48,7 +48,7 @@ CELL_ERROR_KINDS = {"relationship": "unknown-relationship", "status": "unknown-s
 
 META_KEYS = ["url", "version", "name", "title", "status", "publisher", "description", "source_scope",
              "target_scope", "source_system", "target_system", "default_status", "dicom_attributes",
-             "source_case_sensitive"]
+             "dicom_coding_schemes", "source_case_sensitive"]
 
 
 @dataclass
@@ -156,6 +156,14 @@ class DicomAttributes(fields.Field):
         return out
 
 
+class Words(fields.Field):
+    """A list of words, or one text listing them (an XLSX metadata cell: `99ESCAT, 99SERMAS`)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = value if isinstance(value, list) else re.split(r"[\s,;]+", str(value))
+        return [str(i).strip() for i in items if str(i).strip()]
+
+
 class MetadataSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -173,6 +181,9 @@ class MetadataSchema(Schema):
     target_system = fields.String(load_default=None)
     default_status = fields.String(load_default="draft", validate=validate.OneOf(ROW_STATUSES))
     dicom_attributes = DicomAttributes(load_default=list)
+    # the DICOM coding scheme designators of the local codes it maps (a code sequence's item of another
+    # scheme is not translated by it; none declared: any local scheme)
+    dicom_coding_schemes = Words(load_default=list)
     # false: source codes match ignoring case and surrounding blanks (PACS sends `chest` for `CHEST`)
     source_case_sensitive = fields.Boolean(load_default=True)
 

@@ -37,6 +37,7 @@ EXT_REVIEWER = EXT_BASE + "mapping-reviewer"
 EXT_STATUS_DATE = EXT_BASE + "mapping-status-date"
 EXT_COLUMN = EXT_BASE + "mapping-column"
 EXT_DICOM_ATTRIBUTE = EXT_BASE + "dicom-attribute"   # the DICOM attribute (keyword) a table serves
+EXT_DICOM_SCHEME = EXT_BASE + "dicom-coding-scheme"  # a coding scheme designator of the local codes it maps
 NO_MAP_YES = "yes"
 
 
@@ -88,7 +89,8 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
     m = t.meta
     cm = {"resourceType": "ConceptMap", "id": fhir_id(t.name),
           "extension": [table_extension(t)] + [{"url": EXT_DICOM_ATTRIBUTE, "valueString": a}
-                                               for a in m.get("dicom_attributes") or []],
+                                               for a in m.get("dicom_attributes") or []]
+          + [{"url": EXT_DICOM_SCHEME, "valueString": s} for s in m.get("dicom_coding_schemes") or []],
           "url": m["url"]}
     for key in ("version", "name", "title", "status", "publisher", "description"):
         if m.get(key):
