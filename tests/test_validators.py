@@ -262,3 +262,68 @@ def test_with_releases_the_answers_are_definite(runner, released_db, tmp_path):
     assert not any("cannot be judged" in f["message"] for f in out["findings"] if f["location"] in
                    ("Procedure.code", "Device.type[0]", "DiagnosticReport.code"))
     assert code == 0
+
+
+# -- FHIR core bindings from the core StructureDefinitions; codes and displays as $validate-code says ------
+
+def core_errors(out):
+    return {(f["location"], f["codes"][0]) for f in out["findings"] if f["severity"] == "error"}
+
+
+@pytest.mark.parametrize("base", [R5, R4])
+def test_core_required_bindings_of_both_editions(runner, db_path, tmp_path, base):
+    study = {**copy.deepcopy(STUDY), "status": "done", "meta": profile("ImagingStudyEuImaging", base)}
+    report = {**copy.deepcopy(REPORT), "status": "finished", "meta": profile("DiagnosticReportEuImaging", base)}
+    order = {**copy.deepcopy(ORDER), "intent": "command", "meta": profile("ServiceRequestOrderEuImaging", base),
+             "identifier": [{"use": "everyday", "value": "1"}]}                 # a data type's binding too
+    if base == R4:
+        study["series"][0]["modality"] = {"system": DCM, "code": "CT"}        # R4: a Coding
+        study["modality"] = [{"system": DCM, "code": "CT"}]
+    code, out = check(runner, db_path, *[write(tmp_path, f"{r['id']}.json", r) for r in (study, report, order)])
+    assert code == 1
+    assert core_errors(out) == {("ImagingStudy.status", "done"), ("DiagnosticReport.status", "finished"),
+                                ("ServiceRequest.intent", "command"), ("ServiceRequest.identifier[0].use", "everyday")}
+    (status,) = [f for f in out["findings"] if f["location"] == "ImagingStudy.status"]
+    assert status["strength"] == "required" and status["profile"] is None
+    assert status["value_set"] == "http://hl7.org/fhir/ValueSet/imagingstudy-status|5.0.0"
+    assert status["message"] == ("'done' is not a code of the value set"
+                                 " 'http://hl7.org/fhir/ValueSet/imagingstudy-status|5.0.0'")
+
+
+def test_r4_codes_where_r5_differs(runner, db_path, tmp_path):
+    """R4 is judged with R5's definitions except where its binding differs: R5-only codes are errors on
+    R4 resources, codes R5 dropped are not."""
+    report = {**copy.deepcopy(REPORT), "status": "modified"}          # R5 added 'modified'
+    device = {**copy.deepcopy(DEVICE), "status": "unknown"}           # R5 dropped 'unknown'
+    for r in (report, device):
+        r.pop("meta", None)
+    paths = [write(tmp_path, f"{r['id']}.json", r) for r in (report, device)]
+    _, r5 = check(runner, db_path, *paths, args=["--fhir-version", "R5"])
+    assert core_errors(r5) == {("Device.status", "unknown")}
+    _, r4 = check(runner, db_path, *paths, args=["--fhir-version", "R4"])
+    assert core_errors(r4) == {("DiagnosticReport.status", "modified")}
+    (modified,) = [f for f in r4["findings"] if f["location"] == "DiagnosticReport.status"]
+    assert "is not a code of http://hl7.org/fhir/diagnostic-report-status in FHIR R4" in modified["message"]
+
+
+def test_displays_and_identifiers_are_judged_as_validate_code_judges_them(runner, db_path, tmp_path):
+    study = copy.deepcopy(STUDY)
+    study["series"][0]["laterality"] = cc(SCT, "7771000", "Right")            # Left, shown as Right
+    study["series"][0]["bodySite"] = {"concept": cc(SCT, "816094009", "Kidney")}
+    order = copy.deepcopy(ORDER)
+    order["code"] = {"concept": cc(SCT, "71615007")}                          # a typo: the check digit
+    paths = [write(tmp_path, f"{r['id']}.json", r) for r in (study, order)]
+    code, out = check(runner, db_path, *paths)
+    by_location = {f["location"]: f for f in out["findings"] if f["severity"] != "information"}
+    swap = by_location["ImagingStudy.series[0].laterality"]
+    assert swap["severity"] == "warning" and "the display 'Right' is not one of its displays ('Left')" in swap["message"]
+    assert "could not be verified" in swap["message"]       # what $validate-code says over DICOM's fragment
+    assert "('Chest')" in by_location["ImagingStudy.series[0].bodySite"]["message"]
+    typo = by_location["ServiceRequest.code"]
+    assert typo["severity"] == "error" and typo["message"].endswith(
+        "The code '71615007' is not a valid SNOMED CT concept identifier: the check digit is wrong")
+    assert code == 1
+    for args in (["--strict-displays"], ["--setting", "strict_displays", "true"]):
+        _, strict = check(runner, db_path, paths[0], args=args)
+        assert {f["location"] for f in strict["findings"] if f["severity"] == "error"} == {
+            "ImagingStudy.series[0].laterality", "ImagingStudy.series[0].bodySite"}
