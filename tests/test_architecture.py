@@ -30,7 +30,8 @@ ALLOWED = {
     "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "pull"},
     "client": {"api", "store", "fhir", "settings"},
     "pull": {"store"},
-    "dicom_codes": {"client", "mappings"},
+    # ImagingStudy resources claim the IG's profile (bindings.facts: the IG's canonical bases)
+    "dicom_codes": {"client", "mappings", "bindings"},
     "cli": {"build", "api", "loaders", "mappings", "ops", "store", "fhir", "settings", "content", "deadline", "client",
             "dicom_codes", "pull", "bindings"},
 }

@@ -15,9 +15,9 @@ from termsvc.dicom_codes import Resolver, dicom_files, file_report, imaging_stud
 @click.argument("paths", nargs=-1, required=True, metavar="FILE|DIR...")
 @click.option("--fhir", "fhir", type=click.Choice(["r5", "r4"], case_sensitive=False),
               help="Write ImagingStudy resources (FHIR R5 or R4) instead of the JSON report.")
-@click.option("--profile", is_flag=True, help="With --fhir: claim the IG's ImagingStudy profile (meta.profile).")
+@click.option("--profile", is_flag=True, help="Claim the IG's ImagingStudy profile (meta.profile) in --fhir output.")
 @click.option("--patient-id-system", metavar="URI",
-              help="With --fhir: the system of the subject's identifier (the Patient IDs' issuer)"
+              help="The system of the subject's identifier (the Patient IDs' issuer) in --fhir output"
                    " [setting patient_id_system].")
 @click.option("--json", "as_json", is_flag=True, help="The JSON report (the default).")
 @click.option("--db", metavar="PATH", help="Local database [setting db].")
