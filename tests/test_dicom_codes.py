@@ -250,11 +250,15 @@ def test_several_studies_make_a_collection_bundle(dicom_db):
     assert [e["resource"]["modality"][0]["coding"][0]["code"] for e in b["entry"]] == ["CT", "MR"]
 
 
-def test_server_answers_like_the_local_database(dicom_db, chosen, server_factory):
+def test_server_answers_like_the_local_database(dicom_db, chosen, server_factory, tmp_path):
     srv = server_factory(dicom_db)
-    local = json.loads(dicom_codes(dicom_db, chosen)[1])
-    r = CliRunner().invoke(cli, ["dicom-codes", chosen, "--server", srv.base + "/fhir"])
+    sermas = write_dicom(tmp_path / "sermas.dcm", Modality="CT", BodyPartExamined="Whole Body",
+                         ProcedureCodeSequence=[code_item("0012", "99SERMAS")])
+    local = json.loads(dicom_codes(dicom_db, chosen, sermas)[1])
+    r = CliRunner().invoke(cli, ["dicom-codes", chosen, sermas, "--server", srv.base + "/fhir"])
     assert json.loads(r.output) == local
+    assert local["files"][1]["no_table"] == [{"attribute": "ProcedureCodeSequence",
+                                              "local": {"code": "0012", "scheme": "99SERMAS"}, "status": "no-table"}]
 
 
 def test_only_the_header_is_read(tmp_path, monkeypatch):

@@ -295,6 +295,11 @@ def test_content_errors_and_warnings(tmp_path, built):
     assert kinds["unknown-source-code"] == [5]
     assert kinds["unknown-target-code"] == [6]
     assert kinds["unverifiable"] == [7]
+    (unverifiable,) = [q for q in rep.tables[0].problems if q.kind == "unverifiable"]
+    assert unverifiable.message == ("target code F2 cannot be verified: Unknown Code 'F2' in the CodeSystem"
+                                    " 'http://ex.test/cs/frag' version '1' - note that the code system is labeled as a"
+                                    " fragment, so the code may be valid in some other fragment")   # its reason
+    assert not any(q.message.rstrip().endswith(":") or ": ;" in q.message for q in rep.tables[0].problems)
     assert kinds["system-not-loaded"] == [8]
     assert kinds["not-accepted"] == [8]
     assert kinds["outside-source-scope"] == [5]

@@ -318,6 +318,7 @@ def test_displays_and_identifiers_are_judged_as_validate_code_judges_them(runner
     swap = by_location["ImagingStudy.series[0].laterality"]
     assert swap["severity"] == "warning" and "the display 'Right' is not one of its displays ('Left')" in swap["message"]
     assert "could not be verified" in swap["message"]       # what $validate-code says over DICOM's fragment
+    assert swap["message"].endswith("'Right' is the display of 24028007: a swapped code?")   # CID 244's Right
     assert "('Chest')" in by_location["ImagingStudy.series[0].bodySite"]["message"]
     typo = by_location["ServiceRequest.code"]
     assert typo["severity"] == "error" and typo["message"].endswith(

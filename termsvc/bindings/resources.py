@@ -246,11 +246,12 @@ class Checker:
         held = location.removesuffix(".concept")   # a CodeableReference's codes, whichever binding reaches them
         if held not in judged:
             judged.add(held)
-            out += self._codes(finding, codings)
+            out += self._codes(finding, codings, b.value_set if self.judge.has_value_set(b.value_set) else None)
         return out
 
-    def _codes(self, finding, codings) -> list[Finding]:
-        """The codes themselves and their displays, as $validate-code judges them."""
+    def _codes(self, finding, codings, value_set: str | None) -> list[Finding]:
+        """The codes themselves and their displays, as $validate-code judges them (a display that is
+        another code's in the binding's value set - Left shown as Right - says so)."""
         out = []
         for c in codings:
             if not c.get("system"):
@@ -261,8 +262,11 @@ class Checker:
                 out.append(finding(ERROR, which + verdict.message))
             elif verdict.state == FOUND and not verdict.display_ok:
                 severity = ERROR if verdict.display_rejected or self.strict_displays else WARNING
+                others = [o for o in self.judge.codes_displayed(value_set, c["system"], c.get("display"))
+                          if o != c["code"]] if value_set else []
+                swap = f"; '{c.get('display')}' is the display of {', '.join(others)}: a swapped code?" if others else ""
                 out.append(finding(severity, f"{which}the display '{c.get('display')}' is not one of its displays"
-                                             f" ('{verdict.display}'): {verdict.display_message}"))
+                                             f" ('{verdict.display}'): {verdict.display_message}{swap}"))
         return out
 
     def _outside(self, finding, codings, b: Binding, message: str) -> Finding:

@@ -149,8 +149,8 @@ class Judge:
         if answer.caused_by:   # what it depends on: the issues that say so, else the systems it names
             return MembershipVerdict(UNVERIFIABLE, answer.texts("not-found") or messages.text(
                 "value-set-needs", vs=value_set, systems=", ".join(answer.caused_by)))
-        if answer.result and answer.has("warning", "invalid-code"):
-            return MembershipVerdict(UNVERIFIABLE, answer.message)
+        if answer.result and answer.has("warning", "invalid-code"):   # (its issue is not in the message)
+            return MembershipVerdict(UNVERIFIABLE, answer.texts("invalid-code") or answer.message)
         if answer.has("error", "not-in-vs"):
             if any(s in answer.unknown_systems and self._draws_on(ctx, ctx.value_set(value_set), s) for s in systems):
                 return MembershipVerdict(UNVERIFIABLE, answer.message)  # its codes cannot be known here
@@ -166,6 +166,22 @@ class Judge:
         ctx = self._context()
         return _systems_named(ctx, ctx.value_set(value_set))
 
+    def codes_displayed(self, value_set: str, system: str, display: str) -> list[str]:
+        """The codes of `system` in the value set whose display is `display` (ignoring case): what a
+        wrong display may have been meant for ($expand with a text filter)."""
+        ctx = self._context()
+        if not display or ctx.value_set(value_set) is None:
+            return []
+        params = Params([Param("url", "valueUri", value_set), Param("filter", "valueString", display),
+                         Param("excludeNested", "valueBoolean", True), Param("count", "valueInteger", 100)])
+        try:
+            expansion = expand(ctx, params, max_size=None)
+        except OpError:
+            return []
+        wanted = display.strip().lower()
+        return [c["code"] for c in expansion["expansion"].get("contains") or []
+                if c.get("system") == system and (c.get("display") or "").strip().lower() == wanted]
+
     def members(self, value_set: str, limit: int) -> list[tuple] | NotEvaluable:
         """(system, code, display) of every member ($expand), or why they cannot be listed."""
         ctx = self._context()
@@ -178,7 +194,9 @@ class Judge:
             return NotEvaluable(f"not evaluable: {e.text}")
         unclosed = {x.get("url"): x for x in expansion["expansion"].get("extension") or []}
         if UNCLOSED in unclosed:   # the expansion is not the value set: what the engine says is missing
-            return NotEvaluable("not evaluable: " + (unclosed.get(UNCLOSED + "-reason") or {}).get("valueString", ""))
+            reason = (unclosed.get(UNCLOSED + "-reason") or {}).get("valueString")
+            return NotEvaluable("not evaluable: " + (reason or "its expansion is not closed (the engine gave no"
+                                                     " reason)"))
         out = []
 
         def walk(contains):
