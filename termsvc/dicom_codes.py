@@ -217,7 +217,7 @@ class Resolver:
             if local["scheme"].upper() == "SRT":
                 code = _srt_to_sct(code)
             if system and code:
-                return self._standard(system, code)
+                return self._standard(system, code, local.get("meaning"))
             return self._translated(attr, local["code"], local["scheme"]) or self._unmapped(attr, local["scheme"])
         candidates = [local]
         if attr.kind == "value":   # CS defined terms are upper case, without blanks (vendors write `Whole Body`)
@@ -242,16 +242,22 @@ class Resolver:
                         for m in r.matches if m.relationship != "not-related-to" and m.code]
         return {"status": "mapped", "codings": codings} if codings else None
 
-    def _standard(self, system: str, code: str) -> dict:
-        r = self.client.validate_code(code, system)
+    def _standard(self, system: str, code: str, meaning: str | None = None) -> dict:
+        """A code of a standard scheme, validated (with its Code Meaning as the display: what
+        $validate-code says of it comes with the entry, as `display_message`)."""
+        r = self.client.validate_code(code, system, display=meaning)
+        about_display = [i for i in r.issues if i.tx_type in ("invalid-display", "display-comment")]
         doubt = [i.text for i in r.issues if i.severity in ("warning", "error") and i.code in ("code-invalid",
                                                                                                "not-found")]
         coding = {"system": system, "code": code, "display": r.display, "relationship": "equivalent", "map": None}
-        if not r.result:
+        wrong_code = [i for i in r.issues if i.severity in ("error", "fatal") and i not in about_display]
+        if not r.result and (wrong_code or not about_display):
             return {"status": "invalid", "message": r.message or f"{code} is not a code of {system}"}
-        if doubt:
-            return {"status": "unverified", "codings": [coding], "message": "; ".join(doubt)}
-        return {"status": "standard", "codings": [coding]}
+        out = {"status": "unverified", "codings": [coding], "message": "; ".join(doubt)} if doubt else \
+            {"status": "standard", "codings": [coding]}
+        if about_display:
+            out["display_message"] = "; ".join(i.text for i in about_display)
+        return out
 
     def _unmapped(self, attr: Attribute, scheme: str | None = None) -> dict:
         tables = maps_for(self.maps.get(attr.keyword, []), scheme)

@@ -370,3 +370,18 @@ def test_imaging_study_carries_the_start_accession_subject_system_and_profile(di
     s = json.loads(r.output)
     assert "meta" not in s and s["started"] == "2026-05-21"   # a time without a zone: the date alone
     assert s["subject"]["identifier"]["system"] == "urn:oid:9.9" and len(s["identifier"]) == 1
+
+
+def test_a_code_meaning_is_judged_as_validate_code_judges_a_display(dicom_db, tmp_path):
+    path = write_dicom(tmp_path / "m.dcm", Modality="CT",
+                       AnatomicRegionSequence=[code_item("7771000", "SCT", "Right"),        # Left, meant as Right?
+                                               code_item("12738006", "SCT", "Brain")],
+                       PerformedProtocolCodeSequence=[code_item("CT", "DCM", "Cat scan")])  # DCM is complete
+    code, out = dicom_codes(dicom_db, path)
+    by = codes_by_attribute(json.loads(out)["files"][0])
+    left, brain = by["AnatomicRegionSequence"]
+    assert left["status"] == "standard" and "could not be verified" in left["display_message"]
+    assert "whose display is 'Left'" in left["display_message"] and "display_message" not in brain
+    (ct,) = by["PerformedProtocolCodeSequence"]
+    assert ct["status"] == "standard" and "Wrong Display Name 'Cat scan'" in ct["display_message"]
+    assert code == 0
