@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from termsvc.fhir import messages
+from termsvc.ops.context import build_cached
 from termsvc.ops.regex import fullmatch, try_compile
 
 SNOMED, LOINC = "http://snomed.info/sct", "http://loinc.org"
@@ -156,7 +157,7 @@ def problem(system: str | None, code: str, resource: dict | None = None, kind: s
 def input_error(ctx, system: str | None, code):
     """The 400 for an operation's input code (a $translate source, a $lookup) that cannot be a code
     of its system, unless the code system held (a request's own, say) lists it; else None."""
-    if not system or not isinstance(code, str):
+    if not system or not isinstance(code, str) or not _may_declare(ctx, system):
         return None
     cs = ctx.code_system(system)
     bad = problem(system, code, cs.resource if cs is not None else None)
@@ -164,3 +165,16 @@ def input_error(ctx, system: str | None, code):
         return None
     return messages.error("invalid-identifier", issue_code="code-invalid", tx_type="invalid-code", code=code,
                           what=bad.what, reason=bad.reason)
+
+
+def _may_declare(ctx, system: str) -> bool:
+    """Can `system` have a syntax here (a rule of ours, or a CodeSystem of the request or the build that
+    declares one)? Asked once per build for the stored ones, so an operation's input costs nothing more
+    for the other systems."""
+    if system in RULES or ("CodeSystem", system) in ctx.tx:
+        return True
+    if ctx.store is None:
+        return False
+    declaring = build_cached(ctx.store, ("code-syntax",), lambda: {url for (url,) in ctx.store.all(
+        "SELECT url FROM resource WHERE type='CodeSystem' AND json LIKE ?", (f"%{CODE_SYNTAX}%",))})
+    return system in declaring
