@@ -17,7 +17,6 @@ build in (termsvc/api/jobs.py).
 """
 import hmac
 import os
-import re
 import shutil
 import tempfile
 
@@ -30,9 +29,8 @@ from termsvc.api.dispatch import FHIR_JSON
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.outcome import OpError, issue, outcome
 from termsvc.mappings.lint import check
-from termsvc.mappings.table import DATA_SUFFIXES, find_tables
+from termsvc.mappings.table import DATA_SUFFIXES, TABLE_NAME, find_tables
 
-TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_UPLOAD = 50 * 1024 * 1024
 
 
