@@ -158,12 +158,15 @@ def numbered_rows(cm: dict):
 def rows_to_csv(columns, rows, delimiter: str = ",", line_end: str = "\n", final_line_end: bool = True) -> str:
     """The CSV text of a table (cells quoted only where they must be, as spreadsheet programs write)."""
     buf = io.StringIO()
-    w = csv.writer(buf, delimiter=delimiter, lineterminator=line_end)
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([r.get(h, "") for h in columns])
-    text = buf.getvalue()
-    return text if final_line_end else text.removesuffix(line_end)
+    # each record on its own: a cell holding any line break (\r or \n) is quoted, whatever `line_end` is
+    w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
+    records = []
+    for cells in [columns, *([r.get(h, "") for h in columns] for r in rows)]:
+        buf.seek(0)
+        buf.truncate()
+        w.writerow(cells)
+        records.append(buf.getvalue().removesuffix("\r\n"))
+    return line_end.join(records) + (line_end if final_line_end else "")
 
 
 def meta_to_toml(meta: dict) -> str:

@@ -62,7 +62,10 @@ def at_revision(path: str, rev: str | None):
         yield path
         return
     top, rel = repository_of(path)
-    commit = _git(["rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}"], top).decode().strip()
+    try:
+        commit = _git(["rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}"], top).decode().strip()
+    except RevisionError as e:
+        raise RevisionError(f"{rev} is not a revision of the repository {top} ({e})") from None
     folder = rel if os.path.isdir(path) else os.path.dirname(rel)
     spec = folder or "."
     names = [n for n in _git(["ls-tree", "-r", "-z", "--name-only", commit, "--", spec], top).decode(
