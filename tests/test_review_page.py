@@ -320,11 +320,15 @@ def test_no_build_served_before_says_so(tmp_path):
     maps = tmp_path / "maps"
     maps.mkdir()
     (maps / "t.csv").write_text("source_code,target_code,relationship,status\nA,X1,equivalent,accepted\n")
-    (maps / "t.toml").write_text(f'url = "http://ex.test/cm/t"\nsource_system = "{LOCAL_BP}"\ntarget_system = "{EU}"\n')
+    (maps / "t.toml").write_text(f'url = "http://ex.test/cm/t"\nsource_system = "{LOCAL_BP}"\ntarget_system = "{EU}"\n'
+                                 'source_scope = "http://ex.test/vs/not-loaded"\n')
     db = str(tmp_path / "t.db")
     build(db, [SourceSpec("mappings", str(maps))], preexpand=False)
-    html = page(create_app(db).test_client(), "/mappings")
+    web = create_app(db).test_client()
+    html = page(web, "/mappings")
     assert "No build was served before this one." in html and "Since the build served before" not in html
+    assert "Coverage not computed: not loaded (http://ex.test/vs/not-loaded)" in html
+    assert "Coverage not computed" in page(web, "/mappings/t")
 
 
 def test_downloads_are_the_table_as_written(web, review_db):

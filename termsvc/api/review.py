@@ -32,8 +32,7 @@ from termsvc.api.errors import error_outcome
 from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.mappings.export import MEDIA_TYPES, ExportError, export
 from termsvc.mappings.from_fhir import table_from_concept_map
-from termsvc.mappings.review import (CHANGE_CHOICES, PROBLEM_CHOICES, STATUS_CHOICES, RowFilter, exact_match, layout,
-                                     row_cells)
+from termsvc.mappings.review import STATUS_CHOICES, RowFilter, exact_match, layout, row_cells
 from termsvc.ops.context import Context, build_cached
 from termsvc.templates import render
 
@@ -105,10 +104,9 @@ def _filter() -> RowFilter:
         raise OpError(str(e), status=400, code="invalid") from None
 
 
-def _page(template: str, **context) -> Response:
-    return Response(render(template, url=_url, table_url=_table_url, system_name=lambda u: _system_name(_store(), u),
-                           status_choices=STATUS_CHOICES, problem_choices=PROBLEM_CHOICES,
-                           change_choices=CHANGE_CHOICES, **context), content_type=HTML)
+def _page(store, template: str, **context) -> Response:
+    return Response(render(template, url=_url, table_url=_table_url, system_name=lambda u: _system_name(store, u),
+                           status_choices=STATUS_CHOICES, **context), content_type=HTML)
 
 
 def _problems_by_row(rep: dict) -> dict:
@@ -132,7 +130,7 @@ def overview() -> Response:
         reports = _reports(store)
         f = _filter()
         hits, more = (_search(store, reports, f) if f.active else ([], False))
-        return _page("review_overview.html", reports=reports, filter=f, q=request.args.get("q", ""), hits=hits,
+        return _page(store, "review_overview.html", reports=reports, filter=f, q=request.args.get("q", ""), hits=hits,
                      more=more, tiles=_tiles(reports))
 
 
@@ -191,7 +189,7 @@ def table_page(table_id: str) -> Response:
                                  "served": bool(rep.get("loaded")) and (served is None or r.status in served)
                                  and r.row not in error_rows})
         kinds = sorted({p["kind"] for p in rep["problems"] if p["row"] is not None})
-        return _page("review_table.html", rep=rep, filter=f, q=request.args.get("q", ""), rows=rows,
+        return _page(store, "review_table.html", rep=rep, filter=f, q=request.args.get("q", ""), rows=rows,
                      columns=columns, total=len(loaded[1].rows) if loaded else 0, loaded=loaded is not None,
                      table_problems=by_row.get(None, []), kinds=kinds, blocks=blocks,
                      extras=[c for c in columns if c.extra])

@@ -1,6 +1,4 @@
 """The check report as one self-contained HTML page (templates/mappings_check.html)."""
-from __future__ import annotations
-
 from termsvc.templates import render as render_template
 
 

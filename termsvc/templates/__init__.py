@@ -5,9 +5,9 @@ reports and the IG binding report. Pages are self-contained (inline CSS, no scri
 """
 import datetime
 
-from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-ENV = Environment(loader=ChoiceLoader([PackageLoader("termsvc.templates", "")]),
+ENV = Environment(loader=PackageLoader("termsvc.templates", ""),
                   autoescape=select_autoescape(default=True, default_for_string=True),
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
