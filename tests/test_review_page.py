@@ -123,8 +123,12 @@ def review_db(tmp_path_factory):
         build(db, [SourceSpec("fhir", str(content)), SourceSpec("mappings", str(maps), {"allow_errors": True})],
               preexpand=False)
     _tables(maps, BODY_PART_BEFORE)
+    (maps / "retired.csv").write_text("source_code,target_code,relationship\nA,X1,equivalent\n")
+    (maps / "retired.toml").write_text(_toml("retired", LOCAL_BP))
     build_now()
     _tables(maps, BODY_PART)
+    for suffix in (".csv", ".toml"):
+        (maps / f"retired{suffix}").unlink()
     build_now()
     return db, str(maps)
 
@@ -299,6 +303,7 @@ def test_the_changes_since_the_build_served_before(web):
     assert "Since the build served before (built " in since
     assert '<a href="/mappings/body-part#changes">1 added, 1 removed, 2 changed (1 status change)</a>' in since
     assert "Since the build served before" in section(html, "modality") and "unchanged" in section(html, "modality")
+    assert '<div class="note" id="removed">Since the build served before, 1 table removed: retired</div>' in html
     table = page(web, "/mappings/body-part")
     changes = section(table, "changes")
     added, removed = changes.split('<tr class="added">')[1], changes.split('<tr class="removed">')[1]

@@ -30,6 +30,7 @@ from termsvc import deadline
 from termsvc.api.dispatch import FHIR_JSON
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.outcome import NotFound, OpError
+from termsvc.mappings.diff import REMOVED_TABLES_META
 from termsvc.mappings.export import MEDIA_TYPES, ExportError, export
 from termsvc.mappings.from_fhir import table_from_concept_map
 from termsvc.mappings.review import STATUS_CHOICES, RowFilter, exact_match, layout, row_cells
@@ -130,8 +131,9 @@ def overview() -> Response:
         reports = _reports(store)
         f = _filter()
         hits, more = (_search(store, reports, f) if f.active else ([], False))
+        removed = build_cached(store, ("review", "removed"), lambda: orjson.loads(store.meta(REMOVED_TABLES_META) or "[]"))
         return _page(store, "review_overview.html", reports=reports, filter=f, q=request.args.get("q", ""), hits=hits,
-                     more=more, tiles=_tiles(reports))
+                     more=more, tiles=_tiles(reports), removed=removed)
 
 
 def _tiles(reports: list[dict]) -> list[tuple]:

@@ -273,9 +273,12 @@ def diff_cmd(settings, paths, git_range, db, no_db, as_json, html_file):
 
 
 def _describe(r: dict) -> str:
-    target = "no map" if r["no_map"] else f"{r['target_code']}" + (f" '{r['target_display']}'" if r["target_display"] else "")
-    source = r["source_code"] + (f" '{r['source_display']}'" if r["source_display"] else "")
-    return f"{source} -> {target}" + (f" {r['relationship']}" if r["relationship"] else "") + f" [{r['status'] or 'invalid'}]"
+    """`CODE 'display' -> TARGET 'display' relationship [status]` of a diff's row."""
+    def named(code, display):
+        return code + (f" '{display}'" if display else "")
+    target = "no map" if r["no_map"] else named(r["target_code"], r["target_display"])
+    relationship = f" {r['relationship']}" if r["relationship"] else ""
+    return f"{named(r['source_code'], r['source_display'])} -> {target}{relationship} [{r['status'] or 'invalid'}]"
 
 
 def _coverage_text(cov: dict | None) -> str:
@@ -301,7 +304,8 @@ def format_diff(d) -> str:
         cov = f"; coverage {_coverage_text(t.coverage_before)} -> {_coverage_text(t.coverage_after)}"
         lines.append(f"== {file}: {head}{cov if t.has_changes else ''}")
         if t.columns_added or t.columns_removed:
-            lines.append(f"  columns added: {', '.join(t.columns_added) or '-'}; removed: {', '.join(t.columns_removed) or '-'}")
+            lines.append(f"  columns added: {', '.join(t.columns_added) or '-'};"
+                         f" removed: {', '.join(t.columns_removed) or '-'}")
         lines += [f"  metadata {m['key']}: {m['old']!r} -> {m['new']!r}" for m in t.metadata]
         if t.old_file is not None and t.new_file is not None:
             lines += [f"  + row {r['row']}: {_describe(r)}" for r in t.added]

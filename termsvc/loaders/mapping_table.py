@@ -27,9 +27,11 @@ import hashlib
 import os
 import sqlite3
 
+import orjson
+
 from termsvc import content
 from termsvc.mappings.codesystems import CODESYSTEM_FOLDER, local_resource_files, local_resources
-from termsvc.mappings.diff import diff_tables
+from termsvc.mappings.diff import REMOVED_TABLES_META, diff_tables
 from termsvc.mappings.from_fhir import table_from_concept_map
 from termsvc.mappings.lint import SERVED, check, row_served
 from termsvc.mappings.table import Table
@@ -123,6 +125,9 @@ def finish(writer, progress):
         progress(f"  {t.file}: {len(t.rows)} rows, {rep.served} served"
                  + (f", {rep.dropped} left out for their errors" if rep.dropped else "")
                  + (f", {coverage['percent_covered']}% of the source scope covered" if coverage.get("evaluable") else ""))
+    if previous is not None:
+        gone = sorted(set(previous[1]) - {rep.name for rep in report.tables})
+        writer.set_meta(REMOVED_TABLES_META, orjson.dumps(gone).decode())
     notes = writer.state.setdefault("notes", [])
     if dropped_rows:
         notes.append(f"mapping tables: {len(dropped_rows)} row(s) with errors left out of what $translate serves"

@@ -19,6 +19,8 @@ from termsvc.mappings.reading import canonical_header
 from termsvc.mappings.table import KNOWN_COLUMNS, META_KEYS, Row, Table
 
 NO_MAP = "(no map)"
+# the build's meta key of the tables the build it replaced had and it has not (a JSON list of names)
+REMOVED_TABLES_META = "mapping_tables_removed"
 
 
 def row_key(r: Row) -> tuple:
