@@ -82,9 +82,11 @@ class Judge:
         that come first, as a request's tx-resources do (a folder's local code systems)."""
         self.store = store
         self.resources = list(resources)
+        # the resources' code systems are indexed once for every question, not once per question
+        self._with_resources = Context(store, self.resources) if self.resources else None
 
     def _context(self) -> Context:
-        return Context(self.store, self.resources)   # one per question, as each request has its own
+        return self._with_resources or Context(self.store)   # else one per question, as each request has its own
 
     def code(self, system: str, code: str, display: str | None = None) -> CodeVerdict:
         """Does the code exist in its code system, and is the display one of its displays?"""
