@@ -56,10 +56,22 @@ def wait_for(srv, job_url: str, timeout: float = 240) -> dict:
     raise AssertionError("the job did not end")
 
 
+def reload_when_free(srv, timeout: float = 30) -> dict:
+    """Start a rebuild as soon as the last one's process has ended (it holds the lock until it exits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = requests.post(srv.base + "/admin/reload", headers=AUTH, timeout=10)
+        if r.status_code != 409 or time.monotonic() > deadline:
+            assert r.status_code == 202, r.text
+            return r.json()["job"]
+        time.sleep(0.1)
+
+
 # -- presence and authorisation ------------------------------------------------------------------
 
 def test_no_admin_api_without_a_token(client):
-    for method, path in (("post", "/admin/reload"), ("get", "/admin/jobs/x"), ("post", "/admin/mappings")):
+    for method, path in (("post", "/admin/reload"), ("get", "/admin/jobs"), ("get", "/admin/jobs/x"),
+                         ("post", "/admin/mappings")):
         r = getattr(client, method)(path, headers=AUTH)
         assert r.status_code == 404 and r.get_json()["resourceType"] == "OperationOutcome"
 
@@ -98,6 +110,19 @@ def test_uploads_need_a_folder_and_a_proper_table(db_path, tmp_path):
         r = c.post("/admin/mappings", headers=AUTH, data=_files(data))
         assert r.status_code == status, (data.keys(), r.get_data(as_text=True))
         assert r.get_json()["resourceType"] == "OperationOutcome"
+    assert os.listdir(tmp_path / "t") == []
+
+
+def test_an_unreadable_upload_says_unreadable_once(db_path, tmp_path):
+    c = create_app(db_path, {"access_log": "off", "admin_token": TOKEN, "mappings": str(tmp_path / "t")}).test_client()
+    for table in ({"table": ("x.xlsx", b"not a workbook")},
+                  {"table": ("y.csv", b""), "metadata": ("y.toml", b'url = "http://ex.test/cm/y"')}):
+        r = c.post("/admin/mappings", headers=AUTH, data=_files(table))
+        assert r.status_code == 422
+        issues = [i["details"]["text"] for i in r.get_json()["issue"]]
+        assert issues[0] == "The table cannot be used: nothing was changed"
+        assert " ".join(issues).count("unreadable") == 1, issues
+    assert [i["details"]["text"] for i in r.get_json()["issue"]][1] == "y.csv: unreadable: the file is empty"
     assert os.listdir(tmp_path / "t") == []
 
 
@@ -170,6 +195,27 @@ def test_an_upload_without_errors_is_served_after_the_rebuild(admin_server):
     status, answer, _ = srv.get("/fhir/ConceptMap/$translate?" + urllib.parse.urlencode(
         {"url": url, "system": RIS_CS, "sourceCode": "TAC"}))
     assert status == 200 and param(answer, "result") is True, answer
+
+
+def test_the_jobs_are_listed_newest_first(admin_server):
+    srv = admin_server
+    r = requests.get(srv.base + "/admin/jobs", headers=AUTH, timeout=10)
+    assert r.status_code == 200 and r.json() == {"jobs": []}
+    first = requests.post(srv.base + "/admin/reload", headers=AUTH, timeout=10).json()["job"]
+    assert wait_for(srv, first["url"])["state"] == "succeeded"
+    second = reload_when_free(srv)
+    listed = requests.get(srv.base + "/admin/jobs", headers=AUTH, timeout=10).json()["jobs"]
+    assert [j["id"] for j in listed] == [second["id"], first["id"]]
+    assert listed[1]["state"] == "succeeded" and listed[1]["kind"] == "reload" and listed[1]["url"] == first["url"]
+    assert listed[0]["state"] in ("queued", "running", "succeeded")
+    assert not {"settings", "log_tail"} & set(listed[0])        # the job's own url has them
+    assert wait_for(srv, second["url"])["state"] == "succeeded"
+    one = requests.get(srv.base + "/admin/jobs?limit=1", headers=AUTH, timeout=10).json()["jobs"]
+    assert [j["id"] for j in one] == [second["id"]]
+    for bad in ("0", "x", "100000"):
+        r = requests.get(srv.base + f"/admin/jobs?limit={bad}", headers=AUTH, timeout=10)
+        assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome"
+    assert requests.get(srv.base + "/admin/jobs", timeout=10).status_code == 401
 
 
 def test_a_job_whose_process_died_is_reported_failed(admin_server):

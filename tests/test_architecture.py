@@ -23,17 +23,18 @@ ALLOWED = {
     "store": {"fhir", "settings", "deadline"},
     "ops": {"store", "fhir", "deadline"},
     "loaders": {"store", "fhir", "mappings", "content", "settings"},
-    "mappings": {"ops", "store", "fhir"},
-    "bindings": {"ops", "store", "fhir"},
+    "templates": set(),   # the HTML pages and reports (Jinja2)
+    "mappings": {"ops", "store", "fhir", "templates"},
+    "bindings": {"ops", "store", "fhir", "templates"},
     "build": {"loaders", "ops", "store"},
     # the admin API (api.admin, api.jobs) checks uploaded mapping tables and rebuilds
-    "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "pull"},
+    "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "pull", "templates"},
     "client": {"api", "store", "fhir", "settings"},
     "pull": {"store"},
     # ImagingStudy resources claim the IG's profile (bindings.facts: the IG's canonical bases)
     "dicom_codes": {"client", "mappings", "bindings"},
     "cli": {"build", "api", "loaders", "mappings", "ops", "store", "fhir", "settings", "content", "deadline", "client",
-            "dicom_codes", "pull", "bindings"},
+            "dicom_codes", "pull", "bindings", "templates"},
 }
 SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT"
                  r"|ANALYZE|WITH)\b", re.IGNORECASE)

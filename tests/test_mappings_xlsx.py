@@ -153,16 +153,15 @@ def test_xlsx_build_export_xlsx_keeps_every_cell_and_extra_column(tmp_path, cont
     assert Store(db2).mapping_table("x") == Store(db).mapping_table("x")
 
 
-def test_csv_export_has_a_bom_by_default_and_the_encoding_asked_for(tmp_path):
+def test_csv_export_keeps_the_encoding_it_was_read_with_unless_asked(tmp_path):
     folder = tmp_path / "maps"
-    write_table(folder, "t", "source_code;source_display;target_code;relationship;status\n"
-                "0012;Radiografía;X1;wider;accepted\n", encoding="cp1252")
+    text = "source_code;source_display;target_code;relationship;status\n0012;Radiografía;X1;wider;accepted\n"
+    write_table(folder, "t", text, encoding="cp1252")
     args = ["t", "--mappings", folder, "--no-default-mappings", "--format", "csv"]
     r = CliRunner().invoke(cli, ["mappings", "export", *map(str, args)])
-    data = r.stdout_bytes
-    assert data.startswith(b"\xef\xbb\xbf")
-    assert data[3:].decode("utf-8") == "source_code;source_display;target_code;relationship;status\n" \
-                                       "0012;Radiografía;X1;wider;accepted\n"     # its own delimiter
+    assert r.stdout_bytes == text.encode("cp1252")       # as read: Windows-1252, its delimiter, LF
+    r = CliRunner().invoke(cli, ["mappings", "export", *map(str, args), "--encoding", "utf-8-sig"])
+    assert r.stdout_bytes == b"\xef\xbb\xbf" + text.encode("utf-8")
     out = tmp_path / "t.csv"
     assert export(*args, "--encoding", "cp1252", "-o", out).exit_code == 0
     assert out.read_bytes().decode("cp1252").splitlines()[1] == "0012;Radiografía;X1;wider;accepted"

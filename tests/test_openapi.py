@@ -55,7 +55,7 @@ def test_admin_paths_only_when_the_admin_api_is_on(db_path):
     off = create_app(db_path, {"access_log": "off"}).test_client().get("/openapi.json").get_json()
     on = create_app(db_path, {"access_log": "off", "admin_token": "t"}).test_client().get("/openapi.json").get_json()
     assert not [p for p in off["paths"] if p.startswith("/admin")]
-    assert {"/admin/reload", "/admin/jobs/{id}", "/admin/mappings"} <= set(on["paths"])
+    assert {"/admin/reload", "/admin/jobs", "/admin/jobs/{id}", "/admin/mappings"} <= set(on["paths"])
     assert on["paths"]["/admin/reload"]["post"]["security"] == [{"adminToken": []}]
     assert on["components"]["securitySchemes"]["adminToken"] == {"type": "http", "scheme": "bearer"}
 

@@ -61,6 +61,9 @@ def test_the_wheel_holds_the_content(installed):
                for d, _, files in os.walk(os.path.join(PROJECT_DIR, top)) for f in files
                if not f.endswith((".py", ".pyc"))}
     assert {f"termsvc/content/{n}" for n in shipped} <= set(names)
+    templates = {f"termsvc/templates/{f}" for f in os.listdir(os.path.join(PROJECT_DIR, "termsvc", "templates"))
+                 if f.endswith((".html", ".css"))}
+    assert templates and templates <= set(names)
 
 
 def test_an_installed_wheel_builds_the_default_content_from_any_directory(installed, tmp_path):
@@ -82,3 +85,14 @@ def test_an_installed_wheel_builds_the_default_content_from_any_directory(instal
     assert sources["mappings:ris-modality-eu"]["counts"]["rows"] > 40
     shipped = [f for f in os.listdir(os.path.join(PROJECT_DIR, "mappings_csv", "codesystems")) if f.startswith("CodeSystem-")]
     assert sources["mappings:codesystems"]["counts"]["CodeSystem"] == len(shipped) >= 3
+
+
+def test_the_installed_package_renders_its_html_from_its_templates(installed, tmp_path):
+    python = installed[0]
+    r = subprocess.run([python, "-c", "from termsvc.mappings.lint import Report\n"
+                        "from termsvc.mappings.report_html import render\n"
+                        "import termsvc.templates as t; print(t.__file__); print(render(Report()))"],
+                       cwd=tmp_path, env=clean_env(), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    where, page = r.stdout.split("\n", 1)
+    assert not where.startswith(PROJECT_DIR) and page.startswith("<!DOCTYPE html>") and "Mapping tables check" in page

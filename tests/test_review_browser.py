@@ -1,9 +1,13 @@
 """The review page (GET /mappings) in a real headless browser: Debian's chromium driven by selenium
-over chromedriver, against a real `termsvc serve`. The page renders, the search finds a code, a
-filter narrows the rows, and a downloaded XLSX opens in openpyxl.
+over chromedriver, against a real `termsvc serve`, in a 1400x1000 window. The page renders, codes and
+statuses never wrap (measured in the browser), the tiles lead to the rows they count, the search finds
+a code, a filter narrows the rows, the extra columns fold away, an error is an HTML page, and a
+downloaded XLSX opens in openpyxl. Screenshots are kept: in the folder TERMSVC_TEST_ARTIFACTS names,
+else the test's temporary folder (the test prints where).
 
 Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`; .ci/run
 installs them when missing). Without them the test is skipped, saying so."""
+import base64
 import os
 import shutil
 import time
@@ -36,9 +40,48 @@ def browser(tmp_path):
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.set_page_load_timeout(30)
+    driver.set_window_size(1400, 1000)
     driver.downloads = downloads
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def artifacts(tmp_path, request):
+    """Where the screenshots go: TERMSVC_TEST_ARTIFACTS (a folder kept after the run), else tmp_path."""
+    folder = os.environ.get("TERMSVC_TEST_ARTIFACTS") or str(tmp_path / "artifacts")
+    os.makedirs(folder, exist_ok=True)
+
+    def save(browser, name):
+        """A screenshot of the whole page (beyond the window), as PNG."""
+        path = os.path.join(folder, f"{request.node.name}-{name}.png")
+        size = browser.execute_script("return [document.documentElement.scrollWidth,"
+                                      " document.documentElement.scrollHeight]")
+        shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
+            "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1}})
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
+        print(f"screenshot: {path}")
+        return path
+    return save
+
+
+# every code, status and other no-wrap cell of the page: [text, height, one line's height] of those whose
+# content is taller than one line (a wrapped "303653 / 007" or "acce / pted")
+WRAPPED = """
+const out = [];
+for (const el of document.querySelectorAll('td.code, td.nowrap, .st, .sys, th')) {
+  if (!el.offsetParent) continue;                    // not shown
+  const style = getComputedStyle(el);
+  let line = parseFloat(style.lineHeight);
+  if (isNaN(line)) line = parseFloat(style.fontSize) * 1.25;   // "normal"
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const height = range.getBoundingClientRect().height;
+  if (height > 1.5 * line) out.push([el.innerText, height, line]);
+}
+return out;
+"""
 
 
 def wait_for(condition, timeout=20.0):
@@ -51,7 +94,7 @@ def wait_for(condition, timeout=20.0):
     raise AssertionError("timed out")
 
 
-def test_the_review_page_in_a_browser(browser, review_db, server_factory):   # noqa: F811
+def test_the_review_page_in_a_browser(browser, review_db, server_factory, artifacts):   # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
     db, _ = review_db
@@ -59,15 +102,35 @@ def test_the_review_page_in_a_browser(browser, review_db, server_factory):   # n
     browser.get(srv.base + "/mappings")
     assert browser.title == "Mapping tables"
     sections = browser.find_elements(By.CSS_SELECTOR, "section.table")
-    assert {s.get_attribute("id") for s in sections} >= {"body-part", "modality"}
+    assert {s.get_attribute("id") for s in sections} >= {"body-part", "modality", "procedures"}
+    ids = [s.get_attribute("id") for s in sections]
+    assert ids.index("modality") == len(ids) - 1             # the table without errors after the others
     bar = browser.find_element(By.CSS_SELECTOR, "#body-part .bar .c-map")
     assert bar.size["width"] > 0        # the coverage bar is drawn
+    artifacts(browser, "overview")
+    assert browser.execute_script(WRAPPED) == []
 
-    # the search box finds a local code in every table, with its status, author, reviewer and date
+    # the tile "errors" leads to the rows in error
+    browser.find_element(By.PARTIAL_LINK_TEXT, "errors").click()
+    results = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#results tr")
+                       if "problem=error" in browser.current_url else None)
+    assert len(results) == 1 + 2 and all(r.get_attribute("class") == "error" for r in results[1:])
+
+    # the search box finds a target code, an author, a display without its accents
+    for q, expected in (("303653007", "MAM01"), ("p.dubois", "US-ABD"), ("schadel", "Schädel CT")):
+        box = browser.find_element(By.ID, "q")
+        box.clear()
+        box.send_keys(q)
+        browser.find_element(By.ID, "find").click()
+        results = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#results tr")
+                           if f"q={q}" in browser.current_url else None)
+        assert any(expected in r.text for r in results[1:]), (q, [r.text for r in results])
     box = browser.find_element(By.ID, "q")
+    box.clear()
     box.send_keys("chest")
     browser.find_element(By.ID, "find").click()
-    results = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#results tr"))
+    results = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#results tr")
+                       if "q=chest" in browser.current_url else None)
     texts = [r.text for r in results[1:]]
     assert any("body-part" in t and "CHEST" in t and "accepted" in t and "ana" in t and "jo" in t
                and "2026-01-02" in t for t in texts), texts
@@ -87,10 +150,39 @@ def test_the_review_page_in_a_browser(browser, review_db, server_factory):   # n
     browser.find_element(By.ID, "filter").click()
     errors = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#row-table tr[id^=row-]")
                       if "problem=error" in browser.current_url else None)
-    assert [r.get_attribute("id") for r in errors] == ["row-5"]
-    assert "unknown-target-code" in errors[0].text and "LUNGX" in errors[0].text
+    assert [r.get_attribute("id") for r in errors] == ["row-5"] and "LUNGX" in errors[0].text
+    problems = browser.find_element(By.CSS_SELECTOR, "tr.row-problems[data-row='5']").text
+    assert "unknown-target-code" in problems and "LUNGX" in problems
+
+    # the German table: SNOMED CT codes, statuses and systems on one line; the bad relationship where it
+    # belongs; the table's own problems above its rows; the extra columns fold away
+    browser.get(srv.base + "/mappings/procedures")
+    wait_for(lambda: browser.find_elements(By.ID, "row-table"))
+    artifacts(browser, "procedures")
+    assert browser.execute_script(WRAPPED) == []
+    code = browser.find_element(By.CSS_SELECTOR, "#row-2 td[data-column=Target] code")
+    font = float(code.value_of_css_property("font-size").removesuffix("px"))
+    assert code.text == "303653007" and code.size["height"] < 2 * font     # one line
+    bad = browser.find_element(By.CSS_SELECTOR, "#row-4 td.bad")
+    assert bad.text == "equivalnet" and bad.get_attribute("data-column") == "Relationship"
+    assert bad.value_of_css_property("background-color") != "rgba(0, 0, 0, 0)"
+    table_problems = browser.find_element(By.ID, "table-problems")
+    assert table_problems.location["y"] < browser.find_element(By.ID, "row-table").location["y"]
+    extra = browser.find_element(By.CSS_SELECTOR, "#row-3 td.extra")
+    assert extra.is_displayed() and extra.text == "Neuroradiologie"
+    browser.find_element(By.CSS_SELECTOR, "label[for=extras]").click()
+    wait_for(lambda: not extra.is_displayed())
+    artifacts(browser, "procedures-without-extra-columns")
+
+    # an error in a browser is a page
+    browser.get(srv.base + "/mappings/procedures?status=done")
+    assert "unknown status 'done'" in browser.find_element(By.ID, "error").text
+    browser.get(srv.base + "/mappings/no-such-table")
+    assert "no mapping table 'no-such-table'" in browser.find_element(By.ID, "error").text
+    assert browser.find_element(By.LINK_TEXT, "all tables")
 
     # the XLSX download opens in openpyxl with the table's cells
+    browser.get(srv.base + "/mappings/body-part")
     browser.find_element(By.PARTIAL_LINK_TEXT, "download XLSX").click()
     path = wait_for(lambda: next((p for p in browser.downloads.iterdir() if p.suffix == ".xlsx"), None))
     wait_for(lambda: not any(p.suffix == ".crdownload" for p in browser.downloads.iterdir()))

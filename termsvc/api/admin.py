@@ -3,6 +3,7 @@
 wrong one 403 (compared in constant time).
 
     POST /admin/reload          rebuild from the configured sources in the background: 202, Location of the job
+    GET  /admin/jobs            the last jobs (?limit=, default 50), newest first: id, kind, state, times, url
     GET  /admin/jobs/{id}       the job: queued | running | succeeded (sha256, counts) | failed (error), log tail
     POST /admin/mappings        multipart: `table` (NAME.csv|.tsv|.xlsx) and `metadata` (NAME.toml; optional
                                 for an XLSX with a metadata sheet): checked against the served build; with
@@ -17,7 +18,6 @@ build in (termsvc/api/jobs.py).
 """
 import hmac
 import os
-import re
 import shutil
 import tempfile
 
@@ -30,10 +30,10 @@ from termsvc.api.dispatch import FHIR_JSON
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.outcome import OpError, issue, outcome
 from termsvc.mappings.lint import check
-from termsvc.mappings.table import DATA_SUFFIXES, find_tables
+from termsvc.mappings.table import DATA_SUFFIXES, TABLE_NAME, find_tables
 
-TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_UPLOAD = 50 * 1024 * 1024
+DEFAULT_JOBS, MAX_JOBS = 50, 1000
 
 
 def _json(body, status: int = 200, headers=None) -> Response:
@@ -75,6 +75,17 @@ def make_blueprint(store, settings) -> Blueprint:
             return accepted(jobs.start(store.path, "reload", settings))
         except jobs.Busy as e:
             return busy(e)
+
+    @bp.get("/jobs")
+    def job_list():
+        try:
+            limit = int(request.args.get("limit", DEFAULT_JOBS))
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= MAX_JOBS:
+            return _refusal(400, "invalid", f"limit is a number of jobs from 1 to {MAX_JOBS}")
+        listed = jobs.list_jobs(store.path, limit)
+        return _json({"jobs": [{**job, "url": f"{request.script_root}/admin/jobs/{job['id']}"} for job in listed]})
 
     @bp.get("/jobs/<job_id>")
     def job(job_id):
@@ -129,8 +140,13 @@ def _report_refusal(report) -> Response:
                     f"{p.where()}: {p.kind}{' [' + p.column + ']' if p.column else ''}: {p.message}{p.source_text()}")
               for t in report.tables for p in t.problems]
     issues += [issue("error", "invalid", f"note: {n}") for n in report.notes]
-    summary = issue("error", "business-rule", f"The table has {report.errors} error(s) and {report.warnings}"
-                    " warning(s): nothing was changed" if report.tables else "No table could be read")
+    if not report.tables:
+        text = "No table could be read"
+    elif report.unusable:   # (the issue below says why, once)
+        text = "The table cannot be used: nothing was changed"
+    else:
+        text = f"The table has {report.errors} error(s) and {report.warnings} warning(s): nothing was changed"
+    summary = issue("error", "business-rule", text)
     return Response(orjson.dumps(outcome([summary, *issues])), status=422, content_type=FHIR_JSON)
 
 
@@ -186,6 +202,13 @@ def openapi_paths(spec, errors: dict) -> None:
     spec.path(path="/admin/reload", operations={"post": {
         **secured, "operationId": "post_admin_reload", "summary": "Rebuild from the configured sources",
         "responses": {"202": started, **errors}}})
+    spec.path(path="/admin/jobs", operations={"get": {
+        **secured, "operationId": "get_admin_jobs", "summary": "The last rebuild jobs, newest first",
+        "parameters": [{"in": "query", "name": "limit", "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_JOBS, "default": DEFAULT_JOBS}}],
+        "responses": {"200": {"description": "The jobs", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["jobs"], "properties": {"jobs": {"type": "array", "items": job}}}}}},
+                      **errors}}})
     spec.path(path="/admin/jobs/{id}", operations={"get": {
         **secured, "operationId": "get_admin_job", "summary": "A rebuild job",
         "parameters": [{"in": "path", "name": "id", "required": True, "schema": {"type": "string"}}],

@@ -67,6 +67,21 @@ def status(db_path: str, job_id: str) -> dict | None:
     return state
 
 
+def list_jobs(db_path: str, limit: int) -> list[dict]:
+    """The last `limit` jobs, newest first: their states without settings or log (see status)."""
+    folder = jobs_dir(db_path)
+    try:
+        ids = sorted((f[:-len(".json")] for f in os.listdir(folder) if f.endswith(".json")), reverse=True)
+    except FileNotFoundError:
+        return []
+    out = []
+    for job_id in ids[:limit]:
+        state = status(db_path, job_id)
+        if state is not None:
+            out.append({k: v for k, v in state.items() if k not in ("settings", "log_tail", "db")})
+    return out
+
+
 def _alive(pid) -> bool:
     if not isinstance(pid, int):
         return False

@@ -1,40 +1,56 @@
-"""The review page of the mapping tables: GET /mappings, server-rendered HTML, read-only.
+"""The review page of the mapping tables: GET /mappings, server-rendered HTML (templates/review_*.html),
+read-only, no scripts.
 
-    /mappings                      every table the build judged: coverage bar, counts, links; a search
-                                   box (?q=) finding a local code or display across all tables
-    /mappings/ID                   one table's rows, filtered by ?status= and ?problem=
-    /mappings/ID.csv, ID.xlsx      the table, as `termsvc mappings export --db` writes it
+    /mappings                      every table the build judged (those with errors first): coverage, counts,
+                                   what changed since the build served before; tiles and badges link to the
+                                   rows they count. ?q= searches every table's rows (source and target code
+                                   and display, author, reviewer, comment; case and accents folded), and
+                                   ?status= ?problem= ?change= filter them
+    /mappings/ID                   one table: its problems, unmapped codes, changes, and its rows (the same
+                                   filters), every cell with its problem in its column, extra columns collapsible
+    /mappings/ID.csv, ID.xlsx      the table, as `termsvc mappings export --db` writes it (?delimiter=)
 
-Everything comes from the build (the complete tables and the reports its mapping step stored): the
-spreadsheets stay the source of truth, and the page shows what the build made of them.
+A filter value is case-insensitive; an unknown one is a 400. Errors are HTML pages for a browser (Accept:
+text/html first) and OperationOutcomes otherwise. Everything comes from the build (the complete tables and
+the reports its mapping step stored): the spreadsheets stay the source of truth.
+
+A block under each row of a table page (mapping suggestions, say) is a RowBlock in ROW_BLOCKS: its
+template is included under the rows its `data` has a value for.
 """
 from __future__ import annotations
 
-from html import escape
+from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import quote, urlencode
 
+import orjson
 from flask import Blueprint, Response, current_app, request
 
 from termsvc import deadline
-from termsvc.fhir.outcome import NotFound
-from termsvc.mappings.export import MEDIA_TYPES, export
+from termsvc.api.dispatch import FHIR_JSON
+from termsvc.api.errors import error_outcome
+from termsvc.fhir.outcome import NotFound, OpError
+from termsvc.mappings.diff import REMOVED_TABLES_META
+from termsvc.mappings.export import MEDIA_TYPES, ExportError, export
 from termsvc.mappings.from_fhir import table_from_concept_map
-from termsvc.mappings.report_html import CSS, coverage_bar, problems_table
-from termsvc.mappings.table import ROW_STATUSES
-from termsvc.ops.context import build_cached
+from termsvc.mappings.review import STATUS_CHOICES, RowFilter, exact_match, layout, row_cells
+from termsvc.ops.context import Context, build_cached
+from termsvc.templates import render
 
 MAX_RESULTS = 500
-PAGE_CSS = CSS + """
-main{max-width:1700px}td{overflow-wrap:anywhere}
-nav{margin-bottom:14px;font-size:14px}nav a{margin-right:14px}
-form.search input[type=search]{font-size:15px;padding:6px 10px;width:320px;border:1px solid #b8c0cc;border-radius:6px}
-form button,form select{font-size:14px;padding:5px 10px;margin-left:6px}
-.links a{margin-right:12px;font-size:13px}
-.st{display:inline-block;border-radius:9px;padding:0 8px;font-size:12px;font-weight:600}
-.st-accepted{background:#c6efce;color:#1e6b34}.st-in-review{background:#ffeb9c;color:#7a5800}
-.st-draft{background:#ddebf7;color:#1f4e79}.st-rejected{background:#ffc7ce;color:#9c0006}.st-invalid{background:#eee}
-td.p-error{color:#9b1c1c}td.p-warning{color:#7a5800}.muted{color:#8a93a3}
-"""
+HTML = "text/html; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    """A block shown under rows of a table page: `template` is included with `r` (the Row), `rep` (the
+    table's report) and `value`, for each row whose number `data(store, report, table)` ({row number:
+    value}) names."""
+    template: str
+    data: Callable
+
+
+ROW_BLOCKS: list[RowBlock] = []
 
 
 def _store():
@@ -44,7 +60,9 @@ def _store():
 
 
 def _reports(store) -> list[dict]:
-    return build_cached(store, ("review", "reports"), store.mapping_reports)
+    """The build's table reports, those with errors first (the most first), then in load order."""
+    return build_cached(store, ("review", "reports"), lambda: sorted(
+        store.mapping_reports(), key=lambda rep: -rep["errors"]))
 
 
 def _report(store, table_id: str) -> dict:
@@ -55,188 +73,132 @@ def _report(store, table_id: str) -> dict:
 
 
 def _table(store, rep: dict):
-    """The stored complete table of a report (None when the build could not read it)."""
+    """(the stored complete ConceptMap, its Table) of a report; None when the build could not read it."""
     def make():
         cm = store.mapping_table(rep["id"])
         return None if cm is None else (cm, table_from_concept_map(cm, rep["name"]))
     return build_cached(store, ("review", "table", rep["id"]), make)
 
 
-def _page(title: str, body: str) -> Response:
-    html = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{escape(title)}</title><style>{PAGE_CSS}</style></head><body>"
-            f"<header><h1>{escape(title)}</h1><p>Mapping tables as this build loaded them; the spreadsheets"
-            " stay the source of truth.</p></header><main>" + body + "</main></body></html>\n")
-    return Response(html, content_type="text/html; charset=utf-8")
+def _system_name(store, url: str) -> str:
+    """A code system's title as the build has it (its url when not loaded)."""
+    def make():
+        cs = Context(store).code_system(url)
+        return (cs.resource.get("title") or cs.resource.get("name")) if cs is not None else None
+    return build_cached(store, ("review", "system", url), make) or url
 
 
-def _url(path: str, **query) -> str:
+def _url(path: str, anchor: str = "", **query) -> str:
     query = {k: v for k, v in query.items() if v}
-    return request.script_root + path + ("?" + urlencode(query) if query else "")
+    return request.script_root + path + ("?" + urlencode(query) if query else "") + (f"#{anchor}" if anchor else "")
 
 
-def _search_form(q: str = "") -> str:
-    return (f'<form class="search" method="get" action="{_url("/mappings")}" role="search">'
-            f'<input type="search" name="q" id="q" value="{escape(q)}" placeholder="local code or display"'
-            ' aria-label="Find a local code in every table"><button type="submit" id="find">Find</button></form>')
+def _table_url(rep: dict, anchor: str = "", **query) -> str:
+    return _url("/mappings/" + quote(rep["id"]), anchor, **query)
 
 
-def _status(status: str | None) -> str:
-    status = status or "invalid"
-    return f'<span class="st st-{escape(status)}">{escape(status)}</span>'
+def _filter() -> RowFilter:
+    args = request.args
+    try:
+        return RowFilter.parse(args.get("q", ""), args.get("status", ""), args.get("problem", ""), args.get("change", ""))
+    except ValueError as e:
+        raise OpError(str(e), status=400, code="invalid") from None
 
 
-def _links(rep: dict) -> str:
-    tid = quote(rep["id"])
-    out = [f'<a href="{_url("/mappings/" + tid)}">rows</a>']
-    if rep.get("loaded"):
-        out += [f'<a href="{_url("/fhir/ConceptMap/" + tid)}">ConceptMap R5 JSON</a>',
-                f'<a href="{_url("/r4/fhir/ConceptMap/" + tid)}">ConceptMap R4 JSON</a>']
-        out += [f'<a href="{_url(f"/mappings/{tid}.{fmt}")}" download>download {fmt.upper()}</a>' for fmt in ("csv", "xlsx")]
-    return '<div class="links">' + "".join(out) + "</div>"
+def _page(store, template: str, **context) -> Response:
+    return Response(render(template, url=_url, table_url=_table_url, system_name=lambda u: _system_name(store, u),
+                           status_choices=STATUS_CHOICES, **context), content_type=HTML)
 
 
-def _summary(rep: dict) -> str:
-    counts = ", ".join(f"{escape(k)} {v}" for k, v in (rep.get("status_counts") or {}).items()) or "no rows"
-    served = "" if rep.get("served") is None else f" &middot; {rep['served']} served"
-    if rep.get("dropped"):
-        served += f', <b>{rep["dropped"]} left out for their errors</b>'
-    e, w = rep["errors"], rep["warnings"]
-    badge = (f'<span class="badge b-err">{e} error{"" if e == 1 else "s"}</span>' if e
-             else '<span class="badge b-ok">no errors</span>')
-    if w:
-        badge += f'<span class="badge b-warn">{w} warning{"" if w == 1 else "s"}</span>'
-    note = "" if rep.get("loaded") else '<div class="note">Not loaded: the build could not use this table.</div>'
-    return (f'<h2>{escape(rep.get("title") or rep["name"])}{badge}</h2>'
-            f'<div class="meta">{escape(rep["file"])} &middot; {escape(rep.get("url") or "")}</div>{note}'
-            f'<div class="counts">{rep["rows"]} rows: {counts}{served}</div>')
+def _problems_by_row(rep: dict) -> dict:
+    out: dict = {}
+    for p in rep["problems"]:
+        out.setdefault(p["row"], []).append(p)
+    return out
+
+
+def _changed_rows(rep: dict) -> dict:
+    """row number -> "added" or "changed", since the build served before."""
+    changes = rep.get("changes") or {}
+    out = {r["row"]: "added" for r in changes.get("added", [])}
+    out.update({c["new"]["row"]: "changed" for c in changes.get("changes", [])})
+    return out
 
 
 def overview() -> Response:
     store = _store()
     with store.time_limit():
         reports = _reports(store)
-        q = (request.args.get("q") or "").strip()
-        body = [_search_form(q)]
-        if q:
-            body.append(_search_results(store, reports, q))
-        body.append('<div class="summary">'
-                    f'<div class="pill"><b>{len(reports)}</b>tables</div>'
-                    f'<div class="pill"><b>{sum(r["rows"] for r in reports)}</b>rows</div>'
-                    f'<div class="pill"><b>{sum(r["errors"] for r in reports)}</b>errors</div>'
-                    f'<div class="pill"><b>{sum(r["warnings"] for r in reports)}</b>warnings</div></div>')
-        if not reports:
-            body.append('<div class="note">This build holds no mapping tables.</div>')
-        for rep in deadline.bounded(reports):
-            body.append(f'<section class="table" id="{escape(rep["id"])}">{_summary(rep)}'
-                        f'{coverage_bar(rep.get("coverage"))}{_links(rep)}</section>')
-        return _page("Mapping tables", "".join(body))
+        f = _filter()
+        hits, more = (_search(store, reports, f) if f.active else ([], False))
+        removed = build_cached(store, ("review", "removed"), lambda: orjson.loads(store.meta(REMOVED_TABLES_META) or "[]"))
+        return _page(store, "review_overview.html", reports=reports, filter=f, q=request.args.get("q", ""), hits=hits,
+                     more=more, tiles=_tiles(reports), removed=removed)
 
 
-def _search_results(store, reports: list[dict], q: str) -> str:
-    needle = q.casefold()
+def _tiles(reports: list[dict]) -> list[tuple]:
+    """(label, count, link) of the overview's tiles: each links to the rows it counts."""
+    def total(key):
+        return sum(rep[key] for rep in reports)
+
+    def rows(**query):
+        return _url("/mappings", "results", **query)
+    changes = [rep["changes"]["counts"] for rep in reports if rep.get("changes")]
+    tiles = [("tables", len(reports), "#tables"), ("rows", total("rows"), "#tables"),
+             ("errors", total("errors"), rows(problem="error")), ("warnings", total("warnings"), rows(problem="warning"))]
+    tiles += [(status, n, rows(status=status)) for status in STATUS_CHOICES
+              if (n := sum((rep.get("status_counts") or {}).get(status, 0) for rep in reports))]
+    if changes:
+        tiles.append(("rows added or changed since the build served before",
+                      sum(c["added"] + c["changed"] for c in changes), rows(change="any")))
+    return tiles
+
+
+def _search(store, reports: list[dict], f: RowFilter) -> tuple[list, bool]:
+    """Rows of every table the filter keeps, exact code matches first: ([(report, row, problems)], more)."""
     hits = []
     for rep in reports:
         loaded = _table(store, rep)
+        by_row, changed = _problems_by_row(rep), _changed_rows(rep)
         for r in deadline.bounded(loaded[1].rows if loaded else ()):
-            if needle in r.source_code.casefold() or needle in r.source_display.casefold():
-                exact = r.source_code.casefold() == needle
-                hits.append((not exact, rep, r))
-    hits.sort(key=lambda h: h[0])   # exact code matches first
-    rows = "".join(
-        f'<tr><td><a href="{_url("/mappings/" + quote(rep["id"]))}#row-{r.row}">{escape(rep["name"])}</a></td>'
-        f'<td>{r.row}</td><td><code>{escape(r.source_code)}</code></td><td>{escape(r.source_display)}</td>'
-        f'<td><code>{escape(r.target_code)}</code>{" no map" if r.no_map else ""}</td><td>{escape(r.target_display)}</td>'
-        f'<td>{_status(r.status)}</td><td>{escape(r.author)}</td><td>{escape(r.reviewer)}</td>'
-        f'<td>{escape(r.status_date)}</td></tr>' for _, rep, r in hits[:MAX_RESULTS])
-    more = f" (the first {MAX_RESULTS})" if len(hits) > MAX_RESULTS else ""
-    if not hits:
-        return f'<section class="table" id="results"><h2>No row has a local code or display with “{escape(q)}”</h2></section>'
-    return (f'<section class="table" id="results"><h2>{len(hits)} row(s) for “{escape(q)}”{more}</h2>'
-            '<table class="grid"><tr><th>Table</th><th>Row</th><th>Source code</th><th>Source display</th>'
-            '<th>Target code</th><th>Target display</th><th>Status</th><th>Author</th><th>Reviewer</th>'
-            f'<th>Date</th></tr>{rows}</table></section>')
+            problems = by_row.get(r.row, [])
+            if f.keep(r, problems, changed.get(r.row)):
+                hits.append((not (f.q and exact_match(r, f.q)), rep, r, problems))
+    hits.sort(key=lambda h: h[0])
+    return [h[1:] for h in hits[:MAX_RESULTS]], len(hits) > MAX_RESULTS
 
 
 def table_page(table_id: str) -> Response:
     store = _store()
     with store.time_limit():
         rep = _report(store, table_id)
+        f = _filter()
         loaded = _table(store, rep)
-        status, problem = request.args.get("status") or "", request.args.get("problem") or ""
-        by_row: dict = {}
-        for p in rep["problems"]:
-            by_row.setdefault(p["row"], []).append(p)
-        body = [f'<nav><a href="{_url("/mappings")}">all tables</a></nav>', _search_form(),
-                f'<section class="table">{_summary(rep)}{coverage_bar(rep.get("coverage"))}{_links(rep)}']
-        whole = by_row.get(None, [])
-        if whole:
-            body.append(f"<details open><summary>Problems of the table ({len(whole)})</summary>"
-                        f"{problems_table(whole)}</details>")
-        unmapped = (rep.get("coverage") or {}).get("unmapped_codes") or []
-        if unmapped:
-            items = "".join(f'<li><code>{escape(u["code"])}</code> {escape(u.get("display") or "")}'
-                            + (' <span class="pending">(rows pending review)</span>' if u.get("pending") else "")
-                            + "</li>" for u in unmapped)
-            body.append(f'<details><summary>Unmapped codes ({len(unmapped)})</summary><ul class="codes">{items}</ul></details>')
-        body.append("</section>")
-        if loaded is None:
-            body.append(f'<section class="table">{problems_table(rep["problems"])}</section>')
-        else:
-            body.append(_rows_section(rep, loaded[1], by_row, status, problem))
-        return _page(f"Mapping table {rep['name']}", "".join(body))
+        by_row = _problems_by_row(rep)
+        rows, columns, blocks = [], [], []
+        if loaded is not None:
+            t = loaded[1]
+            columns = layout(t)
+            changed = _changed_rows(rep)
+            blocks = [(b.template, b.data(store, rep, t)) for b in ROW_BLOCKS]
+            served = rep.get("served_statuses")
+            error_rows = {p["row"] for p in rep["problems"] if p["level"] == "error"}
+            for r in deadline.bounded(t.rows):
+                problems = by_row.get(r.row, [])
+                if f.keep(r, problems, changed.get(r.row)):
+                    rows.append({"row": r, "problems": problems, "cells": row_cells(r, columns, problems),
+                                 "change": changed.get(r.row), "level": _level(problems),
+                                 "served": bool(rep.get("loaded")) and (served is None or r.status in served)
+                                 and r.row not in error_rows})
+        kinds = sorted({p["kind"] for p in rep["problems"] if p["row"] is not None})
+        return _page(store, "review_table.html", rep=rep, filter=f, q=request.args.get("q", ""), rows=rows,
+                     columns=columns, total=len(loaded[1].rows) if loaded else 0, loaded=loaded is not None,
+                     table_problems=by_row.get(None, []), kinds=kinds, blocks=blocks,
+                     extras=[c for c in columns if c.extra])
 
 
-def _filter_form(rep: dict, kinds: list, status: str, problem: str) -> str:
-    def options(current, choices):
-        return "".join(f'<option value="{escape(v)}"{" selected" if v == current else ""}>{escape(label)}</option>'
-                       for v, label in choices)
-    statuses = [("", "any status")] + [(s, s) for s in ROW_STATUSES + ["invalid"]]
-    problems = [("", "any row"), ("any", "has a problem"), ("error", "has an error"), ("warning", "has a warning"),
-                ("none", "no problem")] + [(k, k) for k in kinds]
-    return (f'<form class="filters" method="get" action="{_url("/mappings/" + quote(rep["id"]))}">'
-            f'<label>Status <select name="status" id="status">{options(status, statuses)}</select></label>'
-            f'<label> Problem <select name="problem" id="problem">{options(problem, problems)}</select></label>'
-            '<button type="submit" id="filter">Filter</button></form>')
-
-
-def _keep(r, status: str, problem: str, problems: list) -> bool:
-    if status and (r.status or "invalid") != status:
-        return False
-    if problem == "any":
-        return bool(problems)
-    if problem == "none":
-        return not problems
-    if problem in ("error", "warning"):
-        return any(p["level"] == problem for p in problems)
-    return not problem or any(p["kind"] == problem for p in problems)
-
-
-def _rows_section(rep: dict, t, by_row: dict, status: str, problem: str) -> str:
-    served = rep.get("served_statuses")
-    error_rows = {p["row"] for p in rep["problems"] if p["level"] == "error"}
-    kinds = sorted({p["kind"] for p in rep["problems"] if p["row"] is not None})
-    out = []
-    for r in deadline.bounded(t.rows):
-        problems = by_row.get(r.row, [])
-        if not _keep(r, status, problem, problems):
-            continue
-        is_served = rep.get("loaded") and (served is None or r.status in served) and r.row not in error_rows
-        notes = "".join(f'<div>{escape(p["level"])}: {escape(p["kind"])}: {escape(p["message"])}</div>' for p in problems)
-        level = "error" if any(p["level"] == "error" for p in problems) else "warning" if problems else ""
-        target = "no map" if r.no_map else f"<code>{escape(r.target_code)}</code>"
-        out.append(f'<tr id="row-{r.row}" class="{level}"><td>{r.row}</td><td><code>{escape(r.source_code)}</code></td>'
-                   f'<td>{escape(r.source_display)}</td><td>{target}</td><td>{escape(r.target_display)}</td>'
-                   f'<td>{escape(r.r4_word or r.relationship or "")}</td><td>{_status(r.status)}</td>'
-                   f'<td>{"yes" if is_served else "<span class=muted>no</span>"}</td><td>{escape(r.author)}</td>'
-                   f'<td>{escape(r.reviewer)}</td><td>{escape(r.status_date)}</td>'
-                   f'<td class="p-{level}">{notes}</td></tr>')
-    return (f'<section class="table" id="rows"><h2>Rows ({len(out)} of {len(t.rows)})</h2>'
-            f'{_filter_form(rep, kinds, status, problem)}<table class="grid" id="row-table"><tr><th>Row</th>'
-            '<th>Source code</th><th>Source display</th><th>Target</th><th>Target display (spreadsheet)</th>'
-            '<th>Relationship</th><th>Status</th><th>Served</th><th>Author</th><th>Reviewer</th><th>Date</th>'
-            f'<th>Problems</th></tr>{"".join(out)}</table></section>')
+def _level(problems: list) -> str:
+    return "error" if any(p["level"] == "error" for p in problems) else "warning" if problems else ""
 
 
 def download(table_id: str, fmt: str) -> Response:
@@ -246,12 +208,34 @@ def download(table_id: str, fmt: str) -> Response:
         loaded = _table(store, rep)
         if loaded is None:
             raise NotFound(f"mapping table '{table_id}' was not loaded by this build", tx_type=None)
-        data = export(loaded[0], fmt)
+        try:
+            data = export(loaded[0], fmt, delimiter=request.args.get("delimiter") or None)
+        except ExportError as e:
+            raise OpError(str(e), status=400, code="invalid") from None
     name = f"{rep['name']}.{fmt}"
     ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     return Response(data, content_type=MEDIA_TYPES[fmt] + ("; charset=utf-8" if fmt == "csv" else ""),
                     headers={"Content-Disposition": f"attachment; filename=\"{ascii_name}\";"
                                                     f" filename*=UTF-8''{quote(name)}"})
+
+
+def unknown_page(rest: str) -> Response:
+    raise NotFound(f"no page /mappings/{rest}: the review page is /mappings, a table's /mappings/ID", tx_type=None)
+
+
+def wants_html() -> bool:
+    """Does the client (a browser) prefer HTML to JSON?"""
+    return request.accept_mimetypes.best_match([FHIR_JSON, "application/json", "text/html"]) == "text/html"
+
+
+def error_page(e: Exception) -> Response:
+    """An error as an HTML page for a browser, else as the OperationOutcome every other path answers."""
+    status, body = error_outcome(e, request.path)
+    if not wants_html():
+        return Response(orjson.dumps(body), status=status, content_type=FHIR_JSON)
+    messages = [(i.get("details") or {}).get("text") or i.get("diagnostics") or "" for i in body.get("issue", [])]
+    return Response(render("review_error.html", status=status, messages=messages, url=_url), status=status,
+                    content_type=HTML)
 
 
 def blueprint() -> Blueprint:
@@ -260,4 +244,6 @@ def blueprint() -> Blueprint:
     bp.add_url_rule("/", "overview_slash", overview, methods=["GET"])
     bp.add_url_rule("/<table_id>.<any(csv, xlsx):fmt>", "download", download, methods=["GET"])
     bp.add_url_rule("/<table_id>", "table", table_page, methods=["GET"])
+    bp.add_url_rule("/<path:rest>", "unknown", unknown_page, methods=["GET"])
+    bp.register_error_handler(Exception, error_page)
     return bp

@@ -1,4 +1,4 @@
-"""`termsvc mappings ...`: check, export and import mapping tables."""
+"""`termsvc mappings ...`: check, compare, start, export and import mapping tables."""
 import os
 import sys
 from contextlib import contextmanager
@@ -8,14 +8,18 @@ import orjson
 
 from termsvc import content
 from termsvc.cli.common import with_settings
-from termsvc.mappings.export import DEFAULT_ENCODING, FORMATS, ExportError, export
+from termsvc.mappings import codesystems
+from termsvc.mappings.diff import diff_reports
+from termsvc.mappings.export import FORMATS, ExportError, export
 from termsvc.mappings.from_fhir import concept_map_to_table, table_name_for, write_table
-from termsvc.mappings.lint import SERVED, check
+from termsvc.mappings.lint import NO_DATABASE, SERVED, Report, check
 from termsvc.mappings.report_html import render
-from termsvc.mappings.table import find_tables, read_table
+from termsvc.mappings.revisions import RevisionError, at_revision, parse_range
+from termsvc.mappings.table import TABLE_NAME, find_tables, read_table
 from termsvc.mappings.to_fhir import concept_map_from_table
 from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
+from termsvc.templates import render as render_template
 
 
 @click.group("mappings")
@@ -63,18 +67,7 @@ def check_cmd(settings, paths, mappings, default_mappings, db, no_db, include_un
     if missing:
         click.echo(f"error: no such file or folder: {', '.join(missing)}", err=True)
         sys.exit(2)
-    store = None
-    if not no_db:
-        if db is not None and not os.path.isfile(db):
-            click.echo(f"error: no database at {db}", err=True)
-            sys.exit(2)
-        if db is not None or os.path.isfile(settings.db):
-            store = Store(db or settings.db)
-            try:
-                store.check(store.path)
-            except NotADatabase as e:
-                click.echo(f"error: cannot check against {e}", err=True)
-                sys.exit(2)
+    store = open_store(settings, db, no_db)
     with table_folders(settings) as folders:
         report = check(list(paths) or folders, store, None if include_unaccepted else SERVED, settings.strict_displays)
     if html_file:
@@ -85,6 +78,25 @@ def check_cmd(settings, paths, mappings, default_mappings, db, no_db, include_un
     else:
         click.echo(format_text(report))
     sys.exit(report.exit_code)
+
+
+def open_store(settings, db: str | None, no_db: bool) -> Store | None:
+    """The build to judge against: --db, else the setting db when it exists; None with --no-db. Exits 2
+    when --db is not there or not a build."""
+    if no_db:
+        return None
+    if db is not None and not os.path.isfile(db):
+        click.echo(f"error: no database at {db}", err=True)
+        sys.exit(2)
+    if db is None and not os.path.isfile(settings.db):
+        return None
+    store = Store(db or settings.db)
+    try:
+        store.check(store.path)
+    except NotADatabase as e:
+        click.echo(f"error: cannot check against {e}", err=True)
+        sys.exit(2)
+    return store
 
 
 def format_text(report) -> str:
@@ -100,8 +112,9 @@ def format_text(report) -> str:
             lines.append(f"  {p.where()}: {p.level}: {p.kind}{col}: {p.message}{p.source_text()}")
         cov = t.coverage
         if cov and cov.get("evaluable"):
-            lines.append(f"  coverage of {cov['scope']}: {cov['total']} codes, {cov['mapped']} mapped,"
-                         f" {cov['no_map']} no-map, {cov['unmapped']} nothing ({cov['percent_covered']}% covered)")
+            lines.append(f"  coverage of {cov['scope'] or 'the source codes of the table'}: {cov['total']} codes,"
+                         f" {cov['mapped']} mapped, {cov['no_map']} no-map, {cov['unmapped']} nothing"
+                         f" ({cov['percent_covered']}% covered)")
             if cov["unmapped_codes"]:
                 lines.append("  unmapped: " + ", ".join(
                     u["code"] + (" (pending)" if u["pending"] else "") for u in cov["unmapped_codes"]))
@@ -128,14 +141,18 @@ def find_table(name: str, folders):
 @click.option("--db", "db", type=click.Path(dir_okay=False), default=None,
               help="Export the table as loaded in this build instead of reading the folders.")
 @click.option("--accepted-only", is_flag=True, help="Only accepted rows (what $translate serves).")
-@click.option("--encoding", default=DEFAULT_ENCODING, show_default=True,
-              help="Encoding of a CSV (utf-8-sig: UTF-8 with the BOM Excel needs; utf-8, cp1252, ...).")
+@click.option("--encoding", default=None,
+              help="Encoding of a CSV (default: the table's CSV's, else utf-8-sig: UTF-8 with the BOM Excel needs;"
+                   " utf-8, cp1252, ...).")
+@click.option("--delimiter", default=None, metavar="[,|;|tab]",
+              help="Delimiter of a CSV (default: the table's CSV's, else that of Excel in the table's language:"
+                   " ';' for de, es, fr, it, nl, pl, pt, ...; ',' for en).")
 @with_settings("mappings", "default_mappings")
-def export_cmd(settings, name, fmt, output, mappings, default_mappings, db, accepted_only, encoding):
+def export_cmd(settings, name, fmt, output, mappings, default_mappings, db, accepted_only, encoding, delimiter):
     """Write table NAME (its name in the folders, or a path) as XLSX, CSV or a ConceptMap.
 
     Every row is exported with its status unless --accepted-only; a spreadsheet keeps every cell
-    and column as written."""
+    and column as written, a CSV is written as it was read (delimiter, encoding, line breaks)."""
     fmt = (fmt or {".xlsx": "xlsx", ".csv": "csv"}.get(os.path.splitext(output or "")[1].lower(), "r5")).lower()
     if db:
         cm = Store(db).mapping_table(name)
@@ -150,13 +167,18 @@ def export_cmd(settings, name, fmt, output, mappings, default_mappings, db, acce
             sys.exit(2)
         # a spreadsheet keeps rows in error (to be fixed in it); a ConceptMap, and a row left out, cannot
         lost = [p for p in t.errors if fmt in ("r5", "r4") or p.kind == "malformed-row" or not t.usable]
-        for p in lost:
-            click.echo(f"{p.line()}", err=True)
         if lost:
+            click.echo(f"error: {name}: export refused: " + (
+                "the table cannot be read" if not t.usable else
+                f"{len({p.row for p in lost})} row(s) in error would be lost"
+                + (" in a ConceptMap (export the spreadsheet, or fix them)" if fmt in ("r5", "r4")
+                   else " (lines that cannot be read: fix them in the spreadsheet)")) + ":", err=True)
+            for p in lost:
+                click.echo(f"  {p.line()}", err=True)
             sys.exit(2 if not t.usable else 1)
         cm = concept_map_from_table(t)
     try:
-        data = export(cm, fmt, encoding, accepted_only)
+        data = export(cm, fmt, encoding, accepted_only, delimiter)
     except ExportError as e:
         click.echo(f"error: {name}: {e}", err=True)
         sys.exit(2)
@@ -192,6 +214,164 @@ def import_cmd(file, output_dir, name):
     name = name or table_name_for(cm, os.path.splitext(os.path.basename(file))[0])
     csv_path, toml_path = write_table(output_dir, name, meta, columns, rows)
     click.echo(f"wrote {csv_path} ({len(rows)} rows) and {toml_path}")
+
+
+@mappings.command("diff")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--git", "git_range", metavar="REV1..REV2", default=None,
+              help="Compare PATH (a folder or table, default .) at two revisions of the git repository it is in;"
+                   " REV1.. or REV1: with the working tree.")
+@click.option("--db", "db", type=click.Path(), default=None,
+              help="Build to compute the coverage of a source scope against (default: setting db, if present).")
+@click.option("--no-db", is_flag=True, help="Coverage only from the folders' code systems (and own source codes).")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Also write a self-contained HTML page to FILE (- for standard output).")
+@with_settings()
+def diff_cmd(settings, paths, git_range, db, no_db, as_json, html_file):
+    """What changed between two versions of mapping tables: OLD NEW (table files or folders), or
+    --git REV1..REV2 [PATH].
+
+    Rows are matched by source code and target: rows added, removed and changed (the cells, old -> new),
+    status changes (who and when), and the coverage before and after.
+    Exit status: 0 nothing changed, 1 something did, 2 unusable input."""
+    if git_range is None and len(paths) != 2:
+        raise click.UsageError("give OLD and NEW (files or folders), or --git REV1..REV2 [PATH]")
+    if git_range is not None and len(paths) > 1:
+        raise click.UsageError("--git compares one PATH at two revisions")
+    store = open_store(settings, db, no_db)
+    try:
+        if git_range is None:
+            missing = [p for p in paths if not os.path.exists(p)]
+            if missing:
+                click.echo(f"error: no such file or folder: {', '.join(missing)}", err=True)
+                sys.exit(2)
+            revisions, labels, where = (None, None), paths, paths
+        else:
+            path = paths[0] if paths else "."
+            revisions = parse_range(git_range)
+            labels = [f"{rev or 'working tree'}:{path}" for rev in revisions]
+            where = (path, path)
+        with at_revision(where[0], revisions[0]) as old, at_revision(where[1], revisions[1]) as new:
+            # a path missing at a revision (or from the working tree) has no tables: each of the other is new
+            reports = [check([p], store) if p is not None and os.path.exists(p) else Report() for p in (old, new)]
+    except RevisionError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    for rep in reports:   # the coverage is all a diff asks of the build
+        rep.notes = [n for n in rep.notes if n != NO_DATABASE]
+    d = diff_reports(*reports, *labels)
+    if html_file:
+        page = render_template("mappings_diff.html", diff=d.as_dict())
+        if html_file == "-":
+            click.echo(page)
+        else:
+            with open(html_file, "w", encoding="utf-8") as f:
+                f.write(page)
+    if as_json:
+        click.echo(orjson.dumps(d.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    elif html_file != "-":
+        click.echo(format_diff(d))
+    sys.exit(d.exit_code)
+
+
+def _describe(r: dict) -> str:
+    """`CODE 'display' -> TARGET 'display' relationship [status]` of a diff's row."""
+    def named(code, display):
+        return code + (f" '{display}'" if display else "")
+    target = "no map" if r["no_map"] else named(r["target_code"], r["target_display"])
+    relationship = f" {r['relationship']}" if r["relationship"] else ""
+    return f"{named(r['source_code'], r['source_display'])} -> {target}{relationship} [{r['status'] or 'invalid'}]"
+
+
+def _coverage_text(cov: dict | None) -> str:
+    if not cov:
+        return "-"
+    return f"{cov['percent_covered']}% of {cov['total']}" if cov.get("evaluable") else "not computed"
+
+
+def format_diff(d) -> str:
+    lines = [f"{d.old} -> {d.new}", *(f"note: {n}" for n in d.notes)]
+    for t in d.tables:
+        file = t.new_file or t.old_file
+        if t.old_file is None:
+            head = f"new table ({len(t.added)} rows)"
+        elif t.new_file is None:
+            head = f"table removed ({len(t.removed)} rows)"
+        elif not t.has_changes:
+            head = "unchanged"
+        else:
+            c = t.counts()
+            head = f"{c['added']} added, {c['removed']} removed, {c['changed']} changed" + (
+                f" ({c['status_changes']} status change(s))" if c["status_changes"] else "")
+        cov = f"; coverage {_coverage_text(t.coverage_before)} -> {_coverage_text(t.coverage_after)}"
+        lines.append(f"== {file}: {head}{cov if t.has_changes else ''}")
+        if t.columns_added or t.columns_removed:
+            lines.append(f"  columns added: {', '.join(t.columns_added) or '-'};"
+                         f" removed: {', '.join(t.columns_removed) or '-'}")
+        lines += [f"  metadata {m['key']}: {m['old']!r} -> {m['new']!r}" for m in t.metadata]
+        if t.old_file is not None and t.new_file is not None:
+            lines += [f"  + row {r['row']}: {_describe(r)}" for r in t.added]
+            lines += [f"  - row {r['row']} (before): {_describe(r)}" for r in t.removed]
+        for c in t.changed:
+            what = []
+            if c.status:
+                who = c.status["reviewer"] or c.status["author"]
+                what.append(f"status {c.status['old'] or 'invalid'} -> {c.status['new'] or 'invalid'}"
+                            + (f" by {who}" if who else "") + (f" on {c.status['date']}" if c.status["date"] else ""))
+            what += [f"{cell['column']} {cell['old']!r} -> {cell['new']!r}" for cell in c.cells]
+            moved = f" (was {c.old['row']})" if c.old["row"] != c.new["row"] else ""
+            lines.append(f"  ~ row {c.new['row']}{moved}: {_describe(c.new)}: {'; '.join(what)}")
+    changed = sum(1 for t in d.tables if t.has_changes)
+    lines.append(f"{len(d.tables)} table(s): {changed} changed")
+    return "\n".join(lines)
+
+
+@mappings.command("init")
+@click.argument("catalogue", type=click.Path(dir_okay=False))
+@click.option("--name", required=True, help="The table's name (NAME.csv, NAME.toml; letters, digits, '.', '_', '-').")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="The folder of tables to write into (its codesystems/ gets the CodeSystem and ValueSet).")
+@click.option("--base-url", default=codesystems.DEFAULT_BASE_URL, show_default=True,
+              help="Canonical base of the CodeSystem, ValueSet and ConceptMap urls.")
+@click.option("--title", default=None, help="Title of the catalogue (default: NAME).")
+@click.option("--language", default=None, help="Language of the catalogue (de, es-ES, ...): the CSV delimiter Excel uses.")
+@click.option("--target-system", default=None, help="The EU code system the table maps to (else set it in the TOML).")
+@click.option("--code-column", default=None, help="Header of the code column (default: recognised, e.g. code, código).")
+@click.option("--display-column", default=None, help="Header of the display column (e.g. display, Bezeichnung).")
+@click.option("--parent-column", default=None, help="Header of the parent code column (the hierarchy), if any.")
+@click.option("--active-column", default=None, help="Header of the active column (yes/no), if any.")
+@click.option("--force", is_flag=True, help="Replace the files of a table of that name.")
+def init_cmd(catalogue, name, output_dir, base_url, title, language, target_system, code_column, display_column,
+             parent_column, active_column, force):
+    """Start a mapping table from a catalogue export (CSV or XLSX: code, display, optional parent and active
+    columns): NAME.toml, an empty NAME.csv, and the catalogue as a CodeSystem and a ValueSet (the table's
+    source scope) in codesystems/. Codes stay the strings they are (0012, 1.10).
+
+    Exit status: 0 written, 1 rows in error (nothing written), 2 unusable input."""
+    if not TABLE_NAME.fullmatch(name):
+        raise click.BadParameter("letters, digits, '.', '_', '-' (starting with a letter or digit)", param_hint="--name")
+    if not os.path.isfile(catalogue):
+        click.echo(f"error: no such file: {catalogue}", err=True)
+        sys.exit(2)
+    existing = [p for p in codesystems.planned_files(output_dir, name) if os.path.exists(p)]
+    if existing and not force:
+        click.echo(f"error: {', '.join(existing)} exist: give another --name, or --force", err=True)
+        sys.exit(2)
+    named = {"code": code_column, "display": display_column, "parent": parent_column, "active": active_column}
+    made = codesystems.from_catalogue(catalogue, name, base_url, title, language, target_system,
+                                      {k: v for k, v in named.items() if v})
+    if made.problems:
+        unusable = any(p.row is None or p.kind == "missing-column" for p in made.problems)
+        click.echo(f"error: {made.file}: nothing written: " + (
+            "the catalogue cannot be read" if unusable else f"{len(made.problems)} row(s) in error") + ":", err=True)
+        for p in made.problems:
+            click.echo(f"  {p.line()}", err=True)
+        sys.exit(2 if unusable else 1)
+    for path in codesystems.write(made, output_dir):
+        click.echo(f"wrote {path}")
+    click.echo(f"{len(made.concepts)} codes ({sum(1 for c in made.concepts if not c.active)} inactive); "
+               f"`termsvc mappings check {output_dir}` shows the coverage")
 
 
 COMMANDS = [mappings]

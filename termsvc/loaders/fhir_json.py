@@ -13,6 +13,7 @@ from typing import Iterator
 
 import orjson
 
+from termsvc.fhir.bundle import iter_bundle
 from termsvc.store.writer import BuildError
 
 TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
@@ -31,18 +32,6 @@ def read_json(path: str) -> object:
         return orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise BuildError(f"{path}: malformed JSON: {e}") from e
-
-
-def iter_bundle(obj: object) -> Iterator[dict]:
-    """The resources of a parsed JSON value: itself, or the entries of a Bundle (recursively)."""
-    if not isinstance(obj, dict) or not isinstance(obj.get("resourceType"), str):
-        return
-    if obj["resourceType"] == "Bundle":
-        for entry in obj.get("entry") or []:
-            if isinstance(entry, dict):
-                yield from iter_bundle(entry.get("resource"))
-        return
-    yield obj
 
 
 def json_files(path: str, suffixes: tuple = (".json",)) -> list[str]:

@@ -19,19 +19,27 @@
     the code, the spreadsheet's otherwise;
   * the complete table, every row with its status and cells as written (`add_mapping_table`):
     not served, what `termsvc mappings export --db` and the review page read;
-  * the table's report (problems, coverage, rows served and left out): the review page's.
+  * the table's report (problems, coverage, rows served and left out): the review page's, with what
+    changed since the build served before (termsvc.mappings.diff against the complete table that build
+    stored: the database this build replaces), or that no build was served before.
 """
 import hashlib
 import os
+import sqlite3
+
+import orjson
 
 from termsvc import content
-from termsvc.loaders.fhir_json import iter_bundle, read_json
+from termsvc.mappings.codesystems import CODESYSTEM_FOLDER, local_resource_files, local_resources
+from termsvc.mappings.diff import REMOVED_TABLES_META, diff_tables
+from termsvc.mappings.from_fhir import table_from_concept_map
 from termsvc.mappings.lint import SERVED, check, row_served
+from termsvc.mappings.table import Table
 from termsvc.mappings.to_fhir import concept_map_from_table, fhir_id
+from termsvc.store.queries import NotADatabase
+from termsvc.store.reader import Store
 from termsvc.store.writer import BuildError
 
-CODESYSTEM_FOLDER = "codesystems"
-LOCAL_TYPES = ("CodeSystem", "ValueSet")
 SHOWN_ERRORS = 200
 
 
@@ -46,14 +54,14 @@ def _sha256(paths) -> str:
 
 
 def load_codesystems(writer, folder: str, progress) -> int:
-    cs_dir = os.path.join(folder, CODESYSTEM_FOLDER)
-    if not os.path.isdir(cs_dir):
-        return 0
-    files = sorted(os.path.join(cs_dir, f) for f in os.listdir(cs_dir) if f.lower().endswith(".json"))
-    resources = [r for p in files for r in iter_bundle(read_json(p)) if r.get("resourceType") in LOCAL_TYPES]
+    try:
+        resources = local_resources(folder)
+    except (ValueError, OSError) as e:
+        raise BuildError(f"mappings: {e}") from None
     if not resources:
         return 0
-    sid = writer.add_source("mappings:codesystems", "mappings", None, cs_dir, _sha256(files))
+    cs_dir = os.path.join(folder, CODESYSTEM_FOLDER)
+    sid = writer.add_source("mappings:codesystems", "mappings", None, cs_dir, _sha256(local_resource_files(folder)))
     for r in resources:
         writer.add_resource(r, sid, "R5")
     writer.finish_source(sid)
@@ -86,13 +94,15 @@ def finish(writer, progress):
         return
     progress("judging the mapping tables")
     served = None if pending["include_unaccepted"] else SERVED
-    report = check(pending["folders"], writer.reader(), served, pending["strict_displays"])
+    report = check(pending["folders"], writer.reader(), served, pending["strict_displays"],
+                   local=False)   # the build holds them
     errors = report.error_lines()
     if errors and not pending["allow_errors"]:
         more = f"\n  ... and {len(errors) - SHOWN_ERRORS} more" if len(errors) > SHOWN_ERRORS else ""
         raise BuildError(f"{len(errors)} error(s) in the mapping tables of {', '.join(pending['folders'])}"
                          " (run `termsvc mappings check` for the full report; `--allow-mapping-errors` builds"
                          " without the rows in error):\n  " + "\n  ".join(errors[:SHOWN_ERRORS]) + more)
+    previous = previous_build(writer.final_path)
     dropped_rows, dropped_tables = [], []
     for rep in report.tables:
         t = rep.table
@@ -111,13 +121,17 @@ def finish(writer, progress):
             writer.add_resource(concept_map_from_table(t, rows=rows, displays=rep.displays), sid, "R5")
             writer.add_mapping_table(concept_map_from_table(t), sid)
         writer.add_mapping_report({**rep.as_dict(), "id": fhir_id(t.name), "loaded": loaded,
-                                   "served_statuses": sorted(served) if served is not None else None}, sid)
+                                   "served_statuses": sorted(served) if served is not None else None,
+                                   **changes_since(previous, rep)}, sid)
         writer.finish_source(sid, {"rows": len(t.rows), "rows_served": rep.served, "rows_left_out": rep.dropped,
                                    "errors": len(rep.errors), "warnings": len(rep.warnings)})
         coverage = rep.coverage or {}
         progress(f"  {t.file}: {len(t.rows)} rows, {rep.served} served"
                  + (f", {rep.dropped} left out for their errors" if rep.dropped else "")
                  + (f", {coverage['percent_covered']}% of the source scope covered" if coverage.get("evaluable") else ""))
+    if previous is not None:
+        gone = sorted(set(previous[1]) - {rep.name for rep in report.tables})
+        writer.set_meta(REMOVED_TABLES_META, orjson.dumps(gone).decode())
     notes = writer.state.setdefault("notes", [])
     if dropped_rows:
         notes.append(f"mapping tables: {len(dropped_rows)} row(s) with errors left out of what $translate serves"
@@ -126,3 +140,38 @@ def finish(writer, progress):
     if dropped_tables:
         notes.append(f"mapping tables: {len(dropped_tables)} table(s) with errors of the whole table not loaded"
                      f" (--allow-mapping-errors): {', '.join(dropped_tables)}")
+
+
+def previous_build(path: str) -> tuple[str, dict] | None:
+    """(when it was built, {table name: (its complete Table or None, its report)}) of the build at `path`,
+    the one this build replaces; None when there is none (or it is not a build this one can read)."""
+    if not os.path.isfile(path):
+        return None
+    store = Store(path)
+    try:
+        store.check(path)
+        tables = {}
+        for rep in store.mapping_reports():
+            cm = store.mapping_table(rep["id"])
+            tables[rep["name"]] = (table_from_concept_map(cm, rep["name"]) if cm else None, rep)
+        return store.meta("built_at") or "", tables
+    except (NotADatabase, sqlite3.Error, KeyError):
+        return None
+    finally:
+        store.close()
+
+
+def changes_since(previous: tuple | None, rep) -> dict:
+    """The report's `previous_build` (when the build served before was made; None: there was none) and
+    `changes` (the table's changes since that build: termsvc.mappings.diff)."""
+    if previous is None:
+        return {"previous_build": None, "changes": None}
+    built, tables = previous
+    if rep.name not in tables:   # a new table: every row is new, none is listed
+        changes = diff_tables(None, rep.table, None, rep.coverage).as_dict()
+        changes["added"] = []
+    else:                        # (a table that build could not read had no rows)
+        old, old_report = tables[rep.name]
+        changes = diff_tables(old or Table(rep.name, rep.path), rep.table, old_report.get("coverage"),
+                              rep.coverage).as_dict()
+    return {"previous_build": f"built {built}" if built else "", "changes": changes}

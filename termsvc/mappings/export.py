@@ -10,8 +10,12 @@ keeps every cell and extra column, codes as the strings they were (`0012`, `1.10
   text; the status column coloured by status; dropdowns for relationship, status and no_map that
   warn about, but allow, other words) and a `metadata` sheet of key/value rows - the layout the
   reader takes without a TOML.
-- CSV: the table's delimiter (`,` when it had none), UTF-8 with a BOM unless another encoding is
-  asked for (Excel reads a BOM-less UTF-8 file as Windows-1252).
+- CSV: as the table's CSV was written - delimiter, encoding (a BOM or not), line breaks - so that
+  CSV -> export -> CSV gives back the same bytes. A table that was not a CSV (an XLSX, a ConceptMap
+  made elsewhere) gets the delimiter Excel uses in its `language` (`;` where the decimal separator is
+  a comma: de, es, fr, it, nl, pl, pt, ...; `,` for en and when no language is given), UTF-8 with a
+  BOM (Excel reads a BOM-less UTF-8 file as Windows-1252) and CRLF line breaks, as Excel writes them.
+  `delimiter` and `encoding` given say otherwise.
 """
 from __future__ import annotations
 
@@ -30,6 +34,13 @@ MEDIA_TYPES = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadshee
                "csv": "text/csv", "r5": "application/fhir+json", "r4": "application/fhir+json"}
 SUFFIXES = {"xlsx": ".xlsx", "csv": ".csv", "r5": ".json", "r4": ".json"}
 DEFAULT_ENCODING = "utf-8-sig"   # UTF-8 with a BOM: what Excel recognises
+DEFAULT_LINE_END = "\r\n"        # what Excel writes
+LINE_ENDS = {"crlf": "\r\n", "lf": "\n", "cr": "\r"}
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
+# languages whose Excel separates list items (the cells of a CSV) with `;`: those that write the
+# decimal separator as a comma (by the language's primary subtag)
+SEMICOLON_LANGUAGES = frozenset("bg ca cs da de el es et eu fi fr gl hr hu is it lt lv nb nl nn no pl pt ro ru"
+                                " sk sl sr sv tr uk".split())
 # the dropdowns: column -> the words offered
 CHOICES = {"relationship": R5_RELATIONSHIPS + [w for w in R4_EQUIVALENCES if w not in R5_RELATIONSHIPS],
            "status": ROW_STATUSES, "no_map": ["yes", "no"]}
@@ -41,8 +52,10 @@ class ExportError(ValueError):
     """The table cannot be written as asked (a character the encoding lacks, ...)."""
 
 
-def export(cm: dict, fmt: str, encoding: str = DEFAULT_ENCODING, accepted_only: bool = False) -> bytes:
-    """The table of this complete ConceptMap in format `fmt` (one of FORMATS)."""
+def export(cm: dict, fmt: str, encoding: str | None = None, accepted_only: bool = False,
+           delimiter: str | None = None) -> bytes:
+    """The table of this complete ConceptMap in format `fmt` (one of FORMATS). A CSV is written as the
+    table was read (see the module's description) unless `encoding` or `delimiter` say otherwise."""
     if accepted_only:
         cm = accepted_rows(cm)
     if fmt in ("r5", "r4"):
@@ -51,12 +64,30 @@ def export(cm: dict, fmt: str, encoding: str = DEFAULT_ENCODING, accepted_only: 
     if fmt == "xlsx":
         return xlsx_bytes(meta, columns, rows)
     if fmt == "csv":
-        return csv_bytes(columns, rows, table_extension_values(cm).get("delimiter") or ",", encoding)
+        written = table_extension_values(cm)
+        return csv_bytes(columns, rows, parse_delimiter(delimiter) if delimiter else written.get("delimiter")
+                         or language_delimiter(meta.get("language")), encoding or written.get("encoding")
+                         or DEFAULT_ENCODING, LINE_ENDS.get(written.get("line-end"), DEFAULT_LINE_END),
+                         written.get("final-line-end") != "no")
     raise ExportError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
 
 
-def csv_bytes(columns, rows, delimiter: str = ",", encoding: str = DEFAULT_ENCODING) -> bytes:
-    text = rows_to_csv(columns, rows, delimiter)
+def language_delimiter(language: str | None) -> str:
+    """The CSV delimiter Excel uses in this language (BCP 47: `de`, `pt-BR`): `;` or `,`."""
+    return ";" if (language or "").split("-")[0].lower() in SEMICOLON_LANGUAGES else ","
+
+
+def parse_delimiter(text: str) -> str:
+    """A delimiter as asked for (`,`, `;`, `tab` or a tab character, `|`)."""
+    try:
+        return DELIMITERS[text.lower()]
+    except KeyError:
+        raise ExportError(f"unknown delimiter {text!r} (one of: , ; tab |)") from None
+
+
+def csv_bytes(columns, rows, delimiter: str = ",", encoding: str = DEFAULT_ENCODING, line_end: str = "\n",
+              final_line_end: bool = True) -> bytes:
+    text = rows_to_csv(columns, rows, delimiter, line_end, final_line_end)
     try:
         return text.encode(encoding)
     except LookupError:

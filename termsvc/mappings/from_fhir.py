@@ -81,7 +81,7 @@ def numbered_rows(cm: dict):
     cm = to_r5(cm)
     tx = table_extension_values(cm)
     meta = {}
-    for key in ("url", "version", "name", "title", "status", "publisher", "description"):
+    for key in ("url", "version", "name", "title", "status", "publisher", "description", "language"):
         if cm.get(key):
             meta[key] = cm[key]
     ss = cm.get("sourceScopeCanonical") or cm.get("sourceScopeUri")
@@ -156,13 +156,18 @@ def numbered_rows(cm: dict):
     return meta, columns, rows
 
 
-def rows_to_csv(columns, rows, delimiter: str = ",") -> str:
+def rows_to_csv(columns, rows, delimiter: str = ",", line_end: str = "\n", final_line_end: bool = True) -> str:
+    """The CSV text of a table (cells quoted only where they must be, as spreadsheet programs write)."""
     buf = io.StringIO()
-    w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([r.get(h, "") for h in columns])
-    return buf.getvalue()
+    # each record on its own: a cell holding any line break (\r or \n) is quoted, whatever `line_end` is
+    w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
+    records = []
+    for cells in [columns, *([r.get(h, "") for h in columns] for r in rows)]:
+        buf.seek(0)
+        buf.truncate()
+        w.writerow(cells)
+        records.append(buf.getvalue().removesuffix("\r\n"))
+    return line_end.join(records) + (line_end if final_line_end else "")
 
 
 def meta_to_toml(meta: dict) -> str:

@@ -14,12 +14,15 @@ Warnings: those content problems on a row not served; a source display that diff
 system a fragment (code not in it) or not loaded (cannot verify), scope value set not loaded
 or not evaluable, source code outside the source scope, rows not yet accepted, source codes
 differing only in case in a table that matches ignoring case.
-Coverage: the source scope value set's codes with an accepted map, an accepted
-deliberate no-map, or nothing (listed; `pending` when only unaccepted rows exist).
+Coverage: of the table's catalogue - the source scope value set, or, for a table without one, its own
+source codes (mapped and unmapped rows) - the codes with an accepted map, an accepted deliberate no-map,
+or nothing (listed; `pending` when only unaccepted rows exist).
 
 The content questions are answered by the service's own operations (termsvc.ops.judge:
 $validate-code for codes, displays and membership, $expand for the coverage), so a check
-and the service cannot disagree.
+and the service cannot disagree. The local code systems and value sets of the tables' folders
+(`codesystems/`) come first, as a request's tx-resources do: a catalogue added or changed there counts
+without a rebuild, and without a build at all for the coverage.
 """
 from __future__ import annotations
 
@@ -28,12 +31,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from termsvc.fhir.conceptmap_match import fold
+from termsvc.mappings.codesystems import local_resources
 from termsvc.mappings.table import ROW_STATUSES, Problem, Row, Table, find_tables, read_table
 from termsvc.ops.judge import (FOUND, MALFORMED, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, Judge,
                                NotEvaluable)
 from termsvc.store.reader import Store
 
 COVERAGE_LIMIT = 100_000   # codes of a source scope listed for coverage
+NO_DATABASE = "no database: code, display and scope checks skipped"
 SERVED = frozenset({"accepted"})   # the row statuses a build serves (--include-unaccepted-mappings: all)
 
 
@@ -132,9 +137,10 @@ def row_served(r, served) -> bool:
     return served is None or r.status in served
 
 
-def judge_table(t: Table, store=None, served=SERVED, strict_displays: bool = False) -> TableReport:
+def judge_table(t: Table, store=None, served=SERVED, strict_displays: bool = False, resources=()) -> TableReport:
     """A table's report: its structural problems and, with a store (a served Store or a build in
-    progress), the engine's judgement of its codes, displays and scopes, and its coverage.
+    progress), the engine's judgement of its codes, displays and scopes; its coverage (of its source
+    scope: with a store, or from `resources`, the local CodeSystems and ValueSets that come first).
 
     `served`: the row statuses the build serves (None: every row). A content problem of a served
     row is an error (the build would serve a wrong answer); of a row not served, a warning.
@@ -159,11 +165,12 @@ def judge_table(t: Table, store=None, served=SERVED, strict_displays: bool = Fal
 
     for r in t.rows:
         if r.status and not row_served(r, served):
-            add("warning", "not-accepted", r, f"{r.source_code}: status '{r.status}' - not served",
-                t.colmap.get("status"))
+            add("warning", "not-accepted", r, f"{r.source_code}: status '{r.status}' - not served")   # no bad cell
     _conflicts(t, add, served)
     if store is not None:
-        rep.coverage = _judge_content(t, Judge(store), add, rep.displays, probs, strict_displays)
+        rep.coverage = _judge_content(t, Judge(store, resources), add, rep.displays, probs, strict_displays)
+    else:
+        rep.coverage = _scope_coverage(t, Judge(None, resources), add, probs)
     probs.sort(key=lambda p: (p.row or 0, p.level != "error"))
     return rep
 
@@ -212,6 +219,18 @@ def _contradiction(t: Table, a: Row, b: Row) -> str | None:
     if not same_target and a.relationship == b.relationship == "equivalent":
         return f"{a.source_code} is equivalent to both {a.target_code} and {b.target_code}"
     return None
+
+
+def _scope_coverage(t: Table, judge: Judge, add, problems: list) -> dict:
+    """The coverage without a build: of the table's own source codes, or of a source scope the local
+    resources define."""
+    sscope = t.meta.get("source_scope")
+    smembers = judge.members(sscope, COVERAGE_LIMIT) if sscope else None
+    if isinstance(smembers, NotEvaluable):
+        reason = smembers.reason + ("" if judge.resources else "; no database and no codesystems/ folder to look in")
+        add("warning", "scope-unverifiable", None, f"source scope {sscope}: {reason}; coverage not computed")
+        return {"scope": sscope, "evaluable": False, "reason": reason}
+    return _coverage(t, sscope, smembers, add, {p.row for p in problems if p.level == "error"})
 
 
 def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, strict_displays: bool) -> dict | None:
@@ -264,28 +283,43 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, 
                     f" scope value set {tscope}", t.colmap.get("target_code"))
             elif member.state == UNVERIFIABLE:
                 undecided.append((r.row, member.message))
+    # a problem of many rows is the table's (above its rows on the review page): the message names them
     if undecided:
         rows = [row for row, _ in undecided]
-        add("warning", "scope-unverifiable", rows[0], f"target scope {tscope}: {len(rows)} target(s) cannot be"
+        add("warning", "scope-unverifiable", None, f"target scope {tscope}: {len(rows)} target(s) cannot be"
             f" judged (rows {_ranges(rows)}); the first: {undecided[0][1]}")
     for (side, system), rows in not_loaded.items():
-        add("warning", "system-not-loaded", rows[0], f"{side} code system {system} is not loaded:"
+        add("warning", "system-not-loaded", None, f"{side} code system {system} is not loaded:"
             f" {len(rows)} code(s) cannot be verified (rows {_ranges(rows)})")
-    if not sscope:
-        return None
     if isinstance(smembers, NotEvaluable):
         return {"scope": sscope, "evaluable": False, "reason": smembers.reason}
     return _coverage(t, sscope, smembers, add, {p.row for p in problems if p.level == "error"})
 
 
-def _coverage(t: Table, sscope: str, smembers: list, add, error_rows: set) -> dict:
-    """Of the source scope's codes: those an accepted row without errors maps, or marks a deliberate
-    no-map, and the others (`pending` when some row not yet accepted, or in error, names them)."""
+def own_codes(t: Table) -> list[tuple]:
+    """The catalogue of a table without a source scope: its source codes, mapped or not, in row order,
+    (system, code, display) with the display of the first row that has one."""
+    out: dict = {}
+    for r in t.rows:
+        if not r.source_code:
+            continue
+        key = (r.source_system, r.source_code)
+        if key not in out or (not out[key] and r.source_display):
+            out[key] = r.source_display
+    return [(s, c, d) for (s, c), d in out.items()]
+
+
+def _coverage(t: Table, sscope: str | None, smembers: list | None, add, error_rows: set) -> dict:
+    """Of the catalogue's codes (the source scope's members, or the table's own source codes when it has
+    no scope): those an accepted row without errors maps, or marks a deliberate no-map, and the others
+    (`pending` when some row not yet accepted, or in error, names them)."""
     key = (lambda s, c: (s, c)) if t.meta.get("source_case_sensitive", True) else (lambda s, c: (s, fold(c)))
+    if smembers is None:
+        smembers = own_codes(t)
     keys = {key(s, c) for s, c, _ in smembers}
-    outside = [r.row for r in t.rows if key(r.source_system, r.source_code) not in keys]
+    outside = [r.row for r in t.rows if r.source_code and key(r.source_system, r.source_code) not in keys]
     if outside:
-        add("warning", "outside-source-scope", outside[0], f"{len(outside)} row(s) have a source code"
+        add("warning", "outside-source-scope", None, f"{len(outside)} row(s) have a source code"
             f" outside the source scope {sscope} (rows {_ranges(outside)})")
     mapped, nomap, pending = set(), set(), set()
     for r in t.rows:
@@ -310,9 +344,12 @@ def _coverage(t: Table, sscope: str, smembers: list, add, error_rows: set) -> di
             "percent_covered": round(100.0 * (n_mapped + n_nomap) / total, 1) if total else 100.0}
 
 
-def check(paths, store: Store | str | None = None, served=SERVED, strict_displays: bool = False) -> Report:
+def check(paths, store: Store | str | None = None, served=SERVED, strict_displays: bool = False,
+          local: bool = True) -> Report:
     """Judge the tables at `paths` (files or folders) against a build (a Store, a build in progress,
-    or a database path; None: structural checks only). `served`, `strict_displays`: see judge_table.
+    or a database path; None: structural checks and the coverage only). `served`, `strict_displays`:
+    see judge_table. `local`: the code systems and value sets of the tables' folders (`codesystems/`)
+    come first (a build, which has loaded them, says False).
 
     Two tables of one name, or one ConceptMap url, in different folders: the later one is in error."""
     report = Report()
@@ -321,13 +358,14 @@ def check(paths, store: Store | str | None = None, served=SERVED, strict_display
     if store is not None:
         report.db = getattr(store, "path", None)
     else:
-        report.notes.append("no database: code, display, scope and coverage checks skipped")
+        report.notes.append(NO_DATABASE)
     bases = find_tables(paths)
     if not bases:
         report.notes.append("no mapping tables found")
+    resources = folder_resources(paths, report.notes) if local else []
     names, urls = {}, {}
     for base in bases:
-        rep = judge_table(read_table(base), store, served, strict_displays)
+        rep = judge_table(read_table(base), store, served, strict_displays, resources)
         for key, seen, what in ((rep.name, names, "table name"), (rep.meta.get("url"), urls, "url")):
             if key and key in seen:
                 rep.problems.insert(0, Problem("error", "duplicate-table", rep.file, None,
@@ -336,3 +374,17 @@ def check(paths, store: Store | str | None = None, served=SERVED, strict_display
                 seen[key] = rep.path
         report.tables.append(rep)
     return report
+
+
+def folder_resources(paths, notes: list) -> list[dict]:
+    """The local CodeSystems and ValueSets of the folders of `paths` (a table file's: the folder it is in);
+    a folder whose code systems cannot be read is noted."""
+    folders = dict.fromkeys(os.path.abspath(p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)))
+                            for p in paths)
+    out = []
+    for folder in folders:
+        try:
+            out += local_resources(folder)
+        except (ValueError, OSError) as e:
+            notes.append(f"local code systems not read: {e}")
+    return out

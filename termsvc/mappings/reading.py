@@ -8,6 +8,8 @@
   format (`0000` pads, `0.00` keeps its decimals, else integers without `.0` and other numbers in
   their shortest form); booleans TRUE/FALSE; dates ISO `YYYY-MM-DD`.
 - Row numbers are the spreadsheet's: the line (CSV) or row (XLSX) a row starts on.
+- How a CSV is written (delimiter, encoding, line break, a last line break or not) is kept, so that
+  it can be written back byte for byte (termsvc.mappings.export).
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class Cells:
     bad: list = field(default_factory=list)        # [(line, message, [cells as far as read])]
     delimiter: str | None = None
     encoding: str | None = None
+    line_end: str | None = None                    # a CSV's line break: "\r\n", "\n" or "\r"
+    final_line_end: bool = True                    # ... and whether its last line has one
     meta: dict = field(default_factory=dict)       # an XLSX's `metadata` sheet
 
 
@@ -41,6 +45,15 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+def line_end(text: str) -> str:
+    """The line break the text is written with (that of its first line; "\n" for one line)."""
+    m = LINE_END.search(text)
+    return m.group() if m else "\n"
+
+
+LINE_END = re.compile(r"\r\n|\n|\r")
 
 
 def sniff_delimiter(text: str) -> str:
@@ -109,7 +122,8 @@ def read_csv(path: str) -> Cells:
     if not records or (bad and bad[0][0] < records[0][0]):
         raise ValueError("the file has no header line it can read")
     (header_line, headers), rows = records[0], records[1:]
-    return Cells([h.strip() for h in headers], header_line, rows, bad, delim, enc)
+    return Cells([h.strip() for h in headers], header_line, rows, bad, delim, enc, line_end(text),
+                 text.endswith(("\n", "\r")))
 
 
 def render_xlsx_cell(cell) -> str:

@@ -29,6 +29,7 @@ KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_syste
                  "target_display", "relationship", "no_map", "status", "comment", "author",
                  "reviewer", "status_date"]
 REQUIRED_COLUMNS = ["source_code"]
+TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")   # a table's name: its files' base name
 DATA_SUFFIXES = (".csv", ".tsv", ".xlsx")
 
 R5_RELATIONSHIPS = ["equivalent", "source-is-narrower-than-target", "source-is-broader-than-target",
@@ -46,9 +47,27 @@ CM_STATUSES = ["draft", "active", "retired", "unknown"]
 CELL_ERROR_KINDS = {"relationship": "unknown-relationship", "status": "unknown-status", "no_map": "unknown-no-map",
                     "source_code": "empty-source-code"}
 
-META_KEYS = ["url", "version", "name", "title", "status", "publisher", "description", "source_scope",
+META_KEYS = ["url", "version", "name", "title", "status", "publisher", "description", "language", "source_scope",
              "target_scope", "source_system", "target_system", "default_status", "dicom_attributes",
              "dicom_coding_schemes", "source_case_sensitive"]
+
+
+# every kind of problem a table (or a catalogue) can have: what the review page filters rows by
+PROBLEM_KINDS = frozenset({
+    # the file and the table
+    "unreadable", "missing-metadata", "invalid-metadata", "unknown-metadata", "missing-column", "duplicate-column",
+    "duplicate-table",
+    # a row, read on its own
+    "malformed-row", "invalid-cell", "empty-source-code", "unknown-relationship", "unknown-status", "unknown-no-map",
+    "no-map-with-target", "empty-target", "missing-relationship", "missing-system",
+    # rows together
+    "duplicate-row", "conflicting-relationship", "case-duplicate",
+    # against a build (termsvc.mappings.lint)
+    "not-accepted", "unknown-source-code", "unknown-target-code", "invalid-source-code", "invalid-target-code",
+    "unverifiable", "display-differs",
+    "target-outside-scope", "scope-unverifiable", "system-not-loaded", "outside-source-scope",
+    # a catalogue export (termsvc.mappings.codesystems)
+    "unknown-parent", "hierarchy-cycle"})
 
 
 @dataclass
@@ -61,6 +80,10 @@ class Problem:
     column: str | None = None
     source_code: str = ""     # the row's source code and display, as written
     source_display: str = ""
+
+    def __post_init__(self):
+        if self.kind not in PROBLEM_KINDS:
+            raise ValueError(f"problem kind {self.kind!r} is not one of PROBLEM_KINDS")
 
     def where(self) -> str:
         return f"{self.file}:{self.row}" if self.row else self.file
@@ -115,8 +138,10 @@ class Table:
     colmap: dict = field(default_factory=dict)    # known column name -> header as written
     rows: list = field(default_factory=list)
     problems: list = field(default_factory=list)
-    delimiter: str | None = None
+    delimiter: str | None = None   # how the CSV was written (None for an XLSX): see reading.Cells
     encoding: str | None = None
+    line_end: str | None = None
+    final_line_end: bool = True
     toml_path: str | None = None
     usable: bool = True            # False: the rows could not be read at all
 
@@ -175,6 +200,8 @@ class MetadataSchema(Schema):
     status = fields.String(load_default="draft", validate=validate.OneOf(CM_STATUSES))
     publisher = fields.String(load_default=None)
     description = fields.String(load_default=None)
+    # the language the table is written in (BCP 47, `de`, `es-ES`): the CSV delimiter of an XLSX table
+    language = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))
     source_scope = fields.String(load_default=None)
     target_scope = fields.String(load_default=None)
     source_system = fields.String(load_default=None)
@@ -357,9 +384,10 @@ def read_table(path: str) -> Table:
         try:
             cells = read_xlsx(data_path) if data_path.lower().endswith(".xlsx") else read_csv(data_path)
             t.delimiter, t.encoding = cells.delimiter, cells.encoding
+            t.line_end, t.final_line_end = cells.line_end, cells.final_line_end
         except (ValueError, OSError) as e:
             t.usable = False
-            t.error("unreadable", None, f"unreadable: {e}")
+            t.error("unreadable", None, str(e))
     sheet_meta = cells.meta if cells else {}
     meta.update(sheet_meta)
     if toml_path:
@@ -368,8 +396,7 @@ def read_table(path: str) -> Table:
                 meta.update({canonical_header(k): v for k, v in tomllib.load(f).items()})
         except (tomllib.TOMLDecodeError, OSError) as e:
             t.usable = False
-            t.problems.append(Problem("error", "unreadable", os.path.basename(toml_path), None,
-                                      f"unreadable metadata: {e}"))
+            t.problems.append(Problem("error", "unreadable", os.path.basename(toml_path), None, f"TOML: {e}"))
     elif cells is not None and not sheet_meta:   # (a file that cannot be read is error enough)
         t.usable = False
         t.error("missing-metadata", None, f"no metadata: {name}.toml (or an XLSX 'metadata' sheet) is missing")

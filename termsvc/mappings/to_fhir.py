@@ -17,7 +17,8 @@ Shape:
   Export regenerates the known cells and then applies these, so CSV -> ConceptMap ->
   CSV gives back the same cells.
 - On the ConceptMap, `mapping-table`: the column headers as written, in order
-  (`column`), the file name, the delimiter, and the metadata defaults.
+  (`column`), the file name, how a CSV was written (`delimiter`, `encoding`, `line-end`, and
+  `final-line-end: no` when its last line has no line break), and the metadata defaults.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ EXT_COLUMN = EXT_BASE + "mapping-column"
 EXT_DICOM_ATTRIBUTE = EXT_BASE + "dicom-attribute"   # the DICOM attribute (keyword) a table serves
 EXT_DICOM_SCHEME = EXT_BASE + "dicom-coding-scheme"  # a coding scheme designator of the local codes it maps
 NO_MAP_YES = "yes"
+LINE_END_NAMES = {"\r\n": "crlf", "\n": "lf", "\r": "cr", None: "lf"}
 
 
 def fhir_id(name: str) -> str:
@@ -73,8 +75,12 @@ def _column_ext(name: str, value: str) -> dict:
 def table_extension(t: Table) -> dict:
     sub = [{"url": "column", "valueString": h} for h in t.columns]
     sub.append({"url": "file", "valueString": t.file})
-    if t.delimiter:
+    if t.delimiter:   # how the CSV was written, to write it back the same (termsvc.mappings.export)
         sub.append({"url": "delimiter", "valueString": t.delimiter})
+        sub.append({"url": "encoding", "valueString": t.encoding})
+        sub.append({"url": "line-end", "valueString": LINE_END_NAMES[t.line_end]})
+        if not t.final_line_end:
+            sub.append({"url": "final-line-end", "valueString": "no"})
     for key in ("source_system", "target_system", "default_status"):
         if t.meta.get(key) and not (key == "default_status" and t.meta[key] == "draft"):
             sub.append({"url": key.replace("_", "-"), "valueString": t.meta[key]})
@@ -92,7 +98,7 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
                                                for a in m.get("dicom_attributes") or []]
           + [{"url": EXT_DICOM_SCHEME, "valueString": s} for s in m.get("dicom_coding_schemes") or []],
           "url": m["url"]}
-    for key in ("version", "name", "title", "status", "publisher", "description"):
+    for key in ("version", "name", "title", "status", "publisher", "description", "language"):
         if m.get(key):
             cm[key] = m[key]
     cm.setdefault("status", "draft")

@@ -3,7 +3,8 @@ checks): each question is answered by the operation itself - $validate-code for 
 display and value-set membership, $expand for the members of a value set - so such a check
 cannot disagree with what the service answers.
 
-    judge = Judge(store)                       # a served Store, or a build in progress
+    judge = Judge(store)                       # a served Store, or a build in progress (or None)
+    judge = Judge(store, resources)            # ... with CodeSystems / ValueSets that come first
     judge.code(system, code, display)          # CodeVerdict
     judge.membership(vs_url, system, code)     # MembershipVerdict
     judge.membership_of_any(vs_url, codings)   # MembershipVerdict of a CodeableConcept's codings
@@ -85,11 +86,16 @@ class _Answer:
 
 
 class Judge:
-    def __init__(self, store):
+    def __init__(self, store, resources=()):
+        """`store`: a served Store, a build in progress, or None; `resources`: CodeSystems and ValueSets
+        that come first, as a request's tx-resources do (a folder's local code systems)."""
         self.store = store
+        self.resources = list(resources)
+        # the resources' code systems are indexed once for every question, not once per question
+        self._with_resources = Context(store, self.resources) if self.resources else None
 
     def _context(self) -> Context:
-        return Context(self.store)   # one per question, as each request has its own
+        return self._with_resources or Context(self.store)   # else one per question, as each request has its own
 
     def code(self, system: str, code: str, display: str | None = None) -> CodeVerdict:
         """Does the code exist in its code system, and is the display one of its displays?"""

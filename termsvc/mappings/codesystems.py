@@ -1,0 +1,249 @@
+"""The local code systems and value sets of a folder of tables (`codesystems/*.json`), and writing them
+from a catalogue export (`termsvc mappings init`).
+
+    resources = local_resources(folder)            # CodeSystem / ValueSet resources of folder/codesystems
+    made = from_catalogue("export.xlsx", "ris-procedures", base_url="http://hospital.example/fhir")
+    made.problems                                  # row by row: what stops the catalogue being written
+    write(made, folder)                            # NAME.toml, NAME.csv, codesystems/{CodeSystem,ValueSet}-NAME.json
+
+A catalogue export is a CSV or XLSX with a header row: a code column, a display column, and optionally a
+parent column (the code of the concept above: the hierarchy) and an active column. Header names are
+recognised in the languages terminologists write (`code`, `código`, `Bezeichnung`, `libellé`, ...) or
+named. Codes stay the strings they are (`0012`, `1.10`). The table written has no rows yet: its coverage
+(`termsvc mappings check`) lists every active code of the catalogue as unmapped.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import orjson
+import tomli_w
+
+from termsvc.fhir.bundle import iter_bundle
+from termsvc.mappings.export import DEFAULT_ENCODING, DEFAULT_LINE_END, language_delimiter
+from termsvc.mappings.from_fhir import rows_to_csv
+from termsvc.mappings.reading import canonical_header, read_csv, read_xlsx
+from termsvc.mappings.table import Problem
+from termsvc.mappings.to_fhir import fhir_id
+
+CODESYSTEM_FOLDER = "codesystems"
+LOCAL_TYPES = ("CodeSystem", "ValueSet")
+# catalogue column -> header names it is recognised by (canonical: lower case, blanks as `_`)
+CATALOGUE_COLUMNS = {
+    "code": ["code", "codes", "source_code", "local_code", "codigo", "código", "codice", "kode", "kod", "cod", "kennung",
+             "schlüssel", "schluessel", "nummer"],
+    "display": ["display", "source_display", "description", "descripcion", "descripción", "name", "term", "text",
+                "label", "designation", "bezeichnung", "beschreibung", "libelle", "libellé", "descrizione",
+                "denominazione", "nazwa", "opis", "omschrijving", "naam", "nombre", "denominacion", "denominación",
+                "designação", "designacao", "descrição", "descricao"],
+    "parent": ["parent", "parent_code", "parent_id", "hierarchy", "padre", "codigo_padre", "código_padre",
+               "übergeordnet", "uebergeordnet", "oberbegriff", "parent_concept", "nadrzędny", "pai"],
+    "active": ["active", "activo", "activa", "aktiv", "attivo", "actif", "active_flag", "ativo", "aktywny", "actief",
+               "status", "estado", "stato", "statut"],
+}
+ACTIVE_WORDS = {"", "true", "yes", "y", "1", "x", "active", "sí", "si", "ja", "oui", "tak", "sim", "activo", "activa",
+                "aktiv", "attivo", "actif", "ativo", "aktywny", "actief", "current", "vigente"}
+INACTIVE_WORDS = {"false", "no", "n", "0", "inactive", "retired", "deprecated", "nein", "non", "nie", "não", "nao",
+                  "inactivo", "inactiva", "inaktiv", "inattivo", "inactif", "inativo", "nieaktywny", "inactief",
+                  "obsolete", "obsoleto", "baja"}
+INACTIVE_PROPERTY = {"code": "inactive", "uri": "http://hl7.org/fhir/concept-properties#inactive", "type": "boolean"}
+DEFAULT_BASE_URL = "http://termsvc.local/fhir"
+TABLE_COLUMNS = ["source_code", "source_display", "target_system", "target_code", "target_display", "relationship",
+                 "no_map", "status", "comment", "author", "reviewer", "status_date"]
+
+
+def local_resources(folder: str) -> list[dict]:
+    """The CodeSystem and ValueSet resources (or Bundles of them) in `folder/codesystems/*.json`, in file
+    order. ValueError naming the file that is not JSON."""
+    out = []
+    for path in local_resource_files(folder):
+        with open(path, "rb") as f:
+            data = f.read().removeprefix(b"\xef\xbb\xbf")
+        try:
+            out += [r for r in iter_bundle(orjson.loads(data)) if r.get("resourceType") in LOCAL_TYPES]
+        except orjson.JSONDecodeError as e:
+            raise ValueError(f"{path}: malformed JSON: {e}") from None
+    return out
+
+
+def local_resource_files(folder: str) -> list[str]:
+    """The JSON files of `folder/codesystems`, sorted."""
+    cs_dir = os.path.join(folder, CODESYSTEM_FOLDER)
+    if not os.path.isdir(cs_dir):
+        return []
+    return sorted(os.path.join(cs_dir, f) for f in os.listdir(cs_dir) if f.lower().endswith(".json")
+                  and not f.startswith("."))
+
+
+# -- a catalogue export -> the table's TOML, CSV, CodeSystem and ValueSet ------------------
+class Concept(NamedTuple):
+    row: int          # the catalogue's row
+    code: str
+    display: str
+    parent: str       # the code of the concept above ("" at the top)
+    active: bool
+
+
+@dataclass
+class Catalogue:
+    name: str
+    file: str
+    columns: dict = field(default_factory=dict)    # catalogue column -> header as written
+    concepts: list = field(default_factory=list)   # [Concept]
+    problems: list = field(default_factory=list)   # [Problem]: none, or nothing is written
+    code_system: dict | None = None
+    value_set: dict | None = None
+    toml: str = ""
+    csv: bytes = b""
+
+
+def from_catalogue(path: str, name: str, base_url: str = DEFAULT_BASE_URL, title: str | None = None,
+                   language: str | None = None, target_system: str | None = None, columns: dict | None = None
+                   ) -> Catalogue:
+    """What `termsvc mappings init` writes for this catalogue export (see the module's description).
+    `columns`: catalogue column -> header, for headers not recognised."""
+    cat = Catalogue(name=name, file=os.path.basename(path))
+    try:
+        cells = read_xlsx(path) if path.lower().endswith(".xlsx") else read_csv(path)
+    except (ValueError, OSError) as e:
+        cat.problems.append(Problem("error", "unreadable", cat.file, None, str(e)))
+        return cat
+    _read_concepts(cat, cells, columns or {})
+    if cat.problems:
+        return cat
+    base = base_url.rstrip("/")
+    cs_url, vs_url = f"{base}/CodeSystem/{name}", f"{base}/ValueSet/{name}"
+    title = title or name
+    cat.code_system = code_system(cat.concepts, cs_url, vs_url, name, title, language)
+    cat.value_set = {"resourceType": "ValueSet", "id": fhir_id(name), "url": vs_url, "name": _pascal(name),
+                     "title": title, "status": "active",
+                     "description": f"The active codes of {title} (the source scope of the mapping table {name}).",
+                     "compose": {"inactive": False, "include": [{"system": cs_url}]}}
+    meta = {"url": f"{base}/ConceptMap/{name}", "name": _pascal(name), "title": f"{title}: local codes to EU codes",
+            "status": "draft", "language": language, "source_scope": vs_url, "source_system": cs_url,
+            "target_system": target_system}
+    cat.toml = (f"# written by `termsvc mappings init` from {cat.file}: {len(cat.concepts)} codes\n"
+                + ("" if target_system else "# set target_system (the EU code system) and target_scope\n")
+                + tomli_w.dumps({k: v for k, v in meta.items() if v}))
+    cat.csv = rows_to_csv(TABLE_COLUMNS, [], language_delimiter(language), DEFAULT_LINE_END).encode(DEFAULT_ENCODING)
+    return cat
+
+
+def _read_concepts(cat: Catalogue, cells, named: dict) -> None:
+    by_canonical = {canonical_header(h): h for h in cells.headers if h}
+    for column, aliases in CATALOGUE_COLUMNS.items():
+        wanted = named.get(column)
+        if wanted:
+            header = by_canonical.get(canonical_header(wanted))
+            if header is None:
+                cat.problems.append(Problem("error", "missing-column", cat.file, cells.header_line,
+                                            f"no column '{wanted}' (found: {', '.join(cells.headers)})"))
+        else:
+            header = next((by_canonical[a] for a in aliases if a in by_canonical), None)
+        if header is not None:
+            cat.columns[column] = header
+    for column in ("code", "display"):
+        if column not in cat.columns and not named.get(column):
+            cat.problems.append(Problem("error", "missing-column", cat.file, cells.header_line,
+                                        f"no {column} column (found: {', '.join(cells.headers)}; name it with"
+                                        f" --{column}-column)"))
+    for line, message, _ in cells.bad:
+        cat.problems.append(Problem("error", "malformed-row", cat.file, line, message))
+    if any(p.kind == "missing-column" for p in cat.problems):
+        return
+    index = {h: i for i, h in enumerate(cells.headers)}
+    seen = {}
+    for line, raw in cells.rows:
+        cell = {c: (raw[index[h]].strip() if index[h] < len(raw) else "") for c, h in cat.columns.items()}
+        code, active = cell["code"], cell.get("active", "")
+        problem = None
+        if not code:
+            problem = "the code is empty"
+        elif code in seen:
+            problem = f"code {code} is also on row {seen[code]}"
+        elif active.lower() not in ACTIVE_WORDS | INACTIVE_WORDS:
+            problem = f"active '{active}' is neither yes nor no"
+        if problem:
+            cat.problems.append(Problem("error", "invalid-cell", cat.file, line, problem, source_code=code,
+                                        source_display=cell["display"]))
+            continue
+        seen[code] = line
+        cat.concepts.append(Concept(line, code, cell["display"], cell.get("parent", ""),
+                                    active.lower() not in INACTIVE_WORDS))
+    codes = {c.code for c in cat.concepts}
+    parents = {c.code: c.parent for c in cat.concepts}
+    for line, code, display, parent, _ in cat.concepts:
+        if parent and parent not in codes:
+            cat.problems.append(Problem("error", "unknown-parent", cat.file, line, f"parent {parent} is not a code"
+                                        " of the catalogue", source_code=code, source_display=display))
+        elif parent and _in_cycle(code, parents):
+            cat.problems.append(Problem("error", "hierarchy-cycle", cat.file, line, f"{code} is its own ancestor"
+                                        f" (through {parent})", source_code=code, source_display=display))
+
+
+def _in_cycle(code: str, parents: dict) -> bool:
+    seen, at = set(), parents.get(code)
+    while at:
+        if at == code:
+            return True
+        if at in seen:
+            return False
+        seen.add(at)
+        at = parents.get(at)
+    return False
+
+
+def code_system(concepts, url: str, vs_url: str, name: str, title: str, language: str | None) -> dict:
+    """The complete CodeSystem of the catalogue's concepts, nested by parent, inactive ones marked."""
+    nodes, roots = {}, []
+    for _, code, display, parent, active in concepts:
+        node = {"code": code}
+        if display:
+            node["display"] = display
+        if not active:
+            node["property"] = [{"code": "inactive", "valueBoolean": True}]
+        nodes[code] = (node, parent)
+    for node, parent in nodes.values():
+        if parent:
+            nodes[parent][0].setdefault("concept", []).append(node)
+        else:
+            roots.append(node)
+    cs = {"resourceType": "CodeSystem", "id": fhir_id(name), "url": url, "name": _pascal(name), "title": title,
+          "status": "active", "content": "complete", "caseSensitive": True, "valueSet": vs_url, "count": len(nodes)}
+    if language:
+        cs["language"] = language
+    if any(parent for _, parent in nodes.values()):
+        cs["hierarchyMeaning"] = "is-a"
+    if any(not c.active for c in concepts):
+        cs["property"] = [INACTIVE_PROPERTY]
+    cs["concept"] = roots
+    return cs
+
+
+def _pascal(name: str) -> str:
+    """A FHIR `name` (computer-friendly) of a table name: `ris-procedures` -> `RisProcedures`."""
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", name) if w]
+    out = "".join(w[:1].upper() + w[1:] for w in words)
+    return out if out[:1].isalpha() else "T" + out
+
+
+def planned_files(folder: str, name: str) -> list[str]:
+    """The files `write` makes in `folder` for table `name`."""
+    cs_dir = os.path.join(folder, CODESYSTEM_FOLDER)
+    return [os.path.join(folder, f"{name}.toml"), os.path.join(folder, f"{name}.csv"),
+            os.path.join(cs_dir, f"CodeSystem-{name}.json"), os.path.join(cs_dir, f"ValueSet-{name}.json")]
+
+
+def write(cat: Catalogue, folder: str) -> list[str]:
+    """Write the table and its code system and value set into `folder`: the paths written."""
+    toml_path, csv_path, cs_path, vs_path = paths = planned_files(folder, cat.name)
+    os.makedirs(os.path.dirname(cs_path), exist_ok=True)
+    for path, data in ((cs_path, orjson.dumps(cat.code_system, option=orjson.OPT_INDENT_2) + b"\n"),
+                       (vs_path, orjson.dumps(cat.value_set, option=orjson.OPT_INDENT_2) + b"\n"),
+                       (csv_path, cat.csv), (toml_path, cat.toml.encode("utf-8"))):
+        with open(path, "wb") as f:
+            f.write(data)
+    return paths

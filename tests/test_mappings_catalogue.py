@@ -1,0 +1,177 @@
+"""Coverage without hand-written FHIR: `termsvc mappings init` makes a table, its CodeSystem and its
+ValueSet from a catalogue export; `termsvc mappings check` computes the coverage from the folders,
+without a rebuild (and without a build at all); a table without a source scope covers its own codes."""
+import json
+import os
+
+import openpyxl
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from termsvc.build import SourceSpec, build
+from termsvc.cli import cli
+from termsvc.mappings.lint import check
+from termsvc.mappings.table import read_table
+
+EU = "http://ex.test/cs/eu"
+BASE = "http://hospital.example/fhir"
+# a Spanish catalogue export: its own headers, codes that look like numbers, a hierarchy, an inactive code
+CATALOGUE = ("Código;Descripción;Padre;Activo\r\n"
+             "RX;Radiología convencional;;sí\r\n"
+             "0012;Radiografía de tórax PA y lateral;RX;sí\r\n"
+             "1.10;Radiografía de abdomen;RX;sí\r\n"
+             "0099;Radiografía obsoleta;RX;no\r\n"
+             "TC;Tomografía computarizada;;sí\r\n"
+             "TC-CR;TC de cráneo;TC;\r\n")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [*map(str, args)])
+
+
+def check_json(*args) -> dict:
+    r = run("mappings", "check", *args, "--json")
+    assert r.exit_code in (0, 1), r.output
+    return json.loads(r.output)
+
+
+@pytest.fixture
+def catalogue(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(CATALOGUE.encode("cp1252"))      # as a Spanish Excel saves it
+    return path
+
+
+def test_init_writes_the_table_and_the_catalogue_as_fhir(tmp_path, catalogue):
+    folder = tmp_path / "tables"
+    r = run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder, "--base-url", BASE,
+            "--language", "es", "--title", "Catálogo de procedimientos", "--target-system", EU)
+    assert r.exit_code == 0, r.output
+    assert "6 codes (1 inactive)" in r.output
+    cs = orjson.loads((folder / "codesystems" / "CodeSystem-es-proc.json").read_bytes())
+    vs = orjson.loads((folder / "codesystems" / "ValueSet-es-proc.json").read_bytes())
+    assert cs["url"] == f"{BASE}/CodeSystem/es-proc" and cs["content"] == "complete" and cs["count"] == 6
+    assert cs["hierarchyMeaning"] == "is-a" and cs["language"] == "es" and cs["valueSet"] == vs["url"]
+    rx, tc = cs["concept"]
+    assert [c["code"] for c in rx["concept"]] == ["0012", "1.10", "0099"]      # codes stay strings
+    assert rx["concept"][2]["property"] == [{"code": "inactive", "valueBoolean": True}]
+    assert tc["concept"][0] == {"code": "TC-CR", "display": "TC de cráneo"}
+    assert vs["compose"] == {"inactive": False, "include": [{"system": cs["url"]}]}
+    t = read_table(str(folder / "es-proc.csv"))
+    assert not t.errors and t.rows == [] and t.delimiter == ";" and t.encoding == "utf-8-sig"
+    assert t.meta["source_scope"] == vs["url"] and t.meta["source_system"] == cs["url"]
+    assert t.meta["target_system"] == EU and t.meta["language"] == "es" and t.meta["url"] == f"{BASE}/ConceptMap/es-proc"
+    # the files are there: a second init does not overwrite them
+    r = run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder)
+    assert r.exit_code == 2 and "exist" in r.output
+    assert run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder, "--force").exit_code == 0
+
+
+def test_check_computes_the_coverage_from_the_folder_without_a_build(tmp_path, catalogue):
+    folder = tmp_path / "tables"
+    assert run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder, "--target-system", EU,
+               "--language", "es").exit_code == 0      # the CSV in `;`, as a Spanish Excel writes it
+    report = check_json(folder, "--no-db")
+    cov = report["tables"][0]["coverage"]
+    assert cov["evaluable"] and cov["total"] == 5 and cov["mapped"] == 0         # the inactive code is not asked for
+    assert [u["code"] for u in cov["unmapped_codes"]] == ["RX", "0012", "1.10", "TC", "TC-CR"]
+    # the terminologist maps two codes (one still a draft) and marks one as no map: no rebuild
+    with open(folder / "es-proc.csv", "ab") as f:
+        f.write("0012;Radiografía de tórax;;X1;Chest;equivalent;;accepted;;ana;jo;2026-05-02\r\n"
+                "1.10;Radiografía de abdomen;;X2;Abdomen;equivalent;;draft;;ana;;\r\n"
+                "RX;Radiología convencional;;;;;sí;accepted;demasiado general;ana;jo;2026-05-02\r\n".encode("utf-8"))
+    cov = check_json(folder, "--no-db")["tables"][0]["coverage"]
+    assert (cov["mapped"], cov["no_map"], cov["unmapped"], cov["percent_covered"]) == (1, 1, 3, 40.0)
+    assert {u["code"]: u["pending"] for u in cov["unmapped_codes"]} == {"1.10": True, "TC": False, "TC-CR": False}
+    text = run("mappings", "check", folder, "--no-db").output
+    assert "coverage of http://termsvc.local/fhir/ValueSet/es-proc: 5 codes, 1 mapped, 1 no-map, 3 nothing" in text
+    assert "unmapped: 1.10 (pending), TC, TC-CR" in text
+
+
+def test_check_against_a_build_that_lacks_the_catalogue(tmp_path, catalogue):
+    """The served build knows the EU codes but not the new catalogue: the folder's code systems count."""
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "eu.json").write_bytes(orjson.dumps({
+        "resourceType": "CodeSystem", "url": EU, "status": "active", "content": "complete",
+        "concept": [{"code": "X1", "display": "Chest"}, {"code": "X2", "display": "Abdomen"}]}))
+    db = str(tmp_path / "t.db")
+    build(db, [SourceSpec("fhir", str(content))], preexpand=False)
+    folder = tmp_path / "tables"
+    assert run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder, "--target-system", EU,
+               "--language", "es").exit_code == 0      # the CSV in `;`, as a Spanish Excel writes it
+    with open(folder / "es-proc.csv", "ab") as f:
+        f.write("0012;Radiografía de tórax PA y lateral;;X1;Chest;equivalent;;accepted;;;;\r\n"
+                "0013;No existe;;X9;;equivalent;;accepted;;;;\r\n".encode("utf-8"))
+    report = check_json(folder, "--db", db)
+    t = report["tables"][0]
+    assert t["coverage"]["evaluable"] and t["coverage"]["mapped"] == 1 and t["coverage"]["total"] == 5
+    kinds = {(p["row"], p["kind"]) for p in t["problems"]}
+    assert (3, "unknown-source-code") in kinds and (3, "unknown-target-code") in kinds   # both judged
+    assert not any(p["kind"] in ("system-not-loaded", "scope-unverifiable") for p in t["problems"])
+
+
+def test_a_table_without_a_source_scope_covers_its_own_source_codes(tmp_path):
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    (folder / "t.csv").write_text("source_code,target_code,relationship,no_map,status\n"
+                                  "A,X1,equivalent,,accepted\nA,X2,related-to,,accepted\n"
+                                  "B,X1,equivalent,,draft\nC,,,yes,accepted\nD,X9,sortof,,accepted\n")
+    (folder / "t.toml").write_text(f'url = "http://ex.test/cm/t"\nsource_system = "http://ex.test/cs/l"\n'
+                                   f'target_system = "{EU}"\n')
+    cov = check([str(folder)], None).tables[0].coverage
+    assert (cov["scope"], cov["total"], cov["mapped"], cov["no_map"], cov["unmapped"]) == (None, 4, 1, 1, 2)
+    assert [(u["code"], u["pending"]) for u in cov["unmapped_codes"]] == [("B", True), ("D", True)]
+    assert "the source codes of the table: 4 codes" in run("mappings", "check", folder, "--no-db").output
+
+
+def test_an_xlsx_catalogue_keeps_its_codes_as_written(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Code", "Bezeichnung", "Aktiv"])
+    ws.append([12, "Thorax", "ja"])
+    ws.cell(2, 1).number_format = "0000"
+    ws.append([1.1, "Abdomen", "nein"])
+    ws.cell(3, 1).number_format = "0.00"
+    ws.append(["CT", "Computertomographie", None])
+    wb.save(tmp_path / "katalog.xlsx")
+    r = run("mappings", "init", tmp_path / "katalog.xlsx", "--name", "de-kat", "-o", tmp_path / "out", "--language", "de")
+    assert r.exit_code == 0, r.output
+    cs = orjson.loads((tmp_path / "out" / "codesystems" / "CodeSystem-de-kat.json").read_bytes())
+    assert [(c["code"], "property" in c) for c in cs["concept"]] == [("0012", False), ("1.10", True), ("CT", False)]
+    assert (tmp_path / "out" / "de-kat.csv").read_bytes().startswith(b"\xef\xbb\xbfsource_code;source_display;")
+
+
+def test_a_catalogue_in_error_writes_nothing_and_names_the_rows(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("code,display,parent,active\nA,Alpha,,yes\nA,Again,,yes\nB,Bravo,Z,yes\nC,Charlie,D,yes\n"
+                    "D,Delta,C,yes\nE,Echo,,maybe\n,Nothing,,yes\n")
+    out = tmp_path / "out"
+    r = run("mappings", "init", path, "--name", "t", "-o", out)
+    assert r.exit_code == 1 and not out.exists()
+    first, *rows = r.output.splitlines()
+    assert first == "error: export.csv: nothing written: 6 row(s) in error:"
+    assert sorted(rows) == ["  export.csv:3: code A is also on row 2 (source code 'A' 'Again')",
+                            "  export.csv:4: parent Z is not a code of the catalogue (source code 'B' 'Bravo')",
+                            "  export.csv:5: C is its own ancestor (through D) (source code 'C' 'Charlie')",
+                            "  export.csv:6: D is its own ancestor (through C) (source code 'D' 'Delta')",
+                            "  export.csv:7: active 'maybe' is neither yes nor no (source code 'E' 'Echo')",
+                            "  export.csv:8: the code is empty"]
+    path.write_text("Nummer,Something\n1,x\n")
+    r = run("mappings", "init", path, "--name", "t", "-o", out)
+    assert r.exit_code == 2 and "no display column (found: Nummer, Something; name it with --display-column)" in r.output
+    r = run("mappings", "init", path, "--name", "t", "-o", out, "--display-column", "something")
+    assert r.exit_code == 0 and (out / "t.toml").exists()
+    assert run("mappings", "init", path, "--name", "../t", "-o", out).exit_code == 2
+
+
+def test_a_table_made_by_init_builds_and_is_reviewed_with_its_coverage(tmp_path, catalogue):
+    folder = tmp_path / "tables"
+    assert run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder).exit_code == 0
+    db = str(tmp_path / "t.db")
+    build(db, [SourceSpec("mappings", str(folder))], preexpand=False)
+    from termsvc.store.reader import Store
+    (report,) = Store(db).mapping_reports()
+    assert report["coverage"]["total"] == 5 and report["coverage"]["unmapped"] == 5 and report["errors"] == 0
+    assert os.path.exists(db)
