@@ -25,14 +25,17 @@ ALLOWED = {
     "loaders": {"store", "fhir", "mappings", "content", "settings"},
     "mappings": {"ops", "store", "fhir"},
     "bindings": {"ops", "store", "fhir"},
+    # mapping suggestions: a service over the engine (its expansions), the store (an in-memory index)
+    # and the mapping tables (evidence, writing a table back)
+    "suggest": {"ops", "store", "fhir", "mappings", "deadline"},
     "build": {"loaders", "ops", "store"},
     # the admin API (api.admin, api.jobs) checks uploaded mapping tables and rebuilds
-    "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "pull"},
+    "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "pull", "suggest"},
     "client": {"api", "store", "fhir", "settings"},
     "pull": {"store"},
     "dicom_codes": {"client", "mappings"},
     "cli": {"build", "api", "loaders", "mappings", "ops", "store", "fhir", "settings", "content", "deadline", "client",
-            "dicom_codes", "pull", "bindings"},
+            "dicom_codes", "pull", "bindings", "suggest"},
 }
 SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT"
                  r"|ANALYZE|WITH)\b", re.IGNORECASE)
