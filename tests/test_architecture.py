@@ -37,8 +37,9 @@ ALLOWED = {
     "cli": {"build", "api", "loaders", "mappings", "ops", "store", "fhir", "settings", "content", "deadline", "client",
             "dicom_codes", "pull", "bindings", "suggest"},
 }
-SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT"
-                 r"|ANALYZE|WITH)\b", re.IGNORECASE)
+# (a common table expression as SQL writes it: `WITH name AS (` - not the English word "with")
+SQL = re.compile(r"^\s*((SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT"
+                 r"|ANALYZE)\b|WITH\s+(RECURSIVE\s+)?\w+(\s*\([^)]*\))?\s+AS\s*\()", re.IGNORECASE)
 
 
 def modules() -> dict[str, str]:

@@ -29,7 +29,9 @@ FTS_LIMIT = 2000            # designations the index returns for a name
 SIMILARITY_SHARE = 0.15     # of the score, from string similarity
 ALTERNATIVE_STEP = 0.03     # a later alternative of a meaning is worth a little less
 FALLBACK_FACTOR = 0.5       # string similarity alone scores at most this
-CONTENT_KINDS = ("region", "word", "procedure")
+IRRELEVANT_REGION = 0.1     # a region word in a scope without regions (modalities, say): it says little
+UNUSED_WORD = 0.3           # a word neither the lexicon nor the scope knows
+FALLBACK_CUTOFF = 70        # string similarity (0-100) a fallback candidate needs
 PROCEDURE_SHARE = 0.2
 
 
@@ -106,22 +108,26 @@ class Ranker:
         return word in self.scope.vocabulary
 
     def share(self, kind: str) -> float:
-        """The share of candidates whose display (read with the English lexicon) has a part of this kind."""
+        """The share of candidates whose display (read with the English lexicon) names a part of this kind
+        (by the first meaning of its words: `mammography` names a modality, not a region)."""
         if self._relevance is None:
             counts, n = {}, max(1, len(self.scope.candidates))
             for c in deadline.bounded(self.scope.candidates):
-                kinds = {f.kind for s in self.lexicon.segment(tokens(c.display), ["en"]) for f in s.facets}
+                kinds = {s.facets[0].kind for s in self.lexicon.segment(tokens(c.display), ["en"]) if s.facets}
                 for k in kinds:
                     counts[k] = counts.get(k, 0) + 1
             self._relevance = {k: v / n for k, v in counts.items()}
         return self._relevance.get(kind, 0.0)
 
     def relevance(self, kind: str) -> float:
-        """How much a part of this kind matters in this scope (content words always; a modality,
-        laterality, contrast or view word by how many candidates name one)."""
-        if kind in CONTENT_KINDS:
+        """How much a part of this kind matters in this scope: by how many candidates name a part of
+        the kind (region words matter wherever candidates name regions; a word the lexicon does not
+        know counts in full only when the scope uses it, see `_weight`)."""
+        if kind == "word":
             return 1.0
         share = self.share(kind)
+        if kind == "region":
+            return 1.0 if share else IRRELEVANT_REGION
         return 0.0 if share == 0 else 0.4 + 0.6 * min(1.0, share * 4)
 
     def procedures(self) -> bool:
@@ -152,7 +158,7 @@ class Ranker:
                 best[t.candidate] = Ranked(scope.candidates[t.candidate], round(score, 4),
                                            _why(said, t), t.text)
         ranked = sorted(best.values(), key=lambda r: (-r.score, r.candidate.n))
-        if len(ranked) < top:
+        if len(ranked) < top and (not ranked or ranked[0].score < FALLBACK_FACTOR):
             ranked += self._similar(query.name, top - len(ranked), {r.candidate.n for r in ranked})
         return ranked[:max(top, 0)] if top else ranked
 
@@ -181,6 +187,8 @@ class Ranker:
             if not weight:
                 weight = max((scope.weight(stem(lang, w)) for w in p.raw), default=1.0)
             weight *= self.relevance(p.kind)
+            if p.kind == "word" and not any(w in scope.vocabulary for w in p.raw):
+                weight *= UNUSED_WORD
             total_w += weight
             if best_frac:
                 got_w += weight * best_frac
@@ -204,7 +212,7 @@ class Ranker:
         out = []
         for _text, sim, doc in process.extract(fold(name), choices, scorer=fuzz.WRatio, limit=k * 4):
             t = scope.texts[doc]
-            if t.candidate in taken or sim < 50:
+            if t.candidate in taken or sim < FALLBACK_CUTOFF:
                 continue
             taken.add(t.candidate)
             out.append(Ranked(scope.candidates[t.candidate], round(FALLBACK_FACTOR * sim / 100, 4),

@@ -82,8 +82,11 @@ def write_suggestions(table, result: dict, path: str) -> int:
     else:
         data = _with_dropdowns(xlsx_bytes(table.meta, columns, rows), columns.index(
             _column(table, columns, "target_code")) + 1, suggested)
-    with open(path, "wb") as f:
-        f.write(data)
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise WriteError(f"{path}: {e.strerror}") from None
     return len(suggested)
 
 
