@@ -59,7 +59,7 @@ class Parser:
         first = next((s for s in query.segments if "modality" in s.kinds()), None)
         if first is not None:
             mq = Query(query.name, query.languages, [first],
-                       [p for p in query.parts if p.kind == "modality" and p.raw == first.words])
+                       [p for p in query.parts if p.kind == "modality" and p.raw == first.words], query.language)
             for cid in MODALITY_CIDS:
                 modality = self._best(cid, mq, "modality")
                 if modality:

@@ -48,13 +48,15 @@ class Part:
 @dataclass
 class Query:
     name: str
-    languages: list
+    languages: list       # the lexicons to read it with, best first
     segments: list
     parts: list = field(default_factory=list)
+    language: str = "en"  # the name's language: given (even one the lexicon lacks), else detected
 
     def of_kinds(self, kinds) -> "Query":
         """The same name with only the parts of these kinds."""
-        return Query(self.name, self.languages, self.segments, [p for p in self.parts if p.kind in kinds])
+        return Query(self.name, self.languages, self.segments, [p for p in self.parts if p.kind in kinds],
+                     self.language)
 
     def english(self) -> str:
         return " ".join(" ".join(p.alternatives[0]) if p.alternatives else " ".join(p.raw) for p in self.parts)
@@ -73,8 +75,8 @@ def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda 
     words = tokens(name)
     languages = lexicon.order(language, words)
     segments = lexicon.segment(words, languages, known)
-    q = Query(name, languages, segments)
-    lang = languages[0] if languages else "en"
+    lang = (language or "").lower().split("-")[0] or (languages[0] if languages else "en")
+    q = Query(name, languages, segments, language=lang)
     for seg in segments:
         q.parts.extend(_parts(lexicon, seg, lang))
     return q
@@ -139,7 +141,7 @@ class Ranker:
         if not scope.candidates:
             return []
         parts = [p for p in query.parts if self.relevance(p.kind) > 0]
-        lang = query.languages[0] if query.languages else "en"
+        lang = query.language
         forms = {f for p in parts for a in p.alternatives for f in a} | {f for p in parts for f in p.own + p.raw}
         best: dict[int, Ranked] = {}
         whole = tuple(tokens(query.name))

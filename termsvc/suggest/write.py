@@ -7,7 +7,8 @@ the columns `suggestion_score`, `suggestion_reason` and `suggestion_candidates` 
 its display and score). In an XLSX the target code cell offers the other candidates in a dropdown
 (its input message lists them with their displays). Rows with a target, and rows nobody could
 suggest for, are left as they were. The result is read, checked and built like any table (codes stay
-text: `0012` is not 12).
+text: `0012` is not 12): an XLSX carries its metadata sheet, a CSV gets the table's TOML beside it
+(unless one is there).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import io
 import os
 
 from termsvc.mappings.export import csv_bytes, xlsx_bytes
+from termsvc.mappings.from_fhir import meta_to_toml
 from termsvc.mappings.reading import canonical_header
 
 OUTPUT_FORMATS = ("xlsx", "csv")
@@ -82,9 +84,13 @@ def write_suggestions(table, result: dict, path: str) -> int:
     else:
         data = _with_dropdowns(xlsx_bytes(table.meta, columns, rows), columns.index(
             _column(table, columns, "target_code")) + 1, suggested)
+    toml = os.path.splitext(path)[0] + ".toml"
     try:
         with open(path, "wb") as f:
             f.write(data)
+        if fmt == "csv" and not os.path.exists(toml):   # a CSV is a table with its metadata beside it
+            with open(toml, "w", encoding="utf-8") as f:
+                f.write(meta_to_toml(table.meta))
     except OSError as e:
         raise WriteError(f"{path}: {e.strerror}") from None
     return len(suggested)
