@@ -144,7 +144,8 @@ def expand_scope(store, target_scope: str | None, target_system: str | None,
     message = None
     if UNCLOSED in extensions:
         reason = (extensions.get(UNCLOSED + "-reason") or {}).get("valueString", "")
-        message = f"{what} is incomplete in this build ({len(candidates)} codes found): {reason}"
+        message = (f"{what} is incomplete in this build ({len(candidates)} codes found): {reason}" if candidates
+                   else f"{what} cannot be expanded in this build: {reason}")
     elif not candidates:
         message = f"{what} has no codes in this build"
     return candidates, message

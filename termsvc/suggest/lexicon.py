@@ -17,8 +17,8 @@ words), stop (words that carry nothing), same (English only: two words that mean
 sides of a match, e.g. `abdominal,abdomen`). Lines starting with `#` are comments.
 
 Segmenting a name: the longest run of words found in the lexicon wins (exact, else by Snowball
-stem), trying the name's language first, then the others; a word found nowhere may be a German or
-Dutch compound of lexicon words (`Nierenarterie` -> niere + arterie), a misspelling of one
+stem), trying the name's language first, then the others; a word found nowhere may be a compound of
+lexicon words (`Nierenarterie` -> niere + arterie, `ABDOMENPELVIS` -> abdomen + pelvis), a misspelling of one
 (rapidfuzz), or a word the target code system itself uses (kept as it is).
 """
 from __future__ import annotations
@@ -40,7 +40,6 @@ MAX_TERM_WORDS = 6
 FUZZY_MIN_LENGTH = 5          # shorter words are not corrected (too many near neighbours)
 FUZZY_CUTOFF = 84
 COMPOUND_MIN_LENGTH = 7
-COMPOUND_LANGUAGES = ("de", "nl", "da", "sv")
 LINKS = ("", "s", "n", "en", "es", "e", "er")   # German/Dutch linking elements between compound parts
 
 
@@ -182,9 +181,10 @@ class Lexicon:
                 return facets, "stem", lang
         return None, None, None
 
-    def segment(self, words: list[str], languages: list[str], known=lambda w: False) -> list[Segment]:
+    def segment(self, words: list[str], languages: list[str], known=lambda w: False, guess: bool = True) -> list[Segment]:
         """The segments of a name's folded words. `known(word)`: the target code system uses this word
-        itself (it is then not read as a misspelling)."""
+        itself (it is then not read as a misspelling). `guess`: read words the lexicon lacks as compounds
+        or misspellings (else they stay unknown)."""
         out, i, n = [], 0, len(words)
         while i < n:
             found = None
@@ -194,7 +194,7 @@ class Lexicon:
                     found = Segment(tuple(words[i:i + length]), list(facets), how)
                     break
             if found is None:
-                found = self._unknown(words[i], languages, known)
+                found = self._unknown(words[i], languages, known) if guess else Segment((words[i],), [], "unknown")
             out.extend(found if isinstance(found, list) else [found])
             i += len(found[0].words) if isinstance(found, list) else len(found.words)
         return out
@@ -202,7 +202,7 @@ class Lexicon:
     def _unknown(self, word: str, languages: list[str], known):
         if word.isdigit() or len(word) < 2 or known(word):
             return Segment((word,), [], "unknown")
-        parts = self.compound(word, languages)
+        parts = self.compound(word, languages, known)
         if parts:
             segs = [Segment((word,), list(facets), "compound") for facets in parts]
             return segs
@@ -212,12 +212,13 @@ class Lexicon:
             return Segment((word,), list(facets), "fuzzy", corrected)
         return Segment((word,), [], "unknown")
 
-    def compound(self, word: str, languages: list[str]) -> list | None:
-        """The facets of the parts of a compound (`halswirbelsaule` -> hals + wirbelsaule), or None."""
-        langs = [lang for lang in languages if lang in COMPOUND_LANGUAGES]
-        if len(word) < COMPOUND_MIN_LENGTH or not langs:
+    def compound(self, word: str, languages: list[str], known=lambda w: False) -> list | None:
+        """The facets of the parts of a compound (`halswirbelsaule` -> hals + wirbelsaule; the DICOM
+        defined term `abdomenpelvis` -> abdomen + pelvis; `cspine` -> the phrase `c spine`), or None.
+        A part may also be a word the target code system uses (`known`)."""
+        if len(word) < COMPOUND_MIN_LENGTH - 1:
             return None
-        return _split(self, word, tuple(langs))
+        return _split(self, word, tuple(languages), known)
 
     def correct(self, word: str, languages: list[str]) -> str | None:
         """The lexicon word this one is a misspelling of (in the first language that has one)."""
@@ -232,16 +233,26 @@ class Lexicon:
         return None
 
 
-def _split(lex: Lexicon, word: str, langs: tuple, depth: int = 0):
+def _own_word(word: str) -> list:
+    return [Facet("word", (word,), "en", word, "the target's own word")]
+
+
+def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0):
     """Greedy longest-first split of a compound into lexicon words (a linking element allowed after
-    each part but the last); None if it cannot be split into known words."""
+    each part but the last; a short first part may make a phrase with the next: `c` + `spine`);
+    None if it cannot be split into known words."""
     if depth > 3:
         return None
     facets, _how, _lang = lex.lookup((word,), list(langs))
-    if facets and depth:
-        return [facets]
-    for cut in range(len(word) - 3, 2, -1):
+    if depth and (facets or known(word)):
+        return [facets or _own_word(word)]
+    for cut in range(len(word) - 3, 0, -1):
         head, tail = word[:cut], word[cut:]
+        phrase, _how, _lang = lex.lookup((head, tail), list(langs))
+        if phrase:
+            return [phrase]
+        if cut < 3:
+            continue
         for link in LINKS:
             if link and not head.endswith(link):
                 continue
@@ -249,11 +260,11 @@ def _split(lex: Lexicon, word: str, langs: tuple, depth: int = 0):
             if len(stem_part) < 3:
                 continue
             facets, _how, _lang = lex.lookup((stem_part,), list(langs))
-            if not facets:
+            if not facets and not (link == "" and known(stem_part)):
                 continue
-            rest = _split(lex, tail, langs, depth + 1)
+            rest = _split(lex, tail, langs, known, depth + 1)
             if rest:
-                return [facets] + rest
+                return [facets or _own_word(stem_part)] + rest
     return None
 
 

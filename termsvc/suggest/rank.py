@@ -33,6 +33,7 @@ IRRELEVANT_REGION = 0.1     # a region word in a scope without regions (modaliti
 UNUSED_WORD = 0.3           # a word neither the lexicon nor the scope knows
 FALLBACK_CUTOFF = 70        # string similarity (0-100) a fallback candidate needs
 PROCEDURE_SHARE = 0.2
+SHARE_SAMPLE = 2000         # displays read to tell what kinds of parts a scope's candidates name
 
 
 @dataclass(slots=True)
@@ -113,9 +114,12 @@ class Ranker:
         """The share of candidates whose display (read with the English lexicon) names a part of this kind
         (by the first meaning of its words: `mammography` names a modality, not a region)."""
         if self._relevance is None:
-            counts, n = {}, max(1, len(self.scope.candidates))
-            for c in deadline.bounded(self.scope.candidates):
-                kinds = {s.facets[0].kind for s in self.lexicon.segment(tokens(c.display), ["en"]) if s.facets}
+            every = max(1, len(self.scope.candidates) // SHARE_SAMPLE)   # a large scope: a sample tells
+            sample = self.scope.candidates[::every]
+            counts, n = {}, max(1, len(sample))
+            for c in deadline.bounded(sample):
+                kinds = {s.facets[0].kind for s in self.lexicon.segment(tokens(c.display), ["en"], guess=False)
+                         if s.facets}
                 for k in kinds:
                     counts[k] = counts.get(k, 0) + 1
             self._relevance = {k: v / n for k, v in counts.items()}
