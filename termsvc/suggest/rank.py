@@ -142,7 +142,7 @@ class Ranker:
 
     def rank(self, query: Query, top: int = 5) -> list[Ranked]:
         scope = self.scope
-        if not scope.candidates:
+        if not scope.candidates or not tokens(query.name):
             return []
         parts = [p for p in query.parts if self.relevance(p.kind) > 0]
         lang = query.language

@@ -139,6 +139,9 @@ class Suggester:
                "parts": parts}
         if ranker.scope.message:
             out["message"] = ranker.scope.message
+        elif not ranked:
+            out["message"] = (f"no candidate: no code of the scope ({len(ranker.scope.candidates)} codes) shares a"
+                              " word or a close spelling with the name")
         return out
 
 
