@@ -81,7 +81,10 @@ def _rows(body: dict) -> list[tuple]:
         display = _text(item.get("source_display"), f"rows[{i - 1}].source_display")
         if not (code.strip() or display.strip()):
             raise _bad(f"rows[{i - 1}] has neither source_code nor source_display")
-        out.append((item.get("row", i), code, display, _text(item.get("language"), f"rows[{i - 1}].language") or None))
+        row = item.get("row", i)
+        if not isinstance(row, int) or isinstance(row, bool):
+            raise _bad(f"rows[{i - 1}].row must be an integer (the row's number in its table)")
+        out.append((row, code, display, _text(item.get("language"), f"rows[{i - 1}].language") or None))
     return out
 
 
@@ -160,7 +163,7 @@ def openapi_paths(spec, errors: dict) -> None:
         "target_system": {"type": "string", "description": "else: every code of this code system"},
         "names": {"type": "array", "maxItems": MAX_NAMES, "items": {"type": "string", "maxLength": MAX_NAME_LENGTH}},
         "rows": {"type": "array", "maxItems": MAX_NAMES, "items": {"type": "object", "properties": {
-            "source_code": {"type": "string"}, "source_display": {"type": "string"},
+            "row": {"type": "integer"}, "source_code": {"type": "string"}, "source_display": {"type": "string"},
             "language": {"type": "string"}}}},
         "top": {"type": "integer", "minimum": 1, "maximum": 100, "default": DEFAULT_TOP},
         "language": {"type": "string", "description": "es, de, fr, it, nl, pl, pt, en (default: detected)"}}}

@@ -2,7 +2,7 @@
 finding the few texts a query's words occur in among many (SQLite FTS5, bm25 ranking).
 
     index = TextIndex()
-    index.add(7, "abdomen aort")              # a document: its id and its words, already normalised
+    index.add_many([(7, "abdomen aort")])     # documents: their ids and words, already normalised
     index.search(["aort", "thorax"], 200)     # [(doc id, bm25)] best first: any of the words
 
 The caller normalises (folding, stemming) both sides the same way: the index only splits on
@@ -22,9 +22,6 @@ class TextIndex:
         rows = [(i, w) for i, w in docs]
         self.db.executemany("INSERT INTO doc(rowid, words) VALUES (?, ?)", rows)
         self.size += len(rows)
-
-    def add(self, doc_id: int, words: str) -> None:
-        self.add_many([(doc_id, words)])
 
     def search(self, words, limit: int) -> list[tuple[int, float]]:
         """The documents holding any of the words (whole words), best (most, rarest) first."""

@@ -24,7 +24,6 @@ lexicon words (`Nierenarterie` -> niere + arterie, `ABDOMENPELVIS` -> abdomen + 
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import os
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from importlib import resources
 
 from rapidfuzz import fuzz, process
 
-from termsvc.suggest.text import LANGUAGES, fold, language_code, stem, tokens
+from termsvc.suggest.text import LANGUAGES, language_code, stem, tokens
 
 KINDS = ("modality", "region", "laterality", "contrast", "view", "procedure", "word", "stop", "same")
 FOLDER = "lexicon"            # the department's lexicon: a folder of this name in a mappings folder
@@ -139,10 +138,6 @@ class Lexicon:
         """The shipped lexicon with the departments' files of these mappings folders before it."""
         return cls(list(department_rows(folders)) + list(shipped_rows()))
 
-    @property
-    def languages(self) -> list[str]:
-        return sorted(self.exact)
-
     def canonical(self, english_stem: str) -> str:
         return self.same.get(english_stem, english_stem)
 
@@ -181,7 +176,8 @@ class Lexicon:
                 return facets, "stem", lang
         return None, None, None
 
-    def segment(self, words: list[str], languages: list[str], known=lambda w: False, guess: bool = True) -> list[Segment]:
+    def segment(self, words: list[str], languages: list[str], known=lambda w: False,
+                guess: bool = True) -> list[Segment]:
         """The segments of a name's folded words. `known(word)`: the target code system uses this word
         itself (it is then not read as a misspelling). `guess`: read words the lexicon lacks as compounds
         or misspellings (else they stay unknown)."""
@@ -266,13 +262,3 @@ def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0):
             if rest:
                 return [facets or _own_word(stem_part)] + rest
     return None
-
-
-@functools.lru_cache(maxsize=8)
-def cached(folders: tuple) -> Lexicon:
-    """The lexicon of these mappings folders (read once per process)."""
-    return Lexicon.load(folders)
-
-
-def folded_term(term: str) -> str:
-    return " ".join(tokens(fold(term)))

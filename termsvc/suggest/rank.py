@@ -27,6 +27,7 @@ from termsvc.suggest.text import fold, stem, tokens
 
 FTS_LIMIT = 2000            # designations the index returns for a name
 SIMILARITY_SHARE = 0.15     # of the score, from string similarity
+PREFERRED_BONUS = 0.005    # the code's own display over its other designations, all else equal
 ALTERNATIVE_STEP = 0.03     # a later alternative of a meaning is worth a little less
 FALLBACK_FACTOR = 0.5       # string similarity alone scores at most this
 IRRELEVANT_REGION = 0.1     # a region word in a scope without regions (modalities, say): it says little
@@ -58,9 +59,6 @@ class Query:
         """The same name with only the parts of these kinds."""
         return Query(self.name, self.languages, self.segments, [p for p in self.parts if p.kind in kinds],
                      self.language)
-
-    def english(self) -> str:
-        return " ".join(" ".join(p.alternatives[0]) if p.alternatives else " ".join(p.raw) for p in self.parts)
 
 
 @dataclass(slots=True)
@@ -152,13 +150,15 @@ class Ranker:
         english = " ".join(" ".join(p.alternatives[0]) if p.alternatives else " ".join(p.raw) for p in parts)
         for doc, _bm25 in deadline.bounded(scope.index.search(forms, FTS_LIMIT)):
             t = scope.texts[doc]
-            score, said = self._score(t, parts, lang)
             if t.words == whole:
                 score, said = 1.0, ["the whole name"]
-            if score <= 0:
-                continue
-            score = (1 - SIMILARITY_SHARE) * score + SIMILARITY_SHARE * fuzz.token_set_ratio(english, fold(t.text)) / 100
-            score = min(1.0, score + (0.005 if t.preferred else 0))
+            else:
+                score, said = self._score(t, parts, lang)
+                if score <= 0:
+                    continue
+                similarity = fuzz.token_set_ratio(english, fold(t.text)) / 100
+                score = min(1.0, (1 - SIMILARITY_SHARE) * score + SIMILARITY_SHARE * similarity
+                            + (PREFERRED_BONUS if t.preferred else 0))
             prev = best.get(t.candidate)
             if prev is None or score > prev.score:
                 best[t.candidate] = Ranked(scope.candidates[t.candidate], round(score, 4),
@@ -171,7 +171,6 @@ class Ranker:
     def _score(self, t, parts: list[Part], lang: str) -> tuple[float, list]:
         scope = self.scope
         forms = set(t.forms)
-        words = set(t.words)
         total_w = got_w = 0.0
         matched, said = set(), []
         for p in parts:

@@ -20,7 +20,7 @@ from termsvc.suggest.rank import Ranked, Ranker, read
 DEFAULT_TOP = 5
 AGREEMENT_POOL = 30           # the best candidates whose parts are compared with the name's
 REJECTED_FACTOR = 0.4
-LANGUAGE_COLUMNS = ("language", "lang", "idioma", "sprache", "langue", "lingua", "taal", "jezyk", "lingua")
+LANGUAGE_COLUMNS = ("language", "lang", "idioma", "sprache", "langue", "lingua", "taal", "jezyk")
 
 
 def coding(c) -> dict:
