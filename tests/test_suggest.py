@@ -94,7 +94,8 @@ def test_the_lexicon_is_data_a_department_extends_and_a_bad_file_is_named(tmp_pa
 @pytest.mark.parametrize("name, scope, expected", [
     ("Rodilla dcha", CID4, "72696002"), ("Halswirbelsäule", CID4, "122494005"), ("Rachis lombaire", CID4, "122496007"),
     ("Bauchaorta", CID4, "7832008"), ("ginocchia", CID4, "72696002"), ("Borstkas", CID4, "816094009"),
-    ("C-SPINE", CID4, "122494005"), ("TAC", CID29, "CT"), ("IRM", CID29, "MR"), ("ECO", CID29, "US"),
+    ("C-SPINE", CID4, "122494005"), ("ABDOMENPELVIS", CID4, "818982008"), ("TAC", CID29, "CT"),
+    ("IRM", CID29, "MR"), ("ECO", CID29, "US"), ("Digitale Subtraktionsangiographie", CID29, "XA"),
     ("izq.", CID244, "7771000"), ("beidseits", CID244, "51440002"), ("Dx", CID244, "24028007")])
 def test_local_names_rank_their_dicom_code_first(suggester, name, scope, expected):
     assert top_codes(suggester, name, scope)[0] == expected

@@ -39,6 +39,7 @@ MAX_TERM_WORDS = 6
 FUZZY_MIN_LENGTH = 5          # shorter words are not corrected (too many near neighbours)
 FUZZY_CUTOFF = 84
 COMPOUND_MIN_LENGTH = 7
+HEAD_MIN_LENGTH = 6           # the shortest last part a compound is known by when its first part is not
 LINKS = ("", "s", "n", "en", "es", "e", "er")   # German/Dutch linking elements between compound parts
 
 
@@ -214,7 +215,15 @@ class Lexicon:
         A part may also be a word the target code system uses (`known`)."""
         if len(word) < COMPOUND_MIN_LENGTH - 1:
             return None
-        return _split(self, word, tuple(languages), known)
+        parts = _split(self, word, tuple(languages), known)
+        if parts or len(word) < COMPOUND_MIN_LENGTH + HEAD_MIN_LENGTH:
+            return parts
+        # the last part of a compound names what it is (`subtraktionsangiographie` is an angiographie)
+        for cut in range(COMPOUND_MIN_LENGTH - 4, len(word) - HEAD_MIN_LENGTH + 1):
+            facets, _how, _lang = self.lookup((word[cut:],), list(languages))
+            if facets:
+                return [facets]
+        return None
 
     def correct(self, word: str, languages: list[str]) -> str | None:
         """The lexicon word this one is a misspelling of (in the first language that has one)."""
