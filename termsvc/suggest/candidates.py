@@ -18,7 +18,7 @@ from termsvc.fhir.params import Param, Params
 from termsvc.ops.context import Context
 from termsvc.ops.expand import UNCLOSED, expand
 from termsvc.store.textindex import TextIndex
-from termsvc.suggest.text import language_code, stem, strip_semantic_tag, tokens
+from termsvc.suggest.text import fold, language_code, stem, strip_semantic_tag, tokens
 
 ENGLISH_STOP = frozenset({"of", "and", "or", "the", "with", "without", "by", "for", "to", "in", "on", "a", "an",
                           "structure", "entire", "nos"})
@@ -42,6 +42,8 @@ class Text:
     words: tuple           # folded words
     forms: tuple           # one canonical form per word: its English (or own-language) stem
     preferred: bool        # the code's display
+    folded: str = ""       # the text folded (for string similarity)
+    total: float = 0.0     # the weight of all its forms
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Scope:
     index: TextIndex | None = None
     vocabulary: set = field(default_factory=set)
     by_code: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, store, target_scope: str | None = None, target_system: str | None = None,
@@ -84,11 +87,13 @@ class Scope:
                 seen.add(key)
                 words = tuple(tokens(text))
                 forms = tuple(canonical(stem(lang, w)) if (lang or "en") == "en" else stem(lang, w) for w in words)
-                self.texts.append(Text(i, text, lang, words, forms, k == 0))
+                self.texts.append(Text(i, text, lang, words, forms, k == 0, fold(text)))
         for t in self.texts:
             for f in set(t.forms):
                 self.df[f] = self.df.get(f, 0) + 1
             self.vocabulary.update(t.words)
+        for t in self.texts:
+            t.total = sum(self.weight(f) for f in t.forms) or 1.0
         self.index = TextIndex()
         self.index.add_many((i, " ".join(t.forms)) for i, t in enumerate(self.texts))
 
@@ -97,10 +102,11 @@ class Scope:
 
     def weight(self, form: str) -> float:
         """How much a word says: its inverse document frequency among the designations (a stop word little)."""
-        if form in ENGLISH_STOP:
-            return 0.05
-        df = self.df.get(form, 0)
-        return 1.0 + math.log((1 + len(self.texts)) / (1 + df))
+        w = self.weights.get(form)
+        if w is None:
+            w = self.weights[form] = 0.05 if form in ENGLISH_STOP else \
+                1.0 + math.log((1 + len(self.texts)) / (1 + self.df.get(form, 0)))
+        return w
 
     def close(self) -> None:
         if self.index is not None:

@@ -156,7 +156,7 @@ class Ranker:
                 score, said = self._score(t, parts, lang)
                 if score <= 0:
                     continue
-                similarity = fuzz.token_set_ratio(english, fold(t.text)) / 100
+                similarity = fuzz.token_set_ratio(english, t.folded) / 100
                 score = min(1.0, (1 - SIMILARITY_SHARE) * score + SIMILARITY_SHARE * similarity
                             + (PREFERRED_BONUS if t.preferred else 0))
             prev = best.get(t.candidate)
@@ -202,8 +202,7 @@ class Ranker:
         if not got_w or not total_w:
             return 0.0, said
         recall = got_w / total_w
-        t_total = sum(scope.weight(f) for f in t.forms) or 1.0
-        precision = min(1.0, sum(scope.weight(f) for f in set(t.forms) if f in matched) / t_total)
+        precision = min(1.0, sum(scope.weight(f) for f in set(t.forms) if f in matched) / t.total)
         if not precision:
             return 0.0, said
         return 2 * precision * recall / (precision + recall), said
@@ -213,7 +212,7 @@ class Ranker:
         scope = self.scope
         if k <= 0 or not scope.texts:
             return []
-        choices = [fold(t.text) for t in scope.texts]
+        choices = [t.folded for t in scope.texts]
         out = []
         for _text, sim, doc in process.extract(fold(name), choices, scorer=fuzz.WRatio, limit=k * 4):
             t = scope.texts[doc]
