@@ -82,9 +82,11 @@ def test_a_name_is_read_in_its_language_with_abbreviations_stems_compounds_and_m
 def test_the_lexicon_is_data_a_department_extends_and_a_bad_file_is_named(tmp_path):
     d = tmp_path / "dept" / "lexicon"
     d.mkdir(parents=True)
-    (d / "es.csv").write_text("term,meaning,kind\n# our RIS\nRXZ,knee,region\n", encoding="utf-8")
+    (d / "es.csv").write_text("term,meaning,kind\n# our RIS\nRXZ,knee,region\nTC,thorax,region\n", encoding="utf-8")
     lex = Lexicon.load([str(tmp_path / "dept")])
     assert read(lex, "RXZ", "es").parts[0].alternatives[0] == ("knee",)
+    assert [(p.kind, p.alternatives[0]) for p in read(lex, "TC", "es").parts] == [("region", ("thorax",))]   # replaced
+    assert read(lex, "TC", "it").parts[0].kind == "modality"          # the shipped Italian meaning stays
     (d / "de.csv").write_text("term,meaning,kind\nfoo,bar,organ\n", encoding="utf-8")
     with pytest.raises(LexiconError, match=r"de.csv: line 2: unknown kind 'organ'"):
         Lexicon.load([str(tmp_path / "dept")])

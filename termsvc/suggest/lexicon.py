@@ -1,8 +1,8 @@
 """The multilingual lexicon: local words and abbreviations of radiology names -> English meanings.
 
 Data, not code: `termsvc/suggest/lexicon/<language>.csv` ships with termsvc (es, de, fr, it, nl, pl,
-pt, en); a department adds or overrides words in `<mappings folder>/lexicon/<language>.csv` (its
-entries come first). Each file has the columns
+pt, en); a department adds or overrides words in `<mappings folder>/lexicon/<language>.csv` (a term
+it defines in a language replaces the shipped meanings of that term there). Each file has the columns
 
     term,meaning,kind
     tac,computed tomography,modality
@@ -73,7 +73,7 @@ class Segment:
         return {f.kind for f in self.facets}
 
 
-def _read_rows(text: str, source: str, language: str):
+def _read_rows(text: str, source: str, language: str, department: bool = False):
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     reader = csv.reader(io.StringIO("\n".join(lines)))
     header = [h.strip().lower() for h in next(reader, [])]
@@ -89,7 +89,7 @@ def _read_rows(text: str, source: str, language: str):
             raise LexiconError(f"{source}: line {n}: unknown kind '{kind}' (one of {', '.join(KINDS)})")
         if not tokens(term) or (kind != "stop" and not meaning):
             raise LexiconError(f"{source}: line {n}: a term and its meaning are needed")
-        yield language, term, meaning, kind, f"{source}:{n}"
+        yield language, term, meaning, kind, f"{source}:{n}", department
 
 
 def shipped_rows():
@@ -109,7 +109,7 @@ def department_rows(folders):
             if name.lower().endswith(".csv") and not name.startswith("."):
                 path = os.path.join(d, name)
                 with open(path, encoding="utf-8-sig") as f:
-                    yield from _read_rows(f.read(), path, language_code(name[:-4]) or "")
+                    yield from _read_rows(f.read(), path, language_code(name[:-4]) or "", True)
 
 
 class Lexicon:
@@ -118,8 +118,13 @@ class Lexicon:
         self.stemmed: dict = {}    # language -> {stem tuple: [Facet]}
         self.single: dict = {}     # language -> [single-word terms] (for compounds and misspellings)
         self.same: dict = {}       # English stem -> the stem it means the same as
-        for language, term, meaning, kind, source in rows:
+        owned = set()     # (language, words) a department's file defines: the shipped meanings give way
+        for language, term, meaning, kind, source, department in rows:
             words = tuple(tokens(term))
+            if department:
+                owned.add((language, words))
+            elif (language, words) in owned:
+                continue
             if kind == "same":
                 for w, m in zip(tokens(term), [tokens(meaning)[0]] * len(words)):
                     self.same[stem("en", w)] = stem("en", m)
@@ -136,7 +141,8 @@ class Lexicon:
 
     @classmethod
     def load(cls, folders=()) -> "Lexicon":
-        """The shipped lexicon with the departments' files of these mappings folders before it."""
+        """The shipped lexicon and the departments' files of these mappings folders: a term a department
+        defines (in a language) means what the department says, not what the shipped file says."""
         return cls(list(department_rows(folders)) + list(shipped_rows()))
 
     def canonical(self, english_stem: str) -> str:
