@@ -131,7 +131,10 @@ class Lexicon:
                 continue
             alternatives = tuple(a.strip() for a in meaning.split("|") if a.strip())
             facet = Facet(kind, alternatives, language, term, source)
-            self.exact.setdefault(language, {}).setdefault(words, []).append(facet)
+            facets = self.exact.setdefault(language, {}).setdefault(words, [])
+            if any(f.kind == kind and f.alternatives == alternatives for f in facets):
+                continue      # the same meaning written twice
+            facets.append(facet)
             key = tuple(stem(language, w) for w in words)
             self.stemmed.setdefault(language, {}).setdefault(key, []).append(facet)
             if len(words) == 1 and len(words[0]) >= 3:
