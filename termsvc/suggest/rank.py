@@ -126,7 +126,7 @@ class Ranker:
     def relevance(self, kind: str) -> float:
         """How much a part of this kind matters in this scope: by how many candidates name a part of
         the kind (region words matter wherever candidates name regions; a word the lexicon does not
-        know counts in full only when the scope uses it, see `_weight`)."""
+        know counts in full only when the scope uses it, see `_score`)."""
         if kind == "word":
             return 1.0
         share = self.share(kind)
