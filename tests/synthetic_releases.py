@@ -324,7 +324,8 @@ EXTENSION_CODE = "598151000005105"
 def write_snomed_extension(directory: str, date: str = "20250930", int_date: str = "20250701",
                            zip: bool = False) -> str:
     """Danish extension fixture (module 554471000005108): adds 598151000005105 under Observable
-    entity, Danish (da-DK) descriptions for a few International concepts, an extension
+    entity, Danish (da-DK) descriptions for a few International concepts (two imaging procedures
+    among them), an extension
     relationship, and inactivates one International language refset member."""
     root = os.path.join(directory, f"SnomedCT_ManagedServiceDK_PRODUCTION_DK1000005_{date}T120000Z")
     snap = os.path.join(root, "Snapshot")
@@ -352,8 +353,10 @@ def write_snomed_extension(directory: str, date: str = "20250930", int_date: str
     d = did()
     fd_en.row(d, date, 1, DK_MODULE, EXTENSION_CODE, "en", SYN, "Gestational age by imaging", INSENSITIVE)
     fl.row(next_uuid(), date, 1, DK_MODULE, EN_US, d, PREF)
+    # (Danish names of two imaging procedures: what a Danish department's catalogue is matched against)
     for concept, text in ((EXTENSION_CODE, "Gestationsalder ved billeddiagnostik"),
-                          ("363679005", "billeddiagnostik"), ("80891009", "hjerte")):
+                          ("363679005", "billeddiagnostik"), ("80891009", "hjerte"),
+                          ("169069000", "CT-skanning af brystkasse"), ("241601008", "MR-skanning af hoved")):
         d = did()
         fd_da.row(d, date, 1, DK_MODULE, concept, "da", SYN, text, INSENSITIVE)
         fl.row(next_uuid(), date, 1, DK_MODULE, DA_DK, d, PREF)

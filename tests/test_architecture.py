@@ -26,18 +26,22 @@ ALLOWED = {
     "templates": set(),   # the HTML pages and reports (Jinja2)
     "mappings": {"ops", "store", "fhir", "templates"},
     "bindings": {"ops", "store", "fhir", "templates"},
+    # mapping suggestions: a service over the engine (its expansions), the store (an in-memory index)
+    # and the mapping tables (evidence, writing a table back)
+    "suggest": {"ops", "store", "fhir", "mappings", "deadline"},
     "build": {"loaders", "ops", "store"},
     # the admin API (api.admin, api.jobs) checks uploaded mapping tables and rebuilds
-    "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "pull", "templates"},
+    "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "pull", "suggest", "templates"},
     "client": {"api", "store", "fhir", "settings"},
     "pull": {"store"},
     # ImagingStudy resources claim the IG's profile (bindings.facts: the IG's canonical bases)
     "dicom_codes": {"client", "mappings", "bindings"},
     "cli": {"build", "api", "loaders", "mappings", "ops", "store", "fhir", "settings", "content", "deadline", "client",
-            "dicom_codes", "pull", "bindings", "templates"},
+            "dicom_codes", "pull", "bindings", "suggest", "templates"},
 }
-SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT"
-                 r"|ANALYZE|WITH)\b", re.IGNORECASE)
+# (a common table expression as SQL writes it: `WITH name AS (` - not the English word "with")
+SQL = re.compile(r"^\s*((SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT"
+                 r"|ANALYZE)\b|WITH\s+(RECURSIVE\s+)?\w+(\s*\([^)]*\))?\s+AS\s*\()", re.IGNORECASE)
 
 
 def modules() -> dict[str, str]:

@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from termsvc import deadline
 from termsvc import settings as settings_mod
-from termsvc.api import admin, metadata, review
+from termsvc.api import admin, metadata, review, suggest
 from termsvc.api.batch import serve_batch
 from termsvc.api.dispatch import FHIR_JSON, OperationRouter
 from termsvc.api.errors import error_outcome
@@ -157,8 +157,10 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
     store.check(db_path)
     app = Flask("termsvc")
     app.extensions["termsvc.store"] = store
+    app.extensions["termsvc.settings"] = settings
     app.register_blueprint(make_blueprint("fhir", r4=False), url_prefix="/fhir")
     app.register_blueprint(make_blueprint("fhir_r4", r4=True), url_prefix="/r4/fhir")
+    app.register_blueprint(suggest.blueprint(), url_prefix="/mappings")
     app.register_blueprint(review.blueprint(), url_prefix="/mappings")
 
     if settings.admin_token:

@@ -13,6 +13,7 @@ from marshmallow import Schema, fields
 
 from termsvc.api.dispatch import OPERATIONS
 from termsvc.api.metadata import SOFTWARE_VERSION
+from termsvc.api.suggest import openapi_paths as suggest_paths
 
 BASES = (("/fhir", "FHIR R5"), ("/r4/fhir", "FHIR R4"))
 FHIR_JSON = "application/fhir+json"
@@ -234,6 +235,7 @@ def _service_paths(spec: APISpec, admin: bool) -> None:
           "text/plain")
     plain("/openapi.json", "This description", "OpenAPI 3", {"type": "object"})
     _review_paths(spec)
+    suggest_paths(spec, ERRORS)
     if admin:
         from termsvc.api.admin import openapi_paths   # described where it is served
         openapi_paths(spec, ERRORS)

@@ -1,0 +1,282 @@
+"""The multilingual lexicon: local words and abbreviations of radiology names -> English meanings.
+
+Data, not code: `termsvc/suggest/lexicon/<language>.csv` ships with termsvc (es, de, fr, it, nl, pl,
+pt, en); a department adds or overrides words in `<mappings folder>/lexicon/<language>.csv` (a term
+it defines in a language replaces the shipped meanings of that term there). Each file has the columns
+
+    term,meaning,kind
+    tac,computed tomography,modality
+    craneo,head|skull,region          # alternatives, the first preferred
+    mamografia,mammography,modality
+    mamografia,breast,region          # a term may carry several kinds (a modality implies a region)
+
+`term` is written as departments write it (case, accents and punctuation do not matter: `Rö.`,
+`C-SPINE`, `izq.`); `meaning` in English words, as the code systems' English displays say it.
+Kinds: modality, region, laterality, contrast, view, procedure (exam words), word (other content
+words), stop (words that carry nothing), same (English only: two words that mean one thing on both
+sides of a match, e.g. `abdominal,abdomen`). Lines starting with `#` are comments.
+
+Segmenting a name: the longest run of words found in the lexicon wins (exact, else by Snowball
+stem), trying the name's language first, then the others; a word found nowhere may be a compound of
+lexicon words (`Nierenarterie` -> niere + arterie, `ABDOMENPELVIS` -> abdomen + pelvis), a misspelling of one
+(rapidfuzz), or a word the target code system itself uses (kept as it is).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+
+from rapidfuzz import fuzz, process
+
+from termsvc.suggest.text import LANGUAGES, language_code, stem, tokens
+
+KINDS = ("modality", "region", "laterality", "contrast", "view", "procedure", "word", "stop", "same")
+FOLDER = "lexicon"            # the department's lexicon: a folder of this name in a mappings folder
+MAX_TERM_WORDS = 6
+FUZZY_MIN_LENGTH = 5          # shorter words are not corrected (too many near neighbours)
+FUZZY_CUTOFF = 84
+COMPOUND_MIN_LENGTH = 7
+HEAD_MIN_LENGTH = 6           # the shortest last part a compound is known by when its first part is not
+LINKS = ("", "s", "n", "en", "es", "e", "er")   # German/Dutch linking elements between compound parts
+
+
+class LexiconError(ValueError):
+    """A lexicon file that cannot be read: its path and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Facet:
+    """One meaning of a term: its kind and English alternatives (preferred first)."""
+    kind: str
+    alternatives: tuple
+    language: str
+    term: str
+    source: str          # where it is written: `es.csv:12` (shipped) or the department file's path and line
+
+
+@dataclass(slots=True)
+class Segment:
+    """A run of a name's words and what the lexicon makes of it (no facets: a word it does not know)."""
+    words: tuple
+    facets: list = field(default_factory=list)
+    how: str = "exact"           # exact | stem | compound | fuzzy | unknown
+    corrected: str | None = None  # the lexicon word a misspelling was read as
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+    def kinds(self) -> set:
+        return {f.kind for f in self.facets}
+
+
+def _read_rows(text: str, source: str, language: str, department: bool = False):
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    reader = csv.reader(io.StringIO("\n".join(lines)))
+    header = [h.strip().lower() for h in next(reader, [])]
+    if header[:3] != ["term", "meaning", "kind"]:
+        raise LexiconError(f"{source}: the header must be term,meaning,kind")
+    for n, row in enumerate(reader, start=2):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) < 3:
+            raise LexiconError(f"{source}: line {n}: three cells expected (term,meaning,kind)")
+        term, meaning, kind = (c.strip() for c in row[:3])
+        if kind not in KINDS:
+            raise LexiconError(f"{source}: line {n}: unknown kind '{kind}' (one of {', '.join(KINDS)})")
+        if not tokens(term) or (kind != "stop" and not meaning):
+            raise LexiconError(f"{source}: line {n}: a term and its meaning are needed")
+        yield language, term, meaning, kind, f"{source}:{n}", department
+
+
+def shipped_rows():
+    folder = resources.files("termsvc.suggest").joinpath(FOLDER)
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".csv"):
+            yield from _read_rows(entry.read_text(encoding="utf-8"), entry.name, entry.name[:-4])
+
+
+def department_rows(folders):
+    """The lexicon files of the mappings folders (`<folder>/lexicon/<language>.csv`)."""
+    for folder in folders:
+        d = os.path.join(folder, FOLDER)
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            if name.lower().endswith(".csv") and not name.startswith("."):
+                path = os.path.join(d, name)
+                with open(path, encoding="utf-8-sig") as f:
+                    yield from _read_rows(f.read(), path, language_code(name[:-4]) or "", True)
+
+
+class Lexicon:
+    def __init__(self, rows):
+        self.exact: dict = {}      # language -> {word tuple: [Facet]}
+        self.stemmed: dict = {}    # language -> {stem tuple: [Facet]}
+        self.single: dict = {}     # language -> [single-word terms] (for compounds and misspellings)
+        self.same: dict = {}       # English stem -> the stem it means the same as
+        owned = set()     # (language, words) a department's file defines: the shipped meanings give way
+        for language, term, meaning, kind, source, department in rows:
+            words = tuple(tokens(term))
+            if department:
+                owned.add((language, words))
+            elif (language, words) in owned:
+                continue
+            if kind == "same":
+                for w, m in zip(tokens(term), [tokens(meaning)[0]] * len(words)):
+                    self.same[stem("en", w)] = stem("en", m)
+                continue
+            alternatives = tuple(a.strip() for a in meaning.split("|") if a.strip())
+            facet = Facet(kind, alternatives, language, term, source)
+            facets = self.exact.setdefault(language, {}).setdefault(words, [])
+            if any(f.kind == kind and f.alternatives == alternatives for f in facets):
+                continue      # the same meaning written twice
+            facets.append(facet)
+            key = tuple(stem(language, w) for w in words)
+            self.stemmed.setdefault(language, {}).setdefault(key, []).append(facet)
+            if len(words) == 1 and len(words[0]) >= 3:
+                self.single.setdefault(language, set()).add(words[0])
+        self.single = {lang: sorted(ws) for lang, ws in self.single.items()}
+        self.max_words = min(MAX_TERM_WORDS, max((len(k) for d in self.exact.values() for k in d), default=1))
+
+    @classmethod
+    def load(cls, folders=()) -> "Lexicon":
+        """The shipped lexicon and the departments' files of these mappings folders: a term a department
+        defines (in a language) means what the department says, not what the shipped file says."""
+        return cls(list(department_rows(folders)) + list(shipped_rows()))
+
+    def canonical(self, english_stem: str) -> str:
+        return self.same.get(english_stem, english_stem)
+
+    # -- a name's language ---------------------------------------------------------------
+    def detect(self, words: list[str]) -> list[str]:
+        """The languages to read the words in, best first: the lexicon that knows most of them
+        (ties keep LANGUAGES' order; English, then the rest, follow)."""
+        scores = {}
+        for lang in self.exact:
+            known = 0
+            for w in words:
+                if (w,) in self.exact[lang] or (stem(lang, w),) in self.stemmed.get(lang, {}):
+                    known += 1
+            for n in range(2, min(self.max_words, len(words)) + 1):   # phrases count once more
+                known += sum(1 for i in range(len(words) - n + 1) if tuple(words[i:i + n]) in self.exact[lang])
+            scores[lang] = known
+        order = {lang: i for i, lang in enumerate(LANGUAGES)}
+        return sorted(self.exact, key=lambda lang: (-scores[lang], order.get(lang, len(order)), lang))
+
+    def order(self, language: str | None, words: list[str]) -> list[str]:
+        """The language given first (then English, then the others), else the detected order."""
+        if not language or language not in self.exact:
+            return self.detect(words)
+        rest = [lang for lang in self.detect(words) if lang != language]
+        return [language] + rest
+
+    # -- segmenting ----------------------------------------------------------------------
+    def lookup(self, words: tuple, languages: list[str]):
+        """(facets, how, language) of the first language that knows this run of words, exactly or by stem."""
+        for lang in languages:
+            facets = self.exact.get(lang, {}).get(words)
+            if facets:
+                return facets, "exact", lang
+            facets = self.stemmed.get(lang, {}).get(tuple(stem(lang, w) for w in words))
+            if facets:
+                return facets, "stem", lang
+        return None, None, None
+
+    def segment(self, words: list[str], languages: list[str], known=lambda w: False,
+                guess: bool = True) -> list[Segment]:
+        """The segments of a name's folded words. `known(word)`: the target code system uses this word
+        itself (it is then not read as a misspelling). `guess`: read words the lexicon lacks as compounds
+        or misspellings (else they stay unknown)."""
+        out, i, n = [], 0, len(words)
+        while i < n:
+            found = None
+            for length in range(min(self.max_words, n - i), 0, -1):
+                facets, how, _lang = self.lookup(tuple(words[i:i + length]), languages)
+                if facets:
+                    found = Segment(tuple(words[i:i + length]), list(facets), how)
+                    break
+            if found is None:
+                found = self._unknown(words[i], languages, known) if guess else Segment((words[i],), [], "unknown")
+            out.extend(found if isinstance(found, list) else [found])
+            i += len(found[0].words) if isinstance(found, list) else len(found.words)
+        return out
+
+    def _unknown(self, word: str, languages: list[str], known):
+        if word.isdigit() or len(word) < 2 or known(word):
+            return Segment((word,), [], "unknown")
+        parts = self.compound(word, languages, known)
+        if parts:
+            segs = [Segment((word,), list(facets), "compound") for facets in parts]
+            return segs
+        corrected = self.correct(word, languages)
+        if corrected:
+            facets, _how, _lang = self.lookup((corrected,), languages)
+            return Segment((word,), list(facets), "fuzzy", corrected)
+        return Segment((word,), [], "unknown")
+
+    def compound(self, word: str, languages: list[str], known=lambda w: False) -> list | None:
+        """The facets of the parts of a compound (`halswirbelsaule` -> hals + wirbelsaule; the DICOM
+        defined term `abdomenpelvis` -> abdomen + pelvis; `cspine` -> the phrase `c spine`), or None.
+        A part may also be a word the target code system uses (`known`)."""
+        if len(word) < COMPOUND_MIN_LENGTH - 1:
+            return None
+        parts = _split(self, word, tuple(languages), known)
+        if parts or len(word) < COMPOUND_MIN_LENGTH + HEAD_MIN_LENGTH:
+            return parts
+        # the last part of a compound names what it is (`subtraktionsangiographie` is an angiographie)
+        for cut in range(COMPOUND_MIN_LENGTH - 4, len(word) - HEAD_MIN_LENGTH + 1):
+            facets, _how, _lang = self.lookup((word[cut:],), list(languages))
+            if facets:
+                return [facets]
+        return None
+
+    def correct(self, word: str, languages: list[str]) -> str | None:
+        """The lexicon word this one is a misspelling of (in the first language that has one)."""
+        if len(word) < FUZZY_MIN_LENGTH:
+            return None
+        for lang in languages[:3]:
+            choices = self.single.get(lang)
+            if choices:
+                best = process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+                if best:
+                    return best[0]
+        return None
+
+
+def _own_word(word: str) -> list:
+    return [Facet("word", (word,), "en", word, "the target's own word")]
+
+
+def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0):
+    """Greedy longest-first split of a compound into lexicon words (a linking element allowed after
+    each part but the last; a short first part may make a phrase with the next: `c` + `spine`);
+    None if it cannot be split into known words."""
+    if depth > 3:
+        return None
+    facets, _how, _lang = lex.lookup((word,), list(langs))
+    if depth and (facets or known(word)):
+        return [facets or _own_word(word)]
+    for cut in range(len(word) - 3, 0, -1):
+        head, tail = word[:cut], word[cut:]
+        phrase, _how, _lang = lex.lookup((head, tail), list(langs))
+        if phrase:
+            return [phrase]
+        if cut < 3:
+            continue
+        for link in LINKS:
+            if link and not head.endswith(link):
+                continue
+            stem_part = head[:len(head) - len(link)] if link else head
+            if len(stem_part) < 3:
+                continue
+            facets, _how, _lang = lex.lookup((stem_part,), list(langs))
+            if not facets and not (link == "" and known(stem_part)):
+                continue
+            rest = _split(lex, tail, langs, known, depth + 1)
+            if rest:
+                return [facets or _own_word(stem_part)] + rest
+    return None

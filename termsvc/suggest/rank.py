@@ -1,0 +1,231 @@
+"""Ranking a scope's candidates for one local name.
+
+The name is read into segments (lexicon.py); each segment gives the ranker a part: its kind and
+English alternatives, plus its own words (they match designations in the name's language, and the
+code system's own words). A designation's score:
+
+- recall: how much of the name it says - each part counts by the rarity of its words among the
+  scope's designations and by how much its kind matters in this scope (a laterality word matters
+  for CID 244, little for CID 4 regions; a modality word not at all for regions);
+- precision: how much of the designation the name says (its words weighted the same way);
+- their harmonic mean, re-scored by string similarity (rapidfuzz) of the English reading and the
+  designation; a designation equal to the whole name scores 1.
+
+A candidate's score is that of its best designation. When the words find too few candidates,
+string similarity alone (rapidfuzz) proposes the nearest displays, with a low score.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from termsvc import deadline
+from termsvc.suggest.candidates import Scope
+from termsvc.suggest.lexicon import Lexicon, Segment
+from termsvc.suggest.text import fold, stem, tokens
+
+FTS_LIMIT = 2000            # designations the index returns for a name
+SIMILARITY_SHARE = 0.15     # of the score, from string similarity
+PREFERRED_BONUS = 0.005    # the code's own display over its other designations, all else equal
+ALTERNATIVE_STEP = 0.03     # a later alternative of a meaning is worth a little less
+FALLBACK_FACTOR = 0.5       # string similarity alone scores at most this
+IRRELEVANT_REGION = 0.1     # a region word in a scope without regions (modalities, say): it says little
+UNUSED_WORD = 0.3           # a word neither the lexicon nor the scope knows
+FALLBACK_CUTOFF = 70        # string similarity (0-100) a fallback candidate needs
+PROCEDURE_SHARE = 0.2
+SHARE_SAMPLE = 2000         # displays read to tell what kinds of parts a scope's candidates name
+
+
+@dataclass(slots=True)
+class Part:
+    """What one segment asks of a designation."""
+    kind: str
+    alternatives: list        # [tuple of forms] English readings, preferred first
+    own: tuple                # the segment's own words as stems of the name's language
+    raw: tuple                # the segment's own folded words
+    label: str                # for `why`: "rodilla->knee (es)"
+
+
+@dataclass
+class Query:
+    name: str
+    languages: list       # the lexicons to read it with, best first
+    segments: list
+    parts: list = field(default_factory=list)
+    language: str = "en"  # the name's language: given (even one the lexicon lacks), else detected
+
+    def of_kinds(self, kinds) -> "Query":
+        """The same name with only the parts of these kinds."""
+        return Query(self.name, self.languages, self.segments, [p for p in self.parts if p.kind in kinds],
+                     self.language)
+
+
+@dataclass(slots=True)
+class Ranked:
+    candidate: object
+    score: float
+    why: str
+    text: str = ""
+
+
+def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda w: False) -> Query:
+    """The query of a local name (its language given, or detected)."""
+    words = tokens(name)
+    languages = lexicon.order(language, words)
+    segments = lexicon.segment(words, languages, known)
+    lang = (language or "").lower().split("-")[0] or (languages[0] if languages else "en")
+    q = Query(name, languages, segments, language=lang)
+    for seg in segments:
+        q.parts.extend(_parts(lexicon, seg, lang))
+    return q
+
+
+def _parts(lexicon: Lexicon, seg: Segment, lang: str) -> list[Part]:
+    own = tuple(stem(lang, w) for w in seg.words)
+    if not seg.facets:
+        if seg.words[0].isdigit() or len(seg.words[0]) < 2:
+            return []
+        form = lexicon.canonical(stem("en", seg.words[0]))
+        return [Part("word", [(form,)], own, seg.words, f"'{seg.text}'")]
+    out = []
+    for f in seg.facets:
+        if f.kind == "stop":
+            continue
+        alts = [tuple(lexicon.canonical(stem("en", w)) for w in tokens(a)) for a in f.alternatives]
+        alts = [a for a in alts if a]
+        read_as = f" [{seg.corrected}]" if seg.corrected else ""
+        out.append(Part(f.kind, alts, own, seg.words, f"{seg.text}{read_as}->{f.alternatives[0]} ({f.language})"))
+    return out
+
+
+class Ranker:
+    def __init__(self, scope: Scope, lexicon: Lexicon):
+        self.scope = scope
+        self.lexicon = lexicon
+        self._relevance = None
+
+    def known(self, word: str) -> bool:
+        return word in self.scope.vocabulary
+
+    def share(self, kind: str) -> float:
+        """The share of candidates whose display (read with the English lexicon) names a part of this kind
+        (by the first meaning of its words: `mammography` names a modality, not a region)."""
+        if self._relevance is None:
+            every = max(1, len(self.scope.candidates) // SHARE_SAMPLE)   # a large scope: a sample tells
+            sample = self.scope.candidates[::every]
+            counts, n = {}, max(1, len(sample))
+            for c in deadline.bounded(sample):
+                kinds = {s.facets[0].kind for s in self.lexicon.segment(tokens(c.display), ["en"], guess=False)
+                         if s.facets}
+                for k in kinds:
+                    counts[k] = counts.get(k, 0) + 1
+            self._relevance = {k: v / n for k, v in counts.items()}
+        return self._relevance.get(kind, 0.0)
+
+    def relevance(self, kind: str) -> float:
+        """How much a part of this kind matters in this scope: by how many candidates name a part of
+        the kind (region words matter wherever candidates name regions; a word the lexicon does not
+        know counts in full only when the scope uses it, see `_score`)."""
+        if kind == "word":
+            return 1.0
+        share = self.share(kind)
+        if kind == "region":
+            return 1.0 if share else IRRELEVANT_REGION
+        return 0.0 if share == 0 else 0.4 + 0.6 * min(1.0, share * 4)
+
+    def procedures(self) -> bool:
+        """Is this a scope of procedures (candidates that name a modality and a region)?"""
+        return self.share("modality") >= PROCEDURE_SHARE and self.share("region") >= PROCEDURE_SHARE
+
+    def rank(self, query: Query, top: int = 5) -> list[Ranked]:
+        scope = self.scope
+        if not scope.candidates or not tokens(query.name):
+            return []
+        parts = [p for p in query.parts if self.relevance(p.kind) > 0]
+        lang = query.language
+        forms = {f for p in parts for a in p.alternatives for f in a} | {f for p in parts for f in p.own + p.raw}
+        best: dict[int, Ranked] = {}
+        whole = tuple(tokens(query.name))
+        english = " ".join(" ".join(p.alternatives[0]) if p.alternatives else " ".join(p.raw) for p in parts)
+        for doc, _bm25 in deadline.bounded(scope.index.search(forms, FTS_LIMIT)):
+            t = scope.texts[doc]
+            if t.words == whole:
+                score, said = 1.0, ["the whole name"]
+            else:
+                score, said = self._score(t, parts, lang)
+                if score <= 0:
+                    continue
+                similarity = fuzz.token_set_ratio(english, t.folded) / 100
+                score = min(1.0, (1 - SIMILARITY_SHARE) * score + SIMILARITY_SHARE * similarity
+                            + (PREFERRED_BONUS if t.preferred else 0))
+            prev = best.get(t.candidate)
+            if prev is None or score > prev.score:
+                best[t.candidate] = Ranked(scope.candidates[t.candidate], round(score, 4),
+                                           _why(said, t), t.text)
+        ranked = sorted(best.values(), key=lambda r: (-r.score, r.candidate.n))
+        if len(ranked) < top and (not ranked or ranked[0].score < FALLBACK_FACTOR):
+            ranked += self._similar(query.name, top - len(ranked), {r.candidate.n for r in ranked})
+        return ranked[:max(top, 0)] if top else ranked
+
+    def _score(self, t, parts: list[Part], lang: str) -> tuple[float, list]:
+        scope = self.scope
+        forms = set(t.forms)
+        total_w = got_w = 0.0
+        matched, said = set(), []
+        for p in parts:
+            best_frac, best_forms, weight = 0.0, (), 0.0
+            for j, alt in enumerate(p.alternatives):
+                w_alt = [scope.weight(f) for f in alt]
+                weight = max(weight, max(w_alt) if j == 0 else 0)
+                hit = [f for f in alt if f in forms]
+                if hit:
+                    frac = sum(scope.weight(f) for f in hit) / sum(w_alt) * (1 - ALTERNATIVE_STEP * j)
+                    if frac > best_frac:
+                        best_frac, best_forms = frac, tuple(hit)
+            same_language = (t.language or "en") == lang
+            own = [i for i, w in enumerate(t.words) if w in p.raw or (same_language and t.forms[i] in p.own)]
+            if own and p.raw:
+                frac = min(1.0, len(own) / len(p.raw))
+                if frac > best_frac:
+                    best_frac, best_forms = frac, tuple(t.forms[i] for i in own)
+            if not weight:
+                weight = max((scope.weight(stem(lang, w)) for w in p.raw), default=1.0)
+            weight *= self.relevance(p.kind)
+            if p.kind == "word" and not any(w in scope.vocabulary for w in p.raw):
+                weight *= UNUSED_WORD
+            total_w += weight
+            if best_frac:
+                got_w += weight * best_frac
+                matched.update(best_forms)
+                said.append(p.label)
+        if not got_w or not total_w:
+            return 0.0, said
+        recall = got_w / total_w
+        precision = min(1.0, sum(scope.weight(f) for f in set(t.forms) if f in matched) / t.total)
+        if not precision:
+            return 0.0, said
+        return 2 * precision * recall / (precision + recall), said
+
+    def _similar(self, name: str, k: int, taken: set) -> list[Ranked]:
+        """String similarity alone: the nearest designations (too few found by their words)."""
+        scope = self.scope
+        if k <= 0 or not scope.texts:
+            return []
+        choices = [t.folded for t in scope.texts]
+        out = []
+        for _text, sim, doc in process.extract(fold(name), choices, scorer=fuzz.WRatio, limit=k * 4):
+            t = scope.texts[doc]
+            if t.candidate in taken or sim < FALLBACK_CUTOFF:
+                continue
+            taken.add(t.candidate)
+            out.append(Ranked(scope.candidates[t.candidate], round(FALLBACK_FACTOR * sim / 100, 4),
+                              f"only similar in spelling to '{t.text}'", t.text))
+            if len(out) >= k:
+                break
+        return out
+
+
+def _why(said: list, t) -> str:
+    lang = f" ({t.language})" if t.language else ""
+    return (f"{'; '.join(said)}: matches '{t.text}'{lang}") if said else f"matches '{t.text}'{lang}"

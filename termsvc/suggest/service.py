@@ -1,0 +1,152 @@
+"""Suggestions for the rows of a mapping table (or for any local names) against a target scope.
+
+    suggester = Suggester(store, Lexicon.load(folders), Evidence(tables), max_size=10_000)
+    suggester.table(table)                   # {"table": NAME, "rows": [...]} (the shape of issue 19)
+    suggester.names(["TC craneo"], target_scope=url)
+
+A row's candidates: the ranking of its name (rank.py) in its table's target scope; for a scope of
+procedures (candidates that name a modality and a region), agreement of the parsed parts of the name
+and of each candidate re-orders the best ones (as RELMA does); then the accepted and rejected rows of
+the loaded tables (evidence.py). A row whose scope is incomplete or cannot be expanded says so
+(`message`) - never an empty list without a word.
+"""
+from __future__ import annotations
+
+from termsvc.suggest.candidates import Scope
+from termsvc.suggest.evidence import Evidence
+from termsvc.suggest.parts import NO_PARTS, Parser
+from termsvc.suggest.rank import Ranked, Ranker, read
+
+DEFAULT_TOP = 5
+AGREEMENT_POOL = 30           # the best candidates whose parts are compared with the name's
+REJECTED_FACTOR = 0.4
+LANGUAGE_COLUMNS = ("language", "lang", "idioma", "sprache", "langue", "lingua", "taal", "jezyk")
+
+
+def coding(c) -> dict:
+    return {"system": c.system, "code": c.code, "display": c.display}
+
+
+def agreement(name_parts: dict, candidate_parts: dict) -> tuple[float, list]:
+    """(factor, notes): parts both name, equal (a little more) or different (less)."""
+    factor, notes = 1.0, []
+    for part, same, differ in (("modality", 1.05, 0.6), ("region", 1.05, 0.8), ("laterality", 1.02, 0.85)):
+        a, b = name_parts.get(part), candidate_parts.get(part)
+        if a and b:
+            if a["code"] == b["code"]:
+                factor *= same
+                notes.append(f"same {part} ({a['display']})")
+            else:
+                factor *= differ
+                notes.append(f"other {part} ({b['display']}, not {a['display']})")
+    a, b = name_parts.get("contrast"), candidate_parts.get("contrast")
+    if a and b and a != b:
+        factor *= 0.85
+        notes.append(f"contrast {b}, not {a}")
+    return factor, notes
+
+
+class Suggester:
+    def __init__(self, store, lexicon, evidence: Evidence | None = None, max_size: int | None = None,
+                 top: int = DEFAULT_TOP):
+        self.store = store
+        self.lexicon = lexicon
+        self.evidence = evidence or Evidence()
+        self.max_size = max_size
+        self.top = top
+        self.parser = Parser(store, lexicon, max_size)
+        self._rankers: dict = {}
+        self._candidate_parts: dict = {}
+
+    def ranker(self, target_scope: str | None, target_system: str | None) -> Ranker:
+        key = (target_scope, None if target_scope else target_system)
+        r = self._rankers.get(key)
+        if r is None:
+            scope = Scope.of(self.store, target_scope, target_system, self.max_size, self.lexicon.canonical)
+            r = self._rankers[key] = Ranker(scope, self.lexicon)
+        return r
+
+    def close(self) -> None:
+        for r in self._rankers.values():
+            r.scope.close()
+        self.parser.close()
+
+    # -- one name ------------------------------------------------------------------------
+    def suggest(self, name: str, ranker: Ranker, language: str | None = None, top: int | None = None,
+                skip: tuple | None = None) -> tuple[list[Ranked], dict]:
+        """(candidates best first, parts) of a local name in the ranker's scope."""
+        top = self.top if top is None else top
+        query = read(self.lexicon, name, language, ranker.known)
+        parts = self.parser.parts(query) if query.parts else dict(NO_PARTS)
+        ranked = ranker.rank(query, max(top, AGREEMENT_POOL) if ranker.procedures() else top)
+        if ranker.procedures():
+            for r in ranked[:AGREEMENT_POOL]:
+                factor, notes = agreement(parts, self.candidate_parts(r.candidate))
+                if notes:
+                    r.score = round(min(1.0, r.score * factor), 4)
+                    r.why += "; " + ", ".join(notes)
+        ranked = self._weigh_evidence(name, ranked, ranker.scope, skip)
+        ranked.sort(key=lambda r: (-r.score, r.candidate.n))
+        return ranked[:top], parts
+
+    def candidate_parts(self, candidate) -> dict:
+        key = (candidate.system, candidate.code)
+        found = self._candidate_parts.get(key)
+        if found is None:
+            found = self._candidate_parts[key] = self.parser.parts(read(self.lexicon, candidate.display, "en"))
+        return found
+
+    def _weigh_evidence(self, name: str, ranked: list, scope: Scope, skip) -> list:
+        if not self.evidence:
+            return ranked
+        by_candidate = {r.candidate.n: r for r in ranked}
+        for said in self.evidence.find(name, skip):
+            c = scope.candidate(said.system, said.code)
+            if c is None:
+                continue    # not in this scope: another table's target is no candidate here
+            r = by_candidate.get(c.n)
+            if said.accepted:
+                if r is None:
+                    r = by_candidate[c.n] = Ranked(c, 0.0, "")
+                    ranked.append(r)
+                if said.score() > r.score:
+                    r.why = said.why() + (f"; {r.why}" if r.why else "")
+                    r.score = round(said.score(), 4)
+            elif r is not None:
+                r.score = round(r.score * REJECTED_FACTOR, 4)
+                r.why += f"; {said.why()}"
+        return ranked
+
+    # -- a table ---------------------------------------------------------------------------
+    def table(self, table, all_rows: bool = False, top: int | None = None, language: str | None = None) -> dict:
+        """The suggestions for a table's rows without a target (every row with all_rows)."""
+        meta = table.meta
+        ranker = self.ranker(meta.get("target_scope"), meta.get("target_system"))
+        rows = []
+        for r in table.rows:
+            if not all_rows and (r.target_code or r.no_map):
+                continue
+            rows.append(self.row(ranker, r.row, r.source_code, r.source_display,
+                                 row_language(r) or language, top, (table.name, r.row)))
+        return {"table": table.name, "rows": rows}
+
+    def row(self, ranker: Ranker, row, source_code: str, source_display: str, language: str | None = None,
+            top: int | None = None, skip: tuple | None = None) -> dict:
+        name = source_display or source_code
+        ranked, parts = self.suggest(name, ranker, language, top, skip)
+        out = {"row": row, "source_code": source_code, "source_display": source_display,
+               "candidates": [{**coding(r.candidate), "score": r.score, "why": r.why} for r in ranked],
+               "parts": parts}
+        if ranker.scope.message:
+            out["message"] = ranker.scope.message
+        elif not ranked:
+            out["message"] = (f"no candidate: no code of the scope ({len(ranker.scope.candidates)} codes) shares a"
+                              " word or a close spelling with the name")
+        return out
+
+
+def row_language(row) -> str | None:
+    for header, value in row.extras.items():
+        if header.strip().lower() in LANGUAGE_COLUMNS and value.strip():
+            return value.strip().lower().split("-")[0]
+    return None

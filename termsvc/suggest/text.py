@@ -1,0 +1,50 @@
+"""Normalising words on both sides of a match: folding (unidecode), tokens, Snowball stems."""
+import functools
+import re
+
+import Stemmer
+from unidecode import unidecode
+
+# the languages the shipped lexicon speaks, in the order they are tried when a name's language is unknown
+LANGUAGES = ("es", "de", "fr", "it", "nl", "pl", "pt", "en")
+SNOWBALL = {"es": "spanish", "de": "german", "fr": "french", "it": "italian", "nl": "dutch", "pl": "polish",
+            "pt": "portuguese", "en": "english", "da": "danish", "sv": "swedish", "nb": "norwegian",
+            "no": "norwegian", "fi": "finnish", "ca": "catalan", "ro": "romanian", "hu": "hungarian",
+            "cs": "czech", "el": "greek", "lt": "lithuanian", "et": "estonian"}
+TOKEN = re.compile(r"[a-z0-9]+")
+SEMANTIC_TAG = re.compile(r"\s*\([^()]*\)\s*$")   # SNOMED CT's "(body structure)"
+
+
+def fold(text: str) -> str:
+    """Lower case, accents and other letters transliterated to ASCII (Ä -> a, ß -> ss, ł -> l)."""
+    return unidecode(text or "").lower()
+
+
+def tokens(text: str) -> list[str]:
+    """The words of a text, folded: punctuation separates (`C-SPINE` -> c, spine; `li.` -> li)."""
+    return TOKEN.findall(fold(text))
+
+
+def language_code(tag: str | None) -> str | None:
+    """`de-AT` -> `de`; None for no tag."""
+    return tag.split("-")[0].lower() if tag else None
+
+
+@functools.lru_cache(maxsize=None)
+def _stemmer(language: str):
+    name = SNOWBALL.get(language)
+    return Stemmer.Stemmer(name) if name else None
+
+
+@functools.lru_cache(maxsize=200_000)
+def stem(language: str | None, word: str) -> str:
+    """The Snowball stem of a folded word in a language (English when the language has no stemmer);
+    numbers and words of two letters stay as they are."""
+    if len(word) <= 2 or word.isdigit():
+        return word
+    s = _stemmer(language or "en") or _stemmer("en")
+    return s.stemWord(word)
+
+
+def strip_semantic_tag(text: str) -> str:
+    return SEMANTIC_TAG.sub("", text) if text.endswith(")") else text

@@ -1,0 +1,118 @@
+"""The table written back with its suggestions, for the terminologist to accept or pick in Excel.
+
+Every row keeps its cells as written; a row without a target that got candidates becomes a `draft`
+row: the best candidate as its target (code, display, system when the table has no default), the
+relationship `related-to` (an automatic match is an inexact one until a person says otherwise), and
+the columns `suggestion_score`, `suggestion_reason` and `suggestion_candidates` (every candidate with
+its display and score). In an XLSX the target code cell offers the other candidates in a dropdown
+(its input message lists them with their displays). Rows with a target, and rows nobody could
+suggest for, are left as they were. The result is read, checked and built like any table (codes stay
+text: `0012` is not 12): an XLSX carries its metadata sheet, a CSV gets the table's TOML beside it
+(unless one is there).
+"""
+from __future__ import annotations
+
+import io
+import os
+
+from termsvc.mappings.export import csv_bytes, xlsx_bytes
+from termsvc.mappings.from_fhir import meta_to_toml
+from termsvc.mappings.reading import canonical_header
+
+OUTPUT_FORMATS = ("xlsx", "csv")
+DRAFT_RELATIONSHIP = "related-to"
+SUGGESTION_COLUMNS = ("suggestion_score", "suggestion_reason", "suggestion_candidates")
+PROMPT_LIMIT = 250          # Excel's input message holds 255 characters
+
+
+class WriteError(ValueError):
+    """The table cannot be written back (rows that could not be read would be lost, ...)."""
+
+
+def _column(table, columns: list, name: str) -> str:
+    """The table's header for a known column, added (canonical name) when the table has none."""
+    header = table.colmap.get(name) or next((c for c in columns if canonical_header(c) == name), None)
+    if header is None:
+        header = name
+        columns.append(header)
+    return header
+
+
+def suggested_rows(table, result: dict) -> tuple[list, list, dict]:
+    """(columns, rows as {header: cell}, {index of a suggested row: its candidates})."""
+    lost = [p for p in table.problems if p.kind == "malformed-row"]
+    if lost:
+        raise WriteError(f"{table.file}: line {lost[0].row} could not be read; writing the table back would"
+                         " lose it (fix the file first)")
+    columns = list(table.columns)
+    best = {r["row"]: r["candidates"] for r in result["rows"] if r["candidates"]}
+    headers = {name: _column(table, columns, name) for name in ("target_code", "target_display", "relationship",
+                                                                "status")}
+    if not table.meta.get("target_system"):
+        headers["target_system"] = _column(table, columns, "target_system")
+    for name in SUGGESTION_COLUMNS:
+        headers[name] = _column(table, columns, name)
+    rows, suggested = [], {}
+    for i, r in enumerate(table.rows):
+        cells = {c: r.cells.get(c, "") for c in columns}
+        candidates = best.get(r.row)
+        if candidates and not r.target_code and not r.no_map:
+            top = candidates[0]
+            cells[headers["target_code"]] = top["code"]
+            cells[headers["target_display"]] = top["display"]
+            if "target_system" in headers:
+                cells[headers["target_system"]] = top["system"]
+            cells[headers["relationship"]] = DRAFT_RELATIONSHIP
+            cells[headers["status"]] = "draft"
+            cells[headers["suggestion_score"]] = f"{top['score']:.2f}"
+            cells[headers["suggestion_reason"]] = top["why"]
+            cells[headers["suggestion_candidates"]] = "; ".join(
+                f"{c['code']} {c['display']} ({c['score']:.2f})" for c in candidates)
+            suggested[i] = candidates
+        rows.append(cells)
+    return columns, rows, suggested
+
+
+def write_suggestions(table, result: dict, path: str) -> int:
+    """Write the table with its suggestions to path (.xlsx or .csv); the number of rows suggested."""
+    fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    if fmt not in OUTPUT_FORMATS:
+        raise WriteError(f"{path}: the file must end in .xlsx or .csv")
+    columns, rows, suggested = suggested_rows(table, result)
+    if fmt == "csv":
+        data = csv_bytes(columns, rows, table.delimiter or ",")
+    else:
+        data = _with_dropdowns(xlsx_bytes(table.meta, columns, rows), columns.index(
+            _column(table, columns, "target_code")) + 1, suggested)
+    toml = os.path.splitext(path)[0] + ".toml"
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+        if fmt == "csv" and not os.path.exists(toml):   # a CSV is a table with its metadata beside it
+            with open(toml, "w", encoding="utf-8") as f:
+                f.write(meta_to_toml(table.meta))
+    except OSError as e:
+        raise WriteError(f"{path}: {e.strerror}") from None
+    return len(suggested)
+
+
+def _with_dropdowns(data: bytes, code_column: int, suggested: dict) -> bytes:
+    """The workbook with a dropdown of the candidates' codes on each suggested row's target code cell."""
+    from openpyxl import load_workbook
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = load_workbook(io.BytesIO(data))
+    ws = wb["mappings"]
+    for i, candidates in suggested.items():
+        cell = ws.cell(i + 2, code_column)
+        codes = [c["code"].replace(",", " ").replace('"', "") for c in candidates]
+        prompt = "\n".join(f"{c['code']} {c['display']} ({c['score']:.2f})" for c in candidates)
+        dv = DataValidation(type="list", formula1='"' + ",".join(codes)[:250] + '"', allow_blank=True,
+                            showErrorMessage=True, errorStyle="warning", errorTitle="target code",
+                            error="Not one of the suggested codes (any code of the target scope is allowed)",
+                            showInputMessage=True, promptTitle="Suggested codes", prompt=prompt[:PROMPT_LIMIT])
+        dv.add(cell.coordinate)
+        ws.add_data_validation(dv)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

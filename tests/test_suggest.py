@@ -1,0 +1,288 @@
+"""Mapping suggestions (termsvc.suggest): the lexicon and the reading of names, the ranking, the
+parts of a procedure name, evidence of accepted and rejected rows, and the commands `termsvc mappings
+suggest` (JSON, XLSX and CSV written back and built again) and `termsvc mappings eval`."""
+import csv
+import os
+
+import openpyxl
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from conftest import CID33, DCM, PROJECT_DIR, SCT
+from termsvc.build import Progress, SourceSpec, build
+from termsvc.cli import cli
+from termsvc.mappings.lint import check
+from termsvc.mappings.table import read_table
+from termsvc.store.reader import Store
+from termsvc.suggest.baseline import TrigramTfidf
+from termsvc.suggest.evidence import Evidence
+from termsvc.suggest.lexicon import Lexicon, LexiconError
+from termsvc.suggest.rank import read
+from termsvc.suggest.service import Suggester
+
+CID = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
+CID4, CID29, CID244 = CID.format(4), CID.format(29), CID.format(244)
+PROCEDURES = "http://hl7.eu/fhir/imaging-r5/ValueSet/im-procedure-type"
+GOLD = os.path.join(PROJECT_DIR, "tests", "gold")
+ROW_KEYS = {"row", "source_code", "source_display", "candidates", "parts"}
+CANDIDATE_KEYS = {"system", "code", "display", "score", "why"}
+PART_KEYS = {"modality", "region", "laterality", "contrast"}
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+    return Lexicon.load()
+
+
+@pytest.fixture(scope="module")
+def suggester(db_path, lexicon):
+    s = Suggester(Store(db_path), lexicon)
+    yield s
+    s.close()
+
+
+def top_codes(suggester, name, scope, language=None, k=5):
+    ranked, _parts = suggester.suggest(name, suggester.ranker(scope, None), language, k)
+    return [r.candidate.code for r in ranked]
+
+
+def write_table(folder, name, rows, meta, header=("source_code", "source_display")):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name + ".csv"), "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    with open(os.path.join(folder, name + ".toml"), "w", encoding="utf-8") as f:
+        f.write("".join(f'{k} = "{v}"\n' for k, v in meta.items()))
+    return os.path.join(folder, name + ".csv")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+# -- reading names -------------------------------------------------------------------------
+def test_a_name_is_read_in_its_language_with_abbreviations_stems_compounds_and_misspellings(lexicon):
+    def meanings(name, language=None):
+        q = read(lexicon, name, language)
+        return q.language, [(p.kind, " ".join(p.alternatives[0])) for p in q.parts]
+
+    lang, parts = meanings("TC CRÁNEO SIN CONTRASTE")
+    assert lang == "es" and ("modality", "comput tomographi") in parts and ("contrast", "without contrast") in parts
+    assert meanings("rodillas")[1] == [("region", "knee")]                    # a plural, by its Snowball stem
+    assert {p for p in meanings("Nierenarterie", "de")[1]} == {("region", "kidney"), ("region", "arteri")}
+    assert meanings("Schaedel", "de")[1][0] == ("region", "skull")            # written without the Umlaut
+    q = read(lexicon, "Rodila", "es")                                          # a letter missing
+    assert q.segments[0].how == "fuzzy" and q.segments[0].corrected == "rodilla"
+    assert meanings("caviglia sin")[1][-1] == ("laterality", "left")           # Italian sin(istra), not sin(contrast)
+    assert meanings("sin contraste", "es")[1] == [("contrast", "without contrast")]
+
+
+def test_the_lexicon_is_data_a_department_extends_and_a_bad_file_is_named(tmp_path):
+    d = tmp_path / "dept" / "lexicon"
+    d.mkdir(parents=True)
+    (d / "es.csv").write_text("term,meaning,kind\n# our RIS\nRXZ,knee,region\nTC,thorax,region\n", encoding="utf-8")
+    lex = Lexicon.load([str(tmp_path / "dept")])
+    assert read(lex, "RXZ", "es").parts[0].alternatives[0] == ("knee",)
+    assert [(p.kind, p.alternatives[0]) for p in read(lex, "TC", "es").parts] == [("region", ("thorax",))]   # replaced
+    assert read(lex, "TC", "it").parts[0].kind == "modality"          # the shipped Italian meaning stays
+    (d / "de.csv").write_text("term,meaning,kind\nfoo,bar,organ\n", encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"de.csv: line 2: unknown kind 'organ'"):
+        Lexicon.load([str(tmp_path / "dept")])
+
+
+# -- ranking -----------------------------------------------------------------------------
+@pytest.mark.parametrize("name, scope, expected", [
+    ("Rodilla dcha", CID4, "72696002"), ("Halswirbelsäule", CID4, "122494005"), ("Rachis lombaire", CID4, "122496007"),
+    ("Bauchaorta", CID4, "7832008"), ("ginocchia", CID4, "72696002"), ("Borstkas", CID4, "816094009"),
+    ("C-SPINE", CID4, "122494005"), ("ABDOMENPELVIS", CID4, "818982008"), ("TAC", CID29, "CT"),
+    ("IRM", CID29, "MR"), ("ECO", CID29, "US"), ("Digitale Subtraktionsangiographie", CID29, "XA"),
+    ("izq.", CID244, "7771000"), ("beidseits", CID244, "51440002"), ("Dx", CID244, "24028007")])
+def test_local_names_rank_their_dicom_code_first(suggester, name, scope, expected):
+    assert top_codes(suggester, name, scope)[0] == expected
+
+
+def test_scores_are_between_0_and_1_best_first_and_say_why(suggester):
+    ranked, _ = suggester.suggest("Kniegelenk re.", suggester.ranker(CID4, None), "de", 5)
+    scores = [r.score for r in ranked]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert ranked[0].candidate.display == "Knee" and "kniegelenk->knee (de)" in ranked[0].why
+    exact, _ = suggester.suggest("Knee", suggester.ranker(CID4, None), "en", 1)
+    assert exact[0].score == 1.0
+
+
+def test_the_baseline_is_character_trigram_tfidf(suggester):
+    base = TrigramTfidf(suggester.ranker(CID4, None).scope)
+    assert base.rank("Knee", 1)[0][0].code == "72696002"
+    assert base.rank("Rodilla", 3)[0][0].code != "72696002"     # no lexicon: it cannot translate
+
+
+# -- parts --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, modality, region, laterality, contrast", [
+    ("TC CRÁNEO SIN CONTRASTE", "CT", "69536005", None, "without"),
+    ("MRT Knie rechts", "MR", "72696002", "24028007", None),
+    ("Échographie abdominale", "US", "818981001", None, None),
+    ("LWS", None, "122496007", None, None),
+    ("MRI brain w/wo contrast", "MR", "12738006", None, "with"),
+    ("Rx mano izquierda", "DX", "85562004", "7771000", None),
+    ("TC cranio senza mdc", "CT", "89546000", None, "without"),
+    ("Mammografie beiderzijds", "MG", "76752008", "51440002", None)])
+def test_procedure_names_are_split_into_coded_parts(suggester, name, modality, region, laterality, contrast):
+    parts = suggester.parser.parts(read(suggester.lexicon, name))
+    assert (parts["modality"] or {}).get("code") == modality
+    assert (parts["region"] or {}).get("code") == region
+    assert (parts["laterality"] or {}).get("code") == laterality
+    assert parts["contrast"] == contrast
+    if modality:
+        assert parts["modality"]["system"] == DCM and parts["modality"]["display"]
+    if region:
+        assert parts["region"]["system"] == SCT
+
+
+def test_without_dicom_content_parts_are_null_and_rows_say_why(tmp_path, lexicon):
+    path = str(tmp_path / "ig.db")
+    build(path, [SourceSpec("ig")], Progress(quiet=True))
+    s = Suggester(Store(path), lexicon)
+    try:
+        row = s.row(s.ranker(CID4, None), 2, "X1", "MRT Knie rechts")
+    finally:
+        s.close()
+    assert row["parts"] == {"modality": None, "region": None, "laterality": None, "contrast": None}
+    assert row["candidates"] == [] and "is not loaded" in row["message"]
+
+
+# -- evidence -----------------------------------------------------------------------------
+def test_accepted_rows_propose_their_target_first_and_rejected_rows_count_against(db_path, lexicon, tmp_path):
+    folder = str(tmp_path / "done")
+    header = ("source_code", "source_display", "target_code", "relationship", "status")
+    write_table(folder, "regions-a", [("K1", "Rodilla derecha", "61685007", "wider", "accepted"),
+                                      ("K2", "Hombro dcho", "16982005", "equivalent", "rejected")],
+                {"url": "http://example.org/cm/a", "source_system": "http://example.org/cs/a",
+                 "target_system": SCT, "target_scope": CID4}, header)
+    s = Suggester(Store(db_path), lexicon, Evidence([read_table(os.path.join(folder, "regions-a.csv"))]))
+    try:
+        ranker = s.ranker(CID4, None)
+        learned, _ = s.suggest("RODILLA DERECHA", ranker, "es", 3)
+        assert learned[0].candidate.code == "61685007" and learned[0].score >= 0.95
+        assert "accepted in table regions-a row 2" in learned[0].why
+        against, _ = s.suggest("Hombro dcho", ranker, "es", 5)
+        shoulder = next(r for r in against if r.candidate.code == "16982005")
+        assert against[0].candidate.code != "16982005" and "rejected in table regions-a row 3" in shoulder.why
+    finally:
+        s.close()
+
+
+# -- the command ---------------------------------------------------------------------------
+@pytest.fixture
+def catalogue(tmp_path):
+    rows = [("0012", "TC CRÁNEO SIN CONTRASTE"), ("0013", "RM rodilla derecha"), ("1.10", "Ecografía abdominal"),
+            ("0015", "Rx tórax PA y lateral"), ("0016", "Mamografía bilateral")]
+    return write_table(str(tmp_path / "cat"), "catalogo", rows, {
+        "url": "http://example.org/fhir/ConceptMap/catalogo", "source_system": "http://example.org/cs/catalogo",
+        "target_scope": CID29, "target_system": DCM})
+
+
+def test_suggest_json_has_exactly_the_documented_shape(db_path, catalogue):
+    r = run("mappings", "suggest", catalogue, "--db", db_path, "--no-default-mappings", "--json", "--top", 3)
+    assert r.exit_code == 0, r.output
+    out = orjson.loads(r.output)
+    assert set(out) == {"table", "rows"} and out["table"] == "catalogo"
+    assert [row["row"] for row in out["rows"]] == [2, 3, 4, 5, 6]
+    for row in out["rows"]:
+        assert set(row) == ROW_KEYS and set(row["parts"]) == PART_KEYS
+        assert 1 <= len(row["candidates"]) <= 3
+        for c in row["candidates"]:
+            assert set(c) == CANDIDATE_KEYS and 0 <= c["score"] <= 1 and c["why"]
+    best = {row["source_code"]: row["candidates"][0]["code"] for row in out["rows"]}
+    assert best == {"0012": "CT", "0013": "MR", "1.10": "US", "0015": "DX", "0016": "MG"}
+    assert out["rows"][0]["parts"]["contrast"] == "without"
+
+
+def test_suggest_writes_an_xlsx_that_checks_and_builds(db_path, catalogue, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    xlsx = str(out_dir / "catalogo.xlsx")
+    r = run("mappings", "suggest", catalogue, "--db", db_path, "--no-default-mappings", "-o", xlsx)
+    assert r.exit_code == 0 and "5 suggested row(s) as draft" in r.output
+    ws = openpyxl.load_workbook(xlsx)["mappings"]
+    header = [c.value for c in ws[1]]
+    col = {h: i for i, h in enumerate(header)}
+    rows = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
+    assert [row[col["source_code"]] for row in rows] == ["0012", "0013", "1.10", "0015", "0016"]   # still text
+    assert {row[col["status"]] for row in rows} == {"draft"}
+    assert rows[0][col["target_code"]] == "CT" and float(rows[0][col["suggestion_score"]]) > 0.5
+    assert rows[0][col["suggestion_reason"]] and "Computed Tomography" in rows[0][col["suggestion_candidates"]]
+    code_cell = ws.cell(2, col["target_code"] + 1).coordinate
+    dropdowns = [dv for dv in ws.data_validations.dataValidation if code_cell in str(dv.sqref)]
+    assert dropdowns and dropdowns[0].formula1.startswith('"CT,')
+    table = read_table(xlsx)
+    assert not table.errors and table.rows[2].source_code == "1.10"
+    report = check([str(out_dir)], Store(db_path))
+    assert report.errors == 0
+    built = str(tmp_path / "built.db")
+    build(built, [SourceSpec("dicom"), SourceSpec("mappings", str(out_dir), {"include_unaccepted": True})],
+          Progress(quiet=True))
+    cm = Store(built).mapping_table("catalogo")
+    assert cm is not None and len(cm["group"][0]["element"]) == 5
+
+
+def test_suggest_writes_a_csv_and_leaves_mapped_rows_as_they_were(db_path, tmp_path):
+    header = ("source_code", "source_display", "target_code", "relationship", "status")
+    path = write_table(str(tmp_path / "t"), "modalities", [("TAC", "Tomografía", "CT", "equivalent", "accepted"),
+                                                         ("RMN", "Resonancia magnética", "", "", "")],
+                       {"url": "http://example.org/cm/m", "source_system": "http://example.org/cs/m",
+                        "target_system": DCM, "target_scope": CID33}, header)
+    out = str(tmp_path / "out.csv")
+    assert run("mappings", "suggest", path, "--db", db_path, "--no-default-mappings", "-o", out).exit_code == 0
+    with open(out, encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["target_code"] == "CT" and rows[0]["status"] == "accepted" and not rows[0]["suggestion_score"]
+    assert rows[1]["target_code"] == "MR" and rows[1]["status"] == "draft" and rows[1]["relationship"] == "related-to"
+    assert not read_table(out).errors
+
+
+def test_a_scope_the_build_cannot_expand_says_what_to_load(db_path, tmp_path):
+    path = write_table(str(tmp_path / "p"), "procs", [("P1", "TC de tórax")], {
+        "url": "http://example.org/cm/p", "source_system": "http://example.org/cs/p", "target_system": SCT,
+        "target_scope": PROCEDURES})
+    r = run("mappings", "suggest", path, "--db", db_path, "--no-default-mappings", "--json")
+    row = orjson.loads(r.output)["rows"][0]
+    assert "termsvc build --snomed" in row["message"]
+    assert row["parts"]["modality"]["code"] == "CT"
+
+
+def test_suggest_refuses_what_it_cannot_use(db_path, catalogue, tmp_path):
+    assert run("mappings", "suggest", "no-such-table", "--db", db_path).exit_code == 2
+    assert run("mappings", "suggest", catalogue, "--db", str(tmp_path / "none.db")).exit_code == 2
+    r = run("mappings", "suggest", catalogue, "--db", db_path, "-o", str(tmp_path / "x.txt"))
+    assert r.exit_code == 2 and ".xlsx or .csv" in r.output
+
+
+# -- eval ---------------------------------------------------------------------------------
+def test_eval_reports_ranking_baseline_and_parts_per_language(db_path, tmp_path):
+    gold = tmp_path / "gold.csv"
+    gold.write_text("source_display,code,system,language,target_scope,modality,region,laterality,contrast\n"
+                    f"Rodilla,72696002,{SCT},es,{CID4},,,,\n"
+                    f"Knie,72696002,{SCT},de,{CID4},,,,\n"
+                    "MRT Knie rechts,,,de,,MR,72696002,24028007,none\n", encoding="utf-8")
+    r = run("mappings", "eval", gold, "--db", db_path, "--no-default-mappings", "--json")
+    assert r.exit_code == 0, r.output
+    report = orjson.loads(r.output)
+    assert report["ranking"]["overall"] == {"n": 2, "top1": 100.0, "top5": 100.0, "mrr": 1.0}
+    assert set(report["ranking"]) == {"es", "de", "overall"} and report["baseline"]["overall"]["n"] == 2
+    assert report["parts"] == {p: {"n": 1, "accuracy": 100.0} for p in PART_KEYS}
+    text = run("mappings", "eval", gold, "--db", db_path, "--no-default-mappings").output
+    assert "baseline top-1" in text and "parts: modality 100.0% of 1" in text
+
+
+@pytest.mark.parametrize("gold", ["tune.csv", "heldout.csv"])
+def test_the_gold_sets_meet_the_figures_of_issue_19(db_path, gold):
+    r = run("mappings", "eval", os.path.join(GOLD, gold), "--db", db_path, "--no-default-mappings", "--json")
+    report = orjson.loads(r.output)
+    overall = report["ranking"]["overall"]
+    assert overall["top1"] >= 85 and overall["top5"] >= 95
+    assert all(t["top1"] >= 75 for lang, t in report["ranking"].items() if t["n"] >= 30)
+    assert report["baseline"]["overall"]["top1"] < overall["top1"]
+    minimum = {"modality": 95, "region": 85, "laterality": 95, "contrast": 90}
+    assert all(report["parts"][p]["accuracy"] >= minimum[p] for p in minimum)
