@@ -34,6 +34,9 @@ HL7 = {
     "Unable_to_resolve_system__value_set_has_multiple_matches": "The System URI could not be determined for the"
                                                                 " code '{code}' in the ValueSet '{vs}': value set"
                                                                 " expansion has multiple matches: [{systems}]",
+    "Unable_to_resolve_system__value_set_has_no_matches": "The System URI could not be determined for the code"
+                                                          " '{code}' in the ValueSet '{vs}': value set has no"
+                                                          " matches for this code",
     # versions of code systems in value sets
     "VALUESET_VALUE_MISMATCH": "The code system '{system}' version '{vs_version}' in the ValueSet include is"
                                " different to the one in the value ('{version}')",
@@ -66,6 +69,9 @@ HL7 = {
     # displays
     "Display_Name_for__should_be_one_of__instead_of": "Wrong Display Name '{display}' for {system}#{code}. Valid"
                                                       " display is {choices} (for the language(s) '{langs}')",
+    "Display_Name_WS_for__should_be_one_of__instead_of": "Wrong whitespace in Display Name '{display}' for"
+                                                         " {system}#{code}. Valid display is {choices} (for the"
+                                                         " language(s) '{langs}')",
     "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR": "Wrong Display Name '{display}' for {system}#{code}. There are no"
                                                 " valid display names found for language(s) '{langs}'. Default"
                                                 " display is '{default}'",
@@ -96,6 +102,8 @@ OWN = {
     "param-no-name": "Every Parameters.parameter needs a name",
     "param-resource": "Parameters.parameter '{name}': resource must be an object",
     "param-part": "Parameters.parameter '{name}': part must be an array",
+    "display-language-invalid": "Invalid displayLanguage '{value}': '{tag}' is not a valid language tag (BCP 47,"
+                                " with an optional q-value)",
     "body-not-parameters": "The request body must be a Parameters resource, not {type}",
     "structure": "{path}: {what}",
     "no-code": "Unable to find code to validate (looked for coding | codeableConcept | code+system |"

@@ -43,6 +43,14 @@ def vurl(resource: dict):
     return f"{resource['url']}|{resource['version']}" if resource.get("version") else resource["url"]
 
 
+def canonical_label(resource: dict) -> str:
+    """How messages name a canonical resource: `url|version`; one without a url (a value set contained
+    in another, or sent whole in the request) by its local reference, `#id`."""
+    if resource.get("url"):
+        return vurl(resource)
+    return f"#{resource['id']}" if resource.get("id") else "(a resource without url or id)"
+
+
 def version_key(v: str | None):
     """A sort key of versions: numeric parts as numbers (1.10 after 1.9)."""
     if v is None:

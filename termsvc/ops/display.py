@@ -1,6 +1,12 @@
 """Is a display right for a concept? The displays a concept may be given: its own (in the code
 system's language), the value set's, and its designations that are displays (a designation with
 a language, or with no `use`; one marked deprecated or withdrawn no longer counts).
+
+A display matches when it is one of them but for case. One that differs only in its whitespace
+(spaces around it, or runs of spaces, tabs and line breaks inside: "  Computed   Tomography ")
+is still wrong - it is not the display - but is said to be wrong in its whitespace
+(Display_Name_WS_for__should_be_one_of__instead_of), as the FHIR validator and the reference
+server compare: exactly but for case, then with the whitespace normalised.
 """
 from termsvc.ops.compose import STANDARDS_STATUS
 from termsvc.ops.language import lang_matches
@@ -30,12 +36,17 @@ def _choices(cs, concept, member) -> tuple[list, list]:
 
 
 def _same(a: str, b: str) -> bool:
-    return a.strip().lower() == b.strip().lower()
+    return a.lower() == b.lower()
+
+
+def _normalised(s: str) -> str:
+    return " ".join(s.split()).lower()
 
 
 def display_matches(cs, concept, member, given: str) -> bool:
-    """Is `given` one of the concept's valid displays (any language)?"""
-    return any(_same(v, given) for v, _ in _choices(cs, concept, member)[0])
+    """Is `given` one of the concept's valid displays (any language), whitespace aside?"""
+    given = _normalised(given)
+    return any(_normalised(v) == given for v, _ in _choices(cs, concept, member)[0])
 
 
 def display_problem(cs, concept, member, given: str, prefs, lenient: bool):
@@ -64,5 +75,7 @@ def display_problem(cs, concept, member, given: str, prefs, lenient: bool):
     shown = list(dict.fromkeys(f"'{v}'" + (f" ({lang or cs.language})" if (lang or cs.language) else "")
                                for v, lang in valid))
     choice_text = shown[0] if len(shown) == 1 else f"one of {len(shown)} choices: {' or '.join(shown)}"
-    return severity, "Display_Name_for__should_be_one_of__instead_of", {"display": given, "choices": choice_text,
-                                                                        "langs": langs}
+    only_whitespace = any(_normalised(v) == _normalised(given) for v, _ in valid)
+    message_id = ("Display_Name_WS_for__should_be_one_of__instead_of" if only_whitespace
+                  else "Display_Name_for__should_be_one_of__instead_of")
+    return severity, message_id, {"display": given, "choices": choice_text, "langs": langs}

@@ -18,7 +18,7 @@ from termsvc.fhir.shape import check_resource
 from termsvc.ops.completeness import unclosed
 from termsvc.ops.compose import (Composer, Member, STANDARDS_STATUS, VersionRules, versioned_systems,
                                  vs_default_parameters)
-from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display
+from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
 from termsvc.ops.sqlpath import query_expansion, stored_expansion
 from termsvc.ops.text import fts_query, text_filter
 
@@ -88,6 +88,7 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
            max_size: int | None = None) -> dict:
     """The expansion of the value set the parameters name. `max_size`: codes it may have without
     paging (the setting max_expansion; None or 0: no limit)."""
+    display_language(params)   # the request's own, checked (a value set's defaults are its own business)
     vs = resolve_value_set(ctx, params, instance_id)
     defaults = [Param(n, k, v) for n, k, v in vs_default_parameters(vs) if not params.has(n)]
     if defaults:

@@ -1,8 +1,41 @@
 """Display languages: parsing displayLanguage / Accept-Language and choosing a
 concept's display and designations for them.
 """
+import functools
+import re
+
+from termsvc.fhir import messages
+
 PREFERRED_FOR_LANGUAGE = {"system": "http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
                           "code": "preferredForLanguage", "display": "Preferred For Language"}
+
+
+_TAG_SYNTAX = re.compile(r"[A-Za-z0-9]{1,8}(-[A-Za-z0-9]{1,8})*")
+_Q_VALUE = re.compile(r"q=(0(\.[0-9]{0,3})?|1(\.0{0,3})?)")
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_tag(tag: str) -> bool:
+    """Is `tag` a BCP 47 language tag whose subtags the IANA registry knows (langcodes ships it)?"""
+    import langcodes   # its registry is loaded on first use, not at every start
+    return tag == "*" or (_TAG_SYNTAX.fullmatch(tag) is not None and langcodes.tag_is_valid(tag))
+
+
+def display_language(params) -> str | None:
+    """The displayLanguage parameter, checked: one or more language tags as in Accept-Language
+    (`de`, `de-CH, en; q=0.5, *`). One that is not a language tag is a 400 naming the parameter
+    and the tag (the Accept-Language header stays lenient: HTTP clients send what they send)."""
+    raw = params.str("displayLanguage")
+    if raw is None:
+        return None
+    parts = [p.strip() for p in raw.split(",")]
+    for part in parts:
+        tag, _, rest = (x.strip() for x in part.partition(";"))
+        if not _valid_tag(tag):
+            raise messages.error("display-language-invalid", tx_type="invalid-data", value=raw, tag=tag)
+        if rest and not _Q_VALUE.fullmatch(rest.replace(" ", "")):
+            raise messages.error("display-language-invalid", tx_type="invalid-data", value=raw, tag=part)
+    return raw
 
 
 class LanguagePrefs:

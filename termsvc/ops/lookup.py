@@ -3,7 +3,7 @@ from termsvc.fhir import messages
 from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.ops.context import split_canonical, vurl
 from termsvc.ops.identifiers import input_error
-from termsvc.ops.language import PREFERRED_FOR_LANGUAGE, LanguagePrefs, choose_display
+from termsvc.ops.language import PREFERRED_FOR_LANGUAGE, LanguagePrefs, choose_display, display_language
 
 
 def _coding_arg(params, code_name="code", coding_name="coding"):
@@ -45,6 +45,7 @@ def unknown_code(ctx, cs, code: str):
 
 
 def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
+    language = display_language(params)
     system, code, version = _coding_arg(params)
     if instance_url:
         system = instance_url
@@ -54,7 +55,7 @@ def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
     concept, _ = cs.find(code)
     if concept is None:
         raise unknown_code(ctx, cs, code)
-    prefs = LanguagePrefs(params.str("displayLanguage") or accept_language)
+    prefs = LanguagePrefs(language or accept_language)
     designations = cs.designations(concept)
     display, used, _ = choose_display(prefs, cs.language, concept.display, designations)
     wanted = [p for p in params.all("property") if isinstance(p, str)]

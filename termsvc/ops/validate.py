@@ -13,11 +13,11 @@ from termsvc.fhir.params import Params
 from termsvc.fhir.shape import check_codeable_concept, check_coding
 from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.ops.compose import STANDARDS_STATUS, Composer, VersionRules, vs_default_parameters
-from termsvc.ops.context import version_key, vurl
+from termsvc.ops.context import canonical_label, version_key
 from termsvc.ops.display import display_matches, display_problem
 from termsvc.ops.expand import resolve_value_set
 from termsvc.ops.identifiers import problem as identifier_problem
-from termsvc.ops.language import LanguagePrefs, lang_matches
+from termsvc.ops.language import LanguagePrefs, display_language, lang_matches
 
 NOT_IN_VS = "None_of_the_provided_codes_are_in_the_value_set_one"
 
@@ -84,7 +84,7 @@ class Validator:
     def __init__(self, ctx, params, accept_language=None):
         self.ctx = ctx
         self.params = params
-        self.explicit_language = params.str("displayLanguage") or accept_language
+        self.explicit_language = display_language(params) or accept_language
         self.prefs = LanguagePrefs(self.explicit_language)
         self.membership_only = params.bool("valueset-membership-only")
         self.lenient = params.bool("lenient-display-validation", False)
@@ -151,9 +151,10 @@ class Validator:
                 systems = self._infer_systems(vs, cd.code)
                 if len(systems) == 1:
                     cd.system = systems[0]
-                elif len(systems) > 1:
-                    r.add("error", "not-found", "Unable_to_resolve_system__value_set_has_multiple_matches",
-                          "cannot-infer", None, code=cd.code, vs=_vurl(vs), systems=", ".join(systems))
+                else:
+                    r.add("error", "not-found", "Unable_to_resolve_system__value_set_has_multiple_matches"
+                          if systems else "Unable_to_resolve_system__value_set_has_no_matches", "cannot-infer",
+                          cd.path or "code", code=cd.code, vs=_vurl(vs), systems=", ".join(systems))
                     self._not_in_vs(r, vs, cd, label=f"#{cd.code}")
                     return False
             if cd.system is None:
@@ -185,9 +186,21 @@ class Validator:
             else:
                 r.add("error", "not-found", "UNKNOWN_CODESYSTEM", "not-found", cd.at("system"),
                       system=cd.system)
+            if vs is not None and self._names_system(vs, cd.system):
+                r.in_vs = None   # the value set takes codes of that system: whether it has this one is unknown
+                r.valid = False
+                return False
         if vs is not None:
             self._not_in_vs(r, vs, cd)
         r.valid = False
+        return False
+
+    def _names_system(self, vs, system: str) -> bool:
+        """Does the value set include codes of `system` (itself or through a value set it imports)?"""
+        for inc in (vs.get("compose") or {}).get("include", []) or []:
+            if inc.get("system") == system or any(self._names_system(self.composer.resolve_vs(c), system)
+                                                   for c in inc.get("valueSet", []) or []):
+                return True
         return False
 
     def _check_in_code_system(self, r, cd: Coded):
@@ -370,11 +383,23 @@ class Validator:
                 seen.add(i["details"]["text"])
                 r.issues.append(i)
 
-    def _infer_systems(self, vs, code):
-        systems = []
+    def _infer_systems(self, vs, code) -> list:
+        """The systems of the value set's includes that may hold `code` (inferSystem): those that
+        have it, and those the server does not have (which cannot rule it out). An include of value
+        sets looks into them (all of them must hold the code); excludes make no difference."""
+        composer, systems = self.composer, []
         for inc in (vs.get("compose") or {}).get("include", []) or []:
-            s = inc.get("system")
-            if s and s not in systems and self.composer.contains({"compose": {"include": [inc]}}, s, code):
+            if inc.get("system"):
+                s = inc["system"]
+                unknown = composer.include_version(inc, vs).cs is None and not inc.get("concept")
+                found = unknown or composer.contains({"compose": {"include": [inc]}}, s, code) is not None
+            else:
+                imported = [composer.resolve_vs(c) for c in inc.get("valueSet", []) or []]
+                for s in self._infer_systems(imported[0], code) if imported else []:
+                    if s not in systems and all(composer.contains(sub, s, code) for sub in imported[1:]):
+                        systems.append(s)
+                continue
+            if found and s not in systems:
                 systems.append(s)
         return systems
 
@@ -502,7 +527,7 @@ def _tx_type(i):
 
 def _vurl(vs):
     """How messages name a value set."""
-    return None if vs is None else vurl(vs) or "(contained)"
+    return None if vs is None else canonical_label(vs)
 
 
 def validate_vs(ctx, params, accept_language=None, instance_id=None) -> dict:
