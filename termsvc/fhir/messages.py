@@ -80,6 +80,7 @@ HL7 = {
                                                " '{display}' which is a valid display for the default language",
     "INACTIVE_DISPLAY_FOUND": "'{display}' is no longer considered a correct display for code '{code}' (status ="
                               " {status}). The correct display is one of {choices}.",
+    "VALUESET_TOO_COSTLY": "The value set '{url}' expansion has too many codes to display (>{limit})",
     # value set definitions
     "VALUESET_CIRCULAR_REFERENCE": "Cyclic reference to value set {url} (via {path})",
     "UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE": "The system {system} filter with property = {property}, op ="
@@ -130,11 +131,12 @@ OWN = {
                           " version '{version}' held here is a {content}, whose display is '{known}'",
     "supplement-in-value-set": "The code system {system} is a supplement and cannot be used in a value set",
     "not-present": "The code system {system} has no content (content = not-present) and cannot be expanded",
-    "too-many-codes": "The value set {url} has more than {limit} codes; use count/offset paging or a filter",
+    "too-many-codes": "The value set {url} has more than {limit} codes",
     "code-system-too-large": "The code system {system} has {size} codes, more than the limit of {limit} for an"
                              " expansion without paging",
-    "expansion-too-large": "The expansion of {url} has {total} codes, more than the limit of {limit}; use count"
-                           " and offset to page through it",
+    "expansion-too-large": "The expansion of {url} has {total} codes, more than the limit of {limit}",
+    "too-many-codes-hint": "{detail}: page through it with count and offset, narrow it with a filter, or ask for"
+                           " the first {limit} codes with limitedExpansion=true",
     "filter-too-costly": "The filter {property} {op} {value} over {system} cannot be evaluated within the cost"
                          " limit",
     "filter-no-op": "The system {system} filter with property = {property} has no operation",

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from termsvc import deadline
 from termsvc.fhir import messages
 from termsvc.fhir.codesystem import FlatConcept
-from termsvc.fhir.outcome import OpError, TooCostly
+from termsvc.fhir.outcome import OpError, TooManyCodes
 from termsvc.ops import filters
 from termsvc.ops.codesystems import CodeSystemProvider
 from termsvc.ops.completeness import PARTIAL_CONTENT, Undecided
-from termsvc.ops.context import canonical_versions, split_canonical, version_key, version_matches, vurl
+from termsvc.ops.context import (canonical_label, canonical_versions, split_canonical, version_key, version_matches,
+                                 vurl)
 
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 VS_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
@@ -264,7 +265,8 @@ class Composer:
                     if known is None:
                         out[k] = m
                         if self.max_size and len(out) > self.max_size:
-                            raise TooCostly(messages.text("too-many-codes", url=vurl(vs), limit=self.max_size))
+                            raise TooManyCodes(messages.text("too-many-codes", url=canonical_label(vs),
+                                                             limit=self.max_size))
                     elif merge:
                         known.version = m.version   # merged versions: the later include's version
             if out and compose.get("exclude"):
@@ -347,7 +349,7 @@ class Composer:
             if cs.content == "not-present":
                 raise messages.error("not-present", status=422, issue_code="too-costly", system=cs.vurl())
             if self.max_size and cs.size() > self.max_size and not excluding:
-                raise TooCostly(messages.text("code-system-too-large", system=cs.vurl(), size=cs.size(),
+                raise TooManyCodes(messages.text("code-system-too-large", system=cs.vurl(), size=cs.size(),
                                               limit=self.max_size))
             result = [Member(system, cs.version, c.code, c.display, c, cs) for c in cs.iter_all()]
         if vs_sets is not None:

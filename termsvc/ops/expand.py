@@ -12,10 +12,11 @@ import uuid
 from termsvc import deadline
 from termsvc.fhir import messages
 from termsvc.fhir.convert import to_r5
-from termsvc.fhir.outcome import TooCostly
+from termsvc.fhir.outcome import TooManyCodes
 from termsvc.fhir.params import Param, Params
 from termsvc.fhir.shape import check_resource
 from termsvc.ops.completeness import unclosed
+from termsvc.ops.context import canonical_label
 from termsvc.ops.compose import (Composer, Member, STANDARDS_STATUS, VersionRules, versioned_systems,
                                  vs_default_parameters)
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
@@ -29,6 +30,7 @@ ECHOED = ("activeOnly", "count", "offset", "displayLanguage", "designation", "ex
 VERSION_PARAMETERS = ("system-version", "check-system-version", "force-system-version")
 CONCEPT_PROPS = "http://hl7.org/fhir/concept-properties#"
 UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
+TOO_COSTLY = "http://hl7.org/fhir/StructureDefinition/valueset-toocostly"
 # what an expansion repeats of its value set (the compose is not repeated: it can be large)
 VS_META_KEEP = ("resourceType", "id", "language", "url", "identifier", "version", "name", "title", "status",
                 "experimental", "date", "publisher", "contained")
@@ -52,6 +54,7 @@ class ExpandOptions:
         self.rules = VersionRules.from_params(params)
         self.supplements = [s for s in params.all("useSupplement") if isinstance(s, str)]
         self.versions_match = params.bool("versionsMatch") if params.has("versionsMatch") else None
+        self.partial = False   # the first codes of an expansion too large to give whole (limitedExpansion)
 
     @functools.cached_property
     def text_query(self) -> str | None:
@@ -86,22 +89,41 @@ def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
 
 def expand(ctx, params, accept_language: str | None = None, instance_id: str | None = None,
            max_size: int | None = None) -> dict:
-    """The expansion of the value set the parameters name. `max_size`: codes it may have without
-    paging (the setting max_expansion; None or 0: no limit)."""
+    """The expansion of the value set the parameters name.
+
+    Without paging it has at most `max_size` codes (the setting max_expansion; None or 0: no
+    limit), or the client's `_limit` when that is lower (the HL7 validator's word for the most codes
+    it wants). Past that it is too costly (VALUESET_TOO_COSTLY, 422); a client that asked for
+    `limitedExpansion` (R4's `_incomplete`) gets the first codes instead, marked incomplete with the
+    valueset-toocostly extension and without a total."""
     display_language(params)   # the request's own, checked (a value set's defaults are its own business)
     vs = resolve_value_set(ctx, params, instance_id)
     defaults = [Param(n, k, v) for n, k, v in vs_default_parameters(vs) if not params.has(n)]
     if defaults:
         params = Params(params.items + defaults)
     opts = ExpandOptions(params, accept_language)
+    limit = min((n for n in (max_size, params.int("_limit")) if n), default=None)
+    try:
+        return _expansion(ctx, vs, opts, limit)
+    except TooManyCodes as e:
+        if not (params.bool("limitedExpansion") or params.bool("_incomplete")):
+            raise TooManyCodes(messages.text("VALUESET_TOO_COSTLY", url=canonical_label(vs), limit=limit),
+                               message_id="VALUESET_TOO_COSTLY",
+                               diagnostics=messages.text("too-many-codes-hint", detail=e.text, limit=limit)) from None
+    opts.count, opts.offset, opts.partial = limit, 0, True
+    return _expansion(ctx, vs, opts, None)
+
+
+def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> dict:
     prefs = _language_prefs(opts, vs)
     paged = opts.count is not None or opts.offset
+    tree = not (opts.exclude_nested or paged) and _hierarchical(vs, bool(opts.filter))
     rules = opts.rules
     as_stored = not (rules.defaults or rules.force or rules.check or rules.value_sets or opts.supplements
                      or ctx.tx or opts.versions_match is not None)
     fast = None
     if ctx.stored_value_set_id(vs) is not None and as_stored:
-        fast = stored_expansion(ctx, vs, opts, max_size, with_designations=bool(
+        fast = stored_expansion(ctx, vs, opts, max_size, tree=tree, with_designations=bool(
             prefs or opts.include_designations or opts.designations))
     composer = Composer(ctx, rules, max_size=None if (paged or fast is not None) else max_size,
                         supplements=opts.supplements, active_only=opts.active_only,
@@ -123,24 +145,29 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
             members = text_filter(members, opts.filter)
         total = len(members)
         if max_size and not paged and total > max_size:
-            raise TooCostly(messages.text("expansion-too-large", url=vs.get("url"), total=total, limit=max_size))
-    nested = (not opts.exclude_nested and not paged and fast is None and not opts.filter
-              and _can_nest(vs) and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1]))
+            raise TooManyCodes(messages.text("expansion-too-large", url=canonical_label(vs), total=total,
+                                             limit=max_size))
+    nested = tree and fast is None and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1])
     if fast is None:
         page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
     else:
         page = members
     expansion = {"identifier": "urn:uuid:" + str(uuid.uuid4()),
-                 "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-                 "total": total}
-    if paged:
-        expansion["offset"] = opts.offset
+                 "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")}
+    extensions = []
+    if opts.partial:   # the first codes of an expansion too large to give whole: how many there are is not said
+        extensions.append({"url": TOO_COSTLY, "valueBoolean": True})
+    else:
+        expansion["total"] = total
+        if paged:
+            expansion["offset"] = opts.offset
     fragments = _used_fragments(ctx, composer)
     open_parts = unclosed(composer, vs)
     if open_parts:  # a fragment cannot say a code is not in the code system: the expansion is not closed
         reason = "; ".join(dict.fromkeys(u.expansion_reason() for u in open_parts))
-        expansion["extension"] = [{"url": UNCLOSED, "valueBoolean": True},
-                                  {"url": UNCLOSED + "-reason", "valueString": reason}]
+        extensions += [{"url": UNCLOSED, "valueBoolean": True}, {"url": UNCLOSED + "-reason", "valueString": reason}]
+    if extensions:
+        expansion["extension"] = extensions
     expansion["parameter"] = _echo_parameters(opts, prefs, composer, fragments)
     renderer = Renderer(opts, prefs, versioned_systems(vs))
     if nested:
@@ -160,11 +187,17 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     return out
 
 
-def _can_nest(vs) -> bool:
+def _hierarchical(vs, text_filter: bool) -> bool:
+    """Is the expansion of vs a tree (when its code systems have a hierarchy)? When it takes whole
+    code systems or filters of them - not an enumeration, an import or an exclude. A text filter
+    prunes the tree of a value set that selects by filter, which stays a tree (the matching codes,
+    each under its parent when that matches too); over a whole code system it is a search of the
+    code system, whose matches are a flat list (as the reference server answers both)."""
     compose = vs.get("compose") or {}
     incs = compose.get("include", []) or []
     return bool(incs) and not compose.get("exclude") and all(
-        inc.get("system") and not inc.get("concept") and not inc.get("valueSet") for inc in incs)
+        inc.get("system") and not inc.get("concept") and not inc.get("valueSet")
+        and (inc.get("filter") or not text_filter) for inc in incs)
 
 
 def _language_prefs(opts, vs) -> LanguagePrefs:

@@ -10,9 +10,10 @@
 import orjson
 
 from termsvc.fhir import messages
-from termsvc.fhir.outcome import TooCostly
+from termsvc.fhir.outcome import TooManyCodes
 from termsvc.ops.codesystems import Concept, StoredCodeSystem
 from termsvc.ops.compose import Member
+from termsvc.ops.context import canonical_label
 from termsvc.store.values import designation_dict
 
 FAST_PATH_MIN = 1000   # smaller pre-expansions go through the Composer (hierarchical output)
@@ -122,7 +123,7 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
             head = [root]
             total += 1
     if opts.count is None and max_size and total > max_size:
-        raise TooCostly(messages.text("expansion-too-large", url=vs.get("url"), total=total, limit=max_size))
+        raise TooManyCodes(messages.text("expansion-too-large", url=canonical_label(vs), total=total, limit=max_size))
     count = opts.count if opts.count is not None else total
     offset = opts.offset
     page_head = head if offset == 0 else []
@@ -143,9 +144,11 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
     return [Member(cs.url, cs.version, c.code, c.display, c, cs) for c in concepts], total
 
 
-def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, with_designations: bool = False):
+def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, tree: bool = False,
+                     with_designations: bool = False):
     """(members of the requested page, total, used code systems) from the pre-expansion, or None
-    when the value set has none or the request is better served by the Composer."""
+    when the value set has none or the request is better served by the Composer: a small one (under
+    FAST_PATH_MIN codes) unless a text filter flattens its expansion anyway (`tree`: it does not)."""
     vs_id = ctx.stored_value_set_id(vs)
     store = ctx.store
     row = store.one("SELECT expansion_state, expansion_total, used_systems FROM value_set WHERE id=?", (vs_id,))
@@ -153,7 +156,7 @@ def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, with_desi
         return None
     total_all = row[1]
     paged = opts.count is not None or opts.offset
-    if total_all < FAST_PATH_MIN and not opts.filter:
+    if total_all < FAST_PATH_MIN and (tree or not opts.filter):
         return None
     filtered = bool(opts.text_query or _status_conditions(opts, "e"))
     cols = ("e.system, e.version, e.code, e.display, e.concept_id, e.inactive, e.abstract, c.definition, c.status,"
