@@ -224,31 +224,22 @@ def test_infer_system_found_also_through_imports(client):
             ("result", "valueBoolean", True), ("system", "valueUri", CS), ("version", "valueString", "1.0")))
 
 
-def test_infer_system_without_a_match(client):
-    """No include holds the code: the system cannot be inferred. As for several matches (suite:
-    errors/combination-bad), an error `not-found` / cannot-infer at `code`, here the validator's
-    Unable_to_resolve_system__value_set_has_no_matches, and the code without a system is not in
-    the value set ('#code')."""
-    vs = VS + "via-import|1"
-    expect(_infer(client, "via-import", "lab"), answer(
-        ("code", "valueCode", "lab"), ("result", "valueBoolean", False), issues=[
-            issue("error", "not-found", "cannot-infer", f"The System URI could not be determined for the code 'lab' in"
-                  f" the ValueSet '{vs}': value set has no matches for this code", "code",
-                  "Unable_to_resolve_system__value_set_has_no_matches"),
-            issue("error", "code-invalid", "not-in-vs", f"The provided code '#lab' was not found in the value set '{vs}'",
-                  "code", "None_of_the_provided_codes_are_in_the_value_set_one")]))
-
-
-def test_infer_system_with_two_matches(client):
-    """Two includes hold 'ct' (suite: errors/combination-bad): cannot infer, naming both."""
-    vs = VS + "both|1"
-    expect(_infer(client, "both", "ct"), answer(
-        ("code", "valueCode", "ct"), ("result", "valueBoolean", False), issues=[
-            issue("error", "not-found", "cannot-infer", f"The System URI could not be determined for the code 'ct' in"
-                  f" the ValueSet '{vs}': value set expansion has multiple matches: [{CS}, {CS2}]", "code",
-                  "Unable_to_resolve_system__value_set_has_multiple_matches"),
-            issue("error", "code-invalid", "not-in-vs", f"The provided code '#ct' was not found in the value set '{vs}'",
-                  "code", "None_of_the_provided_codes_are_in_the_value_set_one")]))
+@pytest.mark.parametrize("vs_name, code, why, message_id", [
+    ("via-import", "lab", "value set has no matches for this code", "Unable_to_resolve_system__value_set_has_no_matches"),
+    ("both", "ct", f"value set expansion has multiple matches: [{CS}, {CS2}]",
+     "Unable_to_resolve_system__value_set_has_multiple_matches")])
+def test_infer_system_fails(client, vs_name, code, why, message_id):
+    """No include holds the code, or two do: the system cannot be inferred. As the suite's
+    errors/combination-bad answers for two matches: an error `not-found` / cannot-infer at `code`
+    (for none the validator's Unable_to_resolve_system__value_set_has_no_matches), and the code
+    without a system ('#code') is not in the value set."""
+    vs = f"{VS}{vs_name}|1"
+    expect(_infer(client, vs_name, code), answer(
+        ("code", "valueCode", code), ("result", "valueBoolean", False), issues=[
+            issue("error", "not-found", "cannot-infer", f"The System URI could not be determined for the code '{code}'"
+                  f" in the ValueSet '{vs}': {why}", "code", message_id),
+            issue("error", "code-invalid", "not-in-vs", f"The provided code '#{code}' was not found in the value set"
+                  f" '{vs}'", "code", "None_of_the_provided_codes_are_in_the_value_set_one")]))
 
 
 def test_infer_system_of_an_unknown_code_system(client):
