@@ -350,7 +350,7 @@ class Composer:
                 raise messages.error("not-present", status=422, issue_code="too-costly", system=cs.vurl())
             if self.max_size and cs.size() > self.max_size and not excluding:
                 raise TooManyCodes(messages.text("code-system-too-large", system=cs.vurl(), size=cs.size(),
-                                              limit=self.max_size))
+                                                 limit=self.max_size))
             result = [Member(system, cs.version, c.code, c.display, c, cs) for c in cs.iter_all()]
         if vs_sets is not None:
             result = [m for m in result if all((m.system, m.code) in s for s in vs_sets)]

@@ -16,9 +16,9 @@ from termsvc.fhir.outcome import TooManyCodes
 from termsvc.fhir.params import Param, Params
 from termsvc.fhir.shape import check_resource
 from termsvc.ops.completeness import unclosed
-from termsvc.ops.context import canonical_label
 from termsvc.ops.compose import (Composer, Member, STANDARDS_STATUS, VersionRules, versioned_systems,
                                  vs_default_parameters)
+from termsvc.ops.context import canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
 from termsvc.ops.sqlpath import query_expansion, stored_expansion
 from termsvc.ops.text import fts_query, text_filter
@@ -107,10 +107,10 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
         return _expansion(ctx, vs, opts, limit)
     except TooManyCodes as e:
         if not (params.bool("limitedExpansion") or params.bool("_incomplete")):
+            hint = messages.text("too-many-codes-hint", detail=e.text, limit=limit)
             raise TooManyCodes(messages.text("VALUESET_TOO_COSTLY", url=canonical_label(vs), limit=limit),
-                               message_id="VALUESET_TOO_COSTLY",
-                               diagnostics=messages.text("too-many-codes-hint", detail=e.text, limit=limit)) from None
-    opts.count, opts.offset, opts.partial = limit, 0, True
+                               message_id="VALUESET_TOO_COSTLY", diagnostics=hint) from None
+    opts.count, opts.offset, opts.partial = limit, 0, True   # the first `limit` codes, said to be incomplete
     return _expansion(ctx, vs, opts, None)
 
 
