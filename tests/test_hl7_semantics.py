@@ -325,9 +325,10 @@ def test_client_limit_too_costly(client):
 
 @pytest.mark.parametrize("flag", ["limitedExpansion", "_incomplete"])
 def test_client_limit_partial_expansion(client, flag):
-    """With limitedExpansion (R4; `_incomplete` in older clients) the answer is the first codes
-    instead: an incomplete expansion, marked with the valueset-toocostly extension, without a total
-    (the server stopped counting) and without offset (not a page the client asked for)."""
+    """With limitedExpansion (or `_incomplete`, as the HL7 validator says) the answer is the first
+    codes instead: an incomplete expansion, marked with the valueset-toocostly extension, without a
+    total (as the reference server, which stops at the limit) and without offset (not a page the
+    client asked for)."""
     vs = _expand(client, ("_limit", "valueInteger", 10), (flag, "valueBoolean", True))
     exp = vs["expansion"]
     assert exp["extension"] == [{"url": "http://hl7.org/fhir/StructureDefinition/valueset-toocostly",

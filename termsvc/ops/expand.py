@@ -94,8 +94,8 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     Without paging it has at most `max_size` codes (the setting max_expansion; None or 0: no
     limit), or the client's `_limit` when that is lower (the HL7 validator's word for the most codes
     it wants). Past that it is too costly (VALUESET_TOO_COSTLY, 422); a client that asked for
-    `limitedExpansion` (R4's `_incomplete`) gets the first codes instead, marked incomplete with the
-    valueset-toocostly extension and without a total."""
+    `limitedExpansion` (or `_incomplete`, as the HL7 validator says) gets the first codes instead,
+    marked incomplete with the valueset-toocostly extension and without a total."""
     display_language(params)   # the request's own, checked (a value set's defaults are its own business)
     vs = resolve_value_set(ctx, params, instance_id)
     defaults = [Param(n, k, v) for n, k, v in vs_default_parameters(vs) if not params.has(n)]
