@@ -79,8 +79,8 @@ def canonical(res):
     return res
 
 
-def exchange(client, op, body, status=200, headers=None) -> dict:
-    r = client.post(f"/fhir/{op}", data=json.dumps(body), content_type=FHIR_JSON, headers=headers or {})
+def exchange(client, op, body, status=200, headers=None, base="/fhir") -> dict:
+    r = client.post(f"{base}/{op}", data=json.dumps(body), content_type=FHIR_JSON, headers=headers or {})
     assert r.status_code == status, r.get_data(as_text=True)[:800]
     return r.get_json()
 
@@ -386,3 +386,14 @@ def test_text_search_of_a_whole_code_system_is_flat(client):
     vs = exchange(client, "ValueSet/$expand", request(("url", "valueUri", VS + "imaging"), ("filter", "valueString", "c"),
                                                       ("excludeNested", "valueBoolean", True)))
     assert _tree(vs) == ["ct", "ct-heart", "mr-heart"]
+
+
+def test_the_r4_endpoint_answers_the_same(client):
+    """/r4/fhir runs the same engine: the same 400 for a bad displayLanguage, the same partial
+    expansion for limitedExpansion."""
+    oo = exchange(client, "ValueSet/$expand", request(("url", "valueUri", VS + "all"),
+                                                      ("displayLanguage", "valueCode", "@@bad")), 400, base="/r4/fhir")
+    assert oo["issue"][0]["details"]["text"].startswith("Invalid displayLanguage '@@bad'")
+    vs = exchange(client, "ValueSet/$expand", request(("url", "valueUri", VS + "local-all"), ("_limit", "valueInteger", 3),
+                                                      ("limitedExpansion", "valueBoolean", True)), base="/r4/fhir")
+    assert len(vs["expansion"]["contains"]) == 3 and "total" not in vs["expansion"]
