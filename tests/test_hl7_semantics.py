@@ -64,13 +64,15 @@ def request(*params) -> dict:
 
 def canonical(res):
     """The answer as the HL7 runner compares it: no expansion identifier/timestamp, parameters
-    by name, issues by severity, code, expression and text."""
+    by name, issues by severity, code, expression and text, the parts of the message sorted."""
     res = copy.deepcopy(res)
     if res.get("resourceType") == "ValueSet":
         for k in ("identifier", "timestamp"):
             res["expansion"].pop(k, None)
         res["expansion"]["parameter"].sort(key=lambda p: p["name"])
     for p in res.get("parameter", []):
+        if p.get("name") == "message":
+            p["valueString"] = "; ".join(sorted(p["valueString"].split("; ")))
         if p.get("name") == "issues":
             p["resource"]["issue"].sort(key=lambda i: (i["severity"], i["code"], i.get("expression", [""])[0],
                                                        i["details"]["text"]))
