@@ -65,7 +65,14 @@ def test_dockerfile_shape():
     users = [rest for word, rest in ins if word == "USER"]
     assert users and all(not re.match(r"(0|root)(:|$)", u) for u in users)
     (health,) = [rest for word, rest in ins if word == "HEALTHCHECK"]
-    assert "/ready" in health
+    assert "/ready" in health and "python" not in health   # a health check every 10 s starts no interpreter
+    # the dependencies in a layer of their own (pyproject.toml copied alone first), then a regular install
+    copies = [rest for word, rest in ins if word == "COPY" and "--from" not in rest]
+    assert copies.index("pyproject.toml ./") < copies.index(". .")
+    runs = " ".join(rest for word, rest in ins if word == "RUN")
+    assert "requirements.txt" in runs and "pip install --no-cache-dir --no-deps" in runs and " -e " not in runs
+    # the image's user and group are both 10001
+    assert "--gid 10001" in runs and "--uid 10001 --gid 10001" in runs and users == ["10001:10001"]
     (entry,) = [rest for word, rest in ins if word == "ENTRYPOINT"]
     assert entry == '["termsvc"]'
     (cmd,) = [rest for word, rest in ins if word == "CMD" and "serve" in rest]
