@@ -3,11 +3,15 @@ and how they fit together), deploy/compose.yaml (the compose-spec schema, and it
 configuration (crossplane; `nginx -t` where nginx is installed); and the server's worker count under a
 container's CPU limit."""
 import copy
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 
 import crossplane
 import kubernetes_validate
@@ -184,9 +188,14 @@ def test_compose_shape():
 
 # -- nginx ------------------------------------------------------------------------------------
 
-def nginx_main(tmp_path, upstreams: str) -> str:
-    """A main nginx.conf including the repository's termsvc.conf, as nginx's Debian and Docker packages do."""
-    shutil.copyfile(os.path.join(DEPLOY, "nginx", "termsvc.conf"), tmp_path / "termsvc.conf")
+def nginx_main(tmp_path, upstreams: str, port: int | None = None) -> str:
+    """A main nginx.conf including the repository's termsvc.conf, as nginx's Debian and Docker packages do
+    (listening on `port` instead of 8080 when given)."""
+    conf = open(os.path.join(DEPLOY, "nginx", "termsvc.conf")).read()
+    if port is not None:
+        conf, n = re.subn(r"^(\s*)listen\s+8080;", rf"\1listen 127.0.0.1:{port};", conf, flags=re.M)
+        assert n == 1
+    (tmp_path / "termsvc.conf").write_text(conf)
     (tmp_path / "termsvc-upstreams.conf").write_text(upstreams)
     for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp_path / d).mkdir()
@@ -240,3 +249,52 @@ def test_default_workers_follow_the_cpu_limit(tmp_path):
         cpu_max.write_text("150000 100000\n")  # 1.5 CPUs: rounded up
         assert default_workers(str(cpu_max)) == 2
 
+
+
+@pytest.mark.skipif(not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")), reason="nginx is not installed")
+def test_nginx_makes_and_forwards_request_ids_and_keeps_metrics_and_admin_in(tmp_path, server_factory):
+    from conftest import QUIET, free_port
+    from termsvc.build import build
+    db = str(tmp_path / "t.db")
+    build(db, [], QUIET)
+    srv = server_factory(db)   # one port for everything: nginx must keep /metrics and /admin in itself
+    port = free_port()
+    main = nginx_main(tmp_path, f"server 127.0.0.1:{srv.port};\n", port)
+    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(tmp_path), "-c", main,
+                             "-g", "daemon off;"], start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path, request_id=None):
+        req = urllib.request.Request(base + path, headers={"X-Request-Id": request_id} if request_id else {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.headers.get_all("X-Request-Id"), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get_all("X-Request-Id"), e.read()
+
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if get("/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        status, made, _ = get("/fhir/metadata")
+        assert status == 200 and len(made) == 1 and re.fullmatch(r"[0-9a-f]{32}", made[0])
+        assert get("/fhir/metadata", "conv-7.a")[1] == ["conv-7.a"]
+        status, replaced, _ = get("/fhir/CodeSystem/none", "bad id\twith spaces")
+        assert status == 404 and len(replaced) == 1 and re.fullmatch(r"[0-9a-f]{32}", replaced[0])
+        for path in ("/metrics", "/admin", "/admin/jobs/1"):
+            status, ids, body = get(path, "ops-1")
+            assert status == 404 and ids == ["ops-1"] and json.loads(body)["resourceType"] == "OperationOutcome", path
+        assert srv.get("/metrics")[0] == 200 and get("/mappings")[0] == 200   # the replica serves them; nginx not
+        deadline, logged = time.monotonic() + 10, set()
+        while not {made[0], "conv-7.a", replaced[0]} <= logged and time.monotonic() < deadline:
+            logged = {json.loads(line)["request_id"] for line in srv.log().splitlines() if '"request_id"' in line}
+            time.sleep(0.05)
+        assert {made[0], "conv-7.a", replaced[0]} <= logged   # the replica logged the ids nginx sent
+        assert "ops-1" not in logged   # /metrics and /admin never reached it
+    finally:
+        proc.terminate()
+        proc.wait(10)
