@@ -184,6 +184,19 @@ def http(base, path, headers=None):
         return e.code, e.headers, e.read()
 
 
+def wait_http(url, timeout) -> None:
+    """Until `url` answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if http(url, "")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise ProofFailed(f"{url} did not answer 200 within {timeout} s")
+
+
 def wait_healthy(podman, name, t0) -> float:
     """Seconds from t0 until the image's HEALTHCHECK passes (polled: podman runs it on a schedule only with systemd)."""
     deadline = t0 + HEALTHY_WITHIN_S

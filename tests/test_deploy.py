@@ -170,20 +170,65 @@ def test_compose_spec_check_finds_faults(tmp_path):
 
 def test_compose_shape():
     c = compose()
+    assert "name" not in c   # docker-compose 1.29 refuses it: deploy/.env names the project
+    assert open(os.path.join(DEPLOY, ".env")).read().count("COMPOSE_PROJECT_NAME=termsvc") == 1
     svc = c["services"]
     termsvc, content, nginx = svc["termsvc"], svc["content"], svc["nginx"]
     assert termsvc["deploy"]["replicas"] == 3
-    assert termsvc["command"][0] == "serve" and content["command"][0] == "pull"
+    serve = termsvc["command"]
+    assert serve[0] == "serve" and serve[serve.index("--management-port") + 1] != serve[serve.index("--port") + 1]
     (vol,) = termsvc["volumes"]
     assert vol["type"] == "volume" and vol["read_only"] is True and vol["source"] in c["volumes"]
     assert f"{vol['source']}:{vol['target']}" in content["volumes"]  # the pull writes where the replicas read
-    db = termsvc["command"][termsvc["command"].index("--db") + 1]
-    assert db.startswith(vol["target"] + "/") and content["command"][content["command"].index("--db") + 1] == db
+    db = serve[serve.index("--db") + 1]
+    assert db.startswith(vol["target"] + "/")
+    # the content job: `termsvc pull` into the same file, its URL and sha256 read in the container (so that
+    # compose itself never requires them) and required there only while the volume holds no build
+    assert content["entrypoint"] == ["/bin/sh", "-c"] and set(content["environment"]) == {"CONTENT_URL",
+                                                                                           "CONTENT_SHA256"}
+    (script,) = content["command"]
+    assert "exec termsvc pull" in script and f"--db {db}" in script and f"[ -f {db} ]" in script
+    assert "$${CONTENT_URL:?" in script and "$${CONTENT_SHA256:?" in script
+    assert "${CONTENT" not in open(os.path.join(DEPLOY, "compose.yaml")).read().replace("$${CONTENT", "")
     assert termsvc["depends_on"]["content"]["condition"] == "service_completed_successfully"
     assert nginx["depends_on"]["termsvc"]["condition"] == "service_healthy"
     for m in nginx["volumes"]:  # the repository's nginx configuration
         host = m.split(":")[0]
         assert os.path.isfile(os.path.join(DEPLOY, host)), host
+
+
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose (1.x) is not installed")
+def test_docker_compose_1_accepts_the_file_without_the_content_variables(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTENT_")}
+    r = subprocess.run(["docker-compose", "-f", os.path.join(DEPLOY, "compose.yaml"), "config"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "termsvc" in yaml.safe_load(r.stdout)["services"]
+
+
+@pytest.mark.parametrize("build_there, url, expect", [
+    (True, "", "stays"),                              # a later `up` (or `run content`) without the variables
+    (False, "", "set CONTENT_URL to the published build"),
+    (False, "file:///x.db", "set CONTENT_SHA256"),
+    (True, "file:///x.db", "pull file:///x.db --sha256 HEX --db"),
+])
+def test_the_content_job_needs_its_variables_only_without_a_build(tmp_path, build_there, url, expect):
+    """The job's shell script as compose hands it to the container ($$ is compose's escape of $), run by the
+    host's sh with the volume's path moved into tmp_path and a `termsvc` that says what it was asked."""
+    (script,) = compose()["services"]["content"]["command"]
+    script = script.replace("$$", "$").replace("/content/", f"{tmp_path}/content/")
+    (tmp_path / "content").mkdir()
+    if build_there:
+        (tmp_path / "content" / "termsvc.db").write_bytes(b"")
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / "termsvc"
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "CONTENT_URL": url,
+           "CONTENT_SHA256": "HEX" if expect.startswith("pull") else ""}
+    r = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, env=env)
+    assert (r.returncode == 0) == (expect == "stays" or expect.startswith("pull")), r.stderr
+    assert expect in r.stdout + r.stderr, (r.stdout, r.stderr)
 
 
 # -- nginx ------------------------------------------------------------------------------------
