@@ -259,24 +259,14 @@ def main(argv=None):
         shutil.rmtree(os.path.join(args.work, "root"), ignore_errors=True)
     report["elapsed_s"] = round(time.monotonic() - t_start)
     ro = report["rollout"]
-    print(f"termsvc compose proof, {report['date']}, {report['cpus']} CPUs, docker-compose {report['compose']},"
-          f" base {report['base']['image']}\n\nup {report['up_s']} s (serving through nginx after"
-          f" {report['up_to_serving_s']} s); rollout of B during {args.seconds} s of load ({ro['loader']},"
-          f" {args.connections} connections): {ro['requests']:,} requests, {ro['failed']} failed, {ro['rps']:,} req/s,"
-          f" p99 {ro['p99_ms']:.1f} ms, the pull {ro['pull_s']} s; down {report['down_s']} s; whole proof"
-          f" {report['elapsed_s']} s\nPASS")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-    return 0
+    text = (f"termsvc compose proof, {report['date']}, {report['cpus']} CPUs, docker-compose {report['compose']},"
+            f" base {report['base']['image']}\n\nup {report['up_s']} s (serving through nginx after"
+            f" {report['up_to_serving_s']} s); rollout of B during {args.seconds} s of load ({ro['loader']},"
+            f" {args.connections} connections): {ro['requests']:,} requests, {ro['failed']} failed, {ro['rps']:,} req/s,"
+            f" p99 {ro['p99_ms']:.1f} ms, the pull {ro['pull_s']} s; down {report['down_s']} s; whole proof"
+            f" {report['elapsed_s']} s\nPASS")
+    return cp.finish(text, report, args.json)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except cp.ProofFailed as e:
-        print(f"compose_proof: FAILED: {e}", file=sys.stderr)
-        sys.exit(1)
-    except cp.CannotProve as e:
-        print(f"compose_proof: cannot run here: {e}", file=sys.stderr)
-        sys.exit(2)
+    cp.run(main, "compose_proof")

@@ -346,11 +346,28 @@ def main(argv=None):
             podman.run("volume", "rm", "-f", volume, check=False)
             podman.run("image", "prune", "-f", "--filter", "until=48h", check=False)
     report["elapsed_s"] = round(time.monotonic() - t_start)
-    print(summary(report))
-    if args.json:
-        with open(args.json, "w") as f:
+    return finish(summary(report), report, args.json)
+
+
+def finish(text, report, json_path) -> int:
+    """Print a proof's figures, write them as JSON when asked; exit status 0."""
+    print(text)
+    if json_path:
+        with open(json_path, "w") as f:
             json.dump(report, f, indent=2)
     return 0
+
+
+def run(main, name) -> None:
+    """Run a proof's main: exit status 1 when a check failed, 2 when this machine cannot run it."""
+    try:
+        sys.exit(main())
+    except ProofFailed as e:
+        print(f"{name}: FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
+    except CannotProve as e:
+        print(f"{name}: cannot run here: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def summary(r) -> str:
@@ -369,11 +386,4 @@ def summary(r) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ProofFailed as e:
-        print(f"container_proof: FAILED: {e}", file=sys.stderr)
-        sys.exit(1)
-    except CannotProve as e:
-        print(f"container_proof: cannot run here: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(main, "container_proof")

@@ -87,38 +87,73 @@ def test_dockerfile_shape():
 
 # -- Kubernetes -------------------------------------------------------------------------------
 
-def k8s_documents() -> dict:
+RELEASE = {"IMAGE": "registry.example.org/termsvc:0.1.0",
+           "CONTENT_IMAGE": "registry.example.org/termsvc-content:2026-11-29", "CONTENT_SHA256": "ab" * 32}
+
+
+def kustomize(tmp_path, release: dict | None):
+    """`kubectl kustomize` of a copy of deploy/k8s with release.env holding `release` (None: no file):
+    (exit status, {kind: document} or the error)."""
+    folder = tmp_path / "k8s"
+    shutil.copytree(K8S, folder, ignore=shutil.ignore_patterns("release.env"))
+    if release is not None:
+        (folder / "release.env").write_text("".join(f"{k}={v}\n" for k, v in release.items()))
+    r = subprocess.run([tool("kubectl"), "kustomize", str(folder)], capture_output=True, text=True)
+    if r.returncode != 0:
+        return r.returncode, r.stderr
     docs = {}
-    for name in sorted(os.listdir(K8S)):
-        with open(os.path.join(K8S, name)) as f:
-            for doc in yaml.safe_load_all(f):
-                if doc:
-                    docs[doc["kind"]] = doc
+    for doc in yaml.safe_load_all(r.stdout):
+        assert doc["kind"] not in docs
+        docs[doc["kind"]] = doc
+    return 0, docs
+
+
+@pytest.fixture(scope="module")
+def k8s_documents(tmp_path_factory):
+    status, docs = kustomize(tmp_path_factory.mktemp("kustomize"), RELEASE)
+    assert status == 0, docs
     return docs
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
-def test_k8s_manifests_validate(version):
-    docs = k8s_documents()
-    assert {"Deployment", "Service", "HorizontalPodAutoscaler"} <= set(docs)
-    for doc in docs.values():
+def test_k8s_manifests_validate(k8s_documents, version):
+    assert set(k8s_documents) == {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+                                  "NetworkPolicy"}   # the release values' ConfigMap is not applied
+    for doc in k8s_documents.values():
         kubernetes_validate.validate(doc, version, strict=True)
 
 
-def test_k8s_validation_finds_faults():
-    dep = copy.deepcopy(k8s_documents()["Deployment"])
+def test_k8s_validation_finds_faults(k8s_documents):
+    dep = copy.deepcopy(k8s_documents["Deployment"])
     dep["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paht"] = "/ready"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(dep, K8S_VERSIONS[-1], strict=True)
 
 
-def test_k8s_manifests_fit_together():
-    docs = k8s_documents()
-    dep, svc, hpa = docs["Deployment"], docs["Service"], docs["HorizontalPodAutoscaler"]
+@pytest.mark.parametrize("missing", [None, *RELEASE])
+def test_k8s_rendering_fails_without_the_release_values(tmp_path, missing):
+    release = None if missing is None else {k: v for k, v in RELEASE.items() if k != missing}
+    status, error = kustomize(tmp_path, release)
+    assert status != 0 and (f"data.{missing}" if missing else "release.env") in error, error
+
+
+def test_k8s_release_values_are_put_in(k8s_documents):
+    pod = k8s_documents["Deployment"]["spec"]["template"]["spec"]
+    (server,), (init,) = pod["containers"], pod["initContainers"]
+    assert server["image"] == RELEASE["IMAGE"] and init["image"] == RELEASE["CONTENT_IMAGE"]
+    assert init["env"] == [{"name": "CONTENT_SHA256", "value": RELEASE["CONTENT_SHA256"]}]
+    assert "REQUIRED" not in yaml.safe_dump(list(k8s_documents.values()))
+
+
+def test_k8s_manifests_fit_together(k8s_documents):
+    docs = k8s_documents
+    dep, svc, hpa, policy = docs["Deployment"], docs["Service"], docs["HorizontalPodAutoscaler"], docs["NetworkPolicy"]
+    assert "replicas" not in dep["spec"]   # the HPA's: an apply must not reset it
     pod = dep["spec"]["template"]
     labels = pod["metadata"]["labels"]
     assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert svc["spec"]["selector"].items() <= labels.items()
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                              "name": dep["metadata"]["name"]}
     assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
@@ -126,24 +161,44 @@ def test_k8s_manifests_fit_together():
 
     (server,) = pod["spec"]["containers"]
     (init,) = pod["spec"]["initContainers"]
-    assert server["args"][0] == "serve" and init["args"][0] == "pull"
+    args = server["args"]
+    assert args[0] == "serve" and init["args"][:2] == ["pull", "file:///build/termsvc.db"]
     port_names = {p["name"]: p["containerPort"] for p in server["ports"]}
-    assert svc["spec"]["ports"][0]["targetPort"] in port_names
-    assert port_names["http"] == int(server["args"][server["args"].index("--port") + 1])
+    assert port_names == {"http": int(args[args.index("--port") + 1]),
+                          "management": int(args[args.index("--management-port") + 1])}
+    # clients reach the API port only; /metrics and /admin are on the management port, scraped there
+    assert [p["targetPort"] for p in svc["spec"]["ports"]] == ["http"]
+    assert int(pod["metadata"]["annotations"]["prometheus.io/port"]) == port_names["management"]
+    api_rule, management_rule = policy["spec"]["ingress"]
+    assert api_rule == {"ports": [{"port": "http", "protocol": "TCP"}]}
+    assert management_rule["ports"] == [{"port": "management", "protocol": "TCP"}]
+    assert [set(peer) for peer in management_rule["from"]] == [{"namespaceSelector"}]
+    assert policy["spec"]["egress"] == [] and set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    # probes: a startup probe holds the others back while the build opens
+    assert server["startupProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert server["startupProbe"]["periodSeconds"] * server["startupProbe"]["failureThreshold"] >= 60
     assert server["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
     assert server["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert "python" not in " ".join(server["lifecycle"]["preStop"]["exec"]["command"])
     for part in ("requests", "limits"):
         assert "memory" in server["resources"][part] and "cpu" in server["resources"][part]
     assert "cpu" in server["resources"]["requests"]  # the HPA's utilization is relative to it
-    # the init container pulls by URL and sha256 into the volume the server reads, read-only
-    assert init["args"][2] == "--sha256" and {e["name"] for e in init["env"]} == {"CONTENT_URL", "CONTENT_SHA256"}
+    # the init container copies the build out of the content image, checked by its sha256, into the
+    # volume the server reads, read-only
+    assert init["args"][2:4] == ["--sha256", "$(CONTENT_SHA256)"]
     db_pulled = init["args"][init["args"].index("--db") + 1]
-    db_served = server["args"][server["args"].index("--db") + 1]
+    db_served = args[args.index("--db") + 1]
     assert db_pulled == db_served
     mount = {m["name"]: m for m in server["volumeMounts"]}
     (content,) = [m for m in init["volumeMounts"] if db_pulled.startswith(m["mountPath"] + "/")]
     assert mount[content["name"]]["mountPath"] == content["mountPath"] and mount[content["name"]]["readOnly"]
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_content_image_passes_hadolint():
+    r = subprocess.run([tool("hadolint"), "--no-color", os.path.join(DEPLOY, "content-image", "Containerfile")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 # -- compose ----------------------------------------------------------------------------------
