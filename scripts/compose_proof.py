@@ -134,6 +134,12 @@ def build_info(ip) -> list[str]:
 
 
 def main(argv=None):
+    args = parse(argv)
+    with cp.Podman(os.path.abspath(args.cache)).locked():
+        return prove(args)
+
+
+def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default="/tmp/termsvc-compose-proof", help="scratch folder (emptied first)")
@@ -144,7 +150,10 @@ def main(argv=None):
     ap.add_argument("--seconds", type=int, default=20, help="seconds of load during the rollout (20)")
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def prove(args):
     for tool in ("podman", "dockerd", "docker-compose"):
         if not shutil.which(tool):
             raise cp.CannotProve(f"{tool} is not installed (Debian: apt-get install podman runc docker.io docker-compose)")

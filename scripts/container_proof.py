@@ -29,6 +29,7 @@ Exit status 0 when every check passes, 1 when one fails, 2 when this machine can
 printed, and written as JSON with --json.
 """
 import argparse
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -104,6 +105,17 @@ class Podman:
                 f.write(text)
         self.env = {**os.environ, "CONTAINERS_CONF": os.path.join(cache, "containers.conf"),
                     "CONTAINERS_STORAGE_CONF": os.path.join(cache, "storage.conf")}
+
+    @contextlib.contextmanager
+    def locked(self):
+        """This storage to one proof at a time (the others wait)."""
+        with open(os.path.join(self.cache, "lock"), "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log(f"another proof uses {self.cache}: waiting for it")
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def run(self, *args, check=True, timeout=600, **kw):
         p = subprocess.run(["podman", *args], capture_output=True, text=True, env=self.env, timeout=timeout, **kw)
@@ -288,12 +300,7 @@ def main(argv=None):
     t_start = time.monotonic()
     run_id = f"{os.getpid()}"
     containers, volume = [], f"termsvc-proof-content-{run_id}"
-    with open(os.path.join(podman.cache, "lock"), "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log("another container proof runs: waiting for it")
-            fcntl.flock(lock, fcntl.LOCK_EX)
+    with podman.locked():
         try:
             python = python_image(podman, args.mirror, args.suite, report)
             log(f"base image: {python} ({report['base']['how']})")

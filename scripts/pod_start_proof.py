@@ -11,14 +11,15 @@ Needs what scripts/container_proof.py needs (it reuses its images and cache), an
    a real build's image layer would be smaller to move.
 2. Published both ways, on loopback: as a file over HTTP, and as a content image
    (deploy/content-image/Containerfile) pushed to a local registry (docker-registry, its own folder).
-3. Measured, --runs times each, from an empty volume (a new pod):
-   - download per pod (the manifests before): the init container `termsvc pull`s the file over HTTP;
-   - content image, first pod of a build on a node: the node (a podman storage of its own that already holds
-     the termsvc image) pulls the content image, then the init container copies the build out of it;
-   - content image, any later pod on that node: the init copy only;
-   each followed by the server, read-only on that volume, until its HEALTHCHECK passes; and, for comparison,
-   the server run from the content image itself on the build inside it (no init container, no copy). The machine's page
-   cache is not dropped between runs (other work shares it): the file reads are warm after the first run.
+3. Measured, --runs times each, as a new pod:
+   - download per pod (the manifests before): the init container `termsvc pull`s the file over HTTP into an
+     empty volume, then the server reads it there;
+   - content image (deploy/k8s now), first pod of a build on a node: the node (a podman storage of its own
+     that already holds the termsvc image) pulls the content image; the init container checks the build's
+     sha256 (`termsvc info --expect-sha256`); the server reads the build in place;
+   - content image, any later pod on that node: the check and the server;
+   the server, read-only, until its HEALTHCHECK passes. The machine's page cache is not dropped between
+   runs (other work shares it): the file reads are warm after the first run.
 """
 import argparse
 import hashlib
@@ -76,38 +77,50 @@ class Registry:
         self.proc.wait(10)
 
 
-def server_only(podman, name, image) -> dict:
-    """No init container: the server reads the build inside the content image, in place."""
+def timed(podman, *args) -> float:
     t0 = time.monotonic()
-    podman.run("run", "-d", "--name", name, "--read-only", image, "serve", "--host", "0.0.0.0", "--port", "8080",
-               "--db", "/build/termsvc.db")
+    podman.run(*args, timeout=1800)
+    return time.monotonic() - t0
+
+
+def serving(podman, name, image, options=(), command=()) -> float:
+    """Seconds from `podman run` of the server until its HEALTHCHECK passes."""
+    t0 = time.monotonic()
+    podman.run("run", "-d", "--name", name, "--read-only", *options, image, *command)
     try:
-        return {"init_s": 0, "server_ready_s": round(cp.wait_healthy(podman, name, t0), 2)}
+        return cp.wait_healthy(podman, name, t0)
     finally:
         podman.run("rm", "-f", "-t", "0", name, check=False)
 
 
-def pod(podman, name, init_image, init_args, server_image, network=()) -> dict:
-    """An init container into an empty volume, then the server on it until healthy: seconds of each."""
+def pod_downloading(podman, name, image, url, sha) -> dict:
+    """Before: the init container downloads the build into the pod's empty volume, the server reads it there."""
     volume = f"{name}-content"
     podman.run("volume", "create", volume)
     try:
-        t0 = time.monotonic()
-        podman.run("run", "--rm", "--read-only", *network, "-v", f"{volume}:/content", init_image, *init_args,
-                   "--db", "/content/termsvc.db", timeout=1200)
-        init_s = time.monotonic() - t0
-        t1 = time.monotonic()
-        podman.run("run", "-d", "--name", name, "--read-only", "-v", f"{volume}:/content:ro", server_image)
-        try:
-            ready_s = cp.wait_healthy(podman, name, t1)
-        finally:
-            podman.run("rm", "-f", "-t", "0", name, check=False)
-        return {"init_s": round(init_s, 2), "server_ready_s": round(ready_s, 2)}
+        init_s = timed(podman, "run", "--rm", "--read-only", "--network", "host", "-v", f"{volume}:/content", image,
+                       "pull", url, "--sha256", sha, "--db", "/content/termsvc.db")
+        return {"init_s": round(init_s, 2),
+                "server_ready_s": round(serving(podman, name, image, ["-v", f"{volume}:/content:ro"]), 2)}
     finally:
         podman.run("volume", "rm", "-f", volume, check=False)
 
 
+def pod_in_place(podman, name, image, sha) -> dict:
+    """deploy/k8s: the init container checks the build inside the content image, the server reads it in place."""
+    db = "/build/termsvc.db"
+    init_s = timed(podman, "run", "--rm", "--read-only", image, "info", "--db", db, "--expect-sha256", sha)
+    command = ["serve", "--host", "0.0.0.0", "--port", "8080", "--db", db]
+    return {"init_s": round(init_s, 2), "server_ready_s": round(serving(podman, name, image, command=command), 2)}
+
+
 def main(argv=None):
+    args = parse(argv)
+    with cp.Podman(os.path.abspath(args.cache)).locked():
+        return prove(args)
+
+
+def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-gb", type=float, default=1.5)
@@ -115,8 +128,11 @@ def main(argv=None):
     ap.add_argument("--work", default="/tmp/termsvc-pod-start-proof", help="scratch folder (emptied first and after)")
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/termsvc/container-proof"),
                     help="podman's storage, as scripts/container_proof.py (run it first)")
-    ap.add_argument("--json", metavar="FILE")
-    args = ap.parse_args(argv)
+    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    return ap.parse_args(argv)
+
+
+def prove(args):
     if not shutil.which("docker-registry"):
         raise cp.CannotProve("docker-registry is not installed (Debian: apt-get install docker-registry)")
     podman = cp.Podman(os.path.abspath(args.cache))
@@ -162,22 +178,15 @@ def main(argv=None):
         node.run("pull", "--tls-verify=false", node_runtime, timeout=1800)
         cp.log("published: over HTTP and as a content image in the local registry; the node holds the termsvc image")
 
-        runs = {"download per pod": [], "content image, first pod on a node": [],
-                "content image, later pods": [], "server run from the content image (no copy)": []}
-        pull_args = ["pull", "file:///build/termsvc.db", "--sha256", sha]
+        runs = {"download per pod (before)": [], "content image, first pod of a build on a node": [],
+                "content image, later pods": []}
         for i in range(args.runs):
-            r = pod(node, f"proof-download-{i}", node_runtime, ["pull", url, "--sha256", sha], node_runtime,
-                    network=("--network", "host"))
-            runs["download per pod"].append(r)
+            runs["download per pod (before)"].append(pod_downloading(node, f"proof-download-{i}", node_runtime, url, sha))
             node.run("rmi", "-f", content, check=False)
-            t0 = time.monotonic()
-            node.run("pull", "--tls-verify=false", content, timeout=1800)
-            image_pull_s = time.monotonic() - t0
-            r = pod(node, f"proof-first-{i}", content, pull_args, node_runtime)
-            r["image_pull_s"] = round(image_pull_s, 2)
-            runs["content image, first pod on a node"].append(r)
-            runs["content image, later pods"].append(pod(node, f"proof-later-{i}", content, pull_args, node_runtime))
-            runs["server run from the content image (no copy)"].append(server_only(node, f"proof-inplace-{i}", content))
+            image_pull_s = timed(node, "pull", "--tls-verify=false", content)
+            first = pod_in_place(node, f"proof-first-{i}", content, sha)
+            runs["content image, first pod of a build on a node"].append({"image_pull_s": round(image_pull_s, 2), **first})
+            runs["content image, later pods"].append(pod_in_place(node, f"proof-later-{i}", content, sha))
             cp.log(f"run {i + 1}: " + "; ".join(f"{k} {v[-1]}" for k, v in runs.items()))
         report["runs_s"] = runs
     finally:

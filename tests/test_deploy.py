@@ -87,8 +87,7 @@ def test_dockerfile_shape():
 
 # -- Kubernetes -------------------------------------------------------------------------------
 
-RELEASE = {"IMAGE": "registry.example.org/termsvc:0.1.0",
-           "CONTENT_IMAGE": "registry.example.org/termsvc-content:2026-11-29", "CONTENT_SHA256": "ab" * 32}
+RELEASE = {"IMAGE": "registry.example.org/termsvc-content:2026-11-29", "CONTENT_SHA256": "ab" * 32}
 
 
 def kustomize(tmp_path, release: dict | None):
@@ -140,7 +139,7 @@ def test_k8s_rendering_fails_without_the_release_values(tmp_path, missing):
 def test_k8s_release_values_are_put_in(k8s_documents):
     pod = k8s_documents["Deployment"]["spec"]["template"]["spec"]
     (server,), (init,) = pod["containers"], pod["initContainers"]
-    assert server["image"] == RELEASE["IMAGE"] and init["image"] == RELEASE["CONTENT_IMAGE"]
+    assert server["image"] == init["image"] == RELEASE["IMAGE"]
     assert init["env"] == [{"name": "CONTENT_SHA256", "value": RELEASE["CONTENT_SHA256"]}]
     assert "REQUIRED" not in yaml.safe_dump(list(k8s_documents.values()))
 
@@ -162,7 +161,7 @@ def test_k8s_manifests_fit_together(k8s_documents):
     (server,) = pod["spec"]["containers"]
     (init,) = pod["spec"]["initContainers"]
     args = server["args"]
-    assert args[0] == "serve" and init["args"][:2] == ["pull", "file:///build/termsvc.db"]
+    assert args[0] == "serve" and init["args"][0] == "info"
     port_names = {p["name"]: p["containerPort"] for p in server["ports"]}
     assert port_names == {"http": int(args[args.index("--port") + 1]),
                           "management": int(args[args.index("--management-port") + 1])}
@@ -183,15 +182,14 @@ def test_k8s_manifests_fit_together(k8s_documents):
     for part in ("requests", "limits"):
         assert "memory" in server["resources"][part] and "cpu" in server["resources"][part]
     assert "cpu" in server["resources"]["requests"]  # the HPA's utilization is relative to it
-    # the init container copies the build out of the content image, checked by its sha256, into the
-    # volume the server reads, read-only
-    assert init["args"][2:4] == ["--sha256", "$(CONTENT_SHA256)"]
-    db_pulled = init["args"][init["args"].index("--db") + 1]
-    db_served = args[args.index("--db") + 1]
-    assert db_pulled == db_served
-    mount = {m["name"]: m for m in server["volumeMounts"]}
-    (content,) = [m for m in init["volumeMounts"] if db_pulled.startswith(m["mountPath"] + "/")]
-    assert mount[content["name"]]["mountPath"] == content["mountPath"] and mount[content["name"]]["readOnly"]
+    # the server reads the build inside the content image in place, read-only, after the init container
+    # checked its sha256: no volume for it, nothing downloaded or copied per pod
+    db = args[args.index("--db") + 1]
+    assert init["args"] == ["info", "--db", db, "--expect-sha256", "$(CONTENT_SHA256)"]
+    assert db == "/build/termsvc.db"   # where deploy/content-image/Containerfile puts it
+    assert "COPY termsvc.db /build/termsvc.db" in open(os.path.join(DEPLOY, "content-image", "Containerfile")).read()
+    assert [m["mountPath"] for m in server["volumeMounts"]] == ["/tmp"]
+    assert server["securityContext"]["readOnlyRootFilesystem"] and init["securityContext"]["readOnlyRootFilesystem"]
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
