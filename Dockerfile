@@ -7,35 +7,40 @@
 #   docker run -v termsvc-content:/content termsvc pull URL --sha256 HEX   # puts a published build there
 #
 # The entry point is the `termsvc` command: `serve` by default, `pull` for an init container.
+# scripts/container_proof.py builds both targets and runs them (read-only, non-root, health-checked).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# -- the virtual environment with termsvc and its dependencies ------------------------------
+# -- the virtual environment: termsvc installed as a package, its content folders as package data --
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
-WORKDIR /opt/termsvc
+WORKDIR /src
+# the dependencies first, in a layer of their own: an edit of the source does not reinstall them
+COPY pyproject.toml ./
+RUN python -m venv /opt/venv \
+ && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+      > requirements.txt \
+ && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt "setuptools>=70.1"
 COPY . .
-# editable: the package keeps finding the project's content folders (valuesets/, mappings_csv/) beside it
-RUN /opt/venv/bin/pip install --no-cache-dir -e . \
- && /opt/venv/bin/python -m compileall -q termsvc
+# a regular install (a wheel's files, not a link to /src); then pip and setuptools leave the venv
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \
+ && /opt/venv/bin/pip uninstall --yes --quiet setuptools pip \
+ && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib
 
 # -- the default content, built once (only for the `bundled` target) ---------------------------
 FROM builder AS content
-# npm fetches the FHIR packages (hl7.fhir.r5.core, THO, IPS) from npm's registry
-# hadolint ignore=DL3008
-RUN apt-get update \
- && apt-get install -y --no-install-recommends nodejs npm \
- && rm -rf /var/lib/apt/lists/*
-RUN /opt/venv/bin/termsvc packages fetch --defaults \
+# the FHIR packages (hl7.fhir.r5.core, THO, IPS) come over HTTPS from an npm-layout registry: no Node.js
+ARG FHIR_PACKAGE_REGISTRY=https://registry.npmjs.org
+RUN FHIR_PACKAGE_REGISTRY="${FHIR_PACKAGE_REGISTRY}" /opt/venv/bin/termsvc packages fetch --defaults \
  && /opt/venv/bin/termsvc build --db /content/termsvc.db --quiet
 
-# -- what runs: non-root, read-only use of /content ------------------------------------------
+# -- what runs: non-root (10001:10001), read-only use of /content ------------------------------
 FROM ${PYTHON_IMAGE} AS base
-RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin termsvc \
+RUN groupadd --system --gid 10001 termsvc \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin termsvc \
  && mkdir /content \
- && chown termsvc:termsvc /content
+ && chown 10001:10001 /content
 COPY --from=builder /opt/venv /opt/venv
-COPY --from=builder /opt/termsvc /opt/termsvc
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -43,14 +48,15 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /content
 USER 10001:10001
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/ready', timeout=2)"]
+# bash alone (no Python started): GET /ready over /dev/tcp, healthy when the status line says 200
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /ready HTTP/1.0\\r\\n\\r\\n' >&3 && read -r -t 2 _ status _ <&3 && [ \"$status\" = 200 ]"]
 ENTRYPOINT ["termsvc"]
 # --workers: one per CPU the container may use (its CPU limit, else the host's CPUs)
 CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]
 
 FROM base AS bundled
-COPY --from=content --chown=10001:10001 /content/termsvc.db /content/termsvc.db
+COPY --from=content --chown=10001:10001 /content/ /content/
 
 # the default target: content mounted (or pulled) at /content
 FROM base AS runtime

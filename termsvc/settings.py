@@ -151,6 +151,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "TERMSVC_PORT", Int(1), 8080, "the port `termsvc serve` listens on", default_text="8080"),
     Setting("workers", "TERMSVC_WORKERS", Int(1), None, "server worker processes",
             default_text="one per CPU the process may use (in a container: its CPU limit)"),
+    Setting("management_port", "TERMSVC_MANAGEMENT_PORT", Int(1), None,
+            "a second port `termsvc serve` listens on (same address) for /metrics and /admin, and the probes;"
+            " when set, the API port answers 404 for /metrics and /admin",
+            default_text="(none: the API port serves them)"),
     Setting("cache_size", "TERMSVC_CACHE_SIZE", Int(0), 20_000,
             "GET answers cached per worker and build (0: no cache)"),
     Setting("max_expansion", "TERMSVC_MAX_EXPANSION", Int(0), 10_000,

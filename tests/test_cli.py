@@ -61,6 +61,17 @@ def test_build_and_info_json(runner, folder, tmp_path):
     assert "1 code systems, 1 value sets" in r.stdout
 
 
+def test_info_checks_an_expected_sha256(runner, folder, tmp_path):
+    db = str(tmp_path / "t.db")
+    assert runner.invoke(cli, ["build", "--db", db, "--no-defaults", "--fhir", str(folder), "--no-preexpand",
+                               "-q"]).exit_code == 0
+    sha = hashlib.sha256(open(db, "rb").read()).hexdigest()
+    assert runner.invoke(cli, ["info", "--db", db, "--expect-sha256", sha.upper()]).exit_code == 0
+    for wrong in ("0" * 64, "", "not-hex"):
+        r = runner.invoke(cli, ["info", "--db", db, "--expect-sha256", wrong])
+        assert r.exit_code == 1 and f"the build's sha256 is {sha}, not {wrong!r}" in r.stderr, r.output
+
+
 def test_db_from_environment(runner, folder, tmp_path):
     r = runner.invoke(cli, ["build", "--no-defaults", "--fhir", str(folder), "--no-preexpand", "-q"])
     assert r.exit_code == 0, r.output

@@ -158,8 +158,7 @@ def test_package_without_index_and_folder(tmp_path):
     tgz = make_tgz(str(tmp_path / "p.tgz"), "noindex.pkg", "0.1.0", small_package_files(),
                    fhir_versions=("5.0.0",), index=False)
     pkg_dir = tmp_path / "unpacked"
-    with tarfile.open(tgz) as tf:
-        tf.extractall(pkg_dir, filter="data")
+    fhir_package.unpack(open(tgz, "rb").read(), str(pkg_dir), tgz)
     db = str(tmp_path / "t.db")
     build(db, [SourceSpec("package", str(pkg_dir))], QUIET, preexpand=False)
     (name, sha, counts), = db_rows(db, "SELECT name, sha256, counts FROM source")
@@ -211,6 +210,91 @@ def test_bad_tarball(tmp_path):
     bad.write_bytes(b"not a tarball")
     with pytest.raises(BuildError, match="bad.tgz"):
         fhir_package.open_package(str(bad))
+
+
+def tgz_bytes(entries) -> bytes:
+    """A tarball of (TarInfo, data or None) entries, as a hostile package could be made."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for info, data in entries:
+            if data is not None:
+                info.size = len(data)
+            tf.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def entry(name, data=None, kind=tarfile.REGTYPE, linkname="", mode=0o644):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, linkname, mode
+    return info, data
+
+
+MANIFEST = entry("package/package.json", json.dumps({"name": "hostile.pkg", "version": "1.0.0"}).encode())
+
+
+@pytest.fixture
+def without_tarfile_extraction(monkeypatch):
+    """Python 3.11.0-3.11.3 (Debian 12's 3.11.2): TarFile.extractall has no `filter` argument. The
+    loader must not depend on it: here extracting through tarfile fails altogether."""
+    def old_extractall(self, path=".", members=None, *, numeric_owner=False, **kw):
+        raise TypeError(f"TarFile.extractall() got an unexpected keyword argument {next(iter(kw), 'filter')!r}")
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", old_extractall)
+    monkeypatch.setattr(tarfile.TarFile, "extract", old_extractall)
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+
+
+@pytest.mark.parametrize("hostile, why", [
+    (entry("{outside}/evil.json", b"{}"), "absolute path"),
+    (entry("package/../../evil.json", b"{}"), "climbs out"),
+    (entry("package/../package/evil.json", b"{}"), "climbs out"),
+    (entry("package/evil.json", kind=tarfile.SYMTYPE, linkname="../../evil.json"), "outside the package"),
+    (entry("package/evil.json", kind=tarfile.SYMTYPE, linkname="{outside}/evil.json"), "outside the package"),
+    (entry("package/passwd", kind=tarfile.SYMTYPE, linkname="/etc/passwd"), "outside the package"),
+    (entry("package/evil.json", kind=tarfile.LNKTYPE, linkname="../evil.json"), "outside the package"),
+    (entry("package/missing.json", kind=tarfile.SYMTYPE, linkname="nowhere.json"), "does not hold"),
+    (entry("package/loop.json", kind=tarfile.SYMTYPE, linkname="loop.json"), "chain of more than"),
+    (entry("package/null", kind=tarfile.CHRTYPE), "neither a file"),
+    (entry("package/fifo", kind=tarfile.FIFOTYPE), "neither a file"),
+])
+def test_a_hostile_package_tarball_is_refused_and_writes_nothing_outside(tmp_path, without_tarfile_extraction,
+                                                                          hostile, why):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    info, data = hostile
+    info.name = info.name.format(outside=outside)
+    info.linkname = info.linkname.format(outside=outside)
+    tgz = tmp_path / "hostile.tgz"
+    tgz.write_bytes(tgz_bytes([MANIFEST, (info, data), entry("package/after.json", b"{}")]))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with pytest.raises(BuildError, match=why) as e:
+        fhir_package.open_package(str(tgz))
+    assert "hostile.tgz: refused" in str(e.value) and repr(info.name) in str(e.value)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before   # nothing written beside it
+    assert not (tmp_path.parent / "evil.json").exists() and list(outside.iterdir()) == []
+
+
+def test_package_tarball_links_inside_become_plain_files(tmp_path, without_tarfile_extraction):
+    code_system = json.dumps(cs("a", "http://x/cs/a", ["1"])).encode()
+    tgz = tmp_path / "links.tgz"
+    tgz.write_bytes(tgz_bytes([
+        entry("./", kind=tarfile.DIRTYPE, mode=0o777),
+        MANIFEST,
+        entry("package/CodeSystem-a.json", code_system, mode=0o4777),   # setuid, world-writable: not kept
+        entry("package/CodeSystem-b.json", kind=tarfile.SYMTYPE, linkname="CodeSystem-a.json"),
+        entry("package/sub/CodeSystem-c.json", kind=tarfile.SYMTYPE, linkname="../CodeSystem-b.json"),
+        entry("package/CodeSystem-d.json", kind=tarfile.LNKTYPE, linkname="package/CodeSystem-a.json"),
+        entry("ValueSet-root.json", json.dumps(vs("r", "http://x/vs/r", "http://x/cs/a", ["1"])).encode()),
+    ]))
+    with fhir_package.open_package(str(tgz)) as pkg:
+        folder = pkg.folder
+        for name in ("CodeSystem-a.json", "CodeSystem-b.json", "sub/CodeSystem-c.json", "CodeSystem-d.json"):
+            path = os.path.join(folder, name)
+            assert not os.path.islink(path) and open(path, "rb").read() == code_system, name
+            assert os.stat(path).st_mode & 0o7777 == 0o644
+        # files at the root of the tarball are put under package/
+        assert [fn for fn, _ in fhir_package.iter_package_resources(pkg)] == [
+            "CodeSystem-a.json", "CodeSystem-b.json", "CodeSystem-d.json", "ValueSet-root.json"]
 
 
 # -- dicom -------------------------------------------------------------------------

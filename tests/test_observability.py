@@ -12,7 +12,7 @@ import pytest
 from conftest import DCM, QUIET, issue_texts
 from termsvc.api.app import create_app
 from termsvc.api.observe import operation_of
-from termsvc.build import build
+from termsvc.build import SourceSpec, build
 from termsvc.pull import file_sha256
 
 LOOKUP = "/fhir/CodeSystem/$lookup?" + urllib.parse.urlencode({"system": DCM, "code": "CT"})
@@ -128,10 +128,21 @@ def test_metrics_count_every_worker_and_the_folder_goes_with_the_server(db_path,
 
 
 def access_lines(srv) -> list[dict]:
+    """The access-log lines the server wrote so far (its own messages are JSON lines too, without request_id)."""
     lines = []
     for line in srv.log().splitlines():
         if line.startswith('{"time"'):
-            lines.append(json.loads(line))
+            entry = json.loads(line)
+            if "request_id" in entry:
+                lines.append(entry)
+    return lines
+
+
+def logged(srv, count: int, timeout: float = 10) -> list[dict]:
+    """The access lines, once there are `count` of them: a worker writes its lines every 0.2 s."""
+    deadline = time.monotonic() + timeout
+    while len(lines := access_lines(srv)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
     return lines
 
 
@@ -150,8 +161,7 @@ def test_access_log_lines_and_request_ids(small_db, server_factory):
             assert e.code == 404
             made.add(e.headers["X-Request-Id"])
     assert len(made) == 2 and all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]+", m) for m in made), made
-    time.sleep(0.3)
-    lines = access_lines(srv)
+    lines = logged(srv, 3)
     by_id = {line["request_id"]: line for line in lines}
     first = by_id["conv-42.a"]
     assert first["method"] == "GET" and first["path"] == "/fhir/metadata" and first["operation"] == "metadata"
@@ -167,15 +177,78 @@ def test_log_level_and_access_log_off(small_db, server_factory):
     assert quiet.get("/health")[0] == 200 and quiet.get("/fhir/ValueSet/none")[0] == 404
     off = server_factory(small_db, args=("--setting", "access_log", "off"))
     assert off.get("/health")[0] == 200 and off.get("/fhir/ValueSet/none")[0] == 404
-    time.sleep(0.3)
-    assert [line["status"] for line in access_lines(quiet)] == [404]
-    assert access_lines(off) == []
+    assert quiet.get("/fhir/ValueSet/none2")[0] == 404   # one worker writes its lines in order: when this
+    assert [line["status"] for line in logged(quiet, 2)] == [404, 404]   # one is there, the /health would be
+    off.stop()
+    assert access_lines(off) == []   # the server wrote its pending lines when it stopped
 
 
 def test_health_and_ready(live_server):
     assert live_server.get("/health")[:2] == (200, {"status": "ok"})
     assert live_server.get("/ready")[:2] == (200, {"status": "ready"})
 
+
+def build_infos(text: str) -> list[dict]:
+    """Every series of termsvc_build_info (each must be 1)."""
+    infos = [(dict(re.findall(r'(\w+)="([^"]*)"', key)), value) for key, value in samples(text).items()
+             if key.startswith("termsvc_build_info{")]
+    assert all(value == 1 for _, value in infos), infos
+    return [labels for labels, _ in infos]
+
+
+def test_build_info_is_only_the_build_served(tmp_path, server_factory):
+    def build_number(n: int, path) -> str:
+        marker = tmp_path / f"marker-{n}.json"
+        marker.write_text(json.dumps({"resourceType": "CodeSystem", "url": "http://example.org/cs/marker",
+                                      "status": "active", "content": "complete", "concept": [{"code": str(n)}]}))
+        build(str(path), [SourceSpec("fhir", str(marker))], QUIET)
+        return file_sha256(str(path))
+
+    db = tmp_path / "served.db"
+    shas = [build_number(0, db)]
+    srv = server_factory(str(db), workers=2)
+    assert [b["sha256"] for b in build_infos(srv.get("/metrics")[2].decode())] == shas
+    for n in (1, 2):   # new builds swapped in: a scrape reports the one served then, and no other
+        shas.append(build_number(n, tmp_path / "next.db"))
+        os.replace(tmp_path / "next.db", db)
+        deadline, seen = time.monotonic() + 10, []
+        while seen[-4:] != [[shas[-1]]] * 4 and time.monotonic() < deadline:   # whichever worker answers
+            seen.append([b["sha256"] for b in build_infos(srv.get("/metrics")[2].decode())])
+        # a worker looks for a new build at most every 0.2 s: till then it serves, and reports, the one it has
+        assert seen[-4:] == [[shas[-1]]] * 4 and all(len(s) == 1 and s[0] in shas for s in seen), seen
+    assert len(set(shas)) == 3
+
+
+def test_every_line_the_server_writes_is_json(small_db, tmp_path):
+    """stdout: the access log; stderr: the server's own messages and granian's (start, workers, stop)."""
+    import subprocess
+    from conftest import TERMSVC_BIN, free_port
+    port = free_port()
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with open(out, "wb") as o, open(err, "wb") as e:
+        proc = subprocess.Popen([TERMSVC_BIN, "serve", "--db", small_db, "--host", "127.0.0.1", "--port", str(port),
+                                 "--workers", "2"], stdout=o, stderr=e, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/fhir/CodeSystem/nope", timeout=2):
+                    pass
+            except urllib.error.HTTPError:   # the 404 answered: the server is up
+                break
+            except OSError:
+                time.sleep(0.1)
+        while b"request_id" not in out.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+    stdout, stderr = out.read_text().splitlines(), err.read_text().splitlines()
+    assert stdout and all(json.loads(line)["request_id"] for line in stdout), stdout
+    messages = [json.loads(line) for line in stderr]   # fails on any line that is not JSON
+    said = " | ".join(m["message"] for m in messages)
+    assert "Starting granian" in said and "Spawning worker-2" in said and "shutdown completed" in said, said
+    assert {m["level"] for m in messages} <= {"info", "warning"}
 
 # -- formats ---------------------------------------------------------------------------------
 
@@ -276,3 +349,59 @@ def test_access_lines_are_written_whole_in_writes_of_at_most_4_kb(monkeypatch):
     with os.fdopen(read_fd, "rb") as f:
         assert f.read() == b"".join(lines)
     assert len(sizes) > 1 and max(sizes) <= 4096 and len(sizes) < len(lines) / 5
+
+
+# -- the management port ------------------------------------------------------------------------
+
+def status_of(url: str, headers=None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_the_management_port_serves_metrics_and_admin_and_the_api_port_does_not(small_db, server_factory):
+    from conftest import free_port
+    port = free_port()
+    srv = server_factory(small_db, workers=2, env={"TERMSVC_ADMIN_TOKEN": "s3cret"},
+                         args=("--management-port", str(port)))
+    management = f"http://127.0.0.1:{port}"
+    bearer = {"Authorization": "Bearer s3cret"}
+    # the API port: the API, the probes; not /metrics nor /admin (nor in its description)
+    assert srv.get("/fhir/metadata")[0] == 200 and srv.get("/ready")[0] == 200
+    status, body, _ = srv.get("/metrics")
+    assert status == 404 and body["resourceType"] == "OperationOutcome"
+    assert status_of(srv.base + "/admin/jobs/1", bearer) == 404 and status_of(srv.base + "/admin/jobs/1") == 404
+    paths = srv.get("/openapi.json")[1]["paths"]
+    assert "/metrics" not in paths and not any(p.startswith("/admin") for p in paths) and "/health" in paths
+    # the management port: /metrics counting the API's workers, the admin API (token checked), the probes
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:   # each worker moves its counts into the shared files once a second
+        with urllib.request.urlopen(management + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        if metric(text, "termsvc_requests_total", operation="metadata", status="200") == 1:
+            break
+        time.sleep(0.1)
+    assert metric(text, "termsvc_requests_total", operation="metadata", status="200") == 1
+    assert [b["sha256"] for b in build_infos(text)] == [file_sha256(small_db)]
+    assert status_of(management + "/admin/jobs/1") == 401 and status_of(management + "/admin/jobs/1", bearer) == 404
+    assert status_of(management + "/ready") == 200 and status_of(management + "/health") == 200
+    for path in ("/fhir/metadata", LOOKUP, "/openapi.json", "/mappings"):
+        assert status_of(management + path) == 404, path
+    srv.stop()
+    with pytest.raises(OSError):   # the management process went with the server
+        urllib.request.urlopen(management + "/health", timeout=5)
+
+
+def test_a_management_port_in_use_stops_the_server_at_start(small_db, tmp_path):
+    import socket
+    import subprocess
+    from conftest import TERMSVC_BIN, free_port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        p = subprocess.run([TERMSVC_BIN, "serve", "--db", small_db, "--host", "127.0.0.1", "--port", str(free_port()),
+                            "--management-port", str(taken.getsockname()[1])], capture_output=True, text=True,
+                           timeout=60)
+    assert p.returncode != 0 and "Address already in use" in p.stderr, p.stderr[-2000:]

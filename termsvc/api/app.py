@@ -12,7 +12,7 @@ from termsvc import deadline
 from termsvc import settings as settings_mod
 from termsvc.api import admin, metadata, review, suggest
 from termsvc.api.batch import serve_batch
-from termsvc.api.dispatch import FHIR_JSON, OperationRouter
+from termsvc.api.dispatch import FHIR_JSON, OperationRouter, respond
 from termsvc.api.errors import error_outcome
 from termsvc.api.observe import Observer
 from termsvc.api.openapi import build_spec
@@ -144,9 +144,26 @@ def search_bundle(store: Store, rtype: str, args, r4: bool) -> dict:
     return bundle
 
 
-def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
+MANAGEMENT_PATHS = ("/metrics", "/health", "/ready")
+
+
+def management_paths_only(app):
+    """The management port's app: /metrics, /admin/..., the probes; anything else is a 404."""
+    def only(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path in MANAGEMENT_PATHS or path == "/admin" or path.startswith("/admin/"):
+            return app(environ, start_response)
+        status, body = error_outcome(NotFound(f"{path} is not served on the management port: it serves /metrics,"
+                                              " /admin, /health and /ready", tx_type=None), path)
+        return respond(start_response, status, body)
+    return only
+
+
+def create_app(db_path: str | None = None, config: dict | None = None, management: bool = False) -> Flask:
     """The app over the build at db_path (default: setting db); `config`: setting values that
-    replace the process's settings (termsvc.settings) for this app."""
+    replace the process's settings (termsvc.settings) for this app. With the setting management_port,
+    the API's app (management False) serves neither /metrics nor /admin, the management port's
+    (management True) only those and the probes."""
     settings = settings_mod.current()
     if config:
         settings = settings.with_values(config)
@@ -163,9 +180,11 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
     app.register_blueprint(suggest.blueprint(), url_prefix="/mappings")
     app.register_blueprint(review.blueprint(), url_prefix="/mappings")
 
-    if settings.admin_token:
+    operator = management or settings.management_port is None   # this app serves /metrics and /admin
+    if settings.admin_token and operator:
         app.register_blueprint(admin.make_blueprint(store, settings), url_prefix="/admin")
-    openapi = functools.cache(lambda: orjson.dumps(build_spec(admin=settings.admin_token is not None)))
+    openapi = functools.cache(lambda: orjson.dumps(build_spec(admin=settings.admin_token is not None and operator,
+                                                              metrics=operator)))
 
     @app.get("/openapi.json")
     def openapi_json():
@@ -178,5 +197,6 @@ def create_app(db_path: str | None = None, config: dict | None = None) -> Flask:
 
     router = OperationRouter(app.wsgi_app, store, cache_size=settings.cache_size, max_expansion=settings.max_expansion,
                              batch=functools.partial(serve_batch, max_entries=settings.batch_max_entries))
-    app.wsgi_app = Observer(router, store, access_log=settings.access_log, log_level=settings.log_level)
+    app.wsgi_app = Observer(management_paths_only(router) if management else router, store, metrics=operator,
+                            access_log=settings.access_log, log_level=settings.log_level)
     return app

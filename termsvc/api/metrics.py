@@ -1,5 +1,5 @@
 """Prometheus metrics at /metrics: requests and latency per operation and status, response-cache hits
-and misses, time-limit hits, the build served.
+and misses, time-limit hits, the build served (termsvc_build_info: only the one served now).
 
 `termsvc serve` runs prometheus-client in multiprocess mode (a PROMETHEUS_MULTIPROC_DIR of its own per
 run, see server.py), so one scrape counts every worker. The hot path only adds to plain per-process
@@ -44,8 +44,6 @@ class Instruments:
         self.cache = Counter("termsvc_response_cache", "Response-cache lookups of GET operations (batch entries"
                              " included), by result", ["result"])
         self.time_limit = Counter("termsvc_time_limit_hits", "Requests (and batch entries) stopped at their time limit")
-        self.build_info = Gauge("termsvc_build_info", "The build served (1; 0: a build served before)",
-                                ["sha256", "built_at"], multiprocess_mode="mostrecent")
         self.build_generation = Gauge("termsvc_build_generation", "Builds the server has switched to since it"
                                       " started (1: the one it started with)", multiprocess_mode="max")
         self.build_loaded = Gauge("termsvc_build_loaded_timestamp_seconds", "When the build served was loaded"
@@ -87,7 +85,8 @@ TALLY = Tally()
 
 
 class BuildWatch:
-    """The build a worker serves, for the gauges: noticed by the flush thread, hashed once per build."""
+    """The build a worker serves, for the gauges: noticed by the flush thread (and by a scrape), hashed
+    once per build."""
 
     def __init__(self):
         self.store = None
@@ -109,10 +108,7 @@ class BuildWatch:
         except Exception:   # a build swapped out under us or unreadable: /ready reports it, retry next time
             return
         m = instruments()
-        if self.labels is not None:
-            m.build_info.labels(*self.labels).set(0)
         self.labels = (sha256, built_at)
-        m.build_info.labels(*self.labels).set(1)
         m.build_generation.set(generation)
         m.build_loaded.set(time.time())
         m.build_seconds.set(seconds)
@@ -179,13 +175,28 @@ def _after_fork():
 os.register_at_fork(after_in_child=_after_fork)
 
 
+class ServedBuild:
+    """termsvc_build_info: one series, the build this process serves as it answers the scrape (a gauge in
+    the shared files would keep a series for every build ever served, until a restart)."""
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+        family = GaugeMetricFamily("termsvc_build_info", "The build served: its file's sha256 (what `termsvc pull"
+                                   " --sha256` takes) and when it was made (always 1)", labels=["sha256", "built_at"])
+        if BUILD.labels is not None:
+            family.add_metric(BUILD.labels, 1)
+        yield family
+
+
 def exposition() -> tuple[bytes, str]:
     """(body, content type) of a scrape: every worker's metrics in multiprocess mode, else this process's."""
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
     flush()
+    served = CollectorRegistry()
+    served.register(ServedBuild())
     try:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     except ValueError:   # PROMETHEUS_MULTIPROC_DIR not set: a single process (the tests' Flask client)
         registry = REGISTRY
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(registry) + generate_latest(served), CONTENT_TYPE_LATEST

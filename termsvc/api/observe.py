@@ -132,7 +132,9 @@ class LineWriter:
 ACCESS_LOG = LineWriter(1)
 
 
-class _JsonLines(logging.Formatter):
+class JsonLines(logging.Formatter):
+    """A log record as one JSON line: time, level, logger, message (and the exception)."""
+
     def format(self, record):
         entry = {"time": _timestamp(record.created), "level": record.levelname.lower(), "logger": record.name,
                  "message": record.getMessage()}
@@ -151,7 +153,7 @@ def configure_logging(level: str) -> None:
     log.setLevel(LEVELS[level])
     if not any(getattr(h, "termsvc_json", False) for h in log.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_JsonLines())
+        handler.setFormatter(JsonLines())
         handler.termsvc_json = True
         log.addHandler(handler)
         log.propagate = False
@@ -160,9 +162,10 @@ def configure_logging(level: str) -> None:
 class Observer:
     """WSGI middleware around the whole app (see the module's description)."""
 
-    def __init__(self, app, store, access_log: bool = True, log_level: str = "info"):
+    def __init__(self, app, store, metrics: bool = True, access_log: bool = True, log_level: str = "info"):
         self.app = app
         self.store = store
+        self.metrics = metrics   # serve /metrics (else it is the app's 404: the management port serves it)
         self.min_level = LEVELS[log_level]
         self.access_log = access_log and self.min_level <= LEVELS["error"]
         self.watching = False
@@ -186,7 +189,7 @@ class Observer:
 
         path = environ.get("PATH_INFO", "")
         try:
-            if path == "/metrics":
+            if path == "/metrics" and self.metrics:
                 body, ctype = metrics.exposition()
                 start("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
                 result = [body]

@@ -219,7 +219,7 @@ def _fhir_paths(spec: APISpec) -> None:
             "responses": _ok("A batch-response Bundle", _typed("Bundle"))}})
 
 
-def _service_paths(spec: APISpec, admin: bool) -> None:
+def _service_paths(spec: APISpec, admin: bool, metrics: bool) -> None:
     def plain(path, summary, description, schema, content_type="application/json"):
         spec.path(path=path, operations={"get": {
             "summary": summary, "tags": ["service"], "operationId": _op_id("get", path),
@@ -231,8 +231,9 @@ def _service_paths(spec: APISpec, admin: bool) -> None:
             "200": {"description": "ready", "content": _json({"type": "object"})},
             "503": {"description": "not ready: an OperationOutcome",
                     "content": _json({"$ref": "#/components/schemas/OperationOutcome"})}}}})
-    plain("/metrics", "Prometheus metrics of every worker", "The exposition format", {"type": "string"},
-          "text/plain")
+    if metrics:
+        plain("/metrics", "Prometheus metrics of every worker", "The exposition format", {"type": "string"},
+              "text/plain")
     plain("/openapi.json", "This description", "OpenAPI 3", {"type": "object"})
     _review_paths(spec)
     suggest_paths(spec, ERRORS)
@@ -264,7 +265,9 @@ def _review_paths(spec: APISpec) -> None:
                           **ERRORS}}})
 
 
-def build_spec(admin: bool = False) -> dict:
+def build_spec(admin: bool = False, metrics: bool = True) -> dict:
+    """The description of the API port: with the admin API when it is on, /metrics unless the
+    management port serves it."""
     spec = APISpec(title="termsvc", version=SOFTWARE_VERSION, openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin()],
                    info={"description": "FHIR terminology server for the HL7 Europe Imaging Report IG: "
@@ -273,5 +276,5 @@ def build_spec(admin: bool = False) -> dict:
     spec.components.schema("OperationOutcome", OUTCOME)
     _operation_paths(spec)
     _fhir_paths(spec)
-    _service_paths(spec, admin)
+    _service_paths(spec, admin, metrics)
     return spec.to_dict()

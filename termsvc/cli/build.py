@@ -80,9 +80,10 @@ def run_build(db_path, sources, quiet=False, keep_going=False, preexpand=True) -
 @click.option("--host", help="Address to listen on [setting host].")
 @click.option("--port", type=int, help="Port to listen on [setting port].")
 @click.option("--workers", type=int, help="Worker processes [setting workers].")
+@click.option("--management-port", type=int, help="Port of /metrics and /admin [setting management_port].")
 @click.option("--build-if-missing", is_flag=True, help="Build the default content first when the database is missing.")
-@with_settings("db", "host", "port", "workers", listed=True)
-def serve_cmd(settings, db, host, port, workers, build_if_missing):
+@with_settings("db", "host", "port", "workers", "management_port", listed=True)
+def serve_cmd(settings, db, host, port, workers, management_port, build_if_missing):
     """Serve the FHIR terminology API over HTTP."""
     from termsvc.api.server import serve
     if not os.path.isfile(settings.db):

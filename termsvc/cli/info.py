@@ -45,10 +45,13 @@ def _fmt_counts(counts: dict) -> str:
 @click.command("info")
 @click.option("--db", metavar="PATH", help="Database file [setting db].")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")
+@click.option("--expect-sha256", metavar="HEX", help="Exit 1 unless the build's sha256 is this one.")
 @with_settings("db")
-def info_cmd(settings, db, as_json):
+def info_cmd(settings, db, as_json, expect_sha256):
     """What a build holds: its sources (with sha256 and counts), totals and build time."""
     info = db_info(settings.db)
+    if expect_sha256 is not None and info["sha256"] != expect_sha256.strip().lower():
+        raise CliError(f"{settings.db}: the build's sha256 is {info['sha256']}, not {expect_sha256!r}")
     if as_json:
         click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
         return

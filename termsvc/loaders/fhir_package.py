@@ -47,20 +47,80 @@ def cached_package_dir(name: str, version: str) -> str:
 
 # -- fetching ------------------------------------------------------------------
 
-def _safe_extract(tgz_bytes: bytes, dest: str, origin: str):
-    """Extract a package tarball into dest (which must end up holding package/package.json)."""
+MAX_LINK_HOPS = 8   # a link to a link to ... a file: deeper (or a loop) refuses the tarball
+
+
+def _normalised(name: str, base: str = "") -> str | None:
+    """`name` (relative to the folder `base` of the archive) as a plain relative path, or None when it
+    is absolute or climbs out of the archive with `..`."""
+    name = name.replace("\\", "/")
+    if name.startswith("/") or re.match(r"[A-Za-z]:/", name):
+        return None
+    parts = [p for p in base.split("/") if p]
+    for part in name.split("/"):
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return "/".join(parts)
+
+
+def unpack(tgz_bytes: bytes, dest: str, origin: str) -> None:
+    """Unpack a package tarball into the empty folder dest (which must end up holding
+    package/package.json; a package whose files are at the root of the tarball gets them under package/).
+
+    The files are written here, not by TarFile.extractall (whose safe `filter=` Python 3.11 has only from
+    3.11.4 on): only folders and regular files, with modes 0755 and 0644 whatever the tarball says, a link
+    written as a copy of the file it points to inside the tarball. An entry named by an absolute path or
+    with `..`, a link pointing outside the tarball, and any other kind of entry (device, fifo) refuse the
+    whole tarball with a BuildError naming the entry."""
+    def refuse(member, why):
+        raise BuildError(f"{origin}: refused: the tarball entry {member.name!r} {why}")
+
     try:
         with tarfile.open(fileobj=io.BytesIO(tgz_bytes), mode="r:gz") as tf:
-            members = []
-            for m in tf.getmembers():
-                name = m.name.replace("\\", "/")
-                if name.startswith("/") or ".." in name.split("/") or not (m.isfile() or m.isdir()):
+            members = tf.getmembers()
+            by_name = {}
+            for m in members:
+                name = _normalised(m.name)
+                if name is None or ".." in m.name.replace("\\", "/").split("/"):
+                    refuse(m, "is an absolute path or climbs out with '..'")
+                if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
+                    refuse(m, "is neither a file, a folder nor a link")
+                by_name[name] = m
+            root = os.path.realpath(dest)
+            for m in members:
+                name = _normalised(m.name)
+                if not name:   # the archive's root folder ("./")
                     continue
-                # some packages put the files at the root instead of under package/
-                if not name.startswith("package/") and name != "package":
-                    m.name = "package/" + name
-                members.append(m)
-            tf.extractall(dest, members=members, filter="data")
+                source = m
+                for _ in range(MAX_LINK_HOPS + 1):
+                    if not (source.issym() or source.islnk()):
+                        break
+                    # a symbolic link is relative to its folder, a hard link to the root of the archive
+                    base = os.path.dirname(_normalised(source.name)) if source.issym() else ""
+                    target = _normalised(source.linkname, base)
+                    if target is None:
+                        refuse(m, f"links to {source.linkname!r}, outside the package")
+                    source = by_name.get(target)
+                    if source is None:
+                        refuse(m, f"links to {target!r}, which the tarball does not hold")
+                else:
+                    refuse(m, f"is a chain of more than {MAX_LINK_HOPS} links")
+                if name != "package" and not name.startswith("package/"):
+                    name = "package/" + name
+                path = os.path.join(root, *name.split("/"))
+                if os.path.commonpath([root, os.path.realpath(path)]) != root:  # never: no links are written
+                    refuse(m, "would be written outside the package folder")
+                if source.isdir():
+                    os.makedirs(path, mode=0o755, exist_ok=True)
+                    continue
+                os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+                with tf.extractfile(source) as data, open(path, "wb") as out:
+                    shutil.copyfileobj(data, out)
+                os.chmod(path, 0o644)
     except (tarfile.TarError, OSError, EOFError) as e:
         raise BuildError(f"{origin}: not a readable package tarball: {e}") from e
     if not os.path.isfile(os.path.join(dest, "package", "package.json")):
@@ -118,7 +178,7 @@ def fetch(name_version: str, progress=None) -> str:
     os.makedirs(cache_dir(), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{name}#{version}.", dir=cache_dir())
     try:
-        _safe_extract(data, tmp, f"{name}#{version}")
+        unpack(data, tmp, f"{name}#{version}")
         with open(os.path.join(tmp, "package", ".termsvc-tgz-sha256"), "w") as f:
             f.write(hashlib.sha256(data).hexdigest())
         if os.path.isdir(target):  # an incomplete earlier attempt
@@ -185,7 +245,7 @@ def open_package(location: str, progress=None) -> Package:
             data = f.read()
         tmp = tempfile.TemporaryDirectory(prefix="termsvc-pkg-")
         try:
-            _safe_extract(data, tmp.name, location)
+            unpack(data, tmp.name, location)
             folder = os.path.join(tmp.name, "package")
             manifest = _manifest(folder, location)
         except BaseException:
