@@ -35,7 +35,9 @@ def _bad(text: str, status: int = 400) -> OpError:
     return OpError(text, status=status, code="invalid" if status == 400 else "too-costly")
 
 
-def _suggester(store, settings) -> Suggester:
+def build_suggester(store, settings) -> Suggester:
+    """The build's Suggester (made once per build and worker): the shipped lexicon with the departments',
+    the evidence of the build's tables. The review page's suggestions use it too."""
     def make():
         try:
             lexicon = Lexicon.load(tuple(settings.mappings))
@@ -112,7 +114,7 @@ def suggest() -> Response:
     store.refresh()
     settings = current_app.extensions["termsvc.settings"]
     with store.time_limit():
-        suggester = _suggester(store, settings)
+        suggester = build_suggester(store, settings)
         if body.get("table") is not None:
             name = _text(body["table"], "table")
             if {"names", "rows", "target_scope", "target_system"} & set(body):

@@ -78,12 +78,7 @@ def write_suggestions(table, result: dict, path: str) -> int:
     fmt = os.path.splitext(path)[1].lower().lstrip(".")
     if fmt not in OUTPUT_FORMATS:
         raise WriteError(f"{path}: the file must end in .xlsx or .csv")
-    columns, rows, suggested = suggested_rows(table, result)
-    if fmt == "csv":
-        data = csv_bytes(columns, rows, table.delimiter or ",")
-    else:
-        data = _with_dropdowns(xlsx_bytes(table.meta, columns, rows), columns.index(
-            _column(table, columns, "target_code")) + 1, suggested)
+    data, suggested = suggestions_bytes(table, result, fmt)
     toml = os.path.splitext(path)[0] + ".toml"
     try:
         with open(path, "wb") as f:
@@ -93,7 +88,16 @@ def write_suggestions(table, result: dict, path: str) -> int:
                 f.write(meta_to_toml(table.meta))
     except OSError as e:
         raise WriteError(f"{path}: {e.strerror}") from None
-    return len(suggested)
+    return suggested
+
+
+def suggestions_bytes(table, result: dict, fmt: str) -> tuple[bytes, int]:
+    """(the table with its suggestions as a file of format fmt, "xlsx" or "csv"; the number of rows suggested)."""
+    columns, rows, suggested = suggested_rows(table, result)
+    if fmt == "csv":
+        return csv_bytes(columns, rows, table.delimiter or ","), len(suggested)
+    return _with_dropdowns(xlsx_bytes(table.meta, columns, rows), columns.index(
+        _column(table, columns, "target_code")) + 1, suggested), len(suggested)
 
 
 def _with_dropdowns(data: bytes, code_column: int, suggested: dict) -> bytes:
