@@ -9,13 +9,15 @@ read-only, no scripts.
     /mappings/ID                   one table: its problems, unmapped codes, changes, and its rows (the same
                                    filters), every cell with its problem in its column, extra columns collapsible
     /mappings/ID.csv, ID.xlsx      the table, as `termsvc mappings export --db` writes it (?delimiter=)
+    /mappings/ID/suggestions.xlsx  the table with mapping suggestions for its rows without a target, as
+                                   `termsvc mappings suggest TABLE -o FILE.xlsx` writes it (review_suggestions)
 
 A filter value is case-insensitive; an unknown one is a 400. Errors are HTML pages for a browser (Accept:
 text/html first) and OperationOutcomes otherwise. Everything comes from the build (the complete tables and
 the reports its mapping step stored): the spreadsheets stay the source of truth.
 
-A block under each row of a table page (mapping suggestions, say) is a RowBlock in ROW_BLOCKS: its
-template is included under the rows its `data` has a value for.
+A block under each row of a table page is a RowBlock in ROW_BLOCKS: its template is included under the
+rows its `data` has a value for. The mapping suggestions (candidates of the rows without a target) are one.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 
 from termsvc import deadline
+from termsvc.api import review_suggestions
 from termsvc.api.dispatch import FHIR_JSON
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.outcome import NotFound, OpError
@@ -45,12 +48,15 @@ HTML = "text/html; charset=utf-8"
 class RowBlock:
     """A block shown under rows of a table page: `template` is included with `r` (the Row), `rep` (the
     table's report) and `value`, for each row whose number `data(store, report, table)` ({row number:
-    value}) names."""
+    value}, or an object that answers `in` and `[]` alike) names; `heading`, a template included above
+    the rows with that `data`."""
     template: str
     data: Callable
+    heading: str | None = None
 
 
-ROW_BLOCKS: list[RowBlock] = []
+ROW_BLOCKS: list[RowBlock] = [RowBlock("review_suggestions.html", review_suggestions.for_page,
+                                       "review_suggestions_heading.html")]
 
 
 def _store():
@@ -180,7 +186,7 @@ def table_page(table_id: str) -> Response:
             t = loaded[1]
             columns = layout(t)
             changed = _changed_rows(rep)
-            blocks = [(b.template, b.data(store, rep, t)) for b in ROW_BLOCKS]
+            blocks = [(b, b.data(store, rep, t)) for b in ROW_BLOCKS]
             served = rep.get("served_statuses")
             error_rows = {p["row"] for p in rep["problems"] if p["level"] == "error"}
             for r in deadline.bounded(t.rows):
@@ -201,18 +207,35 @@ def _level(problems: list) -> str:
     return "error" if any(p["level"] == "error" for p in problems) else "warning" if problems else ""
 
 
+def _loaded(store, table_id: str) -> tuple[dict, tuple]:
+    """(report, (ConceptMap, Table)) of a table the build loaded (else 404)."""
+    rep = _report(store, table_id)
+    loaded = _table(store, rep)
+    if loaded is None:
+        raise NotFound(f"mapping table '{table_id}' was not loaded by this build", tx_type=None)
+    return rep, loaded
+
+
 def download(table_id: str, fmt: str) -> Response:
     store = _store()
     with store.time_limit():
-        rep = _report(store, table_id)
-        loaded = _table(store, rep)
-        if loaded is None:
-            raise NotFound(f"mapping table '{table_id}' was not loaded by this build", tx_type=None)
+        rep, loaded = _loaded(store, table_id)
         try:
             data = export(loaded[0], fmt, delimiter=request.args.get("delimiter") or None)
         except ExportError as e:
             raise OpError(str(e), status=400, code="invalid") from None
-    name = f"{rep['name']}.{fmt}"
+    return _attachment(data, f"{rep['name']}.{fmt}", fmt)
+
+
+def download_suggestions(table_id: str) -> Response:
+    store = _store()
+    with store.time_limit():
+        rep, loaded = _loaded(store, table_id)
+        data = review_suggestions.xlsx(store, rep, loaded[1])
+    return _attachment(data, f"{rep['name']}-suggestions.xlsx", "xlsx")
+
+
+def _attachment(data: bytes, name: str, fmt: str) -> Response:
     ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     return Response(data, content_type=MEDIA_TYPES[fmt] + ("; charset=utf-8" if fmt == "csv" else ""),
                     headers={"Content-Disposition": f"attachment; filename=\"{ascii_name}\";"
@@ -243,6 +266,7 @@ def blueprint() -> Blueprint:
     bp.add_url_rule("", "overview", overview, methods=["GET"])
     bp.add_url_rule("/", "overview_slash", overview, methods=["GET"])
     bp.add_url_rule("/<table_id>.<any(csv, xlsx):fmt>", "download", download, methods=["GET"])
+    bp.add_url_rule("/<table_id>/suggestions.xlsx", "suggestions", download_suggestions, methods=["GET"])
     bp.add_url_rule("/<table_id>", "table", table_page, methods=["GET"])
     bp.add_url_rule("/<path:rest>", "unknown", unknown_page, methods=["GET"])
     bp.register_error_handler(Exception, error_page)
