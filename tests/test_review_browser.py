@@ -2,7 +2,8 @@
 over chromedriver, against a real `termsvc serve`, in a 1400x1000 window. The page renders, codes and
 statuses never wrap (measured in the browser), the tiles lead to the rows they count, the search finds
 a code, a filter narrows the rows, the extra columns fold away, an error is an HTML page, and a
-downloaded XLSX opens in openpyxl. Screenshots are kept: in the folder TERMSVC_TEST_ARTIFACTS names,
+downloaded XLSX opens in openpyxl; the candidates of a row without a target show under it, and the
+table with its suggestions downloads. Screenshots are kept: in the folder TERMSVC_TEST_ARTIFACTS names,
 else the test's temporary folder (the test prints where).
 
 Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`; .ci/run
@@ -16,6 +17,7 @@ import openpyxl
 import pytest
 
 from test_review_page import review_db  # noqa: F401  (the fixture: a build with tables to review)
+from test_review_suggestions import KNEE, suggestions_db  # noqa: F401  (a build with rows to suggest for)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -191,3 +193,39 @@ def test_the_review_page_in_a_browser(browser, review_db, server_factory, artifa
     cells = [[c.value for c in row] for row in wb["mappings"].iter_rows()]
     assert cells[0][:3] == ["source_code", "source_display", "target_code"]
     assert ["0012", "Radiografía de tórax"] == cells[-1][:2]
+
+
+def test_the_suggestions_in_a_browser(browser, suggestions_db, server_factory, artifacts):   # noqa: F811
+    from selenium.webdriver.common.by import By
+    db, _ = suggestions_db
+    srv = server_factory(db)
+    browser.get(srv.base + "/mappings")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "candidates for 4 rows without a target").click()
+    wait_for(lambda: browser.find_elements(By.ID, "row-table"))
+    # the candidates of an unmapped row, under it, its codes on one line
+    block = browser.find_element(By.CSS_SELECTOR, "tr.row-block[data-row='2']")
+    assert block.is_displayed() and "Knee" in block.text and "rodilla" in block.text
+    row = browser.find_element(By.ID, "row-2")
+    assert row.location["y"] < block.location["y"] < browser.find_element(By.ID, "row-3").location["y"]
+    code = block.find_element(By.CSS_SELECTOR, "table.candidates td.code code")
+    font = float(code.value_of_css_property("font-size").removesuffix("px"))
+    assert code.text == KNEE and code.size["height"] < 2 * font
+    region = block.find_element(By.CSS_SELECTOR, "[data-part=region]")
+    assert region.is_displayed() and KNEE in region.text
+    artifacts(browser, "suggestions")
+    assert browser.execute_script(WRAPPED) == []
+    # a scope that cannot be expanded: said above the rows, with what to load
+    browser.get(srv.base + "/mappings/procedimientos")
+    note = browser.find_element(By.ID, "suggestions-scope")
+    assert note.is_displayed() and "termsvc build --snomed" in note.text
+    assert note.location["y"] < browser.find_element(By.ID, "row-table").location["y"]
+    # the table with its suggestions, downloaded: draft rows with their candidates, codes as text
+    browser.get(srv.base + "/mappings/regiones")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "download XLSX with suggestions").click()
+    path = wait_for(lambda: next((p for p in browser.downloads.iterdir() if p.suffix == ".xlsx"), None))
+    wait_for(lambda: not any(p.suffix == ".crdownload" for p in browser.downloads.iterdir()))
+    assert path.name == "regiones-suggestions.xlsx"
+    rows = [[c.value for c in r] for r in openpyxl.load_workbook(os.fspath(path))["mappings"].iter_rows()]
+    col = {h: i for i, h in enumerate(rows[0])}
+    assert rows[1][col["source_code"]] == "0012" and rows[1][col["target_code"]] == KNEE
+    assert rows[1][col["status"]] == "draft" and "Knee" in rows[1][col["suggestion_candidates"]]
