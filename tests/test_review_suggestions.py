@@ -235,3 +235,8 @@ def test_a_download_past_the_time_limit_says_so_and_keeps_what_it_computed(sugge
     assert r.status_code == 200 and rows["n"] == 2 + 3
     assert [[c.value for c in row] for row in sheet(r.data).iter_rows()] == \
         [[c.value for c in row] for row in sheet(complete).iter_rows()]
+
+
+def test_openapi_documents_the_download(web):
+    op = web.get("/openapi.json").get_json()["paths"]["/mappings/{table}/suggestions.xlsx"]["get"]
+    assert MEDIA_TYPES["xlsx"] in op["responses"]["200"]["content"] and "4XX" in op["responses"]

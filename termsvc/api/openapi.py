@@ -256,12 +256,16 @@ def _review_paths(spec: APISpec) -> None:
         "operationId": "get_mappings_table",
         "parameters": [table, {"in": "query", "name": "status", "schema": {"type": "string"}},
                        {"in": "query", "name": "problem", "schema": {"type": "string"}}], "responses": html}})
-    for fmt, media in (("csv", "text/csv"), ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml"
-                                                     ".sheet")):
-        spec.path(path=f"/mappings/{{table}}.{fmt}", operations={"get": {
-            "summary": f"The table as {fmt.upper()}", "tags": ["mappings"], "operationId": f"get_mappings_{fmt}",
-            "parameters": [table],
-            "responses": {"200": {"description": fmt.upper(), "content": {media: {"schema": {"type": "string"}}}},
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    for path, summary, fmt, media in (
+            ("/mappings/{table}.csv", "The table as CSV", "csv", "text/csv"),
+            ("/mappings/{table}.xlsx", "The table as XLSX", "xlsx", xlsx),
+            ("/mappings/{table}/suggestions.xlsx", "The table with mapping suggestions for its rows without a"
+             " target, as XLSX (draft rows, a dropdown of the candidates; 422 past the time limit: ask again)",
+             "suggestions_xlsx", xlsx)):
+        spec.path(path=path, operations={"get": {
+            "summary": summary, "tags": ["mappings"], "operationId": f"get_mappings_{fmt}", "parameters": [table],
+            "responses": {"200": {"description": summary, "content": {media: {"schema": {"type": "string"}}}},
                           **ERRORS}}})
 
 
