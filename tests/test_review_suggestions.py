@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from markupsafe import escape
 
 from termsvc import deadline
+from termsvc.api import review_suggestions
 from termsvc.api.app import create_app
 from termsvc.api.suggest import build_suggester
 from termsvc.build import Progress, SourceSpec, build
@@ -123,10 +124,16 @@ def test_a_scope_that_cannot_be_expanded_says_so_and_what_to_load(web):
     assert "http://ex.test/ValueSet/not-loaded is not loaded" in note and "build with the package" in note
 
 
-def test_the_overview_links_to_them_and_computes_none(suggestions_db, monkeypatch):
+def counted(monkeypatch) -> list:
+    """The numbers of the rows Suggester.row is asked for, from now on."""
     calls = []
     real = Suggester.row
     monkeypatch.setattr(Suggester, "row", lambda self, *a, **k: calls.append(a[1]) or real(self, *a, **k))
+    return calls
+
+
+def test_the_overview_links_to_them_and_computes_none(suggestions_db, monkeypatch):
+    calls = counted(monkeypatch)
     web = create_app(suggestions_db[0]).test_client()
     html = page(web, "/mappings")
     section = html.split('id="regiones"')[1].split("</section>")[0]
@@ -138,6 +145,20 @@ def test_the_overview_links_to_them_and_computes_none(suggestions_db, monkeypatc
     page(web, "/mappings/regiones?status=draft")       # once per build and worker
     web.get("/mappings/regiones/suggestions.xlsx")
     assert sorted(calls) == [2, 3, 5, 6]
+
+
+def test_a_page_computes_and_shows_those_of_the_rows_it_lists(suggestions_db, monkeypatch):
+    calls = counted(monkeypatch)
+    monkeypatch.setattr(review_suggestions, "PAGE_ROWS", 2)
+    web = create_app(suggestions_db[0]).test_client()
+    html = page(web, "/mappings/regiones")
+    assert sorted(blocks(html)) == ["2", "3"] and calls == [2, 3]
+    more = html.split('id="suggestions-more">')[1].split("</div>")[0]
+    assert "under the first 2 of the 4 rows without a target listed here" in more
+    html = page(web, "/mappings/regiones?q=COLUMNA")       # a search reaches the others
+    assert list(blocks(html)) == ["5"] and calls == [2, 3, 5] and 'id="suggestions-more"' not in html
+    page(web, "/mappings/regiones?status=accepted")         # no row without a target listed: none computed
+    assert calls == [2, 3, 5]
 
 
 def sheet(data: bytes):
@@ -215,7 +236,7 @@ def test_a_page_shows_what_fits_in_its_time_and_the_next_one_goes_on(suggestions
     rows = slow_after(2, monkeypatch)        # the 3rd row runs out of the page's share of the time limit
     html = page(web, "/mappings/regiones")
     note = html.split('id="suggestions-unfinished">')[1].split("</div>")[0]
-    assert note.startswith("Candidates for 2 of the 4 rows so far") and "1500 ms" in note and "reload" in note
+    assert note.startswith("Candidates for 2 of the 4 rows so far") and "1200 ms" in note and "reload" in note
     assert sorted(blocks(html), key=int) == ["2", "3"]
     rows["slow"] = False
     html = page(web, "/mappings/regiones")

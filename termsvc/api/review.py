@@ -35,7 +35,7 @@ from termsvc.api.errors import error_outcome
 from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.mappings.diff import REMOVED_TABLES_META
 from termsvc.mappings.export import MEDIA_TYPES, ExportError, export
-from termsvc.mappings.from_fhir import table_from_concept_map
+from termsvc.mappings.from_fhir import stored_table
 from termsvc.mappings.review import STATUS_CHOICES, RowFilter, exact_match, layout, row_cells
 from termsvc.ops.context import Context, build_cached
 from termsvc.templates import render
@@ -47,9 +47,9 @@ HTML = "text/html; charset=utf-8"
 @dataclass(frozen=True)
 class RowBlock:
     """A block shown under rows of a table page: `template` is included with `r` (the Row), `rep` (the
-    table's report) and `value`, for each row whose number `data(store, report, table)` ({row number:
-    value}, or an object that answers `in` and `[]` alike) names; `heading`, a template included above
-    the rows with that `data`."""
+    table's report) and `value`, for each row whose number `data(store, report, table, rows)` ({row
+    number: value}, or an object that answers `in` and `[]` alike; `rows`: the Rows the page shows)
+    names; `heading`, a template included above the rows with that `data`."""
     template: str
     data: Callable
     heading: str | None = None
@@ -76,14 +76,6 @@ def _report(store, table_id: str) -> dict:
         if rep.get("id") == table_id:
             return rep
     raise NotFound(f"no mapping table '{table_id}' in this build", tx_type=None)
-
-
-def _table(store, rep: dict):
-    """(the stored complete ConceptMap, its Table) of a report; None when the build could not read it."""
-    def make():
-        cm = store.mapping_table(rep["id"])
-        return None if cm is None else (cm, table_from_concept_map(cm, rep["name"]))
-    return build_cached(store, ("review", "table", rep["id"]), make)
 
 
 def _system_name(store, url: str) -> str:
@@ -164,7 +156,7 @@ def _search(store, reports: list[dict], f: RowFilter) -> tuple[list, bool]:
     """Rows of every table the filter keeps, exact code matches first: ([(report, row, problems)], more)."""
     hits = []
     for rep in reports:
-        loaded = _table(store, rep)
+        loaded = stored_table(store, rep)
         by_row, changed = _problems_by_row(rep), _changed_rows(rep)
         for r in deadline.bounded(loaded[1].rows if loaded else ()):
             problems = by_row.get(r.row, [])
@@ -179,14 +171,13 @@ def table_page(table_id: str) -> Response:
     with store.time_limit():
         rep = _report(store, table_id)
         f = _filter()
-        loaded = _table(store, rep)
+        loaded = stored_table(store, rep)
         by_row = _problems_by_row(rep)
         rows, columns, blocks = [], [], []
         if loaded is not None:
             t = loaded[1]
             columns = layout(t)
             changed = _changed_rows(rep)
-            blocks = [(b, b.data(store, rep, t)) for b in ROW_BLOCKS]
             served = rep.get("served_statuses")
             error_rows = {p["row"] for p in rep["problems"] if p["level"] == "error"}
             for r in deadline.bounded(t.rows):
@@ -196,6 +187,7 @@ def table_page(table_id: str) -> Response:
                                  "change": changed.get(r.row), "level": _level(problems),
                                  "served": bool(rep.get("loaded")) and (served is None or r.status in served)
                                  and r.row not in error_rows})
+            blocks = [(b, b.data(store, rep, t, [item["row"] for item in rows])) for b in ROW_BLOCKS]
         kinds = sorted({p["kind"] for p in rep["problems"] if p["row"] is not None})
         return _page(store, "review_table.html", rep=rep, filter=f, q=request.args.get("q", ""), rows=rows,
                      columns=columns, total=len(loaded[1].rows) if loaded else 0, loaded=loaded is not None,
@@ -210,7 +202,7 @@ def _level(problems: list) -> str:
 def _loaded(store, table_id: str) -> tuple[dict, tuple]:
     """(report, (ConceptMap, Table)) of a table the build loaded (else 404)."""
     rep = _report(store, table_id)
-    loaded = _table(store, rep)
+    loaded = stored_table(store, rep)
     if loaded is None:
         raise NotFound(f"mapping table '{table_id}' was not loaded by this build", tx_type=None)
     return rep, loaded

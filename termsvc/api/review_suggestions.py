@@ -4,11 +4,12 @@ laterality, contrast); above the rows what the suggestions could not do (a scope
 expanded: what to load); and the table with its suggestions as XLSX, the file `termsvc mappings
 suggest TABLE -o FILE.xlsx` writes (draft rows, a dropdown of the candidates).
 
-A table's suggestions are computed lazily, by its page or its download, once per build and worker,
-by the Suggester POST /mappings/suggest uses, and kept as far as they got: a page spends at most
-PAGE_SHARE of the request's time limit on them and shows what it has, saying how far it got (the next
-request goes on from there); the download finishes them within the request's time limit or answers
-422 saying so. The overview computes none.
+A table's suggestions are computed lazily, once per build and worker, by the Suggester POST
+/mappings/suggest uses, and kept as far as they got: a page computes those of the rows it shows
+(the first PAGE_ROWS rows without a target its filter keeps) within PAGE_SHARE of the request's time
+limit (less for a page of many rows, whose rendering takes longer) and shows what it has, saying
+how far it got (the next request goes on from there); the download finishes them all within the
+request's time limit or answers 422 saying so. The overview computes none.
 """
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ from termsvc.ops.context import build_cached
 from termsvc.suggest.service import row_language
 from termsvc.suggest.write import suggestions_bytes
 
-PAGE_SHARE = 0.5      # of the request's time limit, for a page's suggestions (the rest renders the page)
+PAGE_SHARE = 0.4         # of the request's time limit, for the suggestions of a page listing FULL_SHARE_ROWS rows
+FULL_SHARE_ROWS = 1000   # or fewer; a page listing more spends proportionally less (rendering its rows takes longer)
+PAGE_ROWS = 500          # rows a page shows suggestions under, at most (a search or filter finds the others)
+XLSX_SHARE = 0.6         # of the request's time limit, for the download's suggestions (the rest writes the file)
 
 
 class TableSuggestions:
@@ -36,19 +40,17 @@ class TableSuggestions:
         self.scope_message: str | None = None
         self.xlsx: bytes | None = None       # the table with them all, once written
 
-    @property
-    def complete(self) -> bool:
-        return len(self.done) == len(self.rows)
+    def pending(self, rows: list | None = None) -> list:
+        """Those of `rows` (default: every row without a target) not suggested for yet."""
+        return [r for r in (self.rows if rows is None else rows) if r.row not in self.done]
 
-    def advance(self, suggester) -> None:
-        """Suggest for the rows not done yet, until done or past the deadline (TimeLimitExceeded, the
-        rows done so far kept)."""
-        if self.complete:
-            return
+    def advance(self, suggester, todo: list) -> None:
+        """Suggest for the rows `todo`, until done or past the deadline (TimeLimitExceeded, the rows
+        done so far kept)."""
         meta = self.table.meta
         ranker = suggester.ranker(meta.get("target_scope"), meta.get("target_system"))
         self.scope_message = ranker.scope.message
-        for r in deadline.bounded([r for r in self.rows if r.row not in self.done], every=1):
+        for r in deadline.bounded(todo, every=1):
             self.done[r.row] = suggester.row(ranker, r.row, r.source_code, r.source_display, row_language(r),
                                              skip=(self.table.name, r.row))
 
@@ -63,10 +65,12 @@ class Shown:
     suggestions} for the rows with candidates or a word of their own, and what is said above the rows."""
     by_row: dict
     scope: str | None                # the table's target scope (else its target system)
-    total: int                       # rows without a target
-    done: int                        # of them, with their suggestions computed
+    total: int                       # rows without a target in the table
+    listed: int                      # of them, on this page (its filter)
+    shown: int                       # of those, the ones to show suggestions under (PAGE_ROWS at most)
+    done: int                        # of those, with their suggestions computed
     scope_message: str | None        # the scope is incomplete or cannot be expanded (what to load)
-    unfinished: str | None = None    # why `done` < `total`
+    unfinished: str | None = None    # why `done` < `shown`
 
     def __contains__(self, row) -> bool:
         return row in self.by_row
@@ -83,38 +87,45 @@ def _suggester(store):
     return build_suggester(store, current_app.extensions["termsvc.settings"])
 
 
-def for_page(store, rep: dict, table) -> Shown:
-    """The suggestions a table page shows, computed within PAGE_SHARE of the request's time limit."""
+def for_page(store, rep: dict, table, rows: list) -> Shown:
+    """The suggestions a table page shows under the rows it shows (`rows`), computed within PAGE_SHARE
+    of the request's time limit."""
     s = _suggestions(store, rep, table)
+    without_target = {r.row for r in s.rows}
+    listed = [r for r in rows if r.row in without_target]
+    shown = listed[:PAGE_ROWS]
     unfinished = None
-    if not s.complete:
-        share_ms = store.time_limit_ms * PAGE_SHARE
-        try:
+    share_ms = round(store.time_limit_ms * PAGE_SHARE * min(1.0, FULL_SHARE_ROWS / max(1, len(rows))))
+    try:
+        if todo := s.pending(shown):
             with deadline.within(share_ms):
-                s.advance(_suggester(store))
-        except deadline.TimeLimitExceeded:
-            if deadline.expired():
-                raise        # the request's own limit: the page cannot be shown either
-            unfinished = (f"the rest did not fit in the {share_ms:g} ms this page may spend on them (what is"
-                          " computed is kept: reload the page to go on, or download the table with its suggestions)")
-        except OpError as e:
-            unfinished = e.text
-    by_row = {n: v for n, v in s.done.items()
-              if v["candidates"] or v.get("message") not in (None, s.scope_message)}
+                s.advance(_suggester(store), todo)
+    except deadline.TimeLimitExceeded:
+        if deadline.expired():
+            raise        # the request's own limit: the page cannot be shown either
+        unfinished = (f"the rest did not fit in the {share_ms:g} ms this page may spend on them (what is"
+                      " computed is kept: reload the page to go on, or download the table with its suggestions)")
+    except OpError as e:
+        unfinished = e.text
+    done = [s.done[r.row] for r in shown if r.row in s.done]
+    by_row = {v["row"]: v for v in done if v["candidates"] or v.get("message") not in (None, s.scope_message)}
     meta = table.meta
-    return Shown(by_row, meta.get("target_scope") or meta.get("target_system"), len(s.rows), len(s.done),
-                 s.scope_message, unfinished)
+    return Shown(by_row, meta.get("target_scope") or meta.get("target_system"), len(s.rows), len(listed),
+                 len(shown), len(done), s.scope_message, unfinished)
 
 
 def xlsx(store, rep: dict, table) -> bytes:
-    """The table with its suggestions as XLSX, every row without a target suggested for within the
-    request's time limit (else a 422 saying how far it got; what is computed is kept)."""
+    """The table with its suggestions as XLSX, every row without a target suggested for within
+    XLSX_SHARE of the request's time limit (else a 422 saying how far it got; what is computed is kept)."""
     s = _suggestions(store, rep, table)
     try:
-        s.advance(_suggester(store))
-    except deadline.TimeLimitExceeded as e:
-        raise OpError(f"{e}: suggestions computed for {len(s.done)} of the {len(s.rows)} rows without a target"
-                      " (kept: ask again to go on, or run `termsvc mappings suggest` on the table)",
+        if todo := s.pending():
+            with deadline.within(store.time_limit_ms * XLSX_SHARE):
+                s.advance(_suggester(store), todo)
+    except deadline.TimeLimitExceeded:
+        raise OpError(f"The suggestions of this table did not fit in the time limit of {store.time_limit_ms} ms"
+                      f" (computed for {len(s.done)} of the {len(s.rows)} rows without a target, and kept: ask"
+                      " again to go on, or run `termsvc mappings suggest` on the table)",
                       status=422, code="too-costly") from None
     if s.xlsx is None:
         s.xlsx = suggestions_bytes(table, s.result(), "xlsx")[0]

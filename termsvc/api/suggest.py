@@ -19,7 +19,7 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 
 from termsvc.fhir.outcome import NotFound, OpError
-from termsvc.mappings.from_fhir import table_from_concept_map
+from termsvc.mappings.from_fhir import stored_table, table_from_concept_map
 from termsvc.ops.context import build_cached
 from termsvc.suggest.evidence import Evidence
 from termsvc.suggest.lexicon import Lexicon, LexiconError
@@ -43,11 +43,7 @@ def build_suggester(store, settings) -> Suggester:
             lexicon = Lexicon.load(tuple(settings.mappings))
         except LexiconError as e:
             raise OpError(f"the department lexicon cannot be read: {e}", status=500, code="exception") from None
-        tables = []
-        for rep in store.mapping_reports():
-            cm = store.mapping_table(rep["id"])
-            if cm is not None:
-                tables.append(table_from_concept_map(cm, rep["name"]))
+        tables = [stored[1] for rep in store.mapping_reports() if (stored := stored_table(store, rep))]
         return Suggester(store, lexicon, Evidence(tables), settings.max_expansion)
     return build_cached(store, ("suggest", "suggester"), make)
 

@@ -22,6 +22,7 @@ from termsvc.mappings.reading import Cells, canonical_header
 from termsvc.mappings.table import KNOWN_COLUMNS, META_KEYS, Table, load_meta, read_rows
 from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUTE, EXT_DICOM_SCHEME, EXT_NOMAP_COMMENT,
                                       EXT_REVIEWER, EXT_ROW, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE, render_cells)
+from termsvc.ops.context import build_cached
 
 STANDARD_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                     "target_display", "relationship", "no_map", "status", "comment"]
@@ -74,6 +75,15 @@ def table_from_concept_map(cm: dict, name: str) -> Table:
     read_rows(t, Cells(columns, 1, [(n, [row[h] for h in columns]) for n, row in numbered]))
     t.problems[:0] = problems
     return t
+
+
+def stored_table(store, rep: dict) -> tuple[dict, Table] | None:
+    """(the complete ConceptMap the build stored for a table's report, its Table), made once per build
+    and process; None when the build stored none (it could not read the table)."""
+    def make():
+        cm = store.mapping_table(rep["id"])
+        return None if cm is None else (cm, table_from_concept_map(cm, rep["name"]))
+    return build_cached(store, ("mappings", "stored-table", rep["id"]), make)
 
 
 def numbered_rows(cm: dict):
