@@ -71,6 +71,12 @@ def _reports(store) -> list[dict]:
         store.mapping_reports(), key=lambda rep: -rep["errors"]))
 
 
+def _without_target(store) -> dict:
+    """table id -> its rows without a target (the build's `empty-target` problems), counted once per build."""
+    return build_cached(store, ("review", "without-target"), lambda: {
+        rep["id"]: sum(p["kind"] == "empty-target" for p in rep["problems"]) for rep in _reports(store)})
+
+
 def _report(store, table_id: str) -> dict:
     for rep in _reports(store):
         if rep.get("id") == table_id:
@@ -105,7 +111,8 @@ def _filter() -> RowFilter:
 
 def _page(store, template: str, **context) -> Response:
     return Response(render(template, url=_url, table_url=_table_url, system_name=lambda u: _system_name(store, u),
-                           status_choices=STATUS_CHOICES, **context), content_type=HTML)
+                           status_choices=STATUS_CHOICES, without_target=_without_target(store), **context),
+                    content_type=HTML)
 
 
 def _problems_by_row(rep: dict) -> dict:
