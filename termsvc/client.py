@@ -463,13 +463,14 @@ class LocalClient(TerminologyClient):
     (OperationRouter.execute and the batch runner) without HTTP."""
 
     def __init__(self, db_path: str, fhir_version: str = "R5", cache_size: int = 0, settings=None):
+        from termsvc.api.batch import Base
         from termsvc.api.dispatch import OperationRouter  # the server's code, only when answering locally
         from termsvc.store.reader import Store
         super().__init__("local:", fhir_version=fhir_version, cache_size=cache_size)
         settings = settings or settings_mod.current()
         self.store = Store(db_path, time_limit_ms=settings.time_limit_ms)
         self.router = OperationRouter(None, self.store, cache_size=0, max_expansion=settings.max_expansion)
-        self.base = "/r4/fhir/" if self.r4 else "/fhir/"
+        self.base = Base("/r4/fhir/" if self.r4 else "/fhir/")
 
     def _call(self, path: str, pairs: list) -> dict:
         status, body = self._batch([(path, pairs)])[0]

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from termsvc.fhir import messages
 from termsvc.fhir.outcome import OpError
-from termsvc.fhir.params import Params
+from termsvc.fhir.operations import VS_VALIDATE
+from termsvc.fhir.params import Params, signature
 from termsvc.fhir.shape import check_codeable_concept, check_coding
 from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.ops.compose import STANDARDS_STATUS, Composer, VersionRules, vs_default_parameters
@@ -20,6 +21,7 @@ from termsvc.ops.identifiers import problem as identifier_problem
 from termsvc.ops.language import LanguagePrefs, display_language, lang_matches
 
 NOT_IN_VS = "None_of_the_provided_codes_are_in_the_value_set_one"
+VALIDATE_CODE = signature(VS_VALIDATE)
 
 
 @dataclass(slots=True)
@@ -546,13 +548,11 @@ def batch_validate(ctx, params, accept_language=None) -> dict:
     for p in params.items:
         if p.name != "validation":
             continue
-        if isinstance(p.resource, dict):
-            own = Params.from_resource(p.resource).items
-        else:
-            own = Params.from_resource({"resourceType": "Parameters", "parameter": p.part or []}).items
-        names = {q.name for q in own}
-        merged = Params(own + [q for q in shared if q.name not in names])
-        try:
+        try:   # each validation is typed as a $validate-code request; a bad one is its own answer
+            own = VALIDATE_CODE.from_resource(p.resource if isinstance(p.resource, dict) else
+                                              {"resourceType": "Parameters", "parameter": p.part or []}).items
+            names = {q.name for q in own}
+            merged = Params(own + [q for q in shared if q.name not in names])
             result = Validator(ctx, merged, accept_language).validate_vs()
         except OpError as e:
             result = e.to_outcome()
