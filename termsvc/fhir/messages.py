@@ -119,6 +119,8 @@ OWN = {
     "no-system-given": "No system was given",
     "no-value-set": "No value set to expand: give the url or valueSet parameter",
     "value-set-parameter": "The valueSet parameter must be a ValueSet",
+    "code-system-parameter-url": "The code system of the codeSystem parameter needs a url: the code is validated"
+                                 " against it by that url",
     "instance-not-found": "{type}/{id} not found",
     "version-substituted": "The code system version {url} is not known; its latest version was used"
                            " (default-to-latest-version)",

@@ -8,10 +8,11 @@ Against a value set, the code is looked up in the code system version the value 
 from dataclasses import dataclass, field
 
 from termsvc.fhir import messages
-from termsvc.fhir.outcome import OpError
+from termsvc.fhir.convert import to_r5
 from termsvc.fhir.operations import VS_VALIDATE
+from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Params, signature
-from termsvc.fhir.shape import check_codeable_concept, check_coding
+from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
 from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.ops.compose import STANDARDS_STATUS, Composer, VersionRules, vs_default_parameters
 from termsvc.ops.context import canonical_label, version_key
@@ -123,13 +124,25 @@ class Validator:
 
     def validate_cs(self, instance_cs=None) -> dict:
         mode, codeds, cc = _coded_inputs(self.params)
-        url = instance_cs or self.params.str("url") or (codeds[0].system if codeds else None)
+        url = instance_cs or self._code_system_parameter() or self.params.str("url") or \
+            (codeds[0].system if codeds else None)
         for c in codeds:
             if c.system is None and mode == "code":
                 c.system = url
         if mode == "codeableConcept":
             return self._render(self._validate_cc(None, codeds), mode, cc)
         return self._render(self._validate_one(None, codeds[0]), mode, None)
+
+    def _code_system_parameter(self) -> str | None:
+        """The url of the code system sent as the `codeSystem` parameter (used for this request), or None."""
+        cs = self.params.get("codeSystem")
+        if cs is None:
+            return None
+        cs = to_r5(check_resource(cs, "codeSystem"))
+        if not cs.get("url"):
+            raise messages.error("code-system-parameter-url")
+        self.ctx.add_resource(cs)
+        return cs["url"]
 
     # -- one coding ---------------------------------------------------------------------
     def _validate_one(self, vs, cd: Coded) -> Result:
@@ -216,8 +229,15 @@ class Validator:
                   versions=messages.version_list(self.composer.known_versions(cd.system)))
             r.in_vs = False
             return
+        self._check_version_allowed(r, cd, cs)
         concept, normalized = cs.find(cd.code)
         self._check_concept(r, None, cd, cs, concept, normalized, None, False)
+
+    def _check_version_allowed(self, r, cd: Coded, cs):
+        """check-system-version: the version of cs used must be the one it names."""
+        if self.composer.version_check_error(cs) is not None:
+            r.add("error", "exception", "VALUESET_VERSION_CHECK", "version-error", cd.at("version"),
+                  version=cs.version, system=cs.url, wanted=self.composer.rules.check[cs.url])
 
     def _check_in_value_set(self, r, vs, cd: Coded):
         composer = self.composer
@@ -238,10 +258,8 @@ class Validator:
             self._reported_code_system(cd, includes, coding_cs, vs)
         if cs.version:
             r.params["version"] = cs.version
-        error = None if undecided else composer.version_check_error(cs)
-        if error is not None:
-            r.add("error", "exception", "VALUESET_VERSION_CHECK", "version-error", cd.at("version"),
-                  version=cs.version, system=cs.url, wanted=composer.rules.check[cs.url])
+        if not undecided:
+            self._check_version_allowed(r, cd, cs)
         if member is not None and member.concept is not None:
             concept = member.concept
             normalized = concept.code if concept.code != cd.code else None
