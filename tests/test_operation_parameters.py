@@ -318,3 +318,21 @@ def test_each_advertised_parameter_changes_the_answer(client, key, name):
     first = answer(client, key, p.edition, p.base + tx)
     second = answer(client, key, p.edition, p.base + tx + p.added)
     assert (first[0], without_noise(first[1], name)) != (second[0], without_noise(second[1], name)), first
+
+
+@pytest.mark.parametrize("base", ["/fhir", "/r4/fhir"])
+def test_include_definition_returns_the_value_sets_compose(client, base):
+    """R5 $expand includeDefinition: 'controls whether the value set definition is included' (HL7's suite
+    expects the compose, not concept definitions in the contains)."""
+    vs = value_set("http://example.org/vs/sent", {"system": SHAPES, "filter": [
+        {"property": "concept", "op": "is-a", "value": "shape"}]})
+    asked = post_params(client, f"{base}/ValueSet/$expand", [("valueSet", vs), ("includeDefinition", True), *TX])
+    plain = post_params(client, f"{base}/ValueSet/$expand", [("valueSet", vs), *TX])
+    assert asked.status_code == plain.status_code == 200
+    assert asked.get_json()["compose"] == vs["compose"] and "compose" not in plain.get_json()
+    assert {"name": "includeDefinition", "valueBoolean": True} in asked.get_json()["expansion"]["parameter"]
+    entries, todo = [], list(asked.get_json()["expansion"]["contains"])
+    while todo:
+        entries.append(todo.pop())
+        todo += entries[-1].get("contains", [])
+    assert len(entries) == 5 and not [p for e in entries for p in e.get("property", []) if p["code"] == "definition"]
