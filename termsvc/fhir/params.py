@@ -10,7 +10,6 @@ operation can echo it as it was sent; query-string values get the key of the dec
 Parameters nobody declared are kept as they are (an operation ignores what it does not know).
 """
 import json
-import re
 from dataclasses import dataclass
 
 from termsvc.fhir import messages
@@ -22,7 +21,6 @@ STRING_KEYS = frozenset({"valueString", "valueCode", "valueUri", "valueUrl", "va
                          "valueOid", "valueUuid", "valueMarkdown"})
 INTEGER_KEYS = frozenset({"valueInteger", "valueUnsignedInt", "valuePositiveInt"})
 MAX_INT = 2**31 - 1  # FHIR integer
-INTEGER_TEXT = re.compile(r"[-+]?[0-9]+")
 
 
 @dataclass(slots=True)
@@ -148,7 +146,8 @@ def _boolean_text(name: str, raw: str) -> bool:
 
 
 def _integer_text(name: str, raw: str) -> int:
-    if not INTEGER_TEXT.fullmatch(raw):    # int() would also take ' 5', '5_000' and other scripts' digits
+    digits = raw[1:] if raw[:1] in ("+", "-") else raw
+    if not (digits.isascii() and digits.isdigit()):    # int() would also take ' 5', '5_000', other digits
         raise messages.error("param-integer", name=name, value=raw)
     value = int(raw)
     if not -MAX_INT <= value <= MAX_INT:
