@@ -336,3 +336,34 @@ def test_include_definition_returns_the_value_sets_compose(client, base):
         entries.append(todo.pop())
         todo += entries[-1].get("contains", [])
     assert len(entries) == 5 and not [p for e in entries for p in e.get("property", []) if p["code"] == "definition"]
+
+
+def test_the_documented_parameters_are_the_advertised_ones():
+    """docs/operations.md lists each operation's parameters: the ones declared and advertised."""
+    import os
+    import re
+    from conftest import PROJECT_DIR
+    doc = open(os.path.join(PROJECT_DIR, "docs", "operations.md"), encoding="utf-8").read()
+    for (rtype, name), op in OPERATIONS.items():
+        row = next(line for line in doc.splitlines() if line.startswith(f"| `{rtype}/${name}`"))
+        listed = {t for t in re.findall(r"`([^`]+)`", row.split("|")[2])
+                  if not t.startswith("$") and t != "Accept-Language"}   # an operation, a header
+        advertised = {p.name for p in op.parameters if p.advertised}
+        if name == "batch-validate-code":   # 'every $validate-code parameter as the default'
+            assert "every `$validate-code` parameter" in row
+            advertised -= {p.name for p in OPERATIONS[("ValueSet", "validate-code")].parameters}
+        assert listed == advertised, (rtype, name, listed ^ advertised)
+
+
+@pytest.mark.parametrize("base,edition", [("/fhir", R5), ("/r4/fhir", R4)])
+def test_the_capability_statements_say_what_is_declared(client, base, edition):
+    statement = client.get(f"{base}/metadata").get_json()
+    served = {(res["type"], o["name"], o["definition"]) for res in statement["rest"][0]["resource"]
+              for o in res["operation"]}
+    assert served == {(op.resource, op.name, f"http://hl7.org/fhir/OperationDefinition/{op.resource}-{op.name}")
+                      for op in OPERATIONS.values()}
+    expansion = client.get(f"{base}/metadata?mode=terminology").get_json()["expansion"]
+    assert [p["name"] for p in expansion["parameter"]] == \
+        [p.name for p in OPERATIONS[("ValueSet", "expand")].parameters if p.advertised and edition in p.editions]
+    assert "includeDefinition" in [p["name"] for p in expansion["parameter"]]
+    assert "excludePostCoordinated" not in [p["name"] for p in expansion["parameter"]]
