@@ -163,20 +163,18 @@ def _coding_text(name: str, raw: str) -> dict:
     return {"code": raw}
 
 
+@dataclass(frozen=True, slots=True)
 class Kind:
     """How the values of one FHIR type are read: from a query string (the value key it gets and a
-    conversion, or None when only a Parameters resource can carry it) and from a Parameters resource
-    (the value keys it may come with, and a check that returns the value, possibly normalised)."""
-
-    def __init__(self, expected: str, query_key: str | None, body_keys=frozenset(), from_text=None, check=None,
-                 in_resource: bool = False, in_parts: bool = False):
-        self.expected = expected            # for messages: "a code (a string: valueCode, valueString ...)"
-        self.query_key = query_key
-        self.from_text = from_text
-        self.body_keys = body_keys
-        self.check = check                  # check(name, value) -> value, raising on a wrong one
-        self.in_resource = in_resource
-        self.in_parts = in_parts
+    conversion; no key: only a Parameters resource can carry it) and from a Parameters resource (the
+    value keys it may come with, and a check that returns the value, possibly normalised)."""
+    expected: str                       # for messages: "a boolean: valueBoolean true or false"
+    query_key: str | None
+    body_keys: frozenset = frozenset()
+    from_text: object = None            # from_text(name, raw) -> value, raising on a wrong one
+    check: object = None                # check(name, value) -> value, raising TypeError on a wrong one
+    in_resource: bool = False
+    in_parts: bool = False
 
 
 def _string(name, value):
