@@ -9,8 +9,9 @@ any operation runs. Each parameter keeps its FHIR value key (valueBoolean, value
 operation can echo it as it was sent; query-string values get the key of the declared type.
 Parameters nobody declared are kept as they are (an operation ignores what it does not know).
 """
-import json
 from dataclasses import dataclass
+
+import orjson
 
 from termsvc.fhir import messages
 from termsvc.fhir.operations import OPERATIONS, Operation, Parameter
@@ -128,7 +129,10 @@ class Params:
 
 def _shown(value) -> str:
     """A value as the request had it, short enough for a message."""
-    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:   # an integer past 64 bits (a request's JSON never has one: orjson reads it as a float)
+        text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
