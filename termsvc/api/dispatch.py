@@ -139,21 +139,10 @@ class Route:
     signature: Signature        # how its parameters are read
 
 
+@functools.lru_cache(maxsize=4096)   # the same few paths over and over
 def resolve(rest: str) -> Route | None:
     """'ConceptMap/$translate' or 'ConceptMap/{id}/$translate' (the path after the base) -> its Route,
     or None when it names no operation served there."""
-    parsed = _operation_path(rest)
-    if parsed is None:
-        return None
-    rtype, instance_id, op, label = parsed
-    handler = OPERATIONS.get((rtype, op))
-    if handler is None or (instance_id is not None and not DECLARED[(rtype, op)].instance):
-        return None
-    return Route(rtype, instance_id, handler, label, SIGNATURES[(rtype, op)])
-
-
-@functools.lru_cache(maxsize=4096)   # the same few paths over and over
-def _operation_path(rest: str):
     if "$" not in rest:
         return None
     parts = rest.split("/")
@@ -163,7 +152,10 @@ def _operation_path(rest: str):
         rtype, instance_id, op = parts[0], parts[1], parts[2][1:]
     else:
         return None
-    return rtype, instance_id, op, f"{rtype}/${op}"
+    handler = OPERATIONS.get((rtype, op))
+    if handler is None or (instance_id is not None and not DECLARED[(rtype, op)].instance):
+        return None
+    return Route(rtype, instance_id, handler, f"{rtype}/${op}", SIGNATURES[(rtype, op)])
 
 
 @dataclass(slots=True)
