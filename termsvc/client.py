@@ -40,6 +40,7 @@ RETRY_STATUS = 503
 UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
 # ValidateResult.verdict
 VALID, INVALID, CANNOT_JUDGE = "valid", "invalid", "cannot-judge"
+NO_SYSTEM_HAS_IT = "Unable_to_resolve_system__value_set_has_no_matches"   # HL7's message id
 
 
 # -- results --------------------------------------------------------------------------------
@@ -191,9 +192,11 @@ def verdict_of(result: bool, params: list, issues: list[Issue]) -> tuple[str, st
     answer depends on what it lacks: a code system (version) the value set needs
     (x-caused-by-unknown-system) or the code's own (x-unknown-system), or a code a fragment does not
     hold (a warning of tx-issue-type invalid-code, HL7's UNKNOWN_CODE_IN_FRAGMENT: `result` is true by
-    HL7's convention), or when it cannot tell which of the value set's code systems the code is of."""
+    HL7's convention), or when it cannot tell which of the value set's code systems the code is of
+    (several have it; when none has it, the code is not in the value set)."""
     lacking = [str(_value(p)) for p in params if p.get("name") in ("x-caused-by-unknown-system", "x-unknown-system")]
-    doubts = [i for i in issues if i.tx_type == "cannot-infer" or (i.severity == "warning" and i.tx_type == "invalid-code")]
+    doubts = [i for i in issues if (i.severity == "warning" and i.tx_type == "invalid-code")
+              or (i.tx_type == "cannot-infer" and i.message_id != NO_SYSTEM_HAS_IT)]
     if not lacking and not doubts:
         return (VALID if result else INVALID), None
     why = [i.text for i in issues if i.text and (i in doubts or i.tx_type == "not-found")]

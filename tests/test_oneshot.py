@@ -144,7 +144,7 @@ def test_validate_says_when_it_cannot_be_judged_and_why(run):
     out = json.loads(r.output)
     assert r.exit_code == 2 and out["verdict"] == "cannot-judge" and out["result"] is False
     assert "cannot be evaluated" in out["reason"] and "--snomed" in out["reason"]
-    r = run("validate", "999999999", "--system", SCT)       # not in the fragment: HL7 says result true
+    r = run("validate", "73211009", "--system", SCT)       # not in the fragment: HL7 says result true
     assert r.exit_code == 2 and "cannot be judged in" in r.output and "fragment" in r.output
     r = run("validate", "1", "--system", "http://example.org/unknown-system")
     assert r.exit_code == 2 and "could not be found" in r.output
@@ -156,8 +156,10 @@ def test_lookup_of_a_code_not_in_its_code_system_is_a_no_without_http(run):
     assert "HTTP" not in r.output and "404" not in r.output
     r = run("lookup", "NOPE", "--system", DCM, "--json")
     assert r.exit_code == 1 and json.loads(r.output)["found"] is False
-    r = run("lookup", "999999999", "--system", SCT)          # a fragment cannot say it does not exist
+    r = run("lookup", "73211009", "--system", SCT)           # a fragment cannot say it does not exist
     assert r.exit_code == 2 and "may be valid in some other fragment" in r.stderr
+    r = run("lookup", "999999999", "--system", SCT)          # not a possible SNOMED CT identifier: a no
+    assert r.exit_code == 1 and "not a valid SNOMED CT concept identifier" in r.output
 
 
 def test_lookup_and_validate_from_the_database_never_mention_http(db_path):

@@ -123,6 +123,9 @@ EXPAND = {
     "excludeNotForUI": pair(("excludeNotForUI", True), base=[("url", VS)]),
     "property": pair(("property", "definition"), base=[("url", VS)]),
     "versionsMatch": pair(("versionsMatch", True), base=[("url", VS_BOTH)]),
+    "_limit": pair(("_limit", 2), base=[("url", VS)]),
+    "limitedExpansion": pair(("limitedExpansion", True), base=[("url", VS), ("_limit", 2)]),
+    "_incomplete": pair(("_incomplete", True), base=[("url", VS), ("_limit", 2)]),
     "system-version": pair(("system-version", f"{SHAPES}|1.0.0"), base=[("url", VS)]),
     "check-system-version": pair(("check-system-version", f"{SHAPES}|1.0.0"), base=[("url", VS)]),
     "force-system-version": pair(("force-system-version", f"{SHAPES}|1.0.0"), base=[("url", VS_BOTH)]),
@@ -286,7 +289,7 @@ def test_every_advertised_parameter_has_a_pair_and_only_those():
 
 def test_what_is_not_advertised_says_why():
     quiet = [(key, p) for key, op in OPERATIONS.items() for p in op.parameters if not p.advertised]
-    assert quiet   # excludePostCoordinated, limitedExpansion
+    assert quiet   # excludePostCoordinated
     for key, p in quiet:
         assert len(p.no_effect) > 20, (key, p.name)
 

@@ -209,8 +209,8 @@ def lookup_cmd(settings, code, system, version, properties, language, db, server
     client = open_client(settings, server, r4)
     try:
         r = client.lookup(code, system, version=version, properties=properties, display_language=language)
-    except TerminologyError as e:
-        if not any(i.message_id == "Unknown_Code_in_Version" for i in e.issues):
+    except TerminologyError as e:   # not in its code system, or not a possible code of it: a no
+        if not any(i.message_id == "Unknown_Code_in_Version" or i.tx_type == "invalid-code" for i in e.issues):
             raise Unanswerable(e.message)   # the code system is not loaded, a fragment cannot say, ...
         if as_json:
             emit_json({"code": code, "system": system, "found": False, "message": e.issues[0].text})

@@ -126,9 +126,12 @@ EXPAND = Operation("ValueSet", "expand", "the codes of a value set", result="Val
         _p("excludeNotForUI", "boolean", "leave out abstract codes"),
         _p("excludePostCoordinated", "boolean", "leave out post-coordinated codes",
            no_effect="expansions here never hold post-coordinated codes"),
-        _p("limitedExpansion", "boolean", "a partial expansion is acceptable",
-           no_effect="an expansion here is complete, or refused as too costly (422)"),
+        _p("limitedExpansion", "boolean", "past the limit, the first codes (marked valueset-toocostly) instead"
+                                          " of a 422"),
     )),
+    _p("_limit", "integer", "the most codes wanted without paging (lowers the setting max_expansion), as the"
+                            " HL7 validator says"),
+    _p("_incomplete", "boolean", "limitedExpansion, as the HL7 validator says"),
     _p("property", "code", "the properties to return with each code", repeats=True),
     _p("versionsMatch", "boolean", "false: list each code once per version of its code system the value set"
                                    " includes; true: merge them"),

@@ -53,9 +53,6 @@ def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
         raise messages.error("lookup-no-code", issue_code="required")
     cs = _resolve(ctx, system, version, [s for s in params.all("useSupplement") if isinstance(s, str)])
     concept, _ = cs.find(code)
-    if concept is None and cs.content in PARTIAL_CONTENT:   # not in what is held: that says nothing
-        raise messages.error("UNKNOWN_CODE_IN_FRAGMENT", status=404, issue_code="not-found", tx_type="not-found",
-                             code=code, system=cs.url, version=cs.version, content=cs.content)
     if concept is None:
         raise unknown_code(ctx, cs, code)
     prefs = LanguagePrefs(language or accept_language)

@@ -405,14 +405,17 @@ class Validator:
 
     def _infer_systems(self, vs, code) -> list:
         """The systems of the value set's includes that may hold `code` (inferSystem): those that
-        have it, and those the server does not have (which cannot rule it out). An include of value
-        sets looks into them (all of them must hold the code); excludes make no difference."""
+        have it, and those the server does not have or holds only in part where that part cannot
+        settle it (which cannot rule it out). An include of value sets looks into them (all of them
+        must hold the code); excludes make no difference."""
         composer, systems = self.composer, []
         for inc in (vs.get("compose") or {}).get("include", []) or []:
             if inc.get("system"):
                 s = inc["system"]
                 unknown = composer.include_version(inc, vs).cs is None and not inc.get("concept")
-                found = unknown or composer.contains({"compose": {"include": [inc]}}, s, code) is not None
+                mark = len(composer.undecided)
+                found = unknown or composer.contains({"compose": {"include": [inc]}}, s, code) is not None \
+                    or any(not u.excluding for u in composer.undecided[mark:])
             else:
                 imported = [composer.resolve_vs(c) for c in inc.get("valueSet", []) or []]
                 for s in self._infer_systems(imported[0], code) if imported else []:
