@@ -9,14 +9,19 @@
 One keep-alive `requests` session; a timeout on every call; retries with exponential backoff
 on connection errors and 503 (honouring Retry-After); R5 (`/fhir`) or R4 (`/r4/fhir`,
 `fhir_version="R4"`) endpoints. Answers are small dataclasses that keep the raw Parameters;
-an HTTP 4xx/5xx raises TerminologyError with the OperationOutcome's issues. `cache_size`
-turns on an in-process LRU of answers. `translate_many` / `validate_many` send FHIR batch
+an HTTP 4xx/5xx raises TerminologyError with the OperationOutcome's issues (and the
+OperationOutcome itself, a 503 past the retries too). A validation says `verdict`: valid, invalid
+or cannot-judge (the server lacks what the answer depends on: a code system, a version, the part of
+a fragment; `reason` says what) beside the server's `result`. An expansion is iterated page by page
+and says whether it is closed (`unclosed`, `unclosed_reason`). `cache_size` turns on an in-process
+LRU of answers (each caller gets its own copy). `translate_many` / `validate_many` send FHIR batch
 Bundles (one entry per code, `batch_size` per request) and answer in order; a failing entry
 gives a result whose `error` is set, the others are unaffected.
 
 `LocalClient(db_path)` has the same methods and answers in process from a database file
 (no HTTP), through the same operation code the server runs.
 """
+import copy
 import threading
 import time
 import urllib.parse
@@ -32,6 +37,10 @@ from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
 
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUS = 503
+UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
+# ValidateResult.verdict
+VALID, INVALID, CANNOT_JUDGE = "valid", "invalid", "cannot-judge"
+NO_SYSTEM_HAS_IT = "Unable_to_resolve_system__value_set_has_no_matches"   # HL7's message id
 
 
 # -- results --------------------------------------------------------------------------------
@@ -83,7 +92,7 @@ class TranslateResult:
 
 @dataclass
 class ValidateResult:
-    result: bool
+    result: bool                        # the server's answer
     code: str | None
     system: str | None
     display: str | None
@@ -92,6 +101,8 @@ class ValidateResult:
     issues: list[Issue]
     raw: dict
     error: TerminologyError | None = None
+    verdict: str = VALID                # VALID, INVALID or CANNOT_JUDGE: what `result` means
+    reason: str | None = None           # for CANNOT_JUDGE: what the answer depends on that the server lacks
 
 
 @dataclass
@@ -168,9 +179,28 @@ def parse_translate(body: dict) -> TranslateResult:
 
 def parse_validate(body: dict) -> ValidateResult:
     params = body.get("parameter", []) or []
-    return ValidateResult(bool(_first(params, "result")), _first(params, "code"), _first(params, "system"),
-                          _first(params, "display"), _first(params, "version"), _first(params, "message"),
-                          issues_of(_first(params, "issues")), body)
+    result = bool(_first(params, "result"))
+    r = ValidateResult(result, _first(params, "code"), _first(params, "system"), _first(params, "display"),
+                       _first(params, "version"), _first(params, "message"), issues_of(_first(params, "issues")),
+                       body)
+    r.verdict, r.reason = verdict_of(result, params, r.issues)
+    return r
+
+
+def verdict_of(result: bool, params: list, issues: list[Issue]) -> tuple[str, str | None]:
+    """(verdict, reason) of a $validate-code answer. It cannot be judged when the server says the
+    answer depends on what it lacks: a code system (version) the value set needs
+    (x-caused-by-unknown-system) or the code's own (x-unknown-system), or a code a fragment does not
+    hold (a warning of tx-issue-type invalid-code, HL7's UNKNOWN_CODE_IN_FRAGMENT: `result` is true by
+    HL7's convention), or when it cannot tell which of the value set's code systems the code is of
+    (several have it; when none has it, the code is not in the value set)."""
+    lacking = [str(_value(p)) for p in params if p.get("name") in ("x-caused-by-unknown-system", "x-unknown-system")]
+    doubts = [i for i in issues if (i.severity == "warning" and i.tx_type == "invalid-code")
+              or (i.tx_type == "cannot-infer" and i.message_id != NO_SYSTEM_HAS_IT)]
+    if not lacking and not doubts:
+        return (VALID if result else INVALID), None
+    why = [i.text for i in issues if i.text and (i in doubts or i.tx_type == "not-found")]
+    return CANNOT_JUDGE, "; ".join(dict.fromkeys(why)) or "the server lacks " + ", ".join(lacking)
 
 
 def parse_lookup(body: dict, code: str, system: str | None) -> LookupResult:
@@ -191,24 +221,31 @@ def parse_lookup(body: dict, code: str, system: str | None) -> LookupResult:
 
 
 def _failed(parse, error: "TerminologyError"):
-    """The result object of a failing batch entry: negative, with the error's message and issues."""
+    """The result object of a failing batch entry: negative, with the error's message and issues
+    (a validation that failed was not judged)."""
     empty = {"resourceType": "Parameters", "parameter": []}
     r = parse(empty)
     r.result, r.message, r.issues, r.raw, r.error = False, error.message, error.issues, error.outcome or {}, error
+    if isinstance(r, ValidateResult):
+        r.verdict, r.reason = CANNOT_JUDGE, error.message
     return r
 
 
-def error_from(status: int, body) -> TerminologyError:
+def error_from(status: int, body, transport: str | None = "HTTP") -> TerminologyError:
+    """The error of a failed request: its status and the OperationOutcome's issues; the message
+    names the transport's status ('HTTP 404: ...') when there is one."""
     oo = body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
     issues = issues_of(oo)
-    text = "; ".join(i.text for i in issues if i.text) or f"HTTP {status}"
-    return TerminologyError(f"HTTP {status}: {text}", status, issues, oo)
+    text = "; ".join(i.text for i in issues if i.text) or f"the request failed with status {status}"
+    return TerminologyError(f"{transport} {status}: {text}" if transport else text, status, issues, oo)
 
 
 # -- the client -----------------------------------------------------------------------------------
 
 class TerminologyClient:
     """Terminology operations over HTTP. Thread-safe for the cache; one session per client."""
+
+    transport = "HTTP"   # named in error messages ('HTTP 404: ...')
 
     def __init__(self, base_url: str, fhir_version: str = "R5", timeout: float | tuple = (3.05, 30.0),
                  retries: int = 3, backoff: float = 0.2, cache_size: int = 0, batch_size: int = 1000,
@@ -289,21 +326,22 @@ class TerminologyClient:
         except ValueError:
             body = None
         if r.status_code >= 400:
-            raise error_from(r.status_code, body)
+            raise error_from(r.status_code, body)   # the OperationOutcome kept (a 503 past the retries too)
         if not isinstance(body, dict):
             raise TerminologyError(f"HTTP {r.status_code}: the answer is not FHIR JSON", r.status_code)
         return body
 
     # -- cache ----------------------------------------------------------------------------------------
     def _cached(self, key):
-        """The cached result of a request, or None (also when the cache is off)."""
+        """A copy of the cached result of a request (the caller may change it), or None (also when
+        the cache is off)."""
         if not self.cache_size:
             return None
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
-            return hit
+        return None if hit is None else copy.deepcopy(hit)
 
     def _cached_call(self, path: str, pairs: list, parse):
         key = (path, tuple(pairs))
@@ -316,8 +354,9 @@ class TerminologyClient:
 
     def _remember(self, key, result):
         if self.cache_size:
+            kept = copy.deepcopy(result)   # not the caller's object
             with self._lock:
-                self._cache[key] = result
+                self._cache[key] = kept
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
 
@@ -337,7 +376,7 @@ class TerminologyClient:
                 results[i] = parse(body)
                 self._remember((requests_[i][0], tuple(requests_[i][1])), results[i])
             else:
-                results[i] = _failed(parse, error_from(status, body))
+                results[i] = _failed(parse, error_from(status, body, self.transport))
         return results
 
     # -- request building -------------------------------------------------------------------------------
@@ -361,10 +400,14 @@ class TerminologyClient:
         return "ConceptMap/$translate", pairs
 
     @staticmethod
-    def _validate_request(code, system=None, *, url=None, display=None, version=None, params=None):
-        if url:
-            path = "ValueSet/$validate-code"
-            pairs = [("url", url), ("code", code)] + ([("system", system)] if system else [])
+    def _validate_request(code, system=None, *, url=None, value_set_id=None, display=None, version=None,
+                          params=None):
+        if url or value_set_id:
+            path = f"ValueSet/{urllib.parse.quote(value_set_id, safe='')}/$validate-code" if value_set_id \
+                else "ValueSet/$validate-code"
+            pairs = ([("url", url)] if url else []) + [("code", code)]
+            # without a system: the one of the value set's code systems that has the code
+            pairs.append(("system", system) if system else ("inferSystem", "true"))
             if version:
                 pairs.append(("systemVersion", version))
         else:
@@ -385,11 +428,15 @@ class TerminologyClient:
                                  parse_translate)
 
     def validate_code(self, code: str, system: str | None = None, *, url: str | None = None,
-                      display: str | None = None, version: str | None = None,
+                      value_set_id: str | None = None, display: str | None = None, version: str | None = None,
                       params: dict | None = None) -> ValidateResult:
-        """$validate-code: against the value set `url` when given, else against the code system `system`."""
-        return self._cached_call(*self._validate_request(code, system, url=url, display=display, version=version,
-                                                         params=params), parse_validate)
+        """$validate-code: against the value set `url` (or the one whose id is `value_set_id`) when
+        given, else against the code system `system`. Against a value set without `system`, the
+        server infers the code system from the value set. `verdict` says valid, invalid or
+        cannot-judge (with `reason`)."""
+        return self._cached_call(*self._validate_request(code, system, url=url, value_set_id=value_set_id,
+                                                         display=display, version=version, params=params),
+                                 parse_validate)
 
     def lookup(self, code: str, system: str, *, version: str | None = None, properties: Iterable[str] = (),
                display_language: str | None = None) -> LookupResult:
@@ -404,25 +451,18 @@ class TerminologyClient:
         return self._cached_call("CodeSystem/$subsumes", pairs,
                                  lambda b: SubsumesResult(_first(b.get("parameter", []) or [], "outcome"), b))
 
-    def expand(self, url: str, *, filter: str | None = None, page_size: int = 1000, limit: int | None = None,
-               params: dict | None = None) -> Iterator[Concept]:
-        """Every concept of the value set's expansion (or the first `limit`), fetched `page_size` at a time."""
-        offset, seen = 0, 0
-        while limit is None or seen < limit:
-            count = page_size if limit is None else min(page_size, limit - seen)
-            pairs = [("url", url), ("count", str(count)), ("offset", str(offset))]
-            if filter:
-                pairs.append(("filter", filter))
-            vs = self._call("ValueSet/$expand", pairs + list((params or {}).items()))
-            expansion = vs.get("expansion") or {}
-            page = list(_flatten(expansion.get("contains")))
-            for c in page:
-                yield c
-            seen += len(page)
-            offset += len(expansion.get("contains") or [])
-            total = expansion.get("total")
-            if len(expansion.get("contains") or []) != count or (total is not None and offset >= total):
-                return   # the last page (or a server that does not page)
+    def expand(self, url: str | None = None, *, value_set_id: str | None = None, filter: str | None = None,
+               page_size: int = 1000, limit: int | None = None, params: dict | None = None) -> "Expansion":
+        """The expansion of the value set `url` (or the one whose id is `value_set_id`): iterate it for
+        every concept (or the first `limit`), fetched `page_size` at a time. The first page is asked for
+        at once, so `unclosed` (the server says the expansion is not the whole value set, e.g. a filter
+        over a fragment), `unclosed_reason` and `total` are known before iterating."""
+        path = f"ValueSet/{urllib.parse.quote(value_set_id, safe='')}/$expand" if value_set_id else "ValueSet/$expand"
+        pairs = ([("url", url)] if url else []) + ([("filter", filter)] if filter else []) \
+            + list((params or {}).items())
+        return Expansion(lambda offset, count: self._call(path, pairs + [("count", str(count)),
+                                                                          ("offset", str(offset))]),
+                         page_size, limit)
 
     def search(self, resource_type: str, params: dict | None = None) -> Iterator[dict]:
         """Every resource of a search (all pages, following the Bundle's `next` links)."""
@@ -450,6 +490,44 @@ class TerminologyClient:
         return self._many(reqs, parse_validate)
 
 
+class Expansion:
+    """The concepts of an expansion, fetched a page at a time as they are iterated; whether the server
+    says it is unclosed (and why) is known from the first page."""
+    unclosed: bool = False
+    unclosed_reason: str | None = None
+
+    def __init__(self, fetch, page_size: int, limit: int | None):
+        self._fetch, self._page_size, self._limit = fetch, page_size, limit
+        self._first = self._page(0)
+        self.total: int | None = self._first[0].get("total")
+
+    def _page(self, offset: int) -> tuple[dict, int]:
+        """(the expansion of the page at `offset`, the count asked for)."""
+        count = self._page_size if self._limit is None else min(self._page_size, self._limit - offset)
+        expansion = self._fetch(offset, count).get("expansion") or {}
+        extensions = {x.get("url"): x for x in expansion.get("extension") or []}
+        if (extensions.get(UNCLOSED) or {}).get("valueBoolean"):
+            self.unclosed = True
+            self.unclosed_reason = (extensions.get(UNCLOSED + "-reason") or {}).get("valueString")
+        return expansion, count
+
+    def __iter__(self) -> Iterator[Concept]:
+        (expansion, count), offset, seen = self._first, 0, 0
+        while True:
+            contains = expansion.get("contains") or []
+            for c in _flatten(contains):
+                if self._limit is not None and seen >= self._limit:
+                    return
+                yield c
+                seen += 1
+            offset += len(contains)
+            total = expansion.get("total")
+            if len(contains) != count or (total is not None and offset >= total) \
+                    or (self._limit is not None and seen >= self._limit):
+                return   # the last page (or a server that does not page)
+            expansion, count = self._page(offset)
+
+
 def _flatten(contains) -> Iterator[Concept]:
     for c in contains or []:
         if c.get("code") is not None:
@@ -462,19 +540,22 @@ class LocalClient(TerminologyClient):
     """The same operations answered in process from a database file: the server's operation code
     (OperationRouter.execute and the batch runner) without HTTP."""
 
+    transport = None
+
     def __init__(self, db_path: str, fhir_version: str = "R5", cache_size: int = 0, settings=None):
+        from termsvc.api.batch import Base
         from termsvc.api.dispatch import OperationRouter  # the server's code, only when answering locally
         from termsvc.store.reader import Store
         super().__init__("local:", fhir_version=fhir_version, cache_size=cache_size)
         settings = settings or settings_mod.current()
         self.store = Store(db_path, time_limit_ms=settings.time_limit_ms)
         self.router = OperationRouter(None, self.store, cache_size=0, max_expansion=settings.max_expansion)
-        self.base = "/r4/fhir/" if self.r4 else "/fhir/"
+        self.base = Base("/r4/fhir/" if self.r4 else "/fhir/")
 
     def _call(self, path: str, pairs: list) -> dict:
         status, body = self._batch([(path, pairs)])[0]
         if status >= 400:
-            raise error_from(status, body)
+            raise error_from(status, body, self.transport)
         return body
 
     def _batch(self, requests_: list) -> list[tuple[int, dict]]:

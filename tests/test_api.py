@@ -120,7 +120,7 @@ class TestErrors:
         assert r.get_json()["resourceType"] == "OperationOutcome"
 
 
-def test_both_routing_paths_render_an_unexpected_error_alike(app, monkeypatch, caplog):
+def test_both_routing_paths_render_an_unexpected_error_alike(app, monkeypatch, caplog, request):
     """The operation router and the Flask routes share one error renderer: an unexpected exception
     is a logged 500 with the same OperationOutcome on either path."""
     from termsvc.api import dispatch, metadata
@@ -130,6 +130,8 @@ def test_both_routing_paths_render_an_unexpected_error_alike(app, monkeypatch, c
 
     monkeypatch.setitem(dispatch.OPERATIONS, ("CodeSystem", "lookup"), broken)
     monkeypatch.setattr(metadata, "versions", broken)
+    dispatch.resolve.cache_clear()                    # routes are made once per path
+    request.addfinalizer(dispatch.resolve.cache_clear)
     client = app.test_client()
     with caplog.at_level("ERROR", logger="termsvc"):
         via_router = client.get("/fhir/CodeSystem/$lookup?system=x&code=y&nocache=1")

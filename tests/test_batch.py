@@ -87,13 +87,42 @@ def test_r4_batch_answers_in_r4_shapes(client):
     assert param(r5.get_json()["entry"][0]["resource"], "match")[0]["name"] == "relationship"
 
 
-def test_absolute_and_base_relative_entry_urls(client):
-    query = urllib.parse.urlencode({"system": RIS_CS, "sourceCode": "TAC"})
-    r = post_batch(client, batch({"request": {"method": "GET", "url": f"http://h.example/fhir/ConceptMap/$translate?{query}"}},
-                                 {"request": {"method": "GET", "url": f"/fhir/ConceptMap/$translate?{query}"}},
+@pytest.mark.parametrize("base,code", [("/fhir", "sourceCode"), ("/r4/fhir", "code")])
+def test_relative_urls_and_absolute_ones_under_this_base(client, base, code):
+    query = urllib.parse.urlencode({"system": RIS_CS, code: "TAC"})
+    r = post_batch(client, batch({"request": {"method": "GET", "url": f"http://localhost{base}/ConceptMap/$translate?{query}"}},
+                                 {"request": {"method": "GET", "url": f"HTTP://LOCALHOST:80{base}/ConceptMap/$translate?{query}"}},
+                                 {"request": {"method": "GET", "url": f"{base}/ConceptMap/$translate?{query}"}},
                                  {"request": {"method": "GET", "url": f"/ConceptMap/$translate?{query}"}},
-                                 {"request": {"method": "get", "url": f"ConceptMap/%24translate?{query}"}}))
-    assert statuses(r.get_json()) == ["200 OK"] * 4
+                                 {"request": {"method": "get", "url": f"ConceptMap/%24translate?{query}"}}),
+                   base=base)
+    assert statuses(r.get_json()) == ["200 OK"] * 5
+
+
+@pytest.mark.parametrize("base,other", [("/fhir", "/r4/fhir"), ("/r4/fhir", "/fhir")])
+def test_an_entry_for_another_server_or_base_is_refused_alone(client, base, other):
+    """An absolute URL not under this server's base is not answered here (as if it had been sent there)."""
+    query = urllib.parse.urlencode({"system": RIS_CS, "sourceCode": "TAC", "code": "TAC"})
+    foreign = [f"http://other.example{base}/ConceptMap/$translate?{query}",       # another host
+               f"http://localhost:8081{base}/ConceptMap/$translate?{query}",      # another port
+               f"https://localhost{base}/ConceptMap/$translate?{query}",          # another scheme
+               f"http://localhost{other}/ConceptMap/$translate?{query}",          # the other FHIR version
+               f"http://localhost/elsewhere{base}/ConceptMap/$translate?{query}"]
+    r = post_batch(client, batch(*({"request": {"method": "GET", "url": url}} for url in foreign),
+                                 get_entry("ConceptMap/$translate", system=RIS_CS, sourceCode="TAC", code="TAC")),
+                   base=base)
+    assert statuses(r.get_json()) == ["400 Bad Request"] * len(foreign) + ["200 OK"]
+    for url, entry in zip(foreign, r.get_json()["entry"]):
+        assert issue_texts(entry["resource"]) == [
+            f"The entry's request.url '{url.partition('?')[0]}' is not under this server's base http://localhost{base}:"
+            " a batch entry is answered by the server the batch is sent to; give its URL relative to the base"]
+
+
+def test_behind_a_tls_proxy_the_public_scheme_is_this_server(client):
+    query = urllib.parse.urlencode({"system": RIS_CS, "sourceCode": "TAC"})
+    r = post_batch(client, batch({"request": {"method": "GET", "url": f"https://tx.example.eu/fhir/ConceptMap/$translate?{query}"}}),
+                   headers={"Host": "tx.example.eu", "X-Forwarded-Proto": "https"})
+    assert statuses(r.get_json()) == ["200 OK"]
 
 
 def test_empty_batch(client):
@@ -168,6 +197,12 @@ def test_batch_over_real_http(live_server):
     status, body, _ = live_server.post_raw("/r4/fhir", batch(get_entry("ConceptMap/$translate", system=RIS_CS,
                                                                        code="TAC")))
     assert status == 200 and param(body["entry"][0]["resource"], "match")[0]["name"] == "equivalence"
+    query = urllib.parse.urlencode({"system": RIS_CS, "sourceCode": "TAC"})
+    status, body, _ = live_server.post_raw("/fhir", batch(
+        {"request": {"method": "GET", "url": f"{live_server.base}/fhir/ConceptMap/$translate?{query}"}},
+        {"request": {"method": "GET", "url": f"http://other.example/fhir/ConceptMap/$translate?{query}"}}))
+    assert statuses(body) == ["200 OK", "400 Bad Request"]
+    assert f"not under this server's base {live_server.base}/fhir" in issue_texts(body["entry"][1]["resource"])[0]
 
 
 @pytest.mark.parametrize("base", ["/fhir", "/r4/fhir"])

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from conftest import CID33, DCM, SCT, free_port, start_server
-from termsvc.client import LocalClient, TerminologyClient, TerminologyError
+from termsvc.client import CANNOT_JUDGE, INVALID, VALID, LocalClient, TerminologyClient, TerminologyError
 
 RIS_CS = "http://termsvc.example.eu/fhir/CodeSystem/ris-modality-eu"
 RIS_MAP = "http://termsvc.example.eu/fhir/ConceptMap/ris-modality-eu"
@@ -83,6 +83,48 @@ def test_validate_code_against_code_system_and_value_set(r5, r4):
 def test_validate_cannot_tell_for_a_fragment(r5):
     r = r5.validate_code("123456001", SCT)  # a well-formed SCTID; pydicom's SNOMED CT subset is a fragment
     assert any(i.severity == "warning" and i.message_id == "UNKNOWN_CODE_IN_FRAGMENT" for i in r.issues)
+    assert r.result is True and r.verdict == CANNOT_JUDGE   # HL7's convention says true; it is not a yes
+    assert "may be valid in some other fragment" in r.reason
+
+
+IM_PROCEDURE_TYPE = "http://hl7.eu/fhir/imaging-r5/ValueSet/im-procedure-type"   # an is-a over DICOM's SCT subset
+
+
+@pytest.mark.parametrize("which", ["r5", "r4", "local"])
+def test_the_verdict_tells_valid_invalid_and_cannot_judge_apart(which, request, db_path):
+    c = LocalClient(db_path) if which == "local" else request.getfixturevalue(which)
+    valid = c.validate_code("CT", DCM, url=CID33)
+    assert (valid.result, valid.verdict, valid.reason) == (True, VALID, None)
+    invalid = c.validate_code("XX", DCM, url=CID33)
+    assert (invalid.result, invalid.verdict, invalid.reason) == (False, INVALID, None)
+    unjudged = c.validate_code("168537006", SCT, url=IM_PROCEDURE_TYPE.replace("imaging-r5", "imaging")
+                               if which == "r4" else IM_PROCEDURE_TYPE)
+    assert (unjudged.result, unjudged.verdict) == (False, CANNOT_JUDGE)
+    assert "cannot be evaluated" in unjudged.reason and "fragment" in unjudged.reason
+    unknown = c.validate_code("1", "http://example.org/unknown-system")
+    assert unknown.verdict == CANNOT_JUDGE and "could not be found" in unknown.reason
+    many = c.validate_many(["CT", "XX", {"code": "CT", "url": "http://example.org/none"}], DCM, url=CID33)
+    assert [r.verdict for r in many] == [VALID, INVALID, CANNOT_JUDGE]
+    assert "could not be found" in many[2].reason
+
+
+def test_a_value_set_by_id_and_the_system_inferred(r5):
+    r = r5.validate_code("CT", value_set_id="dicom-cid-33")
+    assert (r.verdict, r.system) == (VALID, DCM)
+    assert r5.validate_code("CT", url=CID33).system == DCM
+    assert r5.validate_code("XX", value_set_id="dicom-cid-33").verdict == INVALID
+    with pytest.raises(TerminologyError) as e:
+        r5.validate_code("CT", value_set_id="no-such-id")
+    assert e.value.status == 404 and "ValueSet/no-such-id not found" in e.value.message
+
+
+def test_an_unclosed_expansion_says_so(r5):
+    e = r5.expand(IM_PROCEDURE_TYPE)
+    assert e.unclosed is True and "is-a 363679005" in e.unclosed_reason and "fragment" in e.unclosed_reason
+    closed = r5.expand(CID33, limit=3)
+    assert closed.unclosed is False and closed.unclosed_reason is None and closed.total > 3
+    assert len(list(closed)) == 3 and len(list(closed)) == 3   # iterated again: the same concepts
+    assert [c.code for c in r5.expand(value_set_id="dicom-cid-33")] == [c.code for c in r5.expand(CID33)]
 
 
 def test_lookup_and_subsumes(r5):
@@ -145,13 +187,20 @@ def test_the_cache_answers_repeated_questions(live_server):
     session = Counting()
     with TerminologyClient(live_server.base + "/fhir", session=session, cache_size=2) as c:
         first = c.translate("TAC", RIS_CS)
-        assert c.translate("TAC", RIS_CS) is first and session.sent == 1
+        again = c.translate("TAC", RIS_CS)
+        assert again == first and again is not first and session.sent == 1
+        first.matches.clear()                          # the caller's copy: the cache keeps its own
+        again.raw["parameter"].clear()
+        assert c.translate("TAC", RIS_CS).matches[0].code == "CT" and session.sent == 1
+        assert c.translate("TAC", RIS_CS).raw["parameter"]
         c.validate_code("CT", DCM)
         c.lookup("CT", DCM)                           # evicts the translate (LRU of 2)
         c.translate("TAC", RIS_CS)
         assert session.sent == 4
         many = c.translate_many(["TAC", "RM"], RIS_CS)   # TAC cached: one batch of one entry
-        assert session.sent == 5 and many[0] is c.translate("TAC", RIS_CS) and session.sent == 5
+        assert session.sent == 5 and many[0] == c.translate("TAC", RIS_CS) and session.sent == 5
+        many[1].matches[0].code = "changed"
+        assert c.translate_many(["RM"], RIS_CS)[0].matches[0].code != "changed" and session.sent == 5
     with TerminologyClient(live_server.base + "/fhir", session=(s2 := Counting())) as c:
         c.translate("TAC", RIS_CS)
         c.translate("TAC", RIS_CS)
@@ -203,6 +252,10 @@ class _Unavailable(http.server.BaseHTTPRequestHandler):
     failures = 2
     seen = 0
 
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.do_GET()
+
     def do_GET(self):
         type(self).seen += 1
         if type(self).seen <= type(self).failures:
@@ -248,7 +301,13 @@ def test_503_past_the_retries_raises_with_the_outcome(unavailable):
             with pytest.raises(TerminologyError) as e:
                 c.validate_code("CT", DCM)
         assert e.value.status == 503 and e.value.issues[0].code == "transient"
-        assert _Unavailable.seen == 2
+        assert e.value.outcome == {"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "transient", "details": {"text": "busy"}}]}
+        assert e.value.message == "HTTP 503: busy" and _Unavailable.seen == 2
+        with TerminologyClient(base, retries=1, backoff=0.01) as c:       # a batch too
+            with pytest.raises(TerminologyError) as e:
+                c.validate_many(["CT", "MR"], DCM)
+        assert e.value.status == 503 and e.value.outcome["issue"][0]["details"]["text"] == "busy"
     finally:
         _Unavailable.failures = 2
 
@@ -262,7 +321,8 @@ def test_local_client_answers_like_the_server(db_path, r5):
     assert [r.result for r in local.translate_many(["TAC", "nope"], RIS_CS)] == [True, False]
     with pytest.raises(TerminologyError) as e:
         local.lookup("x", "http://example.org/unknown-system")
-    assert e.value.status == 404
+    assert e.value.status == 404 and "HTTP" not in e.value.message   # no HTTP involved
+    assert e.value.message.startswith("A definition for CodeSystem http://example.org/unknown-system")
     r4 = LocalClient(db_path, fhir_version="R4")
     assert r4.translate("RX", RIS_CS).matches[0].equivalence == "narrower"
 

@@ -123,3 +123,60 @@ def test_unreachable_server_is_a_clear_error():
     from conftest import free_port
     r = CliRunner().invoke(cli, ["lookup", "CT", "--system", DCM, "--server", f"http://127.0.0.1:{free_port()}/fhir"])
     assert r.exit_code == 2 and "Cannot reach" in r.output
+
+
+IM_PROCEDURE_TYPE = "http://hl7.eu/fhir/imaging-r5/ValueSet/im-procedure-type"   # an is-a over DICOM's SCT subset
+
+
+def test_validate_against_a_value_set_by_id_or_url_infers_the_system(run):
+    r = run("validate", "CT", "--valueset", "dicom-cid-33")
+    assert r.exit_code == 0 and r.output.startswith(f"{DCM}|CT 'Computed Tomography': valid in dicom-cid-33")
+    r = run("validate", "CT", "--valueset", CID33, "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["system"] == DCM and json.loads(r.output)["verdict"] == "valid"
+    r = run("validate", "XX", "--valueset", "dicom-cid-33")
+    assert r.exit_code == 1 and ": invalid in dicom-cid-33" in r.output
+    r = run("validate", "CT", "--valueset", "no-such-value-set")
+    assert r.exit_code == 2 and "ValueSet/no-such-value-set not found" in r.stderr
+
+
+def test_validate_says_when_it_cannot_be_judged_and_why(run):
+    r = run("validate", "168537006", "--system", SCT, "--valueset", IM_PROCEDURE_TYPE, "--json")
+    out = json.loads(r.output)
+    assert r.exit_code == 2 and out["verdict"] == "cannot-judge" and out["result"] is False
+    assert "cannot be evaluated" in out["reason"] and "--snomed" in out["reason"]
+    r = run("validate", "73211009", "--system", SCT)       # not in the fragment: HL7 says result true
+    assert r.exit_code == 2 and "cannot be judged in" in r.output and "fragment" in r.output
+    r = run("validate", "1", "--system", "http://example.org/unknown-system")
+    assert r.exit_code == 2 and "could not be found" in r.output
+
+
+def test_lookup_of_a_code_not_in_its_code_system_is_a_no_without_http(run):
+    r = run("lookup", "NOPE", "--system", DCM)
+    assert r.exit_code == 1 and r.output.startswith(f"{DCM}|NOPE: not found: Unknown code 'NOPE'")
+    assert "HTTP" not in r.output and "404" not in r.output
+    r = run("lookup", "NOPE", "--system", DCM, "--json")
+    assert r.exit_code == 1 and json.loads(r.output)["found"] is False
+    r = run("lookup", "73211009", "--system", SCT)           # a fragment cannot say it does not exist
+    assert r.exit_code == 2 and "may be valid in some other fragment" in r.stderr
+    r = run("lookup", "999999999", "--system", SCT)          # not a possible SNOMED CT identifier: a no
+    assert r.exit_code == 1 and "not a valid SNOMED CT concept identifier" in r.output
+
+
+def test_lookup_and_validate_from_the_database_never_mention_http(db_path):
+    for args, says in ((["lookup", "x", "--system", "http://example.org/unknown"],
+                        "A definition for CodeSystem http://example.org/unknown could not be found"),
+                       (["expand", "http://example.org/none"], "value Set 'http://example.org/none' could not be found"),
+                       (["validate", "CT", "--valueset", "none"], "ValueSet/none not found"),
+                       (["translate", "CT", "--url", "http://example.org/none"],
+                        "ConceptMap 'http://example.org/none' could not be found")):
+        r = CliRunner().invoke(cli, [*args, "--db", db_path])
+        assert r.exit_code == 2 and "HTTP" not in r.output and "404" not in r.output, r.output
+        assert r.stderr.startswith("termsvc: error: ") and says in r.stderr, r.stderr
+
+
+def test_expand_of_an_unclosed_value_set_says_so_and_exits_2(run):
+    r = run("expand", IM_PROCEDURE_TYPE)
+    assert r.exit_code == 2
+    assert "valueset-unclosed" in r.stderr and "is-a 363679005" in r.stderr and "fragment" in r.stderr
+    r = run("expand", "dicom-cid-33", "--limit", "3")
+    assert r.exit_code == 0 and r.stderr == "" and len(r.output.splitlines()) == 3

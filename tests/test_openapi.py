@@ -9,7 +9,8 @@ import schemathesis
 from conftest import PROJECT_DIR
 from termsvc.api.app import create_app
 from termsvc.api.dispatch import OPERATIONS
-from termsvc.api.openapi import OPERATION_PARAMETERS, build_spec
+from termsvc.api.openapi import build_spec
+from termsvc.fhir.operations import OPERATIONS as DECLARED
 
 
 def load_fuzz():
@@ -28,24 +29,36 @@ def test_served_and_openapi_3(client):
     schemathesis.openapi.from_dict(doc)   # loads (and checks the shape of) the description
 
 
-def test_every_operation_on_both_bases_with_get_and_post():
+def posted_names(item) -> list[str]:
+    body = item["post"]["requestBody"]["content"]["application/fhir+json"]["schema"]
+    return [n for entry in body["properties"]["parameter"]["items"]["oneOf"]
+            for n in entry["properties"]["name"]["enum"]]
+
+
+def test_every_operation_on_both_bases_with_get_and_post_as_declared():
     doc = build_spec()
-    assert set(OPERATION_PARAMETERS) == set(OPERATIONS)   # one declaration per operation the router serves
-    for rtype, op in OPERATIONS:
-        for base in ("/fhir", "/r4/fhir"):
-            item = doc["paths"][f"{base}/{rtype}/${op}"]
+    assert set(DECLARED) == set(OPERATIONS)   # one declaration per operation the router serves
+    for key, op in DECLARED.items():
+        for base, edition in (("/fhir", "R5"), ("/r4/fhir", "R4")):
+            item = doc["paths"][f"{base}/{op.resource}/${op.name}"]
             assert set(item) == {"get", "post"}
-            names = {p["name"] for p in item["get"]["parameters"]}
-            body = item["post"]["requestBody"]["content"]["application/fhir+json"]["schema"]
-            posted = set(body["properties"]["parameter"]["items"]["properties"]["name"]["enum"])
-            assert names < posted   # POST carries the resources too; GET every other parameter
+            assert (f"{base}/{op.resource}/{{id}}/${op.name}" in doc["paths"]) == op.instance
+            advertised = [p.name for p in op.advertised(edition)]
+            assert posted_names(item) == advertised
+            names = [p["name"] for p in item["get"]["parameters"]]
+            assert names == [p.name for p in op.advertised(edition)
+                             if p.type not in ("Resource", "Parameters", "CodeableConcept")]
             assert item["get"]["responses"]["4XX"]["content"]["application/fhir+json"]["schema"]["$ref"] \
                 == "#/components/schemas/OperationOutcome"
     get = {p["name"]: p for p in doc["paths"]["/fhir/ValueSet/$expand"]["get"]["parameters"]}
     assert get["count"]["schema"]["type"] == "integer" and get["activeOnly"]["schema"]["type"] == "boolean"
     assert get["system-version"]["schema"]["type"] == "array" and "tx-resource" not in get
-    assert "tx-resource" in doc["paths"]["/fhir/ValueSet/$expand"]["post"]["requestBody"]["content"][
-        "application/fhir+json"]["schema"]["properties"]["parameter"]["items"]["properties"]["name"]["enum"]
+    assert "excludePostCoordinated" not in get   # accepted, but changes nothing here: not advertised
+    assert "tx-resource" in posted_names(doc["paths"]["/fhir/ValueSet/$expand"])
+    r4 = [p["name"] for p in doc["paths"]["/r4/fhir/ConceptMap/$translate"]["get"]["parameters"]]
+    r5 = [p["name"] for p in doc["paths"]["/fhir/ConceptMap/$translate"]["get"]["parameters"]]
+    assert {"code", "targetsystem", "reverse"} <= set(r4) and not {"sourceCode", "targetSystem"} & set(r4)
+    assert {"sourceCode", "targetSystem"} <= set(r5) and not {"code", "targetsystem", "reverse"} & set(r5)
     for path in ("/health", "/ready", "/metrics", "/openapi.json", "/fhir/metadata", "/fhir", "/fhir/ValueSet",
                  "/fhir/ValueSet/{id}", "/r4/fhir/ConceptMap/{id}/$translate", "/mappings", "/mappings/{table}.xlsx"):
         assert path in doc["paths"], path

@@ -75,7 +75,7 @@ def test_unknown_pinned_version(client):
         {"name": "tx-resource", "resource": x} for x in RESOURCES + [vs("3.0.0")]]},
         headers={"Content-Type": "application/fhir+json"})
     assert r.status_code == 404 and "version '3.0.0'" in r.json["issue"][0]["details"]["text"]
-    r = run(client, "expand", [("default-to-latest-version", "true")], RESOURCES + [vs("3.0.0")])
+    r = run(client, "expand", [("default-to-latest-version", True)], RESOURCES + [vs("3.0.0")])
     assert codes(r) == ["a", "b", "c"]
     assert {"name": "warning-version-substituted", "valueUri": f"{CS}|3.0.0"} in r["expansion"]["parameter"]
 

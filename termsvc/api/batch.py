@@ -1,7 +1,10 @@
 """FHIR batch: POST /fhir (or /r4/fhir) with a `batch` Bundle of operation requests.
 
 Each entry is `request.method` GET with the parameters in the query of `request.url`
-(`ConceptMap/$translate?system=...&sourceCode=...`), or POST with a Parameters resource.
+(`ConceptMap/$translate?system=...&sourceCode=...`), or POST with a Parameters resource. The URL is
+relative to the base, or absolute under this server's base (the scheme and host the batch reached it
+by, and the base path): an entry for another server, or for the other FHIR version's base, is a 400
+for that entry - a batch is answered by the server it is sent to.
 Entries are dispatched straight to the operation functions through the router (no HTTP
 round trip, no Flask), GET entries through the same response cache as single requests, and
 the answer is built from the operations' serialised bodies without parsing them again.
@@ -17,6 +20,7 @@ keeps every answer computed and sends the rest again. So do the entries after th
 gathered pass MAX_ANSWER bytes (a batch of large expansions).
 """
 import urllib.parse
+from dataclasses import dataclass
 
 import orjson
 
@@ -42,7 +46,7 @@ def serve_batch(router, environ, start_response, r4: bool, max_entries: int):
         status, body = error_outcome(e, "batch")
         return respond(start_response, status, body)
     lang = environ.get("HTTP_ACCEPT_LANGUAGE")
-    base = "/r4/fhir/" if r4 else "/fhir/"
+    base = Base.of(environ, r4)
     out, size = [], 0
     with router.store.time_limit():
         for entry in entries:
@@ -80,7 +84,47 @@ def _response_entry(status: int, body: bytes) -> bytes:
     return head + b'},"resource":' + body + b"}"
 
 
-def run_entry(router, entry, r4: bool, base: str, lang) -> tuple[int, bytes]:
+@dataclass(frozen=True, slots=True)
+class Base:
+    """Where a batch was sent: the base path ('/fhir/') and the origins it reached the server by
+    ((scheme, host) pairs; none for a batch run in process, which takes relative URLs only)."""
+    path: str
+    origins: frozenset = frozenset()
+
+    @classmethod
+    def of(cls, environ, r4: bool) -> "Base":
+        path = environ.get("SCRIPT_NAME", "").rstrip("/") + ("/r4/fhir/" if r4 else "/fhir/")
+        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+        schemes = {environ.get("wsgi.url_scheme", "http"),
+                   environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()}   # behind a proxy
+        return cls(path, frozenset((s, _authority(s, host)) for s in schemes if s in ("http", "https")))
+
+    def url(self) -> str:
+        scheme, host = min(self.origins) if self.origins else ("", "")
+        return f"{scheme}://{host}{self.path.rstrip('/')}" if host else self.path.rstrip("/")
+
+    def relative(self, url: str) -> str:
+        """The part of an entry's URL (without its query) after this base; a 400 when it is absolute
+        and not under it."""
+        if "://" not in url:
+            return url[len(self.path):] if url.startswith(self.path) else url
+        split = urllib.parse.urlsplit(url)
+        scheme = split.scheme.lower()
+        if (scheme, _authority(scheme, split.netloc)) in self.origins and split.path.startswith(self.path):
+            return split.path[len(self.path):]
+        raise OpError(f"The entry's request.url '{url}' is not under this server's base {self.url()}: a batch"
+                      " entry is answered by the server the batch is sent to; give its URL relative to the base",
+                      code="not-supported")
+
+
+def _authority(scheme: str, host: str) -> str:
+    """host[:port] in one spelling: lower case, without the scheme's default port."""
+    host = host.lower()
+    default = {"http": ":80", "https": ":443"}.get(scheme)
+    return host[:-len(default)] if default and host.endswith(default) else host
+
+
+def run_entry(router, entry, r4: bool, base: Base, lang) -> tuple[int, bytes]:
     """(status, serialised answer) of one batch entry."""
     try:
         method, path, query, resource = _entry_request(entry, base)
@@ -92,16 +136,17 @@ def run_entry(router, entry, r4: bool, base: str, lang) -> tuple[int, bytes]:
         return 400, orjson.dumps(outcome([issue(
             "error", "not-supported", f"Batch entries must be terminology operations ($translate, $validate-code,"
                                       f" $lookup, $expand, $subsumes ...): '{path}' is not one")]))
-    cache_key = (base + path, query, lang) if method == "GET" else None
+    cache_key = (("/r4/fhir/" if r4 else "/fhir/") + path, query, lang) if method == "GET" else None
     hit = router.cached(cache_key)
     if hit is not None:
         return hit
-    status, body = router.execute(route, r4, lambda: request_params(method, query, lambda: resource), lang)
+    status, body = router.execute(route, r4, lambda: request_params(route.signature, method, query,
+                                                                    lambda: resource), lang)
     router.remember(cache_key, status, body)
     return status, body
 
 
-def _entry_request(entry, base: str):
+def _entry_request(entry, base: Base):
     """(method, path after the base, query, resource) of a batch entry."""
     request = entry.get("request") if isinstance(entry, dict) else None
     if not isinstance(request, dict) or not isinstance(request.get("url"), str) or not request["url"]:
@@ -111,13 +156,7 @@ def _entry_request(entry, base: str):
         raise OpError(f"Batch entries are GET or POST operation requests, not {request.get('method')}", status=405,
                       code="not-supported")
     path, _, query = request["url"].partition("?")
-    if "://" in path:  # an absolute URL: the part after this server's base
-        path = urllib.parse.urlsplit(path).path
-        cut = path.find(base)
-        path = path[cut + len(base):] if cut >= 0 else path
-    elif path.startswith(base):
-        path = path[len(base):]
-    path = urllib.parse.unquote(path.lstrip("/"))   # `%24translate` is `$translate`
+    path = urllib.parse.unquote(base.relative(path).lstrip("/"))   # `%24translate` is `$translate`
     resource = entry.get("resource")
     if method == "POST" and not isinstance(resource, dict):
         raise OpError("A POST batch entry needs a Parameters resource", code="required")

@@ -19,7 +19,8 @@ from termsvc.api import metrics, probes
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.convert import value_set_r5_to_r4
 from termsvc.fhir.outcome import NotFound, OpError
-from termsvc.fhir.params import Params
+from termsvc.fhir.operations import OPERATIONS as DECLARED
+from termsvc.fhir.params import SIGNATURES, Params, Signature
 from termsvc.fhir.shape import check_resource
 from termsvc.ops import expand as expand_op
 from termsvc.ops import lookup as lookup_op
@@ -32,11 +33,15 @@ JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhi
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 MAX_BODY = 50 * 1024 * 1024
 
-# (resource type, operation) -> handler(ctx, params, request) -> dict
+# (resource type, operation) -> handler(ctx, params, request) -> dict, for each operation declared in
+# fhir/operations.py
 OPERATIONS = {}
 
 
 def operation(rtype, name):
+    if (rtype, name) not in DECLARED:
+        raise LookupError(f"{rtype}/${name} is not declared in termsvc/fhir/operations.py")
+
     def deco(fn):
         OPERATIONS[(rtype, name)] = fn
         return fn
@@ -125,20 +130,19 @@ def refuse_format(accept: str, query: str) -> OpError | None:
     return None
 
 
-def resolve(rest: str):
-    """'ConceptMap/$translate' or 'ConceptMap/{id}/$translate' (the path after the base) ->
-    (resource type, instance id or None, handler, label such as 'ConceptMap/$translate'), or None
-    when it names no operation."""
-    parsed = _operation_path(rest)
-    if parsed is None:
-        return None
-    rtype, instance_id, op, label = parsed
-    handler = OPERATIONS.get((rtype, op))
-    return None if handler is None else (rtype, instance_id, handler, label)
+@dataclass(frozen=True, slots=True)
+class Route:
+    rtype: str
+    instance_id: str | None
+    handler: object
+    label: str                  # 'ConceptMap/$translate'
+    signature: Signature        # how its parameters are read
 
 
 @functools.lru_cache(maxsize=4096)   # the same few paths over and over
-def _operation_path(rest: str):
+def resolve(rest: str) -> Route | None:
+    """'ConceptMap/$translate' or 'ConceptMap/{id}/$translate' (the path after the base) -> its Route,
+    or None when it names no operation served there."""
     if "$" not in rest:
         return None
     parts = rest.split("/")
@@ -148,7 +152,10 @@ def _operation_path(rest: str):
         rtype, instance_id, op = parts[0], parts[1], parts[2][1:]
     else:
         return None
-    return rtype, instance_id, op, f"{rtype}/${op}"
+    handler = OPERATIONS.get((rtype, op))
+    if handler is None or (instance_id is not None and not DECLARED[(rtype, op)].instance):
+        return None
+    return Route(rtype, instance_id, handler, f"{rtype}/${op}", SIGNATURES[(rtype, op)])
 
 
 @dataclass(slots=True)
@@ -220,7 +227,7 @@ class OperationRouter:
         route = resolve(rest) if r4 is not None else None
         if route is None:
             return self.app(environ, start_response)
-        environ["termsvc.operation"] = route[3]   # for the access log and the metrics
+        environ["termsvc.operation"] = route.label   # for the access log and the metrics
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "POST"):
             status, body = error_outcome(OpError(f"Method {method} is not allowed on {path}", status=405,
@@ -233,8 +240,8 @@ class OperationRouter:
         hit = self.cached(cache_key)
         if hit is not None:
             return respond(start_response, hit[0], hit[1])
-        status, body = self.execute(route, r4, lambda: request_params(method, query, lambda: read_json_body(environ)),
-                                    lang)
+        status, body = self.execute(route, r4, lambda: request_params(route.signature, method, query,
+                                                                      lambda: read_json_body(environ)), lang)
         self.remember(cache_key, status, body)
         return respond(start_response, status, body)
 
@@ -263,22 +270,22 @@ class OperationRouter:
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 
-    def execute(self, route, r4: bool, params_fn, lang) -> tuple[int, bytes]:
+    def execute(self, route: Route, r4: bool, params_fn, lang) -> tuple[int, bytes]:
         """Run one operation: `route` from resolve(), `params_fn()` -> (Params, tx-resources).
         Any failure, the parameters' included, is an OperationOutcome with its status."""
-        rtype, instance_id, handler, _label = route
+        handler = route.handler
         try:
             params, tx = params_fn()
             cache_id = params.str("cache-id")
             if cache_id:
                 tx = self._cached_resources(cache_id, tx)
             ctx = Context(self.store, tx, fhir_version="R4" if r4 else "R5")
-            req = OpRequest(r4, lang, instance_id, self.store, self.max_expansion)
+            req = OpRequest(r4, lang, route.instance_id, self.store, self.max_expansion)
             with self.store.time_limit():
                 result = handler(ctx, params, req)
             return 200, orjson.dumps(result)
         except Exception as e:
-            status, body = error_outcome(e, f"{rtype}/${handler.__name__}")
+            status, body = error_outcome(e, route.label)
             return status, orjson.dumps(body)
 
     def _cached_resources(self, cache_id: str, tx: list) -> list:
@@ -316,14 +323,15 @@ def read_json_body(environ):
         raise OpError(f"The request body is not valid JSON: {e}", code="structure")
 
 
-def request_params(method: str, query: str, body) -> tuple[Params, list]:
-    """(Params, tx-resources) of an operation request: the query's parameters, then for a POST
-    those of the Parameters resource `body()` gives."""
+def request_params(signature: Signature, method: str, query: str, body) -> tuple[Params, list]:
+    """(Params, tx-resources) of an operation request, read by the operation's signature: the query's
+    parameters, then for a POST those of the Parameters resource `body()` gives."""
     pairs = [(k, v) for k, v in parse_query(query) if k not in ("_format", "_pretty")]
     if method != "POST":
-        return Params.from_query(pairs), []
-    params = Params.from_resource(body())
-    tx = [check_resource(r, "tx-resource") for r in params.resources("tx-resource")]
-    params.items = ([] if not pairs else Params.from_query(pairs).items) \
-        + [p for p in params.items if p.name != "tx-resource"]
-    return params, tx
+        return signature.from_query(pairs), []
+    params = signature.from_resource(body(), pairs)
+    if params.has("tx-resource"):
+        tx = [check_resource(r, "tx-resource") for r in params.resources("tx-resource")]
+        params.items = [p for p in params.items if p.name != "tx-resource"]
+        return params, tx
+    return params, []

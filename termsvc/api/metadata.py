@@ -4,15 +4,11 @@ from importlib.metadata import version
 
 import termsvc
 from termsvc import deadline
+from termsvc.fhir.operations import EXPAND, OPERATIONS, R4, R5
 
 SOFTWARE_VERSION = version("termsvc")
 RELEASE_DATE = "2026-11-27"
 TX_TEST_VERSION = "1.9.3"
-OPS_BASE = "http://hl7.org/fhir/OperationDefinition/"
-EXPAND_PARAMETERS = ["activeOnly", "check-system-version", "count", "designation", "displayLanguage",
-                     "excludeNested", "excludeNotForUI", "filter", "force-system-version", "includeDefinition",
-                     "includeDesignations", "offset", "property", "system-version", "tx-resource", "useSupplement",
-                     "valueSetVersion"]
 CONTENT_ORDER = ("complete", "fragment", "example", "not-present")
 
 
@@ -21,23 +17,11 @@ def fhir_version(r4: bool) -> str:
 
 
 def capability_statement(base_url: str, r4: bool = False) -> dict:
-    ops = lambda *names: [{"name": n, "definition": OPS_BASE + d} for n, d in names]
-    resources = [
-        {"type": "CodeSystem",
-         "interaction": [{"code": "read"}, {"code": "search-type"}],
-         "searchParam": [{"name": n, "type": t} for n, t in (("name", "string"), ("url", "uri"), ("version", "token"))],
-         "operation": ops(("lookup", "CodeSystem-lookup"), ("validate-code", "CodeSystem-validate-code"),
-                          ("subsumes", "CodeSystem-subsumes"))},
-        {"type": "ConceptMap",
-         "interaction": [{"code": "read"}, {"code": "search-type"}],
-         "searchParam": [{"name": n, "type": t} for n, t in (("name", "string"), ("url", "uri"), ("version", "token"))],
-         "operation": ops(("translate", "ConceptMap-translate"))},
-        {"type": "ValueSet",
-         "interaction": [{"code": "read"}, {"code": "search-type"}],
-         "searchParam": [{"name": n, "type": t} for n, t in (("name", "string"), ("url", "uri"), ("version", "token"))],
-         "operation": ops(("expand", "ValueSet-expand"), ("validate-code", "ValueSet-validate-code"),
-                          ("batch-validate-code", "ValueSet-batch-validate-code"))},
-    ]
+    search = [{"name": n, "type": t} for n, t in (("name", "string"), ("url", "uri"), ("version", "token"))]
+    resources = [{"type": rtype, "interaction": [{"code": "read"}, {"code": "search-type"}], "searchParam": search,
+                  "operation": [{"name": op.name, "definition": op.definition} for op in OPERATIONS.values()
+                                if op.resource == rtype]}
+                 for rtype in ("CodeSystem", "ConceptMap", "ValueSet")]
     return {
         "resourceType": "CapabilityStatement",
         "extension": [
@@ -93,7 +77,7 @@ def terminology_capabilities(store, base_url: str, r4: bool = False) -> dict:
         "software": {"name": "termsvc", "version": SOFTWARE_VERSION},
         "codeSystem": code_systems,
         "expansion": {"hierarchical": True, "paging": True, "incomplete": False,
-                      "parameter": [{"name": n} for n in EXPAND_PARAMETERS],
+                      "parameter": [{"name": p.name} for p in EXPAND.advertised(R4 if r4 else R5)],
                       "textFilter": "Word-prefix search over displays and designations, case and accent insensitive"},
         "codeSearch": "in-compose-or-expansion" if not r4 else "all",
         "validateCode": {"translations": True},

@@ -1,120 +1,21 @@
-"""/openapi.json: the HTTP API described once, in OpenAPI 3 (apispec with marshmallow schemas).
+"""/openapi.json: the HTTP API described once, in OpenAPI 3 (apispec).
 
-Each FHIR operation's parameters are one marshmallow schema (`OPERATION_PARAMETERS`); from it come
-both shapes of the operation: GET with the parameters in the query string (resources excepted) and
-POST with a FHIR `Parameters` body naming the same parameters. The operations are those the router
-serves (dispatch.OPERATIONS), on both bases (/fhir: R5, /r4/fhir: R4). The other endpoints (metadata,
-read, search, batch, the probes, /metrics, this document, the admin API when it is on) follow.
-Every error is an OperationOutcome (4xx; a 5xx would be a bug).
+The FHIR operations and their parameters come from their declaration (fhir/operations.py): each gets
+both shapes on both bases (/fhir: R5, /r4/fhir: R4), GET with the parameters a query string can carry
+and POST with a FHIR `Parameters` body whose entries are typed as the server reads them (fhir/params.py).
+The other endpoints (metadata, read, search, batch, the probes, /metrics, this document, the admin API
+when it is on) follow. Every error is an OperationOutcome (4xx; a 5xx would be a bug).
 """
 from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema, fields
 
 from termsvc.api.dispatch import OPERATIONS
 from termsvc.api.metadata import SOFTWARE_VERSION
 from termsvc.api.suggest import openapi_paths as suggest_paths
+from termsvc.fhir.operations import OPERATIONS as DECLARED, R4, R5
+from termsvc.fhir.params import KINDS, MAX_INT, STRING_KEYS
 
-BASES = (("/fhir", "FHIR R5"), ("/r4/fhir", "FHIR R4"))
+BASES = (("/fhir", "FHIR R5", R5), ("/r4/fhir", "FHIR R4", R4))
 FHIR_JSON = "application/fhir+json"
-
-
-def _s(description: str, repeat: bool = False):
-    field = fields.String(metadata={"description": description})
-    return fields.List(fields.String(), metadata={"description": description}) if repeat else field
-
-
-def _b(description: str):
-    return fields.Boolean(metadata={"description": description})
-
-
-def _i(description: str, minimum: int = 0):
-    return fields.Integer(metadata={"description": description, "minimum": minimum})
-
-
-def _coding(description: str):
-    """A Coding: `system|code` in a query string, valueCoding in a Parameters body."""
-    return fields.String(metadata={"description": description + " (system|code in a query string)"})
-
-
-def _r(description: str, kind: str):
-    """A parameter only a POST body can carry: a resource, a Coding or a CodeableConcept."""
-    return fields.Raw(metadata={"description": description, "post_only": kind})
-
-
-def params(name: str, *groups: dict, **declared) -> type[Schema]:
-    """An operation's parameters: shared groups, then its own (a keyword's `_` is the parameter's `-`)."""
-    merged = {k: v for group in groups for k, v in group.items()}
-    merged.update({k.replace("_", "-"): v for k, v in declared.items()})
-    return Schema.from_dict(merged, name=name)
-
-
-_VERSIONS = {
-    "system-version": _s("system|version: the version of a code system to use when none is stated", repeat=True),
-    "check-system-version": _s("system|version: refuse any other version", repeat=True),
-    "force-system-version": _s("system|version: use this version whatever is stated", repeat=True),
-    "default-to-latest-version": _b("take the latest version when the one asked for is not loaded"),
-    "tx-resource": _r("a CodeSystem, ValueSet or ConceptMap used for this request only", "resource"),
-    "cache-id": _s("keep the tx-resources of this request for later ones with the same cache-id"),
-}
-_VALUE_SET = dict(url=_s("canonical URL of the value set (url|version allowed)"),
-                  valueSet=_r("the value set itself", "resource"),
-                  valueSetVersion=_s("version of the value set"),
-                  displayLanguage=_s("language of the displays (else Accept-Language)"),
-                  activeOnly=_b("only active codes"),
-                  useSupplement=_s("canonical URL of a code system supplement to use", repeat=True),
-                  **{"default-valueset-version": _s("url|version of an imported value set without a version",
-                                                    repeat=True)})
-_CODING = dict(code=_s("the code"), system=_s("the code system's canonical URL"),
-               systemVersion=_s("the code system's version"), version=_s("the code system's version"),
-               display=_s("the display to check"), coding=_coding("a Coding"),
-               codeableConcept=_r("a CodeableConcept", "CodeableConcept"),
-               displayLanguage=_s("language of the display"),
-               **{"lenient-display-validation": _b("a wrong display is a warning, not an error")})
-
-OPERATION_PARAMETERS = {
-    ("ValueSet", "expand"): params(
-        "ExpandParameters", _VALUE_SET, _VERSIONS, context=_s("the element the value set is bound to"),
-        filter=_s("text filter: every word starts a word of the display, code or a designation"),
-        count=_i("codes per page"), offset=_i("codes skipped"),
-        includeDesignations=_b("include designations"), designation=_s("designations to include", repeat=True),
-        includeDefinition=_b("include the value set's definition"), excludeNested=_b("a flat list"),
-        excludeNotForUI=_b("leave out abstract codes"), property=_s("properties to include", repeat=True)),
-    ("ValueSet", "validate-code"): params(
-        "ValueSetValidateCodeParameters", _VALUE_SET, _CODING, _VERSIONS,
-        abstract=_b("an abstract code is valid"), inferSystem=_b("infer the code system from the value set"),
-        valueset_membership_only=_b("check membership only, not the display")),
-    ("ValueSet", "batch-validate-code"): params(
-        "BatchValidateCodeParameters", _VALUE_SET, _VERSIONS,
-        validation=_r("one validation request (its parts: the $validate-code parameters)", "parts")),
-    ("CodeSystem", "validate-code"): params(
-        "CodeSystemValidateCodeParameters", _CODING, _VERSIONS, url=_s("canonical URL of the code system"),
-        codeSystem=_r("the code system itself", "resource")),
-    ("CodeSystem", "lookup"): params(
-        "LookupParameters", _VERSIONS, system=_s("the code system's canonical URL"), code=_s("the code"),
-        version=_s("the code system's version"), coding=_coding("a Coding"),
-        property=_s("properties to return", repeat=True), displayLanguage=_s("language of the display"),
-        useSupplement=_s("canonical URL of a supplement", repeat=True)),
-    ("CodeSystem", "subsumes"): params(
-        "SubsumesParameters", _VERSIONS, codeA=_s("the first code"), codeB=_s("the second code"),
-        system=_s("the code system's canonical URL"), version=_s("the code system's version"),
-        codingA=_coding("the first Coding"), codingB=_coding("the second Coding")),
-    ("ConceptMap", "translate"): params(
-        "TranslateParameters", _VERSIONS, url=_s("canonical URL of the concept map"),
-        conceptMap=_r("the concept map itself", "resource"), conceptMapVersion=_s("version of the concept map"),
-        sourceCode=_s("the code to translate"), system=_s("its code system"), version=_s("its version"),
-        sourceSystem=_s("its code system"), sourceCoding=_coding("the Coding to translate"),
-        sourceCodeableConcept=_r("the CodeableConcept to translate", "CodeableConcept"),
-        targetCode=_s("a target code: translate in reverse"), targetCoding=_coding("a target Coding"),
-        targetCodeableConcept=_r("a target CodeableConcept", "CodeableConcept"),
-        sourceScope=_s("value set of the source"), targetScope=_s("value set of the targets"),
-        targetSystem=_s("code system of the targets"),
-        code=_s("R4: the code to translate"), source=_s("R4: value set of the source"),
-        target=_s("R4: value set of the targets"), targetsystem=_s("R4: code system of the targets"),
-        reverse=_b("R4: translate from target to source (an error on R5)")),
-}
-RESULTS = {"expand": "ValueSet"}
-INSTANCE_LEVEL = {"expand", "validate-code", "lookup", "subsumes", "translate"}
 
 # JSON schemas of the FHIR shapes the API takes and gives (only what the API relies on)
 RESOURCE = {"type": "object", "required": ["resourceType"], "properties": {"resourceType": {"type": "string"}}}
@@ -134,13 +35,50 @@ def _typed(resource_type: str) -> dict:
             "properties": {"resourceType": {"type": "string", "enum": [resource_type]}}}
 
 
-def _parameters_body(names: list[str]) -> dict:
+def _value_schema(fhir_type: str) -> dict:
+    if fhir_type == "boolean":
+        return {"type": "boolean"}
+    if fhir_type == "integer":
+        return {"type": "integer", "minimum": 0, "maximum": MAX_INT}
+    if fhir_type in ("Coding", "CodeableConcept"):
+        return {"type": "object"}
+    return {"type": "string"}
+
+
+def _query_parameter(p) -> dict:
+    schema = _value_schema(p.type)
+    if p.type == "Coding":
+        schema = {"type": "string", "description": "system|code"}
+    out = {"in": "query", "name": p.name, "description": p.doc, "required": False}
+    if p.repeats:
+        return {**out, "schema": {"type": "array", "items": schema}, "style": "form", "explode": True}
+    return {**out, "schema": schema}
+
+
+def _body_entry(p) -> dict:
+    """One parameter in a Parameters body: its name and exactly one value of its type."""
+    kind = KINDS[p.type]
+    holds = {}
+    if kind.in_resource:
+        types = list(p.resource_types or ("Parameters",))
+        holds["resource"] = {"type": "object", "required": ["resourceType"],
+                             "properties": {"resourceType": {"type": "string", "enum": types}}}
+    if kind.in_parts:
+        holds["part"] = {"type": "array", "items": {"type": "object", "required": ["name"],
+                                                     "properties": {"name": {"type": "string"}}}}
+    keys = sorted(kind.body_keys)
+    if kind.body_keys == STRING_KEYS:   # the usual spellings, for a readable description
+        keys = ["valueString", "valueCode", "valueUri", "valueCanonical"]
+    holds.update((k, _value_schema(p.type)) for k in keys)
+    return {"type": "object", "description": p.doc, "required": ["name"], "additionalProperties": False,
+            "minProperties": 2, "maxProperties": 2,
+            "properties": {"name": {"type": "string", "enum": [p.name]}, **holds}}
+
+
+def _parameters_body(parameters) -> dict:
     return {"type": "object", "required": ["resourceType"],
             "properties": {"resourceType": {"type": "string", "enum": ["Parameters"]},
-                           "parameter": {"type": "array", "items": {
-                               "type": "object", "required": ["name"],
-                               "properties": {"name": {"type": "string", "enum": names}},
-                               "additionalProperties": True}}}}
+                           "parameter": {"type": "array", "items": {"oneOf": [_body_entry(p) for p in parameters]}}}}
 
 
 def _json(schema) -> dict:
@@ -157,26 +95,26 @@ def _ok(description: str, schema: dict, content_type: str = FHIR_JSON) -> dict:
 
 
 def _operation_paths(spec: APISpec) -> None:
-    for (rtype, op), _handler in sorted(OPERATIONS.items()):
-        schema = OPERATION_PARAMETERS[(rtype, op)]
-        post_only = [name for name, f in schema().fields.items() if f.metadata.get("post_only")]
-        names = sorted(f.data_key or name for name, f in schema().fields.items())
-        result = RESULTS.get(op, "Parameters")
-        for base, edition in BASES:
-            paths = [(f"{base}/{rtype}/${op}", [])]
-            if op in INSTANCE_LEVEL:
-                paths.append((f"{base}/{rtype}/{{id}}/${op}", [{"in": "path", "name": "id", "required": True,
-                                                                  "schema": {"type": "string"}}]))
+    for key in sorted(OPERATIONS):
+        op = DECLARED[key]
+        for base, edition_name, edition in BASES:
+            parameters = op.advertised(edition)
+            query = [_query_parameter(p) for p in parameters if KINDS[p.type].query_key]
+            body = _parameters_body(parameters)
+            paths = [(f"{base}/{op.resource}/${op.name}", [])]
+            if op.instance:
+                paths.append((f"{base}/{op.resource}/{{id}}/${op.name}",
+                              [{"in": "path", "name": "id", "required": True, "schema": {"type": "string"}}]))
             for path, path_params in paths:
-                summary = f"{rtype} ${op} ({edition})"
+                summary = f"{op.label} ({edition_name}): {op.summary}"
                 spec.path(path=path, operations={
-                    "get": {"summary": summary, "tags": [edition], "operationId": _op_id("get", path),
-                            "parameters": path_params + [{"in": "query", "schema": schema(exclude=post_only)}],
-                            "responses": _ok(f"The {result}", _typed(result))},
-                    "post": {"summary": summary + ", parameters in a Parameters resource", "tags": [edition],
+                    "get": {"summary": summary, "tags": [edition_name], "operationId": _op_id("get", path),
+                            "parameters": path_params + query,
+                            "responses": _ok(f"The {op.result}", _typed(op.result))},
+                    "post": {"summary": summary + ", parameters in a Parameters resource", "tags": [edition_name],
                              "operationId": _op_id("post", path), "parameters": path_params,
-                             "requestBody": {"required": True, "content": _json(_parameters_body(names))},
-                             "responses": _ok(f"The {result}", _typed(result))}})
+                             "requestBody": {"required": True, "content": _json(body)},
+                             "responses": _ok(f"The {op.result}", _typed(op.result))}})
 
 
 def _op_id(method: str, path: str) -> str:
@@ -189,7 +127,7 @@ SEARCH = [("url", "canonical URL"), ("version", "version"), ("name", "name (pref
 
 
 def _fhir_paths(spec: APISpec) -> None:
-    for base, edition in BASES:
+    for base, edition, _version in BASES:
         tag = [edition]
         spec.path(path=f"{base}/metadata", operations={"get": {
             "summary": f"CapabilityStatement, or TerminologyCapabilities with mode=terminology ({edition})",
@@ -273,7 +211,6 @@ def build_spec(admin: bool = False, metrics: bool = True) -> dict:
     """The description of the API port: with the admin API when it is on, /metrics unless the
     management port serves it."""
     spec = APISpec(title="termsvc", version=SOFTWARE_VERSION, openapi_version="3.0.3",
-                   plugins=[MarshmallowPlugin()],
                    info={"description": "FHIR terminology server for the HL7 Europe Imaging Report IG: "
                                         "$expand, $validate-code, $lookup, $subsumes, $translate, read and search"
                                         " on /fhir (R5) and /r4/fhir (R4). JSON only: XML asked for is a 406."})

@@ -7,8 +7,9 @@ reads many codes (stdin or `--input FILE`, one a line, or a CSV column with `--c
 writes CSV (one row per match) for bulk work.
 
 Exit status: 0 yes (translated, valid, found), 1 no (no translation for some code, invalid
-code), 2 the question could not be answered (bad input, unknown value set or map, server
-unreachable).
+code, a code not found), 2 the question could not be answered (bad input, unknown value set, map
+or code system, a validation that cannot be judged, an expansion that is not closed, no database,
+server unreachable).
 """
 import csv
 import dataclasses
@@ -20,7 +21,7 @@ import click
 import orjson
 
 from termsvc.cli.common import Unanswerable, with_settings
-from termsvc.client import LocalClient, TerminologyClient, TerminologyError
+from termsvc.client import CANNOT_JUDGE, VALID, LocalClient, TerminologyClient, TerminologyError
 from termsvc.mappings.reading import canonical_header, decode_bytes, sniff_delimiter
 
 
@@ -73,6 +74,13 @@ def asking(fn):
         return fn()
     except TerminologyError as e:
         raise Unanswerable(e.message)
+
+
+def value_set_argument(value: str) -> dict:
+    """A value set named on the command line: its canonical URL, or else its id."""
+    if "://" in value or value.startswith(("urn:", "#")):
+        return {"url": value}
+    return {"value_set_id": value}
 
 
 # -- translate ---------------------------------------------------------------------------------
@@ -161,32 +169,30 @@ def write_csv(codes, system, results):
 
 @click.command("validate")
 @click.argument("code")
-@click.option("--system", "-s", metavar="URI", help="The code system of the code.")
-@click.option("--valueset", "--url", "valueset", metavar="CANONICAL",
-              help="Validate against this value set (else against the code system).")
+@click.option("--system", "-s", metavar="URI", help="The code system of the code (with --valueset: inferred from"
+                                                    " the value set when not given).")
+@click.option("--valueset", "--url", "valueset", metavar="URL|ID",
+              help="Validate against this value set, by canonical URL or id (else against the code system).")
 @click.option("--display", metavar="TEXT", help="Check this display too.")
 @click.option("--version", metavar="VERSION", help="The code system version.")
 @source_options
 def validate_cmd(settings, code, system, valueset, display, version, db, server, r4, as_json):
-    """Validate a code against a code system or a value set (exit 0 valid, 1 invalid, 2 when the
-    answer depends on content the build does not hold)."""
+    """Validate a code against a code system or a value set (exit 0 valid, 1 invalid, 2 when it cannot
+    be judged: the answer depends on content the build does not hold)."""
     if not system and not valueset:
         raise click.UsageError("give --system, --valueset or both")
     client = open_client(settings, server, r4)
-    r = asking(lambda: client.validate_code(code, system, url=valueset, display=display, version=version))
-    # a "no" that depends on content the server lacks is no answer (exit 2)
-    unanswered = not r.result and any(p.get("name") == "x-caused-by-unknown-system"
-                                      for p in r.raw.get("parameter", []))
+    where = value_set_argument(valueset) if valueset else {}
+    r = asking(lambda: client.validate_code(code, system, display=display, version=version, **where))
     if as_json:
         emit_json(r)
     else:
-        where = valueset or system
-        verdict = "cannot be judged" if unanswered else "valid" if r.result else "invalid"
+        verdict = {VALID: "valid", CANNOT_JUDGE: "cannot be judged"}.get(r.verdict, "invalid")
         click.echo(f"{r.system + '|' if r.system else ''}{r.code or code}"
-                   f"{' ' + repr(r.display) if r.display else ''}: {verdict} in {where}")
+                   f"{' ' + repr(r.display) if r.display else ''}: {verdict} in {valueset or system}")
         for line in _issues_text(r.issues) or ([f"  {r.message}"] if r.message else []):
             click.echo(line)
-    sys.exit(2 if unanswered else 0 if r.result else 1)
+    sys.exit({VALID: 0, CANNOT_JUDGE: 2}.get(r.verdict, 1))
 
 
 # -- lookup ---------------------------------------------------------------------------------------
@@ -201,8 +207,16 @@ def validate_cmd(settings, code, system, valueset, display, version, db, server,
 def lookup_cmd(settings, code, system, version, properties, language, db, server, r4, as_json):
     """Look a code up: display, code system name and version, designations, properties."""
     client = open_client(settings, server, r4)
-    r = asking(lambda: client.lookup(code, system, version=version, properties=properties,
-                                     display_language=language))
+    try:
+        r = client.lookup(code, system, version=version, properties=properties, display_language=language)
+    except TerminologyError as e:   # not in its code system, or not a possible code of it: a no
+        if not any(i.message_id == "Unknown_Code_in_Version" or i.tx_type == "invalid-code" for i in e.issues):
+            raise Unanswerable(e.message)   # the code system is not loaded, a fragment cannot say, ...
+        if as_json:
+            emit_json({"code": code, "system": system, "found": False, "message": e.issues[0].text})
+        else:
+            click.echo(f"{system}|{code}: not found: {e.issues[0].text}")
+        sys.exit(1)
     if as_json:
         emit_json(r)
         return
@@ -221,22 +235,30 @@ def lookup_cmd(settings, code, system, version, properties, language, db, server
 # -- expand ---------------------------------------------------------------------------------------
 
 @click.command("expand")
-@click.argument("url")
+@click.argument("valueset", metavar="URL|ID")
 @click.option("--filter", "text", metavar="TEXT", help="Only concepts whose display matches these words.")
 @click.option("--limit", "--count", "limit", type=click.IntRange(min=0), metavar="N", help="At most N concepts.")
 @click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Concepts per request.")
 @source_options
-def expand_cmd(settings, url, text, limit, page_size, db, server, r4, as_json):
-    """Expand a value set: one concept a line (system|code, display), or a JSON list."""
+def expand_cmd(settings, valueset, text, limit, page_size, db, server, r4, as_json):
+    """Expand a value set (by canonical URL or id): one concept a line (system|code, display), or a JSON
+    list. An expansion the server says is not the whole value set (valueset-unclosed: e.g. a filter
+    over a fragment) is printed as far as it goes, with the reason on stderr, and exits 2."""
     client = open_client(settings, server, r4)
-    concepts = asking(lambda: list(client.expand(url, filter=text, page_size=page_size, limit=limit)))
+    expansion = asking(lambda: client.expand(**value_set_argument(valueset), filter=text, page_size=page_size,
+                                             limit=limit))
+    concepts = asking(lambda: list(expansion))
     if as_json:
         emit_json(concepts)
-        return
-    for c in concepts:
-        flags = "".join(f" ({f})" for f in ("inactive", "abstract") if getattr(c, f))
-        click.echo(f"{c.system}|{c.code}\t{c.display or ''}{flags}")
+    else:
+        for c in concepts:
+            flags = "".join(f" ({f})" for f in ("inactive", "abstract") if getattr(c, f))
+            click.echo(f"{c.system}|{c.code}\t{c.display or ''}{flags}")
+    if expansion.unclosed:
+        click.echo(f"termsvc: the expansion of {valueset} is not the whole value set (valueset-unclosed): "
+                   f"{expansion.unclosed_reason or 'the server gives no reason'}", err=True)
+        sys.exit(2)
 
 
 COMMANDS = [translate_cmd, validate_cmd, lookup_cmd, expand_cmd]

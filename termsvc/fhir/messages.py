@@ -100,9 +100,15 @@ OWN = {
     "param-negative": "The parameter '{name}' must not be negative",
     "param-simple": "The parameter '{name}' must be a simple value",
     "param-not-array": "Parameters.parameter must be an array",
-    "param-no-name": "Every Parameters.parameter needs a name",
-    "param-resource": "Parameters.parameter '{name}': resource must be an object",
-    "param-part": "Parameters.parameter '{name}': part must be an array",
+    "param-entry": "{where} must be an object (a parameter), not {got}",
+    "param-name": "{where}.name must be a non-empty string, not {got}",
+    "param-one-value": "The parameter '{name}' must have exactly one of value[x], resource and part, not {got}",
+    "param-type": "The parameter '{name}' must be {expected}, not {got}",
+    "param-body-only": "The parameter '{name}' is {what}: send it in a Parameters resource (POST), not in the"
+                       " query string",
+    "param-repeated": "The parameter '{name}' may be given once, not {count} times",
+    "param-resource": "The parameter '{name}': resource must be a resource (an object with a resourceType)",
+    "param-part": "The parameter '{name}': part must be an array",
     "display-language-invalid": "Invalid displayLanguage '{value}': '{tag}' is not a valid language tag (BCP 47,"
                                 " with an optional q-value)",
     "body-not-parameters": "The request body must be a Parameters resource, not {type}",
@@ -113,6 +119,8 @@ OWN = {
     "no-system-given": "No system was given",
     "no-value-set": "No value set to expand: give the url or valueSet parameter",
     "value-set-parameter": "The valueSet parameter must be a ValueSet",
+    "code-system-parameter-url": "The code system of the codeSystem parameter needs a url: the code is validated"
+                                 " against it by that url",
     "instance-not-found": "{type}/{id} not found",
     "version-substituted": "The code system version {url} is not known; its latest version was used"
                            " (default-to-latest-version)",

@@ -1,37 +1,27 @@
-"""Operation parameters: from a query string or a Parameters resource into one shape.
+"""Operation parameters: from a query string or a Parameters resource into one shape, typed at the door.
 
-Each parameter keeps its FHIR value key (valueBoolean, valueCode, ...) so an
-operation can echo it as it was sent. Query-string values get the type the
-OperationDefinitions give that parameter name.
+Each operation's parameters are declared once (fhir/operations.py); a `Signature`, made from that
+declaration when this module is imported, reads a request: a declared parameter of the wrong type (a
+number for a code, a boolean for a url, a resource in a query string), one given twice that may be
+given once, or a malformed Parameters (a name that is not a string, an entry that is not an object, a
+`part` that is not an array, not exactly one of value[x] / resource / part) is a 400 naming it, before
+any operation runs. Each parameter keeps its FHIR value key (valueBoolean, valueCode, ...) so an
+operation can echo it as it was sent; query-string values get the key of the declared type.
+Parameters nobody declared are kept as they are (an operation ignores what it does not know).
 """
 from dataclasses import dataclass
 
+import orjson
+
 from termsvc.fhir import messages
+from termsvc.fhir.operations import OPERATIONS, Operation, Parameter
+from termsvc.fhir.outcome import OpError, issue
+from termsvc.fhir.shape import check_codeable_concept, check_coding
 
-BOOLEAN = {"activeOnly", "includeDesignations", "includeDefinition", "excludeNested", "excludeNotForUI",
-           "excludePostCoordinated", "limitedExpansion", "abstract", "inferSystem", "lenient-display-validation",
-           "default-to-latest-version", "reverse", "incomplete-ok", "includeAncestors", "_incomplete",
-           "diagnostics", "valueset-membership-only", "membershipOnly", "check-system-version-strict",
-           "versionsMatch"}
-INTEGER = {"count", "offset"}
-URI = {"url", "system", "context", "valueSet", "conceptMap", "source", "target", "targetsystem", "targetSystem",
-       "sourceSystem", "sourceScope", "targetScope", "system-version", "check-system-version",
-       "force-system-version", "useSupplement", "sourceCanonical", "default-valueset-version"}
-CODE = {"code", "displayLanguage", "codeA", "codeB", "sourceCode", "targetCode", "property", "mode"}
-STRING_DEFAULT = "valueString"
+STRING_KEYS = frozenset({"valueString", "valueCode", "valueUri", "valueUrl", "valueCanonical", "valueId",
+                         "valueOid", "valueUuid", "valueMarkdown"})
+INTEGER_KEYS = frozenset({"valueInteger", "valueUnsignedInt", "valuePositiveInt"})
 MAX_INT = 2**31 - 1  # FHIR integer
-
-
-def _key_for(name: str) -> str:
-    if name in BOOLEAN:
-        return "valueBoolean"
-    if name in INTEGER:
-        return "valueInteger"
-    if name in URI:
-        return "valueUri"
-    if name in CODE:
-        return "valueCode"
-    return STRING_DEFAULT
 
 
 @dataclass(slots=True)
@@ -45,6 +35,8 @@ class Param:
 
 
 class Params:
+    """The parameters of one request, in order; the first of each name at hand."""
+
     def __init__(self, items: list[Param] | None = None):
         self.items = items or []
 
@@ -60,51 +52,20 @@ class Params:
             index.setdefault(p.name, p)
         self._by_name = index
 
-    # -- construction ----------------------------------------------------------------
     @classmethod
     def from_query(cls, pairs) -> "Params":
-        items = []
-        for name, raw in pairs:
-            key = _key_for(name)
-            value = raw
-            if key == "valueBoolean":
-                low = raw.strip().lower()
-                if low not in ("true", "false"):
-                    raise messages.error("param-boolean", name=name, value=f", not '{raw}'")
-                value = low == "true"
-            elif key == "valueInteger":
-                try:
-                    value = int(raw)
-                except ValueError:
-                    raise messages.error("param-integer", name=name, value=raw)
-                if not -MAX_INT <= value <= MAX_INT:
-                    raise messages.error("param-range", name=name, value=raw)
-            elif name in ("coding", "sourceCoding", "targetCoding", "codingA", "codingB"):
-                key, value = "valueCoding", _coding_from_token(raw)
-            items.append(Param(name, key, value))
-        return cls(items)
+        """Any operation's parameters from a query string (each name typed as any operation declares it)."""
+        return ANY.from_query(pairs)
 
     @classmethod
-    def from_resource(cls, body: dict) -> "Params":
-        if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
-            rt = body.get("resourceType") if isinstance(body, dict) else None
-            raise messages.error("body-not-parameters", type=rt or "something else")
-        items = []
-        parameters = body.get("parameter") or []
-        if not isinstance(parameters, list):
-            raise messages.error("param-not-array")
-        for p in parameters:
-            if not isinstance(p, dict) or "name" not in p:
-                raise messages.error("param-no-name")
-            key = next((k for k in p if k.startswith("value")), None)
-            if p.get("resource") is not None and not isinstance(p["resource"], dict):
-                raise messages.error("param-resource", name=p["name"])
-            if p.get("part") is not None and not isinstance(p["part"], list):
-                raise messages.error("param-part", name=p["name"])
-            items.append(Param(p["name"], key, p.get(key) if key else None, p.get("resource"), p.get("part")))
-        return cls(items)
+    def from_resource(cls, body) -> "Params":
+        """Any operation's parameters from a Parameters resource."""
+        return ANY.from_resource(body)
 
     # -- access ---------------------------------------------------------------------
+    def names_repeat(self) -> bool:
+        return len(self._by_name) < len(self._items)
+
     def has(self, name: str) -> bool:
         return name in self._by_name
 
@@ -164,13 +125,236 @@ class Params:
         return [p.resource for p in self._items if p.name == name and isinstance(p.resource, dict)]
 
 
-def _coding_from_token(raw: str) -> dict:
+# -- typing ------------------------------------------------------------------------------------
+
+def _shown(value) -> str:
+    """A value as the request had it, short enough for a message."""
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:   # an integer past 64 bits (a request's JSON never has one: orjson reads it as a float)
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _refuse(message_id: str, expression: str | None = None, **args) -> OpError:
+    """A 400 whose issue names the parameter (and, in a Parameters resource, where it is)."""
+    text = messages.text(message_id, **args)
+    return OpError(text, issues=[issue("error", "invalid", text, "invalid-data", expression)])
+
+
+def _boolean_text(name: str, raw: str) -> bool:
+    low = raw.strip().lower()
+    if low not in ("true", "false"):
+        raise messages.error("param-boolean", name=name, value=f", not '{raw}'")
+    return low == "true"
+
+
+def _integer_text(name: str, raw: str) -> int:
+    digits = raw[1:] if raw[:1] in ("+", "-") else raw
+    if not (digits.isascii() and digits.isdigit()):    # int() would also take ' 5', '5_000', other digits
+        raise messages.error("param-integer", name=name, value=raw)
+    value = int(raw)
+    if not -MAX_INT <= value <= MAX_INT:
+        raise messages.error("param-range", name=name, value=raw)
+    return value
+
+
+def _coding_text(name: str, raw: str) -> dict:
     """'system|code' (or a bare code) from a query string as a Coding."""
     if "|" in raw:
         system, code = raw.split("|", 1)
-        out = {"code": code}
-        if system:
-            out["system"] = system
-        return out
+        return {"code": code, "system": system} if system else {"code": code}
     return {"code": raw}
 
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """How the values of one FHIR type are read: from a query string (the value key it gets and a
+    conversion; no key: only a Parameters resource can carry it) and from a Parameters resource (the
+    value keys it may come with, and a check that returns the value, possibly normalised)."""
+    expected: str                       # for messages: "a boolean: valueBoolean true or false"
+    query_key: str | None
+    body_keys: frozenset = frozenset()
+    from_text: object = None            # from_text(name, raw) -> value, raising on a wrong one
+    check: object = None                # check(name, value) -> value, raising TypeError on a wrong one
+    in_resource: bool = False
+    in_parts: bool = False
+
+
+def _string(name, value):
+    if not isinstance(value, str):
+        raise TypeError
+    return value
+
+
+def _boolean(name, value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):   # as HL7's own test suite sends it
+        return value.lower() == "true"
+    raise TypeError
+
+
+def _integer(name, value):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError
+    if not -MAX_INT <= value <= MAX_INT:
+        raise messages.error("param-range", name=name, value=value)
+    return value
+
+
+def _structure(check, fhir_type: str):
+    """A check of a complex value: an object whose elements fhir/shape.py checks."""
+    def checked(name, value):
+        if not isinstance(value, dict):
+            raise TypeError
+        return check(value, f"The parameter '{name}': {fhir_type}")
+    return checked
+
+
+def _string_kind(fhir_type: str, query_key: str) -> Kind:
+    return Kind(f"a {fhir_type}: a string (valueString, valueCode, valueUri, valueCanonical ...)", query_key,
+                STRING_KEYS, None, _string)
+
+
+KINDS = {
+    "string": _string_kind("string", "valueString"),
+    "code": _string_kind("code", "valueCode"),
+    "uri": _string_kind("uri", "valueUri"),
+    "canonical": _string_kind("canonical", "valueCanonical"),
+    "boolean": Kind("a boolean: valueBoolean true or false", "valueBoolean", frozenset({"valueBoolean"}),
+                    _boolean_text, _boolean),
+    "integer": Kind("an integer: valueInteger", "valueInteger", INTEGER_KEYS, _integer_text, _integer),
+    "Coding": Kind("a Coding: valueCoding", "valueCoding", frozenset({"valueCoding"}), _coding_text,
+                   _structure(check_coding, "Coding")),
+    "CodeableConcept": Kind("a CodeableConcept: valueCodeableConcept", None, frozenset({"valueCodeableConcept"}),
+                            None, _structure(check_codeable_concept, "CodeableConcept")),
+    "Resource": Kind("a resource", None, in_resource=True),
+    "Parameters": Kind("a Parameters resource, or parts", None, in_resource=True, in_parts=True),
+}
+UNDECLARED = Kind("anything", "valueString")
+
+
+class Signature:
+    """How the parameters of one operation (or of any, for `ANY`) are read; made once, at import time."""
+
+    def __init__(self, parameters):
+        self.declared: dict[str, Parameter] = {p.name: p for p in parameters}
+        self.kinds = {p.name: KINDS[p.type] for p in parameters}
+        # for the query string, the hot path: name -> (value key, conversion or None)
+        self.query = {p.name: (k.query_key, k.from_text) for p, k in zip(parameters, self.kinds.values())}
+        self.once = frozenset(p.name for p in parameters if not p.repeats)
+
+    # -- a query string ----------------------------------------------------------------------
+    def from_query(self, pairs) -> Params:
+        items = []
+        query = self.query
+        for name, raw in pairs:
+            typed = query.get(name)
+            if typed is None:
+                items.append(Param(name, "valueString", raw))
+                continue
+            key, from_text = typed
+            if key is None:
+                raise messages.error("param-body-only", name=name, what=self._what(name))
+            items.append(Param(name, key, raw if from_text is None else from_text(name, raw)))
+        return self.checked(Params(items))
+
+    # -- a Parameters resource ----------------------------------------------------------------
+    def from_resource(self, body, query_pairs=()) -> Params:
+        """The parameters of a Parameters resource, after those of the query string (`query_pairs`)."""
+        if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+            rt = body.get("resourceType") if isinstance(body, dict) else None
+            raise messages.error("body-not-parameters", type=rt if isinstance(rt, str) else "something else")
+        parameters = body.get("parameter")
+        if parameters is None:
+            parameters = []
+        elif not isinstance(parameters, list):
+            raise messages.error("param-not-array")
+        items = self.from_query(query_pairs).items if query_pairs else []
+        for i, p in enumerate(parameters):
+            items.append(self.param(p, f"Parameters.parameter[{i}]"))
+        return self.checked(Params(items))
+
+    def param(self, p, where: str) -> Param:
+        """One entry of a Parameters resource (at `where`), typed."""
+        if not isinstance(p, dict):
+            raise _refuse("param-entry", where, where=where, got=_shown(p))
+        name = p.get("name")
+        if not isinstance(name, str) or not name:
+            raise _refuse("param-name", where + ".name", where=where, got=_shown(name))
+        key, holds = None, []
+        for k in p:
+            if k.startswith("value"):
+                key = k
+                holds.append(k)
+            elif k in ("resource", "part"):
+                holds.append(k)
+        if len(holds) != 1:
+            raise _refuse("param-one-value", where, name=name, got=" and ".join(holds) or "none")
+        kind = self.kinds.get(name, UNDECLARED)
+        if key is not None:
+            value = p[key]
+            if kind is not UNDECLARED:
+                if key not in kind.body_keys:
+                    raise self._wrong(name, where, f"{key}: {_shown(value)}")
+                try:
+                    value = kind.check(name, value)
+                except TypeError:
+                    raise self._wrong(name, where, f"{key}: {_shown(value)}")
+            return Param(name, key, value)
+        if "resource" in p:
+            resource = p["resource"]
+            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                raise _refuse("param-resource", where + ".resource", name=name)
+            if kind is not UNDECLARED:
+                types = self.declared[name].resource_types or (("Parameters",) if kind.in_parts else ())
+                if not kind.in_resource or (types and resource["resourceType"] not in types):
+                    raise self._wrong(name, where, f"a {resource['resourceType']} resource")
+            return Param(name, resource=resource)
+        part = p["part"]
+        if not isinstance(part, list):
+            raise _refuse("param-part", where + ".part", name=name)
+        if kind is not UNDECLARED and not kind.in_parts:
+            raise self._wrong(name, where, "parts")
+        for j, q in enumerate(part):
+            ANY_PART.param(q, f"{where}.part[{j}]")
+        return Param(name, part=part)
+
+    def _what(self, name: str) -> str:
+        """What a declared parameter is, for messages: 'a code: a string (...)', 'a ValueSet resource'."""
+        types = self.declared[name].resource_types
+        return f"a {' or '.join(types)} resource" if types else self.kinds[name].expected
+
+    def _wrong(self, name: str, where: str, got: str) -> OpError:
+        return _refuse("param-type", where, name=name, expected=self._what(name), got=got)
+
+    # -- both ------------------------------------------------------------------------------------
+    def checked(self, params: Params) -> Params:
+        """`params`, refused when a parameter that may be given once is given more often."""
+        if params.names_repeat():   # (rare) which?
+            for name in self.once:
+                count = sum(1 for p in params.items if p.name == name)
+                if count > 1:
+                    raise messages.error("param-repeated", name=name, count=count)
+        return params
+
+
+def _any_signature() -> list[Parameter]:
+    """Every parameter any operation declares (a name has the same type in each)."""
+    seen: dict[str, Parameter] = {}
+    for op in OPERATIONS.values():
+        for p in op.parameters:
+            known = seen.setdefault(p.name, p)
+            if (known.type, known.repeats) != (p.type, p.repeats):
+                raise ValueError(f"{p.name} is declared twice, differently: {known} and {p}")
+    return list(seen.values())
+
+
+ANY = Signature(_any_signature())
+ANY_PART = Signature([])       # parts: only their structure is checked
+SIGNATURES: dict[tuple[str, str], Signature] = {key: Signature(op.parameters) for key, op in OPERATIONS.items()}
+
+
+def signature(operation: Operation) -> Signature:
+    return SIGNATURES[(operation.resource, operation.name)]

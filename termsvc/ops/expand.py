@@ -12,6 +12,7 @@ import uuid
 from termsvc import deadline
 from termsvc.fhir import messages
 from termsvc.fhir.convert import to_r5
+from termsvc.fhir.operations import ECHOED as ECHOED_ALWAYS, ECHOED_WHEN_USED, EXPAND
 from termsvc.fhir.outcome import TooManyCodes
 from termsvc.fhir.params import Param, Params
 from termsvc.fhir.shape import check_resource
@@ -23,15 +24,13 @@ from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_d
 from termsvc.ops.sqlpath import query_expansion, stored_expansion
 from termsvc.ops.text import fts_query, text_filter
 
-ECHOED = ("activeOnly", "count", "offset", "displayLanguage", "designation", "excludeNested", "excludeNotForUI",
-          "excludePostCoordinated", "includeDesignations", "includeDefinition", "filter",
-          "default-to-latest-version", "limitedExpansion", "default-valueset-version")
+ECHOED = EXPAND.echoed(ECHOED_ALWAYS)
 # echoed only when they chose the version of a code system the expansion used
-VERSION_PARAMETERS = ("system-version", "check-system-version", "force-system-version")
+VERSION_PARAMETERS = EXPAND.echoed(ECHOED_WHEN_USED)
 CONCEPT_PROPS = "http://hl7.org/fhir/concept-properties#"
 UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
 TOO_COSTLY = "http://hl7.org/fhir/StructureDefinition/valueset-toocostly"
-# what an expansion repeats of its value set (the compose is not repeated: it can be large)
+# what an expansion repeats of its value set (the compose only with includeDefinition: it can be large)
 VS_META_KEEP = ("resourceType", "id", "language", "url", "identifier", "version", "name", "title", "status",
                 "experimental", "date", "publisher", "contained")
 
@@ -183,6 +182,8 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> dict
     if exts:
         out["extension"] = exts
     out.update((k, vs[k]) for k in VS_META_KEEP if k in vs and k != "resourceType")
+    if opts.include_definition and vs.get("compose"):
+        out["compose"] = vs["compose"]
     out["expansion"] = expansion
     return out
 

@@ -6,9 +6,9 @@ is parsed once per build. Request maps (tx-resource) are searched directly.
 """
 from termsvc import deadline
 from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE, case_insensitive, fold
-from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence
+from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence, to_r5
 from termsvc.fhir import messages
-from termsvc.fhir.shape import check_codeable_concept, check_coding
+from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
 from termsvc.ops.context import build_cached, split_canonical, vurl
 from termsvc.ops.identifiers import input_error
 
@@ -61,8 +61,11 @@ class TranslateRequest:
         if not codings:
             raise messages.error("translate-nothing", issue_code="required")
         self.codings = codings
-        self.url = _text(v.get("url") or v.get("conceptMap"))
+        self.url = _text(v.get("url"))
         self.map_version = _text(v.get("conceptMapVersion"))
+        self.concept_map = v.get("conceptMap")   # the map itself, sent with the request
+        if self.concept_map is not None:
+            self.concept_map = to_r5(check_resource(self.concept_map, "conceptMap"))
 
 
 def _text(value):
@@ -79,6 +82,8 @@ def _group_system(g, key):
 
 
 def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[dict]:
+    if req.concept_map is not None:
+        return [req.concept_map]
     if req.url:
         cm = ctx.concept_map(req.url, req.map_version)
         if cm is None:
@@ -222,7 +227,7 @@ def _is_positive(match) -> bool:
 def _forward(ctx, req, cm, coding, chain, notes) -> list:
     out = []
     system, code = coding.get("system"), coding.get("code")
-    for g, gsrc, gtgt in _groups(cm, system, req.target_system):
+    for g, gsrc, gtgt in _groups(cm, system, req.target_system, coding.get("version")):
         found = False
         index, folded = _source_index(g)
         for e in index.get(fold(code) if folded else code, ()):
@@ -248,15 +253,24 @@ def _forward(ctx, req, cm, coding, chain, notes) -> list:
     return out
 
 
-def _groups(cm: dict, source_system: str | None, target_system: str | None):
-    """(group, its source system, its target system) for the groups that can map between these systems."""
+def _groups(cm: dict, source_system: str | None, target_system: str | None, source_version: str | None = None):
+    """(group, its source system, its target system) for the groups that can map between these systems
+    (and from this version of the source system, when the group names one)."""
     for g in cm.get("group", []) or []:
         gsrc, gtgt = _group_system(g, "source"), _group_system(g, "target")
         if source_system and gsrc and gsrc != source_system:
             continue
         if target_system and gtgt and gtgt != target_system:
             continue
+        if source_version and _group_version(g) not in (None, source_version):
+            continue
         yield g, gsrc, gtgt
+
+
+def _group_version(g: dict) -> str | None:
+    """The version of its source system a group maps from: R5 `source` as canonical|version (R4
+    sourceVersion, kept by the conversion to R5), or None."""
+    return split_canonical(g.get("source"))[1] if g.get("source") else None
 
 
 _INDEX: dict = {}   # (id(group.element list), side) -> (the list, index), see _source_index / _target_index

@@ -8,9 +8,11 @@ Against a value set, the code is looked up in the code system version the value 
 from dataclasses import dataclass, field
 
 from termsvc.fhir import messages
+from termsvc.fhir.convert import to_r5
+from termsvc.fhir.operations import VS_VALIDATE
 from termsvc.fhir.outcome import OpError
-from termsvc.fhir.params import Params
-from termsvc.fhir.shape import check_codeable_concept, check_coding
+from termsvc.fhir.params import Params, signature
+from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
 from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.ops.compose import STANDARDS_STATUS, Composer, VersionRules, vs_default_parameters
 from termsvc.ops.context import canonical_label, version_key
@@ -20,6 +22,7 @@ from termsvc.ops.identifiers import problem as identifier_problem
 from termsvc.ops.language import LanguagePrefs, display_language, lang_matches
 
 NOT_IN_VS = "None_of_the_provided_codes_are_in_the_value_set_one"
+VALIDATE_CODE = signature(VS_VALIDATE)
 
 
 @dataclass(slots=True)
@@ -121,13 +124,25 @@ class Validator:
 
     def validate_cs(self, instance_cs=None) -> dict:
         mode, codeds, cc = _coded_inputs(self.params)
-        url = instance_cs or self.params.str("url") or (codeds[0].system if codeds else None)
+        url = instance_cs or self._code_system_parameter() or self.params.str("url") or \
+            (codeds[0].system if codeds else None)
         for c in codeds:
             if c.system is None and mode == "code":
                 c.system = url
         if mode == "codeableConcept":
             return self._render(self._validate_cc(None, codeds), mode, cc)
         return self._render(self._validate_one(None, codeds[0]), mode, None)
+
+    def _code_system_parameter(self) -> str | None:
+        """The url of the code system sent as the `codeSystem` parameter (used for this request), or None."""
+        cs = self.params.get("codeSystem")
+        if cs is None:
+            return None
+        cs = to_r5(check_resource(cs, "codeSystem"))
+        if not cs.get("url"):
+            raise messages.error("code-system-parameter-url")
+        self.ctx.add_resource(cs)
+        return cs["url"]
 
     # -- one coding ---------------------------------------------------------------------
     def _validate_one(self, vs, cd: Coded) -> Result:
@@ -214,8 +229,15 @@ class Validator:
                   versions=messages.version_list(self.composer.known_versions(cd.system)))
             r.in_vs = False
             return
+        self._check_version_allowed(r, cd, cs)
         concept, normalized = cs.find(cd.code)
         self._check_concept(r, None, cd, cs, concept, normalized, None, False)
+
+    def _check_version_allowed(self, r, cd: Coded, cs):
+        """check-system-version: the version of cs used must be the one it names."""
+        if self.composer.version_check_error(cs) is not None:
+            r.add("error", "exception", "VALUESET_VERSION_CHECK", "version-error", cd.at("version"),
+                  version=cs.version, system=cs.url, wanted=self.composer.rules.check[cs.url])
 
     def _check_in_value_set(self, r, vs, cd: Coded):
         composer = self.composer
@@ -236,10 +258,8 @@ class Validator:
             self._reported_code_system(cd, includes, coding_cs, vs)
         if cs.version:
             r.params["version"] = cs.version
-        error = None if undecided else composer.version_check_error(cs)
-        if error is not None:
-            r.add("error", "exception", "VALUESET_VERSION_CHECK", "version-error", cd.at("version"),
-                  version=cs.version, system=cs.url, wanted=composer.rules.check[cs.url])
+        if not undecided:
+            self._check_version_allowed(r, cd, cs)
         if member is not None and member.concept is not None:
             concept = member.concept
             normalized = concept.code if concept.code != cd.code else None
@@ -385,14 +405,17 @@ class Validator:
 
     def _infer_systems(self, vs, code) -> list:
         """The systems of the value set's includes that may hold `code` (inferSystem): those that
-        have it, and those the server does not have (which cannot rule it out). An include of value
-        sets looks into them (all of them must hold the code); excludes make no difference."""
+        have it, and those the server does not have or holds only in part where that part cannot
+        settle it (which cannot rule it out). An include of value sets looks into them (all of them
+        must hold the code); excludes make no difference."""
         composer, systems = self.composer, []
         for inc in (vs.get("compose") or {}).get("include", []) or []:
             if inc.get("system"):
                 s = inc["system"]
                 unknown = composer.include_version(inc, vs).cs is None and not inc.get("concept")
-                found = unknown or composer.contains({"compose": {"include": [inc]}}, s, code) is not None
+                mark = len(composer.undecided)
+                found = unknown or composer.contains({"compose": {"include": [inc]}}, s, code) is not None \
+                    or any(not u.excluding for u in composer.undecided[mark:])
             else:
                 imported = [composer.resolve_vs(c) for c in inc.get("valueSet", []) or []]
                 for s in self._infer_systems(imported[0], code) if imported else []:
@@ -546,13 +569,11 @@ def batch_validate(ctx, params, accept_language=None) -> dict:
     for p in params.items:
         if p.name != "validation":
             continue
-        if isinstance(p.resource, dict):
-            own = Params.from_resource(p.resource).items
-        else:
-            own = Params.from_resource({"resourceType": "Parameters", "parameter": p.part or []}).items
-        names = {q.name for q in own}
-        merged = Params(own + [q for q in shared if q.name not in names])
-        try:
+        try:   # each validation is typed as a $validate-code request; a bad one is its own answer
+            own = VALIDATE_CODE.from_resource(p.resource if isinstance(p.resource, dict) else
+                                              {"resourceType": "Parameters", "parameter": p.part or []}).items
+            names = {q.name for q in own}
+            merged = Params(own + [q for q in shared if q.name not in names])
             result = Validator(ctx, merged, accept_language).validate_vs()
         except OpError as e:
             result = e.to_outcome()

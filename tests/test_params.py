@@ -1,0 +1,275 @@
+"""Parameters typed at the door: each operation's parameters are read by the signature derived from its
+declaration (termsvc/fhir/operations.py). A declared parameter of the wrong type, a malformed Parameters,
+a single-valued parameter given twice: a 400 OperationOutcome naming it, on every operation, GET and
+POST, on both endpoints and inside batch entries - never a 500 and never an answer about 'true' or '5'."""
+import json
+import urllib.parse
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import CID33, DCM, FHIR_JSON, issue_texts, param
+from termsvc.fhir.operations import OPERATIONS
+from termsvc.fhir.outcome import OpError
+from termsvc.fhir.params import ANY, SIGNATURES, STRING_KEYS, Params
+
+BASES = (("/fhir", "R5"), ("/r4/fhir", "R4"))
+STRING_TYPES = ("string", "code", "uri", "canonical")
+
+
+def wrong_values(p) -> list[dict]:
+    """Parameters entries holding a value of the wrong type for the declared parameter `p`."""
+    name = p.name
+    if p.type in STRING_TYPES:
+        return [{"name": name, "valueBoolean": True}, {"name": name, "valueInteger": 5},
+                {"name": name, "valueCode": 5}, {"name": name, "valueUri": ["x"]},
+                {"name": name, "valueCoding": {"code": "x"}}, {"name": name, "resource": {"resourceType": "ValueSet"}}]
+    if p.type == "boolean":
+        return [{"name": name, "valueBoolean": "yes"}, {"name": name, "valueString": "true"},
+                {"name": name, "valueInteger": 1}]
+    if p.type == "integer":
+        return [{"name": name, "valueString": "5"}, {"name": name, "valueInteger": 5.5},
+                {"name": name, "valueInteger": True}, {"name": name, "valueInteger": 2**40}]
+    if p.type == "Coding":
+        return [{"name": name, "valueString": "x"}, {"name": name, "valueCoding": "x"},
+                {"name": name, "valueCoding": {"code": 5}}]
+    if p.type == "CodeableConcept":
+        return [{"name": name, "valueString": "x"}, {"name": name, "valueCodeableConcept": []},
+                {"name": name, "valueCodeableConcept": {"coding": {"code": "x"}}}]
+    if p.type == "Resource":
+        wrong_type = "Patient" if "Patient" not in p.resource_types else "Basic"
+        return [{"name": name, "valueUri": "x"}, {"name": name, "resource": {"resourceType": wrong_type}},
+                {"name": name, "resource": "x"}, {"name": name, "part": []}]
+    if p.type == "Parameters":
+        return [{"name": name, "valueString": "x"}, {"name": name, "resource": {"resourceType": "ValueSet"}},
+                {"name": name, "part": {"name": "code"}}]
+    raise AssertionError(p.type)
+
+
+def wrong_query_values(p) -> list[str]:
+    if p.type == "boolean":
+        return ["yes", "", "1"]
+    if p.type == "integer":
+        return ["five", "5.0", " 5", "5_000", "99999999999"]
+    if p.type in ("Resource", "Parameters", "CodeableConcept"):
+        return ["x"]
+    return []
+
+
+def every_declared_parameter():
+    for (rtype, op), operation in OPERATIONS.items():
+        for p in operation.parameters:
+            yield f"{rtype}/${op}", p
+
+
+def post(client, path, body):
+    return client.post(path, data=json.dumps(body), content_type=FHIR_JSON)
+
+
+def refused(r, name: str) -> str:
+    assert r.status_code == 400, (r.status_code, r.get_data(as_text=True)[:300])
+    body = r.get_json()
+    assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["severity"] == "error"
+    text = issue_texts(body)[0]
+    assert f"'{name}'" in text, text
+    return text
+
+
+@pytest.mark.parametrize("path,p", list(every_declared_parameter()), ids=lambda x: getattr(x, "name", x))
+def test_a_wrong_type_in_a_parameters_body_is_a_400_naming_it(client, path, p):
+    for base, _ in BASES:
+        for entry in wrong_values(p):
+            r = post(client, f"{base}/{path}", {"resourceType": "Parameters", "parameter": [entry]})
+            text = refused(r, p.name)
+            assert "could not be found" not in text
+
+
+@pytest.mark.parametrize("path,p", [(path, p) for path, p in every_declared_parameter() if wrong_query_values(p)],
+                         ids=lambda x: getattr(x, "name", x))
+def test_a_wrong_type_in_a_query_string_is_a_400_naming_it(client, path, p):
+    for base, _ in BASES:
+        for value in wrong_query_values(p):
+            refused(client.get(f"{base}/{path}?{urllib.parse.urlencode({p.name: value})}"), p.name)
+
+
+@pytest.mark.parametrize("rtype,op", list(OPERATIONS))
+def test_malformed_parameters_are_a_400_on_every_operation(client, rtype, op):
+    for base, _ in BASES:
+        path = f"{base}/{rtype}/${op}"
+        for entries, expected in (
+                ([{"name": {}}], "Parameters.parameter[0].name must be a non-empty string, not {}"),
+                ([{"name": 7, "valueString": "x"}], "Parameters.parameter[0].name must be a non-empty string"),
+                ([{"name": ""}], "Parameters.parameter[0].name must be a non-empty string"),
+                ([{"valueString": "x"}], "Parameters.parameter[0].name must be a non-empty string, not null"),
+                ([3], "Parameters.parameter[0] must be an object (a parameter), not 3"),
+                ([{"name": "x", "valueString": "y"}, None], "Parameters.parameter[1] must be an object"),
+                ([{"name": "x", "part": {"name": "y"}}], "The parameter 'x': part must be an array"),
+                ([{"name": "x", "part": [{"name": {}}]}], "Parameters.parameter[0].part[0].name must be a non-empty"),
+                ([{"name": "x", "part": [5]}], "Parameters.parameter[0].part[0] must be an object"),
+                ([{"name": "x"}], "The parameter 'x' must have exactly one of value[x], resource and part, not none"),
+                ([{"name": "x", "valueString": "y", "part": []}], "not valueString and part"),
+                ([{"name": "x", "resource": []}], "The parameter 'x': resource must be a resource")):
+            r = post(client, path, {"resourceType": "Parameters", "parameter": entries})
+            assert r.status_code == 400, (entries, r.get_data(as_text=True))
+            assert expected in issue_texts(r.get_json())[0], (entries, r.get_json())
+        r = post(client, path, {"resourceType": "Parameters", "parameter": {"name": "url"}})
+        assert r.status_code == 400 and issue_texts(r.get_json()) == ["Parameters.parameter must be an array"]
+
+
+def test_the_issue_says_where_in_the_parameters_resource(client):
+    r = post(client, "/fhir/ValueSet/$validate-code", {"resourceType": "Parameters", "parameter": [
+        {"name": "url", "valueUri": CID33}, {"name": "code", "valueInteger": 5}]})
+    issue = r.get_json()["issue"][0]
+    assert issue["expression"] == ["Parameters.parameter[1]"] and issue["code"] == "invalid"
+    assert issue_texts(r.get_json()) == ["The parameter 'code' must be a code: a string (valueString, valueCode,"
+                                         " valueUri, valueCanonical ...), not valueInteger: 5"]
+
+
+def test_the_reported_cases(client):
+    """Issue 17: a number code or a boolean url was answered 200 'CodeSystem 'true' could not be found'."""
+    r = post(client, "/fhir/CodeSystem/$validate-code", {"resourceType": "Parameters", "parameter": [
+        {"name": "url", "valueBoolean": True}, {"name": "code", "valueCode": "CT"}]})
+    assert "The parameter 'url' must be a uri" in refused(r, "url")
+    r = post(client, "/fhir/CodeSystem/$lookup", {"resourceType": "Parameters", "parameter": [
+        {"name": "system", "valueUri": DCM}, {"name": "code", "valueInteger": 113076}]})
+    refused(r, "code")
+
+
+def test_a_single_valued_parameter_given_twice_is_refused_a_repeating_one_is_not(client):
+    refused(client.get(f"/fhir/CodeSystem/$lookup?system={DCM}&system={DCM}&code=CT"), "system")
+    r = post(client, f"/fhir/CodeSystem/$lookup?code=CT", {"resourceType": "Parameters", "parameter": [
+        {"name": "system", "valueUri": DCM}, {"name": "code", "valueCode": "CT"}]})
+    assert refused(r, "code") == "The parameter 'code' may be given once, not 2 times"   # query and body
+    r = client.get(f"/fhir/CodeSystem/$lookup?system={DCM}&code=CT&property=display&property=definition")
+    assert r.status_code == 200
+
+
+def test_the_hl7_suites_boolean_spelled_as_a_string_is_read(client):
+    """HL7's batch-validate test sends valueBoolean "true": read as the boolean it means."""
+    for value, severity in (("true", "warning"), ("false", "error")):
+        r = post(client, "/fhir/ValueSet/$validate-code", {"resourceType": "Parameters", "parameter": [
+            {"name": "url", "valueUri": CID33}, {"name": "code", "valueCode": "CT"}, {"name": "system", "valueUri": DCM},
+            {"name": "display", "valueString": "Not CT"}, {"name": "lenient-display-validation", "valueBoolean": value}]})
+        assert r.status_code == 200
+        assert [i["severity"] for i in param(r.get_json(), "issues")["issue"]] == [severity]
+
+
+def test_parameters_nobody_declared_are_kept_and_ignored(client):
+    r = client.get(f"/fhir/CodeSystem/$lookup?system={DCM}&code=CT&nobody=1")
+    assert r.status_code == 200
+    r = post(client, "/fhir/CodeSystem/$lookup", {"resourceType": "Parameters", "parameter": [
+        {"name": "system", "valueUri": DCM}, {"name": "code", "valueCode": "CT"}, {"name": "nobody", "valueInteger": 1},
+        {"name": "dependency", "part": [{"name": "element", "valueUri": "x"}]}]})
+    assert r.status_code == 200
+
+
+def test_inside_batch_entries_each_bad_entry_is_its_own_400(client):
+    good = f"CodeSystem/$lookup?{urllib.parse.urlencode({'system': DCM, 'code': 'CT'})}"
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": good}},
+        {"request": {"method": "GET", "url": f"ValueSet/$expand?url={CID33}&count=five"}},
+        {"request": {"method": "POST", "url": "CodeSystem/$validate-code"},
+         "resource": {"resourceType": "Parameters", "parameter": [{"name": "url", "valueBoolean": True}]}},
+        {"request": {"method": "POST", "url": "ConceptMap/$translate"},
+         "resource": {"resourceType": "Parameters", "parameter": [{"name": {}}]}},
+        {"request": {"method": "POST", "url": "ValueSet/$validate-code"},
+         "resource": {"resourceType": "Parameters", "parameter": [{"name": "coding", "part": "x"}]}},
+        {"request": {"method": "GET", "url": good}}]}
+    for base in ("/fhir", "/r4/fhir"):
+        answer = post(client, base, bundle).get_json()
+        statuses = [e["response"]["status"] for e in answer["entry"]]
+        assert statuses == ["200 OK"] + ["400 Bad Request"] * 4 + ["200 OK"]
+        texts = [issue_texts(e["resource"])[0] for e in answer["entry"][1:5]]
+        assert "'count'" in texts[0] and "'url'" in texts[1] and "parameter[0].name" in texts[2]
+        assert "'coding'" in texts[3]
+
+
+def test_batch_validate_code_types_each_validation_and_answers_the_others(client):
+    r = post(client, "/fhir/ValueSet/$batch-validate-code", {"resourceType": "Parameters", "parameter": [
+        {"name": "url", "valueUri": CID33}, {"name": "system", "valueUri": DCM},
+        {"name": "validation", "resource": {"resourceType": "Parameters", "parameter": [
+            {"name": "code", "valueCode": "CT"}]}},
+        {"name": "validation", "resource": {"resourceType": "Parameters", "parameter": [
+            {"name": "code", "valueInteger": 5}]}}]})
+    assert r.status_code == 200
+    first, second = [p["resource"] for p in r.get_json()["parameter"]]
+    assert param(first, "result") is True
+    assert second["resourceType"] == "OperationOutcome" and "'code'" in issue_texts(second)[0]
+
+
+# -- the reader itself, property-based -------------------------------------------------------------
+
+DECLARED_NAMES = sorted({p.name for op in OPERATIONS.values() for p in op.parameters})
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=3),
+                           max_leaves=8)
+value_keys = st.sampled_from(sorted(STRING_KEYS) + ["valueBoolean", "valueInteger", "valueCoding",
+                                                    "valueCodeableConcept", "valueDecimal", "resource", "part"])
+resources = st.fixed_dictionaries({"resourceType": st.sampled_from(["ValueSet", "CodeSystem", "ConceptMap",
+                                                                    "Parameters", "Patient"]) | json_values})
+names = st.sampled_from(DECLARED_NAMES) | st.text(max_size=6)
+plain_values = (st.text(max_size=8) | st.booleans() | st.integers(-5, 2**32) | st.sampled_from(["true", "false", "5"])
+                | st.fixed_dictionaries({"code": st.text(max_size=4)}, optional={"system": st.text(max_size=4)}))
+one_value = st.builds(lambda name, key, value: {"name": name, key: value}, names, value_keys,
+                      plain_values | resources | json_values)
+anything_like = st.builds(lambda name, held: {"name": name, **held}, names | json_values,
+                          st.dictionaries(value_keys | st.text(max_size=6), json_values | resources, max_size=3))
+parameters = st.fixed_dictionaries({"resourceType": st.just("Parameters"),
+                                    "parameter": st.lists(one_value | one_value | anything_like | json_values,
+                                                          max_size=5)})
+bodies = st.one_of(parameters, parameters, parameters, json_values, st.fixed_dictionaries(
+    {"resourceType": st.just("Parameters") | json_values, "parameter": json_values}))
+
+
+def assert_typed(signature, params: Params):
+    """Every declared parameter read holds a value of its declared type."""
+    for p in params.items:
+        declared = signature.declared.get(p.name)
+        if declared is None:
+            continue
+        if declared.type in STRING_TYPES:
+            assert isinstance(p.value, str), p
+        elif declared.type == "boolean":
+            assert isinstance(p.value, bool), p
+        elif declared.type == "integer":
+            assert isinstance(p.value, int) and not isinstance(p.value, bool), p
+        elif declared.type in ("Coding", "CodeableConcept"):
+            assert isinstance(p.value, dict), p
+        elif declared.type == "Resource":
+            assert p.resource["resourceType"] in declared.resource_types, p
+        else:
+            assert isinstance(p.resource, dict) or isinstance(p.part, list), p
+
+
+def assert_refusal(e: OpError):
+    assert e.status == 400
+    outcome = e.to_outcome()
+    assert outcome["issue"][0]["severity"] == "error" and outcome["issue"][0]["details"]["text"].strip()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=bodies, query=st.lists(st.tuples(st.sampled_from(DECLARED_NAMES) | st.text(max_size=6),
+                                             st.text(max_size=8)), max_size=4))
+def test_any_json_is_read_as_typed_parameters_or_refused_with_a_400(body, query):
+    for signature in (ANY, *SIGNATURES.values()):
+        try:
+            params = signature.from_resource(body, query)
+        except OpError as e:
+            assert_refusal(e)
+        else:
+            assert_typed(signature, params)
+        try:
+            params = signature.from_query(query)
+        except OpError as e:
+            assert_refusal(e)
+        else:
+            assert_typed(signature, params)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=bodies, op=st.sampled_from(sorted(OPERATIONS)), base=st.sampled_from(["/fhir", "/r4/fhir"]))
+def test_any_json_posted_to_any_operation_is_answered_never_a_server_error(client, body, op, base):
+    r = post(client, f"{base}/{op[0]}/${op[1]}", body)
+    assert r.status_code < 500, r.get_data(as_text=True)[:300]
+    assert r.get_json()["resourceType"] in ("Parameters", "ValueSet", "OperationOutcome")
