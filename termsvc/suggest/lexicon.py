@@ -303,7 +303,8 @@ PLURALS = {"es": (("es", ""), ("s", "")), "pt": (("oes", "ao"), ("es", ""), ("s"
 
 def singulars(language: str, word: str) -> list[str]:
     """The singulars a plural word may have in a language (`ureteres` -> `ureter`, `anche` -> `anca`)."""
-    return [word[:-len(p)] + s for p, s in PLURALS.get(language, ()) if word.endswith(p) and len(word) - len(p) >= 3]
+    return [word[:-len(p)] + s for p, s in PLURALS.get(language, ())
+            if word.endswith(p) and len(word) - len(p) + len(s) >= 3]
 
 
 def _own_word(word: str) -> list:
