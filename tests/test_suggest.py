@@ -17,9 +17,10 @@ from termsvc.mappings.table import read_table
 from termsvc.store.reader import Store
 from termsvc.suggest.baseline import TrigramTfidf
 from termsvc.suggest.evidence import Evidence
-from termsvc.suggest.lexicon import Lexicon, LexiconError
+from termsvc.suggest.lexicon import Lexicon, LexiconError, singulars
 from termsvc.suggest.rank import read
 from termsvc.suggest.service import Suggester
+from termsvc.suggest.text import tokens
 
 CID = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
 CID4, CID29, CID244 = CID.format(4), CID.format(29), CID.format(244)
@@ -28,6 +29,7 @@ GOLD = os.path.join(PROJECT_DIR, "tests", "gold")
 ROW_KEYS = {"row", "source_code", "source_display", "candidates", "parts"}
 CANDIDATE_KEYS = {"system", "code", "display", "score", "why"}
 PART_KEYS = {"modality", "region", "laterality", "contrast"}
+KNEE, INGUINAL, RIGHT_INGUINAL, LEFT_INGUINAL = "72696002", "26893007", "37117007", "85119005"
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +100,8 @@ def test_the_lexicon_is_data_a_department_extends_and_a_bad_file_is_named(tmp_pa
     ("Bauchaorta", CID4, "7832008"), ("ginocchia", CID4, "72696002"), ("Borstkas", CID4, "816094009"),
     ("C-SPINE", CID4, "122494005"), ("ABDOMENPELVIS", CID4, "818982008"), ("TAC", CID29, "CT"),
     ("IRM", CID29, "MR"), ("ECO", CID29, "US"), ("Digitale Subtraktionsangiographie", CID29, "XA"),
-    ("izq.", CID244, "7771000"), ("beidseits", CID244, "51440002"), ("Dx", CID244, "24028007")])
+    ("izq.", CID244, "7771000"), ("beidseits", CID244, "51440002"), ("Dx", CID244, "24028007"),
+    ("Cranio", CID4, "89546000")])                                     # ... alone, the skull
 def test_local_names_rank_their_dicom_code_first(suggester, name, scope, expected):
     assert top_codes(suggester, name, scope)[0] == expected
 
@@ -126,7 +129,7 @@ def test_the_baseline_is_character_trigram_tfidf(suggester):
     ("LWS", None, "122496007", None, None),
     ("MRI brain w/wo contrast", "MR", "12738006", None, "with"),
     ("Rx mano izquierda", "DX", "85562004", "7771000", None),
-    ("TC cranio senza mdc", "CT", "89546000", None, "without"),
+    ("TC cranio senza mdc", "CT", "69536005", None, "without"),    # the cranium of a CT is the head ...
     ("Mammografie beiderzijds", "MG", "76752008", "51440002", None)])
 def test_procedure_names_are_split_into_coded_parts(suggester, name, modality, region, laterality, contrast):
     parts = suggester.parser.parts(read(suggester.lexicon, name))
@@ -157,7 +160,7 @@ def test_accepted_rows_propose_their_target_first_and_rejected_rows_count_agains
     folder = str(tmp_path / "done")
     header = ("source_code", "source_display", "target_code", "relationship", "status")
     write_table(folder, "regions-a", [("K1", "Rodilla derecha", "61685007", "wider", "accepted"),
-                                      ("K2", "Hombro dcho", "16982005", "equivalent", "rejected")],
+                                      ("K2", "Cadera dcha", "29836001", "equivalent", "rejected")],
                 {"url": "http://example.org/cm/a", "source_system": "http://example.org/cs/a",
                  "target_system": SCT, "target_scope": CID4}, header)
     s = Suggester(Store(db_path), lexicon, Evidence([read_table(os.path.join(folder, "regions-a.csv"))]))
@@ -166,9 +169,9 @@ def test_accepted_rows_propose_their_target_first_and_rejected_rows_count_agains
         learned, _ = s.suggest("RODILLA DERECHA", ranker, "es", 3)
         assert learned[0].candidate.code == "61685007" and learned[0].score >= 0.95
         assert "accepted in table regions-a row 2" in learned[0].why
-        against, _ = s.suggest("Hombro dcho", ranker, "es", 5)
-        shoulder = next(r for r in against if r.candidate.code == "16982005")
-        assert against[0].candidate.code != "16982005" and "rejected in table regions-a row 3" in shoulder.why
+        against, _ = s.suggest("Cadera dcha", ranker, "es", 5)      # Hip rejected: Hip joint comes first
+        hip = next(r for r in against if r.candidate.code == "29836001")
+        assert against[0].candidate.code == "24136001" and "rejected in table regions-a row 3" in hip.why
     finally:
         s.close()
 
@@ -276,7 +279,7 @@ def test_eval_reports_ranking_baseline_and_parts_per_language(db_path, tmp_path)
     assert "baseline top-1" in text and "parts: modality 100.0% of 1" in text
 
 
-@pytest.mark.parametrize("gold", ["tune.csv", "heldout.csv"])
+@pytest.mark.parametrize("gold", ["tune.csv", "heldout.csv", "blind_a.csv", "blind_b.csv"])
 def test_the_gold_sets_meet_the_figures_of_issue_19(db_path, gold):
     r = run("mappings", "eval", os.path.join(GOLD, gold), "--db", db_path, "--no-default-mappings", "--json")
     report = orjson.loads(r.output)
@@ -286,3 +289,94 @@ def test_the_gold_sets_meet_the_figures_of_issue_19(db_path, gold):
     assert report["baseline"]["overall"]["top1"] < overall["top1"]
     minimum = {"modality": 95, "region": 85, "laterality": 95, "contrast": 90}
     assert all(report["parts"][p]["accuracy"] >= minimum[p] for p in minimum)
+
+
+# -- the rules a blind check asked for (tests/gold/blind_*.csv) ---------------------------------
+def ranked(suggester, name, scope=CID4, language=None, k=5):
+    return suggester.suggest(name, suggester.ranker(scope, None), language, k)[0]
+
+
+def segments(lexicon, name, language=None):
+    return [(s.text, s.how, sorted({f.kind for f in s.facets})) for s in read(lexicon, name, language).segments]
+
+
+# -- a side in a scope of regions ---------------------------------------------------------------
+def test_a_side_breaks_ties_between_regions_and_pulls_no_region_of_its_own(suggester):
+    assert top_codes(suggester, "Leiste re.", CID4, language="de")[:2] == [RIGHT_INGUINAL, INGUINAL]
+    assert top_codes(suggester, "ingle izquierda", CID4, language="es")[:2] == [LEFT_INGUINAL, INGUINAL]
+    assert top_codes(suggester, "Leiste", CID4, language="de")[0] == INGUINAL             # no side said: no side chosen
+    knee = ranked(suggester, "Rodilla dcha", language="es")
+    assert [r.candidate.code for r in knee] == [KNEE] and "dcha->right" not in knee[0].why
+    # a region word the lexicon lacks: the side alone proposes nothing of that side (Right ventricle ...)
+    unknown = ranked(suggester, "Xyzzy dcho", language="es")
+    assert not any("right" in r.candidate.display.lower() for r in unknown)
+
+
+def test_in_the_scope_of_sides_the_side_is_what_counts(suggester):
+    assert top_codes(suggester, "RODILLA DCHA", CID244, "es")[0] == "24028007"
+    assert top_codes(suggester, "links", CID244, "de")[0] == "7771000"
+
+
+def test_a_region_of_a_side_is_the_code_that_says_both(suggester):
+    assert top_codes(suggester, "rechter Oberbauch", CID4, language="de")[0] == "50519007"
+    assert top_codes(suggester, "fosse iliaque droite", CID4, language="fr")[0] == "48544008"
+    assert top_codes(suggester, "Oberbauch", CID4, language="de")[0] == "818981001"      # no side: the abdomen
+
+
+# -- codes and names ------------------------------------------------------------------------------
+def test_a_name_that_is_a_code_yields_to_a_full_reading_in_its_language(suggester):
+    assert top_codes(suggester, "OPT", CID29, "it")[0] == "PX"                      # ortopantomografia
+    assert top_codes(suggester, "OPTBSV", CID29, "it")[0] == "OPTBSV"               # the lexicon does not know it
+    top = ranked(suggester, "OPTBSV", CID29, "it")[0]
+    assert top.score < 1 and "the code" in top.why
+
+
+def test_a_candidate_is_also_known_by_its_code_systems_own_display(suggester):
+    # DICOM's CID 4 shows 32849002 as "Endo-esophageal"; the code system calls it "Esophagus"
+    top = ranked(suggester, "esophagus", language="en")[0]
+    assert top.candidate.code == "32849002" and top.score == 1.0
+    assert top_codes(suggester, "Nieren", CID4, language="de")[0] == "64033007"
+    assert top_codes(suggester, "venas", CID4, language="es")[0] == "29092000"
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def test_plurals_snowball_leaves_apart_are_read_as_their_singular(lexicon):
+    assert "ureter" in singulars("es", "ureteres") and "anca" in singulars("it", "anche")
+    assert segments(lexicon, "anche", "it") == [("anche", "plural", ["region"])]
+    assert read(lexicon, "anche", "it").parts[0].english == "hip"
+    assert read(lexicon, "esternoclaviculares", "es").parts[0].english == "sternoclavicular joint"
+
+
+def test_a_compound_written_in_two_is_one_word(lexicon, suggester):
+    seg = read(lexicon, "sterno-claveari", "it").segments
+    assert len(seg) == 1 and seg[0].how == "joined" and seg[0].words == ("sterno", "claveari")
+    assert top_codes(suggester, "sterno-claveari", CID4, language="it")[0] == "7844006"
+    # the side after a region is never swallowed into a compound (leiste + re is no word)
+    assert [s.how for s in read(lexicon, "Leiste re.", "de").segments] == ["exact", "exact"]
+
+
+def test_a_phrase_is_known_with_or_without_its_stop_words(lexicon, suggester):
+    assert top_codes(suggester, "dita piede sx", CID4, language="it")[0] == "29707007"    # dita del piede
+    assert top_codes(suggester, "TAC DE CRANEO", CID4, language="es")[0] == "69536005"    # tac craneo
+    parts = suggester.parser.parts(read(lexicon, "TAC DE CRANEO", "es"))
+    assert parts["modality"]["code"] == "CT" and parts["region"]["code"] == "69536005"
+
+
+def test_one_and_two_letter_words_are_read_only_in_the_names_language(lexicon):
+    # `p` is right in Polish; in a German a.p. it is half of a view
+    q = read(lexicon, "Röntgen Schulter li. a.p.", "de")
+    assert [p.english for p in q.parts if p.kind == "laterality"] == ["left"]
+    assert ("view", "ap") in [(p.kind, p.english) for p in q.parts]
+
+
+def test_contrast_written_as_a_sign(lexicon, suggester):
+    assert tokens("CT THORAX C+") == ["ct", "thorax", "c", "plus"]
+    assert suggester.parser.parts(read(lexicon, "CT THORAX C+", "en"))["contrast"] == "with"
+
+
+def test_latin_names_of_vessels_and_bones_are_read_in_every_language(suggester):
+    assert top_codes(suggester, "A. femoralis communis", CID4, language="de")[0] == "181347005"
+    assert top_codes(suggester, "V. saphena magna", CID4, language="de")[0] == "60734001"
+    assert top_codes(suggester, "vertebralis", CID4, language="nl")[0] == "85234005"  # the adjective: the artery
+    assert top_codes(suggester, "Os coccygis", CID4, language="nl")[0] == "64688005"
+    assert top_codes(suggester, "Truncus coeliacus", CID4, language="it")[0] == "57850000"

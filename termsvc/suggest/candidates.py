@@ -113,6 +113,14 @@ class Scope:
             self.index.close()
 
 
+def code_system_display(ctx: Context, contains: dict) -> str | None:
+    """The code system's own display of an expansion entry: a value set may show another (DICOM's CID 4
+    shows 32849002 as `Endo-esophageal`, the code system names it `Esophagus`); both are its names."""
+    cs = ctx.code_system(contains.get("system"), contains.get("version"))
+    concept = cs.find(contains["code"])[0] if cs is not None else None
+    return concept.display if concept is not None else None
+
+
 def expand_scope(store, target_scope: str | None, target_system: str | None,
                  max_size: int | None) -> tuple[list, str | None]:
     """(candidates, message) from the engine's expansion of the scope (or of the whole code system)."""
@@ -141,6 +149,9 @@ def expand_scope(store, target_scope: str | None, target_system: str | None,
         for c in contains or []:
             if c.get("code") is not None and not c.get("abstract") and not c.get("inactive"):
                 texts = [(c.get("display") or "", None)]
+                own = code_system_display(ctx, c)
+                if own and own != texts[0][0]:
+                    texts.append((own, None))
                 texts += [(d.get("value") or "", language_code(d.get("language"))) for d in c.get("designation") or []]
                 texts.append((c["code"], None))
                 candidates.append(Candidate(c.get("system"), c["code"], c.get("display") or c["code"], texts))

@@ -38,6 +38,7 @@ FOLDER = "lexicon"            # the department's lexicon: a folder of this name 
 MAX_TERM_WORDS = 6
 FUZZY_MIN_LENGTH = 5          # shorter words are not corrected (too many near neighbours)
 FUZZY_CUTOFF = 84
+SHORT_WORD = 2                # words this short are read only in the name's language (or English)
 COMPOUND_MIN_LENGTH = 7
 HEAD_MIN_LENGTH = 6           # the shortest last part a compound is known by when its first part is not
 LINKS = ("", "s", "n", "en", "es", "e", "er")   # German/Dutch linking elements between compound parts
@@ -62,7 +63,7 @@ class Segment:
     """A run of a name's words and what the lexicon makes of it (no facets: a word it does not know)."""
     words: tuple
     facets: list = field(default_factory=list)
-    how: str = "exact"           # exact | stem | compound | fuzzy | unknown
+    how: str = "exact"           # exact | stem | plural | joined | compound | fuzzy | unknown
     corrected: str | None = None  # the lexicon word a misspelling was read as
 
     @property
@@ -136,11 +137,25 @@ class Lexicon:
                 continue      # the same meaning written twice
             facets.append(facet)
             key = tuple(stem(language, w) for w in words)
-            self.stemmed.setdefault(language, {}).setdefault(key, []).append(facet)
+            by_stem = self.stemmed.setdefault(language, {}).setdefault(key, [])
+            if not any(f.kind == kind and f.alternatives == alternatives for f in by_stem):
+                by_stem.append(facet)
             if len(words) == 1 and len(words[0]) >= 3:
                 self.single.setdefault(language, set()).add(words[0])
         self.single = {lang: sorted(ws) for lang, ws in self.single.items()}
+        self._phrases_without_stops()
         self.max_words = min(MAX_TERM_WORDS, max((len(k) for d in self.exact.values() for k in d), default=1))
+
+    def _phrases_without_stops(self) -> None:
+        """A phrase is also known without its stop words (`dita del piede` is also `dita piede`,
+        `crosse de l aorte` also `crosse aorte`), as departments shorten them."""
+        for language, terms in self.exact.items():
+            stops = {w[0] for w, facets in terms.items() if len(w) == 1 and any(f.kind == "stop" for f in facets)}
+            for words, facets in list(terms.items()):
+                short = tuple(w for w in words if w not in stops)
+                if 1 < len(short) < len(words) and short not in terms:
+                    terms[short] = facets
+                    self.stemmed[language].setdefault(tuple(stem(language, w) for w in short), facets)
 
     @classmethod
     def load(cls, folders=()) -> "Lexicon":
@@ -176,15 +191,31 @@ class Lexicon:
 
     # -- segmenting ----------------------------------------------------------------------
     def lookup(self, words: tuple, languages: list[str]):
-        """(facets, how, language) of the first language that knows this run of words, exactly or by stem."""
-        for lang in languages:
-            facets = self.exact.get(lang, {}).get(words)
-            if facets:
-                return facets, "exact", lang
-            facets = self.stemmed.get(lang, {}).get(tuple(stem(lang, w) for w in words))
-            if facets:
-                return facets, "stem", lang
+        """(facets, how, language) of the first language that knows this run of words, exactly or by stem.
+        A word of one or two letters is read only in the name's language or in English: another language's
+        abbreviation of that length is a guess (the Polish `p` for right is the `p` of a German `a.p.`)."""
+        short = len(words) == 1 and len(words[0]) <= SHORT_WORD
+        others = [lang for lang in languages[1:] if not short or lang == "en"]
+        # the name's language in every way first; then the others as written, by stem, as plurals
+        for how, langs in (("exact", languages[:1]), ("stem", languages[:1]), ("plural", languages[:1]),
+                           ("exact", others), ("stem", others), ("plural", others)):
+            for lang in langs:
+                facets = self._find(how, lang, words)
+                if facets:
+                    return facets, how, lang
         return None, None, None
+
+    def _find(self, how: str, lang: str, words: tuple):
+        if how == "exact":
+            return self.exact.get(lang, {}).get(words)
+        if how == "stem":
+            return self.stemmed.get(lang, {}).get(tuple(stem(lang, w) for w in words))
+        if len(words) == 1:
+            for singular in singulars(lang, words[0]):
+                facets = self.exact.get(lang, {}).get((singular,))
+                if facets:
+                    return facets
+        return None
 
     def segment(self, words: list[str], languages: list[str], known=lambda w: False,
                 guess: bool = True) -> list[Segment]:
@@ -195,15 +226,30 @@ class Lexicon:
         while i < n:
             found = None
             for length in range(min(self.max_words, n - i), 0, -1):
-                facets, how, _lang = self.lookup(tuple(words[i:i + length]), languages)
+                run = tuple(words[i:i + length])
+                facets, how, _lang = self.lookup(run, languages)
+                if not facets and length > 2:     # a phrase with stop words inside (`TAC DE CRANEO`)
+                    inner = tuple(w for w in run[1:-1] if not self.is_stop(w, languages[:1]))
+                    if len(inner) < length - 2:
+                        facets, how, _lang = self.lookup(run[:1] + inner + run[-1:], languages)
                 if facets:
-                    found = Segment(tuple(words[i:i + length]), list(facets), how)
+                    found = Segment(run, list(facets), how)
                     break
+                if length == 2 and min(len(words[i]), len(words[i + 1])) >= 3:
+                    # a compound written in two (`sterno-claveari`, `sacro iliacale`), known as written
+                    facets, how, _lang = self.lookup((words[i] + words[i + 1],), languages)
+                    if facets and how != "stem":
+                        found = Segment(tuple(words[i:i + 2]), list(facets), "joined")
+                        break
             if found is None:
                 found = self._unknown(words[i], languages, known) if guess else Segment((words[i],), [], "unknown")
             out.extend(found if isinstance(found, list) else [found])
             i += len(found[0].words) if isinstance(found, list) else len(found.words)
         return out
+
+    def is_stop(self, word: str, languages: list[str]) -> bool:
+        facets, _how, _lang = self.lookup((word,), languages)
+        return bool(facets) and all(f.kind == "stop" for f in facets)
 
     def _unknown(self, word: str, languages: list[str], known):
         if word.isdigit() or len(word) < 2 or known(word):
@@ -245,6 +291,20 @@ class Lexicon:
                 if best:
                     return best[0]
         return None
+
+
+# plural endings -> singular endings, per language (what Snowball's stems leave apart: ureteres/ureter)
+PLURALS = {"es": (("es", ""), ("s", "")), "pt": (("oes", "ao"), ("es", ""), ("s", "")),
+           "it": (("chi", "co"), ("che", "ca"), ("ghi", "go"), ("ghe", "ga"), ("i", "o"), ("i", "e"), ("e", "a")),
+           "fr": (("aux", "al"), ("s", ""), ("x", "")), "en": (("ies", "y"), ("ces", "x"), ("es", ""), ("s", "")),
+           "de": (("en", ""), ("n", ""), ("e", ""), ("s", "")), "nl": (("eren", ""), ("en", ""), ("s", "")),
+           "la": (("ae", "a"), ("es", "is"), ("i", "us"))}
+
+
+def singulars(language: str, word: str) -> list[str]:
+    """The singulars a plural word may have in a language (`ureteres` -> `ureter`, `anche` -> `anca`)."""
+    return [word[:-len(p)] + s for p, s in PLURALS.get(language, ())
+            if word.endswith(p) and len(word) - len(p) + len(s) >= 3]
 
 
 def _own_word(word: str) -> list:

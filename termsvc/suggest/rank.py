@@ -34,6 +34,12 @@ IRRELEVANT_REGION = 0.1     # a region word in a scope without regions (modaliti
 UNUSED_WORD = 0.3           # a word neither the lexicon nor the scope knows
 FALLBACK_CUTOFF = 70        # string similarity (0-100) a fallback candidate needs
 PROCEDURE_SHARE = 0.2
+READ_MAX = 0.97             # a reading of the name scores at most this: only the whole name is certain
+CODE_MATCH = 0.95           # a name equal to a code of the scope (a full reading of it scores more)
+SIDE_CONTENT_SHARE = 0.5    # a scope where at least this share of candidates names a side is one of sides
+SIDE_BONUS = 0.03           # elsewhere a side the name and the candidate both say only breaks ties (a
+                            # READ_MAX reading with it stays under 1) ...
+SIDE_MISMATCH = 0.9         # ... and a candidate of another side loses a little
 SHARE_SAMPLE = 2000         # displays read to tell what kinds of parts a scope's candidates name
 
 
@@ -45,6 +51,7 @@ class Part:
     own: tuple                # the segment's own words as stems of the name's language
     raw: tuple                # the segment's own folded words
     label: str                # for `why`: "rodilla->knee (es)"
+    english: str = ""         # the preferred reading as written ("vertebral artery"), for string similarity
 
 
 @dataclass
@@ -87,7 +94,7 @@ def _parts(lexicon: Lexicon, seg: Segment, lang: str) -> list[Part]:
         if seg.words[0].isdigit() or len(seg.words[0]) < 2:
             return []
         form = lexicon.canonical(stem("en", seg.words[0]))
-        return [Part("word", [(form,)], own, seg.words, f"'{seg.text}'")]
+        return [Part("word", [(form,)], own, seg.words, f"'{seg.text}'", seg.text)]
     out = []
     for f in seg.facets:
         if f.kind == "stop":
@@ -95,7 +102,8 @@ def _parts(lexicon: Lexicon, seg: Segment, lang: str) -> list[Part]:
         alts = [tuple(lexicon.canonical(stem("en", w)) for w in tokens(a)) for a in f.alternatives]
         alts = [a for a in alts if a]
         read_as = f" [{seg.corrected}]" if seg.corrected else ""
-        out.append(Part(f.kind, alts, own, seg.words, f"{seg.text}{read_as}->{f.alternatives[0]} ({f.language})"))
+        out.append(Part(f.kind, alts, own, seg.words, f"{seg.text}{read_as}->{f.alternatives[0]} ({f.language})",
+                        fold(f.alternatives[0])))
     return out
 
 
@@ -104,6 +112,7 @@ class Ranker:
         self.scope = scope
         self.lexicon = lexicon
         self._relevance = None
+        self._side_forms = None
 
     def known(self, word: str) -> bool:
         return word in self.scope.vocabulary
@@ -134,6 +143,19 @@ class Ranker:
             return 1.0 if share else IRRELEVANT_REGION
         return 0.0 if share == 0 else 0.4 + 0.6 * min(1.0, share * 4)
 
+    def sides_matter(self) -> bool:
+        """Is the side what this scope's codes are about (CID 244), rather than a detail of some of them
+        (CID 4's `Right inguinal region`, a procedure's `knee right`)?"""
+        return self.share("laterality") >= SIDE_CONTENT_SHARE
+
+    def side_forms(self) -> set:
+        """The forms of the English words that name a side (right, left, bilateral ...)."""
+        if self._side_forms is None:
+            self._side_forms = {self.lexicon.canonical(stem("en", w))
+                                for facets in self.lexicon.exact.get("en", {}).values() for f in facets
+                                if f.kind == "laterality" for a in f.alternatives for w in tokens(a)}
+        return self._side_forms
+
     def procedures(self) -> bool:
         """Is this a scope of procedures (candidates that name a modality and a region)?"""
         return self.share("modality") >= PROCEDURE_SHARE and self.share("region") >= PROCEDURE_SHARE
@@ -147,18 +169,21 @@ class Ranker:
         forms = {f for p in parts for a in p.alternatives for f in a} | {f for p in parts for f in p.own + p.raw}
         best: dict[int, Ranked] = {}
         whole = tuple(tokens(query.name))
-        english = " ".join(" ".join(p.alternatives[0]) if p.alternatives else " ".join(p.raw) for p in parts)
+        english = " ".join(p.english for p in parts)
         for doc, _bm25 in deadline.bounded(scope.index.search(forms, FTS_LIMIT)):
             t = scope.texts[doc]
             if t.words == whole:
-                score, said = 1.0, ["the whole name"]
+                # the name is a code of the scope: that code, unless the lexicon reads the name as what
+                # another code's display says in full (the Italian `OPT` is a panoramic X-ray, not DICOM's OPT)
+                code = t.text == scope.candidates[t.candidate].code
+                score, said = (CODE_MATCH if code else 1.0), ["the code" if code else "the whole name"]
             else:
-                score, said = self._score(t, parts, lang)
+                score, said, side = self._score(t, parts, lang)
                 if score <= 0:
                     continue
                 similarity = fuzz.token_set_ratio(english, t.folded) / 100
-                score = min(1.0, (1 - SIMILARITY_SHARE) * score + SIMILARITY_SHARE * similarity
-                            + (PREFERRED_BONUS if t.preferred else 0))
+                score = side * min(READ_MAX, (1 - SIMILARITY_SHARE) * score + SIMILARITY_SHARE * similarity
+                                   + (PREFERRED_BONUS if t.preferred else 0))
             prev = best.get(t.candidate)
             if prev is None or score > prev.score:
                 best[t.candidate] = Ranked(scope.candidates[t.candidate], round(score, 4),
@@ -168,11 +193,16 @@ class Ranker:
             ranked += self._similar(query.name, top - len(ranked), {r.candidate.n for r in ranked})
         return ranked[:max(top, 0)] if top else ranked
 
-    def _score(self, t, parts: list[Part], lang: str) -> tuple[float, list]:
+    def _score(self, t, parts: list[Part], lang: str) -> tuple[float, list, float]:
+        """(the harmonic mean of recall and precision of a designation for the name's parts, what it
+        matched, a factor for the side). Where sides are details (see `sides_matter`), the name's side is
+        no part of the recall: `Knie re.` is the knee, not anything right; a candidate that says the same
+        side wins a tie (factor > 1), one of another side loses a little (< 1)."""
         scope = self.scope
         forms = set(t.forms)
         total_w = got_w = 0.0
         matched, said = set(), []
+        side_factor, side_detail = 1.0, not self.sides_matter()
         for p in parts:
             best_frac, best_forms, weight = 0.0, (), 0.0
             for j, alt in enumerate(p.alternatives):
@@ -189,6 +219,14 @@ class Ranker:
                 frac = min(1.0, len(own) / len(p.raw))
                 if frac > best_frac:
                     best_frac, best_forms = frac, tuple(t.forms[i] for i in own)
+            if side_detail and p.kind == "laterality":
+                if best_frac:
+                    matched.update(best_forms)
+                    said.append(p.label)
+                    side_factor += SIDE_BONUS
+                elif forms & self.side_forms():
+                    side_factor *= SIDE_MISMATCH
+                continue
             if not weight:
                 weight = max((scope.weight(stem(lang, w)) for w in p.raw), default=1.0)
             weight *= self.relevance(p.kind)
@@ -200,12 +238,12 @@ class Ranker:
                 matched.update(best_forms)
                 said.append(p.label)
         if not got_w or not total_w:
-            return 0.0, said
+            return 0.0, said, side_factor
         recall = got_w / total_w
         precision = min(1.0, sum(scope.weight(f) for f in set(t.forms) if f in matched) / t.total)
         if not precision:
-            return 0.0, said
-        return 2 * precision * recall / (precision + recall), said
+            return 0.0, said, side_factor
+        return 2 * precision * recall / (precision + recall), said, side_factor
 
     def _similar(self, name: str, k: int, taken: set) -> list[Ranked]:
         """String similarity alone: the nearest designations (too few found by their words)."""

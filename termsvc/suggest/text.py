@@ -6,7 +6,8 @@ import Stemmer
 from unidecode import unidecode
 
 # the languages the shipped lexicon speaks, in the order they are tried when a name's language is unknown
-LANGUAGES = ("es", "de", "fr", "it", "nl", "pl", "pt", "en")
+# (la: the Latin anatomical names every language writes)
+LANGUAGES = ("es", "de", "fr", "it", "nl", "pl", "pt", "en", "la")
 SNOWBALL = {"es": "spanish", "de": "german", "fr": "french", "it": "italian", "nl": "dutch", "pl": "polish",
             "pt": "portuguese", "en": "english", "da": "danish", "sv": "swedish", "nb": "norwegian",
             "no": "norwegian", "fi": "finnish", "ca": "catalan", "ro": "romanian", "hu": "hungarian",
@@ -21,8 +22,9 @@ def fold(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """The words of a text, folded: punctuation separates (`C-SPINE` -> c, spine; `li.` -> li)."""
-    return TOKEN.findall(fold(text))
+    """The words of a text, folded: punctuation separates (`C-SPINE` -> c, spine; `li.` -> li); a plus
+    is a word (`CT THORAX C+` -> ct, thorax, c, plus: the lexicon reads `c plus` as with contrast)."""
+    return TOKEN.findall(fold(text).replace("+", " plus "))
 
 
 def language_code(tag: str | None) -> str | None:
