@@ -97,7 +97,7 @@ def test_every_row_without_a_target_shows_its_candidates_and_parts(web, suggesti
     knee = shown["2"]
     assert candidates(knee)[0][1:4] == (KNEE, "Knee", SCT) and parts(knee) == {"region": KNEE, "laterality": LEFT}
     assert parts(shown["3"])["modality"] == "CT" and "<b>contrast</b> without" in shown["3"]
-    assert len(candidates(shown["2"])) == 5
+    assert 1 <= len(candidates(shown["2"])) <= 5                 # up to --top (5); what the CLI gives, below
     # exactly what `termsvc mappings suggest --json` says of the table, row by row
     for row in orjson.loads(suggest_cli(*suggestions_db, "regiones", "--json"))["rows"]:
         block = shown.get(str(row["row"]), "")
@@ -187,7 +187,7 @@ def test_the_xlsx_download_is_the_table_with_its_suggestions_as_the_cli_writes_i
     assert not nothing[col["target_code"]] and nothing[col["status"]] != "draft"
     knee_cell = ws.cell(2, col["target_code"] + 1).coordinate
     dropdown = next(dv for dv in ws.data_validations.dataValidation if str(dv.sqref) == knee_cell)
-    assert dropdown.formula1.startswith(f'"{KNEE},') and dropdown.formula1.count(",") == 4
+    assert dropdown.formula1.strip('"').split(",")[0] == KNEE and dropdown.formula1.count(",") <= 4
     # the same cells and dropdowns as `termsvc mappings suggest TABLE -o FILE.xlsx`
     out = str(tmp_path / "cli.xlsx")
     suggest_cli(db, maps, "regiones", "-o", out)
