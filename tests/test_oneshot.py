@@ -135,6 +135,11 @@ def test_validate_against_a_value_set_by_id_or_url_infers_the_system(run):
     assert r.exit_code == 0 and json.loads(r.output)["system"] == DCM and json.loads(r.output)["verdict"] == "valid"
     r = run("validate", "XX", "--valueset", "dicom-cid-33")
     assert r.exit_code == 1 and ": invalid in dicom-cid-33" in r.output
+    for shorthand in ("CID 33", "CID-33", "cid33"):      # a DICOM context group as DICOM writes it
+        r = run("validate", "CT", "--valueset", shorthand)
+        assert r.exit_code == 0 and f"valid in {shorthand}" in r.output
+    r = run("validate", "CT", "--valueset", "CID 99999")   # no such context group: a clear error
+    assert r.exit_code == 2 and "sect_CID_99999.html" in r.stderr
     r = run("validate", "CT", "--valueset", "no-such-value-set")
     assert r.exit_code == 2 and "ValueSet/no-such-value-set not found" in r.stderr
 

@@ -10,10 +10,11 @@ extensions whose url names it. Strength `maximum` is an additional binding of pu
 """
 from dataclasses import dataclass
 
+from termsvc.fhir.dicom import CID_URL
+
 R5_BASE = "http://hl7.eu/fhir/imaging-r5"
 R4_BASE = "http://hl7.eu/fhir/imaging"
 BASES = {"R5": R5_BASE, "R4": R4_BASE}
-DICOM_CID = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +91,8 @@ _COMPOSITION_STATUS_R4 = (_FHIR + "composition-status", ("preliminary", "final",
 _DOCUMENT_RELATIONSHIP_R4 = (_FHIR + "document-relationship-type", ("replaces", "transforms", "signs", "appends"))
 R4_DIFFERENCES = [
     # R4: Coding, DICOM CID 29 (R5: CodeableConcept, CID 33)
-    ("ImagingStudy.modality", ("Coding",), "extensible", DICOM_CID.format(29)),
-    ("ImagingStudy.series.modality", ("Coding",), "extensible", DICOM_CID.format(29)),
+    ("ImagingStudy.modality", ("Coding",), "extensible", CID_URL.format(29)),
+    ("ImagingStudy.series.modality", ("Coding",), "extensible", CID_URL.format(29)),
     # R4 only (R5: procedure, preferred, the LOINC/RSNA playbook)
     ("ImagingStudy.procedureCode", ("CodeableConcept",), "extensible", "http://www.rsna.org/RadLex_Playbook.aspx"),
     # R5 added 'modified'

@@ -22,6 +22,7 @@ import orjson
 
 from termsvc.cli.common import Unanswerable, with_settings
 from termsvc.client import CANNOT_JUDGE, VALID, LocalClient, TerminologyClient, TerminologyError
+from termsvc.fhir.dicom import cid_url
 from termsvc.mappings.reading import canonical_header, decode_bytes, sniff_delimiter
 
 
@@ -77,9 +78,12 @@ def asking(fn):
 
 
 def value_set_argument(value: str) -> dict:
-    """A value set named on the command line: its canonical URL, or else its id."""
+    """A value set named on the command line: its canonical URL, a DICOM context group as DICOM
+    writes it ("CID 33", "CID-33"), or else its id."""
     if "://" in value or value.startswith(("urn:", "#")):
         return {"url": value}
+    if url := cid_url(value):
+        return {"url": url}
     return {"value_set_id": value}
 
 

@@ -19,8 +19,9 @@ from collections import defaultdict
 
 import orjson
 
+from termsvc.fhir.dicom import CID_URL
+
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
-CID_URL = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
 
 # DICOM coding scheme designator -> FHIR system URI: the preferred `uri` of the HL7
 # NamingSystems (THO / FHIR core) where one exists, DICOM PS3.16 Table 8-1 otherwise.

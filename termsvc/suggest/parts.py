@@ -12,10 +12,10 @@ answers no coded parts (null), never a guess.
 """
 from __future__ import annotations
 
+from termsvc.fhir.dicom import CID_URL
 from termsvc.suggest.candidates import Scope
 from termsvc.suggest.rank import Query, Ranker
 
-CID = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
 MODALITY_CIDS = (29, 33)      # acquisition modality first, then every modality
 REGION_CID = 4
 LATERALITY_CID = 244
@@ -41,7 +41,7 @@ class Parser:
     def ranker(self, cid: int) -> Ranker:
         r = self._rankers.get(cid)
         if r is None:
-            scope = Scope.of(self.store, CID.format(cid), max_size=self.max_size, canonical=self.lexicon.canonical)
+            scope = Scope.of(self.store, CID_URL.format(cid), max_size=self.max_size, canonical=self.lexicon.canonical)
             r = self._rankers[cid] = Ranker(scope, self.lexicon)
         return r
 
