@@ -144,3 +144,20 @@ def test_a_complete_snomed_code_system_sent_with_the_request_answers_for_what_it
     assert param(body, "result") is False and "it has 4 digits" in param(body, "message")
     body = post("/fhir/CodeSystem/$validate-code", base + [("code", WELL_FORMED_ABSENT)]).get_json()
     assert param(body, "result") is False and "Unknown code" in param(body, "message")
+
+
+def test_a_fragment_holding_a_malformed_identifier_is_no_authority_for_it(post):
+    """Fragments copy other tables (DICOM's hold a few SNOMED CT and LOINC typos): a malformed id a
+    fragment lists is still an error, and a value set that enumerates it is not said to lack it."""
+    cs = {"resourceType": "CodeSystem", "url": SCT, "version": "frag-test", "status": "active", "content": "fragment",
+          "concept": [{"code": "71615007", "display": "typo"}, {"code": "71651007", "display": "Mammography"}]}
+    vs = {"resourceType": "ValueSet", "url": "http://ex.test/vs/typo", "status": "active",
+          "compose": {"include": [{"system": SCT, "version": "frag-test",
+                                   "concept": [{"code": "71615007"}, {"code": "71651007"}]}]}}
+    base = [("url", vs["url"]), ("system", SCT), ("tx-resource", cs), ("tx-resource", vs)]
+    body = post("/fhir/ValueSet/$validate-code", base + [("code", "71615007")]).get_json()
+    assert param(body, "result") is False
+    assert issue_texts(param(body, "issues")) == [
+        "The code '71615007' is not a valid SNOMED CT concept identifier: the check digit is wrong"]
+    body = post("/fhir/ValueSet/$validate-code", base + [("code", "71651007")]).get_json()
+    assert param(body, "result") is True

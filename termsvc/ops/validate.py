@@ -315,10 +315,12 @@ class Validator:
 
     def _check_concept(self, r, vs, cd: Coded, cs, concept, normalized, member, undecided: bool):
         in_vs = vs is None or member is not None
-        if concept is None and self._malformed(r, cd, cs):
-            if vs is not None:
+        # a fragment is no authority on its system's identifiers (DICOM's tables hold a few typos)
+        if (concept is None or (cs is not None and cs.content in PARTIAL_CONTENT)) and self._malformed(r, cd, cs):
+            listed = concept is not None and member is not None   # (a value set may list the typo)
+            if vs is not None and not listed:
                 self._not_in_vs(r, vs, cd)
-            r.in_vs = False
+            r.in_vs = listed
             return
         if concept is None:
             if cs.content in PARTIAL_CONTENT:
