@@ -413,7 +413,8 @@ def test_broken_table_fails_build_and_keeps_previous_db(tmp_path, content_dir):
     db = str(tmp_path / "t.db")
     build(db, [SourceSpec("fhir", content_dir), SourceSpec("mappings", str(maps))], preexpand=False)
     before = open(db, "rb").read()
-    write_table(maps, "broken", "source_code,target_code,relationship\nA,X1,sortof\nB,,\n")
+    # an unknown relationship; an accepted row that maps to nothing (a draft row without a target is one to map)
+    write_table(maps, "broken", "source_code,target_code,relationship,status\nA,X1,sortof,\nB,,,accepted\nC,,,\n")
     with pytest.raises(BuildError) as e:
         build(db, [SourceSpec("fhir", content_dir), SourceSpec("mappings", str(maps))], preexpand=False)
     assert "broken.csv:2" in str(e.value) and "broken.csv:3" in str(e.value)
