@@ -4,8 +4,9 @@ Reads each file's header with pydicom (stopping before the pixel data, only the 
 below), and for each local value:
 
 - Modality, Body Part Examined, Laterality, Image Laterality (CS values: trimmed; DICOM
-  defines them upper case and without blanks, so `chest` is tried as `CHEST` and `Whole Body` as
-  `WHOLE BODY`, then `WHOLEBODY`, when it has no answer as written),
+  defines them upper case and without blanks, so when a value has no answer as written it is
+  tried upper case, then without blanks or punctuation, then without `and` (`chest` -> `CHEST`,
+  `Whole Body` -> `WHOLEBODY`, `L-Spine` -> `LSPINE`, `Head & Neck` -> `HEADNECK`: `cs_spellings`),
   Study / Requested Procedure Description (text): translated through the loaded mapping
   tables that declare the attribute (`dicom_attributes` in the table's TOML, kept on the
   ConceptMap as the `dicom-attribute` extension); a Modality no table maps is passed through
@@ -32,6 +33,7 @@ when asked, the IG's profile.
 import functools
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from termsvc.bindings.facts import BASES
@@ -220,8 +222,8 @@ class Resolver:
                 return self._standard(system, code, local.get("meaning"))
             return self._translated(attr, local["code"], local["scheme"]) or self._unmapped(attr, local["scheme"])
         candidates = [local]
-        if attr.kind == "value":   # CS defined terms are upper case, without blanks (vendors write `Whole Body`)
-            candidates += [v for v in (local.upper(), re.sub(r"[\s_-]+", "", local.upper())) if v not in candidates]
+        if attr.kind == "value":
+            candidates += [v for v in cs_spellings(local) if v not in candidates]
         for value in candidates:
             found = self._translated(attr, value)
             if found is None and attr.standard:
@@ -271,6 +273,17 @@ class Resolver:
                                                                                   self.maps[attr.keyword])}
         return {"status": "unmapped", "message": f"not in the mapping tables for {attr.keyword}"
                 + (f" (coding scheme {scheme})" if scheme else "") + ": " + ", ".join(m.canonical for m in tables)}
+
+
+def cs_spellings(value: str) -> list[str]:
+    """The spellings of a CS value to try after the value as written: DICOM's defined terms are upper
+    case letters and digits, without blanks or punctuation, and join a list without `and` (PS3.16
+    Annex L: `HEADNECK`, `ABDOMENPELVIS`); vendors write `Whole Body`, `L-SPINE`, `Head & Neck`,
+    `Abdomen/Pelvis`, `ABDÓMEN`. Each rule covers a family of spellings, so the tables hold only the terms."""
+    upper = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().upper()
+    words = re.findall(r"[A-Z0-9]+", upper)
+    return list(dict.fromkeys(v for v in (value.upper(), "".join(words),
+                                           "".join(w for w in words if w != "AND")) if v))
 
 
 def _hashable(local):

@@ -3,8 +3,10 @@ written here with chosen attributes."""
 import csv
 import json
 import os
+import re
 import shutil
 import warnings
+from collections import defaultdict
 
 import pydicom
 import pytest
@@ -317,30 +319,97 @@ def test_attributes_no_table_declares_are_listed_not_failures(tmp_path):
     assert f["unmapped"] == [] and code == 0
 
 
-def test_body_part_table_covers_the_annex_l_terms_and_vendor_spellings(tmp_path):
-    """Every target of the body-part table is a CID 4 code of the DICOM release pydicom ships (its
-    scope: Annex L maps Body Part Examined to CID 4), with pydicom's code; the defined terms and the
-    vendor spellings seen in archives map."""
-    from pydicom.sr._cid_dict import cid_concepts
+# PS3.16 Annex L (Table L-1) Body Part Examined defined terms that are not their code's meaning written
+# upper case without blanks or punctuation (the rule most rows follow)
+ANNEX_L_EXCEPTIONS = {
+    "ABDOMENPELVIS": "818982008", "ACJOINT": "85856004", "ADRENAL": "23451007", "ANKLE": "70258002",
+    "ARM": "40983000", "CAROTID": "69105007", "CHESTABDOMEN": "416550000", "CHESTABDPELVIS": "416775004",
+    "CSPINE": "122494005", "CTSPINE": "1217257000", "ELBOW": "16953009", "HEADNECK": "774007", "IAC": "361078006",
+    "JAW": "661005", "LEG": "30021000", "LSPINE": "122496007", "LSSPINE": "1217253001", "NECKCHEST": "417437006",
+    "NECKCHESTABDOMEN": "416152001", "NECKCHESTABDPELV": "416319003", "ORBIT": "363654007", "PAROTID": "45289007",
+    "SELLA": "42575006", "SSPINE": "54735007", "SUBMANDIBULAR": "54019009", "TLSPINE": "1217256009",
+    "TMJ": "53620006", "TSPINE": "122495006", "WHOLEBODY": "38266002", "WRIST": "74670003",
+}
+CS_VALUE = re.compile(r"[A-Z0-9 _]{1,16}")   # the CS value representation
+
+
+def cid4_codes() -> dict:
+    """CID 4 (Anatomic Region) of the DICOM release pydicom ships: code -> (every meaning pydicom gives
+    the code, the display termsvc serves for it (the meaning of most context groups), in CID 4031)."""
     from pydicom.sr._concepts_dict import concepts
-    cid4 = {code for keyword in cid_concepts[4]["SCT"] for code in concepts["SCT"][keyword]}
+    options = {}
+    for keyword, codes in concepts["SCT"].items():
+        for code, (meaning, cids) in codes.items():
+            options.setdefault(code, []).append((-len(cids), keyword, meaning, set(cids)))
+    return {code: ({o[2] for o in opts}, sorted(opts)[0][2], any(4031 in o[3] for o in opts))
+            for code, opts in options.items() if any(4 in o[3] for o in opts)}
+
+
+def annex_l_rule(meaning: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", meaning.upper())
+
+
+def test_body_part_table_has_the_annex_l_term_of_every_cid_4_code():
+    """Annex L gives every CID 4 code a Body Part Examined term: the code meaning upper case without
+    blanks or punctuation, unless listed above, or abbreviated when that is longer than 16 characters.
+    Derived from pydicom's CID 4, so a new DICOM release's new region fails here until it has its row."""
+    cid4 = cid4_codes()
     with open(os.path.join(PROJECT, "mappings_csv", "dicom-body-part-examined.csv"), encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    targets = {r["target_code"] for r in rows if r["target_code"]}
-    assert targets <= cid4 and len(targets) >= 105
-    # the table was reviewed against CID 4 of DICOM 2024c (pydicom 3.0: 343 codes); a release that changes
-    # CID 4 fails here, so its new regions are looked at (pydicom holds CID 4's codes, not Annex L's terms)
-    assert len(cid4) == 343 and {"80891009", "53620006", "14975008", "53120007", "61685007"} <= targets
+    terms = defaultdict(set)   # target code -> the terms mapped to it
+    for r in rows:
+        if r["target_code"] and r["status"] != "rejected":
+            terms[r["target_code"]].add(r["source_code"])
+    missing = []
+    for code, (_, display, _) in sorted(cid4.items()):
+        term = annex_l_rule(display)
+        if code in ANNEX_L_EXCEPTIONS.values():
+            continue
+        if len(term) <= 16 and term not in terms[code]:
+            missing.append(f"{term} -> {code} {display}")
+        elif len(term) > 16 and not terms[code]:
+            missing.append(f"(an abbreviation of {term}) -> {code} {display}")
+    assert missing == []
+    assert [t for t, code in ANNEX_L_EXCEPTIONS.items() if t not in terms[code]] == []
+    assert len(cid4) >= 343 and len(rows) >= 343
+    for r in rows:
+        assert CS_VALUE.fullmatch(r["source_code"]), r["source_code"]
+        if r["target_code"]:   # pydicom's code and meaning, and its CID 4031 membership
+            meanings, _, common = cid4[r["target_code"]]
+            assert r["target_display"] in meanings and r["in_cid_4031"] == ("yes" if common else "no"), r
+    with open(os.path.join(PROJECT, "mappings_csv", "codesystems", "CodeSystem-dicom-body-part-examined.json"),
+              encoding="utf-8") as f:
+        local = {c["code"] for c in json.load(f)["concept"]}
+    assert {r["source_code"] for r in rows} <= local
+
+
+@pytest.mark.parametrize("value, spellings", [
+    ("Whole Body", ["WHOLE BODY", "WHOLEBODY"]), ("L-SPINE", ["LSPINE"]), ("chest", ["CHEST"]),
+    ("Head & Neck", ["HEAD & NECK", "HEADNECK"]), ("Chest and Abdomen", ["CHEST AND ABDOMEN", "CHESTANDABDOMEN",
+                                                                         "CHESTABDOMEN"]),
+    ("ABDÓMEN", ["ABDOMEN"]), ("CHEST", ["CHEST"]), ("HAND", ["HAND"]), ("R", ["R"])])
+def test_a_cs_value_is_tried_in_the_spellings_of_its_family(value, spellings):
+    from termsvc.dicom_codes import cs_spellings
+    assert [v for v in cs_spellings(value) if v != value] == [v for v in spellings if v != value]
+
+
+def test_body_part_examined_terms_and_vendor_spellings_map(tmp_path):
     db = str(tmp_path / "t.db")
     build(db, [SourceSpec("dicom"), SourceSpec("mappings")], QUIET, preexpand=False)
     spellings = {"WHOLE BODY": "38266002", "Heart": "80891009", "TORSO": "416775004", "tmj": "53620006",
                  "FOREARM": "14975008", "SSPINE": "54735007", "UPPERLIMB": "53120007", "Lower Limb": "61685007",
-                 "C-SPINE": "122494005", "Abdomen Pelvis": "818982008"}
+                 "C-SPINE": "122494005", "Abdomen Pelvis": "818982008", "Head & Neck": "774007",
+                 "l.spine": "122496007", "Chest and Abdomen": "416550000", "ABDÓMEN": "818981001",
+                 "PHANTOM": "706342009", "Fibula": "87342007", "VEIN": "29092000"}
     paths = [write_dicom(tmp_path / f"{i}.dcm", BodyPartExamined=v) for i, v in enumerate(spellings)]
     code, out = dicom_codes(db, *paths)
     got = {c["local"]: c["codings"][0]["code"] for f in json.loads(out)["files"] for c in f["codes"]
-           if c["attribute"] == "BodyPartExamined"}
+           if c["attribute"] == "BodyPartExamined" and c.get("codings")}
     assert got == spellings and code == 0
+    # a draft row (an abbreviation not confirmed against Annex L) is not served
+    code, out = dicom_codes(db, write_dicom(tmp_path / "d.dcm", BodyPartExamined="COMMONCAROTIDA"))
+    assert code == 1 and [c["status"] for c in json.loads(out)["files"][0]["codes"]
+                          if c["attribute"] == "BodyPartExamined"] == ["unmapped"]
 
 
 def test_a_file_without_the_dicm_preamble_reads_as_pydicom_reads_it(dicom_db, tmp_path):

@@ -30,6 +30,14 @@ def run(*args):
     return CliRunner().invoke(cli, [*map(str, args)])
 
 
+def fill(folder, lines: dict) -> None:
+    """The terminologist's edit of a table init wrote: each code's row replaced by the line given."""
+    path = folder / "es-proc.csv"
+    rows = path.read_bytes().decode("utf-8-sig").split("\r\n")
+    rows = [lines.get(r.split(";", 1)[0], r) for r in rows]
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode("utf-8"))
+
+
 def check_json(*args) -> dict:
     r = run("mappings", "check", *args, "--json")
     assert r.exit_code in (0, 1), r.output
@@ -48,7 +56,7 @@ def test_init_writes_the_table_and_the_catalogue_as_fhir(tmp_path, catalogue):
     r = run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder, "--base-url", BASE,
             "--language", "es", "--title", "Catálogo de procedimientos", "--target-system", EU)
     assert r.exit_code == 0, r.output
-    assert "6 codes (1 inactive)" in r.output
+    assert "6 codes (1 inactive); 5 row(s) to map" in r.output and "set " not in r.output
     cs = orjson.loads((folder / "codesystems" / "CodeSystem-es-proc.json").read_bytes())
     vs = orjson.loads((folder / "codesystems" / "ValueSet-es-proc.json").read_bytes())
     assert cs["url"] == f"{BASE}/CodeSystem/es-proc" and cs["content"] == "complete" and cs["count"] == 6
@@ -59,7 +67,14 @@ def test_init_writes_the_table_and_the_catalogue_as_fhir(tmp_path, catalogue):
     assert tc["concept"][0] == {"code": "TC-CR", "display": "TC de cráneo"}
     assert vs["compose"] == {"inactive": False, "include": [{"system": cs["url"]}]}
     t = read_table(str(folder / "es-proc.csv"))
-    assert not t.errors and t.rows == [] and t.delimiter == ";" and t.encoding == "utf-8-sig"
+    assert not t.errors and t.delimiter == ";" and t.encoding == "utf-8-sig"
+    # a row per active code, to map: its code and display, a draft (the inactive 0099 is not asked for)
+    assert [(r.source_code, r.source_display, r.target_code, r.no_map, r.status) for r in t.rows] == [
+        ("RX", "Radiología convencional", "", False, "draft"), ("0012", "Radiografía de tórax PA y lateral", "", False,
+                                                                "draft"),
+        ("1.10", "Radiografía de abdomen", "", False, "draft"), ("TC", "Tomografía computarizada", "", False, "draft"),
+        ("TC-CR", "TC de cráneo", "", False, "draft")]
+    assert t.meta["target_scope"] is None and "# set" not in (folder / "es-proc.toml").read_text()
     assert t.meta["source_scope"] == vs["url"] and t.meta["source_system"] == cs["url"]
     assert t.meta["target_system"] == EU and t.meta["language"] == "es" and t.meta["url"] == f"{BASE}/ConceptMap/es-proc"
     # the files are there: a second init does not overwrite them
@@ -76,17 +91,17 @@ def test_check_computes_the_coverage_from_the_folder_without_a_build(tmp_path, c
     cov = report["tables"][0]["coverage"]
     assert cov["evaluable"] and cov["total"] == 5 and cov["mapped"] == 0         # the inactive code is not asked for
     assert [u["code"] for u in cov["unmapped_codes"]] == ["RX", "0012", "1.10", "TC", "TC-CR"]
+    assert all(u["pending"] for u in cov["unmapped_codes"])    # each has its row, a draft
     # the terminologist maps two codes (one still a draft) and marks one as no map: no rebuild
-    with open(folder / "es-proc.csv", "ab") as f:
-        f.write("0012;Radiografía de tórax;;X1;Chest;equivalent;;accepted;;ana;jo;2026-05-02\r\n"
-                "1.10;Radiografía de abdomen;;X2;Abdomen;equivalent;;draft;;ana;;\r\n"
-                "RX;Radiología convencional;;;;;sí;accepted;demasiado general;ana;jo;2026-05-02\r\n".encode("utf-8"))
+    fill(folder, {"0012": "0012;Radiografía de tórax;;X1;Chest;equivalent;;accepted;;ana;jo;2026-05-02",
+                  "1.10": "1.10;Radiografía de abdomen;;X2;Abdomen;equivalent;;draft;;ana;;",
+                  "RX": "RX;Radiología convencional;;;;;sí;accepted;demasiado general;ana;jo;2026-05-02"})
     cov = check_json(folder, "--no-db")["tables"][0]["coverage"]
     assert (cov["mapped"], cov["no_map"], cov["unmapped"], cov["percent_covered"]) == (1, 1, 3, 40.0)
-    assert {u["code"]: u["pending"] for u in cov["unmapped_codes"]} == {"1.10": True, "TC": False, "TC-CR": False}
+    assert {u["code"]: u["pending"] for u in cov["unmapped_codes"]} == {"1.10": True, "TC": True, "TC-CR": True}
     text = run("mappings", "check", folder, "--no-db").output
     assert "coverage of http://termsvc.local/fhir/ValueSet/es-proc: 5 codes, 1 mapped, 1 no-map, 3 nothing" in text
-    assert "unmapped: 1.10 (pending), TC, TC-CR" in text
+    assert "unmapped: 1.10 (pending), TC (pending), TC-CR (pending)" in text
 
 
 def test_check_against_a_build_that_lacks_the_catalogue(tmp_path, catalogue):
@@ -101,14 +116,14 @@ def test_check_against_a_build_that_lacks_the_catalogue(tmp_path, catalogue):
     folder = tmp_path / "tables"
     assert run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder, "--target-system", EU,
                "--language", "es").exit_code == 0      # the CSV in `;`, as a Spanish Excel writes it
+    fill(folder, {"0012": "0012;Radiografía de tórax PA y lateral;;X1;Chest;equivalent;;accepted;;;;"})
     with open(folder / "es-proc.csv", "ab") as f:
-        f.write("0012;Radiografía de tórax PA y lateral;;X1;Chest;equivalent;;accepted;;;;\r\n"
-                "0013;No existe;;X9;;equivalent;;accepted;;;;\r\n".encode("utf-8"))
+        f.write("0013;No existe;;X9;;equivalent;;accepted;;;;\r\n".encode("utf-8"))
     report = check_json(folder, "--db", db)
     t = report["tables"][0]
     assert t["coverage"]["evaluable"] and t["coverage"]["mapped"] == 1 and t["coverage"]["total"] == 5
     kinds = {(p["row"], p["kind"]) for p in t["problems"]}
-    assert (3, "unknown-source-code") in kinds and (3, "unknown-target-code") in kinds   # both judged
+    assert (7, "unknown-source-code") in kinds and (7, "unknown-target-code") in kinds   # both judged
     assert not any(p["kind"] in ("system-not-loaded", "scope-unverifiable") for p in t["problems"])
 
 
@@ -168,10 +183,27 @@ def test_a_catalogue_in_error_writes_nothing_and_names_the_rows(tmp_path):
 
 def test_a_table_made_by_init_builds_and_is_reviewed_with_its_coverage(tmp_path, catalogue):
     folder = tmp_path / "tables"
-    assert run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder).exit_code == 0
+    r = run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder)
+    assert r.exit_code == 0
+    # without --target-scope / --target-system / --language: the output and the TOML say what to set
+    assert ("set target_scope, target_system, language in es-proc.toml (or give --target-scope, --target-system,"
+            " --language)") in r.output
+    toml = (folder / "es-proc.toml").read_text()
+    assert all(f"# set {key} = " in toml for key in ("target_scope", "target_system", "language"))
+    text = run("mappings", "check", folder, "--no-db").output    # rows to map are warnings, not errors
+    assert "5 codes, 0 mapped, 0 no-map, 5 nothing (0.0% covered)" in text and "0 error(s)" in text
     db = str(tmp_path / "t.db")
     build(db, [SourceSpec("mappings", str(folder))], preexpand=False)
     from termsvc.store.reader import Store
     (report,) = Store(db).mapping_reports()
     assert report["coverage"]["total"] == 5 and report["coverage"]["unmapped"] == 5 and report["errors"] == 0
     assert os.path.exists(db)
+
+
+def test_init_takes_the_target_scope_and_system(tmp_path, catalogue):
+    folder = tmp_path / "tables"
+    vs = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_4.html"
+    r = run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder, "--target-scope", vs, "--language", "es")
+    assert r.exit_code == 0 and "set " not in r.output
+    t = read_table(str(folder / "es-proc.csv"))
+    assert (t.meta["target_scope"], t.meta["target_system"], t.meta["language"]) == (vs, None, "es")

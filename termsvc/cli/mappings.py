@@ -337,16 +337,17 @@ def format_diff(d) -> str:
 @click.option("--title", default=None, help="Title of the catalogue (default: NAME).")
 @click.option("--language", default=None, help="Language of the catalogue (de, es-ES, ...): the CSV delimiter Excel uses.")
 @click.option("--target-system", default=None, help="The EU code system the table maps to (else set it in the TOML).")
+@click.option("--target-scope", default=None, help="The value set the targets come from (else set it in the TOML).")
 @click.option("--code-column", default=None, help="Header of the code column (default: recognised, e.g. code, código).")
 @click.option("--display-column", default=None, help="Header of the display column (e.g. display, Bezeichnung).")
 @click.option("--parent-column", default=None, help="Header of the parent code column (the hierarchy), if any.")
 @click.option("--active-column", default=None, help="Header of the active column (yes/no), if any.")
 @click.option("--force", is_flag=True, help="Replace the files of a table of that name.")
-def init_cmd(catalogue, name, output_dir, base_url, title, language, target_system, code_column, display_column,
-             parent_column, active_column, force):
+def init_cmd(catalogue, name, output_dir, base_url, title, language, target_system, target_scope, code_column,
+             display_column, parent_column, active_column, force):
     """Start a mapping table from a catalogue export (CSV or XLSX: code, display, optional parent and active
-    columns): NAME.toml, an empty NAME.csv, and the catalogue as a CodeSystem and a ValueSet (the table's
-    source scope) in codesystems/. Codes stay the strings they are (0012, 1.10).
+    columns): NAME.toml, NAME.csv with a row per active code to map, and the catalogue as a CodeSystem and a
+    ValueSet (the table's source scope) in codesystems/. Codes stay the strings they are (0012, 1.10).
 
     Exit status: 0 written, 1 rows in error (nothing written), 2 unusable input."""
     if not TABLE_NAME.fullmatch(name):
@@ -360,7 +361,7 @@ def init_cmd(catalogue, name, output_dir, base_url, title, language, target_syst
         sys.exit(2)
     named = {"code": code_column, "display": display_column, "parent": parent_column, "active": active_column}
     made = codesystems.from_catalogue(catalogue, name, base_url, title, language, target_system,
-                                      {k: v for k, v in named.items() if v})
+                                      {k: v for k, v in named.items() if v}, target_scope)
     if made.problems:
         unusable = any(p.row is None or p.kind == "missing-column" for p in made.problems)
         click.echo(f"error: {made.file}: nothing written: " + (
@@ -370,8 +371,13 @@ def init_cmd(catalogue, name, output_dir, base_url, title, language, target_syst
         sys.exit(2 if unusable else 1)
     for path in codesystems.write(made, output_dir):
         click.echo(f"wrote {path}")
-    click.echo(f"{len(made.concepts)} codes ({sum(1 for c in made.concepts if not c.active)} inactive); "
-               f"`termsvc mappings check {output_dir}` shows the coverage")
+    inactive = sum(1 for c in made.concepts if not c.active)
+    click.echo(f"{len(made.concepts)} codes ({inactive} inactive); {len(made.concepts) - inactive} row(s) to map;"
+               f" `termsvc mappings check {output_dir}` shows the coverage")
+    if made.unset:
+        options = ", ".join("--" + key.replace("_", "-") for key in made.unset)
+        click.echo(f"set {', '.join(made.unset)} in {name}.toml (or give {options}) before `termsvc mappings suggest"
+                   f" {name}`")
 
 
 COMMANDS = [mappings]

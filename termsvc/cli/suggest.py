@@ -8,6 +8,7 @@ import orjson
 
 from termsvc.cli.common import with_settings
 from termsvc.cli.mappings import find_table, folder_options, mappings, table_folders
+from termsvc.mappings.lint import codes_without_rows, folder_resources
 from termsvc.mappings.table import find_tables, read_table
 from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
@@ -60,7 +61,9 @@ def make_suggester(settings, folders, top: int, table=None) -> Suggester:
               help="Write the table back with the suggestions as draft rows (FILE.xlsx or FILE.csv).")
 @with_settings("mappings", "default_mappings", "db")
 def suggest_cmd(settings, table, mappings, default_mappings, db, top, all_rows, language, as_json, output):
-    """Ranked candidate codes for the rows of TABLE without a target (its name in the folders, or a path).
+    """Ranked candidate codes for the rows of TABLE without a target (its name in the folders, or a path),
+    and for the codes of its source scope (its catalogue) that no row names yet ("row": null; -o adds
+    them as rows).
 
     Candidates come from the table's target_scope as the build expands it (else its target_system),
     ranked by the multilingual lexicon (plus the folders' own `lexicon/`), the designations loaded and
@@ -79,7 +82,11 @@ def suggest_cmd(settings, table, mappings, default_mappings, db, top, all_rows, 
             sys.exit(2)
         suggester = make_suggester(settings, folders, top, t)
     try:
-        result = suggester.table(t, all_rows=all_rows, language=language)
+        unlisted, why_not = codes_without_rows(t, suggester.store, folder_resources([t.path], []))
+        if why_not:
+            click.echo(f"note: the codes of the source scope {t.meta['source_scope']} without a row are not"
+                       f" suggested for: {why_not}", err=True)
+        result = suggester.table(t, all_rows=all_rows, language=language, unlisted=unlisted)
     finally:
         suggester.close()
     if output:
@@ -98,7 +105,8 @@ def suggest_cmd(settings, table, mappings, default_mappings, db, top, all_rows, 
 def format_text(result: dict) -> str:
     lines = [f"== {result['table']}: {len(result['rows'])} row(s)"]
     for r in result["rows"]:
-        lines.append(f"row {r['row']}: {r['source_code']} {r['source_display']}".rstrip())
+        where = f"row {r['row']}" if r["row"] is not None else "no row yet"
+        lines.append(f"{where}: {r['source_code']} {r['source_display']}".rstrip())
         if r.get("message"):
             lines.append(f"  note: {r['message']}")
         parts = {k: (v["code"] if isinstance(v, dict) else v) for k, v in r["parts"].items() if v}

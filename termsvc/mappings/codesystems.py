@@ -9,8 +9,9 @@ from a catalogue export (`termsvc mappings init`).
 A catalogue export is a CSV or XLSX with a header row: a code column, a display column, and optionally a
 parent column (the code of the concept above: the hierarchy) and an active column. Header names are
 recognised in the languages terminologists write (`code`, `código`, `Bezeichnung`, `libellé`, ...) or
-named. Codes stay the strings they are (`0012`, `1.10`). The table written has no rows yet: its coverage
-(`termsvc mappings check`) lists every active code of the catalogue as unmapped.
+named. Codes stay the strings they are (`0012`, `1.10`). The table written has a row per active code
+(its code and display, the rest empty: a draft to map), so its coverage (`termsvc mappings check`) is
+0 % and `termsvc mappings suggest` proposes a target for every row once the target scope is set.
 """
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ INACTIVE_WORDS = {"false", "no", "n", "0", "inactive", "retired", "deprecated", 
                   "obsolete", "obsoleto", "baja"}
 INACTIVE_PROPERTY = {"code": "inactive", "uri": "http://hl7.org/fhir/concept-properties#inactive", "type": "boolean"}
 DEFAULT_BASE_URL = "http://termsvc.local/fhir"
+# what a table written from a catalogue leaves for the terminologist to set, and why
+UNSET_META = {"target_scope": "the value set the targets come from (`mappings suggest` ranks in it)",
+              "target_system": "the EU code system of the targets (without a scope, `mappings suggest` ranks in it)",
+              "language": "the catalogue's language (de, es, ...): how its names are read, the CSV delimiter"}
 TABLE_COLUMNS = ["source_code", "source_display", "target_system", "target_code", "target_display", "relationship",
                  "no_map", "status", "comment", "author", "reviewer", "status_date"]
 
@@ -98,11 +103,12 @@ class Catalogue:
     value_set: dict | None = None
     toml: str = ""
     csv: bytes = b""
+    unset: list = field(default_factory=list)      # what the TOML leaves to set (UNSET_META)
 
 
 def from_catalogue(path: str, name: str, base_url: str = DEFAULT_BASE_URL, title: str | None = None,
-                   language: str | None = None, target_system: str | None = None, columns: dict | None = None
-                   ) -> Catalogue:
+                   language: str | None = None, target_system: str | None = None, columns: dict | None = None,
+                   target_scope: str | None = None) -> Catalogue:
     """What `termsvc mappings init` writes for this catalogue export (see the module's description).
     `columns`: catalogue column -> header, for headers not recognised."""
     cat = Catalogue(name=name, file=os.path.basename(path))
@@ -124,11 +130,15 @@ def from_catalogue(path: str, name: str, base_url: str = DEFAULT_BASE_URL, title
                      "compose": {"inactive": False, "include": [{"system": cs_url}]}}
     meta = {"url": f"{base}/ConceptMap/{name}", "name": _pascal(name), "title": f"{title}: local codes to EU codes",
             "status": "draft", "language": language, "source_scope": vs_url, "source_system": cs_url,
-            "target_system": target_system}
+            "target_scope": target_scope, "target_system": target_system}
+    targets = any(meta.get(k) for k in ("target_scope", "target_system"))   # either is where candidates come from
+    cat.unset = [key for key in UNSET_META if not meta.get(key) and (key == "language" or not targets)]
     cat.toml = (f"# written by `termsvc mappings init` from {cat.file}: {len(cat.concepts)} codes\n"
-                + ("" if target_system else "# set target_system (the EU code system) and target_scope\n")
+                + "".join(f"# set {key} = \"...\"  # {UNSET_META[key]}\n" for key in cat.unset)
                 + tomli_w.dumps({k: v for k, v in meta.items() if v}))
-    cat.csv = rows_to_csv(TABLE_COLUMNS, [], language_delimiter(language), DEFAULT_LINE_END).encode(DEFAULT_ENCODING)
+    # one row per active code, to map (status empty: the table's default_status, draft)
+    rows = [{"source_code": c.code, "source_display": c.display} for c in cat.concepts if c.active]
+    cat.csv = rows_to_csv(TABLE_COLUMNS, rows, language_delimiter(language), DEFAULT_LINE_END).encode(DEFAULT_ENCODING)
     return cat
 
 

@@ -163,8 +163,8 @@ def judge_table(t: Table, store=None, served=SERVED, strict_displays: bool = Fal
         else:
             probs.append(Problem(level, kind, t.file, row, msg, col))
 
-    for r in t.rows:
-        if r.status and not row_served(r, served):
+    for r in t.rows:   # (a row without a target has its warning: not mapped yet)
+        if r.status and not row_served(r, served) and (r.target_code or r.no_map):
             add("warning", "not-accepted", r, f"{r.source_code}: status '{r.status}' - not served")   # no bad cell
     _conflicts(t, add, served)
     if store is not None:
@@ -296,6 +296,27 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, 
     return _coverage(t, sscope, smembers, add, {p.row for p in problems if p.level == "error"})
 
 
+def codes_without_rows(t: Table, store=None, resources=()) -> tuple[list[tuple], str | None]:
+    """(the codes of the table's source scope that no row of the table names, as (system, code, display)
+    in the scope's order; why they cannot be listed, or None). The scope is expanded as `check` counts
+    the coverage: the folders' code systems first, then the build. A table without a source scope has
+    its rows as its catalogue: none."""
+    sscope = t.meta.get("source_scope")
+    if not sscope:
+        return [], None
+    members = Judge(store, resources).members(sscope, COVERAGE_LIMIT)
+    if isinstance(members, NotEvaluable):
+        return [], members.reason
+    key = _source_key(t)
+    named = {key(r.source_system, r.source_code) for r in t.rows}
+    return [m for m in members if key(m[0], m[1]) not in named], None
+
+
+def _source_key(t: Table):
+    """(system, code) -> the key a source code is one code by in this table (folded where it ignores case)."""
+    return (lambda s, c: (s, c)) if t.meta.get("source_case_sensitive", True) else (lambda s, c: (s, fold(c)))
+
+
 def own_codes(t: Table) -> list[tuple]:
     """The catalogue of a table without a source scope: its source codes, mapped or not, in row order,
     (system, code, display) with the display of the first row that has one."""
@@ -313,7 +334,7 @@ def _coverage(t: Table, sscope: str | None, smembers: list | None, add, error_ro
     """Of the catalogue's codes (the source scope's members, or the table's own source codes when it has
     no scope): those an accepted row without errors maps, or marks a deliberate no-map, and the others
     (`pending` when some row not yet accepted, or in error, names them)."""
-    key = (lambda s, c: (s, c)) if t.meta.get("source_case_sensitive", True) else (lambda s, c: (s, fold(c)))
+    key = _source_key(t)
     if smembers is None:
         smembers = own_codes(t)
     keys = {key(s, c) for s, c, _ in smembers}

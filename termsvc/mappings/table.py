@@ -37,6 +37,7 @@ R5_RELATIONSHIPS = ["equivalent", "source-is-narrower-than-target", "source-is-b
 R4_EQUIVALENCES = ["equal", "equivalent", "wider", "narrower", "subsumes", "specializes", "inexact",
                    "relatedto", "unmatched", "disjoint"]
 ROW_STATUSES = ["draft", "in-review", "accepted", "rejected"]
+UNSERVED_STATUSES = ("draft", "in-review", "rejected")   # a row of these says nothing to $translate yet
 STATUS_ALIASES = {"in review": "in-review", "in_review": "in-review", "inreview": "in-review",
                   "review": "in-review"}
 NO_MAP_TRUE = {"true", "yes", "y", "1", "x", "no map", "nomap", "no-map", "no_map",
@@ -494,6 +495,9 @@ def structural_row_checks(t: Table, r: Row):
     elif unmatched and r.target_code:
         t.error("unknown-relationship", r.row, "relationship 'unmatched' means no map, but a target"
                 f" code is given ({r.target_code})", col("relationship"))
+    elif not r.no_map and not r.target_code and r.status in UNSERVED_STATUSES:   # a code still to map: work to do
+        t.warning("empty-target", r.row, f"not mapped yet ({r.status}): no target code and no_map not set",
+                  col("target_code") or "target_code")
     elif not r.no_map and not r.target_code:
         t.error("empty-target", r.row, "no target code and no_map not set (set no_map for a"
                 " deliberate no-map)", col("target_code") or "target_code")

@@ -118,8 +118,10 @@ class Suggester:
         return ranked
 
     # -- a table ---------------------------------------------------------------------------
-    def table(self, table, all_rows: bool = False, top: int | None = None, language: str | None = None) -> dict:
-        """The suggestions for a table's rows without a target (every row with all_rows)."""
+    def table(self, table, all_rows: bool = False, top: int | None = None, language: str | None = None,
+              unlisted=()) -> dict:
+        """The suggestions for a table's rows without a target (every row with all_rows), then for the
+        `unlisted` codes ((system, code, display): its catalogue's codes no row names yet), `"row": null`."""
         meta = table.meta
         ranker = self.ranker(meta.get("target_scope"), meta.get("target_system"))
         rows = []
@@ -128,6 +130,7 @@ class Suggester:
                 continue
             rows.append(self.row(ranker, r.row, r.source_code, r.source_display,
                                  row_language(r) or language, top, (table.name, r.row)))
+        rows += [self.row(ranker, None, code, display or "", language, top) for _, code, display in unlisted]
         return {"table": table.name, "rows": rows}
 
     def row(self, ranker: Ranker, row, source_code: str, source_display: str, language: str | None = None,

@@ -6,7 +6,8 @@ relationship `related-to` (an automatic match is an inexact one until a person s
 the columns `suggestion_score`, `suggestion_reason` and `suggestion_candidates` (every candidate with
 its display and score). In an XLSX the target code cell offers the other candidates in a dropdown
 (its input message lists them with their displays). Rows with a target, and rows nobody could
-suggest for, are left as they were. The result is read, checked and built like any table (codes stay
+suggest for, are left as they were. The codes of the table's catalogue (its source scope) that had
+no row (`"row": null` in the suggestions) come last as new draft rows, suggested for where they can be. The result is read, checked and built like any table (codes stay
 text: `0012` is not 12): an XLSX carries its metadata sheet, a CSV gets the table's TOML beside it
 (unless one is there).
 """
@@ -53,10 +54,9 @@ def suggested_rows(table, result: dict) -> tuple[list, list, dict]:
     for name in SUGGESTION_COLUMNS:
         headers[name] = _column(table, columns, name)
     rows, suggested = [], {}
-    for i, r in enumerate(table.rows):
-        cells = {c: r.cells.get(c, "") for c in columns}
-        candidates = best.get(r.row)
-        if candidates and not r.target_code and not r.no_map:
+
+    def add(cells: dict, candidates: list | None) -> None:
+        if candidates:
             top = candidates[0]
             cells[headers["target_code"]] = top["code"]
             cells[headers["target_display"]] = top["display"]
@@ -68,8 +68,19 @@ def suggested_rows(table, result: dict) -> tuple[list, list, dict]:
             cells[headers["suggestion_reason"]] = top["why"]
             cells[headers["suggestion_candidates"]] = "; ".join(
                 f"{c['code']} {c['display']} ({c['score']:.2f})" for c in candidates)
-            suggested[i] = candidates
+            suggested[len(rows)] = candidates
         rows.append(cells)
+
+    for r in table.rows:
+        add({c: r.cells.get(c, "") for c in columns}, None if r.target_code or r.no_map else best.get(r.row))
+    new = [r for r in result["rows"] if r["row"] is None]   # catalogue codes without a row: new draft rows
+    if new:
+        source = {name: _column(table, columns, name) for name in ("source_code", "source_display")}
+        for r in new:
+            cells = dict.fromkeys(columns, "")
+            cells.update({source["source_code"]: r["source_code"], source["source_display"]: r["source_display"],
+                          headers["status"]: "draft"})
+            add(cells, r["candidates"])
     return columns, rows, suggested
 
 
