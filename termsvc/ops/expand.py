@@ -247,7 +247,8 @@ class Entries:
         self.property_defs = []
         self._seen_props = set()
         self._listed = bool(opts.include_designations or opts.designations)   # designations shown
-        self._read = bool(prefs) or self._listed   # designations read (to choose the display too)
+        self._choose = bool(prefs)    # a language asked for: the display is chosen among the designations
+        self._read = self._choose or self._listed   # designations read
 
     def _prop_def(self, cs, code, uri=None):
         if code in self._seen_props:
@@ -291,8 +292,11 @@ class Entries:
             designations = cs.designations(concept)
         if m.designations:
             designations = designations + list(m.designations)
-        display, used, changed = choose_display(self.prefs, cs.language if cs is not None else None, m.display,
-                                                designations)
+        if self._choose:
+            display, used, changed = choose_display(self.prefs, cs.language if cs is not None else None, m.display,
+                                                    designations)
+        else:   # the value set's or code system's own
+            display, used, changed = m.display, None, False
         shown = None
         if self._listed:
             shown = []

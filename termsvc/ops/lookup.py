@@ -90,7 +90,7 @@ def lookup(ctx, params, accept_language: str | None = None, instance_id: str | N
             props.append(Property("child", "valueCode", c.code, c.display))
     return Lookup(concept.code, cs.url, cs.resource.get("name") or cs.resource.get("title") or cs.url, cs.version,
                   display, concept.definition if want("definition") else None, bool(concept.abstract), shown, props,
-                  [vurl(s) for s in cs.supplements])
+                  [vurl(s) for s in cs.supplements] if cs.supplements else [])
 
 
 def _designation_source(cs, concept, d):

@@ -25,7 +25,7 @@ def expansion(e: Expansion, r4: bool = False) -> JSON:
     exp["parameter"] = [{"name": p.name, p.key: p.value} for p in e.parameters]
     if r4:
         if e.contains:
-            exp["contains"] = [_entry_r4(c) for c in e.contains]
+            exp["contains"] = [_entry(c, True) for c in e.contains]
         if e.property_defs:
             exp["extension"] = exp.get("extension", []) + [
                 {"url": EXT_VS_EXP_PROP, "extension": [{"url": "code", "valueCode": p.get("code")},
@@ -35,12 +35,13 @@ def expansion(e: Expansion, r4: bool = False) -> JSON:
         if e.property_defs:
             exp["property"] = e.property_defs
         if e.contains:
-            exp["contains"] = [_entry(c) for c in e.contains]
+            exp["contains"] = [_entry(c, False) for c in e.contains]
     return {"resourceType": "ValueSet", **e.value_set, "expansion": exp}
 
 
-def _head(e: Entry) -> JSON:
-    """An entry's elements before its properties (the same in R4 and R5)."""
+def _entry(e: Entry, r4: bool) -> JSON:
+    """One code (and the codes under it). R4 says its properties in extensions, after its other elements
+    or with the extensions it carries."""
     out: JSON = {}
     if e.extensions:
         out["extension"] = e.extensions
@@ -56,25 +57,17 @@ def _head(e: Entry) -> JSON:
         out["display"] = e.display
     if e.designations:
         out["designation"] = e.designations
-    return out
-
-
-def _entry(e: Entry) -> JSON:
-    out = _head(e)
-    if e.properties:
-        out["property"] = [{"code": p.code, p.key: p.value} for p in e.properties]
-    if e.contains:
-        out["contains"] = [_entry(c) for c in e.contains]
-    return out
-
-
-def _entry_r4(e: Entry) -> JSON:
-    out = _head(e)
-    if e.contains:
-        out["contains"] = [_entry_r4(c) for c in e.contains]
-    if e.properties:
-        out["extension"] = out.get("extension", []) + [
-            {"url": EXT_VS_CONTAINS_PROP, "extension": [{"url": "code", "valueCode": p.code},
-                                                        {"url": "value", p.key: p.value}]}
-            for p in e.properties]
+    if r4:
+        if e.contains:
+            out["contains"] = [_entry(c, True) for c in e.contains]
+        if e.properties:
+            out["extension"] = out.get("extension", []) + [
+                {"url": EXT_VS_CONTAINS_PROP, "extension": [{"url": "code", "valueCode": p.code},
+                                                            {"url": "value", p.key: p.value}]}
+                for p in e.properties]
+    else:
+        if e.properties:
+            out["property"] = [{"code": p.code, p.key: p.value} for p in e.properties]
+        if e.contains:
+            out["contains"] = [_entry(c, False) for c in e.contains]
     return out

@@ -1,5 +1,5 @@
 """$lookup as Parameters (the same in R4 and R5)."""
-from termsvc.results import JSON, Designation, Lookup, Property
+from termsvc.results import JSON, Designation, Lookup
 
 
 def lookup(answer: Lookup) -> JSON:
@@ -13,13 +13,19 @@ def lookup(answer: Lookup) -> JSON:
     if answer.definition:
         out.append({"name": "definition", "valueString": answer.definition})
     out.append({"name": "abstract", "valueBoolean": answer.abstract})
-    out += [_designation(d) for d in answer.designations]
-    out += [_property(p) for p in answer.properties]
-    out += [{"name": "used-supplement", "valueCanonical": s} for s in answer.used_supplements]
+    for d in answer.designations:
+        out.append({"name": "designation", "part": _designation(d)})
+    for p in answer.properties:
+        part: list[JSON] = [{"name": "code", "valueCode": p.code}, {"name": "value", p.key: p.value}]
+        if p.description:
+            part.append({"name": "description", "valueString": p.description})
+        out.append({"name": "property", "part": part})
+    for s in answer.used_supplements:
+        out.append({"name": "used-supplement", "valueCanonical": s})
     return {"resourceType": "Parameters", "parameter": out}
 
 
-def _designation(d: Designation) -> JSON:
+def _designation(d: Designation) -> list[JSON]:
     part: list[JSON] = []
     if d.language:
         part.append({"name": "language", "valueCode": d.language})
@@ -28,11 +34,4 @@ def _designation(d: Designation) -> JSON:
     if d.source:
         part.append({"name": "source", "valueCanonical": d.source})
     part.append({"name": "value", "valueString": d.value})
-    return {"name": "designation", "part": part}
-
-
-def _property(p: Property) -> JSON:
-    part: list[JSON] = [{"name": "code", "valueCode": p.code}, {"name": "value", p.key: p.value}]
-    if p.description:
-        part.append({"name": "description", "valueString": p.description})
-    return {"name": "property", "part": part}
+    return part

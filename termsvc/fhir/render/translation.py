@@ -4,11 +4,10 @@ from termsvc.results import JSON, Match, Translation
 
 
 def translation(answer: Translation, r4: bool = False) -> JSON:
-    out: list[JSON] = []
-    if answer.message is not None:
-        out.append({"name": "message", "valueString": answer.message})
+    out: list[JSON] = [] if answer.message is None else [{"name": "message", "valueString": answer.message}]
     out.append({"name": "result", "valueBoolean": answer.result})
-    out += [{"name": "match", "part": _parts(m, r4)} for m in answer.matches]
+    for m in answer.matches:
+        out.append({"name": "match", "part": _parts(m, r4)})
     return {"resourceType": "Parameters", "parameter": out}
 
 
@@ -17,12 +16,15 @@ def _parts(m: Match, r4: bool) -> list[JSON]:
                          {"name": "relationship", "valueCode": m.relationship}]
     if m.concept is not None:
         parts.append({"name": "concept", "valueCoding": m.concept})
-    parts += [{"name": "dependsOn", "part": _other(o, r4)} for o in m.depends_on]
-    parts += [{"name": "product", "part": _other(o, r4)} for o in m.product]
+    for o in m.depends_on:
+        parts.append({"name": "dependsOn", "part": _other(o, r4)})
+    for o in m.product:
+        parts.append({"name": "product", "part": _other(o, r4)})
     parts.append({"name": "originMap", "valueCanonical": m.origin_map})
     if m.source is not None:
         parts.append({"name": "source", "valueCoding": m.source})
-    parts += [{"name": "message", "valueString": c} for c in m.comments]
+    for c in m.comments:
+        parts.append({"name": "message", "valueString": c})
     return parts
 
 

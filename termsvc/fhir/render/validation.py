@@ -26,8 +26,10 @@ def validation(v: Validation) -> JSON:
         out.append({"name": "system", "valueUri": v.system})
     if v.version is not None:
         out.append({"name": "version", "valueString": v.version})
-    out += [{"name": "x-unknown-system", "valueCanonical": u} for u in v.unknown_systems]
-    out += [{"name": "x-caused-by-unknown-system", "valueCanonical": u} for u in v.caused_by]
+    for u in v.unknown_systems:
+        out.append({"name": "x-unknown-system", "valueCanonical": u})
+    for u in v.caused_by:
+        out.append({"name": "x-caused-by-unknown-system", "valueCanonical": u})
     return {"resourceType": "Parameters", "parameter": out}
 
 
