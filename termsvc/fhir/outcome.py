@@ -10,8 +10,10 @@ def issue(severity: str, code: str, text: str, tx_type: str | None = None,
           diagnostics: str | None = None) -> Issue:
     """One issue; tx_type is a code of the tx-issue-type code system, message_id the id of the HL7 (FHIR
     validator) message it corresponds to, diagnostics what else helps (the figures, what to do instead)."""
-    expressions = [expression] if isinstance(expression, str) else list(expression or ())
-    return Issue(severity, code, text, tx_type, expressions, message_id, diagnostics)
+    if expression is None:
+        return Issue(severity, code, text, tx_type, [], message_id, diagnostics)
+    return Issue(severity, code, text, tx_type, [expression] if isinstance(expression, str) else list(expression),
+                 message_id, diagnostics)
 
 
 def render_issue(i: Issue) -> JSON:
@@ -56,8 +58,7 @@ class OpError(Exception):
         """What it says: the issues it was given, else one issue of its own."""
         if self.issues:
             return self.issues
-        return [issue("error", self.code, self.text, self.tx_type, message_id=self.message_id,
-                      diagnostics=self.diagnostics)]
+        return [Issue("error", self.code, self.text, self.tx_type, [], self.message_id, self.diagnostics)]
 
     def to_outcome(self) -> JSON:
         return outcome(self.as_issues())
