@@ -18,22 +18,22 @@ LRU of answers (each caller gets its own copy). `translate_many` / `validate_man
 Bundles (one entry per code, `batch_size` per request) and answer in order; a failing entry
 gives a result whose `error` is set, the others are unaffected.
 
-`LocalClient(db_path)` has the same methods and answers in process from a database file
-(no HTTP), through the same operation code the server runs.
+`termsvc.local_client.LocalClient(db_path)` has the same methods and answers in process from a
+database file (no HTTP), with the engine the server runs. This module needs only `requests` (and the
+standard library): a converter that uses the client over HTTP does not load the server.
 """
 import copy
 import threading
 import time
 import urllib.parse
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
 
-import orjson
 import requests
 
-from termsvc import settings as settings_mod
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
+from termsvc.results import Issue
 
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUS = 503
@@ -43,17 +43,7 @@ VALID, INVALID, CANNOT_JUDGE = "valid", "invalid", "cannot-judge"
 NO_SYSTEM_HAS_IT = "Unable_to_resolve_system__value_set_has_no_matches"   # HL7's message id
 
 
-# -- results --------------------------------------------------------------------------------
-
-@dataclass
-class Issue:
-    severity: str
-    code: str
-    text: str
-    tx_type: str | None = None          # tx-issue-type code (not-found, invalid-code, ...)
-    expression: list = field(default_factory=list)
-    message_id: str | None = None
-
+# -- results (and Issue: termsvc.results.Issue) ------------------------------------------------------
 
 class TerminologyError(Exception):
     """The server answered 4xx/5xx (status, issues from its OperationOutcome), or could not be reached
@@ -133,6 +123,17 @@ class Concept:
     abstract: bool = False
 
 
+@dataclass
+class Page:
+    """One page of an expansion: its concepts (the nested ones too, in order), how many entries it has
+    at the top (what paging counts), the total, and whether the server says the expansion is not closed."""
+    concepts: list[Concept]
+    entries: int
+    total: int | None = None
+    unclosed: bool = False
+    unclosed_reason: str | None = None
+
+
 # -- reading Parameters -------------------------------------------------------------------------
 
 def _value(p: dict):
@@ -155,7 +156,8 @@ def issues_of(oo: dict | None) -> list[Issue]:
         mid = next((x.get("valueString") for x in i.get("extension", []) or []
                     if x.get("url", "").endswith("/operationoutcome-message-id")), None)
         out.append(Issue(i.get("severity", "error"), i.get("code", "unknown"),
-                         details.get("text") or i.get("diagnostics") or "", tx, i.get("expression") or [], mid))
+                         details.get("text") or i.get("diagnostics") or "", tx, i.get("expression") or [], mid,
+                         i.get("diagnostics")))
     return out
 
 
@@ -183,18 +185,19 @@ def parse_validate(body: dict) -> ValidateResult:
     r = ValidateResult(result, _first(params, "code"), _first(params, "system"), _first(params, "display"),
                        _first(params, "version"), _first(params, "message"), issues_of(_first(params, "issues")),
                        body)
-    r.verdict, r.reason = verdict_of(result, params, r.issues)
+    lacking = [str(_value(p)) for p in params if p.get("name") in ("x-unknown-system", "x-caused-by-unknown-system")]
+    r.verdict, r.reason = verdict_of(result, lacking, r.issues)
     return r
 
 
-def verdict_of(result: bool, params: list, issues: list[Issue]) -> tuple[str, str | None]:
+def verdict_of(result: bool, lacking: list[str], issues: list[Issue]) -> tuple[str, str | None]:
     """(verdict, reason) of a $validate-code answer. It cannot be judged when the server says the
     answer depends on what it lacks: a code system (version) the value set needs
     (x-caused-by-unknown-system) or the code's own (x-unknown-system), or a code a fragment does not
     hold (a warning of tx-issue-type invalid-code, HL7's UNKNOWN_CODE_IN_FRAGMENT: `result` is true by
     HL7's convention), or when it cannot tell which of the value set's code systems the code is of
-    (several have it; when none has it, the code is not in the value set)."""
-    lacking = [str(_value(p)) for p in params if p.get("name") in ("x-caused-by-unknown-system", "x-unknown-system")]
+    (several have it; when none has it, the code is not in the value set). `lacking`: the code systems
+    the server says it lacks (x-unknown-system, x-caused-by-unknown-system)."""
     doubts = [i for i in issues if (i.severity == "warning" and i.tx_type == "invalid-code")
               or (i.tx_type == "cannot-infer" and i.message_id != NO_SYSTEM_HAS_IT)]
     if not lacking and not doubts:
@@ -220,7 +223,7 @@ def parse_lookup(body: dict, code: str, system: str | None) -> LookupResult:
                         _first(params, "version"), _first(params, "display"), designations, properties, body)
 
 
-def _failed(parse, error: "TerminologyError"):
+def failed_result(parse, error: "TerminologyError"):
     """The result object of a failing batch entry: negative, with the error's message and issues
     (a validation that failed was not judged)."""
     empty = {"resourceType": "Parameters", "parameter": []}
@@ -232,12 +235,17 @@ def _failed(parse, error: "TerminologyError"):
 
 
 def error_from(status: int, body, transport: str | None = "HTTP") -> TerminologyError:
-    """The error of a failed request: its status and the OperationOutcome's issues; the message
-    names the transport's status ('HTTP 404: ...') when there is one."""
+    """The error of a failed request: its status and the OperationOutcome's issues."""
     oo = body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
-    issues = issues_of(oo)
+    return terminology_error(status, issues_of(oo), oo, transport)
+
+
+def terminology_error(status: int, issues: list[Issue], outcome: dict | None,
+                      transport: str | None = "HTTP") -> TerminologyError:
+    """The error of a request that failed with `status` and these issues (`outcome`: the OperationOutcome
+    that says them); the message names the transport's status ('HTTP 404: ...') when there is one."""
     text = "; ".join(i.text for i in issues if i.text) or f"the request failed with status {status}"
-    return TerminologyError(f"{transport} {status}: {text}" if transport else text, status, issues, oo)
+    return TerminologyError(f"{transport} {status}: {text}" if transport else text, status, issues, outcome)
 
 
 # -- the client -----------------------------------------------------------------------------------
@@ -273,7 +281,23 @@ class TerminologyClient:
     def __exit__(self, *exc):
         self.close()
 
-    # -- transport (LocalClient replaces these two) ----------------------------------------------
+    # -- answering (termsvc.local_client.LocalClient answers these three in process) ---------------------
+    def _result(self, path: str, pairs: list, parse: Callable):
+        """The result of one operation request: GET it and `parse` the answer; TerminologyError when it
+        fails."""
+        return parse(self._call(path, pairs))
+
+    def _results(self, requests_: list, parse: Callable) -> list:
+        """The results of (path, pairs) requests, in order, through FHIR batch Bundles; a failing one gives
+        a negative result whose `error` says why."""
+        return [parse(body) if status == 200 else failed_result(parse, error_from(status, body, self.transport))
+                for status, body in self._batch(requests_)]
+
+    def _page(self, path: str, pairs: list, offset: int, count: int) -> Page:
+        """One page of an expansion."""
+        return page_of(self._call(path, pairs + [("count", str(count)), ("offset", str(offset))]))
+
+    # -- transport -------------------------------------------------------------------------------------
     def _call(self, path: str, pairs: list) -> dict:
         """GET an operation; the answer's JSON, or TerminologyError."""
         r = self._http("GET", f"{self.base_url}/{path}", params=pairs)
@@ -348,7 +372,7 @@ class TerminologyClient:
         hit = self._cached(key)
         if hit is not None:
             return hit
-        result = parse(self._call(path, pairs))
+        result = self._result(path, pairs, parse)
         self._remember(key, result)
         return result
 
@@ -370,13 +394,11 @@ class TerminologyClient:
                 results[i] = hit
             else:
                 todo.append(i)
-        answers = self._batch([requests_[i] for i in todo]) if todo else []
-        for i, (status, body) in zip(todo, answers):
-            if status == 200:
-                results[i] = parse(body)
-                self._remember((requests_[i][0], tuple(requests_[i][1])), results[i])
-            else:
-                results[i] = _failed(parse, error_from(status, body, self.transport))
+        answers = self._results([requests_[i] for i in todo], parse) if todo else []
+        for i, result in zip(todo, answers):
+            results[i] = result
+            if result.error is None:
+                self._remember((requests_[i][0], tuple(requests_[i][1])), result)
         return results
 
     # -- request building -------------------------------------------------------------------------------
@@ -460,9 +482,7 @@ class TerminologyClient:
         path = f"ValueSet/{urllib.parse.quote(value_set_id, safe='')}/$expand" if value_set_id else "ValueSet/$expand"
         pairs = ([("url", url)] if url else []) + ([("filter", filter)] if filter else []) \
             + list((params or {}).items())
-        return Expansion(lambda offset, count: self._call(path, pairs + [("count", str(count)),
-                                                                          ("offset", str(offset))]),
-                         page_size, limit)
+        return Expansion(lambda offset, count: self._page(path, pairs, offset, count), page_size, limit)
 
     def search(self, resource_type: str, params: dict | None = None) -> Iterator[dict]:
         """Every resource of a search (all pages, following the Bundle's `next` links)."""
@@ -496,36 +516,43 @@ class Expansion:
     unclosed: bool = False
     unclosed_reason: str | None = None
 
-    def __init__(self, fetch, page_size: int, limit: int | None):
+    def __init__(self, fetch: Callable[[int, int], Page], page_size: int, limit: int | None):
+        """`fetch(offset, count)`: the page of `count` entries at `offset`."""
         self._fetch, self._page_size, self._limit = fetch, page_size, limit
         self._first = self._page(0)
-        self.total: int | None = self._first[0].get("total")
+        self.total: int | None = self._first[0].total
 
-    def _page(self, offset: int) -> tuple[dict, int]:
-        """(the expansion of the page at `offset`, the count asked for)."""
+    def _page(self, offset: int) -> tuple[Page, int]:
+        """(the page at `offset`, the count asked for)."""
         count = self._page_size if self._limit is None else min(self._page_size, self._limit - offset)
-        expansion = self._fetch(offset, count).get("expansion") or {}
-        extensions = {x.get("url"): x for x in expansion.get("extension") or []}
-        if (extensions.get(UNCLOSED) or {}).get("valueBoolean"):
-            self.unclosed = True
-            self.unclosed_reason = (extensions.get(UNCLOSED + "-reason") or {}).get("valueString")
-        return expansion, count
+        page = self._fetch(offset, count)
+        if page.unclosed:
+            self.unclosed, self.unclosed_reason = True, page.unclosed_reason
+        return page, count
 
     def __iter__(self) -> Iterator[Concept]:
-        (expansion, count), offset, seen = self._first, 0, 0
+        (page, count), offset, seen = self._first, 0, 0
         while True:
-            contains = expansion.get("contains") or []
-            for c in _flatten(contains):
+            for c in page.concepts:
                 if self._limit is not None and seen >= self._limit:
                     return
                 yield c
                 seen += 1
-            offset += len(contains)
-            total = expansion.get("total")
-            if len(contains) != count or (total is not None and offset >= total) \
+            offset += page.entries
+            if page.entries != count or (page.total is not None and offset >= page.total) \
                     or (self._limit is not None and seen >= self._limit):
                 return   # the last page (or a server that does not page)
-            expansion, count = self._page(offset)
+            page, count = self._page(offset)
+
+
+def page_of(body: dict) -> Page:
+    """A page of an expansion from the server's ValueSet."""
+    expansion = body.get("expansion") or {}
+    extensions = {x.get("url"): x for x in expansion.get("extension") or []}
+    unclosed = bool((extensions.get(UNCLOSED) or {}).get("valueBoolean"))
+    contains = expansion.get("contains") or []
+    return Page(list(_flatten(contains)), len(contains), expansion.get("total"), unclosed,
+                (extensions.get(UNCLOSED + "-reason") or {}).get("valueString") if unclosed else None)
 
 
 def _flatten(contains) -> Iterator[Concept]:
@@ -534,36 +561,3 @@ def _flatten(contains) -> Iterator[Concept]:
             yield Concept(c.get("system"), c["code"], c.get("display"), c.get("version"),
                           bool(c.get("inactive")), bool(c.get("abstract")))
         yield from _flatten(c.get("contains"))
-
-
-class LocalClient(TerminologyClient):
-    """The same operations answered in process from a database file: the server's operation code
-    (OperationRouter.execute and the batch runner) without HTTP."""
-
-    transport = None
-
-    def __init__(self, db_path: str, fhir_version: str = "R5", cache_size: int = 0, settings=None):
-        from termsvc.api.batch import Base
-        from termsvc.api.dispatch import OperationRouter  # the server's code, only when answering locally
-        from termsvc.store.reader import Store
-        super().__init__("local:", fhir_version=fhir_version, cache_size=cache_size)
-        settings = settings or settings_mod.current()
-        self.store = Store(db_path, time_limit_ms=settings.time_limit_ms)
-        self.router = OperationRouter(None, self.store, cache_size=0, max_expansion=settings.max_expansion)
-        self.base = Base("/r4/fhir/" if self.r4 else "/fhir/")
-
-    def _call(self, path: str, pairs: list) -> dict:
-        status, body = self._batch([(path, pairs)])[0]
-        if status >= 400:
-            raise error_from(status, body, self.transport)
-        return body
-
-    def _batch(self, requests_: list) -> list[tuple[int, dict]]:
-        from termsvc.api.batch import run_entry
-        self.store.refresh()
-        out = []
-        for path, pairs in requests_:
-            entry = {"request": {"method": "GET", "url": f"{path}?{urllib.parse.urlencode(pairs)}"}}
-            status, body = run_entry(self.router, entry, self.r4, self.base, None)
-            out.append((status, orjson.loads(body)))
-        return out

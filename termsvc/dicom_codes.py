@@ -37,7 +37,8 @@ import unicodedata
 from dataclasses import dataclass
 
 from termsvc.bindings.facts import BASES
-from termsvc.client import LocalClient, TerminologyError
+from termsvc.client import TerminologyError
+from termsvc.local_client import LocalClient
 from termsvc.mappings.to_fhir import EXT_DICOM_ATTRIBUTE, EXT_DICOM_SCHEME
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"

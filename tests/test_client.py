@@ -1,6 +1,10 @@
 """termsvc.client against a real `termsvc serve` (R5 and R4), and its retries against stand-in servers."""
+import dataclasses
 import http.server
 import json
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -8,7 +12,8 @@ import pytest
 import requests
 
 from conftest import CID33, DCM, SCT, free_port, start_server
-from termsvc.client import CANNOT_JUDGE, INVALID, VALID, LocalClient, TerminologyClient, TerminologyError
+from termsvc.client import CANNOT_JUDGE, INVALID, VALID, TerminologyClient, TerminologyError
+from termsvc.local_client import LocalClient
 
 RIS_CS = "http://termsvc.example.eu/fhir/CodeSystem/ris-modality-eu"
 RIS_MAP = "http://termsvc.example.eu/fhir/ConceptMap/ris-modality-eu"
@@ -312,11 +317,46 @@ def test_503_past_the_retries_raises_with_the_outcome(unavailable):
         _Unavailable.failures = 2
 
 
+# questions whose answers cover each kind of result: yes, no, cannot judge, a failing batch entry, ...
+QUESTIONS = [
+    lambda c: c.translate("RX", RIS_CS), lambda c: c.translate("nope", RIS_CS),
+    lambda c: c.translate("CT", DCM, target_system=RIS_CS, params={"reverse": "true"} if c.r4 else {}),
+    lambda c: c.validate_code("CT", DCM, url=CID33), lambda c: c.validate_code("XX", DCM, url=CID33),
+    lambda c: c.validate_code("CT", DCM, url=CID33, display="Cat scan"), lambda c: c.validate_code("CT", DCM),
+    lambda c: c.validate_code("123456001", SCT), lambda c: c.validate_code("1", "http://example.org/unknown"),
+    lambda c: c.validate_code("CT", None, url=CID33),
+    lambda c: c.validate_many(["CT", "XX", {"code": "CT", "url": "http://example.org/none"}], DCM, url=CID33),
+    lambda c: c.translate_many(["TAC", "nope"], RIS_CS),
+    lambda c: c.lookup("CT", DCM), lambda c: c.lookup("CT", DCM, properties=["inactive"], display_language="de"),
+    lambda c: c.subsumes("CT", "CT", DCM),
+]
+
+
+@pytest.mark.parametrize("version", ["R5", "R4"])
+def test_local_client_answers_what_the_server_answers(db_path, r5, r4, version):
+    """LocalClient makes the engine's typed answers into the client's results without HTTP or Parameters;
+    they are the results a client over HTTP reads from the server's answers, `raw` and all."""
+    local, remote = LocalClient(db_path, fhir_version=version), (r5 if version == "R5" else r4)
+
+    def seen(result):   # a failed batch entry: its error's status and issues (its message names the transport)
+        if isinstance(result, list):
+            return [seen(r) for r in result]
+        error = getattr(result, "error", None)
+        if error is None:
+            return result
+        assert result.message == result.reason == error.message == \
+            ("HTTP 404: " if c is remote else "") + error.issues[0].text
+        return dataclasses.replace(result, error=None, message=None, reason=None), error.status, error.issues
+    for ask in QUESTIONS:
+        assert seen(ask(c := local)) == seen(ask(c := remote))
+    for ask in (lambda c: c.expand(CID33, page_size=7), lambda c: c.expand(IM_PROCEDURE_TYPE, limit=30)):
+        here, there = ask(local), ask(remote)
+        assert (list(here), here.total, here.unclosed, here.unclosed_reason) == \
+            (list(there), there.total, there.unclosed, there.unclosed_reason)
+
+
 def test_local_client_answers_like_the_server(db_path, r5):
     local = LocalClient(db_path)
-    for call in (lambda c: c.translate("RX", RIS_CS), lambda c: c.validate_code("CT", DCM, url=CID33),
-                 lambda c: c.lookup("CT", DCM)):
-        assert call(local).raw == call(r5).raw
     assert [c.code for c in local.expand(CID33, page_size=10)] == [c.code for c in r5.expand(CID33)]
     assert [r.result for r in local.translate_many(["TAC", "nope"], RIS_CS)] == [True, False]
     with pytest.raises(TerminologyError) as e:
@@ -325,6 +365,34 @@ def test_local_client_answers_like_the_server(db_path, r5):
     assert e.value.message.startswith("A definition for CodeSystem http://example.org/unknown-system")
     r4 = LocalClient(db_path, fhir_version="R4")
     assert r4.translate("RX", RIS_CS).matches[0].equivalence == "narrower"
+
+
+def test_the_client_needs_nothing_of_the_server(live_server):
+    """A converter that uses the client over HTTP does not load the server: termsvc.client is imported and
+    answers with the server's modules and libraries blocked (requests and the standard library suffice)."""
+    code = textwrap.dedent("""
+        import importlib.abc, sys
+        BLOCKED = ("flask", "werkzeug", "granian", "jinja2", "sqlite_utils", "sqlite3", "orjson", "pydicom",
+                   "openpyxl", "marshmallow", "prometheus_client", "apispec", "termsvc.api", "termsvc.ops",
+                   "termsvc.store", "termsvc.loaders", "termsvc.build", "termsvc.local_client", "termsvc.settings")
+
+        class Blocked(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name in BLOCKED or name.startswith(tuple(b + "." for b in BLOCKED)):
+                    raise ImportError(f"{name} is blocked")
+
+        sys.meta_path.insert(0, Blocked())
+        from termsvc.client import TerminologyClient
+        with TerminologyClient(sys.argv[1]) as tx:
+            print(tx.validate_code("CT", "http://dicom.nema.org/resources/ontology/DCM").verdict)
+            print(sorted(m for m in sys.modules if m.startswith("termsvc")))
+    """)
+    p = subprocess.run([sys.executable, "-c", code, live_server.base + "/fhir"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    verdict, loaded = p.stdout.splitlines()
+    assert verdict == VALID
+    assert eval(loaded) == ["termsvc", "termsvc.client", "termsvc.fhir", "termsvc.fhir.convert", "termsvc.results"]
 
 
 def test_the_readme_converter_example_runs(live_server, capsys):

@@ -1,11 +1,12 @@
 """The engine without HTTP: expand, validate-code, lookup and translate called directly on a small
 store built for this module (two versions of one code system, value sets over it, a concept map),
-so that a failure points at the operation, not at the routing or the wire format."""
+so that a failure points at the operation, not at the routing or the wire format: the answers are
+the typed ones the operations return (termsvc.results)."""
 import json
 
 import pytest
 
-from conftest import QUIET, param, params_named
+from conftest import QUIET
 from termsvc.build import SourceSpec, build
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Params
@@ -92,26 +93,16 @@ def run(op, store, *pairs, **kw):
 
 def contains(vs):
     """(code, version or None, display) of every expansion entry, nested ones flattened."""
-    out = []
-
-    def walk(items):
-        for c in items or []:
-            out.append((c["code"], c.get("version"), c.get("display")))
-            walk(c.get("contains"))
-    walk(vs["expansion"].get("contains"))
-    return out
+    return [(c.code, c.version, c.display) for c in vs.codes()]
 
 
 def exp_params(vs, name):
-    return [next(v for k, v in p.items() if k.startswith("value")) for p in vs["expansion"]["parameter"]
-            if p["name"] == name]
+    return [p.value for p in vs.parameters if p.name == name]
 
 
-def issues(body):
+def issues(answer):
     """(severity, message id, text) of each issue of a validate-code answer."""
-    oo = param(body, "issues") or {"issue": []}
-    return [(i["severity"], next((x["valueString"] for x in i.get("extension", [])), None), i["details"]["text"])
-            for i in oo["issue"]]
+    return [(i.severity, i.message_id, i.text) for i in answer.issues]
 
 
 # -- expand -----------------------------------------------------------------------------------
@@ -119,9 +110,9 @@ def issues(body):
 def test_a_versionless_include_takes_the_latest_version_nested_by_hierarchy(store):
     vs = run(expand, store, ("url", VS + "all"))
     assert exp_params(vs, "used-codesystem") == [f"{CS}|2.0.0"]
-    assert [c["code"] for c in vs["expansion"]["contains"]] == ["chest", "abdomen", "liver", "spleen"]
-    assert [c["code"] for c in vs["expansion"]["contains"][0]["contains"]] == ["lung", "heart"]
-    assert vs["expansion"]["total"] == 6
+    assert [c.code for c in vs.contains] == ["chest", "abdomen", "liver", "spleen"]
+    assert [c.code for c in vs.contains[0].contains] == ["lung", "heart"]
+    assert vs.total == 6
 
 
 def test_a_pinned_version_and_a_wildcard(store):
@@ -171,7 +162,7 @@ def test_one_system_in_two_versions_lists_each_version_unless_merged(store):
 
 def test_paging_the_pre_expansion_and_the_text_filter(store):
     page = run(expand, store, ("url", VS + "all"), ("count", "2"), ("offset", "1"))
-    assert page["expansion"]["total"] == 6 and page["expansion"]["offset"] == 1
+    assert page.total == 6 and page.offset == 1
     assert [c for c, _, _ in contains(page)] == ["lung", "heart"]
     found = run(expand, store, ("url", VS + "all"), ("filter", "brust"))   # a designation's word
     assert [c for c, _, _ in contains(found)] == ["chest"]
@@ -186,27 +177,27 @@ def test_active_only_leaves_out_inactive_concepts(store):
 
 def test_a_code_of_the_value_set_in_its_version(store):
     out = run(validate_vs, store, ("url", VS + "v1"), ("system", CS), ("code", "lung"))
-    assert param(out, "result") is True and param(out, "version") == "1.0.0"
-    assert param(out, "display") == "Lung (1.0.0)" and not issues(out)
+    assert out.result is True and out.version == "1.0.0"
+    assert out.display == "Lung (1.0.0)" and not issues(out)
 
 
 def test_a_coding_of_another_version_than_the_value_set_pins(store):
     out = run(validate_vs, store, ("url", VS + "v1"), ("system", CS), ("code", "lung"), ("systemVersion", "2.0.0"))
-    assert param(out, "result") is False and param(out, "version") == "1.0.0"
+    assert out.result is False and out.version == "1.0.0"
     assert [(s, m) for s, m, _ in issues(out)] == [("error", "VALUESET_VALUE_MISMATCH")]
 
 
 def test_a_coding_of_an_unknown_version_makes_the_answer_depend_on_it(store):
     out = run(validate_vs, store, ("url", VS + "all"), ("system", CS), ("code", "lung"), ("systemVersion", "9"))
-    assert param(out, "result") is False
+    assert out.result is False
     assert ("error", "UNKNOWN_CODESYSTEM_VERSION") in [(s, m) for s, m, _ in issues(out)]
     assert ("warning", "VALUESET_VALUE_MISMATCH_DEFAULT") in [(s, m) for s, m, _ in issues(out)]
-    assert [p["valueCanonical"] for p in params_named(out, "x-caused-by-unknown-system")] == [f"{CS}|9"]
+    assert out.caused_by == [f"{CS}|9"]
 
 
 def test_not_in_the_value_set_and_unknown_codes(store):
     out = run(validate_vs, store, ("url", VS + "chest"), ("system", CS), ("code", "abdomen"))
-    assert param(out, "result") is False
+    assert out.result is False
     assert [m for _, m, _ in issues(out)] == ["None_of_the_provided_codes_are_in_the_value_set_one"]
     out = run(validate_vs, store, ("url", VS + "all"), ("system", CS), ("code", "kidney"))
     assert {m for _, m, _ in issues(out)} == {"None_of_the_provided_codes_are_in_the_value_set_one",
@@ -215,47 +206,44 @@ def test_not_in_the_value_set_and_unknown_codes(store):
 
 def test_displays_are_checked_against_the_version_used(store):
     out = run(validate_vs, store, ("url", VS + "v1"), ("system", CS), ("code", "lung"), ("display", "Lung (2.0.0)"))
-    assert param(out, "result") is False
+    assert out.result is False
     assert issues(out)[0][2].endswith("Valid display is 'Lung (1.0.0)' (en) (for the language(s) '--')")
     lenient = run(validate_vs, store, ("url", VS + "v1"), ("system", CS), ("code", "lung"),
                   ("display", "Lung (2.0.0)"), ("lenient-display-validation", "true"))
-    assert param(lenient, "result") is True and issues(lenient)[0][0] == "warning"
-    assert param(run(validate_vs, store, ("url", VS + "enum"), ("system", CS), ("code", "lung"),
-                     ("display", "Left or right lung")), "result") is True   # the value set's own display
+    assert lenient.result is True and issues(lenient)[0][0] == "warning"
+    assert run(validate_vs, store, ("url", VS + "enum"), ("system", CS), ("code", "lung"),
+                     ("display", "Left or right lung")).result is True   # the value set's own display
 
 
 def test_of_two_versions_the_one_whose_display_matches(store):
     out = run(validate_vs, store, ("url", VS + "both"), ("system", CS), ("code", "lung"), ("display", "Lung (1.0.0)"))
-    assert param(out, "result") is True and param(out, "version") == "1.0.0"
+    assert out.result is True and out.version == "1.0.0"
     out = run(validate_vs, store, ("url", VS + "both"), ("system", CS), ("code", "lung"))
-    assert param(out, "version") == "2.0.0"
+    assert out.version == "2.0.0"
 
 
 def test_an_inactive_concept_is_valid_with_a_warning(store):
     out = run(validate_vs, store, ("url", VS + "all"), ("system", CS), ("code", "spleen"))
-    assert param(out, "result") is True and param(out, "inactive") is True
+    assert out.result is True and out.inactive is True
     assert [(s, m) for s, m, _ in issues(out)] == [("warning", "INACTIVE_CONCEPT_FOUND")]
 
 
 def test_code_system_validation(store):
-    assert param(run(validate_cs, store, ("url", CS), ("code", "heart")), "result") is True
+    assert run(validate_cs, store, ("url", CS), ("code", "heart")).result is True
     out = run(validate_cs, store, ("url", CS), ("code", "heart"), ("version", "7"))
-    assert param(out, "result") is False and [m for _, m, _ in issues(out)] == ["UNKNOWN_CODESYSTEM_VERSION"]
+    assert out.result is False and [m for _, m, _ in issues(out)] == ["UNKNOWN_CODESYSTEM_VERSION"]
 
 
 # -- lookup --------------------------------------------------------------------------------------
 
 def test_lookup_of_a_concept_with_its_hierarchy_and_designations(store):
     out = run(lookup, store, ("system", CS), ("code", "chest"))
-    assert param(out, "display") == "Chest (2.0.0)" and param(out, "version") == "2.0.0"
-    props = {(p["part"][0]["valueCode"], p["part"][1]["valueCode"]) for p in params_named(out, "property")
-             if p["part"][0]["valueCode"] in ("parent", "child")}
+    assert out.display == "Chest (2.0.0)" and out.version == "2.0.0"
+    props = {(p.code, p.value) for p in out.properties if p.code in ("parent", "child")}
     assert props == {("child", "lung"), ("child", "heart")}
-    assert any(d["part"][-1]["valueString"] == "Brustkorb" for d in params_named(out, "designation"))
-    assert param(run(lookup, store, ("system", CS), ("code", "chest"), ("version", "1.0.0")),
-                 "display") == "Chest (1.0.0)"
-    assert param(run(lookup, store, ("system", CS), ("code", "chest"), ("displayLanguage", "de")),
-                 "display") == "Brustkorb"
+    assert any(d.value == "Brustkorb" for d in out.designations)
+    assert run(lookup, store, ("system", CS), ("code", "chest"), ("version", "1.0.0")).display == "Chest (1.0.0)"
+    assert run(lookup, store, ("system", CS), ("code", "chest"), ("displayLanguage", "de")).display == "Brustkorb"
 
 
 def test_lookup_of_an_unknown_code_is_a_404(store):
@@ -267,17 +255,14 @@ def test_lookup_of_an_unknown_code_is_a_404(store):
 # -- translate -----------------------------------------------------------------------------------
 
 def match_codes(out):
-    return [(next(p["valueCode"] for p in m["part"] if p["name"] == "relationship"),
-             next(p["valueCoding"]["code"] for p in m["part"] if p["name"] == "concept"))
-            for m in params_named(out, "match")]
+    return [(m.relationship, m.concept["code"]) for m in out.matches]
 
 
 def test_translate_forward_reverse_and_nothing(store):
     out = run(translate, store, ("system", LOCAL), ("sourceCode", "PULM"))
-    assert param(out, "result") is True and match_codes(out) == [("source-is-narrower-than-target", "lung")]
+    assert out.result is True and match_codes(out) == [("source-is-narrower-than-target", "lung")]
     back = run(translate, store, ("targetCode", "chest"), ("targetSystem", CS))
-    assert param(back, "result") is True
-    assert [p["valueCoding"]["code"] for m in params_named(back, "match") for p in m["part"]
-            if p["name"] == "source"] == ["TH"]
+    assert back.result is True
+    assert [m.source["code"] for m in back.matches] == ["TH"]
     none = run(translate, store, ("system", LOCAL), ("sourceCode", "XX"))
-    assert param(none, "result") is False and param(none, "message").startswith("No translations found")
+    assert none.result is False and none.message.startswith("No translations found")

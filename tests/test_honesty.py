@@ -75,10 +75,9 @@ def _vs(*includes, exclude=None):
 
 def _validate(vs, code):
     ctx = Context(None, [FRAGMENT, vs])
-    body = validate_vs(ctx, Params([Param("url", "valueUri", vs["url"]), Param("system", "valueUri", FRAG),
-                                    Param("code", "valueCode", code)]))
-    return param(body, "result"), tx_types(body), [p["valueCanonical"] for p in body["parameter"]
-                                                    if p["name"] == "x-caused-by-unknown-system"]
+    answer = validate_vs(ctx, Params([Param("url", "valueUri", vs["url"]), Param("system", "valueUri", FRAG),
+                                      Param("code", "valueCode", code)]))
+    return answer.result, [i.tx_type for i in answer.issues], answer.caused_by
 
 
 def test_membership_over_a_fragment_is_definite_where_it_can_be_and_open_where_not():

@@ -5,6 +5,7 @@ import pathlib
 import re
 
 from termsvc.fhir import messages
+from termsvc.fhir.outcome import MESSAGE_ID_EXT, render_issue
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "termsvc"
 # the message id of messages.text/error("ID", ...), messages.issue(severity, code, "ID", ...) and
@@ -28,11 +29,12 @@ def test_every_message_id_used_is_in_the_catalogue_and_every_entry_is_used():
 
 def test_an_issue_carries_its_hl7_id_and_only_an_hl7_id():
     i = messages.issue("error", "not-found", "UNKNOWN_CODESYSTEM", "not-found", "Coding.system", system="http://x")
-    assert i["extension"][0]["valueString"] == "UNKNOWN_CODESYSTEM"
-    assert i["details"]["text"] == "A definition for CodeSystem 'http://x' could not be found, so the code cannot be" \
-                                   " validated"
+    assert i.message_id == "UNKNOWN_CODESYSTEM" and i.expression == ["Coding.system"]
+    assert i.text == "A definition for CodeSystem 'http://x' could not be found, so the code cannot be validated"
+    assert render_issue(i)["extension"] == [{"url": MESSAGE_ID_EXT, "valueString": "UNKNOWN_CODESYSTEM"}]
     own = messages.issue("error", "invalid", "param-simple", name="count")
-    assert "extension" not in own and own["details"]["text"] == "The parameter 'count' must be a simple value"
+    assert own.message_id is None and "extension" not in render_issue(own)
+    assert own.text == "The parameter 'count' must be a simple value"
     e = messages.error("VALUESET_VERSION_CHECK", issue_code="exception", tx_type="version-error", version="2",
                        system="http://x", wanted="1.x")
     assert e.message_id == "VALUESET_VERSION_CHECK" and e.status == 400 and e.code == "exception"

@@ -17,10 +17,14 @@ import orjson
 
 from termsvc.api import metrics, probes
 from termsvc.api.errors import error_outcome
-from termsvc.fhir.convert import value_set_r5_to_r4
-from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.fhir.operations import OPERATIONS as DECLARED
+from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import SIGNATURES, Params, Signature
+from termsvc.fhir.render.expansion import expansion
+from termsvc.fhir.render.lookup import lookup
+from termsvc.fhir.render.subsumption import subsumption
+from termsvc.fhir.render.translation import translation
+from termsvc.fhir.render.validation import batch_validation, validation
 from termsvc.fhir.shape import check_resource
 from termsvc.ops import expand as expand_op
 from termsvc.ops import lookup as lookup_op
@@ -33,8 +37,8 @@ JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhi
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 MAX_BODY = 50 * 1024 * 1024
 
-# (resource type, operation) -> handler(ctx, params, request) -> dict, for each operation declared in
-# fhir/operations.py
+# (resource type, operation) -> handler(ctx, params, request) -> the answer as FHIR JSON (the engine's
+# typed answer, rendered for the endpoint's FHIR version), for each operation declared in fhir/operations.py
 OPERATIONS = {}
 
 
@@ -50,40 +54,38 @@ def operation(rtype, name):
 
 @operation("ValueSet", "expand")
 def _expand(ctx, params, req):
-    res = expand_op.expand(ctx, params, req.accept_language, req.instance_id, max_size=req.max_expansion)
-    if req.r4:
-        res = value_set_r5_to_r4(res)
-    return res
+    return expansion(expand_op.expand(ctx, params, req.accept_language, req.instance_id, max_size=req.max_expansion),
+                     req.r4)
 
 
 @operation("ValueSet", "validate-code")
 def _vs_validate(ctx, params, req):
-    return validate_op.validate_vs(ctx, params, req.accept_language, req.instance_id)
+    return validation(validate_op.validate_vs(ctx, params, req.accept_language, req.instance_id))
 
 
 @operation("ValueSet", "batch-validate-code")
 def _vs_batch_validate(ctx, params, req):
-    return validate_op.batch_validate(ctx, params, req.accept_language)
+    return batch_validation(validate_op.batch_validate(ctx, params, req.accept_language))
 
 
 @operation("CodeSystem", "validate-code")
 def _cs_validate(ctx, params, req):
-    return validate_op.validate_cs(ctx, params, req.accept_language, req.instance_url("CodeSystem"))
+    return validation(validate_op.validate_cs(ctx, params, req.accept_language, req.instance_id))
 
 
 @operation("CodeSystem", "lookup")
 def _lookup(ctx, params, req):
-    return lookup_op.lookup(ctx, params, req.accept_language, req.instance_url("CodeSystem"))
+    return lookup(lookup_op.lookup(ctx, params, req.accept_language, req.instance_id))
 
 
 @operation("CodeSystem", "subsumes")
 def _subsumes(ctx, params, req):
-    return lookup_op.subsumes(ctx, params, req.instance_url("CodeSystem"))
+    return subsumption(lookup_op.subsumes(ctx, params, req.instance_id))
 
 
 @operation("ConceptMap", "translate")
 def _translate(ctx, params, req):
-    return translate_op.translate(ctx, params, r4=req.r4, instance_url=req.instance_url("ConceptMap"))
+    return translation(translate_op.translate(ctx, params, req.r4, req.instance_id), req.r4)
 
 
 @functools.lru_cache(maxsize=8192)  # system URLs and codes repeat from request to request
@@ -162,18 +164,8 @@ def resolve(rest: str) -> Route | None:
 class OpRequest:
     r4: bool
     accept_language: str | None
-    instance_id: str | None
-    store: Store
+    instance_id: str | None     # the id of the resource an instance-level call names
     max_expansion: int
-
-    def instance_url(self, rtype):
-        """The canonical URL of the resource named by an instance-level call, or None."""
-        if self.instance_id is None:
-            return None
-        row = self.store.resource_by_fhir_id(rtype, self.instance_id, "R4" if self.r4 else "R5")
-        if row is None:
-            raise NotFound(f"{rtype}/{self.instance_id} not found")
-        return row[1]
 
 
 def respond(start_response, status: int, body: dict | bytes, extra_headers=()):
@@ -280,7 +272,7 @@ class OperationRouter:
             if cache_id:
                 tx = self._cached_resources(cache_id, tx)
             ctx = Context(self.store, tx, fhir_version="R4" if r4 else "R5")
-            req = OpRequest(r4, lang, route.instance_id, self.store, self.max_expansion)
+            req = OpRequest(r4, lang, route.instance_id, self.max_expansion)
             with self.store.time_limit():
                 result = handler(ctx, params, req)
             return 200, orjson.dumps(result)

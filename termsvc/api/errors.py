@@ -6,7 +6,8 @@ from werkzeug.exceptions import HTTPException
 
 from termsvc.api import metrics
 from termsvc.deadline import TimeLimitExceeded
-from termsvc.fhir.outcome import OpError, issue, outcome
+from termsvc.fhir.outcome import issue, outcome
+from termsvc.ops.refusal import refusal
 
 log = logging.getLogger("termsvc")
 
@@ -16,13 +17,11 @@ HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported", 415: "not-supported"
 
 def error_outcome(e: Exception, where: str = "") -> tuple[int, dict]:
     """(HTTP status, OperationOutcome) for an exception raised while answering a request."""
-    if isinstance(e, OpError):
-        return e.status, e.to_outcome()
-    if isinstance(e, TimeLimitExceeded):
-        metrics.TALLY.time_limit_hits += 1
-        return 422, outcome([issue("error", "too-costly", str(e))])
-    if isinstance(e, RecursionError):
-        return 422, outcome([issue("error", "too-costly", "The request is too deeply nested")])
+    refused = refusal(e)
+    if refused is not None:
+        if isinstance(e, TimeLimitExceeded):
+            metrics.TALLY.time_limit_hits += 1
+        return refused.status, refused.to_outcome()
     if isinstance(e, HTTPException):
         return e.code, outcome([issue("error", HTTP_ISSUE_CODES.get(e.code, "invalid"), e.description or e.name)])
     log.exception("request failed: %s", where)

@@ -21,8 +21,9 @@ import click
 import orjson
 
 from termsvc.cli.common import Unanswerable, with_settings
-from termsvc.client import CANNOT_JUDGE, VALID, LocalClient, TerminologyClient, TerminologyError
+from termsvc.client import CANNOT_JUDGE, VALID, TerminologyClient, TerminologyError
 from termsvc.fhir.dicom import cid_url
+from termsvc.local_client import LocalClient
 from termsvc.mappings.reading import canonical_header, decode_bytes, sniff_delimiter
 
 

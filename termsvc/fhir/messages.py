@@ -7,6 +7,7 @@ messages that have no HL7 counterpart (no id is sent for those). Templates are `
 strings with named fields.
 """
 from termsvc.fhir.outcome import OpError, issue as _issue
+from termsvc.results import Issue
 
 HL7 = {
     # value sets and code systems that cannot be found
@@ -183,7 +184,7 @@ def text(message_id: str, **args) -> str:
 
 
 def issue(severity: str, issue_code: str, message_id: str, tx_type: str | None = None,
-          expression: str | list | None = None, **args) -> dict:
+          expression: str | list[str] | None = None, **args: object) -> Issue:
     """An OperationOutcome.issue (issue_code: its `code`) carrying the message, and its HL7 id when
     it has one."""
     return _issue(severity, issue_code, text(message_id, **args), tx_type, expression,

@@ -1,12 +1,15 @@
-"""Resolving canonical URLs for one request: request resources (tx-resource)
-first, then the store. Versions: exact, wildcard (`1.x`, `1.*`) or latest.
+"""Resolving what a request names, for one request: canonical URLs (request resources - tx-resource -
+first, then the store; versions exact, wildcard `1.x`, `1.*`, or the latest), the value set an operation
+is about (by id, sent whole, or by url), and the resource an instance-level call names by its id.
 """
 import re
 import urllib.parse
 
 import orjson
 
+from termsvc.fhir import messages
 from termsvc.fhir.convert import to_r5
+from termsvc.fhir.shape import check_resource
 from termsvc.ops.codesystems import InMemoryCodeSystem, StoredCodeSystem
 
 # per build generation: parsed JSON of stored resources, providers, lists of versions
@@ -241,6 +244,45 @@ class Context:
                 vs.setdefault("_store_id", row[0])
                 return vs
         return implicit_value_set(self, url, version)
+
+    def resolve_value_set(self, params, instance_id: str | None = None) -> dict:
+        """The value set an operation is about: the one whose id is `instance_id` (an instance-level call),
+        else the `valueSet` sent (used for this request), else the one `url` (or `context`) names in the
+        version `valueSetVersion`. A 404 when it is not known, a 400 when none is named."""
+        if instance_id is not None:
+            vs = self.value_set_by_id(instance_id)
+            if vs is None:
+                raise messages.error("instance-not-found", status=404, issue_code="not-found", tx_type="not-found",
+                                     type="ValueSet", id=instance_id)
+            return vs
+        vs = params.get("valueSet")
+        if isinstance(vs, dict):
+            if vs.get("resourceType") != "ValueSet":
+                raise messages.error("value-set-parameter")
+            vs = to_r5(check_resource(vs, "valueSet"))
+            self.add_resource(vs)
+            return vs
+        url = params.str("url") or params.str("context")
+        if not url:
+            raise messages.error("no-value-set", issue_code="required")
+        found = self.value_set(url, params.str("valueSetVersion"))
+        if found is None:
+            version = params.str("valueSetVersion")
+            raise messages.error("Unable_to_resolve_value_Set_", status=404, issue_code="not-found",
+                                 tx_type="not-found", url=url + ("|" + version if version else ""))
+        return found
+
+    def instance_url(self, rtype: str, instance_id: str | None) -> str | None:
+        """The canonical URL of the stored CodeSystem or ConceptMap an instance-level call names by the id
+        this endpoint serves it under (None for a call on the type); a 404 when there is none."""
+        if instance_id is None:
+            return None
+        row = self.store.resource_by_fhir_id(rtype, instance_id, self.fhir_version) if self.store is not None \
+            else None
+        if row is None:
+            raise messages.error("instance-not-found", status=404, issue_code="not-found", tx_type="not-found",
+                                 type=rtype, id=instance_id)
+        return row[1]
 
     def value_set_by_id(self, fhir_id: str) -> dict | None:
         """A stored value set by the id this endpoint serves it under (unique per endpoint)."""

@@ -11,11 +11,9 @@ import uuid
 
 from termsvc import deadline
 from termsvc.fhir import messages
-from termsvc.fhir.convert import to_r5
 from termsvc.fhir.operations import ECHOED as ECHOED_ALWAYS, ECHOED_WHEN_USED, EXPAND
 from termsvc.fhir.outcome import TooManyCodes
 from termsvc.fhir.params import Param, Params
-from termsvc.fhir.shape import check_resource
 from termsvc.ops.completeness import unclosed
 from termsvc.ops.compose import (Composer, Member, STANDARDS_STATUS, VersionRules, versioned_systems,
                                  vs_default_parameters)
@@ -23,13 +21,12 @@ from termsvc.ops.context import canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
 from termsvc.ops.sqlpath import query_expansion, stored_expansion
 from termsvc.ops.text import fts_query, text_filter
+from termsvc.results import Echo, Entry, Expansion, Property
 
 ECHOED = EXPAND.echoed(ECHOED_ALWAYS)
 # echoed only when they chose the version of a code system the expansion used
 VERSION_PARAMETERS = EXPAND.echoed(ECHOED_WHEN_USED)
 CONCEPT_PROPS = "http://hl7.org/fhir/concept-properties#"
-UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
-TOO_COSTLY = "http://hl7.org/fhir/StructureDefinition/valueset-toocostly"
 # what an expansion repeats of its value set (the compose only with includeDefinition: it can be large)
 VS_META_KEEP = ("resourceType", "id", "language", "url", "identifier", "version", "name", "title", "status",
                 "experimental", "date", "publisher", "contained")
@@ -61,33 +58,8 @@ class ExpandOptions:
         return fts_query(self.filter) if self.filter else None
 
 
-def resolve_value_set(ctx, params, instance_id: str | None = None) -> dict:
-    if instance_id is not None:
-        vs = ctx.value_set_by_id(instance_id)
-        if vs is None:
-            raise messages.error("instance-not-found", status=404, issue_code="not-found", tx_type="not-found",
-                                 type="ValueSet", id=instance_id)
-        return vs
-    vs = params.get("valueSet")
-    if isinstance(vs, dict):
-        if vs.get("resourceType") != "ValueSet":
-            raise messages.error("value-set-parameter")
-        vs = to_r5(check_resource(vs, "valueSet"))
-        ctx.add_resource(vs)
-        return vs
-    url = params.str("url") or params.str("context")
-    if not url:
-        raise messages.error("no-value-set", issue_code="required")
-    found = ctx.value_set(url, params.str("valueSetVersion"))
-    if found is None:
-        version = params.str("valueSetVersion")
-        raise messages.error("Unable_to_resolve_value_Set_", status=404, issue_code="not-found", tx_type="not-found",
-                             url=url + ("|" + version if version else ""))
-    return found
-
-
 def expand(ctx, params, accept_language: str | None = None, instance_id: str | None = None,
-           max_size: int | None = None) -> dict:
+           max_size: int | None = None) -> Expansion:
     """The expansion of the value set the parameters name.
 
     Without paging it has at most `max_size` codes (the setting max_expansion; None or 0: no
@@ -96,7 +68,7 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     `limitedExpansion` (or `_incomplete`, as the HL7 validator says) gets the first codes instead,
     marked incomplete with the valueset-toocostly extension and without a total."""
     display_language(params)   # the request's own, checked (a value set's defaults are its own business)
-    vs = resolve_value_set(ctx, params, instance_id)
+    vs = ctx.resolve_value_set(params, instance_id)
     defaults = [Param(n, k, v) for n, k, v in vs_default_parameters(vs) if not params.has(n)]
     if defaults:
         params = Params(params.items + defaults)
@@ -113,7 +85,7 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     return _expansion(ctx, vs, opts, None)
 
 
-def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> dict:
+def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expansion:
     prefs = _language_prefs(opts, vs)
     paged = opts.count is not None or opts.offset
     tree = not (opts.exclude_nested or paged) and _hierarchical(vs, bool(opts.filter))
@@ -151,40 +123,31 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> dict
         page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
     else:
         page = members
-    expansion = {"identifier": "urn:uuid:" + str(uuid.uuid4()),
-                 "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")}
-    extensions = []
-    if opts.partial:   # the first codes of an expansion too large to give whole: how many there are is not said
-        extensions.append({"url": TOO_COSTLY, "valueBoolean": True})
-    else:
-        expansion["total"] = total
-        if paged:
-            expansion["offset"] = opts.offset
+    identifier = "urn:uuid:" + str(uuid.uuid4())
+    timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     fragments = _used_fragments(ctx, composer)
+    # a fragment cannot say a code is not in the code system: the expansion is not closed
     open_parts = unclosed(composer, vs)
-    if open_parts:  # a fragment cannot say a code is not in the code system: the expansion is not closed
-        reason = "; ".join(dict.fromkeys(u.expansion_reason() for u in open_parts))
-        extensions += [{"url": UNCLOSED, "valueBoolean": True}, {"url": UNCLOSED + "-reason", "valueString": reason}]
-    if extensions:
-        expansion["extension"] = extensions
-    expansion["parameter"] = _echo_parameters(opts, prefs, composer, fragments)
-    renderer = Renderer(opts, prefs, versioned_systems(vs))
-    if nested:
-        contains = renderer.nest(page)
-    else:
-        contains = [renderer.entry(m) for m in deadline.bounded(page)]
-    if renderer.property_defs:
-        expansion["property"] = renderer.property_defs
-    if contains:
-        expansion["contains"] = contains
-    out = {"resourceType": "ValueSet"}
+    reason = "; ".join(dict.fromkeys(u.expansion_reason() for u in open_parts)) if open_parts else None
+    echo = _echo_parameters(opts, prefs, composer, fragments)
+    entries = Entries(opts, prefs, versioned_systems(vs))
+    contains = entries.nest(page) if nested else [entries.entry(m) for m in deadline.bounded(page)]
+    return Expansion(_repeated(vs, opts), identifier, timestamp, contains, echo,
+                     total=None if opts.partial else total,
+                     offset=opts.offset if paged and not opts.partial else None,
+                     partial=opts.partial, unclosed_reason=reason, property_defs=entries.property_defs)
+
+
+def _repeated(vs: dict, opts: ExpandOptions) -> dict:
+    """What an expansion repeats of its value set: its extensions (not its standards status), its
+    metadata, and with includeDefinition its compose."""
+    out = {}
     exts = [x for x in vs.get("extension", []) or [] if x.get("url") != STANDARDS_STATUS]
     if exts:
         out["extension"] = exts
     out.update((k, vs[k]) for k in VS_META_KEEP if k in vs and k != "resourceType")
     if opts.include_definition and vs.get("compose"):
         out["compose"] = vs["compose"]
-    out["expansion"] = expansion
     return out
 
 
@@ -221,35 +184,37 @@ def _used_fragments(ctx, composer) -> list[str]:
     return out
 
 
-def _echo_parameters(opts, prefs, composer, fragments) -> list:
+def _echo_parameters(opts, prefs, composer, fragments) -> list[Echo]:
+    """The parameters the expansion says it used: those of the request it echoes, the display language,
+    the code systems, fragments, value sets and supplements used, and the status warnings."""
     out = []
     for p in opts.params.items:
         if p.resource is not None or not p.key or p.name == "displayLanguage":
             continue
         if p.name in ECHOED or (p.name in VERSION_PARAMETERS and isinstance(p.value, str)
                                 and (p.name, p.value.split("|")[0]) in composer.used_version_params):
-            out.append({"name": p.name, "valueUri" if p.key == "valueCanonical" else p.key: p.value})
+            out.append(Echo(p.name, "valueUri" if p.key == "valueCanonical" else p.key, p.value))
     if prefs:
         key = "valueCode"
         p = opts.params.first("displayLanguage")
         if p is not None and p.key:
             key = p.key
-        out.append({"name": "displayLanguage", key: prefs.echo()})
+        out.append(Echo("displayLanguage", key, prefs.echo()))
     if composer.versions_match or composer.merged_across_versions:
-        out.append({"name": "versionsMatch", "valueBoolean": True})
-    out += [{"name": "used-codesystem", "valueUri": url} for url in composer.used_codesystems]
-    out += [{"name": "used-fragment", "valueUri": url} for url in fragments]
+        out.append(Echo("versionsMatch", "valueBoolean", True))
+    out += [Echo("used-codesystem", "valueUri", url) for url in composer.used_codesystems]
+    out += [Echo("used-fragment", "valueUri", url) for url in fragments]
     for url in composer.used_valuesets:
         if url and not url.startswith("#"):
-            out.append({"name": "used-valueset", "valueUri": url})
+            out.append(Echo("used-valueset", "valueUri", url))
     for s in composer.used_supplements:
-        out.append({"name": "used-supplement", "valueUri": s})
+        out.append(Echo("used-supplement", "valueUri", s))
     for name, canonical in composer.warnings:
-        out.append({"name": name, "valueUri": canonical})
+        out.append(Echo(name, "valueUri", canonical))
     return out
 
 
-# -- rendering ----------------------------------------------------------------------
+# -- the codes as the expansion shows them -------------------------------------------
 
 SD = "http://hl7.org/fhir/StructureDefinition/"
 # concept extensions that expansions report as properties: url -> (property code, uri, value key)
@@ -270,13 +235,20 @@ CARRIED_EXTENSIONS = {SD + "rendering-style", SD + "rendering-xhtml", SD + "valu
                       SD + "valueset-concept-definition"}
 
 
-class Renderer:
+class Entries:
+    """The codes of an expansion as it shows them: the display in the language asked for, the designations
+    and properties asked for, the concept extensions it carries along; and the definitions of the
+    properties they carry."""
+
     def __init__(self, opts, prefs, versioned: set = frozenset()):
         self.opts = opts
         self.prefs = prefs
         self.versioned = versioned    # systems whose entries say their version
         self.property_defs = []
         self._seen_props = set()
+        self._listed = bool(opts.include_designations or opts.designations)   # designations shown
+        self._choose = bool(prefs)    # a language asked for: the display is chosen among the designations
+        self._read = self._choose or self._listed   # designations read
 
     def _prop_def(self, cs, code, uri=None):
         if code in self._seen_props:
@@ -293,15 +265,15 @@ class Renderer:
             d["uri"] = uri
         self.property_defs.append(d)
 
-    def entry(self, m: Member) -> dict:
-        e = {}
+    def entry(self, m: Member) -> Entry:
         cs = m.cs
+        concept = m.concept
         ext_props = {}
         carried = []
-        if m.concept is not None and cs is not None:
-            if m.concept.status and m.concept.status.lower() != "active":
-                ext_props["status"] = (CONCEPT_PROPS + "status", "valueCode", m.concept.status)
-            for x in cs.concept_extensions(m.concept):
+        if concept is not None and cs is not None:
+            if concept.status and concept.status.lower() != "active":
+                ext_props["status"] = (CONCEPT_PROPS + "status", "valueCode", concept.status)
+            for x in cs.concept_extensions(concept):
                 url = x.get("url")
                 if url in EXTENSION_PROPERTIES:
                     code, uri, key = EXTENSION_PROPERTIES[url]
@@ -315,63 +287,51 @@ class Renderer:
                 ext_props[code] = (uri, key, next((v for k, v in x.items() if k.startswith("value")), None))
             elif url in CARRIED_EXTENSIONS or url == STANDARDS_STATUS:
                 carried = [c for c in carried if c.get("url") != url] + [x]
-        if carried:
-            e["extension"] = carried
-        e["system"] = m.system
-        if m.system in self.versioned and m.version:
-            e["version"] = m.version
-        if m.abstract:
-            e["abstract"] = True
-        if m.inactive:
-            e["inactive"] = True
-        e["code"] = m.code
         designations = []
-        wants_designations = self.prefs or self.opts.include_designations or self.opts.designations
-        if m.concept is not None and cs is not None and wants_designations:
-            designations = cs.designations(m.concept)
+        if self._read and concept is not None and cs is not None:
+            designations = cs.designations(concept)
         if m.designations:
             designations = designations + list(m.designations)
-        display, used, changed = choose_display(self.prefs, cs.language if cs is not None else None, m.display,
-                                                designations)
-        if display:
-            e["display"] = display
-        if self.opts.include_designations or self.opts.designations:
-            out = []
+        if self._choose:
+            display, used, changed = choose_display(self.prefs, cs.language if cs is not None else None, m.display,
+                                                    designations)
+        else:   # the value set's or code system's own
+            display, used, changed = m.display, None, False
+        shown = None
+        if self._listed:
+            shown = []
             if changed and m.display:
                 d = {"use": PREFERRED_FOR_LANGUAGE, "value": m.display}
                 if cs is not None and cs.language:
                     d = {"language": cs.language, **d}
-                out.append(d)
+                shown.append(d)
             for d in designations:
                 if d is used:
                     continue
                 if self.opts.designations and not _designation_wanted(d, self.opts.designations):
                     continue
-                out.append(d)
-            if out:
-                e["designation"] = out
-        if self.opts.properties and m.concept is not None and cs is not None:
-            props = []
+                shown.append(d)
+        props = []
+        if self.opts.properties and concept is not None and cs is not None:
             for code in self.opts.properties:
                 if code == "definition":
-                    if m.concept.definition:
-                        props.append({"code": "definition", "valueString": m.concept.definition})
+                    if concept.definition:
+                        props.append(Property("definition", "valueString", concept.definition))
                         self._prop_def(cs, code)
                     continue
-                for pcode, key, value in cs.properties(m.concept):
+                for pcode, key, value in cs.properties(concept):
                     if pcode == code and key:
-                        props.append({"code": code, key: value})
+                        props.append(Property(code, key, value))
                         self._prop_def(cs, code)
-            if props:
-                e["property"] = props
         for code, (uri, key, value) in ext_props.items():
             if code in self.opts.properties:
                 continue
-            e.setdefault("property", []).append({"code": code, key: value})
+            props.append(Property(code, key, value))
             self._prop_def(cs, code, uri)
-        return e
+        return Entry(m.system, m.code, m.version if m.version and m.system in self.versioned else None,
+                     display or None, m.abstract, m.inactive, shown or None, props or None, carried or None)
 
-    def nest(self, members: list[Member]) -> list:
+    def nest(self, members: list[Member]) -> list[Entry]:
         """The entries as a tree: each under its first parent in the expansion (same system and version)."""
         entries = {(m.system, m.version, m.code): self.entry(m) for m in deadline.bounded(members)}
         roots = []
@@ -383,8 +343,10 @@ class Renderer:
                                for k in ((m.system, m.version, p),) if k in entries), None)
             if parent is None:
                 roots.append(entry)
+            elif parent.contains is None:
+                parent.contains = [entry]
             else:
-                parent.setdefault("contains", []).append(entry)
+                parent.contains.append(entry)
         return roots
 
 

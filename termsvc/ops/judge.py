@@ -1,7 +1,8 @@
 """The engine's judgement of codings for callers that are not HTTP requests (the mapping
 checks): each question is answered by the operation itself - $validate-code for a code, its
 display and value-set membership, $expand for the members of a value set - so such a check
-cannot disagree with what the service answers.
+cannot disagree with what the service answers. The judge reads the operations' typed answers
+(termsvc.results), as they are: no Parameters in between.
 
     judge = Judge(store)                       # a served Store, or a build in progress (or None)
     judge = Judge(store, resources)            # ... with CodeSystems / ValueSets that come first
@@ -16,9 +17,10 @@ from termsvc.fhir import messages
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.context import Context
-from termsvc.ops.expand import UNCLOSED, expand
+from termsvc.ops.expand import expand
 from termsvc.ops.identifiers import problem as identifier_problem
 from termsvc.ops.validate import validate_cs, validate_vs
+from termsvc.results import Validation
 
 # CodeVerdict.state
 FOUND = "found"
@@ -52,37 +54,15 @@ class NotEvaluable:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """The parts of a $validate-code answer a verdict is made of."""
-    result: bool
-    display: str | None
-    message: str
-    issue_types: tuple       # (severity, tx-issue-type code, text) of each issue
-    unknown_systems: tuple   # x-unknown-system
-    caused_by: tuple         # x-caused-by-unknown-system
+def _has(answer: Validation, severity: str, tx_type: str) -> bool:
+    """Does the answer have an issue of this severity and tx-issue-type?"""
+    return any(i.severity == severity and i.tx_type == tx_type for i in answer.issues)
 
-    @classmethod
-    def of(cls, parameters: dict) -> "_Answer":
-        by_name: dict = {}
-        for p in parameters.get("parameter", []):
-            value = next((v for k, v in p.items() if k.startswith("value") or k == "resource"), None)
-            by_name.setdefault(p["name"], []).append(value)
-        issues = (by_name.get("issues") or [{}])[0].get("issue", [])
-        return cls(result=by_name.get("result", [False])[0], display=by_name.get("display", [None])[0],
-                   message=by_name.get("message", [""])[0],
-                   issue_types=tuple((i.get("severity"), c.get("code"), (i.get("details") or {}).get("text", ""))
-                                     for i in issues for c in (i.get("details") or {}).get("coding", [])),
-                   unknown_systems=tuple(by_name.get("x-unknown-system", ())),
-                   caused_by=tuple(by_name.get("x-caused-by-unknown-system", ())))
 
-    def has(self, severity: str, tx_type: str) -> bool:
-        return any(i[:2] == (severity, tx_type) for i in self.issue_types)
-
-    def texts(self, *tx_types: str, severity: str | None = None) -> str:
-        """The texts of the issues of these types (and severity), joined."""
-        return "; ".join(dict.fromkeys(t for sev, tx, t in self.issue_types
-                                       if tx in tx_types and severity in (None, sev) and t))
+def _texts(answer: Validation, *tx_types: str, severity: str | None = None) -> str:
+    """The texts of the answer's issues of these tx-issue-types (and severity), once each, joined."""
+    return "; ".join(dict.fromkeys(i.text for i in answer.issues
+                                   if i.tx_type in tx_types and severity in (None, i.severity) and i.text))
 
 
 class Judge:
@@ -103,21 +83,21 @@ class Judge:
         if display:
             params.append(Param("display", "valueString", display))
         ctx = self._context()
-        answer = _Answer.of(validate_cs(ctx, Params(params)))
+        answer = validate_cs(ctx, Params(params))
         # a wrong display (invalid-display), or one a fragment cannot confirm or that is retired (display-comment)
-        display_message = answer.texts("invalid-display", "display-comment")
-        display_rejected = answer.has("error", "invalid-display")
-        if answer.has("error", "invalid-code") and identifier_problem(system, code, _resource(ctx, system)):
+        display_message = _texts(answer, "invalid-display", "display-comment")
+        display_rejected = _has(answer, "error", "invalid-display")
+        if _has(answer, "error", "invalid-code") and identifier_problem(system, code, _resource(ctx, system)):
             state = MALFORMED
         elif answer.unknown_systems:
             state = UNKNOWN_SYSTEM
-        elif answer.has("error", "invalid-code"):
+        elif _has(answer, "error", "invalid-code"):
             state = UNKNOWN_CODE
-        elif answer.has("warning", "invalid-code"):
+        elif _has(answer, "warning", "invalid-code"):
             state = UNVERIFIABLE
         else:
             state = FOUND
-        message = answer.texts("invalid-code", "not-found") or answer.message if state != FOUND else ""
+        message = _texts(answer, "invalid-code", "not-found") or answer.message or "" if state != FOUND else ""
         return CodeVerdict(state, answer.display, not display_message, display_rejected, message, display_message)
 
     def has_value_set(self, canonical: str) -> bool:
@@ -149,19 +129,20 @@ class Judge:
     def _membership(self, params: Params, value_set: str, systems: list) -> MembershipVerdict:
         ctx = self._context()
         try:
-            answer = _Answer.of(validate_vs(ctx, params))
+            answer = validate_vs(ctx, params)
         except OpError as e:
             return MembershipVerdict(UNVERIFIABLE, e.text)
+        message = answer.message or ""
         if answer.caused_by:   # what it depends on: the issues that say so, else the systems it names
-            return MembershipVerdict(UNVERIFIABLE, answer.texts("not-found") or messages.text(
+            return MembershipVerdict(UNVERIFIABLE, _texts(answer, "not-found") or messages.text(
                 "value-set-needs", vs=value_set, systems=", ".join(answer.caused_by)))
-        if answer.result and answer.has("warning", "invalid-code"):   # (its issue is not in the message)
-            return MembershipVerdict(UNVERIFIABLE, answer.texts("invalid-code") or answer.message)
-        if answer.has("error", "not-in-vs"):
+        if answer.result and _has(answer, "warning", "invalid-code"):   # (its issue is not in the message)
+            return MembershipVerdict(UNVERIFIABLE, _texts(answer, "invalid-code") or message)
+        if _has(answer, "error", "not-in-vs"):
             if any(s in answer.unknown_systems and self._draws_on(ctx, ctx.value_set(value_set), s) for s in systems):
-                return MembershipVerdict(UNVERIFIABLE, answer.message)  # its codes cannot be known here
-            return MembershipVerdict(NOT_MEMBER, answer.message)
-        return MembershipVerdict(MEMBER, answer.message)
+                return MembershipVerdict(UNVERIFIABLE, message)  # its codes cannot be known here
+            return MembershipVerdict(NOT_MEMBER, message)
+        return MembershipVerdict(MEMBER, message)
 
     def _draws_on(self, ctx: Context, vs: dict | None, system: str) -> bool:
         """Does the value set (or one it imports) include codes of this code system?"""
@@ -185,8 +166,8 @@ class Judge:
         except OpError:
             return []
         wanted = display.strip().lower()
-        return [c["code"] for c in expansion["expansion"].get("contains") or []
-                if c.get("system") == system and (c.get("display") or "").strip().lower() == wanted]
+        return [c.code for c in expansion.contains
+                if c.code is not None and c.system == system and (c.display or "").strip().lower() == wanted]
 
     def members(self, value_set: str, limit: int) -> list[tuple] | NotEvaluable:
         """(system, code, display) of every member ($expand), or why they cannot be listed."""
@@ -198,20 +179,10 @@ class Judge:
             expansion = expand(ctx, params, max_size=limit)
         except OpError as e:
             return NotEvaluable(f"not evaluable: {e.text}")
-        unclosed = {x.get("url"): x for x in expansion["expansion"].get("extension") or []}
-        if UNCLOSED in unclosed:   # the expansion is not the value set: what the engine says is missing
-            reason = (unclosed.get(UNCLOSED + "-reason") or {}).get("valueString")
-            return NotEvaluable("not evaluable: " + (reason or "its expansion is not closed (the engine gave no"
-                                                     " reason)"))
-        out = []
-
-        def walk(contains):
-            for c in contains or []:
-                if c.get("code") is not None:
-                    out.append((c.get("system"), c["code"], c.get("display")))
-                walk(c.get("contains"))
-        walk(expansion.get("expansion", {}).get("contains"))
-        return out
+        if expansion.unclosed:   # the expansion is not the value set: what the engine says is missing
+            return NotEvaluable("not evaluable: " + (expansion.unclosed_reason or "its expansion is not closed (the"
+                                                     " engine gave no reason)"))
+        return [(c.system, c.code, c.display) for c in expansion.codes() if c.code is not None]
 
 
 def _resource(ctx: Context, system: str) -> dict | None:

@@ -4,6 +4,7 @@ from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.ops.context import split_canonical, vurl
 from termsvc.ops.identifiers import input_error
 from termsvc.ops.language import PREFERRED_FOR_LANGUAGE, LanguagePrefs, choose_display, display_language
+from termsvc.results import Designation, Lookup, Property, Subsumption
 
 
 def _coding_arg(params, code_name="code", coding_name="coding"):
@@ -44,7 +45,9 @@ def unknown_code(ctx, cs, code: str):
                           code=code, system=cs.url, version=cs.version)
 
 
-def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
+def lookup(ctx, params, accept_language: str | None = None, instance_id: str | None = None) -> Lookup:
+    """CodeSystem/$lookup (on the code system whose id is `instance_id`, when given)."""
+    instance_url = ctx.instance_url("CodeSystem", instance_id)
     language = display_language(params)
     system, code, version = _coding_arg(params)
     if instance_url:
@@ -63,45 +66,31 @@ def lookup(ctx, params, accept_language=None, instance_url=None) -> dict:
     def want(p):
         return not wanted or p in wanted or "*" in wanted
 
-    out = [{"name": "code", "valueCode": concept.code},
-           {"name": "system", "valueUri": cs.url},
-           {"name": "name", "valueString": cs.resource.get("name") or cs.resource.get("title") or cs.url}]
-    if cs.version:
-        out.append({"name": "version", "valueString": cs.version})
-    if display:
-        out.append({"name": "display", "valueString": display})
-    if concept.definition and want("definition"):
-        out.append({"name": "definition", "valueString": concept.definition})
-    out.append({"name": "abstract", "valueBoolean": bool(concept.abstract)})
+    shown = []
     if want("designation"):
         if cs.language and concept.display:
-            out.append(_designation_param({"language": cs.language, "use": PREFERRED_FOR_LANGUAGE,
-                                           "value": concept.display}))
+            shown.append(Designation(concept.display, cs.language, PREFERRED_FOR_LANGUAGE))
         for d in cs.designations(concept):
-            out.append(_designation_param(d, _designation_source(cs, concept, d)))
+            shown.append(Designation(d.get("value"), d.get("language"), d.get("use"),
+                                     _designation_source(cs, concept, d)))
     props = []
     seen_codes = set()
     for pcode, key, value in cs.properties(concept):
         if key and want(pcode) and pcode not in ("parent", "child"):
-            props.append((pcode, key, value, None))
+            props.append(Property(pcode, key, value))
             seen_codes.add(pcode)
     if want("inactive") and "inactive" not in seen_codes:
-        props.append(("inactive", "valueBoolean", concept.inactive, None))
+        props.append(Property("inactive", "valueBoolean", concept.inactive))
     if want("parent"):
         for p in cs.parent_codes(concept):
             pc = cs.locate(p)
-            props.append(("parent", "valueCode", p, pc.display if pc else None))
+            props.append(Property("parent", "valueCode", p, pc.display if pc else None))
     if want("child"):
         for c in cs.children(concept):
-            props.append(("child", "valueCode", c.code, c.display))
-    for pcode, key, value, description in props:
-        part = [{"name": "code", "valueCode": pcode}, {"name": "value", key: value}]
-        if description:
-            part.append({"name": "description", "valueString": description})
-        out.append({"name": "property", "part": part})
-    for s in cs.supplements:
-        out.append({"name": "used-supplement", "valueCanonical": vurl(s)})
-    return {"resourceType": "Parameters", "parameter": out}
+            props.append(Property("child", "valueCode", c.code, c.display))
+    return Lookup(concept.code, cs.url, cs.resource.get("name") or cs.resource.get("title") or cs.url, cs.version,
+                  display, concept.definition if want("definition") else None, bool(concept.abstract), shown, props,
+                  [vurl(s) for s in cs.supplements] if cs.supplements else [])
 
 
 def _designation_source(cs, concept, d):
@@ -113,19 +102,9 @@ def _designation_source(cs, concept, d):
     return None
 
 
-def _designation_param(d: dict, source: str | None = None) -> dict:
-    part = []
-    if d.get("language"):
-        part.append({"name": "language", "valueCode": d["language"]})
-    if d.get("use"):
-        part.append({"name": "use", "valueCoding": d["use"]})
-    if source:
-        part.append({"name": "source", "valueCanonical": source})
-    part.append({"name": "value", "valueString": d.get("value")})
-    return {"name": "designation", "part": part}
-
-
-def subsumes(ctx, params, instance_url=None) -> dict:
+def subsumes(ctx, params, instance_id: str | None = None) -> Subsumption:
+    """CodeSystem/$subsumes (on the code system whose id is `instance_id`, when given)."""
+    instance_url = ctx.instance_url("CodeSystem", instance_id)
     sa, ca, va = _coding_arg(params, "codeA", "codingA")
     sb, cb, vb = _coding_arg(params, "codeB", "codingB")
     system = instance_url or params.str("system") or sa or sb
@@ -148,4 +127,4 @@ def subsumes(ctx, params, instance_url=None) -> dict:
         outcome = "subsumed-by"
     else:
         outcome = "not-subsumed"
-    return {"resourceType": "Parameters", "parameter": [{"name": "outcome", "valueCode": outcome}]}
+    return Subsumption(outcome)

@@ -11,6 +11,7 @@ from termsvc.fhir import messages
 from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
 from termsvc.ops.context import build_cached, split_canonical, vurl
 from termsvc.ops.identifiers import input_error
+from termsvc.results import Match, Translation
 
 MAX_CHAIN = 10
 
@@ -140,43 +141,15 @@ def _scope_ok(have, want):
     return have is not None and split_canonical(have)[0] == split_canonical(want)[0]
 
 
-def _match_part(req, cm, target_coding, relationship, target, element, source_coding=None, equivalence=None):
-    parts = []
+def _match(req, cm, target_coding, relationship, target, source_coding=None, equivalence=None) -> Match:
+    """A translation to `target_coding` by the target element `target` of the map `cm` (on the R4 endpoint
+    with its R4 equivalence: `equivalence`, else the author's word the map keeps, else the standard one)."""
+    target = target or {}
     if req.r4:
-        parts.append({"name": "equivalence", "valueCode": equivalence or r4_equivalence(target or {"relationship": relationship})})
-    else:
-        parts.append({"name": "relationship", "valueCode": relationship})
-    if target_coding is not None:
-        parts.append({"name": "concept", "valueCoding": target_coding})
-    for dep in (target or {}).get("dependsOn", []) or []:
-        parts.append({"name": "dependsOn", "part": _other_parts(dep, req.r4)})
-    for prod in (target or {}).get("product", []) or []:
-        parts.append({"name": "product", "part": _other_parts(prod, req.r4)})
-    parts.append({"name": "originMap", "valueCanonical": vurl(cm)})
-    if source_coding is not None:
-        parts.append({"name": "source", "valueCoding": source_coding})
-    comment = (target or {}).get("comment")
-    if comment:
-        parts.append({"name": "message", "valueString": comment})
-    return {"name": "match", "part": parts}
-
-
-def _other_parts(o: dict, r4: bool) -> list:
-    """A dependsOn / product of a target as match parts: R5 `attribute` + `value[x]`,
-    R4 `element` (the property URI) + `concept` (a Coding)."""
-    attribute = o.get("attribute") or o.get("property")
-    value_key = next((k for k in o if k.startswith("value")), None)
-    if r4:
-        parts = [{"name": "element", "valueUri": attribute}] if attribute else []
-        if value_key == "valueCoding":
-            parts.append({"name": "concept", "valueCoding": o[value_key]})
-        elif value_key:
-            parts.append({"name": "concept", "valueCoding": {"code": str(o[value_key])}})
-        return parts
-    parts = [{"name": "attribute", "valueUri": attribute}] if attribute else []
-    if value_key:
-        parts.append({"name": "value", value_key: o[value_key]})
-    return parts
+        equivalence = equivalence or r4_equivalence(target or {"relationship": relationship})
+    return Match(relationship, target_coding, vurl(cm), equivalence if req.r4 else None,
+                 target.get("dependsOn") or [], target.get("product") or [], source_coding,
+                 [target["comment"]] if target.get("comment") else [])
 
 
 def _coding(system, code, display=None, version=None):
@@ -191,7 +164,10 @@ def _coding(system, code, display=None, version=None):
     return c
 
 
-def translate(ctx, params, r4: bool = False, instance_url: str | None = None) -> dict:
+def translate(ctx, params, r4: bool = False, instance_id: str | None = None) -> Translation:
+    """ConceptMap/$translate (with the map whose id is `instance_id`, when given); `r4`: asked on the R4
+    endpoint (its parameter names, `reverse`, and the R4 equivalence of each match)."""
+    instance_url = ctx.instance_url("ConceptMap", instance_id)
     req = TranslateRequest(params, r4)
     if instance_url:
         req.url = instance_url
@@ -206,22 +182,12 @@ def translate(ctx, params, r4: bool = False, instance_url: str | None = None) ->
                 matches += _reverse(req, cm, coding)
             else:
                 matches += _forward(ctx, req, cm, coding, [], notes)
-    result = any(_is_positive(m) for m in matches)
-    out = []
-    if not result:
-        c = req.codings[0]
-        notes.insert(0, messages.text("no-translation", system=c.get("system", ""), code=c.get("code"),
-                                      to=f" to {req.target_system}" if req.target_system else ""))
-        out.append({"name": "message", "valueString": "; ".join(notes)})
-    out.append({"name": "result", "valueBoolean": result})
-    out += matches
-    return {"resourceType": "Parameters", "parameter": out}
-
-
-def _is_positive(match) -> bool:
-    """A match that maps (not `not-related-to`, R4 `unmatched` / `disjoint`); its first part says."""
-    first = match["part"][0]
-    return first.get("valueCode") not in ("not-related-to", "unmatched", "disjoint")
+    if any(m.positive for m in matches):
+        return Translation(True, matches)
+    c = req.codings[0]
+    notes.insert(0, messages.text("no-translation", system=c.get("system", ""), code=c.get("code"),
+                                  to=f" to {req.target_system}" if req.target_system else ""))
+    return Translation(False, matches, "; ".join(notes))
 
 
 def _forward(ctx, req, cm, coding, chain, notes) -> list:
@@ -236,17 +202,17 @@ def _forward(ctx, req, cm, coding, chain, notes) -> list:
                 comment = next((x.get("valueString") for x in e.get("extension", []) or []
                                 if x.get("url") == EXT_NOMAP_COMMENT), None)
                 if req.r4:
-                    out.append(_match_part(req, cm, None, "not-related-to", {"comment": comment} if comment else None,
-                                           e, equivalence="unmatched"))
+                    out.append(_match(req, cm, None, "not-related-to", {"comment": comment} if comment else None,
+                                      equivalence="unmatched"))
                 else:
                     notes.append(messages.text("not-mapped", system=system, code=code, map=vurl(cm),
                                                comment=f": {comment}" if comment else ""))
                 continue
             for t in e.get("target", []) or []:
                 target_coding = _coding(gtgt, t.get("code"), t.get("display"))
-                m = _match_part(req, cm, target_coding, t.get("relationship", "related-to"), t, e)
+                m = _match(req, cm, target_coding, t.get("relationship", "related-to"), t)
                 if e.get("comment"):
-                    m["part"].append({"name": "message", "valueString": e["comment"]})
+                    m.comments.append(e["comment"])
                 out.append(m)
         if not found and g.get("unmapped") and (not system or gsrc == system):
             out += _unmapped(ctx, req, cm, g, coding, chain, notes)
@@ -319,10 +285,10 @@ def _unmapped(ctx, req, cm, g, coding, chain, notes) -> list:
     rel = um.get("relationship", "related-to" if mode != "use-source-code" else "equivalent")
     gtgt = _group_system(g, "target")
     if mode == "fixed":
-        return [_match_part(req, cm, _coding(gtgt, um.get("code"), um.get("display")), rel, {"relationship": rel}, None)]
+        return [_match(req, cm, _coding(gtgt, um.get("code"), um.get("display")), rel, {"relationship": rel})]
     if mode == "use-source-code":
-        return [_match_part(req, cm, _coding(gtgt or coding.get("system"), coding.get("code"), coding.get("display")),
-                            rel, {"relationship": rel}, None)]
+        return [_match(req, cm, _coding(gtgt or coding.get("system"), coding.get("code"), coding.get("display")),
+                       rel, {"relationship": rel})]
     if mode == "other-map" and um.get("otherMap"):
         key = um["otherMap"]
         if key in chain or vurl(cm) in chain or len(chain) > MAX_CHAIN:
@@ -341,7 +307,7 @@ def _reverse(req, cm, coding) -> list:
     system, code = coding.get("system"), coding.get("code")
     for g, gsrc, gtgt in _groups(cm, req.source_system_filter, system):
         for e, t in _target_index(g).get(code, ()):
-            out.append(_match_part(req, cm, _coding(gtgt, t.get("code"), t.get("display")),
-                                   t.get("relationship", "related-to"), t, e,
-                                   source_coding=_coding(gsrc, e.get("code"), e.get("display"))))
+            out.append(_match(req, cm, _coding(gtgt, t.get("code"), t.get("display")),
+                              t.get("relationship", "related-to"), t,
+                              source_coding=_coding(gsrc, e.get("code"), e.get("display"))))
     return out

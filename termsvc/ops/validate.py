@@ -5,7 +5,7 @@ Against a value set, the code is looked up in the code system version the value 
 (VALUESET_VALUE_MISMATCH and its kin), a version nobody has makes the answer depend on it
 (x-caused-by-unknown-system) rather than a confident no.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from termsvc.fhir import messages
 from termsvc.fhir.convert import to_r5
@@ -15,11 +15,11 @@ from termsvc.fhir.params import Params, signature
 from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
 from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.ops.compose import STANDARDS_STATUS, Composer, VersionRules, vs_default_parameters
-from termsvc.ops.context import canonical_label, version_key
+from termsvc.ops.context import Context, canonical_label, version_key
 from termsvc.ops.display import display_matches, display_problem
-from termsvc.ops.expand import resolve_value_set
 from termsvc.ops.identifiers import problem as identifier_problem
 from termsvc.ops.language import LanguagePrefs, display_language, lang_matches
+from termsvc.results import BatchValidation, Failure, Validation
 
 NOT_IN_VS = "None_of_the_provided_codes_are_in_the_value_set_one"
 VALIDATE_CODE = signature(VS_VALIDATE)
@@ -39,25 +39,16 @@ class Coded:
         return f"{self.path}.{element}" if self.path else element
 
 
-@dataclass(slots=True)
-class Result:
-    issues: list = field(default_factory=list)
-    messages: list = field(default_factory=list)
-    params: dict = field(default_factory=dict)
-    valid: bool = True
-    in_vs: bool | None = True          # None: the value set cannot say (a version is unknown, a fragment)
-    unknown_systems: list = field(default_factory=list)   # the coding's own system is unknown
-    caused_by: list = field(default_factory=list)         # what the answer depends on and the server lacks
-    unsettled: list = field(default_factory=list)         # includes/excludes the content held cannot decide
-    open_fragment: bool = False                           # the value set takes all of a fragment
-
-    def add(self, severity, issue_code, message_id, tx_type=None, expression=None, in_message=None, **args):
-        i = messages.issue(severity, issue_code, message_id, tx_type, expression, **args)
-        self.issues.append(i)
-        if in_message if in_message is not None else severity in ("error", "fatal", "warning"):
-            self.messages.append(i["details"]["text"])
-        if severity in ("error", "fatal"):
-            self.valid = False
+def _add(r: Validation, severity: str, issue_code: str, message_id: str, tx_type: str | None = None,
+         expression: str | None = None, in_message: bool | None = None, **args: object) -> None:
+    """An issue found: its text is part of the message (errors and warnings, unless said otherwise), and
+    an error makes the answer a no."""
+    i = messages.issue(severity, issue_code, message_id, tx_type, expression, **args)
+    r.issues.append(i)
+    if in_message if in_message is not None else severity in ("error", "fatal", "warning"):
+        r.messages.append(i.text)
+    if severity in ("error", "fatal"):
+        r.result = False
 
 
 def _is_absolute(system: str) -> bool:
@@ -99,8 +90,8 @@ class Validator:
         self._vs_urls = set()
 
     # -- entry points -----------------------------------------------------------------
-    def validate_vs(self, instance_id=None) -> dict:
-        vs = resolve_value_set(self.ctx, self.params, instance_id)
+    def validate_vs(self, instance_id: str | None = None) -> Validation:
+        vs = self.ctx.resolve_value_set(self.params, instance_id)
         mode, codeds, cc = _coded_inputs(self.params)
         if not self.explicit_language:
             vs_lang = next((v for n, k, v in vs_default_parameters(vs) if n == "displayLanguage"), None)
@@ -111,27 +102,26 @@ class Validator:
         try:
             self.composer.check_cycles(vs)
             if mode == "codeableConcept":
-                return self._render(self._validate_cc(vs, codeds), mode, cc)
-            return self._render(self._validate_one(vs, codeds[0]), mode, None)
+                return _answer(self._validate_cc(vs, codeds), cc)
+            return _answer(self._validate_one(vs, codeds[0]), None)
         except OpError as e:
             if e.status != 404:
                 raise
-            r = Result()   # a value set it imports cannot be found: that is the answer
-            r.issues.append(e.to_outcome()["issue"][0])
+            r = Validation(result=False)   # a value set it imports cannot be found: that is the answer
+            r.issues.append(e.as_issues()[0])
             r.messages.append(e.text)
-            r.valid = False
-            return self._render(r, mode, cc)
+            return _answer(r, cc)
 
-    def validate_cs(self, instance_cs=None) -> dict:
+    def validate_cs(self, instance_url: str | None = None) -> Validation:
         mode, codeds, cc = _coded_inputs(self.params)
-        url = instance_cs or self._code_system_parameter() or self.params.str("url") or \
+        url = instance_url or self._code_system_parameter() or self.params.str("url") or \
             (codeds[0].system if codeds else None)
         for c in codeds:
             if c.system is None and mode == "code":
                 c.system = url
         if mode == "codeableConcept":
-            return self._render(self._validate_cc(None, codeds), mode, cc)
-        return self._render(self._validate_one(None, codeds[0]), mode, None)
+            return _answer(self._validate_cc(None, codeds), cc)
+        return _answer(self._validate_one(None, codeds[0]), None)
 
     def _code_system_parameter(self) -> str | None:
         """The url of the code system sent as the `codeSystem` parameter (used for this request), or None."""
@@ -145,9 +135,8 @@ class Validator:
         return cs["url"]
 
     # -- one coding ---------------------------------------------------------------------
-    def _validate_one(self, vs, cd: Coded) -> Result:
-        r = Result()
-        r.params["code"] = cd.code
+    def _validate_one(self, vs, cd: Coded) -> Validation:
+        r = Validation(code=cd.code)
         if self._system_known(r, vs, cd):
             if vs is None:
                 self._check_in_code_system(r, cd)
@@ -167,7 +156,7 @@ class Validator:
                 if len(systems) == 1:
                     cd.system = systems[0]
                 else:
-                    r.add("error", "not-found", "Unable_to_resolve_system__value_set_has_multiple_matches"
+                    _add(r, "error", "not-found", "Unable_to_resolve_system__value_set_has_multiple_matches"
                           if systems else "Unable_to_resolve_system__value_set_has_no_matches", "cannot-infer",
                           cd.path or "code", code=cd.code, vs=_vurl(vs), systems=", ".join(systems))
                     self._not_in_vs(r, vs, cd, label=f"#{cd.code}")
@@ -175,39 +164,39 @@ class Validator:
             if cd.system is None:
                 if vs is None:
                     raise messages.error("no-system", tx_type="invalid-data")
-                r.add("warning", "invalid", "Coding_has_no_system__cannot_validate", "invalid-data",
+                _add(r, "warning", "invalid", "Coding_has_no_system__cannot_validate", "invalid-data",
                       cd.path or "code")
                 self._not_in_vs(r, vs, cd, label=f"#{cd.code}")
                 return False
-        r.params["system"] = cd.system
+        r.system = cd.system
         if not _is_absolute(cd.system):
-            r.add("error", "invalid", "Terminology_TX_System_Relative", "invalid-data", cd.at("system"))
-            r.add("error", "not-found", "UNKNOWN_CODESYSTEM", "not-found", cd.at("system"), system=cd.system)
+            _add(r, "error", "invalid", "Terminology_TX_System_Relative", "invalid-data", cd.at("system"))
+            _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM", "not-found", cd.at("system"), system=cd.system)
             r.unknown_systems.append(cd.system)
         elif self.ctx.code_system(cd.system) is not None:
             return True
         elif self.ctx.value_set(cd.system) is not None:
-            r.add("error", "invalid", "Terminology_TX_System_ValueSet2", "invalid-data", cd.at("system"),
+            _add(r, "error", "invalid", "Terminology_TX_System_ValueSet2", "invalid-data", cd.at("system"),
                   system=cd.system)
         elif (supplement := self.ctx.supplement(cd.system)) is not None:
-            r.add("error", "invalid", "CODESYSTEM_CS_NO_SUPPLEMENT", "invalid-data", cd.at("system"),
+            _add(r, "error", "invalid", "CODESYSTEM_CS_NO_SUPPLEMENT", "invalid-data", cd.at("system"),
                   url=_vurl(supplement))
         else:
             r.unknown_systems.append(cd.system)
             self._malformed(r, cd, None)
             if cd.version:
-                r.add("error", "not-found", "UNKNOWN_CODESYSTEM_VERSION_NONE", "not-found", cd.at("system"),
+                _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM_VERSION_NONE", "not-found", cd.at("system"),
                       system=cd.system, version=cd.version)
             else:
-                r.add("error", "not-found", "UNKNOWN_CODESYSTEM", "not-found", cd.at("system"),
+                _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM", "not-found", cd.at("system"),
                       system=cd.system)
             if vs is not None and self._names_system(vs, cd.system):
-                r.in_vs = None   # the value set takes codes of that system: whether it has this one is unknown
-                r.valid = False
+                r.in_value_set = None   # the value set takes codes of that system: whether it has this one is unknown
+                r.result = False
                 return False
         if vs is not None:
             self._not_in_vs(r, vs, cd)
-        r.valid = False
+        r.result = False
         return False
 
     def _names_system(self, vs, system: str) -> bool:
@@ -224,19 +213,19 @@ class Validator:
             version = self.composer.rules.force.get(cd.system) or cd.version or \
                 self.composer.rules.defaults.get(cd.system)
             r.unknown_systems.append(f"{cd.system}|{version}")
-            r.add("error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"),
+            _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"),
                   system=cd.system, version=version,
                   versions=messages.version_list(self.composer.known_versions(cd.system)))
-            r.in_vs = False
+            r.in_value_set = False
             return
         self._check_version_allowed(r, cd, cs)
         concept, normalized = cs.find(cd.code)
-        self._check_concept(r, None, cd, cs, concept, normalized, None, False)
+        self._check_concept(r, None, cd, cs, concept, normalized, None, False, [], False)
 
     def _check_version_allowed(self, r, cd: Coded, cs):
         """check-system-version: the version of cs used must be the one it names."""
         if self.composer.version_check_error(cs) is not None:
-            r.add("error", "exception", "VALUESET_VERSION_CHECK", "version-error", cd.at("version"),
+            _add(r, "error", "exception", "VALUESET_VERSION_CHECK", "version-error", cd.at("version"),
                   version=cs.version, system=cs.url, wanted=self.composer.rules.check[cs.url])
 
     def _check_in_value_set(self, r, vs, cd: Coded):
@@ -245,7 +234,7 @@ class Validator:
         prefer = (lambda m: m.cs is not None and m.concept is not None
                   and display_matches(m.cs, m.concept, m, cd.display)) if cd.display else None
         member = composer.contains(vs, cd.system, cd.code, cd.version, prefer)
-        r.unsettled, r.open_fragment = composer.unsettled(member), composer.open_fragment()
+        unsettled, open_fragment = composer.unsettled(member), composer.open_fragment()
         seen, includes = set(), []
         for iv in composer.visited:
             if iv.system == cd.system and (iv.declared, iv.wanted) not in seen:
@@ -257,7 +246,7 @@ class Validator:
         cs = member.cs if member is not None and member.cs is not None else \
             self._reported_code_system(cd, includes, coding_cs, vs)
         if cs.version:
-            r.params["version"] = cs.version
+            r.version = cs.version
         if not undecided:
             self._check_version_allowed(r, cd, cs)
         if member is not None and member.concept is not None:
@@ -265,30 +254,30 @@ class Validator:
             normalized = concept.code if concept.code != cd.code else None
         else:
             concept, normalized = cs.find(cd.code)
-        self._check_concept(r, vs, cd, cs, concept, normalized, member, undecided)
+        self._check_concept(r, vs, cd, cs, concept, normalized, member, undecided, unsettled, open_fragment)
 
     def _version_issues(self, r, cd: Coded, includes: list, coding_cs):
         """What the value set's versions of the system say about the coding's version."""
         system, version = cd.system, cd.version
         if version and coding_cs is None:
-            r.add("error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"), system=system,
+            _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"), system=system,
                   version=version, versions=messages.version_list(self.composer.known_versions(system)))
             r.caused_by.append(f"{system}|{version}")
             for iv in includes:
                 if iv.wanted is None and iv.cs is not None:
-                    r.add("warning", "invalid", "VALUESET_VALUE_MISMATCH_DEFAULT", "vs-invalid", cd.at("version"),
+                    _add(r, "warning", "invalid", "VALUESET_VALUE_MISMATCH_DEFAULT", "vs-invalid", cd.at("version"),
                           in_message=False, system=system, vs_version=iv.cs.version, version=version)
         if version and includes and not any(iv.accepts(version) for iv in includes):
             for iv in includes:
                 if iv.source is not None:
-                    r.add("error", "invalid", "VALUESET_VALUE_MISMATCH_CHANGED", "vs-invalid", cd.at("version"),
+                    _add(r, "error", "invalid", "VALUESET_VALUE_MISMATCH_CHANGED", "vs-invalid", cd.at("version"),
                           system=system, vs_version=iv.wanted, declared=iv.declared or "", version=version)
                 else:
-                    r.add("error", "invalid", "VALUESET_VALUE_MISMATCH", "vs-invalid", cd.at("version"),
+                    _add(r, "error", "invalid", "VALUESET_VALUE_MISMATCH", "vs-invalid", cd.at("version"),
                           system=system, vs_version=iv.wanted, version=version)
         for iv in includes:
             if iv.cs is None and iv.wanted:
-                r.add("error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"),
+                _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"),
                       system=system, version=iv.wanted,
                       versions=messages.version_list(self.composer.known_versions(system)))
                 r.caused_by.append(f"{system}|{iv.wanted}")
@@ -309,85 +298,88 @@ class Validator:
         """A code its system's identifier syntax rules out (whatever content is held): an error."""
         bad = identifier_problem(cd.system, cd.code, cs.resource if cs is not None else None)
         if bad is not None:
-            r.add("error", "code-invalid", "invalid-identifier", "invalid-code", cd.at("code"), code=cd.code,
+            _add(r, "error", "code-invalid", "invalid-identifier", "invalid-code", cd.at("code"), code=cd.code,
                   what=bad.what, reason=bad.reason)
         return bad is not None
 
-    def _check_concept(self, r, vs, cd: Coded, cs, concept, normalized, member, undecided: bool):
+    def _check_concept(self, r, vs, cd: Coded, cs, concept, normalized, member, undecided: bool, unsettled: list,
+                       open_fragment: bool):
+        """`unsettled`: the includes and excludes the content held cannot decide for this code;
+        `open_fragment`: the value set takes all of a fragment."""
         in_vs = vs is None or member is not None
         # a fragment is no authority on its system's identifiers (DICOM's tables hold a few typos)
         if (concept is None or (cs is not None and cs.content in PARTIAL_CONTENT)) and self._malformed(r, cd, cs):
             listed = concept is not None and member is not None   # (a value set may list the typo)
             if vs is not None and not listed:
                 self._not_in_vs(r, vs, cd)
-            r.in_vs = listed
+            r.in_value_set = listed
             return
         if concept is None:
             if cs.content in PARTIAL_CONTENT:
-                r.add("warning", "code-invalid", "UNKNOWN_CODE_IN_FRAGMENT", "invalid-code", cd.at("code"),
+                _add(r, "warning", "code-invalid", "UNKNOWN_CODE_IN_FRAGMENT", "invalid-code", cd.at("code"),
                       in_message=False, code=cd.code, system=cs.url, version=cs.version, content=cs.content)
-                if vs is not None and r.unsettled:
-                    self._cannot_tell(r, vs, cd)
-                elif vs is not None and not (r.open_fragment or in_vs):
+                if vs is not None and unsettled:
+                    self._cannot_tell(r, vs, cd, unsettled)
+                elif vs is not None and not (open_fragment or in_vs):
                     self._not_in_vs(r, vs, cd)   # an enumeration that does not list it, or no include of its system
                 else:
-                    r.in_vs = None     # the code may exist, and the value set takes all of its system
+                    r.in_value_set = None     # the code may exist, and the value set takes all of its system
                 return
             if vs is not None and not in_vs and not undecided:
                 self._not_in_vs(r, vs, cd)
             if not self.membership_only and not undecided:
-                r.add("error", "code-invalid", "Unknown_Code_in_Version", "invalid-code", cd.at("code"),
+                _add(r, "error", "code-invalid", "Unknown_Code_in_Version", "invalid-code", cd.at("code"),
                       code=cd.code, system=cs.url, version=cs.version)
-            r.valid = False
-            r.in_vs = None if undecided else False
+            r.result = False
+            r.in_value_set = None if undecided else False
             return
         if normalized:
-            r.params["normalized-code"] = concept.code
-            r.add("information", "business-rule", "CODE_CASE_DIFFERENCE", "code-rule", cd.at("code"),
+            r.normalized_code = concept.code
+            _add(r, "information", "business-rule", "CODE_CASE_DIFFERENCE", "code-rule", cd.at("code"),
                   code=cd.code, correct=concept.code, system=cs.vurl())
         display = self._display_for(cs, concept, member)
         if display:
-            r.params["display"] = display
+            r.display = display
         vs_active_only = vs is not None and (vs.get("compose") or {}).get("inactive") is False
         if concept.inactive:
-            r.params["inactive"] = True
+            r.inactive = True
             status = concept.status or "inactive"
             if status != "inactive":
-                r.params["status"] = status
+                r.status = status
             if self.active_only or vs_active_only:
-                r.add("error", "business-rule", "STATUS_CODE_WARNING_CODE", "code-rule", cd.at("code"),
+                _add(r, "error", "business-rule", "STATUS_CODE_WARNING_CODE", "code-rule", cd.at("code"),
                       code=concept.code)
-            r.add("warning", "business-rule", "INACTIVE_CONCEPT_FOUND", "code-comment", cd.path or "code",
+            _add(r, "warning", "business-rule", "INACTIVE_CONCEPT_FOUND", "code-comment", cd.path or "code",
                   code=concept.code, status=status if status == "inactive" else f"{status} and inactive")
         elif _deprecated(cs, concept):
-            r.params["status"] = "deprecated"
-            r.add("warning", "business-rule", "DEPRECATED_CONCEPT_FOUND", "code-comment", cd.at("code"),
+            r.status = "deprecated"
+            _add(r, "warning", "business-rule", "DEPRECATED_CONCEPT_FOUND", "code-comment", cd.at("code"),
                   code=concept.code)
         if member is not None and _deprecated_in_vs(member):
-            r.add("warning", "business-rule", "CONCEPT_DEPRECATED_IN_VALUESET", "code-comment", cd.at("code"),
+            _add(r, "warning", "business-rule", "CONCEPT_DEPRECATED_IN_VALUESET", "code-comment", cd.at("code"),
                   in_message=False, code=concept.code, system=cd.system, vs=_vurl(vs))
-        if vs is not None and (not in_vs or r.unsettled):
+        if vs is not None and (not in_vs or unsettled):
             if undecided:
-                r.in_vs = None
-            elif r.unsettled:
-                self._cannot_tell(r, vs, cd)
+                r.in_value_set = None
+            elif unsettled:
+                self._cannot_tell(r, vs, cd, unsettled)
             else:
                 self._not_in_vs(r, vs, cd)
         elif vs is not None and concept.abstract and not self.abstract_ok:
-            r.add("error", "business-rule", "ABSTRACT_CODE_NOT_ALLOWED", "code-rule", cd.at("code"),
+            _add(r, "error", "business-rule", "ABSTRACT_CODE_NOT_ALLOWED", "code-rule", cd.at("code"),
                   system=cd.system, code=concept.code)
             self._not_in_vs(r, vs, cd)
         if cd.display is not None and not self.membership_only:
             problem = display_problem(cs, concept, member, cd.display, self.prefs, self.lenient)
             if problem is not None and cs.content in PARTIAL_CONTENT and problem[1] != "INACTIVE_DISPLAY_FOUND":
                 # a fragment's displays are its source's (DICOM's code meanings), not the code system's
-                r.add("warning", "invalid", "display-unverified", "display-comment", cd.at("display"),
+                _add(r, "warning", "invalid", "display-unverified", "display-comment", cd.at("display"),
                       display=cd.display, system=cd.system, code=concept.code, version=cs.version,
-                      content=cs.content, known=r.params.get("display") or concept.display)
+                      content=cs.content, known=r.display or concept.display)
             elif problem is not None:
                 severity, message_id, args = problem
                 retired = message_id == "INACTIVE_DISPLAY_FOUND"   # a comment on the display, not an error
-                r.add(severity, "invalid", message_id, "display-comment" if retired else "invalid-display",
+                _add(r, severity, "invalid", message_id, "display-comment" if retired else "invalid-display",
                       cd.at("display"), in_message=not retired, system=cd.system, code=concept.code, **args)
 
     def _status_issues(self, r):
@@ -401,8 +393,8 @@ class Validator:
                         else "CodeSystem")
                 i = messages.issue("information", "business-rule", "MSG_" + kind.upper(), "status-check",
                                    type=what, url=canonical)
-            if i["details"]["text"] not in seen:
-                seen.add(i["details"]["text"])
+            if i.text not in seen:
+                seen.add(i.text)
                 r.issues.append(i)
 
     def _infer_systems(self, vs, code) -> list:
@@ -428,24 +420,24 @@ class Validator:
                 systems.append(s)
         return systems
 
-    def _cannot_tell(self, r, vs, cd: Coded):
+    def _cannot_tell(self, r, vs, cd: Coded, unsettled: list):
         """The membership depends on content the build does not hold: say which, never a plain no."""
-        for u in {(u.canonical(), u.excluding): u for u in r.unsettled}.values():
+        for u in {(u.canonical(), u.excluding): u for u in unsettled}.values():
             i = u.issue(cd.code, _vurl(vs), cd.at("code"))
             r.issues.append(i)
-            r.messages.append(i["details"]["text"])
-            r.valid = False
+            r.messages.append(i.text)
+            r.result = False
             if u.canonical() not in r.caused_by:
                 r.caused_by.append(u.canonical())
-        r.in_vs = None
+        r.in_value_set = None
 
     def _not_in_vs(self, r, vs, cd: Coded, label=None):
         if label is None:
             label = f"{cd.system}|{cd.version}#{cd.code}" if cd.version else f"{cd.system}#{cd.code}"
             if cd.display:
                 label += f" ('{cd.display}')"
-        r.add("error", "code-invalid", NOT_IN_VS, "not-in-vs", cd.at("code"), code=label, vs=_vurl(vs))
-        r.in_vs = False
+        _add(r, "error", "code-invalid", NOT_IN_VS, "not-in-vs", cd.at("code"), code=label, vs=_vurl(vs))
+        r.in_value_set = False
 
     def _display_for(self, cs, concept, member):
         display = member.display if member is not None and member.display else concept.display
@@ -460,8 +452,8 @@ class Validator:
         return display
 
     # -- codeable concepts -------------------------------------------------------------
-    def _validate_cc(self, vs, codeds) -> Result:
-        total = Result()
+    def _validate_cc(self, vs, codeds) -> Validation:
+        total = Validation()
         results = []
         for cd in codeds:
             r = self._validate_one(vs, cd)
@@ -471,60 +463,42 @@ class Validator:
         seen_texts = set()
         for r in results:
             for i in r.issues:
-                if vs is not None and _tx_type(i) == "not-in-vs":
-                    coding = dict(i["details"]["coding"][0], code="this-code-not-in-vs")
-                    i = dict(i, severity="information", details=dict(i["details"], coding=[coding]))
-                elif _tx_type(i) == "status-check" and i["details"]["text"] in seen_texts:
+                if vs is not None and i.tx_type == "not-in-vs":
+                    i = replace(i, severity="information", tx_type="this-code-not-in-vs")
+                elif i.tx_type == "status-check" and i.text in seen_texts:
                     continue
-                seen_texts.add(i["details"]["text"])
+                seen_texts.add(i.text)
                 total.issues.append(i)
-        found = [r for r in results if r.in_vs is True]
-        if found or any(r.in_vs is None for r in results):
+        found = [r for r in results if r.in_value_set is True]
+        if found or any(r.in_value_set is None for r in results):
             if found:
-                total.params.update(found[0].params)
-            total.valid = not any(i["severity"] in ("error", "fatal") for i in total.issues)
+                _take_concept(total, found[0])
+            total.result = not any(i.is_error for i in total.issues)
             total.messages = [m for r in results for m in r.messages if "was not found in the value set" not in m]
         else:
-            total.valid = False
+            total.result = False
             total.messages = [m for r in results for m in r.messages]
             if vs is not None:
                 i = messages.issue("error", "code-invalid", "TX_GENERAL_CC_ERROR_MESSAGE", "not-in-vs", vs=_vurl(vs))
                 total.issues.insert(0, i)
-                total.messages = [i["details"]["text"]] + [m for m in total.messages
+                total.messages = [i.text] + [m for m in total.messages
                                                            if "was not found in the value set" not in m]
         return total
 
-    # -- output ------------------------------------------------------------------------
-    def _render(self, r: Result, mode, cc) -> dict:
-        out = []
-        p = r.params
-        show = mode != "codeableConcept" or "code" in p
-        if mode == "codeableConcept":
-            out.append({"name": "codeableConcept", "valueCodeableConcept": cc})
-        if "code" in p and show:
-            out.append({"name": "code", "valueCode": p["code"]})
-        if "display" in p and show:
-            out.append({"name": "display", "valueString": p["display"]})
-        if p.get("inactive") and show:
-            out.append({"name": "inactive", "valueBoolean": True})
-        if r.issues:
-            out.append({"name": "issues", "resource": {"resourceType": "OperationOutcome", "issue": r.issues}})
-        if r.messages:
-            out.append({"name": "message", "valueString": "; ".join(dict.fromkeys(r.messages))})
-        if "normalized-code" in p and show:
-            out.append({"name": "normalized-code", "valueCode": p["normalized-code"]})
-        out.append({"name": "result", "valueBoolean": bool(r.valid)})
-        if "status" in p and show:
-            out.append({"name": "status", "valueCode": p["status"]})
-        if "system" in p and show:
-            out.append({"name": "system", "valueUri": p["system"]})
-        if "version" in p and show:
-            out.append({"name": "version", "valueString": p["version"]})
-        for u in r.unknown_systems:
-            out.append({"name": "x-unknown-system", "valueCanonical": u})
-        for u in (r.caused_by if not r.valid else ()):  # the answer might differ with that system known
-            out.append({"name": "x-caused-by-unknown-system", "valueCanonical": u})
-        return {"resourceType": "Parameters", "parameter": out}
+
+def _take_concept(total: Validation, found: Validation) -> None:
+    """A CodeableConcept's answer says the concept of the coding found."""
+    total.code, total.system, total.version, total.display = found.code, found.system, found.version, found.display
+    total.normalized_code, total.inactive, total.status = found.normalized_code, found.inactive, found.status
+
+
+def _answer(r: Validation, cc: dict | None) -> Validation:
+    """The answer as given: with the CodeableConcept asked about, and what a negative answer depends on
+    (x-caused-by-unknown-system: it might differ with that code system known) only when it is negative."""
+    r.codeable_concept = cc
+    if r.result:
+        r.caused_by = []
+    return r
 
 
 def _deprecated(cs, concept) -> bool:
@@ -543,31 +517,29 @@ def _deprecated_in_vs(member) -> bool:
     return False
 
 
-def _tx_type(i):
-    try:
-        return i["details"]["coding"][0]["code"]
-    except (KeyError, IndexError):
-        return None
-
-
 def _vurl(vs):
     """How messages name a value set."""
     return None if vs is None else canonical_label(vs)
 
 
-def validate_vs(ctx, params, accept_language=None, instance_id=None) -> dict:
+def validate_vs(ctx: Context, params: Params, accept_language: str | None = None,
+                instance_id: str | None = None) -> Validation:
+    """ValueSet/$validate-code (on the value set whose id is `instance_id`, when given)."""
     return Validator(ctx, params, accept_language).validate_vs(instance_id)
 
 
-def validate_cs(ctx, params, accept_language=None, instance_url=None) -> dict:
+def validate_cs(ctx: Context, params: Params, accept_language: str | None = None,
+                instance_id: str | None = None) -> Validation:
+    """CodeSystem/$validate-code (on the code system whose id is `instance_id`, when given)."""
+    instance_url = ctx.instance_url("CodeSystem", instance_id)
     return Validator(ctx, params, accept_language).validate_cs(instance_url)
 
 
-def batch_validate(ctx, params, accept_language=None) -> dict:
+def batch_validate(ctx: Context, params: Params, accept_language: str | None = None) -> BatchValidation:
     """ValueSet/$batch-validate-code: one `validation` parameter per request (a Parameters resource,
     or the parts of the parameter), each validated with the top-level parameters as defaults."""
     shared = [p for p in params.items if p.name != "validation"]
-    out = []
+    out: list[Validation | Failure] = []
     for p in params.items:
         if p.name != "validation":
             continue
@@ -576,10 +548,9 @@ def batch_validate(ctx, params, accept_language=None) -> dict:
                                               {"resourceType": "Parameters", "parameter": p.part or []}).items
             names = {q.name for q in own}
             merged = Params(own + [q for q in shared if q.name not in names])
-            result = Validator(ctx, merged, accept_language).validate_vs()
+            out.append(Validator(ctx, merged, accept_language).validate_vs())
         except OpError as e:
-            result = e.to_outcome()
-        out.append({"name": "validation", "resource": result})
+            out.append(Failure(e.status, e.as_issues()))
     if not out:
         raise messages.error("batch-no-validation", issue_code="required")
-    return {"resourceType": "Parameters", "parameter": out}
+    return BatchValidation(out)

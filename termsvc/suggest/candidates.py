@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.context import Context
-from termsvc.ops.expand import UNCLOSED, expand
+from termsvc.ops.expand import expand
+from termsvc.results import Entry
 from termsvc.store.textindex import TextIndex
 from termsvc.suggest.text import fold, language_code, stem, strip_semantic_tag, tokens
 
@@ -113,11 +114,11 @@ class Scope:
             self.index.close()
 
 
-def code_system_display(ctx: Context, contains: dict) -> str | None:
+def code_system_display(ctx: Context, entry: Entry) -> str | None:
     """The code system's own display of an expansion entry: a value set may show another (DICOM's CID 4
     shows 32849002 as `Endo-esophageal`, the code system names it `Esophagus`); both are its names."""
-    cs = ctx.code_system(contains.get("system"), contains.get("version"))
-    concept = cs.find(contains["code"])[0] if cs is not None else None
+    cs = ctx.code_system(entry.system, entry.version)
+    concept = cs.find(entry.code)[0] if cs is not None else None
     return concept.display if concept is not None else None
 
 
@@ -142,25 +143,19 @@ def expand_scope(store, target_scope: str | None, target_system: str | None,
         expansion = expand(ctx, Params(params), max_size=max_size)
     except OpError as e:
         return [], f"{what} cannot be expanded: {e.text}"
-    exp = expansion.get("expansion") or {}
     candidates = []
-
-    def walk(contains):
-        for c in contains or []:
-            if c.get("code") is not None and not c.get("abstract") and not c.get("inactive"):
-                texts = [(c.get("display") or "", None)]
-                own = code_system_display(ctx, c)
-                if own and own != texts[0][0]:
-                    texts.append((own, None))
-                texts += [(d.get("value") or "", language_code(d.get("language"))) for d in c.get("designation") or []]
-                texts.append((c["code"], None))
-                candidates.append(Candidate(c.get("system"), c["code"], c.get("display") or c["code"], texts))
-            walk(c.get("contains"))
-    walk(exp.get("contains"))
-    extensions = {x.get("url"): x for x in exp.get("extension") or []}
+    for c in expansion.codes():
+        if c.code is not None and not c.abstract and not c.inactive:
+            texts = [(c.display or "", None)]
+            own = code_system_display(ctx, c)
+            if own and own != texts[0][0]:
+                texts.append((own, None))
+            texts += [(d.get("value") or "", language_code(d.get("language"))) for d in c.designations or []]
+            texts.append((c.code, None))
+            candidates.append(Candidate(c.system, c.code, c.display or c.code, texts))
     message = None
-    if UNCLOSED in extensions:
-        reason = (extensions.get(UNCLOSED + "-reason") or {}).get("valueString", "")
+    if expansion.unclosed:
+        reason = expansion.unclosed_reason
         message = (f"{what} is incomplete in this build ({len(candidates)} codes found): {reason}" if candidates
                    else f"{what} cannot be expanded in this build: {reason}")
     elif not candidates:
