@@ -68,10 +68,6 @@ class Batched:
         return False
 
 
-class BuildError(Exception):
-    """A build input is unusable; the message names the file (and line) at fault."""
-
-
 class BuildView(Queries):
     """A build in progress, read through the store's named queries and the methods the engine
     uses of a Store (conn, one, all, resource_json, generation): for pre-expansion."""
@@ -104,9 +100,6 @@ class BuildWriter:
         self._cs_source: dict[int, int] = {}
         self._source_counts: dict[int, dict] = defaultdict(lambda: defaultdict(int))
         self._closure_pending: set[int] = set()
-        # what loaders keep for the length of the build (the SNOMED CT packages loaded so far,
-        # which an extension loaded later builds on)
-        self.state: dict = {}
 
     # -- context manager ---------------------------------------------------
     def __enter__(self):
