@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from termsvc.loaders import dicom, fhir_json, fhir_package, ig, loinc, mapping_table, snomed
 from termsvc.ops.preexpand import preexpand_all
@@ -94,7 +95,7 @@ class Progress:
             self.stream.flush()
 
 
-def run_loader(writer: BuildWriter, spec: SourceSpec, progress: ProgressFn, state: BuildState) -> None:
+def run_loader(writer: BuildWriter, progress: ProgressFn, spec: SourceSpec, state: BuildState) -> None:
     if spec.kind not in LOADERS:
         raise BuildError(f"unknown source kind {spec.kind!r} (known: {', '.join(sorted(LOADERS))})")
     LOADERS[spec.kind].load(writer, spec.location, progress, state=state, **spec.options)
@@ -125,8 +126,8 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
     try:
         for spec in sources:
             progress(f"loading {spec.kind} {spec.location or ''}".rstrip())
-            run_step(writer, lambda w, p, spec=spec: run_loader(w, spec, p, state), f"{spec.kind} {spec.location}",
-                     progress, failures)
+            run_step(writer, partial(run_loader, spec=spec, state=state), f"{spec.kind} {spec.location}", progress,
+                     failures)
         progress("computing is-a closure and the text index")
         writer.finalize()
         if preexpand:
@@ -134,7 +135,7 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
             preexpand_all(writer, progress)
         for kind, loader in LOADERS.items():   # the steps that need every source loaded
             if isinstance(loader, FinishingLoader):
-                run_step(writer, lambda w, p, loader=loader: loader.finish(w, p, state), kind, progress, failures)
+                run_step(writer, partial(loader.finish, state=state), kind, progress, failures)
         writer.set_meta("build_seconds", f"{time.monotonic() - t_start:.1f}")
         summary = {**writer.reader().totals(), "failures": failures or [], "notes": state.notes}
         writer.commit_and_swap()

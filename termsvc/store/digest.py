@@ -11,7 +11,7 @@ def file_sha256(path: str) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _identity(path: str) -> list:
+def _identity(path: str) -> list[int]:
     st = os.stat(path)
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
@@ -35,8 +35,9 @@ def build_sha256(path: str) -> str:
     try:
         with open(f"{path}.sha256", "rb") as f:
             note = orjson.loads(f.read())
-        if note.get("file") == _identity(path):
-            return note["sha256"]
+        sha256 = note.get("sha256")
+        if note.get("file") == _identity(path) and isinstance(sha256, str):
+            return sha256
     except (OSError, ValueError, AttributeError, KeyError):
         pass
     sha256 = file_sha256(path)
