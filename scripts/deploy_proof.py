@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import bench  # noqa: E402  (request sets, the servers and the loaders of the benchmark)
-from termsvc.pull import file_sha256  # noqa: E402
+from termsvc.store.digest import file_sha256  # noqa: E402
 
 NGINX_CONF = os.path.join(PROJECT, "deploy", "nginx", "termsvc.conf")
 TERMSVC = os.path.join(os.path.dirname(sys.executable), "termsvc")

@@ -1,24 +1,31 @@
 """A build: every source loaded into a new database file, pre-expanded, swapped in.
 
-Each loader is `load(writer, location, progress, **options)`: it records its source
-(`writer.add_source` ... `writer.finish_source`) and adds content through the writer; it
-raises BuildError for unusable input. A loader may also have `finish(writer, progress)`, run
-once every source is loaded (and pre-expanded): the mapping tables are judged there, against
-all the content of the build. A failed build leaves the served file untouched.
+Each loader is a `Loader` (termsvc/loaders/protocol.py): `load(writer, location, progress, state=,
+**options)` records its source and adds content through the writer, keeping what later sources
+need in the build's typed `BuildState`; it raises BuildError for unusable input. A `FinishingLoader`
+also has `finish(writer, progress, state)`, run once every source is loaded (and pre-expanded): the
+mapping tables are judged there, against all the content of the build. A failed build leaves the
+served file untouched.
 """
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from termsvc.loaders import dicom, fhir_json, fhir_package, ig, loinc, mapping_table, snomed
 from termsvc.ops.preexpand import preexpand_all
-from termsvc.store.writer import BuildError, BuildWriter
+from termsvc.loaders.protocol import BuildError, BuildState, FinishingLoader, Loader, Progress as ProgressFn
+from termsvc.store.writer import BuildWriter
+
+__all__ = ["BuildError", "BuildState", "Progress", "SourceSpec", "build", "configured_sources", "default_sources",
+           "mapping_sources", "release_sources", "LOADERS"]
 
 DEFAULT_PACKAGES = ["hl7.fhir.r5.core#5.0.0", "hl7.terminology.r5#7.0.1", "hl7.fhir.uv.ips#2.0.0"]
 
-# source kind -> loader module (with its load(writer, location, progress, **options))
-LOADERS = {
+# source kind -> loader module (a Loader; mapping_table a FinishingLoader)
+LOADERS: dict[str, Loader] = {
     "ig": ig,
     "package": fhir_package,
     "fhir": fhir_json,
@@ -88,13 +95,14 @@ class Progress:
             self.stream.flush()
 
 
-def run_loader(writer: BuildWriter, spec: SourceSpec, progress: Progress):
+def run_loader(writer: BuildWriter, progress: ProgressFn, spec: SourceSpec, state: BuildState) -> None:
     if spec.kind not in LOADERS:
         raise BuildError(f"unknown source kind {spec.kind!r} (known: {', '.join(sorted(LOADERS))})")
-    LOADERS[spec.kind].load(writer, spec.location, progress, **spec.options)
+    LOADERS[spec.kind].load(writer, spec.location, progress, state=state, **spec.options)
 
 
-def run_step(writer: BuildWriter, step, label: str, progress: Progress, failures: list | None):
+def run_step(writer: BuildWriter, step: Callable[[BuildWriter, ProgressFn], None], label: str, progress: ProgressFn,
+             failures: list[str] | None) -> None:
     """A loader or a loader's finish step; with `failures` (--keep-going) one that fails is undone and noted."""
     if failures is None:
         step(writer, progress)
@@ -111,24 +119,25 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
           keep_going: bool = False, preexpand: bool = True) -> dict:
     """Load `sources` into a new build and swap it in at `db_path`. Returns a summary."""
     progress = progress or Progress()
-    failures = [] if keep_going else None
+    failures: list[str] | None = [] if keep_going else None
     t_start = time.monotonic()
+    state = BuildState()
     writer = BuildWriter(db_path)
     try:
         for spec in sources:
             progress(f"loading {spec.kind} {spec.location or ''}".rstrip())
-            run_step(writer, lambda w, p, spec=spec: run_loader(w, spec, p), f"{spec.kind} {spec.location}",
-                     progress, failures)
+            run_step(writer, partial(run_loader, spec=spec, state=state), f"{spec.kind} {spec.location}", progress,
+                     failures)
         progress("computing is-a closure and the text index")
         writer.finalize()
         if preexpand:
             progress("pre-expanding value sets")
             preexpand_all(writer, progress)
         for kind, loader in LOADERS.items():   # the steps that need every source loaded
-            if hasattr(loader, "finish"):
-                run_step(writer, loader.finish, kind, progress, failures)
+            if isinstance(loader, FinishingLoader):
+                run_step(writer, partial(loader.finish, state=state), kind, progress, failures)
         writer.set_meta("build_seconds", f"{time.monotonic() - t_start:.1f}")
-        summary = {**writer.reader().totals(), "failures": failures or [], "notes": writer.state.get("notes", [])}
+        summary = {**writer.reader().totals(), "failures": failures or [], "notes": state.notes}
         writer.commit_and_swap()
     except BaseException:
         writer.abort()

@@ -17,6 +17,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 
 class SettingsError(Exception):
@@ -35,6 +36,13 @@ def project_dir() -> Path:
 
 
 # -- value types: text (from the environment or the command line) or TOML value -> value ------
+class ValueType(Protocol):
+    @property
+    def label(self) -> str: ...
+
+    def parse(self, value: Any, base: Path | None = None) -> Any: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Int:
     minimum: int = 0
@@ -123,8 +131,8 @@ class PathList:
 class Setting:
     name: str
     env: str
-    type: object
-    default: object
+    type: ValueType
+    default: Any
     help: str
     default_text: str | None = None   # how the default is shown when it is computed
     in_file: bool = True              # may be set in the configuration file

@@ -15,7 +15,7 @@ import requests
 from conftest import PROJECT_DIR, param
 from termsvc.api import admin
 from termsvc.api.app import create_app
-from termsvc.pull import file_sha256
+from termsvc.store.digest import file_sha256
 
 TOKEN = "admin-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -32,7 +32,7 @@ ALLOWED = {
     "suggest": {"ops", "store", "fhir", "mappings", "deadline", "results"},
     "build": {"loaders", "ops", "store"},
     # the admin API (api.admin, api.jobs) checks uploaded mapping tables and rebuilds
-    "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "pull", "suggest", "templates",
+    "api": {"ops", "store", "fhir", "settings", "deadline", "build", "mappings", "content", "suggest", "templates",
             "results"},
     # the client over HTTP: requests and the standard library (and the typed answers' Issue, a FHIR conversion
     # table); never the server (tests/test_client.py imports it with the server's modules blocked)
@@ -192,3 +192,52 @@ def test_one_json_library_and_dataclasses_for_slots():
             if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__slots__" for t in node.targets):
                 found.append((name, node.lineno, "__slots__: use @dataclass(slots=True)"))
     assert found == []
+
+
+def defined(kind, name: str) -> list[str]:
+    """The modules that define a class or function `name` at their top level."""
+    return sorted(module for module, tree in TREES.items()
+                  for node in tree.body if isinstance(node, kind) and node.name == name)
+
+
+def calls_of(attribute: str) -> set[str]:
+    """The modules that call a method or function named `attribute` (x.attribute(...) or attribute(...))."""
+    return {module for module, tree in TREES.items() for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and attribute in (getattr(node.func, "attr", None), getattr(node.func, "id", None))}
+
+
+def test_each_concern_is_defined_in_its_room():
+    # the build's contract with its loaders beside them (the build re-exports BuildError), never in the store
+    assert defined(ast.ClassDef, "BuildError") == ["termsvc.loaders.protocol"]
+    assert defined(ast.ClassDef, "BuildState") == ["termsvc.loaders.protocol"]
+    # the hash of a build file: the store's (build, pull, info, /metrics and the admin jobs read it there)
+    assert defined(ast.FunctionDef, "build_sha256") == ["termsvc.store.digest"]
+    assert defined(ast.FunctionDef, "file_sha256") == ["termsvc.store.digest"]
+    # value sets and instance ids are resolved by the engine's context, for every operation
+    assert defined(ast.FunctionDef, "resolve_value_set") == []   # (a method of ops.context.Context only)
+    assert {m for m in calls_of("resolve_value_set") if room(m) != "ops"} == set()
+    # an operation's instance id (CodeSystem/ID/$lookup, ValueSet/ID/$expand, ...) is looked up in ops.context;
+    # the REST read (api.app) reads the resource itself
+    assert calls_of("resource_by_fhir_id") == {"termsvc.ops.context", "termsvc.api.app"}
+    # one cli module per command group: serve apart from build
+    assert defined(ast.FunctionDef, "serve_cmd") == ["termsvc.cli.serve"]
+
+
+def test_loaders_keep_their_state_in_the_typed_build_state():
+    """Every loader of the build is a Loader (FinishingLoader when it has a step after every source), and
+    none keeps state on the writer (the store knows nothing of the loaders)."""
+    import inspect
+
+    from termsvc.build import LOADERS
+    from termsvc.loaders.protocol import FinishingLoader
+    for kind, loader in LOADERS.items():
+        load = inspect.signature(loader.load)
+        takes_state = "state" in load.parameters or any(p.kind is p.VAR_KEYWORD for p in load.parameters.values())
+        assert takes_state, kind
+        if hasattr(loader, "finish"):
+            assert isinstance(loader, FinishingLoader) and list(inspect.signature(loader.finish).parameters) == \
+                ["writer", "progress", "state"], kind
+    assert [kind for kind, loader in LOADERS.items() if isinstance(loader, FinishingLoader)] == ["mappings"]
+    assert {m for m in MODULES if any(isinstance(node, ast.Attribute) and node.attr == "state"
+                                      and getattr(node.value, "id", "") == "writer" for node in ast.walk(TREES[m]))} \
+        == set()

@@ -6,8 +6,7 @@ import sqlite3
 import pytest
 
 from termsvc import build as build_mod
-from termsvc.build import Progress, SourceSpec, build, default_sources
-from termsvc.store.writer import BuildError
+from termsvc.build import BuildError, Progress, SourceSpec, build, default_sources
 
 QUIET = Progress(quiet=True)
 

@@ -10,9 +10,8 @@ import pytest
 
 from conftest import require_packages
 from termsvc import content
-from termsvc.build import DEFAULT_PACKAGES, Progress, SourceSpec, build
+from termsvc.build import DEFAULT_PACKAGES, BuildError, Progress, SourceSpec, build
 from termsvc.loaders import dicom, fhir_json, fhir_package, ig
-from termsvc.store.writer import BuildError
 
 QUIET = Progress(quiet=True)
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import param
-from termsvc.build import SourceSpec, build
+from termsvc.build import BuildError, SourceSpec, build
 from termsvc.fhir.convert import EXT_R4_EQUIVALENCE
 from termsvc.cli.mappings import mappings as mappings_cli
 from termsvc.mappings.from_fhir import concept_map_to_table, rows_to_csv
@@ -17,7 +17,6 @@ from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
 from termsvc.mappings.table import read_table
 from termsvc.mappings.to_fhir import EXT_STATUS, concept_map_from_table
 from termsvc.store.reader import Store
-from termsvc.store.writer import BuildError
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(PROJECT, "mappings_csv")

@@ -10,12 +10,11 @@ from click.testing import CliRunner
 
 from conftest import param, params_named
 from termsvc.api.app import create_app
-from termsvc.build import SourceSpec, build, mapping_sources
+from termsvc.build import BuildError, SourceSpec, build, mapping_sources
 from termsvc.cli import cli
 from termsvc.mappings.from_fhir import concept_map_to_table
 from termsvc.mappings.lint import check
 from termsvc.store.reader import Store
-from termsvc.store.writer import BuildError
 from test_mappings import EU, FRAG, LOCAL, TOML, _cs, write_table
 
 SCOPE = "http://ex.test/vs/eu-scope"

@@ -13,7 +13,7 @@ from conftest import DCM, QUIET, issue_texts
 from termsvc.api.app import create_app
 from termsvc.api.observe import operation_of
 from termsvc.build import SourceSpec, build
-from termsvc.pull import file_sha256
+from termsvc.store.digest import file_sha256
 
 LOOKUP = "/fhir/CodeSystem/$lookup?" + urllib.parse.urlencode({"system": DCM, "code": "CT"})
 

@@ -132,7 +132,7 @@ def test_build_prints_sha256_and_info_shows_it(builds):
 
 
 def test_the_sha256_is_remembered_beside_the_build_while_the_file_is_the_same(builds, tmp_path):
-    from termsvc.pull import build_sha256
+    from termsvc.store.digest import build_sha256
     db = str(tmp_path / "copy.db")
     shutil.copyfile(builds["a"][0], db)
     note = db + ".sha256"

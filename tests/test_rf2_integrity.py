@@ -12,8 +12,7 @@ import pytest
 
 from conftest import PROJECT_DIR, QUIET
 from synthetic_releases import verhoeff, write_snomed_extension, write_snomed_release
-from termsvc.build import SourceSpec, build
-from termsvc.store.writer import BuildError
+from termsvc.build import BuildError, SourceSpec, build
 
 sys.path.insert(0, os.path.join(PROJECT_DIR, "scripts"))
 import gen_snomed_release  # noqa: E402

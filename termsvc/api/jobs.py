@@ -19,8 +19,8 @@ import uuid
 
 import orjson
 
-from termsvc.pull import build_sha256
 from termsvc.settings import SETTINGS
+from termsvc.store.digest import build_sha256
 
 JOBS_FOLDER = os.path.join(".termsvc-admin", "jobs")
 LOCK = "rebuild.lock"

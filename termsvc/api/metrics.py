@@ -12,7 +12,7 @@ import threading
 import time
 from bisect import bisect_left
 
-from termsvc.pull import build_sha256
+from termsvc.store.digest import build_sha256
 
 # seconds; the cached operations answer in ~0.1 ms, the limit is time_limit_ms (5 s by default)
 BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

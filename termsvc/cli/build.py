@@ -1,13 +1,9 @@
-"""`termsvc build` and `termsvc serve`."""
-import os
-
+"""`termsvc build`."""
 import click
 
-from termsvc.build import Progress, SourceSpec, build, configured_sources, default_sources, mapping_sources, \
-    release_sources
+from termsvc.build import BuildError, Progress, SourceSpec, build, default_sources, mapping_sources, release_sources
 from termsvc.cli.common import CliError, with_settings
-from termsvc.pull import build_sha256
-from termsvc.store.writer import BuildError
+from termsvc.store.digest import build_sha256
 
 
 @click.command("build")
@@ -75,22 +71,4 @@ def run_build(db_path, sources, quiet=False, keep_going=False, preexpand=True) -
         raise CliError(f"{e.filename or db_path}: {e.strerror or e}") from None
 
 
-@click.command("serve")
-@click.option("--db", metavar="PATH", help="Database file [setting db].")
-@click.option("--host", help="Address to listen on [setting host].")
-@click.option("--port", type=int, help="Port to listen on [setting port].")
-@click.option("--workers", type=int, help="Worker processes [setting workers].")
-@click.option("--management-port", type=int, help="Port of /metrics and /admin [setting management_port].")
-@click.option("--build-if-missing", is_flag=True, help="Build the default content first when the database is missing.")
-@with_settings("db", "host", "port", "workers", "management_port", listed=True)
-def serve_cmd(settings, db, host, port, workers, management_port, build_if_missing):
-    """Serve the FHIR terminology API over HTTP."""
-    from termsvc.api.server import serve
-    if not os.path.isfile(settings.db):
-        if not build_if_missing:
-            raise CliError(f"{settings.db}: no database; run `termsvc build` first (or use --build-if-missing)")
-        run_build(settings.db, configured_sources(settings))
-    serve(settings)
-
-
-COMMANDS = [build_cmd, serve_cmd]
+COMMANDS = [build_cmd]

@@ -1,9 +1,12 @@
-"""What the command modules share: the error exits and the settings of a command."""
+"""What the command modules share: the error exits, the settings of a command and the client it asks."""
 import functools
+import os
 
 import click
 
 from termsvc import settings as settings_mod
+from termsvc.client import TerminologyClient
+from termsvc.local_client import LocalClient
 
 
 class CliError(click.ClickException):
@@ -42,3 +45,13 @@ def with_settings(*option_names: str, listed: bool = False):
             command.__doc__ = (fn.__doc__ or "").rstrip() + "\n\n\b\n" + settings_mod.help_text()
         return command
     return decorate
+
+
+def open_client(settings, server, r4) -> TerminologyClient:
+    """The client a command asks: the server at `server` (a FHIR base URL), else the local database."""
+    version = "R4" if r4 else "R5"
+    if server:
+        return TerminologyClient(server, fhir_version=version, cache_size=10_000)
+    if not os.path.isfile(settings.db):
+        raise Unanswerable(f"{settings.db}: no database; run `termsvc build` first, or ask a server with --server URL")
+    return LocalClient(settings.db, fhir_version=version, cache_size=10_000, settings=settings)

@@ -5,8 +5,7 @@ import sys
 import click
 import orjson
 
-from termsvc.cli.common import Unanswerable, with_settings
-from termsvc.cli.oneshot import open_client
+from termsvc.cli.common import Unanswerable, open_client, with_settings
 from termsvc.client import TerminologyError
 from termsvc.dicom_codes import Resolver, dicom_files, file_report, imaging_study, read_header, study_reports
 

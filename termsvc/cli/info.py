@@ -6,7 +6,7 @@ import orjson
 
 from termsvc import settings as settings_mod
 from termsvc.cli.common import CliError, with_settings
-from termsvc.pull import build_sha256
+from termsvc.store.digest import build_sha256
 from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
 

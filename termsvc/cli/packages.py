@@ -1,10 +1,9 @@
 """`termsvc packages ...`: FHIR NPM packages in the package cache."""
 import click
 
-from termsvc.build import DEFAULT_PACKAGES
+from termsvc.build import DEFAULT_PACKAGES, BuildError
 from termsvc.cli.common import CliError, with_settings
 from termsvc.loaders.fhir_package import fetch
-from termsvc.store.writer import BuildError
 
 
 @click.group("packages")

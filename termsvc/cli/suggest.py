@@ -153,4 +153,4 @@ def eval_cmd(settings, gold, mappings, default_mappings, db, scope, as_json, mis
                        f" {m.get('part', 'code')} {m['expected']}, got {m['got']}")
 
 
-COMMANDS = []
+COMMANDS: list[click.Command] = []   # (its commands join the `mappings` group)

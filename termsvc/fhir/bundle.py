@@ -1,8 +1,8 @@
 """The resources of a parsed JSON value: itself, or the entries of a Bundle (nested Bundles too)."""
-from typing import Iterator
+from typing import Any, Iterator
 
 
-def iter_bundle(obj: object) -> Iterator[dict]:
+def iter_bundle(obj: object) -> Iterator[dict[str, Any]]:
     """The resources of a parsed JSON value: itself, or the entries of a Bundle (recursively); a value that
     is not a resource (no resourceType) has none."""
     if not isinstance(obj, dict) or not isinstance(obj.get("resourceType"), str):

@@ -82,12 +82,12 @@ def flatten(cs: dict) -> list[FlatConcept]:
 
     walk(cs.get("concept"), None)
     # 'child' properties state the edge from the other end
-    for fc in out:
-        for pcode, _, value in fc.properties:
+    for fc in out:   # (flatten fills every list: none is None here)
+        for pcode, _, value in fc.properties or ():
             if pcode == codes["child"] and isinstance(value, str) and value in by_code:
-                child = by_code[value]
-                if fc.code not in child.parents:
-                    child.parents.append(fc.code)
+                parents = by_code[value].parents
+                if parents is not None and fc.code not in parents:
+                    parents.append(fc.code)
     return out
 
 

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, EXT_R4_EQUIVALENCE, R5_UNMAPPED_MODE, r4_equivalence
 
@@ -29,7 +30,7 @@ _R5_ONLY_ROOT = {"property", "additionalAttribute", "versionAlgorithmString", "v
 
 
 def concept_map_r5_to_r4(cm: dict) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in cm.items():
         if k in _SCOPES:
             out[_SCOPES[k]] = v
@@ -53,7 +54,7 @@ def _split(canonical: str):
 
 
 def _group(g: dict) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in g.items():
         if k in ("source", "target"):
             url, ver = _split(v)
@@ -80,7 +81,7 @@ def _group(g: dict) -> dict:
 
 
 def _element(e: dict) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     nomap_comment = None
     for k, v in e.items():
         if k in ("noMap", "valueSet", "target"):
@@ -122,7 +123,7 @@ def _other(o: dict) -> dict:
 
 
 def _target(t: dict) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in t.items():
         if k in ("relationship", "valueSet", "property"):
             continue

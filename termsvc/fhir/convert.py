@@ -6,6 +6,7 @@ clients) is converted on the way in; an R4 ConceptMap target keeps the author's
 answer is what the author wrote.
 """
 import copy
+from typing import Any
 
 EXT_NOMAP_COMMENT = "http://hl7.org/fhir/StructureDefinition/conceptmap-nomap-comment"
 EXT_R4_EQUIVALENCE = "http://hl7.org/fhir/1.0/StructureDefinition/extension-ConceptMap.element.target.equivalence"
@@ -16,7 +17,7 @@ EQUIVALENCE_TO_RELATIONSHIP = {
     "narrower": "source-is-broader-than-target", "specializes": "source-is-broader-than-target",
     "inexact": "related-to", "disjoint": "not-related-to",
 }
-RELATIONSHIP_TO_EQUIVALENCE = {
+RELATIONSHIP_TO_EQUIVALENCE: dict[str | None, str] = {
     "related-to": "relatedto", "equivalent": "equivalent",
     "source-is-narrower-than-target": "wider", "source-is-broader-than-target": "narrower",
     "not-related-to": "disjoint",
@@ -102,7 +103,7 @@ def _element_r4_to_r5(e: dict) -> dict:
             if t.get("comment"):
                 out.setdefault("extension", []).append({"url": EXT_NOMAP_COMMENT, "valueString": t["comment"]})
             continue
-        nt = {}
+        nt: dict[str, Any] = {}
         for k, v in t.items():
             if k == "equivalence":
                 continue

@@ -26,9 +26,9 @@ class Parameter:
     #                                 CodeableConcept, Resource, or Parameters (a resource or parts)
     doc: str
     repeats: bool = False           # 0..* (else 0..1)
-    editions: tuple = BOTH          # the FHIR versions whose operation spells it this way
+    editions: tuple[str, ...] = BOTH          # the FHIR versions whose operation spells it this way
     echo: str = NOT_ECHOED
-    resource_types: tuple = ()      # for type Resource: the resource types it takes
+    resource_types: tuple[str, ...] = ()      # for type Resource: the resource types it takes
     no_effect: str = ""             # why it changes no answer here (then it is not advertised)
 
     @property
@@ -41,7 +41,7 @@ class Operation:
     resource: str                   # ValueSet, CodeSystem, ConceptMap
     name: str                       # without the $
     summary: str
-    parameters: tuple
+    parameters: tuple[Parameter, ...]
     instance: bool = True           # also served on an instance: {resource}/{id}/${name}
     result: str = "Parameters"      # the resource type of the answer
 
@@ -63,7 +63,7 @@ class Operation:
         return tuple(p.name for p in self.parameters if p.echo == how)
 
 
-def _echoed(params: tuple, how: str = ECHOED) -> tuple:
+def _echoed(params: tuple[Parameter, ...], how: str = ECHOED) -> tuple[Parameter, ...]:
     return tuple(replace(p, echo=how) for p in params)
 
 

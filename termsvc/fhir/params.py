@@ -9,6 +9,7 @@ any operation runs. Each parameter keeps its FHIR value key (valueBoolean, value
 operation can echo it as it was sent; query-string values get the key of the declared type.
 Parameters nobody declared are kept as they are (an operation ignores what it does not know).
 """
+import builtins
 from dataclasses import dataclass
 
 import orjson
@@ -47,7 +48,7 @@ class Params:
     @items.setter
     def items(self, items: list[Param]):
         self._items = items
-        index = {}   # the first parameter of each name
+        index: dict[builtins.str, Param] = {}   # the first parameter of each name
         for p in items:
             index.setdefault(p.name, p)
         self._by_name = index
@@ -94,7 +95,7 @@ class Params:
             raise messages.error("param-simple", name=name)
         return v
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, default: bool = False) -> bool:
         p = self._by_name.get(name)
         v = None if p is None else (p.resource if p.resource is not None else p.value)
         if v is None:
@@ -105,7 +106,7 @@ class Params:
             return v.lower() == "true"
         raise messages.error("param-boolean", name=name, value="")
 
-    def int(self, name: str, default=None):
+    def int(self, name: builtins.str, default=None):
         v = self.get(name)
         if v is None:
             return default
@@ -119,7 +120,7 @@ class Params:
             raise messages.error("param-negative", name=name)
         return n
 
-    def resources(self, name: str) -> list[dict]:
+    def resources(self, name: builtins.str) -> list[dict]:
         if name not in self._by_name:
             return []
         return [p.resource for p in self._items if p.name == name and isinstance(p.resource, dict)]

@@ -14,7 +14,7 @@ from typing import Iterator
 import orjson
 
 from termsvc.fhir.bundle import iter_bundle
-from termsvc.store.writer import BuildError
+from termsvc.loaders.protocol import BuildError
 
 TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 

@@ -26,7 +26,7 @@ import requests
 
 from termsvc import settings
 from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, read_json
-from termsvc.store.writer import BuildError
+from termsvc.loaders.protocol import BuildError
 
 _NAME_VERSION = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)#(?P<version>[A-Za-z0-9][A-Za-z0-9.+_-]*)$")
 _PREFIXES = tuple(t + "-" for t in TERMINOLOGY_TYPES)

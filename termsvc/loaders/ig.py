@@ -13,7 +13,7 @@ import os
 
 from termsvc import content
 from termsvc.loaders.fhir_json import content_sha256, iter_resources
-from termsvc.store.writer import BuildError
+from termsvc.loaders.protocol import BuildError
 
 R5_BASE = "http://hl7.eu/fhir/imaging-r5"
 R4_BASE = "http://hl7.eu/fhir/imaging"

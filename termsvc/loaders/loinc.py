@@ -27,7 +27,8 @@ from collections import defaultdict
 
 from termsvc.loaders.snomed import Release
 from termsvc.loaders.fhir_json import content_sha256
-from termsvc.store.writer import Batched, BuildError
+from termsvc.loaders.protocol import BuildError
+from termsvc.store.writer import Batched
 
 LOINC = "http://loinc.org"
 COPYRIGHT = ("This material contains content from LOINC (http://loinc.org). LOINC is copyright "

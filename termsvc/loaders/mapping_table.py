@@ -30,6 +30,7 @@ import sqlite3
 import orjson
 
 from termsvc import content
+from termsvc.loaders.protocol import BuildError, BuildState, MappingTablesToJudge
 from termsvc.mappings.codesystems import CODESYSTEM_FOLDER, local_resource_files, local_resources
 from termsvc.mappings.diff import REMOVED_TABLES_META, diff_tables
 from termsvc.mappings.from_fhir import table_from_concept_map
@@ -38,7 +39,6 @@ from termsvc.mappings.table import Table
 from termsvc.mappings.to_fhir import concept_map_from_table, fhir_id
 from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
-from termsvc.store.writer import BuildError
 
 SHOWN_ERRORS = 200
 
@@ -70,36 +70,35 @@ def load_codesystems(writer, folder: str, progress) -> int:
 
 
 def load(writer, location, progress, include_unaccepted: bool = False, allow_errors: bool = False,
-         strict_displays: bool = False, **_opts):
+         strict_displays: bool = False, *, state: BuildState, **_opts):
     if location is None:
         with content.folder(content.MAPPINGS) as folder:
-            return load(writer, folder, progress, include_unaccepted, allow_errors, strict_displays)
+            return load(writer, folder, progress, include_unaccepted, allow_errors, strict_displays, state=state)
     folder = os.path.abspath(location)
     if not os.path.isdir(folder):
         raise BuildError(f"mappings: {folder}: no such folder")
     load_codesystems(writer, folder, progress)
-    pending = writer.state.setdefault("mappings", {"folders": [], "include_unaccepted": False, "allow_errors": False,
-                                                   "strict_displays": False})
-    pending["folders"].append(folder)
-    pending["include_unaccepted"] |= include_unaccepted
-    pending["allow_errors"] |= allow_errors
-    pending["strict_displays"] |= strict_displays
+    pending = state.mapping_tables = state.mapping_tables or MappingTablesToJudge()
+    pending.folders.append(folder)
+    pending.include_unaccepted |= include_unaccepted
+    pending.allow_errors |= allow_errors
+    pending.strict_displays |= strict_displays
     progress(f"  tables of {folder}: judged once every source is loaded")
 
 
-def finish(writer, progress):
+def finish(writer, progress, state: BuildState):
     """Judge every table against the build and write what it serves (see the module's description)."""
-    pending = writer.state.pop("mappings", None)
-    if not pending:
+    pending, state.mapping_tables = state.mapping_tables, None
+    if pending is None:
         return
     progress("judging the mapping tables")
-    served = None if pending["include_unaccepted"] else SERVED
-    report = check(pending["folders"], writer.reader(), served, pending["strict_displays"],
+    served = None if pending.include_unaccepted else SERVED
+    report = check(pending.folders, writer.reader(), served, pending.strict_displays,
                    local=False)   # the build holds them
     errors = report.error_lines()
-    if errors and not pending["allow_errors"]:
+    if errors and not pending.allow_errors:
         more = f"\n  ... and {len(errors) - SHOWN_ERRORS} more" if len(errors) > SHOWN_ERRORS else ""
-        raise BuildError(f"{len(errors)} error(s) in the mapping tables of {', '.join(pending['folders'])}"
+        raise BuildError(f"{len(errors)} error(s) in the mapping tables of {', '.join(pending.folders)}"
                          " (run `termsvc mappings check` for the full report; `--allow-mapping-errors` builds"
                          " without the rows in error):\n  " + "\n  ".join(errors[:SHOWN_ERRORS]) + more)
     previous = previous_build(writer.final_path)
@@ -132,7 +131,7 @@ def finish(writer, progress):
     if previous is not None:
         gone = sorted(set(previous[1]) - {rep.name for rep in report.tables})
         writer.set_meta(REMOVED_TABLES_META, orjson.dumps(gone).decode())
-    notes = writer.state.setdefault("notes", [])
+    notes = state.notes
     if dropped_rows:
         notes.append(f"mapping tables: {len(dropped_rows)} row(s) with errors left out of what $translate serves"
                      f" (--allow-mapping-errors): {', '.join(dropped_rows[:20])}"

@@ -39,8 +39,9 @@ import zipfile
 from collections import defaultdict
 
 from termsvc.loaders.fhir_json import content_sha256
+from termsvc.loaders.protocol import BuildError, BuildState
 from termsvc.store.snomed_staging import SnomedStaging
-from termsvc.store.writer import Batched, BuildError
+from termsvc.store.writer import Batched
 
 SCT = "http://snomed.info/sct"
 ROOT = "138875005"
@@ -279,9 +280,9 @@ def _locations(location) -> list[str]:
 
 
 # -- the load ------------------------------------------------------------------------
-def load(writer, location, progress=None, **options):
+def load(writer, location, progress=None, *, state: BuildState, **options):
     progress = progress or (lambda msg: None)
-    loaded = writer.state.setdefault("snomed packages", [])
+    loaded = state.snomed_packages
     for loc in _locations(location):
         pkg = Package(loc)
         if pkg.has_root:

@@ -133,12 +133,12 @@ class Queries:
         return self.all("SELECT url, version, content FROM code_system WHERE content != 'supplement'"
                         " ORDER BY url, version")
 
-    def code_system_with_concepts(self, cs_id: int, max_concepts: int) -> dict:
+    def code_system_with_concepts(self, cs_id: int, max_concepts: int) -> dict | None:
         """The CodeSystem as loaded: its concept tree rebuilt from the concept tables (without
-        concepts when it has more than max_concepts)."""
+        concepts when it has more than max_concepts); None when the build has no such resource."""
         cs = self.resource_json(cs_id)
         count = self.one("SELECT concept_count FROM code_system WHERE id=?", (cs_id,))
-        if not count or count[0] == 0 or count[0] > max_concepts:
+        if cs is None or not count or count[0] == 0 or count[0] > max_concepts:
             return cs
         rows = self.all("SELECT id, code, display, definition FROM concept WHERE cs_id=? ORDER BY seq", (cs_id,))
         by_id = {}
@@ -157,7 +157,7 @@ class Queries:
                 "SELECT p.concept_id, p.code, p.type, p.value FROM concept_property p"
                 " JOIN concept c ON c.id = p.concept_id WHERE c.cs_id=? ORDER BY p.rowid", (cs_id,)):
             by_id[cid].setdefault("property", []).append(property_dict(code, type_name, value))
-        parents = {}
+        parents: dict[int, list[int]] = {}
         for parent, child in self.all("SELECT e.parent_id, e.child_id FROM edge e JOIN concept c ON c.id = e.child_id"
                                       " WHERE c.cs_id=?", (cs_id,)):
             parents.setdefault(child, []).append(parent)

@@ -2,7 +2,7 @@
 import orjson
 
 # concept_property.type -> the FHIR value key
-PROPERTY_TYPES = {"Code": "valueCode", "Coding": "valueCoding", "String": "valueString",
+PROPERTY_TYPES: dict[str | None, str] = {"Code": "valueCode", "Coding": "valueCoding", "String": "valueString",
                   "Integer": "valueInteger", "Boolean": "valueBoolean", "DateTime": "valueDateTime",
                   "Decimal": "valueDecimal"}
 

@@ -43,7 +43,7 @@ class Batched:
 
     def __init__(self, write, counts=None, key: str | None = None, size: int = BATCH):
         self.write, self.counts, self.key, self.size = write, counts, key, size
-        self.rows = []
+        self.rows: list[tuple] = []
         if counts is not None:
             counts[key] += 0  # the count is reported even when nothing comes
 
@@ -68,8 +68,11 @@ class Batched:
         return False
 
 
-class BuildError(Exception):
-    """A build input is unusable; the message names the file (and line) at fault."""
+def inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just made (sqlite3 types lastrowid as optional: None only before any INSERT)."""
+    if cur.lastrowid is None:
+        raise sqlite3.InterfaceError("no row inserted")
+    return cur.lastrowid
 
 
 class BuildView(Queries):
@@ -104,9 +107,6 @@ class BuildWriter:
         self._cs_source: dict[int, int] = {}
         self._source_counts: dict[int, dict] = defaultdict(lambda: defaultdict(int))
         self._closure_pending: set[int] = set()
-        # what loaders keep for the length of the build (the SNOMED CT packages loaded so far,
-        # which an extension loaded later builds on)
-        self.state: dict = {}
 
     # -- context manager ---------------------------------------------------
     def __enter__(self):
@@ -150,7 +150,7 @@ class BuildWriter:
             " VALUES (?,?,?,?,?,?,?)",
             (name, kind, version, location, sha256,
              datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "{}"))
-        return cur.lastrowid
+        return inserted_id(cur)
 
     def finish_source(self, source_id: int, extra: dict | None = None) -> dict:
         counts = dict(self._source_counts[source_id])
@@ -195,7 +195,7 @@ class BuildWriter:
             (rtype or res.get("resourceType"), res.get("id"), res.get("url"), res.get("version"),
              res.get("name"), res.get("title"), res.get("status"), source_id, fhir_version, endpoint,
              _dumps(res)))
-        return cur.lastrowid
+        return inserted_id(cur)
 
     def _insert_concept_map(self, rid: int, cm: dict):
         src = cm.get("sourceScopeUri") or cm.get("sourceScopeCanonical")
@@ -306,18 +306,18 @@ class BuildWriter:
     def insert_flat_concepts(self, cs_id: int, concepts: list[FlatConcept]):
         ids = self.insert_concepts(cs_id, ((c.code, c.display, c.definition, c.status, c.inactive,
                                             c.abstract) for c in concepts))
-        by_code = {}
+        by_code: dict[str, int] = {}
         for c, cid in zip(concepts, ids):
             by_code.setdefault(c.code, cid)
         des, props, edges = [], [], []
         for c, cid in zip(concepts, ids):
-            for d in c.designations:
+            for d in c.designations or ():
                 use = d.get("use") or {}
                 des.append((cid, d.get("language"), use.get("system"), use.get("code"),
                             use.get("display"), d.get("value")))
-            for code, key, value in c.properties:
+            for code, key, value in c.properties or ():
                 props.append((cid, code, (key or "value")[5:], property_text(value)))
-            for p in c.parents:
+            for p in c.parents or ():
                 if p in by_code:
                     edges.append((by_code[p], cid))
         self.insert_designations(des)

@@ -1,4 +1,4 @@
-"""One-shot terminology commands: `termsvc translate | validate | lookup | expand`.
+"""The terminology operations as commands: `termsvc translate | validate | lookup | expand`.
 
 They answer from the local database in process (`--db`, the same operation code the server
 runs, no HTTP) or from a server (`--server http://host:8080/fhir`, through
@@ -14,16 +14,14 @@ server unreachable).
 import csv
 import dataclasses
 import io
-import os
 import sys
 
 import click
 import orjson
 
-from termsvc.cli.common import Unanswerable, with_settings
-from termsvc.client import CANNOT_JUDGE, VALID, TerminologyClient, TerminologyError
+from termsvc.cli.common import Unanswerable, open_client, with_settings
+from termsvc.client import CANNOT_JUDGE, VALID, TerminologyError
 from termsvc.fhir.dicom import cid_url
-from termsvc.local_client import LocalClient
 from termsvc.mappings.reading import canonical_header, decode_bytes, sniff_delimiter
 
 
@@ -37,15 +35,6 @@ def source_options(fn):
                            " instead of the local database.")(fn)
     fn = click.option("--db", metavar="PATH", help="Local database [setting db].")(fn)
     return fn
-
-
-def open_client(settings, server, r4) -> TerminologyClient:
-    version = "R4" if r4 else "R5"
-    if server:
-        return TerminologyClient(server, fhir_version=version, cache_size=10_000)
-    if not os.path.isfile(settings.db):
-        raise Unanswerable(f"{settings.db}: no database; run `termsvc build` first, or ask a server with --server URL")
-    return LocalClient(settings.db, fhir_version=version, cache_size=10_000, settings=settings)
 
 
 def emit_json(obj):

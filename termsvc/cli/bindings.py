@@ -1,4 +1,4 @@
-"""The validators' commands: `termsvc ig-report` (what the build can judge of each IG binding) and
+"""The binding validators as commands: `termsvc ig-report` (what the build can judge of each IG binding) and
 `termsvc check-resource` (resources' coded elements against the IG's bindings)."""
 import os
 
