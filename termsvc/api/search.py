@@ -5,6 +5,8 @@ operation router answers searches, outside Flask, and caches them; Flask answers
 import functools
 from urllib.parse import urlencode
 
+import orjson
+
 from werkzeug.sansio.utils import get_current_url
 from werkzeug.wsgi import get_host
 
@@ -37,7 +39,12 @@ def _origin(scheme: str, host: str | None, server_name: str | None, server_port:
     return get_current_url(scheme, get_host(environ)).rstrip("/")
 
 
-def render_resource(store: Store, rid: int, rtype: str, r4: bool) -> dict:
+def render_resource(store: Store, rid: int, rtype: str, r4: bool) -> dict | orjson.Fragment:
+    """A stored resource as the endpoint serves it: a ValueSet or ConceptMap of the R5 endpoint as it
+    is stored (its JSON text, embedded as it is when the answer is written), the others converted, and
+    a CodeSystem with its concepts rebuilt from the concept tables."""
+    if rtype != "CodeSystem" and not r4:
+        return orjson.Fragment(store.resource_text(rid))
     if rtype == "CodeSystem":
         res = store.code_system_with_concepts(rid, MAX_READ_CONCEPTS)
     else:
