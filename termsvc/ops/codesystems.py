@@ -63,6 +63,10 @@ class CodeSystemProvider:
                 return c, (c.code if c.code != code else None)
         return None, None
 
+    def in_load_order(self, codes: set) -> list:
+        """The concepts of these codes, in the order iter_all gives them."""
+        return [c for c in self.iter_all() if c.code in codes]
+
     def locate_nocase(self, code: str):
         low = code.lower()
         for c in self.iter_all():
@@ -222,12 +226,21 @@ def _row_concept(r) -> Concept:
     return Concept(r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6]), cid=r[0])
 
 
+@dataclass(slots=True)
+class ReadOnce:
+    """What the providers of a stored code system read of it once per build (the context keeps one per
+    code system and build)."""
+    concepts: "_Concepts | None" = None   # held in memory, when not too large to hold
+    hierarchy: bool | None = None         # whether any of its concepts has a parent
+
+
 class _Concepts:
     """The concepts of a stored code system, read once per build: in load order, by code and by id."""
 
     def __init__(self, rows):
         self.ordered = [_row_concept(r) for r in rows]
         self.by_id = {c.cid: c for c in self.ordered}
+        self.position = {c.cid: i for i, c in enumerate(self.ordered)}
         self.by_code = {}
         for c in self.ordered:
             self.by_code.setdefault(c.code, c)
@@ -241,7 +254,8 @@ class StoredCodeSystem(CodeSystemProvider):
 
     HELD = 20_000
 
-    def __init__(self, store, row, resource: dict, supplements: list | None = None, held: list | None = None):
+    def __init__(self, store, row, resource: dict, supplements: list | None = None,
+                 built: ReadOnce | None = None):
         # row: code_system(id, url, version, content, case_sensitive, hierarchy_meaning, supplements, language, concept_count)
         self.store = store
         self.cs_id = row[0]
@@ -254,20 +268,21 @@ class StoredCodeSystem(CodeSystemProvider):
         self.count = row[8]
         self.resource = resource
         self.supplements = supplements or []
-        self._held = held if held is not None else [None]   # [_Concepts once read], shared with supplemented copies
+        # what is read of it once per build, shared with its copies with supplements
+        self._built = built if built is not None else ReadOnce()
 
     def with_supplements(self, supplements):
         return StoredCodeSystem(self.store, (self.cs_id, self.url, self.version, self.content,
                                              self.case_sensitive, self.hierarchy_meaning, None,
-                                             self.language, self.count), self.resource, supplements, self._held)
+                                             self.language, self.count), self.resource, supplements, self._built)
 
     def _concepts(self) -> _Concepts | None:
         """The code system's concepts held in memory, or None when it is too large to hold."""
-        held = self._held[0]
+        held = self._built.concepts
         if held is None:
             if (self.count or 0) > self.HELD:
                 return None
-            held = self._held[0] = _Concepts(self.store.all(
+            held = self._built.concepts = _Concepts(self.store.all(
                 f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? ORDER BY seq", (self.cs_id,)))
         return held
 
@@ -284,6 +299,14 @@ class StoredCodeSystem(CodeSystemProvider):
             return held.by_code.get(code)
         r = self.store.one(f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? AND code=?", (self.cs_id, code))
         return _row_concept(r) if r else None
+
+    def in_load_order(self, codes: set) -> list:
+        held = self._concepts()
+        if held is None:
+            return super().in_load_order(codes)
+        found = [c for c in map(held.by_code.get, codes) if c is not None]
+        found.sort(key=lambda c: held.position[c.cid])
+        return found
 
     def locate_nocase(self, code):
         r = self.store.one(f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? AND code=? COLLATE NOCASE",
@@ -312,8 +335,11 @@ class StoredCodeSystem(CodeSystemProvider):
         return c.parents
 
     def has_hierarchy(self):
-        return self.store.one("SELECT 1 FROM edge e JOIN concept c ON c.id = e.child_id WHERE c.cs_id=? LIMIT 1",
-                              (self.cs_id,)) is not None
+        if self._built.hierarchy is None:   # (a walk of every edge for a code system without any)
+            self._built.hierarchy = self.store.one(
+                "SELECT 1 FROM edge e JOIN concept c ON c.id = e.child_id WHERE c.cs_id=? LIMIT 1",
+                (self.cs_id,)) is not None
+        return self._built.hierarchy
 
     def is_ancestor(self, ancestor, code):
         return self.store.one(

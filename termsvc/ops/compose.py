@@ -353,8 +353,8 @@ class Composer:
                                                  limit=self.max_size))
             concepts = cs.iter_all()
             if vs_sets is not None:   # only the codes the imported value sets hold too become members
-                held = set(vs_sets[0]).intersection(*vs_sets[1:])
-                concepts = [c for c in concepts if (system, c.code) in held]
+                both = set(vs_sets[0]).intersection(*vs_sets[1:])
+                concepts = cs.in_load_order({code for s, code in both if s == system})
                 vs_sets = None
             result = [Member(system, cs.version, c.code, c.display, c, cs) for c in concepts]
         if vs_sets is not None:

@@ -10,7 +10,7 @@ import orjson
 from termsvc.fhir import messages
 from termsvc.fhir.convert import to_r5
 from termsvc.fhir.shape import check_resource
-from termsvc.ops.codesystems import InMemoryCodeSystem, StoredCodeSystem
+from termsvc.ops.codesystems import InMemoryCodeSystem, ReadOnce, StoredCodeSystem
 
 # per build generation: parsed JSON of stored resources, providers, lists of versions
 _cache: dict = {}
@@ -190,7 +190,8 @@ class Context:
         if row is None:
             return None
         resource = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
-        return StoredCodeSystem(self.store, row, resource)
+        built = build_cached(self.store, ("cs-read", row[0]), ReadOnce)   # one per code system, whatever the key
+        return StoredCodeSystem(self.store, row, resource, built=built)
 
     def supplement(self, canonical: str) -> dict | None:
         url, version = split_canonical(canonical)
