@@ -348,10 +348,19 @@ class StoredCodeSystem(CodeSystemProvider):
             (self.cs_id, ancestor, self.cs_id, code)) is not None
 
     def descendants(self, code):
-        return self._made(self.store.all(
-            "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract FROM concept a"
-            " JOIN closure x ON x.ancestor_id = a.id JOIN concept c ON c.id = x.descendant_id"
-            " WHERE a.cs_id=? AND a.code=? ORDER BY c.seq", (self.cs_id, code)))
+        held = self._concepts()
+        if held is None:
+            return [_row_concept(r) for r in self.store.all(
+                "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract FROM concept a"
+                " JOIN closure x ON x.ancestor_id = a.id JOIN concept c ON c.id = x.descendant_id"
+                " WHERE a.cs_id=? AND a.code=? ORDER BY c.seq", (self.cs_id, code))]
+        root = held.by_code.get(code)
+        if root is None:
+            return []
+        found = [held.by_id[cid] for (cid,) in self.store.all("SELECT descendant_id FROM closure WHERE ancestor_id=?",
+                                                               (root.cid,))]
+        found.sort(key=lambda c: held.position[c.cid])
+        return found
 
     def refset_members(self, refsets: list) -> set:
         """Ids of the concepts in any of these reference sets (SNOMED CT `in`)."""
