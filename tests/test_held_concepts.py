@@ -43,6 +43,9 @@ def test_a_held_code_system_answers_as_the_store_does(store, url):
         assert held.parent_codes(mine) == queried.parent_codes(c)
         assert [flat(x) for x in held.children(mine)] == [flat(x) for x in queried.children(c)]
         assert [flat(x) for x in held.descendants(c.code)] == [flat(x) for x in queried.descendants(c.code)]
+        for other in [*queried.parent_codes(c), everything[0].code, everything[-1].code, "no-such-code"]:
+            assert held.is_ancestor(other, c.code) == queried.is_ancestor(other, c.code)
+            assert held.is_ancestor(c.code, other) == queried.is_ancestor(c.code, other)
         assert held.designations(mine) == queried.designations(c)
         assert held.properties(mine) == queried.properties(c)
         other_case = c.code.swapcase()

@@ -11,9 +11,11 @@ from termsvc.store.values import PROPERTY_TYPES, designation_dict, typed_value
 
 @dataclass(slots=True)
 class Concept(FlatConcept):
-    """A concept of a stored code system: its id in the store, its children once read."""
+    """A concept of a stored code system: its id in the store, its children and the ids of its ancestors
+    once read."""
     cid: int | None = None
     children: list | None = None
+    ancestor_ids: frozenset | None = None
 
 
 class CodeSystemProvider:
@@ -342,6 +344,15 @@ class StoredCodeSystem(CodeSystemProvider):
         return self._built.hierarchy
 
     def is_ancestor(self, ancestor, code):
+        held = self._concepts()
+        if held is not None:
+            a, c = held.by_code.get(ancestor), held.by_code.get(code)
+            if a is None or c is None:
+                return False
+            if c.ancestor_ids is None:
+                c.ancestor_ids = frozenset(r[0] for r in self.store.all(
+                    "SELECT ancestor_id FROM closure WHERE descendant_id=?", (c.cid,)))
+            return a.cid in c.ancestor_ids
         return self.store.one(
             "SELECT 1 FROM closure x JOIN concept a ON a.id = x.ancestor_id JOIN concept d ON d.id = x.descendant_id"
             " WHERE a.cs_id=? AND a.code=? AND d.cs_id=? AND d.code=?",
