@@ -8,11 +8,15 @@
     .venv/bin/python scripts/bench.py --batch-only          # only the batch workload (about 10 s)
 
 Request sets are sampled FROM THE STORE (fixed seed, hundreds of distinct requests):
-  validate-code  codes against the value sets that contain them (DICOM CIDs, IG value sets, core value sets)
-  lookup         codes of DCM, THO and FHIR core code systems
-  translate      source codes of the accepted rows of mappings_csv/*.csv, and of core ConceptMaps
-  page           pages (count=100 and count=1000) of the largest pre-expanded value sets, deep offsets
-  text filter    `filter=` words from the displays of the largest value sets / code systems
+  validate-code   codes against the value sets that contain them (DICOM CIDs, IG value sets, core value sets)
+  validate-large  the same in the value sets of 1,000 codes or more
+  lookup          codes of DCM, THO and FHIR core code systems
+  translate       source codes of the accepted rows of mappings_csv/*.csv, and of core ConceptMaps
+  expand-small    $expand of the value sets of at most 100 codes
+  page            pages (count=100 and count=1000) of the largest pre-expanded value sets, deep offsets
+  text-filter     `filter=` words from the displays of the largest value sets / code systems
+  expand-isa      POST $expand of an ad-hoc value set: all codes under a concept (an is-a filter)
+  search          search by url: ValueSet?url=, CodeSystem?url=&version=, ConceptMap?url=
 and driven by wrk with scripts/bench_cycle.lua (which cycles through the list), at 1 connection
 (p50, p99) and 16 connections (req/s), against a server with the response cache ("cached") and one
 with TERMSVC_CACHE_SIZE=0 ("uncached"); /health is the ceiling. Every figure is also given as a
@@ -52,10 +56,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = os.path.dirname(HERE)
 LUA = os.path.join(HERE, "bench_cycle.lua")
 
-# FHIRsmith (tx.fhir.org's server), measured on this machine type (2 cores, 24 GiB), 16 connections
-REFERENCE_RPS = {"validate-code": 3000, "lookup": 5500, "translate": 9400, "page": 160, "text-filter": 700}
-REFERENCE_P50_MS = 0.5   # "p50 0.3-0.5 ms at 1 connection" for validate-code / lookup / translate: the upper end
-SETS = ("health", "validate-code", "lookup", "translate", "page", "text-filter")
+# FHIRsmith (tx.fhir.org's server), measured side by side on this machine type (2 cores, 24 GiB), 16
+# connections, the same FHIR packages (issue 18, 2026-12-05)
+REFERENCE_RPS = {"validate-code": 2776, "validate-large": 1979, "lookup": 5163, "translate": 8792,
+                 "expand-small": 2327, "page": 157, "text-filter": 685, "expand-isa": 2212, "search": 1758}
+SETS = ("health", "validate-code", "validate-large", "lookup", "translate", "expand-small", "page", "text-filter",
+        "expand-isa", "search")
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
 
@@ -65,28 +71,52 @@ def q(**kw) -> str:
     return urllib.parse.urlencode(kw, quote_via=urllib.parse.quote)
 
 
+def post_line(path: str, body: dict) -> str:
+    """A POST in a request set (one line of its file): 'POST path body', the body as one line of JSON."""
+    return f"POST {path} {json.dumps(body, separators=(',', ':'))}"
+
+
+def split_line(line: str) -> tuple[str, str, bytes | None]:
+    """(method, path, body) of a line of a request set: a path (GET), or a post_line()."""
+    if line.startswith("POST "):
+        _, path, body = line.split(" ", 2)
+        return "POST", path, body.encode()
+    return "GET", line, None
+
+
+def send(conn: http.client.HTTPConnection, line: str) -> tuple[int, bytes]:
+    """One request of a set over `conn`: (status, body)."""
+    method, path, body = split_line(line)
+    headers = {"Accept": "application/fhir+json"}
+    if body is not None:
+        headers["Content-Type"] = "application/fhir+json"
+    conn.request(method, path, body=body, headers=headers)
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
 def _sample(rows, n, rnd):
     rows = list(rows)
     rnd.shuffle(rows)
     return rows[:n]
 
 
-def validate_requests(db, rnd, n_per=150):
+def validate_requests(db, rnd, n_per=150, where=("v.url LIKE 'http://dicom.nema.org/medical/dicom/%'",
+                                                    "v.url LIKE 'http://hl7.eu/fhir/%'",
+                                                    "v.url LIKE 'http://hl7.org/fhir/ValueSet/%'"), per_vs=5):
+    """$validate-code of members of the value sets each condition in `where` selects (DICOM CIDs, IG
+    value sets, core value sets): n_per codes of each, at most per_vs of one value set."""
     out = []
-    groups = (("DICOM CIDs", "v.url LIKE 'http://dicom.nema.org/medical/dicom/%'"),
-              ("IG", "(v.url LIKE 'http://hl7.eu/fhir/%')"),
-              ("core", "v.url LIKE 'http://hl7.org/fhir/ValueSet/%'"))
-    for _, cond in groups:
+    for cond in where:
         rows = db.execute(
             "SELECT v.url, e.system, e.code, e.display FROM value_set v JOIN expansion e ON e.vs_id = v.id"
             f" WHERE v.expansion_state='done' AND e.concept_id IS NOT NULL AND {cond}").fetchall()
-        # spread over value sets: at most 5 codes of one value set
-        per_vs = {}
+        counts = {}
         rnd.shuffle(rows)
         picked = []
         for r in rows:
-            if per_vs.get(r[0], 0) < 5:
-                per_vs[r[0]] = per_vs.get(r[0], 0) + 1
+            if counts.get(r[0], 0) < per_vs:
+                counts[r[0]] = counts.get(r[0], 0) + 1
                 picked.append(r)
             if len(picked) >= n_per:
                 break
@@ -96,6 +126,14 @@ def validate_requests(db, rnd, n_per=150):
                 kw["display"] = display
             out.append("/fhir/ValueSet/$validate-code?" + q(**kw))
     return out
+
+
+LARGE = 1000   # codes in a "large" value set
+
+
+def validate_large_requests(db, rnd, n=300):
+    """$validate-code of members of the value sets of LARGE codes or more."""
+    return validate_requests(db, rnd, n, (f"v.expansion_total >= {LARGE}",), per_vs=25)
 
 
 def lookup_requests(db, rnd, n_per=150):
@@ -139,6 +177,37 @@ def translate_requests(db, rnd, n_core=150):
         if i % 2 == 0:
             kw = {"url": url, **kw}
         out.append("/fhir/ConceptMap/$translate?" + q(**kw))
+    return out
+
+
+def small_expand_requests(db, rnd, n=200):
+    """$expand of value sets of at most 100 codes (what a form or a validator's UI asks for)."""
+    urls = [u for (u,) in db.execute("SELECT DISTINCT url FROM value_set WHERE expansion_state='done'"
+                                     " AND expansion_total BETWEEN 1 AND 100 ORDER BY url")]
+    return ["/fhir/ValueSet/$expand?" + q(url=u) for u in _sample(urls, n, rnd)]
+
+
+def isa_expand_requests(db, rnd, n=100):
+    """POST $expand of an ad-hoc value set (in the body) holding the concepts under one concept: concepts
+    with 5 to 500 descendants."""
+    parents = db.execute("SELECT s.url, a.code, count(*) n FROM closure x JOIN concept a ON a.id = x.ancestor_id"
+                         " JOIN code_system s ON s.id = a.cs_id GROUP BY a.id HAVING n BETWEEN 5 AND 500"
+                         " ORDER BY s.url, a.code").fetchall()
+    return [post_line("/fhir/ValueSet/$expand", {"resourceType": "Parameters", "parameter": [
+        {"name": "valueSet", "resource": {"resourceType": "ValueSet", "status": "active", "compose": {"include": [
+            {"system": system, "filter": [{"property": "concept", "op": "is-a", "value": code}]}]}}}]})
+        for system, code, _ in _sample(parents, n, rnd)]
+
+
+def search_requests(db, rnd, n_per=100):
+    """Search by canonical URL: ValueSet?url=, CodeSystem?url=&version=, ConceptMap?url=."""
+    out = []
+    for rtype, with_version in (("ValueSet", False), ("CodeSystem", True), ("ConceptMap", False)):
+        rows = db.execute("SELECT DISTINCT url, version FROM resource WHERE type = ? AND url IS NOT NULL"
+                          " AND (endpoint IS NULL OR endpoint = 'R5') ORDER BY url, version", (rtype,)).fetchall()
+        for url, version in _sample(rows, n_per, rnd):
+            kw = {"url": url, "version": version} if with_version and version else {"url": url}
+            out.append(f"/fhir/{rtype}?" + q(**kw))
     return out
 
 
@@ -191,6 +260,12 @@ def build_sets(db_path, seed=20260520):
             "translate": translate_requests(db, rnd),
             "page": page_requests(db, rnd),
             "text-filter": filter_requests(db, rnd)}
+    # the workloads added later draw from their own generator: the sets above stay as they were
+    rnd = random.Random(seed + 2)
+    sets.update({"validate-large": validate_large_requests(db, rnd),
+                 "expand-small": small_expand_requests(db, rnd),
+                 "expand-isa": isa_expand_requests(db, rnd),
+                 "search": search_requests(db, rnd)})
     # the two medians of the operations issue: a text filter over all loaded content (the largest
     # value set: every word a different request) and a page at a deep offset of the largest value set
     (url, total), = largest_value_sets(db, 1)
@@ -288,9 +363,7 @@ def run_python(base, path_file, connections, seconds):
             i += 1
             t0 = time.perf_counter()
             try:
-                conn.request("GET", paths[i % len(paths)], headers={"Accept": "application/fhir+json"})
-                resp = conn.getresponse()
-                body = resp.read()
+                status, body = send(conn, paths[i % len(paths)])
             except OSError:
                 errors[0] += 1
                 conn.close()
@@ -299,7 +372,7 @@ def run_python(base, path_file, connections, seconds):
             mine.append(time.perf_counter() - t0)
             with lock:
                 nbytes[0] += len(body)
-                if resp.status >= 300:
+                if status >= 300:
                     non2xx[0] += 1
         with lock:
             lat.extend(mine)
@@ -327,11 +400,9 @@ def check_requests(base, paths, name):
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
     bad = []
     for p in paths:
-        conn.request("GET", p, headers={"Accept": "application/fhir+json"})
-        r = conn.getresponse()
-        r.read()
-        if r.status != 200:
-            bad.append((r.status, p))
+        status, _ = send(conn, p)
+        if status != 200:
+            bad.append((status, p[:300]))
     conn.close()
     if bad:
         print(f"bench: warning: {len(bad)}/{len(paths)} {name} requests did not answer 200, e.g. {bad[0]}",
@@ -359,9 +430,9 @@ def medians(base, median_sets):
     return out
 
 
-def measure(base, sets, files, loader, seconds_c1, seconds_c16, label):
+def measure(base, sets, files, loader, seconds_c1, seconds_c16, label, names=SETS):
     results = {}
-    for name in SETS:
+    for name in names:
         check_requests(base, sets[name], name)
         loader(base, files[name], 16, 1)                   # warm-up (and fill the response cache)
         c1 = loader(base, files[name], 1, seconds_c1)
@@ -388,8 +459,7 @@ def table(report) -> str:
     lines = ["| operation | mode | req/s @16 | × FHIRsmith | × /health | p50 @1 (ms) | p99 @1 (ms) | p50 ÷ /health p50 |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for mode, results in report["modes"].items():
-        for name in SETS:
-            r = results[name]
+        for name, r in results.items():
             ref = f"{r['x_reference_rps']:.2f} (ref {r['reference_rps']:,})" if "x_reference_rps" in r else "—"
             lines.append(f"| {name} | {mode} | {r['rps_c16']:,.0f} | {ref} | {r['x_health_rps']:.2f} |"
                          f" {r['p50_ms_c1']:.3f} | {r['p99_ms_c1']:.3f} | {r['x_health_p50']:.1f} |")
@@ -453,6 +523,8 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=5, help="seconds per 16-connection run (default 5)")
     ap.add_argument("--seconds-c1", type=float, default=3, help="seconds per 1-connection run (default 3)")
     ap.add_argument("--quick", action="store_true", help="2 s / 1 s runs")
+    ap.add_argument("--sets", default=",".join(SETS), help="comma-separated workloads (default: all; health is"
+                                                             " always measured)")
     ap.add_argument("--python-loader", action="store_true", help="use the Python loader even if wrk is installed")
     ap.add_argument("--batch-only", action="store_true",
                     help=f"only the batch workload ({BATCH_ENTRIES:,} $translate in one batch vs one by one)")
@@ -479,6 +551,7 @@ def main(argv=None):
     seconds_c16 = max(1, int(round(args.seconds)))
     seconds_c1 = max(1, int(round(args.seconds_c1)))
 
+    names = ["health"] + [n for n in SETS if n != "health" and n in args.sets.split(",")]
     t_start = time.time()
     sets, median_sets, largest = build_sets(db_path)
     tmp = tempfile.mkdtemp(prefix="termsvc-bench-")
@@ -498,7 +571,7 @@ def main(argv=None):
 
     def run_mode(base, mode):
         if not args.batch_only:
-            report["modes"][mode] = measure(base, sets, files, loader, seconds_c1, seconds_c16, mode)
+            report["modes"][mode] = measure(base, sets, files, loader, seconds_c1, seconds_c16, mode, names)
             if mode in ("uncached", "target") or report["medians"] is None:
                 report["medians"] = medians(base, median_sets)
         report["batch"][mode] = batch_vs_single(base, sets["translate"])

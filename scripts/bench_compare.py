@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The same requests against two versions of termsvc, in one run: is any workload slower?
 
-    git worktree add /tmp/base 3ddfb21 && python3 -m venv /tmp/base/.venv \\
-        && /tmp/base/.venv/bin/pip install -e /tmp/base && /tmp/base/.venv/bin/termsvc build --db /tmp/base.db
-    .venv/bin/python scripts/bench_compare.py --baseline /tmp/base --baseline-db /tmp/base.db --db /tmp/new.db
+    git worktree add /tmp/base-9114807 9114807 && python3 -m venv /tmp/base-9114807/.venv \\
+        && /tmp/base-9114807/.venv/bin/pip install -e /tmp/base-9114807 \\
+        && /tmp/base-9114807/.venv/bin/termsvc build --db /tmp/base.db
+    .venv/bin/python scripts/bench_compare.py --baseline /tmp/base-9114807 --baseline-db /tmp/base.db --db /tmp/new.db
 
 The request sets are sampled from the current build (scripts/bench.py's sets), and only the
 requests both versions answer 200 are kept (a value set or table one of them lacks would compare
@@ -31,13 +32,7 @@ def answered_by_both(bases, paths):
     conns = [http.client.HTTPConnection(urllib.parse.urlsplit(b).hostname, urllib.parse.urlsplit(b).port,
                                         timeout=60) for b in bases]
     for p in paths:
-        ok = True
-        for c in conns:
-            c.request("GET", p, headers={"Accept": "application/fhir+json"})
-            r = c.getresponse()
-            r.read()
-            ok = ok and r.status == 200
-        if ok:
+        if all([bench.send(c, p)[0] == 200 for c in conns]):
             keep.append(p)
     for c in conns:
         c.close()
@@ -55,12 +50,41 @@ def main():
     ap.add_argument("--baseline-db", required=True, help="a build made by the baseline version")
     ap.add_argument("--db", required=True, help="a build made by the current version (requests are sampled from it)")
     ap.add_argument("--seconds", type=int, default=5, help="seconds per wrk run (default 5)")
-    ap.add_argument("--cached", action="store_true", help="servers with their response cache on")
+    ap.add_argument("--modes", default="uncached", help="uncached (response cache off), cached, or both:"
+                                                         " uncached,cached (default uncached)")
+    ap.add_argument("--cached", action="store_true", help="the same as --modes cached")
+    ap.add_argument("--sets", default=",".join(bench.SETS), help="comma-separated workloads (default: all)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
+    modes = ["cached"] if args.cached else [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or set(modes) - {"cached", "uncached"}:
+        raise SystemExit(f"bench_compare: --modes: uncached and/or cached, not {args.modes!r}")
+    names = [n for n in bench.SETS if n in args.sets.split(",")]
 
     sets, _, largest = bench.build_sets(args.db)
-    cache = None if args.cached else 0
+    tmp = tempfile.mkdtemp(prefix="termsvc-compare-")
+    print(f"termsvc, current vs baseline ({args.baseline}), {args.workers} workers, wrk 16 connections,"
+          f" {args.seconds} s per run; requests sampled from {args.db} (largest value set {largest['url']})",
+          flush=True)
+    slower = []
+    for mode in modes:
+        rows = compare(args, sets, names, None if mode == "cached" else 0, tmp)
+        print(f"\n{'response cache on' if mode == 'cached' else 'every answer computed (response cache off)'}:\n")
+        print("| workload | requests (both answer 200) | baseline req/s | current req/s | current ÷ baseline |")
+        print("|---|---:|---:|---:|---:|")
+        for name, kept, sampled, pairs, ratios in rows:
+            print(f"| {name} | {kept}/{sampled} | " + " / ".join(f"{b:,.0f}" for b, _ in pairs) + " | "
+                  + " / ".join(f"{c:,.0f}" for _, c in pairs) + f" | {statistics.mean(ratios):.2f}"
+                  f" ({min(ratios):.2f}-{max(ratios):.2f}) |", flush=True)
+            if statistics.mean(ratios) < 1:
+                slower.append(f"{name} ({mode}) {statistics.mean(ratios):.2f}")
+    print("\nslower than the baseline: " + (", ".join(slower) if slower else "none"))
+    return 1 if slower else 0
+
+
+def compare(args, sets, names, cache, tmp):
+    """[(workload, requests kept, requests sampled, [(baseline, current) req/s] x2, [ratio] x2)] of
+    one mode (`cache`: the servers' TERMSVC_CACHE_SIZE, None for their default)."""
     current = bench.Server(args.db, bench.free_port(), args.workers, cache)
     saved = sys.executable
     sys.executable = os.path.join(args.baseline, ".venv", "bin", "python")   # Server starts termsvc beside it
@@ -68,10 +92,9 @@ def main():
         baseline = bench.Server(args.baseline_db, bench.free_port(), args.workers, cache)
     finally:
         sys.executable = saved
-    tmp = tempfile.mkdtemp(prefix="termsvc-compare-")
     rows = []
     try:
-        for name in bench.SETS:
+        for name in names:
             paths = answered_by_both([baseline.base, current.base], sets[name])
             path_file = os.path.join(tmp, name + ".txt")
             with open(path_file, "w") as f:
@@ -92,16 +115,8 @@ def main():
     finally:
         baseline.stop()
         current.stop()
-    mode = "response cache on" if args.cached else "every answer computed (response cache off)"
-    print(f"\ntermsvc, current vs baseline ({args.baseline}), {mode}, {args.workers} workers, wrk 16 connections,"
-          f" {args.seconds} s per run; requests sampled from {args.db} (largest value set {largest['url']})\n")
-    print("| workload | requests (both answer 200) | baseline req/s | current req/s | current ÷ baseline |")
-    print("|---|---:|---:|---:|---:|")
-    for name, kept, sampled, pairs, ratios in rows:
-        print(f"| {name} | {kept}/{sampled} | " + " / ".join(f"{b:,.0f}" for b, _ in pairs) + " | "
-              + " / ".join(f"{c:,.0f}" for _, c in pairs) + f" | {statistics.mean(ratios):.2f}"
-              f" ({min(ratios):.2f}-{max(ratios):.2f}) |")
+    return rows
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

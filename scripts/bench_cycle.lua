@@ -2,12 +2,13 @@
 --
 --   wrk -t2 -c16 -d5s -s scripts/bench_cycle.lua http://127.0.0.1:8190 -- /tmp/requests.txt
 --
--- The file holds one path (with its query string) per line. Each wrk thread
+-- The file holds one request per line: a path (with its query string) for a GET, or
+-- "POST <path> <body>" (the body a line of JSON) for a POST. Each wrk thread
 -- starts at a different place in the list so that concurrent connections do not
 -- all send the same request at the same moment. At the end one JSON line,
 -- prefixed with "BENCH_JSON ", reports the counts and latency percentiles (us).
 
-local paths = {}
+local requests = {}
 local counter = 0
 local threads = {}
 
@@ -26,15 +27,24 @@ function setup(thread)
   threads[#threads + 1] = thread
 end
 
+-- every request formatted once, up front: request() only picks the next one
 function init(args)
-  paths = load(args[1])
+  local get = {["Accept"] = "application/fhir+json"}
+  local post = {["Accept"] = "application/fhir+json", ["Content-Type"] = "application/fhir+json"}
+  for _, line in ipairs(load(args[1])) do
+    local path, body = line:match("^POST (%S+) (.*)$")
+    if path then
+      requests[#requests + 1] = wrk.format("POST", path, post, body)
+    else
+      requests[#requests + 1] = wrk.format("GET", line, get)
+    end
+  end
   counter = (id or 0) * 7919
-  wrk.headers["Accept"] = "application/fhir+json"
 end
 
 function request()
   counter = counter + 1
-  return wrk.format("GET", paths[(counter % #paths) + 1])
+  return requests[(counter % #requests) + 1]
 end
 
 function done(summary, latency, requests)

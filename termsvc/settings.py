@@ -164,7 +164,8 @@ SETTINGS: tuple[Setting, ...] = (
             " when set, the API port answers 404 for /metrics and /admin",
             default_text="(none: the API port serves them)"),
     Setting("cache_size", "TERMSVC_CACHE_SIZE", Int(0), 20_000,
-            "GET answers cached per worker and build (0: no cache)"),
+            "answers of operations (GET and POST) and of searches cached per worker and build, each counting one per"
+            " started 16 KiB (0: no cache)"),
     Setting("max_expansion", "TERMSVC_MAX_EXPANSION", Int(0), 10_000,
             "codes an expansion may have without paging (0: no limit)"),
     Setting("time_limit_ms", "TERMSVC_TIME_LIMIT_MS", Int(1), 5_000,

@@ -1,14 +1,12 @@
-"""Flask app factory: metadata, read and search. Operations are routed before
+"""Flask app factory: metadata and read. Operations and searches are routed before
 Flask by `OperationRouter` (see dispatch.py); both share one Store and one error renderer.
 """
 import functools
 import os
-from urllib.parse import urlencode
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
-from termsvc import deadline
 from termsvc import settings as settings_mod
 from termsvc.api import admin, metadata, review, suggest
 from termsvc.api.batch import serve_batch
@@ -16,17 +14,9 @@ from termsvc.api.dispatch import FHIR_JSON, OperationRouter, respond
 from termsvc.api.errors import error_outcome
 from termsvc.api.observe import Observer
 from termsvc.api.openapi import build_spec
-from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
-from termsvc.fhir.convert import canonical_r5_to_r4
+from termsvc.api.search import RESOURCE_TYPES, base_url, render_resource, search_bundle
 from termsvc.fhir.outcome import NotFound, OpError
-from termsvc.store.queries import SEARCH_COLUMNS
 from termsvc.store.reader import Store
-
-RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
-DEFAULT_COUNT = 50
-MAX_COUNT = 1000
-MAX_OFFSET = 2**31   # SQLite's OFFSET is a 64-bit integer: past this a search has nothing anyway
-MAX_READ_CONCEPTS = 20_000   # a larger CodeSystem is read without its concepts
 
 
 def fhir_response(body: dict, status: int = 200) -> Response:
@@ -81,67 +71,12 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
 
     @bp.get("/<rtype>")
     @bounded
-    def search(rtype):
+    def search(rtype):   # the router answers GET of the types served; here: HEAD, and the others' 404
         _check_type(rtype)
-        return fhir_response(search_bundle(_store(), rtype, request.args, r4))
+        return fhir_response(search_bundle(_store(), rtype, list(request.args.items(multi=True)), r4,
+                                           base_url(request.environ, r4)))
 
     return bp
-
-
-def render_resource(store: Store, rid: int, rtype: str, r4: bool) -> dict:
-    if rtype == "CodeSystem":
-        res = store.code_system_with_concepts(rid, MAX_READ_CONCEPTS)
-    else:
-        res = store.resource_json(rid)
-    return as_r4(res) if r4 else res
-
-
-def as_r4(res: dict) -> dict:
-    """A stored (R5-shaped) resource as the R4 endpoint serves it, its contained ones too."""
-    if res.get("resourceType") == "ConceptMap":
-        return concept_map_r5_to_r4(res)
-    res = canonical_r5_to_r4(res)
-    if res.get("contained"):
-        res = {**res, "contained": [as_r4(c) for c in res["contained"]]}
-    return res
-
-
-def search_bundle(store: Store, rtype: str, args, r4: bool) -> dict:
-    criteria = {name: args[name] for name in SEARCH_COLUMNS if args.get(name)}
-    summary = args.get("_summary")
-    if summary == "count":
-        total, _ = store.search_resources(rtype, criteria, 0, 0, "R4" if r4 else "R5")
-        return {"resourceType": "Bundle", "type": "searchset", "total": total}
-    try:
-        count = int(args.get("_count", DEFAULT_COUNT))
-        offset = int(args.get("_offset", 0))
-    except ValueError:
-        raise OpError("_count and _offset must be integers") from None
-    if count < 0 or offset < 0:
-        raise OpError("_count and _offset must not be negative")
-    if offset > MAX_OFFSET:
-        raise OpError(f"_offset must be at most {MAX_OFFSET}")
-    count = min(count, MAX_COUNT)
-    total, page = store.search_resources(rtype, criteria, count, offset, "R4" if r4 else "R5")
-    bundle = {"resourceType": "Bundle", "type": "searchset", "total": total}
-    entries = []
-    base = request.host_url.rstrip("/") + ("/r4/fhir" if r4 else "/fhir")
-    for rid, fid in deadline.bounded(page):
-        if summary == "true":
-            res = store.resource_json(rid)
-            res = {k: v for k, v in res.items() if k not in ("concept", "compose", "group", "expansion", "text")}
-            res.setdefault("meta", {})["tag"] = [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-                                                  "code": "SUBSETTED"}]
-        else:
-            res = render_resource(store, rid, rtype, r4)
-        entries.append({"fullUrl": f"{base}/{rtype}/{fid}", "resource": res, "search": {"mode": "match"}})
-    if offset + count < total:
-        q = dict(args)
-        q["_offset"] = str(offset + count)
-        bundle["link"] = [{"relation": "next", "url": f"{base}/{rtype}?{urlencode(q)}"}]
-    if entries:
-        bundle["entry"] = entries
-    return bundle
 
 
 MANAGEMENT_PATHS = ("/metrics", "/health", "/ready")

@@ -6,7 +6,7 @@ relative to the base, or absolute under this server's base (the scheme and host 
 by, and the base path): an entry for another server, or for the other FHIR version's base, is a 400
 for that entry - a batch is answered by the server it is sent to.
 Entries are dispatched straight to the operation functions through the router (no HTTP
-round trip, no Flask), GET entries through the same response cache as single requests, and
+round trip, no Flask), through the same response cache as single requests, and
 the answer is built from the operations' serialised bodies without parsing them again.
 
 The answer is a `batch-response` Bundle: one entry per request, in order, each with
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import orjson
 
 from termsvc import deadline
-from termsvc.api.dispatch import MAX_BODY, REASONS, read_json_body, request_params, resolve, respond
+from termsvc.api.dispatch import MAX_BODY, REASONS, read_json_body, resolve, respond
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.outcome import OpError, issue, outcome
 
@@ -136,14 +136,7 @@ def run_entry(router, entry, r4: bool, base: Base, lang) -> tuple[int, bytes]:
         return 400, orjson.dumps(outcome([issue(
             "error", "not-supported", f"Batch entries must be terminology operations ($translate, $validate-code,"
                                       f" $lookup, $expand, $subsumes ...): '{path}' is not one")]))
-    cache_key = (("/r4/fhir/" if r4 else "/fhir/") + path, query, lang) if method == "GET" else None
-    hit = router.cached(cache_key)
-    if hit is not None:
-        return hit
-    status, body = router.execute(route, r4, lambda: request_params(route.signature, method, query,
-                                                                    lambda: resource), lang)
-    router.remember(cache_key, status, body)
-    return status, body
+    return router.answer(route, r4, ("/r4/fhir/" if r4 else "/fhir/") + path, method, query, lang, lambda: resource)
 
 
 def _entry_request(entry, base: Base):

@@ -3,9 +3,10 @@
 Terminology operations are what converters and validators call thousands of
 times, so they are dispatched here without Flask's request/response machinery:
 parse the query string or Parameters body, call the operation (a pure function
-over the store), serialise the plain dict with orjson. GET answers are cached
-per build (an LRU keyed by path and query). Everything else (metadata, read,
-search, errors for unknown paths) goes on to the Flask app.
+over the store), serialise the plain dict with orjson. Searches (`ValueSet?url=...`) are answered
+here too. Answers are cached per build (api/cache.py), POST requests keyed on their
+body. Everything else (metadata, read, errors for unknown paths) goes on to the
+Flask app.
 """
 import functools
 import threading
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from termsvc.api import metrics, probes
+from termsvc.api import probes, search
+from termsvc.api.cache import ResponseCache
 from termsvc.api.errors import error_outcome
+from termsvc.deadline import TimeLimitExceeded
 from termsvc.fhir.operations import OPERATIONS as DECLARED
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import SIGNATURES, Params, Signature
@@ -175,6 +178,8 @@ def respond(start_response, status: int, body: dict | bytes, extra_headers=()):
     return [data]
 
 
+CACHED_ERRORS = (404, 422)   # refusals that hold for the build (the others are the request's own mistakes)
+
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
            413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
            500: "Internal Server Error", 503: "Service Unavailable"}
@@ -190,10 +195,9 @@ class OperationRouter:
         self.store = store
         self.max_expansion = max_expansion
         self.batch = batch   # batch(router, environ, start_response, r4) answers POST to the base
-        self._cache = OrderedDict()
+        self.cache = ResponseCache(cache_size) if cache_size > 0 else None
         self._tx_cache = OrderedDict()
-        self.cache_size = cache_size
-        self._cache_gen = None
+        self._tx_gen = None
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -217,73 +221,99 @@ class OperationRouter:
                 rest = path[len(prefix):]
                 break
         route = resolve(rest) if r4 is not None else None
+        method = environ.get("REQUEST_METHOD", "GET")
         if route is None:
+            if r4 is not None and method == "GET" and rest in search.RESOURCE_TYPES:
+                return self.search(environ, start_response, rest, r4)
             return self.app(environ, start_response)
         environ["termsvc.operation"] = route.label   # for the access log and the metrics
-        method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "POST"):
             status, body = error_outcome(OpError(f"Method {method} is not allowed on {path}", status=405,
                                                  code="not-supported"))
             return respond(start_response, status, body, [("Allow", "GET, POST")])
         self.store.refresh()
-        query = environ.get("QUERY_STRING", "")
-        lang = environ.get("HTTP_ACCEPT_LANGUAGE")
-        cache_key = (path, query, lang) if method == "GET" else None
-        hit = self.cached(cache_key)
-        if hit is not None:
-            return respond(start_response, hit[0], hit[1])
-        status, body = self.execute(route, r4, lambda: request_params(route.signature, method, query,
-                                                                      lambda: read_json_body(environ)), lang)
-        self.remember(cache_key, status, body)
+        status, body = self.answer(route, r4, path, method, environ.get("QUERY_STRING", ""),
+                                   environ.get("HTTP_ACCEPT_LANGUAGE"), lambda: read_json_body(environ))
         return respond(start_response, status, body)
 
-    def cached(self, key):
-        """The cached (status, body) of a GET, or None (also when caching is off)."""
-        if key is None or not self.cache_size:
-            return None
-        with self._lock:
-            if self._cache_gen != self.store.generation:
-                self._cache.clear()
-                self._tx_cache.clear()
-                self._cache_gen = self.store.generation
-            hit = self._cache.get(key)
+    def answer(self, route: Route, r4: bool, path: str, method: str, query: str, lang: str | None,
+               read_body) -> tuple[int, bytes]:
+        """(status, serialised answer) of the operation request to `path` (its route), from the response
+        cache when it holds it; `read_body()` gives a POST's Parameters resource."""
+        if method == "POST":
+            try:
+                resource = read_body()
+            except Exception as e:
+                status, outcome = error_outcome(e, route.label)
+                return status, orjson.dumps(outcome)
+            read_body = lambda: resource  # noqa: E731
+            key = (path, query, lang, orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)) if self.cache else None
+        else:
+            key = (path, query, lang) if self.cache else None
+        if key is not None:
+            generation = self.store.generation
+            hit = self.cache.get(key, generation)
             if hit is not None:
-                self._cache.move_to_end(key)
-                metrics.TALLY.cache_hits += 1
-            else:
-                metrics.TALLY.cache_misses += 1
-            return hit
+                return hit
+        status, body, keep = self.execute(route, r4, lambda: request_params(route.signature, method, query,
+                                                                            read_body), lang)
+        if key is not None and keep:
+            self.cache.put(key, generation, status, body)
+        return status, body
 
-    def remember(self, key, status: int, body: bytes):
-        if key is None or not self.cache_size or status not in (200, 404, 422):
-            return
-        with self._lock:
-            self._cache[key] = (status, body)
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+    def search(self, environ, start_response, rtype: str, r4: bool):
+        """GET [base]/{rtype}?...: the searchset Bundle (cached like the operations' answers)."""
+        environ["termsvc.operation"] = f"{rtype}/search"
+        self.store.refresh()
+        query = environ.get("QUERY_STRING", "")
+        base = search.base_url(environ, r4)
+        key = (environ.get("PATH_INFO", ""), query, base) if self.cache else None
+        if key is not None:
+            generation = self.store.generation
+            hit = self.cache.get(key, generation)
+            if hit is not None:
+                return respond(start_response, *hit)
+        try:
+            with self.store.time_limit():
+                status, body = 200, orjson.dumps(search.search_bundle(self.store, rtype, parse_query(query), r4, base))
+        except Exception as e:
+            status, outcome = error_outcome(e, environ.get("PATH_INFO", ""))
+            body = orjson.dumps(outcome)
+            if isinstance(e, TimeLimitExceeded):
+                key = None
+        if key is not None:
+            self.cache.put(key, generation, status, body)
+        return respond(start_response, status, body)
 
-    def execute(self, route: Route, r4: bool, params_fn, lang) -> tuple[int, bytes]:
+    def execute(self, route: Route, r4: bool, params_fn, lang) -> tuple[int, bytes, bool]:
         """Run one operation: `route` from resolve(), `params_fn()` -> (Params, tx-resources).
-        Any failure, the parameters' included, is an OperationOutcome with its status."""
+        Any failure, the parameters' included, is an OperationOutcome with its status. The third
+        value: whether the answer may be cached (not when it depends on the resources earlier requests
+        sent with a cache-id, nor when it is the time limit's refusal)."""
         handler = route.handler
+        keep = True
         try:
             params, tx = params_fn()
             cache_id = params.str("cache-id")
             if cache_id:
+                keep = False
                 tx = self._cached_resources(cache_id, tx)
             ctx = Context(self.store, tx, fhir_version="R4" if r4 else "R5")
             req = OpRequest(r4, lang, route.instance_id, self.max_expansion)
             with self.store.time_limit():
                 result = handler(ctx, params, req)
-            return 200, orjson.dumps(result)
+            return 200, orjson.dumps(result), keep
         except Exception as e:
             status, body = error_outcome(e, route.label)
-            return status, orjson.dumps(body)
+            return status, orjson.dumps(body), keep and status in CACHED_ERRORS and not isinstance(e, TimeLimitExceeded)
 
     def _cached_resources(self, cache_id: str, tx: list) -> list:
         """tx-resources sent earlier with the same cache-id, plus this request's (which replace
         same-url ones). Kept per worker process, for the life of the build (LRU of 500 ids)."""
         with self._lock:
+            if self._tx_gen != self.store.generation:
+                self._tx_cache.clear()
+                self._tx_gen = self.store.generation
             known = self._tx_cache.pop(cache_id, [])
             keys = {(r.get("resourceType"), r.get("url"), r.get("version")) for r in tx}
             merged = [r for r in known if (r.get("resourceType"), r.get("url"), r.get("version")) not in keys] + tx

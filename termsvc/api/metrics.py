@@ -41,8 +41,8 @@ class Instruments:
         self.requests = Counter("termsvc_requests", "Requests answered, by operation and HTTP status", by_op)
         self.latency = CountsHistogram("termsvc_request_duration_seconds",
                                        "Time to answer a request, by operation and HTTP status", by_op, buckets=BUCKETS)
-        self.cache = Counter("termsvc_response_cache", "Response-cache lookups of GET operations (batch entries"
-                             " included), by result", ["result"])
+        self.cache = Counter("termsvc_response_cache", "Response-cache lookups of operations (batch entries"
+                             " included) and searches, by result", ["result"])
         self.time_limit = Counter("termsvc_time_limit_hits", "Requests (and batch entries) stopped at their time limit")
         self.build_generation = Gauge("termsvc_build_generation", "Builds the server has switched to since it"
                                       " started (1: the one it started with)", multiprocess_mode="max")

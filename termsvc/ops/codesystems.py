@@ -11,9 +11,11 @@ from termsvc.store.values import PROPERTY_TYPES, designation_dict, typed_value
 
 @dataclass(slots=True)
 class Concept(FlatConcept):
-    """A concept of a stored code system: its id in the store, its children once read."""
+    """A concept of a stored code system: its id in the store, its children and the ids of its ancestors
+    once read."""
     cid: int | None = None
     children: list | None = None
+    ancestor_ids: frozenset | None = None
 
 
 class CodeSystemProvider:
@@ -62,6 +64,10 @@ class CodeSystemProvider:
             if c is not None:
                 return c, (c.code if c.code != code else None)
         return None, None
+
+    def in_load_order(self, codes: set) -> list:
+        """The concepts of these codes, in the order iter_all gives them."""
+        return [c for c in self.iter_all() if c.code in codes]
 
     def locate_nocase(self, code: str):
         low = code.lower()
@@ -222,10 +228,36 @@ def _row_concept(r) -> Concept:
     return Concept(r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6]), cid=r[0])
 
 
-class StoredCodeSystem(CodeSystemProvider):
-    """A code system in the store: every access is an indexed query."""
+@dataclass(slots=True)
+class ReadOnce:
+    """What the providers of a stored code system read of it once per build (the context keeps one per
+    code system and build)."""
+    concepts: "_Concepts | None" = None   # held in memory, when not too large to hold
+    hierarchy: bool | None = None         # whether any of its concepts has a parent
 
-    def __init__(self, store, row, resource: dict, supplements: list | None = None):
+
+class _Concepts:
+    """The concepts of a stored code system, read once per build: in load order, by code and by id."""
+
+    def __init__(self, rows):
+        self.ordered = [_row_concept(r) for r in rows]
+        self.by_id = {c.cid: c for c in self.ordered}
+        self.position = {c.cid: i for i, c in enumerate(self.ordered)}
+        self.by_code = {}
+        for c in self.ordered:
+            self.by_code.setdefault(c.code, c)
+
+
+class StoredCodeSystem(CodeSystemProvider):
+    """A code system in the store. One of at most HELD concepts is read whole once per build (a
+    provider lives as long as its build) and its concepts kept, with what each is asked for
+    (designations, properties, parents, children) once read: every access after the first is a
+    lookup in memory. A larger one (SNOMED CT, LOINC) is read by indexed queries each time."""
+
+    HELD = 20_000
+
+    def __init__(self, store, row, resource: dict, supplements: list | None = None,
+                 built: ReadOnce | None = None):
         # row: code_system(id, url, version, content, case_sensitive, hierarchy_meaning, supplements, language, concept_count)
         self.store = store
         self.cs_id = row[0]
@@ -238,52 +270,108 @@ class StoredCodeSystem(CodeSystemProvider):
         self.count = row[8]
         self.resource = resource
         self.supplements = supplements or []
+        # what is read of it once per build, shared with its copies with supplements
+        self._built = built if built is not None else ReadOnce()
 
     def with_supplements(self, supplements):
         return StoredCodeSystem(self.store, (self.cs_id, self.url, self.version, self.content,
                                              self.case_sensitive, self.hierarchy_meaning, None,
-                                             self.language, self.count), self.resource, supplements)
+                                             self.language, self.count), self.resource, supplements, self._built)
+
+    def _concepts(self) -> _Concepts | None:
+        """The code system's concepts held in memory, or None when it is too large to hold."""
+        held = self._built.concepts
+        if held is None:
+            if (self.count or 0) > self.HELD:
+                return None
+            held = self._built.concepts = _Concepts(self.store.all(
+                f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? ORDER BY seq", (self.cs_id,)))
+        return held
+
+    def _made(self, rows) -> list:
+        """The concepts of these rows (id first): the held ones, else made of the rows."""
+        held = self._concepts()
+        if held is None:
+            return [_row_concept(r) for r in rows]
+        return [held.by_id[r[0]] for r in rows]
 
     def locate(self, code):
+        held = self._concepts()
+        if held is not None:
+            return held.by_code.get(code)
         r = self.store.one(f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? AND code=?", (self.cs_id, code))
         return _row_concept(r) if r else None
+
+    def in_load_order(self, codes: set) -> list:
+        held = self._concepts()
+        if held is None:
+            return super().in_load_order(codes)
+        found = [c for c in map(held.by_code.get, codes) if c is not None]
+        found.sort(key=lambda c: held.position[c.cid])
+        return found
 
     def locate_nocase(self, code):
         r = self.store.one(f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? AND code=? COLLATE NOCASE",
                            (self.cs_id, code))
-        return _row_concept(r) if r else None
+        return self._made([r])[0] if r else None
 
     def iter_all(self):
+        held = self._concepts()
+        if held is not None:
+            return deadline.bounded(held.ordered)
         cur = self.store.conn().execute(f"SELECT {_CONCEPT_COLS} FROM concept WHERE cs_id=? ORDER BY seq",
                                         (self.cs_id,))
         return (_row_concept(r) for r in deadline.bounded(cur))
 
     def children(self, c):
         if c.children is None:
-            c.children = [_row_concept(r) for r in self.store.all(
+            c.children = self._made(self.store.all(
                 "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract"
-                " FROM edge e JOIN concept c ON c.id = e.child_id WHERE e.parent_id=? ORDER BY e.child_id", (c.cid,))]
+                " FROM edge e JOIN concept c ON c.id = e.child_id WHERE e.parent_id=? ORDER BY e.child_id", (c.cid,)))
         return c.children
 
     def parent_codes(self, c):
-        return [r[0] for r in self.store.all(
-            "SELECT p.code FROM edge e JOIN concept p ON p.id = e.parent_id WHERE e.child_id=?", (c.cid,))]
+        if c.parents is None:
+            c.parents = [r[0] for r in self.store.all(
+                "SELECT p.code FROM edge e JOIN concept p ON p.id = e.parent_id WHERE e.child_id=?", (c.cid,))]
+        return c.parents
 
     def has_hierarchy(self):
-        return self.store.one("SELECT 1 FROM edge e JOIN concept c ON c.id = e.child_id WHERE c.cs_id=? LIMIT 1",
-                              (self.cs_id,)) is not None
+        if self._built.hierarchy is None:   # (a walk of every edge for a code system without any)
+            self._built.hierarchy = self.store.one(
+                "SELECT 1 FROM edge e JOIN concept c ON c.id = e.child_id WHERE c.cs_id=? LIMIT 1",
+                (self.cs_id,)) is not None
+        return self._built.hierarchy
 
     def is_ancestor(self, ancestor, code):
+        held = self._concepts()
+        if held is not None:
+            a, c = held.by_code.get(ancestor), held.by_code.get(code)
+            if a is None or c is None:
+                return False
+            if c.ancestor_ids is None:
+                c.ancestor_ids = frozenset(r[0] for r in self.store.all(
+                    "SELECT ancestor_id FROM closure WHERE descendant_id=?", (c.cid,)))
+            return a.cid in c.ancestor_ids
         return self.store.one(
             "SELECT 1 FROM closure x JOIN concept a ON a.id = x.ancestor_id JOIN concept d ON d.id = x.descendant_id"
             " WHERE a.cs_id=? AND a.code=? AND d.cs_id=? AND d.code=?",
             (self.cs_id, ancestor, self.cs_id, code)) is not None
 
     def descendants(self, code):
-        return [_row_concept(r) for r in self.store.all(
-            "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract FROM concept a"
-            " JOIN closure x ON x.ancestor_id = a.id JOIN concept c ON c.id = x.descendant_id"
-            " WHERE a.cs_id=? AND a.code=? ORDER BY c.seq", (self.cs_id, code))]
+        held = self._concepts()
+        if held is None:
+            return [_row_concept(r) for r in self.store.all(
+                "SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract FROM concept a"
+                " JOIN closure x ON x.ancestor_id = a.id JOIN concept c ON c.id = x.descendant_id"
+                " WHERE a.cs_id=? AND a.code=? ORDER BY c.seq", (self.cs_id, code))]
+        root = held.by_code.get(code)
+        if root is None:
+            return []
+        found = [held.by_id[cid] for (cid,) in self.store.all("SELECT descendant_id FROM closure WHERE ancestor_id=?",
+                                                               (root.cid,))]
+        found.sort(key=lambda c: held.position[c.cid])
+        return found
 
     def refset_members(self, refsets: list) -> set:
         """Ids of the concepts in any of these reference sets (SNOMED CT `in`)."""

@@ -351,7 +351,12 @@ class Composer:
             if self.max_size and cs.size() > self.max_size and not excluding:
                 raise TooManyCodes(messages.text("code-system-too-large", system=cs.vurl(), size=cs.size(),
                                                  limit=self.max_size))
-            result = [Member(system, cs.version, c.code, c.display, c, cs) for c in cs.iter_all()]
+            concepts = cs.iter_all()
+            if vs_sets is not None:   # only the codes the imported value sets hold too become members
+                both = set(vs_sets[0]).intersection(*vs_sets[1:])
+                concepts = cs.in_load_order({code for s, code in both if s == system})
+                vs_sets = None
+            result = [Member(system, cs.version, c.code, c.display, c, cs) for c in concepts]
         if vs_sets is not None:
             result = [m for m in result if all((m.system, m.code) in s for s in vs_sets)]
         return result

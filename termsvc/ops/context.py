@@ -2,6 +2,7 @@
 first, then the store; versions exact, wildcard `1.x`, `1.*`, or the latest), the value set an operation
 is about (by id, sent whole, or by url), and the resource an instance-level call names by its id.
 """
+import functools
 import re
 import urllib.parse
 
@@ -10,7 +11,7 @@ import orjson
 from termsvc.fhir import messages
 from termsvc.fhir.convert import to_r5
 from termsvc.fhir.shape import check_resource
-from termsvc.ops.codesystems import InMemoryCodeSystem, StoredCodeSystem
+from termsvc.ops.codesystems import InMemoryCodeSystem, ReadOnce, StoredCodeSystem
 
 # per build generation: parsed JSON of stored resources, providers, lists of versions
 _cache: dict = {}
@@ -54,6 +55,7 @@ def canonical_label(resource: dict) -> str:
     return f"#{resource['id']}" if resource.get("id") else "(a resource without url or id)"
 
 
+@functools.lru_cache(maxsize=4096)   # the same few versions, compared in every request
 def version_key(v: str | None):
     """A sort key of versions: numeric parts as numbers (1.10 after 1.9)."""
     if v is None:
@@ -190,7 +192,8 @@ class Context:
         if row is None:
             return None
         resource = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
-        return StoredCodeSystem(self.store, row, resource)
+        built = build_cached(self.store, ("cs-read", row[0]), ReadOnce)   # one per code system, whatever the key
+        return StoredCodeSystem(self.store, row, resource, built=built)
 
     def supplement(self, canonical: str) -> dict | None:
         url, version = split_canonical(canonical)
@@ -232,18 +235,26 @@ class Context:
             return self.contained.get(canonical)
         url, v = split_canonical(canonical)
         version = version or v
-        hit = pick_version(self.tx.get(("ValueSet", url), []), version)
+        local = self.tx.get(("ValueSet", url))
+        hit = pick_version(local, version) if local else None
         if hit is not None:
             return hit
         if self.store is not None:
-            rows = build_cached(self.store, ("vsrows", url), lambda: self.store.all(
-                "SELECT id, version FROM value_set WHERE url=?", (url,)))
-            row = pick_version(rows, version, version_of=lambda r: r[1])
-            if row is not None:
-                vs = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
-                vs.setdefault("_store_id", row[0])
+            # the stored value set of (url, version) is the same for every request of a build
+            vs = build_cached(self.store, ("vs", url, version), lambda: self._stored_value_set(url, version))
+            if vs is not None:
                 return vs
         return implicit_value_set(self, url, version)
+
+    def _stored_value_set(self, url: str, version: str | None) -> dict | None:
+        rows = build_cached(self.store, ("vsrows", url), lambda: self.store.all(
+            "SELECT id, version FROM value_set WHERE url=?", (url,)))
+        row = pick_version(rows, version, version_of=lambda r: r[1])
+        if row is None:
+            return None
+        vs = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
+        vs.setdefault("_store_id", row[0])
+        return vs
 
     def resolve_value_set(self, params, instance_id: str | None = None) -> dict:
         """The value set an operation is about: the one whose id is `instance_id` (an instance-level call),

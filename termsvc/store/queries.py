@@ -84,8 +84,14 @@ class Queries:
 
     # -- resources -------------------------------------------------------------------------
     def resource_json(self, rid: int) -> dict | None:
+        text = self.resource_text(rid)
+        return orjson.loads(text) if text is not None else None
+
+    def resource_text(self, rid: int) -> str | None:
+        """The resource as stored: its JSON text (written by orjson, so parsing and writing it again
+        gives the same bytes)."""
         row = self.one("SELECT json FROM resource WHERE id=?", (rid,))
-        return orjson.loads(row[0]) if row else None
+        return row[0] if row else None
 
     def resource_by_fhir_id(self, rtype: str, fhir_id: str, endpoint: str):
         """(store id, url, version) of the resource `rtype/fhir_id` the endpoint ("R4"/"R5") serves,
