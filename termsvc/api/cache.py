@@ -22,7 +22,7 @@ def _weight(entry: tuple) -> int:
 
 class ResponseCache:
     def __init__(self, size: int):
-        self._entries = LRUCache(maxsize=size, getsizeof=_weight)
+        self._entries: LRUCache[tuple, tuple[int, bytes, int]] = LRUCache(maxsize=size, getsizeof=_weight)
         self._generation = -1   # the store's build generation the entries are of (it only grows)
         self._lock = threading.Lock()   # granian runs several threads in a worker
 

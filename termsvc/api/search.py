@@ -4,6 +4,7 @@ operation router answers searches, outside Flask, and caches them; Flask answers
 """
 import functools
 from urllib.parse import urlencode
+from typing import TypeVar
 
 import orjson
 
@@ -39,17 +40,27 @@ def _origin(scheme: str, host: str | None, server_name: str | None, server_port:
     return get_current_url(scheme, get_host(environ)).rstrip("/")
 
 
+Found = TypeVar("Found")
+
+
 def render_resource(store: Store, rid: int, rtype: str, r4: bool) -> dict | orjson.Fragment:
     """A stored resource as the endpoint serves it: a ValueSet or ConceptMap of the R5 endpoint as it
     is stored (its JSON text, embedded as it is when the answer is written), the others converted, and
     a CodeSystem with its concepts rebuilt from the concept tables."""
     if rtype != "CodeSystem" and not r4:
-        return orjson.Fragment(store.resource_text(rid))
+        return orjson.Fragment(_found(store.resource_text(rid), rid))
     if rtype == "CodeSystem":
-        res = store.code_system_with_concepts(rid, MAX_READ_CONCEPTS)
+        res = _found(store.code_system_with_concepts(rid, MAX_READ_CONCEPTS), rid)
     else:
-        res = store.resource_json(rid)
+        res = _found(store.resource_json(rid), rid)
     return as_r4(res) if r4 else res
+
+
+def _found(value: Found | None, rid: int) -> Found:
+    """A resource the build's own index named (a build never changes: a miss is a broken build)."""
+    if value is None:
+        raise LookupError(f"resource {rid} is indexed but not stored")
+    return value
 
 
 def as_r4(res: dict) -> dict:
@@ -65,7 +76,7 @@ def as_r4(res: dict) -> dict:
 def search_bundle(store: Store, rtype: str, query: list, r4: bool, base: str) -> dict:
     """The searchset Bundle of a search: `query` its (name, value) pairs (the first value of a name
     counts), `base` from base_url()."""
-    args = {}
+    args: dict[str, str] = {}
     for name, value in query:
         args.setdefault(name, value)
     criteria = {name: args[name] for name in SEARCH_COLUMNS if args.get(name)}
@@ -87,9 +98,10 @@ def search_bundle(store: Store, rtype: str, query: list, r4: bool, base: str) ->
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": total}
     entries = []
     for rid, fid in deadline.bounded(page):
+        res: dict | orjson.Fragment
         if summary == "true":
-            res = store.resource_json(rid)
-            res = {k: v for k, v in res.items() if k not in ("concept", "compose", "group", "expansion", "text")}
+            stored = _found(store.resource_json(rid), rid)
+            res = {k: v for k, v in stored.items() if k not in ("concept", "compose", "group", "expansion", "text")}
             res.setdefault("meta", {})["tag"] = [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
                                                   "code": "SUBSETTED"}]
         else:
