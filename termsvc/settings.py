@@ -170,6 +170,8 @@ SETTINGS: tuple[Setting, ...] = (
             "codes an expansion may have without paging (0: no limit)"),
     Setting("time_limit_ms", "TERMSVC_TIME_LIMIT_MS", Int(1), 5_000,
             "time limit of one request, in milliseconds"),
+    Setting("build_check_ms", "TERMSVC_BUILD_CHECK_MS", Int(0), 200,
+            "how often a worker looks whether a new build was swapped in, in milliseconds (0: on every request)"),
     Setting("batch_max_entries", "TERMSVC_BATCH_MAX_ENTRIES", Int(1), 10_000,
             "operation requests one FHIR batch may hold"),
     Setting("access_log", "TERMSVC_ACCESS_LOG", Bool(), True,

@@ -188,6 +188,20 @@ def issue_texts(oo: dict) -> list[str]:
     return [i.get("details", {}).get("text", "") for i in oo.get("issue", [])]
 
 
+def eventually(check, timeout: float = 30.0, interval: float = 0.05, what: str | None = None):
+    """Poll `check()` until it returns something true (returned) or `timeout` seconds pass (AssertionError
+    with its last answer): the way a test waits for another process or thread, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what or getattr(check, '__name__', 'the condition')} not within {timeout} s"
+                                 f" (last: {value!r})")
+        time.sleep(interval)
+
+
 # -- a real server process -------------------------------------------------------------
 
 def free_port() -> int:
