@@ -7,12 +7,15 @@ hl7.fhir.uv.ips#2.0.0) in the FHIR package cache; `scripts/test.sh` fetches them
 are missing, the tests that need them are skipped with the reason - except under CI
 (`CI=true`), where a missing package fails them: a CI run that skipped them would report green.
 """
+import concurrent.futures
+import http.client
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -297,6 +300,57 @@ class ServerProcess:
                 self.proc.wait(timeout=10)
         if not self._log.closed:
             self._log.close()
+
+
+def accepted_by_server(server_port: int, client_port: int) -> bool:
+    """Whether a process has accepted the connection from `client_port` to `server_port` (127.0.0.1): the
+    kernel gives the server's end of a connection an inode (/proc/net/tcp) only when accept() takes it from
+    the listening socket's queue."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == server_port and int(fields[2].split(":")[1], 16) == client_port:
+                return fields[9] != "0"
+    return False
+
+
+class Pending:
+    """A POST on a connection of its own, sent and answered in a thread; `accepted()` says whether the server
+    has taken the connection (from then on the request is the server's: in flight, or answered), `answer()`
+    is (status, parsed body) or raises the OSError of a connection that closed without an answer."""
+
+    def __init__(self, srv: ServerProcess, path: str, resource: dict | bytes, timeout: float = 60):
+        self.server_port = srv.port
+        self.conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout)
+        self.conn.connect()
+        self.client_port = self.conn.sock.getsockname()[1]
+        self.answered_at = None
+        self._accepted = False
+        self._answer = concurrent.futures.Future()
+        body = resource if isinstance(resource, bytes) else json.dumps(resource).encode()
+        threading.Thread(target=self._exchange, args=(path, body), daemon=True).start()
+
+    def _exchange(self, path: str, body: bytes):
+        try:
+            self.conn.request("POST", path, body, {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON})
+            r = self.conn.getresponse()
+            raw = r.read()
+            self.answered_at = time.monotonic()
+            self._answer.set_result((r.status, json.loads(raw) if raw else None))
+        except Exception as e:
+            self._answer.set_exception(e)
+        finally:
+            self.conn.close()
+
+    def accepted(self) -> bool:
+        self._accepted = self._accepted or self.done() or accepted_by_server(self.server_port, self.client_port)
+        return self._accepted
+
+    def done(self) -> bool:
+        return self._answer.done()
+
+    def answer(self, timeout: float = 60):
+        return self._answer.result(timeout)
 
 
 def start_server(db: str, log_path: str, **kw) -> ServerProcess:
