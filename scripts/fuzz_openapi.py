@@ -82,7 +82,7 @@ def run(schema, examples: int, call, tally: Tally | None = None, first_seed: int
             @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
                       suppress_health_check=list(HealthCheck), phases=[Phase.generate])
             @given(case=strategy)
-            def send(case):
+            def send(case, op=op, mode=mode):
                 response = call(case)
                 tally.requests += 1
                 tally.by_status[response.status_code] += 1

@@ -27,7 +27,7 @@ import copy
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import cachetools
 import requests

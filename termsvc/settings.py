@@ -333,16 +333,10 @@ def use(settings: Settings | None) -> None:
     _current = settings
 
 
-# -- documentation: the CLI's help and docs/configuration.md show this table ----------------------------------
+# -- documentation: the CLI's help shows this table (and scripts/gen_docs.py docs/configuration.md) ------------
 def help_text() -> str:
     lines = ["Settings (--setting NAME VALUE, else the environment variable, else termsvc.toml, else the default):"]
     for s in SETTINGS:
         lines.append(f"  {s.name} (${s.env}, {s.type.label}, default {s.shown_default}): {s.help}")
     return "\n".join(lines)
 
-
-def markdown_table() -> str:
-    lines = ["| setting | environment variable | type | default | |", "|---|---|---|---|---|"]
-    for s in SETTINGS:
-        lines.append(f"| `{s.name}` | `{s.env}` | {s.type.label} | {s.shown_default} | {s.help} |")
-    return "\n".join(lines)

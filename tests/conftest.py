@@ -82,13 +82,11 @@ def db_path(tmp_path_factory, worker_id) -> str:
     try:
         fd = os.open(str(root / "termsvc-default.lock"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
-        deadline = time.monotonic() + 600
-        while not os.path.exists(path):
+        def built() -> bool:
             if failed.exists():
                 pytest.fail(f"building the shared test database failed: {failed.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail("timed out waiting for another worker to build the shared test database")
-            time.sleep(0.2)
+            return os.path.exists(path)
+        eventually(built, 600, interval=0.2, what="the shared test database (another worker builds it)")
         return path
     os.close(fd)
     try:
@@ -231,20 +229,20 @@ class ServerProcess:
         self._wait_healthy(timeout)
 
     def _wait_healthy(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             if self.proc.poll() is not None:
                 self.stop()
                 raise RuntimeError(f"termsvc serve exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 with urllib.request.urlopen(self.base + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
+                    return r.status == 200
             except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"termsvc serve did not answer /health within {timeout} s:\n{self.log()}")
+                return False
+        try:
+            eventually(healthy, timeout, interval=0.1)
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(f"termsvc serve did not answer /health within {timeout} s:\n{self.log()}") from None
 
     def log(self) -> str:
         try:

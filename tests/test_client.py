@@ -147,7 +147,7 @@ def test_expand_iterates_pages(r5, live_server):
     paged = [c.code for c in r5.expand(CID33, page_size=7)]
     assert paged == expected and len(expected) > 14
     assert [c.code for c in r5.expand(CID33, page_size=7, limit=10)] == expected[:10]
-    ct = [c for c in r5.expand(CID33, filter="computed")]
+    ct = list(r5.expand(CID33, filter="computed"))
     assert any(c.code == "CT" and c.system == DCM and c.display == "Computed Tomography" for c in ct)
 
 

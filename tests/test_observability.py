@@ -225,7 +225,7 @@ def test_build_info_is_only_the_build_served(tmp_path, server_factory):
         os.replace(tmp_path / "next.db", db)
         seen = []
 
-        def reported():   # four scrapes in a row (whichever worker answers) report the new build
+        def reported(seen=seen):   # four scrapes in a row (whichever worker answers) report the new build
             seen.append([b["sha256"] for b in build_infos(srv.get("/metrics")[2].decode())])
             return seen[-4:] == [[shas[-1]]] * 4
         eventually(reported, interval=0, what="the new build reported")

@@ -334,7 +334,7 @@ def read_json_body(environ):
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        raise OpError(f"The request body is not valid JSON: {e}", code="structure")
+        raise OpError(f"The request body is not valid JSON: {e}", code="structure") from e
 
 
 def request_params(signature: Signature, method: str, query: str, body) -> tuple[Params, list]:

@@ -217,8 +217,8 @@ class Context:
                 c = {"code": code}
                 if display:
                     c["display"] = display
-                des = [{k: v for k, v in (("language", l), ("value", v)) if v}
-                       for l, v in self.store.all("SELECT language, value FROM designation WHERE concept_id=?",
+                des = [{k: v for k, v in (("language", lang), ("value", v)) if v}
+                       for lang, v in self.store.all("SELECT language, value FROM designation WHERE concept_id=?",
                                                   (cid,))]
                 if des:
                     c["designation"] = des
