@@ -75,10 +75,11 @@ def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(db_path, se
     eventually(lambda: load.answered_since(died_at) >= 20, what="requests answered after the death")
     load.stop()
     assert victim not in after and len(after) == 2, (before, after)
-    # a request the killed worker was answering as it died is lost (its connection reset): at most one,
-    # sent before it died and ended after the kill; every request sent after its death is answered
+    # what the killed worker held as it died is lost (the request it was answering, a connection waiting in
+    # its queue: reset), nothing else: a lost request was sent before the worker died and ended after the
+    # kill; every request sent after its death is answered
     lost = [(sent - killed_at, ended - killed_at, status) for sent, ended, status in load.results if status != 200]
-    assert len(lost) <= 1 and all(sent < died_at - killed_at and ended >= 0 for sent, ended, _ in lost), lost
+    assert all(sent < died_at - killed_at and ended >= 0 for sent, ended, _ in lost), (lost, died_at - killed_at)
     assert all(status == 200 for sent, _, status in load.results if sent >= died_at)
     assert srv.proc.poll() is None
 
