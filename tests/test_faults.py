@@ -26,12 +26,20 @@ def workers_of(pid: int) -> set[int]:
 
 
 def dead(pid: int) -> bool:
-    """The process has ended (a zombie until its parent reaps it, or gone)."""
+    """Every thread of the process has ended (its leader a zombie until the parent reaps it, or gone): only
+    then are its files - its sockets - closed."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+        threads = os.listdir(f"/proc/{pid}/task")
     except FileNotFoundError:
         return True
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                if f.read().rpartition(")")[2].split()[0] not in ("Z", "X"):
+                    return False
+        except FileNotFoundError:   # that thread is gone
+            pass
+    return True
 
 
 class Load(threading.Thread):
