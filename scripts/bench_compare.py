@@ -32,7 +32,8 @@ def answered_by_both(bases, paths):
     conns = [http.client.HTTPConnection(urllib.parse.urlsplit(b).hostname, urllib.parse.urlsplit(b).port,
                                         timeout=60) for b in bases]
     for p in paths:
-        if all([bench.send(c, p)[0] == 200 for c in conns]):
+        statuses = [bench.send(c, p)[0] for c in conns]   # each version asked, whatever the others answer
+        if all(status == 200 for status in statuses):
             keep.append(p)
     for c in conns:
         c.close()

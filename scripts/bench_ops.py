@@ -44,7 +44,7 @@ sys.path.insert(0, HERE)
 try:
     import orjson
 except ImportError:   # pragma: no cover (termsvc depends on it)
-    raise SystemExit("bench_ops: run it with the .venv's python")
+    raise SystemExit("bench_ops: run it with the .venv's python") from None
 
 
 # -- request sets ---------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def all_sets(db_path: str, seed: int = 20260520) -> dict[str, list[dict]]:
     sets, _, _ = bench.build_sets(db_path, seed)
     out = {name: [_request(line) for line in lines] for name, lines in sets.items() if name != "health"}
     out.update(extra_sets(db_path, random.Random(seed + 7)))
-    translate_gets = [r for r in out["translate"]][:100]
+    translate_gets = out["translate"][:100]
     out["batch-bundle"] = [_post("/fhir", {"resourceType": "Bundle", "type": "batch", "entry": [
         {"request": {"method": "GET", "url": r["path"][len("/fhir/"):] + "?" + r["query"]}}
         for r in translate_gets[k:k + 20]]}) for k in range(0, len(translate_gets), 20)]

@@ -60,7 +60,7 @@ def main() -> int:
         if args.db:
             cmd += ["--db", args.db]
         start = time.perf_counter()
-        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        done = subprocess.run(cmd, capture_output=True)
         elapsed = time.perf_counter() - start
     if done.returncode:
         sys.stderr.write(done.stderr.decode())

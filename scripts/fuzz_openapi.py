@@ -82,12 +82,12 @@ def run(schema, examples: int, call, tally: Tally | None = None, first_seed: int
             @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
                       suppress_health_check=list(HealthCheck), phases=[Phase.generate])
             @given(case=strategy)
-            def send(case):
+            def send(case):   # run within this iteration (below): the loop's op and mode are this one's
                 response = call(case)
                 tally.requests += 1
                 tally.by_status[response.status_code] += 1
                 for problem in problems_of(case, response):
-                    tally.failures.append({"operation": op.label, "mode": mode.value, "problem": problem,
+                    tally.failures.append({"operation": op.label, "mode": mode.value, "problem": problem,  # noqa: B023
                                            "request": f"{case.method} {case.formatted_path} query={case.query}"})
 
             try:

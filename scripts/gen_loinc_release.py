@@ -15,7 +15,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from synthetic_releases import LOINC_HEADER, write_loinc_release
+from synthetic_releases import LOINC_HEADER, write_loinc_release  # noqa: E402  (from tests/, on the path above)
 
 
 def luhn_check(digits: str) -> str:
@@ -50,7 +50,7 @@ def grow(root: str, n: int, seed: int = 1):
     for i in range(n):
         digits = str(100000 + i)
         code = f"{digits}-{luhn_check(digits)}"
-        r = {h: "" for h in LOINC_HEADER}
+        r = dict.fromkeys(LOINC_HEADER, "")
         comp = f"Analyte {i}"
         sysv = rnd.choice(systems)
         status = "DEPRECATED" if rnd.random() < 0.05 else "ACTIVE"

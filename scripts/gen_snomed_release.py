@@ -24,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from synthetic_releases import (
+from synthetic_releases import (  # noqa: E402  (from tests/, on the path above)
     ACC,
     CORE,
     DEF,

@@ -7,7 +7,8 @@
         print(r.matches[0].code, r.matches[0].relationship, r.matches[0].origin_map)
 
 One keep-alive `requests` session; a timeout on every call; retries with exponential backoff
-on connection errors and 503 (honouring Retry-After); R5 (`/fhir`) or R4 (`/r4/fhir`,
+(urllib3's `Retry` on the session) when the server cannot be reached and on 503 (honouring
+Retry-After), never once a request was sent and its answer is late; R5 (`/fhir`) or R4 (`/r4/fhir`,
 `fhir_version="R4"`) endpoints. Answers are small dataclasses that keep the raw Parameters;
 an HTTP 4xx/5xx raises TerminologyError with the OperationOutcome's issues (and the
 OperationOutcome itself, a 503 past the retries too). A validation says `verdict`: valid, invalid
@@ -19,18 +20,19 @@ Bundles (one entry per code, `batch_size` per request) and answer in order; a fa
 gives a result whose `error` is set, the others are unaffected.
 
 `termsvc.local_client.LocalClient(db_path)` has the same methods and answers in process from a
-database file (no HTTP), with the engine the server runs. This module needs only `requests` (and the
-standard library): a converter that uses the client over HTTP does not load the server.
+database file (no HTTP), with the engine the server runs. This module needs only `requests` (its urllib3
+too), `cachetools` and the standard library: a converter that uses the client over HTTP does not load the server.
 """
 import copy
 import threading
-import time
 import urllib.parse
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+import cachetools
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
 from termsvc.results import Issue
@@ -264,12 +266,19 @@ class TerminologyClient:
         self.r4 = fhir_version == "R4"
         self.timeout = timeout
         self.retries = retries
-        self.backoff = backoff
         self.batch_size = batch_size
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": FHIR_JSON, **(headers or {})})
+        # every call is a read-only operation (a POST too: a batch of them), so each may be sent again;
+        # `backoff` is urllib3's backoff_factor (the pause doubles from one retry to the next)
+        retry = Retry(total=retries, connect=retries, read=False, status=retries, other=0, redirect=0,
+                      status_forcelist=(RETRY_STATUS,), allowed_methods=frozenset({"GET", "POST"}),
+                      backoff_factor=backoff, respect_retry_after_header=True, raise_on_status=False)
+        adapter = HTTPAdapter(max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.cache_size = cache_size
-        self._cache: OrderedDict = OrderedDict()
+        self._cache = cachetools.LRUCache(cache_size) if cache_size else None
         self._lock = threading.Lock()
 
     def close(self):
@@ -322,26 +331,13 @@ class TerminologyClient:
         return out
 
     def _http(self, method: str, url: str, **kw) -> requests.Response:
-        for attempt in range(self.retries + 1):
-            wait = self.backoff * (2 ** attempt)
-            try:
-                r = self.session.request(method, url, timeout=self.timeout, **kw)
-            except requests.ConnectionError as e:
-                if attempt == self.retries:
-                    raise TerminologyError(f"Cannot reach {url} after {attempt + 1} attempt(s): {e}") from e
-                time.sleep(wait)
-                continue
-            except requests.Timeout as e:
-                raise TerminologyError(f"No answer from {url} within {self.timeout} s") from e
-            if r.status_code == RETRY_STATUS and attempt < self.retries:
-                try:
-                    wait = max(wait, float(r.headers.get("Retry-After", 0)))
-                except ValueError:
-                    pass
-                time.sleep(wait)
-                continue
-            return r
-        raise AssertionError("unreachable")
+        """The answer to one request (retried by the session's Retry: a 503 past the retries is returned)."""
+        try:
+            return self.session.request(method, url, timeout=self.timeout, **kw)
+        except requests.ConnectionError as e:   # a connect timeout too: nothing was sent
+            raise TerminologyError(f"Cannot reach {url} after {self.retries + 1} attempt(s): {e}") from e
+        except requests.Timeout as e:
+            raise TerminologyError(f"No answer from {url} within {self.timeout} s") from e
 
     @staticmethod
     def _json(r: requests.Response) -> dict:
@@ -359,12 +355,10 @@ class TerminologyClient:
     def _cached(self, key):
         """A copy of the cached result of a request (the caller may change it), or None (also when
         the cache is off)."""
-        if not self.cache_size:
+        if self._cache is None:
             return None
         with self._lock:
             hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
         return None if hit is None else copy.deepcopy(hit)
 
     def _cached_call(self, path: str, pairs: list, parse):
@@ -377,12 +371,10 @@ class TerminologyClient:
         return result
 
     def _remember(self, key, result):
-        if self.cache_size:
+        if self._cache is not None:
             kept = copy.deepcopy(result)   # not the caller's object
             with self._lock:
                 self._cache[key] = kept
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
 
     def _many(self, requests_: list, parse) -> list:
         """Results in order; cached ones from the cache, the others through batches."""

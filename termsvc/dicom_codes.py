@@ -108,7 +108,7 @@ def read_header(path: str):
     except InvalidDicomError:
         ds = _forced(path)
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f"unreadable DICOM: {e}")
+        raise ValueError(f"unreadable DICOM: {e}") from e
     if ds.get("SOPClassUID") == MEDIA_STORAGE_DIRECTORY:
         raise ValueError("a DICOMDIR (no study of its own)")
     if not ds.get("StudyInstanceUID"):

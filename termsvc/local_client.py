@@ -8,7 +8,7 @@ the engine the server runs - no HTTP, and no Parameters in between: the engine's
     tx.validate_code("CT", "http://dicom.nema.org/resources/ontology/DCM").verdict
 """
 import urllib.parse
-from typing import Callable
+from collections.abc import Callable
 
 from termsvc import results
 from termsvc import settings as settings_mod

@@ -43,7 +43,7 @@ def _chunks(url: str):
                 while chunk := f.read(CHUNK):
                     yield chunk
         except OSError as e:
-            raise PullError(f"{url}: {e.strerror or e}")
+            raise PullError(f"{url}: {e.strerror or e}") from e
     else:
         raise PullError(f"{url}: unsupported URL scheme '{scheme}' (http, https or file)")
 
@@ -60,9 +60,9 @@ def _http_chunks(url: str):
             yield from r.iter_content(CHUNK)
     except requests.exceptions.ChunkedEncodingError:  # (any short body also fails the checksum)
         raise PullError(f"{url}: incomplete download: the connection closed before the end"
-                        + (f" of the {announced} bytes announced" if announced else ""))
+                        + (f" of the {announced} bytes announced" if announced else "")) from None
     except requests.RequestException as e:
-        raise PullError(f"{url}: download failed: {e}")
+        raise PullError(f"{url}: download failed: {e}") from e
 
 
 def check_build(path: str):
@@ -107,7 +107,7 @@ def pull(url: str, sha256: str, db_path: str, progress=lambda message: None) -> 
         try:
             check_build(part)
         except PullError as e:
-            raise PullError(f"{url}: {e}")
+            raise PullError(f"{url}: {e}") from e
         os.replace(part, final)
         remember_sha256(final, expected)
     except BaseException:

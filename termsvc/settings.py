@@ -170,6 +170,8 @@ SETTINGS: tuple[Setting, ...] = (
             "codes an expansion may have without paging (0: no limit)"),
     Setting("time_limit_ms", "TERMSVC_TIME_LIMIT_MS", Int(1), 5_000,
             "time limit of one request, in milliseconds"),
+    Setting("build_check_ms", "TERMSVC_BUILD_CHECK_MS", Int(0), 200,
+            "how often a worker looks whether a new build was swapped in, in milliseconds (0: on every request)"),
     Setting("batch_max_entries", "TERMSVC_BATCH_MAX_ENTRIES", Int(1), 10_000,
             "operation requests one FHIR batch may hold"),
     Setting("access_log", "TERMSVC_ACCESS_LOG", Bool(), True,
@@ -331,16 +333,10 @@ def use(settings: Settings | None) -> None:
     _current = settings
 
 
-# -- documentation: the CLI's help and docs/configuration.md show this table ----------------------------------
+# -- documentation: the CLI's help shows this table (and scripts/gen_docs.py docs/configuration.md) ------------
 def help_text() -> str:
     lines = ["Settings (--setting NAME VALUE, else the environment variable, else termsvc.toml, else the default):"]
     for s in SETTINGS:
         lines.append(f"  {s.name} (${s.env}, {s.type.label}, default {s.shown_default}): {s.help}")
     return "\n".join(lines)
 
-
-def markdown_table() -> str:
-    lines = ["| setting | environment variable | type | default | |", "|---|---|---|---|---|"]
-    for s in SETTINGS:
-        lines.append(f"| `{s.name}` | `{s.env}` | {s.type.label} | {s.shown_default} | {s.help} |")
-    return "\n".join(lines)

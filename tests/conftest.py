@@ -7,12 +7,15 @@ hl7.fhir.uv.ips#2.0.0) in the FHIR package cache; `scripts/test.sh` fetches them
 are missing, the tests that need them are skipped with the reason - except under CI
 (`CI=true`), where a missing package fails them: a CI run that skipped them would report green.
 """
+import concurrent.futures
+import http.client
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -79,13 +82,11 @@ def db_path(tmp_path_factory, worker_id) -> str:
     try:
         fd = os.open(str(root / "termsvc-default.lock"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
-        deadline = time.monotonic() + 600
-        while not os.path.exists(path):
+        def built() -> bool:
             if failed.exists():
                 pytest.fail(f"building the shared test database failed: {failed.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail("timed out waiting for another worker to build the shared test database")
-            time.sleep(0.2)
+            return os.path.exists(path)
+        eventually(built, 600, interval=0.2, what="the shared test database (another worker builds it)")
         return path
     os.close(fd)
     try:
@@ -188,6 +189,20 @@ def issue_texts(oo: dict) -> list[str]:
     return [i.get("details", {}).get("text", "") for i in oo.get("issue", [])]
 
 
+def eventually(check, timeout: float = 30.0, interval: float = 0.05, what: str | None = None):
+    """Poll `check()` until it returns something true (returned) or `timeout` seconds pass (AssertionError
+    with its last answer): the way a test waits for another process or thread, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what or getattr(check, '__name__', 'the condition')} not within {timeout} s"
+                                 f" (last: {value!r})")
+        time.sleep(interval)
+
+
 # -- a real server process -------------------------------------------------------------
 
 def free_port() -> int:
@@ -214,20 +229,20 @@ class ServerProcess:
         self._wait_healthy(timeout)
 
     def _wait_healthy(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             if self.proc.poll() is not None:
                 self.stop()
                 raise RuntimeError(f"termsvc serve exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 with urllib.request.urlopen(self.base + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
+                    return r.status == 200
             except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"termsvc serve did not answer /health within {timeout} s:\n{self.log()}")
+                return False
+        try:
+            eventually(healthy, timeout, interval=0.1)
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(f"termsvc serve did not answer /health within {timeout} s:\n{self.log()}") from None
 
     def log(self) -> str:
         try:
@@ -283,6 +298,57 @@ class ServerProcess:
                 self.proc.wait(timeout=10)
         if not self._log.closed:
             self._log.close()
+
+
+def accepted_by_server(server_port: int, client_port: int) -> bool:
+    """Whether a process has accepted the connection from `client_port` to `server_port` (127.0.0.1): the
+    kernel gives the server's end of a connection an inode (/proc/net/tcp) only when accept() takes it from
+    the listening socket's queue."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == server_port and int(fields[2].split(":")[1], 16) == client_port:
+                return fields[9] != "0"
+    return False
+
+
+class Pending:
+    """A POST on a connection of its own, sent and answered in a thread; `accepted()` says whether the server
+    has taken the connection (from then on the request is the server's: in flight, or answered), `answer()`
+    is (status, parsed body) or raises the OSError of a connection that closed without an answer."""
+
+    def __init__(self, srv: ServerProcess, path: str, resource: dict | bytes, timeout: float = 60):
+        self.server_port = srv.port
+        self.conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout)
+        self.conn.connect()
+        self.client_port = self.conn.sock.getsockname()[1]
+        self.answered_at = None
+        self._accepted = False
+        self._answer = concurrent.futures.Future()
+        body = resource if isinstance(resource, bytes) else json.dumps(resource).encode()
+        threading.Thread(target=self._exchange, args=(path, body), daemon=True).start()
+
+    def _exchange(self, path: str, body: bytes):
+        try:
+            self.conn.request("POST", path, body, {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON})
+            r = self.conn.getresponse()
+            raw = r.read()
+            self.answered_at = time.monotonic()
+            self._answer.set_result((r.status, json.loads(raw) if raw else None))
+        except Exception as e:
+            self._answer.set_exception(e)
+        finally:
+            self.conn.close()
+
+    def accepted(self) -> bool:
+        self._accepted = self._accepted or self.done() or accepted_by_server(self.server_port, self.client_port)
+        return self._accepted
+
+    def done(self) -> bool:
+        return self._answer.done()
+
+    def answer(self, timeout: float = 60):
+        return self._answer.result(timeout)
 
 
 def start_server(db: str, log_path: str, **kw) -> ServerProcess:

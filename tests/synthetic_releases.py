@@ -286,7 +286,7 @@ def write_snomed_release(directory: str, date: str = "20250701", zip: bool = Fal
             rel(cid, p, IS_A)
             rel(cid, p, IS_A, char=STATED, f=fs)
         for typ, dst, group in extra.get("attrs", []):
-            if dst.startswith("#") or dst.startswith('"'):
+            if dst.startswith(("#", '"')):
                 r_n[0] += 1
                 fcv.row(sctid(r_n[0], "02"), date, 1, CORE, cid, dst, group, typ, INFERRED, EXISTENTIAL)
             else:
@@ -420,7 +420,7 @@ def write_loinc_release(directory: str, version: str = "2.80", zip: bool = False
     acc = os.path.join(root, "AccessoryFiles")
     rows = []
     for code, comp, system, method, cls, status, lcn, sn, related in LOINC_TERMS:
-        r = {h: "" for h in LOINC_HEADER}
+        r = dict.fromkeys(LOINC_HEADER, "")
         r.update(LOINC_NUM=code, COMPONENT=comp, PROPERTY="Find", TIME_ASPCT="Pt", SYSTEM=system,
                  SCALE_TYP="Doc", METHOD_TYP=method, CLASS=cls, STATUS=status, CLASSTYPE=2,
                  SHORTNAME=sn, LONG_COMMON_NAME=lcn, RELATEDNAMES2=related, ORDER_OBS="Observation",

@@ -5,14 +5,13 @@ import os
 import shutil
 import signal
 import sqlite3
-import time
 import urllib.parse
 import uuid
 
 import pytest
 import requests
 
-from conftest import PROJECT_DIR, param
+from conftest import PROJECT_DIR, eventually, param
 from termsvc.api import admin
 from termsvc.api.app import create_app
 from termsvc.store.digest import file_sha256
@@ -45,26 +44,29 @@ def admin_server(db_path, tmp_path, server_factory):
     return srv
 
 
+def job_state(srv, job_url: str) -> dict:
+    r = requests.get(srv.base + job_url, headers=AUTH, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def ended(state: dict) -> dict | None:
+    return state if state["state"] in ("succeeded", "failed") else None
+
+
 def wait_for(srv, job_url: str, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = requests.get(srv.base + job_url, headers=AUTH, timeout=10)
-        assert r.status_code == 200, r.text
-        if r.json()["state"] in ("succeeded", "failed"):
-            return r.json()
-        time.sleep(0.3)
-    raise AssertionError("the job did not end")
+    """The job's state once it has ended."""
+    return eventually(lambda: ended(job_state(srv, job_url)), timeout, interval=0.3, what=f"the end of {job_url}")
 
 
 def reload_when_free(srv, timeout: float = 30) -> dict:
     """Start a rebuild as soon as the last one's process has ended (it holds the lock until it exits)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def started():
         r = requests.post(srv.base + "/admin/reload", headers=AUTH, timeout=10)
-        if r.status_code != 409 or time.monotonic() > deadline:
-            assert r.status_code == 202, r.text
-            return r.json()["job"]
-        time.sleep(0.1)
+        return r if r.status_code != 409 else None
+    r = eventually(started, timeout, interval=0.1, what="a free rebuild lock")
+    assert r.status_code == 202, r.text
+    return r.json()["job"]
 
 
 # -- presence and authorisation ------------------------------------------------------------------
@@ -148,21 +150,18 @@ def test_reload_rebuilds_in_the_background_and_swaps_without_dropping_requests(a
     assert r.headers["Location"] == job["url"] and job["state"] in ("queued", "running")
     again = requests.post(srv.base + "/admin/reload", headers=AUTH, timeout=10)
     assert again.status_code == 409 and job["id"] in again.json()["issue"][0]["details"]["text"]
-    lookups = 0
-    while True:   # the workers keep answering while the rebuild runs
+
+    def answered_until_the_end():   # the workers keep answering while the rebuild runs
         status, body, _ = srv.get(f"/fhir/CodeSystem/$lookup?system={urllib.parse.quote(RIS_CS)}&code=TAC")
         assert status == 200 and param(body, "display"), body
-        lookups += 1
-        state = requests.get(srv.base + job["url"], headers=AUTH, timeout=10).json()
-        if state["state"] in ("succeeded", "failed"):
-            break
-        time.sleep(0.2)
+        return ended(job_state(srv, job["url"]))
+    state = eventually(answered_until_the_end, 240, interval=0.2, what="the rebuild")
     assert state["state"] == "succeeded", state
     assert state["sha256"] == file_sha256(db) and os.stat(db).st_ino != inode
     assert state["summary"]["value_sets"] > 1000 and state["log_tail"]
-    time.sleep(1.5)
-    metrics = requests.get(srv.base + "/metrics", timeout=10).text
-    assert f'sha256="{state["sha256"]}"' in metrics
+    # each worker looks at the build it serves when it moves its counts to the shared files (once a second)
+    eventually(lambda: f'sha256="{state["sha256"]}"' in requests.get(srv.base + "/metrics", timeout=10).text,
+               what="the new build in /metrics")
     assert requests.post(srv.base + "/admin/reload", headers=AUTH, timeout=10).status_code == 202   # free again
 
 
@@ -190,11 +189,10 @@ def test_an_upload_without_errors_is_served_after_the_rebuild(admin_server):
     assert sorted(os.listdir(srv.folder)) == ["dept-ris.csv", "dept-ris.toml"]
     state = wait_for(srv, body["job"]["url"])
     assert state["state"] == "succeeded", state
-    time.sleep(0.5)
     url = "http://termsvc.example.eu/fhir/ConceptMap/dept-ris"
-    status, answer, _ = srv.get("/fhir/ConceptMap/$translate?" + urllib.parse.urlencode(
-        {"url": url, "system": RIS_CS, "sourceCode": "TAC"}))
-    assert status == 200 and param(answer, "result") is True, answer
+    query = urllib.parse.urlencode({"url": url, "system": RIS_CS, "sourceCode": "TAC"})
+    eventually(lambda: param(srv.get("/fhir/ConceptMap/$translate?" + query)[1], "result") is True,
+               what="the uploaded table served")   # once each worker has noticed the new build
 
 
 def test_the_jobs_are_listed_newest_first(admin_server):

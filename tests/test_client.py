@@ -2,6 +2,7 @@
 import dataclasses
 import http.server
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import CID33, DCM, SCT, free_port, start_server
+from conftest import CID33, DCM, SCT, eventually, free_port, start_server
 from termsvc.client import CANNOT_JUDGE, INVALID, VALID, TerminologyClient, TerminologyError
 from termsvc.local_client import LocalClient
 
@@ -146,7 +147,7 @@ def test_expand_iterates_pages(r5, live_server):
     paged = [c.code for c in r5.expand(CID33, page_size=7)]
     assert paged == expected and len(expected) > 14
     assert [c.code for c in r5.expand(CID33, page_size=7, limit=10)] == expected[:10]
-    ct = [c for c in r5.expand(CID33, filter="computed")]
+    ct = list(r5.expand(CID33, filter="computed"))
     assert any(c.code == "CT" and c.system == DCM and c.display == "Computed Tomography" for c in ct)
 
 
@@ -212,28 +213,38 @@ def test_the_cache_answers_repeated_questions(live_server):
         assert s2.sent == 2                          # no cache unless asked for
 
 
-def test_one_keep_alive_connection(live_server):
+def counted_connections(monkeypatch) -> list:
+    """The addresses of the TCP connections urllib3 opens from now on (in this test)."""
+    import urllib3.util.connection
+    opened = []
+    connect = urllib3.util.connection.create_connection
+    monkeypatch.setattr(urllib3.util.connection, "create_connection",
+                        lambda address, *a, **kw: opened.append(address) or connect(address, *a, **kw))
+    return opened
+
+
+def test_one_keep_alive_connection(live_server, monkeypatch):
+    opened = counted_connections(monkeypatch)
     with TerminologyClient(live_server.base + "/fhir") as c:
         for code in ("CT", "MR", "US", "NM"):
             c.validate_code(code, DCM)
-        pool = c.session.get_adapter(live_server.base).poolmanager
-        (conn_pool,) = pool.pools._container.values()
-        assert conn_pool.num_connections == 1
+    assert len(opened) == 1
 
 
-def test_connection_refused_is_retried_then_raised():
+def test_connection_refused_is_retried_then_raised(monkeypatch):
+    attempts = counted_connections(monkeypatch)
     port = free_port()
-    with TerminologyClient(f"http://127.0.0.1:{port}/fhir", retries=2, backoff=0.05,
-                           session=(session := Counting())) as c:
+    with TerminologyClient(f"http://127.0.0.1:{port}/fhir", retries=2, backoff=0.05) as c:
         started = time.monotonic()
         with pytest.raises(TerminologyError) as e:
             c.validate_code("CT", DCM)
-        assert session.sent == 3 and e.value.status is None and "after 3 attempt(s)" in str(e.value)
-        assert time.monotonic() - started >= 0.05 + 0.1   # backoff 0.05 then 0.1
+        assert len(attempts) == 3 and e.value.status is None and "after 3 attempt(s)" in str(e.value)
+        assert time.monotonic() - started >= 0.1   # urllib3's backoff: none before the first retry, then 2 x 0.05
 
 
-def test_a_server_that_comes_up_during_the_retries_answers(db_path, tmp_path):
+def test_a_server_that_comes_up_during_the_retries_answers(db_path, tmp_path, monkeypatch):
     """The client asks first; the real server comes up a moment later, within the backoff."""
+    attempts = counted_connections(monkeypatch)
     port = free_port()
     holder = {}
 
@@ -242,7 +253,7 @@ def test_a_server_that_comes_up_during_the_retries_answers(db_path, tmp_path):
             holder["result"] = c.validate_code("CT", DCM)
     asking = threading.Thread(target=ask)
     asking.start()
-    time.sleep(0.3)
+    eventually(lambda: len(attempts) >= 2, what="a retry")   # refused, and refused again
     assert "result" not in holder
     srv = start_server(db_path, str(tmp_path / "late.log"), port=port)
     try:
@@ -256,6 +267,7 @@ class _Unavailable(http.server.BaseHTTPRequestHandler):
     """Answers 503 (Retry-After: 0) to the first `failures` requests, then a Parameters."""
     failures = 2
     seen = 0
+    retry_after = "0"
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -267,7 +279,7 @@ class _Unavailable(http.server.BaseHTTPRequestHandler):
             body = json.dumps({"resourceType": "OperationOutcome", "issue": [
                 {"severity": "error", "code": "transient", "details": {"text": "busy"}}]}).encode()
             self.send_response(503)
-            self.send_header("Retry-After", "0")
+            self.send_header("Retry-After", type(self).retry_after)
         else:
             body = json.dumps({"resourceType": "Parameters", "parameter": [
                 {"name": "result", "valueBoolean": True}, {"name": "code", "valueCode": "CT"}]}).encode()
@@ -283,7 +295,7 @@ class _Unavailable(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def unavailable():
-    _Unavailable.seen = 0
+    _Unavailable.seen, _Unavailable.failures, _Unavailable.retry_after = 0, 2, "0"
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield srv
@@ -353,6 +365,26 @@ def test_local_client_answers_what_the_server_answers(db_path, r5, r4, version):
         here, there = ask(local), ask(remote)
         assert (list(here), here.total, here.unclosed, here.unclosed_reason) == \
             (list(there), there.total, there.unclosed, there.unclosed_reason)
+
+
+def test_retry_after_is_honoured(unavailable):
+    _Unavailable.failures, _Unavailable.retry_after = 1, "1"
+    base = f"http://127.0.0.1:{unavailable.server_address[1]}/fhir"
+    with TerminologyClient(base, retries=2, backoff=0.01) as c:
+        started = time.monotonic()
+        assert c.validate_code("CT", DCM).result is True
+        assert time.monotonic() - started >= 1.0 and _Unavailable.seen == 2   # the server's pause, not 0.01 s
+
+
+def test_a_late_answer_is_not_asked_for_again(monkeypatch):
+    """A request the server got but answers too late is not sent again: the client says so at its timeout."""
+    opened = counted_connections(monkeypatch)
+    with socket.create_server(("127.0.0.1", 0)) as silent:   # the kernel accepts; nothing ever answers
+        base = f"http://127.0.0.1:{silent.getsockname()[1]}/fhir"
+        with TerminologyClient(base, retries=3, timeout=(5, 0.3)) as c:
+            with pytest.raises(TerminologyError, match="No answer .* within"):
+                c.lookup("CT", DCM)
+    assert len(opened) == 1
 
 
 def test_local_client_answers_like_the_server(db_path, r5):

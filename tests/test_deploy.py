@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -18,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, eventually
 from termsvc.api.server import default_workers
 
 DEPLOY = os.path.join(PROJECT_DIR, "deploy")
@@ -370,14 +369,13 @@ def test_nginx_makes_and_forwards_request_ids_and_keeps_metrics_and_admin_in(tmp
         except urllib.error.HTTPError as e:
             return e.code, e.headers.get_all("X-Request-Id"), e.read()
 
+    def healthy() -> bool:
+        try:
+            return get("/health")[0] == 200
+        except OSError:
+            return False
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if get("/health")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+        eventually(healthy, what="nginx in front of the replica")
         status, made, _ = get("/fhir/metadata")
         assert status == 200 and len(made) == 1 and re.fullmatch(r"[0-9a-f]{32}", made[0])
         assert get("/fhir/metadata", "conv-7.a")[1] == ["conv-7.a"]
@@ -387,12 +385,11 @@ def test_nginx_makes_and_forwards_request_ids_and_keeps_metrics_and_admin_in(tmp
             status, ids, body = get(path, "ops-1")
             assert status == 404 and ids == ["ops-1"] and json.loads(body)["resourceType"] == "OperationOutcome", path
         assert srv.get("/metrics")[0] == 200 and get("/mappings")[0] == 200   # the replica serves them; nginx not
-        deadline, logged = time.monotonic() + 10, set()
-        while not {made[0], "conv-7.a", replaced[0]} <= logged and time.monotonic() < deadline:
-            logged = {json.loads(line)["request_id"] for line in srv.log().splitlines() if '"request_id"' in line}
-            time.sleep(0.05)
-        assert {made[0], "conv-7.a", replaced[0]} <= logged   # the replica logged the ids nginx sent
-        assert "ops-1" not in logged   # /metrics and /admin never reached it
+        def logged() -> set:
+            return {json.loads(line)["request_id"] for line in srv.log().splitlines() if '"request_id"' in line}
+        eventually(lambda: {made[0], "conv-7.a", replaced[0]} <= logged(), what="the ids nginx sent, logged")
+        ids = logged()   # by the replica
+        assert "ops-1" not in ids   # /metrics and /admin never reached it
     finally:
         proc.terminate()
         proc.wait(10)

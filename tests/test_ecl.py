@@ -14,8 +14,11 @@ EDGES = [("1000", "2000"), ("2000", "2100"), ("2100", "2110"), ("2000", "2200"),
          ("2100", "2300"), ("2200", "2300"), ("1000", "3000"), ("3000", "3100"), ("3000", "3200")]
 CODES = ["1000", "2000", "2100", "2110", "2200", "2210", "2300", "2400", "3000", "3100", "3200", "9000"]
 REFSET = [("9000", "3100"), ("9000", "3200"), ("9000", "2110")]
-# codes are padded to six digits (SCTIDs have 6-18 digits)
-P = lambda c: c + "00"
+
+
+def P(c: str) -> str:
+    """Codes are padded to six digits (SCTIDs have 6-18 digits)."""
+    return c + "00"
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +124,8 @@ def test_on_loaded_snomed_fixture(tmp_path):
     below = {r[0] for r in conn.execute("SELECT descendant_id FROM closure WHERE ancestor_id=?", (img,))}
     assert evaluate(conn, cs, "<< 363679005 |Imaging| MINUS 363679005 |Imaging|") == below
     assert evaluate(conn, cs, "< 363679005") == below
-    codes = lambda ids: {r[0] for r in conn.execute(
-        "SELECT code FROM concept WHERE id IN (%s)" % ",".join(map(str, ids)))}
+    def codes(ids):
+        return {r[0] for r in conn.execute("SELECT code FROM concept WHERE id IN (%s)" % ",".join(map(str, ids)))}
     assert codes(evaluate(conn, cs, "^ 723264001")) == {"53120007", "61685007", "76752008"}
     assert codes(evaluate(conn, cs, "< 91723000 AND ^ 723264001")) == {"53120007", "61685007", "76752008"}
     assert codes(evaluate(conn, cs, ">! 1287000")) == {"77477000", "363680008"}

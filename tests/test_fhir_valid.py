@@ -139,6 +139,7 @@ def test_posted_operations_batches_and_refusals_are_valid_fhir(client, base, r4)
     assert_valid(r.get_json(), r4, "405")
 
 
+@pytest.mark.slow   # about a minute each: every stored resource read and validated
 @pytest.mark.parametrize("base, r4", ENDPOINTS)
 def test_every_stored_resource_read_is_valid_fhir(client, db_path, base, r4):
     store = Store(db_path)

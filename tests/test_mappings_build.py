@@ -15,7 +15,7 @@ from termsvc.cli import cli
 from termsvc.mappings.from_fhir import concept_map_to_table
 from termsvc.mappings.lint import check
 from termsvc.store.reader import Store
-from test_mappings import EU, FRAG, LOCAL, TOML, _cs, write_table
+from test_mappings import EU, FRAG, LOCAL, _cs, write_table
 
 SCOPE = "http://ex.test/vs/eu-scope"
 CLEAN = """source_code,source_display,target_code,target_display,relationship,status,author,freq
@@ -244,7 +244,7 @@ def test_source_codes_matching_ignoring_case(tmp_path, content):
                                  str(tmp_path / "x.xlsx")])
     assert r.exit_code == 0
     import openpyxl
-    meta = {k: v for k, v in openpyxl.load_workbook(tmp_path / "x.xlsx")["metadata"].iter_rows(values_only=True)}
+    meta = dict(openpyxl.load_workbook(tmp_path / "x.xlsx")["metadata"].iter_rows(values_only=True))
     assert meta["source_case_sensitive"] == "false"
 
 

@@ -118,7 +118,7 @@ def test_check_against_a_build_that_lacks_the_catalogue(tmp_path, catalogue):
                "--language", "es").exit_code == 0      # the CSV in `;`, as a Spanish Excel writes it
     fill(folder, {"0012": "0012;Radiografía de tórax PA y lateral;;X1;Chest;equivalent;;accepted;;;;"})
     with open(folder / "es-proc.csv", "ab") as f:
-        f.write("0013;No existe;;X9;;equivalent;;accepted;;;;\r\n".encode("utf-8"))
+        f.write(b"0013;No existe;;X9;;equivalent;;accepted;;;;\r\n")
     report = check_json(folder, "--db", db)
     t = report["tables"][0]
     assert t["coverage"]["evaluable"] and t["coverage"]["mapped"] == 1 and t["coverage"]["total"] == 5

@@ -5,7 +5,7 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from termsvc.build import SourceSpec, build, mapping_sources
+from termsvc.build import build
 from termsvc.cli import cli
 from termsvc.mappings.lint import check
 from termsvc.mappings.table import read_table

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from conftest import DCM, QUIET, issue_texts
+from conftest import DCM, QUIET, eventually, issue_texts
 from termsvc.api.app import create_app
 from termsvc.api.observe import operation_of
 from termsvc.build import SourceSpec, build
@@ -75,6 +75,17 @@ def test_metrics_count_requests_cache_and_time_limits(db_path):
     assert grew("termsvc_time_limit_hits_total") == 1
     # the slow request is in a slow bucket, the cached lookups in fast ones
     assert grew("termsvc_request_duration_seconds_bucket", operation="ValueSet/$expand", status="422", le="0.1") == 0
+    assert grew("termsvc_request_duration_seconds_sum", operation="ValueSet/$expand", status="422") >= 0.3
+    # a histogram as Prometheus reads it: cumulative buckets ending with +Inf = _count, nothing else of it shown
+    from prometheus_client.parser import text_string_to_metric_families
+    families = {f.name: f for f in text_string_to_metric_families(after)}
+    latency = families["termsvc_request_duration_seconds"]
+    assert latency.type == "histogram"
+    assert not [name for name in families if name.startswith("termsvc_request_duration") and name != latency.name]
+    key = {"operation": "CodeSystem/$lookup", "status": "200"}
+    buckets = [s for s in latency.samples if s.name.endswith("_bucket") and s.labels.items() >= key.items()]
+    assert [s.value for s in buckets] == sorted(s.value for s in buckets) and buckets[-1].labels["le"] == "+Inf"
+    assert buckets[-1].value == metric(after, "termsvc_request_duration_seconds_count", **key) >= 3
     sha = file_sha256(db_path)
     assert metric(after, "termsvc_build_info", sha256=sha) == 1
     assert metric(after, "termsvc_build_generation") >= 1
@@ -114,9 +125,12 @@ def test_metrics_count_every_worker_and_the_folder_goes_with_the_server(db_path,
     for i in range(n):   # a connection per request: the kernel spreads them over both workers
         status, _, _ = srv.get(f"/fhir/CodeSystem/$lookup?system={DCM}&code=CT&n={i}")
         assert status == 200
-    time.sleep(1.5)      # each worker moves its counts into the shared files once a second
-    _, _, raw = srv.get("/metrics")
-    text = raw.decode()
+
+    def counted():   # each worker moves its counts into the shared files once a second
+        text = srv.get("/metrics")[2].decode()
+        return text if metric(text, "termsvc_requests_total", operation="CodeSystem/$lookup", status="200") >= n \
+            else None
+    text = eventually(counted, what="every lookup in /metrics")
     folder = metrics_dir_of(srv.proc.pid)
     assert metric(text, "termsvc_requests_total", operation="CodeSystem/$lookup", status="200") == n
     assert metric(text, "termsvc_response_cache_total", result="miss") == n   # every query differs
@@ -138,12 +152,10 @@ def access_lines(srv) -> list[dict]:
     return lines
 
 
-def logged(srv, count: int, timeout: float = 10) -> list[dict]:
+def logged(srv, count: int) -> list[dict]:
     """The access lines, once there are `count` of them: a worker writes its lines every 0.2 s."""
-    deadline = time.monotonic() + timeout
-    while len(lines := access_lines(srv)) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return lines
+    return eventually(lambda: lines if len(lines := access_lines(srv)) >= count else None,
+                      what=f"{count} access-log lines")
 
 
 def test_access_log_lines_and_request_ids(small_db, server_factory):
@@ -211,11 +223,14 @@ def test_build_info_is_only_the_build_served(tmp_path, server_factory):
     for n in (1, 2):   # new builds swapped in: a scrape reports the one served then, and no other
         shas.append(build_number(n, tmp_path / "next.db"))
         os.replace(tmp_path / "next.db", db)
-        deadline, seen = time.monotonic() + 10, []
-        while seen[-4:] != [[shas[-1]]] * 4 and time.monotonic() < deadline:   # whichever worker answers
+        seen = []
+
+        def reported(seen=seen):   # four scrapes in a row (whichever worker answers) report the new build
             seen.append([b["sha256"] for b in build_infos(srv.get("/metrics")[2].decode())])
+            return seen[-4:] == [[shas[-1]]] * 4
+        eventually(reported, interval=0, what="the new build reported")
         # a worker looks for a new build at most every 0.2 s: till then it serves, and reports, the one it has
-        assert seen[-4:] == [[shas[-1]]] * 4 and all(len(s) == 1 and s[0] in shas for s in seen), seen
+        assert all(len(s) == 1 and s[0] in shas for s in seen), seen
     assert len(set(shas)) == 3
 
 
@@ -228,21 +243,21 @@ def test_every_line_the_server_writes_is_json(small_db, tmp_path):
     with open(out, "wb") as o, open(err, "wb") as e:
         proc = subprocess.Popen([TERMSVC_BIN, "serve", "--db", small_db, "--host", "127.0.0.1", "--port", str(port),
                                  "--workers", "2"], stdout=o, stderr=e, start_new_session=True)
+
+    def answered() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/fhir/CodeSystem/nope", timeout=2):
+                return False
+        except urllib.error.HTTPError:   # the 404 answered: the server is up
+            return True
+        except OSError:
+            return False
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/fhir/CodeSystem/nope", timeout=2):
-                    pass
-            except urllib.error.HTTPError:   # the 404 answered: the server is up
-                break
-            except OSError:
-                time.sleep(0.1)
-        while b"request_id" not in out.read_bytes() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually(answered, 60, what="the server's answer")
+        eventually(lambda: b"request_id" in out.read_bytes(), what="the access-log line")
     finally:
         proc.terminate()
-        assert proc.wait(15) == 0
+        assert proc.wait(30) == 0
     stdout, stderr = out.read_text().splitlines(), err.read_text().splitlines()
     assert stdout and all(json.loads(line)["request_id"] for line in stdout), stdout
     messages = [json.loads(line) for line in stderr]   # fails on any line that is not JSON
@@ -376,13 +391,11 @@ def test_the_management_port_serves_metrics_and_admin_and_the_api_port_does_not(
     paths = srv.get("/openapi.json")[1]["paths"]
     assert "/metrics" not in paths and not any(p.startswith("/admin") for p in paths) and "/health" in paths
     # the management port: /metrics counting the API's workers, the admin API (token checked), the probes
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:   # each worker moves its counts into the shared files once a second
+    def counted():   # each worker moves its counts into the shared files once a second
         with urllib.request.urlopen(management + "/metrics", timeout=10) as r:
             text = r.read().decode()
-        if metric(text, "termsvc_requests_total", operation="metadata", status="200") == 1:
-            break
-        time.sleep(0.1)
+        return text if metric(text, "termsvc_requests_total", operation="metadata", status="200") >= 1 else None
+    text = eventually(counted, what="the metadata request in /metrics")
     assert metric(text, "termsvc_requests_total", operation="metadata", status="200") == 1
     assert [b["sha256"] for b in build_infos(text)] == [file_sha256(small_db)]
     assert status_of(management + "/admin/jobs/1") == 401 and status_of(management + "/admin/jobs/1", bearer) == 404

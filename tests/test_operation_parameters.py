@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from conftest import as_parameters, post_params
+from conftest import post_params
 from termsvc.fhir.operations import OPERATIONS, R4, R5
 
 # -- the content the pairs are asked about: sent as tx-resources ------------------------------------

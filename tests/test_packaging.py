@@ -23,7 +23,7 @@ def test_every_package_is_listed_and_the_content_folders_are_mapped():
     tool = pyproject()["tool"]["setuptools"]
     found = sorted(os.path.relpath(d, PROJECT_DIR).replace(os.sep, ".")
                    for d, _, files in os.walk(os.path.join(PROJECT_DIR, "termsvc")) if "__init__.py" in files)
-    content = {name: folder for name, folder in tool["package-dir"].items()}
+    content = dict(tool["package-dir"])
     assert content == {"termsvc.content.valuesets": "valuesets", "termsvc.content.mappings_csv": "mappings_csv"}
     assert sorted(tool["packages"]) == sorted(found + list(content))
 

@@ -137,7 +137,7 @@ def test_the_reported_cases(client):
 
 def test_a_single_valued_parameter_given_twice_is_refused_a_repeating_one_is_not(client):
     refused(client.get(f"/fhir/CodeSystem/$lookup?system={DCM}&system={DCM}&code=CT"), "system")
-    r = post(client, f"/fhir/CodeSystem/$lookup?code=CT", {"resourceType": "Parameters", "parameter": [
+    r = post(client, "/fhir/CodeSystem/$lookup?code=CT", {"resourceType": "Parameters", "parameter": [
         {"name": "system", "valueUri": DCM}, {"name": "code", "valueCode": "CT"}]})
     assert refused(r, "code") == "The parameter 'code' may be given once, not 2 times"   # query and body
     r = client.get(f"/fhir/CodeSystem/$lookup?system={DCM}&code=CT&property=display&property=definition")

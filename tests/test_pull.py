@@ -10,12 +10,11 @@ import shutil
 import sqlite3
 import subprocess
 import threading
-import time
 import urllib.parse
 
 import pytest
 
-from conftest import TERMSVC_BIN, free_port, param
+from conftest import TERMSVC_BIN, eventually, free_port, param
 
 CS = "http://example.org/fhir/CodeSystem/pull-test"
 
@@ -113,15 +112,6 @@ def lookup_display(srv, code):
     return param(body, "display") if status == 200 else None
 
 
-def wait_for(fn, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if fn():
-            return True
-        time.sleep(0.1)
-    return fn()
-
-
 def test_build_prints_sha256_and_info_shows_it(builds):
     db, sha = builds["a"]
     r = termsvc("info", "--db", db, "--json")
@@ -170,13 +160,13 @@ def test_pull_swaps_in_and_a_live_server_answers_from_it(builds, publisher, serv
     assert r.stdout.strip() == f"{builds['b'][1]}  {served}"
     assert os.stat(served).st_ino != inode_a and sha256_of(served) == builds["b"][1]
     assert not [f for f in os.listdir(os.path.dirname(served)) if ".pulling-" in f]
-    assert wait_for(lambda: lookup_display(srv, "b1") == "b1 of b")  # no restart: the server noticed the swap
+    eventually(lambda: lookup_display(srv, "b1") == "b1 of b")  # no restart: the server noticed the swap
     assert lookup_display(srv, "a2") is None and lookup_display(srv, "a1") == "a1 of b"
 
     # back to A from a file URL
     r = termsvc("pull", "file://" + builds["a"][0], "--sha256", builds["a"][1], "--db", served)
     assert r.returncode == 0, r.stderr
-    assert wait_for(lambda: lookup_display(srv, "a2") == "a2 of a")
+    eventually(lambda: lookup_display(srv, "a2") == "a2 of a")
     assert srv.proc.poll() is None
 
 
@@ -196,14 +186,13 @@ def test_pull_into_a_new_volume(builds, publisher, tmp_path):
 
 
 def test_wrong_checksum_leaves_the_served_file(builds, publisher, served, server_factory):
-    srv = server_factory(served)
+    srv = server_factory(served, env={"TERMSVC_BUILD_CHECK_MS": "0"})   # looks for a new build at every request
     before = snapshot(served)
     wrong = builds["b"][1][:-1] + ("0" if builds["b"][1][-1] != "0" else "1")
     r = termsvc("pull", f"{publisher.base}/b.db", "--sha256", wrong, "--db", served)
     assert r.returncode == 1
     assert f"sha256 {builds['b'][1]}, expected {wrong}" in r.stderr and "is unchanged" in r.stderr
     assert_unchanged(served, before)
-    time.sleep(0.3)  # past the server's look for a new build
     assert lookup_display(srv, "a2") == "a2 of a" and lookup_display(srv, "b1") is None
 
 

@@ -2,7 +2,6 @@
 /health answers regardless."""
 import os
 import shutil
-import time
 
 from termsvc.api.app import create_app
 from termsvc.build import Progress, build
@@ -18,14 +17,13 @@ def test_ready_follows_the_database(tmp_path):
     build(db, [], Progress(quiet=True))
     good = str(tmp_path / "good.db")
     shutil.copyfile(db, good)
-    client = create_app(db).test_client()
+    client = create_app(db, {"build_check_ms": 0}).test_client()   # looks for a new file at every request
     r = client.get("/ready")
     assert r.status_code == 200 and r.get_json() == {"status": "ready"}
 
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"this is not an SQLite database" * 200)
     os.replace(broken, db)  # swapped in as a build would be
-    time.sleep(0.25)        # past the store's look for a new file
     r = client.get("/ready")
     assert r.status_code == 503
     oo = r.get_json()
@@ -34,5 +32,4 @@ def test_ready_follows_the_database(tmp_path):
     assert client.get("/health").status_code == 200
 
     os.replace(good, db)
-    time.sleep(0.25)
     assert client.get("/ready").status_code == 200

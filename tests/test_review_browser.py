@@ -11,11 +11,11 @@ installs them when missing). Without them the test is skipped, saying so."""
 import base64
 import os
 import shutil
-import time
 
 import openpyxl
 import pytest
 
+from conftest import eventually
 from test_review_page import review_db  # noqa: F401  (the fixture: a build with tables to review)
 from test_review_suggestions import KNEE, suggestions_db  # noqa: F401  (a build with rows to suggest for)
 
@@ -86,16 +86,6 @@ return out;
 """
 
 
-def wait_for(condition, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
-
-
 def test_the_review_page_in_a_browser(browser, review_db, server_factory, artifacts):   # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -114,7 +104,7 @@ def test_the_review_page_in_a_browser(browser, review_db, server_factory, artifa
 
     # the tile "errors" leads to the rows in error
     browser.find_element(By.PARTIAL_LINK_TEXT, "errors").click()
-    results = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#results tr")
+    results = eventually(lambda: browser.find_elements(By.CSS_SELECTOR, "#results tr")
                        if "problem=error" in browser.current_url else None)
     assert len(results) == 1 + 2 and all(r.get_attribute("class") == "error" for r in results[1:])
 
@@ -124,14 +114,14 @@ def test_the_review_page_in_a_browser(browser, review_db, server_factory, artifa
         box.clear()
         box.send_keys(q)
         browser.find_element(By.ID, "find").click()
-        results = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#results tr")
-                           if f"q={q}" in browser.current_url else None)
+        results = eventually(lambda q=q: browser.find_elements(By.CSS_SELECTOR, "#results tr")
+                             if f"q={q}" in browser.current_url else None)
         assert any(expected in r.text for r in results[1:]), (q, [r.text for r in results])
     box = browser.find_element(By.ID, "q")
     box.clear()
     box.send_keys("chest")
     browser.find_element(By.ID, "find").click()
-    results = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#results tr")
+    results = eventually(lambda: browser.find_elements(By.CSS_SELECTOR, "#results tr")
                        if "q=chest" in browser.current_url else None)
     texts = [r.text for r in results[1:]]
     assert any("body-part" in t and "CHEST" in t and "accepted" in t and "ana" in t and "jo" in t
@@ -140,17 +130,17 @@ def test_the_review_page_in_a_browser(browser, review_db, server_factory, artifa
 
     # a table's rows, filtered by status, then by problem
     browser.find_element(By.LINK_TEXT, "body-part").click()
-    wait_for(lambda: browser.find_elements(By.ID, "row-table"))
+    eventually(lambda: browser.find_elements(By.ID, "row-table"))
     all_rows = len(browser.find_elements(By.CSS_SELECTOR, "#row-table tr[id^=row-]"))
     Select(browser.find_element(By.ID, "status")).select_by_value("draft")
     browser.find_element(By.ID, "filter").click()
-    drafts = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#row-table tr[id^=row-]")
+    drafts = eventually(lambda: browser.find_elements(By.CSS_SELECTOR, "#row-table tr[id^=row-]")
                       if "status=draft" in browser.current_url else None)
     assert 0 < len(drafts) < all_rows and all("draft" in r.text for r in drafts)
     Select(browser.find_element(By.ID, "status")).select_by_value("")
     Select(browser.find_element(By.ID, "problem")).select_by_value("error")
     browser.find_element(By.ID, "filter").click()
-    errors = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#row-table tr[id^=row-]")
+    errors = eventually(lambda: browser.find_elements(By.CSS_SELECTOR, "#row-table tr[id^=row-]")
                       if "problem=error" in browser.current_url else None)
     assert [r.get_attribute("id") for r in errors] == ["row-5"] and "LUNGX" in errors[0].text
     problems = browser.find_element(By.CSS_SELECTOR, "tr.row-problems[data-row='5']").text
@@ -159,7 +149,7 @@ def test_the_review_page_in_a_browser(browser, review_db, server_factory, artifa
     # the German table: SNOMED CT codes, statuses and systems on one line; the bad relationship where it
     # belongs; the table's own problems above its rows; the extra columns fold away
     browser.get(srv.base + "/mappings/procedures")
-    wait_for(lambda: browser.find_elements(By.ID, "row-table"))
+    eventually(lambda: browser.find_elements(By.ID, "row-table"))
     artifacts(browser, "procedures")
     assert browser.execute_script(WRAPPED) == []
     code = browser.find_element(By.CSS_SELECTOR, "#row-2 td[data-column=Target] code")
@@ -173,7 +163,7 @@ def test_the_review_page_in_a_browser(browser, review_db, server_factory, artifa
     extra = browser.find_element(By.CSS_SELECTOR, "#row-3 td.extra")
     assert extra.is_displayed() and extra.text == "Neuroradiologie"
     browser.find_element(By.CSS_SELECTOR, "label[for=extras]").click()
-    wait_for(lambda: not extra.is_displayed())
+    eventually(lambda: not extra.is_displayed())
     artifacts(browser, "procedures-without-extra-columns")
 
     # an error in a browser is a page
@@ -186,8 +176,8 @@ def test_the_review_page_in_a_browser(browser, review_db, server_factory, artifa
     # the XLSX download opens in openpyxl with the table's cells
     browser.get(srv.base + "/mappings/body-part")
     browser.find_element(By.PARTIAL_LINK_TEXT, "download XLSX").click()
-    path = wait_for(lambda: next((p for p in browser.downloads.iterdir() if p.suffix == ".xlsx"), None))
-    wait_for(lambda: not any(p.suffix == ".crdownload" for p in browser.downloads.iterdir()))
+    path = eventually(lambda: next((p for p in browser.downloads.iterdir() if p.suffix == ".xlsx"), None))
+    eventually(lambda: not any(p.suffix == ".crdownload" for p in browser.downloads.iterdir()))
     wb = openpyxl.load_workbook(os.fspath(path))
     assert wb.sheetnames == ["mappings", "metadata"]
     cells = [[c.value for c in row] for row in wb["mappings"].iter_rows()]
@@ -201,7 +191,7 @@ def test_the_suggestions_in_a_browser(browser, suggestions_db, server_factory, a
     srv = server_factory(db)
     browser.get(srv.base + "/mappings")
     browser.find_element(By.PARTIAL_LINK_TEXT, "candidates for 4 rows without a target").click()
-    wait_for(lambda: browser.find_elements(By.ID, "row-table"))
+    eventually(lambda: browser.find_elements(By.ID, "row-table"))
     # the candidates of an unmapped row, under it, its codes on one line
     block = browser.find_element(By.CSS_SELECTOR, "tr.row-block[data-row='2']")
     assert block.is_displayed() and "Knee" in block.text and "rodilla" in block.text
@@ -222,8 +212,8 @@ def test_the_suggestions_in_a_browser(browser, suggestions_db, server_factory, a
     # the table with its suggestions, downloaded: draft rows with their candidates, codes as text
     browser.get(srv.base + "/mappings/regiones")
     browser.find_element(By.PARTIAL_LINK_TEXT, "download XLSX with suggestions").click()
-    path = wait_for(lambda: next((p for p in browser.downloads.iterdir() if p.suffix == ".xlsx"), None))
-    wait_for(lambda: not any(p.suffix == ".crdownload" for p in browser.downloads.iterdir()))
+    path = eventually(lambda: next((p for p in browser.downloads.iterdir() if p.suffix == ".xlsx"), None))
+    eventually(lambda: not any(p.suffix == ".crdownload" for p in browser.downloads.iterdir()))
     assert path.name == "regiones-suggestions.xlsx"
     rows = [[c.value for c in r] for r in openpyxl.load_workbook(os.fspath(path))["mappings"].iter_rows()]
     col = {h: i for i, h in enumerate(rows[0])}

@@ -15,7 +15,7 @@ from synthetic_releases import verhoeff, write_snomed_extension, write_snomed_re
 from termsvc.build import BuildError, SourceSpec, build
 
 sys.path.insert(0, os.path.join(PROJECT_DIR, "scripts"))
-import gen_snomed_release  # noqa: E402
+import gen_snomed_release
 
 IS_A = "116680003"
 

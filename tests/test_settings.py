@@ -100,10 +100,8 @@ def test_serve_help_lists_every_setting():
         assert f"{s.name} (${s.env}, {s.type.label}, default {s.shown_default}): {s.help}" in text
 
 
-def test_docs_show_the_settings_table():
-    with open(os.path.join(PROJECT_DIR, "docs", "configuration.md"), encoding="utf-8") as f:
-        assert settings.markdown_table() in f.read()
-    # and no page mentions a setting the table does not declare
+def test_no_page_mentions_a_setting_that_is_not_declared():
+    # (the table of docs/configuration.md is generated: tests/test_docs.py)
     declared = {s.env for s in settings.SETTINGS}
     docs = [os.path.join(PROJECT_DIR, "README.md")] + [os.path.join(PROJECT_DIR, "docs", f)
                                                         for f in os.listdir(os.path.join(PROJECT_DIR, "docs"))]

@@ -155,9 +155,9 @@ def test_hierarchy_closure(db):
 
 def test_properties(db):
     intl = cs_id(db, INT_VERSION)
-    props = lambda code: set(db.execute(
-        "SELECT code, type, value FROM concept_property WHERE concept_id=?",
-        (concept(db, intl, code)[0],)))
+    def props(code):
+        return set(db.execute("SELECT code, type, value FROM concept_property WHERE concept_id=?",
+                              (concept(db, intl, code)[0],)))
     assert props("363679005") == {("moduleId", "code", "900000000000207008"),
                                   ("sufficientlyDefined", "boolean", "true"),
                                   ("260686004", "code", "360037004")}

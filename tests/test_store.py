@@ -1,5 +1,6 @@
 """The store's read side: the per-request time limit, named queries."""
 import json
+import os
 import re
 
 import pytest
@@ -70,3 +71,15 @@ def test_a_file_that_is_not_a_build_is_refused(tmp_path):
     with pytest.raises(NotADatabase) as e:
         Store(str(junk)).check(str(junk))
     assert e.value.path == str(junk)
+
+
+def test_a_swapped_in_build_is_noticed_at_the_next_look(tmp_path):
+    db, other = str(tmp_path / "t.db"), str(tmp_path / "other.db")
+    build(db, [], Progress(quiet=True))
+    build(other, [], Progress(quiet=True))
+    every_time, rarely = Store(db, build_check_ms=0), Store(db, build_check_ms=3_600_000)
+    generations = (every_time.generation, rarely.generation)
+    os.replace(other, db)   # as `termsvc build` and `termsvc pull` swap a build in
+    assert rarely.refresh() is False and rarely.generation == generations[1]   # not looked for yet
+    assert every_time.refresh() is True and every_time.generation == generations[0] + 1
+    assert rarely.refresh(force=True) is True and rarely.generation == generations[1] + 1

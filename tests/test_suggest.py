@@ -73,7 +73,7 @@ def test_a_name_is_read_in_its_language_with_abbreviations_stems_compounds_and_m
     lang, parts = meanings("TC CRÁNEO SIN CONTRASTE")
     assert lang == "es" and ("modality", "comput tomographi") in parts and ("contrast", "without contrast") in parts
     assert meanings("rodillas")[1] == [("region", "knee")]                    # a plural, by its Snowball stem
-    assert {p for p in meanings("Nierenarterie", "de")[1]} == {("region", "kidney"), ("region", "arteri")}
+    assert set(meanings("Nierenarterie", "de")[1]) == {("region", "kidney"), ("region", "arteri")}
     assert meanings("Schaedel", "de")[1][0] == ("region", "skull")            # written without the Umlaut
     q = read(lexicon, "Rodila", "es")                                          # a letter missing
     assert q.segments[0].how == "fuzzy" and q.segments[0].corrected == "rodilla"

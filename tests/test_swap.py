@@ -10,7 +10,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import TERMSVC_BIN, codes_of, param
+from conftest import TERMSVC_BIN, codes_of, eventually, param
 
 CS_A = "http://example.org/fhir/CodeSystem/swap-a"
 VS_A = "http://example.org/fhir/ValueSet/swap-a"
@@ -19,10 +19,10 @@ N_B = 60_000  # big enough that building B takes a few seconds while the request
 
 THREADS = 4
 PAUSE_S = 0.06           # between two requests of one thread: a few hundred requests in all
-MAX_PER_THREAD = 200     # bounded in count ...
-AFTER_BUILD_S = 1.5      # ... each thread keeps going this long after the build returns (the server
-                         #     looks for a new build at most every 0.2 s)
-DEADLINE_S = 90          # ... and in time
+MAX_PER_THREAD = 400     # bounded in count ...
+DEADLINE_S = 120         # ... and in time; each thread stops once it has asked for B twice after the
+AFTER_BUILD_ASKS = 2     #     server's next look for a new build (it looks every BUILD_CHECK_MS at most)
+BUILD_CHECK_MS = 100
 
 
 def q(v):
@@ -89,7 +89,8 @@ def _check(name, body):
 
 
 class Stream:
-    """Threads issuing requests until the build is done (plus AFTER_BUILD each), bounded."""
+    """Threads issuing requests until each has asked for B AFTER_BUILD_ASKS times since the server's first look
+    for a new build after the build ended (so each sees the result of the build), bounded."""
 
     def __init__(self, srv):
         self.srv = srv
@@ -100,13 +101,16 @@ class Stream:
         self.deadline = time.monotonic() + DEADLINE_S
 
     def worker(self, n):
+        asked_after = 0   # requests for B sent after the server has looked for a new build since the build
         for i in range(MAX_PER_THREAD):
-            if time.monotonic() > self.deadline or (self.build_done.is_set()
-                                                    and time.monotonic() > self.done_at + AFTER_BUILD_S):
+            if time.monotonic() > self.deadline or asked_after >= AFTER_BUILD_ASKS:
                 break
             if i:
-                time.sleep(PAUSE_S)
+                time.sleep(PAUSE_S)   # pacing: a stream, not a flood
             name, path = REQUESTS[(i + n) % len(REQUESTS)]
+            if name == "validate B" and self.build_done.is_set() \
+                    and time.monotonic() > self.done_at + BUILD_CHECK_MS / 1000:
+                asked_after += 1
             try:
                 status, body, raw = self.srv.get(path, timeout=30)
                 good = status == 200 and body is not None and _check(name, body)
@@ -120,7 +124,7 @@ class Stream:
         threads = [threading.Thread(target=self.worker, args=(n,), daemon=True) for n in range(THREADS)]
         for t in threads:
             t.start()
-        time.sleep(0.3)  # the stream is flowing before the build starts
+        eventually(lambda: len(self.results) >= THREADS, what="the stream flowing")   # before the build starts
         try:
             out = during()
         finally:
@@ -140,7 +144,7 @@ def test_swap_under_load(tmp_path, content, server_factory):
     r = termsvc_build(db, content["a"])
     assert r.returncode == 0, r.stderr
     inode_a = os.stat(db).st_ino
-    srv = server_factory(db)
+    srv = server_factory(db, env={"TERMSVC_BUILD_CHECK_MS": str(BUILD_CHECK_MS)})
     status, body, _ = srv.get(f"/fhir/CodeSystem?url={q(CS_B)}")
     assert status == 200 and body["total"] == 0
 
@@ -187,7 +191,7 @@ def test_failed_build_leaves_served_file(tmp_path, content, server_factory):
     with open(db, "rb") as f:
         before = f.read()
     st = os.stat(db)
-    srv = server_factory(db)
+    srv = server_factory(db, env={"TERMSVC_BUILD_CHECK_MS": str(BUILD_CHECK_MS)})
     status, body, _ = srv.get(f"/fhir/ValueSet/$expand?url={q(VS_A)}")
     assert status == 200 and len(codes_of(body)) == 50
 

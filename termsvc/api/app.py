@@ -105,7 +105,7 @@ def create_app(db_path: str | None = None, config: dict | None = None, managemen
     db_path = db_path or settings.db
     if not os.path.exists(db_path):
         raise FileNotFoundError(f"No database at {db_path}: run 'termsvc build' first")
-    store = Store(db_path, time_limit_ms=settings.time_limit_ms)
+    store = Store(db_path, time_limit_ms=settings.time_limit_ms, build_check_ms=settings.build_check_ms)
     store.check(db_path)
     app = Flask("termsvc")
     app.extensions["termsvc.store"] = store

@@ -11,10 +11,13 @@ Flask app.
 import functools
 import threading
 import urllib.parse
-from collections import OrderedDict
 from dataclasses import dataclass
+from http import HTTPStatus
 
+import cachetools
 import orjson
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from termsvc.api import probes, search
 from termsvc.api.cache import ResponseCache
@@ -120,16 +123,9 @@ def refuse_format(accept: str, query: str) -> OpError | None:
         if name == "_format" and "json" not in value.lower():
             return OpError(f"_format={value}: this server answers in JSON only (application/fhir+json)",
                            status=406, code="not-supported")
-    ranges = []
-    for item in accept.split(","):
-        media, *params = [p.strip().lower() for p in item.split(";")]
-        q = next((p[2:] for p in params if p.startswith("q=")), "1")
-        try:
-            if media and float(q) > 0:
-                ranges.append(media)
-        except ValueError:
-            ranges.append(media)
-    if any("xml" in m for m in ranges) and not any("json" in m or m in ("*/*", "application/*") for m in ranges):
+    ranges = parse_accept_header(accept, MIMEAccept)
+    wants_xml = any("xml" in media.lower() for media, q in ranges if q > 0)
+    if wants_xml and not any(ranges.quality(media) > 0 for media in JSON_TYPES):
         return OpError(f"Accept: {accept}: this server answers in JSON only (application/fhir+json)", status=406,
                        code="not-supported")
     return None
@@ -180,9 +176,7 @@ def respond(start_response, status: int, body: dict | bytes, extra_headers=()):
 
 CACHED_ERRORS = (404, 422)   # refusals that hold for the build (the others are the request's own mistakes)
 
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-           413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-           500: "Internal Server Error", 503: "Service Unavailable"}
+REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
 class OperationRouter:
@@ -196,7 +190,7 @@ class OperationRouter:
         self.max_expansion = max_expansion
         self.batch = batch   # batch(router, environ, start_response, r4) answers POST to the base
         self.cache = ResponseCache(cache_size) if cache_size > 0 else None
-        self._tx_cache = OrderedDict()
+        self._tx_cache = cachetools.LRUCache(500)   # cache-id -> the tx-resources sent with it
         self._tx_gen = None
         self._lock = threading.Lock()
 
@@ -318,8 +312,6 @@ class OperationRouter:
             keys = {(r.get("resourceType"), r.get("url"), r.get("version")) for r in tx}
             merged = [r for r in known if (r.get("resourceType"), r.get("url"), r.get("version")) not in keys] + tx
             self._tx_cache[cache_id] = merged
-            while len(self._tx_cache) > 500:
-                self._tx_cache.popitem(last=False)
         return merged
 
 
@@ -342,7 +334,7 @@ def read_json_body(environ):
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        raise OpError(f"The request body is not valid JSON: {e}", code="structure")
+        raise OpError(f"The request body is not valid JSON: {e}", code="structure") from e
 
 
 def request_params(signature: Signature, method: str, query: str, body) -> tuple[Params, list]:

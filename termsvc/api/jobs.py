@@ -167,7 +167,7 @@ def run(job_path: str) -> int:
         summary = build(state["db"], configured_sources(settings), Progress(stream=sys.stdout))
         state.update(state="succeeded", sha256=build_sha256(state["db"]),
                      summary={k: v for k, v in summary.items() if k != "failures"})
-    except BaseException as e:   # noqa: BLE001 - every ending is recorded
+    except BaseException as e:
         state.update(state="failed", error=f"{type(e).__name__}: {e}"[:4000])
     state.update(finished=_now(), seconds=round(time.monotonic() - started, 1))
     _write(job_path, state)

@@ -20,27 +20,27 @@ BOUNDS = BUCKETS + (float("inf"),)
 FLUSH_EVERY_S = 1.0
 
 
+LATENCY = "termsvc_request_duration_seconds"
+LATENCY_HELP = "Time to answer a request, by operation and HTTP status"
+LE = tuple("+Inf" if b == float("inf") else repr(b) for b in BOUNDS)   # the buckets' `le` labels
+# the histogram's counts as the workers add them: prometheus-client's Histogram takes one observation at a
+# time, so its buckets and sum are kept as two counters and shown as the histogram by exposition()
+LATENCY_BUCKETS = "termsvc_request_duration_bucket_counts"
+LATENCY_SUM = "termsvc_request_duration_sum_seconds"
+
+
 class Instruments:
     """The prometheus-client metrics. Made on first use in a worker: prometheus-client chooses its
     multiprocess mode from PROMETHEUS_MULTIPROC_DIR when it is imported, which `termsvc serve` sets
     only after the command line has imported termsvc."""
 
     def __init__(self):
-        from prometheus_client import Counter, Gauge, Histogram
-
-        class CountsHistogram(Histogram):
-            """A Histogram that takes counts gathered elsewhere: n observations per bucket and their sum."""
-
-            def add_counts(self, counts, total: float) -> None:
-                for bucket, n in zip(self._buckets, counts):
-                    if n:
-                        bucket.inc(n)
-                self._sum.inc(total)
+        from prometheus_client import Counter, Gauge
 
         by_op = ["operation", "status"]
         self.requests = Counter("termsvc_requests", "Requests answered, by operation and HTTP status", by_op)
-        self.latency = CountsHistogram("termsvc_request_duration_seconds",
-                                       "Time to answer a request, by operation and HTTP status", by_op, buckets=BUCKETS)
+        self.latency_buckets = Counter(LATENCY_BUCKETS, "Requests per latency bucket (not cumulative)", [*by_op, "le"])
+        self.latency_sum = Counter(LATENCY_SUM, "Time spent answering, by operation and HTTP status", by_op)
         self.cache = Counter("termsvc_response_cache", "Response-cache lookups of operations (batch entries"
                              " included) and searches, by result", ["result"])
         self.time_limit = Counter("termsvc_time_limit_hits", "Requests (and batch entries) stopped at their time limit")
@@ -131,7 +131,10 @@ def flush() -> None:
             n = sum(delta[:-1])
             if n:
                 m.requests.labels(*key).inc(n)
-                m.latency.labels(*key).add_counts(delta[:-1], delta[-1])
+                for le, count in zip(LE, delta[:-1]):
+                    if count:
+                        m.latency_buckets.labels(*key, le).inc(count)
+                m.latency_sum.labels(*key).inc(delta[-1])
                 t.flushed[key] = now
         for result, attr in (("hit", "cache_hits"), ("miss", "cache_misses")):
             n = getattr(t, attr) - t.flushed.get(attr, 0)
@@ -188,15 +191,47 @@ class ServedBuild:
         yield family
 
 
+class WithLatencyHistogram:
+    """The metrics of `source` with the latency counters shown as the histogram they keep."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def collect(self):
+        from prometheus_client.core import HistogramMetricFamily
+        counts, sums = {}, {}
+        for family in self.source.collect():
+            if family.name not in (LATENCY_BUCKETS, LATENCY_SUM):
+                yield family
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    key = (sample.labels["operation"], sample.labels["status"])
+                    if family.name == LATENCY_SUM:
+                        sums[key] = sums.get(key, 0.0) + sample.value
+                    else:
+                        per_le = counts.setdefault(key, {})
+                        per_le[sample.labels["le"]] = per_le.get(sample.labels["le"], 0) + sample.value
+        histogram = HistogramMetricFamily(LATENCY, LATENCY_HELP, labels=["operation", "status"])
+        for key in sorted(counts.keys() | sums.keys()):
+            running, buckets = 0.0, []
+            for le in LE:
+                running += counts.get(key, {}).get(le, 0)
+                buckets.append((le, running))
+            histogram.add_metric(list(key), buckets, sums.get(key, 0.0))
+        yield histogram
+
+
 def exposition() -> tuple[bytes, str]:
     """(body, content type) of a scrape: every worker's metrics in multiprocess mode, else this process's."""
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
     flush()
-    served = CollectorRegistry()
-    served.register(ServedBuild())
     try:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        source = CollectorRegistry()
+        multiprocess.MultiProcessCollector(source)
     except ValueError:   # PROMETHEUS_MULTIPROC_DIR not set: a single process (the tests' Flask client)
-        registry = REGISTRY
-    return generate_latest(registry) + generate_latest(served), CONTENT_TYPE_LATEST
+        source = REGISTRY
+    shown = CollectorRegistry()
+    shown.register(WithLatencyHistogram(source))
+    shown.register(ServedBuild())
+    return generate_latest(shown), CONTENT_TYPE_LATEST

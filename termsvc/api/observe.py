@@ -22,6 +22,7 @@ import re
 import sys
 import threading
 import time
+from http import HTTPStatus
 from time import perf_counter
 
 import orjson
@@ -32,7 +33,7 @@ LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 REQUEST_ID = re.compile(r"[A-Za-z0-9._~:/+=@-]{1,128}")
 MAX_LOGGED = 1024   # characters of a path or query written to the log (a line stays within one atomic write)
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
-STATUS_CODES = {"200 OK": 200, "404 Not Found": 404, "400 Bad Request": 400, "422 Unprocessable Entity": 422}
+STATUS_CODES = {f"{s.value} {s.phrase}": s.value for s in HTTPStatus}   # the status lines the app writes
 
 
 def operation_of(method: str, path: str) -> str:

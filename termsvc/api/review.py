@@ -22,7 +22,7 @@ rows its `data` has a value for. The mapping suggestions (candidates of the rows
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
 import orjson

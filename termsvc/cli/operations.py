@@ -64,7 +64,7 @@ def asking(fn):
     try:
         return fn()
     except TerminologyError as e:
-        raise Unanswerable(e.message)
+        raise Unanswerable(e.message) from e
 
 
 def value_set_argument(value: str) -> dict:
@@ -144,7 +144,7 @@ def _read_file(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as e:
-        raise Unanswerable(f"{path}: {e.strerror}")
+        raise Unanswerable(f"{path}: {e.strerror}") from e
 
 
 def write_csv(codes, system, results):
@@ -205,7 +205,7 @@ def lookup_cmd(settings, code, system, version, properties, language, db, server
         r = client.lookup(code, system, version=version, properties=properties, display_language=language)
     except TerminologyError as e:   # not in its code system, or not a possible code of it: a no
         if not any(i.message_id == "Unknown_Code_in_Version" or i.tx_type == "invalid-code" for i in e.issues):
-            raise Unanswerable(e.message)   # the code system is not loaded, a fragment cannot say, ...
+            raise Unanswerable(e.message) from e  # the code system is not loaded, a fragment cannot say, ...
         if as_json:
             emit_json({"code": code, "system": system, "found": False, "message": e.issues[0].text})
         else:

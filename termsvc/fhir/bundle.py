@@ -1,5 +1,6 @@
 """The resources of a parsed JSON value: itself, or the entries of a Bundle (nested Bundles too)."""
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 
 def iter_bundle(obj: object) -> Iterator[dict[str, Any]]:

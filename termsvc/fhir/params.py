@@ -113,7 +113,7 @@ class Params:
         try:
             n = int(v)
         except (TypeError, ValueError):
-            raise messages.error("param-integer", name=name, value=v)
+            raise messages.error("param-integer", name=name, value=v) from None
         if n > MAX_INT:
             raise messages.error("param-range", name=name, value=v)
         if n < 0:
@@ -302,7 +302,7 @@ class Signature:
                 try:
                     value = kind.check(name, value)
                 except TypeError:
-                    raise self._wrong(name, where, f"{key}: {_shown(value)}")
+                    raise self._wrong(name, where, f"{key}: {_shown(value)}") from None
             return Param(name, key, value)
         if "resource" in p:
             resource = p["resource"]

@@ -9,7 +9,7 @@ BuildError naming the file.
 """
 import hashlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import orjson
 

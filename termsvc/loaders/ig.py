@@ -31,7 +31,7 @@ def rebase(obj, old: str = R5_BASE, new: str = R4_BASE):
         return {k: rebase(v, old, new) for k, v in obj.items()}
     if isinstance(obj, list):
         return [rebase(v, old, new) for v in obj]
-    if isinstance(obj, str) and (obj == old or obj.startswith(old + "/") or obj.startswith(old + "|")):
+    if isinstance(obj, str) and (obj == old or obj.startswith((old + "/", old + "|"))):
         return new + obj[len(old):]
     return obj
 

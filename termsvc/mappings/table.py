@@ -435,7 +435,7 @@ def read_rows(t: Table, cells):
             if h or any(i < len(raw) and raw[i].strip() for _, raw in raw_rows)]
     t.columns = [h for _, h in cols]
     seen = {}
-    for i, h in cols:
+    for _, h in cols:
         c = canonical_header(h)
         if c in KNOWN_COLUMNS:
             if c in seen:

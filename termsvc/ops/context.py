@@ -4,8 +4,10 @@ is about (by id, sent whole, or by url), and the resource an instance-level call
 """
 import functools
 import re
+import threading
 import urllib.parse
 
+import cachetools
 import orjson
 
 from termsvc.fhir import messages
@@ -13,24 +15,29 @@ from termsvc.fhir.convert import to_r5
 from termsvc.fhir.shape import check_resource
 from termsvc.ops.codesystems import InMemoryCodeSystem, ReadOnce, StoredCodeSystem
 
-# per build generation: parsed JSON of stored resources, providers, lists of versions
-_cache: dict = {}
+# per build generation: parsed JSON of stored resources, providers, lists of versions (the threads of a
+# process share it: locked)
+_cache = cachetools.LRUCache(50_000)
 _cache_generation = [None]
-_CACHE_MAX = 50_000
+_cache_lock = threading.Lock()
+_MISSING = object()
 
 
 def build_cached(store, key, make):
+    """`make()`, made once per build of `store` (and kept while it is among the 50,000 used last)."""
     gen = (id(store), store.generation)
-    if _cache_generation[0] != gen:
-        _cache.clear()
-        _cache_generation[0] = gen
-    try:
-        return _cache[key]
-    except KeyError:
-        if len(_cache) > _CACHE_MAX:
+    with _cache_lock:
+        if _cache_generation[0] != gen:
             _cache.clear()
-        v = _cache[key] = make()
-        return v
+            _cache_generation[0] = gen
+        hit = _cache.get(key, _MISSING)
+    if hit is not _MISSING:
+        return hit
+    value = make()   # unlocked: it may query, and ask for other cached values
+    with _cache_lock:
+        if _cache_generation[0] == gen:   # not a value of a build another thread has moved on from
+            _cache[key] = value
+    return value
 
 
 def split_canonical(canonical: str | None):
@@ -217,8 +224,8 @@ class Context:
                 c = {"code": code}
                 if display:
                     c["display"] = display
-                des = [{k: v for k, v in (("language", l), ("value", v)) if v}
-                       for l, v in self.store.all("SELECT language, value FROM designation WHERE concept_id=?",
+                des = [{k: v for k, v in (("language", lang), ("value", v)) if v}
+                       for lang, v in self.store.all("SELECT language, value FROM designation WHERE concept_id=?",
                                                   (cid,))]
                 if des:
                     c["designation"] = des

@@ -124,7 +124,7 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expa
     else:
         page = members
     identifier = "urn:uuid:" + str(uuid.uuid4())
-    timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    timestamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     fragments = _used_fragments(ctx, composer)
     # a fragment cannot say a code is not in the code system: the expansion is not closed
     open_parts = unclosed(composer, vs)

@@ -130,7 +130,7 @@ def _ecl(cs, expression: str) -> set:
     try:
         return ecl.evaluate(cs.store.conn(), cs.cs_id, expression)
     except ValueError as e:
-        raise messages.error("ecl-invalid", tx_type="vs-invalid", expression=expression, reason=str(e))
+        raise messages.error("ecl-invalid", tx_type="vs-invalid", expression=expression, reason=str(e)) from e
 
 
 def concept_property_values(cs, c: FlatConcept, prop: str) -> list[str]:
@@ -141,7 +141,7 @@ def concept_property_values(cs, c: FlatConcept, prop: str) -> list[str]:
     if d and (d.get("uri") or "").startswith(CONCEPT_PROPERTIES):
         uri_name = d["uri"][len(CONCEPT_PROPERTIES):]
     out = []
-    for code, key, value in cs.properties(c):
+    for code, _, value in cs.properties(c):
         if code == prop:
             if isinstance(value, bool):
                 out.append("true" if value else "false")

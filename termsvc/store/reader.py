@@ -18,9 +18,11 @@ from termsvc.store.queries import Queries
 
 
 class Store(Queries):
-    def __init__(self, path: str, time_limit_ms: int = BY_NAME["time_limit_ms"].default):
+    def __init__(self, path: str, time_limit_ms: int = BY_NAME["time_limit_ms"].default,
+                 build_check_ms: int = BY_NAME["build_check_ms"].default):
         self.path = os.path.abspath(path)
         self.time_limit_ms = time_limit_ms
+        self.build_check_s = build_check_ms / 1000
         self._local = threading.local()
         self._ident = None
         self.generation = 0
@@ -33,11 +35,11 @@ class Store(Queries):
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def refresh(self, force: bool = False) -> bool:
-        """Notice a swapped-in build (checked at most every 0.2 s). True if it changed."""
+        """Notice a swapped-in build (looked for at most every `build_check_ms`). True if it changed."""
         now = time.monotonic()
         if not force and now < self._check_at:
             return False
-        self._check_at = now + 0.2
+        self._check_at = now + self.build_check_s
         try:
             ident = self._file_ident()
         except FileNotFoundError:

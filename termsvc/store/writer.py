@@ -149,7 +149,7 @@ class BuildWriter:
             "INSERT INTO source(name, kind, version, location, sha256, loaded_at, counts)"
             " VALUES (?,?,?,?,?,?,?)",
             (name, kind, version, location, sha256,
-             datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "{}"))
+             datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "{}"))
         return inserted_id(cur)
 
     def finish_source(self, source_id: int, extra: dict | None = None) -> dict:
@@ -433,7 +433,7 @@ class BuildWriter:
         self.assign_ids()
         self.build_closure()
         self.build_fts()
-        self.set_meta("built_at", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+        self.set_meta("built_at", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
         self.conn.execute("COMMIT")
         self.conn.execute("ANALYZE")
         self.conn.execute("BEGIN")
@@ -473,7 +473,7 @@ def closure_of(parents: dict) -> dict:
                 ready.append(c)
     for n in parents:  # cycles
         if n not in ancestors:
-            s = set(p for p in parents[n] if p != n)
+            s = {p for p in parents[n] if p != n}
             for p in list(s):
                 s |= ancestors.get(p, frozenset())
             ancestors[n] = frozenset(s)

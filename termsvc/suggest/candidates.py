@@ -62,14 +62,14 @@ class Scope:
 
     @classmethod
     def of(cls, store, target_scope: str | None = None, target_system: str | None = None,
-           max_size: int | None = None, canonical=lambda s: s) -> "Scope":
+           max_size: int | None = None, canonical=lambda s: s) -> Scope:
         scope = cls(target_scope, target_system)
         scope.candidates, scope.message = expand_scope(store, target_scope, target_system, max_size)
         scope.build(canonical)
         return scope
 
     @classmethod
-    def from_candidates(cls, candidates: list, canonical=lambda s: s, url: str | None = None) -> "Scope":
+    def from_candidates(cls, candidates: list, canonical=lambda s: s, url: str | None = None) -> Scope:
         scope = cls(url, None, candidates)
         scope.build(canonical)
         return scope

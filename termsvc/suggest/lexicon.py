@@ -158,7 +158,7 @@ class Lexicon:
                     self.stemmed[language].setdefault(tuple(stem(language, w) for w in short), facets)
 
     @classmethod
-    def load(cls, folders=()) -> "Lexicon":
+    def load(cls, folders=()) -> Lexicon:
         """The shipped lexicon and the departments' files of these mappings folders: a term a department
         defines (in a language) means what the department says, not what the shipped file says."""
         return cls(list(department_rows(folders)) + list(shipped_rows()))

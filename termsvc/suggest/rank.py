@@ -62,7 +62,7 @@ class Query:
     parts: list = field(default_factory=list)
     language: str = "en"  # the name's language: given (even one the lexicon lacks), else detected
 
-    def of_kinds(self, kinds) -> "Query":
+    def of_kinds(self, kinds) -> Query:
         """The same name with only the parts of these kinds."""
         return Query(self.name, self.languages, self.segments, [p for p in self.parts if p.kind in kinds],
                      self.language)

@@ -32,7 +32,7 @@ def language_code(tag: str | None) -> str | None:
     return tag.split("-")[0].lower() if tag else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _stemmer(language: str):
     name = SNOWBALL.get(language)
     return Stemmer.Stemmer(name) if name else None

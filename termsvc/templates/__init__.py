@@ -22,7 +22,7 @@ def percent(n: int, total: int) -> float:
 
 
 ENV.filters.update(plural=plural, percent=percent, pair=lambda v: (v, v))
-ENV.globals.update(now=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+ENV.globals.update(now=lambda: datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
 def render(name: str, **context) -> str:
