@@ -34,6 +34,7 @@ import functools
 import os
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass
 
 from termsvc.bindings.facts import BASES
@@ -119,8 +120,10 @@ def read_header(path: str):
 def _forced(path: str):
     import pydicom
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=READ_TAGS, force=True)
-        uid = ds.get("StudyInstanceUID")
+        with warnings.catch_warnings():   # pydicom's guesses about a file that may not be DICOM at all
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=READ_TAGS, force=True)
+            uid = ds.get("StudyInstanceUID")
     except Exception:   # pydicom reading what is not DICOM fails in many ways (unknown VRs, lengths...)
         raise ValueError("not a DICOM file (no DICM preamble, and not readable as a dataset either)") from None
     if not uid:
