@@ -127,7 +127,7 @@ def start(db_path: str, kind: str, settings, detail: dict | None = None, prepare
                                  if not s.secret and settings.shown(s.name)}, "db": os.path.abspath(db_path)}}
         _write(path, state)
         with open(os.path.join(folder, f"{job_id}.log"), "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "termsvc.api.jobs", path],
+            proc = subprocess.Popen([sys.executable, "-m", "termsvc.api.jobs", path, str(lock_fd)],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     pass_fds=(lock_fd,))
         state.update(pid=proc.pid)
@@ -152,8 +152,9 @@ def _current(db_path: str) -> dict | None:
         return None
 
 
-def run(job_path: str) -> int:
-    """The job's process: build from the configured sources, then record how it ended."""
+def run(job_path: str, lock_fd: int | None = None) -> int:
+    """The job's process: build from the configured sources, then record how it ended - after it gave
+    up the lock (`lock_fd`, inherited), so that a job said to have ended never refuses the next one."""
     from termsvc import settings as settings_mod
     from termsvc.build import Progress, build, configured_sources
 
@@ -170,9 +171,11 @@ def run(job_path: str) -> int:
     except BaseException as e:
         state.update(state="failed", error=f"{type(e).__name__}: {e}"[:4000])
     state.update(finished=_now(), seconds=round(time.monotonic() - started, 1))
+    if lock_fd is not None:
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
     _write(job_path, state)
     return 0 if state["state"] == "succeeded" else 1
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1]))
+    sys.exit(run(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None))
