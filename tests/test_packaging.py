@@ -3,6 +3,7 @@ and a wheel installed into a fresh virtual environment builds the default conten
 directory (no source tree)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -28,13 +29,28 @@ def test_every_package_is_listed_and_the_content_folders_are_mapped():
     assert sorted(tool["packages"]) == sorted(found + list(content))
 
 
+def project_files_copy(to):
+    """The project's files (tracked or not, but not ignored) copied to `to`: setuptools builds in the tree
+    it is given, and a build/ folder left in a working tree by an earlier build would put deleted modules
+    into the wheel."""
+    listed = subprocess.run(["git", "-C", PROJECT_DIR, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            check=True, capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = os.path.join(PROJECT_DIR, name)
+        if os.path.isfile(source):
+            os.makedirs(os.path.dirname(os.path.join(to, name)), exist_ok=True)
+            shutil.copy2(source, os.path.join(to, name))
+    return to
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The wheel built from this tree, installed into a fresh venv: its python and termsvc. The venv
     borrows the dependencies of the test environment (a .pth file) instead of downloading them."""
     tmp = tmp_path_factory.mktemp("wheel")
+    source = project_files_copy(tmp / "source")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp / "dist"), PROJECT_DIR], check=True, capture_output=True)
+                    str(tmp / "dist"), str(source)], check=True, capture_output=True)
     (wheel,) = (tmp / "dist").iterdir()
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
