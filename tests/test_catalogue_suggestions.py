@@ -127,3 +127,11 @@ def test_openapi_says_a_row_may_be_a_catalogue_code_without_one(suggestions_db):
     row = ok["properties"]["rows"]["items"]["properties"]["row"]
     assert row["nullable"] is True and "catalogue" in row["description"]
     assert "message" in ok["properties"]
+
+
+def test_what_a_table_asks_suggestions_for_is_counted_in_words():
+    from termsvc.templates import ENV
+    said = ENV.get_template("review_macros.html").module.without_a_target
+    assert [str(said(rows, codes)) for rows, codes in ((4, 0), (1, 2), (0, 3), (0, 1), (0, 0))] == [
+        "4 rows without a target", "1 row without a target and 2 catalogue codes without a row",
+        "3 catalogue codes without a row", "1 catalogue code without a row", "0 rows without a target"]
