@@ -209,6 +209,14 @@ def test_the_suggestions_in_a_browser(browser, suggestions_db, server_factory, a
     note = browser.find_element(By.ID, "suggestions-scope")
     assert note.is_displayed() and "termsvc build --snomed" in note.text
     assert note.location["y"] < browser.find_element(By.ID, "row-table").location["y"]
+    # the codes of a catalogue that no row names yet: listed above the rows, each with its candidates
+    browser.get(srv.base + "/mappings/catalogo")
+    unlisted = browser.find_element(By.ID, "suggestions-unlisted")
+    spine = unlisted.find_element(By.CSS_SELECTOR, "tr.unlisted-block[data-code='R02']")
+    assert spine.is_displayed() and "Cervical spine" in spine.text
+    assert spine.location["y"] < browser.find_element(By.ID, "row-table").location["y"]
+    artifacts(browser, "catalogue")
+    assert browser.execute_script(WRAPPED) == []
     # the table with its suggestions, downloaded: draft rows with their candidates, codes as text
     browser.get(srv.base + "/mappings/regiones")
     browser.find_element(By.PARTIAL_LINK_TEXT, "download XLSX with suggestions").click()

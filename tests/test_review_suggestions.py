@@ -35,26 +35,44 @@ REGIONES = HEADER + ("0012;Rodilla izquierda;;;;\n"
                      "C-SPINE;Columna cervical;;;;\n"
                      "ZZ9;qwxv zzkj;;;;\n")
 PROCEDIMIENTOS = HEADER + "P1;TC de tórax;;;;\nP2;RM rodilla derecha;;;;\n"
+# a catalogue export made a table by `mappings init` (its codes a local code system, the table's source scope)
+CATALOGO = "Código;Descripción\nR01;Rodilla izquierda\nR02;Columna cervical\nR03;Tórax\nR04;Mano derecha\n"
 
 
-def _table(maps, name, rows, target_scope, language):
+def _table(maps, name, rows, target_scope, language, more=""):
     (maps / f"{name}.csv").write_text(rows, encoding="utf-8")
     (maps / f"{name}.toml").write_text(
         f'url = "http://ex.test/cm/{name}"\nlanguage = "{language}"\nsource_system = "http://ex.test/cs/{name}"\n'
-        f'target_system = "{SCT}"\ntarget_scope = "{target_scope}"\n', encoding="utf-8")
+        f'target_system = "{SCT}"\ntarget_scope = "{target_scope}"\n{more}', encoding="utf-8")
+
+
+def _catalogue_table(d, maps) -> None:
+    """`catalogo`, made by `mappings init` from a catalogue export; then its rows of R02 and R04 deleted
+    (by mistake, or never written) and R03 mapped: two codes of its catalogue have no row."""
+    (d / "export.csv").write_text(CATALOGO, encoding="utf-8")
+    r = CliRunner().invoke(cli, ["mappings", "init", str(d / "export.csv"), "--name", "catalogo", "-o", str(maps),
+                                 "--language", "es", "--target-scope", CID4, "--target-system", SCT,
+                                 "--base-url", "http://ex.test"])
+    assert r.exit_code == 0, r.output
+    (maps / "catalogo.csv").write_text(HEADER + f"R01;Rodilla izquierda;;;;\nR03;Tórax;{THORAX};Thorax;equivalent;"
+                                                "accepted\n", encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def suggestions_db(tmp_path_factory):
     """A build of the IG and DICOM with three Spanish tables, rows without a target in each: body regions
     (DICOM CID 4), procedures (the IG's value set over SNOMED CT, which cannot be expanded without a
-    release), and one whose scope is not loaded. (database, folder of the tables)."""
+    release), one whose scope is not loaded; a catalogue's table (`mappings init`) with codes no row names, and
+    one whose catalogue is not loaded. (database, folder of the tables)."""
     d = tmp_path_factory.mktemp("review-suggestions")
     maps = d / "maps"
     maps.mkdir()
     _table(maps, "regiones", REGIONES, CID4, "es")
     _table(maps, "procedimientos", PROCEDIMIENTOS, PROCEDURES, "es")
     _table(maps, "sin-alcance", HEADER + "X1;Rodilla;;;;\n", "http://ex.test/ValueSet/not-loaded", "es")
+    _catalogue_table(d, maps)
+    _table(maps, "sin-catalogo", HEADER + "Y1;Mano;;;;\n", CID4, "es",  # a catalogue the build does not have
+           'source_scope = "http://ex.test/ValueSet/not-loaded"\n')
     db = str(d / "t.db")
     build(db, [SourceSpec("ig"), SourceSpec("dicom"), SourceSpec("mappings", str(maps), {"allow_errors": True})],
           Progress(quiet=True))

@@ -72,9 +72,12 @@ def _reports(store) -> list[dict]:
 
 
 def _without_target(store) -> dict:
-    """table id -> its rows without a target (the build's `empty-target` problems), counted once per build."""
-    return build_cached(store, ("review", "without-target"), lambda: {
-        rep["id"]: sum(p["kind"] == "empty-target" for p in rep["problems"]) for rep in _reports(store)})
+    """table id -> (its rows without a target, its catalogue's codes without a row): what its suggestions
+    are for, counted once per build from its report (the build's `empty-target` problems and coverage)."""
+    def count(rep: dict) -> tuple[int, int]:
+        unmapped = (rep.get("coverage") or {}).get("unmapped_codes") or []
+        return (sum(p["kind"] == "empty-target" for p in rep["problems"]), sum(not u["pending"] for u in unmapped))
+    return build_cached(store, ("review", "without-target"), lambda: {rep["id"]: count(rep) for rep in _reports(store)})
 
 
 def _report(store, table_id: str) -> dict:

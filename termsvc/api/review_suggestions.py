@@ -1,12 +1,16 @@
 """Mapping suggestions on the review page (termsvc.api.review): under every row without a target its
 candidates (code, display, system, score, reason) and the parts of its name (modality, region,
-laterality, contrast); above the rows what the suggestions could not do (a scope that cannot be
+laterality, contrast); above the rows the codes of the table's catalogue (its source scope) that no row
+names yet, each with its candidates, and what the suggestions could not do (a scope that cannot be
 expanded: what to load); and the table with its suggestions as XLSX, the file `termsvc mappings
-suggest TABLE -o FILE.xlsx` writes (draft rows, a dropdown of the candidates).
+suggest TABLE -o FILE.xlsx` writes (draft rows, a new draft row for each catalogue code without one,
+a dropdown of the candidates). What is suggested for is what the CLI and POST /mappings/suggest choose
+(termsvc.suggest.service.to_suggest).
 
 A table's suggestions are computed lazily, once per build and worker, by the Suggester POST
 /mappings/suggest uses, and kept as far as they got: a page computes those of the rows it shows
-(the first PAGE_ROWS rows without a target its filter keeps) within PAGE_SHARE of the request's time
+(the first PAGE_ROWS rows without a target its filter keeps, then, on a page no filter narrows, the
+catalogue codes without a row) within PAGE_SHARE of the request's time
 limit (less for a page of many rows, whose rendering takes longer) and shows what it has, saying
 how far it got (the next request goes on from there); the download finishes them all within the
 request's time limit or answers 422 saying so. The overview computes none.
@@ -21,7 +25,7 @@ from termsvc import deadline
 from termsvc.api.suggest import build_suggester
 from termsvc.fhir.outcome import OpError
 from termsvc.ops.context import build_cached
-from termsvc.suggest.service import row_language
+from termsvc.suggest.service import catalogue_not_listed, to_suggest
 from termsvc.suggest.write import suggestions_bytes
 
 PAGE_SHARE = 0.4         # of the request's time limit, for the suggestions of a page listing FULL_SHARE_ROWS rows
@@ -31,32 +35,35 @@ XLSX_SHARE = 0.6         # of the request's time limit, for the download's sugge
 
 
 class TableSuggestions:
-    """The suggestions of one table of one build, as far as they have been computed."""
+    """The suggestions of one table of one build, as far as they have been computed: for what
+    `to_suggest` says the table asks for (its rows without a target, then its catalogue's codes without
+    a row), as `termsvc mappings suggest` and POST /mappings/suggest choose."""
 
-    def __init__(self, table):
+    def __init__(self, table, asked: list, why_not: str | None):
         self.table = table
-        self.rows = [r for r in table.rows if not (r.target_code or r.no_map)]   # as Suggester.table selects
-        self.done: dict = {}                 # row number -> the row's suggestions (Suggester.row)
+        self.rows = [a for a in asked if a.row is not None]
+        self.unlisted = [a for a in asked if a.row is None]      # catalogue codes no row names
+        self.catalogue_message = catalogue_not_listed(table, why_not) if why_not else None
+        self.done: dict = {}                 # Asked.key -> its suggestions (Suggester.row)
         self.scope_message: str | None = None
         self.xlsx: bytes | None = None       # the table with them all, once written
 
-    def pending(self, rows: list | None = None) -> list:
-        """Those of `rows` (default: every row without a target) not suggested for yet."""
-        return [r for r in (self.rows if rows is None else rows) if r.row not in self.done]
+    def pending(self, asked: list | None = None) -> list:
+        """Those of `asked` (default: all) not suggested for yet."""
+        return [a for a in (self.rows + self.unlisted if asked is None else asked) if a.key not in self.done]
 
     def advance(self, suggester, todo: list) -> None:
-        """Suggest for the rows `todo`, until done or past the deadline (TimeLimitExceeded, the rows
-        done so far kept)."""
+        """Suggest for `todo`, until done or past the deadline (TimeLimitExceeded, those done so far kept)."""
         meta = self.table.meta
         ranker = suggester.ranker(meta.get("target_scope"), meta.get("target_system"))
         self.scope_message = ranker.scope.message
-        for r in deadline.bounded(todo, every=1):
-            self.done[r.row] = suggester.row(ranker, r.row, r.source_code, r.source_display, row_language(r),
-                                             skip=(self.table.name, r.row))
+        for a in deadline.bounded(todo, every=1):
+            self.done[a.key] = suggester.asked(ranker, self.table, a)
 
     def result(self) -> dict:
         """The suggestions computed, in the shape of Suggester.table."""
-        return {"table": self.table.name, "rows": [self.done[r.row] for r in self.rows if r.row in self.done]}
+        return {"table": self.table.name,
+                "rows": [self.done[a.key] for a in self.rows + self.unlisted if a.key in self.done]}
 
 
 @dataclass
@@ -70,6 +77,11 @@ class Shown:
     shown: int                       # of those, the ones to show suggestions under (PAGE_ROWS at most)
     done: int                        # of those, with their suggestions computed
     scope_message: str | None        # the scope is incomplete or cannot be expanded (what to load)
+    unlisted: list                   # the suggestions computed of the catalogue codes without a row it shows
+    unlisted_shown: int              # catalogue codes without a row to show (none on a page a filter narrows)
+    unlisted_total: int              # catalogue codes without a row
+    catalogue_message: str | None    # why they could not be listed
+    every_row: bool                  # the page lists every row (no filter narrows it)
     unfinished: str | None = None    # why `done` < `shown`
 
     def __contains__(self, row) -> bool:
@@ -80,7 +92,8 @@ class Shown:
 
 
 def _suggestions(store, rep: dict, table) -> TableSuggestions:
-    return build_cached(store, ("review", "suggestions", rep["id"]), lambda: TableSuggestions(table))
+    return build_cached(store, ("review", "suggestions", rep["id"]),
+                        lambda: TableSuggestions(table, *to_suggest(table, store)))
 
 
 def _suggester(store):
@@ -88,16 +101,19 @@ def _suggester(store):
 
 
 def for_page(store, rep: dict, table, rows: list) -> Shown:
-    """The suggestions a table page shows under the rows it shows (`rows`), computed within PAGE_SHARE
-    of the request's time limit."""
+    """The suggestions a table page shows under the rows it shows (`rows`), and, when it lists every row
+    (no filter narrows it), for the catalogue codes without a row, PAGE_ROWS in all at most, computed
+    within PAGE_SHARE of the request's time limit."""
     s = _suggestions(store, rep, table)
-    without_target = {r.row for r in s.rows}
-    listed = [r for r in rows if r.row in without_target]
+    listed_rows = {r.row for r in rows}
+    listed = [a for a in s.rows if a.row in listed_rows]
     shown = listed[:PAGE_ROWS]
+    every_row = len(rows) == len(table.rows)
+    unlisted = s.unlisted[:PAGE_ROWS - len(shown)] if every_row else []
     unfinished = None
-    share_ms = round(store.time_limit_ms * PAGE_SHARE * min(1.0, FULL_SHARE_ROWS / max(1, len(rows))))
+    share_ms = round(store.time_limit_ms * PAGE_SHARE * min(1.0, FULL_SHARE_ROWS / max(1, len(rows) + len(unlisted))))
     try:
-        if todo := s.pending(shown):
+        if todo := s.pending(shown + unlisted):
             with deadline.within(share_ms):
                 s.advance(_suggester(store), todo)
     except deadline.TimeLimitExceeded:
@@ -107,11 +123,13 @@ def for_page(store, rep: dict, table, rows: list) -> Shown:
                       " computed is kept: reload the page to go on, or download the table with its suggestions)")
     except OpError as e:
         unfinished = e.text
-    done = [s.done[r.row] for r in shown if r.row in s.done]
+    done = [s.done[a.key] for a in shown if a.key in s.done]
     by_row = {v["row"]: v for v in done if v["candidates"] or v.get("message") not in (None, s.scope_message)}
+    unlisted_done = [s.done[a.key] for a in unlisted if a.key in s.done]
     meta = table.meta
     return Shown(by_row, meta.get("target_scope") or meta.get("target_system"), len(s.rows), len(listed),
-                 len(shown), len(done), s.scope_message, unfinished)
+                 len(shown), len(done), s.scope_message, unlisted_done, len(unlisted), len(s.unlisted),
+                 s.catalogue_message, every_row, unfinished)
 
 
 def xlsx(store, rep: dict, table) -> bytes:
@@ -124,9 +142,14 @@ def xlsx(store, rep: dict, table) -> bytes:
                 s.advance(_suggester(store), todo)
     except deadline.TimeLimitExceeded:
         raise OpError(f"The suggestions of this table did not fit in the time limit of {store.time_limit_ms} ms"
-                      f" (computed for {len(s.done)} of the {len(s.rows)} rows without a target, and kept: ask"
+                      f" (computed for {len(s.done)} of the {_asked_text(s)}, and kept: ask"
                       " again to go on, or run `termsvc mappings suggest` on the table)",
                       status=422, code="too-costly") from None
     if s.xlsx is None:
         s.xlsx = suggestions_bytes(table, s.result(), "xlsx")[0]
     return s.xlsx
+
+
+def _asked_text(s: TableSuggestions) -> str:
+    text = f"{len(s.rows)} rows without a target"
+    return text + (f" and {len(s.unlisted)} catalogue codes without a row" if s.unlisted else "")

@@ -5,7 +5,9 @@ candidates (the shape of `termsvc mappings suggest --json`), an authoring aid be
 page of the tables. Errors are OperationOutcomes like every other error of the service (400 bad
 body, 404 unknown table, 413 too many names, 415 not JSON, 422 past the time limit).
 
-    {"table": "ris-modality-eu", "all": false, "top": 5}            a table of the build: its unmapped rows
+    {"table": "ris-modality-eu", "all": false, "top": 5}            a table of the build: its unmapped rows,
+                                                                     then its catalogue's codes without a row
+                                                                     ("row": null), as `mappings suggest` does
     {"target_scope": URL, "names": ["TC craneo", "MRT Knie re."]}    any names, in a value set
     {"target_system": URL, "rows": [{"source_code": "0012", "source_display": "Rx tórax", "language": "es"}]}
 
@@ -23,7 +25,7 @@ from termsvc.mappings.from_fhir import stored_table, table_from_concept_map
 from termsvc.ops.context import build_cached
 from termsvc.suggest.evidence import Evidence
 from termsvc.suggest.lexicon import Lexicon, LexiconError
-from termsvc.suggest.service import DEFAULT_TOP, Suggester
+from termsvc.suggest.service import DEFAULT_TOP, Suggester, catalogue_not_listed, to_suggest
 
 MAX_NAMES = 1000
 MAX_NAME_LENGTH = 500
@@ -121,7 +123,10 @@ def suggest() -> Response:
             name = next((rep["name"] for rep in store.mapping_reports()
                          if name in (rep.get("id"), rep.get("name"), rep.get("url"))), name)
             table = table_from_concept_map(cm, name)
-            result = suggester.table(table, all_rows=body.get("all") is True, top=top, language=language)
+            asked, why_not = to_suggest(table, store, all_rows=body.get("all") is True)
+            result = suggester.table(table, asked, top=top, language=language)
+            if why_not:
+                result["message"] = catalogue_not_listed(table, why_not)
         else:
             scope = _text(body.get("target_scope"), "target_scope") or None
             system = _text(body.get("target_system"), "target_system") or None
@@ -146,7 +151,10 @@ def openapi_paths(spec, errors: dict) -> None:
                                                                  ("system", "code", "display")}}
     row = {"type": "object", "required": ["row", "source_code", "source_display", "candidates", "parts"],
            "properties": {
-               "row": {"type": "integer"}, "source_code": {"type": "string"}, "source_display": {"type": "string"},
+               "row": {"type": "integer", "nullable": True,
+                       "description": "the row's number in its table; null: a code of the table's catalogue (its"
+                                      " source scope) that no row names yet"},
+               "source_code": {"type": "string"}, "source_display": {"type": "string"},
                "candidates": {"type": "array", "items": {"type": "object", "properties": {
                    "system": {"type": "string"}, "code": {"type": "string"}, "display": {"type": "string"},
                    "score": {"type": "number", "minimum": 0, "maximum": 1}, "why": {"type": "string"}}}},
@@ -171,5 +179,8 @@ def openapi_paths(spec, errors: dict) -> None:
         "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}},
         "responses": {"200": {"description": "The rows with their candidates and parsed parts", "content": {
             "application/json": {"schema": {"type": "object", "properties": {
-                "table": {"type": "string", "nullable": True}, "rows": {"type": "array", "items": row}}}}}},
+                "table": {"type": "string", "nullable": True}, "rows": {"type": "array", "items": row},
+                "message": {"type": "string", "description": "why the codes of the table's catalogue without a"
+                                                            " row are missing (its source scope cannot be expanded)"}
+            }}}}},
             **errors}}})

@@ -8,14 +8,14 @@ import orjson
 
 from termsvc.cli.common import with_settings
 from termsvc.cli.mappings import find_table, folder_options, mappings, table_folders
-from termsvc.mappings.lint import codes_without_rows, folder_resources
+from termsvc.mappings.lint import folder_resources
 from termsvc.mappings.table import find_tables, read_table
 from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
 from termsvc.suggest.evaluate import GoldError, evaluate, format_report, read_gold
 from termsvc.suggest.evidence import Evidence
 from termsvc.suggest.lexicon import Lexicon, LexiconError
-from termsvc.suggest.service import DEFAULT_TOP, Suggester
+from termsvc.suggest.service import DEFAULT_TOP, Suggester, catalogue_not_listed, to_suggest
 from termsvc.suggest.write import OUTPUT_FORMATS, WriteError, write_suggestions
 
 
@@ -82,11 +82,10 @@ def suggest_cmd(settings, table, mappings, default_mappings, db, top, all_rows, 
             sys.exit(2)
         suggester = make_suggester(settings, folders, top, t)
     try:
-        unlisted, why_not = codes_without_rows(t, suggester.store, folder_resources([t.path], []))
+        asked, why_not = to_suggest(t, suggester.store, folder_resources([t.path], []), all_rows)
         if why_not:
-            click.echo(f"note: the codes of the source scope {t.meta['source_scope']} without a row are not"
-                       f" suggested for: {why_not}", err=True)
-        result = suggester.table(t, all_rows=all_rows, language=language, unlisted=unlisted)
+            click.echo(f"note: {catalogue_not_listed(t, why_not)}", err=True)
+        result = suggester.table(t, asked, language=language)
     finally:
         suggester.close()
     if output:

@@ -1,8 +1,9 @@
 """Suggestions for the rows of a mapping table (or for any local names) against a target scope.
 
     suggester = Suggester(store, Lexicon.load(folders), Evidence(tables), max_size=10_000)
-    suggester.table(table)                   # {"table": NAME, "rows": [...]} (the shape of issue 19)
-    suggester.names(["TC craneo"], target_scope=url)
+    asked, why_not = to_suggest(table, store, resources)   # its rows without a target, its catalogue's codes
+    suggester.table(table, asked)            # without a row: {"table": NAME, "rows": [...]} (issue 19's shape)
+    suggester.row(suggester.ranker(scope, None), 1, "", "TC craneo")   # any name
 
 A row's candidates: the ranking of its name (rank.py) in its table's target scope; for a scope of
 procedures (candidates that name a modality and a region), agreement of the parsed parts of the name
@@ -12,6 +13,9 @@ the loaded tables (evidence.py). A row whose scope is incomplete or cannot be ex
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from termsvc.mappings.lint import codes_without_rows
 from termsvc.suggest.candidates import Scope
 from termsvc.suggest.evidence import Evidence
 from termsvc.suggest.parts import NO_PARTS, Parser
@@ -118,20 +122,17 @@ class Suggester:
         return ranked
 
     # -- a table ---------------------------------------------------------------------------
-    def table(self, table, all_rows: bool = False, top: int | None = None, language: str | None = None,
-              unlisted=()) -> dict:
-        """The suggestions for a table's rows without a target (every row with all_rows), then for the
-        `unlisted` codes ((system, code, display): its catalogue's codes no row names yet), `"row": null`."""
+    def table(self, table, asked: list[Asked], top: int | None = None, language: str | None = None) -> dict:
+        """The suggestions for what `to_suggest` says a table asks for, in its order (`language`: of the
+        names without their own)."""
         meta = table.meta
         ranker = self.ranker(meta.get("target_scope"), meta.get("target_system"))
-        rows = []
-        for r in table.rows:
-            if not all_rows and (r.target_code or r.no_map):
-                continue
-            rows.append(self.row(ranker, r.row, r.source_code, r.source_display,
-                                 row_language(r) or language, top, (table.name, r.row)))
-        rows += [self.row(ranker, None, code, display or "", language, top) for _, code, display in unlisted]
-        return {"table": table.name, "rows": rows}
+        return {"table": table.name, "rows": [self.asked(ranker, table, a, top, language) for a in asked]}
+
+    def asked(self, ranker: Ranker, table, a: Asked, top: int | None = None, language: str | None = None) -> dict:
+        """The suggestions for one thing a table asks for (a row's own accepted row is no evidence for it)."""
+        return self.row(ranker, a.row, a.source_code, a.source_display, a.language or language, top,
+                        None if a.row is None else (table.name, a.row))
 
     def row(self, ranker: Ranker, row, source_code: str, source_display: str, language: str | None = None,
             top: int | None = None, skip: tuple | None = None) -> dict:
@@ -146,6 +147,37 @@ class Suggester:
             out["message"] = (f"no candidate: no code of the scope ({len(ranker.scope.candidates)} codes) shares a"
                               " word or a close spelling with the name")
         return out
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a table's suggestions are for: a row without a target (its number), or a code of the table's
+    catalogue that no row names (`row` None: a row to add)."""
+    row: int | None
+    source_code: str
+    source_display: str
+    language: str | None = None
+
+    @property
+    def key(self) -> tuple:
+        return (self.row, None) if self.row is not None else (None, self.source_code)
+
+
+def to_suggest(table, store, resources=(), all_rows: bool = False) -> tuple[list[Asked], str | None]:
+    """What the suggestions of a table are for - the one choice `termsvc mappings suggest`, POST
+    /mappings/suggest and the review page make: its rows without a target (every row with all_rows), then
+    the codes of its source scope (its catalogue, as the coverage lists them: `resources`, the folders'
+    code systems, first, then the build `store`) that no row names yet; and why those codes could not be
+    listed (the scope cannot be expanded), or None."""
+    asked = [Asked(r.row, r.source_code, r.source_display, row_language(r)) for r in table.rows
+             if all_rows or not (r.target_code or r.no_map)]
+    unlisted, why_not = codes_without_rows(table, store, resources)
+    return asked + [Asked(None, code, display or "") for _, code, display in unlisted], why_not
+
+
+def catalogue_not_listed(table, why_not: str) -> str:
+    """What to say when the codes of a table's catalogue without a row could not be listed."""
+    return f"the codes of the source scope {table.meta['source_scope']} without a row are not suggested for: {why_not}"
 
 
 def row_language(row) -> str | None:
