@@ -224,7 +224,7 @@ def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[_Map]:
             raise messages.error("concept-map-not-found", status=404, issue_code="not-found", tx_type="not-found",
                                  url=req.url)
         return [m]
-    maps = [_compiled(cm) for cm in ctx.request_concept_maps()]
+    maps = [_compiled(cm) for cm in ctx.request_concept_maps()] if ctx.tx else []
     if ctx.store is not None:
         stored = _STORED.get(ctx.store)
         seen = {m.vurl for m in maps}
