@@ -1,9 +1,13 @@
 """ConceptMap/$translate, R5 and R4 flavours, forward and reverse.
 
-Stored maps are found through the `cm_entry` index (source or target code ->
-map, group, element, target); the answer is built from the map's JSON, which
-is parsed once per build. Request maps (tx-resource) are searched directly.
+Stored maps are found through the `cm_entry` index (source or target code -> map, group, element,
+target). Each map is compiled once (`_Map`): its groups' elements by source code, each target's Coding,
+R4 equivalence and comments made ready, so that a request only looks up and copies. Stored maps are
+compiled once per build (with the maps that can answer for a code and the maps by url, in `_StoredMaps`);
+maps sent with a request are compiled for it.
 """
+from dataclasses import dataclass
+
 from termsvc import deadline
 from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE, case_insensitive, fold
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence, to_r5
@@ -86,53 +90,66 @@ def _scope_url(cm: dict, key: str) -> str | None:
 
 # -- the maps, compiled: a group's elements by source code, each target's answer made once ----------
 
+@dataclass(slots=True)
 class _Target:
     """One target of an element, as a match says it (its Coding made once, shared: read-only)."""
-    __slots__ = ("relationship", "concept", "equivalence", "depends_on", "product", "comment", "element")
+    relationship: str
+    concept: dict
+    equivalence: str                    # on the R4 endpoint
+    depends_on: list
+    product: list
+    comment: str | None
 
-    def __init__(self, t: dict, target_system: str | None, element: dict):
-        self.relationship = t.get("relationship", "related-to")
-        self.concept = _coding(target_system, t.get("code"), t.get("display"))
-        self.equivalence = r4_equivalence(t or {"relationship": self.relationship})
-        self.depends_on = t.get("dependsOn") or []
-        self.product = t.get("product") or []
-        self.comment = t.get("comment")
-        self.element = element
+    @classmethod
+    def of(cls, t: dict, target_system: str | None) -> "_Target":
+        relationship = t.get("relationship", "related-to")
+        return cls(relationship, _coding(target_system, t.get("code"), t.get("display")),
+                   r4_equivalence(t or {"relationship": relationship}), t.get("dependsOn") or [],
+                   t.get("product") or [], t.get("comment"))
 
-    def match(self, req, origin: str | None, source: dict | None = None, element_comment=None) -> Match:
+    def match(self, req, origin: str | None, element_comment: str | None) -> Match:
         comments = [self.comment] if self.comment else []
         if element_comment:
             comments.append(element_comment)
         return Match(self.relationship, self.concept, origin, self.equivalence if req.r4 else None,
-                     self.depends_on, self.product, source, comments)
+                     self.depends_on, self.product, None, comments)
 
 
+@dataclass(slots=True)
 class _Element:
     """An element of a group: its targets, or that it maps to nothing (noMap, with the comment why)."""
-    __slots__ = ("no_map", "no_map_comment", "comment", "targets")
+    no_map: bool
+    no_map_comment: str | None
+    comment: str | None
+    targets: tuple
 
-    def __init__(self, e: dict, target_system: str | None):
-        self.no_map = bool(e.get("noMap"))
-        self.no_map_comment = next((x.get("valueString") for x in e.get("extension", []) or []
-                                    if x.get("url") == EXT_NOMAP_COMMENT), None) if self.no_map else None
-        self.comment = e.get("comment")
-        self.targets = () if self.no_map else tuple(_Target(t, target_system, e) for t in e.get("target", []) or [])
+    @classmethod
+    def of(cls, e: dict, target_system: str | None) -> "_Element":
+        if e.get("noMap"):
+            return cls(True, next((x.get("valueString") for x in e.get("extension", []) or []
+                                   if x.get("url") == EXT_NOMAP_COMMENT), None), e.get("comment"), ())
+        return cls(False, None, e.get("comment"), tuple(_Target.of(t, target_system) for t in e.get("target", []) or []))
 
 
+@dataclass(slots=True)
 class _Group:
-    __slots__ = ("group", "source", "target", "version", "folded", "by_source", "unmapped", "_by_target")
+    group: dict
+    source: str | None
+    target: str | None
+    version: str | None
+    folded: bool                        # matches source codes ignoring case: by_source is keyed folded
+    unmapped: dict | None
+    by_source: dict                     # source code -> [_Element], in document order
+    _by_target: dict | None = None
 
-    def __init__(self, g: dict):
-        self.group = g
-        self.source, self.target = _group_system(g, "source"), _group_system(g, "target")
-        self.version = _group_version(g)
-        self.folded = case_insensitive(g)   # then the source codes are keyed folded, as must be the code asked for
-        self.unmapped = g.get("unmapped")
-        self.by_source: dict[str, list[_Element]] = {}
+    @classmethod
+    def of(cls, g: dict) -> "_Group":
+        target, folded = _group_system(g, "target"), case_insensitive(g)
+        by_source: dict[str, list[_Element]] = {}
         for e in g.get("element", []) or []:
             code = e.get("code") or ""
-            self.by_source.setdefault(fold(code) if self.folded else code, []).append(_Element(e, self.target))
-        self._by_target = None
+            by_source.setdefault(fold(code) if folded else code, []).append(_Element.of(e, target))
+        return cls(g, _group_system(g, "source"), target, _group_version(g), folded, g.get("unmapped"), by_source)
 
     def by_target(self) -> dict:
         """The group's targets by target code (code -> [(element, target)]), made when first asked."""
@@ -145,15 +162,19 @@ class _Group:
         return self._by_target
 
 
+@dataclass(slots=True)
 class _Map:
     """A ConceptMap as $translate reads it."""
-    __slots__ = ("cm", "vurl", "source_scope", "target_scope", "groups")
+    cm: dict
+    vurl: str | None
+    source_scope: str | None
+    target_scope: str | None
+    groups: list
 
-    def __init__(self, cm: dict):
-        self.cm = cm
-        self.vurl = vurl(cm)
-        self.source_scope, self.target_scope = _scope_url(cm, "sourceScope"), _scope_url(cm, "targetScope")
-        self.groups = [_Group(g) for g in cm.get("group", []) or []]
+    @classmethod
+    def of(cls, cm: dict) -> "_Map":
+        return cls(cm, vurl(cm), _scope_url(cm, "sourceScope"), _scope_url(cm, "targetScope"),
+                   [_Group.of(g) for g in cm.get("group", []) or []])
 
 
 _REQUEST_MAPS: dict = {}   # id(a map sent with a request) -> (the map, _Map); a cache-id sends it again
@@ -164,7 +185,7 @@ def _compiled(cm: dict) -> _Map:
     if hit is None or hit[0] is not cm:
         if len(_REQUEST_MAPS) > 64:
             _REQUEST_MAPS.clear()
-        hit = _REQUEST_MAPS[id(cm)] = (cm, _Map(cm))
+        hit = _REQUEST_MAPS[id(cm)] = (cm, _Map.of(cm))
     return hit[1]
 
 
@@ -183,7 +204,7 @@ class _StoredMaps:
     def map(self, ctx, cm_id: int) -> _Map:
         hit = self.maps.get(cm_id)
         if hit is None:
-            hit = self.maps[cm_id] = _Map(ctx.stored_concept_map(cm_id))
+            hit = self.maps[cm_id] = _Map.of(ctx.stored_concept_map(cm_id))
         return hit
 
     def map_ids(self, store, reverse: bool, system: str | None, code: str) -> list[int]:
@@ -316,7 +337,7 @@ def _forward(ctx, req, m: _Map, coding, chain, notes) -> list:
                                                    comment=f": {comment}" if comment else ""))
                     continue
                 for t in e.targets:
-                    out.append(t.match(req, m.vurl, element_comment=e.comment))
+                    out.append(t.match(req, m.vurl, e.comment))
         elif g.unmapped and (not system or g.source == system):
             out += _unmapped(ctx, req, m, g, coding, chain, notes)
     return out
