@@ -35,21 +35,20 @@ class TranslateRequest:
                 value = p.resource if p.resource is not None else p.value
                 if value is not None and value != "":
                     v[p.name] = value
+        get = v.get
         if "reverse" in v and not r4:
             raise messages.error("translate-reverse-r5", issue_code="not-supported")
-        coding = v.get("sourceCoding") or v.get("coding")
-        cc = v.get("sourceCodeableConcept") or v.get("codeableConcept")
-        code = _text(v.get("sourceCode") or v.get("code"))
-        system = _text(v.get("sourceSystem") or v.get("system"))
-        version = _text(v.get("sourceVersion") or v.get("version"))
-        self.target_system = _text(v.get("targetSystem") or v.get("targetsystem"))
-        self.source_scope = _text(v.get("sourceScope") or v.get("source"))
-        self.target_scope = _text(v.get("targetScope") or v.get("target"))
+        coding = get("sourceCoding") or get("coding")
+        cc = get("sourceCodeableConcept") or get("codeableConcept")
+        code = _text(get("sourceCode") or get("code"))
+        system = _text(get("sourceSystem") or get("system"))
+        version = _text(get("sourceVersion") or get("version"))
+        self.target_system = _text(get("targetSystem") or get("targetsystem"))
+        self.source_scope = _text(get("sourceScope") or get("source"))
+        self.target_scope = _text(get("targetScope") or get("target"))
         self.source_system_filter = None
         self.reverse = r4 and params.bool("reverse")
-        tcoding = v.get("targetCoding")
-        tcc = v.get("targetCodeableConcept")
-        tcode = _text(v.get("targetCode"))
+        tcoding, tcc, tcode = get("targetCoding"), get("targetCodeableConcept"), _text(get("targetCode"))
         if tcode is not None or isinstance(tcoding, dict) or isinstance(tcc, dict):
             self.reverse = True
             coding, cc, code = tcoding, tcc, tcode
@@ -63,13 +62,14 @@ class TranslateRequest:
         elif coding is not None:
             codings = [coding] if check_coding(coding).get("code") else []
         elif code is not None:
-            codings = [{"system": system, "code": code, **({"version": version} if version else {})}]
+            codings = [{"system": system, "code": code, "version": version} if version else
+                       {"system": system, "code": code}]
         if not codings:
             raise messages.error("translate-nothing", issue_code="required")
         self.codings = codings
-        self.url = _text(v.get("url"))
-        self.map_version = _text(v.get("conceptMapVersion"))
-        self.concept_map = v.get("conceptMap")   # the map itself, sent with the request
+        self.url = _text(get("url"))
+        self.map_version = _text(get("conceptMapVersion"))
+        self.concept_map = get("conceptMap")   # the map itself, sent with the request
         if self.concept_map is not None:
             self.concept_map = to_r5(check_resource(self.concept_map, "conceptMap"))
 
@@ -307,13 +307,15 @@ def translate(ctx, params, r4: bool = False, instance_id: str | None = None) -> 
         malformed = input_error(ctx, coding.get("system"), coding.get("code"))
         if malformed is not None:
             raise malformed
-        for m in deadline.bounded(_candidate_maps(ctx, req, coding)):
+        for m in _candidate_maps(ctx, req, coding):
+            deadline.check()
             if req.reverse:
                 matches += _reverse(req, m, coding)
             else:
                 matches += _forward(ctx, req, m, coding, [], notes)
-    if any(m.positive for m in matches):
-        return Translation(True, matches)
+    for m in matches:
+        if m.positive:
+            return Translation(True, matches)
     c = req.codings[0]
     notes.insert(0, messages.text("no-translation", system=c.get("system", ""), code=c.get("code"),
                                   to=f" to {req.target_system}" if req.target_system else ""))
