@@ -1,6 +1,8 @@
-"""The engine's per-build cache (ops.context.build_cached): a value made once per build, never one of a
-build that was swapped out while it was made (another thread of the process noticed the new build)."""
+"""The engine's per-build caches (ops.context.build_cached, ops.per_build.PerBuild): a value made once per
+build, never one of a build that was swapped out while it was made (another thread of the process noticed
+the new build)."""
 from termsvc.ops.context import build_cached
+from termsvc.ops.per_build import PerBuild
 
 
 class FakeStore:
@@ -32,3 +34,33 @@ def test_a_value_made_while_the_build_changed_is_not_kept():
     assert build_cached(store, ("k",), make_while_swapping) == "value of build 1"   # its caller gets it
     assert build_cached(store, ("k",), lambda: "value of build 2") == "value of build 2"
 
+
+
+def test_a_per_build_value_is_made_once_per_build_and_store():
+    made = []
+
+    def make(store):
+        made.append((store, store.generation))
+        return f"value of build {store.generation}"
+    value = PerBuild(make)
+    one, other = FakeStore(), FakeStore()
+    assert value.get(one) == value.get(one) == "value of build 1"
+    other.generation = 7
+    assert value.get(other) == "value of build 7"   # each store its own
+    assert value.get(one) == "value of build 1"
+    one.generation = 2                               # a new build swapped in
+    assert value.get(one) == "value of build 2"
+    assert made == [(one, 1), (other, 7), (one, 2)]
+
+
+def test_a_per_build_value_made_while_the_build_changed_is_made_again():
+    store = FakeStore()
+
+    def make_while_swapping(s):
+        if s.generation == 1:
+            s.generation = 2   # meanwhile a new build was noticed
+            return "value of build 1"
+        return f"value of build {s.generation}"
+    value = PerBuild(make_while_swapping)
+    assert value.get(store) == "value of build 1"    # its caller gets it
+    assert value.get(store) == "value of build 2"    # but it is not kept for the new build

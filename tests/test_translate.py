@@ -2,11 +2,14 @@
 R4 equivalence as written, group.unmapped, other-map cycles, noMap, CodeableConcept input,
 comments, the shipped mapping tables and the row-status filter of the mapping-table loader."""
 import json
+import os
+import subprocess
 import urllib.parse
 
 import pytest
 
-from conftest import DCM, QUIET, SCT, param, params_named, post_params
+from conftest import DCM, QUIET, SCT, TERMSVC_BIN, eventually, param, params_named, post_params
+from termsvc.api.app import create_app
 
 S = "http://example.org/fhir/CodeSystem/local-src"
 T = "http://example.org/fhir/CodeSystem/eu-tgt"
@@ -476,3 +479,35 @@ class TestDependsOnAndProduct:
             {"name": "element", "valueUri": LATERALITY},
             {"name": "concept", "valueCoding": {"system": "http://snomed.info/sct", "code": "7771000", "display": "Left"}}]
         assert parts["product"]["part"][1] == {"name": "concept", "valueCoding": {"code": "AP"}}
+
+
+def test_a_swapped_in_build_translates_with_its_own_maps(tmp_path):
+    """The stored maps are compiled once per build: after a new build is swapped in, $translate (by url,
+    and finding the map by the code) answers from the new build's map, on both endpoints."""
+    url = "http://example.org/fhir/ConceptMap/swapped"
+
+    def build(target_code: str) -> str:
+        folder = tmp_path / target_code
+        folder.mkdir()
+        (folder / "cm.json").write_text(json.dumps({
+            "resourceType": "ConceptMap", "id": "swapped", "url": url, "status": "active",
+            "group": [{"source": S, "target": T, "element": [{"code": "CT", "target": [
+                {"code": target_code, "relationship": "equivalent"}]}]}]}), encoding="utf-8")
+        db = str(tmp_path / f"{target_code}.db")
+        subprocess.run([TERMSVC_BIN, "build", "--db", db, "--no-defaults", "--quiet", "--fhir", str(folder)],
+                       check=True, capture_output=True, timeout=300)
+        return db
+
+    old, new = build("t-old"), build("t-new")
+    served = str(tmp_path / "served.db")
+    os.link(old, served)
+    client = create_app(served, config={"cache_size": 0, "build_check_ms": 0}).test_client()
+
+    def targets():
+        return [[m["concept"]["code"] for m in matches(ok(client.get(
+            f"{base}/ConceptMap/$translate?{query}&sourceSystem={q(S)}&sourceCode=CT")))]
+            for base in ("/fhir", "/r4/fhir") for query in (f"url={q(url)}", "")]
+
+    assert targets() == [["t-old"]] * 4
+    os.replace(new, served)
+    eventually(lambda: targets() == [["t-new"]] * 4, what="the new build's map")

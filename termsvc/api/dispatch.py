@@ -101,15 +101,17 @@ def _unquote(s: str) -> str:
     return urllib.parse.unquote(s) if "%" in s else s
 
 
-def parse_query(query: str) -> list:
+def parse_query(query: str, leave_out: tuple[str, ...] = ()) -> list:
     """urllib.parse.parse_qsl(query, keep_blank_values=True), without its per-field overhead:
-    fields without '%' or '+' are taken as they are."""
+    fields without '%' or '+' are taken as they are; those named in `leave_out` are left out."""
     out = []
     for field in query.split("&"):
         if not field:
             continue
         name, _, value = field.partition("=")
-        out.append((_unquote(name), _unquote(value)))
+        name = _unquote(name)
+        if name not in leave_out:
+            out.append((name, _unquote(value)))
     return out
 
 
@@ -182,8 +184,6 @@ REASONS = {s.value: s.phrase for s in HTTPStatus}
 class OperationRouter:
     """WSGI middleware: serves /fhir and /r4/fhir operations, passes the rest on."""
 
-    PREFIXES = (("/fhir/", False), ("/r4/fhir/", True))
-
     def __init__(self, app, store: Store, cache_size: int, max_expansion: int, batch=None):
         self.app = app
         self.store = store
@@ -200,24 +200,25 @@ class OperationRouter:
             return respond(start_response, 200, b'{"status":"ok"}')
         if path == "/ready":
             return respond(start_response, *probes.ready(self.store))
-        if ("xml" in environ.get("HTTP_ACCEPT", "") or "_format" in environ.get("QUERY_STRING", "")) \
+        query = environ.get("QUERY_STRING", "")
+        if ("xml" in environ.get("HTTP_ACCEPT", "") or "_format" in query) \
                 and (path.startswith(("/fhir/", "/r4/fhir/")) or path in BATCH_PATHS):
-            refusal = refuse_format(environ.get("HTTP_ACCEPT", ""), environ.get("QUERY_STRING", ""))
+            refusal = refuse_format(environ.get("HTTP_ACCEPT", ""), query)
             if refusal is not None:
                 status, body = error_outcome(refusal)
                 return respond(start_response, status, body)
-        if path in BATCH_PATHS and environ.get("REQUEST_METHOD") == "POST" and self.batch is not None:
-            return self.batch(self, environ, start_response, r4=path.startswith("/r4/"))
-        r4 = None
-        for prefix, is_r4 in self.PREFIXES:
-            if path.startswith(prefix):
-                r4 = is_r4
-                rest = path[len(prefix):]
-                break
-        route = resolve(rest) if r4 is not None else None
         method = environ.get("REQUEST_METHOD", "GET")
+        if path in BATCH_PATHS and method == "POST" and self.batch is not None:
+            return self.batch(self, environ, start_response, r4=path.startswith("/r4/"))
+        if path.startswith("/fhir/"):
+            r4, rest = False, path[6:]
+        elif path.startswith("/r4/fhir/"):
+            r4, rest = True, path[9:]
+        else:
+            return self.app(environ, start_response)
+        route = resolve(rest)
         if route is None:
-            if r4 is not None and method == "GET" and rest in search.RESOURCE_TYPES:
+            if method == "GET" and rest in search.RESOURCE_TYPES:
                 return self.search(environ, start_response, rest, r4)
             return self.app(environ, start_response)
         environ["termsvc.operation"] = route.label   # for the access log and the metrics
@@ -226,8 +227,8 @@ class OperationRouter:
                                                  code="not-supported"))
             return respond(start_response, status, body, [("Allow", "GET, POST")])
         self.store.refresh()
-        status, body = self.answer(route, r4, path, method, environ.get("QUERY_STRING", ""),
-                                   environ.get("HTTP_ACCEPT_LANGUAGE"), lambda: read_json_body(environ))
+        status, body = self.answer(route, r4, path, method, query, environ.get("HTTP_ACCEPT_LANGUAGE"),
+                                   (lambda: read_json_body(environ)) if method == "POST" else None)
         return respond(start_response, status, body)
 
     def answer(self, route: Route, r4: bool, path: str, method: str, query: str, lang: str | None,
@@ -249,8 +250,7 @@ class OperationRouter:
             hit = self.cache.get(key, generation)
             if hit is not None:
                 return hit
-        status, body, keep = self.execute(route, r4, lambda: request_params(route.signature, method, query,
-                                                                            read_body), lang)
+        status, body, keep = self.execute(route, r4, method, query, read_body, lang)
         if key is not None and keep:
             self.cache.put(key, generation, status, body)
         return status, body
@@ -279,15 +279,16 @@ class OperationRouter:
             self.cache.put(key, generation, status, body)
         return respond(start_response, status, body)
 
-    def execute(self, route: Route, r4: bool, params_fn, lang) -> tuple[int, bytes, bool]:
-        """Run one operation: `route` from resolve(), `params_fn()` -> (Params, tx-resources).
-        Any failure, the parameters' included, is an OperationOutcome with its status. The third
-        value: whether the answer may be cached (not when it depends on the resources earlier requests
-        sent with a cache-id, nor when it is the time limit's refusal)."""
+    def execute(self, route: Route, r4: bool, method: str, query: str, read_body, lang) -> tuple[int, bytes, bool]:
+        """Run one operation: `route` from resolve(), its parameters from the query and, for a POST, the
+        Parameters resource `read_body()` gives. Any failure, the parameters' included, is an
+        OperationOutcome with its status. The third value: whether the answer may be cached (not when it
+        depends on the resources earlier requests sent with a cache-id, nor when it is the time limit's
+        refusal)."""
         handler = route.handler
         keep = True
         try:
-            params, tx = params_fn()
+            params, tx = request_params(route.signature, method, query, read_body)
             cache_id = params.str("cache-id")
             if cache_id:
                 keep = False
@@ -340,7 +341,7 @@ def read_json_body(environ):
 def request_params(signature: Signature, method: str, query: str, body) -> tuple[Params, list]:
     """(Params, tx-resources) of an operation request, read by the operation's signature: the query's
     parameters, then for a POST those of the Parameters resource `body()` gives."""
-    pairs = [(k, v) for k, v in parse_query(query) if k not in ("_format", "_pretty")]
+    pairs = parse_query(query, ("_format", "_pretty")) if query else []
     if method != "POST":
         return signature.from_query(pairs), []
     params = signature.from_resource(body(), pairs)

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from termsvc.fhir import messages
-from termsvc.ops.context import build_cached
+from termsvc.ops.per_build import PerBuild
 from termsvc.ops.regex import fullmatch, try_compile
 
 SNOMED, LOINC = "http://snomed.info/sct", "http://loinc.org"
@@ -175,6 +175,9 @@ def _may_declare(ctx, system: str) -> bool:
         return True
     if ctx.store is None:
         return False
-    declaring = build_cached(ctx.store, ("code-syntax",), lambda: {url for (url,) in ctx.store.all(
-        "SELECT url FROM resource WHERE type='CodeSystem' AND json LIKE ?", (f"%{CODE_SYNTAX}%",))})
-    return system in declaring
+    return system in _DECLARING.get(ctx.store)
+
+
+# the stored code systems that declare a syntax for their codes (CODE_SYNTAX)
+_DECLARING = PerBuild(lambda store: frozenset(url for (url,) in store.all(
+    "SELECT url FROM resource WHERE type='CodeSystem' AND json LIKE ?", (f"%{CODE_SYNTAX}%",))))

@@ -1,16 +1,21 @@
 """ConceptMap/$translate, R5 and R4 flavours, forward and reverse.
 
-Stored maps are found through the `cm_entry` index (source or target code ->
-map, group, element, target); the answer is built from the map's JSON, which
-is parsed once per build. Request maps (tx-resource) are searched directly.
+Stored maps are found through the `cm_entry` index (source or target code -> map, group, element,
+target). Each map is compiled once (`_Map`): its groups' elements by source code, each target's Coding,
+R4 equivalence and comments made ready, so that a request only looks up and copies. Stored maps are
+compiled once per build (with the maps that can answer for a code and the maps by url, in `_StoredMaps`);
+maps sent with a request are compiled for it.
 """
+from dataclasses import dataclass
+
 from termsvc import deadline
 from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE, case_insensitive, fold
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence, to_r5
 from termsvc.fhir import messages
 from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
-from termsvc.ops.context import build_cached, split_canonical, vurl
+from termsvc.ops.context import split_canonical, vurl
 from termsvc.ops.identifiers import input_error
+from termsvc.ops.per_build import PerBuild
 from termsvc.results import Match, Translation
 
 MAX_CHAIN = 10
@@ -30,21 +35,20 @@ class TranslateRequest:
                 value = p.resource if p.resource is not None else p.value
                 if value is not None and value != "":
                     v[p.name] = value
+        get = v.get
         if "reverse" in v and not r4:
             raise messages.error("translate-reverse-r5", issue_code="not-supported")
-        coding = v.get("sourceCoding") or v.get("coding")
-        cc = v.get("sourceCodeableConcept") or v.get("codeableConcept")
-        code = _text(v.get("sourceCode") or v.get("code"))
-        system = _text(v.get("sourceSystem") or v.get("system"))
-        version = _text(v.get("sourceVersion") or v.get("version"))
-        self.target_system = _text(v.get("targetSystem") or v.get("targetsystem"))
-        self.source_scope = _text(v.get("sourceScope") or v.get("source"))
-        self.target_scope = _text(v.get("targetScope") or v.get("target"))
+        coding = get("sourceCoding") or get("coding")
+        cc = get("sourceCodeableConcept") or get("codeableConcept")
+        code = _text(get("sourceCode") or get("code"))
+        system = _text(get("sourceSystem") or get("system"))
+        version = _text(get("sourceVersion") or get("version"))
+        self.target_system = _text(get("targetSystem") or get("targetsystem"))
+        self.source_scope = _text(get("sourceScope") or get("source"))
+        self.target_scope = _text(get("targetScope") or get("target"))
         self.source_system_filter = None
         self.reverse = r4 and params.bool("reverse")
-        tcoding = v.get("targetCoding")
-        tcc = v.get("targetCodeableConcept")
-        tcode = _text(v.get("targetCode"))
+        tcoding, tcc, tcode = get("targetCoding"), get("targetCodeableConcept"), _text(get("targetCode"))
         if tcode is not None or isinstance(tcoding, dict) or isinstance(tcc, dict):
             self.reverse = True
             coding, cc, code = tcoding, tcc, tcode
@@ -58,13 +62,14 @@ class TranslateRequest:
         elif coding is not None:
             codings = [coding] if check_coding(coding).get("code") else []
         elif code is not None:
-            codings = [{"system": system, "code": code, **({"version": version} if version else {})}]
+            codings = [{"system": system, "code": code, "version": version} if version else
+                       {"system": system, "code": code}]
         if not codings:
             raise messages.error("translate-nothing", issue_code="required")
         self.codings = codings
-        self.url = _text(v.get("url"))
-        self.map_version = _text(v.get("conceptMapVersion"))
-        self.concept_map = v.get("conceptMap")   # the map itself, sent with the request
+        self.url = _text(get("url"))
+        self.map_version = _text(get("conceptMapVersion"))
+        self.concept_map = get("conceptMap")   # the map itself, sent with the request
         if self.concept_map is not None:
             self.concept_map = to_r5(check_resource(self.concept_map, "conceptMap"))
 
@@ -78,44 +83,193 @@ def _text(value):
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _group_system(g, key):
-    return split_canonical(g.get(key))[0] if g.get(key) else None
+def _scope_url(cm: dict, key: str) -> str | None:
+    have = cm.get(key + "Uri") or cm.get(key + "Canonical")
+    return split_canonical(have)[0] if have is not None else None
 
 
-def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[dict]:
+# -- the maps, compiled: a group's elements by source code, each target's answer made once ----------
+
+@dataclass(slots=True)
+class _Target:
+    """One target of an element, as a match says it (its Coding made once, shared: read-only)."""
+    relationship: str
+    concept: dict
+    equivalence: str                    # on the R4 endpoint
+    depends_on: list
+    product: list
+    comment: str | None
+
+    @classmethod
+    def of(cls, t: dict, target_system: str | None) -> "_Target":
+        relationship = t.get("relationship", "related-to")
+        return cls(relationship, _coding(target_system, t.get("code"), t.get("display")),
+                   r4_equivalence(t or {"relationship": relationship}), t.get("dependsOn") or [],
+                   t.get("product") or [], t.get("comment"))
+
+    def match(self, req, origin: str | None, element_comment: str | None) -> Match:
+        comments = [self.comment] if self.comment else []
+        if element_comment:
+            comments.append(element_comment)
+        return Match(self.relationship, self.concept, origin, self.equivalence if req.r4 else None,
+                     self.depends_on, self.product, None, comments)
+
+
+@dataclass(slots=True)
+class _Element:
+    """An element of a group: its targets, or that it maps to nothing (noMap, with the comment why)."""
+    no_map: bool
+    no_map_comment: str | None
+    comment: str | None
+    targets: tuple
+
+    @classmethod
+    def of(cls, e: dict, target_system: str | None) -> "_Element":
+        if e.get("noMap"):
+            return cls(True, next((x.get("valueString") for x in e.get("extension", []) or []
+                                   if x.get("url") == EXT_NOMAP_COMMENT), None), e.get("comment"), ())
+        return cls(False, None, e.get("comment"), tuple(_Target.of(t, target_system) for t in e.get("target", []) or []))
+
+
+@dataclass(slots=True)
+class _Group:
+    group: dict
+    source: str | None
+    target: str | None
+    version: str | None
+    folded: bool                        # matches source codes ignoring case: by_source is keyed folded
+    unmapped: dict | None
+    by_source: dict                     # source code -> [_Element], in document order
+    _by_target: dict | None = None
+
+    @classmethod
+    def of(cls, g: dict) -> "_Group":
+        target, folded = _group_system(g, "target"), case_insensitive(g)
+        by_source: dict[str, list[_Element]] = {}
+        for e in g.get("element", []) or []:
+            code = e.get("code") or ""
+            by_source.setdefault(fold(code) if folded else code, []).append(_Element.of(e, target))
+        return cls(g, _group_system(g, "source"), target, _group_version(g), folded, g.get("unmapped"), by_source)
+
+    def by_target(self) -> dict:
+        """The group's targets by target code (code -> [(element, target)]), made when first asked."""
+        if self._by_target is None:
+            index: dict = {}
+            for e in self.group.get("element", []) or []:
+                for t in e.get("target", []) or []:
+                    index.setdefault(t.get("code"), []).append((e, t))
+            self._by_target = index
+        return self._by_target
+
+
+@dataclass(slots=True)
+class _Map:
+    """A ConceptMap as $translate reads it."""
+    cm: dict
+    vurl: str | None
+    source_scope: str | None
+    target_scope: str | None
+    groups: list
+
+    @classmethod
+    def of(cls, cm: dict) -> "_Map":
+        return cls(cm, vurl(cm), _scope_url(cm, "sourceScope"), _scope_url(cm, "targetScope"),
+                   [_Group.of(g) for g in cm.get("group", []) or []])
+
+
+_REQUEST_MAPS: dict = {}   # id(a map sent with a request) -> (the map, _Map); a cache-id sends it again
+
+
+def _compiled(cm: dict) -> _Map:
+    hit = _REQUEST_MAPS.get(id(cm))
+    if hit is None or hit[0] is not cm:
+        if len(_REQUEST_MAPS) > 64:
+            _REQUEST_MAPS.clear()
+        hit = _REQUEST_MAPS[id(cm)] = (cm, _Map.of(cm))
+    return hit[1]
+
+
+class _StoredMaps:
+    """Per build: the stored ConceptMaps compiled, the maps that can answer for a code, the maps by url."""
+    MAX_KEYS = 100_000
+
+    def __init__(self, store):
+        # does any map have a group that matches source codes ignoring case (indexed folded)?
+        self.folded = store.one("SELECT 1 FROM resource WHERE type='ConceptMap' AND json LIKE ? LIMIT 1",
+                                (f"%{EXT_SOURCE_CASE_INSENSITIVE}%",)) is not None
+        self.maps: dict[int, _Map] = {}
+        self.ids: dict[tuple, list[int]] = {}
+        self.named: dict[tuple, _Map | None] = {}
+
+    def map(self, ctx, cm_id: int) -> _Map:
+        hit = self.maps.get(cm_id)
+        if hit is None:
+            hit = self.maps[cm_id] = _Map.of(ctx.stored_concept_map(cm_id))
+        return hit
+
+    def map_ids(self, store, reverse: bool, system: str | None, code: str) -> list[int]:
+        key = (reverse, system, code)
+        hit = self.ids.get(key)
+        if hit is None:
+            if len(self.ids) >= self.MAX_KEYS:
+                self.ids.clear()
+            hit = self.ids[key] = stored_map_ids(store, reverse, system, code)
+        return hit
+
+
+_STORED = PerBuild(_StoredMaps)
+
+
+def _map(ctx, canonical: str, version: str | None = None) -> _Map | None:
+    """The map a canonical names (a request's first, else the store's), compiled."""
+    if ctx.store is None or ("ConceptMap", split_canonical(canonical)[0]) in ctx.tx:
+        cm = ctx.concept_map(canonical, version)
+        return None if cm is None else _compiled(cm) if "_store_id" not in cm else \
+            _STORED.get(ctx.store).map(ctx, cm["_store_id"])
+    stored = _STORED.get(ctx.store)
+    key = (canonical, version)
+    if key not in stored.named:
+        if len(stored.named) >= stored.MAX_KEYS:
+            stored.named.clear()
+        cm = ctx.concept_map(canonical, version)
+        stored.named[key] = None if cm is None else stored.map(ctx, cm["_store_id"])
+    return stored.named[key]
+
+
+def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[_Map]:
     if req.concept_map is not None:
-        return [req.concept_map]
+        return [_compiled(req.concept_map)]
     if req.url:
-        cm = ctx.concept_map(req.url, req.map_version)
-        if cm is None:
+        m = _map(ctx, req.url, req.map_version)
+        if m is None:
             raise messages.error("concept-map-not-found", status=404, issue_code="not-found", tx_type="not-found",
                                  url=req.url)
-        return [cm]
-    maps = list(ctx.request_concept_maps())
+        return [m]
+    maps = [_compiled(cm) for cm in ctx.request_concept_maps()] if ctx.tx else []
     if ctx.store is not None:
-        seen = {vurl(m) for m in maps}
-        code = coding["code"]
-        codes = (code,)
-        if not req.reverse and _has_folded_groups(ctx.store):   # groups ignoring case index their codes folded
+        stored = _STORED.get(ctx.store)
+        seen = {m.vurl for m in maps}
+        code, system = coding["code"], coding.get("system")
+        ids = stored.map_ids(ctx.store, req.reverse, system, code)
+        if not req.reverse and stored.folded:   # groups ignoring case index their codes folded
             folded = fold(code)
             if folded != code:
-                codes = (code, folded)
-        for cm_id in dict.fromkeys(i for c in codes for i in stored_map_ids(ctx.store, req.reverse,
-                                                                             coding.get("system"), c)):
-            cm = ctx.stored_concept_map(cm_id)
-            if vurl(cm) not in seen:
-                maps.append(cm)
-    out = []
-    for cm in maps:
-        if req.source_scope and not _scope_ok(cm.get("sourceScopeUri") or cm.get("sourceScopeCanonical"), req.source_scope):
-            continue
-        if req.target_scope and not _scope_ok(cm.get("targetScopeUri") or cm.get("targetScopeCanonical"), req.target_scope):
-            continue
-        out.append(cm)
-    return out
+                ids = dict.fromkeys(ids + stored.map_ids(ctx.store, False, system, folded))
+        for cm_id in ids:
+            m = stored.map(ctx, cm_id)
+            if m.vurl not in seen:
+                maps.append(m)
+    if req.source_scope or req.target_scope:
+        return [m for m in maps if _scope_ok(m.source_scope, req.source_scope)
+                and _scope_ok(m.target_scope, req.target_scope)]
+    return maps
 
 
-# the maps that can answer for a code; stable for a build, so remembered per build
+def _scope_ok(have: str | None, want: str | None) -> bool:
+    return not want or (have is not None and have == split_canonical(want)[0])
+
+
+# the maps that can answer for a code
 _FORWARD = ("SELECT cm_id FROM cm_entry WHERE source_code=?1 AND source_system=?2"
             " UNION SELECT cm_id FROM cm_entry WHERE source_system=?2 AND target_idx=-2")
 _FORWARD_ANY = "SELECT DISTINCT cm_id FROM cm_entry WHERE source_code=?1"
@@ -124,32 +278,8 @@ _REVERSE_ANY = "SELECT DISTINCT cm_id FROM cm_entry WHERE target_code=?1"
 
 
 def stored_map_ids(store, reverse: bool, system: str | None, code: str) -> list[int]:
-    def query():
-        sql = (_REVERSE if system else _REVERSE_ANY) if reverse else (_FORWARD if system else _FORWARD_ANY)
-        return [r[0] for r in store.all(sql, (code, system) if system else (code,))]
-    return build_cached(store, ("cm-ids", reverse, system, code), query)
-
-
-def _has_folded_groups(store) -> bool:
-    """Does any stored ConceptMap have a group that matches source codes ignoring case? (Once per build.)"""
-    return build_cached(store, ("folded-groups",), lambda: store.one(
-        "SELECT 1 FROM resource WHERE type='ConceptMap' AND json LIKE ? LIMIT 1",
-        (f"%{EXT_SOURCE_CASE_INSENSITIVE}%",)) is not None)
-
-
-def _scope_ok(have, want):
-    return have is not None and split_canonical(have)[0] == split_canonical(want)[0]
-
-
-def _match(req, cm, target_coding, relationship, target, source_coding=None, equivalence=None) -> Match:
-    """A translation to `target_coding` by the target element `target` of the map `cm` (on the R4 endpoint
-    with its R4 equivalence: `equivalence`, else the author's word the map keeps, else the standard one)."""
-    target = target or {}
-    if req.r4:
-        equivalence = equivalence or r4_equivalence(target or {"relationship": relationship})
-    return Match(relationship, target_coding, vurl(cm), equivalence if req.r4 else None,
-                 target.get("dependsOn") or [], target.get("product") or [], source_coding,
-                 [target["comment"]] if target.get("comment") else [])
+    sql = (_REVERSE if system else _REVERSE_ANY) if reverse else (_FORWARD if system else _FORWARD_ANY)
+    return [r[0] for r in store.all(sql, (code, system) if system else (code,))]
 
 
 def _coding(system, code, display=None, version=None):
@@ -171,66 +301,60 @@ def translate(ctx, params, r4: bool = False, instance_id: str | None = None) -> 
     req = TranslateRequest(params, r4)
     if instance_url:
         req.url = instance_url
-    matches = []
-    notes = []
+    matches: list[Match] = []
+    notes: list[str] = []
     for coding in req.codings:
         malformed = input_error(ctx, coding.get("system"), coding.get("code"))
         if malformed is not None:
             raise malformed
-        for cm in deadline.bounded(_candidate_maps(ctx, req, coding)):
+        for m in _candidate_maps(ctx, req, coding):
+            deadline.check()
             if req.reverse:
-                matches += _reverse(req, cm, coding)
+                matches += _reverse(req, m, coding)
             else:
-                matches += _forward(ctx, req, cm, coding, [], notes)
-    if any(m.positive for m in matches):
-        return Translation(True, matches)
+                matches += _forward(ctx, req, m, coding, [], notes)
+    for m in matches:
+        if m.positive:
+            return Translation(True, matches)
     c = req.codings[0]
     notes.insert(0, messages.text("no-translation", system=c.get("system", ""), code=c.get("code"),
                                   to=f" to {req.target_system}" if req.target_system else ""))
     return Translation(False, matches, "; ".join(notes))
 
 
-def _forward(ctx, req, cm, coding, chain, notes) -> list:
+def _forward(ctx, req, m: _Map, coding, chain, notes) -> list:
     out = []
     system, code = coding.get("system"), coding.get("code")
-    for g, gsrc, gtgt in _groups(cm, system, req.target_system, coding.get("version")):
-        found = False
-        index, folded = _source_index(g)
-        for e in index.get(fold(code) if folded else code, ()):
-            found = True
-            if e.get("noMap"):
-                comment = next((x.get("valueString") for x in e.get("extension", []) or []
-                                if x.get("url") == EXT_NOMAP_COMMENT), None)
-                if req.r4:
-                    out.append(_match(req, cm, None, "not-related-to", {"comment": comment} if comment else None,
-                                      equivalence="unmatched"))
-                else:
-                    notes.append(messages.text("not-mapped", system=system, code=code, map=vurl(cm),
-                                               comment=f": {comment}" if comment else ""))
-                continue
-            for t in e.get("target", []) or []:
-                target_coding = _coding(gtgt, t.get("code"), t.get("display"))
-                m = _match(req, cm, target_coding, t.get("relationship", "related-to"), t)
-                if e.get("comment"):
-                    m.comments.append(e["comment"])
-                out.append(m)
-        if not found and g.get("unmapped") and (not system or gsrc == system):
-            out += _unmapped(ctx, req, cm, g, coding, chain, notes)
+    for g in _groups(m, system, req.target_system, coding.get("version")):
+        elements = g.by_source.get(fold(code) if g.folded else code)
+        if elements:
+            for e in elements:
+                if e.no_map:
+                    comment = e.no_map_comment
+                    if req.r4:
+                        out.append(Match("not-related-to", None, m.vurl, "unmatched", [], [], None,
+                                         [comment] if comment else []))
+                    else:
+                        notes.append(messages.text("not-mapped", system=system, code=code, map=m.vurl,
+                                                   comment=f": {comment}" if comment else ""))
+                    continue
+                for t in e.targets:
+                    out.append(t.match(req, m.vurl, e.comment))
+        elif g.unmapped and (not system or g.source == system):
+            out += _unmapped(ctx, req, m, g, coding, chain, notes)
     return out
 
 
-def _groups(cm: dict, source_system: str | None, target_system: str | None, source_version: str | None = None):
-    """(group, its source system, its target system) for the groups that can map between these systems
-    (and from this version of the source system, when the group names one)."""
-    for g in cm.get("group", []) or []:
-        gsrc, gtgt = _group_system(g, "source"), _group_system(g, "target")
-        if source_system and gsrc and gsrc != source_system:
-            continue
-        if target_system and gtgt and gtgt != target_system:
-            continue
-        if source_version and _group_version(g) not in (None, source_version):
-            continue
-        yield g, gsrc, gtgt
+def _groups(m: _Map, source_system: str | None, target_system: str | None, source_version: str | None = None):
+    """The groups that can map between these systems (and from this version of the source system, when
+    the group names one)."""
+    return [g for g in m.groups if (not source_system or not g.source or g.source == source_system)
+            and (not target_system or not g.target or g.target == target_system)
+            and (not source_version or g.version in (None, source_version))]
+
+
+def _group_system(g, key):
+    return split_canonical(g.get(key))[0] if g.get(key) else None
 
 
 def _group_version(g: dict) -> str | None:
@@ -239,75 +363,43 @@ def _group_version(g: dict) -> str | None:
     return split_canonical(g.get("source"))[1] if g.get("source") else None
 
 
-_INDEX: dict = {}   # (id(group.element list), side) -> (the list, index), see _source_index / _target_index
+def _match(req, m: _Map, target_coding, relationship) -> Match:
+    """A translation by a group's `unmapped` (on the R4 endpoint with the standard R4 equivalence)."""
+    return Match(relationship, target_coding, m.vurl,
+                 r4_equivalence({"relationship": relationship}) if req.r4 else None)
 
 
-def _cached_index(g: dict, side: str, make):
-    """Stored maps are parsed once per build, so a group's index is built once; the entry holds the
-    element list, so the id it is keyed by stays unique."""
-    elements = g.get("element", []) or []
-    key = (id(elements), side)
-    hit = _INDEX.get(key)
-    if hit is None or hit[0] is not elements:
-        if len(_INDEX) > 4000:
-            _INDEX.clear()
-        hit = _INDEX[key] = (elements, make(elements))
-    return hit[1]
-
-
-def _source_index(g: dict) -> tuple[dict, bool]:
-    """A group's elements by source code (code -> [element], in document order), and whether the
-    group matches codes ignoring case (then the keys are folded, and so must be the code asked for)."""
-    def make(elements):
-        folded = case_insensitive(g)
-        index = {}
-        for e in elements:
-            code = e.get("code") or ""
-            index.setdefault(fold(code) if folded else code, []).append(e)
-        return index, folded
-    return _cached_index(g, "source", make)
-
-
-def _target_index(g: dict) -> dict:
-    """A group's targets by target code (code -> [(element, target)])."""
-    def make(elements):
-        index = {}
-        for e in elements:
-            for t in e.get("target", []) or []:
-                index.setdefault(t.get("code"), []).append((e, t))
-        return index
-    return _cached_index(g, "target", make)
-
-
-def _unmapped(ctx, req, cm, g, coding, chain, notes) -> list:
-    um = g["unmapped"]
+def _unmapped(ctx, req, m: _Map, g: _Group, coding, chain, notes) -> list:
+    um = g.unmapped
     mode = um.get("mode")
     rel = um.get("relationship", "related-to" if mode != "use-source-code" else "equivalent")
-    gtgt = _group_system(g, "target")
     if mode == "fixed":
-        return [_match(req, cm, _coding(gtgt, um.get("code"), um.get("display")), rel, {"relationship": rel})]
+        return [_match(req, m, _coding(g.target, um.get("code"), um.get("display")), rel)]
     if mode == "use-source-code":
-        return [_match(req, cm, _coding(gtgt or coding.get("system"), coding.get("code"), coding.get("display")),
-                       rel, {"relationship": rel})]
+        return [_match(req, m, _coding(g.target or coding.get("system"), coding.get("code"), coding.get("display")),
+                       rel)]
     if mode == "other-map" and um.get("otherMap"):
         key = um["otherMap"]
-        if key in chain or vurl(cm) in chain or len(chain) > MAX_CHAIN:
-            notes.append(messages.text("other-map-cycle", chain=" -> ".join(chain + [vurl(cm), key])))
+        if key in chain or m.vurl in chain or len(chain) > MAX_CHAIN:
+            notes.append(messages.text("other-map-cycle", chain=" -> ".join(chain + [m.vurl, key])))
             return []
-        other = ctx.concept_map(key)
+        other = _map(ctx, key)
         if other is None:
-            notes.append(messages.text("other-map-missing", url=key, map=vurl(cm)))
+            notes.append(messages.text("other-map-missing", url=key, map=m.vurl))
             return []
-        return _forward(ctx, req, other, coding, chain + [vurl(cm)], notes)
+        return _forward(ctx, req, other, coding, chain + [m.vurl], notes)
     return []
 
 
-def _reverse(req, cm, coding) -> list:
+def _reverse(req, m: _Map, coding) -> list:
     out = []
     system, code = coding.get("system"), coding.get("code")
-    for g, gsrc, gtgt in _groups(cm, req.source_system_filter, system):
-        for e, t in _target_index(g).get(code, ()):
-            out.append(_match(req, cm, _coding(gtgt, t.get("code"), t.get("display")),
-                              t.get("relationship", "related-to"), t,
-                              source_coding=_coding(gsrc, e.get("code"), e.get("display"))))
+    for g in _groups(m, req.source_system_filter, system):
+        for e, t in g.by_target().get(code, ()):
+            relationship = t.get("relationship", "related-to")
+            out.append(Match(relationship, _coding(g.target, t.get("code"), t.get("display")), m.vurl,
+                             r4_equivalence(t or {"relationship": relationship}) if req.r4 else None,
+                             t.get("dependsOn") or [], t.get("product") or [],
+                             _coding(g.source, e.get("code"), e.get("display")),
+                             [t["comment"]] if t.get("comment") else []))
     return out
