@@ -179,7 +179,9 @@ def attribute_maps(client) -> dict[str, list[TableMap]]:
         maps = list(client.search("ConceptMap", {"_summary": "true"}))
     out: dict[str, list[TableMap]] = {}
     for cm in maps:
-        canonical = f"{cm['url']}|{cm['version']}" if cm.get("version") else cm.get("url")
+        if not cm.get("url"):   # a map without a url cannot be asked for by it
+            continue
+        canonical = f"{cm['url']}|{cm['version']}" if cm.get("version") else cm["url"]
         extensions = cm.get("extension", []) or []
         schemes = tuple(x.get("valueString", "").upper() for x in extensions if x.get("url") == EXT_DICOM_SCHEME)
         for x in extensions:
