@@ -10,6 +10,7 @@ to decide membership.
 from dataclasses import dataclass, field
 
 from termsvc.fhir import messages
+from termsvc.results import Issue
 
 PARTIAL_CONTENT = ("fragment", "example", "not-present")
 HIERARCHY_OPS = ("is-a", "descendent-of", "generalizes", "is-not-a", "child-of", "descendent-leaf")
@@ -61,7 +62,7 @@ class Undecided:
         """What the answer depends on and the build lacks: the code system (in the wanted version)."""
         return f"{self.system}|{self.wanted}" if self.wanted else self.system
 
-    def issue(self, code: str, vs: str, expression: str) -> dict:
+    def issue(self, code: str, vs: str, expression: str) -> Issue:
         """The $validate-code issue of a filter it could not evaluate: which code system and version, why,
         and what to load."""
         return messages.issue("error", "not-found", "vs-filter-not-evaluable", "not-found", expression, code=code,

@@ -40,6 +40,7 @@ def tokenize(expression: str) -> list[tuple[str, str]]:
             break
         pos = m.end()
         kind = m.lastgroup
+        assert kind is not None   # (every alternative of _TOKEN is a named group)
         value = m.group(kind)
         if kind == "term":
             continue  # |term| annotations are ignored
@@ -137,7 +138,7 @@ class _Eval:
     def __init__(self, conn: sqlite3.Connection, cs_id: int):
         self.c = conn
         self.cs = cs_id
-        self._all = None
+        self._all: set[int] | None = None
 
     def all_active(self) -> set[int]:
         if self._all is None:
@@ -146,7 +147,7 @@ class _Eval:
         return self._all
 
     def _many(self, sql: str, ids) -> set[int]:
-        out = set()
+        out: set[int] = set()
         ids = list(ids)
         for k in range(0, len(ids), _CHUNK):
             part = ids[k:k + _CHUNK]
@@ -201,7 +202,7 @@ class _Eval:
                 "SELECT DISTINCT concept_id FROM refset_member WHERE cs_id=?", (self.cs,))}
         refsets = self.run(operand)
         codes = self._codes(refsets) if operand[0] != "id" else [operand[1]]
-        out = set()
+        out: set[int] = set()
         for k in range(0, len(codes), _CHUNK):
             part = codes[k:k + _CHUNK]
             out.update(r[0] for r in self.c.execute(
@@ -210,7 +211,7 @@ class _Eval:
         return out
 
     def _codes(self, ids) -> list[str]:
-        out = []
+        out: list[str] = []
         ids = list(ids)
         for k in range(0, len(ids), _CHUNK):
             part = ids[k:k + _CHUNK]

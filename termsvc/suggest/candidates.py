@@ -145,8 +145,8 @@ def expand_scope(store, target_scope: str | None, target_system: str | None,
         return [], f"{what} cannot be expanded: {e.text}"
     candidates = []
     for c in expansion.codes():
-        if c.code is not None and not c.abstract and not c.inactive:
-            texts = [(c.display or "", None)]
+        if c.code is not None and c.system is not None and not c.abstract and not c.inactive:
+            texts: list[tuple[str, str | None]] = [(c.display or "", None)]
             own = code_system_display(ctx, c)
             if own and own != texts[0][0]:
                 texts.append((own, None))
