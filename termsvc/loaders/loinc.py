@@ -303,19 +303,19 @@ def _load(writer, rel: LoincRelease, progress, option_version):
 
     # 5. primary part links and answer list links: Coding properties
     if rel.paths["partlink"]:
-        with Batched(writer.insert_properties, counts, "part links") as props:
+        with Batched(writer.insert_properties, counts, "part links") as part_links:
             for _ln, r in rel.rows("partlink"):
                 cid = ids.get(r["LoincNumber"].strip())
                 axis = AXIS_PROPERTY.get((r.get("PartTypeName") or "").strip())
                 if cid and axis and r["PartNumber"]:
-                    props.add((cid, f"{axis}-part", "Coding", f"{LOINC}|{r['PartNumber'].strip()}"))
+                    part_links.add((cid, f"{axis}-part", "Coding", f"{LOINC}|{r['PartNumber'].strip()}"))
     if rel.paths["answerlink"]:
-        props = []
+        answer_lists = []
         for _ln, r in rel.rows("answerlink"):
             cid = ids.get(r["LoincNumber"].strip())
             if cid and r["AnswerListId"]:
-                props.append((cid, "answer-list", "Coding", f"{LOINC}|{r['AnswerListId'].strip()}"))
-        writer.insert_properties(props)
+                answer_lists.append((cid, "answer-list", "Coding", f"{LOINC}|{r['AnswerListId'].strip()}"))
+        writer.insert_properties(answer_lists)
 
     # 6. linguistic variants
     if rel.paths["variants"]:
