@@ -25,7 +25,7 @@ def _compile(pattern: str) -> Pattern | str:
         return reason
 
 
-def compile_filter(pattern: str, prop: str, system: str | None) -> Pattern:
+def compile_filter(pattern: str, prop: str | None, system: str | None) -> Pattern:
     """The compiled pattern of a `regex` filter; OpError (400) when it is invalid or unsupported."""
     compiled = _compile(pattern)
     if isinstance(compiled, str):

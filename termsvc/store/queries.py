@@ -34,6 +34,7 @@ class NotADatabase(Exception):
 
 class Queries:
     """Named queries over `self.conn()` (a Store's per-thread connection, or a build's)."""
+    generation: int   # the build's (a new one for each build swapped in; caches are keyed by it)
 
     def conn(self) -> sqlite3.Connection:
         raise NotImplementedError

@@ -118,7 +118,7 @@ def code_system_display(ctx: Context, entry: Entry) -> str | None:
     """The code system's own display of an expansion entry: a value set may show another (DICOM's CID 4
     shows 32849002 as `Endo-esophageal`, the code system names it `Esophagus`); both are its names."""
     cs = ctx.code_system(entry.system, entry.version)
-    concept = cs.find(entry.code)[0] if cs is not None else None
+    concept = cs.find(entry.code)[0] if cs is not None and entry.code is not None else None
     return concept.display if concept is not None else None
 
 
