@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from termsvc.loaders import dicom, fhir_json, fhir_package, ig, loinc, mapping_table, snomed
 from termsvc.ops.preexpand import preexpand_all
@@ -137,7 +138,7 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
             if isinstance(loader, FinishingLoader):
                 run_step(writer, partial(loader.finish, state=state), kind, progress, failures)
         writer.set_meta("build_seconds", f"{time.monotonic() - t_start:.1f}")
-        summary = {**writer.reader().totals(), "failures": failures or [], "notes": state.notes}
+        summary: dict[str, Any] = {**writer.reader().totals(), "failures": failures or [], "notes": state.notes}
         writer.commit_and_swap()
     except BaseException:
         writer.abort()

@@ -255,7 +255,7 @@ def terminology_error(status: int, issues: list[Issue], outcome: dict | None,
 class TerminologyClient:
     """Terminology operations over HTTP. Thread-safe for the cache; one session per client."""
 
-    transport = "HTTP"   # named in error messages ('HTTP 404: ...')
+    transport: str | None = "HTTP"   # named in error messages ('HTTP 404: ...')
 
     def __init__(self, base_url: str, fhir_version: str = "R5", timeout: float | tuple = (3.05, 30.0),
                  retries: int = 3, backoff: float = 0.2, cache_size: int = 0, batch_size: int = 1000,
@@ -278,7 +278,8 @@ class TerminologyClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.cache_size = cache_size
-        self._cache = cachetools.LRUCache(cache_size) if cache_size else None
+        self._cache: cachetools.LRUCache[tuple, object] | None = \
+            cachetools.LRUCache(cache_size) if cache_size else None
         self._lock = threading.Lock()
 
     def close(self):
@@ -415,7 +416,7 @@ class TerminologyClient:
 
     @staticmethod
     def _validate_request(code, system=None, *, url=None, value_set_id=None, display=None, version=None,
-                          params=None):
+                          params=None) -> tuple[str, list]:
         if url or value_set_id:
             path = f"ValueSet/{urllib.parse.quote(value_set_id, safe='')}/$validate-code" if value_set_id \
                 else "ValueSet/$validate-code"
@@ -478,7 +479,8 @@ class TerminologyClient:
 
     def search(self, resource_type: str, params: dict | None = None) -> Iterator[dict]:
         """Every resource of a search (all pages, following the Bundle's `next` links)."""
-        url, query = f"{self.base_url}/{resource_type}", {"_count": "1000", **(params or {})}
+        url: str | None = f"{self.base_url}/{resource_type}"
+        query: dict | None = {"_count": "1000", **(params or {})}
         while url:
             bundle = self._json(self._http("GET", url, params=query))
             for e in bundle.get("entry", []) or []:

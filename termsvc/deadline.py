@@ -7,8 +7,13 @@ deadline is per thread: each server thread runs one request at a time.
 """
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from time import monotonic
+from types import TracebackType
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
 
 
 class TimeLimitExceeded(Exception):
@@ -22,7 +27,7 @@ class TimeLimitExceeded(Exception):
 
 class _Local(threading.local):
     at = float("inf")      # monotonic() past which the thread's request must stop
-    limit_ms = None
+    limit_ms: float | None = None
 
 
 _local = _Local()
@@ -39,7 +44,7 @@ def check() -> None:
         raise TimeLimitExceeded(_local.limit_ms)
 
 
-def bounded(items, every: int = 32):
+def bounded(items: Iterable[T], every: int = 32) -> Iterator[T]:
     """Iterate `items`, checking the deadline before the first one and every `every` after it (a
     loop whose single step can be long checks inside the step too)."""
     for i, item in enumerate(items):
@@ -54,16 +59,17 @@ class within:
     outer, earlier deadline stays). A query SQLite interrupted because of it comes out as
     TimeLimitExceeded. (A class, not a generator: it is entered once per request.)"""
     limit_ms: float | None
-    outer: tuple = (float("inf"), None)
+    outer: tuple[float, float | None] = (float("inf"), None)
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.outer = (_local.at, _local.limit_ms)
         if self.limit_ms:
             at = monotonic() + self.limit_ms / 1000.0
             if at < self.outer[0]:
                 _local.at, _local.limit_ms = at, self.limit_ms
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         in_force = _local.limit_ms
         _local.at, _local.limit_ms = self.outer
         if exc_type is sqlite3.OperationalError and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:

@@ -36,6 +36,7 @@ import re
 import unicodedata
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from termsvc.bindings.facts import BASES
 from termsvc.client import TerminologyError
@@ -63,6 +64,7 @@ class Attribute:
     def tag(self) -> str:
         from pydicom.datadict import tag_for_keyword
         t = tag_for_keyword(self.keyword)
+        assert t is not None, self.keyword   # (the attributes below are pydicom's keywords)
         return f"({t >> 16:04X},{t & 0xFFFF:04X})"
 
 
@@ -138,7 +140,7 @@ def local_values(ds, attr: Attribute) -> list:
     sources = [ds]
     if attr.keyword in REQUESTED:
         sources += list(ds.get("RequestAttributesSequence") or [])
-    out = []
+    out: list[str | dict[str, str]] = []
     for source in sources:
         value = source.get(attr.keyword)
         if value is None:
@@ -179,7 +181,9 @@ def attribute_maps(client) -> dict[str, list[TableMap]]:
         maps = list(client.search("ConceptMap", {"_summary": "true"}))
     out: dict[str, list[TableMap]] = {}
     for cm in maps:
-        canonical = f"{cm['url']}|{cm['version']}" if cm.get("version") else cm.get("url")
+        if not cm.get("url"):   # a map without a url cannot be asked for by it
+            continue
+        canonical = f"{cm['url']}|{cm['version']}" if cm.get("version") else cm["url"]
         extensions = cm.get("extension", []) or []
         schemes = tuple(x.get("valueString", "").upper() for x in extensions if x.get("url") == EXT_DICOM_SCHEME)
         for x in extensions:
@@ -408,7 +412,7 @@ def imaging_study(study: dict, r4: bool, patient_id_system: str | None = None, p
                                                               "code": "urn:oid:" + f["sop_class"]}}
                           for f in files if f["instance"]]
         series.append(se)
-    out = {"resourceType": "ImagingStudy"}
+    out: dict[str, Any] = {"resourceType": "ImagingStudy"}
     if profile:
         out["meta"] = {"profile": [BASES["R4" if r4 else "R5"] + IMAGING_STUDY_PROFILE]}
     out["identifier"] = [{"system": "urn:dicom:uid", "value": "urn:oid:" + study["study"]}]

@@ -9,6 +9,7 @@ the engine the server runs - no HTTP, and no Parameters in between: the engine's
 """
 import urllib.parse
 from collections.abc import Callable
+from typing import Any
 
 from termsvc import results
 from termsvc import settings as settings_mod
@@ -107,7 +108,7 @@ def _translation(t: results.Translation, r4: bool) -> TranslateResult:
     matches = []
     for m in t.matches:
         concept = m.concept or {}
-        relationship = EQUIVALENCE_TO_RELATIONSHIP.get(m.equivalence, "not-related-to") if r4 else m.relationship
+        relationship = EQUIVALENCE_TO_RELATIONSHIP.get(m.equivalence or "", "not-related-to") if r4 else m.relationship
         matches.append(Match(concept.get("code"), concept.get("system"), concept.get("display"), relationship,
                              m.origin_map, m.equivalence if r4 else None, m.comments[0] if m.comments else None,
                              m.source))
@@ -127,7 +128,7 @@ def _subsumption(answer: results.Subsumption, r4: bool) -> SubsumesResult:
     return SubsumesResult(answer.outcome, render_subsumption(answer))
 
 
-CLIENT_RESULT = {
+CLIENT_RESULT: dict[tuple[str, str], Callable[[Any, bool], object]] = {
     ("ValueSet", "validate-code"): _validation,
     ("CodeSystem", "validate-code"): _validation,
     ("ConceptMap", "translate"): _translation,

@@ -290,6 +290,20 @@ def test_dicom_attributes_key_is_checked_and_round_trips(tmp_path):
     assert any("BodyPartExamind" in p.message and "not a DICOM attribute" in p.message for p in t.errors)
 
 
+def test_a_concept_map_without_a_url_serves_no_attribute():
+    """(translating with url=None would ask every map)"""
+    from termsvc.dicom_codes import attribute_maps
+    from termsvc.mappings.to_fhir import EXT_DICOM_ATTRIBUTE
+
+    class Server:   # what a server's ConceptMap search gives
+        @staticmethod
+        def search(rtype, params):
+            served = [{"url": EXT_DICOM_ATTRIBUTE, "valueString": "Modality"}]
+            return [{"resourceType": "ConceptMap", "extension": served},
+                    {"resourceType": "ConceptMap", "url": "http://example.org/cm", "extension": served}]
+    assert [m.canonical for m in attribute_maps(Server())["Modality"]] == ["http://example.org/cm"]
+
+
 def test_shipped_tables_declare_their_attributes():
     from termsvc.mappings.table import read_table
     declared = {name: read_table(os.path.join(PROJECT, "mappings_csv", name + ".csv")).meta["dicom_attributes"]

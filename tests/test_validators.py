@@ -248,6 +248,11 @@ def test_unreadable_input_exits_2(runner, db_path, tmp_path):
     (tmp_path / "plain.json").write_text("[1, 2]")
     assert runner.invoke(cli, ["check-resource", "--db", db_path, str(tmp_path / "plain.json")]).exit_code == 2
     assert runner.invoke(cli, ["check-resource", "--db", db_path, str(tmp_path / "missing.json")]).exit_code == 2
+    # a Bundle entry's resource without a resourceType is not checked as a resource of no type ('None/x')
+    write(tmp_path, "bundle.json", {"resourceType": "Bundle", "type": "collection",
+                                    "entry": [{"resource": {"resourceType": "Patient"}}, {"resource": {"id": "x"}}]})
+    r = runner.invoke(cli, ["check-resource", "--db", db_path, str(tmp_path / "bundle.json")])
+    assert r.exit_code == 2 and "bundle.json: entry[1].resource is not a FHIR resource" in r.output
 
 
 def test_with_releases_the_answers_are_definite(runner, released_db, tmp_path):

@@ -132,6 +132,7 @@ def create_app(db_path: str | None = None, config: dict | None = None, managemen
 
     router = OperationRouter(app.wsgi_app, store, cache_size=settings.cache_size, max_expansion=settings.max_expansion,
                              batch=functools.partial(serve_batch, max_entries=settings.batch_max_entries))
-    app.wsgi_app = Observer(management_paths_only(router) if management else router, store, metrics=operator,
-                            access_log=settings.access_log, log_level=settings.log_level)
+    # (Flask's documented way to wrap its WSGI app: mypy sees a method replaced)
+    app.wsgi_app = Observer(management_paths_only(router) if management else router, store,  # type: ignore[method-assign]
+                            metrics=operator, access_log=settings.access_log, log_level=settings.log_level)
     return app

@@ -43,8 +43,7 @@ def serve_batch(router, environ, start_response, r4: bool, max_entries: int):
     try:
         entries = batch_entries(read_json_body(environ), max_entries)
     except Exception as e:
-        status, body = error_outcome(e, "batch")
-        return respond(start_response, status, body)
+        return respond(start_response, *error_outcome(e, "batch"))
     lang = environ.get("HTTP_ACCEPT_LANGUAGE")
     base = Base.of(environ, r4)
     out, size = [], 0

@@ -23,6 +23,7 @@ def error_outcome(e: Exception, where: str = "") -> tuple[int, dict]:
             metrics.TALLY.time_limit_hits += 1
         return refused.status, refused.to_outcome()
     if isinstance(e, HTTPException):
-        return e.code, outcome([issue("error", HTTP_ISSUE_CODES.get(e.code, "invalid"), e.description or e.name)])
+        status = e.code or 500   # (every HTTPException Flask raises has its code)
+        return status, outcome([issue("error", HTTP_ISSUE_CODES.get(status, "invalid"), e.description or e.name)])
     log.exception("request failed: %s", where)
     return 500, outcome([issue("error", "exception", "Internal error: see the server log")])

@@ -120,7 +120,7 @@ def start(db_path: str, kind: str, settings, detail: dict | None = None, prepare
             prepare()
         job_id = time.strftime("%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:8]
         path = os.path.join(folder, f"{job_id}.json")
-        state = {"id": job_id, "kind": kind, "state": "queued", "created": _now(), "db": os.path.abspath(db_path),
+        state: dict[str, object] = {"id": job_id, "kind": kind, "state": "queued", "created": _now(), "db": os.path.abspath(db_path),
                  **({"detail": detail} if detail else {}),
                  # what the build reads (the secrets aside: the job file is not one)
                  "settings": {**{s.name: settings.shown(s.name) for s in SETTINGS

@@ -56,7 +56,7 @@ def terminology_capabilities(store, base_url: str, r4: bool = False) -> dict:
             by_url.setdefault(url, []).append((cs_version, content))
     code_systems = []
     for url, versions in by_url.items():
-        entry = {"uri": url}
+        entry: dict[str, object] = {"uri": url}
         vs = [{"code": v} for v, _ in versions if v]
         if vs:
             entry["version"] = vs

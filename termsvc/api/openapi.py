@@ -101,7 +101,7 @@ def _operation_paths(spec: APISpec) -> None:
             parameters = op.advertised(edition)
             query = [_query_parameter(p) for p in parameters if KINDS[p.type].query_key]
             body = _parameters_body(parameters)
-            paths = [(f"{base}/{op.resource}/${op.name}", [])]
+            paths: list[tuple[str, list[dict]]] = [(f"{base}/{op.resource}/${op.name}", [])]
             if op.instance:
                 paths.append((f"{base}/{op.resource}/{{id}}/${op.name}",
                               [{"in": "path", "name": "id", "required": True, "schema": {"type": "string"}}]))

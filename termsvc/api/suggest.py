@@ -70,7 +70,7 @@ def _rows(body: dict) -> list[tuple]:
                    " or target_system")
     if len(items) > MAX_NAMES:
         raise _bad(f"at most {MAX_NAMES} names per request (got {len(items)}): split them", 413)
-    out = []
+    out: list[tuple[int, str, str, str | None]] = []
     for i, item in enumerate(items, start=1):
         if "names" in body:
             out.append((i, "", _text(item, f"names[{i - 1}]"), None))

@@ -106,7 +106,7 @@ def _walk(defs: Definitions, node: dict, parent: str, location: str):
                 yield from _walk(defs, item, e.content_ref, where)
             elif type_code in ("BackboneElement", "Element") or (type_code is None and not e.types):
                 yield from _walk(defs, item, e.path, where)
-            elif type_code in defs.types:
+            elif type_code is not None and type_code in defs.types:
                 yield from _walk(defs, item, type_code, where)
 
 

@@ -58,10 +58,12 @@ def report(store) -> list[Row]:
         for rtype in sorted(set(PROFILES.values()) - {"Extension"}):
             for e in core.bindings_of(definitions, rtype):
                 path = e.path.split(".", 1)[1]
+                assert e.strength is not None   # (judged: a strength, and a value set or R4's codes)
                 if e.codes:   # judged by R4's own list of codes
                     row = Row(Binding(edition, None, rtype, path, e.strength, f"{e.codes[0]} (the codes of FHIR R4)",
                                       "FHIR core"))
                 else:
+                    assert e.value_set is not None
                     row = _row(ctx, Binding(edition, None, rtype, path, e.strength, e.value_set, origin(e.value_set)))
                 row.core = True
                 rows.append(row)

@@ -77,15 +77,17 @@ def read_inputs(paths) -> list[tuple[str, dict]]:
                 raise Unreadable(f"{f}: {e}") from None
             if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
                 raise Unreadable(f"{f}: not a FHIR resource (no resourceType)")
-            out += [(f, r) for r in _unbundle(res)]
+            out += [(f, r) for r in _unbundle(res, f)]
     return out
 
 
-def _unbundle(res: dict):
+def _unbundle(res: dict, file: str):
     if res.get("resourceType") == "Bundle":
-        for e in res.get("entry") or []:
+        for i, e in enumerate(res.get("entry") or []):
             if isinstance(e, dict) and isinstance(e.get("resource"), dict):
-                yield from _unbundle(e["resource"])
+                if not isinstance(e["resource"].get("resourceType"), str):
+                    raise Unreadable(f"{file}: entry[{i}].resource is not a FHIR resource (no resourceType)")
+                yield from _unbundle(e["resource"], file)
     else:
         yield res
 
@@ -97,7 +99,7 @@ def edition_of(res: dict, forced: str | None = None) -> str:
         for edition, base in sorted(BASES.items(), key=lambda x: -len(x[1])):
             if str(p).startswith(base + "/"):
                 return edition
-    return "R4" if any(k in res for k in R4_ONLY.get(res.get("resourceType"), ())) else "R5"
+    return "R4" if any(k in res for k in R4_ONLY.get(res.get("resourceType", ""), ())) else "R5"
 
 
 def profiles_of(res: dict, edition: str) -> tuple[list[str], list[str]]:
@@ -138,7 +140,9 @@ def values_at(node, path: str, location: str):
         yield location, node
         return
     step, _, rest = path.partition(".")
-    name, slice_name = STEP.fullmatch(step).groups()
+    match = STEP.fullmatch(step)
+    assert match is not None, path   # (the paths are the IG's bindings': element names, maybe a slice)
+    name, slice_name = match.groups()
     value = node.get(name) if isinstance(node, dict) else None
     if value is None:
         return
@@ -178,7 +182,7 @@ class Checker:
 
     def check(self, file: str, res: dict, edition: str | None = None) -> list[Finding]:
         edition = edition_of(res, edition)
-        rtype = res.get("resourceType")
+        rtype: str = res["resourceType"]   # (read_inputs lets only resources through)
         label = f"{rtype}/{res.get('id') or '(no id)'}"
         profiles, notes = profiles_of(res, edition)
         definitions, note = self.core(edition)
@@ -191,6 +195,7 @@ class Checker:
             for location, value in values_at(res, b.path, rtype):
                 out += self._judge(file, label, location, value, b, judged)
         for b in extension_bindings(edition):
+            assert b.profile is not None   # (an extension's binding is its profile's)
             for location, ext in _extensions(res, rtype):
                 if _extension_matches(ext, b.profile.removesuffix("Extension")):
                     for where, value in values_at(ext, b.path, location):
@@ -206,7 +211,7 @@ class Checker:
         """The findings of a coded value under a binding: its membership of the value set (unless
         `membership` is False: an example binding, or none), and once per location its codes."""
         if isinstance(value, str):   # a code element: its system is the value set's
-            codings = [{"code": value}]
+            codings: list[dict] | None = [{"code": value}]
         else:
             codings = codings_of(value)
         if not codings:

@@ -5,6 +5,7 @@ systems built from `tx-resource` parameters, so both agree on what a concept's
 status, abstractness, parents, designations and properties are.
 """
 from dataclasses import dataclass
+from typing import Any
 
 CONCEPT_PROPERTIES = "http://hl7.org/fhir/concept-properties#"
 INACTIVE_STATUSES = {"retired", "inactive"}  # 'deprecated' is still active
@@ -20,13 +21,13 @@ class FlatConcept:
     status: str | None = None
     inactive: bool = False
     abstract: bool = False
-    designations: list | None = None   # FHIR designation dicts
-    properties: list | None = None     # (code, valueKey, value)
-    parents: list | None = None        # parent codes
-    extensions: list | None = None
+    designations: list[dict[str, Any]] | None = None   # FHIR designation dicts
+    properties: list[tuple[str | None, str | None, Any]] | None = None     # (code, valueKey, value)
+    parents: list[str] | None = None        # parent codes
+    extensions: list[dict[str, Any]] | None = None
 
 
-def property_value(prop: dict):
+def property_value(prop: dict[str, Any]) -> tuple[str, Any] | tuple[None, None]:
     """(valueKey, value) of a concept property."""
     for k, v in prop.items():
         if k.startswith("value"):
@@ -34,7 +35,7 @@ def property_value(prop: dict):
     return None, None
 
 
-def property_codes(cs: dict) -> dict:
+def property_codes(cs: dict[str, Any]) -> dict[str, str]:
     """Map well-known property meanings to the code this code system uses for them."""
     out = {"status": "status", "inactive": "inactive", "notSelectable": "notSelectable",
            "parent": "parent", "child": "child", "deprecated": "deprecated"}
@@ -45,26 +46,28 @@ def property_codes(cs: dict) -> dict:
     return out
 
 
-def flatten(cs: dict) -> list[FlatConcept]:
+def flatten(cs: dict[str, Any]) -> list[FlatConcept]:
     """Depth-first list of the concepts of a CodeSystem resource (R4 or R5)."""
     codes = property_codes(cs)
     out: list[FlatConcept] = []
     by_code: dict[str, FlatConcept] = {}
 
-    def walk(concepts, parent):
+    def walk(concepts: list[dict[str, Any]] | None, parent: str | None) -> None:
         for c in concepts or []:
             code = c.get("code")
             if not code:  # a concept needs a code (pydicom has one LOINC row without)
                 continue
+            properties: list[tuple[str | None, str | None, Any]] = []
+            parents: list[str] = []
             fc = FlatConcept(code=code, display=c.get("display"), definition=c.get("definition"),
-                             designations=list(c.get("designation", []) or []), properties=[], parents=[],
-                             extensions=list(c.get("extension", []) or []))
+                             designations=list(c.get("designation", []) or []), properties=properties,
+                             parents=parents, extensions=list(c.get("extension", []) or []))
             if parent is not None:
-                fc.parents.append(parent)
+                parents.append(parent)
             for p in c.get("property", []) or []:
                 key, value = property_value(p)
                 pcode = p.get("code")
-                fc.properties.append((pcode, key, value))
+                properties.append((pcode, key, value))
                 if pcode == codes["status"] and isinstance(value, str):
                     fc.status = value
                     if value in INACTIVE_STATUSES:
@@ -74,8 +77,8 @@ def flatten(cs: dict) -> list[FlatConcept]:
                 elif pcode == codes["notSelectable"] and value in (True, "true"):
                     fc.abstract = True
                 elif pcode in (codes["parent"], "subsumedBy") and isinstance(value, str):
-                    if value not in fc.parents:
-                        fc.parents.append(value)
+                    if value not in parents:
+                        parents.append(value)
             out.append(fc)
             by_code.setdefault(code, fc)
             walk(c.get("concept"), code)
@@ -91,6 +94,6 @@ def flatten(cs: dict) -> list[FlatConcept]:
     return out
 
 
-def strip_concepts(cs: dict) -> dict:
+def strip_concepts(cs: dict[str, Any]) -> dict[str, Any]:
     """The CodeSystem resource without its concept tree (what the store keeps as JSON)."""
     return {k: v for k, v in cs.items() if k != "concept"}

@@ -18,6 +18,7 @@ import copy
 from typing import Any
 
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, EXT_R4_EQUIVALENCE, R5_UNMAPPED_MODE, r4_equivalence
+from termsvc.results import JSON
 
 # the R5 relationship where the author wrote an R5 code (no R4 word kept), so an R4 copy
 # imports back to what was written
@@ -29,7 +30,7 @@ _R5_ONLY_ROOT = {"property", "additionalAttribute", "versionAlgorithmString", "v
                  "author", "editor", "reviewer", "endorser", "relatedArtifact"}
 
 
-def concept_map_r5_to_r4(cm: dict) -> dict:
+def concept_map_r5_to_r4(cm: JSON) -> JSON:
     out: dict[str, Any] = {}
     for k, v in cm.items():
         if k in _SCOPES:
@@ -46,14 +47,14 @@ def concept_map_r5_to_r4(cm: dict) -> dict:
     return out
 
 
-def _split(canonical: str):
+def _split(canonical: str) -> tuple[str, str | None]:
     if "|" in canonical:
         url, ver = canonical.split("|", 1)
         return url, ver
     return canonical, None
 
 
-def _group(g: dict) -> dict:
+def _group(g: JSON) -> JSON:
     out: dict[str, Any] = {}
     for k, v in g.items():
         if k in ("source", "target"):
@@ -80,7 +81,7 @@ def _group(g: dict) -> dict:
     return out
 
 
-def _element(e: dict) -> dict:
+def _element(e: JSON) -> JSON:
     out: dict[str, Any] = {}
     nomap_comment = None
     for k, v in e.items():
@@ -108,7 +109,7 @@ def _element(e: dict) -> dict:
     return out
 
 
-def _other(o: dict) -> dict:
+def _other(o: JSON) -> JSON:
     out = {"property": o.get("attribute")}
     if "valueCoding" in o:
         c = o["valueCoding"]
@@ -122,7 +123,7 @@ def _other(o: dict) -> dict:
     return out
 
 
-def _target(t: dict) -> dict:
+def _target(t: JSON) -> JSON:
     out: dict[str, Any] = {}
     for k, v in t.items():
         if k in ("relationship", "valueSet", "property"):

@@ -8,6 +8,8 @@ answer is what the author wrote.
 import copy
 from typing import Any
 
+from termsvc.results import JSON
+
 EXT_NOMAP_COMMENT = "http://hl7.org/fhir/StructureDefinition/conceptmap-nomap-comment"
 EXT_R4_EQUIVALENCE = "http://hl7.org/fhir/1.0/StructureDefinition/extension-ConceptMap.element.target.equivalence"
 
@@ -28,7 +30,7 @@ _SCOPE_R4_TO_R5 = {"sourceUri": "sourceScopeUri", "sourceCanonical": "sourceScop
                    "targetUri": "targetScopeUri", "targetCanonical": "targetScopeCanonical"}
 
 
-def is_r4_concept_map(cm: dict) -> bool:
+def is_r4_concept_map(cm: JSON) -> bool:
     if any(k in cm for k in _SCOPE_R4_TO_R5):
         return True
     for g in cm.get("group", []) or []:
@@ -44,7 +46,7 @@ def is_r4_concept_map(cm: dict) -> bool:
     return False
 
 
-def _other_r4_to_r5(o: dict) -> dict:
+def _other_r4_to_r5(o: JSON) -> JSON:
     out = {"attribute": o.get("property")}
     if "system" in o:
         out["valueCoding"] = {k: v for k, v in (("system", o.get("system")), ("code", o.get("value")),
@@ -54,7 +56,7 @@ def _other_r4_to_r5(o: dict) -> dict:
     return out
 
 
-def concept_map_r4_to_r5(cm: dict) -> dict:
+def concept_map_r4_to_r5(cm: JSON) -> JSON:
     out = {}
     for k, v in cm.items():
         if k in _SCOPE_R4_TO_R5:
@@ -68,7 +70,7 @@ def concept_map_r4_to_r5(cm: dict) -> dict:
     return out
 
 
-def _group_r4_to_r5(g: dict) -> dict:
+def _group_r4_to_r5(g: JSON) -> JSON:
     out = {}
     for k, v in g.items():
         if k in ("sourceVersion", "targetVersion"):
@@ -93,7 +95,7 @@ def _group_r4_to_r5(g: dict) -> dict:
     return out
 
 
-def _element_r4_to_r5(e: dict) -> dict:
+def _element_r4_to_r5(e: JSON) -> JSON:
     out = {k: copy.deepcopy(v) for k, v in e.items() if k != "target"}
     targets = []
     for t in e.get("target", []) or []:
@@ -123,7 +125,7 @@ def _element_r4_to_r5(e: dict) -> dict:
 EXT_R5_FILTER_OP = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.compose.include.filter.op"
 
 
-def value_set_r4_to_r5(vs: dict) -> dict:
+def value_set_r4_to_r5(vs: JSON) -> JSON:
     """R4 carries the R5-only filter operators (child-of, descendent-leaf) in an extension on `_op`."""
     compose = vs.get("compose") or {}
     if EXT_R5_FILTER_OP not in str(compose):
@@ -139,7 +141,7 @@ def value_set_r4_to_r5(vs: dict) -> dict:
     return vs
 
 
-def to_r5(resource: dict) -> dict:
+def to_r5(resource: JSON) -> JSON:
     """Normalise a terminology resource to the R5 shape the store keeps."""
     rt = resource.get("resourceType")
     if rt == "ConceptMap" and is_r4_concept_map(resource):
@@ -149,11 +151,12 @@ def to_r5(resource: dict) -> dict:
     return resource
 
 
-def r4_equivalence(target: dict) -> str:
+def r4_equivalence(target: JSON) -> str:
     """The R4 equivalence of an R5 target: the author's word when kept, else the standard mapping."""
     for x in target.get("extension", []) or []:
         if x.get("url") == EXT_R4_EQUIVALENCE and x.get("valueCode"):
-            return x["valueCode"]
+            word: str = x["valueCode"]
+            return word
     return RELATIONSHIP_TO_EQUIVALENCE.get(target.get("relationship"), "relatedto")
 
 
@@ -161,7 +164,7 @@ EXT_VS_EXP_PROP = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSe
 EXT_VS_CONTAINS_PROP = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property"
 
 
-def value_set_r5_to_r4(vs: dict) -> dict:
+def value_set_r5_to_r4(vs: JSON) -> JSON:
     """An expansion in R4 shape: the R5-only property elements become the standard extensions."""
     exp = vs.get("expansion")
     if not isinstance(exp, dict):
@@ -175,7 +178,7 @@ def value_set_r5_to_r4(vs: dict) -> dict:
             {"url": EXT_VS_EXP_PROP, "extension": [{"url": "code", "valueCode": p.get("code")},
                                                    {"url": "uri", "valueUri": p.get("uri")}]} for p in props]
 
-    def walk(contains):
+    def walk(contains: list[JSON]) -> list[JSON]:
         out = []
         for c in contains:
             c = dict(c)
@@ -208,7 +211,7 @@ R5_ONLY_METADATA = {"approvalDate": "valueDate", "lastReviewDate": "valueDate", 
                     "versionAlgorithmString": "valueString", "versionAlgorithmCoding": "valueCoding"}
 
 
-def canonical_r5_to_r4(res: dict) -> dict:
+def canonical_r5_to_r4(res: JSON) -> JSON:
     """A CodeSystem or ValueSet in R4 shape: the R5-only elements become the standard
     cross-version extensions (`extension-ValueSet.approvalDate`...), an expansion its R4 form."""
     rt = res.get("resourceType")

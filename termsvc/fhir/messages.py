@@ -6,6 +6,8 @@ each issue carries its id (the operationoutcome-message-id extension). `OWN` hol
 messages that have no HL7 counterpart (no id is sent for those). Templates are `str.format`
 strings with named fields.
 """
+from collections.abc import Iterable
+
 from termsvc.fhir.outcome import OpError, issue as _issue
 from termsvc.results import Issue
 
@@ -175,7 +177,7 @@ OWN = {
 }
 
 
-def text(message_id: str, **args) -> str:
+def text(message_id: str, **args: object) -> str:
     """The message `message_id` with its fields filled in."""
     template = HL7.get(message_id)
     if template is None:
@@ -192,13 +194,13 @@ def issue(severity: str, issue_code: str, message_id: str, tx_type: str | None =
 
 
 def error(message_id: str, status: int = 400, issue_code: str = "invalid", tx_type: str | None = None,
-          **args) -> OpError:
+          **args: object) -> OpError:
     """An OpError (rendered as an OperationOutcome with an HTTP status) carrying the message."""
     return OpError(text(message_id, **args), status=status, code=issue_code, tx_type=tx_type,
                    message_id=message_id if message_id in HL7 else None)
 
 
-def version_list(versions) -> str:
+def version_list(versions: Iterable[str]) -> str:
     """'1.0.0', '1.0.0 or 1.2.0', '0.1, 1.0.0 or 1.2.0'."""
     versions = list(versions)
     if len(versions) < 2:

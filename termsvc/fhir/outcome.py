@@ -1,4 +1,6 @@
 """Issues, the errors operations raise, and OperationOutcome: the renderer of both."""
+from typing import Any
+
 from termsvc.results import JSON, Issue
 
 TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
@@ -65,14 +67,14 @@ class OpError(Exception):
 
 
 class NotFound(OpError):
-    def __init__(self, text: str, **kw):
+    def __init__(self, text: str, **kw: Any):
         kw.setdefault("code", "not-found")
         kw.setdefault("tx_type", "not-found")
         super().__init__(text, status=404, **kw)
 
 
 class TooCostly(OpError):
-    def __init__(self, text: str, **kw):
+    def __init__(self, text: str, **kw: Any):
         super().__init__(text, status=422, code="too-costly", **kw)
 
 

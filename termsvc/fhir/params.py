@@ -10,7 +10,9 @@ operation can echo it as it was sent; query-string values get the key of the dec
 Parameters nobody declared are kept as they are (an operation ignores what it does not know).
 """
 import builtins
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -18,6 +20,7 @@ from termsvc.fhir import messages
 from termsvc.fhir.operations import OPERATIONS, Operation, Parameter
 from termsvc.fhir.outcome import OpError, issue
 from termsvc.fhir.shape import check_codeable_concept, check_coding
+from termsvc.results import JSON
 
 STRING_KEYS = frozenset({"valueString", "valueCode", "valueUri", "valueUrl", "valueCanonical", "valueId",
                          "valueOid", "valueUuid", "valueMarkdown"})
@@ -31,8 +34,8 @@ class Param:
     name: str
     key: str | None = None
     value: object = None
-    resource: dict | None = None
-    part: list | None = None
+    resource: JSON | None = None
+    part: list[Any] | None = None
 
 
 class Params:
@@ -46,7 +49,7 @@ class Params:
         return self._items
 
     @items.setter
-    def items(self, items: list[Param]):
+    def items(self, items: list[Param]) -> None:
         self._items = items
         index: dict[builtins.str, Param] = {}   # the first parameter of each name
         for p in items:
@@ -54,12 +57,12 @@ class Params:
         self._by_name = index
 
     @classmethod
-    def from_query(cls, pairs) -> "Params":
+    def from_query(cls, pairs: Iterable[tuple[str, str]]) -> "Params":
         """Any operation's parameters from a query string (each name typed as any operation declares it)."""
         return ANY.from_query(pairs)
 
     @classmethod
-    def from_resource(cls, body) -> "Params":
+    def from_resource(cls, body: object) -> "Params":
         """Any operation's parameters from a Parameters resource."""
         return ANY.from_resource(body)
 
@@ -73,18 +76,18 @@ class Params:
     def first(self, name: str) -> Param | None:
         return self._by_name.get(name)
 
-    def get(self, name: str, default=None):
+    def get(self, name: str, default: Any = None) -> Any:   # (a value of any FHIR type, or a resource)
         p = self._by_name.get(name)
         if p is None:
             return default
         return p.resource if p.resource is not None else p.value
 
-    def all(self, name: str) -> list:
+    def all(self, name: str) -> list[Any]:
         if name not in self._by_name:
             return []
         return [p.resource if p.resource is not None else p.value for p in self._items if p.name == name]
 
-    def str(self, name: str, default=None):
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
         p = self._by_name.get(name)
         v = default if p is None else (p.resource if p.resource is not None else p.value)
         if v is not None and not isinstance(v, str):
@@ -106,7 +109,7 @@ class Params:
             return v.lower() == "true"
         raise messages.error("param-boolean", name=name, value="")
 
-    def int(self, name: builtins.str, default=None):
+    def int(self, name: builtins.str, default: builtins.int | None = None) -> builtins.int | None:
         v = self.get(name)
         if v is None:
             return default
@@ -120,7 +123,7 @@ class Params:
             raise messages.error("param-negative", name=name)
         return n
 
-    def resources(self, name: builtins.str) -> list[dict]:
+    def resources(self, name: builtins.str) -> list[JSON]:
         if name not in self._by_name:
             return []
         return [p.resource for p in self._items if p.name == name and isinstance(p.resource, dict)]
@@ -128,7 +131,7 @@ class Params:
 
 # -- typing ------------------------------------------------------------------------------------
 
-def _shown(value) -> str:
+def _shown(value: object) -> str:
     """A value as the request had it, short enough for a message."""
     try:
         text = orjson.dumps(value).decode()
@@ -137,7 +140,7 @@ def _shown(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _refuse(message_id: str, expression: str | None = None, **args) -> OpError:
+def _refuse(message_id: str, expression: str | None = None, **args: object) -> OpError:
     """A 400 whose issue names the parameter (and, in a Parameters resource, where it is)."""
     text = messages.text(message_id, **args)
     return OpError(text, issues=[issue("error", "invalid", text, "invalid-data", expression)])
@@ -160,7 +163,7 @@ def _integer_text(name: str, raw: str) -> int:
     return value
 
 
-def _coding_text(name: str, raw: str) -> dict:
+def _coding_text(name: str, raw: str) -> JSON:
     """'system|code' (or a bare code) from a query string as a Coding."""
     if "|" in raw:
         system, code = raw.split("|", 1)
@@ -175,20 +178,20 @@ class Kind:
     value keys it may come with, and a check that returns the value, possibly normalised)."""
     expected: str                       # for messages: "a boolean: valueBoolean true or false"
     query_key: str | None
-    body_keys: frozenset = frozenset()
-    from_text: object = None            # from_text(name, raw) -> value, raising on a wrong one
-    check: object = None                # check(name, value) -> value, raising TypeError on a wrong one
+    body_keys: frozenset[str] = frozenset()
+    from_text: Callable[[str, str], object] | None = None   # from_text(name, raw) -> value, raising on a wrong one
+    check: Callable[[str, Any], object] | None = None   # check(name, value) -> value, raising TypeError on a wrong one
     in_resource: bool = False
     in_parts: bool = False
 
 
-def _string(name, value):
+def _string(name: str, value: object) -> str:
     if not isinstance(value, str):
         raise TypeError
     return value
 
 
-def _boolean(name, value):
+def _boolean(name: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):   # as HL7's own test suite sends it
@@ -196,7 +199,7 @@ def _boolean(name, value):
     raise TypeError
 
 
-def _integer(name, value):
+def _integer(name: str, value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError
     if not -MAX_INT <= value <= MAX_INT:
@@ -204,9 +207,9 @@ def _integer(name, value):
     return value
 
 
-def _structure(check, fhir_type: str):
+def _structure(check: Callable[[object, str], JSON], fhir_type: str) -> Callable[[str, object], JSON]:
     """A check of a complex value: an object whose elements fhir/shape.py checks."""
-    def checked(name, value):
+    def checked(name: str, value: object) -> JSON:
         if not isinstance(value, dict):
             raise TypeError
         return check(value, f"The parameter '{name}': {fhir_type}")
@@ -239,7 +242,7 @@ UNDECLARED = Kind("anything", "valueString")
 class Signature:
     """How the parameters of one operation (or of any, for `ANY`) are read; made once, at import time."""
 
-    def __init__(self, parameters):
+    def __init__(self, parameters: Sequence[Parameter]):
         self.declared: dict[str, Parameter] = {p.name: p for p in parameters}
         self.kinds = {p.name: KINDS[p.type] for p in parameters}
         # for the query string, the hot path: name -> (value key, conversion or None)
@@ -247,7 +250,7 @@ class Signature:
         self.once = frozenset(p.name for p in parameters if not p.repeats)
 
     # -- a query string ----------------------------------------------------------------------
-    def from_query(self, pairs) -> Params:
+    def from_query(self, pairs: Iterable[tuple[str, str]]) -> Params:
         items = []
         query = self.query
         for name, raw in pairs:
@@ -262,7 +265,7 @@ class Signature:
         return self.checked(Params(items))
 
     # -- a Parameters resource ----------------------------------------------------------------
-    def from_resource(self, body, query_pairs=()) -> Params:
+    def from_resource(self, body: object, query_pairs: Iterable[tuple[str, str]] = ()) -> Params:
         """The parameters of a Parameters resource, after those of the query string (`query_pairs`)."""
         if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
             rt = body.get("resourceType") if isinstance(body, dict) else None
@@ -277,14 +280,15 @@ class Signature:
             items.append(self.param(p, f"Parameters.parameter[{i}]"))
         return self.checked(Params(items))
 
-    def param(self, p, where: str) -> Param:
+    def param(self, p: object, where: str) -> Param:
         """One entry of a Parameters resource (at `where`), typed."""
         if not isinstance(p, dict):
             raise _refuse("param-entry", where, where=where, got=_shown(p))
         name = p.get("name")
         if not isinstance(name, str) or not name:
             raise _refuse("param-name", where + ".name", where=where, got=_shown(name))
-        key, holds = None, []
+        key: str | None = None
+        holds: list[str] = []
         for k in p:
             if k.startswith("value"):
                 key = k
@@ -297,7 +301,7 @@ class Signature:
         if key is not None:
             value = p[key]
             if kind is not UNDECLARED:
-                if key not in kind.body_keys:
+                if key not in kind.body_keys or kind.check is None:
                     raise self._wrong(name, where, f"{key}: {_shown(value)}")
                 try:
                     value = kind.check(name, value)

@@ -1,21 +1,23 @@
 """Structural checks of request input: a malformed resource or Coding is a 400
 naming the element at fault, never an exception deep inside an operation."""
+from typing import Any, NoReturn
+
 from termsvc.fhir import messages
 
 _STR = (str,)
 
 
-def _fail(path: str, what: str):
+def _fail(path: str, what: str) -> NoReturn:
     raise messages.error("structure", issue_code="structure", tx_type="invalid-data", path=path, what=what)
 
 
-def _obj(v, path):
+def _obj(v: object, path: str) -> dict[str, Any]:
     if not isinstance(v, dict):
         _fail(path, "must be an object")
     return v
 
 
-def _list(v, path):
+def _list(v: object, path: str) -> list[Any]:
     if v is None:
         return []
     if not isinstance(v, list):
@@ -23,26 +25,26 @@ def _list(v, path):
     return v
 
 
-def _strs(d: dict, path: str, *keys):
+def _strs(d: dict[str, Any], path: str, *keys: str) -> None:
     for k in keys:
         if k in d and d[k] is not None and not isinstance(d[k], _STR):
             _fail(f"{path}.{k}", "must be a string")
 
 
-def check_coding(c, path: str = "Coding") -> dict:
-    _obj(c, path)
+def check_coding(c: object, path: str = "Coding") -> dict[str, Any]:
+    c = _obj(c, path)
     _strs(c, path, "system", "version", "code", "display")
     return c
 
 
-def check_codeable_concept(cc, path: str = "CodeableConcept") -> dict:
-    _obj(cc, path)
+def check_codeable_concept(cc: object, path: str = "CodeableConcept") -> dict[str, Any]:
+    cc = _obj(cc, path)
     for i, c in enumerate(_list(cc.get("coding"), f"{path}.coding")):
         check_coding(c, f"{path}.coding[{i}]")
     return cc
 
 
-def _check_concepts(concepts, path):
+def _check_concepts(concepts: object, path: str) -> None:
     for i, c in enumerate(_list(concepts, path)):
         p = f"{path}[{i}]"
         _obj(c, p)
@@ -55,9 +57,9 @@ def _check_concepts(concepts, path):
         _check_concepts(c.get("concept"), f"{p}.concept")
 
 
-def check_resource(r, path: str = "resource") -> dict:
+def check_resource(r: object, path: str = "resource") -> dict[str, Any]:
     """A CodeSystem, ValueSet or ConceptMap sound enough to be used (other types pass)."""
-    _obj(r, path)
+    r = _obj(r, path)
     rt = r.get("resourceType")
     path = rt or path
     _strs(r, path, "url", "version", "status", "content", "language", "supplements")

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from typing import Any, NoReturn
 
 import requests
 
@@ -76,13 +77,13 @@ def unpack(tgz_bytes: bytes, dest: str, origin: str) -> None:
     written as a copy of the file it points to inside the tarball. An entry named by an absolute path or
     with `..`, a link pointing outside the tarball, and any other kind of entry (device, fifo) refuse the
     whole tarball with a BuildError naming the entry."""
-    def refuse(member, why):
+    def refuse(member, why) -> NoReturn:
         raise BuildError(f"{origin}: refused: the tarball entry {member.name!r} {why}")
 
     try:
         with tarfile.open(fileobj=io.BytesIO(tgz_bytes), mode="r:gz") as tf:
             members = tf.getmembers()
-            by_name = {}
+            by_name: dict[str, tarfile.TarInfo] = {}
             for m in members:
                 name = _normalised(m.name)
                 if name is None or ".." in m.name.replace("\\", "/").split("/"):
@@ -100,13 +101,13 @@ def unpack(tgz_bytes: bytes, dest: str, origin: str) -> None:
                     if not (source.issym() or source.islnk()):
                         break
                     # a symbolic link is relative to its folder, a hard link to the root of the archive
-                    base = os.path.dirname(_normalised(source.name)) if source.issym() else ""
+                    base = os.path.dirname(_normalised(source.name) or "") if source.issym() else ""  # (checked above)
                     target = _normalised(source.linkname, base)
                     if target is None:
                         refuse(m, f"links to {source.linkname!r}, outside the package")
-                    source = by_name.get(target)
-                    if source is None:
+                    if target not in by_name:
                         refuse(m, f"links to {target!r}, which the tarball does not hold")
+                    source = by_name[target]
                 else:
                     refuse(m, f"is a chain of more than {MAX_LINK_HOPS} links")
                 if name != "package" and not name.startswith("package/"):
@@ -118,7 +119,9 @@ def unpack(tgz_bytes: bytes, dest: str, origin: str) -> None:
                     os.makedirs(path, mode=0o755, exist_ok=True)
                     continue
                 os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-                with tf.extractfile(source) as data, open(path, "wb") as out:
+                data = tf.extractfile(source)   # (a regular file: links are followed, folders made above)
+                assert data is not None
+                with data, open(path, "wb") as out:
                     shutil.copyfileobj(data, out)
                 os.chmod(path, 0o644)
     except (tarfile.TarError, OSError, EOFError) as e:
@@ -283,7 +286,7 @@ def terminology_files(folder: str) -> list[str]:
     index = os.path.join(folder, ".index.json")
     if os.path.isfile(index):
         try:
-            idx = read_json(index)
+            idx: Any = read_json(index)   # (its shape is not checked: a broken one fails below)
             files = [e["filename"] for e in idx.get("files", [])
                      if e.get("resourceType") in TERMINOLOGY_TYPES and e.get("filename")]
             return [os.path.join(folder, f) for f in sorted(set(files))

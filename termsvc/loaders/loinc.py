@@ -80,7 +80,7 @@ BATCH = 5_000
 class LoincRelease:
     def __init__(self, location: str):
         self.release = Release(location)
-        self.paths = {}
+        self.paths: dict[str, str | None] = {}
         for key, suffix in FILES.items():
             found = self.release.find_suffix(suffix)
             # prefer the shallowest match (the real LoincTable over deeper copies)
@@ -94,6 +94,7 @@ class LoincRelease:
     def rows(self, key: str, name: str | None = None):
         """Yield (line, dict) of a CSV file, checking its header has the columns needed."""
         name = name or self.paths[key]
+        assert name, key   # (the callers ask only for the files the release has)
         label = self.release.label(name)
         try:
             with self.release.open_text(name) as f:
@@ -158,7 +159,7 @@ def _load(writer, rel: LoincRelease, progress, option_version):
     version = rel.version(option_version)
     sid = writer.add_source(f"LOINC {version}", "loinc", version, rel.release.location,
                             content_sha256(rel.release.location, (".csv", ".xml")))
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     cs = {
         "resourceType": "CodeSystem", "id": "loinc", "url": LOINC, "version": version,
         "name": "LOINC", "title": "LOINC Code System", "status": "active", "experimental": False,
@@ -179,10 +180,10 @@ def _load(writer, rel: LoincRelease, progress, option_version):
              {"code": "answer-list", "uri": f"{LOINC}/property/answer-list", "type": "Coding"}],
     }
     cs_id = writer.begin_code_system(cs, sid)
-    ids: dict[str, int] = {}
+    ids: dict[str, int | None] = {}   # (None until its concept is inserted)
 
     # 1. terms, in chunks: concepts, then their designations and properties
-    chunk = []
+    chunk: list[tuple[tuple, dict]] = []
 
     def flush():
         if not chunk:
@@ -302,19 +303,19 @@ def _load(writer, rel: LoincRelease, progress, option_version):
 
     # 5. primary part links and answer list links: Coding properties
     if rel.paths["partlink"]:
-        with Batched(writer.insert_properties, counts, "part links") as props:
+        with Batched(writer.insert_properties, counts, "part links") as part_links:
             for _ln, r in rel.rows("partlink"):
                 cid = ids.get(r["LoincNumber"].strip())
                 axis = AXIS_PROPERTY.get((r.get("PartTypeName") or "").strip())
                 if cid and axis and r["PartNumber"]:
-                    props.add((cid, f"{axis}-part", "Coding", f"{LOINC}|{r['PartNumber'].strip()}"))
+                    part_links.add((cid, f"{axis}-part", "Coding", f"{LOINC}|{r['PartNumber'].strip()}"))
     if rel.paths["answerlink"]:
-        props = []
+        answer_lists = []
         for _ln, r in rel.rows("answerlink"):
             cid = ids.get(r["LoincNumber"].strip())
             if cid and r["AnswerListId"]:
-                props.append((cid, "answer-list", "Coding", f"{LOINC}|{r['AnswerListId'].strip()}"))
-        writer.insert_properties(props)
+                answer_lists.append((cid, "answer-list", "Coding", f"{LOINC}|{r['AnswerListId'].strip()}"))
+        writer.insert_properties(answer_lists)
 
     # 6. linguistic variants
     if rel.paths["variants"]:
@@ -371,7 +372,7 @@ def _load(writer, rel: LoincRelease, progress, option_version):
                                [{"code": c} for c in playbook]), sid)
     # deprecated terms and their replacements (MapTo.csv): $translate for converters
     if rel.paths["mapto"]:
-        elements = {}
+        elements: dict[str, list] = {}
         for _ln, r in rel.rows("mapto"):
             code, target = r["LOINC"].strip(), r["MAP_TO"].strip()
             if code and target:

@@ -251,14 +251,14 @@ class Package:
             return leaves[0]
         if self.has_root and self.tag == "INT":
             return CORE_MODULE
-        counts = defaultdict(int)
+        counts: defaultdict[str, int] = defaultdict(int)
         for name in self.files["concept"]:
             for _ln, r in rf2_rows(self.release, name, "concept"):
                 counts[r[3]] += 1
         counts.pop(MODEL_MODULE, None)
         if not self.has_root:
             counts.pop(CORE_MODULE, None)
-        return max(counts, key=counts.get) if counts else CORE_MODULE
+        return max(counts, key=counts.__getitem__) if counts else CORE_MODULE
 
     def ids(self, kind: str) -> set:
         out = set()

@@ -165,7 +165,7 @@ def _read_concepts(cat: Catalogue, cells, named: dict) -> None:
     if any(p.kind == "missing-column" for p in cat.problems):
         return
     index = {h: i for i, h in enumerate(cells.headers)}
-    seen = {}
+    seen: dict[str, int] = {}
     for line, raw in cells.rows:
         cell = {c: (raw[index[h]].strip() if index[h] < len(raw) else "") for c, h in cat.columns.items()}
         code, active = cell["code"], cell.get("active", "")

@@ -118,11 +118,13 @@ class Diff:
 def diff_tables(old: Table | None, new: Table | None, coverage_before: dict | None = None,
                 coverage_after: dict | None = None) -> TableDiff:
     """The changes from `old` to `new` (either None: a table added or removed, every row with it)."""
-    d = TableDiff((new or old).name, old.file if old else None, new.file if new else None,
+    either = new or old
+    assert either is not None, "no table on either side"
+    d = TableDiff(either.name, old.file if old else None, new.file if new else None,
                   coverage_before=coverage_before, coverage_after=coverage_after)
     if old is None or new is None:
         side = d.added if old is None else d.removed
-        side += [row_dict(r, new or old) for r in (new or old).rows]
+        side += [row_dict(r, either) for r in either.rows]
         return d
     old_cols, new_cols = _columns(old), _columns(new)
     d.columns_added = [h for c, h in new_cols.items() if c not in old_cols]

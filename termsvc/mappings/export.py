@@ -67,7 +67,7 @@ def export(cm: dict, fmt: str, encoding: str | None = None, accepted_only: bool 
         written = table_extension_values(cm)
         return csv_bytes(columns, rows, parse_delimiter(delimiter) if delimiter else written.get("delimiter")
                          or language_delimiter(meta.get("language")), encoding or written.get("encoding")
-                         or DEFAULT_ENCODING, LINE_ENDS.get(written.get("line-end"), DEFAULT_LINE_END),
+                         or DEFAULT_ENCODING, LINE_ENDS.get(written.get("line-end", ""), DEFAULT_LINE_END),
                          written.get("final-line-end") != "no")
     raise ExportError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
 
@@ -119,9 +119,11 @@ def xlsx_bytes(meta: dict, columns: list, rows: list) -> bytes:
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
+    from openpyxl.worksheet.worksheet import Worksheet
 
     wb = Workbook()
     ws = wb.active
+    assert isinstance(ws, Worksheet)   # (a new workbook's one sheet)
     ws.title = "mappings"
     bold = Font(bold=True)
     ws.append(columns)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from typing import Any
 
 import tomli_w
 
@@ -50,7 +51,7 @@ def _column_cells(holder: dict) -> dict:
 
 def table_extension_values(cm: dict) -> dict:
     """The `mapping-table` extension's values: `column` (the headers, in order), `file`, `delimiter`, ..."""
-    out = {"column": []}
+    out: dict[str, Any] = {"column": []}
     for x in cm.get("extension", []) or []:
         if x.get("url") == EXT_TABLE:
             for s in x.get("extension", []) or []:

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from termsvc.fhir.conceptmap_match import fold
 from termsvc.mappings.codesystems import local_resources
 from termsvc.mappings.table import ROW_STATUSES, Problem, Row, Table, find_tables, read_table
-from termsvc.ops.judge import (FOUND, MALFORMED, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, Judge,
-                               NotEvaluable)
+from termsvc.ops.judge import (FOUND, MALFORMED, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, CodeVerdict,
+                               Judge, MembershipVerdict, NotEvaluable)
 from termsvc.store.reader import Store
 
 COVERAGE_LIMIT = 100_000   # codes of a source scope listed for coverage
@@ -77,7 +77,7 @@ class TableReport:
     def served_rows(self, served=SERVED) -> list:
         """The rows a build serves: of a served status, with no error."""
         bad = {p.row for p in self.errors}
-        return [r for r in self.table.rows if row_served(r, served) and r.row not in bad]
+        return [r for r in self.table.rows if row_served(r, served) and r.row not in bad] if self.table else []
 
 
 @dataclass
@@ -118,7 +118,9 @@ class Report:
 
 def _ranges(nums) -> str:
     nums = sorted(set(nums))
-    out, start, prev = [], None, None
+    out: list[str] = []
+    start: int | None = None
+    prev = 0   # (read only once start is set)
     for n in nums:
         if start is None:
             start = prev = n
@@ -247,7 +249,8 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, 
     if isinstance(smembers, NotEvaluable):
         add("warning", "scope-unverifiable", None, f"source scope {sscope}: {smembers.reason}; coverage not computed")
     not_loaded = defaultdict(list)   # (side, system) -> rows
-    verdicts, memberships = {}, {}   # the same code on many rows is asked once
+    verdicts: dict[tuple, CodeVerdict] = {}   # the same code on many rows is asked once
+    memberships: dict[tuple, MembershipVerdict] = {}
     for r in t.rows:
         for side, system, code, display in (("source", r.source_system, r.source_code, r.source_display),
                                             ("target", r.target_system, r.target_code, r.target_display)):
@@ -276,8 +279,8 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, 
             if side == "target" and verdict.state == FOUND and verdict.display:
                 displays[(system, code)] = verdict.display
         if tscope and r.target_code and r.target_system:
-            key = (r.target_system, r.target_code)
-            member = memberships.get(key) or memberships.setdefault(key, judge.membership(tscope, *key))
+            target = (r.target_system, r.target_code)
+            member = memberships.get(target) or memberships.setdefault(target, judge.membership(tscope, *target))
             if member.state == NOT_MEMBER:
                 add("error", "target-outside-scope", r, f"target {r.target_code} is not in the target"
                     f" scope value set {tscope}", t.colmap.get("target_code"))
@@ -342,7 +345,9 @@ def _coverage(t: Table, sscope: str | None, smembers: list | None, add, error_ro
     if outside:
         add("warning", "outside-source-scope", None, f"{len(outside)} row(s) have a source code"
             f" outside the source scope {sscope} (rows {_ranges(outside)})")
-    mapped, nomap, pending = set(), set(), set()
+    mapped: set[tuple] = set()
+    nomap: set[tuple] = set()
+    pending: set[tuple] = set()
     for r in t.rows:
         k = key(r.source_system, r.source_code)
         if r.accepted and r.row not in error_rows:
@@ -384,7 +389,8 @@ def check(paths, store: Store | str | None = None, served=SERVED, strict_display
     if not bases:
         report.notes.append("no mapping tables found")
     resources = folder_resources(paths, report.notes) if local else []
-    names, urls = {}, {}
+    names: dict[str, str] = {}
+    urls: dict[str, str] = {}
     for base in bases:
         rep = judge_table(read_table(base), store, served, strict_displays, resources)
         for key, seen, what in ((rep.name, names, "table name"), (rep.meta.get("url"), urls, "url")):

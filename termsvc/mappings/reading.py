@@ -62,7 +62,7 @@ def sniff_delimiter(text: str) -> str:
         return csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
     except csv.Error:
         counts = {d: first.count(d) for d in (",", ";", "\t")}
-        best = max(counts, key=counts.get)
+        best = max(counts, key=counts.__getitem__)
         return best if counts[best] else ","
 
 
@@ -84,7 +84,9 @@ def _lenient_cells(line: str, delimiter: str) -> list:
 def csv_records(text: str, delimiter: str) -> tuple[list, list]:
     """([(line, cells)], [(line, message, cells)]): the non-blank records and the bad ones."""
     lines = text.splitlines(keepends=True)
-    good, bad, start = [], [], 0          # start: index of the first line still to read
+    good: list[tuple[int, list]] = []
+    bad: list[tuple[int, str, list]] = []
+    start = 0          # index of the first line still to read
     while start < len(lines):
         reader = csv.reader(io.StringIO("".join(lines[start:]), newline=""), delimiter=delimiter, quotechar='"')
         first = start      # index of the line the current record starts on
@@ -174,4 +176,5 @@ def read_xlsx(path: str) -> Cells:
     if not grid:
         raise ValueError(f"sheet '{sheet_name}' has no header row")
     (header_row, headers), rows = grid[0], grid[1:]
+    assert header_row is not None   # (a cell read from a sheet has its row)
     return Cells([h.strip() for h in headers], header_row, rows, meta=meta)

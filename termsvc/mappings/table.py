@@ -312,6 +312,7 @@ class RowSchema(Schema):
         try:
             return self.load({"line": line, "cells": cells, **known}), {}
         except ValidationError as e:
+            assert isinstance(e.messages, dict) and isinstance(e.valid_data, dict)   # (a schema's: by field)
             return self.make_row({**self.UNREADABLE, **e.valid_data, "line": line, "cells": cells}), e.messages
 
     @post_load
@@ -418,6 +419,7 @@ def load_meta(meta: dict, file: str = "") -> tuple[dict, list]:
         loaded = META_SCHEMA.load({k: (v if isinstance(v, (list, bool)) or v is None else str(v))
                                    for k, v in meta.items()})
     except ValidationError as e:
+        assert isinstance(e.messages, dict)   # (a schema's: by field)
         loaded = {}
         problems += [Problem("error", "invalid-metadata", file, None, f"metadata '{k}': {'; '.join(map(str, msgs))}")
                      for k, msgs in e.messages.items()]
@@ -434,7 +436,7 @@ def read_rows(t: Table, cells):
     cols = [(i, h or f"column_{i + 1}") for i, h in enumerate(headers)
             if h or any(i < len(raw) and raw[i].strip() for _, raw in raw_rows)]
     t.columns = [h for _, h in cols]
-    seen = {}
+    seen: dict[str, str] = {}
     for _, h in cols:
         c = canonical_header(h)
         if c in KNOWN_COLUMNS:
@@ -476,9 +478,9 @@ def read_rows(t: Table, cells):
     table_checks(t)
     by_row = {r.row: r for r in t.rows}
     for p in t.problems:   # named by the row's source code and display (of a left-out row: its cells)
-        r, raw = by_row.get(p.row), malformed.get(p.row)
-        if r is not None:
-            p.source_code, p.source_display = r.source_code, r.source_display
+        named, raw = by_row.get(p.row), malformed.get(p.row)
+        if named is not None:
+            p.source_code, p.source_display = named.source_code, named.source_display
         elif raw is not None:
             code, display = (by_header.get(seen.get(c)) for c in ("source_code", "source_display"))
             p.source_code = raw[code].strip() if code is not None and code < len(raw) else ""
@@ -515,11 +517,11 @@ def structural_row_checks(t: Table, r: Row):
 def table_checks(t: Table):
     """Duplicates between rows, and codes differing only in case (the conflicts between rows are
     judged with what a build serves: termsvc.mappings.lint)."""
-    pairs = {}      # (ss, sc, ts, tc) -> first row
-    nomaps = {}     # (ss, sc) -> first no-map row
+    pairs: dict[tuple, Row] = {}      # (ss, sc, ts, tc) -> first row
+    nomaps: dict[tuple, Row] = {}     # (ss, sc) -> first no-map row
     for r in t.rows:
         if r.no_map:
-            key = (r.source_system, r.source_code)
+            key: tuple = (r.source_system, r.source_code)
             if key in nomaps:
                 t.error("duplicate-row", r.row, f"duplicate no-map for {r.source_code}"
                         f" (same as row {nomaps[key].row})")
@@ -539,7 +541,7 @@ def case_checks(t: Table):
     """Rows whose source codes differ only in case (or blanks): in a table that matches codes ignoring
     case both answer for either code; in one that does not, the source system rarely means two codes."""
     folded = not t.meta.get("source_case_sensitive", True)
-    first = {}   # (system, folded code) -> (first row, its code)
+    first: dict[tuple, tuple[int, str]] = {}   # (system, folded code) -> (first row, its code)
     for r in t.rows:
         key = (r.source_system, fold(r.source_code))
         seen = first.setdefault(key, (r.row, r.source_code))

@@ -109,7 +109,7 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
     default_ts = m.get("target_system") or ""
     displays = displays or {}
     groups: dict = {}
-    placed = []   # (row, element, target|None)
+    placed: list[tuple[Row, dict, dict | None]] = []   # (row, element, target|None)
     for r in (t.rows if rows is None else rows):
         if statuses is not None and r.status not in statuses:
             continue
@@ -142,12 +142,12 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
                 tg["comment"] = r.comment
             e.setdefault("target", []).append(tg)
             placed.append((r, e, tg))
-    for r, e, tg in placed:
-        holder = tg if tg is not None else e
+    for r, e, target in placed:
+        holder = target if target is not None else e
         exts = holder.setdefault("extension", [])
-        if tg is None and r.comment:
+        if target is None and r.comment:
             exts.append({"url": EXT_NOMAP_COMMENT, "valueString": r.comment})
-        if tg is not None and r.r4_word:
+        if target is not None and r.r4_word:
             exts.append({"url": EXT_R4_EQUIVALENCE, "valueCode": r.r4_word})
         exts.append({"url": EXT_ROW, "valueInteger": r.row})
         exts.append({"url": EXT_STATUS, "valueCode": r.status})
@@ -155,7 +155,7 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
                          (EXT_STATUS_DATE, r.status_date)):
             if val:
                 exts.append({"url": url, "valueString": val})
-        regenerated = render_cells(row_meaning(r, e.get("display"), tg))
+        regenerated = render_cells(row_meaning(r, e.get("display"), target))
         for h in t.columns:
             written = r.cells.get(h, "")
             c = canonical_header(h)

@@ -8,8 +8,10 @@ expansion of it is not closed. An enumeration (`include.concept`) needs nothing 
 to decide membership.
 """
 from dataclasses import dataclass, field
+from typing import Any
 
 from termsvc.fhir import messages
+from termsvc.results import JSON, Issue
 
 PARTIAL_CONTENT = ("fragment", "example", "not-present")
 HIERARCHY_OPS = ("is-a", "descendent-of", "generalizes", "is-not-a", "child-of", "descendent-leaf")
@@ -34,11 +36,11 @@ def how_to_load(system: str) -> str:
     return f"a FHIR package or file with the CodeSystem {system}: termsvc build --package NAME#VERSION | --fhir FILE"
 
 
-def describe_filters(filters: list) -> str:
+def describe_filters(filters: list[JSON]) -> str:
     return " and ".join(f"'{f.get('property')} {f.get('op')} {f.get('value')}'" for f in filters)
 
 
-def missing_part(filters: list) -> str:
+def missing_part(filters: list[JSON]) -> str:
     """What a fragment lacks for these filters."""
     if any(f.get("property") in ("concept", "code") and f.get("op") in HIERARCHY_OPS for f in filters):
         return "its hierarchy"
@@ -54,14 +56,14 @@ class Undecided:
     version: str | None          # the version held (a fragment's)
     wanted: str | None           # the version the include asks for (None: any)
     content: str                 # what the build holds of it: fragment, example, not-present
-    filters: list = field(default_factory=list)   # [] for a whole-system include
+    filters: list[JSON] = field(default_factory=list)   # [] for a whole-system include
     excluding: bool = False
 
     def canonical(self) -> str:
         """What the answer depends on and the build lacks: the code system (in the wanted version)."""
         return f"{self.system}|{self.wanted}" if self.wanted else self.system
 
-    def issue(self, code: str, vs: str, expression: str) -> dict:
+    def issue(self, code: str, vs: str, expression: str) -> Issue:
         """The $validate-code issue of a filter it could not evaluate: which code system and version, why,
         and what to load."""
         return messages.issue("error", "not-found", "vs-filter-not-evaluable", "not-found", expression, code=code,
@@ -77,13 +79,14 @@ class Undecided:
                              missing=missing_part(self.filters), fix=how_to_load(self.system))
 
 
-def unclosed(composer, vs: dict, seen: frozenset = frozenset()) -> list[Undecided]:
+def unclosed(composer: Any, vs: JSON, seen: frozenset[object] = frozenset()) -> list[Undecided]:
     """The includes and excludes of vs (and of the value sets it imports) whose part of an
-    expansion depends on content the build does not hold."""
+    expansion depends on content the build does not hold. (`composer`: an ops.compose.Composer, which
+    imports this module.)"""
     key = vs.get("url") or id(vs)
     if key in seen:
         return []
-    out = []
+    out: list[Undecided] = []
     compose = vs.get("compose") or {}
     for excluding, incs in ((False, compose.get("include") or []), (True, compose.get("exclude") or [])):
         for inc in incs:

@@ -17,6 +17,8 @@ concept, a bare id = that concept (inactive ones too; unknown ids give no concep
 """
 import re
 import sqlite3
+from collections.abc import Iterable
+from typing import Any
 
 _TOKEN = re.compile(r"""
     \s*(?:
@@ -28,10 +30,13 @@ _TOKEN = re.compile(r"""
     )""", re.VERBOSE)
 
 _CHUNK = 500
+Token = tuple[str | None, str | None]   # (kind, text); (None, None) past the end
+# the parsed expression: ("id", code), ("*",), (operator, node) or (AND|OR|MINUS, node, node)
+Node = tuple[Any, ...]
 
 
-def tokenize(expression: str) -> list[tuple[str, str]]:
-    tokens = []
+def tokenize(expression: str) -> list[Token]:
+    tokens: list[Token] = []
     pos = 0
     expression = expression.strip()
     while pos < len(expression):
@@ -40,6 +45,7 @@ def tokenize(expression: str) -> list[tuple[str, str]]:
             break
         pos = m.end()
         kind = m.lastgroup
+        assert kind is not None   # (every alternative of _TOKEN is a named group)
         value = m.group(kind)
         if kind == "term":
             continue  # |term| annotations are ignored
@@ -63,25 +69,25 @@ def tokenize(expression: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, tokens):
+    def __init__(self, tokens: list[Token]):
         self.t = tokens
         self.i = 0
 
-    def peek(self):
+    def peek(self) -> Token:
         return self.t[self.i] if self.i < len(self.t) else (None, None)
 
-    def take(self):
+    def take(self) -> Token:
         tok = self.peek()
         self.i += 1
         return tok
 
-    def parse(self):
+    def parse(self) -> Node:
         node = self.compound()
         if self.i != len(self.t):
             raise ValueError(f"ECL: unexpected {self.peek()[1]!r}")
         return node
 
-    def compound(self):
+    def compound(self) -> Node:
         node = self.sub()
         op = None
         while self.peek()[0] == "bin":
@@ -92,14 +98,14 @@ class _Parser:
             node = (op, node, self.sub())
         return node
 
-    def sub(self):
+    def sub(self) -> Node:
         kind, value = self.peek()
         if kind == "op" and value in ("<<!", ">>!", "<<", ">>", "<!", ">!", "<", ">"):
             self.take()
             return (value, self.sub_focus())
         return self.sub_focus()
 
-    def sub_focus(self):
+    def sub_focus(self) -> Node:
         kind, value = self.take()
         if kind == "op" and value == "^":
             return ("^", self.sub_focus_plain())
@@ -111,7 +117,7 @@ class _Parser:
         self.i -= 1
         return self.sub_focus_plain()
 
-    def sub_focus_plain(self):
+    def sub_focus_plain(self) -> Node:
         kind, value = self.take()
         if kind == "id":
             return ("id", value)
@@ -129,7 +135,7 @@ class _Parser:
         raise ValueError(f"ECL: unexpected {value!r}")
 
 
-def parse(expression: str):
+def parse(expression: str) -> Node:
     return _Parser(tokenize(expression)).parse()
 
 
@@ -137,7 +143,7 @@ class _Eval:
     def __init__(self, conn: sqlite3.Connection, cs_id: int):
         self.c = conn
         self.cs = cs_id
-        self._all = None
+        self._all: set[int] | None = None
 
     def all_active(self) -> set[int]:
         if self._all is None:
@@ -145,15 +151,15 @@ class _Eval:
                 "SELECT id FROM concept WHERE cs_id=? AND inactive=0", (self.cs,))}
         return self._all
 
-    def _many(self, sql: str, ids) -> set[int]:
-        out = set()
+    def _many(self, sql: str, ids: Iterable[int]) -> set[int]:
+        out: set[int] = set()
         ids = list(ids)
         for k in range(0, len(ids), _CHUNK):
             part = ids[k:k + _CHUNK]
             out.update(r[0] for r in self.c.execute(sql % ",".join("?" * len(part)), part))
         return out
 
-    def run(self, node) -> set[int]:
+    def run(self, node: Node) -> set[int]:
         kind = node[0]
         if kind == "id":
             row = self.c.execute("SELECT id FROM concept WHERE cs_id=? AND code=?", (self.cs, node[1])).fetchone()
@@ -182,7 +188,7 @@ class _Eval:
             out |= focus
         return out
 
-    def wildcard(self, kind) -> set[int]:
+    def wildcard(self, kind: str) -> set[int]:
         if kind in ("<<", ">>", "<<!", ">>!"):
             return set(self.all_active())
         col = "descendant_id" if kind in ("<", "<!") else "ancestor_id"
@@ -195,13 +201,13 @@ class _Eval:
             f"SELECT DISTINCT t.{col} FROM {table} t JOIN concept c ON c.id = t.{col} WHERE c.cs_id=?",
             (self.cs,))}
 
-    def members(self, operand) -> set[int]:
+    def members(self, operand: Node) -> set[int]:
         if operand == ("*",):
             return {r[0] for r in self.c.execute(
                 "SELECT DISTINCT concept_id FROM refset_member WHERE cs_id=?", (self.cs,))}
         refsets = self.run(operand)
         codes = self._codes(refsets) if operand[0] != "id" else [operand[1]]
-        out = set()
+        out: set[int] = set()
         for k in range(0, len(codes), _CHUNK):
             part = codes[k:k + _CHUNK]
             out.update(r[0] for r in self.c.execute(
@@ -209,8 +215,8 @@ class _Eval:
                 % ",".join("?" * len(part)), [self.cs, *part]))
         return out
 
-    def _codes(self, ids) -> list[str]:
-        out = []
+    def _codes(self, ids: Iterable[int]) -> list[str]:
+        out: list[str] = []
         ids = list(ids)
         for k in range(0, len(ids), _CHUNK):
             part = ids[k:k + _CHUNK]

@@ -11,6 +11,7 @@ cannot disagree with what the service answers. The judge reads the operations' t
     judge.membership_of_any(vs_url, codings)   # MembershipVerdict of a CodeableConcept's codings
     judge.members(vs_url, limit)               # [(system, code, display)], or NotEvaluable
 """
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from termsvc.fhir import messages
@@ -20,7 +21,8 @@ from termsvc.ops.context import Context
 from termsvc.ops.expand import expand
 from termsvc.ops.identifiers import problem as identifier_problem
 from termsvc.ops.validate import validate_cs, validate_vs
-from termsvc.results import Validation
+from termsvc.results import JSON, Validation
+from termsvc.store.queries import Queries
 
 # CodeVerdict.state
 FOUND = "found"
@@ -66,7 +68,7 @@ def _texts(answer: Validation, *tx_types: str, severity: str | None = None) -> s
 
 
 class Judge:
-    def __init__(self, store, resources=()):
+    def __init__(self, store: Queries | None, resources: Iterable[JSON] = ()):
         """`store`: a served Store, a build in progress, or None; `resources`: CodeSystems and ValueSets
         that come first, as a request's tx-resources do (a folder's local code systems)."""
         self.store = store
@@ -118,7 +120,7 @@ class Judge:
             verdict = MembershipVerdict(NOT_MEMBER, messages.text("code-not-in-value-set", code=code, vs=value_set))
         return verdict
 
-    def membership_of_any(self, value_set: str, codings: list[dict]) -> MembershipVerdict:
+    def membership_of_any(self, value_set: str, codings: list[JSON]) -> MembershipVerdict:
         """Is one of the codings (a CodeableConcept's) in the value set (what $validate-code answers
         for the CodeableConcept, whatever the displays)?"""
         cc = {"coding": [{k: c[k] for k in ("system", "version", "code") if c.get(k)} for c in codings]}
@@ -126,7 +128,7 @@ class Judge:
                          Param("valueset-membership-only", "valueBoolean", True)])
         return self._membership(params, value_set, [c.get("system") for c in codings])
 
-    def _membership(self, params: Params, value_set: str, systems: list) -> MembershipVerdict:
+    def _membership(self, params: Params, value_set: str, systems: list[str | None]) -> MembershipVerdict:
         ctx = self._context()
         try:
             answer = validate_vs(ctx, params)
@@ -144,11 +146,11 @@ class Judge:
             return MembershipVerdict(NOT_MEMBER, message)
         return MembershipVerdict(MEMBER, message)
 
-    def _draws_on(self, ctx: Context, vs: dict | None, system: str) -> bool:
+    def _draws_on(self, ctx: Context, vs: JSON | None, system: str | None) -> bool:
         """Does the value set (or one it imports) include codes of this code system?"""
         return system in _systems_named(ctx, vs)
 
-    def systems_named(self, value_set: str) -> set:
+    def systems_named(self, value_set: str) -> set[str]:
         """The code systems the value set (or one it imports) includes codes of."""
         ctx = self._context()
         return _systems_named(ctx, ctx.value_set(value_set))
@@ -169,7 +171,7 @@ class Judge:
         return [c.code for c in expansion.contains
                 if c.code is not None and c.system == system and (c.display or "").strip().lower() == wanted]
 
-    def members(self, value_set: str, limit: int) -> list[tuple] | NotEvaluable:
+    def members(self, value_set: str, limit: int) -> list[tuple[str | None, str, str | None]] | NotEvaluable:
         """(system, code, display) of every member ($expand), or why they cannot be listed."""
         ctx = self._context()
         if ctx.value_set(value_set) is None:
@@ -185,15 +187,15 @@ class Judge:
         return [(c.system, c.code, c.display) for c in expansion.codes() if c.code is not None]
 
 
-def _resource(ctx: Context, system: str) -> dict | None:
+def _resource(ctx: Context, system: str) -> JSON | None:
     cs = ctx.code_system(system)
     return cs.resource if cs is not None else None
 
 
-def _systems_named(ctx: Context, vs: dict | None, seen: frozenset = frozenset()) -> set:
+def _systems_named(ctx: Context, vs: JSON | None, seen: frozenset[int] = frozenset()) -> set[str]:
     if vs is None or id(vs) in seen:
         return set()
-    out = set()
+    out: set[str] = set()
     for inc in (vs.get("compose") or {}).get("include") or []:
         if inc.get("system"):
             out.add(inc["system"])

@@ -5,6 +5,7 @@ RE2 has no backreferences or look-around; a pattern it cannot compile is refused
 naming the filter, never evaluated by a backtracking engine.
 """
 import functools
+from typing import Any
 
 import re2
 
@@ -12,10 +13,11 @@ from termsvc.fhir import messages
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False   # RE2 would print each refused pattern to stderr
+Pattern = Any   # a compiled re2 pattern (re2 ships no type information)
 
 
 @functools.lru_cache(maxsize=512)
-def _compile(pattern: str):
+def _compile(pattern: str) -> Pattern | str:
     try:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as e:
@@ -23,7 +25,7 @@ def _compile(pattern: str):
         return reason
 
 
-def compile_filter(pattern: str, prop: str, system: str | None):
+def compile_filter(pattern: str, prop: str | None, system: str | None) -> Pattern:
     """The compiled pattern of a `regex` filter; OpError (400) when it is invalid or unsupported."""
     compiled = _compile(pattern)
     if isinstance(compiled, str):
@@ -32,11 +34,11 @@ def compile_filter(pattern: str, prop: str, system: str | None):
     return compiled
 
 
-def try_compile(pattern: str):
+def try_compile(pattern: str) -> Pattern | None:
     """The compiled pattern, or None when RE2 cannot compile it."""
     compiled = _compile(pattern)
     return None if isinstance(compiled, str) else compiled
 
 
-def fullmatch(compiled, text: str | None) -> bool:
+def fullmatch(compiled: Pattern, text: str | None) -> bool:
     return compiled.fullmatch(text or "") is not None

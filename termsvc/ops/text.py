@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from termsvc import deadline
+from termsvc.ops.compose import Member
 
 WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -23,13 +24,13 @@ def text_matches(query_words: list[str], text: str | None) -> bool:
     return all(any(w.startswith(q) for w in found) for q in query_words)
 
 
-def text_filter(members: list, query: str) -> list:
+def text_filter(members: list[Member], query: str) -> list[Member]:
     """The members (compose.Member) whose display (the value set's and the code system's), code or a
     designation (the code system's and the value set's) matches the query."""
     wanted = words(query)
     if not wanted:
         return members
-    out = []
+    out: list[Member] = []
     for m in deadline.bounded(members):
         texts = [m.display, m.code] + [d.get("value") for d in m.designations or ()]
         if m.concept is not None and m.cs is not None:

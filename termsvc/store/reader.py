@@ -24,13 +24,13 @@ class Store(Queries):
         self.time_limit_ms = time_limit_ms
         self.build_check_s = build_check_ms / 1000
         self._local = threading.local()
-        self._ident = None
+        self._ident: tuple[int, int, int] | None = None
         self.generation = 0
         self._check_at = 0.0
         self.refresh(force=True)
 
     # -- build generations ---------------------------------------------------------
-    def _file_ident(self):
+    def _file_ident(self) -> tuple[int, int, int]:
         st = os.stat(self.path)
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
@@ -67,7 +67,7 @@ class Store(Queries):
             loc.generation = self.generation
         return c
 
-    def close(self):
+    def close(self) -> None:
         """Close this thread's connection (the next query opens a new one)."""
         c = getattr(self._local, "conn", None)
         if c is not None:
@@ -75,7 +75,7 @@ class Store(Queries):
             self._local.conn = None
 
     # -- bounded queries -----------------------------------------------------------
-    def time_limit(self, limit_ms: int | None = None):
+    def time_limit(self, limit_ms: int | None = None) -> deadline.within:
         """`with store.time_limit():` the block - its queries and the engine's loops - stops past the
         limit with deadline.TimeLimitExceeded: one deadline per request."""
         return deadline.within(limit_ms or self.time_limit_ms)

@@ -1,4 +1,6 @@
 """How concept properties and designations are kept in the store's text columns, both ways."""
+from typing import Any
+
 import orjson
 
 # concept_property.type -> the FHIR value key
@@ -7,7 +9,7 @@ PROPERTY_TYPES: dict[str | None, str] = {"Code": "valueCode", "Coding": "valueCo
                   "Decimal": "valueDecimal"}
 
 
-def property_text(value) -> str | None:
+def property_text(value: object) -> str | None:
     """A concept property value as text: Codings as 'system|code', booleans as true/false."""
     if value is None:
         return None
@@ -20,7 +22,7 @@ def property_text(value) -> str | None:
     return str(value)
 
 
-def typed_value(type_name: str | None, text: str | None):
+def typed_value(type_name: str | None, text: str | None) -> str | bool | float | dict[str, str] | None:
     """The FHIR value of a stored property (the inverse of property_text for its type)."""
     if text is None:
         return None
@@ -42,14 +44,15 @@ def typed_value(type_name: str | None, text: str | None):
     return text
 
 
-def property_dict(code: str, type_name: str | None, text: str | None) -> dict:
+def property_dict(code: str, type_name: str | None, text: str | None) -> dict[str, Any]:
     """A FHIR CodeSystem.concept.property from a stored row."""
     return {"code": code, PROPERTY_TYPES.get(type_name, "valueString"): typed_value(type_name, text)}
 
 
-def designation_dict(language, use_system, use_code, use_display, value) -> dict:
+def designation_dict(language: str | None, use_system: str | None, use_code: str | None, use_display: str | None,
+                     value: str) -> dict[str, Any]:
     """A FHIR designation from a stored row."""
-    d = {}
+    d: dict[str, Any] = {}
     if language:
         d["language"] = language
     if use_system or use_code:

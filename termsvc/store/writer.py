@@ -17,7 +17,10 @@ import os
 import re
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Literal
 
 import orjson
 import sqlite_utils
@@ -33,7 +36,7 @@ BATCH = 20_000
 FHIR_ID = re.compile(r"[A-Za-z0-9.-]{1,64}")
 
 
-def _dumps(obj) -> str:
+def _dumps(obj: object) -> str:
     return orjson.dumps(obj).decode()
 
 
@@ -41,28 +44,30 @@ class Batched:
     """Rows handed to `write` a batch at a time (loaders stream millions of rows), each batch
     counted in `counts[key]`. Use as a context manager: the last batch is written on exit."""
 
-    def __init__(self, write, counts=None, key: str | None = None, size: int = BATCH):
+    def __init__(self, write: Callable[[list[tuple[Any, ...]]], object],
+                 counts: MutableMapping[str, int] | None = None, key: str = "", size: int = BATCH):
         self.write, self.counts, self.key, self.size = write, counts, key, size
-        self.rows: list[tuple] = []
+        self.rows: list[tuple[Any, ...]] = []
         if counts is not None:
             counts[key] += 0  # the count is reported even when nothing comes
 
-    def add(self, row):
+    def add(self, row: tuple[Any, ...]) -> None:
         self.rows.append(row)
         if len(self.rows) >= self.size:
             self.flush()
 
-    def flush(self):
+    def flush(self) -> None:
         if self.rows:
             self.write(self.rows)
             if self.counts is not None:
                 self.counts[self.key] += len(self.rows)
             self.rows = []
 
-    def __enter__(self):
+    def __enter__(self) -> "Batched":
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc_type is None:
             self.flush()
         return False
@@ -105,14 +110,15 @@ class BuildWriter:
         self._next_concept_id = 1
         self._cs_counts: dict[int, int] = {}
         self._cs_source: dict[int, int] = {}
-        self._source_counts: dict[int, dict] = defaultdict(lambda: defaultdict(int))
+        self._source_counts: dict[int, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._closure_pending: set[int] = set()
 
     # -- context manager ---------------------------------------------------
-    def __enter__(self):
+    def __enter__(self) -> "BuildWriter":
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc_type is None:
             self.commit_and_swap()
         else:
@@ -123,7 +129,7 @@ class BuildWriter:
         return BuildView(self.conn)
 
     @contextmanager
-    def savepoint(self):
+    def savepoint(self) -> Iterator[None]:
         """The block's writes are undone when it raises (the build goes on without them)."""
         self.conn.execute("SAVEPOINT source")
         try:
@@ -134,7 +140,7 @@ class BuildWriter:
         finally:
             self.conn.execute("RELEASE source")
 
-    def abort(self):
+    def abort(self) -> None:
         try:
             self.conn.close()
         finally:
@@ -152,18 +158,18 @@ class BuildWriter:
              datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "{}"))
         return inserted_id(cur)
 
-    def finish_source(self, source_id: int, extra: dict | None = None) -> dict:
+    def finish_source(self, source_id: int, extra: dict[str, int] | None = None) -> dict[str, int]:
         counts = dict(self._source_counts[source_id])
         if extra:
             counts.update(extra)
         self.conn.execute("UPDATE source SET counts=? WHERE id=?", (_dumps(counts), source_id))
         return counts
 
-    def count(self, source_id: int, what: str, n: int = 1):
+    def count(self, source_id: int, what: str, n: int = 1) -> None:
         self._source_counts[source_id][what] += n
 
     # -- canonical resources --------------------------------------------------
-    def add_resource(self, res: dict, source_id: int, fhir_version: str = "R5", endpoint: str | None = None
+    def add_resource(self, res: dict[str, Any], source_id: int, fhir_version: str = "R5", endpoint: str | None = None
                      ) -> int | None:
         """Store a CodeSystem, ValueSet or ConceptMap (R4 or R5 JSON). Others are ignored.
         `endpoint`: "R4" or "R5" when only that endpoint serves it by id (an IG edition)."""
@@ -186,7 +192,7 @@ class BuildWriter:
             self.count(source_id, "ConceptMap")
         return rid
 
-    def _insert_resource(self, res: dict, source_id: int, fhir_version: str, endpoint: str | None = None,
+    def _insert_resource(self, res: dict[str, Any], source_id: int, fhir_version: str, endpoint: str | None = None,
                          rtype: str | None = None) -> int:
         """A row of `resource`; `rtype` (default: its resourceType) the type it is kept as."""
         cur = self.conn.execute(
@@ -197,12 +203,12 @@ class BuildWriter:
              _dumps(res)))
         return inserted_id(cur)
 
-    def _insert_concept_map(self, rid: int, cm: dict):
+    def _insert_concept_map(self, rid: int, cm: dict[str, Any]) -> None:
         src = cm.get("sourceScopeUri") or cm.get("sourceScopeCanonical")
         tgt = cm.get("targetScopeUri") or cm.get("targetScopeCanonical")
         self.conn.execute("INSERT INTO concept_map(id, url, version, source_scope, target_scope)"
                           " VALUES (?,?,?,?,?)", (rid, cm.get("url"), cm.get("version"), src, tgt))
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for gi, g in enumerate(cm.get("group", []) or []):
             ss = (g.get("source") or "").split("|")[0] or None
             ts = (g.get("target") or "").split("|")[0] or None
@@ -224,7 +230,7 @@ class BuildWriter:
             " source_code, target_system, target_code) VALUES (?,?,?,?,?,?,?,?)", rows)
 
     # -- structure definitions -------------------------------------------------------------
-    def add_structure_definition(self, sd: dict, source_id: int, fhir_version: str) -> bool:
+    def add_structure_definition(self, sd: dict[str, Any], source_id: int, fhir_version: str) -> bool:
         """Keep the elements of a base resource or data type (a StructureDefinition that specializes):
         path, types, contentReference, binding. Profiles, extensions and logical models are not kept."""
         if sd.get("derivation") != "specialization" or sd.get("kind") not in ("resource", "complex-type"):
@@ -244,7 +250,7 @@ class BuildWriter:
         return True
 
     # -- code systems (also the streaming API) ------------------------------------
-    def begin_code_system(self, cs: dict, source_id: int, fhir_version: str = "R5", endpoint: str | None = None
+    def begin_code_system(self, cs: dict[str, Any], source_id: int, fhir_version: str = "R5", endpoint: str | None = None
                           ) -> int:
         """Register a CodeSystem (its concepts are inserted separately). Returns its id."""
         meta = strip_concepts(cs)
@@ -261,7 +267,7 @@ class BuildWriter:
         self.count(source_id, "CodeSystem")
         return rid
 
-    def insert_concepts(self, cs_id: int, rows) -> list[int]:
+    def insert_concepts(self, cs_id: int, rows: Iterable[tuple[Any, ...]]) -> list[int]:
         """rows: iterable of (code, display, definition, status, inactive, abstract).
         Returns the new concept ids in order."""
         ids = []
@@ -283,33 +289,35 @@ class BuildWriter:
         self.count(self._cs_source[cs_id], "concepts", len(ids))
         return ids
 
-    def _flush_concepts(self, batch):
+    def _flush_concepts(self, batch: list[tuple[Any, ...]]) -> None:
         self.conn.executemany(
             "INSERT INTO concept(id, cs_id, code, display, definition, status, inactive, abstract, seq)"
             " VALUES (?,?,?,?,?,?,?,?,?)", batch)
 
-    def insert_designations(self, rows):
+    def insert_designations(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """rows: (concept_id, language, use_system, use_code, use_display, value)"""
         self.conn.executemany(
             "INSERT INTO designation(concept_id, language, use_system, use_code, use_display, value)"
             " VALUES (?,?,?,?,?,?)", rows)
 
-    def insert_properties(self, rows):
+    def insert_properties(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """rows: (concept_id, code, type, value) - value as text (Codings as 'system|code')."""
         self.conn.executemany(
             "INSERT INTO concept_property(concept_id, code, type, value) VALUES (?,?,?,?)", rows)
 
-    def insert_edges(self, rows):
+    def insert_edges(self, rows: Iterable[tuple[int, int]]) -> None:
         """rows: (parent_id, child_id) direct is-a edges."""
         self.conn.executemany("INSERT INTO edge(parent_id, child_id) VALUES (?,?)", rows)
 
-    def insert_flat_concepts(self, cs_id: int, concepts: list[FlatConcept]):
+    def insert_flat_concepts(self, cs_id: int, concepts: list[FlatConcept]) -> None:
         ids = self.insert_concepts(cs_id, ((c.code, c.display, c.definition, c.status, c.inactive,
                                             c.abstract) for c in concepts))
         by_code: dict[str, int] = {}
         for c, cid in zip(concepts, ids):
             by_code.setdefault(c.code, cid)
-        des, props, edges = [], [], []
+        des: list[tuple[Any, ...]] = []
+        props: list[tuple[Any, ...]] = []
+        edges: list[tuple[int, int]] = []
         for c, cid in zip(concepts, ids):
             for d in c.designations or ():
                 use = d.get("use") or {}
@@ -324,11 +332,11 @@ class BuildWriter:
         self.insert_properties(props)
         self.insert_edges(edges)
 
-    def insert_refset_members(self, rows):
+    def insert_refset_members(self, rows: Iterable[tuple[str, int, int]]) -> None:
         """rows: (refset, cs_id, concept_id) - the members the `in` filter finds."""
         self.conn.executemany("INSERT INTO refset_member(refset, cs_id, concept_id) VALUES (?,?,?)", rows)
 
-    def declare_properties(self, cs_id: int, properties: list[dict]):
+    def declare_properties(self, cs_id: int, properties: list[dict[str, Any]]) -> None:
         """Add property definitions to a CodeSystem registered earlier (those it lacks, by code)."""
         row = self.conn.execute("SELECT json FROM resource WHERE id=?", (cs_id,)).fetchone()
         cs = orjson.loads(row[0])
@@ -338,23 +346,24 @@ class BuildWriter:
             cs["property"] = cs.get("property", []) + new
             self.conn.execute("UPDATE resource SET json=? WHERE id=?", (_dumps(cs), cs_id))
 
-    def end_code_system(self, cs_id: int):
+    def end_code_system(self, cs_id: int) -> None:
         self.conn.execute("UPDATE code_system SET concept_count=? WHERE id=?",
                           (self._cs_counts[cs_id], cs_id))
         self._closure_pending.add(cs_id)
 
     # -- mapping tables ------------------------------------------------------------------
-    def add_mapping_table(self, cm: dict, source_id: int) -> int:
+    def add_mapping_table(self, cm: dict[str, Any], source_id: int) -> int:
         """Keep a complete mapping table (an R5 ConceptMap of every row): not indexed, not served."""
         return self._insert_resource(cm, source_id, "R5", rtype=MAPPING_TABLE_TYPE)
 
-    def add_mapping_report(self, report: dict, source_id: int) -> int:
+    def add_mapping_report(self, report: dict[str, Any], source_id: int) -> int:
         """Keep what the build found of a mapping table (problems, coverage, rows served; its `id` the
         table's): not served."""
         return self._insert_resource(report, source_id, "R5", rtype=MAPPING_REPORT_TYPE)
 
     # -- pre-expansions --------------------------------------------------------------------
-    def set_expansion(self, vs_id: int, members, used_systems: list[str], texts=()):
+    def set_expansion(self, vs_id: int, members: list[tuple[Any, ...]], used_systems: list[str],
+                      texts: Iterable[tuple[int, str]] = ()) -> None:
         """members: (system, version, code, display, concept_id, inactive, abstract) in expansion order;
         texts: (seq, text) the members show beyond their concepts' displays and designations."""
         self.conn.executemany("INSERT INTO expansion VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -364,19 +373,19 @@ class BuildWriter:
         self.conn.execute("UPDATE value_set SET expansion_state='done', expansion_total=?, used_systems=?"
                           " WHERE id=?", (len(members), _dumps(used_systems), vs_id))
 
-    def set_expansion_state(self, vs_id: int, state: str, error: str | None = None):
+    def set_expansion_state(self, vs_id: int, state: str, error: str | None = None) -> None:
         """Why a value set is not pre-expanded: 'too-large', or 'error' and the reason."""
         self.conn.execute("UPDATE value_set SET expansion_state=?, expansion_error=? WHERE id=?", (state, error, vs_id))
 
     # -- finishing -----------------------------------------------------------
-    def build_closure(self):
+    def build_closure(self) -> None:
         """Transitive closure of the is-a edges of every code system loaded."""
         if not self._closure_pending:
             return
         cur = self.conn.execute(
             "SELECT e.parent_id, e.child_id FROM edge e JOIN concept c ON c.id = e.child_id"
             " WHERE c.cs_id IN (%s)" % ",".join(str(i) for i in self._closure_pending))
-        parents = defaultdict(list)
+        parents: defaultdict[int, list[int]] = defaultdict(list)
         for p, c in cur:
             parents[c].append(p)
         self._closure_pending.clear()
@@ -391,7 +400,7 @@ class BuildWriter:
         if batch:
             self.conn.executemany("INSERT OR IGNORE INTO closure VALUES (?,?)", batch)
 
-    def build_fts(self):
+    def build_fts(self) -> None:
         self.conn.execute("DELETE FROM concept_fts")
         self.conn.execute("INSERT INTO concept_fts(text, concept_id)"
                           " SELECT display, id FROM concept WHERE display IS NOT NULL AND display != ''")
@@ -400,16 +409,16 @@ class BuildWriter:
                           " WHERE d.value IS NOT NULL AND d.value != c.display")
         self.conn.execute("INSERT INTO concept_fts(concept_fts) VALUES ('optimize')")
 
-    def set_meta(self, key: str, value: str):
+    def set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)", (key, value))
 
-    def assign_ids(self):
+    def assign_ids(self) -> None:
         """Make every served id unique per endpoint and type: of the resources that share an id
         (packages reuse ids: FHIR core's and THO's `action-type`), the one loaded last keeps it
         (as it did), the others are renamed `ID--SOURCE` (or a hash when that is too long or taken);
         a resource without a valid id gets one. The JSON says the new id, as every answer does."""
-        taken: dict = defaultdict(set)          # (type, endpoint) -> ids
-        renamed = []
+        taken: defaultdict[tuple[str, str], set[str]] = defaultdict(set)   # (type, endpoint) -> ids
+        renamed: list[tuple[int, str]] = []
         for rid, rtype, fhir_id, endpoint, source, url, version in self.conn.execute(
                 "SELECT r.id, r.type, r.fhir_id, r.endpoint, s.name, r.url, r.version FROM resource r"
                 " JOIN source s ON s.id = r.source_id WHERE r.type != ? ORDER BY r.id DESC", (MAPPING_TABLE_TYPE,)):
@@ -428,7 +437,7 @@ class BuildWriter:
             res["id"] = new
             self.conn.execute("UPDATE resource SET fhir_id=?, json=? WHERE id=?", (new, _dumps(res), rid))
 
-    def finalize(self):
+    def finalize(self) -> None:
         """Ids, closure and FTS; after this the build file is complete but not yet swapped in."""
         self.assign_ids()
         self.build_closure()
@@ -438,18 +447,18 @@ class BuildWriter:
         self.conn.execute("ANALYZE")
         self.conn.execute("BEGIN")
 
-    def commit_and_swap(self):
+    def commit_and_swap(self) -> None:
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
         self.conn.close()
         os.replace(self.path, self.final_path)
 
 
-def closure_of(parents: dict) -> dict:
+def closure_of(parents: dict[int, list[int]]) -> dict[int, frozenset[int]]:
     """node -> frozenset of its strict ancestors, from node -> direct parents.
     Kahn's order from the roots down; nodes in a cycle keep what reached them."""
-    children = defaultdict(list)
-    waiting = {}
+    children: defaultdict[int, list[int]] = defaultdict(list)
+    waiting: dict[int, int] = {}
     for child, ps in parents.items():
         ps = [p for p in ps if p != child]
         waiting[child] = len(ps)
@@ -457,11 +466,11 @@ def closure_of(parents: dict) -> dict:
             children[p].append(child)
     ready = [n for n in children if n not in waiting]
     ready += [n for n, k in waiting.items() if k == 0]
-    ancestors: dict = {}
+    ancestors: dict[int, frozenset[int]] = {}
     while ready:
         n = ready.pop()
         if n not in ancestors:
-            s = set()
+            s: set[int] = set()
             for p in parents.get(n, ()):
                 if p != n:
                     s.add(p)

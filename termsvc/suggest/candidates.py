@@ -118,7 +118,7 @@ def code_system_display(ctx: Context, entry: Entry) -> str | None:
     """The code system's own display of an expansion entry: a value set may show another (DICOM's CID 4
     shows 32849002 as `Endo-esophageal`, the code system names it `Esophagus`); both are its names."""
     cs = ctx.code_system(entry.system, entry.version)
-    concept = cs.find(entry.code)[0] if cs is not None else None
+    concept = cs.find(entry.code)[0] if cs is not None and entry.code is not None else None
     return concept.display if concept is not None else None
 
 
@@ -145,8 +145,8 @@ def expand_scope(store, target_scope: str | None, target_system: str | None,
         return [], f"{what} cannot be expanded: {e.text}"
     candidates = []
     for c in expansion.codes():
-        if c.code is not None and not c.abstract and not c.inactive:
-            texts = [(c.display or "", None)]
+        if c.code is not None and c.system is not None and not c.abstract and not c.inactive:
+            texts: list[tuple[str, str | None]] = [(c.display or "", None)]
             own = code_system_display(ctx, c)
             if own and own != texts[0][0]:
                 texts.append((own, None))

@@ -87,7 +87,8 @@ def _rank_of(row: GoldRow, codings) -> int | None:
 
 def evaluate(suggester, rows: list[GoldRow], default_scope: str | None = None) -> dict:
     """The figures of the suggester (termsvc.suggest.service.Suggester) on gold rows."""
-    ranking, baseline = {}, {}
+    ranking: dict[str, Tally] = {}
+    baseline: dict[str, Tally] = {}
     parts = {p: {"n": 0, "right": 0} for p in PART_NAMES}
     parts_by_language: dict = {}
     misses = []

@@ -222,7 +222,8 @@ class Lexicon:
         """The segments of a name's folded words. `known(word)`: the target code system uses this word
         itself (it is then not read as a misspelling). `guess`: read words the lexicon lacks as compounds
         or misspellings (else they stay unknown)."""
-        out, i, n = [], 0, len(words)
+        out: list[Segment] = []
+        i, n = 0, len(words)
         while i < n:
             found = None
             for length in range(min(self.max_words, n - i), 0, -1):

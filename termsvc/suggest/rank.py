@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz, process
 
 from termsvc import deadline
-from termsvc.suggest.candidates import Scope
+from termsvc.suggest.candidates import Candidate, Scope
 from termsvc.suggest.lexicon import Lexicon, Segment
 from termsvc.suggest.text import fold, stem, tokens
 
@@ -70,7 +70,7 @@ class Query:
 
 @dataclass(slots=True)
 class Ranked:
-    candidate: object
+    candidate: Candidate
     score: float
     why: str
     text: str = ""
@@ -111,8 +111,8 @@ class Ranker:
     def __init__(self, scope: Scope, lexicon: Lexicon):
         self.scope = scope
         self.lexicon = lexicon
-        self._relevance = None
-        self._side_forms = None
+        self._relevance: dict[str, float] | None = None
+        self._side_forms: set[str] | None = None
 
     def known(self, word: str) -> bool:
         return word in self.scope.vocabulary
@@ -123,7 +123,8 @@ class Ranker:
         if self._relevance is None:
             every = max(1, len(self.scope.candidates) // SHARE_SAMPLE)   # a large scope: a sample tells
             sample = self.scope.candidates[::every]
-            counts, n = {}, max(1, len(sample))
+            counts: dict[str, int] = {}
+            n = max(1, len(sample))
             for c in deadline.bounded(sample):
                 kinds = {s.facets[0].kind for s in self.lexicon.segment(tokens(c.display), ["en"], guess=False)
                          if s.facets}
@@ -170,6 +171,7 @@ class Ranker:
         best: dict[int, Ranked] = {}
         whole = tuple(tokens(query.name))
         english = " ".join(p.english for p in parts)
+        assert scope.index is not None   # (made by Scope.build)
         for doc, _bm25 in deadline.bounded(scope.index.search(forms, FTS_LIMIT)):
             t = scope.texts[doc]
             if t.words == whole:
@@ -201,7 +203,8 @@ class Ranker:
         scope = self.scope
         forms = set(t.forms)
         total_w = got_w = 0.0
-        matched, said = set(), []
+        matched: set[str] = set()
+        said: list[str] = []
         side_factor, side_detail = 1.0, not self.sides_matter()
         for p in parts:
             best_frac, best_forms, weight = 0.0, (), 0.0

@@ -53,7 +53,8 @@ def suggested_rows(table, result: dict) -> tuple[list, list, dict]:
         headers["target_system"] = _column(table, columns, "target_system")
     for name in SUGGESTION_COLUMNS:
         headers[name] = _column(table, columns, name)
-    rows, suggested = [], {}
+    rows: list[dict] = []
+    suggested: dict[int, list] = {}
 
     def add(cells: dict, candidates: list | None) -> None:
         if candidates:
