@@ -19,7 +19,7 @@ from termsvc.ops.compose import (Composer, Member, STANDARDS_STATUS, VersionRule
                                  vs_default_parameters)
 from termsvc.ops.context import canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
-from termsvc.ops.sqlpath import query_expansion, stored_expansion
+from termsvc.ops.sqlpath import query_expansion, stored_expansion, stored_members
 from termsvc.ops.text import fts_query, text_filter
 from termsvc.results import Echo, Entry, Expansion, Property
 
@@ -92,22 +92,28 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expa
     rules = opts.rules
     as_stored = not (rules.defaults or rules.force or rules.check or rules.value_sets or opts.supplements
                      or ctx.tx or opts.versions_match is not None)
-    fast = None
+    entries = Entries(opts, prefs, versioned_systems(vs))
+    fast = stored = contains = None
     if ctx.stored_value_set_id(vs) is not None and as_stored:
-        fast = stored_expansion(ctx, vs, opts, max_size, tree=tree, with_designations=bool(
-            prefs or opts.include_designations or opts.designations))
-    composer = Composer(ctx, rules, max_size=None if (paged or fast is not None) else max_size,
+        stored = stored_expansion(ctx, vs, opts, max_size, tree=tree, plain=entries.plain)
+    composer = Composer(ctx, rules, max_size=None if (paged or stored is not None) else max_size,
                         supplements=opts.supplements, active_only=opts.active_only,
                         versions_match=opts.versions_match)
     composer.note_vs(vs)
-    if fast is None and as_stored and ctx.store is not None:
-        queried = query_expansion(ctx, composer, vs, opts, max_size)
-        if queried is not None:
-            fast = (*queried, ())
-    if fast is not None:
-        members, total, used = fast
+    if stored is not None:
+        rows, total, used = stored
         for url in used:
             composer.used_codesystems.setdefault(url, None)
+        if entries.plain:   # the entries straight from the rows
+            fast = contains = entries.plain_rows(rows)
+        else:
+            fast = stored_members(ctx, rows, with_designations=entries.reads_designations)
+    elif as_stored and ctx.store is not None:
+        queried = query_expansion(ctx, composer, vs, opts, max_size)
+        if queried is not None:
+            fast, total = queried
+    if fast is not None:
+        members = fast
     else:
         members = composer.members(vs)
         if opts.exclude_not_for_ui:
@@ -130,8 +136,8 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expa
     open_parts = unclosed(composer, vs)
     reason = "; ".join(dict.fromkeys(u.expansion_reason() for u in open_parts)) if open_parts else None
     echo = _echo_parameters(opts, prefs, composer, fragments)
-    entries = Entries(opts, prefs, versioned_systems(vs))
-    contains = entries.nest(page) if nested else [entries.entry(m) for m in deadline.bounded(page)]
+    if contains is None:
+        contains = entries.nest(page) if nested else [entries.entry(m) for m in deadline.bounded(page)]
     return Expansion(_repeated(vs, opts), identifier, timestamp, contains, echo,
                      total=None if opts.partial else total,
                      offset=opts.offset if paged and not opts.partial else None,
@@ -249,6 +255,10 @@ class Entries:
         self._listed = bool(opts.include_designations or opts.designations)   # designations shown
         self._choose = bool(prefs)    # a language asked for: the display is chosen among the designations
         self._read = self._choose or self._listed   # designations read
+        # neither designations nor properties asked for: an entry is its member's own elements (and the
+        # status property of a concept that is not active) unless extensions say more
+        self.plain = not (self._read or opts.properties)
+        self.reads_designations = self._read
 
     def _prop_def(self, cs, code, uri=None):
         if code in self._seen_props:
@@ -265,9 +275,41 @@ class Entries:
             d["uri"] = uri
         self.property_defs.append(d)
 
+    def plain_entry(self, system: str, version: str | None, code: str, display: str | None, abstract: bool,
+                    inactive: bool, status: str | None) -> Entry:
+        """The entry of a code without extensions, when `plain` (what entry() gives such a code)."""
+        return Entry(system, code, version if version and system in self.versioned else None, display or None,
+                     abstract, inactive, None, self._status_property(status), None)
+
+    def _status_property(self, status: str | None) -> list[Property] | None:
+        """The status property of a concept that is not active."""
+        if not status or status.lower() == "active":
+            return None
+        self._prop_def(None, "status", CONCEPT_PROPS + "status")
+        return [Property("status", "valueCode", status)]
+
+    def plain_rows(self, rows) -> list[Entry]:
+        """The entries of pre-expansion rows (sqlpath.PLAIN_COLUMNS), when `plain`: a stored concept has no
+        extensions; the status is its stored concept's (NULL for a member without one)."""
+        versioned = self.versioned
+        out = []
+        for start in range(0, len(rows), 256):
+            deadline.check()
+            for system, version, code, display, inactive, abstract, status in rows[start:start + 256]:
+                out.append(Entry(system, code, version if version and system in versioned else None,
+                                 display or None, bool(abstract), bool(inactive), None,
+                                 self._status_property(status) if status else None, None))
+        return out
+
     def entry(self, m: Member) -> Entry:
         cs = m.cs
         concept = m.concept
+        if self.plain and not m.extensions:
+            if concept is None or cs is None:
+                return self.plain_entry(m.system, m.version, m.code, m.display, m.abstract, m.inactive, None)
+            if not concept.extensions and not cs.supplements:
+                return self.plain_entry(m.system, m.version, m.code, m.display, m.abstract, m.inactive,
+                                        concept.status)
         ext_props = {}
         carried = []
         if concept is not None and cs is not None:
