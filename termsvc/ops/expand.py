@@ -17,7 +17,7 @@ from termsvc.fhir.params import Param, Params
 from termsvc.ops.completeness import unclosed
 from termsvc.ops.compose import (Composer, Member, STANDARDS_STATUS, VersionRules, versioned_systems,
                                  vs_default_parameters)
-from termsvc.ops.context import canonical_label
+from termsvc.ops.context import build_cached, canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
 from termsvc.ops.sqlpath import query_expansion, stored_expansion, stored_members
 from termsvc.ops.text import fts_query, text_filter
@@ -112,10 +112,16 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expa
         queried = query_expansion(ctx, composer, vs, opts, max_size)
         if queried is not None:
             fast, total = queried
+    closure = None
     if fast is not None:
         members = fast
     else:
-        members = composer.members(vs)
+        if as_stored and ctx.stored_value_set_id(vs) is not None:
+            # what a stored value set's composition gives is the same for every request of a build
+            key = ("composition", ctx.stored_value_set_id(vs), composer.max_size, opts.active_only, rules.to_latest)
+            composer, members, closure = build_cached(ctx.store, key, lambda: _composition(ctx, composer, vs))
+        else:
+            members = composer.members(vs)
         if opts.exclude_not_for_ui:
             members = [m for m in members if not m.abstract]
         if opts.filter:
@@ -131,10 +137,7 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expa
         page = members
     identifier = "urn:uuid:" + str(uuid.uuid4())
     timestamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    fragments = _used_fragments(ctx, composer)
-    # a fragment cannot say a code is not in the code system: the expansion is not closed
-    open_parts = unclosed(composer, vs)
-    reason = "; ".join(dict.fromkeys(u.expansion_reason() for u in open_parts)) if open_parts else None
+    fragments, reason = closure or _closure(ctx, composer, vs)
     echo = _echo_parameters(opts, prefs, composer, fragments)
     if contains is None:
         contains = entries.nest(page) if nested else [entries.entry(m) for m in deadline.bounded(page)]
@@ -142,6 +145,21 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expa
                      total=None if opts.partial else total,
                      offset=opts.offset if paged and not opts.partial else None,
                      partial=opts.partial, unclosed_reason=reason, property_defs=entries.property_defs)
+
+
+def _composition(ctx, composer: Composer, vs: dict) -> tuple:
+    """(composer, members, closure) of the composition of vs: the composer is not used further (it is
+    shared once cached)."""
+    members = composer.members(vs)
+    return composer, members, _closure(ctx, composer, vs)
+
+
+def _closure(ctx, composer: Composer, vs: dict) -> tuple[list[str], str | None]:
+    """(used fragments, why the expansion is not closed or None): a fragment cannot say a code is not in
+    the code system."""
+    open_parts = unclosed(composer, vs)
+    reason = "; ".join(dict.fromkeys(u.expansion_reason() for u in open_parts)) if open_parts else None
+    return _used_fragments(ctx, composer), reason
 
 
 def _repeated(vs: dict, opts: ExpandOptions) -> dict:
