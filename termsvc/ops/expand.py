@@ -93,48 +93,42 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expa
     as_stored = not (rules.defaults or rules.force or rules.check or rules.value_sets or opts.supplements
                      or ctx.tx or opts.versions_match is not None)
     entries = Entries(opts, prefs, versioned_systems(vs))
-    fast = stored = contains = None
-    if ctx.stored_value_set_id(vs) is not None and as_stored:
-        stored = stored_expansion(ctx, vs, opts, max_size, tree=tree, plain=entries.plain)
-    composer = Composer(ctx, rules, max_size=None if (paged or stored is not None) else max_size,
-                        supplements=opts.supplements, active_only=opts.active_only,
-                        versions_match=opts.versions_match)
-    composer.note_vs(vs)
+    # a stored value set asked for as stored: what its composition gives is the same for every request
+    # of a build (made once and kept), as is what its pre-expansion holds
+    vs_id = ctx.stored_value_set_id(vs) if as_stored else None
+    stored = stored_expansion(ctx, vs, opts, max_size, tree=tree, plain=entries.plain) if vs_id is not None else None
+    contains = closure = None
+    nested = False
     if stored is not None:
         rows, total, used = stored
-        for url in used:
-            composer.used_codesystems.setdefault(url, None)
+        composer, closure = build_cached(ctx.store, ("pre-expanded", vs_id, opts.active_only, rules.to_latest),
+                                         lambda: _pre_expanded(ctx, vs, opts, used))
         if entries.plain:   # the entries straight from the rows
-            fast = contains = entries.plain_rows(rows)
+            page = contains = entries.plain_rows(rows)
         else:
-            fast = stored_members(ctx, rows, with_designations=entries.reads_designations)
-    elif as_stored and ctx.store is not None:
-        queried = query_expansion(ctx, composer, vs, opts, max_size)
+            page = stored_members(ctx, rows, with_designations=entries.reads_designations)
+    else:
+        composer = _composer(ctx, opts, None if paged else max_size)
+        composer.note_vs(vs)
+        queried = query_expansion(ctx, composer, vs, opts, max_size) if as_stored and ctx.store is not None else None
         if queried is not None:
-            fast, total = queried
-    closure = None
-    if fast is not None:
-        members = fast
-    else:
-        if as_stored and ctx.stored_value_set_id(vs) is not None:
-            # what a stored value set's composition gives is the same for every request of a build
-            key = ("composition", ctx.stored_value_set_id(vs), composer.max_size, opts.active_only, rules.to_latest)
-            composer, members, closure = build_cached(ctx.store, key, lambda: _composition(ctx, composer, vs))
+            page, total = queried
         else:
-            members = composer.members(vs)
-        if opts.exclude_not_for_ui:
-            members = [m for m in members if not m.abstract]
-        if opts.filter:
-            members = text_filter(members, opts.filter)
-        total = len(members)
-        if max_size and not paged and total > max_size:
-            raise TooManyCodes(messages.text("expansion-too-large", url=canonical_label(vs), total=total,
-                                             limit=max_size))
-    nested = tree and fast is None and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1])
-    if fast is None:
-        page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
-    else:
-        page = members
+            if vs_id is not None:
+                key = ("composition", vs_id, composer.max_size, opts.active_only, rules.to_latest)
+                composer, members, closure = build_cached(ctx.store, key, lambda: _composition(ctx, composer, vs))
+            else:
+                members = composer.members(vs)
+            if opts.exclude_not_for_ui:
+                members = [m for m in members if not m.abstract]
+            if opts.filter:
+                members = text_filter(members, opts.filter)
+            total = len(members)
+            if max_size and not paged and total > max_size:
+                raise TooManyCodes(messages.text("expansion-too-large", url=canonical_label(vs), total=total,
+                                                 limit=max_size))
+            nested = tree and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1])
+            page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
     identifier = "urn:uuid:" + str(uuid.uuid4())
     timestamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     fragments, reason = closure or _closure(ctx, composer, vs)
@@ -145,6 +139,21 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expa
                      total=None if opts.partial else total,
                      offset=opts.offset if paged and not opts.partial else None,
                      partial=opts.partial, unclosed_reason=reason, property_defs=entries.property_defs)
+
+
+def _composer(ctx, opts: ExpandOptions, max_size: int | None) -> Composer:
+    return Composer(ctx, opts.rules, max_size=max_size, supplements=opts.supplements, active_only=opts.active_only,
+                    versions_match=opts.versions_match)
+
+
+def _pre_expanded(ctx, vs: dict, opts: ExpandOptions, used: tuple) -> tuple:
+    """(composer, closure) of an expansion read from the pre-expansion of vs, whose used code systems
+    are `used`: the composer is not used further (it is shared once cached)."""
+    composer = _composer(ctx, opts, None)
+    composer.note_vs(vs)
+    for url in used:
+        composer.used_codesystems.setdefault(url, None)
+    return composer, _closure(ctx, composer, vs)
 
 
 def _composition(ctx, composer: Composer, vs: dict) -> tuple:
@@ -399,8 +408,11 @@ class Entries:
             entry = entries[(m.system, m.version, m.code)]
             parent = None
             if m.concept is not None and m.cs is not None:
-                parent = next((entries[k] for p in m.cs.parent_codes(m.concept) if p != m.code
-                               for k in ((m.system, m.version, p),) if k in entries), None)
+                for p in m.cs.parent_codes(m.concept):
+                    if p != m.code:
+                        parent = entries.get((m.system, m.version, p))
+                        if parent is not None:
+                            break
             if parent is None:
                 roots.append(entry)
             elif parent.contains is None:
