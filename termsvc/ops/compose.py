@@ -259,16 +259,18 @@ class Composer:
             out: dict = {}
             includes = compose.get("include", []) or []
             for inc in (includes if merge else _in_version_order(includes)):
-                for m in deadline.bounded(self._include(inc, vs)):
-                    k = (m.system, m.code) if merge else (m.system, m.version, m.code)
-                    known = out.get(k)
-                    if known is None:
-                        out[k] = m
-                        if self.max_size and len(out) > self.max_size:
-                            raise TooManyCodes(messages.text("too-many-codes", url=canonical_label(vs),
-                                                             limit=self.max_size))
-                    elif merge:
-                        known.version = m.version   # merged versions: the later include's version
+                for chunk in _in_chunks(self._include(inc, vs)):
+                    if merge:
+                        for m in chunk:
+                            known = out.setdefault((m.system, m.code), m)
+                            if known is not m:
+                                known.version = m.version   # merged versions: the later include's version
+                    else:
+                        for m in chunk:
+                            out.setdefault((m.system, m.version, m.code), m)
+                    if self.max_size and len(out) > self.max_size:
+                        raise TooManyCodes(messages.text("too-many-codes", url=canonical_label(vs),
+                                                         limit=self.max_size))
             if out and compose.get("exclude"):
                 self._exclude(out, compose, vs, merge)
             members = list(out.values())
@@ -516,6 +518,13 @@ def _in_version_order(includes: list) -> list:
         first.setdefault(inc.get("system"), i)
     by_version = sorted(includes, key=lambda inc: version_key(inc.get("version")), reverse=True)
     return sorted(by_version, key=lambda inc: first[inc.get("system")])
+
+
+def _in_chunks(items: list, size: int = 1024):
+    """The items in slices, the deadline checked before each."""
+    for start in range(0, len(items), size):
+        deadline.check()
+        yield items[start:start + size]
 
 
 def _enumerated_member(system, cs, concept, cref) -> Member:

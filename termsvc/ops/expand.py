@@ -306,7 +306,7 @@ class Entries:
                     inactive: bool, status: str | None) -> Entry:
         """The entry of a code without extensions, when `plain` (what entry() gives such a code)."""
         return Entry(system, code, version if version and system in self.versioned else None, display or None,
-                     abstract, inactive, None, self._status_property(status), None)
+                     abstract, inactive, None, self._status_property(status) if status else None, None)
 
     def _status_property(self, status: str | None) -> list[Property] | None:
         """The status property of a concept that is not active."""
