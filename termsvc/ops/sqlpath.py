@@ -147,7 +147,8 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
     composer.note_cs(cs)
     concepts = page_head + [Concept(code, display, definition, status, bool(inactive), bool(abstract), cid=cid)
                             for cid, code, display, definition, status, inactive, abstract in rows]
-    return [Member(cs.url, cs.version, c.code, c.display, c, cs) for c in concepts], total
+    return [Member(cs.url, cs.version, c.code, c.display, c, cs, None, None, c.inactive, c.abstract)
+            for c in concepts], total
 
 
 def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, tree: bool = False, plain: bool = False):
@@ -218,9 +219,8 @@ def stored_members(ctx, rows, with_designations: bool = False) -> list[Member]:
         if cid is not None:
             concept = Concept(code, cdisplay, definition, status, bool(inactive), bool(abstract), cid=cid)
             stored_concepts.append(concept)
-        m = Member(system, version, code, display, concept, providers[key])
-        m.inactive, m.abstract = bool(inactive), bool(abstract)
-        members.append(m)
+        members.append(Member(system, version, code, display, concept, providers[key], None, None, bool(inactive),
+                              bool(abstract)))
     if stored_concepts and with_designations:
         prefetch_designations(ctx.store, stored_concepts)
     return members
