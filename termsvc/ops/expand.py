@@ -5,9 +5,9 @@ the `expansion` table (a keyset read; text filters go through FTS5). Anything
 else - request resources, version overrides, supplements - is expanded by the
 Composer and rendered by the same code.
 """
-import datetime
 import functools
-import uuid
+import os
+import time
 
 from termsvc import deadline
 from termsvc.fhir import messages
@@ -129,8 +129,7 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expa
                                                  limit=max_size))
             nested = tree and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1])
             page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
-    identifier = "urn:uuid:" + str(uuid.uuid4())
-    timestamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    identifier, timestamp = _identifier(), _timestamp()
     fragments, reason = closure or _closure(ctx, composer, vs)
     echo = _echo_parameters(opts, prefs, composer, fragments)
     if contains is None:
@@ -139,6 +138,28 @@ def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expa
                      total=None if opts.partial else total,
                      offset=opts.offset if paged and not opts.partial else None,
                      partial=opts.partial, unclosed_reason=reason, property_defs=entries.property_defs)
+
+
+def _identifier() -> str:
+    """A new random (version 4) UUID as a URN: what uuid.uuid4() gives, without its object."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40   # version 4
+    b[8] = (b[8] & 0x3F) | 0x80   # RFC 4122 variant
+    h = b.hex()
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_last_second = [(-1, "")]   # (second since the epoch, its timestamp): the requests of one second share it
+
+
+def _timestamp() -> str:
+    """Now, in UTC to the second (an expansion's timestamp)."""
+    now = int(time.time())
+    second, text = _last_second[0]
+    if second != now:
+        text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        _last_second[0] = (now, text)
+    return text
 
 
 def _composer(ctx, opts: ExpandOptions, max_size: int | None) -> Composer:
