@@ -8,6 +8,7 @@ Composer and rendered by the same code.
 import functools
 import os
 import time
+from dataclasses import dataclass
 
 from termsvc import deadline
 from termsvc.fhir import messages
@@ -69,30 +70,49 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     marked incomplete with the valueset-toocostly extension and without a total."""
     display_language(params)   # the request's own, checked (a value set's defaults are its own business)
     vs = ctx.resolve_value_set(params, instance_id)
-    defaults = [Param(n, k, v) for n, k, v in vs_default_parameters(vs) if not params.has(n)]
+    shape = _shape(ctx, vs)
+    defaults = [Param(n, k, v) for n, k, v in shape.defaults if not params.has(n)]
     if defaults:
         params = Params(params.items + defaults)
     opts = ExpandOptions(params, accept_language)
     limit = min((n for n in (max_size, params.int("_limit")) if n), default=None)
     try:
-        return _expansion(ctx, vs, opts, limit)
+        return _expansion(ctx, vs, shape, opts, limit)
     except TooManyCodes as e:
         if not (params.bool("limitedExpansion") or params.bool("_incomplete")):
             hint = messages.text("too-many-codes-hint", detail=e.text, limit=limit)
             raise TooManyCodes(messages.text("VALUESET_TOO_COSTLY", url=canonical_label(vs), limit=limit),
                                message_id="VALUESET_TOO_COSTLY", diagnostics=hint) from None
     opts.count, opts.offset, opts.partial = limit, 0, True   # the first `limit` codes, said to be incomplete
-    return _expansion(ctx, vs, opts, None)
+    return _expansion(ctx, vs, shape, opts, None)
 
 
-def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expansion:
+@dataclass(slots=True, frozen=True)
+class Shape:
+    """What an expansion needs to know of its value set's definition, whatever the request."""
+    defaults: list            # the expansion parameters it sets for itself: (name, value key, value)
+    versioned: set            # the systems whose entries say their version
+    tree: bool                # whether its expansion is a tree (when its code systems have a hierarchy)
+    tree_filtered: bool       # the same under a text filter
+
+
+def _shape(ctx, vs: dict) -> Shape:
+    """The Shape of vs: made once per build for a stored value set."""
+    def make():
+        return Shape(vs_default_parameters(vs), versioned_systems(vs), _hierarchical(vs, False),
+                     _hierarchical(vs, True))
+    vs_id = ctx.stored_value_set_id(vs)
+    return make() if vs_id is None else build_cached(ctx.store, ("vs-shape", vs_id), make)
+
+
+def _expansion(ctx, vs: dict, shape: Shape, opts: ExpandOptions, max_size: int | None) -> Expansion:
     prefs = _language_prefs(opts, vs)
     paged = opts.count is not None or opts.offset
-    tree = not (opts.exclude_nested or paged) and _hierarchical(vs, bool(opts.filter))
+    tree = not (opts.exclude_nested or paged) and (shape.tree_filtered if opts.filter else shape.tree)
     rules = opts.rules
     as_stored = not (rules.defaults or rules.force or rules.check or rules.value_sets or opts.supplements
                      or ctx.tx or opts.versions_match is not None)
-    entries = Entries(opts, prefs, versioned_systems(vs))
+    entries = Entries(opts, prefs, shape.versioned)
     # a stored value set asked for as stored: what its composition gives is the same for every request
     # of a build (made once and kept), as is what its pre-expansion holds
     vs_id = ctx.stored_value_set_id(vs) if as_stored else None
