@@ -20,7 +20,7 @@ from termsvc.ops.compose import (Composer, Member, STANDARDS_STATUS, VersionRule
                                  vs_default_parameters)
 from termsvc.ops.context import build_cached, canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
-from termsvc.ops.sqlpath import query_expansion, stored_expansion, stored_members
+from termsvc.ops.sqlpath import FAST_PATH_MIN, pre_expanded_total, query_expansion, stored_expansion, stored_members
 from termsvc.ops.text import fts_query, text_filter
 from termsvc.results import Echo, Entry, Expansion, Property
 
@@ -134,7 +134,9 @@ def _expansion(ctx, vs: dict, shape: Shape, opts: ExpandOptions, max_size: int |
         if queried is not None:
             page, total = queried
         else:
-            if vs_id is not None:
+            pre_total = pre_expanded_total(ctx.store, vs_id) if vs_id is not None else None
+            if pre_total is not None and pre_total < FAST_PATH_MIN:
+                # kept for the small value sets (the memory it takes is bounded by their pre-expansions')
                 key = ("composition", vs_id, composer.max_size, opts.active_only, rules.to_latest)
                 composer, members, closure = build_cached(ctx.store, key, lambda: _composition(ctx, composer, vs))
             else:

@@ -205,6 +205,12 @@ def _pre_expansion(store, vs_id: int):
     return build_cached(store, ("pre-expansion", vs_id), read)
 
 
+def pre_expanded_total(store, vs_id: int) -> int | None:
+    """How many codes the pre-expansion of the stored value set holds (None: it has none)."""
+    pre = _pre_expansion(store, vs_id)
+    return pre[0] if pre is not None else None
+
+
 def stored_members(ctx, rows, with_designations: bool = False) -> list[Member]:
     """The members of rows of stored_expansion (with their stored concepts' designations read, in one
     query, when `with_designations`)."""
