@@ -3,20 +3,17 @@ without designations or properties asked for) and one made from the concept tabl
 serves each activeOnly and size limit as if made for the request; a text filter finds the texts a value
 set gives its members; the expansion's identifier and timestamp."""
 import datetime
-import json
 import re
 import uuid
 
 import pytest
 
-from conftest import QUIET
-from termsvc.build import SourceSpec, build
+from conftest import store_of
 from termsvc.fhir.outcome import TooManyCodes
 from termsvc.fhir.params import Params
-from termsvc.ops import expand as expand_module, sqlpath
+from termsvc.ops import sqlpath
 from termsvc.ops.context import Context
-from termsvc.ops.expand import expand
-from termsvc.store.reader import Store
+from termsvc.ops.expand import expand, new_identifier, timestamp_now
 
 CS = "http://example.org/fhir/CodeSystem/paths"
 VS = "http://example.org/fhir/ValueSet/paths-"
@@ -41,12 +38,7 @@ RESOURCES = [
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("paths")
-    for i, r in enumerate(RESOURCES):
-        (folder / f"r{i}.json").write_text(json.dumps(r))
-    db = str(folder / "paths.db")
-    build(db, [SourceSpec("fhir", str(folder))], QUIET)
-    return Store(db)
+    return store_of(tmp_path_factory.mktemp("paths"), RESOURCES)
 
 
 def run(store, *pairs, max_size=None):
@@ -99,14 +91,14 @@ def test_a_text_filter_finds_the_display_the_value_set_gives_a_member(store):
 
 
 def test_the_identifier_is_a_new_version_4_uuid_and_the_timestamp_now():
-    made = {expand_module._identifier() for _ in range(200)}
+    made = {new_identifier() for _ in range(200)}
     assert len(made) == 200
     for identifier in made:
         assert identifier.startswith("urn:uuid:")
         u = uuid.UUID(identifier[len("urn:uuid:"):])
         assert u.version == 4 and u.variant == uuid.RFC_4122 and str(u) == identifier[len("urn:uuid:"):]
     before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    stamp = expand_module._timestamp()
+    stamp = timestamp_now()
     after = datetime.datetime.now(datetime.UTC)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)
     assert before <= datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")) <= after

@@ -151,7 +151,7 @@ def _expansion(ctx, vs: dict, shape: Shape, opts: ExpandOptions, max_size: int |
                                                  limit=max_size))
             nested = tree and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1])
             page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
-    identifier, timestamp = _identifier(), _timestamp()
+    identifier, timestamp = new_identifier(), timestamp_now()
     fragments, reason = closure or _closure(ctx, composer, vs)
     echo = _echo_parameters(opts, prefs, composer, fragments)
     if contains is None:
@@ -162,7 +162,7 @@ def _expansion(ctx, vs: dict, shape: Shape, opts: ExpandOptions, max_size: int |
                      partial=opts.partial, unclosed_reason=reason, property_defs=entries.property_defs)
 
 
-def _identifier() -> str:
+def new_identifier() -> str:
     """A new random (version 4) UUID as a URN: what uuid.uuid4() gives, without its object."""
     b = bytearray(os.urandom(16))
     b[6] = (b[6] & 0x0F) | 0x40   # version 4
@@ -174,7 +174,7 @@ def _identifier() -> str:
 _last_second = [(-1, "")]   # (second since the epoch, its timestamp): the requests of one second share it
 
 
-def _timestamp() -> str:
+def timestamp_now() -> str:
     """Now, in UTC to the second (an expansion's timestamp)."""
     now = int(time.time())
     second, text = _last_second[0]
