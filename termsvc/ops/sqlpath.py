@@ -152,10 +152,10 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
 
 
 def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, tree: bool = False, plain: bool = False):
-    """(rows of the requested page, total, used code systems) from the pre-expansion, or None when the value set has none or the request is better
-    served by the Composer: a small one (under FAST_PATH_MIN codes) unless a text filter flattens its
-    expansion anyway (`tree`: it does not). The rows: PLAIN_COLUMNS when `plain` (for
-    Entries.plain_rows), else those of stored_members."""
+    """(rows of the requested page, total, used code systems) from the pre-expansion, or None when
+    the value set has none or the request is better served by the Composer: a small one (under
+    FAST_PATH_MIN codes) unless a text filter flattens its expansion anyway (`tree`: it does not).
+    The rows: PLAIN_COLUMNS when `plain` (for Entries.plain_rows), else those of stored_members."""
     vs_id = ctx.stored_value_set_id(vs)
     store = ctx.store
     pre = _pre_expansion(store, vs_id)
