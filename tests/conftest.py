@@ -23,7 +23,7 @@ import urllib.request
 import pytest
 
 from termsvc import settings
-from termsvc.build import DEFAULT_PACKAGES, Progress, build, default_sources
+from termsvc.build import DEFAULT_PACKAGES, Progress, SourceSpec, build, default_sources
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TERMSVC_BIN = os.path.join(os.path.dirname(sys.executable), "termsvc")
@@ -114,6 +114,16 @@ def app(db_path):
 @pytest.fixture(scope="session")
 def client(app):
     return app.test_client()
+
+
+def store_of(folder, resources: list[dict]):
+    """A Store over a build of these FHIR resources alone (written as files into `folder`)."""
+    from termsvc.store.reader import Store
+    for i, r in enumerate(resources):
+        (folder / f"r{i}.json").write_text(json.dumps(r))
+    db = str(folder / "resources.db")
+    build(db, [SourceSpec("fhir", str(folder))], QUIET)
+    return Store(db)
 
 
 def as_parameters(params) -> dict:

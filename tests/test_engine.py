@@ -2,12 +2,9 @@
 store built for this module (two versions of one code system, value sets over it, a concept map),
 so that a failure points at the operation, not at the routing or the wire format: the answers are
 the typed ones the operations return (termsvc.results)."""
-import json
-
 import pytest
 
-from conftest import QUIET
-from termsvc.build import SourceSpec, build
+from conftest import store_of
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Params
 from termsvc.ops.context import Context
@@ -15,7 +12,6 @@ from termsvc.ops.expand import expand
 from termsvc.ops.lookup import lookup
 from termsvc.ops.translate import translate
 from termsvc.ops.validate import validate_cs, validate_vs
-from termsvc.store.reader import Store
 
 CS = "http://example.org/fhir/CodeSystem/body"
 VS = "http://example.org/fhir/ValueSet/body-"
@@ -78,12 +74,7 @@ RESOURCES = [
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("engine")
-    for i, r in enumerate(RESOURCES):
-        (folder / f"r{i}.json").write_text(json.dumps(r))
-    db = str(folder / "engine.db")
-    build(db, [SourceSpec("fhir", str(folder))], QUIET)
-    return Store(db)
+    return store_of(tmp_path_factory.mktemp("engine"), RESOURCES)
 
 
 def run(op, store, *pairs, **kw):

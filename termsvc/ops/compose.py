@@ -40,12 +40,8 @@ class Member:
     cs: CodeSystemProvider | None = None
     designations: list | None = None   # the value set's own (compose) designations
     extensions: list | None = None     # the value set's own (compose) concept extensions
-    inactive: bool = False
+    inactive: bool = False             # the concept's, when it has one (given: no __post_init__ per member)
     abstract: bool = False
-
-    def __post_init__(self):
-        if self.concept is not None:
-            self.inactive, self.abstract = self.concept.inactive, self.concept.abstract
 
 
 @dataclass(slots=True)
@@ -259,16 +255,18 @@ class Composer:
             out: dict = {}
             includes = compose.get("include", []) or []
             for inc in (includes if merge else _in_version_order(includes)):
-                for m in deadline.bounded(self._include(inc, vs)):
-                    k = (m.system, m.code) if merge else (m.system, m.version, m.code)
-                    known = out.get(k)
-                    if known is None:
-                        out[k] = m
-                        if self.max_size and len(out) > self.max_size:
-                            raise TooManyCodes(messages.text("too-many-codes", url=canonical_label(vs),
-                                                             limit=self.max_size))
-                    elif merge:
-                        known.version = m.version   # merged versions: the later include's version
+                for chunk in _in_chunks(self._include(inc, vs)):
+                    if merge:
+                        for m in chunk:
+                            known = out.setdefault((m.system, m.code), m)
+                            if known is not m:
+                                known.version = m.version   # merged versions: the later include's version
+                    else:
+                        for m in chunk:
+                            out.setdefault((m.system, m.version, m.code), m)
+                    if self.max_size and len(out) > self.max_size:
+                        raise TooManyCodes(messages.text("too-many-codes", url=canonical_label(vs),
+                                                         limit=self.max_size))
             if out and compose.get("exclude"):
                 self._exclude(out, compose, vs, merge)
             members = list(out.values())
@@ -343,7 +341,7 @@ class Composer:
                     continue
                 result.append(_enumerated_member(system, cs, concept, cref))
         elif inc.get("filter"):
-            result = [Member(system, cs.version, c.code, c.display, c, cs)
+            result = [Member(system, cs.version, c.code, c.display, c, cs, None, None, c.inactive, c.abstract)
                       for c in filters.select(cs, inc["filter"], self.max_size)]
         else:
             if cs.content == "not-present":
@@ -356,7 +354,8 @@ class Composer:
                 both = set(vs_sets[0]).intersection(*vs_sets[1:])
                 concepts = cs.in_load_order({code for s, code in both if s == system})
                 vs_sets = None
-            result = [Member(system, cs.version, c.code, c.display, c, cs) for c in concepts]
+            result = [Member(system, cs.version, c.code, c.display, c, cs, None, None, c.inactive, c.abstract)
+                      for c in concepts]
         if vs_sets is not None:
             result = [m for m in result if all((m.system, m.code) in s for s in vs_sets)]
         return result
@@ -467,7 +466,8 @@ class Composer:
                     return None
                 m = _enumerated_member(inc_system, cs, concept, cref)
             else:
-                m = Member(inc_system, cs.version, concept.code, concept.display, concept, cs)
+                m = Member(inc_system, cs.version, concept.code, concept.display, concept, cs,
+                           inactive=concept.inactive, abstract=concept.abstract)
             if partial:
                 verdicts = [filters.matches_in_part(cs, concept, f) for f in incfilters]
                 if False in verdicts:
@@ -518,10 +518,18 @@ def _in_version_order(includes: list) -> list:
     return sorted(by_version, key=lambda inc: first[inc.get("system")])
 
 
+def _in_chunks(items: list, size: int = 1024):
+    """The items in slices, the deadline checked before each."""
+    for start in range(0, len(items), size):
+        deadline.check()
+        yield items[start:start + size]
+
+
 def _enumerated_member(system, cs, concept, cref) -> Member:
     """A concept listed by the value set: its display, designations and extensions win."""
     return Member(system, cs.version, concept.code, cref.get("display") or concept.display, concept, cs,
-                  designations=cref.get("designation") or None, extensions=cref.get("extension") or None)
+                  designations=cref.get("designation") or None, extensions=cref.get("extension") or None,
+                  inactive=concept.inactive, abstract=concept.abstract)
 
 
 _CREF_INDEX: dict = {}   # id(include.concept list) -> (the list, {code: first entry})

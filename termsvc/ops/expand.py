@@ -5,9 +5,10 @@ the `expansion` table (a keyset read; text filters go through FTS5). Anything
 else - request resources, version overrides, supplements - is expanded by the
 Composer and rendered by the same code.
 """
-import datetime
 import functools
-import uuid
+import os
+import time
+from dataclasses import dataclass
 
 from termsvc import deadline
 from termsvc.fhir import messages
@@ -17,9 +18,9 @@ from termsvc.fhir.params import Param, Params
 from termsvc.ops.completeness import unclosed
 from termsvc.ops.compose import (Composer, Member, STANDARDS_STATUS, VersionRules, versioned_systems,
                                  vs_default_parameters)
-from termsvc.ops.context import canonical_label
+from termsvc.ops.context import build_cached, canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
-from termsvc.ops.sqlpath import query_expansion, stored_expansion
+from termsvc.ops.sqlpath import FAST_PATH_MIN, pre_expanded_total, query_expansion, stored_expansion, stored_members
 from termsvc.ops.text import fts_query, text_filter
 from termsvc.results import Echo, Entry, Expansion, Property
 
@@ -69,73 +70,148 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
     marked incomplete with the valueset-toocostly extension and without a total."""
     display_language(params)   # the request's own, checked (a value set's defaults are its own business)
     vs = ctx.resolve_value_set(params, instance_id)
-    defaults = [Param(n, k, v) for n, k, v in vs_default_parameters(vs) if not params.has(n)]
+    shape = _shape(ctx, vs)
+    defaults = [Param(n, k, v) for n, k, v in shape.defaults if not params.has(n)]
     if defaults:
         params = Params(params.items + defaults)
     opts = ExpandOptions(params, accept_language)
     limit = min((n for n in (max_size, params.int("_limit")) if n), default=None)
     try:
-        return _expansion(ctx, vs, opts, limit)
+        return _expansion(ctx, vs, shape, opts, limit)
     except TooManyCodes as e:
         if not (params.bool("limitedExpansion") or params.bool("_incomplete")):
             hint = messages.text("too-many-codes-hint", detail=e.text, limit=limit)
             raise TooManyCodes(messages.text("VALUESET_TOO_COSTLY", url=canonical_label(vs), limit=limit),
                                message_id="VALUESET_TOO_COSTLY", diagnostics=hint) from None
     opts.count, opts.offset, opts.partial = limit, 0, True   # the first `limit` codes, said to be incomplete
-    return _expansion(ctx, vs, opts, None)
+    return _expansion(ctx, vs, shape, opts, None)
 
 
-def _expansion(ctx, vs: dict, opts: ExpandOptions, max_size: int | None) -> Expansion:
+@dataclass(slots=True, frozen=True)
+class Shape:
+    """What an expansion needs to know of its value set's definition, whatever the request."""
+    defaults: list            # the expansion parameters it sets for itself: (name, value key, value)
+    versioned: set            # the systems whose entries say their version
+    tree: bool                # whether its expansion is a tree (when its code systems have a hierarchy)
+    tree_filtered: bool       # the same under a text filter
+
+
+def _shape(ctx, vs: dict) -> Shape:
+    """The Shape of vs: made once per build for a stored value set."""
+    def make():
+        return Shape(vs_default_parameters(vs), versioned_systems(vs), _hierarchical(vs, False),
+                     _hierarchical(vs, True))
+    vs_id = ctx.stored_value_set_id(vs)
+    return make() if vs_id is None else build_cached(ctx.store, ("vs-shape", vs_id), make)
+
+
+def _expansion(ctx, vs: dict, shape: Shape, opts: ExpandOptions, max_size: int | None) -> Expansion:
     prefs = _language_prefs(opts, vs)
     paged = opts.count is not None or opts.offset
-    tree = not (opts.exclude_nested or paged) and _hierarchical(vs, bool(opts.filter))
+    tree = not (opts.exclude_nested or paged) and (shape.tree_filtered if opts.filter else shape.tree)
     rules = opts.rules
     as_stored = not (rules.defaults or rules.force or rules.check or rules.value_sets or opts.supplements
                      or ctx.tx or opts.versions_match is not None)
-    fast = None
-    if ctx.stored_value_set_id(vs) is not None and as_stored:
-        fast = stored_expansion(ctx, vs, opts, max_size, tree=tree, with_designations=bool(
-            prefs or opts.include_designations or opts.designations))
-    composer = Composer(ctx, rules, max_size=None if (paged or fast is not None) else max_size,
-                        supplements=opts.supplements, active_only=opts.active_only,
-                        versions_match=opts.versions_match)
-    composer.note_vs(vs)
-    if fast is None and as_stored and ctx.store is not None:
-        queried = query_expansion(ctx, composer, vs, opts, max_size)
+    entries = Entries(opts, prefs, shape.versioned)
+    # a stored value set asked for as stored: what its composition gives is the same for every request
+    # of a build (made once and kept), as is what its pre-expansion holds
+    vs_id = ctx.stored_value_set_id(vs) if as_stored else None
+    stored = stored_expansion(ctx, vs, opts, max_size, tree=tree, plain=entries.plain) if vs_id is not None else None
+    contains = closure = None
+    nested = False
+    if stored is not None:
+        rows, total, used = stored
+        composer, closure = build_cached(ctx.store, ("pre-expanded", vs_id, opts.active_only, rules.to_latest),
+                                         lambda: _pre_expanded(ctx, vs, opts, used))
+        if entries.plain:   # the entries straight from the rows
+            page = contains = entries.plain_rows(rows)
+        else:
+            page = stored_members(ctx, rows, with_designations=entries.reads_designations)
+    else:
+        composer = _composer(ctx, opts, None if paged else max_size)
+        composer.note_vs(vs)
+        queried = query_expansion(ctx, composer, vs, opts, max_size) if as_stored and ctx.store is not None else None
         if queried is not None:
-            fast = (*queried, ())
-    if fast is not None:
-        members, total, used = fast
-        for url in used:
-            composer.used_codesystems.setdefault(url, None)
-    else:
-        members = composer.members(vs)
-        if opts.exclude_not_for_ui:
-            members = [m for m in members if not m.abstract]
-        if opts.filter:
-            members = text_filter(members, opts.filter)
-        total = len(members)
-        if max_size and not paged and total > max_size:
-            raise TooManyCodes(messages.text("expansion-too-large", url=canonical_label(vs), total=total,
-                                             limit=max_size))
-    nested = tree and fast is None and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1])
-    if fast is None:
-        page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
-    else:
-        page = members
-    identifier = "urn:uuid:" + str(uuid.uuid4())
-    timestamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    fragments = _used_fragments(ctx, composer)
-    # a fragment cannot say a code is not in the code system: the expansion is not closed
-    open_parts = unclosed(composer, vs)
-    reason = "; ".join(dict.fromkeys(u.expansion_reason() for u in open_parts)) if open_parts else None
+            page, total = queried
+        else:
+            pre_total = pre_expanded_total(ctx.store, vs_id) if vs_id is not None else None
+            if pre_total is not None and pre_total < FAST_PATH_MIN:
+                # kept for the small value sets (the memory it takes is bounded by their pre-expansions')
+                key = ("composition", vs_id, composer.max_size, opts.active_only, rules.to_latest)
+                composer, members, closure = build_cached(ctx.store, key, lambda: _composition(ctx, composer, vs))
+            else:
+                members = composer.members(vs)
+            if opts.exclude_not_for_ui:
+                members = [m for m in members if not m.abstract]
+            if opts.filter:
+                members = text_filter(members, opts.filter)
+            total = len(members)
+            if max_size and not paged and total > max_size:
+                raise TooManyCodes(messages.text("expansion-too-large", url=canonical_label(vs), total=total,
+                                                 limit=max_size))
+            nested = tree and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1])
+            page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
+    identifier, timestamp = new_identifier(), timestamp_now()
+    fragments, reason = closure or _closure(ctx, composer, vs)
     echo = _echo_parameters(opts, prefs, composer, fragments)
-    entries = Entries(opts, prefs, versioned_systems(vs))
-    contains = entries.nest(page) if nested else [entries.entry(m) for m in deadline.bounded(page)]
+    if contains is None:
+        contains = entries.nest(page) if nested else [entries.entry(m) for m in deadline.bounded(page)]
     return Expansion(_repeated(vs, opts), identifier, timestamp, contains, echo,
                      total=None if opts.partial else total,
                      offset=opts.offset if paged and not opts.partial else None,
                      partial=opts.partial, unclosed_reason=reason, property_defs=entries.property_defs)
+
+
+def new_identifier() -> str:
+    """A new random (version 4) UUID as a URN: what uuid.uuid4() gives, without its object."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40   # version 4
+    b[8] = (b[8] & 0x3F) | 0x80   # RFC 4122 variant
+    h = b.hex()
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_last_second = [(-1, "")]   # (second since the epoch, its timestamp): the requests of one second share it
+
+
+def timestamp_now() -> str:
+    """Now, in UTC to the second (an expansion's timestamp)."""
+    now = int(time.time())
+    second, text = _last_second[0]
+    if second != now:
+        text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        _last_second[0] = (now, text)
+    return text
+
+
+def _composer(ctx, opts: ExpandOptions, max_size: int | None) -> Composer:
+    return Composer(ctx, opts.rules, max_size=max_size, supplements=opts.supplements, active_only=opts.active_only,
+                    versions_match=opts.versions_match)
+
+
+def _pre_expanded(ctx, vs: dict, opts: ExpandOptions, used: tuple) -> tuple:
+    """(composer, closure) of an expansion read from the pre-expansion of vs, whose used code systems
+    are `used`: the composer is not used further (it is shared once cached)."""
+    composer = _composer(ctx, opts, None)
+    composer.note_vs(vs)
+    for url in used:
+        composer.used_codesystems.setdefault(url, None)
+    return composer, _closure(ctx, composer, vs)
+
+
+def _composition(ctx, composer: Composer, vs: dict) -> tuple:
+    """(composer, members, closure) of the composition of vs: the composer is not used further (it is
+    shared once cached)."""
+    members = composer.members(vs)
+    return composer, members, _closure(ctx, composer, vs)
+
+
+def _closure(ctx, composer: Composer, vs: dict) -> tuple[list[str], str | None]:
+    """(used fragments, why the expansion is not closed or None): a fragment cannot say a code is not in
+    the code system."""
+    open_parts = unclosed(composer, vs)
+    reason = "; ".join(dict.fromkeys(u.expansion_reason() for u in open_parts)) if open_parts else None
+    return _used_fragments(ctx, composer), reason
 
 
 def _repeated(vs: dict, opts: ExpandOptions) -> dict:
@@ -249,6 +325,10 @@ class Entries:
         self._listed = bool(opts.include_designations or opts.designations)   # designations shown
         self._choose = bool(prefs)    # a language asked for: the display is chosen among the designations
         self._read = self._choose or self._listed   # designations read
+        # neither designations nor properties asked for: an entry is its member's own elements (and the
+        # status property of a concept that is not active) unless extensions say more
+        self.plain = not (self._read or opts.properties)
+        self.reads_designations = self._read
 
     def _prop_def(self, cs, code, uri=None):
         if code in self._seen_props:
@@ -265,9 +345,41 @@ class Entries:
             d["uri"] = uri
         self.property_defs.append(d)
 
+    def plain_entry(self, system: str, version: str | None, code: str, display: str | None, abstract: bool,
+                    inactive: bool, status: str | None) -> Entry:
+        """The entry of a code without extensions, when `plain` (what entry() gives such a code)."""
+        return Entry(system, code, version if version and system in self.versioned else None, display or None,
+                     abstract, inactive, None, self._status_property(status) if status else None, None)
+
+    def _status_property(self, status: str | None) -> list[Property] | None:
+        """The status property of a concept that is not active."""
+        if not status or status.lower() == "active":
+            return None
+        self._prop_def(None, "status", CONCEPT_PROPS + "status")
+        return [Property("status", "valueCode", status)]
+
+    def plain_rows(self, rows) -> list[Entry]:
+        """The entries of pre-expansion rows (sqlpath.PLAIN_COLUMNS), when `plain`: a stored concept has no
+        extensions; the status is its stored concept's (NULL for a member without one)."""
+        versioned = self.versioned
+        out = []
+        for start in range(0, len(rows), 256):
+            deadline.check()
+            for system, version, code, display, inactive, abstract, status in rows[start:start + 256]:
+                out.append(Entry(system, code, version if version and system in versioned else None,
+                                 display or None, bool(abstract), bool(inactive), None,
+                                 self._status_property(status) if status else None, None))
+        return out
+
     def entry(self, m: Member) -> Entry:
         cs = m.cs
         concept = m.concept
+        if self.plain and not m.extensions:
+            if concept is None or cs is None:
+                return self.plain_entry(m.system, m.version, m.code, m.display, m.abstract, m.inactive, None)
+            if not concept.extensions and not cs.supplements:
+                return self.plain_entry(m.system, m.version, m.code, m.display, m.abstract, m.inactive,
+                                        concept.status)
         ext_props = {}
         carried = []
         if concept is not None and cs is not None:
@@ -339,8 +451,11 @@ class Entries:
             entry = entries[(m.system, m.version, m.code)]
             parent = None
             if m.concept is not None and m.cs is not None:
-                parent = next((entries[k] for p in m.cs.parent_codes(m.concept) if p != m.code
-                               for k in ((m.system, m.version, p),) if k in entries), None)
+                for p in m.cs.parent_codes(m.concept):
+                    if p != m.code:
+                        parent = entries.get((m.system, m.version, p))
+                        if parent is not None:
+                            break
             if parent is None:
                 roots.append(entry)
             elif parent.contains is None:

@@ -28,7 +28,8 @@ def select(cs, filters: list, max_size: int | None) -> list[FlatConcept]:
     for f in filters:
         check_filter(cs, f)
     first, rest = filters[0], filters[1:]
-    return [c for c in _select_one(cs, first, max_size) if all(matches(cs, c, f) for f in rest)]
+    selected = _select_one(cs, first, max_size)
+    return [c for c in selected if all(matches(cs, c, f) for f in rest)] if rest else selected
 
 
 def _select_one(cs, f: dict, max_size: int | None) -> list:

@@ -13,7 +13,7 @@ from termsvc.fhir import messages
 from termsvc.fhir.outcome import TooManyCodes
 from termsvc.ops.codesystems import Concept, StoredCodeSystem
 from termsvc.ops.compose import Member
-from termsvc.ops.context import canonical_label
+from termsvc.ops.context import build_cached, canonical_label
 from termsvc.store.values import designation_dict
 
 FAST_PATH_MIN = 1000   # smaller pre-expansions go through the Composer (hierarchical output)
@@ -43,16 +43,22 @@ def _matching_seqs(store, vs_id: int, opts) -> list[int]:
     """The positions in a pre-expansion of the members that pass the request's conditions. A text
     filter matches a concept's own texts (concept_fts) or the texts the value set gives its members
     (expansion_fts): two queries, each driven by its FTS index (an OR of the two would walk the
-    whole expansion)."""
+    whole expansion); the second only for a value set that gives texts of its own."""
     conds, args = member_conditions(opts, "e", "concept_id")
     seqs = {r[0] for r in store.all(f"SELECT e.seq FROM expansion e WHERE {' AND '.join(['e.vs_id=?'] + conds)}",
                                     [vs_id] + args)}
-    if opts.text_query:
+    if opts.text_query and vs_id in _with_own_texts(store):
         status = "".join(" AND " + c for c in _status_conditions(opts, "e"))
         seqs.update(r[0] for r in store.all(
             "SELECT e.seq FROM expansion e WHERE e.vs_id=? AND e.seq IN (SELECT seq FROM expansion_fts"
             f" WHERE expansion_fts MATCH ? AND vs_id=?){status}", (vs_id, opts.text_query, vs_id)))
     return sorted(seqs)
+
+
+def _with_own_texts(store) -> frozenset:
+    """The value sets whose pre-expansion has texts of its own (expansion_fts), per build."""
+    return build_cached(store, ("with-own-texts",), lambda: frozenset(
+        r[0] for r in store.all("SELECT DISTINCT vs_id FROM expansion_fts")))
 
 
 def _shape(vs):
@@ -141,26 +147,26 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
     composer.note_cs(cs)
     concepts = page_head + [Concept(code, display, definition, status, bool(inactive), bool(abstract), cid=cid)
                             for cid, code, display, definition, status, inactive, abstract in rows]
-    return [Member(cs.url, cs.version, c.code, c.display, c, cs) for c in concepts], total
+    return [Member(cs.url, cs.version, c.code, c.display, c, cs, None, None, c.inactive, c.abstract)
+            for c in concepts], total
 
 
-def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, tree: bool = False,
-                     with_designations: bool = False):
-    """(members of the requested page, total, used code systems) from the pre-expansion, or None
-    when the value set has none or the request is better served by the Composer: a small one (under
-    FAST_PATH_MIN codes) unless a text filter flattens its expansion anyway (`tree`: it does not)."""
+def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, tree: bool = False, plain: bool = False):
+    """(rows of the requested page, total, used code systems) from the pre-expansion, or None when
+    the value set has none or the request is better served by the Composer: a small one (under
+    FAST_PATH_MIN codes) unless a text filter flattens its expansion anyway (`tree`: it does not).
+    The rows: PLAIN_COLUMNS when `plain` (for Entries.plain_rows), else those of stored_members."""
     vs_id = ctx.stored_value_set_id(vs)
     store = ctx.store
-    row = store.one("SELECT expansion_state, expansion_total, used_systems FROM value_set WHERE id=?", (vs_id,))
-    if row is None or row[0] != "done":
+    pre = _pre_expansion(store, vs_id)
+    if pre is None:
         return None
-    total_all = row[1]
+    total_all, used = pre
     paged = opts.count is not None or opts.offset
     if total_all < FAST_PATH_MIN and (tree or not opts.filter):
         return None
     filtered = bool(opts.text_query or _status_conditions(opts, "e"))
-    cols = ("e.system, e.version, e.code, e.display, e.concept_id, e.inactive, e.abstract, c.definition, c.status,"
-            " c.display")
+    cols = PLAIN_COLUMNS if plain else _MEMBER_COLUMNS
     if filtered:
         # The positions of the matching members, in one pass over the index on (concept_id, vs_id)
         # driven by the FTS hits (covering: seq is part of the key), then the page by position.
@@ -172,15 +178,42 @@ def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, tree: boo
             return None  # let the caller apply its size limit
         page = seqs[opts.offset:opts.offset + count]
         rows = store.all(f"SELECT {cols} FROM expansion e LEFT JOIN concept c ON c.id = e.concept_id"
-                                 " WHERE e.vs_id=? AND e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq",
-                                 (vs_id, orjson.dumps(page).decode())) if page else []
+                         " WHERE e.vs_id=? AND e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq",
+                         (vs_id, orjson.dumps(page).decode())) if page else []
     else:  # keyset: seq is the position in the expansion
         total = total_all
         count = opts.count if opts.count is not None else total
         if not paged and max_size and total > max_size:
             return None  # let the caller apply its size limit
         rows = store.all(f"SELECT {cols} FROM expansion e LEFT JOIN concept c ON c.id = e.concept_id"
-                                 " WHERE e.vs_id=? AND e.seq >= ? ORDER BY e.seq LIMIT ?", (vs_id, opts.offset, count))
+                         " WHERE e.vs_id=? AND e.seq >= ? ORDER BY e.seq LIMIT ?", (vs_id, opts.offset, count))
+    return rows, total, used
+
+
+# a member of a pre-expansion as stored_expansion reads it: all stored_members needs, or what an entry
+# shows when neither designations nor properties are asked for (the status of its stored concept)
+_MEMBER_COLUMNS = "e.system, e.version, e.code, e.display, e.concept_id, e.inactive, e.abstract, c.definition," \
+                  " c.status, c.display"
+PLAIN_COLUMNS = "e.system, e.version, e.code, e.display, e.inactive, e.abstract, c.status"
+
+
+def _pre_expansion(store, vs_id: int):
+    """(total, used code systems) of the value set's pre-expansion, None when it has none (per build)."""
+    def read():
+        row = store.one("SELECT expansion_state, expansion_total, used_systems FROM value_set WHERE id=?", (vs_id,))
+        return (row[1], tuple(orjson.loads(row[2] or "[]"))) if row is not None and row[0] == "done" else None
+    return build_cached(store, ("pre-expansion", vs_id), read)
+
+
+def pre_expanded_total(store, vs_id: int) -> int | None:
+    """How many codes the pre-expansion of the stored value set holds (None: it has none)."""
+    pre = _pre_expansion(store, vs_id)
+    return pre[0] if pre is not None else None
+
+
+def stored_members(ctx, rows, with_designations: bool = False) -> list[Member]:
+    """The members of rows of stored_expansion (with their stored concepts' designations read, in one
+    query, when `with_designations`)."""
     members = []
     providers = {}
     stored_concepts = []
@@ -192,12 +225,11 @@ def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, tree: boo
         if cid is not None:
             concept = Concept(code, cdisplay, definition, status, bool(inactive), bool(abstract), cid=cid)
             stored_concepts.append(concept)
-        m = Member(system, version, code, display, concept, providers[key])
-        m.inactive, m.abstract = bool(inactive), bool(abstract)
-        members.append(m)
+        members.append(Member(system, version, code, display, concept, providers[key], None, None, bool(inactive),
+                              bool(abstract)))
     if stored_concepts and with_designations:
-        prefetch_designations(store, stored_concepts)
-    return members, total, orjson.loads(row[2] or "[]")
+        prefetch_designations(ctx.store, stored_concepts)
+    return members
 
 
 def prefetch_designations(store, concepts):
