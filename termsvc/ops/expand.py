@@ -9,6 +9,7 @@ import functools
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from termsvc import deadline
 from termsvc.fhir import messages
@@ -22,7 +23,7 @@ from termsvc.ops.context import build_cached, canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
 from termsvc.ops.sqlpath import FAST_PATH_MIN, pre_expanded_total, query_expansion, stored_expansion, stored_members
 from termsvc.ops.text import fts_query, text_filter
-from termsvc.results import Echo, Entry, Expansion, Property
+from termsvc.results import JSON, Echo, Entry, Expansion, Property
 
 ECHOED = EXPAND.echoed(ECHOED_ALWAYS)
 # echoed only when they chose the version of a code system the expansion used
@@ -119,12 +120,13 @@ def _expansion(ctx, vs: dict, shape: Shape, opts: ExpandOptions, max_size: int |
     stored = stored_expansion(ctx, vs, opts, max_size, tree=tree, plain=entries.plain) if vs_id is not None else None
     contains = closure = None
     nested = False
+    page: list[Member]   # (the members shown, when the entries are made of members)
     if stored is not None:
         rows, total, used = stored
         composer, closure = build_cached(ctx.store, ("pre-expanded", vs_id, opts.active_only, rules.to_latest),
                                          lambda: _pre_expanded(ctx, vs, opts, used))
         if entries.plain:   # the entries straight from the rows
-            page = contains = entries.plain_rows(rows)
+            contains = entries.plain_rows(rows)
         else:
             page = stored_members(ctx, rows, with_designations=entries.reads_designations)
     else:
@@ -316,12 +318,12 @@ class Entries:
     and properties asked for, the concept extensions it carries along; and the definitions of the
     properties they carry."""
 
-    def __init__(self, opts, prefs, versioned: set = frozenset()):
+    def __init__(self, opts, prefs, versioned: set[str] | frozenset[str] = frozenset()):
         self.opts = opts
         self.prefs = prefs
         self.versioned = versioned    # systems whose entries say their version
-        self.property_defs = []
-        self._seen_props = set()
+        self.property_defs: list[JSON] = []
+        self._seen_props: set[str] = set()
         self._listed = bool(opts.include_designations or opts.designations)   # designations shown
         self._choose = bool(prefs)    # a language asked for: the display is chosen among the designations
         self._read = self._choose or self._listed   # designations read
@@ -380,8 +382,8 @@ class Entries:
             if not concept.extensions and not cs.supplements:
                 return self.plain_entry(m.system, m.version, m.code, m.display, m.abstract, m.inactive,
                                         concept.status)
-        ext_props = {}
-        carried = []
+        ext_props: dict[str, tuple[str, str, Any]] = {}
+        carried: list[JSON] = []
         if concept is not None and cs is not None:
             if concept.status and concept.status.lower() != "active":
                 ext_props["status"] = (CONCEPT_PROPS + "status", "valueCode", concept.status)
@@ -431,9 +433,9 @@ class Entries:
                         props.append(Property("definition", "valueString", concept.definition))
                         self._prop_def(cs, code)
                     continue
-                for pcode, key, value in cs.properties(concept):
-                    if pcode == code and key:
-                        props.append(Property(code, key, value))
+                for pcode, value_key, value in cs.properties(concept):
+                    if pcode == code and value_key:
+                        props.append(Property(code, value_key, value))
                         self._prop_def(cs, code)
         for code, (uri, key, value) in ext_props.items():
             if code in self.opts.properties:

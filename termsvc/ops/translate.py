@@ -254,7 +254,7 @@ def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[_Map]:
         if not req.reverse and stored.folded:   # groups ignoring case index their codes folded
             folded = fold(code)
             if folded != code:
-                ids = dict.fromkeys(ids + stored.map_ids(ctx.store, False, system, folded))
+                ids = list(dict.fromkeys(ids + stored.map_ids(ctx.store, False, system, folded)))
         for cm_id in ids:
             m = stored.map(ctx, cm_id)
             if m.vurl not in seen:
@@ -313,8 +313,8 @@ def translate(ctx, params, r4: bool = False, instance_id: str | None = None) -> 
                 matches += _reverse(req, m, coding)
             else:
                 matches += _forward(ctx, req, m, coding, [], notes)
-    for m in matches:
-        if m.positive:
+    for match in matches:
+        if match.positive:
             return Translation(True, matches)
     c = req.codings[0]
     notes.insert(0, messages.text("no-translation", system=c.get("system", ""), code=c.get("code"),
@@ -371,6 +371,7 @@ def _match(req, m: _Map, target_coding, relationship) -> Match:
 
 def _unmapped(ctx, req, m: _Map, g: _Group, coding, chain, notes) -> list:
     um = g.unmapped
+    assert um is not None   # (asked of a group that has one)
     mode = um.get("mode")
     rel = um.get("relationship", "related-to" if mode != "use-source-code" else "equivalent")
     if mode == "fixed":
