@@ -93,7 +93,7 @@ class Composer:
         self.supplements = supplements or []
         self.active_only = active_only
         self.versions_match = versions_match        # None: includes apart by version, excludes across versions
-        self.used_codesystems: dict[str, object] = {}   # vurl -> provider
+        self.used_codesystems: dict[str, CodeSystemProvider[Any] | None] = {}   # vurl -> provider
         self.used_valuesets: list[str] = []
         self.used_supplements: list[str] = []
         self.used_version_params: set = set()           # (parameter name, system) that chose a version
