@@ -330,6 +330,15 @@ class TestUnmapped:
         body = _translate_with(client, maps, "zzz")
         assert param(body, "result") is False
 
+    def test_other_map_cycle_from_a_map_without_url(self, client):
+        """(the chain of maps named a map without url as None, which broke the message of the cycle)"""
+        sent = {k: v for k, v in _unmapped_map(None, {"mode": "other-map", "otherMap": SELF_CYCLE["url"]}).items()
+                if k != "url"}
+        body = ok(post_params(client, "/fhir/ConceptMap/$translate",
+                              [("sourceCode", ("valueCode", "zzz")), ("system", ("valueUri", S)), ("conceptMap", sent),
+                               ("tx-resource", SELF_CYCLE)]))
+        assert param(body, "result") is False and "circular" in param(body, "message").lower()
+
     def test_unmapped_on_r4_endpoint(self, client):
         body = _translate_with(client, [USE_SOURCE], "ABC-2", USE_SOURCE["url"], base="/r4/fhir")
         [m] = matches(body)

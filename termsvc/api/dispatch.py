@@ -11,6 +11,7 @@ Flask app.
 import functools
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -37,6 +38,7 @@ from termsvc.ops import lookup as lookup_op
 from termsvc.ops import translate as translate_op
 from termsvc.ops import validate as validate_op
 from termsvc.ops.context import Context
+from termsvc.results import JSON
 from termsvc.store.reader import Store
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
@@ -45,7 +47,8 @@ MAX_BODY = 50 * 1024 * 1024
 
 # (resource type, operation) -> handler(ctx, params, request) -> the answer as FHIR JSON (the engine's
 # typed answer, rendered for the endpoint's FHIR version), for each operation declared in fhir/operations.py
-OPERATIONS = {}
+Handler = Callable[[Context, Params, "OpRequest"], object]
+OPERATIONS: dict[tuple[str, str], Handler] = {}
 
 
 def operation(rtype, name):
@@ -137,7 +140,7 @@ def refuse_format(accept: str, query: str) -> OpError | None:
 class Route:
     rtype: str
     instance_id: str | None
-    handler: object
+    handler: Handler
     label: str                  # 'ConceptMap/$translate'
     signature: Signature        # how its parameters are read
 
@@ -190,8 +193,8 @@ class OperationRouter:
         self.max_expansion = max_expansion
         self.batch = batch   # batch(router, environ, start_response, r4) answers POST to the base
         self.cache = ResponseCache(cache_size) if cache_size > 0 else None
-        self._tx_cache = cachetools.LRUCache(500)   # cache-id -> the tx-resources sent with it
-        self._tx_gen = None
+        self._tx_cache: cachetools.LRUCache[str, list[JSON]] = cachetools.LRUCache(500)   # cache-id -> tx-resources
+        self._tx_gen: int | None = None
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -242,16 +245,17 @@ class OperationRouter:
                 status, outcome = error_outcome(e, route.label)
                 return status, orjson.dumps(outcome)
             read_body = lambda: resource  # noqa: E731
-            key = (path, query, lang, orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)) if self.cache else None
+            key: tuple[object, ...] | None = \
+                (path, query, lang, orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)) if self.cache else None
         else:
             key = (path, query, lang) if self.cache else None
-        if key is not None:
+        if key is not None and self.cache is not None:
             generation = self.store.generation
             hit = self.cache.get(key, generation)
             if hit is not None:
                 return hit
         status, body, keep = self.execute(route, r4, method, query, read_body, lang)
-        if key is not None and keep:
+        if key is not None and keep and self.cache is not None:
             self.cache.put(key, generation, status, body)
         return status, body
 
@@ -262,7 +266,7 @@ class OperationRouter:
         query = environ.get("QUERY_STRING", "")
         base = search.base_url(environ, r4)
         key = (environ.get("PATH_INFO", ""), query, base) if self.cache else None
-        if key is not None:
+        if key is not None and self.cache is not None:
             generation = self.store.generation
             hit = self.cache.get(key, generation)
             if hit is not None:
@@ -275,7 +279,7 @@ class OperationRouter:
             body = orjson.dumps(outcome)
             if isinstance(e, TimeLimitExceeded):
                 key = None
-        if key is not None:
+        if key is not None and self.cache is not None:
             self.cache.put(key, generation, status, body)
         return respond(start_response, status, body)
 

@@ -87,8 +87,8 @@ class LineWriter:
         self.fd = fd
         # append and popleft are atomic: no lock on the hot path; when stdout blocks (nobody reads it)
         # the oldest lines are dropped past MAX_PENDING rather than the worker's memory growing
-        self.pending = collections.deque(maxlen=self.MAX_PENDING)
-        self.thread = None
+        self.pending: collections.deque[bytes] = collections.deque(maxlen=self.MAX_PENDING)
+        self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
         os.register_at_fork(after_in_child=self._forked)
         atexit.register(self.flush)
@@ -111,7 +111,8 @@ class LineWriter:
 
     def flush(self) -> None:
         with self.lock:
-            chunk, size = [], 0
+            chunk: list[bytes] = []
+            size = 0
             while self.pending:
                 line = self.pending.popleft()
                 if size + len(line) > self.CHUNK and chunk:
@@ -152,10 +153,10 @@ def configure_logging(level: str) -> None:
     """The `termsvc` logger writes JSON lines to stderr from `level` up (once per process)."""
     log = logging.getLogger("termsvc")
     log.setLevel(LEVELS[level])
-    if not any(getattr(h, "termsvc_json", False) for h in log.handlers):
+    if not any(h.get_name() == "termsvc-json" for h in log.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonLines())
-        handler.termsvc_json = True
+        handler.set_name("termsvc-json")
         log.addHandler(handler)
         log.propagate = False
 

@@ -20,6 +20,7 @@ import shutil
 import signal
 import socketserver
 import tempfile
+from multiprocessing.process import BaseProcess
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from granian import Granian
@@ -75,10 +76,11 @@ def _serve_management(httpd, db: str) -> None:
     httpd.serve_forever()
 
 
-def start_management(settings) -> multiprocessing.Process:
+def start_management(settings) -> BaseProcess:
     """Bind the management port (an error here stops `termsvc serve` at start) and serve it in a child."""
-    httpd = make_server(settings.host, settings.management_port, None, server_class=_ManagementServer,
-                        handler_class=_QuietHandler)
+    # (no app yet: the child sets its own, set_app, which typeshed's make_server does not foresee)
+    httpd = make_server(settings.host, settings.management_port, None,  # type: ignore[call-overload]
+                        server_class=_ManagementServer, handler_class=_QuietHandler)
     child = multiprocessing.get_context("fork").Process(target=_serve_management, args=(httpd, settings.db),
                                                          name="termsvc-management", daemon=True)
     child.start()

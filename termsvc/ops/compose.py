@@ -13,6 +13,7 @@ as a default, else the latest version known. The same system may be included in 
 (`versionsMatch`), and an exclude removes a code whatever its version unless told otherwise.
 """
 from dataclasses import dataclass, field
+from typing import Any
 
 from termsvc import deadline
 from termsvc.fhir import messages
@@ -23,6 +24,7 @@ from termsvc.ops.codesystems import CodeSystemProvider
 from termsvc.ops.completeness import PARTIAL_CONTENT, Undecided
 from termsvc.ops.context import (canonical_label, canonical_versions, split_canonical, version_key, version_matches,
                                  vurl)
+from termsvc.results import JSON
 
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 VS_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
@@ -91,7 +93,7 @@ class Composer:
         self.supplements = supplements or []
         self.active_only = active_only
         self.versions_match = versions_match        # None: includes apart by version, excludes across versions
-        self.used_codesystems: dict[str, object] = {}   # vurl -> provider
+        self.used_codesystems: dict[str, CodeSystemProvider[Any] | None] = {}   # vurl -> provider
         self.used_valuesets: list[str] = []
         self.used_supplements: list[str] = []
         self.used_version_params: set = set()           # (parameter name, system) that chose a version
@@ -133,7 +135,7 @@ class Composer:
         if supps:
             cs = cs.with_supplements(supps)
             for s in supps:
-                v = vurl(s)
+                v = canonical_label(s)   # (url|version: a supplement is found by its url)
                 if v not in self.used_supplements:
                     self.used_supplements.append(v)
         return cs
@@ -165,7 +167,7 @@ class Composer:
                                   version=cs.version, system=cs.url, wanted=wanted)
         return None
 
-    def note_cs(self, cs):
+    def note_cs(self, cs: CodeSystemProvider[Any]) -> None:
         """Record cs as used, with the warnings its status calls for."""
         url = cs.vurl()
         if url in self.used_codesystems:
@@ -213,7 +215,7 @@ class Composer:
 
     def _import(self, canonical: str, excluding: bool, expanding: bool = False) -> dict:
         sub = self.resolve_vs(canonical, expanding)
-        url = vurl(sub)
+        url = canonical_label(sub)   # (url|version, when it is not one the value set contains: `#id`)
         if not canonical.startswith("#") and url not in self.used_valuesets:
             self.used_valuesets.append(url)
         if not excluding:
@@ -542,7 +544,7 @@ def _concept_ref(crefs: list, code: str):
         return next((x for x in crefs if x.get("code") == code), None)
     hit = _CREF_INDEX.get(id(crefs))
     if hit is None or hit[0] is not crefs:
-        index = {}
+        index: dict[str | None, JSON] = {}
         for x in crefs:
             index.setdefault(x.get("code"), x)
         if len(_CREF_INDEX) > 2000:

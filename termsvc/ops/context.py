@@ -6,6 +6,8 @@ import functools
 import re
 import threading
 import urllib.parse
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, overload
 
 import cachetools
 import orjson
@@ -13,17 +15,23 @@ import orjson
 from termsvc.fhir import messages
 from termsvc.fhir.convert import to_r5
 from termsvc.fhir.shape import check_resource
-from termsvc.ops.codesystems import InMemoryCodeSystem, ReadOnce, StoredCodeSystem
+from termsvc.ops.codesystems import CodeSystemProvider, InMemoryCodeSystem, ReadOnce, StoredCodeSystem
+from termsvc.fhir.params import Params
+from termsvc.results import JSON
+from termsvc.store.queries import Queries, Row
+
+T = TypeVar("T")
+Provider = CodeSystemProvider[Any]   # a stored or a request's code system (its concepts of either kind)
 
 # per build generation: parsed JSON of stored resources, providers, lists of versions (the threads of a
 # process share it: locked)
-_cache = cachetools.LRUCache(50_000)
-_cache_generation = [None]
+_cache: cachetools.LRUCache[tuple[Any, ...], object] = cachetools.LRUCache(50_000)
+_cache_generation: list[tuple[int, int] | None] = [None]
 _cache_lock = threading.Lock()
 _MISSING = object()
 
 
-def build_cached(store, key, make):
+def build_cached(store: Queries, key: tuple[Any, ...], make: Callable[[], T]) -> T:
     """`make()`, made once per build of `store` (and kept while it is among the 50,000 used last)."""
     gen = (id(store), store.generation)
     with _cache_lock:
@@ -32,7 +40,7 @@ def build_cached(store, key, make):
             _cache_generation[0] = gen
         hit = _cache.get(key, _MISSING)
     if hit is not _MISSING:
-        return hit
+        return hit   # type: ignore[return-value]  # (what make() made for this key)
     value = make()   # unlocked: it may query, and ask for other cached values
     with _cache_lock:
         if _cache_generation[0] == gen:   # not a value of a build another thread has moved on from
@@ -40,30 +48,36 @@ def build_cached(store, key, make):
     return value
 
 
-def split_canonical(canonical: str | None):
+@overload
+def split_canonical(canonical: str) -> tuple[str, str | None]: ...
+@overload
+def split_canonical(canonical: str | None) -> tuple[str | None, str | None]: ...
+def split_canonical(canonical: str | None) -> tuple[str | None, str | None]:
     if canonical and "|" in canonical:
         u, v = canonical.split("|", 1)
         return u, (v or None)
     return canonical, None
 
 
-def vurl(resource: dict):
+def vurl(resource: JSON) -> str | None:
     """A canonical resource's `url|version` (its url when it has no version; None without a url)."""
     if not resource.get("url"):
         return None
-    return f"{resource['url']}|{resource['version']}" if resource.get("version") else resource["url"]
+    url: str = resource["url"]
+    return f"{url}|{resource['version']}" if resource.get("version") else url
 
 
-def canonical_label(resource: dict) -> str:
+def canonical_label(resource: JSON) -> str:
     """How messages name a canonical resource: `url|version`; one without a url (a value set contained
     in another, or sent whole in the request) by its local reference, `#id`."""
-    if resource.get("url"):
-        return vurl(resource)
+    label = vurl(resource)
+    if label is not None:
+        return label
     return f"#{resource['id']}" if resource.get("id") else "(a resource without url or id)"
 
 
 @functools.lru_cache(maxsize=4096)   # the same few versions, compared in every request
-def version_key(v: str | None):
+def version_key(v: str | None) -> tuple[tuple[int, int, str], ...]:
     """A sort key of versions: numeric parts as numbers (1.10 after 1.9)."""
     if v is None:
         return ()
@@ -93,9 +107,9 @@ def version_matches(wanted: str | None, actual: str | None) -> bool:
     return False
 
 
-def canonical_versions(values) -> dict:
+def canonical_versions(values: Iterable[object]) -> dict[str | None, str | None]:
     """{url: version} from `url|version` parameters (system-version and its kin)."""
-    out = {}
+    out: dict[str | None, str | None] = {}
     for v in values:
         if isinstance(v, str) and "|" in v:
             u, ver = split_canonical(v)
@@ -103,7 +117,8 @@ def canonical_versions(values) -> dict:
     return out
 
 
-def pick_version(candidates: list, wanted: str | None, version_of=lambda c: c.get("version")):
+def pick_version(candidates: list[T], wanted: str | None,
+                 version_of: Callable[[Any], str | None] = lambda c: c.get("version")) -> T | None:
     """The candidate with the wanted version (or pattern), else the latest."""
     if not candidates:
         return None
@@ -118,16 +133,16 @@ def pick_version(candidates: list, wanted: str | None, version_of=lambda c: c.ge
 
 
 class Context:
-    def __init__(self, store, tx_resources: list | None = None, fhir_version: str = "R5"):
+    def __init__(self, store: Queries | None, tx_resources: list[JSON] | None = None, fhir_version: str = "R5"):
         self.store = store
         self.fhir_version = fhir_version
-        self.tx = {}
-        self.contained = {}
+        self.tx: dict[tuple[str, str], list[JSON]] = {}
+        self.contained: dict[str, JSON] = {}
         for r in tx_resources or []:
             self.add_resource(r)
-        self._cs_cache = {}
+        self._cs_cache: dict[tuple[str, str | None], Provider] = {}
 
-    def add_resource(self, r: dict):
+    def add_resource(self, r: object) -> None:
         if not isinstance(r, dict):
             return
         rt = r.get("resourceType")
@@ -149,17 +164,19 @@ class Context:
             out += [v for (v,) in self._stored_cs_rows(url, versions_only=True)]
         return out
 
-    def _stored_cs_rows(self, url, versions_only=False):
-        if self.store is None:
+    def _stored_cs_rows(self, url: str | None, versions_only: bool = False) -> list[Row]:
+        store = self.store
+        if store is None:
             return []
-        rows = build_cached(self.store, ("csrows", url), lambda: self.store.all(
+        rows = build_cached(store, ("csrows", url), lambda: store.all(
             "SELECT id, url, version, content, case_sensitive, hierarchy_meaning, supplements, language,"
             " concept_count FROM code_system WHERE url=?", (url,)))
         if versions_only:
             return [(r[2],) for r in rows if r[3] != "supplement"]
         return rows
 
-    def code_system(self, url: str | None, version: str | None = None, supplements: list | None = None):
+    def code_system(self, url: str | None, version: str | None = None,
+                    supplements: list[JSON] | None = None) -> Provider | None:
         """A provider for url (and version), or None when not known."""
         if not url:
             return None
@@ -176,7 +193,7 @@ class Context:
             cs = cs.with_supplements(supplements)
         return cs
 
-    def _find_code_system(self, url, version):
+    def _find_code_system(self, url: str, version: str | None) -> Provider | None:
         local = [r for r in self.tx.get(("CodeSystem", url), []) if r.get("content") != "supplement"]
         hit = pick_version(local, version)
         if hit is not None:
@@ -186,23 +203,26 @@ class Context:
         # the stored provider for (url, version) is the same for every request of a build
         return build_cached(self.store, ("cs", url, version), lambda: self._stored_code_system(url, version))
 
-    def _stored_code_system(self, url, version):
+    def _stored_code_system(self, url: str, version: str | None) -> StoredCodeSystem | None:
+        store = self.store
+        assert store is not None
         rows = [r for r in self._stored_cs_rows(url) if r[3] != "supplement"]
         if version is None and any(r[3] != "fragment" for r in rows):
             rows = [r for r in rows if r[3] != "fragment"]  # a full release wins over a fragment
         if version is None and len(rows) > 1 and all((r[2] or "").startswith("http") for r in rows):
             # URI versions (SNOMED CT editions) do not sort: the last edition loaded is the one
             # that builds on the others (an extension on the International edition)
-            row = max(rows, key=lambda r: r[0])
+            row: Row | None = max(rows, key=lambda r: r[0])
         else:
             row = pick_version(rows, version, version_of=lambda r: r[2])
         if row is None:
             return None
-        resource = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
-        built = build_cached(self.store, ("cs-read", row[0]), ReadOnce)   # one per code system, whatever the key
-        return StoredCodeSystem(self.store, row, resource, built=built)
+        resource = build_cached(store, ("res", row[0]), lambda: store.resource_json(row[0]))
+        assert resource is not None   # (a code system's row and its resource are written together)
+        built = build_cached(store, ("cs-read", row[0]), ReadOnce)   # one per code system, whatever the key
+        return StoredCodeSystem(store, row, resource, built=built)
 
-    def supplement(self, canonical: str) -> dict | None:
+    def supplement(self, canonical: str) -> JSON | None:
         url, version = split_canonical(canonical)
         cands = [r for r in self.tx.get(("CodeSystem", url), []) if r.get("content") == "supplement"]
         hit = pick_version(cands, version)
@@ -215,27 +235,31 @@ class Context:
                 return self._stored_supplement_json(row)
         return None
 
-    def _stored_supplement_json(self, row):
-        def make():
-            cs = self.store.resource_json(row[0])
+    def _stored_supplement_json(self, row: Row) -> JSON:
+        store = self.store
+        assert store is not None
+
+        def make() -> JSON:
+            cs = store.resource_json(row[0])
+            assert cs is not None
             concepts = []
-            for cid, code, display in self.store.all("SELECT id, code, display FROM concept WHERE cs_id=?",
-                                                     (row[0],)):
-                c = {"code": code}
+            for cid, code, display in store.all("SELECT id, code, display FROM concept WHERE cs_id=?",
+                                                (row[0],)):
+                c: JSON = {"code": code}
                 if display:
                     c["display"] = display
                 des = [{k: v for k, v in (("language", lang), ("value", v)) if v}
-                       for lang, v in self.store.all("SELECT language, value FROM designation WHERE concept_id=?",
-                                                  (cid,))]
+                       for lang, v in store.all("SELECT language, value FROM designation WHERE concept_id=?",
+                                                (cid,))]
                 if des:
                     c["designation"] = des
                 concepts.append(c)
             cs["concept"] = concepts
             return cs
-        return build_cached(self.store, ("supp", row[0]), make)
+        return build_cached(store, ("supp", row[0]), make)
 
     # -- value sets -----------------------------------------------------------------
-    def value_set(self, canonical: str | None, version: str | None = None) -> dict | None:
+    def value_set(self, canonical: str | None, version: str | None = None) -> JSON | None:
         if not canonical:
             return None
         if canonical.startswith("#"):
@@ -253,17 +277,20 @@ class Context:
                 return vs
         return implicit_value_set(self, url, version)
 
-    def _stored_value_set(self, url: str, version: str | None) -> dict | None:
-        rows = build_cached(self.store, ("vsrows", url), lambda: self.store.all(
+    def _stored_value_set(self, url: str, version: str | None) -> JSON | None:
+        store = self.store
+        assert store is not None
+        rows = build_cached(store, ("vsrows", url), lambda: store.all(
             "SELECT id, version FROM value_set WHERE url=?", (url,)))
         row = pick_version(rows, version, version_of=lambda r: r[1])
         if row is None:
             return None
-        vs = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
+        vs = build_cached(store, ("res", row[0]), lambda: store.resource_json(row[0]))
+        assert vs is not None   # (a value set's row and its resource are written together)
         vs.setdefault("_store_id", row[0])
         return vs
 
-    def resolve_value_set(self, params, instance_id: str | None = None) -> dict:
+    def resolve_value_set(self, params: Params, instance_id: str | None = None) -> JSON:
         """The value set an operation is about: the one whose id is `instance_id` (an instance-level call),
         else the `valueSet` sent (used for this request), else the one `url` (or `context`) names in the
         version `valueSetVersion`. A 404 when it is not known, a 400 when none is named."""
@@ -300,52 +327,60 @@ class Context:
         if row is None:
             raise messages.error("instance-not-found", status=404, issue_code="not-found", tx_type="not-found",
                                  type=rtype, id=instance_id)
-        return row[1]
+        url: str | None = row[1]
+        return url
 
-    def value_set_by_id(self, fhir_id: str) -> dict | None:
+    def value_set_by_id(self, fhir_id: str) -> JSON | None:
         """A stored value set by the id this endpoint serves it under (unique per endpoint)."""
-        if self.store is None:
+        store = self.store
+        if store is None:
             return None
-        row = self.store.resource_by_fhir_id("ValueSet", fhir_id, self.fhir_version)
+        row = store.resource_by_fhir_id("ValueSet", fhir_id, self.fhir_version)
         if row is None:
             return None
-        vs = build_cached(self.store, ("res", row[0]), lambda: self.store.resource_json(row[0]))
+        vs = build_cached(store, ("res", row[0]), lambda: store.resource_json(row[0]))
+        assert vs is not None   # (its row and its JSON are written together)
         vs.setdefault("_store_id", row[0])
         return vs
 
-    def stored_value_set_id(self, vs: dict) -> int | None:
+    def stored_value_set_id(self, vs: JSON) -> int | None:
         """The store id of a value set that came from the store (None for request resources)."""
-        return vs.get("_store_id")
+        store_id: int | None = vs.get("_store_id")
+        return store_id
 
     # -- concept maps ---------------------------------------------------------------
-    def concept_map(self, canonical: str, version: str | None = None) -> dict | None:
+    def concept_map(self, canonical: str, version: str | None = None) -> JSON | None:
         url, v = split_canonical(canonical)
         version = version or v
         hit = pick_version(self.tx.get(("ConceptMap", url), []), version)
         if hit is not None:
             return hit
-        if self.store is not None:
-            rows = build_cached(self.store, ("cmrows", url), lambda: self.store.all(
+        store = self.store
+        if store is not None:
+            rows = build_cached(store, ("cmrows", url), lambda: store.all(
                 "SELECT id, version FROM concept_map WHERE url=?", (url,)))
             row = pick_version(rows, version, version_of=lambda r: r[1])
             if row is not None:
                 return self.stored_concept_map(row[0])
         return None
 
-    def stored_concept_map(self, cm_id: int) -> dict:
-        cm = build_cached(self.store, ("res", cm_id), lambda: self.store.resource_json(cm_id))
+    def stored_concept_map(self, cm_id: int) -> JSON:
+        store = self.store
+        assert store is not None   # (a stored map's id comes from the store)
+        cm = build_cached(store, ("res", cm_id), lambda: store.resource_json(cm_id))
+        assert cm is not None
         cm.setdefault("_store_id", cm_id)
         return cm
 
-    def request_concept_maps(self) -> list[dict]:
+    def request_concept_maps(self) -> list[JSON]:
         return [r for (rt, _), items in self.tx.items() if rt == "ConceptMap" for r in items]
 
 
-def implicit_value_set(ctx: Context, url: str, version: str | None) -> dict | None:
+def implicit_value_set(ctx: Context, url: str, version: str | None) -> JSON | None:
     """Value sets defined by a URL pattern: SNOMED CT `?fhir_vs`, and a code system's `valueSet`."""
     base, _, query = url.partition("?")
     if query.startswith("fhir_vs"):
-        include = {"system": base}
+        include: JSON = {"system": base}
         if version:
             include["version"] = version
         q = urllib.parse.unquote(query[len("fhir_vs"):].lstrip("="))
@@ -361,8 +396,9 @@ def implicit_value_set(ctx: Context, url: str, version: str | None) -> dict | No
             return None
         return {"resourceType": "ValueSet", "url": url, "status": "active",
                 "compose": {"include": [include]}}
-    if ctx.store is not None:
-        rows = build_cached(ctx.store, ("cs-vs", url), lambda: ctx.store.all(
+    store = ctx.store
+    if store is not None:
+        rows = build_cached(store, ("cs-vs", url), lambda: store.all(
             "SELECT url, version FROM resource WHERE type='CodeSystem' AND json LIKE ?",
             ('%"valueSet":' + orjson.dumps(url).decode() + "%",)))
         if rows:

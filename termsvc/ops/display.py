@@ -8,15 +8,18 @@ is still wrong - it is not the display - but is said to be wrong in its whitespa
 (Display_Name_WS_for__should_be_one_of__instead_of), as the FHIR validator and the reference
 server compare: exactly but for case, then with the whitespace normalised.
 """
-from termsvc.ops.compose import STANDARDS_STATUS
-from termsvc.ops.language import lang_matches
+from termsvc.ops.codesystems import C, CodeSystemProvider
+from termsvc.ops.compose import STANDARDS_STATUS, Member
+from termsvc.ops.language import LanguagePrefs, lang_matches
 
 RETIRED_STATUSES = ("deprecated", "withdrawn", "retired")
 
 
-def _choices(cs, concept, member) -> tuple[list, list]:
+def _choices(cs: CodeSystemProvider[C], concept: C, member: Member | None
+             ) -> tuple[list[tuple[str, str | None]], list[str]]:
     """([(value, language)] the valid displays, [value] displays that are no longer valid)."""
-    current, retired = [], []
+    current: list[tuple[str, str | None]] = []
+    retired: list[str] = []
     if concept.display:
         current.append((concept.display, cs.language))
     if member is not None and member.display and member.display != concept.display:
@@ -43,19 +46,20 @@ def _normalised(s: str) -> str:
     return " ".join(s.split()).lower()
 
 
-def display_matches(cs, concept, member, given: str) -> bool:
+def display_matches(cs: CodeSystemProvider[C], concept: C, member: Member | None, given: str) -> bool:
     """Is `given` one of the concept's valid displays (any language), whitespace aside?"""
     given = _normalised(given)
     return any(_normalised(v) == given for v, _ in _choices(cs, concept, member)[0])
 
 
-def display_problem(cs, concept, member, given: str, prefs, lenient: bool):
+def display_problem(cs: CodeSystemProvider[C], concept: C, member: Member | None, given: str,
+                    prefs: LanguagePrefs | None, lenient: bool) -> tuple[str, str, dict[str, str | None]] | None:
     """None when `given` is a valid display in the languages asked for, else
     (severity, message id, message fields) of the issue to report."""
     choices, retired = _choices(cs, concept, member)
     wanted = prefs.wanted() if prefs else []
 
-    def in_lang(lang):
+    def in_lang(lang: str | None) -> bool:
         lang = lang or cs.language
         return not wanted or lang is None or any(lang_matches(w, lang) for w in wanted)
 
@@ -63,8 +67,8 @@ def display_problem(cs, concept, member, given: str, prefs, lenient: bool):
     if any(_same(v, given) for v, _ in valid):
         return None
     if any(_same(v, given) for v in retired):
-        shown = ", ".join(dict.fromkeys(f'"{v}"' for v, _ in valid))
-        return "warning", "INACTIVE_DISPLAY_FOUND", {"display": given, "status": "deprecated", "choices": shown}
+        listed = ", ".join(dict.fromkeys(f'"{v}"' for v, _ in valid))
+        return "warning", "INACTIVE_DISPLAY_FOUND", {"display": given, "status": "deprecated", "choices": listed}
     severity = "warning" if lenient else "error"
     langs = ",".join(wanted) if wanted else "--"
     if wanted and not valid:

@@ -9,6 +9,7 @@ import functools
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from termsvc import deadline
 from termsvc.fhir import messages
@@ -18,11 +19,12 @@ from termsvc.fhir.params import Param, Params
 from termsvc.ops.completeness import unclosed
 from termsvc.ops.compose import (Composer, Member, STANDARDS_STATUS, VersionRules, versioned_systems,
                                  vs_default_parameters)
-from termsvc.ops.context import build_cached, canonical_label
+from termsvc.ops.context import Context, Provider, build_cached, canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
 from termsvc.ops.sqlpath import FAST_PATH_MIN, pre_expanded_total, query_expansion, stored_expansion, stored_members
 from termsvc.ops.text import fts_query, text_filter
-from termsvc.results import Echo, Entry, Expansion, Property
+from termsvc.results import JSON, Echo, Entry, Expansion, Property
+from termsvc.store.queries import Row
 
 ECHOED = EXPAND.echoed(ECHOED_ALWAYS)
 # echoed only when they chose the version of a code system the expansion used
@@ -34,7 +36,7 @@ VS_META_KEEP = ("resourceType", "id", "language", "url", "identifier", "version"
 
 
 class ExpandOptions:
-    def __init__(self, params, accept_language: str | None = None):
+    def __init__(self, params: Params, accept_language: str | None = None):
         self.params = params
         self.count = params.int("count")
         self.offset = params.int("offset", 0) or 0
@@ -59,7 +61,7 @@ class ExpandOptions:
         return fts_query(self.filter) if self.filter else None
 
 
-def expand(ctx, params, accept_language: str | None = None, instance_id: str | None = None,
+def expand(ctx: Context, params: Params, accept_language: str | None = None, instance_id: str | None = None,
            max_size: int | None = None) -> Expansion:
     """The expansion of the value set the parameters name.
 
@@ -90,22 +92,22 @@ def expand(ctx, params, accept_language: str | None = None, instance_id: str | N
 @dataclass(slots=True, frozen=True)
 class Shape:
     """What an expansion needs to know of its value set's definition, whatever the request."""
-    defaults: list            # the expansion parameters it sets for itself: (name, value key, value)
-    versioned: set            # the systems whose entries say their version
+    defaults: list[tuple[str, str, Any]]   # the expansion parameters it sets for itself: (name, value key, value)
+    versioned: set[str]       # the systems whose entries say their version
     tree: bool                # whether its expansion is a tree (when its code systems have a hierarchy)
     tree_filtered: bool       # the same under a text filter
 
 
-def _shape(ctx, vs: dict) -> Shape:
+def _shape(ctx: Context, vs: JSON) -> Shape:
     """The Shape of vs: made once per build for a stored value set."""
-    def make():
+    def make() -> Shape:
         return Shape(vs_default_parameters(vs), versioned_systems(vs), _hierarchical(vs, False),
                      _hierarchical(vs, True))
     vs_id = ctx.stored_value_set_id(vs)
-    return make() if vs_id is None else build_cached(ctx.store, ("vs-shape", vs_id), make)
+    return make() if vs_id is None or ctx.store is None else build_cached(ctx.store, ("vs-shape", vs_id), make)
 
 
-def _expansion(ctx, vs: dict, shape: Shape, opts: ExpandOptions, max_size: int | None) -> Expansion:
+def _expansion(ctx: Context, vs: JSON, shape: Shape, opts: ExpandOptions, max_size: int | None) -> Expansion:
     prefs = _language_prefs(opts, vs)
     paged = opts.count is not None or opts.offset
     tree = not (opts.exclude_nested or paged) and (shape.tree_filtered if opts.filter else shape.tree)
@@ -119,12 +121,15 @@ def _expansion(ctx, vs: dict, shape: Shape, opts: ExpandOptions, max_size: int |
     stored = stored_expansion(ctx, vs, opts, max_size, tree=tree, plain=entries.plain) if vs_id is not None else None
     contains = closure = None
     nested = False
+    page: list[Member]   # (the members shown, when the entries are made of members)
+    store = ctx.store
     if stored is not None:
+        assert store is not None   # (a pre-expansion is the store's)
         rows, total, used = stored
-        composer, closure = build_cached(ctx.store, ("pre-expanded", vs_id, opts.active_only, rules.to_latest),
+        composer, closure = build_cached(store, ("pre-expanded", vs_id, opts.active_only, rules.to_latest),
                                          lambda: _pre_expanded(ctx, vs, opts, used))
         if entries.plain:   # the entries straight from the rows
-            page = contains = entries.plain_rows(rows)
+            contains = entries.plain_rows(rows)
         else:
             page = stored_members(ctx, rows, with_designations=entries.reads_designations)
     else:
@@ -134,11 +139,12 @@ def _expansion(ctx, vs: dict, shape: Shape, opts: ExpandOptions, max_size: int |
         if queried is not None:
             page, total = queried
         else:
-            pre_total = pre_expanded_total(ctx.store, vs_id) if vs_id is not None else None
+            pre_total = pre_expanded_total(store, vs_id) if vs_id is not None and store is not None else None
             if pre_total is not None and pre_total < FAST_PATH_MIN:
                 # kept for the small value sets (the memory it takes is bounded by their pre-expansions')
                 key = ("composition", vs_id, composer.max_size, opts.active_only, rules.to_latest)
-                composer, members, closure = build_cached(ctx.store, key, lambda: _composition(ctx, composer, vs))
+                assert store is not None
+                composer, members, closure = build_cached(store, key, lambda: _composition(ctx, composer, vs))
             else:
                 members = composer.members(vs)
             if opts.exclude_not_for_ui:
@@ -184,12 +190,13 @@ def timestamp_now() -> str:
     return text
 
 
-def _composer(ctx, opts: ExpandOptions, max_size: int | None) -> Composer:
+def _composer(ctx: Context, opts: ExpandOptions, max_size: int | None) -> Composer:
     return Composer(ctx, opts.rules, max_size=max_size, supplements=opts.supplements, active_only=opts.active_only,
                     versions_match=opts.versions_match)
 
 
-def _pre_expanded(ctx, vs: dict, opts: ExpandOptions, used: tuple) -> tuple:
+def _pre_expanded(ctx: Context, vs: JSON, opts: ExpandOptions, used: tuple[str, ...]
+                  ) -> tuple[Composer, tuple[list[str], str | None]]:
     """(composer, closure) of an expansion read from the pre-expansion of vs, whose used code systems
     are `used`: the composer is not used further (it is shared once cached)."""
     composer = _composer(ctx, opts, None)
@@ -199,14 +206,15 @@ def _pre_expanded(ctx, vs: dict, opts: ExpandOptions, used: tuple) -> tuple:
     return composer, _closure(ctx, composer, vs)
 
 
-def _composition(ctx, composer: Composer, vs: dict) -> tuple:
+def _composition(ctx: Context, composer: Composer, vs: JSON
+                 ) -> tuple[Composer, list[Member], tuple[list[str], str | None]]:
     """(composer, members, closure) of the composition of vs: the composer is not used further (it is
     shared once cached)."""
     members = composer.members(vs)
     return composer, members, _closure(ctx, composer, vs)
 
 
-def _closure(ctx, composer: Composer, vs: dict) -> tuple[list[str], str | None]:
+def _closure(ctx: Context, composer: Composer, vs: JSON) -> tuple[list[str], str | None]:
     """(used fragments, why the expansion is not closed or None): a fragment cannot say a code is not in
     the code system."""
     open_parts = unclosed(composer, vs)
@@ -214,10 +222,10 @@ def _closure(ctx, composer: Composer, vs: dict) -> tuple[list[str], str | None]:
     return _used_fragments(ctx, composer), reason
 
 
-def _repeated(vs: dict, opts: ExpandOptions) -> dict:
+def _repeated(vs: JSON, opts: ExpandOptions) -> JSON:
     """What an expansion repeats of its value set: its extensions (not its standards status), its
     metadata, and with includeDefinition its compose."""
-    out = {}
+    out: JSON = {}
     exts = [x for x in vs.get("extension", []) or [] if x.get("url") != STANDARDS_STATUS]
     if exts:
         out["extension"] = exts
@@ -227,7 +235,7 @@ def _repeated(vs: dict, opts: ExpandOptions) -> dict:
     return out
 
 
-def _hierarchical(vs, text_filter: bool) -> bool:
+def _hierarchical(vs: JSON, text_filter: bool) -> bool:
     """Is the expansion of vs a tree (when its code systems have a hierarchy)? When it takes whole
     code systems or filters of them - not an enumeration, an import or an exclude. A text filter
     prunes the tree of a value set that selects by filter, which stays a tree (the matching codes,
@@ -240,7 +248,7 @@ def _hierarchical(vs, text_filter: bool) -> bool:
         and (inc.get("filter") or not text_filter) for inc in incs)
 
 
-def _language_prefs(opts, vs) -> LanguagePrefs:
+def _language_prefs(opts: ExpandOptions, vs: JSON) -> LanguagePrefs:
     if opts.display_language_param:
         return LanguagePrefs(opts.display_language_param)
     if opts.accept_language:
@@ -250,7 +258,7 @@ def _language_prefs(opts, vs) -> LanguagePrefs:
     return LanguagePrefs(None)
 
 
-def _used_fragments(ctx, composer) -> list[str]:
+def _used_fragments(ctx: Context, composer: Composer) -> list[str]:
     """The used code systems (url|version) that are fragments."""
     out = []
     for url, cs in composer.used_codesystems.items():
@@ -260,7 +268,8 @@ def _used_fragments(ctx, composer) -> list[str]:
     return out
 
 
-def _echo_parameters(opts, prefs, composer, fragments) -> list[Echo]:
+def _echo_parameters(opts: ExpandOptions, prefs: LanguagePrefs, composer: Composer, fragments: list[str]
+                     ) -> list[Echo]:
     """The parameters the expansion says it used: those of the request it echoes, the display language,
     the code systems, fragments, value sets and supplements used, and the status warnings."""
     out = []
@@ -272,9 +281,9 @@ def _echo_parameters(opts, prefs, composer, fragments) -> list[Echo]:
             out.append(Echo(p.name, "valueUri" if p.key == "valueCanonical" else p.key, p.value))
     if prefs:
         key = "valueCode"
-        p = opts.params.first("displayLanguage")
-        if p is not None and p.key:
-            key = p.key
+        sent = opts.params.first("displayLanguage")
+        if sent is not None and sent.key:
+            key = sent.key
         out.append(Echo("displayLanguage", key, prefs.echo()))
     if composer.versions_match or composer.merged_across_versions:
         out.append(Echo("versionsMatch", "valueBoolean", True))
@@ -316,12 +325,12 @@ class Entries:
     and properties asked for, the concept extensions it carries along; and the definitions of the
     properties they carry."""
 
-    def __init__(self, opts, prefs, versioned: set = frozenset()):
+    def __init__(self, opts: ExpandOptions, prefs: LanguagePrefs, versioned: set[str] | frozenset[str] = frozenset()):
         self.opts = opts
         self.prefs = prefs
         self.versioned = versioned    # systems whose entries say their version
-        self.property_defs = []
-        self._seen_props = set()
+        self.property_defs: list[JSON] = []
+        self._seen_props: set[str] = set()
         self._listed = bool(opts.include_designations or opts.designations)   # designations shown
         self._choose = bool(prefs)    # a language asked for: the display is chosen among the designations
         self._read = self._choose or self._listed   # designations read
@@ -330,7 +339,7 @@ class Entries:
         self.plain = not (self._read or opts.properties)
         self.reads_designations = self._read
 
-    def _prop_def(self, cs, code, uri=None):
+    def _prop_def(self, cs: Provider | None, code: str, uri: str | None = None) -> None:
         if code in self._seen_props:
             return
         if code == "definition":
@@ -340,10 +349,10 @@ class Entries:
                 if d.get("code") == code:
                     uri = d.get("uri")
         self._seen_props.add(code)
-        d = {"code": code}
+        definition: JSON = {"code": code}
         if uri:
-            d["uri"] = uri
-        self.property_defs.append(d)
+            definition["uri"] = uri
+        self.property_defs.append(definition)
 
     def plain_entry(self, system: str, version: str | None, code: str, display: str | None, abstract: bool,
                     inactive: bool, status: str | None) -> Entry:
@@ -358,7 +367,7 @@ class Entries:
         self._prop_def(None, "status", CONCEPT_PROPS + "status")
         return [Property("status", "valueCode", status)]
 
-    def plain_rows(self, rows) -> list[Entry]:
+    def plain_rows(self, rows: list[Row]) -> list[Entry]:
         """The entries of pre-expansion rows (sqlpath.PLAIN_COLUMNS), when `plain`: a stored concept has no
         extensions; the status is its stored concept's (NULL for a member without one)."""
         versioned = self.versioned
@@ -380,8 +389,8 @@ class Entries:
             if not concept.extensions and not cs.supplements:
                 return self.plain_entry(m.system, m.version, m.code, m.display, m.abstract, m.inactive,
                                         concept.status)
-        ext_props = {}
-        carried = []
+        ext_props: dict[str, tuple[str, str, Any]] = {}
+        carried: list[JSON] = []
         if concept is not None and cs is not None:
             if concept.status and concept.status.lower() != "active":
                 ext_props["status"] = (CONCEPT_PROPS + "status", "valueCode", concept.status)
@@ -431,9 +440,9 @@ class Entries:
                         props.append(Property("definition", "valueString", concept.definition))
                         self._prop_def(cs, code)
                     continue
-                for pcode, key, value in cs.properties(concept):
-                    if pcode == code and key:
-                        props.append(Property(code, key, value))
+                for pcode, value_key, value in cs.properties(concept):
+                    if pcode == code and value_key:
+                        props.append(Property(code, value_key, value))
                         self._prop_def(cs, code)
         for code, (uri, key, value) in ext_props.items():
             if code in self.opts.properties:
@@ -465,7 +474,7 @@ class Entries:
         return roots
 
 
-def _designation_wanted(d: dict, wanted: list[str]) -> bool:
+def _designation_wanted(d: JSON, wanted: list[str]) -> bool:
     for w in wanted:
         system, _, code = w.partition("|")
         if system == "urn:ietf:bcp:47":

@@ -2,28 +2,36 @@
 concept passes it, so that an expansion enumerates and a validation decides one code with the
 same rules.
 """
+from typing import NoReturn
+
 from termsvc.fhir import messages
 from termsvc.fhir.codesystem import CONCEPT_PROPERTIES, FlatConcept
 from termsvc.fhir.outcome import TooCostly
 from termsvc.ops import ecl, regex
-from termsvc.ops.codesystems import StoredCodeSystem
+from termsvc.ops.codesystems import Concept, StoredCodeSystem
+from termsvc.ops.context import Provider
+from termsvc.results import JSON
 
 HIERARCHY_OPS = ("is-a", "descendent-of", "generalizes", "is-not-a", "child-of")
 
 
-def check_filter(cs, f: dict) -> None:
+def check_filter(cs: Provider, f: JSON) -> None:
     """Raise for a filter that cannot be evaluated whatever the code (no value, no op, a bad regex)."""
     prop, op, value = f.get("property"), f.get("op"), f.get("value")
     if value is None or value == "":
-        raise messages.error("UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE", tx_type="vs-invalid", system=cs.url,
-                             property=prop, op=op)
+        _no_value(cs, f)
     if op is None:
         raise messages.error("filter-no-op", system=cs.url, property=prop)
     if op == "regex":
         regex.compile_filter(value, prop, cs.url)
 
 
-def select(cs, filters: list, max_size: int | None) -> list[FlatConcept]:
+def _no_value(cs: Provider, f: JSON) -> NoReturn:
+    raise messages.error("UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE", tx_type="vs-invalid", system=cs.url,
+                         property=f.get("property"), op=f.get("op"))
+
+
+def select(cs: Provider, filters: list[JSON], max_size: int | None) -> list[FlatConcept]:
     """The concepts of cs that pass every filter: the first filter selects, the others test."""
     for f in filters:
         check_filter(cs, f)
@@ -32,8 +40,10 @@ def select(cs, filters: list, max_size: int | None) -> list[FlatConcept]:
     return [c for c in selected if all(matches(cs, c, f) for f in rest)] if rest else selected
 
 
-def _select_one(cs, f: dict, max_size: int | None) -> list:
+def _select_one(cs: Provider, f: JSON, max_size: int | None) -> list[FlatConcept]:
     prop, op, value = f.get("property"), f.get("op"), f.get("value")
+    if value is None:   # (select checked every filter)
+        _no_value(cs, f)
     if _is_concept_prop(prop):
         if op == "is-a":
             root = cs.locate(value)
@@ -60,11 +70,12 @@ def _select_one(cs, f: dict, max_size: int | None) -> list:
     return [c for c in cs.iter_all() if matches(cs, c, f)]
 
 
-def matches(cs, c: FlatConcept, f: dict) -> bool:
+def matches(cs: Provider, c: FlatConcept, f: JSON) -> bool:
     """Does concept c of cs pass filter f?"""
-    prop, op, value = f.get("property"), f.get("op"), f.get("value")
+    prop, op = f.get("property"), f.get("op")
+    value: str | None = f.get("value")   # (a string: fhir/shape.py checks a request's filters)
     if value is None:
-        check_filter(cs, f)
+        _no_value(cs, f)
     if _is_concept_prop(prop):
         if op == "is-a":
             return c.code == value or cs.is_ancestor(value, c.code)
@@ -80,7 +91,8 @@ def matches(cs, c: FlatConcept, f: dict) -> bool:
             return cs.is_ancestor(value, c.code) and not cs.children(c)
         if op == "in":
             codes = [v.strip() for v in value.split(",")]
-            return c.code in codes or (isinstance(cs, StoredCodeSystem) and cs.in_refsets(c, codes))
+            return c.code in codes or (isinstance(cs, StoredCodeSystem) and isinstance(c, Concept)
+                                       and cs.in_refsets(c, codes))
         if op == "not-in":
             return c.code not in [v.strip() for v in value.split(",")]
         if op == "regex":
@@ -89,7 +101,7 @@ def matches(cs, c: FlatConcept, f: dict) -> bool:
             return c.code == value
         raise messages.error("filter-op-unsupported", tx_type="vs-invalid", op=op, property=prop, system=cs.url)
     if prop == "constraint":
-        if isinstance(cs, StoredCodeSystem):
+        if isinstance(cs, StoredCodeSystem) and isinstance(c, Concept):
             return c.cid in _ecl(cs, value)
         raise messages.error("ecl-unsupported", system=cs.url)
     values = concept_property_values(cs, c, prop)
@@ -112,7 +124,7 @@ def matches(cs, c: FlatConcept, f: dict) -> bool:
     raise messages.error("filter-op-unsupported", tx_type="vs-invalid", op=op, property=prop, system=cs.url)
 
 
-def matches_in_part(cs, c: FlatConcept, f: dict) -> bool | None:
+def matches_in_part(cs: Provider, c: FlatConcept, f: JSON) -> bool | None:
     """matches() for a code system held only in part (a fragment): None when what it holds cannot
     settle it. A fragment's stated relations and properties are true, their absence proves nothing."""
     ok = matches(cs, c, f)
@@ -127,14 +139,14 @@ def matches_in_part(cs, c: FlatConcept, f: dict) -> bool | None:
     return True if ok else None
 
 
-def _ecl(cs, expression: str) -> set:
+def _ecl(cs: StoredCodeSystem, expression: str) -> set[int]:
     try:
         return ecl.evaluate(cs.store.conn(), cs.cs_id, expression)
     except ValueError as e:
         raise messages.error("ecl-invalid", tx_type="vs-invalid", expression=expression, reason=str(e)) from e
 
 
-def concept_property_values(cs, c: FlatConcept, prop: str) -> list[str]:
+def concept_property_values(cs: Provider, c: FlatConcept, prop: str | None) -> list[str]:
     """A concept's values of a property, as strings (also the implicit ones: status, inactive...)."""
     defs = {d.get("code"): d for d in cs.property_defs}
     uri_name = None
@@ -167,5 +179,5 @@ def concept_property_values(cs, c: FlatConcept, prop: str) -> list[str]:
     return out
 
 
-def _is_concept_prop(prop) -> bool:
+def _is_concept_prop(prop: object) -> bool:
     return prop in ("concept", "code")

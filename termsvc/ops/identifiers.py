@@ -20,11 +20,15 @@ syntax judges the codes a build does not hold, so that a fragment, or no content
 say that a string cannot be a code.
 """
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from termsvc.fhir import messages
+from termsvc.fhir.outcome import OpError
+from termsvc.ops.context import Context
 from termsvc.ops.per_build import PerBuild
 from termsvc.ops.regex import fullmatch, try_compile
+from termsvc.results import JSON
 
 SNOMED, LOINC = "http://snomed.info/sct", "http://loinc.org"
 CODE_SYNTAX = "http://termsvc.local/fhir/StructureDefinition/code-syntax"
@@ -41,7 +45,7 @@ _D = ((0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5), (2, 3, 4, 
       (3, 4, 0, 1, 2, 8, 9, 5, 6, 7), (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
       (6, 5, 9, 8, 7, 1, 0, 4, 3, 2), (7, 6, 5, 9, 8, 2, 1, 0, 4, 3), (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
       (9, 8, 7, 6, 5, 4, 3, 2, 1, 0))
-_P = [(0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4)]
+_P: list[tuple[int, ...]] = [(0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4)]
 for _ in range(6):
     _P.append(tuple(_P[-1][_P[1][j]] for j in range(10)))
 
@@ -120,22 +124,23 @@ def _loinc(code: str, _kind: str) -> Malformed | None:
                                    " answer, answer list or group code (LP..., LA..., LL..., LG...)")
 
 
-RULES = {SNOMED: _snomed, LOINC: _loinc}
+RULES: dict[str | None, Callable[[str, str], "Malformed | None"]] = {SNOMED: _snomed, LOINC: _loinc}
 
 
-def has_syntax(system: str | None, resource: dict | None = None) -> bool:
+def has_syntax(system: str | None, resource: JSON | None = None) -> bool:
     return system in RULES or declared_pattern(resource) is not None
 
 
-def declared_pattern(resource: dict | None) -> str | None:
+def declared_pattern(resource: JSON | None) -> str | None:
     """The regular expression a CodeSystem declares its codes match (extension CODE_SYNTAX)."""
     for x in (resource or {}).get("extension") or []:
         if isinstance(x, dict) and x.get("url") == CODE_SYNTAX and isinstance(x.get("valueString"), str):
-            return x["valueString"]
+            pattern: str = x["valueString"]
+            return pattern
     return None
 
 
-def problem(system: str | None, code: str, resource: dict | None = None, kind: str = CONCEPT) -> Malformed | None:
+def problem(system: str | None, code: str, resource: JSON | None = None, kind: str = CONCEPT) -> Malformed | None:
     """Why `code` cannot be a code of `system` (its CodeSystem resource, when loaded, may declare
     the syntax), or None when it can - or when nothing is known of the system's syntax."""
     if not isinstance(code, str):
@@ -154,7 +159,7 @@ def problem(system: str | None, code: str, resource: dict | None = None, kind: s
     return None
 
 
-def input_error(ctx, system: str | None, code):
+def input_error(ctx: Context, system: str | None, code: object) -> OpError | None:
     """The 400 for an operation's input code (a $translate source, a $lookup) that cannot be a code
     of its system, unless the code system held (a request's own, say) lists it; else None."""
     if not system or not isinstance(code, str) or not _may_declare(ctx, system):
@@ -167,7 +172,7 @@ def input_error(ctx, system: str | None, code):
                           what=bad.what, reason=bad.reason)
 
 
-def _may_declare(ctx, system: str) -> bool:
+def _may_declare(ctx: Context, system: str) -> bool:
     """Can `system` have a syntax here (a rule of ours, or a CodeSystem of the request or the build that
     declares one)? Asked once per build for the stored ones, so an operation's input costs nothing more
     for the other systems."""

@@ -5,6 +5,8 @@ import functools
 import re
 
 from termsvc.fhir import messages
+from termsvc.fhir.params import Params
+from termsvc.results import JSON
 
 PREFERRED_FOR_LANGUAGE = {"system": "http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
                           "code": "preferredForLanguage", "display": "Preferred For Language"}
@@ -21,7 +23,7 @@ def _valid_tag(tag: str) -> bool:
     return tag == "*" or (_TAG_SYNTAX.fullmatch(tag) is not None and langcodes.tag_is_valid(tag))
 
 
-def display_language(params) -> str | None:
+def display_language(params: Params) -> str | None:
     """The displayLanguage parameter, checked: one or more language tags as in Accept-Language
     (`de`, `de-CH, en; q=0.5, *`). One that is not a language tag is a 400 naming the parameter
     and the tag (the Accept-Language header stays lenient: HTTP clients send what they send)."""
@@ -44,7 +46,7 @@ class LanguagePrefs:
     def __init__(self, raw: str | None):
         self.raw = raw
         self.langs: list[tuple[str, float]] = []
-        self.wildcard = None
+        self.wildcard: float | None = None
         if raw:
             for part in raw.split(","):
                 part = part.strip()
@@ -65,14 +67,14 @@ class LanguagePrefs:
                     self.langs.append((tag, q))
             self.langs.sort(key=lambda x: -x[1])
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self.langs)
 
     @property
     def hard(self) -> bool:
         return self.wildcard == 0
 
-    def echo(self) -> str:
+    def echo(self) -> str | None:
         """How the parameter is echoed: as sent, or normalised when it carries q-values."""
         if self.raw and ";" in self.raw:
             parts = []
@@ -95,7 +97,8 @@ def lang_matches(wanted: str | None, actual: str | None) -> bool:
     return a == w or a.startswith(w + "-") or w.startswith(a + "-")
 
 
-def choose_display(prefs: LanguagePrefs, cs_language: str | None, display: str | None, designations: list):
+def choose_display(prefs: LanguagePrefs, cs_language: str | None, display: str | None,
+                   designations: list[JSON]) -> tuple[str | None, JSON | None, bool]:
     """(display, designation_used_or_None, changed) for the requested languages.
 
     changed: the display is not the code system's own (another language was asked for)."""
@@ -112,6 +115,6 @@ def choose_display(prefs: LanguagePrefs, cs_language: str | None, display: str |
     return display, None, False
 
 
-def _is_fsn(d: dict) -> bool:
+def _is_fsn(d: JSON) -> bool:
     use = d.get("use") or {}
     return use.get("code") == "900000000000003001"

@@ -1,20 +1,26 @@
 """CodeSystem/$lookup and CodeSystem/$subsumes."""
+from collections.abc import Sequence
+
 from termsvc.fhir import messages
+from termsvc.fhir.codesystem import FlatConcept
+from termsvc.fhir.outcome import OpError
+from termsvc.fhir.params import Params
 from termsvc.ops.completeness import PARTIAL_CONTENT
-from termsvc.ops.context import split_canonical, vurl
+from termsvc.ops.context import Context, Provider, canonical_label, split_canonical, vurl
 from termsvc.ops.identifiers import input_error
 from termsvc.ops.language import PREFERRED_FOR_LANGUAGE, LanguagePrefs, choose_display, display_language
-from termsvc.results import Designation, Lookup, Property, Subsumption
+from termsvc.results import JSON, Designation, Lookup, Property, Subsumption
 
 
-def _coding_arg(params, code_name="code", coding_name="coding"):
+def _coding_arg(params: Params, code_name: str = "code", coding_name: str = "coding"
+                ) -> tuple[str | None, str | None, str | None]:
     coding = params.get(coding_name)
     if isinstance(coding, dict):
         return coding.get("system"), coding.get("code"), coding.get("version")
     return params.str("system"), params.str(code_name), params.str("version")
 
 
-def _resolve(ctx, system, version, supplements=()):
+def _resolve(ctx: Context, system: str | None, version: str | None, supplements: Sequence[str] = ()) -> Provider:
     if not system:
         raise messages.error("no-system-given", issue_code="required")
     if version is None and "|" in system:
@@ -32,7 +38,7 @@ def _resolve(ctx, system, version, supplements=()):
     return cs
 
 
-def unknown_code(ctx, cs, code: str):
+def unknown_code(ctx: Context, cs: Provider, code: str) -> OpError:
     """Why a code the code system does not hold cannot be looked up: its system's syntax rules it
     out (400), the code system does not have it (404), or holds only part of it (404, and says so)."""
     malformed = input_error(ctx, cs.url, code)
@@ -45,7 +51,8 @@ def unknown_code(ctx, cs, code: str):
                           code=code, system=cs.url, version=cs.version)
 
 
-def lookup(ctx, params, accept_language: str | None = None, instance_id: str | None = None) -> Lookup:
+def lookup(ctx: Context, params: Params, accept_language: str | None = None, instance_id: str | None = None
+           ) -> Lookup:
     """CodeSystem/$lookup (on the code system whose id is `instance_id`, when given)."""
     instance_url = ctx.instance_url("CodeSystem", instance_id)
     language = display_language(params)
@@ -63,7 +70,7 @@ def lookup(ctx, params, accept_language: str | None = None, instance_id: str | N
     display, used, _ = choose_display(prefs, cs.language, concept.display, designations)
     wanted = [p for p in params.all("property") if isinstance(p, str)]
 
-    def want(p):
+    def want(p: str) -> bool:
         return not wanted or p in wanted or "*" in wanted
 
     shown = []
@@ -76,7 +83,7 @@ def lookup(ctx, params, accept_language: str | None = None, instance_id: str | N
     props = []
     seen_codes = set()
     for pcode, key, value in cs.properties(concept):
-        if key and want(pcode) and pcode not in ("parent", "child"):
+        if key and pcode is not None and want(pcode) and pcode not in ("parent", "child"):
             props.append(Property(pcode, key, value))
             seen_codes.add(pcode)
     if want("inactive") and "inactive" not in seen_codes:
@@ -90,10 +97,10 @@ def lookup(ctx, params, accept_language: str | None = None, instance_id: str | N
             props.append(Property("child", "valueCode", c.code, c.display))
     return Lookup(concept.code, cs.url, cs.resource.get("name") or cs.resource.get("title") or cs.url, cs.version,
                   display, concept.definition if want("definition") else None, bool(concept.abstract), shown, props,
-                  [vurl(s) for s in cs.supplements] if cs.supplements else [])
+                  [canonical_label(s) for s in cs.supplements] if cs.supplements else [])
 
 
-def _designation_source(cs, concept, d):
+def _designation_source(cs: Provider, concept: FlatConcept, d: JSON) -> str | None:
     """The supplement a designation comes from, if any."""
     for s in cs.supplements:
         for c in s.get("concept", []) or []:
@@ -102,7 +109,7 @@ def _designation_source(cs, concept, d):
     return None
 
 
-def subsumes(ctx, params, instance_id: str | None = None) -> Subsumption:
+def subsumes(ctx: Context, params: Params, instance_id: str | None = None) -> Subsumption:
     """CodeSystem/$subsumes (on the code system whose id is `instance_id`, when given)."""
     instance_url = ctx.instance_url("CodeSystem", instance_id)
     sa, ca, va = _coding_arg(params, "codeA", "codingA")
@@ -119,6 +126,7 @@ def subsumes(ctx, params, instance_id: str | None = None) -> Subsumption:
         if c is None:
             raise messages.error("Unknown_Code_in_Version", tx_type="invalid-code", code=code, system=cs.url,
                                  version=cs.version)
+    assert a is not None and b is not None
     if a.code == b.code:
         outcome = "equivalent"
     elif cs.is_ancestor(a.code, b.code):

@@ -6,17 +6,21 @@ reading one is a dict lookup, an identity test and an integer comparison. Two th
 at once both make it and one of the two is kept, so `make` must not have side effects.
 """
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from termsvc.store.queries import Queries
+
+T = TypeVar("T")
 
 MAX_STORES = 8   # stores of one process (tests open many); past this the values are made again
 
 
-class PerBuild:
-    def __init__(self, make: Callable[[Any], Any]):
+class PerBuild(Generic[T]):
+    def __init__(self, make: Callable[[Any], T]):
         self.make = make
-        self._held: dict[int, tuple] = {}   # id(store) -> (store, its generation, the value), replaced whole
+        self._held: dict[int, tuple[Queries, int, T]] = {}   # id(store) -> (store, its generation, the value)
 
-    def get(self, store) -> Any:
+    def get(self, store: Queries) -> T:
         held = self._held.get(id(store))
         if held is not None and held[0] is store and held[1] == store.generation:
             return held[2]

@@ -4,17 +4,21 @@ a text filter over it is an indexed read (termsvc/ops/sqlpath.py). A rebuild
 recomputes them all: a served pre-expansion is never older than the content it
 came from.
 """
+from collections.abc import Callable
+
 from termsvc.fhir.outcome import OpError, TooCostly
-from termsvc.ops.compose import Composer
+from termsvc.ops.codesystems import Concept
+from termsvc.ops.compose import Composer, Member
 from termsvc.ops.context import Context
+from termsvc.store.writer import BuildWriter
 
 PREEXPAND_MAX = 2_000_000
 
 
-def own_texts(members) -> list[tuple]:
+def own_texts(members: list[Member]) -> list[tuple[int, str]]:
     """(seq, text) of what the members show that their stored concepts' text index does not hold:
     the value set's own displays and designations, the displays of codes with no stored concept."""
-    out = []
+    out: list[tuple[int, str]] = []
     for seq, m in enumerate(members):
         if m.display and (m.concept is None or m.display != m.concept.display):
             out.append((seq, m.display))
@@ -22,12 +26,13 @@ def own_texts(members) -> list[tuple]:
     return out
 
 
-def preexpand_all(writer, progress) -> dict:
+def preexpand_all(writer: BuildWriter, progress: Callable[[str], object]) -> dict[str, int]:
     store = writer.reader()
     ctx = Context(store)
     counts = {"done": 0, "too-large": 0, "error": 0}
     for vs_id in store.value_set_ids():
         vs = store.resource_json(vs_id)
+        assert vs is not None   # (a value set's row and its resource are written together)
         composer = Composer(ctx, max_size=PREEXPAND_MAX)
         try:
             members = composer.members(vs)
@@ -40,7 +45,7 @@ def preexpand_all(writer, progress) -> dict:
             counts["error"] += 1
             continue
         writer.set_expansion(vs_id, [(m.system, m.version, m.code, m.display,
-                                      m.concept.cid if m.concept is not None else None, int(m.inactive),
+                                      m.concept.cid if isinstance(m.concept, Concept) else None, int(m.inactive),
                                       int(m.abstract)) for m in members], list(composer.used_codesystems),
                              own_texts(members))
         counts["done"] += 1

@@ -7,19 +7,35 @@
   (`?fhir_vs=isa/X`) - minus enumerated excludes, paged or filtered straight from the
   concept tables and the closure.
 """
+from typing import Any, Protocol
+
 import orjson
 
 from termsvc.fhir import messages
 from termsvc.fhir.outcome import TooManyCodes
 from termsvc.ops.codesystems import Concept, StoredCodeSystem
-from termsvc.ops.compose import Member
-from termsvc.ops.context import build_cached, canonical_label
+from termsvc.ops.compose import Composer, Member
+from termsvc.ops.context import Context, Provider, build_cached, canonical_label
+from termsvc.results import JSON
+from termsvc.store.queries import Queries, Row
 from termsvc.store.values import designation_dict
+
+
+class Options(Protocol):
+    """What this module reads of an expansion request (ops.expand.ExpandOptions, which imports it)."""
+    count: int | None
+    offset: int
+    active_only: bool
+    exclude_not_for_ui: bool
+    filter: str | None
+
+    @property
+    def text_query(self) -> str | None: ...
 
 FAST_PATH_MIN = 1000   # smaller pre-expansions go through the Composer (hierarchical output)
 
 
-def _status_conditions(opts, alias: str) -> list[str]:
+def _status_conditions(opts: Options, alias: str) -> list[str]:
     """SQL conditions for activeOnly and excludeNotForUI."""
     conds = []
     if opts.active_only:
@@ -29,17 +45,18 @@ def _status_conditions(opts, alias: str) -> list[str]:
     return conds
 
 
-def member_conditions(opts, alias: str, id_column: str) -> tuple[list, list]:
+def member_conditions(opts: Options, alias: str, id_column: str) -> tuple[list[str], list[Any]]:
     """SQL conditions (and their arguments) for activeOnly, excludeNotForUI and a text filter over
     the concepts' texts."""
-    conds, args = _status_conditions(opts, alias), []
+    conds = _status_conditions(opts, alias)
+    args: list[Any] = []
     if opts.text_query:
         conds.append(f"{alias}.{id_column} IN (SELECT concept_id FROM concept_fts WHERE concept_fts MATCH ?)")
         args.append(opts.text_query)
     return conds, args
 
 
-def _matching_seqs(store, vs_id: int, opts) -> list[int]:
+def _matching_seqs(store: Queries, vs_id: int, opts: Options) -> list[int]:
     """The positions in a pre-expansion of the members that pass the request's conditions. A text
     filter matches a concept's own texts (concept_fts) or the texts the value set gives its members
     (expansion_fts): two queries, each driven by its FTS index (an OR of the two would walk the
@@ -55,13 +72,13 @@ def _matching_seqs(store, vs_id: int, opts) -> list[int]:
     return sorted(seqs)
 
 
-def _with_own_texts(store) -> frozenset:
+def _with_own_texts(store: Queries) -> frozenset[int]:
     """The value sets whose pre-expansion has texts of its own (expansion_fts), per build."""
     return build_cached(store, ("with-own-texts",), lambda: frozenset(
         r[0] for r in store.all("SELECT DISTINCT vs_id FROM expansion_fts")))
 
 
-def _shape(vs):
+def _shape(vs: JSON) -> tuple[JSON, list[str]] | None:
     """(include, exclude codes) when the compose has the shape this module serves, else None."""
     compose = vs.get("compose") or {}
     incs = compose.get("include", []) or []
@@ -84,7 +101,8 @@ def _shape(vs):
     return inc, excluded
 
 
-def query_expansion(ctx, composer, vs, opts, max_size=None):
+def query_expansion(ctx: Context, composer: Composer, vs: JSON, opts: Options, max_size: int | None = None
+                    ) -> tuple[list[Member], int] | None:
     """(members of the page, total) or None when the value set or request is not of this kind."""
     if not (opts.count is not None or opts.offset or opts.filter):
         return None
@@ -116,10 +134,12 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
     where, args = where + conds, args + cond_args
     cond = " AND ".join(where)
     store = ctx.store
+    assert store is not None   # (a stored code system's)
     # without conditions on the concept a hierarchy is counted and paged in the closure index alone
     closure_only = root is not None and not conds
     if closure_only:
-        total = store.one("SELECT count(*) FROM closure WHERE ancestor_id=?", (root.cid,))[0]
+        assert root is not None
+        total = store.count("SELECT count(*) FROM closure WHERE ancestor_id=?", (root.cid,))
     else:
         total = store.all(f"SELECT count(*) FROM {source} WHERE {cond}", args)[0][0]
     head = []
@@ -137,6 +157,7 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
         offset = max(offset - 1, 0)
         count -= len(page_head)
     if closure_only:
+        assert root is not None
         source = ("(SELECT descendant_id FROM closure WHERE ancestor_id=? ORDER BY descendant_id LIMIT ? OFFSET ?) x"
                   " JOIN concept c ON c.id = x.descendant_id")
         rows = store.all("SELECT c.id, c.code, c.display, c.definition, c.status, c.inactive, c.abstract"
@@ -151,13 +172,16 @@ def query_expansion(ctx, composer, vs, opts, max_size=None):
             for c in concepts], total
 
 
-def stored_expansion(ctx, vs: dict, opts, max_size: int | None = None, tree: bool = False, plain: bool = False):
+def stored_expansion(ctx: Context, vs: JSON, opts: Options, max_size: int | None = None, tree: bool = False,
+                     plain: bool = False) -> tuple[list[Row], int, tuple[str, ...]] | None:
     """(rows of the requested page, total, used code systems) from the pre-expansion, or None when
     the value set has none or the request is better served by the Composer: a small one (under
     FAST_PATH_MIN codes) unless a text filter flattens its expansion anyway (`tree`: it does not).
     The rows: PLAIN_COLUMNS when `plain` (for Entries.plain_rows), else those of stored_members."""
     vs_id = ctx.stored_value_set_id(vs)
     store = ctx.store
+    if store is None or vs_id is None:
+        return None
     pre = _pre_expansion(store, vs_id)
     if pre is None:
         return None
@@ -197,25 +221,25 @@ _MEMBER_COLUMNS = "e.system, e.version, e.code, e.display, e.concept_id, e.inact
 PLAIN_COLUMNS = "e.system, e.version, e.code, e.display, e.inactive, e.abstract, c.status"
 
 
-def _pre_expansion(store, vs_id: int):
+def _pre_expansion(store: Queries, vs_id: int) -> tuple[int, tuple[str, ...]] | None:
     """(total, used code systems) of the value set's pre-expansion, None when it has none (per build)."""
-    def read():
+    def read() -> tuple[int, tuple[str, ...]] | None:
         row = store.one("SELECT expansion_state, expansion_total, used_systems FROM value_set WHERE id=?", (vs_id,))
         return (row[1], tuple(orjson.loads(row[2] or "[]"))) if row is not None and row[0] == "done" else None
     return build_cached(store, ("pre-expansion", vs_id), read)
 
 
-def pre_expanded_total(store, vs_id: int) -> int | None:
+def pre_expanded_total(store: Queries, vs_id: int) -> int | None:
     """How many codes the pre-expansion of the stored value set holds (None: it has none)."""
     pre = _pre_expansion(store, vs_id)
     return pre[0] if pre is not None else None
 
 
-def stored_members(ctx, rows, with_designations: bool = False) -> list[Member]:
+def stored_members(ctx: Context, rows: list[Row], with_designations: bool = False) -> list[Member]:
     """The members of rows of stored_expansion (with their stored concepts' designations read, in one
     query, when `with_designations`)."""
     members = []
-    providers = {}
+    providers: dict[tuple[str, str | None], Provider | None] = {}
     stored_concepts = []
     for system, version, code, display, cid, inactive, abstract, definition, status, cdisplay in rows:
         key = (system, version)
@@ -227,24 +251,24 @@ def stored_members(ctx, rows, with_designations: bool = False) -> list[Member]:
             stored_concepts.append(concept)
         members.append(Member(system, version, code, display, concept, providers[key], None, None, bool(inactive),
                               bool(abstract)))
-    if stored_concepts and with_designations:
+    if stored_concepts and with_designations and ctx.store is not None:
         prefetch_designations(ctx.store, stored_concepts)
     return members
 
 
-def prefetch_designations(store, concepts):
+def prefetch_designations(store: Queries, concepts: list[Concept]) -> None:
     """Load the designations of a page of stored concepts in one query (what
     StoredCodeSystem.designations would otherwise read concept by concept)."""
-    by_id = {}
+    by_id: dict[int | None, list[list[JSON]]] = {}   # concept id -> the designation lists to fill
     for c in concepts:
         if c.designations is None:
-            by_id.setdefault(c.cid, []).append(c)
             c.designations = []
+            by_id.setdefault(c.cid, []).append(c.designations)
     if not by_id:
         return
     for cid, lang, us, uc, ud, value in store.all(
             "SELECT concept_id, language, use_system, use_code, use_display, value FROM designation"
             " WHERE concept_id IN (SELECT value FROM json_each(?)) ORDER BY concept_id, rowid",
             (orjson.dumps(list(by_id)).decode(),)):
-        for c in by_id[cid]:
-            c.designations.append(designation_dict(lang, us, uc, ud, value))
+        for held in by_id[cid]:
+            held.append(designation_dict(lang, us, uc, ud, value))

@@ -7,16 +7,19 @@ compiled once per build (with the maps that can answer for a code and the maps b
 maps sent with a request are compiled for it.
 """
 from dataclasses import dataclass
+from typing import Any
 
 from termsvc import deadline
 from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE, case_insensitive, fold
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence, to_r5
 from termsvc.fhir import messages
 from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
-from termsvc.ops.context import split_canonical, vurl
+from termsvc.fhir.params import Params
+from termsvc.ops.context import Context, canonical_label, split_canonical, vurl
 from termsvc.ops.identifiers import input_error
 from termsvc.ops.per_build import PerBuild
-from termsvc.results import Match, Translation
+from termsvc.results import JSON, Match, Translation
+from termsvc.store.queries import Queries
 
 MAX_CHAIN = 10
 
@@ -27,9 +30,9 @@ class TranslateRequest:
     Both endpoints accept both spellings (R5 sourceCode/sourceCoding/targetCode...,
     R4 code/coding/targetsystem...); only R4 takes `reverse`."""
 
-    def __init__(self, params, r4: bool):
+    def __init__(self, params: Params, r4: bool):
         self.r4 = r4
-        v = {}
+        v: dict[str, Any] = {}
         for p in params.items:  # first value of each name (R5 and R4 spellings side by side)
             if p.name not in v:
                 value = p.resource if p.resource is not None else p.value
@@ -46,7 +49,7 @@ class TranslateRequest:
         self.target_system = _text(get("targetSystem") or get("targetsystem"))
         self.source_scope = _text(get("sourceScope") or get("source"))
         self.target_scope = _text(get("targetScope") or get("target"))
-        self.source_system_filter = None
+        self.source_system_filter: str | None = None
         self.reverse = r4 and params.bool("reverse")
         tcoding, tcc, tcode = get("targetCoding"), get("targetCodeableConcept"), _text(get("targetCode"))
         if tcode is not None or isinstance(tcoding, dict) or isinstance(tcc, dict):
@@ -56,7 +59,7 @@ class TranslateRequest:
             system = self.target_system if tcode is not None else None
         elif self.reverse:  # R4 reverse: the input concept is a target; targetsystem names the source side
             self.source_system_filter = self.target_system
-        codings = []
+        codings: list[JSON] = []
         if cc is not None:
             codings = [c for c in check_codeable_concept(cc).get("coding", []) or [] if c.get("code")]
         elif coding is not None:
@@ -69,12 +72,11 @@ class TranslateRequest:
         self.codings = codings
         self.url = _text(get("url"))
         self.map_version = _text(get("conceptMapVersion"))
-        self.concept_map = get("conceptMap")   # the map itself, sent with the request
-        if self.concept_map is not None:
-            self.concept_map = to_r5(check_resource(self.concept_map, "conceptMap"))
+        sent = get("conceptMap")   # the map itself, sent with the request
+        self.concept_map: JSON | None = None if sent is None else to_r5(check_resource(sent, "conceptMap"))
 
 
-def _text(value):
+def _text(value: object) -> str | None:
     """A simple parameter value as text (a query string gives text; a Parameters body may not)."""
     if value is None or isinstance(value, str):
         return value
@@ -83,7 +85,7 @@ def _text(value):
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _scope_url(cm: dict, key: str) -> str | None:
+def _scope_url(cm: JSON, key: str) -> str | None:
     have = cm.get(key + "Uri") or cm.get(key + "Canonical")
     return split_canonical(have)[0] if have is not None else None
 
@@ -94,20 +96,20 @@ def _scope_url(cm: dict, key: str) -> str | None:
 class _Target:
     """One target of an element, as a match says it (its Coding made once, shared: read-only)."""
     relationship: str
-    concept: dict
+    concept: JSON
     equivalence: str                    # on the R4 endpoint
-    depends_on: list
-    product: list
+    depends_on: list[JSON]
+    product: list[JSON]
     comment: str | None
 
     @classmethod
-    def of(cls, t: dict, target_system: str | None) -> "_Target":
+    def of(cls, t: JSON, target_system: str | None) -> "_Target":
         relationship = t.get("relationship", "related-to")
         return cls(relationship, _coding(target_system, t.get("code"), t.get("display")),
                    r4_equivalence(t or {"relationship": relationship}), t.get("dependsOn") or [],
                    t.get("product") or [], t.get("comment"))
 
-    def match(self, req, origin: str | None, element_comment: str | None) -> Match:
+    def match(self, req: TranslateRequest, origin: str | None, element_comment: str | None) -> Match:
         comments = [self.comment] if self.comment else []
         if element_comment:
             comments.append(element_comment)
@@ -121,10 +123,10 @@ class _Element:
     no_map: bool
     no_map_comment: str | None
     comment: str | None
-    targets: tuple
+    targets: tuple[_Target, ...]
 
     @classmethod
-    def of(cls, e: dict, target_system: str | None) -> "_Element":
+    def of(cls, e: JSON, target_system: str | None) -> "_Element":
         if e.get("noMap"):
             return cls(True, next((x.get("valueString") for x in e.get("extension", []) or []
                                    if x.get("url") == EXT_NOMAP_COMMENT), None), e.get("comment"), ())
@@ -133,17 +135,17 @@ class _Element:
 
 @dataclass(slots=True)
 class _Group:
-    group: dict
+    group: JSON
     source: str | None
     target: str | None
     version: str | None
     folded: bool                        # matches source codes ignoring case: by_source is keyed folded
-    unmapped: dict | None
-    by_source: dict                     # source code -> [_Element], in document order
-    _by_target: dict | None = None
+    unmapped: JSON | None
+    by_source: dict[str, list[_Element]]   # source code -> [_Element], in document order
+    _by_target: dict[str | None, list[tuple[JSON, JSON]]] | None = None
 
     @classmethod
-    def of(cls, g: dict) -> "_Group":
+    def of(cls, g: JSON) -> "_Group":
         target, folded = _group_system(g, "target"), case_insensitive(g)
         by_source: dict[str, list[_Element]] = {}
         for e in g.get("element", []) or []:
@@ -151,10 +153,10 @@ class _Group:
             by_source.setdefault(fold(code) if folded else code, []).append(_Element.of(e, target))
         return cls(g, _group_system(g, "source"), target, _group_version(g), folded, g.get("unmapped"), by_source)
 
-    def by_target(self) -> dict:
+    def by_target(self) -> dict[str | None, list[tuple[JSON, JSON]]]:
         """The group's targets by target code (code -> [(element, target)]), made when first asked."""
         if self._by_target is None:
-            index: dict = {}
+            index: dict[str | None, list[tuple[JSON, JSON]]] = {}
             for e in self.group.get("element", []) or []:
                 for t in e.get("target", []) or []:
                     index.setdefault(t.get("code"), []).append((e, t))
@@ -165,22 +167,22 @@ class _Group:
 @dataclass(slots=True)
 class _Map:
     """A ConceptMap as $translate reads it."""
-    cm: dict
+    cm: JSON
     vurl: str | None
     source_scope: str | None
     target_scope: str | None
-    groups: list
+    groups: list[_Group]
 
     @classmethod
-    def of(cls, cm: dict) -> "_Map":
+    def of(cls, cm: JSON) -> "_Map":
         return cls(cm, vurl(cm), _scope_url(cm, "sourceScope"), _scope_url(cm, "targetScope"),
                    [_Group.of(g) for g in cm.get("group", []) or []])
 
 
-_REQUEST_MAPS: dict = {}   # id(a map sent with a request) -> (the map, _Map); a cache-id sends it again
+_REQUEST_MAPS: dict[int, tuple[JSON, _Map]] = {}   # id(a map sent with a request) -> (the map, _Map); a cache-id sends it again
 
 
-def _compiled(cm: dict) -> _Map:
+def _compiled(cm: JSON) -> _Map:
     hit = _REQUEST_MAPS.get(id(cm))
     if hit is None or hit[0] is not cm:
         if len(_REQUEST_MAPS) > 64:
@@ -193,21 +195,21 @@ class _StoredMaps:
     """Per build: the stored ConceptMaps compiled, the maps that can answer for a code, the maps by url."""
     MAX_KEYS = 100_000
 
-    def __init__(self, store):
+    def __init__(self, store: Queries):
         # does any map have a group that matches source codes ignoring case (indexed folded)?
         self.folded = store.one("SELECT 1 FROM resource WHERE type='ConceptMap' AND json LIKE ? LIMIT 1",
                                 (f"%{EXT_SOURCE_CASE_INSENSITIVE}%",)) is not None
         self.maps: dict[int, _Map] = {}
-        self.ids: dict[tuple, list[int]] = {}
-        self.named: dict[tuple, _Map | None] = {}
+        self.ids: dict[tuple[bool, str | None, str], list[int]] = {}
+        self.named: dict[tuple[str, str | None], _Map | None] = {}
 
-    def map(self, ctx, cm_id: int) -> _Map:
+    def map(self, ctx: Context, cm_id: int) -> _Map:
         hit = self.maps.get(cm_id)
         if hit is None:
             hit = self.maps[cm_id] = _Map.of(ctx.stored_concept_map(cm_id))
         return hit
 
-    def map_ids(self, store, reverse: bool, system: str | None, code: str) -> list[int]:
+    def map_ids(self, store: Queries, reverse: bool, system: str | None, code: str) -> list[int]:
         key = (reverse, system, code)
         hit = self.ids.get(key)
         if hit is None:
@@ -220,11 +222,11 @@ class _StoredMaps:
 _STORED = PerBuild(_StoredMaps)
 
 
-def _map(ctx, canonical: str, version: str | None = None) -> _Map | None:
+def _map(ctx: Context, canonical: str, version: str | None = None) -> _Map | None:
     """The map a canonical names (a request's first, else the store's), compiled."""
     if ctx.store is None or ("ConceptMap", split_canonical(canonical)[0]) in ctx.tx:
         cm = ctx.concept_map(canonical, version)
-        return None if cm is None else _compiled(cm) if "_store_id" not in cm else \
+        return None if cm is None else _compiled(cm) if "_store_id" not in cm or ctx.store is None else \
             _STORED.get(ctx.store).map(ctx, cm["_store_id"])
     stored = _STORED.get(ctx.store)
     key = (canonical, version)
@@ -236,7 +238,7 @@ def _map(ctx, canonical: str, version: str | None = None) -> _Map | None:
     return stored.named[key]
 
 
-def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[_Map]:
+def _candidate_maps(ctx: Context, req: TranslateRequest, coding: JSON) -> list[_Map]:
     if req.concept_map is not None:
         return [_compiled(req.concept_map)]
     if req.url:
@@ -254,7 +256,7 @@ def _candidate_maps(ctx, req: TranslateRequest, coding) -> list[_Map]:
         if not req.reverse and stored.folded:   # groups ignoring case index their codes folded
             folded = fold(code)
             if folded != code:
-                ids = dict.fromkeys(ids + stored.map_ids(ctx.store, False, system, folded))
+                ids = list(dict.fromkeys(ids + stored.map_ids(ctx.store, False, system, folded)))
         for cm_id in ids:
             m = stored.map(ctx, cm_id)
             if m.vurl not in seen:
@@ -277,13 +279,13 @@ _REVERSE = "SELECT DISTINCT cm_id FROM cm_entry WHERE target_code=?1 AND target_
 _REVERSE_ANY = "SELECT DISTINCT cm_id FROM cm_entry WHERE target_code=?1"
 
 
-def stored_map_ids(store, reverse: bool, system: str | None, code: str) -> list[int]:
+def stored_map_ids(store: Queries, reverse: bool, system: str | None, code: str) -> list[int]:
     sql = (_REVERSE if system else _REVERSE_ANY) if reverse else (_FORWARD if system else _FORWARD_ANY)
     return [r[0] for r in store.all(sql, (code, system) if system else (code,))]
 
 
-def _coding(system, code, display=None, version=None):
-    c = {}
+def _coding(system: str | None, code: str | None, display: str | None = None, version: str | None = None) -> JSON:
+    c: JSON = {}
     if system:
         c["system"] = system
     if version:
@@ -294,7 +296,7 @@ def _coding(system, code, display=None, version=None):
     return c
 
 
-def translate(ctx, params, r4: bool = False, instance_id: str | None = None) -> Translation:
+def translate(ctx: Context, params: Params, r4: bool = False, instance_id: str | None = None) -> Translation:
     """ConceptMap/$translate (with the map whose id is `instance_id`, when given); `r4`: asked on the R4
     endpoint (its parameter names, `reverse`, and the R4 equivalence of each match)."""
     instance_url = ctx.instance_url("ConceptMap", instance_id)
@@ -313,8 +315,8 @@ def translate(ctx, params, r4: bool = False, instance_id: str | None = None) -> 
                 matches += _reverse(req, m, coding)
             else:
                 matches += _forward(ctx, req, m, coding, [], notes)
-    for m in matches:
-        if m.positive:
+    for match in matches:
+        if match.positive:
             return Translation(True, matches)
     c = req.codings[0]
     notes.insert(0, messages.text("no-translation", system=c.get("system", ""), code=c.get("code"),
@@ -322,9 +324,10 @@ def translate(ctx, params, r4: bool = False, instance_id: str | None = None) -> 
     return Translation(False, matches, "; ".join(notes))
 
 
-def _forward(ctx, req, m: _Map, coding, chain, notes) -> list:
-    out = []
-    system, code = coding.get("system"), coding.get("code")
+def _forward(ctx: Context, req: TranslateRequest, m: _Map, coding: JSON, chain: list[str],
+             notes: list[str]) -> list[Match]:
+    out: list[Match] = []
+    system, code = coding.get("system"), coding["code"]   # (a coding to translate has its code)
     for g in _groups(m, system, req.target_system, coding.get("version")):
         elements = g.by_source.get(fold(code) if g.folded else code)
         if elements:
@@ -345,7 +348,8 @@ def _forward(ctx, req, m: _Map, coding, chain, notes) -> list:
     return out
 
 
-def _groups(m: _Map, source_system: str | None, target_system: str | None, source_version: str | None = None):
+def _groups(m: _Map, source_system: str | None, target_system: str | None, source_version: str | None = None
+            ) -> list[_Group]:
     """The groups that can map between these systems (and from this version of the source system, when
     the group names one)."""
     return [g for g in m.groups if (not source_system or not g.source or g.source == source_system)
@@ -353,24 +357,26 @@ def _groups(m: _Map, source_system: str | None, target_system: str | None, sourc
             and (not source_version or g.version in (None, source_version))]
 
 
-def _group_system(g, key):
+def _group_system(g: JSON, key: str) -> str | None:
     return split_canonical(g.get(key))[0] if g.get(key) else None
 
 
-def _group_version(g: dict) -> str | None:
+def _group_version(g: JSON) -> str | None:
     """The version of its source system a group maps from: R5 `source` as canonical|version (R4
     sourceVersion, kept by the conversion to R5), or None."""
     return split_canonical(g.get("source"))[1] if g.get("source") else None
 
 
-def _match(req, m: _Map, target_coding, relationship) -> Match:
+def _match(req: TranslateRequest, m: _Map, target_coding: JSON, relationship: str) -> Match:
     """A translation by a group's `unmapped` (on the R4 endpoint with the standard R4 equivalence)."""
     return Match(relationship, target_coding, m.vurl,
                  r4_equivalence({"relationship": relationship}) if req.r4 else None)
 
 
-def _unmapped(ctx, req, m: _Map, g: _Group, coding, chain, notes) -> list:
+def _unmapped(ctx: Context, req: TranslateRequest, m: _Map, g: _Group, coding: JSON, chain: list[str],
+              notes: list[str]) -> list[Match]:
     um = g.unmapped
+    assert um is not None   # (asked of a group that has one)
     mode = um.get("mode")
     rel = um.get("relationship", "related-to" if mode != "use-source-code" else "equivalent")
     if mode == "fixed":
@@ -380,19 +386,20 @@ def _unmapped(ctx, req, m: _Map, g: _Group, coding, chain, notes) -> list:
                        rel)]
     if mode == "other-map" and um.get("otherMap"):
         key = um["otherMap"]
-        if key in chain or m.vurl in chain or len(chain) > MAX_CHAIN:
-            notes.append(messages.text("other-map-cycle", chain=" -> ".join(chain + [m.vurl, key])))
+        label = canonical_label(m.cm)   # (a map sent without a url is named by what it has)
+        if key in chain or label in chain or len(chain) > MAX_CHAIN:
+            notes.append(messages.text("other-map-cycle", chain=" -> ".join(chain + [label, key])))
             return []
         other = _map(ctx, key)
         if other is None:
             notes.append(messages.text("other-map-missing", url=key, map=m.vurl))
             return []
-        return _forward(ctx, req, other, coding, chain + [m.vurl], notes)
+        return _forward(ctx, req, other, coding, chain + [label], notes)
     return []
 
 
-def _reverse(req, m: _Map, coding) -> list:
-    out = []
+def _reverse(req: TranslateRequest, m: _Map, coding: JSON) -> list[Match]:
+    out: list[Match] = []
     system, code = coding.get("system"), coding.get("code")
     for g in _groups(m, req.source_system_filter, system):
         for e, t in g.by_target().get(code, ()):

@@ -231,8 +231,9 @@ class Validator:
     def _check_in_value_set(self, r, vs, cd: Coded):
         composer = self.composer
         composer.visited, composer.undecided = [], []
+        display = cd.display
         prefer = (lambda m: m.cs is not None and m.concept is not None
-                  and display_matches(m.cs, m.concept, m, cd.display)) if cd.display else None
+                  and display_matches(m.cs, m.concept, m, display)) if display else None
         member = composer.contains(vs, cd.system, cd.code, cd.version, prefer)
         unsettled, open_fragment = composer.unsettled(member), composer.open_fragment()
         seen, includes = set(), []

@@ -9,28 +9,30 @@ The caller normalises (folding, stemming) both sides the same way: the index onl
 blanks (FTS5 `unicode61` with no diacritics removal left to do).
 """
 import sqlite3
+from collections.abc import Iterable
 
 
 class TextIndex:
-    def __init__(self):
+    def __init__(self) -> None:
         self.db = sqlite3.connect(":memory:", check_same_thread=False)
         self.db.execute("CREATE VIRTUAL TABLE doc USING fts5(words, tokenize = \"unicode61 remove_diacritics 0\")")
         self.size = 0
 
-    def add_many(self, docs) -> None:
+    def add_many(self, docs: Iterable[tuple[int, str]]) -> None:
         """docs: (id, words) pairs."""
         rows = [(i, w) for i, w in docs]
         self.db.executemany("INSERT INTO doc(rowid, words) VALUES (?, ?)", rows)
         self.size += len(rows)
 
-    def search(self, words, limit: int) -> list[tuple[int, float]]:
+    def search(self, words: Iterable[str], limit: int) -> list[tuple[int, float]]:
         """The documents holding any of the words (whole words), best (most, rarest) first."""
         terms = sorted({w for w in words if w and w.replace("_", "").isalnum()})
         if not terms:
             return []
         query = " OR ".join('"' + t + '"' for t in terms)
-        return self.db.execute("SELECT rowid, bm25(doc) FROM doc WHERE doc MATCH ? ORDER BY bm25(doc) LIMIT ?",
-                               (query, limit)).fetchall()
+        found: list[tuple[int, float]] = self.db.execute(
+            "SELECT rowid, bm25(doc) FROM doc WHERE doc MATCH ? ORDER BY bm25(doc) LIMIT ?", (query, limit)).fetchall()
+        return found
 
     def close(self) -> None:
         self.db.close()
