@@ -225,10 +225,11 @@ class Context:
         return cs
 
     def _find_code_system(self, url: str, version: str | None) -> Provider | None:
-        local = [r for r in self.tx.get(("CodeSystem", url), []) if r.get("content") != "supplement"]
-        hit = pick_version(local, version)
-        if hit is not None:
-            return InMemoryCodeSystem(hit)
+        sent = self.tx.get(("CodeSystem", url)) if self.tx else None
+        if sent:
+            hit = pick_version([r for r in sent if r.get("content") != "supplement"], version)
+            if hit is not None:
+                return InMemoryCodeSystem(hit)
         if self.store is None:
             return None
         # the stored provider for (url, version) is the same for every request of a build
