@@ -118,7 +118,8 @@ class Composer:
         """The provider of system in `version` (exact or a wildcard; None: the latest), with the
         supplements the request and vs ask for; None when there is no such version."""
         supps = []
-        for canonical in self.supplements + (_vs_supplements(vs) if vs else []):
+        wanted = self.supplements + _vs_supplements(vs) if vs and vs.get("extension") else self.supplements
+        for canonical in wanted:
             s = self.ctx.supplement(canonical)
             if s is None:
                 raise messages.error("VALUESET_SUPPLEMENT_MISSING", issue_code="not-found", tx_type="not-found",
