@@ -51,7 +51,9 @@ def bounded(items: Iterable[T], every: int = 32) -> Iterator[T]:
     loop whose single step can be long checks inside the step too)."""
     for i, item in enumerate(items):
         if not i % every:
-            check()
+            state = _local.state
+            if monotonic() > state[0]:
+                raise TimeLimitExceeded(state[1])
         yield item
 
 
