@@ -26,8 +26,9 @@ class TimeLimitExceeded(Exception):
 
 
 class _Local(threading.local):
-    at = float("inf")      # monotonic() past which the thread's request must stop
-    limit_ms: float | None = None
+    # (monotonic() past which the thread's request must stop, its limit in ms): one attribute, so that
+    # entering and leaving a deadline touch the thread-local state twice
+    state: tuple[float, float | None] = (float("inf"), None)
 
 
 _local = _Local()
@@ -35,21 +36,24 @@ _local = _Local()
 
 def expired() -> bool:
     """True past the deadline (SQLite's progress handler calls this: a true answer interrupts the query)."""
-    return monotonic() > _local.at
+    return monotonic() > _local.state[0]
 
 
 def check() -> None:
     """Raise TimeLimitExceeded past the deadline. Cheap enough to call once per concept in a loop."""
-    if monotonic() > _local.at:
-        raise TimeLimitExceeded(_local.limit_ms)
+    state = _local.state
+    if monotonic() > state[0]:
+        raise TimeLimitExceeded(state[1])
 
 
 def bounded(items: Iterable[T], every: int = 32) -> Iterator[T]:
     """Iterate `items`, checking the deadline before the first one and every `every` after it (a
     loop whose single step can be long checks inside the step too)."""
     for i, item in enumerate(items):
-        if not i % every and monotonic() > _local.at:
-            raise TimeLimitExceeded(_local.limit_ms)
+        if not i % every:
+            state = _local.state
+            if monotonic() > state[0]:
+                raise TimeLimitExceeded(state[1])
         yield item
 
 
@@ -62,16 +66,19 @@ class within:
     outer: tuple[float, float | None] = (float("inf"), None)
 
     def __enter__(self) -> None:
-        self.outer = (_local.at, _local.limit_ms)
+        self.outer = outer = _local.state
         if self.limit_ms:
             at = monotonic() + self.limit_ms / 1000.0
-            if at < self.outer[0]:
-                _local.at, _local.limit_ms = at, self.limit_ms
+            if at < outer[0]:
+                _local.state = (at, self.limit_ms)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> Literal[False]:
-        in_force = _local.limit_ms
-        _local.at, _local.limit_ms = self.outer
+        if exc_type is None:
+            _local.state = self.outer
+            return False
+        in_force = _local.state[1]
+        _local.state = self.outer
         if exc_type is sqlite3.OperationalError and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:
             raise TimeLimitExceeded(in_force) from exc   # the progress handler stops a query only past the deadline
         return False

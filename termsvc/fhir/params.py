@@ -73,6 +73,9 @@ class Params:
     def has(self, name: str) -> bool:
         return name in self._by_name
 
+    def has_any(self, names: frozenset[builtins.str]) -> bool:
+        return not names.isdisjoint(self._by_name)
+
     def first(self, name: str) -> Param | None:
         return self._by_name.get(name)
 

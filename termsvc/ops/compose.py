@@ -57,8 +57,13 @@ class VersionRules:
     value_sets: dict = field(default_factory=dict)
     to_latest: bool = False   # default-to-latest-version: a pinned version the server lacks -> the latest
 
+    PARAMETERS = frozenset({"system-version", "force-system-version", "check-system-version",
+                            "default-valueset-version", "default-to-latest-version"})
+
     @classmethod
     def from_params(cls, params) -> "VersionRules":
+        if not params.has_any(cls.PARAMETERS):   # (most requests)
+            return cls()
         return cls(canonical_versions(params.all("system-version")),
                    canonical_versions(params.all("force-system-version")),
                    canonical_versions(params.all("check-system-version")),
@@ -118,7 +123,8 @@ class Composer:
         """The provider of system in `version` (exact or a wildcard; None: the latest), with the
         supplements the request and vs ask for; None when there is no such version."""
         supps = []
-        for canonical in self.supplements + (_vs_supplements(vs) if vs else []):
+        wanted = self.supplements + _vs_supplements(vs) if vs and vs.get("extension") else self.supplements
+        for canonical in wanted:
             s = self.ctx.supplement(canonical)
             if s is None:
                 raise messages.error("VALUESET_SUPPLEMENT_MISSING", issue_code="not-found", tx_type="not-found",
@@ -189,9 +195,9 @@ class Composer:
         url = vurl(vs)
         if url is None:
             return
-        if standards_status(vs) == "withdrawn" or status == "retired":
+        if (standards := standards_status(vs)) == "withdrawn" or status == "retired":
             self._warn("warning-withdrawn", url)
-        if standards_status(vs) == "deprecated":
+        if standards == "deprecated":
             self._warn("warning-deprecated", url)
 
     def _warn(self, name, canonical):

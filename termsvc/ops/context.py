@@ -17,6 +17,7 @@ from termsvc.fhir.convert import to_r5
 from termsvc.fhir.shape import check_resource
 from termsvc.ops.codesystems import CodeSystemProvider, InMemoryCodeSystem, ReadOnce, StoredCodeSystem
 from termsvc.fhir.params import Params
+from termsvc.ops.per_build import PerBuild
 from termsvc.results import JSON
 from termsvc.store.queries import Queries, Row
 
@@ -46,6 +47,38 @@ def build_cached(store: Queries, key: tuple[Any, ...], make: Callable[[], T]) ->
         if _cache_generation[0] == gen:   # not a value of a build another thread has moved on from
             _cache[key] = value
     return value
+
+
+CS_COLUMNS = "id, url, version, content, case_sensitive, hierarchy_meaning, supplements, language, concept_count"
+
+
+class _Stored:
+    """What every request resolves in the stored code systems and value sets, per build (`STORED`, read
+    without a lock): their rows by url (one query each), and the provider or value set found for each
+    (url, version) a request asked for - only for the build's own urls and versions (None or one it
+    holds), so bounded by the build; any other version (a pattern) goes through build_cached."""
+
+    def __init__(self, store: Queries):
+        self.cs_rows = _by_url(store.all(f"SELECT {CS_COLUMNS} FROM code_system ORDER BY id"))
+        self.vs_rows = _by_url(store.all("SELECT id, url, version FROM value_set ORDER BY id"))
+        self.code_systems: dict[tuple[str, str | None], Provider | None] = {}
+        self.value_sets: dict[tuple[str, str | None], JSON | None] = {}
+
+
+def _by_url(rows: list[Row]) -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = {}
+    for r in rows:
+        out.setdefault(r[1], []).append(r)
+    return out
+
+
+def _held(rows_by_url: dict[str, list[Row]], url: str, version: str | None) -> bool:
+    """Whether (url, version) names the build's own: a url it holds, no version or one of that url's."""
+    rows = rows_by_url.get(url)
+    return rows is not None and (version is None or any(r[2] == version for r in rows))
+
+
+STORED = PerBuild(_Stored)
 
 
 @overload
@@ -166,11 +199,9 @@ class Context:
 
     def _stored_cs_rows(self, url: str | None, versions_only: bool = False) -> list[Row]:
         store = self.store
-        if store is None:
+        if store is None or url is None:
             return []
-        rows = build_cached(store, ("csrows", url), lambda: store.all(
-            "SELECT id, url, version, content, case_sensitive, hierarchy_meaning, supplements, language,"
-            " concept_count FROM code_system WHERE url=?", (url,)))
+        rows = STORED.get(store).cs_rows.get(url, [])
         if versions_only:
             return [(r[2],) for r in rows if r[3] != "supplement"]
         return rows
@@ -194,14 +225,22 @@ class Context:
         return cs
 
     def _find_code_system(self, url: str, version: str | None) -> Provider | None:
-        local = [r for r in self.tx.get(("CodeSystem", url), []) if r.get("content") != "supplement"]
-        hit = pick_version(local, version)
-        if hit is not None:
-            return InMemoryCodeSystem(hit)
+        sent = self.tx.get(("CodeSystem", url)) if self.tx else None
+        if sent:
+            hit = pick_version([r for r in sent if r.get("content") != "supplement"], version)
+            if hit is not None:
+                return InMemoryCodeSystem(hit)
         if self.store is None:
             return None
         # the stored provider for (url, version) is the same for every request of a build
-        return build_cached(self.store, ("cs", url, version), lambda: self._stored_code_system(url, version))
+        stored = STORED.get(self.store)
+        if not _held(stored.cs_rows, url, version):
+            return build_cached(self.store, ("cs", url, version), lambda: self._stored_code_system(url, version))
+        key = (url, version)
+        if key in stored.code_systems:   # (never removed: a dict of the build)
+            return stored.code_systems[key]
+        cs = stored.code_systems[key] = self._stored_code_system(url, version)
+        return cs
 
     def _stored_code_system(self, url: str, version: str | None) -> StoredCodeSystem | None:
         store = self.store
@@ -272,7 +311,15 @@ class Context:
             return hit
         if self.store is not None:
             # the stored value set of (url, version) is the same for every request of a build
-            vs = build_cached(self.store, ("vs", url, version), lambda: self._stored_value_set(url, version))
+            stored = STORED.get(self.store)
+            if _held(stored.vs_rows, url, version):
+                key = (url, version)
+                if key in stored.value_sets:   # (never removed: a dict of the build)
+                    vs = stored.value_sets[key]
+                else:
+                    vs = stored.value_sets[key] = self._stored_value_set(url, version)
+            else:
+                vs = build_cached(self.store, ("vs", url, version), lambda: self._stored_value_set(url, version))
             if vs is not None:
                 return vs
         return implicit_value_set(self, url, version)
@@ -280,9 +327,8 @@ class Context:
     def _stored_value_set(self, url: str, version: str | None) -> JSON | None:
         store = self.store
         assert store is not None
-        rows = build_cached(store, ("vsrows", url), lambda: store.all(
-            "SELECT id, version FROM value_set WHERE url=?", (url,)))
-        row = pick_version(rows, version, version_of=lambda r: r[1])
+        rows = STORED.get(store).vs_rows.get(url, [])
+        row = pick_version(rows, version, version_of=lambda r: r[2])
         if row is None:
             return None
         vs = build_cached(store, ("res", row[0]), lambda: store.resource_json(row[0]))

@@ -49,6 +49,8 @@ def _normalised(s: str) -> str:
 def display_matches(cs: CodeSystemProvider[C], concept: C, member: Member | None, given: str) -> bool:
     """Is `given` one of the concept's valid displays (any language), whitespace aside?"""
     given = _normalised(given)
+    if concept.display and _normalised(concept.display) == given:   # (the first of the choices)
+        return True
     return any(_normalised(v) == given for v, _ in _choices(cs, concept, member)[0])
 
 
@@ -56,8 +58,10 @@ def display_problem(cs: CodeSystemProvider[C], concept: C, member: Member | None
                     prefs: LanguagePrefs | None, lenient: bool) -> tuple[str, str, dict[str, str | None]] | None:
     """None when `given` is a valid display in the languages asked for, else
     (severity, message id, message fields) of the issue to report."""
-    choices, retired = _choices(cs, concept, member)
     wanted = prefs.wanted() if prefs else []
+    if not wanted and concept.display and _same(concept.display, given):   # (the first valid choice)
+        return None
+    choices, retired = _choices(cs, concept, member)
 
     def in_lang(lang: str | None) -> bool:
         lang = lang or cs.language

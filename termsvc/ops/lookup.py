@@ -61,43 +61,43 @@ def lookup(ctx: Context, params: Params, accept_language: str | None = None, ins
         system = instance_url
     if code is None:
         raise messages.error("lookup-no-code", issue_code="required")
-    cs = _resolve(ctx, system, version, [s for s in params.all("useSupplement") if isinstance(s, str)])
+    supplements = params.all("useSupplement")
+    cs = _resolve(ctx, system, version, [s for s in supplements if isinstance(s, str)] if supplements else [])
     concept, _ = cs.find(code)
     if concept is None:
         raise unknown_code(ctx, cs, code)
-    prefs = LanguagePrefs(language or accept_language)
     designations = cs.designations(concept)
-    display, used, _ = choose_display(prefs, cs.language, concept.display, designations)
-    wanted = [p for p in params.all("property") if isinstance(p, str)]
-
-    def want(p: str) -> bool:
-        return not wanted or p in wanted or "*" in wanted
+    language = language or accept_language
+    display = choose_display(LanguagePrefs(language), cs.language, concept.display, designations)[0] \
+        if language else concept.display
+    asked = {p for p in params.all("property") if isinstance(p, str)}
+    every = not asked or "*" in asked   # (none asked for: every one)
 
     shown = []
-    if want("designation"):
+    if every or "designation" in asked:
         if cs.language and concept.display:
             shown.append(Designation(concept.display, cs.language, PREFERRED_FOR_LANGUAGE))
-        for d in cs.designations(concept):
+        for d in designations:
             shown.append(Designation(d.get("value"), d.get("language"), d.get("use"),
-                                     _designation_source(cs, concept, d)))
+                                     _designation_source(cs, concept, d) if cs.supplements else None))
     props = []
     seen_codes = set()
     for pcode, key, value in cs.properties(concept):
-        if key and pcode is not None and want(pcode) and pcode not in ("parent", "child"):
+        if key and pcode is not None and (every or pcode in asked) and pcode not in ("parent", "child"):
             props.append(Property(pcode, key, value))
             seen_codes.add(pcode)
-    if want("inactive") and "inactive" not in seen_codes:
+    if (every or "inactive" in asked) and "inactive" not in seen_codes:
         props.append(Property("inactive", "valueBoolean", concept.inactive))
-    if want("parent"):
+    if every or "parent" in asked:
         for p in cs.parent_codes(concept):
             pc = cs.locate(p)
             props.append(Property("parent", "valueCode", p, pc.display if pc else None))
-    if want("child"):
+    if every or "child" in asked:
         for c in cs.children(concept):
             props.append(Property("child", "valueCode", c.code, c.display))
     return Lookup(concept.code, cs.url, cs.resource.get("name") or cs.resource.get("title") or cs.url, cs.version,
-                  display, concept.definition if want("definition") else None, bool(concept.abstract), shown, props,
-                  [canonical_label(s) for s in cs.supplements] if cs.supplements else [])
+                  display, concept.definition if every or "definition" in asked else None, bool(concept.abstract),
+                  shown, props, [canonical_label(s) for s in cs.supplements] if cs.supplements else [])
 
 
 def _designation_source(cs: Provider, concept: FlatConcept, d: JSON) -> str | None:

@@ -23,6 +23,7 @@ from termsvc.results import BatchValidation, Failure, Validation
 
 NOT_IN_VS = "None_of_the_provided_codes_are_in_the_value_set_one"
 VALIDATE_CODE = signature(VS_VALIDATE)
+NO_LANGUAGE = LanguagePrefs(None)   # (never changed: a Validator replaces its prefs, whole)
 
 
 @dataclass(slots=True)
@@ -79,7 +80,7 @@ class Validator:
         self.ctx = ctx
         self.params = params
         self.explicit_language = display_language(params) or accept_language
-        self.prefs = LanguagePrefs(self.explicit_language)
+        self.prefs = LanguagePrefs(self.explicit_language) if self.explicit_language else NO_LANGUAGE
         self.membership_only = params.bool("valueset-membership-only")
         self.lenient = params.bool("lenient-display-validation", False)
         self.active_only = params.bool("activeOnly")
