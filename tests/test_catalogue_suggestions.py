@@ -10,7 +10,7 @@ import openpyxl
 import orjson
 from markupsafe import escape
 
-from test_review_suggestions import CID4, KNEE, SCT, candidates, suggest_cli, suggestions_db  # noqa: F401
+from test_review_suggestions import CID4, KNEE, ROOMY, SCT, candidates, suggest_cli, suggestions_db  # noqa: F401
 from termsvc.api.app import create_app
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -53,7 +53,7 @@ def test_the_cli_the_endpoint_and_the_page_suggest_for_them(suggestions_db, serv
         (2, "R01", "Rodilla izquierda"), (None, "R02", "Columna cervical"), (None, "R04", "Mano derecha")]
     top = {r["source_code"]: r["candidates"][0]["code"] for r in cli["rows"]}
     assert top == {"R01": KNEE, "R02": CSPINE, "R04": HAND}
-    srv = server_factory(db)
+    srv = server_factory(db, env={"TERMSVC_TIME_LIMIT_MS": "120000"})
     # the endpoint: the same rows, the same candidates, in the same order
     status, body = suggest_http(srv, {"table": "catalogo"})
     assert status == 200 and body == cli
@@ -91,7 +91,7 @@ def sheet_rows(data: bytes) -> list[list]:
 
 def test_the_xlsx_download_adds_them_as_draft_rows(suggestions_db, server_factory, tmp_path):   # noqa: F811
     db, maps = suggestions_db
-    srv = server_factory(db)
+    srv = server_factory(db, env={"TERMSVC_TIME_LIMIT_MS": "120000"})
     status, ctype, data = fetch(srv, "/mappings/catalogo/suggestions.xlsx")
     assert status == 200 and "spreadsheetml" in ctype
     rows = sheet_rows(data)
@@ -109,7 +109,7 @@ def test_the_xlsx_download_adds_them_as_draft_rows(suggestions_db, server_factor
 
 def test_a_catalogue_the_build_cannot_list_is_said_everywhere(suggestions_db):   # noqa: F811
     db, maps = suggestions_db
-    web = create_app(db).test_client()
+    web = create_app(db, ROOMY).test_client()
     r = web.post("/mappings/suggest", json={"table": "sin-catalogo"})
     body = r.get_json()
     assert r.status_code == 200 and [row["source_code"] for row in body["rows"]] == ["Y1"]
@@ -122,7 +122,7 @@ def test_a_catalogue_the_build_cannot_list_is_said_everywhere(suggestions_db):  
 
 
 def test_openapi_says_a_row_may_be_a_catalogue_code_without_one(suggestions_db):   # noqa: F811
-    spec = create_app(suggestions_db[0]).test_client().get("/openapi.json").get_json()
+    spec = create_app(suggestions_db[0], ROOMY).test_client().get("/openapi.json").get_json()
     ok = spec["paths"]["/mappings/suggest"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     row = ok["properties"]["rows"]["items"]["properties"]["row"]
     assert row["nullable"] is True and "catalogue" in row["description"]

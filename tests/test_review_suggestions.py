@@ -79,9 +79,13 @@ def suggestions_db(tmp_path_factory):
     return db, str(maps)
 
 
+# What a page shows, not how fast: a limit no loaded machine reaches (the tests of the limit set their own)
+ROOMY = {"time_limit_ms": 120_000}
+
+
 @pytest.fixture
 def web(suggestions_db):
-    return create_app(suggestions_db[0]).test_client()
+    return create_app(suggestions_db[0], ROOMY).test_client()
 
 
 def blocks(html: str) -> dict:
@@ -152,7 +156,7 @@ def counted(monkeypatch) -> list:
 
 def test_the_overview_links_to_them_and_computes_none(suggestions_db, monkeypatch):
     calls = counted(monkeypatch)
-    web = create_app(suggestions_db[0]).test_client()
+    web = create_app(suggestions_db[0], ROOMY).test_client()
     html = page(web, "/mappings")
     section = html.split('id="regiones"')[1].split("</section>")[0]
     assert '<a href="/mappings/regiones#suggestions">candidates for 4 rows without a target</a>' in section
@@ -168,7 +172,7 @@ def test_the_overview_links_to_them_and_computes_none(suggestions_db, monkeypatc
 def test_a_page_computes_and_shows_those_of_the_rows_it_lists(suggestions_db, monkeypatch):
     calls = counted(monkeypatch)
     monkeypatch.setattr(review_suggestions, "PAGE_ROWS", 2)
-    web = create_app(suggestions_db[0]).test_client()
+    web = create_app(suggestions_db[0], ROOMY).test_client()
     html = page(web, "/mappings/regiones")
     assert sorted(blocks(html)) == ["2", "3"] and calls == [2, 3]
     more = html.split('id="suggestions-more">')[1].split("</div>")[0]
@@ -263,7 +267,7 @@ def test_a_page_shows_what_fits_in_its_time_and_the_next_one_goes_on(suggestions
 
 
 def test_a_download_past_the_time_limit_says_so_and_keeps_what_it_computed(suggestions_db, monkeypatch):
-    complete = create_app(suggestions_db[0]).test_client().get("/mappings/regiones/suggestions.xlsx").data
+    complete = create_app(suggestions_db[0], ROOMY).test_client().get("/mappings/regiones/suggestions.xlsx").data
     web = warm(create_app(suggestions_db[0], {"time_limit_ms": 1500}))
     rows = slow_after(1, monkeypatch)        # the 2nd row runs out of the request's time limit
     r = web.get("/mappings/regiones/suggestions.xlsx")
