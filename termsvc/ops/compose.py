@@ -571,16 +571,6 @@ def standards_status(res: dict):
     return None
 
 
-def versioned_systems(vs: dict) -> set:
-    """Systems the compose names in more than one version (its members then say which)."""
-    seen: dict = {}
-    compose = vs.get("compose") or {}
-    for inc in (compose.get("include", []) or []) + (compose.get("exclude", []) or []):
-        if inc.get("system"):
-            seen.setdefault(inc["system"], set()).add(inc.get("version"))
-    return {s for s, versions in seen.items() if len(versions) > 1}
-
-
 def vs_default_parameters(vs: dict) -> list[tuple]:
     """Expansion parameters a value set sets for itself (compose extension valueset-expansion-parameter):
     [(name, valueKey, value)]."""
