@@ -12,6 +12,7 @@ as a default, else the latest version known. The same system may be included in 
 (overloads): members are then told apart by version unless the value set merges them
 (`versionsMatch`), and an exclude removes a code whatever its version unless told otherwise.
 """
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,16 +20,17 @@ from termsvc import deadline
 from termsvc.fhir import messages
 from termsvc.fhir.codesystem import FlatConcept
 from termsvc.fhir.outcome import OpError, TooManyCodes
+from termsvc.fhir.params import Params
 from termsvc.ops import filters
-from termsvc.ops.codesystems import CodeSystemProvider
 from termsvc.ops.completeness import PARTIAL_CONTENT, Undecided
-from termsvc.ops.context import (canonical_label, canonical_versions, split_canonical, version_key, version_matches,
-                                 vurl)
+from termsvc.ops.context import (Context, Provider, canonical_label, canonical_versions, split_canonical, version_key,
+                                 version_matches, vurl)
 from termsvc.results import JSON
 
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 VS_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+MemberKey = tuple[str | None, ...]   # (system, code), or (system, version, code) when versions are kept apart
 
 
 @dataclass(slots=True)
@@ -39,9 +41,9 @@ class Member:
     code: str
     display: str | None = None
     concept: FlatConcept | None = None
-    cs: CodeSystemProvider | None = None
-    designations: list | None = None   # the value set's own (compose) designations
-    extensions: list | None = None     # the value set's own (compose) concept extensions
+    cs: Provider | None = None
+    designations: list[JSON] | None = None   # the value set's own (compose) designations
+    extensions: list[JSON] | None = None     # the value set's own (compose) concept extensions
     inactive: bool = False             # the concept's, when it has one (given: no __post_init__ per member)
     abstract: bool = False
 
@@ -51,17 +53,17 @@ class VersionRules:
     """What the request says about versions: of code systems (`system-version` as a default,
     `force-system-version` over the value set, `check-system-version` as a requirement) and of
     the value sets a value set imports (`default-valueset-version`)."""
-    defaults: dict = field(default_factory=dict)
-    force: dict = field(default_factory=dict)
-    check: dict = field(default_factory=dict)
-    value_sets: dict = field(default_factory=dict)
+    defaults: dict[str | None, str | None] = field(default_factory=dict)   # system (or value set url) -> version
+    force: dict[str | None, str | None] = field(default_factory=dict)
+    check: dict[str | None, str | None] = field(default_factory=dict)
+    value_sets: dict[str | None, str | None] = field(default_factory=dict)
     to_latest: bool = False   # default-to-latest-version: a pinned version the server lacks -> the latest
 
     PARAMETERS = frozenset({"system-version", "force-system-version", "check-system-version",
                             "default-valueset-version", "default-to-latest-version"})
 
     @classmethod
-    def from_params(cls, params) -> "VersionRules":
+    def from_params(cls, params: Params) -> "VersionRules":
         if not params.has_any(cls.PARAMETERS):   # (most requests)
             return cls()
         return cls(canonical_versions(params.all("system-version")),
@@ -78,7 +80,7 @@ class IncludeVersion:
     declared: str | None      # the include's own version
     wanted: str | None        # what was looked for (None: the latest)
     source: str | None        # the request parameter that decided `wanted` (None: the value set)
-    cs: CodeSystemProvider | None   # None: no such version is known
+    cs: Provider | None   # None: no such version is known
 
     def accepts(self, version: str | None) -> bool:
         """Is a coding of this version one of the include's (before knowing it exists)?"""
@@ -90,27 +92,27 @@ class CycleError(OpError):
 
 
 class Composer:
-    def __init__(self, ctx, rules: VersionRules | None = None, max_size: int | None = None,
-                 supplements: list | None = None, active_only: bool = False, versions_match: bool | None = None):
+    def __init__(self, ctx: Context, rules: VersionRules | None = None, max_size: int | None = None,
+                 supplements: list[str] | None = None, active_only: bool = False, versions_match: bool | None = None):
         self.ctx = ctx
         self.rules = rules or VersionRules()
         self.max_size = max_size
         self.supplements = supplements or []
         self.active_only = active_only
         self.versions_match = versions_match        # None: includes apart by version, excludes across versions
-        self.used_codesystems: dict[str, CodeSystemProvider[Any] | None] = {}   # vurl -> provider
+        self.used_codesystems: dict[str, Provider | None] = {}   # vurl -> provider
         self.used_valuesets: list[str] = []
         self.used_supplements: list[str] = []
-        self.used_version_params: set = set()           # (parameter name, system) that chose a version
-        self.warnings: list[tuple] = []                # (parameter name, canonical)
+        self.used_version_params: set[tuple[str, str]] = set()   # (parameter name, system) that chose a version
+        self.warnings: list[tuple[str, str]] = []      # (parameter name, canonical)
         self.unknown_systems: list[str] = []           # systems (or system|version) the value set needs
         self.visited: list[IncludeVersion] = []        # includes of the code's system seen by contains()
         self.undecided: list[Undecided] = []           # includes/excludes contains() could not settle
         self.merged_across_versions = False            # an exclude removed a code of another version
-        self._stack: list = []
+        self._stack: list[str | int] = []             # the value sets being walked (url|version, else id())
 
     # -- code systems ---------------------------------------------------------------
-    def code_system_for(self, system: str, version: str | None, vs: dict | None = None):
+    def code_system_for(self, system: str, version: str | None, vs: JSON | None = None) -> Provider | None:
         """The provider of system for a coding of `version` (force-system-version over it,
         system-version as its default), with the supplements the request and vs ask for."""
         if system in self.rules.force:
@@ -119,7 +121,7 @@ class Composer:
             version = self.rules.defaults[system]
         return self.provider(system, version, vs)
 
-    def provider(self, system: str, version: str | None, vs: dict | None = None):
+    def provider(self, system: str, version: str | None, vs: JSON | None = None) -> Provider | None:
         """The provider of system in `version` (exact or a wildcard; None: the latest), with the
         supplements the request and vs ask for; None when there is no such version."""
         supps = []
@@ -146,7 +148,7 @@ class Composer:
                     self.used_supplements.append(v)
         return cs
 
-    def include_version(self, inc: dict, vs: dict | None) -> IncludeVersion:
+    def include_version(self, inc: JSON, vs: JSON | None) -> IncludeVersion:
         """The version of its code system an include (or exclude) selects (see the module doc)."""
         system, declared = inc["system"], inc.get("version")
         rules = self.rules
@@ -165,7 +167,7 @@ class Composer:
             self.used_version_params.add((source, system))
         return IncludeVersion(system, declared, wanted, source, cs)
 
-    def version_check_error(self, cs) -> OpError | None:
+    def version_check_error(self, cs: Provider) -> OpError | None:
         """The error when check-system-version rules out the version of cs."""
         wanted = self.rules.check.get(cs.url)
         if wanted and not version_matches(wanted, cs.version):
@@ -173,7 +175,7 @@ class Composer:
                                   version=cs.version, system=cs.url, wanted=wanted)
         return None
 
-    def note_cs(self, cs: CodeSystemProvider[Any]) -> None:
+    def note_cs(self, cs: Provider) -> None:
         """Record cs as used, with the warnings its status calls for."""
         url = cs.vurl()
         if url in self.used_codesystems:
@@ -190,7 +192,7 @@ class Composer:
             self._warn("warning-withdrawn", url)
 
     # -- value sets -----------------------------------------------------------------
-    def note_vs(self, vs: dict):
+    def note_vs(self, vs: JSON) -> None:
         status = vs.get("status")
         url = vurl(vs)
         if url is None:
@@ -200,11 +202,11 @@ class Composer:
         if standards == "deprecated":
             self._warn("warning-deprecated", url)
 
-    def _warn(self, name, canonical):
+    def _warn(self, name: str, canonical: str) -> None:
         if (name, canonical) not in self.warnings:
             self.warnings.append((name, canonical))
 
-    def resolve_vs(self, canonical: str, expanding: bool = False) -> dict:
+    def resolve_vs(self, canonical: str, expanding: bool = False) -> JSON:
         """An imported value set; an unversioned import takes default-valueset-version."""
         url, version = split_canonical(canonical)
         pinned = version is None and url in self.rules.value_sets
@@ -219,7 +221,7 @@ class Composer:
                                  tx_type="not-found", url=f"{url}|{version}" if version else canonical)
         return vs
 
-    def _import(self, canonical: str, excluding: bool, expanding: bool = False) -> dict:
+    def _import(self, canonical: str, excluding: bool, expanding: bool = False) -> JSON:
         sub = self.resolve_vs(canonical, expanding)
         url = canonical_label(sub)   # (url|version, when it is not one the value set contains: `#id`)
         if not canonical.startswith("#") and url not in self.used_valuesets:
@@ -228,7 +230,7 @@ class Composer:
             self.note_vs(sub)
         return sub
 
-    def check_cycles(self, vs: dict, path: tuple = ()):
+    def check_cycles(self, vs: JSON, path: tuple[str | int, ...] = ()) -> None:
         """Raise CycleError when the value set imports itself (through include or exclude)."""
         key = vurl(vs) or id(vs)
         if key in path:
@@ -240,27 +242,27 @@ class Composer:
                 if sub is not None:
                     self.check_cycles(sub, path + (key,))
 
-    def _enter(self, vs: dict):
+    def _enter(self, vs: JSON) -> None:
         key = vurl(vs) or id(vs)
         if key in self._stack:
             raise self._cycle(key, tuple(self._stack) + (key,))
         self._stack.append(key)
 
     @staticmethod
-    def _cycle(key, path):
+    def _cycle(key: str | int, path: tuple[str | int, ...]) -> CycleError:
         return CycleError(messages.text("VALUESET_CIRCULAR_REFERENCE", url=key, path=" -> ".join(map(str, path))),
                           status=400, code="processing", tx_type="vs-invalid",
                           message_id="VALUESET_CIRCULAR_REFERENCE")
 
     # -- enumeration ----------------------------------------------------------------
-    def members(self, vs: dict) -> list[Member]:
+    def members(self, vs: JSON) -> list[Member]:
         self._enter(vs)
         try:
             compose = vs.get("compose") or {}
             if not compose and vs.get("expansion"):
                 return self._from_expansion(vs)
             merge = self.versions_match is True
-            out: dict = {}
+            out: dict[MemberKey, Member] = {}
             includes = compose.get("include", []) or []
             for inc in (includes if merge else _in_version_order(includes)):
                 for chunk in _in_chunks(self._include(inc, vs)):
@@ -284,10 +286,10 @@ class Composer:
         finally:
             self._stack.pop()
 
-    def _exclude(self, out: dict, compose: dict, vs: dict, merge: bool):
+    def _exclude(self, out: dict[MemberKey, Member], compose: JSON, vs: JSON, merge: bool) -> None:
         """Remove the excluded codes: the excluded version's member, or - when that version is not
         included and versionsMatch does not say otherwise - the code in every version."""
-        versions: dict = {}
+        versions: dict[MemberKey, list[MemberKey]] = {}   # (system, code) -> its keys by version
         if not merge:
             for k in out:
                 versions.setdefault((k[0], k[2]), []).append(k)
@@ -304,21 +306,22 @@ class Composer:
                     if out.pop(k, None) is not None:
                         self.merged_across_versions = True
 
-    def _from_expansion(self, vs):
-        out = []
+    def _from_expansion(self, vs: JSON) -> list[Member]:
+        out: list[Member] = []
 
-        def walk(contains):
+        def walk(contains: list[JSON] | None) -> None:
             for c in contains or []:
                 if c.get("code") is not None:
-                    out.append(Member(c.get("system"), c.get("version"), c["code"], c.get("display"),
+                    out.append(Member(c.get("system"),  # type: ignore[arg-type]  # (vsd-10: a code has a system)
+                                      c.get("version"), c["code"], c.get("display"),
                                       inactive=bool(c.get("inactive")), abstract=bool(c.get("abstract"))))
                 walk(c.get("contains"))
         walk((vs.get("expansion") or {}).get("contains"))
         return out
 
-    def _include(self, inc: dict, vs: dict, excluding: bool = False) -> list[Member]:
-        system = inc.get("system")
-        vs_sets = None
+    def _include(self, inc: JSON, vs: JSON, excluding: bool = False) -> list[Member]:
+        system: str | None = inc.get("system")
+        vs_sets: list[dict[tuple[str, str], Member]] | None = None
         if inc.get("valueSet"):
             vs_sets = [{(m.system, m.code): m for m in self.members(self._import(c, excluding, expanding=True))}
                        for c in inc["valueSet"]]
@@ -337,7 +340,7 @@ class Composer:
         if error is not None:
             raise error
         self.note_cs(cs)
-        result = []
+        result: list[Member] = []
         if inc.get("concept"):
             for cref in inc["concept"]:
                 concept = cs.locate(cref.get("code"))
@@ -368,7 +371,7 @@ class Composer:
             result = [m for m in result if all((m.system, m.code) in s for s in vs_sets)]
         return result
 
-    def _unknown_system_include(self, inc: dict, iv: IncludeVersion):
+    def _unknown_system_include(self, inc: JSON, iv: IncludeVersion) -> list[Member]:
         system = iv.system
         known = self.known_versions(system)
         if known and iv.wanted:
@@ -389,7 +392,8 @@ class Composer:
         return sorted({v for v in self.ctx.code_system_versions(system) if v}, key=version_key)
 
     # -- membership -----------------------------------------------------------------
-    def contains(self, vs: dict, system: str | None, code: str, version: str | None = None, prefer=None):
+    def contains(self, vs: JSON, system: str | None, code: str, version: str | None = None,
+                 prefer: Callable[[Member], bool] | None = None) -> Member | None:
         """The member of vs for system#code, or None. `version` is the coding's: an include that
         accepts it is evaluated in that version, the others are left out when one accepts it.
         Of several members (one code in several versions) the first `prefer` accepts wins, else
@@ -403,7 +407,7 @@ class Composer:
             includes = compose.get("include", []) or []
             strict = version is not None and any(
                 inc.get("system") == system and self.include_version(inc, vs).accepts(version) for inc in includes)
-            hits = []
+            hits: list[Member] = []
             for inc in includes:
                 m = self._include_contains(inc, vs, system, code, version, strict=strict)
                 if m is not None and not (m.inactive and (self.active_only or compose.get("inactive") is False)) \
@@ -419,7 +423,7 @@ class Composer:
         finally:
             self._stack.pop()
 
-    def _excluded(self, compose: dict, vs: dict, m: Member) -> bool:
+    def _excluded(self, compose: JSON, vs: JSON, m: Member) -> bool:
         """Is member m excluded (by the rules of `_exclude`)?"""
         for exc in compose.get("exclude", []) or []:
             x = self._include_contains(exc, vs, m.system, m.code, m.version, excluding=True)
@@ -433,11 +437,12 @@ class Composer:
                 return True
         return False
 
-    def _include_contains(self, inc, vs, system, code, version, excluding=False, strict=False):
-        inc_system = inc.get("system")
+    def _include_contains(self, inc: JSON, vs: JSON, system: str | None, code: str, version: str | None,
+                          excluding: bool = False, strict: bool = False) -> Member | None:
+        inc_system: str | None = inc.get("system")
         if inc_system and system is not None and inc_system != system:
             return None
-        m = None
+        m: Member | None = None
         if inc_system:
             iv = self.include_version(inc, vs)
             if not excluding:
@@ -498,11 +503,10 @@ class Composer:
                 m = sm
         return m
 
-
-    def _undecided(self, iv: IncludeVersion, cs, incfilters: list, excluding: bool):
+    def _undecided(self, iv: IncludeVersion, cs: Provider, incfilters: list[JSON], excluding: bool) -> None:
         self.undecided.append(Undecided(iv.system, cs.version, iv.wanted, cs.content, list(incfilters), excluding))
 
-    def unsettled(self, member) -> list[Undecided]:
+    def unsettled(self, member: Member | None) -> list[Undecided]:
         """What leaves a contains() answer open: for a member, the excludes it could not decide;
         for none, the includes whose filters it could not evaluate."""
         if member is not None:
@@ -514,36 +518,36 @@ class Composer:
         return any(not u.excluding and not u.filters for u in self.undecided)
 
 
-def _in_version_order(includes: list) -> list:
+def _in_version_order(includes: list[JSON]) -> list[JSON]:
     """The includes, those of one system in several versions latest declared version first (the
     order the reference server lists overloaded codes in)."""
     if len(includes) < 2:
         return includes
-    first: dict = {}
+    first: dict[str | None, int] = {}
     for i, inc in enumerate(includes):
         first.setdefault(inc.get("system"), i)
     by_version = sorted(includes, key=lambda inc: version_key(inc.get("version")), reverse=True)
     return sorted(by_version, key=lambda inc: first[inc.get("system")])
 
 
-def _in_chunks(items: list, size: int = 1024):
+def _in_chunks(items: list[Member], size: int = 1024) -> Iterator[list[Member]]:
     """The items in slices, the deadline checked before each."""
     for start in range(0, len(items), size):
         deadline.check()
         yield items[start:start + size]
 
 
-def _enumerated_member(system, cs, concept, cref) -> Member:
+def _enumerated_member(system: str, cs: Provider, concept: FlatConcept, cref: JSON) -> Member:
     """A concept listed by the value set: its display, designations and extensions win."""
     return Member(system, cs.version, concept.code, cref.get("display") or concept.display, concept, cs,
                   designations=cref.get("designation") or None, extensions=cref.get("extension") or None,
                   inactive=concept.inactive, abstract=concept.abstract)
 
 
-_CREF_INDEX: dict = {}   # id(include.concept list) -> (the list, {code: first entry})
+_CREF_INDEX: dict[int, tuple[list[JSON], dict[str | None, JSON]]] = {}   # id(concept list) -> (it, {code: entry})
 
 
-def _concept_ref(crefs: list, code: str):
+def _concept_ref(crefs: list[JSON], code: str) -> JSON | None:
     """The first entry of an include's concept list with this code. Long lists (DICOM CIDs, large
     enumerated value sets) are indexed once; the index holds the list, so its id stays unique."""
     if len(crefs) < 16:
@@ -559,32 +563,23 @@ def _concept_ref(crefs: list, code: str):
     return hit[1].get(code)
 
 
-def _vs_supplements(vs: dict) -> list:
+def _vs_supplements(vs: JSON) -> list[str]:
     return [v for x in vs.get("extension", []) or [] if x.get("url") == VS_SUPPLEMENT
             for v in (x.get("valueCanonical") or x.get("valueUri"),) if v]
 
 
-def standards_status(res: dict):
+def standards_status(res: JSON) -> str | None:
     for x in res.get("extension", []) or []:
         if x.get("url") == STANDARDS_STATUS:
-            return x.get("valueCode")
+            code: str | None = x.get("valueCode")
+            return code
     return None
 
 
-def versioned_systems(vs: dict) -> set:
-    """Systems the compose names in more than one version (its members then say which)."""
-    seen: dict = {}
-    compose = vs.get("compose") or {}
-    for inc in (compose.get("include", []) or []) + (compose.get("exclude", []) or []):
-        if inc.get("system"):
-            seen.setdefault(inc["system"], set()).add(inc.get("version"))
-    return {s for s, versions in seen.items() if len(versions) > 1}
-
-
-def vs_default_parameters(vs: dict) -> list[tuple]:
+def vs_default_parameters(vs: JSON) -> list[tuple[str, str, Any]]:
     """Expansion parameters a value set sets for itself (compose extension valueset-expansion-parameter):
     [(name, valueKey, value)]."""
-    out = []
+    out: list[tuple[str, str, Any]] = []
     for x in ((vs.get("compose") or {}).get("extension", []) or []) + (vs.get("extension", []) or []):
         if x.get("url") != EXPANSION_PARAMETER:
             continue

@@ -17,8 +17,7 @@ from termsvc.fhir.operations import ECHOED as ECHOED_ALWAYS, ECHOED_WHEN_USED, E
 from termsvc.fhir.outcome import TooManyCodes
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.completeness import unclosed
-from termsvc.ops.compose import (Composer, Member, STANDARDS_STATUS, VersionRules, versioned_systems,
-                                 vs_default_parameters)
+from termsvc.ops.compose import Composer, Member, STANDARDS_STATUS, VersionRules, vs_default_parameters
 from termsvc.ops.context import Context, Provider, build_cached, canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
 from termsvc.ops.sqlpath import FAST_PATH_MIN, pre_expanded_total, query_expansion, stored_expansion, stored_members
@@ -101,7 +100,7 @@ class Shape:
 def _shape(ctx: Context, vs: JSON) -> Shape:
     """The Shape of vs: made once per build for a stored value set."""
     def make() -> Shape:
-        return Shape(vs_default_parameters(vs), versioned_systems(vs), _hierarchical(vs, False),
+        return Shape(vs_default_parameters(vs), _versioned_systems(vs), _hierarchical(vs, False),
                      _hierarchical(vs, True))
     vs_id = ctx.stored_value_set_id(vs)
     return make() if vs_id is None or ctx.store is None else build_cached(ctx.store, ("vs-shape", vs_id), make)
@@ -246,6 +245,16 @@ def _hierarchical(vs: JSON, text_filter: bool) -> bool:
     return bool(incs) and not compose.get("exclude") and all(
         inc.get("system") and not inc.get("concept") and not inc.get("valueSet")
         and (inc.get("filter") or not text_filter) for inc in incs)
+
+
+def _versioned_systems(vs: JSON) -> set[str]:
+    """Systems the compose names in more than one version (its members then say which)."""
+    seen: dict[str, set[str | None]] = {}
+    compose = vs.get("compose") or {}
+    for inc in (compose.get("include", []) or []) + (compose.get("exclude", []) or []):
+        if inc.get("system"):
+            seen.setdefault(inc["system"], set()).add(inc.get("version"))
+    return {s for s, versions in seen.items() if len(versions) > 1}
 
 
 def _language_prefs(opts: ExpandOptions, vs: JSON) -> LanguagePrefs:

@@ -14,12 +14,14 @@ from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Params, signature
 from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
 from termsvc.ops.completeness import PARTIAL_CONTENT
-from termsvc.ops.compose import STANDARDS_STATUS, Composer, VersionRules, vs_default_parameters
-from termsvc.ops.context import Context, canonical_label, version_key
+from termsvc.fhir.codesystem import FlatConcept
+from termsvc.ops.completeness import Undecided
+from termsvc.ops.compose import STANDARDS_STATUS, Composer, IncludeVersion, Member, VersionRules, vs_default_parameters
+from termsvc.ops.context import Context, Provider, canonical_label, version_key
 from termsvc.ops.display import display_matches, display_problem
 from termsvc.ops.identifiers import problem as identifier_problem
 from termsvc.ops.language import LanguagePrefs, display_language, lang_matches
-from termsvc.results import BatchValidation, Failure, Validation
+from termsvc.results import JSON, BatchValidation, Failure, Validation
 
 NOT_IN_VS = "None_of_the_provided_codes_are_in_the_value_set_one"
 VALIDATE_CODE = signature(VS_VALIDATE)
@@ -56,7 +58,7 @@ def _is_absolute(system: str) -> bool:
     return ":" in system and not system.startswith("#")
 
 
-def _coded_inputs(params):
+def _coded_inputs(params: Params) -> tuple[str, list[Coded], JSON | None]:
     """(mode, [Coded], codeableConcept) from code/system/display, coding or codeableConcept."""
     if params.get("codeableConcept") is not None:
         cc = check_codeable_concept(params.get("codeableConcept"))
@@ -76,7 +78,7 @@ def _coded_inputs(params):
 
 
 class Validator:
-    def __init__(self, ctx, params, accept_language=None):
+    def __init__(self, ctx: Context, params: Params, accept_language: str | None = None):
         self.ctx = ctx
         self.params = params
         self.explicit_language = display_language(params) or accept_language
@@ -88,7 +90,7 @@ class Validator:
         self.infer = params.bool("inferSystem")
         self.composer = Composer(ctx, VersionRules.from_params(params), max_size=None, active_only=self.active_only,
                                  supplements=[s for s in params.all("useSupplement") if isinstance(s, str)])
-        self._vs_urls = set()
+        self._vs_urls: set[str | None] = set()
 
     # -- entry points -----------------------------------------------------------------
     def validate_vs(self, instance_id: str | None = None) -> Validation:
@@ -133,24 +135,26 @@ class Validator:
         if not cs.get("url"):
             raise messages.error("code-system-parameter-url")
         self.ctx.add_resource(cs)
-        return cs["url"]
+        url: str = cs["url"]
+        return url
 
     # -- one coding ---------------------------------------------------------------------
-    def _validate_one(self, vs, cd: Coded) -> Validation:
+    def _validate_one(self, vs: JSON | None, cd: Coded) -> Validation:
         r = Validation(code=cd.code)
-        if self._system_known(r, vs, cd):
+        system = self._settled_system(r, vs, cd)
+        if system is not None:
             if vs is None:
-                self._check_in_code_system(r, cd)
+                self._check_in_code_system(r, cd, system)
             else:
-                self._check_in_value_set(r, vs, cd)
+                self._check_in_value_set(r, vs, cd, system)
         r.caused_by += [s for s in self.composer.unknown_systems if s.split("|")[0] != cd.system
                         and s not in r.caused_by]
         self._status_issues(r)
         return r
 
-    def _system_known(self, r, vs, cd: Coded) -> bool:
-        """Settle the coding's system (inferred from the value set when asked); False when the
-        answer is already given (no system, a relative one, one nobody knows)."""
+    def _settled_system(self, r: Validation, vs: JSON | None, cd: Coded) -> str | None:
+        """Settle the coding's system (inferred from the value set when asked): the system, or None when
+        the answer is already given (no system, a relative one, one nobody knows)."""
         if cd.system is None:
             if vs is not None and self.infer:
                 systems = self._infer_systems(vs, cd.code)
@@ -161,21 +165,21 @@ class Validator:
                           if systems else "Unable_to_resolve_system__value_set_has_no_matches", "cannot-infer",
                           cd.path or "code", code=cd.code, vs=_vurl(vs), systems=", ".join(systems))
                     self._not_in_vs(r, vs, cd, label=f"#{cd.code}")
-                    return False
+                    return None
             if cd.system is None:
                 if vs is None:
                     raise messages.error("no-system", tx_type="invalid-data")
                 _add(r, "warning", "invalid", "Coding_has_no_system__cannot_validate", "invalid-data",
                       cd.path or "code")
                 self._not_in_vs(r, vs, cd, label=f"#{cd.code}")
-                return False
+                return None
         r.system = cd.system
         if not _is_absolute(cd.system):
             _add(r, "error", "invalid", "Terminology_TX_System_Relative", "invalid-data", cd.at("system"))
             _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM", "not-found", cd.at("system"), system=cd.system)
             r.unknown_systems.append(cd.system)
         elif self.ctx.code_system(cd.system) is not None:
-            return True
+            return cd.system
         elif self.ctx.value_set(cd.system) is not None:
             _add(r, "error", "invalid", "Terminology_TX_System_ValueSet2", "invalid-data", cd.at("system"),
                   system=cd.system)
@@ -194,13 +198,13 @@ class Validator:
             if vs is not None and self._names_system(vs, cd.system):
                 r.in_value_set = None   # the value set takes codes of that system: whether it has this one is unknown
                 r.result = False
-                return False
+                return None
         if vs is not None:
             self._not_in_vs(r, vs, cd)
         r.result = False
-        return False
+        return None
 
-    def _names_system(self, vs, system: str) -> bool:
+    def _names_system(self, vs: JSON, system: str) -> bool:
         """Does the value set include codes of `system` (itself or through a value set it imports)?"""
         for inc in (vs.get("compose") or {}).get("include", []) or []:
             if inc.get("system") == system or any(self._names_system(self.composer.resolve_vs(c), system)
@@ -208,49 +212,49 @@ class Validator:
                 return True
         return False
 
-    def _check_in_code_system(self, r, cd: Coded):
-        cs = self.composer.code_system_for(cd.system, cd.version)
+    def _check_in_code_system(self, r: Validation, cd: Coded, system: str) -> None:
+        cs = self.composer.code_system_for(system, cd.version)
         if cs is None:
-            version = self.composer.rules.force.get(cd.system) or cd.version or \
-                self.composer.rules.defaults.get(cd.system)
-            r.unknown_systems.append(f"{cd.system}|{version}")
+            version = self.composer.rules.force.get(system) or cd.version or self.composer.rules.defaults.get(system)
+            r.unknown_systems.append(f"{system}|{version}")
             _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"),
-                  system=cd.system, version=version,
-                  versions=messages.version_list(self.composer.known_versions(cd.system)))
+                  system=system, version=version, versions=messages.version_list(self.composer.known_versions(system)))
             r.in_value_set = False
             return
         self._check_version_allowed(r, cd, cs)
         concept, normalized = cs.find(cd.code)
         self._check_concept(r, None, cd, cs, concept, normalized, None, False, [], False)
 
-    def _check_version_allowed(self, r, cd: Coded, cs):
+    def _check_version_allowed(self, r: Validation, cd: Coded, cs: Provider) -> None:
         """check-system-version: the version of cs used must be the one it names."""
         if self.composer.version_check_error(cs) is not None:
             _add(r, "error", "exception", "VALUESET_VERSION_CHECK", "version-error", cd.at("version"),
                   version=cs.version, system=cs.url, wanted=self.composer.rules.check[cs.url])
 
-    def _check_in_value_set(self, r, vs, cd: Coded):
+    def _check_in_value_set(self, r: Validation, vs: JSON, cd: Coded, system: str) -> None:
         composer = self.composer
         composer.visited, composer.undecided = [], []
         display = cd.display
         prefer = (lambda m: m.cs is not None and m.concept is not None
                   and display_matches(m.cs, m.concept, m, display)) if display else None
-        member = composer.contains(vs, cd.system, cd.code, cd.version, prefer)
+        member = composer.contains(vs, system, cd.code, cd.version, prefer)
         unsettled, open_fragment = composer.unsettled(member), composer.open_fragment()
-        seen, includes = set(), []
+        seen: set[tuple[str | None, str | None]] = set()
+        includes: list[IncludeVersion] = []
         for iv in composer.visited:
-            if iv.system == cd.system and (iv.declared, iv.wanted) not in seen:
+            if iv.system == system and (iv.declared, iv.wanted) not in seen:
                 seen.add((iv.declared, iv.wanted))
                 includes.append(iv)
-        coding_cs = composer.provider(cd.system, cd.version, vs) if cd.version else None
-        self._version_issues(r, cd, includes, coding_cs)
+        coding_cs = composer.provider(system, cd.version, vs) if cd.version else None
+        self._version_issues(r, cd, system, includes, coding_cs)
         undecided = member is None and any(iv.cs is None for iv in includes)
         cs = member.cs if member is not None and member.cs is not None else \
-            self._reported_code_system(cd, includes, coding_cs, vs)
+            self._reported_code_system(cd, system, includes, coding_cs, vs)
         if cs.version:
             r.version = cs.version
         if not undecided:
             self._check_version_allowed(r, cd, cs)
+        concept: FlatConcept | None
         if member is not None and member.concept is not None:
             concept = member.concept
             normalized = concept.code if concept.code != cd.code else None
@@ -258,9 +262,10 @@ class Validator:
             concept, normalized = cs.find(cd.code)
         self._check_concept(r, vs, cd, cs, concept, normalized, member, undecided, unsettled, open_fragment)
 
-    def _version_issues(self, r, cd: Coded, includes: list, coding_cs):
+    def _version_issues(self, r: Validation, cd: Coded, system: str, includes: list[IncludeVersion],
+                        coding_cs: Provider | None) -> None:
         """What the value set's versions of the system say about the coding's version."""
-        system, version = cd.system, cd.version
+        version = cd.version
         if version and coding_cs is None:
             _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"), system=system,
                   version=version, versions=messages.version_list(self.composer.known_versions(system)))
@@ -284,7 +289,8 @@ class Validator:
                       versions=messages.version_list(self.composer.known_versions(system)))
                 r.caused_by.append(f"{system}|{iv.wanted}")
 
-    def _reported_code_system(self, cd: Coded, includes: list, coding_cs, vs):
+    def _reported_code_system(self, cd: Coded, system: str, includes: list[IncludeVersion], coding_cs: Provider | None,
+                              vs: JSON) -> Provider:
         """The version a code the value set does not hold is reported against: the coding's when
         the value set takes it, else the latest the value set names, else the default."""
         accepted = [iv.cs for iv in includes if iv.cs is not None and iv.accepts(cd.version)]
@@ -293,10 +299,10 @@ class Validator:
         named = accepted or [iv.cs for iv in includes if iv.cs is not None]
         if named:
             return max(named, key=lambda cs: version_key(cs.version))
-        return (coding_cs or self.composer.include_version({"system": cd.system}, vs).cs
-                or self.composer.provider(cd.system, None, vs))
+        return (coding_cs or self.composer.include_version({"system": system}, vs).cs  # type: ignore[return-value]
+                or self.composer.provider(system, None, vs))   # (never None: the system is known, _settled_system)
 
-    def _malformed(self, r, cd: Coded, cs) -> bool:
+    def _malformed(self, r: Validation, cd: Coded, cs: Provider | None) -> bool:
         """A code its system's identifier syntax rules out (whatever content is held): an error."""
         bad = identifier_problem(cd.system, cd.code, cs.resource if cs is not None else None)
         if bad is not None:
@@ -304,8 +310,9 @@ class Validator:
                   what=bad.what, reason=bad.reason)
         return bad is not None
 
-    def _check_concept(self, r, vs, cd: Coded, cs, concept, normalized, member, undecided: bool, unsettled: list,
-                       open_fragment: bool):
+    def _check_concept(self, r: Validation, vs: JSON | None, cd: Coded, cs: Provider, concept: FlatConcept | None,
+                       normalized: str | None, member: Member | None, undecided: bool, unsettled: list[Undecided],
+                       open_fragment: bool) -> None:
         """`unsettled`: the includes and excludes the content held cannot decide for this code;
         `open_fragment`: the value set takes all of a fragment."""
         in_vs = vs is None or member is not None
@@ -384,8 +391,8 @@ class Validator:
                 _add(r, severity, "invalid", message_id, "display-comment" if retired else "invalid-display",
                       cd.at("display"), in_message=not retired, system=cd.system, code=concept.code, **args)
 
-    def _status_issues(self, r):
-        seen = set()
+    def _status_issues(self, r: Validation) -> None:
+        seen: set[str] = set()
         for name, canonical in self.composer.warnings:
             kind = name.split("-", 1)[1]
             if kind == "version-substituted":
@@ -399,12 +406,13 @@ class Validator:
                 seen.add(i.text)
                 r.issues.append(i)
 
-    def _infer_systems(self, vs, code) -> list:
+    def _infer_systems(self, vs: JSON, code: str) -> list[str]:
         """The systems of the value set's includes that may hold `code` (inferSystem): those that
         have it, and those the server does not have or holds only in part where that part cannot
         settle it (which cannot rule it out). An include of value sets looks into them (all of them
         must hold the code); excludes make no difference."""
-        composer, systems = self.composer, []
+        composer = self.composer
+        systems: list[str] = []
         for inc in (vs.get("compose") or {}).get("include", []) or []:
             if inc.get("system"):
                 s = inc["system"]
@@ -422,10 +430,10 @@ class Validator:
                 systems.append(s)
         return systems
 
-    def _cannot_tell(self, r, vs, cd: Coded, unsettled: list):
+    def _cannot_tell(self, r: Validation, vs: JSON, cd: Coded, unsettled: list[Undecided]) -> None:
         """The membership depends on content the build does not hold: say which, never a plain no."""
         for u in {(u.canonical(), u.excluding): u for u in unsettled}.values():
-            i = u.issue(cd.code, _vurl(vs), cd.at("code"))
+            i = u.issue(cd.code, canonical_label(vs), cd.at("code"))
             r.issues.append(i)
             r.messages.append(i.text)
             r.result = False
@@ -433,7 +441,7 @@ class Validator:
                 r.caused_by.append(u.canonical())
         r.in_value_set = None
 
-    def _not_in_vs(self, r, vs, cd: Coded, label=None):
+    def _not_in_vs(self, r: Validation, vs: JSON, cd: Coded, label: str | None = None) -> None:
         if label is None:
             label = f"{cd.system}|{cd.version}#{cd.code}" if cd.version else f"{cd.system}#{cd.code}"
             if cd.display:
@@ -441,7 +449,7 @@ class Validator:
         _add(r, "error", "code-invalid", NOT_IN_VS, "not-in-vs", cd.at("code"), code=label, vs=_vurl(vs))
         r.in_value_set = False
 
-    def _display_for(self, cs, concept, member):
+    def _display_for(self, cs: Provider, concept: FlatConcept, member: Member | None) -> str | None:
         display = member.display if member is not None and member.display else concept.display
         if self.prefs:
             des = cs.designations(concept)
@@ -454,15 +462,15 @@ class Validator:
         return display
 
     # -- codeable concepts -------------------------------------------------------------
-    def _validate_cc(self, vs, codeds) -> Validation:
+    def _validate_cc(self, vs: JSON | None, codeds: list[Coded]) -> Validation:
         total = Validation()
-        results = []
+        results: list[Validation] = []
         for cd in codeds:
             r = self._validate_one(vs, cd)
             results.append(r)
             total.unknown_systems += [u for u in r.unknown_systems if u not in total.unknown_systems]
             total.caused_by += [u for u in r.caused_by if u not in total.caused_by]
-        seen_texts = set()
+        seen_texts: set[str] = set()
         for r in results:
             for i in r.issues:
                 if vs is not None and i.tx_type == "not-in-vs":
@@ -494,7 +502,7 @@ def _take_concept(total: Validation, found: Validation) -> None:
     total.normalized_code, total.inactive, total.status = found.normalized_code, found.inactive, found.status
 
 
-def _answer(r: Validation, cc: dict | None) -> Validation:
+def _answer(r: Validation, cc: JSON | None) -> Validation:
     """The answer as given: with the CodeableConcept asked about, and what a negative answer depends on
     (x-caused-by-unknown-system: it might differ with that code system known) only when it is negative."""
     r.codeable_concept = cc
@@ -503,12 +511,12 @@ def _answer(r: Validation, cc: dict | None) -> Validation:
     return r
 
 
-def _deprecated(cs, concept) -> bool:
+def _deprecated(cs: Provider, concept: FlatConcept) -> bool:
     return concept.status == "deprecated" or any(
         x.get("url") == STANDARDS_STATUS and x.get("valueCode") == "deprecated" for x in cs.concept_extensions(concept))
 
 
-def _deprecated_in_vs(member) -> bool:
+def _deprecated_in_vs(member: Member) -> bool:
     for x in member.extensions or []:
         url = x.get("url")
         if url == STANDARDS_STATUS and x.get("valueCode") == "deprecated":
@@ -519,7 +527,7 @@ def _deprecated_in_vs(member) -> bool:
     return False
 
 
-def _vurl(vs):
+def _vurl(vs: JSON | None) -> str | None:
     """How messages name a value set."""
     return None if vs is None else canonical_label(vs)
 
