@@ -58,9 +58,12 @@ def test_a_held_code_system_answers_as_the_store_does(store, url):
 def test_a_held_code_system_reads_the_store_once(store):
     held, _ = providers(store, SYSTEMS[1])
     some = [c.code for c in held.iter_all()][:50]
+    below: dict[str, list[str]] = {}
     for code in some:           # the first time: what each concept is asked for is read
         held.parent_codes(held.locate(code))
         held.children(held.locate(code))
+        below[code] = [x.code for x in held.descendants(code)]
+        held.descendants(code).clear()   # a caller's changes to the list it got are its own
     statements = []
     store.conn().set_trace_callback(statements.append)
     try:
@@ -68,10 +71,11 @@ def test_a_held_code_system_reads_the_store_once(store):
             c = held.locate(code)
             held.parent_codes(c)
             held.children(c)
+            assert [x.code for x in held.descendants(code)] == below[code]
         assert len(list(held.iter_all())) == held.count
     finally:
         store.conn().set_trace_callback(None)
-    assert statements == []
+    assert statements == [] and any(below.values())
     # its copy with supplements holds the same concepts
     assert held.with_supplements([]).locate(some[0]) is held.locate(some[0])
 

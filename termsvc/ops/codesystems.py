@@ -259,6 +259,7 @@ class _Concepts:
         self.by_code: dict[str, Concept] = {}
         for c in self.ordered:
             self.by_code.setdefault(c.code, c)
+        self.descendants: dict[int | None, tuple[Concept, ...]] = {}   # by ancestor id, in load order, once asked
 
 
 class StoredCodeSystem(CodeSystemProvider[Concept]):
@@ -381,10 +382,12 @@ class StoredCodeSystem(CodeSystemProvider[Concept]):
         root = held.by_code.get(code)
         if root is None:
             return []
-        found = [held.by_id[cid] for (cid,) in self.store.all("SELECT descendant_id FROM closure WHERE ancestor_id=?",
-                                                               (root.cid,))]
-        found.sort(key=lambda c: held.position[c.cid])
-        return found
+        known = held.descendants.get(root.cid)
+        if known is None:
+            ids = [cid for (cid,) in self.store.all("SELECT descendant_id FROM closure WHERE ancestor_id=?", (root.cid,))]
+            ids.sort(key=held.position.__getitem__)
+            known = held.descendants[root.cid] = tuple(map(held.by_id.__getitem__, ids))
+        return list(known)
 
     def refset_members(self, refsets: list[str]) -> set[int]:
         """Ids of the concepts in any of these reference sets (SNOMED CT `in`)."""
