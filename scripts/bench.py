@@ -32,6 +32,7 @@ Without wrk, a Python loader (threads + keep-alive http.client) is used: it is m
 (apt-get install wrk) for real figures.
 """
 import argparse
+import contextlib
 import csv
 import glob
 import http.client
@@ -317,10 +318,12 @@ class Server:
                     return
             except OSError:
                 time.sleep(0.2)
-        self.stop()
-        raise SystemExit("bench: the server did not answer /health within 60 s")
+        self.stop(keep_log=True)
+        raise SystemExit(f"bench: the server did not answer /health within 60 s (see {self.log.name})")
 
-    def stop(self):
+    def stop(self, keep_log: bool = False):
+        """Stop the server; its log (the access log: a line per request, gigabytes in a long run) is
+        removed unless `keep_log`."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -328,6 +331,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        self.log.close()
+        if not keep_log:
+            with contextlib.suppress(OSError):
+                os.unlink(self.log.name)
 
 
 # -- load generation --------------------------------------------------------------------------
