@@ -94,7 +94,7 @@ def _subsumes(ctx, params, req):
 
 @operation("ConceptMap", "translate")
 def _translate(ctx, params, req):
-    return translation(translate_op.translate(ctx, params, req.r4, req.instance_id), req.r4)
+    return translation(translate_op.translate(ctx, params, req.r4, req.instance_id), req.r4, to_serialise=True)
 
 
 @functools.lru_cache(maxsize=8192)  # system URLs and codes repeat from request to request

@@ -15,6 +15,7 @@ from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence, to_r5
 from termsvc.fhir import messages
 from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
 from termsvc.fhir.params import Params
+from termsvc.fhir.render.translation import with_wire
 from termsvc.ops.context import Context, canonical_label, split_canonical, vurl
 from termsvc.ops.identifiers import input_error
 from termsvc.ops.per_build import PerBuild
@@ -22,6 +23,23 @@ from termsvc.results import JSON, Match, Translation
 from termsvc.store.queries import Queries
 
 MAX_CHAIN = 10
+
+
+# parameter name -> (what it says, 0: the R5 spelling, 1: the R4 one); where both are given, the R5 one
+# unless it is empty (`sourceCode or code`)
+_SAYS = {"sourceCoding": ("coding", 0), "coding": ("coding", 1),
+         "sourceCodeableConcept": ("cc", 0), "codeableConcept": ("cc", 1),
+         "sourceCode": ("code", 0), "code": ("code", 1),
+         "sourceSystem": ("system", 0), "system": ("system", 1),
+         "sourceVersion": ("version", 0), "version": ("version", 1),
+         "targetSystem": ("target_system", 0), "targetsystem": ("target_system", 1),
+         "sourceScope": ("source_scope", 0), "source": ("source_scope", 1),
+         "targetScope": ("target_scope", 0), "target": ("target_scope", 1),
+         "targetCoding": ("tcoding", 0), "targetCodeableConcept": ("tcc", 0), "targetCode": ("tcode", 0),
+         "url": ("url", 0), "conceptMapVersion": ("map_version", 0), "conceptMap": ("concept_map", 0),
+         "reverse": ("reverse", 0)}
+_TEXT = frozenset({"code", "system", "version", "target_system", "source_scope", "target_scope", "tcode", "url",
+                   "map_version"})   # simple values, read as text
 
 
 class TranslateRequest:
@@ -32,26 +50,32 @@ class TranslateRequest:
 
     def __init__(self, params: Params, r4: bool):
         self.r4 = r4
-        v: dict[str, Any] = {}
-        for p in params.items:  # first value of each name (R5 and R4 spellings side by side)
-            if p.name not in v:
+        first: dict[str, Any] = {}
+        for p in params.items:  # the first value of each name
+            if p.name not in first:
                 value = p.resource if p.resource is not None else p.value
                 if value is not None and value != "":
-                    v[p.name] = value
-        get = v.get
-        if "reverse" in v and not r4:
+                    first[p.name] = value
+        says: dict[str, Any] = {}   # what the request says (_SAYS), only what it says
+        for name, value in first.items():
+            meaning = _SAYS.get(name)
+            if meaning is not None:
+                what, spelling = meaning
+                if what not in says or (value if spelling == 0 else not says[what]):
+                    says[what] = value
+        for what, value in says.items():
+            if what in _TEXT and value.__class__ is not str:
+                says[what] = _text(value)
+        get = says.get
+        if "reverse" in says and not r4:
             raise messages.error("translate-reverse-r5", issue_code="not-supported")
-        coding = get("sourceCoding") or get("coding")
-        cc = get("sourceCodeableConcept") or get("codeableConcept")
-        code = _text(get("sourceCode") or get("code"))
-        system = _text(get("sourceSystem") or get("system"))
-        version = _text(get("sourceVersion") or get("version"))
-        self.target_system = _text(get("targetSystem") or get("targetsystem"))
-        self.source_scope = _text(get("sourceScope") or get("source"))
-        self.target_scope = _text(get("targetScope") or get("target"))
+        coding, cc, code, system = get("coding"), get("cc"), get("code"), get("system")
+        self.target_system: str | None = get("target_system")
+        self.source_scope: str | None = get("source_scope")
+        self.target_scope: str | None = get("target_scope")
         self.source_system_filter: str | None = None
-        self.reverse = r4 and params.bool("reverse")
-        tcoding, tcc, tcode = get("targetCoding"), get("targetCodeableConcept"), _text(get("targetCode"))
+        self.reverse = r4 and "reverse" in says and params.bool("reverse")
+        tcoding, tcc, tcode = get("tcoding"), get("tcc"), get("tcode")
         if tcode is not None or isinstance(tcoding, dict) or isinstance(tcc, dict):
             self.reverse = True
             coding, cc, code = tcoding, tcc, tcode
@@ -65,14 +89,15 @@ class TranslateRequest:
         elif coding is not None:
             codings = [coding] if check_coding(coding).get("code") else []
         elif code is not None:
+            version = get("version")
             codings = [{"system": system, "code": code, "version": version} if version else
                        {"system": system, "code": code}]
         if not codings:
             raise messages.error("translate-nothing", issue_code="required")
         self.codings = codings
-        self.url = _text(get("url"))
-        self.map_version = _text(get("conceptMapVersion"))
-        sent = get("conceptMap")   # the map itself, sent with the request
+        self.url: str | None = get("url")
+        self.map_version: str | None = get("map_version")
+        sent = get("concept_map")   # the map itself, sent with the request
         self.concept_map: JSON | None = None if sent is None else to_r5(check_resource(sent, "conceptMap"))
 
 
@@ -92,45 +117,41 @@ def _scope_url(cm: JSON, key: str) -> str | None:
 
 # -- the maps, compiled: a group's elements by source code, each target's answer made once ----------
 
-@dataclass(slots=True)
-class _Target:
-    """One target of an element, as a match says it (its Coding made once, shared: read-only)."""
-    relationship: str
-    concept: JSON
-    equivalence: str                    # on the R4 endpoint
-    depends_on: list[JSON]
-    product: list[JSON]
-    comment: str | None
-
-    @classmethod
-    def of(cls, t: JSON, target_system: str | None) -> "_Target":
-        relationship = t.get("relationship", "related-to")
-        return cls(relationship, _coding(target_system, t.get("code"), t.get("display")),
-                   r4_equivalence(t or {"relationship": relationship}), t.get("dependsOn") or [],
-                   t.get("product") or [], t.get("comment"))
-
-    def match(self, req: TranslateRequest, origin: str | None, element_comment: str | None) -> Match:
-        comments = [self.comment] if self.comment else []
-        if element_comment:
-            comments.append(element_comment)
-        return Match(self.relationship, self.concept, origin, self.equivalence if req.r4 else None,
-                     self.depends_on, self.product, None, comments)
+def _target_matches(t: JSON, target_system: str | None, origin: str | None, element_comment: str | None
+                    ) -> tuple[Match, Match]:
+    """The matches a target of an element says, on the R5 endpoint and on the R4 one (with its R4
+    equivalence), each with its rendering made ready (fhir/render/translation)."""
+    relationship = t.get("relationship", "related-to")
+    concept = _coding(target_system, t.get("code"), t.get("display"))
+    depends_on, product = t.get("dependsOn") or [], t.get("product") or []
+    comments = [t["comment"]] if t.get("comment") else []
+    if element_comment:
+        comments.append(element_comment)
+    r5 = Match(relationship, concept, origin, None, depends_on, product, None, comments)
+    r4 = Match(relationship, concept, origin, r4_equivalence(t or {"relationship": relationship}), depends_on,
+               product, None, comments)
+    return with_wire(r5), with_wire(r4)
 
 
 @dataclass(slots=True)
 class _Element:
-    """An element of a group: its targets, or that it maps to nothing (noMap, with the comment why)."""
+    """An element of a group: its targets' matches, or that it maps to nothing (noMap, with the comment why)."""
     no_map: bool
     no_map_comment: str | None
-    comment: str | None
-    targets: tuple[_Target, ...]
+    # the matches of its targets, made once and shared (read-only): [0] on the R5 endpoint, [1] on the R4 one
+    matches: tuple[list[Match], list[Match]]
 
     @classmethod
-    def of(cls, e: JSON, target_system: str | None) -> "_Element":
+    def of(cls, e: JSON, target_system: str | None, origin: str | None) -> "_Element":
         if e.get("noMap"):
             return cls(True, next((x.get("valueString") for x in e.get("extension", []) or []
-                                   if x.get("url") == EXT_NOMAP_COMMENT), None), e.get("comment"), ())
-        return cls(False, None, e.get("comment"), tuple(_Target.of(t, target_system) for t in e.get("target", []) or []))
+                                   if x.get("url") == EXT_NOMAP_COMMENT), None), ([], []))
+        r5, r4 = [], []
+        for t in e.get("target", []) or []:
+            m5, m4 = _target_matches(t, target_system, origin, e.get("comment"))
+            r5.append(m5)
+            r4.append(m4)
+        return cls(False, None, (r5, r4))
 
 
 @dataclass(slots=True)
@@ -145,12 +166,12 @@ class _Group:
     _by_target: dict[str | None, list[tuple[JSON, JSON]]] | None = None
 
     @classmethod
-    def of(cls, g: JSON) -> "_Group":
+    def of(cls, g: JSON, origin: str | None) -> "_Group":
         target, folded = _group_system(g, "target"), case_insensitive(g)
         by_source: dict[str, list[_Element]] = {}
         for e in g.get("element", []) or []:
             code = e.get("code") or ""
-            by_source.setdefault(fold(code) if folded else code, []).append(_Element.of(e, target))
+            by_source.setdefault(fold(code) if folded else code, []).append(_Element.of(e, target, origin))
         return cls(g, _group_system(g, "source"), target, _group_version(g), folded, g.get("unmapped"), by_source)
 
     def by_target(self) -> dict[str | None, list[tuple[JSON, JSON]]]:
@@ -175,8 +196,9 @@ class _Map:
 
     @classmethod
     def of(cls, cm: JSON) -> "_Map":
-        return cls(cm, vurl(cm), _scope_url(cm, "sourceScope"), _scope_url(cm, "targetScope"),
-                   [_Group.of(g) for g in cm.get("group", []) or []])
+        origin = vurl(cm)
+        return cls(cm, origin, _scope_url(cm, "sourceScope"), _scope_url(cm, "targetScope"),
+                   [_Group.of(g, origin) for g in cm.get("group", []) or []])
 
 
 _REQUEST_MAPS: dict[int, tuple[JSON, _Map]] = {}   # id(a map sent with a request) -> (the map, _Map); a cache-id sends it again
@@ -341,8 +363,7 @@ def _forward(ctx: Context, req: TranslateRequest, m: _Map, coding: JSON, chain: 
                         notes.append(messages.text("not-mapped", system=system, code=code, map=m.vurl,
                                                    comment=f": {comment}" if comment else ""))
                     continue
-                for t in e.targets:
-                    out.append(t.match(req, m.vurl, e.comment))
+                out += e.matches[req.r4]
         elif g.unmapped and (not system or g.source == system):
             out += _unmapped(ctx, req, m, g, coding, chain, notes)
     return out
