@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import CID33, DCM, FHIR_JSON, issue_texts, param
 from termsvc.fhir.operations import OPERATIONS
 from termsvc.fhir.outcome import OpError
-from termsvc.fhir.params import ANY, SIGNATURES, STRING_KEYS, Params
+from termsvc.fhir.params import ANY, LEFT_OUT, SIGNATURES, STRING_KEYS, Params, parse_query
 
 BASES = (("/fhir", "R5"), ("/r4/fhir", "R4"))
 STRING_TYPES = ("string", "code", "uri", "canonical")
@@ -265,6 +265,29 @@ def test_any_json_is_read_as_typed_parameters_or_refused_with_a_400(body, query)
             assert_refusal(e)
         else:
             assert_typed(signature, params)
+
+
+def _read(read):
+    """(the parameters read, or the refusal's text)"""
+    try:
+        params = read()
+    except OpError as e:
+        return "refused", e.to_outcome()["issue"][0]["details"]["text"]
+    return [tuple(p) for p in params.items], [(n, params.get(n)) for n in dict.fromkeys(p.name for p in params.items)]
+
+
+query_fields = st.sampled_from(DECLARED_NAMES + ["_format", "_pretty", "", "a+b", "%5Fformat"]) | st.text(max_size=6)
+query_values = st.sampled_from(["", "true", "5", "-5", "x|y", "http%3A%2F%2Fx", "a+b%20c", "%zz", "="]) \
+    | st.text(max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fields=st.lists(st.tuples(query_fields, query_values, st.booleans()), max_size=5))
+def test_a_query_string_read_in_one_pass_is_read_as_its_pairs_are(fields):
+    query = "&".join((urllib.parse.quote(n, safe="%+") if quoted else n) + "=" + v for n, v, quoted in fields)
+    for signature in (ANY, *SIGNATURES.values()):
+        assert _read(lambda: signature.from_query_string(query)) == \
+            _read(lambda: signature.from_query(parse_query(query, LEFT_OUT)))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -10,7 +10,6 @@ Flask app.
 """
 import functools
 import threading
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -26,7 +25,7 @@ from termsvc.api.errors import error_outcome
 from termsvc.deadline import TimeLimitExceeded
 from termsvc.fhir.operations import OPERATIONS as DECLARED
 from termsvc.fhir.outcome import OpError
-from termsvc.fhir.params import SIGNATURES, Params, Signature
+from termsvc.fhir.params import LEFT_OUT, SIGNATURES, Params, Signature, parse_query
 from termsvc.fhir.render.expansion import expansion
 from termsvc.fhir.render.lookup import lookup
 from termsvc.fhir.render.subsumption import subsumption
@@ -95,27 +94,6 @@ def _subsumes(ctx, params, req):
 @operation("ConceptMap", "translate")
 def _translate(ctx, params, req):
     return translation(translate_op.translate(ctx, params, req.r4, req.instance_id), req.r4, to_serialise=True)
-
-
-@functools.lru_cache(maxsize=8192)  # system URLs and codes repeat from request to request
-def _unquote(s: str) -> str:
-    if "+" in s:
-        s = s.replace("+", " ")
-    return urllib.parse.unquote(s) if "%" in s else s
-
-
-def parse_query(query: str, leave_out: tuple[str, ...] = ()) -> list:
-    """urllib.parse.parse_qsl(query, keep_blank_values=True), without its per-field overhead:
-    fields without '%' or '+' are taken as they are; those named in `leave_out` are left out."""
-    out = []
-    for field in query.split("&"):
-        if not field:
-            continue
-        name, _, value = field.partition("=")
-        name = _unquote(name)
-        if name not in leave_out:
-            out.append((name, _unquote(value)))
-    return out
 
 
 BATCH_PATHS = ("/fhir", "/fhir/", "/r4/fhir", "/r4/fhir/")
@@ -345,10 +323,9 @@ def read_json_body(environ):
 def request_params(signature: Signature, method: str, query: str, body) -> tuple[Params, list]:
     """(Params, tx-resources) of an operation request, read by the operation's signature: the query's
     parameters, then for a POST those of the Parameters resource `body()` gives."""
-    pairs = parse_query(query, ("_format", "_pretty")) if query else []
     if method != "POST":
-        return signature.from_query(pairs), []
-    params = signature.from_resource(body(), pairs)
+        return signature.from_query_string(query), []
+    params = signature.from_resource(body(), parse_query(query, LEFT_OUT) if query else [])
     if params.has("tx-resource"):
         tx = [check_resource(r, "tx-resource") for r in params.resources("tx-resource")]
         params.items = [p for p in params.items if p.name != "tx-resource"]

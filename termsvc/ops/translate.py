@@ -48,24 +48,28 @@ class TranslateRequest:
     Both endpoints accept both spellings (R5 sourceCode/sourceCoding/targetCode...,
     R4 code/coding/targetsystem...); only R4 takes `reverse`."""
 
+    __slots__ = ("r4", "reverse", "codings", "url", "map_version", "concept_map", "target_system", "source_scope",
+                 "target_scope", "source_system_filter")
+
     def __init__(self, params: Params, r4: bool):
         self.r4 = r4
-        first: dict[str, Any] = {}
-        for p in params.items:  # the first value of each name
-            if p.name not in first:
-                value = p.resource if p.resource is not None else p.value
-                if value is not None and value != "":
-                    first[p.name] = value
         says: dict[str, Any] = {}   # what the request says (_SAYS), only what it says
-        for name, value in first.items():
+        not_text = False
+        for name, p in params.firsts().items():
             meaning = _SAYS.get(name)
-            if meaning is not None:
-                what, spelling = meaning
-                if what not in says or (value if spelling == 0 else not says[what]):
-                    says[what] = value
-        for what, value in says.items():
-            if what in _TEXT and value.__class__ is not str:
-                says[what] = _text(value)
+            if meaning is None:
+                continue
+            value = p.resource if p.resource is not None else p.value
+            if value is None or value == "":
+                continue
+            what, spelling = meaning
+            if what not in says or (value if spelling == 0 else not says[what]):
+                says[what] = value
+                not_text = not_text or value.__class__ is not str
+        if not_text:   # (a Parameters body may give a simple value as a number or a boolean)
+            for what, value in says.items():
+                if what in _TEXT:
+                    says[what] = _text(value)
         get = says.get
         if "reverse" in says and not r4:
             raise messages.error("translate-reverse-r5", issue_code="not-supported")
@@ -193,12 +197,17 @@ class _Map:
     source_scope: str | None
     target_scope: str | None
     groups: list[_Group]
+    sourceless: list[_Group]                 # the groups that name no source system
+    from_system: dict[str, list[_Group]]     # source system -> the groups that can map from it (in order)
 
     @classmethod
     def of(cls, cm: JSON) -> "_Map":
         origin = vurl(cm)
-        return cls(cm, origin, _scope_url(cm, "sourceScope"), _scope_url(cm, "targetScope"),
-                   [_Group.of(g, origin) for g in cm.get("group", []) or []])
+        groups = [_Group.of(g, origin) for g in cm.get("group", []) or []]
+        from_system = {s: [g for g in groups if not g.source or g.source == s] for s in {g.source for g in groups}
+                       if s}
+        return cls(cm, origin, _scope_url(cm, "sourceScope"), _scope_url(cm, "targetScope"), groups,
+                   [g for g in groups if not g.source], from_system)
 
 
 _REQUEST_MAPS: dict[int, tuple[JSON, _Map]] = {}   # id(a map sent with a request) -> (the map, _Map); a cache-id sends it again
@@ -222,7 +231,7 @@ class _StoredMaps:
         self.folded = store.one("SELECT 1 FROM resource WHERE type='ConceptMap' AND json LIKE ? LIMIT 1",
                                 (f"%{EXT_SOURCE_CASE_INSENSITIVE}%",)) is not None
         self.maps: dict[int, _Map] = {}
-        self.ids: dict[tuple[bool, str | None, str], list[int]] = {}
+        self.by_code: dict[tuple[bool, str | None, str], list[_Map]] = {}
         self.named: dict[tuple[str, str | None], _Map | None] = {}
 
     def map(self, ctx: Context, cm_id: int) -> _Map:
@@ -231,13 +240,22 @@ class _StoredMaps:
             hit = self.maps[cm_id] = _Map.of(ctx.stored_concept_map(cm_id))
         return hit
 
-    def map_ids(self, store: Queries, reverse: bool, system: str | None, code: str) -> list[int]:
+    def candidates(self, ctx: Context, reverse: bool, system: str | None, code: str) -> list[_Map]:
+        """The stored maps that can answer for a code (source code, or target code in reverse), compiled;
+        kept per key (shared: read, never changed)."""
         key = (reverse, system, code)
-        hit = self.ids.get(key)
+        hit = self.by_code.get(key)
         if hit is None:
-            if len(self.ids) >= self.MAX_KEYS:
-                self.ids.clear()
-            hit = self.ids[key] = stored_map_ids(store, reverse, system, code)
+            store = ctx.store
+            assert store is not None
+            ids = stored_map_ids(store, reverse, system, code)
+            if not reverse and self.folded:   # groups ignoring case index their codes folded
+                folded = fold(code)
+                if folded != code:
+                    ids = list(dict.fromkeys(ids + stored_map_ids(store, False, system, folded)))
+            if len(self.by_code) >= self.MAX_KEYS:
+                self.by_code.clear()
+            hit = self.by_code[key] = [self.map(ctx, cm_id) for cm_id in ids]
         return hit
 
 
@@ -246,7 +264,7 @@ _STORED = PerBuild(_StoredMaps)
 
 def _map(ctx: Context, canonical: str, version: str | None = None) -> _Map | None:
     """The map a canonical names (a request's first, else the store's), compiled."""
-    if ctx.store is None or ("ConceptMap", split_canonical(canonical)[0]) in ctx.tx:
+    if ctx.store is None or (ctx.tx and ("ConceptMap", split_canonical(canonical)[0]) in ctx.tx):
         cm = ctx.concept_map(canonical, version)
         return None if cm is None else _compiled(cm) if "_store_id" not in cm or ctx.store is None else \
             _STORED.get(ctx.store).map(ctx, cm["_store_id"])
@@ -271,18 +289,12 @@ def _candidate_maps(ctx: Context, req: TranslateRequest, coding: JSON) -> list[_
         return [m]
     maps = [_compiled(cm) for cm in ctx.request_concept_maps()] if ctx.tx else []
     if ctx.store is not None:
-        stored = _STORED.get(ctx.store)
-        seen = {m.vurl for m in maps}
-        code, system = coding["code"], coding.get("system")
-        ids = stored.map_ids(ctx.store, req.reverse, system, code)
-        if not req.reverse and stored.folded:   # groups ignoring case index their codes folded
-            folded = fold(code)
-            if folded != code:
-                ids = list(dict.fromkeys(ids + stored.map_ids(ctx.store, False, system, folded)))
-        for cm_id in ids:
-            m = stored.map(ctx, cm_id)
-            if m.vurl not in seen:
-                maps.append(m)
+        stored = _STORED.get(ctx.store).candidates(ctx, req.reverse, coding.get("system"), coding["code"])
+        if maps:
+            seen = {m.vurl for m in maps}
+            maps += [m for m in stored if m.vurl not in seen]
+        else:
+            maps = stored
     if req.source_scope or req.target_scope:
         return [m for m in maps if _scope_ok(m.source_scope, req.source_scope)
                 and _scope_ok(m.target_scope, req.target_scope)]
@@ -372,10 +384,12 @@ def _forward(ctx: Context, req: TranslateRequest, m: _Map, coding: JSON, chain: 
 def _groups(m: _Map, source_system: str | None, target_system: str | None, source_version: str | None = None
             ) -> list[_Group]:
     """The groups that can map between these systems (and from this version of the source system, when
-    the group names one)."""
-    return [g for g in m.groups if (not source_system or not g.source or g.source == source_system)
-            and (not target_system or not g.target or g.target == target_system)
-            and (not source_version or g.version in (None, source_version))]
+    the group names one); the map's own list when only the source system narrows it (read, never changed)."""
+    groups = m.from_system.get(source_system, m.sourceless) if source_system else m.groups
+    if target_system or source_version:
+        return [g for g in groups if (not target_system or not g.target or g.target == target_system)
+                and (not source_version or g.version in (None, source_version))]
+    return groups
 
 
 def _group_system(g: JSON, key: str) -> str | None:
