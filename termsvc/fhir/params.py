@@ -45,18 +45,14 @@ _new = tuple.__new__   # Param(...) without the keyword handling, for the query 
 
 class Params:
     """The parameters of one request, in order; the first of each name at hand."""
-    __slots__ = ("_items", "_by_name")
 
-    def __init__(self, items: list[Param] | None = None):
-        self.items = items or []
-
-    @classmethod
-    def _indexed(cls, items: list[Param], by_name: dict[builtins.str, Param]) -> "Params":
-        """Params of `items` whose index (the first of each name) the caller made."""
-        params = cls.__new__(cls)
-        params._items = items
-        params._by_name = by_name
-        return params
+    def __init__(self, items: list[Param] | None = None, by_name: dict[builtins.str, Param] | None = None):
+        """`by_name`: the first of each name in `items`, when the caller made it already."""
+        if by_name is None:
+            self.items = items or []
+        else:
+            self._items = items or []
+            self._by_name = by_name
 
     @property
     def items(self) -> list[Param]:
@@ -324,7 +320,7 @@ class Signature:
             items.append(p)
             if name not in by_name:
                 by_name[name] = p
-        return self.checked(Params._indexed(items, by_name))
+        return self.checked(Params(items, by_name))
 
     def from_query(self, pairs: Iterable[tuple[str, str]]) -> Params:
         items = []

@@ -42,17 +42,25 @@ _TEXT = frozenset({"code", "system", "version", "target_system", "source_scope",
                    "map_version"})   # simple values, read as text
 
 
+@dataclass(slots=True)
 class TranslateRequest:
     """The concept to translate and the constraints, from R5 or R4 parameter names.
 
     Both endpoints accept both spellings (R5 sourceCode/sourceCoding/targetCode...,
     R4 code/coding/targetsystem...); only R4 takes `reverse`."""
+    r4: bool
+    reverse: bool
+    codings: list[JSON]
+    url: str | None
+    map_version: str | None
+    concept_map: JSON | None            # the map itself, sent with the request
+    target_system: str | None
+    source_scope: str | None
+    target_scope: str | None
+    source_system_filter: str | None
 
-    __slots__ = ("r4", "reverse", "codings", "url", "map_version", "concept_map", "target_system", "source_scope",
-                 "target_scope", "source_system_filter")
-
-    def __init__(self, params: Params, r4: bool):
-        self.r4 = r4
+    @classmethod
+    def of(cls, params: Params, r4: bool) -> "TranslateRequest":
         says: dict[str, Any] = {}   # what the request says (_SAYS), only what it says
         not_text = False
         for name, p in params.firsts().items():
@@ -74,19 +82,17 @@ class TranslateRequest:
         if "reverse" in says and not r4:
             raise messages.error("translate-reverse-r5", issue_code="not-supported")
         coding, cc, code, system = get("coding"), get("cc"), get("code"), get("system")
-        self.target_system: str | None = get("target_system")
-        self.source_scope: str | None = get("source_scope")
-        self.target_scope: str | None = get("target_scope")
-        self.source_system_filter: str | None = None
-        self.reverse = r4 and "reverse" in says and params.bool("reverse")
+        target_system = get("target_system")
+        source_system_filter = None
+        reverse = r4 and "reverse" in says and params.bool("reverse")
         tcoding, tcc, tcode = get("tcoding"), get("tcc"), get("tcode")
         if tcode is not None or isinstance(tcoding, dict) or isinstance(tcc, dict):
-            self.reverse = True
+            reverse = True
             coding, cc, code = tcoding, tcc, tcode
-            self.source_system_filter = system
-            system = self.target_system if tcode is not None else None
-        elif self.reverse:  # R4 reverse: the input concept is a target; targetsystem names the source side
-            self.source_system_filter = self.target_system
+            source_system_filter = system
+            system = target_system if tcode is not None else None
+        elif reverse:  # R4 reverse: the input concept is a target; targetsystem names the source side
+            source_system_filter = target_system
         codings: list[JSON] = []
         if cc is not None:
             codings = [c for c in check_codeable_concept(cc).get("coding", []) or [] if c.get("code")]
@@ -98,11 +104,10 @@ class TranslateRequest:
                        {"system": system, "code": code}]
         if not codings:
             raise messages.error("translate-nothing", issue_code="required")
-        self.codings = codings
-        self.url: str | None = get("url")
-        self.map_version: str | None = get("map_version")
-        sent = get("concept_map")   # the map itself, sent with the request
-        self.concept_map: JSON | None = None if sent is None else to_r5(check_resource(sent, "conceptMap"))
+        sent = get("concept_map")
+        return cls(r4, reverse, codings, get("url"), get("map_version"),
+                   None if sent is None else to_r5(check_resource(sent, "conceptMap")), target_system,
+                   get("source_scope"), get("target_scope"), source_system_filter)
 
 
 def _text(value: object) -> str | None:
@@ -334,7 +339,7 @@ def translate(ctx: Context, params: Params, r4: bool = False, instance_id: str |
     """ConceptMap/$translate (with the map whose id is `instance_id`, when given); `r4`: asked on the R4
     endpoint (its parameter names, `reverse`, and the R4 equivalence of each match)."""
     instance_url = ctx.instance_url("ConceptMap", instance_id)
-    req = TranslateRequest(params, r4)
+    req = TranslateRequest.of(params, r4)
     if instance_url:
         req.url = instance_url
     matches: list[Match] = []
