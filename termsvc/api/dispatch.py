@@ -152,14 +152,18 @@ class OpRequest:
 
 def respond(start_response, status: int, body: dict | bytes, extra_headers=()):
     data = body if isinstance(body, bytes) else orjson.dumps(body)
-    start_response(f"{status} {REASONS.get(status, 'Error')}",
-                   [("Content-Type", FHIR_JSON), ("Content-Length", str(len(data))), *extra_headers])
+    headers = [CONTENT_TYPE, ("Content-Length", str(len(data)))]
+    if extra_headers:
+        headers += extra_headers
+    start_response(STATUS_LINES.get(status) or f"{status} Error", headers)
     return [data]
 
 
 CACHED_ERRORS = (404, 422)   # refusals that hold for the build (the others are the request's own mistakes)
 
 REASONS = {s.value: s.phrase for s in HTTPStatus}
+STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+CONTENT_TYPE = ("Content-Type", FHIR_JSON)
 
 
 class OperationRouter:
@@ -225,8 +229,11 @@ class OperationRouter:
             read_body = lambda: resource  # noqa: E731
             key: tuple[object, ...] | None = \
                 (path, query, lang, orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)) if self.cache else None
+        elif self.cache is None:
+            status, body, _ = self.execute(route, r4, method, query, read_body, lang)
+            return status, body
         else:
-            key = (path, query, lang) if self.cache else None
+            key = (path, query, lang)
         if key is not None and self.cache is not None:
             generation = self.store.generation
             hit = self.cache.get(key, generation)
@@ -267,18 +274,18 @@ class OperationRouter:
         OperationOutcome with its status. The third value: whether the answer may be cached (not when it
         depends on the resources earlier requests sent with a cache-id, nor when it is the time limit's
         refusal)."""
-        handler = route.handler
         keep = True
         try:
             params, tx = request_params(route.signature, method, query, read_body)
-            cache_id = params.str("cache-id")
-            if cache_id:
-                keep = False
-                tx = self._cached_resources(cache_id, tx)
-            ctx = Context(self.store, tx, fhir_version="R4" if r4 else "R5")
+            if params.has("cache-id"):
+                cache_id = params.str("cache-id")
+                if cache_id:
+                    keep = False
+                    tx = self._cached_resources(cache_id, tx)
+            ctx = Context(self.store, tx, "R4" if r4 else "R5")
             req = OpRequest(r4, lang, route.instance_id, self.max_expansion)
             with self.store.time_limit():
-                result = handler(ctx, params, req)
+                result = route.handler(ctx, params, req)
             return 200, orjson.dumps(result), keep
         except Exception as e:
             status, body = error_outcome(e, route.label)
