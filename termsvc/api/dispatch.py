@@ -93,7 +93,7 @@ def _subsumes(ctx, params, req):
 
 @operation("ConceptMap", "translate")
 def _translate(ctx, params, req):
-    return translation(translate_op.translate(ctx, params, req.r4, req.instance_id), req.r4, to_serialise=True)
+    return translation(translate_op.translate(ctx, params, req.r4, req.instance_id), req.r4, True)
 
 
 BATCH_PATHS = ("/fhir", "/fhir/", "/r4/fhir", "/r4/fhir/")
@@ -276,7 +276,10 @@ class OperationRouter:
         refusal)."""
         keep = True
         try:
-            params, tx = request_params(route.signature, method, query, read_body)
+            if method == "POST":
+                params, tx = request_params(route.signature, method, query, read_body)
+            else:
+                params, tx = route.signature.from_query_string(query), []
             if params.has("cache-id"):
                 cache_id = params.str("cache-id")
                 if cache_id:

@@ -149,9 +149,9 @@ class Params:
 # -- the query string -----------------------------------------------------------------------------
 
 LEFT_OUT = frozenset({"_format", "_pretty"})   # about the answer's format, not an operation's parameters
+MAX_CACHED_FIELD = 256   # longer fields of a query string are read each time (a cache of them would grow large)
 
 
-@functools.lru_cache(maxsize=8192)  # system URLs and codes repeat from request to request
 def unquote(s: str) -> str:
     """A field of a query string decoded ('+' is a space)."""
     if "+" in s:
@@ -292,49 +292,48 @@ class Signature:
         # for the query string, the hot path: name -> (value key, conversion or None)
         self.query = {p.name: (k.query_key, k.from_text) for p, k in zip(parameters, self.kinds.values())}
         self.once = frozenset(p.name for p in parameters if not p.repeats)
+        # a query string's fields read (decoded, typed) are kept: names, system URLs and codes repeat from
+        # request to request (a field's Param is a tuple: shared, never changed; a refused one is not kept)
+        self._field = functools.lru_cache(maxsize=8192)(self._read_field)
 
     # -- a query string ----------------------------------------------------------------------
     def from_query_string(self, query: str) -> Params:
         """from_query(parse_query(query, LEFT_OUT)) in one pass (the hot path of every GET)."""
         items: list[Param] = []
         by_name: dict[str, Param] = {}
-        typed_by_name = self.query
+        read = self._field
         for field in query.split("&"):
             if not field:
                 continue
-            name, _, raw = field.partition("=")
-            if "%" in name or "+" in name:
-                name = unquote(name)
-            if name in LEFT_OUT:
+            p = read(field) if len(field) <= MAX_CACHED_FIELD else self._read_field(field)
+            if p is None:
                 continue
-            if "%" in raw or "+" in raw:
-                raw = unquote(raw)
-            typed = typed_by_name.get(name)
-            if typed is None:
-                p = _new(Param, (name, "valueString", raw, None, None))
-            else:
-                key, from_text = typed
-                if key is None:
-                    raise messages.error("param-body-only", name=name, what=self._what(name))
-                p = _new(Param, (name, key, raw if from_text is None else from_text(name, raw), None, None))
             items.append(p)
-            if name not in by_name:
-                by_name[name] = p
-        return self.checked(Params(items, by_name))
+            if p.name not in by_name:
+                by_name[p.name] = p
+        params = Params(items, by_name)
+        return self.checked(params) if len(by_name) < len(items) else params
+
+    def _read_field(self, field: str) -> Param | None:
+        """One `name=value` field of a query string, typed (None: a field left out)."""
+        name, _, raw = field.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote(name)
+        if name in LEFT_OUT:
+            return None
+        return self._query_param(name, unquote(raw) if "%" in raw or "+" in raw else raw)
+
+    def _query_param(self, name: str, raw: str) -> Param:
+        typed = self.query.get(name)
+        if typed is None:
+            return _new(Param, (name, "valueString", raw, None, None))
+        key, from_text = typed
+        if key is None:
+            raise messages.error("param-body-only", name=name, what=self._what(name))
+        return _new(Param, (name, key, raw if from_text is None else from_text(name, raw), None, None))
 
     def from_query(self, pairs: Iterable[tuple[str, str]]) -> Params:
-        items = []
-        query = self.query
-        for name, raw in pairs:
-            typed = query.get(name)
-            if typed is None:
-                items.append(Param(name, "valueString", raw))
-                continue
-            key, from_text = typed
-            if key is None:
-                raise messages.error("param-body-only", name=name, what=self._what(name))
-            items.append(Param(name, key, raw if from_text is None else from_text(name, raw)))
-        return self.checked(Params(items))
+        return self.checked(Params([self._query_param(name, raw) for name, raw in pairs]))
 
     # -- a Parameters resource ----------------------------------------------------------------
     def from_resource(self, body: object, query_pairs: Iterable[tuple[str, str]] = ()) -> Params:

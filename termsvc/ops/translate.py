@@ -338,7 +338,7 @@ def _coding(system: str | None, code: str | None, display: str | None = None, ve
 def translate(ctx: Context, params: Params, r4: bool = False, instance_id: str | None = None) -> Translation:
     """ConceptMap/$translate (with the map whose id is `instance_id`, when given); `r4`: asked on the R4
     endpoint (its parameter names, `reverse`, and the R4 equivalence of each match)."""
-    instance_url = ctx.instance_url("ConceptMap", instance_id)
+    instance_url = None if instance_id is None else ctx.instance_url("ConceptMap", instance_id)
     req = TranslateRequest.of(params, r4)
     if instance_url:
         req.url = instance_url
