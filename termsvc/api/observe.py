@@ -80,14 +80,14 @@ IDS = _Ids()
 
 
 class LineWriter:
-    """Lines to a file descriptor, written in batches by a thread of this process: each given as bytes, or
-    as the values `render` makes its bytes of (in that thread)."""
+    """Lines to a file descriptor, written in batches by a thread of this process: given as bytes, or as
+    values that `render` makes the lines of, many at once (in that thread)."""
 
     CHUNK = 4096    # PIPE_BUF on Linux: a write up to this size to a pipe is never split
     EVERY_S = 0.2
     MAX_PENDING = 100_000
 
-    def __init__(self, fd: int = 1, render: Callable[[Any], bytes] | None = None):
+    def __init__(self, fd: int = 1, render: Callable[[list[Any]], bytes] | None = None):
         self.fd = fd
         self.render = render
         # append and popleft are atomic: no lock on the hot path; when stdout blocks (nobody reads it)
@@ -104,7 +104,7 @@ class LineWriter:
         self.lock = threading.Lock()
 
     def write(self, line: Any) -> None:
-        """Add a line (bytes, or the values `render` takes)."""
+        """Add a line (bytes ending with a newline, or the values `render` takes)."""
         self.pending.append(line)
         if self.thread is None:
             self.thread = threading.Thread(target=self._run, name="termsvc-access-log", daemon=True)
@@ -117,19 +117,19 @@ class LineWriter:
 
     def flush(self) -> None:
         with self.lock:
-            chunk: list[bytes] = []
-            size = 0
-            while self.pending:
-                line = self.pending.popleft()
-                if line.__class__ is not bytes and self.render is not None:
-                    line = self.render(line)
-                if size + len(line) > self.CHUNK and chunk:
-                    self._write(b"".join(chunk))
-                    chunk, size = [], 0
-                chunk.append(line)
-                size += len(line)
-            if chunk:
-                self._write(b"".join(chunk))
+            pending = self.pending
+            items = [pending.popleft() for _ in range(len(pending))]
+            if not items:
+                return
+            data = self.render(items) if self.render is not None else b"".join(items)
+            start, end = 0, len(data)
+            while start < end:   # writes of at most CHUNK bytes, each ending with a whole line
+                stop = start + self.CHUNK
+                if stop < end:
+                    cut = data.rfind(b"\n", start, stop)
+                    stop = cut + 1 if cut >= start else (data.find(b"\n", stop) + 1 or end)   # (a longer line)
+                self._write(data[start:stop])
+                start = stop
 
     def _write(self, data: bytes) -> None:
         try:
@@ -139,37 +139,45 @@ class LineWriter:
             pass
 
 
-class AccessLine:
-    """Makes the access-log line of a request's values: (time.time(), method, path, query, operation, status,
-    seconds, request id). Used by the writer's thread only: the timestamp is made once per millisecond,
-    its date and time once per second."""
+class AccessLines:
+    """Makes the access-log lines of requests' values: (time.time(), method, path, query, operation, status,
+    seconds, request id) each. Used by the writer's thread only: a timestamp is made once per millisecond,
+    its date and time once per second; the lines are serialised at once (one JSON array whose objects,
+    each beginning with {"time":, are then split into lines: that text never occurs inside a JSON string,
+    where a quote is escaped)."""
 
     def __init__(self):
         self._ms, self._second, self._stamp = -1000, "", ""
 
-    def __call__(self, values: tuple[Any, ...]) -> bytes:
-        now, method, path, query, operation, status, seconds, rid = values
-        ms = int(now * 1000)
-        if ms != self._ms:
-            if ms // 1000 != self._ms // 1000:
-                self._second = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))
-            self._ms, self._stamp = ms, f"{self._second}.{ms % 1000:03d}Z"
-        level = "info" if status < 400 else "warning" if status < 500 else "error"
-        if len(path) > MAX_LOGGED:
-            path = path[:MAX_LOGGED]
-        if query:
-            if len(query) > MAX_LOGGED:
-                query = query[:MAX_LOGGED]
-            entry = {"time": self._stamp, "level": level, "method": method, "path": path, "query": query,
-                     "operation": operation, "status": status, "duration_ms": int(seconds * 1e6) / 1000,
-                     "request_id": rid}
-        else:
-            entry = {"time": self._stamp, "level": level, "method": method, "path": path, "operation": operation,
-                     "status": status, "duration_ms": int(seconds * 1e6) / 1000, "request_id": rid}
-        return orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+    def __call__(self, requests: list[tuple[Any, ...]]) -> bytes:
+        entries = []
+        last_ms, second, stamp = self._ms, self._second, self._stamp
+        for now, method, path, query, operation, status, seconds, rid in requests:
+            ms = int(now * 1000)
+            if ms != last_ms:
+                if ms // 1000 != last_ms // 1000:
+                    second = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))
+                last_ms, stamp = ms, f"{second}.{ms % 1000:03d}Z"
+            level = "info" if status < 400 else "warning" if status < 500 else "error"
+            if len(path) > MAX_LOGGED:
+                path = path[:MAX_LOGGED]
+            if query:
+                if len(query) > MAX_LOGGED:
+                    query = query[:MAX_LOGGED]
+                entries.append({"time": stamp, "level": level, "method": method, "path": path, "query": query,
+                                "operation": operation, "status": status, "duration_ms": int(seconds * 1e6) / 1000,
+                                "request_id": rid})
+            else:
+                entries.append({"time": stamp, "level": level, "method": method, "path": path,
+                                "operation": operation, "status": status, "duration_ms": int(seconds * 1e6) / 1000,
+                                "request_id": rid})
+        self._ms, self._second, self._stamp = last_ms, second, stamp
+        if not entries:
+            return b""
+        return orjson.dumps(entries)[1:-1].replace(b'},{"time":', b'}\n{"time":') + b"\n"
 
 
-ACCESS_LOG = LineWriter(1, AccessLine())
+ACCESS_LOG = LineWriter(1, AccessLines())
 
 
 class JsonLines(logging.Formatter):
