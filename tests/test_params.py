@@ -2,6 +2,7 @@
 declaration (termsvc/fhir/operations.py). A declared parameter of the wrong type, a malformed Parameters,
 a single-valued parameter given twice: a 400 OperationOutcome naming it, on every operation, GET and
 POST, on both endpoints and inside batch entries - never a 500 and never an answer about 'true' or '5'."""
+import dataclasses
 import json
 import urllib.parse
 
@@ -273,7 +274,7 @@ def _read(read, *args):
         params = read(*args)
     except OpError as e:
         return "refused", e.to_outcome()["issue"][0]["details"]["text"]
-    return [tuple(p) for p in params.items], [(n, params.get(n)) for n in dict.fromkeys(p.name for p in params.items)]
+    return [dataclasses.astuple(p) for p in params.items], [(n, params.get(n)) for n in dict.fromkeys(p.name for p in params.items)]
 
 
 query_fields = st.sampled_from(DECLARED_NAMES + ["_format", "_pretty", "", "a+b", "%5Fformat"]) | st.text(max_size=6)
