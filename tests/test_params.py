@@ -291,6 +291,17 @@ def test_a_query_string_read_in_one_pass_is_read_as_its_pairs_are(fields):
             _read(signature.from_query, parse_query(query, LEFT_OUT))
 
 
+def test_a_coding_read_from_a_query_string_is_the_request_own():
+    """Fields read are kept for the next requests: a Coding (which an answer may hold) is each request's."""
+    signature = SIGNATURES[("ConceptMap", "translate")]
+    query = "sourceCoding=http%3A%2F%2Fexample.org%7Cx&url=http%3A%2F%2Fexample.org%2Fmap"
+    first = signature.from_query_string(query)
+    first.get("sourceCoding")["display"] = "changed by the first request"
+    again = signature.from_query_string(query)
+    assert again.get("sourceCoding") == {"code": "x", "system": "http://example.org"}
+    assert again.first("url") is first.first("url")   # (a string value: shared)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=bodies, op=st.sampled_from(sorted(OPERATIONS)), base=st.sampled_from(["/fhir", "/r4/fhir"]))
 def test_any_json_posted_to_any_operation_is_answered_never_a_server_error(client, body, op, base):

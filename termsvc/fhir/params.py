@@ -292,7 +292,8 @@ class Signature:
         self.query = {p.name: (k.query_key, k.from_text) for p, k in zip(parameters, self.kinds.values())}
         self.once = frozenset(p.name for p in parameters if not p.repeats)
         # a query string's fields read (decoded, typed) are kept: names, system URLs and codes repeat from
-        # request to request (a field's Param is shared, never changed; a refused one is not kept)
+        # request to request (a field's Param is shared and never changed, a Coding in it copied for each
+        # request; a refused field is not kept)
         self._field = functools.lru_cache(maxsize=8192)(self._read_field)
 
     # -- a query string ----------------------------------------------------------------------
@@ -307,6 +308,8 @@ class Signature:
             p = read(field) if len(field) <= MAX_CACHED_FIELD else self._read_field(field)
             if p is None:
                 continue
+            if p.value.__class__ is dict:   # a Coding: the request's own (an answer may hold it)
+                p = Param(p.name, p.key, dict(p.value))
             items.append(p)
             if p.name not in by_name:
                 by_name[p.name] = p
