@@ -178,6 +178,9 @@ class Match:
     product: list[JSON] = field(default_factory=list)      # the target's product (R5 shape)
     source: JSON | None = None          # the source Coding (a reverse translation)
     comments: list[str] = field(default_factory=list)      # the target's comment, then its element's
+    # (R5, R4): the match as fhir/render/translation renders it (opaque bytes), when made once with a map
+    # that is compiled once: an answer is then assembled instead of rendered
+    wire: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def positive(self) -> bool:

@@ -2,6 +2,7 @@
 declaration (termsvc/fhir/operations.py). A declared parameter of the wrong type, a malformed Parameters,
 a single-valued parameter given twice: a 400 OperationOutcome naming it, on every operation, GET and
 POST, on both endpoints and inside batch entries - never a 500 and never an answer about 'true' or '5'."""
+import dataclasses
 import json
 import urllib.parse
 
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import CID33, DCM, FHIR_JSON, issue_texts, param
 from termsvc.fhir.operations import OPERATIONS
 from termsvc.fhir.outcome import OpError
-from termsvc.fhir.params import ANY, SIGNATURES, STRING_KEYS, Params
+from termsvc.fhir.params import ANY, LEFT_OUT, SIGNATURES, STRING_KEYS, Params, parse_query
 
 BASES = (("/fhir", "R5"), ("/r4/fhir", "R4"))
 STRING_TYPES = ("string", "code", "uri", "canonical")
@@ -265,6 +266,40 @@ def test_any_json_is_read_as_typed_parameters_or_refused_with_a_400(body, query)
             assert_refusal(e)
         else:
             assert_typed(signature, params)
+
+
+def _read(read, *args):
+    """(the parameters read(*args) gives, or the refusal's text)"""
+    try:
+        params = read(*args)
+    except OpError as e:
+        return "refused", e.to_outcome()["issue"][0]["details"]["text"]
+    return [dataclasses.astuple(p) for p in params.items], [(n, params.get(n)) for n in dict.fromkeys(p.name for p in params.items)]
+
+
+query_fields = st.sampled_from(DECLARED_NAMES + ["_format", "_pretty", "", "a+b", "%5Fformat"]) | st.text(max_size=6)
+query_values = st.sampled_from(["", "true", "5", "-5", "x|y", "http%3A%2F%2Fx", "a+b%20c", "%zz", "="]) \
+    | st.text(max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fields=st.lists(st.tuples(query_fields, query_values, st.booleans()), max_size=5))
+def test_a_query_string_read_in_one_pass_is_read_as_its_pairs_are(fields):
+    query = "&".join((urllib.parse.quote(n, safe="%+") if quoted else n) + "=" + v for n, v, quoted in fields)
+    for signature in (ANY, *SIGNATURES.values()):
+        assert _read(signature.from_query_string, query) == \
+            _read(signature.from_query, parse_query(query, LEFT_OUT))
+
+
+def test_a_coding_read_from_a_query_string_is_the_request_own():
+    """Fields read are kept for the next requests: a Coding (which an answer may hold) is each request's."""
+    signature = SIGNATURES[("ConceptMap", "translate")]
+    query = "sourceCoding=http%3A%2F%2Fexample.org%7Cx&url=http%3A%2F%2Fexample.org%2Fmap"
+    first = signature.from_query_string(query)
+    first.get("sourceCoding")["display"] = "changed by the first request"
+    again = signature.from_query_string(query)
+    assert again.get("sourceCoding") == {"code": "x", "system": "http://example.org"}
+    assert again.first("url") is first.first("url")   # (a string value: shared)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

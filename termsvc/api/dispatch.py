@@ -10,7 +10,6 @@ Flask app.
 """
 import functools
 import threading
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -26,7 +25,7 @@ from termsvc.api.errors import error_outcome
 from termsvc.deadline import TimeLimitExceeded
 from termsvc.fhir.operations import OPERATIONS as DECLARED
 from termsvc.fhir.outcome import OpError
-from termsvc.fhir.params import SIGNATURES, Params, Signature
+from termsvc.fhir.params import LEFT_OUT, SIGNATURES, Params, Signature, parse_query
 from termsvc.fhir.render.expansion import expansion
 from termsvc.fhir.render.lookup import lookup
 from termsvc.fhir.render.subsumption import subsumption
@@ -94,28 +93,7 @@ def _subsumes(ctx, params, req):
 
 @operation("ConceptMap", "translate")
 def _translate(ctx, params, req):
-    return translation(translate_op.translate(ctx, params, req.r4, req.instance_id), req.r4)
-
-
-@functools.lru_cache(maxsize=8192)  # system URLs and codes repeat from request to request
-def _unquote(s: str) -> str:
-    if "+" in s:
-        s = s.replace("+", " ")
-    return urllib.parse.unquote(s) if "%" in s else s
-
-
-def parse_query(query: str, leave_out: tuple[str, ...] = ()) -> list:
-    """urllib.parse.parse_qsl(query, keep_blank_values=True), without its per-field overhead:
-    fields without '%' or '+' are taken as they are; those named in `leave_out` are left out."""
-    out = []
-    for field in query.split("&"):
-        if not field:
-            continue
-        name, _, value = field.partition("=")
-        name = _unquote(name)
-        if name not in leave_out:
-            out.append((name, _unquote(value)))
-    return out
+    return translation(translate_op.translate(ctx, params, req.r4, req.instance_id), req.r4, True)
 
 
 BATCH_PATHS = ("/fhir", "/fhir/", "/r4/fhir", "/r4/fhir/")
@@ -174,14 +152,18 @@ class OpRequest:
 
 def respond(start_response, status: int, body: dict | bytes, extra_headers=()):
     data = body if isinstance(body, bytes) else orjson.dumps(body)
-    start_response(f"{status} {REASONS.get(status, 'Error')}",
-                   [("Content-Type", FHIR_JSON), ("Content-Length", str(len(data))), *extra_headers])
+    headers = [CONTENT_TYPE, ("Content-Length", str(len(data)))]
+    if extra_headers:
+        headers += extra_headers
+    start_response(STATUS_LINES.get(status) or f"{status} Error", headers)
     return [data]
 
 
 CACHED_ERRORS = (404, 422)   # refusals that hold for the build (the others are the request's own mistakes)
 
 REASONS = {s.value: s.phrase for s in HTTPStatus}
+STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+CONTENT_TYPE = ("Content-Type", FHIR_JSON)
 
 
 class OperationRouter:
@@ -247,8 +229,11 @@ class OperationRouter:
             read_body = lambda: resource  # noqa: E731
             key: tuple[object, ...] | None = \
                 (path, query, lang, orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)) if self.cache else None
+        elif self.cache is None:
+            status, body, _ = self.execute(route, r4, method, query, read_body, lang)
+            return status, body
         else:
-            key = (path, query, lang) if self.cache else None
+            key = (path, query, lang)
         if key is not None and self.cache is not None:
             generation = self.store.generation
             hit = self.cache.get(key, generation)
@@ -289,18 +274,21 @@ class OperationRouter:
         OperationOutcome with its status. The third value: whether the answer may be cached (not when it
         depends on the resources earlier requests sent with a cache-id, nor when it is the time limit's
         refusal)."""
-        handler = route.handler
         keep = True
         try:
-            params, tx = request_params(route.signature, method, query, read_body)
-            cache_id = params.str("cache-id")
-            if cache_id:
-                keep = False
-                tx = self._cached_resources(cache_id, tx)
-            ctx = Context(self.store, tx, fhir_version="R4" if r4 else "R5")
+            if method == "POST":
+                params, tx = request_params(route.signature, method, query, read_body)
+            else:
+                params, tx = route.signature.from_query_string(query), []
+            if params.has("cache-id"):
+                cache_id = params.str("cache-id")
+                if cache_id:
+                    keep = False
+                    tx = self._cached_resources(cache_id, tx)
+            ctx = Context(self.store, tx, "R4" if r4 else "R5")
             req = OpRequest(r4, lang, route.instance_id, self.max_expansion)
             with self.store.time_limit():
-                result = handler(ctx, params, req)
+                result = route.handler(ctx, params, req)
             return 200, orjson.dumps(result), keep
         except Exception as e:
             status, body = error_outcome(e, route.label)
@@ -345,10 +333,9 @@ def read_json_body(environ):
 def request_params(signature: Signature, method: str, query: str, body) -> tuple[Params, list]:
     """(Params, tx-resources) of an operation request, read by the operation's signature: the query's
     parameters, then for a POST those of the Parameters resource `body()` gives."""
-    pairs = parse_query(query, ("_format", "_pretty")) if query else []
     if method != "POST":
-        return signature.from_query(pairs), []
-    params = signature.from_resource(body(), pairs)
+        return signature.from_query_string(query), []
+    params = signature.from_resource(body(), parse_query(query, LEFT_OUT) if query else [])
     if params.has("tx-resource"):
         tx = [check_resource(r, "tx-resource") for r in params.resources("tx-resource")]
         params.items = [p for p in params.items if p.name != "tx-resource"]

@@ -10,7 +10,9 @@ operation can echo it as it was sent; query-string values get the key of the dec
 Parameters nobody declared are kept as they are (an operation ignores what it does not know).
 """
 import builtins
-from collections.abc import Callable, Iterable, Sequence
+import functools
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +32,8 @@ MAX_INT = 2**31 - 1  # FHIR integer
 
 @dataclass(slots=True)
 class Param:
-    """One parameter: its value (with the FHIR value key it came with), resource or parts."""
+    """One parameter: its value (with the FHIR value key it came with), resource or parts. Never changed
+    once made (a query string's are shared: Signature.from_query_string)."""
     name: str
     key: str | None = None
     value: object = None
@@ -41,8 +44,13 @@ class Param:
 class Params:
     """The parameters of one request, in order; the first of each name at hand."""
 
-    def __init__(self, items: list[Param] | None = None):
-        self.items = items or []
+    def __init__(self, items: list[Param] | None = None, by_name: dict[builtins.str, Param] | None = None):
+        """`by_name`: the first of each name in `items`, when the caller made it already."""
+        if by_name is None:
+            self.items = items or []
+        else:
+            self._items = items or []
+            self._by_name = by_name
 
     @property
     def items(self) -> list[Param]:
@@ -75,6 +83,10 @@ class Params:
 
     def has_any(self, names: frozenset[builtins.str]) -> bool:
         return not names.isdisjoint(self._by_name)
+
+    def firsts(self) -> Mapping[builtins.str, Param]:
+        """The first parameter of each name, by name (in the order of the request)."""
+        return self._by_name
 
     def first(self, name: str) -> Param | None:
         return self._by_name.get(name)
@@ -130,6 +142,34 @@ class Params:
         if name not in self._by_name:
             return []
         return [p.resource for p in self._items if p.name == name and isinstance(p.resource, dict)]
+
+
+# -- the query string -----------------------------------------------------------------------------
+
+LEFT_OUT = frozenset({"_format", "_pretty"})   # about the answer's format, not an operation's parameters
+MAX_CACHED_FIELD = 256   # longer fields of a query string are read each time (a cache of them would grow large)
+
+
+@functools.lru_cache(maxsize=8192)  # system URLs and codes repeat from request to request
+def unquote(s: str) -> str:
+    """A field of a query string decoded ('+' is a space)."""
+    if "+" in s:
+        s = s.replace("+", " ")
+    return urllib.parse.unquote(s) if "%" in s else s
+
+
+def parse_query(query: str, leave_out: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """urllib.parse.parse_qsl(query, keep_blank_values=True), without its per-field overhead:
+    fields without '%' or '+' are taken as they are; those named in `leave_out` are left out."""
+    out = []
+    for field in query.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        name = unquote(name)
+        if name not in leave_out:
+            out.append((name, unquote(value)))
+    return out
 
 
 # -- typing ------------------------------------------------------------------------------------
@@ -251,21 +291,51 @@ class Signature:
         # for the query string, the hot path: name -> (value key, conversion or None)
         self.query = {p.name: (k.query_key, k.from_text) for p, k in zip(parameters, self.kinds.values())}
         self.once = frozenset(p.name for p in parameters if not p.repeats)
+        # a query string's fields read (decoded, typed) are kept: names, system URLs and codes repeat from
+        # request to request (a field's Param is shared and never changed, a Coding in it copied for each
+        # request; a refused field is not kept)
+        self._field = functools.lru_cache(maxsize=8192)(self._read_field)
 
     # -- a query string ----------------------------------------------------------------------
-    def from_query(self, pairs: Iterable[tuple[str, str]]) -> Params:
-        items = []
-        query = self.query
-        for name, raw in pairs:
-            typed = query.get(name)
-            if typed is None:
-                items.append(Param(name, "valueString", raw))
+    def from_query_string(self, query: str) -> Params:
+        """from_query(parse_query(query, LEFT_OUT)) in one pass (the hot path of every GET)."""
+        items: list[Param] = []
+        by_name: dict[str, Param] = {}
+        read = self._field
+        for field in query.split("&"):
+            if not field:
                 continue
-            key, from_text = typed
-            if key is None:
-                raise messages.error("param-body-only", name=name, what=self._what(name))
-            items.append(Param(name, key, raw if from_text is None else from_text(name, raw)))
-        return self.checked(Params(items))
+            p = read(field) if len(field) <= MAX_CACHED_FIELD else self._read_field(field)
+            if p is None:
+                continue
+            if p.value.__class__ is dict:   # a Coding: the request's own (an answer may hold it)
+                p = Param(p.name, p.key, dict(p.value))
+            items.append(p)
+            if p.name not in by_name:
+                by_name[p.name] = p
+        params = Params(items, by_name)
+        return self.checked(params) if len(by_name) < len(items) else params
+
+    def _read_field(self, field: str) -> Param | None:
+        """One `name=value` field of a query string, typed (None: a field left out)."""
+        name, _, raw = field.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote(name)
+        if name in LEFT_OUT:
+            return None
+        return self._query_param(name, unquote(raw) if "%" in raw or "+" in raw else raw)
+
+    def _query_param(self, name: str, raw: str) -> Param:
+        typed = self.query.get(name)
+        if typed is None:
+            return Param(name, "valueString", raw)
+        key, from_text = typed
+        if key is None:
+            raise messages.error("param-body-only", name=name, what=self._what(name))
+        return Param(name, key, raw if from_text is None else from_text(name, raw))
+
+    def from_query(self, pairs: Iterable[tuple[str, str]]) -> Params:
+        return self.checked(Params([self._query_param(name, raw) for name, raw in pairs]))
 
     # -- a Parameters resource ----------------------------------------------------------------
     def from_resource(self, body: object, query_pairs: Iterable[tuple[str, str]] = ()) -> Params:

@@ -15,6 +15,7 @@ from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence, to_r5
 from termsvc.fhir import messages
 from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
 from termsvc.fhir.params import Params
+from termsvc.fhir.render.translation import with_wire
 from termsvc.ops.context import Context, canonical_label, split_canonical, vurl
 from termsvc.ops.identifiers import input_error
 from termsvc.ops.per_build import PerBuild
@@ -24,56 +25,89 @@ from termsvc.store.queries import Queries
 MAX_CHAIN = 10
 
 
+# parameter name -> (what it says, 0: the R5 spelling, 1: the R4 one); where both are given, the R5 one
+# unless it is empty (`sourceCode or code`)
+_SAYS = {"sourceCoding": ("coding", 0), "coding": ("coding", 1),
+         "sourceCodeableConcept": ("cc", 0), "codeableConcept": ("cc", 1),
+         "sourceCode": ("code", 0), "code": ("code", 1),
+         "sourceSystem": ("system", 0), "system": ("system", 1),
+         "sourceVersion": ("version", 0), "version": ("version", 1),
+         "targetSystem": ("target_system", 0), "targetsystem": ("target_system", 1),
+         "sourceScope": ("source_scope", 0), "source": ("source_scope", 1),
+         "targetScope": ("target_scope", 0), "target": ("target_scope", 1),
+         "targetCoding": ("tcoding", 0), "targetCodeableConcept": ("tcc", 0), "targetCode": ("tcode", 0),
+         "url": ("url", 0), "conceptMapVersion": ("map_version", 0), "conceptMap": ("concept_map", 0),
+         "reverse": ("reverse", 0)}
+_TEXT = frozenset({"code", "system", "version", "target_system", "source_scope", "target_scope", "tcode", "url",
+                   "map_version"})   # simple values, read as text
+
+
+@dataclass(slots=True)
 class TranslateRequest:
     """The concept to translate and the constraints, from R5 or R4 parameter names.
 
     Both endpoints accept both spellings (R5 sourceCode/sourceCoding/targetCode...,
     R4 code/coding/targetsystem...); only R4 takes `reverse`."""
+    r4: bool
+    reverse: bool
+    codings: list[JSON]
+    url: str | None
+    map_version: str | None
+    concept_map: JSON | None            # the map itself, sent with the request
+    target_system: str | None
+    source_scope: str | None
+    target_scope: str | None
+    source_system_filter: str | None
 
-    def __init__(self, params: Params, r4: bool):
-        self.r4 = r4
-        v: dict[str, Any] = {}
-        for p in params.items:  # first value of each name (R5 and R4 spellings side by side)
-            if p.name not in v:
-                value = p.resource if p.resource is not None else p.value
-                if value is not None and value != "":
-                    v[p.name] = value
-        get = v.get
-        if "reverse" in v and not r4:
+    @classmethod
+    def of(cls, params: Params, r4: bool) -> "TranslateRequest":
+        says: dict[str, Any] = {}   # what the request says (_SAYS), only what it says
+        not_text = False
+        for name, p in params.firsts().items():
+            meaning = _SAYS.get(name)
+            if meaning is None:
+                continue
+            value = p.resource if p.resource is not None else p.value
+            if value is None or value == "":
+                continue
+            what, spelling = meaning
+            if what not in says or (value if spelling == 0 else not says[what]):
+                says[what] = value
+                not_text = not_text or value.__class__ is not str
+        if not_text:   # (a Parameters body may give a simple value as a number or a boolean)
+            for what, value in says.items():
+                if what in _TEXT:
+                    says[what] = _text(value)
+        get = says.get
+        if "reverse" in says and not r4:
             raise messages.error("translate-reverse-r5", issue_code="not-supported")
-        coding = get("sourceCoding") or get("coding")
-        cc = get("sourceCodeableConcept") or get("codeableConcept")
-        code = _text(get("sourceCode") or get("code"))
-        system = _text(get("sourceSystem") or get("system"))
-        version = _text(get("sourceVersion") or get("version"))
-        self.target_system = _text(get("targetSystem") or get("targetsystem"))
-        self.source_scope = _text(get("sourceScope") or get("source"))
-        self.target_scope = _text(get("targetScope") or get("target"))
-        self.source_system_filter: str | None = None
-        self.reverse = r4 and params.bool("reverse")
-        tcoding, tcc, tcode = get("targetCoding"), get("targetCodeableConcept"), _text(get("targetCode"))
+        coding, cc, code, system = get("coding"), get("cc"), get("code"), get("system")
+        target_system = get("target_system")
+        source_system_filter = None
+        reverse = r4 and "reverse" in says and params.bool("reverse")
+        tcoding, tcc, tcode = get("tcoding"), get("tcc"), get("tcode")
         if tcode is not None or isinstance(tcoding, dict) or isinstance(tcc, dict):
-            self.reverse = True
+            reverse = True
             coding, cc, code = tcoding, tcc, tcode
-            self.source_system_filter = system
-            system = self.target_system if tcode is not None else None
-        elif self.reverse:  # R4 reverse: the input concept is a target; targetsystem names the source side
-            self.source_system_filter = self.target_system
+            source_system_filter = system
+            system = target_system if tcode is not None else None
+        elif reverse:  # R4 reverse: the input concept is a target; targetsystem names the source side
+            source_system_filter = target_system
         codings: list[JSON] = []
         if cc is not None:
             codings = [c for c in check_codeable_concept(cc).get("coding", []) or [] if c.get("code")]
         elif coding is not None:
             codings = [coding] if check_coding(coding).get("code") else []
         elif code is not None:
+            version = get("version")
             codings = [{"system": system, "code": code, "version": version} if version else
                        {"system": system, "code": code}]
         if not codings:
             raise messages.error("translate-nothing", issue_code="required")
-        self.codings = codings
-        self.url = _text(get("url"))
-        self.map_version = _text(get("conceptMapVersion"))
-        sent = get("conceptMap")   # the map itself, sent with the request
-        self.concept_map: JSON | None = None if sent is None else to_r5(check_resource(sent, "conceptMap"))
+        sent = get("concept_map")
+        return cls(r4, reverse, codings, get("url"), get("map_version"),
+                   None if sent is None else to_r5(check_resource(sent, "conceptMap")), target_system,
+                   get("source_scope"), get("target_scope"), source_system_filter)
 
 
 def _text(value: object) -> str | None:
@@ -92,45 +126,41 @@ def _scope_url(cm: JSON, key: str) -> str | None:
 
 # -- the maps, compiled: a group's elements by source code, each target's answer made once ----------
 
-@dataclass(slots=True)
-class _Target:
-    """One target of an element, as a match says it (its Coding made once, shared: read-only)."""
-    relationship: str
-    concept: JSON
-    equivalence: str                    # on the R4 endpoint
-    depends_on: list[JSON]
-    product: list[JSON]
-    comment: str | None
-
-    @classmethod
-    def of(cls, t: JSON, target_system: str | None) -> "_Target":
-        relationship = t.get("relationship", "related-to")
-        return cls(relationship, _coding(target_system, t.get("code"), t.get("display")),
-                   r4_equivalence(t or {"relationship": relationship}), t.get("dependsOn") or [],
-                   t.get("product") or [], t.get("comment"))
-
-    def match(self, req: TranslateRequest, origin: str | None, element_comment: str | None) -> Match:
-        comments = [self.comment] if self.comment else []
-        if element_comment:
-            comments.append(element_comment)
-        return Match(self.relationship, self.concept, origin, self.equivalence if req.r4 else None,
-                     self.depends_on, self.product, None, comments)
+def _target_matches(t: JSON, target_system: str | None, origin: str | None, element_comment: str | None
+                    ) -> tuple[Match, Match]:
+    """The matches a target of an element says, on the R5 endpoint and on the R4 one (with its R4
+    equivalence), each with its rendering made ready (fhir/render/translation)."""
+    relationship = t.get("relationship", "related-to")
+    concept = _coding(target_system, t.get("code"), t.get("display"))
+    depends_on, product = t.get("dependsOn") or [], t.get("product") or []
+    comments = [t["comment"]] if t.get("comment") else []
+    if element_comment:
+        comments.append(element_comment)
+    r5 = Match(relationship, concept, origin, None, depends_on, product, None, comments)
+    r4 = Match(relationship, concept, origin, r4_equivalence(t or {"relationship": relationship}), depends_on,
+               product, None, comments)
+    return with_wire(r5), with_wire(r4)
 
 
 @dataclass(slots=True)
 class _Element:
-    """An element of a group: its targets, or that it maps to nothing (noMap, with the comment why)."""
+    """An element of a group: its targets' matches, or that it maps to nothing (noMap, with the comment why)."""
     no_map: bool
     no_map_comment: str | None
-    comment: str | None
-    targets: tuple[_Target, ...]
+    # the matches of its targets, made once and shared (read-only): [0] on the R5 endpoint, [1] on the R4 one
+    matches: tuple[list[Match], list[Match]]
 
     @classmethod
-    def of(cls, e: JSON, target_system: str | None) -> "_Element":
+    def of(cls, e: JSON, target_system: str | None, origin: str | None) -> "_Element":
         if e.get("noMap"):
             return cls(True, next((x.get("valueString") for x in e.get("extension", []) or []
-                                   if x.get("url") == EXT_NOMAP_COMMENT), None), e.get("comment"), ())
-        return cls(False, None, e.get("comment"), tuple(_Target.of(t, target_system) for t in e.get("target", []) or []))
+                                   if x.get("url") == EXT_NOMAP_COMMENT), None), ([], []))
+        r5, r4 = [], []
+        for t in e.get("target", []) or []:
+            m5, m4 = _target_matches(t, target_system, origin, e.get("comment"))
+            r5.append(m5)
+            r4.append(m4)
+        return cls(False, None, (r5, r4))
 
 
 @dataclass(slots=True)
@@ -145,12 +175,12 @@ class _Group:
     _by_target: dict[str | None, list[tuple[JSON, JSON]]] | None = None
 
     @classmethod
-    def of(cls, g: JSON) -> "_Group":
+    def of(cls, g: JSON, origin: str | None) -> "_Group":
         target, folded = _group_system(g, "target"), case_insensitive(g)
         by_source: dict[str, list[_Element]] = {}
         for e in g.get("element", []) or []:
             code = e.get("code") or ""
-            by_source.setdefault(fold(code) if folded else code, []).append(_Element.of(e, target))
+            by_source.setdefault(fold(code) if folded else code, []).append(_Element.of(e, target, origin))
         return cls(g, _group_system(g, "source"), target, _group_version(g), folded, g.get("unmapped"), by_source)
 
     def by_target(self) -> dict[str | None, list[tuple[JSON, JSON]]]:
@@ -172,11 +202,17 @@ class _Map:
     source_scope: str | None
     target_scope: str | None
     groups: list[_Group]
+    sourceless: list[_Group]                 # the groups that name no source system
+    from_system: dict[str, list[_Group]]     # source system -> the groups that can map from it (in order)
 
     @classmethod
     def of(cls, cm: JSON) -> "_Map":
-        return cls(cm, vurl(cm), _scope_url(cm, "sourceScope"), _scope_url(cm, "targetScope"),
-                   [_Group.of(g) for g in cm.get("group", []) or []])
+        origin = vurl(cm)
+        groups = [_Group.of(g, origin) for g in cm.get("group", []) or []]
+        from_system = {s: [g for g in groups if not g.source or g.source == s] for s in {g.source for g in groups}
+                       if s}
+        return cls(cm, origin, _scope_url(cm, "sourceScope"), _scope_url(cm, "targetScope"), groups,
+                   [g for g in groups if not g.source], from_system)
 
 
 _REQUEST_MAPS: dict[int, tuple[JSON, _Map]] = {}   # id(a map sent with a request) -> (the map, _Map); a cache-id sends it again
@@ -200,7 +236,7 @@ class _StoredMaps:
         self.folded = store.one("SELECT 1 FROM resource WHERE type='ConceptMap' AND json LIKE ? LIMIT 1",
                                 (f"%{EXT_SOURCE_CASE_INSENSITIVE}%",)) is not None
         self.maps: dict[int, _Map] = {}
-        self.ids: dict[tuple[bool, str | None, str], list[int]] = {}
+        self.by_code: dict[tuple[bool, str | None, str], list[_Map]] = {}
         self.named: dict[tuple[str, str | None], _Map | None] = {}
 
     def map(self, ctx: Context, cm_id: int) -> _Map:
@@ -209,13 +245,22 @@ class _StoredMaps:
             hit = self.maps[cm_id] = _Map.of(ctx.stored_concept_map(cm_id))
         return hit
 
-    def map_ids(self, store: Queries, reverse: bool, system: str | None, code: str) -> list[int]:
+    def candidates(self, ctx: Context, reverse: bool, system: str | None, code: str) -> list[_Map]:
+        """The stored maps that can answer for a code (source code, or target code in reverse), compiled;
+        kept per key (shared: read, never changed)."""
         key = (reverse, system, code)
-        hit = self.ids.get(key)
+        hit = self.by_code.get(key)
         if hit is None:
-            if len(self.ids) >= self.MAX_KEYS:
-                self.ids.clear()
-            hit = self.ids[key] = stored_map_ids(store, reverse, system, code)
+            store = ctx.store
+            assert store is not None
+            ids = stored_map_ids(store, reverse, system, code)
+            if not reverse and self.folded:   # groups ignoring case index their codes folded
+                folded = fold(code)
+                if folded != code:
+                    ids = list(dict.fromkeys(ids + stored_map_ids(store, False, system, folded)))
+            if len(self.by_code) >= self.MAX_KEYS:
+                self.by_code.clear()
+            hit = self.by_code[key] = [self.map(ctx, cm_id) for cm_id in ids]
         return hit
 
 
@@ -224,7 +269,7 @@ _STORED = PerBuild(_StoredMaps)
 
 def _map(ctx: Context, canonical: str, version: str | None = None) -> _Map | None:
     """The map a canonical names (a request's first, else the store's), compiled."""
-    if ctx.store is None or ("ConceptMap", split_canonical(canonical)[0]) in ctx.tx:
+    if ctx.store is None or (ctx.tx and ("ConceptMap", split_canonical(canonical)[0]) in ctx.tx):
         cm = ctx.concept_map(canonical, version)
         return None if cm is None else _compiled(cm) if "_store_id" not in cm or ctx.store is None else \
             _STORED.get(ctx.store).map(ctx, cm["_store_id"])
@@ -249,18 +294,12 @@ def _candidate_maps(ctx: Context, req: TranslateRequest, coding: JSON) -> list[_
         return [m]
     maps = [_compiled(cm) for cm in ctx.request_concept_maps()] if ctx.tx else []
     if ctx.store is not None:
-        stored = _STORED.get(ctx.store)
-        seen = {m.vurl for m in maps}
-        code, system = coding["code"], coding.get("system")
-        ids = stored.map_ids(ctx.store, req.reverse, system, code)
-        if not req.reverse and stored.folded:   # groups ignoring case index their codes folded
-            folded = fold(code)
-            if folded != code:
-                ids = list(dict.fromkeys(ids + stored.map_ids(ctx.store, False, system, folded)))
-        for cm_id in ids:
-            m = stored.map(ctx, cm_id)
-            if m.vurl not in seen:
-                maps.append(m)
+        stored = _STORED.get(ctx.store).candidates(ctx, req.reverse, coding.get("system"), coding["code"])
+        if maps:
+            seen = {m.vurl for m in maps}
+            maps += [m for m in stored if m.vurl not in seen]
+        else:
+            maps = stored
     if req.source_scope or req.target_scope:
         return [m for m in maps if _scope_ok(m.source_scope, req.source_scope)
                 and _scope_ok(m.target_scope, req.target_scope)]
@@ -299,8 +338,8 @@ def _coding(system: str | None, code: str | None, display: str | None = None, ve
 def translate(ctx: Context, params: Params, r4: bool = False, instance_id: str | None = None) -> Translation:
     """ConceptMap/$translate (with the map whose id is `instance_id`, when given); `r4`: asked on the R4
     endpoint (its parameter names, `reverse`, and the R4 equivalence of each match)."""
-    instance_url = ctx.instance_url("ConceptMap", instance_id)
-    req = TranslateRequest(params, r4)
+    instance_url = None if instance_id is None else ctx.instance_url("ConceptMap", instance_id)
+    req = TranslateRequest.of(params, r4)
     if instance_url:
         req.url = instance_url
     matches: list[Match] = []
@@ -341,8 +380,7 @@ def _forward(ctx: Context, req: TranslateRequest, m: _Map, coding: JSON, chain: 
                         notes.append(messages.text("not-mapped", system=system, code=code, map=m.vurl,
                                                    comment=f": {comment}" if comment else ""))
                     continue
-                for t in e.targets:
-                    out.append(t.match(req, m.vurl, e.comment))
+                out += e.matches[req.r4]
         elif g.unmapped and (not system or g.source == system):
             out += _unmapped(ctx, req, m, g, coding, chain, notes)
     return out
@@ -351,10 +389,12 @@ def _forward(ctx: Context, req: TranslateRequest, m: _Map, coding: JSON, chain: 
 def _groups(m: _Map, source_system: str | None, target_system: str | None, source_version: str | None = None
             ) -> list[_Group]:
     """The groups that can map between these systems (and from this version of the source system, when
-    the group names one)."""
-    return [g for g in m.groups if (not source_system or not g.source or g.source == source_system)
-            and (not target_system or not g.target or g.target == target_system)
-            and (not source_version or g.version in (None, source_version))]
+    the group names one); the map's own list when only the source system narrows it (read, never changed)."""
+    groups = m.from_system.get(source_system, m.sourceless) if source_system else m.groups
+    if target_system or source_version:
+        return [g for g in groups if (not target_system or not g.target or g.target == target_system)
+                and (not source_version or g.version in (None, source_version))]
+    return groups
 
 
 def _group_system(g: JSON, key: str) -> str | None:

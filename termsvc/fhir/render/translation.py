@@ -1,14 +1,29 @@
 """$translate as Parameters: R5 (`relationship`, a dependsOn / product as `attribute` + `value[x]`) or R4
 (`equivalence`, a dependsOn / product as `element` + a `concept` Coding)."""
+import orjson
+
 from termsvc.results import JSON, Match, Translation
 
 
-def translation(answer: Translation, r4: bool = False) -> JSON:
-    out: list[JSON] = [] if answer.message is None else [{"name": "message", "valueString": answer.message}]
+def translation(answer: Translation, r4: bool = False, to_serialise: bool = False) -> JSON:
+    """The answer as a Parameters resource; `to_serialise`: only to be serialised at once (by orjson), so
+    the matches made ready by with_wire() stand in it as their bytes."""
+    out: list[object] = [] if answer.message is None else [{"name": "message", "valueString": answer.message}]
     out.append({"name": "result", "valueBoolean": answer.result})
     for m in answer.matches:
-        out.append({"name": "match", "part": _parts(m, r4)})
+        out.append(m.wire[r4] if to_serialise and m.wire is not None else _match(m, r4))
     return {"resourceType": "Parameters", "parameter": out}
+
+
+def with_wire(m: Match) -> Match:
+    """`m` with its rendering (R5 and R4) made ready, for a match made once and answered many times: the
+    bytes are those translation() writes for it."""
+    m.wire = (orjson.Fragment(orjson.dumps(_match(m, False))), orjson.Fragment(orjson.dumps(_match(m, True))))
+    return m
+
+
+def _match(m: Match, r4: bool) -> JSON:
+    return {"name": "match", "part": _parts(m, r4)}
 
 
 def _parts(m: Match, r4: bool) -> list[JSON]:
