@@ -35,8 +35,27 @@ VS_META_KEEP = ("resourceType", "id", "language", "url", "identifier", "version"
 
 
 class ExpandOptions:
+    # what a request that sets none of them gets (most requests: the value set and nothing more; never changed)
+    count: int | None = None
+    offset: int = 0
+    active_only = exclude_nested = include_designations = include_definition = exclude_not_for_ui = False
+    designations: list[str] = []
+    properties: list[str] = []
+    filter: str | None = None
+    display_language_param: str | None = None
+    rules = VersionRules.NONE
+    supplements: list[str] = []
+    versions_match: bool | None = None
+    READ = frozenset({"count", "offset", "activeOnly", "excludeNested", "includeDesignations", "includeDefinition",
+                      "excludeNotForUI", "designation", "property", "filter", "displayLanguage", "useSupplement",
+                      "versionsMatch"}) | VersionRules.PARAMETERS
+
     def __init__(self, params: Params, accept_language: str | None = None):
         self.params = params
+        self.accept_language = accept_language
+        self.partial = False   # the first codes of an expansion too large to give whole (limitedExpansion)
+        if not params.has_any(self.READ):
+            return
         self.count = params.int("count")
         self.offset = params.int("offset", 0) or 0
         self.active_only = params.bool("activeOnly")
@@ -48,11 +67,9 @@ class ExpandOptions:
         self.properties = [p for p in params.all("property") if isinstance(p, str)]
         self.filter = params.str("filter")
         self.display_language_param = params.str("displayLanguage")
-        self.accept_language = accept_language
         self.rules = VersionRules.from_params(params)
         self.supplements = [s for s in params.all("useSupplement") if isinstance(s, str)]
         self.versions_match = params.bool("versionsMatch") if params.has("versionsMatch") else None
-        self.partial = False   # the first codes of an expansion too large to give whole (limitedExpansion)
 
     @functools.cached_property
     def text_query(self) -> str | None:
@@ -100,8 +117,7 @@ class Shape:
 def _shape(ctx: Context, vs: JSON) -> Shape:
     """The Shape of vs: made once per build for a stored value set."""
     def make() -> Shape:
-        return Shape(vs_default_parameters(vs), _versioned_systems(vs), _hierarchical(vs, False),
-                     _hierarchical(vs, True))
+        return Shape(vs_default_parameters(vs), _versioned_systems(vs), *_hierarchical(vs))
     vs_id = ctx.stored_value_set_id(vs)
     return make() if vs_id is None or ctx.store is None else build_cached(ctx.store, ("vs-shape", vs_id), make)
 
@@ -160,7 +176,7 @@ def _expansion(ctx: Context, vs: JSON, shape: Shape, opts: ExpandOptions, max_si
     fragments, reason = closure or _closure(ctx, composer, vs)
     echo = _echo_parameters(opts, prefs, composer, fragments)
     if contains is None:
-        contains = entries.nest(page) if nested else [entries.entry(m) for m in deadline.bounded(page)]
+        contains = entries.nest(page) if nested else entries.entries(page)
     return Expansion(_repeated(vs, opts), identifier, timestamp, contains, echo,
                      total=None if opts.partial else total,
                      offset=opts.offset if paged and not opts.partial else None,
@@ -234,24 +250,27 @@ def _repeated(vs: JSON, opts: ExpandOptions) -> JSON:
     return out
 
 
-def _hierarchical(vs: JSON, text_filter: bool) -> bool:
-    """Is the expansion of vs a tree (when its code systems have a hierarchy)? When it takes whole
-    code systems or filters of them - not an enumeration, an import or an exclude. A text filter
-    prunes the tree of a value set that selects by filter, which stays a tree (the matching codes,
-    each under its parent when that matches too); over a whole code system it is a search of the
-    code system, whose matches are a flat list (as the reference server answers both)."""
+def _hierarchical(vs: JSON) -> tuple[bool, bool]:
+    """Is the expansion of vs a tree (when its code systems have a hierarchy), and under a text filter?
+    When it takes whole code systems or filters of them - not an enumeration, an import or an exclude.
+    A text filter prunes the tree of a value set that selects by filter, which stays a tree (the
+    matching codes, each under its parent when that matches too); over a whole code system it is a
+    search of the code system, whose matches are a flat list (as the reference server answers both)."""
     compose = vs.get("compose") or {}
     incs = compose.get("include", []) or []
-    return bool(incs) and not compose.get("exclude") and all(
-        inc.get("system") and not inc.get("concept") and not inc.get("valueSet")
-        and (inc.get("filter") or not text_filter) for inc in incs)
+    tree = bool(incs) and not compose.get("exclude") and all(
+        inc.get("system") and not inc.get("concept") and not inc.get("valueSet") for inc in incs)
+    return tree, tree and all(inc.get("filter") for inc in incs)
 
 
 def _versioned_systems(vs: JSON) -> set[str]:
     """Systems the compose names in more than one version (its members then say which)."""
-    seen: dict[str, set[str | None]] = {}
     compose = vs.get("compose") or {}
-    for inc in (compose.get("include", []) or []) + (compose.get("exclude", []) or []):
+    parts = (compose.get("include", []) or []) + (compose.get("exclude", []) or [])
+    if len(parts) < 2:
+        return set()
+    seen: dict[str, set[str | None]] = {}
+    for inc in parts:
         if inc.get("system"):
             seen.setdefault(inc["system"], set()).add(inc.get("version"))
     return {s for s, versions in seen.items() if len(versions) > 1}
@@ -389,6 +408,31 @@ class Entries:
                                  self._status_property(status) if status else None, None))
         return out
 
+    def entries(self, members: list[Member]) -> list[Entry]:
+        """The entries of members, in their order (the plain ones made here, without a call each)."""
+        out: list[Entry] = []
+        append = out.append
+        plain, versioned, full = self.plain, self.versioned, self.entry
+        for start in range(0, len(members), 256):
+            deadline.check()
+            for m in members[start:start + 256]:
+                concept, cs = m.concept, m.cs
+                if not plain or m.extensions:
+                    append(full(m))
+                    continue
+                if concept is None or cs is None:
+                    status = None
+                elif concept.extensions or cs.supplements:
+                    append(full(m))
+                    continue
+                else:
+                    status = concept.status
+                version = m.version
+                append(Entry(m.system, m.code, version if version and m.system in versioned else None,
+                             m.display or None, m.abstract, m.inactive, None,
+                             self._status_property(status) if status and status != "active" else None, None))
+        return out
+
     def entry(self, m: Member) -> Entry:
         cs = m.cs
         concept = m.concept
@@ -463,15 +507,25 @@ class Entries:
 
     def nest(self, members: list[Member]) -> list[Entry]:
         """The entries as a tree: each under its first parent in the expansion (same system and version)."""
-        entries = {(m.system, m.version, m.code): self.entry(m) for m in deadline.bounded(members)}
+        made = self.entries(members)
+        by_code: dict[tuple[str, str | None], dict[str, Entry]] = {}   # (system, version) -> code -> entry
+        groups: list[dict[str, Entry]] = []   # each member's
+        group: dict[str, Entry] = {}
+        system: str | None = None
+        version: str | None = None
+        for m, entry in zip(members, made):
+            if m.system != system or m.version != version or not groups:   # (the members of an include come together)
+                system, version = m.system, m.version
+                group = by_code.setdefault((system, version), {})
+            group[m.code] = entry
+            groups.append(group)
         roots = []
-        for m in members:
-            entry = entries[(m.system, m.version, m.code)]
+        for m, entry, group in zip(members, made, groups):
             parent = None
             if m.concept is not None and m.cs is not None:
                 for p in m.cs.parent_codes(m.concept):
                     if p != m.code:
-                        parent = entries.get((m.system, m.version, p))
+                        parent = group.get(p)
                         if parent is not None:
                             break
             if parent is None:
