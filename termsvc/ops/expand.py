@@ -9,6 +9,7 @@ import functools
 import os
 import time
 from dataclasses import dataclass
+from collections.abc import Container
 from typing import Any
 
 from termsvc import deadline
@@ -17,6 +18,7 @@ from termsvc.fhir.operations import ECHOED as ECHOED_ALWAYS, ECHOED_WHEN_USED, E
 from termsvc.fhir.outcome import TooManyCodes
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.completeness import unclosed
+from termsvc.ops.codesystems import Concept
 from termsvc.ops.compose import Composer, Member, STANDARDS_STATUS, VersionRules, vs_default_parameters
 from termsvc.ops.context import Context, Provider, build_cached, canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
@@ -408,14 +410,16 @@ class Entries:
                                  self._status_property(status) if status else None, None))
         return out
 
-    def entries(self, members: list[Member]) -> list[Entry]:
-        """The entries of members, in their order (the plain ones made here, without a call each)."""
+    def entries(self, members: list[Member], parents: Container[int] = ()) -> list[Entry]:
+        """The entries of members, in their order: the plain ones made here, without a call each. A stored
+        concept's entry that adds nothing to it and holds no codes (is not at a position in `parents`)
+        is the one it keeps for the build (made once, never changed)."""
         out: list[Entry] = []
         append = out.append
         plain, versioned, full = self.plain, self.versioned, self.entry
         for start in range(0, len(members), 256):
             deadline.check()
-            for m in members[start:start + 256]:
+            for i, m in enumerate(members[start:start + 256], start):
                 concept, cs = m.concept, m.cs
                 if not plain or m.extensions:
                     append(full(m))
@@ -427,6 +431,16 @@ class Entries:
                     continue
                 else:
                     status = concept.status
+                    if isinstance(concept, Concept) and (status is None or status == "active") \
+                            and not (m.version and m.system in versioned) and i not in parents:
+                        kept = concept.entry
+                        if kept is None or not (kept.code is m.code and kept.display is m.display
+                                                and kept.system == m.system and kept.inactive is m.inactive
+                                                and kept.abstract is m.abstract):
+                            kept = concept.entry = Entry(m.system, m.code, None, m.display or None, m.abstract,
+                                                         m.inactive)
+                        append(kept)
+                        continue
                 version = m.version
                 append(Entry(m.system, m.code, version if version and m.system in versioned else None,
                              m.display or None, m.abstract, m.inactive, None,
@@ -507,20 +521,19 @@ class Entries:
 
     def nest(self, members: list[Member]) -> list[Entry]:
         """The entries as a tree: each under its first parent in the expansion (same system and version)."""
-        made = self.entries(members)
-        by_code: dict[tuple[str, str | None], dict[str, Entry]] = {}   # (system, version) -> code -> entry
-        groups: list[dict[str, Entry]] = []   # each member's
-        group: dict[str, Entry] = {}
+        at: dict[tuple[str, str | None], dict[str, int]] = {}   # (system, version) -> code -> position
+        groups: list[dict[str, int]] = []   # each member's
+        group: dict[str, int] = {}
         system: str | None = None
         version: str | None = None
-        for m, entry in zip(members, made):
-            if m.system != system or m.version != version or not groups:   # (the members of an include come together)
+        for i, m in enumerate(members):
+            if m.system != system or m.version != version or not i:   # (the members of an include come together)
                 system, version = m.system, m.version
-                group = by_code.setdefault((system, version), {})
-            group[m.code] = entry
+                group = at.setdefault((system, version), {})
+            group[m.code] = i
             groups.append(group)
-        roots = []
-        for m, entry, group in zip(members, made, groups):
+        parent_of: list[int | None] = []
+        for m, group in zip(members, groups):
             parent = None
             if m.concept is not None and m.cs is not None:
                 for p in m.cs.parent_codes(m.concept):
@@ -528,12 +541,18 @@ class Entries:
                         parent = group.get(p)
                         if parent is not None:
                             break
+            parent_of.append(parent)
+        made = self.entries(members, {p for p in parent_of if p is not None})
+        roots = []
+        for entry, parent in zip(made, parent_of):
             if parent is None:
                 roots.append(entry)
-            elif parent.contains is None:
-                parent.contains = [entry]
             else:
-                parent.contains.append(entry)
+                under = made[parent]
+                if under.contains is None:
+                    under.contains = [entry]
+                else:
+                    under.contains.append(entry)
         return roots
 
 
