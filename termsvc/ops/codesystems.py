@@ -18,10 +18,12 @@ PropertyValue = tuple[str | None, str | None, Any]   # (code, its FHIR value key
 @dataclass(slots=True)
 class Concept(FlatConcept):
     """A concept of a stored code system: its id in the store, its children and the ids of its ancestors
-    once read, and its entry in an expansion that adds nothing to it once made (never changed)."""
+    once read; and, once made, its member of a value set that takes it as it is (an ops.compose.Member) and
+    its entry in an expansion that adds nothing to it (neither ever changed)."""
     cid: int | None = None
     children: "list[Concept] | None" = None
     ancestor_ids: frozenset[int] | None = None
+    member: Any = None
     entry: Entry | None = None
 
 

@@ -12,18 +12,19 @@ as a default, else the latest version known. The same system may be included in 
 (overloads): members are then told apart by version unless the value set merges them
 (`versionsMatch`), and an exclude removes a code whatever its version unless told otherwise.
 """
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from termsvc import deadline
 from termsvc.fhir import messages
-from termsvc.fhir.codesystem import FlatConcept
 from termsvc.fhir.outcome import OpError, TooManyCodes
 from termsvc.fhir.params import Params
 from termsvc.ops import filters
 from termsvc.ops.completeness import PARTIAL_CONTENT, Undecided
 from termsvc.ops.includes import concept_ref, in_version_order
+from termsvc.ops.members import (Member, MemberKey, enumerated_member, first_of_each_code, in_chunks,
+                                  members_as_they_are)
 from termsvc.ops.context import (Context, Provider, canonical_label, canonical_versions, split_canonical, version_key,
                                  version_matches, vurl)
 from termsvc.results import JSON
@@ -31,24 +32,6 @@ from termsvc.results import JSON
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 VS_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
-MemberKey = tuple[str | None, ...]   # (system, code), or (system, version, code) when versions are kept apart
-
-
-@dataclass(slots=True)
-class Member:
-    """One concept of a value set, as the value set presents it."""
-    system: str
-    version: str | None
-    code: str
-    display: str | None = None
-    concept: FlatConcept | None = None
-    cs: Provider | None = None
-    designations: list[JSON] | None = None   # the value set's own (compose) designations
-    extensions: list[JSON] | None = None     # the value set's own (compose) concept extensions
-    inactive: bool = False             # the concept's, when it has one (given: no __post_init__ per member)
-    abstract: bool = False
-
-
 @dataclass(slots=True)
 class VersionRules:
     """What the request says about versions: of code systems (`system-version` as a default,
@@ -276,7 +259,7 @@ class Composer:
             includes = compose.get("include", []) or []
             if len(includes) == 1 and includes[0].get("system") and not compose.get("exclude"):
                 # one system in one version: a member is told apart by its code alone
-                members = _first_of_each_code(self._include(includes[0], vs))
+                members = first_of_each_code(self._include(includes[0], vs))
                 deadline.check()
                 self._check_size(len(members), vs)
             else:
@@ -292,12 +275,12 @@ class Composer:
         merge = self.versions_match is True
         out: dict[MemberKey, Member] = {}
         for inc in (includes if merge else in_version_order(includes)):
-            for chunk in _in_chunks(self._include(inc, vs)):
+            for chunk in in_chunks(self._include(inc, vs)):
                 if merge:
                     for m in chunk:
                         known = out.setdefault((m.system, m.code), m)
-                        if known is not m:
-                            known.version = m.version   # merged versions: the later include's version
+                        if known is not m:   # merged versions: the later include's version
+                            out[(m.system, m.code)] = replace(known, version=m.version)
                 else:
                     for m in chunk:
                         out.setdefault((m.system, m.version, m.code), m)
@@ -373,11 +356,9 @@ class Composer:
                     continue
                 if inc.get("filter") and not all(filters.matches(cs, concept, f) for f in inc["filter"]):
                     continue
-                result.append(_enumerated_member(system, cs, concept, cref))
+                result.append(enumerated_member(system, cs, concept, cref))
         elif inc.get("filter"):
-            version = cs.version
-            result = [Member(system, version, c.code, c.display, c, cs, None, None, c.inactive, c.abstract)
-                      for c in filters.select(cs, inc["filter"], self.max_size)]
+            result = members_as_they_are(system, cs, filters.select(cs, inc["filter"], self.max_size))
         else:
             if cs.content == "not-present":
                 raise messages.error("not-present", status=422, issue_code="too-costly", system=cs.vurl())
@@ -389,8 +370,7 @@ class Composer:
                 both = set(vs_sets[0]).intersection(*vs_sets[1:])
                 concepts = cs.in_load_order({code for s, code in both if s == system})
                 vs_sets = None
-            result = [Member(system, cs.version, c.code, c.display, c, cs, None, None, c.inactive, c.abstract)
-                      for c in concepts]
+            result = members_as_they_are(system, cs, concepts)
         if vs_sets is not None:
             result = [m for m in result if all((m.system, m.code) in s for s in vs_sets)]
         return result
@@ -501,7 +481,7 @@ class Composer:
                 cref = concept_ref(inc["concept"], concept.code)
                 if cref is None:
                     return None
-                m = _enumerated_member(inc_system, cs, concept, cref)
+                m = enumerated_member(inc_system, cs, concept, cref)
             else:
                 m = Member(inc_system, cs.version, concept.code, concept.display, concept, cs,
                            inactive=concept.inactive, abstract=concept.abstract)
@@ -540,30 +520,6 @@ class Composer:
     def open_fragment(self) -> bool:
         """Did contains() meet an include of all of a fragment that does not list the code?"""
         return any(not u.excluding and not u.filters for u in self.undecided)
-
-
-def _first_of_each_code(members: list[Member]) -> list[Member]:
-    """The members without a code seen before (most lists have none)."""
-    if len({m.code for m in members}) == len(members):
-        return members
-    first: dict[str, Member] = {}
-    for m in members:
-        first.setdefault(m.code, m)
-    return list(first.values())
-
-
-def _in_chunks(items: list[Member], size: int = 1024) -> Iterator[list[Member]]:
-    """The items in slices, the deadline checked before each."""
-    for start in range(0, len(items), size):
-        deadline.check()
-        yield items[start:start + size]
-
-
-def _enumerated_member(system: str, cs: Provider, concept: FlatConcept, cref: JSON) -> Member:
-    """A concept listed by the value set: its display, designations and extensions win."""
-    return Member(system, cs.version, concept.code, cref.get("display") or concept.display, concept, cs,
-                  designations=cref.get("designation") or None, extensions=cref.get("extension") or None,
-                  inactive=concept.inactive, abstract=concept.abstract)
 
 
 def _vs_supplements(vs: JSON) -> list[str]:

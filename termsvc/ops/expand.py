@@ -19,7 +19,8 @@ from termsvc.fhir.outcome import TooManyCodes
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.completeness import unclosed
 from termsvc.ops.codesystems import Concept
-from termsvc.ops.compose import Composer, Member, STANDARDS_STATUS, VersionRules, vs_default_parameters
+from termsvc.ops.compose import Composer, STANDARDS_STATUS, VersionRules, vs_default_parameters
+from termsvc.ops.members import Member
 from termsvc.ops.context import Context, Provider, build_cached, canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
 from termsvc.ops.sqlpath import FAST_PATH_MIN, pre_expanded_total, query_expansion, stored_expansion, stored_members
