@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from termsvc import deadline
 from termsvc.fhir.codesystem import FlatConcept, flatten, property_value
-from termsvc.results import JSON, Entry
+from termsvc.results import JSON
 from termsvc.store.queries import Queries, Row
 from termsvc.store.values import PROPERTY_TYPES, designation_dict, typed_value
 
@@ -18,13 +18,12 @@ PropertyValue = tuple[str | None, str | None, Any]   # (code, its FHIR value key
 @dataclass(slots=True)
 class Concept(FlatConcept):
     """A concept of a stored code system: its id in the store, its children and the ids of its ancestors
-    once read; and, once made, its member of a value set that takes it as it is (an ops.compose.Member) and
-    its entry in an expansion that adds nothing to it (neither ever changed)."""
+    once read; and its member of a value set that takes it as it is (an ops.members.Member, never changed)
+    once made."""
     cid: int | None = None
     children: "list[Concept] | None" = None
     ancestor_ids: frozenset[int] | None = None
     member: Any = None
-    entry: Entry | None = None
 
 
 C = TypeVar("C", bound=FlatConcept)   # the concepts a provider gives

@@ -18,7 +18,6 @@ from termsvc.fhir.operations import ECHOED as ECHOED_ALWAYS, ECHOED_WHEN_USED, E
 from termsvc.fhir.outcome import TooManyCodes
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.completeness import unclosed
-from termsvc.ops.codesystems import Concept
 from termsvc.ops.compose import Composer, STANDARDS_STATUS, VersionRules, vs_default_parameters
 from termsvc.ops.members import Member
 from termsvc.ops.context import Context, Provider, build_cached, canonical_label
@@ -412,15 +411,20 @@ class Entries:
         return out
 
     def entries(self, members: list[Member], parents: Container[int] = ()) -> list[Entry]:
-        """The entries of members, in their order: the plain ones made here, without a call each. A stored
-        concept's entry that adds nothing to it and holds no codes (is not at a position in `parents`)
-        is the one it keeps for the build (made once, never changed)."""
+        """The entries of members, in their order: the plain ones made here, without a call each. A plain
+        entry with nothing of the request in it (no version shown, no codes under it: not at a position in
+        `parents`) is kept by its member and given again while the member lasts (a stored concept's lasts
+        as long as the build); it is never changed."""
         out: list[Entry] = []
         append = out.append
         plain, versioned, full = self.plain, self.versioned, self.entry
         for start in range(0, len(members), 256):
             deadline.check()
             for i, m in enumerate(members[start:start + 256], start):
+                kept = m.entry
+                if kept is not None and plain and i not in parents and not (m.version and m.system in versioned):
+                    append(kept)
+                    continue
                 concept, cs = m.concept, m.cs
                 if not plain or m.extensions:
                     append(full(m))
@@ -432,20 +436,13 @@ class Entries:
                     continue
                 else:
                     status = concept.status
-                    if isinstance(concept, Concept) and (status is None or status == "active") \
-                            and not (m.version and m.system in versioned) and i not in parents:
-                        kept = concept.entry
-                        if kept is None or not (kept.code is m.code and kept.display is m.display
-                                                and kept.system == m.system and kept.inactive is m.inactive
-                                                and kept.abstract is m.abstract):
-                            kept = concept.entry = Entry(m.system, m.code, None, m.display or None, m.abstract,
-                                                         m.inactive)
-                        append(kept)
-                        continue
                 version = m.version
-                append(Entry(m.system, m.code, version if version and m.system in versioned else None,
-                             m.display or None, m.abstract, m.inactive, None,
-                             self._status_property(status) if status and status != "active" else None, None))
+                entry = Entry(m.system, m.code, version if version and m.system in versioned else None,
+                              m.display or None, m.abstract, m.inactive, None,
+                              self._status_property(status) if status and status != "active" else None, None)
+                if entry.version is None and entry.properties is None and i not in parents:
+                    m.entry = entry
+                append(entry)
         return out
 
     def entry(self, m: Member) -> Entry:

@@ -7,7 +7,7 @@ from termsvc import deadline
 from termsvc.fhir.codesystem import FlatConcept
 from termsvc.ops.codesystems import Concept, StoredCodeSystem
 from termsvc.ops.context import Provider
-from termsvc.results import JSON
+from termsvc.results import JSON, Entry
 
 MemberKey = tuple[str | None, ...]   # (system, code), or (system, version, code) when versions are kept apart
 
@@ -15,7 +15,7 @@ MemberKey = tuple[str | None, ...]   # (system, code), or (system, version, code
 @dataclass(slots=True)
 class Member:
     """One concept of a value set, as the value set presents it; never changed once made (a stored concept's
-    member is shared by the requests of a build)."""
+    member is shared by the requests of a build), but for the entry it keeps (see ops.expand.Entries)."""
     system: str
     version: str | None
     code: str
@@ -26,6 +26,7 @@ class Member:
     extensions: list[JSON] | None = None     # the value set's own (compose) concept extensions
     inactive: bool = False             # the concept's, when it has one (given: no __post_init__ per member)
     abstract: bool = False
+    entry: Entry | None = None       # its plain entry in an expansion, once made (never changed)
 
 
 def members_as_they_are(system: str, cs: Provider, concepts: Iterable[FlatConcept]) -> list[Member]:
