@@ -172,7 +172,8 @@ def _expansion(ctx: Context, vs: JSON, shape: Shape, opts: ExpandOptions, max_si
             if max_size and not paged and total > max_size:
                 raise TooManyCodes(messages.text("expansion-too-large", url=canonical_label(vs), total=total,
                                                  limit=max_size))
-            nested = tree and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1])
+            first_cs = members[0].cs if members else None
+            nested = tree and first_cs is not None and first_cs.has_hierarchy()
             page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
     identifier, timestamp = new_identifier(), timestamp_now()
     fragments, reason = closure or _closure(ctx, composer, vs)
@@ -533,9 +534,11 @@ class Entries:
         parent_of: list[int | None] = []
         for m, group in zip(members, groups):
             parent = None
-            if m.concept is not None and m.cs is not None:
-                for p in m.cs.parent_codes(m.concept):
-                    if p != m.code:
+            concept, cs = m.concept, m.cs
+            if concept is not None and cs is not None:
+                code = m.code
+                for p in cs.parent_codes(concept):
+                    if p != code:
                         parent = group.get(p)
                         if parent is not None:
                             break
