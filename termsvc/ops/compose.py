@@ -22,11 +22,11 @@ from termsvc.fhir.outcome import OpError, TooManyCodes
 from termsvc.fhir.params import Params
 from termsvc.ops import filters
 from termsvc.ops.completeness import PARTIAL_CONTENT, Undecided
+from termsvc.ops.context import (Context, Provider, canonical_label, canonical_versions, split_canonical, version_key,
+                                 version_matches, vurl)
 from termsvc.ops.includes import concept_ref, in_version_order
 from termsvc.ops.members import (Member, MemberKey, enumerated_member, first_of_each_code, in_chunks,
                                   members_as_they_are)
-from termsvc.ops.context import (Context, Provider, canonical_label, canonical_versions, split_canonical, version_key,
-                                 version_matches, vurl)
 from termsvc.results import JSON
 
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"

@@ -8,8 +8,8 @@ Composer and rendered by the same code.
 import functools
 import os
 import time
-from dataclasses import dataclass
 from collections.abc import Container
+from dataclasses import dataclass
 from typing import Any
 
 from termsvc import deadline
@@ -19,9 +19,9 @@ from termsvc.fhir.outcome import TooManyCodes
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.completeness import unclosed
 from termsvc.ops.compose import Composer, STANDARDS_STATUS, VersionRules, vs_default_parameters
-from termsvc.ops.members import Member
 from termsvc.ops.context import Context, Provider, build_cached, canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
+from termsvc.ops.members import Member
 from termsvc.ops.sqlpath import FAST_PATH_MIN, pre_expanded_total, query_expansion, stored_expansion, stored_members
 from termsvc.ops.text import fts_query, text_filter
 from termsvc.results import JSON, Echo, Entry, Expansion, Property
