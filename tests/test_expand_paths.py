@@ -109,8 +109,8 @@ def test_what_a_held_concept_keeps_for_the_build_no_request_changes(store):
     that nests codes under a concept gives it an entry of its own, so the concept's shared one never
     gains another request's codes."""
     def under(code, *more):
-        vs = {"resourceType": "ValueSet", "status": "active",
-              "compose": {"include": [{"system": CS, "filter": [{"property": "concept", "op": "is-a", "value": code}]}]}}
+        is_a = {"property": "concept", "op": "is-a", "value": code}
+        vs = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [{"system": CS, "filter": [is_a]}]}}
         return expand(Context(store), Params.from_resource(
             {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": vs}, *more]}))
 

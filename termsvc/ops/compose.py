@@ -32,6 +32,8 @@ from termsvc.results import JSON
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 VS_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+
+
 @dataclass(slots=True)
 class VersionRules:
     """What the request says about versions: of code systems (`system-version` as a default,
@@ -98,7 +100,8 @@ class Composer:
         self.undecided: list[Undecided] = []           # includes/excludes contains() could not settle
         self.merged_across_versions = False            # an exclude removed a code of another version
         self._stack: list[str | int] = []             # the value sets being walked (url|version, else id())
-        self._include_versions: dict[int, tuple[JSON, JSON | None, IncludeVersion]] = {}   # id(include) -> (it, vs, ...)
+        # id(include) -> (the include, its value set, the version it selects): worked out once each
+        self._include_versions: dict[int, tuple[JSON, JSON | None, IncludeVersion]] = {}
 
     # -- code systems ---------------------------------------------------------------
     def code_system_for(self, system: str, version: str | None, vs: JSON | None = None) -> Provider | None:
