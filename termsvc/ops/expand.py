@@ -418,16 +418,19 @@ class Entries:
         as long as the build); it is never changed."""
         out: list[Entry] = []
         append = out.append
-        plain, versioned, full = self.plain, self.versioned, self.entry
+        versioned, full = self.versioned, self.entry
         for start in range(0, len(members), 256):
             deadline.check()
+            if not self.plain:   # (designations or properties asked for: each entry made whole)
+                out += map(full, members[start:start + 256])
+                continue
             for i, m in enumerate(members[start:start + 256], start):
                 kept = m.entry
-                if kept is not None and plain and i not in parents and not (m.version and m.system in versioned):
+                if kept is not None and i not in parents and not (m.version and m.system in versioned):
                     append(kept)
                     continue
                 concept, cs = m.concept, m.cs
-                if not plain or m.extensions:
+                if m.extensions:
                     append(full(m))
                     continue
                 if concept is None or cs is None:
