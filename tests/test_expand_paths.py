@@ -1,7 +1,7 @@
 """The ways an expansion is made give the same answer: a page read from the pre-expansion's rows (with or
 without designations or properties asked for) and one made from the concept tables; a stored value set's composition kept for the build
 serves each activeOnly and size limit as if made for the request; a text filter finds the texts a value
-set gives its members; the expansion's identifier and timestamp."""
+set gives its members; the expansion's identifier and timestamp; what a held concept keeps for the build."""
 import datetime
 import re
 import uuid
@@ -102,3 +102,29 @@ def test_the_identifier_is_a_new_version_4_uuid_and_the_timestamp_now():
     after = datetime.datetime.now(datetime.UTC)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)
     assert before <= datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")) <= after
+
+
+def test_what_a_held_concept_keeps_for_the_build_no_request_changes(store):
+    """A held concept's member and plain entry are made once per build and shared by the requests: one
+    that nests codes under a concept gives it an entry of its own, so the concept's shared one never
+    gains another request's codes."""
+    def under(code, *more):
+        is_a = {"property": "concept", "op": "is-a", "value": code}
+        vs = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [{"system": CS, "filter": [is_a]}]}}
+        return expand(Context(store), Params.from_resource(
+            {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": vs}, *more]}))
+
+    def shown(e):
+        return [(c.code, shown(c) if c.contains else None) for c in e.contains]
+
+    flat = ({"name": "excludeNested", "valueBoolean": True},)
+    lung, tree, chest_flat = under("lung"), under("chest"), under("chest", *flat)
+    assert shown(lung) == [("lung", None)]
+    assert shown(tree) == [("chest", [("lung", None), ("heart", None)])]
+    assert shown(chest_flat) == [("chest", None), ("lung", None), ("heart", None)]
+    for _ in range(2):   # again, from what the first requests kept
+        assert same_answer(under("lung"), lung)
+        assert same_answer(under("chest", *flat), chest_flat)
+        assert same_answer(under("chest"), tree)
+    assert under("lung").contains[0] is lung.contains[0]   # (kept: the same entry)
+    assert under("chest").contains[0] is not tree.contains[0]   # (codes under it: its own each time)

@@ -125,10 +125,23 @@ def _element_r4_to_r5(e: JSON) -> JSON:
 EXT_R5_FILTER_OP = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.compose.include.filter.op"
 
 
+def _has_filter_op_extension(compose: object) -> bool:
+    """Does a filter of the compose say its operator in an extension (`_op`)?"""
+    if not isinstance(compose, dict):
+        return False
+    for part in ("include", "exclude"):
+        incs = compose.get(part)
+        for inc in incs if isinstance(incs, list) else ():
+            fs = inc.get("filter") if isinstance(inc, dict) else None
+            for f in fs if isinstance(fs, list) else ():
+                if isinstance(f, dict) and "_op" in f:
+                    return True
+    return False
+
+
 def value_set_r4_to_r5(vs: JSON) -> JSON:
     """R4 carries the R5-only filter operators (child-of, descendent-leaf) in an extension on `_op`."""
-    compose = vs.get("compose") or {}
-    if EXT_R5_FILTER_OP not in str(compose):
+    if not _has_filter_op_extension(vs.get("compose")):
         return vs
     vs = copy.deepcopy(vs)
     for inc in (vs["compose"].get("include", []) or []) + (vs["compose"].get("exclude", []) or []):

@@ -17,17 +17,19 @@ def _obj(v: object, path: str) -> dict[str, Any]:
     return v
 
 
-def _list(v: object, path: str) -> list[Any]:
+def _list(v: object, path: str, element: str = "") -> list[Any]:
+    """v as a list (None: empty); `path` + `element` is where it is (joined only when it is not a list)."""
     if v is None:
         return []
     if not isinstance(v, list):
-        _fail(path, "must be an array")
+        _fail(path + element, "must be an array")
     return v
 
 
 def _strs(d: dict[str, Any], path: str, *keys: str) -> None:
     for k in keys:
-        if k in d and d[k] is not None and not isinstance(d[k], _STR):
+        v = d.get(k)
+        if v is not None and not isinstance(v, _STR):
             _fail(f"{path}.{k}", "must be a string")
 
 
@@ -45,6 +47,8 @@ def check_codeable_concept(cc: object, path: str = "CodeableConcept") -> dict[st
 
 
 def _check_concepts(concepts: object, path: str) -> None:
+    if concepts is None:
+        return
     for i, c in enumerate(_list(concepts, path)):
         p = f"{path}[{i}]"
         _obj(c, p)
@@ -72,18 +76,19 @@ def check_resource(r: object, path: str = "resource") -> dict[str, Any]:
         if compose is not None:
             _obj(compose, f"{path}.compose")
             for part in ("include", "exclude"):
-                for i, inc in enumerate(_list(compose.get(part), f"{path}.compose.{part}")):
+                for i, inc in enumerate(_list(compose.get(part), path, f".compose.{part}")):
                     p = f"{path}.compose.{part}[{i}]"
                     _obj(inc, p)
                     _strs(inc, p, "system", "version")
-                    for j, v in enumerate(_list(inc.get("valueSet"), f"{p}.valueSet")):
+                    for j, v in enumerate(_list(inc.get("valueSet"), p, ".valueSet")):
                         if not isinstance(v, str):
                             _fail(f"{p}.valueSet[{j}]", "must be a canonical URL")
                     _check_concepts(inc.get("concept"), f"{p}.concept")
-                    for j, f in enumerate(_list(inc.get("filter"), f"{p}.filter")):
-                        _obj(f, f"{p}.filter[{j}]")
-                        _strs(f, f"{p}.filter[{j}]", "property", "op", "value")
-        for i, c in enumerate(_list(r.get("contained"), f"{path}.contained")):
+                    for j, f in enumerate(_list(inc.get("filter"), p, ".filter")):
+                        pf = f"{p}.filter[{j}]"
+                        _obj(f, pf)
+                        _strs(f, pf, "property", "op", "value")
+        for i, c in enumerate(_list(r.get("contained"), path, ".contained")):
             check_resource(c, f"{path}.contained[{i}]")
     elif rt == "ConceptMap":
         for i, g in enumerate(_list(r.get("group"), f"{path}.group")):

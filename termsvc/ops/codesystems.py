@@ -18,10 +18,12 @@ PropertyValue = tuple[str | None, str | None, Any]   # (code, its FHIR value key
 @dataclass(slots=True)
 class Concept(FlatConcept):
     """A concept of a stored code system: its id in the store, its children and the ids of its ancestors
-    once read."""
+    once read; and its member of a value set that takes it as it is (an ops.members.Member, never changed)
+    once made."""
     cid: int | None = None
     children: "list[Concept] | None" = None
     ancestor_ids: frozenset[int] | None = None
+    member: Any = None
 
 
 C = TypeVar("C", bound=FlatConcept)   # the concepts a provider gives

@@ -12,40 +12,26 @@ as a default, else the latest version known. The same system may be included in 
 (overloads): members are then told apart by version unless the value set merges them
 (`versionsMatch`), and an exclude removes a code whatever its version unless told otherwise.
 """
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 from termsvc import deadline
 from termsvc.fhir import messages
-from termsvc.fhir.codesystem import FlatConcept
 from termsvc.fhir.outcome import OpError, TooManyCodes
 from termsvc.fhir.params import Params
 from termsvc.ops import filters
 from termsvc.ops.completeness import PARTIAL_CONTENT, Undecided
 from termsvc.ops.context import (Context, Provider, canonical_label, canonical_versions, split_canonical, version_key,
                                  version_matches, vurl)
+from termsvc.ops.includes import concept_ref, in_version_order
+from termsvc.ops.members import (Member, MemberKey, enumerated_member, first_of_each_code, in_chunks,
+                                  members_as_they_are)
 from termsvc.results import JSON
 
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 VS_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
-MemberKey = tuple[str | None, ...]   # (system, code), or (system, version, code) when versions are kept apart
-
-
-@dataclass(slots=True)
-class Member:
-    """One concept of a value set, as the value set presents it."""
-    system: str
-    version: str | None
-    code: str
-    display: str | None = None
-    concept: FlatConcept | None = None
-    cs: Provider | None = None
-    designations: list[JSON] | None = None   # the value set's own (compose) designations
-    extensions: list[JSON] | None = None     # the value set's own (compose) concept extensions
-    inactive: bool = False             # the concept's, when it has one (given: no __post_init__ per member)
-    abstract: bool = False
 
 
 @dataclass(slots=True)
@@ -59,18 +45,22 @@ class VersionRules:
     value_sets: dict[str | None, str | None] = field(default_factory=dict)
     to_latest: bool = False   # default-to-latest-version: a pinned version the server lacks -> the latest
 
-    PARAMETERS = frozenset({"system-version", "force-system-version", "check-system-version",
-                            "default-valueset-version", "default-to-latest-version"})
+    PARAMETERS: ClassVar[frozenset[str]] = frozenset({"system-version", "force-system-version", "check-system-version",
+                                                     "default-valueset-version", "default-to-latest-version"})
+    NONE: ClassVar["VersionRules"]   # a request's that says nothing of versions (never changed)
 
     @classmethod
     def from_params(cls, params: Params) -> "VersionRules":
         if not params.has_any(cls.PARAMETERS):   # (most requests)
-            return cls()
+            return cls.NONE
         return cls(canonical_versions(params.all("system-version")),
                    canonical_versions(params.all("force-system-version")),
                    canonical_versions(params.all("check-system-version")),
                    canonical_versions(params.all("default-valueset-version")),
                    params.bool("default-to-latest-version"))
+
+
+VersionRules.NONE = VersionRules()
 
 
 @dataclass(slots=True)
@@ -110,6 +100,8 @@ class Composer:
         self.undecided: list[Undecided] = []           # includes/excludes contains() could not settle
         self.merged_across_versions = False            # an exclude removed a code of another version
         self._stack: list[str | int] = []             # the value sets being walked (url|version, else id())
+        # id(include) -> (the include, its value set, the version it selects): worked out once each
+        self._include_versions: dict[int, tuple[JSON, JSON | None, IncludeVersion]] = {}
 
     # -- code systems ---------------------------------------------------------------
     def code_system_for(self, system: str, version: str | None, vs: JSON | None = None) -> Provider | None:
@@ -149,7 +141,11 @@ class Composer:
         return cs
 
     def include_version(self, inc: JSON, vs: JSON | None) -> IncludeVersion:
-        """The version of its code system an include (or exclude) selects (see the module doc)."""
+        """The version of its code system an include (or exclude) selects (see the module doc); worked out
+        once per include (enumerating an include and telling whether it is closed both ask)."""
+        known = self._include_versions.get(id(inc))
+        if known is not None and known[0] is inc and known[1] is vs:
+            return known[2]
         system, declared = inc["system"], inc.get("version")
         rules = self.rules
         if system in rules.force:
@@ -165,7 +161,9 @@ class Composer:
         cs = self.provider(system, wanted, vs)
         if cs is not None and source is not None:
             self.used_version_params.add((source, system))
-        return IncludeVersion(system, declared, wanted, source, cs)
+        iv = IncludeVersion(system, declared, wanted, source, cs)
+        self._include_versions[id(inc)] = (inc, vs, iv)
+        return iv
 
     def version_check_error(self, cs: Provider) -> OpError | None:
         """The error when check-system-version rules out the version of cs."""
@@ -261,31 +259,42 @@ class Composer:
             compose = vs.get("compose") or {}
             if not compose and vs.get("expansion"):
                 return self._from_expansion(vs)
-            merge = self.versions_match is True
-            out: dict[MemberKey, Member] = {}
             includes = compose.get("include", []) or []
-            for inc in (includes if merge else _in_version_order(includes)):
-                for chunk in _in_chunks(self._include(inc, vs)):
-                    if merge:
-                        for m in chunk:
-                            known = out.setdefault((m.system, m.code), m)
-                            if known is not m:
-                                known.version = m.version   # merged versions: the later include's version
-                    else:
-                        for m in chunk:
-                            out.setdefault((m.system, m.version, m.code), m)
-                    if self.max_size and len(out) > self.max_size:
-                        raise TooManyCodes(messages.text("too-many-codes", url=canonical_label(vs),
-                                                         limit=self.max_size))
-            if out and compose.get("exclude"):
-                self._exclude(out, compose, vs, merge)
-            members = list(out.values())
+            if len(includes) == 1 and includes[0].get("system") and not compose.get("exclude"):
+                # one system in one version: a member is told apart by its code alone
+                members = first_of_each_code(self._include(includes[0], vs))
+                deadline.check()
+                self._check_size(len(members), vs)
+            else:
+                members = self._merged(includes, compose, vs)
             if self.active_only or compose.get("inactive") is False:
                 members = [m for m in members if not m.inactive]
             return members
         finally:
             self._stack.pop()
 
+    def _merged(self, includes: list[JSON], compose: JSON, vs: JSON) -> list[Member]:
+        """The members of the includes, less the excluded ones."""
+        merge = self.versions_match is True
+        out: dict[MemberKey, Member] = {}
+        for inc in (includes if merge else in_version_order(includes)):
+            for chunk in in_chunks(self._include(inc, vs)):
+                if merge:
+                    for m in chunk:
+                        known = out.setdefault((m.system, m.code), m)
+                        if known is not m:   # merged versions: the later include's version
+                            out[(m.system, m.code)] = replace(known, version=m.version)
+                else:
+                    for m in chunk:
+                        out.setdefault((m.system, m.version, m.code), m)
+                self._check_size(len(out), vs)
+        if out and compose.get("exclude"):
+            self._exclude(out, compose, vs, merge)
+        return list(out.values())
+
+    def _check_size(self, size: int, vs: JSON) -> None:
+        if self.max_size and size > self.max_size:
+            raise TooManyCodes(messages.text("too-many-codes", url=canonical_label(vs), limit=self.max_size))
     def _exclude(self, out: dict[MemberKey, Member], compose: JSON, vs: JSON, merge: bool) -> None:
         """Remove the excluded codes: the excluded version's member, or - when that version is not
         included and versionsMatch does not say otherwise - the code in every version."""
@@ -350,10 +359,9 @@ class Composer:
                     continue
                 if inc.get("filter") and not all(filters.matches(cs, concept, f) for f in inc["filter"]):
                     continue
-                result.append(_enumerated_member(system, cs, concept, cref))
+                result.append(enumerated_member(system, cs, concept, cref))
         elif inc.get("filter"):
-            result = [Member(system, cs.version, c.code, c.display, c, cs, None, None, c.inactive, c.abstract)
-                      for c in filters.select(cs, inc["filter"], self.max_size)]
+            result = members_as_they_are(system, cs, filters.select(cs, inc["filter"], self.max_size))
         else:
             if cs.content == "not-present":
                 raise messages.error("not-present", status=422, issue_code="too-costly", system=cs.vurl())
@@ -365,8 +373,7 @@ class Composer:
                 both = set(vs_sets[0]).intersection(*vs_sets[1:])
                 concepts = cs.in_load_order({code for s, code in both if s == system})
                 vs_sets = None
-            result = [Member(system, cs.version, c.code, c.display, c, cs, None, None, c.inactive, c.abstract)
-                      for c in concepts]
+            result = members_as_they_are(system, cs, concepts)
         if vs_sets is not None:
             result = [m for m in result if all((m.system, m.code) in s for s in vs_sets)]
         return result
@@ -456,7 +463,7 @@ class Composer:
                 label = f"{inc_system}|{iv.wanted}" if iv.wanted else inc_system
                 if label not in self.unknown_systems:
                     self.unknown_systems.append(label)
-                cref = _concept_ref(inc.get("concept", []) or [], code)
+                cref = concept_ref(inc.get("concept", []) or [], code)
                 return Member(inc_system, iv.wanted, code, cref.get("display")) if cref is not None else None
             self.note_cs(cs)
             incfilters = inc.get("filter", []) or []
@@ -465,7 +472,7 @@ class Composer:
             partial = cs.content in PARTIAL_CONTENT
             concept, _ = cs.find(code)
             if concept is None:
-                cref = _concept_ref(inc.get("concept", []) or [], code) if partial else None
+                cref = concept_ref(inc.get("concept", []) or [], code) if partial else None
                 if cref is not None:   # listed: a member, whatever the fragment says
                     return Member(inc_system, cs.version, code, cref.get("display"))
                 if partial and not inc.get("concept"):
@@ -474,10 +481,10 @@ class Composer:
                     self._undecided(iv, cs, incfilters, excluding)
                 return None
             if inc.get("concept"):
-                cref = _concept_ref(inc["concept"], concept.code)
+                cref = concept_ref(inc["concept"], concept.code)
                 if cref is None:
                     return None
-                m = _enumerated_member(inc_system, cs, concept, cref)
+                m = enumerated_member(inc_system, cs, concept, cref)
             else:
                 m = Member(inc_system, cs.version, concept.code, concept.display, concept, cs,
                            inactive=concept.inactive, abstract=concept.abstract)
@@ -516,51 +523,6 @@ class Composer:
     def open_fragment(self) -> bool:
         """Did contains() meet an include of all of a fragment that does not list the code?"""
         return any(not u.excluding and not u.filters for u in self.undecided)
-
-
-def _in_version_order(includes: list[JSON]) -> list[JSON]:
-    """The includes, those of one system in several versions latest declared version first (the
-    order the reference server lists overloaded codes in)."""
-    if len(includes) < 2:
-        return includes
-    first: dict[str | None, int] = {}
-    for i, inc in enumerate(includes):
-        first.setdefault(inc.get("system"), i)
-    by_version = sorted(includes, key=lambda inc: version_key(inc.get("version")), reverse=True)
-    return sorted(by_version, key=lambda inc: first[inc.get("system")])
-
-
-def _in_chunks(items: list[Member], size: int = 1024) -> Iterator[list[Member]]:
-    """The items in slices, the deadline checked before each."""
-    for start in range(0, len(items), size):
-        deadline.check()
-        yield items[start:start + size]
-
-
-def _enumerated_member(system: str, cs: Provider, concept: FlatConcept, cref: JSON) -> Member:
-    """A concept listed by the value set: its display, designations and extensions win."""
-    return Member(system, cs.version, concept.code, cref.get("display") or concept.display, concept, cs,
-                  designations=cref.get("designation") or None, extensions=cref.get("extension") or None,
-                  inactive=concept.inactive, abstract=concept.abstract)
-
-
-_CREF_INDEX: dict[int, tuple[list[JSON], dict[str | None, JSON]]] = {}   # id(concept list) -> (it, {code: entry})
-
-
-def _concept_ref(crefs: list[JSON], code: str) -> JSON | None:
-    """The first entry of an include's concept list with this code. Long lists (DICOM CIDs, large
-    enumerated value sets) are indexed once; the index holds the list, so its id stays unique."""
-    if len(crefs) < 16:
-        return next((x for x in crefs if x.get("code") == code), None)
-    hit = _CREF_INDEX.get(id(crefs))
-    if hit is None or hit[0] is not crefs:
-        index: dict[str | None, JSON] = {}
-        for x in crefs:
-            index.setdefault(x.get("code"), x)
-        if len(_CREF_INDEX) > 2000:
-            _CREF_INDEX.clear()
-        hit = _CREF_INDEX[id(crefs)] = (crefs, index)
-    return hit[1].get(code)
 
 
 def _vs_supplements(vs: JSON) -> list[str]:

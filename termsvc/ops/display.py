@@ -9,7 +9,8 @@ is still wrong - it is not the display - but is said to be wrong in its whitespa
 server compare: exactly but for case, then with the whitespace normalised.
 """
 from termsvc.ops.codesystems import C, CodeSystemProvider
-from termsvc.ops.compose import STANDARDS_STATUS, Member
+from termsvc.ops.compose import STANDARDS_STATUS
+from termsvc.ops.members import Member
 from termsvc.ops.language import LanguagePrefs, lang_matches
 
 RETIRED_STATUSES = ("deprecated", "withdrawn", "retired")

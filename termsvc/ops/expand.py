@@ -8,6 +8,7 @@ Composer and rendered by the same code.
 import functools
 import os
 import time
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +18,10 @@ from termsvc.fhir.operations import ECHOED as ECHOED_ALWAYS, ECHOED_WHEN_USED, E
 from termsvc.fhir.outcome import TooManyCodes
 from termsvc.fhir.params import Param, Params
 from termsvc.ops.completeness import unclosed
-from termsvc.ops.compose import Composer, Member, STANDARDS_STATUS, VersionRules, vs_default_parameters
+from termsvc.ops.compose import Composer, STANDARDS_STATUS, VersionRules, vs_default_parameters
 from termsvc.ops.context import Context, Provider, build_cached, canonical_label
 from termsvc.ops.language import LanguagePrefs, PREFERRED_FOR_LANGUAGE, choose_display, display_language
+from termsvc.ops.members import Member
 from termsvc.ops.sqlpath import FAST_PATH_MIN, pre_expanded_total, query_expansion, stored_expansion, stored_members
 from termsvc.ops.text import fts_query, text_filter
 from termsvc.results import JSON, Echo, Entry, Expansion, Property
@@ -35,8 +37,27 @@ VS_META_KEEP = ("resourceType", "id", "language", "url", "identifier", "version"
 
 
 class ExpandOptions:
+    # what a request that sets none of them gets (most requests: the value set and nothing more; never changed)
+    count: int | None = None
+    offset: int = 0
+    active_only = exclude_nested = include_designations = include_definition = exclude_not_for_ui = False
+    designations: list[str] = []
+    properties: list[str] = []
+    filter: str | None = None
+    display_language_param: str | None = None
+    rules = VersionRules.NONE
+    supplements: list[str] = []
+    versions_match: bool | None = None
+    READ = frozenset({"count", "offset", "activeOnly", "excludeNested", "includeDesignations", "includeDefinition",
+                      "excludeNotForUI", "designation", "property", "filter", "displayLanguage", "useSupplement",
+                      "versionsMatch"}) | VersionRules.PARAMETERS
+
     def __init__(self, params: Params, accept_language: str | None = None):
         self.params = params
+        self.accept_language = accept_language
+        self.partial = False   # the first codes of an expansion too large to give whole (limitedExpansion)
+        if not params.has_any(self.READ):
+            return
         self.count = params.int("count")
         self.offset = params.int("offset", 0) or 0
         self.active_only = params.bool("activeOnly")
@@ -48,11 +69,9 @@ class ExpandOptions:
         self.properties = [p for p in params.all("property") if isinstance(p, str)]
         self.filter = params.str("filter")
         self.display_language_param = params.str("displayLanguage")
-        self.accept_language = accept_language
         self.rules = VersionRules.from_params(params)
         self.supplements = [s for s in params.all("useSupplement") if isinstance(s, str)]
         self.versions_match = params.bool("versionsMatch") if params.has("versionsMatch") else None
-        self.partial = False   # the first codes of an expansion too large to give whole (limitedExpansion)
 
     @functools.cached_property
     def text_query(self) -> str | None:
@@ -100,8 +119,7 @@ class Shape:
 def _shape(ctx: Context, vs: JSON) -> Shape:
     """The Shape of vs: made once per build for a stored value set."""
     def make() -> Shape:
-        return Shape(vs_default_parameters(vs), _versioned_systems(vs), _hierarchical(vs, False),
-                     _hierarchical(vs, True))
+        return Shape(vs_default_parameters(vs), _versioned_systems(vs), *_hierarchical(vs))
     vs_id = ctx.stored_value_set_id(vs)
     return make() if vs_id is None or ctx.store is None else build_cached(ctx.store, ("vs-shape", vs_id), make)
 
@@ -154,13 +172,14 @@ def _expansion(ctx: Context, vs: JSON, shape: Shape, opts: ExpandOptions, max_si
             if max_size and not paged and total > max_size:
                 raise TooManyCodes(messages.text("expansion-too-large", url=canonical_label(vs), total=total,
                                                  limit=max_size))
-            nested = tree and any(m.cs is not None and m.cs.has_hierarchy() for m in members[:1])
+            first_cs = members[0].cs if members else None
+            nested = tree and first_cs is not None and first_cs.has_hierarchy()
             page = members[opts.offset:opts.offset + opts.count] if opts.count is not None else members[opts.offset:]
     identifier, timestamp = new_identifier(), timestamp_now()
     fragments, reason = closure or _closure(ctx, composer, vs)
     echo = _echo_parameters(opts, prefs, composer, fragments)
     if contains is None:
-        contains = entries.nest(page) if nested else [entries.entry(m) for m in deadline.bounded(page)]
+        contains = entries.nest(page) if nested else entries.entries(page)
     return Expansion(_repeated(vs, opts), identifier, timestamp, contains, echo,
                      total=None if opts.partial else total,
                      offset=opts.offset if paged and not opts.partial else None,
@@ -234,24 +253,27 @@ def _repeated(vs: JSON, opts: ExpandOptions) -> JSON:
     return out
 
 
-def _hierarchical(vs: JSON, text_filter: bool) -> bool:
-    """Is the expansion of vs a tree (when its code systems have a hierarchy)? When it takes whole
-    code systems or filters of them - not an enumeration, an import or an exclude. A text filter
-    prunes the tree of a value set that selects by filter, which stays a tree (the matching codes,
-    each under its parent when that matches too); over a whole code system it is a search of the
-    code system, whose matches are a flat list (as the reference server answers both)."""
+def _hierarchical(vs: JSON) -> tuple[bool, bool]:
+    """Is the expansion of vs a tree (when its code systems have a hierarchy), and under a text filter?
+    When it takes whole code systems or filters of them - not an enumeration, an import or an exclude.
+    A text filter prunes the tree of a value set that selects by filter, which stays a tree (the
+    matching codes, each under its parent when that matches too); over a whole code system it is a
+    search of the code system, whose matches are a flat list (as the reference server answers both)."""
     compose = vs.get("compose") or {}
     incs = compose.get("include", []) or []
-    return bool(incs) and not compose.get("exclude") and all(
-        inc.get("system") and not inc.get("concept") and not inc.get("valueSet")
-        and (inc.get("filter") or not text_filter) for inc in incs)
+    tree = bool(incs) and not compose.get("exclude") and all(
+        inc.get("system") and not inc.get("concept") and not inc.get("valueSet") for inc in incs)
+    return tree, tree and all(inc.get("filter") for inc in incs)
 
 
 def _versioned_systems(vs: JSON) -> set[str]:
     """Systems the compose names in more than one version (its members then say which)."""
-    seen: dict[str, set[str | None]] = {}
     compose = vs.get("compose") or {}
-    for inc in (compose.get("include", []) or []) + (compose.get("exclude", []) or []):
+    parts = (compose.get("include", []) or []) + (compose.get("exclude", []) or [])
+    if len(parts) < 2:
+        return set()
+    seen: dict[str, set[str | None]] = {}
+    for inc in parts:
         if inc.get("system"):
             seen.setdefault(inc["system"], set()).add(inc.get("version"))
     return {s for s, versions in seen.items() if len(versions) > 1}
@@ -389,6 +411,44 @@ class Entries:
                                  self._status_property(status) if status else None, None))
         return out
 
+    def entries(self, members: list[Member], parents: Container[int] = ()) -> list[Entry]:
+        """The entries of members, in their order: the plain ones made here, without a call each. A plain
+        entry with nothing of the request in it (no version shown, no codes under it: not at a position in
+        `parents`) is kept by its member and given again while the member lasts (a stored concept's lasts
+        as long as the build); it is never changed."""
+        out: list[Entry] = []
+        append = out.append
+        versioned, full = self.versioned, self.entry
+        for start in range(0, len(members), 256):
+            deadline.check()
+            if not self.plain:   # (designations or properties asked for: each entry made whole)
+                out += map(full, members[start:start + 256])
+                continue
+            for i, m in enumerate(members[start:start + 256], start):
+                kept = m.entry
+                if kept is not None and i not in parents and not (m.version and m.system in versioned):
+                    append(kept)
+                    continue
+                concept, cs = m.concept, m.cs
+                if m.extensions:
+                    append(full(m))
+                    continue
+                if concept is None or cs is None:
+                    status = None
+                elif concept.extensions or cs.supplements:
+                    append(full(m))
+                    continue
+                else:
+                    status = concept.status
+                version = m.version
+                entry = Entry(m.system, m.code, version if version and m.system in versioned else None,
+                              m.display or None, m.abstract, m.inactive, None,
+                              self._status_property(status) if status and status != "active" else None, None)
+                if entry.version is None and entry.properties is None and i not in parents:
+                    m.entry = entry
+                append(entry)
+        return out
+
     def entry(self, m: Member) -> Entry:
         cs = m.cs
         concept = m.concept
@@ -463,23 +523,40 @@ class Entries:
 
     def nest(self, members: list[Member]) -> list[Entry]:
         """The entries as a tree: each under its first parent in the expansion (same system and version)."""
-        entries = {(m.system, m.version, m.code): self.entry(m) for m in deadline.bounded(members)}
-        roots = []
-        for m in members:
-            entry = entries[(m.system, m.version, m.code)]
+        at: dict[tuple[str, str | None], dict[str, int]] = {}   # (system, version) -> code -> position
+        groups: list[dict[str, int]] = []   # each member's
+        group: dict[str, int] = {}
+        system: str | None = None
+        version: str | None = None
+        for i, m in enumerate(members):
+            if m.system != system or m.version != version or not i:   # (the members of an include come together)
+                system, version = m.system, m.version
+                group = at.setdefault((system, version), {})
+            group[m.code] = i
+            groups.append(group)
+        parent_of: list[int | None] = []
+        for m, group in zip(members, groups):
             parent = None
-            if m.concept is not None and m.cs is not None:
-                for p in m.cs.parent_codes(m.concept):
-                    if p != m.code:
-                        parent = entries.get((m.system, m.version, p))
+            concept, cs = m.concept, m.cs
+            if concept is not None and cs is not None:
+                code = m.code
+                for p in cs.parent_codes(concept):
+                    if p != code:
+                        parent = group.get(p)
                         if parent is not None:
                             break
+            parent_of.append(parent)
+        made = self.entries(members, {p for p in parent_of if p is not None})
+        roots = []
+        for entry, parent in zip(made, parent_of):
             if parent is None:
                 roots.append(entry)
-            elif parent.contains is None:
-                parent.contains = [entry]
             else:
-                parent.contains.append(entry)
+                under = made[parent]
+                if under.contains is None:
+                    under.contains = [entry]
+                else:
+                    under.contains.append(entry)
         return roots
 
 

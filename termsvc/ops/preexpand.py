@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from termsvc.fhir.outcome import OpError, TooCostly
 from termsvc.ops.codesystems import Concept
-from termsvc.ops.compose import Composer, Member
+from termsvc.ops.compose import Composer
+from termsvc.ops.members import Member
 from termsvc.ops.context import Context
 from termsvc.store.writer import BuildWriter
 

@@ -14,7 +14,8 @@ import orjson
 from termsvc.fhir import messages
 from termsvc.fhir.outcome import TooManyCodes
 from termsvc.ops.codesystems import Concept, StoredCodeSystem
-from termsvc.ops.compose import Composer, Member
+from termsvc.ops.compose import Composer
+from termsvc.ops.members import Member
 from termsvc.ops.context import Context, Provider, build_cached, canonical_label
 from termsvc.results import JSON
 from termsvc.store.queries import Queries, Row

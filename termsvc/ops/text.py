@@ -6,7 +6,7 @@ import re
 import unicodedata
 
 from termsvc import deadline
-from termsvc.ops.compose import Member
+from termsvc.ops.members import Member
 
 WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -16,7 +16,8 @@ from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resou
 from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.fhir.codesystem import FlatConcept
 from termsvc.ops.completeness import Undecided
-from termsvc.ops.compose import STANDARDS_STATUS, Composer, IncludeVersion, Member, VersionRules, vs_default_parameters
+from termsvc.ops.compose import STANDARDS_STATUS, Composer, IncludeVersion, VersionRules, vs_default_parameters
+from termsvc.ops.members import Member
 from termsvc.ops.context import Context, Provider, canonical_label, version_key
 from termsvc.ops.display import display_matches, display_problem
 from termsvc.ops.identifiers import problem as identifier_problem

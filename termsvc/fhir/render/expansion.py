@@ -42,6 +42,9 @@ def expansion(e: Expansion, r4: bool = False) -> JSON:
 def _entry(e: Entry, r4: bool) -> JSON:
     """One code (and the codes under it). R4 says its properties in extensions, after its other elements
     or with the extensions it carries."""
+    if not (e.designations or e.properties or e.extensions or e.contains or e.version or e.abstract or e.inactive
+            or e.display is None):   # (most codes)
+        return {"system": e.system, "code": e.code, "display": e.display}
     out: JSON = {}
     if e.extensions:
         out["extension"] = e.extensions
