@@ -8,7 +8,6 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from hypothesis import given, settings, strategies as st
 
 from conftest import DCM, QUIET, eventually, issue_texts
 from termsvc.api.app import create_app
@@ -365,29 +364,6 @@ def test_access_lines_are_written_whole_in_writes_of_at_most_4_kb(monkeypatch):
     with os.fdopen(read_fd, "rb") as f:
         assert f.read() == b"".join(lines)
     assert len(sizes) > 1 and max(sizes) <= 4096 and len(sizes) < len(lines) / 5
-
-
-texts = st.lists(st.text(st.characters(codec="utf-8"), max_size=8) | st.sampled_from(['},{"time":', '"', "\\", "\n"]),
-                 max_size=5).map("".join)
-
-
-@settings(max_examples=200, deadline=None)
-@given(requests=st.lists(st.tuples(st.sampled_from(["GET", "POST"]), texts, texts | st.none(), texts,
-                                   st.sampled_from([200, 404, 422, 500]), st.floats(0, 10), texts), max_size=6))
-def test_access_lines_made_together_are_the_lines_of_each_request(requests):
-    """The writer's thread serialises many lines at once and splits them: each line is its request's JSON."""
-    from termsvc.api import observe
-    at = 1_700_000_000.123
-    lines = observe.AccessLines()([(at, *r) for r in requests]).split(b"\n")
-    assert lines.pop() == b""   # (every line ends with a newline)
-    assert len(lines) == len(requests)
-    for line, (method, path, query, operation, status, seconds, rid) in zip(lines, requests):
-        entry = json.loads(line)
-        assert entry.pop("time") == "2023-11-14T22:13:20.123Z"
-        assert entry.pop("level") == ("info" if status < 400 else "warning" if status < 500 else "error")
-        assert entry == {"method": method, "path": path, **({"query": query} if query else {}),
-                         "operation": operation, "status": status, "duration_ms": int(seconds * 1e6) / 1000,
-                         "request_id": rid}
 
 
 # -- the management port ------------------------------------------------------------------------

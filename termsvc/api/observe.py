@@ -5,10 +5,9 @@ request counted for /metrics (which it serves), and the server's own log message
      "query": "system=...&sourceCode=CT", "operation": "ConceptMap/$translate", "status": 200,
      "duration_ms": 0.143, "request_id": "3f2a9c01-1a"}
 
-A request leaves its line's values in memory; a thread of the worker makes the lines and writes them every
-0.2 s (and at exit), several at a time in writes of at most PIPE_BUF bytes ending with a whole line, so
-that the lines of several workers never mix and a request pays neither for a system call nor for making
-its line.
+Lines are gathered in memory and written by a thread of the worker every 0.2 s (and at exit), several
+at a time in writes of at most PIPE_BUF bytes ending with a whole line, so that the lines of several
+workers never mix and a request does not pay for a system call.
 
 The request id is the client's X-Request-Id when it is a plausible one (1-128 characters of
 `A-Za-z0-9._~:/+=@-`), else one made here; it is echoed in the X-Request-Id response header. A line's
@@ -23,10 +22,8 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
 from http import HTTPStatus
 from time import perf_counter
-from typing import Any
 
 import orjson
 
@@ -80,19 +77,17 @@ IDS = _Ids()
 
 
 class LineWriter:
-    """Lines to a file descriptor, written in batches by a thread of this process: given as bytes, or as
-    values that `render` makes the lines of, many at once (in that thread)."""
+    """JSON lines to a file descriptor, written in batches by a thread of this process."""
 
     CHUNK = 4096    # PIPE_BUF on Linux: a write up to this size to a pipe is never split
     EVERY_S = 0.2
     MAX_PENDING = 100_000
 
-    def __init__(self, fd: int = 1, render: Callable[[list[Any]], bytes] | None = None):
+    def __init__(self, fd: int = 1):
         self.fd = fd
-        self.render = render
         # append and popleft are atomic: no lock on the hot path; when stdout blocks (nobody reads it)
         # the oldest lines are dropped past MAX_PENDING rather than the worker's memory growing
-        self.pending: collections.deque[Any] = collections.deque(maxlen=self.MAX_PENDING)
+        self.pending: collections.deque[bytes] = collections.deque(maxlen=self.MAX_PENDING)
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
         os.register_at_fork(after_in_child=self._forked)
@@ -103,8 +98,7 @@ class LineWriter:
         self.thread = None
         self.lock = threading.Lock()
 
-    def write(self, line: Any) -> None:
-        """Add a line (bytes ending with a newline, or the values `render` takes)."""
+    def write(self, line: bytes) -> None:
         self.pending.append(line)
         if self.thread is None:
             self.thread = threading.Thread(target=self._run, name="termsvc-access-log", daemon=True)
@@ -117,19 +111,17 @@ class LineWriter:
 
     def flush(self) -> None:
         with self.lock:
-            pending = self.pending
-            items = [pending.popleft() for _ in range(len(pending))]
-            if not items:
-                return
-            data = self.render(items) if self.render is not None else b"".join(items)
-            start, end = 0, len(data)
-            while start < end:   # writes of at most CHUNK bytes, each ending with a whole line
-                stop = start + self.CHUNK
-                if stop < end:
-                    cut = data.rfind(b"\n", start, stop)
-                    stop = cut + 1 if cut >= start else (data.find(b"\n", stop) + 1 or end)   # (a longer line)
-                self._write(data[start:stop])
-                start = stop
+            chunk: list[bytes] = []
+            size = 0
+            while self.pending:
+                line = self.pending.popleft()
+                if size + len(line) > self.CHUNK and chunk:
+                    self._write(b"".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line)
+            if chunk:
+                self._write(b"".join(chunk))
 
     def _write(self, data: bytes) -> None:
         try:
@@ -139,45 +131,7 @@ class LineWriter:
             pass
 
 
-class AccessLines:
-    """Makes the access-log lines of requests' values: (time.time(), method, path, query, operation, status,
-    seconds, request id) each. Used by the writer's thread only: a timestamp is made once per millisecond,
-    its date and time once per second; the lines are serialised at once (one JSON array whose objects,
-    each beginning with {"time":, are then split into lines: that text never occurs inside a JSON string,
-    where a quote is escaped)."""
-
-    def __init__(self):
-        self._ms, self._second, self._stamp = -1000, "", ""
-
-    def __call__(self, requests: list[tuple[Any, ...]]) -> bytes:
-        entries = []
-        last_ms, second, stamp = self._ms, self._second, self._stamp
-        for now, method, path, query, operation, status, seconds, rid in requests:
-            ms = int(now * 1000)
-            if ms != last_ms:
-                if ms // 1000 != last_ms // 1000:
-                    second = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))
-                last_ms, stamp = ms, f"{second}.{ms % 1000:03d}Z"
-            level = "info" if status < 400 else "warning" if status < 500 else "error"
-            if len(path) > MAX_LOGGED:
-                path = path[:MAX_LOGGED]
-            if query:
-                if len(query) > MAX_LOGGED:
-                    query = query[:MAX_LOGGED]
-                entries.append({"time": stamp, "level": level, "method": method, "path": path, "query": query,
-                                "operation": operation, "status": status, "duration_ms": int(seconds * 1e6) / 1000,
-                                "request_id": rid})
-            else:
-                entries.append({"time": stamp, "level": level, "method": method, "path": path,
-                                "operation": operation, "status": status, "duration_ms": int(seconds * 1e6) / 1000,
-                                "request_id": rid})
-        self._ms, self._second, self._stamp = last_ms, second, stamp
-        if not entries:
-            return b""
-        return orjson.dumps(entries)[1:-1].replace(b'},{"time":', b'}\n{"time":') + b"\n"
-
-
-ACCESS_LOG = LineWriter(1, AccessLines())
+ACCESS_LOG = LineWriter(1)
 
 
 class JsonLines(logging.Formatter):
@@ -214,11 +168,10 @@ class Observer:
         self.app = app
         self.store = store
         self.metrics = metrics   # serve /metrics (else it is the app's 404: the management port serves it)
-        level = LEVELS[log_level]
-        # the access log: the lowest status logged (info below 400, warning below 500, error from 500)
-        self.logged_from = None if not access_log or level > LEVELS["error"] else \
-            500 if level > LEVELS["warning"] else 400 if level > LEVELS["info"] else 0
+        self.min_level = LEVELS[log_level]
+        self.access_log = access_log and self.min_level <= LEVELS["error"]
         self.watching = False
+        self._ms, self._second, self._stamp = -1000, "", ""
         configure_logging(log_level)
 
     def __call__(self, environ, start_response):
@@ -249,7 +202,36 @@ class Observer:
             status = (STATUS_CODES.get(seen[-1]) or int(seen[-1][:3])) if seen else 500
             operation = environ.get("termsvc.operation") or operation_of(environ.get("REQUEST_METHOD", ""), path)
             metrics.TALLY.request(operation, status, seconds)
-            if self.logged_from is not None and status >= self.logged_from:
-                ACCESS_LOG.write((time.time(), environ.get("REQUEST_METHOD"), path, environ.get("QUERY_STRING"),
-                                  operation, status, seconds, rid))
+            if self.access_log:
+                self._log(environ, path, operation, status, seconds, rid)
         return result
+
+    def _log(self, environ, path, operation, status, seconds, rid):
+        if status < 400:
+            if self.min_level > 20:
+                return
+            level = "info"
+        else:
+            level = "warning" if status < 500 else "error"
+            if LEVELS[level] < self.min_level:
+                return
+        now = time.time()
+        ms = int(now * 1000)
+        if ms != self._ms:   # one timestamp string per millisecond, one strftime per second
+            if ms // 1000 != self._ms // 1000:
+                self._second = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))
+            self._ms, self._stamp = ms, f"{self._second}.{ms % 1000:03d}Z"
+        query = environ.get("QUERY_STRING")
+        if len(path) > MAX_LOGGED:
+            path = path[:MAX_LOGGED]
+        if query:
+            if len(query) > MAX_LOGGED:
+                query = query[:MAX_LOGGED]
+            entry = {"time": self._stamp, "level": level, "method": environ.get("REQUEST_METHOD"), "path": path,
+                     "query": query, "operation": operation, "status": status,
+                     "duration_ms": int(seconds * 1e6) / 1000, "request_id": rid}
+        else:
+            entry = {"time": self._stamp, "level": level, "method": environ.get("REQUEST_METHOD"), "path": path,
+                     "operation": operation, "status": status, "duration_ms": int(seconds * 1e6) / 1000,
+                     "request_id": rid}
+        ACCESS_LOG.write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
