@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import orjson
 
 from termsvc import deadline
-from termsvc.api.dispatch import MAX_BODY, REASONS, read_json_body, resolve, respond
+from termsvc.api.dispatch import MAX_BODY, read_json_body, resolve, respond, status_line
 from termsvc.api.errors import error_outcome
 from termsvc.fhir.outcome import OpError, issue, outcome
 
@@ -77,7 +77,7 @@ def batch_entries(bundle, max_entries: int) -> list:
 
 
 def _response_entry(status: int, body: bytes) -> bytes:
-    head = b'{"response":{"status":"' + f"{status} {REASONS.get(status, 'Error')}".encode() + b'"'
+    head = b'{"response":{"status":"' + status_line(status).encode() + b'"'
     if status >= 400:
         head += b',"outcome":' + body
     return head + b'},"resource":' + body + b"}"

@@ -155,14 +155,19 @@ def respond(start_response, status: int, body: dict | bytes, extra_headers=()):
     headers = [CONTENT_TYPE, ("Content-Length", str(len(data)))]
     if extra_headers:
         headers += extra_headers
-    start_response(STATUS_LINES.get(status) or f"{status} Error", headers)
+    start_response(status_line(status), headers)
     return [data]
 
 
 CACHED_ERRORS = (404, 422)   # refusals that hold for the build (the others are the request's own mistakes)
 
-REASONS = {s.value: s.phrase for s in HTTPStatus}
 STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+
+
+def status_line(status: int) -> str:
+    """'404 Not Found' (a status HTTP does not name: '599 Error')."""
+    return STATUS_LINES.get(status) or f"{status} Error"
+
 CONTENT_TYPE = ("Content-Type", FHIR_JSON)
 
 
@@ -276,10 +281,7 @@ class OperationRouter:
         refusal)."""
         keep = True
         try:
-            if method == "POST":
-                params, tx = request_params(route.signature, method, query, read_body)
-            else:
-                params, tx = route.signature.from_query_string(query), []
+            params, tx = request_params(route.signature, method, query, read_body)
             if params.has("cache-id"):
                 cache_id = params.str("cache-id")
                 if cache_id:
