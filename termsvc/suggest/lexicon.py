@@ -255,6 +255,9 @@ class Lexicon:
     def _unknown(self, word: str, languages: list[str], known):
         if word.isdigit() or len(word) < 2 or known(word):
             return Segment((word,), [], "unknown")
+        for singular in (s for lang in dict.fromkeys(languages[:1] + ["en"]) for s in singulars(lang, word)):
+            if known(singular):        # `feet`: the target says `foot`
+                return Segment((word,), _own_word(singular), "plural")
         parts = self.compound(word, languages, known)
         if parts:
             segs = [Segment((word,), list(facets), "compound") for facets in parts]
@@ -297,7 +300,9 @@ class Lexicon:
 # plural endings -> singular endings, per language (what Snowball's stems leave apart: ureteres/ureter)
 PLURALS = {"es": (("es", ""), ("s", "")), "pt": (("oes", "ao"), ("es", ""), ("s", "")),
            "it": (("chi", "co"), ("che", "ca"), ("ghi", "go"), ("ghe", "ga"), ("i", "o"), ("i", "e"), ("e", "a")),
-           "fr": (("aux", "al"), ("s", ""), ("x", "")), "en": (("ies", "y"), ("ces", "x"), ("es", ""), ("s", "")),
+           "fr": (("aux", "al"), ("s", ""), ("x", "")),
+           "en": (("ies", "y"), ("ices", "ex"), ("ces", "x"), ("eeth", "ooth"), ("eet", "oot"), ("ae", "a"), ("ia", "ium"),
+                  ("es", ""), ("s", "")),
            "de": (("en", ""), ("n", ""), ("e", ""), ("s", "")), "nl": (("eren", ""), ("en", ""), ("s", "")),
            "la": (("ae", "a"), ("es", "is"), ("i", "us"))}
 

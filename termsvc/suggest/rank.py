@@ -41,6 +41,7 @@ SIDE_BONUS = 0.03           # elsewhere a side the name and the candidate both s
                             # READ_MAX reading with it stays under 1) ...
 SIDE_MISMATCH = 0.9         # ... and a candidate of another side loses a little
 SHARE_SAMPLE = 2000         # displays read to tell what kinds of parts a scope's candidates name
+IMPLIED_REGION = 0.5        # the region a modality implies (`cardio-TC`) beside a region the name says (`coronarie`)
 
 
 @dataclass(slots=True)
@@ -52,6 +53,7 @@ class Part:
     raw: tuple                # the segment's own folded words
     label: str                # for `why`: "rodilla->knee (es)"
     english: str = ""         # the preferred reading as written ("vertebral artery"), for string similarity
+    factor: float = 1.0       # how much less (a region a modality implies) it counts than its rarity says
 
 
 @dataclass
@@ -83,9 +85,22 @@ def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda 
     segments = lexicon.segment(words, languages, known)
     lang = (language or "").lower().split("-")[0] or (languages[0] if languages else "en")
     q = Query(name, languages, segments, language=lang)
-    for seg in segments:
-        q.parts.extend(_parts(lexicon, seg, lang))
+    by_segment = [_parts(lexicon, seg, lang) for seg in segments]
+    _weigh_implied(segments, by_segment)
+    for parts in by_segment:
+        q.parts.extend(parts)
     return q
+
+
+def _weigh_implied(segments: list[Segment], by_segment: list) -> None:
+    """A region a modality word implies (`cardio-TC`, `mammografia`) counts less beside a region the name
+    says (`cardio-TC coronarie`: the coronary arteries, not the heart)."""
+    implied = [i for i, s in enumerate(segments) if "modality" in s.kinds()]
+    if any(p.kind == "region" for i, parts in enumerate(by_segment) if i not in implied for p in parts):
+        for i in implied:
+            for p in by_segment[i]:
+                if p.kind == "region":
+                    p.factor *= IMPLIED_REGION
 
 
 def _parts(lexicon: Lexicon, seg: Segment, lang: str) -> list[Part]:
@@ -232,7 +247,7 @@ class Ranker:
                 continue
             if not weight:
                 weight = max((scope.weight(stem(lang, w)) for w in p.raw), default=1.0)
-            weight *= self.relevance(p.kind)
+            weight *= self.relevance(p.kind) * p.factor
             if p.kind == "word" and not any(w in scope.vocabulary for w in p.raw):
                 weight *= UNUSED_WORD
             total_w += weight
