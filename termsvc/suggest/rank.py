@@ -42,6 +42,7 @@ SIDE_BONUS = 0.03           # elsewhere a side the name and the candidate both s
 SIDE_MISMATCH = 0.9         # ... and a candidate of another side loses a little
 SHARE_SAMPLE = 2000         # displays read to tell what kinds of parts a scope's candidates name
 IMPLIED_REGION = 0.5        # the region a modality implies (`cardio-TC`) beside a region the name says (`coronarie`)
+PHRASE_SHARE = 0.5          # a meaning of several words counts its rarest in full, the others by this share
 
 
 @dataclass(slots=True)
@@ -225,7 +226,7 @@ class Ranker:
             best_frac, best_forms, weight = 0.0, (), 0.0
             for j, alt in enumerate(p.alternatives):
                 w_alt = [scope.weight(f) for f in alt]
-                weight = max(weight, max(w_alt) if j == 0 else 0)
+                weight = max(weight, (max(w_alt) + PHRASE_SHARE * (sum(w_alt) - max(w_alt))) if j == 0 else 0)
                 hit = [f for f in alt if f in forms]
                 if hit:
                     frac = sum(scope.weight(f) for f in hit) / sum(w_alt) * (1 - ALTERNATIVE_STEP * j)
