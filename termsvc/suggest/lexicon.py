@@ -38,6 +38,7 @@ FOLDER = "lexicon"            # the department's lexicon: a folder of this name 
 MAX_TERM_WORDS = 6
 FUZZY_MIN_LENGTH = 5          # shorter words are not corrected (too many near neighbours)
 FUZZY_CUTOFF = 84
+STEMMED_MIN_LENGTH = 4        # a shorter term (an abbreviation) is found only as written, not by its stem
 SHORT_WORD = 2                # words this short are read only in the name's language (or English)
 COMPOUND_MIN_LENGTH = 7
 HEAD_MIN_LENGTH = 6           # the shortest last part a compound is known by when its first part is not
@@ -136,10 +137,11 @@ class Lexicon:
             if any(f.kind == kind and f.alternatives == alternatives for f in facets):
                 continue      # the same meaning written twice
             facets.append(facet)
-            key = tuple(stem(language, w) for w in words)
-            by_stem = self.stemmed.setdefault(language, {}).setdefault(key, [])
-            if not any(f.kind == kind and f.alternatives == alternatives for f in by_stem):
-                by_stem.append(facet)
+            if len(words) > 1 or len(words[0]) >= STEMMED_MIN_LENGTH:   # `bil` (bilateral) is no stem of `biliare`
+                key = tuple(stem(language, w) for w in words)
+                by_stem = self.stemmed.setdefault(language, {}).setdefault(key, [])
+                if not any(f.kind == kind and f.alternatives == alternatives for f in by_stem):
+                    by_stem.append(facet)
             if len(words) == 1 and len(words[0]) >= 3:
                 self.single.setdefault(language, set()).add(words[0])
         self.single = {lang: sorted(ws) for lang, ws in self.single.items()}
@@ -155,7 +157,7 @@ class Lexicon:
                 short = tuple(w for w in words if w not in stops)
                 if 1 < len(short) < len(words) and short not in terms:
                     terms[short] = facets
-                    self.stemmed[language].setdefault(tuple(stem(language, w) for w in short), facets)
+                    self.stemmed.setdefault(language, {}).setdefault(tuple(stem(language, w) for w in short), facets)
 
     @classmethod
     def load(cls, folders=()) -> Lexicon:
