@@ -65,7 +65,7 @@ class Segment:
     words: tuple
     facets: list = field(default_factory=list)
     how: str = "exact"           # exact | stem | plural | joined | compound | fuzzy | unknown
-    corrected: str | None = None  # the lexicon word a misspelling was read as
+    corrected: str | None = None  # the lexicon word a misspelling was read as, the target's word a plural was
 
     @property
     def text(self) -> str:
@@ -259,7 +259,7 @@ class Lexicon:
             return Segment((word,), [], "unknown")
         for singular in (s for lang in dict.fromkeys(languages[:1] + ["en"]) for s in singulars(lang, word)):
             if known(singular):        # `feet`: the target says `foot`
-                return Segment((word,), _own_word(singular), "plural")
+                return Segment((word,), _own_word(singular), "plural", singular)
         parts = self.compound(word, languages, known)
         if parts:
             segs = [Segment((word,), list(facets), "compound") for facets in parts]

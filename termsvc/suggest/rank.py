@@ -118,7 +118,8 @@ def _parts(lexicon: Lexicon, seg: Segment, lang: str) -> list[Part]:
         alts = [tuple(lexicon.canonical(stem("en", w)) for w in tokens(a)) for a in f.alternatives]
         alts = [a for a in alts if a]
         read_as = f" [{seg.corrected}]" if seg.corrected else ""
-        out.append(Part(f.kind, alts, own, seg.words, f"{seg.text}{read_as}->{f.alternatives[0]} ({f.language})",
+        raw = (seg.corrected,) if seg.how == "plural" and seg.corrected else seg.words   # the target's own singular
+        out.append(Part(f.kind, alts, own, raw, f"{seg.text}{read_as}->{f.alternatives[0]} ({f.language})",
                         fold(f.alternatives[0])))
     return out
 
