@@ -35,6 +35,8 @@ UNUSED_WORD = 0.3           # a word neither the lexicon nor the scope knows
 FALLBACK_CUTOFF = 70        # string similarity (0-100) a fallback candidate needs
 PROCEDURE_SHARE = 0.2
 READ_MAX = 0.97             # a reading of the name scores at most this: only the whole name is certain
+BARE_MATCH = 0.98           # a designation equal to the name without its side: more than a reading of it, less
+                            # than one that says the side too (READ_MAX with SIDE_BONUS)
 CODE_MATCH = 0.95           # a name equal to a code of the scope (a full reading of it scores more)
 SIDE_CONTENT_SHARE = 0.5    # a scope where at least this share of candidates names a side is one of sides
 SIDE_BONUS = 0.03           # elsewhere a side the name and the candidate both say only breaks ties (a
@@ -187,6 +189,7 @@ class Ranker:
         forms = {f for p in parts for a in p.alternatives for f in a} | {f for p in parts for f in p.own + p.raw}
         best: dict[int, Ranked] = {}
         whole = tuple(tokens(query.name))
+        bare = self._without_side(query.segments)
         english = " ".join(p.english for p in parts)
         assert scope.index is not None   # (made by Scope.build)
         for doc, _bm25 in deadline.bounded(scope.index.search(forms, FTS_LIMIT)):
@@ -196,6 +199,8 @@ class Ranker:
                 # another code's display says in full (the Italian `OPT` is a panoramic X-ray, not DICOM's OPT)
                 code = t.text == scope.candidates[t.candidate].code
                 score, said = (CODE_MATCH if code else 1.0), ["the code" if code else "the whole name"]
+            elif t.words == bare:
+                score, said = BARE_MATCH, ["the whole name but its side"]
             else:
                 score, said, side = self._score(t, parts, lang)
                 if score <= 0:
@@ -211,6 +216,15 @@ class Ranker:
         if len(ranked) < top and (not ranked or ranked[0].score < FALLBACK_FACTOR):
             ranked += self._similar(query.name, top - len(ranked), {r.candidate.n for r in ranked})
         return ranked[:max(top, 0)] if top else ranked
+
+    def _without_side(self, segments: list[Segment]) -> tuple | None:
+        """The name's words without the words that only name a side (`UPPER ARM LT` -> upper arm), where
+        the side is a detail of the scope's codes; None if that leaves the name as it is, or nothing."""
+        if self.sides_matter():
+            return None
+        bare = tuple(w for s in segments if not (s.facets and all(f.kind == "laterality" for f in s.facets))
+                     for w in s.words)
+        return bare if bare and len(bare) < sum(len(s.words) for s in segments) else None
 
     def _score(self, t, parts: list[Part], lang: str) -> tuple[float, list, float]:
         """(the harmonic mean of recall and precision of a designation for the name's parts, what it
