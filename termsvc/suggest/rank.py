@@ -190,6 +190,7 @@ class Ranker:
         best: dict[int, Ranked] = {}
         whole = tuple(tokens(query.name))
         bare = self._without_side(query.segments)
+        weighed = self._weigh(parts, lang)
         english = " ".join(p.english for p in parts)
         assert scope.index is not None   # (made by Scope.build)
         for doc, _bm25 in deadline.bounded(scope.index.search(forms, FTS_LIMIT)):
@@ -202,7 +203,7 @@ class Ranker:
             elif t.words == bare:
                 score, said = BARE_MATCH, ["the whole name but its side"]
             else:
-                score, said, side = self._score(t, parts, lang)
+                score, said, side = self._score(t, weighed, lang)
                 if score <= 0:
                     continue
                 similarity = fuzz.token_set_ratio(english, t.folded) / 100
@@ -226,7 +227,30 @@ class Ranker:
                      for w in s.words)
         return bare if bare and len(bare) < sum(len(s.words) for s in segments) else None
 
-    def _score(self, t, parts: list[Part], lang: str) -> tuple[float, list, float]:
+    def _weigh(self, parts: list[Part], lang: str) -> list[tuple]:
+        """(part, [(alternative, its weight, its step down)], the part's weight) for each part, once a name:
+        a part weighs its preferred meaning's rarest word in full and its other words by PHRASE_SHARE
+        (`sinus veineux` -> cranial venous system says more than `cerebraux` -> brain), by how much its kind
+        matters in this scope, and little if it is a word neither the lexicon nor the scope knows."""
+        scope = self.scope
+        out = []
+        for p in parts:
+            alternatives = []
+            weight = 0.0
+            for j, alt in enumerate(p.alternatives):
+                w_alt = [scope.weight(f) for f in alt]
+                if j == 0:
+                    weight = max(w_alt) + PHRASE_SHARE * (sum(w_alt) - max(w_alt))
+                alternatives.append((alt, sum(w_alt), 1 - ALTERNATIVE_STEP * j))
+            if not weight:
+                weight = max((scope.weight(stem(lang, w)) for w in p.raw), default=1.0)
+            weight *= self.relevance(p.kind) * p.factor
+            if p.kind == "word" and not any(w in scope.vocabulary for w in p.raw):
+                weight *= UNUSED_WORD
+            out.append((p, alternatives, weight))
+        return out
+
+    def _score(self, t, weighed: list[tuple], lang: str) -> tuple[float, list, float]:
         """(the harmonic mean of recall and precision of a designation for the name's parts, what it
         matched, a factor for the side). Where sides are details (see `sides_matter`), the name's side is
         no part of the recall: `Knie re.` is the knee, not anything right; a candidate that says the same
@@ -237,14 +261,12 @@ class Ranker:
         matched: set[str] = set()
         said: list[str] = []
         side_factor, side_detail = 1.0, not self.sides_matter()
-        for p in parts:
-            best_frac, best_forms, weight = 0.0, (), 0.0
-            for j, alt in enumerate(p.alternatives):
-                w_alt = [scope.weight(f) for f in alt]
-                weight = max(weight, (max(w_alt) + PHRASE_SHARE * (sum(w_alt) - max(w_alt))) if j == 0 else 0)
+        for p, alternatives, weight in weighed:
+            best_frac, best_forms = 0.0, ()
+            for alt, alt_weight, step in alternatives:
                 hit = [f for f in alt if f in forms]
                 if hit:
-                    frac = sum(scope.weight(f) for f in hit) / sum(w_alt) * (1 - ALTERNATIVE_STEP * j)
+                    frac = sum(scope.weight(f) for f in hit) / alt_weight * step
                     if frac > best_frac:
                         best_frac, best_forms = frac, tuple(hit)
             same_language = (t.language or "en") == lang
@@ -261,11 +283,6 @@ class Ranker:
                 elif forms & self.side_forms():
                     side_factor *= SIDE_MISMATCH
                 continue
-            if not weight:
-                weight = max((scope.weight(stem(lang, w)) for w in p.raw), default=1.0)
-            weight *= self.relevance(p.kind) * p.factor
-            if p.kind == "word" and not any(w in scope.vocabulary for w in p.raw):
-                weight *= UNUSED_WORD
             total_w += weight
             if best_frac:
                 got_w += weight * best_frac
