@@ -281,7 +281,7 @@ def test_eval_reports_ranking_baseline_and_parts_per_language(db_path, tmp_path)
     assert "baseline top-1" in text and "parts: modality 100.0% of 1" in text
 
 
-@pytest.mark.parametrize("gold", ["tune.csv", "heldout.csv", "blind_a.csv", "blind_b.csv", "fresh.csv", "fresh2.csv"])
+@pytest.mark.parametrize("gold", ["tune.csv", "heldout.csv", "blind_a.csv", "blind_b.csv", "fresh.csv", "fresh2.csv", "sweep.csv"])
 def test_the_gold_sets_meet_the_figures_of_issue_19(db_path, gold):
     r = run("mappings", "eval", os.path.join(GOLD, gold), "--db", db_path, "--no-default-mappings", "--json")
     report = orjson.loads(r.output)
