@@ -468,3 +468,12 @@ def test_words_departments_write_for_regions_and_modalities(suggester):
     assert top_codes(suggester, "dental panoramic", CID29, "en")[0] == "PX"
     assert top_codes(suggester, "AC-Gelenk", CID4, "de")[0] == "85856004"
     assert top_codes(suggester, "L/S SPINE", CID4, "en")[0] == "1217253001"
+
+
+def test_one_side_said_with_its_side_is_that_side_and_alone_chooses_none(lexicon, suggester):
+    # unilateral means right or left: with the side it is that side, alone it is unilateral
+    assert suggester.parser.parts(read(lexicon, "Mamografía unilateral izquierda", "es"))["laterality"]["code"] == \
+        "7771000"
+    assert suggester.parser.parts(read(lexicon, "Mammografia monolaterale", "it"))["laterality"]["code"] == "66459002"
+    assert top_codes(suggester, "einseitig", CID244, "de")[0] == "66459002"
+    assert top_codes(suggester, "Leiste einseitig", CID4, "de")[0] == INGUINAL      # no side chosen for it

@@ -262,21 +262,21 @@ class Ranker:
         said: list[str] = []
         side_factor, side_detail = 1.0, not self.sides_matter()
         for p, alternatives, weight in weighed:
-            best_frac, best_forms = 0.0, ()
-            for alt, alt_weight, step in alternatives:
+            best_frac, best_forms, preferred = 0.0, (), False
+            for j, (alt, alt_weight, step) in enumerate(alternatives):
                 hit = [f for f in alt if f in forms]
                 if hit:
                     frac = sum(scope.weight(f) for f in hit) / alt_weight * step
                     if frac > best_frac:
-                        best_frac, best_forms = frac, tuple(hit)
+                        best_frac, best_forms, preferred = frac, tuple(hit), j == 0
             same_language = (t.language or "en") == lang
             own = [i for i, w in enumerate(t.words) if w in p.raw or (same_language and t.forms[i] in p.own)]
             if own and p.raw:
                 frac = min(1.0, len(own) / len(p.raw))
                 if frac > best_frac:
-                    best_frac, best_forms = frac, tuple(t.forms[i] for i in own)
+                    best_frac, best_forms, preferred = frac, tuple(t.forms[i] for i in own), True
             if side_detail and p.kind == "laterality":
-                if best_frac:
+                if best_frac and preferred:     # `einseitig` (one side: right or left) chooses no side
                     matched.update(best_forms)
                     said.append(p.label)
                     side_factor += SIDE_BONUS
