@@ -3,6 +3,8 @@ parts of a procedure name, evidence of accepted and rejected rows, and the comma
 suggest` (JSON, XLSX and CSV written back and built again) and `termsvc mappings eval`."""
 import csv
 import os
+from collections import Counter
+from importlib import resources
 
 import openpyxl
 import orjson
@@ -279,7 +281,8 @@ def test_eval_reports_ranking_baseline_and_parts_per_language(db_path, tmp_path)
     assert "baseline top-1" in text and "parts: modality 100.0% of 1" in text
 
 
-@pytest.mark.parametrize("gold", ["tune.csv", "heldout.csv", "blind_a.csv", "blind_b.csv"])
+@pytest.mark.parametrize("gold", ["tune.csv", "heldout.csv", "blind_a.csv", "blind_b.csv", "fresh.csv", "fresh2.csv",
+                                  "sweep.csv"])
 def test_the_gold_sets_meet_the_figures_of_issue_19(db_path, gold):
     r = run("mappings", "eval", os.path.join(GOLD, gold), "--db", db_path, "--no-default-mappings", "--json")
     report = orjson.loads(r.output)
@@ -288,7 +291,7 @@ def test_the_gold_sets_meet_the_figures_of_issue_19(db_path, gold):
     assert all(t["top1"] >= 75 for lang, t in report["ranking"].items() if t["n"] >= 30)
     assert report["baseline"]["overall"]["top1"] < overall["top1"]
     minimum = {"modality": 95, "region": 85, "laterality": 95, "contrast": 90}
-    assert all(report["parts"][p]["accuracy"] >= minimum[p] for p in minimum)
+    assert all(report["parts"][p]["accuracy"] >= minimum[p] for p in report["parts"])     # where a set has parts
 
 
 # -- the rules a blind check asked for (tests/gold/blind_*.csv) ---------------------------------
@@ -380,3 +383,97 @@ def test_latin_names_of_vessels_and_bones_are_read_in_every_language(suggester):
     assert top_codes(suggester, "vertebralis", CID4, language="nl")[0] == "85234005"  # the adjective: the artery
     assert top_codes(suggester, "Os coccygis", CID4, language="nl")[0] == "64688005"
     assert top_codes(suggester, "Truncus coeliacus", CID4, language="it")[0] == "57850000"
+
+
+# -- names nobody has seen: the causes of the gold sets' misses, fixed in general ----------------
+def test_the_shipped_lexicon_files_are_reviewable_data():
+    folder = resources.files("termsvc.suggest").joinpath("lexicon")
+    files = [e for e in folder.iterdir() if e.name.endswith(".csv")]
+    assert {e.name for e in files} >= {f"{lang}.csv" for lang in ("es", "de", "fr", "it", "nl", "en", "la", "pl", "pt")}
+    for entry in files:
+        lines = entry.read_text(encoding="utf-8").splitlines()
+        assert lines[0].startswith("# "), f"{entry.name}: says first what it holds"
+        rows = [ln for ln in lines if ln.strip() and not ln.startswith("#")]
+        assert rows[0] == "term,meaning,kind", entry.name
+        assert all(len(next(csv.reader([r]))) == 3 and r == r.strip() for r in rows[1:]), entry.name
+        twice = [r for r, n in Counter(rows[1:]).items() if n > 1]
+        assert not twice, f"{entry.name}: rows written twice: {twice}"
+        assert sum(ln.startswith("# --") for ln in lines) >= 2, f"{entry.name}: rows in commented sections"
+
+
+def test_a_plural_the_lexicon_lacks_is_read_as_the_singular_the_target_uses(lexicon, suggester):
+    assert "foot" in singulars("en", "feet") and "vertebra" in singulars("en", "vertebrae")
+    ranker = suggester.ranker(CID4, None)
+    seg = read(lexicon, "feet", "en", ranker.known).segments[0]
+    assert (seg.how, seg.corrected) == ("plural", "foot")
+    assert top_codes(suggester, "Feet", CID4, "en")[0] == "56459004"
+    assert top_codes(suggester, "renal calyces", CID4, "en")[0] == "2334006"
+    assert read(lexicon, "feet", "en").segments[0].how == "unknown"       # no target that says foot: no guess
+
+
+def test_an_abbreviation_is_found_only_as_written_not_by_its_stem(lexicon):
+    # the Italian `bil` (bilateral) has the Snowball stem of `biliare`: a bile duct is no side
+    assert [p.kind for p in read(lexicon, "bil", "it").parts] == ["laterality"]
+    assert "laterality" not in {p.kind for p in read(lexicon, "dotto biliare", "it").parts}
+    assert "laterality" not in {p.kind for p in read(lexicon, "canal biliaire", "fr").parts}
+
+
+@pytest.mark.parametrize("name, language, expected", [
+    ("cervico-thoraco-abdomino-pelvien", "fr", "416319003"),   # neck, chest, abdomen and pelvis: not three of them
+    ("oeso-gastro-duodénal", "fr", "110861005"),
+    ("esofago-gastro-duodenale", "it", "110861005"),
+    ("pharyngo-larynx", "fr", "312535008"),
+    ("thorakoabdominal", "de", "416550000"),
+    ("thoraco-abdominaal", "nl", "416550000")])
+def test_a_combined_region_written_with_combining_forms_beats_its_parts(suggester, name, language, expected):
+    assert top_codes(suggester, name, CID4, language)[0] == expected
+
+
+def test_the_more_specific_phrase_beats_a_modifier(suggester):
+    assert top_codes(suggester, "sinus veineux cérébraux", CID4, "fr")[0] == "128320002"   # not the brain
+    assert top_codes(suggester, "seni venosi intracranici", CID4, "it")[0] == "128320002"
+    assert top_codes(suggester, "thorakale Aorta", CID4, "de")[0] == "113262008"
+
+
+def test_a_region_a_modality_implies_yields_to_a_region_the_name_says(lexicon, suggester):
+    assert suggester.parser.parts(read(lexicon, "cardio-TC", "it"))["region"]["code"] == "80891009"
+    parts = suggester.parser.parts(read(lexicon, "cardio-TC coronarie", "it"))
+    assert parts["modality"]["code"] == "CT" and parts["region"]["code"] == "41801008"
+
+
+@pytest.mark.parametrize("name, language, expected", [
+    ("UPPER ARM LT", "en", "40983000"), ("shoulder lt", "en", "16982005"), ("zaadbal li", "nl", "40689003"),
+    ("Ellenbogen re.", "de", "16953009"), ("coude D", "fr", "16953009"), ("spalla sx", "it", "16982005"),
+    ("hombro izdo.", "es", "16982005")])
+def test_a_side_written_after_the_region_leaves_the_region(suggester, name, language, expected):
+    assert top_codes(suggester, name, CID4, language)[0] == expected
+
+
+def test_a_side_still_chooses_the_code_of_that_side_where_there_is_one(suggester):
+    assert top_codes(suggester, "groin rt", CID4, "en")[0] == RIGHT_INGUINAL
+    assert top_codes(suggester, "Leiste li.", CID4, "de")[0] == LEFT_INGUINAL
+
+
+@pytest.mark.parametrize("name, language", [("MRT Leber mit Primovist", "de"), ("CT Thorax mit Ultravist", "de"),
+                                            ("IRM épaule gauche avec gadolinium", "fr")])
+def test_a_contrast_agent_named_by_its_brand_is_contrast(lexicon, suggester, name, language):
+    assert suggester.parser.parts(read(lexicon, name, language))["contrast"] == "with"
+
+
+def test_words_departments_write_for_regions_and_modalities(suggester):
+    assert top_codes(suggester, "Beckenübersicht", CID4, "de")[0] == "816092008"
+    assert suggester.parser.parts(read(suggester.lexicon, "Beckenübersicht a.p.", "de"))["modality"]["code"] == "DX"
+    assert top_codes(suggester, "RX", CID29, "nl")[0] == "DX"
+    assert top_codes(suggester, "scopia", CID29, "it")[0] == "RF"
+    assert top_codes(suggester, "dental panoramic", CID29, "en")[0] == "PX"
+    assert top_codes(suggester, "AC-Gelenk", CID4, "de")[0] == "85856004"
+    assert top_codes(suggester, "L/S SPINE", CID4, "en")[0] == "1217253001"
+
+
+def test_one_side_said_with_its_side_is_that_side_and_alone_chooses_none(lexicon, suggester):
+    # unilateral means right or left: with the side it is that side, alone it is unilateral
+    assert suggester.parser.parts(read(lexicon, "Mamografía unilateral izquierda", "es"))["laterality"]["code"] == \
+        "7771000"
+    assert suggester.parser.parts(read(lexicon, "Mammografia monolaterale", "it"))["laterality"]["code"] == "66459002"
+    assert top_codes(suggester, "einseitig", CID244, "de")[0] == "66459002"
+    assert top_codes(suggester, "Leiste einseitig", CID4, "de")[0] == INGUINAL      # no side chosen for it

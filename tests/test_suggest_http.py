@@ -34,6 +34,17 @@ def test_names_in_a_value_set(client):
     assert set(knee) == {"row", "source_code", "source_display", "candidates", "parts"}
 
 
+def test_names_nobody_wrote_in_a_gold_set_over_http(client):
+    # a combined region in combining forms, a plural the lexicon lacks, a side after the region, a brand of contrast
+    rows = [{"source_display": "cervico-thoraco-abdomino-pelvien", "language": "fr"},
+            {"source_display": "feet", "language": "en"}, {"source_display": "UPPER ARM LT", "language": "en"},
+            {"source_display": "MRT Leber mit Primovist", "language": "de"}]
+    body = client.post(URL, json={"target_scope": CID.format(4), "rows": rows, "top": 1}).get_json()
+    assert [row["candidates"][0]["code"] for row in body["rows"]] == ["416319003", "56459004", "40983000", "10200004"]
+    assert body["rows"][2]["parts"]["laterality"]["code"] == "7771000"
+    assert body["rows"][3]["parts"]["contrast"] == "with" and body["rows"][3]["parts"]["modality"]["code"] == "MR"
+
+
 def test_rows_with_their_language_in_a_code_system(client):
     r = client.post(URL, json={"target_system": "http://dicom.nema.org/resources/ontology/DCM",
                                "rows": [{"source_code": "0012", "source_display": "TC", "language": "it"}]})

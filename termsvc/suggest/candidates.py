@@ -94,7 +94,7 @@ class Scope:
                 self.df[f] = self.df.get(f, 0) + 1
             self.vocabulary.update(t.words)
         for t in self.texts:
-            t.total = sum(self.weight(f) for f in t.forms) or 1.0
+            t.total = sum(self.weight(f) for f in set(t.forms)) or 1.0   # (`vertebral column`: spine once)
         self.index = TextIndex()
         self.index.add_many((i, " ".join(t.forms)) for i, t in enumerate(self.texts))
 

@@ -38,6 +38,7 @@ FOLDER = "lexicon"            # the department's lexicon: a folder of this name 
 MAX_TERM_WORDS = 6
 FUZZY_MIN_LENGTH = 5          # shorter words are not corrected (too many near neighbours)
 FUZZY_CUTOFF = 84
+STEMMED_MIN_LENGTH = 4        # a shorter term (an abbreviation) is found only as written, not by its stem
 SHORT_WORD = 2                # words this short are read only in the name's language (or English)
 COMPOUND_MIN_LENGTH = 7
 HEAD_MIN_LENGTH = 6           # the shortest last part a compound is known by when its first part is not
@@ -64,7 +65,7 @@ class Segment:
     words: tuple
     facets: list = field(default_factory=list)
     how: str = "exact"           # exact | stem | plural | joined | compound | fuzzy | unknown
-    corrected: str | None = None  # the lexicon word a misspelling was read as
+    corrected: str | None = None  # the lexicon word a misspelling was read as, the target's word a plural was
 
     @property
     def text(self) -> str:
@@ -136,10 +137,11 @@ class Lexicon:
             if any(f.kind == kind and f.alternatives == alternatives for f in facets):
                 continue      # the same meaning written twice
             facets.append(facet)
-            key = tuple(stem(language, w) for w in words)
-            by_stem = self.stemmed.setdefault(language, {}).setdefault(key, [])
-            if not any(f.kind == kind and f.alternatives == alternatives for f in by_stem):
-                by_stem.append(facet)
+            if len(words) > 1 or len(words[0]) >= STEMMED_MIN_LENGTH:   # `bil` (bilateral) is no stem of `biliare`
+                key = tuple(stem(language, w) for w in words)
+                by_stem = self.stemmed.setdefault(language, {}).setdefault(key, [])
+                if not any(f.kind == kind and f.alternatives == alternatives for f in by_stem):
+                    by_stem.append(facet)
             if len(words) == 1 and len(words[0]) >= 3:
                 self.single.setdefault(language, set()).add(words[0])
         self.single = {lang: sorted(ws) for lang, ws in self.single.items()}
@@ -155,7 +157,7 @@ class Lexicon:
                 short = tuple(w for w in words if w not in stops)
                 if 1 < len(short) < len(words) and short not in terms:
                     terms[short] = facets
-                    self.stemmed[language].setdefault(tuple(stem(language, w) for w in short), facets)
+                    self.stemmed.setdefault(language, {}).setdefault(tuple(stem(language, w) for w in short), facets)
 
     @classmethod
     def load(cls, folders=()) -> Lexicon:
@@ -255,6 +257,9 @@ class Lexicon:
     def _unknown(self, word: str, languages: list[str], known):
         if word.isdigit() or len(word) < 2 or known(word):
             return Segment((word,), [], "unknown")
+        for singular in (s for lang in dict.fromkeys(languages[:1] + ["en"]) for s in singulars(lang, word)):
+            if known(singular):        # `feet`: the target says `foot`
+                return Segment((word,), _own_word(singular), "plural", singular)
         parts = self.compound(word, languages, known)
         if parts:
             segs = [Segment((word,), list(facets), "compound") for facets in parts]
@@ -297,7 +302,9 @@ class Lexicon:
 # plural endings -> singular endings, per language (what Snowball's stems leave apart: ureteres/ureter)
 PLURALS = {"es": (("es", ""), ("s", "")), "pt": (("oes", "ao"), ("es", ""), ("s", "")),
            "it": (("chi", "co"), ("che", "ca"), ("ghi", "go"), ("ghe", "ga"), ("i", "o"), ("i", "e"), ("e", "a")),
-           "fr": (("aux", "al"), ("s", ""), ("x", "")), "en": (("ies", "y"), ("ces", "x"), ("es", ""), ("s", "")),
+           "fr": (("aux", "al"), ("s", ""), ("x", "")),
+           "en": (("ies", "y"), ("ices", "ex"), ("ces", "x"), ("eeth", "ooth"), ("eet", "oot"), ("ae", "a"), ("ia", "ium"),
+                  ("es", ""), ("s", "")),
            "de": (("en", ""), ("n", ""), ("e", ""), ("s", "")), "nl": (("eren", ""), ("en", ""), ("s", "")),
            "la": (("ae", "a"), ("es", "is"), ("i", "us"))}
 

@@ -35,12 +35,16 @@ UNUSED_WORD = 0.3           # a word neither the lexicon nor the scope knows
 FALLBACK_CUTOFF = 70        # string similarity (0-100) a fallback candidate needs
 PROCEDURE_SHARE = 0.2
 READ_MAX = 0.97             # a reading of the name scores at most this: only the whole name is certain
+BARE_MATCH = 0.98           # a designation equal to the name without its side: more than a reading of it, less
+                            # than one that says the side too (READ_MAX with SIDE_BONUS)
 CODE_MATCH = 0.95           # a name equal to a code of the scope (a full reading of it scores more)
 SIDE_CONTENT_SHARE = 0.5    # a scope where at least this share of candidates names a side is one of sides
 SIDE_BONUS = 0.03           # elsewhere a side the name and the candidate both say only breaks ties (a
                             # READ_MAX reading with it stays under 1) ...
 SIDE_MISMATCH = 0.9         # ... and a candidate of another side loses a little
 SHARE_SAMPLE = 2000         # displays read to tell what kinds of parts a scope's candidates name
+IMPLIED_REGION = 0.5        # the region a modality implies (`cardio-TC`) beside a region the name says (`coronarie`)
+PHRASE_SHARE = 0.5          # a meaning of several words counts its rarest in full, the others by this share
 
 
 @dataclass(slots=True)
@@ -52,6 +56,7 @@ class Part:
     raw: tuple                # the segment's own folded words
     label: str                # for `why`: "rodilla->knee (es)"
     english: str = ""         # the preferred reading as written ("vertebral artery"), for string similarity
+    factor: float = 1.0       # how much less (a region a modality implies) it counts than its rarity says
 
 
 @dataclass
@@ -83,9 +88,22 @@ def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda 
     segments = lexicon.segment(words, languages, known)
     lang = (language or "").lower().split("-")[0] or (languages[0] if languages else "en")
     q = Query(name, languages, segments, language=lang)
-    for seg in segments:
-        q.parts.extend(_parts(lexicon, seg, lang))
+    by_segment = [_parts(lexicon, seg, lang) for seg in segments]
+    _weigh_implied(segments, by_segment)
+    for parts in by_segment:
+        q.parts.extend(parts)
     return q
+
+
+def _weigh_implied(segments: list[Segment], by_segment: list) -> None:
+    """A region a modality word implies (`cardio-TC`, `mammografia`) counts less beside a region the name
+    says (`cardio-TC coronarie`: the coronary arteries, not the heart)."""
+    implied = [i for i, s in enumerate(segments) if "modality" in s.kinds()]
+    if any(p.kind == "region" for i, parts in enumerate(by_segment) if i not in implied for p in parts):
+        for i in implied:
+            for p in by_segment[i]:
+                if p.kind == "region":
+                    p.factor *= IMPLIED_REGION
 
 
 def _parts(lexicon: Lexicon, seg: Segment, lang: str) -> list[Part]:
@@ -102,7 +120,8 @@ def _parts(lexicon: Lexicon, seg: Segment, lang: str) -> list[Part]:
         alts = [tuple(lexicon.canonical(stem("en", w)) for w in tokens(a)) for a in f.alternatives]
         alts = [a for a in alts if a]
         read_as = f" [{seg.corrected}]" if seg.corrected else ""
-        out.append(Part(f.kind, alts, own, seg.words, f"{seg.text}{read_as}->{f.alternatives[0]} ({f.language})",
+        raw = (seg.corrected,) if seg.how == "plural" and seg.corrected else seg.words   # the target's own singular
+        out.append(Part(f.kind, alts, own, raw, f"{seg.text}{read_as}->{f.alternatives[0]} ({f.language})",
                         fold(f.alternatives[0])))
     return out
 
@@ -170,6 +189,8 @@ class Ranker:
         forms = {f for p in parts for a in p.alternatives for f in a} | {f for p in parts for f in p.own + p.raw}
         best: dict[int, Ranked] = {}
         whole = tuple(tokens(query.name))
+        bare = self._without_side(query.segments)
+        weighed = self._weigh(parts, lang)
         english = " ".join(p.english for p in parts)
         assert scope.index is not None   # (made by Scope.build)
         for doc, _bm25 in deadline.bounded(scope.index.search(forms, FTS_LIMIT)):
@@ -179,8 +200,10 @@ class Ranker:
                 # another code's display says in full (the Italian `OPT` is a panoramic X-ray, not DICOM's OPT)
                 code = t.text == scope.candidates[t.candidate].code
                 score, said = (CODE_MATCH if code else 1.0), ["the code" if code else "the whole name"]
+            elif t.words == bare:
+                score, said = BARE_MATCH, ["the whole name but its side"]
             else:
-                score, said, side = self._score(t, parts, lang)
+                score, said, side = self._score(t, weighed, lang)
                 if score <= 0:
                     continue
                 similarity = fuzz.token_set_ratio(english, t.folded) / 100
@@ -195,7 +218,39 @@ class Ranker:
             ranked += self._similar(query.name, top - len(ranked), {r.candidate.n for r in ranked})
         return ranked[:max(top, 0)] if top else ranked
 
-    def _score(self, t, parts: list[Part], lang: str) -> tuple[float, list, float]:
+    def _without_side(self, segments: list[Segment]) -> tuple | None:
+        """The name's words without the words that only name a side (`UPPER ARM LT` -> upper arm), where
+        the side is a detail of the scope's codes; None if that leaves the name as it is, or nothing."""
+        if self.sides_matter():
+            return None
+        bare = tuple(w for s in segments if not (s.facets and all(f.kind == "laterality" for f in s.facets))
+                     for w in s.words)
+        return bare if bare and len(bare) < sum(len(s.words) for s in segments) else None
+
+    def _weigh(self, parts: list[Part], lang: str) -> list[tuple]:
+        """(part, [(alternative, its weight, its step down)], the part's weight) for each part, once a name:
+        a part weighs its preferred meaning's rarest word in full and its other words by PHRASE_SHARE
+        (`sinus veineux` -> cranial venous system says more than `cerebraux` -> brain), by how much its kind
+        matters in this scope, and little if it is a word neither the lexicon nor the scope knows."""
+        scope = self.scope
+        out = []
+        for p in parts:
+            alternatives = []
+            weight = 0.0
+            for j, alt in enumerate(p.alternatives):
+                w_alt = [scope.weight(f) for f in alt]
+                if j == 0:
+                    weight = max(w_alt) + PHRASE_SHARE * (sum(w_alt) - max(w_alt))
+                alternatives.append((alt, sum(w_alt), 1 - ALTERNATIVE_STEP * j))
+            if not weight:
+                weight = max((scope.weight(stem(lang, w)) for w in p.raw), default=1.0)
+            weight *= self.relevance(p.kind) * p.factor
+            if p.kind == "word" and not any(w in scope.vocabulary for w in p.raw):
+                weight *= UNUSED_WORD
+            out.append((p, alternatives, weight))
+        return out
+
+    def _score(self, t, weighed: list[tuple], lang: str) -> tuple[float, list, float]:
         """(the harmonic mean of recall and precision of a designation for the name's parts, what it
         matched, a factor for the side). Where sides are details (see `sides_matter`), the name's side is
         no part of the recall: `Knie re.` is the knee, not anything right; a candidate that says the same
@@ -206,35 +261,28 @@ class Ranker:
         matched: set[str] = set()
         said: list[str] = []
         side_factor, side_detail = 1.0, not self.sides_matter()
-        for p in parts:
-            best_frac, best_forms, weight = 0.0, (), 0.0
-            for j, alt in enumerate(p.alternatives):
-                w_alt = [scope.weight(f) for f in alt]
-                weight = max(weight, max(w_alt) if j == 0 else 0)
+        for p, alternatives, weight in weighed:
+            best_frac, best_forms, preferred = 0.0, (), False
+            for j, (alt, alt_weight, step) in enumerate(alternatives):
                 hit = [f for f in alt if f in forms]
                 if hit:
-                    frac = sum(scope.weight(f) for f in hit) / sum(w_alt) * (1 - ALTERNATIVE_STEP * j)
+                    frac = sum(scope.weight(f) for f in hit) / alt_weight * step
                     if frac > best_frac:
-                        best_frac, best_forms = frac, tuple(hit)
+                        best_frac, best_forms, preferred = frac, tuple(hit), j == 0
             same_language = (t.language or "en") == lang
             own = [i for i, w in enumerate(t.words) if w in p.raw or (same_language and t.forms[i] in p.own)]
             if own and p.raw:
                 frac = min(1.0, len(own) / len(p.raw))
                 if frac > best_frac:
-                    best_frac, best_forms = frac, tuple(t.forms[i] for i in own)
+                    best_frac, best_forms, preferred = frac, tuple(t.forms[i] for i in own), True
             if side_detail and p.kind == "laterality":
-                if best_frac:
+                if best_frac and preferred:     # `einseitig` (one side: right or left) chooses no side
                     matched.update(best_forms)
                     said.append(p.label)
                     side_factor += SIDE_BONUS
                 elif forms & self.side_forms():
                     side_factor *= SIDE_MISMATCH
                 continue
-            if not weight:
-                weight = max((scope.weight(stem(lang, w)) for w in p.raw), default=1.0)
-            weight *= self.relevance(p.kind)
-            if p.kind == "word" and not any(w in scope.vocabulary for w in p.raw):
-                weight *= UNUSED_WORD
             total_w += weight
             if best_frac:
                 got_w += weight * best_frac
