@@ -32,10 +32,12 @@ What goes where
   (member = the inactive concept).
 - ConceptMap per historical association refset: `http://snomed.info/sct?fhir_cm=<id>`.
 """
+import contextlib
 import io
 import os
 import re
 import zipfile
+import zlib
 from collections import defaultdict
 
 from termsvc.loaders.fhir_json import content_sha256
@@ -148,14 +150,20 @@ class Release:
     def __init__(self, location: str):
         self.location = os.path.abspath(location)
         self.zip = None
+        self.members: dict[str, str] = {}   # name ('/'-separated) -> the zip's member name
         if os.path.isdir(self.location):
             names = []
             for d, _dirs, files in os.walk(self.location):
                 for f in files:
                     names.append(os.path.relpath(os.path.join(d, f), self.location).replace(os.sep, "/"))
         elif os.path.isfile(self.location) and zipfile.is_zipfile(self.location):
-            self.zip = zipfile.ZipFile(self.location)
-            names = [n for n in self.zip.namelist() if not n.endswith("/")]
+            try:
+                self.zip = zipfile.ZipFile(self.location)
+            except (zipfile.BadZipFile, OSError) as e:
+                raise BuildError(f"{location}: cannot open the zip file ({e})") from None
+            # (a zip made on Windows may separate folders with backslashes)
+            self.members = {n.replace("\\", "/"): n for n in self.zip.namelist() if not n.endswith(("/", "\\"))}
+            names = list(self.members)
         else:
             raise BuildError(f"{location}: not a release folder or zip file")
         self.names = sorted(n for n in names if "__MACOSX" not in n)
@@ -172,8 +180,32 @@ class Release:
 
     def open_text(self, name: str, encoding="utf-8-sig"):
         if self.zip:
-            return io.TextIOWrapper(self.zip.open(name), encoding=encoding, newline="")
+            return io.TextIOWrapper(self.zip.open(self.members[name]), encoding=encoding, newline="")
         return open(os.path.join(self.location, name), encoding=encoding, newline="")
+
+    @contextlib.contextmanager
+    def reading(self, name: str, encoding="utf-8-sig"):
+        """open_text, with what can go wrong while the file is read a BuildError naming it."""
+        label = self.label(name)
+        try:
+            with self.open_text(name, encoding) as f:
+                yield f
+        except UnicodeDecodeError as e:
+            raise BuildError(f"{label}: not UTF-8 ({e})") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+            raise BuildError(f"{label}: damaged zip member ({e}); download the release again") from None
+
+    def what_else(self) -> str:
+        """What the release holds instead of what was looked for (for a message), or ''."""
+        other = sorted({m.group(1) for n in self.names
+                        if (m := re.match(r"^[xz]?sct2_Concept_(Full|Delta)[-_]", n.rsplit("/", 1)[-1]))})
+        if other:
+            return (f": it holds {' and '.join(other)} files only; termsvc loads the Snapshot"
+                    " (the release package's Snapshot folder)")
+        zips = [n for n in self.names if n.lower().endswith(".zip")]
+        if zips:
+            return f": it holds the zip file(s) {', '.join(zips[:3])}; give the release zip itself"
+        return ""
 
     def close(self):
         if self.zip:
@@ -185,25 +217,26 @@ def rf2_rows(release: Release, name: str, kind: str):
     label = release.label(name)
     header = HEADERS[kind].split(" ")
     n = len(header)
-    try:
-        with release.open_text(name) as f:
-            first = f.readline().rstrip("\r\n").split("\t")
-            if first != header:
-                raise BuildError(f"{label}: line 1: unexpected header {first!r}; expected "
-                                 f"{HEADERS[kind].replace(' ', '<TAB>')}")
-            for lineno, line in enumerate(f, 2):
-                line = line.rstrip("\r\n")
-                if not line:
-                    continue
-                fields = line.split("\t")
-                if len(fields) != n:
-                    raise BuildError(f"{label}: line {lineno}: expected {n} tab-separated columns,"
-                                     f" found {len(fields)}")
-                if fields[2] not in ("1", "0"):
-                    raise BuildError(f"{label}: line {lineno}: active must be 0 or 1, not {fields[2]!r}")
-                yield lineno, fields
-    except UnicodeDecodeError as e:
-        raise BuildError(f"{label}: not UTF-8 ({e})") from None
+    with release.reading(name) as f:
+        check_header(label, kind, f.readline())
+        for lineno, line in enumerate(f, 2):
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            fields = line.split("\t")
+            if len(fields) != n:
+                raise BuildError(f"{label}: line {lineno}: expected {n} tab-separated columns,"
+                                 f" found {len(fields)}")
+            if fields[2] not in ("1", "0"):
+                raise BuildError(f"{label}: line {lineno}: active must be 0 or 1, not {fields[2]!r}")
+            yield lineno, fields
+
+
+def check_header(label: str, kind: str, first_line: str):
+    first = first_line.rstrip("\r\n").split("\t")
+    if first != HEADERS[kind].split(" "):
+        raise BuildError(f"{label}: line 1: " + (f"unexpected header {first!r}" if first_line else "empty file")
+                         + f"; expected {HEADERS[kind].replace(' ', '<TAB>')}")
 
 
 def _bad(release, name, lineno, e):
@@ -221,7 +254,11 @@ class Package:
                 what = {"concept": "sct2_Concept_Snapshot_*.txt",
                         "description": "sct2_Description_Snapshot*.txt",
                         "relationship": "sct2_Relationship_Snapshot_*.txt"}[k]
-                raise BuildError(f"{location}: required RF2 file {what} not found")
+                raise BuildError(f"{location}: required RF2 file {what} not found{self.release.what_else()}")
+        for kind, names in self.files.items():   # (a wrong file is named before anything is read from it)
+            for name in names:
+                with self.release.reading(name) as f:
+                    check_header(self.release.label(name), kind, f.readline())
         cfile = self.files["concept"][0]
         m = re.search(r"_([A-Za-z0-9]+)_(\d{8})\.txt$", cfile)
         self.tag, self.date = (m.group(1), m.group(2)) if m else ("INT", "00000000")
@@ -230,7 +267,7 @@ class Package:
 
     def _has_root(self) -> bool:
         for name in self.files["concept"]:
-            with self.release.open_text(name) as f:
+            with self.release.reading(name) as f:
                 for line in f:
                     if line.startswith(ROOT + "\t"):
                         return True
@@ -333,6 +370,8 @@ def load_edition(writer, stack: list[Package], progress):
     concepts: dict[str, tuple] = {}
     first_seen: dict[str, tuple] = {}     # sctid -> (package, file, line) that defines it
     for p, name, lineno, r in each("concept"):
+        if not (r[0].isascii() and r[0].isdigit()):
+            raise _bad(p.release, name, lineno, f"concept id {r[0]!r} is not an SCTID (digits only)")
         seen = first_seen.get(r[0])
         if seen is not None and seen[0] is p:
             raise _bad(p.release, name, lineno, f"duplicate concept id {r[0]} (first at"
