@@ -104,6 +104,18 @@ def test_relative_urls_and_absolute_ones_under_this_base(client, base, code):
     assert statuses(r.get_json()) == [200] * 5
 
 
+def test_an_entry_url_ends_its_query_at_a_fragment(client):
+    """RFC 3986: `#` starts the fragment, which is no part of the request (a code holding `#` is
+    written %23), as a client sending the URL itself would not send it."""
+    query = urllib.parse.urlencode({"system": RIS_CS, "sourceCode": "TAC"})
+    r = post_batch(client, batch({"request": {"method": "GET", "url": f"ConceptMap/$translate?{query}#match"}},
+                                 {"request": {"method": "GET", "url": f"ConceptMap/$translate#x?{query}"}}))
+    body = r.get_json()
+    assert statuses(body) == [200, 400]
+    assert param(body["entry"][0]["resource"], "result") is True
+    assert "No concept to translate" in issue_texts(body["entry"][1]["resource"])[0]   # (its query is the fragment's)
+
+
 @pytest.mark.parametrize("base,other", [("/fhir", "/r4/fhir"), ("/r4/fhir", "/fhir")])
 def test_an_entry_for_another_server_or_base_is_refused_alone(client, base, other):
     """An absolute URL not under this server's base is not answered here (as if it had been sent there)."""

@@ -147,7 +147,8 @@ def _entry_request(entry, base: Base):
     if method not in ("GET", "POST"):
         raise OpError(f"Batch entries are GET or POST operation requests, not {request.get('method')}", status=405,
                       code="not-supported")
-    path, _, query = request["url"].partition("?")
+    url = request["url"].partition("#")[0]   # (the fragment is no part of the request: RFC 3986)
+    path, _, query = url.partition("?")
     path = urllib.parse.unquote(base.relative(path).lstrip("/"))   # `%24translate` is `$translate`
     resource = entry.get("resource")
     if method == "POST" and not isinstance(resource, dict):
