@@ -147,3 +147,22 @@ def test_snomed_text_filter_and_paging(client):
     assert "80891009" in {c["code"] for c in heart["contains"]}
     assert all("heart" in (c.get("display") or "").lower() or c["code"] == "80891009"
                for c in heart["contains"])
+
+
+@pytest.mark.parametrize("expression,code,text", [
+    ("<< 363679005 : 260686004 = 360037004", "not-supported", "unsupported refinements at ':'"),
+    ("<< 363679005 {{ term = \"CT\" }}", "not-supported", "unsupported filters / cardinality"),
+    ("<< 363679005.260686004", "not-supported", "unsupported dotted attributes"),
+    ("(<< 363679005", "invalid", "missing ')'"),
+    ("<< 363679005 363679005", "invalid", "unexpected"),
+])
+def test_ecl_the_server_does_not_evaluate_is_not_called_invalid(client, expression, code, text):
+    """Valid ECL beyond the evaluator (a refinement, a filter) is the server's limit, not the client's
+    error: `not-supported`, never an answer; ECL that is no ECL is `invalid`."""
+    url = f"{SCT}?fhir_vs=ecl/{expression}"
+    for r in (client.get("/fhir/ValueSet/$expand", query_string={"url": url}),
+              client.get("/fhir/ValueSet/$validate-code", query_string={"url": url, "system": SCT,
+                                                                         "code": "77477000"})):
+        assert r.status_code == 400, r.json
+        (issue,) = r.json["issue"]
+        assert issue["code"] == code and text in issue["details"]["text"]

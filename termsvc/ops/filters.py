@@ -142,6 +142,8 @@ def matches_in_part(cs: Provider, c: FlatConcept, f: JSON) -> bool | None:
 def _ecl(cs: StoredCodeSystem, expression: str) -> set[int]:
     try:
         return ecl.evaluate(cs.store.conn(), cs.cs_id, expression)
+    except ecl.Unsupported as e:   # valid ECL: not the client's error, the server's limit
+        raise messages.error("ecl-invalid", issue_code="not-supported", expression=expression, reason=str(e)) from e
     except ValueError as e:
         raise messages.error("ecl-invalid", tx_type="vs-invalid", expression=expression, reason=str(e)) from e
 
