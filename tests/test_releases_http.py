@@ -166,3 +166,38 @@ def test_ecl_the_server_does_not_evaluate_is_not_called_invalid(client, expressi
         assert r.status_code == 400, r.json
         (issue,) = r.json["issue"]
         assert issue["code"] == code and text in issue["details"]["text"]
+
+
+def expand_compose(client, *filters):
+    vs = {"resourceType": "ValueSet", "status": "active",
+          "compose": {"include": [{"system": SCT, "filter": list(filters)}]}}
+    return client.post("/fhir/ValueSet/$expand", json={"resourceType": "Parameters",
+                                                        "parameter": [{"name": "valueSet", "resource": vs}]})
+
+
+def test_an_in_filter_listing_300000_codes_is_answered(client):
+    """More codes than SQLite takes parameters in one query (250,000 here; 32,766 in other builds)."""
+    listed = [str(10 ** 9 + i) for i in range(300_000)] + ["53120007", "723264001"]
+    r = expand_compose(client, {"property": "concept", "op": "in", "value": ",".join(listed)})
+    assert r.status_code == 200, r.json
+    assert codes(r.json) == {"53120007", "61685007", "76752008"}   # the code listed, the refset's members
+
+
+def test_a_second_in_filter_looks_its_reference_sets_up_once_not_per_concept(client, monkeypatch):
+    from termsvc.ops.codesystems import StoredCodeSystem
+    calls = {"refset_members": 0}
+    real = StoredCodeSystem.refset_members
+
+    def counted(self, refsets):
+        calls["refset_members"] += 1
+        return real(self, refsets)
+
+    def per_concept(self, c, refsets):
+        raise AssertionError("a reference set lookup per concept")
+
+    monkeypatch.setattr(StoredCodeSystem, "refset_members", counted)
+    monkeypatch.setattr(StoredCodeSystem, "in_refsets", per_concept)
+    r = expand_compose(client, {"property": "concept", "op": "is-a", "value": "91723000"},
+                       {"property": "concept", "op": "in", "value": "723264001, 76752008"})
+    assert r.status_code == 200, r.json
+    assert codes(r.json) == {"53120007", "61685007", "76752008"} and calls["refset_members"] == 1
