@@ -88,6 +88,15 @@ def test_a_control_character_in_a_code_is_an_error_of_its_row(tmp_path):
     assert [(r.row, r.source_code, r.target_code) for r in t.rows] == [(2, "", "X1"), (4, "MR", ""), (5, "CT", "X3")]
 
 
+def test_a_cell_longer_than_the_csv_module_reads_is_an_error_of_its_row(tmp_path):
+    p = write_table(tmp_path, "t", "source_code,target_code,relationship,comment\r\n"
+                                   f"A1,X1,equivalent,{'x' * 200_000}\r\nA2,X2,equivalent,short\r\n")
+    t = read_table(p)
+    assert [(e.row, e.kind, e.source_code) for e in t.errors] == [(2, "malformed-row", "A1")]
+    assert "field larger than field limit" in t.errors[0].message
+    assert [r.source_code for r in t.rows] == ["A2"]
+
+
 def test_bom_file_header_recognised(tmp_path):
     p = write_table(tmp_path, "t", "Source_Code,Target Code,relationship\n1.10,X1,wider\n", encoding="utf-8-sig")
     t = read_table(p)

@@ -99,6 +99,9 @@ def open_store(settings, db: str | None, no_db: bool) -> Store | None:
     return store
 
 
+UNMAPPED_SHOWN = 50
+
+
 def format_text(report) -> str:
     lines = []
     for n in report.notes:
@@ -115,9 +118,12 @@ def format_text(report) -> str:
             lines.append(f"  coverage of {cov['scope'] or 'the source codes of the table'}: {cov['total']} codes,"
                          f" {cov['mapped']} mapped, {cov['no_map']} no-map, {cov['unmapped']} nothing"
                          f" ({cov['percent_covered']}% covered)")
-            if cov["unmapped_codes"]:
-                lines.append("  unmapped: " + ", ".join(
-                    u["code"] + (" (pending)" if u["pending"] else "") for u in cov["unmapped_codes"]))
+            unmapped = cov["unmapped_codes"]
+            if unmapped:   # (one line: the first UNMAPPED_SHOWN; --json lists every one)
+                more = len(unmapped) - UNMAPPED_SHOWN
+                lines.append("  unmapped: " + ", ".join(u["code"] + (" (pending)" if u["pending"] else "")
+                                                        for u in unmapped[:UNMAPPED_SHOWN])
+                             + (f" and {more} more (--json lists them all)" if more > 0 else ""))
     lines.append(f"{len(report.tables)} table(s): {report.errors} error(s), {report.warnings} warning(s)")
     return "\n".join(lines)
 
