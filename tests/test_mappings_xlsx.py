@@ -131,6 +131,30 @@ def test_cells_whose_text_may_not_be_what_was_typed_are_reported_on_their_rows(t
         in r.output
 
 
+def test_the_table_is_found_below_a_title_and_on_a_later_sheet(tmp_path):
+    """Rows above the header (a title, a merged group heading) are reported, not read as mappings; a
+    sheet of notes before the table's sheet is passed over."""
+    wb = openpyxl.Workbook()
+    notes = wb.active
+    notes.title = "Notas"
+    notes.append(["Catálogo del servicio de radiología, revisado 2026"])
+    ws = wb.create_sheet("Tabla")
+    ws.append(["Catálogo de procedimientos"])
+    ws.append(["Origen", None, "Destino", None])
+    ws.merge_cells("A2:B2")
+    ws.merge_cells("C2:D2")
+    ws.append(["Source code", "Source display", "Target code", "Relationship"])
+    ws.append(["0012", "Tórax", "X1", "equivalent"])
+    wb.save(tmp_path / "titled.xlsx")
+    (tmp_path / "titled.toml").write_text(TOML.format(name="titled"), encoding="utf-8")
+    t = read_table(str(tmp_path / "titled.xlsx"))
+    assert not t.errors and t.columns == ["Source code", "Source display", "Target code", "Relationship"]
+    assert [(r.row, r.source_code, r.target_code) for r in t.rows] == [(4, "0012", "X1")]
+    assert [(p.row, p.level, p.kind) for p in t.problems if p.kind == "above-header"] == \
+        [(1, "warning", "above-header"), (2, "warning", "above-header")]
+    assert t.problems[0].message.endswith("not read as a mapping: Catálogo de procedimientos")
+
+
 def export(*args):
     return CliRunner().invoke(cli, ["mappings", "export", *map(str, args)])
 

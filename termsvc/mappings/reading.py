@@ -39,6 +39,7 @@ class Cells:
     # (row, column index) -> (kind, what the cell is) of an XLSX's cells whose text may not be what was typed:
     # kind "number", "whole number" or "date" (a text read from a typed cell), "error" (no text can be trusted)
     notes: dict = field(default_factory=dict)
+    above: list = field(default_factory=list)      # [(row, [cells])]: an XLSX's rows above its header row
 
 
 def canonical_header(h) -> str:
@@ -199,9 +200,14 @@ def xlsx_cell_note(cell, formula) -> tuple[str, str] | None:
     return None
 
 
-def read_xlsx(path: str) -> Cells:
-    """The cells of the mappings sheet (`mappings`, else the first sheet that is not `metadata`) and
-    the key/value rows of the `metadata` sheet. Raises ValueError if unreadable."""
+HEADER_SEARCH = 10   # non-blank rows of a sheet searched for its header row (title rows above it)
+
+
+def read_xlsx(path: str, header: str | None = None) -> Cells:
+    """The cells of the mappings sheet and the key/value rows of the `metadata` sheet. The mappings sheet
+    is the one named `mappings`, else the first (not `metadata`) whose header row names `header`, else the
+    first that is not `metadata`; rows above its header row are `Cells.above`. Raises ValueError if
+    unreadable."""
     import openpyxl   # only for XLSX tables: the commands start without it
     try:
         wb = openpyxl.load_workbook(path, data_only=True)
@@ -217,11 +223,35 @@ def read_xlsx(path: str) -> Cells:
             k, v = render_xlsx_cell(r[0]).strip(), render_xlsx_cell(r[1]).strip()
             if k and k.lower() != "key" and v:
                 meta[canonical_header(k)] = v
-    sheet_name = names.get("mappings") or next((n for n in wb.sheetnames if n.lower() != "metadata"), None)
-    if sheet_name is None:
+    sheets = [names["mappings"]] if "mappings" in names else [n for n in wb.sheetnames if n.lower() != "metadata"]
+    if not sheets:
         raise ValueError("no sheet of mappings (only a 'metadata' sheet)")
+    chosen = None
+    for name in sheets:
+        grid, notes = _sheet_cells(wb[name], formulas[name])
+        if chosen is None or _names(grid, header):
+            chosen = (name, grid, notes)   # (the first sheet, unless a later one names the header)
+        if _names(grid, header):
+            break
+    assert chosen is not None   # (sheets is not empty)
+    sheet, grid, notes = chosen
+    if not grid:
+        raise ValueError(f"sheet '{sheet}' has no header row")
+    at = next((i for i, (_n, cells) in enumerate(grid[:HEADER_SEARCH]) if _names([(0, cells)], header)), 0)
+    (header_row, headers), rows = grid[at], grid[at + 1:]
+    return Cells([h.strip() for h in headers], header_row, rows, meta=meta, notes=notes, above=grid[:at])
+
+
+def _names(grid: list, header: str | None) -> bool:
+    """Does one of the first HEADER_SEARCH rows of `grid` name the column `header`?"""
+    return header is not None and any(canonical_header(c) == header for _n, cells in grid[:HEADER_SEARCH]
+                                      for c in cells)
+
+
+def _sheet_cells(ws, formulas) -> tuple[list, dict]:
+    """([(row, [cell texts])] of the non-blank rows, Cells.notes) of a sheet."""
     grid, notes = [], {}
-    for r, fr in zip(wb[sheet_name].iter_rows(), formulas[sheet_name].iter_rows()):
+    for r, fr in zip(ws.iter_rows(), formulas.iter_rows()):
         if not r:
             continue
         for i, (cell, fcell) in enumerate(zip(r, fr)):
@@ -230,9 +260,4 @@ def read_xlsx(path: str) -> Cells:
                 notes[(r[0].row, i)] = note
         grid.append((r[0].row, [render_xlsx_cell(c) for c in r]))
     noted = {line for line, _i in notes}   # (a row of formulas with no saved values is not blank)
-    grid = [(n, cells) for n, cells in grid if any(c.strip() for c in cells) or n in noted]
-    if not grid:
-        raise ValueError(f"sheet '{sheet_name}' has no header row")
-    (header_row, headers), rows = grid[0], grid[1:]
-    assert header_row is not None   # (a cell read from a sheet has its row)
-    return Cells([h.strip() for h in headers], header_row, rows, meta=meta, notes=notes)
+    return [(n, cells) for n, cells in grid if any(c.strip() for c in cells) or n in noted], notes

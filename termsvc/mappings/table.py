@@ -60,7 +60,8 @@ PROBLEM_KINDS = frozenset({
     "unreadable", "missing-metadata", "invalid-metadata", "unknown-metadata", "missing-column", "duplicate-column",
     "duplicate-table",
     # a row, read on its own
-    "malformed-row", "invalid-cell", "typed-cell", "empty-source-code", "unknown-relationship", "unknown-status", "unknown-no-map",
+    "above-header", "malformed-row", "invalid-cell", "typed-cell", "empty-source-code", "unknown-relationship",
+    "unknown-status", "unknown-no-map",
     "no-map-with-target", "empty-target", "missing-relationship", "missing-system",
     # rows together
     "duplicate-row", "conflicting-relationship", "case-duplicate",
@@ -397,7 +398,8 @@ def read_table(path: str) -> Table:
         t.error("unreadable", None, f"no data file {name}.csv or {name}.xlsx next to {name}.toml")
     else:
         try:
-            cells = read_xlsx(data_path) if data_path.lower().endswith(".xlsx") else read_csv(data_path)
+            cells = read_xlsx(data_path, header="source_code") if data_path.lower().endswith(".xlsx") \
+                else read_csv(data_path)
             t.delimiter, t.encoding = cells.delimiter, cells.encoding
             t.line_end, t.final_line_end = cells.line_end, cells.final_line_end
         except (ValueError, OSError) as e:
@@ -473,6 +475,9 @@ def read_rows(t: Table, cells):
 
     for line, message, raw in cells.bad:
         left_out(line, message, raw)
+    for line, raw in cells.above:   # a title, a group heading over the columns: said, not read as a mapping
+        t.warning("above-header", line, f"the row stands above the header (row {cells.header_line}) and is not"
+                  f" read as a mapping: {' | '.join(c.strip() for c in raw if c.strip())}")
     schema = RowSchema(t.meta, seen)
     for line, raw in raw_rows:
         surplus = [c for c in raw[len(headers):] if c.strip()]
