@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import QUIET
-from synthetic_releases import write_loinc_release, write_snomed_release
+from synthetic_releases import write_loinc_release, write_snomed_extension, write_snomed_release
 from termsvc.build import BuildError, SourceSpec, build
 from termsvc.cli import cli
 
@@ -105,6 +105,21 @@ def test_a_zip_made_on_windows_loads(tmp_path):
     build(db, [SourceSpec("snomed", z)], QUIET, preexpand=False)
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT display FROM concept WHERE code='241601008'").fetchone() == ("MRI of head",)
+
+
+@pytest.mark.parametrize("made_for,warned", [("20250701", False), ("20250101", True)])
+def test_an_extension_loaded_on_another_international_release_than_it_was_made_for_is_said(tmp_path, made_for,
+                                                                                             warned):
+    """Its module dependency refset names the International version it depends on."""
+    international = write_snomed_release(str(tmp_path / "int"), date="20250701", generated=10)
+    extension = write_snomed_extension(str(tmp_path / "dk"), int_date=made_for)
+    db = str(tmp_path / "x.db")
+    r = CliRunner().invoke(cli, ["build", "--db", db, "--no-defaults", "--no-preexpand", "--quiet",
+                                 "--snomed", international, "--snomed", extension])
+    assert r.exit_code == 0, r.output
+    warning = (f"termsvc: warning: {extension}: the extension (module 554471000005108) depends on module"
+               f" 900000000000207008 as of 20250101, loaded here as of 20250701 ({international})")
+    assert (warning in r.output) is warned and ("depends on module" in r.output) is warned
 
 
 def test_loinc_files_padded_with_blanks_and_a_latin1_loinc_xml_load(tmp_path):

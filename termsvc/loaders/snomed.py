@@ -274,13 +274,17 @@ class Package:
         return False
 
     def _edition_module(self) -> str:
-        """The package's own module: the module no other module of the package depends on."""
+        """The package's own module: the module no other module of the package depends on. Sets
+        `depends`: the modules it depends on -> the version (effective time) it depends on."""
         sources, targets = set(), set()
+        dependencies = []
         for name in self.files["moduledep"]:
             for _ln, r in rf2_rows(self.release, name, "moduledep"):
                 if r[2] == "1":
                     sources.add(r[3])
                     targets.add(r[5])
+                    dependencies.append((r[3], r[5], r[7]))
+        self.depends = {target: when for source, target, when in dependencies if source in sources - targets}
         leaves = sorted(sources - targets - {MODEL_MODULE})
         if leaves:
             if CORE_MODULE in leaves and len(leaves) > 1:
@@ -333,10 +337,22 @@ def load(writer, location, progress=None, *, state: BuildState, **options):
             # the last edition that has the root, plus the extensions loaded on top of it since
             start = max(i for i, p in enumerate(loaded) if p.has_root)
             stack = loaded[start:] + [pkg]
+            for note in _version_mismatches(pkg, stack[:-1]):
+                progress(f"  warning: {note}")
+                state.notes.append(note)
         progress(f"  SNOMED CT {pkg.tag} {pkg.date} module {pkg.module}"
                  + (f" on top of {len(stack) - 1} package(s)" if len(stack) > 1 else ""))
         load_edition(writer, stack, progress)
         loaded.append(pkg)
+
+
+def _version_mismatches(pkg: Package, base: list[Package]) -> list[str]:
+    """What an extension depends on (its module dependency refset) that the packages it is loaded on
+    give in another version."""
+    return [f"{pkg.location}: the extension (module {pkg.module}) depends on module {p.module} as of"
+            f" {pkg.depends[p.module]}, loaded here as of {p.date} ({p.location}): concepts it refers to may be"
+            " missing or changed; load the release it was made for" for p in base
+            if p.module in pkg.depends and pkg.depends[p.module] != p.date]
 
 
 def load_edition(writer, stack: list[Package], progress):
