@@ -25,7 +25,7 @@ import csv
 import re
 from collections import defaultdict
 
-from termsvc.loaders.snomed import Release
+from termsvc.loaders.release import Release
 from termsvc.loaders.fhir_json import content_sha256
 from termsvc.loaders.protocol import BuildError
 from termsvc.store.writer import Batched

@@ -32,16 +32,13 @@ What goes where
   (member = the inactive concept).
 - ConceptMap per historical association refset: `http://snomed.info/sct?fhir_cm=<id>`.
 """
-import contextlib
-import io
 import os
 import re
-import zipfile
-import zlib
 from collections import defaultdict
 
 from termsvc.loaders.fhir_json import content_sha256
 from termsvc.loaders.protocol import BuildError, BuildState
+from termsvc.loaders.release import Release
 from termsvc.store.snomed_staging import SnomedStaging
 from termsvc.store.writer import Batched
 
@@ -143,75 +140,6 @@ COPYRIGHT = ("This content from SNOMED CT, which is copyright (c) 2002+ Internat
              "SNOMED CT Affiliate license.")
 
 
-# -- release files ------------------------------------------------------------------
-class Release:
-    """A release folder or zip: files found by base-name pattern anywhere below the root."""
-
-    def __init__(self, location: str):
-        self.location = os.path.abspath(location)
-        self.zip = None
-        self.members: dict[str, str] = {}   # name ('/'-separated) -> the zip's member name
-        if os.path.isdir(self.location):
-            names = []
-            for d, _dirs, files in os.walk(self.location):
-                for f in files:
-                    names.append(os.path.relpath(os.path.join(d, f), self.location).replace(os.sep, "/"))
-        elif os.path.isfile(self.location) and zipfile.is_zipfile(self.location):
-            try:
-                self.zip = zipfile.ZipFile(self.location)
-            except (zipfile.BadZipFile, OSError) as e:
-                raise BuildError(f"{location}: cannot open the zip file ({e})") from None
-            # (a zip made on Windows may separate folders with backslashes)
-            self.members = {n.replace("\\", "/"): n for n in self.zip.namelist() if not n.endswith(("/", "\\"))}
-            names = list(self.members)
-        else:
-            raise BuildError(f"{location}: not a release folder or zip file")
-        self.names = sorted(n for n in names if "__MACOSX" not in n)
-
-    def find(self, pattern) -> list[str]:
-        return [n for n in self.names if pattern.search(n.rsplit("/", 1)[-1])]
-
-    def find_suffix(self, suffix: str) -> list[str]:
-        s = suffix.lower()
-        return [n for n in self.names if n.lower() == s or n.lower().endswith("/" + s)]
-
-    def label(self, name: str) -> str:
-        return f"{self.location}!{name}" if self.zip else os.path.join(self.location, name)
-
-    def open_text(self, name: str, encoding="utf-8-sig"):
-        if self.zip:
-            return io.TextIOWrapper(self.zip.open(self.members[name]), encoding=encoding, newline="")
-        return open(os.path.join(self.location, name), encoding=encoding, newline="")
-
-    @contextlib.contextmanager
-    def reading(self, name: str, encoding="utf-8-sig"):
-        """open_text, with what can go wrong while the file is read a BuildError naming it."""
-        label = self.label(name)
-        try:
-            with self.open_text(name, encoding) as f:
-                yield f
-        except UnicodeDecodeError as e:
-            raise BuildError(f"{label}: not UTF-8 ({e})") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-            raise BuildError(f"{label}: damaged zip member ({e}); download the release again") from None
-
-    def what_else(self) -> str:
-        """What the release holds instead of what was looked for (for a message), or ''."""
-        other = sorted({m.group(1) for n in self.names
-                        if (m := re.match(r"^[xz]?sct2_Concept_(Full|Delta)[-_]", n.rsplit("/", 1)[-1]))})
-        if other:
-            return (f": it holds {' and '.join(other)} files only; termsvc loads the Snapshot"
-                    " (the release package's Snapshot folder)")
-        zips = [n for n in self.names if n.lower().endswith(".zip")]
-        if zips:
-            return f": it holds the zip file(s) {', '.join(zips[:3])}; give the release zip itself"
-        return ""
-
-    def close(self):
-        if self.zip:
-            self.zip.close()
-
-
 def rf2_rows(release: Release, name: str, kind: str):
     """Yield (line_number, fields) of an RF2 file after checking its header."""
     label = release.label(name)
@@ -239,6 +167,19 @@ def check_header(label: str, kind: str, first_line: str):
                          + f"; expected {HEADERS[kind].replace(' ', '<TAB>')}")
 
 
+def what_else(release: Release) -> str:
+    """What a package without a Snapshot concept file holds instead (for the message), or ''."""
+    other = sorted({m.group(1) for n in release.names
+                    if (m := re.match(r"^[xz]?sct2_Concept_(Full|Delta)[-_]", n.rsplit("/", 1)[-1]))})
+    if other:
+        return (f": it holds {' and '.join(other)} files only; termsvc loads the Snapshot"
+                " (the release package's Snapshot folder)")
+    zips = [n for n in release.names if n.lower().endswith(".zip")]
+    if zips:
+        return f": it holds the zip file(s) {', '.join(zips[:3])}; give the release zip itself"
+    return ""
+
+
 def _bad(release, name, lineno, e):
     return BuildError(f"{release.label(name)}: line {lineno}: {e}")
 
@@ -254,7 +195,7 @@ class Package:
                 what = {"concept": "sct2_Concept_Snapshot_*.txt",
                         "description": "sct2_Description_Snapshot*.txt",
                         "relationship": "sct2_Relationship_Snapshot_*.txt"}[k]
-                raise BuildError(f"{location}: required RF2 file {what} not found{self.release.what_else()}")
+                raise BuildError(f"{location}: required RF2 file {what} not found{what_else(self.release)}")
         for kind, names in self.files.items():   # (a wrong file is named before anything is read from it)
             for name in names:
                 with self.release.reading(name) as f:

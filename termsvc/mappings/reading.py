@@ -210,10 +210,21 @@ def read_xlsx(path: str, header: str | None = None) -> Cells:
     unreadable."""
     import openpyxl   # only for XLSX tables: the commands start without it
     try:
-        wb = openpyxl.load_workbook(path, data_only=True)
-        formulas = openpyxl.load_workbook(path, data_only=False)   # (a formula's cell has no value of its own)
+        # read-only: the rows as the file holds them (formatting alone can stretch a sheet to a million
+        # rows, which a workbook loaded whole makes a cell object each); the second time with the formulas
+        # (a formula's cell has no value of its own)
+        wb = openpyxl.load_workbook(path, data_only=True, read_only=True)
+        formulas = openpyxl.load_workbook(path, data_only=False, read_only=True)
     except Exception as e:  # zipfile.BadZipFile, KeyError, InvalidFileException...
         raise ValueError(f"cannot open as XLSX: {e}") from None
+    try:
+        return _workbook_cells(wb, formulas, header)
+    finally:
+        wb.close()
+        formulas.close()
+
+
+def _workbook_cells(wb, formulas, header: str | None) -> Cells:
     names = {n.lower(): n for n in wb.sheetnames}
     meta = {}
     if "metadata" in names:
@@ -249,15 +260,19 @@ def _names(grid: list, header: str | None) -> bool:
 
 
 def _sheet_cells(ws, formulas) -> tuple[list, dict]:
-    """([(row, [cell texts])] of the non-blank rows, Cells.notes) of a sheet."""
+    """([(row, [cell texts])] of the non-blank rows, Cells.notes) of a (read-only) sheet."""
     grid, notes = [], {}
-    for r, fr in zip(ws.iter_rows(), formulas.iter_rows()):
-        if not r:
-            continue
+    rows = zip(ws.iter_rows(min_row=1, min_col=1), formulas.iter_rows(min_row=1, min_col=1))
+    for n, (r, fr) in enumerate(rows, 1):
+        if all(c.value is None for c in r) and all(c.value is None for c in fr):
+            continue   # (a blank row, or one only formatted)
+        noted = False   # (a row of formulas with no saved values is not blank)
         for i, (cell, fcell) in enumerate(zip(r, fr)):
             note = xlsx_cell_note(cell, fcell)
             if note:
-                notes[(r[0].row, i)] = note
-        grid.append((r[0].row, [render_xlsx_cell(c) for c in r]))
-    noted = {line for line, _i in notes}   # (a row of formulas with no saved values is not blank)
-    return [(n, cells) for n, cells in grid if any(c.strip() for c in cells) or n in noted], notes
+                notes[(n, i)] = note
+                noted = True
+        cells = [render_xlsx_cell(c) for c in r]
+        if noted or any(c.strip() for c in cells):
+            grid.append((n, cells))
+    return grid, notes
