@@ -561,6 +561,21 @@ def test_cli_check_exit_codes_json_html(tmp_path, built):
     assert runner.invoke(mappings_cli, ["check", maps, "--db", str(tmp_path / "no.db")]).exit_code == 2
 
 
+@pytest.mark.parametrize("group,message", [
+    ('"x"', "ConceptMap.group: must be an array"),
+    ("[null]", "ConceptMap.group[0]: must be an object"),
+    ('[{"element": [{"code": 5, "target": []}]}]', "ConceptMap.group[0].element[0].code: must be a string"),
+    ('[{"element": [{"code": "A", "target": [{"code": {"a": 1}}]}]}]',
+     "ConceptMap.group[0].element[0].target[0].code: must be a string"),
+])
+def test_cli_import_names_what_is_malformed_in_the_concept_map(tmp_path, group, message):
+    path = tmp_path / "cm.json"
+    path.write_text('{"resourceType": "ConceptMap", "url": "http://ex.test/cm", "group": %s}' % group)
+    r = CliRunner().invoke(mappings_cli, ["import", str(path), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 2 and f"error: {path}: {message}" in r.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_export_and_import(tmp_path):
     src = tmp_path / "src"
     write_table(src, "rt", ROUND, encoding="cp1252")

@@ -8,6 +8,8 @@ import orjson
 
 from termsvc import content
 from termsvc.cli.common import with_settings
+from termsvc.fhir.outcome import OpError
+from termsvc.fhir.shape import check_resource
 from termsvc.mappings import codesystems
 from termsvc.mappings.diff import diff_reports
 from termsvc.mappings.export import FORMATS, ExportError, export
@@ -213,6 +215,11 @@ def import_cmd(file, output_dir, name):
         sys.exit(2)
     if not isinstance(cm, dict) or cm.get("resourceType") != "ConceptMap":
         click.echo(f"error: {file} is not a ConceptMap", err=True)
+        sys.exit(2)
+    try:
+        check_resource(cm)   # (a group that is no object, a code that is no string: named, before a row is written)
+    except OpError as e:
+        click.echo(f"error: {file}: {e.text}", err=True)
         sys.exit(2)
     meta, columns, rows = concept_map_to_table(cm)
     if not meta.get("url"):
