@@ -104,6 +104,41 @@ def test_relative_urls_and_absolute_ones_under_this_base(client, base, code):
     assert statuses(r.get_json()) == [200] * 5
 
 
+def test_an_entry_the_router_fails_on_is_that_entrys_error_not_the_batchs(client):
+    """A resource nested deeper than the response cache's JSON writer goes (254 levels): the batch was a
+    500 with an empty body; now the other entries are answered."""
+    deep: dict = {"code": "x0"}
+    cur = deep
+    for i in range(1, 300):
+        cur["concept"] = [{"code": f"x{i}"}]
+        cur = cur["concept"][0]
+    params = {"resourceType": "Parameters", "parameter": [
+        {"name": "tx-resource", "resource": {"resourceType": "CodeSystem", "url": "http://ex.test/cs/deep",
+                                             "content": "complete", "concept": [deep]}},
+        {"name": "valueSet", "resource": {"resourceType": "ValueSet",
+                                          "compose": {"include": [{"system": "http://ex.test/cs/deep"}]}}}]}
+    ok = get_entry("ConceptMap/$translate", system=RIS_CS, sourceCode="TAC")
+    r = post_batch(client, batch(ok, {"request": {"method": "POST", "url": "ValueSet/$expand"}, "resource": params},
+                                 ok))
+    assert r.status_code == 200
+    body = r.get_json()
+    codes = statuses(body)
+    assert codes[0] == codes[2] == 200 and codes[1] >= 400
+    assert body["entry"][1]["resource"]["resourceType"] == "OperationOutcome"
+
+
+def test_an_entry_url_ends_its_query_at_a_fragment(client):
+    """RFC 3986: `#` starts the fragment, which is no part of the request (a code holding `#` is
+    written %23), as a client sending the URL itself would not send it."""
+    query = urllib.parse.urlencode({"system": RIS_CS, "sourceCode": "TAC"})
+    r = post_batch(client, batch({"request": {"method": "GET", "url": f"ConceptMap/$translate?{query}#match"}},
+                                 {"request": {"method": "GET", "url": f"ConceptMap/$translate#x?{query}"}}))
+    body = r.get_json()
+    assert statuses(body) == [200, 400]
+    assert param(body["entry"][0]["resource"], "result") is True
+    assert "No concept to translate" in issue_texts(body["entry"][1]["resource"])[0]   # (its query is the fragment's)
+
+
 @pytest.mark.parametrize("base,other", [("/fhir", "/r4/fhir"), ("/r4/fhir", "/fhir")])
 def test_an_entry_for_another_server_or_base_is_refused_alone(client, base, other):
     """An absolute URL not under this server's base is not answered here (as if it had been sent there)."""

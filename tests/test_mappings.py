@@ -66,6 +66,37 @@ def test_cp1252_semicolon_file(tmp_path):
     assert t.rows[0].source_display == "Radiografía de tórax"
 
 
+def test_a_byte_windows_1252_leaves_unassigned_is_kept_not_replaced(tmp_path):
+    """0x81 has no Windows-1252 character: it is read as Latin-1's (U+0081), not lost as U+FFFD."""
+    p = os.path.join(tmp_path, "t.csv")
+    write_table(tmp_path, "t", "")
+    with open(p, "wb") as f:
+        f.write(b"source_code;source_display;target_code;relationship\r\nA1;\x80 T\xf3rax \x81;X1;equivalent\r\n")
+    t = read_table(p)
+    assert t.encoding == "cp1252" and t.rows[0].source_display == "\u20ac T\u00f3rax \u0081"
+
+
+def test_a_control_character_in_a_code_is_an_error_of_its_row(tmp_path):
+    """A NUL, or a line break of a quoted cell, is no part of a code: the row is reported, the others served."""
+    p = write_table(tmp_path, "t", 'source_code,target_code,relationship,status\r\n'
+                                   '"00\r\n12",X1,equivalent,accepted\r\nMR,"X\x002",equivalent,accepted\r\n'
+                                   'CT,X3,equivalent,accepted\r\n')
+    t = read_table(p)
+    assert [(e.row, e.kind, e.column) for e in t.errors] == [(2, "invalid-cell", "source_code"),
+                                                             (4, "invalid-cell", "target_code")]
+    assert "holds the control character U+000D" in t.errors[0].message
+    assert [(r.row, r.source_code, r.target_code) for r in t.rows] == [(2, "", "X1"), (4, "MR", ""), (5, "CT", "X3")]
+
+
+def test_a_cell_longer_than_the_csv_module_reads_is_an_error_of_its_row(tmp_path):
+    p = write_table(tmp_path, "t", "source_code,target_code,relationship,comment\r\n"
+                                   f"A1,X1,equivalent,{'x' * 200_000}\r\nA2,X2,equivalent,short\r\n")
+    t = read_table(p)
+    assert [(e.row, e.kind, e.source_code) for e in t.errors] == [(2, "malformed-row", "A1")]
+    assert "field larger than field limit" in t.errors[0].message
+    assert [r.source_code for r in t.rows] == ["A2"]
+
+
 def test_bom_file_header_recognised(tmp_path):
     p = write_table(tmp_path, "t", "Source_Code,Target Code,relationship\n1.10,X1,wider\n", encoding="utf-8-sig")
     t = read_table(p)
@@ -528,6 +559,21 @@ def test_cli_check_exit_codes_json_html(tmp_path, built):
     assert r.exit_code == 2
     assert runner.invoke(mappings_cli, ["check", str(tmp_path / "nope")]).exit_code == 2
     assert runner.invoke(mappings_cli, ["check", maps, "--db", str(tmp_path / "no.db")]).exit_code == 2
+
+
+@pytest.mark.parametrize("group,message", [
+    ('"x"', "ConceptMap.group: must be an array"),
+    ("[null]", "ConceptMap.group[0]: must be an object"),
+    ('[{"element": [{"code": 5, "target": []}]}]', "ConceptMap.group[0].element[0].code: must be a string"),
+    ('[{"element": [{"code": "A", "target": [{"code": {"a": 1}}]}]}]',
+     "ConceptMap.group[0].element[0].target[0].code: must be a string"),
+])
+def test_cli_import_names_what_is_malformed_in_the_concept_map(tmp_path, group, message):
+    path = tmp_path / "cm.json"
+    path.write_text('{"resourceType": "ConceptMap", "url": "http://ex.test/cm", "group": %s}' % group)
+    r = CliRunner().invoke(mappings_cli, ["import", str(path), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 2 and f"error: {path}: {message}" in r.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_export_and_import(tmp_path):

@@ -207,3 +207,16 @@ def test_init_takes_the_target_scope_and_system(tmp_path, catalogue):
     assert r.exit_code == 0 and "set " not in r.output
     t = read_table(str(folder / "es-proc.csv"))
     assert (t.meta["target_scope"], t.meta["target_system"], t.meta["language"]) == (vs, None, "es")
+
+
+def test_the_text_report_names_the_first_50_unmapped_codes_and_counts_the_rest(tmp_path):
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    (folder / "many.csv").write_text("source_code,target_code,status\n" + "".join(f"C{i},,draft\n" for i in range(60)),
+                                     encoding="utf-8")
+    (folder / "many.toml").write_text(f'url = "http://ex.test/cm/many"\nsource_system = "http://ex.test/cs"\n'
+                                      f'target_system = "{EU}"\n', encoding="utf-8")
+    (line,) = [x for x in run("mappings", "check", folder, "--no-db").output.splitlines() if "unmapped:" in x]
+    assert line.startswith("  unmapped: C0 (pending), C1 (pending)")
+    assert line.endswith("C49 (pending) and 10 more (--json lists them all)")
+    assert len(check_json(folder, "--no-db")["tables"][0]["coverage"]["unmapped_codes"]) == 60

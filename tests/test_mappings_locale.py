@@ -36,7 +36,8 @@ def csv_text(delimiter: str, line_end: str, final: bool = True) -> str:
 VARIANTS = [("excel-de", ";", "\r\n", "utf-8-sig", True), ("excel-en", ",", "\r\n", "utf-8-sig", True),
             ("unix", ",", "\n", "utf-8", True), ("windows-1252", ";", "\r\n", "cp1252", True),
             ("tabs", "\t", "\n", "utf-8", True), ("no-last-line-break", ";", "\r\n", "utf-8-sig", False),
-            ("old-mac", ",", "\r", "utf-8", True)]
+            ("old-mac", ",", "\r", "utf-8", True),
+            ("excel-unicode-text", "\t", "\r\n", "utf-16", True)]   # Excel's "Unicode Text": UTF-16 with a BOM, tabs
 
 
 def write_variant(folder, name, delimiter, line_end, encoding, final) -> str:

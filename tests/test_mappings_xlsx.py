@@ -1,6 +1,8 @@
 """Mapping tables as XLSX both ways: every documented XLSX layout builds, and `termsvc mappings
 export --format xlsx|csv|r5|r4` writes what a terminologist opens in Excel (and reads back as the
 same table)."""
+import datetime
+
 import openpyxl
 import pytest
 from click.testing import CliRunner
@@ -91,6 +93,86 @@ def test_an_xlsx_of_only_a_metadata_sheet_is_unreadable_not_a_crash(tmp_path):
     t = read_table(path)
     (unreadable,) = t.errors
     assert not t.usable and unreadable.kind == "unreadable" and "only a 'metadata' sheet" in unreadable.message
+
+
+def test_cells_whose_text_may_not_be_what_was_typed_are_reported_on_their_rows(tmp_path):
+    """Codes stored as numbers or dates (leading zeros gone), numbers past 15 digits, error values and
+    formulas no spreadsheet program computed: each a problem of its row, never a silent code."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "mappings"
+    ws.append(["source_code", "source_display", "target_code", "relationship", "status"])
+    ws.append([12, "number, General format", 399208008, "equivalent", "accepted"])   # 2
+    ws.append([1.1, "decimal number", "X1", "equivalent", "accepted"])                # 3
+    ws.append(["0045", "text", 1.5, "equivalent", "accepted"])                        # 4
+    ws.append([9.00000000000207e17, "18 digits as a number", "X1", "equivalent", "accepted"])   # 5
+    ws.append([datetime.datetime(2026, 1, 2), "1-2 taken for a date", "X1", "equivalent", "accepted"])  # 6
+    ws.append(["MR", "error value", "X1", "equivalent", "accepted"])                  # 7
+    ws["C7"].value, ws["C7"].data_type = "#N/A", "e"
+    ws.append(['=A4&""', "formula without a saved value", "X1", "equivalent", "accepted"])   # 8
+    ws.append([45, "number shown as 0045", "X1", "equivalent", "accepted"])           # 9
+    ws["A9"].number_format = "0000"
+    wb.save(tmp_path / "typed.xlsx")
+    (tmp_path / "typed.toml").write_text(TOML.format(name="typed"), encoding="utf-8")
+    t = read_table(str(tmp_path / "typed.xlsx"))
+    problems = {(p.row, p.level, p.kind, p.column) for p in t.problems if p.kind in ("typed-cell", "invalid-cell")}
+    assert problems == {(2, "warning", "typed-cell", "source_code"), (3, "warning", "typed-cell", "source_code"),
+                        (4, "warning", "typed-cell", "target_code"), (5, "error", "invalid-cell", "source_code"),
+                        (6, "warning", "typed-cell", "source_code"), (7, "error", "invalid-cell", "target_code"),
+                        (8, "error", "invalid-cell", "source_code")}
+    by_row = {r.row: r for r in t.rows}
+    assert (by_row[2].source_code, by_row[2].target_code, by_row[9].source_code) == ("12", "399208008", "0045")
+    r = CliRunner().invoke(cli, ["mappings", "check", "--no-db", "--no-default-mappings", str(tmp_path / "typed.xlsx")])
+    assert r.exit_code == 1
+    assert "typed.xlsx:2: warning: typed-cell [source_code]: source_code is a number cell, read as '12'" in r.output
+    assert "typed.xlsx:5: error: invalid-cell [source_code]: source_code is the number 9.00000000000207e+17" in r.output
+    assert "typed.xlsx:7: error: invalid-cell [target_code]: target_code holds the spreadsheet error #N/A" in r.output
+    assert "typed.xlsx:8: error: invalid-cell [source_code]: source_code is the formula =A4&\"\" with no saved value" \
+        in r.output
+
+
+def test_the_table_is_found_below_a_title_and_on_a_later_sheet(tmp_path):
+    """Rows above the header (a title, a merged group heading) are reported, not read as mappings; a
+    sheet of notes before the table's sheet is passed over."""
+    wb = openpyxl.Workbook()
+    notes = wb.active
+    notes.title = "Notas"
+    notes.append(["Catálogo del servicio de radiología, revisado 2026"])
+    ws = wb.create_sheet("Tabla")
+    ws.append(["Catálogo de procedimientos"])
+    ws.append(["Origen", None, "Destino", None])
+    ws.merge_cells("A2:B2")
+    ws.merge_cells("C2:D2")
+    ws.append(["Source code", "Source display", "Target code", "Relationship"])
+    ws.append(["0012", "Tórax", "X1", "equivalent"])
+    wb.save(tmp_path / "titled.xlsx")
+    (tmp_path / "titled.toml").write_text(TOML.format(name="titled"), encoding="utf-8")
+    t = read_table(str(tmp_path / "titled.xlsx"))
+    assert not t.errors and t.columns == ["Source code", "Source display", "Target code", "Relationship"]
+    assert [(r.row, r.source_code, r.target_code) for r in t.rows] == [(4, "0012", "X1")]
+    assert [(p.row, p.level, p.kind) for p in t.problems if p.kind == "above-header"] == \
+        [(1, "warning", "above-header"), (2, "warning", "above-header")]
+    assert t.problems[0].message.endswith("not read as a mapping: Catálogo de procedimientos")
+
+
+def test_a_sheet_stretched_by_formatting_is_read_to_its_last_cell_holding_something(tmp_path, monkeypatch):
+    """A range of rows formatted as text makes a sheet's dimensions a million rows: the empty ones are
+    not read (each cell rendered costs; 300,000 rows took ~9 s)."""
+    from termsvc.mappings import reading
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "mappings"
+    ws.append(["source_code", "target_code", "relationship"])
+    ws.append(["0012", "X1", "equivalent"])
+    ws.cell(300_000, 3).number_format = "@"
+    wb.save(tmp_path / "tall.xlsx")
+    (tmp_path / "tall.toml").write_text(TOML.format(name="tall"), encoding="utf-8")
+    rendered = []
+    real = reading.render_xlsx_cell
+    monkeypatch.setattr(reading, "render_xlsx_cell", lambda cell: rendered.append(cell) or real(cell))
+    t = read_table(str(tmp_path / "tall.xlsx"))
+    assert [(r.row, r.source_code) for r in t.rows] == [(2, "0012")] and not t.errors
+    assert len(rendered) == 6    # the 2 rows x 3 columns holding something
 
 
 def export(*args):

@@ -147,3 +147,57 @@ def test_snomed_text_filter_and_paging(client):
     assert "80891009" in {c["code"] for c in heart["contains"]}
     assert all("heart" in (c.get("display") or "").lower() or c["code"] == "80891009"
                for c in heart["contains"])
+
+
+@pytest.mark.parametrize("expression,code,text", [
+    ("<< 363679005 : 260686004 = 360037004", "not-supported", "unsupported refinements at ':'"),
+    ("<< 363679005 {{ term = \"CT\" }}", "not-supported", "unsupported filters / cardinality"),
+    ("<< 363679005.260686004", "not-supported", "unsupported dotted attributes"),
+    ("(<< 363679005", "invalid", "missing ')'"),
+    ("<< 363679005 363679005", "invalid", "unexpected"),
+])
+def test_ecl_the_server_does_not_evaluate_is_not_called_invalid(client, expression, code, text):
+    """Valid ECL beyond the evaluator (a refinement, a filter) is the server's limit, not the client's
+    error: `not-supported`, never an answer; ECL that is no ECL is `invalid`."""
+    url = f"{SCT}?fhir_vs=ecl/{expression}"
+    for r in (client.get("/fhir/ValueSet/$expand", query_string={"url": url}),
+              client.get("/fhir/ValueSet/$validate-code", query_string={"url": url, "system": SCT,
+                                                                         "code": "77477000"})):
+        assert r.status_code == 400, r.json
+        (issue,) = r.json["issue"]
+        assert issue["code"] == code and text in issue["details"]["text"]
+
+
+def expand_compose(client, *filters):
+    vs = {"resourceType": "ValueSet", "status": "active",
+          "compose": {"include": [{"system": SCT, "filter": list(filters)}]}}
+    return client.post("/fhir/ValueSet/$expand", json={"resourceType": "Parameters",
+                                                        "parameter": [{"name": "valueSet", "resource": vs}]})
+
+
+def test_an_in_filter_listing_300000_codes_is_answered(client):
+    """More codes than SQLite takes parameters in one query (250,000 here; 32,766 in other builds)."""
+    listed = [str(10 ** 9 + i) for i in range(300_000)] + ["53120007", "723264001"]
+    r = expand_compose(client, {"property": "concept", "op": "in", "value": ",".join(listed)})
+    assert r.status_code == 200, r.json
+    assert codes(r.json) == {"53120007", "61685007", "76752008"}   # the code listed, the refset's members
+
+
+def test_a_second_in_filter_looks_its_reference_sets_up_once_not_per_concept(client, monkeypatch):
+    from termsvc.ops.codesystems import StoredCodeSystem
+    calls = {"refset_members": 0}
+    real = StoredCodeSystem.refset_members
+
+    def counted(self, refsets):
+        calls["refset_members"] += 1
+        return real(self, refsets)
+
+    def per_concept(self, c, refsets):
+        raise AssertionError("a reference set lookup per concept")
+
+    monkeypatch.setattr(StoredCodeSystem, "refset_members", counted)
+    monkeypatch.setattr(StoredCodeSystem, "in_refsets", per_concept)
+    r = expand_compose(client, {"property": "concept", "op": "is-a", "value": "91723000"},
+                       {"property": "concept", "op": "in", "value": "723264001, 76752008"})
+    assert r.status_code == 200, r.json
+    assert codes(r.json) == {"53120007", "61685007", "76752008"} and calls["refset_members"] == 1

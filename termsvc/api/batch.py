@@ -135,7 +135,12 @@ def run_entry(router, entry, r4: bool, base: Base, lang) -> tuple[int, bytes]:
         return 400, orjson.dumps(outcome([issue(
             "error", "not-supported", f"Batch entries must be terminology operations ($translate, $validate-code,"
                                       f" $lookup, $expand, $subsumes ...): '{path}' is not one")]))
-    return router.answer(route, r4, ("/r4/fhir/" if r4 else "/fhir/") + path, method, query, lang, lambda: resource)
+    try:
+        return router.answer(route, r4, ("/r4/fhir/" if r4 else "/fhir/") + path, method, query, lang,
+                             lambda: resource)
+    except Exception as e:   # (an entry the router cannot answer is that entry's error, not the batch's)
+        status, body = error_outcome(e, "batch entry")
+        return status, orjson.dumps(body)
 
 
 def _entry_request(entry, base: Base):
@@ -147,7 +152,8 @@ def _entry_request(entry, base: Base):
     if method not in ("GET", "POST"):
         raise OpError(f"Batch entries are GET or POST operation requests, not {request.get('method')}", status=405,
                       code="not-supported")
-    path, _, query = request["url"].partition("?")
+    url = request["url"].partition("#")[0]   # (the fragment is no part of the request: RFC 3986)
+    path, _, query = url.partition("?")
     path = urllib.parse.unquote(base.relative(path).lstrip("/"))   # `%24translate` is `$translate`
     resource = entry.get("resource")
     if method == "POST" and not isinstance(resource, dict):

@@ -15,6 +15,8 @@ from termsvc.store.digest import build_sha256
 @click.option("--snomed", multiple=True, metavar="PATH",
               help="SNOMED CT RF2 release (folder or zip; repeatable: edition + extensions) [setting snomed].")
 @click.option("--loinc", metavar="PATH", help="LOINC release (folder or zip) [setting loinc].")
+@click.option("--loinc-version", metavar="2.NN",
+              help="The LOINC release's version, when neither its loinc.xml nor its folder or zip name tells it.")
 @click.option("--no-defaults", is_flag=True,
               help="Load only the sources given (no IG, FHIR packages, DICOM, mapping tables, configured releases).")
 @click.option("--keep-going", is_flag=True, help="Skip a source that fails instead of abandoning the build.")
@@ -32,7 +34,7 @@ from termsvc.store.digest import build_sha256
 @click.option("--no-preexpand", is_flag=True, help="Do not pre-expand the value sets.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @with_settings("db", "snomed", "loinc", "mappings", "default_mappings", "strict_displays", listed=True)
-def build_cmd(settings, db, fhir, packages, snomed, loinc, mappings, default_mappings, no_defaults, keep_going,
+def build_cmd(settings, db, fhir, packages, snomed, loinc, loinc_version, mappings, default_mappings, no_defaults, keep_going,
               include_unaccepted_mappings, allow_mapping_errors, strict_displays, no_preexpand, quiet):
     """Build the content database aside and swap it in (the served file changes only on success)."""
     sources: list[SourceSpec] = []
@@ -48,6 +50,10 @@ def build_cmd(settings, db, fhir, packages, snomed, loinc, mappings, default_map
     sources += [SourceSpec("fhir", p) for p in fhir]
     if not no_defaults:
         sources += release_sources(settings.snomed, settings.loinc)
+    if loinc_version:
+        for spec in sources:
+            if spec.kind == "loinc":
+                spec.options["loinc_version"] = loinc_version
     if not sources:
         raise CliError("nothing to build: --no-defaults without --fhir/--package/--snomed/--loinc")
     summary = run_build(settings.db, sources, quiet=quiet, keep_going=keep_going, preexpand=not no_preexpand)

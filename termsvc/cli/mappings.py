@@ -8,6 +8,8 @@ import orjson
 
 from termsvc import content
 from termsvc.cli.common import with_settings
+from termsvc.fhir.outcome import OpError
+from termsvc.fhir.shape import check_resource
 from termsvc.mappings import codesystems
 from termsvc.mappings.diff import diff_reports
 from termsvc.mappings.export import FORMATS, ExportError, export
@@ -99,6 +101,9 @@ def open_store(settings, db: str | None, no_db: bool) -> Store | None:
     return store
 
 
+UNMAPPED_SHOWN = 50
+
+
 def format_text(report) -> str:
     lines = []
     for n in report.notes:
@@ -115,9 +120,12 @@ def format_text(report) -> str:
             lines.append(f"  coverage of {cov['scope'] or 'the source codes of the table'}: {cov['total']} codes,"
                          f" {cov['mapped']} mapped, {cov['no_map']} no-map, {cov['unmapped']} nothing"
                          f" ({cov['percent_covered']}% covered)")
-            if cov["unmapped_codes"]:
-                lines.append("  unmapped: " + ", ".join(
-                    u["code"] + (" (pending)" if u["pending"] else "") for u in cov["unmapped_codes"]))
+            unmapped = cov["unmapped_codes"]
+            if unmapped:   # (one line: the first UNMAPPED_SHOWN; --json lists every one)
+                more = len(unmapped) - UNMAPPED_SHOWN
+                lines.append("  unmapped: " + ", ".join(u["code"] + (" (pending)" if u["pending"] else "")
+                                                        for u in unmapped[:UNMAPPED_SHOWN])
+                             + (f" and {more} more (--json lists them all)" if more > 0 else ""))
     lines.append(f"{len(report.tables)} table(s): {report.errors} error(s), {report.warnings} warning(s)")
     return "\n".join(lines)
 
@@ -207,6 +215,11 @@ def import_cmd(file, output_dir, name):
         sys.exit(2)
     if not isinstance(cm, dict) or cm.get("resourceType") != "ConceptMap":
         click.echo(f"error: {file} is not a ConceptMap", err=True)
+        sys.exit(2)
+    try:
+        check_resource(cm)   # (a group that is no object, a code that is no string: named, before a row is written)
+    except OpError as e:
+        click.echo(f"error: {file}: {e.text}", err=True)
         sys.exit(2)
     meta, columns, rows = concept_map_to_table(cm)
     if not meta.get("url"):

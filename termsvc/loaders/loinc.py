@@ -25,7 +25,7 @@ import csv
 import re
 from collections import defaultdict
 
-from termsvc.loaders.snomed import Release
+from termsvc.loaders.release import Release
 from termsvc.loaders.fhir_json import content_sha256
 from termsvc.loaders.protocol import BuildError
 from termsvc.store.writer import Batched
@@ -96,40 +96,44 @@ class LoincRelease:
         name = name or self.paths[key]
         assert name, key   # (the callers ask only for the files the release has)
         label = self.release.label(name)
-        try:
-            with self.release.open_text(name) as f:
-                reader = csv.reader(f)
+        with self.release.reading(name) as f:
+            # (skipinitialspace: headers and cells padded with blanks after the commas still read)
+            reader = csv.reader(f, skipinitialspace=True)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise BuildError(f"{label}: line 1: empty file") from None
+            except csv.Error as e:
+                raise BuildError(f"{label}: line 1: {e}") from None
+            header = [h.strip() for h in header]
+            twice = sorted({h for h in header if h and header.count(h) > 1})
+            if twice:
+                raise BuildError(f"{label}: line 1: column(s) {', '.join(twice)} given twice")
+            missing = [c for c in REQUIRED_COLUMNS[key] if c not in header]
+            if missing:
+                raise BuildError(f"{label}: line 1: header lacks column(s) {', '.join(missing)}")
+            n = len(header)
+            while True:
                 try:
-                    header = next(reader)
+                    row = next(reader)
                 except StopIteration:
-                    raise BuildError(f"{label}: line 1: empty file") from None
-                header = [h.strip() for h in header]
-                missing = [c for c in REQUIRED_COLUMNS[key] if c not in header]
-                if missing:
-                    raise BuildError(f"{label}: line 1: header lacks column(s) {', '.join(missing)}")
-                n = len(header)
-                while True:
-                    try:
-                        row = next(reader)
-                    except StopIteration:
-                        break
-                    except csv.Error as e:
-                        raise BuildError(f"{label}: line {reader.line_num}: {e}") from None
-                    if not row:
-                        continue
-                    if len(row) != n:
-                        raise BuildError(f"{label}: line {reader.line_num}: expected {n} fields,"
-                                         f" found {len(row)}")
-                    yield reader.line_num, dict(zip(header, row))
-        except UnicodeDecodeError as e:
-            raise BuildError(f"{label}: not UTF-8 ({e})") from None
+                    break
+                except csv.Error as e:
+                    raise BuildError(f"{label}: line {reader.line_num}: {e}") from None
+                if not row:
+                    continue
+                if len(row) != n:
+                    raise BuildError(f"{label}: line {reader.line_num}: expected {n} fields,"
+                                     f" found {len(row)}")
+                yield reader.line_num, dict(zip(header, row))
 
     def version(self, option: str | None) -> str:
         if option:
             return str(option)
         xml = self.release.find_suffix("loinc.xml")
         if xml:
-            with self.release.open_text(sorted(xml, key=lambda n: n.count("/"))[0]) as f:
+            # (read as Latin-1: any bytes decode, and the version digits are ASCII in every encoding it may have)
+            with self.release.reading(sorted(xml, key=lambda n: n.count("/"))[0], encoding="latin-1") as f:
                 text = re.sub(r"<\?xml[^>]*\?>", "", f.read(20000))
             m = re.search(r'version\s*=\s*"(\d+\.\d+)"', text) or \
                 re.search(r"<version>\s*(\d+\.\d+)\s*</version>", text) or \
@@ -141,7 +145,7 @@ class LoincRelease:
             if m:
                 return m.group(1)
         raise BuildError(f"{self.release.location}: cannot tell the LOINC version (no loinc.xml, no"
-                         " Loinc_<version> folder name); give --loinc-version")
+                         " Loinc_<version> folder name); give it: termsvc build --loinc-version 2.NN")
 
 
 def load(writer, location, progress=None, loinc_version=None, version=None, **_options):

@@ -32,14 +32,13 @@ What goes where
   (member = the inactive concept).
 - ConceptMap per historical association refset: `http://snomed.info/sct?fhir_cm=<id>`.
 """
-import io
 import os
 import re
-import zipfile
 from collections import defaultdict
 
 from termsvc.loaders.fhir_json import content_sha256
 from termsvc.loaders.protocol import BuildError, BuildState
+from termsvc.loaders.release import Release
 from termsvc.store.snomed_staging import SnomedStaging
 from termsvc.store.writer import Batched
 
@@ -141,69 +140,44 @@ COPYRIGHT = ("This content from SNOMED CT, which is copyright (c) 2002+ Internat
              "SNOMED CT Affiliate license.")
 
 
-# -- release files ------------------------------------------------------------------
-class Release:
-    """A release folder or zip: files found by base-name pattern anywhere below the root."""
-
-    def __init__(self, location: str):
-        self.location = os.path.abspath(location)
-        self.zip = None
-        if os.path.isdir(self.location):
-            names = []
-            for d, _dirs, files in os.walk(self.location):
-                for f in files:
-                    names.append(os.path.relpath(os.path.join(d, f), self.location).replace(os.sep, "/"))
-        elif os.path.isfile(self.location) and zipfile.is_zipfile(self.location):
-            self.zip = zipfile.ZipFile(self.location)
-            names = [n for n in self.zip.namelist() if not n.endswith("/")]
-        else:
-            raise BuildError(f"{location}: not a release folder or zip file")
-        self.names = sorted(n for n in names if "__MACOSX" not in n)
-
-    def find(self, pattern) -> list[str]:
-        return [n for n in self.names if pattern.search(n.rsplit("/", 1)[-1])]
-
-    def find_suffix(self, suffix: str) -> list[str]:
-        s = suffix.lower()
-        return [n for n in self.names if n.lower() == s or n.lower().endswith("/" + s)]
-
-    def label(self, name: str) -> str:
-        return f"{self.location}!{name}" if self.zip else os.path.join(self.location, name)
-
-    def open_text(self, name: str, encoding="utf-8-sig"):
-        if self.zip:
-            return io.TextIOWrapper(self.zip.open(name), encoding=encoding, newline="")
-        return open(os.path.join(self.location, name), encoding=encoding, newline="")
-
-    def close(self):
-        if self.zip:
-            self.zip.close()
-
-
 def rf2_rows(release: Release, name: str, kind: str):
     """Yield (line_number, fields) of an RF2 file after checking its header."""
     label = release.label(name)
     header = HEADERS[kind].split(" ")
     n = len(header)
-    try:
-        with release.open_text(name) as f:
-            first = f.readline().rstrip("\r\n").split("\t")
-            if first != header:
-                raise BuildError(f"{label}: line 1: unexpected header {first!r}; expected "
-                                 f"{HEADERS[kind].replace(' ', '<TAB>')}")
-            for lineno, line in enumerate(f, 2):
-                line = line.rstrip("\r\n")
-                if not line:
-                    continue
-                fields = line.split("\t")
-                if len(fields) != n:
-                    raise BuildError(f"{label}: line {lineno}: expected {n} tab-separated columns,"
-                                     f" found {len(fields)}")
-                if fields[2] not in ("1", "0"):
-                    raise BuildError(f"{label}: line {lineno}: active must be 0 or 1, not {fields[2]!r}")
-                yield lineno, fields
-    except UnicodeDecodeError as e:
-        raise BuildError(f"{label}: not UTF-8 ({e})") from None
+    with release.reading(name) as f:
+        check_header(label, kind, f.readline())
+        for lineno, line in enumerate(f, 2):
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            fields = line.split("\t")
+            if len(fields) != n:
+                raise BuildError(f"{label}: line {lineno}: expected {n} tab-separated columns,"
+                                 f" found {len(fields)}")
+            if fields[2] not in ("1", "0"):
+                raise BuildError(f"{label}: line {lineno}: active must be 0 or 1, not {fields[2]!r}")
+            yield lineno, fields
+
+
+def check_header(label: str, kind: str, first_line: str):
+    first = first_line.rstrip("\r\n").split("\t")
+    if first != HEADERS[kind].split(" "):
+        raise BuildError(f"{label}: line 1: " + (f"unexpected header {first!r}" if first_line else "empty file")
+                         + f"; expected {HEADERS[kind].replace(' ', '<TAB>')}")
+
+
+def what_else(release: Release) -> str:
+    """What a package without a Snapshot concept file holds instead (for the message), or ''."""
+    other = sorted({m.group(1) for n in release.names
+                    if (m := re.match(r"^[xz]?sct2_Concept_(Full|Delta)[-_]", n.rsplit("/", 1)[-1]))})
+    if other:
+        return (f": it holds {' and '.join(other)} files only; termsvc loads the Snapshot"
+                " (the release package's Snapshot folder)")
+    zips = [n for n in release.names if n.lower().endswith(".zip")]
+    if zips:
+        return f": it holds the zip file(s) {', '.join(zips[:3])}; give the release zip itself"
+    return ""
 
 
 def _bad(release, name, lineno, e):
@@ -221,7 +195,11 @@ class Package:
                 what = {"concept": "sct2_Concept_Snapshot_*.txt",
                         "description": "sct2_Description_Snapshot*.txt",
                         "relationship": "sct2_Relationship_Snapshot_*.txt"}[k]
-                raise BuildError(f"{location}: required RF2 file {what} not found")
+                raise BuildError(f"{location}: required RF2 file {what} not found{what_else(self.release)}")
+        for kind, names in self.files.items():   # (a wrong file is named before anything is read from it)
+            for name in names:
+                with self.release.reading(name) as f:
+                    check_header(self.release.label(name), kind, f.readline())
         cfile = self.files["concept"][0]
         m = re.search(r"_([A-Za-z0-9]+)_(\d{8})\.txt$", cfile)
         self.tag, self.date = (m.group(1), m.group(2)) if m else ("INT", "00000000")
@@ -230,20 +208,24 @@ class Package:
 
     def _has_root(self) -> bool:
         for name in self.files["concept"]:
-            with self.release.open_text(name) as f:
+            with self.release.reading(name) as f:
                 for line in f:
                     if line.startswith(ROOT + "\t"):
                         return True
         return False
 
     def _edition_module(self) -> str:
-        """The package's own module: the module no other module of the package depends on."""
+        """The package's own module: the module no other module of the package depends on. Sets
+        `depends`: the modules it depends on -> the version (effective time) it depends on."""
         sources, targets = set(), set()
+        dependencies = []
         for name in self.files["moduledep"]:
             for _ln, r in rf2_rows(self.release, name, "moduledep"):
                 if r[2] == "1":
                     sources.add(r[3])
                     targets.add(r[5])
+                    dependencies.append((r[3], r[5], r[7]))
+        self.depends = {target: when for source, target, when in dependencies if source in sources - targets}
         leaves = sorted(sources - targets - {MODEL_MODULE})
         if leaves:
             if CORE_MODULE in leaves and len(leaves) > 1:
@@ -296,10 +278,22 @@ def load(writer, location, progress=None, *, state: BuildState, **options):
             # the last edition that has the root, plus the extensions loaded on top of it since
             start = max(i for i, p in enumerate(loaded) if p.has_root)
             stack = loaded[start:] + [pkg]
+            for note in _version_mismatches(pkg, stack[:-1]):
+                progress(f"  warning: {note}")
+                state.notes.append(note)
         progress(f"  SNOMED CT {pkg.tag} {pkg.date} module {pkg.module}"
                  + (f" on top of {len(stack) - 1} package(s)" if len(stack) > 1 else ""))
         load_edition(writer, stack, progress)
         loaded.append(pkg)
+
+
+def _version_mismatches(pkg: Package, base: list[Package]) -> list[str]:
+    """What an extension depends on (its module dependency refset) that the packages it is loaded on
+    give in another version."""
+    return [f"{pkg.location}: the extension (module {pkg.module}) depends on module {p.module} as of"
+            f" {pkg.depends[p.module]}, loaded here as of {p.date} ({p.location}): concepts it refers to may be"
+            " missing or changed; load the release it was made for" for p in base
+            if p.module in pkg.depends and pkg.depends[p.module] != p.date]
 
 
 def load_edition(writer, stack: list[Package], progress):
@@ -333,6 +327,8 @@ def load_edition(writer, stack: list[Package], progress):
     concepts: dict[str, tuple] = {}
     first_seen: dict[str, tuple] = {}     # sctid -> (package, file, line) that defines it
     for p, name, lineno, r in each("concept"):
+        if not (r[0].isascii() and r[0].isdigit()):
+            raise _bad(p.release, name, lineno, f"concept id {r[0]!r} is not an SCTID (digits only)")
         seen = first_seen.get(r[0])
         if seen is not None and seen[0] is p:
             raise _bad(p.release, name, lineno, f"duplicate concept id {r[0]} (first at"

@@ -1,12 +1,16 @@
 """Reading a spreadsheet's cells: CSV bytes or an XLSX workbook -> header and rows of strings.
 
-- CSV bytes: UTF-8 with or without BOM, else Windows-1252; the delimiter (`,` `;` or tab) is
+- CSV bytes: UTF-8 with or without BOM, UTF-16 with a BOM (Excel's "Unicode Text"), else Windows-1252
+  (its five unassigned bytes read as Latin-1, so no byte is lost); the delimiter (`,` `;` or tab) is
   sniffed from the header line; quoted fields (a quoted cell may hold line breaks); every cell a
   string as written. A line the csv module cannot read (a quote opened and never closed, ...) is a
   bad record of its own: the lines after it are read again, so one bad line costs one row.
 - XLSX (openpyxl, values as stored): text cells as written; numbers rendered from the cell's number
   format (`0000` pads, `0.00` keeps its decimals, else integers without `.0` and other numbers in
-  their shortest form); booleans TRUE/FALSE; dates ISO `YYYY-MM-DD`.
+  their shortest form); booleans TRUE/FALSE; dates ISO `YYYY-MM-DD`. A cell whose text may not be what
+  was typed is noted (`Cells.notes`): a number in the General format or a date (a code's leading zeros
+  are not in the file), a number past 15 significant digits, an error value (#N/A), a formula with no
+  saved value.
 - Row numbers are the spreadsheet's: the line (CSV) or row (XLSX) a row starts on.
 - How a CSV is written (delimiter, encoding, line break, a last line break or not) is kept, so that
   it can be written back byte for byte (termsvc.mappings.export).
@@ -32,19 +36,32 @@ class Cells:
     line_end: str | None = None                    # a CSV's line break: "\r\n", "\n" or "\r"
     final_line_end: bool = True                    # ... and whether its last line has one
     meta: dict = field(default_factory=dict)       # an XLSX's `metadata` sheet
+    # (row, column index) -> (kind, what the cell is) of an XLSX's cells whose text may not be what was typed:
+    # kind "number", "whole number" or "date" (a text read from a typed cell), "error" (no text can be trusted)
+    notes: dict = field(default_factory=dict)
+    above: list = field(default_factory=list)      # [(row, [cells])]: an XLSX's rows above its header row
 
 
 def canonical_header(h) -> str:
     return re.sub(r"[\s\-]+", "_", str(h).strip().lower())
 
 
+# Windows-1252 where it differs from Latin-1 (0x81, 0x8D, 0x8F, 0x90, 0x9D, unassigned, stay Latin-1's)
+_CP1252 = {b: bytes([b]).decode("cp1252") for b in range(0x80, 0xA0) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
+
+
 def decode_bytes(data: bytes) -> tuple[str, str]:
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8"), "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), "cp1252"
+        return data.decode("latin-1").translate(_CP1252), "cp1252"
 
 
 def line_end(text: str) -> str:
@@ -77,8 +94,8 @@ def _unclosed_quote(text: str, delimiter: str) -> bool:
 
 
 def _lenient_cells(line: str, delimiter: str) -> list:
-    """The cells of one line read on its own, quotes as plain characters."""
-    return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, quoting=csv.QUOTE_NONE), [])
+    """The cells of one line read on its own, quotes as plain characters (and no cell too long)."""
+    return line.rstrip("\r\n").split(delimiter)
 
 
 def csv_records(text: str, delimiter: str) -> tuple[list, list]:
@@ -128,6 +145,12 @@ def read_csv(path: str) -> Cells:
                  text.endswith(("\n", "\r")))
 
 
+def _general(cell) -> bool:
+    """Is a number cell shown in a format that does not say its digits (General, or none)?"""
+    fmt = (cell.number_format or "General").split(";")[0]
+    return not (re.fullmatch(r"0+", fmt) or re.fullmatch(r"0+\.(0+)", fmt))
+
+
 def render_xlsx_cell(cell) -> str:
     v = cell.value
     if v is None:
@@ -151,14 +174,57 @@ def render_xlsx_cell(cell) -> str:
     return str(v)
 
 
-def read_xlsx(path: str) -> Cells:
-    """The cells of the mappings sheet (`mappings`, else the first sheet that is not `metadata`) and
-    the key/value rows of the `metadata` sheet. Raises ValueError if unreadable."""
+def xlsx_cell_note(cell, formula) -> tuple[str, str] | None:
+    """(kind, what the cell is) for a cell whose text may not be what was typed (see Cells.notes);
+    `formula` is the same cell of the workbook read with its formulas."""
+    v = cell.value
+    if cell.data_type == "e":
+        return "error", f"holds the spreadsheet error {v}"
+    if v is None:
+        f = getattr(formula, "value", None)
+        if isinstance(f, str) and f.startswith("="):
+            return "error", (f"is the formula {f} with no saved value (a program wrote the file without computing it:"
+                             " open and save it in a spreadsheet program)")
+        return None
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, float) and v.is_integer() and abs(v) >= 1e15:
+        return "error", (f"is the number {v:.15g}: a spreadsheet keeps 15 significant digits, so the code's last"
+                         " digits are lost; store the column as text")
+    if isinstance(v, (int, float)) and _general(cell):
+        return "whole number" if float(v).is_integer() else "number", (f"is a number cell, read as '{render_xlsx_cell(cell)}': leading zeros (0012) or trailing"
+                          " decimal zeros (1.10) typed into it are not in the file; store the column as text")
+    if isinstance(v, (datetime.date, datetime.time)):
+        return "date", (f"is a date cell, read as '{render_xlsx_cell(cell)}': the spreadsheet took what was typed"
+                        " for a date; store the column as text")
+    return None
+
+
+HEADER_SEARCH = 10   # non-blank rows of a sheet searched for its header row (title rows above it)
+
+
+def read_xlsx(path: str, header: str | None = None) -> Cells:
+    """The cells of the mappings sheet and the key/value rows of the `metadata` sheet. The mappings sheet
+    is the one named `mappings`, else the first (not `metadata`) whose header row names `header`, else the
+    first that is not `metadata`; rows above its header row are `Cells.above`. Raises ValueError if
+    unreadable."""
     import openpyxl   # only for XLSX tables: the commands start without it
     try:
-        wb = openpyxl.load_workbook(path, data_only=True)
+        # read-only: the rows as the file holds them (formatting alone can stretch a sheet to a million
+        # rows, which a workbook loaded whole makes a cell object each); the second time with the formulas
+        # (a formula's cell has no value of its own)
+        wb = openpyxl.load_workbook(path, data_only=True, read_only=True)
+        formulas = openpyxl.load_workbook(path, data_only=False, read_only=True)
     except Exception as e:  # zipfile.BadZipFile, KeyError, InvalidFileException...
         raise ValueError(f"cannot open as XLSX: {e}") from None
+    try:
+        return _workbook_cells(wb, formulas, header)
+    finally:
+        wb.close()
+        formulas.close()
+
+
+def _workbook_cells(wb, formulas, header: str | None) -> Cells:
     names = {n.lower(): n for n in wb.sheetnames}
     meta = {}
     if "metadata" in names:
@@ -168,13 +234,45 @@ def read_xlsx(path: str) -> Cells:
             k, v = render_xlsx_cell(r[0]).strip(), render_xlsx_cell(r[1]).strip()
             if k and k.lower() != "key" and v:
                 meta[canonical_header(k)] = v
-    sheet_name = names.get("mappings") or next((n for n in wb.sheetnames if n.lower() != "metadata"), None)
-    if sheet_name is None:
+    sheets = [names["mappings"]] if "mappings" in names else [n for n in wb.sheetnames if n.lower() != "metadata"]
+    if not sheets:
         raise ValueError("no sheet of mappings (only a 'metadata' sheet)")
-    grid = [(r[0].row, [render_xlsx_cell(c) for c in r]) for r in wb[sheet_name].iter_rows() if r]
-    grid = [(n, cells) for n, cells in grid if any(c.strip() for c in cells)]
+    chosen = None
+    for name in sheets:
+        grid, notes = _sheet_cells(wb[name], formulas[name])
+        if chosen is None or _names(grid, header):
+            chosen = (name, grid, notes)   # (the first sheet, unless a later one names the header)
+        if _names(grid, header):
+            break
+    assert chosen is not None   # (sheets is not empty)
+    sheet, grid, notes = chosen
     if not grid:
-        raise ValueError(f"sheet '{sheet_name}' has no header row")
-    (header_row, headers), rows = grid[0], grid[1:]
-    assert header_row is not None   # (a cell read from a sheet has its row)
-    return Cells([h.strip() for h in headers], header_row, rows, meta=meta)
+        raise ValueError(f"sheet '{sheet}' has no header row")
+    at = next((i for i, (_n, cells) in enumerate(grid[:HEADER_SEARCH]) if _names([(0, cells)], header)), 0)
+    (header_row, headers), rows = grid[at], grid[at + 1:]
+    return Cells([h.strip() for h in headers], header_row, rows, meta=meta, notes=notes, above=grid[:at])
+
+
+def _names(grid: list, header: str | None) -> bool:
+    """Does one of the first HEADER_SEARCH rows of `grid` name the column `header`?"""
+    return header is not None and any(canonical_header(c) == header for _n, cells in grid[:HEADER_SEARCH]
+                                      for c in cells)
+
+
+def _sheet_cells(ws, formulas) -> tuple[list, dict]:
+    """([(row, [cell texts])] of the non-blank rows, Cells.notes) of a (read-only) sheet."""
+    grid, notes = [], {}
+    rows = zip(ws.iter_rows(min_row=1, min_col=1), formulas.iter_rows(min_row=1, min_col=1))
+    for n, (r, fr) in enumerate(rows, 1):
+        if all(c.value is None for c in r) and all(c.value is None for c in fr):
+            continue   # (a blank row, or one only formatted)
+        noted = False   # (a row of formulas with no saved values is not blank)
+        for i, (cell, fcell) in enumerate(zip(r, fr)):
+            note = xlsx_cell_note(cell, fcell)
+            if note:
+                notes[(n, i)] = note
+                noted = True
+        cells = [render_xlsx_cell(c) for c in r]
+        if noted or any(c.strip() for c in cells):
+            grid.append((n, cells))
+    return grid, notes

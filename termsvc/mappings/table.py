@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
@@ -59,7 +60,8 @@ PROBLEM_KINDS = frozenset({
     "unreadable", "missing-metadata", "invalid-metadata", "unknown-metadata", "missing-column", "duplicate-column",
     "duplicate-table",
     # a row, read on its own
-    "malformed-row", "invalid-cell", "empty-source-code", "unknown-relationship", "unknown-status", "unknown-no-map",
+    "above-header", "malformed-row", "invalid-cell", "typed-cell", "empty-source-code", "unknown-relationship",
+    "unknown-status", "unknown-no-map",
     "no-map-with-target", "empty-target", "missing-relationship", "missing-system",
     # rows together
     "duplicate-row", "conflicting-relationship", "case-duplicate",
@@ -272,6 +274,17 @@ class StatusCell(fields.String):
         return status
 
 
+class CodeCell(fields.String):
+    """A code as written: a control character (a NUL, a line break of a quoted cell) is no part of one."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        bad = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+        if bad is not None:
+            raise ValidationError(f"{attr} {text!r} holds the control character U+{ord(bad):04X}: no code has one")
+        return text
+
+
 class RowSchema(Schema):
     """A table row's known cells (strings, by canonical column name) -> its Row.
 
@@ -284,10 +297,10 @@ class RowSchema(Schema):
     line = fields.Integer(required=True)
     cells = fields.Dict(required=True)
     source_system = fields.String(load_default="")
-    source_code = fields.String(required=True, validate=validate.Length(min=1, error="source_code is empty"))
+    source_code = CodeCell(required=True, validate=validate.Length(min=1, error="source_code is empty"))
     source_display = fields.String(load_default="")
     target_system = fields.String(load_default="")
-    target_code = fields.String(load_default="")
+    target_code = CodeCell(load_default="")
     target_display = fields.String(load_default="")
     relationship = RelationshipCell(load_default=(None, None))
     no_map = NoMapCell(load_default=False)
@@ -298,7 +311,8 @@ class RowSchema(Schema):
     status_date = fields.String(load_default="")
 
     # the value of a cell that could not be read (its status: the table default does not apply)
-    UNREADABLE = {"source_code": "", "relationship": (None, None), "no_map": False, "status": "invalid"}
+    UNREADABLE = {"source_code": "", "target_code": "", "relationship": (None, None), "no_map": False,
+                  "status": "invalid"}
 
     def __init__(self, meta: dict, colmap: dict):
         super().__init__()
@@ -384,7 +398,8 @@ def read_table(path: str) -> Table:
         t.error("unreadable", None, f"no data file {name}.csv or {name}.xlsx next to {name}.toml")
     else:
         try:
-            cells = read_xlsx(data_path) if data_path.lower().endswith(".xlsx") else read_csv(data_path)
+            cells = read_xlsx(data_path, header="source_code") if data_path.lower().endswith(".xlsx") \
+                else read_csv(data_path)
             t.delimiter, t.encoding = cells.delimiter, cells.encoding
             t.line_end, t.final_line_end = cells.line_end, cells.final_line_end
         except (ValueError, OSError) as e:
@@ -460,6 +475,9 @@ def read_rows(t: Table, cells):
 
     for line, message, raw in cells.bad:
         left_out(line, message, raw)
+    for line, raw in cells.above:   # a title, a group heading over the columns: said, not read as a mapping
+        t.warning("above-header", line, f"the row stands above the header (row {cells.header_line}) and is not"
+                  f" read as a mapping: {' | '.join(c.strip() for c in raw if c.strip())}")
     schema = RowSchema(t.meta, seen)
     for line, raw in raw_rows:
         surplus = [c for c in raw[len(headers):] if c.strip()]
@@ -470,8 +488,10 @@ def read_rows(t: Table, cells):
         row_cells = {h: (raw[i].strip() if i < len(raw) else "") for i, h in cols}
         r, errors = schema.row(line, row_cells)
         for column, messages in errors.items():
-            t.error(CELL_ERROR_KINDS.get(column, "invalid-cell"), line, "; ".join(map(str, messages)),
-                    seen.get(column, column))
+            written = row_cells.get(seen.get(column, ""), "")
+            kind = "invalid-cell" if column == "source_code" and written else CELL_ERROR_KINDS.get(column, "invalid-cell")
+            t.error(kind, line, "; ".join(map(str, messages)), seen.get(column, column))
+        typed_cell_checks(t, cells, line, cols)
         if not errors:
             structural_row_checks(t, r)
         t.rows.append(r)
@@ -486,6 +506,22 @@ def read_rows(t: Table, cells):
             p.source_code = raw[code].strip() if code is not None and code < len(raw) else ""
             p.source_display = raw[display].strip() if display is not None and display < len(raw) else ""
     t.problems.sort(key=lambda p: p.row or 0)
+
+
+def typed_cell_checks(t: Table, cells, line: int, cols: list):
+    """An XLSX row's cells whose text may not be what was typed (reading.Cells.notes): an error value or a
+    formula with no saved value is an error in any column; a number or a date a warning in a code column
+    (but a whole number in target_code: SNOMED CT ids are typed as numbers, and have no leading zeros)."""
+    for i, header in cols:
+        note = cells.notes.get((line, i))
+        if note is None:
+            continue
+        kind, what = note
+        if kind == "error":
+            t.error("invalid-cell", line, f"{header} {what}", header)
+        elif canonical_header(header) == "source_code" or (canonical_header(header) == "target_code"
+                                                           and kind != "whole number"):
+            t.warning("typed-cell", line, f"{header} {what}", header)
 
 
 def structural_row_checks(t: Table, r: Row):

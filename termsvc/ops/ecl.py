@@ -8,8 +8,9 @@ Supported: `*`, a concept id with an optional `|term|`, `<` (descendants), `<<`
 reference set), parentheses, and the binary operators AND (also `,`), OR and MINUS
 (case-insensitive). As ECL requires, different binary operators are not mixed
 without parentheses; a chain of the same operator is evaluated left to right.
-Anything else (refinements `:`, dotted attributes, cardinalities, filters `{{ }}`,
-alternate identifiers, ...) raises ValueError naming the unsupported part.
+Valid ECL beyond that (refinements `:`, dotted attributes, cardinalities, filters `{{ }}`)
+raises Unsupported naming the part: the server cannot say which concepts it selects. Anything
+that is no ECL raises ValueError.
 
 Semantics follow the store: hierarchy = `closure` / `edge` of the code system (active
 inferred is-a), `^` = `refset_member` rows of the code system, `*` = every active
@@ -35,6 +36,14 @@ Token = tuple[str | None, str | None]   # (kind, text); (None, None) past the en
 Node = tuple[Any, ...]
 
 
+class Unsupported(ValueError):
+    """Valid ECL this evaluator does not evaluate (a refinement, a filter...)."""
+
+
+# the ECL characters that start what this evaluator does not evaluate -> what they start
+UNSUPPORTED = {":": "refinements", ".": "dotted attributes", "{": "filters / cardinality", "[": "cardinalities"}
+
+
 def tokenize(expression: str) -> list[Token]:
     tokens: list[Token] = []
     pos = 0
@@ -56,8 +65,9 @@ def tokenize(expression: str) -> list[Token]:
                 continue
             raise ValueError(f"ECL: unsupported keyword or text {value!r}")
         if kind == "other":
-            hint = {":": "refinements", ".": "dotted attributes", "{": "filters / cardinality",
-                    "!": "negation", "=": "attribute values", "[": "cardinalities"}.get(value, "syntax")
+            if value in UNSUPPORTED:
+                raise Unsupported(f"ECL: unsupported {UNSUPPORTED[value]} at {value!r} (position {m.start(kind) + 1})")
+            hint = {"!": "negation", "=": "attribute values"}.get(value, "syntax")
             raise ValueError(f"ECL: unsupported {hint} at {value!r} (position {m.start(kind) + 1})")
         if kind == "op" and value == ",":
             tokens.append(("bin", "AND"))

@@ -2,6 +2,8 @@
 concept passes it, so that an expansion enumerates and a validation decides one code with the
 same rules.
 """
+import functools
+from collections.abc import Callable
 from typing import NoReturn
 
 from termsvc.fhir import messages
@@ -13,6 +15,23 @@ from termsvc.ops.context import Provider
 from termsvc.results import JSON
 
 HIERARCHY_OPS = ("is-a", "descendent-of", "generalizes", "is-not-a", "child-of")
+_CHUNK = 10_000   # reference sets asked about in one query (SQLite takes a bounded number of parameters)
+
+
+@functools.lru_cache(maxsize=256)
+def listed(value: str) -> frozenset[str]:
+    """The codes an `in` / `not-in` filter lists: its value, comma-separated (read once per value, so
+    that testing a concept against thousands of them costs one lookup)."""
+    return frozenset(v.strip() for v in value.split(","))
+
+
+def _chunks(codes: frozenset[str]) -> list[list[str]]:
+    ordered = sorted(codes)
+    return [ordered[i:i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
+
+
+def _refset_members(cs: StoredCodeSystem, refsets: frozenset[str]) -> set[int]:
+    return set().union(*(cs.refset_members(chunk) for chunk in _chunks(refsets)))
 
 
 def check_filter(cs: Provider, f: JSON) -> None:
@@ -37,7 +56,19 @@ def select(cs: Provider, filters: list[JSON], max_size: int | None) -> list[Flat
         check_filter(cs, f)
     first, rest = filters[0], filters[1:]
     selected = _select_one(cs, first, max_size)
-    return [c for c in selected if all(matches(cs, c, f) for f in rest)] if rest else selected
+    if not rest:
+        return selected
+    tests = [_test(cs, f) for f in rest]
+    return [c for c in selected if all(test(c) for test in tests)]
+
+
+def _test(cs: Provider, f: JSON) -> Callable[[FlatConcept], bool]:
+    """matches(cs, c, f) as a function of c, what it needs looked up once for every concept tested."""
+    if f.get("op") == "in" and _is_concept_prop(f.get("property")) and isinstance(cs, StoredCodeSystem):
+        codes = listed(f.get("value") or "")
+        members = _refset_members(cs, codes)
+        return lambda c: c.code in codes or (isinstance(c, Concept) and c.cid in members)
+    return lambda c: matches(cs, c, f)
 
 
 def _select_one(cs: Provider, f: JSON, max_size: int | None) -> list[FlatConcept]:
@@ -62,9 +93,9 @@ def _select_one(cs: Provider, f: JSON, max_size: int | None) -> list[FlatConcept
         ids = _ecl(cs, value)
         return [c for c in cs.iter_all() if c.cid in ids]
     if op == "in" and _is_concept_prop(prop) and isinstance(cs, StoredCodeSystem):
-        ids = cs.refset_members([v.strip() for v in value.split(",")])
-        if ids:
-            return [c for c in cs.iter_all() if c.cid in ids]
+        codes = listed(value)
+        ids = _refset_members(cs, codes)   # the members of the reference sets listed, else the codes listed
+        return [c for c in cs.iter_all() if c.cid in ids] if ids else [c for c in cs.iter_all() if c.code in codes]
     if isinstance(cs, StoredCodeSystem) and cs.size() > (max_size or 10 ** 9) * 20:
         raise TooCostly(messages.text("filter-too-costly", property=prop, op=op, value=value, system=cs.vurl()))
     return [c for c in cs.iter_all() if matches(cs, c, f)]
@@ -90,11 +121,11 @@ def matches(cs: Provider, c: FlatConcept, f: JSON) -> bool:
         if op == "descendent-leaf":
             return cs.is_ancestor(value, c.code) and not cs.children(c)
         if op == "in":
-            codes = [v.strip() for v in value.split(",")]
+            codes = listed(value)
             return c.code in codes or (isinstance(cs, StoredCodeSystem) and isinstance(c, Concept)
-                                       and cs.in_refsets(c, codes))
+                                       and any(cs.in_refsets(c, chunk) for chunk in _chunks(codes)))
         if op == "not-in":
-            return c.code not in [v.strip() for v in value.split(",")]
+            return c.code not in listed(value)
         if op == "regex":
             return regex.fullmatch(regex.compile_filter(value, prop, cs.url), c.code)
         if op == "=":
@@ -110,11 +141,9 @@ def matches(cs: Provider, c: FlatConcept, f: JSON) -> bool:
     if op == "=":
         return any(v == value for v in values)
     if op == "in":
-        wanted = {v.strip() for v in value.split(",")}
-        return any(v in wanted for v in values)
+        return any(v in listed(value) for v in values)
     if op == "not-in":
-        wanted = {v.strip() for v in value.split(",")}
-        return not any(v in wanted for v in values)
+        return not any(v in listed(value) for v in values)
     if op == "regex":
         compiled = regex.compile_filter(value, prop, cs.url)
         return any(regex.fullmatch(compiled, v) for v in values)
@@ -142,6 +171,8 @@ def matches_in_part(cs: Provider, c: FlatConcept, f: JSON) -> bool | None:
 def _ecl(cs: StoredCodeSystem, expression: str) -> set[int]:
     try:
         return ecl.evaluate(cs.store.conn(), cs.cs_id, expression)
+    except ecl.Unsupported as e:   # valid ECL: not the client's error, the server's limit
+        raise messages.error("ecl-invalid", issue_code="not-supported", expression=expression, reason=str(e)) from e
     except ValueError as e:
         raise messages.error("ecl-invalid", tx_type="vs-invalid", expression=expression, reason=str(e)) from e
 

@@ -1,0 +1,65 @@
+"""A release as its publisher ships it: a folder or a zip (one wrapping folder or none), its files found by
+name anywhere below the root; what goes wrong while reading one is a BuildError naming the file."""
+import contextlib
+import io
+import os
+import zipfile
+import zlib
+
+from termsvc.loaders.protocol import BuildError
+
+
+class Release:
+    """A release folder or zip: files found by base-name pattern anywhere below the root."""
+
+    def __init__(self, location: str):
+        self.location = os.path.abspath(location)
+        self.zip = None
+        self.members: dict[str, str] = {}   # name ('/'-separated) -> the zip's member name
+        if os.path.isdir(self.location):
+            names = []
+            for d, _dirs, files in os.walk(self.location):
+                for f in files:
+                    names.append(os.path.relpath(os.path.join(d, f), self.location).replace(os.sep, "/"))
+        elif os.path.isfile(self.location) and zipfile.is_zipfile(self.location):
+            try:
+                self.zip = zipfile.ZipFile(self.location)
+            except (zipfile.BadZipFile, OSError) as e:
+                raise BuildError(f"{location}: cannot open the zip file ({e})") from None
+            # (a zip made on Windows may separate folders with backslashes)
+            self.members = {n.replace("\\", "/"): n for n in self.zip.namelist() if not n.endswith(("/", "\\"))}
+            names = list(self.members)
+        else:
+            raise BuildError(f"{location}: not a release folder or zip file")
+        self.names = sorted(n for n in names if "__MACOSX" not in n)
+
+    def find(self, pattern) -> list[str]:
+        return [n for n in self.names if pattern.search(n.rsplit("/", 1)[-1])]
+
+    def find_suffix(self, suffix: str) -> list[str]:
+        s = suffix.lower()
+        return [n for n in self.names if n.lower() == s or n.lower().endswith("/" + s)]
+
+    def label(self, name: str) -> str:
+        return f"{self.location}!{name}" if self.zip else os.path.join(self.location, name)
+
+    def open_text(self, name: str, encoding="utf-8-sig"):
+        if self.zip:
+            return io.TextIOWrapper(self.zip.open(self.members[name]), encoding=encoding, newline="")
+        return open(os.path.join(self.location, name), encoding=encoding, newline="")
+
+    @contextlib.contextmanager
+    def reading(self, name: str, encoding="utf-8-sig"):
+        """open_text, with what can go wrong while the file is read a BuildError naming it."""
+        label = self.label(name)
+        try:
+            with self.open_text(name, encoding) as f:
+                yield f
+        except UnicodeDecodeError as e:
+            raise BuildError(f"{label}: not UTF-8 ({e})") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+            raise BuildError(f"{label}: damaged zip member ({e}); download the release again") from None
+
+    def close(self):
+        if self.zip:
+            self.zip.close()
