@@ -353,17 +353,19 @@ def test_access_lines_are_written_whole_in_writes_of_at_most_4_kb(monkeypatch):
     from termsvc.api import observe
     read_fd, write_fd = os.pipe()
     writer = observe.LineWriter(write_fd)
-    sizes = []
     real_write = os.write
-    monkeypatch.setattr(observe.os, "write", lambda fd, data: sizes.append(len(data)) or real_write(fd, data))
+    writes = []
+    monkeypatch.setattr(observe.os, "write", lambda fd, data: writes.append(bytes(data)) or real_write(fd, data))
     lines = [json.dumps({"n": i, "pad": "x" * (i % 300)}).encode() + b"\n" for i in range(300)]   # < 64 KB
+    lines.insert(150, json.dumps({"long": "y" * 5000}).encode() + b"\n")   # longer than a write: alone
     for line in lines:
         writer.write(line)
     writer.flush()
     os.close(write_fd)
     with os.fdopen(read_fd, "rb") as f:
         assert f.read() == b"".join(lines)
-    assert len(sizes) > 1 and max(sizes) <= 4096 and len(sizes) < len(lines) / 5
+    assert all(w.endswith(b"\n") for w in writes) and lines[150] in writes
+    assert max(len(w) for w in writes if w != lines[150]) <= 4096 and 1 < len(writes) < len(lines) / 5
 
 
 # -- the management port ------------------------------------------------------------------------

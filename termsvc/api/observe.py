@@ -111,17 +111,16 @@ class LineWriter:
 
     def flush(self) -> None:
         with self.lock:
-            chunk: list[bytes] = []
-            size = 0
-            while self.pending:
-                line = self.pending.popleft()
-                if size + len(line) > self.CHUNK and chunk:
-                    self._write(b"".join(chunk))
-                    chunk, size = [], 0
-                chunk.append(line)
-                size += len(line)
-            if chunk:
-                self._write(b"".join(chunk))
+            pending = self.pending
+            data = b"".join([pending.popleft() for _ in range(len(pending))])
+            start, end = 0, len(data)
+            while start < end:   # writes of at most CHUNK bytes that end with a line (a longer line alone)
+                stop = start + self.CHUNK
+                if stop < end:
+                    cut = data.rfind(b"\n", start, stop)
+                    stop = cut + 1 if cut >= 0 else data.find(b"\n", stop) + 1 or end
+                self._write(data[start:stop])
+                start = stop
 
     def _write(self, data: bytes) -> None:
         try:
