@@ -232,8 +232,12 @@ class OperationRouter:
                 status, outcome = error_outcome(e, route.label)
                 return status, orjson.dumps(outcome)
             read_body = lambda: resource  # noqa: E731
-            key: tuple[object, ...] | None = \
-                (path, query, lang, orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)) if self.cache else None
+            key: tuple[object, ...] | None = None
+            if self.cache:
+                try:
+                    key = (path, query, lang, orjson.dumps(resource, option=orjson.OPT_SORT_KEYS))
+                except TypeError:   # deeper than orjson writes (254 levels): answered, not cached
+                    key = None
         elif self.cache is None:
             status, body, _ = self.execute(route, r4, method, query, read_body, lang)
             return status, body
@@ -323,7 +327,14 @@ def read_json_body(environ):
         length = 0
     if length > MAX_BODY:
         raise OpError(f"The request body is larger than {MAX_BODY} bytes", status=413, code="too-costly")
-    raw = environ["wsgi.input"].read(length) if length else b""
+    if length:
+        raw = environ["wsgi.input"].read(length)
+    elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():   # no length said: read to the end
+        raw = environ["wsgi.input"].read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            raise OpError(f"The request body is larger than {MAX_BODY} bytes", status=413, code="too-costly")
+    else:
+        raw = b""
     if not raw.strip():
         raise OpError("The POST body is empty: send a Parameters resource", code="required")
     try:

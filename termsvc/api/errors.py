@@ -12,6 +12,7 @@ from termsvc.ops.refusal import refusal
 log = logging.getLogger("termsvc")
 
 # HTTP errors Flask raises (unknown path, wrong method, ...) -> OperationOutcome issue code
+TOO_DEEP = "Recursion limit reached"   # orjson's TypeError past 254 levels
 HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported", 415: "not-supported"}
 
 
@@ -22,6 +23,9 @@ def error_outcome(e: Exception, where: str = "") -> tuple[int, dict]:
         if isinstance(e, TimeLimitExceeded):
             metrics.TALLY.time_limit_hits += 1
         return refused.status, refused.to_outcome()
+    if isinstance(e, TypeError) and str(e) == TOO_DEEP:   # orjson's limit, an answer as deep as what was sent
+        return 422, outcome([issue("error", "too-costly", "The answer would be nested deeper than the 254 levels"
+                                                           " this server writes")])
     if isinstance(e, HTTPException):
         status = e.code or 500   # (every HTTPException Flask raises has its code)
         return status, outcome([issue("error", HTTP_ISSUE_CODES.get(status, "invalid"), e.description or e.name)])
