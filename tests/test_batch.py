@@ -16,6 +16,20 @@ def get_entry(path, **query):
     return {"request": {"method": "GET", "url": f"{path}?{urllib.parse.urlencode(query)}"}}
 
 
+def deep_expand(levels: int) -> dict:
+    """$expand of a code system sent with the request whose concepts nest `levels` deep."""
+    deep: dict = {"code": "x0"}
+    cur = deep
+    for i in range(1, levels):
+        cur["concept"] = [{"code": f"x{i}"}]
+        cur = cur["concept"][0]
+    return {"resourceType": "Parameters", "parameter": [
+        {"name": "tx-resource", "resource": {"resourceType": "CodeSystem", "url": "http://ex.test/cs/deep",
+                                             "content": "complete", "concept": [deep]}},
+        {"name": "valueSet", "resource": {"resourceType": "ValueSet",
+                                          "compose": {"include": [{"system": "http://ex.test/cs/deep"}]}}}]}
+
+
 def batch(*entries, type_="batch"):
     return {"resourceType": "Bundle", "type": type_, "entry": list(entries)}
 
@@ -107,16 +121,7 @@ def test_relative_urls_and_absolute_ones_under_this_base(client, base, code):
 def test_an_entry_the_router_fails_on_is_that_entrys_error_not_the_batchs(client):
     """A resource nested deeper than the response cache's JSON writer goes (254 levels): the batch was a
     500 with an empty body; now the other entries are answered."""
-    deep: dict = {"code": "x0"}
-    cur = deep
-    for i in range(1, 300):
-        cur["concept"] = [{"code": f"x{i}"}]
-        cur = cur["concept"][0]
-    params = {"resourceType": "Parameters", "parameter": [
-        {"name": "tx-resource", "resource": {"resourceType": "CodeSystem", "url": "http://ex.test/cs/deep",
-                                             "content": "complete", "concept": [deep]}},
-        {"name": "valueSet", "resource": {"resourceType": "ValueSet",
-                                          "compose": {"include": [{"system": "http://ex.test/cs/deep"}]}}}]}
+    params = deep_expand(300)
     ok = get_entry("ConceptMap/$translate", system=RIS_CS, sourceCode="TAC")
     r = post_batch(client, batch(ok, {"request": {"method": "POST", "url": "ValueSet/$expand"}, "resource": params},
                                  ok))
@@ -267,16 +272,7 @@ def test_entries_past_the_answer_size_limit_are_not_run(client, monkeypatch):
 def test_a_request_nested_deeper_than_the_server_writes_is_refused_with_an_outcome(client):
     """A POST whose Parameters nest 300 levels (the cache key cannot be written): a 500 without a body
     before; now the operation runs and its too-deep answer is a 422 OperationOutcome."""
-    deep: dict = {"code": "x0"}
-    cur = deep
-    for i in range(1, 300):
-        cur["concept"] = [{"code": f"x{i}"}]
-        cur = cur["concept"][0]
-    params = {"resourceType": "Parameters", "parameter": [
-        {"name": "tx-resource", "resource": {"resourceType": "CodeSystem", "url": "http://ex.test/cs/deep",
-                                             "content": "complete", "concept": [deep]}},
-        {"name": "valueSet", "resource": {"resourceType": "ValueSet",
-                                          "compose": {"include": [{"system": "http://ex.test/cs/deep"}]}}}]}
+    params = deep_expand(300)
     r = client.post("/fhir/ValueSet/$expand", json=params, content_type="application/fhir+json")
     assert 400 <= r.status_code < 500 and r.get_json()["resourceType"] == "OperationOutcome"
 
