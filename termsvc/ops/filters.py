@@ -25,7 +25,9 @@ def listed(value: str) -> frozenset[str]:
     return frozenset(v.strip() for v in value.split(","))
 
 
+@functools.lru_cache(maxsize=256)
 def _chunks(codes: frozenset[str]) -> list[list[str]]:
+    """The codes listed, in queries of at most _CHUNK (made once per list: a validation asks per concept)."""
     ordered = sorted(codes)
     return [ordered[i:i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
 
@@ -140,10 +142,9 @@ def matches(cs: Provider, c: FlatConcept, f: JSON) -> bool:
         return bool(values) == (str(value).lower() == "true")
     if op == "=":
         return any(v == value for v in values)
-    if op == "in":
-        return any(v in listed(value) for v in values)
-    if op == "not-in":
-        return not any(v in listed(value) for v in values)
+    if op in ("in", "not-in"):
+        wanted = listed(value)
+        return any(v in wanted for v in values) is (op == "in")
     if op == "regex":
         compiled = regex.compile_filter(value, prop, cs.url)
         return any(regex.fullmatch(compiled, v) for v in values)
