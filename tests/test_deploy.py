@@ -2,11 +2,13 @@
 and how they fit together), deploy/compose.yaml (the compose-spec schema, and its shape), the nginx
 configuration (crossplane; `nginx -t` where nginx is installed); and the server's worker count under a
 container's CPU limit."""
+import contextlib
 import copy
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -348,34 +350,58 @@ def test_default_workers_follow_the_cpu_limit(tmp_path):
 
 
 
-@pytest.mark.skipif(not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")), reason="nginx is not installed")
-def test_nginx_makes_and_forwards_request_ids_and_keeps_metrics_and_admin_in(tmp_path, server_factory):
-    from conftest import QUIET, free_port
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+needs_nginx = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed")
+
+
+@pytest.fixture
+def replica(tmp_path, server_factory):
+    """A termsvc replica with one worker over an empty build."""
+    from conftest import QUIET
     from termsvc.build import build
     db = str(tmp_path / "t.db")
     build(db, [], QUIET)
-    srv = server_factory(db)   # one port for everything: nginx must keep /metrics and /admin in itself
-    port = free_port()
-    main = nginx_main(tmp_path, f"server 127.0.0.1:{srv.port};\n", port)
-    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(tmp_path), "-c", main,
-                             "-g", "daemon off;"], start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    return server_factory(db)   # one port for everything: nginx must keep /metrics and /admin in itself
 
-    def get(path, request_id=None):
-        req = urllib.request.Request(base + path, headers={"X-Request-Id": request_id} if request_id else {})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, r.headers.get_all("X-Request-Id"), r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers.get_all("X-Request-Id"), e.read()
+
+@contextlib.contextmanager
+def nginx_in_front(tmp_path, replica_port: int):
+    """nginx with the repository's configuration in front of one replica; yields its base URL."""
+    from conftest import free_port
+    port = free_port()
+    main = nginx_main(tmp_path, f"server 127.0.0.1:{replica_port};\n", port)
+    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", main, "-g", "daemon off;"], start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
         try:
-            return get("/health")[0] == 200
+            return http_get(base + "/health")[0] == 200
         except OSError:
             return False
     try:
         eventually(healthy, what="nginx in front of the replica")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def http_get(url, request_id=None, timeout=10):
+    """(status, X-Request-Id headers, body) of a GET."""
+    req = urllib.request.Request(url, headers={"X-Request-Id": request_id} if request_id else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers.get_all("X-Request-Id"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get_all("X-Request-Id"), e.read()
+
+
+@needs_nginx
+def test_nginx_makes_and_forwards_request_ids_and_keeps_metrics_and_admin_in(tmp_path, replica):
+    srv = replica
+    with nginx_in_front(tmp_path, srv.port) as base:
+        def get(path, request_id=None):   # through nginx
+            return http_get(base + path, request_id)
         status, made, _ = get("/fhir/metadata")
         assert status == 200 and len(made) == 1 and re.fullmatch(r"[0-9a-f]{32}", made[0])
         assert get("/fhir/metadata", "conv-7.a")[1] == ["conv-7.a"]
@@ -390,6 +416,40 @@ def test_nginx_makes_and_forwards_request_ids_and_keeps_metrics_and_admin_in(tmp
         eventually(lambda: {made[0], "conv-7.a", replaced[0]} <= logged(), what="the ids nginx sent, logged")
         ids = logged()   # by the replica
         assert "ops-1" not in ids   # /metrics and /admin never reached it
-    finally:
-        proc.terminate()
-        proc.wait(10)
+
+
+def raw_request(port: int, data: bytes) -> tuple[int, dict]:
+    """Send bytes as they are; (status, parsed JSON body) of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+@needs_nginx
+def test_through_nginx_a_slow_upload_holds_no_worker(tmp_path, replica):
+    with nginx_in_front(tmp_path, replica.port) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as slow:   # a body announced, one byte sent
+            slow.sendall(b"POST /fhir/ValueSet/$expand HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json"
+                         b"\r\nContent-Length: 1000\r\n\r\n{")
+            # nginx reads the body whole before the replica sees the request: its one worker keeps answering
+            assert http_get(base + "/fhir/metadata", timeout=5)[0] == 200
+            assert replica.get("/fhir/metadata", timeout=5)[0] == 200
+
+
+@needs_nginx
+def test_nginx_refusals_are_operation_outcomes(tmp_path, replica):
+    with nginx_in_front(tmp_path, replica.port) as base:
+        port = int(base.rsplit(":", 1)[1])
+        for data, status, code in [
+                (b"GET /fhir/CodeSystem?url=" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "too-costly"),
+                (b"GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400, "invalid"),
+                (b"NOT HTTP\r\n\r\n", 400, "invalid"),
+                (b"POST /fhir/ValueSet/$expand HTTP/1.1\r\nHost: x\r\nContent-Length: 60000000\r\n\r\n", 413,
+                 "too-costly")]:
+            got, outcome = raw_request(port, data)
+            assert (got, outcome["resourceType"], outcome["issue"][0]["code"]) == (status, "OperationOutcome", code)
