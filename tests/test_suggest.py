@@ -543,3 +543,12 @@ def test_the_acronyms_of_ct_and_mr_exams_say_their_parts(lexicon, suggester, nam
     ("pink li", "nl", CID4, "7569003"), ("auriculaire G", "fr", CID4, "7569003"), ("GROSSZEHE", "de", CID4, "29707007")])
 def test_words_of_a_family_every_language_writes(suggester, name, language, scope, expected):
     assert top_codes(suggester, name, scope, language)[0] == expected
+
+
+def test_vendor_protocol_names_carry_their_region_and_side_only(lexicon, suggester):
+    # MR sequences and protocol words are parts of no code; an abbreviation's plural is only an s:
+    # `TSE` is no plural of the Italian `TSA` (the supra-aortic trunks)
+    parts = suggester.parser.parts(read(lexicon, "KNIE_RE_T2_TSE_SAG", "de"))
+    assert (parts["region"]["code"], parts["laterality"]["code"]) == (KNEE, "24028007")
+    assert top_codes(suggester, "Thorax^01_Routine", CID4, "de")[0] == "816094009"
+    assert top_codes(suggester, "SIJS", CID4, "en")[0] == "39723000"

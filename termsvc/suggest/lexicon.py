@@ -219,6 +219,8 @@ class Lexicon:
             return self.stemmed.get(lang, {}).get(tuple(stem(lang, w) for w in words))
         if len(words) == 1:
             for singular in singulars(lang, words[0]):
+                if len(singular) < STEMMED_MIN_LENGTH and words[0] != singular + "s":
+                    continue        # an abbreviation's plural is only an s (`SIJs`; `tse` is no `tsa`)
                 facets = self.exact.get(lang, {}).get((singular,))
                 if facets:
                     return facets
