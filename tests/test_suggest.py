@@ -540,7 +540,11 @@ def test_the_acronyms_of_ct_and_mr_exams_say_their_parts(lexicon, suggester, nam
 
 @pytest.mark.parametrize("name, language, scope, expected", [
     ("NUC MED", "en", CID29, "NM"), ("MED. NUCL.", "it", CID29, "NM"), ("Zeigefinger re", "de", CID4, "7569003"),
-    ("pink li", "nl", CID4, "7569003"), ("auriculaire G", "fr", CID4, "7569003"), ("GROSSZEHE", "de", CID4, "29707007")])
+    ("pink li", "nl", CID4, "7569003"), ("auriculaire G", "fr", CID4, "7569003"), ("GROSSZEHE", "de", CID4, "29707007"),
+    # local abbreviations of each country
+    ("RACHIS C", "fr", CID4, "122494005"), ("COLONNA LS", "it", CID4, "1217253001"), ("RX COL. C", "es", CID4, "122494005"),
+    ("TC SS.PP.", "es", CID4, "2095001"), ("TC TB", "it", CID4, "38266002"), ("RX EMITORACE SX", "it", CID4, "816094009"),
+    ("ASP", "fr", CID4, "818981001"), ("MAMMA-SCREENING", "de", CID29, "MG"), ("RADIOLOGIE INTERVENTIONNELLE", "fr", CID29, "XA")])
 def test_words_of_a_family_every_language_writes(suggester, name, language, scope, expected):
     assert top_codes(suggester, name, scope, language)[0] == expected
 
@@ -552,14 +556,6 @@ def test_vendor_protocol_names_carry_their_region_and_side_only(lexicon, suggest
     assert (parts["region"]["code"], parts["laterality"]["code"]) == (KNEE, "24028007")
     assert top_codes(suggester, "Thorax^01_Routine", CID4, "de")[0] == "816094009"
     assert top_codes(suggester, "SIJS", CID4, "en")[0] == "39723000"
-
-
-@pytest.mark.parametrize("name, language, scope, expected", [
-    ("RACHIS C", "fr", CID4, "122494005"), ("COLONNA LS", "it", CID4, "1217253001"), ("RX COL. C", "es", CID4, "122494005"),
-    ("TC SS.PP.", "es", CID4, "2095001"), ("TC TB", "it", CID4, "38266002"), ("RX EMITORACE SX", "it", CID4, "816094009"),
-    ("ASP", "fr", CID4, "818981001"), ("MAMMA-SCREENING", "de", CID29, "MG"), ("RADIOLOGIE INTERVENTIONNELLE", "fr", CID29, "XA")])
-def test_local_abbreviations_of_each_country(suggester, name, language, scope, expected):
-    assert top_codes(suggester, name, scope, language)[0] == expected
 
 
 def test_cranial_mr_and_a_plain_abdomen_say_their_modality_and_region(lexicon, suggester):
