@@ -23,6 +23,7 @@ lexicon words (`Nierenarterie` -> niere + arterie, `ABDOMENPELVIS` -> abdomen + 
 """
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import os
@@ -38,11 +39,14 @@ FOLDER = "lexicon"            # the department's lexicon: a folder of this name 
 MAX_TERM_WORDS = 6
 FUZZY_MIN_LENGTH = 5          # shorter words are not corrected (too many near neighbours)
 FUZZY_CUTOFF = 84
+PREFIX_MIN_LENGTH = 4         # a shorter word is not read as the beginning of a longer one (`gen`)
 STEMMED_MIN_LENGTH = 4        # a shorter term (an abbreviation) is found only as written, not by its stem
 SHORT_WORD = 2                # words this short are read only in the name's language (or English)
 COMPOUND_MIN_LENGTH = 7
 HEAD_MIN_LENGTH = 6           # the shortest last part a compound is known by when its first part is not
 LINKS = ("", "s", "n", "en", "es", "e", "er")   # German/Dutch linking elements between compound parts
+CUT_AT = 64                   # DICOM's LO (Study, Series and Requested Procedure Description): a name this long
+                              # may end in a word cut short (`... MEZZO DI CO`)
 
 
 class LexiconError(ValueError):
@@ -64,7 +68,7 @@ class Segment:
     """A run of a name's words and what the lexicon makes of it (no facets: a word it does not know)."""
     words: tuple
     facets: list = field(default_factory=list)
-    how: str = "exact"           # exact | stem | plural | joined | compound | fuzzy | unknown
+    how: str = "exact"           # exact | stem | plural | joined | compound | prefix | fuzzy | unknown
     corrected: str | None = None  # the lexicon word a misspelling was read as, the target's word a plural was
 
     @property
@@ -145,6 +149,7 @@ class Lexicon:
             if len(words) == 1 and len(words[0]) >= 3:
                 self.single.setdefault(language, set()).add(words[0])
         self.single = {lang: sorted(ws) for lang, ws in self.single.items()}
+        self._single_sets: dict = {}
         self._phrases_without_stops()
         self.max_words = min(MAX_TERM_WORDS, max((len(k) for d in self.exact.values() for k in d), default=1))
 
@@ -214,16 +219,19 @@ class Lexicon:
             return self.stemmed.get(lang, {}).get(tuple(stem(lang, w) for w in words))
         if len(words) == 1:
             for singular in singulars(lang, words[0]):
+                if len(singular) < STEMMED_MIN_LENGTH and words[0] != singular + "s":
+                    continue        # an abbreviation's plural is only an s (`SIJs`; `tse` is no `tsa`)
                 facets = self.exact.get(lang, {}).get((singular,))
                 if facets:
                     return facets
         return None
 
     def segment(self, words: list[str], languages: list[str], known=lambda w: False,
-                guess: bool = True) -> list[Segment]:
+                guess: bool = True, nearest=lambda w: None) -> list[Segment]:
         """The segments of a name's folded words. `known(word)`: the target code system uses this word
-        itself (it is then not read as a misspelling). `guess`: read words the lexicon lacks as compounds
-        or misspellings (else they stay unknown)."""
+        itself (it is then not read as a misspelling); `nearest(word)`: the target's own word it is a
+        misspelling of, if any. `guess`: read words the lexicon lacks as compounds or misspellings (else
+        they stay unknown)."""
         out: list[Segment] = []
         i, n = 0, len(words)
         while i < n:
@@ -245,16 +253,39 @@ class Lexicon:
                         found = Segment(tuple(words[i:i + 2]), list(facets), "joined")
                         break
             if found is None:
-                found = self._unknown(words[i], languages, known) if guess else Segment((words[i],), [], "unknown")
+                found = (self._unknown(words[i], languages, known, nearest) if guess
+                         else Segment((words[i],), [], "unknown"))
             out.extend(found if isinstance(found, list) else [found])
             i += len(found[0].words) if isinstance(found, list) else len(found.words)
         return out
+
+    def complete_cut(self, words: list[str], languages: list[str]) -> str | None:
+        """The word the last one was cut from, when a name was cut at its field's length (`mezzo di co` ->
+        contrasto): the lexicon term whose last word begins with it and whose other words end the name,
+        the longest such term of the first language that has one, if all its readings mean one thing."""
+        cut = words[-1] if words else ""
+        if not cut.isalpha() or self.lookup((cut,), languages)[0]:
+            return None
+        for lang in languages:
+            found: dict = {}      # term length -> {completed word: its meanings}
+            for term, facets in self.exact.get(lang, {}).items():
+                n = len(term)
+                if (n <= len(words) and term[-1].startswith(cut) and len(term[-1]) > len(cut)
+                        and (n > 1 or (len(cut) >= 3 and lang != "en"))    # (English: see _unknown)
+                        and term[:-1] == tuple(words[len(words) - n:-1])):
+                    found.setdefault(n, {}).setdefault(term[-1], set()).update(
+                        (f.kind, f.alternatives) for f in facets)
+            if found:
+                longest = found[max(found)]
+                meanings = {frozenset(m) for m in longest.values()}
+                return next(iter(longest)) if len(longest) == 1 or len(meanings) == 1 else None
+        return None
 
     def is_stop(self, word: str, languages: list[str]) -> bool:
         facets, _how, _lang = self.lookup((word,), languages)
         return bool(facets) and all(f.kind == "stop" for f in facets)
 
-    def _unknown(self, word: str, languages: list[str], known):
+    def _unknown(self, word: str, languages: list[str], known, nearest=lambda w: None):
         if word.isdigit() or len(word) < 2 or known(word):
             return Segment((word,), [], "unknown")
         for singular in (s for lang in dict.fromkeys(languages[:1] + ["en"]) for s in singulars(lang, word)):
@@ -264,10 +295,19 @@ class Lexicon:
         if parts:
             segs = [Segment((word,), list(facets), "compound") for facets in parts]
             return segs
+        # (not in English: its lexicon lists only what the targets' English words lack - `knee` begins
+        # no `kneecap` there)
+        whole = self.complete(word, languages[0]) if languages and languages[0] != "en" else None
+        if whole:                      # `ELLENB.`, `UNTERSCH.`, `POIGN`: a word cut short
+            facets, _how, _lang = self.lookup((whole,), languages[:1])
+            return Segment((word,), list(facets), "prefix", whole)
         corrected = self.correct(word, languages)
         if corrected:
             facets, _how, _lang = self.lookup((corrected,), languages)
             return Segment((word,), list(facets), "fuzzy", corrected)
+        own = nearest(word) if len(word) >= FUZZY_MIN_LENGTH and word.isalpha() else None
+        if own:                        # `clavical`: the target says `clavicle`
+            return Segment((word,), _own_word(own), "fuzzy", own)
         return Segment((word,), [], "unknown")
 
     def compound(self, word: str, languages: list[str], known=lambda w: False) -> list | None:
@@ -286,18 +326,52 @@ class Lexicon:
                 return [facets]
         return None
 
+    def complete(self, word: str, lang: str) -> str | None:
+        """The word of the lexicon (in the name's language) this one is the beginning of, when the words
+        it may begin (the shortest of each family: `ellenbogen`, not also `ellenbogengelenk`) all mean the
+        same; None for a word of fewer than PREFIX_MIN_LENGTH letters."""
+        if len(word) < PREFIX_MIN_LENGTH or not word.isalpha():
+            return None
+        words = self.single.get(lang, [])
+        i = bisect.bisect_right(words, word)
+        begun: list[str] = []
+        while i < len(words) and words[i].startswith(word):
+            if not any(words[i].startswith(b) for b in begun):
+                begun.append(words[i])
+            i += 1
+        meanings = {frozenset((f.kind, f.alternatives[0]) for f in self.exact[lang][(w,)] if f.alternatives)
+                    for w in begun}
+        return begun[0] if len(meanings) == 1 and frozenset() not in meanings else None
+
     def correct(self, word: str, languages: list[str]) -> str | None:
         """The lexicon word this one is a misspelling of (in the first language that has one)."""
-        if len(word) < FUZZY_MIN_LENGTH:
-            return None
         for lang in languages[:3]:
-            choices = self.single.get(lang)
-            if choices:
-                best = process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
-                if best:
-                    return best[0]
+            words = self._single_sets.get(lang)
+            if words is None:
+                words = self._single_sets[lang] = set(self.single.get(lang, ()))
+            found = misspelt(word, words, self.single.get(lang, ()))
+            if found:
+                return found
         return None
 
+
+def swapped(word: str, words) -> str | None:
+    """The word of `words` this one is with two neighbouring letters swapped back (`gauhce` -> gauche,
+    one slip that fuzz.ratio counts as two edits), if exactly one such word."""
+    found = {w for i in range(len(word) - 1) if word[i] != word[i + 1]
+             for w in (word[:i] + word[i + 1] + word[i] + word[i + 2:],) if w in words}
+    return found.pop() if len(found) == 1 else None
+
+
+def misspelt(word: str, words: set, choices: list) -> str | None:
+    """The word of a vocabulary (`words`, and `choices`: the same sorted) this one is a misspelling of."""
+    if len(word) < FUZZY_MIN_LENGTH or not choices:
+        return None
+    found = swapped(word, words)
+    if found:
+        return found
+    best = process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+    return best[0] if best else None
 
 # plural endings -> singular endings, per language (what Snowball's stems leave apart: ureteres/ureter)
 PLURALS = {"es": (("es", ""), ("s", "")), "pt": (("oes", "ao"), ("es", ""), ("s", "")),

@@ -22,7 +22,7 @@ from rapidfuzz import fuzz, process
 
 from termsvc import deadline
 from termsvc.suggest.candidates import Candidate, Scope
-from termsvc.suggest.lexicon import Lexicon, Segment
+from termsvc.suggest.lexicon import CUT_AT, FUZZY_MIN_LENGTH, Lexicon, Segment, misspelt
 from termsvc.suggest.text import fold, stem, tokens
 
 FTS_LIMIT = 2000            # designations the index returns for a name
@@ -81,11 +81,18 @@ class Ranked:
     text: str = ""
 
 
-def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda w: False) -> Query:
-    """The query of a local name (its language given, or detected)."""
+def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda w: False,
+         nearest=lambda w: None) -> Query:
+    """The query of a local name (its language given, or detected); `known` and `nearest`: the target's
+    own words (see Lexicon.segment)."""
     words = tokens(name)
     languages = lexicon.order(language, words)
-    segments = lexicon.segment(words, languages, known)
+    whole = lexicon.complete_cut(words, languages) if len(name.strip()) >= CUT_AT else None
+    if whole:
+        words = words[:-1] + [whole]
+    segments = lexicon.segment(words, languages, known, nearest=nearest)
+    if whole:
+        segments[-1].corrected = segments[-1].corrected or f"cut: {tokens(name)[-1]}"
     lang = (language or "").lower().split("-")[0] or (languages[0] if languages else "en")
     q = Query(name, languages, segments, language=lang)
     by_segment = [_parts(lexicon, seg, lang) for seg in segments]
@@ -132,9 +139,16 @@ class Ranker:
         self.lexicon = lexicon
         self._relevance: dict[str, float] | None = None
         self._side_forms: set[str] | None = None
+        self._spellings: list | None = None
 
     def known(self, word: str) -> bool:
         return word in self.scope.vocabulary
+
+    def nearest(self, word: str) -> str | None:
+        """The scope's own word this one is a misspelling of (`clavical` -> clavicle)."""
+        if self._spellings is None:
+            self._spellings = sorted(w for w in self.scope.vocabulary if len(w) >= FUZZY_MIN_LENGTH and w.isalpha())
+        return misspelt(word, self.scope.vocabulary, self._spellings)
 
     def share(self, kind: str) -> float:
         """The share of candidates whose display (read with the English lexicon) names a part of this kind

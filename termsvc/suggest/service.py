@@ -80,7 +80,7 @@ class Suggester:
                 skip: tuple | None = None) -> tuple[list[Ranked], dict]:
         """(candidates best first, parts) of a local name in the ranker's scope."""
         top = self.top if top is None else top
-        query = read(self.lexicon, name, language, ranker.known)
+        query = read(self.lexicon, name, language, ranker.known, ranker.nearest)
         parts = self.parser.parts(query) if query.parts else dict(NO_PARTS)
         ranked = ranker.rank(query, max(top, AGREEMENT_POOL) if ranker.procedures() else top)
         if ranker.procedures():
