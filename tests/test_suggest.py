@@ -356,6 +356,9 @@ def test_a_compound_written_in_two_is_one_word(lexicon, suggester):
     assert top_codes(suggester, "sterno-claveari", CID4, language="it")[0] == "7844006"
     # the side after a region is never swallowed into a compound (leiste + re is no word)
     assert [s.how for s in read(lexicon, "Leiste re.", "de").segments] == ["exact", "exact"]
+    # nor is a stop word a part of one: `forarm` is the forearm misspelt, not for + arm (the upper limb)
+    assert all(s.how != "compound" for s in read(lexicon, "FORARM LT", "en").segments)
+    assert top_codes(suggester, "FORARM LT", CID4, language="en")[0] == "14975008"
 
 
 def test_a_phrase_is_known_with_or_without_its_stop_words(lexicon, suggester):

@@ -393,13 +393,18 @@ def _own_word(word: str) -> list:
     return [Facet("word", (word,), "en", word, "the target's own word")]
 
 
+def _content(facets):
+    """The facets of a word that can be a part of a compound: not a stop word (`for` + `arm` is no forarm)."""
+    return facets if facets and not all(f.kind == "stop" for f in facets) else None
+
+
 def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0):
     """Greedy longest-first split of a compound into lexicon words (a linking element allowed after
     each part but the last; a short first part may make a phrase with the next: `c` + `spine`);
     None if it cannot be split into known words."""
     if depth > 3:
         return None
-    facets, _how, _lang = lex.lookup((word,), list(langs))
+    facets = _content(lex.lookup((word,), list(langs))[0])
     if depth and (facets or known(word)):
         return [facets or _own_word(word)]
     for cut in range(len(word) - 3, 0, -1):
@@ -415,7 +420,7 @@ def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0):
             stem_part = head[:len(head) - len(link)] if link else head
             if len(stem_part) < 3:
                 continue
-            facets, _how, _lang = lex.lookup((stem_part,), list(langs))
+            facets = _content(lex.lookup((stem_part,), list(langs))[0])
             if not facets and not (link == "" and known(stem_part)):
                 continue
             rest = _split(lex, tail, langs, known, depth + 1)
