@@ -80,6 +80,8 @@ def test_a_name_is_read_in_its_language_with_abbreviations_stems_compounds_and_m
     q = read(lexicon, "Rodila", "es")                                          # a letter missing
     assert q.segments[0].how == "fuzzy" and q.segments[0].corrected == "rodilla"
     assert meanings("caviglia sin")[1][-1] == ("laterality", "left")           # Italian sin(istra), not sin(contrast)
+    assert meanings("Knie rechtsseitige", "de")[1][-1] == ("laterality", "right")   # -seitig, -zijdig: the side
+    assert meanings("knie linkszijdig", "nl")[1][-1] == ("laterality", "left")
     assert meanings("sin contraste", "es")[1] == [("contrast", "without contrast")]
 
 
@@ -356,6 +358,10 @@ def test_a_compound_written_in_two_is_one_word(lexicon, suggester):
     assert top_codes(suggester, "sterno-claveari", CID4, language="it")[0] == "7844006"
     # the side after a region is never swallowed into a compound (leiste + re is no word)
     assert [s.how for s in read(lexicon, "Leiste re.", "de").segments] == ["exact", "exact"]
+    # a phrase with a misspelt word is the phrase (`bilar` alone reads as the Italian biliare, the bile duct)
+    seg = read(lexicon, "VESICULA BILAR", "es").segments
+    assert len(seg) == 1 and seg[0].corrected == "vesicula biliar"
+    assert top_codes(suggester, "VESICULA BILAR", CID4, language="es")[0] == "28231008"   # gallbladder
     # nor is a stop word a part of one: `forarm` is the forearm misspelt, not for + arm (the upper limb)
     assert all(s.how != "compound" for s in read(lexicon, "FORARM LT", "en").segments)
     assert top_codes(suggester, "FORARM LT", CID4, language="en")[0] == "14975008"

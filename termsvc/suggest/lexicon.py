@@ -257,6 +257,32 @@ class Lexicon:
                          else Segment((words[i],), [], "unknown"))
             out.extend(found if isinstance(found, list) else [found])
             i += len(found[0].words) if isinstance(found, list) else len(found.words)
+        return self._phrases_misspelt(out, languages) if guess else out
+
+    def _phrases_misspelt(self, segments: list[Segment], languages: list[str]) -> list[Segment]:
+        """A lexicon phrase one of whose words was misspelt (`vesicula bilar`: the gallbladder, not the
+        vesicle and the bile duct), read as the phrase with the word corrected in the name's language (a
+        misspelling may have been read by its stem in another language: `bilar` as the Italian biliare)."""
+        guessed = ("stem", "fuzzy")
+        if not any(s.how in guessed for s in segments):
+            return segments
+        out: list[Segment] = []
+        i = 0
+        while i < len(segments):
+            merged = None
+            for length in range(min(self.max_words, len(segments) - i), 1, -1):
+                run = segments[i:i + length]
+                if not any(s.how in guessed for s in run) or \
+                        any(len(s.words) != 1 or s.how not in ("exact", "plural") + guessed for s in run):
+                    continue
+                words = tuple((s.corrected if s.how == "fuzzy" else self.correct(s.words[0], languages[:1]))
+                              or s.words[0] if s.how in guessed else s.words[0] for s in run)
+                facets, _how, _lang = self.lookup(words, languages)
+                if facets:
+                    merged = Segment(tuple(s.words[0] for s in run), list(facets), "fuzzy", " ".join(words))
+                    break
+            out.append(merged or segments[i])
+            i += len(merged.words) if merged else 1
         return out
 
     def complete_cut(self, words: list[str], languages: list[str]) -> str | None:
