@@ -186,8 +186,8 @@ def _conflicts(t: Table, add, served):
         (lambda r: (r.source_system, fold(r.source_code)))
     by_source = defaultdict(list)
     for r in t.rows:
-        if r.status != "rejected" and (r.no_map or (r.target_code and r.relationship)):
-            by_source[key(r)].append(r)
+        if r.status != "rejected" and r.source_code and (r.no_map or (r.target_code and r.relationship)):
+            by_source[key(r)].append(r)     # (not a row whose code cannot be read: it is no code's)
     column = t.colmap.get("relationship")
     for rows in by_source.values():
         for i, a in enumerate(rows):

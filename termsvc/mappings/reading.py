@@ -11,7 +11,8 @@
   was typed is noted (`Cells.notes`): a number in the General format or a date (a code's leading zeros
   are not in the file), a number past 15 significant digits, an error value (#N/A), a formula with no
   saved value.
-- Row numbers are the spreadsheet's: the line (CSV) or row (XLSX) a row starts on.
+- Row numbers are the ones a spreadsheet program shows: an XLSX's rows; a CSV's records, a blank line
+  one too (a quoted cell with line breaks makes its record no longer than a row: Excel shows it so).
 - How a CSV is written (delimiter, encoding, line break, a last line break or not) is kept, so that
   it can be written back byte for byte (termsvc.mappings.export).
 """
@@ -21,6 +22,7 @@ import csv
 import datetime
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 
@@ -40,6 +42,28 @@ class Cells:
     # kind "number", "whole number" or "date" (a text read from a typed cell), "error" (no text can be trusted)
     notes: dict = field(default_factory=dict)
     above: list = field(default_factory=list)      # [(row, [cells])]: an XLSX's rows above its header row
+
+
+HEADER_SEARCH = 10   # non-blank rows of a sheet searched for its header row (title rows above it)
+
+
+# what a character no code holds is called: (Unicode category -> kind); a space other than U+0020 is
+# pasted from a web page or a word processor (the non-breaking space), and looks like one
+UNSEEN_CATEGORIES = {"Cc": "the control character", "Cf": "the invisible character", "Zs": "the space character",
+                     "Zl": "the line separator", "Zp": "the paragraph separator"}
+
+
+def unseen_character(text: str, categories=tuple(UNSEEN_CATEGORIES)) -> str | None:
+    """What the first character of `text` that cannot be seen, or told from a plain space, is (`the invisible
+    character U+200B (ZERO WIDTH SPACE)`), or None: of `categories`, a control character, a zero-width or
+    other format character (a soft hyphen, a byte order mark), a space other than U+0020 (a non-breaking
+    space), a line or paragraph separator."""
+    for c in text:
+        category = unicodedata.category(c)
+        if category in categories and c != " ":
+            name = unicodedata.name(c, "")
+            return f"{UNSEEN_CATEGORIES[category]} U+{ord(c):04X}" + (f" ({name})" if name else "")
+    return None
 
 
 def canonical_header(h) -> str:
@@ -73,8 +97,18 @@ def line_end(text: str) -> str:
 LINE_END = re.compile(r"\r\n|\n|\r")
 
 
-def sniff_delimiter(text: str) -> str:
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+def sniff_delimiter(text: str, header=None) -> str:
+    """The delimiter of a CSV: the one that makes a cell of one of its first HEADER_SEARCH lines a header
+    name of `header` (canonical names; a title line above the header has none), else sniffed from its first
+    non-blank line."""
+    lines = [ln for ln in LINE_END.split(text, HEADER_SEARCH * 2) if ln.strip()][:HEADER_SEARCH]
+    names = _header_names(header)
+    for line in lines if names else ():
+        for d in (",", ";", "\t", "|"):
+            cells = next(csv.reader([line], delimiter=d), [])
+            if len(cells) > 1 and any(canonical_header(c) in names for c in cells):
+                return d
+    first = lines[0] if lines else ""
     try:
         return csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
     except csv.Error:
@@ -98,12 +132,22 @@ def _lenient_cells(line: str, delimiter: str) -> list:
     return line.rstrip("\r\n").split(delimiter)
 
 
+def _lines(text: str) -> list[str]:
+    """The text's lines, each with its line break: split at CR, LF and CRLF only, as the csv module and a
+    spreadsheet program split them (str.splitlines also splits at U+2028, U+0085, form feeds... inside a cell)."""
+    return [m.group() for m in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)]
+
+
 def csv_records(text: str, delimiter: str) -> tuple[list, list]:
-    """([(line, cells)], [(line, message, cells)]): the non-blank records and the bad ones."""
-    lines = text.splitlines(keepends=True)
+    """([(row, cells)], [(row, message, cells)]): the non-blank records and the bad ones, each numbered by the
+    row a spreadsheet program shows it on: a record is a row (a blank line too), however many lines its
+    quoted cells span."""
+    lines = _lines(text)
     good: list[tuple[int, list]] = []
     bad: list[tuple[int, str, list]] = []
     start = 0          # index of the first line still to read
+    row = 0            # records read (the row of the last one)
+    width = 0          # cells of the widest record read: the header's (a title above it has one)
     while start < len(lines):
         reader = csv.reader(io.StringIO("".join(lines[start:]), newline=""), delimiter=delimiter, quotechar='"')
         first = start      # index of the line the current record starts on
@@ -113,36 +157,60 @@ def csv_records(text: str, delimiter: str) -> tuple[list, list]:
                 if end - first > 1:                    # a quoted cell over several lines: or a stray quote?
                     if end == len(lines) and _unclosed_quote("".join(lines[first:end]), delimiter):
                         raise csv.Error("a quote opened in this row is never closed")
-                    if good and sum(1 for c in cells[len(good[0][1]):] if c.strip()):
+                    if width > 1 and any(c.strip() for c in cells[width:]):
                         raise csv.Error(f"a quoted cell runs over {end - first} lines into more cells than"
                                         " the header has (a stray quote?)")
+                row += 1
                 if any(c.strip() for c in cells):
-                    good.append((first + 1, cells))
+                    good.append((row, cells))
+                    width = max(width, len(cells))
                 first = end
             return good, bad
         except csv.Error as e:
             message = str(e)
             if "never closed" in message:
                 message += f" (lines {first + 1}-{len(lines)} would be one cell)"
-            bad.append((first + 1, f"cannot read the line as CSV: {message}", _lenient_cells(lines[first], delimiter)))
+            row += 1
+            bad.append((row, f"cannot read the line as CSV: {message}", _lenient_cells(lines[first], delimiter)))
             start = first + 1
     return good, bad
 
 
-def read_csv(path: str) -> Cells:
-    """The cells of a CSV file. Raises ValueError if it has no header (or cannot be read at all)."""
+def read_cells(path: str, header=None) -> Cells:
+    """The cells of a CSV or XLSX file (by its suffix), its header row the first of its first HEADER_SEARCH
+    non-blank rows that names a column of `header` (a canonical column name, or several), else its first;
+    the rows above it are `Cells.above`. Raises ValueError if it cannot be read."""
+    return read_xlsx(path, header) if path.lower().endswith(".xlsx") else read_csv(path, header)
+
+
+def read_csv(path: str, header=None) -> Cells:
+    """The cells of a CSV file (see read_cells). Raises ValueError if it has no header (or cannot be read at all)."""
     with open(path, "rb") as f:
         data = f.read()
     text, enc = decode_bytes(data)
     if not text.strip():
         raise ValueError("the file is empty")
-    delim = sniff_delimiter(text)
+    delim = sniff_delimiter(text, header)
     records, bad = csv_records(text, delim)
-    if not records or (bad and bad[0][0] < records[0][0]):
+    at = header_index(records, header)
+    if not records or (bad and bad[0][0] < records[0][0] and at == 0):
         raise ValueError("the file has no header line it can read")
-    (header_line, headers), rows = records[0], records[1:]
-    return Cells([h.strip() for h in headers], header_line, rows, bad, delim, enc, line_end(text),
-                 text.endswith(("\n", "\r")))
+    (header_line, headers), rows = records[at], records[at + 1:]
+    above = sorted(records[:at] + [(line, cells) for line, _m, cells in bad if line < header_line])
+    return Cells([h.strip() for h in headers], header_line, rows, [b for b in bad if b[0] > header_line], delim,
+                 enc, line_end(text), text.endswith(("\n", "\r")), above=above)
+
+
+def _header_names(header) -> frozenset:
+    return frozenset() if not header else frozenset([header] if isinstance(header, str) else header)
+
+
+def header_index(grid: list, header) -> int:
+    """The index in `grid` ([(row, cells)]) of the header row: the first of the first HEADER_SEARCH rows with a
+    cell naming a column of `header` (canonical names), else 0."""
+    names = _header_names(header)
+    return next((i for i, (_n, cells) in enumerate(grid[:HEADER_SEARCH])
+                 if any(canonical_header(c) in names for c in cells)), 0)
 
 
 def _general(cell) -> bool:
@@ -200,10 +268,7 @@ def xlsx_cell_note(cell, formula) -> tuple[str, str] | None:
     return None
 
 
-HEADER_SEARCH = 10   # non-blank rows of a sheet searched for its header row (title rows above it)
-
-
-def read_xlsx(path: str, header: str | None = None) -> Cells:
+def read_xlsx(path: str, header=None) -> Cells:
     """The cells of the mappings sheet and the key/value rows of the `metadata` sheet. The mappings sheet
     is the one named `mappings`, else the first (not `metadata`) whose header row names `header`, else the
     first that is not `metadata`; rows above its header row are `Cells.above`. Raises ValueError if
@@ -224,7 +289,7 @@ def read_xlsx(path: str, header: str | None = None) -> Cells:
         formulas.close()
 
 
-def _workbook_cells(wb, formulas, header: str | None) -> Cells:
+def _workbook_cells(wb, formulas, header) -> Cells:
     names = {n.lower(): n for n in wb.sheetnames}
     meta = {}
     if "metadata" in names:
@@ -248,15 +313,15 @@ def _workbook_cells(wb, formulas, header: str | None) -> Cells:
     sheet, grid, notes = chosen
     if not grid:
         raise ValueError(f"sheet '{sheet}' has no header row")
-    at = next((i for i, (_n, cells) in enumerate(grid[:HEADER_SEARCH]) if _names([(0, cells)], header)), 0)
+    at = header_index(grid, header)
     (header_row, headers), rows = grid[at], grid[at + 1:]
     return Cells([h.strip() for h in headers], header_row, rows, meta=meta, notes=notes, above=grid[:at])
 
 
-def _names(grid: list, header: str | None) -> bool:
-    """Does one of the first HEADER_SEARCH rows of `grid` name the column `header`?"""
-    return header is not None and any(canonical_header(c) == header for _n, cells in grid[:HEADER_SEARCH]
-                                      for c in cells)
+def _names(grid: list, header) -> bool:
+    """Does one of the first HEADER_SEARCH rows of `grid` name a column of `header`?"""
+    names = _header_names(header)
+    return any(canonical_header(c) in names for _n, cells in grid[:HEADER_SEARCH] for c in cells)
 
 
 def _sheet_cells(ws, formulas) -> tuple[list, dict]:

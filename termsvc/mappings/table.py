@@ -17,14 +17,13 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-import unicodedata
 from dataclasses import dataclass, field
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
 from termsvc.fhir.conceptmap_match import fold
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
-from termsvc.mappings.reading import canonical_header, read_csv, read_xlsx
+from termsvc.mappings.reading import canonical_header, read_cells, unseen_character
 
 KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                  "target_display", "relationship", "no_map", "status", "comment", "author",
@@ -60,7 +59,7 @@ PROBLEM_KINDS = frozenset({
     "unreadable", "missing-metadata", "invalid-metadata", "unknown-metadata", "missing-column", "duplicate-column",
     "duplicate-table",
     # a row, read on its own
-    "above-header", "malformed-row", "invalid-cell", "typed-cell", "empty-source-code", "unknown-relationship",
+    "above-header", "malformed-row", "invalid-cell", "typed-cell", "hidden-character", "empty-source-code", "unknown-relationship",
     "unknown-status", "unknown-no-map",
     "no-map-with-target", "empty-target", "missing-relationship", "missing-system",
     # rows together
@@ -275,14 +274,21 @@ class StatusCell(fields.String):
 
 
 class CodeCell(fields.String):
-    """A code as written: a control character (a NUL, a line break of a quoted cell) is no part of one."""
+    """A code as written: a character one cannot see (a NUL, a line break of a quoted cell, a zero-width or
+    non-breaking space) is no part of one."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        bad = next((c for c in text if unicodedata.category(c) == "Cc"), None)
-        if bad is not None:
-            raise ValidationError(f"{attr} {text!r} holds the control character U+{ord(bad):04X}: no code has one")
+        problem = code_problem(attr, text)
+        if problem:
+            raise ValidationError(problem)
         return text
+
+
+def code_problem(column: str, text: str) -> str | None:
+    """Why a code cell's text is no code (a character one cannot see in it), or None."""
+    unseen = unseen_character(text)
+    return f"{column} {text!r} holds {unseen}: no code has one" if unseen else None
 
 
 class RowSchema(Schema):
@@ -398,8 +404,7 @@ def read_table(path: str) -> Table:
         t.error("unreadable", None, f"no data file {name}.csv or {name}.xlsx next to {name}.toml")
     else:
         try:
-            cells = read_xlsx(data_path, header="source_code") if data_path.lower().endswith(".xlsx") \
-                else read_csv(data_path)
+            cells = read_cells(data_path, header="source_code")
             t.delimiter, t.encoding = cells.delimiter, cells.encoding
             t.line_end, t.final_line_end = cells.line_end, cells.final_line_end
         except (ValueError, OSError) as e:
@@ -475,9 +480,9 @@ def read_rows(t: Table, cells):
 
     for line, message, raw in cells.bad:
         left_out(line, message, raw)
-    for line, raw in cells.above:   # a title, a group heading over the columns: said, not read as a mapping
-        t.warning("above-header", line, f"the row stands above the header (row {cells.header_line}) and is not"
-                  f" read as a mapping: {' | '.join(c.strip() for c in raw if c.strip())}")
+    t.problems += above_header_problems(t.file, cells, "a mapping")
+    codes = {seen[c]: c == "target_code" for c in ("source_code", "target_code") if c in seen}
+    displays = {seen[c] for c in ("source_display", "target_display") if c in seen}
     schema = RowSchema(t.meta, seen)
     for line, raw in raw_rows:
         surplus = [c for c in raw[len(headers):] if c.strip()]
@@ -491,7 +496,7 @@ def read_rows(t: Table, cells):
             written = row_cells.get(seen.get(column, ""), "")
             kind = "invalid-cell" if column == "source_code" and written else CELL_ERROR_KINDS.get(column, "invalid-cell")
             t.error(kind, line, "; ".join(map(str, messages)), seen.get(column, column))
-        typed_cell_checks(t, cells, line, cols)
+        t.problems += cell_problems(t.file, cells, line, raw, cols, codes, displays)
         if not errors:
             structural_row_checks(t, r)
         t.rows.append(r)
@@ -508,20 +513,42 @@ def read_rows(t: Table, cells):
     t.problems.sort(key=lambda p: p.row or 0)
 
 
-def typed_cell_checks(t: Table, cells, line: int, cols: list):
-    """An XLSX row's cells whose text may not be what was typed (reading.Cells.notes): an error value or a
-    formula with no saved value is an error in any column; a number or a date a warning in a code column
-    (but a whole number in target_code: SNOMED CT ids are typed as numbers, and have no leading zeros)."""
+def above_header_problems(file: str, cells, what: str) -> list[Problem]:
+    """The rows above a sheet's header row (a title, a version line, a group heading over the columns): said,
+    not read as `what` (a mapping, a code)."""
+    return [Problem("warning", "above-header", file, line, f"the row stands above the header (row"
+                    f" {cells.header_line}) and is not read as {what}: {' | '.join(c.strip() for c in raw if c.strip())}")
+            for line, raw in cells.above]
+
+
+def cell_problems(file: str, cells, line: int, raw: list, cols: list, codes: dict, displays=()) -> list[Problem]:
+    """The problems of one row's cells as the sheet holds them, a table's and a catalogue's alike. `cols`:
+    [(index, header)] of the columns read; `codes`: header of a code column -> whether a whole number may be
+    typed into it as a number (SNOMED CT ids have no leading zeros to lose); `displays`: the headers of
+    display columns.
+    - a cell whose text may not be what was typed (reading.Cells.notes): an error value or a formula with no
+      saved value is an error in any column, a number or a date a warning in a code column;
+    - a code that starts with an apostrophe (Excel's mark of a text cell, a character of a CSV's cell);
+    - a display holding an invisible character (a zero-width space: it differs from the name it shows)."""
+    out = []
     for i, header in cols:
+        text = raw[i].strip() if i < len(raw) else ""
         note = cells.notes.get((line, i))
-        if note is None:
-            continue
-        kind, what = note
-        if kind == "error":
-            t.error("invalid-cell", line, f"{header} {what}", header)
-        elif canonical_header(header) == "source_code" or (canonical_header(header) == "target_code"
-                                                           and kind != "whole number"):
-            t.warning("typed-cell", line, f"{header} {what}", header)
+        if note is not None:
+            kind, what = note
+            if kind == "error":
+                out.append(Problem("error", "invalid-cell", file, line, f"{header} {what}", header))
+            elif header in codes and not (codes[header] and kind == "whole number"):
+                out.append(Problem("warning", "typed-cell", file, line, f"{header} {what}", header))
+        if header in codes and text.startswith("'") and len(text) > 1:
+            out.append(Problem("warning", "typed-cell", file, line, f"{header} '{text}' starts with an apostrophe:"
+                               " Excel's mark of a text cell, here a character of the code (remove it if the code is"
+                               f" {text[1:]})", header))
+        unseen = unseen_character(text, ("Cf",)) if header in displays else None
+        if unseen:
+            out.append(Problem("warning", "hidden-character", file, line, f"{header} '{text}' holds {unseen}: it"
+                               " differs from the text it shows", header))
+    return out
 
 
 def structural_row_checks(t: Table, r: Row):

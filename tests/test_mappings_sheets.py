@@ -1,0 +1,174 @@
+"""What terminologists' spreadsheets hold, read by the one reader of mapping tables and catalogue exports
+(termsvc.mappings.reading): codes typed into number or date cells, titles above the header (XLSX and CSV),
+apostrophes, non-breaking and zero-width characters, ... - each read as written or reported on the row
+Excel shows it on, never a code silently changed. End to end through `termsvc mappings check` and
+`termsvc mappings init`, on files the tests write."""
+import datetime
+import json
+
+import openpyxl
+import orjson
+from click.testing import CliRunner
+
+from termsvc.cli import cli
+from termsvc.mappings.codesystems import from_catalogue
+from termsvc.mappings.table import read_table
+from test_mappings import TOML, write_table
+
+# the cells a spreadsheet turns into something else than what was typed, and what it says of each
+TYPED = [  # (cell, number format or None, the text read, level, kind)
+    (12, None, "12", "warning", "typed-cell"),                         # typed 0012 into a General cell
+    (1.1, None, "1.1", "warning", "typed-cell"),                       # typed 1.10
+    (datetime.datetime(2024, 3, 1), None, "2024-03-01", "warning", "typed-cell"),   # typed 1-3 or MAR1
+    (1234567890123456789, None, None, "error", "invalid-cell"),        # past 15 digits: the last ones are gone
+    ("#N/A", "error", None, "error", "invalid-cell"),                  # an error value
+    ("=A1&\"1\"", None, None, "error", "invalid-cell"),                # a formula no program computed
+    (45, "0000", "0045", None, None),                                  # a number shown as 0045: says its digits
+]
+
+
+def run(*args):
+    r = CliRunner().invoke(cli, [*map(str, args)])
+    return r.exit_code, r.output
+
+
+def typed_workbook(path, header: list, title: bool = True) -> str:
+    """An XLSX whose code column holds TYPED's cells, one a row, below a title and a blank row (when `title`)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    if title:
+        ws.append(["Katalog Radiologie, Stand 2026"])
+        ws.append([])
+    ws.append(header)
+    for i, (value, fmt, *_rest) in enumerate(TYPED):
+        ws.append([None, f"Name {i}", "ja"])
+        cell = ws.cell(ws.max_row, 1)
+        cell.value = value
+        if fmt == "error":
+            cell.data_type = "e"
+        elif fmt:
+            cell.number_format = fmt
+    wb.save(path)
+    return str(path)
+
+
+def said(problems) -> list[tuple]:
+    return sorted((p.row, p.level, p.kind, p.column, p.message) for p in problems
+                  if p.kind in ("typed-cell", "invalid-cell"))
+
+
+def test_a_catalogue_reports_its_typed_cells_on_their_rows_exactly_as_a_table(tmp_path):
+    path = typed_workbook(tmp_path / "katalog.xlsx", ["source_code", "source_display", "active"])
+    code, out = run("mappings", "init", path, "--name", "kat", "-o", tmp_path / "out")
+    assert code == 1 and not (tmp_path / "out").exists()      # errors: nothing written
+    lines = out.splitlines()
+    assert lines[0] == "error: katalog.xlsx: nothing written: 3 row(s) in error:"
+    for row, (_value, _fmt, text, level, _kind) in enumerate(TYPED, 4):   # the header on row 3, below the title
+        mine = [ln for ln in lines if f"katalog.xlsx:{row}:" in ln]
+        if level is None:
+            assert mine == []
+        elif level == "error":
+            assert len(mine) == 1 and mine[0].startswith(f"  katalog.xlsx:{row}: source_code ")
+        else:
+            assert mine == [f"warning: katalog.xlsx:{row}: source_code is a {'date' if '-' in text else 'number'} cell,"
+                            f" read as '{text}'" + mine[0].split(f"read as '{text}'")[1]]
+    assert "warning: katalog.xlsx:1: the row stands above the header (row 3) and is not read as a code: Katalog" \
+           " Radiologie, Stand 2026" in lines
+    # the very cells in a mapping table: the same problems, rows, columns and words
+    (tmp_path / "katalog.toml").write_text(TOML.format(name="katalog"), encoding="utf-8")
+    table, catalogue = read_table(path), from_catalogue(path, "kat")
+    assert said(catalogue.problems) == said(table.problems) and len(said(table.problems)) == 6
+    # without the error rows the catalogue is written: the warnings said, the codes as read
+    ok = typed_workbook(tmp_path / "ok.xlsx", ["Code", "Bezeichnung", "Aktiv"], title=False)
+    wb = openpyxl.load_workbook(ok)
+    wb.active.delete_rows(5, 3)
+    wb.save(ok)
+    code, out = run("mappings", "init", ok, "--name", "ok", "-o", tmp_path / "out")
+    assert code == 0, out
+    assert [ln.split(": ", 2)[1] for ln in out.splitlines() if ln.startswith("warning:")] == [
+        "ok.xlsx:2", "ok.xlsx:3", "ok.xlsx:4"]
+    cs = orjson.loads((tmp_path / "out" / "codesystems" / "CodeSystem-ok.json").read_bytes())
+    assert [c["code"] for c in cs["concept"]] == ["12", "1.1", "2024-03-01", "0045"]
+
+
+def test_a_catalogue_parent_column_is_a_code_column(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Code", "Bezeichnung", "Übergeordnet"])
+    ws.append(["12", "Röntgen", None])
+    ws.append(["12-1", "Thorax", 12])        # the parent 0012 typed into a General cell: read as 12
+    wb.save(tmp_path / "k.xlsx")
+    code, out = run("mappings", "init", tmp_path / "k.xlsx", "--name", "k", "-o", tmp_path / "out", "--parent-column",
+                    "Übergeordnet")
+    assert code == 0 and "warning: k.xlsx:3: Übergeordnet is a number cell, read as '12'" in out
+
+
+TITLED_CSV = ("Mapping-Tabelle Radiologie, Nuklearmedizin\r\n"      # a title (with a comma: not the delimiter)
+              "\r\n"
+              "Version: 3;;;;\r\n"                                    # as Excel writes a row of one cell
+              "source_code;source_display;target_code;relationship;status\r\n"
+              "0012;Thorax, zwei Ebenen;X1;equivalent;accepted\r\n"
+              "1.10;Abdomen;X2;equivalent;accepted\r\n")
+
+
+def test_a_csv_with_titles_above_its_header_is_read_like_an_xlsx(tmp_path):
+    write_table(tmp_path / "maps", "titled", TITLED_CSV)
+    code, out = run("mappings", "check", tmp_path / "maps", "--no-db", "--json")
+    table = json.loads(out)["tables"][0]
+    assert code == 0 and table["usable"] and table["rows"] == 2
+    assert [(p["row"], p["level"], p["kind"], p["message"]) for p in table["problems"] if p["row"]] == [
+        (1, "warning", "above-header", "the row stands above the header (row 4) and is not read as a mapping:"
+                                       " Mapping-Tabelle Radiologie, Nuklearmedizin"),
+        (3, "warning", "above-header", "the row stands above the header (row 4) and is not read as a mapping:"
+                                       " Version: 3")]
+    t = read_table(str(tmp_path / "maps" / "titled.csv"))
+    assert [(r.row, r.source_code, r.source_display) for r in t.rows] == [(5, "0012", "Thorax, zwei Ebenen"),
+                                                                          (6, "1.10", "Abdomen")]
+    assert t.delimiter == ";"
+    # a catalogue export with a title: the same header search
+    (tmp_path / "export.csv").write_text("Katalog, Stand 2026\nCode,Bezeichnung\n0012,Thorax\n", encoding="utf-8")
+    code, out = run("mappings", "init", tmp_path / "export.csv", "--name", "k", "-o", tmp_path / "out")
+    assert code == 0 and "warning: export.csv:1: the row stands above the header (row 2) and is not read as a" \
+                         " code: Katalog | Stand 2026" in out
+    cs = orjson.loads((tmp_path / "out" / "codesystems" / "CodeSystem-k.json").read_bytes())
+    assert cs["concept"] == [{"code": "0012", "display": "Thorax"}]
+
+
+def test_a_csv_without_a_header_naming_source_code_still_says_what_is_missing(tmp_path):
+    write_table(tmp_path, "t", "Titel\nCode;Ziel\nA;X1\n")
+    t = read_table(str(tmp_path / "t.csv"))
+    assert [(p.row, p.kind) for p in t.problems] == [(1, "missing-column")]
+
+
+INVISIBLE = ("source_code;source_display;target_code;relationship;status\n"
+             "'0012;Thorax;X1;equivalent;accepted\n"                 # 2: Excel's text mark, kept in a CSV
+             "CT\u00a0HEAD;Kopf;X2;equivalent;accepted\n"            # 3: a non-breaking space in a code
+             "0013\u200b;Abdomen;X3;equivalent;accepted\n"           # 4: a zero-width space after a code
+             "0014;Scha\u200bdel;X4;equivalent;accepted\n"           # 5: ... in a display
+             "0015;Radiographie\u00a0: thorax;X5;equivalent;accepted\n"   # 6: a French display: fine
+             "0016;\u00a0Knie\u00a0;X6\u00a0;equivalent;accepted\n")      # 7: around the cells: trimmed as blanks
+
+
+def test_apostrophes_and_characters_one_cannot_see_are_reported_on_their_rows(tmp_path):
+    write_table(tmp_path / "maps", "t", INVISIBLE)
+    code, out = run("mappings", "check", tmp_path / "maps", "--no-db", "--json")
+    problems = {(p["row"], p["level"], p["kind"], p["column"]): p["message"]
+                for p in json.loads(out)["tables"][0]["problems"] if p["row"]}
+    assert code == 1 and sorted(problems) == [
+        (2, "warning", "typed-cell", "source_code"), (3, "error", "invalid-cell", "source_code"),
+        (4, "error", "invalid-cell", "source_code"), (5, "warning", "hidden-character", "source_display")]
+    assert problems[(2, "warning", "typed-cell", "source_code")].startswith(
+        "source_code ''0012' starts with an apostrophe")
+    assert "holds the space character U+00A0 (NO-BREAK SPACE): no code has one" in problems[
+        (3, "error", "invalid-cell", "source_code")]
+    assert "U+200B (ZERO WIDTH SPACE)" in problems[(4, "error", "invalid-cell", "source_code")]
+    t = read_table(str(tmp_path / "maps" / "t.csv"))
+    assert [(r.row, r.source_code, r.target_code) for r in t.rows if r.row in (2, 6, 7)] == [
+        (2, "'0012", "X1"), (6, "0015", "X5"), (7, "0016", "X6")]
+    # a catalogue export: the same
+    (tmp_path / "export.csv").write_text("code;display\n'0012;Thorax\nCT\u00a0HEAD;Kopf\nA1;Scha\u200bdel\n",
+                                         encoding="utf-8")
+    code, out = run("mappings", "init", tmp_path / "export.csv", "--name", "k", "-o", tmp_path / "out")
+    assert code == 1 and "export.csv:3: code 'CT\\xa0HEAD' holds the space character U+00A0" in out
+    assert "warning: export.csv:2: code ''0012' starts with an apostrophe" in out
+    assert "warning: export.csv:4: display 'Scha\u200bdel' holds the invisible character U+200B" in out
