@@ -27,7 +27,7 @@ from termsvc.fhir.bundle import iter_bundle
 from termsvc.mappings.export import DEFAULT_ENCODING, DEFAULT_LINE_END, language_delimiter
 from termsvc.mappings.from_fhir import rows_to_csv
 from termsvc.mappings.reading import canonical_header, read_cells
-from termsvc.mappings.table import Problem, above_header_problems, cell_problems, code_problem
+from termsvc.mappings.problems import Problem, above_header_problems, cell_problems, code_problem
 from termsvc.mappings.to_fhir import fhir_id
 
 CODESYSTEM_FOLDER = "codesystems"

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 
 from termsvc.fhir.conceptmap_match import fold
 from termsvc.mappings.codesystems import local_resources
-from termsvc.mappings.table import ROW_STATUSES, Problem, Row, Table, find_tables, read_table
+from termsvc.mappings.problems import Problem
+from termsvc.mappings.table import ROW_STATUSES, Row, Table, find_tables, read_table
 from termsvc.ops.judge import (FOUND, MALFORMED, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, CodeVerdict,
                                Judge, MembershipVerdict, NotEvaluable)
 from termsvc.store.reader import Store

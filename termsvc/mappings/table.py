@@ -23,7 +23,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 
 from termsvc.fhir.conceptmap_match import fold
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
-from termsvc.mappings.reading import canonical_header, read_cells, unseen_character
+from termsvc.mappings.problems import Problem, above_header_problems, cell_problems, code_problem
+from termsvc.mappings.reading import canonical_header, read_cells
 
 KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                  "target_display", "relationship", "no_map", "status", "comment", "author",
@@ -51,58 +52,6 @@ CELL_ERROR_KINDS = {"relationship": "unknown-relationship", "status": "unknown-s
 META_KEYS = ["url", "version", "name", "title", "status", "publisher", "description", "language", "source_scope",
              "target_scope", "source_system", "target_system", "default_status", "dicom_attributes",
              "dicom_coding_schemes", "source_case_sensitive"]
-
-
-# every kind of problem a table (or a catalogue) can have: what the review page filters rows by
-PROBLEM_KINDS = frozenset({
-    # the file and the table
-    "unreadable", "missing-metadata", "invalid-metadata", "unknown-metadata", "missing-column", "duplicate-column",
-    "duplicate-table",
-    # a row, read on its own
-    "above-header", "malformed-row", "invalid-cell", "typed-cell", "hidden-character", "empty-source-code", "unknown-relationship",
-    "unknown-status", "unknown-no-map",
-    "no-map-with-target", "empty-target", "missing-relationship", "missing-system",
-    # rows together
-    "duplicate-row", "conflicting-relationship", "case-duplicate",
-    # against a build (termsvc.mappings.lint)
-    "not-accepted", "unknown-source-code", "unknown-target-code", "invalid-source-code", "invalid-target-code",
-    "unverifiable", "display-differs",
-    "target-outside-scope", "scope-unverifiable", "system-not-loaded", "outside-source-scope",
-    # a catalogue export (termsvc.mappings.codesystems)
-    "unknown-parent", "hierarchy-cycle"})
-
-
-@dataclass
-class Problem:
-    level: str        # "error" | "warning"
-    kind: str         # short machine name, e.g. "unknown-relationship"
-    file: str
-    row: int | None   # spreadsheet row (header = 1); None for the whole table
-    message: str
-    column: str | None = None
-    source_code: str = ""     # the row's source code and display, as written
-    source_display: str = ""
-
-    def __post_init__(self):
-        if self.kind not in PROBLEM_KINDS:
-            raise ValueError(f"problem kind {self.kind!r} is not one of PROBLEM_KINDS")
-
-    def where(self) -> str:
-        return f"{self.file}:{self.row}" if self.row else self.file
-
-    def line(self) -> str:
-        """`file:row: message (source code 'X' 'display')` - how a build names a problem."""
-        return f"{self.where()}: {self.message}{self.source_text()}"
-
-    def source_text(self) -> str:
-        if not self.source_code:
-            return ""
-        return f" (source code '{self.source_code}'" + (f" '{self.source_display}')" if self.source_display else ")")
-
-    def as_dict(self) -> dict:
-        return {"level": self.level, "kind": self.kind, "file": self.file, "row": self.row,
-                "column": self.column, "message": self.message, "source_code": self.source_code,
-                "source_display": self.source_display}
 
 
 @dataclass
@@ -283,12 +232,6 @@ class CodeCell(fields.String):
         if problem:
             raise ValidationError(problem)
         return text
-
-
-def code_problem(column: str, text: str) -> str | None:
-    """Why a code cell's text is no code (a character one cannot see in it), or None."""
-    unseen = unseen_character(text)
-    return f"{column} {text!r} holds {unseen}: no code has one" if unseen else None
 
 
 class RowSchema(Schema):
@@ -511,44 +454,6 @@ def read_rows(t: Table, cells):
             p.source_code = raw[code].strip() if code is not None and code < len(raw) else ""
             p.source_display = raw[display].strip() if display is not None and display < len(raw) else ""
     t.problems.sort(key=lambda p: p.row or 0)
-
-
-def above_header_problems(file: str, cells, what: str) -> list[Problem]:
-    """The rows above a sheet's header row (a title, a version line, a group heading over the columns): said,
-    not read as `what` (a mapping, a code)."""
-    return [Problem("warning", "above-header", file, line, f"the row stands above the header (row"
-                    f" {cells.header_line}) and is not read as {what}: {' | '.join(c.strip() for c in raw if c.strip())}")
-            for line, raw in cells.above]
-
-
-def cell_problems(file: str, cells, line: int, raw: list, cols: list, codes: dict, displays=()) -> list[Problem]:
-    """The problems of one row's cells as the sheet holds them, a table's and a catalogue's alike. `cols`:
-    [(index, header)] of the columns read; `codes`: header of a code column -> whether a whole number may be
-    typed into it as a number (SNOMED CT ids have no leading zeros to lose); `displays`: the headers of
-    display columns.
-    - a cell whose text may not be what was typed (reading.Cells.notes): an error value or a formula with no
-      saved value is an error in any column, a number or a date a warning in a code column;
-    - a code that starts with an apostrophe (Excel's mark of a text cell, a character of a CSV's cell);
-    - a display holding an invisible character (a zero-width space: it differs from the name it shows)."""
-    out = []
-    for i, header in cols:
-        text = raw[i].strip() if i < len(raw) else ""
-        note = cells.notes.get((line, i))
-        if note is not None:
-            kind, what = note
-            if kind == "error":
-                out.append(Problem("error", "invalid-cell", file, line, f"{header} {what}", header))
-            elif header in codes and not (codes[header] and kind == "whole number"):
-                out.append(Problem("warning", "typed-cell", file, line, f"{header} {what}", header))
-        if header in codes and text.startswith("'") and len(text) > 1:
-            out.append(Problem("warning", "typed-cell", file, line, f"{header} '{text}' starts with an apostrophe:"
-                               " Excel's mark of a text cell, here a character of the code (remove it if the code is"
-                               f" {text[1:]})", header))
-        unseen = unseen_character(text, ("Cf",)) if header in displays else None
-        if unseen:
-            out.append(Problem("warning", "hidden-character", file, line, f"{header} '{text}' holds {unseen}: it"
-                               " differs from the text it shows", header))
-    return out
 
 
 def structural_row_checks(t: Table, r: Row):
