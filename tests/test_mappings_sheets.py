@@ -172,3 +172,86 @@ def test_apostrophes_and_characters_one_cannot_see_are_reported_on_their_rows(tm
     assert code == 1 and "export.csv:3: code 'CT\\xa0HEAD' holds the space character U+00A0" in out
     assert "warning: export.csv:2: code ''0012' starts with an apostrophe" in out
     assert "warning: export.csv:4: display 'Scha\u200bdel' holds the invisible character U+200B" in out
+
+
+HEADER = ["source_code", "source_display", "target_code", "relationship", "status"]
+
+
+def table_workbook(folder, name: str, rows: list, sheet: str = "Tabelle1"):
+    """A table's XLSX (and its TOML) with `rows` below HEADER on the sheet `sheet`; the workbook, to add to."""
+    folder.mkdir(exist_ok=True)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet
+    ws.append(HEADER)
+    for row in rows:
+        ws.append(row)
+    (folder / f"{name}.toml").write_text(TOML.format(name=name), encoding="utf-8")
+    return wb
+
+
+def check_json(folder) -> tuple[int, dict]:
+    code, out = run("mappings", "check", folder, "--no-db", "--json")
+    return code, json.loads(out)["tables"][0]
+
+
+def test_a_sheet_per_language_is_not_passed_over_in_silence(tmp_path):
+    maps = tmp_path / "maps"
+    wb = table_workbook(maps, "lang", [["A1", "Thorax", "X1", "equivalent", "accepted"]], sheet="de")
+    fr = wb.create_sheet("fr")
+    fr.append(HEADER)
+    fr.append(["A1", "Thorax (fr)", "X1", "equivalent", "accepted"])
+    wb.create_sheet("Notizen").append(["nur Notizen"])      # a sheet without the column: nothing to say
+    wb.save(maps / "lang.xlsx")
+    code, table = check_json(maps)
+    (unread,) = [p for p in table["problems"] if p["kind"] == "unread-sheet"]
+    assert code == 1 and unread["level"] == "error" and unread["row"] is None
+    assert unread["message"].startswith("the sheet(s) fr also have a source_code column and are not read")
+    # a sheet named `mappings` is the one: the others are the terminologist's business
+    wb["fr"].title = "mappings"
+    wb.save(maps / "lang.xlsx")
+    code, table = check_json(maps)
+    assert not [p for p in table["problems"] if p["kind"] == "unread-sheet"] and table["rows"] == 1
+    assert read_table(str(maps / "lang.xlsx")).rows[0].source_display == "Thorax (fr)"
+
+
+def test_hidden_and_filtered_out_rows_and_hidden_columns_are_read_and_said(tmp_path):
+    maps = tmp_path / "maps"
+    wb = table_workbook(maps, "hid", [[f"C{i}", f"Name {i}", f"X{i}", "equivalent", "accepted"] for i in range(1, 6)])
+    ws = wb.active
+    ws.auto_filter.ref = "A1:E6"
+    ws.row_dimensions[3].hidden = True      # filtered out
+    ws.row_dimensions[5].hidden = True
+    ws.column_dimensions["B"].hidden = True
+    wb.save(maps / "hid.xlsx")
+    code, table = check_json(maps)
+    assert code == 0 and table["rows"] == 5
+    assert sorted((p["row"], p["kind"], p["column"]) for p in table["problems"] if p["kind"].startswith("hidden")) == [
+        (1, "hidden-column", "source_display"), (3, "hidden-row", None), (5, "hidden-row", None)]
+    hidden = [p for p in table["problems"] if p["kind"] == "hidden-row"]
+    assert hidden[0]["source_code"] == "C2" and "read all the same" in hidden[0]["message"]
+
+
+def test_a_total_row_is_said_not_read_as_a_mapping(tmp_path):
+    maps = tmp_path / "maps"
+    wb = table_workbook(maps, "tot", [[f"C{i}", f"Name {i}", f"X{i}", "equivalent", "accepted"] for i in range(1, 4)])
+    ws = wb.active
+    ws.append([None, "Total", "=COUNTA(C2:C4)"])
+    ws.append(["Summe", None, "=SUBTOTAL(103,C2:C4)"])
+    ws.append(["C9", "Mit Formel", "=\"X\"&9", "equivalent", "accepted"])          # a formula, no total
+    ws.append(["C10", "Zeilensumme", "X10", "equivalent", "accepted", "=SUM(A8:E8)"])   # its own row: no total
+    wb.save(maps / "tot.xlsx")
+    code, table = check_json(maps)
+    totals = [(p["row"], p["level"], p["message"]) for p in table["problems"] if p["kind"] == "total-row"]
+    assert totals == [(5, "warning", "the row is a total (=COUNTA(C2:C4)), not read as a mapping: Total"),
+                      (6, "warning", "the row is a total (=SUBTOTAL(103,C2:C4)), not read as a mapping: Summe")]
+    assert [r.row for r in read_table(str(maps / "tot.xlsx")).rows] == [2, 3, 4, 7, 8]
+    assert not [p for p in table["problems"] if p["row"] in (5, 6) and p["kind"] != "total-row"]
+    # a catalogue export's total row: the same
+    wb = openpyxl.Workbook()
+    wb.active.append(["Code", "Bezeichnung"])
+    wb.active.append(["0012", "Thorax"])
+    wb.active.append(["Anzahl", "=COUNTA(A2:A2)"])
+    wb.save(tmp_path / "k.xlsx")
+    code, out = run("mappings", "init", tmp_path / "k.xlsx", "--name", "k", "-o", tmp_path / "out")
+    assert code == 0 and "warning: k.xlsx:3: the row is a total (=COUNTA(A2:A2)), not read as a code: Anzahl" in out

@@ -27,7 +27,7 @@ from termsvc.fhir.bundle import iter_bundle
 from termsvc.mappings.export import DEFAULT_ENCODING, DEFAULT_LINE_END, language_delimiter
 from termsvc.mappings.from_fhir import rows_to_csv
 from termsvc.mappings.reading import canonical_header, read_cells
-from termsvc.mappings.problems import Problem, above_header_problems, cell_problems, code_problem
+from termsvc.mappings.problems import Problem, cell_problems, code_problem, sheet_problems
 from termsvc.mappings.to_fhir import fhir_id
 
 CODESYSTEM_FOLDER = "codesystems"
@@ -171,9 +171,9 @@ def _read_concepts(cat: Catalogue, cells, named: dict) -> None:
         cat.problems.append(Problem("error", "malformed-row", cat.file, line, message))
     if any(p.kind == "missing-column" for p in cat.problems):
         return
-    cat.problems += above_header_problems(cat.file, cells, "a code")
     index = {h: i for i, h in enumerate(cells.headers)}
     cols = [(index[h], h) for h in cat.columns.values()]
+    cat.problems += sheet_problems(cat.file, cells, cols, "a code", "code")
     code_columns = {cat.columns[c]: False for c in ("code", "parent") if c in cat.columns}
     seen: dict[str, int] = {}
     for line, raw in cells.rows:

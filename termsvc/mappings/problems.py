@@ -13,7 +13,8 @@ PROBLEM_KINDS = frozenset({
     "unreadable", "missing-metadata", "invalid-metadata", "unknown-metadata", "missing-column", "duplicate-column",
     "duplicate-table",
     # a row, read on its own
-    "above-header", "malformed-row", "invalid-cell", "typed-cell", "hidden-character", "empty-source-code", "unknown-relationship",
+    "above-header", "total-row", "hidden-row", "hidden-column", "unread-sheet", "malformed-row", "invalid-cell",
+    "typed-cell", "hidden-character", "empty-source-code", "unknown-relationship",
     "unknown-status", "unknown-no-map",
     "no-map-with-target", "empty-target", "missing-relationship", "missing-system",
     # rows together
@@ -65,12 +66,25 @@ def code_problem(column: str, text: str) -> str | None:
     return f"{column} {text!r} holds {unseen}: no code has one" if unseen else None
 
 
-def above_header_problems(file: str, cells, what: str) -> list[Problem]:
-    """The rows above a sheet's header row (a title, a version line, a group heading over the columns): said,
-    not read as `what` (a mapping, a code)."""
-    return [Problem("warning", "above-header", file, line, f"the row stands above the header (row"
-                    f" {cells.header_line}) and is not read as {what}: {' | '.join(c.strip() for c in raw if c.strip())}")
-            for line, raw in cells.above]
+def sheet_problems(file: str, cells, cols: list, what: str, header: str) -> list[Problem]:
+    """What reading a sheet passed over or found hidden, said: the rows above its header row (a title, a
+    version line, a group heading over the columns) and its total rows, not read as `what` (a mapping, a code);
+    the columns `cols` ([(index, header)]) it hides; its other sheets that name the column `header`, not read."""
+    out = [Problem("warning", "above-header", file, line, f"the row stands above the header (row"
+                   f" {cells.header_line}) and is not read as {what}: {_joined(raw)}") for line, raw in cells.above]
+    out += [Problem("warning", "total-row", file, line, f"the row is a total ({formula}), not read as {what}:"
+                    f" {_joined(raw)}") for line, raw, formula in cells.totals]
+    out += [Problem("warning", "hidden-column", file, cells.header_line, f"column '{h}' is hidden in the sheet: its"
+                    " cells are read all the same", h) for i, h in cols if i in cells.hidden_columns]
+    if cells.other_sheets:
+        out.append(Problem("error", "unread-sheet", file, None, f"the sheet(s) {', '.join(cells.other_sheets)} also"
+                           f" have a {header} column and are not read: a file holds one sheet of them (name it"
+                           " 'mappings' to choose it), or give each sheet a file of its own"))
+    return out
+
+
+def _joined(raw: list) -> str:
+    return " | ".join(c.strip() for c in raw if c.strip())
 
 
 def cell_problems(file: str, cells, line: int, raw: list, cols: list, codes: dict, displays=()) -> list[Problem]:
@@ -81,8 +95,12 @@ def cell_problems(file: str, cells, line: int, raw: list, cols: list, codes: dic
     - a cell whose text may not be what was typed (reading.Cells.notes): an error value or a formula with no
       saved value is an error in any column, a number or a date a warning in a code column;
     - a code that starts with an apostrophe (Excel's mark of a text cell, a character of a CSV's cell);
-    - a display holding an invisible character (a zero-width space: it differs from the name it shows)."""
+    - a display holding an invisible character (a zero-width space: it differs from the name it shows);
+    - a row the sheet hides (Hide, or filtered out by its filter): read all the same."""
     out = []
+    if line in cells.hidden_rows:
+        out.append(Problem("warning", "hidden-row", file, line, "the row is hidden in the sheet (hidden, or filtered"
+                           " out by the sheet's filter): it is read all the same"))
     for i, header in cols:
         text = raw[i].strip() if i < len(raw) else ""
         note = cells.notes.get((line, i))

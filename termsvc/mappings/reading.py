@@ -41,7 +41,13 @@ class Cells:
     # (row, column index) -> (kind, what the cell is) of an XLSX's cells whose text may not be what was typed:
     # kind "number", "whole number" or "date" (a text read from a typed cell), "error" (no text can be trusted)
     notes: dict = field(default_factory=dict)
-    above: list = field(default_factory=list)      # [(row, [cells])]: an XLSX's rows above its header row
+    above: list = field(default_factory=list)      # [(row, [cells])]: the rows above the header row
+    # an XLSX's: its total rows, not among `rows` ([(row, [cells], the formula)]), the rows and the column
+    # indexes it hides (Hide, or filtered out), the other sheets whose header row names `header` (not read)
+    totals: list = field(default_factory=list)
+    hidden_rows: set = field(default_factory=set)
+    hidden_columns: set = field(default_factory=set)
+    other_sheets: list = field(default_factory=list)
 
 
 HEADER_SEARCH = 10   # non-blank rows of a sheet searched for its header row (title rows above it)
@@ -304,18 +310,69 @@ def _workbook_cells(wb, formulas, header) -> Cells:
         raise ValueError("no sheet of mappings (only a 'metadata' sheet)")
     chosen = None
     for name in sheets:
-        grid, notes = _sheet_cells(wb[name], formulas[name])
+        grid, notes, totals = _sheet_cells(wb[name], formulas[name])
         if chosen is None or _names(grid, header):
-            chosen = (name, grid, notes)   # (the first sheet, unless a later one names the header)
+            chosen = (name, grid, notes, totals)   # (the first sheet, unless a later one names the header)
         if _names(grid, header):
             break
     assert chosen is not None   # (sheets is not empty)
-    sheet, grid, notes = chosen
+    sheet, grid, notes, totals = chosen
     if not grid:
         raise ValueError(f"sheet '{sheet}' has no header row")
     at = header_index(grid, header)
     (header_row, headers), rows = grid[at], grid[at + 1:]
-    return Cells([h.strip() for h in headers], header_row, rows, meta=meta, notes=notes, above=grid[:at])
+    others = [n for n in sheets[sheets.index(sheet) + 1:] if _names(_first_rows(wb[n]), header)]
+    hidden_rows, hidden_columns = _hidden(wb[sheet])
+    return Cells([h.strip() for h in headers], header_row, [r for r in rows if r[0] not in totals], meta=meta,
+                 notes=notes, above=grid[:at], totals=[(n, cells, totals[n]) for n, cells in rows if n in totals],
+                 hidden_rows=hidden_rows & {n for n, _c in rows}, hidden_columns=hidden_columns, other_sheets=others)
+
+
+def _first_rows(ws) -> list:
+    """[(row, [cell texts])] of a sheet's first rows, as far as its header row may be."""
+    rows = ws.iter_rows(min_row=1, max_row=HEADER_SEARCH * 5, values_only=True)
+    return [(n, ["" if v is None else str(v) for v in r]) for n, r in enumerate(rows, 1)]
+
+
+# a formula that adds up, counts or averages the rows above it: a total row, not a row of the table
+TOTAL = re.compile(r"=\s*(?:_xlfn\.)?(?:SUBTOTAL|AGGREGATE)\s*\(|=\s*(?:SUM|SUMIFS?|COUNTA?|COUNTBLANK|COUNTIFS?|AVERAGE"
+                   r"|MIN|MAX)\s*\(.*?\$?[A-Z]{1,3}\$?(\d+)\s*:\s*\$?[A-Z]{1,3}\$?(\d+)", re.I)
+
+
+def total_formula(formula, row: int) -> bool:
+    """Does `formula` (a cell's on `row`) total the rows above it (a SUBTOTAL, or a SUM/COUNT/... of a range of
+    rows that ends above it: not a sum of its own row)?"""
+    m = TOTAL.match(formula) if isinstance(formula, str) else None
+    if m is None:
+        return False
+    return m.group(1) is None or int(m.group(1)) <= int(m.group(2)) < row
+
+
+def _hidden(ws) -> tuple[set, set]:
+    """(the row numbers, the column indexes) a read-only sheet hides (Hide, or filtered out by its filter), read
+    from its XML (a read-only sheet keeps no row or column dimensions; nothing when it cannot be found)."""
+    from xml.etree.ElementTree import iterparse
+    archive, part = getattr(ws.parent, "_archive", None), getattr(ws, "_worksheet_path", None)
+    rows: set[int] = set()
+    cols: set[int] = set()
+    if archive is None or part is None or not _says(archive, part, b"hidden="):
+        return rows, cols
+    row, sheet_data = 0, None
+    with archive.open(part) as src:
+        for event, el in iterparse(src, events=("start", "end")):
+            tag = el.tag.rpartition("}")[2]
+            if event == "start":
+                if tag == "sheetData":
+                    sheet_data = el
+                elif tag == "row":
+                    row = int(el.get("r") or row + 1)
+                    if el.get("hidden") in ("1", "true"):
+                        rows.add(row)
+                elif tag == "col" and el.get("hidden") in ("1", "true"):
+                    cols.update(range(int(el.get("min", "1")) - 1, min(int(el.get("max", "1")), 16384)))
+            elif tag == "row" and sheet_data is not None:
+                sheet_data.clear()   # (what is read of a row is its attributes: the sheet is not kept)
+    return rows, cols
 
 
 def _names(grid: list, header) -> bool:
@@ -324,13 +381,28 @@ def _names(grid: list, header) -> bool:
     return any(canonical_header(c) in names for _n, cells in grid[:HEADER_SEARCH] for c in cells)
 
 
-def _sheet_cells(ws, formulas) -> tuple[list, dict]:
-    """([(row, [cell texts])] of the non-blank rows, Cells.notes) of a (read-only) sheet."""
-    grid, notes = [], {}
+def _says(archive, part: str, word: bytes) -> bool:
+    """Does the archive's part hold `word` (a quick look before parsing it)?"""
+    tail = b""
+    with archive.open(part) as src:
+        while chunk := src.read(1 << 20):
+            if word in tail + chunk:
+                return True
+            tail = chunk[-len(word):]
+    return False
+
+
+def _sheet_cells(ws, formulas) -> tuple[list, dict, dict]:
+    """([(row, [cell texts])] of the non-blank rows, Cells.notes, {row: its total formula}) of a (read-only)
+    sheet."""
+    grid, notes, totals = [], {}, {}
     rows = zip(ws.iter_rows(min_row=1, min_col=1), formulas.iter_rows(min_row=1, min_col=1))
     for n, (r, fr) in enumerate(rows, 1):
         if all(c.value is None for c in r) and all(c.value is None for c in fr):
             continue   # (a blank row, or one only formatted)
+        total = next((c.value for c in fr if total_formula(c.value, n)), None)
+        if total:
+            totals[n] = total
         noted = False   # (a row of formulas with no saved values is not blank)
         for i, (cell, fcell) in enumerate(zip(r, fr)):
             note = xlsx_cell_note(cell, fcell)
@@ -340,4 +412,4 @@ def _sheet_cells(ws, formulas) -> tuple[list, dict]:
         cells = [render_xlsx_cell(c) for c in r]
         if noted or any(c.strip() for c in cells):
             grid.append((n, cells))
-    return grid, notes
+    return grid, notes, totals

@@ -23,7 +23,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 
 from termsvc.fhir.conceptmap_match import fold
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
-from termsvc.mappings.problems import Problem, above_header_problems, cell_problems, code_problem
+from termsvc.mappings.problems import Problem, cell_problems, sheet_problems, code_problem
 from termsvc.mappings.reading import canonical_header, read_cells
 
 KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
@@ -423,7 +423,7 @@ def read_rows(t: Table, cells):
 
     for line, message, raw in cells.bad:
         left_out(line, message, raw)
-    t.problems += above_header_problems(t.file, cells, "a mapping")
+    t.problems += sheet_problems(t.file, cells, cols, "a mapping", "source_code")
     codes = {seen[c]: c == "target_code" for c in ("source_code", "target_code") if c in seen}
     displays = {seen[c] for c in ("source_display", "target_display") if c in seen}
     schema = RowSchema(t.meta, seen)
