@@ -255,3 +255,51 @@ def test_a_total_row_is_said_not_read_as_a_mapping(tmp_path):
     wb.save(tmp_path / "k.xlsx")
     code, out = run("mappings", "init", tmp_path / "k.xlsx", "--name", "k", "-o", tmp_path / "out")
     assert code == 0 and "warning: k.xlsx:3: the row is a total (=COUNTA(A2:A2)), not read as a code: Anzahl" in out
+
+
+def test_excel_s_sep_line_names_the_delimiter_and_is_no_row(tmp_path):
+    """`sep=;` on the first line: Excel takes it as the delimiter and shows no row of it; so do we."""
+    write_table(tmp_path, "t", "sep=;\r\nsource_code;source_display;target_code;relationship\r\n"
+                               "0012;Thorax, pa;X1;equivalent\r\n1,10;Abdomen;X2;sortof\r\n", encoding="cp1252")
+    t = read_table(str(tmp_path / "t.csv"))
+    assert t.delimiter == ";" and [(r.row, r.source_code, r.source_display) for r in t.rows] == [
+        (2, "0012", "Thorax, pa"), (3, "1,10", "Abdomen")]
+    assert [(p.row, p.kind) for p in t.problems] == [(3, "unknown-relationship")]
+
+
+def test_a_long_code_excel_wrote_in_scientific_notation_is_an_error_of_its_row(tmp_path):
+    write_table(tmp_path / "maps", "t", "source_code,target_code,relationship,status\n"
+                                       "A1,1.23457E+15,equivalent,accepted\nA2,12345678901234,equivalent,accepted\n"
+                                       "A3,1E3,equivalent,accepted\n")
+    code, table = check_json(tmp_path / "maps")
+    (bad,) = [p for p in table["problems"] if p["row"]]
+    assert code == 1 and (bad["row"], bad["level"], bad["kind"], bad["column"]) == (2, "error", "invalid-cell",
+                                                                                 "target_code")
+    assert bad["message"].startswith("target_code '1.23457E+15' is a number as Excel writes a long one into a CSV")
+
+
+def test_a_code_merged_over_the_rows_of_its_targets_is_read_on_each(tmp_path):
+    maps = tmp_path / "maps"
+    wb = table_workbook(maps, "merged", [["0012", "Thorax", "X1", "source-is-broader-than-target", "accepted"],
+                                         [None, None, "X2", "source-is-broader-than-target", "accepted"],
+                                         [None, None, "X3", "source-is-broader-than-target", "accepted"],
+                                         ["0013", "Abdomen", "X4", "equivalent", "accepted"]])
+    ws = wb.active
+    ws.merge_cells("A2:A4")
+    ws.merge_cells("B2:B3")
+    ws.merge_cells("C5:D5")        # across columns: the text stays in its first
+    wb.save(maps / "merged.xlsx")
+    code, table = check_json(maps)
+    t = read_table(str(maps / "merged.xlsx"))
+    assert [(r.row, r.source_code, r.source_display, r.target_code, r.relationship) for r in t.rows] == [
+        (2, "0012", "Thorax", "X1", "source-is-broader-than-target"),
+        (3, "0012", "Thorax", "X2", "source-is-broader-than-target"),
+        (4, "0012", "", "X3", "source-is-broader-than-target"), (5, "0013", "Abdomen", "X4", None)]
+    merged = [(p["row"], p["column"], p["message"]) for p in table["problems"] if p["kind"] == "merged-cell"]
+    assert merged == [(3, "source_code", "source_code is merged with the cell above it (rows 2-4): read as '0012',"
+                                         " the merged cell's text"),
+                      (3, "source_display", "source_display is merged with the cell above it (rows 2-3): read as"
+                                            " 'Thorax', the merged cell's text"),
+                      (4, "source_code", "source_code is merged with the cell above it (rows 2-4): read as '0012',"
+                                         " the merged cell's text")]
+    assert [(p["row"], p["kind"]) for p in table["problems"] if p["level"] == "error"] == [(5, "missing-relationship")]

@@ -3,9 +3,13 @@ it is read, for both alike (termsvc.mappings.table, termsvc.mappings.codesystems
 cells whose text may not be what was typed, codes holding characters one cannot see."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from termsvc.mappings.reading import unseen_character
+
+# a number as a spreadsheet writes one of more than 11 digits in a General cell into a CSV: 1.23457E+15
+SCIENTIFIC = re.compile(r"-?\d(?:[.,]\d+)?E\+\d+", re.I)
 
 # every kind of problem a table (or a catalogue) can have: what the review page filters rows by
 PROBLEM_KINDS = frozenset({
@@ -13,7 +17,7 @@ PROBLEM_KINDS = frozenset({
     "unreadable", "missing-metadata", "invalid-metadata", "unknown-metadata", "missing-column", "duplicate-column",
     "duplicate-table",
     # a row, read on its own
-    "above-header", "total-row", "hidden-row", "hidden-column", "unread-sheet", "malformed-row", "invalid-cell",
+    "above-header", "total-row", "hidden-row", "hidden-column", "merged-cell", "unread-sheet", "malformed-row", "invalid-cell",
     "typed-cell", "hidden-character", "empty-source-code", "unknown-relationship",
     "unknown-status", "unknown-no-map",
     "no-map-with-target", "empty-target", "missing-relationship", "missing-system",
@@ -94,28 +98,39 @@ def cell_problems(file: str, cells, line: int, raw: list, cols: list, codes: dic
     display columns.
     - a cell whose text may not be what was typed (reading.Cells.notes): an error value or a formula with no
       saved value is an error in any column, a number or a date a warning in a code column;
-    - a code that starts with an apostrophe (Excel's mark of a text cell, a character of a CSV's cell);
+    - a code that starts with an apostrophe (Excel's mark of a text cell, a character of a CSV's cell), or
+      that is a number in scientific notation (1.23457E+15: Excel's CSV of a long number, its digits lost);
     - a display holding an invisible character (a zero-width space: it differs from the name it shows);
-    - a row the sheet hides (Hide, or filtered out by its filter): read all the same."""
+    - a row the sheet hides (Hide, or filtered out by its filter): read all the same;
+    - a cell merged with the one above it: read as the merged cell's text."""
     out = []
     if line in cells.hidden_rows:
         out.append(Problem("warning", "hidden-row", file, line, "the row is hidden in the sheet (hidden, or filtered"
                            " out by the sheet's filter): it is read all the same"))
     for i, header in cols:
-        text = raw[i].strip() if i < len(raw) else ""
-        note = cells.notes.get((line, i))
+        note = cells.notes.get((line, i)) if cells.notes else None
         if note is not None:
             kind, what = note
             if kind == "error":
                 out.append(Problem("error", "invalid-cell", file, line, f"{header} {what}", header))
+            elif kind == "merged":
+                out.append(Problem("warning", "merged-cell", file, line, f"{header} {what}", header))
             elif header in codes and not (codes[header] and kind == "whole number"):
                 out.append(Problem("warning", "typed-cell", file, line, f"{header} {what}", header))
-        if header in codes and text.startswith("'") and len(text) > 1:
+        if header not in codes and header not in displays:
+            continue
+        text = raw[i].strip() if i < len(raw) else ""
+        if header in displays:
+            unseen = unseen_character(text, ("Cf",))
+            if unseen:
+                out.append(Problem("warning", "hidden-character", file, line, f"{header} '{text}' holds {unseen}: it"
+                                   " differs from the text it shows", header))
+        elif text[:1] == "'" and len(text) > 1:
             out.append(Problem("warning", "typed-cell", file, line, f"{header} '{text}' starts with an apostrophe:"
                                " Excel's mark of a text cell, here a character of the code (remove it if the code is"
                                f" {text[1:]})", header))
-        unseen = unseen_character(text, ("Cf",)) if header in displays else None
-        if unseen:
-            out.append(Problem("warning", "hidden-character", file, line, f"{header} '{text}' holds {unseen}: it"
-                               " differs from the text it shows", header))
+        elif "E" in text.upper() and SCIENTIFIC.fullmatch(text):
+            out.append(Problem("error", "invalid-cell", file, line, f"{header} '{text}' is a number as Excel writes a"
+                               " long one into a CSV (in scientific notation): the code's digits are lost; store"
+                               " the column as text and save the CSV again", header))
     return out

@@ -2,15 +2,21 @@
 
 - CSV bytes: UTF-8 with or without BOM, UTF-16 with a BOM (Excel's "Unicode Text"), else Windows-1252
   (its five unassigned bytes read as Latin-1, so no byte is lost); the delimiter (`,` `;` or tab) is
-  sniffed from the header line; quoted fields (a quoted cell may hold line breaks); every cell a
-  string as written. A line the csv module cannot read (a quote opened and never closed, ...) is a
-  bad record of its own: the lines after it are read again, so one bad line costs one row.
+  the one a first line `sep=;` names (as Excel takes it: that line is no row), else the one that makes a
+  cell of the header line a header name (a title above it has none), else sniffed from the first line;
+  quoted fields (a quoted cell may hold line breaks, CRLF or LF); every cell a string as written. A line
+  the csv module cannot read (a quote opened and never closed, ...) is a bad record of its own: the lines
+  after it are read again, so one bad line costs one row.
+- The header row is found as in an XLSX: the first of the first HEADER_SEARCH non-blank rows that names
+  the column asked for (a title, a blank line, a "Version: 3" line above it are `Cells.above`).
 - XLSX (openpyxl, values as stored): text cells as written; numbers rendered from the cell's number
   format (`0000` pads, `0.00` keeps its decimals, else integers without `.0` and other numbers in
   their shortest form); booleans TRUE/FALSE; dates ISO `YYYY-MM-DD`. A cell whose text may not be what
   was typed is noted (`Cells.notes`): a number in the General format or a date (a code's leading zeros
   are not in the file), a number past 15 significant digits, an error value (#N/A), a formula with no
   saved value.
+- An XLSX's total rows (a SUBTOTAL, or a SUM/COUNT of the rows above) are not rows of it; the rows and
+  columns it hides, and its other sheets naming the header, are said (`Cells`).
 - Row numbers are the ones a spreadsheet program shows: an XLSX's rows; a CSV's records, a blank line
   one too (a quoted cell with line breaks makes its record no longer than a row: Excel shows it so).
 - How a CSV is written (delimiter, encoding, line break, a last line break or not) is kept, so that
@@ -39,7 +45,8 @@ class Cells:
     final_line_end: bool = True                    # ... and whether its last line has one
     meta: dict = field(default_factory=dict)       # an XLSX's `metadata` sheet
     # (row, column index) -> (kind, what the cell is) of an XLSX's cells whose text may not be what was typed:
-    # kind "number", "whole number" or "date" (a text read from a typed cell), "error" (no text can be trusted)
+    # kind "number", "whole number" or "date" (a text read from a typed cell), "error" (no text can be trusted),
+    # "merged" (the text of the merged cell above it)
     notes: dict = field(default_factory=dict)
     above: list = field(default_factory=list)      # [(row, [cells])]: the rows above the header row
     # an XLSX's: its total rows, not among `rows` ([(row, [cells], the formula)]), the rows and the column
@@ -64,6 +71,8 @@ def unseen_character(text: str, categories=tuple(UNSEEN_CATEGORIES)) -> str | No
     character U+200B (ZERO WIDTH SPACE)`), or None: of `categories`, a control character, a zero-width or
     other format character (a soft hyphen, a byte order mark), a space other than U+0020 (a non-breaking
     space), a line or paragraph separator."""
+    if text.isprintable():
+        return None   # (no "Other" or "Separator" character but the space: none of those kinds, at C speed)
     for c in text:
         category = unicodedata.category(c)
         if category in categories and c != " ":
@@ -189,6 +198,9 @@ def read_cells(path: str, header=None) -> Cells:
     return read_xlsx(path, header) if path.lower().endswith(".xlsx") else read_csv(path, header)
 
 
+SEP_LINE = re.compile(r'"?sep=([^\r\n"])"?(?:\r\n|\n|\r|$)', re.I)
+
+
 def read_csv(path: str, header=None) -> Cells:
     """The cells of a CSV file (see read_cells). Raises ValueError if it has no header (or cannot be read at all)."""
     with open(path, "rb") as f:
@@ -196,8 +208,9 @@ def read_csv(path: str, header=None) -> Cells:
     text, enc = decode_bytes(data)
     if not text.strip():
         raise ValueError("the file is empty")
-    delim = sniff_delimiter(text, header)
-    records, bad = csv_records(text, delim)
+    declared = SEP_LINE.match(text)    # Excel's first line naming the delimiter: no row of the sheet
+    delim = declared.group(1) if declared else sniff_delimiter(text, header)
+    records, bad = csv_records(text[declared.end():] if declared else text, delim)
     at = header_index(records, header)
     if not records or (bad and bad[0][0] < records[0][0] and at == 0):
         raise ValueError("the file has no header line it can read")
@@ -322,10 +335,18 @@ def _workbook_cells(wb, formulas, header) -> Cells:
     at = header_index(grid, header)
     (header_row, headers), rows = grid[at], grid[at + 1:]
     others = [n for n in sheets[sheets.index(sheet) + 1:] if _names(_first_rows(wb[n]), header)]
-    hidden_rows, hidden_columns = _hidden(wb[sheet])
+    layout = _layout(wb[sheet])
+    _fill_merged(rows, layout.merged, notes, dict(grid))
     return Cells([h.strip() for h in headers], header_row, [r for r in rows if r[0] not in totals], meta=meta,
                  notes=notes, above=grid[:at], totals=[(n, cells, totals[n]) for n, cells in rows if n in totals],
-                 hidden_rows=hidden_rows & {n for n, _c in rows}, hidden_columns=hidden_columns, other_sheets=others)
+                 hidden_rows=layout.hidden_rows & {n for n, _c in rows}, hidden_columns=layout.hidden_columns,
+                 other_sheets=others)
+
+
+def _names(grid: list, header) -> bool:
+    """Does one of the first HEADER_SEARCH rows of `grid` name a column of `header`?"""
+    names = _header_names(header)
+    return any(canonical_header(c) in names for _n, cells in grid[:HEADER_SEARCH] for c in cells)
 
 
 def _first_rows(ws) -> list:
@@ -348,15 +369,24 @@ def total_formula(formula, row: int) -> bool:
     return m.group(1) is None or int(m.group(1)) <= int(m.group(2)) < row
 
 
-def _hidden(ws) -> tuple[set, set]:
-    """(the row numbers, the column indexes) a read-only sheet hides (Hide, or filtered out by its filter), read
-    from its XML (a read-only sheet keeps no row or column dimensions; nothing when it cannot be found)."""
+@dataclass
+class Layout:
+    """What a read-only sheet keeps no record of, read from its XML: the rows and the column indexes it hides
+    (Hide, or filtered out by its filter) and its merged ranges (min_col, min_row, max_col, max_row)."""
+    hidden_rows: set = field(default_factory=set)
+    hidden_columns: set = field(default_factory=set)
+    merged: list = field(default_factory=list)
+
+
+def _layout(ws) -> Layout:
+    """The sheet's Layout (empty when its XML cannot be found; parsed only when it hides or merges cells)."""
     from xml.etree.ElementTree import iterparse
+
+    from openpyxl.utils.cell import range_boundaries
+    out = Layout()
     archive, part = getattr(ws.parent, "_archive", None), getattr(ws, "_worksheet_path", None)
-    rows: set[int] = set()
-    cols: set[int] = set()
-    if archive is None or part is None or not _says(archive, part, b"hidden="):
-        return rows, cols
+    if archive is None or part is None or not _says(archive, part, (b"hidden=", b"mergeCell ")):
+        return out
     row, sheet_data = 0, None
     with archive.open(part) as src:
         for event, el in iterparse(src, events=("start", "end")):
@@ -367,28 +397,46 @@ def _hidden(ws) -> tuple[set, set]:
                 elif tag == "row":
                     row = int(el.get("r") or row + 1)
                     if el.get("hidden") in ("1", "true"):
-                        rows.add(row)
+                        out.hidden_rows.add(row)
                 elif tag == "col" and el.get("hidden") in ("1", "true"):
-                    cols.update(range(int(el.get("min", "1")) - 1, min(int(el.get("max", "1")), 16384)))
+                    out.hidden_columns.update(range(int(el.get("min", "1")) - 1, min(int(el.get("max", "1")), 16384)))
+                elif tag == "mergeCell" and el.get("ref"):
+                    try:
+                        out.merged.append(range_boundaries(el.get("ref")))
+                    except (ValueError, TypeError):
+                        pass   # (a range that names no cells merges nothing)
             elif tag == "row" and sheet_data is not None:
                 sheet_data.clear()   # (what is read of a row is its attributes: the sheet is not kept)
-    return rows, cols
+    return out
 
 
-def _names(grid: list, header) -> bool:
-    """Does one of the first HEADER_SEARCH rows of `grid` name a column of `header`?"""
-    names = _header_names(header)
-    return any(canonical_header(c) in names for _n, cells in grid[:HEADER_SEARCH] for c in cells)
+def _fill_merged(rows: list, merged: list, notes: dict, anchors: dict) -> None:
+    """A value merged over rows (a code over the rows of its targets) read on each of them, noted: the
+    rows `rows` [(row, cells)] below the anchor of a range get the anchor's text in its first column.
+    `anchors`: {row: cells} of the sheet's rows."""
+    by_row = dict(rows)
+    for min_col, min_row, _max_col, max_row in merged:
+        col = min_col - 1
+        anchor = anchors.get(min_row)
+        text = anchor[col] if anchor is not None and col < len(anchor) else ""
+        for n in range(min_row + 1, max_row + 1):
+            cells = by_row.get(n)
+            if cells is None or not text.strip():
+                continue
+            cells.extend([""] * (col + 1 - len(cells)))
+            cells[col] = text
+            notes[(n, col)] = ("merged", f"is merged with the cell above it (rows {min_row}-{max_row}): read as"
+                                         f" '{text.strip()}', the merged cell's text")
 
 
-def _says(archive, part: str, word: bytes) -> bool:
-    """Does the archive's part hold `word` (a quick look before parsing it)?"""
+def _says(archive, part: str, words: tuple) -> bool:
+    """Does the archive's part hold one of `words` (a quick look before parsing it)?"""
     tail = b""
     with archive.open(part) as src:
         while chunk := src.read(1 << 20):
-            if word in tail + chunk:
+            if any(w in tail + chunk for w in words):
                 return True
-            tail = chunk[-len(word):]
+            tail = chunk[-max(map(len, words)):]
     return False
 
 
