@@ -11,6 +11,7 @@ import orjson
 from markupsafe import escape
 
 from test_review_suggestions import CID4, KNEE, ROOMY, SCT, candidates, suggest_cli, suggestions_db  # noqa: F401
+from termsvc.api import review
 from termsvc.api.app import create_app
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -166,7 +167,8 @@ def test_a_filtered_page_counts_the_catalogue_codes_without_a_row_and_lists_thos
     assert f'<option value="{SCT}" selected>' in html and '<option value="">any target system</option>' in html
 
 
-def test_the_overview_search_counts_and_lists_the_catalogue_codes_without_a_row(suggestions_db):   # noqa: F811
+def test_the_overview_search_counts_and_lists_the_catalogue_codes_without_a_row(suggestions_db,  # noqa: F811
+                                                                                 monkeypatch):
     db, _ = suggestions_db
     web = create_app(db, ROOMY).test_client()
     html = web.get("/mappings?q=mano", headers=HTML).get_data(as_text=True)
@@ -177,3 +179,6 @@ def test_the_overview_search_counts_and_lists_the_catalogue_codes_without_a_row(
     html = web.get("/mappings?status=accepted", headers=HTML).get_data(as_text=True)
     assert unlisted_codes(html) == [] and "without a row: 2; 0 of them kept by this filter" in html
     assert 'id="unlisted"' not in web.get("/mappings", headers=HTML).get_data(as_text=True)   # no filter, no list
+    monkeypatch.setattr(review, "MAX_RESULTS", 1)      # more kept than a page lists: said
+    html = web.get("/mappings?status=draft", headers=HTML).get_data(as_text=True)
+    assert unlisted_codes(html) == ["R02"] and "without a row: 2; 2 of them kept by this filter (the first 1 listed)" in html

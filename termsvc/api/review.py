@@ -142,7 +142,7 @@ def overview() -> Response:
         reports = _reports(store)
         f = _filter()
         hits, more = (_search(store, reports, f) if f.active else ([], False))
-        unlisted = _unlisted(reports, f) if f.active else ([], 0)
+        unlisted = _unlisted(reports, f) if f.active else ([], 0, 0)
         removed = build_cached(store, ("review", "removed"), lambda: orjson.loads(store.meta(REMOVED_TABLES_META) or "[]"))
         return _page(store, "review_overview.html", reports=reports, filter=f, q=request.args.get("q", ""), hits=hits,
                      more=more, unlisted=unlisted, tiles=_tiles(reports), removed=removed)
@@ -180,15 +180,17 @@ def _search(store, reports: list[dict], f: RowFilter) -> tuple[list, bool]:
     return [h[1:] for h in hits[:MAX_RESULTS]], len(hits) > MAX_RESULTS
 
 
-def _unlisted(reports: list[dict], f: RowFilter) -> tuple[list, int]:
+def _unlisted(reports: list[dict], f: RowFilter) -> tuple[list, int, int]:
     """The codes of the tables' catalogues that no row names (from each build report's coverage) the filter
-    keeps, as the draft rows they would be: ([(report, code)], how many there are in all)."""
+    keeps, as the draft rows they would be: ([(report, code)], the first MAX_RESULTS; how many it keeps; how
+    many there are in all)."""
     out, total = [], 0
     for rep in reports:
         codes = [u for u in ((rep.get("coverage") or {}).get("unmapped_codes") or ()) if not u["pending"]]
         total += len(codes)
-        out += [(rep, u) for u in codes if f.keep_unlisted(u["code"], u.get("display") or "", rep.get("meta") or {})]
-    return out[:MAX_RESULTS], total
+        out += [(rep, u) for u in deadline.bounded(codes)
+                if f.keep_unlisted(u["code"], u.get("display") or "", rep.get("meta") or {})]
+    return out[:MAX_RESULTS], len(out), total
 
 
 def table_page(table_id: str) -> Response:
