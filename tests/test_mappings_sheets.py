@@ -8,10 +8,12 @@ import json
 
 import openpyxl
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from termsvc.cli import cli
 from termsvc.mappings.codesystems import from_catalogue
+from termsvc.mappings.reading import total_formula
 from termsvc.mappings.table import read_table
 from test_mappings import TOML, write_table
 
@@ -303,3 +305,15 @@ def test_a_code_merged_over_the_rows_of_its_targets_is_read_on_each(tmp_path):
                       (4, "source_code", "source_code is merged with the cell above it (rows 2-4): read as '0012',"
                                          " the merged cell's text")]
     assert [(p["row"], p["kind"]) for p in table["problems"] if p["level"] == "error"] == [(5, "missing-relationship")]
+
+
+@pytest.mark.parametrize("formula, row, total", [
+    ("=SUM(B2:B10)", 11, True), ("=sum( b2 : b9 )", 10, True), ("=COUNTA(C2:C4)", 5, True),
+    ("=SUBTOTAL(103,C2:C4)", 6, True), ("=SUBTOTAL(109,Tabelle1[Anzahl])", 9, True),   # an Excel table's total row
+    ("=SUM(A8:E8)", 8, False),                      # the row's own cells: a value of the row
+    ("=SUM(B2:B200)", 150, False),                  # a range that does not end above the row
+    ("=COUNTIF($A$2:$A$100,A150)", 150, False),     # a helper column: is the code above?
+    ("=SUM(Lookup!A2:A100)", 150, False),           # a look-up in another sheet
+    ('="X"&9', 5, False), ("Total", 5, False), (12, 5, False)])
+def test_what_is_a_total_row(formula, row, total):
+    assert total_formula(formula, row) is total

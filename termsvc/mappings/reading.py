@@ -336,7 +336,7 @@ def _workbook_cells(wb, formulas, header) -> Cells:
     (header_row, headers), rows = grid[at], grid[at + 1:]
     others = [n for n in sheets[sheets.index(sheet) + 1:] if _names(_first_rows(wb[n]), header)]
     layout = _layout(wb[sheet])
-    _fill_merged(rows, layout.merged, notes, dict(grid))
+    _fill_merged(rows, [m for m in layout.merged if m[1] > header_row], notes, dict(grid))   # (merged in the rows)
     return Cells([h.strip() for h in headers], header_row, [r for r in rows if r[0] not in totals], meta=meta,
                  notes=notes, above=grid[:at], totals=[(n, cells, totals[n]) for n, cells in rows if n in totals],
                  hidden_rows=layout.hidden_rows & {n for n, _c in rows}, hidden_columns=layout.hidden_columns,
@@ -356,8 +356,9 @@ def _first_rows(ws) -> list:
 
 
 # a formula that adds up, counts or averages the rows above it: a total row, not a row of the table
-TOTAL = re.compile(r"=\s*(?:_xlfn\.)?(?:SUBTOTAL|AGGREGATE)\s*\(|=\s*(?:SUM|SUMIFS?|COUNTA?|COUNTBLANK|COUNTIFS?|AVERAGE"
-                   r"|MIN|MAX)\s*\(.*?\$?[A-Z]{1,3}\$?(\d+)\s*:\s*\$?[A-Z]{1,3}\$?(\d+)", re.I)
+# (a range of this sheet: a COUNTIF or a range of another sheet is a helper column's look-up, not a total)
+TOTAL = re.compile(r"=\s*(?:_xlfn\.)?(?:SUBTOTAL|AGGREGATE)\s*\(|=\s*(?:SUM|COUNTA?|COUNTBLANK|AVERAGE|MIN|MAX)\s*\("
+                   r"[^!]*?\$?[A-Z]{1,3}\$?(\d+)\s*:\s*\$?[A-Z]{1,3}\$?(\d+)[^!]*$", re.I)
 
 
 def total_formula(formula, row: int) -> bool:
