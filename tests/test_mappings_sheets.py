@@ -317,3 +317,32 @@ def test_a_code_merged_over_the_rows_of_its_targets_is_read_on_each(tmp_path):
     ('="X"&9', 5, False), ("Total", 5, False), (12, 5, False)])
 def test_what_is_a_total_row(formula, row, total):
     assert total_formula(formula, row) is total
+
+
+def test_a_semicolon_csv_with_a_comma_in_a_header_is_read_with_its_semicolons(tmp_path):
+    """Excel in a decimal-comma locale writes `;` between cells; a header like `Descripción, larga` made the
+    sniffer take `,` for the delimiter (a table or a catalogue unreadable): the header names decide."""
+    write_table(tmp_path / "maps", "t", "source_code;source_display;Nota, interna;target_code;relationship\r\n"
+                                       "0012;Tórax, PA;;X1;equivalent\r\n1,10;Abdomen;sí, revisar;X2;equivalent\r\n",
+                encoding="cp1252")
+    t = read_table(str(tmp_path / "maps" / "t.csv"))
+    assert t.delimiter == ";" and not t.errors
+    assert [(r.source_code, r.source_display, r.extras) for r in t.rows] == [
+        ("0012", "Tórax, PA", {"Nota, interna": ""}), ("1,10", "Abdomen", {"Nota, interna": "sí, revisar"})]
+    (tmp_path / "export.csv").write_bytes("Código;Descripción, larga\r\n0012;Tórax, PA\r\n".encode("cp1252"))
+    code, out = run("mappings", "init", tmp_path / "export.csv", "--name", "k", "-o", tmp_path / "out",
+                    "--display-column", "Descripción, larga")
+    assert code == 0, out
+    cs = orjson.loads((tmp_path / "out" / "codesystems" / "CodeSystem-k.json").read_bytes())
+    assert cs["concept"] == [{"code": "0012", "display": "Tórax, PA"}]
+
+
+def test_an_xlsx_text_cell_typed_with_an_apostrophe_is_the_code_without_it(tmp_path):
+    """In Excel '0012 makes a text cell holding 0012 (the apostrophe is its style, not its text)."""
+    maps = tmp_path / "maps"
+    wb = table_workbook(maps, "apo", [["0012", "Thorax", "X1", "equivalent", "accepted"]])
+    wb.active["A2"].quotePrefix = True
+    wb.save(maps / "apo.xlsx")
+    code, table = check_json(maps)
+    assert code == 0 and not [p for p in table["problems"] if p["row"]]
+    assert read_table(str(maps / "apo.xlsx")).rows[0].source_code == "0012"
