@@ -11,6 +11,7 @@ import orjson
 from markupsafe import escape
 
 from test_review_suggestions import CID4, KNEE, ROOMY, SCT, candidates, suggest_cli, suggestions_db  # noqa: F401
+from termsvc.api import review
 from termsvc.api.app import create_app
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -135,3 +136,49 @@ def test_what_a_table_asks_suggestions_for_is_counted_in_words():
     assert [str(said(rows, codes)) for rows, codes in ((4, 0), (1, 2), (0, 3), (0, 1), (0, 0))] == [
         "4 rows without a target", "1 row without a target and 2 catalogue codes without a row",
         "3 catalogue codes without a row", "1 catalogue code without a row", "0 rows without a target"]
+
+
+def unlisted_codes(html: str) -> list[str]:
+    """The codes listed as catalogue codes without a row (a table page's, or the overview's)."""
+    return re.findall(r'<tr class="unlisted" data-code="([^"]+)">', html)
+
+
+def test_a_filtered_page_counts_the_catalogue_codes_without_a_row_and_lists_those_it_keeps(suggestions_db):   # noqa: F811
+    """A catalogue code without a row is, to a filter, the draft row without a target it would be (the row
+    the download adds): a filter for rows to map lists it, one for mapped rows counts it only."""
+    db, _ = suggestions_db
+    web = create_app(db, ROOMY).test_client()
+    for query, kept in (("", ["R02", "R04"]), ("?status=draft", ["R02", "R04"]), ("?status=Accepted", []),
+                        ("?q=columna", ["R02"]), ("?q=r04", ["R04"]), ("?q=torax", []),
+                        ("?problem=empty-target", ["R02", "R04"]), ("?problem=warning", ["R02", "R04"]),
+                        ("?problem=none", []), ("?problem=error", []), (f"?system={SCT}", ["R02", "R04"]),
+                        (f"?system={SCT}&q=mano", ["R04"]), ("?system=http://loinc.org", []), ("?change=any", [])):
+        html = web.get("/mappings/catalogo" + query, headers=HTML).get_data(as_text=True)
+        summary = html.split('<details open id="suggestions-unlisted"><summary>')[1].split("</summary>")[0]
+        assert unlisted_codes(html) == kept, query
+        assert summary == ("Codes of the catalogue without a row (2" + (
+            f"; {len(kept)} of them kept by this filter)" if query else ")")), query
+        if query and not kept:
+            assert "This filter keeps none of them" in html and 'href="/mappings/catalogo#suggestions-unlisted"' in html
+        for code in kept:   # each with its candidates
+            assert unlisted_blocks(html)[code].count('<td class="code"><code>') >= 1, (query, code)
+    # the filter's target system is offered with the systems of the rows
+    html = web.get(f"/mappings/catalogo?system={SCT}", headers=HTML).get_data(as_text=True)
+    assert f'<option value="{SCT}" selected>' in html and '<option value="">any target system</option>' in html
+
+
+def test_the_overview_search_counts_and_lists_the_catalogue_codes_without_a_row(suggestions_db,  # noqa: F811
+                                                                                 monkeypatch):
+    db, _ = suggestions_db
+    web = create_app(db, ROOMY).test_client()
+    html = web.get("/mappings?q=mano", headers=HTML).get_data(as_text=True)
+    results = html.split('id="results"')[1].split("</section>")[0]
+    assert unlisted_codes(results) == ["R04"]          # (the rows with "mano" are listed above it, as rows)
+    assert "Codes of the tables' catalogues without a row: 2; 1 of them kept by this filter" in results
+    assert 'href="/mappings/catalogo?q=R04#suggestions-unlisted"' in results
+    html = web.get("/mappings?status=accepted", headers=HTML).get_data(as_text=True)
+    assert unlisted_codes(html) == [] and "without a row: 2; 0 of them kept by this filter" in html
+    assert 'id="unlisted"' not in web.get("/mappings", headers=HTML).get_data(as_text=True)   # no filter, no list
+    monkeypatch.setattr(review, "MAX_RESULTS", 1)      # more kept than a page lists: said
+    html = web.get("/mappings?status=draft", headers=HTML).get_data(as_text=True)
+    assert unlisted_codes(html) == ["R02"] and "without a row: 2; 2 of them kept by this filter (the first 1 listed)" in html

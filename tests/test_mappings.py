@@ -83,9 +83,10 @@ def test_a_control_character_in_a_code_is_an_error_of_its_row(tmp_path):
                                    'CT,X3,equivalent,accepted\r\n')
     t = read_table(p)
     assert [(e.row, e.kind, e.column) for e in t.errors] == [(2, "invalid-cell", "source_code"),
-                                                             (4, "invalid-cell", "target_code")]
+                                                             (3, "invalid-cell", "target_code")]
     assert "holds the control character U+000D" in t.errors[0].message
-    assert [(r.row, r.source_code, r.target_code) for r in t.rows] == [(2, "", "X1"), (4, "MR", ""), (5, "CT", "X3")]
+    # (the rows Excel shows: the quoted line break keeps its record one row)
+    assert [(r.row, r.source_code, r.target_code) for r in t.rows] == [(2, "", "X1"), (3, "MR", ""), (4, "CT", "X3")]
 
 
 def test_a_cell_longer_than_the_csv_module_reads_is_an_error_of_its_row(tmp_path):
@@ -169,23 +170,31 @@ def test_structural_errors_with_rows(tmp_path):
     assert {r.row for r in judged.served_rows()} == {13, 14, 15}
 
 
-def test_row_numbers_are_the_lines_a_row_starts_on(tmp_path):
-    lines = ["",                                              # 1: blank lines before the header
+def test_row_numbers_are_the_rows_excel_shows(tmp_path):
+    """A CSV's record is one row in Excel however many lines its quoted cells span (Alt+Enter in a comment),
+    and a blank line is a row: a problem names the row the terminologist sees."""
+    lines = ["",                                              # row 1: blank lines before the header
              "source_code,target_code,relationship,comment",  # 2
              'A,X1,equivalent,"a comment',                    # 3: a quoted cell over three lines
-             "over more",                                     # 4
-             'lines"',                                        # 5
-             "B,X2,equivalent,",                              # 6
-             "",                                              # 7
-             'C,X3,sortof,"two',                              # 8: an unknown relationship
-             'lines"',                                        # 9
-             "D,X4,equivalent,"]                              # 10
+             "over more",                                     #
+             'lines"',                                        #
+             "B,X2,equivalent,",                              # 4
+             "",                                              # 5
+             'C,X3,sortof,"two',                              # 6: an unknown relationship
+             'lines"',                                        #
+             "D,X4,equivalent,"]                              # 7
     t = read_table(write_table(tmp_path, "t", "\r\n".join(lines) + "\r\n"))
-    assert [r.row for r in t.rows] == [3, 6, 8, 10]
+    assert [r.row for r in t.rows] == [3, 4, 6, 7]
     assert t.rows[0].comment == "a comment\r\nover more\r\nlines"
-    assert by_kind(t) == {"unknown-relationship": [8]}
+    assert by_kind(t) == {"unknown-relationship": [6]}
+    # a line break of a cell other than CR, LF or CRLF (U+2028, NEL, a form feed) breaks no row
+    t = read_table(write_table(tmp_path, "s", "source_code,source_display,target_code,relationship\n"
+                               "A,Thorax\u2028PA,X1,equivalent\nB,Abdomen\x0cneu,X2,sortof\nC,Knie\x85links,X3,equivalent\n"))
+    assert [(r.row, r.source_code, r.source_display) for r in t.rows] == [
+        (2, "A", "Thorax\u2028PA"), (3, "B", "Abdomen\x0cneu"), (4, "C", "Knie\x85links")]
+    assert by_kind(t) == {"unknown-relationship": [3]}
     assert by_kind(read_table(write_table(tmp_path, "u", "\n".join(lines[2:]) + "\n"))) == {
-        "missing-column": [1]}   # the header is the first line with a cell
+        "missing-column": [1]}   # no header found: the first line with a cell
 
 
 def test_a_line_with_surplus_cells_is_an_error_for_that_row_only(tmp_path):

@@ -227,3 +227,42 @@ def test_the_suggestions_in_a_browser(browser, suggestions_db, server_factory, a
     col = {h: i for i, h in enumerate(rows[0])}
     assert rows[1][col["source_code"]] == "0012" and rows[1][col["target_code"]] == KNEE
     assert rows[1][col["status"]] == "draft" and "Knee" in rows[1][col["suggestion_candidates"]]
+
+
+def test_a_filtered_table_page_still_lists_the_catalogue_codes_without_a_row(browser, suggestions_db, server_factory,  # noqa: F811
+                                                                             artifacts):
+    """Filtered by search text, by target system and by status in the page's form, a table page still says how
+    many catalogue codes have no row, and lists those the filter keeps (draft rows without a target they
+    would be), each with its candidates, above the rows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    db, _ = suggestions_db
+    srv = server_factory(db)
+    browser.get(srv.base + "/mappings/catalogo")
+    eventually(lambda: browser.find_elements(By.ID, "row-table"))
+    browser.find_element(By.ID, "q").send_keys("mano")
+    Select(browser.find_element(By.ID, "system")).select_by_value("http://snomed.info/sct")
+    Select(browser.find_element(By.ID, "status")).select_by_value("draft")
+    browser.find_element(By.ID, "filter").click()
+    unlisted = eventually(lambda: browser.find_elements(By.ID, "suggestions-unlisted")
+                          if "q=mano" in browser.current_url else None)[0]
+    assert "system=http" in browser.current_url and "status=draft" in browser.current_url
+    assert browser.find_elements(By.CSS_SELECTOR, "#row-table tr[id^=row-]") == []     # no row has "mano"
+    summary = unlisted.find_element(By.TAG_NAME, "summary")
+    assert summary.is_displayed() and summary.text == "Codes of the catalogue without a row (2; 1 of them kept by this filter)"
+    hand = unlisted.find_element(By.CSS_SELECTOR, "tr.unlisted[data-code='R04']")
+    candidates = unlisted.find_element(By.CSS_SELECTOR, "tr.unlisted-block[data-code='R04']")
+    assert hand.is_displayed() and "Mano derecha" in hand.text and "Hand" in candidates.text
+    assert unlisted.find_elements(By.CSS_SELECTOR, "tr.unlisted[data-code='R02']") == []
+    artifacts(browser, "filtered")
+    assert browser.execute_script(WRAPPED) == []
+    # a filter for mapped rows keeps none of them: it says how many there are, and where they all are
+    Select(browser.find_element(By.ID, "status")).select_by_value("accepted")
+    browser.find_element(By.ID, "q").clear()
+    browser.find_element(By.ID, "filter").click()
+    note = eventually(lambda: browser.find_elements(By.ID, "unlisted-filtered")
+                      if "status=accepted" in browser.current_url else None)[0]
+    assert "This filter keeps none of them" in note.text and "all 2 on the page of every row" in note.text
+    note.find_element(By.LINK_TEXT, "page of every row").click()
+    eventually(lambda: "status" not in browser.current_url and browser.find_elements(By.CSS_SELECTOR, "tr.unlisted"))
+    assert [e.get_attribute("data-code") for e in browser.find_elements(By.CSS_SELECTOR, "tr.unlisted")] == ["R02", "R04"]

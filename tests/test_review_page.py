@@ -369,7 +369,7 @@ def test_a_block_under_rows_is_a_template_include(web, review_db, monkeypatch):
         templates.ENV.loader]))
     templates.ENV.cache.clear()
     monkeypatch.setattr(review, "ROW_BLOCKS", [review.RowBlock(
-        "test_row_block.html", lambda store, rep, table, rows: {r.row: f"{len(r.source_code)} characters"
+        "test_row_block.html", lambda store, rep, table, rows, f: {r.row: f"{len(r.source_code)} characters"
                                                                 for r in rows if not r.accepted})])
     html = page(web, "/mappings/body-part")
     blocks = re.findall(r'<tr class="row-block" data-row="(\d+)"><td></td><td colspan="\d+">(.*?)</td></tr>', html)

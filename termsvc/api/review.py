@@ -5,7 +5,9 @@ read-only, no scripts.
                                    what changed since the build served before; tiles and badges link to the
                                    rows they count. ?q= searches every table's rows (source and target code
                                    and display, author, reviewer, comment; case and accents folded), and
-                                   ?status= ?problem= ?change= filter them
+                                   ?status= ?problem= ?change= ?system= (target system) filter them; the
+                                   codes of the tables' catalogues that no row names are counted, and those
+                                   the filter keeps (as the draft rows they would be) listed
     /mappings/ID                   one table: its problems, unmapped codes, changes, and its rows (the same
                                    filters), every cell with its problem in its column, extra columns collapsible
     /mappings/ID.csv, ID.xlsx      the table, as `termsvc mappings export --db` writes it (?delimiter=)
@@ -47,9 +49,9 @@ HTML = "text/html; charset=utf-8"
 @dataclass(frozen=True)
 class RowBlock:
     """A block shown under rows of a table page: `template` is included with `r` (the Row), `rep` (the
-    table's report) and `value`, for each row whose number `data(store, report, table, rows)` ({row
-    number: value}, or an object that answers `in` and `[]` alike; `rows`: the Rows the page shows)
-    names; `heading`, a template included above the rows with that `data`."""
+    table's report) and `value`, for each row whose number `data(store, report, table, rows, filter)` ({row
+    number: value}, or an object that answers `in` and `[]` alike; `rows`: the Rows the page shows, by the
+    RowFilter `filter`) names; `heading`, a template included above the rows with that `data`."""
     template: str
     data: Callable
     heading: str | None = None
@@ -107,7 +109,8 @@ def _table_url(rep: dict, anchor: str = "", **query) -> str:
 def _filter() -> RowFilter:
     args = request.args
     try:
-        return RowFilter.parse(args.get("q", ""), args.get("status", ""), args.get("problem", ""), args.get("change", ""))
+        return RowFilter.parse(args.get("q", ""), args.get("status", ""), args.get("problem", ""), args.get("change", ""),
+                               args.get("system", ""))
     except ValueError as e:
         raise OpError(str(e), status=400, code="invalid") from None
 
@@ -139,9 +142,10 @@ def overview() -> Response:
         reports = _reports(store)
         f = _filter()
         hits, more = (_search(store, reports, f) if f.active else ([], False))
+        unlisted = _unlisted(reports, f) if f.active else ([], 0, 0)
         removed = build_cached(store, ("review", "removed"), lambda: orjson.loads(store.meta(REMOVED_TABLES_META) or "[]"))
         return _page(store, "review_overview.html", reports=reports, filter=f, q=request.args.get("q", ""), hits=hits,
-                     more=more, tiles=_tiles(reports), removed=removed)
+                     more=more, unlisted=unlisted, tiles=_tiles(reports), removed=removed)
 
 
 def _tiles(reports: list[dict]) -> list[tuple]:
@@ -176,6 +180,19 @@ def _search(store, reports: list[dict], f: RowFilter) -> tuple[list, bool]:
     return [h[1:] for h in hits[:MAX_RESULTS]], len(hits) > MAX_RESULTS
 
 
+def _unlisted(reports: list[dict], f: RowFilter) -> tuple[list, int, int]:
+    """The codes of the tables' catalogues that no row names (from each build report's coverage) the filter
+    keeps, as the draft rows they would be: ([(report, code)], the first MAX_RESULTS; how many it keeps; how
+    many there are in all)."""
+    out, total = [], 0
+    for rep in reports:
+        codes = [u for u in ((rep.get("coverage") or {}).get("unmapped_codes") or ()) if not u["pending"]]
+        total += len(codes)
+        out += [(rep, u) for u in deadline.bounded(codes)
+                if f.keep_unlisted(u["code"], u.get("display") or "", rep.get("meta") or {})]
+    return out[:MAX_RESULTS], len(out), total
+
+
 def table_page(table_id: str) -> Response:
     store = _store()
     with store.time_limit():
@@ -197,11 +214,13 @@ def table_page(table_id: str) -> Response:
                                  "change": changed.get(r.row), "level": _level(problems),
                                  "served": bool(rep.get("loaded")) and (served is None or r.status in served)
                                  and r.row not in error_rows})
-            blocks = [(b, b.data(store, rep, t, [item["row"] for item in rows])) for b in ROW_BLOCKS]
+            blocks = [(b, b.data(store, rep, t, [item["row"] for item in rows], f)) for b in ROW_BLOCKS]
         kinds = sorted({p["kind"] for p in rep["problems"] if p["row"] is not None})
+        systems = [(url, _system_name(store, url)) for url in sorted(
+            {r.target_system for r in (loaded[1].rows if loaded else ()) if r.target_system} | {f.system} - {""})]
         return _page(store, "review_table.html", rep=rep, filter=f, q=request.args.get("q", ""), rows=rows,
                      columns=columns, total=len(loaded[1].rows) if loaded else 0, loaded=loaded is not None,
-                     table_problems=by_row.get(None, []), kinds=kinds, blocks=blocks,
+                     table_problems=by_row.get(None, []), kinds=kinds, blocks=blocks, systems=systems,
                      extras=[c for c in columns if c.extra])
 
 

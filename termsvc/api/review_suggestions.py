@@ -9,8 +9,8 @@ a dropdown of the candidates). What is suggested for is what the CLI and POST /m
 
 A table's suggestions are computed lazily, once per build and worker, by the Suggester POST
 /mappings/suggest uses, and kept as far as they got: a page computes those of the rows it shows
-(the first PAGE_ROWS rows without a target its filter keeps, then, on a page no filter narrows, the
-catalogue codes without a row) within PAGE_SHARE of the request's time
+(the first PAGE_ROWS rows without a target its filter keeps, then the catalogue codes without a row it
+keeps, as the draft rows without a target they would be) within PAGE_SHARE of the request's time
 limit (less for a page of many rows, whose rendering takes longer) and shows what it has, saying
 how far it got (the next request goes on from there); the download finishes them all within the
 request's time limit or answers 422 saying so. The overview computes none.
@@ -77,11 +77,12 @@ class Shown:
     shown: int                       # of those, the ones to show suggestions under (PAGE_ROWS at most)
     done: int                        # of those, with their suggestions computed
     scope_message: str | None        # the scope is incomplete or cannot be expanded (what to load)
-    unlisted: list                   # the suggestions computed of the catalogue codes without a row it shows
-    unlisted_shown: int              # catalogue codes without a row to show (none on a page a filter narrows)
+    unlisted: list                   # the catalogue codes without a row it shows (PAGE_ROWS in all at most):
+                                     # {source_code, source_display, suggestions (None: not computed)}
+    unlisted_kept: int               # catalogue codes without a row the page's filter keeps
     unlisted_total: int              # catalogue codes without a row
     catalogue_message: str | None    # why they could not be listed
-    every_row: bool                  # the page lists every row (no filter narrows it)
+    filtered: bool                   # a filter narrows the page
     unfinished: str | None = None    # why `done` < `shown`
 
     def __contains__(self, row) -> bool:
@@ -100,16 +101,16 @@ def _suggester(store):
     return build_suggester(store, current_app.extensions["termsvc.settings"])
 
 
-def for_page(store, rep: dict, table, rows: list) -> Shown:
-    """The suggestions a table page shows under the rows it shows (`rows`), and, when it lists every row
-    (no filter narrows it), for the catalogue codes without a row, PAGE_ROWS in all at most, computed
-    within PAGE_SHARE of the request's time limit."""
+def for_page(store, rep: dict, table, rows: list, f) -> Shown:
+    """The suggestions a table page shows under the rows it shows (`rows`, those the RowFilter `f` keeps), and
+    for the catalogue codes without a row that `f` keeps (as the draft rows without a target they would be),
+    PAGE_ROWS in all at most, computed within PAGE_SHARE of the request's time limit."""
     s = _suggestions(store, rep, table)
     listed_rows = {r.row for r in rows}
     listed = [a for a in s.rows if a.row in listed_rows]
     shown = listed[:PAGE_ROWS]
-    every_row = len(rows) == len(table.rows)
-    unlisted = s.unlisted[:PAGE_ROWS - len(shown)] if every_row else []
+    kept = [a for a in s.unlisted if f.keep_unlisted(a.source_code, a.source_display, table.meta)]
+    unlisted = kept[:PAGE_ROWS - len(shown)]
     unfinished = None
     share_ms = round(store.time_limit_ms * PAGE_SHARE * min(1.0, FULL_SHARE_ROWS / max(1, len(rows) + len(unlisted))))
     try:
@@ -125,11 +126,12 @@ def for_page(store, rep: dict, table, rows: list) -> Shown:
         unfinished = e.text
     done = [s.done[a.key] for a in shown if a.key in s.done]
     by_row = {v["row"]: v for v in done if v["candidates"] or v.get("message") not in (None, s.scope_message)}
-    unlisted_done = [s.done[a.key] for a in unlisted if a.key in s.done]
+    unlisted_listed = [{"source_code": a.source_code, "source_display": a.source_display,
+                        "suggestions": s.done.get(a.key)} for a in unlisted]
     meta = table.meta
     return Shown(by_row, meta.get("target_scope") or meta.get("target_system"), len(s.rows), len(listed),
-                 len(shown), len(done), s.scope_message, unlisted_done, len(unlisted), len(s.unlisted),
-                 s.catalogue_message, every_row, unfinished)
+                 len(shown), len(done), s.scope_message, unlisted_listed, len(kept), len(s.unlisted),
+                 s.catalogue_message, f.active, unfinished)
 
 
 def xlsx(store, rep: dict, table) -> bytes:

@@ -375,12 +375,17 @@ def init_cmd(catalogue, name, output_dir, base_url, title, language, target_syst
     named = {"code": code_column, "display": display_column, "parent": parent_column, "active": active_column}
     made = codesystems.from_catalogue(catalogue, name, base_url, title, language, target_system,
                                       {k: v for k, v in named.items() if v}, target_scope)
-    if made.problems:
-        unusable = any(p.row is None or p.kind == "missing-column" for p in made.problems)
+    errors = made.errors
+    if errors:
+        unusable = any(p.row is None or p.kind == "missing-column" for p in errors)
         click.echo(f"error: {made.file}: nothing written: " + (
-            "the catalogue cannot be read" if unusable else f"{len(made.problems)} row(s) in error") + ":", err=True)
-        for p in made.problems:
+            "the catalogue cannot be read" if unusable else f"{len({p.row for p in errors})} row(s) in error") + ":", err=True)
+        for p in errors:
             click.echo(f"  {p.line()}", err=True)
+    for p in made.problems:   # (a code read from a number cell, a title row above the header...)
+        if p.level == "warning":
+            click.echo(f"warning: {p.line()}", err=True)
+    if errors:
         sys.exit(2 if unusable else 1)
     for path in codesystems.write(made, output_dir):
         click.echo(f"wrote {path}")

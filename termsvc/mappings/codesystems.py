@@ -26,8 +26,8 @@ import tomli_w
 from termsvc.fhir.bundle import iter_bundle
 from termsvc.mappings.export import DEFAULT_ENCODING, DEFAULT_LINE_END, language_delimiter
 from termsvc.mappings.from_fhir import rows_to_csv
-from termsvc.mappings.reading import canonical_header, read_csv, read_xlsx
-from termsvc.mappings.table import Problem
+from termsvc.mappings.reading import canonical_header, read_cells
+from termsvc.mappings.problems import Problem, cell_problems, code_problem, sheet_problems
 from termsvc.mappings.to_fhir import fhir_id
 
 CODESYSTEM_FOLDER = "codesystems"
@@ -98,12 +98,16 @@ class Catalogue:
     file: str
     columns: dict = field(default_factory=dict)    # catalogue column -> header as written
     concepts: list = field(default_factory=list)   # [Concept]
-    problems: list = field(default_factory=list)   # [Problem]: none, or nothing is written
+    problems: list = field(default_factory=list)   # [Problem]: no error, or nothing is written
     code_system: dict | None = None
     value_set: dict | None = None
     toml: str = ""
     csv: bytes = b""
     unset: list = field(default_factory=list)      # what the TOML leaves to set (UNSET_META)
+
+    @property
+    def errors(self) -> list:
+        return [p for p in self.problems if p.level == "error"]
 
 
 def from_catalogue(path: str, name: str, base_url: str = DEFAULT_BASE_URL, title: str | None = None,
@@ -112,13 +116,16 @@ def from_catalogue(path: str, name: str, base_url: str = DEFAULT_BASE_URL, title
     """What `termsvc mappings init` writes for this catalogue export (see the module's description).
     `columns`: catalogue column -> header, for headers not recognised."""
     cat = Catalogue(name=name, file=os.path.basename(path))
+    columns = columns or {}
+    # the header row: the first (below titles) naming the code column
+    header = [canonical_header(columns["code"])] if columns.get("code") else CATALOGUE_COLUMNS["code"]
     try:
-        cells = read_xlsx(path) if path.lower().endswith(".xlsx") else read_csv(path)
+        cells = read_cells(path, header)
     except (ValueError, OSError) as e:
         cat.problems.append(Problem("error", "unreadable", cat.file, None, str(e)))
         return cat
-    _read_concepts(cat, cells, columns or {})
-    if cat.problems:
+    _read_concepts(cat, cells, columns)
+    if cat.errors:
         return cat
     base = base_url.rstrip("/")
     cs_url, vs_url = f"{base}/CodeSystem/{name}", f"{base}/ValueSet/{name}"
@@ -165,20 +172,21 @@ def _read_concepts(cat: Catalogue, cells, named: dict) -> None:
     if any(p.kind == "missing-column" for p in cat.problems):
         return
     index = {h: i for i, h in enumerate(cells.headers)}
+    cols = [(index[h], h) for h in cat.columns.values()]
+    cat.problems += sheet_problems(cat.file, cells, cols, "a code", "code")
+    code_columns = {cat.columns[c]: False for c in ("code", "parent") if c in cat.columns}
     seen: dict[str, int] = {}
     for line, raw in cells.rows:
         cell = {c: (raw[index[h]].strip() if index[h] < len(raw) else "") for c, h in cat.columns.items()}
         code, active = cell["code"], cell.get("active", "")
-        problem = None
-        if not code:
-            problem = "the code is empty"
-        elif code in seen:
-            problem = f"code {code} is also on row {seen[code]}"
-        elif active.lower() not in ACTIVE_WORDS | INACTIVE_WORDS:
-            problem = f"active '{active}' is neither yes nor no"
+        found = cell_problems(cat.file, cells, line, raw, cols, code_columns, {cat.columns["display"]})
+        problem = None if any(p.level == "error" for p in found) else _concept_problem(cat, cell, seen)
         if problem:
-            cat.problems.append(Problem("error", "invalid-cell", cat.file, line, problem, source_code=code,
-                                        source_display=cell["display"]))
+            found.append(Problem("error", "invalid-cell", cat.file, line, problem))
+        for p in found:
+            p.source_code, p.source_display = code, cell["display"]
+        cat.problems += found
+        if any(p.level == "error" for p in found):
             continue
         seen[code] = line
         cat.concepts.append(Concept(line, code, cell["display"], cell.get("parent", ""),
@@ -192,6 +200,19 @@ def _read_concepts(cat: Catalogue, cells, named: dict) -> None:
         elif parent and _in_cycle(code, parents):
             cat.problems.append(Problem("error", "hierarchy-cycle", cat.file, line, f"{code} is its own ancestor"
                                         f" (through {parent})", source_code=code, source_display=display))
+
+
+def _concept_problem(cat: Catalogue, cell: dict, seen: dict) -> str | None:
+    """What keeps a catalogue row's cells (catalogue column -> text) from being a concept, or None."""
+    code, active = cell["code"], cell.get("active", "")
+    if not code:
+        return "the code is empty"
+    if code in seen:
+        return f"code {code} is also on row {seen[code]}"
+    if active.lower() not in ACTIVE_WORDS | INACTIVE_WORDS:
+        return f"active '{active}' is neither yes nor no"
+    return next((why for c in ("code", "parent") if cell.get(c) and (why := code_problem(cat.columns[c], cell[c]))),
+                None)
 
 
 def _in_cycle(code: str, parents: dict) -> bool:

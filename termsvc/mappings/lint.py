@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 
 from termsvc.fhir.conceptmap_match import fold
 from termsvc.mappings.codesystems import local_resources
-from termsvc.mappings.table import ROW_STATUSES, Problem, Row, Table, find_tables, read_table
+from termsvc.mappings.problems import Problem
+from termsvc.mappings.table import ROW_STATUSES, Row, Table, find_tables, read_table
 from termsvc.ops.judge import (FOUND, MALFORMED, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, CodeVerdict,
                                Judge, MembershipVerdict, NotEvaluable)
 from termsvc.store.reader import Store
@@ -186,8 +187,8 @@ def _conflicts(t: Table, add, served):
         (lambda r: (r.source_system, fold(r.source_code)))
     by_source = defaultdict(list)
     for r in t.rows:
-        if r.status != "rejected" and (r.no_map or (r.target_code and r.relationship)):
-            by_source[key(r)].append(r)
+        if r.status != "rejected" and r.source_code and (r.no_map or (r.target_code and r.relationship)):
+            by_source[key(r)].append(r)     # (not a row whose code cannot be read: it is no code's)
     column = t.colmap.get("relationship")
     for rows in by_source.values():
         for i, a in enumerate(rows):

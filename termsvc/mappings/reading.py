@@ -2,16 +2,23 @@
 
 - CSV bytes: UTF-8 with or without BOM, UTF-16 with a BOM (Excel's "Unicode Text"), else Windows-1252
   (its five unassigned bytes read as Latin-1, so no byte is lost); the delimiter (`,` `;` or tab) is
-  sniffed from the header line; quoted fields (a quoted cell may hold line breaks); every cell a
-  string as written. A line the csv module cannot read (a quote opened and never closed, ...) is a
-  bad record of its own: the lines after it are read again, so one bad line costs one row.
+  the one a first line `sep=;` names (as Excel takes it: that line is no row), else the one that makes a
+  cell of the header line a header name (a title above it has none), else sniffed from the first line;
+  quoted fields (a quoted cell may hold line breaks, CRLF or LF); every cell a string as written. A line
+  the csv module cannot read (a quote opened and never closed, ...) is a bad record of its own: the lines
+  after it are read again, so one bad line costs one row.
+- The header row is found as in an XLSX: the first of the first HEADER_SEARCH non-blank rows that names
+  the column asked for (a title, a blank line, a "Version: 3" line above it are `Cells.above`).
 - XLSX (openpyxl, values as stored): text cells as written; numbers rendered from the cell's number
   format (`0000` pads, `0.00` keeps its decimals, else integers without `.0` and other numbers in
   their shortest form); booleans TRUE/FALSE; dates ISO `YYYY-MM-DD`. A cell whose text may not be what
   was typed is noted (`Cells.notes`): a number in the General format or a date (a code's leading zeros
   are not in the file), a number past 15 significant digits, an error value (#N/A), a formula with no
   saved value.
-- Row numbers are the spreadsheet's: the line (CSV) or row (XLSX) a row starts on.
+- An XLSX's total rows (a SUBTOTAL, or a SUM/COUNT of the rows above) are not rows of it; the rows and
+  columns it hides, and its other sheets naming the header, are said (`Cells`).
+- Row numbers are the ones a spreadsheet program shows: an XLSX's rows; a CSV's records, a blank line
+  one too (a quoted cell with line breaks makes its record no longer than a row: Excel shows it so).
 - How a CSV is written (delimiter, encoding, line break, a last line break or not) is kept, so that
   it can be written back byte for byte (termsvc.mappings.export).
 """
@@ -21,6 +28,7 @@ import csv
 import datetime
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 
@@ -37,9 +45,40 @@ class Cells:
     final_line_end: bool = True                    # ... and whether its last line has one
     meta: dict = field(default_factory=dict)       # an XLSX's `metadata` sheet
     # (row, column index) -> (kind, what the cell is) of an XLSX's cells whose text may not be what was typed:
-    # kind "number", "whole number" or "date" (a text read from a typed cell), "error" (no text can be trusted)
+    # kind "number", "whole number" or "date" (a text read from a typed cell), "error" (no text can be trusted),
+    # "merged" (the text of the merged cell above it)
     notes: dict = field(default_factory=dict)
-    above: list = field(default_factory=list)      # [(row, [cells])]: an XLSX's rows above its header row
+    above: list = field(default_factory=list)      # [(row, [cells])]: the rows above the header row
+    # an XLSX's: its total rows, not among `rows` ([(row, [cells], the formula)]), the rows and the column
+    # indexes it hides (Hide, or filtered out), the other sheets whose header row names `header` (not read)
+    totals: list = field(default_factory=list)
+    hidden_rows: set = field(default_factory=set)
+    hidden_columns: set = field(default_factory=set)
+    other_sheets: list = field(default_factory=list)
+
+
+HEADER_SEARCH = 10   # non-blank rows of a sheet searched for its header row (title rows above it)
+
+
+# what a character no code holds is called: (Unicode category -> kind); a space other than U+0020 is
+# pasted from a web page or a word processor (the non-breaking space), and looks like one
+UNSEEN_CATEGORIES = {"Cc": "the control character", "Cf": "the invisible character", "Zs": "the space character",
+                     "Zl": "the line separator", "Zp": "the paragraph separator"}
+
+
+def unseen_character(text: str, categories=tuple(UNSEEN_CATEGORIES)) -> str | None:
+    """What the first character of `text` that cannot be seen, or told from a plain space, is (`the invisible
+    character U+200B (ZERO WIDTH SPACE)`), or None: of `categories`, a control character, a zero-width or
+    other format character (a soft hyphen, a byte order mark), a space other than U+0020 (a non-breaking
+    space), a line or paragraph separator."""
+    if text.isprintable():
+        return None   # (no "Other" or "Separator" character but the space: none of those kinds, at C speed)
+    for c in text:
+        category = unicodedata.category(c)
+        if category in categories and c != " ":
+            name = unicodedata.name(c, "")
+            return f"{UNSEEN_CATEGORIES[category]} U+{ord(c):04X}" + (f" ({name})" if name else "")
+    return None
 
 
 def canonical_header(h) -> str:
@@ -73,8 +112,18 @@ def line_end(text: str) -> str:
 LINE_END = re.compile(r"\r\n|\n|\r")
 
 
-def sniff_delimiter(text: str) -> str:
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+def sniff_delimiter(text: str, header=None) -> str:
+    """The delimiter of a CSV: the one that makes a cell of one of its first HEADER_SEARCH lines a header
+    name of `header` (canonical names; a title line above the header has none), else sniffed from its first
+    non-blank line."""
+    lines = [ln for ln in LINE_END.split(text, HEADER_SEARCH * 2) if ln.strip()][:HEADER_SEARCH]
+    names = _header_names(header)
+    for line in lines if names else ():
+        for d in (",", ";", "\t", "|"):
+            cells = next(csv.reader([line], delimiter=d), [])
+            if len(cells) > 1 and any(canonical_header(c) in names for c in cells):
+                return d
+    first = lines[0] if lines else ""
     try:
         return csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
     except csv.Error:
@@ -98,12 +147,22 @@ def _lenient_cells(line: str, delimiter: str) -> list:
     return line.rstrip("\r\n").split(delimiter)
 
 
+def _lines(text: str) -> list[str]:
+    """The text's lines, each with its line break: split at CR, LF and CRLF only, as the csv module and a
+    spreadsheet program split them (str.splitlines also splits at U+2028, U+0085, form feeds... inside a cell)."""
+    return [m.group() for m in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)]
+
+
 def csv_records(text: str, delimiter: str) -> tuple[list, list]:
-    """([(line, cells)], [(line, message, cells)]): the non-blank records and the bad ones."""
-    lines = text.splitlines(keepends=True)
+    """([(row, cells)], [(row, message, cells)]): the non-blank records and the bad ones, each numbered by the
+    row a spreadsheet program shows it on: a record is a row (a blank line too), however many lines its
+    quoted cells span."""
+    lines = _lines(text)
     good: list[tuple[int, list]] = []
     bad: list[tuple[int, str, list]] = []
     start = 0          # index of the first line still to read
+    row = 0            # records read (the row of the last one)
+    width = 0          # cells of the widest record read: the header's (a title above it has one)
     while start < len(lines):
         reader = csv.reader(io.StringIO("".join(lines[start:]), newline=""), delimiter=delimiter, quotechar='"')
         first = start      # index of the line the current record starts on
@@ -113,36 +172,64 @@ def csv_records(text: str, delimiter: str) -> tuple[list, list]:
                 if end - first > 1:                    # a quoted cell over several lines: or a stray quote?
                     if end == len(lines) and _unclosed_quote("".join(lines[first:end]), delimiter):
                         raise csv.Error("a quote opened in this row is never closed")
-                    if good and sum(1 for c in cells[len(good[0][1]):] if c.strip()):
+                    if width > 1 and any(c.strip() for c in cells[width:]):
                         raise csv.Error(f"a quoted cell runs over {end - first} lines into more cells than"
                                         " the header has (a stray quote?)")
+                row += 1
                 if any(c.strip() for c in cells):
-                    good.append((first + 1, cells))
+                    good.append((row, cells))
+                    width = max(width, len(cells))
                 first = end
             return good, bad
         except csv.Error as e:
             message = str(e)
             if "never closed" in message:
                 message += f" (lines {first + 1}-{len(lines)} would be one cell)"
-            bad.append((first + 1, f"cannot read the line as CSV: {message}", _lenient_cells(lines[first], delimiter)))
+            row += 1
+            bad.append((row, f"cannot read the line as CSV: {message}", _lenient_cells(lines[first], delimiter)))
             start = first + 1
     return good, bad
 
 
-def read_csv(path: str) -> Cells:
-    """The cells of a CSV file. Raises ValueError if it has no header (or cannot be read at all)."""
+def read_cells(path: str, header=None) -> Cells:
+    """The cells of a CSV or XLSX file (by its suffix), its header row the first of its first HEADER_SEARCH
+    non-blank rows that names a column of `header` (a canonical column name, or several), else its first;
+    the rows above it are `Cells.above`. Raises ValueError if it cannot be read."""
+    return read_xlsx(path, header) if path.lower().endswith(".xlsx") else read_csv(path, header)
+
+
+SEP_LINE = re.compile(r'"?sep=([^\r\n"])"?(?:\r\n|\n|\r|$)', re.I)
+
+
+def read_csv(path: str, header=None) -> Cells:
+    """The cells of a CSV file (see read_cells). Raises ValueError if it has no header (or cannot be read at all)."""
     with open(path, "rb") as f:
         data = f.read()
     text, enc = decode_bytes(data)
     if not text.strip():
         raise ValueError("the file is empty")
-    delim = sniff_delimiter(text)
-    records, bad = csv_records(text, delim)
-    if not records or (bad and bad[0][0] < records[0][0]):
+    declared = SEP_LINE.match(text)    # Excel's first line naming the delimiter: no row of the sheet
+    delim = declared.group(1) if declared else sniff_delimiter(text, header)
+    records, bad = csv_records(text[declared.end():] if declared else text, delim)
+    at = header_index(records, header)
+    if not records or (bad and bad[0][0] < records[0][0] and at == 0):
         raise ValueError("the file has no header line it can read")
-    (header_line, headers), rows = records[0], records[1:]
-    return Cells([h.strip() for h in headers], header_line, rows, bad, delim, enc, line_end(text),
-                 text.endswith(("\n", "\r")))
+    (header_line, headers), rows = records[at], records[at + 1:]
+    above = sorted(records[:at] + [(line, cells) for line, _m, cells in bad if line < header_line])
+    return Cells([h.strip() for h in headers], header_line, rows, [b for b in bad if b[0] > header_line], delim,
+                 enc, line_end(text), text.endswith(("\n", "\r")), above=above)
+
+
+def _header_names(header) -> frozenset:
+    return frozenset() if not header else frozenset([header] if isinstance(header, str) else header)
+
+
+def header_index(grid: list, header) -> int:
+    """The index in `grid` ([(row, cells)]) of the header row: the first of the first HEADER_SEARCH rows with a
+    cell naming a column of `header` (canonical names), else 0."""
+    names = _header_names(header)
+    return next((i for i, (_n, cells) in enumerate(grid[:HEADER_SEARCH])
+                 if any(canonical_header(c) in names for c in cells)), 0)
 
 
 def _general(cell) -> bool:
@@ -200,10 +287,7 @@ def xlsx_cell_note(cell, formula) -> tuple[str, str] | None:
     return None
 
 
-HEADER_SEARCH = 10   # non-blank rows of a sheet searched for its header row (title rows above it)
-
-
-def read_xlsx(path: str, header: str | None = None) -> Cells:
+def read_xlsx(path: str, header=None) -> Cells:
     """The cells of the mappings sheet and the key/value rows of the `metadata` sheet. The mappings sheet
     is the one named `mappings`, else the first (not `metadata`) whose header row names `header`, else the
     first that is not `metadata`; rows above its header row are `Cells.above`. Raises ValueError if
@@ -224,7 +308,7 @@ def read_xlsx(path: str, header: str | None = None) -> Cells:
         formulas.close()
 
 
-def _workbook_cells(wb, formulas, header: str | None) -> Cells:
+def _workbook_cells(wb, formulas, header) -> Cells:
     names = {n.lower(): n for n in wb.sheetnames}
     meta = {}
     if "metadata" in names:
@@ -239,33 +323,135 @@ def _workbook_cells(wb, formulas, header: str | None) -> Cells:
         raise ValueError("no sheet of mappings (only a 'metadata' sheet)")
     chosen = None
     for name in sheets:
-        grid, notes = _sheet_cells(wb[name], formulas[name])
+        grid, notes, totals = _sheet_cells(wb[name], formulas[name])
         if chosen is None or _names(grid, header):
-            chosen = (name, grid, notes)   # (the first sheet, unless a later one names the header)
+            chosen = (name, grid, notes, totals)   # (the first sheet, unless a later one names the header)
         if _names(grid, header):
             break
     assert chosen is not None   # (sheets is not empty)
-    sheet, grid, notes = chosen
+    sheet, grid, notes, totals = chosen
     if not grid:
         raise ValueError(f"sheet '{sheet}' has no header row")
-    at = next((i for i, (_n, cells) in enumerate(grid[:HEADER_SEARCH]) if _names([(0, cells)], header)), 0)
+    at = header_index(grid, header)
     (header_row, headers), rows = grid[at], grid[at + 1:]
-    return Cells([h.strip() for h in headers], header_row, rows, meta=meta, notes=notes, above=grid[:at])
+    others = [n for n in sheets[sheets.index(sheet) + 1:] if _names(_first_rows(wb[n]), header)]
+    layout = _layout(wb[sheet])
+    _fill_merged(rows, [m for m in layout.merged if m[1] > header_row], notes, dict(grid))   # (merged in the rows)
+    return Cells([h.strip() for h in headers], header_row, [r for r in rows if r[0] not in totals], meta=meta,
+                 notes=notes, above=grid[:at], totals=[(n, cells, totals[n]) for n, cells in rows if n in totals],
+                 hidden_rows=layout.hidden_rows & {n for n, _c in rows}, hidden_columns=layout.hidden_columns,
+                 other_sheets=others)
 
 
-def _names(grid: list, header: str | None) -> bool:
-    """Does one of the first HEADER_SEARCH rows of `grid` name the column `header`?"""
-    return header is not None and any(canonical_header(c) == header for _n, cells in grid[:HEADER_SEARCH]
-                                      for c in cells)
+def _names(grid: list, header) -> bool:
+    """Does one of the first HEADER_SEARCH rows of `grid` name a column of `header`?"""
+    names = _header_names(header)
+    return any(canonical_header(c) in names for _n, cells in grid[:HEADER_SEARCH] for c in cells)
 
 
-def _sheet_cells(ws, formulas) -> tuple[list, dict]:
-    """([(row, [cell texts])] of the non-blank rows, Cells.notes) of a (read-only) sheet."""
-    grid, notes = [], {}
+def _first_rows(ws) -> list:
+    """[(row, [cell texts])] of a sheet's first rows, as far as its header row may be."""
+    rows = ws.iter_rows(min_row=1, max_row=HEADER_SEARCH * 5, values_only=True)
+    return [(n, ["" if v is None else str(v) for v in r]) for n, r in enumerate(rows, 1)]
+
+
+# a formula that adds up, counts or averages the rows above it: a total row, not a row of the table
+# (a range of this sheet: a COUNTIF or a range of another sheet is a helper column's look-up, not a total)
+TOTAL = re.compile(r"=\s*(?:_xlfn\.)?(?:SUBTOTAL|AGGREGATE)\s*\(|=\s*(?:SUM|COUNTA?|COUNTBLANK|AVERAGE|MIN|MAX)\s*\("
+                   r"[^!]*?\$?[A-Z]{1,3}\$?(\d+)\s*:\s*\$?[A-Z]{1,3}\$?(\d+)[^!]*$", re.I)
+
+
+def total_formula(formula, row: int) -> bool:
+    """Does `formula` (a cell's on `row`) total the rows above it (a SUBTOTAL, or a SUM/COUNT/... of a range of
+    rows that ends above it: not a sum of its own row)?"""
+    m = TOTAL.match(formula) if isinstance(formula, str) else None
+    if m is None:
+        return False
+    return m.group(1) is None or int(m.group(1)) <= int(m.group(2)) < row
+
+
+@dataclass
+class Layout:
+    """What a read-only sheet keeps no record of, read from its XML: the rows and the column indexes it hides
+    (Hide, or filtered out by its filter) and its merged ranges (min_col, min_row, max_col, max_row)."""
+    hidden_rows: set = field(default_factory=set)
+    hidden_columns: set = field(default_factory=set)
+    merged: list = field(default_factory=list)
+
+
+def _layout(ws) -> Layout:
+    """The sheet's Layout (empty when its XML cannot be found; parsed only when it hides or merges cells)."""
+    from xml.etree.ElementTree import iterparse
+
+    from openpyxl.utils.cell import range_boundaries
+    out = Layout()
+    archive, part = getattr(ws.parent, "_archive", None), getattr(ws, "_worksheet_path", None)
+    if archive is None or part is None or not _says(archive, part, (b"hidden=", b"mergeCell ")):
+        return out
+    row, sheet_data = 0, None
+    with archive.open(part) as src:
+        for event, el in iterparse(src, events=("start", "end")):
+            tag = el.tag.rpartition("}")[2]
+            if event == "start":
+                if tag == "sheetData":
+                    sheet_data = el
+                elif tag == "row":
+                    row = int(el.get("r") or row + 1)
+                    if el.get("hidden") in ("1", "true"):
+                        out.hidden_rows.add(row)
+                elif tag == "col" and el.get("hidden") in ("1", "true"):
+                    out.hidden_columns.update(range(int(el.get("min", "1")) - 1, min(int(el.get("max", "1")), 16384)))
+                elif tag == "mergeCell" and el.get("ref"):
+                    try:
+                        out.merged.append(range_boundaries(el.get("ref")))
+                    except (ValueError, TypeError):
+                        pass   # (a range that names no cells merges nothing)
+            elif tag == "row" and sheet_data is not None:
+                sheet_data.clear()   # (what is read of a row is its attributes: the sheet is not kept)
+    return out
+
+
+def _fill_merged(rows: list, merged: list, notes: dict, anchors: dict) -> None:
+    """A value merged over rows (a code over the rows of its targets) read on each of them, noted: the
+    rows `rows` [(row, cells)] below the anchor of a range get the anchor's text in its first column.
+    `anchors`: {row: cells} of the sheet's rows."""
+    by_row = dict(rows)
+    for min_col, min_row, _max_col, max_row in merged:
+        col = min_col - 1
+        anchor = anchors.get(min_row)
+        text = anchor[col] if anchor is not None and col < len(anchor) else ""
+        for n in range(min_row + 1, max_row + 1):
+            cells = by_row.get(n)
+            if cells is None or not text.strip():
+                continue
+            cells.extend([""] * (col + 1 - len(cells)))
+            cells[col] = text
+            notes[(n, col)] = ("merged", f"is merged with the cell above it (rows {min_row}-{max_row}): read as"
+                                         f" '{text.strip()}', the merged cell's text")
+
+
+def _says(archive, part: str, words: tuple) -> bool:
+    """Does the archive's part hold one of `words` (a quick look before parsing it)?"""
+    tail = b""
+    with archive.open(part) as src:
+        while chunk := src.read(1 << 20):
+            if any(w in tail + chunk for w in words):
+                return True
+            tail = chunk[-max(map(len, words)):]
+    return False
+
+
+def _sheet_cells(ws, formulas) -> tuple[list, dict, dict]:
+    """([(row, [cell texts])] of the non-blank rows, Cells.notes, {row: its total formula}) of a (read-only)
+    sheet."""
+    grid, notes, totals = [], {}, {}
     rows = zip(ws.iter_rows(min_row=1, min_col=1), formulas.iter_rows(min_row=1, min_col=1))
     for n, (r, fr) in enumerate(rows, 1):
         if all(c.value is None for c in r) and all(c.value is None for c in fr):
             continue   # (a blank row, or one only formatted)
+        total = next((c.value for c in fr if total_formula(c.value, n)), None)
+        if total:
+            totals[n] = total
         noted = False   # (a row of formulas with no saved values is not blank)
         for i, (cell, fcell) in enumerate(zip(r, fr)):
             note = xlsx_cell_note(cell, fcell)
@@ -275,4 +461,4 @@ def _sheet_cells(ws, formulas) -> tuple[list, dict]:
         cells = [render_xlsx_cell(c) for c in r]
         if noted or any(c.strip() for c in cells):
             grid.append((n, cells))
-    return grid, notes
+    return grid, notes, totals

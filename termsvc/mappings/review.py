@@ -1,8 +1,9 @@
 """What the review page shows of a build's mapping tables (termsvc.api.review renders it): the filters
 and the search over rows, and each row's cells laid out in columns with the problems of each cell.
 
-    f = RowFilter.parse(q="schadel", status="Accepted", problem="error", kinds=...)   # ValueError: unknown value
+    f = RowFilter.parse(q="schadel", status="Accepted", problem="error", system=url)   # ValueError: unknown value
     f.keep(row, problems, change)                  # problems: the row's (as_dict) problems
+    f.keep_unlisted(code, display, table_meta)     # a catalogue code no row names: as the draft row it would be
     columns = layout(table, report)                # [Column]: the columns of the rows' grid
     cells = row_cells(row, columns, problems)      # [Cell] of one row
 
@@ -15,12 +16,16 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from termsvc.mappings.reading import canonical_header
-from termsvc.mappings.table import KNOWN_COLUMNS, PROBLEM_KINDS, ROW_STATUSES, Row, Table, normalize_status
+from termsvc.mappings.problems import PROBLEM_KINDS
+from termsvc.mappings.table import KNOWN_COLUMNS, ROW_STATUSES, Row, Table, normalize_status
 
 STATUS_CHOICES = ROW_STATUSES + ["invalid"]
 PROBLEM_CHOICES = ["any", "error", "warning", "none"]     # then a problem's kind
 CHANGE_CHOICES = ["any", "added", "changed"]              # since the build served before
 SEARCHED = ("source_code", "source_display", "target_code", "target_display", "author", "reviewer", "comment")
+# what a catalogue code that no row names is, to a filter: a draft row to map (the row the suggestions' download
+# adds for it), so not mapped yet
+UNLISTED_PROBLEMS = [{"level": "warning", "kind": "empty-target", "column": "target_code"}]
 
 
 def fold(text: str) -> str:
@@ -44,10 +49,12 @@ class RowFilter:
     status: str = ""
     problem: str = ""
     change: str = ""
+    system: str = ""       # the target system (a url, as written)
 
     @classmethod
-    def parse(cls, q: str = "", status: str = "", problem: str = "", change: str = "") -> RowFilter:
-        """The filter of a request's values, case-insensitive; ValueError names a value it does not know."""
+    def parse(cls, q: str = "", status: str = "", problem: str = "", change: str = "", system: str = "") -> RowFilter:
+        """The filter of a request's values, case-insensitive (but the system's url); ValueError names a value
+        it does not know."""
         status = normalize_status(status)
         problem, change = problem.strip().lower(), change.strip().lower()
         for name, value, choices in (("status", status, STATUS_CHOICES),
@@ -55,19 +62,22 @@ class RowFilter:
                                      ("change", change, CHANGE_CHOICES)):
             if value and value not in choices:
                 raise ValueError(f"unknown {name} '{value}': one of {', '.join(choices)}")
-        return cls(fold(q.strip()), status, problem, change)
+        return cls(fold(q.strip()), status, problem, change, system.strip())
 
     @property
     def active(self) -> bool:
-        return bool(self.q or self.status or self.problem or self.change)
+        return bool(self.q or self.status or self.problem or self.change or self.system)
 
     def query(self) -> dict:
         """The filter as request values (to link to it)."""
-        return {k: v for k, v in (("status", self.status), ("problem", self.problem), ("change", self.change)) if v}
+        return {k: v for k, v in (("status", self.status), ("problem", self.problem), ("change", self.change),
+                                  ("system", self.system)) if v}
 
     def keep(self, r: Row, problems: list, change: str | None = None) -> bool:
         """Is the row shown? `problems`: its problems (dicts); `change`: "added", "changed" or None."""
         if self.status and (r.status or "invalid") != self.status:
+            return False
+        if self.system and r.target_system != self.system:
             return False
         if self.change and (change is None or self.change not in ("any", change)):
             return False
@@ -80,6 +90,14 @@ class RowFilter:
         if self.problem in ("error", "warning"):
             return any(p["level"] == self.problem for p in problems)
         return not self.problem or any(p["kind"] == self.problem for p in problems)
+
+    def keep_unlisted(self, code: str, display: str, meta: dict) -> bool:
+        """Is a code of a table's catalogue that no row names listed? As the row it would be: a draft without a
+        target, of the table's (`meta`) default systems."""
+        row = Row(row=0, cells={}, source_system=meta.get("source_system") or "", source_code=code,
+                  source_display=display or "", target_system=meta.get("target_system") or "",
+                  status="draft")
+        return self.keep(row, UNLISTED_PROBLEMS)
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-import unicodedata
 from dataclasses import dataclass, field
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
 from termsvc.fhir.conceptmap_match import fold
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
-from termsvc.mappings.reading import canonical_header, read_csv, read_xlsx
+from termsvc.mappings.problems import Problem, cell_problems, sheet_problems, code_problem
+from termsvc.mappings.reading import canonical_header, read_cells
 
 KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                  "target_display", "relationship", "no_map", "status", "comment", "author",
@@ -52,58 +52,6 @@ CELL_ERROR_KINDS = {"relationship": "unknown-relationship", "status": "unknown-s
 META_KEYS = ["url", "version", "name", "title", "status", "publisher", "description", "language", "source_scope",
              "target_scope", "source_system", "target_system", "default_status", "dicom_attributes",
              "dicom_coding_schemes", "source_case_sensitive"]
-
-
-# every kind of problem a table (or a catalogue) can have: what the review page filters rows by
-PROBLEM_KINDS = frozenset({
-    # the file and the table
-    "unreadable", "missing-metadata", "invalid-metadata", "unknown-metadata", "missing-column", "duplicate-column",
-    "duplicate-table",
-    # a row, read on its own
-    "above-header", "malformed-row", "invalid-cell", "typed-cell", "empty-source-code", "unknown-relationship",
-    "unknown-status", "unknown-no-map",
-    "no-map-with-target", "empty-target", "missing-relationship", "missing-system",
-    # rows together
-    "duplicate-row", "conflicting-relationship", "case-duplicate",
-    # against a build (termsvc.mappings.lint)
-    "not-accepted", "unknown-source-code", "unknown-target-code", "invalid-source-code", "invalid-target-code",
-    "unverifiable", "display-differs",
-    "target-outside-scope", "scope-unverifiable", "system-not-loaded", "outside-source-scope",
-    # a catalogue export (termsvc.mappings.codesystems)
-    "unknown-parent", "hierarchy-cycle"})
-
-
-@dataclass
-class Problem:
-    level: str        # "error" | "warning"
-    kind: str         # short machine name, e.g. "unknown-relationship"
-    file: str
-    row: int | None   # spreadsheet row (header = 1); None for the whole table
-    message: str
-    column: str | None = None
-    source_code: str = ""     # the row's source code and display, as written
-    source_display: str = ""
-
-    def __post_init__(self):
-        if self.kind not in PROBLEM_KINDS:
-            raise ValueError(f"problem kind {self.kind!r} is not one of PROBLEM_KINDS")
-
-    def where(self) -> str:
-        return f"{self.file}:{self.row}" if self.row else self.file
-
-    def line(self) -> str:
-        """`file:row: message (source code 'X' 'display')` - how a build names a problem."""
-        return f"{self.where()}: {self.message}{self.source_text()}"
-
-    def source_text(self) -> str:
-        if not self.source_code:
-            return ""
-        return f" (source code '{self.source_code}'" + (f" '{self.source_display}')" if self.source_display else ")")
-
-    def as_dict(self) -> dict:
-        return {"level": self.level, "kind": self.kind, "file": self.file, "row": self.row,
-                "column": self.column, "message": self.message, "source_code": self.source_code,
-                "source_display": self.source_display}
 
 
 @dataclass
@@ -275,13 +223,14 @@ class StatusCell(fields.String):
 
 
 class CodeCell(fields.String):
-    """A code as written: a control character (a NUL, a line break of a quoted cell) is no part of one."""
+    """A code as written: a character one cannot see (a NUL, a line break of a quoted cell, a zero-width or
+    non-breaking space) is no part of one."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        bad = next((c for c in text if unicodedata.category(c) == "Cc"), None)
-        if bad is not None:
-            raise ValidationError(f"{attr} {text!r} holds the control character U+{ord(bad):04X}: no code has one")
+        problem = code_problem(attr, text)
+        if problem:
+            raise ValidationError(problem)
         return text
 
 
@@ -398,8 +347,7 @@ def read_table(path: str) -> Table:
         t.error("unreadable", None, f"no data file {name}.csv or {name}.xlsx next to {name}.toml")
     else:
         try:
-            cells = read_xlsx(data_path, header="source_code") if data_path.lower().endswith(".xlsx") \
-                else read_csv(data_path)
+            cells = read_cells(data_path, header="source_code")
             t.delimiter, t.encoding = cells.delimiter, cells.encoding
             t.line_end, t.final_line_end = cells.line_end, cells.final_line_end
         except (ValueError, OSError) as e:
@@ -475,9 +423,9 @@ def read_rows(t: Table, cells):
 
     for line, message, raw in cells.bad:
         left_out(line, message, raw)
-    for line, raw in cells.above:   # a title, a group heading over the columns: said, not read as a mapping
-        t.warning("above-header", line, f"the row stands above the header (row {cells.header_line}) and is not"
-                  f" read as a mapping: {' | '.join(c.strip() for c in raw if c.strip())}")
+    t.problems += sheet_problems(t.file, cells, cols, "a mapping", "source_code")
+    codes = {seen[c]: c == "target_code" for c in ("source_code", "target_code") if c in seen}
+    displays = {seen[c] for c in ("source_display", "target_display") if c in seen}
     schema = RowSchema(t.meta, seen)
     for line, raw in raw_rows:
         surplus = [c for c in raw[len(headers):] if c.strip()]
@@ -491,7 +439,7 @@ def read_rows(t: Table, cells):
             written = row_cells.get(seen.get(column, ""), "")
             kind = "invalid-cell" if column == "source_code" and written else CELL_ERROR_KINDS.get(column, "invalid-cell")
             t.error(kind, line, "; ".join(map(str, messages)), seen.get(column, column))
-        typed_cell_checks(t, cells, line, cols)
+        t.problems += cell_problems(t.file, cells, line, raw, cols, codes, displays)
         if not errors:
             structural_row_checks(t, r)
         t.rows.append(r)
@@ -506,22 +454,6 @@ def read_rows(t: Table, cells):
             p.source_code = raw[code].strip() if code is not None and code < len(raw) else ""
             p.source_display = raw[display].strip() if display is not None and display < len(raw) else ""
     t.problems.sort(key=lambda p: p.row or 0)
-
-
-def typed_cell_checks(t: Table, cells, line: int, cols: list):
-    """An XLSX row's cells whose text may not be what was typed (reading.Cells.notes): an error value or a
-    formula with no saved value is an error in any column; a number or a date a warning in a code column
-    (but a whole number in target_code: SNOMED CT ids are typed as numbers, and have no leading zeros)."""
-    for i, header in cols:
-        note = cells.notes.get((line, i))
-        if note is None:
-            continue
-        kind, what = note
-        if kind == "error":
-            t.error("invalid-cell", line, f"{header} {what}", header)
-        elif canonical_header(header) == "source_code" or (canonical_header(header) == "target_code"
-                                                           and kind != "whole number"):
-            t.warning("typed-cell", line, f"{header} {what}", header)
 
 
 def structural_row_checks(t: Table, r: Row):
