@@ -35,7 +35,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
-from termsvc.results import CANNOT_JUDGE, INVALID, VALID, Issue, verdict_of  # noqa: F401 (the verdicts, for callers)
+from termsvc.results import CANNOT_JUDGE as CANNOT_JUDGE, INVALID as INVALID, VALID as VALID   # (the verdicts)
+from termsvc.results import Issue, verdict_of
 
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUS = 503

@@ -290,7 +290,7 @@ class Checker:
 
     def _display_finding(self, finding, severity: str, which: str, c: dict, verdict: CodeVerdict,
                          value_set: str | None) -> Finding:
-        others = [o for o in self.judge.codes_displayed(value_set, c["system"], c.get("display"))
+        others = [o for o in self.judge.codes_displayed(value_set, c["system"], c.get("display") or "")
                   if o != c["code"]] if value_set else []
         swap = f"; '{c.get('display')}' is the display of {', '.join(others)}: a swapped code?" if others else ""
         return finding(severity, f"{which}the display '{c.get('display')}' is not one of its displays"

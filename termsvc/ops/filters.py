@@ -157,9 +157,9 @@ def matches(cs: Provider, c: FlatConcept, f: JSON) -> bool:
         if op == "in":
             if not isinstance(cs, StoredCodeSystem):
                 return c.code in listed(value)
-            wanted = in_list(cs, value, prop)
-            return c.code in wanted.codes or (isinstance(c, Concept) and bool(wanted.refsets)
-                                              and cs.in_refsets(c, wanted.refsets))
+            named = in_list(cs, value, prop)
+            return c.code in named.codes or (isinstance(c, Concept) and bool(named.refsets)
+                                             and cs.in_refsets(c, named.refsets))
         if op == "not-in":
             return c.code not in listed(value)
         if op == "regex":

@@ -21,7 +21,8 @@ from termsvc.ops.context import Context
 from termsvc.ops.expand import expand
 from termsvc.ops.identifiers import problem as identifier_problem
 from termsvc.ops.validate import validate_cs, validate_vs
-from termsvc.results import CANNOT_JUDGE, INVALID, JSON, VALID, Issue, Validation, verdict_of  # noqa: F401 (the verdicts)
+from termsvc.results import CANNOT_JUDGE as CANNOT_JUDGE, INVALID as INVALID, VALID as VALID   # (the verdicts)
+from termsvc.results import JSON, Issue, Validation, verdict_of
 from termsvc.store.queries import Queries
 
 # CodeVerdict.state
