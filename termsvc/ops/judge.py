@@ -109,7 +109,7 @@ class Judge:
             state = MALFORMED
         else:
             state = UNKNOWN_CODE
-        message = reason or answer.message or "" if verdict != VALID else ""
+        message = (reason or answer.message or "") if verdict != VALID else ""
         return CodeVerdict(state, answer.display, not display_message, display_rejected, message, display_message,
                            verdict, tuple(answer.issues))
 
