@@ -185,8 +185,9 @@ def parse_validate(body: dict) -> ValidateResult:
     r = ValidateResult(result, _first(params, "code"), _first(params, "system"), _first(params, "display"),
                        _first(params, "version"), _first(params, "message"), issues_of(_first(params, "issues")),
                        body)
-    lacking = [str(_value(p)) for p in params if p.get("name") in ("x-unknown-system", "x-caused-by-unknown-system")]
-    r.verdict, r.reason = verdict_of(result, lacking, r.issues)
+    unknown = [str(_value(p)) for p in params if p.get("name") == "x-unknown-system"]
+    caused_by = [str(_value(p)) for p in params if p.get("name") == "x-caused-by-unknown-system"]
+    r.verdict, r.reason = verdict_of(result, unknown, caused_by, r.issues)
     return r
 
 

@@ -207,3 +207,36 @@ def test_every_surface_gives_validate_codes_verdict(data, surfaces, build_facts,
         (report,) = check_tables([str(folder)], s["store"]).tables
         assert of_table([p for p in report.problems if p.row == 2 or p.kind == "system-not-loaded"]) == expected[0], \
             (kind, "mappings check", report.problems, "$validate-code:", expected)
+
+
+# -- membership: what check-resource asks of a binding's value set -----------------------------------
+
+def includes_unloaded(db: str) -> tuple[str, str]:
+    """A stored value set that takes all of a code system the build does not hold, and that system."""
+    con = sqlite3.connect(db)
+    known = {u for (u,) in con.execute("SELECT url FROM code_system")}
+    for url, text in con.execute("SELECT url, json FROM resource WHERE type = 'ValueSet' ORDER BY url"):
+        for inc in (json.loads(text).get("compose") or {}).get("include") or []:
+            if inc.get("system") and inc["system"] not in known and not inc.get("filter") and not inc.get("concept"):
+                return url, inc["system"]
+    raise AssertionError("the default build has no value set of a code system it lacks")
+
+
+MEMBERSHIP = {"member": VALID, "not-member": INVALID, "unverifiable": CANNOT_JUDGE}
+
+
+@pytest.mark.parametrize("case", ["its unknown system", "another unknown system", "a loaded system"])
+def test_membership_is_validate_codes_verdict(case, surfaces, db_path):
+    """A code of a code system the build lacks, in a value set that takes that system: cannot be judged (the
+    judge said member); of a system the value set does not take: not a member, whatever that system holds
+    (the clients said cannot-judge)."""
+    vs, unloaded = includes_unloaded(db_path)
+    system, code, expected = {"its unknown system": (unloaded, "X1", CANNOT_JUDGE),
+                              "another unknown system": ("http://example.org/not-loaded/x", "X1", INVALID),
+                              "a loaded system": (DCM, "CT", INVALID)}[case]
+    said = {"Judge.membership": MEMBERSHIP[surfaces["judge"].membership(vs, system, code).state],
+            "Judge.membership_of_any": MEMBERSHIP[surfaces["judge"].membership_of_any(
+                vs, [{"system": system, "code": code}]).state]}
+    for name in ("local", "http", "http_r4"):
+        said[name] = surfaces[name].validate_code(code, system, url=vs).verdict
+    assert said == dict.fromkeys(said, expected), said

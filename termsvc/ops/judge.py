@@ -97,7 +97,7 @@ class Judge:
             params.append(Param("display", "valueString", display))
         ctx = self._context()
         answer = validate_cs(ctx, Params(params))
-        verdict, reason = verdict_of(answer.result, answer.unknown_systems + answer.caused_by, answer.issues)
+        verdict, reason = verdict_of(answer.result, answer.unknown_systems, answer.caused_by, answer.issues)
         # a wrong display (invalid-display), or one a fragment cannot confirm or that is retired (display-comment)
         display_message = _texts(answer, "invalid-display", "display-comment")
         display_rejected = _has(answer, "error", "invalid-display")
@@ -120,13 +120,13 @@ class Judge:
         """Is system#code in the value set (what $validate-code answers, whatever the display)?"""
         params = Params([Param("url", "valueUri", value_set), Param("system", "valueUri", system),
                          Param("code", "valueCode", code), Param("valueset-membership-only", "valueBoolean", True)])
-        return self._membership(params, value_set, [system])
+        return self._membership(params, value_set)
 
     def membership_of_code(self, value_set: str, code: str) -> MembershipVerdict:
         """Is the code (of a `code` element: its system is the value set's) in the value set?"""
         params = Params([Param("url", "valueUri", value_set), Param("code", "valueCode", code),
                          Param("inferSystem", "valueBoolean", True), Param("valueset-membership-only", "valueBoolean", True)])
-        verdict = self._membership(params, value_set, [])
+        verdict = self._membership(params, value_set)
         if verdict.state == NOT_MEMBER:   # (not the warning that a code alone has no system: its system is inferred)
             verdict = MembershipVerdict(NOT_MEMBER, messages.text("code-not-in-value-set", code=code, vs=value_set))
         return verdict
@@ -137,29 +137,21 @@ class Judge:
         cc = {"coding": [{k: c[k] for k in ("system", "version", "code") if c.get(k)} for c in codings]}
         params = Params([Param("url", "valueUri", value_set), Param("codeableConcept", "valueCodeableConcept", cc),
                          Param("valueset-membership-only", "valueBoolean", True)])
-        return self._membership(params, value_set, [c.get("system") for c in codings])
+        return self._membership(params, value_set)
 
-    def _membership(self, params: Params, value_set: str, systems: list[str | None]) -> MembershipVerdict:
+    def _membership(self, params: Params, value_set: str) -> MembershipVerdict:
+        """$validate-code's verdict (results.verdict_of, as the clients read it) as a membership."""
         ctx = self._context()
         try:
             answer = validate_vs(ctx, params)
         except OpError as e:
             return MembershipVerdict(UNVERIFIABLE, e.text)
-        message = answer.message or ""
-        if answer.caused_by:   # what it depends on: the issues that say so, else the systems it names
-            return MembershipVerdict(UNVERIFIABLE, _texts(answer, "not-found") or messages.text(
-                "value-set-needs", vs=value_set, systems=", ".join(answer.caused_by)))
-        if answer.result and _has(answer, "warning", "invalid-code"):   # (its issue is not in the message)
-            return MembershipVerdict(UNVERIFIABLE, _texts(answer, "invalid-code") or message)
-        if _has(answer, "error", "not-in-vs"):
-            if any(s in answer.unknown_systems and self._draws_on(ctx, ctx.value_set(value_set), s) for s in systems):
-                return MembershipVerdict(UNVERIFIABLE, message)  # its codes cannot be known here
-            return MembershipVerdict(NOT_MEMBER, message)
-        return MembershipVerdict(MEMBER, message)
-
-    def _draws_on(self, ctx: Context, vs: JSON | None, system: str | None) -> bool:
-        """Does the value set (or one it imports) include codes of this code system?"""
-        return system in _systems_named(ctx, vs)
+        verdict, reason = verdict_of(answer.result, answer.unknown_systems, answer.caused_by, answer.issues)
+        if verdict == CANNOT_JUDGE:   # what it depends on: the issues that say so, else the systems it names
+            return MembershipVerdict(UNVERIFIABLE, _texts(answer, "not-found", "invalid-code", "cannot-infer")
+                                     or reason or messages.text("value-set-needs", vs=value_set,
+                                                                systems=", ".join(answer.caused_by)))
+        return MembershipVerdict(MEMBER if verdict == VALID else NOT_MEMBER, answer.message or "")
 
     def systems_named(self, value_set: str) -> set[str]:
         """The code systems the value set (or one it imports) includes codes of."""
