@@ -35,14 +35,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
-from termsvc.results import Issue
+from termsvc.results import CANNOT_JUDGE as CANNOT_JUDGE, INVALID as INVALID, VALID as VALID   # (the verdicts)
+from termsvc.results import Issue, verdict_of
 
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUS = 503
 UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
-# ValidateResult.verdict
-VALID, INVALID, CANNOT_JUDGE = "valid", "invalid", "cannot-judge"
-NO_SYSTEM_HAS_IT = "Unable_to_resolve_system__value_set_has_no_matches"   # HL7's message id
 
 
 # -- results (and Issue: termsvc.results.Issue) ------------------------------------------------------
@@ -187,25 +185,10 @@ def parse_validate(body: dict) -> ValidateResult:
     r = ValidateResult(result, _first(params, "code"), _first(params, "system"), _first(params, "display"),
                        _first(params, "version"), _first(params, "message"), issues_of(_first(params, "issues")),
                        body)
-    lacking = [str(_value(p)) for p in params if p.get("name") in ("x-unknown-system", "x-caused-by-unknown-system")]
-    r.verdict, r.reason = verdict_of(result, lacking, r.issues)
+    unknown = [str(_value(p)) for p in params if p.get("name") == "x-unknown-system"]
+    caused_by = [str(_value(p)) for p in params if p.get("name") == "x-caused-by-unknown-system"]
+    r.verdict, r.reason = verdict_of(result, unknown, caused_by, r.issues)
     return r
-
-
-def verdict_of(result: bool, lacking: list[str], issues: list[Issue]) -> tuple[str, str | None]:
-    """(verdict, reason) of a $validate-code answer. It cannot be judged when the server says the
-    answer depends on what it lacks: a code system (version) the value set needs
-    (x-caused-by-unknown-system) or the code's own (x-unknown-system), or a code a fragment does not
-    hold (a warning of tx-issue-type invalid-code, HL7's UNKNOWN_CODE_IN_FRAGMENT: `result` is true by
-    HL7's convention), or when it cannot tell which of the value set's code systems the code is of
-    (several have it; when none has it, the code is not in the value set). `lacking`: the code systems
-    the server says it lacks (x-unknown-system, x-caused-by-unknown-system)."""
-    doubts = [i for i in issues if (i.severity == "warning" and i.tx_type == "invalid-code")
-              or (i.tx_type == "cannot-infer" and i.message_id != NO_SYSTEM_HAS_IT)]
-    if not lacking and not doubts:
-        return (VALID if result else INVALID), None
-    why = [i.text for i in issues if i.text and (i in doubts or i.tx_type == "not-found")]
-    return CANNOT_JUDGE, "; ".join(dict.fromkeys(why)) or "the server lacks " + ", ".join(lacking)
 
 
 def parse_lookup(body: dict, code: str, system: str | None) -> LookupResult:

@@ -22,9 +22,9 @@ A code sequence's local code goes through the tables that declare its coding sch
 another scheme.
 
 Each value's status: `mapped` (a table translated it), `standard` (a valid standard code),
-`unverified` (a standard code the server cannot confirm: a fragment code system),
-`invalid` (a standard scheme, but not a code of it: an unknown code, an identifier its syntax rules
-out), `unmapped` (a table declares the attribute, and does not map it) or `no-table` (no table
+`unverified` (a standard code the server cannot judge: not in the fragment it holds, a Coding
+Scheme Version it does not have), `invalid` (a standard scheme, but $validate-code says no: an
+unknown code, an identifier its syntax rules out, a Code Meaning it rejects as the display), `unmapped` (a table declares the attribute, and does not map it) or `no-table` (no table
 declares the attribute, or the coding scheme: listed, not a failure).
 Output: JSON per file and per study (default), or `--fhir r5|r4`: an ImagingStudy per study
 (a `collection` Bundle when there are several) with the study's start, its accession number and,
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from termsvc.bindings.facts import BASES
-from termsvc.client import TerminologyError
+from termsvc.client import CANNOT_JUDGE, INVALID, TerminologyError
 from termsvc.local_client import LocalClient
 from termsvc.mappings.to_fhir import EXT_DICOM_ATTRIBUTE, EXT_DICOM_SCHEME
 
@@ -49,6 +49,7 @@ LOINC = "http://loinc.org"
 STANDARD_SCHEMES = {"DCM": DCM, "SCT": SCT, "SRT": SCT, "LN": LOINC}
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 MAPPED = ("mapped", "standard", "unverified")   # the statuses that give EU codings
+DISPLAY_ISSUES = ("invalid-display", "display-comment")   # $validate-code's tx-issue-types of a display
 NO_TABLE = "no-table"   # a value of an attribute (or coding scheme) no loaded table declares: listed, not a failure
 
 
@@ -152,6 +153,8 @@ def local_values(ds, attr: Attribute) -> list:
                     local = {"code": str(code).strip(), "scheme": str(item.get("CodingSchemeDesignator") or "").strip()}
                     if item.get("CodeMeaning"):
                         local["meaning"] = str(item.CodeMeaning).strip()
+                    if str(item.get("CodingSchemeVersion") or "").strip():
+                        local["version"] = str(item.CodingSchemeVersion).strip()
                     out.append(local)
         else:
             for v in (value if isinstance(value, (list, tuple, MultiValue)) else [value]):
@@ -226,8 +229,9 @@ class Resolver:
             system, code = STANDARD_SCHEMES.get(local["scheme"].upper()), local["code"]
             if local["scheme"].upper() == "SRT":
                 code = _srt_to_sct(code)
-            if system and code:
-                return self._standard(system, code, local.get("meaning"))
+            if system and code:   # (an SRT code's version is SNOMED RT's, not that of the SNOMED CT id)
+                version = local.get("version") if local["scheme"].upper() != "SRT" else None
+                return self._standard(system, code, local.get("meaning"), version)
             return self._translated(attr, local["code"], local["scheme"]) or self._unmapped(attr, local["scheme"])
         candidates = [local]
         if attr.kind == "value":
@@ -252,21 +256,24 @@ class Resolver:
                         for m in r.matches if m.relationship != "not-related-to" and m.code]
         return {"status": "mapped", "codings": codings} if codings else None
 
-    def _standard(self, system: str, code: str, meaning: str | None = None) -> dict:
-        """A code of a standard scheme, validated (with its Code Meaning as the display: what
-        $validate-code says of it comes with the entry, as `display_message`)."""
-        r = self.client.validate_code(code, system, display=meaning)
-        about_display = [i for i in r.issues if i.tx_type in ("invalid-display", "display-comment")]
-        doubt = [i.text for i in r.issues if i.severity in ("warning", "error") and i.code in ("code-invalid",
-                                                                                               "not-found")]
+    def _standard(self, system: str, code: str, meaning: str | None = None, version: str | None = None) -> dict:
+        """A code of a standard scheme (in its Coding Scheme Version, when given), validated with its Code
+        Meaning as the display: $validate-code's verdict is the status (a no: invalid, whatever it refuses -
+        the code, or its meaning; what it cannot judge: unverified), and what it says comes with the entry
+        (`message`, `display_message` for the meaning, `issues`)."""
+        r = self.client.validate_code(code, system, display=meaning, version=version)
+        issues = [[i.severity, i.code, i.tx_type] for i in r.issues]
+        if r.verdict == INVALID:
+            return {"status": "invalid", "message": r.message or f"{code} is not a code of {system}", "issues": issues}
         coding = {"system": system, "code": code, "display": r.display, "relationship": "equivalent", "map": None}
-        wrong_code = [i for i in r.issues if i.severity in ("error", "fatal") and i not in about_display]
-        if not r.result and (wrong_code or not about_display):
-            return {"status": "invalid", "message": r.message or f"{code} is not a code of {system}"}
-        out = {"status": "unverified", "codings": [coding], "message": "; ".join(doubt)} if doubt else \
-            {"status": "standard", "codings": [coding]}
+        about_display = [i.text for i in r.issues if i.tx_type in DISPLAY_ISSUES]
+        notes = [i.text for i in r.issues if i.severity == "warning" and i.tx_type not in DISPLAY_ISSUES]
+        out = {"status": "unverified" if r.verdict == CANNOT_JUDGE else "standard", "codings": [coding],
+               "issues": issues}
+        if r.verdict == CANNOT_JUDGE or notes:
+            out["message"] = r.reason if r.verdict == CANNOT_JUDGE else "; ".join(dict.fromkeys(notes))
         if about_display:
-            out["display_message"] = "; ".join(i.text for i in about_display)
+            out["display_message"] = "; ".join(dict.fromkeys(about_display))
         return out
 
     def _unmapped(self, attr: Attribute, scheme: str | None = None) -> dict:

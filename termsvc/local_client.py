@@ -100,7 +100,7 @@ ENGINE = {
 def _validation(v: results.Validation, r4: bool) -> ValidateResult:
     r = ValidateResult(v.result, v.code, v.system, v.display, v.version, v.message, list(v.issues),
                        render_validation(v))
-    r.verdict, r.reason = verdict_of(v.result, v.unknown_systems + v.caused_by, r.issues)
+    r.verdict, r.reason = verdict_of(v.result, v.unknown_systems, v.caused_by, r.issues)
     return r
 
 

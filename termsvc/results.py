@@ -63,6 +63,31 @@ class Validation:
         return "; ".join(dict.fromkeys(self.messages)) if self.messages else None
 
 
+# the verdict of a $validate-code answer
+VALID, INVALID, CANNOT_JUDGE = "valid", "invalid", "cannot-judge"
+NO_SYSTEM_HAS_IT = "Unable_to_resolve_system__value_set_has_no_matches"   # HL7's message id
+
+
+def verdict_of(result: bool, unknown: list[str], caused_by: list[str], issues: list[Issue]) -> tuple[str, str | None]:
+    """(verdict, reason) of a $validate-code answer: the one reading of it that every surface uses
+    (the clients, the judge of the resource, mapping and DICOM checks). It cannot be judged when the
+    server says the answer depends on what it lacks: a code system (version) the value set needs
+    (`caused_by`: x-caused-by-unknown-system), the code's own (`unknown`: x-unknown-system), or a code a
+    fragment does not hold (a warning of tx-issue-type invalid-code, HL7's UNKNOWN_CODE_IN_FRAGMENT:
+    `result` is true by HL7's convention) - unless it says the value set does not take the code (an error
+    not-in-vs: the value set takes no code of that system, or lists others: a no whatever the code system
+    holds) -, or when it cannot tell which of the value set's code systems the code is of (several have
+    it; when none has it, the code is not in the value set)."""
+    outside = any(i.is_error and i.tx_type == "not-in-vs" for i in issues)
+    doubts = [i for i in issues if (i.severity == "warning" and i.tx_type == "invalid-code" and not outside)
+              or (i.tx_type == "cannot-infer" and i.message_id != NO_SYSTEM_HAS_IT)]
+    lacking = caused_by + ([] if outside else unknown)
+    if not lacking and not doubts:
+        return (VALID if result else INVALID), None
+    why = [i.text for i in issues if i.text and (i in doubts or i.tx_type == "not-found")]
+    return CANNOT_JUDGE, "; ".join(dict.fromkeys(why)) or "the server lacks " + ", ".join(lacking)
+
+
 @dataclass(slots=True)
 class BatchValidation:
     """ValueSet/$batch-validate-code: one answer per validation, in order."""

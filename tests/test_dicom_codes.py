@@ -457,6 +457,9 @@ def test_a_code_meaning_is_judged_as_validate_code_judges_a_display(dicom_db, tm
     left, brain = by["AnatomicRegionSequence"]
     assert left["status"] == "standard" and "could not be verified" in left["display_message"]
     assert "whose display is 'Left'" in left["display_message"] and "display_message" not in brain
+    assert left["issues"] == [["warning", "invalid", "display-comment"]]
+    # DCM is complete: $validate-code rejects the meaning, so does the check (a failure: exit status 1)
     (ct,) = by["PerformedProtocolCodeSequence"]
-    assert ct["status"] == "standard" and "Wrong Display Name 'Cat scan'" in ct["display_message"]
-    assert code == 0
+    assert ct["status"] == "invalid" and "Wrong Display Name 'Cat scan'" in ct["message"] and "codings" not in ct
+    assert ct["issues"] == [["error", "invalid", "invalid-display"]]
+    assert code == 1

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import QUIET
-from synthetic_releases import write_loinc_release, write_snomed_extension, write_snomed_release
+from synthetic_releases import sctid, write_loinc_release, write_snomed_extension, write_snomed_release
 from termsvc.build import BuildError, SourceSpec, build
 from termsvc.cli import cli
 
@@ -161,3 +161,24 @@ def test_a_loinc_release_that_does_not_tell_its_version_is_given_one_on_the_comm
     built = CliRunner().invoke(cli, args + ["--loinc-version", "2.77"])
     assert built.exit_code == 0, built.output
     assert sqlite3.connect(db).execute("SELECT version FROM code_system").fetchone()[0] == "2.77"
+
+
+def test_descriptions_of_concepts_no_edition_defines_are_said_not_dropped_silently(tmp_path):
+    """A Description file naming concepts the Concept files lack (a truncated file, an extension loaded
+    without its edition): the build warns how many, of which concepts, and the rest loads."""
+    root = write_snomed_release(str(tmp_path / "int"), generated=10)
+    (path,) = glob.glob(os.path.join(root, "Snapshot", "Terminology", "sct2_Description_Snapshot-en_*.txt"))
+    missing = [sctid(900000 + i) for i in range(7)]
+    with open(path, "a", encoding="utf-8", newline="") as f:
+        for i, concept in enumerate(missing):
+            for j, typ in enumerate(("900000000000003001", "900000000000013009")):   # an FSN and a synonym of each
+                f.write(f"{sctid(800000 + 2 * i + j, '01')}\t20250701\t1\t900000000000207008\t"
+                        f"{concept}\ten\t{typ}\tOrphan {i}\t900000000000448009\r\n")
+    db = str(tmp_path / "x.db")
+    r = CliRunner().invoke(cli, ["build", "--db", db, "--no-defaults", "--no-preexpand", "--quiet", "--snomed", root])
+    assert r.exit_code == 0, r.output
+    assert (f"termsvc: warning: {root}: 14 description(s) of 7 concept(s) no loaded edition defines were left out"
+            f" (concepts {', '.join(missing[:5])}, ...)") in r.output
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT display FROM concept WHERE code='241601008'").fetchone() == ("MRI of head",)
+    assert conn.execute("SELECT count(*) FROM concept WHERE code IN (%s)" % ",".join("?" * 7), missing).fetchone() == (0,)

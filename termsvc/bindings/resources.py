@@ -6,26 +6,28 @@ engine against their value sets with the meaning of the binding's strength.
   category says LOINC 55113-5, else the report's; Observation: by its code); the FHIR core
   bindings of every coded element (termsvc.bindings.core: from the core StructureDefinitions the
   build holds, example bindings aside); the IG's extensions wherever they appear.
-- Each code is judged by $validate-code too: an identifier its system's syntax rules out is an
-  error, a display $validate-code warns about a warning (an error when it rejects it, or with
-  `strict_displays`), saying the code system's display.
+- Each code is judged by CodeSystem/$validate-code too, with its verdict (ops.judge, the one
+  the clients read): a no is an error (an unknown code, an identifier its system's syntax rules
+  out, a display it rejects), the warnings of a yes are warnings (an inactive code, a display it
+  only warns about: an error with `strict_displays`), saying the code system's display.
 - A CodeableConcept is in a value set when one of its codings is (what $validate-code answers).
 - Strength: required (and maximum) -> error when not in the value set; extensible -> warning when
-  the code is valid but outside it, error when the code does not exist; preferred, example ->
-  information. What the build cannot judge (a fragment, a code system or value set not loaded) is
-  said, as a warning for a required binding and information otherwise, never as an error.
+  outside it (the code's own error says when it is no code at all); preferred, example ->
+  information. What the build cannot judge (a fragment, a code system, version or value set not
+  loaded) is said, as a warning for a required binding and information otherwise, never as an error.
 - A slice that is not an extension (`category[diagnostic-service]`) holds the codings of the code
   systems its value set draws on: other codings belong to other slices and are not judged here.
 """
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import orjson
 
 from termsvc.bindings import core
 from termsvc.bindings.facts import BASES, PROFILES, Binding, bindings_for, extension_bindings
-from termsvc.ops.judge import FOUND, MALFORMED, MEMBER, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, Judge
+from termsvc.ops.judge import (CANNOT_JUDGE, FOUND, INVALID, MEMBER, NOT_MEMBER, UNKNOWN_SYSTEM,
+                               CodeVerdict, Judge)
 
 ERROR, WARNING, INFORMATION = "error", "warning", "information"
 KEY_IMAGES = ("http://loinc.org", "55113-5")
@@ -38,6 +40,8 @@ DEFAULT_PROFILES = {"DiagnosticReport": "DiagnosticReportEuImaging", "Compositio
 R4_ONLY = {"ImagingStudy": ("procedureCode", "procedureReference"), "Procedure": ("performedDateTime",
            "performedPeriod"), "DocumentReference": ("masterIdentifier",), "Device": ("deviceName",),
            "Composition": ("confidentiality",), "DiagnosticReport": ()}
+CANNOT_BE_JUDGED = "cannot be judged"
+DISPLAY_ISSUES = ("invalid-display", "display-comment")   # $validate-code's tx-issue-types of a display
 STEP = re.compile(r"([A-Za-z]+)(?:\[([^\]]+)\])?")
 
 
@@ -57,6 +61,8 @@ class Finding:
     value_set: str
     codes: list
     message: str
+    issues: list = field(default_factory=list)   # [severity, issue code, tx-issue-type] of the $validate-code
+                                                 # issues it reports (a code's own verdict)
 
 
 def read_inputs(paths) -> list[tuple[str, dict]]:
@@ -224,9 +230,9 @@ class Checker:
                 return []
         codes = [f"{c.get('system')}#{c.get('code')}" if c.get("system") else c["code"] for c in codings]
 
-        def finding(severity, message):
+        def finding(severity, message, issues=()):
             return Finding(severity, file, label, location, b.profile, b.edition, b.strength, b.value_set, codes,
-                           message)
+                           message, [[i.severity, i.code, i.tx_type] for i in issues])
         out = []
         if not membership:
             pass
@@ -247,40 +253,56 @@ class Checker:
             if member.state == NOT_MEMBER:
                 out.append(self._outside(finding, codings, b, member.message))
             elif member.state != MEMBER:
-                out.append(finding(WARNING if b.required else INFORMATION, f"cannot be judged: {member.message}"))
+                out.append(finding(WARNING if b.required else INFORMATION, f"{CANNOT_BE_JUDGED}: {member.message}"))
         held = location.removesuffix(".concept")   # a CodeableReference's codes, whichever binding reaches them
         if held not in judged:
             judged.add(held)
-            out += self._codes(finding, codings, b.value_set if self.judge.has_value_set(b.value_set) else None)
+            # (what the membership cannot judge, the code cannot either: said once)
+            undecided = any(f.message.startswith(CANNOT_BE_JUDGED) for f in out)
+            out += [f for f in self._codes(finding, codings, b.value_set if self.judge.has_value_set(b.value_set)
+                                           else None, b.required)
+                    if not (undecided and f"{CANNOT_BE_JUDGED}:" in f.message)]
         return out
 
-    def _codes(self, finding, codings, value_set: str | None) -> list[Finding]:
-        """The codes themselves and their displays, as $validate-code judges them (a display that is
-        another code's in the binding's value set - Left shown as Right - says so)."""
+    def _codes(self, finding, codings, value_set: str | None, required: bool) -> list[Finding]:
+        """The codes themselves and their displays, with $validate-code's verdict: a no is an error, what
+        it cannot judge a warning under a required binding (else information), the warnings of a yes
+        warnings (a display it only warns about is an error with `strict_displays`). A display that
+        is another code's in the binding's value set - Left shown as Right - says so."""
         out = []
         for c in codings:
             if not c.get("system"):
                 continue
             which = f"{c['system']}#{c['code']}: " if len(codings) > 1 else ""
-            verdict = self.judge.code(c["system"], c["code"], c.get("display"))
-            if verdict.state == MALFORMED:
-                out.append(finding(ERROR, which + verdict.message))
-            elif verdict.state == FOUND and not verdict.display_ok:
+            verdict = self.judge.code(c["system"], c["code"], c.get("display"), c.get("version"))
+            if verdict.verdict == CANNOT_JUDGE:
+                out.append(finding(WARNING if required else INFORMATION, f"{which}{CANNOT_BE_JUDGED}: {verdict.message}",
+                                   verdict.issues))
+            elif verdict.verdict == INVALID and not (verdict.state == FOUND and verdict.display_rejected):
+                out.append(finding(ERROR, which + verdict.message, [i for i in verdict.issues if i.is_error]))
+            elif not verdict.display_ok:
                 severity = ERROR if verdict.display_rejected or self.strict_displays else WARNING
-                others = [o for o in self.judge.codes_displayed(value_set, c["system"], c.get("display"))
-                          if o != c["code"]] if value_set else []
-                swap = f"; '{c.get('display')}' is the display of {', '.join(others)}: a swapped code?" if others else ""
-                out.append(finding(severity, f"{which}the display '{c.get('display')}' is not one of its displays"
-                                             f" ('{verdict.display}'): {verdict.display_message}{swap}"))
+                out.append(self._display_finding(finding, severity, which, c, verdict, value_set))
+            if verdict.verdict != CANNOT_JUDGE:   # (the warnings of a yes, or of a no for its display)
+                notes = [i for i in verdict.issues if i.severity == "warning" and i.tx_type not in DISPLAY_ISSUES]
+                out += [finding(WARNING, which + i.text, [i]) for i in notes]
         return out
+
+    def _display_finding(self, finding, severity: str, which: str, c: dict, verdict: CodeVerdict,
+                         value_set: str | None) -> Finding:
+        others = [o for o in self.judge.codes_displayed(value_set, c["system"], c.get("display") or "")
+                  if o != c["code"]] if value_set else []
+        swap = f"; '{c.get('display')}' is the display of {', '.join(others)}: a swapped code?" if others else ""
+        return finding(severity, f"{which}the display '{c.get('display')}' is not one of its displays"
+                                 f" ('{verdict.display}'): {verdict.display_message}{swap}",
+                       [i for i in verdict.issues if i.tx_type in DISPLAY_ISSUES])
 
     def _outside(self, finding, codings, b: Binding, message: str) -> Finding:
         if b.strength in ("required", "maximum"):
             return finding(ERROR, message)
         if b.strength == "extensible":
+            # (a code that is no code of its system is an error of its own: _codes)
             states = [self.judge.code(c.get("system") or "", c["code"]).state for c in codings if c.get("system")]
-            if states and all(s in (UNKNOWN_CODE, MALFORMED) for s in states):
-                return finding(ERROR, f"{message}; and the code is not in its code system")
             if states and all(s == UNKNOWN_SYSTEM for s in states):
                 return finding(INFORMATION, f"{message}; its code system is not loaded: the code cannot be verified")
             return finding(WARNING, f"{message} (extensible: a code outside the value set is allowed only when none"

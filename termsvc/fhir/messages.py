@@ -154,6 +154,9 @@ OWN = {
     "filter-op-unsupported": "The filter operation '{op}' is not supported for the property '{property}' of"
                              " {system}",
     "ecl-invalid": "The ECL constraint '{expression}' cannot be evaluated: {reason}",
+    "refset-not-loaded": "The filter '{property} in {value}' of {system} names the reference set(s) {refsets}, whose"
+                         " members the build does not hold: which codes it selects cannot be judged (load the"
+                         " release that has them)",
     "ecl-unsupported": "ECL constraints are only supported for stored SNOMED CT content, not {system}",
     "regex-unusable": "The regex filter '{pattern}' on the property '{property}' of {system} cannot be used:"
                       " {reason} (regular expressions are evaluated by RE2: no backreferences or look-around)",

@@ -283,7 +283,9 @@ def load(writer, location, progress=None, *, state: BuildState, **options):
                 state.notes.append(note)
         progress(f"  SNOMED CT {pkg.tag} {pkg.date} module {pkg.module}"
                  + (f" on top of {len(stack) - 1} package(s)" if len(stack) > 1 else ""))
-        load_edition(writer, stack, progress)
+        for note in load_edition(writer, stack, progress):
+            progress(f"  warning: {note}")
+            state.notes.append(note)
         loaded.append(pkg)
 
 
@@ -296,8 +298,8 @@ def _version_mismatches(pkg: Package, base: list[Package]) -> list[str]:
             if p.module in pkg.depends and pkg.depends[p.module] != p.date]
 
 
-def load_edition(writer, stack: list[Package], progress):
-    """One CodeSystem from the union of the packages in `stack` (last one wins)."""
+def load_edition(writer, stack: list[Package], progress) -> list[str]:
+    """One CodeSystem from the union of the packages in `stack` (last one wins); the warnings of the load."""
     top = stack[-1]
     version = f"{SCT}/{top.module}/version/{top.date}"
     sid = writer.add_source(f"SNOMED CT {top.tag} {top.date}", "snomed", version, top.location,
@@ -340,7 +342,7 @@ def load_edition(writer, stack: list[Package], progress):
 
     # 2. descriptions and language refsets, staged in temporary tables
     with SnomedStaging(writer) as staging:
-        _stage_descriptions(staging, each, counts)
+        orphans = _stage_descriptions(staging, each, counts, concepts)
         progress(f"  {counts['descriptions']} descriptions, {counts['language members']}"
                  " language refset members staged")
         cs_id = _insert_concepts(writer, staging, sid, version, top, concepts, counts)
@@ -355,6 +357,15 @@ def load_edition(writer, stack: list[Package], progress):
                                           for t, typ in sorted(counts.attr_types.items(), key=lambda x: int(x[0]))])
         writer.end_code_system(cs_id)
     writer.finish_source(sid, dict(counts))
+    return [_orphans_note(top, orphans)] if orphans else []
+
+
+def _orphans_note(top: Package, orphans: dict[str, int]) -> str:
+    """The descriptions left out for want of their concept (an extension loaded without the edition that
+    defines its concepts, a truncated Concept file): how many, and the first few concepts they name."""
+    named = ", ".join(list(orphans)[:5]) + (", ..." if len(orphans) > 5 else "")
+    return (f"{top.location}: {sum(orphans.values())} description(s) of {len(orphans)} concept(s) no loaded"
+            f" edition defines were left out (concepts {named}); load the packages that define them")
 
 
 class Counts(defaultdict):
@@ -363,10 +374,15 @@ class Counts(defaultdict):
         self.attr_types: dict[str, str] = {}
 
 
-def _stage_descriptions(staging, each, counts):
+def _stage_descriptions(staging, each, counts, concepts) -> dict[str, int]:
+    """Stage the descriptions and language refset members; {concept id: descriptions} of the descriptions
+    whose concept no package defines (they cannot be written: said, not dropped silently)."""
+    orphans: dict[str, int] = {}
     with staging.descriptions(counts, "descriptions") as batch:
         for kind in ("description", "textdef"):
             for p, name, lineno, r in each(kind):
+                if r[4] not in concepts:
+                    orphans[r[4]] = orphans.get(r[4], 0) + 1
                 try:
                     batch.add((int(r[0]), int(r[4]), r[5], int(r[6]), r[7], 1 if r[2] == "1" else 0))
                 except ValueError as e:
@@ -383,6 +399,7 @@ def _stage_descriptions(staging, each, counts):
             refsets.add(int(r[4]))
     order = {EN_US: 0, EN_GB: 1}
     staging.index([(r, LANGUAGE_REFSETS.get(r), order.get(r, 2)) for r in refsets])
+    return orphans
 
 
 _TAG_RE = re.compile(r"\s*\([^()]*\)\s*$")

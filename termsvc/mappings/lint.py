@@ -10,8 +10,9 @@ target (or no-map plus a map), duplicate rows, two tables of one name or url; wi
 for a row the build serves: source code not in its (complete) code system, target code not
 in its (complete) code system, target not in the target scope value set, a target display
 $validate-code rejects.
-Warnings: those content problems on a row not served; a source display that differs, code
-system a fragment (code not in it) or not loaded (cannot verify), scope value set not loaded
+Warnings: those content problems on a row not served; a source display that differs, an inactive or
+deprecated code (what $validate-code warns of it), code system a fragment (code not in it) or not
+loaded (cannot verify), scope value set not loaded
 or not evaluable, source code outside the source scope, rows not yet accepted, source codes
 differing only in case in a table that matches ignoring case.
 Coverage: of the table's catalogue - the source scope value set, or, for a table without one, its own
@@ -36,6 +37,7 @@ from termsvc.mappings.problems import Problem
 from termsvc.mappings.table import ROW_STATUSES, Row, Table, find_tables, read_table
 from termsvc.ops.judge import (FOUND, MALFORMED, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, CodeVerdict,
                                Judge, MembershipVerdict, NotEvaluable)
+from termsvc.results import CANNOT_JUDGE
 from termsvc.store.reader import Store
 
 COVERAGE_LIMIT = 100_000   # codes of a source scope listed for coverage
@@ -259,16 +261,16 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, 
                 continue
             key = (system, code, display or None)
             verdict = verdicts.get(key) or verdicts.setdefault(key, judge.code(*key))
-            if verdict.state == MALFORMED:
+            if verdict.verdict == CANNOT_JUDGE and verdict.state != UNKNOWN_SYSTEM:
+                add("warning", "unverifiable", r, f"{side} code {code} cannot be verified: {verdict.message}",
+                    t.colmap.get(f"{side}_code"))
+            elif verdict.state == MALFORMED:
                 add("error", f"invalid-{side}-code", r, f"{side} code {code}: {verdict.message}",
                     t.colmap.get(f"{side}_code"))
             elif verdict.state == UNKNOWN_SYSTEM:
                 not_loaded[(side, system)].append(r.row)
             elif verdict.state == UNKNOWN_CODE:
                 add("error", f"unknown-{side}-code", r, f"{side} code {code} is not in {system}",
-                    t.colmap.get(f"{side}_code"))
-            elif verdict.state == UNVERIFIABLE:
-                add("warning", "unverifiable", r, f"{side} code {code} cannot be verified: {verdict.message}",
                     t.colmap.get(f"{side}_code"))
             elif verdict.state == FOUND and not verdict.display_ok:
                 rejected = side == "target" and verdict.display_rejected   # what $translate would serve
@@ -277,6 +279,9 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, 
                     + ("$validate-code rejects it" if verdict.display_rejected
                        else f"$validate-code warns ({verdict.display_message})"),
                     t.colmap.get(f"{side}_display"))
+            for note in verdict.notes if verdict.state == FOUND else ():   # an inactive, a deprecated code
+                if note.tx_type == "code-comment":
+                    add("warning", "code-status", r, f"{side} code {code}: {note.text}", t.colmap.get(f"{side}_code"))
             if side == "target" and verdict.state == FOUND and verdict.display:
                 displays[(system, code)] = verdict.display
         if tscope and r.target_code and r.target_system:

@@ -25,7 +25,7 @@ PROBLEM_KINDS = frozenset({
     "duplicate-row", "conflicting-relationship", "case-duplicate",
     # against a build (termsvc.mappings.lint)
     "not-accepted", "unknown-source-code", "unknown-target-code", "invalid-source-code", "invalid-target-code",
-    "unverifiable", "display-differs",
+    "unverifiable", "display-differs", "code-status",
     "target-outside-scope", "scope-unverifiable", "system-not-loaded", "outside-source-scope",
     # a catalogue export (termsvc.mappings.codesystems)
     "unknown-parent", "hierarchy-cycle"})

@@ -1,9 +1,11 @@
 """ValueSet.compose filters: which concepts of a code system a filter selects, and whether one
 concept passes it, so that an expansion enumerates and a validation decides one code with the
-same rules.
+same rules. An `in` filter's listed value is a reference set when the build holds its members (the
+members, not the value), else a code (in_list: read once, by both).
 """
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NoReturn
 
 from termsvc.fhir import messages
@@ -16,6 +18,7 @@ from termsvc.results import JSON
 
 HIERARCHY_OPS = ("is-a", "descendent-of", "generalizes", "is-not-a", "child-of")
 _CHUNK = 10_000   # reference sets asked about in one query (SQLite takes a bounded number of parameters)
+SNOMED, REFSET_ROOT = "http://snomed.info/sct", "900000000000455006"   # |Reference set|
 
 
 @functools.lru_cache(maxsize=256)
@@ -32,8 +35,37 @@ def _chunks(codes: frozenset[str]) -> list[list[str]]:
     return [ordered[i:i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
 
 
-def _refset_members(cs: StoredCodeSystem, refsets: frozenset[str]) -> set[int]:
-    return set().union(*(cs.refset_members(chunk) for chunk in _chunks(refsets)))
+@dataclass(frozen=True, slots=True)
+class InList:
+    """What an `in` filter's value names in a stored code system: each listed value is a reference set whose
+    members the build holds (its members), else a code (itself)."""
+    refsets: list[str]      # the listed reference sets with members held
+    codes: frozenset[str]   # the other values
+
+
+@functools.lru_cache(maxsize=256)
+def in_list(cs: StoredCodeSystem, value: str, prop: str) -> InList:
+    """The `in` filter's list, read once per code system and value, so that $expand and $validate-code take
+    the same codes. A value that is a reference set of the code system (a SNOMED CT concept under
+    |Reference set|) whose members the build does not hold cannot be judged: an error that says so."""
+    codes = listed(value)
+    refsets = sorted({r for chunk in _chunks(codes) for r in cs.loaded_refsets(chunk)})
+    rest = codes.difference(refsets)
+    unloaded = sorted(rest & _refset_concepts(cs)) if cs.url == SNOMED else []
+    if unloaded:
+        raise messages.error("refset-not-loaded", status=422, issue_code="not-found", tx_type="not-found",
+                             property=prop, value=value, system=cs.vurl(), refsets=", ".join(unloaded))
+    return InList(refsets, rest)
+
+
+@functools.lru_cache(maxsize=16)
+def _refset_concepts(cs: StoredCodeSystem) -> frozenset[str]:
+    """The codes of the code system's reference set concepts (SNOMED CT: under |Reference set|)."""
+    return frozenset(c.code for c in cs.descendants(REFSET_ROOT))
+
+
+def _members(cs: StoredCodeSystem, refsets: list[str]) -> set[int]:
+    return cs.refset_members(refsets) if refsets else set()
 
 
 def check_filter(cs: Provider, f: JSON) -> None:
@@ -67,9 +99,9 @@ def select(cs: Provider, filters: list[JSON], max_size: int | None) -> list[Flat
 def _test(cs: Provider, f: JSON) -> Callable[[FlatConcept], bool]:
     """matches(cs, c, f) as a function of c, what it needs looked up once for every concept tested."""
     if f.get("op") == "in" and _is_concept_prop(f.get("property")) and isinstance(cs, StoredCodeSystem):
-        codes = listed(f.get("value") or "")
-        members = _refset_members(cs, codes)
-        return lambda c: c.code in codes or (isinstance(c, Concept) and c.cid in members)
+        wanted = in_list(cs, f.get("value") or "", f.get("property"))
+        members = _members(cs, wanted.refsets)
+        return lambda c: c.code in wanted.codes or (isinstance(c, Concept) and c.cid in members)
     return lambda c: matches(cs, c, f)
 
 
@@ -95,9 +127,9 @@ def _select_one(cs: Provider, f: JSON, max_size: int | None) -> list[FlatConcept
         ids = _ecl(cs, value)
         return [c for c in cs.iter_all() if c.cid in ids]
     if op == "in" and _is_concept_prop(prop) and isinstance(cs, StoredCodeSystem):
-        codes = listed(value)
-        ids = _refset_members(cs, codes)   # the members of the reference sets listed, else the codes listed
-        return [c for c in cs.iter_all() if c.cid in ids] if ids else [c for c in cs.iter_all() if c.code in codes]
+        wanted = in_list(cs, value, prop)   # the members of the reference sets listed, and the codes listed
+        ids = _members(cs, wanted.refsets)
+        return [c for c in cs.iter_all() if c.cid in ids or c.code in wanted.codes]
     if isinstance(cs, StoredCodeSystem) and cs.size() > (max_size or 10 ** 9) * 20:
         raise TooCostly(messages.text("filter-too-costly", property=prop, op=op, value=value, system=cs.vurl()))
     return [c for c in cs.iter_all() if matches(cs, c, f)]
@@ -123,9 +155,11 @@ def matches(cs: Provider, c: FlatConcept, f: JSON) -> bool:
         if op == "descendent-leaf":
             return cs.is_ancestor(value, c.code) and not cs.children(c)
         if op == "in":
-            codes = listed(value)
-            return c.code in codes or (isinstance(cs, StoredCodeSystem) and isinstance(c, Concept)
-                                       and any(cs.in_refsets(c, chunk) for chunk in _chunks(codes)))
+            if not isinstance(cs, StoredCodeSystem):
+                return c.code in listed(value)
+            named = in_list(cs, value, prop)
+            return c.code in named.codes or (isinstance(c, Concept) and bool(named.refsets)
+                                             and cs.in_refsets(c, named.refsets))
         if op == "not-in":
             return c.code not in listed(value)
         if op == "regex":

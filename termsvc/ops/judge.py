@@ -6,7 +6,7 @@ cannot disagree with what the service answers. The judge reads the operations' t
 
     judge = Judge(store)                       # a served Store, or a build in progress (or None)
     judge = Judge(store, resources)            # ... with CodeSystems / ValueSets that come first
-    judge.code(system, code, display)          # CodeVerdict
+    judge.code(system, code, display)          # CodeVerdict: .verdict valid / invalid / cannot-judge
     judge.membership(vs_url, system, code)     # MembershipVerdict
     judge.membership_of_any(vs_url, codings)   # MembershipVerdict of a CodeableConcept's codings
     judge.members(vs_url, limit)               # [(system, code, display)], or NotEvaluable
@@ -21,7 +21,8 @@ from termsvc.ops.context import Context
 from termsvc.ops.expand import expand
 from termsvc.ops.identifiers import problem as identifier_problem
 from termsvc.ops.validate import validate_cs, validate_vs
-from termsvc.results import JSON, Validation
+from termsvc.results import CANNOT_JUDGE as CANNOT_JUDGE, INVALID as INVALID, VALID as VALID   # (the verdicts)
+from termsvc.results import JSON, Issue, Validation, verdict_of
 from termsvc.store.queries import Queries
 
 # CodeVerdict.state
@@ -41,8 +42,15 @@ class CodeVerdict:
     display: str | None    # the code system's display of the code
     display_ok: bool       # $validate-code accepts the display given (True when none was given)
     display_rejected: bool  # ... and when it does not: whether it answers no (an error), not just a warning
-    message: str           # why the state is not FOUND: what $validate-code said of the code
+    message: str           # why the verdict is not VALID: what $validate-code said (its errors, or why it cannot judge)
     display_message: str = ""   # what $validate-code said of the display ("" when display_ok)
+    verdict: str = VALID   # VALID, INVALID or CANNOT_JUDGE: $validate-code's answer as every surface reads it
+    issues: tuple[Issue, ...] = ()   # all $validate-code said
+
+    @property
+    def notes(self) -> list[Issue]:
+        """The warnings of an answer that is a yes (a retired code, a display a fragment cannot confirm...)."""
+        return [i for i in self.issues if i.severity == "warning"] if self.verdict == VALID else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,28 +87,31 @@ class Judge:
     def _context(self) -> Context:
         return self._with_resources or Context(self.store)   # else one per question, as each request has its own
 
-    def code(self, system: str, code: str, display: str | None = None) -> CodeVerdict:
-        """Does the code exist in its code system, and is the display one of its displays?"""
-        params = [Param("system", "valueUri", system), Param("code", "valueCode", code)]
+    def code(self, system: str, code: str, display: str | None = None, version: str | None = None) -> CodeVerdict:
+        """CodeSystem/$validate-code of the code (in that version of its code system, when given) and display:
+        its verdict (results.verdict_of, as the clients read it), and the state that says why."""
+        params = [Param("url", "valueUri", system), Param("code", "valueCode", code)]
+        if version:
+            params.append(Param("version", "valueString", version))
         if display:
             params.append(Param("display", "valueString", display))
         ctx = self._context()
         answer = validate_cs(ctx, Params(params))
+        verdict, reason = verdict_of(answer.result, answer.unknown_systems, answer.caused_by, answer.issues)
         # a wrong display (invalid-display), or one a fragment cannot confirm or that is retired (display-comment)
         display_message = _texts(answer, "invalid-display", "display-comment")
         display_rejected = _has(answer, "error", "invalid-display")
-        if _has(answer, "error", "invalid-code") and identifier_problem(system, code, _resource(ctx, system)):
+        if verdict == CANNOT_JUDGE:
+            state = UNKNOWN_SYSTEM if answer.unknown_systems else UNVERIFIABLE
+        elif not _has(answer, "error", "invalid-code"):
+            state = FOUND       # (a no for its display, or its status, is the verdict's)
+        elif identifier_problem(system, code, _resource(ctx, system)):
             state = MALFORMED
-        elif answer.unknown_systems:
-            state = UNKNOWN_SYSTEM
-        elif _has(answer, "error", "invalid-code"):
-            state = UNKNOWN_CODE
-        elif _has(answer, "warning", "invalid-code"):
-            state = UNVERIFIABLE
         else:
-            state = FOUND
-        message = _texts(answer, "invalid-code", "not-found") or answer.message or "" if state != FOUND else ""
-        return CodeVerdict(state, answer.display, not display_message, display_rejected, message, display_message)
+            state = UNKNOWN_CODE
+        message = (reason or answer.message or "") if verdict != VALID else ""
+        return CodeVerdict(state, answer.display, not display_message, display_rejected, message, display_message,
+                           verdict, tuple(answer.issues))
 
     def has_value_set(self, canonical: str) -> bool:
         return self._context().value_set(canonical) is not None
@@ -109,13 +120,13 @@ class Judge:
         """Is system#code in the value set (what $validate-code answers, whatever the display)?"""
         params = Params([Param("url", "valueUri", value_set), Param("system", "valueUri", system),
                          Param("code", "valueCode", code), Param("valueset-membership-only", "valueBoolean", True)])
-        return self._membership(params, value_set, [system])
+        return self._membership(params, value_set)
 
     def membership_of_code(self, value_set: str, code: str) -> MembershipVerdict:
         """Is the code (of a `code` element: its system is the value set's) in the value set?"""
         params = Params([Param("url", "valueUri", value_set), Param("code", "valueCode", code),
                          Param("inferSystem", "valueBoolean", True), Param("valueset-membership-only", "valueBoolean", True)])
-        verdict = self._membership(params, value_set, [])
+        verdict = self._membership(params, value_set)
         if verdict.state == NOT_MEMBER:   # (not the warning that a code alone has no system: its system is inferred)
             verdict = MembershipVerdict(NOT_MEMBER, messages.text("code-not-in-value-set", code=code, vs=value_set))
         return verdict
@@ -126,29 +137,21 @@ class Judge:
         cc = {"coding": [{k: c[k] for k in ("system", "version", "code") if c.get(k)} for c in codings]}
         params = Params([Param("url", "valueUri", value_set), Param("codeableConcept", "valueCodeableConcept", cc),
                          Param("valueset-membership-only", "valueBoolean", True)])
-        return self._membership(params, value_set, [c.get("system") for c in codings])
+        return self._membership(params, value_set)
 
-    def _membership(self, params: Params, value_set: str, systems: list[str | None]) -> MembershipVerdict:
+    def _membership(self, params: Params, value_set: str) -> MembershipVerdict:
+        """$validate-code's verdict (results.verdict_of, as the clients read it) as a membership."""
         ctx = self._context()
         try:
             answer = validate_vs(ctx, params)
         except OpError as e:
             return MembershipVerdict(UNVERIFIABLE, e.text)
-        message = answer.message or ""
-        if answer.caused_by:   # what it depends on: the issues that say so, else the systems it names
-            return MembershipVerdict(UNVERIFIABLE, _texts(answer, "not-found") or messages.text(
-                "value-set-needs", vs=value_set, systems=", ".join(answer.caused_by)))
-        if answer.result and _has(answer, "warning", "invalid-code"):   # (its issue is not in the message)
-            return MembershipVerdict(UNVERIFIABLE, _texts(answer, "invalid-code") or message)
-        if _has(answer, "error", "not-in-vs"):
-            if any(s in answer.unknown_systems and self._draws_on(ctx, ctx.value_set(value_set), s) for s in systems):
-                return MembershipVerdict(UNVERIFIABLE, message)  # its codes cannot be known here
-            return MembershipVerdict(NOT_MEMBER, message)
-        return MembershipVerdict(MEMBER, message)
-
-    def _draws_on(self, ctx: Context, vs: JSON | None, system: str | None) -> bool:
-        """Does the value set (or one it imports) include codes of this code system?"""
-        return system in _systems_named(ctx, vs)
+        verdict, reason = verdict_of(answer.result, answer.unknown_systems, answer.caused_by, answer.issues)
+        if verdict == CANNOT_JUDGE:   # what it depends on: the issues that say so, else the systems it names
+            return MembershipVerdict(UNVERIFIABLE, _texts(answer, "not-found", "invalid-code", "cannot-infer")
+                                     or reason or messages.text("value-set-needs", vs=value_set,
+                                                                systems=", ".join(answer.caused_by)))
+        return MembershipVerdict(MEMBER if verdict == VALID else NOT_MEMBER, answer.message or "")
 
     def systems_named(self, value_set: str) -> set[str]:
         """The code systems the value set (or one it imports) includes codes of."""

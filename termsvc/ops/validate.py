@@ -188,8 +188,12 @@ class Validator:
             _add(r, "error", "invalid", "CODESYSTEM_CS_NO_SUPPLEMENT", "invalid-data", cd.at("system"),
                   url=_vurl(supplement))
         else:
+            if self._malformed(r, cd, None):   # no code of it, whatever the build lacks: a no
+                if vs is not None:
+                    self._not_in_vs(r, vs, cd)
+                r.result = False
+                return None
             r.unknown_systems.append(cd.system)
-            self._malformed(r, cd, None)
             if cd.version:
                 _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM_VERSION_NONE", "not-found", cd.at("system"),
                       system=cd.system, version=cd.version)
@@ -217,6 +221,9 @@ class Validator:
         cs = self.composer.code_system_for(system, cd.version)
         if cs is None:
             version = self.composer.rules.force.get(system) or cd.version or self.composer.rules.defaults.get(system)
+            if self._malformed(r, cd, self.ctx.code_system(system)):   # no version has a code its syntax rules out
+                r.in_value_set = False
+                return
             r.unknown_systems.append(f"{system}|{version}")
             _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM_VERSION", "not-found", cd.at("system"),
                   system=system, version=version, versions=messages.version_list(self.composer.known_versions(system)))
@@ -322,6 +329,8 @@ class Validator:
             listed = concept is not None and member is not None   # (a value set may list the typo)
             if vs is not None and not listed:
                 self._not_in_vs(r, vs, cd)
+            # no version of its code system has it: the answer depends on none the build lacks
+            r.caused_by = [c for c in r.caused_by if c.split("|")[0] != cd.system]
             r.in_value_set = listed
             return
         if concept is None:
