@@ -18,19 +18,44 @@ BASES = (("/fhir", "R5"), ("/r4/fhir", "R4"))
 STRING_TYPES = ("string", "code", "uri", "canonical")
 
 
+INTEGER_TYPES = ("integer", "unsignedInt", "positiveInt")
+DATE_TYPES = ("date", "dateTime", "instant")
+# values each type refuses by FHIR's lexical rules (R5 datatypes), as written in a query string or a value[x]
+WRONG_TEXT = {
+    "string": [""],
+    "code": ["", " CT", "CT ", "C  T", "C\tT", "\n"],
+    "uri": ["", "http://x y", " http://x", "http://x\n"],
+    "canonical": ["", "http://x |1.0", "\t"],
+    "date": ["", "notadate", "2023-02-29", "2023-13", "2023-1-5", "0000", "20230101", "2023-01-01T10:00:00Z"],
+    "dateTime": ["", "notadate", "2023-02-29", "2023-04-31", "2023-13-01", "2023-01-01T10:00", "2023-01-01T10:00:00",
+                 "2023-01-01T25:00:00Z", "2023-01-01T10:00:00+15:00", "2023-01-01 10:00:00Z", "2023-01-01Z"],
+    "instant": ["", "2023", "2023-01-01", "2023-01-01T10:00:00"],
+}
+RIGHT_TEXT = {
+    "code": ["CT", "a b", "en, en-AU"], "uri": ["http://x", "urn:oid:1.2"], "canonical": ["http://x|1.0"],
+    "string": [" a  b "], "dateTime": ["2023", "2023-02", "2024-02-29", "2023-01-01T10:00:00Z",
+                                        "2023-01-01T10:00:00.123+01:00", "2023-01-01T23:59:60-14:00"],
+}
+
+
 def wrong_values(p) -> list[dict]:
     """Parameters entries holding a value of the wrong type for the declared parameter `p`."""
     name = p.name
     if p.type in STRING_TYPES:
         return [{"name": name, "valueBoolean": True}, {"name": name, "valueInteger": 5},
                 {"name": name, "valueCode": 5}, {"name": name, "valueUri": ["x"]},
-                {"name": name, "valueCoding": {"code": "x"}}, {"name": name, "resource": {"resourceType": "ValueSet"}}]
+                {"name": name, "valueCoding": {"code": "x"}}, {"name": name, "resource": {"resourceType": "ValueSet"}},
+                *({"name": name, "valueString": v} for v in WRONG_TEXT[p.type])]
+    if p.type in DATE_TYPES:
+        return [{"name": name, "valueString": "2023-01-01"}, {"name": name, "valueDateTime": 2023},
+                {"name": name, "valueBoolean": True}, *({"name": name, "valueDateTime": v} for v in WRONG_TEXT[p.type])]
     if p.type == "boolean":
         return [{"name": name, "valueBoolean": "yes"}, {"name": name, "valueString": "true"},
                 {"name": name, "valueInteger": 1}]
-    if p.type == "integer":
+    if p.type in INTEGER_TYPES:
         return [{"name": name, "valueString": "5"}, {"name": name, "valueInteger": 5.5},
-                {"name": name, "valueInteger": True}, {"name": name, "valueInteger": 2**40}]
+                {"name": name, "valueInteger": True}, {"name": name, "valueInteger": 2**40},
+                *([{"name": name, "valueInteger": -1}] if p.type != "integer" else [])]
     if p.type == "Coding":
         return [{"name": name, "valueString": "x"}, {"name": name, "valueCoding": "x"},
                 {"name": name, "valueCoding": {"code": 5}}]
@@ -44,17 +69,17 @@ def wrong_values(p) -> list[dict]:
     if p.type == "Parameters":
         return [{"name": name, "valueString": "x"}, {"name": name, "resource": {"resourceType": "ValueSet"}},
                 {"name": name, "part": {"name": "code"}}]
-    raise AssertionError(p.type)
+    raise AssertionError(f"{p.name}: no wrong values for the type {p.type}")
 
 
 def wrong_query_values(p) -> list[str]:
     if p.type == "boolean":
-        return ["yes", "", "1"]
-    if p.type == "integer":
-        return ["five", "5.0", " 5", "5_000", "99999999999"]
+        return ["yes", "", "1", "TRUE", " true"]
+    if p.type in INTEGER_TYPES:
+        return ["five", "5.0", " 5", "5_000", "99999999999", "05", "", *(["-1"] if p.type != "integer" else [])]
     if p.type in ("Resource", "Parameters", "CodeableConcept"):
         return ["x"]
-    return []
+    return WRONG_TEXT.get(p.type, [])
 
 
 def every_declared_parameter():
@@ -122,8 +147,9 @@ def test_the_issue_says_where_in_the_parameters_resource(client):
         {"name": "url", "valueUri": CID33}, {"name": "code", "valueInteger": 5}]})
     issue = r.get_json()["issue"][0]
     assert issue["expression"] == ["Parameters.parameter[1]"] and issue["code"] == "invalid"
-    assert issue_texts(r.get_json()) == ["The parameter 'code' must be a code: a string (valueString, valueCode,"
-                                         " valueUri, valueCanonical ...), not valueInteger: 5"]
+    assert issue_texts(r.get_json()) == ["The parameter 'code' must be a code: a string, not empty, without leading,"
+                                         " trailing or doubled whitespace (valueString, valueCode, valueUri,"
+                                         " valueCanonical ...), not valueInteger: 5"]
 
 
 def test_the_reported_cases(client):
