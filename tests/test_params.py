@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import CID33, DCM, FHIR_JSON, issue_texts, param
 from termsvc.fhir.operations import OPERATIONS
 from termsvc.fhir.outcome import OpError
-from termsvc.fhir.params import ANY, LEFT_OUT, SIGNATURES, STRING_KEYS, Params, parse_query
+from termsvc.fhir.params import ANY, LEFT_OUT, LEXICAL, SIGNATURES, STRING_KEYS, Params, parse_query
 
 BASES = (("/fhir", "R5"), ("/r4/fhir", "R4"))
 STRING_TYPES = ("string", "code", "uri", "canonical")
@@ -116,6 +116,26 @@ def test_a_wrong_type_in_a_query_string_is_a_400_naming_it(client, path, p):
     for base, _ in BASES:
         for value in wrong_query_values(p):
             refused(client.get(f"{base}/{path}?{urllib.parse.urlencode({p.name: value})}"), p.name)
+
+
+@pytest.mark.parametrize("fhir_type", sorted(RIGHT_TEXT))
+def test_values_fhir_allows_are_read_as_sent(fhir_type):
+    """The rules refuse only what FHIR refuses: partial dates, a leap day, a leap second, a code with
+    single inner spaces (HL7's suite sends displayLanguage 'en, en-AU'), a string with any spacing."""
+    declared = next(p for _, p in every_declared_parameter() if p.type == fhir_type and not p.values)
+    signature = SIGNATURES[next(k for k, op in OPERATIONS.items() if declared in op.parameters)]
+    for value in RIGHT_TEXT[fhir_type]:
+        assert signature.from_query([(declared.name, value)]).get(declared.name) == value
+        body = {"resourceType": "Parameters", "parameter": [{"name": declared.name, "valueString": value}]}
+        if fhir_type == "dateTime":
+            body["parameter"][0] = {"name": declared.name, "valueDateTime": value}
+        assert signature.from_resource(body).get(declared.name) == value
+
+
+def test_a_time_zone_whose_plus_came_unencoded_is_read():
+    """'+01:00' in a query string written without %2B arrives as ' 01:00': read as the '+' it was."""
+    params = SIGNATURES[("ValueSet", "expand")].from_query_string("date=2023-01-01T10:00:00+01:00")
+    assert params.get("date") == "2023-01-01T10:00:00+01:00"
 
 
 @pytest.mark.parametrize("rtype,op", list(OPERATIONS))
@@ -255,12 +275,13 @@ def assert_typed(signature, params: Params):
         declared = signature.declared.get(p.name)
         if declared is None:
             continue
-        if declared.type in STRING_TYPES:
-            assert isinstance(p.value, str), p
+        if declared.type in STRING_TYPES or declared.type in DATE_TYPES:   # FHIR's lexical rule holds
+            assert isinstance(p.value, str) and LEXICAL[declared.type].fullmatch(p.value), p
         elif declared.type == "boolean":
             assert isinstance(p.value, bool), p
-        elif declared.type == "integer":
+        elif declared.type in INTEGER_TYPES:
             assert isinstance(p.value, int) and not isinstance(p.value, bool), p
+            assert p.value >= {"integer": -2**31 + 1, "unsignedInt": 0, "positiveInt": 1}[declared.type], p
         elif declared.type in ("Coding", "CodeableConcept"):
             assert isinstance(p.value, dict), p
         elif declared.type == "Resource":

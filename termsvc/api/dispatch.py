@@ -267,7 +267,7 @@ class OperationRouter:
         query = environ.get("QUERY_STRING", "")
         base = search.base_url(environ, r4)
         strict = "handling=strict" in environ.get("HTTP_PREFER", "")
-        key = (environ.get("PATH_INFO", ""), query, base, strict) if self.cache else None
+        key = (environ.get("PATH_INFO", ""), query, base, "strict" if strict else "") if self.cache else None
         if key is not None and self.cache is not None:
             generation = self.store.generation
             hit = self.cache.get(key, generation)
