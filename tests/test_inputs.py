@@ -13,7 +13,7 @@ from conftest import CID33, DCM, FHIR_JSON, issue_texts
 from termsvc.fhir.operations import SEARCH_PARAMETERS
 
 BASES = ("/fhir", "/r4/fhir")
-WRONG_SEARCH_VALUES = {"uri": ["http://x y"], "code": [" active", "a  b"], "unsignedInt": ["-1", "x", "1.5", "05"],
+WRONG_SEARCH_VALUES = {"uri": ["http://x y"], "code": ["a\tb", "\n"], "unsignedInt": ["-1", "x", "1.5", "05"],
                        "string": []}
 
 
@@ -142,7 +142,7 @@ def test_wrong_typed_values_are_a_400_naming_the_parameter_over_http(live_server
     vs = urllib.parse.quote(CID33)
     for query, name in ((f"url={vs}&date=notadate", "date"), (f"url={vs}&date=2023-02-29", "date"),
                         (f"url={vs}&count=-1", "count"), (f"url={vs}&offset=x", "offset"),
-                        (f"url={vs}&activeOnly=yes", "activeOnly"), (f"url={vs}&displayLanguage=%20en", "displayLanguage"),
+                        (f"url={vs}&activeOnly=yes", "activeOnly"), (f"url={vs}&displayLanguage=en%0A", "displayLanguage"),
                         (f"url={vs}&count=5&count=6", "count")):
         status, body, _ = live_server.get(f"{base}/ValueSet/$expand?{query}")
         assert status == 400 and f"'{name}'" in issue_texts(body)[0], (query, body)

@@ -23,8 +23,8 @@ DATE_TYPES = ("date", "dateTime", "instant")
 # values each type refuses by FHIR's lexical rules (R5 datatypes), as written in a query string or a value[x]
 WRONG_TEXT = {
     "string": [""],
-    "code": ["", " CT", "CT ", "C  T", "C\tT", "\n"],
-    "uri": ["", "http://x y", " http://x", "http://x\n"],
+    "code": ["", "   ", "C\tT", "CT\n", "\u2028"],
+    "uri": ["", "http://x y", " http://x", "http://x\n", "http://x?q=a\tb"],
     "canonical": ["", "http://x |1.0", "\t"],
     "date": ["", "notadate", "2023-02-29", "2023-13", "2023-1-5", "0000", "20230101", "2023-01-01T10:00:00Z"],
     "dateTime": ["", "notadate", "2023-02-29", "2023-04-31", "2023-13-01", "2023-01-01T10:00", "2023-01-01T10:00:00",
@@ -32,7 +32,8 @@ WRONG_TEXT = {
     "instant": ["", "2023", "2023-01-01", "2023-01-01T10:00:00"],
 }
 RIGHT_TEXT = {
-    "code": ["CT", "a b", "en, en-AU"], "uri": ["http://x", "urn:oid:1.2"], "canonical": ["http://x|1.0"],
+    "code": ["CT", "a b", "en, en-AU", "CT ", " Chest "], "canonical": ["http://x|1.0"],
+    "uri": ["http://x", "urn:oid:1.2", "http://snomed.info/sct?fhir_vs=ecl/<< 363679005 : 260686004 = 360037004"],
     "string": [" a  b "], "dateTime": ["2023", "2023-02", "2024-02-29", "2023-01-01T10:00:00Z",
                                         "2023-01-01T10:00:00.123+01:00", "2023-01-01T23:59:60-14:00"],
 }
@@ -121,7 +122,9 @@ def test_a_wrong_type_in_a_query_string_is_a_400_naming_it(client, path, p):
 @pytest.mark.parametrize("fhir_type", sorted(RIGHT_TEXT))
 def test_values_fhir_allows_are_read_as_sent(fhir_type):
     """The rules refuse only what FHIR refuses: partial dates, a leap day, a leap second, a code with
-    single inner spaces (HL7's suite sends displayLanguage 'en, en-AU'), a string with any spacing."""
+    inner spaces (HL7's suite sends displayLanguage 'en, en-AU'), a string with any spacing - and two
+    leniencies: a code padded with spaces (a DICOM value), a uri whose query holds the ECL of an implicit
+    value set URL, decoded."""
     declared = next(p for _, p in every_declared_parameter() if p.type == fhir_type and not p.values)
     signature = SIGNATURES[next(k for k, op in OPERATIONS.items() if declared in op.parameters)]
     for value in RIGHT_TEXT[fhir_type]:
@@ -167,9 +170,9 @@ def test_the_issue_says_where_in_the_parameters_resource(client):
         {"name": "url", "valueUri": CID33}, {"name": "code", "valueInteger": 5}]})
     issue = r.get_json()["issue"][0]
     assert issue["expression"] == ["Parameters.parameter[1]"] and issue["code"] == "invalid"
-    assert issue_texts(r.get_json()) == ["The parameter 'code' must be a code: a string, not empty, without leading,"
-                                         " trailing or doubled whitespace (valueString, valueCode, valueUri,"
-                                         " valueCanonical ...), not valueInteger: 5"]
+    assert issue_texts(r.get_json()) == ["The parameter 'code' must be a code: a string, not blank, without tabs or"
+                                         " line breaks (valueString, valueCode, valueUri, valueCanonical ...), not"
+                                         " valueInteger: 5"]
 
 
 def test_the_reported_cases(client):

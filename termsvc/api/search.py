@@ -147,7 +147,7 @@ def _entry(store: Store, rid: int, rtype: str, r4: bool, summary: str | None,
 
 def search_bundle(store: Store, rtype: str, params: Params, r4: bool, base: str) -> dict:
     """The searchset Bundle of a search: `params` from search_params(), `base` from base_url()."""
-    criteria = {name: params.str(name) for name in SEARCH_COLUMNS if params.has(name)}
+    criteria = {name: str(params.get(name)) for name in SEARCH_COLUMNS if params.has(name)}
     summary = params.str("_summary")
     if summary == "count":
         total, _ = store.search_resources(rtype, criteria, 0, 0, "R4" if r4 else "R5")

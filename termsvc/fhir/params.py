@@ -271,24 +271,27 @@ def _structure(check: Callable[[object, str], JSON], fhir_type: str) -> Callable
     return checked
 
 
-# FHIR's lexical rules of its primitive types (R5 datatypes; a time needs its time zone, as FHIR says)
+# FHIR's lexical rules of its primitive types (R5 datatypes; a time needs its time zone, as FHIR says), with
+# two leniencies the engine relies on: a code may have spaces around it (a DICOM value is padded to an even
+# length; a mapping table's case-insensitive groups match it trimmed, elsewhere it is an unknown code), and a
+# uri's query may hold spaces (the ECL of an implicit SNOMED CT value set URL, decoded once)
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
 _MONTH_DAY = r"-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])"
 _TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_URI = r"[^\s?]+(\?[^\t\n\r\f\v]*)?"
 LEXICAL = {
     "string": re.compile(r"[\s\S]+"),                # anything but nothing
-    "code": re.compile(r"[^\s]+( [^\s]+)*"),         # no leading, trailing or doubled whitespace
-    "uri": re.compile(r"\S+"),                       # no whitespace
-    "canonical": re.compile(r"\S+"),
+    "code": re.compile(r" *[^\s]+( +[^\s]+)* *"),    # something, and no whitespace but spaces
+    "uri": re.compile(_URI),
+    "canonical": re.compile(_URI),
     "date": re.compile(rf"{_YEAR}({_MONTH_DAY})?)?"),
     "dateTime": re.compile(rf"{_YEAR}({_MONTH_DAY}({_TIME})?)?)?"),
     "instant": re.compile(rf"{_YEAR}{_MONTH_DAY}{_TIME})"),
 }
+_URI_RULE = "a string, not empty, without whitespace (but spaces in its query, as in an ECL value set URL)"
 RULES = {
-    "string": "a string: not empty", "code": "a code: a string, not empty, without leading, trailing or doubled"
-                                              " whitespace",
-    "uri": "a uri: a string, not empty, without whitespace",
-    "canonical": "a canonical: a string, not empty, without whitespace",
+    "string": "a string: not empty", "code": "a code: a string, not blank, without tabs or line breaks",
+    "uri": f"a uri: {_URI_RULE}", "canonical": f"a canonical: {_URI_RULE}",
     "date": "a date: YYYY, YYYY-MM or YYYY-MM-DD", "instant": "an instant: YYYY-MM-DDThh:mm:ss with a time zone",
     "dateTime": "a dateTime: YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss with a time zone (Z, +hh:mm)",
 }
