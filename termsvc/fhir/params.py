@@ -2,7 +2,8 @@
 
 Each operation's parameters are declared once (fhir/operations.py); a `Signature`, made from that
 declaration when this module is imported, reads a request: a declared parameter of the wrong type (a
-number for a code, a boolean for a url, a resource in a query string), one given twice that may be
+number for a code, a boolean for a url, a resource in a query string) or whose text breaks FHIR's
+lexical rule of its type (LEXICAL: a date that is no date, an empty value, ...), one given twice that may be
 given once, or a malformed Parameters (a name that is not a string, an entry that is not an object, a
 `part` that is not an array, not exactly one of value[x] / resource / part) is a 400 naming it, before
 any operation runs. Each parameter keeps its FHIR value key (valueBoolean, valueCode, ...) so an
@@ -229,7 +230,6 @@ class Kind:
     check: Callable[[str, Any], object] | None = None   # check(name, value) -> value, raising TypeError on a wrong one
     in_resource: bool = False
     in_parts: bool = False
-    values: frozenset[str] = frozenset()   # a code from a fixed set: the codes (empty: any)
 
 
 def _boolean(name: str, value: object) -> bool:
@@ -316,9 +316,8 @@ def _text_kind(fhir_type: str, query_key: str, body_keys: frozenset[str], values
     calendar), and for a code from a fixed set, the set."""
     rule = LEXICAL[fhir_type].fullmatch
     dated = fhir_type in ("date", "dateTime", "instant")
-    expected = RULES[fhir_type] + (f" ({STRING_SPELLINGS})" if body_keys is STRING_KEYS else f" ({', '.join(sorted(body_keys))})")
-    if values:
-        expected = f"one of {', '.join(sorted(values))}"
+    spellings = STRING_SPELLINGS if body_keys is STRING_KEYS else ", ".join(sorted(body_keys))
+    expected = f"one of {', '.join(sorted(values))}" if values else f"{RULES[fhir_type]} ({spellings})"
 
     def valid(text: str) -> bool:
         if not dated and text and (fhir_type == "string" or " " not in text and text.isprintable()):
@@ -336,7 +335,7 @@ def _text_kind(fhir_type: str, query_key: str, body_keys: frozenset[str], values
         if not isinstance(value, str) or not valid(value):
             raise TypeError
         return value
-    return Kind(expected, query_key, body_keys, from_text, check, values=values)
+    return Kind(expected, query_key, body_keys, from_text, check)
 
 
 KINDS = {
