@@ -12,10 +12,31 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import CID33, DCM, FHIR_JSON, issue_texts, param
 from termsvc.fhir.operations import OPERATIONS
 from termsvc.fhir.outcome import OpError
-from termsvc.fhir.params import ANY, LEFT_OUT, SIGNATURES, STRING_KEYS, Params, parse_query
+from termsvc.fhir.params import ANY, LEFT_OUT, LEXICAL, SIGNATURES, STRING_KEYS, Params, parse_query
 
 BASES = (("/fhir", "R5"), ("/r4/fhir", "R4"))
 STRING_TYPES = ("string", "code", "uri", "canonical")
+
+
+INTEGER_TYPES = ("integer", "unsignedInt", "positiveInt")
+DATE_TYPES = ("date", "dateTime", "instant")
+# values each type refuses by FHIR's lexical rules (R5 datatypes), as written in a query string or a value[x]
+WRONG_TEXT = {
+    "string": [""],
+    "code": ["", "   ", "C\tT", "CT\n", "\u2028"],
+    "uri": ["", "http://x y", " http://x", "http://x\n", "http://x?q=a\tb"],
+    "canonical": ["", "http://x |1.0", "\t"],
+    "date": ["", "notadate", "2023-02-29", "2023-13", "2023-1-5", "0000", "20230101", "2023-01-01T10:00:00Z"],
+    "dateTime": ["", "notadate", "2023-02-29", "2023-04-31", "2023-13-01", "2023-01-01T10:00", "2023-01-01T10:00:00",
+                 "2023-01-01T25:00:00Z", "2023-01-01T10:00:00+15:00", "2023-01-01 10:00:00Z", "2023-01-01Z"],
+    "instant": ["", "2023", "2023-01-01", "2023-01-01T10:00:00"],
+}
+RIGHT_TEXT = {
+    "code": ["CT", "a b", "en, en-AU", "CT ", " Chest "], "canonical": ["http://x|1.0"],
+    "uri": ["http://x", "urn:oid:1.2", "http://snomed.info/sct?fhir_vs=ecl/<< 363679005 : 260686004 = 360037004"],
+    "string": [" a  b "], "dateTime": ["2023", "2023-02", "2024-02-29", "2023-01-01T10:00:00Z",
+                                        "2023-01-01T10:00:00.123+01:00", "2023-01-01T23:59:60-14:00"],
+}
 
 
 def wrong_values(p) -> list[dict]:
@@ -24,13 +45,18 @@ def wrong_values(p) -> list[dict]:
     if p.type in STRING_TYPES:
         return [{"name": name, "valueBoolean": True}, {"name": name, "valueInteger": 5},
                 {"name": name, "valueCode": 5}, {"name": name, "valueUri": ["x"]},
-                {"name": name, "valueCoding": {"code": "x"}}, {"name": name, "resource": {"resourceType": "ValueSet"}}]
+                {"name": name, "valueCoding": {"code": "x"}}, {"name": name, "resource": {"resourceType": "ValueSet"}},
+                *({"name": name, "valueString": v} for v in WRONG_TEXT[p.type])]
+    if p.type in DATE_TYPES:
+        return [{"name": name, "valueString": "2023-01-01"}, {"name": name, "valueDateTime": 2023},
+                {"name": name, "valueBoolean": True}, *({"name": name, "valueDateTime": v} for v in WRONG_TEXT[p.type])]
     if p.type == "boolean":
         return [{"name": name, "valueBoolean": "yes"}, {"name": name, "valueString": "true"},
                 {"name": name, "valueInteger": 1}]
-    if p.type == "integer":
+    if p.type in INTEGER_TYPES:
         return [{"name": name, "valueString": "5"}, {"name": name, "valueInteger": 5.5},
-                {"name": name, "valueInteger": True}, {"name": name, "valueInteger": 2**40}]
+                {"name": name, "valueInteger": True}, {"name": name, "valueInteger": 2**40},
+                *([{"name": name, "valueInteger": -1}] if p.type != "integer" else [])]
     if p.type == "Coding":
         return [{"name": name, "valueString": "x"}, {"name": name, "valueCoding": "x"},
                 {"name": name, "valueCoding": {"code": 5}}]
@@ -44,17 +70,17 @@ def wrong_values(p) -> list[dict]:
     if p.type == "Parameters":
         return [{"name": name, "valueString": "x"}, {"name": name, "resource": {"resourceType": "ValueSet"}},
                 {"name": name, "part": {"name": "code"}}]
-    raise AssertionError(p.type)
+    raise AssertionError(f"{p.name}: no wrong values for the type {p.type}")
 
 
 def wrong_query_values(p) -> list[str]:
     if p.type == "boolean":
-        return ["yes", "", "1"]
-    if p.type == "integer":
-        return ["five", "5.0", " 5", "5_000", "99999999999"]
+        return ["yes", "", "1", "TRUE", " true"]
+    if p.type in INTEGER_TYPES:
+        return ["five", "5.0", " 5", "5_000", "99999999999", "05", "", *(["-1"] if p.type != "integer" else [])]
     if p.type in ("Resource", "Parameters", "CodeableConcept"):
         return ["x"]
-    return []
+    return WRONG_TEXT.get(p.type, [])
 
 
 def every_declared_parameter():
@@ -93,6 +119,28 @@ def test_a_wrong_type_in_a_query_string_is_a_400_naming_it(client, path, p):
             refused(client.get(f"{base}/{path}?{urllib.parse.urlencode({p.name: value})}"), p.name)
 
 
+@pytest.mark.parametrize("fhir_type", sorted(RIGHT_TEXT))
+def test_values_fhir_allows_are_read_as_sent(fhir_type):
+    """The rules refuse only what FHIR refuses: partial dates, a leap day, a leap second, a code with
+    inner spaces (HL7's suite sends displayLanguage 'en, en-AU'), a string with any spacing - and two
+    leniencies: a code padded with spaces (a DICOM value), a uri whose query holds the ECL of an implicit
+    value set URL, decoded."""
+    declared = next(p for _, p in every_declared_parameter() if p.type == fhir_type and not p.values)
+    signature = SIGNATURES[next(k for k, op in OPERATIONS.items() if declared in op.parameters)]
+    for value in RIGHT_TEXT[fhir_type]:
+        assert signature.from_query([(declared.name, value)]).get(declared.name) == value
+        body = {"resourceType": "Parameters", "parameter": [{"name": declared.name, "valueString": value}]}
+        if fhir_type == "dateTime":
+            body["parameter"][0] = {"name": declared.name, "valueDateTime": value}
+        assert signature.from_resource(body).get(declared.name) == value
+
+
+def test_a_time_zone_whose_plus_came_unencoded_is_read():
+    """'+01:00' in a query string written without %2B arrives as ' 01:00': read as the '+' it was."""
+    params = SIGNATURES[("ValueSet", "expand")].from_query_string("date=2023-01-01T10:00:00+01:00")
+    assert params.get("date") == "2023-01-01T10:00:00+01:00"
+
+
 @pytest.mark.parametrize("rtype,op", list(OPERATIONS))
 def test_malformed_parameters_are_a_400_on_every_operation(client, rtype, op):
     for base, _ in BASES:
@@ -122,8 +170,9 @@ def test_the_issue_says_where_in_the_parameters_resource(client):
         {"name": "url", "valueUri": CID33}, {"name": "code", "valueInteger": 5}]})
     issue = r.get_json()["issue"][0]
     assert issue["expression"] == ["Parameters.parameter[1]"] and issue["code"] == "invalid"
-    assert issue_texts(r.get_json()) == ["The parameter 'code' must be a code: a string (valueString, valueCode,"
-                                         " valueUri, valueCanonical ...), not valueInteger: 5"]
+    assert issue_texts(r.get_json()) == ["The parameter 'code' must be a code: a string, not blank, without tabs or"
+                                         " line breaks (valueString, valueCode, valueUri, valueCanonical ...), not"
+                                         " valueInteger: 5"]
 
 
 def test_the_reported_cases(client):
@@ -229,12 +278,13 @@ def assert_typed(signature, params: Params):
         declared = signature.declared.get(p.name)
         if declared is None:
             continue
-        if declared.type in STRING_TYPES:
-            assert isinstance(p.value, str), p
+        if declared.type in STRING_TYPES or declared.type in DATE_TYPES:   # FHIR's lexical rule holds
+            assert isinstance(p.value, str) and LEXICAL[declared.type].fullmatch(p.value), p
         elif declared.type == "boolean":
             assert isinstance(p.value, bool), p
-        elif declared.type == "integer":
+        elif declared.type in INTEGER_TYPES:
             assert isinstance(p.value, int) and not isinstance(p.value, bool), p
+            assert p.value >= {"integer": -2**31 + 1, "unsignedInt": 0, "positiveInt": 1}[declared.type], p
         elif declared.type in ("Coding", "CodeableConcept"):
             assert isinstance(p.value, dict), p
         elif declared.type == "Resource":

@@ -6,6 +6,7 @@ import os
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from termsvc import settings as settings_mod
 from termsvc.api import admin, metadata, review, suggest
@@ -14,13 +15,27 @@ from termsvc.api.dispatch import FHIR_JSON, OperationRouter, respond
 from termsvc.api.errors import error_outcome
 from termsvc.api.observe import Observer
 from termsvc.api.openapi import build_spec
-from termsvc.api.search import RESOURCE_TYPES, base_url, render_resource, search_bundle
+from termsvc.api.search import RESOURCE_TYPES, render_resource
+from termsvc.fhir.operations import METADATA_PARAMETERS
 from termsvc.fhir.outcome import NotFound, OpError
+from termsvc.fhir.params import Signature
 from termsvc.store.reader import Store
 
 
-def fhir_response(body: dict, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status=status, content_type=FHIR_JSON)
+METADATA = Signature(METADATA_PARAMETERS)
+
+
+def fhir_response(body: dict, status: int = 200, headers=None) -> Response:
+    return Response(orjson.dumps(body), status=status, content_type=FHIR_JSON, headers=headers)
+
+
+class App(Flask):
+    """Flask, answering OPTIONS with a 204 that names the methods (Allow), no HTML body."""
+
+    def make_default_options_response(self) -> Response:
+        answer = Response(status=204, headers={"Allow": super().make_default_options_response().headers["Allow"]})
+        del answer.headers["Content-Type"]
+        return answer
 
 
 def _store() -> Store:
@@ -51,7 +66,7 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
     @bounded
     def capabilities():
         base = request.host_url.rstrip("/") + request.script_root + ("/r4/fhir" if r4 else "/fhir")
-        if request.args.get("mode") == "terminology":
+        if METADATA.from_query_string(request.query_string.decode("latin-1")).str("mode") == "terminology":
             return fhir_response(metadata.terminology_capabilities(_store(), base, r4))
         return fhir_response(metadata.capability_statement(base, r4))
 
@@ -70,11 +85,9 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
         return fhir_response(render_resource(_store(), row[0], rtype, r4))
 
     @bp.get("/<rtype>")
-    @bounded
-    def search(rtype):   # the router answers GET of the types served; here: HEAD, and the others' 404
+    def search(rtype):   # the router answers GET and HEAD of the types served: here, the others' 404
         _check_type(rtype)
-        return fhir_response(search_bundle(_store(), rtype, list(request.args.items(multi=True)), r4,
-                                           base_url(request.environ, r4)))
+        raise LookupError(f"the operation router answers the searches of {rtype}")
 
     return bp
 
@@ -107,7 +120,9 @@ def create_app(db_path: str | None = None, config: dict | None = None, managemen
         raise FileNotFoundError(f"No database at {db_path}: run 'termsvc build' first")
     store = Store(db_path, time_limit_ms=settings.time_limit_ms, build_check_ms=settings.build_check_ms)
     store.check(db_path)
-    app = Flask("termsvc")
+    app = App("termsvc")
+    # a path with a doubled or a trailing slash is a 404 OperationOutcome, not Werkzeug's HTML redirect
+    app.url_map.merge_slashes = app.url_map.strict_slashes = False
     app.extensions["termsvc.store"] = store
     app.extensions["termsvc.settings"] = settings
     app.register_blueprint(make_blueprint("fhir", r4=False), url_prefix="/fhir")
@@ -128,7 +143,8 @@ def create_app(db_path: str | None = None, config: dict | None = None, managemen
     @app.errorhandler(Exception)
     def any_error(e):
         status, body = error_outcome(e, request.path)
-        return fhir_response(body, status)
+        allow = e.get_headers() if isinstance(e, MethodNotAllowed) else []   # the methods it allows
+        return fhir_response(body, status, [(k, v) for k, v in allow if k == "Allow"])
 
     router = OperationRouter(app.wsgi_app, store, cache_size=settings.cache_size, max_expansion=settings.max_expansion,
                              batch=functools.partial(serve_batch, max_entries=settings.batch_max_entries))

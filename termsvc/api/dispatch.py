@@ -97,6 +97,7 @@ def _translate(ctx, params, req):
 
 
 BATCH_PATHS = ("/fhir", "/fhir/", "/r4/fhir", "/r4/fhir/")
+OPERATION_METHODS = "GET, HEAD, POST, OPTIONS"   # the Allow of an operation's path
 
 
 def refuse_format(accept: str, query: str) -> OpError | None:
@@ -150,13 +151,14 @@ class OpRequest:
     max_expansion: int
 
 
-def respond(start_response, status: int, body: dict | bytes, extra_headers=()):
+def respond(start_response, status: int, body: dict | bytes, extra_headers=(), head: bool = False):
+    """Start the answer `body` (a HEAD request's: its headers only); a 204 has neither body nor type."""
     data = body if isinstance(body, bytes) else orjson.dumps(body)
-    headers = [CONTENT_TYPE, ("Content-Length", str(len(data)))]
+    headers = [CONTENT_TYPE, ("Content-Length", str(len(data)))] if status != 204 else []
     if extra_headers:
         headers += extra_headers
     start_response(status_line(status), headers)
-    return [data]
+    return [] if head else [data]
 
 
 CACHED_ERRORS = (404, 422)   # refusals that hold for the build (the others are the request's own mistakes)
@@ -206,20 +208,25 @@ class OperationRouter:
             r4, rest = True, path[9:]
         else:
             return self.app(environ, start_response)
+        if rest.endswith("/"):   # 'ValueSet/' is 'ValueSet' (as Flask's routes take it)
+            rest = rest[:-1]
         route = resolve(rest)
         if route is None:
-            if method == "GET" and rest in search.RESOURCE_TYPES:
-                return self.search(environ, start_response, rest, r4)
+            if rest in search.RESOURCE_TYPES and method in ("GET", "HEAD"):
+                return self.search(environ, start_response, rest, r4, head=method == "HEAD")
             return self.app(environ, start_response)
         environ["termsvc.operation"] = route.label   # for the access log and the metrics
-        if method not in ("GET", "POST"):
+        if method == "OPTIONS":
+            return respond(start_response, 204, b"", [("Allow", OPERATION_METHODS)])
+        if method not in ("GET", "HEAD", "POST"):
             status, body = error_outcome(OpError(f"Method {method} is not allowed on {path}", status=405,
                                                  code="not-supported"))
-            return respond(start_response, status, body, [("Allow", "GET, POST")])
+            return respond(start_response, status, body, [("Allow", OPERATION_METHODS)])
         self.store.refresh()
-        status, body = self.answer(route, r4, path, method, query, environ.get("HTTP_ACCEPT_LANGUAGE"),
+        status, body = self.answer(route, r4, path, "POST" if method == "POST" else "GET", query,
+                                   environ.get("HTTP_ACCEPT_LANGUAGE"),
                                    (lambda: read_json_body(environ)) if method == "POST" else None)
-        return respond(start_response, status, body)
+        return respond(start_response, status, body, head=method == "HEAD")
 
     def answer(self, route: Route, r4: bool, path: str, method: str, query: str, lang: str | None,
                read_body) -> tuple[int, bytes]:
@@ -253,21 +260,23 @@ class OperationRouter:
             self.cache.put(key, generation, status, body)
         return status, body
 
-    def search(self, environ, start_response, rtype: str, r4: bool):
-        """GET [base]/{rtype}?...: the searchset Bundle (cached like the operations' answers)."""
+    def search(self, environ, start_response, rtype: str, r4: bool, head: bool = False):
+        """GET (or HEAD) [base]/{rtype}?...: the searchset Bundle (cached like the operations' answers)."""
         environ["termsvc.operation"] = f"{rtype}/search"
         self.store.refresh()
         query = environ.get("QUERY_STRING", "")
         base = search.base_url(environ, r4)
-        key = (environ.get("PATH_INFO", ""), query, base) if self.cache else None
+        strict = "handling=strict" in environ.get("HTTP_PREFER", "")
+        key = (environ.get("PATH_INFO", ""), query, base, "strict" if strict else "") if self.cache else None
         if key is not None and self.cache is not None:
             generation = self.store.generation
             hit = self.cache.get(key, generation)
             if hit is not None:
-                return respond(start_response, *hit)
+                return respond(start_response, *hit, head=head)
         try:
             with self.store.time_limit():
-                status, body = 200, orjson.dumps(search.search_bundle(self.store, rtype, parse_query(query), r4, base))
+                params = search.search_params(query, strict)
+                status, body = 200, orjson.dumps(search.search_bundle(self.store, rtype, params, r4, base))
         except Exception as e:
             status, outcome = error_outcome(e, environ.get("PATH_INFO", ""))
             body = orjson.dumps(outcome)
@@ -275,7 +284,7 @@ class OperationRouter:
                 key = None
         if key is not None and self.cache is not None:
             self.cache.put(key, generation, status, body)
-        return respond(start_response, status, body)
+        return respond(start_response, status, body, head=head)
 
     def execute(self, route: Route, r4: bool, method: str, query: str, read_body, lang) -> tuple[int, bytes, bool]:
         """Run one operation: `route` from resolve(), its parameters from the query and, for a POST, the

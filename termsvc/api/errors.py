@@ -2,7 +2,7 @@
 becomes an HTTP status and an OperationOutcome; only an unexpected one is a 500 (and logged)."""
 import logging
 
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from termsvc.api import metrics
 from termsvc.deadline import TimeLimitExceeded
@@ -28,6 +28,9 @@ def error_outcome(e: Exception, where: str = "") -> tuple[int, dict]:
                                                            " this server writes")])
     if isinstance(e, HTTPException):
         status = e.code or 500   # (every HTTPException Flask raises has its code)
-        return status, outcome([issue("error", HTTP_ISSUE_CODES.get(status, "invalid"), e.description or e.name)])
+        text = e.description or e.name
+        if isinstance(e, NotFound) and where:   # no route: Werkzeug's text speaks of URLs typed by hand
+            text = f"Nothing is served at {where}: FHIR R5 is served under /fhir, FHIR R4 under /r4/fhir"
+        return status, outcome([issue("error", HTTP_ISSUE_CODES.get(status, "invalid"), text)])
     log.exception("request failed: %s", where)
     return 500, outcome([issue("error", "exception", "Internal error: see the server log")])

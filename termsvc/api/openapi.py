@@ -11,8 +11,8 @@ from apispec import APISpec
 from termsvc.api.dispatch import OPERATIONS
 from termsvc.api.metadata import SOFTWARE_VERSION
 from termsvc.api.suggest import openapi_paths as suggest_paths
-from termsvc.fhir.operations import OPERATIONS as DECLARED, R4, R5
-from termsvc.fhir.params import KINDS, MAX_INT, STRING_KEYS
+from termsvc.fhir.operations import OPERATIONS as DECLARED, R4, R5, SEARCH_PARAMETERS
+from termsvc.fhir.params import KINDS, LEXICAL, MAX_INT, STRING_KEYS
 
 BASES = (("/fhir", "FHIR R5", R5), ("/r4/fhir", "FHIR R4", R4))
 FHIR_JSON = "application/fhir+json"
@@ -35,18 +35,26 @@ def _typed(resource_type: str) -> dict:
             "properties": {"resourceType": {"type": "string", "enum": [resource_type]}}}
 
 
-def _value_schema(fhir_type: str) -> dict:
-    if fhir_type == "boolean":
+INTEGER_MINIMUM = {"integer": -MAX_INT, "unsignedInt": 0, "positiveInt": 1}
+
+
+def _value_schema(p) -> dict:
+    """The JSON schema of the values of the declared parameter `p` (FHIR's lexical rule of its type)."""
+    if p.type == "boolean":
         return {"type": "boolean"}
-    if fhir_type == "integer":
-        return {"type": "integer", "minimum": 0, "maximum": MAX_INT}
-    if fhir_type in ("Coding", "CodeableConcept"):
+    if p.type in INTEGER_MINIMUM:
+        return {"type": "integer", "minimum": INTEGER_MINIMUM[p.type], "maximum": MAX_INT}
+    if p.type in ("Coding", "CodeableConcept"):
         return {"type": "object"}
+    if p.values:
+        return {"type": "string", "enum": list(p.values)}
+    if p.type in LEXICAL:
+        return {"type": "string", "minLength": 1, "pattern": f"^(?:{LEXICAL[p.type].pattern})$"}
     return {"type": "string"}
 
 
 def _query_parameter(p) -> dict:
-    schema = _value_schema(p.type)
+    schema = _value_schema(p)
     if p.type == "Coding":
         schema = {"type": "string", "description": "system|code"}
     out = {"in": "query", "name": p.name, "description": p.doc, "required": False}
@@ -69,7 +77,7 @@ def _body_entry(p) -> dict:
     keys = sorted(kind.body_keys)
     if kind.body_keys == STRING_KEYS:   # the usual spellings, for a readable description
         keys = ["valueString", "valueCode", "valueUri", "valueCanonical"]
-    holds.update((k, _value_schema(p.type)) for k in keys)
+    holds.update((k, _value_schema(p)) for k in keys)
     return {"type": "object", "description": p.doc, "required": ["name"], "additionalProperties": False,
             "minProperties": 2, "maxProperties": 2,
             "properties": {"name": {"type": "string", "enum": [p.name]}, **holds}}
@@ -121,11 +129,6 @@ def _op_id(method: str, path: str) -> str:
     return method + "".join(ch if ch.isalnum() else "_" for ch in path)
 
 
-SEARCH = [("url", "canonical URL"), ("version", "version"), ("name", "name (prefix)"), ("title", "title (contains)"),
-          ("status", "status"), ("_id", "id"), ("_summary", "true: without the content; count: only the total"),
-          ("_count", "entries per page (at most 1000)"), ("_offset", "entries skipped")]
-
-
 def _fhir_paths(spec: APISpec) -> None:
     for base, edition, _version in BASES:
         tag = [edition]
@@ -140,9 +143,8 @@ def _fhir_paths(spec: APISpec) -> None:
         for rtype in ("CodeSystem", "ValueSet", "ConceptMap"):
             spec.path(path=f"{base}/{rtype}", operations={"get": {
                 "summary": f"Search {rtype} ({edition})", "tags": tag, "operationId": _op_id("get", f"{base}/{rtype}"),
-                "parameters": [{"in": "query", "name": n, "description": d,
-                                "schema": {"type": "integer", "minimum": 0} if n in ("_count", "_offset")
-                                else {"type": "string"}} for n, d in SEARCH],
+                "parameters": [{"in": "query", "name": p.name, "description": p.doc, "schema": _value_schema(p)}
+                               for p in SEARCH_PARAMETERS],
                 "responses": _ok("A searchset Bundle", _typed("Bundle"))}})
             spec.path(path=f"{base}/{rtype}/{{id}}", operations={"get": {
                 "summary": f"Read a {rtype} ({edition})", "tags": tag,

@@ -3,8 +3,9 @@ resource as its endpoint serves it, and the searchset Bundle of `GET [base]/{typ
 operation router answers searches, outside Flask, and caches them; Flask answers reads).
 """
 import functools
-from urllib.parse import urlencode
+import re
 from typing import TypeVar
+from urllib.parse import urlencode
 
 import orjson
 
@@ -14,14 +15,15 @@ from werkzeug.wsgi import get_host
 from termsvc import deadline
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
 from termsvc.fhir.convert import canonical_r5_to_r4
+from termsvc.fhir.operations import SEARCH_PARAMETERS
 from termsvc.fhir.outcome import OpError
+from termsvc.fhir.params import Params, Signature
 from termsvc.store.queries import SEARCH_COLUMNS
 from termsvc.store.reader import Store
 
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
-MAX_OFFSET = 2**31   # SQLite's OFFSET is a 64-bit integer: past this a search has nothing anyway
 MAX_READ_CONCEPTS = 20_000   # a larger CodeSystem is read without its concepts
 
 
@@ -73,42 +75,94 @@ def as_r4(res: dict) -> dict:
     return res
 
 
-def search_bundle(store: Store, rtype: str, query: list, r4: bool, base: str) -> dict:
-    """The searchset Bundle of a search: `query` its (name, value) pairs (the first value of a name
-    counts), `base` from base_url()."""
-    args: dict[str, str] = {}
-    for name, value in query:
-        args.setdefault(name, value)
-    criteria = {name: args[name] for name in SEARCH_COLUMNS if args.get(name)}
-    summary = args.get("_summary")
+SEARCH = Signature(SEARCH_PARAMETERS)
+ELEMENT = re.compile(r"([A-Z][A-Za-z]*\.)?([a-z][A-Za-z0-9]*)")   # an element's name, optionally Type.name
+ALWAYS = frozenset({"resourceType", "id", "meta", "status", "content"})   # kept in a subset: ids and the mandatory
+SUMMARY_LEAVES_OUT = frozenset({"concept", "compose", "group", "expansion", "text"})
+SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+
+
+def search_params(query: str, strict: bool = False) -> Params:
+    """The parameters of a search's query string, typed as declared (fhir/operations.py: a wrong value, or
+    one given twice, is a 400 naming it; an empty one is left out, as FHIR says). A modifier
+    (`name:contains`) is refused: none is supported. An unknown parameter is ignored, as FHIR says -
+    refused with `strict` (the request's `Prefer: handling=strict`)."""
+    if "=&" in query or query.endswith("=") or "&&" in query:
+        query = "&".join(f for f in query.split("&") if f.partition("=")[2])
+    params = SEARCH.from_query_string(query)
+    for name in params.firsts():
+        if name in SEARCH.declared:
+            continue
+        base, colon, modifier = name.partition(":")
+        if colon and base in SEARCH.declared:
+            raise OpError(f"The search parameter '{base}' has no modifier ':{modifier}' here: search by the value"
+                          " itself", code="not-supported")
+        if strict:
+            raise OpError(f"Unknown search parameter '{name}' (Prefer: handling=strict): this server searches by"
+                          f" {', '.join(SEARCH.declared)}", code="not-supported")
+    return params
+
+
+def _elements(params: Params, rtype: str) -> frozenset[str] | None:
+    """The element names `_elements` asks for (None: all); a name of another resource type is left out."""
+    text = params.str("_elements")
+    if text is None:
+        return None
+    names = set()
+    for item in text.split(","):
+        found = ELEMENT.fullmatch(item.strip())
+        if found is None:
+            raise OpError(f"The parameter '_elements' must be element names separated by commas, not '{text}'")
+        if found.group(1) in (None, rtype + "."):
+            names.add(found.group(2))
+    return frozenset(names)
+
+
+def _subset(res: dict, keep) -> dict:
+    """`res` with only the elements `keep(name)` says, tagged SUBSETTED."""
+    out = {k: v for k, v in res.items() if keep(k)}
+    meta = dict(out.get("meta") or {})
+    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+    out["meta"] = meta
+    return out
+
+
+def _entry(store: Store, rid: int, rtype: str, r4: bool, summary: str | None,
+           elements: frozenset[str] | None) -> dict | orjson.Fragment:
+    """One resource of a searchset: whole, or the part `_summary` / `_elements` ask for."""
+    if summary in (None, "false") and elements is None:
+        return render_resource(store, rid, rtype, r4)
+    if rtype == "CodeSystem" and elements and "concept" in elements:
+        res = render_resource(store, rid, rtype, r4)
+        assert isinstance(res, dict)
+    else:
+        res = _found(store.resource_json(rid), rid)
+        res = as_r4(res) if r4 else res
+    if summary == "true":
+        return _subset(res, lambda k: k not in SUMMARY_LEAVES_OUT)
+    if summary == "data":
+        res = {k: v for k, v in res.items() if k != "text"}
+    return res if elements is None else _subset(res, lambda k: k in ALWAYS or k in elements)
+
+
+def search_bundle(store: Store, rtype: str, params: Params, r4: bool, base: str) -> dict:
+    """The searchset Bundle of a search: `params` from search_params(), `base` from base_url()."""
+    criteria = {name: str(params.get(name)) for name in SEARCH_COLUMNS if params.has(name)}
+    summary = params.str("_summary")
     if summary == "count":
         total, _ = store.search_resources(rtype, criteria, 0, 0, "R4" if r4 else "R5")
         return {"resourceType": "Bundle", "type": "searchset", "total": total}
-    try:
-        count = int(args.get("_count", DEFAULT_COUNT))
-        offset = int(args.get("_offset", 0))
-    except ValueError:
-        raise OpError("_count and _offset must be integers") from None
-    if count < 0 or offset < 0:
-        raise OpError("_count and _offset must not be negative")
-    if offset > MAX_OFFSET:
-        raise OpError(f"_offset must be at most {MAX_OFFSET}")
-    count = min(count, MAX_COUNT)
+    elements = _elements(params, rtype)
+    count = min(params.int("_count", DEFAULT_COUNT) or 0, MAX_COUNT)
+    offset = params.int("_offset", 0) or 0
     total, page = store.search_resources(rtype, criteria, count, offset, "R4" if r4 else "R5")
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": total}
-    entries = []
-    for rid, fid in deadline.bounded(page):
-        res: dict | orjson.Fragment
-        if summary == "true":
-            stored = _found(store.resource_json(rid), rid)
-            res = {k: v for k, v in stored.items() if k not in ("concept", "compose", "group", "expansion", "text")}
-            res.setdefault("meta", {})["tag"] = [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-                                                  "code": "SUBSETTED"}]
-        else:
-            res = render_resource(store, rid, rtype, r4)
-        entries.append({"fullUrl": f"{base}/{rtype}/{fid}", "resource": res, "search": {"mode": "match"}})
+    entries = [{"fullUrl": f"{base}/{rtype}/{fid}", "resource": _entry(store, rid, rtype, r4, summary, elements),
+                "search": {"mode": "match"}} for rid, fid in deadline.bounded(page)]
     if offset + count < total:
-        q = dict(args)
+        q: dict[str, str] = {}
+        for p in params.items:
+            q.setdefault(p.name, str(p.value))
         q["_offset"] = str(offset + count)
         bundle["link"] = [{"relation": "next", "url": f"{base}/{rtype}?{urlencode(q)}"}]
     if entries:

@@ -101,6 +101,7 @@ OWN = {
     "param-integer": "The parameter '{name}' must be an integer, not '{value}'",
     "param-range": "The parameter '{name}' is out of range: {value}",
     "param-negative": "The parameter '{name}' must not be negative",
+    "param-minimum": "The parameter '{name}' must be {minimum} or more, not {value}",
     "param-simple": "The parameter '{name}' must be a simple value",
     "param-not-array": "Parameters.parameter must be an array",
     "param-entry": "{where} must be an object (a parameter), not {got}",

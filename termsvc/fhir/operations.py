@@ -22,14 +22,16 @@ OPERATION_DEFINITIONS = "http://hl7.org/fhir/OperationDefinition/"
 @dataclass(frozen=True, slots=True)
 class Parameter:
     name: str
-    type: str                       # FHIR type: boolean, integer, string, code, uri, canonical, Coding,
-    #                                 CodeableConcept, Resource, or Parameters (a resource or parts)
+    type: str                       # FHIR type: boolean, integer, unsignedInt, positiveInt, string, code, uri,
+    #                                 canonical, date, dateTime, instant, Coding, CodeableConcept, Resource, or
+    #                                 Parameters (a resource or parts)
     doc: str
     repeats: bool = False           # 0..* (else 0..1)
     editions: tuple[str, ...] = BOTH          # the FHIR versions whose operation spells it this way
     echo: str = NOT_ECHOED
     resource_types: tuple[str, ...] = ()      # for type Resource: the resource types it takes
     no_effect: str = ""             # why it changes no answer here (then it is not advertised)
+    values: tuple[str, ...] = ()    # a code from a fixed set: its codes (else any)
 
     @property
     def advertised(self) -> bool:
@@ -97,6 +99,8 @@ VALUE_SET = (
 ACTIVE_ONLY = _p("activeOnly", "boolean", "only active codes")
 DEFAULT_VS_VERSION = _p("default-valueset-version", "canonical",
                         "url|version of an imported value set stated without a version", repeats=True)
+DATE = _p("date", "dateTime", "the date for which the answer is wanted",
+          no_effect="a build holds one state of each code system and value set: the answer is that state's")
 DISPLAY_LANGUAGE = _p("displayLanguage", "code", "language of the displays (else Accept-Language)")
 CODING_INPUT = (
     _p("code", "code", "the code"),
@@ -116,8 +120,8 @@ EXPAND = Operation("ValueSet", "expand", "the codes of a value set", result="Val
     *_echoed((
         ACTIVE_ONLY, DEFAULT_VS_VERSION, DISPLAY_LANGUAGE, LATEST,
         _p("filter", "string", "text filter: every word starts a word of the display, code or a designation"),
-        _p("count", "integer", "codes per page"),
-        _p("offset", "integer", "codes skipped"),
+        _p("count", "unsignedInt", "codes per page"),
+        _p("offset", "unsignedInt", "codes skipped"),
         _p("includeDesignations", "boolean", "include the designations of each code"),
         _p("designation", "string", "the designations to include: a language, or system|code of a use",
            repeats=True),
@@ -129,17 +133,17 @@ EXPAND = Operation("ValueSet", "expand", "the codes of a value set", result="Val
         _p("limitedExpansion", "boolean", "past the limit, the first codes (marked valueset-toocostly) instead"
                                           " of a 422"),
     )),
-    _p("_limit", "integer", "the most codes wanted without paging (lowers the setting max_expansion), as the"
+    _p("_limit", "unsignedInt", "the most codes wanted without paging (lowers the setting max_expansion), as the"
                             " HL7 validator says"),
     _p("_incomplete", "boolean", "limitedExpansion, as the HL7 validator says"),
     _p("property", "code", "the properties to return with each code", repeats=True),
     _p("versionsMatch", "boolean", "false: list each code once per version of its code system the value set"
                                    " includes; true: merge them"),
     *_echoed(VERSION_CHOICE, ECHOED_WHEN_USED),
-    *REQUEST))
+    DATE, *REQUEST))
 
 VS_VALIDATE = Operation("ValueSet", "validate-code", "is a code in a value set", parameters=(
-    *VALUE_SET, ACTIVE_ONLY, DEFAULT_VS_VERSION, *CODING_INPUT, DISPLAY_LANGUAGE,
+    *VALUE_SET, ACTIVE_ONLY, DEFAULT_VS_VERSION, *CODING_INPUT, DISPLAY_LANGUAGE, DATE,
     _p("abstract", "boolean", "an abstract code is valid (default true)"),
     _p("inferSystem", "boolean", "infer the code system of a code given without one from the value set"),
     _p("valueset-membership-only", "boolean", "check membership only, not the display"),
@@ -155,7 +159,7 @@ BATCH_VALIDATE = Operation("ValueSet", "batch-validate-code", "many $validate-co
 CS_VALIDATE = Operation("CodeSystem", "validate-code", "is a code in a code system", parameters=(
     _p("url", "uri", "canonical URL of the code system"),
     _p("codeSystem", "Resource", "the code system itself", resource_types=("CodeSystem",)),
-    *CODING_INPUT, DISPLAY_LANGUAGE, ACTIVE_ONLY, USE_SUPPLEMENT, *VERSION_CHOICE, LATEST, *REQUEST))
+    *CODING_INPUT, DISPLAY_LANGUAGE, DATE, ACTIVE_ONLY, USE_SUPPLEMENT, *VERSION_CHOICE, LATEST, *REQUEST))
 
 LOOKUP = Operation("CodeSystem", "lookup", "what a code system says about a code", parameters=(
     _p("system", "uri", "the code system's canonical URL"),
@@ -165,7 +169,7 @@ LOOKUP = Operation("CodeSystem", "lookup", "what a code system says about a code
     _p("property", "code", "the properties to return (default: all)", repeats=True),
     _p("displayLanguage", "code", "language of the display (else Accept-Language)"),
     _p("useSupplement", "canonical", "canonical URL of a supplement", repeats=True),
-    *REQUEST))
+    DATE, *REQUEST))
 
 SUBSUMES = Operation("CodeSystem", "subsumes", "how two codes of a code system relate", parameters=(
     _p("codeA", "code", "the first code"),
@@ -207,3 +211,24 @@ TRANSLATE = Operation("ConceptMap", "translate", "the codes a concept maps to", 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     (op.resource, op.name): op for op in (LOOKUP, CS_VALIDATE, SUBSUMES, TRANSLATE, EXPAND, VS_VALIDATE,
                                           BATCH_VALIDATE)}
+
+# the search of each resource type served (GET [base]/{type}?...): its parameters, read like an operation's
+SEARCH_PARAMETERS = (
+    _p("url", "uri", "canonical URL"),
+    _p("version", "string", "version"),
+    _p("name", "string", "name (prefix)"),
+    _p("title", "string", "title (contains)"),
+    _p("status", "code", "status"),
+    _p("_id", "string", "id"),
+    _p("_summary", "code", "true: without the content; data: without the narrative; count: only the total",
+       values=("true", "false", "data", "count")),
+    _p("_elements", "string", "the elements wanted, comma-separated (the others are left out)"),
+    _p("_count", "unsignedInt", "entries per page (at most 1000)"),
+    _p("_offset", "unsignedInt", "entries skipped"),
+)
+
+# GET [base]/metadata
+METADATA_PARAMETERS = (
+    _p("mode", "code", "full: the CapabilityStatement; terminology: the TerminologyCapabilities",
+       values=("full", "terminology")),
+)

@@ -2,7 +2,8 @@
 
 Each operation's parameters are declared once (fhir/operations.py); a `Signature`, made from that
 declaration when this module is imported, reads a request: a declared parameter of the wrong type (a
-number for a code, a boolean for a url, a resource in a query string), one given twice that may be
+number for a code, a boolean for a url, a resource in a query string) or whose text breaks FHIR's
+lexical rule of its type (LEXICAL: a date that is no date, an empty value, ...), one given twice that may be
 given once, or a malformed Parameters (a name that is not a string, an entry that is not an object, a
 `part` that is not an array, not exactly one of value[x] / resource / part) is a 400 naming it, before
 any operation runs. Each parameter keeps its FHIR value key (valueBoolean, valueCode, ...) so an
@@ -10,7 +11,9 @@ operation can echo it as it was sent; query-string values get the key of the dec
 Parameters nobody declared are kept as they are (an operation ignores what it does not know).
 """
 import builtins
+import datetime
 import functools
+import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -190,15 +193,16 @@ def _refuse(message_id: str, expression: str | None = None, **args: object) -> O
 
 
 def _boolean_text(name: str, raw: str) -> bool:
-    low = raw.strip().lower()
-    if low not in ("true", "false"):
+    if raw not in ("true", "false"):   # FHIR's boolean: exactly these two
         raise messages.error("param-boolean", name=name, value=f", not '{raw}'")
-    return low == "true"
+    return raw == "true"
+
+
+INTEGER = re.compile(r"0|[-+]?[1-9][0-9]*")   # FHIR's integer (no leading zeros, no spaces)
 
 
 def _integer_text(name: str, raw: str) -> int:
-    digits = raw[1:] if raw[:1] in ("+", "-") else raw
-    if not (digits.isascii() and digits.isdigit()):    # int() would also take ' 5', '5_000', other digits
+    if not INTEGER.fullmatch(raw):
         raise messages.error("param-integer", name=name, value=raw)
     value = int(raw)
     if not -MAX_INT <= value <= MAX_INT:
@@ -228,12 +232,6 @@ class Kind:
     in_parts: bool = False
 
 
-def _string(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError
-    return value
-
-
 def _boolean(name: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -242,12 +240,26 @@ def _boolean(name: str, value: object) -> bool:
     raise TypeError
 
 
-def _integer(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError
-    if not -MAX_INT <= value <= MAX_INT:
-        raise messages.error("param-range", name=name, value=value)
-    return value
+def _integer_check(minimum: int) -> Callable[[str, object], int]:
+    def checked(name: str, value: object) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError
+        if not -MAX_INT <= value <= MAX_INT:
+            raise messages.error("param-range", name=name, value=value)
+        if value < minimum:
+            raise messages.error("param-minimum", name=name, minimum=minimum, value=value)
+        return value
+    return checked
+
+
+def _integer_kind(fhir_type: str, minimum: int) -> Kind:
+    """integer (any), unsignedInt (0 or more), positiveInt (1 or more): any of the three value keys."""
+    check = _integer_check(minimum)
+
+    def from_text(name: str, raw: str) -> int:
+        return check(name, _integer_text(name, raw))
+    expected = "an integer" if minimum < 0 else f"a {fhir_type} ({minimum} or more)"
+    return Kind(f"{expected}: valueInteger", "valueInteger", INTEGER_KEYS, from_text, check)
 
 
 def _structure(check: Callable[[object, str], JSON], fhir_type: str) -> Callable[[str, object], JSON]:
@@ -259,19 +271,86 @@ def _structure(check: Callable[[object, str], JSON], fhir_type: str) -> Callable
     return checked
 
 
-def _string_kind(fhir_type: str, query_key: str) -> Kind:
-    return Kind(f"a {fhir_type}: a string (valueString, valueCode, valueUri, valueCanonical ...)", query_key,
-                STRING_KEYS, None, _string)
+# FHIR's lexical rules of its primitive types (R5 datatypes; a time needs its time zone, as FHIR says), with
+# two leniencies the engine relies on: a code may have spaces around it (a DICOM value is padded to an even
+# length; a mapping table's case-insensitive groups match it trimmed, elsewhere it is an unknown code), and a
+# uri's query may hold spaces (the ECL of an implicit SNOMED CT value set URL, decoded once)
+_YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+_MONTH_DAY = r"-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])"
+_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_URI = r"[^\s?]+(\?[^\t\n\r\f\v]*)?"
+LEXICAL = {
+    "string": re.compile(r"[\s\S]+"),                # anything but nothing
+    "code": re.compile(r" *[^\s]+( +[^\s]+)* *"),    # something, and no whitespace but spaces
+    "uri": re.compile(_URI),
+    "canonical": re.compile(_URI),
+    "date": re.compile(rf"{_YEAR}({_MONTH_DAY})?)?"),
+    "dateTime": re.compile(rf"{_YEAR}({_MONTH_DAY}({_TIME})?)?)?"),
+    "instant": re.compile(rf"{_YEAR}{_MONTH_DAY}{_TIME})"),
+}
+_URI_RULE = "a string, not empty, without whitespace (but spaces in its query, as in an ECL value set URL)"
+RULES = {
+    "string": "a string: not empty", "code": "a code: a string, not blank, without tabs or line breaks",
+    "uri": f"a uri: {_URI_RULE}", "canonical": f"a canonical: {_URI_RULE}",
+    "date": "a date: YYYY, YYYY-MM or YYYY-MM-DD", "instant": "an instant: YYYY-MM-DDThh:mm:ss with a time zone",
+    "dateTime": "a dateTime: YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss with a time zone (Z, +hh:mm)",
+}
+STRING_SPELLINGS = "valueString, valueCode, valueUri, valueCanonical ..."
+DATE_KEYS = frozenset({"valueDate", "valueDateTime", "valueInstant"})
+
+
+def _is_a_date(text: str) -> bool:
+    """A YYYY-MM-DD start names a day of the calendar (not 2023-02-29)."""
+    if len(text) < 10:
+        return True
+    try:
+        datetime.date(int(text[:4]), int(text[5:7]), int(text[8:10]))
+    except ValueError:
+        return False
+    return True
+
+
+def _text_kind(fhir_type: str, query_key: str, body_keys: frozenset[str], values: frozenset[str] = frozenset()
+               ) -> Kind:
+    """A primitive written as text: its value keys, FHIR's lexical rule of its type (and, for dates, the
+    calendar), and for a code from a fixed set, the set."""
+    rule = LEXICAL[fhir_type].fullmatch
+    dated = fhir_type in ("date", "dateTime", "instant")
+    spellings = STRING_SPELLINGS if body_keys is STRING_KEYS else ", ".join(sorted(body_keys))
+    expected = f"one of {', '.join(sorted(values))}" if values else f"{RULES[fhir_type]} ({spellings})"
+
+    def valid(text: str) -> bool:
+        if not dated and text and (fhir_type == "string" or " " not in text and text.isprintable()):
+            return not values or text in values   # (quick: a string not empty, or no whitespace at all)
+        return rule(text) is not None and (not dated or _is_a_date(text)) and (not values or text in values)
+
+    def from_text(name: str, raw: str) -> str:
+        if dated and " " in raw and "+" not in raw:   # an unencoded '+' of a time zone arrives as a space
+            raw = raw.replace(" ", "+")
+        if not valid(raw):
+            raise _refuse("param-type", None, name=name, expected=expected, got=_shown(raw))
+        return raw
+
+    def check(name: str, value: object) -> str:
+        if not isinstance(value, str) or not valid(value):
+            raise TypeError
+        return value
+    return Kind(expected, query_key, body_keys, from_text, check)
 
 
 KINDS = {
-    "string": _string_kind("string", "valueString"),
-    "code": _string_kind("code", "valueCode"),
-    "uri": _string_kind("uri", "valueUri"),
-    "canonical": _string_kind("canonical", "valueCanonical"),
+    "string": _text_kind("string", "valueString", STRING_KEYS),
+    "code": _text_kind("code", "valueCode", STRING_KEYS),
+    "uri": _text_kind("uri", "valueUri", STRING_KEYS),
+    "canonical": _text_kind("canonical", "valueCanonical", STRING_KEYS),
+    "date": _text_kind("date", "valueDate", DATE_KEYS),
+    "dateTime": _text_kind("dateTime", "valueDateTime", DATE_KEYS),
+    "instant": _text_kind("instant", "valueInstant", DATE_KEYS),
     "boolean": Kind("a boolean: valueBoolean true or false", "valueBoolean", frozenset({"valueBoolean"}),
                     _boolean_text, _boolean),
-    "integer": Kind("an integer: valueInteger", "valueInteger", INTEGER_KEYS, _integer_text, _integer),
+    "integer": _integer_kind("integer", -MAX_INT),
+    "unsignedInt": _integer_kind("unsignedInt", 0),
+    "positiveInt": _integer_kind("positiveInt", 1),
     "Coding": Kind("a Coding: valueCoding", "valueCoding", frozenset({"valueCoding"}), _coding_text,
                    _structure(check_coding, "Coding")),
     "CodeableConcept": Kind("a CodeableConcept: valueCodeableConcept", None, frozenset({"valueCodeableConcept"}),
@@ -279,6 +358,16 @@ KINDS = {
     "Resource": Kind("a resource", None, in_resource=True),
     "Parameters": Kind("a Parameters resource, or parts", None, in_resource=True, in_parts=True),
 }
+
+
+def kind_of(p: Parameter) -> Kind:
+    """How the values of the declared parameter `p` are read (a code from a fixed set: those codes only)."""
+    if p.values:
+        return _text_kind(p.type, KINDS[p.type].query_key or "valueCode", KINDS[p.type].body_keys,
+                          frozenset(p.values))
+    return KINDS[p.type]
+
+
 UNDECLARED = Kind("anything", "valueString")
 
 
@@ -287,9 +376,9 @@ class Signature:
 
     def __init__(self, parameters: Sequence[Parameter]):
         self.declared: dict[str, Parameter] = {p.name: p for p in parameters}
-        self.kinds = {p.name: KINDS[p.type] for p in parameters}
+        self.kinds = {p.name: kind_of(p) for p in parameters}
         # for the query string, the hot path: name -> (value key, conversion or None)
-        self.query = {p.name: (k.query_key, k.from_text) for p, k in zip(parameters, self.kinds.values())}
+        self.query = {name: (k.query_key, k.from_text) for name, k in self.kinds.items()}
         self.once = frozenset(p.name for p in parameters if not p.repeats)
         # a query string's fields read (decoded, typed) are kept: names, system URLs and codes repeat from
         # request to request (a field's Param is shared and never changed, a Coding in it copied for each
