@@ -199,6 +199,16 @@ def issue_texts(oo: dict) -> list[str]:
     return [i.get("details", {}).get("text", "") for i in oo.get("issue", [])]
 
 
+def refused(r, name: str) -> str:
+    """The text of a test client's 400 OperationOutcome that names the parameter `name`."""
+    assert r.status_code == 400, (r.status_code, r.get_data(as_text=True)[:300])
+    body = r.get_json()
+    assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["severity"] == "error"
+    text = issue_texts(body)[0]
+    assert f"'{name}'" in text, text
+    return text
+
+
 def eventually(check, timeout: float = 30.0, interval: float = 0.05, what: str | None = None):
     """Poll `check()` until it returns something true (returned) or `timeout` seconds pass (AssertionError
     with its last answer): the way a test waits for another process or thread, never a fixed sleep."""

@@ -9,21 +9,12 @@ import urllib.parse
 
 import pytest
 
-from conftest import CID33, DCM, FHIR_JSON, issue_texts
+from conftest import CID33, DCM, FHIR_JSON, issue_texts, refused
 from termsvc.fhir.operations import SEARCH_PARAMETERS
 
 BASES = ("/fhir", "/r4/fhir")
 WRONG_SEARCH_VALUES = {"uri": ["http://x y"], "code": ["a\tb", "\n"], "unsignedInt": ["-1", "x", "1.5", "05"],
                        "string": []}
-
-
-def refused(r, name: str) -> str:
-    assert r.status_code == 400, (r.status_code, r.get_data(as_text=True)[:300])
-    body = r.get_json()
-    assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["severity"] == "error"
-    text = issue_texts(body)[0]
-    assert f"'{name}'" in text, text
-    return text
 
 
 # -- search ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import urllib.parse
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import CID33, DCM, FHIR_JSON, issue_texts, param
+from conftest import CID33, DCM, FHIR_JSON, issue_texts, refused, param
 from termsvc.fhir.operations import OPERATIONS
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import ANY, LEFT_OUT, LEXICAL, SIGNATURES, STRING_KEYS, Params, parse_query
@@ -91,15 +91,6 @@ def every_declared_parameter():
 
 def post(client, path, body):
     return client.post(path, data=json.dumps(body), content_type=FHIR_JSON)
-
-
-def refused(r, name: str) -> str:
-    assert r.status_code == 400, (r.status_code, r.get_data(as_text=True)[:300])
-    body = r.get_json()
-    assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["severity"] == "error"
-    text = issue_texts(body)[0]
-    assert f"'{name}'" in text, text
-    return text
 
 
 @pytest.mark.parametrize("path,p", list(every_declared_parameter()), ids=lambda x: getattr(x, "name", x))
