@@ -31,6 +31,16 @@ def test_each_search_parameter_refuses_a_wrong_value_and_a_second_one_naming_its
                 == f"The parameter '{p.name}' may be given once, not 2 times"
 
 
+def test_the_capability_statement_advertises_each_search_criterion_served(client):
+    from termsvc.store.queries import SEARCH_COLUMNS
+    for base in BASES:
+        for res in client.get(f"{base}/metadata").get_json()["rest"][0]["resource"]:
+            advertised = {p["name"]: p["type"] for p in res["searchParam"]}
+            assert advertised == {"url": "uri", "version": "token", "_id": "token", "status": "token",
+                                  "name": "string", "title": "string"}
+            assert set(advertised) == set(SEARCH_COLUMNS)   # and each of them is taken (the test above)
+
+
 def test_search_count_and_offset_bounds(client):
     assert "must be 0 or more, not -1" in refused(client.get("/fhir/ValueSet?_offset=-1"), "_offset")
     assert "out of range" in refused(client.get("/fhir/ValueSet?_offset=99999999999"), "_offset")

@@ -4,7 +4,8 @@ from importlib.metadata import version
 
 import termsvc
 from termsvc import deadline
-from termsvc.fhir.operations import EXPAND, OPERATIONS, R4, R5
+from termsvc.fhir.operations import EXPAND, OPERATIONS, R4, R5, SEARCH_PARAMETERS
+from termsvc.store.queries import SEARCH_COLUMNS
 
 SOFTWARE_VERSION = version("termsvc")
 RELEASE_DATE = "2026-11-27"
@@ -16,8 +17,17 @@ def fhir_version(r4: bool) -> str:
     return "4.0.1" if r4 else "5.0.0"
 
 
+def search_params() -> list[dict]:
+    """The search parameters a search takes as criteria (the declared ones the store matches), with their
+    FHIR search type: a uri's is uri; a code's, or a text matched exactly, token; a text matched by its
+    beginning or a part of it, string."""
+    return [{"name": p.name, "type": "uri" if p.type == "uri" else
+             "token" if p.type == "code" or SEARCH_COLUMNS[p.name][1] == "exact" else "string"}
+            for p in SEARCH_PARAMETERS if p.name in SEARCH_COLUMNS]
+
+
 def capability_statement(base_url: str, r4: bool = False) -> dict:
-    search = [{"name": n, "type": t} for n, t in (("name", "string"), ("url", "uri"), ("version", "token"))]
+    search = search_params()
     resources = [{"type": rtype, "interaction": [{"code": "read"}, {"code": "search-type"}], "searchParam": search,
                   "operation": [{"name": op.name, "definition": op.definition} for op in OPERATIONS.values()
                                 if op.resource == rtype]}
