@@ -33,7 +33,8 @@ def asides(text: str) -> list[set[str]]:
     does not also write outside brackets (`US gallbladder (RUQ pain)` -> [{ruq, pain}])."""
     groups: list[set[str]] = []
     outside: set[str] = set()
-    depth, current = 0, None
+    depth = 0
+    current: set[str] | None = None
     for m in ASIDE_TOKEN.finditer(fold(text).replace("+", " plus ")):
         t = m.group()
         if t in "([":
