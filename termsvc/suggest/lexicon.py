@@ -151,18 +151,50 @@ class Lexicon:
         self.single = {lang: sorted(ws) for lang, ws in self.single.items()}
         self._single_sets: dict = {}
         self._phrases_without_stops()
+        self.negators = self._negators()
         self.max_words = min(MAX_TERM_WORDS, max((len(k) for d in self.exact.values() for k in d), default=1))
 
     def _phrases_without_stops(self) -> None:
         """A phrase is also known without its stop words (`dita del piede` is also `dita piede`,
-        `crosse de l aorte` also `crosse aorte`), as departments shorten them."""
+        `crosse de l aorte` also `crosse aorte`), as departments shorten them - but a contrast phrase
+        keeps the little words that say with or without (`sin y con gadolinio` is no `sin gadolinio`)."""
         for language, terms in self.exact.items():
             stops = {w[0] for w, facets in terms.items() if len(w) == 1 and any(f.kind == "stop" for f in facets)}
+            openers = {w[0] for w, facets in terms.items() if len(w) > 1 and any(f.kind == "contrast" for f in facets)}
             for words, facets in list(terms.items()):
                 short = tuple(w for w in words if w not in stops)
+                if any(f.kind == "contrast" for f in facets) and any(w in openers for w in set(words) - set(short)):
+                    continue
                 if 1 < len(short) < len(words) and short not in terms:
                     terms[short] = facets
                     self.stemmed.setdefault(language, {}).setdefault(tuple(stem(language, w) for w in short), facets)
+
+    def _negators(self) -> dict:
+        """language -> {word: facets}: the words that turn a contrast word into its absence, learnt from
+        the lexicon's own phrases (`sin contraste` is without contrast where `contraste` is with it: `sin`
+        negates, so `sin gadolinio` is without contrast too, and `non injectee` where `non contrast` is)."""
+        out: dict = {}
+        for language, terms in self.exact.items():
+            for words, facets in terms.items():
+                without = [f for f in facets if f.kind == "contrast" and _absent(f)]
+                rest = terms.get(words[1:]) if len(words) > 1 else None
+                if without and rest and any(f.kind == "contrast" and not _absent(f) for f in rest):
+                    out.setdefault(language, {}).setdefault(words[0], without)
+        return out
+
+    def negated(self, words: tuple, languages: list[str]):
+        """The facets of a negator and the contrast word it negates (`ohne Gadolinium`), or None."""
+        if len(words) < 2:
+            return None
+        # only the name's language's negators, or English's: the Italian `sin.` (left) is no Spanish `sin`
+        for lang in dict.fromkeys(languages[:1] + ["en"]):
+            facets = self.negators.get(lang, {}).get(words[0])
+            if facets:
+                rest, _how, _lang = self.lookup(words[1:], languages)
+                if rest and all(f.kind == "contrast" for f in rest) and not any(_absent(f) for f in rest):
+                    return facets
+                return None
+        return None
 
     @classmethod
     def load(cls, folders=()) -> Lexicon:
@@ -243,6 +275,8 @@ class Lexicon:
                     inner = tuple(w for w in run[1:-1] if not self.is_stop(w, languages[:1]))
                     if len(inner) < length - 2:
                         facets, how, _lang = self.lookup(run[:1] + inner + run[-1:], languages)
+                if not facets:
+                    facets, how = self.negated(run, languages), "exact"
                 if facets:
                     found = Segment(run, list(facets), how)
                     break
@@ -257,7 +291,46 @@ class Lexicon:
                          else Segment((words[i],), [], "unknown"))
             out.extend(found if isinstance(found, list) else [found])
             i += len(found[0].words) if isinstance(found, list) else len(found.words)
-        return self._phrases_misspelt(out, languages) if guess else out
+        return self._phrases_in_english(self._phrases_misspelt(out, languages)) if guess else out
+
+    def _phrases_in_english(self, segments: list[Segment]) -> list[Segment]:
+        """A region word of several meanings next to a modality word (stop words between) means what
+        the English phrase of their meanings says, when the lexicon has one that chooses among the
+        word's own meanings, in any language and either order: `computed tomography skull` is the head,
+        so `CT crane`, `CT cranio nativa`, `Schadel-CT` and `IRM du crane` (skull|head) are the head,
+        while `Rx crane` stays the skull, and so does the English `CT skull` (one meaning)."""
+        english = self.exact.get("en", {})
+        content = [i for i, s in enumerate(segments) if not (s.facets and all(f.kind == "stop" for f in s.facets))]
+        merged: dict = {}     # index of the first segment -> (index of the last, the facets)
+        for a, b in zip(content, content[1:]):
+            if a in merged or any(a <= i <= b for i, _ in merged.values()):
+                continue
+            pair = (segments[a], segments[b])
+            modal = [s for s in pair if "modality" in s.kinds()]
+            region = [s for s in pair if "region" in s.kinds() and "modality" not in s.kinds()]
+            if len(modal) != 1 or len(region) != 1:
+                continue
+            m_alts = [f.alternatives[0] for f in modal[0].facets if f.kind == "modality"]
+            r_alts = [alt for f in region[0].facets if f.kind == "region" for alt in f.alternatives]
+            for m in m_alts:
+                facets = next((english[w] for r in r_alts for w in ((*m.split(), *r.split()), (*r.split(), *m.split()))
+                               if _chooses(english.get(w, ()), r_alts)), None)
+                if facets:
+                    kept = [f for s in pair for f in s.facets if f.kind != "region"]
+                    merged[a] = (b, kept + [f for f in facets if f.kind == "region"])
+                    break
+        if not merged:
+            return segments
+        out, i = [], 0
+        while i < len(segments):
+            if i in merged:
+                b, facets = merged[i]
+                out.append(Segment(tuple(w for s in segments[i:b + 1] for w in s.words), facets, "exact"))
+                i = b + 1
+            else:
+                out.append(segments[i])
+                i += 1
+        return out
 
     def _phrases_misspelt(self, segments: list[Segment], languages: list[str]) -> list[Segment]:
         """A lexicon phrase one of whose words was misspelt (`vesicula bilar`: the gallbladder, not the
@@ -413,6 +486,16 @@ def singulars(language: str, word: str) -> list[str]:
     """The singulars a plural word may have in a language (`ureteres` -> `ureter`, `anche` -> `anca`)."""
     return [word[:-len(p)] + s for p, s in PLURALS.get(language, ())
             if word.endswith(p) and len(word) - len(p) + len(s) >= 3]
+
+
+def _chooses(facets, meanings: list) -> bool:
+    """Do these (an English phrase's) facets name a region that is one of these meanings?"""
+    return any(f.kind == "region" and f.alternatives[0] in meanings for f in facets) and len(meanings) > 1
+
+
+def _absent(facet: Facet) -> bool:
+    """A contrast meaning that says none was given (`without contrast`)."""
+    return facet.alternatives[0].split()[0] == "without"
 
 
 def _own_word(word: str) -> list:

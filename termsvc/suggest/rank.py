@@ -23,7 +23,7 @@ from rapidfuzz import fuzz, process
 from termsvc import deadline
 from termsvc.suggest.candidates import Candidate, Scope
 from termsvc.suggest.lexicon import CUT_AT, FUZZY_MIN_LENGTH, Lexicon, Segment, misspelt
-from termsvc.suggest.text import fold, stem, tokens
+from termsvc.suggest.text import asides, fold, stem, tokens
 
 FTS_LIMIT = 2000            # designations the index returns for a name
 SIMILARITY_SHARE = 0.15     # of the score, from string similarity
@@ -44,6 +44,7 @@ SIDE_BONUS = 0.03           # elsewhere a side the name and the candidate both s
 SIDE_MISMATCH = 0.9         # ... and a candidate of another side loses a little
 SHARE_SAMPLE = 2000         # displays read to tell what kinds of parts a scope's candidates name
 IMPLIED_REGION = 0.5        # the region a modality implies (`cardio-TC`) beside a region the name says (`coronarie`)
+FINDING = 0.3               # a region in brackets beside a word nobody knows (`(RUQ pain)`): where a finding is
 PHRASE_SHARE = 0.5          # a meaning of several words counts its rarest in full, the others by this share
 
 
@@ -97,6 +98,7 @@ def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda 
     q = Query(name, languages, segments, language=lang)
     by_segment = [_parts(lexicon, seg, lang) for seg in segments]
     _weigh_implied(segments, by_segment)
+    _weigh_findings(segments, by_segment, asides(name), known)
     for parts in by_segment:
         q.parts.extend(parts)
     return q
@@ -111,6 +113,28 @@ def _weigh_implied(segments: list[Segment], by_segment: list) -> None:
             for p in by_segment[i]:
                 if p.kind == "region":
                     p.factor *= IMPLIED_REGION
+
+
+def _weigh_findings(segments: list[Segment], by_segment: list, groups: list, known) -> None:
+    """A region said in brackets beside a word neither the lexicon nor the target knows (`US gallbladder
+    (RUQ pain)`, `vesicula (colico biliar)`: the indication - where the pain is) counts less beside a
+    region the name says outside brackets. A bracket of regions alone (`Angioscanner thoracique (arteres
+    pulmonaires, EP)`) says what is imaged and counts in full."""
+    if not groups:
+        return
+    aside = set().union(*groups)
+    if not any(p.kind in ("region", "word") for s, parts in zip(segments, by_segment)
+               if not set(s.words) <= aside for p in parts):
+        return
+    for group in groups:
+        inside = [i for i, s in enumerate(segments) if set(s.words) <= group]
+        if not any(not segments[i].facets and segments[i].words[0].isalpha() and len(segments[i].words[0]) > 2
+                   and not known(segments[i].words[0]) for i in inside):
+            continue
+        for i in inside:
+            for p in by_segment[i]:
+                if p.kind == "region":
+                    p.factor *= FINDING
 
 
 def _parts(lexicon: Lexicon, seg: Segment, lang: str) -> list[Part]:

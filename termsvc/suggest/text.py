@@ -13,6 +13,7 @@ SNOWBALL = {"es": "spanish", "de": "german", "fr": "french", "it": "italian", "n
             "no": "norwegian", "fi": "finnish", "ca": "catalan", "ro": "romanian", "hu": "hungarian",
             "cs": "czech", "el": "greek", "lt": "lithuanian", "et": "estonian"}
 TOKEN = re.compile(r"[a-z0-9]+")
+ASIDE_TOKEN = re.compile(r"[a-z0-9]+|[()\[\],;]")
 SEMANTIC_TAG = re.compile(r"\s*\([^()]*\)\s*$")   # SNOMED CT's "(body structure)"
 
 
@@ -25,6 +26,33 @@ def tokens(text: str) -> list[str]:
     """The words of a text, folded: punctuation separates (`C-SPINE` -> c, spine; `li.` -> li); a plus
     is a word (`CT THORAX C+` -> ct, thorax, c, plus: the lexicon reads `c plus` as with contrast)."""
     return TOKEN.findall(fold(text).replace("+", " plus "))
+
+
+def asides(text: str) -> list[set[str]]:
+    """The words of each aside of a text - a bracket, or a part of one between commas - that the text
+    does not also write outside brackets (`US gallbladder (RUQ pain)` -> [{ruq, pain}])."""
+    groups: list[set[str]] = []
+    outside: set[str] = set()
+    depth = 0
+    current: set[str] | None = None
+    for m in ASIDE_TOKEN.finditer(fold(text).replace("+", " plus ")):
+        t = m.group()
+        if t in "([":
+            depth += 1
+            current = set()
+            groups.append(current)
+        elif t in ")]":
+            depth = max(0, depth - 1)
+            current = None
+        elif t in ",;":
+            if depth:
+                current = set()
+                groups.append(current)
+        elif depth and current is not None:
+            current.add(t)
+        else:
+            outside.add(t)
+    return [g - outside for g in groups if g - outside]
 
 
 def language_code(tag: str | None) -> str | None:
