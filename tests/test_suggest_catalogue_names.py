@@ -127,3 +127,37 @@ def test_the_patient_and_the_setting_carry_nothing_for_the_code(suggester, lexic
     with_context = suggester.suggest(name, suggester.ranker(CID4, None), language, 1)[0][0]
     without = suggester.suggest(plain, suggester.ranker(CID4, None), language, 1)[0][0]
     assert with_context.candidate.code == without.candidate.code
+
+
+# -- compounds: a stem and its ending are no compound; a word about the patient may open one ---------
+AORTA, PROSTATE, HIP, KNEE, FOREARM, FOOT, CALCANEUS = ("15825003", "41216001", "29836001", "72696002",
+                                                       "14975008", "56459004", "80144004")
+
+
+@pytest.mark.parametrize("name, language, code", [
+    # Romance adjectives in -ica/-ico are no region + the acronym ICA (internal carotid artery)
+    ("ANGIO TC AORTICA", "it", AORTA), ("Angio-TC aortica addominale", "it", "7832008"),   # abdominal aorta
+    ("RM próstata multiparamétrica", "es", PROSTATE), ("IRM prostate multiparamétrique", "fr", PROSTATE),
+    ("mpMRT Prostata", "de", PROSTATE),
+    # a long word about the patient or the setting opens a compound and adds nothing
+    ("Säuglingshüfte Sono nach Graf", "de", HIP), ("Kinderknie re. 2 Eb.", "de", KNEE),
+    # views across the foot are views, not the back (dorso)
+    ("Rx piede destro dorso-plantare e obliqua", "it", FOOT), ("Rx pie izquierdo dorsoplantar", "es", FOOT),
+    # regional and Latin names
+    ("Vorderarm li. 2 Eb.", "de", FOREARM), ("Os calcis left axial", "en", CALCANEUS)])
+def test_compound_and_family_readings(suggester, name, language, code):
+    assert first(suggester, name, language) == code, name
+
+
+def test_a_short_stop_word_still_opens_no_compound(suggester, lexicon):
+    # `for` + `arm` is no forearm read as a compound of a stop word: the misspelt forearm is
+    assert first(suggester, "FORARM", "en") == FOREARM
+    assert lexicon.compound("aortica", ["it", "en"]) is None
+
+
+@pytest.mark.parametrize("name, language", [
+    ("Videofluoroscopic swallow study", "en"), ("Videofluoroskopie Schluckakt", "de"),
+    ("Vidéofluoroscopie de la déglutition", "fr"), ("Videofluoroscopia deglutizione", "it"),
+    ("VFSS", "en")])
+def test_fluoroscopy_on_video_is_radiofluoroscopy(suggester, lexicon, name, language):
+    assert parts(suggester, lexicon, name, language)["modality"] == "RF", name

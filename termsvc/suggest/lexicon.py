@@ -44,6 +44,8 @@ STEMMED_MIN_LENGTH = 4        # a shorter term (an abbreviation) is found only a
 SHORT_WORD = 2                # words this short are read only in the name's language (or English)
 COMPOUND_MIN_LENGTH = 7
 HEAD_MIN_LENGTH = 6           # the shortest last part a compound is known by when its first part is not
+ENDING_MAX_LENGTH = 3         # after a part known by its stem, a shorter rest is its ending
+STOP_PART_MIN_LENGTH = 5      # the shortest stop word a compound may begin with (it adds nothing)
 LINKS = ("", "s", "n", "en", "es", "e", "er")   # German/Dutch linking elements between compound parts
 CUT_AT = 64                   # DICOM's LO (Study, Series and Requested Procedure Description): a name this long
                               # may end in a word cut short (`... MEZZO DI CO`)
@@ -529,10 +531,16 @@ def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0):
             stem_part = head[:len(head) - len(link)] if link else head
             if len(stem_part) < 3:
                 continue
-            facets = _content(lex.lookup((stem_part,), list(langs))[0])
-            if not facets and not (link == "" and known(stem_part)):
+            found, how, _lang = lex.lookup((stem_part,), list(langs))
+            if how == "stem" and len(tail) <= ENDING_MAX_LENGTH:   # a word's stem and its ending are no
+                found = None                                       # compound (`aort|ica`: aortica)
+            facets = _content(found)
+            # a word about the patient or the setting opens a compound and says nothing (`Säuglings|hüfte`,
+            # `Kinder|knie`); a short stop word does not (`for` + `arm` is no forarm)
+            context = not facets and found is not None and len(stem_part) >= STOP_PART_MIN_LENGTH
+            if not facets and not context and not (link == "" and known(stem_part)):
                 continue
             rest = _split(lex, tail, langs, known, depth + 1)
             if rest:
-                return [facets or _own_word(stem_part)] + rest
+                return rest if context else [facets or _own_word(stem_part)] + rest
     return None
