@@ -161,3 +161,22 @@ def test_a_short_stop_word_still_opens_no_compound(suggester, lexicon):
     ("VFSS", "en")])
 def test_fluoroscopy_on_video_is_radiofluoroscopy(suggester, lexicon, name, language):
     assert parts(suggester, lexicon, name, language)["modality"] == "RF", name
+
+
+LUNG, LIVER, SHOULDER, THYROID = "39607008", "10200004", "16982005", "69748006"
+
+
+@pytest.mark.parametrize("name, language, code", [
+    ("CT Lungenembolie", "de", LUNG), ("Sono Leberherde", "de", LIVER), ("Schulterluxation Rx", "de", SHOULDER),
+    ("Kniegelenkerguss MRT", "de", KNEE), ("CT longembolie", "nl", LUNG), ("Echo schildkliernodule", "nl", THYROID),
+    # a word read another way keeps that reading (the paranasal sinuses are no finding of the nose)
+    ("NNH CT Nasennebenhöhlen", "de", "2095001")])
+def test_a_german_or_dutch_compound_of_a_region_and_a_finding_names_the_region(suggester, name, language, code):
+    assert first(suggester, name, language) == code, name
+
+
+def test_the_region_of_a_finding_is_read_only_in_compounding_languages(lexicon):
+    # (a Romance language does not build such compounds: read as Italian, the word stays unknown)
+    segs = lexicon.segment(["lungenembolie"], ["de", "en"])
+    assert [f.alternatives[0] for f in segs[0].facets] == ["lung"]
+    assert not lexicon.segment(["lungenembolie"], ["it", "en"])[0].facets

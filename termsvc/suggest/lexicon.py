@@ -44,6 +44,8 @@ STEMMED_MIN_LENGTH = 4        # a shorter term (an abbreviation) is found only a
 SHORT_WORD = 2                # words this short are read only in the name's language (or English)
 COMPOUND_MIN_LENGTH = 7
 HEAD_MIN_LENGTH = 6           # the shortest last part a compound is known by when its first part is not
+REGION_PART_MIN_LENGTH = 4    # a region that opens a compound naming a finding (`Knie|erguss`)
+FINDING_MIN_LENGTH = 5        # the shortest rest of such a compound (an ending is no finding)
 ENDING_MAX_LENGTH = 3         # after a part known by its stem, a shorter rest is its ending
 STOP_PART_MIN_LENGTH = 5      # the shortest stop word a compound may begin with (it adds nothing)
 LINKS = ("", "s", "n", "en", "es", "e", "er")   # German/Dutch linking elements between compound parts
@@ -409,6 +411,9 @@ class Lexicon:
         own = nearest(word) if len(word) >= FUZZY_MIN_LENGTH and word.isalpha() else None
         if own:                        # `clavical`: the target says `clavicle`
             return Segment((word,), _own_word(own), "fuzzy", own)
+        region = _region_of_finding(self, word, languages) if languages[:1] in (["de"], ["nl"]) else None
+        if region:                     # `Lungenembolie`: a finding of the lung
+            return Segment((word,), list(region), "compound")
         return Segment((word,), [], "unknown")
 
     def compound(self, word: str, languages: list[str], known=lambda w: False) -> list | None:
@@ -418,7 +423,7 @@ class Lexicon:
         if len(word) < COMPOUND_MIN_LENGTH - 1:
             return None
         parts = _split(self, word, tuple(languages), known)
-        if parts or len(word) < COMPOUND_MIN_LENGTH + HEAD_MIN_LENGTH:
+        if parts:
             return parts
         # the last part of a compound names what it is (`subtraktionsangiographie` is an angiographie)
         for cut in range(COMPOUND_MIN_LENGTH - 4, len(word) - HEAD_MIN_LENGTH + 1):
@@ -507,6 +512,21 @@ def _own_word(word: str) -> list:
 def _content(facets):
     """The facets of a word that can be a part of a compound: not a stop word (`for` + `arm` is no forarm)."""
     return facets if facets and not all(f.kind == "stop" for f in facets) else None
+
+
+def _region_of_finding(lex: Lexicon, word: str, languages: list[str]) -> list | None:
+    """The facets of the region that opens a German or Dutch word read no other way: a compound of a
+    region and a word the lexicon lacks names a finding of that region (`Lungen|embolie`,
+    `Leber|zirrhose`, `Kniegelenk|erguss`); the longest region that opens it."""
+    for cut in range(len(word) - FINDING_MIN_LENGTH, REGION_PART_MIN_LENGTH - 1, -1):
+        head = word[:cut]
+        for link in LINKS:
+            if not head.endswith(link) or len(head) - len(link) < REGION_PART_MIN_LENGTH:
+                continue
+            facets, how, _lang = lex.lookup((head[:len(head) - len(link)],), languages)
+            if how != "stem" and facets and all(f.kind == "region" for f in facets):
+                return facets
+    return None
 
 
 def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0):
