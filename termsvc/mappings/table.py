@@ -346,7 +346,11 @@ def read_table(path: str) -> Table:
     cells = None
     if data_path is None:
         t.usable = False
-        t.error("unreadable", None, f"no data file {name}.csv or {name}.xlsx next to {name}.toml")
+        folder = os.path.dirname(base)
+        others = [f for f in sorted(os.listdir(folder) if os.path.isdir(folder) else ()) if os.path.splitext(f)[0]
+                  == name and os.path.splitext(f)[1].lower() not in DATA_SUFFIXES + (".toml",)]
+        t.error("unreadable", None, f"no data file {name}.csv or {name}.xlsx next to {name}.toml" + (
+            f" ({', '.join(others)} is not read: save it as Excel Workbook (.xlsx) or CSV)" if others else ""))
     else:
         try:
             cells = read_cells(data_path, header="source_code")

@@ -15,8 +15,8 @@
   `Cells.skipped_sheets`). A `metadata` sheet holds key/value rows.
 - What cannot be read is a ValueError that says why, before openpyxl is asked: not a zip archive, an old binary
   Excel file (.xls) or a password-protected workbook (both OLE2 files), an OpenDocument spreadsheet, a workbook
-  whose parts unpack to more than MAX_UNPACKED bytes (a zip bomb, a huge sharedStrings part that openpyxl would
-  hold in memory whole).
+  whose parts unpack to more than MAX_UNPACKED bytes, or its shared strings to more than MAX_SHARED_STRINGS (a zip
+  bomb; openpyxl holds the shared strings in memory whole).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from termsvc.mappings.reading import (HEADER_SEARCH, Cells, SheetRow, canonical_
                                       total_row)
 
 MAX_UNPACKED = 256 * 2**20   # bytes a workbook's parts unpack to, at most (a sheet of 100,000 x 12 cells: ~100 MB)
+MAX_SHARED_STRINGS = 64 * 2**20   # ... its shared strings (openpyxl holds them in memory whole)
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"   # an old binary Office file; an encrypted (password) XLSX is one too
 ENCRYPTED = "EncryptedPackage".encode("utf-16-le")   # the stream an OLE2 file holds a password-protected XLSX in
 REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
@@ -66,6 +67,11 @@ def check_archive(archive: zipfile.ZipFile) -> None:
     if "[Content_Types].xml" not in names:
         raise ValueError("cannot open as XLSX: a zip archive, but not of a workbook")
     unpacked = sum(i.file_size for i in archive.infolist())
+    strings = sum(i.file_size for i in archive.infolist() if i.filename.lower().endswith("sharedstrings.xml"))
+    if strings > MAX_SHARED_STRINGS:
+        raise ValueError(f"the workbook's shared strings unpack to {strings / 2**20:,.0f} MB, more than the"
+                         f" {MAX_SHARED_STRINGS // 2**20} MB read (a zip bomb, or a sheet too big: save it as CSV or"
+                         " split it)")
     if unpacked > MAX_UNPACKED:
         raise ValueError(f"the workbook unpacks to {unpacked / 2**20:,.0f} MB, more than the"
                          f" {MAX_UNPACKED // 2**20} MB read (a zip bomb, or a sheet too big: save it as CSV or split it)")
