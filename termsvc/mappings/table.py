@@ -245,7 +245,7 @@ class RowSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    line = fields.Integer(required=True)
+    line = fields.Raw(required=True)   # the row number as read (an int, or a reading.SheetRow: kept as it is)
     cells = fields.Dict(required=True)
     source_system = fields.String(load_default="")
     source_code = CodeCell(required=True, validate=validate.Length(min=1, error="source_code is empty"))
