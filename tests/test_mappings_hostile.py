@@ -132,19 +132,41 @@ def test_csv_encodings_excel_writes_in_europe_are_read_as_written(tmp_path, enco
     assert t.encoding == encoding and [(r.source_code, r.source_display) for r in t.rows] == [("Ä1", "Schädel – 5 €")]
 
 
-def test_nul_bytes_a_huge_cell_and_ten_thousand_columns_are_reports_of_their_rows(tmp_path):
-    wide = ",".join(f"extra{i}" for i in range(10_000))
-    data = (f"source_code,source_display,target_code,relationship,status,{wide}\n"
-            "A\x001,Thorax,X1,equivalent,accepted" + ",x" * 10_000 + "\n"
+def test_nul_bytes_and_a_huge_cell_are_reports_of_their_rows(tmp_path):
+    data = ("source_code,source_display,target_code,relationship,status\n"
+            "A\x001,Thorax,X1,equivalent,accepted\n"
             f"A2,{'y' * 2**20},X2,equivalent,accepted\n"
             "A3,Abdo\x00men,X3,equivalent,accepted\n").encode()
     t = table(tmp_path, "t.csv", data)
-    assert [(r.row, r.cells["source_code"]) for r in t.rows] == [(2, "A\x001"), (4, "A3")] and len(t.columns) == 10_005
+    assert [(r.row, r.cells["source_code"]) for r in t.rows] == [(2, "A\x001"), (4, "A3")]
     assert [(p.row, p.kind) for p in t.errors] == [(2, "invalid-cell"), (3, "malformed-row")]
     assert t.rows[1].source_display == "Abdo\x00men"     # (a display is text as written)
     assert "holds the control character U+0000" in t.errors[0].message
     assert t.errors[1].message.startswith("cannot read the line as CSV: a cell is longer than 131,072 characters")
     assert len(t.errors[1].line()) < 400     # (the cell is not in the report whole)
+
+
+def test_ten_thousand_columns_are_refused_as_no_table_a_few_hundred_are_read(tmp_path):
+    wide = ["source_code", "target_code"] + [f"extra{i}" for i in range(10_000)]
+    wb = openpyxl.Workbook()
+    wb.active.append(wide)
+    wb.active.append(["A1", "X1"])
+    out = io.BytesIO()
+    wb.save(out)
+    for name, data in (("t.csv", (",".join(wide) + "\nA1,X1\n").encode()), ("t.xlsx", out.getvalue())):
+        (problem,) = table(tmp_path, name, data).problems
+        assert problem.kind == "unreadable" and "10,002" in problem.message and "more than the 2,000" in problem.message
+    t = table(tmp_path, "t.csv", (",".join(wide[:500]) + "\nA1,X1\n").encode())
+    assert len(t.columns) == 500 and [r.source_code for r in t.rows] == ["A1"]
+
+
+def test_a_file_of_stray_quotes_is_refused_a_few_are_reports_of_their_rows(tmp_path):
+    lines = "".join(f'A{i},"x",y,"\n' for i in range(5_000))     # each quote run reads on to the end
+    (problem,) = table(tmp_path, "t.csv", ("source_code,target_code\n" + lines).encode()).problems
+    assert problem.kind == "unreadable" and problem.message.startswith("the file's quotes do not pair up")
+    t = table(tmp_path, "t.csv", ("source_code,target_code,relationship\n" + 'A1,"X1,equivalent\n'
+                                  + "".join(f"A{i},X{i},equivalent\n" for i in range(2, 5_002))).encode())
+    assert [(p.row, p.kind) for p in t.errors] == [(2, "malformed-row")] and len(t.rows) == 5_000
 
 
 def test_an_xlsx_cell_longer_than_a_spreadsheet_holds_is_an_error_of_its_row(tmp_path):

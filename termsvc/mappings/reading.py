@@ -96,6 +96,13 @@ def row_json(row):
 MAX_FILE_BYTES = 256 * 2**20   # a table file read, at most (an upload is smaller still)
 MAX_CELL_CHARS = 131_072       # a CSV cell (the csv module's limit; a spreadsheet cell holds 32,767 characters)
 SHOWN_CHARS = 80               # of a cell that cannot be read, in the report
+MAX_COLUMNS = 2_000            # a table's columns (a mapping table has a few dozen; Excel's sheet 16,384)
+MAX_CELLS = 4_000_000          # cells of a sheet read, at most (100,000 rows of 12 columns: 1.2 million)
+
+
+def too_many_cells(sheet: str | None = None) -> str:
+    return (f"{'sheet ' + repr(sheet) if sheet else 'the file'} has more than {MAX_CELLS:,} cells, more than a table"
+            " is read with: split it into tables of their own")
 
 
 HEADER_SEARCH = 10   # non-blank rows of a sheet searched for its header row (title rows above it)
@@ -213,6 +220,27 @@ def _lines(text: str) -> list[str]:
     return [m.group() for m in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)]
 
 
+class _Reading:
+    """The lines the csv reader is given, counted: a stray quote makes it read on to the next quote, so a file of
+    many (a quote opened on every line and closed on the next, or never) would be read again and again from each bad
+    line on; past REREAD_LINES times its lines (and a minimum), it is not read at all (ValueError)."""
+
+    def __init__(self, lines: int):
+        self.left = REREAD_LINES * lines + 100_000
+
+    def lines(self, lines: list, start: int):
+        """The lines from `start` on (not copied)."""
+        for i in range(start, len(lines)):
+            self.left -= 1
+            if self.left < 0:
+                raise ValueError("the file's quotes do not pair up: stray quotes on many lines make it unreadable as"
+                                 " CSV (save it again from the spreadsheet program)")
+            yield lines[i]
+
+
+REREAD_LINES = 20
+
+
 def csv_records(text: str, delimiter: str) -> tuple[list, list]:
     """([(row, cells)], [(row, message, cells)]): the non-blank records and the bad ones, each numbered by the
     row a spreadsheet program shows it on: a record is a row (a blank line too), however many lines its
@@ -223,8 +251,10 @@ def csv_records(text: str, delimiter: str) -> tuple[list, list]:
     start = 0          # index of the first line still to read
     row = 0            # records read (the row of the last one)
     width = 0          # cells of the widest record read: the header's (a title above it has one)
+    read = 0           # cells read (MAX_CELLS at most)
+    budget = _Reading(len(lines))
     while start < len(lines):
-        reader = csv.reader(io.StringIO("".join(lines[start:]), newline=""), delimiter=delimiter, quotechar='"')
+        reader = csv.reader(budget.lines(lines, start), delimiter=delimiter, quotechar='"')
         first = start      # index of the line the current record starts on
         try:
             for cells in reader:
@@ -236,6 +266,9 @@ def csv_records(text: str, delimiter: str) -> tuple[list, list]:
                         raise csv.Error(f"a quoted cell runs over {end - first} lines into more cells than"
                                         " the header has (a stray quote?)")
                 row += 1
+                read += len(cells)
+                if read > MAX_CELLS:
+                    raise ValueError(too_many_cells())
                 if any(c.strip() for c in cells):
                     good.append((row, cells))
                     width = max(width, len(cells))
@@ -273,6 +306,9 @@ def read_csv(path: str, header=None) -> Cells:
     if not records or (bad and bad[0][0] < records[0][0] and at == 0):
         raise ValueError("the file has no header line it can read")
     (header_line, headers), rows = records[at], records[at + 1:]
+    if len(headers) > MAX_COLUMNS:
+        raise ValueError(f"the header row has {len(headers):,} cells, more than the {MAX_COLUMNS:,} columns a table is"
+                         " read with")
     above = sorted(records[:at] + [(line, cells) for line, _m, cells in bad if line < header_line])
     totals = [(line, cells, why) for line, cells in rows if (why := total_row(cells))]
     return Cells([h.strip() for h in headers], header_line, [r for r in rows if not total_row(r[1])],

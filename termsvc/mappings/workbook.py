@@ -16,7 +16,7 @@
 - What cannot be read is a ValueError that says why, before openpyxl is asked: not a zip archive, an old binary
   Excel file (.xls) or a password-protected workbook (both OLE2 files), an OpenDocument spreadsheet, a workbook
   whose parts unpack to more than MAX_UNPACKED bytes, or its shared strings to more than MAX_SHARED_STRINGS (a zip
-  bomb; openpyxl holds the shared strings in memory whole).
+  bomb; openpyxl holds the shared strings in memory whole), a sheet that declares more than MAX_COLUMNS columns.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ import zipfile
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import iterparse
 
-from termsvc.mappings.reading import (HEADER_SEARCH, Cells, SheetRow, canonical_header, header_index, header_names,
-                                      total_row)
+from termsvc.mappings.reading import (HEADER_SEARCH, MAX_CELLS, MAX_COLUMNS, Cells, SheetRow, canonical_header, header_index,
+                                      header_names, too_many_cells, total_row)
 
 MAX_UNPACKED = 256 * 2**20   # bytes a workbook's parts unpack to, at most (a sheet of 100,000 x 12 cells: ~100 MB)
 MAX_SHARED_STRINGS = 64 * 2**20   # ... its shared strings (openpyxl holds them in memory whole)
@@ -156,12 +156,12 @@ def render_xlsx_cell(cell) -> str:
 
 def xlsx_cell_note(cell, formula) -> tuple[str, str] | None:
     """(kind, what the cell is) for a cell whose text may not be what was typed (see Cells.notes);
-    `formula` is the same cell of the workbook read with its formulas."""
+    `formula` is the same cell's value in the workbook read with its formulas."""
     v = cell.value
     if cell.data_type == "e":
         return "error", f"holds the spreadsheet error {v}"
     if v is None:
-        f = getattr(formula, "value", None)
+        f = formula
         if isinstance(f, str) and f.startswith("="):
             return "error", (f"is the formula {f} with no saved value (a program wrote the file without computing it:"
                              " open and save it in a spreadsheet program)")
@@ -194,6 +194,11 @@ def _workbook_cells(wb, formulas, header, layout_of) -> Cells:
     sheets = [names["mappings"]] if chosen else [n for n in wb.sheetnames if n.lower() != "metadata"]
     if not sheets:
         raise ValueError("no sheet of mappings (only a 'metadata' sheet)")
+    for name in sheets:
+        if (wb[name].max_column or 0) > MAX_COLUMNS:   # (the size the sheet declares)
+            raise ValueError(f"sheet '{name}' spans {wb[name].max_column:,} columns, more than the {MAX_COLUMNS:,} a"
+                             " table is read with: delete the columns after the table's last (formatting whole rows"
+                             " stretches a sheet too)")
     naming = [n for n in sheets if _names(_first_rows(wb[n]), header)]
     read = [_sheet(wb[n], formulas[n], header, layout_of(n)) for n in naming or sheets[:1]]
     first = read[0]
@@ -365,21 +370,25 @@ def _says(archive: zipfile.ZipFile, part: str, words: tuple) -> bool:
 def _sheet_cells(ws, formulas) -> tuple[list, dict, dict]:
     """([(row, [cell texts])] of the non-blank rows, Cells.notes, {row: why it is a total}) of a (read-only)
     sheet."""
-    grid, notes, totals = [], {}, {}
-    rows = zip(ws.iter_rows(min_row=1, min_col=1), formulas.iter_rows(min_row=1, min_col=1))
+    grid, notes, totals, read = [], {}, {}, 0
+    rows = zip(ws.iter_rows(min_row=1, min_col=1),
+               formulas.iter_rows(min_row=1, min_col=1, values_only=True))
     for n, (r, fr) in enumerate(rows, 1):
-        if all(c.value is None for c in r) and all(c.value is None for c in fr):
+        if all(c.value is None for c in r) and all(v is None for v in fr):
             continue   # (a blank row, or one only formatted)
         noted = False   # (a row of formulas with no saved values is not blank)
-        for i, (cell, fcell) in enumerate(zip(r, fr)):
-            note = xlsx_cell_note(cell, fcell)
+        for i, (cell, formula) in enumerate(zip(r, fr)):
+            note = xlsx_cell_note(cell, formula)
             if note:
                 notes[(n, i)] = note
                 noted = True
         cells = [render_xlsx_cell(c) for c in r]
-        total = next((c.value for c in fr if total_formula(c.value, n)), None) or total_row(cells)
+        total = next((v for v in fr if total_formula(v, n)), None) or total_row(cells)
         if total:
             totals[n] = total
         if noted or any(c.strip() for c in cells):
             grid.append((n, cells))
+            read += len(cells)
+            if read > MAX_CELLS:
+                raise ValueError(too_many_cells(ws.title))
     return grid, notes, totals
