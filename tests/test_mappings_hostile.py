@@ -64,6 +64,8 @@ UNREADABLE = [
     ("an .xls named .xlsx", "t.xlsx", OLE2 + b"\x00" * 4000, "an old binary Excel file (.xls), not an XLSX"),
     ("a password-protected XLSX", "t.xlsx", OLE2 + b"\x00" * 600 + "EncryptedPackage".encode("utf-16-le") + b"\x00" * 600,
      "the workbook is password-protected (encrypted): remove the password"),
+    ("a big password-protected XLSX", "t.xlsx", OLE2 + b"\x00" * 6 * 2**20 + "EncryptedPackage".encode("utf-16-le")
+     + b"\x00" * 600, "the workbook is password-protected (encrypted)"),   # (its directory in its last sectors)
     ("an .ods named .xlsx", "t.xlsx", ods_bytes(), "an OpenDocument spreadsheet (.ods), not an XLSX"),
     ("a zip of no workbook", "t.xlsx", b"PK\x05\x06" + b"\x00" * 18, "cannot open as XLSX: a zip archive, but not of a"),
     ("a damaged workbook", "t.xlsx", xlsx_bytes()[:-200], "cannot open as XLSX"),

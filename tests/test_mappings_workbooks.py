@@ -44,6 +44,7 @@ def imaging_workbook(folder, other_columns: bool = False) -> str:
     fr.append(["Crâne", "accepted", "B2", "equivalent", "X3"])
     fr["C3"].number_format = "General"
     fr["C3"].value = 12                         # a code typed into a number cell
+    fr.row_dimensions[2].hidden = True          # (fr's layout, read from fr's XML)
     if other_columns:
         ct = wb.create_sheet("CT Kopf")
         ct.append(HEADER + ["Bemerkung"])
@@ -73,7 +74,8 @@ def test_sheets_of_the_same_columns_are_one_table_their_rows_named_sheet_and_row
     assert code == 1 and table["rows"] == 4
     problems = [(p["row"], p["level"], p["kind"]) for p in table["problems"]]
     assert problems == [(None, "warning", "read-sheets"), ("de!1", "warning", "above-header"),
-                        ("de!4", "error", "unknown-relationship"), ("fr!3", "warning", "typed-cell")]
+                        ("de!4", "error", "unknown-relationship"), ("fr!2", "warning", "hidden-row"),
+                        ("fr!3", "warning", "typed-cell")]
     assert table["problems"][0]["message"] == ("the sheets de, fr have the same columns and are read as one table"
                                                " (rows named Sheet!row); not read: README, Legende (no source_code"
                                                " column)")

@@ -44,14 +44,22 @@ def refuse_unreadable(path: str) -> None:
     if not head:
         raise ValueError("the file is empty")
     if head.startswith(OLE2):
-        with open(path, "rb") as f:
-            encrypted = ENCRYPTED in f.read(4 * 2**20)   # (the directory of a small OLE2 file: its first sectors)
         raise ValueError("the workbook is password-protected (encrypted): remove the password in the spreadsheet"
-                         " program (File > Info > Protect Workbook) and save it again" if encrypted else
+                         " program (File > Info > Protect Workbook) and save it again" if _encrypted(path) else
                          "an old binary Excel file (.xls), not an XLSX: save it as Excel Workbook (.xlsx) or CSV")
     if not zipfile.is_zipfile(path):
         kind = "text (a CSV named .xlsx? name it .csv)" if _text(head) else "not a zip archive"
         raise ValueError(f"cannot open as XLSX: the file is {kind}")
+
+
+def _encrypted(path: str) -> bool:
+    """Does the OLE2 file hold a password-protected XLSX (its directory, in its first sectors or its last, names
+    the EncryptedPackage stream)?"""
+    with open(path, "rb") as f:
+        if ENCRYPTED in f.read(4 * 2**20):
+            return True
+        f.seek(max(0, f.seek(0, 2) - 4 * 2**20))
+        return ENCRYPTED in f.read()
 
 
 def _text(head: bytes) -> bool:
