@@ -33,11 +33,23 @@ def xlsx_bytes(rows=(("A1", "Thorax", "X1", "equivalent", "accepted"),), header=
 
 
 def with_shared_strings(size: int) -> bytes:
-    """A workbook whose sharedStrings part unpacks to `size` bytes (one string; the archive holds a few hundred KB)."""
+    """A workbook whose sharedStrings part (registered: openpyxl reads it) unpacks to `size` bytes (one string; the
+    archive holds a few hundred KB)."""
     out = io.BytesIO()
+    registered = {
+        "[Content_Types].xml": (b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                                             b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'),
+        "xl/_rels/workbook.xml.rels": (b"</Relationships>", b'<Relationship Id="rIdS" Target="sharedStrings.xml" Type='
+                                                            b'"http://schemas.openxmlformats.org/officeDocument/2006/'
+                                                            b'relationships/sharedStrings"/>')}
     with zipfile.ZipFile(io.BytesIO(xlsx_bytes())) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for item in src.infolist():
-            z.writestr(item.filename, src.read(item))
+            data = src.read(item)
+            if item.filename in registered:
+                end, entry = registered[item.filename]
+                assert end in data
+                data = data.replace(end, entry + end)
+            z.writestr(item.filename, data)
         with z.open("xl/sharedStrings.xml", "w") as part:
             part.write(b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>')
             chunk = b"A" * 2**20
