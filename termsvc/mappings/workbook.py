@@ -202,12 +202,12 @@ def _workbook_cells(wb, formulas, header, layout_of) -> Cells:
     sheets = [names["mappings"]] if chosen else [n for n in wb.sheetnames if n.lower() != "metadata"]
     if not sheets:
         raise ValueError("no sheet of mappings (only a 'metadata' sheet)")
-    for name in sheets:
+    naming = [n for n in sheets if _names(_first_rows(wb[n]), header)]
+    for name in naming or sheets[:1]:
         if (wb[name].max_column or 0) > MAX_COLUMNS:   # (the size the sheet declares)
             raise ValueError(f"sheet '{name}' spans {wb[name].max_column:,} columns, more than the {MAX_COLUMNS:,} a"
                              " table is read with: delete the columns after the table's last (formatting whole rows"
                              " stretches a sheet too)")
-    naming = [n for n in sheets if _names(_first_rows(wb[n]), header)]
     read = [_sheet(wb[n], formulas[n], header, layout_of(n)) for n in naming or sheets[:1]]
     first = read[0]
     if not first.rows and not first.headers:
