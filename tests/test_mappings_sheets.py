@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from termsvc.cli import cli
 from termsvc.mappings.codesystems import from_catalogue
-from termsvc.mappings.reading import total_formula
+from termsvc.mappings.workbook import total_formula
 from termsvc.mappings.table import read_table
 from test_mappings import TOML, write_table
 
@@ -197,18 +197,22 @@ def check_json(folder) -> tuple[int, dict]:
     return code, json.loads(out)["tables"][0]
 
 
-def test_a_sheet_per_language_is_not_passed_over_in_silence(tmp_path):
+def test_a_sheet_per_language_with_other_columns_is_not_passed_over_in_silence(tmp_path):
     maps = tmp_path / "maps"
     wb = table_workbook(maps, "lang", [["A1", "Thorax", "X1", "equivalent", "accepted"]], sheet="de")
     fr = wb.create_sheet("fr")
-    fr.append(HEADER)
-    fr.append(["A1", "Thorax (fr)", "X1", "equivalent", "accepted"])
-    wb.create_sheet("Notizen").append(["nur Notizen"])      # a sheet without the column: nothing to say
+    fr.append(HEADER[:2] + ["commentaire"] + HEADER[2:])     # one column more than de's
+    fr.append(["A1", "Thorax (fr)", "", "X1", "equivalent", "accepted"])
+    wb.create_sheet("Notizen").append(["nur Notizen"])      # a sheet without the column: said, not read
     wb.save(maps / "lang.xlsx")
     code, table = check_json(maps)
     (unread,) = [p for p in table["problems"] if p["kind"] == "unread-sheet"]
     assert code == 1 and unread["level"] == "error" and unread["row"] is None
-    assert unread["message"].startswith("the sheet(s) fr also have a source_code column and are not read")
+    assert unread["message"].startswith("the sheet fr also has a source_code column, but other columns than de (also"
+                                        " commentaire): it is not read")
+    (said,) = [p["message"] for p in table["problems"] if p["kind"] == "read-sheets"]
+    assert said == "the sheet de is read; not read: Notizen (no source_code column)"
+    assert [r.source_display for r in read_table(str(maps / "lang.xlsx")).rows] == ["Thorax"]
     # a sheet named `mappings` is the one: the others are the terminologist's business
     wb["fr"].title = "mappings"
     wb.save(maps / "lang.xlsx")

@@ -152,13 +152,14 @@ def test_the_table_is_found_below_a_title_and_on_a_later_sheet(tmp_path):
     assert [(r.row, r.source_code, r.target_code) for r in t.rows] == [(4, "0012", "X1")]
     assert [(p.row, p.level, p.kind) for p in t.problems if p.kind == "above-header"] == \
         [(1, "warning", "above-header"), (2, "warning", "above-header")]
-    assert t.problems[0].message.endswith("not read as a mapping: Catálogo de procedimientos")
+    assert t.problems[1].message.endswith("not read as a mapping: Catálogo de procedimientos")
+    assert t.problems[0].message == "the sheet Tabla is read; not read: Notas (no source_code column)"
 
 
 def test_a_sheet_stretched_by_formatting_is_read_to_its_last_cell_holding_something(tmp_path, monkeypatch):
     """A range of rows formatted as text makes a sheet's dimensions a million rows: the empty ones are
     not read (each cell rendered costs; 300,000 rows took ~9 s)."""
-    from termsvc.mappings import reading
+    from termsvc.mappings import workbook
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "mappings"
@@ -168,8 +169,8 @@ def test_a_sheet_stretched_by_formatting_is_read_to_its_last_cell_holding_someth
     wb.save(tmp_path / "tall.xlsx")
     (tmp_path / "tall.toml").write_text(TOML.format(name="tall"), encoding="utf-8")
     rendered = []
-    real = reading.render_xlsx_cell
-    monkeypatch.setattr(reading, "render_xlsx_cell", lambda cell: rendered.append(cell) or real(cell))
+    real = workbook.render_xlsx_cell
+    monkeypatch.setattr(workbook, "render_xlsx_cell", lambda cell: rendered.append(cell) or real(cell))
     t = read_table(str(tmp_path / "tall.xlsx"))
     assert [(r.row, r.source_code) for r in t.rows] == [(2, "0012")] and not t.errors
     assert len(rendered) == 6    # the 2 rows x 3 columns holding something

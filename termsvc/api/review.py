@@ -121,18 +121,23 @@ def _page(store, template: str, **context) -> Response:
                     content_type=HTML)
 
 
+def _row(row) -> str | None:
+    """A row's number as the report's JSON and the table's rows alike give it: `12`, `de!12` (a sheet's row)."""
+    return None if row is None else str(row)
+
+
 def _problems_by_row(rep: dict) -> dict:
     out: dict = {}
     for p in rep["problems"]:
-        out.setdefault(p["row"], []).append(p)
+        out.setdefault(_row(p["row"]), []).append(p)
     return out
 
 
 def _changed_rows(rep: dict) -> dict:
-    """row number -> "added" or "changed", since the build served before."""
+    """row number (_row) -> "added" or "changed", since the build served before."""
     changes = rep.get("changes") or {}
-    out = {r["row"]: "added" for r in changes.get("added", [])}
-    out.update({c["new"]["row"]: "changed" for c in changes.get("changes", [])})
+    out = {_row(r["row"]): "added" for r in changes.get("added", [])}
+    out.update({_row(c["new"]["row"]): "changed" for c in changes.get("changes", [])})
     return out
 
 
@@ -173,8 +178,8 @@ def _search(store, reports: list[dict], f: RowFilter) -> tuple[list, bool]:
         loaded = stored_table(store, rep)
         by_row, changed = _problems_by_row(rep), _changed_rows(rep)
         for r in deadline.bounded(loaded[1].rows if loaded else ()):
-            problems = by_row.get(r.row, [])
-            if f.keep(r, problems, changed.get(r.row)):
+            problems = by_row.get(_row(r.row), [])
+            if f.keep(r, problems, changed.get(_row(r.row))):
                 hits.append((not (f.q and exact_match(r, f.q)), rep, r, problems))
     hits.sort(key=lambda h: h[0])
     return [h[1:] for h in hits[:MAX_RESULTS]], len(hits) > MAX_RESULTS
@@ -206,14 +211,14 @@ def table_page(table_id: str) -> Response:
             columns = layout(t)
             changed = _changed_rows(rep)
             served = rep.get("served_statuses")
-            error_rows = {p["row"] for p in rep["problems"] if p["level"] == "error"}
+            error_rows = {_row(p["row"]) for p in rep["problems"] if p["level"] == "error"}
             for r in deadline.bounded(t.rows):
-                problems = by_row.get(r.row, [])
-                if f.keep(r, problems, changed.get(r.row)):
+                problems = by_row.get(_row(r.row), [])
+                if f.keep(r, problems, changed.get(_row(r.row))):
                     rows.append({"row": r, "problems": problems, "cells": row_cells(r, columns, problems),
-                                 "change": changed.get(r.row), "level": _level(problems),
+                                 "change": changed.get(_row(r.row)), "level": _level(problems),
                                  "served": bool(rep.get("loaded")) and (served is None or r.status in served)
-                                 and r.row not in error_rows})
+                                 and _row(r.row) not in error_rows})
             blocks = [(b, b.data(store, rep, t, [item["row"] for item in rows], f)) for b in ROW_BLOCKS]
         kinds = sorted({p["kind"] for p in rep["problems"] if p["row"] is not None})
         systems = [(url, _system_name(store, url)) for url in sorted(

@@ -26,8 +26,10 @@ import tomli_w
 from termsvc.fhir.bundle import iter_bundle
 from termsvc.mappings.export import DEFAULT_ENCODING, DEFAULT_LINE_END, language_delimiter
 from termsvc.mappings.from_fhir import rows_to_csv
-from termsvc.mappings.reading import canonical_header, read_cells
-from termsvc.mappings.problems import Problem, cell_problems, code_problem, sheet_problems
+from termsvc.mappings.cells import read_cells
+from termsvc.mappings.reading import canonical_header
+from termsvc.mappings.mangled import mangled_codes
+from termsvc.mappings.problems import Problem, cell_problems, code_problem, sheet_problems, shown
 from termsvc.mappings.to_fhir import fhir_id
 
 CODESYSTEM_FOLDER = "codesystems"
@@ -157,7 +159,7 @@ def _read_concepts(cat: Catalogue, cells, named: dict) -> None:
             header = by_canonical.get(canonical_header(wanted))
             if header is None:
                 cat.problems.append(Problem("error", "missing-column", cat.file, cells.header_line,
-                                            f"no column '{wanted}' (found: {', '.join(cells.headers)})"))
+                                            f"no column '{wanted}' (found: {shown(', '.join(cells.headers))})"))
         else:
             header = next((by_canonical[a] for a in aliases if a in by_canonical), None)
         if header is not None:
@@ -165,7 +167,7 @@ def _read_concepts(cat: Catalogue, cells, named: dict) -> None:
     for column in ("code", "display"):
         if column not in cat.columns and not named.get(column):
             cat.problems.append(Problem("error", "missing-column", cat.file, cells.header_line,
-                                        f"no {column} column (found: {', '.join(cells.headers)}; name it with"
+                                        f"no {column} column (found: {shown(', '.join(cells.headers))}; name it with"
                                         f" --{column}-column)"))
     for line, message, _ in cells.bad:
         cat.problems.append(Problem("error", "malformed-row", cat.file, line, message))
@@ -175,6 +177,11 @@ def _read_concepts(cat: Catalogue, cells, named: dict) -> None:
     cols = [(index[h], h) for h in cat.columns.values()]
     cat.problems += sheet_problems(cat.file, cells, cols, "a code", "code")
     code_columns = {cat.columns[c]: False for c in ("code", "parent") if c in cat.columns}
+    suspected = mangled_codes(cat.file, cells, [(index[h], h) for h in code_columns])
+    raws, at = dict(cells.rows) if suspected else {}, index[cat.columns["code"]]
+    for p in suspected:   # (named by the row's code)
+        p.source_code = raws[p.row][at].strip() if at < len(raws[p.row]) else ""
+    cat.problems += suspected
     seen: dict[str, int] = {}
     for line, raw in cells.rows:
         cell = {c: (raw[index[h]].strip() if index[h] < len(raw) else "") for c, h in cat.columns.items()}

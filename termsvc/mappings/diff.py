@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from termsvc.mappings.reading import canonical_header
+from termsvc.mappings.reading import canonical_header, row_json
 from termsvc.mappings.table import KNOWN_COLUMNS, META_KEYS, Row, Table
 
 NO_MAP = "(no map)"
@@ -30,7 +30,7 @@ def row_key(r: Row) -> tuple:
 
 def row_dict(r: Row, t: Table) -> dict:
     """A row as the diff shows it: its number, meaning and cells as written."""
-    return {"row": r.row, "source_code": r.source_code, "source_display": r.source_display,
+    return {"row": row_json(r.row), "source_code": r.source_code, "source_display": r.source_display,
             "target_system": r.target_system, "target_code": r.target_code, "target_display": r.target_display,
             "relationship": r.cells.get(t.colmap.get("relationship"), r.r4_word or r.relationship or ""),
             "no_map": r.no_map, "status": r.status, "author": r.author, "reviewer": r.reviewer,
@@ -142,7 +142,7 @@ def diff_tables(old: Table | None, new: Table | None, coverage_before: dict | No
         change = _row_change(olds.pop(0), r, old, new, old_cols, new_cols)
         if change is not None:
             d.changed.append(change)
-    d.removed = sorted((row_dict(r, old) for rows in pending.values() for r in rows), key=lambda x: x["row"])
+    d.removed = [row_dict(r, old) for r in sorted((r for rows in pending.values() for r in rows), key=lambda r: r.row)]
     return d
 
 

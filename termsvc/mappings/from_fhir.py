@@ -19,10 +19,11 @@ import tomli_w
 from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, to_r5
 from termsvc.fhir.conceptmap_r4 import EXT_R5_RELATIONSHIP
 from termsvc.fhir.conceptmap_match import case_insensitive
-from termsvc.mappings.reading import Cells, canonical_header
+from termsvc.mappings.reading import Cells, SheetRow, canonical_header
 from termsvc.mappings.table import KNOWN_COLUMNS, META_KEYS, Table, load_meta, read_rows
 from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUTE, EXT_DICOM_SCHEME, EXT_NOMAP_COMMENT,
-                                      EXT_REVIEWER, EXT_ROW, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE, render_cells)
+                                      EXT_REVIEWER, EXT_ROW, EXT_SHEET, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE,
+                                      render_cells)
 from termsvc.ops.context import build_cached
 
 STANDARD_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
@@ -139,7 +140,9 @@ def numbered_rows(cm: dict):
                 d["author"] = extension_value(holder, EXT_AUTHOR) or ""
                 d["reviewer"] = extension_value(holder, EXT_REVIEWER) or ""
                 d["status_date"] = extension_value(holder, EXT_STATUS_DATE) or ""
-                rownum = extension_value(holder, EXT_ROW)
+                rownum, sheet = extension_value(holder, EXT_ROW), extension_value(holder, EXT_SHEET)
+                if isinstance(rownum, int) and isinstance(sheet, str):
+                    rownum = SheetRow.at(rownum, sheet)
                 items.append(((0, rownum, n) if isinstance(rownum, int) else (1, 0, n), d,
                               _column_cells(holder)))
                 n += 1

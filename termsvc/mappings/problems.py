@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from termsvc.mappings.reading import unseen_character
+from termsvc.mappings.reading import SHOWN_CHARS, row_json, unseen_character
 
 # a number as a spreadsheet writes one of more than 11 digits in a General cell into a CSV: 1.23457E+15
+MAX_CELL = 32_767   # characters of a spreadsheet cell (Excel's, LibreOffice's)
 SCIENTIFIC = re.compile(r"-?\d(?:[.,]\d+)?E\+\d+", re.I)
 
 # every kind of problem a table (or a catalogue) can have: what the review page filters rows by
@@ -17,7 +18,7 @@ PROBLEM_KINDS = frozenset({
     "unreadable", "missing-metadata", "invalid-metadata", "unknown-metadata", "missing-column", "duplicate-column",
     "duplicate-table",
     # a row, read on its own
-    "above-header", "total-row", "hidden-row", "hidden-column", "merged-cell", "unread-sheet", "malformed-row", "invalid-cell",
+    "above-header", "total-row", "hidden-row", "hidden-column", "merged-cell", "unread-sheet", "read-sheets", "malformed-row", "invalid-cell",
     "typed-cell", "hidden-character", "empty-source-code", "unknown-relationship",
     "unknown-status", "unknown-no-map",
     "no-map-with-target", "empty-target", "missing-relationship", "missing-system",
@@ -31,12 +32,17 @@ PROBLEM_KINDS = frozenset({
     "unknown-parent", "hierarchy-cycle"})
 
 
+def shown(text: str) -> str:
+    """A cell's text as a report shows it: its first SHOWN_CHARS characters."""
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + f"… ({len(text):,} characters)"
+
+
 @dataclass
 class Problem:
     level: str        # "error" | "warning"
     kind: str         # short machine name, e.g. "unknown-relationship"
     file: str
-    row: int | None   # spreadsheet row (header = 1); None for the whole table
+    row: int | None   # spreadsheet row (header = 1; a reading.SheetRow `Sheet!row`); None for the whole table
     message: str
     column: str | None = None
     source_code: str = ""     # the row's source code and display, as written
@@ -56,10 +62,12 @@ class Problem:
     def source_text(self) -> str:
         if not self.source_code:
             return ""
-        return f" (source code '{self.source_code}'" + (f" '{self.source_display}')" if self.source_display else ")")
+        code, display = shown(self.source_code), shown(self.source_display)
+        return f" (source code '{code}'" + (f" '{display}')" if display else ")")
+
 
     def as_dict(self) -> dict:
-        return {"level": self.level, "kind": self.kind, "file": self.file, "row": self.row,
+        return {"level": self.level, "kind": self.kind, "file": self.file, "row": row_json(self.row),
                 "column": self.column, "message": self.message, "source_code": self.source_code,
                 "source_display": self.source_display}
 
@@ -73,17 +81,25 @@ def code_problem(column: str, text: str) -> str | None:
 def sheet_problems(file: str, cells, cols: list, what: str, header: str) -> list[Problem]:
     """What reading a sheet passed over or found hidden, said: the rows above its header row (a title, a
     version line, a group heading over the columns) and its total rows, not read as `what` (a mapping, a code);
-    the columns `cols` ([(index, header)]) it hides; its other sheets that name the column `header`, not read."""
+    the columns `cols` ([(index, header)]) it hides; a workbook's sheets read as one table and those not read
+    (without the column `header`; with it, but other columns: an error)."""
     out = [Problem("warning", "above-header", file, line, f"the row stands above the header (row"
                    f" {cells.header_line}) and is not read as {what}: {_joined(raw)}") for line, raw in cells.above]
     out += [Problem("warning", "total-row", file, line, f"the row is a total ({formula}), not read as {what}:"
                     f" {_joined(raw)}") for line, raw, formula in cells.totals]
     out += [Problem("warning", "hidden-column", file, cells.header_line, f"column '{h}' is hidden in the sheet: its"
                     " cells are read all the same", h) for i, h in cols if i in cells.hidden_columns]
-    if cells.other_sheets:
-        out.append(Problem("error", "unread-sheet", file, None, f"the sheet(s) {', '.join(cells.other_sheets)} also"
-                           f" have a {header} column and are not read: a file holds one sheet of them (name it"
-                           " 'mappings' to choose it), or give each sheet a file of its own"))
+    if len(cells.sheets) > 1 or cells.skipped_sheets or cells.unread_sheets:
+        read = ", ".join(cells.sheets)
+        out.append(Problem("warning", "read-sheets", file, None, (
+            f"the sheets {read} have the same columns and are read as one table (rows named Sheet!row)"
+            if len(cells.sheets) > 1 else f"the sheet {read} is read") + (
+            f"; not read: {', '.join(cells.skipped_sheets)} (no {header} column)" if cells.skipped_sheets else "")))
+    for sheet, differs in cells.unread_sheets:
+        out.append(Problem("error", "unread-sheet", file, None, f"the sheet {sheet} also has a {header} column, but"
+                           f" other columns than {cells.sheets[0]} ({differs}): it is not read; give the sheets the same"
+                           " columns to read them as one table, name the one to read 'mappings', or give each sheet"
+                           " a file of its own"))
     return out
 
 
@@ -102,7 +118,8 @@ def cell_problems(file: str, cells, line: int, raw: list, cols: list, codes: dic
       that is a number in scientific notation (1.23457E+15: Excel's CSV of a long number, its digits lost);
     - a display holding an invisible character (a zero-width space: it differs from the name it shows);
     - a row the sheet hides (Hide, or filtered out by its filter): read all the same;
-    - a cell merged with the one above it: read as the merged cell's text."""
+    - a cell merged with the one above it: read as the merged cell's text;
+    - a cell longer than a spreadsheet cell holds (MAX_CELL: no program that keeps a table wrote it)."""
     out = []
     if line in cells.hidden_rows:
         out.append(Problem("warning", "hidden-row", file, line, "the row is hidden in the sheet (hidden, or filtered"
@@ -117,9 +134,13 @@ def cell_problems(file: str, cells, line: int, raw: list, cols: list, codes: dic
                 out.append(Problem("warning", "merged-cell", file, line, f"{header} {what}", header))
             elif header in codes and not (codes[header] and kind == "whole number"):
                 out.append(Problem("warning", "typed-cell", file, line, f"{header} {what}", header))
+        text = raw[i].strip() if i < len(raw) else ""
+        if len(text) > MAX_CELL:
+            out.append(Problem("error", "invalid-cell", file, line, f"{header} holds {len(text):,} characters, more than a"
+                               f" spreadsheet cell holds ({MAX_CELL:,}): '{shown(text)}'", header))
+            continue
         if header not in codes and header not in displays:
             continue
-        text = raw[i].strip() if i < len(raw) else ""
         if header in displays:
             unseen = unseen_character(text, ("Cf",))
             if unseen:

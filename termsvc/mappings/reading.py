@@ -1,31 +1,27 @@
 """Reading a spreadsheet's cells: CSV bytes or an XLSX workbook -> header and rows of strings.
 
-- CSV bytes: UTF-8 with or without BOM, UTF-16 with a BOM (Excel's "Unicode Text"), else Windows-1252
-  (its five unassigned bytes read as Latin-1, so no byte is lost); the delimiter (`,` `;` or tab) is
-  the one a first line `sep=;` names (as Excel takes it: that line is no row), else the one that makes a
-  cell of the header line a header name (a title above it has none), else sniffed from the first line;
-  quoted fields (a quoted cell may hold line breaks, CRLF or LF); every cell a string as written. A line
-  the csv module cannot read (a quote opened and never closed, ...) is a bad record of its own: the lines
-  after it are read again, so one bad line costs one row.
+- Which of the two a file is comes from its bytes (termsvc.mappings.cells.read_cells); an XLSX is read by
+  termsvc.mappings.workbook. A binary file is no CSV (a ValueError saying so).
+- CSV bytes: UTF-8 with or without BOM, UTF-16 with a BOM (Excel's "Unicode Text") or without one (told by its
+  zero bytes), else Windows-1252 (its five unassigned bytes read as Latin-1, so no byte is lost); the delimiter
+  (`,` `;` or tab) is the one a first line `sep=;` names (as Excel takes it: that line is no row), else the one that
+  makes a cell of the header line a header name (a title above it has none), else sniffed from the first line;
+  quoted fields (a quoted cell may hold line breaks, CRLF or LF); every cell a string as written. A line the csv
+  module cannot read (a quote opened and never closed, a cell past MAX_CELL_CHARS...) is a bad record of its own:
+  the lines after it are read again, so one bad line costs one row.
 - The header row is found as in an XLSX: the first of the first HEADER_SEARCH non-blank rows that names
   the column asked for (a title, a blank line, a "Version: 3" line above it are `Cells.above`).
-- XLSX (openpyxl, values as stored): text cells as written; numbers rendered from the cell's number
-  format (`0000` pads, `0.00` keeps its decimals, else integers without `.0` and other numbers in
-  their shortest form); booleans TRUE/FALSE; dates ISO `YYYY-MM-DD`. A cell whose text may not be what
-  was typed is noted (`Cells.notes`): a number in the General format or a date (a code's leading zeros
-  are not in the file), a number past 15 significant digits, an error value (#N/A), a formula with no
-  saved value.
-- An XLSX's total rows (a SUBTOTAL, or a SUM/COUNT of the rows above) are not rows of it; the rows and
-  columns it hides, and its other sheets naming the header, are said (`Cells`).
-- Row numbers are the ones a spreadsheet program shows: an XLSX's rows; a CSV's records, a blank line
-  one too (a quoted cell with line breaks makes its record no longer than a row: Excel shows it so).
+- Total rows (a total word - Total, Summe, Totale, Totaal, Total general... - with counts: `total_row`, for a
+  CSV and an XLSX alike; in an XLSX also a SUBTOTAL or a SUM/COUNT of the rows above) are not rows (`Cells.totals`).
+- Row numbers are the ones a spreadsheet program shows: an XLSX's rows (`Sheet!row` for a workbook read across
+  sheets: SheetRow); a CSV's records, a blank line one too (a quoted cell with line breaks makes its record no
+  longer than a row: Excel shows it so).
 - How a CSV is written (delimiter, encoding, line break, a last line break or not) is kept, so that
   it can be written back byte for byte (termsvc.mappings.export).
 """
 from __future__ import annotations
 
 import csv
-import datetime
 import io
 import re
 import unicodedata
@@ -49,12 +45,64 @@ class Cells:
     # "merged" (the text of the merged cell above it)
     notes: dict = field(default_factory=dict)
     above: list = field(default_factory=list)      # [(row, [cells])]: the rows above the header row
-    # an XLSX's: its total rows, not among `rows` ([(row, [cells], the formula)]), the rows and the column
-    # indexes it hides (Hide, or filtered out), the other sheets whose header row names `header` (not read)
-    totals: list = field(default_factory=list)
+    totals: list = field(default_factory=list)     # [(row, [cells], why)]: the total rows, not among `rows`
+    # an XLSX's: the rows and the column indexes it hides (Hide, or filtered out); the sheet read (`sheet`), or
+    # the sheets read as one table (`sheets`), the sheets whose header row names the column asked for but with
+    # other columns, not read ([(sheet, how its columns differ)]), the sheets without that header (a README)
     hidden_rows: set = field(default_factory=set)
     hidden_columns: set = field(default_factory=set)
-    other_sheets: list = field(default_factory=list)
+    sheet: str | None = None
+    sheets: list = field(default_factory=list)
+    unread_sheets: list = field(default_factory=list)
+    skipped_sheets: list = field(default_factory=list)
+
+
+class SheetRow(int):
+    """A row of a workbook read across sheets, named as a spreadsheet program names it (`de!12`, `'CT Kopf'!3`).
+    As a number it is its place among the table's rows (the sheet's place * SHEET_SPAN + its row), so rows
+    of different sheets are different rows, in the order read; `number` is the row the sheet shows."""
+    SHEET_SPAN = 10_000_000    # more rows than a sheet has (1,048,576)
+    sheet: str
+    number: int
+
+    def __new__(cls, place: int, sheet: str, number: int):
+        self = super().__new__(cls, place * cls.SHEET_SPAN + number)
+        self.sheet, self.number = sheet, number
+        return self
+
+    @classmethod
+    def at(cls, value: int, sheet: str) -> SheetRow:
+        """The row of sheet `sheet` whose place is `value` (as a ConceptMap keeps it)."""
+        return cls(value // cls.SHEET_SPAN, sheet, value % cls.SHEET_SPAN)
+
+    def __str__(self) -> str:
+        sheet = self.sheet if re.fullmatch(r"\w+", self.sheet) else "'" + self.sheet.replace("'", "''") + "'"
+        return f"{sheet}!{self.number}"
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __reduce__(self):
+        return SheetRow, (int(self) // self.SHEET_SPAN, self.sheet, self.number)
+
+
+def row_json(row):
+    """A row number as JSON gives it: a number, `Sheet!row` (a string) for a workbook read across sheets."""
+    return str(row) if isinstance(row, SheetRow) else row
+
+
+MAX_FILE_BYTES = 256 * 2**20   # a table file read, at most (an upload is smaller still)
+MAX_CELL_CHARS = 131_072       # a CSV cell (the csv module's limit; a spreadsheet cell holds 32,767 characters)
+SHOWN_CHARS = 80               # of a cell that cannot be read, in the report
+MAX_COLUMNS = 2_000            # a table's columns (a mapping table has a few dozen; Excel's sheet 16,384)
+MAX_CELLS = 4_000_000          # cells of a sheet read, at most (100,000 rows of 12 columns: 1.2 million)
+
+
+def too_many_cells(sheet: str | None = None) -> str:
+    return (f"{'sheet ' + repr(sheet) if sheet else 'the file'} has more than {MAX_CELLS:,} cells, more than a table"
+            " is read with: split it into tables of their own")
 
 
 HEADER_SEARCH = 10   # non-blank rows of a sheet searched for its header row (title rows above it)
@@ -97,10 +145,29 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError:
             pass
+    utf16 = _utf16_without_bom(data)
+    if utf16:
+        try:
+            return data.decode(utf16), utf16
+        except UnicodeDecodeError:
+            pass
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         return data.decode("latin-1").translate(_CP1252), "cp1252"
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """"utf-16-le" or "utf-16-be" when the text's first bytes are UTF-16's (Latin letters: every other byte zero)."""
+    head = data[:4096] if len(data) % 2 == 0 else b""
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if odd > 0.8 * len(head) // 2 and even < 0.1 * len(head) // 2:
+        return "utf-16-le"
+    if even > 0.8 * len(head) // 2 and odd < 0.1 * len(head) // 2:
+        return "utf-16-be"
+    return None
 
 
 def line_end(text: str) -> str:
@@ -117,7 +184,7 @@ def sniff_delimiter(text: str, header=None) -> str:
     name of `header` (canonical names; a title line above the header has none), else sniffed from its first
     non-blank line."""
     lines = [ln for ln in LINE_END.split(text, HEADER_SEARCH * 2) if ln.strip()][:HEADER_SEARCH]
-    names = _header_names(header)
+    names = header_names(header)
     for line in lines if names else ():
         for d in (",", ";", "\t", "|"):
             cells = next(csv.reader([line], delimiter=d), [])
@@ -143,14 +210,35 @@ def _unclosed_quote(text: str, delimiter: str) -> bool:
 
 
 def _lenient_cells(line: str, delimiter: str) -> list:
-    """The cells of one line read on its own, quotes as plain characters (and no cell too long)."""
-    return line.rstrip("\r\n").split(delimiter)
+    """The cells of one line read on its own, quotes as plain characters (a long cell cut to SHOWN_CHARS)."""
+    return [c if len(c) <= SHOWN_CHARS else c[:SHOWN_CHARS] + "…" for c in line.rstrip("\r\n").split(delimiter)]
 
 
 def _lines(text: str) -> list[str]:
     """The text's lines, each with its line break: split at CR, LF and CRLF only, as the csv module and a
     spreadsheet program split them (str.splitlines also splits at U+2028, U+0085, form feeds... inside a cell)."""
     return [m.group() for m in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)]
+
+
+class _Reading:
+    """The lines the csv reader is given, counted: a stray quote makes it read on to the next quote, so a file of
+    many (a quote opened on every line and closed on the next, or never) would be read again and again from each bad
+    line on; past REREAD_LINES times its lines (and a minimum), it is not read at all (ValueError)."""
+
+    def __init__(self, lines: int):
+        self.left = REREAD_LINES * lines + 100_000
+
+    def lines(self, lines: list, start: int):
+        """The lines from `start` on (not copied)."""
+        for i in range(start, len(lines)):
+            self.left -= 1
+            if self.left < 0:
+                raise ValueError("the file's quotes do not pair up: stray quotes on many lines make it unreadable as"
+                                 " CSV (save it again from the spreadsheet program)")
+            yield lines[i]
+
+
+REREAD_LINES = 20
 
 
 def csv_records(text: str, delimiter: str) -> tuple[list, list]:
@@ -163,8 +251,10 @@ def csv_records(text: str, delimiter: str) -> tuple[list, list]:
     start = 0          # index of the first line still to read
     row = 0            # records read (the row of the last one)
     width = 0          # cells of the widest record read: the header's (a title above it has one)
+    read = 0           # cells read (MAX_CELLS at most)
+    budget = _Reading(len(lines))
     while start < len(lines):
-        reader = csv.reader(io.StringIO("".join(lines[start:]), newline=""), delimiter=delimiter, quotechar='"')
+        reader = csv.reader(budget.lines(lines, start), delimiter=delimiter, quotechar='"')
         first = start      # index of the line the current record starts on
         try:
             for cells in reader:
@@ -176,6 +266,9 @@ def csv_records(text: str, delimiter: str) -> tuple[list, list]:
                         raise csv.Error(f"a quoted cell runs over {end - first} lines into more cells than"
                                         " the header has (a stray quote?)")
                 row += 1
+                read += len(cells)
+                if read > MAX_CELLS:
+                    raise ValueError(too_many_cells())
                 if any(c.strip() for c in cells):
                     good.append((row, cells))
                     width = max(width, len(cells))
@@ -183,19 +276,15 @@ def csv_records(text: str, delimiter: str) -> tuple[list, list]:
             return good, bad
         except csv.Error as e:
             message = str(e)
+            if "field larger than field limit" in message:
+                message = (f"a cell is longer than {MAX_CELL_CHARS:,} characters (a spreadsheet cell holds 32,767):"
+                           " a stray quote, or no table's text")
             if "never closed" in message:
                 message += f" (lines {first + 1}-{len(lines)} would be one cell)"
             row += 1
             bad.append((row, f"cannot read the line as CSV: {message}", _lenient_cells(lines[first], delimiter)))
             start = first + 1
     return good, bad
-
-
-def read_cells(path: str, header=None) -> Cells:
-    """The cells of a CSV or XLSX file (by its suffix), its header row the first of its first HEADER_SEARCH
-    non-blank rows that names a column of `header` (a canonical column name, or several), else its first;
-    the rows above it are `Cells.above`. Raises ValueError if it cannot be read."""
-    return read_xlsx(path, header) if path.lower().endswith(".xlsx") else read_csv(path, header)
 
 
 SEP_LINE = re.compile(r'"?sep=([^\r\n"])"?(?:\r\n|\n|\r|$)', re.I)
@@ -208,6 +297,8 @@ def read_csv(path: str, header=None) -> Cells:
     text, enc = decode_bytes(data)
     if not text.strip():
         raise ValueError("the file is empty")
+    if _binary(text[:4096]):
+        raise ValueError("a binary file, not a CSV (or a spreadsheet program's file named .csv): save it as CSV or XLSX")
     declared = SEP_LINE.match(text)    # Excel's first line naming the delimiter: no row of the sheet
     delim = declared.group(1) if declared else sniff_delimiter(text, header)
     records, bad = csv_records(text[declared.end():] if declared else text, delim)
@@ -215,250 +306,55 @@ def read_csv(path: str, header=None) -> Cells:
     if not records or (bad and bad[0][0] < records[0][0] and at == 0):
         raise ValueError("the file has no header line it can read")
     (header_line, headers), rows = records[at], records[at + 1:]
+    if len(headers) > MAX_COLUMNS:
+        raise ValueError(f"the header row has {len(headers):,} cells, more than the {MAX_COLUMNS:,} columns a table is"
+                         " read with")
     above = sorted(records[:at] + [(line, cells) for line, _m, cells in bad if line < header_line])
-    return Cells([h.strip() for h in headers], header_line, rows, [b for b in bad if b[0] > header_line], delim,
-                 enc, line_end(text), text.endswith(("\n", "\r")), above=above)
+    totals = [(line, cells, why) for line, cells in rows if (why := total_row(cells))]
+    return Cells([h.strip() for h in headers], header_line, [r for r in rows if not total_row(r[1])],
+                 [b for b in bad if b[0] > header_line], delim, enc, line_end(text), text.endswith(("\n", "\r")),
+                 above=above, totals=totals)
 
 
-def _header_names(header) -> frozenset:
+def _binary(text: str) -> bool:
+    """Is this no text: more than 1 % control characters (but line breaks, tabs and NULs: a CSV may hold a NUL)?"""
+    return sum(1 for c in text if c < " " and c not in "\t\r\n\f\0") > len(text) // 100
+
+
+# a total row's label, in the languages terminologists write (canonical: lower case, a trailing colon dropped)
+TOTAL_WORDS = frozenset({
+    "total", "totals", "grand total", "sum", "subtotal", "sub-total", "count", "total count",          # en
+    "summe", "gesamt", "gesamtsumme", "insgesamt", "zwischensumme", "anzahl", "gesamtzahl",          # de
+    "total general", "total geral", "suma", "suma total", "subtotal general",                        # es, pt
+    "totale", "totale generale", "subtotale", "somma",                                               # it
+    "total général", "somme", "sous-total",                                                          # fr
+    "totaal", "subtotaal", "eindtotaal", "som",                                                      # nl
+    "razem", "ogółem", "suma całkowita", "totalt", "summa", "i alt", "yhteensä", "celkem", "összesen"})
+COUNT = re.compile(r"[-+]?\d[\d.,'\s\u00a0\u202f]*%?")
+
+
+def total_row(cells: list) -> str | None:
+    """Why the row is a total, or None: its first cell holding something is a total word (`Total`, `Summe:`,
+    `Total general`; or the word and a count in one cell) and its other cells holding something are counts,
+    one at least."""
+    texts = [c.strip() for c in cells if isinstance(c, str) and c.strip()]
+    if not texts:
+        return None
+    label = re.match(r"(.*?)\s*:?\s*(\d[\d.,'\s]*)?$", texts[0])
+    word = label.group(1).strip().lower() if label else ""
+    counted = bool(label and label.group(2)) or len(texts) > 1
+    if word in TOTAL_WORDS and counted and all(COUNT.fullmatch(t) for t in texts[1:]):
+        return f"'{texts[0]}' with counts"
+    return None
+
+
+def header_names(header) -> frozenset:
     return frozenset() if not header else frozenset([header] if isinstance(header, str) else header)
 
 
 def header_index(grid: list, header) -> int:
     """The index in `grid` ([(row, cells)]) of the header row: the first of the first HEADER_SEARCH rows with a
     cell naming a column of `header` (canonical names), else 0."""
-    names = _header_names(header)
+    names = header_names(header)
     return next((i for i, (_n, cells) in enumerate(grid[:HEADER_SEARCH])
                  if any(canonical_header(c) in names for c in cells)), 0)
-
-
-def _general(cell) -> bool:
-    """Is a number cell shown in a format that does not say its digits (General, or none)?"""
-    fmt = (cell.number_format or "General").split(";")[0]
-    return not (re.fullmatch(r"0+", fmt) or re.fullmatch(r"0+\.(0+)", fmt))
-
-
-def render_xlsx_cell(cell) -> str:
-    v = cell.value
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "TRUE" if v else "FALSE"
-    if isinstance(v, datetime.datetime):
-        return v.date().isoformat() if v.time() == datetime.time(0) else v.isoformat()
-    if isinstance(v, (datetime.date, datetime.time)):
-        return v.isoformat()
-    if isinstance(v, (int, float)):
-        fmt = (cell.number_format or "General").split(";")[0]
-        if re.fullmatch(r"0+", fmt):
-            return str(int(round(v))).zfill(len(fmt))
-        m = re.fullmatch(r"0+\.(0+)", fmt)
-        if m:
-            return f"{v:.{len(m.group(1))}f}"
-        if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        return repr(v) if isinstance(v, float) else str(v)
-    return str(v)
-
-
-def xlsx_cell_note(cell, formula) -> tuple[str, str] | None:
-    """(kind, what the cell is) for a cell whose text may not be what was typed (see Cells.notes);
-    `formula` is the same cell of the workbook read with its formulas."""
-    v = cell.value
-    if cell.data_type == "e":
-        return "error", f"holds the spreadsheet error {v}"
-    if v is None:
-        f = getattr(formula, "value", None)
-        if isinstance(f, str) and f.startswith("="):
-            return "error", (f"is the formula {f} with no saved value (a program wrote the file without computing it:"
-                             " open and save it in a spreadsheet program)")
-        return None
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, float) and v.is_integer() and abs(v) >= 1e15:
-        return "error", (f"is the number {v:.15g}: a spreadsheet keeps 15 significant digits, so the code's last"
-                         " digits are lost; store the column as text")
-    if isinstance(v, (int, float)) and _general(cell):
-        return "whole number" if float(v).is_integer() else "number", (f"is a number cell, read as '{render_xlsx_cell(cell)}': leading zeros (0012) or trailing"
-                          " decimal zeros (1.10) typed into it are not in the file; store the column as text")
-    if isinstance(v, (datetime.date, datetime.time)):
-        return "date", (f"is a date cell, read as '{render_xlsx_cell(cell)}': the spreadsheet took what was typed"
-                        " for a date; store the column as text")
-    return None
-
-
-def read_xlsx(path: str, header=None) -> Cells:
-    """The cells of the mappings sheet and the key/value rows of the `metadata` sheet. The mappings sheet
-    is the one named `mappings`, else the first (not `metadata`) whose header row names `header`, else the
-    first that is not `metadata`; rows above its header row are `Cells.above`. Raises ValueError if
-    unreadable."""
-    import openpyxl   # only for XLSX tables: the commands start without it
-    try:
-        # read-only: the rows as the file holds them (formatting alone can stretch a sheet to a million
-        # rows, which a workbook loaded whole makes a cell object each); the second time with the formulas
-        # (a formula's cell has no value of its own)
-        wb = openpyxl.load_workbook(path, data_only=True, read_only=True)
-        formulas = openpyxl.load_workbook(path, data_only=False, read_only=True)
-    except Exception as e:  # zipfile.BadZipFile, KeyError, InvalidFileException...
-        raise ValueError(f"cannot open as XLSX: {e}") from None
-    try:
-        return _workbook_cells(wb, formulas, header)
-    finally:
-        wb.close()
-        formulas.close()
-
-
-def _workbook_cells(wb, formulas, header) -> Cells:
-    names = {n.lower(): n for n in wb.sheetnames}
-    meta = {}
-    if "metadata" in names:
-        for r in wb[names["metadata"]].iter_rows():
-            if len(r) < 2:
-                continue
-            k, v = render_xlsx_cell(r[0]).strip(), render_xlsx_cell(r[1]).strip()
-            if k and k.lower() != "key" and v:
-                meta[canonical_header(k)] = v
-    sheets = [names["mappings"]] if "mappings" in names else [n for n in wb.sheetnames if n.lower() != "metadata"]
-    if not sheets:
-        raise ValueError("no sheet of mappings (only a 'metadata' sheet)")
-    chosen = None
-    for name in sheets:
-        grid, notes, totals = _sheet_cells(wb[name], formulas[name])
-        if chosen is None or _names(grid, header):
-            chosen = (name, grid, notes, totals)   # (the first sheet, unless a later one names the header)
-        if _names(grid, header):
-            break
-    assert chosen is not None   # (sheets is not empty)
-    sheet, grid, notes, totals = chosen
-    if not grid:
-        raise ValueError(f"sheet '{sheet}' has no header row")
-    at = header_index(grid, header)
-    (header_row, headers), rows = grid[at], grid[at + 1:]
-    others = [n for n in sheets[sheets.index(sheet) + 1:] if _names(_first_rows(wb[n]), header)]
-    layout = _layout(wb[sheet])
-    _fill_merged(rows, [m for m in layout.merged if m[1] > header_row], notes, dict(grid))   # (merged in the rows)
-    return Cells([h.strip() for h in headers], header_row, [r for r in rows if r[0] not in totals], meta=meta,
-                 notes=notes, above=grid[:at], totals=[(n, cells, totals[n]) for n, cells in rows if n in totals],
-                 hidden_rows=layout.hidden_rows & {n for n, _c in rows}, hidden_columns=layout.hidden_columns,
-                 other_sheets=others)
-
-
-def _names(grid: list, header) -> bool:
-    """Does one of the first HEADER_SEARCH rows of `grid` name a column of `header`?"""
-    names = _header_names(header)
-    return any(canonical_header(c) in names for _n, cells in grid[:HEADER_SEARCH] for c in cells)
-
-
-def _first_rows(ws) -> list:
-    """[(row, [cell texts])] of a sheet's first rows, as far as its header row may be."""
-    rows = ws.iter_rows(min_row=1, max_row=HEADER_SEARCH * 5, values_only=True)
-    return [(n, ["" if v is None else str(v) for v in r]) for n, r in enumerate(rows, 1)]
-
-
-# a formula that adds up, counts or averages the rows above it: a total row, not a row of the table
-# (a range of this sheet: a COUNTIF or a range of another sheet is a helper column's look-up, not a total)
-TOTAL = re.compile(r"=\s*(?:_xlfn\.)?(?:SUBTOTAL|AGGREGATE)\s*\(|=\s*(?:SUM|COUNTA?|COUNTBLANK|AVERAGE|MIN|MAX)\s*\("
-                   r"[^!]*?\$?[A-Z]{1,3}\$?(\d+)\s*:\s*\$?[A-Z]{1,3}\$?(\d+)[^!]*$", re.I)
-
-
-def total_formula(formula, row: int) -> bool:
-    """Does `formula` (a cell's on `row`) total the rows above it (a SUBTOTAL, or a SUM/COUNT/... of a range of
-    rows that ends above it: not a sum of its own row)?"""
-    m = TOTAL.match(formula) if isinstance(formula, str) else None
-    if m is None:
-        return False
-    return m.group(1) is None or int(m.group(1)) <= int(m.group(2)) < row
-
-
-@dataclass
-class Layout:
-    """What a read-only sheet keeps no record of, read from its XML: the rows and the column indexes it hides
-    (Hide, or filtered out by its filter) and its merged ranges (min_col, min_row, max_col, max_row)."""
-    hidden_rows: set = field(default_factory=set)
-    hidden_columns: set = field(default_factory=set)
-    merged: list = field(default_factory=list)
-
-
-def _layout(ws) -> Layout:
-    """The sheet's Layout (empty when its XML cannot be found; parsed only when it hides or merges cells)."""
-    from xml.etree.ElementTree import iterparse
-
-    from openpyxl.utils.cell import range_boundaries
-    out = Layout()
-    archive, part = getattr(ws.parent, "_archive", None), getattr(ws, "_worksheet_path", None)
-    if archive is None or part is None or not _says(archive, part, (b"hidden=", b"mergeCell ")):
-        return out
-    row, sheet_data = 0, None
-    with archive.open(part) as src:
-        for event, el in iterparse(src, events=("start", "end")):
-            tag = el.tag.rpartition("}")[2]
-            if event == "start":
-                if tag == "sheetData":
-                    sheet_data = el
-                elif tag == "row":
-                    row = int(el.get("r") or row + 1)
-                    if el.get("hidden") in ("1", "true"):
-                        out.hidden_rows.add(row)
-                elif tag == "col" and el.get("hidden") in ("1", "true"):
-                    out.hidden_columns.update(range(int(el.get("min", "1")) - 1, min(int(el.get("max", "1")), 16384)))
-                elif tag == "mergeCell" and el.get("ref"):
-                    try:
-                        out.merged.append(range_boundaries(el.get("ref")))
-                    except (ValueError, TypeError):
-                        pass   # (a range that names no cells merges nothing)
-            elif tag == "row" and sheet_data is not None:
-                sheet_data.clear()   # (what is read of a row is its attributes: the sheet is not kept)
-    return out
-
-
-def _fill_merged(rows: list, merged: list, notes: dict, anchors: dict) -> None:
-    """A value merged over rows (a code over the rows of its targets) read on each of them, noted: the
-    rows `rows` [(row, cells)] below the anchor of a range get the anchor's text in its first column.
-    `anchors`: {row: cells} of the sheet's rows."""
-    by_row = dict(rows)
-    for min_col, min_row, _max_col, max_row in merged:
-        col = min_col - 1
-        anchor = anchors.get(min_row)
-        text = anchor[col] if anchor is not None and col < len(anchor) else ""
-        for n in range(min_row + 1, max_row + 1):
-            cells = by_row.get(n)
-            if cells is None or not text.strip():
-                continue
-            cells.extend([""] * (col + 1 - len(cells)))
-            cells[col] = text
-            notes[(n, col)] = ("merged", f"is merged with the cell above it (rows {min_row}-{max_row}): read as"
-                                         f" '{text.strip()}', the merged cell's text")
-
-
-def _says(archive, part: str, words: tuple) -> bool:
-    """Does the archive's part hold one of `words` (a quick look before parsing it)?"""
-    tail = b""
-    with archive.open(part) as src:
-        while chunk := src.read(1 << 20):
-            if any(w in tail + chunk for w in words):
-                return True
-            tail = chunk[-max(map(len, words)):]
-    return False
-
-
-def _sheet_cells(ws, formulas) -> tuple[list, dict, dict]:
-    """([(row, [cell texts])] of the non-blank rows, Cells.notes, {row: its total formula}) of a (read-only)
-    sheet."""
-    grid, notes, totals = [], {}, {}
-    rows = zip(ws.iter_rows(min_row=1, min_col=1), formulas.iter_rows(min_row=1, min_col=1))
-    for n, (r, fr) in enumerate(rows, 1):
-        if all(c.value is None for c in r) and all(c.value is None for c in fr):
-            continue   # (a blank row, or one only formatted)
-        total = next((c.value for c in fr if total_formula(c.value, n)), None)
-        if total:
-            totals[n] = total
-        noted = False   # (a row of formulas with no saved values is not blank)
-        for i, (cell, fcell) in enumerate(zip(r, fr)):
-            note = xlsx_cell_note(cell, fcell)
-            if note:
-                notes[(n, i)] = note
-                noted = True
-        cells = [render_xlsx_cell(c) for c in r]
-        if noted or any(c.strip() for c in cells):
-            grid.append((n, cells))
-    return grid, notes, totals

@@ -23,8 +23,10 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 
 from termsvc.fhir.conceptmap_match import fold
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
-from termsvc.mappings.problems import Problem, cell_problems, sheet_problems, code_problem
-from termsvc.mappings.reading import canonical_header, read_cells
+from termsvc.mappings.mangled import mangled_codes
+from termsvc.mappings.problems import Problem, cell_problems, code_problem, sheet_problems, shown
+from termsvc.mappings.cells import read_cells
+from termsvc.mappings.reading import canonical_header
 
 KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                  "target_display", "relationship", "no_map", "status", "comment", "author",
@@ -243,7 +245,7 @@ class RowSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    line = fields.Integer(required=True)
+    line = fields.Raw(required=True)   # the row number as read (an int, or a reading.SheetRow: kept as it is)
     cells = fields.Dict(required=True)
     source_system = fields.String(load_default="")
     source_code = CodeCell(required=True, validate=validate.Length(min=1, error="source_code is empty"))
@@ -344,7 +346,11 @@ def read_table(path: str) -> Table:
     cells = None
     if data_path is None:
         t.usable = False
-        t.error("unreadable", None, f"no data file {name}.csv or {name}.xlsx next to {name}.toml")
+        folder = os.path.dirname(base)
+        others = [f for f in sorted(os.listdir(folder) if os.path.isdir(folder) else ()) if os.path.splitext(f)[0]
+                  == name and os.path.splitext(f)[1].lower() not in DATA_SUFFIXES + (".toml",)]
+        t.error("unreadable", None, f"no data file {name}.csv or {name}.xlsx next to {name}.toml" + (
+            f" ({', '.join(others)} is not read: save it as Excel Workbook (.xlsx) or CSV)" if others else ""))
     else:
         try:
             cells = read_cells(data_path, header="source_code")
@@ -412,7 +418,7 @@ def read_rows(t: Table, cells):
     if missing:
         t.usable = False
         t.error("missing-column", cells.header_line, f"missing required column(s): {', '.join(missing)}"
-                f" (found: {', '.join(t.columns)})")
+                f" (found: {shown(', '.join(t.columns))})")
         return
     by_header = {h: i for i, h in cols}
     malformed = {}   # line -> the cells read from it (a row left out)
@@ -425,6 +431,7 @@ def read_rows(t: Table, cells):
         left_out(line, message, raw)
     t.problems += sheet_problems(t.file, cells, cols, "a mapping", "source_code")
     codes = {seen[c]: c == "target_code" for c in ("source_code", "target_code") if c in seen}
+    t.problems += mangled_codes(t.file, cells, [(i, h) for i, h in cols if h in codes])
     displays = {seen[c] for c in ("source_display", "target_display") if c in seen}
     schema = RowSchema(t.meta, seen)
     for line, raw in raw_rows:

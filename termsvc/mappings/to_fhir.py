@@ -26,12 +26,13 @@ import re
 
 from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, EXT_R4_EQUIVALENCE
-from termsvc.mappings.reading import canonical_header
+from termsvc.mappings.reading import SheetRow, canonical_header
 from termsvc.mappings.table import KNOWN_COLUMNS, Row, Table
 
 EXT_BASE = "http://termsvc.local/fhir/StructureDefinition/"
 EXT_TABLE = EXT_BASE + "mapping-table"
-EXT_ROW = EXT_BASE + "mapping-row"
+EXT_ROW = EXT_BASE + "mapping-row"      # the row's place (of a workbook read across sheets: reading.SheetRow)
+EXT_SHEET = EXT_BASE + "mapping-sheet"  # ... and then the sheet the row is on
 EXT_STATUS = EXT_BASE + "mapping-status"
 EXT_AUTHOR = EXT_BASE + "mapping-author"
 EXT_REVIEWER = EXT_BASE + "mapping-reviewer"
@@ -149,7 +150,9 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
             exts.append({"url": EXT_NOMAP_COMMENT, "valueString": r.comment})
         if target is not None and r.r4_word:
             exts.append({"url": EXT_R4_EQUIVALENCE, "valueCode": r.r4_word})
-        exts.append({"url": EXT_ROW, "valueInteger": r.row})
+        exts.append({"url": EXT_ROW, "valueInteger": int(r.row)})
+        if isinstance(r.row, SheetRow):
+            exts.append({"url": EXT_SHEET, "valueString": r.row.sheet})
         exts.append({"url": EXT_STATUS, "valueCode": r.status})
         for url, val in ((EXT_AUTHOR, r.author), (EXT_REVIEWER, r.reviewer),
                          (EXT_STATUS_DATE, r.status_date)):
