@@ -572,3 +572,32 @@ def test_cranial_mr_and_a_plain_abdomen_say_their_modality_and_region(lexicon, s
     assert (parts["modality"]["code"], parts["region"]["code"], parts["contrast"]) == ("MR", "69536005", "without")
     parts = suggester.parser.parts(read(lexicon, "ASP", "fr"))
     assert (parts["modality"]["code"], parts["region"]["code"]) == ("DX", "818981001")
+
+
+def test_suggestions_for_a_workbook_of_sheets_name_their_rows_as_the_sheets_do(db_path, tmp_path):
+    folder = tmp_path / "wb"
+    folder.mkdir()
+    wb = openpyxl.Workbook()
+    header = ["source_code", "source_display", "target_code", "relationship", "status"]
+    wb.active.title = "de"
+    for row in (header, ["A1", "CT Schädel", "", "", ""], ["A2", "MRT Knie", "MR", "equivalent", "accepted"]):
+        wb.active.append(row)
+    fr = wb.create_sheet("fr")
+    for row in (header, ["B1", "Échographie abdominale", "", "", ""]):
+        fr.append(row)
+    wb.save(folder / "modalites.xlsx")
+    (folder / "modalites.toml").write_text(
+        f'url = "http://example.org/cm/mod"\nsource_system = "http://example.org/cs/mod"\n'
+        f'target_system = "{DCM}"\ntarget_scope = "{CID29}"\n', encoding="utf-8")
+    r = run("mappings", "suggest", str(folder / "modalites.xlsx"), "--db", db_path, "--no-default-mappings", "--json")
+    assert r.exit_code == 0, r.output
+    rows = {row["row"]: row["candidates"][0]["code"] for row in orjson.loads(r.output)["rows"]}
+    assert rows == {"de!2": "CT", "fr!2": "US"}
+    text = run("mappings", "suggest", str(folder / "modalites.xlsx"), "--db", db_path, "--no-default-mappings")
+    assert "row fr!2" in text.output
+    out = str(tmp_path / "out.xlsx")   # written back: every row of both sheets, the two without a target suggested
+    assert run("mappings", "suggest", str(folder / "modalites.xlsx"), "--db", db_path, "--no-default-mappings",
+               "-o", out).exit_code == 0
+    written = read_table(out)
+    assert [(r.source_code, r.target_code, r.status) for r in written.rows] == [
+        ("A1", "CT", "draft"), ("A2", "MR", "accepted"), ("B1", "US", "draft")]

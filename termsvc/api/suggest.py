@@ -25,7 +25,7 @@ from termsvc.mappings.from_fhir import stored_table, table_from_concept_map
 from termsvc.ops.context import build_cached
 from termsvc.suggest.evidence import Evidence
 from termsvc.suggest.lexicon import Lexicon, LexiconError
-from termsvc.suggest.service import DEFAULT_TOP, Suggester, catalogue_not_listed, to_suggest
+from termsvc.suggest.service import DEFAULT_TOP, Suggester, catalogue_not_listed, suggestions_json, to_suggest
 
 MAX_NAMES = 1000
 MAX_NAME_LENGTH = 500
@@ -136,7 +136,7 @@ def suggest() -> Response:
             ranker = suggester.ranker(scope, system)
             result = {"table": None, "rows": [suggester.row(ranker, n, code, display, lang or language, top)
                                               for n, code, display, lang in rows]}
-    return Response(orjson.dumps(result), content_type="application/json")
+    return Response(orjson.dumps(suggestions_json(result)), content_type="application/json")
 
 
 def blueprint() -> Blueprint:
@@ -151,9 +151,10 @@ def openapi_paths(spec, errors: dict) -> None:
                                                                  ("system", "code", "display")}}
     row = {"type": "object", "required": ["row", "source_code", "source_display", "candidates", "parts"],
            "properties": {
-               "row": {"type": "integer", "nullable": True,
-                       "description": "the row's number in its table; null: a code of the table's catalogue (its"
-                                      " source scope) that no row names yet"},
+               "row": {"oneOf": [{"type": "integer"}, {"type": "string", "pattern": "!"}], "nullable": True,
+                       "description": "the row's number in its table (`Sheet!row`, a string, in a workbook read"
+                                      " across sheets); null: a code of the table's catalogue (its source scope)"
+                                      " that no row names yet"},
                "source_code": {"type": "string"}, "source_display": {"type": "string"},
                "candidates": {"type": "array", "items": {"type": "object", "properties": {
                    "system": {"type": "string"}, "code": {"type": "string"}, "display": {"type": "string"},

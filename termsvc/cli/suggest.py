@@ -15,7 +15,7 @@ from termsvc.store.reader import Store
 from termsvc.suggest.evaluate import GoldError, evaluate, format_report, read_gold
 from termsvc.suggest.evidence import Evidence
 from termsvc.suggest.lexicon import Lexicon, LexiconError
-from termsvc.suggest.service import DEFAULT_TOP, Suggester, catalogue_not_listed, to_suggest
+from termsvc.suggest.service import DEFAULT_TOP, Suggester, catalogue_not_listed, suggestions_json, to_suggest
 from termsvc.suggest.write import OUTPUT_FORMATS, WriteError, write_suggestions
 
 
@@ -96,7 +96,7 @@ def suggest_cmd(settings, table, mappings, default_mappings, db, top, all_rows, 
             sys.exit(2)
         click.echo(f"wrote {output}: {n} suggested row(s) as draft", err=as_json)
     if as_json:
-        click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+        click.echo(orjson.dumps(suggestions_json(result), option=orjson.OPT_INDENT_2).decode())
     elif not output:
         click.echo(format_text(result))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from termsvc.mappings.lint import codes_without_rows
+from termsvc.mappings.reading import row_json
 from termsvc.suggest.candidates import Scope
 from termsvc.suggest.evidence import Evidence
 from termsvc.suggest.parts import NO_PARTS, Parser
@@ -147,6 +148,11 @@ class Suggester:
             out["message"] = (f"no candidate: no code of the scope ({len(ranker.scope.candidates)} codes) shares a"
                               " word or a close spelling with the name")
         return out
+
+
+def suggestions_json(result: dict) -> dict:
+    """Suggestions as JSON gives them: a row of a workbook read across sheets is `Sheet!row`."""
+    return {**result, "rows": [{**r, "row": row_json(r["row"])} for r in result["rows"]]}
 
 
 @dataclass(frozen=True)
