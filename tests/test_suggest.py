@@ -601,3 +601,34 @@ def test_suggestions_for_a_workbook_of_sheets_name_their_rows_as_the_sheets_do(d
     written = read_table(out)
     assert [(r.source_code, r.target_code, r.status) for r in written.rows] == [
         ("A1", "CT", "draft"), ("A2", "MR", "accepted"), ("B1", "US", "draft")]
+
+
+def _workbook(folder, sheets: dict) -> str:
+    folder.mkdir()
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets.items():
+        ws = wb.create_sheet(title)
+        for row in [["source_code", "source_display", "target_code", "relationship", "status"]] + rows:
+            ws.append(row)
+    wb.save(folder / "t.xlsx")
+    (folder / "t.toml").write_text(f'url = "http://example.org/cm/t"\nsource_system = "http://example.org/cs/t"\n'
+                                   f'target_system = "{SCT}"\ntarget_scope = "{CID4}"\n', encoding="utf-8")
+    return str(folder / "t.xlsx")
+
+
+def test_a_sheet_per_language_gives_its_rows_their_language(db_path, tmp_path):
+    from termsvc.suggest.service import sheet_languages
+    per_language = read_table(_workbook(tmp_path / "a", {"Italiano": [["1", "RX GOMITO SIN", "", "", ""]],
+                                                          "es": [["2", "RX CODO SIN CONTRASTE", "", "", ""]]}))
+    assert sheet_languages(per_language) == {"Italiano": "it", "es": "es"}
+    # a sheet per modality names no language (PT is PET there, not Portuguese)
+    per_modality = read_table(_workbook(tmp_path / "b", {"CT": [["1", "CT Kopf", "", "", ""]],
+                                                         "PT": [["2", "PET Ganzkörper", "", "", ""]]}))
+    assert sheet_languages(per_modality) == {}
+    # the sheet's language is the rows' (before --language): the Italian `sin` is left, the Spanish without
+    r = run("mappings", "suggest", str(tmp_path / "a" / "t.xlsx"), "--db", db_path, "--no-default-mappings",
+            "--json", "--language", "es")
+    parts = {row["row"]: row["parts"] for row in orjson.loads(r.output)["rows"]}
+    assert parts["Italiano!2"]["laterality"]["code"] == "7771000" and parts["Italiano!2"]["contrast"] is None
+    assert parts["es!2"]["laterality"] is None and parts["es!2"]["contrast"] == "without"

@@ -13,6 +13,7 @@ the loaded tables (evidence.py). A row whose scope is incomplete or cannot be ex
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from termsvc.mappings.lint import codes_without_rows
@@ -21,10 +22,15 @@ from termsvc.suggest.candidates import Scope
 from termsvc.suggest.evidence import Evidence
 from termsvc.suggest.parts import NO_PARTS, Parser
 from termsvc.suggest.rank import Ranked, Ranker, read
+from termsvc.suggest.text import fold
 
 DEFAULT_TOP = 5
 AGREEMENT_POOL = 30           # the best candidates whose parts are compared with the name's
 REJECTED_FACTOR = 0.4
+# the languages of the EU (ISO 639-1), and as their speakers name them (a sheet per language)
+EU_LANGUAGES = frozenset("bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv".split())
+LANGUAGE_NAMES = {"deutsch": "de", "english": "en", "espanol": "es", "castellano": "es", "francais": "fr",
+                  "italiano": "it", "nederlands": "nl", "vlaams": "nl", "polski": "pl", "portugues": "pt"}
 LANGUAGE_COLUMNS = ("language", "lang", "idioma", "sprache", "langue", "lingua", "taal", "jezyk")
 
 
@@ -175,7 +181,9 @@ def to_suggest(table, store, resources=(), all_rows: bool = False) -> tuple[list
     the codes of its source scope (its catalogue, as the coverage lists them: `resources`, the folders'
     code systems, first, then the build `store`) that no row names yet; and why those codes could not be
     listed (the scope cannot be expanded), or None."""
-    asked = [Asked(r.row, r.source_code, r.source_display, row_language(r)) for r in table.rows
+    by_sheet = sheet_languages(table)
+    asked = [Asked(r.row, r.source_code, r.source_display,
+                   row_language(r) or by_sheet.get(getattr(r.row, "sheet", ""))) for r in table.rows
              if all_rows or not (r.target_code or r.no_map)]
     unlisted, why_not = codes_without_rows(table, store, resources)
     return asked + [Asked(None, code, display or "") for _, code, display in unlisted], why_not
@@ -184,6 +192,20 @@ def to_suggest(table, store, resources=(), all_rows: bool = False) -> tuple[list
 def catalogue_not_listed(table, why_not: str) -> str:
     """What to say when the codes of a table's catalogue without a row could not be listed."""
     return f"the codes of the source scope {table.meta['source_scope']} without a row are not suggested for: {why_not}"
+
+
+def sheet_languages(table) -> dict[str, str]:
+    """{sheet: language} of a workbook whose sheets read are each named by a language (`de`, `FR`, `nl-BE`,
+    `Deutsch`, `Français`): a sheet per language; else {} (a sheet per modality, `CT`, `PT`, names none)."""
+    sheets: set[str] = {getattr(r.row, "sheet", "") for r in table.rows} - {""}
+    found = {}
+    for sheet in sheets:
+        name = fold(sheet).strip().replace("_", "-")
+        code = LANGUAGE_NAMES.get(name) or (name[:2] if re.fullmatch(r"[a-z]{2}(-[a-z0-9]+)?", name) else None)
+        if code not in EU_LANGUAGES:
+            return {}
+        found[sheet] = code
+    return found
 
 
 def row_language(row) -> str | None:
