@@ -14,7 +14,8 @@ it defines in a language replaces the shipped meanings of that term there). Each
 `C-SPINE`, `izq.`); `meaning` in English words, as the code systems' English displays say it.
 Kinds: modality, region, laterality, contrast, view, procedure (exam words), word (other content
 words), stop (words that carry nothing), same (English only: two words that mean one thing on both
-sides of a match, e.g. `abdominal,abdomen`). Lines starting with `#` are comments.
+sides of a match, e.g. `abdominal,abdomen`), plane (a plane of vendor protocol names that is also a
+word with a meaning, `cor`: a plane beside a protocol word, `t1_se_cor`; else what the word means). Lines starting with `#` are comments.
 
 Segmenting a name: the longest run of words found in the lexicon wins (exact, else by Snowball
 stem), trying the name's language first, then the others; a word found nowhere may be a compound of
@@ -34,7 +35,7 @@ from rapidfuzz import fuzz, process
 
 from termsvc.suggest.text import LANGUAGES, language_code, stem, tokens
 
-KINDS = ("modality", "region", "laterality", "contrast", "view", "procedure", "word", "stop", "same")
+KINDS = ("modality", "region", "laterality", "contrast", "view", "procedure", "word", "stop", "same", "plane")
 FOLDER = "lexicon"            # the department's lexicon: a folder of this name in a mappings folder
 MAX_TERM_WORDS = 6
 FUZZY_MIN_LENGTH = 5          # shorter words are not corrected (too many near neighbours)
@@ -97,7 +98,7 @@ def _read_rows(text: str, source: str, language: str, department: bool = False):
         term, meaning, kind = (c.strip() for c in row[:3])
         if kind not in KINDS:
             raise LexiconError(f"{source}: line {n}: unknown kind '{kind}' (one of {', '.join(KINDS)})")
-        if not tokens(term) or (kind != "stop" and not meaning):
+        if not tokens(term) or (kind not in ("stop", "plane") and not meaning):
             raise LexiconError(f"{source}: line {n}: a term and its meaning are needed")
         yield language, term, meaning, kind, f"{source}:{n}", department
 
@@ -128,6 +129,7 @@ class Lexicon:
         self.stemmed: dict = {}    # language -> {stem tuple: [Facet]}
         self.single: dict = {}     # language -> [single-word terms] (for compounds and misspellings)
         self.same: dict = {}       # English stem -> the stem it means the same as
+        self.planes: dict = {}     # word tuple -> its stop facet, where it stands among protocol words
         owned = set()     # (language, words) a department's file defines: the shipped meanings give way
         for language, term, meaning, kind, source, department in rows:
             words = tuple(tokens(term))
@@ -138,6 +140,9 @@ class Lexicon:
             if kind == "same":
                 for w, m in zip(tokens(term), [tokens(meaning)[0]] * len(words)):
                     self.same[stem("en", w)] = stem("en", m)
+                continue
+            if kind == "plane":
+                self.planes[words] = Facet("stop", (), language, term, source)
                 continue
             alternatives = tuple(a.strip() for a in meaning.split("|") if a.strip())
             facet = Facet(kind, alternatives, language, term, source)
@@ -295,7 +300,22 @@ class Lexicon:
                          else Segment((words[i],), [], "unknown"))
             out.extend(found if isinstance(found, list) else [found])
             i += len(found[0].words) if isinstance(found, list) else len(found.words)
+        out = self._planes_among_protocol_words(out)
         return self._phrases_in_english(self._phrases_misspelt(out, languages)) if guess else out
+
+    def _planes_among_protocol_words(self, segments: list[Segment]) -> list[Segment]:
+        """A plane word beside a protocol word (a stop word or a number: `t1_se_cor`, `cor_3mm`; or a contrast
+        word where the name says another region: `Sella^dyn_KM_cor`) is the plane of a sequence, no part of a
+        code; alone or among content words it keeps its meaning (`cor`, `Thorax Cor Pulmo`, `MRT Cor KM`)."""
+        regions = sum(1 for s in segments if "region" in s.kinds())
+
+        def protocol(i: int) -> bool:
+            s = segments[i] if 0 <= i < len(segments) else None
+            kinds = s.kinds() if s else set()
+            return s is not None and (kinds == {"stop"} or (kinds == {"contrast"} and regions > 1)
+                                      or (not kinds and any(c.isdigit() for c in s.text)))
+        return [Segment(s.words, [self.planes[s.words]], "exact") if s.words in self.planes
+                and (protocol(i - 1) or protocol(i + 1)) else s for i, s in enumerate(segments)]
 
     def _phrases_in_english(self, segments: list[Segment]) -> list[Segment]:
         """A region word of several meanings next to a modality word (stop words between) means what

@@ -45,6 +45,8 @@ SIDE_MISMATCH = 0.9         # ... and a candidate of another side loses a little
 SHARE_SAMPLE = 2000         # displays read to tell what kinds of parts a scope's candidates name
 IMPLIED_REGION = 0.5        # the region a modality implies (`cardio-TC`) beside a region the name says (`coronarie`)
 FINDING = 0.3               # a region in brackets beside a word nobody knows (`(RUQ pain)`): where a finding is
+GUESSES = ("fuzzy", "prefix")
+OUTER_LEVEL = 0.5           # a region of an outer level of a protocol tree (`Abdomen^Leber`) beside one of the last
 PHRASE_SHARE = 0.5          # a meaning of several words counts its rarest in full, the others by this share
 
 
@@ -99,6 +101,7 @@ def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda 
     by_segment = [_parts(lexicon, seg, lang) for seg in segments]
     _weigh_implied(segments, by_segment)
     _weigh_findings(segments, by_segment, asides(name), known)
+    _weigh_protocol_tree(name, segments, by_segment)
     for parts in by_segment:
         q.parts.extend(parts)
     return q
@@ -106,13 +109,40 @@ def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda 
 
 def _weigh_implied(segments: list[Segment], by_segment: list) -> None:
     """A region a modality word implies (`cardio-TC`, `mammografia`) counts less beside a region the name
-    says (`cardio-TC coronarie`: the coronary arteries, not the heart)."""
-    implied = [i for i, s in enumerate(segments) if "modality" in s.kinds()]
+    says (`cardio-TC coronarie`: the coronary arteries, not the heart); a phrase that names its region
+    (`AngioTC polmonare`) says it."""
+    implied = [i for i, s in enumerate(segments) if _implies(s)]
     if any(p.kind == "region" for i, parts in enumerate(by_segment) if i not in implied for p in parts):
         for i in implied:
             for p in by_segment[i]:
                 if p.kind == "region":
                     p.factor *= IMPLIED_REGION
+
+
+def _implies(segment: Segment) -> bool:
+    """A modality word whose region, if any, is implied rather than said (`cardio-TC`, `mammografia`)."""
+    return "modality" in segment.kinds() and len(segment.words) == 1
+
+
+def _weigh_protocol_tree(name: str, segments: list[Segment], by_segment: list) -> None:
+    """A DICOM description written as a vendor's protocol tree (`Abdomen^Leber_3Phasen`, `TC TORACE^AngioTC
+    polmonare`) goes from the region of the tree to the protocol, level by level (carets between): a region
+    the last level says names what is imaged, and another region of an outer level counts less (the liver,
+    the pulmonary arteries). The same region on both levels (`Thorax^01_Thorax_KM`) counts in full, and a
+    guess (a misspelling, a word cut short) on the last level weighs nothing on the others."""
+    if "^" not in name:
+        return
+    last = set(tokens(name.rsplit("^", 1)[1]))
+    inner = {i for i, s in enumerate(segments) if s.words and set(s.words) <= last}
+    said = {p.english for i in inner if not _implies(segments[i]) and segments[i].how not in GUESSES
+            for p in by_segment[i] if p.kind == "region"}
+    if not said:
+        return
+    for i, parts in enumerate(by_segment):
+        if i not in inner:
+            for p in parts:
+                if p.kind == "region" and p.english not in said:
+                    p.factor *= OUTER_LEVEL
 
 
 def _weigh_findings(segments: list[Segment], by_segment: list, groups: list, known) -> None:
