@@ -180,3 +180,33 @@ def test_the_region_of_a_finding_is_read_only_in_compounding_languages(lexicon):
     segs = lexicon.segment(["lungenembolie"], ["de", "en"])
     assert [f.alternatives[0] for f in segs[0].facets] == ["lung"]
     assert not lexicon.segment(["lungenembolie"], ["it", "en"])[0].facets
+
+
+# -- contrast said twice, and intravenous contrast written as IV ------------------------------------
+@pytest.mark.parametrize("name, language, contrast", [
+    # a negator followed by a phrase of its own is with and without (it had read `ohne KM`, `wo contrast`)
+    ("CT Abdomen ohne/mit KM", "de", "with"), ("CT ABD WO/W CONTRAST", "en", "with"),
+    ("IRM genou sans/avec gado", "fr", "with"), ("CT buik zonder/met contrast", "nl", "with"),
+    ("TC ABDOMEN SIN/CON CONTRASTE", "es", "with"),
+    # the English w/o before IV contrast is without (it had read w/o + IV contrast as with and without)
+    ("CT ABD W/O IV CONTRAST", "en", "without"), ("CT CHEST WO IV CONTRAST", "en", "without"),
+    # IV alone, as protocol names write it
+    ("TDM_THORAX_IV", "fr", "with"), ("CT_ABDOMEN^3Fasen_Volw_IV", "nl", "with"), ("TC TORACE EV", "it", "with"),
+    ("TC TORACE SENZA EV", "it", "without")])
+def test_contrast_said_twice_or_as_iv(suggester, lexicon, name, language, contrast):
+    assert parts(suggester, lexicon, name, language)["contrast"] == contrast, name
+
+
+@pytest.mark.parametrize("name, language, code", [
+    # the mouth open and closed is a view of the temporomandibular joint, not the mouth
+    ("ATM_BILAT^boca_abierta_cerrada", "es", "53620006"), ("ATM^bouche_ouverte_fermee", "fr", "53620006"),
+    ("Kiefergelenke^Mund_offen_geschlossen", "de", "53620006"),
+    # a plane of a protocol, not the coronary arteries
+    ("NNH^koronar_1mm", "de", "2095001")])
+def test_views_and_planes_of_protocol_names(suggester, name, language, code):
+    assert first(suggester, name, language) == code, name
+
+
+def test_digital_angiography_is_x_ray_angiography(suggester, lexicon):
+    for name, language in (("ANGIO_DIGITAL^Pelvis_MMII", "es"), ("Angiografia digitale arti inferiori", "it")):
+        assert parts(suggester, lexicon, name, language)["modality"] == "XA", name

@@ -161,6 +161,10 @@ class Lexicon:
         self._single_sets: dict = {}
         self._phrases_without_stops()
         self.negators = self._negators()
+        # stop words that open a contrast phrase (`mit KM`, `con contraste`): they say something there
+        self.contrast_openers = {words[0] for language, terms in self.exact.items() for words, facets in terms.items()
+                                 if len(words) > 1 and any(f.kind == "contrast" for f in facets)
+                                 and self.is_stop(words[0], [language])}
         self.max_words = min(MAX_TERM_WORDS, max((len(k) for d in self.exact.values() for k in d), default=1))
 
     def _phrases_without_stops(self) -> None:
@@ -198,6 +202,9 @@ class Lexicon:
         # only the name's language's negators, or English's: the Italian `sin.` (left) is no Spanish `sin`
         for lang in dict.fromkeys(languages[:1] + ["en"]):
             facets = self.negators.get(lang, {}).get(words[0])
+            if facets and len(words) > 2 and (words[1] in self.contrast_openers or _says_with(
+                    self.lookup(words[1:2], languages)[0])):
+                return None   # a phrase of its own follows (`ohne/mit KM`, `wo/w contrast`: with and without)
             if facets:
                 rest, _how, _lang = self.lookup(words[1:], languages)
                 if rest and all(f.kind == "contrast" for f in rest) and not any(_absent(f) for f in rest):
@@ -280,9 +287,10 @@ class Lexicon:
             for length in range(min(self.max_words, n - i), 0, -1):
                 run = tuple(words[i:i + length])
                 facets, how, _lang = self.lookup(run, languages)
-                if not facets and length > 2:     # a phrase with stop words inside (`TAC DE CRANEO`)
+                if not facets and length > 2:     # a phrase with stop words inside (`TAC DE CRANEO`; but
+                    # not a word that opens a contrast phrase: `ohne/mit KM` is no `ohne KM`)
                     inner = tuple(w for w in run[1:-1] if not self.is_stop(w, languages[:1]))
-                    if len(inner) < length - 2:
+                    if len(inner) < length - 2 and self.contrast_openers.isdisjoint(run[1:-1]):
                         facets, how, _lang = self.lookup(run[:1] + inner + run[-1:], languages)
                 if not facets:
                     facets, how = self.negated(run, languages), "exact"
@@ -518,6 +526,11 @@ def singulars(language: str, word: str) -> list[str]:
 def _chooses(facets, meanings: list) -> bool:
     """Do these (an English phrase's) facets name a region that is one of these meanings?"""
     return any(f.kind == "region" and f.alternatives[0] in meanings for f in facets) and len(meanings) > 1
+
+
+def _says_with(facets) -> bool:
+    """Do these facets say that contrast is given (`w`, `con`)?"""
+    return bool(facets) and any(f.kind == "contrast" and not _absent(f) for f in facets)
 
 
 def _absent(facet: Facet) -> bool:
