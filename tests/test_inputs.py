@@ -115,7 +115,7 @@ def test_odd_paths_get_fhir_json_never_html(live_server, base):
             (f"{base}/ValueSet//x", 404, "OperationOutcome"), (f"{base}/ValueSet/x/", 404, "OperationOutcome"),
             (f"{base}/metadata/", 200, "CapabilityStatement"), (f"{base}/ValueSet/?_count=1", 200, "Bundle"),
             (f"{base}/CodeSystem/$lookup/?system={DCM}&code=CT", 200, "Parameters"),
-            (f"{base}/", 404, "OperationOutcome"), (base, 404, "OperationOutcome"),
+            (f"{base}/", 405, "OperationOutcome"), (base, 405, "OperationOutcome"),   # the base takes a batch
             (f"{base}/Patient", 404, "OperationOutcome"), (f"{base}/ValueSet/$nothing", 404, "OperationOutcome")):
         assert_fhir_json(*raw(live_server, "GET", path), status, rtype)
 
