@@ -259,7 +259,7 @@ def test_a_batch_of_ten_thousand_entries(live_server):
     assert status == 413
 
 
-@pytest.mark.parametrize("entries", [[1], [None], ["x"], [[]], [True]])
+@pytest.mark.parametrize("entries", [[1], [None], ["x"], [[]], [True], None, "x", {}, 0])
 def test_a_batch_whose_entries_are_not_objects(live_server, entries):
     status, body = json_post(live_server, "/fhir", json.dumps(
         {"resourceType": "Bundle", "type": "batch", "entry": entries}).encode())
@@ -283,3 +283,14 @@ def test_a_key_given_twice_in_any_object_is_refused_whatever_its_spelling(live_s
         assert status == 200 or "given twice" not in answer["issue"][0]["details"]["text"], answer
     status, answer = json_post(live_server, "/fhir", b'{"resourceType":"Bundle","type":"batch","type":"transaction"}')
     assert status == 400 and "given twice" in answer["issue"][0]["details"]["text"]
+
+
+@pytest.mark.parametrize("entry", [{"x-unknown": 1}, {"modifierExtension": []}, {"id": 1}, {"extension": [1]},
+                                   {"extension": {}}, {"valueBoolean": True}])
+def test_a_parameter_entry_holds_only_what_a_parameter_has(live_server, entry):
+    status, body = json_post(live_server, LOOKUP, parameters({"name": "system", "valueUri": DCM},
+                                                             {"name": "code", "valueCode": "CT", **entry}))
+    assert status == 400 and body["issue"][0]["expression"] == ["Parameters.parameter[1]"], body
+    status, body = json_post(live_server, LOOKUP, parameters({"name": "system", "valueUri": DCM, "id": "a"},
+        {"name": "code", "valueCode": "CT", "extension": [{"url": "http://example.org/x", "valueString": "y"}]}))
+    assert status == 200 and body["resourceType"] == "Parameters"

@@ -68,7 +68,7 @@ def batch_entries(bundle, max_entries: int) -> list:
     if bundle.get("type") != "batch":
         raise OpError(f"Bundle.type must be 'batch', not '{bundle.get('type')}': operations have nothing to"
                       " commit, so transactions are not supported", code="not-supported")
-    entries = bundle.get("entry") or []
+    entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         raise OpError("Bundle.entry must be an array", code="structure")
     for i, entry in enumerate(entries):

@@ -49,7 +49,10 @@ def _value_schema(p) -> dict:
     if p.values:
         return {"type": "string", "enum": list(p.values)}
     if p.type in LEXICAL:
-        return {"type": "string", "minLength": 1, "pattern": f"^(?:{LEXICAL[p.type].pattern})$"}
+        schema = {"type": "string", "minLength": 1, "pattern": f"^(?:{LEXICAL[p.type].pattern})$"}
+        if p.pattern:   # both rules: the type's, and the syntax the declaration adds
+            schema = {"allOf": [schema, {"type": "string", "pattern": f"^(?:{p.pattern})$"}]}
+        return schema
     return {"type": "string"}
 
 
@@ -79,8 +82,9 @@ def _body_entry(p) -> dict:
         keys = ["valueString", "valueCode", "valueUri", "valueCanonical"]
     holds.update((k, _value_schema(p)) for k in keys)
     return {"type": "object", "description": p.doc, "required": ["name"], "additionalProperties": False,
-            "minProperties": 2, "maxProperties": 2,
-            "properties": {"name": {"type": "string", "enum": [p.name]}, **holds}}
+            "oneOf": [{"required": [k]} for k in holds],
+            "properties": {"name": {"type": "string", "enum": [p.name]}, "id": {"type": "string"},
+                           "extension": {"type": "array", "items": {"type": "object"}}, **holds}}
 
 
 def _parameters_body(parameters) -> dict:
@@ -143,7 +147,8 @@ def _fhir_paths(spec: APISpec) -> None:
         for rtype in ("CodeSystem", "ValueSet", "ConceptMap"):
             spec.path(path=f"{base}/{rtype}", operations={"get": {
                 "summary": f"Search {rtype} ({edition})", "tags": tag, "operationId": _op_id("get", f"{base}/{rtype}"),
-                "parameters": [{"in": "query", "name": p.name, "description": p.doc, "schema": _value_schema(p)}
+                "parameters": [{"in": "query", "name": p.name, "description": p.doc, "schema": _value_schema(p),
+                                "allowEmptyValue": True}   # (an empty one is left out, as FHIR says)
                                for p in SEARCH_PARAMETERS],
                 "responses": _ok("A searchset Bundle", _typed("Bundle"))}})
             spec.path(path=f"{base}/{rtype}/{{id}}", operations={"get": {
@@ -153,7 +158,8 @@ def _fhir_paths(spec: APISpec) -> None:
                 "responses": _ok(f"The {rtype}", _typed(rtype))}})
         spec.path(path=base, operations={"post": {
             "summary": f"FHIR batch of operation requests ({edition})", "tags": tag, "operationId": _op_id("post", base),
-            "requestBody": {"required": True, "content": _json({**_typed("Bundle"), "properties": {
+            "requestBody": {"required": True, "content": _json({**_typed("Bundle"), "required": ["resourceType", "type"],
+                                                                "properties": {
                 "resourceType": {"type": "string", "enum": ["Bundle"]}, "type": {"type": "string", "enum": ["batch"]},
                 "entry": {"type": "array", "items": {"type": "object"}}}})},
             "responses": _ok("A batch-response Bundle", _typed("Bundle"))}})

@@ -32,6 +32,8 @@ class Parameter:
     resource_types: tuple[str, ...] = ()      # for type Resource: the resource types it takes
     no_effect: str = ""             # why it changes no answer here (then it is not advertised)
     values: tuple[str, ...] = ()    # a code from a fixed set: its codes (else any)
+    pattern: str = ""               # the syntax of its values beyond its type's (a regular expression) ...
+    pattern_text: str = ""          # ... and in words
 
     @property
     def advertised(self) -> bool:
@@ -101,7 +103,12 @@ DEFAULT_VS_VERSION = _p("default-valueset-version", "canonical",
                         "url|version of an imported value set stated without a version", repeats=True)
 DATE = _p("date", "dateTime", "the date for which the answer is wanted",
           no_effect="a build holds one state of each code system and value set: the answer is that state's")
-DISPLAY_LANGUAGE = _p("displayLanguage", "code", "language of the displays (else Accept-Language)")
+# language ranges as in Accept-Language (BCP 47 tags, '*', q-values): the syntax; ops/language.py checks the tags
+# against the IANA registry
+_LANGUAGE_RANGE = r" *(\*|[A-Za-z0-9]{1,8}(-[A-Za-z0-9]{1,8})*) *(; *q *= *(0(\.[0-9]{0,3})?|1(\.0{0,3})?) *)?"
+DISPLAY_LANGUAGE = _p("displayLanguage", "code", "language of the displays (else Accept-Language)",
+                      pattern=f"{_LANGUAGE_RANGE}(,{_LANGUAGE_RANGE})*",
+                      pattern_text="language tags separated by commas, each with an optional q-value (de-CH, en;q=0.5)")
 CODING_INPUT = (
     _p("code", "code", "the code"),
     _p("system", "uri", "the code system's canonical URL"),
@@ -167,7 +174,7 @@ LOOKUP = Operation("CodeSystem", "lookup", "what a code system says about a code
     _p("version", "string", "the code system's version"),
     _p("coding", "Coding", "a Coding (system|code in a query string)"),
     _p("property", "code", "the properties to return (default: all)", repeats=True),
-    _p("displayLanguage", "code", "language of the display (else Accept-Language)"),
+    DISPLAY_LANGUAGE,
     _p("useSupplement", "canonical", "canonical URL of a supplement", repeats=True),
     DATE, *REQUEST))
 
@@ -213,6 +220,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                           BATCH_VALIDATE)}
 
 # the search of each resource type served (GET [base]/{type}?...): its parameters, read like an operation's
+_ELEMENT = r"([A-Z][A-Za-z]*\.)?[a-z][A-Za-z0-9]*"   # an element's name, optionally Type.name
 SEARCH_PARAMETERS = (
     _p("url", "uri", "canonical URL"),
     _p("version", "string", "version"),
@@ -222,7 +230,8 @@ SEARCH_PARAMETERS = (
     _p("_id", "string", "id"),
     _p("_summary", "code", "true: without the content; data: without the narrative; count: only the total",
        values=("true", "false", "data", "count")),
-    _p("_elements", "string", "the elements wanted, comma-separated (the others are left out)"),
+    _p("_elements", "string", "the elements wanted, comma-separated (the others are left out)",
+       pattern=rf" *{_ELEMENT} *(, *{_ELEMENT} *)*", pattern_text="element names separated by commas"),
     _p("_count", "unsignedInt", "entries per page (at most 1000)"),
     _p("_offset", "unsignedInt", "entries skipped"),
 )

@@ -323,16 +323,19 @@ def _is_a_date(text: str) -> bool:
     return True
 
 
-def _text_kind(fhir_type: str, query_key: str, body_keys: frozenset[str], values: frozenset[str] = frozenset()
-               ) -> Kind:
+def _text_kind(fhir_type: str, query_key: str, body_keys: frozenset[str], values: frozenset[str] = frozenset(),
+               pattern: str = "", pattern_text: str = "") -> Kind:
     """A primitive written as text: its value keys, FHIR's lexical rule of its type (and, for dates, the
-    calendar), and for a code from a fixed set, the set."""
+    calendar), for a code from a fixed set, the set, and the syntax `pattern` its declaration may add."""
     rule = LEXICAL[fhir_type].fullmatch
+    syntax = re.compile(pattern).fullmatch if pattern else None
     dated = fhir_type in ("date", "dateTime", "instant")
     spellings = STRING_SPELLINGS if body_keys is STRING_KEYS else ", ".join(sorted(body_keys))
-    expected = f"one of {', '.join(sorted(values))}" if values else f"{RULES[fhir_type]} ({spellings})"
+    expected = f"one of {', '.join(sorted(values))}" if values else f"{pattern_text or RULES[fhir_type]} ({spellings})"
 
     def valid(text: str) -> bool:
+        if syntax is not None and syntax(text) is None:
+            return False
         if not dated and text and (fhir_type == "string" or " " not in text and text.isprintable()):
             return not values or text in values   # (quick: a string not empty, or no whitespace at all)
         return rule(text) is not None and (not dated or _is_a_date(text)) and (not values or text in values)
@@ -374,10 +377,11 @@ KINDS = {
 
 
 def kind_of(p: Parameter) -> Kind:
-    """How the values of the declared parameter `p` are read (a code from a fixed set: those codes only)."""
-    if p.values:
+    """How the values of the declared parameter `p` are read (a code from a fixed set: those codes only; one
+    with a syntax of its own: that syntax too)."""
+    if p.values or p.pattern:
         return _text_kind(p.type, KINDS[p.type].query_key or "valueCode", KINDS[p.type].body_keys,
-                          frozenset(p.values))
+                          frozenset(p.values), p.pattern, p.pattern_text)
     return KINDS[p.type]
 
 
@@ -474,6 +478,10 @@ class Signature:
                 holds.append(k)
             elif k not in ENTRY_ELEMENTS:
                 raise _refuse("param-element", where, where=where, got=_shown(k)[:60])
+        if not isinstance(p.get("id", ""), str) or not (
+                isinstance(p.get("extension", []), list) and all(isinstance(e, dict) for e in p.get("extension", []))):
+            raise _refuse("param-element", where, where=where, got="an id that is no string or an extension that is"
+                                                                   " no array of objects")
         if len(holds) != 1:
             raise _refuse("param-one-value", where, name=name, got=" and ".join(holds) or "none")
         kind = self.kinds.get(name, UNDECLARED)
