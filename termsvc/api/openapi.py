@@ -6,6 +6,8 @@ and POST with a FHIR `Parameters` body whose entries are typed as the server rea
 The other endpoints (metadata, read, search, batch, the probes, /metrics, this document, the admin API
 when it is on) follow. Every error is an OperationOutcome (4xx; a 5xx would be a bug).
 """
+import re
+
 from apispec import APISpec
 
 from termsvc.api.dispatch import OPERATIONS
@@ -226,4 +228,21 @@ def build_spec(admin: bool = False, metrics: bool = True) -> dict:
     _operation_paths(spec)
     _fhir_paths(spec)
     _service_paths(spec, admin, metrics)
-    return spec.to_dict()
+    return _with_templates_served(spec.to_dict())
+
+
+def _with_templates_served(doc: dict) -> dict:
+    """A path that a templated path also matches (/mappings/suggest and /mappings/{table}) takes precedence
+    in OpenAPI: the methods it gets only through the template (GET: the page of a table named 'suggest') are
+    added to it, so that the description lists every method each path answers."""
+    paths = doc["paths"]
+    for template, item in list(paths.items()):
+        if "{" not in template:
+            continue
+        matches = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$").match
+        for path in [p for p in paths if "{" not in p and matches(p)]:
+            for method, op in item.items():
+                if method not in paths[path]:
+                    paths[path][method] = {**op, "operationId": _op_id(method, path),
+                                           "parameters": [q for q in op.get("parameters", []) if q["in"] != "path"]}
+    return doc
