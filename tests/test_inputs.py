@@ -75,7 +75,8 @@ def test_summary_and_elements_subset_the_entries_and_say_so(client):
         assert data == {k: v for k, v in whole.items() if k != "text"}
         refused(client.get(f"{base}/ValueSet?_elements=url,,version"), "_elements")
         refused(client.get(f"{base}/ValueSet?_elements=url%20version"), "_elements")
-        assert "one of count, data, false, true" in refused(client.get(f"{base}/ValueSet?_summary=text"), "_summary")
+        assert "one of count, data, false, text, true" in refused(client.get(f"{base}/ValueSet?_summary=texts"),
+                                                                   "_summary")
 
 
 def test_metadata_mode_is_one_of_its_codes(client):
@@ -157,3 +158,25 @@ def test_wrong_typed_values_are_a_400_naming_the_parameter_over_http(live_server
             {"name": "url", "valueUri": CID33}, entry][-1 if name == "url" else 0:]})
         assert status == 400 and f"'{name}'" in issue_texts(body)[0], (entry, body)
         assert body["issue"][0]["code"] == "invalid"
+
+
+def test_summary_text_on_search_and_read_keeps_the_narrative_ids_and_mandatory_elements(client):
+    """FHIR's _summary=text: text, id, meta and the mandatory top-level elements, tagged SUBSETTED; on a
+    read too (with _summary=true/data and _elements as on a search); count is a search's only."""
+    for base in BASES:
+        for rtype, mandatory in (("CodeSystem", {"status", "content"}), ("ValueSet", {"status"}),
+                                 ("ConceptMap", {"status"})):
+            full = client.get(f"{base}/{rtype}?_count=1").get_json()["entry"][0]["resource"]
+            entry = client.get(f"{base}/{rtype}?_count=1&_summary=text").get_json()["entry"][0]["resource"]
+            kept = {"resourceType", "id", "meta"} | mandatory | ({"text"} if "text" in full else set())
+            assert set(entry) == kept, (rtype, set(entry))
+            assert entry.get("text") == full.get("text") and entry["status"] == full["status"]
+            assert entry["meta"]["tag"][-1]["code"] == "SUBSETTED"
+            read = client.get(f"{base}/{rtype}/{full['id']}?_summary=text").get_json()
+            assert read == entry
+            assert client.get(f"{base}/{rtype}/{full['id']}?_summary=false").get_json() == full
+            assert set(client.get(f"{base}/{rtype}/{full['id']}?_elements=url").get_json()) \
+                == {"resourceType", "id", "meta", "url"} | mandatory
+            assert client.get(f"{base}/{rtype}/{full['id']}?_summary=").get_json() == full   # empty: left out
+            refused(client.get(f"{base}/{rtype}/{full['id']}?_summary=count"), "_summary")
+            refused(client.get(f"{base}/{rtype}/{full['id']}?_elements=1"), "_elements")

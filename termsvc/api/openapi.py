@@ -13,7 +13,7 @@ from apispec import APISpec
 from termsvc.api.dispatch import OPERATIONS
 from termsvc.api.metadata import SOFTWARE_VERSION
 from termsvc.api.suggest import openapi_paths as suggest_paths
-from termsvc.fhir.operations import OPERATIONS as DECLARED, R4, R5, SEARCH_PARAMETERS
+from termsvc.fhir.operations import OPERATIONS as DECLARED, R4, R5, READ_PARAMETERS, SEARCH_PARAMETERS
 from termsvc.fhir.params import KINDS, LEXICAL, MAX_INT, STRING_KEYS
 
 BASES = (("/fhir", "FHIR R5", R5), ("/r4/fhir", "FHIR R4", R4))
@@ -156,7 +156,9 @@ def _fhir_paths(spec: APISpec) -> None:
             spec.path(path=f"{base}/{rtype}/{{id}}", operations={"get": {
                 "summary": f"Read a {rtype} ({edition})", "tags": tag,
                 "operationId": _op_id("get", f"{base}/{rtype}/id"),
-                "parameters": [{"in": "path", "name": "id", "required": True, "schema": {"type": "string"}}],
+                "parameters": [{"in": "path", "name": "id", "required": True, "schema": {"type": "string"}}]
+                + [{"in": "query", "name": p.name, "description": p.doc, "schema": _value_schema(p),
+                    "allowEmptyValue": True} for p in READ_PARAMETERS],
                 "responses": _ok(f"The {rtype}", _typed(rtype))}})
         spec.path(path=base, operations={"post": {
             "summary": f"FHIR batch of operation requests ({edition})", "tags": tag, "operationId": _op_id("post", base),

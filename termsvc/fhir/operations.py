@@ -228,12 +228,20 @@ SEARCH_PARAMETERS = (
     _p("title", "string", "title (contains)"),
     _p("status", "code", "status"),
     _p("_id", "string", "id"),
-    _p("_summary", "code", "true: without the content; data: without the narrative; count: only the total",
-       values=("true", "false", "data", "count")),
+    _p("_summary", "code", "true: without the content; text: the narrative, id, meta and the mandatory elements;"
+                           " data: without the narrative; count: only the total",
+       values=("true", "false", "text", "data", "count")),
     _p("_elements", "string", "the elements wanted, comma-separated (the others are left out)",
        pattern=rf" *{_ELEMENT} *(, *{_ELEMENT} *)*", pattern_text="element names separated by commas"),
     _p("_count", "unsignedInt", "entries per page (at most 1000)"),
     _p("_offset", "unsignedInt", "entries skipped"),
+)
+
+# GET [base]/{type}/{id}: the parts of the resource wanted (count is a search's)
+READ_PARAMETERS = (
+    _p("_summary", "code", "true: without the content; text: the narrative, id, meta and the mandatory elements;"
+                           " data: without the narrative", values=("true", "false", "text", "data")),
+    *(p for p in SEARCH_PARAMETERS if p.name == "_elements"),
 )
 
 # GET [base]/metadata
