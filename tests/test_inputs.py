@@ -180,3 +180,18 @@ def test_summary_text_on_search_and_read_keeps_the_narrative_ids_and_mandatory_e
             assert client.get(f"{base}/{rtype}/{full['id']}?_summary=").get_json() == full   # empty: left out
             refused(client.get(f"{base}/{rtype}/{full['id']}?_summary=count"), "_summary")
             refused(client.get(f"{base}/{rtype}/{full['id']}?_elements=1"), "_elements")
+
+
+def test_a_parameter_that_changes_nothing_here_is_said_to_on_validate_code(client):
+    """`date` is accepted (HL7's clients send it) but a build holds one state of each code system: the
+    $validate-code answers say so in an informational issue, and are otherwise the same."""
+    for base in BASES:
+        for path, query in ((f"{base}/ValueSet/$validate-code", f"url={CID33}&system={DCM}&code=CT"),
+                            (f"{base}/CodeSystem/$validate-code", f"url={DCM}&code=CT")):
+            plain = client.get(f"{path}?{query}").get_json()
+            dated = client.get(f"{path}?{query}&date=2020-01-01").get_json()
+            issues = next(p["resource"]["issue"] for p in dated["parameter"] if p["name"] == "issues")
+            assert issues[-1]["severity"] == "information" and "'date' changes nothing here" \
+                in issues[-1]["details"]["text"]
+            assert [p for p in dated["parameter"] if p["name"] != "issues"] == plain["parameter"]
+            refused(client.get(f"{path}?{query}&date=2020-13-01"), "date")
