@@ -103,12 +103,7 @@ DEFAULT_VS_VERSION = _p("default-valueset-version", "canonical",
                         "url|version of an imported value set stated without a version", repeats=True)
 DATE = _p("date", "dateTime", "the date for which the answer is wanted",
           no_effect="a build holds one state of each code system and value set: the answer is that state's")
-# language ranges as in Accept-Language (BCP 47 tags, '*', q-values): the syntax; ops/language.py checks the tags
-# against the IANA registry
-_LANGUAGE_RANGE = r" *(\*|[A-Za-z0-9]{1,8}(-[A-Za-z0-9]{1,8})*) *(; *q *= *(0(\.[0-9]{0,3})?|1(\.0{0,3})?) *)?"
-DISPLAY_LANGUAGE = _p("displayLanguage", "code", "language of the displays (else Accept-Language)",
-                      pattern=f"{_LANGUAGE_RANGE}(,{_LANGUAGE_RANGE})*",
-                      pattern_text="language tags separated by commas, each with an optional q-value (de-CH, en;q=0.5)")
+DISPLAY_LANGUAGE = _p("displayLanguage", "code", "language of the displays (else Accept-Language)")
 CODING_INPUT = (
     _p("code", "code", "the code"),
     _p("system", "uri", "the code system's canonical URL"),
