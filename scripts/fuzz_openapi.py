@@ -123,7 +123,7 @@ def cli(base: str, examples: int, seed: int, report: str, progress=print) -> dic
                "--workers", "2", "--no-color", "--generation-database", "none", "--request-timeout", "30",
                "--continue-on-failure", "--report", "json", "--report-json-path", report]
     progress(" ".join(command))
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=os.path.dirname(report))   # (its cache there)
     with open(report) as f:
         figures = json.load(f)
     progress(done.stdout.rpartition(" SUMMARY ")[2].strip())   # its summary: phases, failures, test cases
