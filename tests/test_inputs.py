@@ -75,7 +75,8 @@ def test_summary_and_elements_subset_the_entries_and_say_so(client):
         assert data == {k: v for k, v in whole.items() if k != "text"}
         refused(client.get(f"{base}/ValueSet?_elements=url,,version"), "_elements")
         refused(client.get(f"{base}/ValueSet?_elements=url%20version"), "_elements")
-        assert "one of count, data, false, true" in refused(client.get(f"{base}/ValueSet?_summary=text"), "_summary")
+        assert "one of count, data, false, text, true" in refused(client.get(f"{base}/ValueSet?_summary=texts"),
+                                                                   "_summary")
 
 
 def test_metadata_mode_is_one_of_its_codes(client):
@@ -115,7 +116,7 @@ def test_odd_paths_get_fhir_json_never_html(live_server, base):
             (f"{base}/ValueSet//x", 404, "OperationOutcome"), (f"{base}/ValueSet/x/", 404, "OperationOutcome"),
             (f"{base}/metadata/", 200, "CapabilityStatement"), (f"{base}/ValueSet/?_count=1", 200, "Bundle"),
             (f"{base}/CodeSystem/$lookup/?system={DCM}&code=CT", 200, "Parameters"),
-            (f"{base}/", 404, "OperationOutcome"), (base, 404, "OperationOutcome"),
+            (f"{base}/", 405, "OperationOutcome"), (base, 405, "OperationOutcome"),   # the base takes a batch
             (f"{base}/Patient", 404, "OperationOutcome"), (f"{base}/ValueSet/$nothing", 404, "OperationOutcome")):
         assert_fhir_json(*raw(live_server, "GET", path), status, rtype)
 
@@ -157,3 +158,40 @@ def test_wrong_typed_values_are_a_400_naming_the_parameter_over_http(live_server
             {"name": "url", "valueUri": CID33}, entry][-1 if name == "url" else 0:]})
         assert status == 400 and f"'{name}'" in issue_texts(body)[0], (entry, body)
         assert body["issue"][0]["code"] == "invalid"
+
+
+def test_summary_text_on_search_and_read_keeps_the_narrative_ids_and_mandatory_elements(client):
+    """FHIR's _summary=text: text, id, meta and the mandatory top-level elements, tagged SUBSETTED; on a
+    read too (with _summary=true/data and _elements as on a search); count is a search's only."""
+    for base in BASES:
+        for rtype, mandatory in (("CodeSystem", {"status", "content"}), ("ValueSet", {"status"}),
+                                 ("ConceptMap", {"status"})):
+            full = client.get(f"{base}/{rtype}?_count=1").get_json()["entry"][0]["resource"]
+            entry = client.get(f"{base}/{rtype}?_count=1&_summary=text").get_json()["entry"][0]["resource"]
+            kept = {"resourceType", "id", "meta"} | mandatory | ({"text"} if "text" in full else set())
+            assert set(entry) == kept, (rtype, set(entry))
+            assert entry.get("text") == full.get("text") and entry["status"] == full["status"]
+            assert entry["meta"]["tag"][-1]["code"] == "SUBSETTED"
+            read = client.get(f"{base}/{rtype}/{full['id']}?_summary=text").get_json()
+            assert read == entry
+            assert client.get(f"{base}/{rtype}/{full['id']}?_summary=false").get_json() == full
+            assert set(client.get(f"{base}/{rtype}/{full['id']}?_elements=url").get_json()) \
+                == {"resourceType", "id", "meta", "url"} | mandatory
+            assert client.get(f"{base}/{rtype}/{full['id']}?_summary=").get_json() == full   # empty: left out
+            refused(client.get(f"{base}/{rtype}/{full['id']}?_summary=count"), "_summary")
+            refused(client.get(f"{base}/{rtype}/{full['id']}?_elements=1"), "_elements")
+
+
+def test_a_parameter_that_changes_nothing_here_is_said_to_on_validate_code(client):
+    """`date` is accepted (HL7's clients send it) but a build holds one state of each code system: the
+    $validate-code answers say so in an informational issue, and are otherwise the same."""
+    for base in BASES:
+        for path, query in ((f"{base}/ValueSet/$validate-code", f"url={CID33}&system={DCM}&code=CT"),
+                            (f"{base}/CodeSystem/$validate-code", f"url={DCM}&code=CT")):
+            plain = client.get(f"{path}?{query}").get_json()
+            dated = client.get(f"{path}?{query}&date=2020-01-01").get_json()
+            issues = next(p["resource"]["issue"] for p in dated["parameter"] if p["name"] == "issues")
+            assert issues[-1]["severity"] == "information" and "'date' changes nothing here" \
+                in issues[-1]["details"]["text"]
+            assert [p for p in dated["parameter"] if p["name"] != "issues"] == plain["parameter"]
+            refused(client.get(f"{path}?{query}&date=2020-13-01"), "date")

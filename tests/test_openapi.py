@@ -105,3 +105,21 @@ def test_the_checks_catch_what_they_must(db_path):
 def test_openapi_over_http(live_server):
     status, body, _ = live_server.get("/openapi.json")
     assert status == 200 and "/fhir/ValueSet/$expand" in body["paths"]
+
+
+def test_each_path_answers_the_methods_described_and_names_them(db_path):
+    """What schemathesis' unsupported_method and allow_header_conformance check, for every path at once: a
+    method the description does not give a path is a 405 OperationOutcome whose Allow names exactly the
+    described ones (with HEAD and OPTIONS, which HTTP implies), and OPTIONS says the same."""
+    app = create_app(db_path, {"access_log": "off", "admin_token": "t"})
+    client = app.test_client()
+    auth = {"Authorization": "Bearer t"}   # (the admin API's: else its paths answer 401 first)
+    for path, item in client.get("/openapi.json").get_json()["paths"].items():
+        url = path.replace("{id}", "x").replace("{table}", "t")
+        described = {m.upper() for m in item} | {"OPTIONS"} | ({"HEAD"} if "get" in item else set())
+        r = client.options(url, headers=auth)
+        assert r.status_code == 204 and set(r.headers["Allow"].replace(" ", "").split(",")) == described, (path, r)
+        for method in {"GET", "POST", "PUT", "DELETE", "PATCH", "TRACE"} - described:
+            r = client.open(url, method=method, headers=auth)
+            assert r.status_code == 405 and r.get_json()["resourceType"] == "OperationOutcome", (method, path)
+            assert set(r.headers["Allow"].replace(" ", "").split(",")) == described, (method, path)

@@ -161,9 +161,9 @@ def test_the_issue_says_where_in_the_parameters_resource(client):
         {"name": "url", "valueUri": CID33}, {"name": "code", "valueInteger": 5}]})
     issue = r.get_json()["issue"][0]
     assert issue["expression"] == ["Parameters.parameter[1]"] and issue["code"] == "invalid"
-    assert issue_texts(r.get_json()) == ["The parameter 'code' must be a code: a string, not blank, without tabs or"
-                                         " line breaks (valueString, valueCode, valueUri, valueCanonical ...), not"
-                                         " valueInteger: 5"]
+    assert issue_texts(r.get_json()) == ["The parameter 'code' must be a code: a string, not blank, without control"
+                                         " characters or whitespace but spaces (valueString, valueCode,"
+                                         " valueUri, valueCanonical ...), not valueInteger: 5"]
 
 
 def test_the_reported_cases(client):

@@ -15,7 +15,7 @@ from termsvc.api.dispatch import FHIR_JSON, OperationRouter, respond
 from termsvc.api.errors import error_outcome
 from termsvc.api.observe import Observer
 from termsvc.api.openapi import build_spec
-from termsvc.api.search import RESOURCE_TYPES, render_resource
+from termsvc.api.search import RESOURCE_TYPES, read_answer, read_params
 from termsvc.fhir.operations import METADATA_PARAMETERS
 from termsvc.fhir.outcome import NotFound, OpError
 from termsvc.fhir.params import Signature
@@ -79,10 +79,11 @@ def make_blueprint(name: str, r4: bool) -> Blueprint:
     @bounded
     def read(rtype, rid):
         _check_type(rtype)
+        params = read_params(request.query_string.decode("latin-1"))
         row = _store().resource_by_fhir_id(rtype, rid, "R4" if r4 else "R5")
         if row is None:
             raise NotFound(f"{rtype}/{rid} is not known", tx_type=None)
-        return fhir_response(render_resource(_store(), row[0], rtype, r4))
+        return fhir_response(read_answer(_store(), row[0], rtype, r4, params))
 
     @bp.get("/<rtype>")
     def search(rtype):   # the router answers GET and HEAD of the types served: here, the others' 404

@@ -41,7 +41,8 @@ def serve_batch(router, environ, start_response, r4: bool, max_entries: int):
     """The router's answer to POST on the base URL: a batch of at most max_entries entries."""
     router.store.refresh()
     try:
-        entries = batch_entries(read_json_body(environ), max_entries)
+        with router.store.time_limit():   # (a large body's checks)
+            entries = batch_entries(read_json_body(environ), max_entries)
     except Exception as e:
         return respond(start_response, *error_outcome(e, "batch"))
     lang = environ.get("HTTP_ACCEPT_LANGUAGE")
@@ -67,9 +68,13 @@ def batch_entries(bundle, max_entries: int) -> list:
     if bundle.get("type") != "batch":
         raise OpError(f"Bundle.type must be 'batch', not '{bundle.get('type')}': operations have nothing to"
                       " commit, so transactions are not supported", code="not-supported")
-    entries = bundle.get("entry") or []
+    entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         raise OpError("Bundle.entry must be an array", code="structure")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise OpError(f"Bundle.entry[{i}] must be an object, not {orjson.dumps(entry).decode()[:40]}",
+                          code="structure")
     if len(entries) > max_entries:
         raise OpError(f"The batch has {len(entries)} entries; this server takes at most {max_entries} in one"
                       " batch (setting batch_max_entries): split it", status=413, code="too-costly")

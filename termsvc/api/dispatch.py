@@ -9,6 +9,7 @@ body. Everything else (metadata, read, errors for unknown paths) goes on to the
 Flask app.
 """
 import functools
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import orjson
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
+from termsvc import deadline
 from termsvc.api import probes, search
 from termsvc.api.cache import ResponseCache
 from termsvc.api.errors import error_outcome
@@ -37,7 +39,7 @@ from termsvc.ops import lookup as lookup_op
 from termsvc.ops import translate as translate_op
 from termsvc.ops import validate as validate_op
 from termsvc.ops.context import Context
-from termsvc.results import JSON
+from termsvc.results import JSON, Issue, Validation
 from termsvc.store.reader import Store
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
@@ -66,9 +68,27 @@ def _expand(ctx, params, req):
                      req.r4)
 
 
+def _no_effect(key: tuple[str, str]) -> dict[str, str]:
+    return {p.name: p.no_effect for p in DECLARED[key].parameters if p.no_effect}
+
+
+NO_EFFECT = {key: _no_effect(key) for key in DECLARED}   # (operation) -> parameter -> why it changes nothing here
+
+
+def said_unused(v: Validation, params: Params, key: tuple[str, str]) -> Validation:
+    """`v`, with an informational issue for each parameter given that changes nothing here (`date`: a build
+    holds one state of each code system), so that the caller knows it was not taken into account."""
+    for name, why in NO_EFFECT[key].items():
+        if params.has(name):
+            v.issues.append(Issue("information", "informational", f"The parameter '{name}' changes nothing here: {why}",
+                                  expression=[name]))
+    return v
+
+
 @operation("ValueSet", "validate-code")
 def _vs_validate(ctx, params, req):
-    return validation(validate_op.validate_vs(ctx, params, req.accept_language, req.instance_id))
+    return validation(said_unused(validate_op.validate_vs(ctx, params, req.accept_language, req.instance_id),
+                                  params, ("ValueSet", "validate-code")))
 
 
 @operation("ValueSet", "batch-validate-code")
@@ -78,7 +98,8 @@ def _vs_batch_validate(ctx, params, req):
 
 @operation("CodeSystem", "validate-code")
 def _cs_validate(ctx, params, req):
-    return validation(validate_op.validate_cs(ctx, params, req.accept_language, req.instance_id))
+    return validation(said_unused(validate_op.validate_cs(ctx, params, req.accept_language, req.instance_id),
+                                  params, ("CodeSystem", "validate-code")))
 
 
 @operation("CodeSystem", "lookup")
@@ -97,19 +118,23 @@ def _translate(ctx, params, req):
 
 
 BATCH_PATHS = ("/fhir", "/fhir/", "/r4/fhir", "/r4/fhir/")
-OPERATION_METHODS = "GET, HEAD, POST, OPTIONS"   # the Allow of an operation's path
+# the Allow of the paths answered here: an operation's, the base (batch), the probes and /metrics
+OPERATION_METHODS = "GET, HEAD, POST, OPTIONS"
+BATCH_METHODS = "POST, OPTIONS"
+PROBE_METHODS = "GET, HEAD, OPTIONS"
 
 
 def refuse_format(accept: str, query: str) -> OpError | None:
     """The 406 for a request that asks for another format than JSON (`_format=xml`, or an Accept that
     allows only XML), else None. An Accept naming no XML and no JSON type gets JSON (FHIR's default)."""
     for name, value in parse_query(query):
-        if name == "_format" and "json" not in value.lower():
+        if name == "_format" and value and "json" not in value.lower():   # (an empty one is no parameter)
             return OpError(f"_format={value}: this server answers in JSON only (application/fhir+json)",
                            status=406, code="not-supported")
     ranges = parse_accept_header(accept, MIMEAccept)
     wants_xml = any("xml" in media.lower() for media, q in ranges if q > 0)
-    if wants_xml and not any(ranges.quality(media) > 0 for media in JSON_TYPES):
+    refuses = any(q == 0 for _, q in ranges)   # 'application/json;q=0', '*/*;q=0': JSON refused in so many words
+    if (wants_xml or refuses) and not any(ranges.quality(media) > 0 for media in JSON_TYPES):
         return OpError(f"Accept: {accept}: this server answers in JSON only (application/fhir+json)", status=406,
                        code="not-supported")
     return None
@@ -161,6 +186,15 @@ def respond(start_response, status: int, body: dict | bytes, extra_headers=(), h
     return [] if head else [data]
 
 
+def other_method(start_response, method: str, path: str, allow: str):
+    """The answer to a method `path` does not serve: OPTIONS names those it does (204), any other is a 405."""
+    if method == "OPTIONS":
+        return respond(start_response, 204, b"", [("Allow", allow)])
+    status, body = error_outcome(OpError(f"Method {method} is not allowed on {path}: it serves {allow}",
+                                         status=405, code="not-supported"))
+    return respond(start_response, status, body, [("Allow", allow)])
+
+
 CACHED_ERRORS = (404, 422)   # refusals that hold for the build (the others are the request's own mistakes)
 
 STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
@@ -188,19 +222,23 @@ class OperationRouter:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if path == "/health":
-            return respond(start_response, 200, b'{"status":"ok"}')
-        if path == "/ready":
-            return respond(start_response, *probes.ready(self.store))
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/health" or path == "/ready":
+            if method not in ("GET", "HEAD"):
+                return other_method(start_response, method, path, PROBE_METHODS)
+            status, body = (200, b'{"status":"ok"}') if path == "/health" else probes.ready(self.store)
+            return respond(start_response, status, body, head=method == "HEAD")
         query = environ.get("QUERY_STRING", "")
-        if ("xml" in environ.get("HTTP_ACCEPT", "") or "_format" in query) \
+        accept = environ.get("HTTP_ACCEPT", "")
+        if ("xml" in accept or "=0" in accept or "_format" in query) \
                 and (path.startswith(("/fhir/", "/r4/fhir/")) or path in BATCH_PATHS):
-            refusal = refuse_format(environ.get("HTTP_ACCEPT", ""), query)
+            refusal = refuse_format(accept, query)
             if refusal is not None:
                 status, body = error_outcome(refusal)
                 return respond(start_response, status, body)
-        method = environ.get("REQUEST_METHOD", "GET")
-        if path in BATCH_PATHS and method == "POST" and self.batch is not None:
+        if path in BATCH_PATHS and self.batch is not None:
+            if method != "POST":
+                return other_method(start_response, method, path, BATCH_METHODS)
             return self.batch(self, environ, start_response, r4=path.startswith("/r4/"))
         if path.startswith("/fhir/"):
             r4, rest = False, path[6:]
@@ -216,12 +254,8 @@ class OperationRouter:
                 return self.search(environ, start_response, rest, r4, head=method == "HEAD")
             return self.app(environ, start_response)
         environ["termsvc.operation"] = route.label   # for the access log and the metrics
-        if method == "OPTIONS":
-            return respond(start_response, 204, b"", [("Allow", OPERATION_METHODS)])
         if method not in ("GET", "HEAD", "POST"):
-            status, body = error_outcome(OpError(f"Method {method} is not allowed on {path}", status=405,
-                                                 code="not-supported"))
-            return respond(start_response, status, body, [("Allow", OPERATION_METHODS)])
+            return other_method(start_response, method, path, OPERATION_METHODS)
         self.store.refresh()
         status, body = self.answer(route, r4, path, "POST" if method == "POST" else "GET", query,
                                    environ.get("HTTP_ACCEPT_LANGUAGE"),
@@ -234,7 +268,8 @@ class OperationRouter:
         cache when it holds it; `read_body()` gives a POST's Parameters resource."""
         if method == "POST":
             try:
-                resource = read_body()
+                with self.store.time_limit():   # (a large body's checks)
+                    resource = read_body()
             except Exception as e:
                 status, outcome = error_outcome(e, route.label)
                 return status, orjson.dumps(outcome)
@@ -325,10 +360,19 @@ class OperationRouter:
 
 
 def read_json_body(environ):
-    """The request body as parsed JSON (FHIR JSON content type, at most MAX_BODY bytes)."""
-    ctype = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+    """The request body as parsed JSON (FHIR JSON content type in UTF-8, not compressed, at most MAX_BODY bytes,
+    no object with a key twice)."""
+    ctype, _, options = (environ.get("CONTENT_TYPE") or "").partition(";")
+    ctype = ctype.strip().lower()
     if ctype and ctype not in JSON_TYPES:
         raise OpError(f"Unsupported content type '{ctype}': send application/fhir+json", status=415,
+                      code="not-supported")
+    charset = options.lower().replace(" ", "").partition("charset=")[2].split(";")[0].strip('"')
+    if charset and charset not in ("utf-8", "utf8"):
+        raise OpError(f"Unsupported charset '{charset}': FHIR JSON is UTF-8", status=415, code="not-supported")
+    coding = environ.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
+    if coding and coding != "identity":
+        raise OpError(f"Unsupported Content-Encoding '{coding}': send the body uncompressed", status=415,
                       code="not-supported")
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -347,9 +391,53 @@ def read_json_body(environ):
     if not raw.strip():
         raise OpError("The POST body is empty: send a Parameters resource", code="required")
     try:
-        return orjson.loads(raw)
+        parsed = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise OpError(f"The request body is not valid JSON: {e}", code="structure") from e
+    if _may_repeat_a_key(raw, parsed):
+        twice = _key_given_twice(raw)
+        if twice is not None:
+            raise OpError(f"The request body is not valid FHIR JSON: the key '{twice[:60]}' is given twice in one"
+                          " object", code="structure")
+    return parsed
+
+
+WHITESPACE = b" \t\r\n"
+EXPONENT = re.compile(rb"[0-9][eE]")
+
+
+def _may_repeat_a_key(raw: bytes, parsed) -> bool:
+    """Whether the body may hold an object with a key twice (orjson keeps the last, silently). Written
+    again, the value has all the body's text but whitespace, escapes (written shorter) and numbers
+    (written as long, unless with an exponent): anything shorter but those may be a key dropped."""
+    try:
+        again = orjson.dumps(parsed)
+    except TypeError:   # deeper than orjson writes
+        return True
+    return (len(again) - sum(map(again.count, WHITESPACE)) < len(raw) - sum(map(raw.count, WHITESPACE))
+            or EXPONENT.search(raw) is not None or EXPONENT.search(again) is not None)
+
+
+# the tokens of a JSON text that say which key belongs to which object: a key (a string and its colon),
+# another string (skipped whole: it may hold braces), a brace
+JSON_TOKEN = re.compile(rb'("[^"\\]*(?:\\.[^"\\]*)*")\s*:|"[^"\\]*(?:\\.[^"\\]*)*"|[{}]')
+
+
+def _key_given_twice(raw: bytes) -> str | None:
+    """The first key given twice in one object of the (valid) JSON text `raw`, else None."""
+    objects: list[set] = []
+    for token in deadline.bounded(JSON_TOKEN.finditer(raw), every=1024):
+        key = token.group(1)
+        if key is not None:
+            name = orjson.loads(key) if b"\\" in key else key[1:-1].decode()
+            if name in objects[-1]:
+                return name
+            objects[-1].add(name)
+        elif token.group() == b"{":
+            objects.append(set())
+        elif token.group() == b"}":
+            objects.pop()
+    return None
 
 
 def request_params(signature: Signature, method: str, query: str, body) -> tuple[Params, list]:

@@ -28,6 +28,7 @@ from time import perf_counter
 import orjson
 
 from termsvc.api import metrics
+from termsvc.api.dispatch import PROBE_METHODS, other_method
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 REQUEST_ID = re.compile(r"[A-Za-z0-9._~:/+=@-]{1,128}")
@@ -190,7 +191,9 @@ class Observer:
 
         path = environ.get("PATH_INFO", "")
         try:
-            if path == "/metrics" and self.metrics:
+            if path == "/metrics" and self.metrics and environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+                result = other_method(start, environ.get("REQUEST_METHOD", ""), path, PROBE_METHODS)
+            elif path == "/metrics" and self.metrics:
                 body, ctype = metrics.exposition()
                 start("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
                 result = [body]

@@ -6,12 +6,14 @@ and POST with a FHIR `Parameters` body whose entries are typed as the server rea
 The other endpoints (metadata, read, search, batch, the probes, /metrics, this document, the admin API
 when it is on) follow. Every error is an OperationOutcome (4xx; a 5xx would be a bug).
 """
+import re
+
 from apispec import APISpec
 
 from termsvc.api.dispatch import OPERATIONS
 from termsvc.api.metadata import SOFTWARE_VERSION
 from termsvc.api.suggest import openapi_paths as suggest_paths
-from termsvc.fhir.operations import OPERATIONS as DECLARED, R4, R5, SEARCH_PARAMETERS
+from termsvc.fhir.operations import OPERATIONS as DECLARED, R4, R5, READ_PARAMETERS, SEARCH_PARAMETERS
 from termsvc.fhir.params import KINDS, LEXICAL, MAX_INT, STRING_KEYS
 
 BASES = (("/fhir", "FHIR R5", R5), ("/r4/fhir", "FHIR R4", R4))
@@ -49,7 +51,10 @@ def _value_schema(p) -> dict:
     if p.values:
         return {"type": "string", "enum": list(p.values)}
     if p.type in LEXICAL:
-        return {"type": "string", "minLength": 1, "pattern": f"^(?:{LEXICAL[p.type].pattern})$"}
+        schema = {"type": "string", "minLength": 1, "pattern": f"^(?:{LEXICAL[p.type].pattern})$"}
+        if p.pattern:   # both rules: the type's, and the syntax the declaration adds
+            schema = {"allOf": [schema, {"type": "string", "pattern": f"^(?:{p.pattern})$"}]}
+        return schema
     return {"type": "string"}
 
 
@@ -79,8 +84,9 @@ def _body_entry(p) -> dict:
         keys = ["valueString", "valueCode", "valueUri", "valueCanonical"]
     holds.update((k, _value_schema(p)) for k in keys)
     return {"type": "object", "description": p.doc, "required": ["name"], "additionalProperties": False,
-            "minProperties": 2, "maxProperties": 2,
-            "properties": {"name": {"type": "string", "enum": [p.name]}, **holds}}
+            "oneOf": [{"required": [k]} for k in holds],
+            "properties": {"name": {"type": "string", "enum": [p.name]}, "id": {"type": "string"},
+                           "extension": {"type": "array", "items": {"type": "object"}}, **holds}}
 
 
 def _parameters_body(parameters) -> dict:
@@ -143,17 +149,21 @@ def _fhir_paths(spec: APISpec) -> None:
         for rtype in ("CodeSystem", "ValueSet", "ConceptMap"):
             spec.path(path=f"{base}/{rtype}", operations={"get": {
                 "summary": f"Search {rtype} ({edition})", "tags": tag, "operationId": _op_id("get", f"{base}/{rtype}"),
-                "parameters": [{"in": "query", "name": p.name, "description": p.doc, "schema": _value_schema(p)}
+                "parameters": [{"in": "query", "name": p.name, "description": p.doc, "schema": _value_schema(p),
+                                "allowEmptyValue": True}   # (an empty one is left out, as FHIR says)
                                for p in SEARCH_PARAMETERS],
                 "responses": _ok("A searchset Bundle", _typed("Bundle"))}})
             spec.path(path=f"{base}/{rtype}/{{id}}", operations={"get": {
                 "summary": f"Read a {rtype} ({edition})", "tags": tag,
                 "operationId": _op_id("get", f"{base}/{rtype}/id"),
-                "parameters": [{"in": "path", "name": "id", "required": True, "schema": {"type": "string"}}],
+                "parameters": [{"in": "path", "name": "id", "required": True, "schema": {"type": "string"}}]
+                + [{"in": "query", "name": p.name, "description": p.doc, "schema": _value_schema(p),
+                    "allowEmptyValue": True} for p in READ_PARAMETERS],
                 "responses": _ok(f"The {rtype}", _typed(rtype))}})
         spec.path(path=base, operations={"post": {
             "summary": f"FHIR batch of operation requests ({edition})", "tags": tag, "operationId": _op_id("post", base),
-            "requestBody": {"required": True, "content": _json({**_typed("Bundle"), "properties": {
+            "requestBody": {"required": True, "content": _json({**_typed("Bundle"), "required": ["resourceType", "type"],
+                                                                "properties": {
                 "resourceType": {"type": "string", "enum": ["Bundle"]}, "type": {"type": "string", "enum": ["batch"]},
                 "entry": {"type": "array", "items": {"type": "object"}}}})},
             "responses": _ok("A batch-response Bundle", _typed("Bundle"))}})
@@ -220,4 +230,21 @@ def build_spec(admin: bool = False, metrics: bool = True) -> dict:
     _operation_paths(spec)
     _fhir_paths(spec)
     _service_paths(spec, admin, metrics)
-    return spec.to_dict()
+    return _with_templates_served(spec.to_dict())
+
+
+def _with_templates_served(doc: dict) -> dict:
+    """A path that a templated path also matches (/mappings/suggest and /mappings/{table}) takes precedence
+    in OpenAPI: the methods it gets only through the template (GET: the page of a table named 'suggest') are
+    added to it, so that the description lists every method each path answers."""
+    paths = doc["paths"]
+    for template, item in list(paths.items()):
+        if "{" not in template:
+            continue
+        matches = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$").match
+        for path in [p for p in paths if "{" not in p and matches(p)]:
+            for method, op in item.items():
+                if method not in paths[path]:
+                    paths[path][method] = {**op, "operationId": _op_id(method, path),
+                                           "parameters": [q for q in op.get("parameters", []) if q["in"] != "path"]}
+    return doc

@@ -3,7 +3,6 @@ resource as its endpoint serves it, and the searchset Bundle of `GET [base]/{typ
 operation router answers searches, outside Flask, and caches them; Flask answers reads).
 """
 import functools
-import re
 from typing import TypeVar
 from urllib.parse import urlencode
 
@@ -15,7 +14,7 @@ from werkzeug.wsgi import get_host
 from termsvc import deadline
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
 from termsvc.fhir.convert import canonical_r5_to_r4
-from termsvc.fhir.operations import SEARCH_PARAMETERS
+from termsvc.fhir.operations import READ_PARAMETERS, SEARCH_PARAMETERS
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Params, Signature
 from termsvc.store.queries import SEARCH_COLUMNS
@@ -76,7 +75,7 @@ def as_r4(res: dict) -> dict:
 
 
 SEARCH = Signature(SEARCH_PARAMETERS)
-ELEMENT = re.compile(r"([A-Z][A-Za-z]*\.)?([a-z][A-Za-z0-9]*)")   # an element's name, optionally Type.name
+READ = Signature(READ_PARAMETERS)
 ALWAYS = frozenset({"resourceType", "id", "meta", "status", "content"})   # kept in a subset: ids and the mandatory
 SUMMARY_LEAVES_OUT = frozenset({"concept", "compose", "group", "expansion", "text"})
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
@@ -87,9 +86,7 @@ def search_params(query: str, strict: bool = False) -> Params:
     one given twice, is a 400 naming it; an empty one is left out, as FHIR says). A modifier
     (`name:contains`) is refused: none is supported. An unknown parameter is ignored, as FHIR says -
     refused with `strict` (the request's `Prefer: handling=strict`)."""
-    if "=&" in query or query.endswith("=") or "&&" in query:
-        query = "&".join(f for f in query.split("&") if f.partition("=")[2])
-    params = SEARCH.from_query_string(query)
+    params = SEARCH.from_query_string(_without_empty(query))
     for name in params.firsts():
         if name in SEARCH.declared:
             continue
@@ -103,18 +100,28 @@ def search_params(query: str, strict: bool = False) -> Params:
     return params
 
 
+def _without_empty(query: str) -> str:
+    """The query without its empty parameters (`version=`: left out, as FHIR says)."""
+    if "=&" in query or query.endswith("=") or "&&" in query:
+        return "&".join(f for f in query.split("&") if f.partition("=")[2])
+    return query
+
+
+def read_params(query: str) -> Params:
+    """The parameters of a read's query string (READ_PARAMETERS; the others are ignored, an empty one left out)."""
+    return READ.from_query_string(_without_empty(query))
+
+
 def _elements(params: Params, rtype: str) -> frozenset[str] | None:
     """The element names `_elements` asks for (None: all); a name of another resource type is left out."""
     text = params.str("_elements")
     if text is None:
         return None
     names = set()
-    for item in text.split(","):
-        found = ELEMENT.fullmatch(item.strip())
-        if found is None:
-            raise OpError(f"The parameter '_elements' must be element names separated by commas, not '{text}'")
-        if found.group(1) in (None, rtype + "."):
-            names.add(found.group(2))
+    for item in text.split(","):   # (names as the declaration's pattern says: checked at the door)
+        resource_type, _, name = item.strip().rpartition(".")
+        if resource_type in ("", rtype):
+            names.add(name)
     return frozenset(names)
 
 
@@ -140,9 +147,16 @@ def _entry(store: Store, rid: int, rtype: str, r4: bool, summary: str | None,
         res = as_r4(res) if r4 else res
     if summary == "true":
         return _subset(res, lambda k: k not in SUMMARY_LEAVES_OUT)
+    if summary == "text":
+        return _subset(res, lambda k: k in ALWAYS or k == "text")
     if summary == "data":
         res = {k: v for k, v in res.items() if k != "text"}
     return res if elements is None else _subset(res, lambda k: k in ALWAYS or k in elements)
+
+
+def read_answer(store: Store, rid: int, rtype: str, r4: bool, params: Params) -> dict | orjson.Fragment:
+    """A read's answer: the resource, or the part its `_summary` / `_elements` ask for (READ_PARAMETERS)."""
+    return _entry(store, rid, rtype, r4, params.str("_summary"), _elements(params, rtype))
 
 
 def search_bundle(store: Store, rtype: str, params: Params, r4: bool, base: str) -> dict:

@@ -106,6 +106,8 @@ OWN = {
     "param-not-array": "Parameters.parameter must be an array",
     "param-entry": "{where} must be an object (a parameter), not {got}",
     "param-name": "{where}.name must be a non-empty string, not {got}",
+    "param-element": "{where} has an element a parameter does not have: {got} (a parameter has name, id,"
+                     " extension and one of value[x], resource and part)",
     "param-one-value": "The parameter '{name}' must have exactly one of value[x], resource and part, not {got}",
     "param-type": "The parameter '{name}' must be {expected}, not {got}",
     "param-body-only": "The parameter '{name}' is {what}: send it in a Parameters resource (POST), not in the"

@@ -32,6 +32,8 @@ class Parameter:
     resource_types: tuple[str, ...] = ()      # for type Resource: the resource types it takes
     no_effect: str = ""             # why it changes no answer here (then it is not advertised)
     values: tuple[str, ...] = ()    # a code from a fixed set: its codes (else any)
+    pattern: str = ""               # the syntax of its values beyond its type's (a regular expression) ...
+    pattern_text: str = ""          # ... and in words
 
     @property
     def advertised(self) -> bool:
@@ -167,7 +169,7 @@ LOOKUP = Operation("CodeSystem", "lookup", "what a code system says about a code
     _p("version", "string", "the code system's version"),
     _p("coding", "Coding", "a Coding (system|code in a query string)"),
     _p("property", "code", "the properties to return (default: all)", repeats=True),
-    _p("displayLanguage", "code", "language of the display (else Accept-Language)"),
+    DISPLAY_LANGUAGE,
     _p("useSupplement", "canonical", "canonical URL of a supplement", repeats=True),
     DATE, *REQUEST))
 
@@ -213,6 +215,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                           BATCH_VALIDATE)}
 
 # the search of each resource type served (GET [base]/{type}?...): its parameters, read like an operation's
+_ELEMENT = r"([A-Z][A-Za-z]*\.)?[a-z][A-Za-z0-9]*"   # an element's name, optionally Type.name
 SEARCH_PARAMETERS = (
     _p("url", "uri", "canonical URL"),
     _p("version", "string", "version"),
@@ -220,11 +223,20 @@ SEARCH_PARAMETERS = (
     _p("title", "string", "title (contains)"),
     _p("status", "code", "status"),
     _p("_id", "string", "id"),
-    _p("_summary", "code", "true: without the content; data: without the narrative; count: only the total",
-       values=("true", "false", "data", "count")),
-    _p("_elements", "string", "the elements wanted, comma-separated (the others are left out)"),
+    _p("_summary", "code", "true: without the content; text: the narrative, id, meta and the mandatory elements;"
+                           " data: without the narrative; count: only the total",
+       values=("true", "false", "text", "data", "count")),
+    _p("_elements", "string", "the elements wanted, comma-separated (the others are left out)",
+       pattern=rf" *{_ELEMENT} *(, *{_ELEMENT} *)*", pattern_text="element names separated by commas"),
     _p("_count", "unsignedInt", "entries per page (at most 1000)"),
     _p("_offset", "unsignedInt", "entries skipped"),
+)
+
+# GET [base]/{type}/{id}: the parts of the resource wanted (count is a search's)
+READ_PARAMETERS = (
+    _p("_summary", "code", "true: without the content; text: the narrative, id, meta and the mandatory elements;"
+                           " data: without the narrative", values=("true", "false", "text", "data")),
+    *(p for p in SEARCH_PARAMETERS if p.name == "_elements"),
 )
 
 # GET [base]/metadata

@@ -155,10 +155,16 @@ MAX_CACHED_FIELD = 256   # longer fields of a query string are read each time (a
 
 @functools.lru_cache(maxsize=8192)  # system URLs and codes repeat from request to request
 def unquote(s: str) -> str:
-    """A field of a query string decoded ('+' is a space)."""
+    """A field of a query string decoded ('+' is a space); escapes that are no UTF-8 are a 400."""
     if "+" in s:
         s = s.replace("+", " ")
-    return urllib.parse.unquote(s) if "%" in s else s
+    if "%" not in s:
+        return s
+    try:
+        return urllib.parse.unquote(s, errors="strict")
+    except UnicodeDecodeError:
+        raise OpError(f"The query string is not UTF-8: {s[:60]!r} has escapes of bytes that are no UTF-8 text",
+                      code="invalid") from None
 
 
 def parse_query(query: str, leave_out: Iterable[str] = ()) -> list[tuple[str, str]]:
@@ -274,23 +280,30 @@ def _structure(check: Callable[[object, str], JSON], fhir_type: str) -> Callable
 # FHIR's lexical rules of its primitive types (R5 datatypes; a time needs its time zone, as FHIR says), with
 # two leniencies the engine relies on: a code may have spaces around it (a DICOM value is padded to an even
 # length; a mapping table's case-insensitive groups match it trimmed, elsewhere it is an unknown code), and a
-# uri's query may hold spaces (the ECL of an implicit SNOMED CT value set URL, decoded once)
+# uri's query may hold spaces (the ECL of an implicit SNOMED CT value set URL, decoded once). FHIR's `\s`
+# is spelled out (the control characters, which FHIR's strings should not hold, and every character any
+# regular expression engine calls a space), so that /openapi.json's patterns mean what these do everywhere
+CONTROLS = r"\x00-\x1f\x7f-\x9f"
+SPACES = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_TOKEN = f"[^{CONTROLS}{SPACES}]+"
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
 _MONTH_DAY = r"-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])"
 _TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
-_URI = r"[^\s?]+(\?[^\t\n\r\f\v]*)?"
+_URI = rf"[^{CONTROLS}{SPACES}?]+(\?[^{CONTROLS}]*)?"
 LEXICAL = {
     "string": re.compile(r"[\s\S]+"),                # anything but nothing
-    "code": re.compile(r" *[^\s]+( +[^\s]+)* *"),    # something, and no whitespace but spaces
+    "code": re.compile(f" *{_TOKEN}( +{_TOKEN})* *"),   # something, and no whitespace but spaces
     "uri": re.compile(_URI),
     "canonical": re.compile(_URI),
     "date": re.compile(rf"{_YEAR}({_MONTH_DAY})?)?"),
     "dateTime": re.compile(rf"{_YEAR}({_MONTH_DAY}({_TIME})?)?)?"),
     "instant": re.compile(rf"{_YEAR}{_MONTH_DAY}{_TIME})"),
 }
-_URI_RULE = "a string, not empty, without whitespace (but spaces in its query, as in an ECL value set URL)"
+_URI_RULE = ("a string, not empty, without control characters or whitespace (but spaces in its query, as in an ECL"
+             " value set URL)")
 RULES = {
-    "string": "a string: not empty", "code": "a code: a string, not blank, without tabs or line breaks",
+    "string": "a string: not empty",
+    "code": "a code: a string, not blank, without control characters or whitespace but spaces",
     "uri": f"a uri: {_URI_RULE}", "canonical": f"a canonical: {_URI_RULE}",
     "date": "a date: YYYY, YYYY-MM or YYYY-MM-DD", "instant": "an instant: YYYY-MM-DDThh:mm:ss with a time zone",
     "dateTime": "a dateTime: YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss with a time zone (Z, +hh:mm)",
@@ -310,16 +323,19 @@ def _is_a_date(text: str) -> bool:
     return True
 
 
-def _text_kind(fhir_type: str, query_key: str, body_keys: frozenset[str], values: frozenset[str] = frozenset()
-               ) -> Kind:
+def _text_kind(fhir_type: str, query_key: str, body_keys: frozenset[str], values: frozenset[str] = frozenset(),
+               pattern: str = "", pattern_text: str = "") -> Kind:
     """A primitive written as text: its value keys, FHIR's lexical rule of its type (and, for dates, the
-    calendar), and for a code from a fixed set, the set."""
+    calendar), for a code from a fixed set, the set, and the syntax `pattern` its declaration may add."""
     rule = LEXICAL[fhir_type].fullmatch
+    syntax = re.compile(pattern).fullmatch if pattern else None
     dated = fhir_type in ("date", "dateTime", "instant")
     spellings = STRING_SPELLINGS if body_keys is STRING_KEYS else ", ".join(sorted(body_keys))
-    expected = f"one of {', '.join(sorted(values))}" if values else f"{RULES[fhir_type]} ({spellings})"
+    expected = f"one of {', '.join(sorted(values))}" if values else f"{pattern_text or RULES[fhir_type]} ({spellings})"
 
     def valid(text: str) -> bool:
+        if syntax is not None and syntax(text) is None:
+            return False
         if not dated and text and (fhir_type == "string" or " " not in text and text.isprintable()):
             return not values or text in values   # (quick: a string not empty, or no whitespace at all)
         return rule(text) is not None and (not dated or _is_a_date(text)) and (not values or text in values)
@@ -361,14 +377,17 @@ KINDS = {
 
 
 def kind_of(p: Parameter) -> Kind:
-    """How the values of the declared parameter `p` are read (a code from a fixed set: those codes only)."""
-    if p.values:
+    """How the values of the declared parameter `p` are read (a code from a fixed set: those codes only; one
+    with a syntax of its own: that syntax too)."""
+    if p.values or p.pattern:
         return _text_kind(p.type, KINDS[p.type].query_key or "valueCode", KINDS[p.type].body_keys,
-                          frozenset(p.values))
+                          frozenset(p.values), p.pattern, p.pattern_text)
     return KINDS[p.type]
 
 
 UNDECLARED = Kind("anything", "valueString")
+ENTRY_ELEMENTS = frozenset({"name", "id", "extension"})   # of a parameter entry, but its value (a modifierExtension
+#                                                           is refused: whatever it modifies, this server does not know)
 
 
 class Signature:
@@ -457,6 +476,12 @@ class Signature:
                 holds.append(k)
             elif k in ("resource", "part"):
                 holds.append(k)
+            elif k not in ENTRY_ELEMENTS:
+                raise _refuse("param-element", where, where=where, got=_shown(k)[:60])
+        if not isinstance(p.get("id", ""), str) or not (
+                isinstance(p.get("extension", []), list) and all(isinstance(e, dict) for e in p.get("extension", []))):
+            raise _refuse("param-element", where, where=where, got="an id that is no string or an extension that is"
+                                                                   " no array of objects")
         if len(holds) != 1:
             raise _refuse("param-one-value", where, name=name, got=" and ".join(holds) or "none")
         kind = self.kinds.get(name, UNDECLARED)
