@@ -8,6 +8,7 @@ here too. Answers are cached per build (api/cache.py), POST requests keyed on th
 body. Everything else (metadata, read, errors for unknown paths) goes on to the
 Flask app.
 """
+import contextlib
 import functools
 import re
 import threading
@@ -259,7 +260,8 @@ class OperationRouter:
         self.store.refresh()
         status, body = self.answer(route, r4, path, "POST" if method == "POST" else "GET", query,
                                    environ.get("HTTP_ACCEPT_LANGUAGE"),
-                                   (lambda: read_json_body(environ)) if method == "POST" else None)
+                                   (lambda: read_json_body(environ, self.store.time_limit)) if method == "POST"
+                                   else None)
         return respond(start_response, status, body, head=method == "HEAD")
 
     def answer(self, route: Route, r4: bool, path: str, method: str, query: str, lang: str | None,
@@ -268,8 +270,7 @@ class OperationRouter:
         cache when it holds it; `read_body()` gives a POST's Parameters resource."""
         if method == "POST":
             try:
-                with self.store.time_limit():   # (a large body's checks)
-                    resource = read_body()
+                resource = read_body()
             except Exception as e:
                 status, outcome = error_outcome(e, route.label)
                 return status, orjson.dumps(outcome)
@@ -359,19 +360,19 @@ class OperationRouter:
 
 
 
-def read_json_body(environ):
+def read_json_body(environ, time_limit=contextlib.nullcontext):
     """The request body as parsed JSON (FHIR JSON content type in UTF-8, not compressed, at most MAX_BODY bytes,
-    no object with a key twice)."""
+    no object with a key twice: looked for within `time_limit()`, when the body may hold one)."""
     ctype, _, options = (environ.get("CONTENT_TYPE") or "").partition(";")
     ctype = ctype.strip().lower()
     if ctype and ctype not in JSON_TYPES:
         raise OpError(f"Unsupported content type '{ctype}': send application/fhir+json", status=415,
                       code="not-supported")
-    charset = options.lower().replace(" ", "").partition("charset=")[2].split(";")[0].strip('"')
+    charset = options and options.lower().replace(" ", "").partition("charset=")[2].split(";")[0].strip('"')
     if charset and charset not in ("utf-8", "utf8"):
         raise OpError(f"Unsupported charset '{charset}': FHIR JSON is UTF-8", status=415, code="not-supported")
-    coding = environ.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
-    if coding and coding != "identity":
+    coding = environ.get("HTTP_CONTENT_ENCODING")
+    if coding is not None and (coding := coding.strip().lower()) not in ("", "identity"):
         raise OpError(f"Unsupported Content-Encoding '{coding}': send the body uncompressed", status=415,
                       code="not-supported")
     try:
@@ -395,7 +396,8 @@ def read_json_body(environ):
     except orjson.JSONDecodeError as e:
         raise OpError(f"The request body is not valid JSON: {e}", code="structure") from e
     if _may_repeat_a_key(raw, parsed):
-        twice = _key_given_twice(raw)
+        with time_limit():
+            twice = _key_given_twice(raw)
         if twice is not None:
             raise OpError(f"The request body is not valid FHIR JSON: the key '{twice[:60]}' is given twice in one"
                           " object", code="structure")

@@ -478,8 +478,8 @@ class Signature:
                 holds.append(k)
             elif k not in ENTRY_ELEMENTS:
                 raise _refuse("param-element", where, where=where, got=_shown(k)[:60])
-        if not isinstance(p.get("id", ""), str) or not (
-                isinstance(p.get("extension", []), list) and all(isinstance(e, dict) for e in p.get("extension", []))):
+        if ("id" in p or "extension" in p) and (not isinstance(p.get("id", ""), str) or not (
+                isinstance(p.get("extension", []), list) and all(isinstance(e, dict) for e in p.get("extension", [])))):
             raise _refuse("param-element", where, where=where, got="an id that is no string or an extension that is"
                                                                    " no array of objects")
         if len(holds) != 1:
