@@ -188,6 +188,9 @@ def test_the_region_of_a_finding_is_read_only_in_compounding_languages(lexicon):
     ("CT Abdomen ohne/mit KM", "de", "with"), ("CT ABD WO/W CONTRAST", "en", "with"),
     ("IRM genou sans/avec gado", "fr", "with"), ("CT buik zonder/met contrast", "nl", "with"),
     ("TC ABDOMEN SIN/CON CONTRASTE", "es", "with"),
+    # and in the other order, the conjunction of the lexicon's phrase left out (`mit und ohne KM`)
+    ("MRT Knie re. mit/ohne KM", "de", "with"), ("TC ADDOME CON/SENZA MDC", "it", "with"),
+    ("CT buik met/zonder contrast", "nl", "with"),
     # the English w/o before IV contrast is without (it had read w/o + IV contrast as with and without)
     ("CT ABD W/O IV CONTRAST", "en", "without"), ("CT CHEST WO IV CONTRAST", "en", "without"),
     # IV alone, as protocol names write it

@@ -170,14 +170,14 @@ class Lexicon:
     def _phrases_without_stops(self) -> None:
         """A phrase is also known without its stop words (`dita del piede` is also `dita piede`,
         `crosse de l aorte` also `crosse aorte`), as departments shorten them - but a contrast phrase
-        keeps the little words that say with or without (`sin y con gadolinio` is no `sin gadolinio`)."""
+        keeps the little words that say with or without (`sin y con gadolinio` is no `sin gadolinio`, and
+        `mit und ohne KM` is `mit/ohne KM`)."""
         for language, terms in self.exact.items():
             stops = {w[0] for w, facets in terms.items() if len(w) == 1 and any(f.kind == "stop" for f in facets)}
             openers = {w[0] for w, facets in terms.items() if len(w) > 1 and any(f.kind == "contrast" for f in facets)}
             for words, facets in list(terms.items()):
-                short = tuple(w for w in words if w not in stops)
-                if any(f.kind == "contrast" for f in facets) and any(w in openers for w in set(words) - set(short)):
-                    continue
+                dropped = stops - openers if any(f.kind == "contrast" for f in facets) else stops
+                short = tuple(w for w in words if w not in dropped)
                 if 1 < len(short) < len(words) and short not in terms:
                     terms[short] = facets
                     self.stemmed.setdefault(language, {}).setdefault(tuple(stem(language, w) for w in short), facets)
