@@ -195,3 +195,22 @@ def test_a_parameter_that_changes_nothing_here_is_said_to_on_validate_code(clien
                 in issues[-1]["details"]["text"]
             assert [p for p in dated["parameter"] if p["name"] != "issues"] == plain["parameter"]
             refused(client.get(f"{path}?{query}&date=2020-13-01"), "date")
+
+
+def test_the_engine_says_so_too_for_every_surface(db_path):
+    """The informational issue comes from the engine (ops/validate), so the clients and the judge that use its
+    typed results hear it as HTTP does; the verdict stays the same."""
+    from termsvc.fhir.params import Params
+    from termsvc.ops import validate
+    from termsvc.ops.context import Context
+    from termsvc.results import verdict_of
+    from termsvc.store.reader import Store
+    ctx = Context(Store(db_path), [], "R5")
+    plain = validate.validate_vs(ctx, Params.from_query([("url", CID33), ("system", DCM), ("code", "CT")]))
+    dated = validate.validate_vs(ctx, Params.from_query([("url", CID33), ("system", DCM), ("code", "CT"),
+                                                         ("date", "2020-01-01")]))
+    said = [i for i in dated.issues if i not in plain.issues]
+    assert [(i.severity, i.code, i.expression) for i in said] == [("information", "informational", ["date"])]
+    def verdict(v):
+        return verdict_of(v.result, v.unknown_systems, v.caused_by, v.issues)
+    assert verdict(dated) == verdict(plain) and verdict(plain)[0] == "valid"

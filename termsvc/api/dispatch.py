@@ -40,7 +40,7 @@ from termsvc.ops import lookup as lookup_op
 from termsvc.ops import translate as translate_op
 from termsvc.ops import validate as validate_op
 from termsvc.ops.context import Context
-from termsvc.results import JSON, Issue, Validation
+from termsvc.results import JSON
 from termsvc.store.reader import Store
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
@@ -69,27 +69,9 @@ def _expand(ctx, params, req):
                      req.r4)
 
 
-def _no_effect(key: tuple[str, str]) -> dict[str, str]:
-    return {p.name: p.no_effect for p in DECLARED[key].parameters if p.no_effect}
-
-
-NO_EFFECT = {key: _no_effect(key) for key in DECLARED}   # (operation) -> parameter -> why it changes nothing here
-
-
-def said_unused(v: Validation, params: Params, key: tuple[str, str]) -> Validation:
-    """`v`, with an informational issue for each parameter given that changes nothing here (`date`: a build
-    holds one state of each code system), so that the caller knows it was not taken into account."""
-    for name, why in NO_EFFECT[key].items():
-        if params.has(name):
-            v.issues.append(Issue("information", "informational", f"The parameter '{name}' changes nothing here: {why}",
-                                  expression=[name]))
-    return v
-
-
 @operation("ValueSet", "validate-code")
 def _vs_validate(ctx, params, req):
-    return validation(said_unused(validate_op.validate_vs(ctx, params, req.accept_language, req.instance_id),
-                                  params, ("ValueSet", "validate-code")))
+    return validation(validate_op.validate_vs(ctx, params, req.accept_language, req.instance_id))
 
 
 @operation("ValueSet", "batch-validate-code")
@@ -99,8 +81,7 @@ def _vs_batch_validate(ctx, params, req):
 
 @operation("CodeSystem", "validate-code")
 def _cs_validate(ctx, params, req):
-    return validation(said_unused(validate_op.validate_cs(ctx, params, req.accept_language, req.instance_id),
-                                  params, ("CodeSystem", "validate-code")))
+    return validation(validate_op.validate_cs(ctx, params, req.accept_language, req.instance_id))
 
 
 @operation("CodeSystem", "lookup")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from termsvc.fhir import messages
 from termsvc.fhir.convert import to_r5
-from termsvc.fhir.operations import VS_VALIDATE
+from termsvc.fhir.operations import CS_VALIDATE, VS_VALIDATE
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Params, signature
 from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
@@ -22,7 +22,7 @@ from termsvc.ops.context import Context, Provider, canonical_label, version_key
 from termsvc.ops.display import display_matches, display_problem
 from termsvc.ops.identifiers import problem as identifier_problem
 from termsvc.ops.language import LanguagePrefs, display_language, lang_matches
-from termsvc.results import JSON, BatchValidation, Failure, Validation
+from termsvc.results import JSON, BatchValidation, Failure, Issue, Validation
 
 NOT_IN_VS = "None_of_the_provided_codes_are_in_the_value_set_one"
 VALIDATE_CODE = signature(VS_VALIDATE)
@@ -545,14 +545,29 @@ def _vurl(vs: JSON | None) -> str | None:
 def validate_vs(ctx: Context, params: Params, accept_language: str | None = None,
                 instance_id: str | None = None) -> Validation:
     """ValueSet/$validate-code (on the value set whose id is `instance_id`, when given)."""
-    return Validator(ctx, params, accept_language).validate_vs(instance_id)
+    return _said_unused(Validator(ctx, params, accept_language).validate_vs(instance_id), params, VS_NO_EFFECT)
 
 
 def validate_cs(ctx: Context, params: Params, accept_language: str | None = None,
                 instance_id: str | None = None) -> Validation:
     """CodeSystem/$validate-code (on the code system whose id is `instance_id`, when given)."""
     instance_url = ctx.instance_url("CodeSystem", instance_id)
-    return Validator(ctx, params, accept_language).validate_cs(instance_url)
+    return _said_unused(Validator(ctx, params, accept_language).validate_cs(instance_url), params, CS_NO_EFFECT)
+
+
+# parameter -> why it changes nothing here (`date`: a build holds one state of each code system), as declared
+VS_NO_EFFECT = {p.name: p.no_effect for p in VS_VALIDATE.parameters if p.no_effect}
+CS_NO_EFFECT = {p.name: p.no_effect for p in CS_VALIDATE.parameters if p.no_effect}
+
+
+def _said_unused(v: Validation, params: Params, no_effect: dict[str, str]) -> Validation:
+    """`v`, with an informational issue for each parameter given that changes nothing here, so that the
+    caller knows it was not taken into account."""
+    for name, why in no_effect.items():
+        if params.has(name):
+            v.issues.append(Issue("information", "informational", f"The parameter '{name}' changes nothing here: {why}",
+                                  expression=[name]))
+    return v
 
 
 def batch_validate(ctx: Context, params: Params, accept_language: str | None = None) -> BatchValidation:
