@@ -132,8 +132,11 @@ def test_a_workbook_of_sheets_is_built_served_and_reviewed_by_its_sheets_rows(se
     assert "typed-cell [source_code]: source_code is a number cell" in fr3
     workbook = served.get("/mappings/imaging.xlsx")
     assert workbook.status_code == 200
-    ws = openpyxl.load_workbook(io.BytesIO(workbook.data))["mappings"]
-    assert [row[0] for row in ws.iter_rows(min_row=2, values_only=True)] == ["A1", "A2", "B1", "12"]
+    wb = openpyxl.load_workbook(io.BytesIO(workbook.data))   # downloaded on its sheets, as it was read
+    assert wb.sheetnames == ["de", "fr", "metadata"]
+    assert [row[0] for row in wb["de"].iter_rows(min_row=2, values_only=True)] == ["A1", "A2"]
+    header = next(wb["fr"].iter_rows(max_row=1, values_only=True))
+    assert [row[header.index("source_code")] for row in wb["fr"].iter_rows(min_row=2, values_only=True)] == ["B1", "12"]
 
 
 # -- total rows -------------------------------------------------------------------------------------------------

@@ -596,12 +596,17 @@ def test_suggestions_for_a_workbook_of_sheets_name_their_rows_as_the_sheets_do(d
     assert rows == {"de!2": "CT", "fr!2": "US"}
     text = run("mappings", "suggest", str(folder / "modalites.xlsx"), "--db", db_path, "--no-default-mappings")
     assert "row fr!2" in text.output
-    out = str(tmp_path / "out.xlsx")   # written back: every row of both sheets, the two without a target suggested
+    out = str(tmp_path / "out.xlsx")   # written back on its sheets: every row, the two without a target suggested
     assert run("mappings", "suggest", str(folder / "modalites.xlsx"), "--db", db_path, "--no-default-mappings",
                "-o", out).exit_code == 0
     written = read_table(out)
-    assert [(r.source_code, r.target_code, r.status) for r in written.rows] == [
-        ("A1", "CT", "draft"), ("A2", "MR", "accepted"), ("B1", "US", "draft")]
+    assert [(str(r.row), r.source_code, r.target_code, r.status) for r in written.rows] == [
+        ("de!2", "A1", "CT", "draft"), ("de!3", "A2", "MR", "accepted"), ("fr!2", "B1", "US", "draft")]
+    wb = openpyxl.load_workbook(out)
+    assert wb.sheetnames == ["de", "fr", "metadata"]
+    dropdowns = {ws.title: [str(dv.sqref) for dv in ws.data_validations.dataValidation if dv.promptTitle]
+                 for ws in wb if ws.title != "metadata"}
+    assert dropdowns == {"de": ["C2"], "fr": ["C2"]}   # on each suggested row's target code, on its own sheet
 
 
 def _workbook(folder, sheets: dict) -> str:

@@ -6,9 +6,9 @@ Every format starts from the table's complete ConceptMap, which gives back the t
 order and each cell as written (termsvc.mappings.from_fhir), so a table read, built and exported
 keeps every cell and extra column, codes as the strings they were (`0012`, `1.10`).
 
-- XLSX: a `mappings` sheet (every cell a text cell; bold, frozen header; columns as wide as their
-  text; the status column coloured by status; dropdowns for relationship, status and no_map that
-  warn about, but allow, other words) and a `metadata` sheet of key/value rows - the layout the
+- XLSX: a `mappings` sheet, or the sheets a workbook was read from, each row on its own (every cell
+  a text cell; bold, frozen header; columns as wide as their text; the status column coloured by
+  status; dropdowns for relationship, status and no_map that warn about, but allow, other words) and a `metadata` sheet of key/value rows - the layout the
   reader takes without a TOML.
 - CSV: as the table's CSV was written - delimiter, encoding (a BOM or not), line breaks - so that
   CSV -> export -> CSV gives back the same bytes. A table that was not a CSV (an XLSX, a ConceptMap
@@ -24,7 +24,7 @@ import io
 import orjson
 
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
-from termsvc.mappings.from_fhir import concept_map_to_table, extension_value, rows_to_csv, table_extension_values
+from termsvc.mappings.from_fhir import extension_value, numbered_rows, rows_to_csv, table_extension_values
 from termsvc.mappings.reading import canonical_header
 from termsvc.mappings.table import META_KEYS, R4_EQUIVALENCES, R5_RELATIONSHIPS, ROW_STATUSES
 from termsvc.mappings.to_fhir import EXT_STATUS
@@ -60,9 +60,10 @@ def export(cm: dict, fmt: str, encoding: str | None = None, accepted_only: bool 
         cm = accepted_rows(cm)
     if fmt in ("r5", "r4"):
         return orjson.dumps(cm if fmt == "r5" else concept_map_r5_to_r4(cm), option=orjson.OPT_INDENT_2) + b"\n"
-    meta, columns, rows = concept_map_to_table(cm)
+    meta, columns, numbered = numbered_rows(cm)
+    rows = [row for _, row in numbered]
     if fmt == "xlsx":
-        return xlsx_bytes(meta, columns, rows)
+        return xlsx_bytes(meta, columns, rows, [getattr(n, "sheet", None) for n, _ in numbered])
     if fmt == "csv":
         written = table_extension_values(cm)
         return csv_bytes(columns, rows, parse_delimiter(delimiter) if delimiter else written.get("delimiter")
@@ -113,23 +114,55 @@ def meta_rows(meta: dict) -> list[tuple[str, str]]:
     return out
 
 
-def xlsx_bytes(meta: dict, columns: list, rows: list) -> bytes:
+def sheet_layout(sheets: list | None, n: int) -> list[tuple[str, int]]:
+    """Where each of n rows goes: (its sheet, its row there): the sheet it was read from (`sheets`, a
+    workbook read across sheets), else `mappings`; a row of no sheet in such a workbook (a new draft row)
+    goes to the last sheet."""
+    titles = [t for t in dict.fromkeys(sheets or []) if t]
+    placed: list[tuple[str, int]] = []
+    count: dict[str, int] = {}
+    for i in range(n):
+        title = (sheets[i] if sheets and i < len(sheets) else None) or (titles[-1] if titles else "mappings")
+        count[title] = count.get(title, 1) + 1
+        placed.append((title, count[title]))
+    return placed
+
+
+def xlsx_bytes(meta: dict, columns: list, rows: list, sheets: list | None = None) -> bytes:
+    """The table as XLSX: its rows on a `mappings` sheet, or on the sheets they were read from (`sheets`: a
+    sheet's name per row, a workbook read across sheets), and a `metadata` sheet."""
     from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
+
+    wb = Workbook()
+    first = wb.active
+    assert isinstance(first, Worksheet)   # (a new workbook's one sheet)
+    by_sheet: dict[str, list] = {}
+    for (title, _), row in zip(sheet_layout(sheets, len(rows)), rows):
+        by_sheet.setdefault(title, []).append(row)
+    for n, (title, sheet_rows) in enumerate((by_sheet or {"mappings": []}).items()):
+        ws = first if n == 0 else wb.create_sheet()
+        ws.title = title
+        _rows_sheet(ws, columns, sheet_rows, title)
+    _metadata_sheet(wb.create_sheet("metadata"), meta)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _rows_sheet(ws, columns: list, rows: list, title: str) -> None:
+    """A sheet of the table's rows: every cell text, a bold frozen header, widths, dropdowns, status colours."""
     from openpyxl.formatting.rule import CellIsRule
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
-    from openpyxl.worksheet.worksheet import Worksheet
 
-    wb = Workbook()
-    ws = wb.active
-    assert isinstance(ws, Worksheet)   # (a new workbook's one sheet)
-    ws.title = "mappings"
     bold = Font(bold=True)
     ws.append(columns)
+    where = "" if title == "mappings" else f"{title}!"
     for n, row in enumerate(rows, start=2):
         for i, header in enumerate(columns, start=1):
-            put_text(ws.cell(n, i), row.get(header) or None, f"row {n}, column {header}")
+            put_text(ws.cell(n, i), row.get(header) or None, f"row {where}{n}, column {header}")
     last = max(len(rows) + 1, 2)
     for i, header in enumerate(columns, start=1):
         letter = get_column_letter(i)
@@ -152,7 +185,12 @@ def xlsx_bytes(meta: dict, columns: list, rows: list) -> bytes:
                                                                 fill=PatternFill("solid", bgColor=colour)))
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(max(len(columns), 1))}{last}"
-    sheet = wb.create_sheet("metadata")
+
+
+def _metadata_sheet(sheet, meta: dict) -> None:
+    from openpyxl.styles import Font
+
+    bold = Font(bold=True)
     sheet.append(["key", "value"])
     for n, (key, value) in enumerate(meta_rows(meta), start=2):
         sheet.cell(n, 1, key)
@@ -163,9 +201,6 @@ def xlsx_bytes(meta: dict, columns: list, rows: list) -> bytes:
         cell.number_format = "@"
     sheet.column_dimensions["A"].width = max(len(k) for k in META_KEYS) + 2
     sheet.column_dimensions["B"].width = MAX_WIDTH * 2
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 def put_text(cell, text: str | None, where: str):

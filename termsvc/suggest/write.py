@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import os
 
-from termsvc.mappings.export import csv_bytes, xlsx_bytes
+from termsvc.mappings.export import csv_bytes, sheet_layout, xlsx_bytes
 from termsvc.mappings.from_fhir import meta_to_toml
 from termsvc.mappings.reading import canonical_header
 
@@ -39,8 +39,9 @@ def _column(table, columns: list, name: str) -> str:
     return header
 
 
-def suggested_rows(table, result: dict) -> tuple[list, list, dict]:
-    """(columns, rows as {header: cell}, {index of a suggested row: its candidates})."""
+def suggested_rows(table, result: dict) -> tuple[list, list, dict, list]:
+    """(columns, rows as {header: cell}, {index of a suggested row: its candidates}, the sheet of each row
+    read across sheets, else None)."""
     lost = [p for p in table.problems if p.kind == "malformed-row"]
     if lost:
         raise WriteError(f"{table.file}: line {lost[0].row} could not be read; writing the table back would"
@@ -74,6 +75,7 @@ def suggested_rows(table, result: dict) -> tuple[list, list, dict]:
 
     for r in table.rows:
         add({c: r.cells.get(c, "") for c in columns}, None if r.target_code or r.no_map else best.get(r.row))
+    sheets = [getattr(r.row, "sheet", None) for r in table.rows]
     new = [r for r in result["rows"] if r["row"] is None]   # catalogue codes without a row: new draft rows
     if new:
         source = {name: _column(table, columns, name) for name in ("source_code", "source_display")}
@@ -82,7 +84,7 @@ def suggested_rows(table, result: dict) -> tuple[list, list, dict]:
             cells.update({source["source_code"]: r["source_code"], source["source_display"]: r["source_display"],
                           headers["status"]: "draft"})
             add(cells, r["candidates"])
-    return columns, rows, suggested
+    return columns, rows, suggested, sheets
 
 
 def write_suggestions(table, result: dict, path: str) -> int:
@@ -105,22 +107,23 @@ def write_suggestions(table, result: dict, path: str) -> int:
 
 def suggestions_bytes(table, result: dict, fmt: str) -> tuple[bytes, int]:
     """(the table with its suggestions as a file of format fmt, "xlsx" or "csv"; the number of rows suggested)."""
-    columns, rows, suggested = suggested_rows(table, result)
+    columns, rows, suggested, sheets = suggested_rows(table, result)
     if fmt == "csv":
         return csv_bytes(columns, rows, table.delimiter or ","), len(suggested)
-    return _with_dropdowns(xlsx_bytes(table.meta, columns, rows), columns.index(
-        _column(table, columns, "target_code")) + 1, suggested), len(suggested)
+    return _with_dropdowns(xlsx_bytes(table.meta, columns, rows, sheets), columns.index(
+        _column(table, columns, "target_code")) + 1, suggested, sheet_layout(sheets, len(rows))), len(suggested)
 
 
-def _with_dropdowns(data: bytes, code_column: int, suggested: dict) -> bytes:
+def _with_dropdowns(data: bytes, code_column: int, suggested: dict, layout: list) -> bytes:
     """The workbook with a dropdown of the candidates' codes on each suggested row's target code cell."""
     from openpyxl import load_workbook
     from openpyxl.worksheet.datavalidation import DataValidation
 
     wb = load_workbook(io.BytesIO(data))
-    ws = wb["mappings"]
     for i, candidates in suggested.items():
-        cell = ws.cell(i + 2, code_column)
+        title, row = layout[i]
+        ws = wb[title]
+        cell = ws.cell(row, code_column)
         codes = [c["code"].replace(",", " ").replace('"', "") for c in candidates]
         prompt = "\n".join(f"{c['code']} {c['display']} ({c['score']:.2f})" for c in candidates)
         dv = DataValidation(type="list", formula1='"' + ",".join(codes)[:250] + '"', allow_blank=True,
