@@ -8,8 +8,8 @@ keeps every cell and extra column, codes as the strings they were (`0012`, `1.10
 
 - XLSX: a `mappings` sheet, or the sheets a workbook was read from, each row on its own (every cell
   a text cell; bold, frozen header; columns as wide as their text; the status column coloured by
-  status; dropdowns for relationship, status and no_map that warn about, but allow, other words) and a `metadata` sheet of key/value rows - the layout the
-  reader takes without a TOML.
+  status; dropdowns for relationship, status and no_map that warn about, but allow, other words) and
+  a `metadata` sheet of key/value rows - the layout the reader takes without a TOML.
 - CSV: as the table's CSV was written - delimiter, encoding (a BOM or not), line breaks - so that
   CSV -> export -> CSV gives back the same bytes. A table that was not a CSV (an XLSX, a ConceptMap
   made elsewhere) gets the delimiter Excel uses in its `language` (`;` where the decimal separator is
