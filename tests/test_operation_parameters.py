@@ -27,6 +27,8 @@ CM = "http://example.org/cm/shapes-colors"        # versions 1 (circle: red) and
 CM_OTHER = "http://example.org/cm/shapes-other"
 CM_FROM_VERSION_2 = "http://example.org/cm/shapes-2-other"   # maps from SHAPES 2.0.0 only
 CM_OTHER_SHAPES = "http://example.org/cm/other-shapes-colors"
+CM_DEPENDS = "http://example.org/cm/shapes-colors-by-size"   # square: red when big, blue when small
+SIZE = "http://example.org/attribute/size"
 PROPERTIES = [{"code": "notSelectable", "uri": "http://hl7.org/fhir/concept-properties#notSelectable",
                "type": "boolean"},
               {"code": "status", "uri": "http://hl7.org/fhir/concept-properties#status", "type": "code"},
@@ -79,6 +81,10 @@ RESOURCES = [
     concept_map(CM, "2", VS, "http://example.org/vs/colors", SHAPES, COLORS, ("circle", "crimson")),
     concept_map(CM_OTHER, "1", VS, VS_OTHER, SHAPES, OTHER, ("circle", "o1")),
     concept_map(CM_FROM_VERSION_2, "1", VS, VS_OTHER, f"{SHAPES}|2.0.0", OTHER, ("circle", "o2")),
+    {**concept_map(CM_DEPENDS, "1", VS, "http://example.org/vs/colors", SHAPES, COLORS),
+     "group": [{"source": SHAPES, "target": COLORS, "element": [{"code": "square", "target": [
+         {"code": color, "relationship": "equivalent", "dependsOn": [{"attribute": SIZE, "valueCode": size}]}
+         for color, size in (("red", "big"), ("blue", "small"))]}]}]},
     concept_map(CM_OTHER_SHAPES, "1", "http://example.org/vs/other-shapes", "http://example.org/vs/colors",
                 OTHER_SHAPES, COLORS, ("circle", "blue")),
 ]
@@ -235,6 +241,9 @@ TRANSLATE = {
     "targetSystem": pair(("targetSystem", OTHER), base=R5_SOURCE),
     "targetsystem": pair(("targetsystem", OTHER), base=R4_SOURCE, edition=R4),
     "reverse": pair(("reverse", True), base=[("code", "blue"), ("system", COLORS)], edition=R4),
+    "dependency": pair(("dependency", ("part", [{"name": "attribute", "valueUri": SIZE},
+                                                {"name": "value", "valueCode": "big"}])),
+                       base=[("url", CM_DEPENDS), ("sourceCode", "square"), ("system", SHAPES)]),
 }
 # the pair of each request-level parameter, per operation: a request that needs the tx-resources
 REQUEST_LEVEL = {

@@ -180,6 +180,9 @@ OWN = {
     "not-mapped": "The concept {system}#{code} is deliberately not mapped by {map}{comment}",
     "other-map-cycle": "Circular reference in unmapped other-map chain: {chain}",
     "other-map-missing": "The other map {url} named by {map} could not be found",
+    "translate-dependency": "The parameter {where} cannot be read: {why}",
+    "dependency-unmet": "{count} mapping(s) of {system}#{code} by {map} hold only where {conditions}, which the"
+                        " dependencies given contradict",
 }
 
 

@@ -207,6 +207,8 @@ TRANSLATE = Operation("ConceptMap", "translate", "the codes a concept maps to", 
     _p("targetSystem", "uri", "the code system of the targets", editions=(R5,)),
     _p("targetsystem", "uri", "the code system of the targets (in reverse: of the sources)", editions=(R4,)),
     _p("reverse", "boolean", "translate from target to source", editions=(R4,)),
+    _p("dependency", "Parameters", "what else is known of the concept (parts attribute + value; R4 element + concept):"
+                                   " targets whose dependsOn it contradicts are left out", repeats=True),
     *REQUEST))
 
 # in the order the CapabilityStatement lists them

@@ -14,9 +14,11 @@ from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE, case_inse
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, r4_equivalence, to_r5
 from termsvc.fhir import messages
 from termsvc.fhir.shape import check_codeable_concept, check_coding, check_resource
-from termsvc.fhir.params import Params
+from termsvc.fhir.outcome import OpError
+from termsvc.fhir.params import Param, Params
 from termsvc.fhir.render.translation import with_wire
 from termsvc.ops.context import Context, canonical_label, split_canonical, vurl
+from termsvc.ops.dependencies import Dependency, DependsOn, dependencies, unmet_note
 from termsvc.ops.identifiers import input_error
 from termsvc.ops.per_build import PerBuild
 from termsvc.results import JSON, Match, Translation
@@ -58,6 +60,7 @@ class TranslateRequest:
     source_scope: str | None
     target_scope: str | None
     source_system_filter: str | None
+    dependencies: tuple[Dependency, ...] = ()   # what else the client knows (ops/dependencies.py)
 
     @classmethod
     def of(cls, params: Params, r4: bool) -> "TranslateRequest":
@@ -107,7 +110,8 @@ class TranslateRequest:
         sent = get("concept_map")
         return cls(r4, reverse, codings, get("url"), get("map_version"),
                    None if sent is None else to_r5(check_resource(sent, "conceptMap")), target_system,
-                   get("source_scope"), get("target_scope"), source_system_filter)
+                   get("source_scope"), get("target_scope"), source_system_filter,
+                   dependencies(params) if params.has("dependency") else ())
 
 
 def _text(value: object) -> str | None:
@@ -351,7 +355,7 @@ def translate(ctx: Context, params: Params, r4: bool = False, instance_id: str |
         for m in _candidate_maps(ctx, req, coding):
             deadline.check()
             if req.reverse:
-                matches += _reverse(req, m, coding)
+                matches += _reverse(ctx, req, m, coding, notes)
             else:
                 matches += _forward(ctx, req, m, coding, [], notes)
     for match in matches:
@@ -380,7 +384,8 @@ def _forward(ctx: Context, req: TranslateRequest, m: _Map, coding: JSON, chain: 
                         notes.append(messages.text("not-mapped", system=system, code=code, map=m.vurl,
                                                    comment=f": {comment}" if comment else ""))
                     continue
-                out += e.matches[req.r4]
+                out += e.matches[req.r4] if not req.dependencies else \
+                    _meeting(ctx, req, m, e.matches[req.r4], system, code, notes)
         elif g.unmapped and (not system or g.source == system):
             out += _unmapped(ctx, req, m, g, coding, chain, notes)
     return out
@@ -438,7 +443,7 @@ def _unmapped(ctx: Context, req: TranslateRequest, m: _Map, g: _Group, coding: J
     return []
 
 
-def _reverse(req: TranslateRequest, m: _Map, coding: JSON) -> list[Match]:
+def _reverse(ctx: Context, req: TranslateRequest, m: _Map, coding: JSON, notes: list[str]) -> list[Match]:
     out: list[Match] = []
     system, code = coding.get("system"), coding.get("code")
     for g in _groups(m, req.source_system_filter, system):
@@ -449,4 +454,24 @@ def _reverse(req: TranslateRequest, m: _Map, coding: JSON) -> list[Match]:
                              t.get("dependsOn") or [], t.get("product") or [],
                              _coding(g.source, e.get("code"), e.get("display")),
                              [t["comment"]] if t.get("comment") else []))
-    return out
+    return out if not req.dependencies else _meeting(ctx, req, m, out, system, code, notes)
+
+
+def _meeting(ctx: Context, req: TranslateRequest, m: _Map, matches: list[Match], system: str | None,
+             code: str | None, notes: list[str]) -> list[Match]:
+    """The matches whose dependsOn the request's dependencies do not contradict (a note for the others)."""
+    unmet: list[str] = []
+    kept = DependsOn(req.dependencies, m.cm, lambda url, s, c: _in_value_set(ctx, url, s, c)).kept(matches, unmet)
+    if unmet:
+        notes.append(unmet_note(system, code, m.vurl, unmet))
+    return kept
+
+
+def _in_value_set(ctx: Context, url: str, system: str, code: str) -> bool | None:
+    """Is system#code in the value set `url` (None: cannot be judged, the value set unknown included)?"""
+    from termsvc.ops.validate import validate_vs   # (validate imports nothing of translate: no cycle, one engine)
+    try:
+        return validate_vs(ctx, Params([Param("url", "valueUri", url), Param("system", "valueUri", system),
+                                        Param("code", "valueCode", code)])).in_value_set
+    except OpError:
+        return None
