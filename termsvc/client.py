@@ -235,6 +235,32 @@ def terminology_error(status: int, issues: list[Issue], outcome: dict | None,
 
 # -- the client -----------------------------------------------------------------------------------
 
+def dependency_pair(attribute: str, value: str | dict, r4: bool) -> tuple[str, tuple]:
+    """A $translate `dependency` (attribute, a code or a Coding) as a request pair: parts, kept hashable
+    (a request is a cache key) until query_and_body() writes them."""
+    coding = tuple((k, v) for k, v in ({"code": value} if isinstance(value, str) else value).items()
+                   if k in ("system", "code", "display") and v)
+    return "dependency", ((("element" if r4 else "attribute"), "valueUri", attribute),
+                          (("concept", "valueCodeableConcept", coding) if r4 else ("value", "valueCoding", coding)))
+
+
+def query_and_body(pairs: list) -> tuple[list, dict | None]:
+    """The query pairs of a request and the Parameters that carries its parameters with parts (None: none)."""
+    parts = [{"name": name, "part": [{"name": n, key: ({"coding": [dict(v)]} if key == "valueCodeableConcept"
+                                                      else dict(v) if isinstance(v, tuple) else v)}
+                                     for n, key, v in value]}
+             for name, value in pairs if not isinstance(value, str)]
+    query = [(name, value) for name, value in pairs if isinstance(value, str)]
+    return query, ({"resourceType": "Parameters", "parameter": parts} if parts else None)
+
+
+def _batch_entry(path: str, pairs: list) -> dict:
+    query, body = query_and_body(pairs)
+    url = f"{path}?{urllib.parse.urlencode(query)}"
+    return {"request": {"method": "GET", "url": url}} if body is None else \
+        {"request": {"method": "POST", "url": url}, "resource": body}
+
+
 class TerminologyClient:
     """Terminology operations over HTTP. Thread-safe for the cache; one session per client."""
 
@@ -292,18 +318,19 @@ class TerminologyClient:
 
     # -- transport -------------------------------------------------------------------------------------
     def _call(self, path: str, pairs: list) -> dict:
-        """GET an operation; the answer's JSON, or TerminologyError."""
-        r = self._http("GET", f"{self.base_url}/{path}", params=pairs)
-        return self._json(r)
+        """GET an operation (POST when a parameter has parts); the answer's JSON, or TerminologyError."""
+        query, body = query_and_body(pairs)
+        if body is None:
+            return self._json(self._http("GET", f"{self.base_url}/{path}", params=query))
+        return self._json(self._http("POST", f"{self.base_url}/{path}", params=query, json=body,
+                                     headers={"Content-Type": FHIR_JSON}))
 
     def _batch(self, requests_: list) -> list[tuple[int, dict]]:
         """(status, resource) per (path, pairs) request, in order, through FHIR batch Bundles."""
         out = []
         for i in range(0, len(requests_), self.batch_size):
             chunk = requests_[i:i + self.batch_size]
-            bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-                {"request": {"method": "GET", "url": f"{path}?{urllib.parse.urlencode(pairs)}"}}
-                for path, pairs in chunk]}
+            bundle = {"resourceType": "Bundle", "type": "batch", "entry": [_batch_entry(path, pairs) for path, pairs in chunk]}
             answer = self._json(self._http("POST", self.base_url, json=bundle,
                                            headers={"Content-Type": FHIR_JSON}))
             entries = answer.get("entry", []) or []
@@ -379,9 +406,9 @@ class TerminologyClient:
 
     # -- request building -------------------------------------------------------------------------------
     def _translate_request(self, code=None, system=None, *, url=None, target_system=None, coding=None,
-                           version=None, params=None) -> tuple[str, list]:
+                           version=None, dependencies=(), params=None) -> tuple[str, list]:
         r4 = self.r4
-        pairs = []
+        pairs: list[tuple[str, object]] = []
         if coding is not None:
             pairs.append(("coding" if r4 else "sourceCoding", f"{coding.get('system', '')}|{coding['code']}"))
         elif code is not None:
@@ -394,6 +421,7 @@ class TerminologyClient:
             pairs.append(("url", url))
         if target_system:
             pairs.append(("targetsystem" if r4 else "targetSystem", target_system))
+        pairs += [dependency_pair(attribute, value, r4) for attribute, value in dependencies]
         pairs += list((params or {}).items())
         return "ConceptMap/$translate", pairs
 
@@ -418,11 +446,14 @@ class TerminologyClient:
     # -- operations ---------------------------------------------------------------------------------------
     def translate(self, code: str | None = None, system: str | None = None, *, url: str | None = None,
                   target_system: str | None = None, coding: dict | None = None, version: str | None = None,
-                  params: dict | None = None) -> TranslateResult:
+                  dependencies: Iterable[tuple[str, str | dict]] = (), params: dict | None = None) -> TranslateResult:
         """$translate a code (with its system) or a Coding; `url` names the ConceptMap, `target_system`
-        the code system wanted; `params` adds any other parameter by its FHIR name."""
+        the code system wanted; `dependencies`: what else is known of the concept, (attribute uri, a code
+        or a Coding) each, such as the laterality beside a procedure code (a target whose dependsOn they
+        contradict is left out); `params` adds any other parameter by its FHIR name."""
         return self._cached_call(*self._translate_request(code, system, url=url, target_system=target_system,
-                                                          coding=coding, version=version, params=params),
+                                                          coding=coding, version=version, dependencies=dependencies,
+                                                          params=params),
                                  parse_translate)
 
     def validate_code(self, code: str, system: str | None = None, *, url: str | None = None,
@@ -472,10 +503,11 @@ class TerminologyClient:
             query = None
 
     def translate_many(self, items: Iterable, system: str | None = None, *, url: str | None = None,
-                       target_system: str | None = None) -> list[TranslateResult]:
+                       target_system: str | None = None, dependencies: Iterable[tuple[str, str | dict]] = ()
+                       ) -> list[TranslateResult]:
         """$translate each item (a code, or a dict of translate() arguments) through batch requests."""
-        reqs = [self._translate_request(**(it if isinstance(it, dict) else {"code": it, "system": system}),
-                                        **({} if isinstance(it, dict) else {"url": url, "target_system": target_system}))
+        shared = {"url": url, "target_system": target_system, "dependencies": list(dependencies)}
+        reqs = [self._translate_request(**(it if isinstance(it, dict) else {"code": it, "system": system, **shared}))
                 for it in items]
         return self._many(reqs, parse_translate)
 

@@ -14,7 +14,8 @@ from typing import Any
 from termsvc import results
 from termsvc import settings as settings_mod
 from termsvc.client import (Concept, LookupResult, Match, Page, SubsumesResult, TerminologyClient, TerminologyError,
-                            TranslateResult, ValidateResult, failed_result, terminology_error, verdict_of)
+                            TranslateResult, ValidateResult, failed_result, query_and_body, terminology_error,
+                            verdict_of)
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
 from termsvc.fhir.outcome import outcome
 from termsvc.fhir.params import SIGNATURES
@@ -47,7 +48,9 @@ class LocalClient(TerminologyClient):
         self.store.refresh()
         ctx = Context(self.store, fhir_version="R4" if self.r4 else "R5")
         try:
-            params = SIGNATURES[(rtype, name)].from_query(pairs)
+            query, body = query_and_body(pairs)
+            signature = SIGNATURES[(rtype, name)]
+            params = signature.from_query(query) if body is None else signature.from_resource(body, query)
             with self.store.time_limit():
                 return ENGINE[(rtype, name)](self, ctx, params, instance_id)
         except Exception as e:

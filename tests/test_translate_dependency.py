@@ -1,6 +1,8 @@
 """$translate's `dependency` (R5 attribute + value, R4 element + concept) held against the targets'
 dependsOn: a target whose dependsOn a dependency contradicts is left out, one no dependency speaks of
 stays, and a dependency that cannot be read is a 400 (docs/operations.md, "Translation")."""
+import pytest
+
 from conftest import SCT, params_named, post_params
 from termsvc.ops.dependencies import Dependency, DependsOn
 
@@ -161,3 +163,39 @@ def test_quantities_and_booleans_unit():
     assert holds({"attribute": "contrast", "valueBoolean": True}) is True
     assert holds({"attribute": "contrast", "valueBoolean": False}) is False
     assert holds({"attribute": "age", "valueCode": "adult"}) is None
+
+
+# -- the client and the CLI: a dependency is sent in a POST (parts have no query-string form) ------------
+
+EXAMPLE2 = "http://hl7.org/fhir/ConceptMap/example2"   # FHIR R5 core: code -> code2 where ex3 = example3#some-code
+EX1, EX3 = "http://example.org/fhir/example1", "http://example.org/fhir/example3"
+EX3_URI = "http://example.org/fhir/property-value/example"
+
+
+@pytest.mark.parametrize("which", ["local", "http", "http-r4"])
+def test_the_client_sends_dependencies(which, db_path, live_server):
+    from termsvc.client import TerminologyClient
+    from termsvc.local_client import LocalClient
+    client = LocalClient(db_path) if which == "local" else \
+        TerminologyClient(live_server.base + "/fhir") if which == "http" else \
+        TerminologyClient(live_server.base + "/r4/fhir", fhir_version="R4")
+    met = client.translate("code", EX1, url=EXAMPLE2, dependencies=[(EX3_URI, {"system": EX3, "code": "some-code"})])
+    assert met.result and [m.code for m in met.matches] == ["code2"]
+    unmet = client.translate("code", EX1, url=EXAMPLE2, dependencies=[("ex3", {"system": EX3, "code": "other"})])
+    assert not unmet.result and "ex3 = http://example.org/fhir/example3#some-code" in unmet.message
+    # many codes through a batch: POST entries
+    many = client.translate_many(["code", "code"], EX1, url=EXAMPLE2, dependencies=[(EX3_URI, "other")])
+    assert [r.result for r in many] == [False, False]
+    assert client.translate_many([{"code": "code", "system": EX1, "dependencies": [(EX3_URI, "some-code")]}])[0].result
+
+
+def test_the_cli_takes_dependencies(db_path):
+    from click.testing import CliRunner
+    from termsvc.cli import cli
+    base = ["translate", "code", "-s", EX1, "--url", EXAMPLE2, "--db", db_path]
+    met = CliRunner().invoke(cli, base + ["--dependency", f"{EX3_URI}={EX3}|some-code"])
+    assert met.exit_code == 0 and "code2" in met.output, met.output
+    unmet = CliRunner().invoke(cli, base + ["--dependency", f"ex3={EX3}|other"])
+    assert unmet.exit_code == 1 and "contradict" in unmet.output, unmet.output
+    bad = CliRunner().invoke(cli, base + ["--dependency", "no-value"])
+    assert bad.exit_code == 2 and "ATTRIBUTE=VALUE" in bad.output

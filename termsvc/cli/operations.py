@@ -88,20 +88,27 @@ CSV_COLUMNS = ["source_code", "source_system", "result", "relationship", "target
 @click.option("--system", "-s", metavar="URI", help="The code system of the code(s).")
 @click.option("--url", metavar="CANONICAL", help="The ConceptMap to use (default: every map that knows the code).")
 @click.option("--target-system", metavar="URI", help="Only translations into this code system.")
+@click.option("--dependency", "dependencies", metavar="ATTRIBUTE=VALUE", multiple=True,
+              help="What else is known of the concept (repeatable): the attribute (a uri, or the map's code for"
+                   " it) and a code or system|code, e.g. --dependency laterality=http://snomed.info/sct|7771000;"
+                   " targets whose dependsOn it contradicts are left out.")
 @click.option("--input", "input_path", metavar="FILE",
               help="Many codes: a file of codes, one a line, or a CSV with --column ('-': stdin). Without CODE"
                    " and --input, codes are read from stdin.")
 @click.option("--column", metavar="NAME", help="The CSV column that holds the codes (header name).")
 @source_options
-def translate_cmd(settings, code, system, url, target_system, input_path, column, db, server, r4, as_json):
+def translate_cmd(settings, code, system, url, target_system, dependencies, input_path, column, db, server, r4,
+                  as_json):
     """Translate a code (or many) through the loaded ConceptMaps."""
+    dependencies = [_dependency(d) for d in dependencies]
     if code is not None and input_path is not None:
         raise click.UsageError("give a CODE or --input FILE, not both")
     if code is None and input_path is None and sys.stdin.isatty():
         raise click.UsageError("give a CODE, or codes on stdin / with --input FILE")
     client = open_client(settings, server, r4)
     if code is not None:
-        r = asking(lambda: client.translate(code, system, url=url, target_system=target_system))
+        r = asking(lambda: client.translate(code, system, url=url, target_system=target_system,
+                                            dependencies=dependencies))
         if as_json:
             emit_json(r)
         else:
@@ -114,12 +121,22 @@ def translate_cmd(settings, code, system, url, target_system, input_path, column
                 click.echo(f"  {r.message}")
         sys.exit(0 if r.result else 1)
     codes = read_codes(input_path or "-", column)
-    results = asking(lambda: client.translate_many(codes, system, url=url, target_system=target_system))
+    results = asking(lambda: client.translate_many(codes, system, url=url, target_system=target_system,
+                                                   dependencies=dependencies))
     if as_json:
         emit_json([{"source_code": c, "source_system": system, **_plain(r)} for c, r in zip(codes, results)])
     else:
         write_csv(codes, system, results)
     sys.exit(0 if all(r.result for r in results) else 1)
+
+
+def _dependency(given: str) -> tuple[str, str | dict]:
+    """--dependency ATTRIBUTE=VALUE: (attribute, a code or a Coding {system, code} for system|code)."""
+    attribute, _, value = given.partition("=")
+    if not attribute or not value:
+        raise click.BadParameter(f"'{given}': give ATTRIBUTE=VALUE (a code or system|code)", param_hint="--dependency")
+    system, bar, code = value.rpartition("|")
+    return attribute, ({"system": system, "code": code} if bar and system else value.lstrip("|"))
 
 
 def read_codes(path: str, column: str | None) -> list[str]:
