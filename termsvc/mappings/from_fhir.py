@@ -4,8 +4,9 @@ A ConceptMap made by `to_fhir` comes back as the table it came from (same column
 the same order, same rows in the same order, same cell text). Any other ConceptMap
 becomes a table with the standard columns: one row per target, one per `noMap`
 element (R4: target with equivalence `unmatched`); rows without a kept status are
-`accepted` (they are what the ConceptMap publishes). Not represented: dependsOn /
-product, group.unmapped, R5 properties and additional attributes.
+`accepted` (they are what the ConceptMap publishes). A target's dependsOn is the row's `depends_on`
+(a Coding as system|code, any other value as its text). Not represented: product,
+group.unmapped, R5 properties.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from termsvc.ops.context import build_cached
 
 STANDARD_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                     "target_display", "relationship", "no_map", "status", "comment"]
-OPTIONAL_COLUMNS = ["author", "reviewer", "status_date"]
+OPTIONAL_COLUMNS = ["author", "reviewer", "status_date", "depends_on"]
 
 
 def extension_value(holder: dict, url: str):
@@ -48,6 +49,17 @@ def _column_cells(holder: dict) -> dict:
             if sub.get("name") is not None:
                 out[sub["name"]] = sub.get("value") or ""
     return out
+
+
+def _condition(depends_on: dict) -> tuple[str, str, str]:
+    """A dependsOn (R5) as a row's condition (attribute, system or "", code)."""
+    coding = depends_on.get("valueCoding")
+    if isinstance(coding, dict):
+        return depends_on.get("attribute") or "", coding.get("system") or "", str(coding.get("code") or "")
+    value = next((v for k, v in depends_on.items() if k.startswith("value")), depends_on.get("valueSet"))
+    if isinstance(value, dict):   # a Quantity
+        value = f"{value.get('value')} {value.get('code') or value.get('unit') or ''}".strip()
+    return depends_on.get("attribute") or "", "", str(value).lower() if isinstance(value, bool) else str(value or "")
 
 
 def table_extension_values(cm: dict) -> dict:
@@ -132,7 +144,8 @@ def numbered_rows(cm: dict):
                     d.update(target_system=gt, target_code=t.get("code") or "",
                              target_display=t.get("display") or "",
                              relationship=t.get("relationship") or "",
-                             r4_word=extension_value(t, EXT_R4_EQUIVALENCE), comment=t.get("comment") or "")
+                             r4_word=extension_value(t, EXT_R4_EQUIVALENCE), comment=t.get("comment") or "",
+                             depends_on=tuple(_condition(x) for x in t.get("dependsOn") or [] if isinstance(x, dict)))
                     rel5 = extension_value(t, EXT_R5_RELATIONSHIP)
                     if rel5:   # an R4 copy of an R5-written relationship (termsvc.fhir.conceptmap_r4)
                         d.update(relationship=rel5, r4_word=None)

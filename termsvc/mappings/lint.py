@@ -213,6 +213,8 @@ def _contradiction(t: Table, a: Row, b: Row) -> str | None:
         return r.cells.get(t.colmap.get("relationship")) or r.relationship
     if a.no_map and b.no_map:
         return None   # a duplicate (table.table_checks)
+    if _exclusive(a.depends_on, b.depends_on):
+        return None   # mappings under conditions that cannot hold together (laterality left / right)
     if a.no_map or b.no_map:
         mapped = b if a.no_map else a
         if mapped.relationship == "not-related-to":
@@ -224,6 +226,16 @@ def _contradiction(t: Table, a: Row, b: Row) -> str | None:
     if not same_target and a.relationship == b.relationship == "equivalent":
         return f"{a.source_code} is equivalent to both {a.target_code} and {b.target_code}"
     return None
+
+
+def _exclusive(a: tuple, b: tuple) -> bool:
+    """Can the conditions of two rows (depends_on) not hold together: an attribute with other values in each?"""
+    values_a: dict[str, set] = {}
+    values_b: dict[str, set] = {}
+    for conditions, values in ((a, values_a), (b, values_b)):
+        for attribute, system, code in conditions:
+            values.setdefault(attribute, set()).add((system, code))
+    return any(values_a[x].isdisjoint(values_b[x]) for x in values_a.keys() & values_b.keys())
 
 
 def _scope_coverage(t: Table, judge: Judge, add, problems: list) -> dict:

@@ -20,7 +20,7 @@ PROBLEM_KINDS = frozenset({
     # a row, read on its own
     "above-header", "total-row", "hidden-row", "hidden-column", "merged-cell", "unread-sheet", "read-sheets", "malformed-row", "invalid-cell",
     "typed-cell", "hidden-character", "empty-source-code", "unknown-relationship",
-    "unknown-status", "unknown-no-map",
+    "unknown-status", "unknown-no-map", "unreadable-depends-on", "depends-on-no-map",
     "no-map-with-target", "empty-target", "missing-relationship", "missing-system",
     # rows together
     "duplicate-row", "conflicting-relationship", "case-duplicate",

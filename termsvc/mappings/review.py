@@ -137,6 +137,8 @@ def layout(t: Table) -> list[Column]:
              Column("target_code", "Target", col("target_code"), frozenset({"target_code", "no_map"}), nowrap=True),
              Column("target_display", "Target display", col("target_display"), frozenset({"target_display"})),
              Column("relationship", "Relationship", col("relationship"), frozenset({"relationship"}), nowrap=True),
+             *([Column("depends_on", "Depends on", col("depends_on"), frozenset({"depends_on"}))]
+               if col("depends_on") else []),
              Column("status", "Status", col("status"), frozenset({"status"}), nowrap=True),
              Column("author", "Author", col("author"), frozenset({"author"}), nowrap=True),
              Column("reviewer", "Reviewer", col("reviewer"), frozenset({"reviewer"}), nowrap=True),
@@ -161,6 +163,8 @@ def row_cells(r: Row, columns: list[Column], problems: list) -> list[Cell]:
             text = "no map"
         elif c.key == "relationship":
             text = r.cells.get(c.header, "") or r.r4_word or r.relationship or ""
+        elif c.key == "depends_on":
+            text = r.cells.get(c.header, "")
         else:
             text = getattr(r, c.key) or ""
         out.append(Cell(text, c, own))

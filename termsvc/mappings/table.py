@@ -30,7 +30,7 @@ from termsvc.mappings.reading import canonical_header
 
 KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                  "target_display", "relationship", "no_map", "status", "comment", "author",
-                 "reviewer", "status_date"]
+                 "reviewer", "status_date", "depends_on"]
 REQUIRED_COLUMNS = ["source_code"]
 TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")   # a table's name: its files' base name
 DATA_SUFFIXES = (".csv", ".tsv", ".xlsx")
@@ -49,7 +49,7 @@ NO_MAP_FALSE = {"", "false", "no", "n", "0"}
 CM_STATUSES = ["draft", "active", "retired", "unknown"]
 # a row's cell that cannot be read -> the kind of its error
 CELL_ERROR_KINDS = {"relationship": "unknown-relationship", "status": "unknown-status", "no_map": "unknown-no-map",
-                    "source_code": "empty-source-code"}
+                    "source_code": "empty-source-code", "depends_on": "unreadable-depends-on"}
 
 META_KEYS = ["url", "version", "name", "title", "status", "publisher", "description", "language", "source_scope",
              "target_scope", "source_system", "target_system", "default_status", "dicom_attributes",
@@ -75,6 +75,8 @@ class Row:
     author: str = ""
     reviewer: str = ""
     status_date: str = ""
+    # the conditions the mapping holds under (its target's dependsOn): (attribute, system or "", code) each
+    depends_on: tuple = ()
     extras: dict = field(default_factory=dict)   # other columns: header -> value
 
     @property
@@ -224,6 +226,38 @@ class StatusCell(fields.String):
         return status
 
 
+def parse_depends_on(text: str) -> tuple:
+    """`laterality=http://snomed.info/sct|7771000; modality=CT` -> ((attribute, system or "", code), ...);
+    ValueError for a condition that is not ATTRIBUTE=VALUE."""
+    out = []
+    for condition in re.split(r"[;\n]", text or ""):
+        if not condition.strip():
+            continue
+        attribute, equals, value = (part.strip() for part in condition.partition("="))
+        if not equals or not attribute or not value:
+            raise ValueError(condition.strip())
+        system, bar, code = value.rpartition("|")
+        out.append((attribute, system.strip() if bar else "", code.strip() if bar else value))
+    return tuple(out)
+
+
+def depends_on_text(conditions) -> str:
+    """The cell of a row's conditions, as parse_depends_on() reads it."""
+    return "; ".join(f"{a}={s}|{c}" if s else f"{a}={c}" for a, s, c in conditions)
+
+
+class DependsOnCell(fields.String):
+    """-> the conditions a mapping holds under (its target's dependsOn in the ConceptMap)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parse_depends_on(text)
+        except ValueError as e:
+            raise ValidationError(f"'{e}' is no condition: write ATTRIBUTE=VALUE (a code, or system|code),"
+                                  " conditions separated by ';'") from None
+
+
 class CodeCell(fields.String):
     """A code as written: a character one cannot see (a NUL, a line break of a quoted cell, a zero-width or
     non-breaking space) is no part of one."""
@@ -260,10 +294,11 @@ class RowSchema(Schema):
     author = fields.String(load_default="")
     reviewer = fields.String(load_default="")
     status_date = fields.String(load_default="")
+    depends_on = DependsOnCell(load_default=())
 
     # the value of a cell that could not be read (its status: the table default does not apply)
     UNREADABLE = {"source_code": "", "target_code": "", "relationship": (None, None), "no_map": False,
-                  "status": "invalid"}
+                  "status": "invalid", "depends_on": ()}
 
     def __init__(self, meta: dict, colmap: dict):
         super().__init__()
@@ -296,7 +331,7 @@ class RowSchema(Schema):
                    target_display=data["target_display"], relationship=relationship, r4_word=r4_word,
                    no_map=no_map, status=status if status in ROW_STATUSES else None, comment=data["comment"],
                    author=data["author"], reviewer=data["reviewer"], status_date=data["status_date"],
-                   extras={h: v for h, v in data["cells"].items() if h not in self.headers})
+                   depends_on=data["depends_on"], extras={h: v for h, v in data["cells"].items() if h not in self.headers})
 
 
 META_SCHEMA = MetadataSchema()
@@ -495,6 +530,9 @@ def table_checks(t: Table):
     pairs: dict[tuple, Row] = {}      # (ss, sc, ts, tc) -> first row
     nomaps: dict[tuple, Row] = {}     # (ss, sc) -> first no-map row
     for r in t.rows:
+        if r.no_map and r.depends_on:
+            t.warning("depends-on-no-map", r.row, f"{r.source_code} is marked no_map: a no-map holds whatever the"
+                      " conditions, so depends_on says nothing here", t.colmap.get("depends_on"))
         if r.no_map:
             key: tuple = (r.source_system, r.source_code)
             if key in nomaps:
@@ -505,7 +543,7 @@ def table_checks(t: Table):
             continue
         if not r.target_code or not r.relationship:
             continue
-        key = (r.source_system, r.source_code, r.target_system, r.target_code)
+        key = (r.source_system, r.source_code, r.target_system, r.target_code, frozenset(r.depends_on))
         first = pairs.setdefault(key, r)
         if first is not r and first.relationship == r.relationship:
             t.error("duplicate-row", r.row, f"{r.source_code} -> {r.target_code} duplicates row {first.row}")

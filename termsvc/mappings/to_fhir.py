@@ -4,6 +4,8 @@ Shape:
 - one group per (source_system, target_system), in order of first appearance; a
   no-map row goes to the group of its source system and the table's default target
   system; one element per source code; one target per mapped row.
+- a row's `depends_on` (`attribute=system|code; ...`) as its target's `dependsOn` (a Coding, or a
+  `valueCode`), each attribute declared once in `additionalAttribute` (its `uri` when it is one);
 - `noMap: true` on the element of a no-map row; its comment in the standard
   `conceptmap-nomap-comment` extension.
 - Per row, on the target (or on the element for a no-map row), extensions under
@@ -27,7 +29,7 @@ import re
 from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, EXT_R4_EQUIVALENCE
 from termsvc.mappings.reading import SheetRow, canonical_header
-from termsvc.mappings.table import KNOWN_COLUMNS, Row, Table
+from termsvc.mappings.table import KNOWN_COLUMNS, Row, Table, depends_on_text
 
 EXT_BASE = "http://termsvc.local/fhir/StructureDefinition/"
 EXT_TABLE = EXT_BASE + "mapping-table"
@@ -65,6 +67,7 @@ def render_cells(d: dict) -> dict:
         "author": d.get("author") or "",
         "reviewer": d.get("reviewer") or "",
         "status_date": d.get("status_date") or "",
+        "depends_on": "" if d.get("no_map") else depends_on_text(d.get("depends_on") or ()),
     }
 
 
@@ -110,6 +113,7 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
     default_ts = m.get("target_system") or ""
     displays = displays or {}
     groups: dict = {}
+    attributes: dict[str, set] = {}   # the attributes targets depend on -> their values' types
     placed: list[tuple[Row, dict, dict | None]] = []   # (row, element, target|None)
     for r in (t.rows if rows is None else rows):
         if statuses is not None and r.status not in statuses:
@@ -141,6 +145,11 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
             tg["relationship"] = r.relationship
             if r.comment:
                 tg["comment"] = r.comment
+            if r.depends_on:
+                tg["dependsOn"] = [{"attribute": a, "valueCoding": {"system": s, "code": c}} if s else
+                                   {"attribute": a, "valueCode": c} for a, s, c in r.depends_on]
+                for a, s, _ in r.depends_on:
+                    attributes.setdefault(a, set()).add("Coding" if s else "code")
             e.setdefault("target", []).append(tg)
             placed.append((r, e, tg))
     for r, e, target in placed:
@@ -168,6 +177,10 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
             elif written:
                 exts.append(_column_ext(h, written))
         # keep extension lists ordered as built; element-level ones stay before targets
+    if attributes:   # R5: a dependsOn names an additionalAttribute of the map by its code
+        cm["additionalAttribute"] = [{"code": a, **({"uri": a} if re.match(r"[a-z][a-z0-9+.-]*:", a) else {}),
+                                      "type": "Coding" if "Coding" in kinds else "code"}
+                                     for a, kinds in attributes.items()]
     cm["group"] = [g["group"] for g in groups.values() if g["group"]["element"]]
     if not cm["group"]:
         del cm["group"]
@@ -182,4 +195,4 @@ def row_meaning(r: Row, element_display, target) -> dict:
             "target_code": r.target_code, "target_display": (target or {}).get("display") or "",
             "relationship": r.relationship, "r4_word": r.r4_word, "no_map": r.no_map,
             "status": r.status, "comment": r.comment, "author": r.author, "reviewer": r.reviewer,
-            "status_date": r.status_date}
+            "status_date": r.status_date, "depends_on": r.depends_on if target is not None else ()}
