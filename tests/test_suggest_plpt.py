@@ -10,10 +10,8 @@ from click.testing import CliRunner
 
 from conftest import PROJECT_DIR
 from termsvc.cli import cli
-from termsvc.store.reader import Store
 from termsvc.suggest.lexicon import Lexicon
 from termsvc.suggest.rank import read
-from termsvc.suggest.service import Suggester
 
 CID = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
 CID4, CID29, CID244 = CID.format(4), CID.format(29), CID.format(244)
@@ -23,13 +21,12 @@ RIGHT, LEFT, BILATERAL = "24028007", "7771000", "51440002"
 
 
 @pytest.fixture(scope="module")
-def suggester(db_path):
-    s = Suggester(Store(db_path), Lexicon.load())
-    yield s
-    s.close()
+def suggester(default_suggester):
+    return default_suggester
 
 
 def best(suggester, name, language, scope=CID4):
+    """The best code for a name (None when nothing matches) and the parts of the name."""
     ranked, parts = suggester.suggest(name, suggester.ranker(scope, None), language, 3)
     return (ranked[0].candidate.code if ranked else None), parts
 
