@@ -116,6 +116,17 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(scope="module")
+def default_suggester(db_path):
+    """A suggester over the default build with the shipped lexicon and no evidence."""
+    from termsvc.store.reader import Store
+    from termsvc.suggest.lexicon import Lexicon
+    from termsvc.suggest.service import Suggester
+    s = Suggester(Store(db_path), Lexicon.load())
+    yield s
+    s.close()
+
+
 def store_of(folder, resources: list[dict]):
     """A Store over a build of these FHIR resources alone (written as files into `folder`)."""
     from termsvc.store.reader import Store
