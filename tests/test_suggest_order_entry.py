@@ -38,8 +38,8 @@ def question(suggester, name, language):
     ("CT abdomen ?appendicitis", "en", ["appendicitis"]),                    # a question mark before a word
     ("Echo hals, schildkliernodus?", "nl", ["schildkliernodus"]),           # ... after one: its clause
     ("Rx mano por traumatismo, 4º dedo", "es", ["por", "traumatismo"]),      # to the end of its clause
-    ("X-ray left hand, pain over the thumb", "en", ["pain", "over", "the", "thumb"]),   # a symptom: its clause
-    ("US abdomen RUQ pain", "en", []),                                       # ... unless it is the whole name
+    ("X-ray left hand, thumb pain", "en", ["thumb", "pain"]),                # a symptom after: its clause
+    ("US abdomen RUQ pain", "en", ["pain"]),                                 # ... in the first, it opens one
     ("Thorax pa/lat", "de", [])])
 def test_the_clinical_question_runs_from_its_word_or_mark_to_the_end_of_its_clause(suggester, name, language, words):
     assert question(suggester, name, language) == words
@@ -73,6 +73,14 @@ def test_a_region_only_the_question_names_or_one_outside_it_counts_in_full(sugge
 def test_a_symptom_compound_names_the_region_of_its_finding(suggester):
     assert regions(suggester, "Echo bij buikpijn", "nl") == ["abdomen"]
     assert regions(suggester, "Röntgen Knieschmerzen", "de") == ["knee"]
+
+
+@pytest.mark.parametrize("name, language, said", [
+    ("Rx mani artrite reumatoide", "it", ["hand"]),                 # no misspelt arteries
+    ("Scintigraphie osseuse, métastases", "fr", []),                # no misspelt metatarsus
+    ("CT Thorax zum Ausschluss einer Lungenembolie", "de", ["thorax"])])
+def test_a_diagnosis_is_a_finding_word_not_a_misspelt_region(suggester, name, language, said):
+    assert regions(suggester, name, language) == said
 
 
 # -- contrast --------------------------------------------------------------------------------------------

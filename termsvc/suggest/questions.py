@@ -2,14 +2,14 @@
 Meniskusläsion`, `US abdomen for RUQ pain`, `Echo lies rechts, hernia?`, `Rx piede destro, dolore all'alluce`.
 
 The question opens at a word the lexicon lists as a stop word meaning `reason` (`bei`, `V.a.`, `for`,
-`r/o`, `pour`, `per`, `i.v.m.`, `nach`) or at a question mark before a word (`?pneumonia`,
-`¿hidronefrosis?`), and runs to the end of its clause (commas, semicolons, colons, brackets and a spaced
-dash separate clauses: `Rx mano, 4º dedo` names the finger). A question mark after a word, or a stop word
-meaning `finding` (a symptom: `pain`, `Schmerzen`, `dolor`, `swelling`), puts its whole clause in question
-(`..., Harnstau?`, `(RUQ pain)`). What the question names is a finding, not what is imaged: its regions and
-its other words count for nothing when the name says a region outside it (`Echo abdomen bij buikpijn
-rechtsboven` is the abdomen), and in full when only the question names one (`Sonographie bei
-Knieschmerzen`).
+`r/o`, `pour`, `per`, `i.v.m.`, `nach`) or `finding` (a symptom, a diagnosis, an event: `pain`, `Schmerzen`,
+`fracture`, `Sturz`), or at a question mark before a word (`?pneumonia`, `¿hidronefrosis?`), and runs to
+the end of its clause (commas, semicolons, colons, brackets and a spaced dash separate clauses: `Rx mano
+por traumatismo, 4º dedo` names the finger). A question mark after a word, or a finding word after the
+first clause (where the exam is named), puts its whole clause in question (`..., Harnstau?`, `(RUQ pain)`).
+What the question names is a finding, not what is imaged: its regions and its other words count for nothing
+when the name says a region outside it (`Echo abdomen bij buikpijn rechtsboven` is the abdomen), and in
+full when only the question names one (`Sonographie bei Knieschmerzen`).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from termsvc.suggest.lexicon import Segment
 from termsvc.suggest.text import fold
 
 REASON = ("reason",)          # the meaning of a stop word that opens the clinical question
-FINDING = ("finding",)        # ... and of one that puts its clause in question
+FINDING = ("finding",)        # ... and of a finding: it opens it too, or puts its clause in question
 FINDING_KINDS = ("region", "word")
 _MARKS = re.compile(r"[a-z0-9]+|[?,;:()\[\]]|\s-\s")
 
@@ -75,15 +75,15 @@ def asked(name: str, words: list[str], segments: list[Segment]) -> set[int]:
     if not n or n != len(words) or not segments:
         return set()
     starts = _starts(segments, words)
-    # (a symptom in a name of one clause leaves it as it is: `US abdomen RUQ pain`)
-    found = {clause_of[i] for s, i in zip(segments, starts) if _says(s, FINDING)} if len(set(clause_of)) > 1 else set()
+    # a finding after the first clause puts its clause in question; in the first it opens the question
+    found = {clause_of[i] for s, i in zip(segments, starts) if _says(s, FINDING) and clause_of[i] > clause_of[0]}
     out: set[int] = set()
     open_clause = None
     for k, (s, i) in enumerate(zip(segments, starts)):
         clause = clause_of[i]
         if open_clause is not None and clause != open_clause:
             open_clause = None
-        if _says(s, REASON):
+        if _says(s, REASON) or _says(s, FINDING):
             open_clause = clause
         if open_clause is not None or by_mark[i] or clause in found:
             out.add(k)

@@ -115,19 +115,20 @@ def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda 
 
 
 def _negated_nouns(lexicon: Lexicon, segments: list[Segment], languages: list[str], by_segment: list) -> None:
-    """A contrast word that continues a negated phrase (only stop words between, no word of its own that
-    says with) is that phrase's noun: `sans injection de produit de contraste`, `ohne Gabe von Kontrastmittel`
-    are without contrast, not with and without (`ohne KM, mit KM` and `nativ und KM` are both)."""
+    """A contrast word that continues a negated phrase over stop words (no word of its own that says with)
+    is that phrase's noun: `sans injection de produit de contraste`, `sin administración de contraste` are
+    without contrast, not with and without (`ohne KM, mit KM`, `nativ und KM`, `WO/W CONTRAST` are both)."""
     negators = {w for lang in dict.fromkeys(languages[:1] + ["en"]) for w in lexicon.negators.get(lang, ())}
-    negated = False
+    negated, gap = False, 0
     for k, s in enumerate(segments):
         if s.facets and all(f.kind == "stop" for f in s.facets) and s.words[0] not in lexicon.contrast_openers:
+            gap += 1
             continue
         says = [f.alternatives[0].split()[0] for f in s.facets if f.kind == "contrast"]
-        if negated and says and "without" not in says and s.words[0] not in lexicon.contrast_openers:
+        if negated and gap and says and "without" not in says and s.words[0] not in lexicon.contrast_openers:
             by_segment[k] = [p for p in by_segment[k] if p.kind != "contrast"]
             continue
-        negated = len(s.words) > 1 and s.words[0] in negators and says == ["without"]
+        negated, gap = len(s.words) > 1 and s.words[0] in negators and says == ["without"], 0
 
 
 def _ordinals_of_digits(segments: list[Segment], by_segment: list) -> None:
