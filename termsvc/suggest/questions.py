@@ -20,7 +20,7 @@ from termsvc.suggest.text import fold
 
 REASON = ("reason",)          # the meaning of a stop word that opens the clinical question
 FINDING = ("finding",)        # ... and of a finding: it opens it too, or puts its clause in question
-FINDING_KINDS = ("region", "word")
+TAKEN_OUT = ("region", "word")       # the parts of the question that count for nothing
 _MARKS = re.compile(r"[a-z0-9]+|[?,;:()\[\]]|\s-\s")
 
 
@@ -91,8 +91,8 @@ def asked(name: str, words: list[str], segments: list[Segment]) -> set[int]:
 
 
 def drop_findings(name: str, words: list[str], segments: list[Segment], by_segment: list, known) -> None:
-    """Drop the regions and other words of the clinical question (see the module's description) when
-    the name names a region outside it (a region word, or a word of the target's own: `gallbladder`)."""
+    """The clinical question's regions and other words (see the module's description) taken out, when the
+    name names a region outside it (a region word, or a word of the target's own: `gallbladder`)."""
     question = asked(name, words, segments)
     if not question:
         return
@@ -100,4 +100,4 @@ def drop_findings(name: str, words: list[str], segments: list[Segment], by_segme
                for k, parts in enumerate(by_segment) if k not in question for p in parts):
         return
     for k in question:
-        by_segment[k] = [p for p in by_segment[k] if p.kind not in FINDING_KINDS]
+        by_segment[k] = [p for p in by_segment[k] if p.kind not in TAKEN_OUT]
