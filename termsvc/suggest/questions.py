@@ -21,6 +21,7 @@ from termsvc.suggest.text import fold
 REASON = ("reason",)          # the meaning of a stop word that opens the clinical question
 FINDING = ("finding",)        # ... and of a finding: it opens it too, or puts its clause in question
 TAKEN_OUT = ("region", "word")       # the parts of the question that count for nothing
+QUESTION_MARKS = ("?", "¿", "？")
 _MARKS = re.compile(r"[a-z0-9]+|[?,;:()\[\]]|\s-\s")
 
 
@@ -70,6 +71,9 @@ def _starts(segments: list[Segment], words: list[str]) -> list[int]:
 
 def asked(name: str, words: list[str], segments: list[Segment]) -> set[int]:
     """The indices of the segments (of these words of the name) in its clinical question."""
+    opens = [_says(s, REASON) or _says(s, FINDING) for s in segments]
+    if not any(opens) and not any(mark in name for mark in QUESTION_MARKS):
+        return set()
     clause_of, by_mark = _marks(name)
     n = len(clause_of)
     if not n or n != len(words) or not segments:
@@ -79,11 +83,11 @@ def asked(name: str, words: list[str], segments: list[Segment]) -> set[int]:
     found = {clause_of[i] for s, i in zip(segments, starts) if _says(s, FINDING) and clause_of[i] > clause_of[0]}
     out: set[int] = set()
     open_clause = None
-    for k, (s, i) in enumerate(zip(segments, starts)):
+    for k, i in enumerate(starts):
         clause = clause_of[i]
         if open_clause is not None and clause != open_clause:
             open_clause = None
-        if _says(s, REASON) or _says(s, FINDING):
+        if opens[k]:
             open_clause = clause
         if open_clause is not None or by_mark[i] or clause in found:
             out.add(k)

@@ -118,6 +118,8 @@ def _negated_nouns(lexicon: Lexicon, segments: list[Segment], languages: list[st
     """A contrast word that continues a negated phrase over stop words (no word of its own that says with)
     is that phrase's noun: `sans injection de produit de contraste`, `sin administración de contraste` are
     without contrast, not with and without (`ohne KM, mit KM`, `nativ und KM`, `WO/W CONTRAST` are both)."""
+    if sum(1 for s in segments for f in s.facets if f.kind == "contrast") < 2:
+        return
     negators = {w for lang in dict.fromkeys(languages[:1] + ["en"]) for w in lexicon.negators.get(lang, ())}
     negated, gap = False, 0
     for k, s in enumerate(segments):
@@ -134,7 +136,9 @@ def _negated_nouns(lexicon: Lexicon, segments: list[Segment], languages: list[st
 def _ordinals_of_digits(segments: list[Segment], by_segment: list) -> None:
     """A Roman numeral beside a finger or a toe (`Finger IV`, `IV dito`, `Zehe II-V`) counts them: it is no
     intravenous contrast (`IV`) and no vein (`V`)."""
-    digit = [any(f.kind == "region" and set(f.alternatives) & DIGITS for f in s.facets) for s in segments]
+    digit = [any(f.kind == "region" and not DIGITS.isdisjoint(f.alternatives) for f in s.facets) for s in segments]
+    if not any(digit):
+        return
     numeral = [bool(ROMAN.fullmatch(s.text)) for s in segments]
     counted = [False] * len(segments)
     for order in (range(len(segments)), reversed(range(len(segments)))):   # a run of numerals after, before
