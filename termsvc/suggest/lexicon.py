@@ -50,8 +50,7 @@ FINDING_MIN_LENGTH = 5        # the shortest rest of such a compound (an ending 
 ENDING_MAX_LENGTH = 3         # after a part known by its stem, a shorter rest is its ending
 STOP_PART_MIN_LENGTH = 5      # the shortest stop word a compound may begin with (it adds nothing)
 LINKS = ("", "s", "n", "en", "es", "e", "er")   # German/Dutch linking elements between compound parts
-CUT_AT = 64                   # DICOM's LO (Study, Series and Requested Procedure Description): a name this long
-                              # may end in a word cut short (`... MEZZO DI CO`)
+CUT_AT = 64                   # DICOM's LO (the descriptions): a name this long may end cut short (`MEZZO DI CO`)
 
 
 class LexiconError(ValueError):
@@ -168,10 +167,9 @@ class Lexicon:
         self.max_words = min(MAX_TERM_WORDS, max((len(k) for d in self.exact.values() for k in d), default=1))
 
     def _phrases_without_stops(self) -> None:
-        """A phrase is also known without its stop words (`dita del piede` is also `dita piede`,
-        `crosse de l aorte` also `crosse aorte`), as departments shorten them - but a contrast phrase
-        keeps the little words that say with or without (`sin y con gadolinio` is no `sin gadolinio`, and
-        `mit und ohne KM` is `mit/ohne KM`)."""
+        """A phrase is also known without its stop words (`dita del piede` is also `dita piede`, `crosse de l
+        aorte` also `crosse aorte`), as departments shorten them - but a contrast phrase keeps the little words
+        that say with or without (`sin y con gadolinio` is no `sin gadolinio`, `mit und ohne KM` is `mit/ohne KM`)."""
         for language, terms in self.exact.items():
             stops = {w[0] for w, facets in terms.items() if len(w) == 1 and any(f.kind == "stop" for f in facets)}
             openers = {w[0] for w, facets in terms.items() if len(w) > 1 and any(f.kind == "contrast" for f in facets)}
@@ -276,10 +274,9 @@ class Lexicon:
 
     def segment(self, words: list[str], languages: list[str], known=lambda w: False,
                 guess: bool = True, nearest=lambda w: None) -> list[Segment]:
-        """The segments of a name's folded words. `known(word)`: the target code system uses this word
-        itself (it is then not read as a misspelling); `nearest(word)`: the target's own word it is a
-        misspelling of, if any. `guess`: read words the lexicon lacks as compounds or misspellings (else
-        they stay unknown)."""
+        """The segments of a name's folded words. `known(word)`: the target code system uses this word itself
+        (it is then not read as a misspelling); `nearest(word)`: the target's own word it is a misspelling of,
+        if any. `guess`: read words the lexicon lacks as compounds or misspellings (else they stay unknown)."""
         out: list[Segment] = []
         i, n = 0, len(words)
         while i < n:
@@ -453,9 +450,9 @@ class Lexicon:
         parts = _split(self, word, tuple(languages), known)
         if parts:
             return parts
-        # the last part of a compound names what it is (`subtraktionsangiographie` is an angiographie)
+        # the last part names what it is (`subtraktions|angiographie`; a stop word nothing: `Knie|schmerzen`)
         for cut in range(COMPOUND_MIN_LENGTH - 4, len(word) - HEAD_MIN_LENGTH + 1):
-            facets, _how, _lang = self.lookup((word[cut:],), list(languages))
+            facets = _content(self.lookup((word[cut:],), list(languages))[0])
             if facets:
                 return [facets]
         return None
@@ -548,11 +545,13 @@ def _content(facets):
 
 
 def _region_of_finding(lex: Lexicon, word: str, languages: list[str]) -> list | None:
-    """The facets of the region that opens a German or Dutch word read no other way: a compound of a
-    region and a word the lexicon lacks names a finding of that region (`Lungen|embolie`,
-    `Leber|zirrhose`, `Kniegelenk|erguss`); the longest region that opens it."""
-    for cut in range(len(word) - FINDING_MIN_LENGTH, REGION_PART_MIN_LENGTH - 1, -1):
+    """The facets of the region that opens a German or Dutch word read no other way: a compound of a region
+    and a word the lexicon lacks or a stop word names a finding of that region (`Lungen|embolie`, `Knie|erguss`,
+    `buik|pijn`; a short rest is else an ending); the longest region that opens it."""
+    for cut in range(len(word) - 3, REGION_PART_MIN_LENGTH - 1, -1):
         head = word[:cut]
+        if len(word) - cut < FINDING_MIN_LENGTH and not lex.is_stop(word[cut:], languages):
+            continue
         for link in LINKS:
             if not head.endswith(link) or len(head) - len(link) < REGION_PART_MIN_LENGTH:
                 continue
@@ -563,9 +562,8 @@ def _region_of_finding(lex: Lexicon, word: str, languages: list[str]) -> list | 
 
 
 def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0):
-    """Greedy longest-first split of a compound into lexicon words (a linking element allowed after
-    each part but the last; a short first part may make a phrase with the next: `c` + `spine`);
-    None if it cannot be split into known words."""
+    """Greedy longest-first split of a compound into lexicon words (a linking element allowed after each part
+    but the last; a short first part may make a phrase with the next: `c` + `spine`); None if it cannot."""
     if depth > 3:
         return None
     facets = _content(lex.lookup((word,), list(langs))[0])

@@ -16,6 +16,7 @@ string similarity alone (rapidfuzz) proposes the nearest displays, with a low sc
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
@@ -23,6 +24,7 @@ from rapidfuzz import fuzz, process
 from termsvc import deadline
 from termsvc.suggest.candidates import Candidate, Scope
 from termsvc.suggest.lexicon import CUT_AT, FUZZY_MIN_LENGTH, Lexicon, Segment, misspelt
+from termsvc.suggest.questions import drop_findings
 from termsvc.suggest.text import asides, fold, stem, tokens
 
 FTS_LIMIT = 2000            # designations the index returns for a name
@@ -47,6 +49,8 @@ IMPLIED_REGION = 0.5        # the region a modality implies (`cardio-TC`) beside
 FINDING = 0.3               # a region in brackets beside a word nobody knows (`(RUQ pain)`): where a finding is
 GUESSES = ("fuzzy", "prefix")
 OUTER_LEVEL = 0.5           # a region of an outer level of a protocol tree (`Abdomen^Leber`) beside one of the last
+DIGITS = {"finger", "toe"}    # the English meanings of the parts a Roman numeral counts (`Finger IV`)
+ROMAN = re.compile(r"i{1,3}|iv|vi{0,3}|ix|x")
 PHRASE_SHARE = 0.5          # a meaning of several words counts its rarest in full, the others by this share
 
 
@@ -102,9 +106,49 @@ def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda 
     _weigh_implied(segments, by_segment)
     _weigh_findings(segments, by_segment, asides(name), known)
     _weigh_protocol_tree(name, segments, by_segment)
+    _negated_nouns(lexicon, segments, languages, by_segment)
+    _ordinals_of_digits(segments, by_segment)
+    drop_findings(name, words, segments, by_segment, known)
     for parts in by_segment:
         q.parts.extend(parts)
     return q
+
+
+def _negated_nouns(lexicon: Lexicon, segments: list[Segment], languages: list[str], by_segment: list) -> None:
+    """A contrast word that continues a negated phrase over stop words (no word of its own that says with)
+    is that phrase's noun: `sans injection de produit de contraste`, `sin administración de contraste` are
+    without contrast, not with and without (`ohne KM, mit KM`, `nativ und KM`, `WO/W CONTRAST` are both)."""
+    if sum(1 for s in segments for f in s.facets if f.kind == "contrast") < 2:
+        return
+    negators = {w for lang in dict.fromkeys(languages[:1] + ["en"]) for w in lexicon.negators.get(lang, ())}
+    negated, gap = False, 0
+    for k, s in enumerate(segments):
+        if s.facets and all(f.kind == "stop" for f in s.facets) and s.words[0] not in lexicon.contrast_openers:
+            gap += 1
+            continue
+        says = [f.alternatives[0].split()[0] for f in s.facets if f.kind == "contrast"]
+        if negated and gap and says and "without" not in says and s.words[0] not in lexicon.contrast_openers:
+            by_segment[k] = [p for p in by_segment[k] if p.kind != "contrast"]
+            continue
+        negated, gap = len(s.words) > 1 and s.words[0] in negators and says == ["without"], 0
+
+
+def _ordinals_of_digits(segments: list[Segment], by_segment: list) -> None:
+    """A Roman numeral beside a finger or a toe (`Finger IV`, `IV dito`, `Zehe II-V`) counts them: it is no
+    intravenous contrast (`IV`) and no vein (`V`)."""
+    digit = [any(f.kind == "region" and not DIGITS.isdisjoint(f.alternatives) for f in s.facets) for s in segments]
+    if not any(digit):
+        return
+    numeral = [bool(ROMAN.fullmatch(s.text)) for s in segments]
+    counted = [False] * len(segments)
+    for order in (range(len(segments)), reversed(range(len(segments)))):   # a run of numerals after, before
+        beside = False
+        for k in order:
+            counted[k] = counted[k] or (numeral[k] and beside)
+            beside = digit[k] or (numeral[k] and beside)
+    for k, c in enumerate(counted):
+        if c:
+            by_segment[k] = [p for p in by_segment[k] if p.kind not in ("contrast", "region", "word")]
 
 
 def _weigh_implied(segments: list[Segment], by_segment: list) -> None:
