@@ -39,7 +39,7 @@ import unicodedata
 import warnings
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from termsvc.bindings.facts import BASES
 from termsvc.client import CANNOT_JUDGE, INVALID, TerminologyError
@@ -196,7 +196,7 @@ def _read_deflated(fp: _CheckedFile):
             reached_pixels.append(tag)
         return tag in PIXEL_DATA_TAGS
     inflated = _CheckedFile(io.BytesIO(out.getbuffer()[:MAX_INFLATED_BYTES]), min(out.tell(), MAX_INFLATED_BYTES))
-    ds = read_dataset(inflated, False, True, stop_when=at_pixels,
+    ds = read_dataset(cast(BinaryIO, inflated), False, True, stop_when=at_pixels,
                       specific_tags=[pydicom.tag.Tag(k) for k in READ_TAGS])
     if not whole and not reached_pixels:
         raise ValueError(f"the deflated dataset inflates to more than {MAX_INFLATED_BYTES >> 20} MB before its"

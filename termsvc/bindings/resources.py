@@ -18,11 +18,8 @@ engine against their value sets with the meaning of the binding's strength.
 - A slice that is not an extension (`category[diagnostic-service]`) holds the codings of the code
   systems its value set draws on: other codings belong to other slices and are not judged here.
 """
-import os
 import re
 from dataclasses import asdict, dataclass, field
-
-import orjson
 
 from termsvc.bindings import core
 from termsvc.bindings.inputs import Unreadable, read_inputs

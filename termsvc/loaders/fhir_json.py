@@ -68,7 +68,7 @@ def shape_problem(res: dict) -> str | None:
     """What is wrong with the shape of a terminology resource (the element, and what it should be), or None;
     a code given twice in a CodeSystem is wrong too. Walked without recursion: concepts nest as deep as
     the JSON does."""
-    spec = {**_COMMON, **SHAPES.get(res.get("resourceType"), {})}
+    spec = {**_COMMON, **SHAPES.get(str(res.get("resourceType")), {})}
     codes: dict[str, str] = {}   # a CodeSystem's codes -> where first given
     stack: list[tuple[Any, Any, str]] = [(res, spec, res.get("resourceType") or "resource")]
     while stack:

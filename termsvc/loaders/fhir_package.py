@@ -22,6 +22,7 @@ import subprocess
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import requests
@@ -133,7 +134,8 @@ def unpack(tgz_bytes: bytes, dest: str, origin: str) -> None:
         raise BuildError(f"{origin}: no package/package.json in the tarball")
 
 
-def _link_source(m: tarfile.TarInfo, by_name: dict, refuse) -> tarfile.TarInfo:
+def _link_source(m: tarfile.TarInfo, by_name: dict, refuse: Callable[[tarfile.TarInfo, str], NoReturn]
+                 ) -> tarfile.TarInfo:
     """The entry a link stands for (following links to links, inside the tarball); the entry itself when it
     is no link."""
     source = m
