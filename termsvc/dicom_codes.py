@@ -129,8 +129,9 @@ class _CheckedFile:
         if size is None or size < 0:
             raise _Deflated
         data = self.raw.read(min(size, max(self.size - at, 0)))
-        if len(data) < size and not (not data and size == 8) and self.short is None:   # (8: the next element's
-            self.short = f"the file ends inside an element: {size} bytes wanted at byte {at}, {len(data)} left"  # tag)
+        # (nothing left where the next element's tag and length would be, 8 bytes: the end of the dataset)
+        if len(data) < size and not (not data and size == 8) and self.short is None:
+            self.short = f"the file ends inside an element: {size} bytes wanted at byte {at}, {len(data)} left"
         return data
 
     def seek(self, offset: int, whence: int = 0) -> int:
@@ -162,14 +163,15 @@ def read_header(path: str):
                 ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=READ_TAGS)
             except _Deflated:
                 ds = _read_deflated(fp)
+            short = fp.short
     except InvalidDicomError:
-        ds = _forced(path)
+        ds, short = _forced(path), None
     except RecursionError:
         raise ValueError("unreadable DICOM: sequences nested too deep") from None
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, zlib.error) as e:
         raise ValueError(f"unreadable DICOM: {e}") from e
-    if fp.short:
-        raise ValueError(f"truncated or damaged DICOM: {fp.short}")
+    if short:
+        raise ValueError(f"truncated or damaged DICOM: {short}")
     if ds.get("SOPClassUID") == MEDIA_STORAGE_DIRECTORY:
         raise ValueError("a DICOMDIR (no study of its own)")
     if not ds.get("StudyInstanceUID"):
