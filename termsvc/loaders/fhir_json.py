@@ -12,7 +12,7 @@ import hashlib
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -47,16 +47,11 @@ def read_json(path: str, label: str | None = None) -> object:
 
 
 # -- the shape of a terminology resource: what the store reads of it --------------------------------
-# a spec is a type (str, dict: any object), a {key: spec} object, a [spec] list, or CONCEPT (recursive)
-CONCEPT = "concept"
-_CODED = {"system": str, "version": str, "code": str, "display": str}
-_CONCEPT_SPEC: dict = {"code": str, "display": str, "definition": str, "concept": [CONCEPT],
-                       "designation": [{"language": str, "value": str, "use": dict}],
-                       "property": [{"code": str}]}
+# a spec is a type (str, dict: any object), a {key: spec} object or a [spec] list
 _SET = {"system": str, "version": str, "valueSet": [str], "concept": [{"code": str, "display": str}],
         "filter": [{"property": str, "op": str}]}
 SHAPES: dict[str, dict] = {
-    "CodeSystem": {"concept": [CONCEPT], "property": [{"code": str, "type": str}], "filter": [{"code": str}]},
+    "CodeSystem": {"property": [{"code": str, "type": str}], "filter": [{"code": str}]},   # (concepts: below)
     "ValueSet": {"compose": {"include": [_SET], "exclude": [_SET]}},
     "ConceptMap": {"group": [{"source": str, "target": str, "sourceVersion": str, "targetVersion": str,
                               "element": [{"code": str, "target": [{"code": str, "display": str}]}]}]},
@@ -68,30 +63,76 @@ def shape_problem(res: dict) -> str | None:
     """What is wrong with the shape of a terminology resource (the element, and what it should be), or None;
     a code given twice in a CodeSystem is wrong too. Walked without recursion: concepts nest as deep as
     the JSON does."""
-    spec = {**_COMMON, **SHAPES.get(str(res.get("resourceType")), {})}
-    codes: dict[str, str] = {}   # a CodeSystem's codes -> where first given
-    stack: list[tuple[Any, Any, str]] = [(res, spec, res.get("resourceType") or "resource")]
+    rtype = str(res.get("resourceType"))
+    spec = {**_COMMON, **SHAPES.get(rtype, {})}
+    concepts = _concepts_problem(res.get("concept"), f"{rtype}.concept") if rtype == "CodeSystem" else None
+    if _FITS.get(rtype, _FITS_COMMON)(res):
+        return concepts
+    stack: list[tuple[Any, Any, str]] = [(res, spec, rtype)]   # (where it does not fit: found, and named)
     while stack:
         node, spec, where = stack.pop()
-        if spec is CONCEPT:
-            if not isinstance(node, dict):
-                return f"{where} is not an object"
-            code = node.get("code")
-            if isinstance(code, str):
-                if code in codes:
-                    return f"{where}: the code {code!r} is given twice in the code system (first at {codes[code]})"
-                codes[code] = where
-            spec = _CONCEPT_SPEC
         if isinstance(spec, list):
             if not isinstance(node, list):
                 return f"{where} is not a list"
-            stack += [(item, spec[0], f"{where}[{i}]") for i, item in reversed(list(enumerate(node)))]
+            stack += [(item, spec[0], f"{where}[{i}]") for i, item in enumerate(node)]
         elif isinstance(spec, dict):
             if not isinstance(node, dict):
                 return f"{where} is not an object"
-            stack += [(node[k], s, f"{where}.{k}") for k, s in reversed(spec.items()) if node.get(k) is not None]
+            stack += [(node[k], s, f"{where}.{k}") for k, s in spec.items() if node.get(k) is not None]
         elif not isinstance(node, spec):
             return f"{where} is not {'a string' if spec is str else 'an object'}"
+    return concepts
+
+
+def _fitting(spec) -> Callable[[Any], bool]:
+    """Whether a value fits the spec, as a function made once per spec (the fast path of shape_problem: the
+    values of a package's resources are checked, not described)."""
+    if isinstance(spec, list):
+        item = _fitting(spec[0])
+        return lambda node: isinstance(node, list) and all(map(item, node))
+    if isinstance(spec, dict):
+        strings = tuple(k for k, s in spec.items() if s is str)
+        others = tuple((k, _fitting(s)) for k, s in spec.items() if s is not str)
+        return lambda node: (isinstance(node, dict)
+                             and all(isinstance(v, str) for k in strings if (v := node.get(k)) is not None)
+                             and all(check(v) for k, check in others if (v := node.get(k)) is not None))
+    return lambda node: isinstance(node, spec)
+
+
+_FITS = {rtype: _fitting({**_COMMON, **spec}) for rtype, spec in SHAPES.items()}
+_FITS_COMMON = _fitting(_COMMON)
+
+
+def _concepts_problem(concepts, where: str) -> str | None:
+    """What is wrong with a CodeSystem's concepts (nested ones too): each an object, its code a string given
+    once, its display and definition strings, its designations and properties lists of objects. (The hot
+    part of loading a package: the place of a concept is spelt out only when something is wrong there.)"""
+    first: dict[str, tuple[str, int]] = {}
+    stack = [(concepts, where)] if concepts is not None else []
+    while stack:
+        items, at = stack.pop()
+        if not isinstance(items, list):
+            return f"{at} is not a list"
+        for i, c in enumerate(items):
+            if not isinstance(c, dict):
+                return f"{at}[{i}] is not an object"
+            code = c.get("code")
+            if code is not None:
+                if not isinstance(code, str):
+                    return f"{at}[{i}].code is not a string"
+                if code in first:
+                    return (f"{at}[{i}]: the code {code!r} is given twice in the code system (first at"
+                            f" {first[code][0]}[{first[code][1]}])")
+                first[code] = (at, i)
+            for key in ("display", "definition"):
+                if c.get(key) is not None and not isinstance(c[key], str):
+                    return f"{at}[{i}].{key} is not a string"
+            for key in ("designation", "property"):
+                value = c.get(key)
+                if value is not None and not (isinstance(value, list) and all(isinstance(x, dict) for x in value)):
+                    return f"{at}[{i}].{key} is not a list of objects"
+            if c.get("concept") is not None:
+                stack.append((c["concept"], f"{at}[{i}].concept"))
     return None
 
 
@@ -99,7 +140,8 @@ def add_resource(writer, res: dict, source_id: int, fhir_version: str, label: st
     """Store a terminology resource read from `label`; BuildError naming the file and the element when it
     cannot be stored."""
     problem = shape_problem(res)
-    name = f"{res.get('resourceType')} {res.get('url') or res.get('id') or ''}".rstrip()
+    named = next((v for v in (res.get("url"), res.get("id")) if isinstance(v, str) and v), "")
+    name = f"{res.get('resourceType')} {named}".rstrip()
     if problem:
         raise BuildError(f"{label}: {name}: {problem}")
     try:
