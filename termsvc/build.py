@@ -8,6 +8,7 @@ mapping tables are judged there, against all the content of the build. A failed 
 served file untouched.
 """
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -96,10 +97,17 @@ class Progress:
             self.stream.flush()
 
 
+# what a loader may raise on input it did not foresee: said as a BuildError naming the source, never a traceback
+UNFORESEEN = (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError, sqlite3.IntegrityError)
+
+
 def run_loader(writer: BuildWriter, progress: ProgressFn, spec: SourceSpec, state: BuildState) -> None:
     if spec.kind not in LOADERS:
         raise BuildError(f"unknown source kind {spec.kind!r} (known: {', '.join(sorted(LOADERS))})")
-    LOADERS[spec.kind].load(writer, spec.location, progress, state=state, **spec.options)
+    try:
+        LOADERS[spec.kind].load(writer, spec.location, progress, state=state, **spec.options)
+    except UNFORESEEN as e:
+        raise BuildError(f"{spec.kind} {spec.location or '(default)'}: cannot be loaded: {type(e).__name__}: {e}") from e
 
 
 def run_step(writer: BuildWriter, step: Callable[[BuildWriter, ProgressFn], None], label: str, progress: ProgressFn,
@@ -130,7 +138,9 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
             run_step(writer, partial(run_loader, spec=spec, state=state), f"{spec.kind} {spec.location}", progress,
                      failures)
         progress("computing is-a closure and the text index")
-        writer.finalize()
+        loops = writer.finalize()
+        if loops:
+            raise BuildError("a concept hierarchy loops (a concept its own ancestor): " + "; ".join(loops))
         if preexpand:
             progress("pre-expanding value sets")
             preexpand_all(writer, progress)

@@ -31,12 +31,15 @@ Output: JSON per file and per study (default), or `--fhir r5|r4`: an ImagingStud
 when asked, the IG's profile.
 """
 import functools
+import io
 import os
 import re
+import stat
 import unicodedata
 import warnings
+import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from termsvc.bindings.facts import BASES
 from termsvc.client import CANNOT_JUDGE, INVALID, TerminologyError
@@ -101,22 +104,107 @@ def dicom_files(paths) -> list[str]:
     return out
 
 
+# a Deflated Explicit VR Little Endian dataset is inflated up to this much (a header is far smaller; the
+# pixel data that may follow it is not needed): a dataset that inflates further before its pixel data is
+# refused (a decompression bomb)
+MAX_INFLATED_BYTES = 64 << 20
+PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+
+
+class _Deflated(Exception):
+    """pydicom asked for the rest of the file at once: its Deflated transfer syntax (inflated here instead)."""
+
+
+class _CheckedFile:
+    """The file pydicom reads, never read past its end: an element whose length runs past the end (cut
+    short, or a length such as 0xFFFFFFFE) is noted in `short` instead of being read into memory."""
+
+    def __init__(self, raw, size: int):
+        self.raw, self.size = raw, size
+        self.name = getattr(raw, "name", "<bytes>")
+        self.short: str | None = None
+
+    def read(self, size: int | None = -1) -> bytes:
+        at = self.raw.tell()
+        if size is None or size < 0:
+            raise _Deflated
+        data = self.raw.read(min(size, max(self.size - at, 0)))
+        # (nothing left where the next element's tag and length would be, 8 bytes: the end of the dataset)
+        if len(data) < size and not (not data and size == 8) and self.short is None:
+            self.short = f"the file ends inside an element: {size} bytes wanted at byte {at}, {len(data)} left"
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        to = self.raw.seek(offset, whence)
+        if to > self.size and self.short is None:
+            self.short = f"an element runs past the end of the file (to byte {to} of {self.size})"
+        return to
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 def read_header(path: str):
     """The dataset (header only, the attributes used), or raises ValueError saying why not. A file
     without the DICM preamble (older archives, RT objects) is read as pydicom reads it with force=True,
-    when what it reads is DICOM: a dataset with a Study Instance UID."""
+    when what it reads is DICOM: a dataset with a Study Instance UID. A file cut short (or an element
+    longer than the file) is refused; a deflated dataset is inflated up to MAX_INFLATED_BYTES."""
     import pydicom
     from pydicom.errors import InvalidDicomError
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=READ_TAGS)
+        if not stat.S_ISREG(os.stat(path).st_mode):   # (a fifo would block the read for ever)
+            raise ValueError("not a regular file")
+        with open(path, "rb") as raw:
+            fp = _CheckedFile(raw, os.fstat(raw.fileno()).st_size)
+            try:
+                ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=READ_TAGS)
+            except _Deflated:
+                ds = _read_deflated(fp)
+            short = fp.short
     except InvalidDicomError:
-        ds = _forced(path)
-    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as e:
+        ds, short = _forced(path), None
+    except RecursionError:
+        raise ValueError("unreadable DICOM: sequences nested too deep") from None
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, zlib.error) as e:
         raise ValueError(f"unreadable DICOM: {e}") from e
+    if short:
+        raise ValueError(f"truncated or damaged DICOM: {short}")
     if ds.get("SOPClassUID") == MEDIA_STORAGE_DIRECTORY:
         raise ValueError("a DICOMDIR (no study of its own)")
     if not ds.get("StudyInstanceUID"):
         raise ValueError("no Study Instance UID")
+    return ds
+
+
+def _read_deflated(fp: _CheckedFile):
+    """The dataset after the file meta information of a Deflated Explicit VR Little Endian file, inflated a
+    chunk at a time up to MAX_INFLATED_BYTES (and read up to its pixel data)."""
+    import pydicom
+    from pydicom.filereader import read_dataset
+    inflate, out = zlib.decompressobj(-zlib.MAX_WBITS), io.BytesIO()
+    while out.tell() <= MAX_INFLATED_BYTES and not inflate.eof:
+        chunk = inflate.unconsumed_tail or fp.raw.read(1 << 20)
+        if not chunk:
+            break
+        out.write(inflate.decompress(chunk, MAX_INFLATED_BYTES + 1 - out.tell()))
+    whole = out.tell() <= MAX_INFLATED_BYTES
+    reached_pixels = []
+
+    def at_pixels(tag, _vr, _length) -> bool:
+        if tag in PIXEL_DATA_TAGS:
+            reached_pixels.append(tag)
+        return tag in PIXEL_DATA_TAGS
+    inflated = _CheckedFile(io.BytesIO(out.getbuffer()[:MAX_INFLATED_BYTES]), min(out.tell(), MAX_INFLATED_BYTES))
+    ds = read_dataset(cast(BinaryIO, inflated), False, True, stop_when=at_pixels,
+                      specific_tags=[pydicom.tag.Tag(k) for k in READ_TAGS])
+    if not whole and not reached_pixels:
+        raise ValueError(f"the deflated dataset inflates to more than {MAX_INFLATED_BYTES >> 20} MB before its"
+                         " pixel data: not read (a decompression bomb?)")
+    if whole and inflated.short:
+        fp.short = f"in the deflated dataset, {inflated.short}"
     return ds
 
 

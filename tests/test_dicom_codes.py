@@ -54,13 +54,13 @@ def code_item(code, scheme, meaning=None):
     return item
 
 
-def write_dicom(path, study=None, series=None, **attrs) -> str:
+def write_dicom(path, study=None, series=None, transfer_syntax=ExplicitVRLittleEndian, **attrs) -> str:
     """A small DICOM file (no pixel data) with the attributes given (keyword=value; lists of
     code_item() for sequences)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CT_IMAGE
     meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.TransferSyntaxUID = transfer_syntax
     ds = Dataset()
     ds.file_meta = meta
     ds.SOPClassUID = CT_IMAGE

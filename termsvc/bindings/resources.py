@@ -18,13 +18,11 @@ engine against their value sets with the meaning of the binding's strength.
 - A slice that is not an extension (`category[diagnostic-service]`) holds the codings of the code
   systems its value set draws on: other codings belong to other slices and are not judged here.
 """
-import os
 import re
 from dataclasses import asdict, dataclass, field
 
-import orjson
-
 from termsvc.bindings import core
+from termsvc.bindings.inputs import Unreadable, read_inputs
 from termsvc.bindings.facts import BASES, PROFILES, Binding, bindings_for, extension_bindings
 from termsvc.ops.judge import (CANNOT_JUDGE, FOUND, INVALID, MEMBER, NOT_MEMBER, UNKNOWN_SYSTEM,
                                CodeVerdict, Judge)
@@ -45,10 +43,6 @@ DISPLAY_ISSUES = ("invalid-display", "display-comment")   # $validate-code's tx-
 STEP = re.compile(r"([A-Za-z]+)(?:\[([^\]]+)\])?")
 
 
-class Unreadable(Exception):
-    """A file that is not FHIR JSON (exit status 2)."""
-
-
 @dataclass(slots=True)
 class Finding:
     severity: str
@@ -63,39 +57,6 @@ class Finding:
     message: str
     issues: list = field(default_factory=list)   # [severity, issue code, tx-issue-type] of the $validate-code
                                                  # issues it reports (a code's own verdict)
-
-
-def read_inputs(paths) -> list[tuple[str, dict]]:
-    """(file, resource) of every resource in the files, folders (*.json, recursive) and Bundles."""
-    out = []
-    for path in paths:
-        if os.path.isdir(path):
-            files = sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(".json"))
-            if not files:
-                raise Unreadable(f"{path}: no .json files")
-        else:
-            files = [path]
-        for f in files:
-            try:
-                with open(f, "rb") as fh:
-                    res = orjson.loads(fh.read())
-            except (OSError, orjson.JSONDecodeError) as e:
-                raise Unreadable(f"{f}: {e}") from None
-            if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
-                raise Unreadable(f"{f}: not a FHIR resource (no resourceType)")
-            out += [(f, r) for r in _unbundle(res, f)]
-    return out
-
-
-def _unbundle(res: dict, file: str):
-    if res.get("resourceType") == "Bundle":
-        for i, e in enumerate(res.get("entry") or []):
-            if isinstance(e, dict) and isinstance(e.get("resource"), dict):
-                if not isinstance(e["resource"].get("resourceType"), str):
-                    raise Unreadable(f"{file}: entry[{i}].resource is not a FHIR resource (no resourceType)")
-                yield from _unbundle(e["resource"], file)
-    else:
-        yield res
 
 
 def edition_of(res: dict, forced: str | None = None) -> str:
@@ -328,37 +289,58 @@ def _extensions(node, location: str):
 
 
 def check(store, paths, edition: str | None = None, strict_displays: bool = False
-          ) -> tuple[list[tuple[str, str]], list[Finding]]:
-    """([(file, resource)] checked, findings); raises Unreadable. `strict_displays`: a display
-    $validate-code only warns about is an error."""
+          ) -> tuple[list[tuple[str, str]], list[Finding], list[Unreadable]]:
+    """([(file, resource)] checked, findings, [what could not be read or checked]): a file that cannot be
+    read leaves the others checked. `strict_displays`: a display $validate-code only warns about is an error."""
     checker = Checker(store, strict_displays)
     checked, findings = [], []
-    for file, res in read_inputs(paths):
-        checked.append((file, f"{res.get('resourceType')}/{res.get('id') or '(no id)'}"))
-        findings += checker.check(file, res, edition)
-    return checked, findings
+    resources, unreadable = read_inputs(paths)
+    for file, res in resources:
+        label = f"{res.get('resourceType')}/{res.get('id') or '(no id)'}"
+        try:
+            findings += checker.check(file, res, edition)
+        except RecursionError:   # (orjson reads 1024 levels; the walk of the elements may stop before)
+            unreadable.append(Unreadable(file, f"{label}: nested too deep to check"))
+            continue
+        checked.append((file, label))
+    return checked, findings, unreadable
 
 
-def exit_code(findings: list[Finding]) -> int:
-    return 1 if any(f.severity == ERROR for f in findings) else 0
+def exit_code(findings: list[Finding], unreadable=()) -> int:
+    """2 when some input could not be read (what could was checked all the same), else 1 for errors, else 0."""
+    return 2 if unreadable else 1 if any(f.severity == ERROR for f in findings) else 0
 
 
-def as_json(checked, findings) -> dict:
+def as_json(checked, findings, unreadable=()) -> dict:
     return {"resources": [{"file": f, "resource": r} for f, r in checked],
             "findings": [asdict(f) for f in findings],
+            "unreadable": [{"file": u.file, "problem": u.problem} for u in unreadable],
             "counts": {s: sum(1 for f in findings if f.severity == s) for s in (ERROR, WARNING, INFORMATION)}}
 
 
-def as_text(checked, findings) -> str:
+# control characters (a NUL, an escape sequence in a code or a display) are shown escaped, never sent to
+# the terminal
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def as_text(checked, findings, unreadable=()) -> str:
+    by_resource: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        by_resource.setdefault((f.file, f.resource), []).append(f)
     out = []
     for file, label in checked:
-        mine = [f for f in findings if f.file == file and f.resource == label]
-        out.append(f"{file}: {label}" + ("" if mine else ": no findings"))
+        mine = by_resource.get((file, label), [])
+        out.append(printable(f"{file}: {label}") + ("" if mine else ": no findings"))
         for f in mine:
             where = f"{f.location}" + (f" [{f.strength}] {f.value_set}" if f.value_set else "")
-            out.append(f"  {f.severity:<11} {where}")
-            out.append(f"              {', '.join(f.codes)}: {f.message}" if f.codes else f"              {f.message}")
+            out.append(printable(f"  {f.severity:<11} {where}"))
+            out.append(printable(f"              {', '.join(f.codes)}: {f.message}" if f.codes
+                                 else f"              {f.message}"))
     counts = as_json(checked, findings)["counts"]
     out.append(f"{len(checked)} resource(s): {counts[ERROR]} error(s), {counts[WARNING]} warning(s),"
-               f" {counts[INFORMATION]} information")
+               f" {counts[INFORMATION]} information" + (f"; {len(unreadable)} not read" if unreadable else ""))
     return "\n".join(out)

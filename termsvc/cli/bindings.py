@@ -55,18 +55,18 @@ def check_resource_cmd(settings, paths, db, edition, strict_displays, as_json):
     required -> error, extensible -> warning when the code is valid but outside the value set,
     preferred/example -> information; what the build cannot judge is said, never an error.
 
-    Exit status: 0 no errors, 1 errors, 2 unreadable input."""
+    Exit status: 0 no errors, 1 errors, 2 some input could not be read (one line each on stderr; what
+    could be read is checked and reported all the same)."""
     store = _store(settings)
-    try:
-        checked, findings = resources.check(store, paths, edition.upper() if edition else None,
-                                            settings.strict_displays)
-    except resources.Unreadable as e:
-        raise Unanswerable(str(e)) from None
+    checked, findings, unreadable = resources.check(store, paths, edition.upper() if edition else None,
+                                                    settings.strict_displays)
     if as_json:
-        click.echo(orjson.dumps(resources.as_json(checked, findings), option=orjson.OPT_INDENT_2).decode())
+        click.echo(orjson.dumps(resources.as_json(checked, findings, unreadable), option=orjson.OPT_INDENT_2).decode())
     else:
-        click.echo(resources.as_text(checked, findings))
-    raise SystemExit(resources.exit_code(findings))
+        click.echo(resources.as_text(checked, findings, unreadable))
+    for u in unreadable:
+        click.echo(f"termsvc: error: {resources.printable(str(u))}", err=True)
+    raise SystemExit(resources.exit_code(findings, unreadable))
 
 
 COMMANDS = [ig_report_cmd, check_resource_cmd]

@@ -10,6 +10,9 @@ from termsvc.client import TerminologyError
 from termsvc.dicom_codes import Resolver, dicom_files, file_report, imaging_study, read_header, study_reports
 
 
+PROGRESS_EVERY = 10_000   # files: a line on stderr says how far a long run is
+
+
 @click.command("dicom-codes")
 @click.argument("paths", nargs=-1, required=True, metavar="FILE|DIR...")
 @click.option("--fhir", "fhir", type=click.Choice(["r5", "r4"], case_sensitive=False),
@@ -37,7 +40,10 @@ def dicom_codes_cmd(settings, paths, fhir, profile, patient_id_system, as_json, 
     except TerminologyError as e:
         raise Unanswerable(e.message) from None
     files, skipped = [], []
-    for path in dicom_files(paths):
+    paths = dicom_files(paths)
+    for n, path in enumerate(paths, 1):
+        if n % PROGRESS_EVERY == 0:
+            click.echo(f"termsvc: {n} of {len(paths)} files read", err=True)
         try:
             ds = read_header(path)
         except ValueError as e:

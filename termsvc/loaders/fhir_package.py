@@ -21,12 +21,14 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import zlib
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import requests
 
 from termsvc import settings
-from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, read_json
+from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, add_resource, read_json
 from termsvc.loaders.protocol import BuildError
 
 _NAME_VERSION = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)#(?P<version>[A-Za-z0-9][A-Za-z0-9.+_-]*)$")
@@ -68,6 +70,11 @@ def _normalised(name: str, base: str = "") -> str | None:
     return "/".join(parts)
 
 
+# what one package tarball may unpack to: the FHIR core and THO packages hold ~4,000 files, ~90 MB
+MAX_UNPACKED_BYTES = 1 << 30
+MAX_ENTRIES = 100_000
+
+
 def unpack(tgz_bytes: bytes, dest: str, origin: str) -> None:
     """Unpack a package tarball into the empty folder dest (which must end up holding
     package/package.json; a package whose files are at the root of the tarball gets them under package/).
@@ -75,41 +82,38 @@ def unpack(tgz_bytes: bytes, dest: str, origin: str) -> None:
     The files are written here, not by TarFile.extractall (whose safe `filter=` Python 3.11 has only from
     3.11.4 on): only folders and regular files, with modes 0755 and 0644 whatever the tarball says, a link
     written as a copy of the file it points to inside the tarball. An entry named by an absolute path or
-    with `..`, a link pointing outside the tarball, and any other kind of entry (device, fifo) refuse the
-    whole tarball with a BuildError naming the entry."""
+    with `..`, a link pointing outside the tarball, any other kind of entry (device, fifo), and a tarball
+    of more than MAX_ENTRIES entries or MAX_UNPACKED_BYTES unpacked (a tar bomb: counted on the entries'
+    headers, links as the copies they become, before anything is written) refuse the whole tarball with a
+    BuildError naming the entry."""
     def refuse(member, why) -> NoReturn:
         raise BuildError(f"{origin}: refused: the tarball entry {member.name!r} {why}")
 
     try:
         with tarfile.open(fileobj=io.BytesIO(tgz_bytes), mode="r:gz") as tf:
-            members = tf.getmembers()
+            members: list[tarfile.TarInfo] = []
             by_name: dict[str, tarfile.TarInfo] = {}
-            for m in members:
+            for m in tf:   # (headers only: the data is skipped)
                 name = _normalised(m.name)
                 if name is None or ".." in m.name.replace("\\", "/").split("/"):
                     refuse(m, "is an absolute path or climbs out with '..'")
                 if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
                     refuse(m, "is neither a file, a folder nor a link")
+                if len(members) >= MAX_ENTRIES:
+                    refuse(m, f"is one more than the {MAX_ENTRIES} entries a package may have")
+                members.append(m)
                 by_name[name] = m
             root = os.path.realpath(dest)
+            sources = {m.name: _link_source(m, by_name, refuse) for m in members}
+            total = sum(sources[m.name].size for m in members if sources[m.name].isfile())
+            if total > MAX_UNPACKED_BYTES:
+                raise BuildError(f"{origin}: refused: the tarball unpacks to {total / 1e6:.0f} MB, more than the"
+                                 f" {MAX_UNPACKED_BYTES >> 20} MB a package may hold (a tar bomb?)")
             for m in members:
                 name = _normalised(m.name)
                 if not name:   # the archive's root folder ("./")
                     continue
-                source = m
-                for _ in range(MAX_LINK_HOPS + 1):
-                    if not (source.issym() or source.islnk()):
-                        break
-                    # a symbolic link is relative to its folder, a hard link to the root of the archive
-                    base = os.path.dirname(_normalised(source.name) or "") if source.issym() else ""  # (checked above)
-                    target = _normalised(source.linkname, base)
-                    if target is None:
-                        refuse(m, f"links to {source.linkname!r}, outside the package")
-                    if target not in by_name:
-                        refuse(m, f"links to {target!r}, which the tarball does not hold")
-                    source = by_name[target]
-                else:
-                    refuse(m, f"is a chain of more than {MAX_LINK_HOPS} links")
+                source = sources[m.name]
                 if name != "package" and not name.startswith("package/"):
                     name = "package/" + name
                 path = os.path.join(root, *name.split("/"))
@@ -124,10 +128,29 @@ def unpack(tgz_bytes: bytes, dest: str, origin: str) -> None:
                 with data, open(path, "wb") as out:
                     shutil.copyfileobj(data, out)
                 os.chmod(path, 0o644)
-    except (tarfile.TarError, OSError, EOFError) as e:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise BuildError(f"{origin}: not a readable package tarball: {e}") from e
     if not os.path.isfile(os.path.join(dest, "package", "package.json")):
         raise BuildError(f"{origin}: no package/package.json in the tarball")
+
+
+def _link_source(m: tarfile.TarInfo, by_name: dict, refuse: Callable[[tarfile.TarInfo, str], NoReturn]
+                 ) -> tarfile.TarInfo:
+    """The entry a link stands for (following links to links, inside the tarball); the entry itself when it
+    is no link."""
+    source = m
+    for _ in range(MAX_LINK_HOPS + 1):
+        if not (source.issym() or source.islnk()):
+            return source
+        # a symbolic link is relative to its folder, a hard link to the root of the archive
+        base = os.path.dirname(_normalised(source.name) or "") if source.issym() else ""  # (checked above)
+        target = _normalised(source.linkname, base)
+        if target is None:
+            refuse(m, f"links to {source.linkname!r}, outside the package")
+        if target not in by_name:
+            refuse(m, f"links to {target!r}, which the tarball does not hold")
+        source = by_name[target]
+    refuse(m, f"is a chain of more than {MAX_LINK_HOPS} links")
 
 
 def registry_download(name: str, version: str) -> bytes:
@@ -220,6 +243,13 @@ class Package:
             versions = [versions]
         return "R4" if versions and all(str(v).startswith("4.") for v in versions) else "R5"
 
+    def label(self, path: str) -> str:
+        """A file of the package as the user knows it: in the tarball given (`x.tgz!package/CodeSystem-a.json`),
+        or its path."""
+        if self._tmp is None:
+            return path
+        return f"{self.location}!package/{os.path.relpath(path, self.folder).replace(os.sep, '/')}"
+
     def close(self):
         if self._tmp:
             self._tmp.cleanup()
@@ -244,20 +274,22 @@ def open_package(location: str, progress=None) -> Package:
     """A .tgz, a folder holding package/package.json (or package.json itself), or NAME#VERSION."""
     path = os.path.abspath(os.path.expanduser(location))
     if os.path.isfile(path):
+        if os.path.getsize(path) > MAX_UNPACKED_BYTES:
+            raise BuildError(f"{location}: larger than the {MAX_UNPACKED_BYTES >> 20} MB a package may hold")
         with open(path, "rb") as f:
             data = f.read()
         tmp = tempfile.TemporaryDirectory(prefix="termsvc-pkg-")
         try:
             unpack(data, tmp.name, location)
             folder = os.path.join(tmp.name, "package")
-            manifest = _manifest(folder, location)
+            manifest = _manifest(folder, location, f"{location}!package/package.json")
         except BaseException:
             tmp.cleanup()
             raise
         return Package(manifest, folder, hashlib.sha256(data).hexdigest(), path, tmp)
     if os.path.isdir(path):
         folder = os.path.join(path, "package") if os.path.isfile(os.path.join(path, "package", "package.json")) else path
-        manifest = _manifest(folder, location)
+        manifest = _manifest(folder, location, os.path.join(folder, "package.json"))
         stamp = os.path.join(folder, ".termsvc-tgz-sha256")
         if os.path.isfile(stamp):  # fetched by us: the sha256 of the tarball it came from
             with open(stamp) as f:
@@ -270,13 +302,22 @@ def open_package(location: str, progress=None) -> Package:
     raise BuildError(f"{location}: not a package file, package folder or NAME#VERSION")
 
 
-def _manifest(folder: str, origin: str) -> dict:
+def _manifest(folder: str, origin: str, label: str) -> dict:
+    """package.json: an object naming the package and its version (strings), its FHIR versions a list of them."""
     pj = os.path.join(folder, "package.json")
     if not os.path.isfile(pj):
         raise BuildError(f"{origin}: no package/package.json")
-    m = read_json(pj)
-    if not isinstance(m, dict) or not m.get("name"):
-        raise BuildError(f"{pj}: package.json without a name")
+    m = read_json(pj, label)
+    if not isinstance(m, dict):
+        raise BuildError(f"{label}: not a JSON object")
+    for key in ("name", "version"):
+        if not isinstance(m.get(key), str) or not m[key].strip():
+            raise BuildError(f"{label}: no {key} (a package.json names the package and its version)")
+    for key in ("fhirVersions", "fhir-version-list"):
+        versions = m.get(key)
+        if versions is not None and not isinstance(versions, str) and not (
+                isinstance(versions, list) and all(isinstance(v, str) for v in versions)):
+            raise BuildError(f"{label}: {key} is not a list of FHIR versions")
     return m
 
 
@@ -299,16 +340,21 @@ def terminology_files(folder: str) -> list[str]:
 
 
 def iter_package_resources(pkg: Package):
-    """(filename, resource) for the CodeSystems, ValueSets and ConceptMaps at the top of package/."""
+    """(filename, resource) for the CodeSystems, ValueSets and ConceptMaps at the top of package/. A file
+    named for one of them (CodeSystem-x.json) that holds no resource at all is a BuildError."""
     for path in terminology_files(pkg.folder):
         fn = os.path.basename(path)
-        if not fn.startswith(_PREFIXES):
+        named = fn.startswith(_PREFIXES)
+        if not named:
             # cheap pre-check: a file whose name does not say its type must say it in the JSON
             with open(path, "rb") as f:
                 head = f.read(4096)
             if not any(f'"{t}"'.encode() in head for t in TERMINOLOGY_TYPES):
                 continue
-        res = read_json(path)
+        res = read_json(path, pkg.label(path))
+        if named and not (isinstance(res, dict) and isinstance(res.get("resourceType"), str)):
+            raise BuildError(f"{pkg.label(path)}: not a FHIR resource (" + (
+                "no resourceType)" if isinstance(res, dict) else f"a JSON {type(res).__name__}, not an object)"))
         if not isinstance(res, dict) or res.get("resourceType") not in TERMINOLOGY_TYPES:
             continue
         yield fn, res
@@ -319,9 +365,10 @@ def iter_structure_definitions(pkg: Package):
     data types: the elements and bindings `termsvc check-resource` walks)."""
     for fn in sorted(os.listdir(pkg.folder)):
         if fn.startswith("StructureDefinition-") and fn.endswith(".json"):
-            res = read_json(os.path.join(pkg.folder, fn))
+            path = os.path.join(pkg.folder, fn)
+            res = read_json(path, pkg.label(path))
             if isinstance(res, dict) and res.get("resourceType") == "StructureDefinition":
-                yield res
+                yield pkg.label(path), res
 
 
 def load(writer, location, progress, **_opts):
@@ -330,10 +377,14 @@ def load(writer, location, progress, **_opts):
     with open_package(location, progress) as pkg:
         fv = pkg.fhir_version
         sid = writer.add_source(pkg.name, "fhir-package", pkg.version, pkg.location, pkg.sha256)
-        for _fn, res in iter_package_resources(pkg):
-            writer.add_resource(res, sid, fv)
-        for sd in iter_structure_definitions(pkg):
-            writer.add_structure_definition(sd, sid, fv)
+        for fn, res in iter_package_resources(pkg):
+            add_resource(writer, res, sid, fv, pkg.label(os.path.join(pkg.folder, fn)))
+        for label, sd in iter_structure_definitions(pkg):
+            try:
+                writer.add_structure_definition(sd, sid, fv)
+            except (TypeError, ValueError, AttributeError, KeyError) as e:
+                raise BuildError(f"{label}: StructureDefinition {sd.get('url')}: cannot be read:"
+                                 f" {type(e).__name__}: {e}") from None
         counts = writer.finish_source(sid, {"fhir_version": fv})
     progress(f"  {pkg.name}#{pkg.version}: " + ", ".join(
         f"{k} {v}" for k, v in sorted(counts.items()) if k != "fhir_version"))

@@ -25,7 +25,7 @@ import csv
 import re
 from collections import defaultdict
 
-from termsvc.loaders.release import Release
+from termsvc.loaders.release import Release, bounded_lines
 from termsvc.loaders.fhir_json import content_sha256
 from termsvc.loaders.protocol import BuildError
 from termsvc.store.writer import Batched
@@ -98,7 +98,7 @@ class LoincRelease:
         label = self.release.label(name)
         with self.release.reading(name) as f:
             # (skipinitialspace: headers and cells padded with blanks after the commas still read)
-            reader = csv.reader(f, skipinitialspace=True)
+            reader = csv.reader((line for _n, line in bounded_lines(f, label)), skipinitialspace=True)
             try:
                 header = next(reader)
             except StopIteration:

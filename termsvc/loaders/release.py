@@ -3,10 +3,33 @@ name anywhere below the root; what goes wrong while reading one is a BuildError 
 import contextlib
 import io
 import os
+from functools import partial
+import stat
 import zipfile
 import zlib
 
 from termsvc.loaders.protocol import BuildError
+
+
+# the longest line a release file may have (LOINC's and RF2's longest hold a few thousand characters): a
+# longer one is refused, never read whole into memory
+MAX_LINE_CHARS = 1 << 20
+
+
+def bounded_lines(f, label: str, first: int = 1):
+    """(line number, line) of an open text file, a line at a time and none longer than MAX_LINE_CHARS."""
+    for lineno, line in enumerate(iter(partial(f.readline, MAX_LINE_CHARS + 1), ""), first):
+        if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+            raise BuildError(f"{label}: line {lineno}: longer than {MAX_LINE_CHARS} characters")
+        yield lineno, line
+
+
+def _regular(path: str) -> bool:
+    """A regular file (not a fifo, whose read would block; not a dangling or looping link)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 class Release:
@@ -20,7 +43,8 @@ class Release:
             names = []
             for d, _dirs, files in os.walk(self.location):
                 for f in files:
-                    names.append(os.path.relpath(os.path.join(d, f), self.location).replace(os.sep, "/"))
+                    if _regular(os.path.join(d, f)):
+                        names.append(os.path.relpath(os.path.join(d, f), self.location).replace(os.sep, "/"))
         elif os.path.isfile(self.location) and zipfile.is_zipfile(self.location):
             try:
                 self.zip = zipfile.ZipFile(self.location)
@@ -56,9 +80,24 @@ class Release:
             with self.open_text(name, encoding) as f:
                 yield f
         except UnicodeDecodeError as e:
-            raise BuildError(f"{label}: not UTF-8 ({e})") from None
+            raise BuildError(f"{label}: not UTF-8{self._line_not_in(name, encoding)} ({e.reason}:"
+                             f" {e.object[e.start:e.end]!r})") from None
         except (zipfile.BadZipFile, zlib.error, EOFError) as e:
             raise BuildError(f"{label}: damaged zip member ({e}); download the release again") from None
+
+    def _line_not_in(self, name: str, encoding: str) -> str:
+        """' at line N': the first line of a file that does not decode (read again, as bytes: only when
+        reading it failed), or ''."""
+        try:
+            with (self.zip.open(self.members[name]) if self.zip else open(os.path.join(self.location, name), "rb")) as f:
+                for lineno, raw in enumerate(f, 1):
+                    try:
+                        raw.decode(encoding)
+                    except UnicodeDecodeError:
+                        return f" at line {lineno}"
+        except (OSError, zipfile.BadZipFile, zlib.error, EOFError):
+            pass
+        return ""
 
     def close(self):
         if self.zip:

@@ -38,7 +38,7 @@ from collections import defaultdict
 
 from termsvc.loaders.fhir_json import content_sha256
 from termsvc.loaders.protocol import BuildError, BuildState
-from termsvc.loaders.release import Release
+from termsvc.loaders.release import MAX_LINE_CHARS, Release, bounded_lines
 from termsvc.store.snomed_staging import SnomedStaging
 from termsvc.store.writer import Batched
 
@@ -140,15 +140,24 @@ COPYRIGHT = ("This content from SNOMED CT, which is copyright (c) 2002+ Internat
              "SNOMED CT Affiliate license.")
 
 
+def rf2_lines(f, label: str):
+    """(line_number, line without its end) of an open RF2 file after its header line. Every line of an RF2
+    file ends with CR LF, the last one too: a last line without its end is a file cut short."""
+    for lineno, line in bounded_lines(f, label, 2):
+        if not line.endswith("\n"):
+            raise BuildError(f"{label}: line {lineno}: the file ends in the middle of this line (RF2 ends every"
+                             " line with CR LF): a truncated file? download the release again")
+        yield lineno, line.rstrip("\r\n")
+
+
 def rf2_rows(release: Release, name: str, kind: str):
     """Yield (line_number, fields) of an RF2 file after checking its header."""
     label = release.label(name)
     header = HEADERS[kind].split(" ")
     n = len(header)
     with release.reading(name) as f:
-        check_header(label, kind, f.readline())
-        for lineno, line in enumerate(f, 2):
-            line = line.rstrip("\r\n")
+        check_header(label, kind, f.readline(MAX_LINE_CHARS + 1))
+        for lineno, line in rf2_lines(f, label):
             if not line:
                 continue
             fields = line.split("\t")
@@ -199,7 +208,7 @@ class Package:
         for kind, names in self.files.items():   # (a wrong file is named before anything is read from it)
             for name in names:
                 with self.release.reading(name) as f:
-                    check_header(self.release.label(name), kind, f.readline())
+                    check_header(self.release.label(name), kind, f.readline(MAX_LINE_CHARS + 1))
         cfile = self.files["concept"][0]
         m = re.search(r"_([A-Za-z0-9]+)_(\d{8})\.txt$", cfile)
         self.tag, self.date = (m.group(1), m.group(2)) if m else ("INT", "00000000")
@@ -209,7 +218,7 @@ class Package:
     def _has_root(self) -> bool:
         for name in self.files["concept"]:
             with self.release.reading(name) as f:
-                for line in f:
+                for _lineno, line in rf2_lines(f, self.release.label(name)):
                     if line.startswith(ROOT + "\t"):
                         return True
         return False

@@ -378,10 +378,12 @@ class BuildWriter:
         self.conn.execute("UPDATE value_set SET expansion_state=?, expansion_error=? WHERE id=?", (state, error, vs_id))
 
     # -- finishing -----------------------------------------------------------
-    def build_closure(self) -> None:
-        """Transitive closure of the is-a edges of every code system loaded."""
+    def build_closure(self) -> list[str]:
+        """Transitive closure of the is-a edges of every code system loaded; returns the hierarchies that
+        loop (a concept its own ancestor: `url|version: a -> b -> a`, one per code system), which a
+        build refuses."""
         if not self._closure_pending:
-            return
+            return []
         cur = self.conn.execute(
             "SELECT e.parent_id, e.child_id FROM edge e JOIN concept c ON c.id = e.child_id"
             " WHERE c.cs_id IN (%s)" % ",".join(str(i) for i in self._closure_pending))
@@ -389,7 +391,8 @@ class BuildWriter:
         for p, c in cur:
             parents[c].append(p)
         self._closure_pending.clear()
-        ancestors = closure_of(parents)
+        unresolved: list[int] = []
+        ancestors = closure_of(parents, unresolved)
         batch = []
         for child, anc in ancestors.items():
             for a in anc:
@@ -399,6 +402,32 @@ class BuildWriter:
                 batch = []
         if batch:
             self.conn.executemany("INSERT OR IGNORE INTO closure VALUES (?,?)", batch)
+        return self._loops_named(unresolved, parents)
+
+    def _loops_named(self, unresolved: list[int], parents: dict[int, list[int]]) -> list[str]:
+        """One loop per code system, by code, among the concepts the closure could not order (those in a
+        loop or below one: each has a parent among them, so going up from one comes round to a loop)."""
+        left, out, seen_cs = set(unresolved), [], set()
+        for start in unresolved:
+            url, version, cs_id = self.conn.execute(
+                "SELECT cs.url, cs.version, cs.id FROM concept c JOIN code_system cs ON cs.id = c.cs_id"
+                " WHERE c.id = ?", (start,)).fetchone()
+            if cs_id in seen_cs:
+                continue
+            seen_cs.add(cs_id)
+            path, node = [start], start
+            while True:
+                node = next(p for p in parents[node] if p in left and p != node)
+                if node in path:
+                    path = path[path.index(node):] + [node]
+                    break
+                path.append(node)
+            codes = [self.conn.execute("SELECT code FROM concept WHERE id = ?", (n,)).fetchone()[0] for n in path]
+            location = self.conn.execute("SELECT location FROM source WHERE id = ?",
+                                         (self._cs_source.get(cs_id),)).fetchone()
+            out.append(f"{url}{'|' + version if version else ''}" + (f" ({location[0]})" if location else "")
+                       + ": " + " -> ".join(reversed(codes)))
+        return out
 
     def build_fts(self) -> None:
         self.conn.execute("DELETE FROM concept_fts")
@@ -437,15 +466,17 @@ class BuildWriter:
             res["id"] = new
             self.conn.execute("UPDATE resource SET fhir_id=?, json=? WHERE id=?", (new, _dumps(res), rid))
 
-    def finalize(self) -> None:
-        """Ids, closure and FTS; after this the build file is complete but not yet swapped in."""
+    def finalize(self) -> list[str]:
+        """Ids, closure and FTS; after this the build file is complete but not yet swapped in. Returns the
+        hierarchies that loop (build_closure)."""
         self.assign_ids()
-        self.build_closure()
+        loops = self.build_closure()
         self.build_fts()
         self.set_meta("built_at", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
         self.conn.execute("COMMIT")
         self.conn.execute("ANALYZE")
         self.conn.execute("BEGIN")
+        return loops
 
     def commit_and_swap(self) -> None:
         if self.conn.in_transaction:
@@ -454,9 +485,10 @@ class BuildWriter:
         os.replace(self.path, self.final_path)
 
 
-def closure_of(parents: dict[int, list[int]]) -> dict[int, frozenset[int]]:
+def closure_of(parents: dict[int, list[int]], unresolved: list[int] | None = None) -> dict[int, frozenset[int]]:
     """node -> frozenset of its strict ancestors, from node -> direct parents.
-    Kahn's order from the roots down; nodes in a cycle keep what reached them."""
+    Kahn's order from the roots down; nodes in a cycle keep what reached them (and are added to
+    `unresolved`, with the nodes below a cycle)."""
     children: defaultdict[int, list[int]] = defaultdict(list)
     waiting: dict[int, int] = {}
     for child, ps in parents.items():
@@ -482,6 +514,8 @@ def closure_of(parents: dict[int, list[int]]) -> dict[int, frozenset[int]]:
                 ready.append(c)
     for n in parents:  # cycles
         if n not in ancestors:
+            if unresolved is not None:
+                unresolved.append(n)
             s = {p for p in parents[n] if p != n}
             for p in list(s):
                 s |= ancestors.get(p, frozenset())
