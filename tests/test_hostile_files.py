@@ -217,6 +217,7 @@ def test_a_value_set_including_itself_or_a_loop_builds_and_its_expansion_says_so
         assert r.exit_code == 2 and f"Cyclic reference to value set {url}" in r.output and via in r.output, r.output
 
 
+@pytest.mark.slow   # (about 40 s and 1 GB)
 def test_a_code_system_of_a_million_concepts_loads_in_bounded_time(tmp_path):
     concepts = [{"code": f"c{i}", "display": f"Concept {i}"} for i in range(1_000_000)]
     (tmp_path / "cs.json").write_text(json.dumps(code_system(concepts)))
