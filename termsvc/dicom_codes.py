@@ -10,7 +10,10 @@ below), and for each local value:
   Study / Requested Procedure Description (text): translated through the loaded mapping
   tables that declare the attribute (`dicom_attributes` in the table's TOML, kept on the
   ConceptMap as the `dicom-attribute` extension); a Modality no table maps is passed through
-  when it is a DCM code.
+  when it is a DCM code. A table whose rows hold under conditions on the header (its `depends_on`
+  names Modality, Body Part Examined, Laterality or Image Laterality: `Laterality=L`) is asked with
+  the file's values of those attributes as $translate's `dependency`, so a row of another laterality
+  or modality is left out.
 - Code sequences (Procedure Code Sequence, Requested Procedure Code Sequence, Anatomic Region
   Sequence, Performed Protocol Code Sequence; the requested ones also inside the Request
   Attributes Sequence): a code of a standard scheme (DCM, SCT, SRT converted to SCT, LN) is
@@ -262,6 +265,11 @@ def local_values(ds, attr: Attribute) -> list:
 class TableMap:
     canonical: str          # url|version of the ConceptMap
     schemes: tuple          # the coding scheme designators of its local codes (none declared: any)
+    depends_on: tuple = ()  # the header attributes (keywords) its mappings depend on (its table's depends_on)
+
+
+# the attributes of a header that may decide a mapping (a table's depends_on: `Laterality=L`, `Modality=CT`)
+CONTEXT = ("Modality", "BodyPartExamined", "Laterality", "ImageLaterality")
 
 
 def attribute_maps(client) -> dict[str, list[TableMap]]:
@@ -277,10 +285,12 @@ def attribute_maps(client) -> dict[str, list[TableMap]]:
         canonical = f"{cm['url']}|{cm['version']}" if cm.get("version") else cm["url"]
         extensions = cm.get("extension", []) or []
         schemes = tuple(x.get("valueString", "").upper() for x in extensions if x.get("url") == EXT_DICOM_SCHEME)
+        depends_on = tuple(a.get("code") for a in cm.get("additionalAttribute", []) or []
+                           if isinstance(a, dict) and a.get("code") in CONTEXT)
         for x in extensions:
             served = out.setdefault(x.get("valueString"), []) if x.get("url") == EXT_DICOM_ATTRIBUTE else None
             if served is not None and all(m.canonical != canonical for m in served):
-                served.append(TableMap(canonical, schemes))
+                served.append(TableMap(canonical, schemes, depends_on))
     return out
 
 
@@ -294,25 +304,29 @@ def maps_for(maps: list[TableMap], scheme: str | None) -> list[TableMap]:
 
 
 class Resolver:
-    """Local value -> EU codings, remembered per (attribute, value) for the run."""
+    """Local value -> EU codings, remembered per (attribute, value, the header values its tables depend on)
+    for the run."""
 
     def __init__(self, client):
         self.client = client
         self.maps = attribute_maps(client)
         self._memo: dict = {}
 
-    def resolve(self, attr: Attribute, local) -> dict:
-        key = (attr.keyword, _hashable(local))
+    def resolve(self, attr: Attribute, local, context: dict | None = None) -> dict:
+        """`context`: the header's values of CONTEXT (keyword -> value), for the tables that depend on them."""
+        wanted = sorted({k for m in self.maps.get(attr.keyword, []) for k in m.depends_on})
+        context = {k: context[k] for k in wanted if context and context.get(k)}
+        key = (attr.keyword, _hashable(local), tuple(context.items()))
         hit = self._memo.get(key)
         if hit is None:
             try:
-                hit = self._resolve(attr, local)
+                hit = self._resolve(attr, local, context)
             except TerminologyError as e:
                 hit = {"status": "error", "message": e.message}
             self._memo[key] = hit
         return hit
 
-    def _resolve(self, attr: Attribute, local) -> dict:
+    def _resolve(self, attr: Attribute, local, context: dict) -> dict:
         if attr.kind == "codes":
             system, code = STANDARD_SCHEMES.get(local["scheme"].upper()), local["code"]
             if local["scheme"].upper() == "SRT":
@@ -320,12 +334,13 @@ class Resolver:
             if system and code:   # (an SRT code's version is SNOMED RT's, not that of the SNOMED CT id)
                 version = local.get("version") if local["scheme"].upper() != "SRT" else None
                 return self._standard(system, code, local.get("meaning"), version)
-            return self._translated(attr, local["code"], local["scheme"]) or self._unmapped(attr, local["scheme"])
+            return self._translated(attr, local["code"], context, local["scheme"]) or \
+                self._unmapped(attr, local["scheme"])
         candidates = [local]
         if attr.kind == "value":
             candidates += [v for v in cs_spellings(local) if v not in candidates]
         for value in candidates:
-            found = self._translated(attr, value)
+            found = self._translated(attr, value, context)
             if found is None and attr.standard:
                 found = self._standard(attr.standard, value)
                 found = found if found["status"] in ("standard", "unverified") else None
@@ -335,10 +350,12 @@ class Resolver:
                 return found
         return self._unmapped(attr)
 
-    def _translated(self, attr: Attribute, value: str, scheme: str | None = None) -> dict | None:
+    def _translated(self, attr: Attribute, value: str, context: dict, scheme: str | None = None) -> dict | None:
         codings = []
         for table in maps_for(self.maps.get(attr.keyword, []), scheme):
-            r = self.client.translate(value, url=table.canonical)
+            # what else the header says, as the table's conditions name it (`Laterality=L`)
+            dependencies = [(k, context[k]) for k in table.depends_on if k in context]
+            r = self.client.translate(value, url=table.canonical, dependencies=dependencies)
             codings += [{"system": m.system, "code": m.code, "display": m.display,
                          "relationship": m.relationship, "map": m.origin_map}
                         for m in r.matches if m.relationship != "not-related-to" and m.code]
@@ -403,10 +420,11 @@ def _srt_to_sct(code: str) -> str | None:
 
 def file_report(path: str, ds, resolver: Resolver) -> dict:
     codes = []
+    context = {a.keyword: values[0] for a in ATTRIBUTES if a.keyword in CONTEXT and (values := local_values(ds, a))}
     for attr in ATTRIBUTES:
         for local in local_values(ds, attr):
             codes.append({"attribute": attr.keyword, "tag": attr.tag, "level": attr.level, "local": local,
-                          **resolver.resolve(attr, local)})
+                          **resolver.resolve(attr, local, context)})
     return {"file": path, "study": str(ds.StudyInstanceUID), "series": str(ds.get("SeriesInstanceUID") or ""),
             "instance": str(ds.get("SOPInstanceUID") or ""), "sop_class": str(ds.get("SOPClassUID") or ""),
             "patient": str(ds.get("PatientID") or ""), "started": started(ds),
