@@ -160,7 +160,8 @@ def _flush_forever():
 def watch(store) -> None:
     """Start this process's flush thread (once), reporting on `store`'s build."""
     global _thread
-    BUILD.store = store
+    if BUILD.store is not store:   # (another app of this process, over another build: its build is shown)
+        BUILD.store, BUILD.generation = store, None
     if _thread is None:
         _thread = threading.Thread(target=_flush_forever, name="termsvc-metrics", daemon=True)
         _thread.start()
