@@ -7,7 +7,9 @@
 The download goes to a file beside the served one and is renamed over it only when its
 sha256 is the one expected and it is a termsvc database of this schema version: the swap
 is the one a local build does (a running server picks it up by the inode change), and a
-failed pull leaves the served file as it was.
+failed pull leaves the served file as it was. A pull never fills the disk: it stops (and removes
+what it wrote) when less than KEEP_FREE_BYTES would stay free on the served file's volume, and
+refuses at once a download that announces more.
 """
 import hashlib
 import os
@@ -24,18 +26,34 @@ CHUNK = 1 << 20
 CONNECT_TIMEOUT_S = 15
 READ_TIMEOUT_S = 60   # between two chunks of the body
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+KEEP_FREE_BYTES = 1 << 30   # what a pull leaves free on the volume of the served file (the server's, the logs')
 
 
 class PullError(Exception):
     """The artifact could not be pulled; the served file is unchanged."""
 
 
-def _chunks(url: str):
+def free_bytes(folder: str) -> int:
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize
+
+
+def _no_room(url: str, folder: str, size: int) -> PullError | None:
+    """The refusal of `size` more bytes in `folder` when fewer than KEEP_FREE_BYTES would stay free."""
+    free = free_bytes(folder)
+    if free - size >= KEEP_FREE_BYTES:
+        return None
+    return PullError(f"{url}: {size / 1e6:,.1f} MB more would leave {max(free - size, 0) / 1e6:,.1f} MB free on the"
+                     f" volume of {folder}; a pull leaves {KEEP_FREE_BYTES / 1e6:,.0f} MB free (free some space)")
+
+
+def _chunks(url: str, folder: str):
     """The bytes at `url` (http, https, file, or a plain path), a chunk at a time. Raises PullError
-    when the source answers with an error or the connection breaks."""
+    when the source answers with an error, the connection breaks, or it announces more than `folder`
+    has room for."""
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme in ("http", "https"):
-        yield from _http_chunks(url)
+        yield from _http_chunks(url, folder)
     elif scheme in ("file", ""):
         path = urllib.request.url2pathname(urllib.parse.urlsplit(url).path) if scheme else url
         try:
@@ -48,7 +66,7 @@ def _chunks(url: str):
         raise PullError(f"{url}: unsupported URL scheme '{scheme}' (http, https or file)")
 
 
-def _http_chunks(url: str):
+def _http_chunks(url: str, folder: str):
     import requests
     announced = None
     try:
@@ -57,7 +75,10 @@ def _http_chunks(url: str):
             if r.status_code != 200:
                 raise PullError(f"{url}: HTTP {r.status_code} {r.reason}")
             announced = r.headers.get("Content-Length")
-            yield from r.iter_content(CHUNK)
+            length = int(announced) if announced and announced.isdigit() else None
+            if length is not None and (refusal := _no_room(url, folder, length)):
+                raise refusal
+            yield from r.iter_content(CHUNK)   # (never more than announced: urllib3 reads that many)
     except requests.exceptions.ChunkedEncodingError:  # (any short body also fails the checksum)
         raise PullError(f"{url}: incomplete download: the connection closed before the end"
                         + (f" of the {announced} bytes announced" if announced else "")) from None
@@ -95,7 +116,9 @@ def pull(url: str, sha256: str, db_path: str, progress=lambda message: None) -> 
         progress(f"downloading {url}")
         digest, received = hashlib.sha256(), 0
         with open(part, "wb") as out:
-            for chunk in _chunks(url):
+            for chunk in _chunks(url, os.path.dirname(final)):
+                if refusal := _no_room(url, os.path.dirname(final), len(chunk)):   # (an endless body too)
+                    raise refusal
                 out.write(chunk)
                 digest.update(chunk)
                 received += len(chunk)

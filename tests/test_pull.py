@@ -52,7 +52,8 @@ def builds(tmp_path):
 
 
 class Publisher:
-    """Serves tmp_path/artifacts over HTTP; /truncated/NAME announces NAME's full length but sends half."""
+    """Serves tmp_path/artifacts over HTTP; /truncated/NAME announces NAME's full length but sends half,
+    /endless sends zeros until the client hangs up, /huge announces a petabyte."""
 
     def __init__(self, folder):
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -60,6 +61,17 @@ class Publisher:
                 pass
 
             def do_GET(self):
+                if self.path.split("?")[0] in ("/endless", "/huge"):
+                    self.send_response(200)
+                    if self.path == "/huge":
+                        self.send_header("Content-Length", str(10 ** 15))
+                    self.end_headers()
+                    self.close_connection = True
+                    try:   # until the client hangs up
+                        while True:
+                            self.wfile.write(b"\0" * 65536)
+                    except OSError:
+                        return
                 if self.path.startswith("/truncated/"):
                     data = open(os.path.join(folder, self.path.rsplit("/", 1)[1]), "rb").read()
                     self.send_response(200)
@@ -223,6 +235,22 @@ def test_a_file_that_is_no_termsvc_build_is_refused(builds, tmp_path, served):
     assert_unchanged(served, before)
 
 
+def test_a_pull_never_fills_the_disk(builds, publisher, served, monkeypatch):
+    """An endless body stops while KEEP_FREE_BYTES stay free (here: 5 MB from now), and what it wrote goes;
+    a length that does not fit is refused before a byte is written."""
+    from termsvc import pull
+    before = snapshot(served)
+    folder = os.path.dirname(served)
+    monkeypatch.setattr(pull, "KEEP_FREE_BYTES", pull.free_bytes(folder) - 5_000_000)
+    for path, message in (("/endless", "would leave"), ("/huge", "1,000,000,000.0 MB more would leave")):
+        with pytest.raises(pull.PullError, match=message):
+            pull.pull(publisher.base + path, builds["b"][1], served)
+        assert_unchanged(served, before)
+    # the command says it the same way
+    r = termsvc("pull", f"{publisher.base}/huge", "--sha256", builds["b"][1], "--db", served)
+    assert r.returncode == 1 and "a pull leaves 1,074 MB free" in r.stderr and f"{served} is unchanged" in r.stderr
+
+
 @pytest.mark.parametrize("url, sha, message", [
     ("{base}/missing.db", "{sha}", "HTTP 404"),
     ("http://127.0.0.1:{free}/b.db", "{sha}", "download failed"),
@@ -238,3 +266,21 @@ def test_failed_pulls_exit_1_and_leave_the_served_file(builds, publisher, served
     error = r.stderr.splitlines()[-1]
     assert error.startswith("termsvc: error: ") and message in error and error.endswith(f"{served} is unchanged")
     assert_unchanged(served, before)
+
+
+def test_a_package_download_that_does_not_end_is_refused(publisher, monkeypatch):
+    """A FHIR package from the registry is read up to MAX_UNPACKED_BYTES (here 1 MB), never held past it."""
+    from termsvc import settings
+    from termsvc.loaders import fhir_package
+    from termsvc.loaders.protocol import BuildError
+    monkeypatch.setattr(fhir_package, "MAX_UNPACKED_BYTES", 1 << 20)
+    settings.use(settings.current().with_values({"fhir_package_registry": publisher.base + "/registry"}))
+    try:
+        # (the publisher answers a path it does not have with a 404, and /endless?... forever)
+        with pytest.raises(BuildError, match="HTTP 404"):
+            fhir_package.registry_download("example.package", "1.0.0")
+        settings.use(settings.current().with_values({"fhir_package_registry": publisher.base + "/endless?"}))
+        with pytest.raises(BuildError, match="sends more than 1 MB"):
+            fhir_package.registry_download("example.package", "1.0.0")
+    finally:
+        settings.use(None)

@@ -158,10 +158,15 @@ def registry_download(name: str, version: str) -> bytes:
     if not registry:
         raise BuildError(f"{name}#{version}: no FHIR package registry set (setting fhir_package_registry)")
     url = f"{registry.rstrip('/')}/{name}/-/{name}-{version}.tgz"
-    r = requests.get(url, timeout=(15, 300))
-    if r.status_code != 200:
-        raise BuildError(f"{name}#{version}: {url} answered HTTP {r.status_code}")
-    return r.content
+    with requests.get(url, timeout=(15, 300), stream=True) as r:
+        if r.status_code != 200:
+            raise BuildError(f"{name}#{version}: {url} answered HTTP {r.status_code}")
+        data = bytearray()
+        for chunk in r.iter_content(1 << 20):   # (an endless or a huge body is refused, not held)
+            data += chunk
+            if len(data) > MAX_UNPACKED_BYTES:
+                raise BuildError(f"{name}#{version}: {url} sends more than {MAX_UNPACKED_BYTES >> 20} MB")
+        return bytes(data)
 
 
 def npm_pack(name: str, version: str) -> bytes:
@@ -174,7 +179,10 @@ def npm_pack(name: str, version: str) -> bytes:
         tgzs = [f for f in os.listdir(tmp) if f.endswith(".tgz")]
         if p.returncode != 0 or not tgzs:
             raise BuildError(f"{name}#{version}: npm pack failed: {(p.stderr or p.stdout).strip()[:300]}")
-        with open(os.path.join(tmp, tgzs[0]), "rb") as f:
+        tgz = os.path.join(tmp, tgzs[0])
+        if os.path.getsize(tgz) > MAX_UNPACKED_BYTES:
+            raise BuildError(f"{name}#{version}: npm pack gave a package of more than {MAX_UNPACKED_BYTES >> 20} MB")
+        with open(tgz, "rb") as f:
             return f.read()
 
 
