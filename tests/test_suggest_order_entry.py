@@ -70,6 +70,23 @@ def test_a_region_only_the_question_names_or_one_outside_it_counts_in_full(sugge
     assert first(suggester, name, language) == code
 
 
+PANCREAS = "15776009"
+
+
+@pytest.mark.parametrize("name, language, code", [
+    ("TC addome per lo studio del pancreas", "it", PANCREAS),
+    ("CT abdomen for assessment of the pancreas", "en", PANCREAS),
+    ("MRT Abdomen zur Darstellung des Pankreas", "de", PANCREAS),
+    ("IRM abdominale pour bilan du pancréas", "fr", PANCREAS),
+    ("RM abdomen para valoración de páncreas", "es", PANCREAS),
+    ("CT abdomen ter beoordeling van pancreas", "nl", PANCREAS),
+    ("RM abdomen para valoración de lesión hepática", "es", ABDOMEN),   # a finding after it: the question
+    ("CT Abdomen bei V.a. Pankreatitis", "de", ABDOMEN)])
+def test_the_exams_purpose_after_a_reason_word_names_what_is_examined(suggester, name, language, code):
+    assert first(suggester, name, language) == code
+    assert (question(suggester, name, language) == []) == (code == PANCREAS)   # no question: the purpose
+
+
 def test_a_symptom_compound_names_the_region_of_its_finding(suggester):
     assert regions(suggester, "Echo bij buikpijn", "nl") == ["abdomen"]
     assert regions(suggester, "Röntgen Knieschmerzen", "de") == ["knee"]

@@ -2,7 +2,8 @@
 Meniskusläsion`, `US abdomen for RUQ pain`, `Echo lies rechts, hernia?`, `Rx piede destro, dolore all'alluce`.
 
 The question opens at a word the lexicon lists as a stop word meaning `reason` (`bei`, `V.a.`, `for`,
-`r/o`, `pour`, `per`, `i.v.m.`, `nach`) or `finding` (a symptom, a diagnosis, an event: `pain`, `Schmerzen`,
+`r/o`, `pour`, `per`, `i.v.m.`, `nach`; not when the exam's purpose follows: `per lo studio del pancreas`)
+or `finding` (a symptom, a diagnosis, an event: `pain`, `Schmerzen`,
 `fracture`, `Sturz`), or at a question mark before a word (`?pneumonia`, `¿hidronefrosis?`), and runs to
 the end of its clause (commas, semicolons, colons, brackets and a spaced dash separate clauses: `Rx mano
 por traumatismo, 4º dedo` names the finger). A question mark after a word, or a finding word after the
@@ -19,6 +20,9 @@ from termsvc.suggest.lexicon import Segment
 from termsvc.suggest.text import fold
 
 REASON = ("reason",)          # the meaning of a stop word that opens the clinical question
+# ... unless the exam's purpose follows it, naming what is examined: `per lo studio del pancreas`, `for
+# assessment of the pancreas`, `zur Darstellung des Pankreas` (a finding after it opens the question itself)
+PURPOSES = (("study",), ("imaging",), ("examination",))
 FINDING = ("finding",)        # ... and of a finding: it opens it too, or puts its clause in question
 TAKEN_OUT = ("region", "word")       # the parts of the question that count for nothing
 QUESTION_MARKS = ("?", "¿", "？")
@@ -71,7 +75,8 @@ def _starts(segments: list[Segment], words: list[str]) -> list[int]:
 
 def asked(name: str, words: list[str], segments: list[Segment]) -> set[int]:
     """The indices of the segments (of these words of the name) in its clinical question."""
-    opens = [_says(s, REASON) or _says(s, FINDING) for s in segments]
+    opens = [(_says(s, REASON) and not _purpose_after(segments, k)) or _says(s, FINDING)
+             for k, s in enumerate(segments)]
     if not any(opens) and not any(mark in name for mark in QUESTION_MARKS):
         return set()
     clause_of, by_mark = _marks(name)
@@ -92,6 +97,15 @@ def asked(name: str, words: list[str], segments: list[Segment]) -> set[int]:
         if open_clause is not None or by_mark[i] or clause in found:
             out.add(k)
     return out
+
+
+def _purpose_after(segments: list[Segment], k: int) -> bool:
+    """Is the first word after segment k that is no stop word the exam's purpose (PURPOSES)?"""
+    for s in segments[k + 1:]:
+        if s.facets and all(f.kind == "stop" for f in s.facets):
+            continue
+        return any(f.kind == "procedure" and f.alternatives in PURPOSES for f in s.facets)
+    return False
 
 
 def drop_findings(name: str, words: list[str], segments: list[Segment], by_segment: list, known) -> None:
