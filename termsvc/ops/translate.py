@@ -21,6 +21,7 @@ from termsvc.ops.context import Context, canonical_label, split_canonical, vurl
 from termsvc.ops.dependencies import Dependency, DependsOn, dependencies, unmet_note
 from termsvc.ops.identifiers import input_error
 from termsvc.ops.per_build import PerBuild
+from termsvc.ops.validate import validate_vs
 from termsvc.results import JSON, Match, Translation
 from termsvc.store.queries import Queries
 
@@ -469,7 +470,6 @@ def _meeting(ctx: Context, req: TranslateRequest, m: _Map, matches: list[Match],
 
 def _in_value_set(ctx: Context, url: str, system: str, code: str) -> bool | None:
     """Is system#code in the value set `url` (None: cannot be judged, the value set unknown included)?"""
-    from termsvc.ops.validate import validate_vs   # (validate imports nothing of translate: no cycle, one engine)
     try:
         return validate_vs(ctx, Params([Param("url", "valueUri", url), Param("system", "valueUri", system),
                                         Param("code", "valueCode", code)])).in_value_set
