@@ -310,12 +310,13 @@ class Resolver:
     def __init__(self, client):
         self.client = client
         self.maps = attribute_maps(client)
+        # attribute -> the header attributes its tables depend on (their conditions name them)
+        self.context_of = {k: sorted({a for m in maps for a in m.depends_on}) for k, maps in self.maps.items()}
         self._memo: dict = {}
 
     def resolve(self, attr: Attribute, local, context: dict | None = None) -> dict:
         """`context`: the header's values of CONTEXT (keyword -> value), for the tables that depend on them."""
-        wanted = sorted({k for m in self.maps.get(attr.keyword, []) for k in m.depends_on})
-        context = {k: context[k] for k in wanted if context and context.get(k)}
+        context = {k: context[k] for k in self.context_of.get(attr.keyword, ()) if context and context.get(k)}
         key = (attr.keyword, _hashable(local), tuple(context.items()))
         hit = self._memo.get(key)
         if hit is None:
