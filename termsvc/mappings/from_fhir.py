@@ -26,6 +26,7 @@ from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUT
                                       EXT_REVIEWER, EXT_ROW, EXT_SHEET, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE,
                                       render_cells)
 from termsvc.ops.context import build_cached
+from termsvc.ops.dependencies import quantity_text
 
 STANDARD_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                     "target_display", "relationship", "no_map", "status", "comment"]
@@ -58,7 +59,7 @@ def _condition(depends_on: dict) -> tuple[str, str, str]:
         return depends_on.get("attribute") or "", coding.get("system") or "", str(coding.get("code") or "")
     value = next((v for k, v in depends_on.items() if k.startswith("value")), depends_on.get("valueSet"))
     if isinstance(value, dict):   # a Quantity
-        value = f"{value.get('value')} {value.get('code') or value.get('unit') or ''}".strip()
+        value = quantity_text(value)
     return depends_on.get("attribute") or "", "", str(value).lower() if isinstance(value, bool) else str(value or "")
 
 

@@ -138,14 +138,15 @@ def _same_quantity(a: JSON, b: JSON) -> bool:
         (a.get("code") or a.get("unit")) == (b.get("code") or b.get("unit"))
 
 
-def _quantity_text(q: JSON) -> str:
+def quantity_text(q: JSON) -> str:
+    """`70 kg`: a Quantity as conditions write it."""
     return f"{q.get('value')} {q.get('code') or q.get('unit') or ''}".strip()
 
 
 def _condition_text(d: JSON) -> str:
     value = next((v for k, v in d.items() if k.startswith("value")), None) or d.get("valueSet")
     if isinstance(value, dict):
-        value = f"{value.get('system')}#{value.get('code')}" if "code" in value else _quantity_text(value)
+        value = f"{value.get('system')}#{value.get('code')}" if "code" in value else quantity_text(value)
     return f"{d.get('attribute')} = {value}" if value is not None else str(d.get("attribute"))
 
 
