@@ -181,6 +181,43 @@ def test_a_catalogue_in_error_writes_nothing_and_names_the_rows(tmp_path):
     assert run("mappings", "init", path, "--name", "../t", "-o", out).exit_code == 2
 
 
+@pytest.mark.parametrize("export,codes", [
+    # headers that name the column as a word or at the end of a compound, with a title row above
+    ("Radiologie Katalog 2026\n\nLeistungscode;Leistungsbezeichnung;Aktiv\n0012;CT Schädel;ja\n1.10;Sono;nein\n",
+     [("0012", "CT Schädel"), ("1.10", "Sono")]),
+    ("Code list 2026\nProcedure code,Procedure name\n0012,CT head\n", [("0012", "CT head")]),
+    ("code_acte|libellé_acte\n0012|Scanner cérébral\n", [("0012", "Scanner cérébral")]),
+    # the parent's column is not the code's, though `code` is a word of its name
+    ("parent_code,Exam code,Exam description\n,0012,CT head\n0012,1.10,CT head with contrast\n",
+     [("0012", "CT head"), ("1.10", "CT head with contrast")]),
+])
+def test_init_recognises_the_columns_by_a_word_of_their_headers(tmp_path, export, codes):
+    path = tmp_path / "export.csv"
+    path.write_text(export, encoding="utf-8")
+    r = run("mappings", "init", path, "--name", "k", "-o", tmp_path / "out", "--language", "de")
+    assert r.exit_code == 0, r.output
+    cs = orjson.loads((tmp_path / "out" / "codesystems" / "CodeSystem-k.json").read_bytes())
+
+    def concepts(level):   # depth first: a child below its parent
+        return [x for c in level for x in [(c["code"], c["display"]), *concepts(c.get("concept", []))]]
+    assert concepts(cs["concept"]) == codes
+    if export.startswith("parent_code"):
+        assert [c["code"] for c in cs["concept"]] == ["0012"]     # 1.10 below 0012
+
+
+def test_init_does_not_guess_between_two_columns_that_could_be_the_display(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("Leistungsnummer\tKurztext\tLangtext\n0012\tCT Kopf\tComputertomographie des Kopfes\n")
+    r = run("mappings", "init", path, "--name", "k", "-o", tmp_path / "out")
+    assert r.exit_code == 2 and not (tmp_path / "out").exists()
+    assert "several columns could be the display column (Kurztext, Langtext); name it with --display-column" in r.output
+    assert "no display column" not in r.output
+    r = run("mappings", "init", path, "--name", "k", "-o", tmp_path / "out", "--display-column", "Langtext")
+    assert r.exit_code == 0, r.output
+    cs = orjson.loads((tmp_path / "out" / "codesystems" / "CodeSystem-k.json").read_bytes())
+    assert [(c["code"], c["display"]) for c in cs["concept"]] == [("0012", "Computertomographie des Kopfes")]
+
+
 def test_a_table_made_by_init_builds_and_is_reviewed_with_its_coverage(tmp_path, catalogue):
     folder = tmp_path / "tables"
     r = run("mappings", "init", catalogue, "--name", "es-proc", "-o", folder)

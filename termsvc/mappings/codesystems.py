@@ -120,7 +120,7 @@ def from_catalogue(path: str, name: str, base_url: str = DEFAULT_BASE_URL, title
     cat = Catalogue(name=name, file=os.path.basename(path))
     columns = columns or {}
     # the header row: the first (below titles) naming the code column
-    header = [canonical_header(columns["code"])] if columns.get("code") else CATALOGUE_COLUMNS["code"]
+    header = [canonical_header(columns["code"])] if columns.get("code") else CatalogueHeader()
     try:
         cells = read_cells(path, header)
     except (ValueError, OSError) as e:
@@ -151,6 +151,27 @@ def from_catalogue(path: str, name: str, base_url: str = DEFAULT_BASE_URL, title
     return cat
 
 
+class CatalogueHeader:
+    """Recognises the header row of a catalogue: a cell naming its code or its display column (`exact`: by one
+    of their names, preferred to a row that has one as a word, such as a title `Code list` above the header)."""
+    exact = frozenset(CATALOGUE_COLUMNS["code"] + CATALOGUE_COLUMNS["display"])
+
+    def __contains__(self, canonical: object) -> bool:
+        return isinstance(canonical, str) and any(
+            canonical in CATALOGUE_COLUMNS[c] or _names_column(canonical, c) for c in ("code", "display"))
+
+
+def _names_column(header: str, column: str) -> bool:
+    """Whether canonical `header` has a name of catalogue `column` as a word (`procedure_code`, `code_acte`,
+    `codice_prestazione`) or as the end of a compound (`Leistungscode`, `Leistungsbezeichnung`, `Kurztext`),
+    and names no other column the same way (`parent_code` is the parent's)."""
+    def names(col):
+        aliases = CATALOGUE_COLUMNS[col]
+        return any(w in aliases or any(len(a) >= 4 and w.endswith(a) for a in aliases)
+                   for w in re.split(r"[\W_]+", header) if w)
+    return names(column) and not any(names(other) for other in CATALOGUE_COLUMNS if other != column)
+
+
 def _read_concepts(cat: Catalogue, cells, named: dict) -> None:
     by_canonical = {canonical_header(h): h for h in cells.headers if h}
     for column, aliases in CATALOGUE_COLUMNS.items():
@@ -164,8 +185,20 @@ def _read_concepts(cat: Catalogue, cells, named: dict) -> None:
             header = next((by_canonical[a] for a in aliases if a in by_canonical), None)
         if header is not None:
             cat.columns[column] = header
+    for column in ("code", "display"):   # required: else a header that has one of their names as a word
+        if column in cat.columns or named.get(column):
+            continue
+        taken = set(cat.columns.values())
+        guesses = [h for c, h in by_canonical.items() if by_canonical[c] not in taken and _names_column(c, column)]
+        if len(guesses) == 1:
+            cat.columns[column] = guesses[0]
+        elif guesses:
+            cat.problems.append(Problem("error", "missing-column", cat.file, cells.header_line,
+                                        f"several columns could be the {column} column ({shown(', '.join(guesses))});"
+                                        f" name it with --{column}-column"))
     for column in ("code", "display"):
-        if column not in cat.columns and not named.get(column):
+        if column not in cat.columns and not named.get(column) and not any(
+                p.kind == "missing-column" and f"the {column} column" in p.message for p in cat.problems):
             cat.problems.append(Problem("error", "missing-column", cat.file, cells.header_line,
                                         f"no {column} column (found: {shown(', '.join(cells.headers))}; name it with"
                                         f" --{column}-column)"))

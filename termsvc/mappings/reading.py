@@ -25,6 +25,7 @@ import csv
 import io
 import re
 import unicodedata
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 
@@ -348,13 +349,23 @@ def total_row(cells: list) -> str | None:
     return None
 
 
-def header_names(header) -> frozenset:
-    return frozenset() if not header else frozenset([header] if isinstance(header, str) else header)
+def header_names(header) -> Container:
+    """The header names `header` gives: a canonical name, several, or a container that recognises them."""
+    if not header:
+        return frozenset()
+    if isinstance(header, str):
+        return frozenset([header])
+    return frozenset(header) if isinstance(header, (list, tuple, set, frozenset)) else header
 
 
 def header_index(grid: list, header) -> int:
     """The index in `grid` ([(row, cells)]) of the header row: the first of the first HEADER_SEARCH rows with a
     cell naming a column of `header` (canonical names), else 0."""
     names = header_names(header)
-    return next((i for i, (_n, cells) in enumerate(grid[:HEADER_SEARCH])
-                 if any(canonical_header(c) in names for c in cells)), 0)
+    # a row naming a column exactly comes first, then one naming two columns (a title `Code list` names one)
+    for known, least in ((getattr(names, "exact", names), 1), (names, 2), (names, 1)):
+        found = next((i for i, (_n, cells) in enumerate(grid[:HEADER_SEARCH])
+                      if sum(canonical_header(c) in known for c in cells) >= least), None)
+        if found is not None:
+            return found
+    return 0
