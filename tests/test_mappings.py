@@ -497,6 +497,33 @@ def test_round_trip_csv_conceptmap_csv_lossless(tmp_path):
     assert [r.cells for r in t2.rows] == [r.cells for r in t.rows]
 
 
+def test_a_table_under_other_usual_headers_is_read_and_comes_back_as_written(tmp_path):
+    """`Local code`, `Local name`, `Target code`, `Equivalence`, `Notes`: the known columns under the names
+    terminologists give them; the ConceptMap is the one the canonical headers give, and the sheet comes back."""
+    usual = ("Local code;Local name;Target code;Target name;Equivalence;Status;Notes;Frequency\r\n"
+             "0012;Thorax;C1;Chest;equal;accepted;checked;40\r\n0013;Nothing;;;unmatched;accepted;;2\r\n")
+    canonical = usual.replace("Local code;Local name;Target code;Target name;Equivalence;Status;Notes",
+                              "source_code;source_display;target_code;target_display;relationship;status;comment")
+    t = read_table(write_table(tmp_path / "usual", "rt", usual))
+    assert not t.errors
+    assert [(r.source_code, r.target_code, r.relationship, r.no_map, r.comment) for r in t.rows] == [
+        ("0012", "C1", "equivalent", False, "checked"), ("0013", "", None, True, "")]
+    assert t.colmap["source_display"] == "Local name" and t.colmap["relationship"] == "Equivalence"
+    cm = concept_map_from_table(t)
+    same = concept_map_from_table(read_table(write_table(tmp_path / "canonical", "rt", canonical)))
+    column_ext = "http://termsvc.local/fhir/StructureDefinition/mapping-table"
+
+    def meaning(m):   # (the extensions that keep cells name their column as written)
+        return [(e["code"], e.get("display"), e.get("noMap"), [(x["code"], x["display"], x["relationship"], x.get("comment"))
+                for x in e.get("target", [])]) for g in m["group"] for e in g["element"]]
+    assert meaning(cm) == meaning(same) == [("0012", "Thorax", None, [("C1", "Chest", "equivalent", "checked")]),
+                                            ("0013", "Nothing", True, [])]
+    assert any(e["url"] == column_ext for e in cm.get("extension", []))
+    meta, cols, rows = concept_map_to_table(json.loads(json.dumps(cm)))
+    assert cols == t.columns and rows == [r.cells for r in t.rows]
+    assert check([str(tmp_path / "usual")]).tables[0].errors == []
+
+
 def test_r4_export_keeps_author_words(tmp_path):
     t = read_table(write_table(tmp_path, "rt", ROUND, encoding="cp1252"))
     r4 = concept_map_r5_to_r4(concept_map_from_table(t))

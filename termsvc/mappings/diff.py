@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from termsvc.mappings.reading import canonical_header, row_json
-from termsvc.mappings.table import KNOWN_COLUMNS, META_KEYS, Row, Table
+from termsvc.mappings.reading import row_json
+from termsvc.mappings.table import META_KEYS, Row, Table, known_column
 
 NO_MAP = "(no map)"
 # the build's meta key of the tables the build it replaced had and it has not (a JSON list of names)
@@ -39,7 +39,7 @@ def row_dict(r: Row, t: Table) -> dict:
 
 def _columns(t: Table) -> dict:
     """column identity (a known column's meaning, another's header) -> header as written."""
-    return {(canonical_header(h) if canonical_header(h) in KNOWN_COLUMNS else h): h for h in t.columns}
+    return {(known_column(h) or h): h for h in t.columns}
 
 
 @dataclass

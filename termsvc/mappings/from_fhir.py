@@ -20,8 +20,8 @@ import tomli_w
 from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, to_r5
 from termsvc.fhir.conceptmap_r4 import EXT_R5_RELATIONSHIP
 from termsvc.fhir.conceptmap_match import case_insensitive
-from termsvc.mappings.reading import Cells, SheetRow, canonical_header
-from termsvc.mappings.table import KNOWN_COLUMNS, META_KEYS, Table, load_meta, read_rows
+from termsvc.mappings.reading import Cells, SheetRow
+from termsvc.mappings.table import META_KEYS, Table, known_column, load_meta, read_rows
 from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUTE, EXT_DICOM_SCHEME, EXT_NOMAP_COMMENT,
                                       EXT_REVIEWER, EXT_ROW, EXT_SHEET, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE,
                                       render_cells)
@@ -176,8 +176,8 @@ def numbered_rows(cm: dict):
         regenerated = render_cells(d)
         row = {}
         for h in columns:
-            c = canonical_header(h)
-            row[h] = regenerated[c] if c in KNOWN_COLUMNS else ""
+            known = known_column(h)
+            row[h] = regenerated[known] if known else ""
             if h in over:
                 row[h] = over[h]
         rows.append((order[1] if order[0] == 0 else i + 2, row))

@@ -32,6 +32,29 @@ KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_syste
                  "target_display", "relationship", "no_map", "status", "comment", "author",
                  "reviewer", "status_date", "depends_on"]
 REQUIRED_COLUMNS = ["source_code"]
+# other headers terminologists give the known columns (canonical: lower case, blanks as `_`)
+COLUMN_ALIASES = {
+    "source_code": ["sourcecode", "local_code", "localcode", "code_local"],
+    "source_display": ["sourcedisplay", "source_name", "source_term", "source_description", "local_display",
+                       "local_name", "local_term", "local_description"],
+    "source_system": ["sourcesystem", "local_system"],
+    "target_system": ["targetsystem"],
+    "target_code": ["targetcode", "eu_code"],
+    "target_display": ["targetdisplay", "target_name", "target_term", "target_description", "eu_display", "eu_term"],
+    "relationship": ["equivalence", "map_relationship", "mapping_relationship", "relation"],
+    "no_map": ["nomap", "no_mapping"],
+    "comment": ["comments", "note", "notes", "remark", "remarks"],
+    "depends_on": ["dependson", "condition", "conditions"],
+}
+_ALIAS_OF = {alias: column for column, aliases in COLUMN_ALIASES.items() for alias in aliases}
+SOURCE_CODE_HEADERS = ["source_code", *COLUMN_ALIASES["source_code"]]   # (the header row names one)
+
+
+def known_column(header) -> str | None:
+    """The known column a header names (`Source Code`, `Local code`: source_code), else None."""
+    c = canonical_header(header)
+    c = _ALIAS_OF.get(c, c)
+    return c if c in KNOWN_COLUMNS else None
 TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")   # a table's name: its files' base name
 DATA_SUFFIXES = (".csv", ".tsv", ".xlsx")
 
@@ -388,7 +411,7 @@ def read_table(path: str) -> Table:
             f" ({', '.join(others)} is not read: save it as Excel Workbook (.xlsx) or CSV)" if others else ""))
     else:
         try:
-            cells = read_cells(data_path, header="source_code")
+            cells = read_cells(data_path, header=SOURCE_CODE_HEADERS)
             t.delimiter, t.encoding = cells.delimiter, cells.encoding
             t.line_end, t.final_line_end = cells.line_end, cells.final_line_end
         except (ValueError, OSError) as e:
@@ -442,8 +465,8 @@ def read_rows(t: Table, cells):
     t.columns = [h for _, h in cols]
     seen: dict[str, str] = {}
     for _, h in cols:
-        c = canonical_header(h)
-        if c in KNOWN_COLUMNS:
+        c = known_column(h)
+        if c:
             if c in seen:
                 t.usable = False
                 t.error("duplicate-column", cells.header_line, f"column '{h}' given twice (also '{seen[c]}')", h)

@@ -28,8 +28,8 @@ import re
 
 from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, EXT_R4_EQUIVALENCE
-from termsvc.mappings.reading import SheetRow, canonical_header
-from termsvc.mappings.table import KNOWN_COLUMNS, Row, Table, depends_on_text
+from termsvc.mappings.reading import SheetRow
+from termsvc.mappings.table import Row, Table, depends_on_text, known_column
 
 EXT_BASE = "http://termsvc.local/fhir/StructureDefinition/"
 EXT_TABLE = EXT_BASE + "mapping-table"
@@ -170,8 +170,8 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
         regenerated = render_cells(row_meaning(r, e.get("display"), target))
         for h in t.columns:
             written = r.cells.get(h, "")
-            c = canonical_header(h)
-            if c in KNOWN_COLUMNS and t.colmap.get(c) == h:
+            c = known_column(h)
+            if c and t.colmap.get(c) == h:
                 if regenerated[c] != written:
                     exts.append(_column_ext(h, written))
             elif written:
