@@ -522,6 +522,9 @@ def test_a_table_under_other_usual_headers_is_read_and_comes_back_as_written(tmp
     meta, cols, rows = concept_map_to_table(json.loads(json.dumps(cm)))
     assert cols == t.columns and rows == [r.cells for r in t.rows]
     assert check([str(tmp_path / "usual")]).tables[0].errors == []
+    # beside the column's own name, another name is an extra column (a table that read before still reads)
+    both = read_table(write_table(tmp_path / "both", "rt", "source_code;comment;Notes\r\n0012;a;b\r\n"))
+    assert not both.errors and [(r.comment, r.extras) for r in both.rows] == [("a", {"Notes": "b"})]
 
 
 def test_r4_export_keeps_author_words(tmp_path):

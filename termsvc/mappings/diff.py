@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from termsvc.mappings.reading import row_json
-from termsvc.mappings.table import META_KEYS, Row, Table, known_column
+from termsvc.mappings.table import META_KEYS, Row, Table
 
 NO_MAP = "(no map)"
 # the build's meta key of the tables the build it replaced had and it has not (a JSON list of names)
@@ -39,7 +39,8 @@ def row_dict(r: Row, t: Table) -> dict:
 
 def _columns(t: Table) -> dict:
     """column identity (a known column's meaning, another's header) -> header as written."""
-    return {(known_column(h) or h): h for h in t.columns}
+    known = {h: c for c, h in t.colmap.items()}
+    return {known.get(h, h): h for h in t.columns}
 
 
 @dataclass

@@ -21,7 +21,7 @@ from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, to_r5
 from termsvc.fhir.conceptmap_r4 import EXT_R5_RELATIONSHIP
 from termsvc.fhir.conceptmap_match import case_insensitive
 from termsvc.mappings.reading import Cells, SheetRow
-from termsvc.mappings.table import META_KEYS, Table, known_column, load_meta, read_rows
+from termsvc.mappings.table import META_KEYS, Table, known_columns, load_meta, read_rows
 from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUTE, EXT_DICOM_SCHEME, EXT_NOMAP_COMMENT,
                                       EXT_REVIEWER, EXT_ROW, EXT_SHEET, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE,
                                       render_cells)
@@ -172,12 +172,12 @@ def numbered_rows(cm: dict):
                 if h not in columns:
                     columns.append(h)
     rows = []
+    known = {h: c for c, h in known_columns(columns).items()}
     for i, (order, d, over) in enumerate(items):
         regenerated = render_cells(d)
         row = {}
         for h in columns:
-            known = known_column(h)
-            row[h] = regenerated[known] if known else ""
+            row[h] = regenerated[known[h]] if h in known else ""
             if h in over:
                 row[h] = over[h]
         rows.append((order[1] if order[0] == 0 else i + 2, row))

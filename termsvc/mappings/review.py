@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from termsvc.mappings.reading import canonical_header
 from termsvc.mappings.problems import PROBLEM_KINDS
-from termsvc.mappings.table import ROW_STATUSES, Row, Table, known_column, normalize_status
+from termsvc.mappings.table import ROW_STATUSES, Row, Table, normalize_status
 
 STATUS_CHOICES = ROW_STATUSES + ["invalid"]
 PROBLEM_CHOICES = ["any", "error", "warning", "none"]     # then a problem's kind
@@ -145,7 +145,7 @@ def layout(t: Table) -> list[Column]:
              Column("status_date", "Date", col("status_date"), frozenset({"status_date"}), nowrap=True),
              Column("comment", "Comment", col("comment"), frozenset({"comment"}))]
     cols += [Column("extra", h, h, frozenset({canonical_header(h)}), extra=True)
-             for h in t.columns if not known_column(h)]
+             for h in t.columns if h not in t.colmap.values()]
     return cols
 
 
@@ -154,7 +154,7 @@ def row_cells(r: Row, columns: list[Column], problems: list) -> list[Cell]:
     problem, the cell as written (an unknown relationship `equivalnet` is shown where it is)."""
     out = []
     for c in columns:
-        own = [p for p in problems if p.get("column") and (known_column(p["column"]) or canonical_header(p["column"])) in c.names]
+        own = [p for p in problems if p.get("column") and (p["column"] == c.header or canonical_header(p["column"]) in c.names)]
         if c.extra:
             text = r.cells.get(c.header, "")
         elif own:   # the cell the problem is about, as written (else what the row means)

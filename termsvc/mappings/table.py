@@ -50,11 +50,20 @@ _ALIAS_OF = {alias: column for column, aliases in COLUMN_ALIASES.items() for ali
 SOURCE_CODE_HEADERS = ["source_code", *COLUMN_ALIASES["source_code"]]   # (the header row names one)
 
 
-def known_column(header) -> str | None:
-    """The known column a header names (`Source Code`, `Local code`: source_code), else None."""
-    c = canonical_header(header)
-    c = _ALIAS_OF.get(c, c)
-    return c if c in KNOWN_COLUMNS else None
+def known_columns(headers) -> dict[str, str]:
+    """known column -> the header that names it: by its name (`Source Code`), else by the one usual other name
+    given (`Local code`). A header naming a column that another header names too stays an extra column
+    (`Notes` beside `comment`)."""
+    found: dict[str, str] = {}
+    for h in headers:
+        found.setdefault(canonical_header(h), h)
+    found = {c: h for c, h in found.items() if c in KNOWN_COLUMNS}
+    by_alias: dict[str, list] = {}
+    for h in headers:
+        c = _ALIAS_OF.get(canonical_header(h))
+        if c and c not in found:
+            by_alias.setdefault(c, []).append(h)
+    return found | {c: hs[0] for c, hs in by_alias.items() if len(hs) == 1}
 TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")   # a table's name: its files' base name
 DATA_SUFFIXES = (".csv", ".tsv", ".xlsx")
 
@@ -463,14 +472,12 @@ def read_rows(t: Table, cells):
     cols = [(i, h or f"column_{i + 1}") for i, h in enumerate(headers)
             if h or any(i < len(raw) and raw[i].strip() for _, raw in raw_rows)]
     t.columns = [h for _, h in cols]
-    seen: dict[str, str] = {}
+    seen = known_columns([h for _, h in cols])
     for _, h in cols:
-        c = known_column(h)
-        if c:
-            if c in seen:
-                t.usable = False
-                t.error("duplicate-column", cells.header_line, f"column '{h}' given twice (also '{seen[c]}')", h)
-            seen[c] = h
+        c = canonical_header(h)
+        if c in KNOWN_COLUMNS and seen[c] != h:
+            t.usable = False
+            t.error("duplicate-column", cells.header_line, f"column '{h}' given twice (also '{seen[c]}')", h)
     t.colmap = seen
     missing = [c for c in REQUIRED_COLUMNS if c not in seen]
     if missing:

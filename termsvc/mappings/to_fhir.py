@@ -29,7 +29,7 @@ import re
 from termsvc.fhir.conceptmap_match import EXT_SOURCE_CASE_INSENSITIVE
 from termsvc.fhir.convert import EXT_NOMAP_COMMENT, EXT_R4_EQUIVALENCE
 from termsvc.mappings.reading import SheetRow
-from termsvc.mappings.table import Row, Table, depends_on_text, known_column
+from termsvc.mappings.table import Row, Table, depends_on_text
 
 EXT_BASE = "http://termsvc.local/fhir/StructureDefinition/"
 EXT_TABLE = EXT_BASE + "mapping-table"
@@ -97,6 +97,7 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
     `rows` given. `displays` ((system, code) -> display): the target displays to serve instead of
     the spreadsheet's (which then stays in a `mapping-column` extension, for export)."""
     m = t.meta
+    known = {h: c for c, h in t.colmap.items()}   # header -> the known column it is
     cm = {"resourceType": "ConceptMap", "id": fhir_id(t.name),
           "extension": [table_extension(t)] + [{"url": EXT_DICOM_ATTRIBUTE, "valueString": a}
                                                for a in m.get("dicom_attributes") or []]
@@ -170,8 +171,8 @@ def concept_map_from_table(t: Table, statuses: set | None = None, rows: list | N
         regenerated = render_cells(row_meaning(r, e.get("display"), target))
         for h in t.columns:
             written = r.cells.get(h, "")
-            c = known_column(h)
-            if c and t.colmap.get(c) == h:
+            c = known.get(h)
+            if c:
                 if regenerated[c] != written:
                     exts.append(_column_ext(h, written))
             elif written:

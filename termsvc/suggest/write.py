@@ -18,7 +18,7 @@ import os
 
 from termsvc.mappings.export import csv_bytes, sheet_layout, xlsx_bytes
 from termsvc.mappings.from_fhir import meta_to_toml
-from termsvc.mappings.table import known_column
+from termsvc.mappings.table import known_columns
 
 OUTPUT_FORMATS = ("xlsx", "csv")
 DRAFT_RELATIONSHIP = "related-to"
@@ -32,7 +32,7 @@ class WriteError(ValueError):
 
 def _column(table, columns: list, name: str) -> str:
     """The table's header for a known column, added (canonical name) when the table has none."""
-    header = table.colmap.get(name) or next((c for c in columns if known_column(c) == name), None)
+    header = table.colmap.get(name) or known_columns(columns).get(name)
     if header is None:
         header = name
         columns.append(header)
