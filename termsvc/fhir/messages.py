@@ -163,6 +163,11 @@ OWN = {
     "ecl-unsupported": "ECL constraints are only supported for stored SNOMED CT content, not {system}",
     "regex-unusable": "The regex filter '{pattern}' on the property '{property}' of {system} cannot be used:"
                       " {reason} (regular expressions are evaluated by RE2: no backreferences or look-around)",
+    # a code system named by its OID, or its URI written another way (ops.systems)
+    "system-oid": "'{system}' is the OID of the code system {uri}: a Coding names it by its URI, {uri}",
+    "system-written-otherwise": "'{system}' is the code system {uri} written another way: a Coding names it by"
+                                " exactly {uri}",
+    "system-did-you-mean": "Did you mean the code system {uri}?",
     "lookup-unknown-system": "A definition for CodeSystem {system} could not be found, so the code cannot be looked"
                              " up",
     "lookup-no-code": "No code to look up: give code (with system) or coding",

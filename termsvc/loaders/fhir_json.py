@@ -150,6 +150,15 @@ def add_resource(writer, res: dict, source_id: int, fhir_version: str, label: st
         raise BuildError(f"{label}: {name}: cannot be stored: {type(e).__name__}: {e}") from None
 
 
+def add_naming_system(writer, res: dict, source_id: int, fhir_version: str, label: str) -> bool:
+    """Keep a code system's NamingSystem read from `label` (its OID and URIs); BuildError when it cannot be."""
+    try:
+        return writer.add_naming_system(res, source_id, fhir_version)
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise BuildError(f"{label}: NamingSystem {res.get('url') or res.get('id')}: cannot be stored:"
+                         f" {type(e).__name__}: {e}") from None
+
+
 def json_files(path: str, suffixes: tuple = (".json",)) -> list[str]:
     """Files with these suffixes under a folder, recursively, in a stable (sorted) order; hidden ones skipped."""
     out = []
@@ -218,7 +227,7 @@ def load(writer, location, progress, fhir_version: str = "R5", name: str | None 
     for file, res in resources:
         if res.get("resourceType") in TERMINOLOGY_TYPES:
             add_resource(writer, res, sid, fhir_version_of(res, fhir_version), file)
-        else:
+        elif not (res.get("resourceType") == "NamingSystem" and add_naming_system(writer, res, sid, fhir_version, file)):
             skipped += 1
     counts = writer.finish_source(sid, {"skipped_other_resources": skipped} if skipped else None)
     progress(f"  {os.path.basename(path)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 import requests
 
 from termsvc import settings
-from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, add_resource, read_json
+from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, add_naming_system, add_resource, read_json
 from termsvc.loaders.protocol import BuildError
 
 _NAME_VERSION = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)#(?P<version>[A-Za-z0-9][A-Za-z0-9.+_-]*)$")
@@ -368,14 +368,15 @@ def iter_package_resources(pkg: Package):
         yield fn, res
 
 
-def iter_structure_definitions(pkg: Package):
-    """The StructureDefinitions at the top of package/ (the build keeps those of base resources and
-    data types: the elements and bindings `termsvc check-resource` walks)."""
+def iter_resources_of(pkg: Package, resource_type: str):
+    """(label, resource) of the resources of a type at the top of package/, by their files' names (TYPE-*.json).
+    The build keeps the StructureDefinitions of base resources and data types (the elements and bindings
+    `termsvc check-resource` walks) and the NamingSystems of code systems (their OIDs and URIs)."""
     for fn in sorted(os.listdir(pkg.folder)):
-        if fn.startswith("StructureDefinition-") and fn.endswith(".json"):
+        if fn.startswith(f"{resource_type}-") and fn.endswith(".json"):
             path = os.path.join(pkg.folder, fn)
             res = read_json(path, pkg.label(path))
-            if isinstance(res, dict) and res.get("resourceType") == "StructureDefinition":
+            if isinstance(res, dict) and res.get("resourceType") == resource_type:
                 yield pkg.label(path), res
 
 
@@ -387,12 +388,14 @@ def load(writer, location, progress, **_opts):
         sid = writer.add_source(pkg.name, "fhir-package", pkg.version, pkg.location, pkg.sha256)
         for fn, res in iter_package_resources(pkg):
             add_resource(writer, res, sid, fv, pkg.label(os.path.join(pkg.folder, fn)))
-        for label, sd in iter_structure_definitions(pkg):
+        for label, sd in iter_resources_of(pkg, "StructureDefinition"):
             try:
                 writer.add_structure_definition(sd, sid, fv)
             except (TypeError, ValueError, AttributeError, KeyError) as e:
                 raise BuildError(f"{label}: StructureDefinition {sd.get('url')}: cannot be read:"
                                  f" {type(e).__name__}: {e}") from None
+        for label, ns in iter_resources_of(pkg, "NamingSystem"):
+            add_naming_system(writer, ns, sid, fv, label)
         counts = writer.finish_source(sid, {"fhir_version": fv})
     progress(f"  {pkg.name}#{pkg.version}: " + ", ".join(
         f"{k} {v}" for k, v in sorted(counts.items()) if k != "fhir_version"))

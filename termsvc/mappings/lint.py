@@ -35,8 +35,8 @@ from termsvc.fhir.conceptmap_match import fold
 from termsvc.mappings.codesystems import local_resources
 from termsvc.mappings.problems import Problem
 from termsvc.mappings.table import ROW_STATUSES, Row, Table, find_tables, read_table
-from termsvc.ops.judge import (FOUND, MALFORMED, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE, CodeVerdict,
-                               Judge, MembershipVerdict, NotEvaluable)
+from termsvc.ops.judge import (FOUND, MALFORMED, MISNAMED_SYSTEM, NOT_MEMBER, UNKNOWN_CODE, UNKNOWN_SYSTEM, UNVERIFIABLE,
+                               CodeVerdict, Judge, MembershipVerdict, NotEvaluable)
 from termsvc.results import CANNOT_JUDGE
 from termsvc.store.reader import Store
 
@@ -264,6 +264,7 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, 
     if isinstance(smembers, NotEvaluable):
         add("warning", "scope-unverifiable", None, f"source scope {sscope}: {smembers.reason}; coverage not computed")
     not_loaded = defaultdict(list)   # (side, system) -> rows
+    misnamed = defaultdict(list)     # (side, system, its URI) -> rows
     verdicts: dict[tuple, CodeVerdict] = {}   # the same code on many rows is asked once
     memberships: dict[tuple, MembershipVerdict] = {}
     for r in t.rows:
@@ -281,6 +282,8 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, 
                     t.colmap.get(f"{side}_code"))
             elif verdict.state == UNKNOWN_SYSTEM:
                 not_loaded[(side, system)].append(r.row)
+            elif verdict.state == MISNAMED_SYSTEM:
+                misnamed[(side, system, verdict.system_uri)].append(r.row)
             elif verdict.state == UNKNOWN_CODE:
                 add("error", f"unknown-{side}-code", r, f"{side} code {code} is not in {system}",
                     t.colmap.get(f"{side}_code"))
@@ -309,6 +312,9 @@ def _judge_content(t: Table, judge: Judge, add, displays: dict, problems: list, 
         rows = [row for row, _ in undecided]
         add("warning", "scope-unverifiable", None, f"target scope {tscope}: {len(rows)} target(s) cannot be"
             f" judged (rows {_ranges(rows)}); the first: {undecided[0][1]}")
+    for (side, system, uri), rows in misnamed.items():
+        add("error", "misnamed-system", None, f"{side} code system {system} names {uri} otherwise: a ConceptMap"
+            f" names a code system by its URI {uri} (rows {_ranges(rows)})")
     for (side, system), rows in not_loaded.items():
         add("warning", "system-not-loaded", None, f"{side} code system {system} is not loaded:"
             f" {len(rows)} code(s) cannot be verified (rows {_ranges(rows)})")

@@ -27,7 +27,7 @@ PROBLEM_KINDS = frozenset({
     # against a build (termsvc.mappings.lint)
     "not-accepted", "unknown-source-code", "unknown-target-code", "invalid-source-code", "invalid-target-code",
     "unverifiable", "display-differs", "code-status",
-    "target-outside-scope", "scope-unverifiable", "system-not-loaded", "outside-source-scope",
+    "target-outside-scope", "scope-unverifiable", "system-not-loaded", "misnamed-system", "outside-source-scope",
     # a catalogue export (termsvc.mappings.codesystems)
     "unknown-parent", "hierarchy-cycle"})
 

@@ -20,6 +20,7 @@ from termsvc.fhir.params import Param, Params
 from termsvc.ops.context import Context
 from termsvc.ops.expand import expand
 from termsvc.ops.identifiers import problem as identifier_problem
+from termsvc.ops.systems import system_named
 from termsvc.ops.validate import validate_cs, validate_vs
 from termsvc.results import CANNOT_JUDGE as CANNOT_JUDGE, INVALID as INVALID, VALID as VALID   # (the verdicts)
 from termsvc.results import JSON, Issue, Validation, verdict_of
@@ -31,6 +32,7 @@ MALFORMED = "malformed"              # its code system's identifier syntax rules
 UNKNOWN_CODE = "unknown-code"        # not in its (complete) code system
 UNVERIFIABLE = "unverifiable"        # the code system is loaded only in part (a fragment, ...)
 UNKNOWN_SYSTEM = "unknown-system"    # the code system is not loaded
+MISNAMED_SYSTEM = "misnamed-system"  # a known code system named by its OID or its URI written otherwise (ops.systems)
 # MembershipVerdict.state
 MEMBER = "member"
 NOT_MEMBER = "not-member"
@@ -46,6 +48,7 @@ class CodeVerdict:
     display_message: str = ""   # what $validate-code said of the display ("" when display_ok)
     verdict: str = VALID   # VALID, INVALID or CANNOT_JUDGE: $validate-code's answer as every surface reads it
     issues: tuple[Issue, ...] = ()   # all $validate-code said
+    system_uri: str | None = None    # MISNAMED_SYSTEM: the URI that names the code system
 
     @property
     def notes(self) -> list[Issue]:
@@ -101,8 +104,11 @@ class Judge:
         # a wrong display (invalid-display), or one a fragment cannot confirm or that is retired (display-comment)
         display_message = _texts(answer, "invalid-display", "display-comment")
         display_rejected = _has(answer, "error", "invalid-display")
+        named = system_named(ctx.store, system) if verdict == INVALID and ctx.code_system(system) is None else None
         if verdict == CANNOT_JUDGE:
             state = UNKNOWN_SYSTEM if answer.unknown_systems else UNVERIFIABLE
+        elif named is not None and named.certain:   # (a no: ops.validate says why)
+            state = MISNAMED_SYSTEM
         elif not _has(answer, "error", "invalid-code"):
             state = FOUND       # (a no for its display, or its status, is the verdict's)
         elif identifier_problem(system, code, _resource(ctx, system)):
@@ -110,8 +116,10 @@ class Judge:
         else:
             state = UNKNOWN_CODE
         message = (reason or answer.message or "") if verdict != VALID else ""
+        if state == UNKNOWN_SYSTEM and (guess := _texts(answer, "invalid-data", severity="warning")):
+            message += f" ({guess})"   # (a code system of a like name: ops.systems)
         return CodeVerdict(state, answer.display, not display_message, display_rejected, message, display_message,
-                           verdict, tuple(answer.issues))
+                           verdict, tuple(answer.issues), named.uri if state == MISNAMED_SYSTEM and named else None)
 
     def has_value_set(self, canonical: str) -> bool:
         return self._context().value_set(canonical) is not None

@@ -21,6 +21,7 @@ from termsvc.ops.members import Member
 from termsvc.ops.context import Context, Provider, canonical_label, version_key
 from termsvc.ops.display import display_matches, display_problem
 from termsvc.ops.identifiers import problem as identifier_problem
+from termsvc.ops.systems import system_named
 from termsvc.ops.language import LanguagePrefs, display_language, lang_matches
 from termsvc.results import JSON, BatchValidation, Failure, Issue, Validation
 
@@ -188,7 +189,12 @@ class Validator:
             _add(r, "error", "invalid", "CODESYSTEM_CS_NO_SUPPLEMENT", "invalid-data", cd.at("system"),
                   url=_vurl(supplement))
         else:
-            if self._malformed(r, cd, None):   # no code of it, whatever the build lacks: a no
+            named = system_named(self.ctx.store, cd.system)
+            misnamed = named is not None and named.certain   # a known code system named by its OID, ...: a no
+            if named is not None and misnamed:
+                _add(r, "error", "invalid", named.kind, "invalid-data", cd.at("system"), system=cd.system,
+                     uri=named.uri)
+            if misnamed or self._malformed(r, cd, None):   # (no code of it, whatever the build lacks)
                 if vs is not None:
                     self._not_in_vs(r, vs, cd)
                 r.result = False
@@ -200,6 +206,8 @@ class Validator:
             else:
                 _add(r, "error", "not-found", "UNKNOWN_CODESYSTEM", "not-found", cd.at("system"),
                       system=cd.system)
+            if named is not None:   # a guess: said, the answer stays that the code system is unknown
+                _add(r, "warning", "invalid", named.kind, "invalid-data", cd.at("system"), uri=named.uri)
             if vs is not None and self._names_system(vs, cd.system):
                 r.in_value_set = None   # the value set takes codes of that system: whether it has this one is unknown
                 r.result = False

@@ -15,6 +15,8 @@ FTS_TOKENIZER = "unicode61 remove_diacritics 2"
 MAPPING_TABLE_TYPE = "MappingTable"
 # `resource.type` of a mapping table's report (its problems, coverage, rows served) as the build judged it
 MAPPING_REPORT_TYPE = "MappingReport"
+# `resource.type` of a code system's NamingSystem (its OID and URIs), not served
+NAMING_SYSTEM_TYPE = "NamingSystem"
 
 
 def create_schema(db: sqlite_utils.Database) -> None:

@@ -29,7 +29,7 @@ from termsvc.fhir.codesystem import FlatConcept, flatten, strip_concepts
 from termsvc.fhir.conceptmap_match import case_insensitive, fold
 from termsvc.fhir.convert import to_r5
 from termsvc.store.queries import Queries
-from termsvc.store.schema import MAPPING_REPORT_TYPE, MAPPING_TABLE_TYPE, create_schema
+from termsvc.store.schema import MAPPING_REPORT_TYPE, MAPPING_TABLE_TYPE, NAMING_SYSTEM_TYPE, create_schema
 from termsvc.store.values import property_text
 
 BATCH = 20_000
@@ -230,6 +230,14 @@ class BuildWriter:
             " source_code, target_system, target_code) VALUES (?,?,?,?,?,?,?,?)", rows)
 
     # -- structure definitions -------------------------------------------------------------
+    def add_naming_system(self, ns: dict[str, Any], source_id: int, fhir_version: str) -> bool:
+        """Keep a NamingSystem of a code system (its OID, its URIs: ops.systems reads them). Others are not kept."""
+        if ns.get("kind") != "codesystem" or not isinstance(ns.get("uniqueId"), list):
+            return False
+        self._insert_resource(ns, source_id, fhir_version, rtype=NAMING_SYSTEM_TYPE)
+        self.count(source_id, "NamingSystem")
+        return True
+
     def add_structure_definition(self, sd: dict[str, Any], source_id: int, fhir_version: str) -> bool:
         """Keep the elements of a base resource or data type (a StructureDefinition that specializes):
         path, types, contentReference, binding. Profiles, extensions and logical models are not kept."""
