@@ -113,3 +113,17 @@ def test_the_oids_come_from_naming_systems_and_code_system_identifiers(tmp_path)
     assert system_named(store, "http://ex.org/cs/own").kind == GUESS
     answer = Judge(store).code("urn:oid:1.2.3.4.6", "a")
     assert answer.verdict == "invalid" and "http://ex.test/cs/own" in answer.message
+
+
+@pytest.mark.parametrize("base", ["/fhir", "/r4/fhir"])
+def test_lookup_and_translate_name_the_uri_too(client, base):
+    r = client.get(f"{base}/CodeSystem/$lookup?" + urllib.parse.urlencode({"system": DCM_OID, "code": "CT"}))
+    [issue] = r.get_json()["issue"]
+    assert r.status_code == 404 and issue["code"] == "not-found"           # HL7's answer, as before
+    assert f"is the OID of the code system {DCM}" in issue["diagnostics"]   # and which code system it is
+    answer = client.get(f"{base}/ConceptMap/$translate?" + urllib.parse.urlencode(
+        {"sourceSystem": DCM_OID, "sourceCode": "CT", "targetSystem": SCT})).get_json()
+    assert param(answer, "result") is False and f"is the OID of the code system {DCM}" in param(answer, "message")
+    known = client.get(f"{base}/ConceptMap/$translate?" + urllib.parse.urlencode(
+        {"sourceSystem": DCM, "sourceCode": "no-such-code", "targetSystem": SCT})).get_json()
+    assert "OID" not in param(known, "message") and "written another way" not in param(known, "message")

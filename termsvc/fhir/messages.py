@@ -208,10 +208,10 @@ def issue(severity: str, issue_code: str, message_id: str, tx_type: str | None =
 
 
 def error(message_id: str, status: int = 400, issue_code: str = "invalid", tx_type: str | None = None,
-          **args: object) -> OpError:
+          diagnostics: str | None = None, **args: object) -> OpError:
     """An OpError (rendered as an OperationOutcome with an HTTP status) carrying the message."""
     return OpError(text(message_id, **args), status=status, code=issue_code, tx_type=tx_type,
-                   message_id=message_id if message_id in HL7 else None)
+                   message_id=message_id if message_id in HL7 else None, diagnostics=diagnostics)
 
 
 def version_list(versions: Iterable[str]) -> str:
