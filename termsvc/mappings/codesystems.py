@@ -189,16 +189,14 @@ def _read_concepts(cat: Catalogue, cells, named: dict) -> None:
         if column in cat.columns or named.get(column):
             continue
         taken = set(cat.columns.values())
-        guesses = [h for c, h in by_canonical.items() if by_canonical[c] not in taken and _names_column(c, column)]
+        guesses = [h for c, h in by_canonical.items() if h not in taken and _names_column(c, column)]
         if len(guesses) == 1:
             cat.columns[column] = guesses[0]
         elif guesses:
             cat.problems.append(Problem("error", "missing-column", cat.file, cells.header_line,
                                         f"several columns could be the {column} column ({shown(', '.join(guesses))});"
                                         f" name it with --{column}-column"))
-    for column in ("code", "display"):
-        if column not in cat.columns and not named.get(column) and not any(
-                p.kind == "missing-column" and f"the {column} column" in p.message for p in cat.problems):
+        else:
             cat.problems.append(Problem("error", "missing-column", cat.file, cells.header_line,
                                         f"no {column} column (found: {shown(', '.join(cells.headers))}; name it with"
                                         f" --{column}-column)"))
