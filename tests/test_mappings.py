@@ -522,6 +522,11 @@ def test_a_table_under_other_usual_headers_is_read_and_comes_back_as_written(tmp
     meta, cols, rows = concept_map_to_table(json.loads(json.dumps(cm)))
     assert cols == t.columns and rows == [r.cells for r in t.rows]
     assert check([str(tmp_path / "usual")]).tables[0].errors == []
+    # a code column under the target system's name is not guessed: it is asked about, once
+    named = read_table(write_table(tmp_path / "named", "rt", "Local code;SNOMED CT code;Frequency\r\n0012;C1;4\r\n"))
+    [hint] = [p for p in named.problems if p.kind == "unnamed-target-column"]
+    assert hint.level == "warning" and hint.column == "SNOMED CT code" and "name its header target_code" in hint.message
+    assert [r.target_code for r in named.rows] == [""]
     # beside the column's own name, another name is an extra column (a table that read before still reads)
     both = read_table(write_table(tmp_path / "both", "rt", "source_code;comment;Notes\r\n0012;a;b\r\n"))
     assert not both.errors and [(r.comment, r.extras) for r in both.rows] == [("a", {"Notes": "b"})]

@@ -21,7 +21,8 @@ from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, to_r5
 from termsvc.fhir.conceptmap_r4 import EXT_R5_RELATIONSHIP
 from termsvc.fhir.conceptmap_match import case_insensitive
 from termsvc.mappings.reading import Cells, SheetRow
-from termsvc.mappings.table import META_KEYS, Table, known_columns, load_meta, read_rows
+from termsvc.mappings.columns import known_columns
+from termsvc.mappings.table import META_KEYS, Table, load_meta, read_rows
 from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUTE, EXT_DICOM_SCHEME, EXT_NOMAP_COMMENT,
                                       EXT_REVIEWER, EXT_ROW, EXT_SHEET, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE,
                                       render_cells)

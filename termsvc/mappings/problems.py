@@ -23,7 +23,7 @@ PROBLEM_KINDS = frozenset({
     "unknown-status", "unknown-no-map", "unreadable-depends-on", "depends-on-no-map",
     "no-map-with-target", "empty-target", "missing-relationship", "missing-system",
     # rows together
-    "duplicate-row", "conflicting-relationship", "case-duplicate",
+    "duplicate-row", "conflicting-relationship", "case-duplicate", "unnamed-target-column",
     # against a build (termsvc.mappings.lint)
     "not-accepted", "unknown-source-code", "unknown-target-code", "invalid-source-code", "invalid-target-code",
     "unverifiable", "display-differs", "code-status",

@@ -26,44 +26,9 @@ from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
 from termsvc.mappings.mangled import mangled_codes
 from termsvc.mappings.problems import Problem, cell_problems, code_problem, sheet_problems, shown
 from termsvc.mappings.cells import read_cells
+from termsvc.mappings.columns import KNOWN_COLUMNS, REQUIRED_COLUMNS, SOURCE_CODE_HEADERS, known_columns, unnamed_target
 from termsvc.mappings.reading import canonical_header
 
-KNOWN_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
-                 "target_display", "relationship", "no_map", "status", "comment", "author",
-                 "reviewer", "status_date", "depends_on"]
-REQUIRED_COLUMNS = ["source_code"]
-# other headers terminologists give the known columns (canonical: lower case, blanks as `_`)
-COLUMN_ALIASES = {
-    "source_code": ["sourcecode", "local_code", "localcode", "code_local"],
-    "source_display": ["sourcedisplay", "source_name", "source_term", "source_description", "local_display",
-                       "local_name", "local_term", "local_description"],
-    "source_system": ["sourcesystem", "local_system"],
-    "target_system": ["targetsystem"],
-    "target_code": ["targetcode", "eu_code"],
-    "target_display": ["targetdisplay", "target_name", "target_term", "target_description", "eu_display", "eu_term"],
-    "relationship": ["equivalence", "map_relationship", "mapping_relationship", "relation"],
-    "no_map": ["nomap", "no_mapping"],
-    "comment": ["comments", "note", "notes", "remark", "remarks"],
-    "depends_on": ["dependson", "condition", "conditions"],
-}
-_ALIAS_OF = {alias: column for column, aliases in COLUMN_ALIASES.items() for alias in aliases}
-SOURCE_CODE_HEADERS = ["source_code", *COLUMN_ALIASES["source_code"]]   # (the header row names one)
-
-
-def known_columns(headers) -> dict[str, str]:
-    """known column -> the header that names it: by its name (`Source Code`), else by the one usual other name
-    given (`Local code`). A header naming a column that another header names too stays an extra column
-    (`Notes` beside `comment`)."""
-    found: dict[str, str] = {}
-    for h in headers:
-        found.setdefault(canonical_header(h), h)
-    found = {c: h for c, h in found.items() if c in KNOWN_COLUMNS}
-    by_alias: dict[str, list] = {}
-    for h in headers:
-        c = _ALIAS_OF.get(canonical_header(h))
-        if c and c not in found:
-            by_alias.setdefault(c, []).append(h)
-    return found | {c: hs[0] for c, hs in by_alias.items() if len(hs) == 1}
 TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")   # a table's name: its files' base name
 DATA_SUFFIXES = (".csv", ".tsv", ".xlsx")
 
@@ -559,6 +524,10 @@ def table_checks(t: Table):
     judged with what a build serves: termsvc.mappings.lint)."""
     pairs: dict[tuple, Row] = {}      # (ss, sc, ts, tc) -> first row
     nomaps: dict[tuple, Row] = {}     # (ss, sc) -> first no-map row
+    unnamed = unnamed_target(t.columns, t.colmap)
+    if unnamed and any(r.cells.get(unnamed) for r in t.rows):
+        t.warning("unnamed-target-column", None, f"no target_code column: is '{unnamed}' the target code? Its"
+                  f" cells are kept as an extra column and map nothing; name its header target_code", unnamed)
     for r in t.rows:
         if r.no_map and r.depends_on:
             t.warning("depends-on-no-map", r.row, f"{r.source_code} is marked no_map: a no-map holds whatever the"

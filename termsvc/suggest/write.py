@@ -18,7 +18,7 @@ import os
 
 from termsvc.mappings.export import csv_bytes, sheet_layout, xlsx_bytes
 from termsvc.mappings.from_fhir import meta_to_toml
-from termsvc.mappings.table import known_columns
+from termsvc.mappings.columns import known_columns
 
 OUTPUT_FORMATS = ("xlsx", "csv")
 DRAFT_RELATIONSHIP = "related-to"
