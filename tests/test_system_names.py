@@ -127,3 +127,11 @@ def test_lookup_and_translate_name_the_uri_too(client, base):
     known = client.get(f"{base}/ConceptMap/$translate?" + urllib.parse.urlencode(
         {"sourceSystem": DCM, "sourceCode": "no-such-code", "targetSystem": SCT})).get_json()
     assert "OID" not in param(known, "message") and "written another way" not in param(known, "message")
+
+
+def test_expanding_a_value_set_that_includes_a_code_system_by_its_oid_says_which(post):
+    vs = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [{"system": DCM_OID}]}}
+    r = post("/fhir/ValueSet/$expand", {"valueSet": vs})
+    [issue] = r.get_json()["issue"]
+    assert r.status_code == 404 and issue["code"] == "not-found"
+    assert f"is the OID of the code system {DCM}" in issue["diagnostics"]

@@ -25,6 +25,7 @@ from termsvc.ops.completeness import PARTIAL_CONTENT, Undecided
 from termsvc.ops.context import (Context, Provider, canonical_label, canonical_versions, split_canonical, version_key,
                                  version_matches, vurl)
 from termsvc.ops.includes import concept_ref, in_version_order
+from termsvc.ops.systems import named_otherwise
 from termsvc.ops.members import (Member, MemberKey, enumerated_member, first_of_each_code, in_chunks,
                                   members_as_they_are)
 from termsvc.results import JSON
@@ -393,7 +394,7 @@ class Composer:
             raise messages.error("UNKNOWN_CODESYSTEM_VERSION_EXP_NONE", status=404, issue_code="not-found",
                                  tx_type="not-found", system=system, version=iv.wanted)
         raise messages.error("UNKNOWN_CODESYSTEM_EXP", status=404, issue_code="not-found", tx_type="not-found",
-                             system=system)
+                             system=system, diagnostics=named_otherwise(self.ctx.store, system))
 
     def known_versions(self, system: str) -> list[str]:
         return sorted({v for v in self.ctx.code_system_versions(system) if v}, key=version_key)

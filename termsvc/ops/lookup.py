@@ -9,7 +9,7 @@ from termsvc.ops.completeness import PARTIAL_CONTENT
 from termsvc.ops.context import Context, Provider, canonical_label, split_canonical, vurl
 from termsvc.ops.identifiers import input_error
 from termsvc.ops.language import PREFERRED_FOR_LANGUAGE, LanguagePrefs, choose_display, display_language
-from termsvc.ops.systems import system_named
+from termsvc.ops.systems import named_otherwise
 from termsvc.results import JSON, Designation, Lookup, Property, Subsumption
 
 
@@ -34,10 +34,9 @@ def _resolve(ctx: Context, system: str | None, version: str | None, supplements:
         supps.append(sj)
     cs = ctx.code_system(system, version, supps or None)
     if cs is None:
-        named = system_named(ctx.store, system)   # (a known code system named otherwise, says which)
         raise messages.error("lookup-unknown-system", status=404, issue_code="not-found", tx_type="not-found",
                              system=system + (f"|{version}" if version else ""),
-                             diagnostics=messages.text(named.kind, system=system, uri=named.uri) if named else None)
+                             diagnostics=named_otherwise(ctx.store, system))   # (a known code system misnamed)
     return cs
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from termsvc.fhir import messages
 from termsvc.ops.per_build import PerBuild
 from termsvc.store.queries import Queries
 from termsvc.store.schema import NAMING_SYSTEM_TYPE
@@ -110,3 +111,9 @@ def system_named(store: Queries | None, system: str) -> SystemName | None:
         (uri,) = guesses
         return SystemName(uri, GUESS)
     return None
+
+
+def named_otherwise(store: Queries | None, system: str) -> str | None:
+    """What to tell of an unknown system that names a known code system (the message of system_named), else None."""
+    named = system_named(store, system)
+    return messages.text(named.kind, system=system, uri=named.uri) if named else None

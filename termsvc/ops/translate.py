@@ -21,7 +21,7 @@ from termsvc.ops.context import Context, canonical_label, split_canonical, vurl
 from termsvc.ops.dependencies import Dependency, DependsOn, dependencies, unmet_note
 from termsvc.ops.identifiers import input_error
 from termsvc.ops.per_build import PerBuild
-from termsvc.ops.systems import system_named
+from termsvc.ops.systems import named_otherwise
 from termsvc.ops.validate import validate_vs
 from termsvc.results import JSON, Match, Translation
 from termsvc.store.queries import Queries
@@ -366,8 +366,8 @@ def translate(ctx: Context, params: Params, r4: bool = False, instance_id: str |
     c = req.codings[0]
     notes.insert(0, messages.text("no-translation", system=c.get("system", ""), code=c.get("code"),
                                   to=f" to {req.target_system}" if req.target_system else ""))
-    if c.get("system") and not matches and (named := system_named(ctx.store, c["system"])) is not None:
-        notes.append(messages.text(named.kind, system=c["system"], uri=named.uri))   # (a known system misnamed)
+    if c.get("system") and not matches and (misnamed := named_otherwise(ctx.store, c["system"])):
+        notes.append(misnamed)   # (a known code system named by its OID, ...)
     return Translation(False, matches, "; ".join(notes))
 
 
