@@ -330,13 +330,15 @@ def _text_kind(fhir_type: str, query_key: str, body_keys: frozenset[str], values
     rule = LEXICAL[fhir_type].fullmatch
     syntax = re.compile(pattern).fullmatch if pattern else None
     dated = fhir_type in ("date", "dateTime", "instant")
+    uri_like = fhir_type in ("uri", "canonical")   # (a uri starts with no '?': its query needs a uri before it)
     spellings = STRING_SPELLINGS if body_keys is STRING_KEYS else ", ".join(sorted(body_keys))
     expected = f"one of {', '.join(sorted(values))}" if values else f"{pattern_text or RULES[fhir_type]} ({spellings})"
 
     def valid(text: str) -> bool:
         if syntax is not None and syntax(text) is None:
             return False
-        if not dated and text and (fhir_type == "string" or " " not in text and text.isprintable()):
+        if not dated and text and (fhir_type == "string" or " " not in text and text.isprintable()
+                                   and not (uri_like and text[0] == "?")):
             return not values or text in values   # (quick: a string not empty, or no whitespace at all)
         return rule(text) is not None and (not dated or _is_a_date(text)) and (not values or text in values)
 
