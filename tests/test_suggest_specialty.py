@@ -3,7 +3,8 @@
 interventions by the organ they reach (the device and its placement carry nothing), the calcium score,
 the voiding cystourethrogram, the brain seen through the fontanelle, long-leg films, cone-beam CT,
 defecography, the upper GI series, a report's heading; and the Portuguese `E` of a protocol tree
-(plpt_a): *esquerdo* after a region, the conjunction where it joins two words."""
+(plpt_a): *esquerdo* after a region, the conjunction where it joins two words; and the French `d'`, an
+elided word, no side."""
 import pytest
 
 from termsvc.suggest.rank import read
@@ -16,6 +17,7 @@ LEFT, RIGHT = "7771000", "24028007"
 KIDNEY, GALLBLADDER, STOMACH, BILE_DUCT, SPINE, LIVER = "64033007", "28231008", "69695003", "28273000", "421060004", "10200004"
 CORONARY, BLADDER_URETHRA, BRAIN, LOWER_LIMB, RECTUM = "41801008", "110837003", "12738006", "61685007", "34402009"
 UPPER_GI, SMALL_BOWEL, ENTIRE_BODY, SUBCLAVIAN_VEIN, KNEE = "110861005", "30315005", "38266002", "9454009", "72696002"
+LUNG, HEART = "39607008", "80891009"
 
 
 def parts(suggester, name, language):
@@ -41,6 +43,13 @@ def test_the_portuguese_e_joining_two_words_stays_the_conjunction(suggester, nam
 
 def test_the_right_side_beside_it_is_unchanged(suggester):
     assert parts(suggester, "RM^Ombro_D^DP_FS", "pt")["laterality"] == RIGHT
+
+
+@pytest.mark.parametrize("name, language, side", [("Scintigraphie myocardique d'effort", "fr", None),
+                                                  ("Rx l'anca", "it", None), ("IRM^GENOU^D", "fr", RIGHT),
+                                                  ("Genou D", "fr", RIGHT)])
+def test_a_letter_before_an_apostrophe_is_an_elided_word_not_a_side(suggester, name, language, side):
+    assert parts(suggester, name, language)["laterality"] == side
 
 
 # -- interventions name the organ they reach; the device and its placement carry nothing ------------------
@@ -69,9 +78,19 @@ def test_an_intervention_names_the_organ_it_reaches(suggester, name, language, c
     ("Defecography", "en", RECTUM), ("Defecografía", "es", RECTUM), ("Défécographie", "fr", RECTUM),
     ("Barium meal", "en", UPPER_GI), ("Magen-Darm-Passage", "de", UPPER_GI), ("TEGD", "es", UPPER_GI),
     ("Maagpassage", "nl", UPPER_GI), ("Transit du grêle", "fr", SMALL_BOWEL), ("Enteroclisi", "it", SMALL_BOWEL),
-    ("Squelette complet", "fr", ENTIRE_BODY), ("Esqueleto completo", "es", ENTIRE_BODY)])
+    ("Squelette complet", "fr", ENTIRE_BODY), ("Esqueleto completo", "es", ENTIRE_BODY),
+    ("Lungenventilationsszintigraphie", "de", LUNG), ("V/Q scan", "en", LUNG), ("Longperfusiescintigrafie", "nl", LUNG),
+    ("Myokard-Szintigraphie", "de", HEART), ("Myocardial perfusion SPECT", "en", HEART),
+    ("Scintigrafia miocardica da sforzo", "it", HEART), ("Myocardscintigrafie rust en inspanning", "nl", HEART)])
 def test_specialty_names_read_as_what_they_image(suggester, name, language, code):
     assert first(suggester, name, language) == code
+
+
+@pytest.mark.parametrize("name, language", [("Cardiac MRI adenosine stress", "en"), ("Stress-MRT des Herzens", "de"),
+                                            ("RM de corazón con estrés farmacológico", "es")])
+def test_stress_and_its_agents_are_how_a_cardiac_exam_is_done(suggester, name, language):
+    q = read(suggester.lexicon, name, language)
+    assert not [p for p in q.parts if p.kind == "word"] and first(suggester, name, language) == HEART
 
 
 @pytest.mark.parametrize("name, language, code", [

@@ -155,20 +155,23 @@ def _ordinals_of_digits(segments: list[Segment], by_segment: list) -> None:
 def _sides_or_conjunctions(name: str, segments: list[Segment], by_segment: list) -> None:
     """A word that is both a stop word and a side (the Portuguese `e`: *and*, *esquerdo*) is the side where
     it is written as one, after a region and not joining it to another region or a view between spaces
-    (`RM^Ombro_E^DP_FS`, `RX mao E`); else the conjunction (`RX torax PA e perfil`, `TC torax e abdomen`)."""
+    (`RM^Ombro_E^DP_FS`, `RX mao E`); else the conjunction (`RX torax PA e perfil`, `TC torax e abdomen`).
+    A letter before an apostrophe is an elided word, no side (`d'effort`, `l'anca`; `GENOU D` is)."""
     folded = fold(name).replace("+", " plus ")     # as text.tokens reads it
     spans = [m.span() for m in TOKEN.finditer(folded)]
     at = 0
     for i, seg in enumerate(segments):
         at += len(seg.words)
-        if seg.kinds() != {"stop", "laterality"}:
+        if "laterality" not in seg.kinds() or len(seg.words) != 1 or at > len(spans):
             continue
-        before = segments[i - 1].kinds() if i else set()
-        after = segments[i + 1].kinds() if i + 1 < len(segments) else set()
-        start, end = spans[at - 1] if at - 1 < len(spans) else (0, 0)
-        spaced = folded[start - 1:start].isspace() and folded[end:end + 1].isspace()
-        joins = spaced and bool(after & {"region", "view"})
-        if "region" not in before or joins:
+        start, end = spans[at - 1]
+        elided = len(seg.words[0]) == 1 and folded[end:end + 1] == "'"
+        if seg.kinds() == {"stop", "laterality"} and not elided:
+            before = segments[i - 1].kinds() if i else set()
+            after = segments[i + 1].kinds() if i + 1 < len(segments) else set()
+            spaced = folded[start - 1:start].isspace() and folded[end:end + 1].isspace()
+            elided = "region" not in before or (spaced and bool(after & {"region", "view"}))
+        if elided:
             by_segment[i] = [p for p in by_segment[i] if p.kind != "laterality"]
 
 
