@@ -17,7 +17,7 @@ LEFT, RIGHT = "7771000", "24028007"
 KIDNEY, GALLBLADDER, STOMACH, BILE_DUCT, SPINE, LIVER = "64033007", "28231008", "69695003", "28273000", "421060004", "10200004"
 CORONARY, BLADDER_URETHRA, BRAIN, LOWER_LIMB, RECTUM = "41801008", "110837003", "12738006", "61685007", "34402009"
 UPPER_GI, SMALL_BOWEL, ENTIRE_BODY, SUBCLAVIAN_VEIN, KNEE = "110861005", "30315005", "38266002", "9454009", "72696002"
-LUNG, HEART = "39607008", "80891009"
+LUNG, HEART, COLON, PARATHYROID = "39607008", "80891009", "71854001", "111002"
 
 
 def parts(suggester, name, language):
@@ -80,6 +80,8 @@ def test_an_intervention_names_the_organ_it_reaches(suggester, name, language, c
     ("Maagpassage", "nl", UPPER_GI), ("Transit du grêle", "fr", SMALL_BOWEL), ("Enteroclisi", "it", SMALL_BOWEL),
     ("Squelette complet", "fr", ENTIRE_BODY), ("Esqueleto completo", "es", ENTIRE_BODY),
     ("Lungenventilationsszintigraphie", "de", LUNG), ("V/Q scan", "en", LUNG), ("Longperfusiescintigrafie", "nl", LUNG),
+    ("Enema de bario", "es", COLON), ("Lavement opaque", "fr", COLON), ("ETF", "fr", BRAIN),
+    ("Pangonométrie", "fr", LOWER_LIMB), ("TEMP-TDM parathyroïdienne", "fr", PARATHYROID),
     ("Myokard-Szintigraphie", "de", HEART), ("Myocardial perfusion SPECT", "en", HEART),
     ("Scintigrafia miocardica da sforzo", "it", HEART), ("Myocardscintigrafie rust en inspanning", "nl", HEART)])
 def test_specialty_names_read_as_what_they_image(suggester, name, language, code):
@@ -98,7 +100,8 @@ def test_stress_and_its_agents_are_how_a_cardiac_exam_is_done(suggester, name, l
     ("Renogramma", "it", "NM"), ("Lymphoscintigraphy", "en", "NM"), ("Tc-99m sestamibi", "en", "NM"),
     ("68Ga-PSMA", "de", "PT"), ("Ga-68 DOTATOC", "en", "PT"), ("Fluciclovine", "en", "PT"),
     ("Cone beam CT", "nl", "CT"), ("DVT Zähne", "de", "CT"), ("Dentascan", "it", "CT"),
-    ("Panoramische foto tanden", "nl", "PX")])
+    ("Panoramische foto tanden", "nl", "PX"), ("OPT dentale", "it", "PX"), ("OPT tandfoto", "nl", "PX"),
+    ("Tomographie volumique à faisceau conique", "fr", "CT"), ("Venogram", "en", "XA")])
 def test_tracers_and_specialty_words_name_the_modality(suggester, name, language, code):
     assert first(suggester, name, language, CID29) == code
 
