@@ -410,8 +410,10 @@ class Lexicon:
         return None
 
     def is_stop(self, word: str, languages: list[str]) -> bool:
+        """A stop word (also one that may be a side, the Portuguese `e`: see rank.read)."""
         facets, _how, _lang = self.lookup((word,), languages)
-        return bool(facets) and all(f.kind == "stop" for f in facets)
+        kinds = {f.kind for f in facets or ()}
+        return "stop" in kinds and kinds <= {"stop", "laterality"}
 
     def _unknown(self, word: str, languages: list[str], known, nearest=lambda w: None):
         if word.isdigit() or len(word) < 2 or known(word):

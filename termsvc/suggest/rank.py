@@ -25,7 +25,7 @@ from termsvc import deadline
 from termsvc.suggest.candidates import Candidate, Scope
 from termsvc.suggest.lexicon import CUT_AT, FUZZY_MIN_LENGTH, Lexicon, Segment, misspelt
 from termsvc.suggest.questions import drop_findings
-from termsvc.suggest.text import asides, fold, stem, tokens
+from termsvc.suggest.text import TOKEN, asides, fold, stem, tokens
 
 FTS_LIMIT = 2000            # designations the index returns for a name
 SIMILARITY_SHARE = 0.15     # of the score, from string similarity
@@ -108,6 +108,7 @@ def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda 
     _weigh_protocol_tree(name, segments, by_segment)
     _negated_nouns(lexicon, segments, languages, by_segment)
     _ordinals_of_digits(segments, by_segment)
+    _sides_or_conjunctions(name, segments, by_segment)
     drop_findings(name, words, segments, by_segment, known)
     for parts in by_segment:
         q.parts.extend(parts)
@@ -149,6 +150,29 @@ def _ordinals_of_digits(segments: list[Segment], by_segment: list) -> None:
     for k, c in enumerate(counted):
         if c:
             by_segment[k] = [p for p in by_segment[k] if p.kind not in ("contrast", "region", "word")]
+
+
+def _sides_or_conjunctions(name: str, segments: list[Segment], by_segment: list) -> None:
+    """A word that is both a stop word and a side (the Portuguese `e`: *and*, *esquerdo*) is the side where
+    it is written as one, after a region and not joining it to another region or a view between spaces
+    (`RM^Ombro_E^DP_FS`, `RX mao E`); else the conjunction (`RX torax PA e perfil`, `TC torax e abdomen`).
+    A letter before an apostrophe is an elided word, no side (`d'effort`, `l'anca`; `GENOU D` is)."""
+    folded = fold(name).replace("+", " plus ")     # as text.tokens reads it
+    spans = [m.span() for m in TOKEN.finditer(folded)]
+    at = 0
+    for i, seg in enumerate(segments):
+        at += len(seg.words)
+        if "laterality" not in seg.kinds() or len(seg.words) != 1 or at > len(spans):
+            continue
+        start, end = spans[at - 1]
+        elided = len(seg.words[0]) == 1 and folded[end:end + 1] == "'"
+        if seg.kinds() == {"stop", "laterality"} and not elided:
+            before = segments[i - 1].kinds() if i else set()
+            after = segments[i + 1].kinds() if i + 1 < len(segments) else set()
+            spaced = folded[start - 1:start].isspace() and folded[end:end + 1].isspace()
+            elided = "region" not in before or (spaced and bool(after & {"region", "view"}))
+        if elided:
+            by_segment[i] = [p for p in by_segment[i] if p.kind != "laterality"]
 
 
 def _weigh_implied(segments: list[Segment], by_segment: list) -> None:
