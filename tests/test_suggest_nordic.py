@@ -130,3 +130,20 @@ def test_the_nordic_gold_sets(db_path, gold):
     assert report["ranking"]["overall"]["top5"] >= 98
     assert report["baseline"]["overall"]["top1"] < 50
     assert all(p["accuracy"] >= 95 for p in report["parts"].values()) and len(report["parts"]) == 4
+
+
+def test_a_language_column_named_in_the_language_itself(tmp_path, db_path):
+    """`Språk`, `Sprog`, `Kieli` (and the Polish `Język`) name the language column as `language` does: the Danish
+    `ve` (left) of `Knie ve` is read only when the row says Danish (a two-letter word is read in its language)."""
+    (tmp_path / "t.toml").write_text(f'url = "http://example.org/fhir/ConceptMap/t"\nsource_system = '
+                                     f'"http://example.org/cs/t"\ntarget_scope = "{CID4}"\n', encoding="utf-8")
+    sides = {}
+    for header in ("Språk", "Język", "Remark"):
+        (tmp_path / "t.csv").write_text(f"source_code,source_display,{header}\n1,Knie ve,da\n", encoding="utf-8")
+        r = CliRunner().invoke(cli, ["mappings", "suggest", str(tmp_path / "t.csv"), "--json", "--db", db_path,
+                                     "--no-default-mappings"])
+        assert r.exit_code == 0, r.output
+        (row,) = orjson.loads(r.output)["rows"]
+        assert row["candidates"][0]["code"] == KNEE
+        sides[header] = code(row["parts"]["laterality"])
+    assert sides == {"Språk": LEFT, "Język": LEFT, "Remark": None}

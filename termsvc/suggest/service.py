@@ -212,6 +212,6 @@ def sheet_languages(table) -> dict[str, str]:
 
 def row_language(row) -> str | None:
     for header, value in row.extras.items():
-        if header.strip().lower() in LANGUAGE_COLUMNS and value.strip():
+        if fold(header).strip() in LANGUAGE_COLUMNS and value.strip():    # `Język`, `Språk`
             return value.strip().lower().split("-")[0]
     return None
