@@ -33,7 +33,7 @@ from importlib import resources
 
 from rapidfuzz import fuzz, process
 
-from termsvc.suggest.text import LANGUAGES, language_code, stem, tokens
+from termsvc.suggest.text import ENDINGS, FINDING_COMPOUNDS, LANGUAGES, language_code, stem, tokens
 
 KINDS = ("modality", "region", "laterality", "contrast", "view", "procedure", "word", "stop", "same", "plane")
 FOLDER = "lexicon"            # the department's lexicon: a folder of this name in a mappings folder
@@ -438,8 +438,8 @@ class Lexicon:
         own = nearest(word) if len(word) >= FUZZY_MIN_LENGTH and word.isalpha() else None
         if own:                        # `clavical`: the target says `clavicle`
             return Segment((word,), _own_word(own), "fuzzy", own)
-        region = _region_of_finding(self, word, languages) if languages[:1] in (["de"], ["nl"]) else None
-        if region:                     # `Lungenembolie`: a finding of the lung
+        region = _region_of_finding(self, word, languages) if languages and languages[0] in FINDING_COMPOUNDS else None
+        if region:                     # `Lungenembolie`, `lungemboli`, `keuhkoembolia`: a finding of the lung
             return Segment((word,), list(region), "compound")
         return Segment((word,), [], "unknown")
 
@@ -513,7 +513,7 @@ PLURALS = {"es": (("es", ""), ("s", "")), "pt": (("oes", "ao"), ("es", ""), ("s"
            "en": (("ies", "y"), ("ices", "ex"), ("ces", "x"), ("eeth", "ooth"), ("eet", "oot"), ("ae", "a"), ("ia", "ium"),
                   ("es", ""), ("s", "")),
            "de": (("en", ""), ("n", ""), ("e", ""), ("s", "")), "nl": (("eren", ""), ("en", ""), ("s", "")),
-           "la": (("ae", "a"), ("es", "is"), ("i", "us"))}
+           "la": (("ae", "a"), ("es", "is"), ("i", "us")), **ENDINGS}
 
 
 def singulars(language: str, word: str) -> list[str]:
@@ -547,7 +547,7 @@ def _content(facets):
 
 
 def _region_of_finding(lex: Lexicon, word: str, languages: list[str]) -> list | None:
-    """The facets of the region that opens a German or Dutch word read no other way: a compound of a region
+    """The facets of the region that opens a word read no other way (German, Dutch, Nordic): a compound of a region
     and a word the lexicon lacks or a stop word names a finding of that region (`Lungen|embolie`, `Knie|erguss`,
     `buik|pijn`; a short rest is else an ending); the longest region that opens it."""
     for cut in range(len(word) - 3, REGION_PART_MIN_LENGTH - 1, -1):

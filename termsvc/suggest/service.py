@@ -30,8 +30,10 @@ REJECTED_FACTOR = 0.4
 # the languages of the EU (ISO 639-1), and as their speakers name them (a sheet per language)
 EU_LANGUAGES = frozenset("bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv".split())
 LANGUAGE_NAMES = {"deutsch": "de", "english": "en", "espanol": "es", "castellano": "es", "francais": "fr",
-                  "italiano": "it", "nederlands": "nl", "vlaams": "nl", "polski": "pl", "portugues": "pt"}
-LANGUAGE_COLUMNS = ("language", "lang", "idioma", "sprache", "langue", "lingua", "taal", "jezyk")
+                  "italiano": "it", "nederlands": "nl", "vlaams": "nl", "polski": "pl", "portugues": "pt",
+                  "svenska": "sv", "dansk": "da", "suomi": "fi"}
+LANGUAGE_COLUMNS = ("language", "lang", "idioma", "sprache", "langue", "lingua", "taal", "jezyk", "sprak", "sprog",
+                    "kieli")
 
 
 def coding(c) -> dict:
@@ -210,6 +212,6 @@ def sheet_languages(table) -> dict[str, str]:
 
 def row_language(row) -> str | None:
     for header, value in row.extras.items():
-        if header.strip().lower() in LANGUAGE_COLUMNS and value.strip():
+        if fold(header).strip() in LANGUAGE_COLUMNS and value.strip():    # `Język`, `Språk`
             return value.strip().lower().split("-")[0]
     return None

@@ -7,11 +7,22 @@ from unidecode import unidecode
 
 # the languages the shipped lexicon speaks, in the order they are tried when a name's language is unknown
 # (la: the Latin anatomical names every language writes)
-LANGUAGES = ("es", "de", "fr", "it", "nl", "pl", "pt", "en", "la")
+LANGUAGES = ("es", "de", "fr", "it", "nl", "pl", "pt", "sv", "da", "fi", "en", "la")
 SNOWBALL = {"es": "spanish", "de": "german", "fr": "french", "it": "italian", "nl": "dutch", "pl": "polish",
             "pt": "portuguese", "en": "english", "da": "danish", "sv": "swedish", "nb": "norwegian",
             "no": "norwegian", "fi": "finnish", "ca": "catalan", "ro": "romanian", "hu": "hungarian",
             "cs": "czech", "el": "greek", "lt": "lithuanian", "et": "estonian"}
+# endings the Snowball stems leave apart -> the ending of the form the lexicon lists (read as lexicon.PLURALS): the
+# Swedish and Danish definite and plural forms (lungorna, njurarna; lungerne, skulderen), Finnish cases (maksassa,
+# keuhkojen, munuaisten); a Finnish stem that changes (polvi/polven, lanneranka/lannerangan) is listed in fi.csv
+ENDINGS = {"sv": (("orna", "a"), ("arna", "e"), ("arna", ""), ("erna", ""), ("na", ""), ("or", "a"), ("ar", "e"),
+                  ("ar", ""), ("er", ""), ("en", ""), ("et", ""), ("n", ""), ("t", "")),
+           "da": (("erne", "e"), ("erne", ""), ("ene", "e"), ("ene", ""), ("er", "e"), ("er", ""), ("en", ""),
+                  ("et", ""), ("e", ""), ("n", ""), ("t", "")),
+           "fi": (("iden", ""), ("ien", "i"), ("jen", "t"), ("ten", "et"), ("ssa", ""), ("sta", ""), ("lla", ""),
+                  ("lta", ""), ("lle", ""), ("ksi", ""), ("na", ""), ("n", ""), ("t", ""))}
+# the languages that write a finding of a region as one word, read as that region (`Lungenembolie`, `lungemboli`)
+FINDING_COMPOUNDS = ("de", "nl", "sv", "da", "fi")
 TOKEN = re.compile(r"[a-z0-9]+")
 ASIDE_TOKEN = re.compile(r"[a-z0-9]+|[()\[\],;]")
 SEMANTIC_TAG = re.compile(r"\s*\([^()]*\)\s*$")   # SNOMED CT's "(body structure)"
