@@ -277,7 +277,7 @@ def attribute_maps(client) -> dict[str, list[TableMap]]:
     if isinstance(client, LocalClient):
         maps = client.store.resources_mentioning("ConceptMap", EXT_DICOM_ATTRIBUTE)
     else:
-        maps = list(client.search("ConceptMap", {"_summary": "true"}))
+        maps = list(client.concept_maps({"_summary": "true"}))
     out: dict[str, list[TableMap]] = {}
     for cm in maps:
         if not cm.get("url"):   # a map without a url cannot be asked for by it
