@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import struct
 import tarfile
@@ -309,6 +310,50 @@ def test_a_hostile_rf2_release_is_refused_naming_file_and_line(served, tmp_path,
     mangle(root)
     line = refused(served, "--snomed", root)
     assert re.search(message, line), line
+
+
+def _kept_going(tmp_path, *sources) -> tuple[list[str], list[str]]:
+    """`termsvc build --keep-going` of a good code system and `sources`: exit status 3 (built without what
+    was skipped); returns the lines `termsvc: skipped: ...` and the code systems served."""
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({**code_system([{"code": "kept"}]), "url": "http://example.org/fhir/CodeSystem/good"}))
+    db = str(tmp_path / "kept" / "t.db")
+    r = CliRunner().invoke(cli, ["build", "--db", db, "--no-defaults", "--quiet", "--keep-going",
+                                   *sources, "--fhir", str(good)])
+    assert r.exit_code == 3 and "Traceback" not in r.stderr, (r.exit_code, r.stdout, r.stderr, r.exc_info)
+    assert r.stdout.strip().endswith(f"  {db}")   # the build's sha256: it was swapped in
+    con = sqlite3.connect(db)
+    served = [u for (u,) in con.execute("SELECT url FROM code_system ORDER BY url")]
+    con.close()
+    return [ln for ln in r.stderr.splitlines() if ln.startswith("termsvc: skipped: ")], served
+
+
+def test_keep_going_leaves_out_the_source_whose_hierarchy_loops(tmp_path):
+    loops = tmp_path / "loops.json"
+    loops.write_text(json.dumps(code_system(
+        [{"code": "a", "property": [{"code": "parent", "valueCode": "c"}]}, {"code": "b", "concept": [{"code": "c"}],
+                                                                            "property": [{"code": "parent", "valueCode": "a"}]}],
+        hierarchyMeaning="is-a")))
+    skipped, served = _kept_going(tmp_path, "--fhir", str(loops))
+    [line] = skipped
+    assert re.search(rf"a concept hierarchy loops .*{CS_URL}\|1 \(.*loops\.json\): (\w) -> \w -> \w -> \1", line), line
+    assert served == ["http://example.org/fhir/CodeSystem/good"]
+
+
+def test_keep_going_leaves_out_a_release_whose_hierarchy_loops(tmp_path):
+    root = write_snomed_release(str(tmp_path / "rel"), generated=20)
+    _is_a_loop(root)
+    skipped, served = _kept_going(tmp_path, "--snomed", root)
+    assert len(skipped) == 1 and "a concept hierarchy loops" in skipped[0] and "snomed.info/sct" in skipped[0]
+    assert served == ["http://example.org/fhir/CodeSystem/good"]
+
+
+def test_keep_going_exits_3_for_any_source_it_skips(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("[")
+    skipped, served = _kept_going(tmp_path, "--fhir", str(broken))
+    assert len(skipped) == 1 and "broken.json: malformed JSON" in skipped[0]
+    assert served == ["http://example.org/fhir/CodeSystem/good"]
 
 
 def test_crlf_and_a_bom_load(tmp_path):
