@@ -119,6 +119,14 @@ PACKAGES = {
     "compose include a string": ([("package/package.json", MANIFEST), ("package/ValueSet-a.json", {
         "resourceType": "ValueSet", "url": "http://example.org/vs", "compose": {"include": "all"}})],
         r"ValueSet\.compose\.include is not a list"),
+    "a control character in a designation": ([("package/package.json", MANIFEST), ("package/CodeSystem-a.json", code_system(
+        [{"code": "a", "display": "A"}, {"code": "b", "designation": [{"value": "fine"}, {"value": "be\x01ll"}]}]))],
+        r"CodeSystem-a\.json: CodeSystem .*: CodeSystem\.concept\[1\]\.designation\[1\]\.value: a control character"
+        r" \(U\+0001\) at character 3"),
+    "a control character in a value set's display": ([("package/package.json", MANIFEST), ("package/ValueSet-a.json", {
+        "resourceType": "ValueSet", "url": "http://example.org/vs", "compose": {"include": [
+            {"system": CS_URL, "concept": [{"code": "a", "display": "tab\tok"}, {"code": "b", "display": "\x1bred"}]}]}})],
+        r"ValueSet\.compose\.include\[0\]\.concept\[1\]\.display: a control character \(U\+001B\) at character 1"),
     "hierarchy loop": ([("package/package.json", MANIFEST), ("package/CodeSystem-a.json", code_system(
         [{"code": "a", "property": [{"code": "parent", "valueCode": "b"}]}, {"code": "b", "concept": [{"code": "c"}],
                                                                               "property": [{"code": "parent", "valueCode": "a"}]}],
@@ -291,6 +299,11 @@ RF2_CASES = {
                                  r"900000000000207008/version/20250701 \(.*\): (\d+) -> \d+ -> \1"),
     "two releases mixed": (_second_release_mixed_in, r"sct2_Concept_Snapshot_INT_20250701\.txt: line 2: duplicate concept"
                                                      r" id \d+ \(first at .*20240101\.txt line 2\)"),
+    "a control character in a term": (lambda r: _edit_line(_file(r, "Description"), 5, _set(7, b"caf\x07e")),
+                                      r"sct2_Description_Snapshot-en_INT_20250701\.txt: line 6: a control character"
+                                      r" \(U\+0007\) at character \d+"),
+    "a NUL in a concept file": (lambda r: _edit_line(_file(r, "Concept"), 3, _set(4, b"\x00")),
+                                r"sct2_Concept_Snapshot_INT_20250701\.txt: line 4: a control character \(U\+0000\)"),
     "an empty file": (lambda r: open(_file(r, "Relationship"), "wb").close(),
                       r"sct2_Relationship_Snapshot_INT_20250701\.txt: line 1: empty file"),
     "truncated in the middle of a line": (
@@ -326,6 +339,18 @@ def _kept_going(tmp_path, *sources) -> tuple[list[str], list[str]]:
     served = [u for (u,) in con.execute("SELECT url FROM code_system ORDER BY url")]
     con.close()
     return [ln for ln in r.stderr.splitlines() if ln.startswith("termsvc: skipped: ")], served
+
+
+def test_tab_and_line_breaks_in_fhir_text_load(tmp_path):
+    """FHIR strings may hold tab, CR and LF (a definition in markdown): only the other C0 characters are refused."""
+    path = tmp_path / "cs.json"
+    path.write_text(json.dumps(code_system([{"code": "a", "display": "one\ttwo",
+                                             "definition": "line one\r\nline two\n\n* item"}])))
+    r = CliRunner().invoke(cli, ["build", "--db", str(tmp_path / "t.db"), "--no-defaults", "--fhir", str(path), "-q"])
+    assert r.exit_code == 0, r.output
+    con = sqlite3.connect(str(tmp_path / "t.db"))
+    assert con.execute("SELECT display FROM concept WHERE code = 'a'").fetchone() == ("one\ttwo",)
+    con.close()
 
 
 def test_keep_going_leaves_out_the_source_whose_hierarchy_loops(tmp_path):
@@ -399,6 +424,9 @@ LOINC_CASES = {
         open(_loinc_table(r), "rb").read().index(b"\n", os.path.getsize(_loinc_table(r)) // 2) - 40),
         r"Loinc\.csv: line \d+: (expected \d+ fields, found \d+|unexpected end of data)"),
     "an empty file": (lambda r: open(_loinc_table(r), "wb").close(), r"Loinc\.csv: line 1: empty file"),
+    "a control character in a name": (lambda r: _loinc_line(r, 3, open(_loinc_table(r), "rb").read().split(b"\n")[3]
+                                                          .replace(b",", b",\x0b", 1)),
+                                      r"Loinc\.csv: line 4: a control character \(U\+000B\) at character \d+"),
     "columns missing": (lambda r: _loinc_line(r, 0, b'"LOINC_NUM","COMPONENT"'),
                         r"Loinc\.csv: line 1: header lacks column\(s\) LONG_COMMON_NAME, SHORTNAME, STATUS"),
 }

@@ -6,7 +6,8 @@ CodeSystem, ValueSet and ConceptMap resources (R4 or R5 JSON) are stored; any
 other resource, and JSON that is not a FHIR resource at all (package.json,
 .index.json, editor settings...), is skipped quietly. Malformed JSON, a file larger than
 MAX_JSON_BYTES and a terminology resource whose elements have the wrong shape (a code that is not a
-string, a code given twice in one CodeSystem...) are a BuildError naming the file and the element.
+string, a code given twice in one CodeSystem, a control character in a concept's text...) are a BuildError
+naming the file and the element.
 """
 import hashlib
 import os
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 
 from termsvc.fhir.bundle import iter_bundle
-from termsvc.loaders.protocol import BuildError
+from termsvc.loaders.protocol import CONTROL_CHARACTER, BuildError, control_character
 
 TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 # one JSON file read whole: 8x the largest file of the FHIR core and THO packages (memory: a few times this)
@@ -61,14 +62,20 @@ _COMMON = {"resourceType": str, "id": str, "url": str, "version": str, "name": s
 
 def shape_problem(res: dict) -> str | None:
     """What is wrong with the shape of a terminology resource (the element, and what it should be), or None;
-    a code given twice in a CodeSystem is wrong too. Walked without recursion: concepts nest as deep as
-    the JSON does."""
+    a code given twice in a CodeSystem, or a control character in a concept's text, is wrong too."""
     rtype = str(res.get("resourceType"))
-    spec = {**_COMMON, **SHAPES.get(rtype, {})}
-    concepts = _concepts_problem(res.get("concept"), f"{rtype}.concept") if rtype == "CodeSystem" else None
-    if _FITS.get(rtype, _FITS_COMMON)(res):
-        return concepts
-    stack: list[tuple[Any, Any, str]] = [(res, spec, rtype)]   # (where it does not fit: found, and named)
+    misfit = None if _FITS.get(rtype, _FITS_COMMON)(res) else _misfit(res, {**_COMMON, **SHAPES.get(rtype, {})}, rtype)
+    if misfit:
+        return misfit
+    if rtype == "CodeSystem":
+        return _concepts_problem(res.get("concept"), f"{rtype}.concept")
+    return _compose_text_problem(res) if rtype == "ValueSet" else None
+
+
+def _misfit(res: dict, spec: dict, rtype: str) -> str | None:
+    """Where the resource does not fit its spec. Walked without recursion: elements nest as deep as the
+    JSON does."""
+    stack: list[tuple[Any, Any, str]] = [(res, spec, rtype)]   # (found, and named)
     while stack:
         node, spec, where = stack.pop()
         if isinstance(spec, list):
@@ -81,7 +88,7 @@ def shape_problem(res: dict) -> str | None:
             stack += [(node[k], s, f"{where}.{k}") for k, s in spec.items() if node.get(k) is not None]
         elif not isinstance(node, spec):
             return f"{where} is not {'a string' if spec is str else 'an object'}"
-    return concepts
+    return None
 
 
 def _fitting(spec) -> Callable[[Any], bool]:
@@ -131,8 +138,36 @@ def _concepts_problem(concepts, where: str) -> str | None:
                 value = c.get(key)
                 if value is not None and not (isinstance(value, list) and all(isinstance(x, dict) for x in value)):
                     return f"{at}[{i}].{key} is not a list of objects"
+            text = _text_problem(c, f"{at}[{i}]")
+            if text:
+                return text
             if c.get("concept") is not None:
                 stack.append((c["concept"], f"{at}[{i}].concept"))
+    return None
+
+
+def _text_problem(c: dict, at: str) -> str | None:
+    """A control character (protocol.CONTROL_CHARACTER) in a concept's code, display, definition or
+    designations, named by element."""
+    for key in ("code", "display", "definition"):
+        value = c.get(key)
+        if isinstance(value, str) and CONTROL_CHARACTER.search(value):
+            return f"{at}.{key}: {control_character(value)}"
+    for j, d in enumerate(c.get("designation") or ()):
+        value = d.get("value") if isinstance(d, dict) else None
+        if isinstance(value, str) and CONTROL_CHARACTER.search(value):
+            return f"{at}.designation[{j}].value: {control_character(value)}"
+    return None
+
+
+def _compose_text_problem(vs: dict) -> str | None:
+    """_text_problem of the concepts a ValueSet's compose lists (its shape already checked)."""
+    for part in ("include", "exclude"):
+        for i, inc in enumerate((vs.get("compose") or {}).get(part) or ()):
+            for j, c in enumerate(inc.get("concept") or ()):
+                problem = _text_problem(c, f"ValueSet.compose.{part}[{i}].concept[{j}]")
+                if problem:
+                    return problem
     return None
 
 

@@ -8,7 +8,7 @@ import stat
 import zipfile
 import zlib
 
-from termsvc.loaders.protocol import BuildError
+from termsvc.loaders.protocol import CONTROL_CHARACTER, BuildError, control_character
 
 
 # the longest line a release file may have (LOINC's and RF2's longest hold a few thousand characters): a
@@ -17,10 +17,14 @@ MAX_LINE_CHARS = 1 << 20
 
 
 def bounded_lines(f, label: str, first: int = 1):
-    """(line number, line) of an open text file, a line at a time and none longer than MAX_LINE_CHARS."""
+    """(line number, line) of an open text file, a line at a time, none longer than MAX_LINE_CHARS and none
+    with a control character (protocol.CONTROL_CHARACTER)."""
     for lineno, line in enumerate(iter(partial(f.readline, MAX_LINE_CHARS + 1), ""), first):
         if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
             raise BuildError(f"{label}: line {lineno}: longer than {MAX_LINE_CHARS} characters")
+        if CONTROL_CHARACTER.search(line):
+            raise BuildError(f"{label}: line {lineno}: {control_character(line)} (a release file holds none but"
+                             " tab and its line ends)")
         yield lineno, line
 
 
