@@ -37,7 +37,6 @@ import functools
 import io
 import os
 import re
-import stat
 import unicodedata
 import warnings
 import zlib
@@ -46,6 +45,7 @@ from typing import Any, BinaryIO, cast
 
 from termsvc.bindings.facts import BASES
 from termsvc.client import CANNOT_JUDGE, INVALID, TerminologyError
+from termsvc.files import NotRegularFile, open_regular
 from termsvc.local_client import LocalClient
 from termsvc.mappings.to_fhir import EXT_DICOM_ATTRIBUTE, EXT_DICOM_SCHEME
 
@@ -158,15 +158,15 @@ def read_header(path: str):
     import pydicom
     from pydicom.errors import InvalidDicomError
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):   # (a fifo would block the read for ever)
-            raise ValueError("not a regular file")
-        with open(path, "rb") as raw:
+        with open_regular(path) as raw:
             fp = _CheckedFile(raw, os.fstat(raw.fileno()).st_size)
             try:
                 ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=READ_TAGS)
             except _Deflated:
                 ds = _read_deflated(fp)
             short = fp.short
+    except NotRegularFile as e:
+        raise ValueError(e.strerror) from None
     except InvalidDicomError:
         ds, short = _forced(path), None
     except RecursionError:

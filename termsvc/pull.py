@@ -17,6 +17,7 @@ import re
 import urllib.parse
 import urllib.request
 
+from termsvc.files import open_regular
 from termsvc.store.digest import build_sha256, remember_sha256
 from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
@@ -57,7 +58,7 @@ def _chunks(url: str, folder: str):
     elif scheme in ("file", ""):
         path = urllib.request.url2pathname(urllib.parse.urlsplit(url).path) if scheme else url
         try:
-            with open(path, "rb") as f:
+            with open_regular(path) as f:
                 while chunk := f.read(CHUNK):
                     yield chunk
         except OSError as e:

@@ -149,13 +149,11 @@ def test_an_unpacked_package_folder_is_checked_alike(served, tmp_path):
     (pkg / "CodeSystem-a.json").write_text("[]")
     assert f"{pkg / 'CodeSystem-a.json'}: not a FHIR resource" in refused(served, "--package", str(tmp_path / "folder"))
     (pkg / "CodeSystem-a.json").unlink()
-    os.mkfifo(pkg / "CodeSystem-b.json")   # a fifo: its read would block the build for ever; it is not read
+    os.mkfifo(pkg / "CodeSystem-b.json")   # a fifo: its read would block the build for ever; refused unread
+    assert "CodeSystem-b.json: not a regular file (a fifo)" in refused(served, "--package", str(tmp_path / "folder"))
     (tmp_path / "fhir").mkdir()
     os.mkfifo(tmp_path / "fhir" / "CodeSystem-b.json")
-    assert "CodeSystem-b.json: not a regular file" in refused(served, "--fhir", str(tmp_path / "fhir"))
-    r = CliRunner().invoke(cli, ["build", "--db", str(tmp_path / "t.db"), "--no-defaults", "--package",
-                                 str(tmp_path / "folder"), "-q"])
-    assert r.exit_code == 0, r.output
+    assert "CodeSystem-b.json: not a regular file (a fifo)" in refused(served, "--fhir", str(tmp_path / "fhir"))
 
 
 def _gzip_of_zeros(head: bytes, n_mib: int, tail: bytes) -> bytes:

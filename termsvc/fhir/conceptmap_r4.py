@@ -127,7 +127,7 @@ def _element(e: JSON, uris: dict[str, str]) -> JSON:
 
 def _other(o: JSON, kind: str, uris: dict[str, str]) -> JSON:
     attribute = o.get("attribute")
-    out: dict[str, Any] = {"property": uris.get(attribute, attribute)}
+    out: dict[str, Any] = {"property": uris.get(attribute, attribute) if isinstance(attribute, str) else attribute}
     if isinstance(o.get("valueCoding"), dict):
         c = o["valueCoding"]
         for src, dst in (("system", "system"), ("code", "value"), ("display", "display")):

@@ -82,7 +82,7 @@ def additional_attributes_r4(cm: JSON) -> list[JSON]:
             continue
         attribute = {}
         for part in _extensions(x):
-            key = ADDITIONAL_ATTRIBUTE_PARTS.get(part.get("url"))
+            key = ADDITIONAL_ATTRIBUTE_PARTS.get(str(part.get("url")))
             if key and isinstance(part.get(key), str):
                 attribute[part["url"]] = part[key]
         if attribute.get("code"):
@@ -95,7 +95,7 @@ def _other_r4_to_r5(o: JSON, kind: str, codes: dict[str, str]) -> JSON:
     uri it is (`codes`: uri -> code), else it is the attribute; a value or value set R4 could not hold
     comes back from its cross-version extension."""
     prop = o.get("property")
-    out: dict[str, Any] = {"attribute": codes.get(prop, prop)}
+    out: dict[str, Any] = {"attribute": codes.get(prop, prop) if isinstance(prop, str) else prop}
     typed = None
     value_set = None
     for x in _extensions(o):

@@ -12,13 +12,14 @@ naming the file and the element.
 import hashlib
 import os
 import sqlite3
-import stat
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 
 from termsvc.fhir.bundle import iter_bundle
+from termsvc.files import NotRegularFile, open_regular
+from termsvc.store.digest import file_sha256
 from termsvc.loaders.protocol import CONTROL_CHARACTER, BuildError, control_character
 
 TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
@@ -31,10 +32,10 @@ def read_json(path: str, label: str | None = None) -> object:
     name for it) when it is not valid JSON or larger than MAX_JSON_BYTES."""
     label = label or path
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):   # (a fifo would block the read for ever)
-            raise BuildError(f"{label}: not a regular file")
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             data = f.read(MAX_JSON_BYTES + 1)
+    except NotRegularFile as e:
+        raise BuildError(f"{label}: {e.strerror}") from None
     except OSError as e:
         raise BuildError(f"{label}: cannot read: {e.strerror or e}") from e
     if len(data) > MAX_JSON_BYTES:
@@ -215,7 +216,7 @@ def located_resources(path: str) -> Iterator[tuple[str, dict]]:
     if os.path.isdir(path):
         for f in json_files(path):
             yield from ((f, r) for r in iter_bundle(read_json(f)))
-    elif os.path.isfile(path):
+    elif os.path.exists(path):
         yield from ((path, r) for r in iter_bundle(read_json(path)))
     else:
         raise BuildError(f"{path}: no such file or folder")
@@ -223,21 +224,17 @@ def located_resources(path: str) -> Iterator[tuple[str, dict]]:
 
 def content_sha256(path: str, suffixes: tuple = (".json",)) -> str:
     """sha256 of a file (a zip, say), or of a folder's files with these suffixes (relative names
-    and contents, sorted)."""
-    h = hashlib.sha256()
-    if os.path.isdir(path):
+    and contents, sorted). BuildError naming a file that cannot be read (a fifo: termsvc.files)."""
+    try:
+        if not os.path.isdir(path):
+            return file_sha256(path)
+        h = hashlib.sha256()
         for f in json_files(path, suffixes):
             h.update(os.path.relpath(f, path).replace(os.sep, "/").encode() + b"\0")
-            fh_hash = hashlib.sha256()
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    fh_hash.update(chunk)
-            h.update(fh_hash.digest())
-    else:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+            h.update(bytes.fromhex(file_sha256(f)))
+        return h.hexdigest()
+    except OSError as e:
+        raise BuildError(f"{e.filename or path}: cannot read: {e.strerror or e}") from None
 
 
 def fhir_version_of(res: dict, default: str) -> str:

@@ -28,7 +28,8 @@ from typing import Any, NoReturn
 import requests
 
 from termsvc import settings
-from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, add_naming_system, add_resource, read_json
+from termsvc.files import not_regular_reason, open_regular
+from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, add_naming_system, add_resource, content_sha256, read_json
 from termsvc.loaders.protocol import BuildError
 
 _NAME_VERSION = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)#(?P<version>[A-Za-z0-9][A-Za-z0-9.+_-]*)$")
@@ -270,22 +271,14 @@ class Package:
         self.close()
 
 
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def open_package(location: str, progress=None) -> Package:
     """A .tgz, a folder holding package/package.json (or package.json itself), or NAME#VERSION."""
     path = os.path.abspath(os.path.expanduser(location))
     if os.path.isfile(path):
         if os.path.getsize(path) > MAX_UNPACKED_BYTES:
             raise BuildError(f"{location}: larger than the {MAX_UNPACKED_BYTES >> 20} MB a package may hold")
-        with open(path, "rb") as f:
-            data = f.read()
+        with open_regular(path) as f:
+            data = f.read(MAX_UNPACKED_BYTES + 1)
         tmp = tempfile.TemporaryDirectory(prefix="termsvc-pkg-")
         try:
             unpack(data, tmp.name, location)
@@ -303,11 +296,12 @@ def open_package(location: str, progress=None) -> Package:
             with open(stamp) as f:
                 sha = f.read().strip()
         else:
-            sha = _sha256_file(os.path.join(folder, "package.json"))
+            sha = content_sha256(os.path.join(folder, "package.json"))
         return Package(manifest, folder, sha, path)
     if parse_name_version(location):
         return open_package(fetch(location, progress), progress)
-    raise BuildError(f"{location}: not a package file, package folder or NAME#VERSION")
+    why = not_regular_reason(path)
+    raise BuildError(f"{location}: " + (why if why else "not a package file, package folder or NAME#VERSION"))
 
 
 def _manifest(folder: str, origin: str, label: str) -> dict:
@@ -344,7 +338,7 @@ def terminology_files(folder: str) -> list[str]:
             pass  # a broken index: fall back to reading the files
     return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
             if f.endswith(".json") and not f.startswith(".") and f != "package.json"
-            and os.path.isfile(os.path.join(folder, f))]
+            and not os.path.isdir(os.path.join(folder, f))]   # (a fifo too: refused when read, never skipped)
 
 
 def iter_package_resources(pkg: Package):
@@ -355,8 +349,11 @@ def iter_package_resources(pkg: Package):
         named = fn.startswith(_PREFIXES)
         if not named:
             # cheap pre-check: a file whose name does not say its type must say it in the JSON
-            with open(path, "rb") as f:
-                head = f.read(4096)
+            try:
+                with open_regular(path) as f:
+                    head = f.read(4096)
+            except OSError as e:
+                raise BuildError(f"{pkg.label(path)}: {e.strerror or e}") from None
             if not any(f'"{t}"'.encode() in head for t in TERMINOLOGY_TYPES):
                 continue
         res = read_json(path, pkg.label(path))

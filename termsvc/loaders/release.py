@@ -4,10 +4,10 @@ import contextlib
 import io
 import os
 from functools import partial
-import stat
 import zipfile
 import zlib
 
+from termsvc.files import not_regular_reason, open_regular
 from termsvc.loaders.protocol import CONTROL_CHARACTER, BuildError, control_character
 
 
@@ -28,14 +28,6 @@ def bounded_lines(f, label: str, first: int = 1):
         yield lineno, line
 
 
-def _regular(path: str) -> bool:
-    """A regular file (not a fifo, whose read would block; not a dangling or looping link)."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
 class Release:
     """A release folder or zip: files found by base-name pattern anywhere below the root."""
 
@@ -46,9 +38,8 @@ class Release:
         if os.path.isdir(self.location):
             names = []
             for d, _dirs, files in os.walk(self.location):
-                for f in files:
-                    if _regular(os.path.join(d, f)):
-                        names.append(os.path.relpath(os.path.join(d, f), self.location).replace(os.sep, "/"))
+                # (a file of the release that is not a regular one is refused when read: reading())
+                names += [os.path.relpath(os.path.join(d, f), self.location).replace(os.sep, "/") for f in files]
         elif os.path.isfile(self.location) and zipfile.is_zipfile(self.location):
             try:
                 self.zip = zipfile.ZipFile(self.location)
@@ -58,7 +49,8 @@ class Release:
             self.members = {n.replace("\\", "/"): n for n in self.zip.namelist() if not n.endswith(("/", "\\"))}
             names = list(self.members)
         else:
-            raise BuildError(f"{location}: not a release folder or zip file")
+            why = not_regular_reason(self.location)
+            raise BuildError(f"{location}: not a release folder or zip file" + (f" ({why})" if why else ""))
         self.names = sorted(n for n in names if "__MACOSX" not in n)
 
     def find(self, pattern) -> list[str]:
@@ -74,7 +66,7 @@ class Release:
     def open_text(self, name: str, encoding="utf-8-sig"):
         if self.zip:
             return io.TextIOWrapper(self.zip.open(self.members[name]), encoding=encoding, newline="")
-        return open(os.path.join(self.location, name), encoding=encoding, newline="")
+        return open_regular(os.path.join(self.location, name), "r", encoding=encoding, newline="")
 
     @contextlib.contextmanager
     def reading(self, name: str, encoding="utf-8-sig"):
@@ -83,6 +75,8 @@ class Release:
         try:
             with self.open_text(name, encoding) as f:
                 yield f
+        except OSError as e:   # (a fifo, a dangling link...)
+            raise BuildError(f"{label}: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
             raise BuildError(f"{label}: not UTF-8{self._line_not_in(name, encoding)} ({e.reason}:"
                              f" {e.object[e.start:e.end]!r})") from None
