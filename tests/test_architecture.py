@@ -40,9 +40,9 @@ ALLOWED = {
     "client": {"fhir", "results"},
     # the client's operations answered in process, by the engine
     "local_client": {"client", "ops", "store", "fhir", "settings", "results"},
-    "pull": {"files", "store"},
+    "pull": {"files", "store", "settings"},
     # ImagingStudy resources claim the IG's profile (bindings.facts: the IG's canonical bases)
-    "dicom_codes": {"files", "client", "local_client", "mappings", "bindings"},
+    "dicom_codes": {"files", "settings", "client", "local_client", "mappings", "bindings"},
     "cli": {"files", "build", "api", "loaders", "mappings", "ops", "store", "fhir", "settings", "content", "deadline", "client",
             "local_client", "dicom_codes", "pull", "bindings", "suggest", "templates", "results"},
 }

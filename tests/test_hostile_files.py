@@ -190,7 +190,8 @@ def test_a_tar_bomb_is_refused_before_anything_is_written(served, tmp_path):
 
 
 def test_too_many_entries_refuse_the_tarball(served, tmp_path, monkeypatch):
-    monkeypatch.setattr(fhir_package, "MAX_ENTRIES", 50)
+    """(the bound is the setting max_package_entries, here from the environment)"""
+    monkeypatch.setenv("TERMSVC_MAX_PACKAGE_ENTRIES", "50")
     entries = [("package/package.json", MANIFEST)] + [(f"package/other/{i}.txt", b"") for i in range(60)]
     assert "is one more than the 50 entries a package may have" in refused(served, "--package", tgz(tmp_path / "x.tgz", entries))
 
@@ -203,7 +204,12 @@ def test_a_100_mb_resource_is_refused_unread(served, tmp_path):
         f.write('{"resourceType": "CodeSystem", "url": "http://example.org/big", "description": "')
         f.write("x" * (100 << 20))
         f.write('"}')
-    assert f"{big}: larger than 64 MB, the most a JSON file may hold here" in refused(served, "--fhir", str(big))
+    assert f"{big}: larger than 67,108,864 bytes, the most a JSON file may hold here (setting max_json_bytes)" in \
+        refused(served, "--fhir", str(big))
+    # the bound is a setting (here from the command line, lowered: a small file is refused as the big one)
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps(code_system([{"code": "a"}])))
+    assert f"{small}: larger than 50 bytes" in refused(served, "--fhir", str(small), "--setting", "max_json_bytes", "50")
 
 
 def test_a_value_set_including_itself_or_a_loop_builds_and_its_expansion_says_so(tmp_path):

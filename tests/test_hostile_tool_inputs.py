@@ -104,7 +104,7 @@ def test_hostile_dicom_files_are_skipped_with_their_reason_and_the_rest_reported
         "long-value.dcm": "the file ends inside an element: 4294967294 bytes wanted",
         "long-private.dcm": "an element runs past the end of the file",
         "nested.dcm": "sequences nested too deep",
-        "bomb.dcm": "the deflated dataset inflates to more than 64 MB before its pixel data",
+        "bomb.dcm": "the deflated dataset inflates to more than 67,108,864 bytes before its pixel data",
         "fifo.dcm": "not a regular file (a fifo)",
         "dangling.dcm": "unreadable DICOM: [Errno 2]",
         "loop-a.dcm": "unreadable DICOM: [Errno 40]",

@@ -5,7 +5,7 @@
 CodeSystem, ValueSet and ConceptMap resources (R4 or R5 JSON) are stored; any
 other resource, and JSON that is not a FHIR resource at all (package.json,
 .index.json, editor settings...), is skipped quietly. Malformed JSON, a file larger than
-MAX_JSON_BYTES and a terminology resource whose elements have the wrong shape (a code that is not a
+the setting max_json_bytes and a terminology resource whose elements have the wrong shape (a code that is not a
 string, a code given twice in one CodeSystem, a control character in a concept's text...) are a BuildError
 naming the file and the element.
 """
@@ -17,29 +17,31 @@ from typing import Any
 
 import orjson
 
+from termsvc import settings
 from termsvc.fhir.bundle import iter_bundle
 from termsvc.files import NotRegularFile, open_regular
 from termsvc.store.digest import file_sha256
 from termsvc.loaders.protocol import CONTROL_CHARACTER, BuildError, control_character
 
 TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
-# one JSON file read whole: 8x the largest file of the FHIR core and THO packages (memory: a few times this)
-MAX_JSON_BYTES = 64 << 20
 
 
 def read_json(path: str, label: str | None = None) -> object:
     """Parse one JSON file; BuildError naming the file (`label`: as the user knows it, say the package's
-    name for it) when it is not valid JSON or larger than MAX_JSON_BYTES."""
+    name for it) when it is not valid JSON or larger than the setting max_json_bytes (by default 8x the
+    largest file of the FHIR core and THO packages; memory: a few times this)."""
     label = label or path
+    most = settings.current().max_json_bytes
     try:
         with open_regular(path) as f:
-            data = f.read(MAX_JSON_BYTES + 1)
+            data = f.read(most + 1)
     except NotRegularFile as e:
         raise BuildError(f"{label}: {e.strerror}") from None
     except OSError as e:
         raise BuildError(f"{label}: cannot read: {e.strerror or e}") from e
-    if len(data) > MAX_JSON_BYTES:
-        raise BuildError(f"{label}: larger than {MAX_JSON_BYTES >> 20} MB, the most a JSON file may hold here")
+    if len(data) > most:
+        raise BuildError(f"{label}: larger than {most:,} bytes, the most a JSON file may hold here (setting"
+                         " max_json_bytes)")
     if data.startswith(b"\xef\xbb\xbf"):  # UTF-8 BOM (common in IG publisher output)
         data = data[3:]
     try:

@@ -7,21 +7,24 @@ from functools import partial
 import zipfile
 import zlib
 
+from termsvc import settings
 from termsvc.files import not_regular_reason, open_regular
 from termsvc.loaders.protocol import CONTROL_CHARACTER, BuildError, control_character
 
 
-# the longest line a release file may have (LOINC's and RF2's longest hold a few thousand characters): a
-# longer one is refused, never read whole into memory
-MAX_LINE_CHARS = 1 << 20
+def max_line_chars() -> int:
+    """The longest line a release file may have (the setting max_line_chars; LOINC's and RF2's longest hold a
+    few thousand characters): a longer one is refused, never read whole into memory."""
+    return settings.current().max_line_chars
 
 
 def bounded_lines(f, label: str, first: int = 1):
-    """(line number, line) of an open text file, a line at a time, none longer than MAX_LINE_CHARS and none
+    """(line number, line) of an open text file, a line at a time, none longer than max_line_chars() and none
     with a control character (protocol.CONTROL_CHARACTER)."""
-    for lineno, line in enumerate(iter(partial(f.readline, MAX_LINE_CHARS + 1), ""), first):
-        if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
-            raise BuildError(f"{label}: line {lineno}: longer than {MAX_LINE_CHARS} characters")
+    most = max_line_chars()
+    for lineno, line in enumerate(iter(partial(f.readline, most + 1), ""), first):
+        if len(line) > most and not line.endswith("\n"):
+            raise BuildError(f"{label}: line {lineno}: longer than {most} characters (setting max_line_chars)")
         if CONTROL_CHARACTER.search(line):
             raise BuildError(f"{label}: line {lineno}: {control_character(line)} (a release file holds none but"
                              " tab and its line ends)")
