@@ -22,7 +22,6 @@ from click.testing import CliRunner
 from conftest import TERMSVC_BIN, param
 from synthetic_releases import sctid, write_loinc_release, write_snomed_release
 from termsvc.cli import cli
-from termsvc.loaders import fhir_package
 
 CS_URL = "http://example.org/fhir/CodeSystem/hostile"
 MANIFEST = {"name": "example.hostile", "version": "1.0.0", "fhirVersions": ["5.0.0"]}
