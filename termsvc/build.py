@@ -101,6 +101,9 @@ class Progress:
 UNFORESEEN = (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError, sqlite3.IntegrityError)
 
 
+LOOPS = "a concept hierarchy loops (a concept its own ancestor): "
+
+
 def run_loader(writer: BuildWriter, progress: ProgressFn, spec: SourceSpec, state: BuildState) -> None:
     if spec.kind not in LOADERS:
         raise BuildError(f"unknown source kind {spec.kind!r} (known: {', '.join(sorted(LOADERS))})")
@@ -108,6 +111,9 @@ def run_loader(writer: BuildWriter, progress: ProgressFn, spec: SourceSpec, stat
         LOADERS[spec.kind].load(writer, spec.location, progress, state=state, **spec.options)
     except UNFORESEEN as e:
         raise BuildError(f"{spec.kind} {spec.location or '(default)'}: cannot be loaded: {type(e).__name__}: {e}") from e
+    loops = writer.hierarchy_loops()   # the source's own fault: --keep-going leaves it out
+    if loops:
+        raise BuildError(LOOPS + "; ".join(loops))
 
 
 def run_step(writer: BuildWriter, step: Callable[[BuildWriter, ProgressFn], None], label: str, progress: ProgressFn,
@@ -131,7 +137,7 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
     failures: list[str] | None = [] if keep_going else None
     t_start = time.monotonic()
     state = BuildState()
-    writer = BuildWriter(db_path)
+    writer = BuildWriter(db_path, undoable=keep_going)
     try:
         for spec in sources:
             progress(f"loading {spec.kind} {spec.location or ''}".rstrip())
@@ -140,7 +146,7 @@ def build(db_path: str, sources: list[SourceSpec], progress: Progress | None = N
         progress("computing is-a closure and the text index")
         loops = writer.finalize()
         if loops:
-            raise BuildError("a concept hierarchy loops (a concept its own ancestor): " + "; ".join(loops))
+            raise BuildError(LOOPS + "; ".join(loops))
         if preexpand:
             progress("pre-expanding value sets")
             preexpand_all(writer, progress)

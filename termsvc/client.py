@@ -34,7 +34,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
+from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP, to_r5
 from termsvc.results import CANNOT_JUDGE as CANNOT_JUDGE, INVALID as INVALID, VALID as VALID   # (the verdicts)
 from termsvc.results import Issue, verdict_of
 
@@ -501,6 +501,11 @@ class TerminologyClient:
                 yield e.get("resource") or {}
             url = next((ln.get("url") for ln in bundle.get("link", []) or [] if ln.get("relation") == "next"), None)
             query = None
+
+    def concept_maps(self, params: dict | None = None) -> Iterator[dict]:
+        """The ConceptMaps of a search in R5 shape, from either endpoint (an R4 map's conditions come back
+        from the cross-version extensions: its additionalAttribute, the dependsOn's attribute codes)."""
+        return (to_r5(cm) for cm in self.search("ConceptMap", params))
 
     def translate_many(self, items: Iterable, system: str | None = None, *, url: str | None = None,
                        target_system: str | None = None, dependencies: Iterable[tuple[str, str | dict]] = ()

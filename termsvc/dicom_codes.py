@@ -37,15 +37,16 @@ import functools
 import io
 import os
 import re
-import stat
 import unicodedata
 import warnings
 import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
+from termsvc import settings
 from termsvc.bindings.facts import BASES
 from termsvc.client import CANNOT_JUDGE, INVALID, TerminologyError
+from termsvc.files import NotRegularFile, open_regular
 from termsvc.local_client import LocalClient
 from termsvc.mappings.to_fhir import EXT_DICOM_ATTRIBUTE, EXT_DICOM_SCHEME
 
@@ -107,10 +108,6 @@ def dicom_files(paths) -> list[str]:
     return out
 
 
-# a Deflated Explicit VR Little Endian dataset is inflated up to this much (a header is far smaller; the
-# pixel data that may follow it is not needed): a dataset that inflates further before its pixel data is
-# refused (a decompression bomb)
-MAX_INFLATED_BYTES = 64 << 20
 PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 
 
@@ -154,19 +151,19 @@ def read_header(path: str):
     """The dataset (header only, the attributes used), or raises ValueError saying why not. A file
     without the DICM preamble (older archives, RT objects) is read as pydicom reads it with force=True,
     when what it reads is DICOM: a dataset with a Study Instance UID. A file cut short (or an element
-    longer than the file) is refused; a deflated dataset is inflated up to MAX_INFLATED_BYTES."""
+    longer than the file) is refused; a deflated dataset is inflated up to the setting max_dicom_inflated_bytes."""
     import pydicom
     from pydicom.errors import InvalidDicomError
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):   # (a fifo would block the read for ever)
-            raise ValueError("not a regular file")
-        with open(path, "rb") as raw:
+        with open_regular(path) as raw:
             fp = _CheckedFile(raw, os.fstat(raw.fileno()).st_size)
             try:
                 ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=READ_TAGS)
             except _Deflated:
                 ds = _read_deflated(fp)
             short = fp.short
+    except NotRegularFile as e:
+        raise ValueError(e.strerror) from None
     except InvalidDicomError:
         ds, short = _forced(path), None
     except RecursionError:
@@ -184,28 +181,31 @@ def read_header(path: str):
 
 def _read_deflated(fp: _CheckedFile):
     """The dataset after the file meta information of a Deflated Explicit VR Little Endian file, inflated a
-    chunk at a time up to MAX_INFLATED_BYTES (and read up to its pixel data)."""
+    chunk at a time up to the setting max_dicom_inflated_bytes (a header is far smaller; the pixel data that
+    may follow it is not needed) and read up to its pixel data: a dataset that inflates further before its
+    pixel data is refused (a decompression bomb)."""
     import pydicom
     from pydicom.filereader import read_dataset
+    most = settings.current().max_dicom_inflated_bytes
     inflate, out = zlib.decompressobj(-zlib.MAX_WBITS), io.BytesIO()
-    while out.tell() <= MAX_INFLATED_BYTES and not inflate.eof:
+    while out.tell() <= most and not inflate.eof:
         chunk = inflate.unconsumed_tail or fp.raw.read(1 << 20)
         if not chunk:
             break
-        out.write(inflate.decompress(chunk, MAX_INFLATED_BYTES + 1 - out.tell()))
-    whole = out.tell() <= MAX_INFLATED_BYTES
+        out.write(inflate.decompress(chunk, most + 1 - out.tell()))
+    whole = out.tell() <= most
     reached_pixels = []
 
     def at_pixels(tag, _vr, _length) -> bool:
         if tag in PIXEL_DATA_TAGS:
             reached_pixels.append(tag)
         return tag in PIXEL_DATA_TAGS
-    inflated = _CheckedFile(io.BytesIO(out.getbuffer()[:MAX_INFLATED_BYTES]), min(out.tell(), MAX_INFLATED_BYTES))
+    inflated = _CheckedFile(io.BytesIO(out.getbuffer()[:most]), min(out.tell(), most))
     ds = read_dataset(cast(BinaryIO, inflated), False, True, stop_when=at_pixels,
                       specific_tags=[pydicom.tag.Tag(k) for k in READ_TAGS])
     if not whole and not reached_pixels:
-        raise ValueError(f"the deflated dataset inflates to more than {MAX_INFLATED_BYTES >> 20} MB before its"
-                         " pixel data: not read (a decompression bomb?)")
+        raise ValueError(f"the deflated dataset inflates to more than {most:,} bytes before its pixel data: not"
+                         " read (a decompression bomb? setting max_dicom_inflated_bytes)")
     if whole and inflated.short:
         fp.short = f"in the deflated dataset, {inflated.short}"
     return ds
@@ -277,7 +277,7 @@ def attribute_maps(client) -> dict[str, list[TableMap]]:
     if isinstance(client, LocalClient):
         maps = client.store.resources_mentioning("ConceptMap", EXT_DICOM_ATTRIBUTE)
     else:
-        maps = list(client.search("ConceptMap", {"_summary": "true"}))
+        maps = list(client.concept_maps({"_summary": "true"}))
     out: dict[str, list[TableMap]] = {}
     for cm in maps:
         if not cm.get("url"):   # a map without a url cannot be asked for by it

@@ -8,7 +8,7 @@ The download goes to a file beside the served one and is renamed over it only wh
 sha256 is the one expected and it is a termsvc database of this schema version: the swap
 is the one a local build does (a running server picks it up by the inode change), and a
 failed pull leaves the served file as it was. A pull never fills the disk: it stops (and removes
-what it wrote) when less than KEEP_FREE_BYTES would stay free on the served file's volume, and
+what it wrote) when less than the setting pull_keep_free_bytes would stay free on the served file's volume, and
 refuses at once a download that announces more.
 """
 import hashlib
@@ -17,6 +17,8 @@ import re
 import urllib.parse
 import urllib.request
 
+from termsvc import settings
+from termsvc.files import open_regular
 from termsvc.store.digest import build_sha256, remember_sha256
 from termsvc.store.queries import NotADatabase
 from termsvc.store.reader import Store
@@ -26,7 +28,6 @@ CHUNK = 1 << 20
 CONNECT_TIMEOUT_S = 15
 READ_TIMEOUT_S = 60   # between two chunks of the body
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-KEEP_FREE_BYTES = 1 << 30   # what a pull leaves free on the volume of the served file (the server's, the logs')
 
 
 class PullError(Exception):
@@ -39,12 +40,15 @@ def free_bytes(folder: str) -> int:
 
 
 def _no_room(url: str, folder: str, size: int) -> PullError | None:
-    """The refusal of `size` more bytes in `folder` when fewer than KEEP_FREE_BYTES would stay free."""
+    """The refusal of `size` more bytes in `folder` when fewer than the setting pull_keep_free_bytes would stay
+    free (the volume of the served file is the server's, the logs')."""
+    keep_free = settings.current().pull_keep_free_bytes
     free = free_bytes(folder)
-    if free - size >= KEEP_FREE_BYTES:
+    if free - size >= keep_free:
         return None
     return PullError(f"{url}: {size / 1e6:,.1f} MB more would leave {max(free - size, 0) / 1e6:,.1f} MB free on the"
-                     f" volume of {folder}; a pull leaves {KEEP_FREE_BYTES / 1e6:,.0f} MB free (free some space)")
+                     f" volume of {folder}; a pull leaves {keep_free / 1e6:,.0f} MB free (free some space, or lower the setting"
+                     " pull_keep_free_bytes)")
 
 
 def _chunks(url: str, folder: str):
@@ -57,7 +61,7 @@ def _chunks(url: str, folder: str):
     elif scheme in ("file", ""):
         path = urllib.request.url2pathname(urllib.parse.urlsplit(url).path) if scheme else url
         try:
-            with open(path, "rb") as f:
+            with open_regular(path) as f:
                 while chunk := f.read(CHUNK):
                     yield chunk
         except OSError as e:

@@ -199,6 +199,21 @@ SETTINGS: tuple[Setting, ...] = (
             default_text="~/.fhir/packages"),
     Setting("fhir_package_registry", "FHIR_PACKAGE_REGISTRY", Text(), None,
             "base URL of a FHIR package registry to fetch from when `npm pack` cannot"),
+    # the bounds of what a build, a pull and dicom-codes read (hostile or damaged input is refused past them,
+    # never read whole): raised for a release or a package that is larger on purpose
+    Setting("max_json_bytes", "TERMSVC_MAX_JSON_BYTES", Int(1), 64 << 20,
+            "bytes of the largest FHIR JSON file `termsvc build` reads (a larger one is refused unread)"),
+    Setting("max_line_chars", "TERMSVC_MAX_LINE_CHARS", Int(1), 1 << 20,
+            "characters of the longest line of an RF2 or LOINC file `termsvc build` reads"),
+    Setting("max_package_bytes", "TERMSVC_MAX_PACKAGE_BYTES", Int(1), 1 << 30,
+            "bytes a FHIR package may hold, as a tarball (or download) and unpacked"),
+    Setting("max_package_entries", "TERMSVC_MAX_PACKAGE_ENTRIES", Int(1), 100_000,
+            "entries a FHIR package tarball may have"),
+    Setting("max_dicom_inflated_bytes", "TERMSVC_MAX_DICOM_INFLATED_BYTES", Int(1), 64 << 20,
+            "bytes a deflated DICOM dataset is inflated to, at most, by `termsvc dicom-codes`"),
+    Setting("pull_keep_free_bytes", "TERMSVC_PULL_KEEP_FREE_BYTES", Int(0), 1 << 30,
+            "bytes `termsvc pull` leaves free on the volume of the served build: it stops, and removes what it"
+            " wrote, before going below"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 

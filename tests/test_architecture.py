@@ -17,16 +17,17 @@ MAX_LINES = 600
 # package itself, which only holds its description, may be imported by any)
 ALLOWED = {
     "deadline": set(),
+    "files": set(),       # opening what a user names as a file, never blocking on a fifo (termsvc.files)
     "settings": set(),
     "content": set(),
     "results": set(),     # the operations' typed answers: made by ops, rendered by fhir, read by the callers
     "fhir": {"results"},
-    "store": {"fhir", "settings", "deadline"},
+    "store": {"files", "fhir", "settings", "deadline"},
     "ops": {"store", "fhir", "deadline", "results"},
-    "loaders": {"store", "fhir", "mappings", "content", "settings"},
+    "loaders": {"files", "store", "fhir", "mappings", "content", "settings"},
     "templates": set(),   # the HTML pages and reports (Jinja2)
-    "mappings": {"ops", "store", "fhir", "templates", "results"},
-    "bindings": {"ops", "store", "fhir", "templates"},
+    "mappings": {"files", "ops", "store", "fhir", "templates", "results"},
+    "bindings": {"files", "ops", "store", "fhir", "templates"},
     # mapping suggestions: a service over the engine (its expansions), the store (an in-memory index)
     # and the mapping tables (evidence, writing a table back)
     "suggest": {"ops", "store", "fhir", "mappings", "deadline", "results"},
@@ -39,10 +40,10 @@ ALLOWED = {
     "client": {"fhir", "results"},
     # the client's operations answered in process, by the engine
     "local_client": {"client", "ops", "store", "fhir", "settings", "results"},
-    "pull": {"store"},
+    "pull": {"files", "store", "settings"},
     # ImagingStudy resources claim the IG's profile (bindings.facts: the IG's canonical bases)
-    "dicom_codes": {"client", "local_client", "mappings", "bindings"},
-    "cli": {"build", "api", "loaders", "mappings", "ops", "store", "fhir", "settings", "content", "deadline", "client",
+    "dicom_codes": {"files", "settings", "client", "local_client", "mappings", "bindings"},
+    "cli": {"files", "build", "api", "loaders", "mappings", "ops", "store", "fhir", "settings", "content", "deadline", "client",
             "local_client", "dicom_codes", "pull", "bindings", "suggest", "templates", "results"},
 }
 # (a common table expression as SQL writes it: `WITH name AS (` - not the English word "with")

@@ -297,7 +297,7 @@ def test_a_concept_map_without_a_url_serves_no_attribute():
 
     class Server:   # what a server's ConceptMap search gives
         @staticmethod
-        def search(rtype, params):
+        def concept_maps(params):
             served = [{"url": EXT_DICOM_ATTRIBUTE, "valueString": "Modality"}]
             return [{"resourceType": "ConceptMap", "extension": served},
                     {"resourceType": "ConceptMap", "url": "http://example.org/cm", "extension": served}]

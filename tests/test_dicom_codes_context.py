@@ -64,9 +64,11 @@ def test_the_headers_modality_and_laterality_choose_the_row(db, tmp_path):
     assert description_codes(db, shoulder) == ["16310003"]
 
 
-def test_a_server_answers_the_same(db, tmp_path, server_factory):
+@pytest.mark.parametrize("endpoint", ["/fhir", "/r4/fhir"])
+def test_a_server_answers_the_same(db, tmp_path, server_factory, endpoint):
+    """The R4 endpoint's maps keep their conditions (R5's additionalAttribute in the cross-version extension)."""
     srv = server_factory(db)
     for modality, expected in (("CT", ["241620005"]), ("MR", ["241659001"])):
         path = write_dicom(tmp_path / f"{modality}.dcm", Modality=modality, StudyDescription="Knie")
-        assert description_codes(db, path, "--server", srv.base + "/fhir") == expected
+        assert description_codes(db, path, "--server", srv.base + endpoint) == expected
 

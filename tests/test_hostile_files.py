@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import struct
 import tarfile
@@ -21,7 +22,6 @@ from click.testing import CliRunner
 from conftest import TERMSVC_BIN, param
 from synthetic_releases import sctid, write_loinc_release, write_snomed_release
 from termsvc.cli import cli
-from termsvc.loaders import fhir_package
 
 CS_URL = "http://example.org/fhir/CodeSystem/hostile"
 MANIFEST = {"name": "example.hostile", "version": "1.0.0", "fhirVersions": ["5.0.0"]}
@@ -118,6 +118,14 @@ PACKAGES = {
     "compose include a string": ([("package/package.json", MANIFEST), ("package/ValueSet-a.json", {
         "resourceType": "ValueSet", "url": "http://example.org/vs", "compose": {"include": "all"}})],
         r"ValueSet\.compose\.include is not a list"),
+    "a control character in a designation": ([("package/package.json", MANIFEST), ("package/CodeSystem-a.json", code_system(
+        [{"code": "a", "display": "A"}, {"code": "b", "designation": [{"value": "fine"}, {"value": "be\x01ll"}]}]))],
+        r"CodeSystem-a\.json: CodeSystem .*: CodeSystem\.concept\[1\]\.designation\[1\]\.value: a control character"
+        r" \(U\+0001\) at character 3"),
+    "a control character in a value set's display": ([("package/package.json", MANIFEST), ("package/ValueSet-a.json", {
+        "resourceType": "ValueSet", "url": "http://example.org/vs", "compose": {"include": [
+            {"system": CS_URL, "concept": [{"code": "a", "display": "tab\tok"}, {"code": "b", "display": "\x1bred"}]}]}})],
+        r"ValueSet\.compose\.include\[0\]\.concept\[1\]\.display: a control character \(U\+001B\) at character 1"),
     "hierarchy loop": ([("package/package.json", MANIFEST), ("package/CodeSystem-a.json", code_system(
         [{"code": "a", "property": [{"code": "parent", "valueCode": "b"}]}, {"code": "b", "concept": [{"code": "c"}],
                                                                               "property": [{"code": "parent", "valueCode": "a"}]}],
@@ -140,13 +148,11 @@ def test_an_unpacked_package_folder_is_checked_alike(served, tmp_path):
     (pkg / "CodeSystem-a.json").write_text("[]")
     assert f"{pkg / 'CodeSystem-a.json'}: not a FHIR resource" in refused(served, "--package", str(tmp_path / "folder"))
     (pkg / "CodeSystem-a.json").unlink()
-    os.mkfifo(pkg / "CodeSystem-b.json")   # a fifo: its read would block the build for ever; it is not read
+    os.mkfifo(pkg / "CodeSystem-b.json")   # a fifo: its read would block the build for ever; refused unread
+    assert "CodeSystem-b.json: not a regular file (a fifo)" in refused(served, "--package", str(tmp_path / "folder"))
     (tmp_path / "fhir").mkdir()
     os.mkfifo(tmp_path / "fhir" / "CodeSystem-b.json")
-    assert "CodeSystem-b.json: not a regular file" in refused(served, "--fhir", str(tmp_path / "fhir"))
-    r = CliRunner().invoke(cli, ["build", "--db", str(tmp_path / "t.db"), "--no-defaults", "--package",
-                                 str(tmp_path / "folder"), "-q"])
-    assert r.exit_code == 0, r.output
+    assert "CodeSystem-b.json: not a regular file (a fifo)" in refused(served, "--fhir", str(tmp_path / "fhir"))
 
 
 def _gzip_of_zeros(head: bytes, n_mib: int, tail: bytes) -> bytes:
@@ -183,7 +189,8 @@ def test_a_tar_bomb_is_refused_before_anything_is_written(served, tmp_path):
 
 
 def test_too_many_entries_refuse_the_tarball(served, tmp_path, monkeypatch):
-    monkeypatch.setattr(fhir_package, "MAX_ENTRIES", 50)
+    """(the bound is the setting max_package_entries, here from the environment)"""
+    monkeypatch.setenv("TERMSVC_MAX_PACKAGE_ENTRIES", "50")
     entries = [("package/package.json", MANIFEST)] + [(f"package/other/{i}.txt", b"") for i in range(60)]
     assert "is one more than the 50 entries a package may have" in refused(served, "--package", tgz(tmp_path / "x.tgz", entries))
 
@@ -196,7 +203,12 @@ def test_a_100_mb_resource_is_refused_unread(served, tmp_path):
         f.write('{"resourceType": "CodeSystem", "url": "http://example.org/big", "description": "')
         f.write("x" * (100 << 20))
         f.write('"}')
-    assert f"{big}: larger than 64 MB, the most a JSON file may hold here" in refused(served, "--fhir", str(big))
+    assert f"{big}: larger than 67,108,864 bytes, the most a JSON file may hold here (setting max_json_bytes)" in \
+        refused(served, "--fhir", str(big))
+    # the bound is a setting (here from the command line, lowered: a small file is refused as the big one)
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps(code_system([{"code": "a"}])))
+    assert f"{small}: larger than 50 bytes" in refused(served, "--fhir", str(small), "--setting", "max_json_bytes", "50")
 
 
 def test_a_value_set_including_itself_or_a_loop_builds_and_its_expansion_says_so(tmp_path):
@@ -290,6 +302,11 @@ RF2_CASES = {
                                  r"900000000000207008/version/20250701 \(.*\): (\d+) -> \d+ -> \1"),
     "two releases mixed": (_second_release_mixed_in, r"sct2_Concept_Snapshot_INT_20250701\.txt: line 2: duplicate concept"
                                                      r" id \d+ \(first at .*20240101\.txt line 2\)"),
+    "a control character in a term": (lambda r: _edit_line(_file(r, "Description"), 5, _set(7, b"caf\x07e")),
+                                      r"sct2_Description_Snapshot-en_INT_20250701\.txt: line 6: a control character"
+                                      r" \(U\+0007\) at character \d+"),
+    "a NUL in a concept file": (lambda r: _edit_line(_file(r, "Concept"), 3, _set(4, b"\x00")),
+                                r"sct2_Concept_Snapshot_INT_20250701\.txt: line 4: a control character \(U\+0000\)"),
     "an empty file": (lambda r: open(_file(r, "Relationship"), "wb").close(),
                       r"sct2_Relationship_Snapshot_INT_20250701\.txt: line 1: empty file"),
     "truncated in the middle of a line": (
@@ -309,6 +326,62 @@ def test_a_hostile_rf2_release_is_refused_naming_file_and_line(served, tmp_path,
     mangle(root)
     line = refused(served, "--snomed", root)
     assert re.search(message, line), line
+
+
+def _kept_going(tmp_path, *sources) -> tuple[list[str], list[str]]:
+    """`termsvc build --keep-going` of a good code system and `sources`: exit status 3 (built without what
+    was skipped); returns the lines `termsvc: skipped: ...` and the code systems served."""
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({**code_system([{"code": "kept"}]), "url": "http://example.org/fhir/CodeSystem/good"}))
+    db = str(tmp_path / "kept" / "t.db")
+    r = CliRunner().invoke(cli, ["build", "--db", db, "--no-defaults", "--quiet", "--keep-going",
+                                   *sources, "--fhir", str(good)])
+    assert r.exit_code == 3 and "Traceback" not in r.stderr, (r.exit_code, r.stdout, r.stderr, r.exc_info)
+    assert r.stdout.strip().endswith(f"  {db}")   # the build's sha256: it was swapped in
+    con = sqlite3.connect(db)
+    served = [u for (u,) in con.execute("SELECT url FROM code_system ORDER BY url")]
+    con.close()
+    return [ln for ln in r.stderr.splitlines() if ln.startswith("termsvc: skipped: ")], served
+
+
+def test_tab_and_line_breaks_in_fhir_text_load(tmp_path):
+    """FHIR strings may hold tab, CR and LF (a definition in markdown): only the other C0 characters are refused."""
+    path = tmp_path / "cs.json"
+    path.write_text(json.dumps(code_system([{"code": "a", "display": "one\ttwo",
+                                             "definition": "line one\r\nline two\n\n* item"}])))
+    r = CliRunner().invoke(cli, ["build", "--db", str(tmp_path / "t.db"), "--no-defaults", "--fhir", str(path), "-q"])
+    assert r.exit_code == 0, r.output
+    con = sqlite3.connect(str(tmp_path / "t.db"))
+    assert con.execute("SELECT display FROM concept WHERE code = 'a'").fetchone() == ("one\ttwo",)
+    con.close()
+
+
+def test_keep_going_leaves_out_the_source_whose_hierarchy_loops(tmp_path):
+    loops = tmp_path / "loops.json"
+    loops.write_text(json.dumps(code_system(
+        [{"code": "a", "property": [{"code": "parent", "valueCode": "c"}]}, {"code": "b", "concept": [{"code": "c"}],
+                                                                            "property": [{"code": "parent", "valueCode": "a"}]}],
+        hierarchyMeaning="is-a")))
+    skipped, served = _kept_going(tmp_path, "--fhir", str(loops))
+    [line] = skipped
+    assert re.search(rf"a concept hierarchy loops .*{CS_URL}\|1 \(.*loops\.json\): (\w) -> \w -> \w -> \1", line), line
+    assert served == ["http://example.org/fhir/CodeSystem/good"]
+
+
+def test_keep_going_leaves_out_a_release_whose_hierarchy_loops(tmp_path):
+    root = write_snomed_release(str(tmp_path / "rel"), generated=20)
+    _is_a_loop(root)
+    skipped, served = _kept_going(tmp_path, "--snomed", root)
+    assert len(skipped) == 1 and "a concept hierarchy loops" in skipped[0] and "snomed.info/sct" in skipped[0]
+    assert served == ["http://example.org/fhir/CodeSystem/good"]
+
+
+def test_keep_going_exits_3_for_any_source_it_skips(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("[")
+    skipped, served = _kept_going(tmp_path, "--fhir", str(broken))
+    assert len(skipped) == 1 and "broken.json: malformed JSON" in skipped[0]
+    assert served == ["http://example.org/fhir/CodeSystem/good"]
 
 
 def test_crlf_and_a_bom_load(tmp_path):
@@ -354,6 +427,9 @@ LOINC_CASES = {
         open(_loinc_table(r), "rb").read().index(b"\n", os.path.getsize(_loinc_table(r)) // 2) - 40),
         r"Loinc\.csv: line \d+: (expected \d+ fields, found \d+|unexpected end of data)"),
     "an empty file": (lambda r: open(_loinc_table(r), "wb").close(), r"Loinc\.csv: line 1: empty file"),
+    "a control character in a name": (lambda r: _loinc_line(r, 3, open(_loinc_table(r), "rb").read().split(b"\n")[3]
+                                                          .replace(b",", b",\x0b", 1)),
+                                      r"Loinc\.csv: line 4: a control character \(U\+000B\) at character \d+"),
     "columns missing": (lambda r: _loinc_line(r, 0, b'"LOINC_NUM","COMPONENT"'),
                         r"Loinc\.csv: line 1: header lacks column\(s\) LONG_COMMON_NAME, SHORTNAME, STATUS"),
 }

@@ -104,8 +104,8 @@ def test_hostile_dicom_files_are_skipped_with_their_reason_and_the_rest_reported
         "long-value.dcm": "the file ends inside an element: 4294967294 bytes wanted",
         "long-private.dcm": "an element runs past the end of the file",
         "nested.dcm": "sequences nested too deep",
-        "bomb.dcm": "the deflated dataset inflates to more than 64 MB before its pixel data",
-        "fifo.dcm": "not a regular file",
+        "bomb.dcm": "the deflated dataset inflates to more than 67,108,864 bytes before its pixel data",
+        "fifo.dcm": "not a regular file (a fifo)",
         "dangling.dcm": "unreadable DICOM: [Errno 2]",
         "loop-a.dcm": "unreadable DICOM: [Errno 40]",
         "loop-b.dcm": "unreadable DICOM: [Errno 40]",
@@ -164,7 +164,7 @@ def test_unreadable_inputs_are_said_and_the_rest_is_checked(db_path, tmp_path):
     problems = {(os.path.basename(u["file"]), u["problem"].split(":")[0]) for u in out["unreadable"]}
     assert problems == {("deep.json", "not read"), ("report.xml", "XML"), ("lines.ndjson", "line 2"),
                         ("bundle.json", "entry[1].resource is not a FHIR resource (no resourceType)"),
-                        ("array.json", "not a FHIR resource (no resourceType)"), ("fifo.json", "not a regular file")}
+                        ("array.json", "not a FHIR resource (no resourceType)"), ("fifo.json", "not a regular file (a fifo)")}
     errors = [line for line in r.stderr.splitlines() if line.startswith("termsvc: error: ")]
     assert len(errors) == len(out["unreadable"]) == 6
     assert any("FHIR XML is not read here; convert it to FHIR JSON" in e for e in errors)

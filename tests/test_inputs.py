@@ -197,6 +197,49 @@ def test_a_parameter_that_changes_nothing_here_is_said_to_on_validate_code(clien
             refused(client.get(f"{path}?{query}&date=2020-13-01"), "date")
 
 
+def test_expand_and_lookup_say_it_too(client):
+    """$expand echoes the parameter as asked and says why it changes nothing in an extension of the
+    expansion (an expansion has no issues); $lookup in an `issues` OperationOutcome, as $validate-code."""
+    from termsvc.fhir.render.expansion import EXT_NO_EFFECT
+    for base in BASES:
+        plain = client.get(f"{base}/ValueSet/$expand?url={CID33}&count=3").get_json()["expansion"]
+        dated = client.get(f"{base}/ValueSet/$expand?url={CID33}&count=3&date=2020-01-01").get_json()["expansion"]
+        assert dated["contains"] == plain["contains"] and dated["total"] == plain["total"]
+        assert dated["parameter"] == plain["parameter"] + [{"name": "date", "valueDateTime": "2020-01-01"}]
+        [said] = [x for x in dated["extension"] if x["url"] == EXT_NO_EFFECT]
+        assert said["extension"][0] == {"url": "parameter", "valueCode": "date"}
+        assert "'date' changes nothing here" in said["extension"][1]["valueString"]
+        assert not [x for x in plain.get("extension", []) if x["url"] == EXT_NO_EFFECT]
+        refused(client.get(f"{base}/ValueSet/$expand?url={CID33}&date=yesterday"), "date")
+
+        plain = client.get(f"{base}/CodeSystem/$lookup?system={DCM}&code=CT").get_json()["parameter"]
+        dated = client.get(f"{base}/CodeSystem/$lookup?system={DCM}&code=CT&date=2020-01-01").get_json()["parameter"]
+        assert dated[:-1] == plain and dated[-1]["name"] == "issues"
+        [issue] = dated[-1]["resource"]["issue"]
+        assert (issue["severity"], issue["code"], issue["expression"]) == ("information", "informational", ["date"])
+        assert "'date' changes nothing here" in issue["details"]["text"]
+
+
+def test_every_operation_that_declares_date_says_it_has_no_effect(client):
+    """Whatever the operation: the answer to a request with `date` differs from the one without by what
+    says that it changed nothing (the declarations decide which operations take it)."""
+    from termsvc.fhir.operations import OPERATIONS
+    requests = {("ValueSet", "expand"): f"url={CID33}&count=2", ("CodeSystem", "lookup"): f"system={DCM}&code=CT",
+                ("ValueSet", "validate-code"): f"url={CID33}&system={DCM}&code=CT",
+                ("CodeSystem", "validate-code"): f"url={DCM}&code=CT"}
+    declaring = {key for key, op in OPERATIONS.items() if op.parameter("date") is not None}
+    assert declaring - {("ValueSet", "batch-validate-code")} == set(requests)
+    for (rtype, name), query in requests.items():
+        plain = client.get(f"/fhir/{rtype}/${name}?{query}").get_data(as_text=True)
+        dated = client.get(f"/fhir/{rtype}/${name}?{query}&date=2021").get_data(as_text=True)
+        assert dated != plain and "'date' changes nothing here" in dated, (rtype, name)
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "url", "valueUri": CID33}, {"name": "date", "valueDateTime": "2021"},
+        {"name": "validation", "part": [{"name": "system", "valueUri": DCM}, {"name": "code", "valueCode": "CT"}]}]}
+    r = client.post("/fhir/ValueSet/$batch-validate-code", json=body, content_type="application/fhir+json")
+    assert r.status_code == 200 and "'date' changes nothing here" in r.get_data(as_text=True)
+
+
 def test_the_engine_says_so_too_for_every_surface(db_path):
     """The informational issue comes from the engine (ops/validate), so the clients and the judge that use its
     typed results hear it as HTTP does; the verdict stays the same."""

@@ -236,12 +236,13 @@ def test_a_file_that_is_no_termsvc_build_is_refused(builds, tmp_path, served):
 
 
 def test_a_pull_never_fills_the_disk(builds, publisher, served, monkeypatch):
-    """An endless body stops while KEEP_FREE_BYTES stay free (here: 5 MB from now), and what it wrote goes;
-    a length that does not fit is refused before a byte is written."""
-    from termsvc import pull
+    """An endless body stops while the setting pull_keep_free_bytes stays free (here: 5 MB from now), and what
+    it wrote goes; a length that does not fit is refused before a byte is written."""
+    from termsvc import pull, settings
     before = snapshot(served)
     folder = os.path.dirname(served)
-    monkeypatch.setattr(pull, "KEEP_FREE_BYTES", pull.free_bytes(folder) - 5_000_000)
+    keep_free = pull.free_bytes(folder) - 5_000_000
+    settings.use(settings.load({"pull_keep_free_bytes": keep_free}))
     for path, message in (("/endless", "would leave"), ("/huge", "1,000,000,000.0 MB more would leave")):
         with pytest.raises(pull.PullError, match=message):
             pull.pull(publisher.base + path, builds["b"][1], served)
@@ -249,6 +250,10 @@ def test_a_pull_never_fills_the_disk(builds, publisher, served, monkeypatch):
     # the command says it the same way
     r = termsvc("pull", f"{publisher.base}/huge", "--sha256", builds["b"][1], "--db", served)
     assert r.returncode == 1 and "a pull leaves 1,074 MB free" in r.stderr and f"{served} is unchanged" in r.stderr
+    # the reserve is a setting (here from the command line)
+    r = termsvc("pull", f"{publisher.base}/huge", "--sha256", builds["b"][1], "--db", served,
+                "--setting", "pull_keep_free_bytes", "5000000")
+    assert r.returncode == 1 and "a pull leaves 5 MB free" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("url, sha, message", [
@@ -269,12 +274,13 @@ def test_failed_pulls_exit_1_and_leave_the_served_file(builds, publisher, served
 
 
 def test_a_package_download_that_does_not_end_is_refused(publisher, monkeypatch):
-    """A FHIR package from the registry is read up to MAX_UNPACKED_BYTES (here 1 MB), never held past it."""
+    """A FHIR package from the registry is read up to the setting max_package_bytes (here 1 MB), never held
+    past it."""
     from termsvc import settings
     from termsvc.loaders import fhir_package
     from termsvc.loaders.protocol import BuildError
-    monkeypatch.setattr(fhir_package, "MAX_UNPACKED_BYTES", 1 << 20)
-    settings.use(settings.current().with_values({"fhir_package_registry": publisher.base + "/registry"}))
+    settings.use(settings.current().with_values({"fhir_package_registry": publisher.base + "/registry",
+                                                 "max_package_bytes": 1 << 20}))
     try:
         # (the publisher answers a path it does not have with a 404, and /endless?... forever)
         with pytest.raises(BuildError, match="HTTP 404"):

@@ -29,6 +29,8 @@ from termsvc.deadline import TimeLimitExceeded
 from termsvc.fhir.operations import OPERATIONS as DECLARED
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import LEFT_OUT, SIGNATURES, Params, Signature, parse_query
+from termsvc.fhir.render import expansion as expansion_render
+from termsvc.fhir.render import lookup as lookup_render
 from termsvc.fhir.render.expansion import expansion
 from termsvc.fhir.render.lookup import lookup
 from termsvc.fhir.render.subsumption import subsumption
@@ -53,6 +55,14 @@ Handler = Callable[[Context, Params, "OpRequest"], object]
 OPERATIONS: dict[tuple[str, str], Handler] = {}
 
 
+# the parameters of $expand and $lookup that change nothing here (`date`), said in the answer as
+# $validate-code says them (ops.validate): from the declarations, for every operation that has one
+EXPAND_NO_EFFECT = DECLARED[("ValueSet", "expand")].without_effect
+EXPAND_NO_EFFECT_NAMES = frozenset(name for name, _ in EXPAND_NO_EFFECT)
+LOOKUP_NO_EFFECT = DECLARED[("CodeSystem", "lookup")].without_effect
+LOOKUP_NO_EFFECT_NAMES = frozenset(name for name, _ in LOOKUP_NO_EFFECT)
+
+
 def operation(rtype, name):
     if (rtype, name) not in DECLARED:
         raise LookupError(f"{rtype}/${name} is not declared in termsvc/fhir/operations.py")
@@ -65,8 +75,11 @@ def operation(rtype, name):
 
 @operation("ValueSet", "expand")
 def _expand(ctx, params, req):
-    return expansion(expand_op.expand(ctx, params, req.accept_language, req.instance_id, max_size=req.max_expansion),
-                     req.r4)
+    answer = expansion(expand_op.expand(ctx, params, req.accept_language, req.instance_id,
+                                        max_size=req.max_expansion), req.r4)
+    if params.has_any(EXPAND_NO_EFFECT_NAMES):
+        return expansion_render.said_unused(answer, params, EXPAND_NO_EFFECT)
+    return answer
 
 
 @operation("ValueSet", "validate-code")
@@ -86,7 +99,10 @@ def _cs_validate(ctx, params, req):
 
 @operation("CodeSystem", "lookup")
 def _lookup(ctx, params, req):
-    return lookup(lookup_op.lookup(ctx, params, req.accept_language, req.instance_id))
+    answer = lookup(lookup_op.lookup(ctx, params, req.accept_language, req.instance_id))
+    if params.has_any(LOOKUP_NO_EFFECT_NAMES):
+        return lookup_render.said_unused(answer, params, LOOKUP_NO_EFFECT)
+    return answer
 
 
 @operation("CodeSystem", "subsumes")

@@ -3,10 +3,11 @@
 resource is a problem said with its place (file, line, entry); the rest is read and checked all the same.
 """
 import os
-import stat
 from dataclasses import dataclass
 
 import orjson
+
+from termsvc.files import NotRegularFile, open_regular
 
 SUFFIXES = (".json", ".ndjson")
 # one file read whole (memory: a few times this); a larger one is a problem, not read
@@ -46,11 +47,11 @@ def read_inputs(paths) -> tuple[list[tuple[str, dict]], list[Unreadable]]:
 def _documents(file: str, unreadable: list[Unreadable]):
     """('' or 'line N: ', parsed JSON) of a JSON file, or of each line of an NDJSON one."""
     try:
-        if not stat.S_ISREG(os.stat(file).st_mode):   # (a fifo would block the read for ever)
-            unreadable.append(Unreadable(file, "not a regular file"))
-            return
-        with open(file, "rb") as fh:
+        with open_regular(file) as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
+    except NotRegularFile as e:
+        unreadable.append(Unreadable(file, str(e.strerror)))
+        return
     except OSError as e:
         unreadable.append(Unreadable(file, f"cannot read: {e.strerror or e}"))
         return

@@ -19,7 +19,7 @@ from termsvc.store.digest import build_sha256
               help="The LOINC release's version, when neither its loinc.xml nor its folder or zip name tells it.")
 @click.option("--no-defaults", is_flag=True,
               help="Load only the sources given (no IG, FHIR packages, DICOM, mapping tables, configured releases).")
-@click.option("--keep-going", is_flag=True, help="Skip a source that fails instead of abandoning the build.")
+@click.option("--keep-going", is_flag=True, help="Skip a source that fails instead of abandoning the build (listed on stderr; exit status 3).")
 @click.option("--mappings", multiple=True, metavar="DIR",
               help="A folder of mapping tables, loaded besides the shipped ones (repeatable) [setting mappings].")
 @click.option("--no-default-mappings", "default_mappings", flag_value="false", default=None,
@@ -66,6 +66,11 @@ def build_cmd(settings, db, fhir, packages, snomed, loinc, loinc_version, mappin
         click.echo(f"termsvc: skipped: {failure}", err=True)
     for note in summary["notes"]:
         click.echo(f"termsvc: warning: {note}", err=True)
+    if summary["failures"]:   # (--keep-going) built and swapped in, without the sources listed
+        raise click.exceptions.Exit(KEPT_GOING)
+
+
+KEPT_GOING = 3   # the exit status of a build swapped in without the sources --keep-going skipped
 
 
 def run_build(db_path, sources, quiet=False, keep_going=False, preexpand=True) -> dict:

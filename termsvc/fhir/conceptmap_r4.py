@@ -7,17 +7,23 @@
 - scopes `sourceScopeUri/Canonical` -> `sourceUri/Canonical` (same for target);
   `identifier` list -> the first one; group `source`/`target` `url|version` ->
   `source` + `sourceVersion`; `unmapped.mode` use-source-code -> provided,
-  `otherMap` -> `url`; dependsOn/product `attribute` + `value[x]` -> `property` +
-  `system`/`value`/`display`;
-- R5-only elements (properties, additional attributes, element/target valueSet,
-  author/reviewer/..., versionAlgorithm, copyrightLabel) are dropped.
+  `otherMap` -> `url`; dependsOn/product `attribute` + `value[x]` -> `property` (the uri of the
+  additional attribute the code names, else the attribute as written) + `system`/`value`/`display`;
+- the conditions keep what R4 has no element for in FHIR's cross-version extensions: the map's
+  `additionalAttribute` (extension-ConceptMap.additionalAttribute, sub-extensions code/uri/
+  description/type), a dependsOn/product's `valueSet` and a value other than a Coding or a string
+  (its `value` is then the value as text, the extension the typed value);
+- the other R5-only elements (properties, element/target valueSet, author/reviewer/...,
+  versionAlgorithm, copyrightLabel) are dropped.
 """
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from termsvc.fhir.convert import EXT_NOMAP_COMMENT, EXT_R4_EQUIVALENCE, R5_UNMAPPED_MODE, r4_equivalence
+from termsvc.fhir.convert import (ADDITIONAL_ATTRIBUTE_PARTS, EXT_ADDITIONAL_ATTRIBUTE, EXT_NOMAP_COMMENT,
+                                  EXT_R4_EQUIVALENCE, R5_UNMAPPED_MODE, other_value_extension,
+                                  other_value_set_extension, quantity_text, r4_equivalence)
 from termsvc.results import JSON
 
 # the R5 relationship where the author wrote an R5 code (no R4 word kept), so an R4 copy
@@ -32,6 +38,8 @@ _R5_ONLY_ROOT = {"property", "additionalAttribute", "versionAlgorithmString", "v
 
 def concept_map_r5_to_r4(cm: JSON) -> JSON:
     out: dict[str, Any] = {}
+    attributes = [a for a in cm.get("additionalAttribute", []) or [] if isinstance(a, dict) and a.get("code")]
+    uris = {a["code"]: a["uri"] for a in attributes if a.get("uri")}
     for k, v in cm.items():
         if k in _SCOPES:
             out[_SCOPES[k]] = v
@@ -41,10 +49,18 @@ def concept_map_r5_to_r4(cm: JSON) -> JSON:
             if v:
                 out[k] = copy.deepcopy(v[0])
         elif k == "group":
-            out[k] = [_group(g) for g in v]
+            out[k] = [_group(g, uris) for g in v]
         else:
             out[k] = copy.deepcopy(v)
+    if attributes:
+        out["extension"] = [*out.get("extension", []), *map(_additional_attribute, attributes)]
     return out
+
+
+def _additional_attribute(a: JSON) -> JSON:
+    return {"url": EXT_ADDITIONAL_ATTRIBUTE,
+            "extension": [{"url": part, key: a[part]} for part, key in ADDITIONAL_ATTRIBUTE_PARTS.items()
+                          if isinstance(a.get(part), str)]}
 
 
 def _split(canonical: str) -> tuple[str, str | None]:
@@ -54,7 +70,7 @@ def _split(canonical: str) -> tuple[str, str | None]:
     return canonical, None
 
 
-def _group(g: JSON) -> JSON:
+def _group(g: JSON, uris: dict[str, str]) -> JSON:
     out: dict[str, Any] = {}
     for k, v in g.items():
         if k in ("source", "target"):
@@ -75,13 +91,13 @@ def _group(g: JSON) -> JSON:
                     um[uk] = copy.deepcopy(uv)
             out[k] = um
         elif k == "element":
-            out[k] = [_element(e) for e in v]
+            out[k] = [_element(e, uris) for e in v]
         else:
             out[k] = copy.deepcopy(v)
     return out
 
 
-def _element(e: JSON) -> JSON:
+def _element(e: JSON, uris: dict[str, str]) -> JSON:
     out: dict[str, Any] = {}
     nomap_comment = None
     for k, v in e.items():
@@ -98,7 +114,7 @@ def _element(e: JSON) -> JSON:
                 out[k] = keep
             continue
         out[k] = copy.deepcopy(v)
-    targets = [_target(t) for t in e.get("target", []) or []]
+    targets = [_target(t, uris) for t in e.get("target", []) or []]
     if e.get("noMap"):
         t = {"equivalence": "unmatched"}
         if nomap_comment:
@@ -109,21 +125,30 @@ def _element(e: JSON) -> JSON:
     return out
 
 
-def _other(o: JSON) -> JSON:
-    out = {"property": o.get("attribute")}
-    if "valueCoding" in o:
+def _other(o: JSON, kind: str, uris: dict[str, str]) -> JSON:
+    attribute = o.get("attribute")
+    out: dict[str, Any] = {"property": uris.get(attribute, attribute) if isinstance(attribute, str) else attribute}
+    if isinstance(o.get("valueCoding"), dict):
         c = o["valueCoding"]
         for src, dst in (("system", "system"), ("code", "value"), ("display", "display")):
             if c.get(src) is not None:
                 out[dst] = c[src]
+    elif o.get("valueSet"):
+        out["extension"] = [{"url": other_value_set_extension(kind), "valueCanonical": o["valueSet"]}]
     else:
         for k, v in o.items():
-            if k.startswith("value"):
-                out["value"] = v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+            if not k.startswith("value"):
+                continue
+            if isinstance(v, str):
+                out["value"] = v
+            else:   # boolean, Quantity: as text, and typed in the extension
+                out["value"] = str(v).lower() if isinstance(v, bool) else \
+                    quantity_text(v) if isinstance(v, dict) else str(v)
+                out["extension"] = [{"url": other_value_extension(kind), k: copy.deepcopy(v)}]
     return out
 
 
-def _target(t: JSON) -> JSON:
+def _target(t: JSON, uris: dict[str, str]) -> JSON:
     out: dict[str, Any] = {}
     for k, v in t.items():
         if k in ("relationship", "valueSet", "property"):
@@ -133,7 +158,7 @@ def _target(t: JSON) -> JSON:
             if keep:
                 out[k] = keep
         elif k in ("dependsOn", "product"):
-            out[k] = [_other(o) for o in v]
+            out[k] = [_other(o, k, uris) for o in v]
         else:
             out[k] = copy.deepcopy(v)
     out["equivalence"] = r4_equivalence(t)

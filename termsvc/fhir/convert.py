@@ -11,6 +11,13 @@ from typing import Any
 from termsvc.results import JSON
 
 EXT_NOMAP_COMMENT = "http://hl7.org/fhir/StructureDefinition/conceptmap-nomap-comment"
+XVER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
+# R5-only parts of a ConceptMap, carried in R4 by the cross-version extensions: the map's additional
+# attributes (sub-extensions code, uri, description, type), and a dependsOn/product's value set or
+# value of a type R4's string cannot hold
+EXT_ADDITIONAL_ATTRIBUTE = XVER + "ConceptMap.additionalAttribute"
+ADDITIONAL_ATTRIBUTE_PARTS = {"code": "valueCode", "uri": "valueUri", "description": "valueString",
+                              "type": "valueCode"}
 EXT_R4_EQUIVALENCE = "http://hl7.org/fhir/1.0/StructureDefinition/extension-ConceptMap.element.target.equivalence"
 
 EQUIVALENCE_TO_RELATIONSHIP = {
@@ -33,6 +40,8 @@ _SCOPE_R4_TO_R5 = {"sourceUri": "sourceScopeUri", "sourceCanonical": "sourceScop
 def is_r4_concept_map(cm: JSON) -> bool:
     if any(k in cm for k in _SCOPE_R4_TO_R5):
         return True
+    if any(x.get("url") == EXT_ADDITIONAL_ATTRIBUTE for x in _extensions(cm)):
+        return True
     for g in cm.get("group", []) or []:
         if "sourceVersion" in g or "targetVersion" in g:
             return True
@@ -41,14 +50,64 @@ def is_r4_concept_map(cm: JSON) -> bool:
             return True
         for e in g.get("element", []) or []:
             for t in e.get("target", []) or []:
-                if "equivalence" in t:
+                if "equivalence" in t or any("property" in o for o in t.get("dependsOn", []) or []):
                     return True
     return False
 
 
-def _other_r4_to_r5(o: JSON) -> JSON:
-    out = {"attribute": o.get("property")}
-    if "system" in o:
+def quantity_text(q: JSON) -> str:
+    """`70 kg`: a Quantity as conditions write it."""
+    return f"{q.get('value')} {q.get('code') or q.get('unit') or ''}".strip()
+
+
+def _extensions(e: object) -> list[JSON]:
+    exts = e.get("extension") if isinstance(e, dict) else None
+    return [x for x in exts if isinstance(x, dict)] if isinstance(exts, list) else []
+
+
+def other_value_extension(kind: str) -> str:
+    """The cross-version extension of a dependsOn's (kind `dependsOn`) or product's R5 value[x]."""
+    return f"{XVER}ConceptMap.group.element.target.{kind}.value"
+
+
+def other_value_set_extension(kind: str) -> str:
+    return f"{XVER}ConceptMap.group.element.target.{kind}.valueSet"
+
+
+def additional_attributes_r4(cm: JSON) -> list[JSON]:
+    """The R5 additionalAttribute an R4 ConceptMap carries in the cross-version extension."""
+    out = []
+    for x in _extensions(cm):
+        if x.get("url") != EXT_ADDITIONAL_ATTRIBUTE:
+            continue
+        attribute = {}
+        for part in _extensions(x):
+            key = ADDITIONAL_ATTRIBUTE_PARTS.get(str(part.get("url")))
+            if key and isinstance(part.get(key), str):
+                attribute[part["url"]] = part[key]
+        if attribute.get("code"):
+            out.append(attribute)
+    return out
+
+
+def _other_r4_to_r5(o: JSON, kind: str, codes: dict[str, str]) -> JSON:
+    """An R4 dependsOn/product (kind) in R5: its `property` uri names the map's additional attribute whose
+    uri it is (`codes`: uri -> code), else it is the attribute; a value or value set R4 could not hold
+    comes back from its cross-version extension."""
+    prop = o.get("property")
+    out: dict[str, Any] = {"attribute": codes.get(prop, prop) if isinstance(prop, str) else prop}
+    typed = None
+    value_set = None
+    for x in _extensions(o):
+        if x.get("url") == other_value_extension(kind):
+            typed = next(((k, v) for k, v in x.items() if k.startswith("value")), None)
+        elif x.get("url") == other_value_set_extension(kind):
+            value_set = x.get("valueCanonical")
+    if value_set:
+        out["valueSet"] = value_set
+    elif typed:
+        out[typed[0]] = copy.deepcopy(typed[1])
+    elif "system" in o:
         out["valueCoding"] = {k: v for k, v in (("system", o.get("system")), ("code", o.get("value")),
                                                   ("display", o.get("display"))) if v is not None}
     elif "value" in o:
@@ -57,20 +116,30 @@ def _other_r4_to_r5(o: JSON) -> JSON:
 
 
 def concept_map_r4_to_r5(cm: JSON) -> JSON:
-    out = {}
+    out: dict[str, Any] = {}
+    attributes = additional_attributes_r4(cm)
+    codes: dict[str, str] = {}
+    for a in attributes:
+        codes.setdefault(a.get("uri") or a["code"], a["code"])
     for k, v in cm.items():
         if k in _SCOPE_R4_TO_R5:
             out[_SCOPE_R4_TO_R5[k]] = v
         elif k == "identifier" and isinstance(v, dict):
             out[k] = [v]
         elif k == "group":
-            out[k] = [_group_r4_to_r5(g) for g in v]
+            out[k] = [_group_r4_to_r5(g, codes) for g in v]
+        elif k == "extension":
+            kept = [copy.deepcopy(x) for x in v if not isinstance(x, dict) or x.get("url") != EXT_ADDITIONAL_ATTRIBUTE]
+            if kept:
+                out[k] = kept
         else:
             out[k] = copy.deepcopy(v)
+    if attributes:
+        out["additionalAttribute"] = attributes
     return out
 
 
-def _group_r4_to_r5(g: JSON) -> JSON:
+def _group_r4_to_r5(g: JSON, codes: dict[str, str]) -> JSON:
     out = {}
     for k, v in g.items():
         if k in ("sourceVersion", "targetVersion"):
@@ -89,13 +158,13 @@ def _group_r4_to_r5(g: JSON) -> JSON:
                     um[uk] = uv
             out[k] = um
         elif k == "element":
-            out[k] = [_element_r4_to_r5(e) for e in v]
+            out[k] = [_element_r4_to_r5(e, codes) for e in v]
         else:
             out[k] = copy.deepcopy(v)
     return out
 
 
-def _element_r4_to_r5(e: JSON) -> JSON:
+def _element_r4_to_r5(e: JSON, codes: dict[str, str]) -> JSON:
     out = {k: copy.deepcopy(v) for k, v in e.items() if k != "target"}
     targets = []
     for t in e.get("target", []) or []:
@@ -110,7 +179,7 @@ def _element_r4_to_r5(e: JSON) -> JSON:
             if k == "equivalence":
                 continue
             if k in ("dependsOn", "product"):
-                nt[k] = [_other_r4_to_r5(o) for o in v]
+                nt[k] = [_other_r4_to_r5(o, k, codes) for o in v]
             else:
                 nt[k] = copy.deepcopy(v)
         if eq:
@@ -215,7 +284,6 @@ def value_set_r5_to_r4(vs: JSON) -> JSON:
     return vs
 
 
-XVER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
 # R5-only elements of CodeSystem and ValueSet -> the value[x] of their cross-version extension
 R5_ONLY_METADATA = {"approvalDate": "valueDate", "lastReviewDate": "valueDate", "effectivePeriod": "valuePeriod",
                     "topic": "valueCodeableConcept", "author": "valueContactDetail", "editor": "valueContactDetail",

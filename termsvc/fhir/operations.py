@@ -66,6 +66,13 @@ class Operation:
     def echoed(self, how: str) -> tuple[str, ...]:
         return tuple(p.name for p in self.parameters if p.echo == how)
 
+    @property
+    def without_effect(self) -> tuple[tuple[str, str], ...]:
+        """(parameter, what the answer says when it is given) for those that change nothing here (`date`:
+        a build holds one state of each code system): every operation says it, in its own answer's way."""
+        return tuple((p.name, f"The parameter '{p.name}' changes nothing here: {p.no_effect}")
+                     for p in self.parameters if p.no_effect)
+
 
 def _echoed(params: tuple[Parameter, ...], how: str = ECHOED) -> tuple[Parameter, ...]:
     return tuple(replace(p, echo=how) for p in params)

@@ -5,39 +5,43 @@
 CodeSystem, ValueSet and ConceptMap resources (R4 or R5 JSON) are stored; any
 other resource, and JSON that is not a FHIR resource at all (package.json,
 .index.json, editor settings...), is skipped quietly. Malformed JSON, a file larger than
-MAX_JSON_BYTES and a terminology resource whose elements have the wrong shape (a code that is not a
-string, a code given twice in one CodeSystem...) are a BuildError naming the file and the element.
+the setting max_json_bytes and a terminology resource whose elements have the wrong shape (a code that is not a
+string, a code given twice in one CodeSystem, a control character in a concept's text...) are a BuildError
+naming the file and the element.
 """
 import hashlib
 import os
 import sqlite3
-import stat
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 
+from termsvc import settings
 from termsvc.fhir.bundle import iter_bundle
-from termsvc.loaders.protocol import BuildError
+from termsvc.files import NotRegularFile, open_regular
+from termsvc.store.digest import file_sha256
+from termsvc.loaders.protocol import CONTROL_CHARACTER, BuildError, control_character
 
 TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
-# one JSON file read whole: 8x the largest file of the FHIR core and THO packages (memory: a few times this)
-MAX_JSON_BYTES = 64 << 20
 
 
 def read_json(path: str, label: str | None = None) -> object:
     """Parse one JSON file; BuildError naming the file (`label`: as the user knows it, say the package's
-    name for it) when it is not valid JSON or larger than MAX_JSON_BYTES."""
+    name for it) when it is not valid JSON or larger than the setting max_json_bytes (by default 8x the
+    largest file of the FHIR core and THO packages; memory: a few times this)."""
     label = label or path
+    most = settings.current().max_json_bytes
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):   # (a fifo would block the read for ever)
-            raise BuildError(f"{label}: not a regular file")
-        with open(path, "rb") as f:
-            data = f.read(MAX_JSON_BYTES + 1)
+        with open_regular(path) as f:
+            data = f.read(most + 1)
+    except NotRegularFile as e:
+        raise BuildError(f"{label}: {e.strerror}") from None
     except OSError as e:
         raise BuildError(f"{label}: cannot read: {e.strerror or e}") from e
-    if len(data) > MAX_JSON_BYTES:
-        raise BuildError(f"{label}: larger than {MAX_JSON_BYTES >> 20} MB, the most a JSON file may hold here")
+    if len(data) > most:
+        raise BuildError(f"{label}: larger than {most:,} bytes, the most a JSON file may hold here (setting"
+                         " max_json_bytes)")
     if data.startswith(b"\xef\xbb\xbf"):  # UTF-8 BOM (common in IG publisher output)
         data = data[3:]
     try:
@@ -61,14 +65,20 @@ _COMMON = {"resourceType": str, "id": str, "url": str, "version": str, "name": s
 
 def shape_problem(res: dict) -> str | None:
     """What is wrong with the shape of a terminology resource (the element, and what it should be), or None;
-    a code given twice in a CodeSystem is wrong too. Walked without recursion: concepts nest as deep as
-    the JSON does."""
+    a code given twice in a CodeSystem, or a control character in a concept's text, is wrong too."""
     rtype = str(res.get("resourceType"))
-    spec = {**_COMMON, **SHAPES.get(rtype, {})}
-    concepts = _concepts_problem(res.get("concept"), f"{rtype}.concept") if rtype == "CodeSystem" else None
-    if _FITS.get(rtype, _FITS_COMMON)(res):
-        return concepts
-    stack: list[tuple[Any, Any, str]] = [(res, spec, rtype)]   # (where it does not fit: found, and named)
+    misfit = None if _FITS.get(rtype, _FITS_COMMON)(res) else _misfit(res, {**_COMMON, **SHAPES.get(rtype, {})}, rtype)
+    if misfit:
+        return misfit
+    if rtype == "CodeSystem":
+        return _concepts_problem(res.get("concept"), f"{rtype}.concept")
+    return _compose_text_problem(res) if rtype == "ValueSet" else None
+
+
+def _misfit(res: dict, spec: dict, rtype: str) -> str | None:
+    """Where the resource does not fit its spec. Walked without recursion: elements nest as deep as the
+    JSON does."""
+    stack: list[tuple[Any, Any, str]] = [(res, spec, rtype)]   # (found, and named)
     while stack:
         node, spec, where = stack.pop()
         if isinstance(spec, list):
@@ -81,7 +91,7 @@ def shape_problem(res: dict) -> str | None:
             stack += [(node[k], s, f"{where}.{k}") for k, s in spec.items() if node.get(k) is not None]
         elif not isinstance(node, spec):
             return f"{where} is not {'a string' if spec is str else 'an object'}"
-    return concepts
+    return None
 
 
 def _fitting(spec) -> Callable[[Any], bool]:
@@ -131,8 +141,36 @@ def _concepts_problem(concepts, where: str) -> str | None:
                 value = c.get(key)
                 if value is not None and not (isinstance(value, list) and all(isinstance(x, dict) for x in value)):
                     return f"{at}[{i}].{key} is not a list of objects"
+            text = _text_problem(c, f"{at}[{i}]")
+            if text:
+                return text
             if c.get("concept") is not None:
                 stack.append((c["concept"], f"{at}[{i}].concept"))
+    return None
+
+
+def _text_problem(c: dict, at: str) -> str | None:
+    """A control character (protocol.CONTROL_CHARACTER) in a concept's code, display, definition or
+    designations, named by element."""
+    for key in ("code", "display", "definition"):
+        value = c.get(key)
+        if isinstance(value, str) and CONTROL_CHARACTER.search(value):
+            return f"{at}.{key}: {control_character(value)}"
+    for j, d in enumerate(c.get("designation") or ()):
+        value = d.get("value") if isinstance(d, dict) else None
+        if isinstance(value, str) and CONTROL_CHARACTER.search(value):
+            return f"{at}.designation[{j}].value: {control_character(value)}"
+    return None
+
+
+def _compose_text_problem(vs: dict) -> str | None:
+    """_text_problem of the concepts a ValueSet's compose lists (its shape already checked)."""
+    for part in ("include", "exclude"):
+        for i, inc in enumerate((vs.get("compose") or {}).get(part) or ()):
+            for j, c in enumerate(inc.get("concept") or ()):
+                problem = _text_problem(c, f"ValueSet.compose.{part}[{i}].concept[{j}]")
+                if problem:
+                    return problem
     return None
 
 
@@ -180,7 +218,7 @@ def located_resources(path: str) -> Iterator[tuple[str, dict]]:
     if os.path.isdir(path):
         for f in json_files(path):
             yield from ((f, r) for r in iter_bundle(read_json(f)))
-    elif os.path.isfile(path):
+    elif os.path.exists(path):
         yield from ((path, r) for r in iter_bundle(read_json(path)))
     else:
         raise BuildError(f"{path}: no such file or folder")
@@ -188,21 +226,17 @@ def located_resources(path: str) -> Iterator[tuple[str, dict]]:
 
 def content_sha256(path: str, suffixes: tuple = (".json",)) -> str:
     """sha256 of a file (a zip, say), or of a folder's files with these suffixes (relative names
-    and contents, sorted)."""
-    h = hashlib.sha256()
-    if os.path.isdir(path):
+    and contents, sorted). BuildError naming a file that cannot be read (a fifo: termsvc.files)."""
+    try:
+        if not os.path.isdir(path):
+            return file_sha256(path)
+        h = hashlib.sha256()
         for f in json_files(path, suffixes):
             h.update(os.path.relpath(f, path).replace(os.sep, "/").encode() + b"\0")
-            fh_hash = hashlib.sha256()
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    fh_hash.update(chunk)
-            h.update(fh_hash.digest())
-    else:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+            h.update(bytes.fromhex(file_sha256(f)))
+        return h.hexdigest()
+    except OSError as e:
+        raise BuildError(f"{e.filename or path}: cannot read: {e.strerror or e}") from None
 
 
 def fhir_version_of(res: dict, default: str) -> str:

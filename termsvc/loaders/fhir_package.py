@@ -28,7 +28,8 @@ from typing import Any, NoReturn
 import requests
 
 from termsvc import settings
-from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, add_naming_system, add_resource, read_json
+from termsvc.files import not_regular_reason, open_regular
+from termsvc.loaders.fhir_json import TERMINOLOGY_TYPES, add_naming_system, add_resource, content_sha256, read_json
 from termsvc.loaders.protocol import BuildError
 
 _NAME_VERSION = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)#(?P<version>[A-Za-z0-9][A-Za-z0-9.+_-]*)$")
@@ -70,9 +71,10 @@ def _normalised(name: str, base: str = "") -> str | None:
     return "/".join(parts)
 
 
-# what one package tarball may unpack to: the FHIR core and THO packages hold ~4,000 files, ~90 MB
-MAX_UNPACKED_BYTES = 1 << 30
-MAX_ENTRIES = 100_000
+def max_package_bytes() -> int:
+    """What one package may hold, as a tarball and unpacked (the setting max_package_bytes; the FHIR core and
+    THO packages hold ~4,000 files, ~90 MB)."""
+    return settings.current().max_package_bytes
 
 
 def unpack(tgz_bytes: bytes, dest: str, origin: str) -> None:
@@ -83,12 +85,13 @@ def unpack(tgz_bytes: bytes, dest: str, origin: str) -> None:
     3.11.4 on): only folders and regular files, with modes 0755 and 0644 whatever the tarball says, a link
     written as a copy of the file it points to inside the tarball. An entry named by an absolute path or
     with `..`, a link pointing outside the tarball, any other kind of entry (device, fifo), and a tarball
-    of more than MAX_ENTRIES entries or MAX_UNPACKED_BYTES unpacked (a tar bomb: counted on the entries'
-    headers, links as the copies they become, before anything is written) refuse the whole tarball with a
+    of more than max_package_entries entries or max_package_bytes unpacked (settings; a tar bomb: counted on
+    the entries' headers, links as the copies they become, before anything is written) refuse the whole tarball with a
     BuildError naming the entry."""
     def refuse(member, why) -> NoReturn:
         raise BuildError(f"{origin}: refused: the tarball entry {member.name!r} {why}")
 
+    most_entries, most_bytes = settings.current().max_package_entries, max_package_bytes()
     try:
         with tarfile.open(fileobj=io.BytesIO(tgz_bytes), mode="r:gz") as tf:
             members: list[tarfile.TarInfo] = []
@@ -99,16 +102,17 @@ def unpack(tgz_bytes: bytes, dest: str, origin: str) -> None:
                     refuse(m, "is an absolute path or climbs out with '..'")
                 if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
                     refuse(m, "is neither a file, a folder nor a link")
-                if len(members) >= MAX_ENTRIES:
-                    refuse(m, f"is one more than the {MAX_ENTRIES} entries a package may have")
+                if len(members) >= most_entries:
+                    refuse(m, f"is one more than the {most_entries} entries a package may have (setting"
+                              " max_package_entries)")
                 members.append(m)
                 by_name[name] = m
             root = os.path.realpath(dest)
             sources = {m.name: _link_source(m, by_name, refuse) for m in members}
             total = sum(sources[m.name].size for m in members if sources[m.name].isfile())
-            if total > MAX_UNPACKED_BYTES:
+            if total > most_bytes:
                 raise BuildError(f"{origin}: refused: the tarball unpacks to {total / 1e6:.0f} MB, more than the"
-                                 f" {MAX_UNPACKED_BYTES >> 20} MB a package may hold (a tar bomb?)")
+                                 f" {most_bytes >> 20} MB a package may hold (a tar bomb? setting max_package_bytes)")
             for m in members:
                 name = _normalised(m.name)
                 if not name:   # the archive's root folder ("./")
@@ -162,10 +166,11 @@ def registry_download(name: str, version: str) -> bytes:
         if r.status_code != 200:
             raise BuildError(f"{name}#{version}: {url} answered HTTP {r.status_code}")
         data = bytearray()
+        most = max_package_bytes()
         for chunk in r.iter_content(1 << 20):   # (an endless or a huge body is refused, not held)
             data += chunk
-            if len(data) > MAX_UNPACKED_BYTES:
-                raise BuildError(f"{name}#{version}: {url} sends more than {MAX_UNPACKED_BYTES >> 20} MB")
+            if len(data) > most:
+                raise BuildError(f"{name}#{version}: {url} sends more than {most >> 20} MB (setting max_package_bytes)")
         return bytes(data)
 
 
@@ -180,8 +185,8 @@ def npm_pack(name: str, version: str) -> bytes:
         if p.returncode != 0 or not tgzs:
             raise BuildError(f"{name}#{version}: npm pack failed: {(p.stderr or p.stdout).strip()[:300]}")
         tgz = os.path.join(tmp, tgzs[0])
-        if os.path.getsize(tgz) > MAX_UNPACKED_BYTES:
-            raise BuildError(f"{name}#{version}: npm pack gave a package of more than {MAX_UNPACKED_BYTES >> 20} MB")
+        if os.path.getsize(tgz) > max_package_bytes():
+            raise BuildError(f"{name}#{version}: npm pack gave a package of more than {max_package_bytes() >> 20} MB")
         with open(tgz, "rb") as f:
             return f.read()
 
@@ -270,22 +275,14 @@ class Package:
         self.close()
 
 
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def open_package(location: str, progress=None) -> Package:
     """A .tgz, a folder holding package/package.json (or package.json itself), or NAME#VERSION."""
     path = os.path.abspath(os.path.expanduser(location))
     if os.path.isfile(path):
-        if os.path.getsize(path) > MAX_UNPACKED_BYTES:
-            raise BuildError(f"{location}: larger than the {MAX_UNPACKED_BYTES >> 20} MB a package may hold")
-        with open(path, "rb") as f:
-            data = f.read()
+        if os.path.getsize(path) > max_package_bytes():
+            raise BuildError(f"{location}: larger than the {max_package_bytes() >> 20} MB a package may hold")
+        with open_regular(path) as f:
+            data = f.read(max_package_bytes() + 1)
         tmp = tempfile.TemporaryDirectory(prefix="termsvc-pkg-")
         try:
             unpack(data, tmp.name, location)
@@ -303,11 +300,12 @@ def open_package(location: str, progress=None) -> Package:
             with open(stamp) as f:
                 sha = f.read().strip()
         else:
-            sha = _sha256_file(os.path.join(folder, "package.json"))
+            sha = content_sha256(os.path.join(folder, "package.json"))
         return Package(manifest, folder, sha, path)
     if parse_name_version(location):
         return open_package(fetch(location, progress), progress)
-    raise BuildError(f"{location}: not a package file, package folder or NAME#VERSION")
+    why = not_regular_reason(path)
+    raise BuildError(f"{location}: " + (why if why else "not a package file, package folder or NAME#VERSION"))
 
 
 def _manifest(folder: str, origin: str, label: str) -> dict:
@@ -344,7 +342,7 @@ def terminology_files(folder: str) -> list[str]:
             pass  # a broken index: fall back to reading the files
     return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
             if f.endswith(".json") and not f.startswith(".") and f != "package.json"
-            and os.path.isfile(os.path.join(folder, f))]
+            and not os.path.isdir(os.path.join(folder, f))]   # (a fifo too: refused when read, never skipped)
 
 
 def iter_package_resources(pkg: Package):
@@ -355,8 +353,11 @@ def iter_package_resources(pkg: Package):
         named = fn.startswith(_PREFIXES)
         if not named:
             # cheap pre-check: a file whose name does not say its type must say it in the JSON
-            with open(path, "rb") as f:
-                head = f.read(4096)
+            try:
+                with open_regular(path) as f:
+                    head = f.read(4096)
+            except OSError as e:
+                raise BuildError(f"{pkg.label(path)}: {e.strerror or e}") from None
             if not any(f'"{t}"'.encode() in head for t in TERMINOLOGY_TYPES):
                 continue
         res = read_json(path, pkg.label(path))

@@ -30,6 +30,7 @@ import sqlite3
 import orjson
 
 from termsvc import content
+from termsvc.files import open_regular
 from termsvc.loaders.protocol import BuildError, BuildState, MappingTablesToJudge
 from termsvc.mappings.codesystems import CODESYSTEM_FOLDER, local_resource_files, local_resources
 from termsvc.mappings.diff import REMOVED_TABLES_META, diff_tables
@@ -48,8 +49,11 @@ def _sha256(paths) -> str:
     for p in sorted(p for p in paths if p):
         if os.path.exists(p):
             h.update(os.path.basename(p).encode())
-            with open(p, "rb") as f:
-                h.update(f.read())
+            try:
+                with open_regular(p) as f:
+                    h.update(f.read())
+            except OSError as e:   # (a fifo: the table's own report says so)
+                h.update(str(e).encode())
     return h.hexdigest()
 
 

@@ -4,32 +4,31 @@ import contextlib
 import io
 import os
 from functools import partial
-import stat
 import zipfile
 import zlib
 
-from termsvc.loaders.protocol import BuildError
+from termsvc import settings
+from termsvc.files import not_regular_reason, open_regular
+from termsvc.loaders.protocol import CONTROL_CHARACTER, BuildError, control_character
 
 
-# the longest line a release file may have (LOINC's and RF2's longest hold a few thousand characters): a
-# longer one is refused, never read whole into memory
-MAX_LINE_CHARS = 1 << 20
+def max_line_chars() -> int:
+    """The longest line a release file may have (the setting max_line_chars; LOINC's and RF2's longest hold a
+    few thousand characters): a longer one is refused, never read whole into memory."""
+    return settings.current().max_line_chars
 
 
 def bounded_lines(f, label: str, first: int = 1):
-    """(line number, line) of an open text file, a line at a time and none longer than MAX_LINE_CHARS."""
-    for lineno, line in enumerate(iter(partial(f.readline, MAX_LINE_CHARS + 1), ""), first):
-        if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
-            raise BuildError(f"{label}: line {lineno}: longer than {MAX_LINE_CHARS} characters")
+    """(line number, line) of an open text file, a line at a time, none longer than max_line_chars() and none
+    with a control character (protocol.CONTROL_CHARACTER)."""
+    most = max_line_chars()
+    for lineno, line in enumerate(iter(partial(f.readline, most + 1), ""), first):
+        if len(line) > most and not line.endswith("\n"):
+            raise BuildError(f"{label}: line {lineno}: longer than {most} characters (setting max_line_chars)")
+        if CONTROL_CHARACTER.search(line):
+            raise BuildError(f"{label}: line {lineno}: {control_character(line)} (a release file holds none but"
+                             " tab and its line ends)")
         yield lineno, line
-
-
-def _regular(path: str) -> bool:
-    """A regular file (not a fifo, whose read would block; not a dangling or looping link)."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
 
 
 class Release:
@@ -42,9 +41,8 @@ class Release:
         if os.path.isdir(self.location):
             names = []
             for d, _dirs, files in os.walk(self.location):
-                for f in files:
-                    if _regular(os.path.join(d, f)):
-                        names.append(os.path.relpath(os.path.join(d, f), self.location).replace(os.sep, "/"))
+                # (a file of the release that is not a regular one is refused when read: reading())
+                names += [os.path.relpath(os.path.join(d, f), self.location).replace(os.sep, "/") for f in files]
         elif os.path.isfile(self.location) and zipfile.is_zipfile(self.location):
             try:
                 self.zip = zipfile.ZipFile(self.location)
@@ -54,7 +52,8 @@ class Release:
             self.members = {n.replace("\\", "/"): n for n in self.zip.namelist() if not n.endswith(("/", "\\"))}
             names = list(self.members)
         else:
-            raise BuildError(f"{location}: not a release folder or zip file")
+            why = not_regular_reason(self.location)
+            raise BuildError(f"{location}: not a release folder or zip file" + (f" ({why})" if why else ""))
         self.names = sorted(n for n in names if "__MACOSX" not in n)
 
     def find(self, pattern) -> list[str]:
@@ -70,7 +69,7 @@ class Release:
     def open_text(self, name: str, encoding="utf-8-sig"):
         if self.zip:
             return io.TextIOWrapper(self.zip.open(self.members[name]), encoding=encoding, newline="")
-        return open(os.path.join(self.location, name), encoding=encoding, newline="")
+        return open_regular(os.path.join(self.location, name), "r", encoding=encoding, newline="")
 
     @contextlib.contextmanager
     def reading(self, name: str, encoding="utf-8-sig"):
@@ -79,6 +78,8 @@ class Release:
         try:
             with self.open_text(name, encoding) as f:
                 yield f
+        except OSError as e:   # (a fifo, a dangling link...)
+            raise BuildError(f"{label}: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
             raise BuildError(f"{label}: not UTF-8{self._line_not_in(name, encoding)} ({e.reason}:"
                              f" {e.object[e.start:e.end]!r})") from None

@@ -38,7 +38,7 @@ from collections import defaultdict
 
 from termsvc.loaders.fhir_json import content_sha256
 from termsvc.loaders.protocol import BuildError, BuildState
-from termsvc.loaders.release import MAX_LINE_CHARS, Release, bounded_lines
+from termsvc.loaders.release import Release, bounded_lines, max_line_chars
 from termsvc.store.snomed_staging import SnomedStaging
 from termsvc.store.writer import Batched
 
@@ -156,7 +156,7 @@ def rf2_rows(release: Release, name: str, kind: str):
     header = HEADERS[kind].split(" ")
     n = len(header)
     with release.reading(name) as f:
-        check_header(label, kind, f.readline(MAX_LINE_CHARS + 1))
+        check_header(label, kind, f.readline(max_line_chars() + 1))
         for lineno, line in rf2_lines(f, label):
             if not line:
                 continue
@@ -208,7 +208,7 @@ class Package:
         for kind, names in self.files.items():   # (a wrong file is named before anything is read from it)
             for name in names:
                 with self.release.reading(name) as f:
-                    check_header(self.release.label(name), kind, f.readline(MAX_LINE_CHARS + 1))
+                    check_header(self.release.label(name), kind, f.readline(max_line_chars() + 1))
         cfile = self.files["concept"][0]
         m = re.search(r"_([A-Za-z0-9]+)_(\d{8})\.txt$", cfile)
         self.tag, self.date = (m.group(1), m.group(2)) if m else ("INT", "00000000")

@@ -23,6 +23,7 @@ from typing import NamedTuple
 import orjson
 import tomli_w
 
+from termsvc.files import NotRegularFile, open_regular
 from termsvc.fhir.bundle import iter_bundle
 from termsvc.mappings.export import DEFAULT_ENCODING, DEFAULT_LINE_END, language_delimiter
 from termsvc.mappings.from_fhir import rows_to_csv
@@ -67,8 +68,11 @@ def local_resources(folder: str) -> list[dict]:
     order. ValueError naming the file that is not JSON."""
     out = []
     for path in local_resource_files(folder):
-        with open(path, "rb") as f:
-            data = f.read().removeprefix(b"\xef\xbb\xbf")
+        try:
+            with open_regular(path) as f:
+                data = f.read().removeprefix(b"\xef\xbb\xbf")
+        except NotRegularFile as e:
+            raise ValueError(f"{path}: {e.strerror}") from None
         try:
             out += [r for r in iter_bundle(orjson.loads(data)) if r.get("resourceType") in LOCAL_TYPES]
         except orjson.JSONDecodeError as e:

@@ -17,7 +17,7 @@ from typing import Any
 
 import tomli_w
 
-from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, to_r5
+from termsvc.fhir.convert import EXT_R4_EQUIVALENCE, quantity_text, to_r5
 from termsvc.fhir.conceptmap_r4 import EXT_R5_RELATIONSHIP
 from termsvc.fhir.conceptmap_match import case_insensitive
 from termsvc.mappings.reading import Cells, SheetRow
@@ -27,7 +27,6 @@ from termsvc.mappings.to_fhir import (EXT_AUTHOR, EXT_COLUMN, EXT_DICOM_ATTRIBUT
                                       EXT_REVIEWER, EXT_ROW, EXT_SHEET, EXT_STATUS, EXT_STATUS_DATE, EXT_TABLE,
                                       render_cells)
 from termsvc.ops.context import build_cached
-from termsvc.ops.dependencies import quantity_text
 
 STANDARD_COLUMNS = ["source_system", "source_code", "source_display", "target_system", "target_code",
                     "target_display", "relationship", "no_map", "status", "comment"]

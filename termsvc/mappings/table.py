@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
+from termsvc.files import NotRegularFile, open_regular
 from termsvc.fhir.conceptmap_match import fold
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
 from termsvc.mappings.mangled import mangled_codes
@@ -395,11 +396,12 @@ def read_table(path: str) -> Table:
     meta.update(sheet_meta)
     if toml_path:
         try:
-            with open(toml_path, "rb") as f:
+            with open_regular(toml_path) as f:
                 meta.update({canonical_header(k): v for k, v in tomllib.load(f).items()})
         except (tomllib.TOMLDecodeError, OSError) as e:
             t.usable = False
-            t.problems.append(Problem("error", "unreadable", os.path.basename(toml_path), None, f"TOML: {e}"))
+            t.problems.append(Problem("error", "unreadable", os.path.basename(toml_path), None,
+                                      f"TOML: {e.strerror if isinstance(e, NotRegularFile) else e}"))
     elif cells is not None and not sheet_meta:   # (a file that cannot be read is error enough)
         t.usable = False
         t.error("missing-metadata", None, f"no metadata: {name}.toml (or an XLSX 'metadata' sheet) is missing")

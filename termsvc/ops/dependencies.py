@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from termsvc.fhir import messages
+from termsvc.fhir.convert import quantity_text
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import Param, Params
 from termsvc.results import JSON, Match
@@ -123,8 +124,9 @@ class DependsOn:
         simple = next((d[k] for k in SIMPLE_KEYS if k in d), None)
         if simple is not None:
             return simple in g.texts or any(c == simple for _, c in g.codings)
-        if "valueBoolean" in d:
-            return d["valueBoolean"] in g.booleans or str(d["valueBoolean"]).lower() in g.texts
+        if "valueBoolean" in d:   # (R4's dependency is a CodeableConcept: `true` is its code)
+            text = str(d["valueBoolean"]).lower()
+            return d["valueBoolean"] in g.booleans or text in g.texts or any(c == text for _, c in g.codings)
         if "valueQuantity" in d:
             return any(_same_quantity(d["valueQuantity"], q) for q in g.quantities)
         if d.get("valueSet"):
@@ -136,11 +138,6 @@ class DependsOn:
 def _same_quantity(a: JSON, b: JSON) -> bool:
     return isinstance(a, dict) and a.get("value") == b.get("value") and \
         (a.get("code") or a.get("unit")) == (b.get("code") or b.get("unit"))
-
-
-def quantity_text(q: JSON) -> str:
-    """`70 kg`: a Quantity as conditions write it."""
-    return f"{q.get('value')} {q.get('code') or q.get('unit') or ''}".strip()
 
 
 def _condition_text(d: JSON) -> str:

@@ -563,18 +563,17 @@ def validate_cs(ctx: Context, params: Params, accept_language: str | None = None
     return _said_unused(Validator(ctx, params, accept_language).validate_cs(instance_url), params, CS_NO_EFFECT)
 
 
-# parameter -> why it changes nothing here (`date`: a build holds one state of each code system), as declared
-VS_NO_EFFECT = {p.name: p.no_effect for p in VS_VALIDATE.parameters if p.no_effect}
-CS_NO_EFFECT = {p.name: p.no_effect for p in CS_VALIDATE.parameters if p.no_effect}
+# parameter -> what the answer says when it is given (`date`: a build holds one state of each code system)
+VS_NO_EFFECT = VS_VALIDATE.without_effect
+CS_NO_EFFECT = CS_VALIDATE.without_effect
 
 
-def _said_unused(v: Validation, params: Params, no_effect: dict[str, str]) -> Validation:
+def _said_unused(v: Validation, params: Params, no_effect: tuple[tuple[str, str], ...]) -> Validation:
     """`v`, with an informational issue for each parameter given that changes nothing here, so that the
     caller knows it was not taken into account."""
-    for name, why in no_effect.items():
+    for name, text in no_effect:
         if params.has(name):
-            v.issues.append(Issue("information", "informational", f"The parameter '{name}' changes nothing here: {why}",
-                                  expression=[name]))
+            v.issues.append(Issue("information", "informational", text, expression=[name]))
     return v
 
 
@@ -591,7 +590,7 @@ def batch_validate(ctx: Context, params: Params, accept_language: str | None = N
                                               {"resourceType": "Parameters", "parameter": p.part or []}).items
             names = {q.name for q in own}
             merged = Params(own + [q for q in shared if q.name not in names])
-            out.append(Validator(ctx, merged, accept_language).validate_vs())
+            out.append(_said_unused(Validator(ctx, merged, accept_language).validate_vs(), merged, VS_NO_EFFECT))
         except OpError as e:
             out.append(Failure(e.status, e.as_issues()))
     if not out:

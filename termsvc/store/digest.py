@@ -5,10 +5,16 @@ import os
 
 import orjson
 
+from termsvc.files import open_regular
+
 
 def file_sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    """(NotRegularFile for a fifo, a folder...: termsvc.files)"""
+    h = hashlib.sha256()
+    with open_regular(path) as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _identity(path: str) -> list[int]:

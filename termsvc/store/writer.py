@@ -93,14 +93,17 @@ class BuildView(Queries):
 
 
 class BuildWriter:
-    def __init__(self, final_path: str):
+    def __init__(self, final_path: str, undoable: bool = False):
+        """`undoable`: a `savepoint()` can undo a source's writes (a rollback journal, in memory; without
+        it none is kept: a build that fails is thrown away whole)."""
         self.final_path = os.path.abspath(final_path)
         os.makedirs(os.path.dirname(self.final_path), exist_ok=True)
         self.path = f"{self.final_path}.building-{os.getpid()}"
         if os.path.exists(self.path):
             os.remove(self.path)
         self.conn = sqlite3.connect(self.path, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=OFF")
+        self.undoable = undoable
+        self.conn.execute(f"PRAGMA journal_mode={'MEMORY' if undoable else 'OFF'}")
         self.conn.execute("PRAGMA synchronous=OFF")
         self.conn.execute("PRAGMA cache_size=-400000")
         self.conn.execute("PRAGMA temp_store=MEMORY")
@@ -112,6 +115,7 @@ class BuildWriter:
         self._cs_source: dict[int, int] = {}
         self._source_counts: dict[int, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._closure_pending: set[int] = set()
+        self._loop_check_pending: set[int] = set()
 
     # -- context manager ---------------------------------------------------
     def __enter__(self) -> "BuildWriter":
@@ -131,6 +135,8 @@ class BuildWriter:
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """The block's writes are undone when it raises (the build goes on without them)."""
+        if not self.undoable:
+            raise RuntimeError("a savepoint needs BuildWriter(undoable=True): without a journal nothing is undone")
         self.conn.execute("SAVEPOINT source")
         try:
             yield
@@ -358,6 +364,7 @@ class BuildWriter:
         self.conn.execute("UPDATE code_system SET concept_count=? WHERE id=?",
                           (self._cs_counts[cs_id], cs_id))
         self._closure_pending.add(cs_id)
+        self._loop_check_pending.add(cs_id)
 
     # -- mapping tables ------------------------------------------------------------------
     def add_mapping_table(self, cm: dict[str, Any], source_id: int) -> int:
@@ -411,6 +418,20 @@ class BuildWriter:
         if batch:
             self.conn.executemany("INSERT OR IGNORE INTO closure VALUES (?,?)", batch)
         return self._loops_named(unresolved, parents)
+
+    def hierarchy_loops(self) -> list[str]:
+        """The hierarchies that loop among the code systems ended since the last call (named as
+        build_closure names them): checked per source, so that the build can leave out the one at fault."""
+        if not self._loop_check_pending:
+            return []
+        cur = self.conn.execute(
+            "SELECT e.parent_id, e.child_id FROM edge e JOIN concept c ON c.id = e.child_id"
+            " WHERE c.cs_id IN (%s)" % ",".join(str(i) for i in self._loop_check_pending))
+        self._loop_check_pending.clear()
+        parents: defaultdict[int, list[int]] = defaultdict(list)
+        for p, c in cur:
+            parents[c].append(p)
+        return self._loops_named(unordered(parents), parents)
 
     def _loops_named(self, unresolved: list[int], parents: dict[int, list[int]]) -> list[str]:
         """One loop per code system, by code, among the concepts the closure could not order (those in a
@@ -529,3 +550,21 @@ def closure_of(parents: dict[int, list[int]], unresolved: list[int] | None = Non
                 s |= ancestors.get(p, frozenset())
             ancestors[n] = frozenset(s)
     return {n: a for n, a in ancestors.items() if a}
+
+
+def unordered(parents: dict[int, list[int]]) -> list[int]:
+    """The nodes in a cycle or below one (those Kahn's order from the roots down never reaches)."""
+    children: defaultdict[int, list[int]] = defaultdict(list)
+    waiting = {}
+    for child, ps in parents.items():
+        ps = [p for p in ps if p != child]
+        waiting[child] = len(ps)
+        for p in ps:
+            children[p].append(child)
+    ready = [n for n in children if n not in waiting] + [n for n, k in waiting.items() if k == 0]
+    while ready:
+        for c in children.get(ready.pop(), ()):
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                ready.append(c)
+    return [n for n, k in waiting.items() if k > 0]

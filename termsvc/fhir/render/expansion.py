@@ -2,10 +2,29 @@
 property definitions are the standard cross-version extensions, placed where the R5 -> R4 conversion of
 the R5 expansion puts them)."""
 from termsvc.fhir.convert import EXT_VS_CONTAINS_PROP, EXT_VS_EXP_PROP
+from termsvc.fhir.params import Params
 from termsvc.results import JSON, Entry, Expansion
 
 UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
+# a parameter of the request that changes nothing here (`date`): its name and why, on the expansion
+EXT_NO_EFFECT = "http://termsvc.local/fhir/StructureDefinition/parameter-no-effect"
 TOO_COSTLY = "http://hl7.org/fhir/StructureDefinition/valueset-toocostly"
+
+
+def said_unused(vs: JSON, params: Params, no_effect: tuple[tuple[str, str], ...]) -> JSON:
+    """The expansion `vs` with each parameter given that changes nothing here (Operation.without_effect)
+    echoed in `expansion.parameter` as asked, and said in the EXT_NO_EFFECT extension (an expansion has no
+    issues: this is its warning)."""
+    exp = vs["expansion"]
+    for name, text in no_effect:
+        given = params.first(name)
+        if given is None:
+            continue
+        if given.key:
+            exp["parameter"].append({"name": name, given.key: given.value})
+        exp.setdefault("extension", []).append({"url": EXT_NO_EFFECT, "extension": [
+            {"url": "parameter", "valueCode": name}, {"url": "message", "valueString": text}]})
+    return vs
 
 
 def expansion(e: Expansion, r4: bool = False) -> JSON:

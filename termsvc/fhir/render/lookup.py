@@ -1,5 +1,7 @@
 """$lookup as Parameters (the same in R4 and R5)."""
-from termsvc.results import JSON, Designation, Lookup
+from termsvc.fhir.outcome import outcome
+from termsvc.fhir.params import Params
+from termsvc.results import JSON, Designation, Issue, Lookup
 
 
 def lookup(answer: Lookup) -> JSON:
@@ -23,6 +25,16 @@ def lookup(answer: Lookup) -> JSON:
     for s in answer.used_supplements:
         out.append({"name": "used-supplement", "valueCanonical": s})
     return {"resourceType": "Parameters", "parameter": out}
+
+
+def said_unused(answer: JSON, params: Params, no_effect: tuple[tuple[str, str], ...]) -> JSON:
+    """The $lookup answer with an `issues` OperationOutcome (as $validate-code's) holding an informational
+    issue for each parameter given that changes nothing here (Operation.without_effect)."""
+    issues = [Issue("information", "informational", text, expression=[name])
+              for name, text in no_effect if params.has(name)]
+    if issues:
+        answer["parameter"].append({"name": "issues", "resource": outcome(issues)})
+    return answer
 
 
 def _designation(d: Designation) -> list[JSON]:
