@@ -63,6 +63,8 @@ def test_greek_parts_contrast_and_a_name_without_its_language(suggester):
     assert (code(parts["modality"]), code(parts["region"]), parts["contrast"]) == ("MR", LUMBAR, "with")
     assert best(suggester, "Υπερηχογράφημα νεφρών", None)[0] == KIDNEY     # found without a language column
     assert best(suggester, "Σπινθηρογράφημα", "el", CID29)[0] == "NM"
+    # the segments of the spine abbreviated, with or without stops
+    assert best(suggester, "ΜΤ Ο.Μ.Σ.Σ.", "el")[0] == best(suggester, "MT OMSS", "el")[0] == LUMBAR
 
 
 # -- Czech: a region and a side in every case a catalogue writes them ----------------------------------
@@ -107,6 +109,8 @@ def test_hungarian_contrast_and_a_question_before_its_postposition(suggester):
     assert contrast == {"Has CT kontrasztanyaggal": "with", "Koponya-CT natív": "without",
                         "Has CT natív és kontrasztos": "with"}
     assert best(suggester, "Mellkasröntgen", "hu")[0] == THORAX
+    assert best(suggester, "Vállröntgen", "hu")[0] == SHOULDER     # a region and the modality in one word
+    assert best(suggester, "Gerinc MR nyaki szakasz", "hu")[0] == CERVICAL
     assert best(suggester, "Váll UH vállfájdalom miatt", "hu")[0] == SHOULDER
     assert best(suggester, "Hasi UH vesekő gyanúja miatt", "hu")[0] == ABDOMEN   # not the kidney of the question
 
