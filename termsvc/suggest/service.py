@@ -31,9 +31,10 @@ REJECTED_FACTOR = 0.4
 EU_LANGUAGES = frozenset("bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv".split())
 LANGUAGE_NAMES = {"deutsch": "de", "english": "en", "espanol": "es", "castellano": "es", "francais": "fr",
                   "italiano": "it", "nederlands": "nl", "vlaams": "nl", "polski": "pl", "portugues": "pt",
-                  "svenska": "sv", "dansk": "da", "suomi": "fi"}
+                  "svenska": "sv", "dansk": "da", "suomi": "fi", "cesky": "cs", "cestina": "cs", "magyar": "hu",
+                  "ellinika": "el"}
 LANGUAGE_COLUMNS = ("language", "lang", "idioma", "sprache", "langue", "lingua", "taal", "jezyk", "sprak", "sprog",
-                    "kieli")
+                    "kieli", "jazyk", "nyelv", "glossa")
 
 
 def coding(c) -> dict:
