@@ -26,6 +26,7 @@ from termsvc.ops.context import build_cached
 from termsvc.suggest.evidence import Evidence
 from termsvc.suggest.lexicon import Lexicon, LexiconError
 from termsvc.suggest.service import DEFAULT_TOP, Suggester, catalogue_not_listed, suggestions_json, to_suggest
+from termsvc.suggest.text import LANGUAGES
 
 MAX_NAMES = 1000
 MAX_NAME_LENGTH = 500
@@ -173,7 +174,7 @@ def openapi_paths(spec, errors: dict) -> None:
             "row": {"type": "integer"}, "source_code": {"type": "string"}, "source_display": {"type": "string"},
             "language": {"type": "string"}}}},
         "top": {"type": "integer", "minimum": 1, "maximum": 100, "default": DEFAULT_TOP},
-        "language": {"type": "string", "description": "es, de, fr, it, nl, pl, pt, en (default: detected)"}}}
+        "language": {"type": "string", "description": ", ".join(LANGUAGES[:-1]) + " (default: detected)"}}}
     spec.path(path="/mappings/suggest", operations={"post": {
         "summary": "Mapping suggestions: ranked candidate codes for local names or a table's unmapped rows",
         "tags": ["mappings"], "operationId": "post_mappings_suggest",

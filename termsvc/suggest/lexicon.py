@@ -1,7 +1,7 @@
 """The multilingual lexicon: local words and abbreviations of radiology names -> English meanings.
 
-Data, not code: `termsvc/suggest/lexicon/<language>.csv` ships with termsvc (es, de, fr, it, nl, pl,
-pt, en); a department adds or overrides words in `<mappings folder>/lexicon/<language>.csv` (a term
+Data, not code: `termsvc/suggest/lexicon/<language>.csv` ships with termsvc (text.LANGUAGES: es ... el,
+en, la); a department adds or overrides words in `<mappings folder>/lexicon/<language>.csv` (a term
 it defines in a language replaces the shipped meanings of that term there). Each file has the columns
 
     term,meaning,kind
