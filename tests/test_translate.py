@@ -520,3 +520,9 @@ def test_a_swapped_in_build_translates_with_its_own_maps(tmp_path):
     assert targets() == [["t-old"]] * 4
     os.replace(new, served)
     eventually(lambda: targets() == [["t-new"]] * 4, what="the new build's map")
+
+
+def test_a_code_without_a_system_is_named_without_one_when_nothing_translates(client):
+    body = client.get("/fhir/ConceptMap/$translate?sourceCode=NO-SUCH-LOCAL-CODE").get_json()
+    assert param(body, "result") is False
+    assert param(body, "message") == "No translations found for #NO-SUCH-LOCAL-CODE"

@@ -364,7 +364,7 @@ def translate(ctx: Context, params: Params, r4: bool = False, instance_id: str |
         if match.positive:
             return Translation(True, matches)
     c = req.codings[0]
-    notes.insert(0, messages.text("no-translation", system=c.get("system", ""), code=c.get("code"),
+    notes.insert(0, messages.text("no-translation", system=c.get("system") or "", code=c.get("code"),
                                   to=f" to {req.target_system}" if req.target_system else ""))
     if c.get("system") and not matches and (misnamed := named_otherwise(ctx.store, c["system"])):
         notes.append(misnamed)   # (a known code system named by its OID, ...)
