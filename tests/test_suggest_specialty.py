@@ -26,7 +26,8 @@ def parts(suggester, name, language):
 
 
 # -- the Portuguese E ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["RM^Ombro_E^DP_FS", "RX joelho E", "Mão_E_AP", "TC^Joelho_E^Osso"])
+@pytest.mark.parametrize("name", ["RM^Ombro_E^DP_FS", "RX joelho E", "Mão_E_AP", "TC^Joelho_E^Osso", "RX OMBRO E AP",
+                                  "RX ombro E perfil"])
 def test_the_portuguese_e_after_a_region_is_the_left_side(suggester, name):
     assert parts(suggester, name, "pt")["laterality"] == LEFT
 

@@ -154,8 +154,9 @@ def _ordinals_of_digits(segments: list[Segment], by_segment: list) -> None:
 
 def _sides_or_conjunctions(name: str, segments: list[Segment], by_segment: list) -> None:
     """A word that is both a stop word and a side (the Portuguese `e`: *and*, *esquerdo*) is the side where
-    it is written as one, after a region and not joining it to another region or a view between spaces
-    (`RM^Ombro_E^DP_FS`, `RX mao E`); else the conjunction (`RX torax PA e perfil`, `TC torax e abdomen`).
+    it is written as one, after a region and not joining it to another region between spaces
+    (`RM^Ombro_E^DP_FS`, `RX mao E`, `RX ombro E AP`); else the conjunction (`RX torax PA e perfil`,
+    `TC torax e abdomen`).
     A letter before an apostrophe is an elided word, no side (`d'effort`, `l'anca`; `GENOU D` is)."""
     folded = fold(name).replace("+", " plus ")     # as text.tokens reads it
     spans = [m.span() for m in TOKEN.finditer(folded)]
@@ -170,7 +171,7 @@ def _sides_or_conjunctions(name: str, segments: list[Segment], by_segment: list)
             before = segments[i - 1].kinds() if i else set()
             after = segments[i + 1].kinds() if i + 1 < len(segments) else set()
             spaced = folded[start - 1:start].isspace() and folded[end:end + 1].isspace()
-            elided = "region" not in before or (spaced and bool(after & {"region", "view"}))
+            elided = "region" not in before or (spaced and "region" in after)
         if elided:
             by_segment[i] = [p for p in by_segment[i] if p.kind != "laterality"]
 
