@@ -52,6 +52,6 @@ def unnamed_target(headers, known: dict[str, str]) -> str | None:
     if "target_code" in known:
         return None
     taken = set(known.values())
-    likely = [h for h in headers if h not in taken and not re.match(r"(source|local|sct_?source)\b", canonical_header(h))
-              and CODE_WORDS & set(re.split(r"[\W_]+", canonical_header(h)))]
+    words = {h: re.split(r"[\W_]+", canonical_header(h)) for h in headers if h not in taken}
+    likely = [h for h, w in words.items() if w[0] not in ("source", "local") and CODE_WORDS & set(w)]
     return likely[0] if len(likely) == 1 else None
