@@ -29,10 +29,8 @@ from termsvc.deadline import TimeLimitExceeded
 from termsvc.fhir.operations import OPERATIONS as DECLARED
 from termsvc.fhir.outcome import OpError
 from termsvc.fhir.params import LEFT_OUT, SIGNATURES, Params, Signature, parse_query
-from termsvc.fhir.render import expansion as expansion_render
-from termsvc.fhir.render import lookup as lookup_render
-from termsvc.fhir.render.expansion import expansion
-from termsvc.fhir.render.lookup import lookup
+from termsvc.fhir.render.expansion import expansion, said_unused as said_unused_in_expansion
+from termsvc.fhir.render.lookup import lookup, said_unused as said_unused_in_lookup
 from termsvc.fhir.render.subsumption import subsumption
 from termsvc.fhir.render.translation import translation
 from termsvc.fhir.render.validation import batch_validation, validation
@@ -78,7 +76,7 @@ def _expand(ctx, params, req):
     answer = expansion(expand_op.expand(ctx, params, req.accept_language, req.instance_id,
                                         max_size=req.max_expansion), req.r4)
     if params.has_any(EXPAND_NO_EFFECT_NAMES):
-        return expansion_render.said_unused(answer, params, EXPAND_NO_EFFECT)
+        return said_unused_in_expansion(answer, params, EXPAND_NO_EFFECT)
     return answer
 
 
@@ -101,7 +99,7 @@ def _cs_validate(ctx, params, req):
 def _lookup(ctx, params, req):
     answer = lookup(lookup_op.lookup(ctx, params, req.accept_language, req.instance_id))
     if params.has_any(LOOKUP_NO_EFFECT_NAMES):
-        return lookup_render.said_unused(answer, params, LOOKUP_NO_EFFECT)
+        return said_unused_in_lookup(answer, params, LOOKUP_NO_EFFECT)
     return answer
 
 
