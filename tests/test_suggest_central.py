@@ -1,7 +1,8 @@
 """Suggestions for Czech, Hungarian and Greek names (tests/gold/central_a.csv and central_b.csv, written
-blind): Czech cases and sides in every gender, Hungarian endings and compounds, Greek with and without
-accents, in capitals and in Latin letters; over HTTP, through the CLI's eval and in the engine. The
-names here are not the gold sets' names: each checks a family of forms, not a row."""
+blind; central_c.csv and central_d.csv, written blind by another hand): Czech cases and sides in every
+gender, Hungarian endings and compounds, Greek with and without accents, in capitals and in Latin letters;
+over HTTP, through the CLI's eval and in the engine. The names here are not the gold sets' names: each
+checks a family of forms, not a row."""
 import os
 
 import openpyxl
@@ -14,12 +15,15 @@ from test_suggest_plpt import CID4, CID29, CID244, best, code
 from termsvc.cli import cli
 from termsvc.mappings.table import read_table
 from termsvc.suggest.service import sheet_languages
+from termsvc.suggest.lexicon import singulars
 from termsvc.suggest.text import fold, stem, tokens
 
 GOLD = os.path.join(PROJECT_DIR, "tests", "gold")
 HEAD, SKULL, KNEE, THORAX, ABDOMEN = "69536005", "89546000", "72696002", "816094009", "818981001"
 SHOULDER, LUMBAR, CERVICAL, KIDNEY = "16982005", "122496007", "122494005", "64033007"
 RIGHT, LEFT, BILATERAL = "24028007", "7771000", "51440002"
+ELBOW, CLAVICLE, TESTIS, HIP, LIVER, HAND = "16953009", "51299004", "40689003", "29836001", "10200004", "85562004"
+ESOPHAGUS, COLON, FACIAL_BONES, RENAL_VEIN = "32849002", "71854001", "91397008", "56400007"
 
 
 @pytest.fixture(scope="module")
@@ -116,15 +120,19 @@ def test_hungarian_contrast_and_a_question_before_its_postposition(suggester):
 
 
 # -- over HTTP, in a workbook and through the CLI --------------------------------------------------------
-def test_czech_hungarian_and_greek_names_over_http(client):
-    rows = [{"source_display": "UZ ledvin vlevo", "language": "cs"},
-            {"source_display": "Vese UH bal oldali", "language": "hu"},
-            {"source_display": "ΥΠΕΡΗΧΟΓΡΑΦΗΜΑ ΝΕΦΡΟΥ ΑΡΙΣΤΕΡΟΥ", "language": "el"}]
+@pytest.mark.parametrize("names,region,side", [
+    ((("UZ ledvin vlevo", "cs", "US"), ("Vese UH bal oldali", "hu", "US"),
+      ("ΥΠΕΡΗΧΟΓΡΑΦΗΜΑ ΝΕΦΡΟΥ ΑΡΙΣΤΕΡΟΥ", "el", "US")), KIDNEY, LEFT),
+    # the families of the second blind check: a Latin side, a Hungarian case, a vendor sequence beside cor
+    ((("RTG lokte l.dx.", "cs", "DX"), ("Felvétel a jobb könyökről", "hu", "DX"),
+      ("MR^Ellenbogen_re^PD_SPAIR_cor", "de", "MR")), ELBOW, RIGHT)])
+def test_czech_hungarian_and_greek_names_over_http(client, names, region, side):
+    rows = [{"source_display": name, "language": lang} for name, lang, _modality in names]
     r = client.post("/mappings/suggest", json={"target_scope": CID4, "rows": rows, "top": 2})
     assert r.status_code == 200
-    for row, lang in zip(r.get_json()["rows"], ("cs", "hu", "el")):
-        assert row["candidates"][0]["code"] == KIDNEY and f"({lang})" in row["candidates"][0]["why"]
-        assert row["parts"]["laterality"]["code"] == LEFT and row["parts"]["modality"]["code"] == "US"
+    for row, (_name, lang, modality) in zip(r.get_json()["rows"], names):
+        assert row["candidates"][0]["code"] == region and f"({lang})" in row["candidates"][0]["why"]
+        assert row["parts"]["laterality"]["code"] == side and row["parts"]["modality"]["code"] == modality
 
 
 def test_a_sheet_named_by_its_language_in_its_own_words(tmp_path):
@@ -142,7 +150,50 @@ def test_a_sheet_named_by_its_language_in_its_own_words(tmp_path):
     assert sheet_languages(read_table(str(folder / "t.xlsx"))) == {"Čeština": "cs", "Magyar": "hu", "Ελληνικά": "el"}
 
 
-@pytest.mark.parametrize("gold", ["central_a.csv", "central_b.csv"])
+# -- the families of the second blind check (central_c, central_d) ------------------------------------------
+@pytest.mark.parametrize("name,region", [("Felvétel a bal könyökről", ELBOW), ("Rtg a kulcscsontról", CLAVICLE),
+                                         ("UH a herékről", TESTIS), ("Csípőkről rtg", HIP), ("UH a májban", LIVER),
+                                         ("Felvétel a kézről", HAND)])
+def test_a_hungarian_region_in_its_cases(suggester, name, region):
+    assert best(suggester, name, "hu")[0] == region
+
+
+def test_hungarian_endings_are_language_data():
+    assert "boka" in singulars("hu", fold("bokáról")) and "konyok" in singulars("hu", fold("könyökről"))
+    assert "borda" in singulars("hu", fold("bordák")) and "medence" in singulars("hu", fold("medencei"))
+
+
+@pytest.mark.parametrize("name,side", [("RTG kolena l. sin.", LEFT), ("MR lokte l.dx.", RIGHT)])
+def test_the_latin_sides_of_czech_reports(suggester, name, side):
+    assert best(suggester, name, "cs", CID244)[0] == side
+    assert code(best(suggester, name, "cs")[1]["laterality"]) == side       # the l. is no left of its own
+
+
+def test_czech_rdg_and_a_misspelling_no_compound_of_two_languages_hides(suggester):
+    assert best(suggester, "RDG", "cs", CID29)[0] == "DX"
+    assert code(best(suggester, "RDG hrudníku", "cs")[1]["modality"]) == "DX"
+    # mell (hu, breast) + kass (by the stem of the Finnish kasien, hands) is no compound: a misspelt mellkas
+    assert best(suggester, "Mellkass rtg", "hu")[0] == THORAX
+    assert best(suggester, "niervene", "nl")[0] == RENAL_VEIN    # a part written as another language writes it
+
+
+@pytest.mark.parametrize("name,language,region", [("MR^Koleno_L^PD_SPAIR_cor", "cs", KNEE),
+                                                  ("MR^Terd_B^PD_DIXON_cor", "hu", KNEE),
+                                                  ("MR^Schulter_re^T2_TIRM_cor", "de", SHOULDER)])
+def test_vendor_sequence_names_keep_cor_the_coronal_plane(suggester, name, language, region):
+    assert best(suggester, name, language)[0] == region
+
+
+def test_barium_the_barium_enema_and_greek_words_of_the_face_and_densitometry(suggester):
+    esophagus, parts = best(suggester, "Διάβαση οισοφάγου με βάριο", "el")
+    assert esophagus == ESOPHAGUS and parts["contrast"] == "with"          # no Spanish ovario
+    for name, language in (("Irigoskopie", "cs"), ("Irrigográfia", "hu"), ("ΒΑΡΙΟΥΧΟΣ ΥΠΟΚΛΥΣΜΟΣ", "el")):
+        assert best(suggester, name, language)[0] == COLON                # as the barium enema in every language
+    assert best(suggester, "ΑΞΟΝΙΚΗ ΣΠΛΑΓΧΝΟΚΡΑΝΙΟΥ", "el")[0] == FACIAL_BONES
+    assert best(suggester, "Πυκνομετρία ισχίου", "el", CID29)[0] == "BMD"
+
+
+@pytest.mark.parametrize("gold", ["central_a.csv", "central_b.csv", "central_c.csv", "central_d.csv"])
 def test_the_czech_hungarian_and_greek_gold_sets(db_path, gold):
     r = CliRunner().invoke(cli, ["mappings", "eval", os.path.join(GOLD, gold), "--db", db_path,
                                  "--no-default-mappings", "--json"])

@@ -563,12 +563,13 @@ def _region_of_finding(lex: Lexicon, word: str, languages: list[str]) -> list | 
     return None
 
 
-def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0):
-    """Greedy longest-first split of a compound into lexicon words (a linking element allowed after each part
-    but the last; a short first part may make a phrase with the next: `c` + `spine`); None if it cannot."""
+def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0, near: tuple = ()):
+    """Greedy longest-first split of a compound into lexicon words (a linking element after each part but the last;
+    a short first part may join the next, `c` + `spine`; no later part by a stem not `near`, `mell|kass`), or None."""
     if depth > 3:
         return None
-    facets = _content(lex.lookup((word,), list(langs))[0])
+    found, how, lang = lex.lookup((word,), list(langs))
+    facets = _content(found if not near or how == "exact" or lang in near else None)
     if depth and (facets or known(word)):
         return [facets or _own_word(word)]
     for cut in range(len(word) - 3, 0, -1):
@@ -584,7 +585,7 @@ def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0):
             stem_part = head[:len(head) - len(link)] if link else head
             if len(stem_part) < 3:
                 continue
-            found, how, _lang = lex.lookup((stem_part,), list(langs))
+            found, how, lang = lex.lookup((stem_part,), list(langs))
             if how == "stem" and len(tail) <= ENDING_MAX_LENGTH:   # a word's stem and its ending are no
                 found = None                                       # compound (`aort|ica`: aortica)
             facets = _content(found)
@@ -593,7 +594,7 @@ def _split(lex: Lexicon, word: str, langs: tuple, known, depth: int = 0):
             context = not facets and found is not None and len(stem_part) >= STOP_PART_MIN_LENGTH
             if not facets and not context and not (link == "" and known(stem_part)):
                 continue
-            rest = _split(lex, tail, langs, known, depth + 1)
+            rest = _split(lex, tail, langs, known, depth + 1, near or (lang, langs[0], "en", "la"))
             if rest:
                 return rest if context else [facets or _own_word(stem_part)] + rest
     return None

@@ -15,13 +15,18 @@ SNOWBALL = {"es": "spanish", "de": "german", "fr": "french", "it": "italian", "n
             "cs": "czech", "el": "greek", "lt": "lithuanian", "et": "estonian"}
 # endings the Snowball stems leave apart -> the ending of the form the lexicon lists (read as lexicon.PLURALS): the
 # Swedish and Danish definite and plural forms (lungorna, njurarna; lungerne, skulderen), Finnish cases (maksassa,
-# keuhkojen, munuaisten); a Finnish stem that changes (polvi/polven, lanneranka/lannerangan) is listed in fi.csv
+# keuhkojen, munuaisten); a Finnish stem that changes (polvi/polven, lanneranka/lannerangan) is listed in fi.csv;
+# Hungarian cases, plurals and adjectives, folded (csuklóról, térdről, bordák, medencei: the vowel a suffix lengthens,
+# bokáról, folds back)
 ENDINGS = {"sv": (("orna", "a"), ("arna", "e"), ("arna", ""), ("erna", ""), ("na", ""), ("or", "a"), ("ar", "e"),
                   ("ar", ""), ("er", ""), ("en", ""), ("et", ""), ("n", ""), ("t", "")),
            "da": (("erne", "e"), ("erne", ""), ("ene", "e"), ("ene", ""), ("er", "e"), ("er", ""), ("en", ""),
                   ("et", ""), ("e", ""), ("n", ""), ("t", "")),
            "fi": (("iden", ""), ("ien", "i"), ("jen", "t"), ("ten", "et"), ("ssa", ""), ("sta", ""), ("lla", ""),
-                  ("lta", ""), ("lle", ""), ("ksi", ""), ("na", ""), ("n", ""), ("t", ""))}
+                  ("lta", ""), ("lle", ""), ("ksi", ""), ("na", ""), ("n", ""), ("t", "")),
+           "hu": (("rol", ""), ("bol", ""), ("tol", ""), ("ban", ""), ("ben", ""), ("nal", ""), ("nel", ""),
+                  ("hoz", ""), ("hez", ""), ("val", ""), ("vel", ""), ("ra", ""), ("re", ""), ("ba", ""), ("be", ""),
+                  ("ak", ""), ("ek", ""), ("ok", ""), ("on", ""), ("en", ""), ("i", ""), ("k", ""), ("t", ""))}
 # the languages that write a finding of a region as one word, read as that region (`Lungenembolie`, `lungemboli`)
 FINDING_COMPOUNDS = ("de", "nl", "sv", "da", "fi")
 TOKEN = re.compile(r"[a-z0-9]+")
