@@ -1,10 +1,50 @@
 """Structural checks of request input: a malformed resource or Coding is a 400
 naming the element at fault, never an exception deep inside an operation."""
+import re
 from typing import Any, NoReturn
+
+import orjson
 
 from termsvc.fhir import messages
 
 _STR = (str,)
+
+# The C0 control characters no text of a terminology holds: all but tab, and CR / LF (which end a release
+# file's lines, and may break a FHIR string or a spreadsheet cell). Such a character marks damaged input, as
+# bytes that are not UTF-8 do: a release file or package with one is refused (termsvc.loaders), a mapping
+# table's row is in error, a resource a request sends is a 400 (termsvc.fhir.params) - never stored, served,
+# or silently changed (a term with a character replaced is not the term its author wrote).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# ... as orjson writes one in a JSON string (a '\\b' may be an escaped backslash and a b: a second look decides)
+_CONTROL_IN_JSON = re.compile(rb"\\(?:u00(?:0[0-8bcef]|1[0-9a-f])|[bf])")
+
+
+def control_character(text: str) -> str | None:
+    """'a control character (U+0007) at character 12' for the first in `text`, or None."""
+    m = CONTROL_CHARACTER.search(text)
+    return None if m is None else f"a control character (U+{ord(m.group()):04X}) at character {m.start() + 1}"
+
+
+def control_character_in(value: object, path: str) -> tuple[str, str] | None:
+    """(where, what) of the first string of a JSON value (a resource a request sends) holding a control
+    character, or None: looked for in its JSON at C speed, then walked to name the element."""
+    try:
+        if not _CONTROL_IN_JSON.search(orjson.dumps(value)):
+            return None
+    except TypeError:   # deeper than orjson writes: walked
+        pass
+    stack: list[tuple[object, str]] = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            what = control_character(node)
+            if what:
+                return where, what
+        elif isinstance(node, dict):
+            stack += [(v, f"{where}.{k}") for k, v in reversed(node.items())]
+        elif isinstance(node, list):
+            stack += [(v, f"{where}[{i}]") for i, v in reversed(list(enumerate(node)))]
+    return None
 
 
 def _fail(path: str, what: str) -> NoReturn:

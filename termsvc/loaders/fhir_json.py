@@ -21,7 +21,8 @@ from termsvc import settings
 from termsvc.fhir.bundle import iter_bundle
 from termsvc.files import NotRegularFile, open_regular
 from termsvc.store.digest import file_sha256
-from termsvc.loaders.protocol import CONTROL_CHARACTER, BuildError, control_character
+from termsvc.fhir.shape import CONTROL_CHARACTER, control_character
+from termsvc.loaders.protocol import BuildError
 
 TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 
@@ -150,7 +151,7 @@ def _concepts_problem(concepts, where: str) -> str | None:
 
 
 def _text_problem(c: dict, at: str) -> str | None:
-    """A control character (protocol.CONTROL_CHARACTER) in a concept's code, display, definition or
+    """A control character (fhir.shape.CONTROL_CHARACTER) in a concept's code, display, definition or
     designations, named by element."""
     for key in ("code", "display", "definition"):
         value = c.get(key)
