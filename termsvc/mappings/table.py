@@ -465,6 +465,7 @@ def read_rows(t: Table, cells):
     codes = {seen[c]: c == "target_code" for c in ("source_code", "target_code") if c in seen}
     t.problems += mangled_codes(t.file, cells, [(i, h) for i, h in cols if h in codes])
     displays = {seen[c] for c in ("source_display", "target_display") if c in seen}
+    systems = {seen[c] for c in ("source_system", "target_system") if c in seen}
     schema = RowSchema(t.meta, seen)
     for line, raw in raw_rows:
         surplus = [c for c in raw[len(headers):] if c.strip()]
@@ -478,7 +479,7 @@ def read_rows(t: Table, cells):
             written = row_cells.get(seen.get(column, ""), "")
             kind = "invalid-cell" if column == "source_code" and written else CELL_ERROR_KINDS.get(column, "invalid-cell")
             t.error(kind, line, "; ".join(map(str, messages)), seen.get(column, column))
-        t.problems += cell_problems(t.file, cells, line, raw, cols, codes, displays)
+        t.problems += cell_problems(t.file, cells, line, raw, cols, codes, displays, systems)
         if not errors:
             structural_row_checks(t, r)
         t.rows.append(r)
