@@ -76,6 +76,10 @@ def _strs(d: dict[str, Any], path: str, *keys: str) -> None:
 def check_coding(c: object, path: str = "Coding") -> dict[str, Any]:
     c = _obj(c, path)
     _strs(c, path, "system", "version", "code", "display")
+    for k in ("system", "version", "code", "display"):
+        v = c.get(k)
+        if v and not v.isprintable() and (what := control_character(v)):
+            _fail(f"{path}.{k}", f"holds {what}: a FHIR string holds none but tab, CR and LF")
     return c
 
 
