@@ -33,3 +33,32 @@ def test_what_a_build_refuses_a_request_is_refused_for(tmp_path, live_server, wh
             {"name": "valueSet", "resource": other if resource["resourceType"] == "CodeSystem" else resource},
             {"name": name, "resource": resource if resource["resourceType"] == "CodeSystem" else other}))
         assert status == 400 and said in answer["issue"][0]["details"]["text"], answer
+
+
+R4_MAP = {"resourceType": "ConceptMap", "url": "http://ex.test/cm/sent", "status": "active", "group": [
+    {"source": "http://ex.test/cs/s", "target": "http://ex.test/cs/t", "element": [
+        {"code": "a", "target": [{"code": "b", "equivalence": "equivalent"}]}]}]}
+MALFORMED_TARGETS = {  # a target's element -> the element named
+    "dependsOn that is no list": ({"dependsOn": 5}, "target[0].dependsOn"),
+    "a dependsOn that is no object": ({"dependsOn": ["x"]}, "target[0].dependsOn[0]"),
+    "a property that is no uri": ({"dependsOn": [{"property": 5, "value": "a"}]}, "target[0].dependsOn[0].property"),
+    "a product's Coding that is none": ({"product": [{"attribute": "p", "valueCoding": 5}]},
+                                        "target[0].product[0].valueCoding"),
+    "a boolean that is none": ({"dependsOn": [{"attribute": "p", "valueBoolean": "x"}]},
+                               "target[0].dependsOn[0].valueBoolean"),
+    "extensions that are no list": ({"extension": 5}, "target[0].extension"),
+    "an extension that is no object": ({"extension": [5]}, "target[0].extension[0]"),
+}
+
+
+@pytest.mark.parametrize("what", MALFORMED_TARGETS)
+def test_a_sent_concept_maps_conditions_of_the_wrong_shape_are_a_400_naming_them(live_server, what):
+    """(the R4 map's conditions are read into R5 shape: their shape was never checked, a 500)"""
+    element, named = MALFORMED_TARGETS[what]
+    cm = json.loads(json.dumps(R4_MAP))
+    cm["group"][0]["element"][0]["target"][0].update(element)
+    for path, code in (("/r4/fhir/ConceptMap/$translate", "code"), ("/fhir/ConceptMap/$translate", "sourceCode")):
+        status, answer = json_post(live_server, path, parameters(
+            {"name": "conceptMap", "resource": cm}, {"name": code, "valueCode": "a"},
+            {"name": "system", "valueUri": "http://ex.test/cs/s"}))
+        assert status == 400 and f"ConceptMap.group[0].element[0].{named}:" in answer["issue"][0]["details"]["text"]

@@ -231,6 +231,26 @@ def _check_concepts(concepts: object, path: str) -> None:
         _check_concepts(c.get("concept"), f"{p}.concept")
 
 
+def _extensions(d: dict[str, Any], path: str) -> None:
+    for i, x in enumerate(_list(d.get("extension"), f"{path}.extension")):
+        _obj(x, f"{path}.extension[{i}]")
+        _strs(x, f"{path}.extension[{i}]", "url")
+
+
+def _condition(o: object, path: str) -> None:
+    """A ConceptMap target's dependsOn or product (R5: attribute, value[x] or valueSet; R4: property, system,
+    value, display)."""
+    o = _obj(o, path)
+    _strs(o, path, "attribute", "property", "system", "value", "display", "valueCode", "valueString", "valueSet")
+    if o.get("valueCoding") is not None:
+        check_coding(o["valueCoding"], f"{path}.valueCoding")
+    if o.get("valueQuantity") is not None:
+        _obj(o["valueQuantity"], f"{path}.valueQuantity")
+    if o.get("valueBoolean") is not None and not isinstance(o["valueBoolean"], bool):
+        _fail(f"{path}.valueBoolean", "must be true or false")
+    _extensions(o, path)
+
+
 def check_resource(r: object, path: str = "resource") -> dict[str, Any]:
     """A CodeSystem, ValueSet or ConceptMap sound enough to be used (other types pass)."""
     r = _obj(r, path)
@@ -261,6 +281,7 @@ def check_resource(r: object, path: str = "resource") -> dict[str, Any]:
         for i, c in enumerate(_list(r.get("contained"), path, ".contained")):
             check_resource(c, f"{path}.contained[{i}]")
     elif rt == "ConceptMap":
+        _extensions(r, path)
         for i, g in enumerate(_list(r.get("group"), f"{path}.group")):
             p = f"{path}.group[{i}]"
             _obj(g, p)
@@ -270,9 +291,15 @@ def check_resource(r: object, path: str = "resource") -> dict[str, Any]:
             for j, e in enumerate(_list(g.get("element"), f"{p}.element")):
                 _obj(e, f"{p}.element[{j}]")
                 _strs(e, f"{p}.element[{j}]", "code", "display")
+                _extensions(e, f"{p}.element[{j}]")
                 for k, t in enumerate(_list(e.get("target"), f"{p}.element[{j}].target")):
-                    _obj(t, f"{p}.element[{j}].target[{k}]")
-                    _strs(t, f"{p}.element[{j}].target[{k}]", "code", "display", "relationship", "equivalence")
+                    pt = f"{p}.element[{j}].target[{k}]"
+                    _obj(t, pt)
+                    _strs(t, pt, "code", "display", "relationship", "equivalence")
+                    _extensions(t, pt)
+                    for kind in ("dependsOn", "product"):
+                        for m, o in enumerate(_list(t.get(kind), f"{pt}.{kind}")):
+                            _condition(o, f"{pt}.{kind}[{m}]")
     if rt in SHAPES:   # (what a package holding it is refused for: a code given twice...)
         problem = shape_problem(r)
         if problem:
