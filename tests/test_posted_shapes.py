@@ -17,6 +17,11 @@ REFUSED = {  # a resource -> what both say of it
                            "CodeSystem.concept[1].concept[0]: the code 'a' is given twice in the code system (first at"
                            " CodeSystem.concept[0])"),
     "a title that is no string": ({**VS, "title": ["a", "list"]}, "ValueSet.title is not a string"),
+    # (a request's was a 500: the concept's extensions were listed)
+    "a concept's extensions that are no list": ({"resourceType": "CodeSystem", "url": CS, "status": "active",
+                                                 "content": "complete", "concept": [{"code": "a", "extension": 5}]},
+                                                "CodeSystem.concept[0].extension is not a list of objects"),
+    "extensions that are no list": ({**VS, "extension": {"url": "http://ex.test/x"}}, "ValueSet.extension is not a list"),
 }
 
 
@@ -62,3 +67,14 @@ def test_a_sent_concept_maps_conditions_of_the_wrong_shape_are_a_400_naming_them
             {"name": "conceptMap", "resource": cm}, {"name": code, "valueCode": "a"},
             {"name": "system", "valueUri": "http://ex.test/cs/s"}))
         assert status == 400 and f"ConceptMap.group[0].element[0].{named}:" in answer["issue"][0]["details"]["text"]
+
+
+@pytest.mark.parametrize("hold", ["x", {"extension": 5}, {"extension": [5]}])
+def test_an_r4_filter_operators_extension_of_the_wrong_shape_is_no_500(live_server, hold):
+    """(an R4 value set's `_op` is read for the R5 operator it may carry: an `_op` of another shape holds none)"""
+    cs = {**REFUSED["a code given twice"][0], "concept": [{"code": "a", "display": "A"}]}
+    vs = {**VS, "compose": {"include": [{"system": CS, "filter": [{"property": "concept", "op": "is-a", "value": "a",
+                                                                   "_op": hold}]}]}}
+    status, answer = json_post(live_server, "/r4/fhir/ValueSet/$expand", parameters(
+        {"name": "valueSet", "resource": vs}, {"name": "tx-resource", "resource": cs}))
+    assert status == 200 and [c["code"] for c in answer["expansion"]["contains"]] == ["a"]

@@ -265,8 +265,7 @@ def value_set_r4_to_r5(vs: JSON) -> JSON:
     vs = copy.deepcopy(vs)
     for inc in (vs["compose"].get("include", []) or []) + (vs["compose"].get("exclude", []) or []):
         for f in inc.get("filter", []) or []:
-            hold = f.get("_op") or {}
-            for x in hold.get("extension", []) or []:
+            for x in _extensions(f.get("_op")):
                 if x.get("url") == EXT_R5_FILTER_OP and x.get("valueCode"):
                     f["op"] = x["valueCode"]
                     f.pop("_op", None)

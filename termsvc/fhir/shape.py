@@ -59,7 +59,8 @@ SHAPES: dict[str, dict[str, Any]] = {
     "ConceptMap": {"group": [{"source": str, "target": str, "sourceVersion": str, "targetVersion": str,
                               "element": [{"code": str, "target": [{"code": str, "display": str}]}]}]},
 }
-_COMMON = {"resourceType": str, "id": str, "url": str, "version": str, "name": str, "title": str, "status": str}
+_COMMON = {"resourceType": str, "id": str, "url": str, "version": str, "name": str, "title": str, "status": str,
+           "extension": [dict]}
 
 
 def shape_problem(res: dict[str, Any]) -> str | None:
@@ -114,7 +115,7 @@ _FITS_COMMON = _fitting(_COMMON)
 
 def _concepts_problem(concepts: object, where: str) -> str | None:
     """What is wrong with a CodeSystem's concepts (nested ones too): each an object, its code a string given
-    once, its display and definition strings, its designations and properties lists of objects. (The hot
+    once, its display and definition strings, its designations, properties and extensions lists of objects. (The hot
     part of loading a package: the place of a concept is spelt out only when something is wrong there.)"""
     first: dict[str, tuple[str, int]] = {}
     stack = [(concepts, where)] if concepts is not None else []
@@ -136,7 +137,7 @@ def _concepts_problem(concepts: object, where: str) -> str | None:
             for key in ("display", "definition"):
                 if c.get(key) is not None and not isinstance(c[key], str):
                     return f"{at}[{i}].{key} is not a string"
-            for key in ("designation", "property"):
+            for key in ("designation", "property", "extension"):
                 value = c.get(key)
                 if value is not None and not (isinstance(value, list) and all(isinstance(x, dict) for x in value)):
                     return f"{at}[{i}].{key} is not a list of objects"
