@@ -169,3 +169,17 @@ def test_a_coding_of_the_query_string_with_one_is_refused(live_server, coding):
         assert status == 400 and "a control character (U+" in answer["issue"][0]["details"]["text"], answer
     status, answer = answered(live_server, "GET", f"/fhir/CodeSystem/$validate-code?coding={DCM}|CT%09")
     assert status == 200 and param(answer, "result") is False   # (a tab: text, but no code of DICOM's)
+
+
+def test_a_header_or_a_metadata_value_with_one_makes_the_table_unusable(tmp_path):
+    """(both are text of the ConceptMap served: a column's name, its title)"""
+    rows = "".join(f"A{i},X1,equivalent,accepted,x\r\n" for i in range(5))   # (one in 1 % of a text: a binary file)
+    path = write_table(tmp_path, "h", "source_code,target_code,relationship,status,note\x07\r\n" + rows)
+    t = read_table(path)
+    assert not t.usable and [(e.row, e.column, e.kind) for e in t.errors] == [(1, "note\x07", "invalid-cell")]
+    assert "U+0007" in t.errors[0].message and "\x07" not in t.errors[0].line()
+    path = write_table(tmp_path, "m", "source_code,target_code,relationship,status\r\nA1,X1,equivalent,accepted\r\n")
+    (tmp_path / "m.toml").write_text(TOML.format(name="m").replace('title = "Test table"', 'title = "Test\\u001btable"'))
+    t = read_table(path)
+    assert not t.usable and [(e.kind, e.row) for e in t.errors] == [("invalid-metadata", None)]
+    assert "metadata 'title'" in t.errors[0].message and "U+001B" in t.errors[0].message
