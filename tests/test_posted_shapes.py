@@ -22,6 +22,14 @@ REFUSED = {  # a resource -> what both say of it
                                                  "content": "complete", "concept": [{"code": "a", "extension": 5}]},
                                                 "CodeSystem.concept[0].extension is not a list of objects"),
     "extensions that are no list": ({**VS, "extension": {"url": "http://ex.test/x"}}, "ValueSet.extension is not a list"),
+    "a compose's extensions that are no list": ({**VS, "compose": {**VS["compose"], "extension": 5}},
+                                                "ValueSet.compose.extension is not a list"),
+    "an extension's extensions that are no objects": ({**VS, "extension": [{"url": "http://ex.test/x", "extension": [5]}]},
+                                                      "ValueSet.extension[0].extension[0] is not an object"),
+    "an expansion's contains that is no list": ({**VS, "expansion": {"contains": 5}},
+                                                "ValueSet.expansion.contains is not a list"),
+    "a contains nested in one that is no object": ({**VS, "expansion": {"contains": [{"code": "a", "contains": [5]}]}},
+                                                   "ValueSet.expansion.contains[0].contains[0] is not an object"),
 }
 
 

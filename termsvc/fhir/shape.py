@@ -51,16 +51,18 @@ def control_character_in(value: object, path: str) -> tuple[str, str] | None:
 
 # -- the shape of a terminology resource: what the store reads of it (a package's, a request's) --------------
 # a spec is a type (str, dict: any object), a {key: spec} object or a [spec] list
-_SET = {"system": str, "version": str, "valueSet": [str], "concept": [{"code": str, "display": str}],
-        "filter": [{"property": str, "op": str}]}
+_EXTENSIONS = [{"url": str, "extension": [dict]}]   # (an extension's extensions are read as far as this)
+_SET = {"system": str, "version": str, "valueSet": [str], "filter": [{"property": str, "op": str}],
+        "concept": [{"code": str, "display": str, "designation": [dict], "extension": _EXTENSIONS}]}
 SHAPES: dict[str, dict[str, Any]] = {
     "CodeSystem": {"property": [{"code": str, "type": str}], "filter": [{"code": str}]},   # (concepts: below)
-    "ValueSet": {"compose": {"include": [_SET], "exclude": [_SET]}},
+    "ValueSet": {"compose": {"include": [_SET], "exclude": [_SET], "extension": _EXTENSIONS},
+                 "expansion": {"contains": [dict]}},   # (its contains, nested: below)
     "ConceptMap": {"group": [{"source": str, "target": str, "sourceVersion": str, "targetVersion": str,
                               "element": [{"code": str, "target": [{"code": str, "display": str}]}]}]},
 }
 _COMMON = {"resourceType": str, "id": str, "url": str, "version": str, "name": str, "title": str, "status": str,
-           "extension": [dict]}
+           "extension": _EXTENSIONS}
 
 
 def shape_problem(res: dict[str, Any]) -> str | None:
@@ -72,7 +74,29 @@ def shape_problem(res: dict[str, Any]) -> str | None:
         return misfit
     if rtype == "CodeSystem":
         return _concepts_problem(res.get("concept"), f"{rtype}.concept")
-    return _compose_text_problem(res) if rtype == "ValueSet" else None
+    if rtype == "ValueSet":
+        return _compose_text_problem(res) or _contains_problem(res)
+    return None
+
+
+def _contains_problem(vs: dict[str, Any]) -> str | None:
+    """What is wrong with a ValueSet's expansion as a request may send one (its shape checked but for the
+    contains nested in contains): each an object, its system, version, code and display strings."""
+    stack = [(c, f"ValueSet.expansion.contains[{i}]") for i, c in enumerate((vs.get("expansion") or {}).get("contains")
+                                                                             or ())]
+    while stack:
+        c, at = stack.pop()
+        if not isinstance(c, dict):
+            return f"{at} is not an object"
+        misfit = next((f"{at}.{k} is not a string" for k in ("system", "version", "code", "display")
+                       if c.get(k) is not None and not isinstance(c[k], str)), None)
+        if misfit:
+            return misfit
+        nested = c.get("contains")
+        if nested is not None and not isinstance(nested, list):
+            return f"{at}.contains is not a list"
+        stack += [(d, f"{at}.contains[{j}]") for j, d in enumerate(nested or ())]
+    return None
 
 
 def _misfit(res: dict[str, Any], spec: dict[str, Any], rtype: str) -> str | None:
