@@ -62,6 +62,25 @@ MALFORMED_TARGETS = {  # a target's element -> the element named
     "extensions that are no list": ({"extension": 5}, "target[0].extension"),
     "an extension that is no object": ({"extension": [5]}, "target[0].extension[0]"),
 }
+MALFORMED_MAPS = {  # an element of the map -> the element named
+    "attributes that are no list": ({"additionalAttribute": 5}, "ConceptMap.additionalAttribute is not a list"),
+    "a scope that is no uri": ({"sourceScopeUri": 5}, "ConceptMap.sourceScopeUri is not a string"),
+    "a property declared with no code": ({"property": [{"code": 5}]}, "ConceptMap.property[0].code is not a string"),
+    "another map that is no uri": ({"group": [{"source": "http://ex.test/cs/s", "unmapped": {"mode": "other-map",
+                                                                                            "otherMap": 5}}]},
+                                   "ConceptMap.group[0].unmapped.otherMap is not a string"),
+}
+
+
+@pytest.mark.parametrize("what", MALFORMED_MAPS)
+def test_a_sent_concept_map_of_the_wrong_shape_is_a_400_naming_the_element(live_server, what):
+    element, said = MALFORMED_MAPS[what]
+    cm = {**json.loads(json.dumps(R4_MAP)), **element}
+    for path, code in (("/r4/fhir/ConceptMap/$translate", "code"), ("/fhir/ConceptMap/$translate", "sourceCode")):
+        status, answer = json_post(live_server, path, parameters(
+            {"name": "tx-resource", "resource": cm}, {"name": code, "valueCode": "z"},
+            {"name": "system", "valueUri": "http://ex.test/cs/s"}))
+        assert status == 400 and said in answer["issue"][0]["details"]["text"], answer
 
 
 @pytest.mark.parametrize("what", MALFORMED_TARGETS)
@@ -74,7 +93,7 @@ def test_a_sent_concept_maps_conditions_of_the_wrong_shape_are_a_400_naming_them
         status, answer = json_post(live_server, path, parameters(
             {"name": "conceptMap", "resource": cm}, {"name": code, "valueCode": "a"},
             {"name": "system", "valueUri": "http://ex.test/cs/s"}))
-        assert status == 400 and f"ConceptMap.group[0].element[0].{named}:" in answer["issue"][0]["details"]["text"]
+        assert status == 400 and f"ConceptMap.group[0].element[0].{named} is not" in answer["issue"][0]["details"]["text"]
 
 
 @pytest.mark.parametrize("hold", ["x", {"extension": 5}, {"extension": [5]}])

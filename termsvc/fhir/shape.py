@@ -50,16 +50,29 @@ def control_character_in(value: object, path: str) -> tuple[str, str] | None:
 
 
 # -- the shape of a terminology resource: what the store reads of it (a package's, a request's) --------------
-# a spec is a type (str, dict: any object), a {key: spec} object or a [spec] list
+# a spec is a type (str, bool, dict: any object), a {key: spec} object or a [spec] list
 _EXTENSIONS = [{"url": str, "extension": [dict]}]   # (an extension's extensions are read as far as this)
 _SET = {"system": str, "version": str, "valueSet": [str], "filter": [{"property": str, "op": str}],
         "concept": [{"code": str, "display": str, "designation": [dict], "extension": _EXTENSIONS}]}
+_DECLARED = {"code": str, "uri": str, "type": str, "description": str}   # a ConceptMap's attribute or property
+_CONDITION = {  # a target's dependsOn or product (R5: attribute, value[x] or valueSet; R4: property, system, value)
+    **dict.fromkeys(("attribute", "property", "system", "value", "display", "valueCode", "valueString", "valueSet"), str),
+    "valueCoding": {"system": str, "version": str, "code": str, "display": str}, "valueBoolean": bool,
+    "valueQuantity": dict, "extension": _EXTENSIONS}
+_TARGET = {"code": str, "display": str, "relationship": str, "equivalence": str, "comment": str, "valueSet": str,
+           "property": [dict], "extension": _EXTENSIONS, "dependsOn": [_CONDITION], "product": [_CONDITION]}
 SHAPES: dict[str, dict[str, Any]] = {
     "CodeSystem": {"property": [{"code": str, "type": str}], "filter": [{"code": str}]},   # (concepts: below)
     "ValueSet": {"compose": {"include": [_SET], "exclude": [_SET], "extension": _EXTENSIONS},
                  "expansion": {"contains": [dict]}},   # (its contains, nested: below)
-    "ConceptMap": {"group": [{"source": str, "target": str, "sourceVersion": str, "targetVersion": str,
-                              "element": [{"code": str, "target": [{"code": str, "display": str}]}]}]},
+    "ConceptMap": {**dict.fromkeys(("sourceScopeUri", "sourceScopeCanonical", "targetScopeUri", "targetScopeCanonical",
+                                    "sourceUri", "sourceCanonical", "targetUri", "targetCanonical"), str),
+                   "additionalAttribute": [_DECLARED], "property": [{**_DECLARED, "system": str}],
+                   "group": [{"source": str, "target": str, "sourceVersion": str, "targetVersion": str,
+                              "unmapped": dict.fromkeys(("mode", "code", "display", "url", "otherMap", "valueSet",
+                                                         "relationship"), str),
+                              "element": [{"code": str, "display": str, "valueSet": str, "noMap": bool,
+                                           "extension": _EXTENSIONS, "target": [_TARGET]}]}]},
 }
 _COMMON = {"resourceType": str, "id": str, "url": str, "version": str, "name": str, "title": str, "status": str,
            "extension": _EXTENSIONS}
@@ -114,8 +127,11 @@ def _misfit(res: dict[str, Any], spec: dict[str, Any], rtype: str) -> str | None
                 return f"{where} is not an object"
             stack += [(node[k], s, f"{where}.{k}") for k, s in spec.items() if node.get(k) is not None]
         elif not isinstance(node, spec):
-            return f"{where} is not {'a string' if spec is str else 'an object'}"
+            return f"{where} is not {_TYPE_NAMES[spec]}"
     return None
+
+
+_TYPE_NAMES = {str: "a string", dict: "an object", bool: "true or false"}
 
 
 def _fitting(spec: Any) -> Callable[[Any], bool]:
@@ -256,26 +272,6 @@ def _check_concepts(concepts: object, path: str) -> None:
         _check_concepts(c.get("concept"), f"{p}.concept")
 
 
-def _extensions(d: dict[str, Any], path: str) -> None:
-    for i, x in enumerate(_list(d.get("extension"), f"{path}.extension")):
-        _obj(x, f"{path}.extension[{i}]")
-        _strs(x, f"{path}.extension[{i}]", "url")
-
-
-def _condition(o: object, path: str) -> None:
-    """A ConceptMap target's dependsOn or product (R5: attribute, value[x] or valueSet; R4: property, system,
-    value, display)."""
-    o = _obj(o, path)
-    _strs(o, path, "attribute", "property", "system", "value", "display", "valueCode", "valueString", "valueSet")
-    if o.get("valueCoding") is not None:
-        check_coding(o["valueCoding"], f"{path}.valueCoding")
-    if o.get("valueQuantity") is not None:
-        _obj(o["valueQuantity"], f"{path}.valueQuantity")
-    if o.get("valueBoolean") is not None and not isinstance(o["valueBoolean"], bool):
-        _fail(f"{path}.valueBoolean", "must be true or false")
-    _extensions(o, path)
-
-
 def check_resource(r: object, path: str = "resource") -> dict[str, Any]:
     """A CodeSystem, ValueSet or ConceptMap sound enough to be used (other types pass)."""
     r = _obj(r, path)
@@ -306,7 +302,6 @@ def check_resource(r: object, path: str = "resource") -> dict[str, Any]:
         for i, c in enumerate(_list(r.get("contained"), path, ".contained")):
             check_resource(c, f"{path}.contained[{i}]")
     elif rt == "ConceptMap":
-        _extensions(r, path)
         for i, g in enumerate(_list(r.get("group"), f"{path}.group")):
             p = f"{path}.group[{i}]"
             _obj(g, p)
@@ -316,15 +311,9 @@ def check_resource(r: object, path: str = "resource") -> dict[str, Any]:
             for j, e in enumerate(_list(g.get("element"), f"{p}.element")):
                 _obj(e, f"{p}.element[{j}]")
                 _strs(e, f"{p}.element[{j}]", "code", "display")
-                _extensions(e, f"{p}.element[{j}]")
                 for k, t in enumerate(_list(e.get("target"), f"{p}.element[{j}].target")):
-                    pt = f"{p}.element[{j}].target[{k}]"
-                    _obj(t, pt)
-                    _strs(t, pt, "code", "display", "relationship", "equivalence")
-                    _extensions(t, pt)
-                    for kind in ("dependsOn", "product"):
-                        for m, o in enumerate(_list(t.get(kind), f"{pt}.{kind}")):
-                            _condition(o, f"{pt}.{kind}[{m}]")
+                    _obj(t, f"{p}.element[{j}].target[{k}]")
+                    _strs(t, f"{p}.element[{j}].target[{k}]", "code", "display", "relationship", "equivalence")
     if rt in SHAPES:   # (what a package holding it is refused for: a code given twice...)
         problem = shape_problem(r)
         if problem:
