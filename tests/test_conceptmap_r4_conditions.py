@@ -10,7 +10,7 @@ import requests
 from conftest import QUIET, post_params
 from termsvc.build import SourceSpec, build
 from termsvc.fhir.conceptmap_r4 import concept_map_r5_to_r4
-from termsvc.fhir.convert import EXT_ADDITIONAL_ATTRIBUTE, to_r5
+from termsvc.fhir.convert import EXT_ADDITIONAL_ATTRIBUTE, other_value_extension, to_r5
 from test_dicom_codes_context import DESCRIPTIONS, DESCRIPTIONS_TOML
 from test_translate_dependency import LATERALITY, LEFT, LEFT_SIDES, MAP, MODALITY, RIGHT, SIDES, SRC, answer
 
@@ -35,7 +35,8 @@ def test_the_r4_form_carries_the_conditions_in_cross_version_extensions():
                                        {"url": "type", "valueCode": "boolean"}]
     elements = {e["code"]: e for e in r4["group"][0]["element"]}
     # the code an attribute is named by becomes its uri (R4's property is a uri); an attribute without one stays
-    assert elements["KNEE"]["target"][0]["dependsOn"] == [{"property": MODALITY, "value": "CT"}]
+    assert elements["KNEE"]["target"][0]["dependsOn"] == [{"property": MODALITY, "value": "CT", "extension": [
+        {"url": other_value_extension("dependsOn"), "valueCode": "CT"}]}]   # (a code: said as text, and typed)
     assert elements["XR-KNEE"]["target"][0]["dependsOn"] == [{"property": LATERALITY, "system": LEFT["system"],
                                                               "value": LEFT["code"], "display": LEFT["display"]}]
     [by_value_set] = elements["HIP"]["target"][0]["dependsOn"]
@@ -51,9 +52,7 @@ def test_read_back_to_r5_the_conditions_are_those_written():
     assert "extension" not in back
     conditions = [(e["code"], t.get("dependsOn")) for e in back["group"][0]["element"] for t in e["target"]]
     written = [(e["code"], t.get("dependsOn")) for e in TYPED["group"][0]["element"] for t in e["target"]]
-    # (a code is a string in R4: it comes back as one)
-    assert conditions == [(c, [{k.replace("valueCode", "valueString"): v for k, v in d.items()} for d in ds])
-                          for c, ds in written]
+    assert conditions == written
     # an R4 summary (no groups) is known for R4 by its extension
     summary = {k: v for k, v in concept_map_r5_to_r4(TYPED).items() if k != "group"}
     assert to_r5(summary)["additionalAttribute"] == TYPED["additionalAttribute"]
@@ -111,5 +110,7 @@ def test_the_r4_endpoint_serves_a_built_maps_conditions(tmp_path, server_factory
                    for x in cm["extension"] if x["url"] == EXT_ADDITIONAL_ATTRIBUTE)
     assert codes == ["Laterality", "Modality"]
     knie = next(e for e in cm["group"][0]["element"] if e["code"] == "Knie")
-    assert [t["dependsOn"] for t in knie["target"]] == [[{"property": "Modality", "value": "CT"}],
-                                                        [{"property": "Modality", "value": "MR"}]]
+    assert [[(d["property"], d["value"]) for d in t["dependsOn"]] for t in knie["target"]] == [
+        [("Modality", "CT")], [("Modality", "MR")]]
+    assert [d["valueCode"] for e in to_r5(cm)["group"][0]["element"] if e["code"] == "Knie"
+            for t in e["target"] for d in t["dependsOn"]] == ["CT", "MR"]

@@ -153,8 +153,8 @@ def test_nul_bytes_and_a_huge_cell_are_reports_of_their_rows(tmp_path):
             "A3,Abdo\x00men,X3,equivalent,accepted\n").encode()
     t = table(tmp_path, "t.csv", data)
     assert [(r.row, r.cells["source_code"]) for r in t.rows] == [(2, "A\x001"), (4, "A3")]
-    assert [(p.row, p.kind) for p in t.errors] == [(2, "invalid-cell"), (3, "malformed-row")]
-    assert t.rows[1].source_display == "Abdo\x00men"     # (a display is text as written)
+    assert [(p.row, p.kind) for p in t.errors] == [(2, "invalid-cell"), (3, "malformed-row"), (4, "invalid-cell")]
+    assert t.rows[1].source_display == "Abdo\x00men"     # (a display is text as written, and its row in error)
     assert "holds the control character U+0000" in t.errors[0].message
     assert t.errors[1].message.startswith("cannot read the line as CSV: a cell is longer than 131,072 characters")
     assert len(t.errors[1].line()) < 400     # (the cell is not in the report whole)

@@ -9,21 +9,24 @@
   `source` + `sourceVersion`; `unmapped.mode` use-source-code -> provided,
   `otherMap` -> `url`; dependsOn/product `attribute` + `value[x]` -> `property` (the uri of the
   additional attribute the code names, else the attribute as written) + `system`/`value`/`display`;
-- the conditions keep what R4 has no element for in FHIR's cross-version extensions: the map's
-  `additionalAttribute` (extension-ConceptMap.additionalAttribute, sub-extensions code/uri/
-  description/type), a dependsOn/product's `valueSet` and a value other than a Coding or a string
-  (its `value` is then the value as text, the extension the typed value);
-- the other R5-only elements (properties, element/target valueSet, author/reviewer/...,
-  versionAlgorithm, copyrightLabel) are dropped.
+- what R4 has no element for is kept in FHIR's cross-version extensions: the map's `additionalAttribute`
+  and `property` (extension-ConceptMap.additionalAttribute / .property, sub-extensions code/uri/description/
+  type, and a property's system), a target's `property` values (sub-extensions code/value), a
+  dependsOn/product's `valueSet` and a value R4's `value` string does not say whole - any but a valueString
+  and a Coding of system, code and display (its `value` is then the value as text, the extension the typed
+  value: a valueCode reads back as a valueCode);
+- the other R5-only elements (element/target valueSet, author/reviewer/..., versionAlgorithm,
+  copyrightLabel) are dropped.
 """
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from termsvc.fhir.convert import (ADDITIONAL_ATTRIBUTE_PARTS, EXT_ADDITIONAL_ATTRIBUTE, EXT_NOMAP_COMMENT,
-                                  EXT_R4_EQUIVALENCE, R5_UNMAPPED_MODE, other_value_extension,
-                                  other_value_set_extension, quantity_text, r4_equivalence)
+from termsvc.fhir.convert import (ADDITIONAL_ATTRIBUTE_PARTS, EXT_ADDITIONAL_ATTRIBUTE, EXT_NOMAP_COMMENT, EXT_PROPERTY,
+                                  EXT_R4_EQUIVALENCE, PROPERTY_PARTS, R5_UNMAPPED_MODE, declared_r5_to_r4,
+                                  other_value_extension, other_value_set_extension, quantity_text, r4_equivalence,
+                                  target_property_r4)
 from termsvc.results import JSON
 
 # the R5 relationship where the author wrote an R5 code (no R4 word kept), so an R4 copy
@@ -52,15 +55,13 @@ def concept_map_r5_to_r4(cm: JSON) -> JSON:
             out[k] = [_group(g, uris) for g in v]
         else:
             out[k] = copy.deepcopy(v)
-    if attributes:
-        out["extension"] = [*out.get("extension", []), *map(_additional_attribute, attributes)]
+    properties = [p for p in cm.get("property", []) or [] if isinstance(p, dict) and p.get("code")]
+    if attributes or properties:
+        out["extension"] = [*out.get("extension", []),
+                            *(declared_r5_to_r4(p, EXT_PROPERTY, PROPERTY_PARTS) for p in properties),
+                            *(declared_r5_to_r4(a, EXT_ADDITIONAL_ATTRIBUTE, ADDITIONAL_ATTRIBUTE_PARTS)
+                              for a in attributes)]
     return out
-
-
-def _additional_attribute(a: JSON) -> JSON:
-    return {"url": EXT_ADDITIONAL_ATTRIBUTE,
-            "extension": [{"url": part, key: a[part]} for part, key in ADDITIONAL_ATTRIBUTE_PARTS.items()
-                          if isinstance(a.get(part), str)]}
 
 
 def _split(canonical: str) -> tuple[str, str | None]:
@@ -133,17 +134,17 @@ def _other(o: JSON, kind: str, uris: dict[str, str]) -> JSON:
         for src, dst in (("system", "system"), ("code", "value"), ("display", "display")):
             if c.get(src) is not None:
                 out[dst] = c[src]
+        if not c.get("system") or not c.keys() <= {"system", "code", "display"}:   # (R4 reads no other Coding back)
+            out["extension"] = [{"url": other_value_extension(kind), "valueCoding": copy.deepcopy(c)}]
     elif o.get("valueSet"):
         out["extension"] = [{"url": other_value_set_extension(kind), "valueCanonical": o["valueSet"]}]
     else:
         for k, v in o.items():
             if not k.startswith("value"):
                 continue
-            if isinstance(v, str):
-                out["value"] = v
-            else:   # boolean, Quantity: as text, and typed in the extension
-                out["value"] = str(v).lower() if isinstance(v, bool) else \
-                    quantity_text(v) if isinstance(v, dict) else str(v)
+            out["value"] = v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else \
+                quantity_text(v) if isinstance(v, dict) else str(v)
+            if k != "valueString":   # a code, boolean, Quantity...: as text, and typed in the extension
                 out["extension"] = [{"url": other_value_extension(kind), k: copy.deepcopy(v)}]
     return out
 
@@ -151,12 +152,14 @@ def _other(o: JSON, kind: str, uris: dict[str, str]) -> JSON:
 def _target(t: JSON, uris: dict[str, str]) -> JSON:
     out: dict[str, Any] = {}
     for k, v in t.items():
-        if k in ("relationship", "valueSet", "property"):
+        if k in ("relationship", "valueSet"):
             continue
-        if k == "extension":
+        if k == "property":
+            out.setdefault("extension", []).extend(target_property_r4(p) for p in v if isinstance(p, dict))
+        elif k == "extension":
             keep = [copy.deepcopy(x) for x in v if x.get("url") != EXT_R4_EQUIVALENCE]
             if keep:
-                out[k] = keep
+                out.setdefault(k, []).extend(keep)
         elif k in ("dependsOn", "product"):
             out[k] = [_other(o, k, uris) for o in v]
         else:

@@ -18,6 +18,11 @@ XVER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
 EXT_ADDITIONAL_ATTRIBUTE = XVER + "ConceptMap.additionalAttribute"
 ADDITIONAL_ATTRIBUTE_PARTS = {"code": "valueCode", "uri": "valueUri", "description": "valueString",
                               "type": "valueCode"}
+# ... and the properties it declares (sub-extensions as the attributes', and system), with a target's values
+# of them (sub-extensions code and value)
+EXT_PROPERTY = XVER + "ConceptMap.property"
+PROPERTY_PARTS = {**ADDITIONAL_ATTRIBUTE_PARTS, "system": "valueCanonical"}
+EXT_TARGET_PROPERTY = XVER + "ConceptMap.group.element.target.property"
 EXT_R4_EQUIVALENCE = "http://hl7.org/fhir/1.0/StructureDefinition/extension-ConceptMap.element.target.equivalence"
 
 EQUIVALENCE_TO_RELATIONSHIP = {
@@ -40,7 +45,7 @@ _SCOPE_R4_TO_R5 = {"sourceUri": "sourceScopeUri", "sourceCanonical": "sourceScop
 def is_r4_concept_map(cm: JSON) -> bool:
     if any(k in cm for k in _SCOPE_R4_TO_R5):
         return True
-    if any(x.get("url") == EXT_ADDITIONAL_ATTRIBUTE for x in _extensions(cm)):
+    if any(x.get("url") in (EXT_ADDITIONAL_ATTRIBUTE, EXT_PROPERTY) for x in _extensions(cm)):
         return True
     for g in cm.get("group", []) or []:
         if "sourceVersion" in g or "targetVersion" in g:
@@ -76,17 +81,51 @@ def other_value_set_extension(kind: str) -> str:
 
 def additional_attributes_r4(cm: JSON) -> list[JSON]:
     """The R5 additionalAttribute an R4 ConceptMap carries in the cross-version extension."""
+    return declared_r4(cm, EXT_ADDITIONAL_ATTRIBUTE, ADDITIONAL_ATTRIBUTE_PARTS)
+
+
+def declared_r4(cm: JSON, url: str, parts: dict[str, str]) -> list[JSON]:
+    """What an R4 ConceptMap declares in the cross-version extension `url` (the R5 additionalAttribute, the
+    property), each a code and the other `parts` (sub-extension -> its value key)."""
     out = []
     for x in _extensions(cm):
-        if x.get("url") != EXT_ADDITIONAL_ATTRIBUTE:
+        if x.get("url") != url:
             continue
-        attribute = {}
+        declared = {}
         for part in _extensions(x):
-            key = ADDITIONAL_ATTRIBUTE_PARTS.get(str(part.get("url")))
+            key = parts.get(str(part.get("url")))
             if key and isinstance(part.get(key), str):
-                attribute[part["url"]] = part[key]
-        if attribute.get("code"):
-            out.append(attribute)
+                declared[part["url"]] = part[key]
+        if declared.get("code"):
+            out.append(declared)
+    return out
+
+
+def declared_r5_to_r4(declared: JSON, url: str, parts: dict[str, str]) -> JSON:
+    """An R5 additionalAttribute or property (declared_r4's inverse)."""
+    return {"url": url, "extension": [{"url": part, key: declared[part]} for part, key in parts.items()
+                                      if isinstance(declared.get(part), str)]}
+
+
+def _value_of(element: JSON) -> tuple[str, Any] | None:
+    """(value[x] key, value) of an element, or None."""
+    return next(((k, v) for k, v in element.items() if k.startswith("value")), None)
+
+
+def target_property_r4(prop: JSON) -> JSON:
+    """An R5 target's property value (code, value[x]) in its cross-version extension."""
+    value = _value_of(prop)
+    return {"url": EXT_TARGET_PROPERTY, "extension": [{"url": "code", "valueCode": prop.get("code")}]
+            + ([{"url": "value", value[0]: copy.deepcopy(value[1])}] if value else [])}
+
+
+def _target_property_r5(x: JSON) -> JSON:
+    out: dict[str, Any] = {}
+    for part in _extensions(x):
+        if part.get("url") == "code" and isinstance(part.get("valueCode"), str):
+            out["code"] = part["valueCode"]
+        elif part.get("url") == "value" and (value := _value_of(part)):
+            out[value[0]] = copy.deepcopy(value[1])
     return out
 
 
@@ -100,7 +139,7 @@ def _other_r4_to_r5(o: JSON, kind: str, codes: dict[str, str]) -> JSON:
     value_set = None
     for x in _extensions(o):
         if x.get("url") == other_value_extension(kind):
-            typed = next(((k, v) for k, v in x.items() if k.startswith("value")), None)
+            typed = _value_of(x)
         elif x.get("url") == other_value_set_extension(kind):
             value_set = x.get("valueCanonical")
     if value_set:
@@ -129,11 +168,15 @@ def concept_map_r4_to_r5(cm: JSON) -> JSON:
         elif k == "group":
             out[k] = [_group_r4_to_r5(g, codes) for g in v]
         elif k == "extension":
-            kept = [copy.deepcopy(x) for x in v if not isinstance(x, dict) or x.get("url") != EXT_ADDITIONAL_ATTRIBUTE]
+            kept = [copy.deepcopy(x) for x in v
+                    if not isinstance(x, dict) or x.get("url") not in (EXT_ADDITIONAL_ATTRIBUTE, EXT_PROPERTY)]
             if kept:
                 out[k] = kept
         else:
             out[k] = copy.deepcopy(v)
+    properties = declared_r4(cm, EXT_PROPERTY, PROPERTY_PARTS)
+    if properties:
+        out["property"] = properties
     if attributes:
         out["additionalAttribute"] = attributes
     return out
@@ -180,6 +223,13 @@ def _element_r4_to_r5(e: JSON, codes: dict[str, str]) -> JSON:
                 continue
             if k in ("dependsOn", "product"):
                 nt[k] = [_other_r4_to_r5(o, k, codes) for o in v]
+            elif k == "extension":
+                properties = [_target_property_r5(x) for x in _extensions(t) if x.get("url") == EXT_TARGET_PROPERTY]
+                if properties:
+                    nt["property"] = properties
+                kept = [copy.deepcopy(x) for x in v if not isinstance(x, dict) or x.get("url") != EXT_TARGET_PROPERTY]
+                if kept:
+                    nt[k] = kept
             else:
                 nt[k] = copy.deepcopy(v)
         if eq:
@@ -215,8 +265,7 @@ def value_set_r4_to_r5(vs: JSON) -> JSON:
     vs = copy.deepcopy(vs)
     for inc in (vs["compose"].get("include", []) or []) + (vs["compose"].get("exclude", []) or []):
         for f in inc.get("filter", []) or []:
-            hold = f.get("_op") or {}
-            for x in hold.get("extension", []) or []:
+            for x in _extensions(f.get("_op")):
                 if x.get("url") == EXT_R5_FILTER_OP and x.get("valueCode"):
                     f["op"] = x["valueCode"]
                     f.pop("_op", None)

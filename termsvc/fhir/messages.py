@@ -115,6 +115,7 @@ OWN = {
     "param-repeated": "The parameter '{name}' may be given once, not {count} times",
     "param-resource": "The parameter '{name}': resource must be a resource (an object with a resourceType)",
     "param-part": "The parameter '{name}': part must be an array",
+    "param-control": "The parameter '{name}': {where} holds {what}: a FHIR string holds none but tab, CR and LF",
     "display-language-invalid": "Invalid displayLanguage '{value}': '{tag}' is not a valid language tag (BCP 47,"
                                 " with an optional q-value)",
     "body-not-parameters": "The request body must be a Parameters resource, not {type}",

@@ -24,7 +24,7 @@ import orjson
 from termsvc.fhir import messages
 from termsvc.fhir.operations import OPERATIONS, Operation, Parameter
 from termsvc.fhir.outcome import OpError, issue
-from termsvc.fhir.shape import check_codeable_concept, check_coding
+from termsvc.fhir.shape import check_codeable_concept, check_coding, control_character_in
 from termsvc.results import JSON
 
 STRING_KEYS = frozenset({"valueString", "valueCode", "valueUri", "valueUrl", "valueCanonical", "valueId",
@@ -217,11 +217,13 @@ def _integer_text(name: str, raw: str) -> int:
 
 
 def _coding_text(name: str, raw: str) -> JSON:
-    """'system|code' (or a bare code) from a query string as a Coding."""
+    """'system|code' (or a bare code) from a query string as a Coding (checked as a Parameters resource's is)."""
     if "|" in raw:
         system, code = raw.split("|", 1)
-        return {"code": code, "system": system} if system else {"code": code}
-    return {"code": raw}
+        coding = {"code": code, "system": system} if system else {"code": code}
+    else:
+        coding = {"code": raw}
+    return coding if raw.isprintable() else check_coding(coding, f"The parameter '{name}': Coding")
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,6 +507,9 @@ class Signature:
                 types = self.declared[name].resource_types or (("Parameters",) if kind.in_parts else ())
                 if not kind.in_resource or (types and resource["resourceType"] not in types):
                     raise self._wrong(name, where, f"a {resource['resourceType']} resource")
+            damaged = control_character_in(resource, f"{where}.resource")
+            if damaged is not None:
+                raise _refuse("param-control", damaged[0], name=name, where=damaged[0], what=damaged[1])
             return Param(name, resource=resource)
         part = p["part"]
         if not isinstance(part, list):

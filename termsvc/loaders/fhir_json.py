@@ -6,22 +6,22 @@ CodeSystem, ValueSet and ConceptMap resources (R4 or R5 JSON) are stored; any
 other resource, and JSON that is not a FHIR resource at all (package.json,
 .index.json, editor settings...), is skipped quietly. Malformed JSON, a file larger than
 the setting max_json_bytes and a terminology resource whose elements have the wrong shape (a code that is not a
-string, a code given twice in one CodeSystem, a control character in a concept's text...) are a BuildError
-naming the file and the element.
+string, a code given twice in one CodeSystem, a control character in a concept's text...: fhir.shape.shape_problem,
+the rule a request's resources are held to as well) are a BuildError naming the file and the element.
 """
 import hashlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import orjson
 
 from termsvc import settings
 from termsvc.fhir.bundle import iter_bundle
+from termsvc.fhir.shape import shape_problem
 from termsvc.files import NotRegularFile, open_regular
 from termsvc.store.digest import file_sha256
-from termsvc.loaders.protocol import CONTROL_CHARACTER, BuildError, control_character
+from termsvc.loaders.protocol import BuildError
 
 TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 
@@ -48,130 +48,6 @@ def read_json(path: str, label: str | None = None) -> object:
         return orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise BuildError(f"{label}: malformed JSON: {e}") from e
-
-
-# -- the shape of a terminology resource: what the store reads of it --------------------------------
-# a spec is a type (str, dict: any object), a {key: spec} object or a [spec] list
-_SET = {"system": str, "version": str, "valueSet": [str], "concept": [{"code": str, "display": str}],
-        "filter": [{"property": str, "op": str}]}
-SHAPES: dict[str, dict] = {
-    "CodeSystem": {"property": [{"code": str, "type": str}], "filter": [{"code": str}]},   # (concepts: below)
-    "ValueSet": {"compose": {"include": [_SET], "exclude": [_SET]}},
-    "ConceptMap": {"group": [{"source": str, "target": str, "sourceVersion": str, "targetVersion": str,
-                              "element": [{"code": str, "target": [{"code": str, "display": str}]}]}]},
-}
-_COMMON = {"resourceType": str, "id": str, "url": str, "version": str, "name": str, "title": str, "status": str}
-
-
-def shape_problem(res: dict) -> str | None:
-    """What is wrong with the shape of a terminology resource (the element, and what it should be), or None;
-    a code given twice in a CodeSystem, or a control character in a concept's text, is wrong too."""
-    rtype = str(res.get("resourceType"))
-    misfit = None if _FITS.get(rtype, _FITS_COMMON)(res) else _misfit(res, {**_COMMON, **SHAPES.get(rtype, {})}, rtype)
-    if misfit:
-        return misfit
-    if rtype == "CodeSystem":
-        return _concepts_problem(res.get("concept"), f"{rtype}.concept")
-    return _compose_text_problem(res) if rtype == "ValueSet" else None
-
-
-def _misfit(res: dict, spec: dict, rtype: str) -> str | None:
-    """Where the resource does not fit its spec. Walked without recursion: elements nest as deep as the
-    JSON does."""
-    stack: list[tuple[Any, Any, str]] = [(res, spec, rtype)]   # (found, and named)
-    while stack:
-        node, spec, where = stack.pop()
-        if isinstance(spec, list):
-            if not isinstance(node, list):
-                return f"{where} is not a list"
-            stack += [(item, spec[0], f"{where}[{i}]") for i, item in enumerate(node)]
-        elif isinstance(spec, dict):
-            if not isinstance(node, dict):
-                return f"{where} is not an object"
-            stack += [(node[k], s, f"{where}.{k}") for k, s in spec.items() if node.get(k) is not None]
-        elif not isinstance(node, spec):
-            return f"{where} is not {'a string' if spec is str else 'an object'}"
-    return None
-
-
-def _fitting(spec) -> Callable[[Any], bool]:
-    """Whether a value fits the spec, as a function made once per spec (the fast path of shape_problem: the
-    values of a package's resources are checked, not described)."""
-    if isinstance(spec, list):
-        item = _fitting(spec[0])
-        return lambda node: isinstance(node, list) and all(map(item, node))
-    if isinstance(spec, dict):
-        strings = tuple(k for k, s in spec.items() if s is str)
-        others = tuple((k, _fitting(s)) for k, s in spec.items() if s is not str)
-        return lambda node: (isinstance(node, dict)
-                             and all(isinstance(v, str) for k in strings if (v := node.get(k)) is not None)
-                             and all(check(v) for k, check in others if (v := node.get(k)) is not None))
-    return lambda node: isinstance(node, spec)
-
-
-_FITS = {rtype: _fitting({**_COMMON, **spec}) for rtype, spec in SHAPES.items()}
-_FITS_COMMON = _fitting(_COMMON)
-
-
-def _concepts_problem(concepts, where: str) -> str | None:
-    """What is wrong with a CodeSystem's concepts (nested ones too): each an object, its code a string given
-    once, its display and definition strings, its designations and properties lists of objects. (The hot
-    part of loading a package: the place of a concept is spelt out only when something is wrong there.)"""
-    first: dict[str, tuple[str, int]] = {}
-    stack = [(concepts, where)] if concepts is not None else []
-    while stack:
-        items, at = stack.pop()
-        if not isinstance(items, list):
-            return f"{at} is not a list"
-        for i, c in enumerate(items):
-            if not isinstance(c, dict):
-                return f"{at}[{i}] is not an object"
-            code = c.get("code")
-            if code is not None:
-                if not isinstance(code, str):
-                    return f"{at}[{i}].code is not a string"
-                if code in first:
-                    return (f"{at}[{i}]: the code {code!r} is given twice in the code system (first at"
-                            f" {first[code][0]}[{first[code][1]}])")
-                first[code] = (at, i)
-            for key in ("display", "definition"):
-                if c.get(key) is not None and not isinstance(c[key], str):
-                    return f"{at}[{i}].{key} is not a string"
-            for key in ("designation", "property"):
-                value = c.get(key)
-                if value is not None and not (isinstance(value, list) and all(isinstance(x, dict) for x in value)):
-                    return f"{at}[{i}].{key} is not a list of objects"
-            text = _text_problem(c, f"{at}[{i}]")
-            if text:
-                return text
-            if c.get("concept") is not None:
-                stack.append((c["concept"], f"{at}[{i}].concept"))
-    return None
-
-
-def _text_problem(c: dict, at: str) -> str | None:
-    """A control character (protocol.CONTROL_CHARACTER) in a concept's code, display, definition or
-    designations, named by element."""
-    for key in ("code", "display", "definition"):
-        value = c.get(key)
-        if isinstance(value, str) and CONTROL_CHARACTER.search(value):
-            return f"{at}.{key}: {control_character(value)}"
-    for j, d in enumerate(c.get("designation") or ()):
-        value = d.get("value") if isinstance(d, dict) else None
-        if isinstance(value, str) and CONTROL_CHARACTER.search(value):
-            return f"{at}.designation[{j}].value: {control_character(value)}"
-    return None
-
-
-def _compose_text_problem(vs: dict) -> str | None:
-    """_text_problem of the concepts a ValueSet's compose lists (its shape already checked)."""
-    for part in ("include", "exclude"):
-        for i, inc in enumerate((vs.get("compose") or {}).get(part) or ()):
-            for j, c in enumerate(inc.get("concept") or ()):
-                problem = _text_problem(c, f"ValueSet.compose.{part}[{i}].concept[{j}]")
-                if problem:
-                    return problem
-    return None
 
 
 def add_resource(writer, res: dict, source_id: int, fhir_version: str, label: str, **kw) -> None:

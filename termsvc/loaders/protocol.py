@@ -1,6 +1,5 @@
 """What a loader is to the build (termsvc/build.py): the `Loader` protocol, the typed state loaders
 keep for the length of one build, and `BuildError`, the one error a loader raises for unusable input."""
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -12,19 +11,6 @@ Progress = Callable[[str], None]
 
 class BuildError(Exception):
     """A build input is unusable; the message names the file (and line) at fault."""
-
-
-# The C0 control characters no loaded text holds: all but tab, and CR / LF (which end a release file's
-# lines, and may break a FHIR string or a quoted CSV cell). Such a character marks a damaged file, as bytes
-# that are not UTF-8 do: the file is refused naming the line (or element), never stored, served, or
-# silently changed (a term with a character replaced is not the term its publisher wrote).
-CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
-def control_character(text: str) -> str | None:
-    """'a control character (U+0007) at character 12' for the first in `text`, or None."""
-    m = CONTROL_CHARACTER.search(text)
-    return None if m is None else f"a control character (U+{ord(m.group()):04X}) at character {m.start() + 1}"
 
 
 @dataclass

@@ -9,7 +9,8 @@ import zlib
 
 from termsvc import settings
 from termsvc.files import not_regular_reason, open_regular
-from termsvc.loaders.protocol import CONTROL_CHARACTER, BuildError, control_character
+from termsvc.fhir.shape import CONTROL_CHARACTER, control_character
+from termsvc.loaders.protocol import BuildError
 
 
 def max_line_chars() -> int:
@@ -20,7 +21,7 @@ def max_line_chars() -> int:
 
 def bounded_lines(f, label: str, first: int = 1):
     """(line number, line) of an open text file, a line at a time, none longer than max_line_chars() and none
-    with a control character (protocol.CONTROL_CHARACTER)."""
+    with a control character (fhir.shape.CONTROL_CHARACTER)."""
     most = max_line_chars()
     for lineno, line in enumerate(iter(partial(f.readline, most + 1), ""), first):
         if len(line) > most and not line.endswith("\n"):

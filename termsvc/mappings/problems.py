@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from termsvc.fhir.shape import CONTROL_CHARACTER, control_character
 from termsvc.mappings.reading import SHOWN_CHARS, row_json, unseen_character
 
 # a number as a spreadsheet writes one of more than 11 digits in a General cell into a CSV: 1.23457E+15
@@ -33,7 +34,10 @@ PROBLEM_KINDS = frozenset({
 
 
 def shown(text: str) -> str:
-    """A cell's text as a report shows it: its first SHOWN_CHARS characters."""
+    """A cell's text as a report shows it: its first SHOWN_CHARS characters, a control character escaped (`\\x1b`:
+    a report on a terminal is no way to move its cursor)."""
+    if not text.isprintable():
+        text = CONTROL_CHARACTER.sub(lambda m: repr(m.group())[1:-1], text)
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + f"… ({len(text):,} characters)"
 
 
@@ -107,11 +111,14 @@ def _joined(raw: list) -> str:
     return " | ".join(c.strip() for c in raw if c.strip())
 
 
-def cell_problems(file: str, cells, line: int, raw: list, cols: list, codes: dict, displays=()) -> list[Problem]:
+def cell_problems(file: str, cells, line: int, raw: list, cols: list, codes: dict, displays=(), uris=()) -> list[Problem]:
     """The problems of one row's cells as the sheet holds them, a table's and a catalogue's alike. `cols`:
     [(index, header)] of the columns read; `codes`: header of a code column -> whether a whole number may be
     typed into it as a number (SNOMED CT ids have no leading zeros to lose); `displays`: the headers of
-    display columns.
+    display columns; `uris`: of system columns.
+    - a control character (fhir.shape.CONTROL_CHARACTER: a cell may hold a tab and line breaks, no other) in any
+      cell, at its ends too (where reading trims it away), an error: the row is no text its author typed; in a
+      code or system cell, no tab or line break either (codes: the row schema's CodeCell; systems: here);
     - a cell whose text may not be what was typed (reading.Cells.notes): an error value or a formula with no
       saved value is an error in any column, a number or a date a warning in a code column;
     - a code that starts with an apostrophe (Excel's mark of a text cell, a character of a CSV's cell), or
@@ -139,6 +146,18 @@ def cell_problems(file: str, cells, line: int, raw: list, cols: list, codes: dic
             out.append(Problem("error", "invalid-cell", file, line, f"{header} holds {len(text):,} characters, more than a"
                                f" spreadsheet cell holds ({MAX_CELL:,}): '{shown(text)}'", header))
             continue
+        cell = raw[i] if i < len(raw) else ""
+        if not cell.isprintable():
+            control = control_character(cell)
+            if control and not (header in codes and code_problem(header, text)):   # (a code's: said once)
+                out.append(Problem("error", "invalid-cell", file, line, f"{header} '{shown(cell)}' holds {control}: a"
+                                   " cell holds none (but a text's tabs and line breaks)", header))
+                continue
+            unseen = unseen_character(text) if header in uris else None
+            if unseen:
+                out.append(Problem("error", "invalid-cell", file, line, f"{header} {text!r} holds {unseen}: no system"
+                                   " URI has one", header))
+                continue
         if header not in codes and header not in displays:
             continue
         if header in displays:

@@ -23,6 +23,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 
 from termsvc.files import NotRegularFile, open_regular
 from termsvc.fhir.conceptmap_match import fold
+from termsvc.fhir.shape import control_character
 from termsvc.fhir.convert import EQUIVALENCE_TO_RELATIONSHIP
 from termsvc.mappings.mangled import mangled_codes
 from termsvc.mappings.problems import Problem, cell_problems, code_problem, sheet_problems, shown
@@ -426,6 +427,8 @@ def load_meta(meta: dict, file: str = "") -> tuple[dict, list]:
         loaded = {}
         problems += [Problem("error", "invalid-metadata", file, None, f"metadata '{k}': {'; '.join(map(str, msgs))}")
                      for k, msgs in e.messages.items()]
+    problems += [Problem("error", "invalid-metadata", file, None, f"metadata '{k}': '{shown(v)}' holds {control}")
+                 for k, v in meta.items() if isinstance(v, str) and (control := control_character(v))]
     unknown = sorted(set(meta) - set(META_KEYS))
     if unknown:
         problems.append(Problem("warning", "unknown-metadata", file, None, f"metadata keys ignored: {', '.join(unknown)}"))
@@ -445,6 +448,11 @@ def read_rows(t: Table, cells):
         if c in KNOWN_COLUMNS and seen[c] != h:
             t.usable = False
             t.error("duplicate-column", cells.header_line, f"column '{h}' given twice (also '{seen[c]}')", h)
+    for _, h in cols:
+        control = control_character(h)
+        if control:   # (a header is a ConceptMap's text too: the column's name)
+            t.usable = False
+            t.error("invalid-cell", cells.header_line, f"column '{shown(h)}' holds {control} in its header", h)
     t.colmap = seen
     missing = [c for c in REQUIRED_COLUMNS if c not in seen]
     if missing:
@@ -465,6 +473,7 @@ def read_rows(t: Table, cells):
     codes = {seen[c]: c == "target_code" for c in ("source_code", "target_code") if c in seen}
     t.problems += mangled_codes(t.file, cells, [(i, h) for i, h in cols if h in codes])
     displays = {seen[c] for c in ("source_display", "target_display") if c in seen}
+    systems = {seen[c] for c in ("source_system", "target_system") if c in seen}
     schema = RowSchema(t.meta, seen)
     for line, raw in raw_rows:
         surplus = [c for c in raw[len(headers):] if c.strip()]
@@ -478,7 +487,7 @@ def read_rows(t: Table, cells):
             written = row_cells.get(seen.get(column, ""), "")
             kind = "invalid-cell" if column == "source_code" and written else CELL_ERROR_KINDS.get(column, "invalid-cell")
             t.error(kind, line, "; ".join(map(str, messages)), seen.get(column, column))
-        t.problems += cell_problems(t.file, cells, line, raw, cols, codes, displays)
+        t.problems += cell_problems(t.file, cells, line, raw, cols, codes, displays, systems)
         if not errors:
             structural_row_checks(t, r)
         t.rows.append(r)

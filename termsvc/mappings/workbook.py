@@ -5,7 +5,8 @@
   integers without `.0` and other numbers in their shortest form); booleans TRUE/FALSE; dates ISO `YYYY-MM-DD`. A
   cell whose text may not be what was typed is noted (`Cells.notes`): a number in the General format or a date (a
   code's leading zeros are not in the file), a number past 15 significant digits, an error value (#N/A), a formula
-  with no saved value.
+  with no saved value. A character XML cannot hold is in the file as Excel escapes it (`_x0007_`; `_x000D_` the
+  CR of a cell's line break): read as that character (a control character is then a problem of its row).
 - Total rows (a SUBTOTAL, a SUM/COUNT of the rows above, or a total word with counts: reading.total_row) are not
   rows of the sheet; the rows and columns it hides and its merged cells are read from the sheet's XML with the
   standard zipfile (what openpyxl's read-only mode keeps no record of; no private attribute of openpyxl).
@@ -139,10 +140,16 @@ def _general(cell) -> bool:
     return not (re.fullmatch(r"0+", fmt) or re.fullmatch(r"0+\.(0+)", fmt))
 
 
+# Excel's escape of a character XML cannot hold, in a cell's text (openpyxl reads it as written)
+XML_ESCAPED = re.compile(r"_x(00[01][0-9A-Fa-f])_")
+
+
 def render_xlsx_cell(cell) -> str:
     v = cell.value
     if v is None:
         return ""
+    if isinstance(v, str):
+        return XML_ESCAPED.sub(lambda m: chr(int(m[1], 16)), v) if "_x" in v else v
     if isinstance(v, bool):
         return "TRUE" if v else "FALSE"
     if isinstance(v, datetime.datetime):
