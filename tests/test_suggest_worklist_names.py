@@ -2,7 +2,9 @@
 causes): a name of 16 characters (DICOM's SH) cut mid-word, a word cut in a phrase, one letter replaced,
 a misspelling that another language's stop word has the stem of, the cranium of an ultrasound (the brain),
 angioplasty (an artery), an implanted port (a device), the babygram, regions by their initials between
-slashes, the Polish `klatka`, the clinical question in Polish and Portuguese, the word for side."""
+slashes, the Polish `klatka`, the clinical question in Polish and Portuguese, the word for side; and from
+fresh8_b's, read after its one measurement: a cut word another language reads by its stem, whole-body
+diffusion MR, the cranial ultrasound as orders shorten it."""
 import pytest
 
 import test_suggest_dicom_headers as headers
@@ -28,6 +30,10 @@ ABDOMEN_PELVIS, CAP, NCAP = "818982008", "416775004", "416319003"
 def test_a_name_of_16_characters_ends_in_a_word_cut_short(suggester, name, language, part, code):
     assert len(name) == 16
     assert parts(suggester, name, language)[part] == code
+
+
+def test_a_cut_word_another_language_reads_by_its_stem_is_still_cut(suggester):
+    assert parts(suggester, "MRT SCHULTER REC", "de")["laterality"] == RIGHT     # rechts, not the Polish rece (hands)
 
 
 def test_a_word_cut_inside_a_phrase_is_completed_to_the_phrase(suggester):
@@ -58,6 +64,7 @@ def test_a_misspelling_in_the_names_language_beats_another_languages_stop_word(s
 @pytest.mark.parametrize("name, language, code", [
     ("Schädelsonographie", "de", BRAIN), ("Sono Schädel Säugling", "de", BRAIN), ("Ecografia cranio neonato", "it", BRAIN),
     ("Échographie du crâne nouveau-né", "fr", BRAIN),
+    ("Head US neonate", "en", BRAIN), ("USG przezciemiączkowe", "pl", BRAIN),
     ("Radio du crâne", "fr", SKULL), ("Schädel-CT", "de", HEAD), ("Rx craneo", "es", SKULL)])
 def test_the_cranium_of_an_ultrasound_is_the_brain(suggester, name, language, code):
     assert first(suggester, name, language) == code
@@ -89,6 +96,11 @@ def test_the_portal_vein_is_still_the_portal_vein(suggester, name, language):
 def test_the_babygram_is_a_radiograph_of_the_whole_body(suggester, name, language):
     got = parts(suggester, name, language)
     assert got["region"] == ENTIRE_BODY and got["modality"] == "DX"
+
+
+@pytest.mark.parametrize("name", ["WB_DWIBS", "DWIBS^Staging", "PET-CT WB"])
+def test_whole_body_as_protocols_abbreviate_it(suggester, name):
+    assert first(suggester, name, "en") == ENTIRE_BODY
 
 
 @pytest.mark.parametrize("name, code", [("CT C/A/P", CAP), ("CT N/C/A/P w contrast", NCAP)])

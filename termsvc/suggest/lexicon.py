@@ -401,8 +401,9 @@ class Lexicon:
         begins with it, the words before it in the term ending the name; of the terms that say most of the
         name and add fewest words to it, in the first language that has one, if all their readings mean one thing."""
         cut = words[-1] if words else ""
-        if not cut.isalpha() or self.lookup((cut,), languages)[0] or cut in self.meaning_words:
-            return None       # (an English word of a meaning is whole: `knee` begins no `kneecap`)
+        facets, how, lang = self.lookup((cut,), languages)
+        if not cut.isalpha() or cut in self.meaning_words or (facets and (how != "stem" or lang == languages[0])):
+            return None       # a word read is whole, but by another language's stem (`rec`: the Polish rece, hands)
         for lang in languages:
             found: dict = {}      # (words of the name the term says, -words it adds) -> {its rest: its meanings}
             for term, facets in self.exact.get(lang, {}).items():
