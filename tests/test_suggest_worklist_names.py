@@ -64,7 +64,8 @@ def test_a_misspelling_in_the_names_language_beats_another_languages_stop_word(s
 @pytest.mark.parametrize("name, language, code", [
     ("Schädelsonographie", "de", BRAIN), ("Sono Schädel Säugling", "de", BRAIN), ("Ecografia cranio neonato", "it", BRAIN),
     ("Échographie du crâne nouveau-né", "fr", BRAIN),
-    ("Head US neonate", "en", BRAIN), ("USG przezciemiączkowe", "pl", BRAIN),
+    ("Head US neonate", "en", BRAIN), ("USG przezciemiączkowe", "pl", BRAIN), ("Sono Schädel Frühchen", "de", BRAIN),
+    ("Echo schedel prematuur", "nl", BRAIN),        # the premature infant carries nothing (`Frühgeb|orene`: no ear)
     ("Radio du crâne", "fr", SKULL), ("Schädel-CT", "de", HEAD), ("Rx craneo", "es", SKULL)])
 def test_the_cranium_of_an_ultrasound_is_the_brain(suggester, name, language, code):
     assert first(suggester, name, language) == code
