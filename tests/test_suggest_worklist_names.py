@@ -99,12 +99,20 @@ def test_the_babygram_is_a_radiograph_of_the_whole_body(suggester, name, languag
     assert got["region"] == ENTIRE_BODY and got["modality"] == "DX"
 
 
+@pytest.mark.parametrize("name, language", [("Skeletal survey NAI", "en"), ("Bilan squelettique", "fr"),
+                                            ("Serie ósea infantil", "es"), ("Skelettstatus Kind", "de")])
+def test_the_skeletal_survey_is_a_radiograph_of_the_whole_body(suggester, name, language):
+    got = parts(suggester, name, language)
+    assert got["region"] == ENTIRE_BODY and got["modality"] == "DX"
+
+
 @pytest.mark.parametrize("name", ["WB_DWIBS", "DWIBS^Staging", "PET-CT WB"])
 def test_whole_body_as_protocols_abbreviate_it(suggester, name):
     assert first(suggester, name, "en") == ENTIRE_BODY
 
 
-@pytest.mark.parametrize("name, code", [("CT C/A/P", CAP), ("CT N/C/A/P w contrast", NCAP)])
+@pytest.mark.parametrize("name, code", [("CT C/A/P", CAP), ("CT T/A/P", CAP), ("CT N/C/A/P w contrast", NCAP),
+                                        ("MRI C/T/L spine", "421060004")])
 def test_regions_by_their_initials_between_slashes(suggester, name, code):
     assert first(suggester, name, "en") == code
 
