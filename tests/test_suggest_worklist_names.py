@@ -106,6 +106,11 @@ def test_the_skeletal_survey_is_a_radiograph_of_the_whole_body(suggester, name, 
     assert got["region"] == ENTIRE_BODY and got["modality"] == "DX"
 
 
+def test_the_french_body_scanner_is_a_whole_body_ct(suggester):
+    got = parts(suggester, "Body scanner polytraumatisé", "fr")
+    assert got["region"] == ENTIRE_BODY and got["modality"] == "CT"
+
+
 @pytest.mark.parametrize("name", ["WB_DWIBS", "DWIBS^Staging", "PET-CT WB"])
 def test_whole_body_as_protocols_abbreviate_it(suggester, name):
     assert first(suggester, name, "en") == ENTIRE_BODY
