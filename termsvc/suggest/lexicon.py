@@ -397,9 +397,10 @@ class Lexicon:
 
     def complete_cut(self, words: list[str], languages: list[str]) -> tuple | None:
         """The words the last one was cut from, when a name was cut at its field's length (`mezzo di co` ->
-        contrasto, `imagerie par res` -> resonance magnetique): the rest of a lexicon term one of whose words
-        begins with it, the words before it in the term ending the name; of the terms that say most of the
-        name and add fewest words to it, in the first language that has one, if all their readings mean one thing."""
+        contrasto, `imagerie par res` -> resonance magnetique): the rest of a lexicon term that says something
+        (`spi` is no `SPIR` sequence) one of whose words begins with it, the words before it in the term ending
+        the name; of the terms that say most of the name and add fewest words to it, in the first language that
+        has one, if all their readings mean one thing."""
         cut = words[-1] if words else ""
         facets, how, lang = self.lookup((cut,), languages)
         if not cut.isalpha() or cut in self.meaning_words or (facets and (how != "stem" or lang == languages[0])):
@@ -409,7 +410,7 @@ class Lexicon:
             for term, facets in self.exact.get(lang, {}).items():
                 for k in range(1, min(len(term), len(words)) + 1):
                     if (term[k - 1].startswith(cut) and len(term[k - 1]) > len(cut) and (k > 1 or len(cut) >= 3)
-                            and term[:k - 1] == tuple(words[len(words) - k:-1])):
+                            and term[:k - 1] == tuple(words[len(words) - k:-1]) and _content(facets)):
                         found.setdefault((k, k - len(term)), {}).setdefault(term[k - 1:], set()).update(
                             (f.kind, f.alternatives) for f in facets)
             if found:
