@@ -288,7 +288,8 @@ def test_eval_reports_ranking_baseline_and_parts_per_language(db_path, tmp_path)
                                   "fresh5_a.csv", "fresh5_b.csv", "plpt_a.csv", "plpt_b.csv", "fresh6_a.csv",
                                   "fresh6_b.csv", "fresh7_a.csv", "fresh7_b.csv", "nordic_a.csv", "nordic_b.csv",
                                   "nordic_c.csv", "nordic_d.csv",
-                                  "central_a.csv", "central_b.csv", "central_c.csv", "central_d.csv"])
+                                  "central_a.csv", "central_b.csv", "central_c.csv", "central_d.csv",
+                                  "fresh8_a.csv", "fresh8_b.csv"])
 def test_the_gold_sets_meet_the_figures_of_issue_19(db_path, gold):
     r = run("mappings", "eval", os.path.join(GOLD, gold), "--db", db_path, "--no-default-mappings", "--json")
     report = orjson.loads(r.output)

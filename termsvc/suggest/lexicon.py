@@ -31,15 +31,12 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 
-from rapidfuzz import fuzz, process
-
+from termsvc.suggest.spelling import FUZZY_MIN_LENGTH, misspelt
 from termsvc.suggest.text import ENDINGS, FINDING_COMPOUNDS, LANGUAGES, language_code, stem, tokens
 
 KINDS = ("modality", "region", "laterality", "contrast", "view", "procedure", "word", "stop", "same", "plane")
 FOLDER = "lexicon"            # the department's lexicon: a folder of this name in a mappings folder
 MAX_TERM_WORDS = 6
-FUZZY_MIN_LENGTH = 5          # shorter words are not corrected (too many near neighbours)
-FUZZY_CUTOFF = 84
 PREFIX_MIN_LENGTH = 4         # a shorter word is not read as the beginning of a longer one (`gen`)
 STEMMED_MIN_LENGTH = 4        # a shorter term (an abbreviation) is found only as written, not by its stem
 SHORT_WORD = 2                # words this short are read only in the name's language (or English)
@@ -51,6 +48,7 @@ ENDING_MAX_LENGTH = 3         # after a part known by its stem, a shorter rest i
 STOP_PART_MIN_LENGTH = 5      # the shortest stop word a compound may begin with (it adds nothing)
 LINKS = ("", "s", "n", "en", "es", "e", "er")   # German/Dutch linking elements between compound parts
 CUT_AT = 64                   # DICOM's LO (the descriptions): a name this long may end cut short (`MEZZO DI CO`)
+CUT_SHORT_AT = 16             # DICOM's SH (worklists and RIS fields): a name of just this length may too (`MRI CERVICAL SPI`)
 
 
 class LexiconError(ValueError):
@@ -160,6 +158,8 @@ class Lexicon:
         self._single_sets: dict = {}
         self._phrases_without_stops()
         self.negators = self._negators()
+        self.meaning_words = {w for d in self.exact.values() for fs in d.values() for f in fs for a in f.alternatives
+                              for w in tokens(a)}     # the English words of every meaning: a whole word, never cut
         # stop words that open a contrast phrase (`mit KM`, `con contraste`): they say something there
         self.contrast_openers = {words[0] for language, terms in self.exact.items() for words, facets in terms.items()
                                  if len(words) > 1 and any(f.kind == "contrast" for f in facets)
@@ -291,6 +291,13 @@ class Lexicon:
                         facets, how, _lang = self.lookup(run[:1] + inner + run[-1:], languages)
                 if not facets:
                     facets, how = self.negated(run, languages), "exact"
+                if facets and length == 1 and how == "stem" and _lang != languages[0] and not _content(facets):
+                    # another language's stop word by its stem is a guess: a misspelling in the name's language
+                    # says more (`cadrera` is the Spanish cadera, not the French `cadre`)
+                    corrected = self.correct(run[0], languages[:1]) if guess else None
+                    if corrected:
+                        found = Segment(run, list(self.lookup((corrected,), languages[:1])[0]), "fuzzy", corrected)
+                        break
                 if facets:
                     found = Segment(run, list(facets), how)
                     break
@@ -325,9 +332,10 @@ class Lexicon:
     def _phrases_in_english(self, segments: list[Segment]) -> list[Segment]:
         """A region word of several meanings next to a modality word (stop words between) means what
         the English phrase of their meanings says, when the lexicon has one that chooses among the
-        word's own meanings, in any language and either order: `computed tomography skull` is the head,
-        so `CT crane`, `CT cranio nativa`, `Schadel-CT` and `IRM du crane` (skull|head) are the head,
-        while `Rx crane` stays the skull, and so does the English `CT skull` (one meaning)."""
+        word's own meanings (or names what the modality sees there), in any language and either order:
+        `computed tomography skull` is the head, so `CT crane`, `CT cranio nativa`, `Schadel-CT` and `IRM du
+        crane` (skull|head) are the head, while `Rx crane` stays the skull, and so does the English `CT skull`
+        (one meaning); `ultrasound skull` is the brain (`Schadelsonographie`, `Sono Schadel`, `Eco cranio`)."""
         english = self.exact.get("en", {})
         content = [i for i, s in enumerate(segments) if not (s.facets and all(f.kind == "stop" for f in s.facets))]
         merged: dict = {}     # index of the first segment -> (index of the last, the facets)
@@ -387,22 +395,24 @@ class Lexicon:
             i += len(merged.words) if merged else 1
         return out
 
-    def complete_cut(self, words: list[str], languages: list[str]) -> str | None:
-        """The word the last one was cut from, when a name was cut at its field's length (`mezzo di co` ->
-        contrasto): the lexicon term whose last word begins with it and whose other words end the name,
-        the longest such term of the first language that has one, if all its readings mean one thing."""
+    def complete_cut(self, words: list[str], languages: list[str]) -> tuple | None:
+        """The words the last one was cut from, when a name was cut at its field's length (`mezzo di co` ->
+        contrasto, `imagerie par res` -> resonance magnetique): the rest of a lexicon term that says something
+        (`spi` is no `SPIR` sequence) one of whose words begins with it, the words before it in the term ending
+        the name; of the terms that say most of the name and add fewest words to it, in the first language that
+        has one, if all their readings mean one thing."""
         cut = words[-1] if words else ""
-        if not cut.isalpha() or self.lookup((cut,), languages)[0]:
-            return None
+        facets, how, lang = self.lookup((cut,), languages)
+        if not cut.isalpha() or cut in self.meaning_words or (facets and (how != "stem" or lang == languages[0])):
+            return None       # a word read is whole, but by another language's stem (`rec`: the Polish rece, hands)
         for lang in languages:
-            found: dict = {}      # term length -> {completed word: its meanings}
+            found: dict = {}      # (words of the name the term says, -words it adds) -> {its rest: its meanings}
             for term, facets in self.exact.get(lang, {}).items():
-                n = len(term)
-                if (n <= len(words) and term[-1].startswith(cut) and len(term[-1]) > len(cut)
-                        and (n > 1 or (len(cut) >= 3 and lang != "en"))    # (English: see _unknown)
-                        and term[:-1] == tuple(words[len(words) - n:-1])):
-                    found.setdefault(n, {}).setdefault(term[-1], set()).update(
-                        (f.kind, f.alternatives) for f in facets)
+                for k in range(1, min(len(term), len(words)) + 1):
+                    if (term[k - 1].startswith(cut) and len(term[k - 1]) > len(cut) and (k > 1 or len(cut) >= 3)
+                            and term[:k - 1] == tuple(words[len(words) - k:-1]) and _content(facets)):
+                        found.setdefault((k, k - len(term)), {}).setdefault(term[k - 1:], set()).update(
+                            (f.kind, f.alternatives) for f in facets)
             if found:
                 longest = found[max(found)]
                 meanings = {frozenset(m) for m in longest.values()}
@@ -488,24 +498,6 @@ class Lexicon:
         return None
 
 
-def swapped(word: str, words) -> str | None:
-    """The word of `words` this one is with two neighbouring letters swapped back (`gauhce` -> gauche,
-    one slip that fuzz.ratio counts as two edits), if exactly one such word."""
-    found = {w for i in range(len(word) - 1) if word[i] != word[i + 1]
-             for w in (word[:i] + word[i + 1] + word[i] + word[i + 2:],) if w in words}
-    return found.pop() if len(found) == 1 else None
-
-
-def misspelt(word: str, words: set, choices: list) -> str | None:
-    """The word of a vocabulary (`words`, and `choices`: the same sorted) this one is a misspelling of."""
-    if len(word) < FUZZY_MIN_LENGTH or not choices:
-        return None
-    found = swapped(word, words)
-    if found:
-        return found
-    best = process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
-    return best[0] if best else None
-
 # plural endings -> singular endings, per language (what Snowball's stems leave apart: ureteres/ureter)
 PLURALS = {"es": (("es", ""), ("s", "")), "pt": (("oes", "ao"), ("es", ""), ("s", "")),
            "it": (("chi", "co"), ("che", "ca"), ("ghi", "go"), ("ghe", "ga"), ("i", "o"), ("i", "e"), ("e", "a")),
@@ -523,8 +515,9 @@ def singulars(language: str, word: str) -> list[str]:
 
 
 def _chooses(facets, meanings: list) -> bool:
-    """Do these (an English phrase's) facets name a region that is one of these meanings?"""
-    return any(f.kind == "region" and f.alternatives[0] in meanings for f in facets) and len(meanings) > 1
+    """Do these (an English phrase's) facets name a region, for a word of several meanings? (One of them,
+    `computed tomography skull`: the head; or what the modality sees there, `ultrasound skull`: the brain.)"""
+    return any(f.kind == "region" for f in facets) and len(meanings) > 1
 
 
 def _says_with(facets) -> bool:

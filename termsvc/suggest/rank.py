@@ -23,7 +23,8 @@ from rapidfuzz import fuzz, process
 
 from termsvc import deadline
 from termsvc.suggest.candidates import Candidate, Scope
-from termsvc.suggest.lexicon import CUT_AT, FUZZY_MIN_LENGTH, Lexicon, Segment, misspelt
+from termsvc.suggest.lexicon import CUT_AT, CUT_SHORT_AT, Lexicon, Segment
+from termsvc.suggest.spelling import FUZZY_MIN_LENGTH, misspelt
 from termsvc.suggest.questions import drop_findings
 from termsvc.suggest.text import TOKEN, asides, fold, stem, tokens
 
@@ -94,9 +95,10 @@ def read(lexicon: Lexicon, name: str, language: str | None = None, known=lambda 
     own words (see Lexicon.segment)."""
     words = tokens(name)
     languages = lexicon.order(language, words)
-    whole = lexicon.complete_cut(words, languages) if len(name.strip()) >= CUT_AT else None
+    length = len(name.strip())
+    whole = lexicon.complete_cut(words, languages) if length >= CUT_AT or length == CUT_SHORT_AT else None
     if whole:
-        words = words[:-1] + [whole]
+        words = words[:-1] + list(whole)
     segments = lexicon.segment(words, languages, known, nearest=nearest)
     if whole:
         segments[-1].corrected = segments[-1].corrected or f"cut: {tokens(name)[-1]}"
