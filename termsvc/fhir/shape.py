@@ -136,16 +136,25 @@ _TYPE_NAMES = {str: "a string", dict: "an object", bool: "true or false"}
 
 def _fitting(spec: Any) -> Callable[[Any], bool]:
     """Whether a value fits the spec, as a function made once per spec (the fast path of shape_problem: the
-    values of a package's resources are checked, not described)."""
+    values of a package's resources are checked, not described). An object is walked by its own keys (a few,
+    where its spec may name many)."""
     if isinstance(spec, list):
         item = _fitting(spec[0])
         return lambda node: isinstance(node, list) and all(map(item, node))
     if isinstance(spec, dict):
-        strings = tuple(k for k, s in spec.items() if s is str)
-        others = tuple((k, _fitting(s)) for k, s in spec.items() if s is not str)
-        return lambda node: (isinstance(node, dict)
-                             and all(isinstance(v, str) for k in strings if (v := node.get(k)) is not None)
-                             and all(check(v) for k, check in others if (v := node.get(k)) is not None))
+        checks = {k: None if s is str else _fitting(s) for k, s in spec.items()}   # None: a string
+
+        def fits(node: Any) -> bool:
+            if not isinstance(node, dict):
+                return False
+            for k, v in node.items():
+                if v is None or k not in checks:
+                    continue
+                check = checks[k]
+                if not (isinstance(v, str) if check is None else check(v)):
+                    return False
+            return True
+        return fits
     return lambda node: isinstance(node, spec)
 
 
