@@ -205,6 +205,26 @@ def test_init_recognises_the_columns_by_a_word_of_their_headers(tmp_path, export
         assert [c["code"] for c in cs["concept"]] == ["0012"]     # 1.10 below 0012
 
 
+@pytest.mark.parametrize("header,active,inactive", [
+    ("Kod;Benämning;Aktiv", "ja", "nej"),                      # sv
+    ("Kode;Betegnelse;Aktiv", "ja", "nej"),                    # da
+    ("Tutkimuskoodi;Tutkimusnimi;Voimassa", "kyllä", "ei"),    # fi (the column names as compounds)
+    ("Kód výkonu;Název výkonu;Platný", "ano", "ne"),           # cs
+    ("Kód;Megnevezés;Érvényes", "igen", "nem"),                # hu
+    ("ΚΩΔΙΚΟΣ;ΠΕΡΙΓΡΑΦΗ;ΕΝΕΡΓΟ", "ναι", "όχι"),                # el, in capitals
+])
+def test_init_reads_catalogue_headers_and_flags_in_the_newer_languages(tmp_path, header, active, inactive):
+    path = tmp_path / "export.csv"
+    path.write_text(f"{header}\n0012;DT thorax;{active}\n1.10;Rtg;{inactive.upper()}\n", encoding="utf-8")
+    r = run("mappings", "init", path, "--name", "k", "-o", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    cs = orjson.loads((tmp_path / "out" / "codesystems" / "CodeSystem-k.json").read_bytes())
+    assert [(c["code"], c["display"]) for c in cs["concept"]] == [("0012", "DT thorax"), ("1.10", "Rtg")]
+    inactive_of = {c["code"]: [p["valueBoolean"] for p in c.get("property", []) if p["code"] == "inactive"]
+                   for c in cs["concept"]}
+    assert inactive_of == {"0012": [], "1.10": [True]}
+
+
 def test_init_does_not_guess_between_two_columns_that_could_be_the_display(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text("Leistungsnummer\tKurztext\tLangtext\n0012\tCT Kopf\tComputertomographie des Kopfes\n")

@@ -38,21 +38,31 @@ LOCAL_TYPES = ("CodeSystem", "ValueSet")
 # catalogue column -> header names it is recognised by (canonical: lower case, blanks as `_`)
 CATALOGUE_COLUMNS = {
     "code": ["code", "codes", "source_code", "local_code", "codigo", "código", "codice", "kode", "kod", "cod", "kennung",
-             "schlüssel", "schluessel", "nummer"],
+             "schlüssel", "schluessel", "nummer", "koodi", "kód", "κωδικός", "κωδικοσ", "κωδικος"],
     "display": ["display", "source_display", "description", "descripcion", "descripción", "name", "term", "text",
                 "label", "designation", "bezeichnung", "beschreibung", "libelle", "libellé", "descrizione",
                 "denominazione", "nazwa", "opis", "omschrijving", "naam", "nombre", "denominacion", "denominación",
-                "designação", "designacao", "descrição", "descricao"],
+                "designação", "designacao", "descrição", "descricao",
+                "benämning", "benamning", "beskrivning", "namn",                      # sv
+                "betegnelse", "beskrivelse", "navn", "tekst",                         # da
+                "nimi", "nimike", "kuvaus", "selite", "teksti",                       # fi
+                "název", "nazev", "označení", "oznaceni",                             # cs
+                "megnevezés", "megnevezes", "leírás", "leiras", "név", "szöveg",      # hu
+                "περιγραφή", "περιγραφη", "ονομασία", "ονομασια", "όνομα", "ονομα"],  # el
     "parent": ["parent", "parent_code", "parent_id", "hierarchy", "padre", "codigo_padre", "código_padre",
-               "übergeordnet", "uebergeordnet", "oberbegriff", "parent_concept", "nadrzędny", "pai"],
+               "übergeordnet", "uebergeordnet", "oberbegriff", "parent_concept", "nadrzędny", "pai",
+               "överordnad", "overordnet", "ylätaso", "nadřazený", "szülő"],
     "active": ["active", "activo", "activa", "aktiv", "attivo", "actif", "active_flag", "ativo", "aktywny", "actief",
-               "status", "estado", "stato", "statut"],
+               "status", "estado", "stato", "statut", "aktiivinen", "voimassa", "aktivní", "platný", "aktív",
+               "érvényes", "ενεργό", "ενεργο", "ενεργος", "ενεργός"],
 }
 ACTIVE_WORDS = {"", "true", "yes", "y", "1", "x", "active", "sí", "si", "ja", "oui", "tak", "sim", "activo", "activa",
-                "aktiv", "attivo", "actif", "ativo", "aktywny", "actief", "current", "vigente"}
+                "aktiv", "attivo", "actif", "ativo", "aktywny", "actief", "current", "vigente",
+                "kyllä", "ano", "igen", "ναι", "aktiivinen", "aktivní", "aktív", "ενεργό"}
 INACTIVE_WORDS = {"false", "no", "n", "0", "inactive", "retired", "deprecated", "nein", "non", "nie", "não", "nao",
                   "inactivo", "inactiva", "inaktiv", "inattivo", "inactif", "inativo", "nieaktywny", "inactief",
-                  "obsolete", "obsoleto", "baja"}
+                  "obsolete", "obsoleto", "baja", "nej", "ei", "ne", "nem", "όχι", "οχι", "inaktiivinen",
+                  "neaktivní", "inaktív", "ανενεργό"}
 INACTIVE_PROPERTY = {"code": "inactive", "uri": "http://hl7.org/fhir/concept-properties#inactive", "type": "boolean"}
 DEFAULT_BASE_URL = "http://termsvc.local/fhir"
 # what a table written from a catalogue leaves for the terminologist to set, and why
