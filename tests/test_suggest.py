@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CID33, DCM, PROJECT_DIR, SCT
+from termsvc.api.app import create_app
 from termsvc.build import Progress, SourceSpec, build
 from termsvc.cli import cli
 from termsvc.mappings.lint import check
@@ -257,6 +258,26 @@ def test_a_scope_the_build_cannot_expand_says_what_to_load(db_path, tmp_path):
     row = orjson.loads(r.output)["rows"][0]
     assert "termsvc build --snomed" in row["message"]
     assert row["parts"]["modality"]["code"] == "CT"
+
+
+@pytest.mark.parametrize("declared,laterality,contrast", [
+    ("it", "7771000", None),          # the Italian `sin.`: left
+    (None, None, "without"),           # read without a language: the Spanish `sin` (without)
+])
+def test_a_table_s_names_are_read_in_the_language_it_declares(db_path, tmp_path, declared, laterality, contrast):
+    meta = {"url": "http://example.org/cm/rx", "source_system": "http://example.org/cs/rx", "target_scope": CID4,
+            "target_system": SCT, **({"language": declared} if declared else {})}
+    folder = str(tmp_path / "t")
+    path = write_table(folder, "rx", [("0012", "RX MANO SIN")], meta)
+    r = run("mappings", "suggest", path, "--db", db_path, "--no-default-mappings", "--json")
+    parts = orjson.loads(r.output)["rows"][0]["parts"]
+    assert (parts["laterality"] or {}).get("code") == laterality and parts["contrast"] == contrast
+    # the same over HTTP, for a table of the build
+    built = str(tmp_path / "built.db")
+    build(built, [SourceSpec("dicom"), SourceSpec("mappings", folder, {"include_unaccepted": True})],
+          Progress(quiet=True))
+    row = create_app(built).test_client().post("/mappings/suggest", json={"table": "rx"}).get_json()["rows"][0]
+    assert (row["parts"]["laterality"] or {}).get("code") == laterality and row["parts"]["contrast"] == contrast
 
 
 def test_suggest_refuses_what_it_cannot_use(db_path, catalogue, tmp_path):

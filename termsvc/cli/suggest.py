@@ -55,7 +55,8 @@ def make_suggester(settings, folders, top: int, table=None) -> Suggester:
               help="Candidates per row.")
 @click.option("--all", "all_rows", is_flag=True, help="Every row, not only those without a target.")
 @click.option("--language", default=None, help="The language of the names (es, de, ...) when the table has no"
-                                               " language column (default: detected per name).")
+                                               " language column (default: the table's `language`, else"
+                                               " detected per name).")
 @click.option("--json", "as_json", is_flag=True, help="Print the suggestions as JSON.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the table back with the suggestions as draft rows (FILE.xlsx or FILE.csv).")

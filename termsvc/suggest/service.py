@@ -22,7 +22,7 @@ from termsvc.suggest.candidates import Scope
 from termsvc.suggest.evidence import Evidence
 from termsvc.suggest.parts import NO_PARTS, Parser
 from termsvc.suggest.rank import Ranked, Ranker, read
-from termsvc.suggest.text import fold
+from termsvc.suggest.text import fold, language_code
 
 DEFAULT_TOP = 5
 AGREEMENT_POOL = 30           # the best candidates whose parts are compared with the name's
@@ -134,14 +134,16 @@ class Suggester:
     # -- a table ---------------------------------------------------------------------------
     def table(self, table, asked: list[Asked], top: int | None = None, language: str | None = None) -> dict:
         """The suggestions for what `to_suggest` says a table asks for, in its order (`language`: of the
-        names without their own)."""
+        names without their own, else the table's `language`)."""
         meta = table.meta
         ranker = self.ranker(meta.get("target_scope"), meta.get("target_system"))
         return {"table": table.name, "rows": [self.asked(ranker, table, a, top, language) for a in asked]}
 
     def asked(self, ranker: Ranker, table, a: Asked, top: int | None = None, language: str | None = None) -> dict:
-        """The suggestions for one thing a table asks for (a row's own accepted row is no evidence for it)."""
-        return self.row(ranker, a.row, a.source_code, a.source_display, a.language or language, top,
+        """The suggestions for one thing a table asks for (a row's own accepted row is no evidence for it), in
+        its language: the row's own, else `language`, else the one the table declares (its TOML's `language`)."""
+        language = a.language or language or language_code(table.meta.get("language"))
+        return self.row(ranker, a.row, a.source_code, a.source_display, language, top,
                         None if a.row is None else (table.name, a.row))
 
     def row(self, ranker: Ranker, row, source_code: str, source_display: str, language: str | None = None,
