@@ -26,6 +26,19 @@ from termsvc import settings
 from termsvc.build import DEFAULT_PACKAGES, Progress, SourceSpec, build, default_sources
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOLD_DIR = os.path.join(PROJECT_DIR, "tests", "gold")
+
+
+def gold_report(db_path: str, gold: str) -> dict:
+    """`termsvc mappings eval` of the gold set `gold` (a file of tests/gold) on the build, as its JSON report."""
+    import orjson
+    from click.testing import CliRunner
+
+    from termsvc.cli import cli
+    r = CliRunner().invoke(cli, ["mappings", "eval", os.path.join(GOLD_DIR, gold), "--db", db_path,
+                                 "--no-default-mappings", "--json"])
+    assert r.exit_code == 0, r.output
+    return orjson.loads(r.output)
 TERMSVC_BIN = os.path.join(os.path.dirname(sys.executable), "termsvc")
 QUIET = Progress(quiet=True)
 

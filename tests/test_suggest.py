@@ -11,7 +11,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from conftest import CID33, DCM, PROJECT_DIR, SCT
+from conftest import CID33, DCM, SCT, gold_report
 from termsvc.api.app import create_app
 from termsvc.build import Progress, SourceSpec, build
 from termsvc.cli import cli
@@ -28,7 +28,6 @@ from termsvc.suggest.text import tokens
 CID = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
 CID4, CID29, CID244 = CID.format(4), CID.format(29), CID.format(244)
 PROCEDURES = "http://hl7.eu/fhir/imaging-r5/ValueSet/im-procedure-type"
-GOLD = os.path.join(PROJECT_DIR, "tests", "gold")
 ROW_KEYS = {"row", "source_code", "source_display", "candidates", "parts"}
 CANDIDATE_KEYS = {"system", "code", "display", "score", "why"}
 PART_KEYS = {"modality", "region", "laterality", "contrast"}
@@ -312,8 +311,7 @@ def test_eval_reports_ranking_baseline_and_parts_per_language(db_path, tmp_path)
                                   "central_a.csv", "central_b.csv", "central_c.csv", "central_d.csv",
                                   "fresh8_a.csv", "fresh8_b.csv"])
 def test_the_gold_sets_meet_the_figures_of_issue_19(db_path, gold):
-    r = run("mappings", "eval", os.path.join(GOLD, gold), "--db", db_path, "--no-default-mappings", "--json")
-    report = orjson.loads(r.output)
+    report = gold_report(db_path, gold)
     overall = report["ranking"]["overall"]
     assert overall["top1"] >= 85 and overall["top5"] >= 95
     assert all(t["top1"] >= 75 for lang, t in report["ranking"].items() if t["n"] >= 30)

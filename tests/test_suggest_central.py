@@ -3,22 +3,17 @@ blind; central_c.csv and central_d.csv, written blind by another hand): Czech ca
 gender, Hungarian endings and compounds, Greek with and without accents, in capitals and in Latin letters;
 over HTTP, through the CLI's eval and in the engine. The names here are not the gold sets' names: each
 checks a family of forms, not a row."""
-import os
 
 import openpyxl
-import orjson
 import pytest
-from click.testing import CliRunner
 
-from conftest import PROJECT_DIR, SCT
+from conftest import SCT, gold_report
 from test_suggest_plpt import CID4, CID29, CID244, best, code
-from termsvc.cli import cli
 from termsvc.mappings.table import read_table
 from termsvc.suggest.service import sheet_languages
 from termsvc.suggest.lexicon import singulars
 from termsvc.suggest.text import fold, stem, tokens
 
-GOLD = os.path.join(PROJECT_DIR, "tests", "gold")
 HEAD, SKULL, KNEE, THORAX, ABDOMEN = "69536005", "89546000", "72696002", "816094009", "818981001"
 SHOULDER, LUMBAR, CERVICAL, KIDNEY = "16982005", "122496007", "122494005", "64033007"
 RIGHT, LEFT, BILATERAL = "24028007", "7771000", "51440002"
@@ -195,10 +190,7 @@ def test_barium_the_barium_enema_and_greek_words_of_the_face_and_densitometry(su
 
 @pytest.mark.parametrize("gold", ["central_a.csv", "central_b.csv", "central_c.csv", "central_d.csv"])
 def test_the_czech_hungarian_and_greek_gold_sets(db_path, gold):
-    r = CliRunner().invoke(cli, ["mappings", "eval", os.path.join(GOLD, gold), "--db", db_path,
-                                 "--no-default-mappings", "--json"])
-    assert r.exit_code == 0, r.output
-    report = orjson.loads(r.output)
+    report = gold_report(db_path, gold)
     assert set(report["ranking"]) == {"cs", "hu", "el", "overall"}
     assert all(report["ranking"][lang]["top1"] >= 90 for lang in ("cs", "hu", "el"))
     assert report["ranking"]["overall"]["top5"] >= 97

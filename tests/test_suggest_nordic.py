@@ -3,12 +3,12 @@ before the lexicons; nordic_c.csv and nordic_d.csv, by another hand, before it r
 plural forms, Finnish cases and compounds, the abbreviations of the three countries' RIS exports, the
 survey film, the vessels and the rarer regions of CID 4, over HTTP, through the CLI's eval and in the
 engine. The names here are not the gold sets' names: each checks a family of forms, not a row."""
-import os
 
 import orjson
 import pytest
 from click.testing import CliRunner
-from test_suggest_plpt import CID4, CID29, CID244, GOLD, best, code
+from conftest import gold_report
+from test_suggest_plpt import CID4, CID29, CID244, best, code
 
 from termsvc.cli import cli
 from termsvc.suggest.lexicon import Lexicon, singulars
@@ -170,10 +170,7 @@ def test_nordic_names_over_http(client):
 
 @pytest.mark.parametrize("gold", ["nordic_a.csv", "nordic_b.csv", "nordic_c.csv", "nordic_d.csv"])
 def test_the_nordic_gold_sets(db_path, gold):
-    r = CliRunner().invoke(cli, ["mappings", "eval", os.path.join(GOLD, gold), "--db", db_path,
-                                 "--no-default-mappings", "--json"])
-    assert r.exit_code == 0, r.output
-    report = orjson.loads(r.output)
+    report = gold_report(db_path, gold)
     assert set(report["ranking"]) == {"sv", "da", "fi", "overall"}
     assert all(report["ranking"][lang]["top1"] >= 95 for lang in ("sv", "da", "fi"))
     assert report["ranking"]["overall"]["top5"] >= 98

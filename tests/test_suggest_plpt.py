@@ -2,20 +2,15 @@
 Polish cases and sides in every gender, Portuguese contractions and the abbreviations of both
 countries' catalogues, over HTTP, through the CLI's eval and in the engine. The names here are not
 the gold sets' names: each checks a family of forms, not a row."""
-import os
 
-import orjson
 import pytest
-from click.testing import CliRunner
 
-from conftest import PROJECT_DIR
-from termsvc.cli import cli
+from conftest import gold_report
 from termsvc.suggest.lexicon import Lexicon
 from termsvc.suggest.rank import read
 
 CID = "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_{}.html"
 CID4, CID29, CID244 = CID.format(4), CID.format(29), CID.format(244)
-GOLD = os.path.join(PROJECT_DIR, "tests", "gold")
 HEAD, KNEE, FOOT, THORAX, ABDOMEN, LUMBAR = "69536005", "72696002", "56459004", "816094009", "818981001", "122496007"
 RIGHT, LEFT, BILATERAL = "24028007", "7771000", "51440002"
 
@@ -112,10 +107,7 @@ def test_polish_and_portuguese_names_over_http(client):
 
 @pytest.mark.parametrize("gold,top1", [("plpt_a.csv", 97), ("plpt_b.csv", 90)])
 def test_the_polish_and_portuguese_gold_sets(db_path, gold, top1):
-    r = CliRunner().invoke(cli, ["mappings", "eval", os.path.join(GOLD, gold), "--db", db_path,
-                                 "--no-default-mappings", "--json"])
-    assert r.exit_code == 0, r.output
-    report = orjson.loads(r.output)
+    report = gold_report(db_path, gold)
     assert set(report["ranking"]) == {"pl", "pt", "overall"}
     assert all(report["ranking"][lang]["top1"] >= top1 for lang in ("pl", "pt"))
     assert report["ranking"]["overall"]["top5"] >= 95
